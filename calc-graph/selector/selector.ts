@@ -1,0 +1,179 @@
+// Calico label selectors: the AST, its evaluation, and its canonical text.
+//
+// Every selector the graph uses (policy selectors, rule peers, namespace
+// selectors) is one of these. The canonical text is Calico's selector syntax;
+// it names IP sets (its hash is the set id), so it must be deterministic.
+
+export type Labels = ReadonlyMap<string, string>;
+
+export type Selector =
+  | { readonly op: "all" }
+  | { readonly op: "has"; readonly key: string }
+  | { readonly op: "eq"; readonly key: string; readonly value: string }
+  | { readonly op: "neq"; readonly key: string; readonly value: string }
+  | { readonly op: "in"; readonly key: string; readonly values: readonly string[] }
+  | { readonly op: "notin"; readonly key: string; readonly values: readonly string[] }
+  | { readonly op: "not"; readonly sel: Selector }
+  | { readonly op: "and"; readonly sels: readonly Selector[] }
+  | { readonly op: "or"; readonly sels: readonly Selector[] };
+
+export const ALL: Selector = { op: "all" };
+
+export const has = (key: string): Selector => ({ op: "has", key });
+export const eq = (key: string, value: string): Selector => ({ op: "eq", key, value });
+export const neq = (key: string, value: string): Selector => ({ op: "neq", key, value });
+export const inSet = (key: string, values: readonly string[]): Selector => ({
+  op: "in",
+  key,
+  values: [...new Set(values)].sort(),
+});
+export const notIn = (key: string, values: readonly string[]): Selector => ({
+  op: "notin",
+  key,
+  values: [...new Set(values)].sort(),
+});
+export const not = (sel: Selector): Selector => ({ op: "not", sel });
+
+/** AND of the given selectors; `all()` terms drop out, nested ANDs flatten. */
+export function and(...sels: Selector[]): Selector {
+  const flat: Selector[] = [];
+  for (const s of sels) {
+    if (s.op === "all") continue;
+    if (s.op === "and") flat.push(...s.sels);
+    else flat.push(s);
+  }
+  if (flat.length === 0) return ALL;
+  if (flat.length === 1) return flat[0];
+  return { op: "and", sels: flat };
+}
+
+/** OR of the given selectors; an `all()` term makes the whole OR `all()`. */
+export function or(...sels: Selector[]): Selector {
+  const flat: Selector[] = [];
+  for (const s of sels) {
+    if (s.op === "all") return ALL;
+    if (s.op === "or") flat.push(...s.sels);
+    else flat.push(s);
+  }
+  if (flat.length === 0) return ALL;
+  if (flat.length === 1) return flat[0];
+  return { op: "or", sels: flat };
+}
+
+/**
+ * Calico semantics: `k != v` and `k not in {…}` also match when k is absent.
+ */
+export function matches(sel: Selector, labels: Labels): boolean {
+  switch (sel.op) {
+    case "all":
+      return true;
+    case "has":
+      return labels.has(sel.key);
+    case "eq":
+      return labels.get(sel.key) === sel.value;
+    case "neq":
+      return labels.get(sel.key) !== sel.value;
+    case "in": {
+      const v = labels.get(sel.key);
+      return v !== undefined && sel.values.includes(v);
+    }
+    case "notin": {
+      const v = labels.get(sel.key);
+      return v === undefined || !sel.values.includes(v);
+    }
+    case "not":
+      return !matches(sel.sel, labels);
+    case "and":
+      return sel.sels.every((s) => matches(s, labels));
+    case "or":
+      return sel.sels.some((s) => matches(s, labels));
+  }
+}
+
+/** The label keys whose values can change the selector's result. */
+export function mentionedKeys(sel: Selector, into: Set<string> = new Set()): Set<string> {
+  switch (sel.op) {
+    case "all":
+      break;
+    case "has":
+    case "eq":
+    case "neq":
+    case "in":
+    case "notin":
+      into.add(sel.key);
+      break;
+    case "not":
+      mentionedKeys(sel.sel, into);
+      break;
+    case "and":
+    case "or":
+      for (const s of sel.sels) mentionedKeys(s, into);
+      break;
+  }
+  return into;
+}
+
+/**
+ * A label every match must carry, as `key=value` (preferred) or `key`, or
+ * undefined when no single label is required. The label index files selectors
+ * under it so a new endpoint is only tested against selectors it can match.
+ */
+export function requiredLabel(sel: Selector): { key: string; value?: string } | undefined {
+  switch (sel.op) {
+    case "eq":
+      return { key: sel.key, value: sel.value };
+    case "has":
+      return { key: sel.key };
+    case "in":
+      return sel.values.length === 1 ? { key: sel.key, value: sel.values[0] } : { key: sel.key };
+    case "and": {
+      let keyOnly: { key: string } | undefined;
+      for (const s of sel.sels) {
+        const r = requiredLabel(s);
+        if (r?.value !== undefined) return r;
+        if (r && !keyOnly) keyOnly = r;
+      }
+      return keyOnly;
+    }
+    default:
+      return undefined;
+  }
+}
+
+function quote(v: string): string {
+  return v.includes("'") ? `"${v}"` : `'${v}'`;
+}
+
+function setText(values: readonly string[]): string {
+  return `{${values.map(quote).join(", ")}}`;
+}
+
+/** Canonical Calico selector text. */
+export function selectorText(sel: Selector): string {
+  switch (sel.op) {
+    case "all":
+      return "all()";
+    case "has":
+      return `has(${sel.key})`;
+    case "eq":
+      return `${sel.key} == ${quote(sel.value)}`;
+    case "neq":
+      return `${sel.key} != ${quote(sel.value)}`;
+    case "in":
+      return `${sel.key} in ${setText(sel.values)}`;
+    case "notin":
+      return `${sel.key} not in ${setText(sel.values)}`;
+    case "not":
+      return sel.sel.op === "has" || sel.sel.op === "all"
+        ? `!${selectorText(sel.sel)}`
+        : `!(${selectorText(sel.sel)})`;
+    case "and":
+      return sel.sels.map(wrap).join(" && ");
+    case "or":
+      return sel.sels.map(wrap).join(" || ");
+  }
+}
+
+function wrap(sel: Selector): string {
+  return sel.op === "and" || sel.op === "or" ? `(${selectorText(sel)})` : selectorText(sel);
+}
