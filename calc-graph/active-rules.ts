@@ -1,0 +1,161 @@
+// Active rules and the policy resolver (Felix's ActiveRulesCalculator,
+// RuleScanner and PolicyResolver in one node, since with one tier of
+// Kubernetes policies they share all their state).
+//
+//   local endpoints ─┐                       ┌─► per-endpoint ordered policies
+//   profiles ────────┼─► local LabelIndex ───┤
+//   policies ────────┘   (policy selectors)  └─► active policies/profiles ─► IP set refs
+//
+// A policy is active while it selects at least one local endpoint; only
+// active policies get chains, and only their rules' selectors become IP sets.
+// A profile is active while a local endpoint names it; a named profile that
+// does not exist renders as DROP (fail closed).
+
+import type { IpSetIndex } from "./ipsets/ipset-index.js";
+import { type IpSetSpec, namedPortSet, selectorSet } from "./ipsets/ids.js";
+import { LabelIndex } from "./label-index.js";
+import type { Policy, PolicyRule, Profile, WorkloadEndpoint } from "./model.js";
+import { selectorText } from "./selector/selector.js";
+
+export interface DirtySet {
+  endpoints: Set<string>;
+  policies: Set<string>;
+  profiles: Set<string>;
+}
+
+export class ActiveRulesCalculator {
+  readonly labels = new LabelIndex();
+  readonly endpoints = new Map<string, WorkloadEndpoint>();
+  readonly policies = new Map<string, Policy>();
+  readonly profiles = new Map<string, Profile>();
+  private readonly profileRefs = new Map<string, number>();
+  private readonly endpointPolicies = new Map<string, Set<string>>();
+  private updatingPolicy: string | undefined;
+  private dirty: DirtySet = { endpoints: new Set(), policies: new Set(), profiles: new Set() };
+
+  constructor(private readonly ipsets: IpSetIndex) {
+    this.labels.matches$.subscribe(({ selectorId: policyKey, itemId: epKey, matched }) => {
+      let set = this.endpointPolicies.get(epKey);
+      if (matched) {
+        if (!set) this.endpointPolicies.set(epKey, (set = new Set()));
+        set.add(policyKey);
+      } else {
+        set?.delete(policyKey);
+      }
+      this.dirty.endpoints.add(epKey);
+      if (policyKey === this.updatingPolicy) return;
+      const count = this.labels.itemsMatching(policyKey).size;
+      const policy = this.policies.get(policyKey)!;
+      if (matched && count === 1) this.activate(policy);
+      else if (!matched && count === 0) this.deactivate(policy);
+    });
+  }
+
+  isPolicyActive(key: string): boolean {
+    return this.labels.itemsMatching(key).size > 0;
+  }
+
+  isProfileActive(id: string): boolean {
+    return (this.profileRefs.get(id) ?? 0) > 0;
+  }
+
+  /** Policies selecting the endpoint, in evaluation order: by order, then key. */
+  orderedPolicies(epKey: string, direction: "ingress" | "egress"): Policy[] {
+    const out: Policy[] = [];
+    for (const k of this.endpointPolicies.get(epKey) ?? []) {
+      const p = this.policies.get(k)!;
+      if (direction === "ingress" ? p.ingress : p.egress) out.push(p);
+    }
+    return out.sort((a, b) => a.order - b.order || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  updatePolicy(key: string, policy: Policy | null): void {
+    const old = this.policies.get(key);
+    const wasActive = this.isPolicyActive(key);
+    this.updatingPolicy = key;
+    if (policy) this.policies.set(key, policy);
+    // Only a changed selector can change which endpoints match.
+    if (!old || !policy || selectorText(old.selector) !== selectorText(policy.selector)) this.labels.updateSelector(key, policy?.selector ?? null);
+    this.updatingPolicy = undefined;
+    if (!policy) this.policies.delete(key);
+    const isActive = this.isPolicyActive(key);
+    if (isActive) for (const s of policySets(policy!)) this.ipsets.addRef(s);
+    if (wasActive) for (const s of policySets(old!)) this.ipsets.removeRef(s.id);
+    if (wasActive || isActive) this.dirty.policies.add(key);
+    if (old && policy && isActive && (old.ingress !== policy.ingress || old.egress !== policy.egress || old.order !== policy.order)) {
+      for (const ep of this.labels.itemsMatching(key)) this.dirty.endpoints.add(ep);
+    }
+  }
+
+  updateProfile(id: string, profile: Profile | null): void {
+    const old = this.profiles.get(id);
+    if (profile) this.profiles.set(id, profile);
+    else this.profiles.delete(id);
+    this.labels.updateParent(id, profile?.labels ?? null);
+    if (this.isProfileActive(id)) {
+      if (profile) for (const s of rulesSets(profile.inbound, profile.outbound)) this.ipsets.addRef(s);
+      if (old) for (const s of rulesSets(old.inbound, old.outbound)) this.ipsets.removeRef(s.id);
+      this.dirty.profiles.add(id);
+    }
+  }
+
+  updateEndpoint(key: string, ep: WorkloadEndpoint | null): void {
+    const old = this.endpoints.get(key);
+    if (ep) this.endpoints.set(key, ep);
+    else this.endpoints.delete(key);
+    for (const id of ep?.profileIds ?? []) this.refProfile(id, 1);
+    for (const id of old?.profileIds ?? []) this.refProfile(id, -1);
+    this.labels.updateItem(key, ep?.labels ?? null, ep?.profileIds);
+    if (!ep) this.endpointPolicies.delete(key);
+    this.dirty.endpoints.add(key);
+  }
+
+  takeDirty(): DirtySet {
+    const d = this.dirty;
+    this.dirty = { endpoints: new Set(), policies: new Set(), profiles: new Set() };
+    return d;
+  }
+
+  private refProfile(id: string, delta: 1 | -1): void {
+    const n = (this.profileRefs.get(id) ?? 0) + delta;
+    if (n > 0) this.profileRefs.set(id, n);
+    else this.profileRefs.delete(id);
+    const p = this.profiles.get(id);
+    if (n === 1 && delta === 1) {
+      if (p) for (const s of rulesSets(p.inbound, p.outbound)) this.ipsets.addRef(s);
+      this.dirty.profiles.add(id);
+    } else if (n === 0) {
+      if (p) for (const s of rulesSets(p.inbound, p.outbound)) this.ipsets.removeRef(s.id);
+      this.dirty.profiles.add(id);
+    }
+  }
+
+  private activate(p: Policy): void {
+    for (const s of policySets(p)) this.ipsets.addRef(s);
+    this.dirty.policies.add(p.key);
+  }
+
+  private deactivate(p: Policy): void {
+    for (const s of policySets(p)) this.ipsets.removeRef(s.id);
+    this.dirty.policies.add(p.key);
+  }
+}
+
+function policySets(p: Policy): IpSetSpec[] {
+  return rulesSets(p.ingress ? p.inbound : [], p.egress ? p.outbound : []);
+}
+
+/** The IP sets a list of rules needs (with repeats: refs are counted per use). */
+export function rulesSets(...lists: (readonly PolicyRule[])[]): IpSetSpec[] {
+  const out: IpSetSpec[] = [];
+  for (const rules of lists) {
+    for (const r of rules) {
+      if (r.srcSelector) out.push(selectorSet(r.srcSelector));
+      if (r.dstSelector) out.push(selectorSet(r.dstSelector));
+      if (r.dstNamedPort !== undefined && r.protocol && r.namedPortSelector) {
+        out.push(namedPortSet(r.namedPortSelector, r.protocol, r.dstNamedPort));
+      }
+    }
+  }
+  return out;
+}

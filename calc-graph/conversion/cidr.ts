@@ -1,0 +1,61 @@
+// CIDR and IP parsing on top of ipaddr.js. Host bits are masked the way the
+// API server accepts them (`10.0.0.5/24` means `10.0.0.0/24`).
+
+import ipaddr from "ipaddr.js";
+import type { IpVersion } from "../model.js";
+
+export interface Cidr {
+  readonly version: IpVersion;
+  /** Canonical text with host bits cleared, e.g. `10.0.0.0/24`, `fd00::/64`. */
+  readonly text: string;
+}
+
+/** Parses a CIDR (or a bare IP, as a /32 or /128); throws a clear Error. */
+export function parseCidr(text: string): Cidr {
+  if (typeof text !== "string" || text.trim() === "") {
+    throw new Error(`invalid CIDR ${JSON.stringify(text)}: empty`);
+  }
+  const t = text.trim();
+  const addrPart = t.split("/")[0];
+  if (!addrPart.includes(":") && !ipaddr.IPv4.isValidFourPartDecimal(addrPart)) {
+    throw new Error(`invalid CIDR ${JSON.stringify(text)}`);
+  }
+  let addr: ipaddr.IPv4 | ipaddr.IPv6;
+  let len: number;
+  try {
+    if (t.includes("/")) {
+      [addr, len] = ipaddr.parseCIDR(t);
+    } else {
+      addr = ipaddr.parse(t);
+      len = addr.kind() === "ipv4" ? 32 : 128;
+    }
+  } catch {
+    throw new Error(`invalid CIDR ${JSON.stringify(text)}`);
+  }
+  if (addr.kind() === "ipv6" && (addr as ipaddr.IPv6).isIPv4MappedAddress()) {
+    throw new Error(`invalid CIDR ${JSON.stringify(text)}: IPv4-mapped IPv6 addresses are not supported`);
+  }
+  const version: IpVersion = addr.kind() === "ipv4" ? 4 : 6;
+  const bytes = addr.toByteArray();
+  for (let i = 0; i < bytes.length; i++) {
+    const keep = Math.max(0, Math.min(8, len - i * 8));
+    bytes[i] &= (0xff << (8 - keep)) & 0xff;
+  }
+  const masked = ipaddr.fromByteArray(bytes);
+  return { version, text: `${masked.toString()}/${len}` };
+}
+
+/** Parses a single IP address into canonical text; throws a clear Error. */
+export function parseIp(text: string): { version: IpVersion; text: string } {
+  const t = typeof text === "string" ? text.trim() : "";
+  if (!(t.includes(":") ? ipaddr.IPv6.isValid(t) : ipaddr.IPv4.isValidFourPartDecimal(t))) {
+    throw new Error(`invalid IP address ${JSON.stringify(text)}`);
+  }
+  const addr = ipaddr.parse(t);
+  return { version: addr.kind() === "ipv4" ? 4 : 6, text: addr.toString() };
+}
+
+/** The family of a canonical CIDR or IP. */
+export function familyOf(cidrOrIp: string): IpVersion {
+  return cidrOrIp.includes(":") ? 6 : 4;
+}

@@ -1,0 +1,165 @@
+// The first node of the graph: dispatches resource updates by kind, converts
+// them to the Calico model and emits model updates. A conversion failure is
+// reported as a problem and never widens access:
+//   - a pod or node that fails is withdrawn (its IPs leave every set; a local
+//     pod's interface falls to "Unknown interface" DROP);
+//   - a policy that fails keeps its last good version; a policy whose rules
+//     fail keeps its selector with no rules, isolating what it selects.
+//
+// Kubernetes always has the built-in namespaces and a `default` service
+// account in every namespace; manifests rarely list them, so their profiles
+// are implied unless a manifest gives them.
+
+import { Subject } from "rxjs";
+import type { NetworkPolicy, Node, Pod } from "../src/model/k8s.js";
+import { type ResourceProblem, type ResourceUpdate, resourceKey } from "../src/model/resource.js";
+import { NAMESPACE_PROFILE_PREFIX, namespaceProfileId, serviceAccountProfileId } from "./conversion/labels.js";
+import { K8S_POLICY_PREFIX, networkPolicyToPolicy } from "./conversion/network-policy.js";
+import { nodeToNodeInfo } from "./conversion/node.js";
+import { podToWorkloadEndpoint } from "./conversion/pod.js";
+import { namespaceToProfile, serviceAccountToProfile } from "./conversion/profile.js";
+import { type NodeInfo, type Policy, type Profile, policyKey, type WorkloadEndpoint } from "./model.js";
+
+export const BUILTIN_NAMESPACES = ["default", "kube-node-lease", "kube-public", "kube-system"];
+
+export interface ConverterConfig {
+  readonly interfacePrefix: string;
+}
+
+export class ResourceConverter {
+  readonly endpoints$ = new Subject<{ key: string; ep: WorkloadEndpoint | null }>();
+  readonly profiles$ = new Subject<{ id: string; profile: Profile | null }>();
+  readonly policies$ = new Subject<{ key: string; policy: Policy | null }>();
+  readonly nodes$ = new Subject<{ name: string; node: NodeInfo | null }>();
+  readonly problems$ = new Subject<{ key: string; problem: ResourceProblem | null }>();
+
+  private readonly namespaces = new Map<string, Profile>();
+  private readonly serviceAccounts = new Map<string, Profile>();
+  private readonly emittedProfiles = new Map<string, Profile>();
+  private readonly goodPolicies = new Set<string>();
+
+  constructor(private readonly cfg: ConverterConfig) {}
+
+  /** Emits the implied profiles; call once before the first update. */
+  start(): void {
+    for (const ns of BUILTIN_NAMESPACES) this.refreshNamespace(ns);
+  }
+
+  apply(u: ResourceUpdate): void {
+    const key = resourceKey(u);
+    try {
+      switch (u.kind) {
+        case "Namespace":
+          if (u.value) this.namespaces.set(u.name, namespaceToProfile(u.value));
+          else this.namespaces.delete(u.name);
+          this.refreshNamespace(u.name);
+          this.problem(key, u, undefined);
+          break;
+        case "ServiceAccount": {
+          const id = serviceAccountProfileId(u.namespace || "default", u.name);
+          if (u.value) this.serviceAccounts.set(id, serviceAccountToProfile(u.value));
+          else this.serviceAccounts.delete(id);
+          this.refreshServiceAccount(u.namespace || "default", u.name);
+          this.problem(key, u, undefined);
+          break;
+        }
+        case "Pod":
+          this.applyPod(key, u);
+          break;
+        case "NetworkPolicy":
+          this.applyPolicy(key, u);
+          break;
+        case "Node":
+          this.applyNode(key, u);
+          break;
+        case "Service":
+        case "EndpointSlice":
+          // Consumed by the services part of the graph, when enabled.
+          break;
+      }
+    } catch (e) {
+      this.problem(key, u, (e as Error).message);
+    }
+  }
+
+  private applyPod(key: string, u: ResourceUpdate): void {
+    const epKey = `${u.namespace || "default"}/${u.name}`;
+    let ep: WorkloadEndpoint | null = null;
+    let error: string | undefined;
+    if (u.value) {
+      try {
+        ep = podToWorkloadEndpoint(u.value as Pod, this.cfg.interfacePrefix);
+      } catch (e) {
+        error = (e as Error).message;
+      }
+    }
+    this.endpoints$.next({ key: epKey, ep });
+    this.problem(key, u, error);
+  }
+
+  private applyPolicy(key: string, u: ResourceUpdate): void {
+    const pKey = policyKey({ tier: "default", namespace: u.namespace || "default", name: K8S_POLICY_PREFIX + u.name });
+    if (!u.value) {
+      this.goodPolicies.delete(pKey);
+      this.policies$.next({ key: pKey, policy: null });
+      this.problem(key, u, undefined);
+      return;
+    }
+    let converted: ReturnType<typeof networkPolicyToPolicy>;
+    try {
+      converted = networkPolicyToPolicy(u.value as NetworkPolicy);
+    } catch (e) {
+      const kept = this.goodPolicies.has(pKey) ? " (the last valid version stays in force)" : "";
+      this.problem(key, u, `${(e as Error).message}${kept}`);
+      return;
+    }
+    this.goodPolicies.add(pKey);
+    this.policies$.next({ key: pKey, policy: converted.policy });
+    this.problem(
+      key,
+      u,
+      converted.ruleError && `${converted.ruleError} (policy enforced with no rules: selected pods stay isolated)`,
+    );
+  }
+
+  private applyNode(key: string, u: ResourceUpdate): void {
+    let node: NodeInfo | null = null;
+    let error: string | undefined;
+    if (u.value) {
+      try {
+        node = nodeToNodeInfo(u.value as Node);
+      } catch (e) {
+        error = (e as Error).message;
+      }
+    }
+    this.nodes$.next({ name: u.name, node });
+    this.problem(key, u, error);
+  }
+
+  private refreshNamespace(ns: string): void {
+    const id = namespaceProfileId(ns);
+    const implied = BUILTIN_NAMESPACES.includes(ns) ? namespaceToProfile({ metadata: { name: ns } }) : null;
+    const profile = this.namespaces.get(ns) ?? implied;
+    this.emitProfile(id, profile);
+    this.refreshServiceAccount(ns, "default");
+  }
+
+  private refreshServiceAccount(ns: string, sa: string): void {
+    const id = serviceAccountProfileId(ns, sa);
+    const nsExists = this.emittedProfiles.has(NAMESPACE_PROFILE_PREFIX + ns);
+    const implied = sa === "default" && nsExists ? serviceAccountToProfile({ metadata: { name: sa, namespace: ns } }) : null;
+    this.emitProfile(id, this.serviceAccounts.get(id) ?? implied);
+  }
+
+  private emitProfile(id: string, profile: Profile | null): void {
+    const old = this.emittedProfiles.get(id) ?? null;
+    if (old === profile) return;
+    if (profile) this.emittedProfiles.set(id, profile);
+    else this.emittedProfiles.delete(id);
+    this.profiles$.next({ id, profile });
+  }
+
+  private problem(key: string, u: ResourceUpdate, message: string | undefined): void {
+    this.problems$.next({ key, problem: message === undefined ? null : { key, message, source: u.source } });
+  }
+}

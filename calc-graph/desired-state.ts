@@ -1,0 +1,43 @@
+// The graph's output: one immutable snapshot of what this node's kernel should
+// hold. Snapshots are immer-produced: a part that did not change keeps its
+// identity from the previous snapshot, so consumers find changes by reference.
+
+import type { IpSetState } from "../iptables/ipset.js";
+import type { FamilyTables } from "../iptables/tables.js";
+
+export type { IpSetState };
+import type { Route } from "../routes/route.js";
+import type { ResourceProblem } from "../src/model/resource.js";
+import type { IpVersion } from "./model.js";
+
+export interface EndpointState {
+  /** `<namespace>/<pod>` */
+  readonly key: string;
+  readonly namespace: string;
+  readonly pod: string;
+  readonly node: string;
+  readonly iface: string;
+  readonly ipv4Nets: readonly string[];
+  readonly ipv6Nets: readonly string[];
+  readonly profiles: readonly string[];
+  /** Policy keys (`<tier>/<namespace>/<name>`) in evaluation order. */
+  readonly ingressPolicies: readonly string[];
+  readonly egressPolicies: readonly string[];
+}
+
+export interface DesiredState {
+  readonly nodeName: string;
+  readonly iptables: Readonly<Record<"ipv4" | "ipv6", FamilyTables>>;
+  /** Keyed by kernel name. */
+  readonly ipsets: Readonly<Record<string, IpSetState>>;
+  /** Local workload endpoints, keyed by `<namespace>/<pod>`. */
+  readonly endpoints: Readonly<Record<string, EndpointState>>;
+  /** Keyed by destination CIDR. */
+  readonly routes: Readonly<Record<string, Route>>;
+  /** /proc/sys-relative path → value. */
+  readonly sysctls: Readonly<Record<string, string>>;
+  /** Input objects that could not be used, keyed by resource key. */
+  readonly problems: Readonly<Record<string, ResourceProblem>>;
+}
+
+export const familyKey = (v: IpVersion) => (v === 4 ? "ipv4" : "ipv6") as "ipv4" | "ipv6";

@@ -1,0 +1,253 @@
+// Label index with inheritance: items (endpoints) carry their own labels and
+// inherit those of their parents (profiles `kns.`/`ksa.`, which supply the
+// `pcns.*`/`pcsa.*` labels); own labels win. Selectors registered here are
+// kept matched against the items, and every change of a (selector, item)
+// match is emitted on `matches$`.
+//
+// Cost of an update is kept proportional to what it can affect:
+//   - a new selector is tested only against items carrying its required
+//     label (`requiredLabel`), when it has one;
+//   - a new item is tested only against selectors it can satisfy: those
+//     filed under one of its labels, plus those with no required label;
+//   - a label change re-tests only the selectors that mention a changed key.
+
+import { Subject } from "rxjs";
+import { type Labels, matches, mentionedKeys, requiredLabel, type Selector } from "./selector/selector.js";
+
+export interface MatchEvent {
+  readonly selectorId: string;
+  readonly itemId: string;
+  readonly matched: boolean;
+}
+
+interface Item {
+  own: Readonly<Record<string, string>>;
+  parents: readonly string[];
+  effective: Map<string, string>;
+}
+
+interface SelectorEntry {
+  readonly selector: Selector;
+  readonly keys: ReadonlySet<string>;
+  readonly anchor: string | undefined;
+}
+
+const anchorKey = (key: string, value?: string) => (value === undefined ? `${key}` : `${key}=${value}`);
+
+export class LabelIndex {
+  readonly matches$ = new Subject<MatchEvent>();
+  /** How many selector evaluations ran: the cost measure tests and benchmarks read. */
+  evaluations = 0;
+
+  private readonly items = new Map<string, Item>();
+  private readonly parents = new Map<string, Readonly<Record<string, string>>>();
+  private readonly itemsByParent = new Map<string, Set<string>>();
+  private readonly selectors = new Map<string, SelectorEntry>();
+  private readonly selectorsByKey = new Map<string, Set<string>>();
+  private readonly selectorsByAnchor = new Map<string, Set<string>>();
+  private readonly unanchored = new Set<string>();
+  /** `k=v` and `k` → items whose effective labels carry them. */
+  private readonly itemsByLabel = new Map<string, Set<string>>();
+  private readonly matchesBySelector = new Map<string, Set<string>>();
+  private readonly matchesByItem = new Map<string, Set<string>>();
+
+  /** Items the selector currently matches. */
+  itemsMatching(selectorId: string): ReadonlySet<string> {
+    return this.matchesBySelector.get(selectorId) ?? EMPTY;
+  }
+
+  /** Selectors currently matching the item. */
+  selectorsMatching(itemId: string): ReadonlySet<string> {
+    return this.matchesByItem.get(itemId) ?? EMPTY;
+  }
+
+  effectiveLabels(itemId: string): Labels | undefined {
+    return this.items.get(itemId)?.effective;
+  }
+
+  updateSelector(id: string, selector: Selector | null): void {
+    const old = this.selectors.get(id);
+    if (old) {
+      this.unfileSelector(id, old);
+      this.selectors.delete(id);
+    }
+    if (selector === null) {
+      for (const itemId of [...this.itemsMatching(id)]) this.setMatch(id, itemId, false);
+      this.matchesBySelector.delete(id);
+      return;
+    }
+    const req = requiredLabel(selector);
+    const entry: SelectorEntry = {
+      selector,
+      keys: mentionedKeys(selector),
+      anchor: req && anchorKey(req.key, req.value),
+    };
+    this.selectors.set(id, entry);
+    this.fileSelector(id, entry);
+    const candidates = entry.anchor === undefined ? this.items.keys() : (this.itemsByLabel.get(entry.anchor) ?? EMPTY);
+    const now = new Set<string>();
+    for (const itemId of candidates) {
+      this.evaluations++;
+      if (matches(selector, this.items.get(itemId)!.effective)) now.add(itemId);
+    }
+    for (const itemId of [...this.itemsMatching(id)]) if (!now.has(itemId)) this.setMatch(id, itemId, false);
+    for (const itemId of now) this.setMatch(id, itemId, true);
+  }
+
+  updateParent(id: string, labels: Readonly<Record<string, string>> | null): void {
+    if (labels === null) this.parents.delete(id);
+    else this.parents.set(id, labels);
+    for (const itemId of this.itemsByParent.get(id) ?? []) {
+      const item = this.items.get(itemId)!;
+      this.relabel(itemId, item, computeEffective(item.own, item.parents, this.parents));
+    }
+  }
+
+  updateItem(id: string, labels: Readonly<Record<string, string>> | null, parents: readonly string[] = []): void {
+    const old = this.items.get(id);
+    if (labels === null) {
+      if (!old) return;
+      for (const selId of [...this.selectorsMatching(id)]) this.setMatch(selId, id, false);
+      this.unfileItem(id, old);
+      this.items.delete(id);
+      return;
+    }
+    const effective = computeEffective(labels, parents, this.parents);
+    if (!old) {
+      const item: Item = { own: labels, parents, effective };
+      this.items.set(id, item);
+      this.fileItem(id, item);
+      for (const selId of [...this.candidateSelectors(effective)]) {
+        this.evaluations++;
+        if (matches(this.selectors.get(selId)!.selector, effective)) this.setMatch(selId, id, true);
+      }
+      return;
+    }
+    if (!sameList(old.parents, parents)) {
+      this.unfileParents(id, old.parents);
+      old.parents = parents;
+      this.fileParents(id, parents);
+    }
+    old.own = labels;
+    this.relabel(id, old, effective);
+  }
+
+  private relabel(id: string, item: Item, effective: Map<string, string>): void {
+    const changed = changedKeys(item.effective, effective);
+    if (changed.length === 0) return;
+    this.unfileLabels(id, item.effective);
+    item.effective = effective;
+    this.fileLabels(id, effective);
+    const toCheck = new Set<string>();
+    for (const k of changed) for (const selId of this.selectorsByKey.get(k) ?? []) toCheck.add(selId);
+    for (const selId of toCheck) {
+      this.evaluations++;
+      this.setMatch(selId, id, matches(this.selectors.get(selId)!.selector, effective));
+    }
+  }
+
+  private *candidateSelectors(labels: Labels): Iterable<string> {
+    yield* this.unanchored;
+    for (const [k, v] of labels) {
+      yield* this.selectorsByAnchor.get(anchorKey(k, v)) ?? [];
+      yield* this.selectorsByAnchor.get(anchorKey(k)) ?? [];
+    }
+  }
+
+  private setMatch(selectorId: string, itemId: string, matched: boolean): void {
+    const bySel = this.matchesBySelector.get(selectorId);
+    if (matched === (bySel?.has(itemId) ?? false)) return;
+    if (matched) {
+      getOrCreate(this.matchesBySelector, selectorId).add(itemId);
+      getOrCreate(this.matchesByItem, itemId).add(selectorId);
+    } else {
+      deleteFrom(this.matchesBySelector, selectorId, itemId);
+      deleteFrom(this.matchesByItem, itemId, selectorId);
+    }
+    this.matches$.next({ selectorId, itemId, matched });
+  }
+
+  private fileSelector(id: string, e: SelectorEntry): void {
+    for (const k of e.keys) getOrCreate(this.selectorsByKey, k).add(id);
+    if (e.anchor === undefined) this.unanchored.add(id);
+    else getOrCreate(this.selectorsByAnchor, e.anchor).add(id);
+  }
+
+  private unfileSelector(id: string, e: SelectorEntry): void {
+    for (const k of e.keys) deleteFrom(this.selectorsByKey, k, id);
+    if (e.anchor === undefined) this.unanchored.delete(id);
+    else deleteFrom(this.selectorsByAnchor, e.anchor, id);
+  }
+
+  private fileItem(id: string, item: Item): void {
+    this.fileParents(id, item.parents);
+    this.fileLabels(id, item.effective);
+  }
+
+  private unfileItem(id: string, item: Item): void {
+    this.unfileParents(id, item.parents);
+    this.unfileLabels(id, item.effective);
+  }
+
+  private fileParents(id: string, parents: readonly string[]): void {
+    for (const p of parents) getOrCreate(this.itemsByParent, p).add(id);
+  }
+
+  private unfileParents(id: string, parents: readonly string[]): void {
+    for (const p of parents) deleteFrom(this.itemsByParent, p, id);
+  }
+
+  private fileLabels(id: string, labels: Labels): void {
+    for (const [k, v] of labels) {
+      getOrCreate(this.itemsByLabel, anchorKey(k, v)).add(id);
+      getOrCreate(this.itemsByLabel, anchorKey(k)).add(id);
+    }
+  }
+
+  private unfileLabels(id: string, labels: Labels): void {
+    for (const [k, v] of labels) {
+      deleteFrom(this.itemsByLabel, anchorKey(k, v), id);
+      deleteFrom(this.itemsByLabel, anchorKey(k), id);
+    }
+  }
+}
+
+const EMPTY: ReadonlySet<string> = new Set();
+
+function computeEffective(
+  own: Readonly<Record<string, string>>,
+  parents: readonly string[],
+  parentLabels: ReadonlyMap<string, Readonly<Record<string, string>>>,
+): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const p of parents) for (const [k, v] of Object.entries(parentLabels.get(p) ?? {})) m.set(k, v);
+  for (const [k, v] of Object.entries(own)) m.set(k, v);
+  return m;
+}
+
+function changedKeys(a: Labels, b: Labels): string[] {
+  const out: string[] = [];
+  for (const [k, v] of a) if (b.get(k) !== v) out.push(k);
+  for (const k of b.keys()) if (!a.has(k)) out.push(k);
+  return out;
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+function getOrCreate<K, V>(m: Map<K, Set<V>>, k: K): Set<V> {
+  let s = m.get(k);
+  if (!s) {
+    s = new Set();
+    m.set(k, s);
+  }
+  return s;
+}
+
+function deleteFrom<K, V>(m: Map<K, Set<V>>, k: K, v: V): void {
+  const s = m.get(k);
+  if (!s) return;
+  s.delete(v);
+  if (s.size === 0) m.delete(k);
+}

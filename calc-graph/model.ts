@@ -1,0 +1,94 @@
+// The Calico-side model the graph computes with, converted from Kubernetes
+// objects the way libcalico-go's k8s conversion does.
+
+import type { Selector } from "./selector/selector.js";
+
+export type Protocol = "tcp" | "udp" | "sctp";
+export type IpVersion = 4 | 6;
+
+export interface NamedPort {
+  readonly name: string;
+  readonly protocol: Protocol;
+  readonly port: number;
+}
+
+/** A pod with an IP, on any node: it feeds IP sets; local ones also get chains. */
+export interface WorkloadEndpoint {
+  /** `<namespace>/<pod>` */
+  readonly key: string;
+  readonly namespace: string;
+  readonly pod: string;
+  readonly node: string;
+  /** Host-side veth name, `cali` + sha1(`<ns>.<pod>`)[:11]. */
+  readonly iface: string;
+  readonly ipv4Nets: readonly string[];
+  readonly ipv6Nets: readonly string[];
+  /** The pod's own labels plus the `projectcalico.org/*` ones. */
+  readonly labels: Readonly<Record<string, string>>;
+  /** `kns.<ns>`, `ksa.<ns>.<sa>`: parents whose labels the endpoint inherits. */
+  readonly profileIds: readonly string[];
+  readonly ports: readonly NamedPort[];
+}
+
+/** `kns.<ns>` (allow-all rules) or `ksa.<ns>.<sa>` (no rules). */
+export interface Profile {
+  readonly id: string;
+  /** Labels endpoints inherit (`pcns.*` / `pcsa.*`). */
+  readonly labels: Readonly<Record<string, string>>;
+  readonly inbound: readonly PolicyRule[];
+  readonly outbound: readonly PolicyRule[];
+}
+
+export interface PortRange {
+  readonly first: number;
+  readonly last: number;
+}
+
+/** One Calico rule: all of its fields must match (AND); actions are allow. */
+export interface PolicyRule {
+  readonly action: "allow" | "deny";
+  readonly protocol?: Protocol;
+  readonly srcSelector?: Selector;
+  readonly srcNets?: readonly string[];
+  readonly srcNotNets?: readonly string[];
+  readonly dstSelector?: Selector;
+  readonly dstNets?: readonly string[];
+  readonly dstNotNets?: readonly string[];
+  readonly dstPorts?: readonly PortRange[];
+  /**
+   * A named destination port, resolved per destination endpoint through a
+   * `hash:ip,port` set over `namedPortSelector`.
+   */
+  readonly dstNamedPort?: string;
+  readonly namedPortSelector?: Selector;
+}
+
+export interface PolicyId {
+  readonly tier: string;
+  readonly namespace: string;
+  /** Calico name, e.g. `knp.default.<k8s name>`. */
+  readonly name: string;
+}
+
+export interface Policy {
+  readonly id: PolicyId;
+  /** `<tier>/<namespace>/<name>`: the chain-name id and sort key. */
+  readonly key: string;
+  readonly kind: "KubernetesNetworkPolicy";
+  readonly order: number;
+  readonly selector: Selector;
+  readonly ingress: boolean;
+  readonly egress: boolean;
+  readonly inbound: readonly PolicyRule[];
+  readonly outbound: readonly PolicyRule[];
+}
+
+export interface NodeInfo {
+  readonly name: string;
+  readonly internalIPs: readonly string[];
+  readonly podCIDRs: readonly string[];
+}
+
+export function policyKey(id: PolicyId): string {
+  return `${id.tier}/${id.namespace}/${id.name}`;
+}

@@ -1,0 +1,121 @@
+// The fixed chains of each table and the rules that hook them into the
+// kernel's built-in chains (Felix's rules/static.go, less host endpoints).
+//
+//   raw     PREROUTING → cali-PREROUTING: clear marks, mark workload traffic,
+//                                         strict reverse-path check on it
+//           OUTPUT     → cali-OUTPUT:     clear marks
+//   mangle  PREROUTING → cali-PREROUTING: established / already accepted
+//   nat     POSTROUTING (appended, after kube-proxy's) → cali-POSTROUTING
+//                                         → cali-nat-outgoing
+//   filter  INPUT   → cali-INPUT:   workload → host via cali-wl-to-host
+//           FORWARD → cali-FORWARD: from-wl / to-wl dispatch; then ACCEPT
+//                                   what policy accepted
+//           OUTPUT  → cali-OUTPUT:  host → workload is not policed
+
+import { Actions, type Chain, match, NO_MATCH, type Rule, rule } from "../../iptables/rule.js";
+import type { TableName } from "../../iptables/tables.js";
+import type { IpVersion } from "../model.js";
+import { MARK_ACCEPT, MARK_ALL, MARK_SCRATCH0 } from "./marks.js";
+import { FROM_WORKLOAD_DISPATCH, TO_WORKLOAD_DISPATCH } from "./names.js";
+
+export type EndpointToHostAction = "ACCEPT" | "DROP" | "RETURN";
+
+export interface StaticConfig {
+  readonly interfacePrefix: string;
+  readonly endpointToHostAction: EndpointToHostAction;
+}
+
+export interface StaticTable {
+  readonly chains: readonly Chain[];
+  readonly hooks: Readonly<Record<string, { insert: readonly Rule[]; append: readonly Rule[] }>>;
+}
+
+export const NAT_OUTGOING_CHAIN = "cali-nat-outgoing";
+
+const jump = (chain: string) => rule(NO_MATCH, Actions.jump(chain));
+
+export function renderStaticTables(cfg: StaticConfig, v: IpVersion): Record<TableName, StaticTable> {
+  const wl = `${cfg.interfacePrefix}+`;
+  const acceptMarked = match().mark(MARK_ACCEPT, MARK_ACCEPT).build();
+  const wlToHost: Rule[] = [];
+  if (v === 6) {
+    // Router solicitation/advertisement and neighbour discovery must work
+    // whatever the policy, or the workload loses its link.
+    for (const type of [130, 131, 132, 133, 135, 136]) {
+      wlToHost.push(rule(match().protocol("ipv6-icmp").raw(`-m icmp6 --icmpv6-type ${type}`).build(), Actions.accept));
+    }
+  }
+  wlToHost.push(jump(FROM_WORKLOAD_DISPATCH));
+  wlToHost.push(
+    rule(NO_MATCH, `-j ${cfg.endpointToHostAction}`, "Configured DefaultEndpointToHostAction"),
+  );
+
+  return {
+    raw: {
+      chains: [
+        {
+          name: "cali-PREROUTING",
+          rules: [
+            rule(NO_MATCH, Actions.clearMark(MARK_ALL)),
+            rule(match().inInterface(wl).build(), Actions.setMark(MARK_SCRATCH0)),
+            rule(
+              match().mark(MARK_SCRATCH0, MARK_SCRATCH0).raw("-m rpfilter --validmark --invert").build(),
+              Actions.drop,
+              "Drop workload traffic with a spoofed source",
+            ),
+          ],
+        },
+        { name: "cali-OUTPUT", rules: [rule(NO_MATCH, Actions.clearMark(MARK_ALL))] },
+      ],
+      hooks: {
+        PREROUTING: { insert: [jump("cali-PREROUTING")], append: [] },
+        OUTPUT: { insert: [jump("cali-OUTPUT")], append: [] },
+      },
+    },
+    mangle: {
+      chains: [
+        {
+          name: "cali-PREROUTING",
+          rules: [
+            rule(match().ctState("RELATED,ESTABLISHED").build(), Actions.accept),
+            rule(acceptMarked, Actions.accept),
+          ],
+        },
+      ],
+      hooks: { PREROUTING: { insert: [jump("cali-PREROUTING")], append: [] } },
+    },
+    nat: {
+      chains: [
+        { name: "cali-POSTROUTING", rules: [jump(NAT_OUTGOING_CHAIN)] },
+        { name: NAT_OUTGOING_CHAIN, rules: [] },
+      ],
+      hooks: { POSTROUTING: { insert: [], append: [jump("cali-POSTROUTING")] } },
+    },
+    filter: {
+      chains: [
+        {
+          name: "cali-FORWARD",
+          rules: [
+            rule(NO_MATCH, Actions.clearMark(MARK_ALL)),
+            rule(match().inInterface(wl).build(), Actions.jump(FROM_WORKLOAD_DISPATCH)),
+            rule(match().outInterface(wl).build(), Actions.jump(TO_WORKLOAD_DISPATCH)),
+          ],
+        },
+        { name: "cali-INPUT", rules: [rule(match().inInterface(wl).build(), Actions.goto("cali-wl-to-host"))] },
+        { name: "cali-wl-to-host", rules: wlToHost },
+        {
+          name: "cali-OUTPUT",
+          rules: [rule(match().outInterface(wl).build(), Actions.return, "Host to workload is not policed")],
+        },
+      ],
+      hooks: {
+        INPUT: { insert: [jump("cali-INPUT")], append: [] },
+        FORWARD: {
+          insert: [jump("cali-FORWARD"), rule(acceptMarked, Actions.accept, "Policy explicitly accepted packet.")],
+          append: [],
+        },
+        OUTPUT: { insert: [jump("cali-OUTPUT")], append: [] },
+      },
+    },
+  };
+}

@@ -1,0 +1,135 @@
+// Parser for Calico's label selector syntax (projectcalico.org/v3 selectors).
+//
+//   or      := and ("||" and)*
+//   and     := unary ("&&" unary)*
+//   unary   := "!" unary | primary
+//   primary := "(" or ")" | "all()" | "has(" key ")"
+//            | key ("==" | "!=") string
+//            | key ("in" | "not" "in") "{" [string ("," string)* [","]] "}"
+//
+// As in Calico, `!` negates the whole following term, so `!a == 'x'` means
+// `!(a == 'x')`. Strings are '…' or "…" with no escapes. Whitespace may
+// appear between any two tokens. The empty selector is `all()`.
+//
+// Results are built with the constructors from selector.ts, so they come out
+// normalised (nested ANDs/ORs flattened, `all()` absorbed, sets sorted).
+
+import { ALL, and, eq, has, inSet, neq, not, notIn, or, type Selector } from "./selector.js";
+
+const KEY_CHAR = /[A-Za-z0-9._/-]/;
+const SPACE = /\s/;
+
+/** Parses Calico selector text; throws an Error naming the offset on bad syntax. */
+export function parseSelector(text: string): Selector {
+  let pos = 0;
+
+  const fail = (expected: string): never => {
+    const found = pos < text.length ? JSON.stringify(text[pos]) : "end of input";
+    throw new Error(
+      `invalid selector ${JSON.stringify(text)}: expected ${expected} at offset ${pos}, found ${found}`,
+    );
+  };
+  const skipSpace = (): void => {
+    while (pos < text.length && SPACE.test(text[pos])) pos++;
+  };
+  const peek = (token: string): boolean => {
+    skipSpace();
+    return text.startsWith(token, pos);
+  };
+  const accept = (token: string): boolean => {
+    if (!peek(token)) return false;
+    pos += token.length;
+    return true;
+  };
+  const expect = (token: string, expected = `'${token}'`): void => {
+    if (!accept(token)) fail(expected);
+  };
+  /** A maximal run of label-key characters (possibly empty). */
+  const word = (): string => {
+    skipSpace();
+    const start = pos;
+    while (pos < text.length && KEY_CHAR.test(text[pos])) pos++;
+    return text.slice(start, pos);
+  };
+  const key = (): string => word() || fail("a label key");
+
+  const literal = (): string => {
+    skipSpace();
+    const quote = text[pos];
+    if (quote !== "'" && quote !== '"') fail("a quoted string");
+    const end = text.indexOf(quote, pos + 1);
+    if (end < 0) {
+      pos = text.length;
+      fail(`closing ${quote}`);
+    }
+    const value = text.slice(pos + 1, end);
+    pos = end + 1;
+    return value;
+  };
+
+  const stringSet = (): string[] => {
+    expect("{");
+    const values: string[] = [];
+    if (accept("}")) return values;
+    do values.push(literal());
+    while (accept(",") && !peek("}"));
+    expect("}", "',' or '}'");
+    return values;
+  };
+
+  const orExpr = (): Selector => {
+    const terms = [andExpr()];
+    while (accept("||")) terms.push(andExpr());
+    return or(...terms);
+  };
+
+  const andExpr = (): Selector => {
+    const terms = [unary()];
+    while (accept("&&")) terms.push(unary());
+    return and(...terms);
+  };
+
+  const unary = (): Selector => (accept("!") ? not(unary()) : primary());
+
+  const primary = (): Selector => {
+    if (accept("(")) {
+      const sel = orExpr();
+      expect(")", "')', '&&' or '||'");
+      return sel;
+    }
+    skipSpace();
+    const start = pos;
+    const name = word();
+    if (name === "") fail("a label key, 'has(', 'all()', '!' or '('");
+    if (name === "all" && accept("(")) {
+      expect(")");
+      return ALL;
+    }
+    if (name === "has" && accept("(")) {
+      const k = key();
+      expect(")");
+      return has(k);
+    }
+    if (name === "global" && peek("(")) {
+      // Calico's global() selects non-namespaced resources; it is not all().
+      pos = start;
+      fail("a label key, 'has(', 'all()', '!' or '(' (global() is not supported)");
+    }
+    if (accept("==")) return eq(name, literal());
+    if (accept("!=")) return neq(name, literal());
+    skipSpace();
+    const opStart = pos;
+    const op = word();
+    if (op === "in") return inSet(name, stringSet());
+    if (op === "not" && word() === "in") return notIn(name, stringSet());
+    pos = opStart;
+    return fail("'==', '!=', 'in' or 'not in'");
+  };
+
+  skipSpace();
+  if (pos === text.length) return ALL;
+  const sel = orExpr();
+  skipSpace();
+  if (pos < text.length) fail("'&&', '||' or end of input");
+  return sel;
+}

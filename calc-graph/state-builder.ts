@@ -1,0 +1,310 @@
+// The last node: renders what the batch made dirty into the next immutable
+// DesiredState. Only dirty policies, profiles, endpoints, IP sets and nodes
+// are rendered; a re-rendered chain whose rule hashes did not change keeps
+// its previous object, so "changed" is exactly "different by reference".
+
+import { castDraft, type Draft, enableMapSet, produce } from "immer";
+import { renderChain, renderHook, sameRules } from "../iptables/render.js";
+import type { Chain } from "../iptables/rule.js";
+import { type FamilyTables, TABLE_NAMES, type TableName, type TableState } from "../iptables/tables.js";
+import { globalSysctls, interfaceSysctls } from "../ifaces/sysctls.js";
+import type { Route } from "../routes/route.js";
+import type { ResourceProblem } from "../src/model/resource.js";
+import type { ActiveRulesCalculator } from "./active-rules.js";
+import type { DesiredState, EndpointState, IpSetState } from "./desired-state.js";
+import { familyKey } from "./desired-state.js";
+import { ipSetName, ipSetType } from "./ipsets/ids.js";
+import type { IpSetIndex } from "./ipsets/ipset-index.js";
+import type { IpVersion, NodeInfo, PolicyRule, WorkloadEndpoint } from "./model.js";
+import { renderDispatchChains } from "./rules/dispatch.js";
+import { renderEndpointRules } from "./rules/endpoint.js";
+import { type Direction, endpointChainName, policyChainName, profileChainName } from "./rules/names.js";
+import { renderPolicyRules } from "./rules/policy.js";
+import { renderStaticTables, type StaticConfig } from "./rules/static.js";
+
+enableMapSet();
+
+export interface BuilderConfig extends StaticConfig {
+  readonly nodeName: string;
+  readonly rpFilter: string;
+}
+
+const FAMILIES: readonly IpVersion[] = [4, 6];
+const DIRECTIONS: readonly Direction[] = ["inbound", "outbound"];
+
+/** Counters for tests and benchmarks: how much work flushes did. */
+export interface BuilderStats {
+  chainsRendered: number;
+  chainsChanged: number;
+  ipsetsChanged: number;
+}
+
+export class StateBuilder {
+  readonly stats: BuilderStats = { chainsRendered: 0, chainsChanged: 0, ipsetsChanged: 0 };
+  private state: DesiredState;
+  private readonly nodes = new Map<string, NodeInfo>();
+  private dirtyNodes = new Set<string>();
+  /** Node → the block routes it contributed. */
+  private readonly nodeRoutes = new Map<string, string[]>();
+  private problems = new Map<string, ResourceProblem | null>();
+
+  constructor(
+    private readonly cfg: BuilderConfig,
+    private readonly active: ActiveRulesCalculator,
+    private readonly ipsets: IpSetIndex,
+  ) {
+    this.state = produce(emptyState(cfg.nodeName), (d) => {
+      for (const v of FAMILIES) {
+        const statics = renderStaticTables(cfg, v);
+        for (const t of TABLE_NAMES) {
+          const table = d.iptables[familyKey(v)][t];
+          for (const c of statics[t].chains) table.chains[c.name] = castDraft(renderChain(c));
+          for (const [builtin, h] of Object.entries(statics[t].hooks)) {
+            table.hooks[builtin] = castDraft(renderHook(builtin, h.insert, h.append));
+          }
+        }
+        for (const c of renderDispatchChains([], cfg.interfacePrefix)) {
+          d.iptables[familyKey(v)].filter.chains[c.name] = castDraft(renderChain(c));
+        }
+      }
+      Object.assign(d.sysctls, globalSysctls({ ipv6: false }));
+    });
+  }
+
+  get current(): DesiredState {
+    return this.state;
+  }
+
+  updateNode(name: string, node: NodeInfo | null): void {
+    if (node) this.nodes.set(name, node);
+    else this.nodes.delete(name);
+    this.dirtyNodes.add(name);
+  }
+
+  updateProblem(key: string, problem: ResourceProblem | null): void {
+    this.problems.set(key, problem);
+  }
+
+  /** Renders everything dirty into a new snapshot (the same one if nothing changed). */
+  flush(): DesiredState {
+    const dirty = this.active.takeDirty();
+    const dirtySets = this.ipsets.takeDirty();
+    const dirtyNodes = this.dirtyNodes;
+    this.dirtyNodes = new Set();
+    const problems = this.problems;
+    this.problems = new Map();
+    const prev = this.state;
+
+    this.state = produce(prev, (d) => {
+      for (const key of dirty.policies) {
+        const p = this.active.policies.get(key);
+        const live = p && this.active.isPolicyActive(key);
+        for (const dir of DIRECTIONS) {
+          const wanted = live && (dir === "inbound" ? p.ingress : p.egress);
+          const rules = wanted ? (dir === "inbound" ? p.inbound : p.outbound) : undefined;
+          this.putRuleChain(d, policyChainName(dir, key), rules);
+        }
+      }
+      for (const id of dirty.profiles) {
+        const live = this.active.isProfileActive(id);
+        const p = this.active.profiles.get(id);
+        for (const dir of DIRECTIONS) {
+          // A profile that does not exist fails closed.
+          const missing: PolicyRule[] = [{ action: "deny" }];
+          const rules = !live ? undefined : p ? (dir === "inbound" ? p.inbound : p.outbound) : missing;
+          this.putRuleChain(d, profileChainName(dir, id), rules);
+        }
+      }
+      let ifacesChanged = false;
+      for (const key of dirty.endpoints) {
+        const before = prev.endpoints[key];
+        const ep = this.active.endpoints.get(key);
+        if (before && before.iface !== ep?.iface) ifacesChanged = true;
+        if (!before && ep) ifacesChanged = true;
+        if (before) this.removeEndpoint(d, before, ep);
+        if (ep) this.putEndpoint(d, ep);
+      }
+      if (ifacesChanged) this.putDispatch(d);
+      if (dirty.endpoints.size > 0) {
+        const v6 = Object.values(d.endpoints).some((e) => e.ipv6Nets.length > 0);
+        if (!v6) delete d.sysctls["net/ipv6/conf/all/forwarding"];
+        Object.assign(d.sysctls, globalSysctls({ ipv6: v6 }));
+      }
+      for (const id of dirtySets) this.putIpSet(d, id);
+      for (const name of dirtyNodes) this.putNodeRoutes(d, name);
+      for (const [key, problem] of problems) {
+        if (problem) d.problems[key] = problem;
+        else delete d.problems[key];
+      }
+    });
+    return this.state;
+  }
+
+  private putRuleChain(d: Draft<DesiredState>, name: string, rules: readonly PolicyRule[] | undefined): void {
+    for (const v of FAMILIES) {
+      this.putChain(d, v, "filter", rules && { name, rules: renderPolicyRules(rules, v) }, name);
+    }
+  }
+
+  /** Sets (or with `chain` undefined, deletes) one chain, keeping identity when unchanged. */
+  private putChain(d: Draft<DesiredState>, v: IpVersion, table: TableName, chain: Chain | undefined, name: string) {
+    const chains = d.iptables[familyKey(v)][table].chains;
+    if (!chain) {
+      if (chains[name]) {
+        delete chains[name];
+        this.stats.chainsChanged++;
+      }
+      return;
+    }
+    this.stats.chainsRendered++;
+    const rendered = renderChain(chain);
+    const old = chains[name];
+    if (old && sameRules(old.rules, rendered.rules)) return;
+    chains[name] = castDraft(rendered);
+    this.stats.chainsChanged++;
+  }
+
+  private putEndpoint(d: Draft<DesiredState>, ep: WorkloadEndpoint): void {
+    const ingress = this.active.orderedPolicies(ep.key, "ingress").map((p) => p.key);
+    const egress = this.active.orderedPolicies(ep.key, "egress").map((p) => p.key);
+    for (const v of FAMILIES) {
+      for (const dir of DIRECTIONS) {
+        const policies = (dir === "inbound" ? ingress : egress).map((k) => policyChainName(dir, k));
+        const profiles = ep.profileIds.map((id) => profileChainName(dir, id));
+        const name = endpointChainName(dir, ep.iface);
+        this.putChain(d, v, "filter", { name, rules: renderEndpointRules(policies, profiles) }, name);
+      }
+    }
+    const state: EndpointState = {
+      key: ep.key,
+      namespace: ep.namespace,
+      pod: ep.pod,
+      node: ep.node,
+      iface: ep.iface,
+      ipv4Nets: ep.ipv4Nets,
+      ipv6Nets: ep.ipv6Nets,
+      profiles: ep.profileIds,
+      ingressPolicies: ingress,
+      egressPolicies: egress,
+    };
+    if (!sameEndpoint(d.endpoints[ep.key], state)) d.endpoints[ep.key] = castDraft(state);
+    for (const net of [...ep.ipv4Nets, ...ep.ipv6Nets]) {
+      const route: Route = { dst: net, kind: "local-workload", type: "unicast", dev: ep.iface, scope: "link" };
+      const old = d.routes[net];
+      if (!old || old.dev !== route.dev || old.kind !== route.kind) d.routes[net] = route;
+    }
+    const sysctls = interfaceSysctls(ep.iface, {
+      ipv4: ep.ipv4Nets.length > 0,
+      ipv6: ep.ipv6Nets.length > 0,
+      rpFilter: this.cfg.rpFilter,
+    });
+    for (const [k, val] of Object.entries(sysctls)) if (d.sysctls[k] !== val) d.sysctls[k] = val;
+  }
+
+  /** Removes what `before` had and `ep` (the endpoint's new version, if any) no longer has. */
+  private removeEndpoint(d: Draft<DesiredState>, before: EndpointState, ep: WorkloadEndpoint | undefined): void {
+    if (ep?.iface !== before.iface) {
+      for (const v of FAMILIES) {
+        for (const dir of DIRECTIONS) {
+          const name = endpointChainName(dir, before.iface);
+          this.putChain(d, v, "filter", undefined, name);
+        }
+      }
+      for (const k of Object.keys(d.sysctls)) if (k.includes(`/${before.iface}/`)) delete d.sysctls[k];
+    }
+    const keep = new Set(ep ? [...ep.ipv4Nets, ...ep.ipv6Nets] : []);
+    for (const net of [...before.ipv4Nets, ...before.ipv6Nets]) {
+      if (!keep.has(net) && d.routes[net]?.dev === before.iface) delete d.routes[net];
+    }
+    if (!ep) delete d.endpoints[before.key];
+  }
+
+  private putDispatch(d: Draft<DesiredState>): void {
+    const ifaces = Object.values(d.endpoints).map((e) => e.iface);
+    const chains = renderDispatchChains(ifaces, this.cfg.interfacePrefix);
+    const names = new Set(chains.map((c) => c.name));
+    for (const v of FAMILIES) {
+      for (const c of chains) this.putChain(d, v, "filter", c, c.name);
+      const existing = Object.keys(d.iptables[familyKey(v)].filter.chains);
+      for (const name of existing) {
+        if (isDispatchChild(name) && !names.has(name)) this.putChain(d, v, "filter", undefined, name);
+      }
+    }
+  }
+
+  private putIpSet(d: Draft<DesiredState>, id: string): void {
+    const spec = this.ipsets.spec(id);
+    for (const v of FAMILIES) {
+      const name = ipSetName(id, v);
+      if (!spec) {
+        if (d.ipsets[name]) {
+          delete d.ipsets[name];
+          this.stats.ipsetsChanged++;
+        }
+        continue;
+      }
+      const members = new Set(this.ipsets.members(id, v));
+      const old = d.ipsets[name];
+      if (old && sameSet(old.members, members)) continue;
+      const set: IpSetState = { name, family: v, type: ipSetType(spec), members };
+      d.ipsets[name] = castDraft(set);
+      this.stats.ipsetsChanged++;
+    }
+  }
+
+  private putNodeRoutes(d: Draft<DesiredState>, name: string): void {
+    for (const dst of this.nodeRoutes.get(name) ?? []) {
+      if (d.routes[dst]?.node === name) delete d.routes[dst];
+    }
+    this.nodeRoutes.delete(name);
+    const node = this.nodes.get(name);
+    if (!node) return;
+    const dsts: string[] = [];
+    for (const cidr of node.podCIDRs) {
+      const v6 = cidr.includes(":");
+      let route: Route;
+      if (name === this.cfg.nodeName) {
+        route = { dst: cidr, kind: "local-block", type: "blackhole", scope: "universe", node: name };
+      } else {
+        const gateway = node.internalIPs.find((ip) => ip.includes(":") === v6);
+        if (!gateway) continue;
+        route = { dst: cidr, kind: "remote-block", type: "unicast", gateway, scope: "universe", node: name };
+      }
+      d.routes[cidr] = route;
+      dsts.push(cidr);
+    }
+    this.nodeRoutes.set(name, dsts);
+  }
+}
+
+function isDispatchChild(name: string): boolean {
+  return /^cali-(from|to)-wl-dispatch-/.test(name);
+}
+
+function emptyTables(): FamilyTables {
+  const t = {} as Record<TableName, TableState>;
+  for (const n of TABLE_NAMES) t[n] = { chains: {}, hooks: {} };
+  return t;
+}
+
+export function emptyState(nodeName: string): DesiredState {
+  return {
+    nodeName,
+    iptables: { ipv4: emptyTables(), ipv6: emptyTables() },
+    ipsets: {},
+    endpoints: {},
+    routes: {},
+    sysctls: {},
+    problems: {},
+  };
+}
+
+function sameSet(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
+  if (a.size !== b.size) return false;
+  for (const x of a) if (!b.has(x)) return false;
+  return true;
+}
+
+function sameEndpoint(a: EndpointState | undefined, b: EndpointState): boolean {
+  return a !== undefined && JSON.stringify(a) === JSON.stringify(b);
+}

@@ -1,0 +1,32 @@
+// The route model: what the route reconciler keeps in the main table, each
+// route tagged with our protocol number so that only our routes are touched.
+
+/** Felix's route protocol (RTPROT 80); we own exactly the routes carrying it. */
+export const ROUTE_PROTOCOL = 80;
+
+export type RouteKind = "local-workload" | "remote-block" | "local-block";
+
+export interface Route {
+  /** Canonical CIDR, e.g. `10.244.1.5/32`. */
+  readonly dst: string;
+  readonly kind: RouteKind;
+  readonly type: "unicast" | "blackhole";
+  /** Output interface (local workloads). */
+  readonly dev?: string;
+  /** Next hop (remote blocks); the reconciler finds the interface that reaches it. */
+  readonly gateway?: string;
+  readonly scope: "link" | "universe";
+  /** The node whose block this is (block routes). */
+  readonly node?: string;
+}
+
+/** One route as `ip route` prints it. */
+export function routeText(r: Route): string {
+  const dst = r.dst.replace(/\/(32|128)$/, "");
+  const parts = r.type === "blackhole" ? ["blackhole", dst] : [dst];
+  if (r.gateway) parts.push("via", r.gateway);
+  if (r.dev) parts.push("dev", r.dev);
+  parts.push("proto", String(ROUTE_PROTOCOL));
+  if (r.scope === "link") parts.push("scope", "link");
+  return parts.join(" ");
+}

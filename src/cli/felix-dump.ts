@@ -1,0 +1,119 @@
+#!/usr/bin/env node
+// felix-dump: prints what the calculation graph decides for a node, from a
+// directory of manifests. Needs no root and no kernel.
+
+import { Command, CommanderError, Option } from "commander";
+import { computeDesiredState } from "../../calc-graph/calc-graph.js";
+import type { DesiredState } from "../../calc-graph/desired-state.js";
+import { readManifestDir } from "../datastore/manifests.js";
+import { explainPolicies, policiesText } from "../dump/policies.js";
+import * as views from "../dump/views.js";
+import { createLogger, type LogFormat } from "../log.js";
+import { graphConfigFromEnv } from "../config.js";
+
+interface CommonOptions {
+  resources: string;
+  nodeName: string;
+  output: "text" | "json";
+  ipv6?: boolean;
+  logLevel: string;
+  logFormat?: LogFormat;
+}
+
+export class UsageError extends Error {}
+
+async function load(o: CommonOptions): Promise<DesiredState> {
+  const log = createLogger(o.logLevel, o.logFormat ?? "text");
+  let parsed: Awaited<ReturnType<typeof readManifestDir>>;
+  try {
+    parsed = await readManifestDir(o.resources);
+  } catch (e) {
+    throw new UsageError(`cannot read --resources ${o.resources}: ${(e as Error).message}`);
+  }
+  for (const p of parsed.problems) log.warn({ file: p.file, line: p.line }, p.message);
+  for (const i of parsed.ignored) log.debug({ file: i.file, line: i.line }, `ignoring kind ${i.kind}`);
+  const state = computeDesiredState(graphConfigFromEnv(o.nodeName, process.env), parsed.updates);
+  for (const p of Object.values(state.problems)) {
+    log.warn({ resource: p.key, file: p.source?.file, line: p.source?.line }, p.message);
+  }
+  return state;
+}
+
+function print(o: CommonOptions, text: () => string, json: () => unknown): void {
+  process.stdout.write(o.output === "json" ? `${JSON.stringify(json(), null, 2)}\n` : text());
+}
+
+function common(cmd: Command): Command {
+  return cmd
+    .requiredOption("--resources <dir>", "directory of manifests (*.yaml, *.yml, *.json)")
+    .requiredOption("--node-name <node>", "the node whose dataplane to compute")
+    .addOption(new Option("-o, --output <format>", "output format").choices(["text", "json"]).default("text"))
+    .option("--log-level <level>", "log level", "warn")
+    .addOption(new Option("--log-format <format>", "log format").choices(["json", "text"]));
+}
+
+export function buildProgram(): Command {
+  const program = new Command("felix-dump")
+    .description("Print the dataplane felix-ts computes for a node, from a directory of manifests (no root needed).")
+    .exitOverride()
+    .showHelpAfterError();
+
+  const family = (o: CommonOptions) => (o.ipv6 ? 6 : 4);
+  common(program.command("iptables").description("the desired rules as iptables-restore input"))
+    .option("--ipv6", "IPv6 (ip6tables) rules")
+    .action(async (o: CommonOptions) => {
+      const s = await load(o);
+      print(o, () => views.iptablesText(s, family(o)), () => views.iptablesJson(s, family(o)));
+    });
+  common(program.command("ipsets").description("the desired IP sets as ipset restore input"))
+    .option("--ipv6", "IPv6 sets")
+    .action(async (o: CommonOptions) => {
+      const s = await load(o);
+      print(o, () => views.ipsetsText(s, family(o)), () => views.ipsetsJson(s, family(o)));
+    });
+  common(program.command("endpoints").description("this node's workload endpoints")).action(async (o: CommonOptions) => {
+    const s = await load(o);
+    print(o, () => views.endpointsText(s), () => views.endpointsJson(s));
+  });
+  common(program.command("policies").description("the policies that apply to a local pod, in order"))
+    .argument("<namespace/pod>", "the pod")
+    .action(async (pod: string, o: CommonOptions) => {
+      const s = await load(o);
+      let e: ReturnType<typeof explainPolicies>;
+      try {
+        e = explainPolicies(s, pod);
+      } catch (err) {
+        throw new UsageError((err as Error).message);
+      }
+      print(o, () => policiesText(e), () => e);
+    });
+  common(program.command("routes").description("the desired routes")).action(async (o: CommonOptions) => {
+    const s = await load(o);
+    print(o, () => views.routesText(s), () => views.routesJson(s));
+  });
+  common(program.command("sysctls").description("the desired sysctls")).action(async (o: CommonOptions) => {
+    const s = await load(o);
+    print(o, () => views.sysctlsText(s), () => views.sysctlsJson(s));
+  });
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv, { from: "user" });
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // Help and version are not errors; commander has printed the message.
+      return e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.exitCode === 0 ? 0 : 2;
+    }
+    if (e instanceof UsageError) {
+      process.stderr.write(`felix-dump: ${e.message}\n`);
+      return 2;
+    }
+    throw e;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

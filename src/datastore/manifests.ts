@@ -1,0 +1,130 @@
+// Manifest files → resource updates. Every *.yaml, *.yml and *.json file under
+// a directory is read (multi-document YAML and `kind: List` included). A file
+// that fails to parse is reported with its path and line and contributes
+// nothing; the other files are unaffected.
+
+import { readdir, readFile } from "node:fs/promises";
+import { join, relative } from "node:path";
+import { LineCounter, parseAllDocuments } from "yaml";
+import type { KubeObject } from "../model/k8s.js";
+import { isKind, type ResourceUpdate, resourceKey } from "../model/resource.js";
+
+const CLUSTER_SCOPED = new Set(["Namespace", "Node"]);
+const MANIFEST_FILE = /\.(ya?ml|json)$/i;
+
+export interface ManifestProblem {
+  readonly file: string;
+  readonly line?: number;
+  readonly message: string;
+}
+
+export interface ParsedManifests {
+  readonly updates: ResourceUpdate[];
+  readonly problems: ManifestProblem[];
+  /** Kinds seen and ignored (not consumed by the graph), with their files. */
+  readonly ignored: { file: string; line?: number; kind: string }[];
+}
+
+/** Parses one manifest file's text. Pure: the file name is only used in reports. */
+export function parseManifestText(text: string, file: string): ParsedManifests {
+  const out: ParsedManifests = { updates: [], problems: [], ignored: [] };
+  const lineCounter = new LineCounter();
+  const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false });
+  const docList = Array.isArray(docs) ? docs : [docs];
+  for (const doc of docList) {
+    if (doc.errors.length > 0) {
+      const e = doc.errors[0];
+      const line = lineCounter.linePos(e.pos[0]).line;
+      out.problems.push({ file, line, message: `invalid ${file.endsWith(".json") ? "JSON/" : ""}YAML: ${firstLine(e.message)}` });
+      // One broken document makes the whole file unreliable: use none of it.
+      return { updates: [], problems: out.problems, ignored: [] };
+    }
+  }
+  for (const doc of docList) {
+    const value = doc.toJS({ maxAliasCount: 100 }) as unknown;
+    if (value === null || value === undefined) continue;
+    const line = doc.range ? lineCounter.linePos(doc.range[0]).line : undefined;
+    collect(value, file, line, out);
+  }
+  return out;
+}
+
+function collect(value: unknown, file: string, line: number | undefined, out: ParsedManifests): void {
+  if (typeof value !== "object" || Array.isArray(value) || value === null) {
+    out.problems.push({ file, line, message: "manifest is not an object" });
+    return;
+  }
+  const obj = value as KubeObject & { items?: unknown };
+  if (typeof obj.kind === "string" && obj.kind.endsWith("List") && Array.isArray(obj.items)) {
+    for (const item of obj.items) collect(item, file, line, out);
+    return;
+  }
+  if (typeof obj.kind !== "string" || obj.kind === "") {
+    out.problems.push({ file, line, message: "manifest has no kind" });
+    return;
+  }
+  if (!isKind(obj.kind)) {
+    out.ignored.push({ file, line, kind: obj.kind });
+    return;
+  }
+  const name = obj.metadata?.name;
+  if (typeof name !== "string" || name === "") {
+    out.problems.push({ file, line, message: `${obj.kind} has no metadata.name` });
+    return;
+  }
+  const namespace = CLUSTER_SCOPED.has(obj.kind) ? "" : String(obj.metadata?.namespace || "default");
+  // Normalise the namespace into the object so conversion sees what we keyed.
+  const value2 = CLUSTER_SCOPED.has(obj.kind) ? obj : { ...obj, metadata: { ...obj.metadata, namespace } };
+  out.updates.push({ kind: obj.kind, namespace, name, value: value2, source: { file, line } });
+}
+
+function firstLine(s: string): string {
+  return s.split("\n")[0];
+}
+
+/** Every manifest file under `dir`, recursively, sorted for determinism. */
+export async function listManifestFiles(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  return entries
+    .filter((e) => e.isFile() && MANIFEST_FILE.test(e.name) && !e.name.startsWith("."))
+    .map((e) => join(e.parentPath ?? (e as unknown as { path: string }).path, e.name))
+    .sort();
+}
+
+/**
+ * Reads a directory of manifests. A later definition of the same object
+ * (same kind, namespace and name) replaces an earlier one and is reported.
+ * Throws only when the directory itself cannot be read.
+ */
+export async function readManifestDir(dir: string): Promise<ParsedManifests> {
+  const files = await listManifestFiles(dir);
+  const all: ParsedManifests = { updates: [], problems: [], ignored: [] };
+  const seen = new Map<string, ResourceUpdate>();
+  for (const path of files) {
+    const file = relative(process.cwd(), path) || path;
+    let text: string;
+    try {
+      text = await readFile(path, "utf8");
+    } catch (e) {
+      all.problems.push({ file, message: `cannot read: ${(e as Error).message}` });
+      continue;
+    }
+    const parsed = parseManifestText(text, file);
+    all.problems.push(...parsed.problems);
+    all.ignored.push(...parsed.ignored);
+    for (const u of parsed.updates) {
+      const key = resourceKey(u);
+      const prev = seen.get(key);
+      if (prev) {
+        all.problems.push({
+          file,
+          line: u.source?.line,
+          message: `${key} is also defined in ${prev.source?.file}:${prev.source?.line}; this definition wins`,
+        });
+      }
+      seen.set(key, u);
+    }
+  }
+  all.updates.push(...seen.values());
+  return all;
+}

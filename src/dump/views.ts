@@ -1,0 +1,68 @@
+// What `felix-dump` prints: text and JSON views of one DesiredState.
+
+import { familyKey, type DesiredState } from "../../calc-graph/desired-state.js";
+import { renderIpSets } from "../../iptables/ipset.js";
+import { renderTables } from "../../iptables/render.js";
+import { routeText } from "../../routes/route.js";
+
+export type Family = 4 | 6;
+
+const byKey = <T>(rec: Readonly<Record<string, T>>): [string, T][] =>
+  Object.entries(rec).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+
+export function iptablesText(s: DesiredState, v: Family): string {
+  return renderTables(s.iptables[familyKey(v)]);
+}
+
+export function iptablesJson(s: DesiredState, v: Family): unknown {
+  return s.iptables[familyKey(v)];
+}
+
+export function ipsetsText(s: DesiredState, v: Family): string {
+  return renderIpSets(Object.values(s.ipsets).filter((x) => x.family === v));
+}
+
+export function ipsetsJson(s: DesiredState, v: Family): unknown {
+  return byKey(s.ipsets)
+    .filter(([, x]) => x.family === v)
+    .map(([, x]) => ({ ...x, members: [...x.members].sort() }));
+}
+
+/** Like `calicoctl get workloadendpoints`: local endpoints of this node. */
+export function endpointsText(s: DesiredState): string {
+  const rows = [["WORKLOAD", "NODE", "NETWORKS", "INTERFACE"]];
+  for (const [, e] of byKey(s.endpoints)) {
+    rows.push([e.key, e.node, [...e.ipv4Nets, ...e.ipv6Nets].join(","), e.iface]);
+  }
+  return table(rows);
+}
+
+export function endpointsJson(s: DesiredState): unknown {
+  return byKey(s.endpoints).map(([, e]) => e);
+}
+
+export function routesText(s: DesiredState): string {
+  return byKey(s.routes)
+    .map(([, r]) => `${routeText(r)}\n`)
+    .join("");
+}
+
+export function routesJson(s: DesiredState): unknown {
+  return byKey(s.routes).map(([, r]) => r);
+}
+
+/** `sysctl` style: dotted names, `name = value`. */
+export function sysctlsText(s: DesiredState): string {
+  return byKey(s.sysctls)
+    .map(([k, v]) => `${k.replace(/\//g, ".")} = ${v}\n`)
+    .join("");
+}
+
+export function sysctlsJson(s: DesiredState): unknown {
+  return Object.fromEntries(byKey(s.sysctls));
+}
+
+export function table(rows: string[][]): string {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  return rows.map((r) => `${r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join("   ")}\n`).join("");
+}
