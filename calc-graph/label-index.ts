@@ -135,11 +135,18 @@ export class LabelIndex {
   private relabel(id: string, item: Item, effective: Map<string, string>): void {
     const changed = changedKeys(item.effective, effective);
     if (changed.length === 0) return;
-    this.unfileLabels(id, item.effective);
+    const before = item.effective;
+    this.unfileLabels(id, before);
     item.effective = effective;
     this.fileLabels(id, effective);
     const toCheck = new Set<string>();
-    for (const k of changed) for (const selId of this.selectorsByKey.get(k) ?? []) toCheck.add(selId);
+    for (const k of changed) {
+      for (const selId of this.selectorsByKey.get(k) ?? []) {
+        // A selector whose required label is on neither version cannot match either.
+        const anchor = this.selectors.get(selId)!.anchor;
+        if (anchor === undefined || carries(before, anchor) || carries(effective, anchor)) toCheck.add(selId);
+      }
+    }
     for (const selId of toCheck) {
       this.evaluations++;
       this.setMatch(selId, id, matches(this.selectors.get(selId)!.selector, effective));
@@ -213,6 +220,11 @@ export class LabelIndex {
 }
 
 const EMPTY: ReadonlySet<string> = new Set();
+
+function carries(labels: Labels, anchor: string): boolean {
+  const eq = anchor.indexOf("=");
+  return eq < 0 ? labels.has(anchor) : labels.get(anchor.slice(0, eq)) === anchor.slice(eq + 1);
+}
 
 function computeEffective(
   own: Readonly<Record<string, string>>,

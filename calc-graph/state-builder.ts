@@ -253,27 +253,27 @@ export class StateBuilder {
   }
 
   private putNodeRoutes(d: Draft<DesiredState>, name: string): void {
-    for (const dst of this.nodeRoutes.get(name) ?? []) {
-      if (d.routes[dst]?.node === name) delete d.routes[dst];
-    }
-    this.nodeRoutes.delete(name);
+    const wanted = new Map<string, Route>();
     const node = this.nodes.get(name);
-    if (!node) return;
-    const dsts: string[] = [];
-    for (const cidr of node.podCIDRs) {
+    for (const cidr of node?.podCIDRs ?? []) {
       const v6 = cidr.includes(":");
-      let route: Route;
       if (name === this.cfg.nodeName) {
-        route = { dst: cidr, kind: "local-block", type: "blackhole", scope: "universe", node: name };
-      } else {
-        const gateway = node.internalIPs.find((ip) => ip.includes(":") === v6);
-        if (!gateway) continue;
-        route = { dst: cidr, kind: "remote-block", type: "unicast", gateway, scope: "universe", node: name };
+        wanted.set(cidr, { dst: cidr, kind: "local-block", type: "blackhole", scope: "universe", node: name });
+        continue;
       }
-      d.routes[cidr] = route;
-      dsts.push(cidr);
+      const gateway = node!.internalIPs.find((ip) => ip.includes(":") === v6);
+      if (gateway) {
+        wanted.set(cidr, { dst: cidr, kind: "remote-block", type: "unicast", gateway, scope: "universe", node: name });
+      }
     }
-    this.nodeRoutes.set(name, dsts);
+    for (const dst of this.nodeRoutes.get(name) ?? []) {
+      if (!wanted.has(dst) && d.routes[dst]?.node === name) delete d.routes[dst];
+    }
+    for (const [dst, route] of wanted) {
+      const old = d.routes[dst];
+      if (!old || JSON.stringify(old) !== JSON.stringify(route)) d.routes[dst] = route;
+    }
+    this.nodeRoutes.set(name, [...wanted.keys()]);
   }
 }
 
