@@ -35,13 +35,10 @@ export class ActiveRulesCalculator {
 
   constructor(private readonly ipsets: IpSetIndex) {
     this.labels.matches$.subscribe(({ selectorId: policyKey, itemId: epKey, matched }) => {
-      let set = this.endpointPolicies.get(epKey);
-      if (matched) {
-        if (!set) this.endpointPolicies.set(epKey, (set = new Set()));
-        set.add(policyKey);
-      } else {
-        set?.delete(policyKey);
-      }
+      const set = this.endpointPolicies.get(epKey) ?? new Set<string>();
+      if (matched) set.add(policyKey);
+      else set.delete(policyKey);
+      this.endpointPolicies.set(epKey, set);
       this.dirty.endpoints.add(epKey);
       if (policyKey === this.updatingPolicy) return;
       const count = this.labels.itemsMatching(policyKey).size;

@@ -57,7 +57,7 @@ export function policiesText(e: PolicyExplanation): string {
   for (const dir of ["ingress", "egress"] as const) {
     const d = e[dir];
     lines.push(`${dir === "ingress" ? "Ingress" : "Egress"} (${d.chain}):`);
-    d.policies.forEach((p, i) => lines.push(`  ${i + 1}. ${p.name}  [tier default, chain ${p.chain}]`));
+    for (const [i, p] of d.policies.entries()) lines.push(`  ${i + 1}. ${p.name}  [tier default, chain ${p.chain}]`);
     lines.push(`  otherwise: ${d.otherwise}`);
   }
   lines.push(`Profiles: ${e.profiles.join(", ")}`);
