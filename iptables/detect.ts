@@ -1,0 +1,41 @@
+// Chooses the iptables backend as Felix does (environment/feature_detect):
+// kube-proxy's hint chains decide when present, else the backend holding more
+// rules wins, and legacy wins a tie.
+
+import { binary, type IptablesMode } from "./backend.js";
+import { CommandNotFoundError, run } from "./exec.js";
+
+const KUBE_HINTS = /^:(KUBE-IPTABLES-HINT|KUBE-KUBELET-CANARY) /m;
+
+async function saveOf(family: 4 | 6, mode: IptablesMode, table?: string): Promise<string | undefined> {
+  try {
+    const r = await run(binary(family, mode, "save"), table ? ["-t", table] : []);
+    return r.code === 0 ? r.stdout : undefined;
+  } catch (e) {
+    if (e instanceof CommandNotFoundError) return undefined;
+    throw e;
+  }
+}
+
+const countRules = (save: string | undefined) => (save ? save.split("\n").filter((l) => l.startsWith("-A ")).length : 0);
+
+export async function detectBackend(): Promise<IptablesMode> {
+  for (const mode of ["nft", "legacy"] as const) {
+    for (const family of [4, 6] as const) {
+      if (KUBE_HINTS.test((await saveOf(family, mode, "mangle")) ?? "")) return mode;
+    }
+  }
+  const legacy = countRules(await saveOf(4, "legacy")) + countRules(await saveOf(6, "legacy"));
+  const nft = countRules(await saveOf(4, "nft")) + countRules(await saveOf(6, "nft"));
+  if (nft > legacy) return "nft";
+  if ((await saveOf(4, "legacy")) === undefined && (await saveOf(4, "nft")) !== undefined) return "nft";
+  return "legacy";
+}
+
+/** FELIX_IPTABLESBACKEND: `auto` (default), `legacy` or `nft` (case-insensitive, as Felix accepts). */
+export async function chooseBackend(setting: string | undefined): Promise<IptablesMode> {
+  const s = (setting ?? "auto").toLowerCase();
+  if (s === "legacy" || s === "nft") return s;
+  if (s !== "auto") throw new Error(`FELIX_IPTABLESBACKEND must be auto, legacy or nft, not ${setting}`);
+  return detectBackend();
+}

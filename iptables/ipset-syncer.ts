@@ -1,0 +1,151 @@
+// Reconciles the kernel's IP sets with the desired ones, touching only ours
+// (names starting `cali4`/`cali6`). Two phases, around the iptables update:
+//   addOrUpdate(): create missing sets, add/del members, or for a type change
+//                  or a large change fill a temporary set and swap it in;
+//   removeStale(): destroy sets no longer desired, after the rules that used
+//                  them are gone (a set still in use is left for later).
+
+import { createHash } from "node:crypto";
+import { type IpSetState, renderIpSets } from "./ipset.js";
+import type { IpsetBackend } from "./ipset-backend.js";
+
+const OURS = /^cali[46]/;
+
+interface KernelSet {
+  type: string;
+  family: string;
+  members: Set<string>;
+}
+
+export interface IpsetSyncResult {
+  readonly setsCreated: number;
+  readonly setsSwapped: number;
+  readonly membersAdded: number;
+  readonly membersRemoved: number;
+  readonly setsDestroyed: number;
+  readonly bytesWritten: number;
+  readonly restoreMs: number;
+}
+
+/** Above this many member changes (and half the set), rebuild and swap instead. */
+export const SWAP_THRESHOLD = 1000;
+
+export function parseIpsetSave(text: string): Map<string, KernelSet> {
+  const sets = new Map<string, KernelSet>();
+  for (const line of text.split("\n")) {
+    const parts = line.trim().split(/\s+/);
+    if (parts[0] === "create") {
+      const fam = parts.indexOf("family");
+      sets.set(parts[1], { type: parts[2], family: fam > 0 ? parts[fam + 1] : "inet", members: new Set() });
+    } else if (parts[0] === "add") {
+      sets.get(parts[1])?.members.add(parts[2]);
+    }
+  }
+  return sets;
+}
+
+export class IpsetSyncer {
+  private kernel: Map<string, KernelSet> | undefined;
+
+  constructor(readonly backend: IpsetBackend) {}
+
+  invalidate(): void {
+    this.kernel = undefined;
+  }
+
+  private async load(): Promise<Map<string, KernelSet>> {
+    if (!this.kernel) {
+      const all = parseIpsetSave(await this.backend.save());
+      this.kernel = new Map([...all].filter(([n]) => OURS.test(n)));
+    }
+    return this.kernel;
+  }
+
+  async addOrUpdate(desired: Iterable<IpSetState>): Promise<IpsetSyncResult> {
+    const kernel = await this.load();
+    const lines: string[] = [];
+    let setsCreated = 0;
+    let setsSwapped = 0;
+    let membersAdded = 0;
+    let membersRemoved = 0;
+    for (const s of [...desired].sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      const have = kernel.get(s.name);
+      const family = s.family === 4 ? "inet" : "inet6";
+      if (!have) {
+        lines.push(renderIpSets([s]).trimEnd());
+        setsCreated++;
+        membersAdded += s.members.size;
+        continue;
+      }
+      const adds = [...s.members].filter((m) => !have.members.has(m));
+      const dels = [...have.members].filter((m) => !s.members.has(m));
+      const changes = adds.length + dels.length;
+      if (have.type !== s.type || have.family !== family || (changes > SWAP_THRESHOLD && changes > s.members.size / 2)) {
+        const tmp = `cali${s.family}t${createHash("sha1").update(s.name).digest("hex").slice(0, 20)}`;
+        if (kernel.has(tmp)) lines.push(`destroy ${tmp}`);
+        lines.push(renderIpSets([{ ...s, name: tmp }]).trimEnd(), `swap ${tmp} ${s.name}`, `destroy ${tmp}`);
+        setsSwapped++;
+        membersAdded += adds.length;
+        membersRemoved += dels.length;
+        continue;
+      }
+      for (const m of dels) lines.push(`del ${s.name} ${m}`);
+      for (const m of adds) lines.push(`add ${s.name} ${m}`);
+      membersAdded += adds.length;
+      membersRemoved += dels.length;
+    }
+    const input = lines.filter(Boolean).join("\n");
+    let restoreMs = 0;
+    if (input) {
+      const t0 = performance.now();
+      try {
+        await this.backend.restore(`${input}\n`);
+      } catch (e) {
+        this.invalidate();
+        throw e;
+      }
+      restoreMs = performance.now() - t0;
+      for (const s of desired) {
+        kernel.set(s.name, { type: s.type, family: s.family === 4 ? "inet" : "inet6", members: new Set(s.members) });
+      }
+    }
+    return {
+      setsCreated,
+      setsSwapped,
+      membersAdded,
+      membersRemoved,
+      setsDestroyed: 0,
+      bytesWritten: input ? Buffer.byteLength(input) + 1 : 0,
+      restoreMs,
+    };
+  }
+
+  /** Destroys our sets that are not desired; returns those that could not go yet. */
+  async removeStale(desired: Iterable<IpSetState>): Promise<{ destroyed: number; inUse: string[]; bytesWritten: number }> {
+    const kernel = await this.load();
+    const want = new Set([...desired].map((s) => s.name));
+    const stale = [...kernel.keys()].filter((n) => !want.has(n)).sort();
+    if (stale.length === 0) return { destroyed: 0, inUse: [], bytesWritten: 0 };
+    const inUse: string[] = [];
+    let bytesWritten = 0;
+    const destroyAll = stale.map((n) => `destroy ${n}`).join("\n");
+    try {
+      bytesWritten += destroyAll.length + 1;
+      await this.backend.restore(`${destroyAll}\n`);
+      for (const n of stale) kernel.delete(n);
+    } catch {
+      // One set still referenced (by someone else's rule) stops the batch:
+      // go one by one so the others still go.
+      this.invalidate();
+      for (const n of stale) {
+        try {
+          bytesWritten += n.length + 9;
+          await this.backend.restore(`destroy ${n}\n`);
+        } catch {
+          inUse.push(n);
+        }
+      }
+    }
+    return { destroyed: stale.length - inUse.length, inUse, bytesWritten };
+  }
+}

@@ -1,0 +1,216 @@
+// Reconciles one IP family's tables with the desired state, touching only
+// what we own: `cali-` chains, and rules with our hash comment in the
+// kernel's built-in chains. Everything else (kube-proxy's KUBE-*, docker's,
+// a host firewall's rules, even in the same built-in chains) is left alone.
+//
+// Each apply reads the kernel (iptables-save) unless the cached view is still
+// trusted, diffs by rule hashes, and writes the difference with
+// iptables-restore --noflush, one transaction for all tables:
+//   - a new or changed chain is declared (which flushes it) and refilled;
+//   - our rules in a built-in chain are kept as a block at the top (inserts)
+//     and bottom (appends); if the block is off, our rules there are deleted
+//     by value and re-inserted, other rules keep their places;
+//   - stale `cali-` chains are flushed in that transaction and deleted in a
+//     second one, once nothing of ours jumps to them.
+// A failed restore is retried with backoff after re-reading the kernel (a
+// full resync), so a half-applied view never persists. The kernel applies a
+// restore atomically per table, so no chain is ever left half-written.
+
+import type { IptablesBackend } from "./backend.js";
+import { RestoreError } from "./backend.js";
+import { parseSave, type SavedChain, type SavedTable } from "./save-parser.js";
+import { type FamilyTables, TABLE_NAMES, type TableName, type TableState } from "./tables.js";
+
+export const OUR_CHAIN_PREFIX = "cali-";
+
+export interface SyncResult {
+  /** Chains created or rewritten. */
+  readonly chainsWritten: number;
+  readonly chainsDeleted: number;
+  /** Built-in chains whose hook rules were (re)written. */
+  readonly hooksWritten: number;
+  readonly linesWritten: number;
+  readonly bytesWritten: number;
+  /** Time spent inside iptables-restore, ms. */
+  readonly restoreMs: number;
+}
+
+export interface SyncerOptions {
+  readonly retries?: number;
+  readonly initialBackoffMs?: number;
+  readonly sleep?: (ms: number) => Promise<void>;
+  readonly onRetry?: (attempt: number, error: Error) => void;
+}
+
+const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export class TableSyncer {
+  private kernel: Map<string, SavedTable> | undefined;
+  readonly retries: number;
+  readonly initialBackoffMs: number;
+  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly onRetry?: (attempt: number, error: Error) => void;
+  /** Restore failures since start, for metrics. */
+  failures = 0;
+
+  constructor(
+    readonly backend: IptablesBackend,
+    o: SyncerOptions = {},
+  ) {
+    this.retries = o.retries ?? 5;
+    this.initialBackoffMs = o.initialBackoffMs ?? 50;
+    this.sleep = o.sleep ?? defaultSleep;
+    this.onRetry = o.onRetry;
+  }
+
+  /** Forget the cached kernel view: the next apply re-reads it (refresh timer, drift). */
+  invalidate(): void {
+    this.kernel = undefined;
+  }
+
+  async apply(desired: FamilyTables): Promise<SyncResult> {
+    let backoff = this.initialBackoffMs;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.applyOnce(desired);
+      } catch (e) {
+        this.invalidate();
+        if (!(e instanceof RestoreError)) throw e;
+        this.failures++;
+        if (attempt >= this.retries) throw e;
+        this.onRetry?.(attempt + 1, e);
+        await this.sleep(backoff);
+        backoff *= 2;
+      }
+    }
+  }
+
+  /** What would be written now, without writing: [main transaction, deletions]. */
+  async plan(desired: FamilyTables): Promise<[string, string]> {
+    if (!this.kernel) this.kernel = parseSave(await this.backend.save());
+    const main: string[] = [];
+    const deletes: string[] = [];
+    for (const name of TABLE_NAMES) {
+      const [m, d] = planTable(name, desired[name], this.kernel.get(name));
+      main.push(m);
+      deletes.push(d);
+    }
+    return [main.join(""), deletes.join("")];
+  }
+
+  private async applyOnce(desired: FamilyTables): Promise<SyncResult> {
+    const [main, deletes] = await this.plan(desired);
+    let restoreMs = 0;
+    const write = async (input: string) => {
+      const t0 = performance.now();
+      await this.backend.restore(input);
+      restoreMs += performance.now() - t0;
+    };
+    if (main) await write(main);
+    let deletesApplied = true;
+    if (deletes) {
+      try {
+        await write(deletes);
+      } catch (e) {
+        // A chain someone else still jumps to cannot go yet; it stays flushed
+        // (harmless) and the next resync tries again.
+        if (!(e instanceof RestoreError)) throw e;
+        deletesApplied = false;
+      }
+    }
+    this.updateCache(desired, deletesApplied);
+    const input = main + deletes;
+    return {
+      chainsWritten: count(main, /^:/gm),
+      chainsDeleted: count(deletes, /^-X /gm),
+      hooksWritten: new Set(main.match(/^-I (\S+)/gm) ?? []).size,
+      linesWritten: count(input, /^[-:]/gm),
+      bytesWritten: Buffer.byteLength(input),
+      restoreMs,
+    };
+  }
+
+  /**
+   * After a successful write the kernel holds what we planned: update the
+   * cached view instead of re-reading it. Drift made by others is found by
+   * the periodic refresh (`invalidate`), as in Felix.
+   */
+  private updateCache(desired: FamilyTables, deletesApplied: boolean): void {
+    if (!this.kernel) return;
+    for (const name of TABLE_NAMES) {
+      const want = desired[name];
+      const have: SavedTable = this.kernel.get(name) ?? { name, chains: new Map() };
+      this.kernel.set(name, have);
+      for (const [chain, c] of [...have.chains]) {
+        if (!chain.startsWith(OUR_CHAIN_PREFIX) || want.chains[chain]) continue;
+        if (deletesApplied) have.chains.delete(chain);
+        else have.chains.set(chain, { ...c, rules: [] });
+      }
+      for (const [chain, c] of Object.entries(want.chains)) {
+        have.chains.set(chain, { name: chain, policy: "-", rules: c.rules.map((r) => ({ text: r.text, hash: r.hash })) });
+      }
+      for (const c of [...have.chains.values()].filter((x) => x.policy !== "-")) {
+        const hook = want.hooks[c.name] ?? { insert: [], append: [] };
+        const foreign = c.rules.filter((r) => !isOurs(r));
+        c.rules.splice(0, c.rules.length, ...hook.insert, ...foreign, ...hook.append);
+      }
+      for (const [b, hook] of Object.entries(want.hooks)) {
+        if (!have.chains.has(b)) have.chains.set(b, { name: b, policy: "ACCEPT", rules: [...hook.insert, ...hook.append] });
+      }
+    }
+  }
+}
+
+/** Ours: rules with our hash, or older rules of ours that jump to a cali- chain without one. */
+function isOurs(r: { text: string; hash?: string }): boolean {
+  return r.hash !== undefined || /-[jg] cali-/.test(r.text);
+}
+
+function count(s: string, re: RegExp): number {
+  return s.match(re)?.length ?? 0;
+}
+
+function hashesOf(rules: readonly { hash?: string }[]): string {
+  return rules.map((r) => r.hash ?? "?").join(",");
+}
+
+/** One table's restore input ("" when nothing to do) and its deletions. */
+export function planTable(name: TableName, want: TableState, have: SavedTable | undefined): [string, string] {
+  const declare: string[] = [];
+  const body: string[] = [];
+  const deletes: string[] = [];
+  const haveChains: Map<string, SavedChain> = have?.chains ?? new Map();
+
+  for (const chain of Object.keys(want.chains).sort()) {
+    const w = want.chains[chain];
+    const h = haveChains.get(chain);
+    if (h && hashesOf(h.rules) === hashesOf(w.rules)) continue;
+    declare.push(`:${chain} - [0:0]`);
+    for (const r of w.rules) body.push(`-A ${chain} ${r.text}`);
+  }
+  for (const [chain] of haveChains) {
+    if (chain.startsWith(OUR_CHAIN_PREFIX) && !want.chains[chain]) {
+      declare.push(`:${chain} - [0:0]`);
+      deletes.push(`-X ${chain}`);
+    }
+  }
+  const builtins = new Set([...Object.keys(want.hooks), ...[...haveChains.values()].filter((c) => c.policy !== "-").map((c) => c.name)]);
+  for (const b of [...builtins].sort()) {
+    const hook = want.hooks[b] ?? { insert: [], append: [] };
+    const rules = haveChains.get(b)?.rules ?? [];
+    const ours = rules.filter(isOurs);
+    const head = rules.slice(0, hook.insert.length);
+    const tail = hook.append.length ? rules.slice(-hook.append.length) : [];
+    const inPlace =
+      ours.length === hook.insert.length + hook.append.length &&
+      hashesOf(head) === hashesOf(hook.insert) &&
+      hashesOf(tail) === hashesOf(hook.append);
+    if (inPlace) continue;
+    for (const r of ours) body.push(`-D ${b} ${r.text}`);
+    hook.insert.forEach((r, i) => body.push(`-I ${b} ${i + 1} ${r.text}`));
+    for (const r of hook.append) body.push(`-A ${b} ${r.text}`);
+  }
+  if (declare.length === 0 && body.length === 0) return ["", deletes.length ? `*${name}\n${deletes.join("\n")}\nCOMMIT\n` : ""];
+  const main = `*${name}\n${[...declare, ...body].join("\n")}\nCOMMIT\n`;
+  return [main, deletes.length ? `*${name}\n${deletes.join("\n")}\nCOMMIT\n` : ""];
+}

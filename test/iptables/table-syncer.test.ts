@@ -1,0 +1,127 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { computeDesiredState } from "../../calc-graph/calc-graph.js";
+import { FakeIptablesBackend } from "../../iptables/fake-backend.js";
+import { parseSave } from "../../iptables/save-parser.js";
+import { TableSyncer } from "../../iptables/table-syncer.js";
+import { deleted, namespace, pod, policy } from "../calc-graph/fixtures.js";
+
+const cluster = [
+  namespace("prod"),
+  pod("prod", "web", { ip: "10.65.1.10", labels: { app: "web" } }),
+  pod("prod", "db", { ip: "10.65.1.11", labels: { app: "db" } }),
+  policy("prod", "db-from-web", {
+    podSelector: { matchLabels: { app: "db" } },
+    ingress: [{ from: [{ podSelector: { matchLabels: { app: "web" } } }] }],
+  }),
+];
+const desired = (updates = cluster) => computeDesiredState({ nodeName: "node1" }, updates).iptables.ipv4;
+const noSleep = async () => {};
+
+function kernelWithForeignRules(): FakeIptablesBackend {
+  const k = new FakeIptablesBackend();
+  k.restore(
+    "*filter\n:DOCKER-USER - [0:0]\n-A FORWARD -j DOCKER-USER\n-A FORWARD -m comment --comment sshd -j ACCEPT\n-A DOCKER-USER -j RETURN\nCOMMIT\n" +
+      "*nat\n:KUBE-POSTROUTING - [0:0]\n-A POSTROUTING -j KUBE-POSTROUTING\nCOMMIT\n",
+  );
+  k.restores.length = 0;
+  return k;
+}
+
+describe("TableSyncer", () => {
+  test("programs an empty kernel, then writes nothing the second time", async () => {
+    const k = new FakeIptablesBackend();
+    const s = new TableSyncer(k, { sleep: noSleep });
+    const r1 = await s.apply(desired());
+    assert.ok(r1.chainsWritten > 10);
+    assert.equal(k.restores.length, 1, "one transaction for all tables");
+    const r2 = await new TableSyncer(k).apply(desired());
+    assert.equal(r2.linesWritten, 0);
+    assert.equal(r2.bytesWritten, 0);
+    assert.equal(k.restores.length, 1);
+  });
+
+  test("keeps our rules on top of built-in chains and leaves foreign rules and chains alone", async () => {
+    const k = kernelWithForeignRules();
+    await new TableSyncer(k).apply(desired());
+    const filter = parseSave(await k.save()).get("filter")!;
+    const fwd = filter.chains.get("FORWARD")!.rules.map((r) => r.text);
+    assert.match(fwd[0], /-j cali-FORWARD$/);
+    assert.match(fwd[1], /Policy explicitly accepted/);
+    assert.deepEqual(fwd.slice(2), ["-j DOCKER-USER", "-m comment --comment sshd -j ACCEPT"]);
+    assert.deepEqual(filter.chains.get("DOCKER-USER")!.rules.map((r) => r.text), ["-j RETURN"]);
+    const nat = parseSave(await k.save()).get("nat")!;
+    const post = nat.chains.get("POSTROUTING")!.rules.map((r) => r.text);
+    assert.equal(post[0], "-j KUBE-POSTROUTING", "appended after kube-proxy's");
+    assert.match(post[1], /-j cali-POSTROUTING$/);
+  });
+
+  test("moves our hook back to the top when something was inserted above it", async () => {
+    const k = kernelWithForeignRules();
+    await new TableSyncer(k).apply(desired());
+    await k.restore("*filter\n-I FORWARD 1 -j DROP\nCOMMIT\n");
+    const s = new TableSyncer(k);
+    const r = await s.apply(desired());
+    assert.equal(r.hooksWritten, 1);
+    const fwd = parseSave(await k.save()).get("filter")!.chains.get("FORWARD")!.rules.map((x) => x.text);
+    assert.match(fwd[0], /-j cali-FORWARD$/);
+    assert.equal(fwd[2], "-j DROP", "the foreign rule stays, below ours");
+  });
+
+  test("rewrites only the chains that changed, and deletes stale chains", async () => {
+    const k = new FakeIptablesBackend();
+    const s = new TableSyncer(k);
+    await s.apply(desired());
+    const before = parseSave(await k.save()).get("filter")!;
+    const policyChain = [...before.chains.keys()].find((c) => c.startsWith("cali-pi-"))!;
+    const r = await s.apply(desired([...cluster.slice(0, 3), deleted(cluster[3])]));
+    const after = parseSave(await k.save()).get("filter")!;
+    assert.ok(!after.chains.has(policyChain), "stale policy chain deleted");
+    assert.equal(r.chainsDeleted, 1);
+    // Only the db pod's ingress chain (and the deleted chain's flush) were written.
+    const written = k.restores.at(-2)!.match(/^:(\S+)/gm)!;
+    assert.equal(written.length, 2, `${written}`);
+  });
+
+  test("repairs drift after invalidate(): a deleted chain and a changed rule", async () => {
+    const k = new FakeIptablesBackend();
+    const s = new TableSyncer(k);
+    await s.apply(desired());
+    const want = await k.save();
+    await k.restore("*filter\n:cali-wl-to-host - [0:0]\n-A cali-wl-to-host -j ACCEPT\nCOMMIT\n");
+    s.invalidate();
+    await s.apply(desired());
+    assert.equal(await k.save(), want);
+  });
+
+  test("retries a failed restore after re-reading the kernel", async () => {
+    const k = new FakeIptablesBackend();
+    k.failNext = 2;
+    const retries: number[] = [];
+    const s = new TableSyncer(k, { sleep: noSleep, onRetry: (n) => retries.push(n) });
+    await s.apply(desired());
+    assert.deepEqual(retries, [1, 2]);
+    assert.equal(s.failures, 2);
+    assert.ok(parseSave(await k.save()).get("filter")!.chains.has("cali-FORWARD"));
+  });
+
+  test("gives up after the configured retries and keeps the kernel unchanged", async () => {
+    const k = new FakeIptablesBackend();
+    k.failNext = 10;
+    const s = new TableSyncer(k, { sleep: noSleep, retries: 2 });
+    await assert.rejects(s.apply(desired()));
+    assert.ok(!parseSave(await k.save()).get("filter")!.chains.has("cali-FORWARD"));
+  });
+
+  test("a chain someone else jumps to is flushed now and deleted later", async () => {
+    const k = new FakeIptablesBackend();
+    const s = new TableSyncer(k);
+    await s.apply(desired());
+    const chain = [...parseSave(await k.save()).get("filter")!.chains.keys()].find((c) => c.startsWith("cali-pi-"))!;
+    await k.restore(`*filter\n:FOREIGN - [0:0]\n-A FOREIGN -j ${chain}\nCOMMIT\n`);
+    s.invalidate();
+    await s.apply(desired([...cluster.slice(0, 3), deleted(cluster[3])]));
+    const filter = parseSave(await k.save()).get("filter")!;
+    assert.deepEqual(filter.chains.get(chain)?.rules, []);
+  });
+});
