@@ -26,7 +26,13 @@ function textStream(out: NodeJS.WritableStream): Writable {
 }
 
 /** Logs go to stderr: stdout is for command output. */
+export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"];
+
+/** Throws a clear Error for an unknown level. */
 export function createLogger(level: string = "info", format?: LogFormat): Logger {
+  if (!LOG_LEVELS.includes(level.toLowerCase())) {
+    throw new Error(`unknown log level ${JSON.stringify(level)} (use one of ${LOG_LEVELS.join(", ")})`);
+  }
   const fmt = format ?? (process.stderr.isTTY ? "text" : "json");
   const opts = { level: level.toLowerCase() as LevelWithSilent, base: undefined };
   return fmt === "text" ? pino(opts, textStream(process.stderr)) : pino(opts, pino.destination({ fd: 2, sync: true }));

@@ -52,6 +52,9 @@ export function parseIp(text: string): { version: IpVersion; text: string } {
     throw new Error(`invalid IP address ${JSON.stringify(text)}`);
   }
   const addr = ipaddr.parse(t);
+  if (addr.kind() === "ipv6" && (addr as ipaddr.IPv6).isIPv4MappedAddress()) {
+    throw new Error(`invalid IP address ${JSON.stringify(text)}: IPv4-mapped IPv6 addresses are not supported`);
+  }
   return { version: addr.kind() === "ipv4" ? 4 : 6, text: addr.toString() };
 }
 

@@ -93,6 +93,7 @@ function convertRules(
       throw new Error(`${where}.${dir === "ingress" ? "from" : "to"} must be a list`);
     }
     const peers: Peer[] = rawPeers?.length ? rawPeers.map((p, j) => convertPeer(p, namespace, `${where} peer ${j}`)) : [undefined];
+    if (rule?.ports != null && !Array.isArray(rule.ports)) throw new Error(`${where}.ports must be a list`);
     const groups: PortGroup[] = rule?.ports?.length ? groupPorts(rule.ports, `${where}.ports`) : [undefined];
     for (const peer of peers) {
       for (const group of groups) out.push(makeRule(dir, peer, group, policySelector));
@@ -139,6 +140,9 @@ function convertPeer(peer: NetworkPolicyPeer, namespace: string, where: string):
     if (hasSel) throw new Error(`${where}: ipBlock cannot be combined with podSelector or namespaceSelector`);
     const cidr = parseCidr(String(peer.ipBlock.cidr ?? ""));
     const notNets: string[] = [];
+    if (peer.ipBlock.except != null && !Array.isArray(peer.ipBlock.except)) {
+      throw new Error(`${where}: ipBlock.except must be a list`);
+    }
     for (const ex of peer.ipBlock.except ?? []) {
       const c = parseCidr(String(ex));
       if (c.version !== cidr.version) throw new Error(`${where}: except ${ex} is not in the family of ${cidr.text}`);

@@ -39,12 +39,15 @@ export function podToWorkloadEndpoint(pod: Pod, interfacePrefix = "cali"): Workl
   for (const p of pod.status?.podIPs ?? []) if (p?.ip) ips.add(p.ip);
   if (pod.status?.podIP) ips.add(pod.status.podIP);
   if (ips.size === 0) return null;
-  const ipv4Nets: string[] = [];
-  const ipv6Nets: string[] = [];
+  const v4 = new Set<string>();
+  const v6 = new Set<string>();
   for (const raw of ips) {
     const ip = parseIp(raw);
-    (ip.version === 4 ? ipv4Nets : ipv6Nets).push(`${ip.text}/${ip.version === 4 ? 32 : 128}`);
+    if (ip.version === 4) v4.add(`${ip.text}/32`);
+    else v6.add(`${ip.text}/128`);
   }
+  const ipv4Nets = [...v4];
+  const ipv6Nets = [...v6];
 
   const sa = pod.spec?.serviceAccountName || pod.spec?.serviceAccount || "default";
   const labels: Record<string, string> = {};

@@ -23,7 +23,14 @@ interface CommonOptions {
 export class UsageError extends Error {}
 
 async function load(o: CommonOptions): Promise<DesiredState> {
-  const log = createLogger(o.logLevel, o.logFormat ?? "text");
+  let log: ReturnType<typeof createLogger>;
+  let cfg: ReturnType<typeof graphConfigFromEnv>;
+  try {
+    log = createLogger(o.logLevel, o.logFormat ?? "text");
+    cfg = graphConfigFromEnv(o.nodeName, process.env);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
   let parsed: Awaited<ReturnType<typeof readManifestDir>>;
   try {
     parsed = await readManifestDir(o.resources);
@@ -32,7 +39,7 @@ async function load(o: CommonOptions): Promise<DesiredState> {
   }
   for (const p of parsed.problems) log.warn({ file: p.file, line: p.line }, p.message);
   for (const i of parsed.ignored) log.debug({ file: i.file, line: i.line }, `ignoring kind ${i.kind}`);
-  const state = computeDesiredState(graphConfigFromEnv(o.nodeName, process.env), parsed.updates);
+  const state = computeDesiredState(cfg, parsed.updates);
   for (const p of Object.values(state.problems)) {
     log.warn({ resource: p.key, file: p.source?.file, line: p.source?.line }, p.message);
   }

@@ -40,10 +40,19 @@ export function parseManifestText(text: string, file: string): ParsedManifests {
       return { updates: [], problems: out.problems, ignored: [] };
     }
   }
+  const values: { value: unknown; line?: number }[] = [];
   for (const doc of docList) {
-    const value = doc.toJS({ maxAliasCount: 100 }) as unknown;
+    const start = doc.contents?.range?.[0] ?? doc.range?.[0];
+    const line = start === undefined ? undefined : lineCounter.linePos(start).line;
+    try {
+      values.push({ value: doc.toJS({ maxAliasCount: 100 }), line });
+    } catch (e) {
+      // Unresolved or excessive aliases: the file is unusable, like a syntax error.
+      return { updates: [], problems: [{ file, line, message: `invalid YAML: ${firstLine((e as Error).message)}` }], ignored: [] };
+    }
+  }
+  for (const { value, line } of values) {
     if (value === null || value === undefined) continue;
-    const line = doc.range ? lineCounter.linePos(doc.range[0]).line : undefined;
     collect(value, file, line, out);
   }
   return out;
