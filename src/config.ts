@@ -1,4 +1,4 @@
-// Configuration from FELIX_* environment variables (Felix's names).
+// Configuration from FELIX_* environment variables (Felix's names) and flags.
 
 import type { GraphConfig } from "../calc-graph/calc-graph.js";
 import type { EndpointToHostAction } from "../calc-graph/rules/static.js";
@@ -12,4 +12,38 @@ export function graphConfigFromEnv(nodeName: string, env: NodeJS.ProcessEnv): Gr
     throw new ConfigError(`FELIX_DEFAULTENDPOINTTOHOSTACTION must be ACCEPT, DROP or RETURN, not ${action}`);
   }
   return { nodeName, interfacePrefix: prefix, endpointToHostAction: action as EndpointToHostAction };
+}
+
+export interface AgentConfig {
+  /** FELIX_IPTABLESREFRESHINTERVAL, seconds (Felix's default 180; 0 disables). */
+  readonly iptablesRefreshInterval: number;
+  /** FELIX_IPTABLESBACKEND: auto | legacy | nft. */
+  readonly iptablesBackend: string;
+  /** FELIX_IPV6SUPPORT (default true): also program ip6tables and IPv6 sets. */
+  readonly ipv6Support: boolean;
+  /** FELIX_LOGSEVERITYSCREEN (default info). */
+  readonly logLevel: string;
+}
+
+function bool(name: string, v: string | undefined, dflt: boolean): boolean {
+  if (v === undefined || v === "") return dflt;
+  if (/^(true|1|yes|on)$/i.test(v)) return true;
+  if (/^(false|0|no|off)$/i.test(v)) return false;
+  throw new ConfigError(`${name} must be true or false, not ${JSON.stringify(v)}`);
+}
+
+function seconds(name: string, v: string | undefined, dflt: number): number {
+  if (v === undefined || v === "") return dflt;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new ConfigError(`${name} must be a number of seconds, not ${JSON.stringify(v)}`);
+  return n;
+}
+
+export function agentConfigFromEnv(env: NodeJS.ProcessEnv): AgentConfig {
+  return {
+    iptablesRefreshInterval: seconds("FELIX_IPTABLESREFRESHINTERVAL", env.FELIX_IPTABLESREFRESHINTERVAL, 180),
+    iptablesBackend: env.FELIX_IPTABLESBACKEND ?? "auto",
+    ipv6Support: bool("FELIX_IPV6SUPPORT", env.FELIX_IPV6SUPPORT, true),
+    logLevel: (env.FELIX_LOGSEVERITYSCREEN ?? "info").toLowerCase(),
+  };
 }

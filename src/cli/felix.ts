@@ -1,0 +1,138 @@
+#!/usr/bin/env node
+// felix: the node agent. Reads cluster state, computes this node's dataplane
+// and programs the kernel of the current network namespace.
+
+import { Command, CommanderError, Option } from "commander";
+import { CalcGraph } from "../../calc-graph/calc-graph.js";
+import { chooseBackend } from "../../iptables/detect.js";
+import { Metrics } from "../../status/metrics.js";
+import { agentConfigFromEnv, graphConfigFromEnv } from "../config.js";
+import { Daemon, summary } from "../daemon.js";
+import { FileDatastore } from "../datastore/file-datastore.js";
+import { kernelDataplane } from "../kernel.js";
+import { createLogger, type LogFormat } from "../log.js";
+import { preflight } from "../preflight.js";
+
+interface Options {
+  datastore: "file";
+  resources?: string;
+  nodeName?: string;
+  once?: boolean;
+  logLevel?: string;
+  logFormat?: LogFormat;
+}
+
+class UsageError extends Error {}
+class RuntimeError extends Error {}
+
+async function run(o: Options): Promise<void> {
+  let cfg: ReturnType<typeof agentConfigFromEnv>;
+  let graphCfg: ReturnType<typeof graphConfigFromEnv>;
+  let log: ReturnType<typeof createLogger>;
+  const nodeName = o.nodeName ?? process.env.NODENAME ?? process.env.FELIX_FELIXHOSTNAME;
+  try {
+    cfg = agentConfigFromEnv(process.env);
+    log = createLogger(o.logLevel ?? cfg.logLevel, o.logFormat);
+    if (!nodeName) throw new Error("--node-name is required (or NODENAME)");
+    if (!o.resources) throw new Error("--resources <dir> is required with --datastore file");
+    graphCfg = graphConfigFromEnv(nodeName, process.env);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  let mode: Awaited<ReturnType<typeof chooseBackend>>;
+  try {
+    mode = await chooseBackend(cfg.iptablesBackend);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  const problems = await preflight(mode);
+  if (problems.length) throw new RuntimeError(problems.join("\n"));
+
+  const metrics = new Metrics();
+  const kernel = await kernelDataplane(cfg, mode, log, metrics);
+  log.info({ node: nodeName, backend: mode, ipv6: kernel.ipv6, resources: o.resources, once: Boolean(o.once) }, "felix starting");
+  const datastore = new FileDatastore({
+    dir: o.resources,
+    watch: !o.once,
+    onProblem: (p) => log.warn({ file: p.file, line: p.line }, p.message),
+    onIgnored: (i) => log.debug({ file: i.file, line: i.line }, `ignoring kind ${i.kind}`),
+  });
+
+  if (o.once) {
+    const t0 = performance.now();
+    let batch: Awaited<ReturnType<typeof datastore.rescan>>;
+    try {
+      batch = await datastore.rescan();
+    } catch (e) {
+      throw new RuntimeError(`cannot read --resources ${o.resources}: ${(e as Error).message}`);
+    }
+    const state = new CalcGraph(graphCfg).apply(batch);
+    for (const p of Object.values(state.problems)) {
+      log.warn({ resource: p.key, file: p.source?.file, line: p.source?.line }, p.message);
+    }
+    let r: Awaited<ReturnType<typeof kernel.dataplane.apply>>;
+    try {
+      r = await kernel.dataplane.apply(state);
+    } catch (e) {
+      const err = e as Error & { line?: string };
+      throw new RuntimeError(`programming the kernel failed: ${err.message}${err.line ? `\noffending line: ${err.line}` : ""}`);
+    }
+    for (const w of r.warnings) log.warn(w);
+    log.info(
+      { ...summary(r), ms: +(performance.now() - t0).toFixed(1) },
+      r.changes === 0 ? "dataplane already in sync: no changes" : "dataplane programmed",
+    );
+    return;
+  }
+
+  const daemon = new Daemon({
+    graph: graphCfg,
+    updates: datastore.updates(),
+    dataplane: kernel.dataplane,
+    log,
+    metrics,
+    refreshIntervalSecs: cfg.iptablesRefreshInterval,
+  });
+  daemon.start();
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      log.info({ signal }, "stopping; the programmed dataplane stays in place");
+      void daemon.stop().then(resolve);
+    };
+    process.once("SIGTERM", () => stop("SIGTERM"));
+    process.once("SIGINT", () => stop("SIGINT"));
+  });
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = new Command("felix")
+    .description("felix-ts node agent: programs this node's network policy dataplane")
+    .addOption(new Option("--datastore <type>", "where cluster state comes from").choices(["file"]).default("file"))
+    .option("--resources <dir>", "directory of manifests (file datastore)")
+    .option("--node-name <node>", "this node's name (default: $NODENAME)")
+    .option("--once", "program the kernel once and exit 0 when it matches")
+    .option("--log-level <level>", "trace, debug, info, warn, error (default: $FELIX_LOGSEVERITYSCREEN or info)")
+    .addOption(new Option("--log-format <format>", "json, or text (default on a terminal)").choices(["json", "text"]))
+    .exitOverride()
+    .showHelpAfterError()
+    .action(async (o: Options) => run(o));
+  try {
+    await program.parseAsync(argv, { from: "user" });
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      return e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.exitCode === 0 ? 0 : 2;
+    }
+    if (e instanceof UsageError) {
+      process.stderr.write(`felix: ${e.message}\n`);
+      return 2;
+    }
+    if (e instanceof RuntimeError) {
+      process.stderr.write(`felix: ${e.message}\n`);
+      return 1;
+    }
+    throw e;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

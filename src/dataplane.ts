@@ -1,0 +1,116 @@
+// The dataplane driver: takes DesiredState snapshots and makes the kernel
+// match, in the order that keeps the node safe:
+//
+//   1. IP sets: create and fill (members exist before rules use them)
+//   2. iptables, IPv4 then IPv6 (a pod's chains exist before its route)
+//   3. IP sets: destroy stale ones (after no rule references them)
+//   4. routes
+//   5. sysctls
+//
+// Every step reads the kernel (or trusts its cache until `resync()`), diffs,
+// and writes the smallest change. Failures are reported, not thrown past the
+// caller's retry: a step that fails leaves the earlier ones in place.
+
+import type { DesiredState } from "../calc-graph/desired-state.js";
+import type { IpSetState } from "../iptables/ipset.js";
+import type { IpsetSyncer } from "../iptables/ipset-syncer.js";
+import type { TableSyncer } from "../iptables/table-syncer.js";
+import type { Route } from "../routes/route.js";
+
+/** The route reconciler, as the driver uses it. */
+export interface RouteSync {
+  setDesired(routes: Readonly<Record<string, Route>>): void;
+  apply(): Promise<{ added: number; removed: number; pending?: number; failed?: unknown[] }>;
+}
+
+/** The sysctl reconciler, as the driver uses it. */
+export interface SysctlSync {
+  setDesired(values: Readonly<Record<string, string>>): void;
+  apply(): Promise<{ written: number; failed?: unknown[] }>;
+}
+
+export interface ApplyResult {
+  /** Kernel writes made: iptables lines, IP set members/sets, routes, sysctls. */
+  readonly changes: number;
+  readonly iptablesBytes: number;
+  readonly ipsetBytes: number;
+  /** Time spent inside iptables-restore and ipset restore, ms: the kernel-write floor. */
+  readonly restoreMs: number;
+  readonly routes: { added: number; removed: number; pending: number };
+  readonly sysctlsWritten: number;
+  /** Non-fatal failures (routes or sysctls that wait for an interface, etc.). */
+  readonly warnings: string[];
+}
+
+export interface DataplaneOptions {
+  readonly ipsets: IpsetSyncer;
+  readonly ipv4: TableSyncer;
+  readonly ipv6?: TableSyncer;
+  readonly routes?: RouteSync;
+  readonly sysctls?: SysctlSync;
+}
+
+export class Dataplane {
+  constructor(private readonly o: DataplaneOptions) {}
+
+  /** Forget cached kernel views: the next apply re-reads everything (drift repair). */
+  resync(): void {
+    this.o.ipv4.invalidate();
+    this.o.ipv6?.invalidate();
+    this.o.ipsets.invalidate();
+  }
+
+  async apply(state: DesiredState): Promise<ApplyResult> {
+    const sets: IpSetState[] = Object.values(state.ipsets).filter((s) => s.family === 4 || this.o.ipv6);
+    const warnings: string[] = [];
+    const ipsetUp = await this.o.ipsets.addOrUpdate(sets);
+    const v4 = await this.o.ipv4.apply(state.iptables.ipv4);
+    const v6 = this.o.ipv6 ? await this.o.ipv6.apply(state.iptables.ipv6) : undefined;
+    const stale = await this.o.ipsets.removeStale(sets);
+    for (const name of stale.inUse) warnings.push(`IP set ${name} is still in use by another program; will retry`);
+
+    let routes = { added: 0, removed: 0, pending: 0 };
+    if (this.o.routes) {
+      this.o.routes.setDesired(state.routes);
+      const r = await this.o.routes.apply();
+      routes = { added: r.added, removed: r.removed, pending: r.pending ?? 0 };
+      for (const f of r.failed ?? []) warnings.push(`route: ${describe(f)}`);
+    }
+    let sysctlsWritten = 0;
+    if (this.o.sysctls) {
+      this.o.sysctls.setDesired(state.sysctls);
+      const r = await this.o.sysctls.apply();
+      sysctlsWritten = r.written;
+      for (const f of r.failed ?? []) warnings.push(`sysctl: ${describe(f)}`);
+    }
+    const iptLines = v4.linesWritten + (v6?.linesWritten ?? 0);
+    return {
+      changes:
+        iptLines +
+        ipsetUp.setsCreated +
+        ipsetUp.setsSwapped +
+        ipsetUp.membersAdded +
+        ipsetUp.membersRemoved +
+        stale.destroyed +
+        routes.added +
+        routes.removed +
+        sysctlsWritten,
+      iptablesBytes: v4.bytesWritten + (v6?.bytesWritten ?? 0),
+      ipsetBytes: ipsetUp.bytesWritten + stale.bytesWritten,
+      restoreMs: v4.restoreMs + (v6?.restoreMs ?? 0) + ipsetUp.restoreMs,
+      routes,
+      sysctlsWritten,
+      warnings,
+    };
+  }
+}
+
+function describe(f: unknown): string {
+  if (f && typeof f === "object") {
+    const o = f as Record<string, unknown>;
+    const what = o.dst ?? o.path ?? o.name ?? "";
+    const err = o.error instanceof Error ? o.error.message : String(o.error ?? "");
+    return `${what} ${err}`.trim();
+  }
+  return String(f);
+}

@@ -1,0 +1,69 @@
+// Builds the real dataplane for the current network namespace.
+
+import type { Logger } from "pino";
+import { backendAvailable, ExecIptablesBackend, type IptablesMode } from "../iptables/backend.js";
+import { ExecIpsetBackend } from "../iptables/ipset-backend.js";
+import { IpsetSyncer } from "../iptables/ipset-syncer.js";
+import { TableSyncer } from "../iptables/table-syncer.js";
+import type { Metrics } from "../status/metrics.js";
+import type { AgentConfig } from "./config.js";
+import { Dataplane, type RouteSync, type SysctlSync } from "./dataplane.js";
+
+export interface KernelParts {
+  readonly dataplane: Dataplane;
+  readonly mode: IptablesMode;
+  readonly ipv6: boolean;
+}
+
+export async function kernelDataplane(
+  cfg: AgentConfig,
+  mode: IptablesMode,
+  log: Logger,
+  metrics: Metrics,
+  extra: { routes?: RouteSync; sysctls?: SysctlSync } = {},
+): Promise<KernelParts> {
+  const syncer = (family: 4 | 6) =>
+    new TableSyncer(new CountingBackend(new ExecIptablesBackend(family, mode), metrics), {
+      onRetry: (attempt, e) => {
+        const err = e as Error & { line?: string };
+        log.warn({ family, attempt, err: err.message, line: err.line }, "iptables-restore failed; resyncing and retrying");
+      },
+    });
+  let ipv6 = cfg.ipv6Support && (await backendAvailable(6, mode));
+  if (cfg.ipv6Support && !ipv6) log.warn("IPv6 support is on but ip6tables is not usable here: programming IPv4 only");
+  const dataplane = new Dataplane({
+    ipsets: new IpsetSyncer(new ExecIpsetBackend()),
+    ipv4: syncer(4),
+    ipv6: ipv6 ? syncer(6) : undefined,
+    routes: extra.routes,
+    sysctls: extra.sysctls,
+  });
+  ipv6 = Boolean(ipv6);
+  return { dataplane, mode, ipv6 };
+}
+
+/** Counts restore calls and errors into the metrics. */
+class CountingBackend {
+  constructor(
+    private readonly inner: ExecIptablesBackend,
+    private readonly metrics: Metrics,
+  ) {}
+  get family() {
+    return this.inner.family;
+  }
+  get mode() {
+    return this.inner.mode;
+  }
+  save() {
+    return this.inner.save();
+  }
+  async restore(input: string) {
+    this.metrics.restoreCalls.inc();
+    try {
+      await this.inner.restore(input);
+    } catch (e) {
+      this.metrics.restoreErrors.inc();
+      throw e;
+    }
+  }
+}

@@ -1,0 +1,29 @@
+// Checks that the agent can program this machine, with messages that say
+// what to do about it.
+
+import { binary, type IptablesMode } from "../iptables/backend.js";
+import { CommandNotFoundError, run } from "../iptables/exec.js";
+
+async function exists(cmd: string, args: string[] = ["--version"]): Promise<boolean> {
+  try {
+    await run(cmd, args);
+    return true;
+  } catch (e) {
+    if (e instanceof CommandNotFoundError) return false;
+    throw e;
+  }
+}
+
+/** Problems that stop the agent; empty when it can run. */
+export async function preflight(mode: IptablesMode): Promise<string[]> {
+  const problems: string[] = [];
+  if (process.getuid?.() !== 0) {
+    problems.push("felix needs root (CAP_NET_ADMIN) to program iptables, ipsets and routes: run it with sudo");
+  }
+  for (const what of ["save", "restore"] as const) {
+    const cmd = binary(4, mode, what);
+    if (!(await exists(cmd))) problems.push(`${cmd} not found: install the iptables package (apt-get install iptables)`);
+  }
+  if (!(await exists("ipset", ["version"]))) problems.push("ipset not found: install the ipset package (apt-get install ipset)");
+  return problems;
+}
