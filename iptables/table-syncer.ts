@@ -162,7 +162,7 @@ export class TableSyncer {
 }
 
 /** Ours: rules with our hash, or older rules of ours that jump to a cali- chain without one. */
-function isOurs(r: { text: string; hash?: string }): boolean {
+export function isOurs(r: { text: string; hash?: string }): boolean {
   return r.hash !== undefined || /-[jg] cali-/.test(r.text);
 }
 

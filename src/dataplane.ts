@@ -15,18 +15,20 @@ import type { DesiredState } from "../calc-graph/desired-state.js";
 import type { IpSetState } from "../iptables/ipset.js";
 import type { IpsetSyncer } from "../iptables/ipset-syncer.js";
 import type { TableSyncer } from "../iptables/table-syncer.js";
+import type { SysctlApplyResult } from "../ifaces/sysctl-writer.js";
 import type { Route } from "../routes/route.js";
+import type { RouteApplyResult } from "../routes/route-reconciler.js";
 
 /** The route reconciler, as the driver uses it. */
 export interface RouteSync {
-  setDesired(routes: Readonly<Record<string, Route>>): void;
-  apply(): Promise<{ added: number; removed: number; pending?: number; failed?: unknown[] }>;
+  setDesired(routes: Record<string, Route>): void;
+  apply(): Promise<RouteApplyResult>;
 }
 
 /** The sysctl reconciler, as the driver uses it. */
 export interface SysctlSync {
-  setDesired(values: Readonly<Record<string, string>>): void;
-  apply(): Promise<{ written: number; failed?: unknown[] }>;
+  setDesired(values: Record<string, string>): void;
+  apply(): Promise<SysctlApplyResult>;
 }
 
 export interface ApplyResult {
@@ -71,17 +73,17 @@ export class Dataplane {
 
     let routes = { added: 0, removed: 0, pending: 0 };
     if (this.o.routes) {
-      this.o.routes.setDesired(state.routes);
+      this.o.routes.setDesired({ ...state.routes });
       const r = await this.o.routes.apply();
-      routes = { added: r.added, removed: r.removed, pending: r.pending ?? 0 };
-      for (const f of r.failed ?? []) warnings.push(`route: ${describe(f)}`);
+      routes = { added: r.added.length + r.replaced.length, removed: r.removed.length, pending: r.pending.length };
+      for (const f of r.failed) warnings.push(`route ${f.dst}: ${f.error}`);
     }
     let sysctlsWritten = 0;
     if (this.o.sysctls) {
-      this.o.sysctls.setDesired(state.sysctls);
+      this.o.sysctls.setDesired({ ...state.sysctls });
       const r = await this.o.sysctls.apply();
       sysctlsWritten = r.written;
-      for (const f of r.failed ?? []) warnings.push(`sysctl: ${describe(f)}`);
+      for (const f of r.failed) warnings.push(`sysctl ${f.path}: ${f.error}`);
     }
     const iptLines = v4.linesWritten + (v6?.linesWritten ?? 0);
     return {
@@ -103,14 +105,4 @@ export class Dataplane {
       warnings,
     };
   }
-}
-
-function describe(f: unknown): string {
-  if (f && typeof f === "object") {
-    const o = f as Record<string, unknown>;
-    const what = o.dst ?? o.path ?? o.name ?? "";
-    const err = o.error instanceof Error ? o.error.message : String(o.error ?? "");
-    return `${what} ${err}`.trim();
-  }
-  return String(f);
 }

@@ -7,12 +7,17 @@ import { IpsetSyncer } from "../iptables/ipset-syncer.js";
 import { TableSyncer } from "../iptables/table-syncer.js";
 import type { Metrics } from "../status/metrics.js";
 import type { AgentConfig } from "./config.js";
-import { Dataplane, type RouteSync, type SysctlSync } from "./dataplane.js";
+import { Dataplane } from "./dataplane.js";
+import { ProcSysctls, SysctlReconciler } from "../ifaces/sysctl-writer.js";
+import { KernelNetlinkRoutes } from "../routes/netlink-routes.js";
+import { RouteReconciler } from "../routes/route-reconciler.js";
 
 export interface KernelParts {
   readonly dataplane: Dataplane;
   readonly mode: IptablesMode;
   readonly ipv6: boolean;
+  /** Releases the netlink socket. */
+  readonly close: () => void;
 }
 
 export async function kernelDataplane(
@@ -20,7 +25,6 @@ export async function kernelDataplane(
   mode: IptablesMode,
   log: Logger,
   metrics: Metrics,
-  extra: { routes?: RouteSync; sysctls?: SysctlSync } = {},
 ): Promise<KernelParts> {
   const syncer = (family: 4 | 6) =>
     new TableSyncer(new CountingBackend(new ExecIptablesBackend(family, mode), metrics), {
@@ -29,17 +33,18 @@ export async function kernelDataplane(
         log.warn({ family, attempt, err: err.message, line: err.line }, "iptables-restore failed; resyncing and retrying");
       },
     });
+  const netlink = new KernelNetlinkRoutes();
   let ipv6 = cfg.ipv6Support && (await backendAvailable(6, mode));
   if (cfg.ipv6Support && !ipv6) log.warn("IPv6 support is on but ip6tables is not usable here: programming IPv4 only");
   const dataplane = new Dataplane({
     ipsets: new IpsetSyncer(new ExecIpsetBackend()),
     ipv4: syncer(4),
     ipv6: ipv6 ? syncer(6) : undefined,
-    routes: extra.routes,
-    sysctls: extra.sysctls,
+    routes: new RouteReconciler(netlink),
+    sysctls: new SysctlReconciler(new ProcSysctls()),
   });
   ipv6 = Boolean(ipv6);
-  return { dataplane, mode, ipv6 };
+  return { dataplane, mode, ipv6, close: () => netlink.close() };
 }
 
 /** Counts restore calls and errors into the metrics. */

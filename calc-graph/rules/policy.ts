@@ -10,6 +10,8 @@ import { MARK_ACCEPT, MARK_SCRATCH0, MARK_SCRATCH1 } from "./marks.js";
 const onlyFamily = (nets: readonly string[] | undefined, v: IpVersion) =>
   nets?.filter((n) => familyOf(n) === v);
 
+const isZeroPrefix = (cidr: string) => cidr.endsWith("/0");
+
 export function portsText(ports: readonly PortRange[]): string {
   return ports.map((p) => (p.first === p.last ? `${p.first}` : `${p.first}:${p.last}`)).join(",");
 }
@@ -32,8 +34,9 @@ function renderOne(r: PolicyRule, v: IpVersion): Rule[] {
   const dstNot = onlyFamily(r.dstNotNets, v) ?? [];
 
   const m = match();
-  if (srcNets) m.sourceNet(srcNets[0]);
-  if (dstNets) m.destNet(dstNets[0]);
+  // A /0 matches every address of the family; iptables-save omits it, so do we.
+  if (srcNets && !isZeroPrefix(srcNets[0])) m.sourceNet(srcNets[0]);
+  if (dstNets && !isZeroPrefix(dstNets[0])) m.destNet(dstNets[0]);
   if (r.protocol) m.protocol(r.protocol);
   if (r.srcSelector) m.ipSet(ipSetName(selectorSet(r.srcSelector).id, v), "src");
   if (r.dstSelector) m.ipSet(ipSetName(selectorSet(r.dstSelector).id, v), "dst");

@@ -8,6 +8,9 @@ import type { DesiredState } from "../../calc-graph/desired-state.js";
 import { readManifestDir } from "../datastore/manifests.js";
 import { explainPolicies, policiesText } from "../dump/policies.js";
 import * as views from "../dump/views.js";
+import { chooseBackend } from "../../iptables/detect.js";
+import { liveDiff, liveDiffText } from "../dump/live-diff.js";
+import { liveDiffExtra } from "../dump/live-diff-kernel.js";
 import { createLogger, type LogFormat } from "../log.js";
 import { graphConfigFromEnv } from "../config.js";
 
@@ -102,8 +105,27 @@ export function buildProgram(): Command {
     const s = await load(o);
     print(o, () => views.sysctlsText(s), () => views.sysctlsJson(s));
   });
+  common(program.command("diff").description("compare with the kernel of this network namespace (needs root)"))
+    .option("--live", "read the kernel (required)")
+    .option("--iptables-backend <mode>", "legacy, nft or auto (default: $FELIX_IPTABLESBACKEND or auto)")
+    .action(async (o: CommonOptions & { live?: boolean; iptablesBackend?: string }) => {
+      if (!o.live) throw new UsageError("diff compares with the kernel: pass --live");
+      const s = await load(o);
+      let diffs: Awaited<ReturnType<typeof liveDiff>>;
+      try {
+        const mode = await chooseBackend(o.iptablesBackend ?? process.env.FELIX_IPTABLESBACKEND);
+        diffs = await liveDiff(s, { mode, extra: liveDiffExtra });
+      } catch (e) {
+        throw new UsageError(`cannot read the kernel: ${(e as Error).message}`);
+      }
+      print(o, () => liveDiffText(diffs), () => ({ inSync: diffs.length === 0, differences: diffs }));
+      if (diffs.length > 0) throw new OutOfSync();
+    });
   return program;
 }
+
+/** The kernel differs from the desired state: exit 1. */
+class OutOfSync extends Error {}
 
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
@@ -115,6 +137,7 @@ export async function main(argv: string[]): Promise<number> {
       // Help and version are not errors; commander has printed the message.
       return e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.exitCode === 0 ? 0 : 2;
     }
+    if (e instanceof OutOfSync) return 1;
     if (e instanceof UsageError) {
       process.stderr.write(`felix-dump: ${e.message}\n`);
       return 2;

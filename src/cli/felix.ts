@@ -3,7 +3,9 @@
 // and programs the kernel of the current network namespace.
 
 import { Command, CommanderError, Option } from "commander";
+import { filter } from "rxjs";
 import { CalcGraph } from "../../calc-graph/calc-graph.js";
+import { NetlinkLinkMonitor } from "../../ifaces/link-monitor.js";
 import { chooseBackend } from "../../iptables/detect.js";
 import { Metrics } from "../../status/metrics.js";
 import { agentConfigFromEnv, graphConfigFromEnv } from "../config.js";
@@ -82,8 +84,15 @@ async function run(o: Options): Promise<void> {
       { ...summary(r), ms: +(performance.now() - t0).toFixed(1) },
       r.changes === 0 ? "dataplane already in sync: no changes" : "dataplane programmed",
     );
+    kernel.close();
     return;
   }
+
+  // New cali* interfaces get their routes and sysctls at once, not on a timer.
+  const links = new NetlinkLinkMonitor();
+  await links.start();
+  const prefix = graphCfg.interfacePrefix ?? "cali";
+  const linkEvents = links.events.pipe(filter((e) => e.name.startsWith(prefix) && e.event !== "removed" && e.up));
 
   const daemon = new Daemon({
     graph: graphCfg,
@@ -92,12 +101,17 @@ async function run(o: Options): Promise<void> {
     log,
     metrics,
     refreshIntervalSecs: cfg.iptablesRefreshInterval,
+    linkEvents,
   });
   daemon.start();
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       log.info({ signal }, "stopping; the programmed dataplane stays in place");
-      void daemon.stop().then(resolve);
+      void daemon.stop().then(() => {
+        links.stop();
+        kernel.close();
+        resolve();
+      });
     };
     process.once("SIGTERM", () => stop("SIGTERM"));
     process.once("SIGINT", () => stop("SIGINT"));

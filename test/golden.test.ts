@@ -1,0 +1,192 @@
+// Golden-file tests: each directory under test/golden/ holds input manifests
+// (input.yaml), the node to compute for (case.json) and the expected views of
+// the resulting dataplane:
+//
+//   iptables-v4.txt, ipsets-v4.txt, routes.txt      always
+//   iptables-v6.txt, ipsets-v6.txt                  when the case involves IPv6
+//   problems.txt                                    when conversion reported problems
+//
+// Expected files are generated, never written by hand:
+//
+//   UPDATE_GOLDEN=1 npm test      (writes into the source tree, test/golden/)
+//
+// then review the diff. Every case also checks that the output does not
+// depend on the order of the input updates.
+
+import assert from "node:assert/strict";
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+import { test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { computeDesiredState } from "../calc-graph/calc-graph.js";
+import type { DesiredState } from "../calc-graph/desired-state.js";
+import { readManifestDir } from "../src/datastore/manifests.js";
+import { ipsetsText, iptablesText, routesText } from "../src/dump/views.js";
+import type { ResourceUpdate } from "../src/model/resource.js";
+
+const UPDATE = process.env.UPDATE_GOLDEN === "1";
+const MIN_CASES = 28;
+
+/** The repository root: the first ancestor of this file holding package.json (dist/ has none). */
+function repoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (existsSync(join(dir, "package.json"))) return dir;
+    const up = dirname(dir);
+    if (up === dir) throw new Error(`no package.json above ${fileURLToPath(import.meta.url)}`);
+    dir = up;
+  }
+}
+
+const GOLDEN_DIR = join(repoRoot(), "test", "golden");
+
+interface CaseSpec {
+  readonly node: string;
+  readonly description: string;
+}
+
+const OUTPUT_FILES = [
+  "iptables-v4.txt",
+  "ipsets-v4.txt",
+  "routes.txt",
+  "iptables-v6.txt",
+  "ipsets-v6.txt",
+  "problems.txt",
+] as const;
+type OutputFile = (typeof OUTPUT_FILES)[number];
+type Outputs = Partial<Record<OutputFile, string>>;
+
+function caseNames(): string[] {
+  if (!existsSync(GOLDEN_DIR)) return [];
+  return readdirSync(GOLDEN_DIR)
+    .filter((n) => statSync(join(GOLDEN_DIR, n)).isDirectory())
+    .sort();
+}
+
+function readCaseSpec(dir: string): CaseSpec {
+  const spec = JSON.parse(readFileSync(join(dir, "case.json"), "utf8")) as CaseSpec;
+  assert.equal(typeof spec.node, "string", `${dir}/case.json: "node" must be a string`);
+  assert.equal(typeof spec.description, "string", `${dir}/case.json: "description" must be a string`);
+  assert.ok(spec.description.length > 0, `${dir}/case.json: "description" is empty`);
+  return spec;
+}
+
+/** True when IPv6 shows anywhere in what the node programs. */
+function involvesV6(s: DesiredState): boolean {
+  if (Object.values(s.endpoints).some((e) => e.ipv6Nets.length > 0)) return true;
+  if (Object.values(s.ipsets).some((x) => x.family === 6 && x.members.size > 0)) return true;
+  if (Object.keys(s.routes).some((dst) => dst.includes(":"))) return true;
+  return /(^| )(! )?-[sd] [0-9a-f]*:/m.test(iptablesText(s, 6));
+}
+
+/**
+ * Conversion problems by resource: without source files (they depend on the
+ * working directory) or lines (the manifest reader's business, not the graph's).
+ */
+function problemsText(s: DesiredState): string {
+  return Object.values(s.problems)
+    .map((p) => `${p.key}: ${p.message}\n`)
+    .sort()
+    .join("");
+}
+
+function render(s: DesiredState): Outputs {
+  const out: Outputs = {
+    "iptables-v4.txt": iptablesText(s, 4),
+    "ipsets-v4.txt": ipsetsText(s, 4),
+    "routes.txt": routesText(s),
+  };
+  if (involvesV6(s)) {
+    out["iptables-v6.txt"] = iptablesText(s, 6);
+    out["ipsets-v6.txt"] = ipsetsText(s, 6);
+  }
+  const problems = problemsText(s);
+  if (problems !== "") out["problems.txt"] = problems;
+  return out;
+}
+
+/** Every output, v6 included, for comparing runs of the graph. */
+function renderAll(s: DesiredState): Record<string, string> {
+  return {
+    iptables4: iptablesText(s, 4),
+    iptables6: iptablesText(s, 6),
+    ipsets4: ipsetsText(s, 4),
+    ipsets6: ipsetsText(s, 6),
+    routes: routesText(s),
+    problems: problemsText(s),
+  };
+}
+
+/** A fixed interleaving: odd positions first, then even ones, each reversed. */
+function interleaved<T>(xs: readonly T[]): T[] {
+  const odd = xs.filter((_, i) => i % 2 === 1).reverse();
+  const even = xs.filter((_, i) => i % 2 === 0).reverse();
+  return [...odd, ...even];
+}
+
+async function loadCase(dir: string): Promise<ResourceUpdate[]> {
+  assert.ok(existsSync(join(dir, "input.yaml")), `${dir}: no input.yaml`);
+  const parsed = await readManifestDir(dir);
+  // case.json sits next to the manifests and is read as one; it has no kind.
+  const problems = parsed.problems.filter((p) => basename(p.file) !== "case.json");
+  assert.deepEqual(problems, [], `${dir}: input manifests do not parse cleanly`);
+  assert.ok(parsed.updates.length > 0, `${dir}: input.yaml holds no resources`);
+  return parsed.updates;
+}
+
+test(`golden: at least ${MIN_CASES} cases under test/golden/`, () => {
+  const names = caseNames();
+  assert.ok(names.length >= MIN_CASES, `only ${names.length} cases in ${GOLDEN_DIR}`);
+  for (const n of names) {
+    assert.ok(existsSync(join(GOLDEN_DIR, n, "input.yaml")), `${n}: no input.yaml`);
+    assert.ok(existsSync(join(GOLDEN_DIR, n, "case.json")), `${n}: no case.json`);
+  }
+});
+
+for (const name of caseNames()) {
+  const dir = join(GOLDEN_DIR, name);
+  test(`golden: ${name}`, async () => {
+    const spec = readCaseSpec(dir);
+    const updates = await loadCase(dir);
+    const cfg = { nodeName: spec.node };
+
+    const state = computeDesiredState(cfg, updates);
+    const outputs = render(state);
+
+    // Determinism: the same input, computed again and in other orders.
+    const all = renderAll(state);
+    assert.deepEqual(renderAll(computeDesiredState(cfg, updates)), all, `${name}: a second run differs`);
+    assert.deepEqual(
+      renderAll(computeDesiredState(cfg, [...updates].reverse())),
+      all,
+      `${name}: the output depends on the order of the updates (reversed)`,
+    );
+    assert.deepEqual(
+      renderAll(computeDesiredState(cfg, interleaved(updates))),
+      all,
+      `${name}: the output depends on the order of the updates (interleaved)`,
+    );
+
+    if (UPDATE) {
+      for (const f of OUTPUT_FILES) {
+        const path = join(dir, f);
+        const text = outputs[f];
+        if (text !== undefined) writeFileSync(path, text);
+        else if (existsSync(path)) rmSync(path);
+      }
+      return;
+    }
+
+    for (const f of OUTPUT_FILES) {
+      const path = join(dir, f);
+      const actual = outputs[f];
+      const hint = "(regenerate with UPDATE_GOLDEN=1 npm test, then review the diff)";
+      if (actual === undefined) {
+        assert.ok(!existsSync(path), `${name}/${f} exists but the case no longer produces it ${hint}`);
+        continue;
+      }
+      assert.ok(existsSync(path), `${name}/${f} is missing ${hint}`);
+      assert.equal(actual, readFileSync(path, "utf8"), `${name}/${f} differs from the expected file ${hint}`);
+    }
+  });
+}
