@@ -1,0 +1,561 @@
+// Kernel access for the route reconciler: a small interface over rtnetlink,
+// a real implementation on the `netlink` package (0.3.0), and an in-memory
+// fake that follows the kernel's rules closely enough for unit tests.
+//
+// Namespace: a netlink socket belongs to the network namespace of the thread
+// that creates it. The native addon creates its socket on the main thread, so
+// `KernelNetlinkRoutes` works on the namespace the current process runs in
+// (e.g. `ip netns exec <ns> node ...`). Node cannot setns(2) by itself, so
+// working on another namespace means running a child process inside it.
+
+import { readlinkSync } from "node:fs";
+import ipaddr from "ipaddr.js";
+import { createRtNetlink, FlagsNew, type RtNetlinkSocket, rt } from "netlink";
+import { ROUTE_PROTOCOL, type Route } from "./route.js";
+
+/** The main routing table (RT_TABLE_MAIN). */
+export const MAIN_TABLE = 254;
+
+/** The part of a desired Route that the kernel sees. */
+export type RouteSpec = Pick<Route, "dst" | "type" | "dev" | "gateway" | "scope">;
+
+/** One route as read back from the kernel. */
+export interface KernelRoute {
+  /** Canonical CIDR (`10.65.0.5/32`, `fd00::/64`), same form as the calc graph's. */
+  readonly dst: string;
+  readonly family: 4 | 6;
+  /** Lower-case kernel type name: `unicast`, `blackhole`, `unreachable`, ... */
+  readonly type: string;
+  /** Lower-case scope name: `universe`, `link`, `host`, ... (IPv6 routes always say `universe`). */
+  readonly scope: string;
+  readonly dev?: string;
+  readonly ifindex?: number;
+  /** Canonical gateway address. */
+  readonly gateway?: string;
+  readonly protocol: number;
+  readonly table: number;
+  readonly priority?: number;
+}
+
+export interface LinkInfo {
+  readonly name: string;
+  readonly index: number;
+  /** Administratively up (IFF_UP); the kernel refuses routes on a down device (ENETDOWN). */
+  readonly up: boolean;
+}
+
+export interface NetlinkRoutes {
+  /** Our routes: main table, protocol ROUTE_PROTOCOL, IPv4 and IPv6. */
+  list(): Promise<KernelRoute[]>;
+  /** Like `ip route add`: EEXIST if any route (of any protocol) has the same dst. */
+  add(route: RouteSpec): Promise<void>;
+  /** Like `ip route replace`: overwrites whatever route has the same dst, else creates. */
+  replace(route: RouteSpec): Promise<void>;
+  /** Deletes our (protocol ROUTE_PROTOCOL) route for dst; ESRCH if there is none. */
+  delete(route: Pick<RouteSpec, "dst">): Promise<void>;
+  links(): Promise<LinkInfo[]>;
+  linkIndex(name: string): Promise<number | undefined>;
+  /** Releases the socket (the real implementation does not keep the process alive anyway). */
+  close(): void;
+}
+
+/** An error carrying an errno name, like NodeJS.ErrnoException (`err.code === "ENODEV"`). */
+export class ErrnoError extends Error {
+  constructor(
+    readonly code: string,
+    message?: string,
+  ) {
+    super(message ?? code);
+    this.name = "ErrnoError";
+  }
+}
+
+/**
+ * The errno name of an error: `err.code` when present, else parsed from the
+ * netlink package's `Error("Request rejected: EEXIST")`.
+ */
+export function errnoCode(err: unknown): string | undefined {
+  if (err && typeof err === "object" && typeof (err as { code?: unknown }).code === "string") {
+    return (err as { code: string }).code;
+  }
+  const m = /Request rejected: (E[A-Z0-9]+|-?\d+)/.exec(String((err as Error | undefined)?.message ?? err));
+  return m?.[1];
+}
+
+function rethrow(err: unknown, what: string): never {
+  const code = errnoCode(err);
+  if (code) throw new ErrnoError(code, `${what}: ${code}`);
+  throw err;
+}
+
+// ---------------------------------------------------------------------------
+// Addresses
+
+export interface ParsedCidr {
+  readonly family: 4 | 6;
+  readonly bytes: Buffer;
+  readonly len: number;
+  /** Canonical text with host bits cleared. */
+  readonly text: string;
+}
+
+/** Parses a CIDR (or bare IP) into masked bytes and canonical text; throws ErrnoError(EINVAL). */
+export function parseRouteCidr(text: string): ParsedCidr {
+  let addr: ipaddr.IPv4 | ipaddr.IPv6;
+  let len: number;
+  try {
+    if (text.includes("/")) [addr, len] = ipaddr.parseCIDR(text.trim());
+    else {
+      addr = ipaddr.parse(text.trim());
+      len = addr.kind() === "ipv4" ? 32 : 128;
+    }
+  } catch {
+    throw new ErrnoError("EINVAL", `invalid CIDR ${JSON.stringify(text)}`);
+  }
+  const bytes = addr.toByteArray();
+  for (let i = 0; i < bytes.length; i++) {
+    const keep = Math.max(0, Math.min(8, len - i * 8));
+    bytes[i] &= (0xff << (8 - keep)) & 0xff;
+  }
+  return {
+    family: addr.kind() === "ipv4" ? 4 : 6,
+    bytes: Buffer.from(bytes),
+    len,
+    text: `${ipaddr.fromByteArray(bytes).toString()}/${len}`,
+  };
+}
+
+/** Canonical text of an IP address; throws ErrnoError(EINVAL). */
+export function canonicalIp(text: string): { family: 4 | 6; bytes: Buffer; text: string } {
+  try {
+    const a = ipaddr.parse(text.trim());
+    return { family: a.kind() === "ipv4" ? 4 : 6, bytes: Buffer.from(a.toByteArray()), text: a.toString() };
+  } catch {
+    throw new ErrnoError("EINVAL", `invalid IP address ${JSON.stringify(text)}`);
+  }
+}
+
+function bytesToCidr(bytes: Buffer | undefined, len: number, family: 4 | 6): string {
+  const size = family === 4 ? 4 : 16;
+  const b = Buffer.alloc(size);
+  bytes?.copy(b, 0, 0, Math.min(size, bytes.length));
+  return `${ipaddr.fromByteArray([...b]).toString()}/${len}`;
+}
+
+/** True when a kernel route already has what the desired route asks for. */
+export function routeMatches(k: KernelRoute, r: RouteSpec): boolean {
+  if (k.type !== r.type) return false;
+  if (r.type === "blackhole") return true;
+  const gw = r.gateway ? canonicalIp(r.gateway).text : undefined;
+  if ((k.gateway ?? undefined) !== gw) return false;
+  // A gateway route without dev: the kernel picks the interface, any is fine.
+  if (r.dev !== undefined && k.dev !== r.dev) return false;
+  // IPv6 has no route scopes (dumps always say universe).
+  if (k.family === 4 && k.scope !== r.scope) return false;
+  return true;
+}
+
+// ---------------------------------------------------------------------------
+// Real implementation
+
+const AF: Record<4 | 6, number> = { 4: 2, 6: 10 };
+
+function enumName(v: unknown, e: Record<string | number, string | number>): string {
+  if (typeof v === "string") return v.toLowerCase();
+  const name = e[v as number];
+  return typeof name === "string" ? name.toLowerCase() : String(v);
+}
+
+function enumNumber(v: unknown, e: Record<string | number, string | number>): number {
+  if (typeof v === "number") return v;
+  const n = e[v as string];
+  return typeof n === "number" ? n : Number.NaN;
+}
+
+/** `net:[4026531840]` for the current process: which namespace the sockets bind to. */
+export function currentNetns(): string {
+  try {
+    return readlinkSync("/proc/self/ns/net");
+  } catch {
+    return "unknown";
+  }
+}
+
+export interface KernelNetlinkRoutesOptions {
+  /** Per-request timeout (default 5000 ms). */
+  readonly timeoutMs?: number;
+}
+
+export class KernelNetlinkRoutes implements NetlinkRoutes {
+  private sock?: RtNetlinkSocket;
+  private readonly timeout: number;
+  private byName = new Map<string, number>();
+  private byIndex = new Map<number, string>();
+  /** Namespace the socket was opened in (set on first use). */
+  netns?: string;
+
+  constructor(opts: KernelNetlinkRoutesOptions = {}) {
+    this.timeout = opts.timeoutMs ?? 5000;
+  }
+
+  private socket(): RtNetlinkSocket {
+    if (!this.sock) {
+      // Opened lazily, in the namespace of the calling process. Not referenced:
+      // the package refs the socket only while requests are outstanding.
+      this.sock = createRtNetlink();
+      this.netns = currentNetns();
+    }
+    return this.sock;
+  }
+
+  close(): void {
+    this.sock?.socket.close();
+    this.sock = undefined;
+  }
+
+  async links(): Promise<LinkInfo[]> {
+    let msgs: Awaited<ReturnType<RtNetlinkSocket["getLinks"]>>;
+    try {
+      msgs = await this.socket().getLinks(undefined, undefined, { timeout: this.timeout });
+    } catch (e) {
+      rethrow(e, "dump links");
+    }
+    const out: LinkInfo[] = [];
+    this.byName = new Map();
+    this.byIndex = new Map();
+    for (const m of msgs) {
+      const index = m.data.index;
+      const name = m.attrs.ifname;
+      if (index === undefined || name === undefined) continue;
+      this.byName.set(name, index);
+      this.byIndex.set(index, name);
+      out.push({ name, index, up: m.data.flags?.up === true });
+    }
+    return out;
+  }
+
+  async linkIndex(name: string): Promise<number | undefined> {
+    try {
+      const msgs = await this.socket().getLink({}, { ifname: name }, { timeout: this.timeout });
+      const index = msgs[0]?.data.index;
+      if (index !== undefined) {
+        this.byName.set(name, index);
+        this.byIndex.set(index, name);
+      }
+      return index;
+    } catch (e) {
+      if (errnoCode(e) === "ENODEV") {
+        this.byName.delete(name);
+        return undefined;
+      }
+      rethrow(e, `get link ${name}`);
+    }
+  }
+
+  async list(): Promise<KernelRoute[]> {
+    await this.links(); // refreshes the index cache and names the oifs below
+    let msgs: Awaited<ReturnType<RtNetlinkSocket["getRoutes"]>>;
+    try {
+      // Family 0 dumps every table of every family; filter here.
+      msgs = await this.socket().getRoutes(undefined, undefined, { timeout: this.timeout });
+    } catch (e) {
+      rethrow(e, "dump routes");
+    }
+    const out: KernelRoute[] = [];
+    for (const m of msgs) {
+      const d = m.data;
+      if (d.family !== 2 && d.family !== 10) continue;
+      // Tables above 255 only appear in the RTA_TABLE attribute.
+      const table = m.attrs.table ?? d.table ?? 0;
+      const protocol = enumNumber(d.protocol, rt.RouteProtocol as never);
+      if (table !== MAIN_TABLE || protocol !== ROUTE_PROTOCOL) continue;
+      const family: 4 | 6 = d.family === 2 ? 4 : 6;
+      const ifindex = m.attrs.oif;
+      const type = enumName(d.type, rt.RouteType as never);
+      out.push({
+        dst: bytesToCidr(m.attrs.dst, d.dstLen ?? 0, family),
+        family,
+        type,
+        scope: enumName(d.scope, rt.RouteScope as never),
+        // IPv6 blackholes report oif=lo; that is not a device we asked for.
+        dev: ifindex !== undefined && type === "unicast" ? this.byIndex.get(ifindex) : undefined,
+        ifindex,
+        gateway: m.attrs.gateway ? ipaddr.fromByteArray([...m.attrs.gateway]).toString() : undefined,
+        protocol,
+        table,
+        priority: m.attrs.priority,
+      });
+    }
+    return out;
+  }
+
+  async add(route: RouteSpec): Promise<void> {
+    await this.write(route, FlagsNew.CREATE | FlagsNew.EXCL, "add");
+  }
+
+  async replace(route: RouteSpec): Promise<void> {
+    await this.write(route, FlagsNew.CREATE | FlagsNew.REPLACE, "replace");
+  }
+
+  async delete(route: Pick<RouteSpec, "dst">): Promise<void> {
+    const c = parseRouteCidr(route.dst);
+    try {
+      // scope NOWHERE matches any scope (the default 0 only matches universe
+      // routes); protocol 80 makes the kernel skip other daemons' routes.
+      await this.socket().delRoute(
+        {
+          family: AF[c.family],
+          table: MAIN_TABLE,
+          protocol: ROUTE_PROTOCOL as rt.RouteProtocol,
+          dstLen: c.len,
+          scope: "NOWHERE",
+        },
+        { dst: c.bytes },
+        { timeout: this.timeout },
+      );
+    } catch (e) {
+      rethrow(e, `delete ${c.text}`);
+    }
+  }
+
+  private async resolveDev(name: string, fresh: boolean): Promise<number> {
+    const cached = fresh ? undefined : this.byName.get(name);
+    const index = cached ?? (await this.linkIndex(name));
+    if (index === undefined) throw new ErrnoError("ENODEV", `no device ${name}`);
+    return index;
+  }
+
+  private async write(route: RouteSpec, flags: number, op: string): Promise<void> {
+    const c = parseRouteCidr(route.dst);
+    const blackhole = route.type === "blackhole";
+    const attrs: rt.RouteAttrs = { dst: c.bytes };
+    if (!blackhole && route.gateway) {
+      const gw = canonicalIp(route.gateway);
+      if (gw.family !== c.family) throw new ErrnoError("EINVAL", `${op} ${c.text}: gateway family mismatch`);
+      // No oif needed: the kernel resolves the nexthop's device itself (and
+      // says ENETUNREACH when no connected route reaches the gateway).
+      attrs.gateway = gw.bytes;
+    }
+    const data: rt.Route = {
+      family: AF[c.family],
+      table: MAIN_TABLE,
+      protocol: ROUTE_PROTOCOL as rt.RouteProtocol,
+      dstLen: c.len,
+      scope: !blackhole && c.family === 4 && route.scope === "link" ? "LINK" : "UNIVERSE",
+      type: blackhole ? "BLACKHOLE" : "UNICAST",
+    };
+    for (let attempt = 0; ; attempt++) {
+      if (!blackhole && route.dev) attrs.oif = await this.resolveDev(route.dev, attempt > 0);
+      try {
+        await this.socket().newRoute(data, attrs, { flags, timeout: this.timeout });
+        return;
+      } catch (e) {
+        // A cached index may be stale (device re-created): look it up once more.
+        if (errnoCode(e) === "ENODEV" && route.dev && attempt === 0) continue;
+        rethrow(e, `${op} ${c.text}`);
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Fake
+
+interface FakeLink {
+  index: number;
+  up: boolean;
+  /** Addresses as `ip/len`, each giving a connected route while the link is up. */
+  addrs: string[];
+}
+
+type FakeRoute = KernelRoute;
+
+/**
+ * An in-memory main table with the kernel's rules: ENODEV for an unknown
+ * device, ENETDOWN for a down one, ENETUNREACH for an unreachable gateway,
+ * EEXIST when any route has the dst (add), ESRCH when deleting a route that
+ * is not ours; a device going down or away takes its routes with it.
+ */
+export class FakeNetlinkRoutes implements NetlinkRoutes {
+  /** Every write, e.g. `add 10.0.0.5/32`, `replace ...`, `delete ...` (successful or not). */
+  readonly ops: string[] = [];
+  private readonly linkTable = new Map<string, FakeLink>();
+  private routes: FakeRoute[] = [];
+  private nextIndex = 2;
+  private readonly injected = new Map<string, string>();
+
+  constructor() {
+    this.linkTable.set("lo", { index: 1, up: true, addrs: [] });
+  }
+
+  // --- test controls -------------------------------------------------------
+
+  addLink(name: string, opts: { up?: boolean } = {}): number {
+    if (this.linkTable.has(name)) throw new ErrnoError("EEXIST", `link ${name} exists`);
+    const index = this.nextIndex++;
+    this.linkTable.set(name, { index, up: opts.up ?? true, addrs: [] });
+    return index;
+  }
+
+  setLinkUp(name: string, up: boolean): void {
+    const l = this.mustLink(name);
+    if (l.up === up) return;
+    l.up = up;
+    if (up) for (const a of l.addrs) this.addConnected(name, a);
+    else this.flushDev(name);
+  }
+
+  removeLink(name: string): void {
+    this.mustLink(name);
+    this.flushDev(name);
+    this.linkTable.delete(name);
+  }
+
+  /** `ip addr add 10.99.0.1/24 dev X`: a proto-kernel connected route while X is up. */
+  addAddress(dev: string, cidr: string): void {
+    const l = this.mustLink(dev);
+    l.addrs.push(cidr);
+    if (l.up) this.addConnected(dev, cidr);
+  }
+
+  /** Puts a route straight into the table (any protocol/table), like `ip route add ... proto N`. */
+  injectRoute(r: Partial<KernelRoute> & { dst: string }): void {
+    const c = parseRouteCidr(r.dst);
+    const ifindex = r.dev ? this.linkTable.get(r.dev)?.index : undefined;
+    this.routes.push({
+      family: c.family,
+      type: "unicast",
+      scope: "universe",
+      protocol: 4,
+      table: MAIN_TABLE,
+      ...r,
+      dst: c.text,
+      ifindex,
+    });
+  }
+
+  /** The next write for dst fails with this errno (once). */
+  failNext(dst: string, code: string): void {
+    this.injected.set(parseRouteCidr(dst).text, code);
+  }
+
+  /** Every route of every protocol and table. */
+  allRoutes(): KernelRoute[] {
+    return this.routes.map((r) => ({ ...r }));
+  }
+
+  // --- NetlinkRoutes ----------------------------------------------------------
+
+  async list(): Promise<KernelRoute[]> {
+    return this.routes.filter((r) => r.table === MAIN_TABLE && r.protocol === ROUTE_PROTOCOL).map((r) => ({ ...r }));
+  }
+
+  async links(): Promise<LinkInfo[]> {
+    return [...this.linkTable].map(([name, l]) => ({ name, index: l.index, up: l.up }));
+  }
+
+  async linkIndex(name: string): Promise<number | undefined> {
+    return this.linkTable.get(name)?.index;
+  }
+
+  async add(route: RouteSpec): Promise<void> {
+    const c = parseRouteCidr(route.dst);
+    this.ops.push(`add ${c.text}`);
+    this.checkInjected(c.text);
+    const built = this.build(route, c);
+    if (this.findMain(c.text)) throw new ErrnoError("EEXIST", `add ${c.text}: EEXIST`);
+    this.routes.push(built);
+  }
+
+  async replace(route: RouteSpec): Promise<void> {
+    const c = parseRouteCidr(route.dst);
+    this.ops.push(`replace ${c.text}`);
+    this.checkInjected(c.text);
+    const built = this.build(route, c);
+    const i = this.routes.findIndex((r) => r.table === MAIN_TABLE && r.dst === c.text);
+    if (i >= 0) this.routes[i] = built;
+    else this.routes.push(built);
+  }
+
+  async delete(route: Pick<RouteSpec, "dst">): Promise<void> {
+    const c = parseRouteCidr(route.dst);
+    this.ops.push(`delete ${c.text}`);
+    this.checkInjected(c.text);
+    const i = this.routes.findIndex((r) => r.table === MAIN_TABLE && r.dst === c.text && r.protocol === ROUTE_PROTOCOL);
+    if (i < 0) throw new ErrnoError("ESRCH", `delete ${c.text}: ESRCH`);
+    this.routes.splice(i, 1);
+  }
+
+  close(): void {}
+
+  // --- internals ---------------------------------------------------------------
+
+  private mustLink(name: string): FakeLink {
+    const l = this.linkTable.get(name);
+    if (!l) throw new ErrnoError("ENODEV", `no device ${name}`);
+    return l;
+  }
+
+  private checkInjected(dst: string): void {
+    const code = this.injected.get(dst);
+    if (code) {
+      this.injected.delete(dst);
+      throw new ErrnoError(code, `${dst}: ${code}`);
+    }
+  }
+
+  private findMain(dst: string): FakeRoute | undefined {
+    return this.routes.find((r) => r.table === MAIN_TABLE && r.dst === dst);
+  }
+
+  private flushDev(name: string): void {
+    this.routes = this.routes.filter((r) => r.dev !== name);
+  }
+
+  private addConnected(dev: string, cidr: string): void {
+    const c = parseRouteCidr(cidr);
+    if (this.findMain(c.text)) return;
+    this.routes.push({
+      dst: c.text,
+      family: c.family,
+      type: "unicast",
+      scope: "link",
+      dev,
+      ifindex: this.linkTable.get(dev)?.index,
+      protocol: 2,
+      table: MAIN_TABLE,
+    });
+  }
+
+  private build(route: RouteSpec, c: ParsedCidr): FakeRoute {
+    const base = { dst: c.text, family: c.family, protocol: ROUTE_PROTOCOL, table: MAIN_TABLE };
+    if (route.type === "blackhole") return { ...base, type: "blackhole", scope: "universe" };
+    let dev = route.dev;
+    let gateway: string | undefined;
+    if (dev !== undefined) {
+      const l = this.linkTable.get(dev);
+      if (!l) throw new ErrnoError("ENODEV", `${c.text}: no device ${dev}`);
+      if (!l.up) throw new ErrnoError("ENETDOWN", `${c.text}: device ${dev} is down`);
+    }
+    if (route.gateway) {
+      const gw = canonicalIp(route.gateway);
+      if (gw.family !== c.family) throw new ErrnoError("EINVAL", `${c.text}: gateway family mismatch`);
+      gateway = gw.text;
+      // The kernel resolves the gateway through a connected (link-scope) route.
+      const via = this.routes.find(
+        (r) =>
+          r.table === MAIN_TABLE &&
+          r.type === "unicast" &&
+          r.scope === "link" &&
+          r.dev !== undefined &&
+          (dev === undefined || r.dev === dev) &&
+          r.family === gw.family &&
+          ipaddr.parse(gw.text).match(ipaddr.parseCIDR(r.dst)),
+      );
+      if (!via) throw new ErrnoError("ENETUNREACH", `${c.text}: gateway ${gw.text} unreachable`);
+      dev = via.dev;
+    }
+    const scope = c.family === 4 && route.scope === "link" ? "link" : "universe";
+    return { ...base, type: "unicast", scope, dev, ifindex: this.linkTable.get(dev ?? "")?.index, gateway };
+  }
+}

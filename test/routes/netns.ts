@@ -1,0 +1,95 @@
+// Helpers for real-kernel tests: throwaway network namespaces and child node
+// processes run inside them with `ip netns exec` (netlink sockets and
+// /proc/sys/net bind to the namespace of the process that opens them, and node
+// cannot setns(2) itself).
+
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { readlinkSync } from "node:fs";
+
+/** Why real-kernel tests cannot run here, or undefined when they can. */
+export function netnsSkipReason(): string | undefined {
+  if (process.platform !== "linux") return `needs Linux (platform is ${process.platform})`;
+  if (process.getuid?.() !== 0) return `needs root to create network namespaces (uid ${process.getuid?.()})`;
+  const ip = spawnSync("ip", ["-V"], { encoding: "utf8" });
+  if (ip.error || ip.status !== 0) return "needs iproute2 (`ip` not found)";
+  return undefined;
+}
+
+/** Creates a namespace with a unique name; always pair with deleteNetns. */
+export function createNetns(prefix: string): string {
+  const name = `${prefix}-${process.pid}-${randomBytes(3).toString("hex")}`;
+  execFileSync("ip", ["netns", "add", name]);
+  return name;
+}
+
+export function deleteNetns(name: string): void {
+  spawnSync("ip", ["netns", "del", name]);
+}
+
+export function netnsExists(name: string): boolean {
+  return spawnSync("ip", ["netns", "list"], { encoding: "utf8" })
+    .stdout.split("\n")
+    .some((l) => l.split(" ")[0] === name);
+}
+
+export function currentNetnsId(): string {
+  return readlinkSync("/proc/self/ns/net");
+}
+
+export interface ChildRun {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly ms: number;
+  readonly timedOut: boolean;
+  /** Parsed from the last `RESULT {json}` line on stdout. */
+  readonly result?: unknown;
+}
+
+/**
+ * Runs `node <script>` inside the namespace with FELIX_NETNS_CHILD=<scenario>.
+ * The child must exit by itself (its sockets closed) before the timeout.
+ */
+export function runInNetns(ns: string, script: string, scenario: string, timeoutMs = 30_000): Promise<ChildRun> {
+  const t0 = performance.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn("ip", ["netns", "exec", ns, process.execPath, script], {
+      env: { ...process.env, FELIX_NETNS_CHILD: scenario },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    let timedOut = false;
+    child.stdout.on("data", (d) => {
+      stdout += d;
+    });
+    child.stderr.on("data", (d) => {
+      stderr += d;
+    });
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill("SIGKILL");
+    }, timeoutMs);
+    child.on("error", (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.on("close", (code, signal) => {
+      clearTimeout(timer);
+      const line = stdout
+        .split("\n")
+        .reverse()
+        .find((l) => l.startsWith("RESULT "));
+      let result: unknown;
+      if (line) result = JSON.parse(line.slice("RESULT ".length));
+      resolve({ code, signal, stdout, stderr, ms: performance.now() - t0, timedOut, result });
+    });
+  });
+}
+
+/** For child scripts: run a command in the current namespace and return stdout. */
+export function sh(cmd: string, args: string[]): string {
+  return execFileSync(cmd, args, { encoding: "utf8" });
+}
