@@ -1,0 +1,126 @@
+// Manifests for a Topology, and running the real `felix` binary in its node
+// namespaces: what the e2e tests share.
+
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { stringify } from "yaml";
+import type { Background, PortSpec, Topology, TopoNode, TopoPod } from "./topology.js";
+
+export const FELIX = resolve(dirname(fileURLToPath(import.meta.url)), "../../src/cli/felix.js");
+
+/** Pod labels `pod: <name>`, namespace labels `ns: <name>` (plus the API server's metadata.name). */
+export function clusterManifests(topo: Topology, nsLabels: Record<string, Record<string, string>> = {}): string {
+  const docs: object[] = [];
+  const namespaces = [...new Set([...topo.pods.values()].map((p) => p.namespace))].sort();
+  for (const ns of namespaces) {
+    docs.push({ apiVersion: "v1", kind: "Namespace", metadata: { name: ns, labels: { ns, ...nsLabels[ns] } } });
+  }
+  for (const n of topo.nodes.values()) {
+    docs.push({
+      apiVersion: "v1",
+      kind: "Node",
+      metadata: { name: n.name },
+      spec: { podCIDR: n.podCIDR },
+      status: { addresses: [{ type: "InternalIP", address: n.underlayIp }] },
+    });
+  }
+  for (const p of topo.pods.values()) docs.push(podManifest(p));
+  return docs.map((d) => stringify(d)).join("---\n");
+}
+
+export function podManifest(p: TopoPod, labels: Record<string, string> = {}): object {
+  const ports: { name: string; containerPort: number; protocol: string }[] = [];
+  for (const proto of ["tcp", "udp"] as const) {
+    for (const port of p.servers[proto] ?? []) {
+      ports.push({ name: `serve-${port}-${proto}`, containerPort: port, protocol: proto.toUpperCase() });
+    }
+  }
+  return {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name: p.name, namespace: p.namespace, labels: { pod: p.name, ...p.labels, ...labels } },
+    spec: {
+      nodeName: p.node.name,
+      containers: ports.map((port) => ({
+        name: `cont-${port.containerPort}-${port.protocol.toLowerCase()}`,
+        ports: [port],
+      })),
+    },
+    status: { phase: "Running", podIP: p.ip, podIPs: [{ ip: p.ip }] },
+  };
+}
+
+/** A scratch manifest directory, removed by `remove()`. */
+export class ManifestDir {
+  readonly path = mkdtempSync(join(tmpdir(), "felix-e2e-"));
+  write(file: string, content: string | object[]): void {
+    const text = typeof content === "string" ? content : content.map((d) => stringify(d)).join("---\n");
+    writeFileSync(join(this.path, file), text);
+  }
+  remove(file: string): void {
+    rmSync(join(this.path, file), { force: true });
+  }
+  destroy(): void {
+    rmSync(this.path, { recursive: true, force: true });
+  }
+}
+
+export interface FelixRun {
+  readonly code: number | string;
+  readonly output: string;
+}
+
+/** Runs `felix --once` in each node namespace at the same time. */
+export async function felixOnce(topo: Topology, dir: string, nodes: readonly TopoNode[], env: NodeJS.ProcessEnv = {}) {
+  const runs = nodes.map((n) =>
+    topo.spawn(
+      n,
+      process.execPath,
+      [FELIX, "--datastore", "file", "--resources", dir, "--node-name", n.name, "--once"],
+      {
+        ...process.env,
+        ...env,
+      },
+    ),
+  );
+  return Promise.all(runs.map(async (b): Promise<FelixRun> => ({ code: await b.exited, output: b.output() })));
+}
+
+/** Starts the watching daemon in a node namespace. */
+export function felixDaemon(topo: Topology, dir: string, node: TopoNode, env: NodeJS.ProcessEnv = {}): Background {
+  return topo.spawn(
+    node,
+    process.execPath,
+    [FELIX, "--resources", dir, "--node-name", node.name, "--log-format", "json"],
+    {
+      ...process.env,
+      FELIX_IPTABLESREFRESHINTERVAL: "1",
+      ...env,
+    },
+  );
+}
+
+/** Waits until `check` holds, polling; returns the time it took, or throws with the last failure. */
+export async function eventually<T>(
+  check: () => Promise<T>,
+  ok: (v: T) => boolean,
+  timeoutMs = 10_000,
+  everyMs = 100,
+): Promise<{ value: T; ms: number }> {
+  const t0 = performance.now();
+  let last: T | undefined;
+  for (;;) {
+    last = await check();
+    if (ok(last)) return { value: last, ms: performance.now() - t0 };
+    if (performance.now() - t0 > timeoutMs)
+      throw new Error(`not reached in ${timeoutMs} ms; last: ${JSON.stringify(last)}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+export const TCP80: PortSpec = { port: 80, protocol: "tcp" };
+export const TCP81: PortSpec = { port: 81, protocol: "tcp" };
+export const UDP80: PortSpec = { port: 80, protocol: "udp" };
+export const UDP81: PortSpec = { port: 81, protocol: "udp" };
