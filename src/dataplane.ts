@@ -77,6 +77,7 @@ export class Dataplane {
       const r = await this.o.routes.apply();
       routes = { added: r.added.length + r.replaced.length, removed: r.removed.length, pending: r.pending.length };
       for (const f of r.failed) warnings.push(`route ${f.dst}: ${f.error}`);
+      for (const p of r.pending) warnings.push(`route ${p.dst} waits: ${p.reason}${p.dev ? ` (${p.dev})` : ""}`);
     }
     let sysctlsWritten = 0;
     if (this.o.sysctls) {

@@ -13,7 +13,7 @@ import {
   TCP80,
   UDP81,
 } from "./cluster.js";
-import { exec, requirementsMissing, type TopoNode, Topology, type TopoPod } from "./topology.js";
+import { exec, pythonPath, requirementsMissing, type TopoNode, Topology, type TopoPod } from "./topology.js";
 
 const skip = requirementsMissing();
 const PORTS = [TCP80, UDP81];
@@ -173,9 +173,9 @@ describe("felix end to end", { skip }, () => {
       // Back to open, then hold a TCP connection across a restart of both daemons.
       dir.remove("isolate-a.yaml");
       await eventually(() => topo.probe(c, a, 80, "tcp", 300), (ok) => ok);
-      const server = topo.spawn(pods.find((p) => p.key === "y/b")!, "python3", ["-c", HOLD_SERVER]);
+      const server = topo.spawn(pods.find((p) => p.key === "y/b")!, pythonPath() ?? "python3", ["-c", HOLD_SERVER]);
       await eventually(async () => server.output(), (o) => o.includes("listening"));
-      const client = topo.spawn(c, "python3", ["-c", HOLD_CLIENT, "10.65.2.3"]);
+      const client = topo.spawn(c, pythonPath() ?? "python3", ["-c", HOLD_CLIENT, "10.65.2.3"]);
       await eventually(async () => client.output(), (o) => (o.match(/ok/g) ?? []).length >= 3);
       for (const d of [d1, d2]) {
         await d.kill("SIGTERM");
