@@ -11,8 +11,8 @@
 // A profile is active while a local endpoint names it; a named profile that
 // does not exist renders as DROP (fail closed).
 
-import type { IpSetIndex } from "./ipsets/ipset-index.js";
 import { type IpSetSpec, namedPortSet, selectorSet } from "./ipsets/ids.js";
+import type { IpSetIndex } from "./ipsets/ipset-index.js";
 import { LabelIndex } from "./label-index.js";
 import type { Policy, PolicyRule, Profile, WorkloadEndpoint } from "./model.js";
 import { selectorText } from "./selector/selector.js";
@@ -72,14 +72,20 @@ export class ActiveRulesCalculator {
     this.updatingPolicy = key;
     if (policy) this.policies.set(key, policy);
     // Only a changed selector can change which endpoints match.
-    if (!old || !policy || selectorText(old.selector) !== selectorText(policy.selector)) this.labels.updateSelector(key, policy?.selector ?? null);
+    if (!old || !policy || selectorText(old.selector) !== selectorText(policy.selector))
+      this.labels.updateSelector(key, policy?.selector ?? null);
     this.updatingPolicy = undefined;
     if (!policy) this.policies.delete(key);
     const isActive = this.isPolicyActive(key);
     if (isActive) for (const s of policySets(policy!)) this.ipsets.addRef(s);
     if (wasActive) for (const s of policySets(old!)) this.ipsets.removeRef(s.id);
     if (wasActive || isActive) this.dirty.policies.add(key);
-    if (old && policy && isActive && (old.ingress !== policy.ingress || old.egress !== policy.egress || old.order !== policy.order)) {
+    if (
+      old &&
+      policy &&
+      isActive &&
+      (old.ingress !== policy.ingress || old.egress !== policy.egress || old.order !== policy.order)
+    ) {
       for (const ep of this.labels.itemsMatching(key)) this.dirty.endpoints.add(ep);
     }
   }

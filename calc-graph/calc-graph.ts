@@ -22,7 +22,7 @@
 //   - anything missing fails closed (unknown profile → DROP, unknown interface → DROP);
 //   - a flush renders only what the batch made dirty.
 
-import { type Observable, type OperatorFunction, map } from "rxjs";
+import { map, type Observable, type OperatorFunction } from "rxjs";
 import type { ResourceUpdate } from "../src/model/resource.js";
 import { ActiveRulesCalculator } from "./active-rules.js";
 import { ResourceConverter } from "./converter.js";

@@ -147,7 +147,8 @@ export class ResourceConverter {
   private refreshServiceAccount(ns: string, sa: string): void {
     const id = serviceAccountProfileId(ns, sa);
     const nsExists = this.emittedProfiles.has(NAMESPACE_PROFILE_PREFIX + ns);
-    const implied = sa === "default" && nsExists ? serviceAccountToProfile({ metadata: { name: sa, namespace: ns } }) : null;
+    const implied =
+      sa === "default" && nsExists ? serviceAccountToProfile({ metadata: { name: sa, namespace: ns } }) : null;
     this.emitProfile(id, this.serviceAccounts.get(id) ?? implied);
   }
 

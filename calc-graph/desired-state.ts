@@ -6,6 +6,7 @@ import type { IpSetState } from "../iptables/ipset.js";
 import type { FamilyTables } from "../iptables/tables.js";
 
 export type { IpSetState };
+
 import type { Route } from "../routes/route.js";
 import type { ResourceProblem } from "../src/model/resource.js";
 import type { IpVersion } from "./model.js";

@@ -4,10 +4,10 @@
 // its previous object, so "changed" is exactly "different by reference".
 
 import { castDraft, type Draft, enableMapSet, produce } from "immer";
+import { globalSysctls, interfaceSysctls } from "../ifaces/sysctls.js";
 import { renderChain, renderHook, sameRules } from "../iptables/render.js";
 import type { Chain } from "../iptables/rule.js";
 import { type FamilyTables, TABLE_NAMES, type TableName, type TableState } from "../iptables/tables.js";
-import { globalSysctls, interfaceSysctls } from "../ifaces/sysctls.js";
 import type { Route } from "../routes/route.js";
 import type { ResourceProblem } from "../src/model/resource.js";
 import type { ActiveRulesCalculator } from "./active-rules.js";

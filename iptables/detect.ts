@@ -17,7 +17,8 @@ async function saveOf(family: 4 | 6, mode: IptablesMode, table?: string): Promis
   }
 }
 
-const countRules = (save: string | undefined) => (save ? save.split("\n").filter((l) => l.startsWith("-A ")).length : 0);
+const countRules = (save: string | undefined) =>
+  save ? save.split("\n").filter((l) => l.startsWith("-A ")).length : 0;
 
 export async function detectBackend(): Promise<IptablesMode> {
   for (const mode of ["nft", "legacy"] as const) {

@@ -80,7 +80,11 @@ export class IpsetSyncer {
       const adds = [...s.members].filter((m) => !have.members.has(m));
       const dels = [...have.members].filter((m) => !s.members.has(m));
       const changes = adds.length + dels.length;
-      if (have.type !== s.type || have.family !== family || (changes > SWAP_THRESHOLD && changes > s.members.size / 2)) {
+      if (
+        have.type !== s.type ||
+        have.family !== family ||
+        (changes > SWAP_THRESHOLD && changes > s.members.size / 2)
+      ) {
         const tmp = `cali${s.family}t${createHash("sha1").update(s.name).digest("hex").slice(0, 20)}`;
         if (kernel.has(tmp)) lines.push(`destroy ${tmp}`);
         lines.push(renderIpSets([{ ...s, name: tmp }]).trimEnd(), `swap ${tmp} ${s.name}`, `destroy ${tmp}`);
@@ -121,7 +125,9 @@ export class IpsetSyncer {
   }
 
   /** Destroys our sets that are not desired; returns those that could not go yet. */
-  async removeStale(desired: Iterable<IpSetState>): Promise<{ destroyed: number; inUse: string[]; bytesWritten: number }> {
+  async removeStale(
+    desired: Iterable<IpSetState>,
+  ): Promise<{ destroyed: number; inUse: string[]; bytesWritten: number }> {
     const kernel = await this.load();
     const want = new Set([...desired].map((s) => s.name));
     const stale = [...kernel.keys()].filter((n) => !want.has(n)).sort();

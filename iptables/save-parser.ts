@@ -37,7 +37,6 @@ export function parseSave(text: string): Map<string, SavedTable> {
     } else if (line === "COMMIT") {
       table = undefined;
     } else if (!table) {
-      continue;
     } else if (line.startsWith(":")) {
       const [name, policy] = line.slice(1).split(" ");
       table.chains.set(name, { name, policy, rules: [] });

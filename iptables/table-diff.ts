@@ -1,8 +1,8 @@
 // What the kernel has vs what it should have, per chain, for people
 // (`felix-dump diff --live`). Uses the same ownership rules as the syncer.
 
-import { isOurs, OUR_CHAIN_PREFIX } from "./table-syncer.js";
 import type { SavedChain, SavedTable } from "./save-parser.js";
+import { isOurs, OUR_CHAIN_PREFIX } from "./table-syncer.js";
 import { type FamilyTables, TABLE_NAMES } from "./tables.js";
 
 export interface TableDifference {

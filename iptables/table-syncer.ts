@@ -147,7 +147,11 @@ export class TableSyncer {
         else have.chains.set(chain, { ...c, rules: [] });
       }
       for (const [chain, c] of Object.entries(want.chains)) {
-        have.chains.set(chain, { name: chain, policy: "-", rules: c.rules.map((r) => ({ text: r.text, hash: r.hash })) });
+        have.chains.set(chain, {
+          name: chain,
+          policy: "-",
+          rules: c.rules.map((r) => ({ text: r.text, hash: r.hash })),
+        });
       }
       for (const c of [...have.chains.values()].filter((x) => x.policy !== "-")) {
         const hook = want.hooks[c.name] ?? { insert: [], append: [] };
@@ -155,7 +159,8 @@ export class TableSyncer {
         c.rules.splice(0, c.rules.length, ...hook.insert, ...foreign, ...hook.append);
       }
       for (const [b, hook] of Object.entries(want.hooks)) {
-        if (!have.chains.has(b)) have.chains.set(b, { name: b, policy: "ACCEPT", rules: [...hook.insert, ...hook.append] });
+        if (!have.chains.has(b))
+          have.chains.set(b, { name: b, policy: "ACCEPT", rules: [...hook.insert, ...hook.append] });
       }
     }
   }
@@ -194,7 +199,10 @@ export function planTable(name: TableName, want: TableState, have: SavedTable | 
       deletes.push(`-X ${chain}`);
     }
   }
-  const builtins = new Set([...Object.keys(want.hooks), ...[...haveChains.values()].filter((c) => c.policy !== "-").map((c) => c.name)]);
+  const builtins = new Set([
+    ...Object.keys(want.hooks),
+    ...[...haveChains.values()].filter((c) => c.policy !== "-").map((c) => c.name),
+  ]);
   for (const b of [...builtins].sort()) {
     const hook = want.hooks[b] ?? { insert: [], append: [] };
     const rules = haveChains.get(b)?.rules ?? [];
@@ -207,10 +215,11 @@ export function planTable(name: TableName, want: TableState, have: SavedTable | 
       hashesOf(tail) === hashesOf(hook.append);
     if (inPlace) continue;
     for (const r of ours) body.push(`-D ${b} ${r.text}`);
-    hook.insert.forEach((r, i) => body.push(`-I ${b} ${i + 1} ${r.text}`));
+    for (const [i, r] of hook.insert.entries()) body.push(`-I ${b} ${i + 1} ${r.text}`);
     for (const r of hook.append) body.push(`-A ${b} ${r.text}`);
   }
-  if (declare.length === 0 && body.length === 0) return ["", deletes.length ? `*${name}\n${deletes.join("\n")}\nCOMMIT\n` : ""];
+  if (declare.length === 0 && body.length === 0)
+    return ["", deletes.length ? `*${name}\n${deletes.join("\n")}\nCOMMIT\n` : ""];
   const main = `*${name}\n${[...declare, ...body].join("\n")}\nCOMMIT\n`;
   return [main, deletes.length ? `*${name}\n${deletes.join("\n")}\nCOMMIT\n` : ""];
 }

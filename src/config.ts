@@ -35,7 +35,8 @@ function bool(name: string, v: string | undefined, dflt: boolean): boolean {
 function seconds(name: string, v: string | undefined, dflt: number): number {
   if (v === undefined || v === "") return dflt;
   const n = Number(v);
-  if (!Number.isFinite(n) || n < 0) throw new ConfigError(`${name} must be a number of seconds, not ${JSON.stringify(v)}`);
+  if (!Number.isFinite(n) || n < 0)
+    throw new ConfigError(`${name} must be a number of seconds, not ${JSON.stringify(v)}`);
   return n;
 }
 

@@ -12,10 +12,10 @@
 // caller's retry: a step that fails leaves the earlier ones in place.
 
 import type { DesiredState } from "../calc-graph/desired-state.js";
+import type { SysctlApplyResult } from "../ifaces/sysctl-writer.js";
 import type { IpSetState } from "../iptables/ipset.js";
 import type { IpsetSyncer } from "../iptables/ipset-syncer.js";
 import type { TableSyncer } from "../iptables/table-syncer.js";
-import type { SysctlApplyResult } from "../ifaces/sysctl-writer.js";
 import type { Route } from "../routes/route.js";
 import type { RouteApplyResult } from "../routes/route-reconciler.js";
 

@@ -1,16 +1,16 @@
 // Builds the real dataplane for the current network namespace.
 
 import type { Logger } from "pino";
+import { ProcSysctls, SysctlReconciler } from "../ifaces/sysctl-writer.js";
 import { backendAvailable, ExecIptablesBackend, type IptablesMode } from "../iptables/backend.js";
 import { ExecIpsetBackend } from "../iptables/ipset-backend.js";
 import { IpsetSyncer } from "../iptables/ipset-syncer.js";
 import { TableSyncer } from "../iptables/table-syncer.js";
+import { KernelNetlinkRoutes } from "../routes/netlink-routes.js";
+import { RouteReconciler } from "../routes/route-reconciler.js";
 import type { Metrics } from "../status/metrics.js";
 import type { AgentConfig } from "./config.js";
 import { Dataplane } from "./dataplane.js";
-import { ProcSysctls, SysctlReconciler } from "../ifaces/sysctl-writer.js";
-import { KernelNetlinkRoutes } from "../routes/netlink-routes.js";
-import { RouteReconciler } from "../routes/route-reconciler.js";
 
 export interface KernelParts {
   readonly dataplane: Dataplane;
@@ -30,7 +30,10 @@ export async function kernelDataplane(
     new TableSyncer(new CountingBackend(new ExecIptablesBackend(family, mode), metrics), {
       onRetry: (attempt, e) => {
         const err = e as Error & { line?: string };
-        log.warn({ family, attempt, err: err.message, line: err.line }, "iptables-restore failed; resyncing and retrying");
+        log.warn(
+          { family, attempt, err: err.message, line: err.line },
+          "iptables-restore failed; resyncing and retrying",
+        );
       },
     });
   const netlink = new KernelNetlinkRoutes();

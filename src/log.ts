@@ -2,11 +2,18 @@
 // (`--log-format text`, or automatically on a terminal).
 
 import { Writable } from "node:stream";
-import { type Logger, type LevelWithSilent, pino } from "pino";
+import { type LevelWithSilent, type Logger, pino } from "pino";
 
 export type LogFormat = "json" | "text";
 
-const LEVEL_NAMES: Record<number, string> = { 10: "TRACE", 20: "DEBUG", 30: "INFO", 40: "WARN", 50: "ERROR", 60: "FATAL" };
+const LEVEL_NAMES: Record<number, string> = {
+  10: "TRACE",
+  20: "DEBUG",
+  30: "INFO",
+  40: "WARN",
+  50: "ERROR",
+  60: "FATAL",
+};
 
 function textStream(out: NodeJS.WritableStream): Writable {
   return new Writable({

@@ -22,8 +22,10 @@ export async function preflight(mode: IptablesMode): Promise<string[]> {
   }
   for (const what of ["save", "restore"] as const) {
     const cmd = binary(4, mode, what);
-    if (!(await exists(cmd))) problems.push(`${cmd} not found: install the iptables package (apt-get install iptables)`);
+    if (!(await exists(cmd)))
+      problems.push(`${cmd} not found: install the iptables package (apt-get install iptables)`);
   }
-  if (!(await exists("ipset", ["version"]))) problems.push("ipset not found: install the ipset package (apt-get install ipset)");
+  if (!(await exists("ipset", ["version"])))
+    problems.push("ipset not found: install the ipset package (apt-get install ipset)");
   return problems;
 }

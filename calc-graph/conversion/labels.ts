@@ -13,5 +13,4 @@ export const SERVICE_ACCOUNT_PROFILE_PREFIX = "ksa.";
 export const K8S_NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name";
 
 export const namespaceProfileId = (ns: string) => `${NAMESPACE_PROFILE_PREFIX}${ns}`;
-export const serviceAccountProfileId = (ns: string, sa: string) =>
-  `${SERVICE_ACCOUNT_PROFILE_PREFIX}${ns}.${sa}`;
+export const serviceAccountProfileId = (ns: string, sa: string) => `${SERVICE_ACCOUNT_PROFILE_PREFIX}${ns}.${sa}`;

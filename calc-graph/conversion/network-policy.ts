@@ -2,11 +2,7 @@
 // K8sNetworkPolicyToCalico): order 1000 in tier `default`, named
 // `knp.default.<name>`, one allow rule per (peer, protocol/port group).
 
-import type {
-  NetworkPolicy,
-  NetworkPolicyPeer,
-  NetworkPolicyPort,
-} from "../../src/model/k8s.js";
+import type { NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort } from "../../src/model/k8s.js";
 import type { Policy, PolicyRule, PortRange, Protocol } from "../model.js";
 import { policyKey } from "../model.js";
 import { and, eq, has, type Selector } from "../selector/selector.js";
@@ -92,7 +88,9 @@ function convertRules(
     if (rawPeers !== undefined && rawPeers !== null && !Array.isArray(rawPeers)) {
       throw new Error(`${where}.${dir === "ingress" ? "from" : "to"} must be a list`);
     }
-    const peers: Peer[] = rawPeers?.length ? rawPeers.map((p, j) => convertPeer(p, namespace, `${where} peer ${j}`)) : [undefined];
+    const peers: Peer[] = rawPeers?.length
+      ? rawPeers.map((p, j) => convertPeer(p, namespace, `${where} peer ${j}`))
+      : [undefined];
     if (rule?.ports != null && !Array.isArray(rule.ports)) throw new Error(`${where}.ports must be a list`);
     const groups: PortGroup[] = rule?.ports?.length ? groupPorts(rule.ports, `${where}.ports`) : [undefined];
     for (const peer of peers) {
@@ -204,7 +202,8 @@ export function mergeRanges(ranges: readonly PortRange[]): PortRange[] {
   const out: PortRange[] = [];
   for (const r of sorted) {
     const prev = out[out.length - 1];
-    if (prev && r.first <= prev.last + 1) out[out.length - 1] = { first: prev.first, last: Math.max(prev.last, r.last) };
+    if (prev && r.first <= prev.last + 1)
+      out[out.length - 1] = { first: prev.first, last: Math.max(prev.last, r.last) };
     else out.push(r);
   }
   return out;

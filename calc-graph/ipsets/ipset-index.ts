@@ -67,7 +67,9 @@ export class IpSetIndex {
 
   updateEndpoint(key: string, ep: WorkloadEndpoint | null): void {
     const old = this.contributions.get(key);
-    const next: Contribution | undefined = ep ? { ips: [...ep.ipv4Nets, ...ep.ipv6Nets].map(stripHostPrefix), ports: ep.ports } : undefined;
+    const next: Contribution | undefined = ep
+      ? { ips: [...ep.ipv4Nets, ...ep.ipv6Nets].map(stripHostPrefix), ports: ep.ports }
+      : undefined;
     if (old && next && sameContribution(old, next)) {
       this.labels.updateItem(key, ep!.labels, ep!.profileIds);
       return;
@@ -144,6 +146,8 @@ function sameContribution(a: Contribution, b: Contribution): boolean {
     a.ips.length === b.ips.length &&
     a.ips.every((x, i) => x === b.ips[i]) &&
     a.ports.length === b.ports.length &&
-    a.ports.every((p, i) => p.name === b.ports[i].name && p.protocol === b.ports[i].protocol && p.port === b.ports[i].port)
+    a.ports.every(
+      (p, i) => p.name === b.ports[i].name && p.protocol === b.ports[i].protocol && p.port === b.ports[i].port,
+    )
   );
 }

@@ -2,13 +2,12 @@
 // its verdict travels in the accept mark, which the endpoint chain acts on.
 
 import { Actions, match, type Rule, rule } from "../../iptables/rule.js";
+import { familyOf } from "../conversion/cidr.js";
 import { ipSetName, namedPortSet, selectorSet } from "../ipsets/ids.js";
 import type { IpVersion, PolicyRule, PortRange } from "../model.js";
-import { familyOf } from "../conversion/cidr.js";
 import { MARK_ACCEPT, MARK_SCRATCH0, MARK_SCRATCH1 } from "./marks.js";
 
-const onlyFamily = (nets: readonly string[] | undefined, v: IpVersion) =>
-  nets?.filter((n) => familyOf(n) === v);
+const onlyFamily = (nets: readonly string[] | undefined, v: IpVersion) => nets?.filter((n) => familyOf(n) === v);
 
 const isZeroPrefix = (cidr: string) => cidr.endsWith("/0");
 

@@ -46,9 +46,7 @@ export function renderStaticTables(cfg: StaticConfig, v: IpVersion): Record<Tabl
     }
   }
   wlToHost.push(jump(FROM_WORKLOAD_DISPATCH));
-  wlToHost.push(
-    rule(NO_MATCH, `-j ${cfg.endpointToHostAction}`, "Configured DefaultEndpointToHostAction"),
-  );
+  wlToHost.push(rule(NO_MATCH, `-j ${cfg.endpointToHostAction}`, "Configured DefaultEndpointToHostAction"));
 
   return {
     raw: {

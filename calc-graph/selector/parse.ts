@@ -25,9 +25,7 @@ export function parseSelector(text: string): Selector {
 
   const fail = (expected: string): never => {
     const found = pos < text.length ? JSON.stringify(text[pos]) : "end of input";
-    throw new Error(
-      `invalid selector ${JSON.stringify(text)}: expected ${expected} at offset ${pos}, found ${found}`,
-    );
+    throw new Error(`invalid selector ${JSON.stringify(text)}: expected ${expected} at offset ${pos}, found ${found}`);
   };
   const skipSpace = (): void => {
     while (pos < text.length && SPACE.test(text[pos])) pos++;

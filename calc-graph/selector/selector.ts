@@ -164,9 +164,7 @@ export function selectorText(sel: Selector): string {
     case "notin":
       return `${sel.key} not in ${setText(sel.values)}`;
     case "not":
-      return sel.sel.op === "has" || sel.sel.op === "all"
-        ? `!${selectorText(sel.sel)}`
-        : `!(${selectorText(sel.sel)})`;
+      return sel.sel.op === "has" || sel.sel.op === "all" ? `!${selectorText(sel.sel)}` : `!(${selectorText(sel.sel)})`;
     case "and":
       return sel.sels.map(wrap).join(" && ");
     case "or":

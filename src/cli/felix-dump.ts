@@ -5,14 +5,14 @@
 import { Command, CommanderError, Option } from "commander";
 import { computeDesiredState } from "../../calc-graph/calc-graph.js";
 import type { DesiredState } from "../../calc-graph/desired-state.js";
-import { readManifestDir } from "../datastore/manifests.js";
-import { explainPolicies, policiesText } from "../dump/policies.js";
-import * as views from "../dump/views.js";
 import { chooseBackend } from "../../iptables/detect.js";
+import { graphConfigFromEnv } from "../config.js";
+import { readManifestDir } from "../datastore/manifests.js";
 import { liveDiff, liveDiffText } from "../dump/live-diff.js";
 import { liveDiffExtra } from "../dump/live-diff-kernel.js";
+import { explainPolicies, policiesText } from "../dump/policies.js";
+import * as views from "../dump/views.js";
 import { createLogger, type LogFormat } from "../log.js";
-import { graphConfigFromEnv } from "../config.js";
 
 interface CommonOptions {
   resources: string;
@@ -73,18 +73,32 @@ export function buildProgram(): Command {
     .option("--ipv6", "IPv6 (ip6tables) rules")
     .action(async (o: CommonOptions) => {
       const s = await load(o);
-      print(o, () => views.iptablesText(s, family(o)), () => views.iptablesJson(s, family(o)));
+      print(
+        o,
+        () => views.iptablesText(s, family(o)),
+        () => views.iptablesJson(s, family(o)),
+      );
     });
   common(program.command("ipsets").description("the desired IP sets as ipset restore input"))
     .option("--ipv6", "IPv6 sets")
     .action(async (o: CommonOptions) => {
       const s = await load(o);
-      print(o, () => views.ipsetsText(s, family(o)), () => views.ipsetsJson(s, family(o)));
+      print(
+        o,
+        () => views.ipsetsText(s, family(o)),
+        () => views.ipsetsJson(s, family(o)),
+      );
     });
-  common(program.command("endpoints").description("this node's workload endpoints")).action(async (o: CommonOptions) => {
-    const s = await load(o);
-    print(o, () => views.endpointsText(s), () => views.endpointsJson(s));
-  });
+  common(program.command("endpoints").description("this node's workload endpoints")).action(
+    async (o: CommonOptions) => {
+      const s = await load(o);
+      print(
+        o,
+        () => views.endpointsText(s),
+        () => views.endpointsJson(s),
+      );
+    },
+  );
   common(program.command("policies").description("the policies that apply to a local pod, in order"))
     .argument("<namespace/pod>", "the pod")
     .action(async (pod: string, o: CommonOptions) => {
@@ -95,15 +109,27 @@ export function buildProgram(): Command {
       } catch (err) {
         throw new UsageError((err as Error).message);
       }
-      print(o, () => policiesText(e), () => e);
+      print(
+        o,
+        () => policiesText(e),
+        () => e,
+      );
     });
   common(program.command("routes").description("the desired routes")).action(async (o: CommonOptions) => {
     const s = await load(o);
-    print(o, () => views.routesText(s), () => views.routesJson(s));
+    print(
+      o,
+      () => views.routesText(s),
+      () => views.routesJson(s),
+    );
   });
   common(program.command("sysctls").description("the desired sysctls")).action(async (o: CommonOptions) => {
     const s = await load(o);
-    print(o, () => views.sysctlsText(s), () => views.sysctlsJson(s));
+    print(
+      o,
+      () => views.sysctlsText(s),
+      () => views.sysctlsJson(s),
+    );
   });
   common(program.command("diff").description("compare with the kernel of this network namespace (needs root)"))
     .option("--live", "read the kernel (required)")
@@ -118,7 +144,11 @@ export function buildProgram(): Command {
       } catch (e) {
         throw new UsageError(`cannot read the kernel: ${(e as Error).message}`);
       }
-      print(o, () => liveDiffText(diffs), () => ({ inSync: diffs.length === 0, differences: diffs }));
+      print(
+        o,
+        () => liveDiffText(diffs),
+        () => ({ inSync: diffs.length === 0, differences: diffs }),
+      );
       if (diffs.length > 0) throw new OutOfSync();
     });
   return program;

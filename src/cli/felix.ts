@@ -52,7 +52,10 @@ async function run(o: Options): Promise<void> {
 
   const metrics = new Metrics();
   const kernel = await kernelDataplane(cfg, mode, log, metrics);
-  log.info({ node: nodeName, backend: mode, ipv6: kernel.ipv6, resources: o.resources, once: Boolean(o.once) }, "felix starting");
+  log.info(
+    { node: nodeName, backend: mode, ipv6: kernel.ipv6, resources: o.resources, once: Boolean(o.once) },
+    "felix starting",
+  );
   const datastore = new FileDatastore({
     dir: o.resources,
     watch: !o.once,
@@ -77,7 +80,9 @@ async function run(o: Options): Promise<void> {
       r = await kernel.dataplane.apply(state);
     } catch (e) {
       const err = e as Error & { line?: string };
-      throw new RuntimeError(`programming the kernel failed: ${err.message}${err.line ? `\noffending line: ${err.line}` : ""}`);
+      throw new RuntimeError(
+        `programming the kernel failed: ${err.message}${err.line ? `\noffending line: ${err.line}` : ""}`,
+      );
     }
     for (const w of r.warnings) log.warn(w);
     log.info(

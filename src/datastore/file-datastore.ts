@@ -10,8 +10,8 @@
 import { type FSWatcher, watch } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { relative } from "node:path";
-import { Observable } from "rxjs";
 import { isDeepStrictEqual } from "node:util";
+import { Observable } from "rxjs";
 import { type ResourceUpdate, resourceKey } from "../model/resource.js";
 import { listManifestFiles, type ManifestProblem, parseManifestText } from "./manifests.js";
 

@@ -35,7 +35,11 @@ export function parseManifestText(text: string, file: string): ParsedManifests {
     if (doc.errors.length > 0) {
       const e = doc.errors[0];
       const line = lineCounter.linePos(e.pos[0]).line;
-      out.problems.push({ file, line, message: `invalid ${file.endsWith(".json") ? "JSON/" : ""}YAML: ${firstLine(e.message)}` });
+      out.problems.push({
+        file,
+        line,
+        message: `invalid ${file.endsWith(".json") ? "JSON/" : ""}YAML: ${firstLine(e.message)}`,
+      });
       // One broken document makes the whole file unreliable: use none of it.
       return { updates: [], problems: out.problems, ignored: [] };
     }
@@ -48,7 +52,11 @@ export function parseManifestText(text: string, file: string): ParsedManifests {
       values.push({ value: doc.toJS({ maxAliasCount: 100 }), line });
     } catch (e) {
       // Unresolved or excessive aliases: the file is unusable, like a syntax error.
-      return { updates: [], problems: [{ file, line, message: `invalid YAML: ${firstLine((e as Error).message)}` }], ignored: [] };
+      return {
+        updates: [],
+        problems: [{ file, line, message: `invalid YAML: ${firstLine((e as Error).message)}` }],
+        ignored: [],
+      };
     }
   }
   for (const { value, line } of values) {

@@ -2,7 +2,7 @@
 // what it should have, per table/chain, set, route and sysctl.
 
 import type { DesiredState } from "../../calc-graph/desired-state.js";
-import { ExecIptablesBackend, type IptablesMode, backendAvailable } from "../../iptables/backend.js";
+import { backendAvailable, ExecIptablesBackend, type IptablesMode } from "../../iptables/backend.js";
 import { ExecIpsetBackend } from "../../iptables/ipset-backend.js";
 import { parseIpsetSave } from "../../iptables/ipset-syncer.js";
 import { parseSave } from "../../iptables/save-parser.js";
@@ -29,7 +29,11 @@ export async function liveDiff(state: DesiredState, src: LiveDiffSources): Promi
     const kernel = parseSave(await new ExecIptablesBackend(family, src.mode).save());
     const fam = family === 4 ? "ipv4" : "ipv6";
     for (const d of diffTables(state.iptables[fam], kernel)) {
-      out.push({ area: `iptables v${family} ${d.table}`, item: d.chain, problem: d.detail ? `${d.problem} (${d.detail})` : d.problem });
+      out.push({
+        area: `iptables v${family} ${d.table}`,
+        item: d.chain,
+        problem: d.detail ? `${d.problem} (${d.detail})` : d.problem,
+      });
     }
   }
   const sets = parseIpsetSave(await new ExecIpsetBackend().save());
@@ -41,8 +45,10 @@ export async function liveDiff(state: DesiredState, src: LiveDiffSources): Promi
     }
     const missing = [...want.members].filter((m) => !have.members.has(m)).length;
     const extra = [...have.members].filter((m) => !want.members.has(m)).length;
-    if (have.type !== want.type) out.push({ area: "ipset", item: want.name, problem: `type ${have.type}, want ${want.type}` });
-    else if (missing || extra) out.push({ area: "ipset", item: want.name, problem: `${missing} members missing, ${extra} extra` });
+    if (have.type !== want.type)
+      out.push({ area: "ipset", item: want.name, problem: `type ${have.type}, want ${want.type}` });
+    else if (missing || extra)
+      out.push({ area: "ipset", item: want.name, problem: `${missing} members missing, ${extra} extra` });
   }
   for (const name of sets.keys()) {
     if (/^cali[46]/.test(name) && !state.ipsets[name]) out.push({ area: "ipset", item: name, problem: "stale" });

@@ -27,7 +27,9 @@ export function explainPolicies(s: DesiredState, workload: string): PolicyExplan
   const key = workload.includes("/") ? workload : `default/${workload}`;
   const ep = s.endpoints[key];
   if (!ep) {
-    throw new NotLocalError(`${key} is not a workload endpoint on node ${s.nodeName} (unknown pod, no IP, or another node)`);
+    throw new NotLocalError(
+      `${key} is not a workload endpoint on node ${s.nodeName} (unknown pod, no IP, or another node)`,
+    );
   }
   return {
     workload: key,

@@ -1,6 +1,6 @@
 // What `felix-dump` prints: text and JSON views of one DesiredState.
 
-import { familyKey, type DesiredState } from "../../calc-graph/desired-state.js";
+import { type DesiredState, familyKey } from "../../calc-graph/desired-state.js";
 import { renderIpSets } from "../../iptables/ipset.js";
 import { renderTables } from "../../iptables/render.js";
 import { routeText } from "../../routes/route.js";

@@ -91,7 +91,9 @@ describe("calc graph", () => {
     ]);
     assert.match(s.problems["NetworkPolicy/prod/bad-rule"].message, /invalid port 70000.*isolated/);
     assert.deepEqual(s.endpoints["prod/web"].ingressPolicies, ["default/prod/knp.default.bad-rule"]);
-    const chain = Object.values(s.iptables.ipv4.filter.chains).find((c) => c.name.startsWith("cali-pi-") && c.rules.length === 0);
+    const chain = Object.values(s.iptables.ipv4.filter.chains).find(
+      (c) => c.name.startsWith("cali-pi-") && c.rules.length === 0,
+    );
     assert.ok(chain, "the bad policy renders as an empty (deny) chain");
   });
 

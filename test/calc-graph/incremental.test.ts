@@ -30,7 +30,10 @@ function changed(a: DesiredState, b: DesiredState) {
 
 /** 3 namespaces × 40 pods, 10 of each namespace on node1; 12 policies. */
 function cluster(): ResourceUpdate[] {
-  const u: ResourceUpdate[] = [node("node1", "10.65.1.0/24", "172.18.0.1"), node("node2", "10.65.2.0/24", "172.18.0.2")];
+  const u: ResourceUpdate[] = [
+    node("node1", "10.65.1.0/24", "172.18.0.1"),
+    node("node2", "10.65.2.0/24", "172.18.0.2"),
+  ];
   const nss = ["shop", "bank", "blog"];
   nss.forEach((ns, n) => {
     u.push(namespace(ns, { env: n === 0 ? "prod" : "dev" }));
@@ -69,11 +72,24 @@ describe("incremental calc graph", () => {
     // shop/p1 moves from app1 to app3: it leaves allow-app1's selection and
     // allow-app0's peer set, and joins allow-app2's peer set.
     const s2 = g.apply([
-      pod("shop", "p1", { node: "node1", ip: "10.65.1.2", labels: { app: "app3", tier: "web" }, ports: [{ name: "http", containerPort: 8080 }] }),
+      pod("shop", "p1", {
+        node: "node1",
+        ip: "10.65.1.2",
+        labels: { app: "app3", tier: "web" },
+        ports: [{ name: "http", containerPort: 8080 }],
+      }),
     ]);
     const d = changed(s1, s2);
     const iface = s2.endpoints["shop/p1"].iface;
-    assert.deepEqual(d.chains, [`ipv4/filter/cali-fw-${iface}`, `ipv4/filter/cali-tw-${iface}`, `ipv6/filter/cali-fw-${iface}`, `ipv6/filter/cali-tw-${iface}`].filter((c) => d.chains.includes(c)));
+    assert.deepEqual(
+      d.chains,
+      [
+        `ipv4/filter/cali-fw-${iface}`,
+        `ipv4/filter/cali-tw-${iface}`,
+        `ipv6/filter/cali-fw-${iface}`,
+        `ipv6/filter/cali-tw-${iface}`,
+      ].filter((c) => d.chains.includes(c)),
+    );
     assert.ok(d.chains.includes(`ipv4/filter/cali-tw-${iface}`), "its ingress chain lost a policy");
     assert.ok(!d.chains.some((c) => c.includes("fw-") && c.startsWith("ipv4")), "egress unchanged: no egress policies");
     // Only the v4 sets that held or now hold 10.65.1.2 changed (v6 sets are empty either way).
@@ -81,7 +97,10 @@ describe("incremental calc graph", () => {
     for (const name of d.ipsets) {
       const before = s1.ipsets[name]?.members ?? new Set();
       const after = s2.ipsets[name]?.members ?? new Set();
-      assert.ok([...before, ...after].some((m) => m.startsWith("10.65.1.2")), `${name} does not involve the pod`);
+      assert.ok(
+        [...before, ...after].some((m) => m.startsWith("10.65.1.2")),
+        `${name} does not involve the pod`,
+      );
     }
     assert.deepEqual(d.endpoints, ["shop/p1"]);
     assert.deepEqual(d.routes, []);
@@ -95,7 +114,12 @@ describe("incremental calc graph", () => {
     const g = new CalcGraph({ nodeName: "node1" });
     const s1 = g.apply(cluster());
     const s2 = g.apply([
-      pod("bank", "p20", { node: "node2", ip: "10.65.2.71", labels: { app: "app2", tier: "db" }, ports: [{ name: "http", containerPort: 8080 }] }),
+      pod("bank", "p20", {
+        node: "node2",
+        ip: "10.65.2.71",
+        labels: { app: "app2", tier: "db" },
+        ports: [{ name: "http", containerPort: 8080 }],
+      }),
     ]);
     const d = changed(s1, s2);
     assert.deepEqual(d.chains, []);

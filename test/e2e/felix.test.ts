@@ -4,16 +4,8 @@
 
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import {
-  clusterManifests,
-  eventually,
-  felixDaemon,
-  felixOnce,
-  ManifestDir,
-  TCP80,
-  UDP81,
-} from "./cluster.js";
-import { exec, pythonPath, requirementsMissing, type TopoNode, Topology, type TopoPod } from "./topology.js";
+import { clusterManifests, eventually, felixDaemon, felixOnce, ManifestDir, TCP80, UDP81 } from "./cluster.js";
+import { exec, pythonPath, requirementsMissing, Topology, type TopoNode, type TopoPod } from "./topology.js";
 
 const skip = requirementsMissing();
 const PORTS = [TCP80, UDP81];
@@ -45,9 +37,14 @@ describe("felix end to end", { skip }, () => {
     n1 = await topo.addNode("node1", { underlayIp: "172.31.250.1", podCIDR: "10.65.1.0/24" });
     n2 = await topo.addNode("node2", { underlayIp: "172.31.250.2", podCIDR: "10.65.2.0/24" });
     pods = [];
-    for (const [node, sub] of [[n1, 1], [n2, 2]] as const) {
+    for (const [node, sub] of [
+      [n1, 1],
+      [n2, 2],
+    ] as const) {
       for (const [i, ns] of ["x", "y", "z"].entries()) {
-        pods.push(await topo.addPod(node, { namespace: ns, name: node === n1 ? "a" : "b", ip: `10.65.${sub}.${i + 2}` }));
+        pods.push(
+          await topo.addPod(node, { namespace: ns, name: node === n1 ? "a" : "b", ip: `10.65.${sub}.${i + 2}` }),
+        );
       }
     }
     dir = new ManifestDir();
@@ -75,7 +72,12 @@ describe("felix end to end", { skip }, () => {
 
   test("default-deny ingress isolates a namespace's pods", async () => {
     dir.write("deny-x.yaml", [
-      { apiVersion: "networking.k8s.io/v1", kind: "NetworkPolicy", metadata: { name: "deny", namespace: "x" }, spec: { podSelector: {}, policyTypes: ["Ingress"] } },
+      {
+        apiVersion: "networking.k8s.io/v1",
+        kind: "NetworkPolicy",
+        metadata: { name: "deny", namespace: "x" },
+        spec: { podSelector: {}, policyTypes: ["Ingress"] },
+      },
     ]);
     await programBoth();
     await expectMatrix((_c, s) => !s.startsWith("x/"), "deny ingress to x");
@@ -109,7 +111,12 @@ describe("felix end to end", { skip }, () => {
         spec: {
           podSelector: { matchLabels: { pod: "a" } },
           policyTypes: ["Egress"],
-          egress: [{ to: [{ ipBlock: { cidr: "10.65.0.0/16", except: ["10.65.2.0/24"] } }], ports: [{ protocol: "UDP", port: 81 }] }],
+          egress: [
+            {
+              to: [{ ipBlock: { cidr: "10.65.0.0/16", except: ["10.65.2.0/24"] } }],
+              ports: [{ protocol: "UDP", port: 81 }],
+            },
+          ],
         },
       },
     ]);
@@ -147,18 +154,32 @@ describe("felix end to end", { skip }, () => {
       const c = pods.find((p) => p.key === "y/a")!;
       const d1 = felixDaemon(topo, dir.path, n1);
       const d2 = felixDaemon(topo, dir.path, n2);
-      await eventually(async () => d1.output() + d2.output(), (o) => (o.match(/"datastore in sync"/g) ?? []).length === 2);
+      await eventually(
+        async () => d1.output() + d2.output(),
+        (o) => (o.match(/"datastore in sync"/g) ?? []).length === 2,
+      );
 
       // A policy file appears: x/a is isolated for ingress.
       dir.write("isolate-a.yaml", [
-        { apiVersion: "networking.k8s.io/v1", kind: "NetworkPolicy", metadata: { name: "isolate-a", namespace: "x" }, spec: { podSelector: { matchLabels: { pod: "a" } } } },
+        {
+          apiVersion: "networking.k8s.io/v1",
+          kind: "NetworkPolicy",
+          metadata: { name: "isolate-a", namespace: "x" },
+          spec: { podSelector: { matchLabels: { pod: "a" } } },
+        },
       ]);
-      const blocked = await eventually(() => topo.probe(c, a, 80, "tcp", 300), (ok) => !ok);
+      const blocked = await eventually(
+        () => topo.probe(c, a, 80, "tcp", 300),
+        (ok) => !ok,
+      );
       console.log(`# daemon: manifest change → enforced in ${blocked.ms.toFixed(0)} ms (including probe time)`);
 
       // A malformed manifest is reported with its file name; enforcement stays.
       dir.write("broken.yaml", "kind: NetworkPolicy\nmetadata: {name: [unclosed\n");
-      await eventually(async () => d1.output(), (o) => o.includes("broken.yaml"));
+      await eventually(
+        async () => d1.output(),
+        (o) => o.includes("broken.yaml"),
+      );
       assert.equal(await topo.probe(c, a, 80, "tcp", 300), false, "isolation still enforced");
       dir.remove("broken.yaml");
 
@@ -172,20 +193,35 @@ describe("felix end to end", { skip }, () => {
 
       // Back to open, then hold a TCP connection across a restart of both daemons.
       dir.remove("isolate-a.yaml");
-      await eventually(() => topo.probe(c, a, 80, "tcp", 300), (ok) => ok);
+      await eventually(
+        () => topo.probe(c, a, 80, "tcp", 300),
+        (ok) => ok,
+      );
       const server = topo.spawn(pods.find((p) => p.key === "y/b")!, pythonPath() ?? "python3", ["-c", HOLD_SERVER]);
-      await eventually(async () => server.output(), (o) => o.includes("listening"));
+      await eventually(
+        async () => server.output(),
+        (o) => o.includes("listening"),
+      );
       const client = topo.spawn(c, pythonPath() ?? "python3", ["-c", HOLD_CLIENT, "10.65.2.3"]);
-      await eventually(async () => client.output(), (o) => (o.match(/ok/g) ?? []).length >= 3);
+      await eventually(
+        async () => client.output(),
+        (o) => (o.match(/ok/g) ?? []).length >= 3,
+      );
       for (const d of [d1, d2]) {
         await d.kill("SIGTERM");
         assert.equal(await d.exited, 0, "clean exit on SIGTERM");
       }
       const r1 = felixDaemon(topo, dir.path, n1);
       const r2 = felixDaemon(topo, dir.path, n2);
-      await eventually(async () => r1.output() + r2.output(), (o) => (o.match(/"dataplane /g) ?? []).length >= 2);
+      await eventually(
+        async () => r1.output() + r2.output(),
+        (o) => (o.match(/"dataplane /g) ?? []).length >= 2,
+      );
       const before = (client.output().match(/ok/g) ?? []).length;
-      await eventually(async () => (client.output().match(/ok/g) ?? []).length, (n) => n >= before + 5);
+      await eventually(
+        async () => (client.output().match(/ok/g) ?? []).length,
+        (n) => n >= before + 5,
+      );
       assert.doesNotMatch(client.output(), /FAIL/, client.output());
       await client.kill();
       await server.kill();

@@ -37,7 +37,10 @@ describe("IpsetSyncer", () => {
     assert.match(k.sets.get("cali40s:a")!.header, /^hash:ip,port/);
     assert.equal([...k.sets.keys()].length, 1, "temporary set destroyed");
     const many = Array.from({ length: SWAP_THRESHOLD + 10 }, (_, i) => `10.1.${i >> 8}.${i & 255}`);
-    const r2 = await s.addOrUpdate([set("cali40s:b", ["10.9.9.9"]), set("cali40s:a", ["10.0.0.1,tcp:80"], "hash:ip,port")]);
+    const r2 = await s.addOrUpdate([
+      set("cali40s:b", ["10.9.9.9"]),
+      set("cali40s:a", ["10.0.0.1,tcp:80"], "hash:ip,port"),
+    ]);
     assert.equal(r2.setsCreated, 1);
     const r3 = await s.addOrUpdate([set("cali40s:b", many), set("cali40s:a", ["10.0.0.1,tcp:80"], "hash:ip,port")]);
     assert.equal(r3.setsSwapped, 1);

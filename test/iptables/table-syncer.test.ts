@@ -49,7 +49,10 @@ describe("TableSyncer", () => {
     assert.match(fwd[0], /-j cali-FORWARD$/);
     assert.match(fwd[1], /Policy explicitly accepted/);
     assert.deepEqual(fwd.slice(2), ["-j DOCKER-USER", "-m comment --comment sshd -j ACCEPT"]);
-    assert.deepEqual(filter.chains.get("DOCKER-USER")!.rules.map((r) => r.text), ["-j RETURN"]);
+    assert.deepEqual(
+      filter.chains.get("DOCKER-USER")!.rules.map((r) => r.text),
+      ["-j RETURN"],
+    );
     const nat = parseSave(await k.save()).get("nat")!;
     const post = nat.chains.get("POSTROUTING")!.rules.map((r) => r.text);
     assert.equal(post[0], "-j KUBE-POSTROUTING", "appended after kube-proxy's");
@@ -63,7 +66,10 @@ describe("TableSyncer", () => {
     const s = new TableSyncer(k);
     const r = await s.apply(desired());
     assert.equal(r.hooksWritten, 1);
-    const fwd = parseSave(await k.save()).get("filter")!.chains.get("FORWARD")!.rules.map((x) => x.text);
+    const fwd = parseSave(await k.save())
+      .get("filter")!
+      .chains.get("FORWARD")!
+      .rules.map((x) => x.text);
     assert.match(fwd[0], /-j cali-FORWARD$/);
     assert.equal(fwd[2], "-j DROP", "the foreign rule stays, below ours");
   });
@@ -102,7 +108,11 @@ describe("TableSyncer", () => {
     await s.apply(desired());
     assert.deepEqual(retries, [1, 2]);
     assert.equal(s.failures, 2);
-    assert.ok(parseSave(await k.save()).get("filter")!.chains.has("cali-FORWARD"));
+    assert.ok(
+      parseSave(await k.save())
+        .get("filter")!
+        .chains.has("cali-FORWARD"),
+    );
   });
 
   test("gives up after the configured retries and keeps the kernel unchanged", async () => {
@@ -110,14 +120,22 @@ describe("TableSyncer", () => {
     k.failNext = 10;
     const s = new TableSyncer(k, { sleep: noSleep, retries: 2 });
     await assert.rejects(s.apply(desired()));
-    assert.ok(!parseSave(await k.save()).get("filter")!.chains.has("cali-FORWARD"));
+    assert.ok(
+      !parseSave(await k.save())
+        .get("filter")!
+        .chains.has("cali-FORWARD"),
+    );
   });
 
   test("a chain someone else jumps to is flushed now and deleted later", async () => {
     const k = new FakeIptablesBackend();
     const s = new TableSyncer(k);
     await s.apply(desired());
-    const chain = [...parseSave(await k.save()).get("filter")!.chains.keys()].find((c) => c.startsWith("cali-pi-"))!;
+    const chain = [
+      ...parseSave(await k.save())
+        .get("filter")!
+        .chains.keys(),
+    ].find((c) => c.startsWith("cali-pi-"))!;
     await k.restore(`*filter\n:FOREIGN - [0:0]\n-A FOREIGN -j ${chain}\nCOMMIT\n`);
     s.invalidate();
     await s.apply(desired([...cluster.slice(0, 3), deleted(cluster[3])]));

@@ -174,8 +174,8 @@ describe("parseSelector: valid input", () => {
     ["app == 'web'", eq("app", "web")],
     ['app=="web"', eq("app", "web")],
     ["app != 'web'", neq("app", "web")],
-    ["app!=\"web\"", neq("app", "web")],
-    ["msg == \"it's\"", eq("msg", "it's")],
+    ['app!="web"', neq("app", "web")],
+    ['msg == "it\'s"', eq("msg", "it's")],
     ["msg == 'say \"hi\"'", eq("msg", 'say "hi"')],
     ["a == ''", eq("a", "")],
     ["a == ' spaced  out '", eq("a", " spaced  out ")],
@@ -254,7 +254,10 @@ describe("parseSelector: syntax errors", () => {
         (err: unknown) => {
           assert.ok(err instanceof Error);
           assert.ok(err.message.includes(expected), `message ${JSON.stringify(err.message)} lacks ${expected}`);
-          assert.ok(err.message.includes(`at offset ${offset},`), `message ${JSON.stringify(err.message)} lacks offset ${offset}`);
+          assert.ok(
+            err.message.includes(`at offset ${offset},`),
+            `message ${JSON.stringify(err.message)} lacks offset ${offset}`,
+          );
           return true;
         },
       );
@@ -348,7 +351,30 @@ describe("properties", () => {
     const junk = fc.oneof(
       fc.string({ maxLength: 30 }),
       fc
-        .array(fc.constantFrom("a", "b", " ", "==", "!=", "!", "&&", "||", "(", ")", "{", "}", ",", "'x'", '"y"', "in", "not", "has(", "all()"), { maxLength: 12 })
+        .array(
+          fc.constantFrom(
+            "a",
+            "b",
+            " ",
+            "==",
+            "!=",
+            "!",
+            "&&",
+            "||",
+            "(",
+            ")",
+            "{",
+            "}",
+            ",",
+            "'x'",
+            '"y"',
+            "in",
+            "not",
+            "has(",
+            "all()",
+          ),
+          { maxLength: 12 },
+        )
         .map((parts) => parts.join("")),
     );
     fc.assert(
