@@ -17,10 +17,10 @@
 import assert from "node:assert/strict";
 import { type SpawnSyncReturns, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { accessSync, constants, existsSync, readdirSync, readFileSync, statSync } from "node:fs";
-import { delimiter, dirname, join } from "node:path";
+import { accessSync, constants, existsSync, readFileSync } from "node:fs";
+import { delimiter, join } from "node:path";
 import { type TestContext, test } from "node:test";
-import { fileURLToPath } from "node:url";
+import { caseNames, GOLDEN_DIR } from "./golden-cases.js";
 
 const TOOLS = [
   "ip",
@@ -35,25 +35,6 @@ const TOOLS = [
 
 /** Cases whose rules are also loaded into the kernel and read back; "all" loads every case. */
 const LOAD_CASES: "all" | readonly string[] = "all";
-
-function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(join(dir, "package.json"))) return dir;
-    const up = dirname(dir);
-    if (up === dir) throw new Error(`no package.json above ${fileURLToPath(import.meta.url)}`);
-    dir = up;
-  }
-}
-
-const GOLDEN_DIR = join(repoRoot(), "test", "golden");
-
-function caseNames(): string[] {
-  if (!existsSync(GOLDEN_DIR)) return [];
-  return readdirSync(GOLDEN_DIR)
-    .filter((n) => statSync(join(GOLDEN_DIR, n)).isDirectory())
-    .sort();
-}
 
 function findTool(name: string): string | undefined {
   const dirs = [...(process.env.PATH ?? "").split(delimiter), "/usr/sbin", "/sbin", "/usr/local/sbin"];

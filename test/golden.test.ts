@@ -14,31 +14,18 @@
 // depend on the order of the input updates.
 
 import assert from "node:assert/strict";
-import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { basename, dirname, join } from "node:path";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { basename, join } from "node:path";
 import { test } from "node:test";
-import { fileURLToPath } from "node:url";
 import { computeDesiredState } from "../calc-graph/calc-graph.js";
 import type { DesiredState } from "../calc-graph/desired-state.js";
 import { readManifestDir } from "../src/datastore/manifests.js";
 import { ipsetsText, iptablesText, routesText } from "../src/dump/views.js";
 import type { ResourceUpdate } from "../src/model/resource.js";
+import { caseNames, GOLDEN_DIR } from "./golden-cases.js";
 
 const UPDATE = process.env.UPDATE_GOLDEN === "1";
 const MIN_CASES = 28;
-
-/** The repository root: the first ancestor of this file holding package.json (dist/ has none). */
-function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(join(dir, "package.json"))) return dir;
-    const up = dirname(dir);
-    if (up === dir) throw new Error(`no package.json above ${fileURLToPath(import.meta.url)}`);
-    dir = up;
-  }
-}
-
-const GOLDEN_DIR = join(repoRoot(), "test", "golden");
 
 interface CaseSpec {
   readonly node: string;
@@ -55,13 +42,6 @@ const OUTPUT_FILES = [
 ] as const;
 type OutputFile = (typeof OUTPUT_FILES)[number];
 type Outputs = Partial<Record<OutputFile, string>>;
-
-function caseNames(): string[] {
-  if (!existsSync(GOLDEN_DIR)) return [];
-  return readdirSync(GOLDEN_DIR)
-    .filter((n) => statSync(join(GOLDEN_DIR, n)).isDirectory())
-    .sort();
-}
 
 function readCaseSpec(dir: string): CaseSpec {
   const spec = JSON.parse(readFileSync(join(dir, "case.json"), "utf8")) as CaseSpec;

@@ -2,7 +2,7 @@
 // felix-dump: prints what the calculation graph decides for a node, from a
 // directory of manifests. Needs no root and no kernel.
 
-import { Command, CommanderError, Option } from "commander";
+import { Command, Option } from "commander";
 import { computeDesiredState } from "../../calc-graph/calc-graph.js";
 import type { DesiredState } from "../../calc-graph/desired-state.js";
 import { chooseBackend } from "../../iptables/detect.js";
@@ -13,6 +13,7 @@ import { liveDiffExtra } from "../dump/live-diff-kernel.js";
 import { explainPolicies, policiesText } from "../dump/policies.js";
 import * as views from "../dump/views.js";
 import { createLogger, type LogFormat } from "../log.js";
+import { runProgram, SilentFailure, UsageError } from "./errors.js";
 
 interface CommonOptions {
   resources: string;
@@ -22,8 +23,6 @@ interface CommonOptions {
   logLevel: string;
   logFormat?: LogFormat;
 }
-
-export class UsageError extends Error {}
 
 async function load(o: CommonOptions): Promise<DesiredState> {
   let log: ReturnType<typeof createLogger>;
@@ -65,7 +64,7 @@ function common(cmd: Command): Command {
 export function buildProgram(): Command {
   const program = new Command("felix-dump")
     .description("Print the dataplane felix-ts computes for a node, from a directory of manifests (no root needed).")
-    .exitOverride()
+    .exitOverride() // before the subcommands, which inherit it
     .showHelpAfterError();
 
   const family = (o: CommonOptions) => (o.ipv6 ? 6 : 4);
@@ -149,31 +148,13 @@ export function buildProgram(): Command {
         () => liveDiffText(diffs),
         () => ({ inSync: diffs.length === 0, differences: diffs }),
       );
-      if (diffs.length > 0) throw new OutOfSync();
+      if (diffs.length > 0) throw new SilentFailure(); // out of sync: exit 1
     });
   return program;
 }
 
-/** The kernel differs from the desired state: exit 1. */
-class OutOfSync extends Error {}
-
-export async function main(argv: string[]): Promise<number> {
-  const program = buildProgram();
-  try {
-    await program.parseAsync(argv, { from: "user" });
-    return 0;
-  } catch (e) {
-    if (e instanceof CommanderError) {
-      // Help and version are not errors; commander has printed the message.
-      return e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.exitCode === 0 ? 0 : 2;
-    }
-    if (e instanceof OutOfSync) return 1;
-    if (e instanceof UsageError) {
-      process.stderr.write(`felix-dump: ${e.message}\n`);
-      return 2;
-    }
-    throw e;
-  }
+export function main(argv: string[]): Promise<number> {
+  return runProgram("felix-dump", buildProgram(), argv);
 }
 
 process.exitCode = await main(process.argv.slice(2));

@@ -2,7 +2,7 @@
 // felix: the node agent. Reads cluster state, computes this node's dataplane
 // and programs the kernel of the current network namespace.
 
-import { Command, CommanderError, Option } from "commander";
+import { Command, Option } from "commander";
 import { filter } from "rxjs";
 import { CalcGraph } from "../../calc-graph/calc-graph.js";
 import { NetlinkLinkMonitor } from "../../ifaces/link-monitor.js";
@@ -14,6 +14,7 @@ import { FileDatastore } from "../datastore/file-datastore.js";
 import { kernelDataplane } from "../kernel.js";
 import { createLogger, type LogFormat } from "../log.js";
 import { preflight } from "../preflight.js";
+import { RuntimeError, runProgram, UsageError } from "./errors.js";
 
 interface Options {
   datastore: "file";
@@ -23,9 +24,6 @@ interface Options {
   logLevel?: string;
   logFormat?: LogFormat;
 }
-
-class UsageError extends Error {}
-class RuntimeError extends Error {}
 
 async function run(o: Options): Promise<void> {
   let cfg: ReturnType<typeof agentConfigFromEnv>;
@@ -123,7 +121,7 @@ async function run(o: Options): Promise<void> {
   });
 }
 
-export async function main(argv: string[]): Promise<number> {
+export function main(argv: string[]): Promise<number> {
   const program = new Command("felix")
     .description("felix-ts node agent: programs this node's network policy dataplane")
     .addOption(new Option("--datastore <type>", "where cluster state comes from").choices(["file"]).default("file"))
@@ -132,26 +130,9 @@ export async function main(argv: string[]): Promise<number> {
     .option("--once", "program the kernel once and exit 0 when it matches")
     .option("--log-level <level>", "trace, debug, info, warn, error (default: $FELIX_LOGSEVERITYSCREEN or info)")
     .addOption(new Option("--log-format <format>", "json, or text (default on a terminal)").choices(["json", "text"]))
-    .exitOverride()
     .showHelpAfterError()
     .action(async (o: Options) => run(o));
-  try {
-    await program.parseAsync(argv, { from: "user" });
-    return 0;
-  } catch (e) {
-    if (e instanceof CommanderError) {
-      return e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.exitCode === 0 ? 0 : 2;
-    }
-    if (e instanceof UsageError) {
-      process.stderr.write(`felix: ${e.message}\n`);
-      return 2;
-    }
-    if (e instanceof RuntimeError) {
-      process.stderr.write(`felix: ${e.message}\n`);
-      return 1;
-    }
-    throw e;
-  }
+  return runProgram("felix", program, argv);
 }
 
 process.exitCode = await main(process.argv.slice(2));
