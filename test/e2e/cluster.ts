@@ -9,6 +9,7 @@ import { stringify } from "yaml";
 import type { Background, PortSpec, Topology, TopoNode, TopoPod } from "./topology.js";
 
 export const FELIX = resolve(dirname(fileURLToPath(import.meta.url)), "../../src/cli/felix.js");
+export const FELIX_DUMP = resolve(dirname(fileURLToPath(import.meta.url)), "../../src/cli/felix-dump.js");
 
 /** Pod labels `pod: <name>`, namespace labels `ns: <name>` (plus the API server's metadata.name). */
 export function clusterManifests(topo: Topology, nsLabels: Record<string, Record<string, string>> = {}): string {

@@ -4,7 +4,16 @@
 
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { clusterManifests, eventually, felixDaemon, felixOnce, ManifestDir, TCP80, UDP81 } from "./cluster.js";
+import {
+  clusterManifests,
+  eventually,
+  FELIX_DUMP,
+  felixDaemon,
+  felixOnce,
+  ManifestDir,
+  TCP80,
+  UDP81,
+} from "./cluster.js";
 import { exec, pythonPath, requirementsMissing, Topology, type TopoNode, type TopoPod } from "./topology.js";
 
 const skip = requirementsMissing();
@@ -146,6 +155,64 @@ describe("felix end to end", { skip }, () => {
     const fwd = save.split("\n").filter((l) => l.startsWith("-A FORWARD "));
     assert.match(fwd[0], /-j cali-FORWARD$/);
     assert.ok(fwd.includes("-A FORWARD -j FOREIGN"));
+  });
+
+  test("felix-dump diff --live: 0 in sync, 1 with the differences after tampering", async () => {
+    const dump = (n: TopoNode) =>
+      topo.spawn(n, process.execPath, [FELIX_DUMP, "diff", "--live", "--resources", dir.path, "--node-name", n.name]);
+    const ok = dump(n1);
+    assert.equal(await ok.exited, 0, ok.output());
+    assert.match(ok.output(), /in sync/);
+    await exec(n1.netns, "iptables-legacy", "-F", "cali-wl-to-host");
+    await exec(n1.netns, "ip", "route", "del", "10.65.2.0/24");
+    const bad = dump(n1);
+    assert.equal(await bad.exited, 1, bad.output());
+    assert.match(bad.output(), /iptables v4 filter: cali-wl-to-host: differs/);
+    assert.match(bad.output(), /route: 10\.65\.2\.0\/24: missing/);
+    await programBoth();
+  });
+
+  test("a pod whose interface appears later is routed on the link event, not on a timer", async () => {
+    const late = { namespace: "y", name: "late", ip: "10.65.1.20" };
+    dir.write("late.yaml", [
+      {
+        apiVersion: "v1",
+        kind: "Pod",
+        metadata: { name: late.name, namespace: late.namespace, labels: { pod: "late" } },
+        spec: { nodeName: "node1" },
+        status: { phase: "Running", podIP: late.ip },
+      },
+    ]);
+    const d = felixDaemon(topo, dir.path, n1, { FELIX_IPTABLESREFRESHINTERVAL: "600" });
+    try {
+      await eventually(
+        async () => d.output(),
+        (o) => o.includes("device-missing"),
+      );
+      const t0 = performance.now();
+      const pod = await topo.addPod(n1, late);
+      const routed = await eventually(
+        () => exec(n1.netns, "ip", "route", "show", `${late.ip}/32`),
+        (r) => r.includes(pod.hostIface),
+        5000,
+        5,
+      );
+      console.log(
+        `# daemon: new interface routed ${(performance.now() - t0).toFixed(0)} ms after the veth was created`,
+      );
+      assert.ok(routed.ms < 5000);
+      const sys = await exec(n1.netns, "sysctl", "-n", `net.ipv4.conf.${pod.hostIface}.proxy_arp`);
+      assert.equal(sys.trim(), "1");
+      await eventually(
+        () => topo.probe(pods[0], pod, 80, "tcp", 300),
+        (ok) => ok,
+      );
+    } finally {
+      await d.kill();
+      await topo.removePod(`${late.namespace}/${late.name}`);
+      dir.remove("late.yaml");
+    }
+    await programBoth();
   });
 
   describe("the watching daemon", () => {
