@@ -94,7 +94,7 @@ export class ResourceConverter {
       }
     }
     this.endpoints$.next({ key: epKey, ep });
-    this.problem(key, u, error);
+    this.problem(key, u, error, (u.value as Pod | null)?.spec?.nodeName);
   }
 
   private applyPolicy(key: string, u: ResourceUpdate): void {
@@ -160,7 +160,8 @@ export class ResourceConverter {
     this.profiles$.next({ id, profile });
   }
 
-  private problem(key: string, u: ResourceUpdate, message: string | undefined): void {
-    this.problems$.next({ key, problem: message === undefined ? null : { key, message, source: u.source } });
+  private problem(key: string, u: ResourceUpdate, message: string | undefined, node?: string): void {
+    const problem = message === undefined ? null : { key, message, source: u.source, ...(node ? { node } : {}) };
+    this.problems$.next({ key, problem });
   }
 }

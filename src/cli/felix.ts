@@ -3,7 +3,8 @@
 // and programs the kernel of the current network namespace.
 
 import { Command, Option } from "commander";
-import { filter } from "rxjs";
+import type { KubeConfig } from "@kubernetes/client-node";
+import { filter, firstValueFrom, type Observable } from "rxjs";
 import { CalcGraph } from "../../calc-graph/calc-graph.js";
 import { NetlinkLinkMonitor } from "../../ifaces/link-monitor.js";
 import { chooseBackend } from "../../iptables/detect.js";
@@ -11,14 +12,17 @@ import { Metrics } from "../../status/metrics.js";
 import { agentConfigFromEnv, graphConfigFromEnv } from "../config.js";
 import { Daemon, summary } from "../daemon.js";
 import { FileDatastore } from "../datastore/file-datastore.js";
+import { KubernetesDatastore, loadKubeConfig } from "../datastore/kubernetes.js";
+import type { ResourceUpdate } from "../model/resource.js";
 import { kernelDataplane } from "../kernel.js";
 import { createLogger, type LogFormat } from "../log.js";
 import { preflight } from "../preflight.js";
 import { RuntimeError, runProgram, UsageError } from "./errors.js";
 
 interface Options {
-  datastore: "file";
+  datastore: "file" | "kubernetes";
   resources?: string;
+  kubeconfig?: string;
   nodeName?: string;
   once?: boolean;
   logLevel?: string;
@@ -34,7 +38,7 @@ async function run(o: Options): Promise<void> {
     cfg = agentConfigFromEnv(process.env);
     log = createLogger(o.logLevel ?? cfg.logLevel, o.logFormat);
     if (!nodeName) throw new Error("--node-name is required (or NODENAME)");
-    if (!o.resources) throw new Error("--resources <dir> is required with --datastore file");
+    if (o.datastore === "file" && !o.resources) throw new Error("--resources <dir> is required with --datastore file");
     graphCfg = graphConfigFromEnv(nodeName, process.env);
   } catch (e) {
     throw new UsageError((e as Error).message);
@@ -51,23 +55,34 @@ async function run(o: Options): Promise<void> {
   const metrics = new Metrics();
   const kernel = await kernelDataplane(cfg, mode, log, metrics);
   log.info(
-    { node: nodeName, backend: mode, ipv6: kernel.ipv6, resources: o.resources, once: Boolean(o.once) },
+    { node: nodeName, datastore: o.datastore, backend: mode, ipv6: kernel.ipv6, once: Boolean(o.once) },
     "felix starting",
   );
-  const datastore = new FileDatastore({
-    dir: o.resources,
-    watch: !o.once,
-    onProblem: (p) => log.warn({ file: p.file, line: p.line }, p.message),
-    onIgnored: (i) => log.debug({ file: i.file, line: i.line }, `ignoring kind ${i.kind}`),
-  });
+  let updates: Observable<ResourceUpdate[]>;
+  let kubeConfig: KubeConfig | undefined;
+  if (o.datastore === "kubernetes") {
+    try {
+      kubeConfig = loadKubeConfig(o.kubeconfig);
+    } catch (e) {
+      throw new UsageError(`kubernetes config: ${(e as Error).message}`);
+    }
+    updates = new KubernetesDatastore({ kubeConfig, log: log.child({ component: "datastore" }) }).updates();
+  } else {
+    updates = new FileDatastore({
+      dir: o.resources!,
+      watch: !o.once,
+      onProblem: (p) => log.warn({ component: "datastore", file: p.file, line: p.line }, p.message),
+      onIgnored: (i) => log.debug({ component: "datastore", file: i.file, line: i.line }, `ignoring kind ${i.kind}`),
+    }).updates();
+  }
 
   if (o.once) {
     const t0 = performance.now();
-    let batch: Awaited<ReturnType<typeof datastore.rescan>>;
+    let batch: ResourceUpdate[];
     try {
-      batch = await datastore.rescan();
+      batch = await firstValueFrom(updates);
     } catch (e) {
-      throw new RuntimeError(`cannot read --resources ${o.resources}: ${(e as Error).message}`);
+      throw new RuntimeError(`cannot read the ${o.datastore} datastore: ${(e as Error).message}`);
     }
     const state = new CalcGraph(graphCfg).apply(batch);
     for (const p of Object.values(state.problems)) {
@@ -99,7 +114,7 @@ async function run(o: Options): Promise<void> {
 
   const daemon = new Daemon({
     graph: graphCfg,
-    updates: datastore.updates(),
+    updates,
     dataplane: kernel.dataplane,
     log,
     metrics,
@@ -124,8 +139,11 @@ async function run(o: Options): Promise<void> {
 export function main(argv: string[]): Promise<number> {
   const program = new Command("felix")
     .description("felix-ts node agent: programs this node's network policy dataplane")
-    .addOption(new Option("--datastore <type>", "where cluster state comes from").choices(["file"]).default("file"))
+    .addOption(
+      new Option("--datastore <type>", "where cluster state comes from").choices(["file", "kubernetes"]).default("file"),
+    )
     .option("--resources <dir>", "directory of manifests (file datastore)")
+    .option("--kubeconfig <file>", "kubeconfig (kubernetes datastore; default $KUBECONFIG, else in-cluster)")
     .option("--node-name <node>", "this node's name (default: $NODENAME)")
     .option("--once", "program the kernel once and exit 0 when it matches")
     .option("--log-level <level>", "trace, debug, info, warn, error (default: $FELIX_LOGSEVERITYSCREEN or info)")

@@ -45,4 +45,6 @@ export interface ResourceProblem {
   readonly key: string;
   readonly message: string;
   readonly source?: Source;
+  /** For pods: the node they are scheduled on, so only that node's agent reports them. */
+  readonly node?: string;
 }

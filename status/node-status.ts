@@ -1,0 +1,117 @@
+// Status written back to Kubernetes, as calico-node does:
+//   - the Node's NetworkUnavailable condition goes False once the dataplane is
+//     programmed (a strategic-merge PATCH of nodes/<name>/status, which keeps
+//     the other conditions: Ready, MemoryPressure…);
+//   - a Warning Event on each local Pod whose policy cannot be programmed
+//     (the pod itself or a policy selecting it is invalid), once per message.
+
+import * as k8s from "@kubernetes/client-node";
+import type { Logger } from "pino";
+import type { DesiredState } from "../calc-graph/desired-state.js";
+
+export const CONDITION_REASON = "FelixTsIsUp";
+export const EVENT_REASON = "PolicyNotProgrammed";
+export const COMPONENT = "felix-ts";
+
+/** The part of the Kubernetes API this reporter uses (a fake in tests). */
+export interface StatusApi {
+  patchNodeStatus(name: string, patch: object): Promise<void>;
+  createEvent(namespace: string, event: k8s.CoreV1Event): Promise<void>;
+}
+
+export function kubernetesStatusApi(kc: k8s.KubeConfig): StatusApi {
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  return {
+    async patchNodeStatus(name, body) {
+      await core.patchNodeStatus(
+        { name, body },
+        k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.StrategicMergePatch),
+      );
+    },
+    async createEvent(namespace, body) {
+      await core.createNamespacedEvent({ namespace, body });
+    },
+  };
+}
+
+/** Local pods whose policy cannot be programmed, with why: pod key → message. */
+export function podProblems(state: DesiredState): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const p of Object.values(state.problems)) {
+    const [kind, ns, name] = p.key.split("/");
+    if (kind === "Pod" && p.node === state.nodeName) out.set(`${ns}/${name}`, `pod manifest: ${p.message}`);
+  }
+  for (const ep of Object.values(state.endpoints)) {
+    for (const policyKey of [...ep.ingressPolicies, ...ep.egressPolicies]) {
+      // Policy keys are `<tier>/<namespace>/knp.default.<name>`.
+      const [, ns, calicoName] = policyKey.split("/");
+      const problem = state.problems[`NetworkPolicy/${ns}/${calicoName.replace(/^knp\.default\./, "")}`];
+      if (problem) out.set(ep.key, `NetworkPolicy ${ns}/${calicoName.replace(/^knp\.default\./, "")}: ${problem.message}`);
+    }
+  }
+  return out;
+}
+
+export class NodeStatusReporter {
+  private conditionSet = false;
+  private readonly reported = new Map<string, string>();
+
+  constructor(
+    private readonly api: StatusApi,
+    private readonly nodeName: string,
+    private readonly log: Logger,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  /** After every successful apply: sets the condition once, and raises events for new pod problems. */
+  async programmed(state: DesiredState): Promise<void> {
+    if (!this.conditionSet) {
+      const t = this.now().toISOString();
+      try {
+        await this.api.patchNodeStatus(this.nodeName, {
+          status: {
+            conditions: [
+              {
+                type: "NetworkUnavailable",
+                status: "False",
+                reason: CONDITION_REASON,
+                message: "felix-ts is running on this node",
+                lastTransitionTime: t,
+                lastHeartbeatTime: t,
+              },
+            ],
+          },
+        });
+        this.conditionSet = true;
+        this.log.info({ node: this.nodeName }, "node condition NetworkUnavailable=False set");
+      } catch (e) {
+        this.log.warn({ err: (e as Error).message }, "cannot patch node status; will retry after the next apply");
+      }
+    }
+    const problems = podProblems(state);
+    for (const key of [...this.reported.keys()]) if (!problems.has(key)) this.reported.delete(key);
+    for (const [key, message] of problems) {
+      if (this.reported.get(key) === message) continue;
+      const [namespace, pod] = key.split("/");
+      const t = this.now().toISOString();
+      try {
+        await this.api.createEvent(namespace, {
+          metadata: { generateName: `${pod}.`, namespace },
+          involvedObject: { kind: "Pod", apiVersion: "v1", namespace, name: pod },
+          reason: EVENT_REASON,
+          message: `${message}; the pod stays isolated for the affected directions`,
+          type: "Warning",
+          source: { component: COMPONENT, host: this.nodeName },
+          reportingComponent: COMPONENT,
+          reportingInstance: this.nodeName,
+          firstTimestamp: t as unknown as Date,
+          lastTimestamp: t as unknown as Date,
+          count: 1,
+        });
+        this.reported.set(key, message);
+      } catch (e) {
+        this.log.warn({ err: (e as Error).message, pod: key }, "cannot create event");
+      }
+    }
+  }
+}

@@ -1,0 +1,79 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import type * as k8s from "@kubernetes/client-node";
+import { pino } from "pino";
+import { computeDesiredState } from "../../calc-graph/calc-graph.js";
+import { NodeStatusReporter, podProblems, type StatusApi } from "../../status/node-status.js";
+import { namespace, pod, policy } from "../calc-graph/fixtures.js";
+
+class FakeApi implements StatusApi {
+  patches: { name: string; patch: object }[] = [];
+  events: { namespace: string; event: k8s.CoreV1Event }[] = [];
+  failPatches = 0;
+  async patchNodeStatus(name: string, patch: object) {
+    if (this.failPatches-- > 0) throw new Error("connection refused");
+    this.patches.push({ name, patch });
+  }
+  async createEvent(namespace: string, event: k8s.CoreV1Event) {
+    this.events.push({ namespace, event });
+  }
+}
+
+const log = pino({ level: "silent" });
+const badPolicy = policy("prod", "bad", { podSelector: { matchLabels: { app: "web" } }, ingress: [{ ports: [{ port: 0 }] }] });
+const base = [namespace("prod"), pod("prod", "web", { ip: "10.65.1.10", labels: { app: "web" } })];
+
+describe("NodeStatusReporter", () => {
+  test("sets NetworkUnavailable=False once, retrying after a failure", async () => {
+    const api = new FakeApi();
+    api.failPatches = 1;
+    const r = new NodeStatusReporter(api, "node1", log, () => new Date("2026-01-01T00:00:00Z"));
+    const s = computeDesiredState({ nodeName: "node1" }, base);
+    await r.programmed(s);
+    assert.equal(api.patches.length, 0);
+    await r.programmed(s);
+    await r.programmed(s);
+    assert.equal(api.patches.length, 1);
+    assert.deepEqual(api.patches[0], {
+      name: "node1",
+      patch: {
+        status: {
+          conditions: [
+            {
+              type: "NetworkUnavailable",
+              status: "False",
+              reason: "FelixTsIsUp",
+              message: "felix-ts is running on this node",
+              lastTransitionTime: "2026-01-01T00:00:00.000Z",
+              lastHeartbeatTime: "2026-01-01T00:00:00.000Z",
+            },
+          ],
+        },
+      },
+    });
+  });
+
+  test("raises one Warning event per local pod whose policy cannot be programmed", async () => {
+    const api = new FakeApi();
+    const r = new NodeStatusReporter(api, "node1", log);
+    const s = computeDesiredState({ nodeName: "node1" }, [...base, badPolicy]);
+    assert.deepEqual([...podProblems(s).keys()], ["prod/web"]);
+    await r.programmed(s);
+    await r.programmed(s);
+    assert.equal(api.events.length, 1);
+    const e = api.events[0];
+    assert.equal(e.namespace, "prod");
+    assert.deepEqual(e.event.involvedObject, { kind: "Pod", apiVersion: "v1", namespace: "prod", name: "web" });
+    assert.equal(e.event.type, "Warning");
+    assert.match(e.event.message ?? "", /NetworkPolicy prod\/bad: .*invalid port 0/);
+  });
+
+  test("reports invalid pods of this node only", async () => {
+    const s = computeDesiredState({ nodeName: "node1" }, [
+      ...base,
+      pod("prod", "mine", { ip: "10.65.1.300" }),
+      pod("prod", "theirs", { node: "node2", ip: "10.65.2.300" }),
+    ]);
+    assert.deepEqual([...podProblems(s).keys()], ["prod/mine"]);
+  });
+});
