@@ -14,7 +14,6 @@ import type { Logger } from "pino";
 import type { Observable, Subscription } from "rxjs";
 import { CalcGraph, type GraphConfig } from "../calc-graph/calc-graph.js";
 import type { DesiredState } from "../calc-graph/desired-state.js";
-import type { Metrics } from "../status/metrics.js";
 import type { ApplyResult, Dataplane } from "./dataplane.js";
 import type { ResourceUpdate } from "./model/resource.js";
 
@@ -23,7 +22,8 @@ export interface DaemonOptions {
   readonly updates: Observable<ResourceUpdate[]>;
   readonly dataplane: Dataplane;
   readonly log: Logger;
-  readonly metrics: Metrics;
+  /** Status reporting (metrics, health, endpoint status); the loop works without it. */
+  readonly observer?: DaemonObserver;
   /** Seconds between full re-reads of the kernel (FELIX_IPTABLESREFRESHINTERVAL); 0 disables. */
   readonly refreshIntervalSecs: number;
   /** Link events that should trigger an apply (routes/sysctls waiting for an interface). */
@@ -31,6 +31,14 @@ export interface DaemonOptions {
 }
 
 const MAX_BACKOFF_MS = 30_000;
+
+/** What the loop tells status reporting. */
+export interface DaemonObserver {
+  /** A batch went through the graph; `seenAt` is when it arrived (performance.now()). */
+  batch(state: DesiredState, graphSeconds: number, seenAt: number): void;
+  /** An apply finished, with its result or error. */
+  applied(state: DesiredState, outcome: ApplyResult | Error, seconds: number): void;
+}
 
 /** The log fields describing one apply. */
 export function summary(r: ApplyResult) {
@@ -49,6 +57,8 @@ export class Daemon {
   readonly graph: CalcGraph;
   private desired: DesiredState | undefined;
   private applying: Promise<void> | undefined;
+  /** When the apply in progress started (performance.now()), for the liveness watchdog. */
+  applyingSince: number | undefined;
   private dirty = false;
   private inSync = false;
   private stopped = false;
@@ -59,8 +69,6 @@ export class Daemon {
   private firstApply: { resolve: (r: ApplyResult) => void; reject: (e: Error) => void } | undefined;
   /** Resolves after the first successful apply following in-sync. */
   readonly programmed: Promise<ApplyResult>;
-  /** Called after every apply, successful or not (tests and status use it). */
-  onApplied?: (r: ApplyResult | Error) => void;
   lastResult: ApplyResult | undefined;
 
   constructor(private readonly o: DaemonOptions) {
@@ -102,10 +110,9 @@ export class Daemon {
   private onBatch(batch: ResourceUpdate[]): void {
     const t0 = performance.now();
     this.desired = this.graph.apply(batch);
-    const problems = Object.values(this.desired.problems);
-    this.o.metrics.resourceProblems.set(problems.length);
-    this.o.metrics.activeEndpoints.set(Object.keys(this.desired.endpoints).length);
-    this.o.log.debug({ updates: batch.length, ms: +(performance.now() - t0).toFixed(2) }, "calculation graph updated");
+    const graphSecs = (performance.now() - t0) / 1000;
+    this.o.observer?.batch(this.desired, graphSecs, t0);
+    this.o.log.debug({ updates: batch.length, ms: +(graphSecs * 1000).toFixed(2) }, "calculation graph updated");
     for (const u of batch) {
       const p = this.desired.problems[`${u.kind}/${u.namespace}/${u.name}`];
       if (p) this.o.log.warn({ resource: p.key, file: p.source?.file, line: p.source?.line }, p.message);
@@ -132,12 +139,12 @@ export class Daemon {
       this.dirty = false;
       const state = this.desired;
       const t0 = performance.now();
+      this.applyingSince = t0;
       try {
         const r = await this.o.dataplane.apply(state);
+        this.applyingSince = undefined;
         const secs = (performance.now() - t0) / 1000;
-        this.o.metrics.applyTime.observe(secs);
-        this.o.metrics.changes.inc(r.changes);
-        this.o.metrics.lastChanges.set(r.changes);
+        this.o.observer?.applied(state, r, secs);
         this.lastResult = r;
         this.backoffMs = 100;
         for (const w of r.warnings) this.o.log.warn(w);
@@ -147,13 +154,12 @@ export class Daemon {
         );
         this.firstApply?.resolve(r);
         this.firstApply = undefined;
-        this.onApplied?.(r);
       } catch (e) {
+        this.applyingSince = undefined;
         const err = e as Error & { line?: string };
-        this.o.metrics.applyFailures.inc();
+        this.o.observer?.applied(state, err, (performance.now() - t0) / 1000);
         this.o.log.error({ err: err.message, line: err.line, retryInMs: this.backoffMs }, "dataplane apply failed");
         this.o.dataplane.resync();
-        this.onApplied?.(err);
         const delay = this.backoffMs;
         this.backoffMs = Math.min(this.backoffMs * 2, MAX_BACKOFF_MS);
         clearTimeout(this.retryTimer);

@@ -3,7 +3,7 @@
 import type { Logger } from "pino";
 import { ProcSysctls, SysctlReconciler } from "../ifaces/sysctl-writer.js";
 import { backendAvailable, ExecIptablesBackend, type IptablesMode } from "../iptables/backend.js";
-import { ExecIpsetBackend } from "../iptables/ipset-backend.js";
+import { ExecIpsetBackend, type IpsetBackend } from "../iptables/ipset-backend.js";
 import { IpsetSyncer } from "../iptables/ipset-syncer.js";
 import { TableSyncer } from "../iptables/table-syncer.js";
 import { KernelNetlinkRoutes } from "../routes/netlink-routes.js";
@@ -40,7 +40,7 @@ export async function kernelDataplane(
   let ipv6 = cfg.ipv6Support && (await backendAvailable(6, mode));
   if (cfg.ipv6Support && !ipv6) log.warn("IPv6 support is on but ip6tables is not usable here: programming IPv4 only");
   const dataplane = new Dataplane({
-    ipsets: new IpsetSyncer(new ExecIpsetBackend()),
+    ipsets: new IpsetSyncer(new CountingIpsetBackend(new ExecIpsetBackend(), metrics)),
     ipv4: syncer(4),
     ipv6: ipv6 ? syncer(6) : undefined,
     routes: new RouteReconciler(netlink),
@@ -48,6 +48,29 @@ export async function kernelDataplane(
   });
   ipv6 = Boolean(ipv6);
   return { dataplane, mode, ipv6, close: () => netlink.close() };
+}
+
+/** Counts ipset calls and errors into the metrics. */
+class CountingIpsetBackend implements IpsetBackend {
+  constructor(
+    private readonly inner: IpsetBackend,
+    private readonly metrics: Metrics,
+  ) {}
+  save() {
+    return this.count(() => this.inner.save());
+  }
+  restore(input: string) {
+    return this.count(() => this.inner.restore(input));
+  }
+  private async count<T>(f: () => Promise<T>): Promise<T> {
+    this.metrics.ipsetCalls.inc();
+    try {
+      return await f();
+    } catch (e) {
+      this.metrics.ipsetErrors.inc();
+      throw e;
+    }
+  }
 }
 
 /** Counts restore calls and errors into the metrics. */

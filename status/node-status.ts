@@ -46,7 +46,8 @@ export function podProblems(state: DesiredState): Map<string, string> {
       // Policy keys are `<tier>/<namespace>/knp.default.<name>`.
       const [, ns, calicoName] = policyKey.split("/");
       const problem = state.problems[`NetworkPolicy/${ns}/${calicoName.replace(/^knp\.default\./, "")}`];
-      if (problem) out.set(ep.key, `NetworkPolicy ${ns}/${calicoName.replace(/^knp\.default\./, "")}: ${problem.message}`);
+      if (problem)
+        out.set(ep.key, `NetworkPolicy ${ns}/${calicoName.replace(/^knp\.default\./, "")}: ${problem.message}`);
     }
   }
   return out;

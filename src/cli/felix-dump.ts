@@ -2,10 +2,12 @@
 // felix-dump: prints what the calculation graph decides for a node, from a
 // directory of manifests. Needs no root and no kernel.
 
+import { readFile } from "node:fs/promises";
 import { Command, Option } from "commander";
 import { computeDesiredState } from "../../calc-graph/calc-graph.js";
 import type { DesiredState } from "../../calc-graph/desired-state.js";
 import { chooseBackend } from "../../iptables/detect.js";
+import { endpointStatusConfigFromEnv } from "../../status/endpoint-status-file.js";
 import { graphConfigFromEnv } from "../config.js";
 import { readManifestDir } from "../datastore/manifests.js";
 import { liveDiff, liveDiffText } from "../dump/live-diff.js";
@@ -88,16 +90,33 @@ export function buildProgram(): Command {
         () => views.ipsetsJson(s, family(o)),
       );
     });
-  common(program.command("endpoints").description("this node's workload endpoints")).action(
-    async (o: CommonOptions) => {
+  common(program.command("endpoints").description("this node's workload endpoints"))
+    .option("--live", "also the running agent's per-endpoint status (from its status file)")
+    .action(async (o: CommonOptions & { live?: boolean }) => {
       const s = await load(o);
+      if (!o.live) {
+        print(
+          o,
+          () => views.endpointsText(s),
+          () => views.endpointsJson(s),
+        );
+        return;
+      }
+      const path = endpointStatusConfigFromEnv(process.env).path;
+      let live: Record<string, { status: string; reason: string }>;
+      try {
+        live = (JSON.parse(await readFile(path, "utf8")) as { endpoints: typeof live }).endpoints;
+      } catch (e) {
+        throw new UsageError(
+          `cannot read the agent's endpoint status ${path} (is felix running?): ${(e as Error).message}`,
+        );
+      }
       print(
         o,
-        () => views.endpointsText(s),
-        () => views.endpointsJson(s),
+        () => views.endpointsLiveText(s, live),
+        () => ({ endpoints: views.endpointsJson(s), status: live }),
       );
-    },
-  );
+    });
   common(program.command("policies").description("the policies that apply to a local pod, in order"))
     .argument("<namespace/pod>", "the pod")
     .action(async (pod: string, o: CommonOptions) => {

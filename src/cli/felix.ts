@@ -1,21 +1,30 @@
 #!/usr/bin/env node
+
 // felix: the node agent. Reads cluster state, computes this node's dataplane
 // and programs the kernel of the current network namespace.
 
-import { Command, Option } from "commander";
 import type { KubeConfig } from "@kubernetes/client-node";
+import { Command, Option } from "commander";
+import { collectDefaultMetrics } from "prom-client";
 import { filter, firstValueFrom, type Observable } from "rxjs";
 import { CalcGraph } from "../../calc-graph/calc-graph.js";
 import { NetlinkLinkMonitor } from "../../ifaces/link-monitor.js";
 import { chooseBackend } from "../../iptables/detect.js";
+import { EndpointStatusTracker } from "../../status/endpoint-status.js";
+import { EndpointStatusFile, endpointStatusConfigFromEnv } from "../../status/endpoint-status-file.js";
+import { HealthAggregator, healthConfigFromEnv, startHealthServer } from "../../status/health.js";
+import type { HttpListener } from "../../status/http-server.js";
 import { Metrics } from "../../status/metrics.js";
+import { metricsConfigFromEnv, startMetricsServer } from "../../status/metrics-server.js";
+import { kubernetesStatusApi, NodeStatusReporter } from "../../status/node-status.js";
+import { AgentStatus } from "../agent-status.js";
 import { agentConfigFromEnv, graphConfigFromEnv } from "../config.js";
 import { Daemon, summary } from "../daemon.js";
 import { FileDatastore } from "../datastore/file-datastore.js";
 import { KubernetesDatastore, loadKubeConfig } from "../datastore/kubernetes.js";
-import type { ResourceUpdate } from "../model/resource.js";
 import { kernelDataplane } from "../kernel.js";
 import { createLogger, type LogFormat } from "../log.js";
+import type { ResourceUpdate } from "../model/resource.js";
 import { preflight } from "../preflight.js";
 import { RuntimeError, runProgram, UsageError } from "./errors.js";
 
@@ -33,6 +42,9 @@ async function run(o: Options): Promise<void> {
   let cfg: ReturnType<typeof agentConfigFromEnv>;
   let graphCfg: ReturnType<typeof graphConfigFromEnv>;
   let log: ReturnType<typeof createLogger>;
+  let healthCfg: ReturnType<typeof healthConfigFromEnv>;
+  let metricsCfg: ReturnType<typeof metricsConfigFromEnv>;
+  let statusCfg: ReturnType<typeof endpointStatusConfigFromEnv>;
   const nodeName = o.nodeName ?? process.env.NODENAME ?? process.env.FELIX_FELIXHOSTNAME;
   try {
     cfg = agentConfigFromEnv(process.env);
@@ -40,6 +52,9 @@ async function run(o: Options): Promise<void> {
     if (!nodeName) throw new Error("--node-name is required (or NODENAME)");
     if (o.datastore === "file" && !o.resources) throw new Error("--resources <dir> is required with --datastore file");
     graphCfg = graphConfigFromEnv(nodeName, process.env);
+    healthCfg = healthConfigFromEnv(process.env);
+    metricsCfg = metricsConfigFromEnv(process.env);
+    statusCfg = endpointStatusConfigFromEnv(process.env);
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
@@ -66,7 +81,13 @@ async function run(o: Options): Promise<void> {
     } catch (e) {
       throw new UsageError(`kubernetes config: ${(e as Error).message}`);
     }
-    updates = new KubernetesDatastore({ kubeConfig, log: log.child({ component: "datastore" }) }).updates();
+    updates = new KubernetesDatastore({
+      kubeConfig,
+      log: log.child({ component: "datastore" }),
+      onEvent: (e) => {
+        if (e.what === "restart") metrics.resyncsStarted.inc();
+      },
+    }).updates();
   } else {
     updates = new FileDatastore({
       dir: o.resources!,
@@ -106,28 +127,65 @@ async function run(o: Options): Promise<void> {
     return;
   }
 
+  // Status: health, metrics, endpoint status, node condition and events.
+  const health = new HealthAggregator();
+  const endpoints = new EndpointStatusTracker({ interfacePrefix: graphCfg.interfacePrefix });
+  let daemon: Daemon | undefined;
+  const status = new AgentStatus({
+    metrics,
+    log: log.child({ component: "status" }),
+    health,
+    endpoints,
+    statusFile: new EndpointStatusFile(statusCfg.path),
+    nodeStatus: kubeConfig
+      ? new NodeStatusReporter(kubernetesStatusApi(kubeConfig), nodeName, log.child({ component: "node-status" }))
+      : undefined,
+    applyingSince: () => daemon?.applyingSince,
+  });
+  const servers: HttpListener[] = [];
+  try {
+    if (healthCfg.enabled) servers.push(await startHealthServer({ ...healthCfg, aggregator: health }));
+    if (metricsCfg.enabled) {
+      if (metricsCfg.processMetrics) collectDefaultMetrics({ register: metrics.registry });
+      servers.push(await startMetricsServer({ ...metricsCfg, registry: metrics.registry }));
+    }
+  } catch (e) {
+    for (const srv of servers) await srv.close();
+    throw new RuntimeError(`cannot serve health/metrics: ${(e as Error).message}`);
+  }
+  for (const srv of servers) log.info({ host: srv.host, port: srv.port }, "serving status");
+
   // New cali* interfaces get their routes and sysctls at once, not on a timer.
   const links = new NetlinkLinkMonitor();
-  await links.start();
+  const present = new Set((await links.start()).map((l) => l.name));
+  status.interfaces(present);
+  links.events.subscribe((e) => {
+    if (e.event === "removed") present.delete(e.name);
+    else present.add(e.name);
+    status.interfaces(present);
+  });
   const prefix = graphCfg.interfacePrefix ?? "cali";
   const linkEvents = links.events.pipe(filter((e) => e.name.startsWith(prefix) && e.event !== "removed" && e.up));
 
-  const daemon = new Daemon({
+  daemon = new Daemon({
     graph: graphCfg,
     updates,
     dataplane: kernel.dataplane,
-    log,
-    metrics,
+    log: log.child({ component: "dataplane" }),
+    observer: status,
     refreshIntervalSecs: cfg.iptablesRefreshInterval,
     linkEvents,
   });
   daemon.start();
+  const running = daemon;
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       log.info({ signal }, "stopping; the programmed dataplane stays in place");
-      void daemon.stop().then(() => {
+      void running.stop().then(async () => {
         links.stop();
         kernel.close();
+        status.close();
+        for (const srv of servers) await srv.close();
         resolve();
       });
     };
@@ -140,7 +198,9 @@ export function main(argv: string[]): Promise<number> {
   const program = new Command("felix")
     .description("felix-ts node agent: programs this node's network policy dataplane")
     .addOption(
-      new Option("--datastore <type>", "where cluster state comes from").choices(["file", "kubernetes"]).default("file"),
+      new Option("--datastore <type>", "where cluster state comes from")
+        .choices(["file", "kubernetes"])
+        .default("file"),
     )
     .option("--resources <dir>", "directory of manifests (file datastore)")
     .option("--kubeconfig <file>", "kubeconfig (kubernetes datastore; default $KUBECONFIG, else in-cluster)")

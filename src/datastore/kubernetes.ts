@@ -31,8 +31,17 @@ interface KindSpec {
 
 /** What is watched, and how it is listed. */
 export const WATCHED: readonly KindSpec[] = [
-  { kind: "Namespace", path: "/api/v1/namespaces", clusterScoped: true, list: (kc) => core(kc, (a) => a.listNamespace()) },
-  { kind: "ServiceAccount", path: "/api/v1/serviceaccounts", list: (kc) => core(kc, (a) => a.listServiceAccountForAllNamespaces()) },
+  {
+    kind: "Namespace",
+    path: "/api/v1/namespaces",
+    clusterScoped: true,
+    list: (kc) => core(kc, (a) => a.listNamespace()),
+  },
+  {
+    kind: "ServiceAccount",
+    path: "/api/v1/serviceaccounts",
+    list: (kc) => core(kc, (a) => a.listServiceAccountForAllNamespaces()),
+  },
   { kind: "Pod", path: "/api/v1/pods", list: (kc) => core(kc, (a) => a.listPodForAllNamespaces()) },
   {
     kind: "NetworkPolicy",
@@ -65,7 +74,8 @@ export function loadKubeConfig(kubeconfig: string | undefined, env: NodeJS.Proce
   const file = kubeconfig ?? env.KUBECONFIG;
   if (file) kc.loadFromFile(file);
   else kc.loadFromCluster();
-  if (!kc.getCurrentCluster()) throw new Error(`no cluster in ${file ? `kubeconfig ${file}` : "the in-cluster config"}`);
+  if (!kc.getCurrentCluster())
+    throw new Error(`no cluster in ${file ? `kubeconfig ${file}` : "the in-cluster config"}`);
   return kc;
 }
 
@@ -112,7 +122,10 @@ class KindWatcher {
       if (this.stopped) return;
       this.failed = true;
       const e = err as { message?: string; code?: number | string; statusCode?: number };
-      this.o.log.warn({ kind: spec.kind, err: e?.message ?? String(err), code: e?.code ?? e?.statusCode }, "watch failed; restarting");
+      this.o.log.warn(
+        { kind: spec.kind, err: e?.message ?? String(err), code: e?.code ?? e?.statusCode },
+        "watch failed; restarting",
+      );
       this.o.onEvent?.({ kind: spec.kind, what: "error" });
       this.scheduleRestart();
     });

@@ -37,6 +37,28 @@ export function endpointsText(s: DesiredState): string {
   return table(rows);
 }
 
+/** With --live: the running agent's endpoint status (from its status file) beside each endpoint. */
+export function endpointsLiveText(
+  s: DesiredState,
+  live: Readonly<Record<string, { status: string; reason: string }>>,
+): string {
+  const rows = [["WORKLOAD", "NODE", "NETWORKS", "INTERFACE", "STATUS", "REASON"]];
+  const keys = new Set([...Object.keys(s.endpoints), ...Object.keys(live)]);
+  for (const key of [...keys].sort()) {
+    const e = s.endpoints[key];
+    const l = live[key];
+    rows.push([
+      key,
+      e?.node ?? s.nodeName,
+      e ? [...e.ipv4Nets, ...e.ipv6Nets].join(",") : "",
+      e?.iface ?? "",
+      l?.status ?? "unknown",
+      l?.reason ?? "not in the agent's status file",
+    ]);
+  }
+  return table(rows);
+}
+
 export function endpointsJson(s: DesiredState): unknown {
   return byKey(s.endpoints).map(([, e]) => e);
 }

@@ -89,6 +89,11 @@ export async function felixOnce(topo: Topology, dir: string, nodes: readonly Top
   return Promise.all(runs.map(async (b): Promise<FelixRun> => ({ code: await b.exited, output: b.output() })));
 }
 
+/** Where a node's daemon writes its endpoint status file (one directory per node and topology). */
+export function statusDir(topo: Topology, node: TopoNode): string {
+  return join(tmpdir(), `felix-e2e-status-${topo.prefix}-${node.name}`);
+}
+
 /** Starts the watching daemon in a node namespace. */
 export function felixDaemon(topo: Topology, dir: string, node: TopoNode, env: NodeJS.ProcessEnv = {}): Background {
   return topo.spawn(
@@ -98,6 +103,7 @@ export function felixDaemon(topo: Topology, dir: string, node: TopoNode, env: No
     {
       ...process.env,
       FELIX_IPTABLESREFRESHINTERVAL: "1",
+      FELIX_ENDPOINTSTATUSPATHPREFIX: statusDir(topo, node),
       ...env,
     },
   );

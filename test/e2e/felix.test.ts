@@ -3,6 +3,7 @@
 // each node namespace. The verdict comes from real connections.
 
 import assert from "node:assert/strict";
+import { rmSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
 import {
   clusterManifests,
@@ -11,6 +12,7 @@ import {
   felixDaemon,
   felixOnce,
   ManifestDir,
+  statusDir,
   TCP80,
   UDP81,
 } from "./cluster.js";
@@ -65,6 +67,7 @@ describe("felix end to end", { skip }, () => {
   });
 
   after(async () => {
+    for (const n of [n1, n2]) if (n) rmSync(statusDir(topo, n), { recursive: true, force: true });
     await topo?.destroy();
     dir?.destroy();
   });

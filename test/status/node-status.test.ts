@@ -20,7 +20,10 @@ class FakeApi implements StatusApi {
 }
 
 const log = pino({ level: "silent" });
-const badPolicy = policy("prod", "bad", { podSelector: { matchLabels: { app: "web" } }, ingress: [{ ports: [{ port: 0 }] }] });
+const badPolicy = policy("prod", "bad", {
+  podSelector: { matchLabels: { app: "web" } },
+  ingress: [{ ports: [{ port: 0 }] }],
+});
 const base = [namespace("prod"), pod("prod", "web", { ip: "10.65.1.10", labels: { app: "web" } })];
 
 describe("NodeStatusReporter", () => {

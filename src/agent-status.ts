@@ -1,0 +1,107 @@
+// Status reporting of the running agent, fed by the daemon loop: Prometheus
+// metrics, health (liveness/readiness), per-endpoint status (in memory and
+// in a status file), network-programming latency and, with the Kubernetes
+// datastore, the node condition and pod events.
+//
+//   readiness: datastore in sync (first batch) AND dataplane programmed once
+//   liveness:  every reporter heard from within its timeout; the dataplane
+//              reporter goes quiet while one apply runs longer than the
+//              watchdog (Felix's DataplaneWatchdogTimeout, 90 s)
+
+import type { Logger } from "pino";
+import { auditTime, type Subscription } from "rxjs";
+import type { DesiredState } from "../calc-graph/desired-state.js";
+import type { EndpointStatusTracker } from "../status/endpoint-status.js";
+import type { EndpointStatusFile } from "../status/endpoint-status-file.js";
+import type { HealthAggregator } from "../status/health.js";
+import type { Metrics } from "../status/metrics.js";
+import type { NodeStatusReporter } from "../status/node-status.js";
+import { ProgrammingLatency } from "../status/programming-latency.js";
+import type { DaemonObserver } from "./daemon.js";
+import type { ApplyResult } from "./dataplane.js";
+
+export const WATCHDOG_MS = 90_000;
+const HEARTBEAT_MS = 10_000;
+
+export interface AgentStatusOptions {
+  readonly metrics: Metrics;
+  readonly log: Logger;
+  readonly health: HealthAggregator;
+  readonly endpoints: EndpointStatusTracker;
+  readonly statusFile?: EndpointStatusFile;
+  readonly nodeStatus?: NodeStatusReporter;
+  /** When the apply in progress started, if one is (performance.now()). */
+  readonly applyingSince: () => number | undefined;
+}
+
+export class AgentStatus implements DaemonObserver {
+  private readonly latency: ProgrammingLatency;
+  private readonly heartbeat: NodeJS.Timeout;
+  private readonly subs: Subscription[] = [];
+  private programmedOnce = false;
+
+  constructor(private readonly o: AgentStatusOptions) {
+    this.latency = new ProgrammingLatency(o.metrics.networkProgrammingDuration);
+    o.health.register("datastore", {});
+    o.health.register("calc-graph", {});
+    o.health.register("dataplane", { timeoutMs: WATCHDOG_MS });
+    // Not ready until in sync and programmed; live from the start.
+    for (const name of ["datastore", "calc-graph", "dataplane"]) {
+      o.health.report(name, { live: true, ready: false, detail: "starting" });
+    }
+    this.heartbeat = setInterval(() => this.beat(), HEARTBEAT_MS);
+    this.heartbeat.unref();
+    if (o.statusFile) {
+      const file = o.statusFile;
+      this.subs.push(
+        o.endpoints.changes.pipe(auditTime(50)).subscribe(() => {
+          file
+            .write(o.endpoints.statuses())
+            .catch((e: Error) => o.log.warn({ err: e.message }, "cannot write endpoint status file"));
+        }),
+      );
+    }
+  }
+
+  batch(state: DesiredState, graphSeconds: number, seenAt: number): void {
+    this.o.metrics.observeState(state, graphSeconds);
+    this.latency.seen(state, seenAt);
+    this.o.endpoints.setDesired(state);
+    this.o.health.report("datastore", { live: true, ready: true, detail: "in sync" });
+    this.o.health.report("calc-graph", { live: true, ready: true });
+  }
+
+  applied(state: DesiredState, outcome: ApplyResult | Error, seconds: number): void {
+    this.o.endpoints.applied(state, outcome);
+    if (outcome instanceof Error) {
+      this.o.metrics.applyFailures.inc();
+      this.o.health.report("dataplane", { live: true, detail: `last apply failed (retrying): ${outcome.message}` });
+      return;
+    }
+    this.o.metrics.observeApply(outcome, seconds);
+    this.latency.programmed(state);
+    this.programmedOnce = true;
+    this.o.health.report("dataplane", { live: true, ready: true, detail: `programmed: ${outcome.changes} changes` });
+    void this.o.nodeStatus?.programmed(state);
+  }
+
+  /** The set of interfaces present, from the link monitor. */
+  interfaces(names: ReadonlySet<string>): void {
+    this.o.endpoints.setInterfaces(names);
+  }
+
+  close(): void {
+    clearInterval(this.heartbeat);
+    for (const s of this.subs) s.unsubscribe();
+  }
+
+  private beat(): void {
+    this.o.health.report("datastore", { live: true });
+    this.o.health.report("calc-graph", { live: true });
+    const since = this.o.applyingSince();
+    // A dataplane stuck in one apply past the watchdog stops reporting: liveness fails.
+    if (since === undefined || performance.now() - since < WATCHDOG_MS) {
+      this.o.health.report("dataplane", { live: true, ...(this.programmedOnce ? {} : { ready: false }) });
+    }
+  }
+}

@@ -1,0 +1,171 @@
+// Per-endpoint status, as Felix's endpoint manager computes it (up / down /
+// error), from three inputs the daemon already has:
+//
+//   setDesired(state)        each DesiredState out of the calculation graph
+//   applied(state, outcome)  each dataplane apply: the state it applied and
+//                            its ApplyResult, or the Error it failed with
+//   setInterfaces(names)     the interfaces present (from the link monitor)
+//
+// For each local workload of the latest desired state, worst first:
+//
+//   error  the pod's manifest is rejected (problem `Pod/<ns>/<pod>`), or the
+//          last apply failed (the kernel is not known to hold its policy)
+//   down   its interface is missing, or no successful apply has included it yet
+//   up     a successful apply included its chains and its interface exists
+//
+// Rejected pods scheduled here appear too (status error), so a CNI plugin
+// waiting for the pod learns why. Every change (new, changed status or
+// reason, removed) is emitted on `changes`.
+
+import { type Observable, Subject } from "rxjs";
+import { vethNameForWorkload } from "../calc-graph/conversion/pod.js";
+import type { DesiredState } from "../calc-graph/desired-state.js";
+
+export type EndpointStatusValue = "up" | "down" | "error";
+
+export interface EndpointStatus {
+  /** `<namespace>/<pod>` */
+  readonly workload: string;
+  readonly iface: string;
+  readonly status: EndpointStatusValue;
+  /** Why: "programmed", "interface cali123 not present", the error… */
+  readonly reason: string;
+  /** ISO time the endpoint entered this status (kept when only the reason changes). */
+  readonly since: string;
+}
+
+export interface EndpointStatusChange {
+  readonly workload: string;
+  /** Absent for a new endpoint. */
+  readonly previous?: EndpointStatus;
+  /** Absent when the endpoint is gone. */
+  readonly current?: EndpointStatus;
+}
+
+export interface EndpointStatusTrackerOptions {
+  /** Interface name prefix, for rejected pods that have no endpoint (default `cali`). */
+  readonly interfacePrefix?: string;
+  readonly now?: () => Date;
+}
+
+export class EndpointStatusTracker {
+  private readonly subject = new Subject<EndpointStatusChange>();
+  /** Every change, after it is applied to `statuses()`. */
+  readonly changes: Observable<EndpointStatusChange> = this.subject.asObservable();
+  private readonly current = new Map<string, EndpointStatus>();
+  private desired: DesiredState | undefined;
+  /** Endpoint keys of the last successfully applied state. */
+  private programmed = new Set<string>();
+  private lastError: Error | undefined;
+  private ifaces: ReadonlySet<string> | undefined;
+  private readonly prefix: string;
+  private readonly now: () => Date;
+
+  constructor(o: EndpointStatusTrackerOptions = {}) {
+    this.prefix = o.interfacePrefix ?? "cali";
+    this.now = o.now ?? (() => new Date());
+  }
+
+  /** A new desired state from the calculation graph (not yet programmed). */
+  setDesired(state: DesiredState): void {
+    this.desired = state;
+    this.recompute();
+  }
+
+  /** The outcome of applying `state`: an ApplyResult (or anything not an Error) for success. */
+  applied(state: DesiredState, outcome: unknown): void {
+    if (outcome instanceof Error) {
+      this.lastError = outcome;
+    } else {
+      this.lastError = undefined;
+      this.programmed = new Set(Object.keys(state.endpoints));
+    }
+    this.recompute();
+  }
+
+  /** The interfaces that exist now (all of them, or only those up: the caller decides). */
+  setInterfaces(names: Iterable<string>): void {
+    this.ifaces = new Set(names);
+    this.recompute();
+  }
+
+  /** Current statuses, sorted by workload. */
+  statuses(): EndpointStatus[] {
+    return [...this.current.values()].sort((a, b) => (a.workload < b.workload ? -1 : a.workload > b.workload ? 1 : 0));
+  }
+
+  get(workload: string): EndpointStatus | undefined {
+    return this.current.get(workload);
+  }
+
+  /** Completes `changes`. */
+  close(): void {
+    this.subject.complete();
+  }
+
+  private compute(): Map<string, { iface: string; status: EndpointStatusValue; reason: string }> {
+    const out = new Map<string, { iface: string; status: EndpointStatusValue; reason: string }>();
+    const s = this.desired;
+    if (!s) return out;
+    for (const ep of Object.values(s.endpoints)) {
+      const problem = s.problems[`Pod/${ep.namespace}/${ep.pod}`];
+      let status: EndpointStatusValue;
+      let reason: string;
+      if (problem) {
+        status = "error";
+        reason = `pod manifest: ${problem.message}`;
+      } else if (this.lastError) {
+        status = "error";
+        reason = `dataplane apply failed (retrying): ${this.lastError.message}`;
+      } else if (!this.ifaces?.has(ep.iface)) {
+        status = "down";
+        reason = this.ifaces ? `interface ${ep.iface} not present` : "interfaces not listed yet";
+      } else if (!this.programmed.has(ep.key)) {
+        status = "down";
+        reason = "policy not programmed yet";
+      } else {
+        status = "up";
+        reason = "programmed";
+      }
+      out.set(ep.key, { iface: ep.iface, status, reason });
+    }
+    // Pods rejected outright have no endpoint; report the ones scheduled here.
+    for (const p of Object.values(s.problems)) {
+      const [kind, ns, pod] = p.key.split("/");
+      if (kind !== "Pod" || p.node !== s.nodeName || out.has(`${ns}/${pod}`)) continue;
+      out.set(`${ns}/${pod}`, {
+        iface: vethNameForWorkload(ns, pod, this.prefix),
+        status: "error",
+        reason: `pod manifest: ${p.message}`,
+      });
+    }
+    return out;
+  }
+
+  private recompute(): void {
+    const next = this.compute();
+    const since = this.now().toISOString();
+    const changes: EndpointStatusChange[] = [];
+    for (const [workload, n] of next) {
+      const prev = this.current.get(workload);
+      if (prev && prev.status === n.status && prev.reason === n.reason && prev.iface === n.iface) continue;
+      const cur: EndpointStatus = {
+        workload,
+        iface: n.iface,
+        status: n.status,
+        reason: n.reason,
+        since: prev && prev.status === n.status ? prev.since : since,
+      };
+      this.current.set(workload, cur);
+      changes.push({ workload, ...(prev ? { previous: prev } : {}), current: cur });
+    }
+    for (const [workload, prev] of this.current) {
+      if (next.has(workload)) continue;
+      this.current.delete(workload);
+      changes.push({ workload, previous: prev });
+    }
+    for (const c of changes) this.subject.next(c);
+  }
+}
+
+export { EndpointStatusFile, endpointStatusConfigFromEnv } from "./endpoint-status-file.js";

@@ -1,0 +1,160 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { CalcGraph } from "../../calc-graph/calc-graph.js";
+import { vethNameForWorkload } from "../../calc-graph/conversion/pod.js";
+import type { ApplyResult } from "../../src/dataplane.js";
+import { type EndpointStatusChange, EndpointStatusTracker } from "../../status/endpoint-status.js";
+import { deleted, namespace, pod } from "../calc-graph/fixtures.js";
+
+const ok: ApplyResult = {
+  changes: 1,
+  iptablesBytes: 0,
+  ipsetBytes: 0,
+  restoreMs: 0,
+  routes: { added: 0, removed: 0, pending: 0 },
+  sysctlsWritten: 0,
+  warnings: [],
+};
+
+const web = pod("prod", "web", { ip: "10.65.1.10", labels: { app: "web" } });
+const db = pod("prod", "db", { ip: "10.65.1.11" });
+const webIf = vethNameForWorkload("prod", "web");
+const dbIf = vethNameForWorkload("prod", "db");
+
+function setup() {
+  let t = Date.parse("2026-01-01T00:00:00Z");
+  const clock = {
+    now: () => new Date(t),
+    advance: (s: number) => {
+      t += s * 1000;
+    },
+  };
+  const graph = new CalcGraph({ nodeName: "node1" });
+  const tracker = new EndpointStatusTracker({ now: clock.now });
+  const changes: EndpointStatusChange[] = [];
+  tracker.changes.subscribe((c) => changes.push(c));
+  const brief = () => tracker.statuses().map((s) => [s.workload, s.status, s.reason]);
+  return { graph, tracker, changes, clock, brief };
+}
+
+describe("EndpointStatusTracker", () => {
+  test("down until programmed and its interface exists, then up", () => {
+    const { graph, tracker, changes, clock, brief } = setup();
+    const s1 = graph.apply([namespace("prod"), web]);
+    tracker.setDesired(s1);
+    assert.deepEqual(brief(), [["prod/web", "down", "interfaces not listed yet"]]);
+    assert.equal(tracker.get("prod/web")!.iface, webIf);
+    tracker.setInterfaces(["lo", "eth0"]);
+    assert.deepEqual(brief(), [["prod/web", "down", `interface ${webIf} not present`]]);
+    tracker.setInterfaces(["lo", "eth0", webIf]);
+    assert.deepEqual(brief(), [["prod/web", "down", "policy not programmed yet"]]);
+    const downSince = tracker.get("prod/web")!.since;
+    assert.equal(downSince, "2026-01-01T00:00:00.000Z");
+
+    clock.advance(2);
+    tracker.applied(s1, ok);
+    assert.deepEqual(brief(), [["prod/web", "up", "programmed"]]);
+    assert.equal(tracker.get("prod/web")!.since, "2026-01-01T00:00:02.000Z");
+
+    assert.deepEqual(
+      changes.map((c) => [c.workload, c.previous?.status, c.current?.status]),
+      [
+        ["prod/web", undefined, "down"],
+        ["prod/web", "down", "down"],
+        ["prod/web", "down", "down"],
+        ["prod/web", "down", "up"],
+      ],
+    );
+    assert.equal(changes[1].current!.since, downSince, "a reason change keeps `since`");
+  });
+
+  test("an endpoint added during an apply stays down until an apply that includes it succeeds", () => {
+    const { graph, tracker, brief } = setup();
+    tracker.setInterfaces([webIf, dbIf]);
+    const s1 = graph.apply([namespace("prod"), web]);
+    tracker.setDesired(s1);
+    const s2 = graph.apply([db]);
+    tracker.setDesired(s2);
+    tracker.applied(s1, ok);
+    assert.deepEqual(brief(), [
+      ["prod/db", "down", "policy not programmed yet"],
+      ["prod/web", "up", "programmed"],
+    ]);
+    tracker.applied(s2, ok);
+    assert.deepEqual(brief(), [
+      ["prod/db", "up", "programmed"],
+      ["prod/web", "up", "programmed"],
+    ]);
+  });
+
+  test("a failed apply is an error with the reason, until the next success", () => {
+    const { graph, tracker, brief } = setup();
+    tracker.setInterfaces([webIf]);
+    const s1 = graph.apply([namespace("prod"), web]);
+    tracker.setDesired(s1);
+    tracker.applied(s1, ok);
+    const s2 = graph.apply([db]);
+    tracker.setDesired(s2);
+    tracker.applied(s2, new Error("iptables-restore: line 12 failed"));
+    assert.deepEqual(brief(), [
+      ["prod/db", "error", "dataplane apply failed (retrying): iptables-restore: line 12 failed"],
+      ["prod/web", "error", "dataplane apply failed (retrying): iptables-restore: line 12 failed"],
+    ]);
+    tracker.applied(s2, ok);
+    assert.deepEqual(brief(), [
+      ["prod/db", "down", `interface ${dbIf} not present`],
+      ["prod/web", "up", "programmed"],
+    ]);
+  });
+
+  test("interface removed: down; back: up again without a new apply", () => {
+    const { graph, tracker, brief } = setup();
+    tracker.setInterfaces([webIf]);
+    const s1 = graph.apply([namespace("prod"), web]);
+    tracker.setDesired(s1);
+    tracker.applied(s1, ok);
+    tracker.setInterfaces([]);
+    assert.deepEqual(brief(), [["prod/web", "down", `interface ${webIf} not present`]]);
+    tracker.setInterfaces([webIf]);
+    assert.deepEqual(brief(), [["prod/web", "up", "programmed"]]);
+  });
+
+  test("a pod rejected as invalid is an error with the problem, also without an endpoint", () => {
+    const { graph, tracker, changes, brief } = setup();
+    tracker.setInterfaces([webIf]);
+    const s1 = graph.apply([namespace("prod"), web]);
+    tracker.setDesired(s1);
+    tracker.applied(s1, ok);
+    const broken = pod("prod", "web", { ip: "10.65.1.999", labels: { app: "web" } });
+    const s2 = graph.apply([broken, pod("prod", "other-node", { ip: "10.65.1.999", node: "node2" })]);
+    assert.ok(s2.problems["Pod/prod/web"], "the graph reports the pod");
+    tracker.setDesired(s2);
+    tracker.applied(s2, ok);
+    const [[workload, status, reason]] = brief();
+    assert.deepEqual([workload, status], ["prod/web", "error"]);
+    assert.match(reason as string, /^pod manifest: .*10\.65\.1\.999/);
+    assert.equal(tracker.get("prod/web")!.iface, webIf);
+    assert.equal(tracker.get("prod/other-node"), undefined, "other nodes' pods are not ours");
+    changes.length = 0;
+
+    const s3 = graph.apply([deleted(broken)]);
+    tracker.setDesired(s3);
+    assert.deepEqual(brief(), []);
+    assert.equal(changes.length, 1);
+    assert.equal(changes[0].current, undefined, "removal is emitted without `current`");
+    assert.equal(changes[0].previous!.status, "error");
+  });
+
+  test("nothing is emitted when nothing changes", () => {
+    const { graph, tracker, changes } = setup();
+    tracker.setInterfaces([webIf]);
+    const s1 = graph.apply([namespace("prod"), web]);
+    tracker.setDesired(s1);
+    tracker.applied(s1, ok);
+    const n = changes.length;
+    tracker.applied(s1, ok);
+    tracker.setInterfaces([webIf, "eth0"]);
+    tracker.setDesired(graph.apply([namespace("prod")]));
+    assert.equal(changes.length, n);
+  });
+});
