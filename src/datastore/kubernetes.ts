@@ -19,54 +19,25 @@ import type { Logger } from "pino";
 import { Observable } from "rxjs";
 import type { KubeObject } from "../model/k8s.js";
 import { type Kind, type ResourceUpdate, resourceKey } from "../model/resource.js";
-
-type ListFn = () => Promise<k8s.KubernetesListObject<k8s.KubernetesObject>>;
+import { rawList } from "./raw-list.js";
 
 interface KindSpec {
   readonly kind: Kind;
+  /** The collection path, for LIST and WATCH. */
   readonly path: string;
-  readonly list: (kc: k8s.KubeConfig) => ListFn;
   readonly clusterScoped?: boolean;
 }
 
-/** What is watched, and how it is listed. */
+/** What is watched. */
 export const WATCHED: readonly KindSpec[] = [
-  {
-    kind: "Namespace",
-    path: "/api/v1/namespaces",
-    clusterScoped: true,
-    list: (kc) => core(kc, (a) => a.listNamespace()),
-  },
-  {
-    kind: "ServiceAccount",
-    path: "/api/v1/serviceaccounts",
-    list: (kc) => core(kc, (a) => a.listServiceAccountForAllNamespaces()),
-  },
-  { kind: "Pod", path: "/api/v1/pods", list: (kc) => core(kc, (a) => a.listPodForAllNamespaces()) },
-  {
-    kind: "NetworkPolicy",
-    path: "/apis/networking.k8s.io/v1/networkpolicies",
-    list: (kc) => {
-      const api = kc.makeApiClient(k8s.NetworkingV1Api);
-      return () => api.listNetworkPolicyForAllNamespaces() as Promise<k8s.KubernetesListObject<k8s.KubernetesObject>>;
-    },
-  },
-  { kind: "Node", path: "/api/v1/nodes", clusterScoped: true, list: (kc) => core(kc, (a) => a.listNode()) },
-  { kind: "Service", path: "/api/v1/services", list: (kc) => core(kc, (a) => a.listServiceForAllNamespaces()) },
-  {
-    kind: "EndpointSlice",
-    path: "/apis/discovery.k8s.io/v1/endpointslices",
-    list: (kc) => {
-      const api = kc.makeApiClient(k8s.DiscoveryV1Api);
-      return () => api.listEndpointSliceForAllNamespaces() as Promise<k8s.KubernetesListObject<k8s.KubernetesObject>>;
-    },
-  },
+  { kind: "Namespace", path: "/api/v1/namespaces", clusterScoped: true },
+  { kind: "ServiceAccount", path: "/api/v1/serviceaccounts" },
+  { kind: "Pod", path: "/api/v1/pods" },
+  { kind: "NetworkPolicy", path: "/apis/networking.k8s.io/v1/networkpolicies" },
+  { kind: "Node", path: "/api/v1/nodes", clusterScoped: true },
+  { kind: "Service", path: "/api/v1/services" },
+  { kind: "EndpointSlice", path: "/apis/discovery.k8s.io/v1/endpointslices" },
 ];
-
-function core(kc: k8s.KubeConfig, f: (api: k8s.CoreV1Api) => Promise<unknown>): ListFn {
-  const api = kc.makeApiClient(k8s.CoreV1Api);
-  return () => f(api) as Promise<k8s.KubernetesListObject<k8s.KubernetesObject>>;
-}
 
 /** In-cluster config by default; a kubeconfig file when given (flag or KUBECONFIG). */
 export function loadKubeConfig(kubeconfig: string | undefined, env: NodeJS.ProcessEnv = process.env): k8s.KubeConfig {
@@ -90,9 +61,9 @@ export interface KubernetesDatastoreOptions {
   readonly onEvent?: (e: { kind: Kind; what: "restart" | "error" | "synced" }) => void;
 }
 
-/** A JSON copy: typed client objects (with Dates) and raw watch objects become alike. */
+/** Our own copy: the informer's cache must not share objects with the graph. */
 function plain(obj: k8s.KubernetesObject): KubeObject {
-  return JSON.parse(JSON.stringify(obj)) as KubeObject;
+  return structuredClone(obj) as KubeObject;
 }
 
 class KindWatcher {
@@ -111,9 +82,11 @@ class KindWatcher {
     onChange: (u: ResourceUpdate) => void,
   ) {
     this.backoff = o.minBackoffMs ?? 200;
-    this.informer = k8s.makeInformer(kc, spec.path, spec.list(kc));
+    this.informer = k8s.makeInformer(kc, spec.path, () => rawList(kc, spec.path));
+    // The client's informer can deliver events after stop() (a watch it
+    // reopened by itself is not aborted): ignore everything once stopped.
     const emit = (obj: k8s.KubernetesObject, deleted: boolean) => {
-      if (this.synced) onChange(this.toUpdate(obj, deleted));
+      if (this.synced && !this.stopped) onChange(this.toUpdate(obj, deleted));
     };
     this.informer.on("add", (obj) => emit(obj, false));
     this.informer.on("update", (obj) => emit(obj, false));

@@ -1,0 +1,245 @@
+// The Kubernetes datastore against the fake API server, with the real client
+// library: the in-sync barrier, updates of each kind, recovery from 410, from
+// dropped watches and from the API server going away, and the same
+// DesiredState as the file datastore for the same objects.
+
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import * as k8s from "@kubernetes/client-node";
+import { pino } from "pino";
+import type { Subscription } from "rxjs";
+import { CalcGraph } from "../../../calc-graph/calc-graph.js";
+import type { DesiredState } from "../../../calc-graph/desired-state.js";
+import { renderIpSets } from "../../../iptables/ipset.js";
+import { renderTables } from "../../../iptables/render.js";
+import { KubernetesDatastore } from "../../../src/datastore/kubernetes.js";
+import { readManifestDir } from "../../../src/datastore/manifests.js";
+import type { ResourceUpdate } from "../../../src/model/resource.js";
+import { caseNames, GOLDEN_DIR } from "../../golden-cases.js";
+import { type FakeApiServer, kubeConfigObject, startFakeApiServer } from "../../helpers/fake-apiserver.js";
+
+const log = pino({ level: "silent" });
+
+/** A running datastore feeding a graph; `batches` records what it emitted. */
+class Harness {
+  readonly graph: CalcGraph;
+  readonly batches: ResourceUpdate[][] = [];
+  private readonly sub: Subscription;
+  state: DesiredState;
+
+  constructor(server: FakeApiServer, nodeName = "node1") {
+    const kc = new k8s.KubeConfig();
+    kc.loadFromOptions(kubeConfigObject(server));
+    this.graph = new CalcGraph({ nodeName });
+    this.state = this.graph.current;
+    this.sub = new KubernetesDatastore({ kubeConfig: kc, log, batchMs: 2, minBackoffMs: 20, maxBackoffMs: 200 })
+      .updates()
+      .subscribe((b) => {
+        this.batches.push(b);
+        this.state = this.graph.apply(b);
+      });
+  }
+
+  async until(pred: (s: DesiredState) => boolean, what: string, timeoutMs = 5000): Promise<void> {
+    const t0 = Date.now();
+    while (!pred(this.state)) {
+      if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
+  close(): void {
+    this.sub.unsubscribe();
+  }
+}
+
+const ns = (name: string, labels: Record<string, string> = {}) => ({
+  apiVersion: "v1",
+  kind: "Namespace",
+  metadata: { name, labels },
+});
+const pod = (namespace: string, name: string, ip: string, labels: Record<string, string> = {}, nodeName = "node1") => ({
+  apiVersion: "v1",
+  kind: "Pod",
+  metadata: { name, namespace, labels },
+  spec: { nodeName, containers: [{ name: "c" }] },
+  status: { phase: "Running", podIP: ip, podIPs: [{ ip }] },
+});
+const denyAll = (namespace: string, name = "deny") => ({
+  apiVersion: "networking.k8s.io/v1",
+  kind: "NetworkPolicy",
+  metadata: { name, namespace },
+  spec: { podSelector: {}, policyTypes: ["Ingress"] },
+});
+
+const policyChains = (s: DesiredState) =>
+  Object.keys(s.iptables.ipv4.filter.chains).filter((c) => c.startsWith("cali-pi-"));
+
+describe("KubernetesDatastore", () => {
+  let server: FakeApiServer;
+  before(async () => {
+    server = await startFakeApiServer();
+  });
+  after(async () => {
+    await server.close();
+  });
+
+  test("emits nothing until every kind is listed, then the whole cluster in one batch", async () => {
+    server.create(ns("a"));
+    server.create(pod("a", "p1", "10.65.1.2"));
+    server.injectFault({
+      method: "GET",
+      path: "/apis/networking.k8s.io/v1/networkpolicies",
+      watch: false,
+      status: 500,
+      times: 3,
+    });
+    const h = new Harness(server);
+    try {
+      await h.until((s) => s.endpoints["a/p1"] !== undefined, "the first batch");
+      assert.equal(h.batches.length, 1, "one batch: the in-sync point");
+      const kinds = new Set(h.batches[0].map((u) => u.kind));
+      assert.ok(kinds.has("Namespace") && kinds.has("Pod"));
+    } finally {
+      h.close();
+      server.clearFaults();
+      server.delete("Pod", "a", "p1");
+      server.delete("Namespace", "a");
+    }
+  });
+
+  test("add, update and delete of each kind reach the DesiredState", async () => {
+    const h = new Harness(server);
+    try {
+      await h.until(() => h.batches.length > 0, "in sync");
+      server.create(ns("b", { team: "x" }));
+      server.create(pod("b", "web", "10.65.1.3", { app: "web" }));
+      await h.until((s) => s.endpoints["b/web"] !== undefined, "pod added");
+      server.create(denyAll("b"));
+      await h.until((s) => s.endpoints["b/web"].ingressPolicies.length === 1, "policy added");
+      server.update({ ...pod("b", "web", "10.65.1.4", { app: "web" }) });
+      await h.until((s) => s.endpoints["b/web"].ipv4Nets[0] === "10.65.1.4/32", "pod updated");
+      server.create({
+        apiVersion: "v1",
+        kind: "ServiceAccount",
+        metadata: { name: "sa1", namespace: "b", labels: { role: "x" } },
+      });
+      server.create({
+        apiVersion: "v1",
+        kind: "Node",
+        metadata: { name: "node2" },
+        spec: { podCIDR: "10.65.2.0/24" },
+        status: { addresses: [{ type: "InternalIP", address: "172.18.0.2" }] },
+      });
+      await h.until((s) => s.routes["10.65.2.0/24"]?.gateway === "172.18.0.2", "node route");
+      server.create({
+        apiVersion: "v1",
+        kind: "Service",
+        metadata: { name: "s", namespace: "b" },
+        spec: { ports: [{ port: 80 }] },
+      });
+      server.create({
+        apiVersion: "discovery.k8s.io/v1",
+        kind: "EndpointSlice",
+        metadata: { name: "s-1", namespace: "b" },
+        addressType: "IPv4",
+        endpoints: [],
+      });
+      await h.until(() => h.batches.some((b) => b.some((u) => u.kind === "EndpointSlice")), "endpoint slice");
+      server.delete("NetworkPolicy", "b", "deny");
+      await h.until((s) => s.endpoints["b/web"].ingressPolicies.length === 0, "policy deleted");
+      server.delete("Node", "node2");
+      await h.until((s) => s.routes["10.65.2.0/24"] === undefined, "node deleted");
+      server.delete("Pod", "b", "web");
+      await h.until((s) => s.endpoints["b/web"] === undefined, "pod deleted");
+    } finally {
+      h.close();
+    }
+  });
+
+  test("a 410 relists and emits only the difference: unchanged chains keep their identity", async () => {
+    server.create(ns("c"));
+    server.create(pod("c", "p", "10.65.1.5"));
+    server.create(denyAll("c"));
+    const h = new Harness(server);
+    try {
+      await h.until((s) => policyChains(s).length === 1, "programmed");
+      const before = h.state;
+      const n = h.batches.length;
+      server.compactHistory();
+      server.create(pod("c", "q", "10.65.1.6"));
+      server.compactHistory();
+      server.endWatches(); // the watch ends; resuming from its resourceVersion gets 410; the informer relists
+      await h.until((s) => s.endpoints["c/q"] !== undefined, "change made during the outage");
+      const later = h.batches.slice(n).flat();
+      assert.ok(
+        later.every((u) => u.name === "q"),
+        `only the new pod came through: ${later.map((u) => u.name)}`,
+      );
+      const chain = policyChains(before)[0];
+      assert.equal(h.state.iptables.ipv4.filter.chains[chain], before.iptables.ipv4.filter.chains[chain]);
+    } finally {
+      h.close();
+    }
+  });
+
+  test("dropped watches and an API server that goes away and comes back end in the right state", async () => {
+    server.create(ns("d"));
+    const h = new Harness(server);
+    try {
+      await h.until(() => h.batches.length > 0, "in sync");
+      server.dropWatches();
+      server.create(pod("d", "a", "10.65.1.7"));
+      await h.until((s) => s.endpoints["d/a"] !== undefined, "recovered from a reset");
+      await server.stop();
+      await new Promise((r) => setTimeout(r, 100));
+      server.create(pod("d", "b", "10.65.1.8"));
+      server.delete("Pod", "d", "a");
+      await server.start();
+      await h.until(
+        (s) => s.endpoints["d/b"] !== undefined && s.endpoints["d/a"] === undefined,
+        "caught up after the outage",
+      );
+    } finally {
+      h.close();
+    }
+  });
+
+  test("the file and Kubernetes datastores give the same DesiredState for the same objects", async () => {
+    const render = (s: DesiredState) =>
+      [
+        renderTables(s.iptables.ipv4),
+        renderTables(s.iptables.ipv6),
+        renderIpSets(Object.values(s.ipsets)),
+        JSON.stringify(Object.entries(s.routes).sort()),
+        JSON.stringify(Object.entries(s.sysctls).sort()),
+        JSON.stringify(Object.entries(s.endpoints).sort()),
+      ].join("\n");
+    for (const name of caseNames().filter((n) => !n.startsWith("malformed"))) {
+      const dir = join(GOLDEN_DIR, name);
+      const { node } = JSON.parse(readFileSync(join(dir, "case.json"), "utf8")) as { node: string };
+      const parsed = await readManifestDir(join(dir));
+      const fromFiles = new CalcGraph({ nodeName: node }).apply(parsed.updates);
+      const api = await startFakeApiServer();
+      try {
+        for (const u of parsed.updates) api.create(u.value as object);
+        const h = new Harness(api, node);
+        try {
+          await h.until(() => h.batches.length > 0, `${name}: in sync`);
+          const [a, b] = [render(h.state).split("\n"), render(fromFiles).split("\n")];
+          const i = a.findIndex((l, j) => l !== b[j]);
+          assert.ok(
+            i < 0 && a.length === b.length,
+            `${name}: the datastores disagree at line ${i}:\n  kubernetes: ${a[i]}\n  file:       ${b[i]}`,
+          );
+        } finally {
+          h.close();
+        }
+      } finally {
+        await api.close();
+      }
+    }
+  });
+});
