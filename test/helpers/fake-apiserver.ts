@@ -113,7 +113,9 @@ export interface Fault {
 }
 
 export interface FakeApiServerOptions {
-  /** TCP port to bind on 127.0.0.1 (default 0 = random). Later start() calls reuse the bound port. */
+  /** Address to bind (default 127.0.0.1). */
+  host?: string;
+  /** TCP port to bind (default 0 = random). Later start() calls reuse the bound port. */
   port?: number;
   /** How many watch events to keep for watch resumption (default 1000). Older resourceVersions get 410. */
   historySize?: number;
@@ -671,6 +673,7 @@ export class FakeApiServer {
 
   constructor(options: FakeApiServerOptions = {}) {
     this.opts = {
+      host: options.host ?? "127.0.0.1",
       port: options.port ?? 0,
       historySize: options.historySize ?? 1000,
       tooOldMode: options.tooOldMode ?? "event",
@@ -696,7 +699,7 @@ export class FakeApiServer {
 
   /** `http://127.0.0.1:<port>` */
   get url(): string {
-    return `http://127.0.0.1:${this.boundPort}`;
+    return `http://${this.opts.host}:${this.boundPort}`;
   }
 
   /** Whether the server is currently accepting connections. */
@@ -728,7 +731,7 @@ export class FakeApiServer {
       try {
         await new Promise<void>((resolve, reject) => {
           server.once("error", reject);
-          server.listen(port, "127.0.0.1", () => {
+          server.listen(port, this.opts.host, () => {
             server.off("error", reject);
             resolve();
           });
