@@ -213,4 +213,5 @@ export function main(argv: string[]): Promise<number> {
   return runProgram("felix", program, argv);
 }
 
-process.exitCode = await main(process.argv.slice(2));
+// Exit explicitly: a watch request still in flight (the API server never answered) must not keep a stopped agent alive.
+process.exit(await main(process.argv.slice(2)));

@@ -52,19 +52,25 @@ export class FileDatastore {
         });
       };
 
-      running = running.then(async () => {
+      // Watch before the first scan: a change made right after the in-sync
+      // batch (or during the scan) must not slip between scan and watch.
+      if (this.o.watch) {
         try {
-          const first = await this.rescan();
-          sub.next(first); // even when empty: this is the in-sync point
-          if (!this.o.watch) {
-            sub.complete();
-            return;
-          }
           watcher = watch(this.o.dir, { recursive: true }, () => {
             clearTimeout(timer);
             timer = setTimeout(sync, this.o.debounceMs ?? 50);
           });
           watcher.on("error", (e) => sub.error(e));
+        } catch (e) {
+          sub.error(e);
+          return;
+        }
+      }
+      running = running.then(async () => {
+        try {
+          const first = await this.rescan();
+          sub.next(first); // even when empty: this is the in-sync point
+          if (!this.o.watch) sub.complete();
         } catch (e) {
           sub.error(e);
         }

@@ -29,7 +29,9 @@ async function getJson(kc: KubeConfig, url: URL): Promise<unknown> {
       res.on("end", () => {
         const body = Buffer.concat(chunks).toString();
         if (res.statusCode !== 200) {
-          reject(new ApiError(`GET ${url.pathname}: HTTP ${res.statusCode} ${body.slice(0, 200)}`, res.statusCode ?? 0));
+          reject(
+            new ApiError(`GET ${url.pathname}: HTTP ${res.statusCode} ${body.slice(0, 200)}`, res.statusCode ?? 0),
+          );
           return;
         }
         try {

@@ -241,7 +241,9 @@ describe("felix end to end", { skip }, () => {
       const blocked = await eventually(
         () => topo.probe(c, a, 80, "tcp", 300),
         (ok) => !ok,
-      );
+      ).catch((e: Error) => {
+        throw new Error(`${e.message}\nnode1 daemon:\n${d1.output().slice(-4000)}`);
+      });
       console.log(`# daemon: manifest change → enforced in ${blocked.ms.toFixed(0)} ms (including probe time)`);
 
       // A malformed manifest is reported with its file name; enforcement stays.
