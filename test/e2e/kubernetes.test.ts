@@ -206,6 +206,18 @@ describe("felix with the Kubernetes datastore", { skip }, () => {
       "node1",
     ]);
     assert.equal(await d.exited, 0, d.output());
+    const e = topo.spawn(
+      node,
+      process.execPath,
+      [FELIX_DUMP, "endpoints", "--live", "--resources", dir, "--node-name", "node1"],
+      {
+        ...process.env,
+        FELIX_ENDPOINTSTATUSPATHPREFIX: work,
+      },
+    );
+    assert.equal(await e.exited, 0, e.output());
+    assert.match(e.output(), /WORKLOAD\s+NODE\s+NETWORKS\s+INTERFACE\s+STATUS\s+REASON/);
+    assert.match(e.output(), new RegExp(`x/a\\s+node1\\s+10\\.67\\.1\\.2/32\\s+${a.hostIface}\\s+up`));
   });
 
   test("a pod label change pushed through WATCH reaches the kernel", async () => {
