@@ -6,20 +6,10 @@ import { describe, test } from "node:test";
 import fc from "fast-check";
 import { CalcGraph, computeDesiredState } from "../../calc-graph/calc-graph.js";
 import type { DesiredState } from "../../calc-graph/desired-state.js";
-import { renderIpSets } from "../../iptables/ipset.js";
-import { renderTables } from "../../iptables/render.js";
 import type { ResourceUpdate } from "../../src/model/resource.js";
-import { deleted, namespace, node, pod, policy } from "./fixtures.js";
+import { deleted, namespace, node, pod, policy, renderState } from "./fixtures.js";
 
-const render = (s: DesiredState) =>
-  [
-    renderTables(s.iptables.ipv4),
-    renderTables(s.iptables.ipv6),
-    renderIpSets(Object.values(s.ipsets)),
-    JSON.stringify(Object.entries(s.routes).sort()),
-    JSON.stringify(Object.entries(s.sysctls).sort()),
-    JSON.stringify(Object.entries(s.endpoints).sort()),
-  ].join("\n");
+const render = renderState;
 
 const chainNames = (s: DesiredState) => Object.keys(s.iptables.ipv4.filter.chains);
 

@@ -1,5 +1,8 @@
 // Small builders for Kubernetes objects and resource updates, for graph tests.
 
+import type { DesiredState } from "../../calc-graph/desired-state.js";
+import { renderIpSets } from "../../iptables/ipset.js";
+import { renderTables } from "../../iptables/render.js";
 import type { NetworkPolicy, Pod } from "../../src/model/k8s.js";
 import type { Kind, ResourceUpdate } from "../../src/model/resource.js";
 
@@ -53,4 +56,16 @@ export function node(name: string, podCIDR: string, ip: string): ResourceUpdate 
 
 export function deleted(u: ResourceUpdate): ResourceUpdate {
   return { ...u, value: null };
+}
+
+/** Everything a DesiredState holds, as one deterministic text: for comparing states. */
+export function renderState(s: DesiredState): string {
+  return [
+    renderTables(s.iptables.ipv4),
+    renderTables(s.iptables.ipv6),
+    renderIpSets(Object.values(s.ipsets)),
+    JSON.stringify(Object.entries(s.routes).sort()),
+    JSON.stringify(Object.entries(s.sysctls).sort()),
+    JSON.stringify(Object.entries(s.endpoints).sort()),
+  ].join("\n");
 }

@@ -18,17 +18,19 @@ export function clusterManifests(topo: Topology, nsLabels: Record<string, Record
   for (const ns of namespaces) {
     docs.push({ apiVersion: "v1", kind: "Namespace", metadata: { name: ns, labels: { ns, ...nsLabels[ns] } } });
   }
-  for (const n of topo.nodes.values()) {
-    docs.push({
-      apiVersion: "v1",
-      kind: "Node",
-      metadata: { name: n.name },
-      spec: { podCIDR: n.podCIDR },
-      status: { addresses: [{ type: "InternalIP", address: n.underlayIp }] },
-    });
-  }
+  for (const n of topo.nodes.values()) docs.push(nodeManifest(n));
   for (const p of topo.pods.values()) docs.push(podManifest(p));
   return docs.map((d) => stringify(d)).join("---\n");
+}
+
+export function nodeManifest(n: TopoNode): object {
+  return {
+    apiVersion: "v1",
+    kind: "Node",
+    metadata: { name: n.name },
+    spec: { podCIDR: n.podCIDR },
+    status: { addresses: [{ type: "InternalIP", address: n.underlayIp }] },
+  };
 }
 
 export function podManifest(p: TopoPod, labels: Record<string, string> = {}): object {

@@ -20,11 +20,9 @@
 
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { dirname, resolve } from "node:path";
 import { after, before, describe, type TestContext, test } from "node:test";
-import { fileURLToPath } from "node:url";
 import { stringify } from "yaml";
-import { type FelixRun, felixOnce, ManifestDir, podManifest } from "./cluster.js";
+import { FELIX_DUMP, type FelixRun, felixOnce, ManifestDir, nodeManifest, podManifest } from "./cluster.js";
 import {
   ALL_PODS,
   type Check,
@@ -52,7 +50,6 @@ import {
 } from "./topology.js";
 
 const skip = requirementsMissing();
-const FELIX_DUMP = resolve(dirname(fileURLToPath(import.meta.url)), "../../src/cli/felix-dump.js");
 
 /** Probe timeout and concurrency (FELIX_E2E_PROBE_TIMEOUT_MS overrides the timeout). */
 const PROBE_TIMEOUT_MS = Number(process.env.FELIX_E2E_PROBE_TIMEOUT_MS ?? 400);
@@ -110,15 +107,7 @@ describe("NetworkPolicy conformance (upstream netpol cases, real felix, real ker
         metadata: { name: ns, labels: { ns, ...labels.namespaces?.[ns] } },
       });
     }
-    for (const n of nodes) {
-      docs.push({
-        apiVersion: "v1",
-        kind: "Node",
-        metadata: { name: n.name },
-        spec: { podCIDR: n.podCIDR },
-        status: { addresses: [{ type: "InternalIP", address: n.underlayIp }] },
-      });
-    }
+    for (const n of nodes) docs.push(nodeManifest(n));
     for (const p of pods) docs.push(podManifest(p, labels.pods?.[p.key] ?? {}));
     docs.push(IP_POOL);
     return docs;

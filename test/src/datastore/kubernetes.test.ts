@@ -12,11 +12,10 @@ import { pino } from "pino";
 import type { Subscription } from "rxjs";
 import { CalcGraph } from "../../../calc-graph/calc-graph.js";
 import type { DesiredState } from "../../../calc-graph/desired-state.js";
-import { renderIpSets } from "../../../iptables/ipset.js";
-import { renderTables } from "../../../iptables/render.js";
 import { KubernetesDatastore } from "../../../src/datastore/kubernetes.js";
 import { readManifestDir } from "../../../src/datastore/manifests.js";
 import type { ResourceUpdate } from "../../../src/model/resource.js";
+import { renderState } from "../../calc-graph/fixtures.js";
 import { caseNames, GOLDEN_DIR } from "../../golden-cases.js";
 import { type FakeApiServer, kubeConfigObject, startFakeApiServer } from "../../helpers/fake-apiserver.js";
 
@@ -208,15 +207,7 @@ describe("KubernetesDatastore", () => {
   });
 
   test("the file and Kubernetes datastores give the same DesiredState for the same objects", async () => {
-    const render = (s: DesiredState) =>
-      [
-        renderTables(s.iptables.ipv4),
-        renderTables(s.iptables.ipv6),
-        renderIpSets(Object.values(s.ipsets)),
-        JSON.stringify(Object.entries(s.routes).sort()),
-        JSON.stringify(Object.entries(s.sysctls).sort()),
-        JSON.stringify(Object.entries(s.endpoints).sort()),
-      ].join("\n");
+    const render = renderState;
     for (const name of caseNames().filter((n) => !n.startsWith("malformed"))) {
       const dir = join(GOLDEN_DIR, name);
       const { node } = JSON.parse(readFileSync(join(dir, "case.json"), "utf8")) as { node: string };
