@@ -1,0 +1,209 @@
+// The kernel part of the benchmark, run by bench/run.ts inside a fresh network
+// namespace (`ip netns exec <ns> node dist/bench/kernel-child.js '<job json>'`:
+// node cannot enter a namespace itself). It regenerates the same synthetic
+// cluster from the preset and seed, and either
+//   - ours:  graph + the real dataplane (src/kernel.ts) into the empty
+//            namespace, then incremental changes through both; or
+//   - floor: bare `ipset restore` and `iptables-<mode>-restore --noflush` of
+//            the rendered state, the least any agent has to pay.
+// Progress goes to stderr; the result is the last `RESULT {json}` line on stdout.
+
+import { execFileSync } from "node:child_process";
+import { CalcGraph } from "../calc-graph/calc-graph.js";
+import type { DesiredState } from "../calc-graph/desired-state.js";
+import { binary } from "../iptables/backend.js";
+import { run } from "../iptables/exec.js";
+import { renderIpSets } from "../iptables/ipset.js";
+import { renderTables } from "../iptables/render.js";
+import type { ApplyResult, DataplaneOptions } from "../src/dataplane.js";
+import { kernelDataplane } from "../src/kernel.js";
+import { createLogger } from "../src/log.js";
+import { Metrics } from "../status/metrics.js";
+import type { ChildJob, ColdKernel, FloorResult, KernelKindResult, OursResult, StepTimes } from "./kernel-protocol.js";
+import { dist } from "./measure.js";
+import { type ChangeKind, LOCAL_NODE, nodeInternalIp, SyntheticCluster } from "./scale.js";
+
+const log = (msg: string) => process.stderr.write(`  [kernel-child ${process.pid}] ${msg}\n`);
+
+const zeroSteps = (): StepTimes => ({
+  ipsetsAddOrUpdate: 0,
+  iptablesV4: 0,
+  iptablesV6: 0,
+  ipsetsRemoveStale: 0,
+  routes: 0,
+  sysctls: 0,
+});
+
+/**
+ * The namespace as a node would have it: an underlay interface holding this
+ * node's InternalIP (so remote nodes' gateways are reachable) and one up
+ * `cali…` veth per local pod, as the CNI plugin makes them (the pod ends stay
+ * in this namespace), so routes and sysctls are really written rather than
+ * left pending.
+ */
+function setUpLinks(state: DesiredState): number {
+  const ifaces = Object.values(state.endpoints)
+    .filter((e) => e.node === LOCAL_NODE)
+    .map((e) => e.iface);
+  const lines = [
+    "link set lo up",
+    "link add fxb-underlay type veth peer name fxb-underlay-p",
+    `addr add ${nodeInternalIp(0)}/12 dev fxb-underlay`,
+    "link set fxb-underlay-p up",
+    "link set fxb-underlay up",
+  ];
+  ifaces.forEach((name, i) => {
+    lines.push(`link add ${name} type veth peer name fxb-p${i}`, `link set fxb-p${i} up`, `link set ${name} up`);
+  });
+  execFileSync("ip", ["-batch", "-"], { input: `${lines.join("\n")}\n`, stdio: ["pipe", "ignore", "inherit"] });
+  return ifaces.length;
+}
+
+/** Wraps the driver's steps to time them (the driver keeps its parts in `o`). */
+function instrument(options: DataplaneOptions): { take: () => StepTimes } {
+  let steps = zeroSteps();
+  const wrap = (obj: object | undefined, method: string, step: keyof StepTimes) => {
+    if (!obj) return;
+    const target = obj as Record<string, (...a: unknown[]) => Promise<unknown>>;
+    const orig = target[method].bind(obj);
+    target[method] = async (...args: unknown[]) => {
+      const t0 = performance.now();
+      try {
+        return await orig(...args);
+      } finally {
+        steps[step] += performance.now() - t0;
+      }
+    };
+  };
+  wrap(options.ipsets, "addOrUpdate", "ipsetsAddOrUpdate");
+  wrap(options.ipv4, "apply", "iptablesV4");
+  wrap(options.ipv6, "apply", "iptablesV6");
+  wrap(options.ipsets, "removeStale", "ipsetsRemoveStale");
+  wrap(options.routes, "apply", "routes");
+  wrap(options.sysctls, "apply", "sysctls");
+  return {
+    take: () => {
+      const s = steps;
+      steps = zeroSteps();
+      return s;
+    },
+  };
+}
+
+async function ours(job: ChildJob): Promise<OursResult> {
+  const t0 = performance.now();
+  const cluster = new SyntheticCluster(job.spec, job.seed);
+  const generateMs = performance.now() - t0;
+
+  const kernel = await kernelDataplane(
+    { iptablesRefreshInterval: 0, iptablesBackend: job.backend, ipv6Support: true, logLevel: "warn" },
+    job.backend,
+    createLogger("warn", "json"),
+    new Metrics(),
+  );
+  const steps = instrument((kernel.dataplane as unknown as { o: DataplaneOptions }).o);
+  try {
+    // Cold start: graph, then the whole state into the empty namespace.
+    const g0 = performance.now();
+    const graph = new CalcGraph({ nodeName: LOCAL_NODE });
+    const state = graph.apply(cluster.updates);
+    const graphMs = performance.now() - g0;
+    const links = setUpLinks(state);
+    steps.take();
+    const a0 = performance.now();
+    const r = await kernel.dataplane.apply(state);
+    const applyMs = performance.now() - a0;
+    for (const w of r.warnings.slice(0, 3)) log(`warning: ${w}`);
+    const cold: ColdKernel = {
+      generateMs,
+      graphMs,
+      applyMs,
+      totalMs: graphMs + applyMs,
+      restoreMs: r.restoreMs,
+      iptablesBytes: r.iptablesBytes,
+      ipsetBytes: r.ipsetBytes,
+      changes: r.changes,
+      warnings: r.warnings.length,
+      steps: steps.take(),
+    };
+    log(`cold start: graph ${graphMs.toFixed(0)} ms, apply ${applyMs.toFixed(0)} ms`);
+
+    // Incremental: each change timed through graph and dataplane, then reverted (untimed).
+    const incremental: Partial<Record<ChangeKind, KernelKindResult>> = {};
+    for (const kind of job.samples > 0 ? job.kinds : []) {
+      const rows: { graphMs: number; applyMs: number; r: ApplyResult; steps: StepTimes }[] = [];
+      for (let i = 0; i < job.warmup + job.samples; i++) {
+        const change = cluster.change(kind);
+        steps.take();
+        const c0 = performance.now();
+        const s = graph.apply(change.forward);
+        const c1 = performance.now();
+        const res = await kernel.dataplane.apply(s);
+        const c2 = performance.now();
+        const st = steps.take();
+        if (i >= job.warmup) rows.push({ graphMs: c1 - c0, applyMs: c2 - c1, r: res, steps: st });
+        await kernel.dataplane.apply(graph.apply(change.revert));
+      }
+      const meanSteps = zeroSteps();
+      for (const row of rows) {
+        for (const k of Object.keys(meanSteps) as (keyof StepTimes)[]) meanSteps[k] += row.steps[k] / rows.length;
+      }
+      incremental[kind] = {
+        samples: rows.length,
+        graphMs: dist(rows.map((x) => x.graphMs)),
+        applyMs: dist(rows.map((x) => x.applyMs)),
+        totalMs: dist(rows.map((x) => x.graphMs + x.applyMs)),
+        restoreMs: dist(rows.map((x) => x.r.restoreMs)),
+        iptablesBytes: dist(rows.map((x) => x.r.iptablesBytes)),
+        ipsetBytes: dist(rows.map((x) => x.r.ipsetBytes)),
+        steps: meanSteps,
+      };
+      log(`${kind}: total p50 ${incremental[kind]!.totalMs.p50.toFixed(1)} ms`);
+    }
+    return { mode: "ours", ipv6: kernel.ipv6, backend: job.backend, links, cold, incremental };
+  } finally {
+    kernel.close();
+  }
+}
+
+async function floor(job: ChildJob): Promise<FloorResult> {
+  const cluster = new SyntheticCluster(job.spec, job.seed);
+  const state = new CalcGraph({ nodeName: LOCAL_NODE }).apply(cluster.updates);
+  const ipv6 = job.ipv6 ?? true;
+  const sets = Object.values(state.ipsets).filter((s) => s.family === 4 || ipv6);
+  const ipsetText = renderIpSets(sets);
+  const v4 = renderTables(state.iptables.ipv4);
+  const v6 = ipv6 ? renderTables(state.iptables.ipv6) : "";
+  const timed = async (cmd: string, args: string[], input: string): Promise<number> => {
+    if (!input) return 0;
+    const t0 = performance.now();
+    const r = await run(cmd, args, input);
+    const ms = performance.now() - t0;
+    if (r.code !== 0) throw new Error(`${cmd} ${args.join(" ")} failed: ${r.stderr.trim().slice(0, 500)}`);
+    return ms;
+  };
+  // Sets first: the rules name them.
+  const ipsetMs = await timed("ipset", ["restore"], ipsetText);
+  const iptablesV4Ms = await timed(binary(4, job.backend, "restore"), ["--noflush"], v4);
+  const iptablesV6Ms = await timed(binary(6, job.backend, "restore"), ["--noflush"], v6);
+  return {
+    mode: "floor",
+    ipsetMs,
+    iptablesV4Ms,
+    iptablesV6Ms,
+    totalMs: ipsetMs + iptablesV4Ms + iptablesV6Ms,
+    ipsetBytes: Buffer.byteLength(ipsetText),
+    iptablesBytes: Buffer.byteLength(v4) + Buffer.byteLength(v6),
+  };
+}
+
+async function main(): Promise<void> {
+  const job = JSON.parse(process.argv[2] ?? "") as ChildJob;
+  const result = job.mode === "ours" ? await ours(job) : await floor(job);
+  process.stdout.write(`RESULT ${JSON.stringify(result)}\n`);
+}
+
+main().catch((e) => {
+  process.stderr.write(`kernel-child: ${(e as Error).stack ?? e}\n`);
+  process.exit(1);
+});

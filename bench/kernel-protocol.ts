@@ -1,0 +1,83 @@
+// What the benchmark runner and its kernel child (bench/kernel-child.ts, run
+// inside a fresh network namespace with `ip netns exec`) exchange: the job as
+// one JSON argument, the result as the last `RESULT {json}` line on stdout.
+
+import type { IptablesMode } from "../iptables/backend.js";
+import type { Dist } from "./measure.js";
+import type { ChangeKind, ScaleSpec } from "./scale.js";
+
+export interface ChildJob {
+  /** `ours`: graph + the real dataplane; `floor`: bare restores of the rendered state. */
+  readonly mode: "ours" | "floor";
+  readonly spec: ScaleSpec;
+  readonly seed: number;
+  readonly backend: IptablesMode;
+  /** Incremental samples per kind (ours only; 0 skips the incremental phase). */
+  readonly samples: number;
+  readonly warmup: number;
+  readonly kinds: readonly ChangeKind[];
+  /** Floor only: whether ours programmed IPv6 too (so the floor does the same). */
+  readonly ipv6?: boolean;
+}
+
+/** Milliseconds per dataplane step, as the driver runs them. */
+export interface StepTimes {
+  ipsetsAddOrUpdate: number;
+  iptablesV4: number;
+  iptablesV6: number;
+  ipsetsRemoveStale: number;
+  routes: number;
+  sysctls: number;
+}
+
+export interface ColdKernel {
+  /** Generating the synthetic cluster inside the child (not part of the figures). */
+  readonly generateMs: number;
+  readonly graphMs: number;
+  /** `dataplane.apply` of the full state into an empty namespace. */
+  readonly applyMs: number;
+  /** graph + apply: start to the kernel programmed. */
+  readonly totalMs: number;
+  /** Time inside iptables-restore and ipset restore (ApplyResult.restoreMs). */
+  readonly restoreMs: number;
+  readonly iptablesBytes: number;
+  readonly ipsetBytes: number;
+  readonly changes: number;
+  readonly warnings: number;
+  readonly steps: StepTimes;
+}
+
+export interface KernelKindResult {
+  readonly samples: number;
+  readonly graphMs: Dist;
+  readonly applyMs: Dist;
+  /** graph.apply + dataplane.apply. */
+  readonly totalMs: Dist;
+  readonly restoreMs: Dist;
+  readonly iptablesBytes: Dist;
+  readonly ipsetBytes: Dist;
+  /** Mean time per dataplane step over the samples. */
+  readonly steps: StepTimes;
+}
+
+export interface OursResult {
+  readonly mode: "ours";
+  readonly ipv6: boolean;
+  readonly backend: IptablesMode;
+  /** `cali…` veths made for the local pods (routes and sysctls need them). */
+  readonly links: number;
+  readonly cold: ColdKernel;
+  readonly incremental: Partial<Record<ChangeKind, KernelKindResult>>;
+}
+
+export interface FloorResult {
+  readonly mode: "floor";
+  readonly ipsetMs: number;
+  readonly iptablesV4Ms: number;
+  readonly iptablesV6Ms: number;
+  readonly totalMs: number;
+  readonly ipsetBytes: number;
+  readonly iptablesBytes: number;
+}
+
+export type ChildResult = OursResult | FloorResult;
