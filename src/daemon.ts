@@ -88,7 +88,14 @@ export class Daemon {
         },
       }),
     );
-    if (this.o.linkEvents) this.subs.push(this.o.linkEvents.subscribe(() => this.schedule()));
+    if (this.o.linkEvents) {
+      this.subs.push(
+        this.o.linkEvents.subscribe(() => {
+          this.o.dataplane.linksChanged();
+          this.schedule();
+        }),
+      );
+    }
     if (this.o.refreshIntervalSecs > 0) {
       this.refreshTimer = setInterval(() => {
         this.o.log.debug("refresh: re-reading the kernel");

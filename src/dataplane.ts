@@ -8,7 +8,9 @@
 //   5. sysctls
 //
 // Every step reads the kernel (or trusts its cache until `resync()`), diffs,
-// and writes the smallest change. Failures are reported, not thrown past the
+// and writes the smallest change; a step whose part of the snapshot is the
+// very object it applied last time is skipped (until `resync()`, or for
+// routes and sysctls `linksChanged()`). Failures are reported, not thrown past the
 // caller's retry: a step that fails leaves the earlier ones in place.
 
 import type { DesiredState } from "../calc-graph/desired-state.js";
@@ -23,12 +25,16 @@ import type { RouteApplyResult } from "../routes/route-reconciler.js";
 export interface RouteSync {
   setDesired(routes: Record<string, Route>): void;
   apply(): Promise<RouteApplyResult>;
+  /** Routes waiting for a device or gateway since the last apply. */
+  readonly pending: readonly unknown[];
 }
 
 /** The sysctl reconciler, as the driver uses it. */
 export interface SysctlSync {
   setDesired(values: Record<string, string>): void;
   apply(): Promise<SysctlApplyResult>;
+  /** Paths missing at the last apply (an interface not there yet). */
+  readonly missing: readonly string[];
 }
 
 export interface ApplyResult {
@@ -52,7 +58,16 @@ export interface DataplaneOptions {
   readonly sysctls?: SysctlSync;
 }
 
+const NO_IPSETS = { setsCreated: 0, setsSwapped: 0, membersAdded: 0, membersRemoved: 0, bytesWritten: 0, restoreMs: 0 };
+const NO_TABLES = { linesWritten: 0, bytesWritten: 0, restoreMs: 0 };
+const NO_STALE = { destroyed: 0, inUse: [] as string[], bytesWritten: 0 };
+
 export class Dataplane {
+  /** The last state applied in full; parts that keep their identity need no kernel work. */
+  private last: DesiredState | undefined;
+  private forceAll = true;
+  private forceLinks = false;
+
   constructor(private readonly o: DataplaneOptions) {}
 
   /** Forget cached kernel views: the next apply re-reads everything (drift repair). */
@@ -60,19 +75,51 @@ export class Dataplane {
     this.o.ipv4.invalidate();
     this.o.ipv6?.invalidate();
     this.o.ipsets.invalidate();
+    this.forceAll = true;
+  }
+
+  /** Interfaces came or changed: the next apply re-checks routes and sysctls. */
+  linksChanged(): void {
+    this.forceLinks = true;
   }
 
   async apply(state: DesiredState): Promise<ApplyResult> {
+    // Snapshots share unchanged parts by identity: a part equal to what was
+    // last applied (and not invalidated since) is already in the kernel.
+    const last = this.forceAll ? undefined : this.last;
+    const links = this.forceLinks || !last;
+    this.last = undefined; // until this apply has succeeded
+    this.forceAll = false;
+    this.forceLinks = false;
+    try {
+      const r = await this.applyChanged(state, last, links);
+      this.last = state;
+      return r;
+    } catch (e) {
+      this.forceAll = true;
+      throw e;
+    }
+  }
+
+  private async applyChanged(
+    state: DesiredState,
+    last: DesiredState | undefined,
+    links: boolean,
+  ): Promise<ApplyResult> {
     const sets: IpSetState[] = Object.values(state.ipsets).filter((s) => s.family === 4 || this.o.ipv6);
     const warnings: string[] = [];
-    const ipsetUp = await this.o.ipsets.addOrUpdate(sets);
-    const v4 = await this.o.ipv4.apply(state.iptables.ipv4);
-    const v6 = this.o.ipv6 ? await this.o.ipv6.apply(state.iptables.ipv6) : undefined;
-    const stale = await this.o.ipsets.removeStale(sets);
+    const setsChanged = last?.ipsets !== state.ipsets;
+    const ipsetUp = setsChanged ? await this.o.ipsets.addOrUpdate(sets) : NO_IPSETS;
+    const v4 = last?.iptables.ipv4 !== state.iptables.ipv4 ? await this.o.ipv4.apply(state.iptables.ipv4) : NO_TABLES;
+    const v6 =
+      this.o.ipv6 && last?.iptables.ipv6 !== state.iptables.ipv6
+        ? await this.o.ipv6.apply(state.iptables.ipv6)
+        : NO_TABLES;
+    const stale = setsChanged ? await this.o.ipsets.removeStale(sets) : NO_STALE;
     for (const name of stale.inUse) warnings.push(`IP set ${name} is still in use by another program; will retry`);
 
     let routes = { added: 0, removed: 0, pending: 0 };
-    if (this.o.routes) {
+    if (this.o.routes && (links || last?.routes !== state.routes || this.o.routes.pending.length > 0)) {
       this.o.routes.setDesired({ ...state.routes });
       const r = await this.o.routes.apply();
       routes = { added: r.added.length + r.replaced.length, removed: r.removed.length, pending: r.pending.length };
@@ -80,13 +127,13 @@ export class Dataplane {
       for (const p of r.pending) warnings.push(`route ${p.dst} waits: ${p.reason}${p.dev ? ` (${p.dev})` : ""}`);
     }
     let sysctlsWritten = 0;
-    if (this.o.sysctls) {
+    if (this.o.sysctls && (links || last?.sysctls !== state.sysctls || this.o.sysctls.missing.length > 0)) {
       this.o.sysctls.setDesired({ ...state.sysctls });
       const r = await this.o.sysctls.apply();
       sysctlsWritten = r.written;
       for (const f of r.failed) warnings.push(`sysctl ${f.path}: ${f.error}`);
     }
-    const iptLines = v4.linesWritten + (v6?.linesWritten ?? 0);
+    const iptLines = v4.linesWritten + v6.linesWritten;
     return {
       changes:
         iptLines +
@@ -98,9 +145,9 @@ export class Dataplane {
         routes.added +
         routes.removed +
         sysctlsWritten,
-      iptablesBytes: v4.bytesWritten + (v6?.bytesWritten ?? 0),
+      iptablesBytes: v4.bytesWritten + v6.bytesWritten,
       ipsetBytes: ipsetUp.bytesWritten + stale.bytesWritten,
-      restoreMs: v4.restoreMs + (v6?.restoreMs ?? 0) + ipsetUp.restoreMs,
+      restoreMs: v4.restoreMs + v6.restoreMs + ipsetUp.restoreMs,
       routes,
       sysctlsWritten,
       warnings,

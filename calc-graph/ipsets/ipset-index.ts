@@ -12,12 +12,13 @@ import type { IpSetSpec } from "./ids.js";
 interface SetState {
   readonly spec: IpSetSpec;
   refs: number;
-  readonly members: Map<string, number>;
+  /** Member → refcount, per IP family (index 0: IPv4, 1: IPv6). */
+  readonly members: readonly [Map<string, number>, Map<string, number>];
 }
 
-/** What an endpoint contributes: its IPs and named ports. */
+/** What an endpoint contributes: its IPs (per family) and named ports. */
 interface Contribution {
-  readonly ips: readonly string[];
+  readonly ips: readonly [readonly string[], readonly string[]];
   readonly ports: WorkloadEndpoint["ports"];
 }
 
@@ -46,7 +47,7 @@ export class IpSetIndex {
       existing.refs++;
       return;
     }
-    this.sets.set(spec.id, { spec, refs: 1, members: new Map() });
+    this.sets.set(spec.id, { spec, refs: 1, members: [new Map(), new Map()] });
     this.dirty.add(spec.id);
     this.labels.updateSelector(spec.id, spec.selector);
   }
@@ -68,7 +69,7 @@ export class IpSetIndex {
   updateEndpoint(key: string, ep: WorkloadEndpoint | null): void {
     const old = this.contributions.get(key);
     const next: Contribution | undefined = ep
-      ? { ips: [...ep.ipv4Nets, ...ep.ipv6Nets].map(stripHostPrefix), ports: ep.ports }
+      ? { ips: [ep.ipv4Nets.map(stripHostPrefix), ep.ipv6Nets.map(stripHostPrefix)], ports: ep.ports }
       : undefined;
     if (old && next && sameContribution(old, next)) {
       this.labels.updateItem(key, ep!.labels, ep!.profileIds);
@@ -104,8 +105,7 @@ export class IpSetIndex {
   /** Current members of one family, unsorted. */
   members(id: string, v: IpVersion): string[] {
     const s = this.sets.get(id);
-    if (!s) return [];
-    return [...s.members.keys()].filter((m) => isV6Member(m) === (v === 6));
+    return s ? [...s.members[v === 4 ? 0 : 1].keys()] : [];
   }
 
   get activeSetIds(): IterableIterator<string> {
@@ -113,38 +113,40 @@ export class IpSetIndex {
   }
 
   private contribute(set: SetState, c: Contribution, delta: 1 | -1): void {
-    for (const m of membersOf(set.spec, c)) {
-      const n = (set.members.get(m) ?? 0) + delta;
-      if (n <= 0) set.members.delete(m);
-      else set.members.set(m, n);
-      if (n === 0 || (n === 1 && delta === 1)) this.dirty.add(set.spec.id);
+    for (const family of [0, 1] as const) {
+      const members = set.members[family];
+      for (const m of membersOf(set.spec, c.ips[family], c.ports)) {
+        const n = (members.get(m) ?? 0) + delta;
+        if (n <= 0) members.delete(m);
+        else members.set(m, n);
+        if (n === 0 || (n === 1 && delta === 1)) this.dirty.add(set.spec.id);
+      }
     }
   }
 }
 
-function membersOf(spec: IpSetSpec, c: Contribution): string[] {
-  if (spec.kind === "selector") return [...c.ips];
+function membersOf(spec: IpSetSpec, ips: readonly string[], ports: WorkloadEndpoint["ports"]): readonly string[] {
+  if (spec.kind === "selector") return ips;
   const out: string[] = [];
-  for (const p of c.ports) {
+  for (const p of ports) {
     if (p.name !== spec.port || p.protocol !== spec.protocol) continue;
-    for (const ip of c.ips) out.push(`${ip},${p.protocol}:${p.port}`);
+    for (const ip of ips) out.push(`${ip},${p.protocol}:${p.port}`);
   }
   return out;
-}
-
-/** IPv6 members contain `:` in the address part (named-port members also hold `tcp:80`). */
-function isV6Member(m: string): boolean {
-  return m.split(",")[0].includes(":");
 }
 
 function stripHostPrefix(net: string): string {
   return net.replace(/\/(32|128)$/, "");
 }
 
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
 function sameContribution(a: Contribution, b: Contribution): boolean {
   return (
-    a.ips.length === b.ips.length &&
-    a.ips.every((x, i) => x === b.ips[i]) &&
+    sameList(a.ips[0], b.ips[0]) &&
+    sameList(a.ips[1], b.ips[1]) &&
     a.ports.length === b.ports.length &&
     a.ports.every(
       (p, i) => p.name === b.ports[i].name && p.protocol === b.ports[i].protocol && p.port === b.ports[i].port,
