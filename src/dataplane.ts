@@ -109,13 +109,16 @@ export class Dataplane {
     const sets: IpSetState[] = Object.values(state.ipsets).filter((s) => s.family === 4 || this.o.ipv6);
     const warnings: string[] = [];
     const setsChanged = last?.ipsets !== state.ipsets;
-    const ipsetUp = setsChanged ? await this.o.ipsets.addOrUpdate(sets) : NO_IPSETS;
+    // Only sets whose object changed need a diff against the kernel.
+    const changedSets = last ? sets.filter((s) => last.ipsets[s.name] !== s) : sets;
+    const ipsetUp = changedSets.length > 0 ? await this.o.ipsets.addOrUpdate(changedSets) : NO_IPSETS;
     const v4 = last?.iptables.ipv4 !== state.iptables.ipv4 ? await this.o.ipv4.apply(state.iptables.ipv4) : NO_TABLES;
     const v6 =
       this.o.ipv6 && last?.iptables.ipv6 !== state.iptables.ipv6
         ? await this.o.ipv6.apply(state.iptables.ipv6)
         : NO_TABLES;
-    const stale = setsChanged ? await this.o.ipsets.removeStale(sets) : NO_STALE;
+    const setRemoved = !last || Object.keys(last.ipsets).some((name) => !state.ipsets[name]);
+    const stale = setsChanged && setRemoved ? await this.o.ipsets.removeStale(sets) : NO_STALE;
     for (const name of stale.inUse) warnings.push(`IP set ${name} is still in use by another program; will retry`);
 
     let routes = { added: 0, removed: 0, pending: 0 };
