@@ -12,7 +12,7 @@
 //   - a label change re-tests only the selectors that mention a changed key.
 
 import { Subject } from "rxjs";
-import { type Labels, matches, mentionedKeys, requiredLabel, type Selector } from "./selector/selector.js";
+import { type Labels, matches, mentionedKeys, requiredLabels, type Selector } from "./selector/selector.js";
 
 export interface MatchEvent {
   readonly selectorId: string;
@@ -76,12 +76,7 @@ export class LabelIndex {
       this.matchesBySelector.delete(id);
       return;
     }
-    const req = requiredLabel(selector);
-    const entry: SelectorEntry = {
-      selector,
-      keys: mentionedKeys(selector),
-      anchor: req && anchorKey(req.key, req.value),
-    };
+    const entry: SelectorEntry = { selector, keys: mentionedKeys(selector), anchor: this.bestAnchor(selector) };
     this.selectors.set(id, entry);
     this.fileSelector(id, entry);
     const candidates = entry.anchor === undefined ? this.items.keys() : (this.itemsByLabel.get(entry.anchor) ?? EMPTY);
@@ -92,6 +87,21 @@ export class LabelIndex {
     }
     for (const itemId of [...this.itemsMatching(id)]) if (!now.has(itemId)) this.setMatch(id, itemId, false);
     for (const itemId of now) this.setMatch(id, itemId, true);
+  }
+
+  /** The required label carried by the fewest items now: the fewest candidates to test. */
+  private bestAnchor(selector: Selector): string | undefined {
+    let best: string | undefined;
+    let bestSize = Number.POSITIVE_INFINITY;
+    for (const r of requiredLabels(selector)) {
+      const anchor = anchorKey(r.key, r.value);
+      const size = this.itemsByLabel.get(anchor)?.size ?? 0;
+      if (size < bestSize) {
+        best = anchor;
+        bestSize = size;
+      }
+    }
+    return best;
   }
 
   updateParent(id: string, labels: Readonly<Record<string, string>> | null): void {

@@ -114,6 +114,16 @@ export function mentionedKeys(sel: Selector, into: Set<string> = new Set()): Set
 }
 
 /**
+ * Every single label a match must carry (`key=value` or `key`), for the label
+ * index to choose the most selective one.
+ */
+export function requiredLabels(sel: Selector): { key: string; value?: string }[] {
+  if (sel.op === "and") return sel.sels.flatMap(requiredLabels);
+  const r = requiredLabel(sel);
+  return r ? [r] : [];
+}
+
+/**
  * A label every match must carry, as `key=value` (preferred) or `key`, or
  * undefined when no single label is required. The label index files selectors
  * under it so a new endpoint is only tested against selectors it can match.
