@@ -2,7 +2,7 @@
 // (`felix-dump diff --live`). Uses the same ownership rules as the syncer.
 
 import type { SavedChain, SavedTable } from "./save-parser.js";
-import { isOurs, OUR_CHAIN_PREFIX } from "./table-syncer.js";
+import { hooksInPlace, OUR_CHAIN_PREFIX, sameHashes } from "./table-syncer.js";
 import { type FamilyTables, TABLE_NAMES } from "./tables.js";
 
 export interface TableDifference {
@@ -23,25 +23,16 @@ export function diffTables(want: FamilyTables, have: Map<string, SavedTable>): T
         out.push({ table, chain, problem: "missing" });
         continue;
       }
-      const wantHashes = w.chains[chain].rules.map((r) => r.hash);
-      const haveHashes = k.rules.map((r) => r.hash ?? "?");
-      if (wantHashes.join() !== haveHashes.join()) {
-        out.push({ table, chain, problem: "differs", detail: `${haveHashes.length} rules, want ${wantHashes.length}` });
+      const want = w.chains[chain].rules;
+      if (!sameHashes(k.rules, want)) {
+        out.push({ table, chain, problem: "differs", detail: `${k.rules.length} rules, want ${want.length}` });
       }
     }
     for (const chain of [...h.keys()].sort()) {
       if (chain.startsWith(OUR_CHAIN_PREFIX) && !w.chains[chain]) out.push({ table, chain, problem: "stale" });
     }
     for (const [b, hook] of Object.entries(w.hooks)) {
-      const rules = h.get(b)?.rules ?? [];
-      const ours = rules.filter(isOurs).map((r) => r.hash ?? "?");
-      const head = rules.slice(0, hook.insert.length).map((r) => r.hash ?? "?");
-      const tail = hook.append.length ? rules.slice(-hook.append.length).map((r) => r.hash ?? "?") : [];
-      const ok =
-        ours.length === hook.insert.length + hook.append.length &&
-        head.join() === hook.insert.map((r) => r.hash).join() &&
-        tail.join() === hook.append.map((r) => r.hash).join();
-      if (!ok) out.push({ table, chain: b, problem: "hooks out of place" });
+      if (!hooksInPlace(h.get(b)?.rules ?? [], hook)) out.push({ table, chain: b, problem: "hooks out of place" });
     }
   }
   return out;

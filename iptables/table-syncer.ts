@@ -18,8 +18,8 @@
 
 import type { IptablesBackend } from "./backend.js";
 import { RestoreError } from "./backend.js";
-import { parseSave, type SavedChain, type SavedTable } from "./save-parser.js";
-import { type FamilyTables, TABLE_NAMES, type TableName, type TableState } from "./tables.js";
+import { parseSave, type SavedChain, type SavedRule, type SavedTable } from "./save-parser.js";
+import { type FamilyTables, type HookRules, TABLE_NAMES, type TableName, type TableState } from "./tables.js";
 
 export const OUR_CHAIN_PREFIX = "cali-";
 
@@ -179,6 +179,22 @@ function hashesOf(rules: readonly { hash?: string }[]): string {
   return rules.map((r) => r.hash ?? "?").join(",");
 }
 
+/** Whether a kernel chain holds exactly the desired rules (by hash). */
+export function sameHashes(have: readonly { hash?: string }[], want: readonly { hash?: string }[]): boolean {
+  return hashesOf(have) === hashesOf(want);
+}
+
+/** Whether our rules in a built-in chain are exactly the desired inserts on top and appends at the bottom. */
+export function hooksInPlace(rules: readonly SavedRule[], hook: HookRules): boolean {
+  const ours = rules.filter(isOurs);
+  const tail = hook.append.length ? rules.slice(-hook.append.length) : [];
+  return (
+    ours.length === hook.insert.length + hook.append.length &&
+    sameHashes(rules.slice(0, hook.insert.length), hook.insert) &&
+    sameHashes(tail, hook.append)
+  );
+}
+
 /** One table's restore input ("" when nothing to do) and its deletions. */
 export function planTable(name: TableName, want: TableState, have: SavedTable | undefined): [string, string] {
   const declare: string[] = [];
@@ -189,7 +205,7 @@ export function planTable(name: TableName, want: TableState, have: SavedTable | 
   for (const chain of Object.keys(want.chains).sort()) {
     const w = want.chains[chain];
     const h = haveChains.get(chain);
-    if (h && hashesOf(h.rules) === hashesOf(w.rules)) continue;
+    if (h && sameHashes(h.rules, w.rules)) continue;
     declare.push(`:${chain} - [0:0]`);
     for (const r of w.rules) body.push(`-A ${chain} ${r.text}`);
   }
@@ -206,15 +222,8 @@ export function planTable(name: TableName, want: TableState, have: SavedTable | 
   for (const b of [...builtins].sort()) {
     const hook = want.hooks[b] ?? { insert: [], append: [] };
     const rules = haveChains.get(b)?.rules ?? [];
-    const ours = rules.filter(isOurs);
-    const head = rules.slice(0, hook.insert.length);
-    const tail = hook.append.length ? rules.slice(-hook.append.length) : [];
-    const inPlace =
-      ours.length === hook.insert.length + hook.append.length &&
-      hashesOf(head) === hashesOf(hook.insert) &&
-      hashesOf(tail) === hashesOf(hook.append);
-    if (inPlace) continue;
-    for (const r of ours) body.push(`-D ${b} ${r.text}`);
+    if (hooksInPlace(rules, hook)) continue;
+    for (const r of rules.filter(isOurs)) body.push(`-D ${b} ${r.text}`);
     for (const [i, r] of hook.insert.entries()) body.push(`-I ${b} ${i + 1} ${r.text}`);
     for (const r of hook.append) body.push(`-A ${b} ${r.text}`);
   }

@@ -37,7 +37,7 @@ export async function kernelDataplane(
       },
     });
   const netlink = new KernelNetlinkRoutes();
-  let ipv6 = cfg.ipv6Support && (await backendAvailable(6, mode));
+  const ipv6 = cfg.ipv6Support && (await backendAvailable(6, mode));
   if (cfg.ipv6Support && !ipv6) log.warn("IPv6 support is on but ip6tables is not usable here: programming IPv4 only");
   const dataplane = new Dataplane({
     ipsets: new IpsetSyncer(new CountingIpsetBackend(new ExecIpsetBackend(), metrics)),
@@ -46,7 +46,6 @@ export async function kernelDataplane(
     routes: new RouteReconciler(netlink),
     sysctls: new SysctlReconciler(new ProcSysctls()),
   });
-  ipv6 = Boolean(ipv6);
   return { dataplane, mode, ipv6, close: () => netlink.close() };
 }
 
