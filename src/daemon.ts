@@ -66,16 +66,9 @@ export class Daemon {
   private retryTimer: NodeJS.Timeout | undefined;
   private refreshTimer: NodeJS.Timeout | undefined;
   private readonly subs: Subscription[] = [];
-  private firstApply: { resolve: (r: ApplyResult) => void; reject: (e: Error) => void } | undefined;
-  /** Resolves after the first successful apply following in-sync. */
-  readonly programmed: Promise<ApplyResult>;
-  lastResult: ApplyResult | undefined;
 
   constructor(private readonly o: DaemonOptions) {
     this.graph = new CalcGraph(o.graph);
-    this.programmed = new Promise((resolve, reject) => {
-      this.firstApply = { resolve, reject };
-    });
   }
 
   start(): void {
@@ -84,7 +77,6 @@ export class Daemon {
         next: (batch) => this.onBatch(batch),
         error: (e: Error) => {
           this.o.log.error({ err: e.message }, "datastore failed");
-          this.firstApply?.reject(e);
         },
       }),
     );
@@ -152,15 +144,12 @@ export class Daemon {
         this.applyingSince = undefined;
         const secs = (performance.now() - t0) / 1000;
         this.o.observer?.applied(state, r, secs);
-        this.lastResult = r;
         this.backoffMs = 100;
         for (const w of r.warnings) this.o.log.warn(w);
         this.o.log.info(
           { ...summary(r), ms: +(secs * 1000).toFixed(1) },
           r.changes === 0 ? "dataplane already in sync: no changes" : "dataplane programmed",
         );
-        this.firstApply?.resolve(r);
-        this.firstApply = undefined;
       } catch (e) {
         this.applyingSince = undefined;
         const err = e as Error & { line?: string };
