@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { stringify } from "yaml";
-import type { Background, PortSpec, Topology, TopoNode, TopoPod } from "./topology.js";
+import type { Background, PortSpec, Topology, TopoNode, TopoPod } from "../../src/netns/topology.js";
 
 export const FELIX = resolve(dirname(fileURLToPath(import.meta.url)), "../../src/cli/felix.js");
 export const FELIX_DUMP = resolve(dirname(fileURLToPath(import.meta.url)), "../../src/cli/felix-dump.js");

@@ -13,7 +13,7 @@
 // cluster — plus, per probed port, the expected reachability. Steps of one
 // case apply in order, as upstream's CreatePolicy/UpdatePolicy calls do.
 
-import type { PortSpec } from "./topology.js";
+import type { PortSpec } from "../../src/netns/topology.js";
 
 export const NAMESPACES = ["x", "y", "z"] as const;
 export const POD_NAMES = ["a", "b", "c"] as const;

@@ -22,6 +22,15 @@ import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { after, before, describe, type TestContext, test } from "node:test";
 import { stringify } from "yaml";
+import {
+  type PortSpec,
+  type ProbeResult,
+  renderTruthTable,
+  requirementsMissing,
+  Topology,
+  type TopoNode,
+  type TopoPod,
+} from "../../src/netns/topology.js";
 import { FELIX_DUMP, type FelixRun, felixOnce, ManifestDir, nodeManifest, podManifest } from "./cluster.js";
 import {
   ALL_PODS,
@@ -39,15 +48,6 @@ import {
   UDP80,
   UDP81,
 } from "./conformance-cases.js";
-import {
-  type PortSpec,
-  type ProbeResult,
-  renderTruthTable,
-  requirementsMissing,
-  Topology,
-  type TopoNode,
-  type TopoPod,
-} from "./topology.js";
 
 const skip = requirementsMissing();
 

@@ -6,6 +6,14 @@ import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
 import {
+  exec,
+  pythonPath,
+  requirementsMissing,
+  Topology,
+  type TopoNode,
+  type TopoPod,
+} from "../../src/netns/topology.js";
+import {
   clusterManifests,
   eventually,
   FELIX_DUMP,
@@ -16,7 +24,6 @@ import {
   TCP80,
   UDP81,
 } from "./cluster.js";
-import { exec, pythonPath, requirementsMissing, Topology, type TopoNode, type TopoPod } from "./topology.js";
 
 const skip = requirementsMissing();
 const PORTS = [TCP80, UDP81];

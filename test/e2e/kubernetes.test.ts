@@ -11,9 +11,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { stringify } from "yaml";
-import { kubeConfigObject } from "../helpers/kubeconfig.js";
-import { RemoteApiServer } from "../helpers/remote-apiserver.js";
-import { eventually, FELIX, FELIX_DUMP, podManifest } from "./cluster.js";
 import {
   type Background,
   exec,
@@ -22,7 +19,10 @@ import {
   Topology,
   type TopoNode,
   type TopoPod,
-} from "./topology.js";
+} from "../../src/netns/topology.js";
+import { kubeConfigObject } from "../helpers/kubeconfig.js";
+import { RemoteApiServer } from "../helpers/remote-apiserver.js";
+import { eventually, FELIX, FELIX_DUMP, podManifest } from "./cluster.js";
 
 const skip = requirementsMissing();
 const HEALTH_PORT = 19099;

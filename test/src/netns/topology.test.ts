@@ -16,7 +16,7 @@ import {
   Topology,
   type TopoNode,
   type TopoPod,
-} from "./topology.js";
+} from "../../../src/netns/topology.js";
 
 const skip = requirementsMissing();
 

@@ -28,7 +28,7 @@
 // host side and on node eth0, else IPv6 forwarding stalls for 1-2 s (see addNode).
 // Probes may start from a pod or from a node (host network; its prober starts lazily).
 //
-// Servers. Every pod runs test/e2e/pod-server.py (python3), which serves TCP and UDP
+// Servers. Every pod runs src/netns/pod-server.py (python3), which serves TCP and UDP
 // (default ports 80 and 81; reply "<namespace>/<name>\n") and is also the prober:
 // probes are sent to it on stdin and run as real client sockets in the pod netns.
 // It exits by itself when the test process dies (stdin EOF).
@@ -283,14 +283,14 @@ export function requirementsMissing(): string | undefined {
   const missing = ["ip", "ipset", "iptables-legacy-restore", "sysctl"].filter((c) => !which(c));
   if (!pythonPath()) missing.push("python3");
   if (missing.length) return `kernel tests need: ${missing.join(", ")}`;
-  if (!serverScript()) return "test/e2e/pod-server.py not found";
+  if (!serverScript()) return "src/netns/pod-server.py not found";
   return undefined;
 }
 
 function serverScript(): string | undefined {
   const here = dirname(fileURLToPath(import.meta.url));
-  // From source (test/e2e/) or compiled (dist/test/e2e/ → ../../../test/e2e/).
-  return [join(here, "pod-server.py"), resolve(here, "../../../test/e2e/pod-server.py")].find((p) => existsSync(p));
+  // From source (src/netns/) or compiled (dist/src/netns/ → ../../../src/netns/).
+  return [join(here, "pod-server.py"), resolve(here, "../../../src/netns/pod-server.py")].find((p) => existsSync(p));
 }
 
 // ───────────────────────────── background processes ─────────────────────────────
