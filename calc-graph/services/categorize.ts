@@ -1,0 +1,39 @@
+// Which endpoints receive which traffic, as kube-proxy's CategorizeEndpoints
+// decides it (topology hints aside):
+//   - cluster traffic goes to the ready endpoints; when none is ready, to the
+//     serving-and-terminating ones (graceful-termination fallback, KEP-1669);
+//   - internalTrafficPolicy: Local restricts cluster traffic to local endpoints
+//     (same fallback, among the local ones);
+//   - externalTrafficPolicy: Local sends external traffic only to local
+//     endpoints (same fallback); otherwise external traffic uses the cluster set.
+// An empty `cluster` set means REJECT for cluster traffic; an empty `local`
+// set under externalTrafficPolicy: Local means DROP for external traffic.
+
+import type { ServiceEndpoint, ServicePort } from "./model.js";
+
+export interface CategorizedEndpoints {
+  /** Endpoints for traffic to the ClusterIP (after internalTrafficPolicy). */
+  readonly cluster: readonly ServiceEndpoint[];
+  /** Endpoints for external traffic (NodePort, ExternalIPs, LB IPs) after externalTrafficPolicy. */
+  readonly external: readonly ServiceEndpoint[];
+  /** Local usable endpoints (what the health-check node port reports). */
+  readonly local: readonly ServiceEndpoint[];
+  /** Every endpoint any of the above uses. */
+  readonly all: readonly ServiceEndpoint[];
+}
+
+/** Ready endpoints; if none, the serving-and-terminating ones. */
+export function usable(eps: readonly ServiceEndpoint[]): ServiceEndpoint[] {
+  const ready = eps.filter((e) => e.ready);
+  if (ready.length > 0) return ready;
+  return eps.filter((e) => e.serving && e.terminating);
+}
+
+export function categorizeEndpoints(sp: ServicePort): CategorizedEndpoints {
+  const local = usable(sp.endpoints.filter((e) => e.local));
+  const cluster = sp.internalPolicyLocal ? local : usable(sp.endpoints);
+  const external = sp.externalPolicyLocal ? local : usable(sp.endpoints);
+  const seen = new Set<ServiceEndpoint>([...cluster, ...external]);
+  const all = sp.endpoints.filter((e) => seen.has(e));
+  return { cluster, external, local, all };
+}
