@@ -1,6 +1,11 @@
-// Rule hashes: each rule's `cali:<hash>` comment covers its own text and every
-// rule before it in the chain (seeded with the chain name), as Felix does, so
-// the syncer can tell its rules and their versions apart by hash alone.
+// Rule hashes: each rule's `cali:<hash>` comment covers the chain name, its
+// own text and the text of the rule just before it (plus a counter when that
+// pair repeats), so every hash in a chain is unique and the syncer can tell
+// its rules and their versions apart by hash alone. Felix chains each hash
+// over all predecessors, so one rule inserted near the top renames every rule
+// below it; with the local context an insertion renames at most the rule right
+// after it, and the syncer can edit a chain in place (a few -I/-D) instead of
+// rewriting it.
 
 import { createHash } from "node:crypto";
 import type { Rule } from "./rule.js";
@@ -18,10 +23,16 @@ export function ruleBody(r: Rule): string {
 
 export function ruleHashes(chainName: string, rules: readonly Rule[]): string[] {
   const out: string[] = [];
-  let prev = createHash("sha224").update(chainName).digest();
+  const seen = new Map<string, number>();
+  let prev = "";
   for (const r of rules) {
-    prev = createHash("sha224").update(prev).update(ruleBody(r)).digest();
-    out.push(prev.toString("base64url").slice(0, HASH_LENGTH));
+    const body = ruleBody(r);
+    const context = `${prev}\n${body}`;
+    const n = seen.get(context) ?? 0;
+    seen.set(context, n + 1);
+    const h = createHash("sha224").update(chainName).update("\0").update(context).update(`\0${n}`).digest();
+    out.push(h.toString("base64url").slice(0, HASH_LENGTH));
+    prev = body;
   }
   return out;
 }

@@ -6,7 +6,10 @@
 // Each apply reads the kernel (iptables-save) unless the cached view is still
 // trusted, diffs by rule hashes, and writes the difference with
 // iptables-restore --noflush, one transaction for all tables:
-//   - a new or changed chain is declared (which flushes it) and refilled;
+//   - a new chain is declared and filled; a changed one is edited in place
+//     (-D/-I by position) when its surviving rules keep their order and the
+//     edit is smaller than the chain, else declared (which flushes it) and
+//     refilled;
 //   - our rules in a built-in chain are kept as a block at the top (inserts)
 //     and bottom (appends); if the block is off, our rules there are deleted
 //     by value and re-inserted, other rules keep their places;
@@ -206,6 +209,11 @@ export function planTable(name: TableName, want: TableState, have: SavedTable | 
     const w = want.chains[chain];
     const h = haveChains.get(chain);
     if (h && sameHashes(h.rules, w.rules)) continue;
+    const edits = h && chainEdits(chain, h.rules, w.rules);
+    if (edits) {
+      body.push(...edits);
+      continue;
+    }
     declare.push(`:${chain} - [0:0]`);
     for (const r of w.rules) body.push(`-A ${chain} ${r.text}`);
   }
@@ -231,4 +239,38 @@ export function planTable(name: TableName, want: TableState, have: SavedTable | 
     return ["", deletes.length ? `*${name}\n${deletes.join("\n")}\nCOMMIT\n` : ""];
   const main = `*${name}\n${[...declare, ...body].join("\n")}\nCOMMIT\n`;
   return [main, deletes.length ? `*${name}\n${deletes.join("\n")}\nCOMMIT\n` : ""];
+}
+
+/**
+ * The -D/-I lines turning `have` into `want` in place, or undefined when a
+ * rewrite is as small or the surviving rules changed order. Rule hashes are
+ * unique within a chain, so a rule is kept exactly when its hash is wanted.
+ */
+export function chainEdits(
+  chain: string,
+  have: readonly { hash?: string }[],
+  want: readonly { text: string; hash: string }[],
+): string[] | undefined {
+  const wantAt = new Map(want.map((r, i) => [r.hash, i]));
+  const kept = new Set<string>();
+  const deletes: number[] = [];
+  let last = -1;
+  for (const [i, r] of have.entries()) {
+    const at = r.hash === undefined ? undefined : wantAt.get(r.hash);
+    if (at === undefined || kept.has(r.hash!)) {
+      deletes.push(i);
+      continue;
+    }
+    if (at < last) return undefined; // reordered
+    last = at;
+    kept.add(r.hash!);
+  }
+  const inserts = want.flatMap((r, i) => (kept.has(r.hash) ? [] : [i]));
+  if (deletes.length + inserts.length >= want.length) return undefined;
+  // Deleting bottom-up keeps the remaining numbers valid; inserting top-down
+  // puts each rule at its final position, since all rules above it are final.
+  return [
+    ...deletes.reverse().map((i) => `-D ${chain} ${i + 1}`),
+    ...inserts.map((i) => `-I ${chain} ${i + 1} ${want[i].text}`),
+  ];
 }

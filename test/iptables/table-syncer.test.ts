@@ -1,7 +1,10 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import fc from "fast-check";
 import { computeDesiredState } from "../../calc-graph/calc-graph.js";
 import { FakeIptablesBackend } from "../../iptables/fake-backend.js";
+import { renderChain } from "../../iptables/render.js";
+import { type Chain, NO_MATCH, rule } from "../../iptables/rule.js";
 import { parseSave } from "../../iptables/save-parser.js";
 import { TableSyncer } from "../../iptables/table-syncer.js";
 import { deleted, namespace, pod, policy } from "../calc-graph/fixtures.js";
@@ -84,9 +87,42 @@ describe("TableSyncer", () => {
     const after = parseSave(await k.save()).get("filter")!;
     assert.ok(!after.chains.has(policyChain), "stale policy chain deleted");
     assert.equal(r.chainsDeleted, 1);
-    // Only the db pod's ingress chain (and the deleted chain's flush) were written.
-    const written = k.restores.at(-2)!.match(/^:(\S+)/gm)!;
-    assert.equal(written.length, 2, `${written}`);
+    // The db pod's ingress chain is edited in place (its policy jump and the
+    // return after it deleted); only the deleted chain is declared (flushed).
+    const main = k.restores.at(-2)!;
+    assert.deepEqual(main.match(/^:(\S+)/gm), [`:${policyChain}`]);
+    const edits = main.match(/^-[DI] (\S+) .*/gm)!;
+    assert.ok(edits.length > 0 && edits.every((l) => l.includes(" cali-tw-")), edits.join("\n"));
+  });
+
+  test("edits a chain in place with -D/-I and converges from any start (property)", async () => {
+    // Repeated bodies on purpose: identical rules must still get distinct hashes.
+    const bodies = ["-j ACCEPT", "-j DROP", "-m mark --mark 0x10000/0x10000 -j RETURN", "-j RETURN"];
+    const chainOf = (picks: number[]): Chain => ({
+      name: "cali-test",
+      rules: picks.map((i) => rule(NO_MATCH, bodies[i])),
+    });
+    const base = desired();
+    const tables = (picks: number[]) => ({
+      ...base,
+      filter: { ...base.filter, chains: { ...base.filter.chains, "cali-test": renderChain(chainOf(picks)) } },
+    });
+    const picks = fc.array(fc.integer({ min: 0, max: bodies.length - 1 }), { maxLength: 12 });
+    await fc.assert(
+      fc.asyncProperty(picks, picks, fc.boolean(), async (from, to, foreign) => {
+        const k = new FakeIptablesBackend();
+        const s = new TableSyncer(k);
+        await s.apply(tables(from));
+        if (foreign) {
+          await k.restore("*filter\n-I cali-test 1 -j ACCEPT\nCOMMIT\n");
+          s.invalidate();
+        }
+        await s.apply(tables(to));
+        const want = renderChain(chainOf(to)).rules.map((r) => r.text);
+        assert.deepEqual(k.tables.get("filter")!.get("cali-test")!.rules, want);
+      }),
+      { numRuns: 200 },
+    );
   });
 
   test("repairs drift after invalidate(): a deleted chain and a changed rule", async () => {
