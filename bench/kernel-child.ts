@@ -154,6 +154,7 @@ async function ours(job: ChildJob): Promise<OursResult> {
         applyMs: dist(rows.map((x) => x.applyMs)),
         totalMs: dist(rows.map((x) => x.graphMs + x.applyMs)),
         restoreMs: dist(rows.map((x) => x.r.restoreMs)),
+        oursMs: dist(rows.map((x) => x.graphMs + x.applyMs - x.r.restoreMs)),
         iptablesBytes: dist(rows.map((x) => x.r.iptablesBytes)),
         ipsetBytes: dist(rows.map((x) => x.r.ipsetBytes)),
         steps: meanSteps,

@@ -625,7 +625,16 @@ function printPreset(r: PresetResult, previous: unknown): void {
         (withKernel ? "; kernel = graph + dataplane.apply" : ""),
     );
     const headers = ["change", "graph p50", "graph p99", "chains Δ", "ipsets Δ", "evals p50"];
-    if (withKernel) headers.push("kernel p50", "kernel p99", "restore p50", "ipt bytes p50", "ipset bytes p50");
+    if (withKernel)
+      headers.push(
+        "kernel p50",
+        "kernel p99",
+        "restore p50",
+        "excl. restore p50",
+        "excl. restore p99",
+        "ipt bytes p50",
+        "ipset bytes p50",
+      );
     const t = new Table(headers, base, previous);
     for (const kind of CHANGE_KINDS) {
       const k = inc.kinds[kind];
@@ -645,6 +654,8 @@ function printPreset(r: PresetResult, previous: unknown): void {
           ms(kk?.totalMs.p50, `${p}.kernel.totalMs.p50`),
           ms(kk?.totalMs.p99, `${p}.kernel.totalMs.p99`),
           ms(kk?.restoreMs.p50, `${p}.kernel.restoreMs.p50`),
+          ms(kk?.oursMs?.p50, `${p}.kernel.oursMs.p50`),
+          ms(kk?.oursMs?.p99, `${p}.kernel.oursMs.p99`),
           n0(kk?.iptablesBytes.p50, `${p}.kernel.iptablesBytes.p50`),
           n0(kk?.ipsetBytes.p50, `${p}.kernel.ipsetBytes.p50`),
         );

@@ -49,6 +49,8 @@ const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 
 export class TableSyncer {
   private kernel: Map<string, SavedTable> | undefined;
+  /** The desired tables the cached kernel view was last brought to. */
+  private applied: FamilyTables | undefined;
   readonly retries: number;
   readonly initialBackoffMs: number;
   private readonly sleep: (ms: number) => Promise<void>;
@@ -69,6 +71,7 @@ export class TableSyncer {
   /** Forget the cached kernel view: the next apply re-reads it (refresh timer, drift). */
   invalidate(): void {
     this.kernel = undefined;
+    this.applied = undefined;
   }
 
   async apply(desired: FamilyTables): Promise<SyncResult> {
@@ -94,7 +97,7 @@ export class TableSyncer {
     const main: string[] = [];
     const deletes: string[] = [];
     for (const name of TABLE_NAMES) {
-      const [m, d] = planTable(name, desired[name], this.kernel.get(name));
+      const [m, d] = planTable(name, desired[name], this.kernel.get(name), this.applied?.[name]);
       main.push(m);
       deletes.push(d);
     }
@@ -122,6 +125,7 @@ export class TableSyncer {
       }
     }
     this.updateCache(desired, deletesApplied);
+    this.applied = desired;
     const input = main + deletes;
     return {
       chainsWritten: count(main, /^:/gm),
@@ -198,14 +202,24 @@ export function hooksInPlace(rules: readonly SavedRule[], hook: HookRules): bool
   );
 }
 
-/** One table's restore input ("" when nothing to do) and its deletions. */
-export function planTable(name: TableName, want: TableState, have: SavedTable | undefined): [string, string] {
+/**
+ * One table's restore input ("" when nothing to do) and its deletions.
+ * `applied` is what `have` was last brought to: a chain that is still the
+ * same object needs no comparison (snapshots share unchanged chains).
+ */
+export function planTable(
+  name: TableName,
+  want: TableState,
+  have: SavedTable | undefined,
+  applied?: TableState,
+): [string, string] {
   const declare: string[] = [];
   const body: string[] = [];
   const deletes: string[] = [];
   const haveChains: Map<string, SavedChain> = have?.chains ?? new Map();
 
-  for (const chain of Object.keys(want.chains).sort()) {
+  const candidates = Object.keys(want.chains).filter((c) => applied?.chains[c] !== want.chains[c]);
+  for (const chain of candidates.sort()) {
     const w = want.chains[chain];
     const h = haveChains.get(chain);
     if (h && sameHashes(h.rules, w.rules)) continue;
