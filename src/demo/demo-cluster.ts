@@ -1,0 +1,297 @@
+// The demo cluster: network namespaces from src/netns/topology.ts (nodes on an
+// underlay, pods wired as Calico's CNI does, a TCP/UDP server in every pod), the
+// scenario's manifests in a temp directory, and the real felix daemon in every
+// node namespace watching that directory.
+//
+// Temp directory (removed on teardown): <tmpdir>/felix-demo-<prefix>/
+//   resources/cluster.yaml      Namespaces, Nodes and Pods (with their IPs), generated
+//   resources/scenario/…        copies of the scenario's own manifests (policies, …)
+//   status/<node>/              each agent's endpoint status file
+// The agents read only resources/; the scenario directory is watched in place and
+// copied over on every change (see interactive.ts).
+
+import { copyFileSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, relative } from "node:path";
+import { stringify } from "yaml";
+import { listManifestFiles, readManifestDir } from "../datastore/manifests.js";
+import { nodeManifest, podManifest } from "../netns/manifests.js";
+import { Topology, type TopoNode, type TopoPod } from "../netns/topology.js";
+import { Agent, statusDirFor } from "./agents.js";
+import { Explainer } from "./explain.js";
+import type { Reachability } from "./matrix.js";
+import { SCENARIO_FILE, type Scenario } from "./scenario.js";
+
+/** Namespace-name stem of every demo (prefix = stem + 4 hex digits). */
+export const DEMO_STEM = "demo";
+export const TEMP_PREFIX = "felix-demo-";
+
+export interface Measurement extends Reachability {
+  /** One line per blocked cell: which policy decides it. */
+  readonly explanations: readonly string[];
+  /** Problems with the input (the graph's and the agents'). */
+  readonly problems: readonly string[];
+  readonly probeMs: number;
+}
+
+export interface Timings {
+  topologyMs: number;
+  programmedMs: number;
+}
+
+export class DemoCluster {
+  readonly resources: string;
+  readonly pods: TopoPod[] = [];
+  readonly agents: Agent[] = [];
+  readonly timings: Timings = { topologyMs: 0, programmedMs: 0 };
+  private torn = false;
+  /** Clusters not yet torn down, for signal handlers. */
+  static readonly active = new Set<DemoCluster>();
+
+  private constructor(
+    readonly scenario: Scenario,
+    readonly topo: Topology,
+    readonly root: string,
+  ) {
+    this.resources = join(root, "resources");
+    DemoCluster.active.add(this);
+  }
+
+  /** Builds everything and waits until every agent has programmed its node. */
+  static async start(scenario: Scenario, nodeCount: number): Promise<DemoCluster> {
+    const topo = await Topology.create({ stem: DEMO_STEM });
+    const root = join(tmpdir(), `${TEMP_PREFIX}${topo.prefix}`);
+    const c = new DemoCluster(scenario, topo, root);
+    try {
+      await c.build(nodeCount);
+    } catch (e) {
+      await c.teardown();
+      throw e;
+    }
+    return c;
+  }
+
+  private async build(nodeCount: number): Promise<void> {
+    const t0 = performance.now();
+    const s = this.scenario;
+    const n = Math.max(nodeCount, s.nodes, 1);
+    const nodes: TopoNode[] = [];
+    for (let i = 1; i <= n; i++) {
+      nodes.push(await this.topo.addNode(`node${i}`, { underlayIp: `172.31.250.${i}`, podCIDR: `10.65.${i}.0/24` }));
+    }
+    const servers = {
+      tcp: s.probe.filter((p) => p.protocol === "tcp").map((p) => p.port),
+      udp: s.probe.filter((p) => p.protocol === "udp").map((p) => p.port),
+    };
+    const nextHost = new Map<string, number>();
+    const taken = new Set(s.pods.flatMap((p) => (p.ip ? [p.ip] : [])));
+    let spread = 0;
+    const docs: object[] = [];
+    for (const [ns, labels] of Object.entries(s.namespaces).sort()) {
+      docs.push({
+        apiVersion: "v1",
+        kind: "Namespace",
+        // The API server adds kubernetes.io/metadata.name; so do we.
+        metadata: { name: ns, labels: { ...labels, "kubernetes.io/metadata.name": ns } },
+      });
+    }
+    for (const node of nodes) docs.push(nodeManifest(node));
+    // Pods are created in parallel per node; their order in the manifest follows the scenario.
+    const plans = s.pods.map((p) => {
+      const node = p.node ? nodes[Number(p.node.slice(4)) - 1]! : nodes[spread++ % nodes.length]!;
+      let ip = p.ip;
+      if (ip) {
+        if (!ip.startsWith(node.podCIDR.replace(/0\/24$/, "")) || !/^10\.65\.\d+\.\d+$/.test(ip))
+          throw new Error(`pod ${p.namespace}/${p.name}: ip ${ip} is not in ${node.name}'s pod CIDR ${node.podCIDR}`);
+      } else {
+        let h = nextHost.get(node.name) ?? 10;
+        const base = node.podCIDR.replace(/0\/24$/, "");
+        while (taken.has(`${base}${h}`)) h++;
+        ip = `${base}${h}`;
+        nextHost.set(node.name, h + 1);
+        taken.add(ip);
+      }
+      return { p, node, ip };
+    });
+    const created = await Promise.all(
+      plans.map(({ p, node, ip }) =>
+        this.topo.addPod(node, { namespace: p.namespace, name: p.name, ip, servers, labels: { ...p.labels } }),
+      ),
+    );
+    for (const [i, pod] of created.entries()) {
+      const sp = plans[i]!.p;
+      this.pods.push(pod);
+      docs.push(
+        podManifest(
+          pod,
+          {},
+          sp.ports.map((x) => ({ ...(x.name ? { name: x.name } : {}), containerPort: x.port, protocol: x.protocol })),
+        ),
+      );
+    }
+    this.timings.topologyMs = performance.now() - t0;
+
+    mkdirSync(this.resources, { recursive: true });
+    writeFileSync(
+      join(this.resources, "cluster.yaml"),
+      `# Generated by felix demo from ${join(s.dir, SCENARIO_FILE)}\n${docs.map((d) => stringify(d)).join("---\n")}`,
+    );
+    await this.syncManifests();
+
+    const t1 = performance.now();
+    for (const node of nodes) {
+      mkdirSync(statusDirFor(this.root, node), { recursive: true });
+      this.agents.push(new Agent(this.topo, node, this.resources, statusDirFor(this.root, node)));
+    }
+    await this.waitProgrammed(
+      this.agents.map(() => 0),
+      30_000,
+      true,
+    );
+    this.timings.programmedMs = performance.now() - t1;
+  }
+
+  /** Apply counts now, to wait for the next round with waitProgrammed(). */
+  applyCounts(): number[] {
+    return this.agents.map((a) => a.applies);
+  }
+
+  /**
+   * Waits until every agent has applied once more than `before`; with `strict`, an agent
+   * that does not (or exited) is an error, else the deadline just ends the wait.
+   */
+  async waitProgrammed(before: readonly number[], timeoutMs: number, strict = false): Promise<boolean> {
+    const ok = await Promise.all(this.agents.map((a, i) => a.waitForApply(before[i] ?? 0, timeoutMs)));
+    const bad = this.agents.filter((_, i) => !ok[i]);
+    if (strict && bad.length) {
+      const a = bad[0]!;
+      throw new Error(
+        `felix on ${a.node.name} ${a.exited ? "exited" : `did not program the node within ${timeoutMs / 1000} s`}:\n${a.tail()}`,
+      );
+    }
+    return bad.length === 0;
+  }
+
+  /**
+   * Mirrors the scenario's manifests (every *.yaml/*.yml/*.json but scenario.yaml)
+   * into resources/scenario/, each file replaced by a rename so an agent never
+   * reads half a file. Returns whether anything changed.
+   */
+  async syncManifests(): Promise<boolean> {
+    const dst = join(this.resources, "scenario");
+    mkdirSync(dst, { recursive: true });
+    const wanted = new Set<string>();
+    let changed = false;
+    for (const file of await listManifestFiles(this.scenario.dir)) {
+      const rel = relative(this.scenario.dir, file);
+      if (rel === SCENARIO_FILE) continue;
+      wanted.add(rel);
+      const target = join(dst, rel);
+      let same = false;
+      try {
+        const a = statSync(file);
+        const b = statSync(target);
+        same = a.size === b.size && a.mtimeMs <= b.mtimeMs;
+      } catch {}
+      if (same) continue;
+      mkdirSync(dirname(target), { recursive: true });
+      const tmp = join(dirname(target), `.${process.pid}.tmp`);
+      copyFileSync(file, tmp);
+      renameSync(tmp, target);
+      changed = true;
+    }
+    for (const file of await listManifestFiles(dst)) {
+      if (!wanted.has(relative(dst, file))) {
+        rmSync(file, { force: true });
+        changed = true;
+      }
+    }
+    return changed;
+  }
+
+  /** Real connections from every pod to every pod on every probed port, and why the blocked ones are. */
+  async measure(timeoutMs = 600): Promise<Measurement> {
+    const m = await this.topo.probeMatrix(this.pods, this.scenario.probe, { timeoutMs, concurrency: 32 });
+    const ports = this.scenario.probe;
+    const key = (p: { port: number; protocol: string }) => `${p.protocol}/${p.port}`;
+    // A blocked cell is probed once more: one lost first packet should not flip a cell.
+    const retry = [];
+    for (const c of m.clients)
+      for (const s of m.servers) for (const p of ports) if (!m.results[c]![s]![key(p)]!.ok) retry.push({ c, s, p });
+    const ok = new Set<string>();
+    await Promise.all(
+      retry.map(async ({ c, s, p }) => {
+        const r = await this.topo.probeDetail(
+          this.topo.pods.get(c)!,
+          this.topo.pods.get(s)!,
+          p.port,
+          p.protocol,
+          timeoutMs,
+        );
+        if (r.ok) ok.add(`${c} ${s} ${key(p)}`);
+      }),
+    );
+    const connected = (c: string, s: string, p: { port: number; protocol: string }) =>
+      (m.results[c]?.[s]?.[key(p)]?.ok ?? false) || ok.has(`${c} ${s} ${key(p)}`);
+
+    const parsed = await readManifestDir(this.resources);
+    const explainer = new Explainer(
+      parsed.updates,
+      this.agents.map((a) => a.node.name),
+    );
+    const explanations: string[] = [];
+    for (const p of ports)
+      for (const s of m.servers)
+        for (const c of m.clients) if (!connected(c, s, p)) explanations.push(explainer.explainBlocked(c, s, p));
+    const problems = [
+      ...parsed.problems.map((p) => `${relative(this.resources, p.file)}${p.line ? `:${p.line}` : ""}: ${p.message}`),
+      ...explainer.problems(),
+    ];
+    return {
+      clients: m.clients,
+      servers: m.servers,
+      ports,
+      connected,
+      explanations,
+      problems,
+      probeMs: m.ms,
+    };
+  }
+
+  /** Stops the agents and servers, deletes the namespaces and the temp directory. Idempotent. */
+  async teardown(): Promise<void> {
+    if (this.torn) return;
+    this.torn = true;
+    DemoCluster.active.delete(this);
+    await this.topo.destroy();
+    rmSync(this.root, { recursive: true, force: true });
+  }
+
+  /** --keep: stop the processes, keep namespaces and temp directory for inspection. */
+  async keep(): Promise<void> {
+    if (this.torn) return;
+    this.torn = true;
+    DemoCluster.active.delete(this);
+    await this.topo.detach();
+  }
+
+  /** Synchronous teardown for signal handlers. */
+  teardownSync(): void {
+    if (this.torn) return;
+    this.torn = true;
+    DemoCluster.active.delete(this);
+    this.topo.destroySync();
+    rmSync(this.root, { recursive: true, force: true });
+  }
+}
+
+/** Temp directories of demos (named after their topology prefix). */
+export function demoTempDirs(): { path: string; prefix: string }[] {
+  try {
+    return readdirSync(tmpdir())
+      .filter((n) => n.startsWith(TEMP_PREFIX))
+      .map((n) => ({ path: join(tmpdir(), n), prefix: n.slice(TEMP_PREFIX.length) }));
+  } catch {
+    return [];
+  }
+}
