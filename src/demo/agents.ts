@@ -15,7 +15,7 @@ export class Agent {
   readonly proc: Background;
   /** Number of completed dataplane applies (logged by the daemon). */
   applies = 0;
-  /** Warnings and errors the agent logged (bad manifests, failed applies), newest last. */
+  /** Errors the agent logged (failed applies…), newest last; manifest problems are shown from the graph. */
   readonly problems: string[] = [];
   private buf = "";
   private waiters: (() => void)[] = [];
@@ -64,7 +64,7 @@ export class Agent {
     if (rec.msg && APPLIED.has(rec.msg)) {
       this.applies++;
       this.wake();
-    } else if ((rec.level ?? 0) >= 40 && rec.msg) {
+    } else if ((rec.level ?? 0) >= 50 && rec.msg) {
       const where = rec.file ? ` (${rec.file}${rec.line ? `:${rec.line}` : ""})` : "";
       this.problems.push(`${this.node.name}: ${rec.msg}${rec.err ? `: ${rec.err}` : ""}${where}`);
       if (this.problems.length > 20) this.problems.shift();

@@ -12,7 +12,7 @@
 
 import { copyFileSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, relative } from "node:path";
+import { dirname, join, relative, resolve } from "node:path";
 import { stringify } from "yaml";
 import { listManifestFiles, readManifestDir } from "../datastore/manifests.js";
 import { nodeManifest, podManifest } from "../netns/manifests.js";
@@ -210,7 +210,7 @@ export class DemoCluster {
   }
 
   /** Real connections from every pod to every pod on every probed port, and why the blocked ones are. */
-  async measure(timeoutMs = 600): Promise<Measurement> {
+  async measure(timeoutMs = 400): Promise<Measurement> {
     const m = await this.topo.probeMatrix(this.pods, this.scenario.probe, { timeoutMs, concurrency: 32 });
     const ports = this.scenario.probe;
     const key = (p: { port: number; protocol: string }) => `${p.protocol}/${p.port}`;
@@ -244,8 +244,8 @@ export class DemoCluster {
       for (const s of m.servers)
         for (const c of m.clients) if (!connected(c, s, p)) explanations.push(explainer.explainBlocked(c, s, p));
     const problems = [
-      ...parsed.problems.map((p) => `${relative(this.resources, p.file)}${p.line ? `:${p.line}` : ""}: ${p.message}`),
-      ...explainer.problems(),
+      ...parsed.problems.map((p) => `${this.shownPath(p.file)}${p.line ? `:${p.line}` : ""}: ${p.message}`),
+      ...explainer.problems((f) => this.shownPath(f)),
     ];
     return {
       clients: m.clients,
@@ -256,6 +256,16 @@ export class DemoCluster {
       problems,
       probeMs: m.ms,
     };
+  }
+
+  /** A manifest path as the user knows it: the scenario's file rather than its copy. */
+  shownPath(file: string): string {
+    const copies = join(this.resources, "scenario");
+    const abs = resolve(file);
+    const rel = relative(copies, abs);
+    const real = rel.startsWith("..") ? abs : join(this.scenario.dir, rel);
+    const fromCwd = relative(process.cwd(), real);
+    return fromCwd && !fromCwd.startsWith("..") ? fromCwd : real;
   }
 
   /** Stops the agents and servers, deletes the namespaces and the temp directory. Idempotent. */

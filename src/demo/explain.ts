@@ -50,10 +50,10 @@ export class Explainer {
   }
 
   /** Problems the graph reported for the input (invalid policies…), one line each. */
-  problems(): string[] {
+  problems(where: (file: string) => string = (f) => f): string[] {
     const first = [...this.e.states.values()][0];
     return Object.values(first?.problems ?? {}).map(
-      (p) => `${p.key}: ${p.message}${p.source?.file ? ` (${p.source.file}:${p.source.line})` : ""}`,
+      (p) => `${p.source?.file ? `${where(p.source.file)}:${p.source.line}: ` : ""}${p.key}: ${p.message}`,
     );
   }
 
@@ -130,7 +130,10 @@ interface Conn {
 }
 
 function denied(d: DirectionExplanation, what: string): string {
-  return `denied by ${d.policies.map((p) => p.name).join(", ")} (${what})`;
+  const names = d.policies.map((p) => p.name);
+  if (names.length === 1) return `denied by ${names[0]} (${what})`;
+  // Kubernetes policies only allow: the selecting ones decide together (end-of-tier drop).
+  return `denied by ${names.slice(0, -1).join(", ")} and ${names.at(-1)} (${what}: none allows it)`;
 }
 
 function inCidr(ip: string, cidr: string): boolean {

@@ -47,12 +47,14 @@ export async function interactive(c: DemoCluster, first: string): Promise<void> 
         }
         out.write("\nmeasuring…\n");
         const applied = changed ? await c.waitProgrammed(before, 3000) : true;
+        const t1 = performance.now();
         const m = await c.measure();
         if (quitting) return;
         const dead = c.agents.filter((a) => a.exited).map((a) => `felix on ${a.node.name} exited:\n${a.tail()}`);
-        const status = `re-measured ${secs(performance.now() - t0)} after the change${
-          applied ? "" : " (an agent did not report an apply in time)"
-        }`;
+        const applyNote = applied ? "" : " (an agent did not report an apply in time)";
+        const status =
+          `re-measured ${secs(performance.now() - t0)} after the change: ` +
+          `felix applied it in ${secs(t1 - t0)}${applyNote}, probes ${secs(performance.now() - t1)}`;
         const problems = c.agents.flatMap((a) => a.problems.slice(-3));
         const note = [...dead, ...problems.map((p) => `agent: ${p}`)].join("\n");
         out.write(clear + report(c.scenario, m, { colour: true, status }) + footer(note));
