@@ -69,13 +69,13 @@ export async function runDemo(o: DemoOptions): Promise<void> {
   }
 
   const interactiveMode = !o.once && Boolean(process.stdin.isTTY && process.stdout.isTTY);
-  // Ctrl-C outside raw mode, or a TERM: leave nothing behind.
+  // Ctrl-C outside raw mode, a TERM, a closed terminal: leave nothing behind.
   const onSignal = (sig: NodeJS.Signals) => {
     for (const c of DemoCluster.active) c.teardownSync();
-    process.exit(sig === "SIGINT" ? 130 : 143);
+    process.exit(sig === "SIGINT" ? 130 : sig === "SIGHUP" ? 129 : 143);
   };
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
+  const signals = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
+  for (const sig of signals) process.on(sig, onSignal);
 
   const t0 = performance.now();
   const where = relative(process.cwd(), scenario.dir) || ".";
@@ -110,7 +110,6 @@ export async function runDemo(o: DemoOptions): Promise<void> {
     }
   } finally {
     await cluster.teardown();
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
+    for (const sig of signals) process.off(sig, onSignal);
   }
 }

@@ -14,6 +14,8 @@
 //   topo.spawn(n1, "node", ["dist/src/cli/felix.js", ...])   // tracked background process in a netns, killed by destroy()
 //   await topo.wireLikeAgentForSelfTest()             // ONLY for topology.test.ts: does what the agent would
 //   await Topology.cleanupStale("fx")                 // removes leftovers of killed runs (owner pid dead)
+//   await Topology.cleanupStale("demo", { dryRun: true }); Topology.ownerAlive(prefix); await topo.detach()
+//                                                      // felix demo: report leftovers; --keep lets go of the namespaces
 //
 // Layout. Switch netns "<prefix>-sw" holds bridge br0 with the underlay gateway
 // (default 172.31.250.254/24, fd00:fe11::fe/64). Node netns "<prefix>-n-<node>": lo up,
