@@ -24,15 +24,29 @@ export function which(cmd: string, path = process.env.PATH ?? ""): string | unde
   return undefined;
 }
 
+export interface Machine {
+  readonly platform: string;
+  readonly uid: number | undefined;
+  readonly has: (cmd: string) => boolean;
+  readonly python: string | undefined;
+}
+
+const thisMachine = (): Machine => ({
+  platform: process.platform,
+  uid: process.getuid?.(),
+  has: (cmd) => which(cmd) !== undefined,
+  python: pythonPath(),
+});
+
 /** Why the demo cannot run here (one line per problem); empty when it can. */
-export function demoPreflight(): string[] {
-  if (process.platform !== "linux") return ["felix demo needs Linux (network namespaces, iptables)"];
-  if (process.getuid?.() !== 0) return ["needs root to create network namespaces: run with sudo"];
+export function demoPreflight(m: Machine = thisMachine()): string[] {
+  if (m.platform !== "linux") return ["felix demo needs Linux (network namespaces, iptables)"];
+  if (m.uid !== 0) return ["needs root to create network namespaces: run with sudo"];
   const problems: string[] = [];
-  const missing = TOOLS.filter((t) => !which(t.cmd));
+  const missing = TOOLS.filter((t) => !m.has(t.cmd));
   const pkgs = [...new Set(missing.map((t) => t.pkg))];
   for (const t of missing) problems.push(`${t.cmd} not found (${t.what})`);
-  if (!pythonPath()) {
+  if (!m.python) {
     problems.push("python3 not found (the demo's pods run a small python TCP/UDP server)");
     pkgs.push("python3");
   }

@@ -66,6 +66,10 @@ function traces(): string[] {
     }
   })();
   const dirs = readdirSync(tmpdir()).filter((n) => n.startsWith("felix-demo-"));
+  let owners: string[] = [];
+  try {
+    owners = readdirSync("/run/felix-ts-e2e").filter((n) => /^demo[0-9a-f]{4}$/.test(n));
+  } catch {}
   const procs: string[] = [];
   for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
     try {
@@ -74,7 +78,12 @@ function traces(): string[] {
         procs.push(`${pid}: ${cmd}`);
     } catch {}
   }
-  return [...ns.map((n) => `netns ${n}`), ...dirs.map((d) => `dir ${d}`), ...procs.map((p) => `process ${p}`)];
+  return [
+    ...ns.map((n) => `netns ${n}`),
+    ...dirs.map((d) => `dir ${d}`),
+    ...owners.map((o) => `owner file /run/felix-ts-e2e/${o}`),
+    ...procs.map((p) => `process ${p}`),
+  ];
 }
 
 describe("felix demo", { skip }, () => {
