@@ -4,12 +4,13 @@
 
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { compareMatrices, parseMatrix } from "../../src/demo/matrix.js";
+import { which } from "../../src/demo/preflight.js";
 import { EXPECTED_FILE, listScenarios, resolveScenario } from "../../src/demo/scenario.js";
 import { isRoot, requirementsMissing } from "../../src/netns/topology.js";
 
@@ -88,9 +89,11 @@ function traces(): string[] {
 
 describe("felix demo", { skip }, () => {
   for (const name of listScenarios()) {
-    test(`scenario ${name}: --once prints the expected matrix, explains every X, leaves nothing`, async () => {
+    // Placement must not change the verdicts: one scenario runs on three nodes instead of two.
+    const extra = name === "three-tier" ? ["--nodes", "3"] : [];
+    test(`scenario ${[name, ...extra].join(" ")}: --once prints the expected matrix, explains every X, leaves nothing`, async () => {
       const expected = readFileSync(join(resolveScenario(name), EXPECTED_FILE), "utf8");
-      const r = await felix(["demo", "--scenario", name, "--once"]);
+      const r = await felix(["demo", "--scenario", name, "--once", ...extra]);
       assert.equal(r.code, 0, r.stderr);
       assert.ok(!r.stdout.includes("\x1b["), "no colour when stdout is not a terminal");
       const diff = compareMatrices(expected, r.stdout);
@@ -144,6 +147,46 @@ describe("felix demo", { skip }, () => {
     assert.ok(r.killed, "the demo ended before it could be stopped");
     assert.equal(r.code, 143, r.stderr);
     assert.deepEqual(traces(), []);
+  });
+});
+
+describe("felix demo on a terminal", {
+  skip: skip ?? (which("script") ? undefined : "needs script(1) for a terminal"),
+}, () => {
+  test("an edited policy file is re-measured and reprinted; q tears everything down", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "demo-scenario-"));
+    try {
+      cpSync(resolveScenario("default-deny"), dir, { recursive: true });
+      // script(1) gives the demo a terminal on stdin and stdout, as a user's shell would.
+      const child = spawn("script", ["-qfc", `${process.execPath} ${FELIX} demo --scenario ${dir}`, "/dev/null"], {
+        stdio: ["pipe", "pipe", "pipe"],
+        env: { ...process.env, NO_COLOR: "1" },
+      });
+      let out = "";
+      child.stdout.setEncoding("utf8").on("data", (d: string) => {
+        out += d;
+      });
+      const exited = new Promise<number | null>((r) => child.on("close", (code) => r(code)));
+      const until = async (re: RegExp, what: string) => {
+        for (let i = 0; i < 600 && !re.test(out); i++) await new Promise((r) => setTimeout(r, 50));
+        assert.match(out, re, `${what}; output so far:\n${out}`);
+      };
+      await until(/watching .*q quit/, "the first matrix");
+      assert.match(out, /backend\/api ← frontend\/web udp\/80: denied/);
+      assert.doesNotMatch(out, /backend\/api ← frontend\/web tcp\/80/);
+      // Drop allow-frontend: frontend/web → backend/api on tcp/80 becomes blocked.
+      const file = join(dir, "policies.yaml");
+      writeFileSync(file, readFileSync(file, "utf8").split("---")[0]!);
+      await until(
+        /re-measured[\s\S]*backend\/api ← frontend\/web tcp\/80: denied by backend\/knp.default.default-deny/,
+        "the re-measured matrix",
+      );
+      child.stdin.write("q");
+      assert.equal(await exited, 0, out);
+      assert.deepEqual(traces(), []);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
