@@ -10,6 +10,7 @@ import { DemoCluster } from "./demo-cluster.js";
 import { interactive } from "./interactive.js";
 import { describeLeftovers, findLeftovers, removeLeftovers } from "./leftovers.js";
 import { useColour } from "./matrix.js";
+import { type Placement, placePods } from "./placement.js";
 import { demoPreflight } from "./preflight.js";
 import { report, secs } from "./report.js";
 import { DEFAULT_SCENARIO, loadScenario, resolveScenario, type Scenario, ScenarioError } from "./scenario.js";
@@ -53,8 +54,10 @@ export async function runDemo(o: DemoOptions): Promise<void> {
   const nodes = Number(o.nodes);
   if (!Number.isInteger(nodes) || nodes < 1 || nodes > 9) throw new UsageError("--nodes: a number from 1 to 9");
   let scenario: Scenario;
+  let placement: Placement;
   try {
     scenario = loadScenario(resolveScenario(o.scenario));
+    placement = placePods(scenario, nodes);
   } catch (e) {
     if (e instanceof ScenarioError) throw new UsageError(e.message);
     throw e;
@@ -82,7 +85,7 @@ export async function runDemo(o: DemoOptions): Promise<void> {
   err(`felix demo: scenario ${scenario.name} (${where}): building the cluster…\n`);
   let cluster: DemoCluster;
   try {
-    cluster = await DemoCluster.start(scenario, nodes);
+    cluster = await DemoCluster.start(scenario, placement);
   } catch (e) {
     throw new RuntimeError(`could not start the demo: ${(e as Error).message}`);
   }

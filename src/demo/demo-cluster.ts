@@ -20,6 +20,7 @@ import { Topology, type TopoNode, type TopoPod } from "../netns/topology.js";
 import { Agent, statusDirFor } from "./agents.js";
 import { Explainer } from "./explain.js";
 import type { Reachability } from "./matrix.js";
+import type { Placement } from "./placement.js";
 import { SCENARIO_FILE, type Scenario } from "./scenario.js";
 
 /** Namespace-name stem of every demo (prefix = stem + 4 hex digits). */
@@ -58,12 +59,12 @@ export class DemoCluster {
   }
 
   /** Builds everything and waits until every agent has programmed its node. */
-  static async start(scenario: Scenario, nodeCount: number): Promise<DemoCluster> {
+  static async start(scenario: Scenario, placement: Placement): Promise<DemoCluster> {
     const topo = await Topology.create({ stem: DEMO_STEM });
     const root = join(tmpdir(), `${TEMP_PREFIX}${topo.prefix}`);
     const c = new DemoCluster(scenario, topo, root);
     try {
-      await c.build(nodeCount);
+      await c.build(placement);
     } catch (e) {
       await c.teardown();
       throw e;
@@ -71,21 +72,15 @@ export class DemoCluster {
     return c;
   }
 
-  private async build(nodeCount: number): Promise<void> {
+  private async build(placement: Placement): Promise<void> {
     const t0 = performance.now();
     const s = this.scenario;
-    const n = Math.max(nodeCount, s.nodes, 1);
-    const nodes: TopoNode[] = [];
-    for (let i = 1; i <= n; i++) {
-      nodes.push(await this.topo.addNode(`node${i}`, { underlayIp: `172.31.250.${i}`, podCIDR: `10.65.${i}.0/24` }));
-    }
+    const nodes = new Map<string, TopoNode>();
+    for (const n of placement.nodes) nodes.set(n.name, await this.topo.addNode(n.name, n));
     const servers = {
       tcp: s.probe.filter((p) => p.protocol === "tcp").map((p) => p.port),
       udp: s.probe.filter((p) => p.protocol === "udp").map((p) => p.port),
     };
-    const nextHost = new Map<string, number>();
-    const taken = new Set(s.pods.flatMap((p) => (p.ip ? [p.ip] : [])));
-    let spread = 0;
     const docs: object[] = [];
     for (const [ns, labels] of Object.entries(s.namespaces).sort()) {
       docs.push({
@@ -95,37 +90,27 @@ export class DemoCluster {
         metadata: { name: ns, labels: { ...labels, "kubernetes.io/metadata.name": ns } },
       });
     }
-    for (const node of nodes) docs.push(nodeManifest(node));
-    // Pods are created in parallel per node; their order in the manifest follows the scenario.
-    const plans = s.pods.map((p) => {
-      const node = p.node ? nodes[Number(p.node.slice(4)) - 1]! : nodes[spread++ % nodes.length]!;
-      let ip = p.ip;
-      if (ip) {
-        if (!ip.startsWith(node.podCIDR.replace(/0\/24$/, "")) || !/^10\.65\.\d+\.\d+$/.test(ip))
-          throw new Error(`pod ${p.namespace}/${p.name}: ip ${ip} is not in ${node.name}'s pod CIDR ${node.podCIDR}`);
-      } else {
-        let h = nextHost.get(node.name) ?? 10;
-        const base = node.podCIDR.replace(/0\/24$/, "");
-        while (taken.has(`${base}${h}`)) h++;
-        ip = `${base}${h}`;
-        nextHost.set(node.name, h + 1);
-        taken.add(ip);
-      }
-      return { p, node, ip };
-    });
+    for (const node of nodes.values()) docs.push(nodeManifest(node));
+    // Pods are created in parallel; the manifest keeps the scenario's order.
     const created = await Promise.all(
-      plans.map(({ p, node, ip }) =>
-        this.topo.addPod(node, { namespace: p.namespace, name: p.name, ip, servers, labels: { ...p.labels } }),
+      placement.pods.map(({ pod: p, node, ip }) =>
+        this.topo.addPod(nodes.get(node)!, {
+          namespace: p.namespace,
+          name: p.name,
+          ip,
+          servers,
+          labels: { ...p.labels },
+        }),
       ),
     );
     for (const [i, pod] of created.entries()) {
-      const sp = plans[i]!.p;
+      const declared = placement.pods[i]!.pod.ports;
       this.pods.push(pod);
       docs.push(
         podManifest(
           pod,
           {},
-          sp.ports.map((x) => ({ ...(x.name ? { name: x.name } : {}), containerPort: x.port, protocol: x.protocol })),
+          declared.map((x) => ({ ...(x.name ? { name: x.name } : {}), containerPort: x.port, protocol: x.protocol })),
         ),
       );
     }
@@ -139,7 +124,7 @@ export class DemoCluster {
     await this.syncManifests();
 
     const t1 = performance.now();
-    for (const node of nodes) {
+    for (const node of nodes.values()) {
       mkdirSync(statusDirFor(this.root, node), { recursive: true });
       this.agents.push(new Agent(this.topo, node, this.resources, statusDirFor(this.root, node)));
     }
