@@ -22,6 +22,7 @@ import { agentConfigFromEnv, graphConfigFromEnv } from "../config.js";
 import { Daemon, summary } from "../daemon.js";
 import { FileDatastore } from "../datastore/file-datastore.js";
 import { KubernetesDatastore, loadKubeConfig } from "../datastore/kubernetes.js";
+import { demoCommand } from "../demo/command.js";
 import { kernelDataplane } from "../kernel.js";
 import { createLogger, type LogFormat } from "../log.js";
 import type { ResourceUpdate } from "../model/resource.js";
@@ -210,6 +211,8 @@ export function main(argv: string[]): Promise<number> {
     .addOption(new Option("--log-format <format>", "json, or text (default on a terminal)").choices(["json", "text"]))
     .showHelpAfterError()
     .action(async (o: Options) => run(o));
+  // `felix demo …`: the agent's own options stay before a subcommand.
+  program.enablePositionalOptions().addCommand(demoCommand());
   return runProgram("felix", program, argv);
 }
 

@@ -14,6 +14,8 @@
 //   topo.spawn(n1, "node", ["dist/src/cli/felix.js", ...])   // tracked background process in a netns, killed by destroy()
 //   await topo.wireLikeAgentForSelfTest()             // ONLY for topology.test.ts: does what the agent would
 //   await Topology.cleanupStale("fx")                 // removes leftovers of killed runs (owner pid dead)
+//   await Topology.cleanupStale("demo", { dryRun: true }); Topology.ownerAlive(prefix); await topo.detach()
+//                                                      // felix demo: report leftovers; --keep lets go of the namespaces
 //
 // Layout. Switch netns "<prefix>-sw" holds bridge br0 with the underlay gateway
 // (default 172.31.250.254/24, fd00:fe11::fe/64). Node netns "<prefix>-n-<node>": lo up,
@@ -925,6 +927,29 @@ export class Topology {
     rmSync(join(OWNER_DIR, this.prefix), { force: true });
   }
 
+  /**
+   * Lets go of the namespaces (felix demo --keep): stops the tracked processes and
+   * leaves the namespaces for inspection; once this process is gone they count as
+   * stale for cleanupStale().
+   */
+  async detach(): Promise<void> {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    await Promise.all([...this.procs].map((p) => p.kill()));
+    this.procs.clear();
+    this.probers.clear();
+    live.delete(this);
+  }
+
+  /** Whether the process that created the topology with this prefix is still running. */
+  static ownerAlive(prefix: string): boolean {
+    let owner = "";
+    try {
+      owner = readFileSync(join(OWNER_DIR, prefix), "utf8").trim();
+    } catch {}
+    return owner !== "" && processIdentity(Number(owner.split(" ")[0])) === owner;
+  }
+
   /** Synchronous last-resort variant of destroy() (process exit, signals). */
   destroySync(): void {
     if (this.destroyed) return;
@@ -946,7 +971,10 @@ export class Topology {
    * them with { force: true }. Kills the processes still
    * inside them. Returns the deleted namespace names.
    */
-  static async cleanupStale(pattern: string | RegExp = "fx", o: { force?: boolean } = {}): Promise<string[]> {
+  static async cleanupStale(
+    pattern: string | RegExp = "fx",
+    o: { force?: boolean; dryRun?: boolean } = {},
+  ): Promise<string[]> {
     let re: RegExp;
     if (typeof pattern !== "string") re = pattern;
     else {
@@ -974,6 +1002,7 @@ export class Topology {
     }
     // Pods and nodes before switches, so veth peers vanish with their first end.
     doomed.sort((a, b) => Number(a.endsWith("-sw")) - Number(b.endsWith("-sw")));
+    if (o.dryRun) return doomed; // only report (felix demo's leftover check)
     removeNetnsSync(doomed);
     for (const [prefix, alive] of owners) if (!alive) rmSync(join(OWNER_DIR, prefix), { force: true });
     return doomed;

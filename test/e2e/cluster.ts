@@ -6,7 +6,11 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { stringify } from "yaml";
-import type { Background, PortSpec, Topology, TopoNode, TopoPod } from "../../src/netns/topology.js";
+import { nodeManifest, podManifest } from "../../src/netns/manifests.js";
+import type { Background, PortSpec, Topology, TopoNode } from "../../src/netns/topology.js";
+
+// Moved to src/netns/manifests.ts (felix demo uses them too); re-exported for the tests.
+export { nodeManifest, podManifest };
 
 export const FELIX = resolve(dirname(fileURLToPath(import.meta.url)), "../../src/cli/felix.js");
 export const FELIX_DUMP = resolve(dirname(fileURLToPath(import.meta.url)), "../../src/cli/felix-dump.js");
@@ -21,38 +25,6 @@ export function clusterManifests(topo: Topology, nsLabels: Record<string, Record
   for (const n of topo.nodes.values()) docs.push(nodeManifest(n));
   for (const p of topo.pods.values()) docs.push(podManifest(p));
   return docs.map((d) => stringify(d)).join("---\n");
-}
-
-export function nodeManifest(n: TopoNode): object {
-  return {
-    apiVersion: "v1",
-    kind: "Node",
-    metadata: { name: n.name },
-    spec: { podCIDR: n.podCIDR },
-    status: { addresses: [{ type: "InternalIP", address: n.underlayIp }] },
-  };
-}
-
-export function podManifest(p: TopoPod, labels: Record<string, string> = {}): object {
-  const ports: { name: string; containerPort: number; protocol: string }[] = [];
-  for (const proto of ["tcp", "udp"] as const) {
-    for (const port of p.servers[proto] ?? []) {
-      ports.push({ name: `serve-${port}-${proto}`, containerPort: port, protocol: proto.toUpperCase() });
-    }
-  }
-  return {
-    apiVersion: "v1",
-    kind: "Pod",
-    metadata: { name: p.name, namespace: p.namespace, labels: { pod: p.name, ...p.labels, ...labels } },
-    spec: {
-      nodeName: p.node.name,
-      containers: ports.map((port) => ({
-        name: `cont-${port.containerPort}-${port.protocol.toLowerCase()}`,
-        ports: [port],
-      })),
-    },
-    status: { phase: "Running", podIP: p.ip, podIPs: [{ ip: p.ip }] },
-  };
 }
 
 /** A scratch manifest directory, removed by `remove()`. */
