@@ -42,7 +42,7 @@ export function restoreInput(changes: readonly IpvsChange[]): string {
         return addServerLine(c.service, c.server);
       case "edit-server":
         return addServerLine(c.service, c.server, true);
-      case "delete-server":
+      default:
         return deleteServerLine(c.service, c.server);
     }
   });
