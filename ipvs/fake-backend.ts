@@ -4,12 +4,12 @@
 
 import { type IpvsBackend, type IpvsChange, IpvsError } from "./backend.js";
 import {
-  compareRealServers,
   type IpvsService,
   type IpvsTable,
   type KernelRealServer,
   realServerKey,
   serviceKey,
+  sortRealServers,
 } from "./model.js";
 
 interface FakeService {
@@ -46,14 +46,12 @@ export class FakeIpvsBackend implements IpvsBackend {
     if (counters) this.counterLists++;
     const out = new Map<string, IpvsService<KernelRealServer>>();
     for (const [k, s] of this.services) {
-      const servers = [...s.servers.values()]
-        .map((r) => {
-          if (counters) return { ...r, activeConns: r.activeConns ?? 0, inactiveConns: r.inactiveConns ?? 0 };
-          const { activeConns: _a, inactiveConns: _i, ...plain } = r;
-          return plain;
-        })
-        .sort(compareRealServers);
-      out.set(k, { service: s.service, realServers: servers });
+      const servers = [...s.servers.values()].map((r) => {
+        if (counters) return { ...r, activeConns: r.activeConns ?? 0, inactiveConns: r.inactiveConns ?? 0 };
+        const { activeConns: _a, inactiveConns: _i, ...plain } = r;
+        return plain;
+      });
+      out.set(k, { service: s.service, realServers: sortRealServers(servers) });
     }
     return out;
   }

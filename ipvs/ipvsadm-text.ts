@@ -14,7 +14,6 @@
 
 import {
   canonicalIp,
-  compareServices,
   type ForwardMethod,
   hostPort,
   type IpvsProtocol,
@@ -24,6 +23,7 @@ import {
   ipvsTable,
   type KernelRealServer,
   type RealServer,
+  sortServices,
   type VirtualService,
 } from "./model.js";
 
@@ -280,5 +280,5 @@ export function formatIpvsadmList(table: IpvsTable<RealServer | KernelRealServer
 }
 
 function sortedServices<R extends RealServer>(table: IpvsTable<R>): IpvsService<R>[] {
-  return [...table.values()].sort((a, b) => compareServices(a.service, b.service));
+  return sortServices([...table.values()]);
 }

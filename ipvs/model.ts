@@ -93,15 +93,21 @@ export function ipFamily(ip: string): 4 | 6 {
 
 const PROTO_ORDER: Record<IpvsProtocol, number> = { tcp: 6, udp: 17, sctp: 132 };
 
+/** A string that sorts as the address does numerically, IPv4 before IPv6. */
+export function ipSortKey(ip: string): string {
+  if (!ip.includes(":")) {
+    const p = ip.split(".");
+    if (p.length === 4) return `4${p.map((x) => Number(x).toString(16).padStart(2, "0")).join("")}`;
+  }
+  const bytes = ipaddr.parse(ip).toByteArray();
+  return `${bytes.length === 4 ? 4 : 6}${bytes.map((x) => x.toString(16).padStart(2, "0")).join("")}`;
+}
+
+const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
 /** Address order as ipvsadm sorts: by family, then numerically. */
 export function compareIps(a: string, b: string): number {
-  const fa = ipFamily(a);
-  const fb = ipFamily(b);
-  if (fa !== fb) return fa - fb;
-  const ba = ipaddr.parse(a).toByteArray();
-  const bb = ipaddr.parse(b).toByteArray();
-  for (let i = 0; i < ba.length; i++) if (ba[i] !== bb[i]) return ba[i] - bb[i];
-  return 0;
+  return cmp(ipSortKey(a), ipSortKey(b));
 }
 
 /** ipvsadm's listing order: family, protocol number, address, port. */
@@ -118,11 +124,33 @@ export function compareRealServers(a: RealServer, b: RealServer): number {
   return compareIps(a.address, b.address) || a.port - b.port;
 }
 
+/** Sorts by a key computed once per element (sorting large tables by compareIps would parse each address log n times). */
+function sortedBy<T>(xs: readonly T[], key: (x: T) => string): T[] {
+  return xs
+    .map((x) => [key(x), x] as const)
+    .sort((a, b) => cmp(a[0], b[0]))
+    .map(([, x]) => x);
+}
+
+const portKey = (p: number) => p.toString(16).padStart(4, "0");
+
+export function sortRealServers<R extends RealServer>(rs: readonly R[]): R[] {
+  return sortedBy(rs, (r) => ipSortKey(r.address) + portKey(r.port));
+}
+
+/** ipvsadm's listing order, as a sort: family, protocol number, address, port. */
+export function sortServices<E extends { readonly service: VirtualService }>(es: readonly E[]): E[] {
+  return sortedBy(es, (e) => {
+    const a = ipSortKey(e.service.address);
+    return a[0] + String(PROTO_ORDER[e.service.protocol]).padStart(3, "0") + a + portKey(e.service.port);
+  });
+}
+
 /** Builds a table from entries, sorting real servers; later duplicates replace earlier ones. */
 export function ipvsTable<R extends RealServer>(entries: Iterable<IpvsService<R>>): Map<string, IpvsService<R>> {
   const m = new Map<string, IpvsService<R>>();
   for (const e of entries) {
-    m.set(serviceKey(e.service), { service: e.service, realServers: [...e.realServers].sort(compareRealServers) });
+    m.set(serviceKey(e.service), { service: e.service, realServers: sortRealServers(e.realServers) });
   }
   return m;
 }

@@ -4,7 +4,7 @@
 // their hook rules, and the IPVS sysctls. Whatever did not change keeps its
 // object (and so its identity): the dataplane skips it.
 
-import { castDraft, type Draft } from "immer";
+import { castDraft, type Draft, isDraft, original } from "immer";
 import type { IpSetState } from "../../iptables/ipset.js";
 import { renderChain, renderRules, sameRules } from "../../iptables/render.js";
 import type { TableName } from "../../iptables/tables.js";
@@ -30,13 +30,21 @@ const hookSeed = (builtin: string) => `${builtin}*ipvs*`;
 export class IpvsStateBuilder {
   /** `ipv4/nat/PREROUTING` → the hashes of the hook rules we put there. */
   private readonly ourHooks = new Map<string, Set<string>>();
+  /** The last `ipvs` put and its JSON, so an unchanged one costs one stringify. */
+  private last?: { readonly ipvs: IpvsDesired; readonly json: string };
 
   constructor(private readonly opts: IpvsOptions = {}) {}
 
   put(d: Draft<DesiredState>, inputs: IpvsInputs): void {
+    // Compare with the base snapshot, not through the draft: reading a draft
+    // proxies every nested object it touches, which costs more than the diff.
+    const base = (isDraft(d) ? original(d) : d) as DesiredState;
     const next = desiredIpvs(inputs.servicePorts, inputs.nodeAddresses, this.opts);
-    if (!sameIpvs(d.ipvs as IpvsDesired | undefined, next)) d.ipvs = castDraft(next);
-    for (const set of ipvsIpSets(inputs.servicePorts, inputs.nodeAddresses, inputs)) putSet(d, set);
+    const json = JSON.stringify(next);
+    const prev = base.ipvs && (this.last?.ipvs === base.ipvs ? this.last.json : JSON.stringify(base.ipvs));
+    if (json !== prev) d.ipvs = castDraft(next);
+    this.last = { ipvs: json !== prev ? next : (base.ipvs as IpvsDesired), json };
+    for (const set of ipvsIpSets(inputs.servicePorts, inputs.nodeAddresses, inputs)) putSet(d, base, set);
     for (const v of FAMILIES) {
       const rules = ipvsTableRules(v, inputs);
       for (const t of ["nat", "filter"] as const) {
@@ -77,8 +85,8 @@ export class IpvsStateBuilder {
   }
 }
 
-function putSet(d: Draft<DesiredState>, set: IpSetState): void {
-  const old = d.ipsets[set.name];
+function putSet(d: Draft<DesiredState>, base: DesiredState, set: IpSetState): void {
+  const old = base.ipsets[set.name];
   if (old && old.type === set.type && sameMembers(old.members, set.members)) return;
   d.ipsets[set.name] = castDraft(set);
 }
@@ -87,8 +95,4 @@ function sameMembers(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
   if (a.size !== b.size) return false;
   for (const x of a) if (!b.has(x)) return false;
   return true;
-}
-
-function sameIpvs(a: IpvsDesired | undefined, b: IpvsDesired): boolean {
-  return a !== undefined && JSON.stringify(a) === JSON.stringify(b);
 }

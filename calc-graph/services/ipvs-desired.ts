@@ -20,11 +20,11 @@
 
 import {
   compareIps,
-  compareServices,
   type IpvsService,
-  ipvsTable,
   type RealServer,
   serviceKey,
+  sortRealServers,
+  sortServices,
 } from "../../ipvs/model.js";
 import { categorizeEndpoints } from "./categorize.js";
 import type { ServiceEndpoint, ServicePort } from "./model.js";
@@ -66,6 +66,48 @@ function realServers(used: readonly ServiceEndpoint[], pool: readonly ServiceEnd
 
 const family = (ip: string) => (ip.includes(":") ? 6 : 4);
 
+interface PortEntries {
+  /** Scheduler and node addresses the entries were computed with. */
+  readonly context: string;
+  /** In claim order: ClusterIP, external IPs, LB IPs, node addresses; real servers sorted. */
+  readonly entries: readonly { readonly entry: IpvsService; readonly bind: boolean }[];
+}
+
+/**
+ * Per ServicePort object: its virtual services. The services index keeps an
+ * unchanged ServicePort's object, so a change to one service recomputes one
+ * service's entries (the assembly below stays linear, but cheap).
+ */
+const memo = new WeakMap<ServicePort, PortEntries>();
+
+function portEntries(sp: ServicePort, scheduler: string, nodeAddrs: readonly string[]): PortEntries["entries"] {
+  const context = `${scheduler} ${nodeAddrs.join(" ")}`;
+  const hit = memo.get(sp);
+  if (hit?.context === context) return hit.entries;
+  const eps = categorizeEndpoints(sp);
+  const local = sp.endpoints.filter((e) => e.local);
+  const cluster = sortRealServers(realServers(eps.cluster, sp.internalPolicyLocal ? local : sp.endpoints));
+  const external = sortRealServers(realServers(eps.external, sp.externalPolicyLocal ? local : sp.endpoints));
+  const entries: { entry: IpvsService; bind: boolean }[] = [];
+  const add = (address: string, port: number, servers: RealServer[], bind: boolean) => {
+    if (!address || family(address) !== sp.family) return;
+    const service = {
+      protocol: sp.protocol,
+      address,
+      port,
+      scheduler,
+      ...(sp.affinityTimeoutSeconds ? { persistenceTimeout: sp.affinityTimeoutSeconds } : {}),
+    };
+    entries.push({ entry: { service, realServers: servers }, bind });
+  };
+  if (sp.clusterIP && sp.clusterIP !== "None") add(sp.clusterIP, sp.port, cluster, true);
+  for (const ip of sp.externalIPs) add(ip, sp.port, external, true);
+  for (const ip of sp.loadBalancerIPs) add(ip, sp.port, external, true);
+  if (sp.nodePort) for (const ip of nodeAddrs) add(ip, sp.nodePort, external, false);
+  memo.set(sp, { context, entries });
+  return entries;
+}
+
 /** The desired IPVS table and bound addresses; deterministic for any input order. */
 export function desiredIpvs(
   servicePorts: readonly ServicePort[],
@@ -75,38 +117,19 @@ export function desiredIpvs(
   const scheduler = opts.scheduler ?? "rr";
   const nodeAddrs = [...new Set(nodeAddresses)].sort(compareIps);
   const nodeSet = new Set(nodeAddrs);
-  const entries: IpvsService[] = [];
-  const seen = new Set<string>();
+  const services = new Map<string, IpvsService>();
   const bound = new Set<string>();
   const sorted = [...servicePorts].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : a.family - b.family));
   for (const sp of sorted) {
-    const eps = categorizeEndpoints(sp);
-    const local = sp.endpoints.filter((e) => e.local);
-    const cluster = realServers(eps.cluster, sp.internalPolicyLocal ? local : sp.endpoints);
-    const external = realServers(eps.external, sp.externalPolicyLocal ? local : sp.endpoints);
-    const add = (address: string, port: number, servers: RealServer[], bind: boolean) => {
-      if (!address || family(address) !== sp.family) return;
-      const service = {
-        protocol: sp.protocol,
-        address,
-        port,
-        scheduler,
-        ...(sp.affinityTimeoutSeconds ? { persistenceTimeout: sp.affinityTimeoutSeconds } : {}),
-      };
-      const key = serviceKey(service);
-      if (seen.has(key)) return; // two services claim one address:port: the first by key wins
-      seen.add(key);
-      entries.push({ service, realServers: servers });
+    for (const { entry, bind } of portEntries(sp, scheduler, nodeAddrs)) {
+      const key = serviceKey(entry.service);
+      if (services.has(key)) continue; // two services claim one address:port: the first by key wins
+      services.set(key, entry);
       // A node's own address is already local: never move it onto the dummy device.
-      if (bind && !nodeSet.has(address)) bound.add(address);
-    };
-    if (sp.clusterIP && sp.clusterIP !== "None") add(sp.clusterIP, sp.port, cluster, true);
-    for (const ip of sp.externalIPs) add(ip, sp.port, external, true);
-    for (const ip of sp.loadBalancerIPs) add(ip, sp.port, external, true);
-    if (sp.nodePort) for (const ip of nodeAddrs) add(ip, sp.nodePort, external, false);
+      if (bind && !nodeSet.has(entry.service.address)) bound.add(entry.service.address);
+    }
   }
-  const table = ipvsTable(entries);
-  const ordered = [...table.values()].sort((a, b) => compareServices(a.service, b.service));
+  const ordered = sortServices([...services.values()]);
   return {
     device: opts.device ?? IPVS_DEVICE,
     services: Object.fromEntries(ordered.map((e) => [serviceKey(e.service), e])),
