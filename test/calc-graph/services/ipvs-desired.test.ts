@@ -179,4 +179,17 @@ describe("desiredIpvs", () => {
     assert.ok(d.services["tcp:192.168.1.10:80"]);
     assert.deepEqual(d.boundAddresses, ["10.96.0.10"]);
   });
+
+  test("the per-ServicePort memo follows the scheduler and the node addresses", () => {
+    const one = sp({ nodePort: 30080, endpoints: [ep("10.244.1.5")] });
+    assert.equal(desiredIpvs([one], ["192.168.1.10"]).services["tcp:10.96.0.10:80"].service.scheduler, "rr");
+    assert.equal(
+      desiredIpvs([one], ["192.168.1.10"], { scheduler: "lc" }).services["tcp:10.96.0.10:80"].service.scheduler,
+      "lc",
+    );
+    assert.deepEqual(Object.keys(desiredIpvs([one], ["192.168.1.11"]).services), [
+      "tcp:10.96.0.10:80",
+      "tcp:192.168.1.11:30080",
+    ]);
+  });
 });
