@@ -10,6 +10,7 @@ export type { IpSetState };
 import type { Route } from "../routes/route.js";
 import type { ResourceProblem } from "../src/model/resource.js";
 import type { IpVersion } from "./model.js";
+import type { IpvsDesired } from "./services/ipvs-desired.js";
 
 export interface EndpointState {
   /** `<namespace>/<pod>` */
@@ -39,6 +40,8 @@ export interface DesiredState {
   readonly sysctls: Readonly<Record<string, string>>;
   /** Input objects that could not be used, keyed by resource key. */
   readonly problems: Readonly<Record<string, ResourceProblem>>;
+  /** IPVS proxy mode only (FELIX_PROXYMODE=ipvs): virtual services and the dummy interface's addresses. */
+  readonly ipvs?: IpvsDesired;
 }
 
 export const familyKey = (v: IpVersion) => (v === 4 ? "ipv4" : "ipv6") as "ipv4" | "ipv6";

@@ -1,6 +1,6 @@
 // The IP set model and its `ipset restore` text.
 
-export type IpSetType = "hash:net" | "hash:ip,port";
+export type IpSetType = "hash:net" | "hash:ip,port" | "hash:ip,port,ip" | "hash:ip,port,net";
 
 export interface IpSetState {
   /** Kernel name, `cali40…` / `cali60…`. */

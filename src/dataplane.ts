@@ -6,6 +6,9 @@
 //   3. IP sets: destroy stale ones (after no rule references them)
 //   4. routes
 //   5. sysctls
+//   6. IPVS (proxy mode ipvs): service IPs on the dummy device, then the
+//      IPVS table; last, so a kernel without IPVS (a warning, retried on
+//      every apply) never holds up policy, routes or sysctls
 //
 // Every step reads the kernel (or trusts its cache until `resync()`), diffs,
 // and writes the smallest change; a step whose part of the snapshot is the
@@ -14,6 +17,7 @@
 // caller's retry: a step that fails leaves the earlier ones in place.
 
 import type { DesiredState } from "../calc-graph/desired-state.js";
+import type { IpvsDesired } from "../calc-graph/services/ipvs-desired.js";
 import type { SysctlApplyResult } from "../ifaces/sysctl-writer.js";
 import type { IpSetState } from "../iptables/ipset.js";
 import type { IpsetSyncer } from "../iptables/ipset-syncer.js";
@@ -37,6 +41,13 @@ export interface SysctlSync {
   readonly missing: readonly string[];
 }
 
+/** The IPVS step (ipvs/ipvs-sync.ts), as the driver uses it. */
+export interface IpvsStep {
+  apply(d: IpvsDesired): Promise<{ readonly changes: number }>;
+  /** Real servers draining at weight 0: the step runs again until none is left. */
+  readonly draining: number;
+}
+
 export interface ApplyResult {
   /** Kernel writes made: iptables lines, IP set members/sets, routes, sysctls. */
   readonly changes: number;
@@ -48,6 +59,8 @@ export interface ApplyResult {
   readonly sysctlsWritten: number;
   /** Non-fatal failures (routes or sysctls that wait for an interface, etc.). */
   readonly warnings: string[];
+  /** IPVS kernel writes (virtual/real servers, dummy-device addresses); 0 when the step did not run. */
+  readonly ipvsChanges?: number;
 }
 
 export interface DataplaneOptions {
@@ -56,6 +69,8 @@ export interface DataplaneOptions {
   readonly ipv6?: TableSyncer;
   readonly routes?: RouteSync;
   readonly sysctls?: SysctlSync;
+  /** Only in proxy mode ipvs. */
+  readonly ipvs?: IpvsStep;
 }
 
 const NO_IPSETS = { setsCreated: 0, setsSwapped: 0, membersAdded: 0, membersRemoved: 0, bytesWritten: 0, restoreMs: 0 };
@@ -67,6 +82,8 @@ export class Dataplane {
   private last: DesiredState | undefined;
   private forceAll = true;
   private forceLinks = false;
+  /** The last IPVS step failed: run it again even if `ipvs` kept its identity. */
+  private ipvsFailed = false;
 
   constructor(private readonly o: DataplaneOptions) {}
 
@@ -136,6 +153,17 @@ export class Dataplane {
       sysctlsWritten = r.written;
       for (const f of r.failed) warnings.push(`sysctl ${f.path}: ${f.error}`);
     }
+    let ipvsChanges = 0;
+    const ipvs = state.ipvs;
+    if (this.o.ipvs && ipvs && (last?.ipvs !== ipvs || this.ipvsFailed || this.o.ipvs.draining > 0)) {
+      try {
+        ipvsChanges = (await this.o.ipvs.apply(ipvs)).changes;
+        this.ipvsFailed = false;
+      } catch (e) {
+        this.ipvsFailed = true;
+        warnings.push(`IPVS: ${(e as Error).message}`);
+      }
+    }
     const iptLines = v4.linesWritten + v6.linesWritten;
     return {
       changes:
@@ -147,13 +175,15 @@ export class Dataplane {
         stale.destroyed +
         routes.added +
         routes.removed +
-        sysctlsWritten,
+        sysctlsWritten +
+        ipvsChanges,
       iptablesBytes: v4.bytesWritten + v6.bytesWritten,
       ipsetBytes: ipsetUp.bytesWritten + stale.bytesWritten,
       restoreMs: v4.restoreMs + v6.restoreMs + ipsetUp.restoreMs,
       routes,
       sysctlsWritten,
       warnings,
+      ipvsChanges,
     };
   }
 }

@@ -6,11 +6,15 @@ import { backendAvailable, ExecIptablesBackend, type IptablesMode } from "../ipt
 import { ExecIpsetBackend, type IpsetBackend } from "../iptables/ipset-backend.js";
 import { IpsetSyncer } from "../iptables/ipset-syncer.js";
 import { TableSyncer } from "../iptables/table-syncer.js";
+import { IpvsSync } from "../ipvs/ipvs-sync.js";
+import { IpvsadmBackend } from "../ipvs/ipvsadm-backend.js";
+import { IpCommandDevice } from "../ipvs/service-device.js";
 import { KernelNetlinkRoutes } from "../routes/netlink-routes.js";
 import { RouteReconciler } from "../routes/route-reconciler.js";
 import type { Metrics } from "../status/metrics.js";
 import type { AgentConfig } from "./config.js";
 import { Dataplane } from "./dataplane.js";
+import { proxyModeOf } from "./ipvs-config.js";
 
 export interface KernelParts {
   readonly dataplane: Dataplane;
@@ -45,6 +49,9 @@ export async function kernelDataplane(
     ipv6: ipv6 ? syncer(6) : undefined,
     routes: new RouteReconciler(netlink),
     sysctls: new SysctlReconciler(new ProcSysctls()),
+    // The real IPVS backend only in proxy mode ipvs (it reports a kernel without IPVS clearly).
+    ipvs:
+      proxyModeOf(cfg, process.env) === "ipvs" ? new IpvsSync(new IpvsadmBackend(), new IpCommandDevice()) : undefined,
   });
   return { dataplane, mode, ipv6, close: () => netlink.close() };
 }

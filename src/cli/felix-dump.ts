@@ -10,6 +10,7 @@ import { chooseBackend } from "../../iptables/detect.js";
 import { endpointStatusConfigFromEnv } from "../../status/endpoint-status-file.js";
 import { graphConfigFromEnv } from "../config.js";
 import { readManifestDir } from "../datastore/manifests.js";
+import { ipvsJson, ipvsText } from "../dump/ipvs.js";
 import { liveDiff, liveDiffText } from "../dump/live-diff.js";
 import { liveDiffExtra } from "../dump/live-diff-kernel.js";
 import { explainPolicies, policiesText } from "../dump/policies.js";
@@ -149,6 +150,16 @@ export function buildProgram(): Command {
       () => views.sysctlsJson(s),
     );
   });
+  common(program.command("ipvs").description("the desired IPVS table (proxy mode ipvs), in ipvsadm -Ln layout")).action(
+    async (o: CommonOptions) => {
+      const s = await load(o);
+      print(
+        o,
+        () => ipvsText(s),
+        () => ipvsJson(s),
+      );
+    },
+  );
   common(program.command("diff").description("compare with the kernel of this network namespace (needs root)"))
     .option("--live", "read the kernel (required)")
     .option("--iptables-backend <mode>", "legacy, nft or auto (default: $FELIX_IPTABLESBACKEND or auto)")

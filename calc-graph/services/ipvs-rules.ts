@@ -1,0 +1,214 @@
+// What IPVS needs besides its table, pure: the IP sets naming service
+// frontends and the few nat/filter rules that masquerade and filter by them
+// (kube-proxy's IPVS mode keeps its iptables part O(1) in services the same
+// way: rules match sets, sets hold the services).
+//
+// IP sets (cali40… / cali60…, kube-proxy's analogue in brackets):
+//   ipvs-cluster-ip       hash:ip,port      clusterIP,proto:port        [KUBE-CLUSTER-IP]
+//   ipvs-external         hash:ip,port      externalIP/LB IP,proto:port, externalTrafficPolicy Cluster
+//                                                                       [KUBE-EXTERNAL-IP, KUBE-LOAD-BALANCER]
+//   ipvs-node-port        hash:ip,port      nodeIP,proto:nodePort, policy Cluster [KUBE-NODE-PORT-*]
+//   ipvs-lb-fw            hash:ip,port      LB IP,proto:port with loadBalancerSourceRanges [KUBE-LOAD-BALANCER-FW]
+//   ipvs-lb-src           hash:ip,port,net  LB IP,proto:port,allowed CIDR [KUBE-LOAD-BALANCER-SOURCE-CIDR]
+//   ipvs-loop-back        hash:ip,port,ip   endpoint,proto:port,endpoint (hairpin) [KUBE-LOOP-BACK]
+//   ipvs-pod-cidr         hash:net          the cluster's pod CIDRs
+// (externalTrafficPolicy Local frontends are in no masquerade set: their
+// client source IP must survive.)
+//
+// Chains (an IPVS- infix so they never meet the iptables proxy's cali-SVC-… ones):
+//   nat    PREROUTING, OUTPUT → cali-IPVS-SERVICES: mark for masquerade
+//            - cluster IPs from outside the pod CIDRs (no rule when the pod CIDRs are unknown,
+//              as kube-proxy without --cluster-cidr)
+//            - external IPs, LB IPs, NodePorts under externalTrafficPolicy Cluster
+//          cali-IPVS-MARK-MASQ: set MARK_IPVS_MASQ
+//          POSTROUTING → cali-IPVS-POSTROUTING: masquerade hairpin traffic and marked
+//            traffic, clearing the mark first (no second masquerade on re-traversal)
+//   filter INPUT → cali-IPVS-FIREWALL: drop traffic to an LB IP:port with source
+//            ranges from outside them (filter INPUT runs before IPVS's LOCAL_IN hook)
+
+import type { IpSetState } from "../../iptables/ipset.js";
+import { Actions, type Chain, hex, match, NO_MATCH, type Rule, rule } from "../../iptables/rule.js";
+import { parseCidr } from "../conversion/cidr.js";
+import { ipSetName } from "../ipsets/ids.js";
+import type { IpVersion } from "../model.js";
+import { MARK_ALL } from "../rules/marks.js";
+import type { ServicePort } from "./model.js";
+
+/**
+ * The IPVS proxy's masquerade mark: a bit of Felix's 0xffff0000 mask that
+ * rules/marks.ts does not use (it has 0x10000…0x100000); 0x200000 is left to
+ * the iptables proxy mode.
+ */
+export const MARK_IPVS_MASQ = 0x400000;
+if ((MARK_IPVS_MASQ & MARK_ALL) !== 0) throw new Error("MARK_IPVS_MASQ overlaps Felix's marks");
+
+export const IPVS_CHAINS = {
+  services: "cali-IPVS-SERVICES",
+  markMasq: "cali-IPVS-MARK-MASQ",
+  postrouting: "cali-IPVS-POSTROUTING",
+  firewall: "cali-IPVS-FIREWALL",
+} as const;
+
+export const IPVS_SET_IDS = {
+  clusterIP: "ipvs-cluster-ip",
+  external: "ipvs-external",
+  nodePort: "ipvs-node-port",
+  lbFirewall: "ipvs-lb-fw",
+  lbSource: "ipvs-lb-src",
+  loopBack: "ipvs-loop-back",
+  podCidr: "ipvs-pod-cidr",
+} as const;
+
+/** Sysctls the IPVS mode needs (kube-proxy sets the same): conntrack for NAT'd IPVS traffic,
+ * drop connections to removed real servers, expire persistence to quiescent (weight 0) ones. */
+export const IPVS_SYSCTLS: Readonly<Record<string, string>> = {
+  "net/ipv4/vs/conntrack": "1",
+  "net/ipv4/vs/expire_nodest_conn": "1",
+  "net/ipv4/vs/expire_quiescent_template": "1",
+};
+
+export interface IpvsRuleOptions {
+  /** The cluster's pod CIDRs (IP pools, else the nodes' podCIDRs): cluster-IP traffic from elsewhere is masqueraded. */
+  readonly podCidrs: readonly string[];
+}
+
+const setName = (id: string, v: IpVersion) => ipSetName(id, v);
+
+/** ipset prints host-length nets bare; members must read back identical. */
+function netMember(cidr: string): string {
+  return cidr.replace(/\/(32|128)$/, "");
+}
+
+/** The IPVS IP sets of both families (always all of them, possibly empty: the rules reference them). */
+export function ipvsIpSets(
+  servicePorts: readonly ServicePort[],
+  nodeAddresses: readonly string[],
+  o: IpvsRuleOptions,
+): IpSetState[] {
+  const m = new Map<string, Set<string>>();
+  const add = (id: string, v: IpVersion, member: string) => m.get(setName(id, v))!.add(member);
+  const types: Record<string, IpSetState["type"]> = {
+    [IPVS_SET_IDS.clusterIP]: "hash:ip,port",
+    [IPVS_SET_IDS.external]: "hash:ip,port",
+    [IPVS_SET_IDS.nodePort]: "hash:ip,port",
+    [IPVS_SET_IDS.lbFirewall]: "hash:ip,port",
+    [IPVS_SET_IDS.lbSource]: "hash:ip,port,net",
+    [IPVS_SET_IDS.loopBack]: "hash:ip,port,ip",
+    [IPVS_SET_IDS.podCidr]: "hash:net",
+  };
+  for (const v of [4, 6] as const) for (const id of Object.keys(types)) m.set(setName(id, v), new Set());
+  for (const cidr of o.podCidrs) {
+    const c = parseCidr(cidr);
+    add(IPVS_SET_IDS.podCidr, c.version, netMember(c.text));
+  }
+  for (const sp of servicePorts) {
+    const v = sp.family;
+    const p = sp.protocol;
+    if (sp.clusterIP && sp.clusterIP !== "None") add(IPVS_SET_IDS.clusterIP, v, `${sp.clusterIP},${p}:${sp.port}`);
+    if (!sp.externalPolicyLocal) {
+      for (const ip of [...sp.externalIPs, ...sp.loadBalancerIPs])
+        add(IPVS_SET_IDS.external, v, `${ip},${p}:${sp.port}`);
+      if (sp.nodePort) {
+        for (const ip of nodeAddresses) {
+          if (ip.includes(":") === (v === 6)) add(IPVS_SET_IDS.nodePort, v, `${ip},${p}:${sp.nodePort}`);
+        }
+      }
+    }
+    if (sp.loadBalancerSourceRanges.length > 0) {
+      for (const ip of sp.loadBalancerIPs) {
+        add(IPVS_SET_IDS.lbFirewall, v, `${ip},${p}:${sp.port}`);
+        for (const cidr of sp.loadBalancerSourceRanges) {
+          if (cidr.includes(":") === (v === 6))
+            add(IPVS_SET_IDS.lbSource, v, `${ip},${p}:${sp.port},${netMember(cidr)}`);
+        }
+      }
+    }
+    for (const e of sp.endpoints) add(IPVS_SET_IDS.loopBack, v, `${e.ip},${p}:${e.port},${e.ip}`);
+  }
+  return [...m].map(([name, members]) => {
+    const v: IpVersion = name.startsWith("cali6") ? 6 : 4;
+    const id = name.slice("cali40".length);
+    return { name, family: v, type: types[id], members };
+  });
+}
+
+export interface IpvsTableRules {
+  readonly nat: { readonly chains: readonly Chain[]; readonly hooks: Readonly<Record<string, readonly Rule[]>> };
+  readonly filter: { readonly chains: readonly Chain[]; readonly hooks: Readonly<Record<string, readonly Rule[]>> };
+}
+
+/** The IPVS chains of one family, and the rules that hook them (inserted at the top of the built-in chains). */
+export function ipvsTableRules(v: IpVersion, o: IpvsRuleOptions): IpvsTableRules {
+  const s = (id: string) => setName(id, v);
+  const toMasq = Actions.jump(IPVS_CHAINS.markMasq);
+  const services: Rule[] = [];
+  const hasPodCidrs = o.podCidrs.some((c) => c.includes(":") === (v === 6));
+  if (hasPodCidrs) {
+    services.push(
+      rule(
+        match().ipSet(s(IPVS_SET_IDS.clusterIP), "dst,dst").ipSet(s(IPVS_SET_IDS.podCidr), "src", true).build(),
+        toMasq,
+        "Masquerade off-cluster traffic to cluster IPs",
+      ),
+    );
+  }
+  services.push(
+    rule(
+      match().ipSet(s(IPVS_SET_IDS.external), "dst,dst").build(),
+      toMasq,
+      "Masquerade traffic to external and load-balancer IPs",
+    ),
+    rule(match().ipSet(s(IPVS_SET_IDS.nodePort), "dst,dst").build(), toMasq, "Masquerade traffic to node ports"),
+  );
+  const mask = MARK_IPVS_MASQ;
+  const jump = (chain: string) => rule(NO_MATCH, Actions.jump(chain));
+  return {
+    nat: {
+      chains: [
+        { name: IPVS_CHAINS.services, rules: services },
+        { name: IPVS_CHAINS.markMasq, rules: [rule(NO_MATCH, Actions.setMark(mask))] },
+        {
+          name: IPVS_CHAINS.postrouting,
+          rules: [
+            rule(
+              match().ipSet(s(IPVS_SET_IDS.loopBack), "dst,dst,src").build(),
+              "-j MASQUERADE",
+              "Hairpin: an endpoint reaching itself through a service",
+            ),
+            rule(
+              match()
+                .raw(`-m mark ! --mark ${hex(mask)}/${hex(mask)}`)
+                .build(),
+              Actions.return,
+            ),
+            rule(NO_MATCH, Actions.clearMark(mask)),
+            rule(NO_MATCH, "-j MASQUERADE", "IPVS service traffic requiring SNAT"),
+          ],
+        },
+      ],
+      hooks: {
+        PREROUTING: [jump(IPVS_CHAINS.services)],
+        OUTPUT: [jump(IPVS_CHAINS.services)],
+        POSTROUTING: [jump(IPVS_CHAINS.postrouting)],
+      },
+    },
+    filter: {
+      chains: [
+        {
+          name: IPVS_CHAINS.firewall,
+          rules: [
+            rule(
+              match()
+                .ipSet(s(IPVS_SET_IDS.lbFirewall), "dst,dst")
+                .ipSet(s(IPVS_SET_IDS.lbSource), "dst,dst,src", true)
+                .build(),
+              Actions.drop,
+              "Load-balancer traffic from outside loadBalancerSourceRanges",
+            ),
+          ],
+        },
+      ],
+      hooks: { INPUT: [jump(IPVS_CHAINS.firewall)] },
+    },
+  };
+}
