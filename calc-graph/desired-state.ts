@@ -10,6 +10,7 @@ export type { IpSetState };
 import type { Route } from "../routes/route.js";
 import type { ResourceProblem } from "../src/model/resource.js";
 import type { IpVersion } from "./model.js";
+import type { ServicePort } from "./services/model.js";
 
 export interface EndpointState {
   /** `<namespace>/<pod>` */
@@ -37,6 +38,8 @@ export interface DesiredState {
   readonly routes: Readonly<Record<string, Route>>;
   /** /proc/sys-relative path → value. */
   readonly sysctls: Readonly<Record<string, string>>;
+  /** Service ports this node proxies (any FELIX_PROXYMODE but off), keyed by servicePortId. */
+  readonly services: Readonly<Record<string, ServicePort>>;
   /** Input objects that could not be used, keyed by resource key. */
   readonly problems: Readonly<Record<string, ResourceProblem>>;
 }
