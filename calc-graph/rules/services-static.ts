@@ -7,8 +7,12 @@
 //   filter  INPUT   after cali-INPUT:   ─► cali-NODEPORTS (health-check ports),
 //                                          cali-PROXY-FIREWALL, cali-EXTERNAL-SERVICES (new)
 //           FORWARD after cali-FORWARD: ─► cali-PROXY-FIREWALL, cali-SERVICES,
-//                                          cali-EXTERNAL-SERVICES (new); before
-//                                          the "policy accepted" ACCEPT
+//                                          cali-EXTERNAL-SERVICES (new), then
+//                                          cali-PROXY-FORWARD: ACCEPT service
+//                                          traffic marked for masquerade and its
+//                                          replies (kube-proxy's KUBE-FORWARD: node
+//                                          ports work under a DROP FORWARD policy);
+//                                          policy has already dropped what it denies
 //           OUTPUT  after cali-OUTPUT:  ─► cali-PROXY-FIREWALL, cali-SERVICES (new)
 //
 // Policy keeps applying after DNAT: nat PREROUTING rewrites the destination
@@ -23,6 +27,7 @@ import {
   MASQUERADE_CHAIN,
   NODEPORTS_CHAIN,
   PROXY_FIREWALL_CHAIN,
+  PROXY_FORWARD_CHAIN,
   SERVICES_CHAIN,
 } from "../services/names.js";
 import { MARK_MASQ } from "./marks.js";
@@ -107,12 +112,34 @@ export function withServiceTables(
     jumpNew(PROXY_FIREWALL_CHAIN),
     jumpNew(EXTERNAL_SERVICES_CHAIN),
   ]);
-  after("FORWARD", [jumpNew(PROXY_FIREWALL_CHAIN), jumpNew(SERVICES_CHAIN), jumpNew(EXTERNAL_SERVICES_CHAIN)]);
+  after("FORWARD", [
+    jumpNew(PROXY_FIREWALL_CHAIN),
+    jumpNew(SERVICES_CHAIN),
+    jumpNew(EXTERNAL_SERVICES_CHAIN),
+    jump(PROXY_FORWARD_CHAIN),
+  ]);
   after("OUTPUT", [jumpNew(PROXY_FIREWALL_CHAIN), jumpNew(SERVICES_CHAIN)]);
 
   return {
     ...tables,
     nat: { chains: natChains, hooks: natHooks },
-    filter: { chains: [...tables.filter.chains, ...dispatch.filter], hooks: filterHooks },
+    filter: {
+      chains: [
+        ...tables.filter.chains,
+        ...dispatch.filter,
+        {
+          name: PROXY_FORWARD_CHAIN,
+          rules: [
+            rule(match().mark(MARK_MASQ, MARK_MASQ).build(), Actions.accept, "kubernetes forwarding rules"),
+            rule(
+              match().ctState("RELATED,ESTABLISHED").build(),
+              Actions.accept,
+              "kubernetes forwarding conntrack rule",
+            ),
+          ],
+        },
+      ],
+      hooks: filterHooks,
+    },
   };
 }

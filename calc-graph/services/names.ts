@@ -11,6 +11,7 @@ export const SERVICES_CHAIN = "cali-SERVICES";
 export const NODEPORTS_CHAIN = "cali-NODEPORTS";
 export const EXTERNAL_SERVICES_CHAIN = "cali-EXTERNAL-SERVICES";
 export const PROXY_FIREWALL_CHAIN = "cali-PROXY-FIREWALL";
+export const PROXY_FORWARD_CHAIN = "cali-PROXY-FORWARD";
 export const MARK_MASQ_CHAIN = "cali-MARK-MASQ";
 export const MASQUERADE_CHAIN = "cali-MASQUERADE";
 

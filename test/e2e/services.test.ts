@@ -141,6 +141,16 @@ describe("services end to end (iptables proxy mode)", { skip }, () => {
       );
   });
 
+  test("with a DROP FORWARD policy, node-port traffic is still forwarded, also back out to the other node's pods", async () => {
+    await exec(n1.netns, "iptables-legacy", "-P", "FORWARD", "DROP");
+    try {
+      const got = await replies(n2, n1.underlayIp, 30080, 24);
+      assert.deepEqual(new Set(got), new Set(backends.map((b) => b.key)), got.join(" "));
+    } finally {
+      await exec(n1.netns, "iptables-legacy", "-P", "FORWARD", "ACCEPT");
+    }
+  });
+
   test("ClientIP affinity keeps one client on one backend", async () => {
     const got = await replies(client, "10.96.0.11", 8080, 12);
     assert.equal(new Set(got).size, 1, got.join(" "));
