@@ -97,7 +97,10 @@ export class CalcGraph {
         if (u.kind === "Service") this.services.updateService(u.key, u.service);
         else this.services.updateSlice(u.key, u.slice);
       });
-      this.converter.nodes$.subscribe(({ name, node }) => this.services.updateNodeCIDRs(name, node?.podCIDRs ?? null));
+      this.converter.nodes$.subscribe(({ name, node }) => {
+        this.services.updateNodeCIDRs(name, node?.podCIDRs ?? null);
+        if (name === cfg.nodeName) this.services.setLocalNodeIPs(node?.internalIPs ?? []);
+      });
     }
     this.converter.problems$.subscribe(({ key, problem }) => this.builder.updateProblem(key, problem));
     this.converter.start();

@@ -22,6 +22,7 @@
 // family (a rule cannot negate several CIDRs); while no pod CIDR is known
 // these rules are left out (kube-proxy's no-op local detector).
 
+import ipaddr from "ipaddr.js";
 import { Actions, type Chain, match, NO_MATCH, type Rule, rule } from "../../iptables/rule.js";
 import { probabilityText } from "../../iptables/statistic.js";
 import type { IpVersion } from "../model.js";
@@ -41,6 +42,8 @@ export interface ServiceRenderContext {
   readonly family: IpVersion;
   /** Some pod CIDR of this family is known (the pod-CIDR IP set exists). */
   readonly podCidrsKnown: boolean;
+  /** This node's addresses: a source range holding one also admits the LB IPs as sources. */
+  readonly nodeIPs?: readonly string[];
 }
 
 /** One service port's chains, and its rules in the shared dispatch chains. */
@@ -52,6 +55,14 @@ export interface ServicePortRules {
   readonly filterExternal: readonly Rule[];
   readonly filterNodePorts: readonly Rule[];
   readonly filterFirewall: readonly Rule[];
+}
+
+function cidrContains(net: string, len: number, ip: string): boolean {
+  try {
+    return ipaddr.parse(ip).match(ipaddr.parse(net), len);
+  } catch {
+    return false;
+  }
 }
 
 export const hostCidr = (ip: string) => (ip.includes(":") ? `${ip}/128` : `${ip}/32`);
@@ -186,6 +197,17 @@ export function renderServicePort(sp: ServicePort, ctx: ServiceRenderContext): S
     const fw = chain(chains.fw);
     for (const cidr of sp.loadBalancerSourceRanges) {
       fw.push(rule(match().sourceNet(cidr).build(), Actions.jump(chains.ext), `${name} loadbalancer IP`));
+    }
+    // A VIP-style LB IP bound on this node loops this node's own requests back
+    // with the LB IP as source: admit it when the ranges admit this node.
+    const [net, len] = [(c: string) => c.split("/")[0], (c: string) => Number(c.split("/")[1])];
+    const admitsNode = (ctx.nodeIPs ?? []).some((ip) =>
+      sp.loadBalancerSourceRanges.some((c) => ip.includes(":") === c.includes(":") && cidrContains(net(c), len(c), ip)),
+    );
+    if (admitsNode) {
+      for (const ip of sp.loadBalancerIPs) {
+        fw.push(rule(match().sourceNet(hostCidr(ip)).build(), Actions.jump(chains.ext), `${name} loadbalancer IP`));
+      }
     }
     // Whatever is left was not DNATed: cali-PROXY-FIREWALL drops it in filter.
     fw.push(rule(NO_MATCH, "", `other traffic to ${name} will be dropped by ${PROXY_FIREWALL_CHAIN}`));

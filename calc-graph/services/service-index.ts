@@ -24,6 +24,8 @@ export class ServiceIndex {
   private readonly nodeCIDRs = new Map<string, readonly string[]>();
   private poolCIDRs: readonly string[] | undefined;
   private cidrsDirty = false;
+  private localIPs: readonly string[] = [];
+  private localIPsDirty = false;
 
   constructor(private readonly nodeName: string) {}
 
@@ -52,6 +54,18 @@ export class ServiceIndex {
     } else {
       this.slices.delete(key);
     }
+  }
+
+  /** This node's InternalIPs (LB source ranges that contain one also admit the LB IP as a source). */
+  setLocalNodeIPs(ips: readonly string[]): void {
+    const sorted = [...new Set(ips)].sort();
+    if (sameList(sorted, this.localIPs)) return;
+    this.localIPs = sorted;
+    this.localIPsDirty = true;
+  }
+
+  localNodeIPs(): readonly string[] {
+    return this.localIPs;
   }
 
   /** A node's spec.podCIDRs (null when the node went away). */
@@ -85,10 +99,11 @@ export class ServiceIndex {
   }
 
   /** Services changed since the last call, and whether the pod CIDRs changed. */
-  takeDirty(): { services: Set<ServiceId>; podCIDRs: boolean } {
-    const out = { services: this.dirty, podCIDRs: this.cidrsDirty };
+  takeDirty(): { services: Set<ServiceId>; podCIDRs: boolean; localIPs: boolean } {
+    const out = { services: this.dirty, podCIDRs: this.cidrsDirty, localIPs: this.localIPsDirty };
     this.dirty = new Set();
     this.cidrsDirty = false;
+    this.localIPsDirty = false;
     return out;
   }
 

@@ -65,6 +65,17 @@ export class ServiceStateRenderer {
         }
       }
     }
+    if (dirty.localIPs && iptables) {
+      // Only the source-range (FW) chains look at this node's addresses.
+      for (const [id, r] of this.rendered) {
+        if (
+          r.fragments[4].some((f) => f.filterFirewall.length) ||
+          r.fragments[6].some((f) => f.filterFirewall.length)
+        ) {
+          dirty.services.add(id);
+        }
+      }
+    }
     if (dirty.services.size === 0) return;
     for (const id of [...dirty.services].sort()) this.renderService(d, id, iptables);
     if (iptables) this.putDispatch(d);
@@ -83,7 +94,11 @@ export class ServiceStateRenderer {
     const fragments: Record<IpVersion, ServicePortRules[]> = { 4: [], 6: [] };
     if (iptables) {
       for (const sp of ports) {
-        const r = renderServicePort(sp, { family: sp.family, podCidrsKnown: this.cidrsKnown[sp.family] });
+        const r = renderServicePort(sp, {
+          family: sp.family,
+          podCidrsKnown: this.cidrsKnown[sp.family],
+          nodeIPs: this.index.localNodeIPs(),
+        });
         fragments[sp.family].push(r);
         for (const c of r.natChains) {
           chains[sp.family].push(c.name);

@@ -214,3 +214,27 @@ describe("incremental", () => {
     assert.deepEqual(g.current.services, once.services);
   });
 });
+
+describe("load balancer source ranges and this node's address", () => {
+  test("a range holding the node's address admits the LB IP as a source; the node's address moving out re-renders it", () => {
+    const lb = svcUpdate(
+      "lb",
+      {
+        type: "LoadBalancer",
+        clusterIP: "10.96.0.9",
+        loadBalancerSourceRanges: ["172.18.0.0/24"],
+        ports: [{ port: 80, nodePort: 30009 }],
+      },
+      { status: { loadBalancer: { ingress: [{ ip: "192.0.2.9" }] } } },
+    );
+    const g = graph("iptables", [...base(), lb, sliceUpdate("lb-1", "lb", [{ ip: "10.65.2.10" }], [{ port: 80 }])]);
+    const fw = () => {
+      const sp = g.current.services["demo/lb:/tcp/v4"];
+      return g.current.iptables.ipv4.nat.chains[serviceChainNames(sp).fw].rules.map((r) => r.text).join("\n");
+    };
+    assert.match(fw(), /-s 192\.0\.2\.9\/32 .*-j cali-EXT-/);
+    g.apply([node("node1", "10.65.1.0/24", "172.19.0.1")]);
+    assert.doesNotMatch(fw(), /-s 192\.0\.2\.9\/32/);
+    assert.match(fw(), /-s 172\.18\.0\.0\/24 /);
+  });
+});
