@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
+import { parse, stringify } from "yaml";
 import {
   type Background,
   exec,
@@ -44,6 +45,23 @@ function slice(service: string, backends: readonly TopoPod[], name = `${service}
   };
 }
 
+/** The topology's IPv6 pod addresses, node CIDRs and node addresses added to the manifests. */
+function dualStack(yamlText: string, topo: Topology): string {
+  const docs = yamlText.split("---\n").map((d) => parse(d));
+  for (const d of docs) {
+    if (d.kind === "Node") {
+      const n = topo.nodes.get(d.metadata.name)!;
+      if (!n.podCIDRv6) continue;
+      d.spec.podCIDRs = [n.podCIDR, n.podCIDRv6];
+      d.status.addresses.push({ type: "InternalIP", address: n.underlayIpv6 });
+    } else if (d.kind === "Pod") {
+      const p = topo.pods.get(`${d.metadata.namespace}/${d.metadata.name}`)!;
+      if (p.ipv6) d.status.podIPs.push({ ip: p.ipv6 });
+    }
+  }
+  return docs.map((d) => stringify(d)).join("---\n");
+}
+
 describe("services end to end (iptables proxy mode)", { skip }, () => {
   let topo: Topology;
   let dir: ManifestDir;
@@ -68,18 +86,25 @@ describe("services end to end (iptables proxy mode)", { skip }, () => {
   before(async () => {
     await Topology.cleanupStale("fx");
     topo = await Topology.create();
-    n1 = await topo.addNode("node1", { underlayIp: "172.31.250.1", podCIDR: "10.65.1.0/24" });
-    n2 = await topo.addNode("node2", { underlayIp: "172.31.250.2", podCIDR: "10.65.2.0/24" });
-    client = await topo.addPod(n1, { namespace: "x", name: "client", ip: "10.65.1.2", labels: { role: "allowed" } });
+    const v6 = (n: number) => ({ underlayIpv6: `fd00:fe11::${n}`, podCIDRv6: `fd00:65:${n}::/64` });
+    n1 = await topo.addNode("node1", { underlayIp: "172.31.250.1", podCIDR: "10.65.1.0/24", ...v6(1) });
+    n2 = await topo.addNode("node2", { underlayIp: "172.31.250.2", podCIDR: "10.65.2.0/24", ...v6(2) });
+    client = await topo.addPod(n1, {
+      namespace: "x",
+      name: "client",
+      ip: "10.65.1.2",
+      ipv6: "fd00:65:1::2",
+      labels: { role: "allowed" },
+    });
     denied = await topo.addPod(n1, { namespace: "x", name: "denied", ip: "10.65.1.3" });
     backends = [
-      await topo.addPod(n1, { namespace: "svc", name: "b1", ip: "10.65.1.10" }),
-      await topo.addPod(n2, { namespace: "svc", name: "b2", ip: "10.65.2.10" }),
-      await topo.addPod(n2, { namespace: "svc", name: "b3", ip: "10.65.2.11" }),
+      await topo.addPod(n1, { namespace: "svc", name: "b1", ip: "10.65.1.10", ipv6: "fd00:65:1::10" }),
+      await topo.addPod(n2, { namespace: "svc", name: "b2", ip: "10.65.2.10", ipv6: "fd00:65:2::10" }),
+      await topo.addPod(n2, { namespace: "svc", name: "b3", ip: "10.65.2.11", ipv6: "fd00:65:2::11" }),
     ];
     secret = await topo.addPod(n2, { namespace: "svc", name: "secret", ip: "10.65.2.20" });
     dir = new ManifestDir();
-    dir.write("cluster.yaml", clusterManifests(topo));
+    dir.write("cluster.yaml", dualStack(clusterManifests(topo), topo));
     dir.write("services.yaml", [
       service("web", "10.96.0.10", {
         type: "NodePort",
@@ -90,6 +115,13 @@ describe("services end to end (iptables proxy mode)", { skip }, () => {
       slice("sticky", backends),
       service("secret", "10.96.0.12"),
       slice("secret", [secret]),
+      service("web6", "fd00:96::10", { ipFamilies: ["IPv6"] }),
+      {
+        ...(slice("web6", backends) as { endpoints: { addresses: string[] }[] }),
+        metadata: { name: "web6-1", namespace: "svc", labels: { "kubernetes.io/service-name": "web6" } },
+        addressType: "IPv6",
+        endpoints: backends.map((b) => ({ addresses: [b.ipv6!], nodeName: b.node.name, conditions: { ready: true } })),
+      },
     ]);
     dir.write("changing.yaml", [service("changing", "10.96.0.13"), slice("changing", backends)]);
     // Only pods labelled role=allowed may reach svc/secret (and only on port 80).
@@ -128,6 +160,11 @@ describe("services end to end (iptables proxy mode)", { skip }, () => {
 
   test("a pod reaches a ClusterIP and, over many connections, every backend answers", async () => {
     const got = await replies(client, "10.96.0.10", 8080, 30);
+    assert.deepEqual(new Set(got), new Set(backends.map((b) => b.key)), got.join(" "));
+  });
+
+  test("IPv6: a pod reaches an IPv6 ClusterIP and every backend answers", async () => {
+    const got = await replies(client, "fd00:96::10", 8080, 30);
     assert.deepEqual(new Set(got), new Set(backends.map((b) => b.key)), got.join(" "));
   });
 
