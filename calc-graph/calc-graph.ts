@@ -10,6 +10,8 @@
 //                         │           (local LabelIndex:               (LabelIndex over
 //                         │            policy ↔ endpoint,               every endpoint:
 //                         │            ordered policies)                set members)
+//                         │ services$ ──► ServiceIndex (Service ⋈ EndpointSlice, pod CIDRs)
+//                         │                   │ dirty services ─► ServiceStateRenderer (in flush)
 //                         │ nodes$ ─────────┐   │ dirty                  │ dirty
 //                         │ problems$ ──────┤   ▼                        ▼
 //                         └───────────────► StateBuilder ── flush() ──► DesiredState
@@ -29,6 +31,11 @@ import { ResourceConverter } from "./converter.js";
 import type { DesiredState } from "./desired-state.js";
 import { IpSetIndex } from "./ipsets/ipset-index.js";
 import type { EndpointToHostAction } from "./rules/static.js";
+import { IpvsStateBuilder } from "./services/ipvs-builder.js";
+import type { IpvsOptions } from "./services/ipvs-desired.js";
+import type { ProxyMode } from "./services/model.js";
+import { ServiceIndex } from "./services/service-index.js";
+import { ServiceStateRenderer } from "./services/service-state.js";
 import { StateBuilder } from "./state-builder.js";
 
 export interface GraphConfig {
@@ -39,6 +46,10 @@ export interface GraphConfig {
   readonly endpointToHostAction?: EndpointToHostAction;
   /** rp_filter for workload interfaces; default "1" (strict). */
   readonly rpFilter?: string;
+  /** FELIX_PROXYMODE; default off (kube-proxy proxies services). */
+  readonly proxyMode?: ProxyMode;
+  /** IPVS proxy mode settings (FELIX_IPVSSCHEDULER, FELIX_KUBENODEPORTRANGES). */
+  readonly ipvs?: IpvsOptions;
 }
 
 export class CalcGraph {
@@ -46,16 +57,19 @@ export class CalcGraph {
   readonly ipsets = new IpSetIndex();
   readonly active = new ActiveRulesCalculator(this.ipsets);
   readonly builder: StateBuilder;
+  /** Services ⋈ EndpointSlices (fed only when a proxy mode is on). */
+  readonly services: ServiceIndex;
 
   constructor(cfg: GraphConfig) {
     const interfacePrefix = cfg.interfacePrefix ?? "cali";
-    this.converter = new ResourceConverter({ interfacePrefix });
+    this.converter = new ResourceConverter({ interfacePrefix, services: (cfg.proxyMode ?? "off") !== "off" });
     this.builder = new StateBuilder(
       {
         nodeName: cfg.nodeName,
         interfacePrefix,
         endpointToHostAction: cfg.endpointToHostAction ?? "ACCEPT",
         rpFilter: cfg.rpFilter ?? "1",
+        proxyMode: cfg.proxyMode ?? "off",
       },
       this.active,
       this.ipsets,
@@ -80,6 +94,19 @@ export class CalcGraph {
     });
     this.converter.policies$.subscribe(({ key, policy }) => this.active.updatePolicy(key, policy));
     this.converter.nodes$.subscribe(({ name, node }) => this.builder.updateNode(name, node));
+    this.services = new ServiceIndex(cfg.nodeName);
+    if ((cfg.proxyMode ?? "off") !== "off") {
+      const ipvs = cfg.proxyMode === "ipvs" ? new IpvsStateBuilder(cfg.ipvs) : undefined;
+      this.builder.services = new ServiceStateRenderer(this.services, cfg.proxyMode!, this.builder.stats, ipvs);
+      this.converter.services$.subscribe((u) => {
+        if (u.kind === "Service") this.services.updateService(u.key, u.service);
+        else this.services.updateSlice(u.key, u.slice);
+      });
+      this.converter.nodes$.subscribe(({ name, node }) => {
+        this.services.updateNodeCIDRs(name, node?.podCIDRs ?? null);
+        if (name === cfg.nodeName) this.services.setLocalNodeIPs(node?.internalIPs ?? []);
+      });
+    }
     this.converter.problems$.subscribe(({ key, problem }) => this.builder.updateProblem(key, problem));
     this.converter.start();
   }

@@ -19,11 +19,14 @@ import { nodeToNodeInfo } from "./conversion/node.js";
 import { podToWorkloadEndpoint } from "./conversion/pod.js";
 import { namespaceToProfile, serviceAccountToProfile } from "./conversion/profile.js";
 import { type NodeInfo, type Policy, type Profile, policyKey, type WorkloadEndpoint } from "./model.js";
+import { type ServiceUpdate, serviceUpdate } from "./services/service-update.js";
 
 export const BUILTIN_NAMESPACES = ["default", "kube-node-lease", "kube-public", "kube-system"];
 
 export interface ConverterConfig {
   readonly interfacePrefix: string;
+  /** Convert Services and EndpointSlices (a proxy mode is on); otherwise they are ignored. */
+  readonly services?: boolean;
 }
 
 export class ResourceConverter {
@@ -32,6 +35,7 @@ export class ResourceConverter {
   readonly policies$ = new Subject<{ key: string; policy: Policy | null }>();
   readonly nodes$ = new Subject<{ name: string; node: NodeInfo | null }>();
   readonly problems$ = new Subject<{ key: string; problem: ResourceProblem | null }>();
+  readonly services$ = new Subject<ServiceUpdate>();
 
   private readonly namespaces = new Map<string, Profile>();
   private readonly serviceAccounts = new Map<string, Profile>();
@@ -73,9 +77,13 @@ export class ResourceConverter {
           this.applyNode(key, u);
           break;
         case "Service":
-        case "EndpointSlice":
-          // Consumed by the services part of the graph, when enabled.
+        case "EndpointSlice": {
+          if (!this.cfg.services) break;
+          const { update, problem } = serviceUpdate(u);
+          this.services$.next(update);
+          this.problem(key, u, problem);
           break;
+        }
       }
     } catch (e) {
       this.problem(key, u, (e as Error).message);

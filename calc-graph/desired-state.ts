@@ -11,6 +11,7 @@ import type { Route } from "../routes/route.js";
 import type { ResourceProblem } from "../src/model/resource.js";
 import type { IpVersion } from "./model.js";
 import type { IpvsDesired } from "./services/ipvs-desired.js";
+import type { ServicePort } from "./services/model.js";
 
 export interface EndpointState {
   /** `<namespace>/<pod>` */
@@ -38,6 +39,8 @@ export interface DesiredState {
   readonly routes: Readonly<Record<string, Route>>;
   /** /proc/sys-relative path → value. */
   readonly sysctls: Readonly<Record<string, string>>;
+  /** Service ports this node proxies (any FELIX_PROXYMODE but off), keyed by servicePortId. */
+  readonly services: Readonly<Record<string, ServicePort>>;
   /** Input objects that could not be used, keyed by resource key. */
   readonly problems: Readonly<Record<string, ResourceProblem>>;
   /** IPVS proxy mode only (FELIX_PROXYMODE=ipvs): virtual services and the dummy interface's addresses. */

@@ -21,6 +21,7 @@ import { renderEndpointRules } from "./rules/endpoint.js";
 import { type Direction, endpointChainName, policyChainName, profileChainName } from "./rules/names.js";
 import { renderPolicyRules } from "./rules/policy.js";
 import { renderStaticTables, type StaticConfig } from "./rules/static.js";
+import type { ServiceStateRenderer } from "./services/service-state.js";
 
 enableMapSet();
 
@@ -47,6 +48,8 @@ export class StateBuilder {
   /** Node → the block routes it contributed. */
   private readonly nodeRoutes = new Map<string, string[]>();
   private problems = new Map<string, ResourceProblem | null>();
+  /** The services part of each flush (set by the graph when a proxy mode is on). */
+  services: ServiceStateRenderer | undefined;
 
   constructor(
     private readonly cfg: BuilderConfig,
@@ -132,6 +135,7 @@ export class StateBuilder {
       }
       for (const id of dirtySets) this.putIpSet(d, id);
       for (const name of dirtyNodes) this.putNodeRoutes(d, name);
+      this.services?.flush(d);
       for (const [key, problem] of problems) {
         if (problem) d.problems[key] = problem;
         else delete d.problems[key];
@@ -295,6 +299,7 @@ export function emptyState(nodeName: string): DesiredState {
     endpoints: {},
     routes: {},
     sysctls: {},
+    services: {},
     problems: {},
   };
 }

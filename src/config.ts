@@ -2,6 +2,8 @@
 
 import type { GraphConfig } from "../calc-graph/calc-graph.js";
 import type { EndpointToHostAction } from "../calc-graph/rules/static.js";
+import { PROXY_MODES, type ProxyMode } from "../calc-graph/services/model.js";
+import { ipvsOptionsFromEnv } from "./ipvs-config.js";
 
 export class ConfigError extends Error {}
 
@@ -11,7 +13,17 @@ export function graphConfigFromEnv(nodeName: string, env: NodeJS.ProcessEnv): Gr
   if (!["ACCEPT", "DROP", "RETURN"].includes(action)) {
     throw new ConfigError(`FELIX_DEFAULTENDPOINTTOHOSTACTION must be ACCEPT, DROP or RETURN, not ${action}`);
   }
-  return { nodeName, interfacePrefix: prefix, endpointToHostAction: action as EndpointToHostAction };
+  const proxyMode = (env.FELIX_PROXYMODE ?? "off").trim() || "off";
+  if (!(PROXY_MODES as readonly string[]).includes(proxyMode)) {
+    throw new ConfigError(`FELIX_PROXYMODE must be iptables, ipvs or off, not ${JSON.stringify(proxyMode)}`);
+  }
+  return {
+    nodeName,
+    interfacePrefix: prefix,
+    endpointToHostAction: action as EndpointToHostAction,
+    proxyMode: proxyMode as ProxyMode,
+    ...(proxyMode === "ipvs" ? { ipvs: ipvsOptionsFromEnv(env) } : {}),
+  };
 }
 
 export interface AgentConfig {

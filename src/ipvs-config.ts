@@ -28,9 +28,3 @@ function nodePortRange(v: string | undefined): readonly [number, number] {
   }
   return [lo, hi];
 }
-
-/** The proxy mode, from the parsed config when it has one, else from FELIX_PROXYMODE (default off). */
-export function proxyModeOf(cfg: object, env: NodeJS.ProcessEnv): string {
-  const fromCfg = (cfg as { proxyMode?: unknown }).proxyMode;
-  return typeof fromCfg === "string" ? fromCfg : (env.FELIX_PROXYMODE ?? "off").trim().toLowerCase();
-}

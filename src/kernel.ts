@@ -1,6 +1,7 @@
 // Builds the real dataplane for the current network namespace.
 
 import type { Logger } from "pino";
+import type { ProxyMode } from "../calc-graph/services/model.js";
 import { ProcSysctls, SysctlReconciler } from "../ifaces/sysctl-writer.js";
 import { backendAvailable, ExecIptablesBackend, type IptablesMode } from "../iptables/backend.js";
 import { ExecIpsetBackend, type IpsetBackend } from "../iptables/ipset-backend.js";
@@ -14,7 +15,6 @@ import { RouteReconciler } from "../routes/route-reconciler.js";
 import type { Metrics } from "../status/metrics.js";
 import type { AgentConfig } from "./config.js";
 import { Dataplane } from "./dataplane.js";
-import { proxyModeOf } from "./ipvs-config.js";
 
 export interface KernelParts {
   readonly dataplane: Dataplane;
@@ -29,6 +29,7 @@ export async function kernelDataplane(
   mode: IptablesMode,
   log: Logger,
   metrics: Metrics,
+  proxyMode: ProxyMode = "off",
 ): Promise<KernelParts> {
   const syncer = (family: 4 | 6) =>
     new TableSyncer(new CountingBackend(new ExecIptablesBackend(family, mode), metrics), {
@@ -50,8 +51,7 @@ export async function kernelDataplane(
     routes: new RouteReconciler(netlink),
     sysctls: new SysctlReconciler(new ProcSysctls()),
     // The real IPVS backend only in proxy mode ipvs (it reports a kernel without IPVS clearly).
-    ipvs:
-      proxyModeOf(cfg, process.env) === "ipvs" ? new IpvsSync(new IpvsadmBackend(), new IpCommandDevice()) : undefined,
+    ipvs: proxyMode === "ipvs" ? new IpvsSync(new IpvsadmBackend(), new IpCommandDevice()) : undefined,
   });
   return { dataplane, mode, ipv6, close: () => netlink.close() };
 }

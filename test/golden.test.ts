@@ -19,6 +19,7 @@ import { basename, join } from "node:path";
 import { test } from "node:test";
 import { computeDesiredState } from "../calc-graph/calc-graph.js";
 import type { DesiredState } from "../calc-graph/desired-state.js";
+import { PROXY_MODES, type ProxyMode } from "../calc-graph/services/model.js";
 import { readManifestDir } from "../src/datastore/manifests.js";
 import { ipsetsText, iptablesText, routesText } from "../src/dump/views.js";
 import type { ResourceUpdate } from "../src/model/resource.js";
@@ -30,6 +31,8 @@ const MIN_CASES = 28;
 interface CaseSpec {
   readonly node: string;
   readonly description: string;
+  /** FELIX_PROXYMODE for the case (default off). */
+  readonly proxyMode?: ProxyMode;
 }
 
 const OUTPUT_FILES = [
@@ -48,6 +51,9 @@ function readCaseSpec(dir: string): CaseSpec {
   assert.equal(typeof spec.node, "string", `${dir}/case.json: "node" must be a string`);
   assert.equal(typeof spec.description, "string", `${dir}/case.json: "description" must be a string`);
   assert.ok(spec.description.length > 0, `${dir}/case.json: "description" is empty`);
+  if (spec.proxyMode !== undefined) {
+    assert.ok(PROXY_MODES.includes(spec.proxyMode), `${dir}/case.json: "proxyMode" must be one of ${PROXY_MODES}`);
+  }
   return spec;
 }
 
@@ -128,7 +134,7 @@ for (const name of caseNames()) {
   test(`golden: ${name}`, async () => {
     const spec = readCaseSpec(dir);
     const updates = await loadCase(dir);
-    const cfg = { nodeName: spec.node };
+    const cfg = { nodeName: spec.node, proxyMode: spec.proxyMode };
 
     const state = computeDesiredState(cfg, updates);
     const outputs = render(state);

@@ -15,14 +15,18 @@
 import { Actions, type Chain, match, NO_MATCH, type Rule, rule } from "../../iptables/rule.js";
 import type { TableName } from "../../iptables/tables.js";
 import type { IpVersion } from "../model.js";
+import type { ProxyMode } from "../services/model.js";
 import { MARK_ACCEPT, MARK_ALL, MARK_SCRATCH0 } from "./marks.js";
 import { FROM_WORKLOAD_DISPATCH, TO_WORKLOAD_DISPATCH } from "./names.js";
+import { withServiceTables } from "./services-static.js";
 
 export type EndpointToHostAction = "ACCEPT" | "DROP" | "RETURN";
 
 export interface StaticConfig {
   readonly interfacePrefix: string;
   readonly endpointToHostAction: EndpointToHostAction;
+  /** FELIX_PROXYMODE; iptables adds the service chains and hooks. */
+  readonly proxyMode?: ProxyMode;
 }
 
 export interface StaticTable {
@@ -48,7 +52,7 @@ export function renderStaticTables(cfg: StaticConfig, v: IpVersion): Record<Tabl
   wlToHost.push(jump(FROM_WORKLOAD_DISPATCH));
   wlToHost.push(rule(NO_MATCH, `-j ${cfg.endpointToHostAction}`, "Configured DefaultEndpointToHostAction"));
 
-  return {
+  const tables: Record<TableName, StaticTable> = {
     raw: {
       chains: [
         {
@@ -116,4 +120,5 @@ export function renderStaticTables(cfg: StaticConfig, v: IpVersion): Record<Tabl
       },
     },
   };
+  return cfg.proxyMode === "iptables" ? withServiceTables(tables, v) : tables;
 }

@@ -16,7 +16,7 @@ export interface ServiceEndpoint {
   readonly nodeName?: string;
   /** On this node (nodeName matches the agent's node). */
   readonly local: boolean;
-  /** EndpointConditions, with Kubernetes' defaults: ready unset → true; serving unset → ready; terminating unset → false. */
+  /** EndpointConditions, with kube-proxy's defaults: ready unset → true; serving unset → true; terminating unset → false. */
   readonly ready: boolean;
   readonly serving: boolean;
   readonly terminating: boolean;
@@ -44,7 +44,7 @@ export interface ServicePort {
   readonly loadBalancerSourceRanges: readonly string[];
   /** sessionAffinity ClientIP: its timeout (default 10800 s); undefined when None. */
   readonly affinityTimeoutSeconds?: number;
-  /** externalTrafficPolicy: Local (only for NodePort/LoadBalancer services, as the API defines it). */
+  /** externalTrafficPolicy: Local (only for externally accessible services: NodePort, LoadBalancer, or with external IPs, as kube-proxy reads it). */
   readonly externalPolicyLocal: boolean;
   readonly internalPolicyLocal: boolean;
   readonly healthCheckNodePort?: number;
@@ -59,4 +59,13 @@ export function servicePortKey(
   protocol: ServiceProtocol,
 ): string {
   return `${namespace}/${service}:${portName}/${protocol}`;
+}
+
+/** FELIX_PROXYMODE: which dataplane proxies services (off: leave it to kube-proxy). */
+export type ProxyMode = "iptables" | "ipvs" | "off";
+export const PROXY_MODES: readonly ProxyMode[] = ["iptables", "ipvs", "off"];
+
+/** Where a ServicePort sits in DesiredState.services: its key plus family, e.g. `ns/svc:http/tcp/v4`. */
+export function servicePortId(sp: Pick<ServicePort, "key" | "family">): string {
+  return `${sp.key}/v${sp.family}`;
 }

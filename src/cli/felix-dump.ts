@@ -13,9 +13,14 @@ import { readManifestDir } from "../datastore/manifests.js";
 import { ipvsJson, ipvsText } from "../dump/ipvs.js";
 import { liveDiff, liveDiffText } from "../dump/live-diff.js";
 import { liveDiffExtra } from "../dump/live-diff-kernel.js";
+import { nodeAddresses } from "../dump/node-addresses.js";
 import { explainPolicies, policiesText } from "../dump/policies.js";
+import { servicesText, serviceViews } from "../dump/services.js";
+import { parseTarget, traceService, traceText } from "../dump/trace.js";
 import * as views from "../dump/views.js";
+import { ipvsOptionsFromEnv } from "../ipvs-config.js";
 import { createLogger, type LogFormat } from "../log.js";
+import type { ResourceUpdate } from "../model/resource.js";
 import { runProgram, SilentFailure, UsageError } from "./errors.js";
 
 interface CommonOptions {
@@ -28,6 +33,18 @@ interface CommonOptions {
 }
 
 async function load(o: CommonOptions): Promise<DesiredState> {
+  return (await loadWithInput(o)).state;
+}
+
+/**
+ * The state, and the updates it came from. `services` computes proxy mode off
+ * as iptables mode (nothing to show otherwise); `ipvs` always computes proxy
+ * mode ipvs. `proxyModeOff` tells that a mode other than the configured one was used.
+ */
+async function loadWithInput(
+  o: CommonOptions,
+  view?: "services" | "ipvs",
+): Promise<{ state: DesiredState; updates: ResourceUpdate[]; proxyModeOff: boolean }> {
   let log: ReturnType<typeof createLogger>;
   let cfg: ReturnType<typeof graphConfigFromEnv>;
   try {
@@ -44,11 +61,23 @@ async function load(o: CommonOptions): Promise<DesiredState> {
   }
   for (const p of parsed.problems) log.warn({ file: p.file, line: p.line }, p.message);
   for (const i of parsed.ignored) log.debug({ file: i.file, line: i.line }, `ignoring kind ${i.kind}`);
+  let proxyModeOff = false;
+  try {
+    if (view === "services" && cfg.proxyMode === "off") {
+      cfg = { ...cfg, proxyMode: "iptables" };
+      proxyModeOff = true;
+    } else if (view === "ipvs" && cfg.proxyMode !== "ipvs") {
+      cfg = { ...cfg, proxyMode: "ipvs", ipvs: ipvsOptionsFromEnv(process.env) };
+      proxyModeOff = true;
+    }
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
   const state = computeDesiredState(cfg, parsed.updates);
   for (const p of Object.values(state.problems)) {
     log.warn({ resource: p.key, file: p.source?.file, line: p.source?.line }, p.message);
   }
-  return state;
+  return { state, updates: parsed.updates, proxyModeOff };
 }
 
 function print(o: CommonOptions, text: () => string, json: () => unknown): void {
@@ -134,6 +163,50 @@ export function buildProgram(): Command {
         () => e,
       );
     });
+  const offNote = (off: boolean) =>
+    off ? "# FELIX_PROXYMODE is off: shown as the iptables proxy mode would program it\n" : "";
+  common(
+    program.command("services").description("each service port → frontends → endpoints, as the engine sees them"),
+  ).action(async (o: CommonOptions) => {
+    const { state, updates, proxyModeOff } = await loadWithInput(o, "services");
+    const views = serviceViews(state, nodeAddresses(updates, o.nodeName));
+    print(
+      o,
+      () => offNote(proxyModeOff) + servicesText(views),
+      () => views,
+    );
+  });
+  common(
+    program
+      .command("trace")
+      .description("trace a new connection through the rendered service rules: DNAT result(s) and masquerade"),
+  )
+    .argument("<src-ip>", "source address")
+    .argument("<dst>", "destination, <ip>:<port>/<tcp|udp|sctp>")
+    .action(async (src: string, dst: string, o: CommonOptions) => {
+      let target: ReturnType<typeof parseTarget>;
+      try {
+        target = parseTarget(dst);
+      } catch (e) {
+        throw new UsageError((e as Error).message);
+      }
+      const { state, updates, proxyModeOff } = await loadWithInput(o, "services");
+      let report: ReturnType<typeof traceService>;
+      try {
+        report = traceService(
+          state,
+          { src, dst: target.ip, dport: target.port, sport: 40000, protocol: target.protocol },
+          nodeAddresses(updates, o.nodeName),
+        );
+      } catch (e) {
+        throw new UsageError(`cannot trace: ${(e as Error).message}`);
+      }
+      print(
+        o,
+        () => offNote(proxyModeOff) + traceText(report),
+        () => report,
+      );
+    });
   common(program.command("routes").description("the desired routes")).action(async (o: CommonOptions) => {
     const s = await load(o);
     print(
@@ -152,11 +225,14 @@ export function buildProgram(): Command {
   });
   common(program.command("ipvs").description("the desired IPVS table (proxy mode ipvs), in ipvsadm -Ln layout")).action(
     async (o: CommonOptions) => {
-      const s = await load(o);
+      const { state, proxyModeOff } = await loadWithInput(o, "ipvs");
+      const note = proxyModeOff
+        ? `# FELIX_PROXYMODE is ${process.env.FELIX_PROXYMODE?.trim() || "off"}: shown as the ipvs proxy mode would program it\n`
+        : "";
       print(
         o,
-        () => ipvsText(s),
-        () => ipvsJson(s),
+        () => note + ipvsText(state),
+        () => ipvsJson(state),
       );
     },
   );

@@ -69,7 +69,7 @@ async function run(o: Options): Promise<void> {
   if (problems.length) throw new RuntimeError(problems.join("\n"));
 
   const metrics = new Metrics();
-  const kernel = await kernelDataplane(cfg, mode, log.child({ component: "iptables" }), metrics);
+  const kernel = await kernelDataplane(cfg, mode, log.child({ component: "iptables" }), metrics, graphCfg.proxyMode);
   log.info(
     { node: nodeName, datastore: o.datastore, backend: mode, ipv6: kernel.ipv6, once: Boolean(o.once) },
     "felix starting",

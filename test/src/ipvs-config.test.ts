@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { ConfigError } from "../../src/config.js";
-import { ipvsOptionsFromEnv, proxyModeOf } from "../../src/ipvs-config.js";
+import { ConfigError, graphConfigFromEnv } from "../../src/config.js";
+import { ipvsOptionsFromEnv } from "../../src/ipvs-config.js";
 
 describe("IPVS config", () => {
   test("defaults: rr, 30000:32767", () => {
@@ -22,9 +22,18 @@ describe("IPVS config", () => {
     assert.throws(() => ipvsOptionsFromEnv({ FELIX_KUBENODEPORTRANGES: "x" }), ConfigError);
   });
 
-  test("proxy mode: the parsed config's field when there is one, else FELIX_PROXYMODE, else off", () => {
-    assert.equal(proxyModeOf({ proxyMode: "iptables" }, { FELIX_PROXYMODE: "ipvs" }), "iptables");
-    assert.equal(proxyModeOf({}, { FELIX_PROXYMODE: "IPVS" }), "ipvs");
-    assert.equal(proxyModeOf({}, {}), "off");
+  test("the graph config carries the IPVS options only in proxy mode ipvs", () => {
+    assert.equal(
+      graphConfigFromEnv("n", { FELIX_PROXYMODE: "iptables", FELIX_IPVSSCHEDULER: "bogus" }).ipvs,
+      undefined,
+    );
+    assert.deepEqual(
+      graphConfigFromEnv("n", { FELIX_PROXYMODE: "ipvs", FELIX_IPVSSCHEDULER: "sh" }).ipvs?.scheduler,
+      "sh",
+    );
+    assert.throws(
+      () => graphConfigFromEnv("n", { FELIX_PROXYMODE: "ipvs", FELIX_IPVSSCHEDULER: "bogus" }),
+      ConfigError,
+    );
   });
 });

@@ -1,0 +1,266 @@
+// iptables proxy mode: the rules of one service port, in kube-proxy's layout
+// (pkg/proxy/iptables/proxier.go) with cali- names:
+//
+//   nat    cali-SERVICES ─ clusterIP:port ─► cali-SVC-h (or cali-SVL-h, iTP Local)
+//                        ─ externalIP:port ─► cali-EXT-h
+//                        ─ LB IP:port ──────► cali-FW-h (source ranges) ─► cali-EXT-h
+//                        ─ dst LOCAL ───────► cali-NODEPORTS ─ nodePort ─► cali-EXT-h
+//          cali-EXT-h  masquerade (eTP Cluster) or short-circuit pods and the
+//                      host (eTP Local), then ─► cali-SVC-h / cali-SVL-h
+//          cali-SVC-h  masquerade off-cluster sources, affinity (recent --rcheck),
+//                      probabilistic jumps ─► cali-SEP-e
+//          cali-SEP-e  hairpin masquerade, (recent --set), DNAT
+//   filter cali-SERVICES / cali-EXTERNAL-SERVICES: REJECT (no endpoints) or DROP
+//          (no local endpoints under a Local policy); cali-PROXY-FIREWALL: DROP
+//          LB traffic the FW chain did not accept; cali-NODEPORTS: ACCEPT the
+//          health-check node port.
+//
+// Masquerade is by mark (MARK_MASQ, via cali-MARK-MASQ; cali-MASQUERADE in nat
+// POSTROUTING acts on it) and only where kube-proxy does it, so a pod talking
+// to a ClusterIP keeps its source IP and policy at the destination sees it.
+// "Off-cluster" is "not in the cluster's pod CIDRs", one hash:net IP set per
+// family (a rule cannot negate several CIDRs); while no pod CIDR is known
+// these rules are left out (kube-proxy's no-op local detector).
+
+import ipaddr from "ipaddr.js";
+import { Actions, type Chain, match, NO_MATCH, type Rule, rule } from "../../iptables/rule.js";
+import { probabilityText } from "../../iptables/statistic.js";
+import type { IpVersion } from "../model.js";
+import { usable } from "../services/categorize.js";
+import type { ServiceEndpoint, ServicePort } from "../services/model.js";
+import {
+  endpointChainName,
+  endpointString,
+  MARK_MASQ_CHAIN,
+  PROXY_FIREWALL_CHAIN,
+  podCidrSetName,
+  serviceChainNames,
+  servicePortName,
+} from "../services/names.js";
+
+export interface ServiceRenderContext {
+  readonly family: IpVersion;
+  /** Some pod CIDR of this family is known (the pod-CIDR IP set exists). */
+  readonly podCidrsKnown: boolean;
+  /** This node's addresses: a source range holding one also admits the LB IPs as sources. */
+  readonly nodeIPs?: readonly string[];
+}
+
+/** One service port's chains, and its rules in the shared dispatch chains. */
+export interface ServicePortRules {
+  readonly natChains: readonly Chain[];
+  readonly natServices: readonly Rule[];
+  readonly natNodePorts: readonly Rule[];
+  readonly filterServices: readonly Rule[];
+  readonly filterExternal: readonly Rule[];
+  readonly filterNodePorts: readonly Rule[];
+  readonly filterFirewall: readonly Rule[];
+}
+
+function cidrContains(net: string, len: number, ip: string): boolean {
+  try {
+    return ipaddr.parse(ip).match(ipaddr.parse(net), len);
+  } catch {
+    return false;
+  }
+}
+
+export const hostCidr = (ip: string) => (ip.includes(":") ? `${ip}/128` : `${ip}/32`);
+
+const rejectAction = (v: IpVersion) =>
+  `-j REJECT --reject-with ${v === 4 ? "icmp-port-unreachable" : "icmp6-port-unreachable"}`;
+
+const recentMask = (v: IpVersion) => (v === 4 ? "255.255.255.255" : "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff");
+
+/** `-m tcp --dport 80` (also udp, sctp). */
+const dport = (proto: string, port: number) => `-m ${proto} --dport ${port}`;
+
+export function renderServicePort(sp: ServicePort, ctx: ServiceRenderContext): ServicePortRules {
+  const v = ctx.family;
+  const name = servicePortName(sp);
+  const chains = serviceChainNames(sp);
+  const podSet = podCidrSetName(v);
+  const proto = sp.protocol;
+
+  // kube-proxy's CategorizeEndpoints, per policy.
+  const clusterEps = usable(sp.endpoints);
+  const localEps = usable(sp.endpoints.filter((e) => e.local));
+  const hasEndpoints = clusterEps.length > 0;
+  const externallyAccessible = sp.nodePort !== undefined || sp.externalIPs.length > 0 || sp.loadBalancerIPs.length > 0;
+  const usesClusterEndpoints = !sp.internalPolicyLocal || externallyAccessible;
+  const usesLocalEndpoints = sp.internalPolicyLocal || sp.externalPolicyLocal;
+  const usesClusterChain = clusterEps.length > 0 && usesClusterEndpoints;
+  const usesLocalChain = localEps.length > 0 && usesLocalEndpoints;
+  const internalChain = sp.internalPolicyLocal ? chains.svl : chains.svc;
+  const hasInternal = hasEndpoints && (!sp.internalPolicyLocal || localEps.length > 0);
+  const externalPolicyChain = sp.externalPolicyLocal ? chains.svl : chains.svc;
+  const hasExternal = hasEndpoints && (!sp.externalPolicyLocal || localEps.length > 0);
+  const usesExtChain = hasEndpoints && externallyAccessible;
+  const usesFwChain = hasEndpoints && sp.loadBalancerIPs.length > 0 && sp.loadBalancerSourceRanges.length > 0;
+  const lbChain = usesFwChain ? chains.fw : chains.ext;
+
+  let internalVerdict = "";
+  let internalComment = "";
+  let externalVerdict = "";
+  let externalComment = "";
+  if (!hasEndpoints) {
+    internalVerdict = externalVerdict = rejectAction(v);
+    internalComment = externalComment = `${name} has no endpoints`;
+  } else {
+    if (!hasInternal) {
+      internalVerdict = Actions.drop;
+      internalComment = `${name} has no local endpoints`;
+    }
+    if (!hasExternal) {
+      externalVerdict = Actions.drop;
+      externalComment = `${name} has no local endpoints`;
+    }
+  }
+
+  const toVip = (ip: string) => match().destNet(hostCidr(ip)).protocol(proto).raw(dport(proto, sp.port)).build();
+
+  const natServices: Rule[] = [];
+  const natNodePorts: Rule[] = [];
+  const filterServices: Rule[] = [];
+  const filterExternal: Rule[] = [];
+  const filterNodePorts: Rule[] = [];
+  const filterFirewall: Rule[] = [];
+  const nat = new Map<string, Rule[]>();
+  const chain = (n: string) => {
+    const rs = nat.get(n) ?? [];
+    nat.set(n, rs);
+    return rs;
+  };
+
+  if (hasInternal) natServices.push(rule(toVip(sp.clusterIP), Actions.jump(internalChain), `${name} cluster IP`));
+  else filterServices.push(rule(toVip(sp.clusterIP), internalVerdict, internalComment));
+
+  for (const ip of sp.externalIPs) {
+    if (hasEndpoints) natServices.push(rule(toVip(ip), Actions.jump(chains.ext), `${name} external IP`));
+    if (!hasExternal) filterExternal.push(rule(toVip(ip), externalVerdict, externalComment));
+  }
+  for (const ip of sp.loadBalancerIPs) {
+    if (hasEndpoints) natServices.push(rule(toVip(ip), Actions.jump(lbChain), `${name} loadbalancer IP`));
+    if (usesFwChain) {
+      filterFirewall.push(rule(toVip(ip), Actions.drop, `${name} traffic not accepted by ${chains.fw}`));
+    }
+  }
+  if (!hasExternal) {
+    for (const ip of sp.loadBalancerIPs) filterExternal.push(rule(toVip(ip), externalVerdict, externalComment));
+  }
+  if (sp.nodePort !== undefined) {
+    const m = match().protocol(proto).raw(dport(proto, sp.nodePort)).build();
+    if (hasEndpoints) natNodePorts.push(rule(m, Actions.jump(chains.ext), name));
+    if (!hasExternal) {
+      const local = match().protocol(proto).raw("-m addrtype --dst-type LOCAL").raw(dport(proto, sp.nodePort)).build();
+      filterExternal.push(rule(local, externalVerdict, externalComment));
+    }
+  }
+  if (sp.healthCheckNodePort !== undefined) {
+    const m = match().protocol("tcp").raw(dport("tcp", sp.healthCheckNodePort)).build();
+    filterNodePorts.push(rule(m, Actions.accept, `${name} health check node port`));
+  }
+
+  // Internal traffic: masquerade what comes from outside the cluster's pods.
+  if (hasInternal && ctx.podCidrsKnown) {
+    const m = match()
+      .destNet(hostCidr(sp.clusterIP))
+      .protocol(proto)
+      .ipSet(podSet, "src", true)
+      .raw(dport(proto, sp.port))
+      .build();
+    chain(internalChain).push(rule(m, Actions.jump(MARK_MASQ_CHAIN), `${name} cluster IP`));
+  }
+
+  if (usesExtChain) {
+    const ext = chain(chains.ext);
+    if (!sp.externalPolicyLocal) {
+      // Endpoints may be on other nodes: masquerade so replies come back here.
+      ext.push(rule(NO_MATCH, Actions.jump(MARK_MASQ_CHAIN), `masquerade traffic for ${name} external destinations`));
+    } else {
+      if (ctx.podCidrsKnown) {
+        // Pods reaching an external address are treated as if they had gone
+        // out to the load balancer and come back: any endpoint, source kept.
+        const fromPods = match().ipSet(podSet, "src").build();
+        ext.push(rule(fromPods, Actions.jump(chains.svc), `pod traffic for ${name} external destinations`));
+      }
+      const fromHost = match().raw("-m addrtype --src-type LOCAL").build();
+      ext.push(
+        rule(fromHost, Actions.jump(MARK_MASQ_CHAIN), `masquerade LOCAL traffic for ${name} external destinations`),
+      );
+      ext.push(rule(fromHost, Actions.jump(chains.svc), `route LOCAL traffic for ${name} external destinations`));
+    }
+    if (hasExternal) ext.push(rule(NO_MATCH, Actions.jump(externalPolicyChain)));
+  }
+
+  if (usesFwChain) {
+    const fw = chain(chains.fw);
+    for (const cidr of sp.loadBalancerSourceRanges) {
+      fw.push(rule(match().sourceNet(cidr).build(), Actions.jump(chains.ext), `${name} loadbalancer IP`));
+    }
+    // A VIP-style LB IP bound on this node loops this node's own requests back
+    // with the LB IP as source: admit it when the ranges admit this node.
+    const [net, len] = [(c: string) => c.split("/")[0], (c: string) => Number(c.split("/")[1])];
+    const admitsNode = (ctx.nodeIPs ?? []).some((ip) =>
+      sp.loadBalancerSourceRanges.some((c) => ip.includes(":") === c.includes(":") && cidrContains(net(c), len(c), ip)),
+    );
+    if (admitsNode) {
+      for (const ip of sp.loadBalancerIPs) {
+        fw.push(rule(match().sourceNet(hostCidr(ip)).build(), Actions.jump(chains.ext), `${name} loadbalancer IP`));
+      }
+    }
+    // Whatever is left was not DNATed: cali-PROXY-FIREWALL drops it in filter.
+    fw.push(rule(NO_MATCH, "", `other traffic to ${name} will be dropped by ${PROXY_FIREWALL_CHAIN}`));
+  }
+
+  const reachable = new Map<string, ServiceEndpoint>();
+  const toEndpoints = (chainName: string, eps: readonly ServiceEndpoint[]) => {
+    const rs = chain(chainName);
+    if (sp.affinityTimeoutSeconds !== undefined) {
+      for (const ep of eps) {
+        const sep = endpointChainName(sp, ep);
+        const m = match()
+          .raw(
+            `-m recent --rcheck --seconds ${sp.affinityTimeoutSeconds} --reap --name ${sep} --mask ${recentMask(v)} --rsource`,
+          )
+          .build();
+        rs.push(rule(m, Actions.jump(sep), `${name} -> ${endpointString(ep)}`));
+      }
+    }
+    eps.forEach((ep, i) => {
+      const sep = endpointChainName(sp, ep);
+      reachable.set(sep, ep);
+      const m =
+        i < eps.length - 1
+          ? match()
+              .raw(`-m statistic --mode random --probability ${probabilityText(eps.length - i)}`)
+              .build()
+          : NO_MATCH;
+      rs.push(rule(m, Actions.jump(sep), `${name} -> ${endpointString(ep)}`));
+    });
+  };
+  if (usesClusterChain) toEndpoints(chains.svc, clusterEps);
+  if (usesLocalChain) toEndpoints(chains.svl, localEps);
+
+  for (const [sep, ep] of reachable) {
+    const rs = chain(sep);
+    // Hairpin: an endpoint reaching itself through the service must see the
+    // reply come from the node, not from itself.
+    rs.push(rule(match().sourceNet(hostCidr(ep.ip)).build(), Actions.jump(MARK_MASQ_CHAIN), name));
+    const dnat = match().protocol(proto);
+    if (sp.affinityTimeoutSeconds !== undefined) {
+      dnat.raw(`-m recent --set --name ${sep} --mask ${recentMask(v)} --rsource`);
+    }
+    rs.push(rule(dnat.build(), `-j DNAT --to-destination ${endpointString(ep)}`, name));
+  }
+
+  return {
+    natChains: [...nat].map(([n, rules]) => ({ name: n, rules })).sort((a, b) => (a.name < b.name ? -1 : 1)),
+    natServices,
+    natNodePorts,
+    filterServices,
+    filterExternal,
+    filterNodePorts,
+    filterFirewall,
+  };
+}

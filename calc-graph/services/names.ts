@@ -1,0 +1,69 @@
+// Service chain names, hashed the way kube-proxy hashes them, so
+// cali-SVC-<h> carries the same 16 characters as kube-proxy's KUBE-SVC-<h>
+// for the same service port: base32(sha256(servicePortName + protocol))[:16],
+// servicePortName being `ns/svc:port` (`ns/svc` for an unnamed port); SEP
+// chains also hash the endpoint `ip:port` (`[ip]:port` for IPv6).
+
+import { createHash } from "node:crypto";
+import type { ServiceEndpoint, ServicePort } from "./model.js";
+
+export const SERVICES_CHAIN = "cali-SERVICES";
+export const NODEPORTS_CHAIN = "cali-NODEPORTS";
+export const EXTERNAL_SERVICES_CHAIN = "cali-EXTERNAL-SERVICES";
+export const PROXY_FIREWALL_CHAIN = "cali-PROXY-FIREWALL";
+export const PROXY_FORWARD_CHAIN = "cali-PROXY-FORWARD";
+export const MARK_MASQ_CHAIN = "cali-MARK-MASQ";
+export const MASQUERADE_CHAIN = "cali-MASQUERADE";
+
+/** The cluster's pod CIDRs as an IP set (hash:net), per family. */
+export const podCidrSetName = (v: 4 | 6) => `cali${v}0svc-pod-cidrs`;
+
+const B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+
+function base32(buf: Uint8Array): string {
+  let out = "";
+  let bits = 0;
+  let value = 0;
+  for (const byte of buf) {
+    value = (value << 8) | byte;
+    bits += 8;
+    while (bits >= 5) {
+      out += B32[(value >>> (bits - 5)) & 31];
+      bits -= 5;
+    }
+    value &= (1 << bits) - 1;
+  }
+  if (bits > 0) out += B32[(value << (5 - bits)) & 31];
+  return out;
+}
+
+const hash16 = (s: string) => base32(createHash("sha256").update(s).digest()).slice(0, 16);
+
+/** kube-proxy's ServicePortName.String(). */
+export function servicePortName(sp: Pick<ServicePort, "namespace" | "service" | "portName">): string {
+  return `${sp.namespace}/${sp.service}${sp.portName ? `:${sp.portName}` : ""}`;
+}
+
+export function endpointString(ep: Pick<ServiceEndpoint, "ip" | "port">): string {
+  return ep.ip.includes(":") ? `[${ep.ip}]:${ep.port}` : `${ep.ip}:${ep.port}`;
+}
+
+export interface ServiceChainNames {
+  /** Cluster policy: every usable endpoint. */
+  readonly svc: string;
+  /** Local policy: this node's usable endpoints. */
+  readonly svl: string;
+  /** External traffic (NodePort, external IPs, LB IPs). */
+  readonly ext: string;
+  /** LB source-range filter. */
+  readonly fw: string;
+}
+
+export function serviceChainNames(sp: ServicePort): ServiceChainNames {
+  const h = hash16(servicePortName(sp) + sp.protocol);
+  return { svc: `cali-SVC-${h}`, svl: `cali-SVL-${h}`, ext: `cali-EXT-${h}`, fw: `cali-FW-${h}` };
+}
+
+export function endpointChainName(sp: ServicePort, ep: ServiceEndpoint): string {
+  return `cali-SEP-${hash16(servicePortName(sp) + sp.protocol + endpointString(ep))}`;
+}

@@ -1,0 +1,185 @@
+// Services ⋈ EndpointSlices, incrementally: the current ServicePorts of each
+// service, and which services a batch changed. A Service update dirties that
+// service; an EndpointSlice update dirties the service it belongs to (and the
+// one it belonged to before, if its label moved). Nothing else is touched, so
+// the renderers re-render only those services (kube-proxy's partial sync).
+//
+// It also keeps the cluster's pod CIDRs, what "from inside the cluster" means
+// for masquerading: the enabled IP pools' CIDRs when any are given, else every
+// node's spec.podCIDRs.
+
+import { familyOf } from "../conversion/cidr.js";
+import type { IpVersion } from "../model.js";
+import type { ConvertedService, ConvertedSlice } from "./convert.js";
+import type { ServiceEndpoint, ServicePort } from "./model.js";
+
+/** `<namespace>/<service>`. */
+export type ServiceId = string;
+
+export class ServiceIndex {
+  private readonly services = new Map<ServiceId, ConvertedService>();
+  private readonly slices = new Map<string, ConvertedSlice>();
+  private readonly slicesByService = new Map<ServiceId, Set<string>>();
+  private dirty = new Set<ServiceId>();
+  private readonly nodeCIDRs = new Map<string, readonly string[]>();
+  private poolCIDRs: readonly string[] | undefined;
+  private cidrsDirty = false;
+  private localIPs: readonly string[] = [];
+  private localIPsDirty = false;
+
+  constructor(private readonly nodeName: string) {}
+
+  updateService(id: ServiceId, svc: ConvertedService | null): void {
+    if (svc) this.services.set(id, svc);
+    else this.services.delete(id);
+    this.dirty.add(id);
+  }
+
+  /** `key` = `<namespace>/<slice name>`. */
+  updateSlice(key: string, slice: ConvertedSlice | null): void {
+    const old = this.slices.get(key);
+    if (old) {
+      const oldId = `${old.namespace}/${old.service}`;
+      this.slicesByService.get(oldId)?.delete(key);
+      if (this.slicesByService.get(oldId)?.size === 0) this.slicesByService.delete(oldId);
+      this.dirty.add(oldId);
+    }
+    if (slice) {
+      const id = `${slice.namespace}/${slice.service}`;
+      this.slices.set(key, slice);
+      const set = this.slicesByService.get(id) ?? new Set<string>();
+      this.slicesByService.set(id, set);
+      set.add(key);
+      this.dirty.add(id);
+    } else {
+      this.slices.delete(key);
+    }
+  }
+
+  /** This node's InternalIPs (LB source ranges that contain one also admit the LB IP as a source). */
+  setLocalNodeIPs(ips: readonly string[]): void {
+    const sorted = [...new Set(ips)].sort();
+    if (sameList(sorted, this.localIPs)) return;
+    this.localIPs = sorted;
+    this.localIPsDirty = true;
+  }
+
+  localNodeIPs(): readonly string[] {
+    return this.localIPs;
+  }
+
+  /** A node's spec.podCIDRs (null when the node went away). */
+  updateNodeCIDRs(node: string, cidrs: readonly string[] | null): void {
+    const before = this.podCIDRs();
+    if (cidrs && cidrs.length > 0) this.nodeCIDRs.set(node, cidrs);
+    else this.nodeCIDRs.delete(node);
+    if (!sameList(before, this.podCIDRs())) this.cidrsDirty = true;
+  }
+
+  /**
+   * The enabled IP pools' CIDRs (canonical text). While any are set they are
+   * the cluster's pod CIDRs; undefined or [] falls back to the nodes' podCIDRs.
+   */
+  setPoolCIDRs(cidrs: readonly string[] | undefined): void {
+    const before = this.podCIDRs();
+    this.poolCIDRs = cidrs && cidrs.length > 0 ? [...new Set(cidrs)].sort() : undefined;
+    if (!sameList(before, this.podCIDRs())) this.cidrsDirty = true;
+  }
+
+  /** The cluster's pod CIDRs, both families, sorted. */
+  podCIDRs(): string[] {
+    if (this.poolCIDRs) return [...this.poolCIDRs];
+    const all = new Set<string>();
+    for (const cs of this.nodeCIDRs.values()) for (const c of cs) all.add(c);
+    return [...all].sort();
+  }
+
+  podCIDRsOf(v: IpVersion): string[] {
+    return this.podCIDRs().filter((c) => familyOf(c) === v);
+  }
+
+  /** Services changed since the last call, and whether the pod CIDRs changed. */
+  takeDirty(): { services: Set<ServiceId>; podCIDRs: boolean; localIPs: boolean } {
+    const out = { services: this.dirty, podCIDRs: this.cidrsDirty, localIPs: this.localIPsDirty };
+    this.dirty = new Set();
+    this.cidrsDirty = false;
+    this.localIPsDirty = false;
+    return out;
+  }
+
+  serviceIds(): ServiceId[] {
+    return [...this.services.keys()].sort();
+  }
+
+  /** Problems of the service's slices are reported by the converter; this is pure data. */
+  ports(id: ServiceId): ServicePort[] {
+    const svc = this.services.get(id);
+    if (!svc) return [];
+    const slices = [...(this.slicesByService.get(id) ?? [])]
+      .sort()
+      .map((k) => this.slices.get(k)!)
+      .filter(Boolean);
+    return svc.ports.map((t) => ({ ...t, endpoints: this.endpointsFor(t, slices) }));
+  }
+
+  private endpointsFor(
+    t: { portName: string; protocol: string; family: IpVersion; namespace: string; service: string },
+    slices: readonly ConvertedSlice[],
+  ): ServiceEndpoint[] {
+    const byAddr = new Map<string, ServiceEndpoint>();
+    for (const s of slices) {
+      if (s.family !== t.family) continue;
+      for (const p of s.ports) {
+        if (p.name !== t.portName || p.protocol !== t.protocol) continue;
+        for (const e of s.endpoints) {
+          const k = `${e.ip}|${p.port}`;
+          // An address in two slices (moving between them, or a reused pod IP):
+          // kube-proxy prefers the one that is not terminating.
+          if (byAddr.has(k) && e.terminating) continue;
+          byAddr.set(k, {
+            ip: e.ip,
+            port: p.port,
+            ...(e.nodeName ? { nodeName: e.nodeName } : {}),
+            local: e.nodeName === this.nodeName,
+            ready: e.ready,
+            serving: e.serving,
+            terminating: e.terminating,
+            ...(e.pod ? { pod: e.pod } : {}),
+          });
+        }
+      }
+    }
+    return [...byAddr.values()].sort(compareEndpoints);
+  }
+}
+
+/** By IP (numerically, per family) then port. */
+export function compareEndpoints(a: ServiceEndpoint, b: ServiceEndpoint): number {
+  const c = compareIps(a.ip, b.ip);
+  return c !== 0 ? c : a.port - b.port;
+}
+
+function ipKey(ip: string): string {
+  if (!ip.includes(":")) {
+    return ip
+      .split(".")
+      .map((o) => o.padStart(3, "0"))
+      .join(".");
+  }
+  // Expand :: and pad each group.
+  const [head, tail] = ip.split("::");
+  const h = head ? head.split(":") : [];
+  const t = tail !== undefined && tail !== "" ? tail.split(":") : [];
+  const groups = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill("0"), ...t];
+  return groups.map((g) => g.padStart(4, "0")).join(":");
+}
+
+export function compareIps(a: string, b: string): number {
+  const ka = ipKey(a);
+  const kb = ipKey(b);
+  return ka < kb ? -1 : ka > kb ? 1 : 0;
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}

@@ -1,0 +1,183 @@
+// The services part of a flush: what the ServiceIndex marked dirty goes into
+// the next DesiredState draft.
+//   - every proxy mode but off: DesiredState.services, the ServicePorts both
+//     modes and felix-dump read;
+//   - iptables mode: each dirty service's own nat chains (SVC/SVL/EXT/FW/SEP),
+//     then the dispatch chains rebuilt from every service's kept fragments,
+//     and the pod-CIDR IP sets;
+//   - ipvs mode: the IpvsStateBuilder's part (virtual services, bound
+//     addresses, IP sets, cali-IPVS-* chains) from every ServicePort, when a
+//     service, the pod CIDRs or this node's addresses changed.
+// A clean service costs nothing but its place in the dispatch chains; a chain
+// rendered to the same rules keeps its object, so the dataplane writes only
+// what changed.
+
+import { castDraft, type Draft } from "immer";
+import { renderChain, sameRules } from "../../iptables/render.js";
+import type { Chain } from "../../iptables/rule.js";
+import type { TableName } from "../../iptables/tables.js";
+import type { DesiredState } from "../desired-state.js";
+import { familyKey } from "../desired-state.js";
+import type { IpVersion } from "../model.js";
+import { renderServicePort, type ServicePortRules } from "../rules/services.js";
+import { serviceDispatchChains } from "../rules/services-static.js";
+import type { IpvsStateBuilder } from "./ipvs-builder.js";
+import type { ProxyMode, ServicePort } from "./model.js";
+import { servicePortId } from "./model.js";
+import { podCidrSetName } from "./names.js";
+import type { ServiceId, ServiceIndex } from "./service-index.js";
+
+const FAMILIES: readonly IpVersion[] = [4, 6];
+
+export interface ServiceRenderStats {
+  chainsRendered: number;
+  chainsChanged: number;
+  ipsetsChanged: number;
+}
+
+interface Rendered {
+  /** DesiredState.services ids. */
+  readonly ports: readonly string[];
+  /** Per family: nat chains owned, and the dispatch fragments (sorted by port id). */
+  readonly chains: Record<IpVersion, readonly string[]>;
+  readonly fragments: Record<IpVersion, readonly ServicePortRules[]>;
+}
+
+export class ServiceStateRenderer {
+  private readonly rendered = new Map<ServiceId, Rendered>();
+  /** Each service's ports as last put into DesiredState.services (same objects while the service is clean). */
+  private readonly ports = new Map<ServiceId, readonly ServicePort[]>();
+  private cidrsKnown: Record<IpVersion, boolean> = { 4: false, 6: false };
+
+  constructor(
+    private readonly index: ServiceIndex,
+    private readonly mode: ProxyMode,
+    private readonly stats: ServiceRenderStats,
+    private readonly ipvs?: IpvsStateBuilder,
+  ) {}
+
+  flush(d: Draft<DesiredState>): void {
+    const dirty = this.index.takeDirty();
+    if (this.mode === "off") return;
+    const iptables = this.mode === "iptables";
+    if (dirty.podCIDRs && iptables) {
+      for (const v of FAMILIES) {
+        const cidrs = this.index.podCIDRsOf(v);
+        const known = cidrs.length > 0;
+        this.putPodCidrSet(d, v, cidrs);
+        if (known !== this.cidrsKnown[v]) {
+          this.cidrsKnown[v] = known;
+          // Every service's masquerade rules depend on it.
+          for (const id of this.rendered.keys()) dirty.services.add(id);
+        }
+      }
+    }
+    if (dirty.localIPs && iptables) {
+      // Only the source-range (FW) chains look at this node's addresses.
+      for (const [id, r] of this.rendered) {
+        if (
+          r.fragments[4].some((f) => f.filterFirewall.length) ||
+          r.fragments[6].some((f) => f.filterFirewall.length)
+        ) {
+          dirty.services.add(id);
+        }
+      }
+    }
+    const ipvsInputsChanged = dirty.services.size > 0 || dirty.podCIDRs || dirty.localIPs;
+    for (const id of [...dirty.services].sort()) this.renderService(d, id, iptables);
+    if (iptables && dirty.services.size > 0) this.putDispatch(d);
+    if (this.ipvs && this.mode === "ipvs" && ipvsInputsChanged) {
+      const servicePorts = [...this.ports.keys()].sort().flatMap((id) => this.ports.get(id)!);
+      this.ipvs.put(d, {
+        servicePorts,
+        nodeAddresses: this.index.localNodeIPs(),
+        podCidrs: this.index.podCIDRs(),
+      });
+    }
+  }
+
+  private renderService(d: Draft<DesiredState>, id: ServiceId, iptables: boolean): void {
+    const before = this.rendered.get(id);
+    const ports = this.index.ports(id).sort((a, b) => cmp(servicePortId(a), servicePortId(b)));
+    const ids = ports.map(servicePortId);
+    for (const old of before?.ports ?? []) if (!ids.includes(old)) delete d.services[old];
+    for (const sp of ports) {
+      const pid = servicePortId(sp);
+      if (JSON.stringify(d.services[pid]) !== JSON.stringify(sp)) d.services[pid] = castDraft(sp as ServicePort);
+    }
+    const chains: Record<IpVersion, string[]> = { 4: [], 6: [] };
+    const fragments: Record<IpVersion, ServicePortRules[]> = { 4: [], 6: [] };
+    if (iptables) {
+      for (const sp of ports) {
+        const r = renderServicePort(sp, {
+          family: sp.family,
+          podCidrsKnown: this.cidrsKnown[sp.family],
+          nodeIPs: this.index.localNodeIPs(),
+        });
+        fragments[sp.family].push(r);
+        for (const c of r.natChains) {
+          chains[sp.family].push(c.name);
+          this.putChain(d, sp.family, "nat", c.name, c);
+        }
+      }
+      for (const v of FAMILIES) {
+        for (const name of before?.chains[v] ?? []) {
+          if (!chains[v].includes(name)) this.putChain(d, v, "nat", name, undefined);
+        }
+      }
+    }
+    if (ports.length === 0) {
+      this.rendered.delete(id);
+      this.ports.delete(id);
+    } else {
+      this.rendered.set(id, { ports: ids, chains, fragments });
+      this.ports.set(id, ports);
+    }
+  }
+
+  private putDispatch(d: Draft<DesiredState>): void {
+    for (const v of FAMILIES) {
+      const fragments = [...this.rendered.keys()].sort().flatMap((id) => this.rendered.get(id)!.fragments[v]);
+      const { nat, filter } = serviceDispatchChains(v, fragments);
+      for (const c of nat) this.putChain(d, v, "nat", c.name, c);
+      for (const c of filter) this.putChain(d, v, "filter", c.name, c);
+    }
+  }
+
+  private putPodCidrSet(d: Draft<DesiredState>, v: IpVersion, cidrs: readonly string[]): void {
+    const name = podCidrSetName(v);
+    if (cidrs.length === 0) {
+      if (d.ipsets[name]) {
+        delete d.ipsets[name];
+        this.stats.ipsetsChanged++;
+      }
+      return;
+    }
+    // ipset lists a full-length prefix as a bare address.
+    const members = new Set(cidrs.map((c) => c.replace(/\/(32|128)$/, "")));
+    const old = d.ipsets[name];
+    if (old && old.members.size === members.size && [...members].every((m) => old.members.has(m))) return;
+    d.ipsets[name] = castDraft({ name, family: v, type: "hash:net" as const, members });
+    this.stats.ipsetsChanged++;
+  }
+
+  /** Sets (or with `chain` undefined, deletes) one chain, keeping identity when unchanged. */
+  private putChain(d: Draft<DesiredState>, v: IpVersion, table: TableName, name: string, chain: Chain | undefined) {
+    const chains = d.iptables[familyKey(v)][table].chains;
+    if (!chain) {
+      if (chains[name]) {
+        delete chains[name];
+        this.stats.chainsChanged++;
+      }
+      return;
+    }
+    this.stats.chainsRendered++;
+    const rendered = renderChain(chain);
+    const old = chains[name];
+    if (old && sameRules(old.rules, rendered.rules)) return;
+    chains[name] = castDraft(rendered);
+    this.stats.chainsChanged++;
+  }
+}
+
+const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);

@@ -1,0 +1,124 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { convertEndpointSlice, convertService } from "../../../calc-graph/services/convert.js";
+import { sliceUpdate, svcUpdate } from "./fixtures.js";
+
+const svc = (spec: Record<string, unknown>, extra: Record<string, unknown> = {}) =>
+  convertService(svcUpdate("s", spec, extra).value!);
+
+describe("convertService", () => {
+  test("one template per port and family; protocol defaults to TCP; unnamed port key", () => {
+    const c = svc({
+      clusterIP: "10.96.0.1",
+      clusterIPs: ["10.96.0.1", "fd00::1"],
+      ports: [{ port: 80 }, { name: "dns", port: 53, protocol: "UDP" }],
+    });
+    assert.deepEqual(
+      c.ports.map((p) => `${p.key} v${p.family} ${p.clusterIP}:${p.port}`),
+      [
+        "demo/s:/tcp v4 10.96.0.1:80",
+        "demo/s:/tcp v6 fd00::1:80",
+        "demo/s:dns/udp v4 10.96.0.1:53",
+        "demo/s:dns/udp v6 fd00::1:53",
+      ],
+    );
+    assert.deepEqual(c.problems, []);
+  });
+
+  test("headless and ExternalName services yield nothing, without a problem", () => {
+    assert.deepEqual(svc({ clusterIP: "None", ports: [{ port: 80 }] }).ports, []);
+    assert.deepEqual(svc({ type: "ExternalName", externalName: "x.example" }).problems, []);
+  });
+
+  test("NodePort, LB IPs, source ranges, health-check port only for the types that have them", () => {
+    const spec = {
+      clusterIP: "10.96.0.2",
+      externalTrafficPolicy: "Local",
+      healthCheckNodePort: 32000,
+      loadBalancerSourceRanges: ["203.0.113.7/24"],
+      ports: [{ port: 80, nodePort: 30080 }],
+    };
+    const status = {
+      status: { loadBalancer: { ingress: [{ ip: "192.0.2.1" }, { ip: "192.0.2.2", ipMode: "Proxy" }] } },
+    };
+    const cip = svc(spec, status).ports[0];
+    assert.equal(cip.nodePort, undefined);
+    assert.deepEqual(cip.loadBalancerIPs, []);
+    assert.equal(cip.externalPolicyLocal, false, "a plain ClusterIP service is not externally accessible");
+    const lb = svc({ ...spec, type: "LoadBalancer" }, status).ports[0];
+    assert.equal(lb.nodePort, 30080);
+    assert.deepEqual(lb.loadBalancerIPs, ["192.0.2.1"], "ipMode Proxy is not bound");
+    assert.deepEqual(lb.loadBalancerSourceRanges, ["203.0.113.0/24"]);
+    assert.equal(lb.externalPolicyLocal, true);
+    assert.equal(lb.healthCheckNodePort, 32000);
+    const np = svc({ ...spec, type: "NodePort" }).ports[0];
+    assert.equal(np.healthCheckNodePort, undefined);
+    assert.equal(np.externalPolicyLocal, true);
+  });
+
+  test("ClientIP affinity defaults to 10800 s; external IPs of a ClusterIP service honour eTP Local", () => {
+    const c = svc({
+      clusterIP: "10.96.0.3",
+      sessionAffinity: "ClientIP",
+      externalIPs: ["192.0.2.9"],
+      externalTrafficPolicy: "Local",
+      ports: [{ port: 80 }],
+    });
+    assert.equal(c.ports[0].affinityTimeoutSeconds, 10800);
+    assert.equal(c.ports[0].externalPolicyLocal, true);
+    const t = svc({
+      clusterIP: "10.96.0.3",
+      sessionAffinity: "ClientIP",
+      sessionAffinityConfig: { clientIP: { timeoutSeconds: 60 } },
+      ports: [{ port: 80 }],
+    });
+    assert.equal(t.ports[0].affinityTimeoutSeconds, 60);
+  });
+
+  test("bad input: a bad port is skipped and reported, a bad field throws", () => {
+    const c = svc({ clusterIP: "10.96.0.4", ports: [{ port: 80 }, { port: 70000 }, { port: 81, protocol: "ICMP" }] });
+    assert.equal(c.ports.length, 1);
+    assert.equal(c.problems.length, 2);
+    assert.throws(() => svc({ clusterIP: "10.96.0.4", sessionAffinity: "Sticky" }), /sessionAffinity/);
+    assert.throws(
+      () => svc({ type: "LoadBalancer", clusterIP: "10.96.0.4", loadBalancerSourceRanges: ["x"] }),
+      /invalid CIDR/,
+    );
+    assert.throws(() => svc({ clusterIP: "10.96.0.4", externalTrafficPolicy: "Nearby" }), /externalTrafficPolicy/);
+    assert.match(svc({ ports: [{ port: 80 }] }).problems[0], /clusterIP is not set/);
+  });
+});
+
+describe("convertEndpointSlice", () => {
+  test("condition defaults as kube-proxy reads them; only the first address", () => {
+    const s = convertEndpointSlice(
+      sliceUpdate("a", "s", [
+        { ip: "10.0.0.1" },
+        { ip: "10.0.0.2", ready: false },
+        { ip: "10.0.0.3", ready: false, terminating: true },
+      ]).value!,
+    )!;
+    assert.deepEqual(
+      s.endpoints.map((e) => [e.ip, e.ready, e.serving, e.terminating]),
+      [
+        ["10.0.0.1", true, true, false],
+        ["10.0.0.2", false, true, false],
+        ["10.0.0.3", false, true, true],
+      ],
+    );
+  });
+
+  test("no service label or FQDN → ignored; wrong-family address skipped; unknown addressType throws", () => {
+    assert.equal(convertEndpointSlice(sliceUpdate("a", null, [{ ip: "10.0.0.1" }]).value!), null);
+    assert.equal(convertEndpointSlice(sliceUpdate("a", "s", [], [], "FQDN").value!), null);
+    const v6 = convertEndpointSlice(
+      sliceUpdate("a", "s", [{ ip: "10.0.0.1" }, { ip: "fd00::1" }], undefined, "IPv6").value!,
+    )!;
+    assert.deepEqual(
+      v6.endpoints.map((e) => e.ip),
+      ["fd00::1"],
+    );
+    assert.equal(v6.problems.length, 1);
+    assert.throws(() => convertEndpointSlice(sliceUpdate("a", "s", [], [], "IPv5").value!), /addressType/);
+  });
+});

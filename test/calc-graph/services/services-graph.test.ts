@@ -1,0 +1,261 @@
+// The services part of the graph: Service ⋈ EndpointSlice, the proxy modes,
+// the pod-CIDR input, and incrementality (a change to one service re-renders
+// that service's chains and the dispatch chains, nothing else).
+
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { CalcGraph } from "../../../calc-graph/calc-graph.js";
+import type { DesiredState } from "../../../calc-graph/desired-state.js";
+import type { ProxyMode } from "../../../calc-graph/services/model.js";
+import { endpointChainName, serviceChainNames } from "../../../calc-graph/services/names.js";
+import { TABLE_NAMES } from "../../../iptables/tables.js";
+import type { ResourceUpdate } from "../../../src/model/resource.js";
+import { node } from "../fixtures.js";
+import { sliceUpdate, svcUpdate } from "./fixtures.js";
+
+const graph = (proxyMode: ProxyMode, updates: ResourceUpdate[]) => {
+  const g = new CalcGraph({ nodeName: "node1", proxyMode });
+  g.apply(updates);
+  return g;
+};
+
+function changedChains(a: DesiredState, b: DesiredState): string[] {
+  const out: string[] = [];
+  for (const fam of ["ipv4", "ipv6"] as const) {
+    for (const t of TABLE_NAMES) {
+      const x = a.iptables[fam][t].chains;
+      const y = b.iptables[fam][t].chains;
+      for (const k of new Set([...Object.keys(x), ...Object.keys(y)])) if (x[k] !== y[k]) out.push(`${fam}/${t}/${k}`);
+    }
+  }
+  return out.sort();
+}
+
+const base = (): ResourceUpdate[] => [
+  node("node1", "10.65.1.0/24", "172.18.0.1"),
+  node("node2", "10.65.2.0/24", "172.18.0.2"),
+];
+
+describe("service ports from Services and EndpointSlices", () => {
+  test("slices merge and dedupe (non-terminating preferred), named ports resolve per slice, local flag, IP order", () => {
+    const g = graph("iptables", [
+      ...base(),
+      svcUpdate("web", { clusterIP: "10.96.0.1", ports: [{ name: "http", port: 80, targetPort: "web" }] }),
+      sliceUpdate("web-a", "web", [
+        { ip: "10.65.2.10", node: "node2" },
+        { ip: "10.65.1.9", node: "node1", ready: false, terminating: true },
+      ]),
+      sliceUpdate("web-b", "web", [{ ip: "10.65.1.9", node: "node1" }], [{ name: "http", port: 8080 }]),
+      sliceUpdate("web-c", "web", [{ ip: "10.65.1.20", node: "node1" }], [{ name: "http", port: 9090 }]),
+    ]);
+    const sp = g.current.services["demo/web:http/tcp/v4"];
+    assert.deepEqual(
+      sp.endpoints.map((e) => `${e.ip}:${e.port} ${e.local ? "local" : "remote"} ${e.terminating ? "term" : "ok"}`),
+      ["10.65.1.9:8080 local ok", "10.65.1.20:9090 local ok", "10.65.2.10:8080 remote ok"],
+    );
+  });
+
+  test("a slice whose service-name label moves leaves its old service", () => {
+    const g = graph("iptables", [
+      ...base(),
+      svcUpdate("a", { clusterIP: "10.96.0.1", ports: [{ name: "http", port: 80 }] }),
+      svcUpdate("b", { clusterIP: "10.96.0.2", ports: [{ name: "http", port: 80 }] }),
+      sliceUpdate("s", "a", [{ ip: "10.65.2.10" }]),
+    ]);
+    assert.equal(g.current.services["demo/a:http/tcp/v4"].endpoints.length, 1);
+    g.apply([sliceUpdate("s", "b", [{ ip: "10.65.2.10" }])]);
+    assert.equal(g.current.services["demo/a:http/tcp/v4"].endpoints.length, 0);
+    assert.equal(g.current.services["demo/b:http/tcp/v4"].endpoints.length, 1);
+  });
+});
+
+describe("proxy modes", () => {
+  const input = () => [
+    ...base(),
+    svcUpdate("web", { clusterIP: "10.96.0.1", ports: [{ name: "http", port: 80 }] }),
+    sliceUpdate("web-1", "web", [{ ip: "10.65.2.10" }]),
+  ];
+  const natChains = (s: DesiredState) => Object.keys(s.iptables.ipv4.nat.chains).sort();
+
+  test("off: no service model, no chains, no hooks", () => {
+    const s = graph("off", input()).current;
+    assert.deepEqual(s.services, {});
+    assert.deepEqual(natChains(s), ["cali-POSTROUTING", "cali-nat-outgoing"]);
+    assert.deepEqual(Object.keys(s.iptables.ipv4.nat.hooks), ["POSTROUTING"]);
+  });
+
+  test("ipvs: the service model and the IPVS table, the IPVS chains but no iptables-mode service chains", () => {
+    const g = graph("ipvs", input());
+    const s = g.current;
+    assert.deepEqual(Object.keys(s.services), ["demo/web:http/tcp/v4"]);
+    assert.deepEqual(natChains(s), [
+      "cali-IPVS-MARK-MASQ",
+      "cali-IPVS-POSTROUTING",
+      "cali-IPVS-SERVICES",
+      "cali-POSTROUTING",
+      "cali-nat-outgoing",
+    ]);
+    const vs = Object.values(s.ipvs!.services);
+    assert.deepEqual(
+      vs.map((v) => [v.service.address, v.service.port, v.realServers.map((r) => r.address)]),
+      [["10.96.0.1", 80, ["10.65.2.10"]]],
+    );
+    // An endpoint change reaches the IPVS table; an unrelated batch keeps its identity.
+    g.apply([sliceUpdate("web-1", "web", [{ ip: "10.65.2.10" }, { ip: "10.65.2.11" }])]);
+    const after = g.current.ipvs!;
+    assert.deepEqual(
+      Object.values(after.services)[0].realServers.map((r) => r.address),
+      ["10.65.2.10", "10.65.2.11"],
+    );
+    g.apply([svcUpdate("other", { clusterIP: "None", ports: [{ name: "http", port: 80 }] })]);
+    assert.equal(g.current.ipvs, after);
+  });
+
+  test("iptables: the chains and the nat hooks", () => {
+    const s = graph("iptables", input()).current;
+    const sp = s.services["demo/web:http/tcp/v4"];
+    const n = serviceChainNames(sp);
+    assert.ok(natChains(s).includes(n.svc));
+    assert.ok(natChains(s).includes(endpointChainName(sp, sp.endpoints[0])));
+    assert.match(s.iptables.ipv4.nat.hooks.PREROUTING.insert[0].text, /-j cali-SERVICES$/);
+  });
+});
+
+describe("cluster pod CIDRs", () => {
+  test("node podCIDRs by default; IP pools override them; clearing the pools falls back", () => {
+    const g = graph("iptables", [
+      ...base(),
+      svcUpdate("web", { clusterIP: "10.96.0.1", ports: [{ port: 80 }] }),
+      sliceUpdate("web-1", "web", [{ ip: "10.65.2.10" }], [{ port: 80 }]),
+    ]);
+    const members = () => [...(g.current.ipsets["cali40svc-pod-cidrs"]?.members ?? [])].sort();
+    assert.deepEqual(members(), ["10.65.1.0/24", "10.65.2.0/24"]);
+    g.services.setPoolCIDRs(["10.64.0.0/14", "fd00:64::/48"]);
+    g.apply([]);
+    assert.deepEqual(members(), ["10.64.0.0/14"]);
+    assert.deepEqual([...g.current.ipsets["cali60svc-pod-cidrs"].members], ["fd00:64::/48"]);
+    g.services.setPoolCIDRs(undefined);
+    g.apply([]);
+    assert.deepEqual(members(), ["10.65.1.0/24", "10.65.2.0/24"]);
+    assert.equal(g.current.ipsets["cali60svc-pod-cidrs"], undefined);
+  });
+
+  test("without any pod CIDR the off-cluster masquerade rule is left out, and comes back with one", () => {
+    const g = graph("iptables", [
+      svcUpdate("web", { clusterIP: "10.96.0.1", ports: [{ port: 80 }] }),
+      sliceUpdate("web-1", "web", [{ ip: "10.65.2.10" }], [{ port: 80 }]),
+    ]);
+    const svcChain = () => {
+      const sp = g.current.services["demo/web:/tcp/v4"];
+      return g.current.iptables.ipv4.nat.chains[serviceChainNames(sp).svc].rules.map((r) => r.text).join("\n");
+    };
+    assert.doesNotMatch(svcChain(), /cali-MARK-MASQ/);
+    g.apply([node("node2", "10.65.2.0/24", "172.18.0.2")]);
+    assert.match(svcChain(), /-m set ! --match-set cali40svc-pod-cidrs src .* -j cali-MARK-MASQ/);
+  });
+});
+
+describe("incremental", () => {
+  function cluster(): ResourceUpdate[] {
+    const u = base();
+    for (let i = 0; i < 20; i++) {
+      u.push(
+        svcUpdate(`s${i}`, {
+          type: "NodePort",
+          clusterIP: `10.96.1.${i}`,
+          ports: [{ name: "http", port: 80, nodePort: 30000 + i }],
+        }),
+      );
+      u.push(
+        sliceUpdate(`s${i}-1`, `s${i}`, [
+          { ip: `10.65.2.${i + 10}`, node: "node2" },
+          { ip: `10.65.1.${i + 10}`, node: "node1" },
+        ]),
+      );
+    }
+    return u;
+  }
+
+  test("an EndpointSlice change re-renders only that service's chains and the dispatch chains", () => {
+    const g = graph("iptables", cluster());
+    const before = g.current;
+    const rendered0 = g.builder.stats.chainsRendered;
+    g.apply([
+      sliceUpdate("s7-1", "s7", [
+        { ip: "10.65.2.17", node: "node2" },
+        { ip: "10.65.2.99", node: "node2" },
+      ]),
+    ]);
+    const sp = g.current.services["demo/s7:http/tcp/v4"];
+    const old = before.services["demo/s7:http/tcp/v4"];
+    const n = serviceChainNames(sp);
+    const seps = (x: typeof sp) => x.endpoints.map((e) => `ipv4/nat/${endpointChainName(x, e)}`);
+    const expected = [
+      `ipv4/nat/${n.svc}`,
+      ...seps(sp).filter((c) => !seps(old).includes(c)),
+      ...seps(old).filter((c) => !seps(sp).includes(c)),
+    ].sort(); // the dispatch chains are re-rendered but keep their objects: same rules
+
+    assert.deepEqual(changedChains(before, g.current), expected);
+    // Work done: this service's chains plus the six dispatch chains per family.
+    assert.ok(g.builder.stats.chainsRendered - rendered0 <= 6 + 2 * 6, `${g.builder.stats.chainsRendered - rendered0}`);
+    // Other services keep their ServicePort objects.
+    for (const [k, v] of Object.entries(before.services))
+      if (!k.startsWith("demo/s7:")) assert.equal(g.current.services[k], v);
+  });
+
+  test("a Service change (node port) touches its EXT-side dispatch only; deleting it removes its chains", () => {
+    const g = graph("iptables", cluster());
+    const before = g.current;
+    g.apply([
+      svcUpdate("s3", {
+        type: "NodePort",
+        clusterIP: "10.96.1.3",
+        ports: [{ name: "http", port: 80, nodePort: 31999 }],
+      }),
+    ]);
+    assert.deepEqual(changedChains(before, g.current), ["ipv4/nat/cali-NODEPORTS"]);
+    const sp = g.current.services["demo/s3:http/tcp/v4"];
+    const mine = Object.keys(g.current.iptables.ipv4.nat.chains).filter((c) =>
+      c.endsWith(serviceChainNames(sp).svc.slice(9)),
+    );
+    assert.equal(mine.length, 2); // SVC and EXT
+    g.apply([svcUpdate("s3", null)]);
+    for (const c of mine) assert.equal(g.current.iptables.ipv4.nat.chains[c], undefined);
+    assert.equal(g.current.services["demo/s3:http/tcp/v4"], undefined);
+    for (const e of sp.endpoints) assert.equal(g.current.iptables.ipv4.nat.chains[endpointChainName(sp, e)], undefined);
+  });
+
+  test("the result does not depend on how the updates were batched", () => {
+    const u = cluster();
+    const once = graph("iptables", u).current;
+    const g = new CalcGraph({ nodeName: "node1", proxyMode: "iptables" });
+    for (const x of [...u].reverse()) g.apply([x]);
+    assert.deepEqual(JSON.parse(JSON.stringify(g.current.iptables)), JSON.parse(JSON.stringify(once.iptables)));
+    assert.deepEqual(g.current.services, once.services);
+  });
+});
+
+describe("load balancer source ranges and this node's address", () => {
+  test("a range holding the node's address admits the LB IP as a source; the node's address moving out re-renders it", () => {
+    const lb = svcUpdate(
+      "lb",
+      {
+        type: "LoadBalancer",
+        clusterIP: "10.96.0.9",
+        loadBalancerSourceRanges: ["172.18.0.0/24"],
+        ports: [{ port: 80, nodePort: 30009 }],
+      },
+      { status: { loadBalancer: { ingress: [{ ip: "192.0.2.9" }] } } },
+    );
+    const g = graph("iptables", [...base(), lb, sliceUpdate("lb-1", "lb", [{ ip: "10.65.2.10" }], [{ port: 80 }])]);
+    const fw = () => {
+      const sp = g.current.services["demo/lb:/tcp/v4"];
+      return g.current.iptables.ipv4.nat.chains[serviceChainNames(sp).fw].rules.map((r) => r.text).join("\n");
+    };
+    assert.match(fw(), /-s 192\.0\.2\.9\/32 .*-j cali-EXT-/);
+    g.apply([node("node1", "10.65.1.0/24", "172.19.0.1")]);
+    assert.doesNotMatch(fw(), /-s 192\.0\.2\.9\/32/);
+    assert.match(fw(), /-s 172\.18\.0\.0\/24 /);
+  });
+});
