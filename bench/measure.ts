@@ -4,7 +4,7 @@
 
 import type { CalcGraph } from "../calc-graph/calc-graph.js";
 import type { DesiredState } from "../calc-graph/desired-state.js";
-import { TABLE_NAMES } from "../iptables/tables.js";
+import { chainList, changedChains, TABLE_NAMES } from "../iptables/tables.js";
 import type { Change, ChangeKind, SyntheticCluster } from "./scale.js";
 
 /** Nearest-rank percentile of unsorted samples (NaN when there are none). */
@@ -51,7 +51,7 @@ function diffKeys(x: Readonly<Record<string, unknown>>, y: Readonly<Record<strin
 export function diffSnapshots(a: DesiredState, b: DesiredState): SnapshotDiff {
   let chains = 0;
   for (const fam of ["ipv4", "ipv6"] as const) {
-    for (const t of TABLE_NAMES) chains += diffKeys(a.iptables[fam][t].chains, b.iptables[fam][t].chains);
+    for (const t of TABLE_NAMES) chains += changedChains(a.iptables[fam][t], b.iptables[fam][t]).length;
   }
   return {
     chains,
@@ -77,7 +77,7 @@ export function stateSize(s: DesiredState): StateSize {
   let rules = 0;
   for (const fam of ["ipv4", "ipv6"] as const) {
     for (const t of TABLE_NAMES) {
-      for (const c of Object.values(s.iptables[fam][t].chains)) {
+      for (const c of chainList(s.iptables[fam][t])) {
         chains++;
         rules += c.rules.length;
       }

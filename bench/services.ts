@@ -19,6 +19,7 @@ import { FakeIptablesBackend } from "../iptables/fake-backend.js";
 import { ExecIpsetBackend, FakeIpsetBackend } from "../iptables/ipset-backend.js";
 import { IpsetSyncer } from "../iptables/ipset-syncer.js";
 import { TableSyncer } from "../iptables/table-syncer.js";
+import { chainList } from "../iptables/tables.js";
 import type { ResourceUpdate } from "../src/model/resource.js";
 
 interface Args {
@@ -119,7 +120,7 @@ async function measure(a: Args, kernel: boolean): Promise<Record<string, number 
   const graph = new CalcGraph({ nodeName: "node-0", proxyMode: "iptables" });
   const full = graph.apply(updates);
   const fullGraphMs = performance.now() - t0;
-  const natRules = Object.values(full.iptables.ipv4.nat.chains).reduce((n, c) => n + c.rules.length, 0);
+  const natRules = chainList(full.iptables.ipv4.nat).reduce((n, c) => n + c.rules.length, 0);
   t0 = performance.now();
   await sets.addOrUpdate(Object.values(full.ipsets).filter((s) => s.family === 4));
   const fullSync = await tables.apply(full.iptables.ipv4);

@@ -96,7 +96,7 @@ export class CalcGraph {
     this.converter.nodes$.subscribe(({ name, node }) => this.builder.updateNode(name, node));
     this.services = new ServiceIndex(cfg.nodeName);
     if ((cfg.proxyMode ?? "off") !== "off") {
-      const ipvs = cfg.proxyMode === "ipvs" ? new IpvsStateBuilder(cfg.ipvs) : undefined;
+      const ipvs = cfg.proxyMode === "ipvs" ? new IpvsStateBuilder(cfg.ipvs, this.builder.stats) : undefined;
       this.builder.services = new ServiceStateRenderer(this.services, cfg.proxyMode!, this.builder.stats, ipvs);
       this.converter.services$.subscribe((u) => {
         if (u.kind === "Service") this.services.updateService(u.key, u.service);

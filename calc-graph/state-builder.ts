@@ -5,12 +5,21 @@
 
 import { castDraft, type Draft, enableMapSet, produce } from "immer";
 import { globalSysctls, interfaceSysctls } from "../ifaces/sysctls.js";
-import { renderChain, renderHook, sameRules } from "../iptables/render.js";
+import { renderChain, renderHook } from "../iptables/render.js";
 import type { Chain } from "../iptables/rule.js";
-import { type FamilyTables, TABLE_NAMES, type TableName, type TableState } from "../iptables/tables.js";
+import {
+  chainNames,
+  type FamilyTables,
+  putChain,
+  TABLE_NAMES,
+  type TableName,
+  type TableState,
+  tableState,
+} from "../iptables/tables.js";
 import type { Route } from "../routes/route.js";
 import type { ResourceProblem } from "../src/model/resource.js";
 import type { ActiveRulesCalculator } from "./active-rules.js";
+import { writeChain } from "./chain-writer.js";
 import type { DesiredState, EndpointState, IpSetState } from "./desired-state.js";
 import { familyKey } from "./desired-state.js";
 import { ipSetName, ipSetType } from "./ipsets/ids.js";
@@ -61,13 +70,13 @@ export class StateBuilder {
         const statics = renderStaticTables(cfg, v);
         for (const t of TABLE_NAMES) {
           const table = d.iptables[familyKey(v)][t];
-          for (const c of statics[t].chains) table.chains[c.name] = castDraft(renderChain(c));
+          for (const c of statics[t].chains) putChain(table, c.name, castDraft(renderChain(c)));
           for (const [builtin, h] of Object.entries(statics[t].hooks)) {
             table.hooks[builtin] = castDraft(renderHook(builtin, h.insert, h.append));
           }
         }
         for (const c of renderDispatchChains([], cfg.interfacePrefix)) {
-          d.iptables[familyKey(v)].filter.chains[c.name] = castDraft(renderChain(c));
+          putChain(d.iptables[familyKey(v)].filter, c.name, castDraft(renderChain(c)));
         }
       }
       Object.assign(d.sysctls, globalSysctls({ ipv6: false }));
@@ -152,20 +161,7 @@ export class StateBuilder {
 
   /** Sets (or with `chain` undefined, deletes) one chain, keeping identity when unchanged. */
   private putChain(d: Draft<DesiredState>, v: IpVersion, table: TableName, chain: Chain | undefined, name: string) {
-    const chains = d.iptables[familyKey(v)][table].chains;
-    if (!chain) {
-      if (chains[name]) {
-        delete chains[name];
-        this.stats.chainsChanged++;
-      }
-      return;
-    }
-    this.stats.chainsRendered++;
-    const rendered = renderChain(chain);
-    const old = chains[name];
-    if (old && sameRules(old.rules, rendered.rules)) return;
-    chains[name] = castDraft(rendered);
-    this.stats.chainsChanged++;
+    writeChain(d, v, table, name, chain, this.stats);
   }
 
   private putEndpoint(d: Draft<DesiredState>, ep: WorkloadEndpoint): void {
@@ -229,7 +225,7 @@ export class StateBuilder {
     const names = new Set(chains.map((c) => c.name));
     for (const v of FAMILIES) {
       for (const c of chains) this.putChain(d, v, "filter", c, c.name);
-      const existing = Object.keys(d.iptables[familyKey(v)].filter.chains);
+      const existing = chainNames(d.iptables[familyKey(v)].filter);
       for (const name of existing) {
         if (isDispatchChild(name) && !names.has(name)) this.putChain(d, v, "filter", undefined, name);
       }
@@ -287,7 +283,7 @@ function isDispatchChild(name: string): boolean {
 
 function emptyTables(): FamilyTables {
   const t = {} as Record<TableName, TableState>;
-  for (const n of TABLE_NAMES) t[n] = { chains: {}, hooks: {} };
+  for (const n of TABLE_NAMES) t[n] = tableState();
   return t;
 }
 

@@ -21,20 +21,10 @@ export function ruleBody(r: Rule): string {
   return parts.filter(Boolean).join(" ");
 }
 
-export function ruleHashes(chainName: string, rules: readonly Rule[]): string[] {
-  const out: string[] = [];
-  const seen = new Map<string, number>();
-  let prev = "";
-  for (const r of rules) {
-    const body = ruleBody(r);
-    const context = `${prev}\n${body}`;
-    const n = seen.get(context) ?? 0;
-    seen.set(context, n + 1);
-    const h = createHash("sha224").update(chainName).update("\0").update(context).update(`\0${n}`).digest();
-    out.push(h.toString("base64url").slice(0, HASH_LENGTH));
-    prev = body;
-  }
-  return out;
+/** The hash of one rule, given the chain's seed, its predecessor's body and how often that pair came before. */
+export function ruleHash(seed: string, prevBody: string, body: string, n: number): string {
+  const h = createHash("sha224").update(seed).update("\0").update(`${prevBody}\n${body}`).update(`\0${n}`).digest();
+  return h.toString("base64url").slice(0, HASH_LENGTH);
 }
 
 /** The full rule text as iptables-save prints it, without `-A <chain>`. */

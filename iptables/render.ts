@@ -1,10 +1,12 @@
 // Chains → rendered rules with hashes, and desired tables → iptables-restore
 // text (the iptables-save view: our chains and our rules in built-in chains).
 
-import { renderRule, ruleHashes } from "./hash.js";
+import { renderRule, ruleBody, ruleHash } from "./hash.js";
 import type { Chain, Rule } from "./rule.js";
 import {
   BUILTIN_CHAINS,
+  chainNames,
+  chainOf,
   type FamilyTables,
   type HookRules,
   type RenderedChain,
@@ -13,9 +15,50 @@ import {
   type TableState,
 } from "./tables.js";
 
+/** A rule's rendering, kept with what its hash depends on besides the rule itself. */
+interface Memo {
+  readonly seed: string;
+  readonly prev: string;
+  readonly n: number;
+  readonly rendered: RenderedRule;
+}
+
+// Rules are immutable and often re-rendered unchanged (a dispatch chain of
+// thousands of rules when one service changes): their rendering is reused
+// while the chain seed, the predecessor's body and the repeat count match.
+const bodies = new WeakMap<Rule, string>();
+const memos = new WeakMap<Rule, Memo>();
+
+function bodyOf(r: Rule): string {
+  let b = bodies.get(r);
+  if (b === undefined) {
+    b = ruleBody(r);
+    bodies.set(r, b);
+  }
+  return b;
+}
+
 export function renderRules(hashSeed: string, rules: readonly Rule[]): RenderedRule[] {
-  const hashes = ruleHashes(hashSeed, rules);
-  return rules.map((r, i) => ({ text: renderRule(r, hashes[i]), hash: hashes[i] }));
+  const out: RenderedRule[] = [];
+  const seen = new Map<string, number>();
+  let prev = "";
+  for (const r of rules) {
+    const body = bodyOf(r);
+    const context = `${prev}\n${body}`;
+    const n = seen.get(context) ?? 0;
+    seen.set(context, n + 1);
+    const m = memos.get(r);
+    if (m && m.seed === hashSeed && m.prev === prev && m.n === n) {
+      out.push(m.rendered);
+    } else {
+      const hash = ruleHash(hashSeed, prev, body, n);
+      const rendered = { text: renderRule(r, hash), hash };
+      memos.set(r, { seed: hashSeed, prev, n, rendered });
+      out.push(rendered);
+    }
+    prev = body;
+  }
+  return out;
 }
 
 export function renderChain(c: Chain): RenderedChain {
@@ -36,16 +79,16 @@ export const byName = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 /** One table as iptables-restore input, or "" when it holds nothing of ours. */
 export function renderTable(name: string, t: TableState): string {
-  const chainNames = Object.keys(t.chains).sort(byName);
+  const names = chainNames(t).sort(byName);
   const builtins = (BUILTIN_CHAINS as Record<string, readonly string[]>)[name] ?? [];
   const hooked = builtins.filter((b) => t.hooks[b] && (t.hooks[b].insert.length || t.hooks[b].append.length));
-  if (chainNames.length === 0 && hooked.length === 0) return "";
+  if (names.length === 0 && hooked.length === 0) return "";
   const lines = [`*${name}`];
-  for (const c of chainNames) lines.push(`:${c} - [0:0]`);
+  for (const c of names) lines.push(`:${c} - [0:0]`);
   for (const b of hooked) {
     for (const r of [...t.hooks[b].insert, ...t.hooks[b].append]) lines.push(`-A ${b} ${r.text}`);
   }
-  for (const c of chainNames) for (const r of t.chains[c].rules) lines.push(`-A ${c} ${r.text}`);
+  for (const c of names) for (const r of chainOf(t, c)!.rules) lines.push(`-A ${c} ${r.text}`);
   lines.push("COMMIT");
   return `${lines.join("\n")}\n`;
 }

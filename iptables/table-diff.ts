@@ -3,7 +3,7 @@
 
 import type { SavedChain, SavedTable } from "./save-parser.js";
 import { hooksInPlace, OUR_CHAIN_PREFIX, sameHashes } from "./table-syncer.js";
-import { type FamilyTables, TABLE_NAMES } from "./tables.js";
+import { chainNames, chainOf, type FamilyTables, TABLE_NAMES } from "./tables.js";
 
 export interface TableDifference {
   readonly table: string;
@@ -17,19 +17,19 @@ export function diffTables(want: FamilyTables, have: Map<string, SavedTable>): T
   for (const table of TABLE_NAMES) {
     const w = want[table];
     const h: Map<string, SavedChain> = have.get(table)?.chains ?? new Map();
-    for (const chain of Object.keys(w.chains).sort()) {
+    for (const chain of chainNames(w).sort()) {
       const k = h.get(chain);
       if (!k) {
         out.push({ table, chain, problem: "missing" });
         continue;
       }
-      const want = w.chains[chain].rules;
+      const want = chainOf(w, chain)!.rules;
       if (!sameHashes(k.rules, want)) {
         out.push({ table, chain, problem: "differs", detail: `${k.rules.length} rules, want ${want.length}` });
       }
     }
     for (const chain of [...h.keys()].sort()) {
-      if (chain.startsWith(OUR_CHAIN_PREFIX) && !w.chains[chain]) out.push({ table, chain, problem: "stale" });
+      if (chain.startsWith(OUR_CHAIN_PREFIX) && !chainOf(w, chain)) out.push({ table, chain, problem: "stale" });
     }
     for (const [b, hook] of Object.entries(w.hooks)) {
       if (!hooksInPlace(h.get(b)?.rules ?? [], hook)) out.push({ table, chain: b, problem: "hooks out of place" });

@@ -22,7 +22,16 @@
 import type { IptablesBackend } from "./backend.js";
 import { RestoreError } from "./backend.js";
 import { parseSave, type SavedChain, type SavedRule, type SavedTable } from "./save-parser.js";
-import { type FamilyTables, type HookRules, TABLE_NAMES, type TableName, type TableState } from "./tables.js";
+import {
+  chainNames,
+  chainOf,
+  changedChains,
+  type FamilyTables,
+  type HookRules,
+  TABLE_NAMES,
+  type TableName,
+  type TableState,
+} from "./tables.js";
 
 export const OUR_CHAIN_PREFIX = "cali-";
 
@@ -93,19 +102,20 @@ export class TableSyncer {
 
   /** What would be written now, without writing: [main transaction, deletions]. */
   async plan(desired: FamilyTables): Promise<[string, string]> {
+    const plans = await this.planTables(desired);
+    return [plans.map((p) => p.main).join(""), plans.map((p) => p.deletes).join("")];
+  }
+
+  private async planTables(desired: FamilyTables): Promise<TablePlan[]> {
     if (!this.kernel) this.kernel = parseSave(await this.backend.save());
-    const main: string[] = [];
-    const deletes: string[] = [];
-    for (const name of TABLE_NAMES) {
-      const [m, d] = planTable(name, desired[name], this.kernel.get(name), this.applied?.[name]);
-      main.push(m);
-      deletes.push(d);
-    }
-    return [main.join(""), deletes.join("")];
+    const kernel = this.kernel;
+    return TABLE_NAMES.map((name) => planTable(name, desired[name], kernel.get(name), this.applied?.[name]));
   }
 
   private async applyOnce(desired: FamilyTables): Promise<SyncResult> {
-    const [main, deletes] = await this.plan(desired);
+    const plans = await this.planTables(desired);
+    const main = plans.map((p) => p.main).join("");
+    const deletes = plans.map((p) => p.deletes).join("");
     let restoreMs = 0;
     const write = async (input: string) => {
       const t0 = performance.now();
@@ -124,7 +134,7 @@ export class TableSyncer {
         deletesApplied = false;
       }
     }
-    this.updateCache(desired, deletesApplied);
+    this.updateCache(desired, plans, deletesApplied);
     this.applied = desired;
     const input = main + deletes;
     return {
@@ -142,18 +152,18 @@ export class TableSyncer {
    * cached view instead of re-reading it. Drift made by others is found by
    * the periodic refresh (`invalidate`), as in Felix.
    */
-  private updateCache(desired: FamilyTables, deletesApplied: boolean): void {
+  private updateCache(desired: FamilyTables, plans: readonly TablePlan[], deletesApplied: boolean): void {
     if (!this.kernel) return;
-    for (const name of TABLE_NAMES) {
+    for (const [i, name] of TABLE_NAMES.entries()) {
       const want = desired[name];
       const have: SavedTable = this.kernel.get(name) ?? { name, chains: new Map() };
       this.kernel.set(name, have);
-      for (const [chain, c] of [...have.chains]) {
-        if (!chain.startsWith(OUR_CHAIN_PREFIX) || want.chains[chain]) continue;
+      for (const chain of plans[i].removed) {
         if (deletesApplied) have.chains.delete(chain);
-        else have.chains.set(chain, { ...c, rules: [] });
+        else have.chains.set(chain, { name: chain, policy: "-", rules: [] });
       }
-      for (const [chain, c] of Object.entries(want.chains)) {
+      for (const chain of plans[i].written) {
+        const c = chainOf(want, chain)!;
         have.chains.set(chain, {
           name: chain,
           policy: "-",
@@ -202,27 +212,49 @@ export function hooksInPlace(rules: readonly SavedRule[], hook: HookRules): bool
   );
 }
 
+/** One table's restore input ("" when nothing to do), its deletions, and the chains each touches. */
+export interface TablePlan {
+  readonly main: string;
+  readonly deletes: string;
+  /** Chains (re)written or edited by `main`. */
+  readonly written: readonly string[];
+  /** Stale chains flushed by `main` and deleted by `deletes`. */
+  readonly removed: readonly string[];
+}
+
 /**
- * One table's restore input ("" when nothing to do) and its deletions.
- * `applied` is what `have` was last brought to: a chain that is still the
- * same object needs no comparison (snapshots share unchanged chains).
+ * Plans one table. `applied` is what `have` was last brought to: only chains
+ * that are not the same object there are compared (snapshots share unchanged
+ * chains and shards), so a small change costs O(change), not O(table).
  */
 export function planTable(
   name: TableName,
   want: TableState,
   have: SavedTable | undefined,
   applied?: TableState,
-): [string, string] {
+): TablePlan {
   const declare: string[] = [];
   const body: string[] = [];
   const deletes: string[] = [];
+  const written: string[] = [];
+  const removed: string[] = [];
   const haveChains: Map<string, SavedChain> = have?.chains ?? new Map();
 
-  const candidates = Object.keys(want.chains).filter((c) => applied?.chains[c] !== want.chains[c]);
+  const candidates = applied ? changedChains(applied, want) : chainNames(want);
+  if (!applied) for (const chain of haveChains.keys()) if (!chainOf(want, chain)) candidates.push(chain);
   for (const chain of candidates.sort()) {
-    const w = want.chains[chain];
+    const w = chainOf(want, chain);
     const h = haveChains.get(chain);
+    if (!w) {
+      if (h && chain.startsWith(OUR_CHAIN_PREFIX)) {
+        declare.push(`:${chain} - [0:0]`);
+        deletes.push(`-X ${chain}`);
+        removed.push(chain);
+      }
+      continue;
+    }
     if (h && sameHashes(h.rules, w.rules)) continue;
+    written.push(chain);
     const edits = h && chainEdits(chain, h.rules, w.rules);
     if (edits) {
       body.push(...edits);
@@ -230,12 +262,6 @@ export function planTable(
     }
     declare.push(`:${chain} - [0:0]`);
     for (const r of w.rules) body.push(`-A ${chain} ${r.text}`);
-  }
-  for (const [chain] of haveChains) {
-    if (chain.startsWith(OUR_CHAIN_PREFIX) && !want.chains[chain]) {
-      declare.push(`:${chain} - [0:0]`);
-      deletes.push(`-X ${chain}`);
-    }
   }
   const builtins = new Set([
     ...Object.keys(want.hooks),
@@ -249,10 +275,9 @@ export function planTable(
     for (const [i, r] of hook.insert.entries()) body.push(`-I ${b} ${i + 1} ${r.text}`);
     for (const r of hook.append) body.push(`-A ${b} ${r.text}`);
   }
-  if (declare.length === 0 && body.length === 0)
-    return ["", deletes.length ? `*${name}\n${deletes.join("\n")}\nCOMMIT\n` : ""];
-  const main = `*${name}\n${[...declare, ...body].join("\n")}\nCOMMIT\n`;
-  return [main, deletes.length ? `*${name}\n${deletes.join("\n")}\nCOMMIT\n` : ""];
+  const del = deletes.length ? `*${name}\n${deletes.join("\n")}\nCOMMIT\n` : "";
+  if (declare.length === 0 && body.length === 0) return { main: "", deletes: del, written, removed };
+  return { main: `*${name}\n${[...declare, ...body].join("\n")}\nCOMMIT\n`, deletes: del, written, removed };
 }
 
 /**

@@ -29,9 +29,85 @@ export interface HookRules {
   readonly append: readonly RenderedRule[];
 }
 
+type Shard = Readonly<Record<string, RenderedChain>>;
+
 export interface TableState {
-  readonly chains: Readonly<Record<string, RenderedChain>>;
+  /**
+   * Chains by name, in shards keyed by a hash of the name: a snapshot that
+   * changes one chain copies one small shard instead of a record of every
+   * chain (kube-proxy-style service chains reach tens of thousands at scale,
+   * and copying such a record costs tens of milliseconds). Read with
+   * chainOf / chainNames / chainList, write with putChain. Empty shards are
+   * removed, so equal tables have equal structure.
+   */
+  readonly shards: Readonly<Record<string, Shard>>;
   readonly hooks: Readonly<Record<string, HookRules>>;
 }
 
 export type FamilyTables = Readonly<Record<TableName, TableState>>;
+
+const SHARDS = 256;
+
+/** The shard of a chain name: FNV-1a of the name, two hex digits. */
+export function shardOf(name: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
+  return ((h >>> 0) % SHARDS).toString(16).padStart(2, "0");
+}
+
+export function chainOf(t: TableState, name: string): RenderedChain | undefined {
+  return t.shards[shardOf(name)]?.[name];
+}
+
+/** Every chain name, unsorted. */
+export function chainNames(t: TableState): string[] {
+  return Object.values(t.shards).flatMap((s) => Object.keys(s));
+}
+
+/** Every chain, unsorted. */
+export function chainList(t: TableState): RenderedChain[] {
+  return Object.values(t.shards).flatMap((s) => Object.values(s));
+}
+
+/** Sets (or with `chain` undefined, deletes) one chain of a mutable table or an immer draft of one. */
+export function putChain(
+  t: { shards: Record<string, Record<string, RenderedChain>> },
+  name: string,
+  chain: RenderedChain | undefined,
+): void {
+  const k = shardOf(name);
+  if (chain) {
+    const shard = t.shards[k];
+    if (shard) shard[name] = chain;
+    else t.shards[k] = { [name]: chain };
+    return;
+  }
+  const shard = t.shards[k];
+  if (!shard || !(name in shard)) return;
+  delete shard[name];
+  if (Object.keys(shard).length === 0) delete t.shards[k];
+}
+
+export function tableState(chains: Iterable<RenderedChain> = [], hooks: Record<string, HookRules> = {}): TableState {
+  const t = { shards: {} as Record<string, Record<string, RenderedChain>>, hooks };
+  for (const c of chains) putChain(t, c.name, c);
+  return t;
+}
+
+/**
+ * Names of the chains that differ between two versions of a table (added,
+ * removed or another object), looking only into shards that are not the
+ * same object: O(changes), not O(chains).
+ */
+export function changedChains(before: TableState, after: TableState): string[] {
+  const out: string[] = [];
+  for (const k of new Set([...Object.keys(before.shards), ...Object.keys(after.shards)])) {
+    const a = before.shards[k];
+    const b = after.shards[k];
+    if (a === b) continue;
+    for (const name of new Set([...Object.keys(a ?? {}), ...Object.keys(b ?? {})])) {
+      if (a?.[name] !== b?.[name]) out.push(name);
+    }
+  }
+  return out;
+}

@@ -44,7 +44,18 @@ export function serviceDispatchChains(
   v: IpVersion,
   fragments: readonly ServicePortRules[],
 ): { nat: Chain[]; filter: Chain[] } {
-  const all = <K extends keyof ServicePortRules>(k: K) => fragments.flatMap((f) => f[k] as readonly Rule[]);
+  // One pass over every service's fragments (thousands at scale, on every service change).
+  const parts = {
+    natServices: [] as Rule[],
+    natNodePorts: [] as Rule[],
+    filterServices: [] as Rule[],
+    filterExternal: [] as Rule[],
+    filterNodePorts: [] as Rule[],
+    filterFirewall: [] as Rule[],
+  };
+  const kinds = Object.keys(parts) as (keyof typeof parts)[];
+  for (const f of fragments) for (const k of kinds) for (const r of f[k]) parts[k].push(r);
+  const all = (k: keyof typeof parts) => parts[k];
   const notLoopback = match()
     .destNet(v === 4 ? "127.0.0.0/8" : "::1/128", true)
     .raw("-m addrtype --dst-type LOCAL")

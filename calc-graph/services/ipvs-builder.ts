@@ -6,8 +6,9 @@
 
 import { castDraft, type Draft, isDraft, original } from "immer";
 import type { IpSetState } from "../../iptables/ipset.js";
-import { renderChain, renderRules, sameRules } from "../../iptables/render.js";
+import { renderRules, sameRules } from "../../iptables/render.js";
 import type { TableName } from "../../iptables/tables.js";
+import { type ChainStats, writeChain } from "../chain-writer.js";
 import { type DesiredState, familyKey } from "../desired-state.js";
 import type { IpVersion } from "../model.js";
 import { desiredIpvs, type IpvsDesired, type IpvsOptions } from "./ipvs-desired.js";
@@ -33,7 +34,15 @@ export class IpvsStateBuilder {
   /** The last `ipvs` put and its JSON, so an unchanged one costs one stringify. */
   private last?: { readonly ipvs: IpvsDesired; readonly json: string };
 
-  constructor(private readonly opts: IpvsOptions = {}) {}
+  /** Chain work counters (the graph passes its builder's, for tests and benchmarks). */
+  readonly stats: ChainStats;
+
+  constructor(
+    private readonly opts: IpvsOptions = {},
+    stats?: ChainStats,
+  ) {
+    this.stats = stats ?? { chainsRendered: 0, chainsChanged: 0 };
+  }
 
   put(d: Draft<DesiredState>, inputs: IpvsInputs): void {
     // Compare with the base snapshot, not through the draft: reading a draft
@@ -48,12 +57,7 @@ export class IpvsStateBuilder {
     for (const v of FAMILIES) {
       const rules = ipvsTableRules(v, inputs);
       for (const t of ["nat", "filter"] as const) {
-        const tables = d.iptables[familyKey(v)][t];
-        for (const c of rules[t].chains) {
-          const rendered = renderChain(c);
-          const old = tables.chains[c.name];
-          if (!old || !sameRules(old.rules, rendered.rules)) tables.chains[c.name] = castDraft(rendered);
-        }
+        for (const c of rules[t].chains) writeChain(d, v, t, c.name, c, this.stats);
         for (const [builtin, hookRules] of Object.entries(rules[t].hooks)) {
           this.putHook(d, v, t, builtin, renderRules(hookSeed(builtin), hookRules));
         }

@@ -13,11 +13,10 @@
 // what changed.
 
 import { castDraft, type Draft } from "immer";
-import { renderChain, sameRules } from "../../iptables/render.js";
 import type { Chain } from "../../iptables/rule.js";
 import type { TableName } from "../../iptables/tables.js";
+import { writeChain } from "../chain-writer.js";
 import type { DesiredState } from "../desired-state.js";
-import { familyKey } from "../desired-state.js";
 import type { IpVersion } from "../model.js";
 import { renderServicePort, type ServicePortRules } from "../rules/services.js";
 import { serviceDispatchChains } from "../rules/services-static.js";
@@ -45,6 +44,8 @@ interface Rendered {
 
 export class ServiceStateRenderer {
   private readonly rendered = new Map<ServiceId, Rendered>();
+  /** `rendered`'s keys sorted; dropped when a service comes or goes. */
+  private order: ServiceId[] | undefined;
   /** Each service's ports as last put into DesiredState.services (same objects while the service is clean). */
   private readonly ports = new Map<ServiceId, readonly ServicePort[]>();
   private cidrsKnown: Record<IpVersion, boolean> = { 4: false, 6: false };
@@ -127,17 +128,20 @@ export class ServiceStateRenderer {
       }
     }
     if (ports.length === 0) {
-      this.rendered.delete(id);
+      if (this.rendered.delete(id)) this.order = undefined;
       this.ports.delete(id);
     } else {
+      if (!this.rendered.has(id)) this.order = undefined;
       this.rendered.set(id, { ports: ids, chains, fragments });
       this.ports.set(id, ports);
     }
   }
 
   private putDispatch(d: Draft<DesiredState>): void {
+    if (!this.order) this.order = [...this.rendered.keys()].sort();
     for (const v of FAMILIES) {
-      const fragments = [...this.rendered.keys()].sort().flatMap((id) => this.rendered.get(id)!.fragments[v]);
+      const fragments: ServicePortRules[] = [];
+      for (const id of this.order) fragments.push(...this.rendered.get(id)!.fragments[v]);
       const { nat, filter } = serviceDispatchChains(v, fragments);
       for (const c of nat) this.putChain(d, v, "nat", c.name, c);
       for (const c of filter) this.putChain(d, v, "filter", c.name, c);
@@ -163,20 +167,7 @@ export class ServiceStateRenderer {
 
   /** Sets (or with `chain` undefined, deletes) one chain, keeping identity when unchanged. */
   private putChain(d: Draft<DesiredState>, v: IpVersion, table: TableName, name: string, chain: Chain | undefined) {
-    const chains = d.iptables[familyKey(v)][table].chains;
-    if (!chain) {
-      if (chains[name]) {
-        delete chains[name];
-        this.stats.chainsChanged++;
-      }
-      return;
-    }
-    this.stats.chainsRendered++;
-    const rendered = renderChain(chain);
-    const old = chains[name];
-    if (old && sameRules(old.rules, rendered.rules)) return;
-    chains[name] = castDraft(rendered);
-    this.stats.chainsChanged++;
+    writeChain(d, v, table, name, chain, this.stats);
   }
 }
 

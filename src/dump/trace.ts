@@ -6,7 +6,7 @@
 
 import { type DesiredState, familyKey } from "../../calc-graph/desired-state.js";
 import { MARK_MASQ_CHAIN } from "../../calc-graph/services/names.js";
-import type { FamilyTables, TableState } from "../../iptables/tables.js";
+import { chainList, chainOf, type FamilyTables, type TableState } from "../../iptables/tables.js";
 import { type TracePacket, Tracer, type TraceTable } from "../../iptables/tracer.js";
 
 export interface TraceBranch {
@@ -38,7 +38,7 @@ export function parseTarget(text: string): { ip: string; port: number; protocol:
 /** A table's chains plus its built-in chains holding our hook rules. */
 function traceTable(t: TableState, extra: Record<string, string[]> = {}): TraceTable {
   const chains: Record<string, string[]> = { ...extra };
-  for (const [name, c] of Object.entries(t.chains)) chains[name] = c.rules.map((r) => r.text);
+  for (const c of chainList(t)) chains[c.name] = c.rules.map((r) => r.text);
   for (const [name, h] of Object.entries(t.hooks)) chains[name] = [...h.insert, ...h.append].map((r) => r.text);
   return { chains };
 }
@@ -54,7 +54,7 @@ export function traceService(s: DesiredState, packet: TracePacket, localAddresse
   const fromHost = localAddresses.includes(packet.src);
   const entry = fromHost ? "OUTPUT" : "PREROUTING";
   const filterEntry = ["cali-PROXY-FIREWALL", "cali-SERVICES", "cali-EXTERNAL-SERVICES"]
-    .filter((c) => tables.filter.chains[c])
+    .filter((c) => chainOf(tables.filter, c))
     .map((c) => `-j ${c}`);
   const filterTracer = new Tracer(traceTable(tables.filter, { "<new connection>": filterEntry }), env);
 

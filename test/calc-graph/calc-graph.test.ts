@@ -6,12 +6,13 @@ import { describe, test } from "node:test";
 import fc from "fast-check";
 import { CalcGraph, computeDesiredState } from "../../calc-graph/calc-graph.js";
 import type { DesiredState } from "../../calc-graph/desired-state.js";
+import { chainList, chainOf, chainNames as tableChainNames } from "../../iptables/tables.js";
 import type { ResourceUpdate } from "../../src/model/resource.js";
 import { deleted, namespace, node, pod, policy, renderState } from "./fixtures.js";
 
 const render = renderState;
 
-const chainNames = (s: DesiredState) => Object.keys(s.iptables.ipv4.filter.chains);
+const chainNames = (s: DesiredState) => tableChainNames(s.iptables.ipv4.filter);
 
 const base: ResourceUpdate[] = [
   namespace("prod", { team: "a" }),
@@ -81,20 +82,21 @@ describe("calc graph", () => {
     ]);
     assert.match(s.problems["NetworkPolicy/prod/bad-rule"].message, /invalid port 70000.*isolated/);
     assert.deepEqual(s.endpoints["prod/web"].ingressPolicies, ["default/prod/knp.default.bad-rule"]);
-    const chain = Object.values(s.iptables.ipv4.filter.chains).find(
-      (c) => c.name.startsWith("cali-pi-") && c.rules.length === 0,
-    );
+    const chain = chainList(s.iptables.ipv4.filter).find((c) => c.name.startsWith("cali-pi-") && c.rules.length === 0);
     assert.ok(chain, "the bad policy renders as an empty (deny) chain");
   });
 
   test("a pod in a namespace no manifest gives fails closed", () => {
     const s = computeDesiredState({ nodeName: "node1" }, [pod("ghost", "p", { ip: "10.65.1.99" })]);
-    const rules = s.iptables.ipv4.filter.chains["cali-pri-kns.ghost"].rules;
+    const rules = chainOf(s.iptables.ipv4.filter, "cali-pri-kns.ghost")!.rules;
     assert.equal(rules.length, 1);
     assert.match(rules[0].text, /-j DROP$/);
     // The built-in default namespace is implied and allows.
     const s2 = computeDesiredState({ nodeName: "node1" }, [pod("default", "p", { ip: "10.65.1.99" })]);
-    assert.match(s2.iptables.ipv4.filter.chains["cali-pri-kns.default"].rules[0].text, /--set-xmark 0x10000\/0x10000/);
+    assert.match(
+      chainOf(s2.iptables.ipv4.filter, "cali-pri-kns.default")!.rules[0].text,
+      /--set-xmark 0x10000\/0x10000/,
+    );
   });
 
   test("a pod with a bad IP is withdrawn and reported", () => {

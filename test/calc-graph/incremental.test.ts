@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { CalcGraph } from "../../calc-graph/calc-graph.js";
 import type { DesiredState } from "../../calc-graph/desired-state.js";
-import { TABLE_NAMES } from "../../iptables/tables.js";
+import { changedChains, TABLE_NAMES } from "../../iptables/tables.js";
 import type { ResourceUpdate } from "../../src/model/resource.js";
 import { namespace, node, pod, policy } from "./fixtures.js";
 
@@ -17,7 +17,7 @@ function changed(a: DesiredState, b: DesiredState) {
   const chains: string[] = [];
   for (const fam of ["ipv4", "ipv6"] as const) {
     for (const t of TABLE_NAMES) {
-      for (const c of diffKeys(a.iptables[fam][t].chains, b.iptables[fam][t].chains)) chains.push(`${fam}/${t}/${c}`);
+      for (const c of changedChains(a.iptables[fam][t], b.iptables[fam][t]).sort()) chains.push(`${fam}/${t}/${c}`);
     }
   }
   return {

@@ -11,6 +11,7 @@ import { renderChain } from "../../iptables/render.js";
 import { NO_MATCH, rule } from "../../iptables/rule.js";
 import { parseSave } from "../../iptables/save-parser.js";
 import { planTable } from "../../iptables/table-syncer.js";
+import { tableState } from "../../iptables/tables.js";
 import { createNetns, deleteNetns, netnsSkipReason } from "../routes/netns.js";
 
 const missing = ["iptables-legacy-restore", "iptables-nft-restore"].find(
@@ -57,7 +58,7 @@ for (const mode of ["legacy", "nft"] as const) {
             else if (op === "replace") next.splice(0, next.length, ...fresh);
             const want = renderChain({ name: "cali-test", rules: next.map((i) => rule(NO_MATCH, BODIES[i])) });
             const have = parseSave(inNs(`iptables-${mode}-save`)).get("filter");
-            const [main] = planTable("filter", { chains: { "cali-test": want }, hooks: {} }, have);
+            const { main } = planTable("filter", tableState([want]), have);
             if (/^-[DI] /m.test(main)) edited++;
             if (main) inNs(`iptables-${mode}-restore`, main);
             const after = parseSave(inNs(`iptables-${mode}-save`)).get("filter")!;

@@ -7,6 +7,7 @@ import { renderChain } from "../../iptables/render.js";
 import { type Chain, NO_MATCH, rule } from "../../iptables/rule.js";
 import { parseSave } from "../../iptables/save-parser.js";
 import { TableSyncer } from "../../iptables/table-syncer.js";
+import { chainList, tableState } from "../../iptables/tables.js";
 import { deleted, namespace, pod, policy } from "../calc-graph/fixtures.js";
 
 const cluster = [
@@ -105,7 +106,7 @@ describe("TableSyncer", () => {
     const base = desired();
     const tables = (picks: number[]) => ({
       ...base,
-      filter: { ...base.filter, chains: { ...base.filter.chains, "cali-test": renderChain(chainOf(picks)) } },
+      filter: tableState([...chainList(base.filter), renderChain(chainOf(picks))], base.filter.hooks),
     });
     const picks = fc.array(fc.integer({ min: 0, max: bodies.length - 1 }), { maxLength: 12 });
     await fc.assert(

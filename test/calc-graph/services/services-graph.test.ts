@@ -8,7 +8,7 @@ import { CalcGraph } from "../../../calc-graph/calc-graph.js";
 import type { DesiredState } from "../../../calc-graph/desired-state.js";
 import type { ProxyMode } from "../../../calc-graph/services/model.js";
 import { endpointChainName, serviceChainNames } from "../../../calc-graph/services/names.js";
-import { TABLE_NAMES } from "../../../iptables/tables.js";
+import { chainNames, chainOf, changedChains, TABLE_NAMES } from "../../../iptables/tables.js";
 import type { ResourceUpdate } from "../../../src/model/resource.js";
 import { node } from "../fixtures.js";
 import { sliceUpdate, svcUpdate } from "./fixtures.js";
@@ -19,13 +19,11 @@ const graph = (proxyMode: ProxyMode, updates: ResourceUpdate[]) => {
   return g;
 };
 
-function changedChains(a: DesiredState, b: DesiredState): string[] {
+function changedChainsOf(a: DesiredState, b: DesiredState): string[] {
   const out: string[] = [];
   for (const fam of ["ipv4", "ipv6"] as const) {
     for (const t of TABLE_NAMES) {
-      const x = a.iptables[fam][t].chains;
-      const y = b.iptables[fam][t].chains;
-      for (const k of new Set([...Object.keys(x), ...Object.keys(y)])) if (x[k] !== y[k]) out.push(`${fam}/${t}/${k}`);
+      for (const k of changedChains(a.iptables[fam][t], b.iptables[fam][t])) out.push(`${fam}/${t}/${k}`);
     }
   }
   return out.sort();
@@ -75,7 +73,7 @@ describe("proxy modes", () => {
     svcUpdate("web", { clusterIP: "10.96.0.1", ports: [{ name: "http", port: 80 }] }),
     sliceUpdate("web-1", "web", [{ ip: "10.65.2.10" }]),
   ];
-  const natChains = (s: DesiredState) => Object.keys(s.iptables.ipv4.nat.chains).sort();
+  const natChains = (s: DesiredState) => chainNames(s.iptables.ipv4.nat).sort();
 
   test("off: no service model, no chains, no hooks", () => {
     const s = graph("off", input()).current;
@@ -147,7 +145,9 @@ describe("cluster pod CIDRs", () => {
     ]);
     const svcChain = () => {
       const sp = g.current.services["demo/web:/tcp/v4"];
-      return g.current.iptables.ipv4.nat.chains[serviceChainNames(sp).svc].rules.map((r) => r.text).join("\n");
+      return chainOf(g.current.iptables.ipv4.nat, serviceChainNames(sp).svc)!
+        .rules.map((r) => r.text)
+        .join("\n");
     };
     assert.doesNotMatch(svcChain(), /cali-MARK-MASQ/);
     g.apply([node("node2", "10.65.2.0/24", "172.18.0.2")]);
@@ -196,7 +196,7 @@ describe("incremental", () => {
       ...seps(old).filter((c) => !seps(sp).includes(c)),
     ].sort(); // the dispatch chains are re-rendered but keep their objects: same rules
 
-    assert.deepEqual(changedChains(before, g.current), expected);
+    assert.deepEqual(changedChainsOf(before, g.current), expected);
     // Work done: this service's chains plus the six dispatch chains per family.
     assert.ok(g.builder.stats.chainsRendered - rendered0 <= 6 + 2 * 6, `${g.builder.stats.chainsRendered - rendered0}`);
     // Other services keep their ServicePort objects.
@@ -214,16 +214,15 @@ describe("incremental", () => {
         ports: [{ name: "http", port: 80, nodePort: 31999 }],
       }),
     ]);
-    assert.deepEqual(changedChains(before, g.current), ["ipv4/nat/cali-NODEPORTS"]);
+    assert.deepEqual(changedChainsOf(before, g.current), ["ipv4/nat/cali-NODEPORTS"]);
     const sp = g.current.services["demo/s3:http/tcp/v4"];
-    const mine = Object.keys(g.current.iptables.ipv4.nat.chains).filter((c) =>
-      c.endsWith(serviceChainNames(sp).svc.slice(9)),
-    );
+    const mine = chainNames(g.current.iptables.ipv4.nat).filter((c) => c.endsWith(serviceChainNames(sp).svc.slice(9)));
     assert.equal(mine.length, 2); // SVC and EXT
     g.apply([svcUpdate("s3", null)]);
-    for (const c of mine) assert.equal(g.current.iptables.ipv4.nat.chains[c], undefined);
+    for (const c of mine) assert.equal(chainOf(g.current.iptables.ipv4.nat, c), undefined);
     assert.equal(g.current.services["demo/s3:http/tcp/v4"], undefined);
-    for (const e of sp.endpoints) assert.equal(g.current.iptables.ipv4.nat.chains[endpointChainName(sp, e)], undefined);
+    for (const e of sp.endpoints)
+      assert.equal(chainOf(g.current.iptables.ipv4.nat, endpointChainName(sp, e)), undefined);
   });
 
   test("the result does not depend on how the updates were batched", () => {
@@ -251,7 +250,9 @@ describe("load balancer source ranges and this node's address", () => {
     const g = graph("iptables", [...base(), lb, sliceUpdate("lb-1", "lb", [{ ip: "10.65.2.10" }], [{ port: 80 }])]);
     const fw = () => {
       const sp = g.current.services["demo/lb:/tcp/v4"];
-      return g.current.iptables.ipv4.nat.chains[serviceChainNames(sp).fw].rules.map((r) => r.text).join("\n");
+      return chainOf(g.current.iptables.ipv4.nat, serviceChainNames(sp).fw)!
+        .rules.map((r) => r.text)
+        .join("\n");
     };
     assert.match(fw(), /-s 192\.0\.2\.9\/32 .*-j cali-EXT-/);
     g.apply([node("node1", "10.65.1.0/24", "172.19.0.1")]);

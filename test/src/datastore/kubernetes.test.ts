@@ -12,6 +12,7 @@ import { pino } from "pino";
 import type { Subscription } from "rxjs";
 import { CalcGraph } from "../../../calc-graph/calc-graph.js";
 import type { DesiredState } from "../../../calc-graph/desired-state.js";
+import { chainNames, chainOf } from "../../../iptables/tables.js";
 import { KubernetesDatastore } from "../../../src/datastore/kubernetes.js";
 import { readManifestDir } from "../../../src/datastore/manifests.js";
 import type { ResourceUpdate } from "../../../src/model/resource.js";
@@ -73,8 +74,7 @@ const denyAll = (namespace: string, name = "deny") => ({
   spec: { podSelector: {}, policyTypes: ["Ingress"] },
 });
 
-const policyChains = (s: DesiredState) =>
-  Object.keys(s.iptables.ipv4.filter.chains).filter((c) => c.startsWith("cali-pi-"));
+const policyChains = (s: DesiredState) => chainNames(s.iptables.ipv4.filter).filter((c) => c.startsWith("cali-pi-"));
 
 describe("KubernetesDatastore", () => {
   let server: FakeApiServer;
@@ -178,7 +178,7 @@ describe("KubernetesDatastore", () => {
         `only the new pod came through: ${later.map((u) => u.name)}`,
       );
       const chain = policyChains(before)[0];
-      assert.equal(h.state.iptables.ipv4.filter.chains[chain], before.iptables.ipv4.filter.chains[chain]);
+      assert.equal(chainOf(h.state.iptables.ipv4.filter, chain), chainOf(before.iptables.ipv4.filter, chain));
     } finally {
       h.close();
     }
