@@ -28,6 +28,8 @@ import { ActiveRulesCalculator } from "./active-rules.js";
 import { ResourceConverter } from "./converter.js";
 import type { DesiredState } from "./desired-state.js";
 import { IpSetIndex } from "./ipsets/ipset-index.js";
+import type { FelixNetworkConfig } from "./network/model.js";
+import type { NetworkIndex } from "./network/network-index.js";
 import type { EndpointToHostAction } from "./rules/static.js";
 import { StateBuilder } from "./state-builder.js";
 
@@ -39,6 +41,8 @@ export interface GraphConfig {
   readonly endpointToHostAction?: EndpointToHostAction;
   /** rp_filter for workload interfaces; default "1" (strict). */
   readonly rpFilter?: string;
+  /** FELIX_VXLANVNI, FELIX_VXLANMTU, …: they win over FelixConfiguration resources. */
+  readonly networkEnv?: FelixNetworkConfig;
 }
 
 export class CalcGraph {
@@ -56,6 +60,7 @@ export class CalcGraph {
         interfacePrefix,
         endpointToHostAction: cfg.endpointToHostAction ?? "ACCEPT",
         rpFilter: cfg.rpFilter ?? "1",
+        networkEnv: cfg.networkEnv,
       },
       this.active,
       this.ipsets,
@@ -81,6 +86,7 @@ export class CalcGraph {
     this.converter.policies$.subscribe(({ key, policy }) => this.active.updatePolicy(key, policy));
     this.converter.nodes$.subscribe(({ name, node }) => this.builder.updateNode(name, node));
     this.converter.problems$.subscribe(({ key, problem }) => this.builder.updateProblem(key, problem));
+    this.converter.network$.subscribe((u) => this.builder.network.update(u));
     this.converter.start();
   }
 
@@ -92,6 +98,11 @@ export class CalcGraph {
 
   get current(): DesiredState {
     return this.builder.current;
+  }
+
+  /** Pools and routing: e.g. `network.clusterPodCidrs(4)` (pool CIDRs, else nodes' pod CIDRs). */
+  get network(): NetworkIndex {
+    return this.builder.network;
   }
 }
 

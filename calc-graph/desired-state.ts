@@ -10,6 +10,7 @@ export type { IpSetState };
 import type { Route } from "../routes/route.js";
 import type { ResourceProblem } from "../src/model/resource.js";
 import type { IpVersion } from "./model.js";
+import type { NetworkState } from "./network/state.js";
 
 export interface EndpointState {
   /** `<namespace>/<pod>` */
@@ -39,6 +40,8 @@ export interface DesiredState {
   readonly sysctls: Readonly<Record<string, string>>;
   /** Input objects that could not be used, keyed by resource key. */
   readonly problems: Readonly<Record<string, ResourceProblem>>;
+  /** IP pools: tunnel devices, their neighbour/FDB entries, MTU settings. */
+  readonly network: NetworkState;
 }
 
 export const familyKey = (v: IpVersion) => (v === 4 ? "ipv4" : "ipv6") as "ipv4" | "ipv6";

@@ -1,6 +1,7 @@
 // Configuration from FELIX_* environment variables (Felix's names) and flags.
 
 import type { GraphConfig } from "../calc-graph/calc-graph.js";
+import { felixNetworkConfigFromEnv } from "../calc-graph/network/convert.js";
 import type { EndpointToHostAction } from "../calc-graph/rules/static.js";
 
 export class ConfigError extends Error {}
@@ -11,7 +12,13 @@ export function graphConfigFromEnv(nodeName: string, env: NodeJS.ProcessEnv): Gr
   if (!["ACCEPT", "DROP", "RETURN"].includes(action)) {
     throw new ConfigError(`FELIX_DEFAULTENDPOINTTOHOSTACTION must be ACCEPT, DROP or RETURN, not ${action}`);
   }
-  return { nodeName, interfacePrefix: prefix, endpointToHostAction: action as EndpointToHostAction };
+  let networkEnv: ReturnType<typeof felixNetworkConfigFromEnv>;
+  try {
+    networkEnv = felixNetworkConfigFromEnv(env);
+  } catch (e) {
+    throw new ConfigError((e as Error).message);
+  }
+  return { nodeName, interfacePrefix: prefix, endpointToHostAction: action as EndpointToHostAction, networkEnv };
 }
 
 export interface AgentConfig {
