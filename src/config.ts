@@ -30,6 +30,8 @@ export interface AgentConfig {
   readonly ipv6Support: boolean;
   /** FELIX_LOGSEVERITYSCREEN (default info). */
   readonly logLevel: string;
+  /** FELIX_MTUFILEPATH (felix-ts's own): where the pod MTU is written while IP pools exist (default /var/lib/calico/mtu). */
+  readonly mtuFilePath?: string;
 }
 
 function bool(name: string, v: string | undefined, dflt: boolean): boolean {
@@ -53,5 +55,6 @@ export function agentConfigFromEnv(env: NodeJS.ProcessEnv): AgentConfig {
     iptablesBackend: env.FELIX_IPTABLESBACKEND ?? "auto",
     ipv6Support: bool("FELIX_IPV6SUPPORT", env.FELIX_IPV6SUPPORT, true),
     logLevel: (env.FELIX_LOGSEVERITYSCREEN ?? "info").toLowerCase(),
+    mtuFilePath: env.FELIX_MTUFILEPATH || "/var/lib/calico/mtu",
   };
 }

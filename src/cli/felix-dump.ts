@@ -12,6 +12,7 @@ import { graphConfigFromEnv } from "../config.js";
 import { readManifestDir } from "../datastore/manifests.js";
 import { liveDiff, liveDiffText } from "../dump/live-diff.js";
 import { liveDiffExtra } from "../dump/live-diff-kernel.js";
+import { mtuCommand } from "../dump/mtu-command.js";
 import { explainPolicies, policiesText } from "../dump/policies.js";
 import * as views from "../dump/views.js";
 import { createLogger, type LogFormat } from "../log.js";
@@ -149,6 +150,11 @@ export function buildProgram(): Command {
       () => views.sysctlsJson(s),
     );
   });
+  mtuCommand(
+    common(program.command("mtu").description("tunnel and pod MTUs (host MTU from this namespace)")),
+    load,
+    print,
+  );
   common(program.command("diff").description("compare with the kernel of this network namespace (needs root)"))
     .option("--live", "read the kernel (required)")
     .option("--iptables-backend <mode>", "legacy, nft or auto (default: $FELIX_IPTABLESBACKEND or auto)")
