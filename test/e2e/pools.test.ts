@@ -218,6 +218,21 @@ describe("IP pools and routing modes end to end", { skip }, () => {
       .filter((l) => l.includes(" dst "))
       .map((l) => l.trim().replace(/^(\S+) dst/, "$1 dev vxlan.calico dst"));
     assert.deepEqual(fdb.sort(), want.filter((l) => l.includes("self permanent")).sort());
+
+    // diff --live sees the tunnel device and its entries too.
+    const diff = () =>
+      topo.spawn(n1, process.execPath, [FELIX_DUMP, "diff", "--live", "--resources", dir.path, "--node-name", "node1"]);
+    const ok = diff();
+    assert.equal(await ok.exited, 0, ok.output());
+    await exec(n1.netns, "ip", "neigh", "del", "10.65.2.0", "dev", "vxlan.calico");
+    await exec(n1.netns, "ip", "link", "set", "vxlan.calico", "mtu", "1300");
+    const bad = diff();
+    assert.equal(await bad.exited, 1, bad.output());
+    assert.match(bad.output(), /neighbour: 10\.65\.2\.0 dev vxlan\.calico lladdr \S+ PERMANENT: missing/);
+    await programAll();
+    const again = diff();
+    assert.equal(await again.exited, 0, again.output());
+    assert.match(await exec(n1.netns, "ip", "link", "show", "vxlan.calico"), /mtu 1450/, "auto MTU restored");
   });
 
   test("VXLAN CrossSubnet: same-subnet nodes directly, the other subnet through VXLAN", async () => {
@@ -254,7 +269,10 @@ describe("IP pools and routing modes end to end", { skip }, () => {
 
   test("the daemon moves traffic when the pool's mode changes, without a restart", async () => {
     writeCluster("Never");
-    const daemons = nodes.map((n) => felixDaemon(topo, dir.path, n, env(n)));
+    // No refresh timer in the way: repairs below must come from link events.
+    const daemons = nodes.map((n) =>
+      felixDaemon(topo, dir.path, n, { ...env(n), FELIX_IPTABLESREFRESHINTERVAL: "600" }),
+    );
     try {
       await eventually(
         async () => daemons.map((d) => d.output()).join(""),
@@ -276,6 +294,13 @@ describe("IP pools and routing modes end to end", { skip }, () => {
         (rs) => rs.every((r) => (r.match(/vxlan\.calico/g) ?? []).length === 2),
       );
       console.log(`# daemon: pool mode change → VXLAN route in ${moved.ms.toFixed(0)} ms`);
+      // Someone deletes the device: the link event brings it (and its routes) back without waiting for a refresh.
+      await exec(nodes[0].netns, "ip", "link", "del", "vxlan.calico");
+      const back = await eventually(
+        () => exec(nodes[0].netns, "ip", "route", "show", "proto", "80"),
+        (r) => (r.match(/vxlan\.calico/g) ?? []).length === 2,
+      );
+      console.log(`# daemon: deleted vxlan.calico re-created with its routes in ${back.ms.toFixed(0)} ms`);
       const lines = await capture(topo, () => expectConnected([p1, p2, p3], "after the switch to VXLAN"));
       assert.ok(
         lines.some((l) => outer(l).vxlan && outer(l).src === "172.31.250.1" && outer(l).dst === "172.31.250.2"),
