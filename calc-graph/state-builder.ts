@@ -144,8 +144,12 @@ export class StateBuilder {
       const net = this.network.takeDirty();
       const routed = net.all ? [...this.network.nodeNames(), ...this.nodeRoutes.keys()] : [...dirtyNodes, ...net.nodes];
       for (const name of new Set(routed)) this.putNodeRoutes(d, name);
-      if (net.all || net.nodes.size > 0 || dirtyNodes.size > 0)
-        putNetwork(d, this.network, (v, c) => this.putChain(d, v, "nat", c, c.name));
+      if (net.all || net.nodes.size > 0 || dirtyNodes.size > 0) {
+        putNetwork(d, this.network, {
+          put: (v, table, c) => this.putChain(d, v, table, c, c.name),
+          staticChain: (v, table, name) => renderStaticTables(this.cfg, v)[table].chains.find((c) => c.name === name),
+        });
+      }
       for (const [key, problem] of problems) {
         if (problem) d.problems[key] = problem;
         else delete d.problems[key];

@@ -257,6 +257,16 @@ export class NetworkIndex {
     };
   }
 
+  /** The other nodes' VTEP underlay addresses, sorted: who may send us VXLAN. */
+  remoteVtepAddresses(): string[] {
+    const out = new Set<string>();
+    for (const [name, n] of this.nodes) {
+      const vtep = name === this.nodeName ? undefined : vtepOf(n);
+      if (vtep) out.add(vtep.nodeIp); // ipset lists a /32 as the bare address
+    }
+    return [...out].sort();
+  }
+
   /** The local node's underlay IPv4 address, if known. */
   localIpv4(): string | undefined {
     const n = this.nodes.get(this.nodeName);

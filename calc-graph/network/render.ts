@@ -12,6 +12,7 @@ import { NAT_OUTGOING_CHAIN } from "../rules/static.js";
 import { NAT_OUTGOING_ALL_SET, NAT_OUTGOING_MASQ_SET, natOutgoingRules, natOutgoingSetName } from "./nat-outgoing.js";
 import type { NetworkIndex } from "./network-index.js";
 import type { NetworkState } from "./state.js";
+import { ALL_VXLAN_SOURCES_SET, vxlanInputRules } from "./vxlan-input.js";
 
 const FAMILIES: readonly IpVersion[] = [4, 6];
 /** Problems this node raises itself, by key prefix. */
@@ -19,11 +20,14 @@ const OWN_PROBLEM = /^Node\/\/[^/]+\/(vxlan|ipip)$/;
 
 const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
 
-export function putNetwork(
-  d: Draft<DesiredState>,
-  net: NetworkIndex,
-  putNatChain: (v: IpVersion, chain: Chain) => void,
-): void {
+export interface NetworkChains {
+  /** Sets (or replaces) a chain, keeping identity when its rules did not change. */
+  put(v: IpVersion, table: "nat" | "filter", chain: Chain): void;
+  /** The static chain as rules/static.ts renders it (what the network rules go in front of). */
+  staticChain(v: IpVersion, table: "filter", name: string): Chain | undefined;
+}
+
+export function putNetwork(d: Draft<DesiredState>, net: NetworkIndex, chains: NetworkChains): void {
   const { state, problems } = net.network();
   const cur = d.network as NetworkState;
   if (!same(cur, state)) {
@@ -55,6 +59,22 @@ export function putNetwork(
       const set: IpSetState = { name, family: v, type: "hash:net", members: new Set(members) };
       d.ipsets[name] = castDraft(set);
     }
-    putNatChain(v, { name: NAT_OUTGOING_CHAIN, rules: natOutgoingRules(sets.masq.length > 0, v) });
+    chains.put(v, "nat", { name: NAT_OUTGOING_CHAIN, rules: natOutgoingRules(sets.masq.length > 0, v) });
+  }
+
+  // VXLAN in use: only the other nodes' VTEPs may send us VXLAN.
+  const vx = state.tunnels["vxlan.calico"];
+  if (vx) {
+    const members = net.remoteVtepAddresses();
+    const old = d.ipsets[ALL_VXLAN_SOURCES_SET];
+    if (!old || !same([...old.members].sort(), members)) {
+      const set: IpSetState = { name: ALL_VXLAN_SOURCES_SET, family: 4, type: "hash:net", members: new Set(members) };
+      d.ipsets[ALL_VXLAN_SOURCES_SET] = castDraft(set);
+    }
+  } else delete d.ipsets[ALL_VXLAN_SOURCES_SET];
+  const input = chains.staticChain(4, "filter", "cali-INPUT");
+  if (input) {
+    const rules = vx ? [...vxlanInputRules(vx.port ?? 4789), ...input.rules] : input.rules;
+    chains.put(4, "filter", { name: input.name, rules });
   }
 }

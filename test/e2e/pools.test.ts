@@ -267,6 +267,24 @@ describe("IP pools and routing modes end to end", { skip }, () => {
     await expectConnected(pods, "pod to pod is not masqueraded");
   });
 
+  test("VXLAN only from known VTEPs: a datagram to port 4789 from elsewhere is dropped at cali-INPUT", async () => {
+    const n1 = nodes[0];
+    const drops = async () => {
+      const out = await exec(n1.netns, "iptables-legacy", "-t", "filter", "-L", "cali-INPUT", "-v", "-n", "-x");
+      const line = out.split("\n").find((l) => l.includes("Drop IPv4 VXLAN packets from non-allowed hosts"));
+      assert.ok(line, out);
+      return Number(line.trim().split(/\s+/)[0]);
+    };
+    const before = await drops();
+    const send =
+      "import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.sendto(b'x' * 16, ('172.31.250.1', 4789))";
+    await exec(ext.netns, "python3", "-c", send);
+    await eventually(drops, (n) => n > before, 3000, 50);
+    const ipsetList = await exec(n1.netns, "ipset", "list", "cali40all-vxlan-net");
+    assert.match(ipsetList, /172\.31\.250\.2/);
+    assert.match(ipsetList, /172\.31\.251\.3/);
+  });
+
   test("the daemon moves traffic when the pool's mode changes, without a restart", async () => {
     writeCluster("Never");
     // No refresh timer in the way: repairs below must come from link events.
