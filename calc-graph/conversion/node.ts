@@ -8,7 +8,10 @@ import { parseCidr, parseIp } from "./cidr.js";
 
 export const ANNOTATION_IPV4_ADDRESS = "projectcalico.org/IPv4Address";
 export const ANNOTATION_VXLAN_ADDR = "projectcalico.org/IPv4VXLANTunnelAddr";
-export const ANNOTATION_VXLAN_MAC = "projectcalico.org/IPv4VXLANTunnelMACAddr";
+/** What libcalico-go's Kubernetes node conversion writes. */
+export const ANNOTATION_VXLAN_MAC = "projectcalico.org/VXLANTunnelMACAddr";
+/** Accepted too (the issue's spelling, by analogy with the address annotations). */
+export const ANNOTATION_VXLAN_MAC_ALT = "projectcalico.org/IPv4VXLANTunnelMACAddr";
 export const ANNOTATION_IPIP_ADDR = "projectcalico.org/IPv4IPIPTunnelAddr";
 
 export function nodeToNodeInfo(node: Node): NodeInfo {
@@ -50,7 +53,7 @@ function calicoAnnotations(node: Node): Partial<NodeInfo> {
     if (ip.version !== 4) throw new Error(`${key} ${JSON.stringify(v)} is not IPv4`);
     out[field] = ip.text;
   }
-  const mac = a[ANNOTATION_VXLAN_MAC];
+  const mac = a[ANNOTATION_VXLAN_MAC] ?? a[ANNOTATION_VXLAN_MAC_ALT];
   if (mac) {
     if (!/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i.test(mac.trim()))
       throw new Error(`${ANNOTATION_VXLAN_MAC} ${JSON.stringify(mac)} is not a MAC address`);
