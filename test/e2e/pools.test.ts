@@ -331,6 +331,14 @@ describe("IP pools and routing modes end to end", { skip }, () => {
         (o) => !o.includes("vxlan.calico"),
       );
       await expectConnected([p1, p2], "back to Never");
+      // A node without its VXLAN tunnel address: reported by the running daemon, not silently unrouted.
+      writeCluster("Always");
+      const cluster = readFileSync(join(dir.path, "cluster.yaml"), "utf8");
+      dir.write("cluster.yaml", cluster.replace(/\s+projectcalico.org\/IPv4VXLANTunnelAddr: 10\.65\.2\.0/, ""));
+      await eventually(
+        async () => daemons[0].output(),
+        (o) => o.includes("no route to 10.65.2.0/24: VXLAN needs the node's projectcalico.org/IPv4VXLANTunnelAddr"),
+      );
       for (const d of daemons) assert.doesNotMatch(d.output(), /"level":50/, d.output().slice(-2000));
     } finally {
       for (const d of daemons) await d.kill();
