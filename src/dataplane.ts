@@ -130,7 +130,9 @@ export class Dataplane {
     // Tunnel devices before the routes that go through them; a re-created
     // device lost its routes and neighbours, so those are re-checked too.
     let tunnelChanges = 0;
-    if (this.o.tunnels && (links || last?.network !== state.network)) {
+    // Without pools a new pod interface needs no tunnel check (only a resync or a network change does).
+    const tunnelsDue = !last || last.network !== state.network || (links && state.network.poolsInUse);
+    if (this.o.tunnels && tunnelsDue) {
       this.o.tunnels.setDesired(state.network);
       const r = await this.o.tunnels.apply();
       tunnelChanges = r.changes;
