@@ -30,6 +30,8 @@ import { ActiveRulesCalculator } from "./active-rules.js";
 import { ResourceConverter } from "./converter.js";
 import type { DesiredState } from "./desired-state.js";
 import { IpSetIndex } from "./ipsets/ipset-index.js";
+import type { FelixNetworkConfig } from "./network/model.js";
+import type { NetworkIndex } from "./network/network-index.js";
 import type { EndpointToHostAction } from "./rules/static.js";
 import { IpvsStateBuilder } from "./services/ipvs-builder.js";
 import type { IpvsOptions } from "./services/ipvs-desired.js";
@@ -50,6 +52,8 @@ export interface GraphConfig {
   readonly proxyMode?: ProxyMode;
   /** IPVS proxy mode settings (FELIX_IPVSSCHEDULER, FELIX_KUBENODEPORTRANGES). */
   readonly ipvs?: IpvsOptions;
+  /** FELIX_VXLANVNI, FELIX_VXLANMTU, …: they win over FelixConfiguration resources. */
+  readonly networkEnv?: FelixNetworkConfig;
 }
 
 export class CalcGraph {
@@ -70,6 +74,7 @@ export class CalcGraph {
         endpointToHostAction: cfg.endpointToHostAction ?? "ACCEPT",
         rpFilter: cfg.rpFilter ?? "1",
         proxyMode: cfg.proxyMode ?? "off",
+        networkEnv: cfg.networkEnv,
       },
       this.active,
       this.ipsets,
@@ -108,6 +113,12 @@ export class CalcGraph {
       });
     }
     this.converter.problems$.subscribe(({ key, problem }) => this.builder.updateProblem(key, problem));
+    this.converter.network$.subscribe((u) => {
+      this.builder.network.update(u);
+      // kube-proxy's "cluster CIDR" for masquerading: the enabled IP pools, else the nodes' podCIDRs.
+      const pools = [...this.builder.network.enabledPoolCidrs(4), ...this.builder.network.enabledPoolCidrs(6)];
+      this.services.setPoolCIDRs(pools);
+    });
     this.converter.start();
   }
 
@@ -119,6 +130,11 @@ export class CalcGraph {
 
   get current(): DesiredState {
     return this.builder.current;
+  }
+
+  /** Pools and routing: e.g. `network.clusterPodCidrs(4)` (pool CIDRs, else nodes' pod CIDRs). */
+  get network(): NetworkIndex {
+    return this.builder.network;
   }
 }
 

@@ -19,6 +19,8 @@ import { nodeToNodeInfo } from "./conversion/node.js";
 import { podToWorkloadEndpoint } from "./conversion/pod.js";
 import { namespaceToProfile, serviceAccountToProfile } from "./conversion/profile.js";
 import { type NodeInfo, type Policy, type Profile, policyKey, type WorkloadEndpoint } from "./model.js";
+import { convertNetworkResource } from "./network/convert-update.js";
+import type { NetworkUpdate } from "./network/model.js";
 import { type ServiceUpdate, serviceUpdate } from "./services/service-update.js";
 
 export const BUILTIN_NAMESPACES = ["default", "kube-node-lease", "kube-public", "kube-system"];
@@ -36,6 +38,8 @@ export class ResourceConverter {
   readonly nodes$ = new Subject<{ name: string; node: NodeInfo | null }>();
   readonly problems$ = new Subject<{ key: string; problem: ResourceProblem | null }>();
   readonly services$ = new Subject<ServiceUpdate>();
+  /** IP pools, block affinities, FelixConfiguration. */
+  readonly network$ = new Subject<NetworkUpdate>();
 
   private readonly namespaces = new Map<string, Profile>();
   private readonly serviceAccounts = new Map<string, Profile>();
@@ -75,6 +79,11 @@ export class ResourceConverter {
           break;
         case "Node":
           this.applyNode(key, u);
+          break;
+        case "IPPool":
+        case "BlockAffinity":
+        case "FelixConfiguration":
+          this.applyNetwork(key, u);
           break;
         case "Service":
         case "EndpointSlice": {
@@ -142,6 +151,19 @@ export class ResourceConverter {
     }
     this.nodes$.next({ name: u.name, node });
     this.problem(key, u, error);
+  }
+
+  /** An invalid pool, affinity or configuration keeps its last valid version in force. */
+  private applyNetwork(key: string, u: ResourceUpdate): void {
+    let out: NetworkUpdate;
+    try {
+      out = convertNetworkResource(u);
+    } catch (e) {
+      this.problem(key, u, `${(e as Error).message} (the last valid version, if any, stays in force)`);
+      return;
+    }
+    this.network$.next(out);
+    this.problem(key, u, undefined);
   }
 
   private refreshNamespace(ns: string): void {

@@ -10,6 +10,7 @@ export type { IpSetState };
 import type { Route } from "../routes/route.js";
 import type { ResourceProblem } from "../src/model/resource.js";
 import type { IpVersion } from "./model.js";
+import type { NetworkState } from "./network/state.js";
 import type { IpvsDesired } from "./services/ipvs-desired.js";
 import type { ServicePort } from "./services/model.js";
 
@@ -45,6 +46,8 @@ export interface DesiredState {
   readonly problems: Readonly<Record<string, ResourceProblem>>;
   /** IPVS proxy mode only (FELIX_PROXYMODE=ipvs): virtual services and the dummy interface's addresses. */
   readonly ipvs?: IpvsDesired;
+  /** IP pools: tunnel devices, their neighbour/FDB entries, MTU settings. */
+  readonly network: NetworkState;
 }
 
 export const familyKey = (v: IpVersion) => (v === 4 ? "ipv4" : "ipv6") as "ipv4" | "ipv6";

@@ -87,6 +87,16 @@ export interface NodeInfo {
   readonly name: string;
   readonly internalIPs: readonly string[];
   readonly podCIDRs: readonly string[];
+  /** The node's labels (IP pools' nodeSelector). */
+  readonly labels?: Readonly<Record<string, string>>;
+  /** `projectcalico.org/IPv4Address`: the node's address with its subnet length, e.g. `172.31.250.1/24`. */
+  readonly ipv4Address?: string;
+  /** `projectcalico.org/IPv4VXLANTunnelAddr`. */
+  readonly vxlanTunnelAddr?: string;
+  /** `projectcalico.org/IPv4VXLANTunnelMACAddr` (lower case). */
+  readonly vxlanTunnelMac?: string;
+  /** `projectcalico.org/IPv4IPIPTunnelAddr`. */
+  readonly ipipTunnelAddr?: string;
 }
 
 export function policyKey(id: PolicyId): string {

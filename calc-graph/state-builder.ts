@@ -25,6 +25,10 @@ import { familyKey } from "./desired-state.js";
 import { ipSetName, ipSetType } from "./ipsets/ids.js";
 import type { IpSetIndex } from "./ipsets/ipset-index.js";
 import type { IpVersion, NodeInfo, PolicyRule, WorkloadEndpoint } from "./model.js";
+import type { FelixNetworkConfig } from "./network/model.js";
+import { NetworkIndex } from "./network/network-index.js";
+import { putNetwork } from "./network/render.js";
+import { EMPTY_NETWORK } from "./network/state.js";
 import { renderDispatchChains } from "./rules/dispatch.js";
 import { renderEndpointRules } from "./rules/endpoint.js";
 import { type Direction, endpointChainName, policyChainName, profileChainName } from "./rules/names.js";
@@ -37,6 +41,8 @@ enableMapSet();
 export interface BuilderConfig extends StaticConfig {
   readonly nodeName: string;
   readonly rpFilter: string;
+  /** FELIX_* networking overrides (they win over FelixConfiguration). */
+  readonly networkEnv?: FelixNetworkConfig;
 }
 
 const FAMILIES: readonly IpVersion[] = [4, 6];
@@ -59,12 +65,15 @@ export class StateBuilder {
   private problems = new Map<string, ResourceProblem | null>();
   /** The services part of each flush (set by the graph when a proxy mode is on). */
   services: ServiceStateRenderer | undefined;
+  /** Calico networking: pools, affinities, configuration; decides block routes and tunnels. */
+  readonly network: NetworkIndex;
 
   constructor(
     private readonly cfg: BuilderConfig,
     private readonly active: ActiveRulesCalculator,
     private readonly ipsets: IpSetIndex,
   ) {
+    this.network = new NetworkIndex(cfg.nodeName, cfg.networkEnv);
     this.state = produce(emptyState(cfg.nodeName), (d) => {
       for (const v of FAMILIES) {
         const statics = renderStaticTables(cfg, v);
@@ -91,6 +100,7 @@ export class StateBuilder {
     if (node) this.nodes.set(name, node);
     else this.nodes.delete(name);
     this.dirtyNodes.add(name);
+    this.network.updateNode(name, node);
   }
 
   updateProblem(key: string, problem: ResourceProblem | null): void {
@@ -143,7 +153,15 @@ export class StateBuilder {
         Object.assign(d.sysctls, globalSysctls({ ipv6: v6 }));
       }
       for (const id of dirtySets) this.putIpSet(d, id);
-      for (const name of dirtyNodes) this.putNodeRoutes(d, name);
+      const net = this.network.takeDirty();
+      const routed = net.all ? [...this.network.nodeNames(), ...this.nodeRoutes.keys()] : [...dirtyNodes, ...net.nodes];
+      for (const name of new Set(routed)) this.putNodeRoutes(d, name);
+      if (net.all || net.nodes.size > 0 || dirtyNodes.size > 0) {
+        putNetwork(d, this.network, {
+          put: (v, table, c) => this.putChain(d, v, table, c, c.name),
+          staticChain: (v, table, name) => renderStaticTables(this.cfg, v)[table].chains.find((c) => c.name === name),
+        });
+      }
       this.services?.flush(d);
       for (const [key, problem] of problems) {
         if (problem) d.problems[key] = problem;
@@ -253,19 +271,11 @@ export class StateBuilder {
   }
 
   private putNodeRoutes(d: Draft<DesiredState>, name: string): void {
-    const wanted = new Map<string, Route>();
-    const node = this.nodes.get(name);
-    for (const cidr of node?.podCIDRs ?? []) {
-      const v6 = cidr.includes(":");
-      if (name === this.cfg.nodeName) {
-        wanted.set(cidr, { dst: cidr, kind: "local-block", type: "blackhole", scope: "universe", node: name });
-        continue;
-      }
-      const gateway = node!.internalIPs.find((ip) => ip.includes(":") === v6);
-      if (gateway) {
-        wanted.set(cidr, { dst: cidr, kind: "remote-block", type: "unicast", gateway, scope: "universe", node: name });
-      }
-    }
+    // Per pool and routing mode (network/block-routes.ts); with no pool, via the node's address.
+    const { routes: wanted, problem } = this.network.routesFor(name);
+    const problemKey = `Node//${name}/routes`;
+    if (problem) d.problems[problemKey] = { key: problemKey, message: problem };
+    else delete d.problems[problemKey];
     for (const dst of this.nodeRoutes.get(name) ?? []) {
       if (!wanted.has(dst) && d.routes[dst]?.node === name) delete d.routes[dst];
     }
@@ -297,6 +307,7 @@ export function emptyState(nodeName: string): DesiredState {
     sysctls: {},
     services: {},
     problems: {},
+    network: EMPTY_NETWORK,
   };
 }
 

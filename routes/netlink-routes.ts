@@ -17,7 +17,10 @@ import { ROUTE_PROTOCOL, type Route } from "./route.js";
 export const MAIN_TABLE = 254;
 
 /** The part of a desired Route that the kernel sees. */
-export type RouteSpec = Pick<Route, "dst" | "type" | "dev" | "gateway" | "scope">;
+export type RouteSpec = Pick<Route, "dst" | "type" | "dev" | "gateway" | "scope" | "onlink">;
+
+/** RTNH_F_ONLINK, carried in rtm_flags: the gateway is on the device whatever its address. */
+const RTNH_F_ONLINK = 4;
 
 /** One route as read back from the kernel. */
 export interface KernelRoute {
@@ -35,6 +38,8 @@ export interface KernelRoute {
   readonly protocol: number;
   readonly table: number;
   readonly priority?: number;
+  /** `onlink` (tunnel routes). */
+  readonly onlink?: boolean;
 }
 
 export interface LinkInfo {
@@ -152,6 +157,7 @@ export function routeMatches(k: KernelRoute, r: RouteSpec): boolean {
   if (r.dev !== undefined && k.dev !== r.dev) return false;
   // IPv6 has no route scopes (dumps always say universe).
   if (k.family === 4 && k.scope !== r.scope) return false;
+  if (Boolean(k.onlink) !== Boolean(r.onlink)) return false;
   return true;
 }
 
@@ -284,6 +290,7 @@ export class KernelNetlinkRoutes implements NetlinkRoutes {
         protocol,
         table,
         priority: m.attrs.priority,
+        ...(((d.flags?.__unknown ?? 0) & RTNH_F_ONLINK) !== 0 ? { onlink: true } : {}),
       });
     }
     return out;
@@ -343,6 +350,7 @@ export class KernelNetlinkRoutes implements NetlinkRoutes {
       dstLen: c.len,
       scope: !blackhole && c.family === 4 && route.scope === "link" ? "LINK" : "UNIVERSE",
       type: blackhole ? "BLACKHOLE" : "UNICAST",
+      ...(!blackhole && route.onlink ? { flags: { __unknown: RTNH_F_ONLINK } } : {}),
     };
     for (let attempt = 0; ; attempt++) {
       if (!blackhole && route.dev) attrs.oif = await this.resolveDev(route.dev, attempt > 0);
@@ -537,7 +545,11 @@ export class FakeNetlinkRoutes implements NetlinkRoutes {
       if (!l) throw new ErrnoError("ENODEV", `${c.text}: no device ${dev}`);
       if (!l.up) throw new ErrnoError("ENETDOWN", `${c.text}: device ${dev} is down`);
     }
-    if (route.gateway) {
+    if (route.gateway && route.onlink) {
+      // onlink: the kernel takes the gateway as directly on dev, unchecked.
+      if (dev === undefined) throw new ErrnoError("EINVAL", `${c.text}: onlink needs a device`);
+      gateway = canonicalIp(route.gateway).text;
+    } else if (route.gateway) {
       const gw = canonicalIp(route.gateway);
       if (gw.family !== c.family) throw new ErrnoError("EINVAL", `${c.text}: gateway family mismatch`);
       gateway = gw.text;
@@ -556,6 +568,7 @@ export class FakeNetlinkRoutes implements NetlinkRoutes {
       dev = via.dev;
     }
     const scope = c.family === 4 && route.scope === "link" ? "link" : "universe";
-    return { ...base, type: "unicast", scope, dev, ifindex: this.linkTable.get(dev ?? "")?.index, gateway };
+    const onlink = route.onlink && gateway ? { onlink: true } : {};
+    return { ...base, type: "unicast", scope, dev, ifindex: this.linkTable.get(dev ?? "")?.index, gateway, ...onlink };
   }
 }

@@ -18,6 +18,8 @@ export interface Route {
   readonly scope: "link" | "universe";
   /** The node whose block this is (block routes). */
   readonly node?: string;
+  /** The gateway is on `dev` whatever its address (tunnel routes: `ip route ... onlink`). */
+  readonly onlink?: boolean;
 }
 
 /** One route as `ip route` prints it. */
@@ -28,5 +30,6 @@ export function routeText(r: Route): string {
   if (r.dev) parts.push("dev", r.dev);
   parts.push("proto", String(ROUTE_PROTOCOL));
   if (r.scope === "link") parts.push("scope", "link");
+  if (r.onlink) parts.push("onlink");
   return parts.join(" ");
 }

@@ -1,6 +1,7 @@
 // Configuration from FELIX_* environment variables (Felix's names) and flags.
 
 import type { GraphConfig } from "../calc-graph/calc-graph.js";
+import { felixNetworkConfigFromEnv } from "../calc-graph/network/convert.js";
 import type { EndpointToHostAction } from "../calc-graph/rules/static.js";
 import { PROXY_MODES, type ProxyMode } from "../calc-graph/services/model.js";
 import { ipvsOptionsFromEnv } from "./ipvs-config.js";
@@ -17,12 +18,19 @@ export function graphConfigFromEnv(nodeName: string, env: NodeJS.ProcessEnv): Gr
   if (!(PROXY_MODES as readonly string[]).includes(proxyMode)) {
     throw new ConfigError(`FELIX_PROXYMODE must be iptables, ipvs or off, not ${JSON.stringify(proxyMode)}`);
   }
+  let networkEnv: ReturnType<typeof felixNetworkConfigFromEnv>;
+  try {
+    networkEnv = felixNetworkConfigFromEnv(env);
+  } catch (e) {
+    throw new ConfigError((e as Error).message);
+  }
   return {
     nodeName,
     interfacePrefix: prefix,
     endpointToHostAction: action as EndpointToHostAction,
     proxyMode: proxyMode as ProxyMode,
     ...(proxyMode === "ipvs" ? { ipvs: ipvsOptionsFromEnv(env) } : {}),
+    networkEnv,
   };
 }
 
@@ -35,6 +43,8 @@ export interface AgentConfig {
   readonly ipv6Support: boolean;
   /** FELIX_LOGSEVERITYSCREEN (default info). */
   readonly logLevel: string;
+  /** FELIX_MTUFILEPATH (felix-ts's own): where the pod MTU is written while IP pools exist (default /var/lib/calico/mtu). */
+  readonly mtuFilePath?: string;
 }
 
 function bool(name: string, v: string | undefined, dflt: boolean): boolean {
@@ -58,5 +68,6 @@ export function agentConfigFromEnv(env: NodeJS.ProcessEnv): AgentConfig {
     iptablesBackend: env.FELIX_IPTABLESBACKEND ?? "auto",
     ipv6Support: bool("FELIX_IPV6SUPPORT", env.FELIX_IPV6SUPPORT, true),
     logLevel: (env.FELIX_LOGSEVERITYSCREEN ?? "info").toLowerCase(),
+    mtuFilePath: env.FELIX_MTUFILEPATH || "/var/lib/calico/mtu",
   };
 }

@@ -108,6 +108,7 @@ export class Daemon {
 
   private onBatch(batch: ResourceUpdate[]): void {
     const t0 = performance.now();
+    const before = this.desired?.problems;
     this.desired = this.graph.apply(batch);
     const graphSecs = (performance.now() - t0) / 1000;
     this.o.observer?.batch(this.desired, graphSecs, t0);
@@ -115,6 +116,13 @@ export class Daemon {
     for (const u of batch) {
       const p = this.desired.problems[`${u.kind}/${u.namespace}/${u.name}`];
       if (p) this.o.log.warn({ resource: p.key, file: p.source?.file, line: p.source?.line }, p.message);
+    }
+    // Problems the graph raises about a node's routing (`Node//<name>/routes|vxlan|ipip`), when new.
+    if (this.desired.problems !== before) {
+      for (const [key, p] of Object.entries(this.desired.problems)) {
+        if (/^Node\/\/[^/]+\/./.test(key) && before?.[key]?.message !== p.message)
+          this.o.log.warn({ resource: key }, p.message);
+      }
     }
     if (!this.inSync) {
       this.inSync = true;

@@ -4,7 +4,7 @@
 //   1. IP sets: create and fill (members exist before rules use them)
 //   2. iptables, IPv4 then IPv6 (a pod's chains exist before its route)
 //   3. IP sets: destroy stale ones (after no rule references them)
-//   4. routes
+//   4. tunnel devices (IP pools), then routes, then the tunnels' neighbour/FDB entries
 //   5. sysctls
 //   6. IPVS (proxy mode ipvs): service IPs on the dummy device, then the
 //      IPVS table; last, so a kernel without IPVS (a warning, retried on
@@ -24,6 +24,7 @@ import type { IpsetSyncer } from "../iptables/ipset-syncer.js";
 import type { TableSyncer } from "../iptables/table-syncer.js";
 import type { Route } from "../routes/route.js";
 import type { RouteApplyResult } from "../routes/route-reconciler.js";
+import type { NeighborSync, NetworkSync } from "./dataplane-network.js";
 
 /** The route reconciler, as the driver uses it. */
 export interface RouteSync {
@@ -71,6 +72,10 @@ export interface DataplaneOptions {
   readonly sysctls?: SysctlSync;
   /** Only in proxy mode ipvs. */
   readonly ipvs?: IpvsStep;
+  /** Tunnel devices and the pod MTU file (IP pools). */
+  readonly tunnels?: NetworkSync;
+  /** Neighbour and FDB entries on the tunnel devices. */
+  readonly neighbors?: NeighborSync;
 }
 
 const NO_IPSETS = { setsCreated: 0, setsSwapped: 0, membersAdded: 0, membersRemoved: 0, bytesWritten: 0, restoreMs: 0 };
@@ -121,8 +126,9 @@ export class Dataplane {
   private async applyChanged(
     state: DesiredState,
     last: DesiredState | undefined,
-    links: boolean,
+    linksChanged: boolean,
   ): Promise<ApplyResult> {
+    let links = linksChanged;
     const sets: IpSetState[] = Object.values(state.ipsets).filter((s) => s.family === 4 || this.o.ipv6);
     const warnings: string[] = [];
     const setsChanged = last?.ipsets !== state.ipsets;
@@ -138,6 +144,18 @@ export class Dataplane {
     const stale = setsChanged && setRemoved ? await this.o.ipsets.removeStale(sets) : NO_STALE;
     for (const name of stale.inUse) warnings.push(`IP set ${name} is still in use by another program; will retry`);
 
+    // Tunnel devices before the routes that go through them; a re-created
+    // device lost its routes and neighbours, so those are re-checked too.
+    let tunnelChanges = 0;
+    // Without pools a new pod interface needs no tunnel check (only a resync or a network change does).
+    const tunnelsDue = !last || last.network !== state.network || (links && state.network.poolsInUse);
+    if (this.o.tunnels && tunnelsDue) {
+      this.o.tunnels.setDesired(state.network);
+      const r = await this.o.tunnels.apply();
+      tunnelChanges = r.changes;
+      warnings.push(...r.warnings);
+    }
+    if (tunnelChanges > 0) links = true;
     let routes = { added: 0, removed: 0, pending: 0 };
     if (this.o.routes && (links || last?.routes !== state.routes || this.o.routes.pending.length > 0)) {
       this.o.routes.setDesired({ ...state.routes });
@@ -145,6 +163,16 @@ export class Dataplane {
       routes = { added: r.added.length + r.replaced.length, removed: r.removed.length, pending: r.pending.length };
       for (const f of r.failed) warnings.push(`route ${f.dst}: ${f.error}`);
       for (const p of r.pending) warnings.push(`route ${p.dst} waits: ${p.reason}${p.dev ? ` (${p.dev})` : ""}`);
+    }
+    let neighborChanges = 0;
+    const neighborsChanged =
+      last?.network.neighbors !== state.network.neighbors || last?.network.fdb !== state.network.fdb;
+    if (this.o.neighbors && (links || neighborsChanged || this.o.neighbors.pendingDevices.length > 0)) {
+      this.o.neighbors.setDesired({ ...state.network.neighbors }, { ...state.network.fdb });
+      const r = await this.o.neighbors.apply();
+      neighborChanges = r.written + r.removed;
+      for (const f of r.failed) warnings.push(`${f.entry}: ${f.error}`);
+      for (const dev of r.pendingDevices) warnings.push(`neighbour/FDB entries wait for ${dev}`);
     }
     let sysctlsWritten = 0;
     if (this.o.sysctls && (links || last?.sysctls !== state.sysctls || this.o.sysctls.missing.length > 0)) {
@@ -176,7 +204,9 @@ export class Dataplane {
         routes.added +
         routes.removed +
         sysctlsWritten +
-        ipvsChanges,
+        ipvsChanges +
+        tunnelChanges +
+        neighborChanges,
       iptablesBytes: v4.bytesWritten + v6.bytesWritten,
       ipsetBytes: ipsetUp.bytesWritten + stale.bytesWritten,
       restoreMs: v4.restoreMs + v6.restoreMs + ipsetUp.restoreMs,

@@ -3,6 +3,8 @@
 import type { Logger } from "pino";
 import type { ProxyMode } from "../calc-graph/services/model.js";
 import { ProcSysctls, SysctlReconciler } from "../ifaces/sysctl-writer.js";
+import { IpTunnelLinks } from "../ifaces/tunnel-links.js";
+import { DEFAULT_MTU_FILE, TunnelReconciler } from "../ifaces/tunnel-reconciler.js";
 import { backendAvailable, ExecIptablesBackend, type IptablesMode } from "../iptables/backend.js";
 import { ExecIpsetBackend, type IpsetBackend } from "../iptables/ipset-backend.js";
 import { IpsetSyncer } from "../iptables/ipset-syncer.js";
@@ -10,6 +12,8 @@ import { TableSyncer } from "../iptables/table-syncer.js";
 import { IpvsSync } from "../ipvs/ipvs-sync.js";
 import { IpvsadmBackend } from "../ipvs/ipvsadm-backend.js";
 import { IpCommandDevice } from "../ipvs/service-device.js";
+import { NeighborReconciler } from "../routes/neighbor-reconciler.js";
+import { KernelNetlinkNeighbors } from "../routes/netlink-neighbors.js";
 import { KernelNetlinkRoutes } from "../routes/netlink-routes.js";
 import { RouteReconciler } from "../routes/route-reconciler.js";
 import type { Metrics } from "../status/metrics.js";
@@ -42,6 +46,7 @@ export async function kernelDataplane(
       },
     });
   const netlink = new KernelNetlinkRoutes();
+  const neighbors = new KernelNetlinkNeighbors();
   const ipv6 = cfg.ipv6Support && (await backendAvailable(6, mode));
   if (cfg.ipv6Support && !ipv6) log.warn("IPv6 support is on but ip6tables is not usable here: programming IPv4 only");
   const dataplane = new Dataplane({
@@ -52,8 +57,18 @@ export async function kernelDataplane(
     sysctls: new SysctlReconciler(new ProcSysctls()),
     // The real IPVS backend only in proxy mode ipvs (it reports a kernel without IPVS clearly).
     ipvs: proxyMode === "ipvs" ? new IpvsSync(new IpvsadmBackend(), new IpCommandDevice()) : undefined,
+    tunnels: new TunnelReconciler(new IpTunnelLinks(), { mtuFile: cfg.mtuFilePath ?? DEFAULT_MTU_FILE }),
+    neighbors: new NeighborReconciler(neighbors, ["vxlan.calico"]),
   });
-  return { dataplane, mode, ipv6, close: () => netlink.close() };
+  return {
+    dataplane,
+    mode,
+    ipv6,
+    close: () => {
+      netlink.close();
+      neighbors.close();
+    },
+  };
 }
 
 /** Counts ipset calls and errors into the metrics. */

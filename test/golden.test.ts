@@ -5,6 +5,7 @@
 //   iptables-v4.txt, ipsets-v4.txt, routes.txt      always
 //   iptables-v6.txt, ipsets-v6.txt                  when the case involves IPv6
 //   problems.txt                                    when conversion reported problems
+//   network.txt                                     when IP pools exist (tunnel devices, MTU)
 //
 // Expected files are generated, never written by hand:
 //
@@ -21,6 +22,7 @@ import { computeDesiredState } from "../calc-graph/calc-graph.js";
 import type { DesiredState } from "../calc-graph/desired-state.js";
 import { PROXY_MODES, type ProxyMode } from "../calc-graph/services/model.js";
 import { readManifestDir } from "../src/datastore/manifests.js";
+import { networkText } from "../src/dump/network.js";
 import { ipsetsText, iptablesText, routesText } from "../src/dump/views.js";
 import type { ResourceUpdate } from "../src/model/resource.js";
 import { caseNames, GOLDEN_DIR } from "./golden-cases.js";
@@ -42,6 +44,7 @@ const OUTPUT_FILES = [
   "iptables-v6.txt",
   "ipsets-v6.txt",
   "problems.txt",
+  "network.txt",
 ] as const;
 type OutputFile = (typeof OUTPUT_FILES)[number];
 type Outputs = Partial<Record<OutputFile, string>>;
@@ -88,6 +91,7 @@ function render(s: DesiredState): Outputs {
   }
   const problems = problemsText(s);
   if (problems !== "") out["problems.txt"] = problems;
+  if (s.network.poolsInUse) out["network.txt"] = networkText(s);
   return out;
 }
 
@@ -100,6 +104,7 @@ function renderAll(s: DesiredState): Record<string, string> {
     ipsets6: ipsetsText(s, 6),
     routes: routesText(s),
     problems: problemsText(s),
+    network: networkText(s),
   };
 }
 

@@ -13,6 +13,7 @@ import { readManifestDir } from "../datastore/manifests.js";
 import { ipvsJson, ipvsText } from "../dump/ipvs.js";
 import { liveDiff, liveDiffText } from "../dump/live-diff.js";
 import { liveDiffExtra } from "../dump/live-diff-kernel.js";
+import { mtuCommand } from "../dump/mtu-command.js";
 import { nodeAddresses } from "../dump/node-addresses.js";
 import { explainPolicies, policiesText } from "../dump/policies.js";
 import { servicesText, serviceViews } from "../dump/services.js";
@@ -235,6 +236,11 @@ export function buildProgram(): Command {
         () => ipvsJson(state),
       );
     },
+  );
+  mtuCommand(
+    common(program.command("mtu").description("tunnel and pod MTUs (host MTU from this namespace)")),
+    load,
+    print,
   );
   common(program.command("diff").description("compare with the kernel of this network namespace (needs root)"))
     .option("--live", "read the kernel (required)")

@@ -9,6 +9,7 @@ import { collectDefaultMetrics } from "prom-client";
 import { filter, firstValueFrom, type Observable } from "rxjs";
 import { CalcGraph } from "../../calc-graph/calc-graph.js";
 import { NetlinkLinkMonitor } from "../../ifaces/link-monitor.js";
+import { OWNED_TUNNELS } from "../../ifaces/tunnel-reconciler.js";
 import { chooseBackend } from "../../iptables/detect.js";
 import { EndpointStatusTracker } from "../../status/endpoint-status.js";
 import { EndpointStatusFile, endpointStatusConfigFromEnv } from "../../status/endpoint-status-file.js";
@@ -166,7 +167,10 @@ async function run(o: Options): Promise<void> {
     status.interfaces(present);
   });
   const prefix = graphCfg.interfacePrefix ?? "cali";
-  const linkEvents = links.events.pipe(filter((e) => e.name.startsWith(prefix) && e.event !== "removed" && e.up));
+  // Our tunnel devices too, removal included: a deleted vxlan.calico is re-created at once.
+  const linkEvents = links.events.pipe(
+    filter((e) => (e.name.startsWith(prefix) && e.event !== "removed" && e.up) || OWNED_TUNNELS.includes(e.name)),
+  );
 
   daemon = new Daemon({
     graph: graphCfg,

@@ -13,6 +13,10 @@
 //     backoff and jitter. It resumes from its last resourceVersion (or
 //     relists on 410), again emitting only the difference. A stop flag guards
 //     against restart loops after shutdown.
+//   - Calico's CRDs (IPPool, BlockAffinity, FelixConfiguration) are optional:
+//     a 404 on their LIST means "not installed", which counts as listed and
+//     empty for the barrier; they are looked for again every
+//     `crdRetryMs` and flow in as additions once installed.
 
 import * as k8s from "@kubernetes/client-node";
 import type { Logger } from "pino";
@@ -26,6 +30,8 @@ interface KindSpec {
   /** The collection path, for LIST and WATCH. */
   readonly path: string;
   readonly clusterScoped?: boolean;
+  /** A CRD that may not be installed (404): empty until it is. */
+  readonly optional?: boolean;
 }
 
 /** What is watched. */
@@ -37,6 +43,19 @@ export const WATCHED: readonly KindSpec[] = [
   { kind: "Node", path: "/api/v1/nodes", clusterScoped: true },
   { kind: "Service", path: "/api/v1/services" },
   { kind: "EndpointSlice", path: "/apis/discovery.k8s.io/v1/endpointslices" },
+  { kind: "IPPool", path: "/apis/crd.projectcalico.org/v1/ippools", clusterScoped: true, optional: true },
+  {
+    kind: "BlockAffinity",
+    path: "/apis/crd.projectcalico.org/v1/blockaffinities",
+    clusterScoped: true,
+    optional: true,
+  },
+  {
+    kind: "FelixConfiguration",
+    path: "/apis/crd.projectcalico.org/v1/felixconfigurations",
+    clusterScoped: true,
+    optional: true,
+  },
 ];
 
 /** In-cluster config by default; a kubeconfig file when given (flag or KUBECONFIG). */
@@ -57,6 +76,8 @@ export interface KubernetesDatastoreOptions {
   readonly batchMs?: number;
   readonly minBackoffMs?: number;
   readonly maxBackoffMs?: number;
+  /** How often to look again for an optional CRD that was not installed (default 30 s). */
+  readonly crdRetryMs?: number;
   /** Called on every (re)start, error and resync, for metrics. */
   readonly onEvent?: (e: { kind: Kind; what: "restart" | "error" | "synced" }) => void;
 }
@@ -69,6 +90,8 @@ function plain(obj: k8s.KubernetesObject): KubeObject {
 class KindWatcher {
   readonly informer: k8s.Informer<k8s.KubernetesObject> & k8s.ObjectCache<k8s.KubernetesObject>;
   synced = false;
+  /** An optional CRD found not installed (404). */
+  private absent = false;
   private stopped = false;
   private failed = false;
   private backoff: number;
@@ -95,6 +118,7 @@ class KindWatcher {
       if (this.stopped) return;
       this.failed = true;
       const e = err as { message?: string; code?: number | string; statusCode?: number };
+      if (this.notInstalled(e)) return;
       this.o.log.warn(
         { kind: spec.kind, err: e?.message ?? String(err), code: e?.code ?? e?.statusCode },
         "watch failed; restarting",
@@ -109,6 +133,7 @@ class KindWatcher {
     this.start().catch((e: Error) => {
       if (this.stopped) return;
       this.failed = true;
+      if (this.notInstalled(e as { statusCode?: number })) return;
       this.o.log.warn({ kind: this.spec.kind, err: e.message }, "list-watch failed; retrying");
       this.scheduleRestart();
     });
@@ -131,6 +156,10 @@ class KindWatcher {
     // error callback): only a listed informer with no error is in sync.
     if (this.stopped || this.failed) return;
     this.backoff = this.o.minBackoffMs ?? 200;
+    if (this.absent) {
+      this.absent = false;
+      this.o.log.info({ kind: this.spec.kind }, "CRD installed; watching it");
+    }
     if (!this.synced) {
       this.synced = true;
       this.o.onEvent?.({ kind: this.spec.kind, what: "synced" });
@@ -138,13 +167,30 @@ class KindWatcher {
     }
   }
 
-  private scheduleRestart(): void {
+  /**
+   * An optional CRD answering 404 is not installed: that counts as listed
+   * (empty) for the in-sync barrier; look again later, quietly.
+   */
+  private notInstalled(e: { statusCode?: number; code?: number | string }): boolean {
+    if (!this.spec.optional || (e?.statusCode ?? e?.code) !== 404) return false;
+    if (!this.absent) this.o.log.info({ kind: this.spec.kind }, "CRD not installed; treating it as empty");
+    this.absent = true;
+    if (!this.synced) {
+      this.synced = true;
+      this.o.onEvent?.({ kind: this.spec.kind, what: "synced" });
+      this.onSynced();
+    }
+    this.scheduleRestart(this.o.crdRetryMs ?? 30_000);
+    return true;
+  }
+
+  private scheduleRestart(fixedDelay?: number): void {
     if (this.timer || this.stopped) return;
-    const delay = this.backoff * (0.8 + Math.random() * 0.4);
+    const delay = fixedDelay ?? this.backoff * (0.8 + Math.random() * 0.4);
     this.backoff = Math.min(this.backoff * 2, this.o.maxBackoffMs ?? 30_000);
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      this.o.onEvent?.({ kind: this.spec.kind, what: "restart" });
+      if (!this.absent) this.o.onEvent?.({ kind: this.spec.kind, what: "restart" });
       this.run();
     }, delay);
   }

@@ -9,7 +9,7 @@ import { LineCounter, parseAllDocuments } from "yaml";
 import type { KubeObject } from "../model/k8s.js";
 import { isKind, type ResourceUpdate, resourceKey } from "../model/resource.js";
 
-const CLUSTER_SCOPED = new Set(["Namespace", "Node"]);
+const CLUSTER_SCOPED = new Set(["Namespace", "Node", "IPPool", "BlockAffinity", "FelixConfiguration"]);
 const MANIFEST_FILE = /\.(ya?ml|json)$/i;
 
 export interface ManifestProblem {

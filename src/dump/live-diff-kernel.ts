@@ -4,6 +4,7 @@ import type { DesiredState } from "../../calc-graph/desired-state.js";
 import { normalizeSysctl, ProcSysctls } from "../../ifaces/sysctl-writer.js";
 import { KernelNetlinkRoutes, parseRouteCidr, routeMatches } from "../../routes/netlink-routes.js";
 import type { LiveDifference } from "./live-diff.js";
+import { networkLiveDiff } from "./live-diff-network.js";
 
 export async function liveDiffExtra(state: DesiredState): Promise<LiveDifference[]> {
   const out: LiveDifference[] = [];
@@ -21,6 +22,7 @@ export async function liveDiffExtra(state: DesiredState): Promise<LiveDifference
   } finally {
     nl.close();
   }
+  out.push(...(await networkLiveDiff(state)));
   const sys = new ProcSysctls();
   for (const [path, want] of Object.entries(state.sysctls).sort()) {
     let have: string;

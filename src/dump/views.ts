@@ -4,6 +4,7 @@ import { type DesiredState, familyKey } from "../../calc-graph/desired-state.js"
 import { renderIpSets } from "../../iptables/ipset.js";
 import { renderTables } from "../../iptables/render.js";
 import { routeText } from "../../routes/route.js";
+import { networkRoutesJson, networkRoutesText } from "./network.js";
 
 export type Family = 4 | 6;
 
@@ -64,13 +65,17 @@ export function endpointsJson(s: DesiredState): unknown {
 }
 
 export function routesText(s: DesiredState): string {
-  return byKey(s.routes)
-    .map(([, r]) => `${routeText(r)}\n`)
-    .join("");
+  return (
+    byKey(s.routes)
+      .map(([, r]) => `${routeText(r)}\n`)
+      .join("") + networkRoutesText(s)
+  );
 }
 
 export function routesJson(s: DesiredState): unknown {
-  return byKey(s.routes).map(([, r]) => r);
+  const routes = byKey(s.routes).map(([, r]) => r);
+  const extra = networkRoutesJson(s);
+  return extra ? { routes, ...extra } : routes;
 }
 
 /** `sysctl` style: dotted names, `name = value`. */

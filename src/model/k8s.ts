@@ -88,3 +88,26 @@ export interface EndpointSlice extends KubeObject {
   endpoints?: unknown[];
   ports?: unknown[];
 }
+
+/** Calico's IPPool (projectcalico.org/v3 in manifests, crd.projectcalico.org/v1 in the cluster). */
+export interface IPPool extends KubeObject {
+  spec?: {
+    cidr?: string;
+    blockSize?: number;
+    ipipMode?: string;
+    vxlanMode?: string;
+    natOutgoing?: boolean;
+    disabled?: boolean;
+    nodeSelector?: string;
+  };
+}
+
+/** Calico IPAM's block affinity: `node` owns the block `cidr`. */
+export interface BlockAffinity extends KubeObject {
+  spec?: { node?: string; cidr?: string; state?: string; deleted?: string | boolean };
+}
+
+/** Calico's FelixConfiguration (`default`, `node.<name>`): only the fields felix-ts reads. */
+export interface FelixConfiguration extends KubeObject {
+  spec?: Record<string, unknown>;
+}

@@ -11,6 +11,10 @@ export const KINDS = [
   "Node",
   "Service",
   "EndpointSlice",
+  // Calico's networking resources (IP pools and routing modes).
+  "IPPool",
+  "BlockAffinity",
+  "FelixConfiguration",
 ] as const;
 
 export type Kind = (typeof KINDS)[number];

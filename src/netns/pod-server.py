@@ -3,11 +3,13 @@
 
 Run inside a pod's network namespace:
 
-    pod-server.py --name <ns/pod> [--tcp 80,81] [--udp 80,81]
+    pod-server.py --name <ns/pod> [--tcp 80,81] [--udp 80,81] [--tell-peer]
 
 Servers (dual-stack where IPv6 is available):
   TCP: accept, write "<name>\\n", close.
   UDP: answer every datagram with "<name>\\n".
+  With --tell-peer both answer "<name> <peer address>\\n": the source address the
+  server saw (e.g. to check source NAT).
 
 Control protocol on stdin/stdout, one line each:
   -> after all servers are bound:      ready
@@ -131,8 +133,17 @@ def main():
     ap.add_argument("--name", required=True)
     ap.add_argument("--tcp", default="")
     ap.add_argument("--udp", default="")
+    ap.add_argument("--tell-peer", action="store_true")
     args = ap.parse_args()
     answer = (args.name + "\n").encode()
+
+    def reply(peer):
+        if not args.tell_peer:
+            return answer
+        host = peer[0]
+        if host.startswith("::ffff:"):
+            host = host[len("::ffff:"):]
+        return ("%s %s\n" % (args.name, host)).encode()
 
     sel = selectors.DefaultSelector()
     for port in ports(args.tcp):
@@ -150,17 +161,17 @@ def main():
             s = key.fileobj
             try:
                 if key.data == "tcp":
-                    conn, _ = s.accept()
+                    conn, peer = s.accept()
                     with conn:
                         conn.settimeout(1.0)
-                        conn.sendall(answer)
+                        conn.sendall(reply(peer))
                         try:
                             conn.shutdown(socket.SHUT_WR)
                         except OSError:
                             pass
                 else:
                     _, peer = s.recvfrom(65535)
-                    s.sendto(answer, peer)
+                    s.sendto(reply(peer), peer)
             except (BlockingIOError, InterruptedError):
                 pass
             except OSError as e:

@@ -16,6 +16,9 @@
 //   await Topology.cleanupStale("fx")                 // removes leftovers of killed runs (owner pid dead)
 //   await Topology.cleanupStale("demo", { dryRun: true }); Topology.ownerAlive(prefix); await topo.detach()
 //                                                      // felix demo: report leftovers; --keep lets go of the namespaces
+//   await topo.addNode("node3", { underlayIp: "172.31.251.3", podCIDR: "…", secondSubnet: true }) // other subnet, routed by the switch
+//   const ext = await topo.addExternal("ext", { ip: "203.0.113.10", tellPeer: true }) // a host outside the cluster
+//   topo.probeDetail(pod, ext.ip, 80, "tcp")          // → reply "ext/ext 172.31.250.1": the source it saw
 //
 // Layout. Switch netns "<prefix>-sw" holds bridge br0 with the underlay gateway
 // (default 172.31.250.254/24, fd00:fe11::fe/64). Node netns "<prefix>-n-<node>": lo up,
@@ -81,6 +84,28 @@ export interface NodeOptions {
   readonly podCIDRv6?: string;
   /** Host-networked servers in the node netns (default: none). */
   readonly servers?: ServerSpec;
+  /**
+   * On the second underlay subnet (TopologyOptions.secondUnderlayCIDR, bridge br1 in
+   * the switch netns), which the switch routes to and from the first one.
+   */
+  readonly secondSubnet?: boolean;
+}
+
+export interface ExternalOptions {
+  /** Default "203.0.113.10", on its own /24 behind the switch (gateway .254). */
+  readonly ip?: string;
+  /** Default TCP and UDP on 80. */
+  readonly servers?: ServerSpec;
+  /** Servers answer "<ns>/<name> <peer address>" (default true). */
+  readonly tellPeer?: boolean;
+}
+
+/** A host outside the cluster, routed by the switch; the switch has no route to pod CIDRs. */
+export interface TopoExternal {
+  readonly kind: "external";
+  readonly name: string;
+  readonly netns: string;
+  readonly ip: string;
 }
 
 export interface PodOptions {
@@ -104,6 +129,9 @@ export interface TopoNode {
   readonly podCIDRv6?: string;
   /** Interface of this node's underlay veth inside the switch netns. */
   readonly switchPort: string;
+  /** Its underlay gateway and prefix length (the second subnet's for secondSubnet nodes). */
+  readonly gateway?: string;
+  readonly underlayPrefixLength?: number;
   readonly pods: TopoPod[];
 }
 
@@ -353,8 +381,8 @@ class Prober {
   readonly proc: Background;
   readonly ready: Promise<void>;
 
-  constructor(ns: string, key: string, servers: ServerSpec) {
-    const args = [serverScript()!, "--name", key];
+  constructor(ns: string, key: string, servers: ServerSpec, extraArgs: readonly string[] = []) {
+    const args = [serverScript()!, "--name", key, ...extraArgs];
     if (servers.tcp?.length) args.push("--tcp", servers.tcp.join(","));
     if (servers.udp?.length) args.push("--udp", servers.udp.join(","));
     this.proc = background(ns, pythonPath() ?? "python3", ["-u", ...args]);
@@ -534,6 +562,8 @@ export interface TopologyOptions {
   readonly underlayCIDRv6?: string;
   /** IPv6 gateway on the bridge; default "fd00:fe11::fe". */
   readonly gatewayV6?: string;
+  /** The second underlay subnet (nodes with secondSubnet); default "172.31.251.0/24", gateway .254. */
+  readonly secondUnderlayCIDR?: string;
 }
 
 export class Topology {
@@ -550,6 +580,9 @@ export class Topology {
   private readonly probers = new Map<string, Prober>();
   private nodeCount = 0;
   private destroyed = false;
+  private readonly secondCIDR: string;
+  private routedSwitch?: Promise<void>;
+  private externals = 0;
 
   private constructor(prefix: string, o: TopologyOptions) {
     this.prefix = prefix;
@@ -558,6 +591,59 @@ export class Topology {
     this.underlayPrefixLength = cidrPrefixLength(o.underlayCIDR ?? "172.31.250.0/24");
     this.gatewayV6 = o.gatewayV6 ?? "fd00:fe11::fe";
     this.underlayPrefixLengthV6 = cidrPrefixLength(o.underlayCIDRv6 ?? "fd00:fe11::/64");
+    this.secondCIDR = o.secondUnderlayCIDR ?? "172.31.251.0/24";
+  }
+
+  /** The switch routes between its subnets (once). */
+  private routing(): Promise<void> {
+    this.routedSwitch ??= sysctls(this.switchNs, { "net.ipv4.ip_forward": 1 });
+    return this.routedSwitch;
+  }
+
+  private secondBridge?: Promise<{ gateway: string; len: number }>;
+  /** Bridge br1 with the second subnet's gateway (.254), created on first use. */
+  private secondSubnet(): Promise<{ gateway: string; len: number }> {
+    this.secondBridge ??= (async () => {
+      const [net, lenText] = this.secondCIDR.split("/");
+      const gateway = net.replace(/\.\d+$/, ".254");
+      const len = Number(lenText);
+      await ipBatch(this.switchNs, [
+        "link add br1 type bridge forward_delay 0 stp_state 0 mcast_snooping 0",
+        `addr add ${gateway}/${len} dev br1`,
+        "link set br1 up",
+      ]);
+      await this.routing();
+      return { gateway, len };
+    })();
+    return this.secondBridge;
+  }
+
+  /**
+   * A host outside the cluster (netns "<prefix>-x-<name>") on its own /24 behind the
+   * switch, serving TCP/UDP; it answers with the source address it saw.
+   */
+  async addExternal(name: string, o: ExternalOptions = {}): Promise<TopoExternal> {
+    const ip = o.ip ?? "203.0.113.10";
+    const gw = ip.replace(/\.\d+$/, ".254");
+    const netns = `${this.prefix}-x-${name}`;
+    const port = `ext${this.externals++}`;
+    await this.addNetns(netns);
+    await this.routing();
+    await ipn(netns, "link", "add", "eth0", "type", "veth", "peer", "name", port, "netns", this.switchNs);
+    await ipBatch(this.switchNs, [`addr add ${gw}/24 dev ${port}`, `link set ${port} up`]);
+    await ipBatch(netns, [
+      "link set lo up",
+      `addr add ${ip}/24 dev eth0`,
+      "link set eth0 up",
+      `route add default via ${gw}`,
+    ]);
+    const ext: TopoExternal = { kind: "external", name, netns, ip };
+    const servers = o.servers ?? { tcp: [80], udp: [80] };
+    const p = new Prober(netns, `ext/${name}`, servers, o.tellPeer === false ? [] : ["--tell-peer"]);
+    this.procs.add(p.proc);
+    this.probers.set(netns, p);
+    await p.ready;
+    return ext;
   }
 
   /** Creates the switch netns with its bridge; the instance is destroyed on process exit if not before. */
@@ -597,6 +683,9 @@ export class Topology {
     if (this.nodes.has(name)) throw new Error(`node ${name} exists`);
     const netns = `${this.prefix}-n-${name}`;
     const switchPort = `node${this.nodeCount++}`;
+    const second = o.secondSubnet ? await this.secondSubnet() : undefined;
+    const gateway = second?.gateway ?? this.gateway;
+    const prefixLength = second?.len ?? this.underlayPrefixLength;
     const node: TopoNode = {
       kind: "node",
       name,
@@ -607,12 +696,17 @@ export class Topology {
       podCIDRv6: o.podCIDRv6,
       switchPort,
       pods: [],
+      gateway,
+      underlayPrefixLength: prefixLength,
     };
     this.nodes.set(name, node);
     await this.addNetns(netns);
     // Created directly in the two namespaces: nothing ever appears in the root netns.
     await ipn(netns, "link", "add", "eth0", "type", "veth", "peer", "name", switchPort, "netns", this.switchNs);
-    await ipBatch(this.switchNs, [`link set ${switchPort} master br0`, `link set ${switchPort} up`]);
+    await ipBatch(this.switchNs, [
+      `link set ${switchPort} master ${second ? "br1" : "br0"}`,
+      `link set ${switchPort} up`,
+    ]);
     if (o.underlayIpv6) {
       // No DAD on eth0's link-local address: until DAD ends (1-2 s) the kernel sends
       // no neighbour solicitation for *forwarded* IPv6 packets (ndisc_send_ns wants a
@@ -622,9 +716,9 @@ export class Topology {
     }
     const lines = [
       "link set lo up",
-      `addr add ${o.underlayIp}/${this.underlayPrefixLength} dev eth0`,
+      `addr add ${o.underlayIp}/${prefixLength} dev eth0`,
       "link set eth0 up",
-      `route add default via ${this.gateway} dev eth0`,
+      `route add default via ${gateway} dev eth0`,
     ];
     if (o.underlayIpv6) {
       lines.push(

@@ -4,7 +4,8 @@
  *
  * What it models:
  *  - Resources: core/v1 namespaces, pods, serviceaccounts, nodes, services, events; networking.k8s.io/v1
- *    networkpolicies; discovery.k8s.io/v1 endpointslices.
+ *    networkpolicies; discovery.k8s.io/v1 endpointslices; Calico's CRDs crd.projectcalico.org/v1 ippools,
+ *    blockaffinities, felixconfigurations (cluster-scoped; `calicoCrds: false` answers 404 as if not installed).
  *  - Paths: cluster-wide collections (`/api/v1/pods`, `/apis/networking.k8s.io/v1/networkpolicies`), namespaced
  *    collections (`/api/v1/namespaces/<ns>/pods`), single objects, the `/status` subresource, and the legacy
  *    `/api/v1/watch/...` prefix.
@@ -138,10 +139,15 @@ export interface FakeApiServerOptions {
   requireToken?: string;
   /** Starting value of the resourceVersion counter (default 100). */
   initialResourceVersion?: number;
+  /** Whether Calico's CRDs (crd.projectcalico.org/v1) are installed (default true); false: their paths 404. */
+  calicoCrds?: boolean;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
 // Resource registry
+
+/** Calico's CRD group as the API server serves it. */
+export const CALICO_CRD_GROUP_VERSION = "crd.projectcalico.org/v1";
 
 const RESOURCE_TYPES: ResourceType[] = [
   {
@@ -180,6 +186,16 @@ const RESOURCE_TYPES: ResourceType[] = [
     namespaced: true,
     hasStatus: false,
   },
+  ...(["IPPool", "BlockAffinity", "FelixConfiguration"] as const).map(
+    (kind): ResourceType => ({
+      kind,
+      listKind: `${kind}List`,
+      apiVersion: CALICO_CRD_GROUP_VERSION,
+      plural: kind.endsWith("y") ? `${kind.toLowerCase().slice(0, -1)}ies` : `${kind.toLowerCase()}s`,
+      namespaced: false,
+      hasStatus: false,
+    }),
+  ),
 ];
 
 /** Resolve "Pod", "pod", "pods" to a resource type. Throws for unknown kinds. */
@@ -654,6 +670,8 @@ export class FakeApiServer {
   tooOldMode: "event" | "http";
   /** Send BOOKMARKs even to watches that did not ask (can be changed at any time). */
   bookmarksWithoutRequest: boolean;
+  /** Whether Calico's CRDs are served (can be changed at any time: "installing" them later). */
+  calicoCrds: boolean;
 
   private readonly opts: Required<Omit<FakeApiServerOptions, "requireToken">> & { requireToken?: string };
   private server?: http.Server;
@@ -682,9 +700,11 @@ export class FakeApiServer {
       listItemsWithTypeMeta: options.listItemsWithTypeMeta ?? true,
       requireToken: options.requireToken,
       initialResourceVersion: options.initialResourceVersion ?? 100,
+      calicoCrds: options.calicoCrds ?? true,
     };
     this.tooOldMode = this.opts.tooOldMode;
     this.bookmarksWithoutRequest = this.opts.bookmarksWithoutRequest;
+    this.calicoCrds = this.opts.calicoCrds;
     this.rv = this.opts.initialResourceVersion;
     this.historyStart = this.rv;
     for (const rt of RESOURCE_TYPES) this.store.set(rt.kind, new Map());
@@ -1137,6 +1157,7 @@ export class FakeApiServer {
     }
     const rt = RESOURCE_TYPES.find((r) => r.apiVersion === groupVersion && r.plural === plural);
     if (!rt) return undefined;
+    if (rt.apiVersion === CALICO_CRD_GROUP_VERSION && !this.calicoCrds) return undefined;
     if (namespace !== undefined && !rt.namespaced) return undefined;
     return { rt, namespace, name: name === undefined ? undefined : decodeURIComponent(name), subresource, watch };
   }

@@ -9,6 +9,7 @@ import type { DesiredState } from "../../../calc-graph/desired-state.js";
 import type { ProxyMode } from "../../../calc-graph/services/model.js";
 import { endpointChainName, serviceChainNames } from "../../../calc-graph/services/names.js";
 import { chainNames, chainOf, changedChains, TABLE_NAMES } from "../../../iptables/tables.js";
+import type { KubeObject } from "../../../src/model/k8s.js";
 import type { ResourceUpdate } from "../../../src/model/resource.js";
 import { node } from "../fixtures.js";
 import { sliceUpdate, svcUpdate } from "./fixtures.js";
@@ -136,6 +137,30 @@ describe("cluster pod CIDRs", () => {
     g.apply([]);
     assert.deepEqual(members(), ["10.65.1.0/24", "10.65.2.0/24"]);
     assert.equal(g.current.ipsets["cali60svc-pod-cidrs"], undefined);
+  });
+
+  test("an IPPool manifest feeds them: its CIDR replaces the nodes' podCIDRs; a disabled pool does not count", () => {
+    const pool = (name: string, cidr: string, disabled = false): ResourceUpdate => ({
+      kind: "IPPool",
+      namespace: "",
+      name,
+      value: {
+        apiVersion: "projectcalico.org/v3",
+        kind: "IPPool",
+        metadata: { name },
+        spec: { cidr, disabled },
+      } as KubeObject,
+    });
+    const g = graph("iptables", [
+      ...base(),
+      svcUpdate("web", { clusterIP: "10.96.0.1", ports: [{ port: 80 }] }),
+      sliceUpdate("web-1", "web", [{ ip: "10.65.2.10" }], [{ port: 80 }]),
+      pool("default-ipv4-ippool", "10.244.0.0/16"),
+      pool("old", "10.99.0.0/16", true),
+    ]);
+    assert.deepEqual([...g.current.ipsets["cali40svc-pod-cidrs"].members], ["10.244.0.0/16"]);
+    g.apply([{ ...pool("default-ipv4-ippool", "10.244.0.0/16"), value: null }]);
+    assert.deepEqual([...g.current.ipsets["cali40svc-pod-cidrs"].members].sort(), ["10.65.1.0/24", "10.65.2.0/24"]);
   });
 
   test("without any pod CIDR the off-cluster masquerade rule is left out, and comes back with one", () => {

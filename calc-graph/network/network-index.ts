@@ -1,0 +1,275 @@
+// The graph node for Calico networking: keeps nodes, IP pools, block
+// affinities and the Felix configuration, and decides what the routes to
+// each node's blocks look like, which tunnel devices this node needs, the
+// neighbour/FDB entries for remote VTEPs and the natOutgoing IP sets.
+//
+// A pool, affinity or configuration change, or a change of this node, can
+// change the route to every block: it marks all nodes dirty. A change of
+// another node marks only that node.
+
+import type { TunnelDevice } from "../../ifaces/tunnel.js";
+import { DEFAULT_MTU_IFACE_PATTERN } from "../../ifaces/tunnel.js";
+import type { FdbEntry, NeighborEntry } from "../../routes/neighbor.js";
+import { fdbKey, neighborKey } from "../../routes/neighbor.js";
+import type { Route } from "../../routes/route.js";
+import type { IpVersion, NodeInfo } from "../model.js";
+import { matches } from "../selector/selector.js";
+import { type BlockRouteResult, blockRoutes, encapFor, IPIP_DEVICE, poolFor, VXLAN_DEVICE } from "./block-routes.js";
+import type { BlockAffinity, FelixNetworkConfig, IpPool, NetworkUpdate } from "./model.js";
+import type { NetworkState } from "./state.js";
+import { nodeIpv4, vtepOf } from "./vtep.js";
+
+export const DEFAULT_VXLAN_VNI = 4096;
+export const DEFAULT_VXLAN_PORT = 4789;
+
+export interface NetworkDirty {
+  readonly all: boolean;
+  readonly nodes: ReadonlySet<string>;
+}
+
+export class NetworkIndex {
+  readonly nodes = new Map<string, NodeInfo>();
+  readonly pools = new Map<string, IpPool>();
+  private readonly affinities = new Map<string, BlockAffinity>();
+  /** node → its affine blocks. */
+  private readonly blocksByNode = new Map<string, Set<string>>();
+  private readonly felixConfigs = new Map<string, FelixNetworkConfig>();
+  private dirtyAll = true;
+  private dirtyNodes = new Set<string>();
+
+  constructor(
+    private readonly nodeName: string,
+    /** FELIX_* overrides: they win over every FelixConfiguration, as in Felix. */
+    private readonly envConfig: FelixNetworkConfig = {},
+  ) {}
+
+  updateNode(name: string, node: NodeInfo | null): void {
+    if (node) this.nodes.set(name, node);
+    else this.nodes.delete(name);
+    if (name === this.nodeName) this.dirtyAll = true;
+    else this.dirtyNodes.add(name);
+  }
+
+  update(u: NetworkUpdate): void {
+    switch (u.kind) {
+      case "pool":
+        if (u.pool) this.pools.set(u.name, u.pool);
+        else this.pools.delete(u.name);
+        this.dirtyAll = true;
+        break;
+      case "affinity": {
+        const old = this.affinities.get(u.name);
+        if (old) {
+          this.blocksByNode.get(old.node)?.delete(old.cidr);
+          this.dirtyNodes.add(old.node);
+        }
+        if (u.affinity) {
+          this.affinities.set(u.name, u.affinity);
+          const set = this.blocksByNode.get(u.affinity.node) ?? new Set<string>();
+          this.blocksByNode.set(u.affinity.node, set);
+          set.add(u.affinity.cidr);
+          this.dirtyNodes.add(u.affinity.node);
+        } else this.affinities.delete(u.name);
+        if (this.dirtyNodes.has(this.nodeName)) this.dirtyAll = true;
+        break;
+      }
+      case "felix-config":
+        if (u.config) this.felixConfigs.set(u.name, u.config);
+        else this.felixConfigs.delete(u.name);
+        this.dirtyAll = true;
+        break;
+    }
+  }
+
+  takeDirty(): NetworkDirty {
+    const d = { all: this.dirtyAll, nodes: this.dirtyNodes };
+    this.dirtyAll = false;
+    this.dirtyNodes = new Set();
+    return d;
+  }
+
+  /** Every node name with a Node or affinities. */
+  nodeNames(): string[] {
+    return [...new Set([...this.nodes.keys(), ...this.blocksByNode.keys()])];
+  }
+
+  /** A node's IPAM blocks: its block affinities where it has any, else its pod CIDRs. */
+  blocksOf(name: string): string[] {
+    const affine = this.blocksByNode.get(name);
+    if (affine && affine.size > 0) return [...affine].sort();
+    return [...(this.nodes.get(name)?.podCIDRs ?? [])];
+  }
+
+  /** The routes to one node's blocks (a node without a Node object gets none). */
+  routesFor(name: string): BlockRouteResult {
+    const node = this.nodes.get(name);
+    if (!node) return { routes: new Map<string, Route>() };
+    return blockRoutes(this.nodeName, this.nodes.get(this.nodeName), node, this.blocksOf(name), this.pools.values());
+  }
+
+  /** FelixConfiguration `default` < `node.<name>` < FELIX_* environment. */
+  config(): FelixNetworkConfig {
+    return {
+      ...this.felixConfigs.get("default"),
+      ...this.felixConfigs.get(`node.${this.nodeName}`),
+      ...this.envConfig,
+    };
+  }
+
+  /** Enabled (not disabled) pools' CIDRs of a family, sorted. */
+  enabledPoolCidrs(v: IpVersion): string[] {
+    return [...this.pools.values()]
+      .filter((p) => p.family === v && !p.disabled)
+      .map((p) => p.cidr)
+      .sort();
+  }
+
+  /**
+   * The cluster's pod CIDRs of a family, for the services part of the graph:
+   * the enabled IP pools' CIDRs when there are any, else every node's pod CIDRs.
+   */
+  clusterPodCidrs(v: IpVersion): string[] {
+    const pools = this.enabledPoolCidrs(v);
+    if (pools.length > 0) return pools;
+    const out = new Set<string>();
+    for (const n of this.nodes.values()) for (const c of n.podCIDRs) if (c.includes(":") === (v === 6)) out.add(c);
+    return [...out].sort();
+  }
+
+  /** natOutgoing IP set members for a family: every pool, and the natOutgoing ones. */
+  natOutgoingSets(v: IpVersion): { all: string[]; masq: string[] } {
+    const pools = [...this.pools.values()].filter((p) => p.family === v);
+    return {
+      all: pools.map((p) => p.cidr).sort(),
+      masq: pools
+        .filter((p) => p.natOutgoing)
+        .map((p) => p.cidr)
+        .sort(),
+    };
+  }
+
+  /**
+   * Whether this node needs an encapsulation's device: FelixConfiguration/env
+   * (vxlanEnabled, ipipEnabled) when set; else when an enabled pool that
+   * selects this node uses it (calico-node gives such nodes a tunnel address),
+   * or a route to a remote block goes through it.
+   */
+  private encapInUse(kind: "vxlan" | "ipip", cfg: FelixNetworkConfig): boolean {
+    const explicit = kind === "vxlan" ? cfg.vxlanEnabled : cfg.ipipEnabled;
+    if (explicit !== undefined) return explicit;
+    const local = this.nodes.get(this.nodeName);
+    const labels = new Map(Object.entries(local?.labels ?? {}));
+    const selected = [...this.pools.values()].some(
+      (p) =>
+        p.family === 4 &&
+        !p.disabled &&
+        (kind === "vxlan" ? p.vxlanMode : p.ipipMode) !== "Never" &&
+        matches(p.nodeSelector, labels),
+    );
+    if (selected) return true;
+    for (const [name, n] of this.nodes) {
+      if (name === this.nodeName) continue;
+      for (const b of this.blocksOf(name))
+        if (encapFor(poolFor(this.pools.values(), b), local, n) === kind) return true;
+    }
+    return false;
+  }
+
+  /** Tunnel devices, neighbour/FDB entries and MTU settings, plus problems (by key). */
+  network(): { state: NetworkState; problems: Map<string, string> } {
+    const cfg = this.config();
+    const problems = new Map<string, string>();
+    const local = this.nodes.get(this.nodeName);
+    const vxlan = this.encapInUse("vxlan", cfg);
+    const ipip = this.encapInUse("ipip", cfg);
+    const tunnels: Record<string, TunnelDevice> = {};
+    const localKey = `Node//${this.nodeName}`;
+    if (vxlan) {
+      const vtep = local && vtepOf(local);
+      if (vtep) {
+        tunnels[VXLAN_DEVICE] = {
+          name: VXLAN_DEVICE,
+          kind: "vxlan",
+          address: vtep.tunnelAddr,
+          ...(cfg.vxlanMTU ? { mtu: cfg.vxlanMTU } : {}),
+          vni: cfg.vxlanVNI ?? DEFAULT_VXLAN_VNI,
+          port: cfg.vxlanPort ?? DEFAULT_VXLAN_PORT,
+          localIp: vtep.nodeIp,
+          mac: vtep.mac,
+        };
+      } else {
+        problems.set(
+          `${localKey}/vxlan`,
+          `VXLAN is in use but this node has no ${local ? "projectcalico.org/IPv4VXLANTunnelAddr" : "Node object"}: ${VXLAN_DEVICE} is not created`,
+        );
+      }
+    }
+    if (ipip) {
+      if (local?.ipipTunnelAddr) {
+        tunnels[IPIP_DEVICE] = {
+          name: IPIP_DEVICE,
+          kind: "ipip",
+          address: local.ipipTunnelAddr,
+          ...(cfg.ipipMTU ? { mtu: cfg.ipipMTU } : {}),
+        };
+      } else {
+        problems.set(
+          `${localKey}/ipip`,
+          `IPIP is in use but this node has no projectcalico.org/IPv4IPIPTunnelAddr: ${IPIP_DEVICE} gets no address`,
+        );
+      }
+    }
+    const neighbors: Record<string, NeighborEntry> = {};
+    const fdb: Record<string, FdbEntry> = {};
+    if (tunnels[VXLAN_DEVICE]) {
+      for (const name of this.nodeNames().sort()) {
+        if (name === this.nodeName) continue;
+        const n = this.nodes.get(name);
+        const vtep = n && vtepOf(n);
+        // Only VTEPs some route uses: a node reached without encapsulation needs no entries.
+        if (
+          !n ||
+          !vtep ||
+          !this.blocksOf(name).some((b) => encapFor(poolFor(this.pools.values(), b), local, n) === "vxlan")
+        )
+          continue;
+        const ne: NeighborEntry = { dev: VXLAN_DEVICE, ip: vtep.tunnelAddr, mac: vtep.mac, node: name };
+        const fe: FdbEntry = { dev: VXLAN_DEVICE, mac: vtep.mac, dst: vtep.nodeIp, node: name };
+        neighbors[neighborKey(ne)] = ne;
+        fdb[fdbKey(fe)] = fe;
+      }
+    }
+    return {
+      state: {
+        poolsInUse: this.pools.size > 0,
+        tunnels,
+        neighbors,
+        fdb,
+        mtu: {
+          vxlan: Boolean(tunnels[VXLAN_DEVICE]),
+          ipip: Boolean(tunnels[IPIP_DEVICE]),
+          ...(cfg.vxlanMTU ? { vxlanMtu: cfg.vxlanMTU } : {}),
+          ...(cfg.ipipMTU ? { ipipMtu: cfg.ipipMTU } : {}),
+          ifacePattern: cfg.mtuIfacePattern ?? DEFAULT_MTU_IFACE_PATTERN,
+        },
+      },
+      problems,
+    };
+  }
+
+  /** The other nodes' VTEP underlay addresses, sorted: who may send us VXLAN. */
+  remoteVtepAddresses(): string[] {
+    const out = new Set<string>();
+    for (const [name, n] of this.nodes) {
+      const vtep = name === this.nodeName ? undefined : vtepOf(n);
+      if (vtep) out.add(vtep.nodeIp); // ipset lists a /32 as the bare address
+    }
+    return [...out].sort();
+  }
+
+  /** The local node's underlay IPv4 address, if known. */
+  localIpv4(): string | undefined {
+    const n = this.nodes.get(this.nodeName);
+    return n && nodeIpv4(n);
+  }
+}

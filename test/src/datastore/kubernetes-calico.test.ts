@@ -1,0 +1,114 @@
+// Calico's CRDs through the Kubernetes datastore against the fake API
+// server: IPPool changes reach the routes; CRDs that are not installed (404)
+// do not hold up the in-sync barrier and are picked up once installed.
+
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import * as k8s from "@kubernetes/client-node";
+import { pino } from "pino";
+import { CalcGraph } from "../../../calc-graph/calc-graph.js";
+import type { DesiredState } from "../../../calc-graph/desired-state.js";
+import { KubernetesDatastore } from "../../../src/datastore/kubernetes.js";
+import { type FakeApiServer, kubeConfigObject, startFakeApiServer } from "../../helpers/fake-apiserver.js";
+
+const log = pino({ level: "silent" });
+
+function run(server: FakeApiServer) {
+  const kc = new k8s.KubeConfig();
+  kc.loadFromOptions(kubeConfigObject(server));
+  const graph = new CalcGraph({ nodeName: "node1" });
+  const h = { state: graph.current, batches: 0 };
+  const sub = new KubernetesDatastore({
+    kubeConfig: kc,
+    log,
+    batchMs: 2,
+    minBackoffMs: 20,
+    maxBackoffMs: 200,
+    crdRetryMs: 50,
+  })
+    .updates()
+    .subscribe((b) => {
+      h.batches++;
+      h.state = graph.apply(b);
+    });
+  const until = async (pred: (s: DesiredState) => boolean, what: string) => {
+    const t0 = Date.now();
+    while (!pred(h.state)) {
+      if (Date.now() - t0 > 5000) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  };
+  return { h, until, close: () => sub.unsubscribe() };
+}
+
+const node = (name: string, cidr: string, ip: string) => ({
+  apiVersion: "v1",
+  kind: "Node",
+  metadata: {
+    name,
+    annotations: {
+      "projectcalico.org/IPv4Address": `${ip}/24`,
+      "projectcalico.org/IPv4VXLANTunnelAddr": cidr.replace(/\/\d+$/, ""),
+    },
+  },
+  spec: { podCIDR: cidr },
+  status: { addresses: [{ type: "InternalIP", address: ip }] },
+});
+const pool = (vxlanMode: string) => ({
+  apiVersion: "crd.projectcalico.org/v1",
+  kind: "IPPool",
+  metadata: { name: "default-ipv4-ippool" },
+  spec: {
+    cidr: "10.244.0.0/16",
+    blockSize: 24,
+    ipipMode: "Never",
+    vxlanMode,
+    natOutgoing: true,
+    nodeSelector: "all()",
+  },
+});
+const remoteRoute = (s: DesiredState) => s.routes["10.244.2.0/24"];
+
+test("Calico CRDs: an IPPool and its mode changes reach the routes, tunnels and natOutgoing sets", async () => {
+  const server = await startFakeApiServer();
+  server.create(node("node1", "10.244.1.0/24", "172.31.250.1"));
+  server.create(node("node2", "10.244.2.0/24", "172.31.250.2"));
+  server.create(pool("Always"));
+  const r = run(server);
+  try {
+    await r.until((s) => remoteRoute(s)?.dev === "vxlan.calico", "a VXLAN route");
+    assert.equal(r.h.batches, 1, "the pool was in the first (in-sync) batch");
+    assert.ok(r.h.state.network.tunnels["vxlan.calico"]);
+    assert.deepEqual([...r.h.state.ipsets["cali40masq-ipam-pools"].members], ["10.244.0.0/16"]);
+    server.update(pool("Never"));
+    await r.until((s) => remoteRoute(s)?.dev === undefined && remoteRoute(s)?.gateway === "172.31.250.2", "no-encap");
+    assert.deepEqual(r.h.state.network.tunnels, {});
+    server.delete("IPPool", "default-ipv4-ippool");
+    await r.until((s) => !s.ipsets["cali40all-ipam-pools"], "the pool sets gone with the last pool");
+  } finally {
+    r.close();
+    await server.close();
+  }
+});
+
+test("Calico CRDs not installed: in sync without them (404 is empty), picked up once installed", async () => {
+  const server = await startFakeApiServer({ calicoCrds: false });
+  server.create(node("node1", "10.244.1.0/24", "172.31.250.1"));
+  server.create(node("node2", "10.244.2.0/24", "172.31.250.2"));
+  const r = run(server);
+  try {
+    await r.until((s) => remoteRoute(s) !== undefined, "the in-sync batch");
+    assert.equal(remoteRoute(r.h.state).gateway, "172.31.250.2");
+    const crdLists = server.requests.filter((q) => q.path.startsWith("/apis/crd.projectcalico.org/") && !q.watch);
+    assert.ok(
+      crdLists.some((q) => q.status === 404),
+      "the CRD lists were answered 404",
+    );
+    server.calicoCrds = true;
+    server.create(pool("Always"));
+    await r.until((s) => remoteRoute(s)?.dev === "vxlan.calico", "the pool after the CRD appeared");
+  } finally {
+    r.close();
+    await server.close();
+  }
+});
