@@ -100,12 +100,13 @@ async function ours(job: ChildJob): Promise<OursResult> {
     job.backend,
     createLogger("warn", "json"),
     new Metrics(),
+    job.proxyMode,
   );
   const steps = instrument((kernel.dataplane as unknown as { o: DataplaneOptions }).o);
   try {
     // Cold start: graph, then the whole state into the empty namespace.
     const g0 = performance.now();
-    const graph = new CalcGraph({ nodeName: LOCAL_NODE });
+    const graph = new CalcGraph({ nodeName: LOCAL_NODE, proxyMode: job.proxyMode });
     const state = graph.apply(cluster.updates);
     const graphMs = performance.now() - g0;
     const links = setUpLinks(state);
@@ -169,7 +170,7 @@ async function ours(job: ChildJob): Promise<OursResult> {
 
 async function floor(job: ChildJob): Promise<FloorResult> {
   const cluster = new SyntheticCluster(job.spec, job.seed);
-  const state = new CalcGraph({ nodeName: LOCAL_NODE }).apply(cluster.updates);
+  const state = new CalcGraph({ nodeName: LOCAL_NODE, proxyMode: job.proxyMode }).apply(cluster.updates);
   const ipv6 = job.ipv6 ?? true;
   const sets = Object.values(state.ipsets).filter((s) => s.family === 4 || ipv6);
   const ipsetText = renderIpSets(sets);

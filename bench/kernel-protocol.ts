@@ -2,6 +2,7 @@
 // inside a fresh network namespace with `ip netns exec`) exchange: the job as
 // one JSON argument, the result as the last `RESULT {json}` line on stdout.
 
+import type { ProxyMode } from "../calc-graph/services/model.js";
 import type { IptablesMode } from "../iptables/backend.js";
 import type { Dist } from "./measure.js";
 import type { ChangeKind, ScaleSpec } from "./scale.js";
@@ -12,6 +13,7 @@ export interface ChildJob {
   readonly spec: ScaleSpec;
   readonly seed: number;
   readonly backend: IptablesMode;
+  readonly proxyMode: ProxyMode;
   /** Incremental samples per kind (ours only; 0 skips the incremental phase). */
   readonly samples: number;
   readonly warmup: number;

@@ -24,7 +24,8 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { fileURLToPath } from "node:url";
 import { Command, InvalidArgumentError, Option } from "commander";
-import { CalcGraph } from "../calc-graph/calc-graph.js";
+import { CalcGraph, type GraphConfig } from "../calc-graph/calc-graph.js";
+import { PROXY_MODES, type ProxyMode } from "../calc-graph/services/model.js";
 import type { IptablesMode } from "../iptables/backend.js";
 import type { Kind } from "../src/model/resource.js";
 import type { ChildJob, ChildResult, FloorResult, KernelKindResult, OursResult } from "./kernel-protocol.js";
@@ -44,6 +45,7 @@ import {
   CHANGE_KINDS,
   type ChangeKind,
   isPresetName,
+  LOCAL_NODE,
   PRESETS,
   type PresetName,
   type ScaleSpec,
@@ -67,6 +69,7 @@ interface Options {
   compare?: string;
   kernel?: boolean;
   backend: IptablesMode;
+  proxyMode: ProxyMode;
   only: Phase[];
   kinds: ChangeKind[];
   breakdown: boolean;
@@ -108,6 +111,11 @@ function parseArgs(argv: string[]): Options {
     .option("--kernel", "also program a real kernel (root): in throwaway network namespaces")
     .addOption(
       new Option("--backend <mode>", "iptables backend for --kernel").choices(["legacy", "nft"]).default("legacy"),
+    )
+    .addOption(
+      new Option("--proxy-mode <mode>", "FELIX_PROXYMODE of the graph: the services are programmed unless off")
+        .choices([...PROXY_MODES])
+        .default("iptables"),
     )
     .addOption(
       new Option("--only <phases>", `phases to run, comma-separated: ${PHASES.join(", ")}`)
@@ -153,6 +161,7 @@ interface KernelCold {
 interface PresetResult {
   readonly preset: PresetName;
   readonly seed: number;
+  readonly proxyMode?: ProxyMode;
   readonly spec: ScaleSpec;
   readonly inputs: { updates: number; byKind: Partial<Record<Kind, number>>; generateMs: number };
   cold?: {
@@ -294,7 +303,7 @@ async function kernelRun(
   o: Options,
   withIncremental: boolean,
 ): Promise<{ cold: KernelCold; incremental: OursResult["incremental"] }> {
-  const base = { spec, seed: o.seed, backend: o.backend, warmup: o.warmup, kinds: o.kinds };
+  const base = { spec, seed: o.seed, backend: o.backend, proxyMode: o.proxyMode, warmup: o.warmup, kinds: o.kinds };
   const nsOurs = createNetns();
   let ours: OursResult;
   try {
@@ -339,13 +348,14 @@ async function runPreset(preset: PresetName, o: Options): Promise<PresetResult> 
   const result: PresetResult = {
     preset,
     seed: o.seed,
+    proxyMode: o.proxyMode,
     spec,
     inputs: { updates: cluster.updates.length, byKind, generateMs },
   };
   progress(`${preset}: ${cluster.updates.length} updates generated in ${generateMs.toFixed(0)} ms`);
   const memInputs = memory();
   const memChanged = graphPhases(cluster, o, result, memInputs);
-  if (memChanged && result.memory) freshGraphHeap(cluster, memChanged, result.memory.graphHeapMB);
+  if (memChanged && result.memory) freshGraphHeap(o, cluster, memChanged, result.memory.graphHeapMB);
   if (!phases.has("memory")) result.memory = undefined;
 
   // The kernel, in child processes inside throwaway namespaces.
@@ -378,13 +388,14 @@ async function runPreset(preset: PresetName, o: Options): Promise<PresetResult> 
  * graph is garbage; the fresh one is garbage again when this returns.
  */
 function freshGraphHeap(
+  o: Options,
   cluster: SyntheticCluster,
   memChanged: Mem,
   into: NonNullable<PresetResult["memory"]>["graphHeapMB"],
 ): void {
   const current = cluster.currentUpdates();
   const memNone = memory();
-  const fresh = new CalcGraph({ nodeName: "node-0" });
+  const fresh = new CalcGraph(graphConfig(o));
   fresh.apply(current);
   const memFresh = memory();
   into.afterChanges = memChanged.heapUsedMB - memNone.heapUsedMB;
@@ -392,17 +403,19 @@ function freshGraphHeap(
 }
 
 /** `new CalcGraph(...).apply(all updates)`, timed; the snapshot is not kept (it would pin what later changes replace). */
-function coldStart(cluster: SyntheticCluster): { graph: CalcGraph; graphMs: number; size: StateSize } {
+const graphConfig = (o: Options): GraphConfig => ({ nodeName: LOCAL_NODE, proxyMode: o.proxyMode });
+
+function coldStart(o: Options, cluster: SyntheticCluster): { graph: CalcGraph; graphMs: number; size: StateSize } {
   const t0 = performance.now();
-  const graph = new CalcGraph({ nodeName: "node-0" });
+  const graph = new CalcGraph(graphConfig(o));
   const state = graph.apply(cluster.updates);
   const graphMs = performance.now() - t0;
   return { graph, graphMs, size: stateSize(state) };
 }
 
 /** The same work as apply(), split, on a second graph (so the headline stays a true cold start). */
-function coldBreakdown(cluster: SyntheticCluster): { convertIndexMs: number; flushMs: number } {
-  const g = new CalcGraph({ nodeName: "node-0" });
+function coldBreakdown(o: Options, cluster: SyntheticCluster): { convertIndexMs: number; flushMs: number } {
+  const g = new CalcGraph(graphConfig(o));
   const b0 = performance.now();
   for (const u of cluster.updates) g.converter.apply(u);
   const b1 = performance.now();
@@ -418,14 +431,14 @@ function coldBreakdown(cluster: SyntheticCluster): { convertIndexMs: number; flu
 function graphPhases(cluster: SyntheticCluster, o: Options, result: PresetResult, memInputs: Mem): Mem | undefined {
   const phases = new Set(o.only);
   const preset = result.preset;
-  const { graph, graphMs, size } = coldStart(cluster);
+  const { graph, graphMs, size } = coldStart(o, cluster);
   progress(`${preset}: cold start ${graphMs.toFixed(0)} ms`);
   result.cold = {
     graphMs,
     state: size,
     evaluations: evaluations(graph),
     chainsRendered: graph.builder.stats.chainsRendered,
-    breakdown: o.breakdown && phases.has("cold") ? coldBreakdown(cluster) : undefined,
+    breakdown: o.breakdown && phases.has("cold") ? coldBreakdown(o, cluster) : undefined,
   };
   const memCold = memory();
   result.memory = {
@@ -541,7 +554,7 @@ function printPreset(r: PresetResult, previous: unknown): void {
   const base = `presets.${r.preset}`;
   const out: string[] = [];
   out.push(
-    `\n== ${r.preset} (seed ${r.seed}): ${fmt(s.pods, 0)} pods (${s.localPods} on node-0), ${s.nodes} nodes, ` +
+    `\n== ${r.preset} (seed ${r.seed}, proxy mode ${r.proxyMode ?? "off"}): ${fmt(s.pods, 0)} pods (${s.localPods} on node-0), ${s.nodes} nodes, ` +
       `${s.namespaces} namespaces, ${fmt(s.serviceAccounts, 0)} service accounts, ${fmt(s.policies, 0)} policies, ` +
       `${fmt(s.services, 0)} services × ${s.endpointsPerService} endpoints ==`,
   );

@@ -93,8 +93,22 @@ export function ipFamily(ip: string): 4 | 6 {
 
 const PROTO_ORDER: Record<IpvsProtocol, number> = { tcp: 6, udp: 17, sctp: 132 };
 
+// Sorting a table of thousands of services asks for the same addresses'
+// keys again on every change: remember them (bounded).
+const sortKeys = new Map<string, string>();
+
 /** A string that sorts as the address does numerically, IPv4 before IPv6. */
 export function ipSortKey(ip: string): string {
+  let k = sortKeys.get(ip);
+  if (k === undefined) {
+    if (sortKeys.size >= 200_000) sortKeys.clear();
+    k = computeSortKey(ip);
+    sortKeys.set(ip, k);
+  }
+  return k;
+}
+
+function computeSortKey(ip: string): string {
   if (!ip.includes(":")) {
     const p = ip.split(".");
     if (p.length === 4) return `4${p.map((x) => Number(x).toString(16).padStart(2, "0")).join("")}`;

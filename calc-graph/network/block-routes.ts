@@ -46,7 +46,7 @@ function applies(mode: EncapMode, crossSubnet: boolean): boolean {
 
 /** Which encapsulation traffic from `local` to `remote`'s block `cidr` uses. */
 export function encapFor(pool: IpPool | undefined, local: NodeInfo | undefined, remote: NodeInfo): Encap {
-  if (!pool || pool.family !== 4) return "none";
+  if (pool?.family !== 4) return "none";
   const crossSubnet = !sameSubnet(local?.ipv4Address, nodeIpv4(remote));
   if (applies(pool.vxlanMode, crossSubnet)) return "vxlan";
   if (applies(pool.ipipMode, crossSubnet)) return "ipip";

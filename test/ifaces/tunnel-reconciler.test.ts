@@ -172,6 +172,7 @@ test("real kernel: vxlan.calico, an onlink route through it, neighbour and FDB e
     const here = dirname(fileURLToPath(import.meta.url));
     const run = await runInNetns(ns, join(here, "tunnel-child.js"), "tunnels");
     assert.equal(run.code, 0, run.stderr);
+    // biome-ignore lint/suspicious/noExplicitAny: JSON written by the child process
     const r = run.result as Record<string, any>;
     assert.deepEqual(r.first.warnings, []);
     assert.equal(r.second.changes, 0, "second apply writes nothing");
