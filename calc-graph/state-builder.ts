@@ -63,6 +63,7 @@ export class StateBuilder {
   /** Node → the block routes it contributed. */
   private readonly nodeRoutes = new Map<string, string[]>();
   private problems = new Map<string, ResourceProblem | null>();
+  private flushed = false;
   /** The services part of each flush (set by the graph when a proxy mode is on). */
   services: ServiceStateRenderer | undefined;
   /** Calico networking: pools, affinities, configuration; decides block routes and tunnels. */
@@ -117,7 +118,7 @@ export class StateBuilder {
     this.problems = new Map();
     const prev = this.state;
 
-    this.state = produce(prev, (d) => {
+    const recipe = (d: Draft<DesiredState>) => {
       for (const key of dirty.policies) {
         const p = this.active.policies.get(key);
         const live = p && this.active.isPolicyActive(key);
@@ -167,7 +168,12 @@ export class StateBuilder {
         if (problem) d.problems[key] = problem;
         else delete d.problems[key];
       }
-    });
+    };
+    // The first flush renders the whole cluster (start-up): it works on a
+    // private copy of the small initial snapshot, without immer's per-object
+    // draft and finalize work. Later flushes copy only the parts they change.
+    this.state = this.flushed ? produce(prev, recipe) : mutatedCopy(prev, recipe);
+    this.flushed = true;
     return this.state;
   }
 
@@ -319,4 +325,11 @@ function sameSet(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
 
 function sameEndpoint(a: EndpointState | undefined, b: EndpointState): boolean {
   return a !== undefined && JSON.stringify(a) === JSON.stringify(b);
+}
+
+/** `recipe` applied to a deep copy of `base` (no other snapshot shares its objects). */
+function mutatedCopy(base: DesiredState, recipe: (d: Draft<DesiredState>) => void): DesiredState {
+  const d = structuredClone(base) as Draft<DesiredState>;
+  recipe(d);
+  return d as DesiredState;
 }
