@@ -158,6 +158,12 @@ export function serviceColumns(
         notes.push(`${id}: no selector, so no endpoints from the demo: not probed`);
       continue;
     }
+    if (
+      svc.spec?.type !== "ExternalName" &&
+      !svc.spec?.clusterIP &&
+      !(svc.spec as { clusterIPs?: unknown })?.clusterIPs
+    )
+      notes.push(`${id}: no spec.clusterIP, and no API server here allocates one: set one, e.g. 10.96.0.10`);
     const backends = selectedPods(svc, pods);
     const mine: Omit<ServiceColumn, "label">[] = [];
     for (const sp of svc.spec?.ports ?? []) {

@@ -163,6 +163,10 @@ describe("demo services: columns", () => {
     const headless = service({ clusterIP: "None", selector: { app: "api" }, ports: [{ port: 8080 }] });
     const invalid = service({ type: "Bogus", selector: { app: "api" }, ports: [{ port: 8080 }] }, "bad");
     assert.deepEqual(serviceColumns([headless, invalid], PODS, probe), { columns: [], notes: [] });
+    const unallocated = service({ clusterIP: undefined, selector: { app: "api" }, ports: [{ port: 8080 }] });
+    assert.deepEqual(serviceColumns([unallocated], PODS, probe).notes, [
+      "app/api: no spec.clusterIP, and no API server here allocates one: set one, e.g. 10.96.0.10",
+    ]);
   });
 });
 
