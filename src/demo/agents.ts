@@ -36,6 +36,8 @@ export class Agent {
         FELIX_HEALTHENABLED: "false",
         FELIX_PROMETHEUSMETRICSENABLED: "false",
         FELIX_LOGSEVERITYSCREEN: "info",
+        // Always, so a Service added while the demo runs is proxied too (no Service: only empty dispatch chains).
+        FELIX_PROXYMODE: "iptables",
       },
     );
     this.proc.child.stderr!.on("data", (d: string) => this.feed(d));

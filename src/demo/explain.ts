@@ -31,7 +31,8 @@ export class Explainer {
   constructor(updates: readonly ResourceUpdate[], nodes: readonly string[]) {
     const e: Engine = { states: new Map(), endpoints: new Map(), profiles: new Map(), policies: new Map() };
     for (const node of nodes) {
-      const g = new CalcGraph({ nodeName: node });
+      // Proxy mode as the agents run (agents.ts): Service problems are reported too.
+      const g = new CalcGraph({ nodeName: node, proxyMode: "iptables" });
       if (e.states.size === 0) {
         // The model is the same on every node: collect it from the first graph.
         g.converter.endpoints$.subscribe(
@@ -60,19 +61,21 @@ export class Explainer {
   /** "x/b ← x/a tcp/80: denied by knp.default.deny (ingress of x/b)" */
   explainBlocked(client: string, server: string, port: PortSpec): string {
     const head = `${server} ← ${client} ${portLabel(port)}`;
+    return `${head}: ${this.denial(client, server, port) ?? "blocked, although the policies allow it (no server on that port, or not programmed yet?)"}`;
+  }
+
+  /** Which policies deny client → server on port ("denied by … (ingress of …)"); undefined when they allow it. */
+  denial(client: string, server: string, port: PortSpec): string | undefined {
     const src = this.e.endpoints.get(client);
     const dst = this.e.endpoints.get(server);
-    if (!src || !dst) return `${head}: blocked (no endpoint for ${src ? server : client})`;
+    if (!src || !dst) return `blocked (no endpoint for ${src ? server : client})`;
     const egress = this.direction(src, "egress");
     const ingress = this.direction(dst, "ingress");
     const reasons: string[] = [];
     const conn: Conn = { src, dst, port };
     if (egress && !this.allows(egress, "egress", conn)) reasons.push(denied(egress, `egress of ${client}`));
     if (ingress && !this.allows(ingress, "ingress", conn)) reasons.push(denied(ingress, `ingress of ${server}`));
-    if (reasons.length === 0) {
-      return `${head}: blocked, although the policies allow it (no server on that port, or not programmed yet?)`;
-    }
-    return `${head}: ${reasons.join("; and ")}`;
+    return reasons.length ? reasons.join("; and ") : undefined;
   }
 
   private direction(ep: WorkloadEndpoint, dir: "ingress" | "egress"): DirectionExplanation | undefined {

@@ -4,6 +4,7 @@
 import type { Measurement } from "./demo-cluster.js";
 import { formatMatrix } from "./matrix.js";
 import type { Scenario } from "./scenario.js";
+import { SERVICE_PROBES } from "./services.js";
 
 export interface ReportOptions {
   readonly colour: boolean;
@@ -17,8 +18,18 @@ export function report(s: Scenario, m: Measurement, o: ReportOptions): string {
   out.push(bold(`scenario ${s.name}${s.description ? `: ${s.description}` : ""}`));
   if (o.status) out.push(o.status);
   out.push("", formatMatrix(m, { colour: o.colour }).trimEnd(), "");
+  if (m.serviceNotes.length) {
+    out.push(
+      bold(
+        `services (${SERVICE_PROBES} or ${2 * SERVICE_PROBES} connections to the ClusterIP per cell: . all answered, X none, ~ some: the policies let the client reach only some backends):`,
+      ),
+    );
+    for (const n of m.serviceNotes) out.push(`  ${n}`);
+    out.push("");
+  }
   if (m.explanations.length) {
-    out.push(bold("blocked (. connected, X blocked; server ← client):"));
+    const partly = m.services?.length ? ", ~ partly" : "";
+    out.push(bold(`blocked (. connected, X blocked${partly}; server ← client):`));
     for (const e of m.explanations) out.push(`  ${e}`);
   } else {
     out.push("every connection succeeded (. connected, X blocked)");

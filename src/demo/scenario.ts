@@ -1,6 +1,6 @@
 // A demo scenario: a directory holding scenario.yaml (which pods exist, where,
 // with which labels and ports, and which ports the matrix probes) plus plain
-// Kubernetes manifests (NetworkPolicies, later Services) that are passed to the
+// Kubernetes manifests (NetworkPolicies, Services) that are passed to the
 // agents as they are. Format documented in examples/README.md.
 
 import { existsSync, readdirSync, readFileSync } from "node:fs";

@@ -98,7 +98,7 @@ describe("felix demo", { skip }, () => {
       assert.ok(!r.stdout.includes("\x1b["), "no colour when stdout is not a terminal");
       const diff = compareMatrices(expected, r.stdout);
       assert.deepEqual(diff, [], `measured:\n${r.stdout}`);
-      const blocked = [...parseMatrix(r.stdout)].filter(([, ok]) => !ok).length;
+      const blocked = [...parseMatrix(r.stdout)].filter(([, c]) => c !== ".").length;
       const reasons = r.stdout.split("\n").filter((l) => / ← .*: denied by .* \((ingress|egress) of /.test(l));
       assert.equal(reasons.length, blocked, r.stdout);
       assert.deepEqual(traces(), []);
@@ -181,6 +181,44 @@ describe("felix demo on a terminal", {
         /re-measured[\s\S]*backend\/api ← frontend\/web tcp\/80: denied by backend\/knp.default.default-deny/,
         "the re-measured matrix",
       );
+      child.stdin.write("q");
+      assert.equal(await exited, 0, out);
+      assert.deepEqual(traces(), []);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("felix demo on a terminal, with a Service", {
+  skip: skip ?? (which("script") ? undefined : "needs script(1) for a terminal"),
+}, () => {
+  test("an edited Service selector regenerates its EndpointSlices: the ~ cell becomes .", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "demo-scenario-"));
+    try {
+      cpSync(resolveScenario("services"), dir, { recursive: true });
+      const child = spawn("script", ["-qfc", `${process.execPath} ${FELIX} demo --scenario ${dir}`, "/dev/null"], {
+        stdio: ["pipe", "pipe", "pipe"],
+        env: { ...process.env, NO_COLOR: "1" },
+      });
+      let out = "";
+      child.stdout.setEncoding("utf8").on("data", (d: string) => {
+        out += d;
+      });
+      const exited = new Promise<number | null>((r) => child.on("close", (code) => r(code)));
+      const until = async (re: RegExp, what: string) => {
+        for (let i = 0; i < 600 && !re.test(out); i++) await new Promise((r) => setTimeout(r, 50));
+        assert.match(out, re, `${what}; output so far:\n${out}`);
+      };
+      const svcCell = (text: string) => parseMatrix(text.replace(/\r/g, "")).get("tcp/8080 ops/debug svc:app/api");
+      await until(/watching .*q quit/, "the first matrix");
+      assert.equal(svcCell(out), "~", out);
+      // Only api-1 behind the Service: ops/debug, allowed to reach api-1, now always gets through.
+      const file = join(dir, "service.yaml");
+      writeFileSync(file, readFileSync(file, "utf8").replace("selector: {app: api}", "selector: {pod: api-1}"));
+      await until(/re-measured[\s\S]*svc:app\/api = ClusterIP 10\.96\.0\.10:80\/tcp → app\/api-1 on/, "the new slices");
+      const after = out.slice(out.lastIndexOf("re-measured"));
+      assert.equal(svcCell(after.slice(after.indexOf("\n"))), ".", after);
       child.stdin.write("q");
       assert.equal(await exited, 0, out);
       assert.deepEqual(traces(), []);

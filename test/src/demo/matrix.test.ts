@@ -38,8 +38,8 @@ describe("demo matrix", () => {
     assert.deepEqual(parseMatrix(coloured), parseMatrix(plain));
     const cells = parseMatrix(plain);
     assert.equal(cells.size, 8);
-    assert.equal(cells.get("tcp/80 frontend/web x/a"), false);
-    assert.equal(cells.get("udp/53 frontend/web frontend/web"), true);
+    assert.equal(cells.get("tcp/80 frontend/web x/a"), "X");
+    assert.equal(cells.get("udp/53 frontend/web frontend/web"), ".");
   });
 
   it("colour follows the terminal and NO_COLOR", () => {
@@ -62,6 +62,41 @@ describe("demo matrix", () => {
     const fewer = formatMatrix({ ...M, ports: [M.ports[0]!] });
     assert.equal(compareMatrices(expected, fewer).length, 4);
     assert.match(compareMatrices(fewer, expected)[0]!, /not in the expected matrix/);
+  });
+
+  it("service columns follow the pods in their block only, with . X and ~ cells (~ in yellow), and read back", () => {
+    const withSvc: Reachability = {
+      ...M,
+      services: [
+        { label: "svc:x/api", block: { protocol: "tcp", port: 80 }, cell: (c) => (c === "x/a" ? "~" : ".") },
+        { label: "svc:x/dns", block: { protocol: "udp", port: 53 }, cell: () => "X" },
+      ],
+    };
+    const text = formatMatrix(withSvc);
+    assert.equal(
+      text,
+      [
+        "tcp/80        x/a  frontend/web  svc:x/api",
+        "x/a            .        .            ~",
+        "frontend/web   X        .            .",
+        "",
+        "udp/53        x/a  frontend/web  svc:x/dns",
+        "x/a            .        X            X",
+        "frontend/web   X        .            X",
+        "",
+      ].join("\n"),
+    );
+    assert.ok(formatMatrix(withSvc, { colour: true }).includes("\x1b[1;33m~\x1b[0m"));
+    const cells = parseMatrix(text);
+    assert.equal(cells.get("tcp/80 x/a svc:x/api"), "~");
+    assert.equal(cells.get("udp/53 frontend/web svc:x/dns"), "X");
+    assert.equal(cells.has("udp/53 x/a svc:x/api"), false);
+    const allDots = formatMatrix({ ...withSvc, services: [{ ...withSvc.services![0]!, cell: () => "." }] });
+    assert.deepEqual(compareMatrices(allDots, text), [
+      "tcp/80 x/a svc:x/api: expected connected, measured partly connected",
+      "udp/53 x/a svc:x/dns: not in the expected matrix",
+      "udp/53 frontend/web svc:x/dns: not in the expected matrix",
+    ]);
   });
 
   it("rejects a row without one cell per server", () => {
