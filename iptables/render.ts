@@ -29,7 +29,8 @@ interface Memo {
 const bodies = new WeakMap<Rule, string>();
 const memos = new WeakMap<Rule, Memo>();
 
-function bodyOf(r: Rule): string {
+/** ruleBody, remembered per (immutable) Rule object. */
+export function bodyOf(r: Rule): string {
   let b = bodies.get(r);
   if (b === undefined) {
     b = ruleBody(r);

@@ -13,6 +13,7 @@
 // what changed.
 
 import { castDraft, type Draft } from "immer";
+import { bodyOf } from "../../iptables/render.js";
 import type { Chain } from "../../iptables/rule.js";
 import type { TableName } from "../../iptables/tables.js";
 import { writeChain } from "../chain-writer.js";
@@ -85,8 +86,14 @@ export class ServiceStateRenderer {
       }
     }
     const ipvsInputsChanged = dirty.services.size > 0 || dirty.podCIDRs || dirty.localIPs;
-    for (const id of [...dirty.services].sort()) this.renderService(d, id, iptables);
-    if (iptables && dirty.services.size > 0) this.putDispatch(d);
+    let dispatchChanged = false;
+    for (const id of [...dirty.services].sort()) {
+      if (this.renderService(d, id, iptables)) dispatchChanged = true;
+    }
+    // An endpoint change rewrites the service's own chains only; the dispatch
+    // chains (one rule per frontend, thousands at scale) change when a
+    // service's frontends do.
+    if (iptables && dispatchChanged) this.putDispatch(d);
     if (this.ipvs && this.mode === "ipvs" && ipvsInputsChanged) {
       const servicePorts = [...this.ports.keys()].sort().flatMap((id) => this.ports.get(id)!);
       this.ipvs.put(d, {
@@ -97,7 +104,8 @@ export class ServiceStateRenderer {
     }
   }
 
-  private renderService(d: Draft<DesiredState>, id: ServiceId, iptables: boolean): void {
+  /** Renders one service; true when its dispatch fragments changed. */
+  private renderService(d: Draft<DesiredState>, id: ServiceId, iptables: boolean): boolean {
     const before = this.rendered.get(id);
     const ports = this.index.ports(id).sort((a, b) => cmp(servicePortId(a), servicePortId(b)));
     const ids = ports.map(servicePortId);
@@ -127,6 +135,7 @@ export class ServiceStateRenderer {
         }
       }
     }
+    const changed = !before || FAMILIES.some((v) => !sameFragments(before.fragments[v], fragments[v]));
     if (ports.length === 0) {
       if (this.rendered.delete(id)) this.order = undefined;
       this.ports.delete(id);
@@ -135,6 +144,7 @@ export class ServiceStateRenderer {
       this.rendered.set(id, { ports: ids, chains, fragments });
       this.ports.set(id, ports);
     }
+    return changed;
   }
 
   private putDispatch(d: Draft<DesiredState>): void {
@@ -172,3 +182,26 @@ export class ServiceStateRenderer {
 }
 
 const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+const DISPATCH_PARTS = [
+  "natServices",
+  "natNodePorts",
+  "filterServices",
+  "filterExternal",
+  "filterNodePorts",
+  "filterFirewall",
+] as const;
+
+/** Whether two renderings put the same rules into the dispatch chains. */
+function sameFragments(a: readonly ServicePortRules[], b: readonly ServicePortRules[]): boolean {
+  return (
+    a.length === b.length &&
+    a.every((fa, i) =>
+      DISPATCH_PARTS.every((k) => {
+        const x = fa[k];
+        const y = b[i][k];
+        return x.length === y.length && x.every((r, j) => bodyOf(r) === bodyOf(y[j]));
+      }),
+    )
+  );
+}
