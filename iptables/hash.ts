@@ -15,24 +15,27 @@ export const HASH_PREFIX = "cali:";
 
 /** The rule text without the hash comment; the input of the hash. */
 export function ruleBody(r: Rule): string {
-  const parts = [r.match.basic];
-  if (r.comment !== undefined) parts.push(`-m comment --comment ${quote(r.comment)}`);
-  parts.push(r.match.rest, r.action);
-  return parts.filter(Boolean).join(" ");
+  return joinParts(r.match.basic, r.comment === undefined ? "" : `-m comment --comment ${quote(r.comment)}`, r);
+}
+
+/** `basic comment… rest action`, skipping empty parts. */
+function joinParts(basic: string, comments: string, r: Rule): string {
+  let s = basic;
+  for (const p of [comments, r.match.rest, r.action]) if (p) s = s ? `${s} ${p}` : p;
+  return s;
 }
 
 /** The hash of one rule, given the chain's seed, its predecessor's body and how often that pair came before. */
 export function ruleHash(seed: string, prevBody: string, body: string, n: number): string {
-  const h = createHash("sha224").update(seed).update("\0").update(`${prevBody}\n${body}`).update(`\0${n}`).digest();
-  return h.toString("base64url").slice(0, HASH_LENGTH);
+  const h = createHash("sha224").update(seed).update("\0").update(prevBody).update("\n").update(body).update(`\0${n}`);
+  return h.digest("base64url").slice(0, HASH_LENGTH);
 }
 
 /** The full rule text as iptables-save prints it, without `-A <chain>`. */
 export function renderRule(r: Rule, hash: string): string {
-  const parts = [r.match.basic, `-m comment --comment ${quote(HASH_PREFIX + hash)}`];
-  if (r.comment !== undefined) parts.push(`-m comment --comment ${quote(r.comment)}`);
-  parts.push(r.match.rest, r.action);
-  return parts.filter(Boolean).join(" ");
+  let comments = `-m comment --comment ${quote(HASH_PREFIX + hash)}`;
+  if (r.comment !== undefined) comments += ` -m comment --comment ${quote(r.comment)}`;
+  return joinParts(r.match.basic, comments, r);
 }
 
 /** Quotes as iptables-save does: bare when alphanumeric, else in double quotes. */

@@ -23,9 +23,12 @@ interface Memo {
   readonly rendered: RenderedRule;
 }
 
-// Rules are immutable and often re-rendered unchanged (a dispatch chain of
-// thousands of rules when one service changes): their rendering is reused
-// while the chain seed, the predecessor's body and the repeat count match.
+// Rules are immutable and long chains are often re-rendered almost unchanged
+// (a dispatch chain of thousands of rules when one service changes): their
+// renderings are reused while the chain seed, the predecessor's body and the
+// repeat count match. Short chains are rendered afresh: remembering each of
+// their (hundreds of thousands of) rules costs more at start-up than it saves.
+const MEMO_MIN_RULES = 64;
 const bodies = new WeakMap<Rule, string>();
 const memos = new WeakMap<Rule, Memo>();
 
@@ -41,20 +44,26 @@ export function bodyOf(r: Rule): string {
 
 export function renderRules(hashSeed: string, rules: readonly Rule[]): RenderedRule[] {
   const out: RenderedRule[] = [];
-  const seen = new Map<string, number>();
+  // predecessor body → body → times seen (no per-rule key strings: chains reach thousands of rules)
+  const seen = new Map<string, Map<string, number>>();
+  const memo = rules.length >= MEMO_MIN_RULES;
   let prev = "";
   for (const r of rules) {
-    const body = bodyOf(r);
-    const context = `${prev}\n${body}`;
-    const n = seen.get(context) ?? 0;
-    seen.set(context, n + 1);
-    const m = memos.get(r);
+    const body = memo ? bodyOf(r) : ruleBody(r);
+    let after = seen.get(prev);
+    if (!after) {
+      after = new Map();
+      seen.set(prev, after);
+    }
+    const n = after.get(body) ?? 0;
+    after.set(body, n + 1);
+    const m = memo ? memos.get(r) : undefined;
     if (m && m.seed === hashSeed && m.prev === prev && m.n === n) {
       out.push(m.rendered);
     } else {
       const hash = ruleHash(hashSeed, prev, body, n);
       const rendered = { text: renderRule(r, hash), hash };
-      memos.set(r, { seed: hashSeed, prev, n, rendered });
+      if (memo) memos.set(r, { seed: hashSeed, prev, n, rendered });
       out.push(rendered);
     }
     prev = body;
