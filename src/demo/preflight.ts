@@ -1,9 +1,7 @@
 // What felix demo needs from the machine, checked before anything is created,
 // with messages that say what to do (Debian package names).
 
-import { accessSync, constants } from "node:fs";
-import { delimiter, join } from "node:path";
-import { pythonPath } from "../netns/topology.js";
+import { pythonPath, which } from "../netns/topology.js";
 
 const TOOLS: readonly { cmd: string; pkg: string; what: string }[] = [
   { cmd: "ip", pkg: "iproute2", what: "network namespaces, veths, routes" },
@@ -12,17 +10,6 @@ const TOOLS: readonly { cmd: string; pkg: string; what: string }[] = [
   { cmd: "iptables-legacy-save", pkg: "iptables", what: "the agent's rules" },
   { cmd: "sysctl", pkg: "procps", what: "interface settings" },
 ];
-
-export function which(cmd: string, path = process.env.PATH ?? ""): string | undefined {
-  for (const d of path.split(delimiter).concat(["/usr/sbin", "/sbin", "/usr/local/sbin"])) {
-    const p = join(d, cmd);
-    try {
-      accessSync(p, constants.X_OK);
-      return p;
-    } catch {}
-  }
-  return undefined;
-}
 
 export interface Machine {
   readonly platform: string;

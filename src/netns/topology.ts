@@ -269,8 +269,9 @@ export function isRoot(): boolean {
   return typeof process.getuid === "function" && process.getuid() === 0;
 }
 
-function which(cmd: string): string | undefined {
-  const dirs = (process.env.PATH ?? "").split(delimiter).concat(["/usr/sbin", "/sbin", "/usr/local/sbin"]);
+/** The path of an executable on PATH or in the sbin directories (root's tools), if any. */
+export function which(cmd: string, path = process.env.PATH ?? ""): string | undefined {
+  const dirs = path.split(delimiter).concat(["/usr/sbin", "/sbin", "/usr/local/sbin"]);
   for (const d of dirs) {
     const p = join(d, cmd);
     try {

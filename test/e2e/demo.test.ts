@@ -10,9 +10,8 @@ import { dirname, join, resolve } from "node:path";
 import { describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { compareMatrices, parseMatrix } from "../../src/demo/matrix.js";
-import { which } from "../../src/demo/preflight.js";
 import { EXPECTED_FILE, listScenarios, resolveScenario } from "../../src/demo/scenario.js";
-import { isRoot, requirementsMissing } from "../../src/netns/topology.js";
+import { isRoot, requirementsMissing, which } from "../../src/netns/topology.js";
 
 const FELIX = resolve(dirname(fileURLToPath(import.meta.url)), "../../src/cli/felix.js");
 const skip = requirementsMissing();
