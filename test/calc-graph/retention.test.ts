@@ -36,24 +36,28 @@ function census(root: object): Map<string, number> {
   return out;
 }
 
-test("indexes hold no more than a fresh graph after 3,000 random changes", () => {
-  const cluster = generateCluster("small", 3);
-  const graph = new CalcGraph({ nodeName: "node-0" });
-  graph.apply(cluster.updates);
-  for (let i = 0; i < 60; i++) {
-    const batch = [];
-    for (let j = 0; j < 50; j++) batch.push(...cluster.randomChange());
-    graph.apply(batch);
-  }
-  const fresh = new CalcGraph({ nodeName: "node-0" });
-  fresh.apply(cluster.currentUpdates());
+for (const proxyMode of ["off", "iptables", "ipvs"] as const) {
+  test(`indexes hold no more than a fresh graph after 3,000 random changes (proxy mode ${proxyMode})`, () => {
+    const cluster = generateCluster("small", 3);
+    const graph = new CalcGraph({ nodeName: "node-0", proxyMode });
+    graph.apply(cluster.updates);
+    for (let i = 0; i < 60; i++) {
+      const batch = [];
+      for (let j = 0; j < 50; j++) batch.push(...cluster.randomChange());
+      graph.apply(batch);
+    }
+    const fresh = new CalcGraph({ nodeName: "node-0", proxyMode });
+    fresh.apply(cluster.currentUpdates());
 
-  const a = census(graph);
-  const b = census(fresh);
-  assert.ok(a.size > 10, `census found only ${a.size} collections`);
-  assert.deepEqual(Object.fromEntries(a), Object.fromEntries(b));
-  for (const fam of ["ipv4", "ipv6"] as const) {
-    assert.equal(renderTables(graph.current.iptables[fam]), renderTables(fresh.current.iptables[fam]));
-  }
-  assert.deepEqual(Object.keys(graph.current.ipsets).sort(), Object.keys(fresh.current.ipsets).sort());
-});
+    const a = census(graph);
+    const b = census(fresh);
+    assert.ok(a.size > 10, `census found only ${a.size} collections`);
+    assert.deepEqual(Object.fromEntries(a), Object.fromEntries(b));
+    for (const fam of ["ipv4", "ipv6"] as const) {
+      assert.equal(renderTables(graph.current.iptables[fam]), renderTables(fresh.current.iptables[fam]));
+    }
+    assert.deepEqual(Object.keys(graph.current.ipsets).sort(), Object.keys(fresh.current.ipsets).sort());
+    assert.deepEqual(graph.current.services, fresh.current.services);
+    assert.deepEqual(graph.current.ipvs, fresh.current.ipvs);
+  });
+}
