@@ -7,7 +7,7 @@
 // after it, and the syncer can edit a chain in place (a few -I/-D) instead of
 // rewriting it.
 
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import type { Rule } from "./rule.js";
 
 export const HASH_LENGTH = 16;
@@ -27,8 +27,8 @@ function joinParts(basic: string, comments: string, r: Rule): string {
 
 /** The hash of one rule, given the chain's seed, its predecessor's body and how often that pair came before. */
 export function ruleHash(seed: string, prevBody: string, body: string, n: number): string {
-  const h = createHash("sha224").update(seed).update("\0").update(prevBody).update("\n").update(body).update(`\0${n}`);
-  return h.digest("base64url").slice(0, HASH_LENGTH);
+  // One-shot hashing: about half the cost of a Hash object per rule (hundreds of thousands at start-up).
+  return hash("sha224", `${seed}\0${prevBody}\n${body}\0${n}`, "base64url").slice(0, HASH_LENGTH);
 }
 
 /** The full rule text as iptables-save prints it, without `-A <chain>`. */

@@ -44,19 +44,12 @@ export function bodyOf(r: Rule): string {
 
 export function renderRules(hashSeed: string, rules: readonly Rule[]): RenderedRule[] {
   const out: RenderedRule[] = [];
-  // predecessor body → body → times seen (no per-rule key strings: chains reach thousands of rules)
-  const seen = new Map<string, Map<string, number>>();
   const memo = rules.length >= MEMO_MIN_RULES;
+  const timesSeen = pairCounter(memo);
   let prev = "";
   for (const r of rules) {
     const body = memo ? bodyOf(r) : ruleBody(r);
-    let after = seen.get(prev);
-    if (!after) {
-      after = new Map();
-      seen.set(prev, after);
-    }
-    const n = after.get(body) ?? 0;
-    after.set(body, n + 1);
+    const n = timesSeen(prev, body);
     const m = memo ? memos.get(r) : undefined;
     if (m && m.seed === hashSeed && m.prev === prev && m.n === n) {
       out.push(m.rendered);
@@ -69,6 +62,35 @@ export function renderRules(hashSeed: string, rules: readonly Rule[]): RenderedR
     prev = body;
   }
   return out;
+}
+
+/**
+ * How often a (predecessor body, body) pair came before in one chain: a map
+ * for long chains, a scan for the short ones (most chains; no maps to allocate).
+ */
+function pairCounter(long: boolean): (prev: string, body: string) => number {
+  if (long) {
+    const seen = new Map<string, Map<string, number>>();
+    return (prev, body) => {
+      let after = seen.get(prev);
+      if (!after) {
+        after = new Map();
+        seen.set(prev, after);
+      }
+      const n = after.get(body) ?? 0;
+      after.set(body, n + 1);
+      return n;
+    };
+  }
+  const prevs: string[] = [];
+  const bodies: string[] = [];
+  return (prev, body) => {
+    let n = 0;
+    for (let j = 0; j < bodies.length; j++) if (bodies[j] === body && prevs[j] === prev) n++;
+    prevs.push(prev);
+    bodies.push(body);
+    return n;
+  };
 }
 
 export function renderChain(c: Chain): RenderedChain {

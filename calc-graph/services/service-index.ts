@@ -8,6 +8,7 @@
 // for masquerading: the enabled IP pools' CIDRs when any are given, else every
 // node's spec.podCIDRs.
 
+import { compareIps } from "../../ipvs/model.js";
 import { familyOf } from "../conversion/cidr.js";
 import type { IpVersion } from "../model.js";
 import type { ConvertedService, ConvertedSlice } from "./convert.js";
@@ -157,27 +158,6 @@ export class ServiceIndex {
 export function compareEndpoints(a: ServiceEndpoint, b: ServiceEndpoint): number {
   const c = compareIps(a.ip, b.ip);
   return c !== 0 ? c : a.port - b.port;
-}
-
-function ipKey(ip: string): string {
-  if (!ip.includes(":")) {
-    return ip
-      .split(".")
-      .map((o) => o.padStart(3, "0"))
-      .join(".");
-  }
-  // Expand :: and pad each group.
-  const [head, tail] = ip.split("::");
-  const h = head ? head.split(":") : [];
-  const t = tail !== undefined && tail !== "" ? tail.split(":") : [];
-  const groups = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill("0"), ...t];
-  return groups.map((g) => g.padStart(4, "0")).join(":");
-}
-
-export function compareIps(a: string, b: string): number {
-  const ka = ipKey(a);
-  const kb = ipKey(b);
-  return ka < kb ? -1 : ka > kb ? 1 : 0;
 }
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {

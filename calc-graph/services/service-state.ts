@@ -12,7 +12,7 @@
 // rendered to the same rules keeps its object, so the dataplane writes only
 // what changed.
 
-import { castDraft, type Draft } from "immer";
+import { castDraft, type Draft, isDraft, original } from "immer";
 import { bodyOf } from "../../iptables/render.js";
 import type { Chain } from "../../iptables/rule.js";
 import type { TableName } from "../../iptables/tables.js";
@@ -112,7 +112,10 @@ export class ServiceStateRenderer {
     for (const old of before?.ports ?? []) if (!ids.includes(old)) delete d.services[old];
     for (const sp of ports) {
       const pid = servicePortId(sp);
-      if (JSON.stringify(d.services[pid]) !== JSON.stringify(sp)) d.services[pid] = castDraft(sp as ServicePort);
+      const found = d.services[pid];
+      // Compare with the plain object (not through the draft); a new port needs no comparison.
+      const old = found && isDraft(found) ? original(found) : found;
+      if (!old || JSON.stringify(old) !== JSON.stringify(sp)) d.services[pid] = castDraft(sp as ServicePort);
     }
     const chains: Record<IpVersion, string[]> = { 4: [], 6: [] };
     const fragments: Record<IpVersion, ServicePortRules[]> = { 4: [], 6: [] };
