@@ -2,12 +2,13 @@
 // object when the rule hashes did not change: "changed" stays "different by
 // reference" for every consumer (dataplane, table syncer, benchmarks).
 
-import { castDraft, type Draft, isDraft, original } from "immer";
+import { castDraft, type Draft } from "immer";
 import { renderChain, sameRules } from "../iptables/render.js";
 import type { Chain } from "../iptables/rule.js";
-import { chainOf, putChain, type RenderedChain, type TableName } from "../iptables/tables.js";
+import { chainOf, putChain, type TableName } from "../iptables/tables.js";
 import { type DesiredState, familyKey } from "./desired-state.js";
 import type { IpVersion } from "./model.js";
+import { plain } from "./plain.js";
 
 export interface ChainStats {
   chainsRendered: number;
@@ -35,8 +36,7 @@ export function writeChain(
   const rendered = renderChain(chain);
   // Compare with the plain object: reading a chain's rules through the draft
   // would make a proxy per rule (thousands in a dispatch chain).
-  const found = chainOf(t, name);
-  const old = (found && isDraft(found) ? original(found as Draft<RenderedChain>) : found) as RenderedChain | undefined;
+  const old = plain(chainOf(t, name));
   if (old && sameRules(old.rules, rendered.rules)) return;
   putChain(t, name, castDraft(rendered));
   stats.chainsChanged++;

@@ -29,6 +29,7 @@ import type { FelixNetworkConfig } from "./network/model.js";
 import { NetworkIndex } from "./network/network-index.js";
 import { putNetwork } from "./network/render.js";
 import { EMPTY_NETWORK } from "./network/state.js";
+import { plain } from "./plain.js";
 import { renderDispatchChains } from "./rules/dispatch.js";
 import { renderEndpointRules } from "./rules/endpoint.js";
 import { type Direction, endpointChainName, policyChainName, profileChainName } from "./rules/names.js";
@@ -268,7 +269,8 @@ export class StateBuilder {
         continue;
       }
       const members = new Set(this.ipsets.members(id, v));
-      const old = d.ipsets[name];
+      // Compare with the plain set: iterating a draft Set makes immer copy it.
+      const old = plain(d.ipsets[name]);
       if (old && sameSet(old.members, members)) continue;
       const set: IpSetState = { name, family: v, type: ipSetType(spec), members };
       d.ipsets[name] = castDraft(set);

@@ -46,13 +46,15 @@ export interface TableState {
 
 export type FamilyTables = Readonly<Record<TableName, TableState>>;
 
-const SHARDS = 256;
+// ~50 chains per shard with 55k chains: a batch touching hundreds of chains
+// copies hundreds of small shards (and the 1,024-entry index), not the table.
+const SHARDS = 1024;
 
-/** The shard of a chain name: FNV-1a of the name, two hex digits. */
+/** The shard of a chain name: FNV-1a of the name, three hex digits. */
 export function shardOf(name: string): string {
   let h = 0x811c9dc5;
   for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
-  return ((h >>> 0) % SHARDS).toString(16).padStart(2, "0");
+  return ((h >>> 0) % SHARDS).toString(16).padStart(3, "0");
 }
 
 export function chainOf(t: TableState, name: string): RenderedChain | undefined {

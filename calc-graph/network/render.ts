@@ -8,6 +8,7 @@ import type { IpSetState } from "../../iptables/ipset.js";
 import type { Chain } from "../../iptables/rule.js";
 import type { DesiredState } from "../desired-state.js";
 import type { IpVersion } from "../model.js";
+import { plain } from "../plain.js";
 import { NAT_OUTGOING_CHAIN } from "../rules/static.js";
 import { NAT_OUTGOING_ALL_SET, NAT_OUTGOING_MASQ_SET, natOutgoingRules, natOutgoingSetName } from "./nat-outgoing.js";
 import type { NetworkIndex } from "./network-index.js";
@@ -54,7 +55,7 @@ export function putNetwork(d: Draft<DesiredState>, net: NetworkIndex, chains: Ne
         delete d.ipsets[name];
         continue;
       }
-      const old = d.ipsets[name];
+      const old = plain(d.ipsets[name]);
       if (old && same([...old.members].sort(), members)) continue;
       const set: IpSetState = { name, family: v, type: "hash:net", members: new Set(members) };
       d.ipsets[name] = castDraft(set);
@@ -66,7 +67,7 @@ export function putNetwork(d: Draft<DesiredState>, net: NetworkIndex, chains: Ne
   const vx = state.tunnels["vxlan.calico"];
   if (vx) {
     const members = net.remoteVtepAddresses();
-    const old = d.ipsets[ALL_VXLAN_SOURCES_SET];
+    const old = plain(d.ipsets[ALL_VXLAN_SOURCES_SET]);
     if (!old || !same([...old.members].sort(), members)) {
       const set: IpSetState = { name: ALL_VXLAN_SOURCES_SET, family: 4, type: "hash:net", members: new Set(members) };
       d.ipsets[ALL_VXLAN_SOURCES_SET] = castDraft(set);

@@ -12,13 +12,14 @@
 // rendered to the same rules keeps its object, so the dataplane writes only
 // what changed.
 
-import { castDraft, type Draft, isDraft, original } from "immer";
+import { castDraft, type Draft } from "immer";
 import { bodyOf } from "../../iptables/render.js";
 import type { Chain } from "../../iptables/rule.js";
 import type { TableName } from "../../iptables/tables.js";
 import { writeChain } from "../chain-writer.js";
 import type { DesiredState } from "../desired-state.js";
 import type { IpVersion } from "../model.js";
+import { plain } from "../plain.js";
 import { renderServicePort, type ServicePortRules } from "../rules/services.js";
 import { serviceDispatchChains } from "../rules/services-static.js";
 import type { IpvsStateBuilder } from "./ipvs-builder.js";
@@ -112,9 +113,8 @@ export class ServiceStateRenderer {
     for (const old of before?.ports ?? []) if (!ids.includes(old)) delete d.services[old];
     for (const sp of ports) {
       const pid = servicePortId(sp);
-      const found = d.services[pid];
-      // Compare with the plain object (not through the draft); a new port needs no comparison.
-      const old = found && isDraft(found) ? original(found) : found;
+      // A new port needs no comparison.
+      const old = plain(d.services[pid]);
       if (!old || JSON.stringify(old) !== JSON.stringify(sp)) d.services[pid] = castDraft(sp as ServicePort);
     }
     const chains: Record<IpVersion, string[]> = { 4: [], 6: [] };
@@ -172,7 +172,7 @@ export class ServiceStateRenderer {
     }
     // ipset lists a full-length prefix as a bare address.
     const members = new Set(cidrs.map((c) => c.replace(/\/(32|128)$/, "")));
-    const old = d.ipsets[name];
+    const old = plain(d.ipsets[name]);
     if (old && old.members.size === members.size && [...members].every((m) => old.members.has(m))) return;
     d.ipsets[name] = castDraft({ name, family: v, type: "hash:net" as const, members });
     this.stats.ipsetsChanged++;
