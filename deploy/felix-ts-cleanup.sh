@@ -9,7 +9,9 @@
 #     chains named cali-*; rules in other chains (INPUT, FORWARD, ...) that
 #     carry a "cali:<hash>" comment or jump/goto a cali-* chain;
 #   - IP sets named cali4* / cali6*;
-#   - with --routes: main-table routes with protocol 80 (IPv4 and IPv6).
+#   - with --routes: main-table routes with protocol 80 (IPv4 and IPv6) and
+#     our devices vxlan.calico and cali-ipvs0 (their neighbour/FDB entries and
+#     bound service addresses go with them).
 # Everybody else's rules (kube-proxy, docker, a host firewall) stay exactly
 # where they are: for each table one `iptables-restore --noflush` transaction
 # deletes our rules from the built-in chains (-D with the rule as saved),
@@ -149,11 +151,27 @@ if [ "$routes" = 1 ]; then
     if [ "$dry_run" = 1 ]; then
       ip "$v" route show proto 80 | sed "s/^/felix-ts-cleanup: would delete route ($v): /" >&2
     elif ! err="$(ip "$v" route flush proto 80 2>&1)"; then
-      log "routes ($v): $err"
-      failed=1
+      case "$err" in
+        *"FIB table does not exist"*) ;; # no routes at all in this namespace
+        *)
+          log "routes ($v): $err"
+          failed=1
+          ;;
+      esac
     fi
   done
   [ "$dry_run" = 1 ] || log "routes with protocol 80: flushed"
+  for dev in vxlan.calico cali-ipvs0; do
+    ip link show "$dev" >/dev/null 2>&1 || continue
+    if [ "$dry_run" = 1 ]; then
+      log "would delete device $dev"
+    elif ! err="$(ip link del "$dev" 2>&1)"; then
+      log "device $dev: $err"
+      failed=1
+    else
+      log "device $dev: deleted"
+    fi
+  done
 fi
 
 exit "$failed"
