@@ -39,7 +39,7 @@ export interface ServiceRenderStats {
 interface Rendered {
   /** DesiredState.services ids. */
   readonly ports: readonly string[];
-  /** Per family: nat chains owned, and the dispatch fragments (sorted by port id). */
+  /** Per family: nat chains owned, and the dispatch fragments (sorted by port id; without their own chains). */
   readonly chains: Record<IpVersion, readonly string[]>;
   readonly fragments: Record<IpVersion, readonly ServicePortRules[]>;
 }
@@ -126,7 +126,8 @@ export class ServiceStateRenderer {
           podCidrsKnown: this.cidrsKnown[sp.family],
           nodeIPs: this.index.localNodeIPs(),
         });
-        fragments[sp.family].push(r);
+        // Kept for the dispatch chains only: the service's own chains are in the snapshot already.
+        fragments[sp.family].push({ ...r, natChains: [] });
         for (const c of r.natChains) {
           chains[sp.family].push(c.name);
           this.putChain(d, sp.family, "nat", c.name, c);
