@@ -149,80 +149,81 @@ describe("felix demo", { skip }, () => {
   });
 });
 
-describe("felix demo on a terminal", {
-  skip: skip ?? (which("script") ? undefined : "needs script(1) for a terminal"),
-}, () => {
+/**
+ * A copy of a shipped scenario and the demo on it in a terminal (script(1)
+ * gives it a TTY on stdin and stdout, as a user's shell would).
+ */
+function demoOnTerminal(scenario: string) {
+  const dir = mkdtempSync(join(tmpdir(), "demo-scenario-"));
+  cpSync(resolveScenario(scenario), dir, { recursive: true });
+  const child = spawn("script", ["-qfc", `${process.execPath} ${FELIX} demo --scenario ${dir}`, "/dev/null"], {
+    stdio: ["pipe", "pipe", "pipe"],
+    env: { ...process.env, NO_COLOR: "1" },
+  });
+  let out = "";
+  child.stdout.setEncoding("utf8").on("data", (d: string) => {
+    out += d;
+  });
+  const exited = new Promise<number | null>((r) => child.on("close", (code) => r(code)));
+  return {
+    dir,
+    output: () => out,
+    /** Waits (up to 30 s) until the output matches. */
+    until: async (re: RegExp, what: string) => {
+      for (let i = 0; i < 600 && !re.test(out); i++) await new Promise((r) => setTimeout(r, 50));
+      assert.match(out, re, `${what}; output so far:\n${out}`);
+    },
+    /** Presses q; the demo must exit 0 and leave nothing behind. */
+    quit: async () => {
+      child.stdin.write("q");
+      assert.equal(await exited, 0, out);
+      assert.deepEqual(traces(), []);
+    },
+    remove: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+const terminalSkip = skip ?? (which("script") ? undefined : "needs script(1) for a terminal");
+
+describe("felix demo on a terminal", { skip: terminalSkip }, () => {
   test("an edited policy file is re-measured and reprinted; q tears everything down", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "demo-scenario-"));
+    const demo = demoOnTerminal("default-deny");
     try {
-      cpSync(resolveScenario("default-deny"), dir, { recursive: true });
-      // script(1) gives the demo a terminal on stdin and stdout, as a user's shell would.
-      const child = spawn("script", ["-qfc", `${process.execPath} ${FELIX} demo --scenario ${dir}`, "/dev/null"], {
-        stdio: ["pipe", "pipe", "pipe"],
-        env: { ...process.env, NO_COLOR: "1" },
-      });
-      let out = "";
-      child.stdout.setEncoding("utf8").on("data", (d: string) => {
-        out += d;
-      });
-      const exited = new Promise<number | null>((r) => child.on("close", (code) => r(code)));
-      const until = async (re: RegExp, what: string) => {
-        for (let i = 0; i < 600 && !re.test(out); i++) await new Promise((r) => setTimeout(r, 50));
-        assert.match(out, re, `${what}; output so far:\n${out}`);
-      };
-      await until(/watching .*q quit/, "the first matrix");
-      assert.match(out, /backend\/api ← frontend\/web udp\/80: denied/);
-      assert.doesNotMatch(out, /backend\/api ← frontend\/web tcp\/80/);
+      await demo.until(/watching .*q quit/, "the first matrix");
+      assert.match(demo.output(), /backend\/api ← frontend\/web udp\/80: denied/);
+      assert.doesNotMatch(demo.output(), /backend\/api ← frontend\/web tcp\/80/);
       // Drop allow-frontend: frontend/web → backend/api on tcp/80 becomes blocked.
-      const file = join(dir, "policies.yaml");
+      const file = join(demo.dir, "policies.yaml");
       writeFileSync(file, readFileSync(file, "utf8").split("---")[0]!);
-      await until(
+      await demo.until(
         /re-measured[\s\S]*backend\/api ← frontend\/web tcp\/80: denied by backend\/knp.default.default-deny/,
         "the re-measured matrix",
       );
-      child.stdin.write("q");
-      assert.equal(await exited, 0, out);
-      assert.deepEqual(traces(), []);
+      await demo.quit();
     } finally {
-      rmSync(dir, { recursive: true, force: true });
+      demo.remove();
     }
   });
-});
 
-describe("felix demo on a terminal, with a Service", {
-  skip: skip ?? (which("script") ? undefined : "needs script(1) for a terminal"),
-}, () => {
   test("an edited Service selector regenerates its EndpointSlices: the ~ cell becomes .", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "demo-scenario-"));
+    const demo = demoOnTerminal("services");
     try {
-      cpSync(resolveScenario("services"), dir, { recursive: true });
-      const child = spawn("script", ["-qfc", `${process.execPath} ${FELIX} demo --scenario ${dir}`, "/dev/null"], {
-        stdio: ["pipe", "pipe", "pipe"],
-        env: { ...process.env, NO_COLOR: "1" },
-      });
-      let out = "";
-      child.stdout.setEncoding("utf8").on("data", (d: string) => {
-        out += d;
-      });
-      const exited = new Promise<number | null>((r) => child.on("close", (code) => r(code)));
-      const until = async (re: RegExp, what: string) => {
-        for (let i = 0; i < 600 && !re.test(out); i++) await new Promise((r) => setTimeout(r, 50));
-        assert.match(out, re, `${what}; output so far:\n${out}`);
-      };
       const svcCell = (text: string) => parseMatrix(text.replace(/\r/g, "")).get("tcp/8080 ops/debug svc:app/api");
-      await until(/watching .*q quit/, "the first matrix");
-      assert.equal(svcCell(out), "~", out);
+      await demo.until(/watching .*q quit/, "the first matrix");
+      assert.equal(svcCell(demo.output()), "~", demo.output());
       // Only api-1 behind the Service: ops/debug, allowed to reach api-1, now always gets through.
-      const file = join(dir, "service.yaml");
+      const file = join(demo.dir, "service.yaml");
       writeFileSync(file, readFileSync(file, "utf8").replace("selector: {app: api}", "selector: {pod: api-1}"));
-      await until(/re-measured[\s\S]*svc:app\/api = ClusterIP 10\.96\.0\.10:80\/tcp → app\/api-1 on/, "the new slices");
+      await demo.until(
+        /re-measured[\s\S]*svc:app\/api = ClusterIP 10\.96\.0\.10:80\/tcp → app\/api-1 on/,
+        "the new slices",
+      );
+      const out = demo.output();
       const after = out.slice(out.lastIndexOf("re-measured"));
       assert.equal(svcCell(after.slice(after.indexOf("\n"))), ".", after);
-      child.stdin.write("q");
-      assert.equal(await exited, 0, out);
-      assert.deepEqual(traces(), []);
+      await demo.quit();
     } finally {
-      rmSync(dir, { recursive: true, force: true });
+      demo.remove();
     }
   });
 });
