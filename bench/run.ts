@@ -18,7 +18,7 @@
 //   throughput   updates/s over a burst of random changes in batches.
 // Writes the figures as JSON with --json, and shows deltas against --compare.
 
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
@@ -28,6 +28,7 @@ import { CalcGraph, type GraphConfig } from "../calc-graph/calc-graph.js";
 import { PROXY_MODES, type ProxyMode } from "../calc-graph/services/model.js";
 import type { IptablesMode } from "../iptables/backend.js";
 import type { Kind } from "../src/model/resource.js";
+import { runNodeInNetns } from "../src/netns/node-child.js";
 import type { ChildJob, ChildResult, FloorResult, KernelKindResult, OursResult } from "./kernel-protocol.js";
 import {
   type Dist,
@@ -269,33 +270,12 @@ function kernelSkipReason(backend: IptablesMode): string | undefined {
 
 const CHILD_SCRIPT = fileURLToPath(new URL("./kernel-child.js", import.meta.url));
 
-function runChild(ns: string, job: ChildJob, timeoutMs = 30 * 60_000): Promise<ChildResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn("ip", ["netns", "exec", ns, process.execPath, CHILD_SCRIPT, JSON.stringify(job)], {
-      stdio: ["ignore", "pipe", "inherit"],
-    });
-    let stdout = "";
-    child.stdout.on("data", (d) => {
-      stdout += d;
-    });
-    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-    child.on("error", (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    child.on("close", (code, signal) => {
-      clearTimeout(timer);
-      const line = stdout
-        .split("\n")
-        .reverse()
-        .find((l) => l.startsWith("RESULT "));
-      if (code !== 0 || !line) {
-        reject(new Error(`kernel child (${job.mode}) failed: exit ${code ?? signal}`));
-        return;
-      }
-      resolve(JSON.parse(line.slice("RESULT ".length)) as ChildResult);
-    });
-  });
+async function runChild(ns: string, job: ChildJob, timeoutMs = 30 * 60_000): Promise<ChildResult> {
+  const r = await runNodeInNetns(ns, CHILD_SCRIPT, { args: [JSON.stringify(job)], timeoutMs, inheritStderr: true });
+  if (r.code !== 0 || r.result === undefined) {
+    throw new Error(`kernel child (${job.mode}) failed: exit ${r.code ?? r.signal}`);
+  }
+  return r.result as ChildResult;
 }
 
 async function kernelRun(

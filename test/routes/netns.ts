@@ -3,9 +3,10 @@
 // /proc/sys/net bind to the namespace of the process that opens them, and node
 // cannot setns(2) itself).
 
-import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readlinkSync } from "node:fs";
+import { type NodeChildRun, runNodeInNetns } from "../../src/netns/node-child.js";
 
 /** Why real-kernel tests cannot run here, or undefined when they can. */
 export function netnsSkipReason(): string | undefined {
@@ -37,56 +38,14 @@ export function currentNetnsId(): string {
   return readlinkSync("/proc/self/ns/net");
 }
 
-export interface ChildRun {
-  readonly code: number | null;
-  readonly signal: NodeJS.Signals | null;
-  readonly stdout: string;
-  readonly stderr: string;
-  readonly ms: number;
-  readonly timedOut: boolean;
-  /** Parsed from the last `RESULT {json}` line on stdout. */
-  readonly result?: unknown;
-}
+export type ChildRun = NodeChildRun;
 
 /**
  * Runs `node <script>` inside the namespace with FELIX_NETNS_CHILD=<scenario>.
  * The child must exit by itself (its sockets closed) before the timeout.
  */
 export function runInNetns(ns: string, script: string, scenario: string, timeoutMs = 30_000): Promise<ChildRun> {
-  const t0 = performance.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn("ip", ["netns", "exec", ns, process.execPath, script], {
-      env: { ...process.env, FELIX_NETNS_CHILD: scenario },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    let timedOut = false;
-    child.stdout.on("data", (d) => {
-      stdout += d;
-    });
-    child.stderr.on("data", (d) => {
-      stderr += d;
-    });
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill("SIGKILL");
-    }, timeoutMs);
-    child.on("error", (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    child.on("close", (code, signal) => {
-      clearTimeout(timer);
-      const line = stdout
-        .split("\n")
-        .reverse()
-        .find((l) => l.startsWith("RESULT "));
-      let result: unknown;
-      if (line) result = JSON.parse(line.slice("RESULT ".length));
-      resolve({ code, signal, stdout, stderr, ms: performance.now() - t0, timedOut, result });
-    });
-  });
+  return runNodeInNetns(ns, script, { env: { ...process.env, FELIX_NETNS_CHILD: scenario }, timeoutMs });
 }
 
 /** For child scripts: run a command in the current namespace and return stdout. */
