@@ -100,12 +100,6 @@ export class TableSyncer {
     }
   }
 
-  /** What would be written now, without writing: [main transaction, deletions]. */
-  async plan(desired: FamilyTables): Promise<[string, string]> {
-    const plans = await this.planTables(desired);
-    return [plans.map((p) => p.main).join(""), plans.map((p) => p.deletes).join("")];
-  }
-
   private async planTables(desired: FamilyTables): Promise<TablePlan[]> {
     if (!this.kernel) this.kernel = parseSave(await this.backend.save());
     const kernel = this.kernel;
