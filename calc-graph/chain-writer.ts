@@ -5,7 +5,7 @@
 import { castDraft, type Draft } from "immer";
 import { renderChain, sameRules } from "../iptables/render.js";
 import type { Chain } from "../iptables/rule.js";
-import { chainOf, putChain, type TableName } from "../iptables/tables.js";
+import { chainOf, putChain, shardOf, type TableName } from "../iptables/tables.js";
 import { type DesiredState, familyKey } from "./desired-state.js";
 import type { IpVersion } from "./model.js";
 import { plain } from "./plain.js";
@@ -25,9 +25,10 @@ export function writeChain(
   stats: ChainStats,
 ): void {
   const t = d.iptables[familyKey(v)][table];
+  const shard = shardOf(name);
   if (!chain) {
-    if (chainOf(t, name)) {
-      putChain(t, name, undefined);
+    if (chainOf(t, name, shard)) {
+      putChain(t, name, undefined, shard);
       stats.chainsChanged++;
     }
     return;
@@ -36,8 +37,8 @@ export function writeChain(
   const rendered = renderChain(chain);
   // Compare with the plain object: reading a chain's rules through the draft
   // would make a proxy per rule (thousands in a dispatch chain).
-  const old = plain(chainOf(t, name));
+  const old = plain(chainOf(t, name, shard));
   if (old && sameRules(old.rules, rendered.rules)) return;
-  putChain(t, name, castDraft(rendered));
+  putChain(t, name, castDraft(rendered), shard);
   stats.chainsChanged++;
 }

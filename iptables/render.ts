@@ -1,7 +1,7 @@
 // Chains → rendered rules with hashes, and desired tables → iptables-restore
 // text (the iptables-save view: our chains and our rules in built-in chains).
 
-import { renderRule, ruleBody, ruleHash } from "./hash.js";
+import { flat, renderedRule, ruleBody, ruleHash } from "./hash.js";
 import type { Chain, Rule } from "./rule.js";
 import {
   BUILTIN_CHAINS,
@@ -54,8 +54,7 @@ export function renderRules(hashSeed: string, rules: readonly Rule[]): RenderedR
     if (m && m.seed === hashSeed && m.prev === prev && m.n === n) {
       out.push(m.rendered);
     } else {
-      const hash = ruleHash(hashSeed, prev, body, n);
-      const rendered = { text: renderRule(r, hash), hash };
+      const rendered = renderedRule(r, body, ruleHash(hashSeed, prev, body, n));
       if (memo) memos.set(r, { seed: hashSeed, prev, n, rendered });
       out.push(rendered);
     }
@@ -94,7 +93,7 @@ function pairCounter(long: boolean): (prev: string, body: string) => number {
 }
 
 export function renderChain(c: Chain): RenderedChain {
-  return { name: c.name, rules: renderRules(c.name, c.rules) };
+  return { name: flat(c.name), rules: renderRules(c.name, c.rules) };
 }
 
 /** Appended rules hash from a seed of their own so inserts and appends stay independent. */

@@ -50,15 +50,18 @@ export type FamilyTables = Readonly<Record<TableName, TableState>>;
 // copies hundreds of small shards (and the 1,024-entry index), not the table.
 const SHARDS = 1024;
 
+const SHARD_KEYS = Array.from({ length: SHARDS }, (_, i) => i.toString(16).padStart(3, "0"));
+
 /** The shard of a chain name: FNV-1a of the name, three hex digits. */
 export function shardOf(name: string): string {
   let h = 0x811c9dc5;
   for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
-  return ((h >>> 0) % SHARDS).toString(16).padStart(3, "0");
+  return SHARD_KEYS[(h >>> 0) % SHARDS];
 }
 
-export function chainOf(t: TableState, name: string): RenderedChain | undefined {
-  return t.shards[shardOf(name)]?.[name];
+/** `shard` may be given when the caller computed shardOf(name) already. */
+export function chainOf(t: TableState, name: string, shard = shardOf(name)): RenderedChain | undefined {
+  return t.shards[shard]?.[name];
 }
 
 /** Every chain name, unsorted. */
@@ -76,8 +79,8 @@ export function putChain(
   t: { shards: Record<string, Record<string, RenderedChain>> },
   name: string,
   chain: RenderedChain | undefined,
+  k = shardOf(name),
 ): void {
-  const k = shardOf(name);
   if (chain) {
     const shard = t.shards[k];
     if (shard) shard[name] = chain;

@@ -1,6 +1,6 @@
 // Pod → WorkloadEndpoint (libcalico-go's podToDefaultWorkloadEndpoint).
 
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import type { Pod } from "../../src/model/k8s.js";
 import type { NamedPort, Protocol, WorkloadEndpoint } from "../model.js";
 import { parseIp } from "./cidr.js";
@@ -14,7 +14,7 @@ import {
 
 /** Calico's veth name: `<prefix>` + first 11 hex chars of sha1(`<ns>.<pod>`). */
 export function vethNameForWorkload(namespace: string, pod: string, prefix = "cali"): string {
-  return prefix + createHash("sha1").update(`${namespace}.${pod}`).digest("hex").slice(0, 11);
+  return prefix + hash("sha1", `${namespace}.${pod}`, "hex").slice(0, 11);
 }
 
 export function parseProtocol(p: unknown, what: string): Protocol {

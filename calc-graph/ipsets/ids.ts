@@ -1,7 +1,7 @@
 // IP set ids and kernel names. Ids hash the canonical selector text, so a set
 // keeps its name across restarts and agents agree on it.
 
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import type { IpVersion, Protocol } from "../model.js";
 import { type Selector, selectorText } from "../selector/selector.js";
 
@@ -9,7 +9,7 @@ import { type Selector, selectorText } from "../selector/selector.js";
 export const MAX_IPSET_NAME_LENGTH = 31;
 
 function uniqueId(prefix: string, text: string): string {
-  return `${prefix}:${createHash("sha224").update(text).digest("base64url")}`;
+  return `${prefix}:${hash("sha224", text, "base64url")}`;
 }
 
 export type IpSetSpec =

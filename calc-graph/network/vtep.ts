@@ -3,7 +3,7 @@
 // the way Felix does it (0x66 then the first five bytes of sha1(name)), so
 // every agent computes the same MAC for a node.
 
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import type { NodeInfo } from "../model.js";
 
 export interface Vtep {
@@ -15,7 +15,7 @@ export interface Vtep {
 }
 
 export function derivedVtepMac(nodeName: string): string {
-  const sha = createHash("sha1").update(nodeName).digest();
+  const sha = hash("sha1", nodeName, "buffer");
   return [0x66, ...sha.subarray(0, 5)].map((b) => b.toString(16).padStart(2, "0")).join(":");
 }
 

@@ -23,17 +23,17 @@
 // these rules are left out (kube-proxy's no-op local detector).
 
 import ipaddr from "ipaddr.js";
-import { Actions, type Chain, match, NO_MATCH, type Rule, rule } from "../../iptables/rule.js";
+import { Actions, type Chain, type Match, match, NO_MATCH, type Rule, rule } from "../../iptables/rule.js";
 import { probabilityText } from "../../iptables/statistic.js";
 import type { IpVersion } from "../model.js";
 import { usable } from "../services/categorize.js";
 import type { ServiceEndpoint, ServicePort } from "../services/model.js";
 import {
-  endpointChainName,
   endpointString,
   MARK_MASQ_CHAIN,
   PROXY_FIREWALL_CHAIN,
   podCidrSetName,
+  sepChainName,
   serviceChainNames,
   servicePortName,
 } from "../services/names.js";
@@ -213,45 +213,60 @@ export function renderServicePort(sp: ServicePort, ctx: ServiceRenderContext): S
     fw.push(rule(NO_MATCH, "", `other traffic to ${name} will be dropped by ${PROXY_FIREWALL_CHAIN}`));
   }
 
-  const reachable = new Map<string, ServiceEndpoint>();
+  // Each endpoint's SEP chain name and `ip:port`, computed once: the SVC and
+  // SVL chains and the SEP chain itself all need them.
+  const portKey = name + proto;
+  const reachable = new Map<ServiceEndpoint, { sep: string; addr: string }>();
+  const sepOf = (ep: ServiceEndpoint) => {
+    let r = reachable.get(ep);
+    if (!r) {
+      const addr = endpointString(ep);
+      r = { sep: sepChainName(portKey, addr), addr };
+      reachable.set(ep, r);
+    }
+    return r;
+  };
   const toEndpoints = (chainName: string, eps: readonly ServiceEndpoint[]) => {
     const rs = chain(chainName);
     if (sp.affinityTimeoutSeconds !== undefined) {
       for (const ep of eps) {
-        const sep = endpointChainName(sp, ep);
+        const { sep, addr } = sepOf(ep);
         const m = match()
           .raw(
             `-m recent --rcheck --seconds ${sp.affinityTimeoutSeconds} --reap --name ${sep} --mask ${recentMask(v)} --rsource`,
           )
           .build();
-        rs.push(rule(m, Actions.jump(sep), `${name} -> ${endpointString(ep)}`));
+        rs.push(rule(m, Actions.jump(sep), `${name} -> ${addr}`));
       }
     }
     eps.forEach((ep, i) => {
-      const sep = endpointChainName(sp, ep);
-      reachable.set(sep, ep);
+      const { sep, addr } = sepOf(ep);
       const m =
         i < eps.length - 1
           ? match()
               .raw(`-m statistic --mode random --probability ${probabilityText(eps.length - i)}`)
               .build()
           : NO_MATCH;
-      rs.push(rule(m, Actions.jump(sep), `${name} -> ${endpointString(ep)}`));
+      rs.push(rule(m, Actions.jump(sep), `${name} -> ${addr}`));
     });
   };
   if (usesClusterChain) toEndpoints(chains.svc, clusterEps);
   if (usesLocalChain) toEndpoints(chains.svl, localEps);
 
-  for (const [sep, ep] of reachable) {
+  const protoMatch: Match = { basic: `-p ${proto}`, rest: "" };
+  for (const [ep, { sep, addr }] of reachable) {
     const rs = chain(sep);
     // Hairpin: an endpoint reaching itself through the service must see the
     // reply come from the node, not from itself.
-    rs.push(rule(match().sourceNet(hostCidr(ep.ip)).build(), Actions.jump(MARK_MASQ_CHAIN), name));
-    const dnat = match().protocol(proto);
-    if (sp.affinityTimeoutSeconds !== undefined) {
-      dnat.raw(`-m recent --set --name ${sep} --mask ${recentMask(v)} --rsource`);
-    }
-    rs.push(rule(dnat.build(), `-j DNAT --to-destination ${endpointString(ep)}`, name));
+    rs.push(rule({ basic: `-s ${hostCidr(ep.ip)}`, rest: "" }, Actions.jump(MARK_MASQ_CHAIN), name));
+    const dnat =
+      sp.affinityTimeoutSeconds === undefined
+        ? protoMatch
+        : match()
+            .protocol(proto)
+            .raw(`-m recent --set --name ${sep} --mask ${recentMask(v)} --rsource`)
+            .build();
+    rs.push(rule(dnat, `-j DNAT --to-destination ${addr}`, name));
   }
 
   return {

@@ -4,7 +4,7 @@
 // servicePortName being `ns/svc:port` (`ns/svc` for an unnamed port); SEP
 // chains also hash the endpoint `ip:port` (`[ip]:port` for IPv6).
 
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import type { ServiceEndpoint, ServicePort } from "./model.js";
 
 export const SERVICES_CHAIN = "cali-SERVICES";
@@ -37,7 +37,8 @@ function base32(buf: Uint8Array): string {
   return out;
 }
 
-const hash16 = (s: string) => base32(createHash("sha256").update(s).digest()).slice(0, 16);
+/** The first 16 base32 characters: the first 10 bytes (80 bits) of the digest. */
+const hash16 = (s: string) => base32(hash("sha256", s, "buffer").subarray(0, 10));
 
 /** kube-proxy's ServicePortName.String(). */
 export function servicePortName(sp: Pick<ServicePort, "namespace" | "service" | "portName">): string {
@@ -65,5 +66,8 @@ export function serviceChainNames(sp: ServicePort): ServiceChainNames {
 }
 
 export function endpointChainName(sp: ServicePort, ep: ServiceEndpoint): string {
-  return `cali-SEP-${hash16(servicePortName(sp) + sp.protocol + endpointString(ep))}`;
+  return sepChainName(servicePortName(sp) + sp.protocol, endpointString(ep));
 }
+
+/** endpointChainName from `servicePortName + protocol` and endpointString, when the caller has them. */
+export const sepChainName = (portKey: string, endpoint: string) => `cali-SEP-${hash16(portKey + endpoint)}`;
