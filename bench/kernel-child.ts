@@ -16,6 +16,7 @@ import { run } from "../iptables/exec.js";
 import { renderIpSets } from "../iptables/ipset.js";
 import { renderTables } from "../iptables/render.js";
 import type { ApplyResult, DataplaneOptions } from "../src/dataplane.js";
+import { limitHeapGrowth } from "../src/heap.js";
 import { kernelDataplane } from "../src/kernel.js";
 import { createLogger } from "../src/log.js";
 import { Metrics } from "../status/metrics.js";
@@ -201,6 +202,7 @@ async function floor(job: ChildJob): Promise<FloorResult> {
 
 async function main(): Promise<void> {
   const job = JSON.parse(process.argv[2] ?? "") as ChildJob;
+  limitHeapGrowth(job.heapGrowthPercent);
   const result = job.mode === "ours" ? await ours(job) : await floor(job);
   process.stdout.write(`RESULT ${JSON.stringify(result)}\n`);
 }

@@ -14,6 +14,8 @@ export interface ChildJob {
   readonly seed: number;
   readonly backend: IptablesMode;
   readonly proxyMode: ProxyMode;
+  /** The daemon's FELIX_HEAPGROWTHPERCENT. */
+  readonly heapGrowthPercent: number;
   /** Incremental samples per kind (ours only; 0 skips the incremental phase). */
   readonly samples: number;
   readonly warmup: number;

@@ -27,6 +27,7 @@ import { Command, InvalidArgumentError, Option } from "commander";
 import { CalcGraph, type GraphConfig } from "../calc-graph/calc-graph.js";
 import { PROXY_MODES, type ProxyMode } from "../calc-graph/services/model.js";
 import type { IptablesMode } from "../iptables/backend.js";
+import { DEFAULT_HEAP_GROWTH_PERCENT, limitHeapGrowth } from "../src/heap.js";
 import type { Kind } from "../src/model/resource.js";
 import { runNodeInNetns } from "../src/netns/node-child.js";
 import type { ChildJob, ChildResult, FloorResult, KernelKindResult, OursResult } from "./kernel-protocol.js";
@@ -74,6 +75,7 @@ interface Options {
   only: Phase[];
   kinds: ChangeKind[];
   breakdown: boolean;
+  heapGrowthPercent: number;
 }
 
 const positiveInt = (name: string) => (v: string) => {
@@ -141,6 +143,12 @@ function parseArgs(argv: string[]): Options {
         ),
     )
     .option("--no-breakdown", "skip the second cold-start graph that splits convert+index from flush")
+    .option(
+      "--heap-growth-percent <n>",
+      "V8 heap growth past the live heap, as the daemon's FELIX_HEAPGROWTHPERCENT (0: V8's default)",
+      positiveInt("--heap-growth-percent"),
+      DEFAULT_HEAP_GROWTH_PERCENT,
+    )
     .showHelpAfterError();
   program.parse(argv);
   return program.opts<Options>();
@@ -163,6 +171,7 @@ interface PresetResult {
   readonly preset: PresetName;
   readonly seed: number;
   readonly proxyMode?: ProxyMode;
+  readonly heapGrowthPercent?: number;
   readonly spec: ScaleSpec;
   readonly inputs: { updates: number; byKind: Partial<Record<Kind, number>>; generateMs: number };
   cold?: {
@@ -283,7 +292,15 @@ async function kernelRun(
   o: Options,
   withIncremental: boolean,
 ): Promise<{ cold: KernelCold; incremental: OursResult["incremental"] }> {
-  const base = { spec, seed: o.seed, backend: o.backend, proxyMode: o.proxyMode, warmup: o.warmup, kinds: o.kinds };
+  const base = {
+    spec,
+    seed: o.seed,
+    backend: o.backend,
+    proxyMode: o.proxyMode,
+    heapGrowthPercent: o.heapGrowthPercent,
+    warmup: o.warmup,
+    kinds: o.kinds,
+  };
   const nsOurs = createNetns();
   let ours: OursResult;
   try {
@@ -329,6 +346,7 @@ async function runPreset(preset: PresetName, o: Options): Promise<PresetResult> 
     preset,
     seed: o.seed,
     proxyMode: o.proxyMode,
+    heapGrowthPercent: o.heapGrowthPercent,
     spec,
     inputs: { updates: cluster.updates.length, byKind, generateMs },
   };
@@ -529,12 +547,14 @@ class Table {
 const n0 = (v: number | undefined, path?: string): Cell => ({ v, path, d: 0 });
 const ms = (v: number | undefined, path?: string, d = 1): Cell => ({ v, path, d });
 
+const heapGrowth = (p: number | undefined) => (p ? `${p}%` : "V8 default");
+
 function printPreset(r: PresetResult, previous: unknown): void {
   const s = r.spec;
   const base = `presets.${r.preset}`;
   const out: string[] = [];
   out.push(
-    `\n== ${r.preset} (seed ${r.seed}, proxy mode ${r.proxyMode ?? "off"}): ${fmt(s.pods, 0)} pods (${s.localPods} on node-0), ${s.nodes} nodes, ` +
+    `\n== ${r.preset} (seed ${r.seed}, proxy mode ${r.proxyMode ?? "off"}, heap growth ${heapGrowth(r.heapGrowthPercent)}): ${fmt(s.pods, 0)} pods (${s.localPods} on node-0), ${s.nodes} nodes, ` +
       `${s.namespaces} namespaces, ${fmt(s.serviceAccounts, 0)} service accounts, ${fmt(s.policies, 0)} policies, ` +
       `${fmt(s.services, 0)} services × ${s.endpointsPerService} endpoints ==`,
   );
@@ -746,6 +766,8 @@ async function main(): Promise<void> {
     );
     process.exit(r.status ?? 1);
   }
+  // The daemon's heap setting, so memory and time are measured as it runs.
+  limitHeapGrowth(o.heapGrowthPercent);
   if (o.kernel) removeStaleNamespaces();
   let previous: unknown;
   if (o.compare) {

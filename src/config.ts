@@ -4,6 +4,7 @@ import type { GraphConfig } from "../calc-graph/calc-graph.js";
 import { felixNetworkConfigFromEnv } from "../calc-graph/network/convert.js";
 import type { EndpointToHostAction } from "../calc-graph/rules/static.js";
 import { PROXY_MODES, type ProxyMode } from "../calc-graph/services/model.js";
+import { DEFAULT_HEAP_GROWTH_PERCENT } from "./heap.js";
 import { ipvsOptionsFromEnv } from "./ipvs-config.js";
 
 export class ConfigError extends Error {}
@@ -45,6 +46,12 @@ export interface AgentConfig {
   readonly logLevel: string;
   /** FELIX_MTUFILEPATH (felix-ts's own): where the pod MTU is written while IP pools exist (default /var/lib/calico/mtu). */
   readonly mtuFilePath?: string;
+  /**
+   * FELIX_HEAPGROWTHPERCENT (felix-ts's own, Felix's goGCThreshold for V8):
+   * how far the heap may grow past the live heap before a full GC; 0 keeps
+   * V8's default (about 2× under churn).
+   */
+  readonly heapGrowthPercent?: number;
 }
 
 function bool(name: string, v: string | undefined, dflt: boolean): boolean {
@@ -62,6 +69,15 @@ function seconds(name: string, v: string | undefined, dflt: number): number {
   return n;
 }
 
+function percent(name: string, v: string | undefined, dflt: number): number {
+  if (v === undefined || v === "") return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 1000) {
+    throw new ConfigError(`${name} must be a whole number of percent from 0 to 1000, not ${JSON.stringify(v)}`);
+  }
+  return n;
+}
+
 export function agentConfigFromEnv(env: NodeJS.ProcessEnv): AgentConfig {
   return {
     iptablesRefreshInterval: seconds("FELIX_IPTABLESREFRESHINTERVAL", env.FELIX_IPTABLESREFRESHINTERVAL, 180),
@@ -69,5 +85,6 @@ export function agentConfigFromEnv(env: NodeJS.ProcessEnv): AgentConfig {
     ipv6Support: bool("FELIX_IPV6SUPPORT", env.FELIX_IPV6SUPPORT, true),
     logLevel: (env.FELIX_LOGSEVERITYSCREEN ?? "info").toLowerCase(),
     mtuFilePath: env.FELIX_MTUFILEPATH || "/var/lib/calico/mtu",
+    heapGrowthPercent: percent("FELIX_HEAPGROWTHPERCENT", env.FELIX_HEAPGROWTHPERCENT, DEFAULT_HEAP_GROWTH_PERCENT),
   };
 }

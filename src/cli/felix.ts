@@ -24,6 +24,7 @@ import { Daemon, summary } from "../daemon.js";
 import { FileDatastore } from "../datastore/file-datastore.js";
 import { KubernetesDatastore, loadKubeConfig } from "../datastore/kubernetes.js";
 import { demoCommand } from "../demo/command.js";
+import { limitHeapGrowth } from "../heap.js";
 import { kernelDataplane } from "../kernel.js";
 import { createLogger, type LogFormat } from "../log.js";
 import type { ResourceUpdate } from "../model/resource.js";
@@ -50,6 +51,7 @@ async function run(o: Options): Promise<void> {
   const nodeName = o.nodeName ?? process.env.NODENAME ?? process.env.FELIX_FELIXHOSTNAME;
   try {
     cfg = agentConfigFromEnv(process.env);
+    limitHeapGrowth(cfg.heapGrowthPercent ?? 0);
     log = createLogger(o.logLevel ?? cfg.logLevel, o.logFormat);
     if (!nodeName) throw new Error("--node-name is required (or NODENAME)");
     if (o.datastore === "file" && !o.resources) throw new Error("--resources <dir> is required with --datastore file");
