@@ -26,7 +26,14 @@ export function kubeProxyProbability(n: number): string {
   return (1 / n).toFixed(10);
 }
 
-/** The probability text for "one of n", as iptables-save prints it. */
+/** The probability text for "one of n", as iptables-save prints it (remembered: every service asks for 2..E). */
 export function probabilityText(n: number): string {
-  return kernelProbabilityText(probabilityToKernel(kubeProxyProbability(n)));
+  let t = probabilities.get(n);
+  if (t === undefined) {
+    t = kernelProbabilityText(probabilityToKernel(kubeProxyProbability(n)));
+    if (probabilities.size < 10_000) probabilities.set(n, t);
+  }
+  return t;
 }
+
+const probabilities = new Map<number, string>();

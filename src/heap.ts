@@ -8,7 +8,12 @@ import { setFlagsFromString } from "node:v8";
 /** FELIX_HEAPGROWTHPERCENT's default: Felix's goGCThreshold default. */
 export const DEFAULT_HEAP_GROWTH_PERCENT = 40;
 
-/** Applies a growth percentage (0 keeps V8's own heuristics). Call early: it shapes every later heap limit. */
+/**
+ * Sets the growth percentage for every later heap limit (0: V8's own
+ * heuristics). The agent sets it once its start-up snapshot is built: that
+ * snapshot grows the heap from nothing, and bounding each step of that
+ * growth would only add full collections to the start-up.
+ */
 export function limitHeapGrowth(percent: number): void {
-  if (percent > 0) setFlagsFromString(`--heap-growing-percent=${percent}`);
+  setFlagsFromString(`--heap-growing-percent=${percent}`);
 }

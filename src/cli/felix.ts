@@ -51,7 +51,6 @@ async function run(o: Options): Promise<void> {
   const nodeName = o.nodeName ?? process.env.NODENAME ?? process.env.FELIX_FELIXHOSTNAME;
   try {
     cfg = agentConfigFromEnv(process.env);
-    limitHeapGrowth(cfg.heapGrowthPercent ?? 0);
     log = createLogger(o.logLevel ?? cfg.logLevel, o.logFormat);
     if (!nodeName) throw new Error("--node-name is required (or NODENAME)");
     if (o.datastore === "file" && !o.resources) throw new Error("--resources <dir> is required with --datastore file");
@@ -174,12 +173,23 @@ async function run(o: Options): Promise<void> {
     filter((e) => (e.name.startsWith(prefix) && e.event !== "removed" && e.up) || OWNED_TUNNELS.includes(e.name)),
   );
 
+  // Heap growth is bounded from the first snapshot on (src/heap.ts).
+  let heapBounded = false;
   daemon = new Daemon({
     graph: graphCfg,
     updates,
     dataplane: kernel.dataplane,
     log: log.child({ component: "dataplane" }),
-    observer: status,
+    observer: {
+      batch: (state, secs, seenAt) => {
+        status.batch(state, secs, seenAt);
+        if (!heapBounded) {
+          heapBounded = true;
+          limitHeapGrowth(cfg.heapGrowthPercent ?? 0);
+        }
+      },
+      applied: (state, outcome, secs) => status.applied(state, outcome, secs),
+    },
     refreshIntervalSecs: cfg.iptablesRefreshInterval,
     linkEvents,
   });
