@@ -130,13 +130,14 @@ export class TableSyncer {
     }
     this.updateCache(desired, plans, deletesApplied);
     this.applied = desired;
-    const input = main + deletes;
+    // Counted while planning: scanning tens of megabytes of restore input with regexes costs ~100 ms at scale.
+    const sum = (f: (p: TablePlan) => number) => plans.reduce((n, p) => n + f(p), 0);
     return {
-      chainsWritten: count(main, /^:/gm),
-      chainsDeleted: count(deletes, /^-X /gm),
-      hooksWritten: new Set(main.match(/^-I (\S+)/gm) ?? []).size,
-      linesWritten: count(input, /^[-:]/gm),
-      bytesWritten: Buffer.byteLength(input),
+      chainsWritten: sum((p) => p.declared),
+      chainsDeleted: sum((p) => p.removed.length),
+      hooksWritten: sum((p) => p.hooksWritten),
+      linesWritten: sum((p) => p.lines),
+      bytesWritten: Buffer.byteLength(main) + Buffer.byteLength(deletes),
       restoreMs,
     };
   }
@@ -158,11 +159,8 @@ export class TableSyncer {
       }
       for (const chain of plans[i].written) {
         const c = chainOf(want, chain)!;
-        have.chains.set(chain, {
-          name: chain,
-          policy: "-",
-          rules: c.rules.map((r) => ({ text: r.text, hash: r.hash })),
-        });
+        // Rendered rules are SavedRules already (text and hash): a copy of the list, not of each rule.
+        have.chains.set(chain, { name: chain, policy: "-", rules: [...c.rules] });
       }
       for (const c of [...have.chains.values()].filter((x) => x.policy !== "-")) {
         const hook = want.hooks[c.name] ?? { insert: [], append: [] };
@@ -180,10 +178,6 @@ export class TableSyncer {
 /** Ours: rules with our hash, or older rules of ours that jump to a cali- chain without one. */
 export function isOurs(r: { text: string; hash?: string }): boolean {
   return r.hash !== undefined || /-[jg] cali-/.test(r.text);
-}
-
-function count(s: string, re: RegExp): number {
-  return s.match(re)?.length ?? 0;
 }
 
 function hashesOf(rules: readonly { hash?: string }[]): string {
@@ -214,6 +208,12 @@ export interface TablePlan {
   readonly written: readonly string[];
   /** Stale chains flushed by `main` and deleted by `deletes`. */
   readonly removed: readonly string[];
+  /** Chains declared (flushed) by `main`: rewritten or removed. */
+  readonly declared: number;
+  /** Built-in chains whose hook rules `main` rewrites. */
+  readonly hooksWritten: number;
+  /** Lines of `main` and `deletes` (declarations and rule commands). */
+  readonly lines: number;
 }
 
 /**
@@ -261,17 +261,21 @@ export function planTable(
     ...Object.keys(want.hooks),
     ...[...haveChains.values()].filter((c) => c.policy !== "-").map((c) => c.name),
   ]);
+  let hooksWritten = 0;
   for (const b of [...builtins].sort()) {
     const hook = want.hooks[b] ?? { insert: [], append: [] };
     const rules = haveChains.get(b)?.rules ?? [];
     if (hooksInPlace(rules, hook)) continue;
+    hooksWritten++;
     for (const r of rules.filter(isOurs)) body.push(`-D ${b} ${r.text}`);
     for (const [i, r] of hook.insert.entries()) body.push(`-I ${b} ${i + 1} ${r.text}`);
     for (const r of hook.append) body.push(`-A ${b} ${r.text}`);
   }
   const del = deletes.length ? `*${name}\n${deletes.join("\n")}\nCOMMIT\n` : "";
-  if (declare.length === 0 && body.length === 0) return { main: "", deletes: del, written, removed };
-  return { main: `*${name}\n${[...declare, ...body].join("\n")}\nCOMMIT\n`, deletes: del, written, removed };
+  const counts = { declared: declare.length, hooksWritten, lines: declare.length + body.length + deletes.length };
+  if (declare.length === 0 && body.length === 0) return { main: "", deletes: del, written, removed, ...counts };
+  const main = `*${name}\n${declare.join("\n")}${declare.length && body.length ? "\n" : ""}${body.join("\n")}\nCOMMIT\n`;
+  return { main, deletes: del, written, removed, ...counts };
 }
 
 /**
