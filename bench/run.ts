@@ -604,10 +604,7 @@ function printPreset(r: PresetResult, previous: unknown): void {
         `  floor: bare ip6tables-${k.backend}-restore --noflush v6`,
         ms(k.floor.iptablesV6Ms, "cold.kernel.floor.iptablesV6Ms"),
       );
-      t.row(
-        "  floor total (ipset, then v4 and v6 side by side as ours)",
-        ms(k.floor.totalMs, "cold.kernel.floor.totalMs"),
-      );
+      t.row("  floor total", ms(k.floor.totalMs, "cold.kernel.floor.totalMs"));
       t.row("  ours/floor: graph + dataplane.apply ÷ floor", {
         v: k.totalOverFloor,
         path: "cold.kernel.totalOverFloor",

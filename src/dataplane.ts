@@ -2,7 +2,8 @@
 // match, in the order that keeps the node safe:
 //
 //   1. policy: IP sets created and filled (members exist before rules use
-//      them), then iptables IPv4 and IPv6 together, then stale IP sets
+//      them), then iptables IPv4, then IPv6 (legacy restores of the two
+//      families serialise on the xtables lock anyway), then stale IP sets
 //      destroyed (after no rule references them);
 //   2. alongside 1, as Felix applies its routing tables alongside iptables:
 //      tunnel devices (IP pools), routes, the tunnels' neighbour/FDB
@@ -57,7 +58,7 @@ export interface ApplyResult {
   readonly changes: number;
   readonly iptablesBytes: number;
   readonly ipsetBytes: number;
-  /** Wall time inside iptables-restore and ipset restore, ms (the two families' restores overlap). */
+  /** Time spent inside iptables-restore and ipset restore, ms: the kernel-write floor. */
   readonly restoreMs: number;
   readonly routes: { added: number; removed: number; pending: number };
   readonly sysctlsWritten: number;
@@ -165,8 +166,7 @@ export class Dataplane {
         neighborChanges,
       iptablesBytes: v4.bytesWritten + v6.bytesWritten,
       ipsetBytes: ipsetUp.bytesWritten + stale.bytesWritten,
-      // Wall time: the two families' restores overlap.
-      restoreMs: ipsetUp.restoreMs + Math.max(v4.restoreMs, v6.restoreMs),
+      restoreMs: ipsetUp.restoreMs + v4.restoreMs + v6.restoreMs,
       routes,
       sysctlsWritten,
       warnings,
@@ -174,7 +174,7 @@ export class Dataplane {
     };
   }
 
-  /** IP sets, then IPv4 and IPv6 together (a restore per family, each atomic), then the sets no rule uses. */
+  /** IP sets, then IPv4 and IPv6 (a restore per family, each atomic per table), then the sets no rule uses. */
   private async applyPolicy(state: DesiredState, last: DesiredState | undefined) {
     const warnings: string[] = [];
     const sets: IpSetState[] = Object.values(state.ipsets).filter((s) => s.family === 4 || this.o.ipv6);
@@ -182,10 +182,11 @@ export class Dataplane {
     // Only sets whose object changed need a diff against the kernel.
     const changedSets = last ? sets.filter((s) => last.ipsets[s.name] !== s) : sets;
     const ipsetUp = changedSets.length > 0 ? await this.o.ipsets.addOrUpdate(changedSets) : NO_IPSETS;
-    const [v4, v6] = await settled([
-      last?.iptables.ipv4 !== state.iptables.ipv4 ? this.o.ipv4.apply(state.iptables.ipv4) : NO_TABLES,
-      this.o.ipv6 && last?.iptables.ipv6 !== state.iptables.ipv6 ? this.o.ipv6.apply(state.iptables.ipv6) : NO_TABLES,
-    ]);
+    const v4 = last?.iptables.ipv4 !== state.iptables.ipv4 ? await this.o.ipv4.apply(state.iptables.ipv4) : NO_TABLES;
+    const v6 =
+      this.o.ipv6 && last?.iptables.ipv6 !== state.iptables.ipv6
+        ? await this.o.ipv6.apply(state.iptables.ipv6)
+        : NO_TABLES;
     const setRemoved = !last || Object.keys(last.ipsets).some((name) => !state.ipsets[name]);
     const stale = setsChanged && setRemoved ? await this.o.ipsets.removeStale(sets) : NO_STALE;
     for (const name of stale.inUse) warnings.push(`IP set ${name} is still in use by another program; will retry`);
