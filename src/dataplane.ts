@@ -1,16 +1,12 @@
 // The dataplane driver: takes DesiredState snapshots and makes the kernel
 // match, in the order that keeps the node safe:
 //
-//   1. policy: IP sets created and filled (members exist before rules use
-//      them), then iptables IPv4, then IPv6 (legacy restores of the two
-//      families serialise on the xtables lock anyway), then stale IP sets
-//      destroyed (after no rule references them);
-//   2. alongside 1, as Felix applies its routing tables alongside iptables:
-//      tunnel devices (IP pools), routes, the tunnels' neighbour/FDB
-//      entries, sysctls. A new pod's route may come before its chains; its
-//      interface is then unknown to the dispatch chains, which drop its
-//      traffic;
-//   3. IPVS (proxy mode ipvs): service IPs on the dummy device, then the
+//   1. IP sets: create and fill (members exist before rules use them)
+//   2. iptables, IPv4 then IPv6 (a pod's chains exist before its route)
+//   3. IP sets: destroy stale ones (after no rule references them)
+//   4. tunnel devices (IP pools), then routes, then the tunnels' neighbour/FDB entries
+//   5. sysctls
+//   6. IPVS (proxy mode ipvs): service IPs on the dummy device, then the
 //      IPVS table; last, so a kernel without IPVS (a warning, retried on
 //      every apply) never holds up policy, routes or sysctls
 //
@@ -132,52 +128,9 @@ export class Dataplane {
     last: DesiredState | undefined,
     linksChanged: boolean,
   ): Promise<ApplyResult> {
-    // A restore runs in a process of its own: routes and sysctls are written meanwhile.
-    const [policy, net] = await settled([this.applyPolicy(state, last), this.applyLinks(state, last, linksChanged)]);
-    const { ipsetUp, v4, v6, stale } = policy;
-    const { routes, sysctlsWritten, tunnelChanges, neighborChanges } = net;
-    const warnings = [...policy.warnings, ...net.warnings];
-
-    let ipvsChanges = 0;
-    const ipvs = state.ipvs;
-    if (this.o.ipvs && ipvs && (last?.ipvs !== ipvs || this.ipvsFailed || this.o.ipvs.draining > 0)) {
-      try {
-        ipvsChanges = (await this.o.ipvs.apply(ipvs)).changes;
-        this.ipvsFailed = false;
-      } catch (e) {
-        this.ipvsFailed = true;
-        warnings.push(`IPVS: ${(e as Error).message}`);
-      }
-    }
-    const iptLines = v4.linesWritten + v6.linesWritten;
-    return {
-      changes:
-        iptLines +
-        ipsetUp.setsCreated +
-        ipsetUp.setsSwapped +
-        ipsetUp.membersAdded +
-        ipsetUp.membersRemoved +
-        stale.destroyed +
-        routes.added +
-        routes.removed +
-        sysctlsWritten +
-        ipvsChanges +
-        tunnelChanges +
-        neighborChanges,
-      iptablesBytes: v4.bytesWritten + v6.bytesWritten,
-      ipsetBytes: ipsetUp.bytesWritten + stale.bytesWritten,
-      restoreMs: ipsetUp.restoreMs + v4.restoreMs + v6.restoreMs,
-      routes,
-      sysctlsWritten,
-      warnings,
-      ipvsChanges,
-    };
-  }
-
-  /** IP sets, then IPv4 and IPv6 (a restore per family, each atomic per table), then the sets no rule uses. */
-  private async applyPolicy(state: DesiredState, last: DesiredState | undefined) {
-    const warnings: string[] = [];
+    let links = linksChanged;
     const sets: IpSetState[] = Object.values(state.ipsets).filter((s) => s.family === 4 || this.o.ipv6);
+    const warnings: string[] = [];
     const setsChanged = last?.ipsets !== state.ipsets;
     // Only sets whose object changed need a diff against the kernel.
     const changedSets = last ? sets.filter((s) => last.ipsets[s.name] !== s) : sets;
@@ -190,13 +143,7 @@ export class Dataplane {
     const setRemoved = !last || Object.keys(last.ipsets).some((name) => !state.ipsets[name]);
     const stale = setsChanged && setRemoved ? await this.o.ipsets.removeStale(sets) : NO_STALE;
     for (const name of stale.inUse) warnings.push(`IP set ${name} is still in use by another program; will retry`);
-    return { ipsetUp, v4, v6, stale, warnings };
-  }
 
-  /** Tunnel devices, routes, their neighbour/FDB entries, sysctls. */
-  private async applyLinks(state: DesiredState, last: DesiredState | undefined, linksChanged: boolean) {
-    const warnings: string[] = [];
-    let links = linksChanged;
     // Tunnel devices before the routes that go through them; a re-created
     // device lost its routes and neighbours, so those are re-checked too.
     let tunnelChanges = 0;
@@ -234,13 +181,39 @@ export class Dataplane {
       sysctlsWritten = r.written;
       for (const f of r.failed) warnings.push(`sysctl ${f.path}: ${f.error}`);
     }
-    return { routes, sysctlsWritten, tunnelChanges, neighborChanges, warnings };
+    let ipvsChanges = 0;
+    const ipvs = state.ipvs;
+    if (this.o.ipvs && ipvs && (last?.ipvs !== ipvs || this.ipvsFailed || this.o.ipvs.draining > 0)) {
+      try {
+        ipvsChanges = (await this.o.ipvs.apply(ipvs)).changes;
+        this.ipvsFailed = false;
+      } catch (e) {
+        this.ipvsFailed = true;
+        warnings.push(`IPVS: ${(e as Error).message}`);
+      }
+    }
+    const iptLines = v4.linesWritten + v6.linesWritten;
+    return {
+      changes:
+        iptLines +
+        ipsetUp.setsCreated +
+        ipsetUp.setsSwapped +
+        ipsetUp.membersAdded +
+        ipsetUp.membersRemoved +
+        stale.destroyed +
+        routes.added +
+        routes.removed +
+        sysctlsWritten +
+        ipvsChanges +
+        tunnelChanges +
+        neighborChanges,
+      iptablesBytes: v4.bytesWritten + v6.bytesWritten,
+      ipsetBytes: ipsetUp.bytesWritten + stale.bytesWritten,
+      restoreMs: v4.restoreMs + v6.restoreMs + ipsetUp.restoreMs,
+      routes,
+      sysctlsWritten,
+      warnings,
+      ipvsChanges,
+    };
   }
-}
-
-/** Promise.all that waits for every step before throwing the first failure: no write outlives its apply. */
-async function settled<T extends readonly unknown[]>(steps: { [K in keyof T]: T[K] | Promise<T[K]> }): Promise<T> {
-  const rs = await Promise.allSettled(steps);
-  for (const r of rs) if (r.status === "rejected") throw r.reason;
-  return rs.map((r) => (r as PromiseFulfilledResult<unknown>).value) as unknown as T;
 }
