@@ -15,12 +15,21 @@ import { binary } from "../iptables/backend.js";
 import { run } from "../iptables/exec.js";
 import { renderIpSets } from "../iptables/ipset.js";
 import { renderTables } from "../iptables/render.js";
+import type { SyncResult } from "../iptables/table-syncer.js";
 import type { ApplyResult, DataplaneOptions } from "../src/dataplane.js";
 import { limitHeapGrowth } from "../src/heap.js";
 import { kernelDataplane } from "../src/kernel.js";
 import { createLogger } from "../src/log.js";
 import { Metrics } from "../status/metrics.js";
-import type { ChildJob, ColdKernel, FloorResult, KernelKindResult, OursResult, StepTimes } from "./kernel-protocol.js";
+import type {
+  ChildJob,
+  ColdKernel,
+  FamilyBytes,
+  FloorResult,
+  KernelKindResult,
+  OursResult,
+  StepTimes,
+} from "./kernel-protocol.js";
 import { dist } from "./measure.js";
 import { type ChangeKind, LOCAL_NODE, nodeInternalIp, SyntheticCluster } from "./scale.js";
 
@@ -61,24 +70,27 @@ function setUpLinks(state: DesiredState): number {
 }
 
 /** Wraps the driver's steps to time them (the driver keeps its parts in `o`). */
-function instrument(options: DataplaneOptions): { take: () => StepTimes } {
+function instrument(options: DataplaneOptions): { take: () => StepTimes; takeBytes: () => FamilyBytes } {
   let steps = zeroSteps();
-  const wrap = (obj: object | undefined, method: string, step: keyof StepTimes) => {
+  let bytes: FamilyBytes = { v4: 0, v6: 0 };
+  const wrap = (obj: object | undefined, method: string, step: keyof StepTimes, family?: keyof FamilyBytes) => {
     if (!obj) return;
     const target = obj as Record<string, (...a: unknown[]) => Promise<unknown>>;
     const orig = target[method].bind(obj);
     target[method] = async (...args: unknown[]) => {
       const t0 = performance.now();
       try {
-        return await orig(...args);
+        const r = await orig(...args);
+        if (family) bytes[family] += (r as SyncResult).bytesWritten;
+        return r;
       } finally {
         steps[step] += performance.now() - t0;
       }
     };
   };
   wrap(options.ipsets, "addOrUpdate", "ipsetsAddOrUpdate");
-  wrap(options.ipv4, "apply", "iptablesV4");
-  wrap(options.ipv6, "apply", "iptablesV6");
+  wrap(options.ipv4, "apply", "iptablesV4", "v4");
+  wrap(options.ipv6, "apply", "iptablesV6", "v6");
   wrap(options.ipsets, "removeStale", "ipsetsRemoveStale");
   wrap(options.routes, "apply", "routes");
   wrap(options.sysctls, "apply", "sysctls");
@@ -87,6 +99,11 @@ function instrument(options: DataplaneOptions): { take: () => StepTimes } {
       const s = steps;
       steps = zeroSteps();
       return s;
+    },
+    takeBytes: () => {
+      const b = bytes;
+      bytes = { v4: 0, v6: 0 };
+      return b;
     },
   };
 }
@@ -135,7 +152,7 @@ async function ours(job: ChildJob): Promise<OursResult> {
     // Incremental: each change timed through graph and dataplane, then reverted (untimed).
     const incremental: Partial<Record<ChangeKind, KernelKindResult>> = {};
     for (const kind of job.samples > 0 ? job.kinds : []) {
-      const rows: { graphMs: number; applyMs: number; r: ApplyResult; steps: StepTimes }[] = [];
+      const rows: { graphMs: number; applyMs: number; r: ApplyResult; steps: StepTimes; bytes: FamilyBytes }[] = [];
       for (let i = 0; i < job.warmup + job.samples; i++) {
         const change = cluster.change(kind);
         steps.take();
@@ -145,7 +162,8 @@ async function ours(job: ChildJob): Promise<OursResult> {
         const res = await kernel.dataplane.apply(s);
         const c2 = performance.now();
         const st = steps.take();
-        if (i >= job.warmup) rows.push({ graphMs: c1 - c0, applyMs: c2 - c1, r: res, steps: st });
+        const bytes = steps.takeBytes();
+        if (i >= job.warmup) rows.push({ graphMs: c1 - c0, applyMs: c2 - c1, r: res, steps: st, bytes });
         await kernel.dataplane.apply(graph.apply(change.revert));
       }
       const meanSteps = zeroSteps();
@@ -160,6 +178,8 @@ async function ours(job: ChildJob): Promise<OursResult> {
         restoreMs: dist(rows.map((x) => x.r.restoreMs)),
         oursMs: dist(rows.map((x) => x.graphMs + x.applyMs - x.r.restoreMs)),
         iptablesBytes: dist(rows.map((x) => x.r.iptablesBytes)),
+        iptablesBytesV4: dist(rows.map((x) => x.bytes.v4)),
+        iptablesBytesV6: dist(rows.map((x) => x.bytes.v6)),
         ipsetBytes: dist(rows.map((x) => x.r.ipsetBytes)),
         steps: meanSteps,
       };

@@ -25,6 +25,12 @@ export interface ChildJob {
 }
 
 /** Milliseconds per dataplane step, as the driver runs them. */
+/** Bytes written to iptables-restore per family. */
+export interface FamilyBytes {
+  v4: number;
+  v6: number;
+}
+
 export interface StepTimes {
   ipsetsAddOrUpdate: number;
   iptablesV4: number;
@@ -61,6 +67,9 @@ export interface KernelKindResult {
   /** totalMs less the time inside the restore processes: what the latency target counts. */
   readonly oursMs?: Dist;
   readonly iptablesBytes: Dist;
+  /** Per family: each family is its own iptables-restore. */
+  readonly iptablesBytesV4?: Dist;
+  readonly iptablesBytesV6?: Dist;
   readonly ipsetBytes: Dist;
   /** Mean time per dataplane step over the samples. */
   readonly steps: StepTimes;

@@ -657,6 +657,8 @@ function printPreset(r: PresetResult, previous: unknown): void {
         "excl. restore p50",
         "excl. restore p99",
         "ipt bytes p50",
+        "v4 p50",
+        "v6 p50",
         "ipset bytes p50",
       );
     const t = new Table(headers, base, previous);
@@ -681,6 +683,8 @@ function printPreset(r: PresetResult, previous: unknown): void {
           ms(kk?.oursMs?.p50, `${p}.kernel.oursMs.p50`),
           ms(kk?.oursMs?.p99, `${p}.kernel.oursMs.p99`),
           n0(kk?.iptablesBytes.p50, `${p}.kernel.iptablesBytes.p50`),
+          n0(kk?.iptablesBytesV4?.p50, `${p}.kernel.iptablesBytesV4.p50`),
+          n0(kk?.iptablesBytesV6?.p50, `${p}.kernel.iptablesBytesV6.p50`),
           n0(kk?.ipsetBytes.p50, `${p}.kernel.ipsetBytes.p50`),
         );
       }
