@@ -1,44 +1,107 @@
-// Puts one rendered chain into a DesiredState draft, keeping the previous
-// object when the rule hashes did not change: "changed" stays "different by
-// reference" for every consumer (dataplane, table syncer, benchmarks).
+// The chain writes of one flush. They are kept aside, compared with what the
+// flush started from (or was written earlier in it), and put into the draft
+// at the end, shard by shard. Writing through immer instead would proxy and
+// copy a shard for every chain merely compared, and make immer walk and
+// freeze every new chain's rules; here a changed shard is copied once, and
+// the new shard and chains are frozen here so immer leaves them alone.
+// A chain rendered to the same rule hashes keeps its object: "changed" stays
+// "different by reference" for every consumer (dataplane, table syncer,
+// benchmarks).
 
 import { castDraft, type Draft } from "immer";
 import { renderChain, sameRules } from "../iptables/render.js";
 import type { Chain } from "../iptables/rule.js";
-import { chainOf, putChain, shardOf, type TableName } from "../iptables/tables.js";
+import { chainNames, chainOf, type RenderedChain, shardOf, type TableName } from "../iptables/tables.js";
 import { type DesiredState, familyKey } from "./desired-state.js";
 import type { IpVersion } from "./model.js";
-import { plain } from "./plain.js";
 
 export interface ChainStats {
   chainsRendered: number;
   chainsChanged: number;
 }
 
-/** Sets (or with `chain` undefined, deletes) one chain. */
-export function writeChain(
-  d: Draft<DesiredState>,
-  v: IpVersion,
-  table: TableName,
-  name: string,
-  chain: Chain | undefined,
-  stats: ChainStats,
-): void {
-  const t = d.iptables[familyKey(v)][table];
-  const shard = shardOf(name);
-  if (!chain) {
-    if (chainOf(t, name, shard)) {
-      putChain(t, name, undefined, shard);
-      stats.chainsChanged++;
-    }
-    return;
-  }
-  stats.chainsRendered++;
-  const rendered = renderChain(chain);
-  // Compare with the plain object: reading a chain's rules through the draft
-  // would make a proxy per rule (thousands in a dispatch chain).
-  const old = plain(chainOf(t, name, shard));
-  if (old && sameRules(old.rules, rendered.rules)) return;
-  putChain(t, name, castDraft(rendered), shard);
-  stats.chainsChanged++;
+/** Pending chains of one (family, table, shard): a chain, or undefined for a deletion. */
+interface ShardWrites {
+  readonly v: IpVersion;
+  readonly table: TableName;
+  readonly shard: string;
+  readonly chains: Map<string, RenderedChain | undefined>;
 }
+
+export class ChainWrites {
+  private readonly pending = new Map<string, ShardWrites>();
+
+  /** `base`: the snapshot the flush started from (a plain object, not a draft). */
+  constructor(private readonly base: DesiredState) {}
+
+  /** The chain as of now: written in this flush, else in the base snapshot. */
+  current(v: IpVersion, table: TableName, name: string): RenderedChain | undefined {
+    const shard = shardOf(name);
+    const p = this.pending.get(key(v, table, shard))?.chains;
+    if (p?.has(name)) return p.get(name);
+    return chainOf(this.base.iptables[familyKey(v)][table], name, shard);
+  }
+
+  /** Every chain name of a table as of now, unsorted. */
+  names(v: IpVersion, table: TableName): string[] {
+    const names = new Set(chainNames(this.base.iptables[familyKey(v)][table]));
+    for (const w of this.pending.values()) {
+      if (w.v !== v || w.table !== table) continue;
+      for (const [name, c] of w.chains) c ? names.add(name) : names.delete(name);
+    }
+    return [...names];
+  }
+
+  /** Sets (or with `chain` undefined, deletes) one chain. */
+  write(v: IpVersion, table: TableName, name: string, chain: Chain | undefined, stats: ChainStats): void {
+    const old = this.current(v, table, name);
+    if (!chain) {
+      if (old) {
+        this.put(v, table, name, undefined);
+        stats.chainsChanged++;
+      }
+      return;
+    }
+    stats.chainsRendered++;
+    const rendered = renderChain(chain);
+    if (old && sameRules(old.rules, rendered.rules)) return;
+    this.put(v, table, name, Object.freeze(rendered));
+    stats.chainsChanged++;
+  }
+
+  /** Puts the changed shards into the draft (or the plain copy of the first flush). */
+  commit(d: Draft<DesiredState>): void {
+    for (const w of this.pending.values()) {
+      const baseShard = this.base.iptables[familyKey(w.v)][w.table].shards[w.shard];
+      const next: Record<string, RenderedChain> = { ...baseShard };
+      let changed = false;
+      for (const [name, c] of w.chains) {
+        const was = baseShard?.[name];
+        // Changed and changed back within the flush: keep the base object.
+        const now = c && was && sameRules(was.rules, c.rules) ? was : c;
+        if (now === was) continue;
+        changed = true;
+        if (now) next[name] = now;
+        else delete next[name];
+      }
+      if (!changed) continue;
+      const shards = d.iptables[familyKey(w.v)][w.table].shards;
+      if (Object.keys(next).length === 0) delete shards[w.shard];
+      else shards[w.shard] = castDraft(Object.freeze(next));
+    }
+    this.pending.clear();
+  }
+
+  private put(v: IpVersion, table: TableName, name: string, chain: RenderedChain | undefined): void {
+    const shard = shardOf(name);
+    const k = key(v, table, shard);
+    let w = this.pending.get(k);
+    if (!w) {
+      w = { v, table, shard, chains: new Map() };
+      this.pending.set(k, w);
+    }
+    w.chains.set(name, chain);
+  }
+}
+
+const key = (v: IpVersion, table: TableName, shard: string) => `${v}|${table}|${shard}`;

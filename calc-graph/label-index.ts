@@ -30,6 +30,14 @@ interface SelectorEntry {
   readonly selector: Selector;
   readonly keys: ReadonlySet<string>;
   readonly anchor: string | undefined;
+  /** The anchor's label, split (relabel checks it for every selector mentioning a changed key). */
+  readonly anchorLabel: AnchorLabel | undefined;
+}
+
+interface AnchorLabel {
+  readonly key: string;
+  /** Undefined: the anchor is "has key". */
+  readonly value: string | undefined;
 }
 
 const anchorKey = (key: string, value?: string) => (value === undefined ? `${key}` : `${key}=${value}`);
@@ -76,7 +84,13 @@ export class LabelIndex {
       this.matchesBySelector.delete(id);
       return;
     }
-    const entry: SelectorEntry = { selector, keys: mentionedKeys(selector), anchor: this.bestAnchor(selector) };
+    const anchorLabel = this.bestAnchor(selector);
+    const entry: SelectorEntry = {
+      selector,
+      keys: mentionedKeys(selector),
+      anchor: anchorLabel && anchorKey(anchorLabel.key, anchorLabel.value),
+      anchorLabel,
+    };
     this.selectors.set(id, entry);
     this.fileSelector(id, entry);
     const candidates = entry.anchor === undefined ? this.items.keys() : (this.itemsByLabel.get(entry.anchor) ?? EMPTY);
@@ -90,14 +104,13 @@ export class LabelIndex {
   }
 
   /** The required label carried by the fewest items now: the fewest candidates to test. */
-  private bestAnchor(selector: Selector): string | undefined {
-    let best: string | undefined;
+  private bestAnchor(selector: Selector): AnchorLabel | undefined {
+    let best: AnchorLabel | undefined;
     let bestSize = Number.POSITIVE_INFINITY;
     for (const r of requiredLabels(selector)) {
-      const anchor = anchorKey(r.key, r.value);
-      const size = this.itemsByLabel.get(anchor)?.size ?? 0;
+      const size = this.itemsByLabel.get(anchorKey(r.key, r.value))?.size ?? 0;
       if (size < bestSize) {
-        best = anchor;
+        best = { key: r.key, value: r.value };
         bestSize = size;
       }
     }
@@ -107,7 +120,7 @@ export class LabelIndex {
   updateParent(id: string, labels: Readonly<Record<string, string>> | null): void {
     if (labels === null) this.parents.delete(id);
     else this.parents.set(id, labels);
-    for (const itemId of this.itemsByParent.get(id) ?? []) {
+    for (const itemId of this.itemsByParent.get(id) ?? EMPTY) {
       const item = this.items.get(itemId)!;
       this.relabel(itemId, item, computeEffective(item.own, item.parents, this.parents));
     }
@@ -127,7 +140,7 @@ export class LabelIndex {
       const item: Item = { own: labels, parents, effective };
       this.items.set(id, item);
       this.fileItem(id, item);
-      for (const selId of [...this.candidateSelectors(effective)]) {
+      for (const selId of this.candidateSelectors(effective)) {
         this.evaluations++;
         if (matches(this.selectors.get(selId)!.selector, effective)) this.setMatch(selId, id, true);
       }
@@ -146,14 +159,21 @@ export class LabelIndex {
     const changed = changedKeys(item.effective, effective);
     if (changed.length === 0) return;
     const before = item.effective;
-    this.unfileLabels(id, before);
+    // Refile only the changed keys: a namespace label change relabels every pod in it.
+    for (const k of changed) {
+      const was = before.get(k);
+      const now = effective.get(k);
+      if (was !== undefined) deleteFrom(this.itemsByLabel, anchorKey(k, was), id);
+      if (now !== undefined) getOrCreate(this.itemsByLabel, anchorKey(k, now)).add(id);
+      if (was === undefined) getOrCreate(this.itemsByLabel, anchorKey(k)).add(id);
+      else if (now === undefined) deleteFrom(this.itemsByLabel, anchorKey(k), id);
+    }
     item.effective = effective;
-    this.fileLabels(id, effective);
     const toCheck = new Set<string>();
     for (const k of changed) {
-      for (const selId of this.selectorsByKey.get(k) ?? []) {
+      for (const selId of this.selectorsByKey.get(k) ?? EMPTY) {
         // A selector whose required label is on neither version cannot match either.
-        const anchor = this.selectors.get(selId)!.anchor;
+        const anchor = this.selectors.get(selId)!.anchorLabel;
         if (anchor === undefined || carries(before, anchor) || carries(effective, anchor)) toCheck.add(selId);
       }
     }
@@ -163,12 +183,14 @@ export class LabelIndex {
     }
   }
 
-  private *candidateSelectors(labels: Labels): Iterable<string> {
-    yield* this.unanchored;
+  /** Selectors that may match an item with these labels: the unanchored ones and those anchored on one of its labels. */
+  private candidateSelectors(labels: Labels): string[] {
+    const out = [...this.unanchored];
     for (const [k, v] of labels) {
-      yield* this.selectorsByAnchor.get(anchorKey(k, v)) ?? [];
-      yield* this.selectorsByAnchor.get(anchorKey(k)) ?? [];
+      for (const id of this.selectorsByAnchor.get(anchorKey(k, v)) ?? EMPTY) out.push(id);
+      for (const id of this.selectorsByAnchor.get(anchorKey(k)) ?? EMPTY) out.push(id);
     }
+    return out;
   }
 
   private setMatch(selectorId: string, itemId: string, matched: boolean): void {
@@ -231,9 +253,8 @@ export class LabelIndex {
 
 const EMPTY: ReadonlySet<string> = new Set();
 
-function carries(labels: Labels, anchor: string): boolean {
-  const eq = anchor.indexOf("=");
-  return eq < 0 ? labels.has(anchor) : labels.get(anchor.slice(0, eq)) === anchor.slice(eq + 1);
+function carries(labels: Labels, anchor: AnchorLabel): boolean {
+  return anchor.value === undefined ? labels.has(anchor.key) : labels.get(anchor.key) === anchor.value;
 }
 
 function computeEffective(

@@ -8,7 +8,6 @@ import { globalSysctls, interfaceSysctls } from "../ifaces/sysctls.js";
 import { renderChain, renderHook } from "../iptables/render.js";
 import type { Chain } from "../iptables/rule.js";
 import {
-  chainNames,
   type FamilyTables,
   putChain,
   TABLE_NAMES,
@@ -19,7 +18,7 @@ import {
 import type { Route } from "../routes/route.js";
 import type { ResourceProblem } from "../src/model/resource.js";
 import type { ActiveRulesCalculator } from "./active-rules.js";
-import { writeChain } from "./chain-writer.js";
+import { ChainWrites } from "./chain-writer.js";
 import type { DesiredState, EndpointState, IpSetState } from "./desired-state.js";
 import { familyKey } from "./desired-state.js";
 import { ipSetName, ipSetType } from "./ipsets/ids.js";
@@ -65,6 +64,8 @@ export class StateBuilder {
   private readonly nodeRoutes = new Map<string, string[]>();
   private problems = new Map<string, ResourceProblem | null>();
   private flushed = false;
+  /** The chain writes of the flush in progress. */
+  private writes: ChainWrites | undefined;
   /** The services part of each flush (set by the graph when a proxy mode is on). */
   services: ServiceStateRenderer | undefined;
   /** Calico networking: pools, affinities, configuration; decides block routes and tunnels. */
@@ -118,6 +119,8 @@ export class StateBuilder {
     const problems = this.problems;
     this.problems = new Map();
     const prev = this.state;
+    const writes = new ChainWrites(prev);
+    this.writes = writes;
 
     const recipe = (d: Draft<DesiredState>) => {
       for (const key of dirty.policies) {
@@ -164,7 +167,8 @@ export class StateBuilder {
           staticChain: (v, table, name) => renderStaticTables(this.cfg, v)[table].chains.find((c) => c.name === name),
         });
       }
-      this.services?.flush(d);
+      this.services?.flush(d, writes);
+      writes.commit(d);
       for (const [key, problem] of problems) {
         if (problem) d.problems[key] = problem;
         else delete d.problems[key];
@@ -184,9 +188,9 @@ export class StateBuilder {
     }
   }
 
-  /** Sets (or with `chain` undefined, deletes) one chain, keeping identity when unchanged. */
-  private putChain(d: Draft<DesiredState>, v: IpVersion, table: TableName, chain: Chain | undefined, name: string) {
-    writeChain(d, v, table, name, chain, this.stats);
+  /** Sets (or with `chain` undefined, deletes) one chain of the flush in progress, keeping identity when unchanged. */
+  private putChain(_d: Draft<DesiredState>, v: IpVersion, table: TableName, chain: Chain | undefined, name: string) {
+    this.writes!.write(v, table, name, chain, this.stats);
   }
 
   private putEndpoint(d: Draft<DesiredState>, ep: WorkloadEndpoint): void {
@@ -250,7 +254,7 @@ export class StateBuilder {
     const names = new Set(chains.map((c) => c.name));
     for (const v of FAMILIES) {
       for (const c of chains) this.putChain(d, v, "filter", c, c.name);
-      const existing = chainNames(d.iptables[familyKey(v)].filter);
+      const existing = this.writes!.names(v, "filter");
       for (const name of existing) {
         if (isDispatchChild(name) && !names.has(name)) this.putChain(d, v, "filter", undefined, name);
       }
@@ -268,12 +272,12 @@ export class StateBuilder {
         }
         continue;
       }
-      const members = new Set(this.ipsets.members(id, v));
       // Compare with the plain set: iterating a draft Set makes immer copy it.
       const old = plain(d.ipsets[name]);
-      if (old && sameSet(old.members, members)) continue;
-      const set: IpSetState = { name, family: v, type: ipSetType(spec), members };
-      d.ipsets[name] = castDraft(set);
+      if (old && this.ipsets.hasExactly(id, v, old.members)) continue;
+      // Frozen here so immer does not walk (and freeze) thousands of members.
+      const set: IpSetState = { name, family: v, type: ipSetType(spec), members: this.ipsets.memberSet(id, v) };
+      d.ipsets[name] = castDraft(Object.freeze(set));
       this.stats.ipsetsChanged++;
     }
   }
@@ -317,12 +321,6 @@ export function emptyState(nodeName: string): DesiredState {
     problems: {},
     network: EMPTY_NETWORK,
   };
-}
-
-function sameSet(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
-  if (a.size !== b.size) return false;
-  for (const x of a) if (!b.has(x)) return false;
-  return true;
 }
 
 function sameEndpoint(a: EndpointState | undefined, b: EndpointState): boolean {

@@ -102,10 +102,20 @@ export class IpSetIndex {
     return this.sets.get(id)?.spec;
   }
 
-  /** Current members of one family, unsorted. */
-  members(id: string, v: IpVersion): string[] {
+  /** Current members of one family, as a new Set. */
+  memberSet(id: string, v: IpVersion): Set<string> {
     const s = this.sets.get(id);
-    return s ? [...s.members[v === 4 ? 0 : 1].keys()] : [];
+    // From an array: V8 builds a Set from an array without an iterator step per member.
+    return new Set(s ? [...s.members[v === 4 ? 0 : 1].keys()] : []);
+  }
+
+  /** Whether `members` is exactly the set's current membership of one family (no copy made). */
+  hasExactly(id: string, v: IpVersion, members: ReadonlySet<string>): boolean {
+    const now = this.sets.get(id)?.members[v === 4 ? 0 : 1];
+    if (!now) return members.size === 0;
+    if (now.size !== members.size) return false;
+    for (const m of members) if (!now.has(m)) return false;
+    return true;
   }
 
   get activeSetIds(): IterableIterator<string> {

@@ -8,7 +8,7 @@ import { castDraft, type Draft, isDraft, original } from "immer";
 import type { IpSetState } from "../../iptables/ipset.js";
 import { renderRules, sameRules } from "../../iptables/render.js";
 import type { TableName } from "../../iptables/tables.js";
-import { type ChainStats, writeChain } from "../chain-writer.js";
+import { type ChainStats, ChainWrites } from "../chain-writer.js";
 import { type DesiredState, familyKey } from "../desired-state.js";
 import type { IpVersion } from "../model.js";
 import { desiredIpvs, type IpvsDesired, type IpvsOptions } from "./ipvs-desired.js";
@@ -44,10 +44,12 @@ export class IpvsStateBuilder {
     this.stats = stats ?? { chainsRendered: 0, chainsChanged: 0 };
   }
 
-  put(d: Draft<DesiredState>, inputs: IpvsInputs): void {
+  /** `writes`: the flush's chain writes; without them the chains are put into `d` before returning. */
+  put(d: Draft<DesiredState>, inputs: IpvsInputs, writes?: ChainWrites): void {
     // Compare with the base snapshot, not through the draft: reading a draft
     // proxies every nested object it touches, which costs more than the diff.
     const base = (isDraft(d) ? original(d) : d) as DesiredState;
+    const chains = writes ?? new ChainWrites(base);
     const next = desiredIpvs(inputs.servicePorts, inputs.nodeAddresses, this.opts);
     const json = JSON.stringify(next);
     const prev = base.ipvs && (this.last?.ipvs === base.ipvs ? this.last.json : JSON.stringify(base.ipvs));
@@ -57,13 +59,14 @@ export class IpvsStateBuilder {
     for (const v of FAMILIES) {
       const rules = ipvsTableRules(v, inputs);
       for (const t of ["nat", "filter"] as const) {
-        for (const c of rules[t].chains) writeChain(d, v, t, c.name, c, this.stats);
+        for (const c of rules[t].chains) chains.write(v, t, c.name, c, this.stats);
         for (const [builtin, hookRules] of Object.entries(rules[t].hooks)) {
           this.putHook(d, v, t, builtin, renderRules(hookSeed(builtin), hookRules));
         }
       }
     }
     for (const [k, val] of Object.entries(IPVS_SYSCTLS)) if (d.sysctls[k] !== val) d.sysctls[k] = val;
+    if (!writes) chains.commit(d);
   }
 
   /** Our hook rules go first in the built-in chain; others' hook rules there keep their order after them. */

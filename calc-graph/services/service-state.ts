@@ -14,9 +14,7 @@
 
 import { castDraft, type Draft } from "immer";
 import { bodyOf } from "../../iptables/render.js";
-import type { Chain } from "../../iptables/rule.js";
-import type { TableName } from "../../iptables/tables.js";
-import { writeChain } from "../chain-writer.js";
+import type { ChainWrites } from "../chain-writer.js";
 import type { DesiredState } from "../desired-state.js";
 import type { IpVersion } from "../model.js";
 import { plain } from "../plain.js";
@@ -59,7 +57,7 @@ export class ServiceStateRenderer {
     private readonly ipvs?: IpvsStateBuilder,
   ) {}
 
-  flush(d: Draft<DesiredState>): void {
+  flush(d: Draft<DesiredState>, writes: ChainWrites): void {
     const dirty = this.index.takeDirty();
     if (this.mode === "off") return;
     const iptables = this.mode === "iptables";
@@ -89,24 +87,28 @@ export class ServiceStateRenderer {
     const ipvsInputsChanged = dirty.services.size > 0 || dirty.podCIDRs || dirty.localIPs;
     let dispatchChanged = false;
     for (const id of [...dirty.services].sort()) {
-      if (this.renderService(d, id, iptables)) dispatchChanged = true;
+      if (this.renderService(d, writes, id, iptables)) dispatchChanged = true;
     }
     // An endpoint change rewrites the service's own chains only; the dispatch
     // chains (one rule per frontend, thousands at scale) change when a
     // service's frontends do.
-    if (iptables && dispatchChanged) this.putDispatch(d);
+    if (iptables && dispatchChanged) this.putDispatch(writes);
     if (this.ipvs && this.mode === "ipvs" && ipvsInputsChanged) {
       const servicePorts = [...this.ports.keys()].sort().flatMap((id) => this.ports.get(id)!);
-      this.ipvs.put(d, {
-        servicePorts,
-        nodeAddresses: this.index.localNodeIPs(),
-        podCidrs: this.index.podCIDRs(),
-      });
+      this.ipvs.put(
+        d,
+        {
+          servicePorts,
+          nodeAddresses: this.index.localNodeIPs(),
+          podCidrs: this.index.podCIDRs(),
+        },
+        writes,
+      );
     }
   }
 
   /** Renders one service; true when its dispatch fragments changed. */
-  private renderService(d: Draft<DesiredState>, id: ServiceId, iptables: boolean): boolean {
+  private renderService(d: Draft<DesiredState>, writes: ChainWrites, id: ServiceId, iptables: boolean): boolean {
     const before = this.rendered.get(id);
     const ports = this.index.ports(id).sort((a, b) => cmp(servicePortId(a), servicePortId(b)));
     const ids = ports.map(servicePortId);
@@ -130,12 +132,12 @@ export class ServiceStateRenderer {
         fragments[sp.family].push({ ...r, natChains: [] });
         for (const c of r.natChains) {
           chains[sp.family].push(c.name);
-          this.putChain(d, sp.family, "nat", c.name, c);
+          writes.write(sp.family, "nat", c.name, c, this.stats);
         }
       }
       for (const v of FAMILIES) {
         for (const name of before?.chains[v] ?? []) {
-          if (!chains[v].includes(name)) this.putChain(d, v, "nat", name, undefined);
+          if (!chains[v].includes(name)) writes.write(v, "nat", name, undefined, this.stats);
         }
       }
     }
@@ -151,14 +153,14 @@ export class ServiceStateRenderer {
     return changed;
   }
 
-  private putDispatch(d: Draft<DesiredState>): void {
+  private putDispatch(writes: ChainWrites): void {
     if (!this.order) this.order = [...this.rendered.keys()].sort();
     for (const v of FAMILIES) {
       const fragments: ServicePortRules[] = [];
       for (const id of this.order) fragments.push(...this.rendered.get(id)!.fragments[v]);
       const { nat, filter } = serviceDispatchChains(v, fragments);
-      for (const c of nat) this.putChain(d, v, "nat", c.name, c);
-      for (const c of filter) this.putChain(d, v, "filter", c.name, c);
+      for (const c of nat) writes.write(v, "nat", c.name, c, this.stats);
+      for (const c of filter) writes.write(v, "filter", c.name, c, this.stats);
     }
   }
 
@@ -177,11 +179,6 @@ export class ServiceStateRenderer {
     if (old && old.members.size === members.size && [...members].every((m) => old.members.has(m))) return;
     d.ipsets[name] = castDraft({ name, family: v, type: "hash:net" as const, members });
     this.stats.ipsetsChanged++;
-  }
-
-  /** Sets (or with `chain` undefined, deletes) one chain, keeping identity when unchanged. */
-  private putChain(d: Draft<DesiredState>, v: IpVersion, table: TableName, name: string, chain: Chain | undefined) {
-    writeChain(d, v, table, name, chain, this.stats);
   }
 }
 
