@@ -127,13 +127,13 @@ async function ours(job: ChildJob): Promise<OursResult> {
     const graph = new CalcGraph({ nodeName: LOCAL_NODE, proxyMode: job.proxyMode });
     const state = graph.apply(cluster.updates);
     const graphMs = performance.now() - g0;
-    // The daemon's heap setting from its first snapshot on (src/heap.ts).
-    limitHeapGrowth(job.heapGrowthPercent);
     const links = setUpLinks(state);
     steps.take();
     const a0 = performance.now();
     const r = await kernel.dataplane.apply(state);
     const applyMs = performance.now() - a0;
+    // The daemon's heap setting from its first programmed snapshot on (src/heap.ts).
+    limitHeapGrowth(job.heapGrowthPercent);
     for (const w of r.warnings.slice(0, 3)) log(`warning: ${w}`);
     const cold: ColdKernel = {
       generateMs,
@@ -156,6 +156,7 @@ async function ours(job: ChildJob): Promise<OursResult> {
       for (let i = 0; i < job.warmup + job.samples; i++) {
         const change = cluster.change(kind);
         steps.take();
+        steps.takeBytes();
         const c0 = performance.now();
         const s = graph.apply(change.forward);
         const c1 = performance.now();

@@ -441,7 +441,7 @@ function graphPhases(cluster: SyntheticCluster, o: Options, result: PresetResult
     chainsRendered: graph.builder.stats.chainsRendered,
     breakdown: o.breakdown && phases.has("cold") ? coldBreakdown(o, cluster) : undefined,
   };
-  // The daemon's heap setting from its first snapshot on (src/heap.ts).
+  // The daemon's heap setting from its first programmed snapshot on (src/heap.ts; no kernel here).
   limitHeapGrowth(o.heapGrowthPercent);
   const memCold = memory();
   result.memory = {

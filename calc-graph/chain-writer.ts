@@ -11,7 +11,15 @@
 import { castDraft, type Draft } from "immer";
 import { renderChain, sameRules } from "../iptables/render.js";
 import type { Chain } from "../iptables/rule.js";
-import { chainNames, chainOf, type RenderedChain, shardOf, type TableName } from "../iptables/tables.js";
+import {
+  chainNames,
+  chainOf,
+  putChain,
+  type RenderedChain,
+  shardOf,
+  type TableName,
+  type TableState,
+} from "../iptables/tables.js";
 import { type DesiredState, familyKey } from "./desired-state.js";
 import type { IpVersion } from "./model.js";
 
@@ -31,11 +39,19 @@ interface ShardWrites {
 export class ChainWrites {
   private readonly pending = new Map<string, ShardWrites>();
 
-  /** `base`: the snapshot the flush started from (a plain object, not a draft). */
-  constructor(private readonly base: DesiredState) {}
+  /**
+   * `base`: the snapshot the flush started from (a plain object, not a
+   * draft). `direct`: a private plain copy of it being mutated (the first
+   * flush): chains are put into it at once, nothing is kept aside.
+   */
+  constructor(
+    private readonly base: DesiredState,
+    private readonly direct?: DesiredState,
+  ) {}
 
   /** The chain as of now: written in this flush, else in the base snapshot. */
   current(v: IpVersion, table: TableName, name: string): RenderedChain | undefined {
+    if (this.direct) return chainOf(this.direct.iptables[familyKey(v)][table], name);
     const shard = shardOf(name);
     const p = this.pending.get(key(v, table, shard))?.chains;
     if (p?.has(name)) return p.get(name);
@@ -44,6 +60,7 @@ export class ChainWrites {
 
   /** Every chain name of a table as of now, unsorted. */
   names(v: IpVersion, table: TableName): string[] {
+    if (this.direct) return chainNames(this.direct.iptables[familyKey(v)][table]);
     const names = new Set(chainNames(this.base.iptables[familyKey(v)][table]));
     for (const w of this.pending.values()) {
       if (w.v !== v || w.table !== table) continue;
@@ -93,6 +110,10 @@ export class ChainWrites {
   }
 
   private put(v: IpVersion, table: TableName, name: string, chain: RenderedChain | undefined): void {
+    if (this.direct) {
+      putChain(this.direct.iptables[familyKey(v)][table] as Mutable<TableState>, name, chain);
+      return;
+    }
     const shard = shardOf(name);
     const k = key(v, table, shard);
     let w = this.pending.get(k);
@@ -105,3 +126,5 @@ export class ChainWrites {
 }
 
 const key = (v: IpVersion, table: TableName, shard: string) => `${v}|${table}|${shard}`;
+
+type Mutable<T extends TableState> = { shards: Record<string, Record<string, RenderedChain>> } & Omit<T, "shards">;

@@ -119,10 +119,10 @@ export class StateBuilder {
     const problems = this.problems;
     this.problems = new Map();
     const prev = this.state;
-    const writes = new ChainWrites(prev);
-    this.writes = writes;
-
     const recipe = (d: Draft<DesiredState>) => {
+      // The first flush mutates a private plain copy: chains go straight into it.
+      const writes = new ChainWrites(prev, this.flushed ? undefined : (d as DesiredState));
+      this.writes = writes;
       for (const key of dirty.policies) {
         const p = this.active.policies.get(key);
         const live = p && this.active.isPolicyActive(key);

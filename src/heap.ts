@@ -10,9 +10,9 @@ export const DEFAULT_HEAP_GROWTH_PERCENT = 40;
 
 /**
  * Sets the growth percentage for every later heap limit (0: V8's own
- * heuristics). The agent sets it once its start-up snapshot is built: that
- * snapshot grows the heap from nothing, and bounding each step of that
- * growth would only add full collections to the start-up.
+ * heuristics). The agent sets it once its start-up snapshot is programmed:
+ * start-up grows the heap from nothing, and bounding each step of that
+ * growth would only add full collections to it.
  */
 export function limitHeapGrowth(percent: number): void {
   setFlagsFromString(`--heap-growing-percent=${percent}`);

@@ -173,7 +173,7 @@ async function run(o: Options): Promise<void> {
     filter((e) => (e.name.startsWith(prefix) && e.event !== "removed" && e.up) || OWNED_TUNNELS.includes(e.name)),
   );
 
-  // Heap growth is bounded from the first snapshot on (src/heap.ts).
+  // Heap growth is bounded once the first snapshot is programmed (src/heap.ts).
   let heapBounded = false;
   daemon = new Daemon({
     graph: graphCfg,
@@ -181,14 +181,14 @@ async function run(o: Options): Promise<void> {
     dataplane: kernel.dataplane,
     log: log.child({ component: "dataplane" }),
     observer: {
-      batch: (state, secs, seenAt) => {
-        status.batch(state, secs, seenAt);
-        if (!heapBounded) {
+      batch: (state, secs, seenAt) => status.batch(state, secs, seenAt),
+      applied: (state, outcome, secs) => {
+        status.applied(state, outcome, secs);
+        if (!heapBounded && !(outcome instanceof Error)) {
           heapBounded = true;
           limitHeapGrowth(cfg.heapGrowthPercent ?? 0);
         }
       },
-      applied: (state, outcome, secs) => status.applied(state, outcome, secs),
     },
     refreshIntervalSecs: cfg.iptablesRefreshInterval,
     linkEvents,
