@@ -12,7 +12,14 @@ import { type ChainStats, ChainWrites } from "../chain-writer.js";
 import { type DesiredState, familyKey } from "../desired-state.js";
 import type { IpVersion } from "../model.js";
 import { desiredIpvs, type IpvsDesired, type IpvsOptions } from "./ipvs-desired.js";
-import { IPVS_SYSCTLS, ipvsIpSets, ipvsTableRules } from "./ipvs-rules.js";
+import {
+  IPVS_SET_NAMES,
+  IPVS_SYSCTLS,
+  ipvsSet,
+  ipvsTableRules,
+  podCidrSetMembers,
+  servicePortSetMembers,
+} from "./ipvs-rules.js";
 import type { ServicePort } from "./model.js";
 
 export interface IpvsInputs {
@@ -31,8 +38,8 @@ const hookSeed = (builtin: string) => `${builtin}*ipvs*`;
 export class IpvsStateBuilder {
   /** `ipv4/nat/PREROUTING` → the hashes of the hook rules we put there. */
   private readonly ourHooks = new Map<string, Set<string>>();
-  /** The last `ipvs` put and its JSON, so an unchanged one costs one stringify. */
-  private last?: { readonly ipvs: IpvsDesired; readonly json: string };
+  /** The IP sets' members, refcounted, from what each ServicePort object contributed. */
+  private readonly sets = new IpvsSetIndex();
 
   /** Chain work counters (the graph passes its builder's, for tests and benchmarks). */
   readonly stats: ChainStats;
@@ -51,11 +58,11 @@ export class IpvsStateBuilder {
     const base = (isDraft(d) ? original(d) : d) as DesiredState;
     const chains = writes ?? new ChainWrites(base);
     const next = desiredIpvs(inputs.servicePorts, inputs.nodeAddresses, this.opts);
-    const json = JSON.stringify(next);
-    const prev = base.ipvs && (this.last?.ipvs === base.ipvs ? this.last.json : JSON.stringify(base.ipvs));
-    if (json !== prev) d.ipvs = castDraft(next);
-    this.last = { ipvs: json !== prev ? next : (base.ipvs as IpvsDesired), json };
-    for (const set of ipvsIpSets(inputs.servicePorts, inputs.nodeAddresses, inputs)) putSet(d, base, set);
+    // Frozen here so immer does not walk (and freeze) thousands of virtual services.
+    if (!base.ipvs || !sameIpvs(base.ipvs, next)) d.ipvs = castDraft(Object.freeze(next));
+    // A set missing from the base (a snapshot this builder did not write) is put whole.
+    const missing = IPVS_SET_NAMES.filter((name) => !base.ipsets[name]);
+    for (const set of this.sets.update(inputs, missing)) putSet(d, base, set);
     for (const v of FAMILIES) {
       const rules = ipvsTableRules(v, inputs);
       for (const t of ["nat", "filter"] as const) {
@@ -95,8 +102,78 @@ export class IpvsStateBuilder {
 function putSet(d: Draft<DesiredState>, base: DesiredState, set: IpSetState): void {
   const old = base.ipsets[set.name];
   if (old && old.type === set.type && sameMembers(old.members, set.members)) return;
-  d.ipsets[set.name] = castDraft(set);
+  d.ipsets[set.name] = castDraft(Object.freeze(set));
 }
+
+/**
+ * The IPVS IP sets kept up to date from the ServicePort objects that came and
+ * went since the last update (the services index keeps a clean service's
+ * objects), so one endpoint change touches one service's members, not every
+ * service's. A change of node addresses or pod CIDRs starts over.
+ */
+class IpvsSetIndex {
+  private readonly members = new Map<string, Map<string, number>>(IPVS_SET_NAMES.map((n) => [n, new Map()]));
+  private readonly contributed = new Map<ServicePort, readonly (readonly [string, string])[]>();
+  private context: string | undefined;
+
+  /** The sets whose members changed (every set the first time) and the `also` ones, as new IpSetStates. */
+  update(inputs: IpvsInputs, also: readonly string[]): IpSetState[] {
+    const dirty = new Set<string>(also);
+    const context = JSON.stringify([inputs.nodeAddresses, inputs.podCidrs]);
+    if (context !== this.context) {
+      this.context = context;
+      for (const m of this.members.values()) m.clear();
+      this.contributed.clear();
+      for (const name of IPVS_SET_NAMES) dirty.add(name);
+      this.count(podCidrSetMembers(inputs.podCidrs), 1, dirty);
+    }
+    const now = new Set(inputs.servicePorts);
+    for (const [sp, members] of this.contributed) {
+      if (now.has(sp)) continue;
+      this.count(members, -1, dirty);
+      this.contributed.delete(sp);
+    }
+    for (const sp of inputs.servicePorts) {
+      if (this.contributed.has(sp)) continue;
+      const members = servicePortSetMembers(sp, inputs.nodeAddresses);
+      this.count(members, 1, dirty);
+      this.contributed.set(sp, members);
+    }
+    return [...dirty].sort().map((name) => ipvsSet(name, new Set([...this.members.get(name)!.keys()])));
+  }
+
+  private count(members: readonly (readonly [string, string])[], delta: 1 | -1, dirty: Set<string>): void {
+    for (const [name, member] of members) {
+      const m = this.members.get(name)!;
+      const n = (m.get(member) ?? 0) + delta;
+      if (n <= 0) m.delete(member);
+      else m.set(member, n);
+      if (n === 0 || (n === 1 && delta === 1)) dirty.add(name);
+    }
+  }
+}
+
+/** Whether two desired IPVS states are the same; virtual services are compared by identity first (memoized per ServicePort). */
+function sameIpvs(a: IpvsDesired, b: IpvsDesired): boolean {
+  if (
+    a.device !== b.device ||
+    a.nodePortRange[0] !== b.nodePortRange[0] ||
+    a.nodePortRange[1] !== b.nodePortRange[1] ||
+    !sameList(a.boundAddresses, b.boundAddresses) ||
+    !sameList(a.nodeAddresses, b.nodeAddresses)
+  ) {
+    return false;
+  }
+  const keys = Object.keys(a.services);
+  if (!sameList(keys, Object.keys(b.services))) return false;
+  return keys.every((k) => {
+    const x = a.services[k];
+    const y = b.services[k];
+    return x === y || JSON.stringify(x) === JSON.stringify(y);
+  });
+}
+
+const sameList = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
 
 function sameMembers(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
   if (a.size !== b.size) return false;

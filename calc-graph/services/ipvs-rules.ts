@@ -79,57 +79,74 @@ function netMember(cidr: string): string {
   return cidr.replace(/\/(32|128)$/, "");
 }
 
+const SET_TYPES: Readonly<Record<string, IpSetState["type"]>> = {
+  [IPVS_SET_IDS.clusterIP]: "hash:ip,port",
+  [IPVS_SET_IDS.external]: "hash:ip,port",
+  [IPVS_SET_IDS.nodePort]: "hash:ip,port",
+  [IPVS_SET_IDS.lbFirewall]: "hash:ip,port",
+  [IPVS_SET_IDS.lbSource]: "hash:ip,port,net",
+  [IPVS_SET_IDS.loopBack]: "hash:ip,port,ip",
+  [IPVS_SET_IDS.podCidr]: "hash:net",
+};
+
+/** Every IPVS IP set name, both families: they always exist (possibly empty), the rules reference them. */
+export const IPVS_SET_NAMES: readonly string[] = ([4, 6] as const).flatMap((v) =>
+  Object.keys(SET_TYPES).map((id) => setName(id, v)),
+);
+
+/** An IPVS set's state, by its name (cali40…/cali60…). */
+export function ipvsSet(name: string, members: Set<string>): IpSetState {
+  const v: IpVersion = name.startsWith("cali6") ? 6 : 4;
+  return { name, family: v, type: SET_TYPES[name.slice("cali40".length)], members };
+}
+
+/** The pod-CIDR set's members, `[set name, member]`. */
+export function podCidrSetMembers(podCidrs: readonly string[]): [string, string][] {
+  return podCidrs.map((cidr) => {
+    const c = parseCidr(cidr);
+    return [setName(IPVS_SET_IDS.podCidr, c.version), netMember(c.text)];
+  });
+}
+
 /** The IPVS IP sets of both families (always all of them, possibly empty: the rules reference them). */
 export function ipvsIpSets(
   servicePorts: readonly ServicePort[],
   nodeAddresses: readonly string[],
   o: IpvsRuleOptions,
 ): IpSetState[] {
-  const m = new Map<string, Set<string>>();
-  const add = (id: string, v: IpVersion, member: string) => m.get(setName(id, v))!.add(member);
-  const types: Record<string, IpSetState["type"]> = {
-    [IPVS_SET_IDS.clusterIP]: "hash:ip,port",
-    [IPVS_SET_IDS.external]: "hash:ip,port",
-    [IPVS_SET_IDS.nodePort]: "hash:ip,port",
-    [IPVS_SET_IDS.lbFirewall]: "hash:ip,port",
-    [IPVS_SET_IDS.lbSource]: "hash:ip,port,net",
-    [IPVS_SET_IDS.loopBack]: "hash:ip,port,ip",
-    [IPVS_SET_IDS.podCidr]: "hash:net",
-  };
-  for (const v of [4, 6] as const) for (const id of Object.keys(types)) m.set(setName(id, v), new Set());
-  for (const cidr of o.podCidrs) {
-    const c = parseCidr(cidr);
-    add(IPVS_SET_IDS.podCidr, c.version, netMember(c.text));
-  }
+  const m = new Map<string, Set<string>>(IPVS_SET_NAMES.map((n) => [n, new Set()]));
+  for (const [name, member] of podCidrSetMembers(o.podCidrs)) m.get(name)!.add(member);
   for (const sp of servicePorts) {
-    const v = sp.family;
-    const p = sp.protocol;
-    if (sp.clusterIP && sp.clusterIP !== "None") add(IPVS_SET_IDS.clusterIP, v, `${sp.clusterIP},${p}:${sp.port}`);
-    if (!sp.externalPolicyLocal) {
-      for (const ip of [...sp.externalIPs, ...sp.loadBalancerIPs])
-        add(IPVS_SET_IDS.external, v, `${ip},${p}:${sp.port}`);
-      if (sp.nodePort) {
-        for (const ip of nodeAddresses) {
-          if (ip.includes(":") === (v === 6)) add(IPVS_SET_IDS.nodePort, v, `${ip},${p}:${sp.nodePort}`);
-        }
-      }
-    }
-    if (sp.loadBalancerSourceRanges.length > 0) {
-      for (const ip of sp.loadBalancerIPs) {
-        add(IPVS_SET_IDS.lbFirewall, v, `${ip},${p}:${sp.port}`);
-        for (const cidr of sp.loadBalancerSourceRanges) {
-          if (cidr.includes(":") === (v === 6))
-            add(IPVS_SET_IDS.lbSource, v, `${ip},${p}:${sp.port},${netMember(cidr)}`);
-        }
-      }
-    }
-    for (const e of sp.endpoints) add(IPVS_SET_IDS.loopBack, v, `${e.ip},${p}:${e.port},${e.ip}`);
+    for (const [name, member] of servicePortSetMembers(sp, nodeAddresses)) m.get(name)!.add(member);
   }
-  return [...m].map(([name, members]) => {
-    const v: IpVersion = name.startsWith("cali6") ? 6 : 4;
-    const id = name.slice("cali40".length);
-    return { name, family: v, type: types[id], members };
-  });
+  return [...m].map(([name, members]) => ipvsSet(name, members));
+}
+
+/** One service port's members of the IPVS IP sets, `[set name, member]`. */
+export function servicePortSetMembers(sp: ServicePort, nodeAddresses: readonly string[]): [string, string][] {
+  const out: [string, string][] = [];
+  const add = (id: string, v: IpVersion, member: string) => out.push([setName(id, v), member]);
+  const v = sp.family;
+  const p = sp.protocol;
+  if (sp.clusterIP && sp.clusterIP !== "None") add(IPVS_SET_IDS.clusterIP, v, `${sp.clusterIP},${p}:${sp.port}`);
+  if (!sp.externalPolicyLocal) {
+    for (const ip of [...sp.externalIPs, ...sp.loadBalancerIPs]) add(IPVS_SET_IDS.external, v, `${ip},${p}:${sp.port}`);
+    if (sp.nodePort) {
+      for (const ip of nodeAddresses) {
+        if (ip.includes(":") === (v === 6)) add(IPVS_SET_IDS.nodePort, v, `${ip},${p}:${sp.nodePort}`);
+      }
+    }
+  }
+  if (sp.loadBalancerSourceRanges.length > 0) {
+    for (const ip of sp.loadBalancerIPs) {
+      add(IPVS_SET_IDS.lbFirewall, v, `${ip},${p}:${sp.port}`);
+      for (const cidr of sp.loadBalancerSourceRanges) {
+        if (cidr.includes(":") === (v === 6)) add(IPVS_SET_IDS.lbSource, v, `${ip},${p}:${sp.port},${netMember(cidr)}`);
+      }
+    }
+  }
+  for (const e of sp.endpoints) add(IPVS_SET_IDS.loopBack, v, `${e.ip},${p}:${e.port},${e.ip}`);
+  return out;
 }
 
 export interface IpvsTableRules {
