@@ -34,7 +34,7 @@ import { renderEndpointRules } from "./rules/endpoint.js";
 import { type Direction, endpointChainName, policyChainName, profileChainName } from "./rules/names.js";
 import { renderPolicyRules } from "./rules/policy.js";
 import { renderStaticTables, type StaticConfig } from "./rules/static.js";
-import type { ServiceStateRenderer } from "./services/service-state.js";
+import { ServicePortWrites, type ServiceStateRenderer } from "./services/service-state.js";
 
 enableMapSet();
 
@@ -119,6 +119,7 @@ export class StateBuilder {
     const problems = this.problems;
     this.problems = new Map();
     const prev = this.state;
+    const portWrites = new ServicePortWrites(prev.services);
     const recipe = (d: Draft<DesiredState>) => {
       // The first flush mutates a private plain copy: chains go straight into it.
       const writes = new ChainWrites(prev, this.flushed ? undefined : (d as DesiredState));
@@ -167,7 +168,7 @@ export class StateBuilder {
           staticChain: (v, table, name) => renderStaticTables(this.cfg, v)[table].chains.find((c) => c.name === name),
         });
       }
-      this.services?.flush(d, writes);
+      this.services?.flush(d, writes, portWrites);
       writes.commit(d);
       for (const [key, problem] of problems) {
         if (problem) d.problems[key] = problem;
@@ -178,6 +179,8 @@ export class StateBuilder {
     // private copy of the small initial snapshot, without immer's per-object
     // draft and finalize work. Later flushes copy only the parts they change.
     this.state = this.flushed ? produce(prev, recipe) : mutatedCopy(prev, recipe);
+    const services = portWrites.next();
+    if (services) this.state = { ...this.state, services };
     this.flushed = true;
     return this.state;
   }

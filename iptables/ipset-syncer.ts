@@ -127,17 +127,25 @@ export class IpsetSyncer {
   /** Destroys our sets that are not desired; returns those that could not go yet. */
   async removeStale(
     desired: Iterable<IpSetState>,
-  ): Promise<{ destroyed: number; inUse: string[]; bytesWritten: number }> {
+  ): Promise<{ destroyed: number; inUse: string[]; bytesWritten: number; restoreMs: number }> {
     const kernel = await this.load();
     const want = new Set([...desired].map((s) => s.name));
     const stale = [...kernel.keys()].filter((n) => !want.has(n)).sort();
-    if (stale.length === 0) return { destroyed: 0, inUse: [], bytesWritten: 0 };
+    if (stale.length === 0) return { destroyed: 0, inUse: [], bytesWritten: 0, restoreMs: 0 };
     const inUse: string[] = [];
     let bytesWritten = 0;
-    const destroyAll = stale.map((n) => `destroy ${n}`).join("\n");
+    let restoreMs = 0;
+    const restore = async (input: string) => {
+      bytesWritten += input.length;
+      const t0 = performance.now();
+      try {
+        await this.backend.restore(input);
+      } finally {
+        restoreMs += performance.now() - t0;
+      }
+    };
     try {
-      bytesWritten += destroyAll.length + 1;
-      await this.backend.restore(`${destroyAll}\n`);
+      await restore(`${stale.map((n) => `destroy ${n}`).join("\n")}\n`);
       for (const n of stale) kernel.delete(n);
     } catch {
       // One set still referenced (by someone else's rule) stops the batch:
@@ -145,13 +153,12 @@ export class IpsetSyncer {
       this.invalidate();
       for (const n of stale) {
         try {
-          bytesWritten += n.length + 9;
-          await this.backend.restore(`destroy ${n}\n`);
+          await restore(`destroy ${n}\n`);
         } catch {
           inUse.push(n);
         }
       }
     }
-    return { destroyed: stale.length - inUse.length, inUse, bytesWritten };
+    return { destroyed: stale.length - inUse.length, inUse, bytesWritten, restoreMs };
   }
 }

@@ -80,7 +80,7 @@ export interface DataplaneOptions {
 
 const NO_IPSETS = { setsCreated: 0, setsSwapped: 0, membersAdded: 0, membersRemoved: 0, bytesWritten: 0, restoreMs: 0 };
 const NO_TABLES = { linesWritten: 0, bytesWritten: 0, restoreMs: 0 };
-const NO_STALE = { destroyed: 0, inUse: [] as string[], bytesWritten: 0 };
+const NO_STALE = { destroyed: 0, inUse: [] as string[], bytesWritten: 0, restoreMs: 0 };
 
 export class Dataplane {
   /** The last state applied in full; parts that keep their identity need no kernel work. */
@@ -209,7 +209,7 @@ export class Dataplane {
         neighborChanges,
       iptablesBytes: v4.bytesWritten + v6.bytesWritten,
       ipsetBytes: ipsetUp.bytesWritten + stale.bytesWritten,
-      restoreMs: v4.restoreMs + v6.restoreMs + ipsetUp.restoreMs,
+      restoreMs: v4.restoreMs + v6.restoreMs + ipsetUp.restoreMs + stale.restoreMs,
       routes,
       sysctlsWritten,
       warnings,

@@ -57,7 +57,8 @@ export class ServiceStateRenderer {
     private readonly ipvs?: IpvsStateBuilder,
   ) {}
 
-  flush(d: Draft<DesiredState>, writes: ChainWrites): void {
+  /** `portWrites`: DesiredState.services changes, put by the builder after the draft is done. */
+  flush(d: Draft<DesiredState>, writes: ChainWrites, portWrites: ServicePortWrites): void {
     const dirty = this.index.takeDirty();
     if (this.mode === "off") return;
     const iptables = this.mode === "iptables";
@@ -87,7 +88,7 @@ export class ServiceStateRenderer {
     const ipvsInputsChanged = dirty.services.size > 0 || dirty.podCIDRs || dirty.localIPs;
     let dispatchChanged = false;
     for (const id of [...dirty.services].sort()) {
-      if (this.renderService(d, writes, id, iptables)) dispatchChanged = true;
+      if (this.renderService(portWrites, writes, id, iptables)) dispatchChanged = true;
     }
     // An endpoint change rewrites the service's own chains only; the dispatch
     // chains (one rule per frontend, thousands at scale) change when a
@@ -108,16 +109,16 @@ export class ServiceStateRenderer {
   }
 
   /** Renders one service; true when its dispatch fragments changed. */
-  private renderService(d: Draft<DesiredState>, writes: ChainWrites, id: ServiceId, iptables: boolean): boolean {
+  private renderService(portWrites: ServicePortWrites, writes: ChainWrites, id: ServiceId, iptables: boolean): boolean {
     const before = this.rendered.get(id);
     const ports = this.index.ports(id).sort((a, b) => cmp(servicePortId(a), servicePortId(b)));
     const ids = ports.map(servicePortId);
-    for (const old of before?.ports ?? []) if (!ids.includes(old)) delete d.services[old];
+    for (const old of before?.ports ?? []) if (!ids.includes(old)) portWrites.set(old, undefined);
     for (const sp of ports) {
       const pid = servicePortId(sp);
       // A new port needs no comparison.
-      const old = plain(d.services[pid]);
-      if (!old || JSON.stringify(old) !== JSON.stringify(sp)) d.services[pid] = castDraft(sp as ServicePort);
+      const old = portWrites.base[pid];
+      if (!old || JSON.stringify(old) !== JSON.stringify(sp)) portWrites.set(pid, sp);
     }
     const chains: Record<IpVersion, string[]> = { 4: [], 6: [] };
     const fragments: Record<IpVersion, ServicePortRules[]> = { 4: [], 6: [] };
@@ -183,6 +184,34 @@ export class ServiceStateRenderer {
 }
 
 const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/**
+ * DesiredState.services changes of one flush. The builder puts them into the
+ * snapshot after immer is done with it, as a new frozen record: through a
+ * draft, immer would copy the record of (at xl) 40,000 service ports and then
+ * walk every port and its endpoints. (Immer still checks that the record is
+ * frozen, which V8 does key by key: a few ms at xl.)
+ */
+export class ServicePortWrites {
+  private readonly changes = new Map<string, ServicePort | undefined>();
+
+  constructor(readonly base: DesiredState["services"]) {}
+
+  set(id: string, sp: ServicePort | undefined): void {
+    this.changes.set(id, sp);
+  }
+
+  /** The new record, or undefined when nothing changed. */
+  next(): DesiredState["services"] | undefined {
+    if (this.changes.size === 0) return undefined;
+    const next: Record<string, ServicePort> = { ...this.base };
+    for (const [id, sp] of this.changes) {
+      if (sp) next[id] = sp;
+      else delete next[id];
+    }
+    return Object.freeze(next);
+  }
+}
 
 const DISPATCH_PARTS = [
   "natServices",
