@@ -84,9 +84,12 @@ export function matches(sel: Selector, labels: Labels): boolean {
     case "not":
       return !matches(sel.sel, labels);
     case "and":
-      return sel.sels.every((s) => matches(s, labels));
+      // Loops, not every/some: no closure per evaluation (hundreds of thousands at start-up).
+      for (const s of sel.sels) if (!matches(s, labels)) return false;
+      return true;
     case "or":
-      return sel.sels.some((s) => matches(s, labels));
+      for (const s of sel.sels) if (matches(s, labels)) return true;
+      return false;
   }
 }
 

@@ -21,20 +21,21 @@ export const podCidrSetName = (v: 4 | 6) => `cali${v}0svc-pod-cidrs`;
 const B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 
 function base32(buf: Uint8Array): string {
-  let out = "";
+  // Character codes first, one string at the end (a name per endpoint at start-up).
+  const codes: number[] = [];
   let bits = 0;
   let value = 0;
   for (const byte of buf) {
     value = (value << 8) | byte;
     bits += 8;
     while (bits >= 5) {
-      out += B32[(value >>> (bits - 5)) & 31];
+      codes.push(B32.charCodeAt((value >>> (bits - 5)) & 31));
       bits -= 5;
     }
     value &= (1 << bits) - 1;
   }
-  if (bits > 0) out += B32[(value << (5 - bits)) & 31];
-  return out;
+  if (bits > 0) codes.push(B32.charCodeAt((value << (5 - bits)) & 31));
+  return String.fromCharCode(...codes);
 }
 
 /** The first 16 base32 characters: the first 10 bytes (80 bits) of the digest. */
