@@ -14,7 +14,7 @@ const OURS = /^cali[46]/;
 interface KernelSet {
   type: string;
   family: string;
-  members: Set<string>;
+  members: ReadonlySet<string>;
 }
 
 export interface IpsetSyncResult {
@@ -31,7 +31,7 @@ export interface IpsetSyncResult {
 export const SWAP_THRESHOLD = 1000;
 
 export function parseIpsetSave(text: string): Map<string, KernelSet> {
-  const sets = new Map<string, KernelSet>();
+  const sets = new Map<string, KernelSet & { members: Set<string> }>();
   for (const line of text.split("\n")) {
     const parts = line.trim().split(/\s+/);
     if (parts[0] === "create") {
@@ -77,8 +77,11 @@ export class IpsetSyncer {
         membersAdded += s.members.size;
         continue;
       }
-      const adds = [...s.members].filter((m) => !have.members.has(m));
-      const dels = [...have.members].filter((m) => !s.members.has(m));
+      // Only the differences are collected: a changed set of thousands differs by a few.
+      const adds: string[] = [];
+      for (const m of s.members) if (!have.members.has(m)) adds.push(m);
+      const dels: string[] = [];
+      for (const m of have.members) if (!s.members.has(m)) dels.push(m);
       const changes = adds.length + dels.length;
       if (
         have.type !== s.type ||
@@ -110,7 +113,8 @@ export class IpsetSyncer {
       }
       restoreMs = performance.now() - t0;
       for (const s of desired) {
-        kernel.set(s.name, { type: s.type, family: s.family === 4 ? "inet" : "inet6", members: new Set(s.members) });
+        // The snapshot's set itself: snapshots are never modified, so no copy is needed.
+        kernel.set(s.name, { type: s.type, family: s.family === 4 ? "inet" : "inet6", members: s.members });
       }
     }
     return {
