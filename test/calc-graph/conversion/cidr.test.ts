@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import fc from "fast-check";
+import ipaddr from "ipaddr.js";
 import { familyOf, parseCidr, parseIp } from "../../../calc-graph/conversion/cidr.js";
 
 describe("parseCidr", () => {
@@ -74,6 +76,19 @@ describe("parseIp", () => {
       assert.throws(() => parseIp(t), /invalid IP address/, t);
     }
     assert.throws(() => parseIp(42 as unknown as string), /invalid IP address/);
+  });
+
+  it("dotted quads: the fast path agrees with ipaddr.js on any four numbers, leading zeros and >255 included", () => {
+    const octet = fc.oneof(fc.integer({ min: 0, max: 999 }).map(String), fc.constantFrom("00", "01", "010", "0255"));
+    fc.assert(
+      fc.property(fc.array(octet, { minLength: 4, maxLength: 4 }), (parts) => {
+        const t = parts.join(".");
+        const valid = ipaddr.IPv4.isValidFourPartDecimal(t);
+        if (!valid) assert.throws(() => parseIp(t), /invalid IP address/, t);
+        else assert.deepEqual(parseIp(t), { version: 4, text: ipaddr.parse(t).toString() }, t);
+      }),
+      { numRuns: 2000 },
+    );
   });
 });
 
