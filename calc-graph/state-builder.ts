@@ -130,7 +130,7 @@ export class StateBuilder {
         for (const dir of DIRECTIONS) {
           const wanted = live && (dir === "inbound" ? p.ingress : p.egress);
           const rules = wanted ? (dir === "inbound" ? p.inbound : p.outbound) : undefined;
-          this.putRuleChain(d, policyChainName(dir, key), rules);
+          this.putRuleChain(policyChainName(dir, key), rules);
         }
       }
       for (const id of dirty.profiles) {
@@ -140,7 +140,7 @@ export class StateBuilder {
           // A profile that does not exist fails closed.
           const missing: PolicyRule[] = [{ action: "deny" }];
           const rules = !live ? undefined : p ? (dir === "inbound" ? p.inbound : p.outbound) : missing;
-          this.putRuleChain(d, profileChainName(dir, id), rules);
+          this.putRuleChain(profileChainName(dir, id), rules);
         }
       }
       let ifacesChanged = false;
@@ -164,7 +164,7 @@ export class StateBuilder {
       for (const name of new Set(routed)) this.putNodeRoutes(d, name);
       if (net.all || net.nodes.size > 0 || dirtyNodes.size > 0) {
         putNetwork(d, this.network, {
-          put: (v, table, c) => this.putChain(d, v, table, c, c.name),
+          put: (v, table, c) => this.putChain(v, table, c, c.name),
           staticChain: (v, table, name) => renderStaticTables(this.cfg, v)[table].chains.find((c) => c.name === name),
         });
       }
@@ -185,14 +185,14 @@ export class StateBuilder {
     return this.state;
   }
 
-  private putRuleChain(d: Draft<DesiredState>, name: string, rules: readonly PolicyRule[] | undefined): void {
+  private putRuleChain(name: string, rules: readonly PolicyRule[] | undefined): void {
     for (const v of FAMILIES) {
-      this.putChain(d, v, "filter", rules && { name, rules: renderPolicyRules(rules, v) }, name);
+      this.putChain(v, "filter", rules && { name, rules: renderPolicyRules(rules, v) }, name);
     }
   }
 
   /** Sets (or with `chain` undefined, deletes) one chain of the flush in progress, keeping identity when unchanged. */
-  private putChain(_d: Draft<DesiredState>, v: IpVersion, table: TableName, chain: Chain | undefined, name: string) {
+  private putChain(v: IpVersion, table: TableName, chain: Chain | undefined, name: string) {
     this.writes!.write(v, table, name, chain, this.stats);
   }
 
@@ -204,7 +204,7 @@ export class StateBuilder {
         const policies = (dir === "inbound" ? ingress : egress).map((k) => policyChainName(dir, k));
         const profiles = ep.profileIds.map((id) => profileChainName(dir, id));
         const name = endpointChainName(dir, ep.iface);
-        this.putChain(d, v, "filter", { name, rules: renderEndpointRules(policies, profiles) }, name);
+        this.putChain(v, "filter", { name, rules: renderEndpointRules(policies, profiles) }, name);
       }
     }
     const state: EndpointState = {
@@ -239,7 +239,7 @@ export class StateBuilder {
       for (const v of FAMILIES) {
         for (const dir of DIRECTIONS) {
           const name = endpointChainName(dir, before.iface);
-          this.putChain(d, v, "filter", undefined, name);
+          this.putChain(v, "filter", undefined, name);
         }
       }
       for (const k of Object.keys(d.sysctls)) if (k.includes(`/${before.iface}/`)) delete d.sysctls[k];
@@ -256,10 +256,10 @@ export class StateBuilder {
     const chains = renderDispatchChains(ifaces, this.cfg.interfacePrefix);
     const names = new Set(chains.map((c) => c.name));
     for (const v of FAMILIES) {
-      for (const c of chains) this.putChain(d, v, "filter", c, c.name);
+      for (const c of chains) this.putChain(v, "filter", c, c.name);
       const existing = this.writes!.names(v, "filter");
       for (const name of existing) {
-        if (isDispatchChild(name) && !names.has(name)) this.putChain(d, v, "filter", undefined, name);
+        if (isDispatchChild(name) && !names.has(name)) this.putChain(v, "filter", undefined, name);
       }
     }
   }
