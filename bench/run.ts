@@ -353,17 +353,7 @@ async function runPreset(preset: PresetName, o: Options): Promise<PresetResult> 
     inputs: { updates: cluster.updates.length, byKind, generateMs },
   };
   progress(`${preset}: ${cluster.updates.length} updates generated in ${generateMs.toFixed(0)} ms`);
-  // No forced GC before the timed cold start: a full collection shrinks V8's
-  // young generation and the cold start then pays to grow it back (~150 ms at
-  // large), which the daemon, never collecting before its first snapshot,
-  // does not. The inputs' heap is measured once the graph is gone.
-  const rssInputs = process.memoryUsage().rss / 2 ** 20;
   const memChanged = graphPhases(cluster, o, result);
-  if (result.memory) {
-    const memInputs = { rssMB: rssInputs, heapUsedMB: memory().heapUsedMB };
-    result.memory.inputs = memInputs;
-    result.memory.graphHeapMB.afterColdStart = result.memory.afterColdStart.heapUsedMB - memInputs.heapUsedMB;
-  }
   if (memChanged && result.memory) freshGraphHeap(o, cluster, memChanged, result.memory.graphHeapMB);
   if (!phases.has("memory")) result.memory = undefined;
 
@@ -414,22 +404,34 @@ function freshGraphHeap(
 /** `new CalcGraph(...).apply(all updates)`, timed; the snapshot is not kept (it would pin what later changes replace). */
 const graphConfig = (o: Options): GraphConfig => ({ nodeName: LOCAL_NODE, proxyMode: o.proxyMode });
 
-function coldStart(o: Options, cluster: SyntheticCluster): { graph: CalcGraph; graphMs: number; size: StateSize } {
+/**
+ * The timed cold start, on a graph of its own that is garbage on return. No
+ * forced GC precedes it, as none precedes the daemon's first snapshot: a
+ * full collection shrinks V8's young generation, and growing it back cost
+ * the cold start ~150 ms at large.
+ */
+function coldStart(o: Options, cluster: SyntheticCluster): NonNullable<PresetResult["cold"]> {
   const t0 = performance.now();
   const graph = new CalcGraph(graphConfig(o));
   const state = graph.apply(cluster.updates);
   const graphMs = performance.now() - t0;
-  return { graph, graphMs, size: stateSize(state) };
+  return {
+    graphMs,
+    state: stateSize(state),
+    evaluations: evaluations(graph),
+    chainsRendered: graph.builder.stats.chainsRendered,
+  };
 }
 
-/** The same work as apply(), split, on a second graph (so the headline stays a true cold start). */
-function coldBreakdown(o: Options, cluster: SyntheticCluster): { convertIndexMs: number; flushMs: number } {
-  const g = new CalcGraph(graphConfig(o));
+/** The same work as apply(), split and timed, on a second graph: the one the later phases use. */
+function coldBreakdown(o: Options, cluster: SyntheticCluster, timed: boolean) {
+  const graph = new CalcGraph(graphConfig(o));
   const b0 = performance.now();
-  for (const u of cluster.updates) g.converter.apply(u);
+  for (const u of cluster.updates) graph.converter.apply(u);
   const b1 = performance.now();
-  g.builder.flush();
-  return { convertIndexMs: b1 - b0, flushMs: performance.now() - b1 };
+  graph.builder.flush();
+  const breakdown = timed ? { convertIndexMs: b1 - b0, flushMs: performance.now() - b1 } : undefined;
+  return { graph, breakdown };
 }
 
 /**
@@ -441,20 +443,20 @@ function graphPhases(cluster: SyntheticCluster, o: Options, result: PresetResult
   const phases = new Set(o.only);
   const preset = result.preset;
   limitHeapGrowth(0);
-  const { graph, graphMs, size } = coldStart(o, cluster);
-  progress(`${preset}: cold start ${graphMs.toFixed(0)} ms`);
-  result.cold = {
-    graphMs,
-    state: size,
-    evaluations: evaluations(graph),
-    chainsRendered: graph.builder.stats.chainsRendered,
-    breakdown: o.breakdown && phases.has("cold") ? coldBreakdown(o, cluster) : undefined,
-  };
+  result.cold = coldStart(o, cluster);
+  progress(`${preset}: cold start ${result.cold.graphMs.toFixed(0)} ms`);
+  // The inputs alone, now that the timed graph is garbage; then a second graph carries on.
+  const memInputs = memory();
+  const { graph, breakdown } = coldBreakdown(o, cluster, o.breakdown && phases.has("cold"));
+  result.cold.breakdown = breakdown;
   // The daemon's heap setting from its first programmed snapshot on (src/heap.ts; no kernel here).
   limitHeapGrowth(o.heapGrowthPercent);
   const memCold = memory();
-  // The inputs' figures are filled in by the caller once this graph is gone.
-  result.memory = { inputs: memCold, afterColdStart: memCold, graphHeapMB: { afterColdStart: 0 } };
+  result.memory = {
+    inputs: memInputs,
+    afterColdStart: memCold,
+    graphHeapMB: { afterColdStart: memCold.heapUsedMB - memInputs.heapUsedMB },
+  };
 
   // Incremental, render only.
   if (phases.has("incremental")) {
@@ -723,7 +725,7 @@ function printPreset(r: PresetResult, previous: unknown): void {
     out.push(`\nmemory (after global.gc)`);
     const t = new Table(["", "RSS MB", "heap used MB"], base, previous);
     t.row(
-      "inputs (RSS before the graph; heap once it is gone)",
+      "inputs generated, without a graph",
       ms(m.inputs.rssMB, "memory.inputs.rssMB"),
       ms(m.inputs.heapUsedMB, "memory.inputs.heapUsedMB"),
     );
