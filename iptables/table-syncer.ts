@@ -228,7 +228,14 @@ export function planTable(
   applied?: TableState,
 ): TablePlan {
   const declare: string[] = [];
+  // Lines as parts, joined once: a rewritten chain contributes its `-A <chain> `
+  // prefix and each rule's text, not a new string per line (179k at scale).
   const body: string[] = [];
+  let bodyLines = 0;
+  const line = (...parts: string[]) => {
+    body.push(...parts, "\n");
+    bodyLines++;
+  };
   const deletes: string[] = [];
   const written: string[] = [];
   const removed: string[] = [];
@@ -251,11 +258,15 @@ export function planTable(
     written.push(chain);
     const edits = h && chainEdits(chain, h.rules, w.rules);
     if (edits) {
-      body.push(...edits);
+      for (const e of edits) line(e);
       continue;
     }
     declare.push(`:${chain} - [0:0]`);
-    for (const r of w.rules) body.push(`-A ${chain} ${r.text}`);
+    const prefix = `-A ${chain} `;
+    for (const r of w.rules) {
+      body.push(prefix, r.text, "\n");
+      bodyLines++;
+    }
   }
   const builtins = new Set([
     ...Object.keys(want.hooks),
@@ -267,14 +278,14 @@ export function planTable(
     const rules = haveChains.get(b)?.rules ?? [];
     if (hooksInPlace(rules, hook)) continue;
     hooksWritten++;
-    for (const r of rules.filter(isOurs)) body.push(`-D ${b} ${r.text}`);
-    for (const [i, r] of hook.insert.entries()) body.push(`-I ${b} ${i + 1} ${r.text}`);
-    for (const r of hook.append) body.push(`-A ${b} ${r.text}`);
+    for (const r of rules.filter(isOurs)) line(`-D ${b} `, r.text);
+    for (const [i, r] of hook.insert.entries()) line(`-I ${b} ${i + 1} `, r.text);
+    for (const r of hook.append) line(`-A ${b} `, r.text);
   }
   const del = deletes.length ? `*${name}\n${deletes.join("\n")}\nCOMMIT\n` : "";
-  const counts = { declared: declare.length, hooksWritten, lines: declare.length + body.length + deletes.length };
-  if (declare.length === 0 && body.length === 0) return { main: "", deletes: del, written, removed, ...counts };
-  const main = `*${name}\n${declare.join("\n")}${declare.length && body.length ? "\n" : ""}${body.join("\n")}\nCOMMIT\n`;
+  const counts = { declared: declare.length, hooksWritten, lines: declare.length + bodyLines + deletes.length };
+  if (declare.length === 0 && bodyLines === 0) return { main: "", deletes: del, written, removed, ...counts };
+  const main = `*${name}\n${declare.map((d) => `${d}\n`).join("")}${body.join("")}COMMIT\n`;
   return { main, deletes: del, written, removed, ...counts };
 }
 
