@@ -12,6 +12,7 @@
 //   - a label change re-tests only the selectors that mention a changed key.
 
 import { Subject } from "rxjs";
+import { sameList } from "./same.js";
 import { type Labels, matches, mentionedKeys, requiredLabels, type Selector } from "./selector/selector.js";
 
 export interface MatchEvent {
@@ -273,10 +274,6 @@ function changedKeys(a: Labels, b: Labels): string[] {
   for (const [k, v] of a) if (b.get(k) !== v) out.push(k);
   for (const k of b.keys()) if (!a.has(k)) out.push(k);
   return out;
-}
-
-function sameList(a: readonly string[], b: readonly string[]): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 function getOrCreate<K, V>(m: Map<K, Set<V>>, k: K): Set<V> {

@@ -7,7 +7,9 @@
 
 import { LabelIndex } from "../label-index.js";
 import type { IpVersion, WorkloadEndpoint } from "../model.js";
+import { sameList, sameMembers } from "../same.js";
 import type { IpSetSpec } from "./ids.js";
+import { countMember } from "./member-count.js";
 
 interface SetState {
   readonly spec: IpSetSpec;
@@ -112,10 +114,7 @@ export class IpSetIndex {
   /** Whether `members` is exactly the set's current membership of one family (no copy made). */
   hasExactly(id: string, v: IpVersion, members: ReadonlySet<string>): boolean {
     const now = this.sets.get(id)?.members[v === 4 ? 0 : 1];
-    if (!now) return members.size === 0;
-    if (now.size !== members.size) return false;
-    for (const m of members) if (!now.has(m)) return false;
-    return true;
+    return now ? sameMembers(now, members) : members.size === 0;
   }
 
   get activeSetIds(): IterableIterator<string> {
@@ -126,10 +125,7 @@ export class IpSetIndex {
     for (const family of [0, 1] as const) {
       const members = set.members[family];
       for (const m of membersOf(set.spec, c.ips[family], c.ports)) {
-        const n = (members.get(m) ?? 0) + delta;
-        if (n <= 0) members.delete(m);
-        else members.set(m, n);
-        if (n === 0 || (n === 1 && delta === 1)) this.dirty.add(set.spec.id);
+        if (countMember(members, m, delta)) this.dirty.add(set.spec.id);
       }
     }
   }
@@ -147,10 +143,6 @@ function membersOf(spec: IpSetSpec, ips: readonly string[], ports: WorkloadEndpo
 
 function stripHostPrefix(net: string): string {
   return net.replace(/\/(32|128)$/, "");
-}
-
-function sameList(a: readonly string[], b: readonly string[]): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 function sameContribution(a: Contribution, b: Contribution): boolean {

@@ -10,7 +10,9 @@ import { renderRules, sameRules } from "../../iptables/render.js";
 import type { TableName } from "../../iptables/tables.js";
 import { type ChainStats, ChainWrites } from "../chain-writer.js";
 import { type DesiredState, familyKey } from "../desired-state.js";
+import { countMember } from "../ipsets/member-count.js";
 import type { IpVersion } from "../model.js";
+import { sameList, sameMembers } from "../same.js";
 import { desiredIpvs, type IpvsDesired, type IpvsOptions } from "./ipvs-desired.js";
 import {
   IPVS_SET_NAMES,
@@ -143,13 +145,7 @@ class IpvsSetIndex {
   }
 
   private count(members: readonly (readonly [string, string])[], delta: 1 | -1, dirty: Set<string>): void {
-    for (const [name, member] of members) {
-      const m = this.members.get(name)!;
-      const n = (m.get(member) ?? 0) + delta;
-      if (n <= 0) m.delete(member);
-      else m.set(member, n);
-      if (n === 0 || (n === 1 && delta === 1)) dirty.add(name);
-    }
+    for (const [name, member] of members) if (countMember(this.members.get(name)!, member, delta)) dirty.add(name);
   }
 }
 
@@ -171,12 +167,4 @@ function sameIpvs(a: IpvsDesired, b: IpvsDesired): boolean {
     const y = b.services[k];
     return x === y || JSON.stringify(x) === JSON.stringify(y);
   });
-}
-
-const sameList = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
-
-function sameMembers(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
-  if (a.size !== b.size) return false;
-  for (const x of a) if (!b.has(x)) return false;
-  return true;
 }

@@ -11,6 +11,7 @@
 import { compareIps } from "../../ipvs/model.js";
 import { familyOf } from "../conversion/cidr.js";
 import type { IpVersion } from "../model.js";
+import { sameList } from "../same.js";
 import type { ConvertedService, ConvertedSlice } from "./convert.js";
 import type { ServiceEndpoint, ServicePort } from "./model.js";
 
@@ -158,8 +159,4 @@ export class ServiceIndex {
 export function compareEndpoints(a: ServiceEndpoint, b: ServiceEndpoint): number {
   const c = compareIps(a.ip, b.ip);
   return c !== 0 ? c : a.port - b.port;
-}
-
-function sameList(a: readonly string[], b: readonly string[]): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
 }

@@ -20,6 +20,7 @@ import type { IpVersion } from "../model.js";
 import { plain } from "../plain.js";
 import { renderServicePort, type ServicePortRules } from "../rules/services.js";
 import { serviceDispatchChains } from "../rules/services-static.js";
+import { sameMembers } from "../same.js";
 import type { IpvsStateBuilder } from "./ipvs-builder.js";
 import type { ProxyMode, ServicePort } from "./model.js";
 import { servicePortId } from "./model.js";
@@ -177,7 +178,7 @@ export class ServiceStateRenderer {
     // ipset lists a full-length prefix as a bare address.
     const members = new Set(cidrs.map((c) => c.replace(/\/(32|128)$/, "")));
     const old = plain(d.ipsets[name]);
-    if (old && old.members.size === members.size && [...members].every((m) => old.members.has(m))) return;
+    if (old && sameMembers(old.members, members)) return;
     d.ipsets[name] = castDraft({ name, family: v, type: "hash:net" as const, members });
     this.stats.ipsetsChanged++;
   }

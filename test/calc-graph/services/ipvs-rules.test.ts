@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import fc from "fast-check";
 import { produce } from "immer";
 import { MARK_ALL } from "../../../calc-graph/rules/marks.js";
 import { IpvsStateBuilder } from "../../../calc-graph/services/ipvs-builder.js";
@@ -140,5 +141,38 @@ describe("IpvsStateBuilder", () => {
     assert.equal(s3.sysctls, s1.sysctls);
     const changedSets = Object.keys(s3.ipsets).filter((k) => s3.ipsets[k] !== s1.ipsets[k]);
     assert.deepEqual(changedSets, ["cali40ipvs-loop-back"]);
+  });
+
+  test("kept up to date per ServicePort, the IP sets equal ipvsIpSets of the inputs after any sequence of puts", () => {
+    // Each step: some of the services (the same objects, or copies with other endpoints), other node addresses or pod CIDRs.
+    const step = fc.record({
+      keep: fc.array(fc.boolean(), { minLength: SERVICES.length, maxLength: SERVICES.length }),
+      copy: fc.array(fc.option(fc.constantFrom("10.244.3.7", "10.244.1.5", "fd10::9"), { nil: undefined }), {
+        minLength: SERVICES.length,
+        maxLength: SERVICES.length,
+      }),
+      nodeAddresses: fc.constantFrom(["192.168.1.10"], ["192.168.1.10", "fd01::10"], []),
+      podCidrs: fc.constantFrom(["10.244.0.0/16"], ["10.244.0.0/16", "fd10::/64"], []),
+    });
+    fc.assert(
+      fc.property(fc.array(step, { minLength: 1, maxLength: 8 }), (steps) => {
+        const b = new IpvsStateBuilder();
+        let s = base();
+        for (const st of steps) {
+          const servicePorts = SERVICES.flatMap((x, i) => {
+            if (!st.keep[i]) return [];
+            const ip = st.copy[i];
+            return [ip ? { ...x, endpoints: [...x.endpoints, ep(ip)] } : x];
+          });
+          const inputs = { servicePorts, nodeAddresses: st.nodeAddresses, podCidrs: st.podCidrs };
+          s = produce(s, (d) => b.put(d, inputs));
+          for (const want of ipvsIpSets(servicePorts, st.nodeAddresses, inputs)) {
+            assert.deepEqual([...s.ipsets[want.name].members].sort(), [...want.members].sort(), want.name);
+            assert.equal(s.ipsets[want.name].type, want.type);
+          }
+        }
+      }),
+      { numRuns: 200 },
+    );
   });
 });
