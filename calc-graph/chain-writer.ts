@@ -11,15 +11,7 @@
 import { castDraft, type Draft } from "immer";
 import { renderChain, sameRules } from "../iptables/render.js";
 import type { Chain } from "../iptables/rule.js";
-import {
-  chainNames,
-  chainOf,
-  putChain,
-  type RenderedChain,
-  shardOf,
-  type TableName,
-  type TableState,
-} from "../iptables/tables.js";
+import { chainNames, chainOf, putChain, type RenderedChain, shardOf, type TableName } from "../iptables/tables.js";
 import { type DesiredState, familyKey } from "./desired-state.js";
 import type { IpVersion } from "./model.js";
 
@@ -50,9 +42,8 @@ export class ChainWrites {
   ) {}
 
   /** The chain as of now: written in this flush, else in the base snapshot. */
-  current(v: IpVersion, table: TableName, name: string): RenderedChain | undefined {
-    if (this.direct) return chainOf(this.direct.iptables[familyKey(v)][table], name);
-    const shard = shardOf(name);
+  current(v: IpVersion, table: TableName, name: string, shard = shardOf(name)): RenderedChain | undefined {
+    if (this.direct) return chainOf(this.direct.iptables[familyKey(v)][table], name, shard);
     const p = this.pending.get(key(v, table, shard))?.chains;
     if (p?.has(name)) return p.get(name);
     return chainOf(this.base.iptables[familyKey(v)][table], name, shard);
@@ -71,10 +62,11 @@ export class ChainWrites {
 
   /** Sets (or with `chain` undefined, deletes) one chain. */
   write(v: IpVersion, table: TableName, name: string, chain: Chain | undefined, stats: ChainStats): void {
-    const old = this.current(v, table, name);
+    const shard = shardOf(name);
+    const old = this.current(v, table, name, shard);
     if (!chain) {
       if (old) {
-        this.put(v, table, name, undefined);
+        this.put(v, table, shard, name, undefined);
         stats.chainsChanged++;
       }
       return;
@@ -82,7 +74,7 @@ export class ChainWrites {
     stats.chainsRendered++;
     const rendered = renderChain(chain);
     if (old && sameRules(old.rules, rendered.rules)) return;
-    this.put(v, table, name, Object.freeze(rendered));
+    this.put(v, table, shard, name, Object.freeze(rendered));
     stats.chainsChanged++;
   }
 
@@ -109,12 +101,11 @@ export class ChainWrites {
     this.pending.clear();
   }
 
-  private put(v: IpVersion, table: TableName, name: string, chain: RenderedChain | undefined): void {
+  private put(v: IpVersion, table: TableName, shard: string, name: string, chain: RenderedChain | undefined): void {
     if (this.direct) {
-      putChain(this.direct.iptables[familyKey(v)][table] as Mutable<TableState>, name, chain);
+      putChain(this.direct.iptables[familyKey(v)][table] as Parameters<typeof putChain>[0], name, chain, shard);
       return;
     }
-    const shard = shardOf(name);
     const k = key(v, table, shard);
     let w = this.pending.get(k);
     if (!w) {
@@ -126,5 +117,3 @@ export class ChainWrites {
 }
 
 const key = (v: IpVersion, table: TableName, shard: string) => `${v}|${table}|${shard}`;
-
-type Mutable<T extends TableState> = { shards: Record<string, Record<string, RenderedChain>> } & Omit<T, "shards">;
