@@ -142,7 +142,7 @@ function parseArgs(argv: string[]): Options {
           }),
         ),
     )
-    .option("--no-breakdown", "skip the second cold-start graph that splits convert+index from flush")
+    .option("--no-breakdown", "do not time convert+index and flush apart on the second cold-start graph")
     .option(
       "--heap-growth-percent <n>",
       "V8 heap growth past the live heap, as the daemon's FELIX_HEAPGROWTHPERCENT (0: V8's default)",
@@ -401,11 +401,11 @@ function freshGraphHeap(
   into.freshOfFinalState = memFresh.heapUsedMB - memNone.heapUsedMB;
 }
 
-/** `new CalcGraph(...).apply(all updates)`, timed; the snapshot is not kept (it would pin what later changes replace). */
 const graphConfig = (o: Options): GraphConfig => ({ nodeName: LOCAL_NODE, proxyMode: o.proxyMode });
 
 /**
- * The timed cold start, on a graph of its own that is garbage on return. No
+ * The timed cold start, `new CalcGraph(...).apply(all updates)`, on a graph
+ * of its own that is garbage on return (with its snapshot). No
  * forced GC precedes it, as none precedes the daemon's first snapshot: a
  * full collection shrinks V8's young generation, and growing it back cost
  * the cold start ~150 ms at large.
