@@ -54,6 +54,20 @@ export interface GraphConfig {
   readonly ipvs?: IpvsOptions;
   /** FELIX_VXLANVNI, FELIX_VXLANMTU, …: they win over FelixConfiguration resources. */
   readonly networkEnv?: FelixNetworkConfig;
+  /** FELIX_ALLOWVXLANPACKETSFROMWORKLOADS (default false: workloads' VXLAN-port UDP is dropped). */
+  readonly allowVXLANPacketsFromWorkloads?: boolean;
+  /** FELIX_ALLOWIPIPPACKETSFROMWORKLOADS (default false: workloads' IP-in-IP is dropped). */
+  readonly allowIPIPPacketsFromWorkloads?: boolean;
+  /**
+   * Felix's KubeIPVSSupportEnabled: IPVS-forwarded traffic is policed in
+   * INPUT/OUTPUT. On with proxyMode ipvs; the daemon also turns it on when
+   * kube-proxy's kube-ipvs0 exists at start-up.
+   */
+  readonly kubeIPVSSupport?: boolean;
+  /** FELIX_KUBENODEPORTRANGES' first range (default 30000:32767), for cali-forward-check. */
+  readonly kubeNodePortRange?: readonly [number, number];
+  /** MASQUERADE --random-fully is supported (feature detection; default true). */
+  readonly masqFullyRandom?: boolean;
 }
 
 export class CalcGraph {
@@ -75,6 +89,11 @@ export class CalcGraph {
         rpFilter: cfg.rpFilter ?? "1",
         proxyMode: cfg.proxyMode ?? "off",
         networkEnv: cfg.networkEnv,
+        allowVXLANPacketsFromWorkloads: cfg.allowVXLANPacketsFromWorkloads ?? false,
+        allowIPIPPacketsFromWorkloads: cfg.allowIPIPPacketsFromWorkloads ?? false,
+        kubeIPVSSupport: cfg.kubeIPVSSupport ?? cfg.proxyMode === "ipvs",
+        kubeNodePortRange: cfg.kubeNodePortRange,
+        masqFullyRandom: cfg.masqFullyRandom ?? true,
       },
       this.active,
       this.ipsets,

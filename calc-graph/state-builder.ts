@@ -25,15 +25,16 @@ import { ipSetName, ipSetType } from "./ipsets/ids.js";
 import type { IpSetIndex } from "./ipsets/ipset-index.js";
 import type { IpVersion, NodeInfo, PolicyRule, WorkloadEndpoint } from "./model.js";
 import type { FelixNetworkConfig } from "./network/model.js";
-import { NetworkIndex } from "./network/network-index.js";
+import { DEFAULT_VXLAN_PORT, NetworkIndex } from "./network/network-index.js";
 import { putNetwork } from "./network/render.js";
 import { EMPTY_NETWORK } from "./network/state.js";
 import { plain } from "./plain.js";
 import { renderDispatchChains } from "./rules/dispatch.js";
-import { renderEndpointRules } from "./rules/endpoint.js";
+import { type EncapDrops, renderEndpointRules } from "./rules/endpoint.js";
+import { endpointMarkChains, thisHostSet } from "./rules/endpoint-mark-state.js";
 import { type Direction, endpointChainName, policyChainName, profileChainName } from "./rules/names.js";
 import { renderPolicyRules } from "./rules/policy.js";
-import { renderStaticTables, type StaticConfig } from "./rules/static.js";
+import { renderStaticTables, type StaticConfig, thisHostSetName } from "./rules/static.js";
 import { ServicePortWrites, type ServiceStateRenderer } from "./services/service-state.js";
 
 enableMapSet();
@@ -43,6 +44,10 @@ export interface BuilderConfig extends StaticConfig {
   readonly rpFilter: string;
   /** FELIX_* networking overrides (they win over FelixConfiguration). */
   readonly networkEnv?: FelixNetworkConfig;
+  /** FELIX_ALLOWVXLANPACKETSFROMWORKLOADS (default false). */
+  readonly allowVXLANPacketsFromWorkloads?: boolean;
+  /** FELIX_ALLOWIPIPPACKETSFROMWORKLOADS (default false). */
+  readonly allowIPIPPacketsFromWorkloads?: boolean;
 }
 
 const FAMILIES: readonly IpVersion[] = [4, 6];
@@ -70,6 +75,8 @@ export class StateBuilder {
   services: ServiceStateRenderer | undefined;
   /** Calico networking: pools, affinities, configuration; decides block routes and tunnels. */
   readonly network: NetworkIndex;
+  /** The encapsulation drops the endpoint chains were last rendered with (the VXLAN port can change). */
+  private encapDrops: EncapDrops | undefined;
 
   constructor(
     private readonly cfg: BuilderConfig,
@@ -89,6 +96,11 @@ export class StateBuilder {
         }
         for (const c of renderDispatchChains([], cfg.interfacePrefix)) {
           putChain(d.iptables[familyKey(v)].filter, c.name, castDraft(renderChain(c)));
+        }
+        if (cfg.kubeIPVSSupport) {
+          for (const c of endpointMarkChains([], cfg.interfacePrefix).put) {
+            putChain(d.iptables[familyKey(v)].filter, c.name, castDraft(renderChain(c)));
+          }
         }
       }
       Object.assign(d.sysctls, globalSysctls({ ipv6: false }));
@@ -144,7 +156,14 @@ export class StateBuilder {
         }
       }
       let ifacesChanged = false;
-      for (const key of dirty.endpoints) {
+      // A new VXLAN port (FelixConfiguration) changes every egress chain.
+      const encap = this.currentEncapDrops();
+      const endpoints = new Set(dirty.endpoints);
+      if (JSON.stringify(encap) !== JSON.stringify(this.encapDrops)) {
+        for (const key of this.active.endpoints.keys()) endpoints.add(key);
+        this.encapDrops = encap;
+      }
+      for (const key of endpoints) {
         const before = prev.endpoints[key];
         const ep = this.active.endpoints.get(key);
         if (before && before.iface !== ep?.iface) ifacesChanged = true;
@@ -153,7 +172,7 @@ export class StateBuilder {
         if (ep) this.putEndpoint(d, ep);
       }
       if (ifacesChanged) this.putDispatch(d);
-      if (dirty.endpoints.size > 0) {
+      if (endpoints.size > 0) {
         const v6 = Object.values(d.endpoints).some((e) => e.ipv6Nets.length > 0);
         if (!v6) delete d.sysctls["net/ipv6/conf/all/forwarding"];
         Object.assign(d.sysctls, globalSysctls({ ipv6: v6 }));
@@ -163,10 +182,23 @@ export class StateBuilder {
       const routed = net.all ? [...this.network.nodeNames(), ...this.nodeRoutes.keys()] : [...dirtyNodes, ...net.nodes];
       for (const name of new Set(routed)) this.putNodeRoutes(d, name);
       if (net.all || net.nodes.size > 0 || dirtyNodes.size > 0) {
-        putNetwork(d, this.network, {
-          put: (v, table, c) => this.putChain(v, table, c, c.name),
-          staticChain: (v, table, name) => renderStaticTables(this.cfg, v)[table].chains.find((c) => c.name === name),
-        });
+        putNetwork(
+          d,
+          this.network,
+          {
+            put: (v, table, c) => this.putChain(v, table, c, c.name),
+            staticChain: (v, table, name) => renderStaticTables(this.cfg, v)[table].chains.find((c) => c.name === name),
+          },
+          { masqFullyRandom: this.cfg.masqFullyRandom !== false },
+        );
+      }
+      if (this.cfg.kubeIPVSSupport && (net.all || dirtyNodes.has(this.cfg.nodeName))) {
+        for (const v of FAMILIES) {
+          const set = thisHostSet(thisHostSetName(v), v, this.nodes.get(this.cfg.nodeName));
+          const old = plain(d.ipsets[set.name]);
+          if (!old || JSON.stringify([...old.members].sort()) !== JSON.stringify([...set.members].sort()))
+            d.ipsets[set.name] = castDraft(set);
+        }
       }
       this.services?.flush(d, writes, portWrites);
       writes.commit(d);
@@ -204,7 +236,8 @@ export class StateBuilder {
         const policies = (dir === "inbound" ? ingress : egress).map((k) => policyChainName(dir, k));
         const profiles = ep.profileIds.map((id) => profileChainName(dir, id));
         const name = endpointChainName(dir, ep.iface);
-        this.putChain(v, "filter", { name, rules: renderEndpointRules(policies, profiles) }, name);
+        const rules = renderEndpointRules(policies, profiles, dir === "outbound" ? this.encapDrops : undefined);
+        this.putChain(v, "filter", { name, rules }, name);
       }
     }
     const state: EndpointState = {
@@ -254,14 +287,25 @@ export class StateBuilder {
   private putDispatch(d: Draft<DesiredState>): void {
     const ifaces = Object.values(d.endpoints).map((e) => e.iface);
     const chains = renderDispatchChains(ifaces, this.cfg.interfacePrefix);
+    const marks = this.cfg.kubeIPVSSupport ? endpointMarkChains(ifaces, this.cfg.interfacePrefix) : undefined;
+    if (marks) chains.push(...marks.put);
     const names = new Set(chains.map((c) => c.name));
     for (const v of FAMILIES) {
       for (const c of chains) this.putChain(v, "filter", c, c.name);
       const existing = this.writes!.names(v, "filter");
       for (const name of existing) {
-        if (isDispatchChild(name) && !names.has(name)) this.putChain(v, "filter", undefined, name);
+        const stale = isDispatchChild(name) || (marks?.isOwned(name) ?? false);
+        if (stale && !names.has(name)) this.putChain(v, "filter", undefined, name);
       }
     }
+  }
+
+  /** Felix drops encapsulated packets from workloads on the configured VXLAN port, whatever the pools. */
+  private currentEncapDrops(): EncapDrops {
+    const vxlanPort = this.cfg.allowVXLANPacketsFromWorkloads
+      ? undefined
+      : (this.network.config().vxlanPort ?? DEFAULT_VXLAN_PORT);
+    return { ...(vxlanPort !== undefined ? { vxlanPort } : {}), ipip: !this.cfg.allowIPIPPacketsFromWorkloads };
   }
 
   private putIpSet(d: Draft<DesiredState>, id: string): void {

@@ -5,7 +5,7 @@ import { felixNetworkConfigFromEnv } from "../calc-graph/network/convert.js";
 import type { EndpointToHostAction } from "../calc-graph/rules/static.js";
 import { PROXY_MODES, type ProxyMode } from "../calc-graph/services/model.js";
 import { DEFAULT_HEAP_GROWTH_PERCENT } from "./heap.js";
-import { ipvsOptionsFromEnv } from "./ipvs-config.js";
+import { ipvsOptionsFromEnv, nodePortRange } from "./ipvs-config.js";
 
 export class ConfigError extends Error {}
 
@@ -32,7 +32,46 @@ export function graphConfigFromEnv(nodeName: string, env: NodeJS.ProcessEnv): Gr
     proxyMode: proxyMode as ProxyMode,
     ...(proxyMode === "ipvs" ? { ipvs: ipvsOptionsFromEnv(env) } : {}),
     networkEnv,
+    allowVXLANPacketsFromWorkloads: bool(
+      "FELIX_ALLOWVXLANPACKETSFROMWORKLOADS",
+      env.FELIX_ALLOWVXLANPACKETSFROMWORKLOADS,
+      false,
+    ),
+    allowIPIPPacketsFromWorkloads: bool(
+      "FELIX_ALLOWIPIPPACKETSFROMWORKLOADS",
+      env.FELIX_ALLOWIPIPPACKETSFROMWORKLOADS,
+      false,
+    ),
+    kubeIPVSSupport: proxyMode === "ipvs",
+    kubeNodePortRange: nodePortRange(env.FELIX_KUBENODEPORTRANGES),
+    // Unset unless overridden: the agent fills in what feature detection finds.
+    masqFullyRandom: featureOverride(env.FELIX_FEATUREDETECTOVERRIDE).MASQFullyRandom,
   };
+}
+
+/** FELIX_CHAININSERTMODE: insert (default) or append, case-insensitive as Felix reads it. */
+export type ChainInsertMode = "insert" | "append";
+
+function chainInsertMode(v: string | undefined): ChainInsertMode {
+  const m = (v ?? "").trim().toLowerCase() || "insert";
+  if (m !== "insert" && m !== "append") {
+    throw new ConfigError(`FELIX_CHAININSERTMODE must be insert or append, not ${JSON.stringify(v)}`);
+  }
+  return m;
+}
+
+/**
+ * FELIX_FEATUREDETECTOVERRIDE, e.g. `MASQFullyRandom=false,RestoreSupportsLock=true`:
+ * Felix's way to overrule what feature detection finds.
+ */
+export function featureOverride(v: string | undefined): Record<string, boolean> {
+  const out: Record<string, boolean> = {};
+  for (const part of (v ?? "").split(",")) {
+    if (!part.trim()) continue;
+    const [k, val] = part.split("=").map((x) => x.trim());
+    out[k] = bool(`FELIX_FEATUREDETECTOVERRIDE ${k}`, val, true);
+  }
+  return out;
 }
 
 export interface AgentConfig {
@@ -44,6 +83,8 @@ export interface AgentConfig {
   readonly ipv6Support: boolean;
   /** FELIX_LOGSEVERITYSCREEN (default info). */
   readonly logLevel: string;
+  /** FELIX_CHAININSERTMODE: our jumps at the top of the kernel's chains (insert) or after others' rules (append). */
+  readonly chainInsertMode?: ChainInsertMode;
   /** FELIX_MTUFILEPATH (felix-ts's own): where the pod MTU is written while IP pools exist (default /var/lib/calico/mtu). */
   readonly mtuFilePath?: string;
   /**
@@ -84,6 +125,7 @@ export function agentConfigFromEnv(env: NodeJS.ProcessEnv): AgentConfig {
     iptablesBackend: env.FELIX_IPTABLESBACKEND ?? "auto",
     ipv6Support: bool("FELIX_IPV6SUPPORT", env.FELIX_IPV6SUPPORT, true),
     logLevel: (env.FELIX_LOGSEVERITYSCREEN ?? "info").toLowerCase(),
+    chainInsertMode: chainInsertMode(env.FELIX_CHAININSERTMODE),
     mtuFilePath: env.FELIX_MTUFILEPATH || "/var/lib/calico/mtu",
     heapGrowthPercent: percent("FELIX_HEAPGROWTHPERCENT", env.FELIX_HEAPGROWTHPERCENT, DEFAULT_HEAP_GROWTH_PERCENT),
   };

@@ -18,7 +18,8 @@ export function ipvsOptionsFromEnv(env: NodeJS.ProcessEnv): IpvsOptions {
   return { scheduler, nodePortRange: nodePortRange(env.FELIX_KUBENODEPORTRANGES) };
 }
 
-function nodePortRange(v: string | undefined): readonly [number, number] {
+/** FELIX_KUBENODEPORTRANGES' first range. */
+export function nodePortRange(v: string | undefined): readonly [number, number] {
   if (v === undefined || v.trim() === "") return DEFAULT_NODE_PORT_RANGE;
   const m = /^\s*(\d+)(?:[:-](\d+))?\s*(?:,|$)/.exec(v);
   const lo = Number(m?.[1]);

@@ -21,6 +21,7 @@ import { test } from "node:test";
 import { computeDesiredState } from "../calc-graph/calc-graph.js";
 import type { DesiredState } from "../calc-graph/desired-state.js";
 import { PROXY_MODES, type ProxyMode } from "../calc-graph/services/model.js";
+import { graphConfigFromEnv } from "../src/config.js";
 import { readManifestDir } from "../src/datastore/manifests.js";
 import { networkText } from "../src/dump/network.js";
 import { ipsetsText, iptablesText, routesText } from "../src/dump/views.js";
@@ -35,6 +36,8 @@ interface CaseSpec {
   readonly description: string;
   /** FELIX_PROXYMODE for the case (default off). */
   readonly proxyMode?: ProxyMode;
+  /** Further FELIX_* settings, read as the agent reads its environment. */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 const OUTPUT_FILES = [
@@ -139,7 +142,9 @@ for (const name of caseNames()) {
   test(`golden: ${name}`, async () => {
     const spec = readCaseSpec(dir);
     const updates = await loadCase(dir);
-    const cfg = { nodeName: spec.node, proxyMode: spec.proxyMode };
+    const cfg = spec.env
+      ? graphConfigFromEnv(spec.node, { ...spec.env, ...(spec.proxyMode ? { FELIX_PROXYMODE: spec.proxyMode } : {}) })
+      : { nodeName: spec.node, proxyMode: spec.proxyMode };
 
     const state = computeDesiredState(cfg, updates);
     const outputs = render(state);

@@ -18,11 +18,11 @@ export function natOutgoingSetName(id: string, v: IpVersion): string {
  * family exists. `--random-fully` (iptables ≥ 1.6.2, kernel ≥ 3.14) spreads
  * source ports, as Felix does when the host supports it.
  */
-export function natOutgoingRules(active: boolean, v: IpVersion): Rule[] {
+export function natOutgoingRules(active: boolean, v: IpVersion, randomFully = true): Rule[] {
   if (!active) return [];
   const m = match()
     .ipSet(natOutgoingSetName(NAT_OUTGOING_MASQ_SET, v), "src")
     .ipSet(natOutgoingSetName(NAT_OUTGOING_ALL_SET, v), "dst", true)
     .build();
-  return [rule(m, `${Actions.jump("MASQUERADE")} --random-fully`)];
+  return [rule(m, `${Actions.jump("MASQUERADE")}${randomFully ? " --random-fully" : ""}`)];
 }

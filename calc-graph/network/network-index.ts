@@ -267,6 +267,16 @@ export class NetworkIndex {
     return [...out].sort();
   }
 
+  /** Every node's IPv4 address, this one's included, sorted: who may send us IP-in-IP (Felix's all-hosts-net). */
+  allHostAddresses(): string[] {
+    const out = new Set<string>();
+    for (const n of this.nodes.values()) {
+      const ip = nodeIpv4(n);
+      if (ip) out.add(ip);
+    }
+    return [...out].sort();
+  }
+
   /** The local node's underlay IPv4 address, if known. */
   localIpv4(): string | undefined {
     const n = this.nodes.get(this.nodeName);

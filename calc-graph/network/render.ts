@@ -1,7 +1,9 @@
 // Renders the networking part of a snapshot into an immer draft: the
 // NetworkState (each record replaced only when its content changed, so
 // unchanged parts keep their identity), the natOutgoing IP sets and the
-// rules of cali-nat-outgoing.
+// rules of cali-nat-outgoing, and the encapsulation rules in front of (or
+// after) the static chains: cali-INPUT's guards, raw NOTRACK for VXLAN, the
+// tunnel MASQUERADE in cali-POSTROUTING (network/tunnel-rules.ts).
 
 import { castDraft, type Draft } from "immer";
 import type { IpSetState } from "../../iptables/ipset.js";
@@ -10,9 +12,17 @@ import type { DesiredState } from "../desired-state.js";
 import type { IpVersion } from "../model.js";
 import { plain } from "../plain.js";
 import { NAT_OUTGOING_CHAIN } from "../rules/static.js";
+import { IPIP_DEVICE, VXLAN_DEVICE } from "./block-routes.js";
 import { NAT_OUTGOING_ALL_SET, NAT_OUTGOING_MASQ_SET, natOutgoingRules, natOutgoingSetName } from "./nat-outgoing.js";
 import type { NetworkIndex } from "./network-index.js";
 import type { NetworkState } from "./state.js";
+import {
+  ALL_HOSTS_SET,
+  ipipInputRules,
+  tunnelDevicesOf,
+  tunnelMasqueradeRules,
+  vxlanNotrackRule,
+} from "./tunnel-rules.js";
 import { ALL_VXLAN_SOURCES_SET, vxlanInputRules } from "./vxlan-input.js";
 
 const FAMILIES: readonly IpVersion[] = [4, 6];
@@ -23,12 +33,33 @@ const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b)
 
 export interface NetworkChains {
   /** Sets (or replaces) a chain, keeping identity when its rules did not change. */
-  put(v: IpVersion, table: "nat" | "filter", chain: Chain): void;
+  put(v: IpVersion, table: "raw" | "nat" | "filter", chain: Chain): void;
   /** The static chain as rules/static.ts renders it (what the network rules go in front of). */
-  staticChain(v: IpVersion, table: "filter", name: string): Chain | undefined;
+  staticChain(v: IpVersion, table: "raw" | "nat" | "filter", name: string): Chain | undefined;
 }
 
-export function putNetwork(d: Draft<DesiredState>, net: NetworkIndex, chains: NetworkChains): void {
+export interface NetworkRenderOptions {
+  /** MASQUERADE --random-fully is supported here (Felix's MASQFullyRandom feature). */
+  readonly masqFullyRandom: boolean;
+}
+
+function putSet(d: Draft<DesiredState>, name: string, members: readonly string[] | undefined): void {
+  if (!members) {
+    delete d.ipsets[name];
+    return;
+  }
+  const old = plain(d.ipsets[name]);
+  if (old && same([...old.members].sort(), members)) return;
+  const set: IpSetState = { name, family: 4, type: "hash:net", members: new Set(members) };
+  d.ipsets[name] = castDraft(set);
+}
+
+export function putNetwork(
+  d: Draft<DesiredState>,
+  net: NetworkIndex,
+  chains: NetworkChains,
+  opts: NetworkRenderOptions = { masqFullyRandom: true },
+): void {
   const { state, problems } = net.network();
   const cur = d.network as NetworkState;
   if (!same(cur, state)) {
@@ -60,22 +91,37 @@ export function putNetwork(d: Draft<DesiredState>, net: NetworkIndex, chains: Ne
       const set: IpSetState = { name, family: v, type: "hash:net", members: new Set(members) };
       d.ipsets[name] = castDraft(set);
     }
-    chains.put(v, "nat", { name: NAT_OUTGOING_CHAIN, rules: natOutgoingRules(sets.masq.length > 0, v) });
+    chains.put(v, "nat", {
+      name: NAT_OUTGOING_CHAIN,
+      rules: natOutgoingRules(sets.masq.length > 0, v, opts.masqFullyRandom),
+    });
   }
 
-  // VXLAN in use: only the other nodes' VTEPs may send us VXLAN.
-  const vx = state.tunnels["vxlan.calico"];
-  if (vx) {
-    const members = net.remoteVtepAddresses();
-    const old = plain(d.ipsets[ALL_VXLAN_SOURCES_SET]);
-    if (!old || !same([...old.members].sort(), members)) {
-      const set: IpSetState = { name: ALL_VXLAN_SOURCES_SET, family: 4, type: "hash:net", members: new Set(members) };
-      d.ipsets[ALL_VXLAN_SOURCES_SET] = castDraft(set);
-    }
-  } else delete d.ipsets[ALL_VXLAN_SOURCES_SET];
+  // VXLAN in use: only the other nodes' VTEPs may send us VXLAN; IPIP in use:
+  // only Calico hosts may send us IP-in-IP.
+  const vx = state.tunnels[VXLAN_DEVICE];
+  const ipip = state.tunnels[IPIP_DEVICE];
+  putSet(d, ALL_VXLAN_SOURCES_SET, vx ? net.remoteVtepAddresses() : undefined);
+  putSet(d, ALL_HOSTS_SET, ipip ? net.allHostAddresses() : undefined);
+  const vxlanPort = vx ? (vx.port ?? 4789) : undefined;
   const input = chains.staticChain(4, "filter", "cali-INPUT");
   if (input) {
-    const rules = vx ? [...vxlanInputRules(vx.port ?? 4789), ...input.rules] : input.rules;
-    chains.put(4, "filter", { name: input.name, rules });
+    const guards = [...(ipip ? ipipInputRules() : []), ...(vx ? vxlanInputRules(vxlanPort!) : [])];
+    chains.put(4, "filter", { name: input.name, rules: [...guards, ...input.rules] });
+  }
+  for (const v of FAMILIES) {
+    // VXLAN NOTRACK right after the marks are cleared, in both raw chains.
+    const notrack = v === 4 && vxlanPort !== undefined ? [vxlanNotrackRule(vxlanPort)] : [];
+    for (const name of ["cali-PREROUTING", "cali-OUTPUT"]) {
+      const c = chains.staticChain(v, "raw", name);
+      if (c) chains.put(v, "raw", { name, rules: [c.rules[0], ...notrack, ...c.rules.slice(1)] });
+    }
+    const post = chains.staticChain(v, "nat", "cali-POSTROUTING");
+    if (post) {
+      const masq = tunnelDevicesOf(v, state.tunnels).flatMap((dev) =>
+        tunnelMasqueradeRules(dev, v === 4 ? vxlanPort : undefined, opts.masqFullyRandom),
+      );
+      chains.put(v, "nat", { name: post.name, rules: [...post.rules, ...masq] });
+    }
   }
 }

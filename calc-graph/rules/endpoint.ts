@@ -3,6 +3,9 @@
 //
 //   conntrack: established → ACCEPT, invalid → DROP
 //   clear accept|pass marks
+//   egress only: DROP VXLAN-port UDP and IP-in-IP the workload sends, unless
+//     allowed (FELIX_ALLOWVXLANPACKETSFROMWORKLOADS / …IPIP…): encapsulation
+//     would carry a packet with any source past the other node's policy
 //   tier "default" (only when a policy selects the endpoint in this direction):
 //     per policy: jump to its chain unless pass is set; RETURN if it accepted
 //     DROP unless a policy passed: this is Kubernetes' default-deny on selection
@@ -14,12 +17,37 @@ import { MARK_ACCEPT, MARK_PASS } from "./marks.js";
 
 export const DEFAULT_TIER = "default";
 
-export function renderEndpointRules(policyChains: readonly string[], profileChains: readonly string[]): Rule[] {
+/** Encapsulated packets a workload's egress drops (Felix: always, whatever the pools, unless allowed). */
+export interface EncapDrops {
+  /** The VXLAN port to drop UDP to; undefined when VXLAN from workloads is allowed. */
+  readonly vxlanPort?: number;
+  readonly ipip: boolean;
+}
+
+export function renderEndpointRules(
+  policyChains: readonly string[],
+  profileChains: readonly string[],
+  encapDrops?: EncapDrops,
+): Rule[] {
   const out: Rule[] = [
     rule(match().ctState("RELATED,ESTABLISHED").build(), Actions.accept),
     rule(match().ctState("INVALID").build(), Actions.drop),
     rule(NO_MATCH, Actions.clearMark(MARK_ACCEPT | MARK_PASS)),
   ];
+  if (encapDrops?.vxlanPort !== undefined) {
+    out.push(
+      rule(
+        match().protocol("udp").destPorts(String(encapDrops.vxlanPort)).build(),
+        Actions.drop,
+        "DROP VXLAN encapped packets originating in workloads",
+      ),
+    );
+  }
+  if (encapDrops?.ipip) {
+    out.push(
+      rule(match().protocol("ipencap").build(), Actions.drop, "DROP IPinIP encapped packets originating in workloads"),
+    );
+  }
   if (policyChains.length > 0) {
     out.push(rule(NO_MATCH, Actions.clearMark(MARK_PASS), `Start of tier ${DEFAULT_TIER}`));
     for (const chain of policyChains) {

@@ -88,6 +88,7 @@ export function serviceDispatchChains(
 export function withServiceTables(
   tables: Record<TableName, StaticTable>,
   v: IpVersion,
+  randomFully = true,
 ): Record<TableName, StaticTable> {
   const dispatch = serviceDispatchChains(v, []);
   const masq = match()
@@ -103,7 +104,11 @@ export function withServiceTables(
       rule(masq, Actions.return),
       // Cleared so a packet that goes through the stack again is not masqueraded twice.
       rule(NO_MATCH, Actions.clearMark(MARK_MASQ)),
-      rule(NO_MATCH, "-j MASQUERADE --random-fully", "kubernetes service traffic requiring SNAT"),
+      rule(
+        NO_MATCH,
+        `-j MASQUERADE${randomFully ? " --random-fully" : ""}`,
+        "kubernetes service traffic requiring SNAT",
+      ),
     ],
   });
   const portals = jump(SERVICES_CHAIN, "kubernetes service portals");

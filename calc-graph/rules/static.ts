@@ -8,15 +8,29 @@
 //   nat     POSTROUTING (appended, after kube-proxy's) → cali-POSTROUTING
 //                                         → cali-nat-outgoing
 //   filter  INPUT   → cali-INPUT:   workload → host via cali-wl-to-host
-//           FORWARD → cali-FORWARD: from-wl / to-wl dispatch; then ACCEPT
-//                                   what policy accepted
-//           OUTPUT  → cali-OUTPUT:  host → workload is not policed
+//                                   (IPVS: forwarded packets via cali-forward-check)
+//           FORWARD → cali-FORWARD: from-wl / to-wl dispatch; then, appended
+//                                   at the end of FORWARD (after everyone
+//                                   else's rules), ACCEPT what policy accepted
+//           OUTPUT  → cali-OUTPUT:  host → workload is not policed (IPVS:
+//                                   endpoint-marked packets are, via
+//                                   cali-forward-endpoint-mark)
+// Where the hooks go relative to other programs' rules (FELIX_CHAININSERTMODE)
+// is the table syncer's business; the network rules (encapsulation guards,
+// VXLAN NOTRACK, tunnel MASQUERADE) are added in network/render.ts.
 
 import { Actions, type Chain, match, NO_MATCH, type Rule, rule } from "../../iptables/rule.js";
 import type { TableName } from "../../iptables/tables.js";
 import type { IpVersion } from "../model.js";
 import type { ProxyMode } from "../services/model.js";
-import { MARK_ACCEPT, MARK_ALL, MARK_SCRATCH0 } from "./marks.js";
+import {
+  forwardCheckChain,
+  forwardEndpointMarkChain,
+  inputForwardCheckRules,
+  outputForwardRule,
+  THIS_HOST_SET_ID,
+} from "./endpoint-mark.js";
+import { MARK_ACCEPT, MARK_CALICO, MARK_SCRATCH0 } from "./marks.js";
 import { FROM_WORKLOAD_DISPATCH, TO_WORKLOAD_DISPATCH } from "./names.js";
 import { withServiceTables } from "./services-static.js";
 
@@ -27,7 +41,18 @@ export interface StaticConfig {
   readonly endpointToHostAction: EndpointToHostAction;
   /** FELIX_PROXYMODE; iptables adds the service chains and hooks. */
   readonly proxyMode?: ProxyMode;
+  /** Felix's KubeIPVSSupportEnabled: our IPVS proxy mode, or kube-proxy's kube-ipvs0 present. */
+  readonly kubeIPVSSupport?: boolean;
+  /** FELIX_KUBENODEPORTRANGES (first range): NodePorts count as forwarded in cali-forward-check. */
+  readonly kubeNodePortRange?: readonly [number, number];
+  /** MASQUERADE --random-fully works here (Felix's MASQFullyRandom feature; default true). */
+  readonly masqFullyRandom?: boolean;
 }
+
+export const DEFAULT_KUBE_NODE_PORT_RANGE: readonly [number, number] = [30000, 32767];
+
+/** `cali40this-host` / `cali60this-host`. */
+export const thisHostSetName = (v: IpVersion) => `cali${v}0${THIS_HOST_SET_ID}`;
 
 export interface StaticTable {
   readonly chains: readonly Chain[];
@@ -40,6 +65,7 @@ const jump = (chain: string) => rule(NO_MATCH, Actions.jump(chain));
 
 export function renderStaticTables(cfg: StaticConfig, v: IpVersion): Record<TableName, StaticTable> {
   const wl = `${cfg.interfacePrefix}+`;
+  const ipvs = cfg.kubeIPVSSupport === true;
   const acceptMarked = match().mark(MARK_ACCEPT, MARK_ACCEPT).build();
   const wlToHost: Rule[] = [];
   if (v === 6) {
@@ -58,7 +84,7 @@ export function renderStaticTables(cfg: StaticConfig, v: IpVersion): Record<Tabl
         {
           name: "cali-PREROUTING",
           rules: [
-            rule(NO_MATCH, Actions.clearMark(MARK_ALL)),
+            rule(NO_MATCH, Actions.clearMark(MARK_CALICO)),
             rule(match().inInterface(wl).build(), Actions.setMark(MARK_SCRATCH0)),
             rule(
               match().mark(MARK_SCRATCH0, MARK_SCRATCH0).raw("-m rpfilter --validmark --invert").build(),
@@ -67,7 +93,7 @@ export function renderStaticTables(cfg: StaticConfig, v: IpVersion): Record<Tabl
             ),
           ],
         },
-        { name: "cali-OUTPUT", rules: [rule(NO_MATCH, Actions.clearMark(MARK_ALL))] },
+        { name: "cali-OUTPUT", rules: [rule(NO_MATCH, Actions.clearMark(MARK_CALICO))] },
       ],
       hooks: {
         PREROUTING: { insert: [jump("cali-PREROUTING")], append: [] },
@@ -98,27 +124,49 @@ export function renderStaticTables(cfg: StaticConfig, v: IpVersion): Record<Tabl
         {
           name: "cali-FORWARD",
           rules: [
-            rule(NO_MATCH, Actions.clearMark(MARK_ALL)),
+            // The accept bit is kept: it carries a verdict from the raw/pre-DNAT chains.
+            rule(NO_MATCH, Actions.clearMark(MARK_CALICO & ~MARK_ACCEPT)),
             rule(match().inInterface(wl).build(), Actions.jump(FROM_WORKLOAD_DISPATCH)),
             rule(match().outInterface(wl).build(), Actions.jump(TO_WORKLOAD_DISPATCH)),
           ],
         },
-        { name: "cali-INPUT", rules: [rule(match().inInterface(wl).build(), Actions.goto("cali-wl-to-host"))] },
+        {
+          name: "cali-INPUT",
+          rules: [
+            ...(ipvs ? inputForwardCheckRules() : []),
+            rule(match().inInterface(wl).build(), Actions.goto("cali-wl-to-host")),
+          ],
+        },
         { name: "cali-wl-to-host", rules: wlToHost },
         {
           name: "cali-OUTPUT",
-          rules: [rule(match().outInterface(wl).build(), Actions.return, "Host to workload is not policed")],
+          rules: [
+            ...(ipvs ? [outputForwardRule()] : []),
+            rule(match().outInterface(wl).build(), Actions.return, "Host to workload is not policed"),
+          ],
         },
+        ...(ipvs
+          ? [
+              forwardCheckChain(thisHostSetName(v), cfg.kubeNodePortRange ?? DEFAULT_KUBE_NODE_PORT_RANGE),
+              forwardEndpointMarkChain(cfg.interfacePrefix),
+            ]
+          : []),
       ],
       hooks: {
         INPUT: { insert: [jump("cali-INPUT")], append: [] },
         FORWARD: {
-          insert: [jump("cali-FORWARD"), rule(acceptMarked, Actions.accept, "Policy explicitly accepted packet.")],
-          append: [],
+          insert: [jump("cali-FORWARD")],
+          // Appended, as Felix does: kube-proxy's, docker's and an admin's
+          // FORWARD rules see Calico-accepted traffic too. The mark then tells
+          // later chains that the packet was forwarded.
+          append: [
+            rule(acceptMarked, Actions.accept, "Policy explicitly accepted packet."),
+            rule(NO_MATCH, Actions.setMark(MARK_ACCEPT)),
+          ],
         },
         OUTPUT: { insert: [jump("cali-OUTPUT")], append: [] },
       },
     },
   };
-  return cfg.proxyMode === "iptables" ? withServiceTables(tables, v) : tables;
+  return cfg.proxyMode === "iptables" ? withServiceTables(tables, v, cfg.masqFullyRandom !== false) : tables;
 }

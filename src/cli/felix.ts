@@ -3,6 +3,7 @@
 // felix: the node agent. Reads cluster state, computes this node's dataplane
 // and programs the kernel of the current network namespace.
 
+import { release } from "node:os";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { Command, Option } from "commander";
 import { collectDefaultMetrics } from "prom-client";
@@ -10,6 +11,7 @@ import { filter, firstValueFrom, type Observable } from "rxjs";
 import { CalcGraph } from "../../calc-graph/calc-graph.js";
 import { NetlinkLinkMonitor } from "../../ifaces/link-monitor.js";
 import { OWNED_TUNNELS } from "../../ifaces/tunnel-reconciler.js";
+import { binary } from "../../iptables/backend.js";
 import { chooseBackend } from "../../iptables/detect.js";
 import { EndpointStatusTracker } from "../../status/endpoint-status.js";
 import { EndpointStatusFile, endpointStatusConfigFromEnv } from "../../status/endpoint-status-file.js";
@@ -26,10 +28,22 @@ import { KubernetesDatastore, loadKubeConfig } from "../datastore/kubernetes.js"
 import { demoCommand } from "../demo/command.js";
 import { limitHeapGrowth } from "../heap.js";
 import { kernelDataplane } from "../kernel.js";
+import {
+  commandVersion,
+  detectFeatures,
+  KUBE_IPVS_DEVICE,
+  kubeIpvsPresent,
+  loadSctpConntrack,
+  SCTP_CONNTRACK_MODULE,
+} from "../kernel-features.js";
 import { createLogger, type LogFormat } from "../log.js";
 import type { ResourceUpdate } from "../model/resource.js";
 import { preflight } from "../preflight.js";
 import { RuntimeError, runProgram, UsageError } from "./errors.js";
+
+/** Felix's exit code for "restart me with the new configuration". */
+const CONFIG_CHANGED_EXIT_CODE = 129;
+let restartRequested = false;
 
 interface Options {
   datastore: "file" | "kubernetes";
@@ -69,6 +83,19 @@ async function run(o: Options): Promise<void> {
   }
   const problems = await preflight(mode);
   if (problems.length) throw new RuntimeError(problems.join("\n"));
+  // Felix's start-up checks: what the kernel and iptables support, kube-proxy in IPVS mode, SCTP conntrack.
+  const features = detectFeatures(await commandVersion(binary(4, mode, "restore")), release());
+  const kubeIpvs = kubeIpvsPresent();
+  graphCfg = {
+    ...graphCfg,
+    masqFullyRandom: graphCfg.masqFullyRandom ?? features.masqFullyRandom,
+    kubeIPVSSupport: graphCfg.kubeIPVSSupport || kubeIpvs,
+  };
+  log.info(
+    { masqFullyRandom: graphCfg.masqFullyRandom, kubeIPVSSupport: graphCfg.kubeIPVSSupport, kubeIpvsDevice: kubeIpvs },
+    "kernel features",
+  );
+  log.info({ module: SCTP_CONNTRACK_MODULE, outcome: await loadSctpConntrack() }, "SCTP conntrack");
 
   const metrics = new Metrics();
   const kernel = await kernelDataplane(cfg, mode, log.child({ component: "iptables" }), metrics, graphCfg.proxyMode);
@@ -166,6 +193,12 @@ async function run(o: Options): Promise<void> {
     if (e.event === "removed") present.delete(e.name);
     else present.add(e.name);
     status.interfaces(present);
+    // kube-proxy switched to or from IPVS mode: restart (exit 129, as Felix does for a config change).
+    if (e.name === KUBE_IPVS_DEVICE && graphCfg.proxyMode !== "ipvs" && present.has(e.name) !== kubeIpvs) {
+      log.warn({ device: e.name, event: e.event }, "kube-proxy's IPVS mode changed: exiting to restart with it");
+      restartRequested = true;
+      process.kill(process.pid, "SIGTERM");
+    }
   });
   const prefix = graphCfg.interfacePrefix ?? "cali";
   // Our tunnel devices too, removal included: a deleted vxlan.calico is re-created at once.
@@ -233,4 +266,5 @@ export function main(argv: string[]): Promise<number> {
 }
 
 // Exit explicitly: a watch request still in flight (the API server never answered) must not keep a stopped agent alive.
-process.exit(await main(process.argv.slice(2)));
+const rc = await main(process.argv.slice(2));
+process.exit(restartRequested ? CONFIG_CHANGED_EXIT_CODE : rc);
