@@ -38,6 +38,8 @@ interface CaseSpec {
   readonly proxyMode?: ProxyMode;
   /** Further FELIX_* settings, read as the agent reads its environment. */
   readonly env?: Readonly<Record<string, string>>;
+  /** kube-proxy's kube-ipvs0 is present (the agent's start-up check). */
+  readonly kubeIPVSDevice?: boolean;
 }
 
 const OUTPUT_FILES = [
@@ -142,9 +144,10 @@ for (const name of caseNames()) {
   test(`golden: ${name}`, async () => {
     const spec = readCaseSpec(dir);
     const updates = await loadCase(dir);
-    const cfg = spec.env
+    const base = spec.env
       ? graphConfigFromEnv(spec.node, { ...spec.env, ...(spec.proxyMode ? { FELIX_PROXYMODE: spec.proxyMode } : {}) })
       : { nodeName: spec.node, proxyMode: spec.proxyMode };
+    const cfg = spec.kubeIPVSDevice ? { ...base, kubeIPVSSupport: true } : base;
 
     const state = computeDesiredState(cfg, updates);
     const outputs = render(state);
