@@ -3,14 +3,16 @@
 // render, interpreting the matches we use, and returns every way it can go.
 //
 // Matches: -s/-d (with !), -p, -i/-o (only against a given interface),
-// -m tcp|udp|sctp --dport/--sport, -m set [!] --match-set N src|dst (hash:net
-// and hash:ip members), -m mark [!] --mark v/m, -m addrtype --src-type/--dst-type
-// LOCAL, -m conntrack --ctstate (the packet is NEW), -m comment (ignored).
+// -m tcp|udp|sctp --dport/--sport, -m multiport --dports (lists and ranges),
+// -m set [!] --match-set N src|dst (hash:net and hash:ip members), -m mark [!]
+// --mark v/m, -m addrtype [!] --src-type/--dst-type LOCAL [--limit-iface-out,
+// taken as any interface], -m conntrack --ctstate (the packet is NEW),
+// -m comment (ignored).
 // Branches: -m statistic --mode random --probability p (both ways, weighted),
 // -m recent --rcheck (both ways: a returning client with an affinity entry, or
 // not); -m recent --set is noted. Targets: -j/-g chains, RETURN, ACCEPT, DROP,
-// REJECT, DNAT --to-destination, MARK --set-xmark, MASQUERADE; a rule with no
-// target only counts. Anything else is reported as unsupported, never guessed.
+// REJECT, DNAT --to-destination, MARK --set-xmark, MASQUERADE, NOTRACK (goes
+// on); a rule with no target only counts. Anything else is reported as unsupported, never guessed.
 
 import ipaddr from "ipaddr.js";
 
@@ -189,12 +191,25 @@ function parseRule(text: string, env: TraceEnv): Parsed {
           }
           i++; // --mark
           const [v, m] = next().split("/").map(Number);
-          checks.push((s) => ((s.mark & m) === v) !== mn);
+          checks.push((s) => ((s.mark & m) >>> 0 === v) !== mn);
+        } else if (mod === "multiport") {
+          if (next() !== "--dports") throw new UnsupportedRule(`multiport other than --dports: ${text}`);
+          const ranges = next()
+            .split(",")
+            .map((p) => p.split(":").map(Number))
+            .map(([lo, hi]) => [lo, hi ?? lo] as const);
+          checks.push((s) => ranges.some(([lo, hi]) => s.pkt.dport >= lo && s.pkt.dport <= hi));
         } else if (mod === "addrtype") {
+          let an = false;
+          if (t[i + 1] === "!") {
+            an = true;
+            i++;
+          }
           const opt = next();
           if (next() !== "LOCAL") throw new UnsupportedRule(`addrtype other than LOCAL: ${text}`);
+          if (t[i + 1] === "--limit-iface-out" || t[i + 1] === "--limit-iface-in") i++;
           const field = opt === "--src-type" ? "src" : "dst";
-          checks.push((s) => env.localAddresses.includes(s.pkt[field]));
+          checks.push((s) => env.localAddresses.includes(s.pkt[field]) !== an);
         } else if (mod === "conntrack") {
           i++; // --ctstate
           const states = next().split(",");
@@ -348,10 +363,13 @@ export class Tracer {
         }
         case "MARK": {
           const [v, m] = args[args.indexOf("--set-xmark") + 1].split("/").map(Number);
-          for (const s of matched) s.mark = (s.mark & ~m) ^ v;
+          for (const s of matched) s.mark = ((s.mark & ~m) ^ v) >>> 0;
           live.push(...matched);
           break;
         }
+        case "NOTRACK":
+          live.push(...matched);
+          break;
         default: {
           if (!this.table.chains[name] && !name.startsWith("cali-")) {
             throw new UnsupportedRule(`target ${name}`);

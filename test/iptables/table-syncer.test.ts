@@ -45,14 +45,16 @@ describe("TableSyncer", () => {
     assert.equal(k.restores.length, 1);
   });
 
-  test("keeps our rules on top of built-in chains and leaves foreign rules and chains alone", async () => {
+  test("keeps our jumps on top of built-in chains, our accept-mark rule at the bottom of FORWARD, and leaves foreign rules and chains alone", async () => {
     const k = kernelWithForeignRules();
     await new TableSyncer(k).apply(desired());
     const filter = parseSave(await k.save()).get("filter")!;
     const fwd = filter.chains.get("FORWARD")!.rules.map((r) => r.text);
     assert.match(fwd[0], /-j cali-FORWARD$/);
-    assert.match(fwd[1], /Policy explicitly accepted/);
-    assert.deepEqual(fwd.slice(2), ["-j DOCKER-USER", "-m comment --comment sshd -j ACCEPT"]);
+    // Felix appends it: other programs' FORWARD rules see Calico-accepted traffic first.
+    assert.deepEqual(fwd.slice(1, 3), ["-j DOCKER-USER", "-m comment --comment sshd -j ACCEPT"]);
+    assert.match(fwd[3], /Policy explicitly accepted/);
+    assert.match(fwd[4], /-j MARK --set-xmark 0x10000\/0x10000$/);
     assert.deepEqual(
       filter.chains.get("DOCKER-USER")!.rules.map((r) => r.text),
       ["-j RETURN"],
@@ -75,7 +77,29 @@ describe("TableSyncer", () => {
       .chains.get("FORWARD")!
       .rules.map((x) => x.text);
     assert.match(fwd[0], /-j cali-FORWARD$/);
-    assert.equal(fwd[2], "-j DROP", "the foreign rule stays, below ours");
+    assert.equal(fwd[1], "-j DROP", "the foreign rule stays, below ours");
+  });
+
+  test("FELIX_CHAININSERTMODE=append: our jumps go after the foreign rules, then our appends; a second apply writes nothing", async () => {
+    const k = kernelWithForeignRules();
+    await new TableSyncer(k, { insertMode: "append" }).apply(desired());
+    const fwd = parseSave(await k.save())
+      .get("filter")!
+      .chains.get("FORWARD")!
+      .rules.map((x) => x.text);
+    assert.deepEqual(fwd.slice(0, 2), ["-j DOCKER-USER", "-m comment --comment sshd -j ACCEPT"]);
+    assert.match(fwd[2], /-j cali-FORWARD$/);
+    assert.match(fwd[3], /Policy explicitly accepted/);
+    const again = await new TableSyncer(k, { insertMode: "append" }).apply(desired());
+    assert.equal(again.linesWritten, 0, "append mode is recognised as in place");
+    // Switching back to insert mode moves our jumps to the top.
+    const back = await new TableSyncer(k).apply(desired());
+    assert.ok(back.hooksWritten > 0);
+    const fwd2 = parseSave(await k.save())
+      .get("filter")!
+      .chains.get("FORWARD")!
+      .rules.map((x) => x.text);
+    assert.match(fwd2[0], /-j cali-FORWARD$/);
   });
 
   test("rewrites only the chains that changed, and deletes stale chains", async () => {
