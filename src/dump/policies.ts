@@ -2,7 +2,15 @@
 // in order, per direction, and what happens when none does.
 
 import type { DesiredState, EndpointState } from "../../calc-graph/desired-state.js";
-import { endpointChainName, policyChainName } from "../../calc-graph/rules/names.js";
+import {
+  FORWARD_CHECK,
+  FORWARD_ENDPOINT_MARK,
+  FROM_ENDPOINT_MARK,
+  SET_ENDPOINT_MARK,
+  setMarkChainName,
+} from "../../calc-graph/rules/endpoint-mark.js";
+import { endpointChainName, policyChainName, TO_WORKLOAD_DISPATCH } from "../../calc-graph/rules/names.js";
+import { chainOf } from "../../iptables/tables.js";
 
 export interface PolicyExplanation {
   readonly workload: string;
@@ -11,6 +19,16 @@ export interface PolicyExplanation {
   readonly ingress: DirectionExplanation;
   readonly egress: DirectionExplanation;
   readonly profiles: readonly string[];
+  /** With IPVS support: how IPVS-forwarded traffic (INPUT → OUTPUT) reaches the same chains. */
+  readonly ipvs?: IpvsPath;
+}
+
+export interface IpvsPath {
+  /** The endpoint mark INPUT gives the workload's traffic, `value/mask`. */
+  readonly endpointMark: string;
+  /** INPUT, then OUTPUT: the chains in order. */
+  readonly input: readonly string[];
+  readonly output: readonly string[];
 }
 
 export interface DirectionExplanation {
@@ -38,6 +56,26 @@ export function explainPolicies(s: DesiredState, workload: string): PolicyExplan
     ingress: direction(ep, "ingress"),
     egress: direction(ep, "egress"),
     profiles: ep.profiles,
+    ...ipvsPath(s, ep),
+  };
+}
+
+function ipvsPath(s: DesiredState, ep: EndpointState): { ipvs?: IpvsPath } {
+  const filter = s.iptables.ipv4.filter;
+  if (!chainOf(filter, FORWARD_CHECK)) return {};
+  const setMark = chainOf(filter, setMarkChainName(ep.iface))?.rules[0]?.text ?? "";
+  const endpointMark = /--set-xmark (\S+)/.exec(setMark)?.[1] ?? "none (no mark left: its IPVS traffic is dropped)";
+  return {
+    ipvs: {
+      endpointMark,
+      input: ["cali-INPUT", FORWARD_CHECK, SET_ENDPOINT_MARK, setMarkChainName(ep.iface)],
+      output: [
+        "cali-OUTPUT",
+        FORWARD_ENDPOINT_MARK,
+        `${FROM_ENDPOINT_MARK} → ${endpointChainName("outbound", ep.iface)} (egress)`,
+        `${TO_WORKLOAD_DISPATCH} → ${endpointChainName("inbound", ep.iface)} (ingress)`,
+      ],
+    },
   };
 }
 
@@ -63,5 +101,10 @@ export function policiesText(e: PolicyExplanation): string {
     lines.push(`  otherwise: ${d.otherwise}`);
   }
   lines.push(`Profiles: ${e.profiles.join(", ")}`);
+  if (e.ipvs) {
+    lines.push("IPVS-forwarded service traffic (INPUT → OUTPUT, not FORWARD), same policies:");
+    lines.push(`  INPUT:  ${e.ipvs.input.join(" → ")} (endpoint mark ${e.ipvs.endpointMark})`);
+    lines.push(`  OUTPUT: ${e.ipvs.output.join(", ")}`);
+  }
   return `${lines.join("\n")}\n`;
 }
