@@ -97,6 +97,12 @@ export interface NodeInfo {
   readonly vxlanTunnelMac?: string;
   /** `projectcalico.org/IPv4IPIPTunnelAddr`. */
   readonly ipipTunnelAddr?: string;
+  /** `projectcalico.org/IPv6Address`: the node's IPv6 address with its subnet length. */
+  readonly ipv6Address?: string;
+  /** `projectcalico.org/IPv6VXLANTunnelAddr`. */
+  readonly vxlanTunnelAddrV6?: string;
+  /** `projectcalico.org/VXLANTunnelMACAddrV6` (lower case). */
+  readonly vxlanTunnelMacV6?: string;
 }
 
 export function policyKey(id: PolicyId): string {

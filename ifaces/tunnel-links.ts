@@ -65,7 +65,7 @@ interface IpLinkJson {
   address?: string;
   link?: string;
   linkinfo?: { info_kind?: string; info_data?: Record<string, unknown> };
-  addr_info?: { family: string; local: string; prefixlen: number }[];
+  addr_info?: { family: string; local: string; prefixlen: number; scope?: string }[];
 }
 
 /** iproute2 in the current network namespace. */
@@ -110,7 +110,10 @@ export class IpTunnelLinks implements TunnelLinks {
       local: typeof d.local === "string" ? d.local : undefined,
       parent: typeof d.link === "string" ? d.link : undefined,
       learning: typeof d.learning === "boolean" ? d.learning : undefined,
-      addrs: (l.addr_info ?? []).filter((a) => a.family === "inet").map((a) => `${a.local}/${a.prefixlen}`),
+      // The kernel's own IPv6 link-local address is not ours to manage.
+      addrs: (l.addr_info ?? [])
+        .filter((a) => a.family === "inet" || (a.family === "inet6" && a.scope !== "link"))
+        .map((a) => `${a.local}/${a.prefixlen}`),
     };
   }
 
@@ -151,7 +154,7 @@ export class IpTunnelLinks implements TunnelLinks {
   }
 
   async deviceWithAddress(ip: string): Promise<string | undefined> {
-    const all = JSON.parse(await this.ipCmd(["-j", "-4", "addr", "show"])) as IpLinkJson[];
+    const all = JSON.parse(await this.ipCmd(["-j", ip.includes(":") ? "-6" : "-4", "addr", "show"])) as IpLinkJson[];
     return all.find((l) => (l.addr_info ?? []).some((a) => a.local === ip))?.ifname;
   }
 

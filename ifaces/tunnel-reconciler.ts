@@ -15,16 +15,16 @@ import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import {
   DEFAULT_HOST_MTU,
-  ENCAP_OVERHEAD,
   type MtuResult,
   type MtuSettings,
+  overheadOf,
   resolveMtu,
   type TunnelDevice,
 } from "./tunnel.js";
 import type { TunnelLinks } from "./tunnel-links.js";
 
 export const DEFAULT_MTU_FILE = "/var/lib/calico/mtu";
-export const OWNED_TUNNELS: readonly string[] = ["vxlan.calico", "tunl0"];
+export const OWNED_TUNNELS: readonly string[] = ["vxlan.calico", "vxlan-v6.calico", "tunl0"];
 
 export interface TunnelDesired {
   readonly poolsInUse: boolean;
@@ -96,13 +96,12 @@ export class TunnelReconciler {
         return undefined;
       });
       if (!want) {
-        if (have?.kind === "vxlan" && name === "vxlan.calico")
-          await step(`delete ${name}`, () => this.links.delete(name));
+        if (have?.kind === "vxlan" && name !== "tunl0") await step(`delete ${name}`, () => this.links.delete(name));
         else if (have)
           for (const a of have.addrs) await step(`${name}: remove ${a}`, () => this.links.deleteAddress(name, a));
         continue;
       }
-      const devMtu = want.mtu ?? hostMtu - ENCAP_OVERHEAD[want.kind];
+      const devMtu = want.mtu ?? hostMtu - overheadOf(want);
       if (want.kind === "vxlan") {
         const parent = await this.links.deviceWithAddress(want.localIp ?? "").catch(() => undefined);
         if (!parent) {
@@ -140,7 +139,7 @@ export class TunnelReconciler {
       }
       if (have.mtu !== devMtu) await step(`${name} mtu ${devMtu}`, () => this.links.setMtu(name, devMtu));
       if (!have.up) await step(`${name} up`, () => this.links.setUp(name));
-      const addr = `${want.address}/32`;
+      const addr = `${want.address}/${want.address.includes(":") ? 128 : 32}`;
       for (const a of have.addrs)
         if (a !== addr) await step(`${name}: remove ${a}`, () => this.links.deleteAddress(name, a));
       if (!have.addrs.includes(addr)) await step(`${name}: add ${addr}`, () => this.links.addAddress(name, addr));

@@ -20,6 +20,13 @@ export interface TunnelDevice {
 
 /** Bytes each encapsulation adds (IPv4 outer header; VXLAN adds UDP + VXLAN + inner Ethernet). */
 export const ENCAP_OVERHEAD: Readonly<Record<TunnelKind, number>> = { ipip: 20, vxlan: 50 };
+/** IPv6 VXLAN: a 40-byte outer header (Felix's VXLANMTUV6 default: host MTU − 70). */
+export const VXLAN_V6_OVERHEAD = 70;
+
+/** What a device's encapsulation costs (IPv6 VXLAN by its underlay address). */
+export function overheadOf(t: Pick<TunnelDevice, "kind" | "localIp">): number {
+  return t.kind === "vxlan" && t.localIp?.includes(":") ? VXLAN_V6_OVERHEAD : ENCAP_OVERHEAD[t.kind];
+}
 
 /** Felix's default mtuIfacePattern: the interfaces whose MTU is the host MTU. */
 export const DEFAULT_MTU_IFACE_PATTERN = "^((en|wl|ww|sl|ib)[Pcopsvx].*|(eth|wlan|wwan).*)";
@@ -31,9 +38,12 @@ export interface MtuSettings {
   /** Encapsulations in use on this node. */
   readonly vxlan: boolean;
   readonly ipip: boolean;
+  /** IPv6 VXLAN (vxlan-v6.calico) in use. */
+  readonly vxlanV6?: boolean;
   /** Configured MTUs (0/undefined: auto). */
   readonly vxlanMtu?: number;
   readonly ipipMtu?: number;
+  readonly vxlanMtuV6?: number;
   readonly ifacePattern: string;
 }
 
@@ -41,6 +51,7 @@ export interface MtuResult {
   readonly hostMtu: number;
   readonly vxlanMtu: number;
   readonly ipipMtu: number;
+  readonly vxlanMtuV6: number;
   /** What pods should use: the smallest MTU of the encapsulations in use, else the host MTU. */
   readonly podMtu: number;
 }
@@ -49,6 +60,7 @@ export interface MtuResult {
 export function resolveMtu(s: MtuSettings, hostMtu: number): MtuResult {
   const vxlanMtu = s.vxlanMtu || hostMtu - ENCAP_OVERHEAD.vxlan;
   const ipipMtu = s.ipipMtu || hostMtu - ENCAP_OVERHEAD.ipip;
-  const used = [s.vxlan ? vxlanMtu : 0, s.ipip ? ipipMtu : 0].filter((m) => m > 0);
-  return { hostMtu, vxlanMtu, ipipMtu, podMtu: used.length ? Math.min(...used) : hostMtu };
+  const vxlanMtuV6 = s.vxlanMtuV6 || hostMtu - VXLAN_V6_OVERHEAD;
+  const used = [s.vxlan ? vxlanMtu : 0, s.ipip ? ipipMtu : 0, s.vxlanV6 ? vxlanMtuV6 : 0].filter((m) => m > 0);
+  return { hostMtu, vxlanMtu, ipipMtu, vxlanMtuV6, podMtu: used.length ? Math.min(...used) : hostMtu };
 }

@@ -24,7 +24,10 @@ export interface NetlinkNeighbors {
 }
 
 const AF_INET = 2;
+const AF_INET6 = 10;
 const AF_BRIDGE = 7;
+/** Neighbour entries of an IPv6 VXLAN device are AF_INET6. */
+const familyOf = (ip: string) => (ip.includes(":") ? AF_INET6 : AF_INET);
 
 const macBytes = (mac: string) => Buffer.from(mac.split(":").map((h) => Number.parseInt(h, 16)));
 const macText = (b: Buffer | undefined) => [...(b ?? [])].map((x) => x.toString(16).padStart(2, "0")).join(":");
@@ -63,9 +66,14 @@ export class KernelNetlinkNeighbors implements NetlinkNeighbors {
   }
 
   async listNeighbors(dev: string): Promise<NeighborEntry[]> {
-    return (await this.dump(dev, AF_INET))
-      .filter((m) => m.data.family === AF_INET && m.attrs.dst && m.attrs.lladdr)
-      .map((m) => ({ dev, ip: ipText(m.attrs.dst), mac: macText(m.attrs.lladdr) }));
+    const out: NeighborEntry[] = [];
+    for (const family of [AF_INET, AF_INET6]) {
+      for (const m of await this.dump(dev, family)) {
+        if (m.data.family === family && m.attrs.dst && m.attrs.lladdr)
+          out.push({ dev, ip: ipText(m.attrs.dst), mac: macText(m.attrs.lladdr) });
+      }
+    }
+    return out;
   }
 
   async listFdb(dev: string): Promise<FdbEntry[]> {
@@ -79,7 +87,7 @@ export class KernelNetlinkNeighbors implements NetlinkNeighbors {
     await this.write(
       () =>
         this.socket().newNeighbor(
-          { family: AF_INET, ifindex, state: { permanent: true } },
+          { family: familyOf(n.ip), ifindex, state: { permanent: true } },
           { dst: ipBytes(n.ip), lladdr: macBytes(n.mac) },
           { flags: FlagsNew.CREATE | FlagsNew.REPLACE },
         ),
@@ -90,7 +98,7 @@ export class KernelNetlinkNeighbors implements NetlinkNeighbors {
   async deleteNeighbor(n: Pick<NeighborEntry, "dev" | "ip">): Promise<void> {
     const ifindex = await this.index(n.dev);
     await this.write(
-      () => this.socket().delNeighbor({ family: AF_INET, ifindex }, { dst: ipBytes(n.ip) }),
+      () => this.socket().delNeighbor({ family: familyOf(n.ip), ifindex }, { dst: ipBytes(n.ip) }),
       `delete neighbour ${n.ip} on ${n.dev}`,
     );
   }

@@ -59,7 +59,7 @@ export async function kernelDataplane(
     // The real IPVS backend only in proxy mode ipvs (it reports a kernel without IPVS clearly).
     ipvs: proxyMode === "ipvs" ? new IpvsSync(new IpvsadmBackend(), new IpCommandDevice()) : undefined,
     tunnels: new TunnelReconciler(new IpTunnelLinks(), { mtuFile: cfg.mtuFilePath ?? DEFAULT_MTU_FILE }),
-    neighbors: new NeighborReconciler(neighbors, ["vxlan.calico"]),
+    neighbors: new NeighborReconciler(neighbors, ["vxlan.calico", "vxlan-v6.calico"]),
   });
   return {
     dataplane,

@@ -4,18 +4,20 @@
 //   remote, no pool / no encapsulation   <block> via <node IP>            (the kernel picks the underlay device)
 //   remote, IPIP                         <block> via <node IP> dev tunl0 onlink
 //   remote, VXLAN                        <block> via <tunnel IP> dev vxlan.calico onlink
+//   remote, IPv6 VXLAN                   <block> via <IPv6 tunnel IP> dev vxlan-v6.calico onlink
 //   CrossSubnet                          as no encapsulation when the remote node's address lies in our
-//                                        node's IPv4Address subnet, else encapsulated
+//                                        node's IPv4Address (IPv6Address) subnet, else encapsulated
 //
-// IPv6 blocks are never encapsulated here (no IPv6 VXLAN yet).
+// IPv6 pools have no IPIP (the pool conversion refuses it).
 
 import ipaddr from "ipaddr.js";
 import type { Route } from "../../routes/route.js";
 import type { NodeInfo } from "../model.js";
 import type { EncapMode, IpPool } from "./model.js";
-import { nodeIpv4, vtepOf } from "./vtep.js";
+import { nodeIpv4, nodeIpv6, vtepOf } from "./vtep.js";
 
 export const VXLAN_DEVICE = "vxlan.calico";
+export const VXLAN_V6_DEVICE = "vxlan-v6.calico";
 export const IPIP_DEVICE = "tunl0";
 
 export type Encap = "none" | "ipip" | "vxlan";
@@ -46,8 +48,11 @@ function applies(mode: EncapMode, crossSubnet: boolean): boolean {
 
 /** Which encapsulation traffic from `local` to `remote`'s block `cidr` uses. */
 export function encapFor(pool: IpPool | undefined, local: NodeInfo | undefined, remote: NodeInfo): Encap {
-  if (pool?.family !== 4) return "none";
-  const crossSubnet = !sameSubnet(local?.ipv4Address, nodeIpv4(remote));
+  if (!pool) return "none";
+  const crossSubnet =
+    pool.family === 4
+      ? !sameSubnet(local?.ipv4Address, nodeIpv4(remote))
+      : !sameSubnet(local?.ipv6Address, nodeIpv6(remote));
   if (applies(pool.vxlanMode, crossSubnet)) return "vxlan";
   if (applies(pool.ipipMode, crossSubnet)) return "ipip";
   return "none";
@@ -70,21 +75,24 @@ export function blockRoutes(
 ): BlockRouteResult {
   const routes = new Map<string, Route>();
   const problems: string[] = [];
+  // Once into a list: an iterator (a Map's values()) would be used up by the first block.
+  const poolList = [...pools];
   for (const cidr of blocks) {
     if (node.name === localName) {
       routes.set(cidr, { dst: cidr, kind: "local-block", type: "blackhole", scope: "universe", node: node.name });
       continue;
     }
     const v6 = cidr.includes(":");
-    const encap = v6 ? "none" : encapFor(poolFor(pools, cidr), local, node);
+    const encap = encapFor(poolFor(poolList, cidr), local, node);
     const base = { dst: cidr, kind: "remote-block", type: "unicast", scope: "universe", node: node.name } as const;
     if (encap === "vxlan") {
-      const vtep = vtepOf(node);
+      const vtep = vtepOf(node, v6 ? 6 : 4);
       if (!vtep) {
-        problems.push(`no route to ${cidr}: VXLAN needs the node's projectcalico.org/IPv4VXLANTunnelAddr and address`);
+        const what = v6 ? "IPv6VXLANTunnelAddr and IPv6 address" : "IPv4VXLANTunnelAddr and address";
+        problems.push(`no route to ${cidr}: VXLAN needs the node's projectcalico.org/${what}`);
         continue;
       }
-      routes.set(cidr, { ...base, gateway: vtep.tunnelAddr, dev: VXLAN_DEVICE, onlink: true });
+      routes.set(cidr, { ...base, gateway: vtep.tunnelAddr, dev: v6 ? VXLAN_V6_DEVICE : VXLAN_DEVICE, onlink: true });
       continue;
     }
     const gateway = v6 ? node.internalIPs.find((ip) => ip.includes(":")) : nodeIpv4(node);

@@ -101,10 +101,12 @@ function networkConfig(
   const f = (specName: string, envName: string) => [label(specName, envName), get(specName, envName)] as const;
   const out: Record<string, unknown> = {
     vxlanEnabled: bool(...f("vxlanEnabled", "VXLANENABLED")),
+    vxlanEnabledV6: bool(...f("vxlanEnabledV6", "VXLANENABLEDV6")),
     ipipEnabled: bool(...f("ipipEnabled", "IPINIPENABLED")),
     vxlanVNI: int(...f("vxlanVNI", "VXLANVNI"), 1, 16777215),
     vxlanPort: int(...f("vxlanPort", "VXLANPORT"), 1, 65535),
     vxlanMTU: int(...f("vxlanMTU", "VXLANMTU"), 0, 65535),
+    vxlanMTUV6: int(...f("vxlanMTUV6", "VXLANMTUV6"), 0, 65535),
     ipipMTU: int(...f("ipipMTU", "IPINIPMTU"), 0, 65535),
     mtuIfacePattern: pattern(...f("mtuIfacePattern", "MTUIFACEPATTERN")),
   };
@@ -120,7 +122,7 @@ export function felixConfigurationToConfig(obj: FelixConfiguration): FelixNetwor
   );
 }
 
-/** FELIX_VXLANVNI, FELIX_VXLANPORT, FELIX_VXLANMTU, FELIX_IPINIPMTU, FELIX_MTUIFACEPATTERN, FELIX_VXLANENABLED, FELIX_IPINIPENABLED. */
+/** FELIX_VXLANVNI, FELIX_VXLANPORT, FELIX_VXLANMTU(V6), FELIX_VXLANENABLEDV6, FELIX_IPINIPMTU, FELIX_MTUIFACEPATTERN, FELIX_VXLANENABLED, FELIX_IPINIPENABLED. */
 export function felixNetworkConfigFromEnv(env: Readonly<Record<string, string | undefined>>): FelixNetworkConfig {
   return networkConfig(
     (_s, envName) => env[`FELIX_${envName}`],

@@ -32,10 +32,12 @@ export interface BlockAffinity {
 /** The FelixConfiguration fields felix-ts reads (undefined: not set at this level). */
 export interface FelixNetworkConfig {
   readonly vxlanEnabled?: boolean;
+  readonly vxlanEnabledV6?: boolean;
   readonly ipipEnabled?: boolean;
   readonly vxlanVNI?: number;
   readonly vxlanPort?: number;
   readonly vxlanMTU?: number;
+  readonly vxlanMTUV6?: number;
   readonly ipipMTU?: number;
   readonly mtuIfacePattern?: string;
 }

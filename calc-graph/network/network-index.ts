@@ -14,10 +14,18 @@ import { fdbKey, neighborKey } from "../../routes/neighbor.js";
 import type { Route } from "../../routes/route.js";
 import type { IpVersion, NodeInfo } from "../model.js";
 import { matches } from "../selector/selector.js";
-import { type BlockRouteResult, blockRoutes, encapFor, IPIP_DEVICE, poolFor, VXLAN_DEVICE } from "./block-routes.js";
+import {
+  type BlockRouteResult,
+  blockRoutes,
+  encapFor,
+  IPIP_DEVICE,
+  poolFor,
+  VXLAN_DEVICE,
+  VXLAN_V6_DEVICE,
+} from "./block-routes.js";
 import type { BlockAffinity, FelixNetworkConfig, IpPool, NetworkUpdate } from "./model.js";
 import type { NetworkState } from "./state.js";
-import { nodeIpv4, vtepOf } from "./vtep.js";
+import { nodeIpv4, type Vtep, vtepOf } from "./vtep.js";
 
 export const DEFAULT_VXLAN_VNI = 4096;
 export const DEFAULT_VXLAN_PORT = 4789;
@@ -154,14 +162,14 @@ export class NetworkIndex {
    * selects this node uses it (calico-node gives such nodes a tunnel address),
    * or a route to a remote block goes through it.
    */
-  private encapInUse(kind: "vxlan" | "ipip", cfg: FelixNetworkConfig): boolean {
-    const explicit = kind === "vxlan" ? cfg.vxlanEnabled : cfg.ipipEnabled;
+  private encapInUse(kind: "vxlan" | "ipip", cfg: FelixNetworkConfig, v: IpVersion = 4): boolean {
+    const explicit = kind === "ipip" ? cfg.ipipEnabled : v === 4 ? cfg.vxlanEnabled : cfg.vxlanEnabledV6;
     if (explicit !== undefined) return explicit;
     const local = this.nodes.get(this.nodeName);
     const labels = new Map(Object.entries(local?.labels ?? {}));
     const selected = [...this.pools.values()].some(
       (p) =>
-        p.family === 4 &&
+        p.family === v &&
         !p.disabled &&
         (kind === "vxlan" ? p.vxlanMode : p.ipipMode) !== "Never" &&
         matches(p.nodeSelector, labels),
@@ -169,10 +177,52 @@ export class NetworkIndex {
     if (selected) return true;
     for (const [name, n] of this.nodes) {
       if (name === this.nodeName) continue;
-      for (const b of this.blocksOf(name))
+      for (const b of this.blocksOf(name)) {
+        if (b.includes(":") !== (v === 6)) continue;
         if (encapFor(poolFor(this.pools.values(), b), local, n) === kind) return true;
+      }
     }
     return false;
+  }
+
+  /** A VXLAN device of a family, or a problem saying why there is none. */
+  private vxlanDevice(v: IpVersion, cfg: FelixNetworkConfig): TunnelDevice | string {
+    const local = this.nodes.get(this.nodeName);
+    const vtep = local && vtepOf(local, v);
+    if (!vtep) {
+      const need =
+        v === 4 ? "projectcalico.org/IPv4VXLANTunnelAddr" : "projectcalico.org/IPv6VXLANTunnelAddr and IPv6 address";
+      const dev = v === 4 ? VXLAN_DEVICE : VXLAN_V6_DEVICE;
+      return `VXLAN${v === 6 ? " (IPv6)" : ""} is in use but this node has no ${local ? need : "Node object"}: ${dev} is not created`;
+    }
+    const mtu = v === 4 ? cfg.vxlanMTU : cfg.vxlanMTUV6;
+    return {
+      name: v === 4 ? VXLAN_DEVICE : VXLAN_V6_DEVICE,
+      kind: "vxlan",
+      address: vtep.tunnelAddr,
+      ...(mtu ? { mtu } : {}),
+      vni: cfg.vxlanVNI ?? DEFAULT_VXLAN_VNI,
+      port: cfg.vxlanPort ?? DEFAULT_VXLAN_PORT,
+      localIp: vtep.nodeIp,
+      mac: vtep.mac,
+    };
+  }
+
+  /** Remote VTEPs some route of this family goes through: a node reached without encapsulation needs no entries. */
+  private routedVteps(v: IpVersion): Vtep[] {
+    const local = this.nodes.get(this.nodeName);
+    const out: Vtep[] = [];
+    for (const name of this.nodeNames().sort()) {
+      if (name === this.nodeName) continue;
+      const n = this.nodes.get(name);
+      const vtep = n && vtepOf(n, v);
+      if (!n || !vtep) continue;
+      const viaVxlan = this.blocksOf(name).some(
+        (b) => b.includes(":") === (v === 6) && encapFor(poolFor(this.pools.values(), b), local, n) === "vxlan",
+      );
+      if (viaVxlan) out.push(vtep);
+    }
+    return out;
   }
 
   /** Tunnel devices, neighbour/FDB entries and MTU settings, plus problems (by key). */
@@ -180,29 +230,14 @@ export class NetworkIndex {
     const cfg = this.config();
     const problems = new Map<string, string>();
     const local = this.nodes.get(this.nodeName);
-    const vxlan = this.encapInUse("vxlan", cfg);
     const ipip = this.encapInUse("ipip", cfg);
     const tunnels: Record<string, TunnelDevice> = {};
     const localKey = `Node//${this.nodeName}`;
-    if (vxlan) {
-      const vtep = local && vtepOf(local);
-      if (vtep) {
-        tunnels[VXLAN_DEVICE] = {
-          name: VXLAN_DEVICE,
-          kind: "vxlan",
-          address: vtep.tunnelAddr,
-          ...(cfg.vxlanMTU ? { mtu: cfg.vxlanMTU } : {}),
-          vni: cfg.vxlanVNI ?? DEFAULT_VXLAN_VNI,
-          port: cfg.vxlanPort ?? DEFAULT_VXLAN_PORT,
-          localIp: vtep.nodeIp,
-          mac: vtep.mac,
-        };
-      } else {
-        problems.set(
-          `${localKey}/vxlan`,
-          `VXLAN is in use but this node has no ${local ? "projectcalico.org/IPv4VXLANTunnelAddr" : "Node object"}: ${VXLAN_DEVICE} is not created`,
-        );
-      }
+    for (const v of [4, 6] as const) {
+      if (!this.encapInUse("vxlan", cfg, v)) continue;
+      const dev = this.vxlanDevice(v, cfg);
+      if (typeof dev === "string") problems.set(`${localKey}/${v === 4 ? "vxlan" : "vxlan-v6"}`, dev);
+      else tunnels[dev.name] = dev;
     }
     if (ipip) {
       if (local?.ipipTunnelAddr) {
@@ -221,20 +256,14 @@ export class NetworkIndex {
     }
     const neighbors: Record<string, NeighborEntry> = {};
     const fdb: Record<string, FdbEntry> = {};
-    if (tunnels[VXLAN_DEVICE]) {
-      for (const name of this.nodeNames().sort()) {
-        if (name === this.nodeName) continue;
-        const n = this.nodes.get(name);
-        const vtep = n && vtepOf(n);
-        // Only VTEPs some route uses: a node reached without encapsulation needs no entries.
-        if (
-          !n ||
-          !vtep ||
-          !this.blocksOf(name).some((b) => encapFor(poolFor(this.pools.values(), b), local, n) === "vxlan")
-        )
-          continue;
-        const ne: NeighborEntry = { dev: VXLAN_DEVICE, ip: vtep.tunnelAddr, mac: vtep.mac, node: name };
-        const fe: FdbEntry = { dev: VXLAN_DEVICE, mac: vtep.mac, dst: vtep.nodeIp, node: name };
+    for (const [v, dev] of [
+      [4, VXLAN_DEVICE],
+      [6, VXLAN_V6_DEVICE],
+    ] as const) {
+      if (!tunnels[dev]) continue;
+      for (const vtep of this.routedVteps(v)) {
+        const ne: NeighborEntry = { dev, ip: vtep.tunnelAddr, mac: vtep.mac, node: vtep.node };
+        const fe: FdbEntry = { dev, mac: vtep.mac, dst: vtep.nodeIp, node: vtep.node };
         neighbors[neighborKey(ne)] = ne;
         fdb[fdbKey(fe)] = fe;
       }
@@ -248,7 +277,9 @@ export class NetworkIndex {
         mtu: {
           vxlan: Boolean(tunnels[VXLAN_DEVICE]),
           ipip: Boolean(tunnels[IPIP_DEVICE]),
+          ...(tunnels[VXLAN_V6_DEVICE] ? { vxlanV6: true } : {}),
           ...(cfg.vxlanMTU ? { vxlanMtu: cfg.vxlanMTU } : {}),
+          ...(cfg.vxlanMTUV6 ? { vxlanMtuV6: cfg.vxlanMTUV6 } : {}),
           ...(cfg.ipipMTU ? { ipipMtu: cfg.ipipMTU } : {}),
           ifacePattern: cfg.mtuIfacePattern ?? DEFAULT_MTU_IFACE_PATTERN,
         },
@@ -257,11 +288,11 @@ export class NetworkIndex {
     };
   }
 
-  /** The other nodes' VTEP underlay addresses, sorted: who may send us VXLAN. */
-  remoteVtepAddresses(): string[] {
+  /** The other nodes' VTEP underlay addresses of a family, sorted: who may send us VXLAN. */
+  remoteVtepAddresses(v: IpVersion = 4): string[] {
     const out = new Set<string>();
     for (const [name, n] of this.nodes) {
-      const vtep = name === this.nodeName ? undefined : vtepOf(n);
+      const vtep = name === this.nodeName ? undefined : vtepOf(n, v);
       if (vtep) out.add(vtep.nodeIp); // ipset lists a /32 as the bare address
     }
     return [...out].sort();

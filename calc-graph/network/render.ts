@@ -12,7 +12,7 @@ import type { DesiredState } from "../desired-state.js";
 import type { IpVersion } from "../model.js";
 import { plain } from "../plain.js";
 import { NAT_OUTGOING_CHAIN } from "../rules/static.js";
-import { IPIP_DEVICE, VXLAN_DEVICE } from "./block-routes.js";
+import { IPIP_DEVICE, VXLAN_DEVICE, VXLAN_V6_DEVICE } from "./block-routes.js";
 import { NAT_OUTGOING_ALL_SET, NAT_OUTGOING_MASQ_SET, natOutgoingRules, natOutgoingSetName } from "./nat-outgoing.js";
 import type { NetworkIndex } from "./network-index.js";
 import type { NetworkState } from "./state.js";
@@ -23,7 +23,7 @@ import {
   tunnelMasqueradeRules,
   vxlanNotrackRule,
 } from "./tunnel-rules.js";
-import { ALL_VXLAN_SOURCES_SET, vxlanInputRules } from "./vxlan-input.js";
+import { ALL_VXLAN_SOURCES_SET, ALL_VXLAN_SOURCES_SET_V6, vxlanInputRules } from "./vxlan-input.js";
 
 const FAMILIES: readonly IpVersion[] = [4, 6];
 /** Problems this node raises itself, by key prefix. */
@@ -43,14 +43,14 @@ export interface NetworkRenderOptions {
   readonly masqFullyRandom: boolean;
 }
 
-function putSet(d: Draft<DesiredState>, name: string, members: readonly string[] | undefined): void {
+function putSet(d: Draft<DesiredState>, name: string, members: readonly string[] | undefined, v: IpVersion = 4): void {
   if (!members) {
     delete d.ipsets[name];
     return;
   }
   const old = plain(d.ipsets[name]);
   if (old && same([...old.members].sort(), members)) return;
-  const set: IpSetState = { name, family: 4, type: "hash:net", members: new Set(members) };
+  const set: IpSetState = { name, family: v, type: "hash:net", members: new Set(members) };
   d.ipsets[name] = castDraft(set);
 }
 
@@ -100,18 +100,29 @@ export function putNetwork(
   // VXLAN in use: only the other nodes' VTEPs may send us VXLAN; IPIP in use:
   // only Calico hosts may send us IP-in-IP.
   const vx = state.tunnels[VXLAN_DEVICE];
+  const vx6 = state.tunnels[VXLAN_V6_DEVICE];
   const ipip = state.tunnels[IPIP_DEVICE];
-  putSet(d, ALL_VXLAN_SOURCES_SET, vx ? net.remoteVtepAddresses() : undefined);
+  putSet(d, ALL_VXLAN_SOURCES_SET, vx ? net.remoteVtepAddresses(4) : undefined);
+  putSet(d, ALL_VXLAN_SOURCES_SET_V6, vx6 ? net.remoteVtepAddresses(6) : undefined, 6);
   putSet(d, ALL_HOSTS_SET, ipip ? net.allHostAddresses() : undefined);
-  const vxlanPort = vx ? (vx.port ?? 4789) : undefined;
-  const input = chains.staticChain(4, "filter", "cali-INPUT");
-  if (input) {
-    const guards = [...(ipip ? ipipInputRules() : []), ...(vx ? vxlanInputRules(vxlanPort!) : [])];
-    chains.put(4, "filter", { name: input.name, rules: [...guards, ...input.rules] });
+  const portOf = (v: IpVersion) => {
+    const dev = v === 4 ? vx : vx6;
+    return dev ? (dev.port ?? 4789) : undefined;
+  };
+  for (const v of FAMILIES) {
+    const input = chains.staticChain(v, "filter", "cali-INPUT");
+    if (!input) continue;
+    const port = portOf(v);
+    const guards = [
+      ...(ipip && v === 4 ? ipipInputRules() : []),
+      ...(port !== undefined ? vxlanInputRules(port, v) : []),
+    ];
+    chains.put(v, "filter", { name: input.name, rules: [...guards, ...input.rules] });
   }
   for (const v of FAMILIES) {
+    const vxlanPort = portOf(v);
     // VXLAN NOTRACK right after the marks are cleared, in both raw chains.
-    const notrack = v === 4 && vxlanPort !== undefined ? [vxlanNotrackRule(vxlanPort)] : [];
+    const notrack = vxlanPort !== undefined ? [vxlanNotrackRule(vxlanPort)] : [];
     for (const name of ["cali-PREROUTING", "cali-OUTPUT"]) {
       const c = chains.staticChain(v, "raw", name);
       if (c) chains.put(v, "raw", { name, rules: [c.rules[0], ...notrack, ...c.rules.slice(1)] });
@@ -119,7 +130,7 @@ export function putNetwork(
     const post = chains.staticChain(v, "nat", "cali-POSTROUTING");
     if (post) {
       const masq = tunnelDevicesOf(v, state.tunnels).flatMap((dev) =>
-        tunnelMasqueradeRules(dev, v === 4 ? vxlanPort : undefined, opts.masqFullyRandom),
+        tunnelMasqueradeRules(dev, vxlanPort, opts.masqFullyRandom),
       );
       chains.put(v, "nat", { name: post.name, rules: [...post.rules, ...masq] });
     }

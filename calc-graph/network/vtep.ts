@@ -24,8 +24,23 @@ export function nodeIpv4(n: NodeInfo): string | undefined {
   return n.ipv4Address?.split("/")[0] ?? n.internalIPs.find((ip) => !ip.includes(":"));
 }
 
-/** The node's VTEP, or undefined while its tunnel address or underlay address is unknown. */
-export function vtepOf(n: NodeInfo): Vtep | undefined {
+/** The node's IPv6 underlay address: `projectcalico.org/IPv6Address`, else its first IPv6 InternalIP. */
+export function nodeIpv6(n: NodeInfo): string | undefined {
+  return n.ipv6Address?.split("/")[0] ?? n.internalIPs.find((ip) => ip.includes(":"));
+}
+
+/**
+ * The node's VTEP of a family, or undefined while its tunnel address or
+ * underlay address is unknown. The IPv6 VTEP's derived MAC hashes
+ * `<name>-v6`, as Felix's VXLAN resolver does.
+ */
+export function vtepOf(n: NodeInfo, v: 4 | 6 = 4): Vtep | undefined {
+  if (v === 6) {
+    const nodeIp = nodeIpv6(n);
+    if (!nodeIp || !n.vxlanTunnelAddrV6) return undefined;
+    const mac = n.vxlanTunnelMacV6 ?? derivedVtepMac(`${n.name}-v6`);
+    return { node: n.name, nodeIp, tunnelAddr: n.vxlanTunnelAddrV6, mac };
+  }
   const nodeIp = nodeIpv4(n);
   if (!nodeIp || !n.vxlanTunnelAddr) return undefined;
   return { node: n.name, nodeIp, tunnelAddr: n.vxlanTunnelAddr, mac: n.vxlanTunnelMac ?? derivedVtepMac(n.name) };

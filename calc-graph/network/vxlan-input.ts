@@ -1,24 +1,27 @@
 // Felix's guard for VXLAN (rules/static.go): at the top of cali-INPUT, VXLAN
 // packets to this host are accepted only from known VTEPs (the other nodes'
-// addresses, IP set cali40all-vxlan-net) and dropped from anywhere else, so
-// that nobody can inject encapsulated traffic past policy.
+// addresses, IP set cali40all-vxlan-net, cali60all-vxlan-net for IPv6 VXLAN)
+// and dropped from anywhere else, so that nobody can inject encapsulated
+// traffic past policy.
 
 import { Actions, match, type Rule, rule } from "../../iptables/rule.js";
 
 export const ALL_VXLAN_SOURCES_SET = "cali40all-vxlan-net";
+export const ALL_VXLAN_SOURCES_SET_V6 = "cali60all-vxlan-net";
 
-export function vxlanInputRules(port: number): Rule[] {
+export function vxlanInputRules(port: number, v: 4 | 6 = 4): Rule[] {
   const vxlan = () => match().protocol("udp").destPorts(String(port));
+  const set = v === 4 ? ALL_VXLAN_SOURCES_SET : ALL_VXLAN_SOURCES_SET_V6;
   return [
     rule(
-      vxlan().ipSet(ALL_VXLAN_SOURCES_SET, "src").raw("-m addrtype --dst-type LOCAL").build(),
+      vxlan().ipSet(set, "src").raw("-m addrtype --dst-type LOCAL").build(),
       Actions.accept,
-      "Allow IPv4 VXLAN packets from allowed hosts",
+      `Allow IPv${v} VXLAN packets from allowed hosts`,
     ),
     rule(
       vxlan().raw("-m addrtype --dst-type LOCAL").build(),
       Actions.drop,
-      "Drop IPv4 VXLAN packets from non-allowed hosts",
+      `Drop IPv${v} VXLAN packets from non-allowed hosts`,
     ),
   ];
 }

@@ -38,7 +38,7 @@ export function mtuView(s: DesiredState, hostMtu: number, hostMtuSource: string,
   const tunnels = sorted(s.network.tunnels).map((t) => ({
     name: t.name,
     kind: t.kind,
-    mtu: t.mtu ?? (t.kind === "vxlan" ? r.vxlanMtu : r.ipipMtu),
+    mtu: t.mtu ?? (t.kind === "vxlan" ? (t.localIp?.includes(":") ? r.vxlanMtuV6 : r.vxlanMtu) : r.ipipMtu),
     configured: t.mtu !== undefined,
   }));
   return { ...r, hostMtuSource, tunnels, ...(s.network.poolsInUse ? { file } : {}) };
@@ -71,12 +71,18 @@ export function networkText(s: DesiredState): string {
         String(t.mac),
         "nolearning",
       );
-    parts.push("mtu", t.mtu === undefined ? "auto" : String(t.mtu), "addr", `${t.address}/32`);
+    parts.push(
+      "mtu",
+      t.mtu === undefined ? "auto" : String(t.mtu),
+      "addr",
+      `${t.address}/${t.address.includes(":") ? 128 : 32}`,
+    );
     lines.push(parts.join(" "));
   }
   const m = s.network.mtu;
+  const v6 = m.vxlanV6 ? ` vxlan-v6=${m.vxlanMtuV6 ?? "auto"}` : "";
   lines.push(
-    `mtu vxlan=${m.vxlan ? (m.vxlanMtu ?? "auto") : "off"} ipip=${m.ipip ? (m.ipipMtu ?? "auto") : "off"} ifacePattern=${m.ifacePattern}`,
+    `mtu vxlan=${m.vxlan ? (m.vxlanMtu ?? "auto") : "off"}${v6} ipip=${m.ipip ? (m.ipipMtu ?? "auto") : "off"} ifacePattern=${m.ifacePattern}`,
   );
   return `${lines.join("\n")}\n`;
 }

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { CalcGraph } from "../../../calc-graph/calc-graph.js";
 import { felixNetworkConfigFromEnv, ipPoolToPool } from "../../../calc-graph/network/convert.js";
-import { derivedVtepMac } from "../../../calc-graph/network/vtep.js";
+import { derivedVtepMac, vtepOf } from "../../../calc-graph/network/vtep.js";
 import { resolveMtu } from "../../../ifaces/tunnel.js";
 import { chainList, chainOf } from "../../../iptables/tables.js";
 import { routeText } from "../../../routes/route.js";
@@ -173,8 +173,20 @@ test("VTEP MAC derivation and MTU resolution follow Felix", () => {
     hostMtu: 1500,
     vxlanMtu: 1450,
     ipipMtu: 1480,
+    vxlanMtuV6: 1430,
     podMtu: 1450,
   });
   assert.equal(resolveMtu({ vxlan: true, ipip: true, vxlanMtu: 1460, ifacePattern: "" }, 1500).podMtu, 1460);
+  // IPv6 VXLAN's 40-byte outer header: Felix's VXLANMTUV6 is the host MTU − 70.
+  assert.equal(resolveMtu({ vxlan: true, vxlanV6: true, ipip: false, ifacePattern: "" }, 1500).podMtu, 1430);
   assert.equal(resolveMtu({ vxlan: false, ipip: false, ifacePattern: "" }, 9000).podMtu, 9000);
+});
+
+test("IPv6 VXLAN: a node's IPv6 VTEP, its MAC derived from <name>-v6 as Felix derives it", () => {
+  const n = { name: "node2", internalIPs: ["fd00:fe11::2"], podCIDRs: [], vxlanTunnelAddrV6: "fd00:10:244:2::" };
+  const v6 = vtepOf(n, 6)!;
+  assert.equal(v6.nodeIp, "fd00:fe11::2");
+  assert.equal(v6.mac, derivedVtepMac("node2-v6"));
+  assert.notEqual(v6.mac, derivedVtepMac("node2"));
+  assert.equal(vtepOf(n, 4), undefined, "no IPv4 tunnel address, no IPv4 VTEP");
 });
