@@ -141,6 +141,11 @@ export class CalcGraph {
     this.converter.start();
   }
 
+  /** This host's addresses as read from the kernel (IPVS support); takes effect with the next apply. */
+  setHostAddresses(addrs: readonly string[]): void {
+    this.builder.setHostAddresses(addrs);
+  }
+
   /** Applies one batch and returns the resulting snapshot. */
   apply(batch: readonly ResourceUpdate[]): DesiredState {
     for (const u of batch) this.converter.apply(u);

@@ -77,6 +77,9 @@ export class StateBuilder {
   readonly network: NetworkIndex;
   /** The encapsulation drops the endpoint chains were last rendered with (the VXLAN port can change). */
   private encapDrops: EncapDrops | undefined;
+  /** This host's addresses as the kernel lists them (IPVS support's this-host set), when the agent reads them. */
+  private hostAddresses: readonly string[] = [];
+  private hostAddressesDirty = false;
 
   constructor(
     private readonly cfg: BuilderConfig,
@@ -116,6 +119,12 @@ export class StateBuilder {
     else this.nodes.delete(name);
     this.dirtyNodes.add(name);
     this.network.updateNode(name, node);
+  }
+
+  /** The kernel's view of this host's addresses (an input like any other: the next flush renders it). */
+  setHostAddresses(addrs: readonly string[]): void {
+    this.hostAddresses = [...addrs].sort();
+    this.hostAddressesDirty = true;
   }
 
   updateProblem(key: string, problem: ResourceProblem | null): void {
@@ -192,9 +201,11 @@ export class StateBuilder {
           { masqFullyRandom: this.cfg.masqFullyRandom !== false },
         );
       }
-      if (this.cfg.kubeIPVSSupport && (net.all || dirtyNodes.has(this.cfg.nodeName))) {
+      if (this.cfg.kubeIPVSSupport && (net.all || dirtyNodes.has(this.cfg.nodeName) || this.hostAddressesDirty)) {
+        this.hostAddressesDirty = false;
         for (const v of FAMILIES) {
-          const set = thisHostSet(thisHostSetName(v), v, this.nodes.get(this.cfg.nodeName));
+          const node = this.nodes.get(this.cfg.nodeName);
+          const set = thisHostSet(thisHostSetName(v), v, node, this.hostAddresses);
           const old = plain(d.ipsets[set.name]);
           if (!old || JSON.stringify([...old.members].sort()) !== JSON.stringify([...set.members].sort()))
             d.ipsets[set.name] = castDraft(set);

@@ -28,6 +28,8 @@ export interface DaemonOptions {
   readonly refreshIntervalSecs: number;
   /** Link events that should trigger an apply (routes/sysctls waiting for an interface). */
   readonly linkEvents?: Observable<unknown>;
+  /** This host's addresses when they change (IPVS support's this-host set): a graph input. */
+  readonly hostAddresses?: Observable<readonly string[]>;
 }
 
 const MAX_BACKOFF_MS = 30_000;
@@ -84,6 +86,15 @@ export class Daemon {
       this.subs.push(
         this.o.linkEvents.subscribe(() => {
           this.o.dataplane.linksChanged();
+          this.schedule();
+        }),
+      );
+    }
+    if (this.o.hostAddresses) {
+      this.subs.push(
+        this.o.hostAddresses.subscribe((addrs) => {
+          this.graph.setHostAddresses(addrs);
+          this.desired = this.graph.apply([]);
           this.schedule();
         }),
       );

@@ -31,17 +31,26 @@ export function endpointMarkChains(ifaces: readonly string[], prefix: string): E
 }
 
 /**
- * Felix fills this-host from the kernel's interface addresses (all but
- * workload interfaces and kube-ipvs0); we take the local Node's addresses and
- * tunnel addresses, and loopback.
+ * this-host: the addresses the agent read from the kernel (Felix fills it
+ * from the interfaces' addresses, all but workload interfaces and
+ * kube-ipvs0), plus the local Node's addresses and tunnel addresses and
+ * loopback, so that the set is right before the first read (and in felix-dump).
  */
-export function thisHostSet(name: string, v: IpVersion, node: NodeInfo | undefined): IpSetState {
+export function thisHostSet(
+  name: string,
+  v: IpVersion,
+  node: NodeInfo | undefined,
+  kernelAddresses: readonly string[] = [],
+): IpSetState {
   const ips = new Set<string>([v === 4 ? "127.0.0.1" : "::1"]);
   const candidates = [
+    ...kernelAddresses,
     ...(node?.internalIPs ?? []),
     node?.ipv4Address?.split("/")[0],
     node?.vxlanTunnelAddr,
     node?.ipipTunnelAddr,
+    node?.ipv6Address?.split("/")[0],
+    node?.vxlanTunnelAddrV6,
   ];
   for (const ip of candidates) if (ip && ip.includes(":") === (v === 6)) ips.add(ip);
   return { name, family: v, type: "hash:net", members: new Set([...ips].sort()) };

@@ -9,6 +9,7 @@ import { Command, Option } from "commander";
 import { collectDefaultMetrics } from "prom-client";
 import { filter, firstValueFrom, type Observable } from "rxjs";
 import { CalcGraph } from "../../calc-graph/calc-graph.js";
+import { IPVS_DEVICE } from "../../calc-graph/services/ipvs-desired.js";
 import { NetlinkLinkMonitor } from "../../ifaces/link-monitor.js";
 import { OWNED_TUNNELS } from "../../ifaces/tunnel-reconciler.js";
 import { binary } from "../../iptables/backend.js";
@@ -27,6 +28,7 @@ import { FileDatastore } from "../datastore/file-datastore.js";
 import { KubernetesDatastore, loadKubeConfig } from "../datastore/kubernetes.js";
 import { demoCommand } from "../demo/command.js";
 import { limitHeapGrowth } from "../heap.js";
+import { HostAddressFeed, notHostInterface, readHostAddresses } from "../host-addresses.js";
 import { kernelDataplane } from "../kernel.js";
 import {
   commandVersion,
@@ -43,6 +45,8 @@ import { RuntimeError, runProgram, UsageError } from "./errors.js";
 
 /** Felix's exit code for "restart me with the new configuration". */
 const CONFIG_CHANGED_EXIT_CODE = 129;
+/** Address changes raise no link event: re-read this host's addresses this often (IPVS support only). */
+const HOST_ADDRESS_POLL_MS = 10_000;
 let restartRequested = false;
 
 interface Options {
@@ -96,6 +100,17 @@ async function run(o: Options): Promise<void> {
     "kernel features",
   );
   log.info({ module: SCTP_CONNTRACK_MODULE, outcome: await loadSctpConntrack() }, "SCTP conntrack");
+  // IPVS support needs this host's own addresses (the this-host set), read from the kernel.
+  const notHost = notHostInterface(graphCfg.interfacePrefix ?? "cali", IPVS_DEVICE);
+  const hostAddresses = graphCfg.kubeIPVSSupport
+    ? {
+        read: () => readHostAddresses(notHost),
+        feed: new HostAddressFeed(
+          () => readHostAddresses(notHost),
+          (e) => log.warn({ err: e.message }, "reading this host's addresses failed"),
+        ),
+      }
+    : undefined;
 
   const metrics = new Metrics();
   const kernel = await kernelDataplane(cfg, mode, log.child({ component: "iptables" }), metrics, graphCfg.proxyMode);
@@ -135,7 +150,9 @@ async function run(o: Options): Promise<void> {
     } catch (e) {
       throw new RuntimeError(`cannot read the ${o.datastore} datastore: ${(e as Error).message}`);
     }
-    const state = new CalcGraph(graphCfg).apply(batch);
+    const graph = new CalcGraph(graphCfg);
+    if (hostAddresses) graph.setHostAddresses(await hostAddresses.read());
+    const state = graph.apply(batch);
     for (const p of Object.values(state.problems)) {
       log.warn({ resource: p.key, file: p.source?.file, line: p.source?.line }, p.message);
     }
@@ -193,6 +210,7 @@ async function run(o: Options): Promise<void> {
     if (e.event === "removed") present.delete(e.name);
     else present.add(e.name);
     status.interfaces(present);
+    hostAddresses?.feed.poke();
     // kube-proxy switched to or from IPVS mode: restart (exit 129, as Felix does for a config change).
     if (e.name === KUBE_IPVS_DEVICE && graphCfg.proxyMode !== "ipvs" && present.has(e.name) !== kubeIpvs) {
       log.warn({ device: e.name, event: e.event }, "kube-proxy's IPVS mode changed: exiting to restart with it");
@@ -225,7 +243,9 @@ async function run(o: Options): Promise<void> {
     },
     refreshIntervalSecs: cfg.iptablesRefreshInterval,
     linkEvents,
+    ...(hostAddresses ? { hostAddresses: hostAddresses.feed.addresses } : {}),
   });
+  if (hostAddresses) daemon.graph.setHostAddresses(await hostAddresses.feed.start(HOST_ADDRESS_POLL_MS));
   daemon.start();
   const running = daemon;
   await new Promise<void>((resolve) => {
@@ -233,6 +253,7 @@ async function run(o: Options): Promise<void> {
       log.info({ signal }, "stopping; the programmed dataplane stays in place");
       void running.stop().then(async () => {
         links.stop();
+        hostAddresses?.feed.stop();
         kernel.close();
         status.close();
         for (const srv of servers) await srv.close();

@@ -13,6 +13,7 @@ import { after, before, describe, test } from "node:test";
 import { derivedVtepMac } from "../../calc-graph/network/vtep.js";
 import {
   exec,
+  ipBatch,
   iptablesCmd,
   requirementsMissing,
   Topology,
@@ -103,15 +104,16 @@ describe("Felix's protections end to end", { skip }, () => {
     ]);
   }
 
-  async function programAll(env: NodeJS.ProcessEnv = {}): Promise<void> {
+  async function programAll(env: NodeJS.ProcessEnv = {}): Promise<string[]> {
     const runs = await Promise.all(nodes.map((n) => felixOnce(topo, dir.path, [n], env).then((r) => r[0])));
     for (const r of runs) assert.equal(r.code, 0, r.output);
+    return runs.map((r) => r.output);
   }
 
   before(async () => {
     topo = await Topology.create({ stem: "fxp" });
     nodes = [
-      await topo.addNode("node1", { underlayIp: "172.31.250.1", podCIDR: "10.65.1.0/24" }),
+      await topo.addNode("node1", { underlayIp: "172.31.250.1", podCIDR: "10.65.1.0/24", servers: { tcp: [80] } }),
       await topo.addNode("node2", { underlayIp: "172.31.250.2", podCIDR: "10.65.2.0/24" }),
     ];
     mallory = await topo.addPod(nodes[0], { namespace: "x", name: "mallory", ip: "10.65.1.2" });
@@ -207,4 +209,35 @@ describe("Felix's protections end to end", { skip }, () => {
       }
     });
   }
+
+  test("kube-proxy in IPVS mode (kube-ipvs0 present), DefaultEndpointToHostAction DROP: a pod's packet to a service address takes the forward-check path (endpoint-marked, not dropped as workload-to-host); to the host's own addresses, including one only the kernel knows, the DROP applies", async () => {
+    const ns = nodes[0].netns;
+    // kube-proxy binds service addresses to kube-ipvs0; a node-local DNS cache has an address of its own.
+    await ipBatch(ns, [
+      "link add kube-ipvs0 type bridge",
+      "addr add 10.96.0.10/32 dev kube-ipvs0",
+      "link set kube-ipvs0 up",
+      "link add nodelocaldns type bridge",
+      "addr add 169.254.20.10/32 dev nodelocaldns",
+      "link set nodelocaldns up",
+    ]);
+    try {
+      const [out1] = await programAll({ FELIX_DEFAULTENDPOINTTOHOSTACTION: "DROP" });
+      assert.match(out1, /"kubeIPVSSupport":true/, "kube-ipvs0 detected at start-up");
+      const marked = () => counter(ns, "filter", `cali-sm-${mallory.hostIface}`, /MARK/);
+      const before = await marked();
+      // IPVS would take it from here (LOCAL_IN) and police it in OUTPUT; this kernel has no IPVS, so the
+      // host's own server answers: what matters is that INPUT let it through as forwarded traffic.
+      assert.equal(await topo.probe(mallory, "10.96.0.10", 80, "tcp"), true, "to a service address: forwarded path");
+      assert.ok((await marked()) > before, "the pod's endpoint mark was set");
+      assert.equal(await topo.probe(mallory, nodes[0].underlayIp, 80, "tcp"), false, "to the node's address: DROP");
+      assert.equal(await topo.probe(mallory, "169.254.20.10", 80, "tcp"), false, "to a kernel-only host address: DROP");
+    } finally {
+      await ipBatch(ns, ["link del kube-ipvs0", "link del nodelocaldns"]);
+    }
+    const [out2] = await programAll({ FELIX_DEFAULTENDPOINTTOHOSTACTION: "DROP" });
+    assert.match(out2, /"kubeIPVSSupport":false/);
+    assert.equal(await topo.probe(mallory, nodes[0].underlayIp, 80, "tcp"), false, "still DROP without IPVS support");
+    await programAll();
+  });
 });

@@ -1,0 +1,81 @@
+// This host's own addresses, for IPVS support's this-host IP set (Felix's
+// hostIPManager): every address of every interface except workload
+// interfaces and the devices IPVS binds service addresses to (kube-proxy's
+// kube-ipvs0, our cali-ipvs0). A local address missing from the set would
+// look like a service address to cali-forward-check and skip the
+// workload-to-host policy, so the set comes from the kernel, not only from the
+// Node object. Read with `ip -j addr` at start-up, after link events and on a
+// timer (address changes raise no link event); emitted only when it changed.
+
+import { type Observable, Subject } from "rxjs";
+import { run } from "../iptables/exec.js";
+import { KUBE_IPVS_DEVICE } from "./kernel-features.js";
+
+interface AddrJson {
+  ifname: string;
+  addr_info?: { local?: string; scope?: string }[];
+}
+
+/** Addresses in `ip -j addr show` output, sorted, without those of excluded interfaces or link scope. */
+export function parseHostAddresses(json: string, excluded: (ifname: string) => boolean): string[] {
+  const out = new Set<string>();
+  for (const l of JSON.parse(json) as AddrJson[]) {
+    if (excluded(l.ifname)) continue;
+    for (const a of l.addr_info ?? []) if (a.local && a.scope !== "link") out.add(a.local);
+  }
+  return [...out].sort();
+}
+
+/** Workload interfaces and IPVS devices hold no host address of ours. */
+export function notHostInterface(workloadPrefix: string, ipvsDevice: string): (ifname: string) => boolean {
+  return (n) => n.startsWith(workloadPrefix) || n === KUBE_IPVS_DEVICE || n === ipvsDevice;
+}
+
+export async function readHostAddresses(excluded: (ifname: string) => boolean): Promise<string[]> {
+  const r = await run("ip", ["-j", "addr", "show"]);
+  if (r.code !== 0) throw new Error(`ip -j addr show: ${r.stderr.trim()}`);
+  return parseHostAddresses(r.stdout, excluded);
+}
+
+/** A feed of the host's addresses: `poke()` re-reads them (link events); a timer does too. */
+export class HostAddressFeed {
+  private readonly subject = new Subject<string[]>();
+  readonly addresses: Observable<string[]> = this.subject.asObservable();
+  private last = "";
+  private timer: NodeJS.Timeout | undefined;
+  private reading: Promise<void> | undefined;
+
+  constructor(
+    private readonly read: () => Promise<string[]>,
+    private readonly onError: (e: Error) => void,
+  ) {}
+
+  /** Reads once (the start-up value) and then every `everyMs`. */
+  async start(everyMs: number): Promise<string[]> {
+    const first = await this.read();
+    this.last = JSON.stringify(first);
+    this.timer = setInterval(() => this.poke(), everyMs);
+    this.timer.unref();
+    return first;
+  }
+
+  poke(): void {
+    this.reading ??= this.read()
+      .then((addrs) => {
+        const key = JSON.stringify(addrs);
+        if (key !== this.last) {
+          this.last = key;
+          this.subject.next(addrs);
+        }
+      })
+      .catch((e: Error) => this.onError(e))
+      .finally(() => {
+        this.reading = undefined;
+      });
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.subject.complete();
+  }
+}

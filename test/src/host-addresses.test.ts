@@ -1,0 +1,72 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { firstValueFrom, take, toArray } from "rxjs";
+import { CalcGraph, computeDesiredState } from "../../calc-graph/calc-graph.js";
+import { HostAddressFeed, notHostInterface, parseHostAddresses } from "../../src/host-addresses.js";
+
+const IP_JSON = JSON.stringify([
+  {
+    ifname: "lo",
+    addr_info: [
+      { local: "127.0.0.1", scope: "host" },
+      { local: "::1", scope: "host" },
+    ],
+  },
+  {
+    ifname: "eth0",
+    addr_info: [
+      { local: "172.31.250.1", scope: "global" },
+      { local: "fe80::1", scope: "link" },
+    ],
+  },
+  { ifname: "nodelocaldns", addr_info: [{ local: "169.254.20.10", scope: "global" }] },
+  { ifname: "kube-ipvs0", addr_info: [{ local: "10.96.0.10", scope: "global" }] },
+  { ifname: "cali-ipvs0", addr_info: [{ local: "10.96.0.11", scope: "global" }] },
+  { ifname: "cali12345678901", addr_info: [{ local: "169.254.1.1", scope: "global" }] },
+]);
+
+test("this host's addresses: every interface but workload and IPVS devices, no link-local", () => {
+  assert.deepEqual(parseHostAddresses(IP_JSON, notHostInterface("cali", "cali-ipvs0")), [
+    "127.0.0.1",
+    "169.254.20.10",
+    "172.31.250.1",
+    "::1",
+  ]);
+});
+
+test("IPVS support: the kernel's host addresses join this-host (a graph input; a change re-renders only the set)", () => {
+  const node = {
+    kind: "Node" as const,
+    namespace: "",
+    name: "node1",
+    value: { metadata: { name: "node1" }, status: { addresses: [{ type: "InternalIP", address: "172.31.250.1" }] } },
+  };
+  const before = computeDesiredState({ nodeName: "node1", kubeIPVSSupport: true }, [node]);
+  assert.deepEqual([...before.ipsets["cali40this-host"].members].sort(), ["127.0.0.1", "172.31.250.1"]);
+  const g = new CalcGraph({ nodeName: "node1", kubeIPVSSupport: true });
+  g.setHostAddresses(["169.254.20.10", "172.31.250.1", "fd00:fe11::1"]);
+  const s1 = g.apply([node]);
+  assert.deepEqual([...s1.ipsets["cali40this-host"].members].sort(), ["127.0.0.1", "169.254.20.10", "172.31.250.1"]);
+  assert.deepEqual([...s1.ipsets["cali60this-host"].members].sort(), ["::1", "fd00:fe11::1"]);
+  g.setHostAddresses(["172.31.250.1"]);
+  const s2 = g.apply([]);
+  assert.deepEqual([...s2.ipsets["cali40this-host"].members].sort(), ["127.0.0.1", "172.31.250.1"]);
+  assert.equal(s2.iptables, s1.iptables, "no rule changes");
+  // Without IPVS support there is no such set.
+  assert.equal(computeDesiredState({ nodeName: "node1" }, [node]).ipsets["cali40this-host"], undefined);
+});
+
+test("the address feed emits only changes", async () => {
+  const reads = [["10.0.0.1"], ["10.0.0.1"], ["10.0.0.1", "10.0.0.2"]];
+  const feed = new HostAddressFeed(
+    async () => reads.shift() ?? ["10.0.0.1", "10.0.0.2"],
+    (e) => assert.fail(e),
+  );
+  const seen = firstValueFrom(feed.addresses.pipe(take(1), toArray()));
+  assert.deepEqual(await feed.start(3_600_000), ["10.0.0.1"]);
+  feed.poke(); // same: nothing
+  await new Promise((r) => setTimeout(r, 10));
+  feed.poke(); // changed
+  assert.deepEqual(await seen, [["10.0.0.1", "10.0.0.2"]]);
+  feed.stop();
+});
