@@ -65,7 +65,7 @@ describe("Felix's protections end to end", { skip }, () => {
   let trusted: TopoPod;
   let victim: TopoPod;
 
-  function writeCluster(): void {
+  function writeCluster(encap: "vxlan" | "ipip" = "vxlan"): void {
     const docs: object[] = [{ apiVersion: "v1", kind: "Namespace", metadata: { name: "x" } }];
     for (const [i, n] of nodes.entries()) {
       docs.push({
@@ -76,6 +76,7 @@ describe("Felix's protections end to end", { skip }, () => {
           annotations: {
             "projectcalico.org/IPv4Address": `${n.underlayIp}/${n.underlayPrefixLength}`,
             "projectcalico.org/IPv4VXLANTunnelAddr": `10.65.${i + 1}.0`,
+            "projectcalico.org/IPv4IPIPTunnelAddr": `10.65.${i + 1}.1`,
           },
         },
         spec: { podCIDR: n.podCIDR },
@@ -99,7 +100,12 @@ describe("Felix's protections end to end", { skip }, () => {
         apiVersion: "projectcalico.org/v3",
         kind: "IPPool",
         metadata: { name: "default-ipv4-ippool" },
-        spec: { cidr: "10.65.0.0/16", blockSize: 24, vxlanMode: "Always", natOutgoing: true },
+        spec: {
+          cidr: "10.65.0.0/16",
+          blockSize: 24,
+          ...(encap === "vxlan" ? { vxlanMode: "Always" } : { ipipMode: "Always" }),
+          natOutgoing: true,
+        },
       },
     ]);
   }
@@ -239,5 +245,36 @@ describe("Felix's protections end to end", { skip }, () => {
     assert.match(out2, /"kubeIPVSSupport":false/);
     assert.equal(await topo.probe(mallory, nodes[0].underlayIp, 80, "tcp"), false, "still DROP without IPVS support");
     await programAll();
+  });
+
+  test("IPIP in use: cali-INPUT accepts IP-in-IP only from Calico hosts and drops it from anyone else; a pod's IP-in-IP is dropped by its egress chain (the kernel has no ipip module here: the packets are counted, not decapsulated)", async () => {
+    writeCluster("ipip");
+    try {
+      await programAll();
+      const ns = nodes[0].netns;
+      const rule = (re: RegExp) => counter(ns, "filter", "cali-INPUT", re);
+      const fromCalico = /Allow IPIP packets from Calico hosts/;
+      const fromOthers = /DROP IPIP packets from non-Calico hosts/;
+      const fw = () => counter(ns, "filter", `cali-fw-${mallory.hostIface}`, /DROP IPinIP encapped packets/);
+      const [a0, d0, w0] = [await rule(fromCalico), await rule(fromOthers), await fw()];
+      // An IP-in-IP packet: the kernel adds the outer header (protocol 4); the payload is an inner IPv4 header.
+      const send = (where: string, to: string) =>
+        exec(
+          where,
+          "python3",
+          "-c",
+          `import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_RAW,4)\ninner=bytes.fromhex('4500001c000100004011000a0a4101030a410202')+bytes(8)\nfor _ in range(2): s.sendto(inner,('${to}',0))`,
+        );
+      await send(nodes[1].netns, nodes[0].underlayIp); // a Calico host
+      await send(topo.switchNs, nodes[0].underlayIp); // the underlay gateway: no Calico host
+      await send(mallory.netns, nodes[1].underlayIp); // a pod
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal((await rule(fromCalico)) - a0, 2, "from node2: allowed");
+      assert.equal((await rule(fromOthers)) - d0, 2, "from the switch: dropped");
+      assert.equal((await fw()) - w0, 2, "from the pod: dropped by its egress chain");
+    } finally {
+      writeCluster();
+      await programAll();
+    }
   });
 });
