@@ -20,7 +20,7 @@ import {
   type TopoNode,
   type TopoPod,
 } from "../../src/netns/topology.js";
-import { felixOnce, ManifestDir, podManifest } from "./cluster.js";
+import { eventually, felixDaemon, felixOnce, ManifestDir, podManifest } from "./cluster.js";
 
 const skip = requirementsMissing();
 const VNI = 4096;
@@ -275,6 +275,28 @@ describe("Felix's protections end to end", { skip }, () => {
     } finally {
       writeCluster();
       await programAll();
+    }
+  });
+
+  test("the daemon exits 129 (Felix's restart code) when kube-proxy's kube-ipvs0 appears, to restart with IPVS support", async () => {
+    const ns = nodes[0].netns;
+    const daemon = felixDaemon(topo, dir.path, nodes[0]);
+    try {
+      await eventually(
+        async () => daemon.output(),
+        (o) => o.includes("dataplane programmed") || o.includes("already in sync"),
+        20_000,
+      );
+      await ipBatch(ns, ["link add kube-ipvs0 type bridge"]);
+      const code = await Promise.race([
+        daemon.exited,
+        new Promise((r) => setTimeout(() => r("still running"), 15_000)),
+      ]);
+      assert.equal(code, 129, daemon.output().slice(-2000));
+      assert.match(daemon.output(), /kube-proxy's IPVS mode changed/);
+    } finally {
+      await daemon.kill();
+      await ipBatch(ns, ["link del kube-ipvs0"]).catch(() => {});
     }
   });
 });
