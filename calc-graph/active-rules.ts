@@ -113,6 +113,14 @@ export class ActiveRulesCalculator {
     this.dirty.endpoints.add(key);
   }
 
+  /** Every policy, profile and endpoint is re-rendered by the next flush (the rendering settings changed). */
+  markAllDirty(): void {
+    for (const k of this.policies.keys()) this.dirty.policies.add(k);
+    for (const k of this.profiles.keys()) this.dirty.profiles.add(k);
+    for (const k of this.profileRefs.keys()) this.dirty.profiles.add(k);
+    for (const k of this.endpoints.keys()) this.dirty.endpoints.add(k);
+  }
+
   takeDirty(): DirtySet {
     const d = this.dirty;
     this.dirty = { endpoints: new Set(), policies: new Set(), profiles: new Set() };

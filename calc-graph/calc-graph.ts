@@ -42,9 +42,12 @@ import { StateBuilder } from "./state-builder.js";
 
 export interface GraphConfig {
   readonly nodeName: string;
-  /** FELIX_INTERFACEPREFIX; default `cali`. */
+  /** The first of FELIX_INTERFACEPREFIX: how pods' veths are named (as libcalico-go does); default `cali`. */
   readonly interfacePrefix?: string;
-  /** FELIX_DEFAULTENDPOINTTOHOSTACTION; default ACCEPT, as Calico's manifests set it. */
+  /**
+   * Overrides defaultEndpointToHostAction at env level (tests, embedding);
+   * FELIX_DEFAULTENDPOINTTOHOSTACTION arrives in networkEnv. Default ACCEPT.
+   */
   readonly endpointToHostAction?: EndpointToHostAction;
   /** rp_filter for workload interfaces; default "1" (strict). */
   readonly rpFilter?: string;
@@ -52,7 +55,7 @@ export interface GraphConfig {
   readonly proxyMode?: ProxyMode;
   /** IPVS proxy mode settings (FELIX_IPVSSCHEDULER, FELIX_KUBENODEPORTRANGES). */
   readonly ipvs?: IpvsOptions;
-  /** FELIX_VXLANVNI, FELIX_VXLANMTU, …: they win over FelixConfiguration resources. */
+  /** FELIX_* settings (config/fields.ts): they win over FelixConfiguration resources. */
   readonly networkEnv?: FelixNetworkConfig;
 }
 
@@ -71,7 +74,7 @@ export class CalcGraph {
       {
         nodeName: cfg.nodeName,
         interfacePrefix,
-        endpointToHostAction: cfg.endpointToHostAction ?? "ACCEPT",
+        ...(cfg.endpointToHostAction ? { endpointToHostAction: cfg.endpointToHostAction } : {}),
         rpFilter: cfg.rpFilter ?? "1",
         proxyMode: cfg.proxyMode ?? "off",
         networkEnv: cfg.networkEnv,

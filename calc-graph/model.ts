@@ -28,6 +28,8 @@ export interface WorkloadEndpoint {
   /** `kns.<ns>`, `ksa.<ns>.<sa>`: parents whose labels the endpoint inherits. */
   readonly profileIds: readonly string[];
   readonly ports: readonly NamedPort[];
+  /** `cni.projectcalico.org/allowedSourcePrefixes`: sources exempt from anti-spoofing (workloadSourceSpoofing Any). */
+  readonly allowSpoofedSourcePrefixes?: readonly string[];
 }
 
 /** `kns.<ns>` (allow-all rules) or `ksa.<ns>.<sa>` (no rules). */

@@ -6,7 +6,7 @@
 import { castDraft, type Draft, enableMapSet, produce } from "immer";
 import { globalSysctls, interfaceSysctls } from "../ifaces/sysctls.js";
 import { renderChain, renderHook } from "../iptables/render.js";
-import type { Chain } from "../iptables/rule.js";
+import { Actions, type Chain, match, rule } from "../iptables/rule.js";
 import {
   type FamilyTables,
   putChain,
@@ -19,10 +19,13 @@ import type { Route } from "../routes/route.js";
 import type { ResourceProblem } from "../src/model/resource.js";
 import type { ActiveRulesCalculator } from "./active-rules.js";
 import { ChainWrites } from "./chain-writer.js";
+import { ignoredFields, mergeConfigs } from "./config/fields.js";
+import { type RuleSettings, ruleSettings, sameSettings } from "./config/settings.js";
 import type { DesiredState, EndpointState, IpSetState } from "./desired-state.js";
-import { familyKey } from "./desired-state.js";
+import { type ConfigState, familyKey } from "./desired-state.js";
 import { ipSetName, ipSetType } from "./ipsets/ids.js";
 import type { IpSetIndex } from "./ipsets/ipset-index.js";
+import { Ipv6Filter } from "./ipv6-support.js";
 import type { IpVersion, NodeInfo, PolicyRule, WorkloadEndpoint } from "./model.js";
 import type { FelixNetworkConfig } from "./network/model.js";
 import { NetworkIndex } from "./network/network-index.js";
@@ -31,17 +34,24 @@ import { EMPTY_NETWORK } from "./network/state.js";
 import { plain } from "./plain.js";
 import { renderDispatchChains } from "./rules/dispatch.js";
 import { renderEndpointRules } from "./rules/endpoint.js";
+import { denyAction, type FilterActions } from "./rules/filter-actions.js";
 import { type Direction, endpointChainName, policyChainName, profileChainName } from "./rules/names.js";
 import { renderPolicyRules } from "./rules/policy.js";
-import { renderStaticTables, type StaticConfig } from "./rules/static.js";
+import { RPF_SKIP_CHAIN, renderStaticTables, type StaticConfig } from "./rules/static.js";
 import { ServicePortWrites, type ServiceStateRenderer } from "./services/service-state.js";
 
 enableMapSet();
 
-export interface BuilderConfig extends StaticConfig {
+export interface BuilderConfig {
   readonly nodeName: string;
+  /** Workload interface prefix when no FelixConfiguration/env sets `interfacePrefix`. */
+  readonly interfacePrefix: string;
+  /** An env-level override of defaultEndpointToHostAction (tests, embedding). */
+  readonly endpointToHostAction?: StaticConfig["endpointToHostAction"];
   readonly rpFilter: string;
-  /** FELIX_* networking overrides (they win over FelixConfiguration). */
+  /** FELIX_PROXYMODE; iptables adds the service chains and hooks. */
+  readonly proxyMode?: StaticConfig["proxyMode"];
+  /** FELIX_* overrides (they win over FelixConfiguration). */
   readonly networkEnv?: FelixNetworkConfig;
 }
 
@@ -58,6 +68,9 @@ export interface BuilderStats {
 export class StateBuilder {
   readonly stats: BuilderStats = { chainsRendered: 0, chainsChanged: 0, ipsetsChanged: 0 };
   private state: DesiredState;
+  /** What is handed out: `state`, or its IPv4-only view (ipv6Support false). */
+  private out: DesiredState;
+  private readonly v6 = new Ipv6Filter();
   private readonly nodes = new Map<string, NodeInfo>();
   private dirtyNodes = new Set<string>();
   /** Node → the block routes it contributed. */
@@ -70,16 +83,23 @@ export class StateBuilder {
   services: ServiceStateRenderer | undefined;
   /** Calico networking: pools, affinities, configuration; decides block routes and tunnels. */
   readonly network: NetworkIndex;
+  /** The effective FelixConfiguration/env settings the chains are rendered with. */
+  private settings: RuleSettings;
 
   constructor(
     private readonly cfg: BuilderConfig,
     private readonly active: ActiveRulesCalculator,
     private readonly ipsets: IpSetIndex,
   ) {
-    this.network = new NetworkIndex(cfg.nodeName, cfg.networkEnv);
+    const action = cfg.endpointToHostAction;
+    this.network = new NetworkIndex(
+      cfg.nodeName,
+      mergeConfigs(cfg.networkEnv, action ? { defaultEndpointToHostAction: action } : undefined),
+    );
+    this.settings = ruleSettings(this.network.config(), cfg.interfacePrefix);
     this.state = produce(emptyState(cfg.nodeName), (d) => {
       for (const v of FAMILIES) {
-        const statics = renderStaticTables(cfg, v);
+        const statics = renderStaticTables(this.staticConfig(), v);
         for (const t of TABLE_NAMES) {
           const table = d.iptables[familyKey(v)][t];
           for (const c of statics[t].chains) putChain(table, c.name, castDraft(renderChain(c)));
@@ -87,16 +107,31 @@ export class StateBuilder {
             table.hooks[builtin] = castDraft(renderHook(builtin, h.insert, h.append));
           }
         }
-        for (const c of renderDispatchChains([], cfg.interfacePrefix)) {
+        const deny = denyAction(this.filterActions(), v);
+        for (const c of renderDispatchChains([], this.settings.interfacePrefixes, deny)) {
           putChain(d.iptables[familyKey(v)].filter, c.name, castDraft(renderChain(c)));
         }
       }
       Object.assign(d.sysctls, globalSysctls({ ipv6: false }));
     });
+    this.out = this.v6.view(this.state, this.settings.ipv6Support);
+  }
+
+  /** The settings in force (after the last flush). */
+  get ruleSettings(): RuleSettings {
+    return this.settings;
+  }
+
+  private staticConfig(): StaticConfig {
+    return { ...this.settings, proxyMode: this.cfg.proxyMode ?? "off" };
+  }
+
+  private filterActions(): FilterActions {
+    return { allow: this.settings.filterAllowAction, deny: this.settings.filterDenyAction };
   }
 
   get current(): DesiredState {
-    return this.state;
+    return this.out;
   }
 
   updateNode(name: string, node: NodeInfo | null): void {
@@ -112,6 +147,14 @@ export class StateBuilder {
 
   /** Renders everything dirty into a new snapshot (the same one if nothing changed). */
   flush(): DesiredState {
+    // A settings change (FelixConfiguration or env) re-renders every chain: it is rare, and Felix restarts for it.
+    const oldSettings = this.settings;
+    const settings = ruleSettings(this.network.config(), this.cfg.interfacePrefix);
+    const rerender = !sameSettings(settings, oldSettings);
+    if (rerender) {
+      this.settings = settings;
+      this.active.markAllDirty();
+    }
     const dirty = this.active.takeDirty();
     const dirtySets = this.ipsets.takeDirty();
     const dirtyNodes = this.dirtyNodes;
@@ -124,6 +167,7 @@ export class StateBuilder {
       // The first flush mutates a private plain copy: chains go straight into it.
       const writes = new ChainWrites(prev, this.flushed ? undefined : (d as DesiredState));
       this.writes = writes;
+      if (rerender) this.putStatics(d, oldSettings);
       for (const key of dirty.policies) {
         const p = this.active.policies.get(key);
         const live = p && this.active.isPolicyActive(key);
@@ -152,7 +196,8 @@ export class StateBuilder {
         if (before) this.removeEndpoint(d, before, ep);
         if (ep) this.putEndpoint(d, ep);
       }
-      if (ifacesChanged) this.putDispatch(d);
+      if (ifacesChanged || rerender) this.putDispatch(d);
+      if (dirty.endpoints.size > 0 || rerender) this.putRpfSkip();
       if (dirty.endpoints.size > 0) {
         const v6 = Object.values(d.endpoints).some((e) => e.ipv6Nets.length > 0);
         if (!v6) delete d.sysctls["net/ipv6/conf/all/forwarding"];
@@ -162,14 +207,22 @@ export class StateBuilder {
       const net = this.network.takeDirty();
       const routed = net.all ? [...this.network.nodeNames(), ...this.nodeRoutes.keys()] : [...dirtyNodes, ...net.nodes];
       for (const name of new Set(routed)) this.putNodeRoutes(d, name);
-      if (net.all || net.nodes.size > 0 || dirtyNodes.size > 0) {
-        putNetwork(d, this.network, {
-          put: (v, table, c) => this.putChain(v, table, c, c.name),
-          staticChain: (v, table, name) => renderStaticTables(this.cfg, v)[table].chains.find((c) => c.name === name),
-        });
+      if (net.all || net.nodes.size > 0 || dirtyNodes.size > 0 || rerender) {
+        putNetwork(
+          d,
+          this.network,
+          {
+            put: (v, table, c) => this.putChain(v, table, c, c.name),
+            staticChain: (v, table, name) =>
+              renderStaticTables(this.staticConfig(), v)[table].chains.find((c) => c.name === name),
+          },
+          this.settings,
+        );
       }
       this.services?.flush(d, writes, portWrites);
       writes.commit(d);
+      const config: ConfigState = { settings: this.settings, ignored: ignoredFields(this.network.config()) };
+      if (JSON.stringify(plain(d.config)) !== JSON.stringify(config)) d.config = castDraft(config);
       for (const [key, problem] of problems) {
         if (problem) d.problems[key] = problem;
         else delete d.problems[key];
@@ -182,12 +235,13 @@ export class StateBuilder {
     const services = portWrites.next();
     if (services) this.state = { ...this.state, services };
     this.flushed = true;
-    return this.state;
+    this.out = this.v6.view(this.state, this.settings.ipv6Support);
+    return this.out;
   }
 
   private putRuleChain(name: string, rules: readonly PolicyRule[] | undefined): void {
     for (const v of FAMILIES) {
-      this.putChain(v, "filter", rules && { name, rules: renderPolicyRules(rules, v) }, name);
+      this.putChain(v, "filter", rules && { name, rules: renderPolicyRules(rules, v, this.filterActions()) }, name);
     }
   }
 
@@ -204,7 +258,8 @@ export class StateBuilder {
         const policies = (dir === "inbound" ? ingress : egress).map((k) => policyChainName(dir, k));
         const profiles = ep.profileIds.map((id) => profileChainName(dir, id));
         const name = endpointChainName(dir, ep.iface);
-        this.putChain(v, "filter", { name, rules: renderEndpointRules(policies, profiles) }, name);
+        const rules = renderEndpointRules(policies, profiles, this.filterActions(), v);
+        this.putChain(v, "filter", { name, rules }, name);
       }
     }
     const state: EndpointState = {
@@ -228,7 +283,8 @@ export class StateBuilder {
     const sysctls = interfaceSysctls(ep.iface, {
       ipv4: ep.ipv4Nets.length > 0,
       ipv6: ep.ipv6Nets.length > 0,
-      rpFilter: this.cfg.rpFilter,
+      // The kernel's own check would drop the allowed spoofed sources: off for such interfaces, as in Felix.
+      rpFilter: this.spoofable(ep) ? "0" : this.cfg.rpFilter,
     });
     for (const [k, val] of Object.entries(sysctls)) if (d.sysctls[k] !== val) d.sysctls[k] = val;
   }
@@ -253,14 +309,51 @@ export class StateBuilder {
 
   private putDispatch(d: Draft<DesiredState>): void {
     const ifaces = Object.values(d.endpoints).map((e) => e.iface);
-    const chains = renderDispatchChains(ifaces, this.cfg.interfacePrefix);
-    const names = new Set(chains.map((c) => c.name));
     for (const v of FAMILIES) {
+      const chains = renderDispatchChains(ifaces, this.settings.interfacePrefixes, denyAction(this.filterActions(), v));
+      const names = new Set(chains.map((c) => c.name));
       for (const c of chains) this.putChain(v, "filter", c, c.name);
       const existing = this.writes!.names(v, "filter");
       for (const name of existing) {
         if (isDispatchChild(name) && !names.has(name)) this.putChain(v, "filter", undefined, name);
       }
+    }
+  }
+
+  /** Every static chain and hook as the settings now say; chains the old settings had and these do not go. */
+  private putStatics(d: Draft<DesiredState>, old: RuleSettings): void {
+    for (const v of FAMILIES) {
+      const before = renderStaticTables({ ...old, proxyMode: this.cfg.proxyMode ?? "off" }, v);
+      const statics = renderStaticTables(this.staticConfig(), v);
+      for (const t of TABLE_NAMES) {
+        const names = new Set(statics[t].chains.map((c) => c.name));
+        for (const c of before[t].chains) if (!names.has(c.name)) this.putChain(v, t, undefined, c.name);
+        for (const c of statics[t].chains) this.putChain(v, t, c, c.name);
+        const table = d.iptables[familyKey(v)][t];
+        for (const [builtin, h] of Object.entries(statics[t].hooks)) {
+          table.hooks[builtin] = castDraft(renderHook(builtin, h.insert, h.append));
+        }
+      }
+    }
+  }
+
+  /** Whether the endpoint's allowedSourcePrefixes are in force (workloadSourceSpoofing Any). */
+  private spoofable(ep: WorkloadEndpoint): boolean {
+    return this.settings.workloadSourceSpoofing === "Any" && (ep.allowSpoofedSourcePrefixes?.length ?? 0) > 0;
+  }
+
+  /** raw cali-rpf-skip: each local endpoint's allowed source prefixes skip the anti-spoofing check. */
+  private putRpfSkip(): void {
+    if (this.settings.workloadSourceSpoofing !== "Any") return;
+    const eps = [...this.active.endpoints.values()].filter((ep) => this.spoofable(ep));
+    eps.sort((a, b) => (a.iface < b.iface ? -1 : a.iface > b.iface ? 1 : 0));
+    for (const v of FAMILIES) {
+      const rules = eps.flatMap((ep) =>
+        ep
+          .allowSpoofedSourcePrefixes!.filter((p) => p.includes(":") === (v === 6))
+          .map((p) => rule(match().inInterface(ep.iface).sourceNet(p).build(), Actions.accept)),
+      );
+      this.putChain(v, "raw", { name: RPF_SKIP_CHAIN, rules }, RPF_SKIP_CHAIN);
     }
   }
 

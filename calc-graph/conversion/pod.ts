@@ -11,6 +11,7 @@ import {
   SERVICE_ACCOUNT_LABEL,
   serviceAccountProfileId,
 } from "./labels.js";
+import { allowedSourcePrefixes } from "./source-prefixes.js";
 
 /** Calico's veth name: `<prefix>` + first 11 hex chars of sha1(`<ns>.<pod>`). */
 export function vethNameForWorkload(namespace: string, pod: string, prefix = "cali"): string {
@@ -68,6 +69,7 @@ export function podToWorkloadEndpoint(pod: Pod, interfacePrefix = "cali"): Workl
     }
   }
 
+  const spoofable = allowedSourcePrefixes(pod.metadata?.annotations);
   return {
     key: `${namespace}/${name}`,
     namespace,
@@ -79,5 +81,6 @@ export function podToWorkloadEndpoint(pod: Pod, interfacePrefix = "cali"): Workl
     labels,
     profileIds: [namespaceProfileId(namespace), serviceAccountProfileId(namespace, sa)],
     ports,
+    ...(spoofable.length > 0 ? { allowSpoofedSourcePrefixes: spoofable } : {}),
   };
 }

@@ -5,6 +5,7 @@ import { Actions, match, type Rule, rule } from "../../iptables/rule.js";
 import { familyOf } from "../conversion/cidr.js";
 import { ipSetName, namedPortSet, selectorSet } from "../ipsets/ids.js";
 import type { IpVersion, PolicyRule, PortRange } from "../model.js";
+import { DEFAULT_FILTER_ACTIONS, denyAction, type FilterActions } from "./filter-actions.js";
 import { MARK_ACCEPT, MARK_SCRATCH0, MARK_SCRATCH1 } from "./marks.js";
 
 const onlyFamily = (nets: readonly string[] | undefined, v: IpVersion) => nets?.filter((n) => familyOf(n) === v);
@@ -19,13 +20,17 @@ export function portsText(ports: readonly PortRange[]): string {
  * Renders Calico rules for one IP family. Rules whose CIDRs are all of the
  * other family are dropped, as they cannot match there.
  */
-export function renderPolicyRules(rules: readonly PolicyRule[], v: IpVersion): Rule[] {
+export function renderPolicyRules(
+  rules: readonly PolicyRule[],
+  v: IpVersion,
+  actions: FilterActions = DEFAULT_FILTER_ACTIONS,
+): Rule[] {
   const out: Rule[] = [];
-  for (const r of rules) out.push(...renderOne(r, v));
+  for (const r of rules) out.push(...renderOne(r, v, actions));
   return out;
 }
 
-function renderOne(r: PolicyRule, v: IpVersion): Rule[] {
+function renderOne(r: PolicyRule, v: IpVersion, actions: FilterActions): Rule[] {
   const srcNets = onlyFamily(r.srcNets, v);
   const dstNets = onlyFamily(r.dstNets, v);
   if (srcNets?.length === 0 || dstNets?.length === 0) return [];
@@ -57,7 +62,7 @@ function renderOne(r: PolicyRule, v: IpVersion): Rule[] {
     m.mark(MARK_SCRATCH0, MARK_SCRATCH0);
   }
   if (r.action === "deny") {
-    out.push(rule(m.build(), Actions.drop));
+    out.push(rule(m.build(), denyAction(actions, v)));
     return out;
   }
   out.push(rule(m.build(), Actions.setMark(MARK_ACCEPT)));

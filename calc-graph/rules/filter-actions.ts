@@ -1,0 +1,24 @@
+// How the filter table lets packets go and refuses them
+// (iptablesFilterAllowAction, iptablesFilterDenyAction), as Felix renders
+// them: REJECT is the kernel's default ICMP port-unreachable, written the
+// way iptables-save prints it back for each family.
+
+import type { IpVersion } from "../model.js";
+
+export interface FilterActions {
+  readonly allow: "ACCEPT" | "RETURN";
+  readonly deny: "DROP" | "REJECT";
+}
+
+export const DEFAULT_FILTER_ACTIONS: FilterActions = { allow: "ACCEPT", deny: "DROP" };
+
+/** The action of a rule that refuses a packet in the filter table. */
+export function denyAction(a: FilterActions, v: IpVersion): string {
+  if (a.deny === "DROP") return "-j DROP";
+  return `-j REJECT --reject-with ${v === 4 ? "icmp-port-unreachable" : "icmp6-port-unreachable"}`;
+}
+
+/** The action of a rule that lets a packet go (ACCEPT, or RETURN so later rules see it). */
+export function allowAction(a: FilterActions): string {
+  return `-j ${a.allow}`;
+}
