@@ -3,7 +3,9 @@
 // in a status file), network-programming latency and, with the Kubernetes
 // datastore, the node condition and pod events.
 //
-//   readiness: datastore in sync (first batch) AND dataplane programmed once
+//   readiness: datastore in sync (first batch) AND dataplane programmed once;
+//              its body also names every FelixConfiguration/env field that is
+//              set but not implemented (reporter `felix-configuration`)
 //   liveness:  every reporter heard from within its timeout; the dataplane
 //              reporter goes quiet while one apply runs longer than the
 //              watchdog (Felix's DataplaneWatchdogTimeout, 90 s)
@@ -21,6 +23,13 @@ import type { DaemonObserver } from "./daemon.js";
 import type { ApplyResult } from "./dataplane.js";
 
 export const WATCHDOG_MS = 90_000;
+/** The health reporter whose detail lists ignored FelixConfiguration fields. */
+export const CONFIG_REPORTER = "felix-configuration";
+
+/** The warning for fields that are set but that felix-ts does not implement. */
+export function ignoredConfigMessage(fields: readonly string[]): string {
+  return `FelixConfiguration/FELIX_* fields felix-ts does not implement are ignored: ${fields.join(", ")}`;
+}
 const HEARTBEAT_MS = 10_000;
 
 export interface AgentStatusOptions {
@@ -39,12 +48,17 @@ export class AgentStatus implements DaemonObserver {
   private readonly heartbeat: NodeJS.Timeout;
   private readonly subs: Subscription[] = [];
   private programmedOnce = false;
+  /** Ignored fields already named in the log. */
+  private ignored = new Set<string>();
 
   constructor(private readonly o: AgentStatusOptions) {
     this.latency = new ProgrammingLatency(o.metrics.networkProgrammingDuration);
     o.health.register("datastore", {});
     o.health.register("calc-graph", {});
     o.health.register("dataplane", { timeoutMs: WATCHDOG_MS });
+    // Informational: ignored settings do not make the node unready, but /readiness names them.
+    o.health.register(CONFIG_REPORTER, { live: false, ready: false });
+    o.health.report(CONFIG_REPORTER, { live: true, ready: true });
     // Not ready until in sync and programmed; live from the start.
     for (const name of ["datastore", "calc-graph", "dataplane"]) {
       o.health.report(name, { live: true, ready: false, detail: "starting" });
@@ -64,6 +78,7 @@ export class AgentStatus implements DaemonObserver {
   }
 
   batch(state: DesiredState, graphSeconds: number, seenAt: number): void {
+    this.reportConfig(state);
     this.o.metrics.observeState(state, graphSeconds);
     this.latency.seen(state, seenAt);
     this.o.endpoints.setDesired(state);
@@ -83,6 +98,19 @@ export class AgentStatus implements DaemonObserver {
     this.programmedOnce = true;
     this.o.health.report("dataplane", { live: true, ready: true, detail: `programmed: ${outcome.changes} changes` });
     void this.o.nodeStatus?.programmed(state);
+  }
+
+  /** Names each set-but-unimplemented field once in the log, and all of them in /readiness. */
+  private reportConfig(state: DesiredState): void {
+    const ignored = state.config?.ignored ?? [];
+    const fresh = ignored.filter((f) => !this.ignored.has(f));
+    if (fresh.length > 0) this.o.log.warn({ fields: fresh }, ignoredConfigMessage(fresh));
+    this.ignored = new Set(ignored);
+    this.o.health.report(CONFIG_REPORTER, {
+      live: true,
+      ready: true,
+      ...(ignored.length > 0 ? { detail: `ignored, not implemented by felix-ts: ${ignored.join(", ")}` } : {}),
+    });
   }
 
   /** The set of interfaces present, from the link monitor. */
