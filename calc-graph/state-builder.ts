@@ -5,7 +5,7 @@
 
 import { castDraft, type Draft, enableMapSet, produce } from "immer";
 import { globalSysctls, interfaceSysctls } from "../ifaces/sysctls.js";
-import { renderChain, renderHook } from "../iptables/render.js";
+import { renderChain, renderHook, sameRules } from "../iptables/render.js";
 import { Actions, type Chain, match, rule } from "../iptables/rule.js";
 import {
   type FamilyTables,
@@ -331,7 +331,12 @@ export class StateBuilder {
         for (const c of statics[t].chains) this.putChain(v, t, c, c.name);
         const table = d.iptables[familyKey(v)][t];
         for (const [builtin, h] of Object.entries(statics[t].hooks)) {
-          table.hooks[builtin] = castDraft(renderHook(builtin, h.insert, h.append));
+          const hook = renderHook(builtin, h.insert, h.append);
+          const old = plain(table.hooks[builtin]);
+          // Unchanged hooks keep their object: the table stays the same by reference.
+          if (!old || !sameRules(old.insert, hook.insert) || !sameRules(old.append, hook.append)) {
+            table.hooks[builtin] = castDraft(hook);
+          }
         }
       }
     }
