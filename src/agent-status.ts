@@ -56,8 +56,8 @@ export class AgentStatus implements DaemonObserver {
     o.health.register("datastore", {});
     o.health.register("calc-graph", {});
     o.health.register("dataplane", { timeoutMs: WATCHDOG_MS });
-    // Informational: ignored settings do not make the node unready, but /readiness names them.
-    o.health.register(CONFIG_REPORTER, { live: false, ready: false });
+    // Always ready: ignored settings do not make the node unready, but /readiness's body names them.
+    o.health.register(CONFIG_REPORTER, { live: false, ready: true });
     o.health.report(CONFIG_REPORTER, { live: true, ready: true });
     // Not ready until in sync and programmed; live from the start.
     for (const name of ["datastore", "calc-graph", "dataplane"]) {
