@@ -35,6 +35,7 @@ import { plain } from "./plain.js";
 import { renderDispatchChains } from "./rules/dispatch.js";
 import { renderEndpointRules } from "./rules/endpoint.js";
 import { denyAction, type FilterActions } from "./rules/filter-actions.js";
+import { allocateMarks } from "./rules/marks.js";
 import { type Direction, endpointChainName, policyChainName, profileChainName } from "./rules/names.js";
 import { renderPolicyRules } from "./rules/policy.js";
 import { RPF_SKIP_CHAIN, renderStaticTables, type StaticConfig } from "./rules/static.js";
@@ -71,6 +72,8 @@ export class StateBuilder {
   /** What is handed out: `state`, or its IPv4-only view (ipv6Support false). */
   private out: DesiredState;
   private readonly v6 = new Ipv6Filter();
+  private actions: FilterActions | undefined;
+  private actionsFor: RuleSettings | undefined;
   private readonly nodes = new Map<string, NodeInfo>();
   private dirtyNodes = new Set<string>();
   /** Node → the block routes it contributed. */
@@ -127,7 +130,13 @@ export class StateBuilder {
   }
 
   private filterActions(): FilterActions {
-    return { allow: this.settings.filterAllowAction, deny: this.settings.filterDenyAction };
+    const s = this.settings;
+    // Allocated once per settings object (a flush renders many chains).
+    if (this.actionsFor !== s) {
+      this.actions = { allow: s.filterAllowAction, deny: s.filterDenyAction, marks: allocateMarks(s.markMask) };
+      this.actionsFor = s;
+    }
+    return this.actions!;
   }
 
   get current(): DesiredState {
@@ -219,6 +228,7 @@ export class StateBuilder {
           this.settings,
         );
       }
+      this.services?.setIpvsMasqMark(this.filterActions().marks.ipvsMasq);
       this.services?.flush(d, writes, portWrites);
       writes.commit(d);
       const config: ConfigState = { settings: this.settings, ignored: ignoredFields(this.network.config()) };

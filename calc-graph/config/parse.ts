@@ -4,6 +4,7 @@
 // returns undefined for "not set" and throws a message naming the field.
 
 import { parseIp } from "../conversion/cidr.js";
+import { MARK_BITS_NEEDED } from "../rules/marks.js";
 
 export type Parser<T> = (field: string, v: unknown) => T | undefined;
 
@@ -54,6 +55,9 @@ export const markMask: Parser<number> = (field, v) => {
   const n = /^0x[0-9a-f]{1,8}$/i.test(s) ? Number.parseInt(s.slice(2), 16) : /^[0-9]+$/.test(s) ? Number(s) : NaN;
   if (!Number.isInteger(n) || n <= 0 || n > 0xffffffff)
     throw new Error(`${field} must be a non-zero 32-bit mask such as 0xffff0000, not ${JSON.stringify(v)}`);
+  const bits = n.toString(2).replace(/0/g, "").length;
+  if (bits < MARK_BITS_NEEDED)
+    throw new Error(`${field} ${JSON.stringify(v)} has ${bits} bits; felix-ts needs at least ${MARK_BITS_NEEDED}`);
   return n;
 };
 

@@ -12,7 +12,6 @@
 import { Actions, match, NO_MATCH, type Rule, rule } from "../../iptables/rule.js";
 import type { IpVersion } from "../model.js";
 import { allowAction, DEFAULT_FILTER_ACTIONS, denyAction, type FilterActions } from "./filter-actions.js";
-import { MARK_ACCEPT, MARK_PASS } from "./marks.js";
 
 export const DEFAULT_TIER = "default";
 
@@ -23,6 +22,7 @@ export function renderEndpointRules(
   v: IpVersion = 4,
 ): Rule[] {
   const deny = denyAction(actions, v);
+  const { accept: MARK_ACCEPT, pass: MARK_PASS } = actions.marks;
   const established = match().ctState("RELATED,ESTABLISHED").build();
   const out: Rule[] = [];
   // RETURN instead of ACCEPT: the accept mark tells the callers it was accepted (Felix).
@@ -30,7 +30,7 @@ export function renderEndpointRules(
   out.push(
     rule(established, allowAction(actions)),
     rule(match().ctState("INVALID").build(), deny),
-    rule(NO_MATCH, Actions.clearMark(MARK_ACCEPT | MARK_PASS)),
+    rule(NO_MATCH, Actions.clearMark(MARK_ACCEPT + MARK_PASS)),
   );
   if (policyChains.length > 0) {
     out.push(rule(NO_MATCH, Actions.clearMark(MARK_PASS), `Start of tier ${DEFAULT_TIER}`));

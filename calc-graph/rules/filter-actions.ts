@@ -1,16 +1,19 @@
 // How the filter table lets packets go and refuses them
 // (iptablesFilterAllowAction, iptablesFilterDenyAction), as Felix renders
 // them: REJECT is the kernel's default ICMP port-unreachable, written the
-// way iptables-save prints it back for each family.
+// way iptables-save prints it back for each family; and the mark bits that
+// carry verdicts between chains (iptablesMarkMask).
 
 import type { IpVersion } from "../model.js";
+import { DEFAULT_MARKS, type Marks } from "./marks.js";
 
 export interface FilterActions {
   readonly allow: "ACCEPT" | "RETURN";
   readonly deny: "DROP" | "REJECT";
+  readonly marks: Marks;
 }
 
-export const DEFAULT_FILTER_ACTIONS: FilterActions = { allow: "ACCEPT", deny: "DROP" };
+export const DEFAULT_FILTER_ACTIONS: FilterActions = { allow: "ACCEPT", deny: "DROP", marks: DEFAULT_MARKS };
 
 /** The action of a rule that refuses a packet in the filter table. */
 export function denyAction(a: FilterActions, v: IpVersion): string {

@@ -6,7 +6,6 @@ import { familyOf } from "../conversion/cidr.js";
 import { ipSetName, namedPortSet, selectorSet } from "../ipsets/ids.js";
 import type { IpVersion, PolicyRule, PortRange } from "../model.js";
 import { DEFAULT_FILTER_ACTIONS, denyAction, type FilterActions } from "./filter-actions.js";
-import { MARK_ACCEPT, MARK_SCRATCH0, MARK_SCRATCH1 } from "./marks.js";
 
 const onlyFamily = (nets: readonly string[] | undefined, v: IpVersion) => nets?.filter((n) => familyOf(n) === v);
 
@@ -31,6 +30,7 @@ export function renderPolicyRules(
 }
 
 function renderOne(r: PolicyRule, v: IpVersion, actions: FilterActions): Rule[] {
+  const { accept: MARK_ACCEPT, scratch0: MARK_SCRATCH0, scratch1: MARK_SCRATCH1 } = actions.marks;
   const srcNets = onlyFamily(r.srcNets, v);
   const dstNets = onlyFamily(r.dstNets, v);
   if (srcNets?.length === 0 || dstNets?.length === 0) return [];
@@ -54,7 +54,7 @@ function renderOne(r: PolicyRule, v: IpVersion, actions: FilterActions): Rule[] 
   if (notNets.length > 0) {
     // ipBlock.except: OR over the excepted CIDRs needs a mark. scratch0 starts
     // set, any excepted CIDR clears it, and the main rule requires it.
-    out.push(rule(match().build(), Actions.setMaskedMark(MARK_SCRATCH0, MARK_SCRATCH0 | MARK_SCRATCH1)));
+    out.push(rule(match().build(), Actions.setMaskedMark(MARK_SCRATCH0, MARK_SCRATCH0 + MARK_SCRATCH1)));
     for (const { n, src } of notNets) {
       const nm = src ? match().sourceNet(n) : match().destNet(n);
       out.push(rule(nm.build(), Actions.clearMark(MARK_SCRATCH0)));

@@ -18,7 +18,7 @@ import type { EndpointToHostAction, RuleSettings } from "../config/settings.js";
 import type { IpVersion } from "../model.js";
 import type { ProxyMode } from "../services/model.js";
 import { allowAction } from "./filter-actions.js";
-import { MARK_ACCEPT, MARK_ALL, MARK_SCRATCH0 } from "./marks.js";
+import { allocateMarks } from "./marks.js";
 import { FROM_WORKLOAD_DISPATCH, TO_WORKLOAD_DISPATCH } from "./names.js";
 import { withServiceTables } from "./services-static.js";
 
@@ -42,9 +42,11 @@ export const RPF_SKIP_CHAIN = "cali-rpf-skip";
 const jump = (chain: string) => rule(NO_MATCH, Actions.jump(chain));
 
 export function renderStaticTables(cfg: StaticConfig, v: IpVersion): Record<TableName, StaticTable> {
+  const marks = allocateMarks(cfg.markMask);
+  const { accept: MARK_ACCEPT, all: MARK_ALL, scratch0: MARK_SCRATCH0 } = marks;
   const wls = cfg.interfacePrefixes.map((p) => `${p}+`);
   const perPrefix = (f: (wl: string) => Rule) => wls.map(f);
-  const allow = allowAction({ allow: cfg.filterAllowAction, deny: cfg.filterDenyAction });
+  const allow = allowAction({ allow: cfg.filterAllowAction, deny: cfg.filterDenyAction, marks });
   const spoofing = cfg.workloadSourceSpoofing === "Any";
   const acceptMarked = match().mark(MARK_ACCEPT, MARK_ACCEPT).build();
   const wlToHost: Rule[] = [];
@@ -136,5 +138,5 @@ export function renderStaticTables(cfg: StaticConfig, v: IpVersion): Record<Tabl
       },
     },
   };
-  return cfg.proxyMode === "iptables" ? withServiceTables(tables, v) : tables;
+  return cfg.proxyMode === "iptables" ? withServiceTables(tables, v, marks.masq) : tables;
 }

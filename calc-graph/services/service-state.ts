@@ -50,6 +50,9 @@ export class ServiceStateRenderer {
   /** Each service's ports as last put into DesiredState.services (same objects while the service is clean). */
   private readonly ports = new Map<ServiceId, readonly ServicePort[]>();
   private cidrsKnown: Record<IpVersion, boolean> = { 4: false, 6: false };
+  /** IPVS mode's masquerade mark (iptablesMarkMask); a change re-renders the IPVS chains. */
+  private ipvsMasqMark: number | undefined;
+  private ipvsMarkChanged = false;
 
   constructor(
     private readonly index: ServiceIndex,
@@ -57,6 +60,11 @@ export class ServiceStateRenderer {
     private readonly stats: ServiceRenderStats,
     private readonly ipvs?: IpvsStateBuilder,
   ) {}
+
+  setIpvsMasqMark(mark: number): void {
+    if (mark !== this.ipvsMasqMark) this.ipvsMarkChanged = this.ipvsMasqMark !== undefined;
+    this.ipvsMasqMark = mark;
+  }
 
   /** `portWrites`: DesiredState.services changes, put by the builder after the draft is done. */
   flush(d: Draft<DesiredState>, writes: ChainWrites, portWrites: ServicePortWrites): void {
@@ -86,7 +94,8 @@ export class ServiceStateRenderer {
         }
       }
     }
-    const ipvsInputsChanged = dirty.services.size > 0 || dirty.podCIDRs || dirty.localIPs;
+    const ipvsInputsChanged = dirty.services.size > 0 || dirty.podCIDRs || dirty.localIPs || this.ipvsMarkChanged;
+    this.ipvsMarkChanged = false;
     let dispatchChanged = false;
     for (const id of [...dirty.services].sort()) {
       if (this.renderService(portWrites, writes, id, iptables)) dispatchChanged = true;
@@ -103,6 +112,7 @@ export class ServiceStateRenderer {
           servicePorts,
           nodeAddresses: this.index.localNodeIPs(),
           podCidrs: this.index.podCIDRs(),
+          ...(this.ipvsMasqMark !== undefined ? { masqMark: this.ipvsMasqMark } : {}),
         },
         writes,
       );

@@ -16,6 +16,7 @@ import {
 } from "../../../calc-graph/config/fields.js";
 import type { DesiredState } from "../../../calc-graph/desired-state.js";
 import { felixNetworkConfigFromEnv } from "../../../calc-graph/network/convert.js";
+import { allocateMarks, DEFAULT_MARKS } from "../../../calc-graph/rules/marks.js";
 import { chainOf } from "../../../iptables/tables.js";
 import { graphConfigFromEnv } from "../../../src/config.js";
 import { deleted, namespace, node, pod, policy, update } from "../fixtures.js";
@@ -323,5 +324,44 @@ describe("the fields table", () => {
     assert.deepEqual(s.config?.ignored, ["bpfEnabled=true", "wireguardEnabled=true"]);
     const t = g.apply([felixConfig("node.node1", { wireguardEnabled: false })]);
     assert.deepEqual(t.config?.ignored, ["bpfEnabled=true"]);
+  });
+});
+
+describe("iptablesMarkMask", () => {
+  it("allocates Felix's marks lowest first from the mask, then the two service masquerade marks", () => {
+    assert.deepEqual(allocateMarks(0xffff0000), DEFAULT_MARKS);
+    assert.deepEqual(
+      [DEFAULT_MARKS.accept, DEFAULT_MARKS.all, DEFAULT_MARKS.masq, DEFAULT_MARKS.ipvsMasq],
+      [0x10000, 0x1f0000, 0x200000, 0x400000],
+    );
+    const m = allocateMarks(0xfe000000);
+    assert.deepEqual(
+      [m.accept, m.pass, m.drop, m.scratch0, m.scratch1, m.masq, m.ipvsMasq],
+      [0x2000000, 0x4000000, 0x8000000, 0x10000000, 0x20000000, 0x40000000, 0x80000000],
+    );
+    assert.throws(() => felixConfigFromSpec({ iptablesMarkMask: "0xf0" }), /has 4 bits; felix-ts needs at least 7/);
+    assert.throws(() => felixConfigFromSpec({ iptablesMarkMask: 0 }), /non-zero/);
+  });
+
+  it("every mark in every table follows the mask, the services' masquerade mark included", () => {
+    const svc = update("Service", "x", "api", {
+      kind: "Service",
+      metadata: { name: "api", namespace: "x" },
+      spec: { clusterIP: "10.96.0.5", ports: [{ port: 80 }] },
+    });
+    const g = new CalcGraph({ nodeName: "node1", proxyMode: "iptables" });
+    const before = allText(g.apply([...cluster(), svc]));
+    assert.match(before, /0x200000\/0x200000/, "the default masquerade mark");
+    const s = g.apply([felixConfig("default", { iptablesMarkMask: 4278190080 })]); // 0xff000000, as a number
+    const text = allText(s);
+    for (const old of ["0x10000", "0x20000", "0x80000", "0x1f0000", "0x200000"]) {
+      assert.doesNotMatch(text, new RegExp(`${old}(?![0-9a-f])`), `no ${old} left`);
+    }
+    assert.match(text, /-j MARK --set-xmark 0x0\/0x1f000000/, "policy marks cleared within the mask");
+    assert.match(text, /-j MARK --set-xmark 0x20000000\/0x20000000/, "services masquerade with the sixth bit");
+    assert.match(
+      rules(s, `cali-tw-${Object.values(s.endpoints)[0].iface}`).join("\n"),
+      /--mark 0x1000000\/0x1000000 -j RETURN/,
+    );
   });
 });
