@@ -13,7 +13,7 @@ import {
   type TopoNode,
   type TopoPod,
 } from "../../src/netns/topology.js";
-import { felixOnce, ManifestDir, nodeManifest, podManifest } from "./cluster.js";
+import { eventually, felixOnce, ManifestDir, nodeManifest, podManifest } from "./cluster.js";
 
 const skip = requirementsMissing();
 
@@ -30,6 +30,7 @@ describe("FelixConfiguration end to end", { skip }, () => {
   let n1: TopoNode;
   let client: TopoPod;
   let web: TopoPod;
+  let router: TopoPod;
   let ext: TopoExternal;
 
   before(async () => {
@@ -38,6 +39,7 @@ describe("FelixConfiguration end to end", { skip }, () => {
     n1 = await topo.addNode("node1", { underlayIp: "172.31.250.1", podCIDR: "10.65.1.0/24", servers: { tcp: [80] } });
     client = await topo.addPod(n1, { namespace: "x", name: "client", ip: "10.65.1.2" });
     web = await topo.addPod(n1, { namespace: "x", name: "web", ip: "10.65.1.3", labels: { app: "web" } });
+    router = await topo.addPod(n1, { namespace: "x", name: "router", ip: "10.65.1.4", servers: {} });
     ext = await topo.addExternal("ext");
     dir = new ManifestDir();
     dir.write("cluster.yaml", [
@@ -45,6 +47,14 @@ describe("FelixConfiguration end to end", { skip }, () => {
       nodeManifest(n1),
       podManifest(client),
       podManifest(web),
+      {
+        ...(podManifest(router) as { metadata: object }),
+        metadata: {
+          name: "router",
+          namespace: "x",
+          annotations: { "cni.projectcalico.org/allowedSourcePrefixes": '["192.0.2.0/24"]' },
+        },
+      },
       {
         apiVersion: "networking.k8s.io/v1",
         kind: "NetworkPolicy",
@@ -120,5 +130,44 @@ describe("FelixConfiguration end to end", { skip }, () => {
     );
     assert.ok(ports.length > 0, `a translated connection in conntrack:\n${ct}`);
     for (const p of ports) assert.ok(p >= 40000 && p <= 40099, `translated source port ${p} within natPortRange`);
+  });
+
+  /** How many of three UDP datagrams from `src` (an address of the router pod) the client pod's eth0 saw. */
+  async function delivered(src: string): Promise<number> {
+    const dump = topo.spawn(client, "tcpdump", ["-i", "eth0", "-nn", "-l", "udp", "and", "src", "host", src]);
+    try {
+      await eventually(
+        async () => dump.output(),
+        (o) => o.includes("listening on"),
+        5000,
+        20,
+      );
+      const send = `import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("${src}", 0))
+for _ in range(3):
+    s.sendto(b"spoof", ("${client.ip}", 81))`;
+      await exec(router.netns, "python3", "-c", send);
+      await new Promise((r) => setTimeout(r, 300)); // tcpdump's last lines
+    } finally {
+      await dump.kill("SIGINT");
+    }
+    return dump
+      .output()
+      .split("\n")
+      .filter((l) => l.includes(` IP ${src}.`)).length;
+  }
+
+  test("workloadSourceSpoofing Any: a source in the pod's allowedSourcePrefixes gets through; Disabled, or outside them, it does not", async () => {
+    await exec(router.netns, "ip", "addr", "add", "192.0.2.5/32", "dev", "eth0");
+    await exec(router.netns, "ip", "addr", "add", "198.51.100.5/32", "dev", "eth0");
+    await program([]);
+    assert.equal(await delivered(router.ip), 3, "the pod's own address: delivered");
+    assert.equal(await delivered("192.0.2.5"), 0, "Disabled (default): the annotation grants nothing");
+    await program([felixConfig("default", { workloadSourceSpoofing: "Any" })]);
+    assert.equal(await delivered("192.0.2.5"), 3, "Any: the allowed prefix gets through");
+    assert.equal(await delivered("198.51.100.5"), 0, "Any: other spoofed sources are still dropped");
+    assert.equal(await exec(n1.netns, "cat", `/proc/sys/net/ipv4/conf/${router.hostIface}/rp_filter`), "0\n");
+    assert.equal(await exec(n1.netns, "cat", `/proc/sys/net/ipv4/conf/${client.hostIface}/rp_filter`), "1\n");
   });
 });
