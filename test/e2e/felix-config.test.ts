@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import {
   exec,
+  iptablesCmd,
   requirementsMissing,
   type TopoExternal,
   Topology,
@@ -169,5 +170,21 @@ for _ in range(3):
     assert.equal(await delivered("198.51.100.5"), 0, "Any: other spoofed sources are still dropped");
     assert.equal(await exec(n1.netns, "cat", `/proc/sys/net/ipv4/conf/${router.hostIface}/rp_filter`), "0\n");
     assert.equal(await exec(n1.netns, "cat", `/proc/sys/net/ipv4/conf/${client.hostIface}/rp_filter`), "1\n");
+  });
+
+  test("ipv6Support false in FelixConfiguration: our ip6tables chains and IPv6 sets leave the kernel; IPv4 stays", async (t) => {
+    const ip6save = () => exec(n1.netns, `${iptablesCmd().replace("iptables", "ip6tables")}-save`);
+    const [r] = await felixOnce(topo, dir.path, [n1]);
+    if (/ip6tables is not usable/.test(r.output)) {
+      t.skip("ip6tables is not usable here");
+      return;
+    }
+    await program([]);
+    assert.match(await ip6save(), /:cali-FORWARD /, "IPv6 on (default): ip6tables has our chains");
+    await program([felixConfig("default", { ipv6Support: false })]);
+    assert.doesNotMatch(await ip6save(), /cali-/, "ipv6Support false: none of ours left in ip6tables");
+    assert.doesNotMatch(await exec(n1.netns, "ipset", "list", "-n"), /^cali6/m, "no IPv6 sets");
+    assert.match(await exec(n1.netns, `${iptablesCmd()}-save`), /:cali-FORWARD /, "IPv4 untouched");
+    assert.equal(await topo.probe(web, client, 80, "tcp"), true, "IPv4 traffic still flows");
   });
 });
