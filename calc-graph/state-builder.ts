@@ -5,8 +5,8 @@
 
 import { castDraft, type Draft, enableMapSet, produce } from "immer";
 import { globalSysctls, interfaceSysctls } from "../ifaces/sysctls.js";
-import { renderChain, renderHook, sameRules } from "../iptables/render.js";
-import { Actions, type Chain, match, rule } from "../iptables/rule.js";
+import { renderChain } from "../iptables/render.js";
+import type { Chain } from "../iptables/rule.js";
 import {
   type FamilyTables,
   putChain,
@@ -34,12 +34,13 @@ import { EMPTY_NETWORK } from "./network/state.js";
 import { plain } from "./plain.js";
 import { renderDispatchChains } from "./rules/dispatch.js";
 import { renderEndpointRules } from "./rules/endpoint.js";
-import { denyAction, type FilterActions } from "./rules/filter-actions.js";
-import { allocateMarks } from "./rules/marks.js";
+import { denyAction, type FilterActions, filterActionsOf } from "./rules/filter-actions.js";
 import { type Direction, endpointChainName, policyChainName, profileChainName } from "./rules/names.js";
 import { renderPolicyRules } from "./rules/policy.js";
+import { rpfSkipChain, spoofable } from "./rules/rpf-skip.js";
 import { RPF_SKIP_CHAIN, renderStaticTables, type StaticConfig } from "./rules/static.js";
 import { ServicePortWrites, type ServiceStateRenderer } from "./services/service-state.js";
+import { putStaticTables } from "./static-writes.js";
 
 enableMapSet();
 
@@ -72,8 +73,6 @@ export class StateBuilder {
   /** What is handed out: `state`, or its IPv4-only view (ipv6Support false). */
   private out: DesiredState;
   private readonly v6 = new Ipv6Filter();
-  private actions: FilterActions | undefined;
-  private actionsFor: RuleSettings | undefined;
   private readonly nodes = new Map<string, NodeInfo>();
   private dirtyNodes = new Set<string>();
   /** Node → the block routes it contributed. */
@@ -86,8 +85,9 @@ export class StateBuilder {
   services: ServiceStateRenderer | undefined;
   /** Calico networking: pools, affinities, configuration; decides block routes and tunnels. */
   readonly network: NetworkIndex;
-  /** The effective FelixConfiguration/env settings the chains are rendered with. */
+  /** The effective FelixConfiguration/env settings the chains are rendered with, and their actions and marks. */
   private settings: RuleSettings;
+  private actions: FilterActions;
 
   constructor(
     private readonly cfg: BuilderConfig,
@@ -100,17 +100,13 @@ export class StateBuilder {
       mergeConfigs(cfg.networkEnv, action ? { defaultEndpointToHostAction: action } : undefined),
     );
     this.settings = ruleSettings(this.network.config(), cfg.interfacePrefix);
+    this.actions = filterActionsOf(this.settings);
     this.state = produce(emptyState(cfg.nodeName), (d) => {
       for (const v of FAMILIES) {
-        const statics = renderStaticTables(this.staticConfig(), v);
-        for (const t of TABLE_NAMES) {
-          const table = d.iptables[familyKey(v)][t];
-          for (const c of statics[t].chains) putChain(table, c.name, castDraft(renderChain(c)));
-          for (const [builtin, h] of Object.entries(statics[t].hooks)) {
-            table.hooks[builtin] = castDraft(renderHook(builtin, h.insert, h.append));
-          }
-        }
-        const deny = denyAction(this.filterActions(), v);
+        putStaticTables(d, v, this.staticConfig(), (_v, t, c) => {
+          if (c) putChain(d.iptables[familyKey(v)][t], c.name, castDraft(renderChain(c)));
+        });
+        const deny = denyAction(this.actions, v);
         for (const c of renderDispatchChains([], this.settings.interfacePrefixes, deny)) {
           putChain(d.iptables[familyKey(v)].filter, c.name, castDraft(renderChain(c)));
         }
@@ -120,23 +116,8 @@ export class StateBuilder {
     this.out = this.v6.view(this.state, this.settings.ipv6Support);
   }
 
-  /** The settings in force (after the last flush). */
-  get ruleSettings(): RuleSettings {
-    return this.settings;
-  }
-
   private staticConfig(): StaticConfig {
     return { ...this.settings, proxyMode: this.cfg.proxyMode ?? "off" };
-  }
-
-  private filterActions(): FilterActions {
-    const s = this.settings;
-    // Allocated once per settings object (a flush renders many chains).
-    if (this.actionsFor !== s) {
-      this.actions = { allow: s.filterAllowAction, deny: s.filterDenyAction, marks: allocateMarks(s.markMask) };
-      this.actionsFor = s;
-    }
-    return this.actions!;
   }
 
   get current(): DesiredState {
@@ -162,6 +143,7 @@ export class StateBuilder {
     const rerender = !sameSettings(settings, oldSettings);
     if (rerender) {
       this.settings = settings;
+      this.actions = filterActionsOf(settings);
       this.active.markAllDirty();
     }
     const dirty = this.active.takeDirty();
@@ -176,7 +158,11 @@ export class StateBuilder {
       // The first flush mutates a private plain copy: chains go straight into it.
       const writes = new ChainWrites(prev, this.flushed ? undefined : (d as DesiredState));
       this.writes = writes;
-      if (rerender) this.putStatics(d, oldSettings);
+      if (rerender) {
+        const put = this.putChain.bind(this);
+        const before: StaticConfig = { ...oldSettings, proxyMode: this.cfg.proxyMode ?? "off" };
+        for (const v of FAMILIES) putStaticTables(d, v, this.staticConfig(), put, before);
+      }
       for (const key of dirty.policies) {
         const p = this.active.policies.get(key);
         const live = p && this.active.isPolicyActive(key);
@@ -228,7 +214,7 @@ export class StateBuilder {
           this.settings,
         );
       }
-      this.services?.setIpvsMasqMark(this.filterActions().marks.ipvsMasq);
+      this.services?.setIpvsMasqMark(this.actions.marks.ipvsMasq);
       this.services?.flush(d, writes, portWrites);
       writes.commit(d);
       const config: ConfigState = { settings: this.settings, ignored: ignoredFields(this.network.config()) };
@@ -251,7 +237,7 @@ export class StateBuilder {
 
   private putRuleChain(name: string, rules: readonly PolicyRule[] | undefined): void {
     for (const v of FAMILIES) {
-      this.putChain(v, "filter", rules && { name, rules: renderPolicyRules(rules, v, this.filterActions()) }, name);
+      this.putChain(v, "filter", rules && { name, rules: renderPolicyRules(rules, v, this.actions) }, name);
     }
   }
 
@@ -268,7 +254,7 @@ export class StateBuilder {
         const policies = (dir === "inbound" ? ingress : egress).map((k) => policyChainName(dir, k));
         const profiles = ep.profileIds.map((id) => profileChainName(dir, id));
         const name = endpointChainName(dir, ep.iface);
-        const rules = renderEndpointRules(policies, profiles, this.filterActions(), v);
+        const rules = renderEndpointRules(policies, profiles, this.actions, v);
         this.putChain(v, "filter", { name, rules }, name);
       }
     }
@@ -294,7 +280,7 @@ export class StateBuilder {
       ipv4: ep.ipv4Nets.length > 0,
       ipv6: ep.ipv6Nets.length > 0,
       // The kernel's own check would drop the allowed spoofed sources: off for such interfaces, as in Felix.
-      rpFilter: this.spoofable(ep) ? "0" : this.cfg.rpFilter,
+      rpFilter: spoofable(ep, this.settings) ? "0" : this.cfg.rpFilter,
     });
     for (const [k, val] of Object.entries(sysctls)) if (d.sysctls[k] !== val) d.sysctls[k] = val;
   }
@@ -320,7 +306,7 @@ export class StateBuilder {
   private putDispatch(d: Draft<DesiredState>): void {
     const ifaces = Object.values(d.endpoints).map((e) => e.iface);
     for (const v of FAMILIES) {
-      const chains = renderDispatchChains(ifaces, this.settings.interfacePrefixes, denyAction(this.filterActions(), v));
+      const chains = renderDispatchChains(ifaces, this.settings.interfacePrefixes, denyAction(this.actions, v));
       const names = new Set(chains.map((c) => c.name));
       for (const c of chains) this.putChain(v, "filter", c, c.name);
       const existing = this.writes!.names(v, "filter");
@@ -330,45 +316,11 @@ export class StateBuilder {
     }
   }
 
-  /** Every static chain and hook as the settings now say; chains the old settings had and these do not go. */
-  private putStatics(d: Draft<DesiredState>, old: RuleSettings): void {
-    for (const v of FAMILIES) {
-      const before = renderStaticTables({ ...old, proxyMode: this.cfg.proxyMode ?? "off" }, v);
-      const statics = renderStaticTables(this.staticConfig(), v);
-      for (const t of TABLE_NAMES) {
-        const names = new Set(statics[t].chains.map((c) => c.name));
-        for (const c of before[t].chains) if (!names.has(c.name)) this.putChain(v, t, undefined, c.name);
-        for (const c of statics[t].chains) this.putChain(v, t, c, c.name);
-        const table = d.iptables[familyKey(v)][t];
-        for (const [builtin, h] of Object.entries(statics[t].hooks)) {
-          const hook = renderHook(builtin, h.insert, h.append);
-          const old = plain(table.hooks[builtin]);
-          // Unchanged hooks keep their object: the table stays the same by reference.
-          if (!old || !sameRules(old.insert, hook.insert) || !sameRules(old.append, hook.append)) {
-            table.hooks[builtin] = castDraft(hook);
-          }
-        }
-      }
-    }
-  }
-
-  /** Whether the endpoint's allowedSourcePrefixes are in force (workloadSourceSpoofing Any). */
-  private spoofable(ep: WorkloadEndpoint): boolean {
-    return this.settings.workloadSourceSpoofing === "Any" && (ep.allowSpoofedSourcePrefixes?.length ?? 0) > 0;
-  }
-
-  /** raw cali-rpf-skip: each local endpoint's allowed source prefixes skip the anti-spoofing check. */
+  /** raw cali-rpf-skip (workloadSourceSpoofing Any): the local endpoints' allowed source prefixes. */
   private putRpfSkip(): void {
     if (this.settings.workloadSourceSpoofing !== "Any") return;
-    const eps = [...this.active.endpoints.values()].filter((ep) => this.spoofable(ep));
-    eps.sort((a, b) => (a.iface < b.iface ? -1 : a.iface > b.iface ? 1 : 0));
     for (const v of FAMILIES) {
-      const rules = eps.flatMap((ep) =>
-        ep
-          .allowSpoofedSourcePrefixes!.filter((p) => p.includes(":") === (v === 6))
-          .map((p) => rule(match().inInterface(ep.iface).sourceNet(p).build(), Actions.accept)),
-      );
-      this.putChain(v, "raw", { name: RPF_SKIP_CHAIN, rules }, RPF_SKIP_CHAIN);
+      this.putChain(v, "raw", rpfSkipChain(this.active.endpoints.values(), this.settings, v), RPF_SKIP_CHAIN);
     }
   }
 

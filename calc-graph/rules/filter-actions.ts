@@ -4,8 +4,9 @@
 // way iptables-save prints it back for each family; and the mark bits that
 // carry verdicts between chains (iptablesMarkMask).
 
+import type { RuleSettings } from "../config/settings.js";
 import type { IpVersion } from "../model.js";
-import { DEFAULT_MARKS, type Marks } from "./marks.js";
+import { allocateMarks, DEFAULT_MARKS, type Marks } from "./marks.js";
 
 export interface FilterActions {
   readonly allow: "ACCEPT" | "RETURN";
@@ -24,4 +25,9 @@ export function denyAction(a: FilterActions, v: IpVersion): string {
 /** The action of a rule that lets a packet go (ACCEPT, or RETURN so later rules see it). */
 export function allowAction(a: FilterActions): string {
   return `-j ${a.allow}`;
+}
+
+/** The actions and marks of the settings in force. */
+export function filterActionsOf(s: RuleSettings): FilterActions {
+  return { allow: s.filterAllowAction, deny: s.filterDenyAction, marks: allocateMarks(s.markMask) };
 }
