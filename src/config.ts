@@ -11,6 +11,12 @@ export class ConfigError extends Error {}
 
 export function graphConfigFromEnv(nodeName: string, env: NodeJS.ProcessEnv): GraphConfig {
   const prefix = (env.FELIX_INTERFACEPREFIX ?? "cali").split(",")[0].trim() || "cali";
+  // It is written into interface matches (`-i cali+`) and compared with link names: one short safe token.
+  if (!/^[A-Za-z0-9_.-]{1,12}$/.test(prefix)) {
+    throw new ConfigError(
+      `FELIX_INTERFACEPREFIX must be letters, digits, '_', '.' or '-' (at most 12), not ${JSON.stringify(prefix)}`,
+    );
+  }
   const action = (env.FELIX_DEFAULTENDPOINTTOHOSTACTION ?? "ACCEPT").toUpperCase();
   if (!["ACCEPT", "DROP", "RETURN"].includes(action)) {
     throw new ConfigError(`FELIX_DEFAULTENDPOINTTOHOSTACTION must be ACCEPT, DROP or RETURN, not ${action}`);

@@ -6,6 +6,7 @@ import type { FelixConfiguration, IPPool, BlockAffinity as K8sBlockAffinity } fr
 import { parseCidr } from "../conversion/cidr.js";
 import { parseSelector } from "../selector/parse.js";
 import type { BlockAffinity, EncapMode, FelixNetworkConfig, IpPool } from "./model.js";
+import { unsafeRegexReason } from "./safe-regex.js";
 
 const MODES: readonly EncapMode[] = ["Always", "CrossSubnet", "Never"];
 
@@ -83,13 +84,11 @@ function bool(field: string, v: unknown): boolean | undefined {
   throw new Error(`${field} must be true or false, not ${JSON.stringify(v)}`);
 }
 
+/** A regular expression we may run: valid, and linear-time (network/safe-regex.ts). */
 function pattern(field: string, v: unknown): string | undefined {
   if (v === undefined || v === null || v === "") return undefined;
-  try {
-    new RegExp(String(v));
-  } catch (e) {
-    throw new Error(`${field} is not a valid regular expression: ${(e as Error).message}`);
-  }
+  const why = unsafeRegexReason(String(v));
+  if (why) throw new Error(`${field} is refused as a regular expression: ${why}`);
   return String(v);
 }
 
