@@ -24,43 +24,69 @@ const POLICY_TYPES = ["Ingress", "Egress"];
 
 /** Each check returns the problem or undefined. */
 type Problem = string | undefined;
+/** Where in the object: built only when there is a problem to report (valid objects allocate no text). */
+type Where = string | (() => string);
 
 const show = (v: unknown) => JSON.stringify(v);
+const at = (w: Where) => (typeof w === "string" ? w : w());
 
-export function dns1123Label(v: unknown, what: string): Problem {
-  if (typeof v === "string" && v.length <= 63 && DNS1123_LABEL.test(v)) return undefined;
-  return `${what} ${show(v)} is not a DNS-1123 label (lower-case alphanumerics and '-', at most 63)`;
+/**
+ * Strings already found valid, per rule: label keys and values, node and
+ * namespace names repeat across thousands of objects. Bounded, so unique
+ * hostile strings cannot grow it without end (past the bound: no memo).
+ */
+class Valid {
+  private readonly seen = new Set<string>();
+  constructor(private readonly test: (s: string) => boolean) {}
+  has(s: string): boolean {
+    if (this.seen.has(s)) return true;
+    if (!this.test(s)) return false;
+    if (this.seen.size < 50_000) this.seen.add(s);
+    return true;
+  }
 }
 
-export function dns1123Subdomain(v: unknown, what: string): Problem {
-  if (typeof v === "string" && v.length <= 253 && DNS1123_SUBDOMAIN.test(v)) return undefined;
-  return `${what} ${show(v)} is not a DNS-1123 subdomain (lower-case alphanumerics, '-' and '.', at most 253)`;
-}
-
-function dns1035Label(v: unknown, what: string): Problem {
-  if (typeof v === "string" && v.length <= 63 && DNS1035_LABEL.test(v)) return undefined;
-  return `${what} ${show(v)} is not a DNS-1035 label (starts with a letter; lower-case alphanumerics and '-', at most 63)`;
-}
-
-export function labelKey(k: unknown, what: string): Problem {
-  const bad = `${what}: label key ${show(k)} is invalid`;
-  if (typeof k !== "string") return bad;
+const LABELS = new Valid((v) => v.length <= 63 && DNS1123_LABEL.test(v));
+const SUBDOMAINS = new Valid((v) => v.length <= 253 && DNS1123_SUBDOMAIN.test(v));
+const LABEL_VALUES = new Valid((v) => v === "" || (v.length <= 63 && LABEL_NAME.test(v)));
+const LABEL_KEYS = new Valid((k) => {
   const slash = k.indexOf("/");
   const name = slash < 0 ? k : k.slice(slash + 1);
-  if (slash >= 0 && dns1123Subdomain(k.slice(0, slash), "prefix")) return `${bad} (bad prefix)`;
-  if (name.length > 63 || !LABEL_NAME.test(name)) return bad;
-  return undefined;
+  return (slash < 0 || SUBDOMAINS.has(k.slice(0, slash))) && name.length <= 63 && LABEL_NAME.test(name);
+});
+
+export function dns1123Label(v: unknown, what: Where): Problem {
+  if (typeof v === "string" && LABELS.has(v)) return undefined;
+  return `${at(what)} ${show(v)} is not a DNS-1123 label (lower-case alphanumerics and '-', at most 63)`;
 }
 
-export function labelValue(v: unknown, what: string): Problem {
-  if (typeof v === "string" && (v === "" || (v.length <= 63 && LABEL_NAME.test(v)))) return undefined;
-  return `${what}: label value ${show(v)} is invalid`;
+export function dns1123Subdomain(v: unknown, what: Where): Problem {
+  if (typeof v === "string" && SUBDOMAINS.has(v)) return undefined;
+  return `${at(what)} ${show(v)} is not a DNS-1123 subdomain (lower-case alphanumerics, '-' and '.', at most 253)`;
 }
 
-function labels(l: unknown, what: string): Problem {
+function dns1035Label(v: unknown, what: Where): Problem {
+  if (typeof v === "string" && v.length <= 63 && DNS1035_LABEL.test(v)) return undefined;
+  return `${at(what)} ${show(v)} is not a DNS-1035 label (starts with a letter; lower-case alphanumerics and '-', at most 63)`;
+}
+
+export function labelKey(k: unknown, what: Where): Problem {
+  if (typeof k === "string" && LABEL_KEYS.has(k)) return undefined;
+  const slash = typeof k === "string" ? k.indexOf("/") : -1;
+  const badPrefix = slash >= 0 && !SUBDOMAINS.has((k as string).slice(0, slash));
+  return `${at(what)}: label key ${show(k)} is invalid${badPrefix ? " (bad prefix)" : ""}`;
+}
+
+export function labelValue(v: unknown, what: Where): Problem {
+  if (typeof v === "string" && LABEL_VALUES.has(v)) return undefined;
+  return `${at(what)}: label value ${show(v)} is invalid`;
+}
+
+function labels(l: unknown, what: Where): Problem {
   if (l === undefined || l === null) return undefined;
-  if (typeof l !== "object" || Array.isArray(l)) return `${what} must be a map`;
-  for (const [k, v] of Object.entries(l)) {
+  if (typeof l !== "object" || Array.isArray(l)) return `${at(what)} must be a map`;
+  for (const k in l) {
+    const v = (l as Record<string, unknown>)[k];
     const p = labelKey(k, what) ?? labelValue(typeof v === "number" || typeof v === "boolean" ? String(v) : v, what);
     if (p) return p;
   }
@@ -68,50 +94,57 @@ function labels(l: unknown, what: string): Problem {
 }
 
 /** IANA_SVC_NAME: a named port (at most 15, a letter somewhere, no "--"). */
-export function portName(v: unknown, what: string): Problem {
+export function portName(v: unknown, what: Where): Problem {
   if (typeof v === "string" && v.length <= 15 && IANA_SVC_NAME.test(v) && /[a-z]/.test(v) && !v.includes("--"))
     return undefined;
-  return `${what}: port name ${show(v)} is not an IANA service name`;
+  return `${at(what)}: port name ${show(v)} is not an IANA service name`;
 }
 
-function portNumber(v: unknown, what: string): Problem {
+function portNumber(v: unknown, what: Where): Problem {
   if (typeof v === "number" && Number.isInteger(v) && v >= 1 && v <= 65535) return undefined;
-  return `${what}: invalid port ${show(v)} (1-65535)`;
+  return `${at(what)}: invalid port ${show(v)} (1-65535)`;
 }
 
-function protocol(v: unknown, what: string): Problem {
+function protocol(v: unknown, what: Where): Problem {
   if (v === undefined || PROTOCOLS.includes(v as string)) return undefined;
-  return `${what}: protocol ${show(v)} is not one of ${PROTOCOLS.join(", ")}`;
+  return `${at(what)}: protocol ${show(v)} is not one of ${PROTOCOLS.join(", ")}`;
 }
 
-function cidr(v: unknown, what: string): Problem {
-  if (typeof v !== "string") return `${what}: CIDR ${show(v)} is not a string`;
+function cidr(v: unknown, what: Where): Problem {
+  if (typeof v !== "string") return `${at(what)}: CIDR ${show(v)} is not a string`;
   try {
     parseCidr(v);
     return undefined;
   } catch (e) {
-    return `${what}: ${(e as Error).message}`;
+    return `${at(what)}: ${(e as Error).message}`;
   }
 }
 
-/** The first problem of a list of checks (each may be undefined). */
-const first = (...ps: Problem[]): Problem => ps.find((p) => p !== undefined);
-const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
+const list = (v: unknown): readonly unknown[] => (Array.isArray(v) ? v : []);
+const sub =
+  (w: Where, tail: string): Where =>
+  () =>
+    `${at(w)}${tail}`;
 
-function labelSelector(s: unknown, what: string): Problem {
+function labelSelector(s: unknown, what: Where): Problem {
   if (s === undefined || s === null) return undefined;
   const sel = s as { matchLabels?: unknown; matchExpressions?: unknown };
-  const p = labels(sel.matchLabels, `${what}.matchLabels`);
+  const p = labels(sel.matchLabels, sub(what, ".matchLabels"));
   if (p) return p;
-  for (const [i, e] of list(sel.matchExpressions).entries()) {
-    const at = `${what}.matchExpressions[${i}]`;
-    const r = (e ?? {}) as { key?: unknown; operator?: unknown; values?: unknown };
-    const q = first(
-      labelKey(r.key, at),
-      SELECTOR_OPERATORS.includes(r.operator as string) ? undefined : `${at}: unknown operator ${show(r.operator)}`,
-      ...list(r.values).map((v) => labelValue(v, at)),
-    );
+  const exprs = list(sel.matchExpressions);
+  for (let i = 0; i < exprs.length; i++) {
+    const w = sub(what, `.matchExpressions[${i}]`);
+    const r = (exprs[i] ?? {}) as { key?: unknown; operator?: unknown; values?: unknown };
+    const q =
+      labelKey(r.key, w) ??
+      (SELECTOR_OPERATORS.includes(r.operator as string)
+        ? undefined
+        : `${at(w)}: unknown operator ${show(r.operator)}`);
     if (q) return q;
+    for (const v of list(r.values)) {
+      const bad = labelValue(v, w);
+      if (bad) return bad;
+    }
   }
   return undefined;
 }
@@ -140,11 +173,13 @@ export function validateObject(kind: Kind, obj: unknown): Problem {
   if (typeof obj !== "object" || obj === null || Array.isArray(obj)) return `${kind} is not an object`;
   const o = obj as { metadata?: { name?: unknown; namespace?: unknown; labels?: unknown }; spec?: unknown };
   const m = o.metadata ?? {};
-  return first(
-    objectName(kind, m.name),
-    CLUSTER_SCOPED.has(kind) || m.namespace === undefined ? undefined : dns1123Label(m.namespace, "metadata.namespace"),
-    labels(m.labels, "metadata.labels"),
-    spec(kind, obj as Record<string, unknown>),
+  return (
+    objectName(kind, m.name) ??
+    (CLUSTER_SCOPED.has(kind) || m.namespace === undefined
+      ? undefined
+      : dns1123Label(m.namespace, "metadata.namespace")) ??
+    labels(m.labels, "metadata.labels") ??
+    spec(kind, obj as Record<string, unknown>)
   );
 }
 
@@ -159,11 +194,14 @@ function spec(kind: Kind, o: Record<string, unknown>): Problem {
       return portNames(s.ports, "spec.ports");
     case "EndpointSlice":
       return portNames(o.ports, "ports");
-    case "Node":
-      return first(
-        s.podCIDR === undefined ? undefined : cidr(s.podCIDR, "spec.podCIDR"),
-        ...list(s.podCIDRs).map((c, i) => cidr(c, `spec.podCIDRs[${i}]`)),
-      );
+    case "Node": {
+      const cidrs = list(s.podCIDRs);
+      for (let i = 0; i < cidrs.length; i++) {
+        const q = cidr(cidrs[i], () => `spec.podCIDRs[${i}]`);
+        if (q) return q;
+      }
+      return s.podCIDR === undefined ? undefined : cidr(s.podCIDR, "spec.podCIDR");
+    }
     default:
       return undefined;
   }
@@ -171,21 +209,21 @@ function spec(kind: Kind, o: Record<string, unknown>): Problem {
 
 function pod(s: Record<string, unknown>): Problem {
   const opt = (v: unknown, what: string) => (v === undefined || v === "" ? undefined : dns1123Subdomain(v, what));
-  const p = first(
-    opt(s.nodeName, "spec.nodeName"),
-    opt(s.serviceAccountName, "spec.serviceAccountName"),
-    opt(s.serviceAccount, "spec.serviceAccount"),
-  );
+  const p =
+    opt(s.nodeName, "spec.nodeName") ??
+    opt(s.serviceAccountName, "spec.serviceAccountName") ??
+    opt(s.serviceAccount, "spec.serviceAccount");
   if (p) return p;
-  for (const [i, c] of list(s.containers).entries()) {
-    for (const [j, port] of list((c as { ports?: unknown })?.ports).entries()) {
-      const at = `spec.containers[${i}].ports[${j}]`;
-      const cp = (port ?? {}) as { name?: unknown; containerPort?: unknown; protocol?: unknown };
-      const q = first(
-        cp.name === undefined ? undefined : portName(cp.name, at),
-        portNumber(cp.containerPort, at),
-        protocol(cp.protocol, at),
-      );
+  const containers = list(s.containers);
+  for (let i = 0; i < containers.length; i++) {
+    const ports = list((containers[i] as { ports?: unknown } | null)?.ports);
+    for (let j = 0; j < ports.length; j++) {
+      const w = () => `spec.containers[${i}].ports[${j}]`;
+      const cp = (ports[j] ?? {}) as { name?: unknown; containerPort?: unknown; protocol?: unknown };
+      const q =
+        (cp.name === undefined ? undefined : portName(cp.name, w)) ??
+        portNumber(cp.containerPort, w) ??
+        protocol(cp.protocol, w);
       if (q) return q;
     }
   }
@@ -194,14 +232,15 @@ function pod(s: Record<string, unknown>): Problem {
 
 /** What places a policy: its podSelector and policyTypes. */
 function networkPolicyPlacement(s: Record<string, unknown>): Problem {
-  return first(
-    labelSelector(s.podSelector, "spec.podSelector"),
-    ...list(s.policyTypes).map((t, i) =>
-      POLICY_TYPES.includes(t as string)
-        ? undefined
-        : `spec.policyTypes[${i}]: unknown type ${show(t)} (Ingress or Egress)`,
-    ),
-  );
+  const p = labelSelector(s.podSelector, "spec.podSelector");
+  if (p) return p;
+  const types = list(s.policyTypes);
+  for (let i = 0; i < types.length; i++) {
+    if (!POLICY_TYPES.includes(types[i] as string)) {
+      return `spec.policyTypes[${i}]: unknown type ${show(types[i])} (Ingress or Egress)`;
+    }
+  }
+  return undefined;
 }
 
 /**
@@ -212,15 +251,17 @@ function networkPolicyPlacement(s: Record<string, unknown>): Problem {
 export function validatePolicyRules(spec: unknown): Problem {
   const s = (spec ?? {}) as Record<string, unknown>;
   for (const dir of ["ingress", "egress"] as const) {
-    for (const [i, r] of list(s[dir]).entries()) {
-      const rule = (r ?? {}) as { from?: unknown; to?: unknown; ports?: unknown };
-      const at = `spec.${dir}[${i}]`;
-      for (const [j, peer] of list(dir === "ingress" ? rule.from : rule.to).entries()) {
-        const q = policyPeer(peer, `${at}.${dir === "ingress" ? "from" : "to"}[${j}]`);
+    const rules = list(s[dir]);
+    for (let i = 0; i < rules.length; i++) {
+      const rule = (rules[i] ?? {}) as { from?: unknown; to?: unknown; ports?: unknown };
+      const peers = list(dir === "ingress" ? rule.from : rule.to);
+      for (let j = 0; j < peers.length; j++) {
+        const q = policyPeer(peers[j], () => `spec.${dir}[${i}].${dir === "ingress" ? "from" : "to"}[${j}]`);
         if (q) return q;
       }
-      for (const [j, port] of list(rule.ports).entries()) {
-        const q = policyPort(port, `${at}.ports[${j}]`);
+      const ports = list(rule.ports);
+      for (let j = 0; j < ports.length; j++) {
+        const q = policyPort(ports[j], () => `spec.${dir}[${i}].ports[${j}]`);
         if (q) return q;
       }
     }
@@ -228,31 +269,34 @@ export function validatePolicyRules(spec: unknown): Problem {
   return undefined;
 }
 
-function policyPeer(peer: unknown, at: string): Problem {
+function policyPeer(peer: unknown, w: Where): Problem {
   const p = (peer ?? {}) as { podSelector?: unknown; namespaceSelector?: unknown; ipBlock?: unknown };
-  const block = p.ipBlock as { cidr?: unknown; except?: unknown } | undefined;
-  return first(
-    labelSelector(p.podSelector, `${at}.podSelector`),
-    labelSelector(p.namespaceSelector, `${at}.namespaceSelector`),
-    block ? cidr(block.cidr, `${at}.ipBlock.cidr`) : undefined,
-    ...list(block?.except).map((c, k) => cidr(c, `${at}.ipBlock.except[${k}]`)),
-  );
+  const q =
+    labelSelector(p.podSelector, sub(w, ".podSelector")) ??
+    labelSelector(p.namespaceSelector, sub(w, ".namespaceSelector"));
+  if (q || !p.ipBlock) return q;
+  const block = p.ipBlock as { cidr?: unknown; except?: unknown };
+  const bad = cidr(block.cidr, sub(w, ".ipBlock.cidr"));
+  if (bad) return bad;
+  const except = list(block.except);
+  for (let k = 0; k < except.length; k++) {
+    const e = cidr(except[k], sub(w, `.ipBlock.except[${k}]`));
+    if (e) return e;
+  }
+  return undefined;
 }
 
-function policyPort(port: unknown, at: string): Problem {
+function policyPort(port: unknown, w: Where): Problem {
   const p = (port ?? {}) as { protocol?: unknown; port?: unknown; endPort?: unknown };
   const numeric = typeof p.port === "number";
-  return first(
-    protocol(p.protocol, at),
-    p.port === undefined ? undefined : numeric ? portNumber(p.port, at) : portName(p.port, at),
-    p.endPort === undefined
-      ? undefined
-      : !numeric
-        ? `${at}: endPort needs a numeric port`
-        : (portNumber(p.endPort, `${at}.endPort`) ??
-          ((p.endPort as number) < (p.port as number)
-            ? `${at}: endPort ${p.endPort} is below port ${p.port}`
-            : undefined)),
+  const q =
+    protocol(p.protocol, w) ??
+    (p.port === undefined ? undefined : numeric ? portNumber(p.port, w) : portName(p.port, w));
+  if (q || p.endPort === undefined) return q;
+  if (!numeric) return `${at(w)}: endPort needs a numeric port`;
+  return (
+    portNumber(p.endPort, sub(w, ".endPort")) ??
+    ((p.endPort as number) < (p.port as number) ? `${at(w)}: endPort ${p.endPort} is below port ${p.port}` : undefined)
   );
 }
 
@@ -262,9 +306,11 @@ function policyPort(port: unknown, at: string): Problem {
  * port by services/convert.ts, which drops just the bad port.
  */
 function portNames(ports: unknown, what: string): Problem {
-  for (const [i, port] of list(ports).entries()) {
-    const name = (port as { name?: unknown } | null)?.name;
-    const q = name === undefined || name === null || name === "" ? undefined : dns1123Label(name, `${what}[${i}].name`);
+  const all = list(ports);
+  for (let i = 0; i < all.length; i++) {
+    const name = (all[i] as { name?: unknown } | null)?.name;
+    if (name === undefined || name === null || name === "") continue;
+    const q = dns1123Label(name, () => `${what}[${i}].name`);
     if (q) return q;
   }
   return undefined;
