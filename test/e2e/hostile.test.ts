@@ -1,9 +1,9 @@
 // Hostile input against the real kernel: the real `felix --once` in a node
 // namespace, real pods on cali veths, verdicts from real connections.
 //
-//   - restore-text injection: a namespace, service account and pod whose
-//     names carry "\n-F INPUT" are skipped; INPUT keeps a foreign rule and
-//     everything else is programmed;
+//   - restore-text injection: a namespace, service account, pod and service
+//     port whose names carry "\n-F INPUT" are skipped; INPUT keeps a foreign
+//     rule and everything else (a pod, a service) is programmed;
 //   - an interface-name collision (red/p2272271 and red/p4484179 both hash to
 //     cali65e9ac57649): the wired pod is programmed as neither pod (no
 //     connection either way), and once the other pod is gone it gets its own
@@ -52,8 +52,8 @@ describe("hostile input end to end", { skip }, () => {
     ]);
   }
 
-  async function once(): Promise<string> {
-    const [r] = await felixOnce(topo, dir.path, [n1]);
+  async function once(env: NodeJS.ProcessEnv = {}): Promise<string> {
+    const [r] = await felixOnce(topo, dir.path, [n1], env);
     assert.equal(r.code, 0, r.output);
     return r.output;
   }
@@ -75,7 +75,7 @@ describe("hostile input end to end", { skip }, () => {
     dir?.destroy();
   });
 
-  test("a newline in a namespace, service account or pod name injects nothing; the rest is programmed", async () => {
+  test("a newline in a namespace, service account, pod or service port name injects nothing; the rest is programmed", async () => {
     writeCluster(false);
     dir.write("inject.yaml", [
       { apiVersion: "v1", kind: "Namespace", metadata: { name: INJECT } },
@@ -100,13 +100,38 @@ describe("hostile input end to end", { skip }, () => {
         metadata: { name: "np", namespace: INJECT },
         spec: { podSelector: {} },
       },
+      // Service port names reach rule comments ("<ns>/<svc>:<port> has no endpoints").
+      {
+        apiVersion: "v1",
+        kind: "Service",
+        metadata: { name: "evil", namespace: "blue" },
+        spec: { clusterIP: "10.96.0.66", ports: [{ name: "http\n-F INPUT", port: 80, protocol: "TCP" }] },
+      },
+      {
+        apiVersion: "v1",
+        kind: "Service",
+        metadata: { name: "svc", namespace: "blue" },
+        spec: { clusterIP: "10.96.0.10", ports: [{ name: "http", port: 80, targetPort: 80, protocol: "TCP" }] },
+      },
+      {
+        apiVersion: "discovery.k8s.io/v1",
+        kind: "EndpointSlice",
+        metadata: { name: "svc-1", namespace: "blue", labels: { "kubernetes.io/service-name": "svc" } },
+        addressType: "IPv4",
+        ports: [{ name: "http", port: 80, protocol: "TCP" }],
+        endpoints: [{ addresses: [server.ip], conditions: { ready: true }, nodeName: "node1" }],
+      },
     ]);
-    const out = await once();
+    const out = await once({ FELIX_PROXYMODE: "iptables" });
     assert.match(out, /DNS-1123 label/);
     const input = await exec(n1.netns, "iptables-legacy", "-S", "INPUT");
     assert.match(input, /-A INPUT -s 203\.0\.113\.7\/32 -j DROP/, input);
     assert.match(input, /-j cali-INPUT/, input);
+    assert.match(out, /spec\.ports\[0\]\.name .*http.*-F INPUT.* is not a DNS-1123 label/);
     assert.ok(await topo.probe(client, server, 80, "tcp"), "blue/client reaches blue/server");
+    assert.ok(await topo.probe(client, "10.96.0.10", 80, "tcp"), "and its service");
+    const nat = await exec(n1.netns, "iptables-legacy-save", "-t", "nat");
+    assert.ok(!nat.includes("10.96.0.66"), "the service with the injected port name is not programmed");
     assert.ok(!(await topo.probe(client, victim, 80, "tcp")), "red's default-deny holds");
     dir.remove("inject.yaml");
   });
