@@ -10,9 +10,10 @@
 //     policy, with a restore that works.
 
 import assert from "node:assert/strict";
+import { rmSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
 import { exec, requirementsMissing, Topology, type TopoNode, type TopoPod } from "../../src/netns/topology.js";
-import { felixOnce, ManifestDir, nodeManifest, podManifest } from "./cluster.js";
+import { eventually, felixDaemon, felixOnce, ManifestDir, nodeManifest, podManifest, statusDir } from "./cluster.js";
 
 const skip = requirementsMissing();
 const INJECT = "a\n-F INPUT";
@@ -71,6 +72,7 @@ describe("hostile input end to end", { skip }, () => {
   });
 
   after(async () => {
+    if (n1) rmSync(statusDir(topo, n1), { recursive: true, force: true });
     await topo?.destroy();
     dir?.destroy();
   });
@@ -155,5 +157,32 @@ describe("hostile input end to end", { skip }, () => {
     assert.match(await exec(n1.netns, "ip", "route", "show", "proto", "80"), /10\.65\.1\.2 dev cali65e9ac57649/);
     const input = await exec(n1.netns, "iptables-legacy", "-S", "INPUT");
     assert.match(input, /-A INPUT -s 203\.0\.113\.7\/32 -j DROP/);
+  });
+
+  test("the daemon: a colliding pod appears and goes; every apply succeeds and the victim ends up as itself", async () => {
+    writeCluster(false);
+    const d = felixDaemon(topo, dir.path, n1, { FELIX_IPTABLESREFRESHINTERVAL: "600" });
+    try {
+      await eventually(
+        async () => d.output(),
+        (o) => o.includes("dataplane programmed") || o.includes("already in sync"),
+      );
+      assert.ok(await topo.probe(victim, client, 80, "tcp"), "programmed as itself");
+      writeCluster(true);
+      await eventually(
+        () => topo.probe(victim, client, 80, "tcp", 300),
+        (ok) => !ok,
+      );
+      assert.match(d.output(), /interface cali65e9ac57649 is also the interface of pod/);
+      writeCluster(false);
+      await eventually(
+        () => topo.probe(victim, client, 80, "tcp", 300),
+        (ok) => ok,
+      );
+      assert.ok(!(await topo.probe(client, victim, 80, "tcp")), "its own default-deny");
+      assert.ok(!d.output().includes("apply failed"), d.output().slice(-3000));
+    } finally {
+      await d.kill();
+    }
   });
 });
