@@ -29,6 +29,8 @@ export class NotLocalError extends Error {}
 export function explainPolicies(s: DesiredState, workload: string): PolicyExplanation {
   const key = workload.includes("/") ? workload : `default/${workload}`;
   const ep = s.endpoints[key];
+  const collision = s.problems[`Pod/${key}/iface`];
+  if (!ep && collision) throw new NotLocalError(`${key} is not programmed: ${collision.message}`);
   if (!ep) {
     throw new NotLocalError(
       `${key} is not a workload endpoint on node ${s.nodeName} (unknown pod, no IP, or another node)`,

@@ -93,3 +93,14 @@ describe("interface-name collisions", () => {
     }
   });
 });
+
+describe("felix-dump policies on a colliding pod", () => {
+  it("says why it is not programmed", async () => {
+    const { explainPolicies } = await import("../../../src/dump/policies.js");
+    const s = new CalcGraph({ nodeName: "node1" }).apply([...base, victim, attacker]);
+    assert.throws(
+      () => explainPolicies(s, "red/p2272271"),
+      /red\/p2272271 is not programmed: interface cali65e9ac57649/,
+    );
+  });
+});
