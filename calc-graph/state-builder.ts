@@ -6,7 +6,7 @@
 import { castDraft, type Draft, enableMapSet, produce } from "immer";
 import { globalSysctls, interfaceSysctls } from "../ifaces/sysctls.js";
 import { renderChain } from "../iptables/render.js";
-import type { Chain } from "../iptables/rule.js";
+import { Actions, type Chain, NO_MATCH, type Rule, rule } from "../iptables/rule.js";
 import {
   type FamilyTables,
   putChain,
@@ -23,6 +23,7 @@ import { ignoredFields, mergeConfigs } from "./config/fields.js";
 import { type RuleSettings, ruleSettings, sameSettings } from "./config/settings.js";
 import type { DesiredState, EndpointState, IpSetState } from "./desired-state.js";
 import { type ConfigState, familyKey } from "./desired-state.js";
+import { IfaceOwners } from "./iface-owners.js";
 import { ipSetName, ipSetType } from "./ipsets/ids.js";
 import type { IpSetIndex } from "./ipsets/ipset-index.js";
 import { Ipv6Filter } from "./ipv6-support.js";
@@ -88,6 +89,10 @@ export class StateBuilder {
   /** The effective FelixConfiguration/env settings the chains are rendered with, and their actions and marks. */
   private settings: RuleSettings;
   private actions: FilterActions;
+  /** Local endpoints by the interface they claim; interfaces in dispatch; colliding claimants reported. */
+  private readonly ifaceOwners = new IfaceOwners();
+  private readonly dispatched = new Set<string>();
+  private readonly collided = new Map<string, string[]>();
 
   constructor(
     private readonly cfg: BuilderConfig,
@@ -182,15 +187,17 @@ export class StateBuilder {
           this.putRuleChain(profileChainName(dir, id), rules);
         }
       }
-      let ifacesChanged = false;
+      // Endpoints, then their interfaces: an interface is rendered from all
+      // of its claimants (one: its endpoint; none: gone; two: a collision).
+      const touched = new Set<string>();
       for (const key of dirty.endpoints) {
         const before = prev.endpoints[key];
         const ep = this.active.endpoints.get(key);
-        if (before && before.iface !== ep?.iface) ifacesChanged = true;
-        if (!before && ep) ifacesChanged = true;
         if (before) this.removeEndpoint(d, before, ep);
-        if (ep) this.putEndpoint(d, ep);
+        for (const iface of this.ifaceOwners.move(key, ep?.iface)) touched.add(iface);
       }
+      let ifacesChanged = false;
+      for (const iface of touched) if (this.putIface(d, iface)) ifacesChanged = true;
       if (ifacesChanged || rerender) this.putDispatch(d);
       if (dirty.endpoints.size > 0 || rerender) this.putRpfSkip();
       if (dirty.endpoints.size > 0) {
@@ -285,17 +292,56 @@ export class StateBuilder {
     for (const [k, val] of Object.entries(sysctls)) if (d.sysctls[k] !== val) d.sysctls[k] = val;
   }
 
-  /** Removes what `before` had and `ep` (the endpoint's new version, if any) no longer has. */
-  private removeEndpoint(d: Draft<DesiredState>, before: EndpointState, ep: WorkloadEndpoint | undefined): void {
-    if (ep?.iface !== before.iface) {
+  /**
+   * Renders one interface from its claimants; returns whether it entered or
+   * left dispatch. Its chains go only with its last claimant (refcount).
+   */
+  private putIface(d: Draft<DesiredState>, iface: string): boolean {
+    const keys = this.ifaceOwners.claimants(iface);
+    const was = this.dispatched.has(iface);
+    for (const key of this.collided.get(iface) ?? []) delete d.problems[collisionProblemKey(key)];
+    this.collided.delete(iface);
+    if (keys.length === 0) {
       for (const v of FAMILIES) {
-        for (const dir of DIRECTIONS) {
-          const name = endpointChainName(dir, before.iface);
-          this.putChain(v, "filter", undefined, name);
-        }
+        for (const dir of DIRECTIONS) this.putChain(v, "filter", undefined, endpointChainName(dir, iface));
       }
-      for (const k of Object.keys(d.sysctls)) if (k.includes(`/${before.iface}/`)) delete d.sysctls[k];
+      for (const k of Object.keys(d.sysctls)) if (k.includes(`/${iface}/`)) delete d.sysctls[k];
+      this.dispatched.delete(iface);
+      return was;
     }
+    this.dispatched.add(iface);
+    if (keys.length === 1) {
+      this.putEndpoint(d, this.active.endpoints.get(keys[0])!);
+      return !was;
+    }
+    // A collision: neither pod is programmed; its traffic both ways is dropped.
+    for (const key of keys) this.withdraw(d, key, iface);
+    for (const v of FAMILIES) {
+      for (const dir of DIRECTIONS) {
+        const name = endpointChainName(dir, iface);
+        this.putChain(v, "filter", { name, rules: collisionRules() }, name);
+      }
+    }
+    for (const key of keys) {
+      const pk = collisionProblemKey(key);
+      const others = keys.filter((k) => k !== key).join(", ");
+      const message = `interface ${iface} is also the interface of pod ${others} (their names hash alike): neither pod is programmed and traffic on ${iface} is dropped; rename one of them`;
+      d.problems[pk] = { key: pk, message, node: this.cfg.nodeName };
+    }
+    this.collided.set(iface, keys);
+    return !was;
+  }
+
+  /** Takes a colliding endpoint's state and routes out of the snapshot. */
+  private withdraw(d: Draft<DesiredState>, key: string, iface: string): void {
+    const st = d.endpoints[key];
+    if (!st) return;
+    for (const net of [...st.ipv4Nets, ...st.ipv6Nets]) if (d.routes[net]?.dev === iface) delete d.routes[net];
+    delete d.endpoints[key];
+  }
+
+  /** Removes what `before` had and `ep` (the endpoint's new version, if any) no longer has (its chains: putIface). */
+  private removeEndpoint(d: Draft<DesiredState>, before: EndpointState, ep: WorkloadEndpoint | undefined): void {
     const keep = new Set(ep ? [...ep.ipv4Nets, ...ep.ipv6Nets] : []);
     for (const net of [...before.ipv4Nets, ...before.ipv6Nets]) {
       if (!keep.has(net) && d.routes[net]?.dev === before.iface) delete d.routes[net];
@@ -303,8 +349,8 @@ export class StateBuilder {
     if (!ep) delete d.endpoints[before.key];
   }
 
-  private putDispatch(d: Draft<DesiredState>): void {
-    const ifaces = Object.values(d.endpoints).map((e) => e.iface);
+  private putDispatch(_d: Draft<DesiredState>): void {
+    const ifaces = [...this.dispatched];
     for (const v of FAMILIES) {
       const chains = renderDispatchChains(ifaces, this.settings.interfacePrefixes, denyAction(this.actions, v));
       const names = new Set(chains.map((c) => c.name));
@@ -360,6 +406,13 @@ export class StateBuilder {
     }
     this.nodeRoutes.set(name, [...wanted.keys()]);
   }
+}
+
+/** Where a pod's interface collision is reported: next to its own problems, so it becomes a Warning event. */
+export const collisionProblemKey = (endpointKey: string) => `Pod/${endpointKey}/iface`;
+
+function collisionRules(): Rule[] {
+  return [rule(NO_MATCH, Actions.drop, "Interface name collision: neither pod is programmed")];
 }
 
 function isDispatchChild(name: string): boolean {

@@ -3,7 +3,9 @@
 // in a status file), network-programming latency and, with the Kubernetes
 // datastore, the node condition and pod events.
 //
-//   readiness: datastore in sync (first batch) AND dataplane programmed once;
+//   readiness: datastore in sync (first batch) AND dataplane programmed once
+//              AND fewer than FAILED_APPLIES_NOT_READY applies failed in a
+//              row (a dataplane that keeps failing is not ready, with why);
 //              its body also names every FelixConfiguration/env field that is
 //              set but not implemented (reporter `felix-configuration`)
 //   liveness:  every reporter heard from within its timeout; the dataplane
@@ -30,6 +32,8 @@ export const CONFIG_REPORTER = "felix-configuration";
 export function ignoredConfigMessage(fields: readonly string[]): string {
   return `FelixConfiguration/FELIX_* fields felix-ts does not implement are ignored: ${fields.join(", ")}`;
 }
+/** Consecutive failed applies that turn readiness red (a single one is retried quietly). */
+export const FAILED_APPLIES_NOT_READY = 3;
 const HEARTBEAT_MS = 10_000;
 
 export interface AgentStatusOptions {
@@ -50,6 +54,9 @@ export class AgentStatus implements DaemonObserver {
   private programmedOnce = false;
   /** Ignored fields already named in the log. */
   private ignored = new Set<string>();
+  private failedInARow = 0;
+  /** The dataplane reporter's last detail, repeated by the heartbeat (a report replaces the detail). */
+  private dataplaneDetail = "starting";
 
   constructor(private readonly o: AgentStatusOptions) {
     this.latency = new ProgrammingLatency(o.metrics.networkProgrammingDuration);
@@ -90,13 +97,22 @@ export class AgentStatus implements DaemonObserver {
     this.o.endpoints.applied(state, outcome);
     if (outcome instanceof Error) {
       this.o.metrics.applyFailures.inc();
-      this.o.health.report("dataplane", { live: true, detail: `last apply failed (retrying): ${outcome.message}` });
+      this.failedInARow++;
+      const failing = this.failedInARow >= FAILED_APPLIES_NOT_READY;
+      this.dataplaneDetail = `${this.failedInARow} apply(s) failed in a row (retrying): ${outcome.message}`;
+      this.o.health.report("dataplane", {
+        live: true,
+        ...(failing ? { ready: false } : {}),
+        detail: this.dataplaneDetail,
+      });
       return;
     }
     this.o.metrics.observeApply(outcome, seconds);
     this.latency.programmed(state);
     this.programmedOnce = true;
-    this.o.health.report("dataplane", { live: true, ready: true, detail: `programmed: ${outcome.changes} changes` });
+    this.failedInARow = 0;
+    this.dataplaneDetail = `programmed: ${outcome.changes} changes`;
+    this.o.health.report("dataplane", { live: true, ready: true, detail: this.dataplaneDetail });
     void this.o.nodeStatus?.programmed(state);
   }
 
@@ -129,7 +145,8 @@ export class AgentStatus implements DaemonObserver {
     const since = this.o.applyingSince();
     // A dataplane stuck in one apply past the watchdog stops reporting: liveness fails.
     if (since === undefined || performance.now() - since < WATCHDOG_MS) {
-      this.o.health.report("dataplane", { live: true, ...(this.programmedOnce ? {} : { ready: false }) });
+      const ready = this.programmedOnce && this.failedInARow < FAILED_APPLIES_NOT_READY;
+      this.o.health.report("dataplane", { live: true, ready, detail: this.dataplaneDetail });
     }
   }
 }

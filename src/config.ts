@@ -11,6 +11,12 @@ export class ConfigError extends Error {}
 export function graphConfigFromEnv(nodeName: string, env: NodeJS.ProcessEnv): GraphConfig {
   // Veths are named with the first prefix (libcalico-go); the rules match every one (networkEnv.interfacePrefix).
   const prefix = (env.FELIX_INTERFACEPREFIX ?? "cali").split(",")[0].trim() || "cali";
+  // It is written into interface matches (`-i cali+`) and compared with link names: one short safe token.
+  if (!/^[A-Za-z0-9_.-]{1,12}$/.test(prefix)) {
+    throw new ConfigError(
+      `FELIX_INTERFACEPREFIX must be letters, digits, '_', '.' or '-' (at most 12), not ${JSON.stringify(prefix)}`,
+    );
+  }
   const proxyMode = (env.FELIX_PROXYMODE ?? "off").trim() || "off";
   if (!(PROXY_MODES as readonly string[]).includes(proxyMode)) {
     throw new ConfigError(`FELIX_PROXYMODE must be iptables, ipvs or off, not ${JSON.stringify(proxyMode)}`);

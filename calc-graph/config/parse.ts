@@ -5,6 +5,7 @@
 
 import { parseIp } from "../conversion/cidr.js";
 import { MARK_BITS_NEEDED } from "../rules/marks.js";
+import { unsafeRegexReason } from "../network/safe-regex.js";
 
 export type Parser<T> = (field: string, v: unknown) => T | undefined;
 
@@ -45,6 +46,9 @@ export const pattern: Parser<string> = (field, v) => {
   } catch (e) {
     throw new Error(`${field} is not a valid regular expression: ${(e as Error).message}`);
   }
+  // Tenants cannot write these, but a pattern that backtracks would freeze every link event: linear-time only.
+  const why = unsafeRegexReason(String(v));
+  if (why) throw new Error(`${field} is refused as a regular expression: ${why}`);
   return String(v);
 };
 

@@ -5,6 +5,7 @@ import type { Pod } from "../../src/model/k8s.js";
 import type { NamedPort, Protocol, WorkloadEndpoint } from "../model.js";
 import { parseIp } from "./cidr.js";
 import {
+  isReservedLabel,
   NAMESPACE_LABEL,
   namespaceProfileId,
   ORCHESTRATOR_LABEL,
@@ -52,7 +53,7 @@ export function podToWorkloadEndpoint(pod: Pod, interfacePrefix = "cali"): Workl
 
   const sa = pod.spec?.serviceAccountName || pod.spec?.serviceAccount || "default";
   const labels: Record<string, string> = {};
-  for (const [k, v] of Object.entries(pod.metadata?.labels ?? {})) labels[k] = String(v);
+  for (const [k, v] of Object.entries(pod.metadata?.labels ?? {})) if (!isReservedLabel(k)) labels[k] = String(v);
   labels[NAMESPACE_LABEL] = namespace;
   labels[ORCHESTRATOR_LABEL] = "k8s";
   if (sa.length < 63) labels[SERVICE_ACCOUNT_LABEL] = sa;
