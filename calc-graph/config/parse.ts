@@ -4,8 +4,8 @@
 // returns undefined for "not set" and throws a message naming the field.
 
 import { parseIp } from "../conversion/cidr.js";
-import { MARK_BITS_NEEDED } from "../rules/marks.js";
 import { unsafeRegexReason } from "../network/safe-regex.js";
+import { MARK_BITS_NEEDED } from "../rules/marks.js";
 
 export type Parser<T> = (field: string, v: unknown) => T | undefined;
 
