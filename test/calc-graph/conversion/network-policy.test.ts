@@ -180,7 +180,7 @@ describe("networkPolicyToPolicy: peers", () => {
         },
       ],
     });
-    assert.equal(text(r.srcSelector), "has(projectcalico.org/namespace) && pcns.env not in {'dev'} && role == 'db'");
+    assert.equal(text(r.srcSelector), "has(projectcalico.org/namespace) && pcns.env != 'dev' && role == 'db'");
   });
 
   it("ipBlock → srcNets and srcNotNets, host bits masked, excepts sorted and deduped", () => {
