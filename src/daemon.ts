@@ -117,10 +117,11 @@ export class Daemon {
       const p = this.desired.problems[`${u.kind}/${u.namespace}/${u.name}`];
       if (p) this.o.log.warn({ resource: p.key, file: p.source?.file, line: p.source?.line }, p.message);
     }
-    // Problems the graph raises about a node's routing (`Node//<name>/routes|vxlan|ipip`), when new.
+    // Problems the graph raises about a node's routing (`Node//<name>/routes|vxlan|ipip`) or a service's
+    // refused addresses (`Service/<ns>/<name>/addresses`), when new.
     if (this.desired.problems !== before) {
       for (const [key, p] of Object.entries(this.desired.problems)) {
-        if (/^Node\/\/[^/]+\/./.test(key) && before?.[key]?.message !== p.message)
+        if (/^(Node\/|Service\/[^/]+)\/[^/]+\/./.test(key) && before?.[key]?.message !== p.message)
           this.o.log.warn({ resource: key }, p.message);
       }
     }
