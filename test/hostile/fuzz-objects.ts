@@ -129,8 +129,25 @@ const rule = (dir: "from" | "to") =>
     { requiredKeys: [] },
   );
 
-/** The objects a tenant writes; `hostileNames` also makes their names hostile. */
-function tenantObjects(hostileNames: boolean) {
+export interface HostileOptions {
+  /** Hostile object names too (once names are validated before rendering). */
+  readonly names: boolean;
+  /** Pods claiming namespace/service-account labels (`pcns.`/`pcsa.`), once those are refused. */
+  readonly spoofedLabels: boolean;
+}
+
+/** The objects a tenant writes. */
+function tenantObjects(o: HostileOptions) {
+  const hostileNames = o.names;
+  const podLabels = o.spoofedLabels
+    ? fc.dictionary(
+        fc.oneof(labelKey, fc.constantFrom("pcns.team", "pcns.projectcalico.org/name", "pcsa.app")),
+        labelValue,
+        {
+          maxKeys: 3,
+        },
+      )
+    : labels;
   const nsName = names(hostileNames, NAMESPACES);
   const objName = names(hostileNames, ["a", "b", "c", "web-1", "db-1"]);
   const saName = names(hostileNames, ["default", "sa1"]);
@@ -155,7 +172,7 @@ function tenantObjects(hostileNames: boolean) {
   const pod = fc.record({
     apiVersion: fc.constant("v1"),
     kind: fc.constant("Pod"),
-    metadata: fc.record({ name: objName, namespace: nsName, labels }),
+    metadata: fc.record({ name: objName, namespace: nsName, labels: podLabels }),
     spec: fc.record({
       nodeName: fc.constantFrom("node1", "node1", "node2"),
       serviceAccountName: saName,
@@ -257,8 +274,8 @@ const node = (n: number) => ({
 });
 
 /** A hostile cluster: fixed nodes, then everything a tenant can write. */
-export function hostileCluster(hostileNames: boolean): fc.Arbitrary<Record<string, unknown>[]> {
-  const t = tenantObjects(hostileNames);
+export function hostileCluster(o: HostileOptions): fc.Arbitrary<Record<string, unknown>[]> {
+  const t = tenantObjects(o);
   return fc
     .tuple(
       fc.array(t.namespace, { maxLength: 3 }),

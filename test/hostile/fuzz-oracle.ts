@@ -4,6 +4,7 @@
 // text must keep.
 
 import { parseIp } from "../../calc-graph/conversion/cidr.js";
+import { BUILTIN_NAMESPACES } from "../../calc-graph/converter.js";
 import type { IpSetSpec } from "../../calc-graph/ipsets/ids.js";
 import { matches } from "../../calc-graph/selector/selector.js";
 
@@ -28,17 +29,18 @@ const prefixed = (p: string, l: Record<string, string>) =>
 function podLabelSets(pod: Doc, docs: readonly Doc[]): Map<string, string>[] {
   const ns = pod.metadata?.namespace || "default";
   const sa = pod.spec?.serviceAccountName || pod.spec?.serviceAccount || "default";
-  const nsVersions: Record<string, string>[] = [{}];
-  const saVersions: Record<string, string>[] = [{}];
+  const nsProfile = (l: Record<string, string>) => ({
+    ...prefixed("pcns.", { ...l, "kubernetes.io/metadata.name": ns }),
+    "pcns.projectcalico.org/name": ns,
+  });
+  const saProfile = (l: Record<string, string>) => ({ ...prefixed("pcsa.", l), "pcsa.projectcalico.org/name": sa });
+  // Kubernetes' built-in namespaces and every namespace's `default` account exist unlisted.
+  const nsVersions: Record<string, string>[] = [{}, ...(BUILTIN_NAMESPACES.includes(ns) ? [nsProfile({})] : [])];
+  const saVersions: Record<string, string>[] = [{}, ...(sa === "default" ? [saProfile({})] : [])];
   for (const d of docs) {
-    if (d.kind === "Namespace" && d.metadata?.name === ns) {
-      nsVersions.push({
-        ...prefixed("pcns.", { ...labelsOf(d), "kubernetes.io/metadata.name": ns }),
-        "pcns.projectcalico.org/name": ns,
-      });
-    }
+    if (d.kind === "Namespace" && d.metadata?.name === ns) nsVersions.push(nsProfile(labelsOf(d)));
     if (d.kind === "ServiceAccount" && (d.metadata?.namespace || "default") === ns && d.metadata?.name === sa) {
-      saVersions.push({ ...prefixed("pcsa.", labelsOf(d)), "pcsa.projectcalico.org/name": sa });
+      saVersions.push(saProfile(labelsOf(d)));
     }
   }
   const own = Object.fromEntries(Object.entries(labelsOf(pod)).filter(([k]) => !/^pc(ns|sa)\./.test(k)));

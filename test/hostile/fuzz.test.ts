@@ -104,13 +104,37 @@ function namesAreValidated(): boolean {
   return restoreTextProblems(iptablesText(state, 4), new Set()).length === 0;
 }
 
+/** Whether a pod claiming a namespace label (`pcns.team`) stays out of a namespaceSelector's set (the sibling spoofing fix). */
+function spoofedLabelsRefused(): boolean {
+  const { g, state } = run([
+    { apiVersion: "v1", kind: "Namespace", metadata: { name: "prod" } },
+    {
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name: "spoof", namespace: "prod", labels: { "pcns.team": "ops" } },
+      spec: { nodeName: "node1", containers: [] },
+      status: { phase: "Running", podIPs: [{ ip: "10.65.1.5" }] },
+    },
+    {
+      apiVersion: "networking.k8s.io/v1",
+      kind: "NetworkPolicy",
+      metadata: { name: "p", namespace: "prod" },
+      spec: { podSelector: {}, ingress: [{ from: [{ namespaceSelector: { matchLabels: { team: "ops" } } }] }] },
+    },
+  ]);
+  const ids = [...g.ipsets.activeSetIds];
+  assert.ok(ids.length > 0, "the probe policy is active");
+  return ids.every((id) => (state.ipsets[ipSetName(id, 4)]?.members.size ?? 0) === 0);
+}
+
 describe("hostile input: fuzzing manifests → graph → restore text", () => {
-  const hostileNames = namesAreValidated();
-  const clusters = hostileCluster(hostileNames);
+  const hostile = { names: namesAreValidated(), spoofedLabels: spoofedLabelsRefused() };
+  const clusters = hostileCluster(hostile);
 
   test(`${RUNS} hostile clusters: nothing throws, texts are well formed, sets hold only what selectors allow`, (t) => {
-    if (!hostileNames)
+    if (!hostile.names)
       t.diagnostic("names reach the restore text unvalidated: object names fuzzed as DNS-1123 names only");
+    if (!hostile.spoofedLabels) t.diagnostic("pods can claim namespace labels: pcns./pcsa. pod labels left out");
     fc.assert(
       fc.property(clusters, (docs) => check(run(docs))),
       { numRuns: RUNS },
