@@ -14,6 +14,27 @@ const IN_LIST = PORTS[173];
 const NOT_IN_LIST = IN_LIST + 1;
 const OPTS = { namespace: "prod", selectorPeers: 190, ipBlockPeers: 10, ports: PORTS, target: "web" };
 
+/**
+ * Egress of the selector peer, in block form too (two peers × two port
+ * groups): web's named port resolves through an all() set, the peer block
+ * restricts the destination.
+ */
+const egressBlocks = {
+  apiVersion: "networking.k8s.io/v1",
+  kind: "NetworkPolicy",
+  metadata: { name: "peer-egress", namespace: "prod" },
+  spec: {
+    podSelector: { matchLabels: { peer: "p137" } },
+    policyTypes: ["Egress"],
+    egress: [
+      {
+        to: [{ podSelector: { matchLabels: { app: "web" } } }, { ipBlock: { cidr: "10.200.3.0/24" } }],
+        ports: [{ port: `serve-${IN_LIST}-tcp` }, { port: 9 }],
+      },
+    ],
+  },
+};
+
 describe("hostile input: 200 peers × 200 ports in the kernel", { skip }, () => {
   let topo: Topology;
   let dir: ManifestDir;
@@ -24,7 +45,7 @@ describe("hostile input: 200 peers × 200 ports in the kernel", { skip }, () => 
     await Topology.cleanupStale("fx");
     topo = await Topology.create();
     const n1 = await topo.addNode("node1", { underlayIp: "172.31.250.1", podCIDR: "10.65.1.0/24" });
-    const servers = { tcp: [IN_LIST, NOT_IN_LIST] };
+    const servers = { tcp: [IN_LIST, NOT_IN_LIST, PORTS[0]] };
     web = await topo.addPod(n1, { namespace: "prod", name: "web", ip: "10.65.1.2", servers, labels: { app: "web" } });
     const client = async (name: string, ip: string, labels: Record<string, string> = {}) => {
       clients[name] = await topo.addPod(n1, { namespace: "prod", name, ip, servers: {}, labels });
@@ -35,7 +56,7 @@ describe("hostile input: 200 peers × 200 ports in the kernel", { skip }, () => 
     await client("block3-except", "10.200.3.200");
     dir = new ManifestDir();
     dir.write("cluster.yaml", clusterManifests(topo));
-    dir.write("big.yaml", [bigPolicy(OPTS)]);
+    dir.write("big.yaml", [bigPolicy(OPTS), egressBlocks]);
     const [run] = await felixOnce(topo, dir.path, [n1]);
     assert.equal(run.code, 0, run.output);
   });
@@ -56,6 +77,16 @@ describe("hostile input: 200 peers × 200 ports in the kernel", { skip }, () => 
   test("a selector peer reaches a listed port and not an unlisted one", async () => {
     assert.equal(await topo.probe(clients.peer137, web, IN_LIST, "tcp", 1000), true);
     assert.equal(await topo.probe(clients.peer137, web, NOT_IN_LIST, "tcp", 600), false);
+  });
+
+  test("egress in block form: the named port of a peer pod is reached, a port only ingress allows is not", async () => {
+    const save = await exec(web.node.netns, `${iptablesCmd()}-save`, "-t", "filter");
+    assert.match(save, /^-A cali-po-\S+ .*--match-set cali40n:\S+ dst,dst -m mark --mark 0x80000\/0x80000/m);
+    assert.equal(await topo.probe(clients.peer137, web, IN_LIST, "tcp", 1000), true);
+    // web listens on PORTS[0] and its ingress allows every peer there (block3, without egress policy, gets in):
+    // only peer137's egress stops it.
+    assert.equal(await topo.probe(clients.peer137, web, PORTS[0], "tcp", 600), false);
+    assert.equal(await topo.probe(clients.block3, web, PORTS[0], "tcp", 1000), true);
   });
 
   test("a pod that is no peer is dropped", async () => {
