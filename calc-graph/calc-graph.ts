@@ -30,6 +30,7 @@ import { ActiveRulesCalculator } from "./active-rules.js";
 import { ResourceConverter } from "./converter.js";
 import type { DesiredState } from "./desired-state.js";
 import { IpSetIndex } from "./ipsets/ipset-index.js";
+import type { NodeInfo } from "./model.js";
 import type { FelixNetworkConfig } from "./network/model.js";
 import type { NetworkIndex } from "./network/network-index.js";
 import type { EndpointToHostAction } from "./rules/static.js";
@@ -57,6 +58,8 @@ export interface GraphConfig {
   readonly ipvs?: IpvsOptions;
   /** FELIX_* settings (config/fields.ts): they win over FelixConfiguration resources. */
   readonly networkEnv?: FelixNetworkConfig;
+  /** This host's default-route gateways, when known: no Service may claim them as external or LB IPs. */
+  readonly gatewayIPs?: readonly string[];
 }
 
 export class CalcGraph {
@@ -110,8 +113,10 @@ export class CalcGraph {
         if (u.kind === "Service") this.services.updateService(u.key, u.service);
         else this.services.updateSlice(u.key, u.slice);
       });
+      if (cfg.gatewayIPs) this.services.setGatewayIPs(cfg.gatewayIPs);
       this.converter.nodes$.subscribe(({ name, node }) => {
         this.services.updateNodeCIDRs(name, node?.podCIDRs ?? null);
+        this.services.updateNodeIPs(name, node && nodeAddresses(node));
         if (name === cfg.nodeName) this.services.setLocalNodeIPs(node?.internalIPs ?? []);
       });
     }
@@ -152,4 +157,11 @@ export function calcGraph(cfg: GraphConfig): OperatorFunction<readonly ResourceU
 /** Runs the graph over one batch: what `felix-dump` and the golden tests use. */
 export function computeDesiredState(cfg: GraphConfig, updates: readonly ResourceUpdate[]): DesiredState {
   return new CalcGraph(cfg).apply(updates);
+}
+
+/** Every address a node claims (no Service may claim one as its own frontend: CVE-2020-8554). */
+function nodeAddresses(n: NodeInfo): string[] {
+  const out = [...n.internalIPs];
+  for (const a of [n.ipv4Address, n.vxlanTunnelAddr, n.ipipTunnelAddr]) if (a) out.push(a.split("/")[0]);
+  return out;
 }

@@ -99,6 +99,7 @@ export class ServiceStateRenderer {
     let dispatchChanged = false;
     for (const id of [...dirty.services].sort()) {
       if (this.renderService(portWrites, writes, id, iptables)) dispatchChanged = true;
+      putRefusal(d, id, this.index.refusal(id));
     }
     // An endpoint change rewrites the service's own chains only; the dispatch
     // chains (one rule per frontend, thousands at scale) change when a
@@ -192,6 +193,15 @@ export class ServiceStateRenderer {
     d.ipsets[name] = castDraft({ name, family: v, type: "hash:net" as const, members });
     this.stats.ipsetsChanged++;
   }
+}
+
+/** Reports (or clears) a service's refused frontends as `Service/<ns>/<name>/addresses`. */
+function putRefusal(d: Draft<DesiredState>, id: ServiceId, message: string | undefined): void {
+  const [namespace, name] = id.split("/");
+  const key = `Service/${namespace}/${name}/addresses`;
+  if (plain(d.problems[key])?.message === message) return;
+  if (message === undefined) delete d.problems[key];
+  else d.problems[key] = { key, message };
 }
 
 const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);

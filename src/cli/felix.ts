@@ -24,6 +24,7 @@ import { Daemon, summary } from "../daemon.js";
 import { FileDatastore } from "../datastore/file-datastore.js";
 import { KubernetesDatastore, loadKubeConfig } from "../datastore/kubernetes.js";
 import { demoCommand } from "../demo/command.js";
+import { readDefaultGateways } from "../gateways.js";
 import { limitHeapGrowth } from "../heap.js";
 import { kernelDataplane } from "../kernel.js";
 import { createLogger, type LogFormat } from "../log.js";
@@ -54,7 +55,7 @@ async function run(o: Options): Promise<void> {
     log = createLogger(o.logLevel ?? cfg.logLevel, o.logFormat);
     if (!nodeName) throw new Error("--node-name is required (or NODENAME)");
     if (o.datastore === "file" && !o.resources) throw new Error("--resources <dir> is required with --datastore file");
-    graphCfg = graphConfigFromEnv(nodeName, process.env);
+    graphCfg = { ...graphConfigFromEnv(nodeName, process.env), gatewayIPs: readDefaultGateways() };
     healthCfg = healthConfigFromEnv(process.env);
     metricsCfg = metricsConfigFromEnv(process.env);
     statusCfg = endpointStatusConfigFromEnv(process.env);
