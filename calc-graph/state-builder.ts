@@ -5,49 +5,62 @@
 
 import { castDraft, type Draft, enableMapSet, produce } from "immer";
 import { globalSysctls, interfaceSysctls } from "../ifaces/sysctls.js";
-import { renderChain, renderHook } from "../iptables/render.js";
+import { renderChain } from "../iptables/render.js";
 import type { Chain } from "../iptables/rule.js";
-import {
-  type FamilyTables,
-  putChain,
-  TABLE_NAMES,
-  type TableName,
-  type TableState,
-  tableState,
-} from "../iptables/tables.js";
+import { putChain, type TableName } from "../iptables/tables.js";
 import type { Route } from "../routes/route.js";
 import type { ResourceProblem } from "../src/model/resource.js";
 import type { ActiveRulesCalculator } from "./active-rules.js";
 import { ChainWrites } from "./chain-writer.js";
+import { ignoredFields, mergeConfigs } from "./config/fields.js";
+import { type RuleSettings, ruleSettings, sameSettings } from "./config/settings.js";
 import type { DesiredState, EndpointState, IpSetState } from "./desired-state.js";
-import { familyKey } from "./desired-state.js";
+import { type ConfigState, familyKey } from "./desired-state.js";
+import { emptyState, mutatedCopy } from "./empty-state.js";
+import { IfaceRenderer } from "./iface-render.js";
 import { ipSetName, ipSetType } from "./ipsets/ids.js";
 import type { IpSetIndex } from "./ipsets/ipset-index.js";
+import { Ipv6Filter } from "./ipv6-support.js";
 import type { IpVersion, NodeInfo, PolicyRule, WorkloadEndpoint } from "./model.js";
 import type { FelixNetworkConfig } from "./network/model.js";
 import { DEFAULT_VXLAN_PORT, NetworkIndex } from "./network/network-index.js";
 import { putNetwork } from "./network/render.js";
-import { EMPTY_NETWORK } from "./network/state.js";
 import { plain } from "./plain.js";
 import { renderDispatchChains } from "./rules/dispatch.js";
-import { type EncapDrops, renderEndpointRules } from "./rules/endpoint.js";
-import { endpointMarkChains, thisHostSet } from "./rules/endpoint-mark-state.js";
+import { type EncapDrops, encapDropsOf, renderEndpointRules } from "./rules/endpoint.js";
+import {
+  endpointMarkChains,
+  endpointMarkProblem,
+  isEndpointMarkChain,
+  putThisHostSet,
+} from "./rules/endpoint-mark-state.js";
+import { denyAction, type FilterActions, filterActionsOf } from "./rules/filter-actions.js";
 import { type Direction, endpointChainName, policyChainName, profileChainName } from "./rules/names.js";
 import { renderPolicyRules } from "./rules/policy.js";
-import { renderStaticTables, type StaticConfig, thisHostSetName } from "./rules/static.js";
+import { rpfSkipChain, spoofable } from "./rules/rpf-skip.js";
+import { RPF_SKIP_CHAIN, renderStaticTables, type StaticConfig } from "./rules/static.js";
 import { ServicePortWrites, type ServiceStateRenderer } from "./services/service-state.js";
+import { putStaticTables } from "./static-writes.js";
+
+export { emptyState };
 
 enableMapSet();
 
-export interface BuilderConfig extends StaticConfig {
+export interface BuilderConfig {
   readonly nodeName: string;
+  /** Workload interface prefix when no FelixConfiguration/env sets `interfacePrefix`. */
+  readonly interfacePrefix: string;
+  /** An env-level override of defaultEndpointToHostAction (tests, embedding). */
+  readonly endpointToHostAction?: StaticConfig["endpointToHostAction"];
   readonly rpFilter: string;
-  /** FELIX_* networking overrides (they win over FelixConfiguration). */
+  /** FELIX_PROXYMODE; iptables adds the service chains and hooks. */
+  readonly proxyMode?: StaticConfig["proxyMode"];
+  /** FELIX_* overrides (they win over FelixConfiguration). */
   readonly networkEnv?: FelixNetworkConfig;
-  /** FELIX_ALLOWVXLANPACKETSFROMWORKLOADS (default false). */
-  readonly allowVXLANPacketsFromWorkloads?: boolean;
-  /** FELIX_ALLOWIPIPPACKETSFROMWORKLOADS (default false). */
-  readonly allowIPIPPacketsFromWorkloads?: boolean;
+  /** Felix's KubeIPVSSupportEnabled (IPVS traffic policed through INPUT/OUTPUT by endpoint marks). */
+  readonly kubeIPVSSupport?: boolean;
+  /** Feature detection: MASQUERADE --random-fully works (featureDetectOverride wins). */
+  readonly masqFullyRandom?: boolean;
 }
 
 const FAMILIES: readonly IpVersion[] = [4, 6];
@@ -63,6 +76,9 @@ export interface BuilderStats {
 export class StateBuilder {
   readonly stats: BuilderStats = { chainsRendered: 0, chainsChanged: 0, ipsetsChanged: 0 };
   private state: DesiredState;
+  /** What is handed out: `state`, or its IPv4-only view (ipv6Support false). */
+  private out: DesiredState;
+  private readonly v6 = new Ipv6Filter();
   private readonly nodes = new Map<string, NodeInfo>();
   private dirtyNodes = new Set<string>();
   /** Node → the block routes it contributed. */
@@ -75,8 +91,13 @@ export class StateBuilder {
   services: ServiceStateRenderer | undefined;
   /** Calico networking: pools, affinities, configuration; decides block routes and tunnels. */
   readonly network: NetworkIndex;
-  /** The encapsulation drops the endpoint chains were last rendered with (the VXLAN port can change). */
-  private encapDrops: EncapDrops | undefined;
+  /** The effective FelixConfiguration/env settings the chains are rendered with, and their actions and marks. */
+  private settings: RuleSettings;
+  private actions: FilterActions;
+  /** Local endpoints by the interface they claim; interfaces in dispatch; colliding claimants reported. */
+  private readonly ifaces: IfaceRenderer;
+  /** The encapsulation drops the egress chains were last rendered with (the VXLAN port can change). */
+  private encapDrops: EncapDrops;
   /** This host's addresses as the kernel lists them (IPVS support's this-host set), when the agent reads them. */
   private hostAddresses: readonly string[] = [];
   private hostAddressesDirty = false;
@@ -86,32 +107,46 @@ export class StateBuilder {
     private readonly active: ActiveRulesCalculator,
     private readonly ipsets: IpSetIndex,
   ) {
-    this.network = new NetworkIndex(cfg.nodeName, cfg.networkEnv);
+    const action = cfg.endpointToHostAction;
+    this.network = new NetworkIndex(
+      cfg.nodeName,
+      mergeConfigs(cfg.networkEnv, action ? { defaultEndpointToHostAction: action } : undefined),
+    );
+    this.ifaces = new IfaceRenderer(cfg.nodeName, {
+      putChain: (v, t, c, name) => this.putChain(v, t, c, name),
+      putEndpoint: (d, key) => this.putEndpoint(d, this.active.endpoints.get(key)!),
+    });
+    this.settings = this.currentSettings();
+    this.actions = filterActionsOf(this.settings);
+    this.encapDrops = encapDropsOf(this.settings, this.network.config().vxlanPort ?? DEFAULT_VXLAN_PORT);
     this.state = produce(emptyState(cfg.nodeName), (d) => {
       for (const v of FAMILIES) {
-        const statics = renderStaticTables(cfg, v);
-        for (const t of TABLE_NAMES) {
-          const table = d.iptables[familyKey(v)][t];
-          for (const c of statics[t].chains) putChain(table, c.name, castDraft(renderChain(c)));
-          for (const [builtin, h] of Object.entries(statics[t].hooks)) {
-            table.hooks[builtin] = castDraft(renderHook(builtin, h.insert, h.append));
-          }
-        }
-        for (const c of renderDispatchChains([], cfg.interfacePrefix)) {
+        putStaticTables(d, v, this.staticConfig(), (_v, t, c) => {
+          if (c) putChain(d.iptables[familyKey(v)][t], c.name, castDraft(renderChain(c)));
+        });
+        const deny = denyAction(this.actions, v);
+        for (const c of [
+          ...renderDispatchChains([], this.settings.interfacePrefixes, deny),
+          ...this.markChains([], v),
+        ]) {
           putChain(d.iptables[familyKey(v)].filter, c.name, castDraft(renderChain(c)));
-        }
-        if (cfg.kubeIPVSSupport) {
-          for (const c of endpointMarkChains([], cfg.interfacePrefix).put) {
-            putChain(d.iptables[familyKey(v)].filter, c.name, castDraft(renderChain(c)));
-          }
         }
       }
       Object.assign(d.sysctls, globalSysctls({ ipv6: false }));
     });
+    this.out = this.v6.view(this.state, this.settings.ipv6Support);
+  }
+
+  private staticConfig(settings = this.settings): StaticConfig {
+    return { ...settings, proxyMode: this.cfg.proxyMode ?? "off", kubeIPVSSupport: this.cfg.kubeIPVSSupport === true };
+  }
+
+  private currentSettings(): RuleSettings {
+    return ruleSettings(this.network.config(), this.cfg.interfacePrefix, { masqFullyRandom: this.cfg.masqFullyRandom });
   }
 
   get current(): DesiredState {
-    return this.state;
+    return this.out;
   }
 
   updateNode(name: string, node: NodeInfo | null): void {
@@ -133,6 +168,21 @@ export class StateBuilder {
 
   /** Renders everything dirty into a new snapshot (the same one if nothing changed). */
   flush(): DesiredState {
+    // A settings change (FelixConfiguration or env) re-renders every chain: it is rare, and Felix restarts for it.
+    const oldSettings = this.settings;
+    const settings = this.currentSettings();
+    const rerender = !sameSettings(settings, oldSettings);
+    if (rerender) {
+      this.settings = settings;
+      this.actions = filterActionsOf(settings);
+      this.active.markAllDirty();
+    }
+    // A new VXLAN port (FelixConfiguration) changes every egress chain.
+    const encap = encapDropsOf(this.settings, this.network.config().vxlanPort ?? DEFAULT_VXLAN_PORT);
+    if (JSON.stringify(encap) !== JSON.stringify(this.encapDrops)) {
+      this.encapDrops = encap;
+      this.active.markAllDirty();
+    }
     const dirty = this.active.takeDirty();
     const dirtySets = this.ipsets.takeDirty();
     const dirtyNodes = this.dirtyNodes;
@@ -145,6 +195,10 @@ export class StateBuilder {
       // The first flush mutates a private plain copy: chains go straight into it.
       const writes = new ChainWrites(prev, this.flushed ? undefined : (d as DesiredState));
       this.writes = writes;
+      if (rerender) {
+        const put = this.putChain.bind(this);
+        for (const v of FAMILIES) putStaticTables(d, v, this.staticConfig(), put, this.staticConfig(oldSettings));
+      }
       for (const key of dirty.policies) {
         const p = this.active.policies.get(key);
         const live = p && this.active.isPolicyActive(key);
@@ -164,24 +218,20 @@ export class StateBuilder {
           this.putRuleChain(profileChainName(dir, id), rules);
         }
       }
-      let ifacesChanged = false;
-      // A new VXLAN port (FelixConfiguration) changes every egress chain.
-      const encap = this.currentEncapDrops();
-      const endpoints = new Set(dirty.endpoints);
-      if (JSON.stringify(encap) !== JSON.stringify(this.encapDrops)) {
-        for (const key of this.active.endpoints.keys()) endpoints.add(key);
-        this.encapDrops = encap;
-      }
-      for (const key of endpoints) {
+      // Endpoints, then their interfaces: an interface is rendered from all
+      // of its claimants (one: its endpoint; none: gone; two: a collision).
+      const touched = new Set<string>();
+      for (const key of dirty.endpoints) {
         const before = prev.endpoints[key];
         const ep = this.active.endpoints.get(key);
-        if (before && before.iface !== ep?.iface) ifacesChanged = true;
-        if (!before && ep) ifacesChanged = true;
         if (before) this.removeEndpoint(d, before, ep);
-        if (ep) this.putEndpoint(d, ep);
+        for (const iface of this.ifaces.move(key, ep?.iface)) touched.add(iface);
       }
-      if (ifacesChanged) this.putDispatch(d);
-      if (endpoints.size > 0) {
+      let ifacesChanged = false;
+      for (const iface of touched) if (this.ifaces.put(d, iface)) ifacesChanged = true;
+      if (ifacesChanged || rerender) this.putDispatch(d);
+      if (dirty.endpoints.size > 0 || rerender) this.putRpfSkip();
+      if (dirty.endpoints.size > 0) {
         const v6 = Object.values(d.endpoints).some((e) => e.ipv6Nets.length > 0);
         if (!v6) delete d.sysctls["net/ipv6/conf/all/forwarding"];
         Object.assign(d.sysctls, globalSysctls({ ipv6: v6 }));
@@ -190,29 +240,28 @@ export class StateBuilder {
       const net = this.network.takeDirty();
       const routed = net.all ? [...this.network.nodeNames(), ...this.nodeRoutes.keys()] : [...dirtyNodes, ...net.nodes];
       for (const name of new Set(routed)) this.putNodeRoutes(d, name);
-      if (net.all || net.nodes.size > 0 || dirtyNodes.size > 0) {
+      if (net.all || net.nodes.size > 0 || dirtyNodes.size > 0 || rerender) {
         putNetwork(
           d,
           this.network,
           {
             put: (v, table, c) => this.putChain(v, table, c, c.name),
-            staticChain: (v, table, name) => renderStaticTables(this.cfg, v)[table].chains.find((c) => c.name === name),
+            staticChain: (v, table, name) =>
+              renderStaticTables(this.staticConfig(), v)[table].chains.find((c) => c.name === name),
           },
-          { masqFullyRandom: this.cfg.masqFullyRandom !== false },
+          this.settings,
         );
       }
       if (this.cfg.kubeIPVSSupport && (net.all || dirtyNodes.has(this.cfg.nodeName) || this.hostAddressesDirty)) {
         this.hostAddressesDirty = false;
-        for (const v of FAMILIES) {
-          const node = this.nodes.get(this.cfg.nodeName);
-          const set = thisHostSet(thisHostSetName(v), v, node, this.hostAddresses);
-          const old = plain(d.ipsets[set.name]);
-          if (!old || JSON.stringify([...old.members].sort()) !== JSON.stringify([...set.members].sort()))
-            d.ipsets[set.name] = castDraft(set);
-        }
+        for (const v of FAMILIES) putThisHostSet(d, v, this.nodes.get(this.cfg.nodeName), this.hostAddresses);
       }
+      endpointMarkProblem(d, this.cfg.kubeIPVSSupport === true, this.settings.markMask, this.cfg.nodeName);
+      this.services?.setIpvsMasqMark(this.actions.marks.ipvsMasq);
       this.services?.flush(d, writes, portWrites);
       writes.commit(d);
+      const config: ConfigState = { settings: this.settings, ignored: ignoredFields(this.network.config()) };
+      if (JSON.stringify(plain(d.config)) !== JSON.stringify(config)) d.config = castDraft(config);
       for (const [key, problem] of problems) {
         if (problem) d.problems[key] = problem;
         else delete d.problems[key];
@@ -225,12 +274,13 @@ export class StateBuilder {
     const services = portWrites.next();
     if (services) this.state = { ...this.state, services };
     this.flushed = true;
-    return this.state;
+    this.out = this.v6.view(this.state, this.settings.ipv6Support);
+    return this.out;
   }
 
   private putRuleChain(name: string, rules: readonly PolicyRule[] | undefined): void {
     for (const v of FAMILIES) {
-      this.putChain(v, "filter", rules && { name, rules: renderPolicyRules(rules, v) }, name);
+      this.putChain(v, "filter", rules && { name, rules: renderPolicyRules(rules, v, this.actions) }, name);
     }
   }
 
@@ -247,7 +297,8 @@ export class StateBuilder {
         const policies = (dir === "inbound" ? ingress : egress).map((k) => policyChainName(dir, k));
         const profiles = ep.profileIds.map((id) => profileChainName(dir, id));
         const name = endpointChainName(dir, ep.iface);
-        const rules = renderEndpointRules(policies, profiles, dir === "outbound" ? this.encapDrops : undefined);
+        const encap = dir === "outbound" ? this.encapDrops : undefined;
+        const rules = renderEndpointRules(policies, profiles, this.actions, v, encap);
         this.putChain(v, "filter", { name, rules }, name);
       }
     }
@@ -272,22 +323,14 @@ export class StateBuilder {
     const sysctls = interfaceSysctls(ep.iface, {
       ipv4: ep.ipv4Nets.length > 0,
       ipv6: ep.ipv6Nets.length > 0,
-      rpFilter: this.cfg.rpFilter,
+      // The kernel's own check would drop the allowed spoofed sources: off for such interfaces, as in Felix.
+      rpFilter: spoofable(ep, this.settings) ? "0" : this.cfg.rpFilter,
     });
     for (const [k, val] of Object.entries(sysctls)) if (d.sysctls[k] !== val) d.sysctls[k] = val;
   }
 
-  /** Removes what `before` had and `ep` (the endpoint's new version, if any) no longer has. */
+  /** Removes what `before` had and `ep` (the endpoint's new version, if any) no longer has (its chains: putIface). */
   private removeEndpoint(d: Draft<DesiredState>, before: EndpointState, ep: WorkloadEndpoint | undefined): void {
-    if (ep?.iface !== before.iface) {
-      for (const v of FAMILIES) {
-        for (const dir of DIRECTIONS) {
-          const name = endpointChainName(dir, before.iface);
-          this.putChain(v, "filter", undefined, name);
-        }
-      }
-      for (const k of Object.keys(d.sysctls)) if (k.includes(`/${before.iface}/`)) delete d.sysctls[k];
-    }
     const keep = new Set(ep ? [...ep.ipv4Nets, ...ep.ipv6Nets] : []);
     for (const net of [...before.ipv4Nets, ...before.ipv6Nets]) {
       if (!keep.has(net) && d.routes[net]?.dev === before.iface) delete d.routes[net];
@@ -295,28 +338,34 @@ export class StateBuilder {
     if (!ep) delete d.endpoints[before.key];
   }
 
-  private putDispatch(d: Draft<DesiredState>): void {
-    const ifaces = Object.values(d.endpoints).map((e) => e.iface);
-    const chains = renderDispatchChains(ifaces, this.cfg.interfacePrefix);
-    const marks = this.cfg.kubeIPVSSupport ? endpointMarkChains(ifaces, this.cfg.interfacePrefix) : undefined;
-    if (marks) chains.push(...marks.put);
-    const names = new Set(chains.map((c) => c.name));
+  private putDispatch(_d: Draft<DesiredState>): void {
+    const ifaces = this.ifaces.ifaces();
     for (const v of FAMILIES) {
+      const chains = renderDispatchChains(ifaces, this.settings.interfacePrefixes, denyAction(this.actions, v));
+      chains.push(...this.markChains(ifaces, v));
+      const names = new Set(chains.map((c) => c.name));
       for (const c of chains) this.putChain(v, "filter", c, c.name);
       const existing = this.writes!.names(v, "filter");
       for (const name of existing) {
-        const stale = isDispatchChild(name) || (marks?.isOwned(name) ?? false);
-        if (stale && !names.has(name)) this.putChain(v, "filter", undefined, name);
+        const ours = isDispatchChild(name) || (this.cfg.kubeIPVSSupport && isEndpointMarkChain(name));
+        if (ours && !names.has(name)) this.putChain(v, "filter", undefined, name);
       }
     }
   }
 
-  /** Felix drops encapsulated packets from workloads on the configured VXLAN port, whatever the pools. */
-  private currentEncapDrops(): EncapDrops {
-    const vxlanPort = this.cfg.allowVXLANPacketsFromWorkloads
-      ? undefined
-      : (this.network.config().vxlanPort ?? DEFAULT_VXLAN_PORT);
-    return { ...(vxlanPort !== undefined ? { vxlanPort } : {}), ipip: !this.cfg.allowIPIPPacketsFromWorkloads };
+  /** IPVS support: the endpoint-mark chains for these interfaces (colliding ones lead to their drop chains). */
+  private markChains(ifaces: readonly string[], v: IpVersion): Chain[] {
+    if (!this.cfg.kubeIPVSSupport) return [];
+    const deny = denyAction(this.actions, v);
+    return endpointMarkChains(ifaces, this.settings.interfacePrefixes, this.actions.marks, deny).put;
+  }
+
+  /** raw cali-rpf-skip (workloadSourceSpoofing Any): the local endpoints' allowed source prefixes. */
+  private putRpfSkip(): void {
+    if (this.settings.workloadSourceSpoofing !== "Any") return;
+    for (const v of FAMILIES) {
+      this.putChain(v, "raw", rpfSkipChain(this.active.endpoints.values(), this.settings, v), RPF_SKIP_CHAIN);
+    }
   }
 
   private putIpSet(d: Draft<DesiredState>, id: string): void {
@@ -361,33 +410,6 @@ function isDispatchChild(name: string): boolean {
   return /^cali-(from|to)-wl-dispatch-/.test(name);
 }
 
-function emptyTables(): FamilyTables {
-  const t = {} as Record<TableName, TableState>;
-  for (const n of TABLE_NAMES) t[n] = tableState();
-  return t;
-}
-
-export function emptyState(nodeName: string): DesiredState {
-  return {
-    nodeName,
-    iptables: { ipv4: emptyTables(), ipv6: emptyTables() },
-    ipsets: {},
-    endpoints: {},
-    routes: {},
-    sysctls: {},
-    services: {},
-    problems: {},
-    network: EMPTY_NETWORK,
-  };
-}
-
 function sameEndpoint(a: EndpointState | undefined, b: EndpointState): boolean {
   return a !== undefined && JSON.stringify(a) === JSON.stringify(b);
-}
-
-/** `recipe` applied to a deep copy of `base` (no other snapshot shares its objects). */
-function mutatedCopy(base: DesiredState, recipe: (d: Draft<DesiredState>) => void): DesiredState {
-  const d = structuredClone(base) as Draft<DesiredState>;
-  recipe(d);
-  return d as DesiredState;
 }

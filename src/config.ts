@@ -2,18 +2,20 @@
 
 import type { GraphConfig } from "../calc-graph/calc-graph.js";
 import { felixNetworkConfigFromEnv } from "../calc-graph/network/convert.js";
-import type { EndpointToHostAction } from "../calc-graph/rules/static.js";
 import { PROXY_MODES, type ProxyMode } from "../calc-graph/services/model.js";
 import { DEFAULT_HEAP_GROWTH_PERCENT } from "./heap.js";
-import { ipvsOptionsFromEnv, nodePortRange } from "./ipvs-config.js";
+import { ipvsOptionsFromEnv } from "./ipvs-config.js";
 
 export class ConfigError extends Error {}
 
 export function graphConfigFromEnv(nodeName: string, env: NodeJS.ProcessEnv): GraphConfig {
+  // Veths are named with the first prefix (libcalico-go); the rules match every one (networkEnv.interfacePrefix).
   const prefix = (env.FELIX_INTERFACEPREFIX ?? "cali").split(",")[0].trim() || "cali";
-  const action = (env.FELIX_DEFAULTENDPOINTTOHOSTACTION ?? "ACCEPT").toUpperCase();
-  if (!["ACCEPT", "DROP", "RETURN"].includes(action)) {
-    throw new ConfigError(`FELIX_DEFAULTENDPOINTTOHOSTACTION must be ACCEPT, DROP or RETURN, not ${action}`);
+  // It is written into interface matches (`-i cali+`) and compared with link names: one short safe token.
+  if (!/^[A-Za-z0-9_.-]{1,12}$/.test(prefix)) {
+    throw new ConfigError(
+      `FELIX_INTERFACEPREFIX must be letters, digits, '_', '.' or '-' (at most 12), not ${JSON.stringify(prefix)}`,
+    );
   }
   const proxyMode = (env.FELIX_PROXYMODE ?? "off").trim() || "off";
   if (!(PROXY_MODES as readonly string[]).includes(proxyMode)) {
@@ -28,50 +30,12 @@ export function graphConfigFromEnv(nodeName: string, env: NodeJS.ProcessEnv): Gr
   return {
     nodeName,
     interfacePrefix: prefix,
-    endpointToHostAction: action as EndpointToHostAction,
     proxyMode: proxyMode as ProxyMode,
     ...(proxyMode === "ipvs" ? { ipvs: ipvsOptionsFromEnv(env) } : {}),
     networkEnv,
-    allowVXLANPacketsFromWorkloads: bool(
-      "FELIX_ALLOWVXLANPACKETSFROMWORKLOADS",
-      env.FELIX_ALLOWVXLANPACKETSFROMWORKLOADS,
-      false,
-    ),
-    allowIPIPPacketsFromWorkloads: bool(
-      "FELIX_ALLOWIPIPPACKETSFROMWORKLOADS",
-      env.FELIX_ALLOWIPIPPACKETSFROMWORKLOADS,
-      false,
-    ),
+    // kube-proxy's kube-ipvs0 at start-up turns it on too (the agent checks).
     kubeIPVSSupport: proxyMode === "ipvs",
-    kubeNodePortRange: nodePortRange(env.FELIX_KUBENODEPORTRANGES),
-    // Unset unless overridden: the agent fills in what feature detection finds.
-    masqFullyRandom: featureOverride(env.FELIX_FEATUREDETECTOVERRIDE).MASQFullyRandom,
   };
-}
-
-/** FELIX_CHAININSERTMODE: insert (default) or append, case-insensitive as Felix reads it. */
-export type ChainInsertMode = "insert" | "append";
-
-function chainInsertMode(v: string | undefined): ChainInsertMode {
-  const m = (v ?? "").trim().toLowerCase() || "insert";
-  if (m !== "insert" && m !== "append") {
-    throw new ConfigError(`FELIX_CHAININSERTMODE must be insert or append, not ${JSON.stringify(v)}`);
-  }
-  return m;
-}
-
-/**
- * FELIX_FEATUREDETECTOVERRIDE, e.g. `MASQFullyRandom=false,RestoreSupportsLock=true`:
- * Felix's way to overrule what feature detection finds.
- */
-export function featureOverride(v: string | undefined): Record<string, boolean> {
-  const out: Record<string, boolean> = {};
-  for (const part of (v ?? "").split(",")) {
-    if (!part.trim()) continue;
-    const [k, val] = part.split("=").map((x) => x.trim());
-    out[k] = bool(`FELIX_FEATUREDETECTOVERRIDE ${k}`, val, true);
-  }
-  return out;
 }
 
 export interface AgentConfig {
@@ -83,8 +47,6 @@ export interface AgentConfig {
   readonly ipv6Support: boolean;
   /** FELIX_LOGSEVERITYSCREEN (default info). */
   readonly logLevel: string;
-  /** FELIX_CHAININSERTMODE: our jumps at the top of the kernel's chains (insert) or after others' rules (append). */
-  readonly chainInsertMode?: ChainInsertMode;
   /** FELIX_MTUFILEPATH (felix-ts's own): where the pod MTU is written while IP pools exist (default /var/lib/calico/mtu). */
   readonly mtuFilePath?: string;
   /**
@@ -125,7 +87,6 @@ export function agentConfigFromEnv(env: NodeJS.ProcessEnv): AgentConfig {
     iptablesBackend: env.FELIX_IPTABLESBACKEND ?? "auto",
     ipv6Support: bool("FELIX_IPV6SUPPORT", env.FELIX_IPV6SUPPORT, true),
     logLevel: (env.FELIX_LOGSEVERITYSCREEN ?? "info").toLowerCase(),
-    chainInsertMode: chainInsertMode(env.FELIX_CHAININSERTMODE),
     mtuFilePath: env.FELIX_MTUFILEPATH || "/var/lib/calico/mtu",
     heapGrowthPercent: percent("FELIX_HEAPGROWTHPERCENT", env.FELIX_HEAPGROWTHPERCENT, DEFAULT_HEAP_GROWTH_PERCENT),
   };

@@ -37,7 +37,6 @@ export async function kernelDataplane(
 ): Promise<KernelParts> {
   const syncer = (family: 4 | 6) =>
     new TableSyncer(new CountingBackend(new ExecIptablesBackend(family, mode), metrics), {
-      insertMode: cfg.chainInsertMode ?? "insert",
       onRetry: (attempt, e) => {
         const err = e as Error & { line?: string };
         log.warn(

@@ -13,7 +13,13 @@ import type { IpVersion } from "../model.js";
 import { plain } from "../plain.js";
 import { NAT_OUTGOING_CHAIN } from "../rules/static.js";
 import { IPIP_DEVICE, VXLAN_DEVICE, VXLAN_V6_DEVICE } from "./block-routes.js";
-import { NAT_OUTGOING_ALL_SET, NAT_OUTGOING_MASQ_SET, natOutgoingRules, natOutgoingSetName } from "./nat-outgoing.js";
+import {
+  NAT_OUTGOING_ALL_SET,
+  NAT_OUTGOING_MASQ_SET,
+  type NatOutgoingOptions,
+  natOutgoingRules,
+  natOutgoingSetName,
+} from "./nat-outgoing.js";
 import type { NetworkIndex } from "./network-index.js";
 import type { NetworkState } from "./state.js";
 import {
@@ -38,11 +44,6 @@ export interface NetworkChains {
   staticChain(v: IpVersion, table: "raw" | "nat" | "filter", name: string): Chain | undefined;
 }
 
-export interface NetworkRenderOptions {
-  /** MASQUERADE --random-fully is supported here (Felix's MASQFullyRandom feature). */
-  readonly masqFullyRandom: boolean;
-}
-
 function putSet(d: Draft<DesiredState>, name: string, members: readonly string[] | undefined, v: IpVersion = 4): void {
   if (!members) {
     delete d.ipsets[name];
@@ -58,7 +59,8 @@ export function putNetwork(
   d: Draft<DesiredState>,
   net: NetworkIndex,
   chains: NetworkChains,
-  opts: NetworkRenderOptions = { masqFullyRandom: true },
+  /** natOutgoing's options and masqFullyRandom (the settings in force). */
+  nat: NatOutgoingOptions = {},
 ): void {
   const { state, problems } = net.network();
   const cur = d.network as NetworkState;
@@ -91,10 +93,7 @@ export function putNetwork(
       const set: IpSetState = { name, family: v, type: "hash:net", members: new Set(members) };
       d.ipsets[name] = castDraft(set);
     }
-    chains.put(v, "nat", {
-      name: NAT_OUTGOING_CHAIN,
-      rules: natOutgoingRules(sets.masq.length > 0, v, opts.masqFullyRandom),
-    });
+    chains.put(v, "nat", { name: NAT_OUTGOING_CHAIN, rules: natOutgoingRules(sets.masq.length > 0, v, nat) });
   }
 
   // VXLAN in use: only the other nodes' VTEPs may send us VXLAN; IPIP in use:
@@ -130,7 +129,7 @@ export function putNetwork(
     const post = chains.staticChain(v, "nat", "cali-POSTROUTING");
     if (post) {
       const masq = tunnelDevicesOf(v, state.tunnels).flatMap((dev) =>
-        tunnelMasqueradeRules(dev, vxlanPort, opts.masqFullyRandom),
+        tunnelMasqueradeRules(dev, vxlanPort, nat.masqFullyRandom !== false),
       );
       chains.put(v, "nat", { name: post.name, rules: [...post.rules, ...masq] });
     }

@@ -2,9 +2,12 @@
 // endpoint-mark chains for the current set of local interfaces, and this
 // host's addresses for cali-forward-check.
 
+import { castDraft, type Draft } from "immer";
 import type { IpSetState } from "../../iptables/ipset.js";
 import type { Chain } from "../../iptables/rule.js";
+import type { DesiredState } from "../desired-state.js";
 import type { IpVersion, NodeInfo } from "../model.js";
+import { plain } from "../plain.js";
 import {
   endpointMarkDispatchChains,
   endpointMarks,
@@ -13,6 +16,8 @@ import {
   SET_MARK_PREFIX,
   setMarkChain,
 } from "./endpoint-mark.js";
+import { allocateMarks, type Marks } from "./marks.js";
+import { thisHostSetName } from "./static.js";
 
 export interface EndpointMarkChains {
   /** Every endpoint-mark chain there should be. */
@@ -21,13 +26,30 @@ export interface EndpointMarkChains {
   isOwned(name: string): boolean;
 }
 
-export function endpointMarkChains(ifaces: readonly string[], prefix: string): EndpointMarkChains {
-  const marks = endpointMarks(ifaces);
+/**
+ * `ifaces`: every interface in dispatch, colliding ones included: a
+ * collision's mark leads to its endpoint chain, which then drops (neither
+ * pod's policy), so nothing is let through for either claimant.
+ */
+export function endpointMarkChains(
+  ifaces: readonly string[],
+  prefixes: readonly string[],
+  marks: Marks,
+  deny: string,
+): EndpointMarkChains {
+  const ifaceMarks = endpointMarks(ifaces, marks);
   return {
-    put: [...endpointMarkDispatchChains(marks, prefix), ...[...marks].map(([i, m]) => setMarkChain(i, m))],
-    isOwned: (name) =>
-      name.startsWith(SET_MARK_PREFIX) || name.startsWith(`${SET_ENDPOINT_MARK}-`) || name === FROM_ENDPOINT_MARK,
+    put: [
+      ...endpointMarkDispatchChains(ifaceMarks, prefixes, marks, deny),
+      ...[...ifaceMarks].map(([i, m]) => setMarkChain(i, m, marks)),
+    ],
+    isOwned: isEndpointMarkChain,
   };
+}
+
+/** Whether a chain is one of the per-interface endpoint-mark chains (a stale one is deleted). */
+export function isEndpointMarkChain(name: string): boolean {
+  return name.startsWith(SET_MARK_PREFIX) || name.startsWith(`${SET_ENDPOINT_MARK}-`) || name === FROM_ENDPOINT_MARK;
 }
 
 /**
@@ -54,4 +76,30 @@ export function thisHostSet(
   ];
   for (const ip of candidates) if (ip && ip.includes(":") === (v === 6)) ips.add(ip);
   return { name, family: v, type: "hash:net", members: new Set([...ips].sort()) };
+}
+
+/** Puts this family's this-host set, unless its members did not change. */
+export function putThisHostSet(
+  d: Draft<DesiredState>,
+  v: IpVersion,
+  node: NodeInfo | undefined,
+  kernelAddresses: readonly string[],
+): void {
+  const set = thisHostSet(thisHostSetName(v), v, node, kernelAddresses);
+  const old = plain(d.ipsets[set.name]);
+  if (!old || JSON.stringify([...old.members].sort()) !== JSON.stringify([...set.members].sort()))
+    d.ipsets[set.name] = castDraft(set);
+}
+
+/**
+ * IPVS support with no endpoint-mark bits left in iptablesMarkMask (Felix
+ * refuses to start): cali-forward-check refuses IPVS-forwarded traffic
+ * (fail closed) and this problem says why.
+ */
+export function endpointMarkProblem(d: Draft<DesiredState>, ipvsSupport: boolean, mask: number, node: string): void {
+  const key = `Node//${node}/endpoint-marks`;
+  if (ipvsSupport && allocateMarks(mask).endpoint === 0) {
+    const message = `iptablesMarkMask 0x${mask.toString(16)} leaves no bits for IPVS endpoint marks: IPVS-forwarded traffic is dropped; give the mask more bits`;
+    if (d.problems[key]?.message !== message) d.problems[key] = { key, message, node };
+  } else if (d.problems[key]) delete d.problems[key];
 }

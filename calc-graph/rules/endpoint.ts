@@ -13,7 +13,9 @@
 //   DROP: nothing accepted
 
 import { Actions, match, NO_MATCH, type Rule, rule } from "../../iptables/rule.js";
-import { MARK_ACCEPT, MARK_PASS } from "./marks.js";
+import type { RuleSettings } from "../config/settings.js";
+import type { IpVersion } from "../model.js";
+import { allowAction, DEFAULT_FILTER_ACTIONS, denyAction, type FilterActions } from "./filter-actions.js";
 
 export const DEFAULT_TIER = "default";
 
@@ -24,29 +26,38 @@ export interface EncapDrops {
   readonly ipip: boolean;
 }
 
+/** Felix drops encapsulated packets from workloads on the configured VXLAN port, whatever the pools, unless allowed. */
+export function encapDropsOf(s: RuleSettings, vxlanPort: number): EncapDrops {
+  return {
+    ...(s.allowVXLANPacketsFromWorkloads ? {} : { vxlanPort }),
+    ipip: !s.allowIPIPPacketsFromWorkloads,
+  };
+}
+
 export function renderEndpointRules(
   policyChains: readonly string[],
   profileChains: readonly string[],
+  actions: FilterActions = DEFAULT_FILTER_ACTIONS,
+  v: IpVersion = 4,
   encapDrops?: EncapDrops,
 ): Rule[] {
-  const out: Rule[] = [
-    rule(match().ctState("RELATED,ESTABLISHED").build(), Actions.accept),
-    rule(match().ctState("INVALID").build(), Actions.drop),
-    rule(NO_MATCH, Actions.clearMark(MARK_ACCEPT | MARK_PASS)),
-  ];
+  const deny = denyAction(actions, v);
+  const { accept: MARK_ACCEPT, pass: MARK_PASS } = actions.marks;
+  const established = match().ctState("RELATED,ESTABLISHED").build();
+  const out: Rule[] = [];
+  // RETURN instead of ACCEPT: the accept mark tells the callers it was accepted (Felix).
+  if (actions.allow !== "ACCEPT") out.push(rule(established, Actions.setMark(MARK_ACCEPT)));
+  out.push(
+    rule(established, allowAction(actions)),
+    rule(match().ctState("INVALID").build(), deny),
+    rule(NO_MATCH, Actions.clearMark(MARK_ACCEPT + MARK_PASS)),
+  );
   if (encapDrops?.vxlanPort !== undefined) {
-    out.push(
-      rule(
-        match().protocol("udp").destPorts(String(encapDrops.vxlanPort)).build(),
-        Actions.drop,
-        "DROP VXLAN encapped packets originating in workloads",
-      ),
-    );
+    const udp = match().protocol("udp").destPorts(String(encapDrops.vxlanPort)).build();
+    out.push(rule(udp, deny, "DROP VXLAN encapped packets originating in workloads"));
   }
   if (encapDrops?.ipip) {
-    out.push(
-      rule(match().protocol("ipencap").build(), Actions.drop, "DROP IPinIP encapped packets originating in workloads"),
-    );
+    out.push(rule(match().protocol("ipencap").build(), deny, "DROP IPinIP encapped packets originating in workloads"));
   }
   if (policyChains.length > 0) {
     out.push(rule(NO_MATCH, Actions.clearMark(MARK_PASS), `Start of tier ${DEFAULT_TIER}`));
@@ -55,17 +66,13 @@ export function renderEndpointRules(
       out.push(rule(match().mark(MARK_ACCEPT, MARK_ACCEPT).build(), Actions.return, "Return if policy accepted"));
     }
     out.push(
-      rule(
-        match().mark(0, MARK_PASS).build(),
-        Actions.drop,
-        `End of tier ${DEFAULT_TIER}. Drop if no policies passed packet`,
-      ),
+      rule(match().mark(0, MARK_PASS).build(), deny, `End of tier ${DEFAULT_TIER}. Drop if no policies passed packet`),
     );
   }
   for (const chain of profileChains) {
     out.push(rule(NO_MATCH, Actions.jump(chain)));
     out.push(rule(match().mark(MARK_ACCEPT, MARK_ACCEPT).build(), Actions.return, "Return if profile accepted"));
   }
-  out.push(rule(NO_MATCH, Actions.drop, "Drop if no profiles matched"));
+  out.push(rule(NO_MATCH, deny, "Drop if no profiles matched"));
   return out;
 }

@@ -7,19 +7,9 @@ export const MARK_SCRATCH0 = 0x80000;
 export const MARK_SCRATCH1 = 0x100000;
 export const MARK_ALL = MARK_ACCEPT | MARK_PASS | MARK_DROP | MARK_SCRATCH0 | MARK_SCRATCH1;
 /**
- * What Felix clears "for safety" (allCalicoMarkBits: accept, pass, scratch0,
- * scratch1; not the drop bit, which only its BPF mode uses): raw PREROUTING
- * and OUTPUT clear all of it; cali-FORWARD all but the accept bit, which
- * carries a verdict from the raw/pre-DNAT chains.
- */
-export const MARK_CALICO = MARK_ACCEPT | MARK_PASS | MARK_SCRATCH0 | MARK_SCRATCH1;
-
-/**
- * Endpoint marks (IPVS support): a per-interface value set in filter INPUT so
- * that filter OUTPUT, where the input interface is gone, can still run the
- * source workload's egress policy. Felix takes every bit its mask leaves
- * (0xffe00000); we leave out 0x200000 and 0x400000, our service proxies'
- * masquerade marks, so 9 bits: 510 local interfaces.
+ * Endpoint marks (IPVS support) with the default mask: every bit the mask
+ * leaves after the single-bit marks (Felix's NextBlockBitsMark of the
+ * remaining count), 9 bits here: 510 local interfaces. See Marks.endpoint.
  */
 export const MARK_ENDPOINT = 0xff800000;
 /** The endpoint-mark value for traffic from an interface that is no workload (Felix: its lowest bit). */
@@ -32,3 +22,75 @@ export const MARK_NON_CALI_ENDPOINT = 0x800000;
  * policy chains clear MARK_ALL in filter FORWARD, between the two.
  */
 export const MARK_MASQ = 0x200000;
+
+/** The mark bits the rules use, allocated from `iptablesMarkMask`. */
+export interface Marks {
+  readonly accept: number;
+  readonly pass: number;
+  readonly drop: number;
+  readonly scratch0: number;
+  readonly scratch1: number;
+  /** accept | pass | drop | scratch0 | scratch1: what the policy chains clear. */
+  readonly all: number;
+  /** Service traffic to masquerade, iptables proxy mode (MARK_MASQ with the default mask). */
+  readonly masq: number;
+  /** The same for IPVS proxy mode (MARK_IPVS_MASQ, 0x400000, with the default mask). */
+  readonly ipvsMasq: number;
+  /**
+   * What Felix clears "for safety" (allCalicoMarkBits: accept, pass, scratch0,
+   * scratch1; not the drop bit, which only its BPF mode uses): raw PREROUTING
+   * and OUTPUT clear all of it; cali-FORWARD all but the accept bit, which
+   * carries a verdict from the raw/pre-DNAT chains.
+   */
+  readonly calico: number;
+  /**
+   * IPVS support's endpoint marks: a per-interface value set in filter INPUT
+   * so that filter OUTPUT, where the input interface is gone, can still run
+   * the source workload's egress policy. Every mask bit left after the single
+   * bits (Felix takes the rest of its mask too); 0 when none is left.
+   */
+  readonly endpoint: number;
+  /** The endpoint-mark value of a non-workload interface: the endpoint mask's lowest bit (0 without one). */
+  readonly endpointNonCali: number;
+}
+
+/** Bits felix-ts takes from the mask: Felix's five, then the two service masquerade marks. */
+export const MARK_BITS_NEEDED = 7;
+
+/**
+ * Felix's MarkBitsManager: single bits, lowest first, from the mask
+ * (iptablesMarkMask, default 0xffff0000 → the constants above).
+ */
+export function allocateMarks(mask: number): Marks {
+  const bits: number[] = [];
+  for (let b = 0; b < 32 && bits.length < MARK_BITS_NEEDED; b++) {
+    const bit = 2 ** b;
+    if (Math.floor(mask / bit) % 2 === 1) bits.push(bit);
+  }
+  if (bits.length < MARK_BITS_NEEDED) {
+    throw new Error(`mark mask 0x${mask.toString(16)} has ${bits.length} bits; felix-ts needs ${MARK_BITS_NEEDED}`);
+  }
+  const [accept, pass, drop, scratch0, scratch1, masq, ipvsMasq] = bits;
+  const taken = bits.reduce((a, b) => a + b, 0);
+  const endpoint = (mask >>> 0) - taken;
+  return {
+    accept,
+    pass,
+    drop,
+    scratch0,
+    scratch1,
+    all: accept + pass + drop + scratch0 + scratch1,
+    masq,
+    ipvsMasq,
+    calico: accept + pass + scratch0 + scratch1,
+    endpoint,
+    endpointNonCali: endpoint === 0 ? 0 : lowestBit(endpoint),
+  };
+}
+
+export const DEFAULT_MARKS: Marks = allocateMarks(0xffff0000);
+
+/** The lowest set bit of a 32-bit value (as an unsigned number). */
+export function lowestBit(n: number): number {
+  return (n & -n) >>> 0;
+}

@@ -15,41 +15,36 @@
 //           OUTPUT  → cali-OUTPUT:  host → workload is not policed (IPVS:
 //                                   endpoint-marked packets are, via
 //                                   cali-forward-endpoint-mark)
-// Where the hooks go relative to other programs' rules (FELIX_CHAININSERTMODE)
-// is the table syncer's business; the network rules (encapsulation guards,
+// chainInsertMode Append moves every hook after other programs' rules
+// (appendHooks); the network rules (encapsulation guards,
 // VXLAN NOTRACK, tunnel MASQUERADE) are added in network/render.ts.
 
 import { Actions, type Chain, match, NO_MATCH, type Rule, rule } from "../../iptables/rule.js";
 import type { TableName } from "../../iptables/tables.js";
+import type { EndpointToHostAction, RuleSettings } from "../config/settings.js";
 import type { IpVersion } from "../model.js";
 import type { ProxyMode } from "../services/model.js";
 import {
   forwardCheckChain,
   forwardEndpointMarkChain,
   inputForwardCheckRules,
-  outputForwardRule,
+  outputForwardRules,
   THIS_HOST_SET_ID,
 } from "./endpoint-mark.js";
-import { MARK_ACCEPT, MARK_CALICO, MARK_SCRATCH0 } from "./marks.js";
+import { allowAction, denyAction } from "./filter-actions.js";
+import { allocateMarks } from "./marks.js";
 import { FROM_WORKLOAD_DISPATCH, TO_WORKLOAD_DISPATCH } from "./names.js";
 import { withServiceTables } from "./services-static.js";
 
-export type EndpointToHostAction = "ACCEPT" | "DROP" | "RETURN";
+export type { EndpointToHostAction };
 
-export interface StaticConfig {
-  readonly interfacePrefix: string;
-  readonly endpointToHostAction: EndpointToHostAction;
+/** The effective FelixConfiguration settings (config/settings.ts) and the proxy mode. */
+export interface StaticConfig extends RuleSettings {
   /** FELIX_PROXYMODE; iptables adds the service chains and hooks. */
   readonly proxyMode?: ProxyMode;
   /** Felix's KubeIPVSSupportEnabled: our IPVS proxy mode, or kube-proxy's kube-ipvs0 present. */
   readonly kubeIPVSSupport?: boolean;
-  /** FELIX_KUBENODEPORTRANGES (first range): NodePorts count as forwarded in cali-forward-check. */
-  readonly kubeNodePortRange?: readonly [number, number];
-  /** MASQUERADE --random-fully works here (Felix's MASQFullyRandom feature; default true). */
-  readonly masqFullyRandom?: boolean;
 }
-
-export const DEFAULT_KUBE_NODE_PORT_RANGE: readonly [number, number] = [30000, 32767];
 
 /** `cali40this-host` / `cali60this-host`. */
 export const thisHostSetName = (v: IpVersion) => `cali${v}0${THIS_HOST_SET_ID}`;
@@ -60,11 +55,19 @@ export interface StaticTable {
 }
 
 export const NAT_OUTGOING_CHAIN = "cali-nat-outgoing";
+/** raw: workload sources exempt from the anti-spoofing check (workloadSourceSpoofing Any). */
+export const RPF_SKIP_CHAIN = "cali-rpf-skip";
 
 const jump = (chain: string) => rule(NO_MATCH, Actions.jump(chain));
 
 export function renderStaticTables(cfg: StaticConfig, v: IpVersion): Record<TableName, StaticTable> {
-  const wl = `${cfg.interfacePrefix}+`;
+  const marks = allocateMarks(cfg.markMask);
+  const { accept: MARK_ACCEPT, calico: MARK_CALICO, scratch0: MARK_SCRATCH0 } = marks;
+  const wls = cfg.interfacePrefixes.map((p) => `${p}+`);
+  const perPrefix = (f: (wl: string) => Rule) => wls.map(f);
+  const actions = { allow: cfg.filterAllowAction, deny: cfg.filterDenyAction, marks };
+  const allow = allowAction(actions);
+  const spoofing = cfg.workloadSourceSpoofing === "Any";
   const ipvs = cfg.kubeIPVSSupport === true;
   const acceptMarked = match().mark(MARK_ACCEPT, MARK_ACCEPT).build();
   const wlToHost: Rule[] = [];
@@ -72,7 +75,7 @@ export function renderStaticTables(cfg: StaticConfig, v: IpVersion): Record<Tabl
     // Router solicitation/advertisement and neighbour discovery must work
     // whatever the policy, or the workload loses its link.
     for (const type of [130, 131, 132, 133, 135, 136]) {
-      wlToHost.push(rule(match().protocol("ipv6-icmp").raw(`-m icmp6 --icmpv6-type ${type}`).build(), Actions.accept));
+      wlToHost.push(rule(match().protocol("ipv6-icmp").raw(`-m icmp6 --icmpv6-type ${type}`).build(), allow));
     }
   }
   wlToHost.push(jump(FROM_WORKLOAD_DISPATCH));
@@ -85,7 +88,10 @@ export function renderStaticTables(cfg: StaticConfig, v: IpVersion): Record<Tabl
           name: "cali-PREROUTING",
           rules: [
             rule(NO_MATCH, Actions.clearMark(MARK_CALICO)),
-            rule(match().inInterface(wl).build(), Actions.setMark(MARK_SCRATCH0)),
+            ...perPrefix((wl) => rule(match().inInterface(wl).build(), Actions.setMark(MARK_SCRATCH0))),
+            ...(spoofing
+              ? [rule(match().mark(MARK_SCRATCH0, MARK_SCRATCH0).build(), Actions.jump(RPF_SKIP_CHAIN))]
+              : []),
             rule(
               match().mark(MARK_SCRATCH0, MARK_SCRATCH0).raw("-m rpfilter --validmark --invert").build(),
               Actions.drop,
@@ -94,6 +100,8 @@ export function renderStaticTables(cfg: StaticConfig, v: IpVersion): Record<Tabl
           ],
         },
         { name: "cali-OUTPUT", rules: [rule(NO_MATCH, Actions.clearMark(MARK_CALICO))] },
+        // Its rules depend on the endpoints: the state builder fills it.
+        ...(spoofing ? [{ name: RPF_SKIP_CHAIN, rules: [] }] : []),
       ],
       hooks: {
         PREROUTING: { insert: [jump("cali-PREROUTING")], append: [] },
@@ -125,30 +133,32 @@ export function renderStaticTables(cfg: StaticConfig, v: IpVersion): Record<Tabl
           name: "cali-FORWARD",
           rules: [
             // The accept bit is kept: it carries a verdict from the raw/pre-DNAT chains.
-            rule(NO_MATCH, Actions.clearMark(MARK_CALICO & ~MARK_ACCEPT)),
-            rule(match().inInterface(wl).build(), Actions.jump(FROM_WORKLOAD_DISPATCH)),
-            rule(match().outInterface(wl).build(), Actions.jump(TO_WORKLOAD_DISPATCH)),
+            rule(NO_MATCH, Actions.clearMark(MARK_CALICO - MARK_ACCEPT)),
+            ...perPrefix((wl) => rule(match().inInterface(wl).build(), Actions.jump(FROM_WORKLOAD_DISPATCH))),
+            ...perPrefix((wl) => rule(match().outInterface(wl).build(), Actions.jump(TO_WORKLOAD_DISPATCH))),
           ],
         },
         {
           name: "cali-INPUT",
           rules: [
-            ...(ipvs ? inputForwardCheckRules() : []),
-            rule(match().inInterface(wl).build(), Actions.goto("cali-wl-to-host")),
+            ...(ipvs ? inputForwardCheckRules(marks) : []),
+            ...perPrefix((wl) => rule(match().inInterface(wl).build(), Actions.goto("cali-wl-to-host"))),
           ],
         },
         { name: "cali-wl-to-host", rules: wlToHost },
         {
           name: "cali-OUTPUT",
           rules: [
-            ...(ipvs ? [outputForwardRule()] : []),
-            rule(match().outInterface(wl).build(), Actions.return, "Host to workload is not policed"),
+            ...(ipvs ? outputForwardRules(marks) : []),
+            ...perPrefix((wl) =>
+              rule(match().outInterface(wl).build(), Actions.return, "Host to workload is not policed"),
+            ),
           ],
         },
         ...(ipvs
           ? [
-              forwardCheckChain(thisHostSetName(v), cfg.kubeNodePortRange ?? DEFAULT_KUBE_NODE_PORT_RANGE),
-              forwardEndpointMarkChain(cfg.interfacePrefix),
+              forwardCheckChain(thisHostSetName(v), cfg.kubeNodePortRange, marks, denyAction(actions, v)),
+              forwardEndpointMarkChain(cfg.interfacePrefixes, marks),
             ]
           : []),
       ],
@@ -160,7 +170,7 @@ export function renderStaticTables(cfg: StaticConfig, v: IpVersion): Record<Tabl
           // FORWARD rules see Calico-accepted traffic too. The mark then tells
           // later chains that the packet was forwarded.
           append: [
-            rule(acceptMarked, Actions.accept, "Policy explicitly accepted packet."),
+            rule(acceptMarked, allow, "Policy explicitly accepted packet."),
             rule(NO_MATCH, Actions.setMark(MARK_ACCEPT)),
           ],
         },
@@ -168,5 +178,20 @@ export function renderStaticTables(cfg: StaticConfig, v: IpVersion): Record<Tabl
       },
     },
   };
-  return cfg.proxyMode === "iptables" ? withServiceTables(tables, v, cfg.masqFullyRandom !== false) : tables;
+  const all = cfg.proxyMode === "iptables" ? withServiceTables(tables, v, marks.masq, cfg.masqFullyRandom) : tables;
+  return cfg.chainInsertMode === "append" ? appendHooks(all) : all;
+}
+
+/**
+ * chainInsertMode Append: every hook goes after other programs' rules in its
+ * built-in chain (inserts first, then what is always appended), as Felix does.
+ */
+function appendHooks(tables: Record<TableName, StaticTable>): Record<TableName, StaticTable> {
+  const out = {} as Record<TableName, StaticTable>;
+  for (const [name, t] of Object.entries(tables) as [TableName, StaticTable][]) {
+    const hooks: Record<string, { insert: readonly Rule[]; append: readonly Rule[] }> = {};
+    for (const [b, h] of Object.entries(t.hooks)) hooks[b] = { insert: [], append: [...h.insert, ...h.append] };
+    out[name] = { chains: t.chains, hooks };
+  }
+  return out;
 }

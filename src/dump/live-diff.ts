@@ -28,8 +28,7 @@ export async function liveDiff(state: DesiredState, src: LiveDiffSources): Promi
     if (family === 6 && !v6) continue;
     const kernel = parseSave(await new ExecIptablesBackend(family, src.mode).save());
     const fam = family === 4 ? "ipv4" : "ipv6";
-    const insertMode = (process.env.FELIX_CHAININSERTMODE ?? "").toLowerCase() === "append" ? "append" : "insert";
-    for (const d of diffTables(state.iptables[fam], kernel, insertMode)) {
+    for (const d of diffTables(state.iptables[fam], kernel)) {
       out.push({
         area: `iptables v${family} ${d.table}`,
         item: d.chain,

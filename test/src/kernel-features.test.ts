@@ -3,7 +3,9 @@ import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { agentConfigFromEnv, ConfigError, featureOverride, graphConfigFromEnv } from "../../src/config.js";
+import { felixConfigFromEnv } from "../../calc-graph/config/fields.js";
+import { ruleSettings } from "../../calc-graph/config/settings.js";
+import { ConfigError, graphConfigFromEnv } from "../../src/config.js";
 import {
   detectFeatures,
   kubeIpvsPresent,
@@ -29,16 +31,15 @@ describe("kernel features (Felix's feature detection)", () => {
   });
 
   test("FELIX_FEATUREDETECTOVERRIDE overrules detection; without it the agent's detection decides", () => {
-    assert.deepEqual(featureOverride("MASQFullyRandom=false, RestoreSupportsLock=true"), {
-      MASQFullyRandom: false,
-      RestoreSupportsLock: true,
-    });
-    assert.equal(graphConfigFromEnv("n", {}).masqFullyRandom, undefined);
-    assert.equal(
-      graphConfigFromEnv("n", { FELIX_FEATUREDETECTOVERRIDE: "MASQFullyRandom=false" }).masqFullyRandom,
-      false,
-    );
-    assert.throws(() => featureOverride("MASQFullyRandom=maybe"), ConfigError);
+    const env = felixConfigFromEnv({ FELIX_FEATUREDETECTOVERRIDE: "MASQFullyRandom=false, RestoreSupportsLock=true" });
+    assert.deepEqual(env.featureDetectOverride, { MASQFullyRandom: false, RestoreSupportsLock: true });
+    assert.equal(ruleSettings({}, "cali", { masqFullyRandom: false }).masqFullyRandom, false, "detection decides");
+    assert.equal(ruleSettings({}, "cali", { masqFullyRandom: true }).masqFullyRandom, true);
+    assert.equal(ruleSettings(env, "cali", { masqFullyRandom: true }).masqFullyRandom, false, "the override wins");
+    const on = felixConfigFromEnv({ FELIX_FEATUREDETECTOVERRIDE: "MASQFullyRandom=true" });
+    assert.equal(ruleSettings(on, "cali", { masqFullyRandom: false }).masqFullyRandom, true);
+    assert.throws(() => felixConfigFromEnv({ FELIX_FEATUREDETECTOVERRIDE: "MASQFullyRandom=maybe" }));
+    assert.throws(() => graphConfigFromEnv("n", { FELIX_FEATUREDETECTOVERRIDE: "MASQFullyRandom=maybe" }), ConfigError);
   });
 
   test("modprobe nf_conntrack_proto_sctp: tried once, a failure (built in) is reported, never thrown", async () => {
@@ -70,22 +71,27 @@ describe("kernel features (Felix's feature detection)", () => {
 });
 
 describe("protection settings (Felix's names and defaults)", () => {
-  test("FELIX_ALLOW*PACKETSFROMWORKLOADS default false; FELIX_CHAININSERTMODE insert|append", () => {
-    const d = graphConfigFromEnv("n", {});
+  test("FELIX_ALLOW*PACKETSFROMWORKLOADS default false; FELIX_CHAININSERTMODE insert|append; IPVS support", () => {
+    const d = ruleSettings(felixConfigFromEnv({}));
     assert.equal(d.allowVXLANPacketsFromWorkloads, false);
     assert.equal(d.allowIPIPPacketsFromWorkloads, false);
-    assert.equal(d.kubeIPVSSupport, false);
-    const on = graphConfigFromEnv("n", {
-      FELIX_ALLOWVXLANPACKETSFROMWORKLOADS: "true",
-      FELIX_ALLOWIPIPPACKETSFROMWORKLOADS: "TRUE",
-      FELIX_PROXYMODE: "ipvs",
-    });
+    assert.equal(d.chainInsertMode, "insert");
+    assert.deepEqual(d.kubeNodePortRange, [30000, 32767]);
+    assert.equal(graphConfigFromEnv("n", {}).kubeIPVSSupport, false);
+    const on = ruleSettings(
+      felixConfigFromEnv({
+        FELIX_ALLOWVXLANPACKETSFROMWORKLOADS: "true",
+        FELIX_ALLOWIPIPPACKETSFROMWORKLOADS: "TRUE",
+        FELIX_CHAININSERTMODE: "Append",
+        FELIX_KUBENODEPORTRANGES: "31000:31999,32000",
+      }),
+    );
     assert.equal(on.allowVXLANPacketsFromWorkloads, true);
     assert.equal(on.allowIPIPPacketsFromWorkloads, true);
-    assert.equal(on.kubeIPVSSupport, true, "our IPVS mode needs the forward-check path too");
-    assert.equal(agentConfigFromEnv({}).chainInsertMode, "insert");
-    assert.equal(agentConfigFromEnv({ FELIX_CHAININSERTMODE: "Append" }).chainInsertMode, "append");
-    assert.throws(() => agentConfigFromEnv({ FELIX_CHAININSERTMODE: "top" }), ConfigError);
+    assert.equal(on.chainInsertMode, "append");
+    assert.deepEqual(on.kubeNodePortRange, [31000, 31999], "the first range");
+    assert.equal(graphConfigFromEnv("n", { FELIX_PROXYMODE: "ipvs" }).kubeIPVSSupport, true, "our IPVS mode too");
+    assert.throws(() => graphConfigFromEnv("n", { FELIX_CHAININSERTMODE: "top" }), ConfigError);
     assert.throws(() => graphConfigFromEnv("n", { FELIX_ALLOWVXLANPACKETSFROMWORKLOADS: "sure" }), ConfigError);
   });
 });
