@@ -118,7 +118,8 @@ test("iptablesFilterDenyAction Reject: every filter refusal rejects, per family;
 test("iptablesFilterAllowAction Return: accepted traffic returns to FORWARD's other rules, established traffic carries the accept mark", () => {
   const g = new CalcGraph({ nodeName: "node1" });
   const s = g.apply([...cluster(), felixConfig("default", { iptablesFilterAllowAction: "Return" })]);
-  const fwd = s.iptables.ipv4.filter.hooks.FORWARD.insert.map((r) => r.text);
+  const hook = s.iptables.ipv4.filter.hooks.FORWARD;
+  const fwd = [...hook.insert, ...hook.append].map((r) => r.text);
   assert.ok(fwd.some((r) => r.includes("Policy explicitly accepted packet.") && r.endsWith("-j RETURN")));
   const fw = rules(s, `cali-fw-${Object.values(s.endpoints)[0].iface}`);
   assert.match(fw[0], /--ctstate RELATED,ESTABLISHED -j MARK --set-xmark 0x10000\/0x10000$/);
@@ -357,7 +358,9 @@ describe("iptablesMarkMask", () => {
     for (const old of ["0x10000", "0x20000", "0x80000", "0x1f0000", "0x200000"]) {
       assert.doesNotMatch(text, new RegExp(`${old}(?![0-9a-f])`), `no ${old} left`);
     }
-    assert.match(text, /-j MARK --set-xmark 0x0\/0x1f000000/, "policy marks cleared within the mask");
+    // Felix's clearing: accept|pass|scratch0|scratch1 in raw, less the accept bit in cali-FORWARD.
+    assert.match(text, /-j MARK --set-xmark 0x0\/0x1b000000/, "raw clears the policy marks within the mask");
+    assert.match(text, /-j MARK --set-xmark 0x0\/0x1a000000/, "cali-FORWARD keeps the accept bit");
     assert.match(text, /-j MARK --set-xmark 0x20000000\/0x20000000/, "services masquerade with the sixth bit");
     assert.match(
       rules(s, `cali-tw-${Object.values(s.endpoints)[0].iface}`).join("\n"),
