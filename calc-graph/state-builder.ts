@@ -14,12 +14,12 @@ import type { ActiveRulesCalculator } from "./active-rules.js";
 import { ChainWrites } from "./chain-writer.js";
 import { ignoredFields, mergeConfigs } from "./config/fields.js";
 import { type RuleSettings, ruleSettings, sameSettings } from "./config/settings.js";
-import type { DesiredState, EndpointState, IpSetState } from "./desired-state.js";
+import type { DesiredState, EndpointState } from "./desired-state.js";
 import { type ConfigState, familyKey } from "./desired-state.js";
 import { emptyState, mutatedCopy } from "./empty-state.js";
 import { IfaceRenderer } from "./iface-render.js";
-import { ipSetName, ipSetType } from "./ipsets/ids.js";
 import type { IpSetIndex } from "./ipsets/ipset-index.js";
+import { putIpSet } from "./ipsets/put-ipset.js";
 import { Ipv6Filter } from "./ipv6-support.js";
 import type { IpVersion, NodeInfo, PolicyRule, WorkloadEndpoint } from "./model.js";
 import type { FelixNetworkConfig } from "./network/model.js";
@@ -236,7 +236,7 @@ export class StateBuilder {
         if (!v6) delete d.sysctls["net/ipv6/conf/all/forwarding"];
         Object.assign(d.sysctls, globalSysctls({ ipv6: v6 }));
       }
-      for (const id of dirtySets) this.putIpSet(d, id);
+      for (const id of dirtySets) putIpSet(d, this.ipsets, id, this.stats);
       const net = this.network.takeDirty();
       const routed = net.all ? [...this.network.nodeNames(), ...this.nodeRoutes.keys()] : [...dirtyNodes, ...net.nodes];
       for (const name of new Set(routed)) this.putNodeRoutes(d, name);
@@ -365,27 +365,6 @@ export class StateBuilder {
     if (this.settings.workloadSourceSpoofing !== "Any") return;
     for (const v of FAMILIES) {
       this.putChain(v, "raw", rpfSkipChain(this.active.endpoints.values(), this.settings, v), RPF_SKIP_CHAIN);
-    }
-  }
-
-  private putIpSet(d: Draft<DesiredState>, id: string): void {
-    const spec = this.ipsets.spec(id);
-    for (const v of FAMILIES) {
-      const name = ipSetName(id, v);
-      if (!spec) {
-        if (d.ipsets[name]) {
-          delete d.ipsets[name];
-          this.stats.ipsetsChanged++;
-        }
-        continue;
-      }
-      // Compare with the plain set: iterating a draft Set makes immer copy it.
-      const old = plain(d.ipsets[name]);
-      if (old && this.ipsets.hasExactly(id, v, old.members)) continue;
-      // Frozen here so immer does not walk (and freeze) thousands of members.
-      const set: IpSetState = { name, family: v, type: ipSetType(spec), members: this.ipsets.memberSet(id, v) };
-      d.ipsets[name] = castDraft(Object.freeze(set));
-      this.stats.ipsetsChanged++;
     }
   }
 

@@ -93,11 +93,12 @@ async function run(o: Options): Promise<void> {
   const kubeIpvs = kubeIpvsPresent();
   graphCfg = {
     ...graphCfg,
-    masqFullyRandom: graphCfg.masqFullyRandom ?? features.masqFullyRandom,
+    // What detection found; featureDetectOverride (FelixConfiguration or env) wins in the settings.
+    masqFullyRandom: features.masqFullyRandom,
     kubeIPVSSupport: graphCfg.kubeIPVSSupport || kubeIpvs,
   };
   log.info(
-    { masqFullyRandom: graphCfg.masqFullyRandom, kubeIPVSSupport: graphCfg.kubeIPVSSupport, kubeIpvsDevice: kubeIpvs },
+    { masqFullyRandom: features.masqFullyRandom, kubeIPVSSupport: graphCfg.kubeIPVSSupport, kubeIpvsDevice: kubeIpvs },
     "kernel features",
   );
   log.info({ module: SCTP_CONNTRACK_MODULE, outcome: await loadSctpConntrack() }, "SCTP conntrack");

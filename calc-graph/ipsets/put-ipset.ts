@@ -1,0 +1,37 @@
+// Puts one IP set (both families) into a snapshot draft from the index,
+// unless its members did not change; a set with no spec is deleted.
+
+import { castDraft, type Draft } from "immer";
+import type { DesiredState, IpSetState } from "../desired-state.js";
+import type { IpVersion } from "../model.js";
+import { plain } from "../plain.js";
+import { ipSetName, ipSetType } from "./ids.js";
+import type { IpSetIndex } from "./ipset-index.js";
+
+const FAMILIES: readonly IpVersion[] = [4, 6];
+
+export function putIpSet(
+  d: Draft<DesiredState>,
+  ipsets: IpSetIndex,
+  id: string,
+  stats: { ipsetsChanged: number },
+): void {
+  const spec = ipsets.spec(id);
+  for (const v of FAMILIES) {
+    const name = ipSetName(id, v);
+    if (!spec) {
+      if (d.ipsets[name]) {
+        delete d.ipsets[name];
+        stats.ipsetsChanged++;
+      }
+      continue;
+    }
+    // Compare with the plain set: iterating a draft Set makes immer copy it.
+    const old = plain(d.ipsets[name]);
+    if (old && ipsets.hasExactly(id, v, old.members)) continue;
+    // Frozen here so immer does not walk (and freeze) thousands of members.
+    const set: IpSetState = { name, family: v, type: ipSetType(spec), members: ipsets.memberSet(id, v) };
+    d.ipsets[name] = castDraft(Object.freeze(set));
+    stats.ipsetsChanged++;
+  }
+}
