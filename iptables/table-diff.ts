@@ -2,7 +2,7 @@
 // (`felix-dump diff --live`). Uses the same ownership rules as the syncer.
 
 import type { SavedChain, SavedTable } from "./save-parser.js";
-import { hooksInPlace, type InsertMode, OUR_CHAIN_PREFIX, placedHook, sameHashes } from "./table-syncer.js";
+import { hooksInPlace, OUR_CHAIN_PREFIX, sameHashes } from "./table-syncer.js";
 import { chainNames, chainOf, type FamilyTables, TABLE_NAMES } from "./tables.js";
 
 export interface TableDifference {
@@ -12,11 +12,7 @@ export interface TableDifference {
   readonly detail?: string;
 }
 
-export function diffTables(
-  want: FamilyTables,
-  have: Map<string, SavedTable>,
-  insertMode: InsertMode = "insert",
-): TableDifference[] {
+export function diffTables(want: FamilyTables, have: Map<string, SavedTable>): TableDifference[] {
   const out: TableDifference[] = [];
   for (const table of TABLE_NAMES) {
     const w = want[table];
@@ -36,8 +32,7 @@ export function diffTables(
       if (chain.startsWith(OUR_CHAIN_PREFIX) && !chainOf(w, chain)) out.push({ table, chain, problem: "stale" });
     }
     for (const [b, hook] of Object.entries(w.hooks)) {
-      if (!hooksInPlace(h.get(b)?.rules ?? [], placedHook(hook, insertMode)))
-        out.push({ table, chain: b, problem: "hooks out of place" });
+      if (!hooksInPlace(h.get(b)?.rules ?? [], hook)) out.push({ table, chain: b, problem: "hooks out of place" });
     }
   }
   return out;

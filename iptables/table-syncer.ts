@@ -12,9 +12,8 @@
 //     refilled;
 //   - our rules in a built-in chain are kept as a block at the top (inserts)
 //     and bottom (appends); if the block is off, our rules there are deleted
-//     by value and re-inserted, other rules keep their places. In append mode
-//     (FELIX_CHAININSERTMODE=append) the inserts go at the bottom too, after
-//     other programs' rules and before our appends, as Felix's table does;
+//     by value and re-inserted, other rules keep their places (chainInsertMode
+//     Append is rendered as hooks that only append: rules/static.ts);
 //   - stale `cali-` chains are flushed in that transaction and deleted in a
 //     second one, once nothing of ours jumps to them.
 // A failed restore is retried with backoff after re-reading the kernel (a
@@ -55,15 +54,6 @@ export interface SyncerOptions {
   readonly initialBackoffMs?: number;
   readonly sleep?: (ms: number) => Promise<void>;
   readonly onRetry?: (attempt: number, error: Error) => void;
-  /** FELIX_CHAININSERTMODE: where our hook rules go relative to others' (default insert: on top). */
-  readonly insertMode?: InsertMode;
-}
-
-export type InsertMode = "insert" | "append";
-
-/** Where a hook's rules go in append mode: all at the bottom, inserts first. */
-export function placedHook(hook: HookRules, mode: InsertMode): HookRules {
-  return mode === "append" && hook.insert.length > 0 ? { insert: [], append: [...hook.insert, ...hook.append] } : hook;
 }
 
 const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -76,7 +66,6 @@ export class TableSyncer {
   readonly initialBackoffMs: number;
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly onRetry?: (attempt: number, error: Error) => void;
-  readonly insertMode: InsertMode;
   /** Restore failures since start, for metrics. */
   failures = 0;
 
@@ -88,7 +77,6 @@ export class TableSyncer {
     this.initialBackoffMs = o.initialBackoffMs ?? 50;
     this.sleep = o.sleep ?? defaultSleep;
     this.onRetry = o.onRetry;
-    this.insertMode = o.insertMode ?? "insert";
   }
 
   /** Forget the cached kernel view: the next apply re-reads it (refresh timer, drift). */
@@ -117,9 +105,7 @@ export class TableSyncer {
   private async planTables(desired: FamilyTables): Promise<TablePlan[]> {
     if (!this.kernel) this.kernel = parseSave(await this.backend.save());
     const kernel = this.kernel;
-    return TABLE_NAMES.map((name) =>
-      planTable(name, desired[name], kernel.get(name), this.applied?.[name], this.insertMode),
-    );
+    return TABLE_NAMES.map((name) => planTable(name, desired[name], kernel.get(name), this.applied?.[name]));
   }
 
   private async applyOnce(desired: FamilyTables): Promise<SyncResult> {
@@ -179,12 +165,11 @@ export class TableSyncer {
         have.chains.set(chain, { name: chain, policy: "-", rules: [...c.rules] });
       }
       for (const c of [...have.chains.values()].filter((x) => x.policy !== "-")) {
-        const hook = placedHook(want.hooks[c.name] ?? { insert: [], append: [] }, this.insertMode);
+        const hook = want.hooks[c.name] ?? { insert: [], append: [] };
         const foreign = c.rules.filter((r) => !isOurs(r));
         c.rules.splice(0, c.rules.length, ...hook.insert, ...foreign, ...hook.append);
       }
-      for (const [b, h] of Object.entries(want.hooks)) {
-        const hook = placedHook(h, this.insertMode);
+      for (const [b, hook] of Object.entries(want.hooks)) {
         if (!have.chains.has(b))
           have.chains.set(b, { name: b, policy: "ACCEPT", rules: [...hook.insert, ...hook.append] });
       }
@@ -243,7 +228,6 @@ export function planTable(
   want: TableState,
   have: SavedTable | undefined,
   applied?: TableState,
-  insertMode: InsertMode = "insert",
 ): TablePlan {
   const declare: string[] = [];
   // Lines as parts, joined once: a rewritten chain contributes its `-A <chain> `
@@ -293,7 +277,7 @@ export function planTable(
   ]);
   let hooksWritten = 0;
   for (const b of [...builtins].sort()) {
-    const hook = placedHook(want.hooks[b] ?? { insert: [], append: [] }, insertMode);
+    const hook = want.hooks[b] ?? { insert: [], append: [] };
     const rules = haveChains.get(b)?.rules ?? [];
     if (hooksInPlace(rules, hook)) continue;
     hooksWritten++;

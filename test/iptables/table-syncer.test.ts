@@ -20,6 +20,9 @@ const cluster = [
   }),
 ];
 const desired = (updates = cluster) => computeDesiredState({ nodeName: "node1" }, updates).iptables.ipv4;
+/** chainInsertMode Append (FELIX_CHAININSERTMODE or FelixConfiguration): the rendered hooks are all appends. */
+const appended = () =>
+  computeDesiredState({ nodeName: "node1", networkEnv: { chainInsertMode: "append" } }, cluster).iptables.ipv4;
 const noSleep = async () => {};
 
 function kernelWithForeignRules(): FakeIptablesBackend {
@@ -82,7 +85,7 @@ describe("TableSyncer", () => {
 
   test("FELIX_CHAININSERTMODE=append: our jumps go after the foreign rules, then our appends; a second apply writes nothing", async () => {
     const k = kernelWithForeignRules();
-    await new TableSyncer(k, { insertMode: "append" }).apply(desired());
+    await new TableSyncer(k).apply(appended());
     const fwd = parseSave(await k.save())
       .get("filter")!
       .chains.get("FORWARD")!
@@ -90,7 +93,7 @@ describe("TableSyncer", () => {
     assert.deepEqual(fwd.slice(0, 2), ["-j DOCKER-USER", "-m comment --comment sshd -j ACCEPT"]);
     assert.match(fwd[2], /-j cali-FORWARD$/);
     assert.match(fwd[3], /Policy explicitly accepted/);
-    const again = await new TableSyncer(k, { insertMode: "append" }).apply(desired());
+    const again = await new TableSyncer(k).apply(appended());
     assert.equal(again.linesWritten, 0, "append mode is recognised as in place");
     // Switching back to insert mode moves our jumps to the top.
     const back = await new TableSyncer(k).apply(desired());
