@@ -144,12 +144,14 @@ export class StateBuilder {
         }
       }
       let ifacesChanged = false;
+      /** Addresses whose local route went away: a remote workload's route for them may be due. */
+      const freed = new Set<string>();
       for (const key of dirty.endpoints) {
         const before = prev.endpoints[key];
         const ep = this.active.endpoints.get(key);
         if (before && before.iface !== ep?.iface) ifacesChanged = true;
         if (!before && ep) ifacesChanged = true;
-        if (before) this.removeEndpoint(d, before, ep);
+        if (before) this.removeEndpoint(d, before, ep, freed);
         if (ep) this.putEndpoint(d, ep);
       }
       if (ifacesChanged) this.putDispatch(d);
@@ -161,6 +163,7 @@ export class StateBuilder {
       for (const id of dirtySets) this.putIpSet(d, id);
       const net = this.network.takeDirty();
       const routed = net.all ? [...this.network.nodeNames(), ...this.nodeRoutes.keys()] : [...dirtyNodes, ...net.nodes];
+      for (const dst of freed) routed.push(...this.network.workloadNodesAt(dst));
       for (const name of new Set(routed)) this.putNodeRoutes(d, name);
       if (net.all || net.nodes.size > 0 || dirtyNodes.size > 0) {
         putNetwork(d, this.network, {
@@ -234,7 +237,12 @@ export class StateBuilder {
   }
 
   /** Removes what `before` had and `ep` (the endpoint's new version, if any) no longer has. */
-  private removeEndpoint(d: Draft<DesiredState>, before: EndpointState, ep: WorkloadEndpoint | undefined): void {
+  private removeEndpoint(
+    d: Draft<DesiredState>,
+    before: EndpointState,
+    ep: WorkloadEndpoint | undefined,
+    freed: Set<string>,
+  ): void {
     if (ep?.iface !== before.iface) {
       for (const v of FAMILIES) {
         for (const dir of DIRECTIONS) {
@@ -246,7 +254,10 @@ export class StateBuilder {
     }
     const keep = new Set(ep ? [...ep.ipv4Nets, ...ep.ipv6Nets] : []);
     for (const net of [...before.ipv4Nets, ...before.ipv6Nets]) {
-      if (!keep.has(net) && d.routes[net]?.dev === before.iface) delete d.routes[net];
+      if (!keep.has(net) && d.routes[net]?.dev === before.iface) {
+        delete d.routes[net];
+        freed.add(net);
+      }
     }
     if (!ep) delete d.endpoints[before.key];
   }
@@ -296,6 +307,8 @@ export class StateBuilder {
     }
     for (const [dst, route] of wanted) {
       const old = d.routes[dst];
+      // A local workload's route wins over a remote one for the same address.
+      if (old?.kind === "local-workload") continue;
       if (!old || JSON.stringify(old) !== JSON.stringify(route)) d.routes[dst] = route;
     }
     this.nodeRoutes.set(name, [...wanted.keys()]);

@@ -4,7 +4,7 @@
 /** Felix's route protocol (RTPROT 80); we own exactly the routes carrying it. */
 export const ROUTE_PROTOCOL = 80;
 
-export type RouteKind = "local-workload" | "remote-block" | "local-block";
+export type RouteKind = "local-workload" | "remote-block" | "local-block" | "remote-workload";
 
 export interface Route {
   /** Canonical CIDR, e.g. `10.244.1.5/32`. */

@@ -12,12 +12,16 @@ import { DEFAULT_MTU_IFACE_PATTERN } from "../../ifaces/tunnel.js";
 import type { FdbEntry, NeighborEntry } from "../../routes/neighbor.js";
 import { fdbKey, neighborKey } from "../../routes/neighbor.js";
 import type { Route } from "../../routes/route.js";
-import type { IpVersion, NodeInfo } from "../model.js";
+import type { IpVersion, NodeInfo, WorkloadEndpoint } from "../model.js";
 import { matches } from "../selector/selector.js";
+import { BlockClaims, type PoolPrefix } from "./block-claims.js";
 import { type BlockRouteResult, blockRoutes, encapFor, IPIP_DEVICE, poolFor, VXLAN_DEVICE } from "./block-routes.js";
 import type { BlockAffinity, FelixNetworkConfig, IpPool, NetworkUpdate } from "./model.js";
+import { Prefix } from "./prefix.js";
 import type { NetworkState } from "./state.js";
 import { nodeIpv4, vtepOf } from "./vtep.js";
+import { vtepConflicts } from "./vtep-claims.js";
+import { WorkloadAddresses } from "./workload-routes.js";
 
 export const DEFAULT_VXLAN_VNI = 4096;
 export const DEFAULT_VXLAN_PORT = 4789;
@@ -34,6 +38,14 @@ export class NetworkIndex {
   /** node → its affine blocks. */
   private readonly blocksByNode = new Map<string, Set<string>>();
   private readonly felixConfigs = new Map<string, FelixNetworkConfig>();
+  /** Who holds each block: claims checked against the pools, duplicates resolved (block-claims.ts). */
+  private readonly claims: BlockClaims;
+  /** Every endpoint's addresses, for borrowed-address routes (workload-routes.ts). */
+  private readonly workloads = new WorkloadAddresses();
+  private poolPrefixCache: PoolPrefix[] | undefined;
+  /** Nodes whose VTEP repeats another's (vtep-claims.ts); recomputed when a node changed. */
+  private vtepRefused = new Map<string, string>();
+  private vtepStale = false;
   private dirtyAll = true;
   private dirtyNodes = new Set<string>();
 
@@ -41,13 +53,51 @@ export class NetworkIndex {
     private readonly nodeName: string,
     /** FELIX_* overrides: they win over every FelixConfiguration, as in Felix. */
     private readonly envConfig: FelixNetworkConfig = {},
-  ) {}
+  ) {
+    this.claims = new BlockClaims(nodeName);
+  }
 
   updateNode(name: string, node: NodeInfo | null): void {
     if (node) this.nodes.set(name, node);
     else this.nodes.delete(name);
     if (name === this.nodeName) this.dirtyAll = true;
     else this.dirtyNodes.add(name);
+    this.vtepStale = true;
+    this.refreshClaims(name);
+  }
+
+  /** An endpoint (any node) after the address guard: its addresses may need their own route. */
+  updateWorkload(key: string, ep: WorkloadEndpoint | null): void {
+    for (const n of this.workloads.update(key, ep)) this.dirtyNodes.add(n);
+  }
+
+  /** The nodes with a workload at `net` (a local route for it went away: theirs may be due). */
+  workloadNodesAt(net: string): Set<string> {
+    return this.workloads.nodesAt(net);
+  }
+
+  /** A node's claims are its affinities where it has any, else its pod CIDRs. */
+  private refreshClaims(name: string): void {
+    const affine = this.blocksByNode.get(name);
+    const before = this.claims.owned(name, this.poolPrefixes()).blocks;
+    const affected =
+      affine && affine.size > 0
+        ? this.claims.set(name, "affinity", [...affine].sort())
+        : this.claims.set(name, "podCIDR", [...(this.nodes.get(name)?.podCIDRs ?? [])]);
+    const after = this.claims.owned(name, this.poolPrefixes()).blocks;
+    for (const n of affected) this.dirtyNodes.add(n);
+    if (affected.has(this.nodeName)) this.dirtyAll = true;
+    // A block changed hands: the borrowed-address routes inside it may change.
+    if (before.join() !== after.join()) {
+      for (const b of new Set([...before, ...after])) {
+        for (const n of this.workloads.nodesWithin(Prefix.parse(b))) this.dirtyNodes.add(n);
+      }
+    }
+  }
+
+  private poolPrefixes(): PoolPrefix[] {
+    this.poolPrefixCache ??= [...this.pools.values()].map((pool) => ({ pool, prefix: Prefix.parse(pool.cidr) }));
+    return this.poolPrefixCache;
   }
 
   update(u: NetworkUpdate): void {
@@ -55,6 +105,7 @@ export class NetworkIndex {
       case "pool":
         if (u.pool) this.pools.set(u.name, u.pool);
         else this.pools.delete(u.name);
+        this.poolPrefixCache = undefined;
         this.dirtyAll = true;
         break;
       case "affinity": {
@@ -70,6 +121,8 @@ export class NetworkIndex {
           set.add(u.affinity.cidr);
           this.dirtyNodes.add(u.affinity.node);
         } else this.affinities.delete(u.name);
+        if (old) this.refreshClaims(old.node);
+        if (u.affinity && u.affinity.node !== old?.node) this.refreshClaims(u.affinity.node);
         if (this.dirtyNodes.has(this.nodeName)) this.dirtyAll = true;
         break;
       }
@@ -82,6 +135,14 @@ export class NetworkIndex {
   }
 
   takeDirty(): NetworkDirty {
+    if (this.vtepStale) {
+      this.vtepStale = false;
+      const next = vtepConflicts(this.nodes, this.nodeName);
+      for (const n of new Set([...next.keys(), ...this.vtepRefused.keys()])) {
+        if (next.get(n) !== this.vtepRefused.get(n)) this.dirtyNodes.add(n);
+      }
+      this.vtepRefused = next;
+    }
     const d = { all: this.dirtyAll, nodes: this.dirtyNodes };
     this.dirtyAll = false;
     this.dirtyNodes = new Set();
@@ -93,18 +154,45 @@ export class NetworkIndex {
     return [...new Set([...this.nodes.keys(), ...this.blocksByNode.keys()])];
   }
 
-  /** A node's IPAM blocks: its block affinities where it has any, else its pod CIDRs. */
+  /**
+   * A node's IPAM blocks: its block affinities where it has any, else its pod
+   * CIDRs; only those inside the pools that no earlier node holds (block-claims.ts).
+   */
   blocksOf(name: string): string[] {
-    const affine = this.blocksByNode.get(name);
-    if (affine && affine.size > 0) return [...affine].sort();
-    return [...(this.nodes.get(name)?.podCIDRs ?? [])];
+    return this.claims.owned(name, this.poolPrefixes()).blocks;
   }
 
-  /** The routes to one node's blocks (a node without a Node object gets none). */
+  /**
+   * The routes to one node's blocks and to its workloads' borrowed addresses
+   * (a node without a Node object gets none), with why claims were refused.
+   */
   routesFor(name: string): BlockRouteResult {
     const node = this.nodes.get(name);
     if (!node) return { routes: new Map<string, Route>() };
-    return blockRoutes(this.nodeName, this.nodes.get(this.nodeName), node, this.blocksOf(name), this.pools.values());
+    const local = this.nodes.get(this.nodeName);
+    const owned = this.claims.owned(name, this.poolPrefixes());
+    const r = blockRoutes(this.nodeName, local, node, owned.blocks, this.pools.values());
+    const problems = [...(r.problem ? [r.problem] : []), ...owned.refused];
+    if (name !== this.nodeName) {
+      const held = owned.blocks.map((b) => Prefix.parse(b));
+      const borrowed = this.workloads.borrowed(name, held, (net) => this.holderOf(net));
+      const b = blockRoutes(this.nodeName, local, node, borrowed, this.pools.values());
+      if (b.problem) problems.push(b.problem);
+      for (const [dst, route] of b.routes) r.routes.set(dst, { ...route, kind: "remote-workload" });
+    }
+    const vtep = this.vtepRefused.get(name);
+    if (vtep) {
+      // No VXLAN route to a node whose VTEP another node has: it would reach that node.
+      for (const [dst, route] of r.routes) if (route.dev?.startsWith("vxlan")) r.routes.delete(dst);
+      problems.push(vtep);
+    }
+    return { routes: r.routes, problem: problems.length > 0 ? problems.join("; ") : undefined };
+  }
+
+  /** The node holding the block that contains `net`, if any. */
+  private holderOf(net: string): string | undefined {
+    // Claims leave each block one holder: the first match is the only one.
+    return this.nodeNames().find((name) => this.blocksOf(name).some((b) => Prefix.parse(b).contains(net)));
   }
 
   /** FelixConfiguration `default` < `node.<name>` < FELIX_* environment. */
@@ -225,7 +313,7 @@ export class NetworkIndex {
       for (const name of this.nodeNames().sort()) {
         if (name === this.nodeName) continue;
         const n = this.nodes.get(name);
-        const vtep = n && vtepOf(n);
+        const vtep = n && !this.vtepRefused.has(name) ? vtepOf(n) : undefined;
         // Only VTEPs some route uses: a node reached without encapsulation needs no entries.
         if (
           !n ||

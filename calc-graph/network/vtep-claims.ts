@@ -1,0 +1,33 @@
+// VTEPs a node may not have: one whose MAC, tunnel address or underlay
+// address another node already has. A node annotating another's VTEP MAC
+// would otherwise take over its FDB entry (and its traffic). The local node
+// keeps its own; among the others the first by name keeps it, whatever the
+// order the nodes arrived in. A refused VTEP gets no neighbour or FDB entry
+// and no VXLAN route.
+
+import type { NodeInfo } from "../model.js";
+import { vtepOf } from "./vtep.js";
+
+/** Refused nodes → why. */
+export function vtepConflicts(nodes: ReadonlyMap<string, NodeInfo>, localNode: string): Map<string, string> {
+  const names = [...nodes.keys()].sort((a, b) => (a === localNode ? -1 : b === localNode ? 1 : a < b ? -1 : 1));
+  const seen = new Map<string, string>();
+  const refused = new Map<string, string>();
+  for (const name of names) {
+    const vtep = vtepOf(nodes.get(name)!);
+    if (!vtep) continue;
+    const keys = [
+      ["MAC", vtep.mac],
+      ["tunnel address", vtep.tunnelAddr],
+      ["underlay address", vtep.nodeIp],
+    ] as const;
+    const clash = keys.find(([what, v]) => seen.has(`${what} ${v}`));
+    if (clash) {
+      const [what, v] = clash;
+      refused.set(name, `VTEP refused: its ${what} ${v} is node ${seen.get(`${what} ${v}`)}'s`);
+      continue;
+    }
+    for (const [what, v] of keys) seen.set(`${what} ${v}`, name);
+  }
+  return refused;
+}
