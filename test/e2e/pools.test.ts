@@ -285,6 +285,43 @@ describe("IP pools and routing modes end to end", { skip }, () => {
     assert.match(ipsetList, /172\.31\.251\.3/);
   });
 
+  test("a borrowed IPAM address: a pod on node2 with an address of node1's block is reachable from node1's pods and from node2", async () => {
+    // IPAM lent node2's pod an address from node1's block (10.65.1.0/24): node1 holds the
+    // block's blackhole, so without a /32 to node2 its pods could not reach the pod.
+    const borrow = await topo.addPod(nodes[1], { namespace: "x", name: "borrow", ip: "10.65.1.50" });
+    pods.push(borrow);
+    try {
+      for (const mode of ["Never", "Always"] as const) {
+        writeCluster(mode);
+        await programAll();
+        const r1 = await exec(nodes[0].netns, "ip", "route", "show", "proto", "80");
+        assert.match(r1, /blackhole 10\.65\.1\.0\/24/, `${mode}: node1 keeps its block's blackhole`);
+        const want =
+          mode === "Never"
+            ? /10\.65\.1\.50 via 172\.31\.250\.2 dev eth0/
+            : /10\.65\.1\.50 via 10\.65\.2\.0 dev vxlan\.calico/;
+        assert.match(r1, want, `${mode}: node1 routes the borrowed address to node2`);
+        await expectConnected([pods[0], borrow], `${mode}: node1's pod ↔ the borrowing pod`);
+        if (mode === "Always") {
+          // node3 is on another subnet: without encapsulation it has no path to node2 at all (no BGP here).
+          assert.match(
+            await exec(nodes[2].netns, "ip", "route", "show", "10.65.1.50"),
+            /via 10\.65\.2\.0 dev vxlan\.calico/,
+          );
+          await expectConnected([pods[2], borrow], `${mode}: node3's pod ↔ the borrowing pod`);
+        }
+        await expectConnected([pods[1], borrow], `${mode}: node2's own pod ↔ the borrowing pod`);
+        const fromNode2 = await topo.waitForProbe(nodes[1], borrow.ip, 80, "tcp", { withinMs: 3000 });
+        assert.equal(fromNode2.reply, "x/borrow", `${mode}: node2 itself reaches it`);
+      }
+    } finally {
+      pods.pop();
+      await topo.removePod(borrow);
+      writeCluster("Never");
+      await programAll();
+    }
+  });
+
   test("the daemon moves traffic when the pool's mode changes, without a restart", async () => {
     writeCluster("Never");
     // No refresh timer in the way: repairs below must come from link events.
