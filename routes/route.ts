@@ -4,6 +4,12 @@
 /** Felix's route protocol (RTPROT 80); we own exactly the routes carrying it. */
 export const ROUTE_PROTOCOL = 80;
 
+/**
+ * RTPROT_BOOT: the protocol of a route added without one, as Calico's CNI
+ * plugin adds a workload's route (Felix's DeviceRouteProtocol default, 3).
+ */
+export const DEVICE_ROUTE_PROTOCOL = 3;
+
 export type RouteKind = "local-workload" | "remote-block" | "local-block" | "remote-workload";
 
 export interface Route {

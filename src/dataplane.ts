@@ -160,7 +160,11 @@ export class Dataplane {
     if (this.o.routes && (links || last?.routes !== state.routes || this.o.routes.pending.length > 0)) {
       this.o.routes.setDesired({ ...state.routes });
       const r = await this.o.routes.apply();
-      routes = { added: r.added.length + r.replaced.length, removed: r.removed.length, pending: r.pending.length };
+      routes = {
+        added: r.added.length + r.replaced.length + (r.adopted?.length ?? 0),
+        removed: r.removed.length,
+        pending: r.pending.length,
+      };
       for (const f of r.failed) warnings.push(`route ${f.dst}: ${f.error}`);
       for (const p of r.pending) warnings.push(`route ${p.dst} waits: ${p.reason}${p.dev ? ` (${p.dev})` : ""}`);
     }

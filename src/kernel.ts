@@ -34,6 +34,8 @@ export async function kernelDataplane(
   log: Logger,
   metrics: Metrics,
   proxyMode: ProxyMode = "off",
+  /** Workload interface prefix (FELIX_INTERFACEPREFIX): CNI routes on such interfaces are adopted. */
+  interfacePrefix = "cali",
 ): Promise<KernelParts> {
   const syncer = (family: 4 | 6) =>
     new TableSyncer(new CountingBackend(new ExecIptablesBackend(family, mode), metrics), {
@@ -53,7 +55,7 @@ export async function kernelDataplane(
     ipsets: new IpsetSyncer(new CountingIpsetBackend(new ExecIpsetBackend(), metrics)),
     ipv4: syncer(4),
     ipv6: ipv6 ? syncer(6) : undefined,
-    routes: new RouteReconciler(netlink),
+    routes: new RouteReconciler(netlink, { workloadPrefixes: [interfacePrefix] }),
     sysctls: new SysctlReconciler(new ProcSysctls()),
     // The real IPVS backend only in proxy mode ipvs (it reports a kernel without IPVS clearly).
     ipvs: proxyMode === "ipvs" ? new IpvsSync(new IpvsadmBackend(), new IpCommandDevice()) : undefined,

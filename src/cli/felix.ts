@@ -71,7 +71,14 @@ async function run(o: Options): Promise<void> {
   if (problems.length) throw new RuntimeError(problems.join("\n"));
 
   const metrics = new Metrics();
-  const kernel = await kernelDataplane(cfg, mode, log.child({ component: "iptables" }), metrics, graphCfg.proxyMode);
+  const kernel = await kernelDataplane(
+    cfg,
+    mode,
+    log.child({ component: "iptables" }),
+    metrics,
+    graphCfg.proxyMode,
+    graphCfg.interfacePrefix,
+  );
   log.info(
     { node: nodeName, datastore: o.datastore, backend: mode, ipv6: kernel.ipv6, once: Boolean(o.once) },
     "felix starting",
