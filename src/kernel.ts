@@ -12,6 +12,7 @@ import { TableSyncer } from "../iptables/table-syncer.js";
 import { IpvsSync } from "../ipvs/ipvs-sync.js";
 import { IpvsadmBackend } from "../ipvs/ipvsadm-backend.js";
 import { IpCommandDevice } from "../ipvs/service-device.js";
+import { ConntrackCli, findConntrack } from "../routes/conntrack.js";
 import { NeighborReconciler } from "../routes/neighbor-reconciler.js";
 import { KernelNetlinkNeighbors } from "../routes/netlink-neighbors.js";
 import { KernelNetlinkRoutes } from "../routes/netlink-routes.js";
@@ -50,6 +51,12 @@ export async function kernelDataplane(
   const netlink = new KernelNetlinkRoutes();
   const neighbors = new KernelNetlinkNeighbors();
   const ipv6 = cfg.ipv6Support && (await backendAvailable(6, mode));
+  const conntrack = findConntrack();
+  if (!conntrack) {
+    log.warn(
+      "conntrack (conntrack-tools) not found: flows of a deleted pod are not cleared when its address goes to a new pod",
+    );
+  }
   if (cfg.ipv6Support && !ipv6) log.warn("IPv6 support is on but ip6tables is not usable here: programming IPv4 only");
   const dataplane = new Dataplane({
     ipsets: new IpsetSyncer(new CountingIpsetBackend(new ExecIpsetBackend(), metrics)),
@@ -61,6 +68,7 @@ export async function kernelDataplane(
     ipvs: proxyMode === "ipvs" ? new IpvsSync(new IpvsadmBackend(), new IpCommandDevice()) : undefined,
     tunnels: new TunnelReconciler(new IpTunnelLinks(), { mtuFile: cfg.mtuFilePath ?? DEFAULT_MTU_FILE }),
     neighbors: new NeighborReconciler(neighbors, ["vxlan.calico"]),
+    ...(conntrack ? { conntrack: new ConntrackCli(conntrack) } : {}),
   });
   return {
     dataplane,
