@@ -349,7 +349,7 @@ export class NetworkIndex {
   remoteVtepAddresses(): string[] {
     const out = new Set<string>();
     for (const [name, n] of this.nodes) {
-      const vtep = name === this.nodeName ? undefined : vtepOf(n);
+      const vtep = name === this.nodeName || this.vtepRefused.has(name) ? undefined : vtepOf(n);
       if (vtep) out.add(vtep.nodeIp); // ipset lists a /32 as the bare address
     }
     return [...out].sort();
