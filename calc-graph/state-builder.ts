@@ -162,7 +162,9 @@ export class StateBuilder {
       }
       for (const id of dirtySets) this.putIpSet(d, id);
       const net = this.network.takeDirty();
-      const routed = net.all ? [...this.network.nodeNames(), ...this.nodeRoutes.keys()] : [...dirtyNodes, ...net.nodes];
+      const routed = net.all
+        ? [...this.network.nodeNames(), ...this.nodeRoutes.keys()]
+        : [...dirtyNodes, ...net.nodes, ...net.routes];
       for (const dst of freed) routed.push(...this.network.workloadNodesAt(dst));
       for (const name of new Set(routed)) this.putNodeRoutes(d, name);
       if (net.all || net.nodes.size > 0 || dirtyNodes.size > 0) {

@@ -29,6 +29,8 @@ export const DEFAULT_VXLAN_PORT = 4789;
 export interface NetworkDirty {
   readonly all: boolean;
   readonly nodes: ReadonlySet<string>;
+  /** Nodes whose borrowed-address routes alone may have changed (no tunnel or neighbour change). */
+  readonly routes: ReadonlySet<string>;
 }
 
 export class NetworkIndex {
@@ -46,8 +48,11 @@ export class NetworkIndex {
   /** Nodes whose VTEP repeats another's (vtep-claims.ts); recomputed when a node changed. */
   private vtepRefused = new Map<string, string>();
   private vtepStale = false;
+  /** node → its held blocks, parsed; cleared when claims or pools change. */
+  private heldCache = new Map<string, Prefix[]>();
   private dirtyAll = true;
   private dirtyNodes = new Set<string>();
+  private dirtyRoutes = new Set<string>();
 
   constructor(
     private readonly nodeName: string,
@@ -68,7 +73,30 @@ export class NetworkIndex {
 
   /** An endpoint (any node) after the address guard: its addresses may need their own route. */
   updateWorkload(key: string, ep: WorkloadEndpoint | null): void {
-    for (const n of this.workloads.update(key, ep)) this.dirtyNodes.add(n);
+    const before = this.workloads.get(key);
+    const affected = this.workloads.update(key, ep);
+    if (affected.size === 0) return;
+    const changed: [string, readonly string[]][] = [];
+    if (before) changed.push([before.node, before.nets]);
+    if (ep) changed.push([ep.node, [...ep.ipv4Nets, ...ep.ipv6Nets]]);
+    // The common case, an address in its own node's block that no other node's pod claims, routes nothing.
+    for (const [node, nets] of changed) {
+      for (const net of nets) {
+        const others = this.workloads.nodesAt(net);
+        if (this.holds(node, net) && [...others].every((o) => o === node)) continue;
+        this.dirtyRoutes.add(node);
+        for (const o of others) this.dirtyRoutes.add(o);
+      }
+    }
+  }
+
+  private holds(node: string, net: string): boolean {
+    let held = this.heldCache.get(node);
+    if (!held) {
+      held = this.blocksOf(node).map((b) => Prefix.parse(b));
+      this.heldCache.set(node, held);
+    }
+    return held.some((b) => b.contains(net));
   }
 
   /** The nodes with a workload at `net` (a local route for it went away: theirs may be due). */
@@ -85,12 +113,13 @@ export class NetworkIndex {
         ? this.claims.set(name, "affinity", [...affine].sort())
         : this.claims.set(name, "podCIDR", [...(this.nodes.get(name)?.podCIDRs ?? [])]);
     const after = this.claims.owned(name, this.poolPrefixes()).blocks;
+    this.heldCache.clear();
     for (const n of affected) this.dirtyNodes.add(n);
     if (affected.has(this.nodeName)) this.dirtyAll = true;
     // A block changed hands: the borrowed-address routes inside it may change.
     if (before.join() !== after.join()) {
       for (const b of new Set([...before, ...after])) {
-        for (const n of this.workloads.nodesWithin(Prefix.parse(b))) this.dirtyNodes.add(n);
+        for (const n of this.workloads.nodesWithin(Prefix.parse(b))) this.dirtyRoutes.add(n);
       }
     }
   }
@@ -106,6 +135,7 @@ export class NetworkIndex {
         if (u.pool) this.pools.set(u.name, u.pool);
         else this.pools.delete(u.name);
         this.poolPrefixCache = undefined;
+        this.heldCache.clear();
         this.dirtyAll = true;
         break;
       case "affinity": {
@@ -143,9 +173,11 @@ export class NetworkIndex {
       }
       this.vtepRefused = next;
     }
-    const d = { all: this.dirtyAll, nodes: this.dirtyNodes };
+    this.heldCache.clear(); // a batch's cache: kept longer, it would hold every node
+    const d = { all: this.dirtyAll, nodes: this.dirtyNodes, routes: this.dirtyRoutes };
     this.dirtyAll = false;
     this.dirtyNodes = new Set();
+    this.dirtyRoutes = new Set();
     return d;
   }
 

@@ -17,6 +17,11 @@ export class WorkloadAddresses {
   /** address → endpoint keys. */
   private readonly keysAt = new Map<string, Set<string>>();
 
+  /** An endpoint's node and addresses, as recorded. */
+  get(key: string): { readonly node: string; readonly nets: readonly string[] } | undefined {
+    return this.byKey.get(key);
+  }
+
   /** Records an endpoint; returns the nodes whose routes may change. */
   update(key: string, ep: WorkloadEndpoint | null): Set<string> {
     const old = this.byKey.get(key);

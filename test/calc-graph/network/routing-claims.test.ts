@@ -4,6 +4,7 @@
 
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import fc from "fast-check";
 import { CalcGraph } from "../../../calc-graph/calc-graph.js";
 import { hashNetMembers } from "../../../calc-graph/ipsets/hash-net.js";
 import { derivedVtepMac } from "../../../calc-graph/network/vtep.js";
@@ -275,5 +276,55 @@ describe("hash:net sets never get a /0", () => {
     const g = new CalcGraph({ nodeName: "node1" });
     g.apply([node("node1", 1), pool({ cidr: "0.0.0.0/0", natOutgoing: true })]);
     assert.deepEqual([...g.current.ipsets["cali40masq-ipam-pools"].members].sort(), ["0.0.0.0/1", "128.0.0.0/1"]);
+  });
+});
+
+describe("incremental routing equals a fresh graph", () => {
+  test("property: any sequence of pod, node and affinity changes leaves the routes a fresh graph computes", () => {
+    const nodes = ["node1", "node2", "node3"];
+    const podArb = fc.record({
+      kind: fc.constant("pod" as const),
+      name: fc.constantFrom("a", "b", "c", "d"),
+      node: fc.constantFrom(...nodes),
+      ip: fc.constantFrom("10.244.1.5", "10.244.1.6", "10.244.2.5", "10.244.3.5", "10.244.9.9", "172.31.250.2"),
+      del: fc.boolean(),
+    });
+    const affArb = fc.record({
+      kind: fc.constant("affinity" as const),
+      node: fc.constantFrom(...nodes),
+      cidr: fc.constantFrom("10.244.1.0/24", "10.244.2.0/24", "10.244.9.0/24", "0.0.0.0/1"),
+      del: fc.boolean(),
+    });
+    const nodeArb = fc.record({ kind: fc.constant("node" as const), n: fc.constantFrom(1, 2, 3), del: fc.boolean() });
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...nodes),
+        fc.array(fc.oneof(podArb, affArb, nodeArb), { maxLength: 30 }),
+        (local, ops) => {
+          const g = new CalcGraph({ nodeName: local });
+          const current = new Map<string, ResourceUpdate>();
+          const put = (key: string, u: ResourceUpdate, del: boolean) => {
+            if (del) {
+              if (current.delete(key)) g.apply([{ ...u, value: null }]);
+            } else {
+              current.set(key, u);
+              g.apply([u]);
+            }
+          };
+          g.apply([pool({ vxlanMode: "Always" }), namespace("x")]);
+          for (const n of [1, 2, 3]) put(`node${n}`, node(`node${n}`, n), false);
+          for (const op of ops) {
+            if (op.kind === "pod") put(`pod ${op.name}`, pod("x", op.name, { node: op.node, ip: op.ip }), op.del);
+            else if (op.kind === "affinity") put(`aff ${op.node} ${op.cidr}`, affinity(op.node, op.cidr), op.del);
+            else put(`node${op.n}`, node(`node${op.n}`, op.n), op.del);
+          }
+          const fresh = new CalcGraph({ nodeName: local });
+          fresh.apply([pool({ vxlanMode: "Always" }), namespace("x"), ...current.values()]);
+          assert.deepEqual(g.current.routes, fresh.current.routes);
+          assert.deepEqual(g.current.network, fresh.current.network);
+        },
+      ),
+      { numRuns: 150 },
+    );
   });
 });
