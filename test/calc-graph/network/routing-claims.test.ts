@@ -8,8 +8,10 @@ import fc from "fast-check";
 import { CalcGraph } from "../../../calc-graph/calc-graph.js";
 import { hashNetMembers } from "../../../calc-graph/ipsets/hash-net.js";
 import { derivedVtepMac } from "../../../calc-graph/network/vtep.js";
+import { ipvsIpSets } from "../../../calc-graph/services/ipvs-rules.js";
 import type { ResourceUpdate } from "../../../src/model/resource.js";
 import { namespace, pod, policy, update } from "../fixtures.js";
+import { ep, sp } from "../services/service-fixtures.js";
 
 const node = (name: string, n: number, annotations: Record<string, string> = {}, podCIDR = `10.244.${n}.0/24`) =>
   update("Node", "", name, {
@@ -270,6 +272,26 @@ describe("hash:net sets never get a /0", () => {
       "fd00::1",
       "10.1.0.0/16",
     ]);
+  });
+
+  test("loadBalancerSourceRanges 0.0.0.0/0 (a tenant's Service) reaches the IPVS hash:ip,port,net set as two halves", () => {
+    const sets = ipvsIpSets(
+      [
+        sp({
+          loadBalancerIPs: ["198.51.100.20"],
+          loadBalancerSourceRanges: ["0.0.0.0/0"],
+          endpoints: [ep("10.244.1.5")],
+        }),
+      ],
+      [],
+      { podCidrs: ["0.0.0.0/0"] },
+    );
+    const byName = Object.fromEntries(sets.map((s) => [s.name, [...s.members].sort()]));
+    assert.deepEqual(byName["cali40ipvs-lb-src"], [
+      "198.51.100.20,tcp:80,0.0.0.0/1",
+      "198.51.100.20,tcp:80,128.0.0.0/1",
+    ]);
+    assert.deepEqual(byName["cali40ipvs-pod-cidr"], ["0.0.0.0/1", "128.0.0.0/1"]);
   });
 
   test("a pool of 0.0.0.0/0 reaches the natOutgoing sets as two halves", () => {
