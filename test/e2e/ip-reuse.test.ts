@@ -123,7 +123,7 @@ describe("IP reuse end to end", { skip }, () => {
     }
   });
 
-  test("the address leaving the node takes its conntrack entries with it", async () => {
+  test("a terminating pod whose address Calico CNI released takes its conntrack entries with it", async () => {
     const gone = await topo.addPod(n1, { namespace: "x", name: "gone", ip: "10.65.1.30" });
     write([client, gone], false);
     const daemon = felixDaemon(topo, dir.path, n1, { FELIX_IPTABLESREFRESHINTERVAL: "600" });
@@ -135,11 +135,23 @@ describe("IP reuse end to end", { skip }, () => {
         200,
       );
       assert.ok((await entriesOf(n1, gone.ip)).length > 0);
-      write([client], false); // deleted in the datastore; its veth still exists
+      // Terminating, CNI has released the address (podIP annotation ""): the status still shows the IP
+      // and the veth still exists, but the address is no longer the pod's.
+      const released = podManifest(gone) as { metadata: Record<string, unknown> };
+      released.metadata.deletionTimestamp = "2026-01-01T00:00:00Z";
+      released.metadata.annotations = { "cni.projectcalico.org/podIP": "" };
+      dir.write("cluster.yaml", [
+        { apiVersion: "v1", kind: "Namespace", metadata: { name: "x" } },
+        nodeManifest(n1),
+        podManifest(client),
+        released,
+      ]);
       await eventually(
         () => entriesOf(n1, gone.ip),
         (e) => e.length === 0,
       );
+      assert.equal(await exec(n1.netns, "ip", "route", "show", gone.ip), "", "and its route");
+      assert.equal(await udpFrom(client, gone.ip), undefined, "nothing reaches it any more");
       await topo.removePod(gone);
     } finally {
       await daemon.kill();
