@@ -207,7 +207,14 @@ export class NetworkIndex {
     const problems = [...(r.problem ? [r.problem] : []), ...owned.refused];
     if (name !== this.nodeName) {
       const held = owned.blocks.map((b) => Prefix.parse(b));
-      const borrowed = this.workloads.borrowed(name, held, (net) => this.holderOf(net));
+      let holders: [Prefix, string][] | undefined; // built on the first address outside `held`, once per call
+      const holderOf = (net: string) => {
+        holders ??= this.nodeNames().flatMap((n) =>
+          this.blocksOf(n).map((b): [Prefix, string] => [Prefix.parse(b), n]),
+        );
+        return holders.find(([b]) => b.contains(net))?.[1];
+      };
+      const borrowed = this.workloads.borrowed(name, held, holderOf);
       const b = blockRoutes(this.nodeName, local, node, borrowed, this.pools.values());
       if (b.problem) problems.push(b.problem);
       for (const [dst, route] of b.routes) r.routes.set(dst, { ...route, kind: "remote-workload" });
@@ -219,12 +226,6 @@ export class NetworkIndex {
       problems.push(vtep);
     }
     return { routes: r.routes, problem: problems.length > 0 ? problems.join("; ") : undefined };
-  }
-
-  /** The node holding the block that contains `net`, if any. */
-  private holderOf(net: string): string | undefined {
-    // Claims leave each block one holder: the first match is the only one.
-    return this.nodeNames().find((name) => this.blocksOf(name).some((b) => Prefix.parse(b).contains(net)));
   }
 
   /** FelixConfiguration `default` < `node.<name>` < FELIX_* environment. */
