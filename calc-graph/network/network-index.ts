@@ -84,6 +84,8 @@ export class NetworkIndex {
       for (const net of nets) {
         const others = this.workloads.nodesAt(net);
         if (this.holds(node, net) && [...others].every((o) => o === node)) continue;
+        // A node holding no block reaches VXLAN peers through its pods' addresses alone: its neighbour entries too.
+        if (this.heldCache.get(node)?.length === 0) this.dirtyNodes.add(node);
         this.dirtyRoutes.add(node);
         for (const o of others) this.dirtyRoutes.add(o);
       }
@@ -347,13 +349,11 @@ export class NetworkIndex {
         if (name === this.nodeName) continue;
         const n = this.nodes.get(name);
         const vtep = n && !this.vtepRefused.has(name) ? vtepOf(n) : undefined;
-        // Only VTEPs some route uses: a node reached without encapsulation needs no entries.
-        if (
-          !n ||
-          !vtep ||
-          !this.blocksOf(name).some((b) => encapFor(poolFor(this.pools.values(), b), local, n) === "vxlan")
-        )
-          continue;
+        // Only VTEPs some route uses: a node reached without encapsulation needs no entries. A node
+        // holding no block (IPAM lent all its pods' addresses) is reached through those addresses.
+        const blocks = this.blocksOf(name);
+        const via = blocks.length > 0 ? blocks : [...this.workloads.addressesOn(name)];
+        if (!n || !vtep || !via.some((b) => encapFor(poolFor(this.pools.values(), b), local, n) === "vxlan")) continue;
         const ne: NeighborEntry = { dev: VXLAN_DEVICE, ip: vtep.tunnelAddr, mac: vtep.mac, node: name };
         const fe: FdbEntry = { dev: VXLAN_DEVICE, mac: vtep.mac, dst: vtep.nodeIp, node: name };
         neighbors[neighborKey(ne)] = ne;

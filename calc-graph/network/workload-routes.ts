@@ -56,6 +56,11 @@ export class WorkloadAddresses {
     return affected;
   }
 
+  /** Every address of `node`'s workloads. */
+  *addressesOn(node: string): Iterable<string> {
+    for (const nets of this.byNode.get(node)?.values() ?? []) yield* nets;
+  }
+
   /** The nodes with a workload at `net`. */
   nodesAt(net: string): Set<string> {
     const out = new Set<string>();

@@ -226,6 +226,29 @@ describe("borrowed IPAM addresses", () => {
     );
   });
 
+  test("a node holding no block at all (IPAM lent every address): its pods are routed, and its VTEP known", () => {
+    const nodeless = (name: string, n: number) => node(name, n, {}, "");
+    const g = bothOrders("node1", [
+      node("node1", 1),
+      nodeless("node4", 4),
+      pool({ vxlanMode: "Always" }),
+      affinity("node1", "10.244.1.0/24"),
+      pod("x", "lent", { node: "node4", ip: "10.244.1.90" }),
+    ]);
+    assert.deepEqual(
+      [g.current.routes["10.244.1.90/32"]?.gateway, g.current.routes["10.244.1.90/32"]?.dev],
+      ["10.244.4.0", "vxlan.calico"],
+    );
+    assert.deepEqual(
+      Object.values(g.current.network.fdb).map((e) => e.node),
+      ["node4"],
+      "the FDB entry the route needs",
+    );
+    g.apply([{ ...pod("x", "lent", { node: "node4", ip: "10.244.1.90" }), value: null }]);
+    assert.equal(g.current.routes["10.244.1.90/32"], undefined);
+    assert.deepEqual(Object.values(g.current.network.fdb), [], "no route uses node4's VTEP any more");
+  });
+
   test("on the borrowing node itself: the local workload route, nothing else", () => {
     const g = new CalcGraph({ nodeName: "node2" });
     g.apply([...three, pool(), borrowed]);
@@ -317,7 +340,12 @@ describe("incremental routing equals a fresh graph", () => {
       cidr: fc.constantFrom("10.244.1.0/24", "10.244.2.0/24", "10.244.9.0/24", "0.0.0.0/1"),
       del: fc.boolean(),
     });
-    const nodeArb = fc.record({ kind: fc.constant("node" as const), n: fc.constantFrom(1, 2, 3), del: fc.boolean() });
+    const nodeArb = fc.record({
+      kind: fc.constant("node" as const),
+      n: fc.constantFrom(1, 2, 3),
+      blockless: fc.boolean(),
+      del: fc.boolean(),
+    });
     fc.assert(
       fc.property(
         fc.constantFrom(...nodes),
@@ -338,7 +366,7 @@ describe("incremental routing equals a fresh graph", () => {
           for (const op of ops) {
             if (op.kind === "pod") put(`pod ${op.name}`, pod("x", op.name, { node: op.node, ip: op.ip }), op.del);
             else if (op.kind === "affinity") put(`aff ${op.node} ${op.cidr}`, affinity(op.node, op.cidr), op.del);
-            else put(`node${op.n}`, node(`node${op.n}`, op.n), op.del);
+            else put(`node${op.n}`, node(`node${op.n}`, op.n, {}, op.blockless ? "" : undefined), op.del);
           }
           const fresh = new CalcGraph({ nodeName: local });
           fresh.apply([pool({ vxlanMode: "Always" }), namespace("x"), ...current.values()]);
