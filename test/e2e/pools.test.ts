@@ -322,6 +322,40 @@ describe("IP pools and routing modes end to end", { skip }, () => {
     }
   });
 
+  test("hostile routing claims: node2's affinity for 128.0.0.0/1 and its pod claiming an outside address reroute nothing", async () => {
+    // Both claims cover the external host's address: honoured, node1 would send its pods' traffic for
+    // 203.0.113.10 to node2, where a pod with that very address answers in the external host's place.
+    const evil = await topo.addPod(nodes[1], { namespace: "x", name: "evil", ip: ext.ip });
+    pods.push(evil);
+    try {
+      writeCluster("Always", true);
+      dir.write("hostile.yaml", [
+        {
+          apiVersion: "projectcalico.org/v3",
+          kind: "BlockAffinity",
+          metadata: { name: "node2-128-0-0-0-1" },
+          spec: { node: "node2", cidr: "128.0.0.0/1", state: "confirmed" },
+        },
+      ]);
+      const out = await programAll();
+      assert.match(out[0], /block 128\.0\.0\.0\/1 refused: it lies in no IP pool/);
+      const r1 = await exec(nodes[0].netns, "ip", "route", "show", "proto", "80");
+      assert.doesNotMatch(r1, /128\.0\.0\.0\/1|203\.0\.113\.10/, "no route for either claim");
+      for (const [i, p] of [pods[0], pods[2]].entries()) {
+        const r = await topo.waitForProbe(p, ext.ip, 80, "tcp", { withinMs: 3000 });
+        const node = i === 0 ? nodes[0] : nodes[2];
+        assert.equal(r.reply, `ext/ext ${node.underlayIp}`, `${p.key} reaches the real external host`);
+      }
+      assert.doesNotMatch(await exec(nodes[1].netns, "ip", "route", "show", "proto", "80"), /203\.0\.113\.10/);
+    } finally {
+      pods.pop();
+      dir.remove("hostile.yaml");
+      await topo.removePod(evil);
+      writeCluster("Never");
+      await programAll();
+    }
+  });
+
   test("the daemon moves traffic when the pool's mode changes, without a restart", async () => {
     writeCluster("Never");
     // No refresh timer in the way: repairs below must come from link events.
