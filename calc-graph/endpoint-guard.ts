@@ -16,6 +16,7 @@
 import { Subject } from "rxjs";
 import type { ResourceProblem } from "../src/model/resource.js";
 import type { NodeInfo, WorkloadEndpoint } from "./model.js";
+import { StringMultimap } from "./multimap.js";
 import { Prefix } from "./network/prefix.js";
 import { sameList } from "./same.js";
 
@@ -24,37 +25,39 @@ export class EndpointGuard {
   readonly problems$ = new Subject<{ key: string; problem: ResourceProblem | null }>();
 
   private readonly raw = new Map<string, WorkloadEndpoint>();
-  /** What went downstream last, by key, and the raw endpoint it came from. */
-  private readonly emitted = new Map<string, { readonly out: WorkloadEndpoint; readonly from: WorkloadEndpoint }>();
-  private readonly refusedKeys = new Set<string>();
+  /**
+   * Endpoints with a refused address → what went downstream for them (a copy
+   * without it, or null). Every other endpoint went downstream as it came.
+   */
+  private readonly refused = new Map<string, WorkloadEndpoint | null>();
   /** address → endpoint keys holding it (raw). */
-  private readonly byAddress = new Map<string, Set<string>>();
+  private readonly byAddress = new StringMultimap();
   private readonly nodeAddrs = new Map<string, readonly string[]>();
   /** address → the nodes that have it. */
-  private readonly nodesByAddress = new Map<string, Set<string>>();
+  private readonly nodesByAddress = new StringMultimap();
   private pools: readonly Prefix[] = [];
 
   updateEndpoint(key: string, ep: WorkloadEndpoint | null): void {
     const old = this.raw.get(key);
-    if (old) for (const a of addresses(old)) removeFrom(this.byAddress, a, key);
+    if (old) for (const a of addresses(old)) this.byAddress.delete(a, key);
     if (ep) {
       this.raw.set(key, ep);
-      for (const a of addresses(ep)) addTo(this.byAddress, a, key);
+      for (const a of addresses(ep)) this.byAddress.add(a, key);
     } else this.raw.delete(key);
-    this.check(key);
+    this.check(key, old ?? null);
   }
 
   updateNode(name: string, node: NodeInfo | null): void {
     const before = this.nodeAddrs.get(name) ?? [];
     const after = node ? nodeAddresses(node) : [];
     if (before.join() === after.join()) return;
-    for (const a of before) removeFrom(this.nodesByAddress, a, name);
-    for (const a of after) addTo(this.nodesByAddress, a, name);
+    for (const a of before) this.nodesByAddress.delete(a, name);
+    for (const a of after) this.nodesByAddress.add(a, name);
     if (after.length > 0) this.nodeAddrs.set(name, after);
     else this.nodeAddrs.delete(name);
     const keys = new Set<string>();
-    for (const a of [...before, ...after]) for (const k of this.byAddress.get(a) ?? []) keys.add(k);
-    for (const k of [...keys].sort()) this.check(k);
+    for (const a of [...before, ...after]) for (const k of this.byAddress.get(a)) keys.add(k);
+    for (const k of [...keys].sort()) this.check(k, this.raw.get(k) ?? null);
   }
 
   /** Every IP pool's CIDR (disabled pools too: their addresses are still allocated). */
@@ -62,10 +65,11 @@ export class EndpointGuard {
     const next = [...new Set(cidrs)].sort();
     if (next.join() === this.pools.map((p) => p.cidr).join()) return;
     this.pools = next.map((c) => Prefix.parse(c));
-    for (const k of [...this.raw.keys()].sort()) this.check(k);
+    for (const k of [...this.raw.keys()].sort()) this.check(k, this.raw.get(k) ?? null);
   }
 
-  private check(key: string): void {
+  /** Re-decides one endpoint; `before` is the raw endpoint at the previous decision. */
+  private check(key: string, before: WorkloadEndpoint | null): void {
     const ep = this.raw.get(key) ?? null;
     const why: string[] = [];
     let out = ep;
@@ -80,30 +84,27 @@ export class EndpointGuard {
       if (v4.length + v6.length === 0) out = null;
       else if (why.length > 0) out = { ...ep, ipv4Nets: v4, ipv6Nets: v6 };
     }
-    const prev = this.emitted.get(key);
+    const prev = this.refused.has(key) ? (this.refused.get(key) ?? null) : before;
     const same =
-      out &&
-      prev &&
-      prev.from === ep &&
-      sameList(prev.out.ipv4Nets, out.ipv4Nets) &&
-      sameList(prev.out.ipv6Nets, out.ipv6Nets);
-    if (!same && (out || prev)) {
-      if (out && ep) this.emitted.set(key, { out, from: ep });
-      else this.emitted.delete(key);
-      this.endpoints$.next({ key, ep: out });
-    }
+      prev === out ||
+      (prev !== null &&
+        out !== null &&
+        before === ep &&
+        sameList(prev.ipv4Nets, out.ipv4Nets) &&
+        sameList(prev.ipv6Nets, out.ipv6Nets));
+    if (!same) this.endpoints$.next({ key, ep: out });
     const problemKey = `Pod/${key}/addresses`;
-    if (why.length > 0) {
-      this.refusedKeys.add(key);
+    if (why.length > 0 && ep) {
+      this.refused.set(key, out);
       const message = `pod address refused (no route, no IP set membership): ${why.join("; ")}`;
-      this.problems$.next({ key: problemKey, problem: { key: problemKey, message, ...(ep ? { node: ep.node } : {}) } });
-    } else if (this.refusedKeys.delete(key)) this.problems$.next({ key: problemKey, problem: null });
+      this.problems$.next({ key: problemKey, problem: { key: problemKey, message, node: ep.node } });
+    } else if (this.refused.delete(key)) this.problems$.next({ key: problemKey, problem: null });
   }
 
   private refusal(net: string): string | undefined {
     const ip = net.split("/")[0];
     const nodes = this.nodesByAddress.get(ip);
-    if (nodes && nodes.size > 0) return `is node ${[...nodes].sort()[0]}'s address`;
+    if (nodes.length > 0) return `is node ${[...nodes].sort()[0]}'s address`;
     const v6 = ip.includes(":");
     const family = this.pools.filter((p) => (p.family === 6) === v6);
     if (family.length > 0 && !family.some((p) => p.contains(ip))) return "lies in no IP pool";
@@ -120,17 +121,4 @@ function nodeAddresses(n: NodeInfo): string[] {
   const out = new Set<string>(n.internalIPs);
   for (const a of [n.ipv4Address?.split("/")[0], n.vxlanTunnelAddr, n.ipipTunnelAddr]) if (a) out.add(a);
   return [...out].sort();
-}
-
-function addTo(m: Map<string, Set<string>>, k: string, v: string): void {
-  const s = m.get(k) ?? new Set<string>();
-  m.set(k, s);
-  s.add(v);
-}
-
-function removeFrom(m: Map<string, Set<string>>, k: string, v: string): void {
-  const s = m.get(k);
-  if (!s) return;
-  s.delete(v);
-  if (s.size === 0) m.delete(k);
 }

@@ -8,48 +8,49 @@
 // block wins (its block route already covers it), else the first node by name.
 
 import type { WorkloadEndpoint } from "../model.js";
+import { StringMultimap } from "../multimap.js";
 import type { Prefix } from "./prefix.js";
 
+const netsOf = (ep: WorkloadEndpoint): string[] => [...ep.ipv4Nets, ...ep.ipv6Nets];
+
 export class WorkloadAddresses {
-  private readonly byKey = new Map<string, { readonly node: string; readonly nets: readonly string[] }>();
-  /** node → endpoint key → addresses (canonical /32, /128). */
-  private readonly byNode = new Map<string, Map<string, readonly string[]>>();
-  /** address → endpoint keys. */
-  private readonly keysAt = new Map<string, Set<string>>();
+  private readonly byKey = new Map<string, WorkloadEndpoint>();
+  /** node → its endpoints' keys. */
+  private readonly byNode = new Map<string, Set<string>>();
+  /** address (canonical /32, /128) → endpoint keys. */
+  private readonly keysAt = new StringMultimap();
 
   /** An endpoint's node and addresses, as recorded. */
   get(key: string): { readonly node: string; readonly nets: readonly string[] } | undefined {
-    return this.byKey.get(key);
+    const ep = this.byKey.get(key);
+    return ep && { node: ep.node, nets: netsOf(ep) };
   }
 
   /** Records an endpoint; returns the nodes whose routes may change. */
   update(key: string, ep: WorkloadEndpoint | null): Set<string> {
     const old = this.byKey.get(key);
-    const nets = ep ? [...ep.ipv4Nets, ...ep.ipv6Nets] : [];
     const affected = new Set<string>();
-    if (old && ep && old.node === ep.node && old.nets.join() === nets.join()) return affected;
+    const keep = ep?.node && (ep.ipv4Nets.length > 0 || ep.ipv6Nets.length > 0) ? ep : undefined;
+    if (old && keep && old.node === keep.node && netsOf(old).join() === netsOf(keep).join()) {
+      this.byKey.set(key, keep);
+      return affected;
+    }
     if (old) {
       affected.add(old.node);
-      for (const n of old.nets) for (const x of this.nodesAt(n)) affected.add(x);
-      const m = this.byNode.get(old.node);
-      m?.delete(key);
-      if (m?.size === 0) this.byNode.delete(old.node);
-      for (const n of old.nets) {
-        const s = this.keysAt.get(n);
-        s?.delete(key);
-        if (s?.size === 0) this.keysAt.delete(n);
-      }
+      for (const n of netsOf(old)) for (const x of this.nodesAt(n)) affected.add(x);
+      const s = this.byNode.get(old.node);
+      s?.delete(key);
+      if (s?.size === 0) this.byNode.delete(old.node);
+      for (const n of netsOf(old)) this.keysAt.delete(n, key);
       this.byKey.delete(key);
     }
-    if (ep?.node && nets.length > 0) {
-      this.byKey.set(key, { node: ep.node, nets });
-      const m = this.byNode.get(ep.node) ?? new Map<string, readonly string[]>();
-      this.byNode.set(ep.node, m);
-      m.set(key, nets);
-      for (const n of nets) {
-        const s = this.keysAt.get(n) ?? new Set<string>();
-        this.keysAt.set(n, s);
-        s.add(key);
+    if (keep) {
+      this.byKey.set(key, keep);
+      const s = this.byNode.get(keep.node) ?? new Set<string>();
+      this.byNode.set(keep.node, s);
+      s.add(key);
+      for (const n of netsOf(keep)) {
+        this.keysAt.add(n, key);
         for (const x of this.nodesAt(n)) affected.add(x);
       }
     }
@@ -58,15 +59,18 @@ export class WorkloadAddresses {
 
   /** Every address of `node`'s workloads. */
   *addressesOn(node: string): Iterable<string> {
-    for (const nets of this.byNode.get(node)?.values() ?? []) yield* nets;
+    for (const k of this.byNode.get(node) ?? []) {
+      const ep = this.byKey.get(k);
+      if (ep) yield* netsOf(ep);
+    }
   }
 
   /** The nodes with a workload at `net`. */
   nodesAt(net: string): Set<string> {
     const out = new Set<string>();
-    for (const k of this.keysAt.get(net) ?? []) {
-      const e = this.byKey.get(k);
-      if (e) out.add(e.node);
+    for (const k of this.keysAt.get(net)) {
+      const ep = this.byKey.get(k);
+      if (ep) out.add(ep.node);
     }
     return out;
   }
@@ -74,11 +78,11 @@ export class WorkloadAddresses {
   /** The nodes with a workload inside `prefix` (a block whose holder changed). */
   nodesWithin(prefix: Prefix): Set<string> {
     const out = new Set<string>();
-    for (const [net, keys] of this.keysAt) {
+    for (const [net, keys] of this.keysAt.entries()) {
       if (!prefix.contains(net)) continue;
       for (const k of keys) {
-        const e = this.byKey.get(k);
-        if (e) out.add(e.node);
+        const ep = this.byKey.get(k);
+        if (ep) out.add(ep.node);
       }
     }
     return out;
@@ -91,15 +95,13 @@ export class WorkloadAddresses {
    */
   borrowed(node: string, held: readonly Prefix[], holderOf: (net: string) => string | undefined): string[] {
     const out = new Set<string>();
-    for (const nets of this.byNode.get(node)?.values() ?? []) {
-      for (const net of nets) {
-        if (held.some((b) => b.contains(net))) continue;
-        const others = this.nodesAt(net);
-        const holder = holderOf(net);
-        if (holder !== undefined && holder !== node && others.has(holder)) continue;
-        if ([...others].some((o) => o < node && o !== holder)) continue;
-        out.add(net);
-      }
+    for (const net of this.addressesOn(node)) {
+      if (held.some((b) => b.contains(net))) continue;
+      const others = this.nodesAt(net);
+      const holder = holderOf(net);
+      if (holder !== undefined && holder !== node && others.has(holder)) continue;
+      if ([...others].some((o) => o < node && o !== holder)) continue;
+      out.add(net);
     }
     return [...out].sort();
   }
