@@ -14,7 +14,7 @@
 import { type IpSetSpec, namedPortSet, selectorSet } from "./ipsets/ids.js";
 import type { IpSetIndex } from "./ipsets/ipset-index.js";
 import { LabelIndex } from "./label-index.js";
-import type { Policy, PolicyRule, Profile, WorkloadEndpoint } from "./model.js";
+import type { PeerMatch, Policy, PolicyRule, PortMatch, Profile, WorkloadEndpoint } from "./model.js";
 import { selectorText } from "./selector/selector.js";
 
 export interface DirtySet {
@@ -113,6 +113,14 @@ export class ActiveRulesCalculator {
     this.dirty.endpoints.add(key);
   }
 
+  /** Every policy, profile and endpoint is re-rendered by the next flush (the rendering settings changed). */
+  markAllDirty(): void {
+    for (const k of this.policies.keys()) this.dirty.policies.add(k);
+    for (const k of this.profiles.keys()) this.dirty.profiles.add(k);
+    for (const k of this.profileRefs.keys()) this.dirty.profiles.add(k);
+    for (const k of this.endpoints.keys()) this.dirty.endpoints.add(k);
+  }
+
   takeDirty(): DirtySet {
     const d = this.dirty;
     this.dirty = { endpoints: new Set(), policies: new Set(), profiles: new Set() };
@@ -153,12 +161,18 @@ export function rulesSets(...lists: (readonly PolicyRule[])[]): IpSetSpec[] {
   const out: IpSetSpec[] = [];
   for (const rules of lists) {
     for (const r of rules) {
-      if (r.srcSelector) out.push(selectorSet(r.srcSelector));
-      if (r.dstSelector) out.push(selectorSet(r.dstSelector));
-      if (r.dstNamedPort !== undefined && r.protocol && r.namedPortSelector) {
-        out.push(namedPortSet(r.namedPortSelector, r.protocol, r.dstNamedPort));
-      }
+      ruleSets(r, out);
+      for (const p of r.anyPeer ?? []) ruleSets(p, out);
+      for (const p of r.anyPort ?? []) ruleSets(p, out);
     }
   }
   return out;
+}
+
+function ruleSets(r: PeerMatch & PortMatch, out: IpSetSpec[]): void {
+  if (r.srcSelector) out.push(selectorSet(r.srcSelector));
+  if (r.dstSelector) out.push(selectorSet(r.dstSelector));
+  if (r.dstNamedPort !== undefined && r.protocol && r.namedPortSelector) {
+    out.push(namedPortSet(r.namedPortSelector, r.protocol, r.dstNamedPort));
+  }
 }

@@ -33,6 +33,7 @@ import { ResourceConverter } from "./converter.js";
 import type { DesiredState } from "./desired-state.js";
 import { EndpointGuard } from "./endpoint-guard.js";
 import { IpSetIndex } from "./ipsets/ipset-index.js";
+import type { NodeInfo } from "./model.js";
 import type { FelixNetworkConfig } from "./network/model.js";
 import type { NetworkIndex } from "./network/network-index.js";
 import type { EndpointToHostAction } from "./rules/static.js";
@@ -45,9 +46,12 @@ import { StateBuilder } from "./state-builder.js";
 
 export interface GraphConfig {
   readonly nodeName: string;
-  /** FELIX_INTERFACEPREFIX; default `cali`. */
+  /** The first of FELIX_INTERFACEPREFIX: how pods' veths are named (as libcalico-go does); default `cali`. */
   readonly interfacePrefix?: string;
-  /** FELIX_DEFAULTENDPOINTTOHOSTACTION; default ACCEPT, as Calico's manifests set it. */
+  /**
+   * Overrides defaultEndpointToHostAction at env level (tests, embedding);
+   * FELIX_DEFAULTENDPOINTTOHOSTACTION arrives in networkEnv. Default ACCEPT.
+   */
   readonly endpointToHostAction?: EndpointToHostAction;
   /** rp_filter for workload interfaces; default "1" (strict). */
   readonly rpFilter?: string;
@@ -55,8 +59,10 @@ export interface GraphConfig {
   readonly proxyMode?: ProxyMode;
   /** IPVS proxy mode settings (FELIX_IPVSSCHEDULER, FELIX_KUBENODEPORTRANGES). */
   readonly ipvs?: IpvsOptions;
-  /** FELIX_VXLANVNI, FELIX_VXLANMTU, …: they win over FelixConfiguration resources. */
+  /** FELIX_* settings (config/fields.ts): they win over FelixConfiguration resources. */
   readonly networkEnv?: FelixNetworkConfig;
+  /** This host's default-route gateways, when known: no Service may claim them as external or LB IPs. */
+  readonly gatewayIPs?: readonly string[];
 }
 
 export class CalcGraph {
@@ -74,7 +80,7 @@ export class CalcGraph {
       {
         nodeName: cfg.nodeName,
         interfacePrefix,
-        endpointToHostAction: cfg.endpointToHostAction ?? "ACCEPT",
+        ...(cfg.endpointToHostAction ? { endpointToHostAction: cfg.endpointToHostAction } : {}),
         rpFilter: cfg.rpFilter ?? "1",
         proxyMode: cfg.proxyMode ?? "off",
         networkEnv: cfg.networkEnv,
@@ -117,8 +123,10 @@ export class CalcGraph {
         if (u.kind === "Service") this.services.updateService(u.key, u.service);
         else this.services.updateSlice(u.key, u.slice);
       });
+      if (cfg.gatewayIPs) this.services.setGatewayIPs(cfg.gatewayIPs);
       this.converter.nodes$.subscribe(({ name, node }) => {
         this.services.updateNodeCIDRs(name, node?.podCIDRs ?? null);
+        this.services.updateNodeIPs(name, node && nodeAddresses(node));
         if (name === cfg.nodeName) this.services.setLocalNodeIPs(node?.internalIPs ?? []);
       });
     }
@@ -160,4 +168,11 @@ export function calcGraph(cfg: GraphConfig): OperatorFunction<readonly ResourceU
 /** Runs the graph over one batch: what `felix-dump` and the golden tests use. */
 export function computeDesiredState(cfg: GraphConfig, updates: readonly ResourceUpdate[]): DesiredState {
   return new CalcGraph(cfg).apply(updates);
+}
+
+/** Every address a node claims (no Service may claim one as its own frontend: CVE-2020-8554). */
+function nodeAddresses(n: NodeInfo): string[] {
+  const out = [...n.internalIPs];
+  for (const a of [n.ipv4Address, n.vxlanTunnelAddr, n.ipipTunnelAddr]) if (a) out.push(a.split("/")[0]);
+  return out;
 }

@@ -18,6 +18,7 @@ import { K8S_POLICY_PREFIX, networkPolicyToPolicy } from "./conversion/network-p
 import { nodeToNodeInfo } from "./conversion/node.js";
 import { podToWorkloadEndpoint } from "./conversion/pod.js";
 import { namespaceToProfile, serviceAccountToProfile } from "./conversion/profile.js";
+import { validateObject, validatePolicyRules } from "./conversion/validate.js";
 import { type NodeInfo, type Policy, type Profile, policyKey, type WorkloadEndpoint } from "./model.js";
 import { convertNetworkResource } from "./network/convert-update.js";
 import type { NetworkUpdate } from "./network/model.js";
@@ -53,32 +54,42 @@ export class ResourceConverter {
     for (const ns of BUILTIN_NAMESPACES) this.refreshNamespace(ns);
   }
 
-  apply(u: ResourceUpdate): void {
-    const key = resourceKey(u);
+  apply(update: ResourceUpdate): void {
+    const key = resourceKey(update);
+    // Validated as the API server would before anything is converted. An
+    // invalid object counts as absent (a pod, node, namespace or service
+    // account is withdrawn, which only removes access), except a policy or a
+    // pool, affinity or configuration, whose last valid version stays in force.
+    const invalid = update.value ? validateObject(update.kind, update.value) : undefined;
+    const u = invalid && !KEEP_LAST_VALID.has(update.kind) ? { ...update, value: null } : update;
     try {
+      if (invalid && KEEP_LAST_VALID.has(update.kind)) {
+        this.rejected(key, update, invalid);
+        return;
+      }
       switch (u.kind) {
         case "Namespace":
           if (u.value) this.namespaces.set(u.name, namespaceToProfile(u.value));
           else this.namespaces.delete(u.name);
           this.refreshNamespace(u.name);
-          this.problem(key, u, undefined);
+          this.problem(key, u, invalid && `${invalid} (namespace ignored: its pods stay isolated)`);
           break;
         case "ServiceAccount": {
           const id = serviceAccountProfileId(u.namespace || "default", u.name);
           if (u.value) this.serviceAccounts.set(id, serviceAccountToProfile(u.value));
           else this.serviceAccounts.delete(id);
           this.refreshServiceAccount(u.namespace || "default", u.name);
-          this.problem(key, u, undefined);
+          this.problem(key, u, invalid && `${invalid} (service account ignored: its pods stay isolated)`);
           break;
         }
         case "Pod":
-          this.applyPod(key, u);
+          this.applyPod(key, u, invalid);
           break;
         case "NetworkPolicy":
           this.applyPolicy(key, u);
           break;
         case "Node":
-          this.applyNode(key, u);
+          this.applyNode(key, u, invalid);
           break;
         case "IPPool":
         case "BlockAffinity":
@@ -88,9 +99,9 @@ export class ResourceConverter {
         case "Service":
         case "EndpointSlice": {
           if (!this.cfg.services) break;
-          const { update, problem } = serviceUpdate(u);
-          this.services$.next(update);
-          this.problem(key, u, problem);
+          const converted = serviceUpdate(u);
+          this.services$.next(converted.update);
+          this.problem(key, u, invalid ? `${invalid} (not proxied)` : converted.problem);
           break;
         }
       }
@@ -99,10 +110,10 @@ export class ResourceConverter {
     }
   }
 
-  private applyPod(key: string, u: ResourceUpdate): void {
+  private applyPod(key: string, u: ResourceUpdate, invalid: string | undefined): void {
     const epKey = `${u.namespace || "default"}/${u.name}`;
     let ep: WorkloadEndpoint | null = null;
-    let error: string | undefined;
+    let error: string | undefined = invalid && `${invalid} (pod withdrawn)`;
     if (u.value) {
       try {
         ep = podToWorkloadEndpoint(u.value as Pod, this.cfg.interfacePrefix);
@@ -130,18 +141,17 @@ export class ResourceConverter {
       this.problem(key, u, `${(e as Error).message}${kept}`);
       return;
     }
+    const invalidRules = validatePolicyRules((u.value as NetworkPolicy).spec);
+    const ruleError = invalidRules ?? converted.ruleError;
+    const policy = invalidRules ? { ...converted.policy, inbound: [], outbound: [] } : converted.policy;
     this.goodPolicies.add(pKey);
-    this.policies$.next({ key: pKey, policy: converted.policy });
-    this.problem(
-      key,
-      u,
-      converted.ruleError && `${converted.ruleError} (policy enforced with no rules: selected pods stay isolated)`,
-    );
+    this.policies$.next({ key: pKey, policy });
+    this.problem(key, u, ruleError && `${ruleError} (policy enforced with no rules: selected pods stay isolated)`);
   }
 
-  private applyNode(key: string, u: ResourceUpdate): void {
+  private applyNode(key: string, u: ResourceUpdate, invalid: string | undefined): void {
     let node: NodeInfo | null = null;
-    let error: string | undefined;
+    let error: string | undefined = invalid && `${invalid} (node withdrawn)`;
     if (u.value) {
       try {
         node = nodeToNodeInfo(u.value as Node);
@@ -194,4 +204,24 @@ export class ResourceConverter {
     const problem = message === undefined ? null : { key, message, source: u.source, ...(node ? { node } : {}) };
     this.problems$.next({ key, problem });
   }
+
+  /** An invalid policy, pool, affinity or configuration: its last valid version, if any, stays in force. */
+  private rejected(key: string, u: ResourceUpdate, invalid: string): void {
+    const pKey = policyKey({ tier: "default", namespace: u.namespace || "default", name: K8S_POLICY_PREFIX + u.name });
+    const kept =
+      u.kind !== "NetworkPolicy"
+        ? " (the last valid version, if any, stays in force)"
+        : this.goodPolicies.has(pKey)
+          ? " (the last valid version stays in force)"
+          : "";
+    this.problem(key, u, `${invalid}${kept}`);
+  }
 }
+
+/** Kinds whose invalid update keeps the last valid version (withdrawing it could widen access). */
+const KEEP_LAST_VALID: ReadonlySet<string> = new Set([
+  "NetworkPolicy",
+  "IPPool",
+  "BlockAffinity",
+  "FelixConfiguration",
+]);

@@ -9,6 +9,7 @@ export type { IpSetState };
 
 import type { Route } from "../routes/route.js";
 import type { ResourceProblem } from "../src/model/resource.js";
+import type { RuleSettings } from "./config/settings.js";
 import type { IpVersion } from "./model.js";
 import type { NetworkState } from "./network/state.js";
 import type { IpvsDesired } from "./services/ipvs-desired.js";
@@ -48,6 +49,14 @@ export interface DesiredState {
   readonly ipvs?: IpvsDesired;
   /** IP pools: tunnel devices, their neighbour/FDB entries, MTU settings. */
   readonly network: NetworkState;
+  /** The FelixConfiguration/env settings in force, and the set fields felix-ts ignores. */
+  readonly config?: ConfigState;
+}
+
+export interface ConfigState {
+  readonly settings: RuleSettings;
+  /** Set fields felix-ts does not implement, as `field=value` (reported in logs and /readiness). */
+  readonly ignored: readonly string[];
 }
 
 export const familyKey = (v: IpVersion) => (v === 4 ? "ipv4" : "ipv6") as "ipv4" | "ipv6";

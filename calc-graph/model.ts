@@ -28,6 +28,8 @@ export interface WorkloadEndpoint {
   /** `kns.<ns>`, `ksa.<ns>.<sa>`: parents whose labels the endpoint inherits. */
   readonly profileIds: readonly string[];
   readonly ports: readonly NamedPort[];
+  /** `cni.projectcalico.org/allowedSourcePrefixes`: sources exempt from anti-spoofing (workloadSourceSpoofing Any). */
+  readonly allowSpoofedSourcePrefixes?: readonly string[];
 }
 
 /** `kns.<ns>` (allow-all rules) or `ksa.<ns>.<sa>` (no rules). */
@@ -61,6 +63,32 @@ export interface PolicyRule {
    */
   readonly dstNamedPort?: string;
   readonly namedPortSelector?: Selector;
+  /**
+   * OR-blocks, each rendered once instead of multiplying the rule (Felix
+   * renders a rule's OR'd CIDRs, sets and port chunks the same way): the rule
+   * also needs one of `anyPeer` (kept in a scratch mark) and one of `anyPort`.
+   * A k8s rule with P peers and G port groups is then P + G iptables rules, not
+   * P × G.
+   */
+  readonly anyPeer?: readonly PeerMatch[];
+  readonly anyPort?: readonly PortMatch[];
+}
+
+/** One alternative of `PolicyRule.anyPeer`. */
+export type PeerMatch = Pick<
+  PolicyRule,
+  "srcSelector" | "srcNets" | "srcNotNets" | "dstSelector" | "dstNets" | "dstNotNets"
+>;
+
+/** One alternative of `PolicyRule.anyPort`. */
+export type PortMatch = Pick<PolicyRule, "protocol" | "dstPorts" | "dstNamedPort" | "namedPortSelector">;
+
+/** The plain rules a rule with OR-blocks stands for (their product): for explanations, not for rendering. */
+export function expandRule(r: PolicyRule): PolicyRule[] {
+  const { anyPeer, anyPort, ...own } = r;
+  const peers: readonly PeerMatch[] = anyPeer ?? [{}];
+  const ports: readonly PortMatch[] = anyPort ?? [{}];
+  return peers.flatMap((peer) => ports.map((port) => ({ ...own, ...peer, ...port })));
 }
 
 export interface PolicyId {

@@ -5,8 +5,8 @@
 
 import { castDraft, type Draft, enableMapSet, produce } from "immer";
 import { globalSysctls, interfaceSysctls } from "../ifaces/sysctls.js";
-import { renderChain, renderHook } from "../iptables/render.js";
-import type { Chain } from "../iptables/rule.js";
+import { renderChain } from "../iptables/render.js";
+import { Actions, type Chain, NO_MATCH, type Rule, rule } from "../iptables/rule.js";
 import {
   type FamilyTables,
   putChain,
@@ -19,10 +19,14 @@ import type { Route } from "../routes/route.js";
 import type { ResourceProblem } from "../src/model/resource.js";
 import type { ActiveRulesCalculator } from "./active-rules.js";
 import { ChainWrites } from "./chain-writer.js";
+import { ignoredFields, mergeConfigs } from "./config/fields.js";
+import { type RuleSettings, ruleSettings, sameSettings } from "./config/settings.js";
 import type { DesiredState, EndpointState, IpSetState } from "./desired-state.js";
-import { familyKey } from "./desired-state.js";
+import { type ConfigState, familyKey } from "./desired-state.js";
+import { IfaceOwners } from "./iface-owners.js";
 import { ipSetName, ipSetType } from "./ipsets/ids.js";
 import type { IpSetIndex } from "./ipsets/ipset-index.js";
+import { Ipv6Filter } from "./ipv6-support.js";
 import type { IpVersion, NodeInfo, PolicyRule, WorkloadEndpoint } from "./model.js";
 import type { FelixNetworkConfig } from "./network/model.js";
 import { NetworkIndex } from "./network/network-index.js";
@@ -31,17 +35,26 @@ import { EMPTY_NETWORK } from "./network/state.js";
 import { plain } from "./plain.js";
 import { renderDispatchChains } from "./rules/dispatch.js";
 import { renderEndpointRules } from "./rules/endpoint.js";
+import { denyAction, type FilterActions, filterActionsOf } from "./rules/filter-actions.js";
 import { type Direction, endpointChainName, policyChainName, profileChainName } from "./rules/names.js";
 import { renderPolicyRules } from "./rules/policy.js";
-import { renderStaticTables, type StaticConfig } from "./rules/static.js";
+import { rpfSkipChain, spoofable } from "./rules/rpf-skip.js";
+import { RPF_SKIP_CHAIN, renderStaticTables, type StaticConfig } from "./rules/static.js";
 import { ServicePortWrites, type ServiceStateRenderer } from "./services/service-state.js";
+import { putStaticTables } from "./static-writes.js";
 
 enableMapSet();
 
-export interface BuilderConfig extends StaticConfig {
+export interface BuilderConfig {
   readonly nodeName: string;
+  /** Workload interface prefix when no FelixConfiguration/env sets `interfacePrefix`. */
+  readonly interfacePrefix: string;
+  /** An env-level override of defaultEndpointToHostAction (tests, embedding). */
+  readonly endpointToHostAction?: StaticConfig["endpointToHostAction"];
   readonly rpFilter: string;
-  /** FELIX_* networking overrides (they win over FelixConfiguration). */
+  /** FELIX_PROXYMODE; iptables adds the service chains and hooks. */
+  readonly proxyMode?: StaticConfig["proxyMode"];
+  /** FELIX_* overrides (they win over FelixConfiguration). */
   readonly networkEnv?: FelixNetworkConfig;
 }
 
@@ -58,45 +71,64 @@ export interface BuilderStats {
 export class StateBuilder {
   readonly stats: BuilderStats = { chainsRendered: 0, chainsChanged: 0, ipsetsChanged: 0 };
   private state: DesiredState;
+  /** What is handed out: `state`, or its IPv4-only view (ipv6Support false). */
+  private out: DesiredState;
+  private readonly v6 = new Ipv6Filter();
   private readonly nodes = new Map<string, NodeInfo>();
   private dirtyNodes = new Set<string>();
   /** Node → the block routes it contributed. */
   private readonly nodeRoutes = new Map<string, string[]>();
   private problems = new Map<string, ResourceProblem | null>();
   private flushed = false;
+  /** Addresses whose local route the flush in progress removed. */
+  private readonly freed = new Set<string>();
   /** The chain writes of the flush in progress. */
   private writes: ChainWrites | undefined;
   /** The services part of each flush (set by the graph when a proxy mode is on). */
   services: ServiceStateRenderer | undefined;
   /** Calico networking: pools, affinities, configuration; decides block routes and tunnels. */
   readonly network: NetworkIndex;
+  /** The effective FelixConfiguration/env settings the chains are rendered with, and their actions and marks. */
+  private settings: RuleSettings;
+  private actions: FilterActions;
+  /** Local endpoints by the interface they claim; interfaces in dispatch; colliding claimants reported. */
+  private readonly ifaceOwners = new IfaceOwners();
+  private readonly dispatched = new Set<string>();
+  private readonly collided = new Map<string, string[]>();
 
   constructor(
     private readonly cfg: BuilderConfig,
     private readonly active: ActiveRulesCalculator,
     private readonly ipsets: IpSetIndex,
   ) {
-    this.network = new NetworkIndex(cfg.nodeName, cfg.networkEnv);
+    const action = cfg.endpointToHostAction;
+    this.network = new NetworkIndex(
+      cfg.nodeName,
+      mergeConfigs(cfg.networkEnv, action ? { defaultEndpointToHostAction: action } : undefined),
+    );
+    this.settings = ruleSettings(this.network.config(), cfg.interfacePrefix);
+    this.actions = filterActionsOf(this.settings);
     this.state = produce(emptyState(cfg.nodeName), (d) => {
       for (const v of FAMILIES) {
-        const statics = renderStaticTables(cfg, v);
-        for (const t of TABLE_NAMES) {
-          const table = d.iptables[familyKey(v)][t];
-          for (const c of statics[t].chains) putChain(table, c.name, castDraft(renderChain(c)));
-          for (const [builtin, h] of Object.entries(statics[t].hooks)) {
-            table.hooks[builtin] = castDraft(renderHook(builtin, h.insert, h.append));
-          }
-        }
-        for (const c of renderDispatchChains([], cfg.interfacePrefix)) {
+        putStaticTables(d, v, this.staticConfig(), (_v, t, c) => {
+          if (c) putChain(d.iptables[familyKey(v)][t], c.name, castDraft(renderChain(c)));
+        });
+        const deny = denyAction(this.actions, v);
+        for (const c of renderDispatchChains([], this.settings.interfacePrefixes, deny)) {
           putChain(d.iptables[familyKey(v)].filter, c.name, castDraft(renderChain(c)));
         }
       }
       Object.assign(d.sysctls, globalSysctls({ ipv6: false }));
     });
+    this.out = this.v6.view(this.state, this.settings.ipv6Support);
+  }
+
+  private staticConfig(): StaticConfig {
+    return { ...this.settings, proxyMode: this.cfg.proxyMode ?? "off" };
   }
 
   get current(): DesiredState {
-    return this.state;
+    return this.out;
   }
 
   updateNode(name: string, node: NodeInfo | null): void {
@@ -112,6 +144,15 @@ export class StateBuilder {
 
   /** Renders everything dirty into a new snapshot (the same one if nothing changed). */
   flush(): DesiredState {
+    // A settings change (FelixConfiguration or env) re-renders every chain: it is rare, and Felix restarts for it.
+    const oldSettings = this.settings;
+    const settings = ruleSettings(this.network.config(), this.cfg.interfacePrefix);
+    const rerender = !sameSettings(settings, oldSettings);
+    if (rerender) {
+      this.settings = settings;
+      this.actions = filterActionsOf(settings);
+      this.active.markAllDirty();
+    }
     const dirty = this.active.takeDirty();
     const dirtySets = this.ipsets.takeDirty();
     const dirtyNodes = this.dirtyNodes;
@@ -124,6 +165,11 @@ export class StateBuilder {
       // The first flush mutates a private plain copy: chains go straight into it.
       const writes = new ChainWrites(prev, this.flushed ? undefined : (d as DesiredState));
       this.writes = writes;
+      if (rerender) {
+        const put = this.putChain.bind(this);
+        const before: StaticConfig = { ...oldSettings, proxyMode: this.cfg.proxyMode ?? "off" };
+        for (const v of FAMILIES) putStaticTables(d, v, this.staticConfig(), put, before);
+      }
       for (const key of dirty.policies) {
         const p = this.active.policies.get(key);
         const live = p && this.active.isPolicyActive(key);
@@ -143,18 +189,19 @@ export class StateBuilder {
           this.putRuleChain(profileChainName(dir, id), rules);
         }
       }
-      let ifacesChanged = false;
-      /** Addresses whose local route went away: a remote workload's route for them may be due. */
-      const freed = new Set<string>();
+      // Endpoints, then their interfaces: an interface is rendered from all
+      // of its claimants (one: its endpoint; none: gone; two: a collision).
+      const touched = new Set<string>();
       for (const key of dirty.endpoints) {
         const before = prev.endpoints[key];
         const ep = this.active.endpoints.get(key);
-        if (before && before.iface !== ep?.iface) ifacesChanged = true;
-        if (!before && ep) ifacesChanged = true;
-        if (before) this.removeEndpoint(d, before, ep, freed);
-        if (ep) this.putEndpoint(d, ep);
+        if (before) this.removeEndpoint(d, before, ep);
+        for (const iface of this.ifaceOwners.move(key, ep?.iface)) touched.add(iface);
       }
-      if (ifacesChanged) this.putDispatch(d);
+      let ifacesChanged = false;
+      for (const iface of touched) if (this.putIface(d, iface)) ifacesChanged = true;
+      if (ifacesChanged || rerender) this.putDispatch(d);
+      if (dirty.endpoints.size > 0 || rerender) this.putRpfSkip();
       if (dirty.endpoints.size > 0) {
         const v6 = Object.values(d.endpoints).some((e) => e.ipv6Nets.length > 0);
         if (!v6) delete d.sysctls["net/ipv6/conf/all/forwarding"];
@@ -165,16 +212,26 @@ export class StateBuilder {
       const routed = net.all
         ? [...this.network.nodeNames(), ...this.nodeRoutes.keys()]
         : [...dirtyNodes, ...net.nodes, ...net.routes];
-      for (const dst of freed) routed.push(...this.network.workloadNodesAt(dst));
+      for (const dst of this.freed) routed.push(...this.network.workloadNodesAt(dst));
+      this.freed.clear();
       for (const name of new Set(routed)) this.putNodeRoutes(d, name);
-      if (net.all || net.nodes.size > 0 || dirtyNodes.size > 0) {
-        putNetwork(d, this.network, {
-          put: (v, table, c) => this.putChain(v, table, c, c.name),
-          staticChain: (v, table, name) => renderStaticTables(this.cfg, v)[table].chains.find((c) => c.name === name),
-        });
+      if (net.all || net.nodes.size > 0 || dirtyNodes.size > 0 || rerender) {
+        putNetwork(
+          d,
+          this.network,
+          {
+            put: (v, table, c) => this.putChain(v, table, c, c.name),
+            staticChain: (v, table, name) =>
+              renderStaticTables(this.staticConfig(), v)[table].chains.find((c) => c.name === name),
+          },
+          this.settings,
+        );
       }
+      this.services?.setIpvsMasqMark(this.actions.marks.ipvsMasq);
       this.services?.flush(d, writes, portWrites);
       writes.commit(d);
+      const config: ConfigState = { settings: this.settings, ignored: ignoredFields(this.network.config()) };
+      if (JSON.stringify(plain(d.config)) !== JSON.stringify(config)) d.config = castDraft(config);
       for (const [key, problem] of problems) {
         if (problem) d.problems[key] = problem;
         else delete d.problems[key];
@@ -187,12 +244,13 @@ export class StateBuilder {
     const services = portWrites.next();
     if (services) this.state = { ...this.state, services };
     this.flushed = true;
-    return this.state;
+    this.out = this.v6.view(this.state, this.settings.ipv6Support);
+    return this.out;
   }
 
   private putRuleChain(name: string, rules: readonly PolicyRule[] | undefined): void {
     for (const v of FAMILIES) {
-      this.putChain(v, "filter", rules && { name, rules: renderPolicyRules(rules, v) }, name);
+      this.putChain(v, "filter", rules && { name, rules: renderPolicyRules(rules, v, this.actions) }, name);
     }
   }
 
@@ -209,7 +267,8 @@ export class StateBuilder {
         const policies = (dir === "inbound" ? ingress : egress).map((k) => policyChainName(dir, k));
         const profiles = ep.profileIds.map((id) => profileChainName(dir, id));
         const name = endpointChainName(dir, ep.iface);
-        this.putChain(v, "filter", { name, rules: renderEndpointRules(policies, profiles) }, name);
+        const rules = renderEndpointRules(policies, profiles, this.actions, v);
+        this.putChain(v, "filter", { name, rules }, name);
       }
     }
     const state: EndpointState = {
@@ -233,47 +292,93 @@ export class StateBuilder {
     const sysctls = interfaceSysctls(ep.iface, {
       ipv4: ep.ipv4Nets.length > 0,
       ipv6: ep.ipv6Nets.length > 0,
-      rpFilter: this.cfg.rpFilter,
+      // The kernel's own check would drop the allowed spoofed sources: off for such interfaces, as in Felix.
+      rpFilter: spoofable(ep, this.settings) ? "0" : this.cfg.rpFilter,
     });
     for (const [k, val] of Object.entries(sysctls)) if (d.sysctls[k] !== val) d.sysctls[k] = val;
   }
 
-  /** Removes what `before` had and `ep` (the endpoint's new version, if any) no longer has. */
-  private removeEndpoint(
-    d: Draft<DesiredState>,
-    before: EndpointState,
-    ep: WorkloadEndpoint | undefined,
-    freed: Set<string>,
-  ): void {
-    if (ep?.iface !== before.iface) {
+  /**
+   * Renders one interface from its claimants; returns whether it entered or
+   * left dispatch. Its chains go only with its last claimant (refcount).
+   */
+  private putIface(d: Draft<DesiredState>, iface: string): boolean {
+    const keys = this.ifaceOwners.claimants(iface);
+    const was = this.dispatched.has(iface);
+    for (const key of this.collided.get(iface) ?? []) delete d.problems[collisionProblemKey(key)];
+    this.collided.delete(iface);
+    if (keys.length === 0) {
       for (const v of FAMILIES) {
-        for (const dir of DIRECTIONS) {
-          const name = endpointChainName(dir, before.iface);
-          this.putChain(v, "filter", undefined, name);
-        }
+        for (const dir of DIRECTIONS) this.putChain(v, "filter", undefined, endpointChainName(dir, iface));
       }
-      for (const k of Object.keys(d.sysctls)) if (k.includes(`/${before.iface}/`)) delete d.sysctls[k];
+      for (const k of Object.keys(d.sysctls)) if (k.includes(`/${iface}/`)) delete d.sysctls[k];
+      this.dispatched.delete(iface);
+      return was;
     }
+    this.dispatched.add(iface);
+    if (keys.length === 1) {
+      this.putEndpoint(d, this.active.endpoints.get(keys[0])!);
+      return !was;
+    }
+    // A collision: neither pod is programmed; its traffic both ways is dropped.
+    for (const key of keys) this.withdraw(d, key, iface);
+    for (const v of FAMILIES) {
+      for (const dir of DIRECTIONS) {
+        const name = endpointChainName(dir, iface);
+        this.putChain(v, "filter", { name, rules: collisionRules() }, name);
+      }
+    }
+    for (const key of keys) {
+      const pk = collisionProblemKey(key);
+      const others = keys.filter((k) => k !== key).join(", ");
+      const message = `interface ${iface} is also the interface of pod ${others} (their names hash alike): neither pod is programmed and traffic on ${iface} is dropped; rename one of them`;
+      d.problems[pk] = { key: pk, message, node: this.cfg.nodeName };
+    }
+    this.collided.set(iface, keys);
+    return !was;
+  }
+
+  /** A local workload's route goes: a remote workload's route for the address may be due (flush). */
+  private deleteLocalRoute(d: Draft<DesiredState>, net: string): void {
+    delete d.routes[net];
+    this.freed.add(net);
+  }
+
+  /** Takes a colliding endpoint's state and routes out of the snapshot. */
+  private withdraw(d: Draft<DesiredState>, key: string, iface: string): void {
+    const st = d.endpoints[key];
+    if (!st) return;
+    for (const net of [...st.ipv4Nets, ...st.ipv6Nets]) if (d.routes[net]?.dev === iface) this.deleteLocalRoute(d, net);
+    delete d.endpoints[key];
+  }
+
+  /** Removes what `before` had and `ep` (the endpoint's new version, if any) no longer has (its chains: putIface). */
+  private removeEndpoint(d: Draft<DesiredState>, before: EndpointState, ep: WorkloadEndpoint | undefined): void {
     const keep = new Set(ep ? [...ep.ipv4Nets, ...ep.ipv6Nets] : []);
     for (const net of [...before.ipv4Nets, ...before.ipv6Nets]) {
-      if (!keep.has(net) && d.routes[net]?.dev === before.iface) {
-        delete d.routes[net];
-        freed.add(net);
-      }
+      if (!keep.has(net) && d.routes[net]?.dev === before.iface) this.deleteLocalRoute(d, net);
     }
     if (!ep) delete d.endpoints[before.key];
   }
 
-  private putDispatch(d: Draft<DesiredState>): void {
-    const ifaces = Object.values(d.endpoints).map((e) => e.iface);
-    const chains = renderDispatchChains(ifaces, this.cfg.interfacePrefix);
-    const names = new Set(chains.map((c) => c.name));
+  private putDispatch(_d: Draft<DesiredState>): void {
+    const ifaces = [...this.dispatched];
     for (const v of FAMILIES) {
+      const chains = renderDispatchChains(ifaces, this.settings.interfacePrefixes, denyAction(this.actions, v));
+      const names = new Set(chains.map((c) => c.name));
       for (const c of chains) this.putChain(v, "filter", c, c.name);
       const existing = this.writes!.names(v, "filter");
       for (const name of existing) {
         if (isDispatchChild(name) && !names.has(name)) this.putChain(v, "filter", undefined, name);
       }
+    }
+  }
+
+  /** raw cali-rpf-skip (workloadSourceSpoofing Any): the local endpoints' allowed source prefixes. */
+  private putRpfSkip(): void {
+    if (this.settings.workloadSourceSpoofing !== "Any") return;
+    for (const v of FAMILIES) {
+      this.putChain(v, "raw", rpfSkipChain(this.active.endpoints.values(), this.settings, v), RPF_SKIP_CHAIN);
     }
   }
 
@@ -315,6 +420,13 @@ export class StateBuilder {
     }
     this.nodeRoutes.set(name, [...wanted.keys()]);
   }
+}
+
+/** Where a pod's interface collision is reported: next to its own problems, so it becomes a Warning event. */
+export const collisionProblemKey = (endpointKey: string) => `Pod/${endpointKey}/iface`;
+
+function collisionRules(): Rule[] {
+  return [rule(NO_MATCH, Actions.drop, "Interface name collision: neither pod is programmed")];
 }
 
 function isDispatchChild(name: string): boolean {

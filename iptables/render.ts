@@ -3,6 +3,7 @@
 
 import { flat, renderedRule, ruleBody, ruleHash } from "./hash.js";
 import type { Chain, Rule } from "./rule.js";
+import { assertLineCount, assertSafeChainName } from "./safe-text.js";
 import {
   BUILTIN_CHAINS,
   chainNames,
@@ -121,7 +122,10 @@ export function renderTable(name: string, t: TableState): string {
   }
   for (const c of names) for (const r of chainOf(t, c)!.rules) lines.push(`-A ${c} ${r.text}`);
   lines.push("COMMIT");
-  return `${lines.join("\n")}\n`;
+  for (const c of names) assertSafeChainName(c);
+  const text = `${lines.join("\n")}\n`;
+  assertLineCount(text, lines.length, name);
+  return text;
 }
 
 /** All tables of one family, in iptables-save's table order. */

@@ -21,6 +21,7 @@
 
 import type { IptablesBackend } from "./backend.js";
 import { RestoreError } from "./backend.js";
+import { assertLineCount, assertSafeChainName } from "./safe-text.js";
 import { parseSave, type SavedChain, type SavedRule, type SavedTable } from "./save-parser.js";
 import {
   chainNames,
@@ -255,6 +256,7 @@ export function planTable(
       continue;
     }
     if (h && sameHashes(h.rules, w.rules)) continue;
+    assertSafeChainName(chain);
     written.push(chain);
     const edits = h && chainEdits(chain, h.rules, w.rules);
     if (edits) {
@@ -286,6 +288,7 @@ export function planTable(
   const counts = { declared: declare.length, hooksWritten, lines: declare.length + bodyLines + deletes.length };
   if (declare.length === 0 && bodyLines === 0) return { main: "", deletes: del, written, removed, ...counts };
   const main = `*${name}\n${declare.map((d) => `${d}\n`).join("")}${body.join("")}COMMIT\n`;
+  assertLineCount(main, declare.length + bodyLines + 2, name);
   return { main, deletes: del, written, removed, ...counts };
 }
 

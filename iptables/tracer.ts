@@ -3,8 +3,9 @@
 // render, interpreting the matches we use, and returns every way it can go.
 //
 // Matches: -s/-d (with !), -p, -i/-o (only against a given interface),
-// -m tcp|udp|sctp --dport/--sport, -m set [!] --match-set N src|dst (hash:net
-// and hash:ip members), -m mark [!] --mark v/m, -m addrtype --src-type/--dst-type
+// -m tcp|udp|sctp --dport/--sport, -m multiport [!] --dports/--sports (lists
+// and ranges), -m set [!] --match-set N src|dst (hash:net and hash:ip
+// members) or dst,dst (hash:ip,port members `ip,proto:port`), -m mark [!] --mark v/m, -m addrtype --src-type/--dst-type
 // LOCAL, -m conntrack --ctstate (the packet is NEW), -m comment (ignored).
 // Branches: -m statistic --mode random --probability p (both ways, weighted),
 // -m recent --rcheck (both ways: a returning client with an affinity entry, or
@@ -170,6 +171,19 @@ function parseRule(text: string, env: TraceEnv): Parsed {
             const port = Number(next());
             checks.push((s) => ((opt === "--dport" ? s.pkt.dport : s.pkt.sport) === port) !== pn);
           }
+        } else if (mod === "multiport") {
+          let pn = false;
+          if (t[i + 1] === "!") {
+            pn = true;
+            i++;
+          }
+          const opt = next();
+          const ranges = next()
+            .split(",")
+            .map((r) => r.split(":").map(Number));
+          const inRanges = (p: number | undefined) =>
+            p !== undefined && ranges.some(([a, b]) => p >= a && p <= (b ?? a));
+          checks.push((s) => inRanges(opt === "--dports" ? s.pkt.dport : s.pkt.sport) !== pn);
         } else if (mod === "set") {
           let sn = false;
           if (t[i + 1] === "!") {
@@ -180,7 +194,12 @@ function parseRule(text: string, env: TraceEnv): Parsed {
           const name = next();
           const dir = next();
           const members = [...(env.ipsets[name] ?? [])];
-          checks.push((s) => members.some((m) => inCidr(dir === "src" ? s.pkt.src : s.pkt.dst, m)) !== sn);
+          if (dir === "dst,dst") {
+            // hash:ip,port (named ports): members `ip,proto:port`.
+            checks.push((s) => members.includes(`${s.pkt.dst},${s.pkt.protocol}:${s.pkt.dport}`) !== sn);
+          } else {
+            checks.push((s) => members.some((m) => inCidr(dir === "src" ? s.pkt.src : s.pkt.dst, m)) !== sn);
+          }
         } else if (mod === "mark") {
           let mn = false;
           if (t[i + 1] === "!") {

@@ -4,6 +4,10 @@
 // datastore, the node condition and pod events.
 //
 //   readiness: datastore in sync (first batch) AND dataplane programmed once
+//              AND fewer than FAILED_APPLIES_NOT_READY applies failed in a
+//              row (a dataplane that keeps failing is not ready, with why);
+//              its body also names every FelixConfiguration/env field that is
+//              set but not implemented (reporter `felix-configuration`)
 //   liveness:  every reporter heard from within its timeout; the dataplane
 //              reporter goes quiet while one apply runs longer than the
 //              watchdog (Felix's DataplaneWatchdogTimeout, 90 s)
@@ -21,6 +25,15 @@ import type { DaemonObserver } from "./daemon.js";
 import type { ApplyResult } from "./dataplane.js";
 
 export const WATCHDOG_MS = 90_000;
+/** The health reporter whose detail lists ignored FelixConfiguration fields. */
+export const CONFIG_REPORTER = "felix-configuration";
+
+/** The warning for fields that are set but that felix-ts does not implement. */
+export function ignoredConfigMessage(fields: readonly string[]): string {
+  return `FelixConfiguration/FELIX_* fields felix-ts does not implement are ignored: ${fields.join(", ")}`;
+}
+/** Consecutive failed applies that turn readiness red (a single one is retried quietly). */
+export const FAILED_APPLIES_NOT_READY = 3;
 const HEARTBEAT_MS = 10_000;
 
 export interface AgentStatusOptions {
@@ -39,12 +52,20 @@ export class AgentStatus implements DaemonObserver {
   private readonly heartbeat: NodeJS.Timeout;
   private readonly subs: Subscription[] = [];
   private programmedOnce = false;
+  /** Ignored fields already named in the log. */
+  private ignored = new Set<string>();
+  private failedInARow = 0;
+  /** The dataplane reporter's last detail, repeated by the heartbeat (a report replaces the detail). */
+  private dataplaneDetail = "starting";
 
   constructor(private readonly o: AgentStatusOptions) {
     this.latency = new ProgrammingLatency(o.metrics.networkProgrammingDuration);
     o.health.register("datastore", {});
     o.health.register("calc-graph", {});
     o.health.register("dataplane", { timeoutMs: WATCHDOG_MS });
+    // Always ready: ignored settings do not make the node unready, but /readiness's body names them.
+    o.health.register(CONFIG_REPORTER, { live: false, ready: true });
+    o.health.report(CONFIG_REPORTER, { live: true, ready: true });
     // Not ready until in sync and programmed; live from the start.
     for (const name of ["datastore", "calc-graph", "dataplane"]) {
       o.health.report(name, { live: true, ready: false, detail: "starting" });
@@ -64,6 +85,7 @@ export class AgentStatus implements DaemonObserver {
   }
 
   batch(state: DesiredState, graphSeconds: number, seenAt: number): void {
+    this.reportConfig(state);
     this.o.metrics.observeState(state, graphSeconds);
     this.latency.seen(state, seenAt);
     this.o.endpoints.setDesired(state);
@@ -75,14 +97,36 @@ export class AgentStatus implements DaemonObserver {
     this.o.endpoints.applied(state, outcome);
     if (outcome instanceof Error) {
       this.o.metrics.applyFailures.inc();
-      this.o.health.report("dataplane", { live: true, detail: `last apply failed (retrying): ${outcome.message}` });
+      this.failedInARow++;
+      const failing = this.failedInARow >= FAILED_APPLIES_NOT_READY;
+      this.dataplaneDetail = `${this.failedInARow} apply(s) failed in a row (retrying): ${outcome.message}`;
+      this.o.health.report("dataplane", {
+        live: true,
+        ...(failing ? { ready: false } : {}),
+        detail: this.dataplaneDetail,
+      });
       return;
     }
     this.o.metrics.observeApply(outcome, seconds);
     this.latency.programmed(state);
     this.programmedOnce = true;
-    this.o.health.report("dataplane", { live: true, ready: true, detail: `programmed: ${outcome.changes} changes` });
+    this.failedInARow = 0;
+    this.dataplaneDetail = `programmed: ${outcome.changes} changes`;
+    this.o.health.report("dataplane", { live: true, ready: true, detail: this.dataplaneDetail });
     void this.o.nodeStatus?.programmed(state);
+  }
+
+  /** Names each set-but-unimplemented field once in the log, and all of them in /readiness. */
+  private reportConfig(state: DesiredState): void {
+    const ignored = state.config?.ignored ?? [];
+    const fresh = ignored.filter((f) => !this.ignored.has(f));
+    if (fresh.length > 0) this.o.log.warn({ fields: fresh }, ignoredConfigMessage(fresh));
+    this.ignored = new Set(ignored);
+    this.o.health.report(CONFIG_REPORTER, {
+      live: true,
+      ready: true,
+      ...(ignored.length > 0 ? { detail: `ignored, not implemented by felix-ts: ${ignored.join(", ")}` } : {}),
+    });
   }
 
   /** The set of interfaces present, from the link monitor. */
@@ -101,7 +145,8 @@ export class AgentStatus implements DaemonObserver {
     const since = this.o.applyingSince();
     // A dataplane stuck in one apply past the watchdog stops reporting: liveness fails.
     if (since === undefined || performance.now() - since < WATCHDOG_MS) {
-      this.o.health.report("dataplane", { live: true, ...(this.programmedOnce ? {} : { ready: false }) });
+      const ready = this.programmedOnce && this.failedInARow < FAILED_APPLIES_NOT_READY;
+      this.o.health.report("dataplane", { live: true, ready, detail: this.dataplaneDetail });
     }
   }
 }

@@ -2,7 +2,6 @@
 
 import type { GraphConfig } from "../calc-graph/calc-graph.js";
 import { felixNetworkConfigFromEnv } from "../calc-graph/network/convert.js";
-import type { EndpointToHostAction } from "../calc-graph/rules/static.js";
 import { PROXY_MODES, type ProxyMode } from "../calc-graph/services/model.js";
 import { DEFAULT_HEAP_GROWTH_PERCENT } from "./heap.js";
 import { ipvsOptionsFromEnv } from "./ipvs-config.js";
@@ -10,10 +9,13 @@ import { ipvsOptionsFromEnv } from "./ipvs-config.js";
 export class ConfigError extends Error {}
 
 export function graphConfigFromEnv(nodeName: string, env: NodeJS.ProcessEnv): GraphConfig {
+  // Veths are named with the first prefix (libcalico-go); the rules match every one (networkEnv.interfacePrefix).
   const prefix = (env.FELIX_INTERFACEPREFIX ?? "cali").split(",")[0].trim() || "cali";
-  const action = (env.FELIX_DEFAULTENDPOINTTOHOSTACTION ?? "ACCEPT").toUpperCase();
-  if (!["ACCEPT", "DROP", "RETURN"].includes(action)) {
-    throw new ConfigError(`FELIX_DEFAULTENDPOINTTOHOSTACTION must be ACCEPT, DROP or RETURN, not ${action}`);
+  // It is written into interface matches (`-i cali+`) and compared with link names: one short safe token.
+  if (!/^[A-Za-z0-9_.-]{1,12}$/.test(prefix)) {
+    throw new ConfigError(
+      `FELIX_INTERFACEPREFIX must be letters, digits, '_', '.' or '-' (at most 12), not ${JSON.stringify(prefix)}`,
+    );
   }
   const proxyMode = (env.FELIX_PROXYMODE ?? "off").trim() || "off";
   if (!(PROXY_MODES as readonly string[]).includes(proxyMode)) {
@@ -28,7 +30,6 @@ export function graphConfigFromEnv(nodeName: string, env: NodeJS.ProcessEnv): Gr
   return {
     nodeName,
     interfacePrefix: prefix,
-    endpointToHostAction: action as EndpointToHostAction,
     proxyMode: proxyMode as ProxyMode,
     ...(proxyMode === "ipvs" ? { ipvs: ipvsOptionsFromEnv(env) } : {}),
     networkEnv,

@@ -117,10 +117,15 @@ export class Daemon {
       const p = this.desired.problems[`${u.kind}/${u.namespace}/${u.name}`];
       if (p) this.o.log.warn({ resource: p.key, file: p.source?.file, line: p.source?.line }, p.message);
     }
-    // Problems the graph raises about a node's routing (`Node//<name>/routes|vxlan|ipip`), when new.
+    // Problems the graph raises itself, when new: a node's routing (`Node//<name>/routes|vxlan|ipip`),
+    // a pod whose interface name collides with another's (`Pod/<ns>/<pod>/iface`), a service's refused
+    // addresses (`Service/<ns>/<name>/addresses`).
     if (this.desired.problems !== before) {
       for (const [key, p] of Object.entries(this.desired.problems)) {
-        if (/^Node\/\/[^/]+\/./.test(key) && before?.[key]?.message !== p.message)
+        if (
+          /^(Node\/|Service\/[^/]+)\/[^/]+\/.|^Pod\/[^/]+\/[^/]+\/iface$/.test(key) &&
+          before?.[key]?.message !== p.message
+        )
           this.o.log.warn({ resource: key }, p.message);
       }
     }

@@ -38,8 +38,10 @@ export function kubernetesStatusApi(kc: k8s.KubeConfig): StatusApi {
 export function podProblems(state: DesiredState): Map<string, string> {
   const out = new Map<string, string>();
   for (const p of Object.values(state.problems)) {
-    const [kind, ns, name] = p.key.split("/");
-    if (kind === "Pod" && p.node === state.nodeName) out.set(`${ns}/${name}`, `pod manifest: ${p.message}`);
+    const [kind, ns, name, what] = p.key.split("/");
+    // `Pod/<ns>/<pod>/iface`: the graph found the pod's interface name taken by another pod.
+    const source = what === "iface" ? "interface name collision" : "pod manifest";
+    if (kind === "Pod" && p.node === state.nodeName) out.set(`${ns}/${name}`, `${source}: ${p.message}`);
   }
   for (const ep of Object.values(state.endpoints)) {
     for (const policyKey of [...ep.ingressPolicies, ...ep.egressPolicies]) {

@@ -1,7 +1,7 @@
 // Kubernetes LabelSelector → Calico selector.
 
 import type { LabelSelector } from "../../src/model/k8s.js";
-import { ALL, and, eq, has, inSet, not, notIn, type Selector } from "../selector/selector.js";
+import { ALL, and, eq, has, inSet, neq, not, notIn, type Selector, selectorText } from "../selector/selector.js";
 
 /**
  * Converts a k8s LabelSelector; `prefix` is prepended to every key (`pcns.`
@@ -45,5 +45,24 @@ export function convertLabelSelector(sel: LabelSelector | undefined | null, pref
         throw new Error(`matchExpressions ${e.key}: unknown operator ${JSON.stringify(e.operator)}`);
     }
   }
-  return and(...terms);
+  return canonicalAnd(terms);
+}
+
+/**
+ * Equal selectors written differently get one text, so they share one IP set
+ * (sets are named by the text): a one-value `In`/`NotIn` is `==`/`!=`, and the
+ * terms are sorted and deduplicated (AND commutes).
+ */
+function canonicalAnd(terms: readonly Selector[]): Selector {
+  const byText = new Map<string, Selector>();
+  for (const t of terms) {
+    const c =
+      t.op === "in" && t.values.length === 1
+        ? eq(t.key, t.values[0])
+        : t.op === "notin" && t.values.length === 1
+          ? neq(t.key, t.values[0])
+          : t;
+    byText.set(selectorText(c), c);
+  }
+  return and(...[...byText.keys()].sort().map((k) => byText.get(k)!));
 }

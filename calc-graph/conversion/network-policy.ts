@@ -1,9 +1,10 @@
 // networking.k8s.io/v1 NetworkPolicy → Calico policy (libcalico-go's
 // K8sNetworkPolicyToCalico): order 1000 in tier `default`, named
-// `knp.default.<name>`, one allow rule per (peer, protocol/port group).
+// `knp.default.<name>`, one allow rule per (peer, protocol/port group), or,
+// with several of both, one rule with a peer block and a port block.
 
 import type { NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort } from "../../src/model/k8s.js";
-import type { Policy, PolicyRule, PortRange, Protocol } from "../model.js";
+import type { PeerMatch, Policy, PolicyRule, PortMatch, PortRange, Protocol } from "../model.js";
 import { policyKey } from "../model.js";
 import { and, eq, has, type Selector } from "../selector/selector.js";
 import { parseCidr } from "./cidr.js";
@@ -93,11 +94,41 @@ function convertRules(
       : [undefined];
     if (rule?.ports != null && !Array.isArray(rule.ports)) throw new Error(`${where}.ports must be a list`);
     const groups: PortGroup[] = rule?.ports?.length ? groupPorts(rule.ports, `${where}.ports`) : [undefined];
+    if (peers.length > 1 && groups.length > 1) {
+      out.push(makeBlockRule(dir, peers, groups, policySelector));
+      return;
+    }
     for (const peer of peers) {
       for (const group of groups) out.push(makeRule(dir, peer, group, policySelector));
     }
   });
   return out;
+}
+
+/**
+ * Several peers and several port groups: one rule with a peer block and a
+ * port block, so the rendered text grows with P + G, not P × G. An egress
+ * named port then resolves over every endpoint (`all()`): the peer block
+ * already restricts the destination, and `all()` sets are shared by every
+ * policy instead of one set per peer.
+ */
+function makeBlockRule(
+  dir: "ingress" | "egress",
+  peers: readonly Peer[],
+  groups: readonly PortGroup[],
+  policySelector: Selector,
+): PolicyRule {
+  const namedPortSelector = dir === "ingress" ? policySelector : and();
+  const anyPeer: PeerMatch[] = peers.map((peer) => {
+    const { action: _, ...fields } = makeRule(dir, peer, undefined, policySelector);
+    return fields;
+  });
+  const anyPort: PortMatch[] = groups.map((g) => {
+    if (!g) throw new Error("a port block has only port groups");
+    if (g.namedPort !== undefined) return { protocol: g.protocol, dstNamedPort: g.namedPort, namedPortSelector };
+    return g.ports ? { protocol: g.protocol, dstPorts: g.ports } : { protocol: g.protocol };
+  });
+  return { action: "allow", anyPeer, anyPort };
 }
 
 function makeRule(dir: "ingress" | "egress", peer: Peer, group: PortGroup, policySelector: Selector): PolicyRule {

@@ -5,12 +5,14 @@ import type { Pod } from "../../src/model/k8s.js";
 import type { NamedPort, Protocol, WorkloadEndpoint } from "../model.js";
 import { parseIp } from "./cidr.js";
 import {
+  isReservedLabel,
   NAMESPACE_LABEL,
   namespaceProfileId,
   ORCHESTRATOR_LABEL,
   SERVICE_ACCOUNT_LABEL,
   serviceAccountProfileId,
 } from "./labels.js";
+import { allowedSourcePrefixes } from "./source-prefixes.js";
 
 /** Calico's veth name: `<prefix>` + first 11 hex chars of sha1(`<ns>.<pod>`). */
 export function vethNameForWorkload(namespace: string, pod: string, prefix = "cali"): string {
@@ -95,7 +97,7 @@ export function podToWorkloadEndpoint(pod: Pod, interfacePrefix = "cali"): Workl
 
   const sa = pod.spec?.serviceAccountName || pod.spec?.serviceAccount || "default";
   const labels: Record<string, string> = {};
-  for (const [k, v] of Object.entries(pod.metadata?.labels ?? {})) labels[k] = String(v);
+  for (const [k, v] of Object.entries(pod.metadata?.labels ?? {})) if (!isReservedLabel(k)) labels[k] = String(v);
   labels[NAMESPACE_LABEL] = namespace;
   labels[ORCHESTRATOR_LABEL] = "k8s";
   if (sa.length < 63) labels[SERVICE_ACCOUNT_LABEL] = sa;
@@ -113,6 +115,7 @@ export function podToWorkloadEndpoint(pod: Pod, interfacePrefix = "cali"): Workl
     }
   }
 
+  const spoofable = allowedSourcePrefixes(pod.metadata?.annotations);
   return {
     key: `${namespace}/${name}`,
     namespace,
@@ -124,5 +127,6 @@ export function podToWorkloadEndpoint(pod: Pod, interfacePrefix = "cali"): Workl
     labels,
     profileIds: [namespaceProfileId(namespace), serviceAccountProfileId(namespace, sa)],
     ports,
+    ...(spoofable.length > 0 ? { allowSpoofedSourcePrefixes: spoofable } : {}),
   };
 }

@@ -2,10 +2,11 @@
 // else its pod CIDRs) are written by that node or by IPAM on its behalf: a
 // compromised node could claim `0.0.0.0/1`, or another node's block. So a
 // claim is honoured only when
-//   - it lies in an IP pool (any pool exists), and an affinity is exactly
-//     one of the pool's blocks (`/blockSize`); without pools, affinities are
-//     refused (Calico IPAM carves blocks out of pools) and pod CIDRs, set once
-//     by kube-controller-manager and immutable, are taken as they are;
+//   - it lies in an IP pool (when pools of its family exist), and an affinity
+//     is exactly one of the pool's blocks (`/blockSize`); without pools of its
+//     family, affinities are refused (Calico IPAM carves blocks out of pools)
+//     and pod CIDRs, set once by kube-controller-manager and immutable, are
+//     taken as they are;
 //   - no other node holds the same block: the local node first, then the
 //     first node by name (deterministic, whatever the order of updates).
 // Refused claims are reported; they get no route.
@@ -91,9 +92,12 @@ export class BlockClaims {
     return best;
   }
 
+  /** Judged against the pools of the claim's family (a v4-only pool set says nothing about IPv6 pod CIDRs). */
   private invalid(cidr: string, source: ClaimSource, pools: readonly PoolPrefix[]): string | undefined {
-    if (pools.length === 0) return source === "affinity" ? "no IP pool exists" : undefined;
-    const p = poolHolding(pools, cidr);
+    const v6 = cidr.includes(":");
+    const family = pools.filter((p) => (p.prefix.family === 6) === v6);
+    if (family.length === 0) return source === "affinity" ? `no IPv${v6 ? 6 : 4} pool exists` : undefined;
+    const p = poolHolding(family, cidr);
     if (!p) return "it lies in no IP pool";
     if (source === "affinity" && Prefix.parse(cidr).length !== p.pool.blockSize) {
       return `pool ${p.pool.name} has /${p.pool.blockSize} blocks`;

@@ -3,6 +3,7 @@
 // validation; a bad object throws a clear Error (reported as a problem).
 
 import type { FelixConfiguration, IPPool, BlockAffinity as K8sBlockAffinity } from "../../src/model/k8s.js";
+import { felixConfigFromEnv, felixConfigFromSpec } from "../config/fields.js";
 import { parseCidr } from "../conversion/cidr.js";
 import { parseSelector } from "../selector/parse.js";
 import type { BlockAffinity, EncapMode, FelixNetworkConfig, IpPool } from "./model.js";
@@ -67,63 +68,12 @@ export function blockAffinityToAffinity(obj: K8sBlockAffinity): BlockAffinity | 
   return { name, node: s.node, cidr };
 }
 
-function int(field: string, v: unknown, min: number, max: number): number | undefined {
-  if (v === undefined || v === null || v === "") return undefined;
-  const n = typeof v === "number" ? v : Number(v);
-  if (!Number.isInteger(n) || n < min || n > max)
-    throw new Error(`${field} must be an integer in ${min}..${max}, not ${JSON.stringify(v)}`);
-  return n;
-}
-
-function bool(field: string, v: unknown): boolean | undefined {
-  if (v === undefined || v === null || v === "") return undefined;
-  if (typeof v === "boolean") return v;
-  if (/^(true|1|yes|on)$/i.test(String(v))) return true;
-  if (/^(false|0|no|off)$/i.test(String(v))) return false;
-  throw new Error(`${field} must be true or false, not ${JSON.stringify(v)}`);
-}
-
-function pattern(field: string, v: unknown): string | undefined {
-  if (v === undefined || v === null || v === "") return undefined;
-  try {
-    new RegExp(String(v));
-  } catch (e) {
-    throw new Error(`${field} is not a valid regular expression: ${(e as Error).message}`);
-  }
-  return String(v);
-}
-
-/** The fields felix-ts reads, from a FelixConfiguration spec or from FELIX_* variables. */
-function networkConfig(
-  get: (specName: string, envName: string) => unknown,
-  label: (specName: string, envName: string) => string,
-): FelixNetworkConfig {
-  const f = (specName: string, envName: string) => [label(specName, envName), get(specName, envName)] as const;
-  const out: Record<string, unknown> = {
-    vxlanEnabled: bool(...f("vxlanEnabled", "VXLANENABLED")),
-    ipipEnabled: bool(...f("ipipEnabled", "IPINIPENABLED")),
-    vxlanVNI: int(...f("vxlanVNI", "VXLANVNI"), 1, 16777215),
-    vxlanPort: int(...f("vxlanPort", "VXLANPORT"), 1, 65535),
-    vxlanMTU: int(...f("vxlanMTU", "VXLANMTU"), 0, 65535),
-    ipipMTU: int(...f("ipipMTU", "IPINIPMTU"), 0, 65535),
-    mtuIfacePattern: pattern(...f("mtuIfacePattern", "MTUIFACEPATTERN")),
-  };
-  for (const k of Object.keys(out)) if (out[k] === undefined) delete out[k];
-  return out as FelixNetworkConfig;
-}
-
+/** Every field felix-ts reads from a FelixConfiguration (the table is config/fields.ts). */
 export function felixConfigurationToConfig(obj: FelixConfiguration): FelixNetworkConfig {
-  const spec = obj.spec ?? {};
-  return networkConfig(
-    (specName) => spec[specName],
-    (specName) => `FelixConfiguration spec.${specName}`,
-  );
+  return felixConfigFromSpec(obj.spec ?? {});
 }
 
-/** FELIX_VXLANVNI, FELIX_VXLANPORT, FELIX_VXLANMTU, FELIX_IPINIPMTU, FELIX_MTUIFACEPATTERN, FELIX_VXLANENABLED, FELIX_IPINIPENABLED. */
+/** The same fields from FELIX_* variables (FELIX_VXLANVNI, FELIX_DEFAULTENDPOINTTOHOSTACTION, …). */
 export function felixNetworkConfigFromEnv(env: Readonly<Record<string, string | undefined>>): FelixNetworkConfig {
-  return networkConfig(
-    (_s, envName) => env[`FELIX_${envName}`],
-    (_s, envName) => `FELIX_${envName}`,
-  );
+  return felixConfigFromEnv(env);
 }

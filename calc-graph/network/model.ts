@@ -1,6 +1,7 @@
 // The Calico networking model: IP pools, block affinities and the Felix
 // configuration fields that decide how pod traffic leaves a node.
 
+import type { FelixConfig } from "../config/fields.js";
 import type { IpVersion } from "../model.js";
 import type { Selector } from "../selector/selector.js";
 
@@ -29,16 +30,8 @@ export interface BlockAffinity {
   readonly cidr: string;
 }
 
-/** The FelixConfiguration fields felix-ts reads (undefined: not set at this level). */
-export interface FelixNetworkConfig {
-  readonly vxlanEnabled?: boolean;
-  readonly ipipEnabled?: boolean;
-  readonly vxlanVNI?: number;
-  readonly vxlanPort?: number;
-  readonly vxlanMTU?: number;
-  readonly ipipMTU?: number;
-  readonly mtuIfacePattern?: string;
-}
+/** The FelixConfiguration fields felix-ts reads (undefined: not set at this level); table in config/fields.ts. */
+export type FelixNetworkConfig = FelixConfig;
 
 /** What the converter emits for the networking kinds. */
 export type NetworkUpdate =

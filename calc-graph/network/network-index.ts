@@ -12,6 +12,7 @@ import { DEFAULT_MTU_IFACE_PATTERN } from "../../ifaces/tunnel.js";
 import type { FdbEntry, NeighborEntry } from "../../routes/neighbor.js";
 import { fdbKey, neighborKey } from "../../routes/neighbor.js";
 import type { Route } from "../../routes/route.js";
+import { mergeConfigs } from "../config/fields.js";
 import type { IpVersion, NodeInfo, WorkloadEndpoint } from "../model.js";
 import { matches } from "../selector/selector.js";
 import { BlockClaims, type PoolPrefix } from "./block-claims.js";
@@ -232,11 +233,11 @@ export class NetworkIndex {
 
   /** FelixConfiguration `default` < `node.<name>` < FELIX_* environment. */
   config(): FelixNetworkConfig {
-    return {
-      ...this.felixConfigs.get("default"),
-      ...this.felixConfigs.get(`node.${this.nodeName}`),
-      ...this.envConfig,
-    };
+    return mergeConfigs(
+      this.felixConfigs.get("default"),
+      this.felixConfigs.get(`node.${this.nodeName}`),
+      this.envConfig,
+    );
   }
 
   /** Enabled (not disabled) pools' CIDRs of a family, sorted. */

@@ -11,7 +11,13 @@ import { hashNetMembers } from "../ipsets/hash-net.js";
 import type { IpVersion } from "../model.js";
 import { plain } from "../plain.js";
 import { NAT_OUTGOING_CHAIN } from "../rules/static.js";
-import { NAT_OUTGOING_ALL_SET, NAT_OUTGOING_MASQ_SET, natOutgoingRules, natOutgoingSetName } from "./nat-outgoing.js";
+import {
+  NAT_OUTGOING_ALL_SET,
+  NAT_OUTGOING_MASQ_SET,
+  type NatOutgoingOptions,
+  natOutgoingRules,
+  natOutgoingSetName,
+} from "./nat-outgoing.js";
 import type { NetworkIndex } from "./network-index.js";
 import type { NetworkState } from "./state.js";
 import { ALL_VXLAN_SOURCES_SET, vxlanInputRules } from "./vxlan-input.js";
@@ -29,7 +35,12 @@ export interface NetworkChains {
   staticChain(v: IpVersion, table: "filter", name: string): Chain | undefined;
 }
 
-export function putNetwork(d: Draft<DesiredState>, net: NetworkIndex, chains: NetworkChains): void {
+export function putNetwork(
+  d: Draft<DesiredState>,
+  net: NetworkIndex,
+  chains: NetworkChains,
+  nat: NatOutgoingOptions = {},
+): void {
   const { state, problems } = net.network();
   const cur = d.network as NetworkState;
   if (!same(cur, state)) {
@@ -61,7 +72,7 @@ export function putNetwork(d: Draft<DesiredState>, net: NetworkIndex, chains: Ne
       const set: IpSetState = { name, family: v, type: "hash:net", members: new Set(hashNetMembers(members)) };
       d.ipsets[name] = castDraft(set);
     }
-    chains.put(v, "nat", { name: NAT_OUTGOING_CHAIN, rules: natOutgoingRules(sets.masq.length > 0, v) });
+    chains.put(v, "nat", { name: NAT_OUTGOING_CHAIN, rules: natOutgoingRules(sets.masq.length > 0, v, nat) });
   }
 
   // VXLAN in use: only the other nodes' VTEPs may send us VXLAN.

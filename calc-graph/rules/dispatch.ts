@@ -1,35 +1,54 @@
-// Dispatch chains: send traffic from/to each `cali*` interface to its
-// endpoint chain. Interfaces are grouped by the character after the prefix so
-// that adding a pod rewrites one small child chain, not one long list; every
-// chain ends in "Unknown interface" DROP so a veth Felix has not programmed
-// carries nothing (fail closed).
+// Dispatch chains: send traffic from/to each workload interface to its
+// endpoint chain. Interfaces are grouped by their prefix (`interfacePrefix`,
+// e.g. `cali,tap`) and the character after it, so that adding a pod rewrites
+// one small child chain, not one long list; every chain ends in "Unknown
+// interface" (the deny action) so a veth Felix has not programmed carries
+// nothing (fail closed).
 
 import type { Chain } from "../../iptables/rule.js";
 import { Actions, match, NO_MATCH, rule } from "../../iptables/rule.js";
 import { endpointChainName, FROM_WORKLOAD_DISPATCH, TO_WORKLOAD_DISPATCH } from "./names.js";
 
-export function renderDispatchChains(ifaces: readonly string[], prefix: string): Chain[] {
-  return [...dispatchFor("outbound", ifaces, prefix), ...dispatchFor("inbound", ifaces, prefix)];
+/** iptables' longest chain name. */
+const MAX_CHAIN_NAME = 28;
+
+export function renderDispatchChains(
+  ifaces: readonly string[],
+  prefixes: string | readonly string[],
+  deny: string = Actions.drop,
+): Chain[] {
+  const list = typeof prefixes === "string" ? [prefixes] : prefixes;
+  return [...dispatchFor("outbound", ifaces, list, deny), ...dispatchFor("inbound", ifaces, list, deny)];
 }
 
-function dispatchFor(dir: "inbound" | "outbound", ifaces: readonly string[], prefix: string): Chain[] {
+function dispatchFor(
+  dir: "inbound" | "outbound",
+  ifaces: readonly string[],
+  prefixes: readonly string[],
+  deny: string,
+): Chain[] {
   const root = dir === "outbound" ? FROM_WORKLOAD_DISPATCH : TO_WORKLOAD_DISPATCH;
   const ifMatch = (name: string) => (dir === "outbound" ? match().inInterface(name) : match().outInterface(name));
-  const groups = new Map<string, string[]>();
+  // Group key: the interface's (longest) prefix plus the next character; "" for no prefix (no group).
+  const groups = new Map<string, { prefix: string; members: string[] }>();
   for (const iface of [...ifaces].sort()) {
-    const key = iface.charAt(prefix.length);
-    groups.set(key, [...(groups.get(key) ?? []), iface]);
+    const prefix = [...prefixes].sort((a, b) => b.length - a.length).find((p) => iface.startsWith(p));
+    const key = prefix === undefined ? `\0${iface}` : `${prefix}${iface.charAt(prefix.length)}`;
+    const g = groups.get(key) ?? { prefix: prefix ?? "", members: [] };
+    g.members.push(iface);
+    groups.set(key, g);
   }
-  const drop = rule(NO_MATCH, Actions.drop, "Unknown interface");
+  const drop = rule(NO_MATCH, deny, "Unknown interface");
   const chains: Chain[] = [];
   const rootRules = [];
-  for (const [key, members] of [...groups].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
-    if (members.length === 1) {
-      rootRules.push(rule(ifMatch(members[0]).build(), Actions.goto(endpointChainName(dir, members[0]))));
+  for (const [key, { prefix, members }] of [...groups].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    // The first prefix's children keep Felix's one-character suffix; other prefixes add theirs.
+    const child = `${root}-${prefix === prefixes[0] ? key.slice(prefix.length) : key}`;
+    if (members.length === 1 || prefix === "" || child.length > MAX_CHAIN_NAME) {
+      for (const m of members) rootRules.push(rule(ifMatch(m).build(), Actions.goto(endpointChainName(dir, m))));
       continue;
     }
-    const child = `${root}-${key}`;
-    rootRules.push(rule(ifMatch(`${prefix}${key}+`).build(), Actions.goto(child)));
+    rootRules.push(rule(ifMatch(`${key}+`).build(), Actions.goto(child)));
     chains.push({
       name: child,
       rules: [...members.map((m) => rule(ifMatch(m).build(), Actions.goto(endpointChainName(dir, m)))), drop],

@@ -30,7 +30,7 @@ import {
   PROXY_FORWARD_CHAIN,
   SERVICES_CHAIN,
 } from "../services/names.js";
-import { MARK_MASQ } from "./marks.js";
+import { MARK_MASQ as DEFAULT_MARK_MASQ } from "./marks.js";
 import type { ServicePortRules } from "./services.js";
 import type { StaticTable } from "./static.js";
 
@@ -88,6 +88,8 @@ export function serviceDispatchChains(
 export function withServiceTables(
   tables: Record<TableName, StaticTable>,
   v: IpVersion,
+  /** The masquerade mark (from iptablesMarkMask; outside the policy marks). */
+  MARK_MASQ: number = DEFAULT_MARK_MASQ,
 ): Record<TableName, StaticTable> {
   const dispatch = serviceDispatchChains(v, []);
   const masq = match()

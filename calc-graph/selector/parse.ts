@@ -11,6 +11,11 @@
 // `!(a == 'x')`. Strings are '…' or "…" with no escapes. Whitespace may
 // appear between any two tokens. The empty selector is `all()`.
 //
+// Beyond Calico: a key or string may also be `$` + a JSON string, the form
+// selectorText uses for what Calico cannot write (a value holding both quote
+// kinds, a key with other characters), so the canonical text always parses
+// back to the same selector.
+//
 // Results are built with the constructors from selector.ts, so they come out
 // normalised (nested ANDs/ORs flattened, `all()` absorbed, sets sorted).
 
@@ -49,10 +54,34 @@ export function parseSelector(text: string): Selector {
     while (pos < text.length && KEY_CHAR.test(text[pos])) pos++;
     return text.slice(start, pos);
   };
-  const key = (): string => word() || fail("a label key");
+  /** `$"…"`: a JSON string (at pos, after spaces). */
+  const escaped = (): string => {
+    let end = pos + 2;
+    while (end < text.length && text[end] !== '"') end += text[end] === "\\" ? 2 : 1;
+    if (text[pos + 1] !== '"' || end >= text.length) fail('a JSON string after "$"');
+    try {
+      const v = JSON.parse(text.slice(pos + 1, end + 1)) as string;
+      pos = end + 1;
+      return v;
+    } catch {
+      return fail("a valid JSON string");
+    }
+  };
+  /** A label key: a word, or `$"…"`; `escapedKey` tells the second (never a keyword). */
+  let escapedKey = false;
+  const keyWord = (): string => {
+    skipSpace();
+    escapedKey = text[pos] === "$";
+    return escapedKey ? escaped() : word();
+  };
+  const key = (): string => {
+    const k = keyWord();
+    return k !== "" || escapedKey ? k : fail("a label key");
+  };
 
   const literal = (): string => {
     skipSpace();
+    if (text[pos] === "$") return escaped();
     const quote = text[pos];
     if (quote !== "'" && quote !== '"') fail("a quoted string");
     const end = text.indexOf(quote, pos + 1);
@@ -97,18 +126,19 @@ export function parseSelector(text: string): Selector {
     }
     skipSpace();
     const start = pos;
-    const name = word();
-    if (name === "") fail("a label key, 'has(', 'all()', '!' or '('");
-    if (name === "all" && accept("(")) {
+    const name = keyWord();
+    const keyword = !escapedKey;
+    if (name === "" && keyword) fail("a label key, 'has(', 'all()', '!' or '('");
+    if (keyword && name === "all" && accept("(")) {
       expect(")");
       return ALL;
     }
-    if (name === "has" && accept("(")) {
+    if (keyword && name === "has" && accept("(")) {
       const k = key();
       expect(")");
       return has(k);
     }
-    if (name === "global" && peek("(")) {
+    if (keyword && name === "global" && peek("(")) {
       // Calico's global() selects non-namespaced resources; it is not all().
       pos = start;
       fail("a label key, 'has(', 'all()', '!' or '(' (global() is not supported)");

@@ -153,8 +153,23 @@ export function requiredLabel(sel: Selector): { key: string; value?: string } | 
   }
 }
 
+// The canonical text must be injective: it names IP sets, and two selectors
+// sharing a text would share a set (a crafted value could put one policy's
+// peers into another's set). Values are '…' when they hold no ', else "…"
+// when they hold no ", and keys are bare when made of label-key characters,
+// as Calico writes them; anything else is `$` + a JSON string (escaped), a
+// form Calico cannot write, which parse.ts reads back. Every token then ends
+// unambiguously, and Calico-writable selectors keep their text (and set names).
+const BARE_KEY = /^[A-Za-z0-9._/-]+$/;
+
 function quote(v: string): string {
-  return v.includes("'") ? `"${v}"` : `'${v}'`;
+  if (!v.includes("'")) return `'${v}'`;
+  if (!v.includes('"')) return `"${v}"`;
+  return `$${JSON.stringify(v)}`;
+}
+
+function keyText(k: string): string {
+  return BARE_KEY.test(k) ? k : `$${JSON.stringify(k)}`;
 }
 
 function setText(values: readonly string[]): string {
@@ -167,15 +182,15 @@ export function selectorText(sel: Selector): string {
     case "all":
       return "all()";
     case "has":
-      return `has(${sel.key})`;
+      return `has(${keyText(sel.key)})`;
     case "eq":
-      return `${sel.key} == ${quote(sel.value)}`;
+      return `${keyText(sel.key)} == ${quote(sel.value)}`;
     case "neq":
-      return `${sel.key} != ${quote(sel.value)}`;
+      return `${keyText(sel.key)} != ${quote(sel.value)}`;
     case "in":
-      return `${sel.key} in ${setText(sel.values)}`;
+      return `${keyText(sel.key)} in ${setText(sel.values)}`;
     case "notin":
-      return `${sel.key} not in ${setText(sel.values)}`;
+      return `${keyText(sel.key)} not in ${setText(sel.values)}`;
     case "not":
       return sel.sel.op === "has" || sel.sel.op === "all" ? `!${selectorText(sel.sel)}` : `!(${selectorText(sel.sel)})`;
     case "and":

@@ -11,11 +11,13 @@
 //     unset → false); it joins its service by the kubernetes.io/service-name
 //     label; FQDN slices are ignored.
 // Invalid fields throw (the whole object is reported); a single bad port or
-// address is skipped and reported through `problems`.
+// address is skipped and reported through `problems`, and so is an address no
+// service may use (loopback, link-local, metadata: forbidden-addresses.ts).
 
 import type { KubeObject } from "../../src/model/k8s.js";
 import { parseCidr, parseIp } from "../conversion/cidr.js";
 import type { IpVersion } from "../model.js";
+import { forbiddenServiceAddress } from "./forbidden-addresses.js";
 import type { ServicePort, ServiceProtocol } from "./model.js";
 import { servicePortKey } from "./model.js";
 
@@ -112,6 +114,20 @@ function ips(list: unknown, what: string, problems: string[]): { version: IpVers
   return out;
 }
 
+/** Drops (and reports) addresses no service may claim as a frontend. */
+function frontends(
+  list: { version: IpVersion; text: string }[],
+  what: string,
+  service: string,
+  problems: string[],
+): { version: IpVersion; text: string }[] {
+  return list.filter((ip) => {
+    const why = forbiddenServiceAddress(ip.text);
+    if (why) problems.push(`${what}: ${ip.text} is ${why}, never a frontend of service ${service} (skipped)`);
+    return !why;
+  });
+}
+
 const uniqSorted = (xs: string[]) => [...new Set(xs)].sort();
 
 /** The service's port templates; [] for headless and ExternalName services. */
@@ -128,9 +144,15 @@ export function convertService(svc: RawService): ConvertedService {
   const none = { namespace, name, ports: [], problems };
   if (type === "ExternalName") return none;
   if (spec.clusterIP === "None") return none; // headless: DNS only, nothing to proxy
-  const clusterIPs = ips(
-    spec.clusterIPs?.length ? spec.clusterIPs : spec.clusterIP ? [spec.clusterIP] : [],
+  const service = `${namespace}/${name}`;
+  const clusterIPs = frontends(
+    ips(
+      spec.clusterIPs?.length ? spec.clusterIPs : spec.clusterIP ? [spec.clusterIP] : [],
+      "spec.clusterIPs",
+      problems,
+    ),
     "spec.clusterIPs",
+    service,
     problems,
   );
   if (clusterIPs.length === 0) {
@@ -139,11 +161,21 @@ export function convertService(svc: RawService): ConvertedService {
   }
   const nodePortType = type === "NodePort" || type === "LoadBalancer";
   const lbType = type === "LoadBalancer";
-  const externalIPs = ips(spec.externalIPs, "spec.externalIPs", problems);
+  const externalIPs = frontends(
+    ips(spec.externalIPs, "spec.externalIPs", problems),
+    "spec.externalIPs",
+    service,
+    problems,
+  );
   const lbIPs = lbType
-    ? ips(
-        (svc.status?.loadBalancer?.ingress ?? []).filter((i) => i?.ip && i.ipMode !== "Proxy").map((i) => i.ip),
+    ? frontends(
+        ips(
+          (svc.status?.loadBalancer?.ingress ?? []).filter((i) => i?.ip && i.ipMode !== "Proxy").map((i) => i.ip),
+          "status.loadBalancer.ingress",
+          problems,
+        ),
         "status.loadBalancer.ingress",
+        service,
         problems,
       )
     : [];
@@ -289,6 +321,13 @@ export function convertEndpointSlice(s: RawSlice): ConvertedSlice | null {
     }
     if (ip.version !== family) {
       problems.push(`endpoints[${i}]: ${ip.text} is not an ${s.addressType} address (skipped)`);
+      continue;
+    }
+    const why = forbiddenServiceAddress(ip.text);
+    if (why) {
+      problems.push(
+        `endpoints[${i}]: ${ip.text} is ${why}, never a backend of service ${namespace}/${service} (skipped)`,
+      );
       continue;
     }
     const c = e.conditions ?? {};

@@ -30,6 +30,8 @@ export interface IpvsInputs {
   readonly nodeAddresses: readonly string[];
   /** The cluster's pod CIDRs: cluster-IP traffic from elsewhere is masqueraded. */
   readonly podCidrs: readonly string[];
+  /** The masquerade mark (from iptablesMarkMask). */
+  readonly masqMark?: number;
 }
 
 const FAMILIES: readonly IpVersion[] = [4, 6];

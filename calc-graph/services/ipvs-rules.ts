@@ -71,6 +71,8 @@ export const IPVS_SYSCTLS: Readonly<Record<string, string>> = {
 export interface IpvsRuleOptions {
   /** The cluster's pod CIDRs (IP pools, else the nodes' podCIDRs): cluster-IP traffic from elsewhere is masqueraded. */
   readonly podCidrs: readonly string[];
+  /** The masquerade mark (from iptablesMarkMask); default MARK_IPVS_MASQ. */
+  readonly masqMark?: number;
 }
 
 const setName = (id: string, v: IpVersion) => ipSetName(id, v);
@@ -174,7 +176,7 @@ export function ipvsTableRules(v: IpVersion, o: IpvsRuleOptions): IpvsTableRules
     ),
     rule(match().ipSet(s(IPVS_SET_IDS.nodePort), "dst,dst").build(), toMasq, "Masquerade traffic to node ports"),
   );
-  const mask = MARK_IPVS_MASQ;
+  const mask = o.masqMark ?? MARK_IPVS_MASQ;
   const jump = (chain: string) => rule(NO_MATCH, Actions.jump(chain));
   return {
     nat: {

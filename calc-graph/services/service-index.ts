@@ -11,7 +11,7 @@
 import { compareIps } from "../../ipvs/model.js";
 import { familyOf } from "../conversion/cidr.js";
 import type { IpVersion } from "../model.js";
-import { sameList } from "../same.js";
+import { sameList, sameMembers } from "../same.js";
 import type { ConvertedService, ConvertedSlice } from "./convert.js";
 import type { ServiceEndpoint, ServicePort } from "./model.js";
 
@@ -28,12 +28,22 @@ export class ServiceIndex {
   private cidrsDirty = false;
   private localIPs: readonly string[] = [];
   private localIPsDirty = false;
+  /** Every node's addresses, and the host's gateways: no service may claim them as its own. */
+  private readonly nodeIPs = new Map<string, readonly string[]>();
+  private gatewayIPs: readonly string[] = [];
+  private claimedIPs: ReadonlySet<string> = new Set();
+  /** Services with an external or LB IP (the only ones `claimedIPs` can change). */
+  private readonly withFrontends = new Set<ServiceId>();
+  /** Why a service lost frontends to `claimedIPs`, per service (as of its last `ports`). */
+  private readonly refusals = new Map<ServiceId, string>();
 
   constructor(private readonly nodeName: string) {}
 
   updateService(id: ServiceId, svc: ConvertedService | null): void {
     if (svc) this.services.set(id, svc);
     else this.services.delete(id);
+    if (svc?.ports.some((t) => t.externalIPs.length > 0 || t.loadBalancerIPs.length > 0)) this.withFrontends.add(id);
+    else this.withFrontends.delete(id);
     this.dirty.add(id);
   }
 
@@ -68,6 +78,37 @@ export class ServiceIndex {
 
   localNodeIPs(): readonly string[] {
     return this.localIPs;
+  }
+
+  /** A node's addresses (null when the node went away): externalIPs and LB IPs equal to one are refused. */
+  updateNodeIPs(node: string, ips: readonly string[] | null): void {
+    if (ips && ips.length > 0) this.nodeIPs.set(node, ips);
+    else this.nodeIPs.delete(node);
+    this.updateClaimed();
+  }
+
+  /** This host's default-route gateways, when known: refused as externalIPs and LB IPs too. */
+  setGatewayIPs(ips: readonly string[]): void {
+    this.gatewayIPs = [...ips];
+    this.updateClaimed();
+  }
+
+  private updateClaimed(): void {
+    const next = new Set(this.gatewayIPs);
+    for (const ips of this.nodeIPs.values()) for (const ip of ips) next.add(ip);
+    if (sameMembers(next, this.claimedIPs)) return;
+    const before = this.claimedIPs;
+    this.claimedIPs = next;
+    // Only services with an external or LB IP can change.
+    for (const id of this.withFrontends) {
+      const ips = this.services.get(id)!.ports.flatMap((t) => [...t.externalIPs, ...t.loadBalancerIPs]);
+      if (ips.some((ip) => before.has(ip) !== next.has(ip))) this.dirty.add(id);
+    }
+  }
+
+  /** Why the service's externalIPs or LB IPs were refused, as of its last `ports`. */
+  refusal(id: ServiceId): string | undefined {
+    return this.refusals.get(id);
   }
 
   /** A node's spec.podCIDRs (null when the node went away). */
@@ -115,13 +156,32 @@ export class ServiceIndex {
 
   /** Problems of the service's slices are reported by the converter; this is pure data. */
   ports(id: ServiceId): ServicePort[] {
+    this.refusals.delete(id);
     const svc = this.services.get(id);
     if (!svc) return [];
     const slices = [...(this.slicesByService.get(id) ?? [])]
       .sort()
       .map((k) => this.slices.get(k)!)
       .filter(Boolean);
-    return svc.ports.map((t) => ({ ...t, endpoints: this.endpointsFor(t, slices) }));
+    const refused = new Set<string>();
+    const own = (ips: readonly string[]) => {
+      if (!ips.some((ip) => this.claimedIPs.has(ip))) return ips;
+      for (const ip of ips) if (this.claimedIPs.has(ip)) refused.add(ip);
+      return ips.filter((ip) => !this.claimedIPs.has(ip));
+    };
+    const out = svc.ports.map((t) => ({
+      ...t,
+      externalIPs: own(t.externalIPs),
+      loadBalancerIPs: own(t.loadBalancerIPs),
+      endpoints: this.endpointsFor(t, slices),
+    }));
+    if (refused.size > 0) {
+      const list = [...refused].sort().join(", ");
+      const what =
+        refused.size > 1 ? `IPs ${list} are node or gateway addresses` : `IP ${list} is a node or gateway address`;
+      this.refusals.set(id, `service ${id}: external/load-balancer ${what} (refused)`);
+    }
+    return out;
   }
 
   private endpointsFor(

@@ -51,6 +51,9 @@ export class ServiceStateRenderer {
   /** Each service's ports as last put into DesiredState.services (same objects while the service is clean). */
   private readonly ports = new Map<ServiceId, readonly ServicePort[]>();
   private cidrsKnown: Record<IpVersion, boolean> = { 4: false, 6: false };
+  /** IPVS mode's masquerade mark (iptablesMarkMask); a change re-renders the IPVS chains. */
+  private ipvsMasqMark: number | undefined;
+  private ipvsMarkChanged = false;
 
   constructor(
     private readonly index: ServiceIndex,
@@ -58,6 +61,11 @@ export class ServiceStateRenderer {
     private readonly stats: ServiceRenderStats,
     private readonly ipvs?: IpvsStateBuilder,
   ) {}
+
+  setIpvsMasqMark(mark: number): void {
+    if (mark !== this.ipvsMasqMark) this.ipvsMarkChanged = this.ipvsMasqMark !== undefined;
+    this.ipvsMasqMark = mark;
+  }
 
   /** `portWrites`: DesiredState.services changes, put by the builder after the draft is done. */
   flush(d: Draft<DesiredState>, writes: ChainWrites, portWrites: ServicePortWrites): void {
@@ -87,10 +95,12 @@ export class ServiceStateRenderer {
         }
       }
     }
-    const ipvsInputsChanged = dirty.services.size > 0 || dirty.podCIDRs || dirty.localIPs;
+    const ipvsInputsChanged = dirty.services.size > 0 || dirty.podCIDRs || dirty.localIPs || this.ipvsMarkChanged;
+    this.ipvsMarkChanged = false;
     let dispatchChanged = false;
     for (const id of [...dirty.services].sort()) {
       if (this.renderService(portWrites, writes, id, iptables)) dispatchChanged = true;
+      putRefusal(d, id, this.index.refusal(id));
     }
     // An endpoint change rewrites the service's own chains only; the dispatch
     // chains (one rule per frontend, thousands at scale) change when a
@@ -104,6 +114,7 @@ export class ServiceStateRenderer {
           servicePorts,
           nodeAddresses: this.index.localNodeIPs(),
           podCidrs: this.index.podCIDRs(),
+          ...(this.ipvsMasqMark !== undefined ? { masqMark: this.ipvsMasqMark } : {}),
         },
         writes,
       );
@@ -183,6 +194,15 @@ export class ServiceStateRenderer {
     d.ipsets[name] = castDraft({ name, family: v, type: "hash:net" as const, members });
     this.stats.ipsetsChanged++;
   }
+}
+
+/** Reports (or clears) a service's refused frontends as `Service/<ns>/<name>/addresses`. */
+function putRefusal(d: Draft<DesiredState>, id: ServiceId, message: string | undefined): void {
+  const [namespace, name] = id.split("/");
+  const key = `Service/${namespace}/${name}/addresses`;
+  if (plain(d.problems[key])?.message === message) return;
+  if (message === undefined) delete d.problems[key];
+  else d.problems[key] = { key, message };
 }
 
 const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);

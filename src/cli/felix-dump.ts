@@ -10,6 +10,7 @@ import { chooseBackend } from "../../iptables/detect.js";
 import { endpointStatusConfigFromEnv } from "../../status/endpoint-status-file.js";
 import { graphConfigFromEnv } from "../config.js";
 import { readManifestDir } from "../datastore/manifests.js";
+import { configJson, configText } from "../dump/config.js";
 import { ipvsJson, ipvsText } from "../dump/ipvs.js";
 import { liveDiff, liveDiffText } from "../dump/live-diff.js";
 import { liveDiffExtra } from "../dump/live-diff-kernel.js";
@@ -222,6 +223,16 @@ export function buildProgram(): Command {
       o,
       () => views.sysctlsText(s),
       () => views.sysctlsJson(s),
+    );
+  });
+  common(
+    program.command("config").description("the FelixConfiguration/env settings in force, and ignored fields"),
+  ).action(async (o: CommonOptions) => {
+    const s = await load(o);
+    print(
+      o,
+      () => configText(s),
+      () => configJson(s),
     );
   });
   common(program.command("ipvs").description("the desired IPVS table (proxy mode ipvs), in ipvsadm -Ln layout")).action(

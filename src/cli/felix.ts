@@ -18,12 +18,13 @@ import type { HttpListener } from "../../status/http-server.js";
 import { Metrics } from "../../status/metrics.js";
 import { metricsConfigFromEnv, startMetricsServer } from "../../status/metrics-server.js";
 import { kubernetesStatusApi, NodeStatusReporter } from "../../status/node-status.js";
-import { AgentStatus } from "../agent-status.js";
+import { AgentStatus, ignoredConfigMessage } from "../agent-status.js";
 import { agentConfigFromEnv, graphConfigFromEnv } from "../config.js";
 import { Daemon, summary } from "../daemon.js";
 import { FileDatastore } from "../datastore/file-datastore.js";
 import { KubernetesDatastore, loadKubeConfig } from "../datastore/kubernetes.js";
 import { demoCommand } from "../demo/command.js";
+import { readDefaultGateways } from "../gateways.js";
 import { limitHeapGrowth } from "../heap.js";
 import { kernelDataplane } from "../kernel.js";
 import { createLogger, type LogFormat } from "../log.js";
@@ -54,7 +55,7 @@ async function run(o: Options): Promise<void> {
     log = createLogger(o.logLevel ?? cfg.logLevel, o.logFormat);
     if (!nodeName) throw new Error("--node-name is required (or NODENAME)");
     if (o.datastore === "file" && !o.resources) throw new Error("--resources <dir> is required with --datastore file");
-    graphCfg = graphConfigFromEnv(nodeName, process.env);
+    graphCfg = { ...graphConfigFromEnv(nodeName, process.env), gatewayIPs: readDefaultGateways() };
     healthCfg = healthConfigFromEnv(process.env);
     metricsCfg = metricsConfigFromEnv(process.env);
     statusCfg = endpointStatusConfigFromEnv(process.env);
@@ -119,6 +120,8 @@ async function run(o: Options): Promise<void> {
     for (const p of Object.values(state.problems)) {
       log.warn({ resource: p.key, file: p.source?.file, line: p.source?.line }, p.message);
     }
+    const ignored = state.config?.ignored ?? [];
+    if (ignored.length > 0) log.warn({ fields: ignored }, ignoredConfigMessage(ignored));
     let r: Awaited<ReturnType<typeof kernel.dataplane.apply>>;
     try {
       r = await kernel.dataplane.apply(state);
@@ -175,9 +178,18 @@ async function run(o: Options): Promise<void> {
     status.interfaces(present);
   });
   const prefix = graphCfg.interfacePrefix ?? "cali";
+  // Workload interfaces by the prefixes in force (FelixConfiguration/env), less interfaceExclude, as Felix's monitor.
+  const isWorkload = (name: string) => {
+    const settings = daemon?.graph.current.config?.settings;
+    const prefixes = settings?.interfacePrefixes ?? [prefix];
+    return (
+      prefixes.some((p) => name.startsWith(p)) &&
+      !(settings?.interfaceExclude ?? []).some((re) => new RegExp(re).test(name))
+    );
+  };
   // Our tunnel devices too, removal included: a deleted vxlan.calico is re-created at once.
   const linkEvents = links.events.pipe(
-    filter((e) => (e.name.startsWith(prefix) && e.event !== "removed" && e.up) || OWNED_TUNNELS.includes(e.name)),
+    filter((e) => (isWorkload(e.name) && e.event !== "removed" && e.up) || OWNED_TUNNELS.includes(e.name)),
   );
 
   // Heap growth is bounded once the first snapshot is programmed (src/heap.ts).

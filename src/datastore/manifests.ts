@@ -7,10 +7,29 @@ import { readdir, readFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { LineCounter, parseAllDocuments } from "yaml";
 import type { KubeObject } from "../model/k8s.js";
-import { isKind, type ResourceUpdate, resourceKey } from "../model/resource.js";
+import { isKind, type Kind, type ResourceUpdate, resourceKey } from "../model/resource.js";
 
 const CLUSTER_SCOPED = new Set(["Namespace", "Node", "IPPool", "BlockAffinity", "FelixConfiguration"]);
 const MANIFEST_FILE = /\.(ya?ml|json)$/i;
+
+/**
+ * The apiVersions each kind is implemented for. Another group's kind of the
+ * same name (`projectcalico.org/v3` NetworkPolicy, a future `v2` Service)
+ * has other semantics and is never read as ours. A manifest without
+ * apiVersion is taken as the kind's only version (generated fixtures omit it).
+ */
+const API_VERSIONS: Readonly<Record<Kind, readonly string[]>> = {
+  Namespace: ["v1"],
+  Pod: ["v1"],
+  ServiceAccount: ["v1"],
+  Node: ["v1"],
+  Service: ["v1"],
+  NetworkPolicy: ["networking.k8s.io/v1"],
+  EndpointSlice: ["discovery.k8s.io/v1"],
+  IPPool: ["projectcalico.org/v3", "crd.projectcalico.org/v1"],
+  BlockAffinity: ["projectcalico.org/v3", "crd.projectcalico.org/v1"],
+  FelixConfiguration: ["projectcalico.org/v3", "crd.projectcalico.org/v1"],
+};
 
 export interface ManifestProblem {
   readonly file: string;
@@ -82,6 +101,14 @@ function collect(value: unknown, file: string, line: number | undefined, out: Pa
   }
   if (!isKind(obj.kind)) {
     out.ignored.push({ file, line, kind: obj.kind });
+    return;
+  }
+  if (obj.apiVersion !== undefined && !API_VERSIONS[obj.kind].includes(String(obj.apiVersion))) {
+    out.problems.push({
+      file,
+      line,
+      message: `${obj.kind} of apiVersion ${JSON.stringify(obj.apiVersion)} is not implemented (only ${API_VERSIONS[obj.kind].join(", ")}): skipped`,
+    });
     return;
   }
   const name = obj.metadata?.name;

@@ -10,7 +10,13 @@
 import ipaddr from "ipaddr.js";
 import { CalcGraph } from "../../calc-graph/calc-graph.js";
 import type { DesiredState } from "../../calc-graph/desired-state.js";
-import type { Policy, PolicyRule, Profile, WorkloadEndpoint } from "../../calc-graph/model.js";
+import {
+  expandRule,
+  type Policy,
+  type PolicyRule,
+  type Profile,
+  type WorkloadEndpoint,
+} from "../../calc-graph/model.js";
 import { matches } from "../../calc-graph/selector/selector.js";
 import { type DirectionExplanation, explainPolicies } from "../dump/policies.js";
 import type { ResourceUpdate } from "../model/resource.js";
@@ -90,7 +96,7 @@ export class Explainer {
       const policy = this.e.policies.get(p.key);
       if (!policy) return false;
       for (const r of dir === "ingress" ? policy.inbound : policy.outbound) {
-        if (this.ruleMatches(r, c)) return r.action === "allow";
+        if (expandRule(r).some((x) => this.ruleMatches(x, c))) return r.action === "allow";
       }
       return false;
     });

@@ -71,6 +71,23 @@ describe("NodeStatusReporter", () => {
     assert.match(e.event.message ?? "", /NetworkPolicy prod\/bad: .*invalid port 0/);
   });
 
+  test("raises a Warning event on both pods of an interface-name collision, naming the other", async () => {
+    const api = new FakeApi();
+    const r = new NodeStatusReporter(api, "node1", log);
+    // red/p2272271 and red/p4484179 both hash to cali65e9ac57649.
+    const s = computeDesiredState({ nodeName: "node1" }, [
+      namespace("red"),
+      pod("red", "p2272271", { ip: "10.65.1.2" }),
+      pod("red", "p4484179", { ip: "10.65.1.3" }),
+    ]);
+    await r.programmed(s);
+    const byPod = new Map(api.events.map((e) => [e.event.involvedObject.name, e.event]));
+    assert.deepEqual([...byPod.keys()].sort(), ["p2272271", "p4484179"]);
+    assert.match(byPod.get("p2272271")?.message ?? "", /interface name collision: .*cali65e9ac57649.*red\/p4484179/);
+    assert.match(byPod.get("p4484179")?.message ?? "", /red\/p2272271/);
+    assert.equal(byPod.get("p2272271")?.type, "Warning");
+  });
+
   test("reports invalid pods of this node only", async () => {
     const s = computeDesiredState({ nodeName: "node1" }, [
       ...base,

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { convertLabelSelector } from "../../../calc-graph/conversion/label-selector.js";
-import { ALL, and, eq, has, inSet, matches, not, notIn, selectorText } from "../../../calc-graph/selector/selector.js";
+import { ALL, and, eq, has, inSet, matches, neq, not, selectorText } from "../../../calc-graph/selector/selector.js";
 import type { LabelSelector } from "../../../src/model/k8s.js";
 
 const text = (sel: LabelSelector | undefined | null, prefix?: string) =>
@@ -34,14 +34,34 @@ describe("convertLabelSelector", () => {
         { key: "d", operator: "DoesNotExist" },
       ],
     });
-    assert.deepEqual(sel, and(inSet("x", ["p", "q"]), notIn("y", ["z"]), has("e"), not(has("d"))));
-    assert.equal(selectorText(sel), "x in {'p', 'q'} && y not in {'z'} && has(e) && !has(d)");
+    // Sorted by text; a one-value NotIn is `!=`.
+    assert.deepEqual(sel, and(not(has("d")), has("e"), inSet("x", ["p", "q"]), neq("y", "z")));
+    assert.equal(selectorText(sel), "!has(d) && has(e) && x in {'p', 'q'} && y != 'z'");
   });
 
-  it("matchLabels and matchExpressions are ANDed, labels first", () => {
+  it("matchLabels and matchExpressions are ANDed, terms sorted", () => {
     assert.equal(
       text({ matchLabels: { app: "web" }, matchExpressions: [{ key: "tier", operator: "Exists" }] }),
       "app == 'web' && has(tier)",
+    );
+  });
+
+  it("equal selectors written differently have one text (so they share one IP set)", () => {
+    const selectors: LabelSelector[] = [
+      { matchLabels: { app: "web", tier: "fe" } },
+      { matchLabels: { tier: "fe" }, matchExpressions: [{ key: "app", operator: "In", values: ["web"] }] },
+      {
+        matchExpressions: [
+          { key: "tier", operator: "In", values: ["fe", "fe"] },
+          { key: "app", operator: "In", values: ["web"] },
+        ],
+      },
+      { matchLabels: { app: "web", tier: "fe" }, matchExpressions: [{ key: "app", operator: "In", values: ["web"] }] },
+    ];
+    assert.deepEqual(new Set(selectors.map((s) => text(s))), new Set(["app == 'web' && tier == 'fe'"]));
+    assert.equal(
+      text({ matchExpressions: [{ key: "a", operator: "NotIn", values: ["1"] }] }),
+      text({ matchExpressions: [{ key: "a", operator: "NotIn", values: ["1", "1"] }] }),
     );
   });
 
@@ -59,7 +79,7 @@ describe("convertLabelSelector", () => {
         },
         "pcns.",
       ),
-      "pcns.team == 'a' && pcns.env in {'prod'} && pcns.x not in {'1'} && has(pcns.e) && !has(pcns.d)",
+      "!has(pcns.d) && has(pcns.e) && pcns.env == 'prod' && pcns.team == 'a' && pcns.x != '1'",
     );
   });
 

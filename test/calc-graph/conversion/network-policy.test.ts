@@ -7,7 +7,7 @@ import {
   mergeRanges,
   networkPolicyToPolicy,
 } from "../../../calc-graph/conversion/network-policy.js";
-import type { PolicyRule, PortRange, Protocol } from "../../../calc-graph/model.js";
+import { expandRule, type PolicyRule, type PortRange, type Protocol } from "../../../calc-graph/model.js";
 import { ALL, type Selector, selectorText } from "../../../calc-graph/selector/selector.js";
 import type { NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort } from "../../../src/model/k8s.js";
 
@@ -180,7 +180,7 @@ describe("networkPolicyToPolicy: peers", () => {
         },
       ],
     });
-    assert.equal(text(r.srcSelector), "has(projectcalico.org/namespace) && pcns.env not in {'dev'} && role == 'db'");
+    assert.equal(text(r.srcSelector), "has(projectcalico.org/namespace) && pcns.env != 'dev' && role == 'db'");
   });
 
   it("ipBlock → srcNets and srcNotNets, host bits masked, excepts sorted and deduped", () => {
@@ -357,23 +357,67 @@ describe("networkPolicyToPolicy: ports", () => {
 });
 
 describe("networkPolicyToPolicy: rules", () => {
-  it("one rule per (peer × port group), peer-major", () => {
+  it("one peer and several port groups: one rule per port group", () => {
     const rules = inbound({
-      from: [{ podSelector: { matchLabels: { a: "1" } } }, { ipBlock: { cidr: "10.0.0.0/8" } }],
+      from: [{ podSelector: { matchLabels: { a: "1" } } }],
       ports: [{ port: 80 }, { protocol: "UDP", port: 53 }, { port: "http" }],
     });
-    assert.equal(rules.length, 6);
     assert.deepEqual(
-      rules.map((r) => [text(r.srcSelector) ?? r.srcNets?.[0], r.protocol, r.dstPorts?.[0]?.first ?? r.dstNamedPort]),
+      rules.map((r) => [text(r.srcSelector), r.protocol, r.dstPorts?.[0]?.first ?? r.dstNamedPort]),
       [
         [`${NS_SEL} && a == '1'`, "tcp", 80],
         [`${NS_SEL} && a == '1'`, "tcp", "http"],
         [`${NS_SEL} && a == '1'`, "udp", 53],
-        ["10.0.0.0/8", "tcp", 80],
-        ["10.0.0.0/8", "tcp", "http"],
-        ["10.0.0.0/8", "udp", 53],
       ],
     );
+  });
+
+  it("several peers and several port groups: one rule with a peer block and a port block, not their product", () => {
+    const rules = inbound({
+      from: [
+        { podSelector: { matchLabels: { a: "1" } } },
+        { ipBlock: { cidr: "10.0.0.0/8", except: ["10.1.0.0/16"] } },
+      ],
+      ports: [{ port: 80 }, { protocol: "UDP", port: 53 }, { port: "http" }],
+    });
+    assert.equal(rules.length, 1);
+    const [r] = rules;
+    assert.deepEqual(
+      r.anyPeer?.map((p) => [text(p.srcSelector) ?? p.srcNets?.[0], p.srcNotNets]),
+      [
+        [`${NS_SEL} && a == '1'`, undefined],
+        ["10.0.0.0/8", ["10.1.0.0/16"]],
+      ],
+    );
+    assert.deepEqual(
+      r.anyPort?.map((p) => [p.protocol, p.dstPorts?.[0]?.first ?? p.dstNamedPort, text(p.namedPortSelector)]),
+      [
+        ["tcp", 80, undefined],
+        ["tcp", "http", POLICY_SEL],
+        ["udp", 53, undefined],
+      ],
+    );
+    // What it stands for is still the product, peer-major.
+    assert.equal(expandRule(r).length, 6);
+  });
+
+  it("egress peer and port blocks: a named port resolves over all() (the peer block restricts the destination)", () => {
+    const p = ok({
+      policyTypes: ["Egress"],
+      egress: [
+        {
+          to: [{ podSelector: { matchLabels: { a: "1" } } }, { podSelector: { matchLabels: { a: "2" } } }],
+          ports: [{ port: 80 }, { port: "http" }],
+        },
+      ],
+    });
+    assert.equal(p.outbound.length, 1);
+    const r = p.outbound[0];
+    assert.deepEqual(
+      r.anyPeer?.map((x) => text(x.dstSelector)),
+      [`${NS_SEL} && a == '1'`, `${NS_SEL} && a == '2'`],
+    );
+    assert.deepEqual(r.anyPort?.[1], { protocol: "tcp", dstNamedPort: "http", namedPortSelector: ALL });
   });
 
   it("rules are concatenated in order", () => {

@@ -24,7 +24,7 @@ const node = (name: string, n: number, annotations: Record<string, string> = {},
         ...annotations,
       },
     },
-    spec: { podCIDR },
+    spec: podCIDR ? { podCIDR } : {},
     status: { addresses: [{ type: "InternalIP", address: `172.31.250.${n}` }] },
   });
 const pool = (spec: Record<string, unknown> = {}, name = "p") =>
@@ -83,6 +83,19 @@ describe("block claims", () => {
     h.apply([...three, affinity("node2", "10.244.2.0/24")]);
     assert.equal(h.current.routes["10.244.2.0/24"], undefined, "an affinity needs a pool");
     assert.equal(h.current.routes["10.244.3.0/24"]?.gateway, "172.31.250.3", "pod CIDRs route without pools");
+  });
+
+  test("pools of one family judge only that family's claims: an IPv6 pod CIDR beside IPv4 pools stays", () => {
+    const dual = update("Node", "", "node1", {
+      kind: "Node",
+      metadata: { name: "node1" },
+      spec: { podCIDRs: ["10.244.1.0/24", "fd00:10:244:1::/64"] },
+      status: { addresses: [{ type: "InternalIP", address: "172.31.250.1" }] },
+    });
+    const g = new CalcGraph({ nodeName: "node1" });
+    g.apply([dual, pool()]);
+    assert.equal(g.current.routes["fd00:10:244:1::/64"]?.type, "blackhole");
+    assert.equal(g.current.routes["10.244.1.0/24"]?.type, "blackhole");
   });
 
   test("a node claiming this node's block does not take it: the blackhole stays", () => {

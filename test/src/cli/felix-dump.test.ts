@@ -117,6 +117,22 @@ describe("felix-dump iptables", () => {
   });
 });
 
+describe("felix-dump config", () => {
+  it("prints the settings in force (env over FelixConfiguration) and names ignored fields", () => {
+    const r = run(["config", "--resources", dir, "--node-name", "node1"], {
+      FELIX_IPTABLESFILTERDENYACTION: "REJECT",
+      FELIX_WIREGUARDENABLED: "true",
+    });
+    assertOk(r);
+    assert.match(r.stdout, /^filterDenyAction = REJECT$/m);
+    assert.match(r.stdout, /^endpointToHostAction = ACCEPT$/m);
+    assert.match(r.stdout, /^markMask = 0xffff0000$/m);
+    assert.match(r.stdout, /^# {3}wireguardEnabled=true$/m);
+    const j = JSON.parse(run(["config", "-o", "json", "--resources", dir, "--node-name", "node1"]).stdout);
+    assert.deepEqual([j.settings.filterDenyAction, j.ignored], ["DROP", []]);
+  });
+});
+
 describe("felix-dump endpoints", () => {
   it("prints a table of this node's endpoints", () => {
     const r = dump("endpoints");

@@ -8,6 +8,7 @@ import * as k8s from "@kubernetes/client-node";
 import { pino } from "pino";
 import { CalcGraph } from "../../../calc-graph/calc-graph.js";
 import type { DesiredState } from "../../../calc-graph/desired-state.js";
+import { chainOf } from "../../../iptables/tables.js";
 import { KubernetesDatastore } from "../../../src/datastore/kubernetes.js";
 import { type FakeApiServer, kubeConfigObject, startFakeApiServer } from "../../helpers/fake-apiserver.js";
 
@@ -107,6 +108,36 @@ test("Calico CRDs not installed: in sync without them (404 is empty), picked up 
     server.calicoCrds = true;
     server.create(pool("Always"));
     await r.until((s) => remoteRoute(s)?.dev === "vxlan.calico", "the pool after the CRD appeared");
+  } finally {
+    r.close();
+    await server.close();
+  }
+});
+
+test("Calico CRDs: FelixConfiguration default < node.<name> reaches the rules (defaultEndpointToHostAction, deny action, ignored fields)", async () => {
+  const server = await startFakeApiServer();
+  server.create(node("node1", "10.244.1.0/24", "172.31.250.1"));
+  const felixConfig = (name: string, spec: Record<string, unknown>) => ({
+    apiVersion: "crd.projectcalico.org/v1",
+    kind: "FelixConfiguration",
+    metadata: { name },
+    spec,
+  });
+  const wlToHost = (s: DesiredState) => chainOf(s.iptables.ipv4.filter, "cali-wl-to-host")?.rules.at(-1)?.text ?? "";
+  const unknownIface = (s: DesiredState) =>
+    chainOf(s.iptables.ipv4.filter, "cali-to-wl-dispatch")?.rules.at(-1)?.text ?? "";
+  server.create(felixConfig("default", { defaultEndpointToHostAction: "Accept", wireguardEnabled: true }));
+  server.create(felixConfig("node.node1", { defaultEndpointToHostAction: "Drop" }));
+  const r = run(server);
+  try {
+    await r.until((s) => wlToHost(s).endsWith("-j DROP"), "node.node1's Drop");
+    assert.deepEqual(r.h.state.config?.ignored, ["wireguardEnabled=true"]);
+    server.update(felixConfig("default", { iptablesFilterDenyAction: "Reject" }));
+    await r.until((s) => unknownIface(s).includes("-j REJECT"), "the deny action from default");
+    assert.ok(wlToHost(r.h.state).endsWith("-j DROP"), "node.node1 still in force");
+    assert.deepEqual(r.h.state.config?.ignored, []);
+    server.delete("FelixConfiguration", "node.node1");
+    await r.until((s) => wlToHost(s).endsWith("-j ACCEPT"), "back to the default (ACCEPT)");
   } finally {
     r.close();
     await server.close();

@@ -154,6 +154,25 @@ describe("parseManifestText", () => {
     assert.deepEqual(r.problems, []);
   });
 
+  it("never reads a kind under an apiVersion it does not implement as ours (a Calico v3 NetworkPolicy)", () => {
+    const text = [
+      "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\nmetadata: {name: calico-np, namespace: prod}\nspec: {selector: all()}",
+      "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: k8s-np, namespace: prod}\nspec: {podSelector: {}}",
+      "apiVersion: v2\nkind: Service\nmetadata: {name: s}",
+      "apiVersion: crd.projectcalico.org/v1\nkind: IPPool\nmetadata: {name: p}\nspec: {cidr: 10.0.0.0/16}",
+      "kind: Pod\nmetadata: {name: no-api-version}",
+    ].join("\n---\n");
+    const r = parseManifestText(text, "calico.yaml");
+    assert.deepEqual(
+      r.updates.map((u) => `${u.kind}/${u.name}`),
+      ["NetworkPolicy/k8s-np", "IPPool/p", "Pod/no-api-version"],
+    );
+    assert.equal(r.problems.length, 2);
+    assert.equal(r.problems[0].file, "calico.yaml");
+    assert.match(r.problems[0].message, /^NetworkPolicy of apiVersion "projectcalico.org\/v3" is not implemented/);
+    assert.match(r.problems[1].message, /^Service of apiVersion "v2" is not implemented/);
+  });
+
   it("reports missing kind, missing name and non-objects as problems, keeping the rest", () => {
     const text = [
       "metadata: {name: nokind}", // 1

@@ -1,0 +1,38 @@
+// ipv6Support false (FelixConfiguration or FELIX_IPV6SUPPORT): the snapshot
+// the graph hands out carries no IPv6 at all — no ip6tables rules, IPv6 IP
+// sets, IPv6 routes or IPv6 sysctls — while the builder keeps rendering
+// both families inside, so turning it back on needs no replay. A part the
+// flush did not change keeps its (filtered) object: consumers still find
+// changes by reference.
+
+import type { FamilyTables } from "../iptables/tables.js";
+import { TABLE_NAMES, type TableName, type TableState, tableState } from "../iptables/tables.js";
+import type { DesiredState } from "./desired-state.js";
+
+const NO_TABLES: FamilyTables = Object.freeze(
+  Object.fromEntries(TABLE_NAMES.map((t) => [t, tableState()])) as Record<TableName, TableState>,
+);
+
+export class Ipv6Filter {
+  private readonly memo = new Map<string, { in: object; out: object }>();
+
+  /** `s` itself when IPv6 is supported, else its IPv4-only view. */
+  view(s: DesiredState, ipv6Support: boolean): DesiredState {
+    if (ipv6Support) return s;
+    return {
+      ...s,
+      iptables: { ipv4: s.iptables.ipv4, ipv6: NO_TABLES },
+      ipsets: this.filtered("ipsets", s.ipsets, (_k, set) => set.family === 4),
+      routes: this.filtered("routes", s.routes, (dst) => !dst.includes(":")),
+      sysctls: this.filtered("sysctls", s.sysctls, (k) => !k.startsWith("net/ipv6/")),
+    };
+  }
+
+  private filtered<V>(part: string, rec: Readonly<Record<string, V>>, keep: (k: string, v: V) => boolean) {
+    const m = this.memo.get(part);
+    if (m && m.in === rec) return m.out as Readonly<Record<string, V>>;
+    const out = Object.freeze(Object.fromEntries(Object.entries(rec).filter(([k, v]) => keep(k, v))));
+    this.memo.set(part, { in: rec, out });
+    return out;
+  }
+}

@@ -1,0 +1,33 @@
+// How the filter table lets packets go and refuses them
+// (iptablesFilterAllowAction, iptablesFilterDenyAction), as Felix renders
+// them: REJECT is the kernel's default ICMP port-unreachable, written the
+// way iptables-save prints it back for each family; and the mark bits that
+// carry verdicts between chains (iptablesMarkMask).
+
+import type { RuleSettings } from "../config/settings.js";
+import type { IpVersion } from "../model.js";
+import { allocateMarks, DEFAULT_MARKS, type Marks } from "./marks.js";
+
+export interface FilterActions {
+  readonly allow: "ACCEPT" | "RETURN";
+  readonly deny: "DROP" | "REJECT";
+  readonly marks: Marks;
+}
+
+export const DEFAULT_FILTER_ACTIONS: FilterActions = { allow: "ACCEPT", deny: "DROP", marks: DEFAULT_MARKS };
+
+/** The action of a rule that refuses a packet in the filter table. */
+export function denyAction(a: FilterActions, v: IpVersion): string {
+  if (a.deny === "DROP") return "-j DROP";
+  return `-j REJECT --reject-with ${v === 4 ? "icmp-port-unreachable" : "icmp6-port-unreachable"}`;
+}
+
+/** The action of a rule that lets a packet go (ACCEPT, or RETURN so later rules see it). */
+export function allowAction(a: FilterActions): string {
+  return `-j ${a.allow}`;
+}
+
+/** The actions and marks of the settings in force. */
+export function filterActionsOf(s: RuleSettings): FilterActions {
+  return { allow: s.filterAllowAction, deny: s.filterDenyAction, marks: allocateMarks(s.markMask) };
+}

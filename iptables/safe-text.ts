@@ -1,0 +1,37 @@
+// The last line of defence against injection into iptables-restore input:
+// names and comments come (validated) from users, and one newline inside a
+// rule would let the next "line" be any restore command (`-F INPUT`). Restore
+// input is refused unless every chain we declare is one safe token and the
+// text holds exactly one command per line (no stray newline, no NUL that
+// would cut a line short). Checked where the text is assembled, once per
+// apply: a scan for newlines, not a regex per rule.
+
+/** iptables' chain name limit (XT_EXTENSION_MAXNAMELEN 29 with the NUL). */
+const MAX_CHAIN_NAME = 28;
+const CHAIN_NAME = /^[A-Za-z0-9][A-Za-z0-9_.:-]*$/;
+
+export class UnsafeRestoreTextError extends Error {
+  constructor(message: string) {
+    super(`refusing restore input: ${message}`);
+    this.name = "UnsafeRestoreTextError";
+  }
+}
+
+/** Throws unless `name` is a chain name we may declare: one token of safe characters, at most 28. */
+export function assertSafeChainName(name: string): void {
+  if (name.length > MAX_CHAIN_NAME || !CHAIN_NAME.test(name)) {
+    throw new UnsafeRestoreTextError(`chain name ${JSON.stringify(name)} is not one safe token`);
+  }
+}
+
+/** Throws unless `text` has exactly `lines` newline-terminated lines and no NUL. */
+export function assertLineCount(text: string, lines: number, table: string): void {
+  let n = 0;
+  for (let at = text.indexOf("\n"); at !== -1; at = text.indexOf("\n", at + 1)) n++;
+  if (n !== lines || !text.endsWith("\n")) {
+    throw new UnsafeRestoreTextError(
+      `table ${table}: ${n} lines where ${lines} commands were written (a name or comment holds a newline)`,
+    );
+  }
+  if (text.includes("\0")) throw new UnsafeRestoreTextError(`table ${table}: a NUL character`);
+}
