@@ -32,9 +32,10 @@ FROM ${NODE_IMAGE}
 #           not matter.
 # kmod:     modprobe, which iptables-legacy runs to load ip_tables & co. when
 #           the node has not loaded them yet (with /lib/modules mounted).
+# conntrack: clears a deleted pod's flows before its address is reused.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      iptables ipset iproute2 nftables kmod \
+      iptables ipset iproute2 nftables kmod conntrack \
  && rm -rf /var/lib/apt/lists/*
 
 ENV NODE_ENV=production

@@ -2,7 +2,9 @@
 // batch of resource updates yields one DesiredState snapshot.
 //
 //  ResourceUpdate[] ──► ResourceConverter (dispatch by kind, k8s → Calico model)
-//                         │ endpoints$ ─────┬──────────────────────────────┐
+//                         │ endpoints$ ──► EndpointGuard (addresses vs pools and nodes)
+//                         │                 │ ──► NetworkIndex (borrowed-address routes)
+//                         │                 ├──────────────────────────────┐
 //                         │                 │ (local ones)                 │ (all)
 //                         │ profiles$ ──────┼──────────────┐               │
 //                         │ policies$ ──┐   ▼              ▼               ▼
@@ -29,6 +31,7 @@ import type { ResourceUpdate } from "../src/model/resource.js";
 import { ActiveRulesCalculator } from "./active-rules.js";
 import { ResourceConverter } from "./converter.js";
 import type { DesiredState } from "./desired-state.js";
+import { EndpointGuard } from "./endpoint-guard.js";
 import { IpSetIndex } from "./ipsets/ipset-index.js";
 import type { NodeInfo } from "./model.js";
 import type { FelixNetworkConfig } from "./network/model.js";
@@ -100,7 +103,11 @@ export class CalcGraph {
     );
 
     const localKeys = new Set<string>();
-    this.converter.endpoints$.subscribe(({ key, ep }) => {
+    const guard = new EndpointGuard();
+    this.converter.endpoints$.subscribe(({ key, ep }) => guard.updateEndpoint(key, ep));
+    guard.problems$.subscribe(({ key, problem }) => this.builder.updateProblem(key, problem));
+    guard.endpoints$.subscribe(({ key, ep }) => {
+      this.builder.network.updateWorkload(key, ep);
       // IP sets first: a policy activated by this endpoint must find the
       // endpoint's own IPs already indexed.
       this.ipsets.updateEndpoint(key, ep);
@@ -117,7 +124,10 @@ export class CalcGraph {
       this.active.updateProfile(id, profile);
     });
     this.converter.policies$.subscribe(({ key, policy }) => this.active.updatePolicy(key, policy));
-    this.converter.nodes$.subscribe(({ name, node }) => this.builder.updateNode(name, node));
+    this.converter.nodes$.subscribe(({ name, node }) => {
+      this.builder.updateNode(name, node);
+      guard.updateNode(name, node);
+    });
     this.services = new ServiceIndex(cfg.nodeName);
     if ((cfg.proxyMode ?? "off") !== "off") {
       const ipvs = cfg.proxyMode === "ipvs" ? new IpvsStateBuilder(cfg.ipvs, this.builder.stats) : undefined;
@@ -136,6 +146,7 @@ export class CalcGraph {
     this.converter.problems$.subscribe(({ key, problem }) => this.builder.updateProblem(key, problem));
     this.converter.network$.subscribe((u) => {
       this.builder.network.update(u);
+      if (u.kind === "pool") guard.setPools([...this.builder.network.pools.values()].map((p) => p.cidr));
       // kube-proxy's "cluster CIDR" for masquerading: the enabled IP pools, else the nodes' podCIDRs.
       const pools = [...this.builder.network.enabledPoolCidrs(4), ...this.builder.network.enabledPoolCidrs(6)];
       this.services.setPoolCIDRs(pools);

@@ -85,6 +85,8 @@ export class StateBuilder {
   private readonly nodeRoutes = new Map<string, string[]>();
   private problems = new Map<string, ResourceProblem | null>();
   private flushed = false;
+  /** Addresses whose local route the flush in progress removed. */
+  private readonly freed = new Set<string>();
   /** The chain writes of the flush in progress. */
   private writes: ChainWrites | undefined;
   /** The services part of each flush (set by the graph when a proxy mode is on). */
@@ -115,6 +117,7 @@ export class StateBuilder {
     this.ifaces = new IfaceRenderer(cfg.nodeName, {
       putChain: (v, t, c, name) => this.putChain(v, t, c, name),
       putEndpoint: (d, key) => this.putEndpoint(d, this.active.endpoints.get(key)!),
+      deleteLocalRoute: (d, net) => this.deleteLocalRoute(d, net),
     });
     this.settings = this.currentSettings();
     this.actions = filterActionsOf(this.settings);
@@ -238,7 +241,11 @@ export class StateBuilder {
       }
       for (const id of dirtySets) putIpSet(d, this.ipsets, id, this.stats);
       const net = this.network.takeDirty();
-      const routed = net.all ? [...this.network.nodeNames(), ...this.nodeRoutes.keys()] : [...dirtyNodes, ...net.nodes];
+      const routed = net.all
+        ? [...this.network.nodeNames(), ...this.nodeRoutes.keys()]
+        : [...dirtyNodes, ...net.nodes, ...net.routes];
+      for (const dst of this.freed) routed.push(...this.network.workloadNodesAt(dst));
+      this.freed.clear();
       for (const name of new Set(routed)) this.putNodeRoutes(d, name);
       if (net.all || net.nodes.size > 0 || dirtyNodes.size > 0 || rerender) {
         putNetwork(
@@ -329,11 +336,17 @@ export class StateBuilder {
     for (const [k, val] of Object.entries(sysctls)) if (d.sysctls[k] !== val) d.sysctls[k] = val;
   }
 
+  /** A local workload's route goes: a remote workload's route for the address may be due (flush). */
+  private deleteLocalRoute(d: Draft<DesiredState>, net: string): void {
+    delete d.routes[net];
+    this.freed.add(net);
+  }
+
   /** Removes what `before` had and `ep` (the endpoint's new version, if any) no longer has (its chains: putIface). */
   private removeEndpoint(d: Draft<DesiredState>, before: EndpointState, ep: WorkloadEndpoint | undefined): void {
     const keep = new Set(ep ? [...ep.ipv4Nets, ...ep.ipv6Nets] : []);
     for (const net of [...before.ipv4Nets, ...before.ipv6Nets]) {
-      if (!keep.has(net) && d.routes[net]?.dev === before.iface) delete d.routes[net];
+      if (!keep.has(net) && d.routes[net]?.dev === before.iface) this.deleteLocalRoute(d, net);
     }
     if (!ep) delete d.endpoints[before.key];
   }
@@ -379,6 +392,8 @@ export class StateBuilder {
     }
     for (const [dst, route] of wanted) {
       const old = d.routes[dst];
+      // A local workload's route wins over a remote one for the same address.
+      if (old?.kind === "local-workload") continue;
       if (!old || JSON.stringify(old) !== JSON.stringify(route)) d.routes[dst] = route;
     }
     this.nodeRoutes.set(name, [...wanted.keys()]);

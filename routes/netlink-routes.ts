@@ -11,7 +11,7 @@
 import { readlinkSync } from "node:fs";
 import ipaddr from "ipaddr.js";
 import { createRtNetlink, FlagsNew, type RtNetlinkSocket, rt } from "netlink";
-import { ROUTE_PROTOCOL, type Route } from "./route.js";
+import { DEVICE_ROUTE_PROTOCOL, ROUTE_PROTOCOL, type Route } from "./route.js";
 
 /** The main routing table (RT_TABLE_MAIN). */
 export const MAIN_TABLE = 254;
@@ -52,6 +52,12 @@ export interface LinkInfo {
 export interface NetlinkRoutes {
   /** Our routes: main table, protocol ROUTE_PROTOCOL, IPv4 and IPv6. */
   list(): Promise<KernelRoute[]>;
+  /**
+   * Device routes (main table, no gateway) of DEVICE_ROUTE_PROTOCOL: what Calico's
+   * CNI plugin leaves for a workload. The reconciler adopts those on workload
+   * interfaces (route-reconciler.ts).
+   */
+  listDeviceRoutes?(): Promise<KernelRoute[]>;
   /** Like `ip route add`: EEXIST if any route (of any protocol) has the same dst. */
   add(route: RouteSpec): Promise<void>;
   /** Like `ip route replace`: overwrites whatever route has the same dst, else creates. */
@@ -259,6 +265,15 @@ export class KernelNetlinkRoutes implements NetlinkRoutes {
   }
 
   async list(): Promise<KernelRoute[]> {
+    return this.dump((protocol) => protocol === ROUTE_PROTOCOL);
+  }
+
+  async listDeviceRoutes(): Promise<KernelRoute[]> {
+    const all = await this.dump((protocol) => protocol === DEVICE_ROUTE_PROTOCOL);
+    return all.filter((r) => r.type === "unicast" && r.dev !== undefined && r.gateway === undefined);
+  }
+
+  private async dump(wanted: (protocol: number) => boolean): Promise<KernelRoute[]> {
     await this.links(); // refreshes the index cache and names the oifs below
     let msgs: Awaited<ReturnType<RtNetlinkSocket["getRoutes"]>>;
     try {
@@ -274,7 +289,7 @@ export class KernelNetlinkRoutes implements NetlinkRoutes {
       // Tables above 255 only appear in the RTA_TABLE attribute.
       const table = m.attrs.table ?? d.table ?? 0;
       const protocol = enumNumber(d.protocol, rt.RouteProtocol as never);
-      if (table !== MAIN_TABLE || protocol !== ROUTE_PROTOCOL) continue;
+      if (table !== MAIN_TABLE || !wanted(protocol)) continue;
       const family: 4 | 6 = d.family === 2 ? 4 : 6;
       const ifindex = m.attrs.oif;
       const type = enumName(d.type, rt.RouteType as never);
@@ -456,6 +471,19 @@ export class FakeNetlinkRoutes implements NetlinkRoutes {
 
   async list(): Promise<KernelRoute[]> {
     return this.routes.filter((r) => r.table === MAIN_TABLE && r.protocol === ROUTE_PROTOCOL).map((r) => ({ ...r }));
+  }
+
+  async listDeviceRoutes(): Promise<KernelRoute[]> {
+    return this.routes
+      .filter(
+        (r) =>
+          r.table === MAIN_TABLE &&
+          r.protocol === DEVICE_ROUTE_PROTOCOL &&
+          r.type === "unicast" &&
+          r.dev !== undefined &&
+          !r.gateway,
+      )
+      .map((r) => ({ ...r }));
   }
 
   async links(): Promise<LinkInfo[]> {

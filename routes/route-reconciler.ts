@@ -1,7 +1,13 @@
 // Keeps the kernel's protocol-80 routes in the main table equal to the desired
 // set with the fewest writes: read our routes, diff, add/replace/delete.
 // Routes of any other protocol are never written (an `add` that collides with
-// one fails with EEXIST and is reported, never replaced).
+// one fails with EEXIST and is reported, never replaced), with one exception:
+// a device route of protocol boot (3) on a workload interface (`cali*`) is
+// what Calico's CNI plugin adds for a pod. Felix owns those (its
+// DeviceRouteProtocol is 3); we adopt one whose destination we want, replacing
+// it with ours, so a stale one (the address's pod moved to another interface or
+// node) is repaired instead of blocking the right route. One we do not want is
+// left alone: its pod may be newer than our view of the datastore.
 
 import { errnoCode, type KernelRoute, type NetlinkRoutes, parseRouteCidr, routeMatches } from "./netlink-routes.js";
 import type { Route } from "./route.js";
@@ -27,6 +33,8 @@ export interface RouteApplyResult {
   readonly added: string[];
   /** dsts of our routes rewritten in place (different dev, gateway, type or scope). */
   readonly replaced: string[];
+  /** dsts of CNI routes (protocol boot, workload interface) taken over and rewritten as ours. */
+  readonly adopted: string[];
   /** dsts of our routes deleted (no longer desired, or stale while the new device is pending). */
   readonly removed: string[];
   readonly unchanged: number;
@@ -39,6 +47,8 @@ export interface RouteApplyResult {
 export interface RouteReconcilerOptions {
   /** Netlink requests in flight at once (default 32). */
   readonly concurrency?: number;
+  /** Workload interface prefixes (FELIX_INTERFACEPREFIX; default `cali`): CNI routes on them are adopted. */
+  readonly workloadPrefixes?: readonly string[];
 }
 
 const PENDING: Record<string, PendingReason> = {
@@ -56,12 +66,14 @@ export class RouteReconciler {
   private running?: Promise<RouteApplyResult>;
   private queued?: Promise<RouteApplyResult>;
   private readonly concurrency: number;
+  private readonly workloadPrefixes: readonly string[];
 
   constructor(
     private readonly nl: NetlinkRoutes,
     opts: RouteReconcilerOptions = {},
   ) {
     this.concurrency = Math.max(1, opts.concurrency ?? 32);
+    this.workloadPrefixes = (opts.workloadPrefixes ?? ["cali"]).filter((p) => p !== "");
   }
 
   /** Replaces the desired set (keyed by anything; identity is the canonical dst). */
@@ -135,6 +147,7 @@ export class RouteReconciler {
     const desired = this.desired;
     const added: string[] = [];
     const replaced: string[] = [];
+    const adopted: string[] = [];
     const removed: string[] = [];
     const failed: RouteFailure[] = [...this.invalid];
     const pending = new Map<string, PendingRoute>();
@@ -148,6 +161,12 @@ export class RouteReconciler {
       else byDst.set(k.dst, [k]);
     }
     this.gatewayDevs = new Set(kernel.filter((k) => k.gateway && k.dev).map((k) => k.dev!));
+    const cni = new Set<string>();
+    for (const k of (await this.nl.listDeviceRoutes?.()) ?? []) {
+      if (desired.has(k.dst) && !byDst.has(k.dst) && this.workloadPrefixes.some((p) => k.dev?.startsWith(p))) {
+        cni.add(k.dst);
+      }
+    }
 
     const fail = (dst: string, e: unknown) =>
       failed.push({ dst, error: (e as Error)?.message ?? String(e), code: errnoCode(e) });
@@ -187,6 +206,9 @@ export class RouteReconciler {
           if (existing) {
             await this.nl.replace(r);
             replaced.push(dst);
+          } else if (cni.has(dst)) {
+            await this.nl.replace(r);
+            adopted.push(dst);
           } else {
             await this.nl.add(r);
             added.push(dst);
@@ -224,6 +246,7 @@ export class RouteReconciler {
     return {
       added: sort(added),
       replaced: sort(replaced),
+      adopted: sort(adopted),
       removed: sort(removed),
       unchanged,
       pending: [...pending.values()].sort((a, b) => (a.dst < b.dst ? -1 : 1)),

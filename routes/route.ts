@@ -4,7 +4,13 @@
 /** Felix's route protocol (RTPROT 80); we own exactly the routes carrying it. */
 export const ROUTE_PROTOCOL = 80;
 
-export type RouteKind = "local-workload" | "remote-block" | "local-block";
+/**
+ * RTPROT_BOOT: the protocol of a route added without one, as Calico's CNI
+ * plugin adds a workload's route (Felix's DeviceRouteProtocol default, 3).
+ */
+export const DEVICE_ROUTE_PROTOCOL = 3;
+
+export type RouteKind = "local-workload" | "remote-block" | "local-block" | "remote-workload";
 
 export interface Route {
   /** Canonical CIDR, e.g. `10.244.1.5/32`. */

@@ -4,7 +4,9 @@
 //   1. IP sets: create and fill (members exist before rules use them)
 //   2. iptables, IPv4 then IPv6 (a pod's chains exist before its route)
 //   3. IP sets: destroy stale ones (after no rule references them)
-//   4. tunnel devices (IP pools), then routes, then the tunnels' neighbour/FDB entries
+//   4. tunnel devices (IP pools), then routes, then the tunnels' neighbour/FDB entries;
+//      before the routes, the conntrack entries of workload addresses whose
+//      local route goes away or moves (routes/conntrack.ts)
 //   5. sysctls
 //   6. IPVS (proxy mode ipvs): service IPs on the dummy device, then the
 //      IPVS table; last, so a kernel without IPVS (a warning, retried on
@@ -22,6 +24,7 @@ import type { SysctlApplyResult } from "../ifaces/sysctl-writer.js";
 import type { IpSetState } from "../iptables/ipset.js";
 import type { IpsetSyncer } from "../iptables/ipset-syncer.js";
 import type { TableSyncer } from "../iptables/table-syncer.js";
+import { type ConntrackTable, movedWorkloadAddresses } from "../routes/conntrack.js";
 import type { Route } from "../routes/route.js";
 import type { RouteApplyResult } from "../routes/route-reconciler.js";
 import type { NeighborSync, NetworkSync } from "./dataplane-network.js";
@@ -76,6 +79,8 @@ export interface DataplaneOptions {
   readonly tunnels?: NetworkSync;
   /** Neighbour and FDB entries on the tunnel devices. */
   readonly neighbors?: NeighborSync;
+  /** Deletes the conntrack entries of workload addresses that left or moved. */
+  readonly conntrack?: ConntrackTable;
 }
 
 const NO_IPSETS = { setsCreated: 0, setsSwapped: 0, membersAdded: 0, membersRemoved: 0, bytesWritten: 0, restoreMs: 0 };
@@ -89,6 +94,8 @@ export class Dataplane {
   private forceLinks = false;
   /** The last IPVS step failed: run it again even if `ipvs` kept its identity. */
   private ipvsFailed = false;
+  /** The routes last handed to the route step (kept across resyncs): what moved since. */
+  private lastRoutes: Readonly<Record<string, Route>> | undefined;
 
   constructor(private readonly o: DataplaneOptions) {}
 
@@ -158,9 +165,24 @@ export class Dataplane {
     if (tunnelChanges > 0) links = true;
     let routes = { added: 0, removed: 0, pending: 0 };
     if (this.o.routes && (links || last?.routes !== state.routes || this.o.routes.pending.length > 0)) {
+      if (this.o.conntrack && this.lastRoutes !== state.routes) {
+        // Before the address's new route: no flow of its old pod reaches the new one.
+        for (const ip of movedWorkloadAddresses(this.lastRoutes, state.routes)) {
+          try {
+            await this.o.conntrack.deleteFlows(ip);
+          } catch (e) {
+            warnings.push(`conntrack entries of ${ip}: ${(e as Error).message}`);
+          }
+        }
+      }
+      this.lastRoutes = state.routes;
       this.o.routes.setDesired({ ...state.routes });
       const r = await this.o.routes.apply();
-      routes = { added: r.added.length + r.replaced.length, removed: r.removed.length, pending: r.pending.length };
+      routes = {
+        added: r.added.length + r.replaced.length + (r.adopted?.length ?? 0),
+        removed: r.removed.length,
+        pending: r.pending.length,
+      };
       for (const f of r.failed) warnings.push(`route ${f.dst}: ${f.error}`);
       for (const p of r.pending) warnings.push(`route ${p.dst} waits: ${p.reason}${p.dev ? ` (${p.dev})` : ""}`);
     }

@@ -12,6 +12,7 @@ import { TableSyncer } from "../iptables/table-syncer.js";
 import { IpvsSync } from "../ipvs/ipvs-sync.js";
 import { IpvsadmBackend } from "../ipvs/ipvsadm-backend.js";
 import { IpCommandDevice } from "../ipvs/service-device.js";
+import { ConntrackCli, findConntrack } from "../routes/conntrack.js";
 import { NeighborReconciler } from "../routes/neighbor-reconciler.js";
 import { KernelNetlinkNeighbors } from "../routes/netlink-neighbors.js";
 import { KernelNetlinkRoutes } from "../routes/netlink-routes.js";
@@ -34,6 +35,8 @@ export async function kernelDataplane(
   log: Logger,
   metrics: Metrics,
   proxyMode: ProxyMode = "off",
+  /** Workload interface prefix (FELIX_INTERFACEPREFIX): CNI routes on such interfaces are adopted. */
+  interfacePrefix = "cali",
 ): Promise<KernelParts> {
   const syncer = (family: 4 | 6) =>
     new TableSyncer(new CountingBackend(new ExecIptablesBackend(family, mode), metrics), {
@@ -48,17 +51,24 @@ export async function kernelDataplane(
   const netlink = new KernelNetlinkRoutes();
   const neighbors = new KernelNetlinkNeighbors();
   const ipv6 = cfg.ipv6Support && (await backendAvailable(6, mode));
+  const conntrack = findConntrack();
+  if (!conntrack) {
+    log.warn(
+      "conntrack (conntrack-tools) not found: flows of a deleted pod are not cleared when its address goes to a new pod",
+    );
+  }
   if (cfg.ipv6Support && !ipv6) log.warn("IPv6 support is on but ip6tables is not usable here: programming IPv4 only");
   const dataplane = new Dataplane({
     ipsets: new IpsetSyncer(new CountingIpsetBackend(new ExecIpsetBackend(), metrics)),
     ipv4: syncer(4),
     ipv6: ipv6 ? syncer(6) : undefined,
-    routes: new RouteReconciler(netlink),
+    routes: new RouteReconciler(netlink, { workloadPrefixes: [interfacePrefix] }),
     sysctls: new SysctlReconciler(new ProcSysctls()),
     // The real IPVS backend only in proxy mode ipvs (it reports a kernel without IPVS clearly).
     ipvs: proxyMode === "ipvs" ? new IpvsSync(new IpvsadmBackend(), new IpCommandDevice()) : undefined,
     tunnels: new TunnelReconciler(new IpTunnelLinks(), { mtuFile: cfg.mtuFilePath ?? DEFAULT_MTU_FILE }),
     neighbors: new NeighborReconciler(neighbors, ["vxlan.calico", "vxlan-v6.calico"]),
+    ...(conntrack ? { conntrack: new ConntrackCli(conntrack) } : {}),
   });
   return {
     dataplane,

@@ -108,7 +108,9 @@ export class EndpointStatusTracker {
     const s = this.desired;
     if (!s) return out;
     for (const ep of Object.values(s.endpoints)) {
-      const problem = s.problems[`Pod/${ep.namespace}/${ep.pod}`];
+      // A refused address (calc-graph/endpoint-guard.ts) leaves the endpoint up with the others: still an error.
+      const problem =
+        s.problems[`Pod/${ep.namespace}/${ep.pod}`] ?? s.problems[`Pod/${ep.namespace}/${ep.pod}/addresses`];
       let status: EndpointStatusValue;
       let reason: string;
       if (problem) {

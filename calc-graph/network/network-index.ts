@@ -13,8 +13,9 @@ import type { FdbEntry, NeighborEntry } from "../../routes/neighbor.js";
 import { fdbKey, neighborKey } from "../../routes/neighbor.js";
 import type { Route } from "../../routes/route.js";
 import { mergeConfigs } from "../config/fields.js";
-import type { IpVersion, NodeInfo } from "../model.js";
+import type { IpVersion, NodeInfo, WorkloadEndpoint } from "../model.js";
 import { matches } from "../selector/selector.js";
+import { BlockClaims, type PoolPrefix } from "./block-claims.js";
 import {
   type BlockRouteResult,
   blockRoutes,
@@ -25,8 +26,11 @@ import {
   VXLAN_V6_DEVICE,
 } from "./block-routes.js";
 import type { BlockAffinity, FelixNetworkConfig, IpPool, NetworkUpdate } from "./model.js";
+import { Prefix } from "./prefix.js";
 import type { NetworkState } from "./state.js";
 import { nodeIpv4, type Vtep, vtepOf } from "./vtep.js";
+import { vtepConflicts } from "./vtep-claims.js";
+import { WorkloadAddresses } from "./workload-routes.js";
 
 export const DEFAULT_VXLAN_VNI = 4096;
 export const DEFAULT_VXLAN_PORT = 4789;
@@ -34,6 +38,8 @@ export const DEFAULT_VXLAN_PORT = 4789;
 export interface NetworkDirty {
   readonly all: boolean;
   readonly nodes: ReadonlySet<string>;
+  /** Nodes whose borrowed-address routes alone may have changed (no tunnel or neighbour change). */
+  readonly routes: ReadonlySet<string>;
 }
 
 export class NetworkIndex {
@@ -43,20 +49,95 @@ export class NetworkIndex {
   /** node → its affine blocks. */
   private readonly blocksByNode = new Map<string, Set<string>>();
   private readonly felixConfigs = new Map<string, FelixNetworkConfig>();
+  /** Who holds each block: claims checked against the pools, duplicates resolved (block-claims.ts). */
+  private readonly claims: BlockClaims;
+  /** Every endpoint's addresses, for borrowed-address routes (workload-routes.ts). */
+  private readonly workloads = new WorkloadAddresses();
+  private poolPrefixCache: PoolPrefix[] | undefined;
+  /** Nodes whose VTEP repeats another's (vtep-claims.ts); recomputed when a node changed. */
+  private vtepRefused = new Map<string, string>();
+  private vtepStale = false;
+  /** node → its held blocks, parsed; cleared when claims or pools change. */
+  private heldCache = new Map<string, Prefix[]>();
   private dirtyAll = true;
   private dirtyNodes = new Set<string>();
+  private dirtyRoutes = new Set<string>();
 
   constructor(
     private readonly nodeName: string,
     /** FELIX_* overrides: they win over every FelixConfiguration, as in Felix. */
     private readonly envConfig: FelixNetworkConfig = {},
-  ) {}
+  ) {
+    this.claims = new BlockClaims(nodeName);
+  }
 
   updateNode(name: string, node: NodeInfo | null): void {
     if (node) this.nodes.set(name, node);
     else this.nodes.delete(name);
     if (name === this.nodeName) this.dirtyAll = true;
     else this.dirtyNodes.add(name);
+    this.vtepStale = true;
+    this.refreshClaims(name);
+  }
+
+  /** An endpoint (any node) after the address guard: its addresses may need their own route. */
+  updateWorkload(key: string, ep: WorkloadEndpoint | null): void {
+    const before = this.workloads.get(key);
+    const affected = this.workloads.update(key, ep);
+    if (affected.size === 0) return;
+    const changed: [string, readonly string[]][] = [];
+    if (before) changed.push([before.node, before.nets]);
+    if (ep) changed.push([ep.node, [...ep.ipv4Nets, ...ep.ipv6Nets]]);
+    // The common case, an address in its own node's block that no other node's pod claims, routes nothing.
+    for (const [node, nets] of changed) {
+      for (const net of nets) {
+        const others = this.workloads.nodesAt(net);
+        if (this.holds(node, net) && [...others].every((o) => o === node)) continue;
+        // A node holding no block reaches VXLAN peers through its pods' addresses alone: its neighbour entries too.
+        if (this.heldCache.get(node)?.length === 0) this.dirtyNodes.add(node);
+        this.dirtyRoutes.add(node);
+        for (const o of others) this.dirtyRoutes.add(o);
+      }
+    }
+  }
+
+  private holds(node: string, net: string): boolean {
+    let held = this.heldCache.get(node);
+    if (!held) {
+      held = this.blocksOf(node).map((b) => Prefix.parse(b));
+      this.heldCache.set(node, held);
+    }
+    return held.some((b) => b.contains(net));
+  }
+
+  /** The nodes with a workload at `net` (a local route for it went away: theirs may be due). */
+  workloadNodesAt(net: string): Set<string> {
+    return this.workloads.nodesAt(net);
+  }
+
+  /** A node's claims are its affinities where it has any, else its pod CIDRs. */
+  private refreshClaims(name: string): void {
+    const affine = this.blocksByNode.get(name);
+    const before = this.claims.owned(name, this.poolPrefixes()).blocks;
+    const affected =
+      affine && affine.size > 0
+        ? this.claims.set(name, "affinity", [...affine].sort())
+        : this.claims.set(name, "podCIDR", [...(this.nodes.get(name)?.podCIDRs ?? [])]);
+    const after = this.claims.owned(name, this.poolPrefixes()).blocks;
+    this.heldCache.clear();
+    for (const n of affected) this.dirtyNodes.add(n);
+    if (affected.has(this.nodeName)) this.dirtyAll = true;
+    // A block changed hands: the borrowed-address routes inside it may change.
+    if (before.join() !== after.join()) {
+      for (const b of new Set([...before, ...after])) {
+        for (const n of this.workloads.nodesWithin(Prefix.parse(b))) this.dirtyRoutes.add(n);
+      }
+    }
+  }
+
+  private poolPrefixes(): PoolPrefix[] {
+    this.poolPrefixCache ??= [...this.pools.values()].map((pool) => ({ pool, prefix: Prefix.parse(pool.cidr) }));
+    return this.poolPrefixCache;
   }
 
   update(u: NetworkUpdate): void {
@@ -64,6 +145,8 @@ export class NetworkIndex {
       case "pool":
         if (u.pool) this.pools.set(u.name, u.pool);
         else this.pools.delete(u.name);
+        this.poolPrefixCache = undefined;
+        this.heldCache.clear();
         this.dirtyAll = true;
         break;
       case "affinity": {
@@ -79,6 +162,8 @@ export class NetworkIndex {
           set.add(u.affinity.cidr);
           this.dirtyNodes.add(u.affinity.node);
         } else this.affinities.delete(u.name);
+        if (old) this.refreshClaims(old.node);
+        if (u.affinity && u.affinity.node !== old?.node) this.refreshClaims(u.affinity.node);
         if (this.dirtyNodes.has(this.nodeName)) this.dirtyAll = true;
         break;
       }
@@ -91,9 +176,19 @@ export class NetworkIndex {
   }
 
   takeDirty(): NetworkDirty {
-    const d = { all: this.dirtyAll, nodes: this.dirtyNodes };
+    if (this.vtepStale) {
+      this.vtepStale = false;
+      const next = vtepConflicts(this.nodes, this.nodeName);
+      for (const n of new Set([...next.keys(), ...this.vtepRefused.keys()])) {
+        if (next.get(n) !== this.vtepRefused.get(n)) this.dirtyNodes.add(n);
+      }
+      this.vtepRefused = next;
+    }
+    this.heldCache.clear(); // a batch's cache: kept longer, it would hold every node
+    const d = { all: this.dirtyAll, nodes: this.dirtyNodes, routes: this.dirtyRoutes };
     this.dirtyAll = false;
     this.dirtyNodes = new Set();
+    this.dirtyRoutes = new Set();
     return d;
   }
 
@@ -102,18 +197,46 @@ export class NetworkIndex {
     return [...new Set([...this.nodes.keys(), ...this.blocksByNode.keys()])];
   }
 
-  /** A node's IPAM blocks: its block affinities where it has any, else its pod CIDRs. */
+  /**
+   * A node's IPAM blocks: its block affinities where it has any, else its pod
+   * CIDRs; only those inside the pools that no earlier node holds (block-claims.ts).
+   */
   blocksOf(name: string): string[] {
-    const affine = this.blocksByNode.get(name);
-    if (affine && affine.size > 0) return [...affine].sort();
-    return [...(this.nodes.get(name)?.podCIDRs ?? [])];
+    return this.claims.owned(name, this.poolPrefixes()).blocks;
   }
 
-  /** The routes to one node's blocks (a node without a Node object gets none). */
+  /**
+   * The routes to one node's blocks and to its workloads' borrowed addresses
+   * (a node without a Node object gets none), with why claims were refused.
+   */
   routesFor(name: string): BlockRouteResult {
     const node = this.nodes.get(name);
     if (!node) return { routes: new Map<string, Route>() };
-    return blockRoutes(this.nodeName, this.nodes.get(this.nodeName), node, this.blocksOf(name), this.pools.values());
+    const local = this.nodes.get(this.nodeName);
+    const owned = this.claims.owned(name, this.poolPrefixes());
+    const r = blockRoutes(this.nodeName, local, node, owned.blocks, this.pools.values());
+    const problems = [...(r.problem ? [r.problem] : []), ...owned.refused];
+    if (name !== this.nodeName) {
+      const held = owned.blocks.map((b) => Prefix.parse(b));
+      let holders: [Prefix, string][] | undefined; // built on the first address outside `held`, once per call
+      const holderOf = (net: string) => {
+        holders ??= this.nodeNames().flatMap((n) =>
+          this.blocksOf(n).map((b): [Prefix, string] => [Prefix.parse(b), n]),
+        );
+        return holders.find(([b]) => b.contains(net))?.[1];
+      };
+      const borrowed = this.workloads.borrowed(name, held, holderOf);
+      const b = blockRoutes(this.nodeName, local, node, borrowed, this.pools.values());
+      if (b.problem) problems.push(b.problem);
+      for (const [dst, route] of b.routes) r.routes.set(dst, { ...route, kind: "remote-workload" });
+    }
+    const vtep = this.vtepRefused.get(name);
+    if (vtep) {
+      // No VXLAN route to a node whose VTEP another node has: it would reach that node.
+      for (const [dst, route] of r.routes) if (route.dev?.startsWith("vxlan")) r.routes.delete(dst);
+      problems.push(vtep);
+    }
+    return { routes: r.routes, problem: problems.length > 0 ? problems.join("; ") : undefined };
   }
 
   /** FelixConfiguration `default` < `node.<name>` < FELIX_* environment. */
@@ -216,11 +339,14 @@ export class NetworkIndex {
     for (const name of this.nodeNames().sort()) {
       if (name === this.nodeName) continue;
       const n = this.nodes.get(name);
-      const vtep = n && vtepOf(n, v);
+      const vtep = n && !this.vtepRefused.has(name) ? vtepOf(n, v) : undefined;
       if (!n || !vtep) continue;
-      const viaVxlan = this.blocksOf(name).some(
-        (b) => b.includes(":") === (v === 6) && encapFor(poolFor(this.pools.values(), b), local, n) === "vxlan",
-      );
+      // Only VTEPs some route uses: a node reached without encapsulation needs no entries. A node
+      // holding no block (IPAM lent all its pods' addresses) is reached through those addresses.
+      const family = (b: string) => b.includes(":") === (v === 6);
+      const blocks = this.blocksOf(name).filter(family);
+      const via = blocks.length > 0 ? blocks : [...this.workloads.addressesOn(name)].filter(family);
+      const viaVxlan = via.some((b) => encapFor(poolFor(this.pools.values(), b), local, n) === "vxlan");
       if (viaVxlan) out.push(vtep);
     }
     return out;
@@ -293,7 +419,7 @@ export class NetworkIndex {
   remoteVtepAddresses(v: IpVersion = 4): string[] {
     const out = new Set<string>();
     for (const [name, n] of this.nodes) {
-      const vtep = name === this.nodeName ? undefined : vtepOf(n, v);
+      const vtep = name === this.nodeName || this.vtepRefused.has(name) ? undefined : vtepOf(n, v);
       if (vtep) out.add(vtep.nodeIp); // ipset lists a /32 as the bare address
     }
     return [...out].sort();

@@ -9,6 +9,7 @@ import { castDraft, type Draft } from "immer";
 import type { IpSetState } from "../../iptables/ipset.js";
 import type { Chain } from "../../iptables/rule.js";
 import type { DesiredState } from "../desired-state.js";
+import { hashNetMembers } from "../ipsets/hash-net.js";
 import type { IpVersion } from "../model.js";
 import { plain } from "../plain.js";
 import { NAT_OUTGOING_CHAIN } from "../rules/static.js";
@@ -90,7 +91,7 @@ export function putNetwork(
       }
       const old = plain(d.ipsets[name]);
       if (old && same([...old.members].sort(), members)) continue;
-      const set: IpSetState = { name, family: v, type: "hash:net", members: new Set(members) };
+      const set: IpSetState = { name, family: v, type: "hash:net", members: new Set(hashNetMembers(members)) };
       d.ipsets[name] = castDraft(set);
     }
     chains.put(v, "nat", { name: NAT_OUTGOING_CHAIN, rules: natOutgoingRules(sets.masq.length > 0, v, nat) });

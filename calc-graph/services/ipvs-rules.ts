@@ -29,6 +29,7 @@
 import type { IpSetState } from "../../iptables/ipset.js";
 import { Actions, type Chain, hex, match, NO_MATCH, type Rule, rule } from "../../iptables/rule.js";
 import { parseCidr } from "../conversion/cidr.js";
+import { hashNetMembers } from "../ipsets/hash-net.js";
 import { ipSetName } from "../ipsets/ids.js";
 import type { IpVersion } from "../model.js";
 import { MARK_ALL } from "../rules/marks.js";
@@ -76,11 +77,6 @@ export interface IpvsRuleOptions {
 
 const setName = (id: string, v: IpVersion) => ipSetName(id, v);
 
-/** ipset prints host-length nets bare; members must read back identical. */
-function netMember(cidr: string): string {
-  return cidr.replace(/\/(32|128)$/, "");
-}
-
 const SET_TYPES: Readonly<Record<string, IpSetState["type"]>> = {
   [IPVS_SET_IDS.clusterIP]: "hash:ip,port",
   [IPVS_SET_IDS.external]: "hash:ip,port",
@@ -104,9 +100,9 @@ export function ipvsSet(name: string, members: Set<string>): IpSetState {
 
 /** The pod-CIDR set's members, `[set name, member]`. */
 export function podCidrSetMembers(podCidrs: readonly string[]): [string, string][] {
-  return podCidrs.map((cidr) => {
+  return podCidrs.flatMap((cidr) => {
     const c = parseCidr(cidr);
-    return [setName(IPVS_SET_IDS.podCidr, c.version), netMember(c.text)];
+    return hashNetMembers([c.text]).map((m): [string, string] => [setName(IPVS_SET_IDS.podCidr, c.version), m]);
   });
 }
 
@@ -143,7 +139,8 @@ export function servicePortSetMembers(sp: ServicePort, nodeAddresses: readonly s
     for (const ip of sp.loadBalancerIPs) {
       add(IPVS_SET_IDS.lbFirewall, v, `${ip},${p}:${sp.port}`);
       for (const cidr of sp.loadBalancerSourceRanges) {
-        if (cidr.includes(":") === (v === 6)) add(IPVS_SET_IDS.lbSource, v, `${ip},${p}:${sp.port},${netMember(cidr)}`);
+        if (cidr.includes(":") !== (v === 6)) continue;
+        for (const net of hashNetMembers([cidr])) add(IPVS_SET_IDS.lbSource, v, `${ip},${p}:${sp.port},${net}`);
       }
     }
   }

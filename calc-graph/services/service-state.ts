@@ -16,6 +16,7 @@ import { castDraft, type Draft } from "immer";
 import { bodyOf } from "../../iptables/render.js";
 import type { ChainWrites } from "../chain-writer.js";
 import type { DesiredState } from "../desired-state.js";
+import { hashNetMembers } from "../ipsets/hash-net.js";
 import type { IpVersion } from "../model.js";
 import { plain } from "../plain.js";
 import { renderServicePort, type ServicePortRules } from "../rules/services.js";
@@ -187,7 +188,7 @@ export class ServiceStateRenderer {
       return;
     }
     // ipset lists a full-length prefix as a bare address.
-    const members = new Set(cidrs.map((c) => c.replace(/\/(32|128)$/, "")));
+    const members = new Set(hashNetMembers(cidrs));
     const old = plain(d.ipsets[name]);
     if (old && sameMembers(old.members, members)) return;
     d.ipsets[name] = castDraft({ name, family: v, type: "hash:net" as const, members });

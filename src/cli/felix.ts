@@ -115,7 +115,14 @@ async function run(o: Options): Promise<void> {
     : undefined;
 
   const metrics = new Metrics();
-  const kernel = await kernelDataplane(cfg, mode, log.child({ component: "iptables" }), metrics, graphCfg.proxyMode);
+  const kernel = await kernelDataplane(
+    cfg,
+    mode,
+    log.child({ component: "iptables" }),
+    metrics,
+    graphCfg.proxyMode,
+    graphCfg.interfacePrefix,
+  );
   log.info(
     { node: nodeName, datastore: o.datastore, backend: mode, ipv6: kernel.ipv6, once: Boolean(o.once) },
     "felix starting",

@@ -45,6 +45,7 @@ export interface Pod extends KubeObject {
     serviceAccountName?: string;
     serviceAccount?: string;
     containers?: { name?: string; ports?: ContainerPort[] }[];
+    initContainers?: { name?: string; restartPolicy?: string; ports?: ContainerPort[] }[];
   };
   status?: {
     phase?: string;

@@ -55,7 +55,15 @@ describe("calc graph", () => {
     const s2 = g.apply([pod("prod", "web", { node: "node2", ip: "10.65.1.10", labels: { app: "web" } })]);
     assert.equal(s2.endpoints["prod/web"], undefined);
     assert.ok(!chainNames(s2).some((c) => c.includes(iface)));
-    assert.equal(s2.routes["10.65.1.10/32"], undefined);
+    // Its address is still in node1's block: node1 routes it to node2 (a borrowed address) instead of to the veth.
+    assert.deepEqual(s2.routes["10.65.1.10/32"], {
+      dst: "10.65.1.10/32",
+      kind: "remote-workload",
+      type: "unicast",
+      scope: "universe",
+      node: "node2",
+      gateway: "172.18.0.2",
+    });
     assert.ok(!Object.keys(s2.sysctls).some((k) => k.includes(iface)));
     // Still a peer of the policy: its IP stays in the web set.
     const members = Object.values(s2.ipsets).flatMap((x) => [...x.members]);

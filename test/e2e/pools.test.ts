@@ -285,6 +285,77 @@ describe("IP pools and routing modes end to end", { skip }, () => {
     assert.match(ipsetList, /172\.31\.251\.3/);
   });
 
+  test("a borrowed IPAM address: a pod on node2 with an address of node1's block is reachable from node1's pods and from node2", async () => {
+    // IPAM lent node2's pod an address from node1's block (10.65.1.0/24): node1 holds the
+    // block's blackhole, so without a /32 to node2 its pods could not reach the pod.
+    const borrow = await topo.addPod(nodes[1], { namespace: "x", name: "borrow", ip: "10.65.1.50" });
+    pods.push(borrow);
+    try {
+      for (const mode of ["Never", "Always"] as const) {
+        writeCluster(mode);
+        await programAll();
+        const r1 = await exec(nodes[0].netns, "ip", "route", "show", "proto", "80");
+        assert.match(r1, /blackhole 10\.65\.1\.0\/24/, `${mode}: node1 keeps its block's blackhole`);
+        const want =
+          mode === "Never"
+            ? /10\.65\.1\.50 via 172\.31\.250\.2 dev eth0/
+            : /10\.65\.1\.50 via 10\.65\.2\.0 dev vxlan\.calico/;
+        assert.match(r1, want, `${mode}: node1 routes the borrowed address to node2`);
+        await expectConnected([pods[0], borrow], `${mode}: node1's pod ↔ the borrowing pod`);
+        if (mode === "Always") {
+          // node3 is on another subnet: without encapsulation it has no path to node2 at all (no BGP here).
+          assert.match(
+            await exec(nodes[2].netns, "ip", "route", "show", "10.65.1.50"),
+            /via 10\.65\.2\.0 dev vxlan\.calico/,
+          );
+          await expectConnected([pods[2], borrow], `${mode}: node3's pod ↔ the borrowing pod`);
+        }
+        await expectConnected([pods[1], borrow], `${mode}: node2's own pod ↔ the borrowing pod`);
+        const fromNode2 = await topo.waitForProbe(nodes[1], borrow.ip, 80, "tcp", { withinMs: 3000 });
+        assert.equal(fromNode2.reply, "x/borrow", `${mode}: node2 itself reaches it`);
+      }
+    } finally {
+      pods.pop();
+      await topo.removePod(borrow);
+      writeCluster("Never");
+      await programAll();
+    }
+  });
+
+  test("hostile routing claims: node2's affinity for 128.0.0.0/1 and its pod claiming an outside address reroute nothing", async () => {
+    // Both claims cover the external host's address: honoured, node1 would send its pods' traffic for
+    // 203.0.113.10 to node2, where a pod with that very address answers in the external host's place.
+    const evil = await topo.addPod(nodes[1], { namespace: "x", name: "evil", ip: ext.ip });
+    pods.push(evil);
+    try {
+      writeCluster("Always", true);
+      dir.write("hostile.yaml", [
+        {
+          apiVersion: "projectcalico.org/v3",
+          kind: "BlockAffinity",
+          metadata: { name: "node2-128-0-0-0-1" },
+          spec: { node: "node2", cidr: "128.0.0.0/1", state: "confirmed" },
+        },
+      ]);
+      const out = await programAll();
+      assert.match(out[0], /block 128\.0\.0\.0\/1 refused: it lies in no IP pool/);
+      const r1 = await exec(nodes[0].netns, "ip", "route", "show", "proto", "80");
+      assert.doesNotMatch(r1, /128\.0\.0\.0\/1|203\.0\.113\.10/, "no route for either claim");
+      for (const [i, p] of [pods[0], pods[2]].entries()) {
+        const r = await topo.waitForProbe(p, ext.ip, 80, "tcp", { withinMs: 3000 });
+        const node = i === 0 ? nodes[0] : nodes[2];
+        assert.equal(r.reply, `ext/ext ${node.underlayIp}`, `${p.key} reaches the real external host`);
+      }
+      assert.doesNotMatch(await exec(nodes[1].netns, "ip", "route", "show", "proto", "80"), /203\.0\.113\.10/);
+    } finally {
+      pods.pop();
+      dir.remove("hostile.yaml");
+      await topo.removePod(evil);
+      writeCluster("Never");
+      await programAll();
+    }
+  });
+
   test("the daemon moves traffic when the pool's mode changes, without a restart", async () => {
     writeCluster("Never");
     // No refresh timer in the way: repairs below must come from link events.

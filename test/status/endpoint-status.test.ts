@@ -157,4 +157,31 @@ describe("EndpointStatusTracker", () => {
     tracker.setDesired(graph.apply([namespace("prod")]));
     assert.equal(changes.length, n);
   });
+
+  test("a pod with a refused address (a node's) is in error, its endpoint up with the other address or none", () => {
+    const { graph, tracker, brief } = setup();
+    const node2 = {
+      kind: "Node" as const,
+      namespace: "",
+      name: "node2",
+      value: {
+        kind: "Node",
+        metadata: { name: "node2" },
+        status: { addresses: [{ type: "InternalIP", address: "172.31.0.2" }] },
+      },
+    };
+    const s1 = graph.apply([
+      namespace("prod"),
+      node2,
+      pod("prod", "web", { ips: ["10.65.1.10", "172.31.0.2"] }),
+      pod("prod", "db", { ip: "172.31.0.2" }),
+    ]);
+    tracker.setDesired(s1);
+    tracker.setInterfaces([webIf, dbIf]);
+    tracker.applied(s1, ok);
+    const [dbRow, webRow] = brief();
+    assert.deepEqual(dbRow.slice(0, 2), ["prod/db", "error"]);
+    assert.match(String(dbRow[2]), /172\.31\.0\.2 is node node2's address/);
+    assert.deepEqual(webRow.slice(0, 2), ["prod/web", "error"]);
+  });
 });

@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { describe, it } from "node:test";
-import { parseProtocol, podToWorkloadEndpoint, vethNameForWorkload } from "../../../calc-graph/conversion/pod.js";
+import {
+  parseProtocol,
+  podIsFinished,
+  podToWorkloadEndpoint,
+  vethNameForWorkload,
+} from "../../../calc-graph/conversion/pod.js";
 import type { ContainerPort, Pod } from "../../../src/model/k8s.js";
 
 interface PodOpts {
@@ -283,5 +288,83 @@ describe("podToWorkloadEndpoint: named ports", () => {
       () => convert({ podIP: "10.65.0.5", ports: [[{ name: "p", containerPort: 1, protocol: "ICMP" }]] }),
       /container port p: unsupported protocol/,
     );
+  });
+});
+
+describe("podToWorkloadEndpoint: Calico CNI's annotations and released addresses", () => {
+  const withMeta = (pod: Pod, meta: { annotations?: Record<string, string>; deletionTimestamp?: string }): Pod => ({
+    ...pod,
+    metadata: { ...pod.metadata, ...meta },
+  });
+
+  it("takes the podIPs annotation before the kubelet has written status", () => {
+    const pod = withMeta(mkPod({}), {
+      annotations: { "cni.projectcalico.org/podIPs": "10.65.0.5/32,fd00::5/128", "cni.projectcalico.org/podIP": "x" },
+    });
+    const ep = podToWorkloadEndpoint(pod);
+    assert.deepEqual([ep?.ipv4Nets, ep?.ipv6Nets], [["10.65.0.5/32"], ["fd00::5/128"]]);
+  });
+
+  it("falls back to the podIP annotation, bare or /32", () => {
+    for (const v of ["10.65.0.5/32", "10.65.0.5"]) {
+      const ep = podToWorkloadEndpoint(withMeta(mkPod({}), { annotations: { "cni.projectcalico.org/podIP": v } }));
+      assert.deepEqual(ep?.ipv4Nets, ["10.65.0.5/32"], v);
+    }
+  });
+
+  it("the kubelet's status wins over the annotations", () => {
+    const pod = withMeta(mkPod({ podIP: "10.65.0.9" }), {
+      annotations: { "cni.projectcalico.org/podIP": "10.65.0.5/32" },
+    });
+    assert.deepEqual(podToWorkloadEndpoint(pod)?.ipv4Nets, ["10.65.0.9/32"]);
+  });
+
+  it("refuses an annotation that names a network rather than one address", () => {
+    for (const v of ["10.65.0.0/24", "0.0.0.0/0", "10.65.0.5/32/1", "10.65.0.5/"]) {
+      const pod = withMeta(mkPod({}), { annotations: { "cni.projectcalico.org/podIP": v } });
+      assert.throws(() => podToWorkloadEndpoint(pod), /not a single address|invalid IP/, v);
+    }
+  });
+
+  it("a terminating pod whose address Calico CNI released is no endpoint, whatever its status still says", () => {
+    const pod = withMeta(mkPod({ podIP: "10.65.0.5" }), {
+      deletionTimestamp: "2026-01-01T00:00:00Z",
+      annotations: { "cni.projectcalico.org/podIP": "" },
+    });
+    assert.equal(podToWorkloadEndpoint(pod), null);
+    assert.equal(podIsFinished(pod), true);
+  });
+
+  it("a terminating pod keeps its address until CNI releases it (annotation present and non-empty, or absent)", () => {
+    const ts = "2026-01-01T00:00:00Z";
+    const held = withMeta(mkPod({ podIP: "10.65.0.5" }), {
+      deletionTimestamp: ts,
+      annotations: { "cni.projectcalico.org/podIP": "10.65.0.5/32" },
+    });
+    assert.deepEqual(podToWorkloadEndpoint(held)?.ipv4Nets, ["10.65.0.5/32"]);
+    const otherCni = withMeta(mkPod({ podIP: "10.65.0.5" }), { deletionTimestamp: ts, annotations: {} });
+    assert.deepEqual(podToWorkloadEndpoint(otherCni)?.ipv4Nets, ["10.65.0.5/32"]);
+    // Without deletionTimestamp an empty annotation means nothing (CNI not done yet).
+    const notDeleting = withMeta(mkPod({ podIP: "10.65.0.5" }), { annotations: { "cni.projectcalico.org/podIP": "" } });
+    assert.deepEqual(podToWorkloadEndpoint(notDeleting)?.ipv4Nets, ["10.65.0.5/32"]);
+  });
+
+  it("phase Completed is finished, like Succeeded and Failed", () => {
+    assert.equal(podToWorkloadEndpoint(mkPod({ phase: "Completed", podIP: "10.65.0.5" })), null);
+  });
+});
+
+describe("podToWorkloadEndpoint: init containers' named ports", () => {
+  it("collects named ports of init containers (native sidecars) after the containers'", () => {
+    const pod = mkPod({ podIP: "10.65.0.5", ports: [[{ name: "http", containerPort: 8080 }]] });
+    pod.spec!.initContainers = [
+      { name: "proxy", restartPolicy: "Always", ports: [{ name: "admin", containerPort: 15000 }] },
+      { name: "setup", ports: [{ name: "metrics", containerPort: 9100, protocol: "UDP" }] },
+    ];
+    assert.deepEqual(podToWorkloadEndpoint(pod)?.ports, [
+      { name: "http", protocol: "tcp", port: 8080 },
+      { name: "admin", protocol: "tcp", port: 15000 },
+      { name: "metrics", protocol: "udp", port: 9100 },
+    ]);
   });
 });
