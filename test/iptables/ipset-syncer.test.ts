@@ -28,23 +28,58 @@ describe("IpsetSyncer", () => {
     assert.equal(again.bytesWritten, 0);
   });
 
-  test("swaps in a rebuilt set for a type change or a large change", async () => {
+  test("swaps in a rebuilt set of the same type for a large change", async () => {
     const k = new FakeIpsetBackend();
     const s = new IpsetSyncer(k);
-    await s.addOrUpdate([set("cali40s:a", ["10.0.0.1"])]);
-    const r = await s.addOrUpdate([set("cali40s:a", ["10.0.0.1,tcp:80"], "hash:ip,port")]);
-    assert.equal(r.setsSwapped, 1);
-    assert.match(k.sets.get("cali40s:a")!.header, /^hash:ip,port/);
-    assert.equal([...k.sets.keys()].length, 1, "temporary set destroyed");
     const many = Array.from({ length: SWAP_THRESHOLD + 10 }, (_, i) => `10.1.${i >> 8}.${i & 255}`);
-    const r2 = await s.addOrUpdate([
-      set("cali40s:b", ["10.9.9.9"]),
-      set("cali40s:a", ["10.0.0.1,tcp:80"], "hash:ip,port"),
-    ]);
+    const r2 = await s.addOrUpdate([set("cali40s:b", ["10.9.9.9"])]);
     assert.equal(r2.setsCreated, 1);
-    const r3 = await s.addOrUpdate([set("cali40s:b", many), set("cali40s:a", ["10.0.0.1,tcp:80"], "hash:ip,port")]);
+    const r3 = await s.addOrUpdate([set("cali40s:b", many)]);
     assert.equal(r3.setsSwapped, 1);
+    assert.match(k.restores.at(-1)!, /^swap cali4t\S+ cali40s:b$/m);
     assert.equal(k.sets.get("cali40s:b")!.members.size, many.length);
+    assert.deepEqual([...k.sets.keys()], ["cali40s:b"], "temporary set destroyed");
+  });
+
+  test("re-creates a set whose type or family changed (the kernel refuses to swap those)", async () => {
+    const k = new FakeIpsetBackend();
+    await k.restore(
+      "create cali40n:a hash:net family inet\nadd cali40n:a 10.0.0.1\ncreate cali40s:b hash:net family inet6\n",
+    );
+    const s = new IpsetSyncer(k);
+    const r = await s.addOrUpdate([
+      set("cali40n:a", ["10.0.0.1,tcp:80"], "hash:ip,port"),
+      set("cali40s:b", ["10.0.0.2"]),
+      set("cali40s:c", ["10.0.0.3"]),
+    ]);
+    assert.deepEqual([r.setsRecreated, r.setsSwapped, r.setsCreated], [2, 0, 1]);
+    assert.match(k.header("cali40n:a")!, /^hash:ip,port family inet /);
+    assert.match(k.header("cali40s:b")!, /^hash:net family inet /);
+    assert.deepEqual(await kernelSets(k), {
+      "cali40n:a": ["10.0.0.1,tcp:80"],
+      "cali40s:b": ["10.0.0.2"],
+      "cali40s:c": ["10.0.0.3"],
+    });
+    assert.equal(
+      (await new IpsetSyncer(k).addOrUpdate([set("cali40n:a", ["10.0.0.1,tcp:80"], "hash:ip,port")])).bytesWritten,
+      0,
+    );
+  });
+
+  test("a mistyped set still referenced fails the apply by name, after every other set is written", async () => {
+    const k = new FakeIpsetBackend();
+    await k.restore("create cali40n:a hash:net family inet\nadd cali40n:a 10.0.0.1\n");
+    k.inUse.add("cali40n:a");
+    const s = new IpsetSyncer(k);
+    await assert.rejects(
+      s.addOrUpdate([set("cali40n:a", ["10.0.0.1,tcp:80"], "hash:ip,port"), set("cali40s:z", ["10.0.0.9"])]),
+      /cali40n:a: .*in use by a kernel component/,
+    );
+    assert.match(k.header("cali40n:a")!, /^hash:net /, "the referenced set is left as it was");
+    assert.deepEqual((await kernelSets(k))["cali40s:z"], ["10.0.0.9"]);
+    k.inUse.delete("cali40n:a");
+    const r = await s.addOrUpdate([set("cali40n:a", ["10.0.0.1,tcp:80"], "hash:ip,port")]);
+    assert.equal(r.setsRecreated, 1, "re-read after the failure, then re-created once free");
   });
 
   test("destroys stale sets of ours only, and keeps those still in use", async () => {
