@@ -1,6 +1,7 @@
 // Kernel access for IP sets: `ipset save` and `ipset restore`, and an
 // in-memory fake with the same semantics for unit tests.
 
+import { isIP } from "node:net";
 import { run } from "./exec.js";
 
 export interface IpsetBackend {
@@ -45,6 +46,45 @@ function parseHeader(words: string[]): Header {
   };
 }
 
+/** IPSET_MAXNAMELEN 32, with the NUL. */
+const MAX_NAME = 31;
+
+/** What each element of a member is, per set type (the types we and kube-proxy use). */
+const ELEMENTS: Record<string, readonly ("ip" | "net" | "port")[]> = {
+  "hash:ip": ["ip"],
+  "hash:net": ["net"],
+  "hash:ip,port": ["ip", "port"],
+  "hash:net,port": ["net", "port"],
+  "hash:ip,port,ip": ["ip", "port", "ip"],
+  "hash:ip,port,net": ["ip", "port", "net"],
+};
+
+/** Why the kernel (ipset's parser) would refuse `member` in a set of this header, if it would. */
+function memberProblem(h: Header, member: string): string | undefined {
+  const kinds = ELEMENTS[h.type];
+  if (!kinds) return undefined;
+  const parts = member.split(",");
+  if (parts.length > kinds.length)
+    return `Syntax error: Elem separator in ${member}, but settype ${h.type} supports none`;
+  if (parts.length < kinds.length) return `Syntax error: element ${parts.length + 1} is missing from ${member}`;
+  const family = h.family === "inet6" ? 6 : 4;
+  for (const [i, kind] of kinds.entries()) {
+    const part = parts[i];
+    if (kind === "port") {
+      if (!/^((tcp|udp|sctp):)?\d+$/.test(part)) return `Syntax error: cannot parse ${part} as a port`;
+      continue;
+    }
+    const [addr, prefix, extra] = part.split("/");
+    // A range on an IP element makes ipset add one member per address: not modelled here.
+    if (extra !== undefined || (prefix !== undefined && kind === "ip"))
+      return `fake ipset: ${part} is not a single address`;
+    if (isIP(addr) !== family) return `Syntax error: cannot parse ${addr}: resolving to IPv${family} address failed`;
+    if (prefix !== undefined && !(/^\d+$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128)))
+      return `Syntax error: bad prefix in ${part}`;
+  }
+  return undefined;
+}
+
 const headerText = (h: Header) => `${h.type} family ${h.family} hashsize ${h.hashsize} maxelem ${h.maxelem}`;
 
 interface FakeSet {
@@ -58,7 +98,9 @@ export interface IpsetUser {
 }
 
 /**
- * The kernel's rules, as `ipset restore -exist` meets them: a create of an
+ * The kernel's rules, as `ipset restore -exist` meets them: names of at most
+ * 31 characters; members of the set's form and family (a range on an IP
+ * element, which ipset expands, is refused as not modelled); a create of an
  * existing set passes only with the same header; swap needs the same type and
  * family (IPSET_ERR_TYPE_MISMATCH); a set referenced by a rule (a linked
  * fake iptables, or `inUse`) cannot be destroyed; lines before a failing one
@@ -98,6 +140,8 @@ export class FakeIpsetBackend implements IpsetBackend {
       const [op, name, ...rest] = line.trim().split(/\s+/);
       const fail = (m: string) => new IpsetError(`ipset restore failed: Error in line ${i + 1}: ${m}`);
       const set = this.sets.get(name);
+      if (name && name.length > MAX_NAME)
+        throw fail(`Syntax error: setname '${name}' is longer than ${MAX_NAME} characters`);
       switch (op) {
         case "create": {
           const header = parseHeader(rest);
@@ -106,10 +150,13 @@ export class FakeIpsetBackend implements IpsetBackend {
           if (!set) this.sets.set(name, { header, members: new Set() });
           break;
         }
-        case "add":
+        case "add": {
           if (!set) throw fail("The set with the given name does not exist");
+          const problem = memberProblem(set.header, rest[0]);
+          if (problem) throw fail(problem);
           set.members.add(rest[0]);
           break;
+        }
         case "del":
           if (!set) throw fail("The set with the given name does not exist");
           set.members.delete(rest[0]);

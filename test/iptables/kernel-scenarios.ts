@@ -112,6 +112,27 @@ export const SCENARIOS: readonly Scenario[] = [
     ],
   },
   {
+    name: "members must have the set's form and family",
+    steps: [
+      twoSets,
+      ipset(false, "add cali40s:a 10.0.0.1,tcp:80"),
+      ipset(false, "add cali40s:a fd00::1"),
+      ipset(false, "add cali40n:b 10.0.0.1"),
+      ipset(true, "add cali40n:b 10.0.0.2,udp:53", "add cali40s:a 10.1.0.0/16", "add cali40s:a 10.2.0.1"),
+      ipset(true, "create cali60s:c hash:net family inet6", "add cali60s:c fd00::/64"),
+      ipset(false, "add cali60s:c 10.0.0.1"),
+      ipset(true, `create cali40x hash:ip,port,net ${H}`, "add cali40x 10.0.0.1,tcp:80,10.0.0.0/24"),
+      ipset(false, "add cali40x 10.0.0.1,tcp:80"),
+    ],
+  },
+  {
+    name: "set names are at most 31 characters",
+    steps: [
+      ipset(true, `create cali40s:${"a".repeat(23)} hash:net ${H}`),
+      ipset(false, `create cali40s:${"a".repeat(24)} hash:net ${H}`),
+    ],
+  },
+  {
     name: "a user chain named in a restore is flushed",
     steps: [
       ipt(true, "*filter", ":cali-a - [0:0]", "-A cali-a -j ACCEPT", "-A cali-a -j DROP", "COMMIT"),
