@@ -101,6 +101,79 @@ describe("the kernel's IP sets follow pod addresses", () => {
   });
 });
 
+/** Applies each batch through graph and dataplane; after each, the kernel's sets equal a fresh computation. */
+async function followed(batches: ResourceUpdate[][]): Promise<Record<string, string[]>> {
+  const { sets, dp } = rig();
+  const g = new CalcGraph({ nodeName: "node1" });
+  const history: ResourceUpdate[] = [];
+  for (const [i, batch] of batches.entries()) {
+    history.push(...batch);
+    await dp.apply(g.apply(batch));
+    assert.deepEqual(kernelSets(sets), fromScratch(history), `after batch ${i}`);
+  }
+  return kernelSets(sets);
+}
+const members = (sets: Record<string, string[]>) => Object.values(sets).flat().sort();
+const withPort = (
+  name: string,
+  ip: string,
+  app: string,
+  port: { name: string; containerPort: number; protocol?: string },
+) => pod("prod", name, { ip, labels: { app }, ports: [port] });
+const webPorts = (port = "http", protocol = "TCP") =>
+  policy("prod", "to-web", {
+    podSelector: { matchLabels: { app: "db" } },
+    policyTypes: ["Egress"],
+    egress: [{ to: [{ podSelector: { matchLabels: { app: "web" } } }], ports: [{ port, protocol }] }],
+  });
+
+describe("the kernel's IP sets follow every kind of pod change", () => {
+  test("labels and address changing at once, then the pod deleted: nothing left behind", async () => {
+    const last = await followed([
+      [
+        namespace("prod"),
+        db("10.65.1.11"),
+        webPorts(),
+        withPort("web", "10.65.1.10", "web", { name: "http", containerPort: 80 }),
+      ],
+      [withPort("web", "10.65.1.20", "other", { name: "http", containerPort: 80 })],
+      [withPort("web", "10.65.1.30", "web", { name: "http", containerPort: 80 })],
+      [{ ...withPort("web", "10.65.1.30", "web", { name: "http", containerPort: 80 }), value: null }],
+    ]);
+    assert.deepEqual(members(last), []);
+  });
+
+  test("a named port changing its number or protocol, and a same-named port of another protocol", async () => {
+    const last = await followed([
+      [
+        namespace("prod"),
+        db("10.65.1.11"),
+        webPorts(),
+        withPort("web", "10.65.1.10", "web", { name: "http", containerPort: 80 }),
+      ],
+      [withPort("web", "10.65.1.10", "web", { name: "http", containerPort: 8080 })],
+      [withPort("web2", "10.65.1.12", "web", { name: "http", containerPort: 80, protocol: "UDP" })],
+      [withPort("web", "10.65.1.10", "web", { name: "http", containerPort: 8080, protocol: "UDP" })],
+      [withPort("web", "10.65.1.10", "web", { name: "http", containerPort: 8081 })],
+    ]);
+    assert.ok(members(last).includes("10.65.1.10,tcp:8081"));
+    assert.ok(!members(last).some((m) => m.startsWith("10.65.1.12,")), "web2's UDP port is not the policy's TCP one");
+  });
+
+  test("two policies sharing a peer selector share its set, which outlives the first one deleted", async () => {
+    const second = policy("prod", "from-web-too", {
+      podSelector: { matchLabels: { app: "db" } },
+      ingress: [{ from: [{ podSelector: { matchLabels: { app: "web" } } }] }],
+    });
+    const last = await followed([
+      [namespace("prod"), web("10.65.1.10"), db("10.65.1.11"), dbFromWeb(), second],
+      [{ ...dbFromWeb(), value: null }],
+      [web("10.65.1.40")],
+    ]);
+    assert.deepEqual(members(last), ["10.65.1.40"]);
+  });
+});
+
 describe("IP sets and the rules that name them are written in the kernel's order", () => {
   test("a new selector's set exists before its rules; an old one goes only after its rules", async () => {
     const { sets, dp, referenced } = rig();
