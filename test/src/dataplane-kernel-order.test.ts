@@ -35,14 +35,19 @@ function rig() {
 const kernelSets = (k: FakeIpsetBackend) =>
   Object.fromEntries([...k.sets].filter(([n]) => n.startsWith("cali")).map(([n, s]) => [n, [...s.members].sort()]));
 
-/** What a fresh agent would program for the same updates. */
-const fromScratch = (updates: ResourceUpdate[]) =>
-  Object.fromEntries(
-    Object.values(computeDesiredState({ nodeName: "node1" }, updates).ipsets).map((s) => [
-      s.name,
-      [...s.members].sort(),
-    ]),
+/**
+ * What a fresh agent would program for the resources as they are now: only
+ * each resource's last version, so no update history (and no incremental
+ * path) is replayed.
+ */
+function fromScratch(history: ResourceUpdate[]): Record<string, string[]> {
+  const latest = new Map<string, ResourceUpdate>();
+  for (const u of history) latest.set(`${u.kind}/${u.namespace}/${u.name}`, u);
+  const now = [...latest.values()].filter((u) => u.value !== null);
+  return Object.fromEntries(
+    Object.values(computeDesiredState({ nodeName: "node1" }, now).ipsets).map((s) => [s.name, [...s.members].sort()]),
   );
+}
 
 const web = (ip: string, node = "node1") =>
   pod("prod", "web", { node, ip, labels: { app: "web" }, ports: [{ name: "http", containerPort: 80 }] });
