@@ -165,6 +165,18 @@ describe("the kernel's IP sets follow every kind of pod change", () => {
     assert.ok(!members(last).some((m) => m.startsWith("10.65.1.12,")), "web2's UDP port is not the policy's TCP one");
   });
 
+  test("a named port renamed, a second port added, and an unrelated port of the same protocol", async () => {
+    const ports = (...ps: { name: string; containerPort: number }[]) =>
+      pod("prod", "web", { ip: "10.65.1.10", labels: { app: "web" }, ports: ps });
+    const last = await followed([
+      [namespace("prod"), db("10.65.1.11"), webPorts(), ports({ name: "metrics", containerPort: 9100 })],
+      [ports({ name: "metrics", containerPort: 9100 }, { name: "http", containerPort: 80 })],
+      [ports({ name: "metrics", containerPort: 9100 }, { name: "web", containerPort: 80 })],
+      [ports({ name: "http", containerPort: 80 })],
+    ]);
+    assert.deepEqual(members(last), ["10.65.1.10,tcp:80"]);
+  });
+
   test("two policies sharing a peer selector share its set, which outlives the first one deleted", async () => {
     const second = policy("prod", "from-web-too", {
       podSelector: { matchLabels: { app: "db" } },
