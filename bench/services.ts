@@ -111,9 +111,12 @@ function cluster(a: Args): ResourceUpdate[] {
 const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
 
 async function measure(a: Args, kernel: boolean): Promise<Record<string, number | string>> {
-  const backend: IptablesBackend = kernel ? new ExecIptablesBackend(4, a.backend) : new FakeIptablesBackend(4);
+  const fakeSets = new FakeIpsetBackend();
+  const backend: IptablesBackend = kernel
+    ? new ExecIptablesBackend(4, a.backend)
+    : new FakeIptablesBackend(4, "legacy", fakeSets);
   const tables = new TableSyncer(backend);
-  const sets = new IpsetSyncer(kernel ? new ExecIpsetBackend() : new FakeIpsetBackend());
+  const sets = new IpsetSyncer(kernel ? new ExecIpsetBackend() : fakeSets);
   const updates = cluster(a);
 
   let t0 = performance.now();

@@ -5,9 +5,12 @@
 import { binary, type IptablesMode } from "./backend.js";
 import { CommandNotFoundError, run } from "./exec.js";
 
+/** `<family>tables-<mode>-save [-t table]` output, or undefined when the tool is missing or fails. */
+export type SaveOf = (family: 4 | 6, mode: IptablesMode, table?: string) => Promise<string | undefined>;
+
 const KUBE_HINTS = /^:(KUBE-IPTABLES-HINT|KUBE-KUBELET-CANARY) /m;
 
-async function saveOf(family: 4 | 6, mode: IptablesMode, table?: string): Promise<string | undefined> {
+const saveOf: SaveOf = async (family, mode, table) => {
   try {
     const r = await run(binary(family, mode, "save"), table ? ["-t", table] : []);
     return r.code === 0 ? r.stdout : undefined;
@@ -15,28 +18,28 @@ async function saveOf(family: 4 | 6, mode: IptablesMode, table?: string): Promis
     if (e instanceof CommandNotFoundError) return undefined;
     throw e;
   }
-}
+};
 
 const countRules = (save: string | undefined) =>
   save ? save.split("\n").filter((l) => l.startsWith("-A ")).length : 0;
 
-export async function detectBackend(): Promise<IptablesMode> {
+export async function detectBackend(save: SaveOf = saveOf): Promise<IptablesMode> {
   for (const mode of ["nft", "legacy"] as const) {
     for (const family of [4, 6] as const) {
-      if (KUBE_HINTS.test((await saveOf(family, mode, "mangle")) ?? "")) return mode;
+      if (KUBE_HINTS.test((await save(family, mode, "mangle")) ?? "")) return mode;
     }
   }
-  const legacy = countRules(await saveOf(4, "legacy")) + countRules(await saveOf(6, "legacy"));
-  const nft = countRules(await saveOf(4, "nft")) + countRules(await saveOf(6, "nft"));
+  const legacy = countRules(await save(4, "legacy")) + countRules(await save(6, "legacy"));
+  const nft = countRules(await save(4, "nft")) + countRules(await save(6, "nft"));
   if (nft > legacy) return "nft";
-  if ((await saveOf(4, "legacy")) === undefined && (await saveOf(4, "nft")) !== undefined) return "nft";
+  if ((await save(4, "legacy")) === undefined && (await save(4, "nft")) !== undefined) return "nft";
   return "legacy";
 }
 
 /** FELIX_IPTABLESBACKEND: `auto` (default), `legacy` or `nft` (case-insensitive, as Felix accepts). */
-export async function chooseBackend(setting: string | undefined): Promise<IptablesMode> {
+export async function chooseBackend(setting: string | undefined, save: SaveOf = saveOf): Promise<IptablesMode> {
   const s = (setting ?? "auto").toLowerCase();
   if (s === "legacy" || s === "nft") return s;
   if (s !== "auto") throw new Error(`FELIX_IPTABLESBACKEND must be auto, legacy or nft, not ${setting}`);
-  return detectBackend();
+  return detectBackend(save);
 }

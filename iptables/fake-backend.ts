@@ -1,16 +1,22 @@
 // An in-memory kernel for unit tests, enforcing iptables-restore --noflush
-// semantics the way kube-proxy's fake does: a mentioned user chain is
-// flushed, each table commits atomically, and a commit fails (changing
-// nothing) when a rule jumps to a missing chain or a deleted chain is still
-// referenced.
+// semantics the way kube-proxy's fake does, and what the real tools refuse
+// (test/iptables/fake-vs-real.test.ts checks the two agree): a mentioned user
+// chain is flushed; each table commits at its own COMMIT (legacy and nft
+// alike: an earlier table stays committed when a later one fails); a commit
+// fails, changing nothing in its table, when a rule jumps to a missing chain;
+// `-X` refuses a chain that still has rules or is still jumped to; a rule's
+// `--match-set` must name an existing set of the table's family (the sets of
+// the linked fake ipset, which then counts the rule as a reference).
 
 import type { IptablesBackend, IptablesMode } from "./backend.js";
 import { RestoreError } from "./backend.js";
+import type { FakeIpsetBackend, IpsetUser } from "./ipset-backend.js";
 import { BUILTIN_CHAINS, TABLE_NAMES, type TableName } from "./tables.js";
 
 type FakeTable = Map<string, { policy: string; rules: string[] }>;
 
 const TARGET_RE = /(?:^|\s)-[jg] (\S+)/;
+const MATCH_SET_RE = /--match-set (\S+)/g;
 
 function freshTable(name: string): FakeTable {
   const t: FakeTable = new Map();
@@ -22,18 +28,42 @@ function cloneTable(t: FakeTable): FakeTable {
   return new Map([...t].map(([k, v]) => [k, { policy: v.policy, rules: [...v.rules] }]));
 }
 
-export class FakeIptablesBackend implements IptablesBackend {
+export class FakeIptablesBackend implements IptablesBackend, IpsetUser {
   readonly tables = new Map<string, FakeTable>();
   /** Every restore input received, for assertions about what was written. */
   readonly restores: string[] = [];
   /** Fail the next N restores (to exercise retries). */
   failNext = 0;
 
+  /**
+   * `ipsets`: the fake kernel's IP sets; without it no set exists, so any
+   * `--match-set` is refused, as on a kernel with no sets.
+   */
   constructor(
     readonly family: 4 | 6 = 4,
     readonly mode: IptablesMode = "legacy",
+    readonly ipsets?: FakeIpsetBackend,
   ) {
     for (const n of TABLE_NAMES) this.tables.set(n, freshTable(n));
+    ipsets?.users.push(this);
+  }
+
+  /** The sets that committed rules reference: the kernel will not destroy them. */
+  referencedSets(): ReadonlySet<string> {
+    const out = new Set<string>();
+    for (const t of this.tables.values())
+      for (const c of t.values()) for (const r of c.rules) for (const m of r.matchAll(MATCH_SET_RE)) out.add(m[1]);
+    return out;
+  }
+
+  private checkSets(rule: string, fail: (m: string) => Error): void {
+    for (const [, name] of rule.matchAll(MATCH_SET_RE)) {
+      const header = this.ipsets?.header(name);
+      if (header === undefined) throw fail(`Set ${name} doesn't exist.`);
+      const v6 = / family inet6 /.test(` ${header} `);
+      if (v6 !== (this.family === 6))
+        throw fail(`The protocol family of set ${name} is IPv${v6 ? 6 : 4}, which is not applicable.`);
+    }
   }
 
   async save(): Promise<string> {
@@ -53,7 +83,6 @@ export class FakeIptablesBackend implements IptablesBackend {
       this.failNext--;
       throw new RestoreError("injected failure");
     }
-    const staged = new Map<string, FakeTable>();
     let table: FakeTable | undefined;
     let tableName = "";
     const lines = input.split("\n");
@@ -69,7 +98,7 @@ export class FakeIptablesBackend implements IptablesBackend {
       if (!table) throw fail("rule outside a table");
       if (line === "COMMIT") {
         validate(table, (m) => fail(m));
-        staged.set(tableName, table);
+        this.tables.set(tableName, table);
         table = undefined;
         continue;
       }
@@ -90,6 +119,7 @@ export class FakeIptablesBackend implements IptablesBackend {
           break;
         case "-A":
           if (!c) throw fail(`no chain ${chain}`);
+          this.checkSets(ruleText, fail);
           c.rules.push(ruleText);
           break;
         case "-I": {
@@ -97,6 +127,7 @@ export class FakeIptablesBackend implements IptablesBackend {
           const pos = /^\d+$/.test(rest[0] ?? "") ? Number(rest[0]) : 1;
           const text = /^\d+$/.test(rest[0] ?? "") ? rest.slice(1).join(" ") : ruleText;
           if (pos < 1 || pos > c.rules.length + 1) throw fail(`index ${pos} out of range`);
+          this.checkSets(text, fail);
           c.rules.splice(pos - 1, 0, text);
           break;
         }
@@ -114,6 +145,8 @@ export class FakeIptablesBackend implements IptablesBackend {
         case "-X":
           if (!c) throw fail(`no chain ${chain}`);
           if (c.policy !== "-") throw fail(`cannot delete built-in chain ${chain}`);
+          if (c.rules.length > 0) throw fail(`chain ${chain} is not empty (Directory not empty)`);
+          if (jumpsTo(table, chain)) throw fail(`chain ${chain} is still referenced (Too many links)`);
           table.delete(chain);
           break;
         default:
@@ -121,8 +154,12 @@ export class FakeIptablesBackend implements IptablesBackend {
       }
     }
     if (table) throw new RestoreError(`table ${tableName} not committed`);
-    for (const [n, t] of staged) this.tables.set(n, t);
   }
+}
+
+function jumpsTo(t: FakeTable, target: string): boolean {
+  for (const c of t.values()) for (const r of c.rules) if (TARGET_RE.exec(r)?.[1] === target) return true;
+  return false;
 }
 
 function validate(t: FakeTable, fail: (m: string) => Error): void {

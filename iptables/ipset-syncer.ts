@@ -1,13 +1,21 @@
 // Reconciles the kernel's IP sets with the desired ones, touching only ours
 // (names starting `cali4`/`cali6`). Two phases, around the iptables update:
-//   addOrUpdate(): create missing sets, add/del members, or for a type change
-//                  or a large change fill a temporary set and swap it in;
+//   addOrUpdate(): create missing sets, add/del members, or for a large
+//                  change fill a temporary set and swap it in; a set whose
+//                  type or family changed cannot be swapped (the kernel refuses:
+//                  IPSET_ERR_TYPE_MISMATCH), so it is destroyed and re-created,
+//                  which the kernel allows only while no rule references it;
 //   removeStale(): destroy sets no longer desired, after the rules that used
 //                  them are gone (a set still in use is left for later).
+// Set names carry their type (`s:` selector → hash:net, `n:` named port →
+// hash:ip,port), as Felix's set ids do, so our own rules never need a set to
+// change type in place: a mistyped set under our name was left by something
+// else, and while a rule still holds it we fail the apply (rules are not
+// loaded against a set of the wrong type) rather than match the wrong thing.
 
 import { createHash } from "node:crypto";
 import { type IpSetState, renderIpSets } from "./ipset.js";
-import type { IpsetBackend } from "./ipset-backend.js";
+import { type IpsetBackend, IpsetError } from "./ipset-backend.js";
 
 const OURS = /^cali[46]/;
 
@@ -20,6 +28,8 @@ interface KernelSet {
 export interface IpsetSyncResult {
   readonly setsCreated: number;
   readonly setsSwapped: number;
+  /** Sets destroyed and re-created because their type or family changed. */
+  readonly setsRecreated: number;
   readonly membersAdded: number;
   readonly membersRemoved: number;
   readonly setsDestroyed: number;
@@ -66,6 +76,7 @@ export class IpsetSyncer {
     const lines: string[] = [];
     let setsCreated = 0;
     let setsSwapped = 0;
+    const retyped: IpSetState[] = [];
     let membersAdded = 0;
     let membersRemoved = 0;
     for (const s of [...desired].sort((a, b) => (a.name < b.name ? -1 : 1))) {
@@ -83,11 +94,13 @@ export class IpsetSyncer {
       const dels: string[] = [];
       for (const m of have.members) if (!s.members.has(m)) dels.push(m);
       const changes = adds.length + dels.length;
-      if (
-        have.type !== s.type ||
-        have.family !== family ||
-        (changes > SWAP_THRESHOLD && changes > s.members.size / 2)
-      ) {
+      if (have.type !== s.type || have.family !== family) {
+        retyped.push(s);
+        membersAdded += s.members.size;
+        membersRemoved += have.members.size;
+        continue;
+      }
+      if (changes > SWAP_THRESHOLD && changes > s.members.size / 2) {
         const tmp = `cali${s.family}t${createHash("sha1").update(s.name).digest("hex").slice(0, 20)}`;
         if (kernel.has(tmp)) lines.push(`destroy ${tmp}`);
         lines.push(renderIpSets([{ ...s, name: tmp }]).trimEnd(), `swap ${tmp} ${s.name}`, `destroy ${tmp}`);
@@ -103,15 +116,36 @@ export class IpsetSyncer {
     }
     const input = lines.filter(Boolean).join("\n");
     let restoreMs = 0;
-    if (input) {
+    let bytesWritten = 0;
+    const restore = async (text: string) => {
       const t0 = performance.now();
       try {
-        await this.backend.restore(`${input}\n`);
+        await this.backend.restore(text);
       } catch (e) {
         this.invalidate();
         throw e;
+      } finally {
+        restoreMs += performance.now() - t0;
+        bytesWritten += Buffer.byteLength(text);
       }
-      restoreMs = performance.now() - t0;
+    };
+    if (input) await restore(`${input}\n`);
+    // One restore per re-typed set, after the others: a set still referenced
+    // fails its own destroy and nothing else.
+    const blocked: string[] = [];
+    for (const s of retyped) {
+      try {
+        await restore(`destroy ${s.name}\n${renderIpSets([s])}`);
+      } catch (e) {
+        blocked.push(`${s.name}: ${(e as Error).message}`);
+      }
+    }
+    if (blocked.length > 0) {
+      throw new IpsetError(
+        `IP sets of another type or family under our names could not be re-created (still referenced?): ${blocked.join("; ")}`,
+      );
+    }
+    if (input || retyped.length > 0) {
       for (const s of desired) {
         // The snapshot's set itself: snapshots are never modified, so no copy is needed.
         kernel.set(s.name, { type: s.type, family: s.family === 4 ? "inet" : "inet6", members: s.members });
@@ -120,10 +154,11 @@ export class IpsetSyncer {
     return {
       setsCreated,
       setsSwapped,
+      setsRecreated: retyped.length,
       membersAdded,
       membersRemoved,
       setsDestroyed: 0,
-      bytesWritten: input ? Buffer.byteLength(input) + 1 : 0,
+      bytesWritten,
       restoreMs,
     };
   }

@@ -83,7 +83,15 @@ export interface DataplaneOptions {
   readonly conntrack?: ConntrackTable;
 }
 
-const NO_IPSETS = { setsCreated: 0, setsSwapped: 0, membersAdded: 0, membersRemoved: 0, bytesWritten: 0, restoreMs: 0 };
+const NO_IPSETS = {
+  setsCreated: 0,
+  setsSwapped: 0,
+  setsRecreated: 0,
+  membersAdded: 0,
+  membersRemoved: 0,
+  bytesWritten: 0,
+  restoreMs: 0,
+};
 const NO_TABLES = { linesWritten: 0, bytesWritten: 0, restoreMs: 0 };
 const NO_STALE = { destroyed: 0, inUse: [] as string[], bytesWritten: 0, restoreMs: 0 };
 
@@ -220,6 +228,7 @@ export class Dataplane {
         iptLines +
         ipsetUp.setsCreated +
         ipsetUp.setsSwapped +
+        ipsetUp.setsRecreated +
         ipsetUp.membersAdded +
         ipsetUp.membersRemoved +
         stale.destroyed +

@@ -5,7 +5,7 @@ import type { ProxyMode } from "../calc-graph/services/model.js";
 import { ProcSysctls, SysctlReconciler } from "../ifaces/sysctl-writer.js";
 import { IpTunnelLinks } from "../ifaces/tunnel-links.js";
 import { DEFAULT_MTU_FILE, TunnelReconciler } from "../ifaces/tunnel-reconciler.js";
-import { backendAvailable, ExecIptablesBackend, type IptablesMode } from "../iptables/backend.js";
+import { backendAvailable, ExecIptablesBackend, type IptablesBackend, type IptablesMode } from "../iptables/backend.js";
 import { ExecIpsetBackend, type IpsetBackend } from "../iptables/ipset-backend.js";
 import { IpsetSyncer } from "../iptables/ipset-syncer.js";
 import { TableSyncer } from "../iptables/table-syncer.js";
@@ -82,7 +82,7 @@ export async function kernelDataplane(
 }
 
 /** Counts ipset calls and errors into the metrics. */
-class CountingIpsetBackend implements IpsetBackend {
+export class CountingIpsetBackend implements IpsetBackend {
   constructor(
     private readonly inner: IpsetBackend,
     private readonly metrics: Metrics,
@@ -105,9 +105,9 @@ class CountingIpsetBackend implements IpsetBackend {
 }
 
 /** Counts restore calls and errors into the metrics. */
-class CountingBackend {
+export class CountingBackend implements IptablesBackend {
   constructor(
-    private readonly inner: ExecIptablesBackend,
+    private readonly inner: IptablesBackend,
     private readonly metrics: Metrics,
   ) {}
   get family() {

@@ -14,18 +14,28 @@ async function exists(cmd: string, args: string[] = ["--version"]): Promise<bool
   }
 }
 
+/** What preflight looks at; tests inject their own. */
+export interface PreflightProbes {
+  /** The effective user id (undefined off POSIX). */
+  uid(): number | undefined;
+  /** Whether `cmd args` can be started. */
+  exists(cmd: string, args?: string[]): Promise<boolean>;
+}
+
+const HOST: PreflightProbes = { uid: () => process.getuid?.(), exists };
+
 /** Problems that stop the agent; empty when it can run. */
-export async function preflight(mode: IptablesMode): Promise<string[]> {
+export async function preflight(mode: IptablesMode, probes: PreflightProbes = HOST): Promise<string[]> {
   const problems: string[] = [];
-  if (process.getuid?.() !== 0) {
+  if (probes.uid() !== 0) {
     problems.push("felix needs root (CAP_NET_ADMIN) to program iptables, ipsets and routes: run it with sudo");
   }
   for (const what of ["save", "restore"] as const) {
     const cmd = binary(4, mode, what);
-    if (!(await exists(cmd)))
+    if (!(await probes.exists(cmd)))
       problems.push(`${cmd} not found: install the iptables package (apt-get install iptables)`);
   }
-  if (!(await exists("ipset", ["version"])))
+  if (!(await probes.exists("ipset", ["version"])))
     problems.push("ipset not found: install the ipset package (apt-get install ipset)");
   return problems;
 }

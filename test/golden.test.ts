@@ -23,6 +23,7 @@ import type { DesiredState } from "../calc-graph/desired-state.js";
 import { PROXY_MODES, type ProxyMode } from "../calc-graph/services/model.js";
 import { graphConfigFromEnv } from "../src/config.js";
 import { readManifestDir } from "../src/datastore/manifests.js";
+import { ipvsText } from "../src/dump/ipvs.js";
 import { networkText } from "../src/dump/network.js";
 import { ipsetsText, iptablesText, routesText } from "../src/dump/views.js";
 import type { ResourceUpdate } from "../src/model/resource.js";
@@ -50,6 +51,7 @@ const OUTPUT_FILES = [
   "ipsets-v6.txt",
   "problems.txt",
   "network.txt",
+  "ipvs.txt",
 ] as const;
 type OutputFile = (typeof OUTPUT_FILES)[number];
 type Outputs = Partial<Record<OutputFile, string>>;
@@ -97,6 +99,7 @@ function render(s: DesiredState): Outputs {
   const problems = problemsText(s);
   if (problems !== "") out["problems.txt"] = problems;
   if (s.network.poolsInUse) out["network.txt"] = networkText(s);
+  if (s.ipvs) out["ipvs.txt"] = ipvsGoldenText(s);
   return out;
 }
 
@@ -110,7 +113,14 @@ function renderAll(s: DesiredState): Record<string, string> {
     routes: routesText(s),
     problems: problemsText(s),
     network: networkText(s),
+    ipvs: s.ipvs ? ipvsGoldenText(s) : "",
   };
+}
+
+/** IPVS mode: the virtual servers as `ipvsadm -Ln` prints them, and the addresses bound to the dummy device. */
+function ipvsGoldenText(s: DesiredState): string {
+  const bound = s.ipvs?.boundAddresses ?? [];
+  return `${ipvsText(s)}\n# bound to ${s.ipvs?.device}\n${bound.map((a) => `${a}\n`).join("")}`;
 }
 
 /** A fixed interleaving: odd positions first, then even ones, each reversed. */

@@ -231,10 +231,12 @@ describe("felix end to end", { skip }, () => {
       const c = pods.find((p) => p.key === "y/a")!;
       const d1 = felixDaemon(topo, dir.path, n1);
       const d2 = felixDaemon(topo, dir.path, n2);
-      await eventually(
-        async () => d1.output() + d2.output(),
-        (o) => (o.match(/"datastore in sync"/g) ?? []).length === 2,
-      );
+      for (const d of [d1, d2]) {
+        await eventually(
+          async () => d.output(),
+          (o) => /"msg":"dataplane (programmed|already in sync)/.test(o),
+        );
+      }
 
       // A policy file appears: x/a is isolated for ingress.
       dir.write("isolate-a.yaml", [
@@ -270,42 +272,90 @@ describe("felix end to end", { skip }, () => {
       );
       console.log(`# daemon: deleted hook rule repaired in ${repaired.ms.toFixed(0)} ms`);
 
-      // Back to open, then hold a TCP connection across a restart of both daemons.
+      // Back to open; then y/b gets a deny-all ingress policy and, beside it, one
+      // allowing y/a on tcp/9000: a held connection through that allow must
+      // survive a restart of both daemons, and the deny must hold throughout.
       dir.remove("isolate-a.yaml");
       await eventually(
         () => topo.probe(c, a, 80, "tcp", 300),
         (ok) => ok,
       );
-      const server = topo.spawn(pods.find((p) => p.key === "y/b")!, pythonPath() ?? "python3", ["-c", HOLD_SERVER]);
+      const b = pods.find((p) => p.key === "y/b")!;
+      const xa = pods.find((p) => p.key === "x/a")!;
+      dir.write("hold-policies.yaml", [
+        {
+          apiVersion: "networking.k8s.io/v1",
+          kind: "NetworkPolicy",
+          metadata: { name: "deny-all", namespace: "y" },
+          spec: { podSelector: {}, policyTypes: ["Ingress"] },
+        },
+        {
+          apiVersion: "networking.k8s.io/v1",
+          kind: "NetworkPolicy",
+          metadata: { name: "allow-a-9000", namespace: "y" },
+          spec: {
+            podSelector: { matchLabels: { pod: "b" } },
+            ingress: [
+              { from: [{ podSelector: { matchLabels: { pod: "a" } } }], ports: [{ protocol: "TCP", port: 9000 }] },
+            ],
+          },
+        },
+      ]);
+      // Both daemons program them: node1 holds deny-all's chain (for y/a),
+      // node2 both policies' (for y/b).
+      for (const [n, chains] of [
+        [n1, 1],
+        [n2, 2],
+      ] as const) {
+        await eventually(
+          () => exec(n.netns, "iptables-legacy-save", "-t", "filter"),
+          (save) => (save.match(/^:cali-pi-/gm) ?? []).length === chains,
+        );
+      }
+      await eventually(
+        () => topo.probe(c, b, 80, "tcp", 300),
+        (ok) => !ok,
+      );
+      const server = topo.spawn(b, pythonPath() ?? "python3", ["-c", HOLD_SERVER]);
       await eventually(
         async () => server.output(),
         (o) => o.includes("listening"),
       );
-      const client = topo.spawn(c, pythonPath() ?? "python3", ["-c", HOLD_CLIENT, "10.65.2.3"]);
+      const client = topo.spawn(c, pythonPath() ?? "python3", ["-c", HOLD_CLIENT, b.ip]);
       await eventually(
         async () => client.output(),
         (o) => (o.match(/ok/g) ?? []).length >= 3,
       );
+      const denied = async () => {
+        assert.equal(await topo.probe(c, b, 80, "tcp", 300), false, "deny-all: y/a → y/b tcp/80");
+        assert.equal(await topo.probe(xa, b, 80, "tcp", 300), false, "deny-all: x/a → y/b tcp/80");
+      };
+      await denied();
       for (const d of [d1, d2]) {
         await d.kill("SIGTERM");
         assert.equal(await d.exited, 0, "clean exit on SIGTERM");
       }
       const r1 = felixDaemon(topo, dir.path, n1);
       const r2 = felixDaemon(topo, dir.path, n2);
-      await eventually(
-        async () => r1.output() + r2.output(),
-        (o) => (o.match(/"dataplane /g) ?? []).length >= 2,
-      );
+      // Each new daemon has applied its first state (programmed, or found it already in sync).
+      for (const r of [r1, r2]) {
+        await eventually(
+          async () => r.output(),
+          (o) => /"msg":"dataplane (programmed|already in sync)/.test(o),
+        );
+      }
       const before = (client.output().match(/ok/g) ?? []).length;
       await eventually(
         async () => (client.output().match(/ok/g) ?? []).length,
         (n) => n >= before + 5,
       );
       assert.doesNotMatch(client.output(), /FAIL/, client.output());
+      await denied();
       await client.kill();
       await server.kill();
       await r1.kill();
       await r2.kill();
+      dir.remove("hold-policies.yaml");
     });
   });
 });

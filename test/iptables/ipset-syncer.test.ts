@@ -28,34 +28,135 @@ describe("IpsetSyncer", () => {
     assert.equal(again.bytesWritten, 0);
   });
 
-  test("swaps in a rebuilt set for a type change or a large change", async () => {
+  test("swaps in a rebuilt set of the same type for a large change", async () => {
     const k = new FakeIpsetBackend();
     const s = new IpsetSyncer(k);
-    await s.addOrUpdate([set("cali40s:a", ["10.0.0.1"])]);
-    const r = await s.addOrUpdate([set("cali40s:a", ["10.0.0.1,tcp:80"], "hash:ip,port")]);
-    assert.equal(r.setsSwapped, 1);
-    assert.match(k.sets.get("cali40s:a")!.header, /^hash:ip,port/);
-    assert.equal([...k.sets.keys()].length, 1, "temporary set destroyed");
     const many = Array.from({ length: SWAP_THRESHOLD + 10 }, (_, i) => `10.1.${i >> 8}.${i & 255}`);
-    const r2 = await s.addOrUpdate([
-      set("cali40s:b", ["10.9.9.9"]),
-      set("cali40s:a", ["10.0.0.1,tcp:80"], "hash:ip,port"),
-    ]);
+    const r2 = await s.addOrUpdate([set("cali40s:b", ["10.9.9.9"])]);
     assert.equal(r2.setsCreated, 1);
-    const r3 = await s.addOrUpdate([set("cali40s:b", many), set("cali40s:a", ["10.0.0.1,tcp:80"], "hash:ip,port")]);
+    const r3 = await s.addOrUpdate([set("cali40s:b", many)]);
     assert.equal(r3.setsSwapped, 1);
+    assert.match(k.restores.at(-1)!, /^swap cali4t\S+ cali40s:b$/m);
     assert.equal(k.sets.get("cali40s:b")!.members.size, many.length);
+    assert.deepEqual([...k.sets.keys()], ["cali40s:b"], "temporary set destroyed");
+  });
+
+  test("re-creates a set whose type or family changed (the kernel refuses to swap those)", async () => {
+    const k = new FakeIpsetBackend();
+    await k.restore(
+      "create cali40n:a hash:net family inet\nadd cali40n:a 10.0.0.1\ncreate cali40s:b hash:net family inet6\n",
+    );
+    const s = new IpsetSyncer(k);
+    const r = await s.addOrUpdate([
+      set("cali40n:a", ["10.0.0.1,tcp:80"], "hash:ip,port"),
+      set("cali40s:b", ["10.0.0.2"]),
+      set("cali40s:c", ["10.0.0.3"]),
+    ]);
+    assert.deepEqual([r.setsRecreated, r.setsSwapped, r.setsCreated], [2, 0, 1]);
+    assert.deepEqual([r.membersAdded, r.membersRemoved], [3, 1]);
+    assert.match(k.header("cali40n:a")!, /^hash:ip,port family inet /);
+    assert.match(k.header("cali40s:b")!, /^hash:net family inet /);
+    assert.deepEqual(await kernelSets(k), {
+      "cali40n:a": ["10.0.0.1,tcp:80"],
+      "cali40s:b": ["10.0.0.2"],
+      "cali40s:c": ["10.0.0.3"],
+    });
+    assert.equal(
+      (await new IpsetSyncer(k).addOrUpdate([set("cali40n:a", ["10.0.0.1,tcp:80"], "hash:ip,port")])).bytesWritten,
+      0,
+    );
+  });
+
+  test("a mistyped set still referenced fails the apply by name, after every other set is written", async () => {
+    const k = new FakeIpsetBackend();
+    await k.restore("create cali40n:a hash:net family inet\nadd cali40n:a 10.0.0.1\n");
+    k.inUse.add("cali40n:a");
+    const s = new IpsetSyncer(k);
+    await assert.rejects(
+      s.addOrUpdate([set("cali40n:a", ["10.0.0.1,tcp:80"], "hash:ip,port"), set("cali40s:z", ["10.0.0.9"])]),
+      {
+        message:
+          /^IP sets of another type or family under our names could not be re-created \(still referenced\?\): cali40n:a: .*in use by a kernel component/,
+      },
+    );
+    assert.match(k.header("cali40n:a")!, /^hash:net /, "the referenced set is left as it was");
+    assert.deepEqual((await kernelSets(k))["cali40s:z"], ["10.0.0.9"]);
+    k.inUse.delete("cali40n:a");
+    const r = await s.addOrUpdate([set("cali40n:a", ["10.0.0.1,tcp:80"], "hash:ip,port")]);
+    assert.equal(r.setsRecreated, 1, "re-read after the failure, then re-created once free");
+  });
+
+  test("remembers what it wrote, and re-reads the kernel after invalidate() to repair drift", async () => {
+    const k = new FakeIpsetBackend();
+    const s = new IpsetSyncer(k);
+    const want = [set("cali40s:a", ["10.0.0.1", "10.0.0.2"])];
+    await s.addOrUpdate(want);
+    assert.equal((await s.addOrUpdate(want)).bytesWritten, 0, "nothing to write the second time");
+    await k.restore("del cali40s:a 10.0.0.1\nadd cali40s:a 10.9.9.9\n");
+    assert.equal((await s.addOrUpdate(want)).bytesWritten, 0, "drift is not seen until invalidate()");
+    s.invalidate();
+    const r = await s.addOrUpdate(want);
+    assert.deepEqual([r.membersAdded, r.membersRemoved], [1, 1]);
+    assert.deepEqual(await kernelSets(k), { "cali40s:a": ["10.0.0.1", "10.0.0.2"] });
+  });
+
+  test("a temporary set left by an interrupted swap is replaced, not reused with its members", async () => {
+    const k = new FakeIpsetBackend();
+    const many = (base: number) =>
+      Array.from({ length: SWAP_THRESHOLD + 10 }, (_, i) => `10.${base}.${i >> 8}.${i & 255}`);
+    await new IpsetSyncer(k).addOrUpdate([set("cali40s:a", ["10.0.0.1"])]);
+    // The agent dies mid-restore: the temporary set is filled, the swap never happens.
+    const restore = k.restore.bind(k);
+    k.restore = async (input) => {
+      k.restore = restore;
+      await restore(input.slice(0, input.indexOf("\nswap ")));
+      throw new Error("killed");
+    };
+    await assert.rejects(new IpsetSyncer(k).addOrUpdate([set("cali40s:a", many(1))]), /killed/);
+    assert.equal(k.sets.size, 2, "a filled temporary set is left behind");
+    const r = await new IpsetSyncer(k).addOrUpdate([set("cali40s:a", many(2))]);
+    assert.equal(r.setsSwapped, 1);
+    assert.deepEqual((await kernelSets(k))["cali40s:a"], many(2).sort());
+    assert.deepEqual([...k.sets.keys()], ["cali40s:a"]);
+  });
+
+  test("removeStale: nothing stale writes nothing; many stale sets go in one restore", async () => {
+    const k = new FakeIpsetBackend();
+    const s = new IpsetSyncer(k);
+    await s.addOrUpdate([set("cali40s:a", []), set("cali40s:b", []), set("cali40s:c", []), set("cali40s:d", [])]);
+    const before = k.restores.length;
+    assert.deepEqual(
+      await s.removeStale([set("cali40s:a", []), set("cali40s:b", []), set("cali40s:c", []), set("cali40s:d", [])]),
+      {
+        destroyed: 0,
+        inUse: [],
+        bytesWritten: 0,
+        restoreMs: 0,
+      },
+    );
+    assert.equal(k.restores.length, before);
+    const r = await s.removeStale([set("cali40s:a", [])]);
+    assert.deepEqual([r.destroyed, r.inUse], [3, []]);
+    assert.deepEqual(k.restores.slice(before), ["destroy cali40s:b\ndestroy cali40s:c\ndestroy cali40s:d\n"]);
   });
 
   test("destroys stale sets of ours only, and keeps those still in use", async () => {
     const k = new FakeIpsetBackend();
-    await k.restore("create KUBE-CLUSTER-IP hash:ip,port\ncreate cali40s:old hash:net\ncreate cali40s:busy hash:net\n");
+    await k.restore(
+      "create KUBE-CLUSTER-IP hash:ip,port\ncreate KUBE-cali4x hash:net\ncreate xcali40s:a hash:net\ncreate cali40s:old hash:net\ncreate cali40s:busy hash:net\n",
+    );
     k.inUse.add("cali40s:busy");
     const s = new IpsetSyncer(k);
     await s.addOrUpdate([set("cali40s:new", [])]);
     const r = await s.removeStale([set("cali40s:new", [])]);
     assert.equal(r.destroyed, 1);
     assert.deepEqual(r.inUse, ["cali40s:busy"]);
-    assert.deepEqual(Object.keys(await kernelSets(k)).sort(), ["KUBE-CLUSTER-IP", "cali40s:busy", "cali40s:new"]);
+    assert.deepEqual(Object.keys(await kernelSets(k)).sort(), [
+      "KUBE-CLUSTER-IP",
+      "KUBE-cali4x",
+      "cali40s:busy",
+      "cali40s:new",
+      "xcali40s:a",
+    ]);
   });
 });

@@ -3,6 +3,8 @@ import { describe, test } from "node:test";
 import fc from "fast-check";
 import { computeDesiredState } from "../../calc-graph/calc-graph.js";
 import { FakeIptablesBackend } from "../../iptables/fake-backend.js";
+import { renderIpSets } from "../../iptables/ipset.js";
+import { FakeIpsetBackend } from "../../iptables/ipset-backend.js";
 import { renderChain } from "../../iptables/render.js";
 import { type Chain, NO_MATCH, rule } from "../../iptables/rule.js";
 import { parseSave } from "../../iptables/save-parser.js";
@@ -25,8 +27,16 @@ const appended = () =>
   computeDesiredState({ nodeName: "node1", networkEnv: { chainInsertMode: "append" } }, cluster).iptables.ipv4;
 const noSleep = async () => {};
 
+/** A fake kernel that already holds the cluster's IP sets (rules may only name existing sets). */
+function fakeKernel(): FakeIptablesBackend {
+  const sets = new FakeIpsetBackend();
+  const state = computeDesiredState({ nodeName: "node1" }, cluster);
+  sets.restore(renderIpSets(Object.values(state.ipsets)));
+  return new FakeIptablesBackend(4, "legacy", sets);
+}
+
 function kernelWithForeignRules(): FakeIptablesBackend {
-  const k = new FakeIptablesBackend();
+  const k = fakeKernel();
   k.restore(
     "*filter\n:DOCKER-USER - [0:0]\n-A FORWARD -j DOCKER-USER\n-A FORWARD -m comment --comment sshd -j ACCEPT\n-A DOCKER-USER -j RETURN\nCOMMIT\n" +
       "*nat\n:KUBE-POSTROUTING - [0:0]\n-A POSTROUTING -j KUBE-POSTROUTING\nCOMMIT\n",
@@ -37,7 +47,7 @@ function kernelWithForeignRules(): FakeIptablesBackend {
 
 describe("TableSyncer", () => {
   test("programs an empty kernel, then writes nothing the second time", async () => {
-    const k = new FakeIptablesBackend();
+    const k = fakeKernel();
     const s = new TableSyncer(k, { sleep: noSleep });
     const r1 = await s.apply(desired());
     assert.ok(r1.chainsWritten > 10);
@@ -106,7 +116,7 @@ describe("TableSyncer", () => {
   });
 
   test("rewrites only the chains that changed, and deletes stale chains", async () => {
-    const k = new FakeIptablesBackend();
+    const k = fakeKernel();
     const s = new TableSyncer(k);
     await s.apply(desired());
     const before = parseSave(await k.save()).get("filter")!;
@@ -138,7 +148,7 @@ describe("TableSyncer", () => {
     const picks = fc.array(fc.integer({ min: 0, max: bodies.length - 1 }), { maxLength: 12 });
     await fc.assert(
       fc.asyncProperty(picks, picks, fc.boolean(), async (from, to, foreign) => {
-        const k = new FakeIptablesBackend();
+        const k = fakeKernel();
         const s = new TableSyncer(k);
         await s.apply(tables(from));
         if (foreign) {
@@ -154,7 +164,7 @@ describe("TableSyncer", () => {
   });
 
   test("repairs drift after invalidate(): a deleted chain and a changed rule", async () => {
-    const k = new FakeIptablesBackend();
+    const k = fakeKernel();
     const s = new TableSyncer(k);
     await s.apply(desired());
     const want = await k.save();
@@ -165,7 +175,7 @@ describe("TableSyncer", () => {
   });
 
   test("retries a failed restore after re-reading the kernel", async () => {
-    const k = new FakeIptablesBackend();
+    const k = fakeKernel();
     k.failNext = 2;
     const retries: number[] = [];
     const s = new TableSyncer(k, { sleep: noSleep, onRetry: (n) => retries.push(n) });
@@ -180,7 +190,7 @@ describe("TableSyncer", () => {
   });
 
   test("gives up after the configured retries and keeps the kernel unchanged", async () => {
-    const k = new FakeIptablesBackend();
+    const k = fakeKernel();
     k.failNext = 10;
     const s = new TableSyncer(k, { sleep: noSleep, retries: 2 });
     await assert.rejects(s.apply(desired()));
@@ -192,7 +202,7 @@ describe("TableSyncer", () => {
   });
 
   test("a chain someone else jumps to is flushed now and deleted later", async () => {
-    const k = new FakeIptablesBackend();
+    const k = fakeKernel();
     const s = new TableSyncer(k);
     await s.apply(desired());
     const chain = [

@@ -20,8 +20,8 @@ import { Dataplane } from "../../src/dataplane.js";
 import { ep, sp } from "../calc-graph/services/service-fixtures.js";
 
 function rig(ipvs = new FakeIpvsBackend()) {
-  const v4 = new FakeIptablesBackend(4);
   const sets = new FakeIpsetBackend();
+  const v4 = new FakeIptablesBackend(4, "legacy", sets);
   const dev = new FakeServiceAddressDevice();
   const dp = new Dataplane({
     ipsets: new IpsetSyncer(sets),

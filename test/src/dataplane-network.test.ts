@@ -62,9 +62,10 @@ const pool = (vxlanMode: string) =>
 
 test("tunnel first, then its routes and neighbour/FDB entries; switching to Never removes them", async () => {
   const k = new Kernel();
+  const sets = new FakeIpsetBackend();
   const dp = new Dataplane({
-    ipsets: new IpsetSyncer(new FakeIpsetBackend()),
-    ipv4: new TableSyncer(new FakeIptablesBackend(4)),
+    ipsets: new IpsetSyncer(sets),
+    ipv4: new TableSyncer(new FakeIptablesBackend(4, "legacy", sets)),
     routes: new RouteReconciler(k.routes),
     tunnels: new TunnelReconciler(k),
     neighbors: new NeighborReconciler(k.neigh, ["vxlan.calico"]),

@@ -16,9 +16,10 @@ import { Dataplane } from "../../src/dataplane.js";
 import { namespace, pod, policy } from "../calc-graph/fixtures.js";
 
 function rig() {
-  const v4 = new FakeIptablesBackend(4);
-  const v6 = new FakeIptablesBackend(6);
+  // One fake kernel: rules may only name sets that exist, and hold them.
   const sets = new FakeIpsetBackend();
+  const v4 = new FakeIptablesBackend(4, "legacy", sets);
+  const v6 = new FakeIptablesBackend(6, "legacy", sets);
   const nl = new FakeNetlinkRoutes();
   const iface = vethNameForWorkload("prod", "web");
   nl.addLink(iface, { up: true });

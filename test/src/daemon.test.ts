@@ -1,0 +1,158 @@
+// The agent's main loop on one fake kernel (no root): nothing is programmed
+// before the datastore's first batch, bursts coalesce into the latest state,
+// a failed apply is reported and retried, link events and the refresh timer
+// re-apply, a datastore error does not stop it, and stop() ends it.
+
+import assert from "node:assert/strict";
+import { Writable } from "node:stream";
+import { describe, test } from "node:test";
+import pino from "pino";
+import { Subject } from "rxjs";
+import type { DesiredState } from "../../calc-graph/desired-state.js";
+import { FakeIptablesBackend } from "../../iptables/fake-backend.js";
+import { FakeIpsetBackend } from "../../iptables/ipset-backend.js";
+import { IpsetSyncer } from "../../iptables/ipset-syncer.js";
+import { TableSyncer } from "../../iptables/table-syncer.js";
+import { Daemon } from "../../src/daemon.js";
+import type { ApplyResult } from "../../src/dataplane.js";
+import { Dataplane } from "../../src/dataplane.js";
+import type { ResourceUpdate } from "../../src/model/resource.js";
+import { namespace, pod, policy } from "../calc-graph/fixtures.js";
+
+/** Waits (polling) until `cond` holds; fails after a generous deadline. */
+async function until(cond: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (!cond()) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+function rig(refreshIntervalSecs = 0) {
+  const sets = new FakeIpsetBackend();
+  const v4 = new FakeIptablesBackend(4, "legacy", sets);
+  const dataplane = new Dataplane({ ipsets: new IpsetSyncer(sets), ipv4: new TableSyncer(v4) });
+  const lines: { level: number; msg: string; err?: string }[] = [];
+  const log = pino(
+    { level: "debug" },
+    new Writable({
+      write(chunk, _enc, done) {
+        lines.push(JSON.parse(String(chunk)));
+        done();
+      },
+    }),
+  );
+  const updates = new Subject<ResourceUpdate[]>();
+  const links = new Subject<unknown>();
+  const seen: { batches: DesiredState[]; applied: (ApplyResult | Error)[]; states: DesiredState[] } = {
+    batches: [],
+    applied: [],
+    states: [],
+  };
+  const daemon = new Daemon({
+    graph: { nodeName: "node1" },
+    updates,
+    dataplane,
+    log,
+    observer: {
+      batch: (s) => seen.batches.push(s),
+      applied: (s, outcome) => {
+        seen.applied.push(outcome);
+        seen.states.push(s);
+      },
+    },
+    refreshIntervalSecs,
+    linkEvents: links,
+  });
+  const chains = () => [...(v4.tables.get("filter")?.keys() ?? [])].filter((c) => c.startsWith("cali-"));
+  return { sets, v4, daemon, updates, links, seen, lines, chains };
+}
+
+const base = [namespace("prod"), pod("prod", "web", { ip: "10.65.1.10", labels: { app: "web" } })];
+const deny = policy("prod", "deny", { podSelector: {}, policyTypes: ["Ingress"] });
+const fromWeb = policy("prod", "from-web", {
+  podSelector: {},
+  ingress: [{ from: [{ podSelector: { matchLabels: { app: "web" } } }] }],
+});
+
+describe("Daemon", () => {
+  test("programs only after the first batch, then follows the latest state", async () => {
+    const { daemon, updates, seen, v4, chains, lines } = rig();
+    daemon.start();
+    assert.equal(v4.restores.length, 0, "nothing programmed before the datastore is in sync");
+    updates.next(base);
+    await until(() => seen.applied.length === 1, "the first apply");
+    assert.ok(!(seen.applied[0] instanceof Error));
+    assert.ok(chains().includes("cali-FORWARD"));
+    assert.ok(lines.some((l) => l.msg === "datastore in sync"));
+    // A burst: each batch goes through the graph, the applies coalesce and end on the latest state.
+    updates.next([deny]);
+    updates.next([pod("prod", "db", { ip: "10.65.1.11", labels: { app: "db" } })]);
+    await until(() => seen.states.at(-1) === daemon.graph.current, "the latest state applied");
+    assert.equal(seen.batches.length, 3);
+    assert.ok(seen.applied.length <= 3, `${seen.applied.length} applies for 3 batches`);
+    assert.ok(
+      chains().some((c) => c.startsWith("cali-pi-")),
+      "the deny policy's chain is programmed",
+    );
+    await daemon.stop();
+  });
+
+  test("a failed apply is reported and retried until it succeeds", async () => {
+    const { daemon, updates, seen, sets, lines } = rig();
+    const restore = sets.restore.bind(sets);
+    let failures = 2;
+    sets.restore = async (input) => {
+      if (failures > 0) {
+        failures--;
+        throw new Error("ipset restore failed: injected");
+      }
+      return restore(input);
+    };
+    daemon.start();
+    updates.next([...base, fromWeb]);
+    await until(() => seen.applied.some((o) => !(o instanceof Error)), "a successful apply");
+    assert.deepEqual(
+      seen.applied.map((o) => (o instanceof Error ? o.message : "ok")),
+      ["ipset restore failed: injected", "ipset restore failed: injected", "ok"],
+    );
+    const errors = lines.filter((l) => l.msg === "dataplane apply failed");
+    assert.equal(errors.length, 2);
+    assert.ok(sets.sets.size > 0, "the sets are programmed in the end");
+    await daemon.stop();
+  });
+
+  test("a link event re-applies; a datastore error is logged and the loop goes on; after stop() nothing applies", async () => {
+    const { daemon, updates, links, seen, lines } = rig();
+    daemon.start();
+    links.next({ name: "cali123" });
+    updates.next(base);
+    await until(() => seen.applied.length === 1, "the first apply");
+    links.next({ name: "cali123" });
+    await until(() => seen.applied.length === 2, "an apply after the link event");
+    updates.error(new Error("watch broke"));
+    assert.ok(lines.some((l) => l.msg === "datastore failed" && l.err === "watch broke"));
+    links.next({ name: "cali456" });
+    await until(() => seen.applied.length === 3, "an apply after the datastore error");
+    await daemon.stop();
+    links.next({ name: "cali789" });
+    await new Promise((r) => setImmediate(r));
+    assert.equal(seen.applied.length, 3, "no apply after stop()");
+  });
+
+  test("the refresh timer re-reads the kernel and repairs drift", async (t) => {
+    t.mock.timers.enable({ apis: ["setInterval"] });
+    const { daemon, updates, seen, v4, chains } = rig(90);
+    daemon.start();
+    updates.next(base);
+    await until(() => seen.applied.length === 1, "the first apply");
+    // Someone deletes one of our chains' rules behind our back.
+    await v4.restore("*filter\n:cali-FORWARD - [0:0]\nCOMMIT\n");
+    assert.equal(v4.tables.get("filter")!.get("cali-FORWARD")!.rules.length, 0);
+    t.mock.timers.tick(90_000);
+    await until(() => seen.applied.length === 2, "the refresh apply");
+    assert.ok(v4.tables.get("filter")!.get("cali-FORWARD")!.rules.length > 0, "drift repaired");
+    assert.ok(chains().length > 0);
+    await daemon.stop();
+  });
+});
