@@ -31,6 +31,7 @@ import {
   type TopoNode,
   type TopoPod,
 } from "../../src/netns/topology.js";
+import { skipIf } from "../helpers/skip.js";
 import { FELIX_DUMP, type FelixRun, felixOnce, ManifestDir, nodeManifest, podManifest } from "./cluster.js";
 import {
   ALL_PODS,
@@ -88,7 +89,7 @@ interface Stats {
   staleConntrack: string[];
 }
 
-describe("NetworkPolicy conformance (upstream netpol cases, real felix, real kernel)", { skip }, () => {
+describe("NetworkPolicy conformance (upstream netpol cases, real felix, real kernel)", skipIf(skip), () => {
   let topo: Topology;
   let dir: ManifestDir;
   let nodes: TopoNode[];

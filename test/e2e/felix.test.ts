@@ -13,6 +13,7 @@ import {
   type TopoNode,
   type TopoPod,
 } from "../../src/netns/topology.js";
+import { skipIf } from "../helpers/skip.js";
 import {
   clusterManifests,
   eventually,
@@ -30,7 +31,7 @@ const PORTS = [TCP80, UDP81];
 
 type Expect = (client: string, server: string, port: { port: number; protocol: string }) => boolean;
 
-describe("felix end to end", { skip }, () => {
+describe("felix end to end", skipIf(skip), () => {
   let topo: Topology;
   let dir: ManifestDir;
   let n1: TopoNode;

@@ -22,6 +22,7 @@ import {
 } from "../../src/netns/topology.js";
 import { kubeConfigObject } from "../helpers/kubeconfig.js";
 import { RemoteApiServer } from "../helpers/remote-apiserver.js";
+import { skipIf } from "../helpers/skip.js";
 import { eventually, FELIX, FELIX_DUMP, podManifest } from "./cluster.js";
 
 const skip = requirementsMissing();
@@ -44,7 +45,7 @@ except Exception as e:
   return [Number(out.slice(0, nl)), out.slice(nl + 1)];
 }
 
-describe("felix with the Kubernetes datastore", { skip }, () => {
+describe("felix with the Kubernetes datastore", skipIf(skip), () => {
   let topo: Topology;
   let api: RemoteApiServer;
   let node: TopoNode;

@@ -9,6 +9,7 @@ import fc from "fast-check";
 import { FakeNetlinkRoutes, type KernelRoute, MAIN_TABLE } from "../../routes/netlink-routes.js";
 import type { Route } from "../../routes/route.js";
 import { RouteReconciler } from "../../routes/route-reconciler.js";
+import { skipIf } from "../helpers/skip.js";
 import { createNetns, currentNetnsId, deleteNetns, netnsExists, netnsSkipReason, runInNetns } from "./netns.js";
 
 const workload = (dst: string, dev: string): Route => ({
@@ -332,7 +333,7 @@ const skip = netnsSkipReason();
 describe("route reconciler (real kernel, throwaway netns)", () => {
   test("routes, foreign routes, pending device, link monitor, teardown", {
     timeout: 60_000,
-    skip: skip && `skipped: ${skip}`,
+    ...skipIf(skip),
   }, async (t) => {
     const ns = createNetns("felixts-rt");
     try {

@@ -1,0 +1,54 @@
+// The one place where the suite decides what to do with a test that cannot run
+// here (no root, a missing tool, a kernel without a feature):
+//
+//   - it is registered with node:test's `skip` option and the reason, never left
+//     out of the run or returned from early, so the runner counts it and the
+//     summary (test/helpers/skip-reporter.ts) lists it with the reason;
+//   - under FELIX_TEST_STRICT=1 (CI: root, every tool installed) a skip is a
+//     failure: each file that skips gets one failing test listing its skips.
+//
+// Tests use skipIf(reason) as the options of a test or suite, and skipNow(t,
+// reason) for what is found out only while a test runs.
+
+import { type TestContext, test } from "node:test";
+
+export const STRICT = process.env.FELIX_TEST_STRICT === "1";
+
+/** A reason not to run, or nothing (undefined, false, null, ""): the test runs. */
+export type SkipReason = string | undefined | false | null;
+
+/** The first reason that is set, or undefined. */
+export function firstReason(...reasons: readonly SkipReason[]): string | undefined {
+  for (const r of reasons) if (r) return r;
+  return undefined;
+}
+
+/** Skips of this file, by reason, for the strict-mode failure. */
+const skipped = new Map<string, number>();
+
+/**
+ * node:test options for a test or suite that needs what `reason` says is
+ * missing: `{ skip: reason }`, or `{ skip: false }` when it can run. Under
+ * FELIX_TEST_STRICT=1 the first skip of a file also registers a failing test
+ * (at the same place) that lists every skip of the file.
+ */
+export function skipIf(reason: SkipReason): { skip: string | false } {
+  if (!reason) return { skip: false };
+  if (STRICT && skipped.size === 0) {
+    test("FELIX_TEST_STRICT=1: this file skips tests", () => {
+      const list = [...skipped].map(([why, n]) => `  ${n} × ${why}`).join("\n");
+      throw new Error(`FELIX_TEST_STRICT=1 forbids skips; skipped here:\n${list}`);
+    });
+  }
+  skipped.set(reason, (skipped.get(reason) ?? 0) + 1);
+  return { skip: reason };
+}
+
+/**
+ * Skips the running test with the reason (a condition found out only now);
+ * under FELIX_TEST_STRICT=1 fails it instead. Return right after it.
+ */
+export function skipNow(t: TestContext, reason: string): void {
+  if (STRICT) throw new Error(`FELIX_TEST_STRICT=1 forbids skips; this test would skip: ${reason}`);
+  t.skip(reason);
+}
