@@ -228,18 +228,23 @@ describe("felix with the Kubernetes datastore", skipIf(skip), () => {
         .split("\n")
         .filter((l) => l.startsWith(`-A cali-tw-${a.hostIface} `))
         .join("\n");
+    // Pushed, not re-listed: no LIST of pods between the update and the kernel's change. The
+    // deadline is a hang guard, not a speed claim.
+    const podLists = async () =>
+      (await api.requests()).filter((r) => r.method === "GET" && !r.watch && /\/pods$/.test(r.path)).length;
+    const listsBefore = await podLists();
     const t0 = performance.now();
     await api.update(podManifest(a, { quarantine: "yes" }));
-    const changed = await eventually(
+    await eventually(
       () => exec(node.netns, "iptables-legacy-save", "-t", "filter"),
       (s) => chainOf(s) !== chainOf(before),
-      5000,
+      30_000,
       2,
     );
     console.log(
       `# kubernetes datastore: pod label change → kernel in ${(performance.now() - t0).toFixed(0)} ms (polled)`,
     );
-    assert.ok(changed.ms < 5000);
+    assert.equal(await podLists(), listsBefore, "the change came by a re-list, not through the watch");
     await eventually(
       () => topo.probe(b, a, 80, "tcp", 300),
       (ok) => !ok,

@@ -367,10 +367,10 @@ describe("route reconciler (real kernel, throwaway netns)", () => {
         o.s3.all.join("\n"),
       );
       assert.ok(!o.s3.all.some((l: string) => l.startsWith("10.83.0.0/24")));
-      // Link monitor: veth added and set up, seen within 1 s; the pending route followed.
+      // Link monitor: the veth's "added" and "up" events arrived (the child waits for them, a
+      // hang guard, not a speed claim); the pending route followed.
       assert.equal(o.sawAdded, true);
       assert.equal(o.sawUp, true);
-      assert.ok(o.linkEventsMs < 1000, `link events took ${o.linkEventsMs} ms`);
       const added4 = o.r4.flatMap((r: { added: string[] }) => r.added);
       assert.deepEqual(added4, ["10.65.0.6/32"]);
       assert.ok(
