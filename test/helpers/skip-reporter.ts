@@ -62,7 +62,7 @@ export function summary(skips: readonly NotRun[], todos: readonly NotRun[], stri
     for (const [reason, byFile] of group(list)) {
       const n = [...byFile.values()].reduce((a, b) => a + b.length, 0);
       lines.push(`  ${label} ${n} × ${reason}`);
-      for (const [file, names] of byFile) lines.push(`    ${file}: ${names.join("; ")}`);
+      for (const [file, names] of byFile) lines.push(...wrap(`    ${file}: `, names));
     }
   }
   if (strict && skips.length + todos.length > 0) {
@@ -72,6 +72,21 @@ export function summary(skips: readonly NotRun[], todos: readonly NotRun[], stri
 }
 
 const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? "" : "s"}`;
+
+/** `head` and the names joined by "; ", wrapped at 120 columns under the first name. */
+function wrap(head: string, names: readonly string[]): string[] {
+  const out: string[] = [];
+  let line = head;
+  for (const [i, n] of names.entries()) {
+    const piece = i < names.length - 1 ? `${n};` : n;
+    if (line.length > head.length && line.length + 1 + piece.length > 120) {
+      out.push(line);
+      line = `${" ".repeat(head.length)}${piece}`;
+    } else line += line.length > head.length ? ` ${piece}` : piece;
+  }
+  out.push(line);
+  return out;
+}
 
 /** reason → file → names (suites marked), in first-seen order. */
 function group(list: readonly NotRun[]): Map<string, Map<string, string[]>> {

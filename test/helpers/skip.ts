@@ -37,7 +37,7 @@ export function skipIf(reason: SkipReason): { skip: string | false } {
   if (STRICT && skipped.size === 0) {
     test("FELIX_TEST_STRICT=1: this file skips tests", () => {
       const list = [...skipped].map(([why, n]) => `  ${n} × ${why}`).join("\n");
-      throw new Error(`FELIX_TEST_STRICT=1 forbids skips; skipped here:\n${list}`);
+      throw strictError(`FELIX_TEST_STRICT=1 forbids skips; skipped here:\n${list}`);
     });
   }
   skipped.set(reason, (skipped.get(reason) ?? 0) + 1);
@@ -49,6 +49,13 @@ export function skipIf(reason: SkipReason): { skip: string | false } {
  * under FELIX_TEST_STRICT=1 fails it instead. Return right after it.
  */
 export function skipNow(t: TestContext, reason: string): void {
-  if (STRICT) throw new Error(`FELIX_TEST_STRICT=1 forbids skips; this test would skip: ${reason}`);
+  if (STRICT) throw strictError(`FELIX_TEST_STRICT=1 forbids skips; this test would skip: ${reason}`);
   t.skip(reason);
+}
+
+/** An error whose stack is only its message: where the helper threw says nothing. */
+function strictError(message: string): Error {
+  const e = new Error(message);
+  e.stack = `Error: ${message}`;
+  return e;
 }
