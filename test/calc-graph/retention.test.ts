@@ -9,6 +9,7 @@ import { test } from "node:test";
 import { generateCluster } from "../../bench/scale.js";
 import { CalcGraph } from "../../calc-graph/calc-graph.js";
 import { renderTables } from "../../iptables/render.js";
+import { namespace, pod } from "./fixtures.js";
 
 /**
  * Where a graph's history may legitimately show: a selector is filed under the
@@ -42,13 +43,17 @@ function canon(v: unknown, stack: unknown[] = []): string {
   return `${name}{${fields.join(",")}}`;
 }
 
-/** The contents of every Map/Set in the graph's indexes, by field path (four levels deep). */
-function contents(root: object): Map<string, string> {
+/**
+ * The contents of every Map/Set in the graph's indexes, by field path (four
+ * levels deep); with `sizesOnly`, what the test compared before: their sizes.
+ */
+function contents(root: object, sizesOnly = false): Map<string, string> {
   const out = new Map<string, string>();
   const walk = (o: unknown, path: string, depth: number) => {
     if (o === null || typeof o !== "object" || Array.isArray(o) || depth > 4) return;
     if (o instanceof Map || o instanceof Set) {
-      if (path.endsWith(BY_ANCHOR)) {
+      if (sizesOnly) out.set(path, String(o.size));
+      else if (path.endsWith(BY_ANCHOR)) {
         const filed = [...(o as Map<string, Set<string>>).values()].flatMap((ids) => [...ids]);
         out.set(path, canon(new Set(filed)));
       } else out.set(path, canon(o));
@@ -63,6 +68,19 @@ function contents(root: object): Map<string, string> {
   walk(root, "graph", 0);
   return out;
 }
+
+test("the comparison sees contents: two graphs one label value apart differ, though every index is as large", () => {
+  const graph = (v: string) => {
+    const g = new CalcGraph({ nodeName: "node1" });
+    g.apply([namespace("a"), pod("a", "p", { ip: "10.65.0.2", labels: { app: v } })]);
+    return g;
+  };
+  const [one, two] = [graph("one"), graph("two")];
+  assert.deepEqual(contents(one, true), contents(two, true));
+  const [a, b] = [contents(one), contents(two)];
+  const differ = [...a.keys()].filter((path) => a.get(path) !== b.get(path));
+  assert.ok(differ.length > 0, "contents() saw no difference");
+});
 
 for (const proxyMode of ["off", "iptables", "ipvs"] as const) {
   test(`indexes hold exactly what a fresh graph holds after 3,000 random changes (proxy mode ${proxyMode})`, () => {
