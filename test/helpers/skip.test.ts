@@ -13,11 +13,12 @@ import { testFiles } from "../run.js";
 const here = dirname(fileURLToPath(import.meta.url)); // dist/test/helpers
 const root = resolve(here, "../../..");
 
-function runFixture(strict: boolean) {
+function runFixture(strict: boolean, rawOnly = false) {
   const env = { ...process.env };
   delete env.FELIX_TEST_STRICT;
   delete env.NODE_TEST_CONTEXT; // else the inner runner reports to ours instead of running on its own
   if (strict) env.FELIX_TEST_STRICT = "1";
+  if (rawOnly) env.SKIP_FIXTURE = "raw";
   const r = spawnSync(
     process.execPath,
     [
@@ -37,13 +38,14 @@ describe("skips", () => {
   test("without FELIX_TEST_STRICT: the run passes and the summary lists every skip, whole suites included", () => {
     const { code, out } = runFixture(false);
     assert.equal(code, 0, out);
-    assert.match(out, /skip summary: 3 skipped \(2 tests, 1 whole suite whose tests were not registered\), 0 todo/);
+    assert.match(out, /skip summary: 4 skipped \(3 tests, 1 whole suite whose tests were not registered\), 0 todo/);
     assert.match(
       out,
       /skipped 1 × needs a-missing-tool\n\s+\S*skip-fixture\.js: suite "fixture: a suite that needs a tool"/,
     );
     assert.match(out, /skipped 1 × needs root\n\s+\S*skip-fixture\.js: fixture: a test that needs root/);
     assert.match(out, /skipped 1 × this kernel lacks a feature\n/);
+    assert.match(out, /skipped 1 × skipped by hand\n/);
     assert.doesNotMatch(out, /FELIX_TEST_STRICT/);
     assert.match(out, /✔ fixture: a test that runs/);
   });
@@ -59,8 +61,16 @@ describe("skips", () => {
     // …the test that found out while running fails instead of skipping…
     assert.match(out, /✖ fixture: a test that finds out while running/);
     assert.match(out, /this test would skip: this kernel lacks a feature/);
-    // …and the summary says the run fails.
-    assert.match(out, /FELIX_TEST_STRICT=1: 2 tests or suites did not run fully: the run fails/);
+    // …and the summary, which also counts the skip that bypassed the helper, says the run fails.
+    assert.match(out, /skipped 1 × skipped by hand\n/);
+    assert.match(out, /FELIX_TEST_STRICT=1: 3 tests or suites did not run fully: the run fails/);
+  });
+
+  test("with FELIX_TEST_STRICT=1, a skip that bypasses the helper alone still fails the run", () => {
+    const { code, out } = runFixture(true, true);
+    assert.equal(code, 1, out);
+    assert.doesNotMatch(out, /✖/, "no test failed: the reporter alone failed the run");
+    assert.match(out, /FELIX_TEST_STRICT=1: 1 tests or suites did not run fully: the run fails/);
   });
 });
 

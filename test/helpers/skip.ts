@@ -10,6 +10,7 @@
 // Tests use skipIf(reason) as the options of a test or suite, and skipNow(t,
 // reason) for what is found out only while a test runs.
 
+import { basename } from "node:path";
 import { type TestContext, test } from "node:test";
 
 export const STRICT = process.env.FELIX_TEST_STRICT === "1";
@@ -35,7 +36,8 @@ const skipped = new Map<string, number>();
 export function skipIf(reason: SkipReason): { skip: string | false } {
   if (!reason) return { skip: false };
   if (STRICT && skipped.size === 0) {
-    test("FELIX_TEST_STRICT=1: this file skips tests", () => {
+    // node --test runs each file in a process of its own: argv[1] is the file.
+    test(`FELIX_TEST_STRICT=1: ${basename(process.argv[1] ?? "this file")} skips tests`, () => {
       const list = [...skipped].map(([why, n]) => `  ${n} × ${why}`).join("\n");
       throw strictError(`FELIX_TEST_STRICT=1 forbids skips; skipped here:\n${list}`);
     });
