@@ -47,8 +47,8 @@ export default async function* skipReporter(source: AsyncIterable<Event>): Async
   if (process.env.FELIX_TEST_STRICT === "1" && skips.length + todos.length > 0) process.exitCode = 1;
 }
 
-/** The printed summary (exported for its test). */
-export function summary(skips: readonly NotRun[], todos: readonly NotRun[], strict: boolean): string {
+/** The printed summary. */
+function summary(skips: readonly NotRun[], todos: readonly NotRun[], strict: boolean): string {
   const suites = skips.filter((s) => s.kind === "suite").length;
   const lines = [
     "",

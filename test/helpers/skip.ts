@@ -18,12 +18,6 @@ export const STRICT = process.env.FELIX_TEST_STRICT === "1";
 /** A reason not to run, or nothing (undefined, false, null, ""): the test runs. */
 export type SkipReason = string | undefined | false | null;
 
-/** The first reason that is set, or undefined. */
-export function firstReason(...reasons: readonly SkipReason[]): string | undefined {
-  for (const r of reasons) if (r) return r;
-  return undefined;
-}
-
 /** Skips of this file, by reason, for the strict-mode failure. */
 const skipped = new Map<string, number>();
 
