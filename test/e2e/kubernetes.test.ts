@@ -233,6 +233,7 @@ describe("felix with the Kubernetes datastore", skipIf(skip), () => {
     const podLists = async () =>
       (await api.requests()).filter((r) => r.method === "GET" && !r.watch && /\/pods$/.test(r.path)).length;
     const listsBefore = await podLists();
+    assert.ok(listsBefore > 0, "the filter sees the first LIST of pods");
     const t0 = performance.now();
     await api.update(podManifest(a, { quarantine: "yes" }));
     await eventually(
