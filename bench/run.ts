@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 
 // The cluster-scale benchmark: `npm run bench [-- --preset small|large|xl]
-// [--json out.json] [--compare previous.json] [--kernel]`.
+// [--json out.json] [--compare previous.json] [--kernel] [--e2e]`.
 //
 // Per preset, on a deterministic synthetic cluster (bench/scale.ts):
 //   cold start   `new CalcGraph({nodeName: "node-0"}).apply(all updates)`; with
@@ -70,6 +70,7 @@ interface Options {
   json?: string;
   compare?: string;
   kernel?: boolean;
+  e2e?: boolean;
   backend: IptablesMode;
   proxyMode: ProxyMode;
   only: Phase[];
@@ -112,6 +113,7 @@ function parseArgs(argv: string[]): Options {
     .option("--json <file>", "write the figures as JSON")
     .option("--compare <file>", "show deltas against an earlier --json output")
     .option("--kernel", "also program a real kernel (root): in throwaway network namespaces")
+    .option("--e2e", "also time the real `felix --once` on a two-node namespace cluster (root; bench/e2e-once.ts)")
     .addOption(
       new Option("--backend <mode>", "iptables backend for --kernel").choices(["legacy", "nft"]).default("legacy"),
     )
@@ -814,6 +816,12 @@ async function main(): Promise<void> {
   if (o.json) {
     writeFileSync(o.json, `${JSON.stringify(json, null, 2)}\n`);
     progress(`figures written to ${o.json}`);
+  }
+  if (o.e2e) {
+    const r = spawnSync(process.execPath, [fileURLToPath(new URL("./e2e-once.js", import.meta.url))], {
+      stdio: "inherit",
+    });
+    if (r.status !== 0) throw new Error(`e2e-once failed: exit ${r.status ?? r.signal}`);
   }
 }
 

@@ -24,3 +24,15 @@ export function caseNames(): string[] {
     .filter((n) => statSync(join(GOLDEN_DIR, n)).isDirectory())
     .sort();
 }
+
+/**
+ * Whether this run rewrites the expected files (UPDATE_GOLDEN=1) instead of
+ * comparing with them. Refused when CI is set: a CI run that regenerated the
+ * files would compare the output with itself and could never fail.
+ */
+export function goldenUpdate(env: NodeJS.ProcessEnv): boolean {
+  if (env.UPDATE_GOLDEN !== "1") return false;
+  if (env.CI)
+    throw new Error(`UPDATE_GOLDEN=1 is refused when CI is set (CI=${env.CI}): golden files are compared in CI`);
+  return true;
+}

@@ -9,7 +9,8 @@
 //
 // Expected files are generated, never written by hand:
 //
-//   UPDATE_GOLDEN=1 npm test      (writes into the source tree, test/golden/)
+//   UPDATE_GOLDEN=1 npm test      (writes into the source tree, test/golden/;
+//                                  refused when CI is set)
 //
 // then review the diff. Every case also checks that the output does not
 // depend on the order of the input updates.
@@ -27,9 +28,9 @@ import { ipvsText } from "../src/dump/ipvs.js";
 import { networkText } from "../src/dump/network.js";
 import { ipsetsText, iptablesText, routesText } from "../src/dump/views.js";
 import type { ResourceUpdate } from "../src/model/resource.js";
-import { caseNames, GOLDEN_DIR } from "./golden-cases.js";
+import { caseNames, GOLDEN_DIR, goldenUpdate } from "./golden-cases.js";
 
-const UPDATE = process.env.UPDATE_GOLDEN === "1";
+const UPDATE = goldenUpdate(process.env);
 const MIN_CASES = 28;
 
 interface CaseSpec {
@@ -147,6 +148,14 @@ test(`golden: at least ${MIN_CASES} cases under test/golden/`, () => {
     assert.ok(existsSync(join(GOLDEN_DIR, n, "input.yaml")), `${n}: no input.yaml`);
     assert.ok(existsSync(join(GOLDEN_DIR, n, "case.json")), `${n}: no case.json`);
   }
+});
+
+test("golden: UPDATE_GOLDEN=1 rewrites the files, except when CI is set: then it is refused", () => {
+  assert.equal(goldenUpdate({}), false);
+  assert.equal(goldenUpdate({ UPDATE_GOLDEN: "0" }), false);
+  assert.equal(goldenUpdate({ UPDATE_GOLDEN: "1" }), true);
+  assert.throws(() => goldenUpdate({ UPDATE_GOLDEN: "1", CI: "true" }), /UPDATE_GOLDEN=1 is refused when CI is set/);
+  assert.equal(goldenUpdate({ CI: "true" }), false);
 });
 
 for (const name of caseNames()) {

@@ -1,29 +1,62 @@
 // No leaks by construction: after thousands of random changes (the bench's
 // random walk over a small synthetic cluster), every index in the graph holds
-// exactly as many entries as a fresh graph built from the final state, and
-// both render the same snapshot. Sizes, not timings or heap figures.
+// exactly what a fresh graph built from the final state holds — the same keys
+// and the same values, not only as many — and both give the same snapshot.
+// Contents, not timings or heap figures.
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { generateCluster } from "../../bench/scale.js";
 import { CalcGraph } from "../../calc-graph/calc-graph.js";
 import { renderTables } from "../../iptables/render.js";
+import { namespace, pod } from "./fixtures.js";
 
-/** Map/Set sizes by field path (four levels deep; nested collections summed per path). */
-function census(root: object): Map<string, number> {
-  const out = new Map<string, number>();
-  const nested = (c: Map<unknown, unknown> | Set<unknown>): number => {
-    let n = 0;
-    for (const v of c.values()) if (v instanceof Map || v instanceof Set) n += v.size + nested(v);
-    return n;
-  };
+/**
+ * Where a graph's history may legitimately show: a selector is filed under the
+ * label fewest items carried when it was added, so which anchor it has (and
+ * which anchors exist) depends on history; the set of selectors filed does not.
+ */
+const ANCHOR_FIELDS = new Set(["anchor", "anchorLabel"]);
+const BY_ANCHOR = ".selectorsByAnchor";
+
+/**
+ * Canonical text of a value: maps and sets sorted, objects by sorted keys (a
+ * class instance with its name), functions and rxjs subjects left out,
+ * cycles cut. Two graphs holding the same contents give the same text.
+ */
+function canon(v: unknown, stack: unknown[] = []): string {
+  if (v === null || typeof v !== "object") return typeof v === "function" ? "ƒ" : (JSON.stringify(v) ?? String(v));
+  if (stack.includes(v)) return "<cycle>";
+  const inner = (x: unknown) => canon(x, [...stack, v]);
+  if (v instanceof Map)
+    return `Map{${[...v]
+      .map(([k, x]) => `${inner(k)}=>${inner(x)}`)
+      .sort()
+      .join(",")}}`;
+  if (v instanceof Set) return `Set{${[...v].map(inner).sort().join(",")}}`;
+  if (Array.isArray(v)) return `[${v.map(inner).join(",")}]`;
+  const name = v.constructor && v.constructor !== Object ? v.constructor.name : "";
+  const fields = Object.entries(v)
+    .filter(([k, x]) => !ANCHOR_FIELDS.has(k) && !k.endsWith("$") && typeof x !== "function")
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([k, x]) => `${k}:${inner(x)}`);
+  return `${name}{${fields.join(",")}}`;
+}
+
+/**
+ * The contents of every Map/Set in the graph's indexes, by field path (four
+ * levels deep); with `sizesOnly`, what the test compared before: their sizes.
+ */
+function contents(root: object, sizesOnly = false): Map<string, string> {
+  const out = new Map<string, string>();
   const walk = (o: unknown, path: string, depth: number) => {
     if (o === null || typeof o !== "object" || Array.isArray(o) || depth > 4) return;
     if (o instanceof Map || o instanceof Set) {
-      // A selector is filed under the label fewest items carried when it was
-      // added, so which anchors exist depends on history; their total does not.
-      if (!path.endsWith(".selectorsByAnchor")) out.set(path, o.size);
-      out.set(`${path}/nested`, nested(o));
+      if (sizesOnly) out.set(path, String(o.size));
+      else if (path.endsWith(BY_ANCHOR)) {
+        const filed = [...(o as Map<string, Set<string>>).values()].flatMap((ids) => [...ids]);
+        out.set(path, canon(new Set(filed)));
+      } else out.set(path, canon(o));
       return;
     }
     for (const [k, v] of Object.entries(o)) {
@@ -36,8 +69,21 @@ function census(root: object): Map<string, number> {
   return out;
 }
 
+test("the comparison sees contents: two graphs one label value apart differ, though every index is as large", () => {
+  const graph = (v: string) => {
+    const g = new CalcGraph({ nodeName: "node1" });
+    g.apply([namespace("a"), pod("a", "p", { ip: "10.65.0.2", labels: { app: v } })]);
+    return g;
+  };
+  const [one, two] = [graph("one"), graph("two")];
+  assert.deepEqual(contents(one, true), contents(two, true));
+  const [a, b] = [contents(one), contents(two)];
+  const differ = [...a.keys()].filter((path) => a.get(path) !== b.get(path));
+  assert.ok(differ.length > 0, "contents() saw no difference");
+});
+
 for (const proxyMode of ["off", "iptables", "ipvs"] as const) {
-  test(`indexes hold no more than a fresh graph after 3,000 random changes (proxy mode ${proxyMode})`, () => {
+  test(`indexes hold exactly what a fresh graph holds after 3,000 random changes (proxy mode ${proxyMode})`, () => {
     const cluster = generateCluster("small", 3);
     const graph = new CalcGraph({ nodeName: "node-0", proxyMode });
     graph.apply(cluster.updates);
@@ -49,15 +95,18 @@ for (const proxyMode of ["off", "iptables", "ipvs"] as const) {
     const fresh = new CalcGraph({ nodeName: "node-0", proxyMode });
     fresh.apply(cluster.currentUpdates());
 
-    const a = census(graph);
-    const b = census(fresh);
-    assert.ok(a.size > 10, `census found only ${a.size} collections`);
-    assert.deepEqual(Object.fromEntries(a), Object.fromEntries(b));
+    const a = contents(graph);
+    const b = contents(fresh);
+    assert.ok(a.size > 10, `found only ${a.size} collections`);
+    assert.deepEqual([...a.keys()], [...b.keys()]);
+    for (const [path, text] of a) assert.equal(text, b.get(path), `${path} holds other contents than a fresh graph's`);
     for (const fam of ["ipv4", "ipv6"] as const) {
       assert.equal(renderTables(graph.current.iptables[fam]), renderTables(fresh.current.iptables[fam]));
     }
-    assert.deepEqual(Object.keys(graph.current.ipsets).sort(), Object.keys(fresh.current.ipsets).sort());
-    assert.deepEqual(graph.current.services, fresh.current.services);
-    assert.deepEqual(graph.current.ipvs, fresh.current.ipvs);
+    // The whole snapshot: IP set members, endpoints, routes, services, IPVS, problems, network.
+    for (const k of Object.keys(fresh.current) as (keyof typeof fresh.current)[]) {
+      assert.deepStrictEqual(graph.current[k], fresh.current[k], `the snapshot's ${k} differs from a fresh graph's`);
+    }
+    assert.deepStrictEqual(graph.current, fresh.current);
   });
 }

@@ -31,6 +31,7 @@ import {
   type TopoNode,
   type TopoPod,
 } from "../../src/netns/topology.js";
+import { skipIf } from "../helpers/skip.js";
 import { FELIX_DUMP, type FelixRun, felixOnce, ManifestDir, nodeManifest, podManifest } from "./cluster.js";
 import {
   ALL_PODS,
@@ -54,8 +55,6 @@ const skip = requirementsMissing();
 /** Probe timeout and concurrency (FELIX_E2E_PROBE_TIMEOUT_MS overrides the timeout). */
 const PROBE_TIMEOUT_MS = Number(process.env.FELIX_E2E_PROBE_TIMEOUT_MS ?? 400);
 const PROBE_CONCURRENCY = 24;
-/** Repetitions of the timing measurement (FELIX_E2E_TIMING_ROUNDS; each costs three felix rounds). */
-const TIMING_ROUNDS = Math.max(1, Number(process.env.FELIX_E2E_TIMING_ROUNDS ?? 1));
 /** A cell expected open that timed out is probed once more with this timeout, and counted as a flake if it then answers. */
 const RETRY_TIMEOUT_MS = 2000;
 
@@ -88,7 +87,7 @@ interface Stats {
   staleConntrack: string[];
 }
 
-describe("NetworkPolicy conformance (upstream netpol cases, real felix, real kernel)", { skip }, () => {
+describe("NetworkPolicy conformance (upstream netpol cases, real felix, real kernel)", skipIf(skip), () => {
   let topo: Topology;
   let dir: ManifestDir;
   let nodes: TopoNode[];
@@ -345,68 +344,4 @@ describe("NetworkPolicy conformance (upstream netpol cases, real felix, real ker
       }
     });
   }
-
-  test("timing: felix --once on both nodes with 9 pods and 5 policies", async (t) => {
-    writeCluster();
-    const five = fivePolicies();
-    const cold: number[] = [];
-    const noop: number[] = [];
-    const felixReported: number[] = [];
-    for (let i = 0; i < TIMING_ROUNDS; i++) {
-      writePolicies([]);
-      await programBoth();
-      writePolicies(five);
-      let t0 = performance.now();
-      const runs = await programBoth();
-      cold.push(performance.now() - t0);
-      for (const r of runs) {
-        const m = /"ms":([\d.]+)[^\n]*"msg":"dataplane programmed"/.exec(r.output);
-        if (m) felixReported.push(Number(m[1]));
-      }
-      t0 = performance.now();
-      await programBoth();
-      noop.push(performance.now() - t0);
-    }
-    const fmt = (a: number[]) => a.map((x) => x.toFixed(0)).join(", ");
-    const msg =
-      `felix --once on both nodes in parallel, 9 pods, 5 policies: programming from no policies ${fmt(cold)} ms; ` +
-      `re-run with nothing to change ${fmt(noop)} ms; felix's own reported time per node (read + compute + program) ${fmt(felixReported)} ms`;
-    t.diagnostic(msg);
-    console.log(`# ${msg}`);
-    writePolicies([]);
-  });
 });
-
-/** Five policies of assorted shapes, for the timing measurement. */
-function fivePolicies(): object[] {
-  const np = (namespace: string, name: string, spec: object) => ({
-    apiVersion: "networking.k8s.io/v1",
-    kind: "NetworkPolicy",
-    metadata: { name, namespace },
-    spec,
-  });
-  return [
-    np("x", "deny-ingress", { podSelector: {}, policyTypes: ["Ingress"] }),
-    np("x", "allow-from-y-80", {
-      podSelector: { matchLabels: { pod: "a" } },
-      ingress: [{ from: [{ namespaceSelector: { matchLabels: { ns: "y" } } }], ports: [{ port: "serve-80-tcp" }] }],
-    }),
-    np("y", "allow-b-from-x-and-z", {
-      podSelector: { matchLabels: { pod: "b" } },
-      ingress: [
-        { from: [{ namespaceSelector: { matchExpressions: [{ key: "ns", operator: "In", values: ["x", "z"] }] } }] },
-      ],
-    }),
-    np("z", "egress-cidr", {
-      podSelector: { matchLabels: { pod: "a" } },
-      policyTypes: ["Egress"],
-      egress: [
-        {
-          to: [{ ipBlock: { cidr: "10.66.0.0/16", except: ["10.66.2.0/24"] } }],
-          ports: [{ protocol: "UDP", port: 81 }],
-        },
-      ],
-    }),
-    np("z", "deny-egress-c", { podSelector: { matchLabels: { pod: "c" } }, policyTypes: ["Egress"] }),
-  ];
-}

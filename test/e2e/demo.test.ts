@@ -12,6 +12,7 @@ import { fileURLToPath } from "node:url";
 import { compareMatrices, parseMatrix } from "../../src/demo/matrix.js";
 import { EXPECTED_FILE, listScenarios, resolveScenario } from "../../src/demo/scenario.js";
 import { isRoot, requirementsMissing, which } from "../../src/netns/topology.js";
+import { skipIf } from "../helpers/skip.js";
 
 const FELIX = resolve(dirname(fileURLToPath(import.meta.url)), "../../src/cli/felix.js");
 const skip = requirementsMissing();
@@ -86,7 +87,7 @@ function traces(): string[] {
   ];
 }
 
-describe("felix demo", { skip }, () => {
+describe("felix demo", skipIf(skip), () => {
   for (const name of listScenarios()) {
     // Placement must not change the verdicts: one scenario runs on three nodes instead of two.
     const extra = name === "three-tier" ? ["--nodes", "3"] : [];
@@ -185,7 +186,7 @@ function demoOnTerminal(scenario: string) {
 
 const terminalSkip = skip ?? (which("script") ? undefined : "needs script(1) for a terminal");
 
-describe("felix demo on a terminal", { skip: terminalSkip }, () => {
+describe("felix demo on a terminal", skipIf(terminalSkip), () => {
   test("an edited policy file is re-measured and reprinted; q tears everything down", async () => {
     const demo = demoOnTerminal("default-deny");
     try {
@@ -228,7 +229,7 @@ describe("felix demo on a terminal", { skip: terminalSkip }, () => {
   });
 });
 
-describe("felix demo without root", { skip: process.platform !== "linux" }, () => {
+describe("felix demo without root", skipIf(process.platform !== "linux" && "needs Linux"), () => {
   test("says it needs root and exits 1", async () => {
     const r = await felix(["demo", "--once"], isRoot() ? { uid: 65534 } : {});
     assert.equal(r.code, 1);

@@ -13,6 +13,7 @@ import {
   type TopoNode,
   type TopoPod,
 } from "../../src/netns/topology.js";
+import { skipIf } from "../helpers/skip.js";
 import {
   clusterManifests,
   eventually,
@@ -30,7 +31,7 @@ const PORTS = [TCP80, UDP81];
 
 type Expect = (client: string, server: string, port: { port: number; protocol: string }) => boolean;
 
-describe("felix end to end", { skip }, () => {
+describe("felix end to end", skipIf(skip), () => {
   let topo: Topology;
   let dir: ManifestDir;
   let n1: TopoNode;
@@ -193,6 +194,9 @@ describe("felix end to end", { skip }, () => {
         status: { phase: "Running", podIP: late.ip },
       },
     ]);
+    // The daemon's only timers are the refresh (600 s here: it cannot fire during the test) and
+    // the retry after a failed apply (none may be logged): so the route can come only from the
+    // link event. The deadline below is a hang guard, not a speed claim.
     const d = felixDaemon(topo, dir.path, n1, { FELIX_IPTABLESREFRESHINTERVAL: "600" });
     try {
       await eventually(
@@ -201,16 +205,16 @@ describe("felix end to end", { skip }, () => {
       );
       const t0 = performance.now();
       const pod = await topo.addPod(n1, late);
-      const routed = await eventually(
+      await eventually(
         () => exec(n1.netns, "ip", "route", "show", `${late.ip}/32`),
         (r) => r.includes(pod.hostIface),
-        5000,
+        30_000,
         5,
       );
       console.log(
         `# daemon: new interface routed ${(performance.now() - t0).toFixed(0)} ms after the veth was created`,
       );
-      assert.ok(routed.ms < 5000);
+      assert.doesNotMatch(d.output(), /dataplane apply failed/);
       const sys = await exec(n1.netns, "sysctl", "-n", `net.ipv4.conf.${pod.hostIface}.proxy_arp`);
       assert.equal(sys.trim(), "1");
       await eventually(

@@ -17,6 +17,7 @@ import {
   type TopoNode,
   type TopoPod,
 } from "../../src/netns/topology.js";
+import { skipIf } from "../helpers/skip.js";
 import { eventually, FELIX_DUMP, felixDaemon, felixOnce, ManifestDir, podManifest, TCP80, UDP81 } from "./cluster.js";
 
 const skip = requirementsMissing() ?? (hasTcpdump() ? undefined : "pools e2e needs tcpdump");
@@ -63,7 +64,7 @@ function outer(line: string): { src: string; dst: string; vxlan: boolean } {
   return { src: m[1], dst: m[2], vxlan: m[3] === "4789" && line.includes("VXLAN") };
 }
 
-describe("IP pools and routing modes end to end", { skip }, () => {
+describe("IP pools and routing modes end to end", skipIf(skip), () => {
   let topo: Topology;
   let dir: ManifestDir;
   let nodes: TopoNode[];

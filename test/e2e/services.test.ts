@@ -15,6 +15,7 @@ import {
   type TopoNode,
   type TopoPod,
 } from "../../src/netns/topology.js";
+import { skipIf } from "../helpers/skip.js";
 import { clusterManifests, eventually, felixDaemon, ManifestDir, statusDir } from "./cluster.js";
 
 const skip = requirementsMissing();
@@ -62,7 +63,7 @@ function dualStack(yamlText: string, topo: Topology): string {
   return docs.map((d) => stringify(d)).join("---\n");
 }
 
-describe("services end to end (iptables proxy mode)", { skip }, () => {
+describe("services end to end (iptables proxy mode)", skipIf(skip), () => {
   let topo: Topology;
   let dir: ManifestDir;
   let n1: TopoNode;

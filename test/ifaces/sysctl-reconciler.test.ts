@@ -14,6 +14,7 @@ import {
   SysctlReconciler,
 } from "../../ifaces/sysctl-writer.js";
 import { globalSysctls, interfaceSysctls } from "../../ifaces/sysctls.js";
+import { skipIf } from "../helpers/skip.js";
 import { createNetns, currentNetnsId, deleteNetns, netnsExists, netnsSkipReason, runInNetns } from "../routes/netns.js";
 
 const opts = { ipv4: true, ipv6: true, rpFilter: "1" };
@@ -133,7 +134,7 @@ const skip = netnsSkipReason();
 describe("sysctl reconciler (real procfs, throwaway netns)", () => {
   test("proxy_arp etc. on a veth; missing interface retried; host untouched", {
     timeout: 60_000,
-    skip: skip && `skipped: ${skip}`,
+    ...skipIf(skip),
   }, async (t) => {
     const hostForward = readFileSync("/proc/sys/net/ipv4/ip_forward", "utf8");
     const ns = createNetns("felixts-sysctl");

@@ -12,6 +12,7 @@ import { NO_MATCH, rule } from "../../iptables/rule.js";
 import { parseSave } from "../../iptables/save-parser.js";
 import { planTable } from "../../iptables/table-syncer.js";
 import { tableState } from "../../iptables/tables.js";
+import { skipIf } from "../helpers/skip.js";
 import { createNetns, deleteNetns, netnsSkipReason } from "../routes/netns.js";
 
 const missing = ["iptables-legacy-restore", "iptables-nft-restore"].find(
@@ -28,7 +29,7 @@ const BODIES = [
 ];
 
 for (const mode of ["legacy", "nft"] as const) {
-  test(`chain edits converge on the real ${mode} tools`, { skip, timeout: 60_000 }, () => {
+  test(`chain edits converge on the real ${mode} tools`, { ...skipIf(skip), timeout: 60_000 }, () => {
     const ns = createNetns("fxedit");
     const inNs = (cmd: string, input?: string) => {
       const r = spawnSync("ip", ["netns", "exec", ns, cmd, ...(input !== undefined ? ["--noflush"] : [])], {

@@ -6,12 +6,13 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { run } from "../../iptables/exec.js";
 import { DummyUnsupportedError, IpCommandDevice, ServiceDeviceError } from "../../ipvs/service-device.js";
+import { skipIf } from "../helpers/skip.js";
 import { createNetns, deleteNetns, netnsSkipReason } from "../routes/netns.js";
 
 describe("IpCommandDevice", () => {
-  test("real kernel: a missing device, then creating it (or the clear no-dummy error)", async (t) => {
-    const skip = netnsSkipReason();
-    if (skip) return t.skip(skip);
+  test("real kernel: a missing device, then creating it (or the clear no-dummy error)", {
+    ...skipIf(netnsSkipReason()),
+  }, async () => {
     const ns = createNetns("ipvsdev");
     try {
       const dev = new IpCommandDevice((args) => run("ip", ["-n", ns, ...args]));

@@ -55,7 +55,8 @@ async function main(): Promise<void> {
       }
     }
   });
-  const waitFor = (pred: (e: LinkEvent) => boolean, ms = 2000) =>
+  // The deadline only keeps a missing event from hanging the child; the test asserts the event came.
+  const waitFor = (pred: (e: LinkEvent) => boolean, ms = 10_000) =>
     new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => resolve(false), ms);
       waiters.push({

@@ -9,6 +9,7 @@ import fc from "fast-check";
 import { FakeNetlinkRoutes, type KernelRoute, MAIN_TABLE } from "../../routes/netlink-routes.js";
 import type { Route } from "../../routes/route.js";
 import { RouteReconciler } from "../../routes/route-reconciler.js";
+import { skipIf } from "../helpers/skip.js";
 import { createNetns, currentNetnsId, deleteNetns, netnsExists, netnsSkipReason, runInNetns } from "./netns.js";
 
 const workload = (dst: string, dev: string): Route => ({
@@ -332,7 +333,7 @@ const skip = netnsSkipReason();
 describe("route reconciler (real kernel, throwaway netns)", () => {
   test("routes, foreign routes, pending device, link monitor, teardown", {
     timeout: 60_000,
-    skip: skip && `skipped: ${skip}`,
+    ...skipIf(skip),
   }, async (t) => {
     const ns = createNetns("felixts-rt");
     try {
@@ -366,10 +367,10 @@ describe("route reconciler (real kernel, throwaway netns)", () => {
         o.s3.all.join("\n"),
       );
       assert.ok(!o.s3.all.some((l: string) => l.startsWith("10.83.0.0/24")));
-      // Link monitor: veth added and set up, seen within 1 s; the pending route followed.
+      // Link monitor: the veth's "added" and "up" events arrived (the child waits for them, a
+      // hang guard, not a speed claim); the pending route followed.
       assert.equal(o.sawAdded, true);
       assert.equal(o.sawUp, true);
-      assert.ok(o.linkEventsMs < 1000, `link events took ${o.linkEventsMs} ms`);
       const added4 = o.r4.flatMap((r: { added: string[] }) => r.added);
       assert.deepEqual(added4, ["10.65.0.6/32"]);
       assert.ok(

@@ -17,6 +17,7 @@ import {
   type TopoNode,
   type TopoPod,
 } from "../../../src/netns/topology.js";
+import { skipIf } from "../../helpers/skip.js";
 
 const skip = requirementsMissing();
 
@@ -28,7 +29,7 @@ async function netnsList(): Promise<string[]> {
     .filter(Boolean);
 }
 
-describe("e2e topology", { skip, timeout: 30_000 }, () => {
+describe("e2e topology", { ...skipIf(skip), timeout: 30_000 }, () => {
   let topo: Topology;
   let n1: TopoNode;
   let n2: TopoNode;
