@@ -11,6 +11,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { GOLDEN_DIR } from "../golden-cases.js";
+import { skipIf } from "../helpers/skip.js";
 import { createNetns, deleteNetns, netnsSkipReason } from "../routes/netns.js";
 
 const SCRIPT = join(GOLDEN_DIR, "..", "..", "deploy", "felix-ts-cleanup.sh");
@@ -113,7 +114,7 @@ function snapshot(ns: string) {
 
 const cleanup = (ns: string, ...args: string[]) => inNs(ns, "bash", [SCRIPT, ...args]);
 
-test("felix-ts-cleanup.sh removes ours and only ours", { skip, timeout: 120_000 }, async () => {
+test("felix-ts-cleanup.sh removes ours and only ours", { ...skipIf(skip), timeout: 120_000 }, async () => {
   assert.ok(existsSync(SCRIPT), SCRIPT);
   const ns = createNetns("fxclean");
   let listener: ChildProcess | undefined;
@@ -186,7 +187,7 @@ test("felix-ts-cleanup.sh removes ours and only ours", { skip, timeout: 120_000 
 });
 
 test("felix-ts-cleanup.sh: an unknown argument is bad usage (exit 2)", {
-  skip: process.platform !== "linux" && "needs bash",
+  ...skipIf(process.platform !== "linux" && "needs bash"),
 }, () => {
   const r = spawnSync("bash", [SCRIPT, "--everything"], { encoding: "utf8" });
   assert.equal(r.status, 2);

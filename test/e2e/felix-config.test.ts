@@ -14,6 +14,7 @@ import {
   type TopoNode,
   type TopoPod,
 } from "../../src/netns/topology.js";
+import { skipIf, skipNow } from "../helpers/skip.js";
 import { eventually, felixOnce, ManifestDir, nodeManifest, podManifest } from "./cluster.js";
 
 const skip = requirementsMissing();
@@ -25,7 +26,7 @@ const felixConfig = (name: string, spec: Record<string, unknown>) => ({
   spec,
 });
 
-describe("FelixConfiguration end to end", { skip }, () => {
+describe("FelixConfiguration end to end", skipIf(skip), () => {
   let topo: Topology;
   let dir: ManifestDir;
   let n1: TopoNode;
@@ -176,7 +177,7 @@ for _ in range(3):
     const ip6save = () => exec(n1.netns, `${iptablesCmd().replace("iptables", "ip6tables")}-save`);
     const [r] = await felixOnce(topo, dir.path, [n1]);
     if (/ip6tables is not usable/.test(r.output)) {
-      t.skip("ip6tables is not usable here");
+      skipNow(t, "ip6tables is not usable here");
       return;
     }
     await program([]);

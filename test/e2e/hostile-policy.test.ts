@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { exec, iptablesCmd, requirementsMissing, Topology, type TopoPod } from "../../src/netns/topology.js";
+import { skipIf } from "../helpers/skip.js";
 import { bigPolicy, expectedPolicyChainRules, spreadPorts } from "../hostile/big-policy.js";
 import { clusterManifests, felixOnce, ManifestDir } from "./cluster.js";
 
@@ -35,7 +36,7 @@ const egressBlocks = {
   },
 };
 
-describe("hostile input: 200 peers × 200 ports in the kernel", { skip }, () => {
+describe("hostile input: 200 peers × 200 ports in the kernel", skipIf(skip), () => {
   let topo: Topology;
   let dir: ManifestDir;
   let web: TopoPod;

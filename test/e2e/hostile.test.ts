@@ -13,13 +13,14 @@ import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
 import { exec, requirementsMissing, Topology, type TopoNode, type TopoPod } from "../../src/netns/topology.js";
+import { skipIf } from "../helpers/skip.js";
 import { eventually, felixDaemon, felixOnce, ManifestDir, nodeManifest, podManifest, statusDir } from "./cluster.js";
 
 const skip = requirementsMissing();
 const INJECT = "a\n-F INPUT";
 const SENTINEL = ["-s", "203.0.113.7/32", "-j", "DROP"];
 
-describe("hostile input end to end", { skip }, () => {
+describe("hostile input end to end", skipIf(skip), () => {
   let topo: Topology;
   let dir: ManifestDir;
   let n1: TopoNode;

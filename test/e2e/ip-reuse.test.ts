@@ -17,6 +17,7 @@ import {
   type TopoNode,
   type TopoPod,
 } from "../../src/netns/topology.js";
+import { skipIf } from "../helpers/skip.js";
 import { eventually, felixDaemon, ManifestDir, nodeManifest, podManifest } from "./cluster.js";
 
 const skip = requirementsMissing() ?? (findConntrack() ? undefined : "IP reuse e2e needs conntrack (conntrack-tools)");
@@ -44,7 +45,7 @@ async function entriesOf(node: TopoNode, ip: string): Promise<string[]> {
   return r.stdout.split("\n").filter((l) => l.includes(`=${ip} `));
 }
 
-describe("IP reuse end to end", { skip }, () => {
+describe("IP reuse end to end", skipIf(skip), () => {
   let topo: Topology;
   let dir: ManifestDir;
   let n1: TopoNode;

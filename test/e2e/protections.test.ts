@@ -20,6 +20,7 @@ import {
   type TopoNode,
   type TopoPod,
 } from "../../src/netns/topology.js";
+import { skipIf } from "../helpers/skip.js";
 import { eventually, felixDaemon, felixOnce, ManifestDir, podManifest } from "./cluster.js";
 
 const skip = requirementsMissing();
@@ -57,7 +58,7 @@ async function counter(ns: string, table: string, chain: string, pattern: RegExp
   return Number(line.trim().split(/\s+/)[0]);
 }
 
-describe("Felix's protections end to end", { skip }, () => {
+describe("Felix's protections end to end", skipIf(skip), () => {
   let topo: Topology;
   let dir: ManifestDir;
   let nodes: TopoNode[];

@@ -9,13 +9,14 @@ import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
 import { exec, requirementsMissing, Topology, type TopoNode, type TopoPod } from "../../src/netns/topology.js";
+import { skipIf } from "../helpers/skip.js";
 import { eventually, felixOnce, ManifestDir, podManifest } from "./cluster.js";
 
 const skip =
   requirementsMissing() ??
   (["/usr/bin/tcpdump", "/usr/sbin/tcpdump"].some((p) => existsSync(p)) ? undefined : "needs tcpdump");
 
-describe("IPv6 VXLAN end to end", { skip }, () => {
+describe("IPv6 VXLAN end to end", skipIf(skip), () => {
   let topo: Topology;
   let dir: ManifestDir;
   let nodes: TopoNode[];

@@ -19,6 +19,7 @@ import { forbiddenServiceAddress } from "../../calc-graph/services/forbidden-add
 import { parseManifestText } from "../../src/datastore/manifests.js";
 import { ipsetsText, iptablesText } from "../../src/dump/views.js";
 import { iptablesCmd, requirementsMissing } from "../../src/netns/topology.js";
+import { skipIf } from "../helpers/skip.js";
 import { hostileCluster } from "./fuzz-objects.js";
 import { allowedMembers, restoreTextProblems } from "./fuzz-oracle.js";
 
@@ -142,7 +143,7 @@ describe("hostile input: fuzzing manifests → graph → restore text", () => {
   });
 
   const skip = requirementsMissing();
-  test(`${KERNEL_RUNS} of them through the real ipset and iptables-restore --test`, { skip }, () => {
+  test(`${KERNEL_RUNS} of them through the real ipset and iptables-restore --test`, skipIf(skip), () => {
     fc.assert(
       fc.property(clusters, (docs) => kernelCheck(run(docs).state)),
       { numRuns: KERNEL_RUNS },

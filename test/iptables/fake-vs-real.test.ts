@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { describe, test } from "node:test";
+import { skipIf } from "../helpers/skip.js";
 import { createNetns, deleteNetns, netnsSkipReason } from "../routes/netns.js";
 import { fakeKernel, realKernel, SCENARIOS, type Scenario, type ScenarioKernel } from "./kernel-scenarios.js";
 
@@ -35,7 +36,7 @@ describe("the fake kernel refuses what the kernel refuses", () => {
 for (const mode of ["legacy", "nft"] as const) {
   describe(`fake and real ${mode} tools agree`, () => {
     for (const s of SCENARIOS) {
-      test(`real ${mode}: ${s.name}`, { skip }, async () => {
+      test(`real ${mode}: ${s.name}`, skipIf(skip), async () => {
         const ns = createNetns("fxfake");
         try {
           const real = realKernel(ns, mode);

@@ -12,6 +12,7 @@ import { FakeIptablesBackend } from "../../iptables/fake-backend.js";
 import type { IpSetState } from "../../iptables/ipset.js";
 import { FakeIpsetBackend, type IpsetBackend, IpsetError } from "../../iptables/ipset-backend.js";
 import { IpsetSyncer, SWAP_THRESHOLD } from "../../iptables/ipset-syncer.js";
+import { skipIf } from "../helpers/skip.js";
 import { createNetns, deleteNetns, netnsSkipReason } from "../routes/netns.js";
 import { view } from "./kernel-scenarios.js";
 
@@ -94,7 +95,7 @@ async function scenario(env: Env): Promise<void> {
 
 test("ipset syncer: type change and swap on the fake kernel", () => scenario(fakeEnv()));
 
-test("ipset syncer: type change and swap on the real ipset", { skip, timeout: 60_000 }, async () => {
+test("ipset syncer: type change and swap on the real ipset", { ...skipIf(skip), timeout: 60_000 }, async () => {
   const ns = createNetns("fxipset");
   try {
     await scenario(realEnv(ns));

@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url";
 import { FakeNetlinkRoutes } from "../../routes/netlink-routes.js";
 import type { Route } from "../../routes/route.js";
 import { RouteReconciler } from "../../routes/route-reconciler.js";
+import { skipIf } from "../helpers/skip.js";
 import { createNetns, deleteNetns, netnsSkipReason, runInNetns } from "./netns.js";
 
 const workload = (dst: string, dev: string): Route => ({
@@ -79,7 +80,7 @@ const skip = netnsSkipReason();
 describe("route adoption (real kernel, throwaway netns)", () => {
   test("CNI's routes: the stale one is repaired, the right one adopted, the rest left alone", {
     timeout: 30_000,
-    skip: skip && `skipped: ${skip}`,
+    ...skipIf(skip),
   }, async () => {
     const ns = createNetns("felixts-adopt");
     try {
