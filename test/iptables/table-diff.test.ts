@@ -37,10 +37,14 @@ async function programmed() {
 test("diffTables: in sync after the syncer, foreign chains and rules are not differences", async () => {
   const { k, diff } = await programmed();
   assert.deepEqual(await diff(), []);
+  // Between our inserted jump and our appended accept rules is where other programs' rules belong.
   await k.restore(
-    "*filter\n:DOCKER-USER - [0:0]\n-A DOCKER-USER -j RETURN\n-A FORWARD -j DOCKER-USER\nCOMMIT\n*nat\n:KUBE-SVC - [0:0]\nCOMMIT\n",
+    "*filter\n:DOCKER-USER - [0:0]\n-A DOCKER-USER -j RETURN\n-I FORWARD 2 -j DOCKER-USER\nCOMMIT\n*nat\n:KUBE-SVC - [0:0]\nCOMMIT\n",
   );
   assert.deepEqual(await diff(), []);
+  // A rule appended after our appended FORWARD rules displaces them (the syncer moves them back to the end).
+  await k.restore("*filter\n-A FORWARD -j DOCKER-USER\nCOMMIT\n");
+  assert.deepEqual(await diff(), [{ table: "filter", chain: "FORWARD", problem: "hooks out of place" }]);
 });
 
 test("diffTables: a missing chain, a changed chain, a stale chain and a displaced hook", async () => {

@@ -67,7 +67,7 @@ test("agent status: ready only once the datastore is in sync and the dataplane p
   assert.equal(health.ready(), false);
   assert.equal(await counter(metrics, "felix_int_dataplane_failures"), 1);
   const dp = health.summary().reporters.find((r) => r.name === "dataplane")!;
-  assert.match(dp.detail ?? "", /last apply failed \(retrying\): iptables-restore failed: line 3/);
+  assert.match(dp.detail ?? "", /1 apply\(s\) failed in a row \(retrying\): iptables-restore failed: line 3/);
   assert.equal(endpoints.get("prod/web")?.status, "error");
   status.applied(state, ok, 0.02);
   assert.deepEqual([health.live(), health.ready()], [true, true]);
