@@ -72,8 +72,7 @@ export class ManifestDir {
     if (!f) {
       f = this.fileFor(u);
       this.fileOf.set(key, f);
-      let m = this.files.get(f);
-      if (!m) this.files.set(f, (m = new Map()));
+      if (!this.files.has(f)) this.files.set(f, new Map());
     }
     this.files.get(f)!.set(key, u.value!);
     return f;
@@ -96,7 +95,8 @@ export class ManifestDir {
       case "Service":
       case "EndpointSlice": {
         // A Service and its slice (named after it) share a file.
-        const svc = u.kind === "Service" ? u.name : (u.value?.metadata?.labels?.["kubernetes.io/service-name"] ?? u.name);
+        const svc =
+          u.kind === "Service" ? u.name : (u.value?.metadata?.labels?.["kubernetes.io/service-name"] ?? u.name);
         const sk = resourceKey({ kind: "Service", namespace: u.namespace, name: svc });
         const known = this.fileOf.get(sk);
         if (known) return known;

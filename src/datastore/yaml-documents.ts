@@ -72,7 +72,11 @@ function exactYaml(text: string, file: string): DocumentsResult {
   for (const doc of list) {
     if (doc.errors.length > 0) {
       const e = doc.errors[0];
-      return { ok: false, line: lineCounter.linePos(e.pos[0]).line, message: `invalid ${what}: ${firstLine(e.message)}` };
+      return {
+        ok: false,
+        line: lineCounter.linePos(e.pos[0]).line,
+        message: `invalid ${what}: ${firstLine(e.message)}`,
+      };
     }
   }
   const docs: ParsedDocument[] = [];
