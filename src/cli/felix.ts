@@ -21,7 +21,7 @@ import { kubernetesStatusApi, NodeStatusReporter } from "../../status/node-statu
 import { AgentStatus } from "../agent-status.js";
 import { agentConfigFromEnv, graphConfigFromEnv } from "../config.js";
 import { Daemon, summary } from "../daemon.js";
-import { FileDatastore } from "../datastore/file-datastore.js";
+import { FileDatastore, maxFileBytesFromEnv } from "../datastore/file-datastore.js";
 import { KubernetesDatastore, loadKubeConfig } from "../datastore/kubernetes.js";
 import { demoCommand } from "../demo/command.js";
 import { limitHeapGrowth } from "../heap.js";
@@ -48,6 +48,7 @@ async function run(o: Options): Promise<void> {
   let healthCfg: ReturnType<typeof healthConfigFromEnv>;
   let metricsCfg: ReturnType<typeof metricsConfigFromEnv>;
   let statusCfg: ReturnType<typeof endpointStatusConfigFromEnv>;
+  let maxFileBytes: number;
   const nodeName = o.nodeName ?? process.env.NODENAME ?? process.env.FELIX_FELIXHOSTNAME;
   try {
     cfg = agentConfigFromEnv(process.env);
@@ -58,6 +59,7 @@ async function run(o: Options): Promise<void> {
     healthCfg = healthConfigFromEnv(process.env);
     metricsCfg = metricsConfigFromEnv(process.env);
     statusCfg = endpointStatusConfigFromEnv(process.env);
+    maxFileBytes = maxFileBytesFromEnv(process.env);
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
@@ -95,6 +97,7 @@ async function run(o: Options): Promise<void> {
     updates = new FileDatastore({
       dir: o.resources!,
       watch: !o.once,
+      maxFileBytes,
       onProblem: (p) => log.warn({ component: "datastore", file: p.file, line: p.line }, p.message),
       onIgnored: (i) => log.debug({ component: "datastore", file: i.file, line: i.line }, `ignoring kind ${i.kind}`),
     }).updates();

@@ -16,7 +16,7 @@
 // and re-read; while it is missing the last state stays in force.
 
 import { type FSWatcher, watch } from "node:fs";
-import { stat } from "node:fs/promises";
+import { readdir, stat } from "node:fs/promises";
 import { join, relative, sep } from "node:path";
 import { Observable } from "rxjs";
 import { type ResourceUpdate, resourceKey } from "../model/resource.js";
@@ -26,6 +26,16 @@ import { listManifestFiles, type ManifestProblem, parseManifestText } from "./ma
 
 /** Default per-file size limit: 16 MiB (FELIX_MANIFESTMAXFILEBYTES). */
 export const DEFAULT_MAX_FILE_BYTES = 16 * 1024 * 1024;
+/** FELIX_MANIFESTMAXFILEBYTES (felix-ts's own): the per-file size limit in bytes. */
+export function maxFileBytesFromEnv(env: NodeJS.ProcessEnv): number {
+  const v = env.FELIX_MANIFESTMAXFILEBYTES;
+  if (v === undefined || v === "") return DEFAULT_MAX_FILE_BYTES;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0)
+    throw new Error(`FELIX_MANIFESTMAXFILEBYTES must be a positive whole number, not ${v}`);
+  return n;
+}
+
 const MANIFEST_NAME = /\.(ya?ml|json)$/i;
 
 export interface FileDatastoreOptions {
@@ -61,6 +71,8 @@ export class FileDatastore {
   /** Files whose last read dropped objects, held until confirmed: the read's signature, objects and time. */
   private readonly pendingDrops = new Map<string, { sig: FileSig; updates: ResourceUpdate[]; at: number }>();
   private rootIno: number | undefined;
+  /** Tells the watching side that a directory appeared (watch it) or went away. */
+  private onDirectory: (dir: string, present: boolean) => void = () => {};
   private rootMissing = false;
 
   constructor(private readonly o: FileDatastoreOptions) {
@@ -71,7 +83,6 @@ export class FileDatastore {
   /** Batches of updates; errors only when the directory cannot be read at the start. */
   updates(): Observable<ResourceUpdate[]> {
     return new Observable<ResourceUpdate[]>((sub) => {
-      let watcher: FSWatcher | undefined;
       let quiet: NodeJS.Timeout | undefined;
       let deadline: NodeJS.Timeout | undefined;
       let rootTimer: NodeJS.Timeout | undefined;
@@ -109,19 +120,38 @@ export class FileDatastore {
         quiet = setTimeout(pass, debounceMs);
         deadline ??= setTimeout(pass, this.o.maxDelayMs ?? 1000);
       };
-      const onEvent = (_event: string, filename: string | Buffer | null) => {
-        this.dirty.add(filename ? join(this.o.dir, filename.toString()) : ALL);
-        schedule();
+      // One non-recursive watch per directory: inotify names every entry that
+      // changes, a file renamed over another included (Node 20's recursive
+      // watch loses a file's events once it has been replaced by a rename).
+      const watchers = new Map<string, FSWatcher>();
+      const watchDir = (dir: string) => {
+        if (watchers.has(dir) || closed) return;
+        try {
+          const w = watch(dir, (_e, name) => {
+            this.dirty.add(name ? join(dir, name.toString()) : ALL);
+            schedule();
+          });
+          // A directory gone: its watch ends; the root check covers the root.
+          w.on("error", () => unwatchDir(dir));
+          watchers.set(dir, w);
+        } catch {
+          // Gone already: the event that named it leads to a pass that notices.
+        }
       };
-      const startWatch = () => {
-        watcher?.close();
-        watcher = watch(this.o.dir, { recursive: true }, onEvent);
-        // A failing watcher (the directory went away) is replaced by the root check.
-        watcher.on("error", () => {
-          watcher?.close();
-          watcher = undefined;
-          this.rootIno = undefined;
-        });
+      const unwatchDir = (dir: string) => {
+        for (const [d, w] of watchers) {
+          if (d === dir || d.startsWith(dir + sep)) {
+            w.close();
+            watchers.delete(d);
+          }
+        }
+        if (dir === this.o.dir) this.rootIno = undefined;
+      };
+      this.onDirectory = (dir, present) => (present ? watchDir(dir) : unwatchDir(dir));
+      const startWatch = async () => {
+        unwatchDir(this.o.dir);
+        watchDir(this.o.dir);
+        for (const d of await listDirectories(this.o.dir)) watchDir(d);
       };
       // The root replaced or re-created: watch the new one and compare everything.
       const checkRoot = async () => {
@@ -135,14 +165,10 @@ export class FileDatastore {
           this.rootMissing = true;
           return;
         }
-        if (ino === this.rootIno && watcher) return;
+        if (ino === this.rootIno && watchers.has(this.o.dir)) return;
         this.rootMissing = false;
         this.rootIno = ino;
-        try {
-          startWatch();
-        } catch {
-          return;
-        }
+        await startWatch().catch(() => undefined);
         this.dirty.add(ALL);
         schedule();
       };
@@ -153,7 +179,7 @@ export class FileDatastore {
         try {
           if (this.o.watch) {
             this.rootIno = (await stat(this.o.dir)).ino;
-            startWatch();
+            await startWatch();
           }
           this.dirty.add(ALL);
           sub.next(await this.sync()); // even when empty: this is the in-sync point
@@ -173,7 +199,8 @@ export class FileDatastore {
         clearTimeout(deadline);
         clearInterval(rootTimer);
         clearTimeout(confirmTimer);
-        watcher?.close();
+        for (const w of watchers.values()) w.close();
+        watchers.clear();
       };
     });
   }
@@ -200,12 +227,18 @@ export class FileDatastore {
   private async checkPath(path: string, retry: Set<string>): Promise<void> {
     const s = await stat(path).catch(() => undefined);
     if (s?.isDirectory()) {
+      this.onDirectory(path, true);
+      for (const d of await listDirectories(path).catch(() => [])) this.onDirectory(d, true);
       const files = new Set(await listManifestFiles(path).catch(() => []));
       for (const f of this.knownUnder(path)) if (!files.has(f)) this.state.removeFile(f);
       for (const f of files) await this.check(f, retry);
       return;
     }
-    if (!s) for (const f of this.knownUnder(path)) this.state.removeFile(f); // a directory removed
+    if (!s) {
+      // Perhaps a directory removed or moved away.
+      this.onDirectory(path, false);
+      for (const f of this.knownUnder(path)) this.state.removeFile(f);
+    }
     const base = path.slice(path.lastIndexOf(sep) + 1);
     if (MANIFEST_NAME.test(base) && !base.startsWith(".")) await this.check(path, retry);
   }
@@ -269,6 +302,14 @@ export class FileDatastore {
       this.state.setFile(path, [...parsed.updates, ...dropped], r.sig);
     } else this.state.setFile(path, parsed.updates, r.sig);
   }
+}
+
+/** Every directory under `dir`, recursively. */
+async function listDirectories(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  return entries
+    .filter((e) => e.isDirectory())
+    .map((e) => join(e.parentPath ?? (e as unknown as { path: string }).path, e.name));
 }
 
 const missingMessage = "the manifest directory is gone: keeping the last state until it is back";
