@@ -138,6 +138,34 @@ describe("FileDatastore: cost and safety", () => {
     );
   });
 
+  test("files replaced by rename, again and again, and new subdirectories are followed", async () => {
+    await withDatastore(
+      { confirmDropMs: 0 },
+      (dir) => {
+        mkdirSync(join(dir, "sub"));
+        writeFileSync(join(dir, "sub", "a.yaml"), ns("a"));
+      },
+      async ({ dir, batches }) => {
+        const replace = (file: string, text: string) => {
+          writeFileSync(join(dir, "sub", ".tmp"), text);
+          renameSync(join(dir, "sub", ".tmp"), join(dir, "sub", file));
+        };
+        replace("a.yaml", `${ns("a")}---\n${ns("b")}`);
+        await until(() => batches.length === 2, "the first replacement");
+        replace("a.yaml", ns("a"));
+        await until(() => batches.length === 3, "the second replacement");
+        assert.deepEqual(names(batches[2]), ["b (deleted)"]);
+        mkdirSync(join(dir, "sub", "deeper"));
+        writeFileSync(join(dir, "sub", "deeper", "c.yaml"), ns("c"));
+        await until(() => batches.some((b) => names(b).includes("c")), "a file in a new subdirectory");
+        writeFileSync(join(dir, "sub", "deeper", "c.yaml"), ns("c", "z"));
+        await until(() => batches.at(-1)?.[0]?.value?.metadata?.labels?.team === "z", "its change");
+        rmSync(join(dir, "sub"), { recursive: true });
+        await until(() => names(batches.at(-1)).includes("a (deleted)"), "the subdirectory removed");
+      },
+    );
+  });
+
   test("a burst of writes to many files is one batch", async () => {
     await withDatastore(
       { debounceMs: 300 },
