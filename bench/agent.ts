@@ -44,6 +44,8 @@ export interface DaemonFigures {
   readonly coldMs: number;
   readonly rssColdMB: number;
   readonly kinds: Partial<Record<ChangeKind, Dist>>;
+  /** Of each change's latency, the dataplane apply (the rest: datastore, graph, logging). */
+  readonly applyKinds: Partial<Record<ChangeKind, Dist>>;
   readonly churn: number;
   readonly rssAfterChurnMB: number;
   readonly peakRssMB: number;
@@ -129,6 +131,8 @@ async function once(ns: string, dir: string, o: AgentOptions): Promise<NonNullab
 class Agent {
   private readonly child: ChildProcess;
   private waiters: { since: number; resolve: (t: number) => void }[] = [];
+  /** The apply time (ms) logged with each programmed line, by its log time. */
+  readonly applyMs = new Map<number, number>();
   readonly t0 = Date.now();
   readonly exited: Promise<number | null>;
 
@@ -141,7 +145,7 @@ class Agent {
     const tee = process.env.FXBENCH_FELIX_LOG;
     createInterface({ input: this.child.stderr! }).on("line", (line) => {
       if (tee) appendFileSync(tee, `${line}\n`);
-      let m: { msg?: string; time?: number; level?: number };
+      let m: { msg?: string; time?: number; level?: number; ms?: number };
       try {
         m = JSON.parse(line);
       } catch {
@@ -150,6 +154,7 @@ class Agent {
       if ((m.level ?? 0) >= 50) progress(`felix: ${line.slice(0, 300)}`);
       if (!PROGRAMMED.has(m.msg ?? "") || m.time === undefined) return;
       const t = m.time;
+      if (m.ms !== undefined) this.applyMs.set(t, m.ms);
       this.waiters = this.waiters.filter((w) => (t >= w.since ? (w.resolve(t), false) : true));
     });
   }
@@ -187,18 +192,24 @@ async function sampleChanges(
   cluster: SyntheticCluster,
   o: AgentOptions,
   write: (u: readonly ResourceUpdate[]) => Promise<number>,
-): Promise<Pick<DaemonFigures, "kinds" | "churn" | "rssAfterChurnMB">> {
+): Promise<Pick<DaemonFigures, "kinds" | "applyKinds" | "churn" | "rssAfterChurnMB">> {
   const kinds: Partial<Record<ChangeKind, Dist>> = {};
+  const applyKinds: Partial<Record<ChangeKind, Dist>> = {};
   for (const kind of o.kinds) {
     const ms: number[] = [];
+    const apply: number[] = [];
     for (let i = 0; i < o.samples + 1; i++) {
       const change = cluster.change(kind);
       const t0 = await write(change.forward);
       const t1 = await agent.programmed(t0);
-      if (i > 0) ms.push(t1 - t0); // the first is a warm-up
+      if (i > 0) {
+        ms.push(t1 - t0); // the first is a warm-up
+        apply.push(agent.applyMs.get(t1) ?? Number.NaN);
+      }
       await agent.programmed(await write(change.revert));
     }
     kinds[kind] = dist(ms);
+    applyKinds[kind] = dist(apply);
     progress(`  ${kind}: p50 ${kinds[kind]!.p50.toFixed(0)} ms, max ${kinds[kind]!.max.toFixed(0)} ms`);
   }
   // Churn: random changes committed, ten per write, each burst programmed before the next.
@@ -207,7 +218,7 @@ async function sampleChanges(
     for (let j = 0; j < 10; j++) burst.push(...cluster.randomChange());
     await agent.programmed(await write(burst));
   }
-  return { kinds, churn: o.churn, rssAfterChurnMB: agent.rss().rssMB };
+  return { kinds, applyKinds, churn: o.churn, rssAfterChurnMB: agent.rss().rssMB };
 }
 
 async function daemonRun(

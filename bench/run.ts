@@ -185,7 +185,9 @@ interface KernelCold {
 }
 
 interface PresetResult {
-  agent?: { figures: AgentFigures; floorMs?: number; backend: string } | { skipped: string };
+  agent?:
+    | { figures: AgentFigures; floorMs?: number; backend: string; tableChangeMs?: Record<string, number> }
+    | { skipped: string };
   readonly preset: PresetName;
   readonly seed: number;
   readonly proxyMode?: ProxyMode;
@@ -376,7 +378,7 @@ async function agentPhases(preset: PresetName, o: Options): Promise<PresetResult
     const base = { spec, seed: o.seed, backend: o.backend, proxyMode: o.proxyMode, warmup: 0, kinds: [] };
     const job = { ...base, heapGrowthPercent: o.heapGrowthPercent, mode: "floor" as const, samples: 0, ipv6: true };
     const floor = (await runChild(nsFloor, job)) as FloorResult;
-    return { figures, floorMs: floor.totalMs, backend: o.backend };
+    return { figures, floorMs: floor.totalMs, backend: o.backend, tableChangeMs: floor.tableChangeMs };
   } finally {
     deleteNetns(nsFloor);
   }
@@ -618,7 +620,8 @@ function printPreset(r: PresetResult, previous: unknown): void {
   const base = `presets.${r.preset}`;
   const out: string[] = [];
   const ag = r.agent;
-  const agentTable = ag && !("skipped" in ag) ? renderAgentTable(r.preset, ag.figures, ag.floorMs, ag.backend) : "";
+  const agentTable =
+    ag && !("skipped" in ag) ? renderAgentTable(r.preset, ag.figures, ag.floorMs, ag.backend, ag.tableChangeMs) : "";
   out.push(
     `\n== ${r.preset} (seed ${r.seed}, proxy mode ${r.proxyMode ?? "off"}, heap growth ${heapGrowth(r.heapGrowthPercent)}): ${fmt(s.pods, 0)} pods (${s.localPods} on node-0), ${s.nodes} nodes, ` +
       `${s.namespaces} namespaces, ${fmt(s.serviceAccounts, 0)} service accounts, ${fmt(s.policies, 0)} policies, ` +

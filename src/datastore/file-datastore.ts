@@ -21,7 +21,7 @@ import { join, relative, sep } from "node:path";
 import { Observable } from "rxjs";
 import { type ResourceUpdate, resourceKey } from "../model/resource.js";
 import { type FileSig, fsManifestReader, type ManifestReader, sameSig } from "./manifest-reader.js";
-import { ManifestState } from "./manifest-state.js";
+import { type HeldObject, holdObject, ManifestState } from "./manifest-state.js";
 import { listManifestFiles, type ManifestProblem, parseManifestText } from "./manifests.js";
 
 /** Default per-file size limit: 16 MiB (FELIX_MANIFESTMAXFILEBYTES). */
@@ -69,7 +69,7 @@ export class FileDatastore {
   /** Paths (absolute) named by events since the last pass; ALL for a full pass. */
   private dirty = new Set<string>();
   /** Files whose last read dropped objects, held until confirmed: the read's signature, objects and time. */
-  private readonly pendingDrops = new Map<string, { sig: FileSig; updates: ResourceUpdate[]; at: number }>();
+  private readonly pendingDrops = new Map<string, { sig: FileSig; held: HeldObject[]; at: number }>();
   private rootIno: number | undefined;
   /** Tells the watching side that a directory appeared (watch it) or went away. */
   private onDirectory: (dir: string, present: boolean) => void = () => {};
@@ -220,7 +220,18 @@ export class FileDatastore {
     }
     // Files still being written are read again after the next quiet period.
     for (const f of retry) this.dirty.add(f);
-    return this.state.takeBatch();
+    const batch = this.state.takeBatch();
+    // A duplicate's other definition now wins and its value is not held: read its file again.
+    for (let round = 0; round < 3 && this.state.rereads.size > 0; round++) {
+      const files = [...this.state.rereads];
+      this.state.rereads.clear();
+      for (const f of files) {
+        this.state.forgetSig(f);
+        await this.check(f, retry);
+      }
+      batch.push(...this.state.takeBatch());
+    }
+    return batch;
   }
 
   /** A path an event named: a manifest file, or a directory (created, moved, removed) to compare as a subtree. */
@@ -259,7 +270,7 @@ export class FileDatastore {
     if (pending && sameSig(pending.sig, current)) {
       if (performance.now() - pending.at >= this.confirmDropMs) {
         this.pendingDrops.delete(path);
-        this.state.setFile(path, pending.updates, pending.sig);
+        this.state.setFile(path, pending.held, pending.sig);
       }
       return;
     }
@@ -293,14 +304,15 @@ export class FileDatastore {
       this.state.keepFile(path, r.sig);
       return;
     }
+    const fresh = parsed.updates.map(holdObject);
     const held = this.state.objectsOf(path);
     const now = new Set(parsed.updates.map(resourceKey));
-    const dropped = held && this.confirmDropMs > 0 ? [...held].filter(([k]) => !now.has(k)).map(([, u]) => u) : [];
+    const dropped = held && this.confirmDropMs > 0 ? [...held].filter(([k]) => !now.has(k)).map(([, h]) => h) : [];
     if (dropped.length > 0) {
       // Keep the dropped objects until a later read confirms them gone.
-      this.pendingDrops.set(path, { sig: r.sig, updates: parsed.updates, at: performance.now() });
-      this.state.setFile(path, [...parsed.updates, ...dropped], r.sig);
-    } else this.state.setFile(path, parsed.updates, r.sig);
+      this.pendingDrops.set(path, { sig: r.sig, held: fresh, at: performance.now() });
+      this.state.setFile(path, [...fresh, ...dropped], r.sig);
+    } else this.state.setFile(path, fresh, r.sig);
   }
 }
 
