@@ -46,9 +46,10 @@ export interface FileDatastoreOptions {
   /** A burst never delays a batch longer than this (default 1 s). */
   readonly maxDelayMs?: number;
   /**
-   * Objects that vanish from a file that still exists are withdrawn only once
-   * a read this much later confirms it (default 500 ms): a writer that paused
-   * mid-file never withdraws the policies after the pause. 0: at once.
+   * Policies (and FelixConfiguration) that vanish from a file that still
+   * exists are withdrawn only once a read this much later confirms it
+   * (default 500 ms): a writer that paused mid-file never withdraws the
+   * policies after the pause. 0: at once.
    */
   readonly confirmDropMs?: number;
   /** How often the root directory is checked for having been replaced (default 1 s; 0 disables). */
@@ -61,6 +62,13 @@ export interface FileDatastoreOptions {
 
 const ALL = "\0all";
 const UNSTABLE_RETRIES = 3;
+/**
+ * Kinds whose withdrawal can widen access (a policy gone, Felix's settings
+ * back to defaults): dropped from a file that stays, they wait for a
+ * confirming read. Anything else withdrawn fails closed (a pod leaves the
+ * sets that allow it, a namespace's pods lose its profile) and goes at once.
+ */
+const WIDENS_WHEN_GONE = new Set<string>(["NetworkPolicy", "FelixConfiguration"]);
 const UNSTABLE_WAIT_MS = 10;
 
 export class FileDatastore {
@@ -307,7 +315,10 @@ export class FileDatastore {
     const fresh = parsed.updates.map(holdObject);
     const held = this.state.objectsOf(path);
     const now = new Set(parsed.updates.map(resourceKey));
-    const dropped = held && this.confirmDropMs > 0 ? [...held].filter(([k]) => !now.has(k)).map(([, h]) => h) : [];
+    const dropped =
+      held && this.confirmDropMs > 0
+        ? [...held].filter(([k, h]) => !now.has(k) && WIDENS_WHEN_GONE.has(h.update.kind)).map(([, h]) => h)
+        : [];
     if (dropped.length > 0) {
       // Keep the dropped objects until a later read confirms them gone.
       this.pendingDrops.set(path, { sig: r.sig, held: fresh, at: performance.now() });
