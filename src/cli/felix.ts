@@ -17,12 +17,10 @@ import { HealthAggregator, healthConfigFromEnv, startHealthServer } from "../../
 import type { HttpListener } from "../../status/http-server.js";
 import { Metrics } from "../../status/metrics.js";
 import { metricsConfigFromEnv, startMetricsServer } from "../../status/metrics-server.js";
-import { kubernetesStatusApi, NodeStatusReporter } from "../../status/node-status.js";
 import { AgentStatus } from "../agent-status.js";
 import { agentConfigFromEnv, graphConfigFromEnv } from "../config.js";
 import { Daemon, summary } from "../daemon.js";
 import { FileDatastore, maxFileBytesFromEnv } from "../datastore/file-datastore.js";
-import { KubernetesDatastore, loadKubeConfig } from "../datastore/kubernetes.js";
 import { demoCommand } from "../demo/command.js";
 import { limitHeapGrowth } from "../heap.js";
 import { kernelDataplane } from "../kernel.js";
@@ -81,6 +79,8 @@ async function run(o: Options): Promise<void> {
   let updates: Observable<ResourceUpdate[]>;
   let kubeConfig: KubeConfig | undefined;
   if (o.datastore === "kubernetes") {
+    // Loaded only here: @kubernetes/client-node costs about a second of start-up.
+    const { KubernetesDatastore, loadKubeConfig } = await import("../datastore/kubernetes.js");
     try {
       kubeConfig = loadKubeConfig(o.kubeconfig);
     } catch (e) {
@@ -137,15 +137,21 @@ async function run(o: Options): Promise<void> {
   const health = new HealthAggregator();
   const endpoints = new EndpointStatusTracker({ interfacePrefix: graphCfg.interfacePrefix });
   let daemon: Daemon | undefined;
+  const nodeStatus = kubeConfig ? await import("../../status/node-status.js") : undefined;
   const status = new AgentStatus({
     metrics,
     log: log.child({ component: "status" }),
     health,
     endpoints,
     statusFile: new EndpointStatusFile(statusCfg.path),
-    nodeStatus: kubeConfig
-      ? new NodeStatusReporter(kubernetesStatusApi(kubeConfig), nodeName, log.child({ component: "node-status" }))
-      : undefined,
+    nodeStatus:
+      kubeConfig && nodeStatus
+        ? new nodeStatus.NodeStatusReporter(
+            nodeStatus.kubernetesStatusApi(kubeConfig),
+            nodeName,
+            log.child({ component: "node-status" }),
+          )
+        : undefined,
     applyingSince: () => daemon?.applyingSince,
   });
   const servers: HttpListener[] = [];
