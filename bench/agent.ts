@@ -26,7 +26,8 @@ import { ManifestDir } from "./manifest-dir.js";
 import { type Dist, dist } from "./measure.js";
 import { type ChangeKind, LOCAL_NODE, nodeInternalIp, type SyntheticCluster } from "./scale.js";
 
-const FELIX = fileURLToPath(new URL("../src/cli/felix.js", import.meta.url));
+/** FXBENCH_FELIX=<felix.js> times another build (e.g. an older commit's) on the same cluster and kernel. */
+const FELIX = process.env.FXBENCH_FELIX ?? fileURLToPath(new URL("../src/cli/felix.js", import.meta.url));
 const PROGRAMMED = new Set(["dataplane programmed", "dataplane already in sync: no changes"]);
 
 export interface AgentOptions {

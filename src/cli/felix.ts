@@ -112,6 +112,7 @@ async function run(o: Options): Promise<void> {
       throw new RuntimeError(`cannot read the ${o.datastore} datastore: ${(e as Error).message}`);
     }
     const state = new CalcGraph(graphCfg).apply(batch);
+    batch = []; // the parsed objects are garbage now: not held through the restores (peak RSS)
     for (const p of Object.values(state.problems)) {
       log.warn({ resource: p.key, file: p.source?.file, line: p.source?.line }, p.message);
     }
