@@ -9,7 +9,8 @@
 //     datastore): LIST → programmed, and per change from the write that
 //     sends the WATCH event to the programmed line.
 // Peak RSS: the kernel's VmHWM of the felix process (ru_maxrss for --once).
-// FXBENCH_FELIX_LOG=<file> keeps the daemons' log lines.
+// FXBENCH_FELIX_LOG=<file> keeps the daemons' log lines; FXBENCH_WRITE=in-place
+// writes manifests in place instead of temp file + rename.
 
 import { type ChildProcess, spawn } from "node:child_process";
 import { appendFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -264,7 +265,7 @@ export async function fileDatastoreRuns(
         const write = async (u: readonly ResourceUpdate[]) => {
           const files = mdir.prepare(u);
           const t0 = Date.now();
-          mdir.commit(files);
+          mdir.commit(files, process.env.FXBENCH_WRITE === "in-place");
           return t0;
         };
         const daemon = await daemonRun(agent, cluster, o, write);

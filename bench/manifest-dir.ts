@@ -56,10 +56,18 @@ export class ManifestDir {
     return [...touched].map((file) => ({ file, text: this.render(file) }));
   }
 
-  /** Writes prepared files atomically (temp file + rename, as tools that write manifests should). */
-  commit(files: readonly { file: string; text: string }[]): void {
+  /**
+   * Writes prepared files atomically (temp file + rename, as tools that write
+   * manifests should), or in place with `inPlace` (the datastore before issue
+   * 15 lost a file's events once it had been replaced by a rename).
+   */
+  commit(files: readonly { file: string; text: string }[], inPlace = false): void {
     for (const { file, text } of files) {
       const path = join(this.dir, file);
+      if (inPlace) {
+        writeFileSync(path, text);
+        continue;
+      }
       const tmp = join(dirname(path), `.${process.pid}.tmp`);
       writeFileSync(tmp, text);
       renameSync(tmp, path);
