@@ -312,7 +312,7 @@ export class FileDatastore {
       this.state.keepFile(path, r.sig);
       return;
     }
-    const fresh = parsed.updates.map(holdObject);
+    const fresh = parsed.updates.map((u) => holdObject(u, this.o.watch));
     const held = this.state.objectsOf(path);
     const now = new Set(parsed.updates.map(resourceKey));
     const dropped =

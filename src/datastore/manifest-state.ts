@@ -30,9 +30,10 @@ interface FileEntry {
   objects: Map<string, HeldObject>;
 }
 
-export const holdObject = (u: ResourceUpdate): HeldObject => ({
+/** `digest: false` when nothing will ever be compared (a single read, `--once`): it costs ~0.3 s at large. */
+export const holdObject = (u: ResourceUpdate, digest = true): HeldObject => ({
   update: { kind: u.kind, namespace: u.namespace, name: u.name, source: u.source },
-  digest: hash("sha1", JSON.stringify(u.value), "base64"),
+  digest: digest ? hash("sha1", JSON.stringify(u.value), "base64") : "",
   value: u.value,
 });
 
