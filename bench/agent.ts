@@ -157,7 +157,9 @@ class Agent {
       if (!PROGRAMMED.has(m.msg ?? "") || m.time === undefined) return;
       const t = m.time;
       if (m.ms !== undefined) this.applyMs.set(t, m.ms);
-      this.waiters = this.waiters.filter((w) => (t >= w.since ? (w.resolve(t), false) : true));
+      const due = this.waiters.filter((w) => t >= w.since);
+      this.waiters = this.waiters.filter((w) => t < w.since);
+      for (const w of due) w.resolve(t);
     });
   }
 
