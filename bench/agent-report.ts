@@ -5,10 +5,14 @@ import type { AgentFigures, DaemonFigures } from "./agent.js";
 import type { Dist } from "./measure.js";
 import type { ChangeKind } from "./scale.js";
 
-/** Figures measured before the datastore work (issue 15), by preset. */
-const PREVIOUS: Record<string, { once?: string; rss?: string; change?: string }> = {
-  large: { once: "20.2 s (4.7× floor 4.3 s)", rss: "564 MB", change: "> 10 s" },
-  medium: { change: "1.6–2.0 s" },
+/**
+ * Figures before issue 15's datastore work: commit e81d2db on this machine
+ * with this bench (FXBENCH_FELIX, files written in place: that datastore lost
+ * a file's events once it was replaced by a rename), by preset.
+ */
+const PREVIOUS: Record<string, { once?: string; rss?: string; change?: string; daemonRss?: string }> = {
+  large: { once: "19.8 s (4.6× floor 4.3 s)", rss: "553 MB", change: "14.5–15.4 s", daemonRss: "947 MB" },
+  medium: { once: "6.0 s (7.5× floor 0.8 s)", rss: "217 MB", change: "2.0–3.2 s", daemonRss: "445 MB" },
 };
 
 const s = (ms: number | undefined) => (ms === undefined || Number.isNaN(ms) ? "–" : `${(ms / 1000).toFixed(2)} s`);
@@ -62,7 +66,7 @@ export function renderAgentTable(
       `${what}: daemon peak RSS (VmHWM)`,
       mb(d.peakRssMB),
       "≤ 400 MB",
-      what === "file" ? (prev.rss ?? "") : "",
+      what === "file" ? (prev.daemonRss ?? "") : "",
     ]);
   };
   daemon("file", a.daemon, "file write");
