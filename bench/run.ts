@@ -79,6 +79,7 @@ interface Options {
   breakdown: boolean;
   heapGrowthPercent: number;
   agentSamples: number;
+  onceRuns: number;
   churn: number;
 }
 
@@ -361,6 +362,7 @@ async function agentPhases(preset: PresetName, o: Options): Promise<PresetResult
     backend: o.backend,
     proxyMode: o.proxyMode,
     samples: o.agentSamples,
+    onceRuns: o.onceRuns,
     kinds: o.kinds,
     churn: o.churn,
     kubernetes: o.only.includes("kubernetes"),
