@@ -153,6 +153,7 @@ function parseArgs(argv: string[]): Options {
       positiveInt("--agent-samples"),
       20,
     )
+    .option("--once-runs <n>", "cold felix --once runs (median and best reported)", positiveInt("--once-runs"), 1)
     .option(
       "--churn <n>",
       "random changes through the real daemon before its RSS is read again",
