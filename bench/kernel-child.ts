@@ -212,7 +212,18 @@ async function floor(job: ChildJob): Promise<FloorResult> {
   const ipsetMs = await timed("ipset", ["restore"], ipsetText);
   const iptablesV4Ms = await timed(binary(4, job.backend, "restore"), ["--noflush"], v4);
   const iptablesV6Ms = await timed(binary(6, job.backend, "restore"), ["--noflush"], v6);
+  const tableChangeMs: Record<string, number> = {};
+  for (const table of Object.keys(state.iptables.ipv4)) {
+    const times: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const restore = binary(4, job.backend, "restore");
+      times.push(await timed(restore, ["--noflush"], `*${table}\n:cali-bench-probe - [0:0]\nCOMMIT\n`));
+      await timed(restore, ["--noflush"], `*${table}\n-X cali-bench-probe\nCOMMIT\n`);
+    }
+    tableChangeMs[table] = dist(times).p50;
+  }
   return {
+    tableChangeMs,
     mode: "floor",
     ipsetMs,
     iptablesV4Ms,

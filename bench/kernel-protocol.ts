@@ -93,6 +93,12 @@ export interface FloorResult {
   readonly totalMs: number;
   readonly ipsetBytes: number;
   readonly iptablesBytes: number;
+  /**
+   * The kernel's own cost of the smallest change to each IPv4 table once the
+   * state is loaded (one chain added, then removed, median of 5): what any
+   * agent pays per change to that table (legacy iptables replaces a table whole).
+   */
+  readonly tableChangeMs?: Record<string, number>;
 }
 
 export type ChildResult = OursResult | FloorResult;

@@ -30,6 +30,8 @@ import type { IptablesMode } from "../iptables/backend.js";
 import { DEFAULT_HEAP_GROWTH_PERCENT, limitHeapGrowth } from "../src/heap.js";
 import type { Kind } from "../src/model/resource.js";
 import { runNodeInNetns } from "../src/netns/node-child.js";
+import { type AgentFigures, type AgentOptions, fileDatastoreRuns, kubernetesRuns } from "./agent.js";
+import { renderAgentTable } from "./agent-report.js";
 import type { ChildJob, ChildResult, FloorResult, KernelKindResult, OursResult } from "./kernel-protocol.js";
 import {
   type Dist,
@@ -56,7 +58,7 @@ import {
 
 // ─── options ─────────────────────────────────────────────────────────────────
 
-const PHASES = ["cold", "incremental", "memory", "throughput"] as const;
+const PHASES = ["agent", "kubernetes", "cold", "incremental", "memory", "throughput"] as const;
 type Phase = (typeof PHASES)[number];
 
 interface Options {
@@ -77,6 +79,9 @@ interface Options {
   kinds: ChangeKind[];
   breakdown: boolean;
   heapGrowthPercent: number;
+  agentSamples: number;
+  onceRuns: number;
+  churn: number;
 }
 
 const positiveInt = (name: string) => (v: string) => {
@@ -144,6 +149,19 @@ function parseArgs(argv: string[]): Options {
           }),
         ),
     )
+    .option(
+      "--agent-samples <n>",
+      "per kind of change, samples through the real felix daemon",
+      positiveInt("--agent-samples"),
+      20,
+    )
+    .option("--once-runs <n>", "cold felix --once runs (median and best reported)", positiveInt("--once-runs"), 1)
+    .option(
+      "--churn <n>",
+      "random changes through the real daemon before its RSS is read again",
+      positiveInt("--churn"),
+      1000,
+    )
     .option("--no-breakdown", "do not time convert+index and flush apart on the second cold-start graph")
     .option(
       "--heap-growth-percent <n>",
@@ -171,6 +189,9 @@ interface KernelCold {
 }
 
 interface PresetResult {
+  agent?:
+    | { figures: AgentFigures; floorMs?: number; backend: string; tableChangeMs?: Record<string, number> }
+    | { skipped: string };
   readonly preset: PresetName;
   readonly seed: number;
   readonly proxyMode?: ProxyMode;
@@ -334,6 +355,40 @@ async function kernelRun(
   };
 }
 
+/** The real felix process over the file and Kubernetes datastores, and the floor, each in fresh namespaces. */
+async function agentPhases(preset: PresetName, o: Options): Promise<PresetResult["agent"]> {
+  const skip = kernelSkipReason(o.backend) ?? (spawnSync("python3", ["-V"]).status === 0 ? undefined : "needs python3");
+  if (skip) return { skipped: skip };
+  const spec = PRESETS[preset];
+  const netns = { create: createNetns, remove: deleteNetns };
+  const ao: AgentOptions = {
+    backend: o.backend,
+    proxyMode: o.proxyMode,
+    samples: o.agentSamples,
+    onceRuns: o.onceRuns,
+    kinds: o.kinds,
+    churn: o.churn,
+    kubernetes: o.only.includes("kubernetes"),
+  };
+  const make = () => new SyntheticCluster(spec, o.seed);
+  progress(`${preset}: the real agent (file datastore)`);
+  let figures: AgentFigures = { files: 0, bytes: 0 };
+  if (o.only.includes("agent")) figures = await fileDatastoreRuns(make, netns, ao);
+  if (ao.kubernetes) {
+    progress(`${preset}: the real agent (Kubernetes datastore, fake API server)`);
+    figures = { ...figures, kubernetes: await kubernetesRuns(make, netns, ao) };
+  }
+  const nsFloor = createNetns();
+  try {
+    const base = { spec, seed: o.seed, backend: o.backend, proxyMode: o.proxyMode, warmup: 0, kinds: [] };
+    const job = { ...base, heapGrowthPercent: o.heapGrowthPercent, mode: "floor" as const, samples: 0, ipv6: true };
+    const floor = (await runChild(nsFloor, job)) as FloorResult;
+    return { figures, floorMs: floor.totalMs, backend: o.backend, tableChangeMs: floor.tableChangeMs };
+  } finally {
+    deleteNetns(nsFloor);
+  }
+}
+
 // ─── one preset ──────────────────────────────────────────────────────────────
 
 const progress = (msg: string) => process.stderr.write(`· ${msg}\n`);
@@ -355,6 +410,7 @@ async function runPreset(preset: PresetName, o: Options): Promise<PresetResult> 
     inputs: { updates: cluster.updates.length, byKind, generateMs },
   };
   progress(`${preset}: ${cluster.updates.length} updates generated in ${generateMs.toFixed(0)} ms`);
+  if (phases.has("agent") || phases.has("kubernetes")) result.agent = await agentPhases(preset, o);
   const memChanged = graphPhases(cluster, o, result);
   if (memChanged && result.memory) freshGraphHeap(o, cluster, memChanged, result.memory.graphHeapMB);
   if (!phases.has("memory")) result.memory = undefined;
@@ -568,6 +624,9 @@ function printPreset(r: PresetResult, previous: unknown): void {
   const s = r.spec;
   const base = `presets.${r.preset}`;
   const out: string[] = [];
+  const ag = r.agent;
+  const agentTable =
+    ag && !("skipped" in ag) ? renderAgentTable(r.preset, ag.figures, ag.floorMs, ag.backend, ag.tableChangeMs) : "";
   out.push(
     `\n== ${r.preset} (seed ${r.seed}, proxy mode ${r.proxyMode ?? "off"}, heap growth ${heapGrowth(r.heapGrowthPercent)}): ${fmt(s.pods, 0)} pods (${s.localPods} on node-0), ${s.nodes} nodes, ` +
       `${s.namespaces} namespaces, ${fmt(s.serviceAccounts, 0)} service accounts, ${fmt(s.policies, 0)} policies, ` +
@@ -579,7 +638,10 @@ function printPreset(r: PresetResult, previous: unknown): void {
       .join(", ")}), generated in ${fmt(r.inputs.generateMs, 0)} ms`,
   );
 
+  if (agentTable) out.push(agentTable);
+  else if (ag && "skipped" in ag) out.push(`\nend to end: skipped (${ag.skipped})`);
   if (r.cold) {
+    out.push("\nbreakdown: the calculation graph fed in memory");
     const c = r.cold;
     out.push("\ncold start");
     const t = new Table(["", "ms"], base, previous);

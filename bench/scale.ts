@@ -42,7 +42,7 @@ import type {
 } from "../src/model/k8s.js";
 import type { Kind, ResourceUpdate } from "../src/model/resource.js";
 
-export type PresetName = "small" | "large" | "xl";
+export type PresetName = "small" | "medium" | "large" | "xl";
 
 export interface ScaleSpec {
   readonly nodes: number;
@@ -66,6 +66,16 @@ export const PRESETS: Readonly<Record<PresetName, ScaleSpec>> = {
     policies: 20,
     services: 10,
     endpointsPerService: 3,
+  },
+  medium: {
+    nodes: 20,
+    pods: 2_000,
+    localPods: 100,
+    namespaces: 20,
+    serviceAccounts: 60,
+    policies: 400,
+    services: 1_000,
+    endpointsPerService: 10,
   },
   large: {
     nodes: 100,

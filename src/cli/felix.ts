@@ -20,12 +20,10 @@ import { HealthAggregator, healthConfigFromEnv, startHealthServer } from "../../
 import type { HttpListener } from "../../status/http-server.js";
 import { Metrics } from "../../status/metrics.js";
 import { metricsConfigFromEnv, startMetricsServer } from "../../status/metrics-server.js";
-import { kubernetesStatusApi, NodeStatusReporter } from "../../status/node-status.js";
 import { AgentStatus, ignoredConfigMessage } from "../agent-status.js";
 import { agentConfigFromEnv, graphConfigFromEnv } from "../config.js";
 import { Daemon, summary } from "../daemon.js";
-import { FileDatastore } from "../datastore/file-datastore.js";
-import { KubernetesDatastore, loadKubeConfig } from "../datastore/kubernetes.js";
+import { FileDatastore, maxFileBytesFromEnv } from "../datastore/file-datastore.js";
 import { demoCommand } from "../demo/command.js";
 import { readDefaultGateways } from "../gateways.js";
 import { limitHeapGrowth } from "../heap.js";
@@ -67,6 +65,7 @@ async function run(o: Options): Promise<void> {
   let healthCfg: ReturnType<typeof healthConfigFromEnv>;
   let metricsCfg: ReturnType<typeof metricsConfigFromEnv>;
   let statusCfg: ReturnType<typeof endpointStatusConfigFromEnv>;
+  let maxFileBytes: number;
   const nodeName = o.nodeName ?? process.env.NODENAME ?? process.env.FELIX_FELIXHOSTNAME;
   try {
     cfg = agentConfigFromEnv(process.env);
@@ -77,6 +76,7 @@ async function run(o: Options): Promise<void> {
     healthCfg = healthConfigFromEnv(process.env);
     metricsCfg = metricsConfigFromEnv(process.env);
     statusCfg = endpointStatusConfigFromEnv(process.env);
+    maxFileBytes = maxFileBytesFromEnv(process.env);
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
@@ -130,6 +130,8 @@ async function run(o: Options): Promise<void> {
   let updates: Observable<ResourceUpdate[]>;
   let kubeConfig: KubeConfig | undefined;
   if (o.datastore === "kubernetes") {
+    // Loaded only here: @kubernetes/client-node costs about a second of start-up.
+    const { KubernetesDatastore, loadKubeConfig } = await import("../datastore/kubernetes.js");
     try {
       kubeConfig = loadKubeConfig(o.kubeconfig);
     } catch (e) {
@@ -146,6 +148,7 @@ async function run(o: Options): Promise<void> {
     updates = new FileDatastore({
       dir: o.resources!,
       watch: !o.once,
+      maxFileBytes,
       onProblem: (p) => log.warn({ component: "datastore", file: p.file, line: p.line }, p.message),
       onIgnored: (i) => log.debug({ component: "datastore", file: i.file, line: i.line }, `ignoring kind ${i.kind}`),
     }).updates();
@@ -162,6 +165,7 @@ async function run(o: Options): Promise<void> {
     const graph = new CalcGraph(graphCfg);
     if (hostAddresses) graph.setHostAddresses(await hostAddresses.read());
     const state = graph.apply(batch);
+    batch = []; // the parsed objects are garbage now: not held through the restores (peak RSS)
     for (const p of Object.values(state.problems)) {
       log.warn({ resource: p.key, file: p.source?.file, line: p.source?.line }, p.message);
     }
@@ -189,15 +193,21 @@ async function run(o: Options): Promise<void> {
   const health = new HealthAggregator();
   const endpoints = new EndpointStatusTracker({ interfacePrefix: graphCfg.interfacePrefix });
   let daemon: Daemon | undefined;
+  const nodeStatus = kubeConfig ? await import("../../status/node-status.js") : undefined;
   const status = new AgentStatus({
     metrics,
     log: log.child({ component: "status" }),
     health,
     endpoints,
     statusFile: new EndpointStatusFile(statusCfg.path),
-    nodeStatus: kubeConfig
-      ? new NodeStatusReporter(kubernetesStatusApi(kubeConfig), nodeName, log.child({ component: "node-status" }))
-      : undefined,
+    nodeStatus:
+      kubeConfig && nodeStatus
+        ? new nodeStatus.NodeStatusReporter(
+            nodeStatus.kubernetesStatusApi(kubeConfig),
+            nodeName,
+            log.child({ component: "node-status" }),
+          )
+        : undefined,
     applyingSince: () => daemon?.applyingSince,
   });
   const servers: HttpListener[] = [];

@@ -1,76 +1,201 @@
 // The file datastore: a directory of manifests as a stream of resource-update
 // batches. The first batch is the whole directory (the in-sync point); after
-// that, with `watch`, each burst of file changes becomes one batch holding
-// only the objects that changed (added, modified or gone).
+// that, with `watch`, each burst of file changes (events closer together than
+// the quiet period) becomes one batch holding only the objects that changed.
 //
-// A file that fails to parse keeps contributing the objects it last parsed to
-// (nothing is lost while someone is mid-edit); the problem is reported. When
-// two files define the same object, the one whose path sorts last wins.
+// Cost is O(change): the watcher names the paths that changed; only those are
+// stat'ed, and only a file whose signature (device, inode, size, mtime, ctime)
+// differs is read and parsed; its objects are compared one by one with what
+// downstream has. An event without a name, or a replaced root directory, leads
+// to a full pass that still reads only files whose signature changed.
+//
+// Safety (see ManifestState and ManifestReader): a file that fails to parse,
+// is refused (too large, not a regular file) or changes while being read keeps
+// contributing what it last parsed; an unstable file is read again once quiet.
+// A root directory that is replaced (moved away, re-created) is watched again
+// and re-read; while it is missing the last state stays in force.
 
 import { type FSWatcher, watch } from "node:fs";
-import { readFile } from "node:fs/promises";
-import { relative } from "node:path";
-import { isDeepStrictEqual } from "node:util";
+import { readdir, stat } from "node:fs/promises";
+import { join, relative, sep } from "node:path";
 import { Observable } from "rxjs";
 import { type ResourceUpdate, resourceKey } from "../model/resource.js";
+import { type FileSig, fsManifestReader, type ManifestReader, sameSig } from "./manifest-reader.js";
+import { type HeldObject, holdObject, ManifestState } from "./manifest-state.js";
 import { listManifestFiles, type ManifestProblem, parseManifestText } from "./manifests.js";
+
+/** Default per-file size limit: 16 MiB (FELIX_MANIFESTMAXFILEBYTES). */
+export const DEFAULT_MAX_FILE_BYTES = 16 * 1024 * 1024;
+/** FELIX_MANIFESTMAXFILEBYTES (felix-ts's own): the per-file size limit in bytes. */
+export function maxFileBytesFromEnv(env: NodeJS.ProcessEnv): number {
+  const v = env.FELIX_MANIFESTMAXFILEBYTES;
+  if (v === undefined || v === "") return DEFAULT_MAX_FILE_BYTES;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0)
+    throw new Error(`FELIX_MANIFESTMAXFILEBYTES must be a positive whole number, not ${v}`);
+  return n;
+}
+
+const MANIFEST_NAME = /\.(ya?ml|json)$/i;
 
 export interface FileDatastoreOptions {
   readonly dir: string;
   readonly watch: boolean;
-  /** Quiet period that closes a burst of file events into one batch. */
+  /** Quiet period that closes a burst of file events into one batch (default 20 ms). */
   readonly debounceMs?: number;
+  /** A burst never delays a batch longer than this (default 1 s). */
+  readonly maxDelayMs?: number;
+  /**
+   * Policies (and FelixConfiguration) that vanish from a file that still
+   * exists are withdrawn only once a read this much later confirms it
+   * (default 500 ms): a writer that paused mid-file never withdraws the
+   * policies after the pause. 0: at once.
+   */
+  readonly confirmDropMs?: number;
+  /** How often the root directory is checked for having been replaced (default 1 s; 0 disables). */
+  readonly rootCheckMs?: number;
+  readonly maxFileBytes?: number;
+  readonly reader?: ManifestReader;
   readonly onProblem?: (p: ManifestProblem) => void;
   readonly onIgnored?: (i: { file: string; line?: number; kind: string }) => void;
 }
 
+const ALL = "\0all";
+const UNSTABLE_RETRIES = 3;
+/**
+ * Kinds whose withdrawal can widen access (a policy gone, Felix's settings
+ * back to defaults): dropped from a file that stays, they wait for a
+ * confirming read. Anything else withdrawn fails closed (a pod leaves the
+ * sets that allow it, a namespace's pods lose its profile) and goes at once.
+ */
+const WIDENS_WHEN_GONE = new Set<string>(["NetworkPolicy", "FelixConfiguration"]);
+const UNSTABLE_WAIT_MS = 10;
+
 export class FileDatastore {
-  /** file → (resource key → update) as last parsed successfully. */
-  private readonly byFile = new Map<string, Map<string, ResourceUpdate>>();
-  /** What downstream has been told: resource key → update. */
-  private readonly emitted = new Map<string, ResourceUpdate>();
+  private readonly state: ManifestState;
+  private readonly reader: ManifestReader;
+  /** Paths (absolute) named by events since the last pass; ALL for a full pass. */
+  private dirty = new Set<string>();
+  /** Files whose last read dropped objects, held until confirmed: the read's signature, objects and time. */
+  private readonly pendingDrops = new Map<string, { sig: FileSig; held: HeldObject[]; at: number }>();
+  private rootIno: number | undefined;
+  /** Tells the watching side that a directory appeared (watch it) or went away. */
+  private onDirectory: (dir: string, present: boolean) => void = () => {};
+  private rootMissing = false;
 
-  constructor(private readonly o: FileDatastoreOptions) {}
+  constructor(private readonly o: FileDatastoreOptions) {
+    this.reader = o.reader ?? fsManifestReader;
+    this.state = new ManifestState((p) => o.onProblem?.(p));
+  }
 
-  /** Batches of updates; errors only when the directory itself cannot be read. */
+  /** Batches of updates; errors only when the directory cannot be read at the start. */
   updates(): Observable<ResourceUpdate[]> {
     return new Observable<ResourceUpdate[]>((sub) => {
-      let watcher: FSWatcher | undefined;
-      let timer: NodeJS.Timeout | undefined;
+      let quiet: NodeJS.Timeout | undefined;
+      let deadline: NodeJS.Timeout | undefined;
+      let rootTimer: NodeJS.Timeout | undefined;
+      let confirmTimer: NodeJS.Timeout | undefined;
       let running: Promise<void> = Promise.resolve();
       let closed = false;
+      const debounceMs = this.o.debounceMs ?? 20;
 
-      const sync = () => {
+      const pass = () => {
+        clearTimeout(quiet);
+        clearTimeout(deadline);
+        quiet = deadline = undefined;
         running = running.then(async () => {
           if (closed) return;
           try {
-            const batch = await this.rescan();
+            const batch = await this.sync();
             if (batch.length > 0 && !closed) sub.next(batch);
           } catch (e) {
-            sub.error(e);
+            // The directory went away mid-pass: keep the last state; the root check takes over.
+            this.o.onProblem?.({ file: this.o.dir, message: `cannot read the directory: ${(e as Error).message}` });
+            this.rootIno = undefined;
+          }
+          if (this.dirty.size > 0 && !closed) schedule();
+          if (this.pendingDrops.size > 0 && !closed && !confirmTimer) {
+            confirmTimer = setTimeout(() => {
+              confirmTimer = undefined;
+              for (const f of this.pendingDrops.keys()) this.dirty.add(f);
+              schedule();
+            }, this.confirmDropMs);
           }
         });
+      };
+      const schedule = () => {
+        clearTimeout(quiet);
+        quiet = setTimeout(pass, debounceMs);
+        deadline ??= setTimeout(pass, this.o.maxDelayMs ?? 1000);
+      };
+      // One non-recursive watch per directory: inotify names every entry that
+      // changes, a file renamed over another included (Node 20's recursive
+      // watch loses a file's events once it has been replaced by a rename).
+      const watchers = new Map<string, FSWatcher>();
+      const watchDir = (dir: string) => {
+        if (watchers.has(dir) || closed) return;
+        try {
+          const w = watch(dir, (_e, name) => {
+            this.dirty.add(name ? join(dir, name.toString()) : ALL);
+            schedule();
+          });
+          // A directory gone: its watch ends; the root check covers the root.
+          w.on("error", () => unwatchDir(dir));
+          watchers.set(dir, w);
+        } catch {
+          // Gone already: the event that named it leads to a pass that notices.
+        }
+      };
+      const unwatchDir = (dir: string) => {
+        for (const [d, w] of watchers) {
+          if (d === dir || d.startsWith(dir + sep)) {
+            w.close();
+            watchers.delete(d);
+          }
+        }
+        if (dir === this.o.dir) this.rootIno = undefined;
+      };
+      this.onDirectory = (dir, present) => (present ? watchDir(dir) : unwatchDir(dir));
+      const startWatch = async () => {
+        unwatchDir(this.o.dir);
+        watchDir(this.o.dir);
+        for (const d of await listDirectories(this.o.dir)) watchDir(d);
+      };
+      // The root replaced or re-created: watch the new one and compare everything.
+      const checkRoot = async () => {
+        const ino = await stat(this.o.dir).then(
+          (s) => (s.isDirectory() ? s.ino : undefined),
+          () => undefined,
+        );
+        if (closed) return;
+        if (ino === undefined) {
+          if (!this.rootMissing) this.o.onProblem?.({ file: this.o.dir, message: missingMessage });
+          this.rootMissing = true;
+          return;
+        }
+        if (ino === this.rootIno && watchers.has(this.o.dir)) return;
+        this.rootMissing = false;
+        this.rootIno = ino;
+        await startWatch().catch(() => undefined);
+        this.dirty.add(ALL);
+        schedule();
       };
 
       // Watch before the first scan: a change made right after the in-sync
       // batch (or during the scan) must not slip between scan and watch.
-      if (this.o.watch) {
-        try {
-          watcher = watch(this.o.dir, { recursive: true }, () => {
-            clearTimeout(timer);
-            timer = setTimeout(sync, this.o.debounceMs ?? 50);
-          });
-          watcher.on("error", (e) => sub.error(e));
-        } catch (e) {
-          sub.error(e);
-          return;
-        }
-      }
       running = running.then(async () => {
         try {
-          const first = await this.rescan();
-          sub.next(first); // even when empty: this is the in-sync point
+          if (this.o.watch) {
+            this.rootIno = (await stat(this.o.dir)).ino;
+            await startWatch();
+          }
+          this.dirty.add(ALL);
+          sub.next(await this.sync()); // even when empty: this is the in-sync point
           if (!this.o.watch) sub.complete();
+          else if (this.dirty.size > 0) schedule();
+          if (this.o.watch && (this.o.rootCheckMs ?? 1000) > 0) {
+            rootTimer = setInterval(() => void checkRoot(), this.o.rootCheckMs ?? 1000);
+          }
         } catch (e) {
           sub.error(e);
         }
@@ -78,50 +203,136 @@ export class FileDatastore {
 
       return () => {
         closed = true;
-        clearTimeout(timer);
-        watcher?.close();
+        clearTimeout(quiet);
+        clearTimeout(deadline);
+        clearInterval(rootTimer);
+        clearTimeout(confirmTimer);
+        for (const w of watchers.values()) w.close();
+        watchers.clear();
       };
     });
   }
 
-  /** Re-reads the directory and returns what changed since the last call. */
-  async rescan(): Promise<ResourceUpdate[]> {
-    const files = await listManifestFiles(this.o.dir);
-    const present = new Set(files.map((f) => this.name(f)));
-    for (const f of [...this.byFile.keys()]) if (!present.has(f)) this.byFile.delete(f);
-    for (const path of files) {
-      const file = this.name(path);
-      let text: string;
-      try {
-        text = await readFile(path, "utf8");
-      } catch (e) {
-        // Vanished between listing and reading: it is a delete.
-        if ((e as NodeJS.ErrnoException).code === "ENOENT") this.byFile.delete(file);
-        else this.o.onProblem?.({ file, message: `cannot read: ${(e as Error).message}` });
-        continue;
+  /** Brings the state up to date with the dirty paths; returns what changed. */
+  private async sync(): Promise<ResourceUpdate[]> {
+    const dirty = this.dirty;
+    this.dirty = new Set();
+    const retry = new Set<string>();
+    if (dirty.has(ALL)) {
+      const files = await listManifestFiles(this.o.dir);
+      const present = new Set(files);
+      for (const f of [...this.state.knownFiles()]) if (!present.has(f)) this.state.removeFile(f);
+      for (const f of files) await this.check(f, retry);
+    } else {
+      for (const path of [...dirty].sort()) await this.checkPath(path, retry);
+    }
+    // Files still being written are read again after the next quiet period.
+    for (const f of retry) this.dirty.add(f);
+    const batch = this.state.takeBatch();
+    // A duplicate's other definition now wins and its value is not held: read its file again.
+    for (let round = 0; round < 3 && this.state.rereads.size > 0; round++) {
+      const files = [...this.state.rereads];
+      this.state.rereads.clear();
+      for (const f of files) {
+        this.state.forgetSig(f);
+        await this.check(f, retry);
       }
-      const parsed = parseManifestText(text, file);
-      for (const p of parsed.problems) this.o.onProblem?.(p);
-      for (const i of parsed.ignored) this.o.onIgnored?.(i);
-      // A file with a syntax error keeps its previous objects.
-      const broken = parsed.problems.some((p) => p.message.startsWith("invalid"));
-      if (broken && this.byFile.has(file)) continue;
-      this.byFile.set(file, new Map(parsed.updates.map((u) => [resourceKey(u), u])));
+      batch.push(...this.state.takeBatch());
     }
-    const current = new Map<string, ResourceUpdate>();
-    for (const file of [...this.byFile.keys()].sort()) for (const [k, u] of this.byFile.get(file)!) current.set(k, u);
-    const batch: ResourceUpdate[] = [];
-    for (const [k, u] of current) {
-      const prev = this.emitted.get(k);
-      if (!prev || !isDeepStrictEqual(prev.value, u.value)) batch.push(u);
-    }
-    for (const [k, u] of this.emitted) if (!current.has(k)) batch.push({ ...u, value: null, source: u.source });
-    this.emitted.clear();
-    for (const [k, u] of current) this.emitted.set(k, u);
     return batch;
   }
 
-  private name(path: string): string {
-    return relative(process.cwd(), path) || path;
+  /** A path an event named: a manifest file, or a directory (created, moved, removed) to compare as a subtree. */
+  private async checkPath(path: string, retry: Set<string>): Promise<void> {
+    const s = await stat(path).catch(() => undefined);
+    if (s?.isDirectory()) {
+      this.onDirectory(path, true);
+      for (const d of await listDirectories(path).catch(() => [])) this.onDirectory(d, true);
+      const files = new Set(await listManifestFiles(path).catch(() => []));
+      for (const f of this.knownUnder(path)) if (!files.has(f)) this.state.removeFile(f);
+      for (const f of files) await this.check(f, retry);
+      return;
+    }
+    if (!s) {
+      // Perhaps a directory removed or moved away.
+      this.onDirectory(path, false);
+      for (const f of this.knownUnder(path)) this.state.removeFile(f);
+    }
+    const base = path.slice(path.lastIndexOf(sep) + 1);
+    if (MANIFEST_NAME.test(base) && !base.startsWith(".")) await this.check(path, retry);
+  }
+
+  private get confirmDropMs(): number {
+    return this.o.confirmDropMs ?? 500;
+  }
+
+  private knownUnder(dir: string): string[] {
+    const prefix = dir.endsWith(sep) ? dir : dir + sep;
+    return [...this.state.knownFiles()].filter((f) => f.startsWith(prefix));
+  }
+
+  /** Reads and parses one file if its signature changed. */
+  private async check(path: string, retry: Set<string>): Promise<void> {
+    const current = await this.reader.sig(path);
+    const pending = this.pendingDrops.get(path);
+    if (pending && sameSig(pending.sig, current)) {
+      if (performance.now() - pending.at >= this.confirmDropMs) {
+        this.pendingDrops.delete(path);
+        this.state.setFile(path, pending.held, pending.sig);
+      }
+      return;
+    }
+    this.pendingDrops.delete(path);
+    const known = this.state.sig(path);
+    if (known && sameSig(known, current)) return;
+    const file = relative(process.cwd(), path) || path;
+    let r = await this.reader.read(path, this.o.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES);
+    // A writer at work: give it a moment before putting the file off to the next pass.
+    for (let i = 0; i < UNSTABLE_RETRIES && r.status === "unstable"; i++) {
+      await new Promise((resolve) => setTimeout(resolve, UNSTABLE_WAIT_MS));
+      r = await this.reader.read(path, this.o.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES);
+    }
+    switch (r.status) {
+      case "missing":
+        this.state.removeFile(path);
+        return;
+      case "unstable":
+        retry.add(path);
+        return;
+      case "refused":
+        this.o.onProblem?.({ file, message: r.message });
+        this.state.keepFile(path, r.sig);
+        return;
+    }
+    const parsed = parseManifestText(r.text, file);
+    for (const p of parsed.problems) this.o.onProblem?.(p);
+    for (const i of parsed.ignored) this.o.onIgnored?.(i);
+    // A file with a syntax error keeps its previous objects.
+    if (parsed.problems.some((p) => p.message.startsWith("invalid"))) {
+      this.state.keepFile(path, r.sig);
+      return;
+    }
+    const fresh = parsed.updates.map((u) => holdObject(u, this.o.watch));
+    const held = this.state.objectsOf(path);
+    const now = new Set(parsed.updates.map(resourceKey));
+    const dropped =
+      held && this.confirmDropMs > 0
+        ? [...held].filter(([k, h]) => !now.has(k) && WIDENS_WHEN_GONE.has(h.update.kind)).map(([, h]) => h)
+        : [];
+    if (dropped.length > 0) {
+      // Keep the dropped objects until a later read confirms them gone.
+      this.pendingDrops.set(path, { sig: r.sig, held: fresh, at: performance.now() });
+      this.state.setFile(path, [...fresh, ...dropped], r.sig);
+    } else this.state.setFile(path, fresh, r.sig);
   }
 }
+
+/** Every directory under `dir`, recursively. */
+async function listDirectories(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  return entries
+    .filter((e) => e.isDirectory())
+    .map((e) => join(e.parentPath ?? (e as unknown as { path: string }).path, e.name));
+}
+
+const missingMessage = "the manifest directory is gone: keeping the last state until it is back";

@@ -5,9 +5,9 @@
 
 import { readdir, readFile } from "node:fs/promises";
 import { join, relative } from "node:path";
-import { LineCounter, parseAllDocuments } from "yaml";
 import type { KubeObject } from "../model/k8s.js";
 import { isKind, type Kind, type ResourceUpdate, resourceKey } from "../model/resource.js";
+import { parseDocuments } from "./yaml-documents.js";
 
 const CLUSTER_SCOPED = new Set(["Namespace", "Node", "IPPool", "BlockAffinity", "FelixConfiguration"]);
 const MANIFEST_FILE = /\.(ya?ml|json)$/i;
@@ -47,38 +47,10 @@ export interface ParsedManifests {
 /** Parses one manifest file's text. Pure: the file name is only used in reports. */
 export function parseManifestText(text: string, file: string): ParsedManifests {
   const out: ParsedManifests = { updates: [], problems: [], ignored: [] };
-  const lineCounter = new LineCounter();
-  const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false });
-  const docList = Array.isArray(docs) ? docs : [docs];
-  for (const doc of docList) {
-    if (doc.errors.length > 0) {
-      const e = doc.errors[0];
-      const line = lineCounter.linePos(e.pos[0]).line;
-      out.problems.push({
-        file,
-        line,
-        message: `invalid ${file.endsWith(".json") ? "JSON/" : ""}YAML: ${firstLine(e.message)}`,
-      });
-      // One broken document makes the whole file unreliable: use none of it.
-      return { updates: [], problems: out.problems, ignored: [] };
-    }
-  }
-  const values: { value: unknown; line?: number }[] = [];
-  for (const doc of docList) {
-    const start = doc.contents?.range?.[0] ?? doc.range?.[0];
-    const line = start === undefined ? undefined : lineCounter.linePos(start).line;
-    try {
-      values.push({ value: doc.toJS({ maxAliasCount: 100 }), line });
-    } catch (e) {
-      // Unresolved or excessive aliases: the file is unusable, like a syntax error.
-      return {
-        updates: [],
-        problems: [{ file, line, message: `invalid YAML: ${firstLine((e as Error).message)}` }],
-        ignored: [],
-      };
-    }
-  }
-  for (const { value, line } of values) {
+  const parsed = parseDocuments(text, file);
+  // One broken document makes the whole file unreliable: use none of it.
+  if (!parsed.ok) return { updates: [], problems: [{ file, line: parsed.line, message: parsed.message }], ignored: [] };
+  for (const { value, line } of parsed.docs) {
     if (value === null || value === undefined) continue;
     collect(value, file, line, out);
   }
@@ -120,10 +92,6 @@ function collect(value: unknown, file: string, line: number | undefined, out: Pa
   // Normalise the namespace into the object so conversion sees what we keyed.
   const value2 = CLUSTER_SCOPED.has(obj.kind) ? obj : { ...obj, metadata: { ...obj.metadata, namespace } };
   out.updates.push({ kind: obj.kind, namespace, name, value: value2, source: { file, line } });
-}
-
-function firstLine(s: string): string {
-  return s.split("\n")[0];
 }
 
 /** Every manifest file under `dir`, recursively, sorted for determinism. */

@@ -1,9 +1,23 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import {
+  closeSync,
+  ftruncateSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { describe, test } from "node:test";
-import { FileDatastore } from "../../../src/datastore/file-datastore.js";
+import { firstValueFrom } from "rxjs";
+import { FileDatastore, type FileDatastoreOptions } from "../../../src/datastore/file-datastore.js";
+import { fsManifestReader, type ManifestReader } from "../../../src/datastore/manifest-reader.js";
+import type { ManifestProblem } from "../../../src/datastore/manifests.js";
 import type { ResourceUpdate } from "../../../src/model/resource.js";
 
 const ns = (name: string, team = "a") =>
@@ -43,5 +57,244 @@ describe("FileDatastore", () => {
       sub.unsubscribe();
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+// ─── O(change), bursts, and hostile or racing writers ───────────────────────
+
+const policy = (name: string, port: number) =>
+  [
+    "apiVersion: networking.k8s.io/v1",
+    "kind: NetworkPolicy",
+    `metadata: {name: ${name}, namespace: prod}`,
+    "spec:",
+    "  podSelector: {matchLabels: {app: db}}",
+    "  ingress:",
+    "    - from:",
+    "        - podSelector: {matchLabels: {app: api}}",
+    "      ports:",
+    `        - {port: ${port}, protocol: TCP}`,
+    "",
+  ].join("\n");
+
+/** Runs a watching datastore over a fresh directory; `fill` writes the initial files. */
+async function withDatastore(
+  o: Partial<FileDatastoreOptions>,
+  fill: (dir: string) => void,
+  body: (t: {
+    dir: string;
+    batches: ResourceUpdate[][];
+    problems: ManifestProblem[];
+    reads: string[];
+  }) => Promise<void>,
+) {
+  const dir = mkdtempSync(join(tmpdir(), "felix-fds-"));
+  fill(dir);
+  const batches: ResourceUpdate[][] = [];
+  const problems: ManifestProblem[] = [];
+  const reads: string[] = [];
+  const reader: ManifestReader = {
+    sig: (p) => fsManifestReader.sig(p),
+    read: (p, max) => {
+      reads.push(relative(dir, p));
+      return fsManifestReader.read(p, max);
+    },
+  };
+  const sub = new FileDatastore({ dir, watch: true, debounceMs: 30, reader, onProblem: (p) => problems.push(p), ...o })
+    .updates()
+    .subscribe((b) => batches.push(b));
+  try {
+    await until(() => batches.length > 0, "in sync");
+    await body({ dir, batches, problems, reads });
+  } finally {
+    sub.unsubscribe();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const names = (b: ResourceUpdate[] | undefined) => (b ?? []).map((u) => `${u.name}${u.value ? "" : " (deleted)"}`);
+
+describe("FileDatastore: cost and safety", () => {
+  test("a change to one file reads only that file and emits only the object that changed", async () => {
+    await withDatastore(
+      {},
+      (dir) => {
+        for (let i = 0; i < 20; i++) writeFileSync(join(dir, `f${i}.yaml`), `${ns(`a${i}`)}---\n${ns(`b${i}`)}`);
+      },
+      async ({ dir, batches, reads }) => {
+        assert.equal(reads.length, 20);
+        assert.equal(batches[0].length, 40);
+        reads.length = 0;
+        writeFileSync(join(dir, "f7.yaml"), `${ns("a7")}---\n${ns("b7", "changed")}`);
+        await until(() => batches.length === 2, "the change");
+        assert.deepEqual(reads, ["f7.yaml"]);
+        assert.deepEqual(names(batches[1]), ["b7"]);
+        // Touching a file without changing its objects emits nothing.
+        writeFileSync(join(dir, "f3.yaml"), `${ns("a3")}---\n${ns("b3")}`);
+        await until(() => reads.length === 2, "the touch");
+        await new Promise((r) => setTimeout(r, 100));
+        assert.equal(batches.length, 2);
+      },
+    );
+  });
+
+  test("files replaced by rename, again and again, and new subdirectories are followed", async () => {
+    await withDatastore(
+      { confirmDropMs: 0 },
+      (dir) => {
+        mkdirSync(join(dir, "sub"));
+        writeFileSync(join(dir, "sub", "a.yaml"), ns("a"));
+      },
+      async ({ dir, batches }) => {
+        const replace = (file: string, text: string) => {
+          writeFileSync(join(dir, "sub", ".tmp"), text);
+          renameSync(join(dir, "sub", ".tmp"), join(dir, "sub", file));
+        };
+        replace("a.yaml", `${ns("a")}---\n${ns("b")}`);
+        await until(() => batches.length === 2, "the first replacement");
+        replace("a.yaml", ns("a"));
+        await until(() => batches.length === 3, "the second replacement");
+        assert.deepEqual(names(batches[2]), ["b (deleted)"]);
+        mkdirSync(join(dir, "sub", "deeper"));
+        writeFileSync(join(dir, "sub", "deeper", "c.yaml"), ns("c"));
+        await until(() => batches.some((b) => names(b).includes("c")), "a file in a new subdirectory");
+        writeFileSync(join(dir, "sub", "deeper", "c.yaml"), ns("c", "z"));
+        await until(() => batches.at(-1)?.[0]?.value?.metadata?.labels?.team === "z", "its change");
+        rmSync(join(dir, "sub"), { recursive: true });
+        await until(() => names(batches.at(-1)).includes("a (deleted)"), "the subdirectory removed");
+      },
+    );
+  });
+
+  test("a burst of writes to many files is one batch", async () => {
+    await withDatastore(
+      { debounceMs: 300 },
+      () => {},
+      async ({ dir, batches }) => {
+        for (let i = 0; i < 10; i++) writeFileSync(join(dir, `n${i}.yaml`), ns(`n${i}`));
+        await until(() => batches.length === 2, "the burst");
+        assert.equal(batches[1].length, 10);
+      },
+    );
+  });
+
+  test("a half-written file never withdraws a policy in force", async () => {
+    const full = `${policy("p1", 5432)}---\n${policy("p2", 6379)}`;
+    await withDatastore(
+      { debounceMs: 30, confirmDropMs: 1000 },
+      (dir) => writeFileSync(join(dir, "pol.yaml"), full),
+      async ({ dir, batches }) => {
+        // An in-place writer that pauses (longer than the quiet period) after the first document.
+        const next = full.replace("5432", "5433");
+        const cut = next.indexOf("---\n");
+        const fd = openSync(join(dir, "pol.yaml"), "r+");
+        ftruncateSync(fd, 0);
+        writeSync(fd, next.slice(0, cut), 0);
+        await until(() => batches.length === 2, "the first document read");
+        assert.deepEqual(names(batches[1]), ["p1"], "p1 changed, p2 not withdrawn");
+        writeSync(fd, next.slice(cut), cut);
+        closeSync(fd);
+        // Then a writer that dies mid-line: the file does not parse, nothing changes.
+        writeFileSync(join(dir, "pol.yaml"), full.slice(0, full.indexOf("{matchLabels: {app: api}") + 8));
+        await new Promise((r) => setTimeout(r, 300));
+        for (const b of batches) for (const u of b) assert.ok(u.value, `${u.name} was never withdrawn`);
+        assert.equal(batches.length, 2);
+        // A real removal from a file that stays is confirmed by a later read, then withdrawn.
+        writeFileSync(join(dir, "pol.yaml"), policy("p1", 5433));
+        await until(() => batches.length === 3, "the confirmed removal", 5000);
+        assert.deepEqual(names(batches[2]), ["p2 (deleted)"]);
+      },
+    );
+  });
+
+  test("a file read while it changes is read again once quiet", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "felix-fds-"));
+    writeFileSync(join(dir, "a.yaml"), ns("a"));
+    let unstable = 2;
+    const reader: ManifestReader = {
+      sig: (p) => fsManifestReader.sig(p),
+      read: async (p, max) => (unstable-- > 0 ? { status: "unstable" } : fsManifestReader.read(p, max)),
+    };
+    const first = await firstValueFrom(new FileDatastore({ dir, watch: false, reader }).updates());
+    rmSync(dir, { recursive: true, force: true });
+    assert.deepEqual(names(first), ["a"]);
+  });
+
+  test("a file over the size limit is skipped with a clear error; one that grows over it keeps what it held", async () => {
+    await withDatastore(
+      { maxFileBytes: 2000 },
+      (dir) => {
+        writeFileSync(join(dir, "big.yaml"), `${ns("big")}# ${"x".repeat(3000)}\n`);
+        writeFileSync(join(dir, "ok.yaml"), policy("p1", 80));
+      },
+      async ({ dir, batches, problems }) => {
+        assert.deepEqual(names(batches[0]), ["p1"]);
+        assert.match(problems[0].message, /^file is 3\d{3} bytes, over the limit of 2000/);
+        writeFileSync(join(dir, "ok.yaml"), `${policy("p1", 81)}# ${"y".repeat(3000)}\n`);
+        await until(() => problems.length === 2, "the grown file refused");
+        assert.match(problems[1].message, /over the limit/);
+        writeFileSync(join(dir, "ok.yaml"), policy("p1", 82));
+        await until(() => batches.length === 2, "back under the limit");
+        assert.deepEqual(names(batches[1]), ["p1"]);
+      },
+    );
+  });
+
+  test("a FIFO or device in the directory is skipped without blocking", async () => {
+    await withDatastore(
+      {},
+      (dir) => {
+        execFileSync("mkfifo", [join(dir, "fifo.yaml")]);
+        writeFileSync(join(dir, "a.yaml"), ns("a"));
+      },
+      async ({ dir, batches, problems }) => {
+        assert.deepEqual(names(batches[0]), ["a"]);
+        // A FIFO put in a manifest's place: refused without blocking, the manifest's objects stay.
+        execFileSync("mkfifo", [join(dir, ".tmp-fifo")]);
+        renameSync(join(dir, ".tmp-fifo"), join(dir, "a.yaml"));
+        execFileSync("mkfifo", [join(dir, "b.yaml")]);
+        writeFileSync(join(dir, "c.yaml"), ns("c"));
+        await until(() => batches.length === 2, "c, past the FIFOs");
+        assert.deepEqual(names(batches[1]), ["c"]);
+        assert.ok(problems.some((p) => /not a regular file/.test(p.message)));
+      },
+    );
+  });
+
+  test("a duplicate object in two files is reported; the path that sorts last wins", async () => {
+    await withDatastore(
+      {},
+      (dir) => writeFileSync(join(dir, "a.yaml"), ns("x", "from-a")),
+      async ({ dir, batches, problems }) => {
+        writeFileSync(join(dir, "b.yaml"), ns("x", "from-b"));
+        await until(() => batches.length === 2, "the duplicate");
+        assert.match(problems.at(-1)!.message, /^Namespace\/\/x is also defined in .*a\.yaml:1; this definition wins/);
+        const team = (b: ResourceUpdate[] | undefined) => b?.[0]?.value?.metadata?.labels?.team;
+        assert.equal(team(batches[1]), "from-b");
+        rmSync(join(dir, "b.yaml"));
+        await until(() => batches.length === 3, "the winner removed");
+        assert.equal(team(batches[2]), "from-a");
+      },
+    );
+  });
+
+  test("a replaced directory is picked up again", async () => {
+    await withDatastore(
+      { rootCheckMs: 50 },
+      (dir) => writeFileSync(join(dir, "a.yaml"), policy("p1", 80)),
+      async ({ dir, batches, problems }) => {
+        renameSync(dir, `${dir}.old`);
+        await until(() => problems.some((p) => /directory is gone/.test(p.message)), "the directory missed");
+        assert.equal(batches.length, 1, "nothing withdrawn while it is gone");
+        mkdirSync(dir);
+        writeFileSync(join(dir, "a.yaml"), policy("p1", 81));
+        writeFileSync(join(dir, "b.yaml"), policy("p2", 82));
+        await until(() => batches.length === 2, "the new directory read");
+        assert.deepEqual(names(batches[1]).sort(), ["p1", "p2"]);
+        writeFileSync(join(dir, "b.yaml"), policy("p2", 83));
+        await until(() => batches.length === 3, "the new directory watched");
+        rmSync(`${dir}.old`, { recursive: true, force: true });
+      },
+    );
   });
 });

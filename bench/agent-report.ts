@@ -1,0 +1,95 @@
+// The headline table: the real agent against the kernel-write floor, with the
+// issue's targets and the figures before this work for comparison.
+
+import type { AgentFigures, DaemonFigures } from "./agent.js";
+import type { Dist } from "./measure.js";
+import type { ChangeKind } from "./scale.js";
+
+/**
+ * Figures before issue 15's datastore work: commit e81d2db on this machine
+ * with this bench (FXBENCH_FELIX, files written in place: that datastore lost
+ * a file's events once it was replaced by a rename), by preset.
+ */
+const PREVIOUS: Record<string, { once?: string; rss?: string; change?: string; daemonRss?: string }> = {
+  large: { once: "19.8 s (4.6× floor 4.3 s)", rss: "553 MB", change: "14.5–15.4 s", daemonRss: "947 MB" },
+  medium: { once: "6.0 s (7.5× floor 0.8 s)", rss: "217 MB", change: "2.0–3.2 s", daemonRss: "445 MB" },
+};
+
+const s = (ms: number | undefined) => (ms === undefined || Number.isNaN(ms) ? "–" : `${(ms / 1000).toFixed(2)} s`);
+const m = (ms: number | undefined) => (ms === undefined || Number.isNaN(ms) ? "–" : `${ms.toFixed(0)} ms`);
+const mb = (v: number | undefined) => (v === undefined || Number.isNaN(v) ? "–" : `${v.toFixed(0)} MB`);
+
+export function renderAgentTable(
+  preset: string,
+  a: AgentFigures,
+  floorMs: number | undefined,
+  backend: string,
+  tableChangeMs?: Record<string, number>,
+): string {
+  const prev = PREVIOUS[preset] ?? {};
+  const rows: string[][] = [];
+  const ratio = (ms: number | undefined) => (floorMs && ms ? ` (${(ms / floorMs).toFixed(2)}× floor)` : "");
+  rows.push(["kernel-write floor: ipset restore + iptables-restore of the same state", s(floorMs), "", ""]);
+  if (a.once) {
+    rows.push([
+      `file: felix --once, cold (spawn → exit)${(a.once.runs ?? 1) > 1 ? `, median of ${a.once.runs} (best)` : ""}`,
+      `${s(a.once.ms)}${ratio(a.once.ms)}${(a.once.runs ?? 1) > 1 ? ` (${s(a.once.minMs)}${ratio(a.once.minMs)})` : ""}`,
+      "≤ 1.5× floor",
+      prev.once ?? "",
+    ]);
+    rows.push(["file: felix --once, peak RSS", mb(a.once.peakRssMB), "≤ 400 MB", prev.rss ?? ""]);
+  }
+  const daemon = (what: string, d: DaemonFigures | undefined, from: string, extra?: number) => {
+    if (!d) return;
+    rows.push([
+      `${what}: daemon cold (spawn → programmed)`,
+      `${s(d.coldMs)}${ratio(d.coldMs - (extra ?? 0))}`,
+      extra === undefined ? "" : "≤ 1.5× floor + LIST",
+      "",
+    ]);
+    for (const [kind, dd] of Object.entries(d.kinds) as [ChangeKind, Dist][]) {
+      const ap = d.applyKinds?.[kind];
+      rows.push([
+        `${what}: ${kind}, ${from} → programmed (p50 / p99 / max; apply p50)`,
+        `${m(dd.p50)} / ${m(dd.p99)} / ${m(dd.max)}; ${m(ap?.p50)}`,
+        kind.startsWith("service") ? `kernel's cost: ${m(tableChangeMs?.nat)} per nat change` : "p99 ≤ 100 ms",
+        what === "file" ? (prev.change ?? "") : "",
+      ]);
+    }
+    rows.push([
+      `${what}: daemon RSS cold / after ${d.churn} random changes`,
+      `${mb(d.rssColdMB)} / ${mb(d.rssAfterChurnMB)}`,
+      "≤ 400 MB",
+      "",
+    ]);
+    rows.push([
+      `${what}: daemon peak RSS (VmHWM)`,
+      mb(d.peakRssMB),
+      "≤ 400 MB",
+      what === "file" ? (prev.daemonRss ?? "") : "",
+    ]);
+  };
+  daemon("file", a.daemon, "file write");
+  if (a.kubernetes) {
+    rows.push([
+      "kubernetes: objects created in the fake API server (not timed below)",
+      s(a.kubernetes.createMs),
+      "",
+      "",
+    ]);
+    daemon("kubernetes", a.kubernetes, "API write (WATCH event)", 0);
+  }
+  if (tableChangeMs) {
+    const costs = Object.entries(tableChangeMs).map(([t, ms]) => `${t} ${m(ms)}`);
+    rows.push(["kernel's own cost of the smallest change per table (floor namespace)", costs.join(", "), "", ""]);
+  }
+  const headers = ["", "measured", "target", "previous"];
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (r: string[]) =>
+    `  ${r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padEnd(widths[i]))).join("  ")}`;
+  return [
+    `\nend to end: the real felix process (iptables-${backend}), the kernel in a network namespace; ${a.files} manifest files, ${(a.bytes / 1e6).toFixed(1)} MB`,
+    line(headers),
+    ...rows.map(line),
+  ].join("\n");
+}

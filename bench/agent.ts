@@ -1,0 +1,351 @@
+// The product path, timed: the real `felix` process, in a fresh network
+// namespace set up as a node (an underlay holding node-0's InternalIP, one up
+// `cali…` veth per local pod), fed the synthetic cluster
+//   - as a manifest directory (the file datastore): `felix --once` cold, from
+//     spawn (node start-up included) to exit; then the daemon: cold to its
+//     first "dataplane programmed", and per change, from the file write to the
+//     log line of the apply that programmed it (pino's `time`, same clock);
+//   - from the fake API server in the same namespace (the Kubernetes
+//     datastore): LIST → programmed, and per change from the write that
+//     sends the WATCH event to the programmed line.
+// Peak RSS: the kernel's VmHWM of the felix process (ru_maxrss for --once).
+// FXBENCH_FELIX_LOG=<file> keeps the daemons' log lines; FXBENCH_WRITE=in-place
+// writes manifests in place instead of temp file + rename.
+
+import { type ChildProcess, spawn } from "node:child_process";
+import { appendFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { vethNameForWorkload } from "../calc-graph/conversion/pod.js";
+import type { KubeObject } from "../src/model/k8s.js";
+import { type ResourceUpdate, resourceKey } from "../src/model/resource.js";
+import { kubeconfigFor } from "../test/helpers/kubeconfig.js";
+import { RemoteApiServer } from "../test/helpers/remote-apiserver.js";
+import { ManifestDir } from "./manifest-dir.js";
+import { type Dist, dist } from "./measure.js";
+import { type ChangeKind, LOCAL_NODE, nodeInternalIp, type SyntheticCluster } from "./scale.js";
+
+/** FXBENCH_FELIX=<felix.js> times another build (e.g. an older commit's) on the same cluster and kernel. */
+const FELIX = process.env.FXBENCH_FELIX ?? fileURLToPath(new URL("../src/cli/felix.js", import.meta.url));
+const PROGRAMMED = new Set(["dataplane programmed", "dataplane already in sync: no changes"]);
+
+export interface AgentOptions {
+  readonly backend: "legacy" | "nft";
+  readonly proxyMode: string;
+  readonly samples: number;
+  readonly kinds: readonly ChangeKind[];
+  /** Cold `--once` runs, each in a fresh namespace (the machine is shared: the median and the best are reported). */
+  readonly onceRuns: number;
+  /** Random changes before the daemon's RSS is read again. */
+  readonly churn: number;
+  readonly kubernetes: boolean;
+}
+
+export interface DaemonFigures {
+  /** Spawn → first programmed. */
+  readonly coldMs: number;
+  readonly rssColdMB: number;
+  readonly kinds: Partial<Record<ChangeKind, Dist>>;
+  /** Of each change's latency, the dataplane apply (the rest: datastore, graph, logging). */
+  readonly applyKinds: Partial<Record<ChangeKind, Dist>>;
+  readonly churn: number;
+  readonly rssAfterChurnMB: number;
+  readonly peakRssMB: number;
+}
+
+export interface AgentFigures {
+  readonly files: number;
+  readonly bytes: number;
+  /** Median of `runs` (and the best); the highest peak RSS. */
+  readonly once?: { ms: number; minMs?: number; runs?: number; peakRssMB: number; exit: number | null };
+  readonly daemon?: DaemonFigures;
+  readonly kubernetes?: DaemonFigures & { createMs: number };
+}
+
+export interface Netns {
+  create(): string;
+  remove(name: string): void;
+}
+
+const progress = (msg: string) => process.stderr.write(`· ${msg}\n`);
+
+/** The node's links: the underlay and a veth per local pod, as the CNI plugin leaves them. */
+async function setUpLinks(ns: string, cluster: SyntheticCluster): Promise<void> {
+  const lines = [
+    "link set lo up",
+    "link add fxb-underlay type veth peer name fxb-underlay-p",
+    `addr add ${nodeInternalIp(0)}/12 dev fxb-underlay`,
+    "link set fxb-underlay-p up",
+    "link set fxb-underlay up",
+  ];
+  let i = 0;
+  for (const u of cluster.updates) {
+    const pod = u.value as { spec?: { nodeName?: string } } | null;
+    if (u.kind !== "Pod" || pod?.spec?.nodeName !== LOCAL_NODE) continue;
+    const name = vethNameForWorkload(u.namespace, u.name);
+    lines.push(`link add ${name} type veth peer name fxb-p${i}`, `link set fxb-p${i} up`, `link set ${name} up`);
+    i++;
+  }
+  await run("ip", ["-n", ns, "-batch", "-"], `${lines.join("\n")}\n`);
+}
+
+function run(cmd: string, args: string[], input?: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const c = spawn(cmd, args, { stdio: ["pipe", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    c.stdout.on("data", (d) => (out += d));
+    c.stderr.on("data", (d) => (err += d));
+    c.on("close", (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} ${args.join(" ")}: ${err.trim()}`))));
+    c.stdin.end(input ?? "");
+  });
+}
+
+function felixEnv(o: AgentOptions): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    FELIX_PROXYMODE: o.proxyMode,
+    FELIX_IPTABLESBACKEND: o.backend,
+    FELIX_IPTABLESREFRESHINTERVAL: "0",
+    FELIX_HEALTHENABLED: "false",
+    FELIX_LOGSEVERITYSCREEN: "info",
+  };
+}
+
+/** `felix --once`, wrapped to read its ru_maxrss. */
+async function once(ns: string, dir: string, o: AgentOptions): Promise<NonNullable<AgentFigures["once"]>> {
+  const wrapper =
+    "import resource,subprocess,sys\nr=subprocess.run(sys.argv[1:])\n" +
+    "sys.stderr.write('MAXRSS %d\\n' % resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\nsys.exit(r.returncode)";
+  const args = ["netns", "exec", ns, "python3", "-c", wrapper, process.execPath, FELIX];
+  args.push("--datastore", "file", "--resources", dir, "--node-name", LOCAL_NODE, "--once", "--log-format", "json");
+  const t0 = performance.now();
+  const c = spawn("ip", args, { env: felixEnv(o), stdio: ["ignore", "ignore", "pipe"] });
+  let err = "";
+  c.stderr.on("data", (d) => (err += d));
+  const exit = await new Promise<number | null>((r) => c.on("close", r));
+  const ms = performance.now() - t0;
+  const kb = Number(/MAXRSS (\d+)/.exec(err)?.[1] ?? Number.NaN);
+  if (exit !== 0) progress(`felix --once exited ${exit}: ${err.slice(-500)}`);
+  return { ms, peakRssMB: kb / 1024, exit };
+}
+
+/** A felix daemon and its log lines. */
+class Agent {
+  private readonly child: ChildProcess;
+  private waiters: { since: number; resolve: (t: number) => void }[] = [];
+  /** The apply time (ms) logged with each programmed line, by its log time. */
+  readonly applyMs = new Map<number, number>();
+  readonly t0 = Date.now();
+  readonly exited: Promise<number | null>;
+
+  constructor(ns: string, args: string[], o: AgentOptions) {
+    this.child = spawn("ip", ["netns", "exec", ns, process.execPath, FELIX, ...args, "--log-format", "json"], {
+      env: felixEnv(o),
+      stdio: ["ignore", "ignore", "pipe"], // the log goes to stderr
+    });
+    this.exited = new Promise((r) => this.child.on("close", r));
+    const tee = process.env.FXBENCH_FELIX_LOG;
+    createInterface({ input: this.child.stderr! }).on("line", (line) => {
+      if (tee) appendFileSync(tee, `${line}\n`);
+      let m: { msg?: string; time?: number; level?: number; ms?: number };
+      try {
+        m = JSON.parse(line);
+      } catch {
+        return;
+      }
+      if ((m.level ?? 0) >= 50) progress(`felix: ${line.slice(0, 300)}`);
+      if (!PROGRAMMED.has(m.msg ?? "") || m.time === undefined) return;
+      const t = m.time;
+      if (m.ms !== undefined) this.applyMs.set(t, m.ms);
+      const due = this.waiters.filter((w) => t >= w.since);
+      this.waiters = this.waiters.filter((w) => t < w.since);
+      for (const w of due) w.resolve(t);
+    });
+  }
+
+  /** Resolves with the log time of the first programmed line at or after `since` (Date.now() ms). */
+  programmed(since: number, timeoutMs = 120_000): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error("felix did not program within the timeout")), timeoutMs);
+      this.waiters.push({
+        since,
+        resolve: (t) => {
+          clearTimeout(timer);
+          resolve(t);
+        },
+      });
+    });
+  }
+
+  /** VmRSS and VmHWM of the node process (`ip netns exec` execs it in place). */
+  rss(): { rssMB: number; hwmMB: number } {
+    const s = readFileSync(`/proc/${this.child.pid}/status`, "utf8");
+    const kb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(s)?.[1] ?? Number.NaN);
+    return { rssMB: kb("VmRSS") / 1024, hwmMB: kb("VmHWM") / 1024 };
+  }
+
+  async stop(): Promise<void> {
+    this.child.kill("SIGTERM");
+    await this.exited;
+  }
+}
+
+/** Writes a change through `write`, timed from the write to the programmed line; the revert is untimed. */
+async function sampleChanges(
+  agent: Agent,
+  cluster: SyntheticCluster,
+  o: AgentOptions,
+  write: (u: readonly ResourceUpdate[]) => Promise<number>,
+): Promise<Pick<DaemonFigures, "kinds" | "applyKinds" | "churn" | "rssAfterChurnMB">> {
+  const kinds: Partial<Record<ChangeKind, Dist>> = {};
+  const applyKinds: Partial<Record<ChangeKind, Dist>> = {};
+  for (const kind of o.samples > 0 ? o.kinds : []) {
+    const ms: number[] = [];
+    const apply: number[] = [];
+    for (let i = 0; i < o.samples + 1; i++) {
+      const change = cluster.change(kind);
+      const t0 = await write(change.forward);
+      const t1 = await agent.programmed(t0);
+      if (i > 0) {
+        ms.push(t1 - t0); // the first is a warm-up
+        apply.push(agent.applyMs.get(t1) ?? Number.NaN);
+      }
+      await agent.programmed(await write(change.revert));
+    }
+    kinds[kind] = dist(ms);
+    applyKinds[kind] = dist(apply);
+    progress(`  ${kind}: p50 ${kinds[kind]!.p50.toFixed(0)} ms, max ${kinds[kind]!.max.toFixed(0)} ms`);
+  }
+  // Churn: random changes committed, ten per write, each burst programmed before the next.
+  for (let i = 0; i < o.churn; i += 10) {
+    const burst: ResourceUpdate[] = [];
+    for (let j = 0; j < 10; j++) burst.push(...cluster.randomChange());
+    await agent.programmed(await write(burst));
+  }
+  return { kinds, applyKinds, churn: o.churn, rssAfterChurnMB: agent.rss().rssMB };
+}
+
+async function daemonRun(
+  agent: Agent,
+  cluster: SyntheticCluster,
+  o: AgentOptions,
+  write: (u: readonly ResourceUpdate[]) => Promise<number>,
+): Promise<DaemonFigures> {
+  const first = await agent.programmed(0, 30 * 60_000);
+  const coldMs = first - agent.t0;
+  const rssColdMB = agent.rss().rssMB;
+  progress(`  daemon programmed in ${coldMs.toFixed(0)} ms, RSS ${rssColdMB.toFixed(0)} MB`);
+  const changes = await sampleChanges(agent, cluster, o, write);
+  return { coldMs, rssColdMB, ...changes, peakRssMB: agent.rss().hwmMB };
+}
+
+/** The file datastore: --once, then the daemon. */
+export async function fileDatastoreRuns(
+  makeCluster: () => SyntheticCluster,
+  netns: Netns,
+  o: AgentOptions,
+): Promise<AgentFigures> {
+  const cluster = makeCluster();
+  const dir = mkdtempSync(join(tmpdir(), "fxbench-manifests-"));
+  try {
+    const mdir = new ManifestDir(dir, cluster.updates);
+    progress(`manifest directory: ${mdir.fileCount} files, ${(mdir.bytes / 1e6).toFixed(1)} MB`);
+    const runs: NonNullable<AgentFigures["once"]>[] = [];
+    for (let i = 0; i < Math.max(1, o.onceRuns); i++) {
+      const nsOnce = netns.create();
+      try {
+        await setUpLinks(nsOnce, cluster);
+        const r = await once(nsOnce, dir, o);
+        runs.push(r);
+        progress(`felix --once: ${r.ms.toFixed(0)} ms, peak RSS ${r.peakRssMB.toFixed(0)} MB`);
+      } finally {
+        netns.remove(nsOnce);
+      }
+    }
+    const times = dist(runs.map((r) => r.ms)); // p50: the median
+    const onceFig: AgentFigures["once"] = {
+      ms: times.p50,
+      minMs: Math.min(...runs.map((r) => r.ms)),
+      runs: runs.length,
+      peakRssMB: Math.max(...runs.map((r) => r.peakRssMB)),
+      exit: runs.find((r) => r.exit !== 0)?.exit ?? 0,
+    };
+    const ns = netns.create();
+    try {
+      await setUpLinks(ns, cluster);
+      const agent = new Agent(ns, ["--datastore", "file", "--resources", dir, "--node-name", LOCAL_NODE], o);
+      try {
+        const write = async (u: readonly ResourceUpdate[]) => {
+          const files = mdir.prepare(u);
+          const t0 = Date.now();
+          mdir.commit(files, process.env.FXBENCH_WRITE === "in-place");
+          return t0;
+        };
+        const daemon = await daemonRun(agent, cluster, o, write);
+        return { files: mdir.fileCount, bytes: mdir.bytes, once: onceFig, daemon };
+      } finally {
+        await agent.stop();
+      }
+    } finally {
+      netns.remove(ns);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The Kubernetes datastore against the fake API server, in the node's namespace. */
+export async function kubernetesRuns(
+  makeCluster: () => SyntheticCluster,
+  netns: Netns,
+  o: AgentOptions,
+): Promise<NonNullable<AgentFigures["kubernetes"]>> {
+  const cluster = makeCluster();
+  const ns = netns.create();
+  const work = mkdtempSync(join(tmpdir(), "fxbench-kube-"));
+  try {
+    await setUpLinks(ns, cluster);
+    const api = new RemoteApiServer(ns, "127.0.0.1");
+    await api.ready;
+    try {
+      const live = new Set<string>();
+      const write = async (updates: readonly ResourceUpdate[]) => {
+        const calls: Promise<unknown>[] = [];
+        const t0 = Date.now();
+        for (const u of updates) {
+          const key = resourceKey(u);
+          if (!u.value) {
+            if (live.delete(key)) calls.push(api.delete(u.kind, u.namespace || undefined, u.name));
+          } else {
+            calls.push(live.has(key) ? api.update(u.value) : api.create(u.value as KubeObject));
+            live.add(key);
+          }
+        }
+        await Promise.all(calls);
+        return t0;
+      };
+      const c0 = performance.now();
+      for (let i = 0; i < cluster.updates.length; i += 500) await write(cluster.updates.slice(i, i + 500));
+      const createMs = performance.now() - c0;
+      const kubeconfig = kubeconfigFor({ url: api.url }, { dir: work });
+      const agent = new Agent(
+        ns,
+        ["--datastore", "kubernetes", "--kubeconfig", kubeconfig, "--node-name", LOCAL_NODE],
+        o,
+      );
+      try {
+        return { createMs, ...(await daemonRun(agent, cluster, o, write)) };
+      } finally {
+        await agent.stop();
+      }
+    } finally {
+      await api.close();
+    }
+  } finally {
+    netns.remove(ns);
+    rmSync(work, { recursive: true, force: true });
+  }
+}

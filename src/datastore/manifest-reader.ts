@@ -1,0 +1,102 @@
+// Reading one manifest file safely: the file datastore's only access to file
+// contents, behind an interface so tests can count (or fake) the reads.
+//
+//   - opened O_NONBLOCK and checked with fstat: a FIFO or device that takes a
+//     file's place never blocks a libuv thread, it is refused;
+//   - refused when larger than the size limit, and never read past it (a file
+//     that grows while being read is cut at the limit and refused);
+//   - stat'ed again after reading: a file that changed meanwhile (a writer
+//     still at work) is reported unstable, to be read again once quiet.
+
+import { constants } from "node:fs";
+import { open, stat } from "node:fs/promises";
+
+/** What identifies a version of a file without reading it. */
+export interface FileSig {
+  readonly dev: number;
+  readonly ino: number;
+  readonly size: number;
+  readonly mtimeMs: number;
+  readonly ctimeMs: number;
+}
+
+export const sameSig = (a: FileSig | undefined, b: FileSig | undefined): boolean =>
+  a !== undefined &&
+  b !== undefined &&
+  a.dev === b.dev &&
+  a.ino === b.ino &&
+  a.size === b.size &&
+  a.mtimeMs === b.mtimeMs &&
+  a.ctimeMs === b.ctimeMs;
+
+export type ReadResult =
+  | { readonly status: "ok"; readonly text: string; readonly sig: FileSig }
+  | { readonly status: "missing" }
+  /** Not a regular file, too large, unreadable: reported, contributes nothing new. */
+  | { readonly status: "refused"; readonly message: string; readonly sig?: FileSig }
+  /** Changed while being read. */
+  | { readonly status: "unstable" };
+
+export interface ManifestReader {
+  /** The file's signature without reading it; undefined when it is gone or not a regular file. */
+  sig(path: string): Promise<FileSig | undefined>;
+  read(path: string, maxBytes: number): Promise<ReadResult>;
+}
+
+const toSig = (s: FileSig): FileSig => ({
+  dev: s.dev,
+  ino: s.ino,
+  size: s.size,
+  mtimeMs: s.mtimeMs,
+  ctimeMs: s.ctimeMs,
+});
+
+export const fsManifestReader: ManifestReader = {
+  async sig(path) {
+    try {
+      const s = await stat(path);
+      return s.isFile() ? toSig(s) : undefined;
+    } catch {
+      return undefined;
+    }
+  },
+
+  async read(path, maxBytes) {
+    let fh: Awaited<ReturnType<typeof open>>;
+    try {
+      fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === "ENOENT" || code === "ENOTDIR") return { status: "missing" };
+      return { status: "refused", message: `cannot read: ${(e as Error).message}` };
+    }
+    try {
+      const before = await fh.stat();
+      if (!before.isFile())
+        return { status: "refused", message: "not a regular file (FIFO, device or socket): skipped" };
+      if (before.size > maxBytes)
+        return { status: "refused", message: tooLarge(before.size, maxBytes), sig: toSig(before) };
+      // One byte past the limit tells a file that grew meanwhile.
+      const buf = Buffer.allocUnsafe(Math.min(before.size, maxBytes) + 1);
+      let n = 0;
+      for (;;) {
+        const { bytesRead } = await fh.read(buf, n, buf.length - n, n);
+        if (bytesRead === 0) break;
+        n += bytesRead;
+        if (n === buf.length) break;
+      }
+      const after = await fh.stat();
+      if (n > maxBytes) return { status: "refused", message: tooLarge(after.size, maxBytes), sig: toSig(after) };
+      if (!sameSig(toSig(before), toSig(after)) || n !== after.size) return { status: "unstable" };
+      return { status: "ok", text: buf.toString("utf8", 0, n), sig: toSig(after) };
+    } catch (e) {
+      return { status: "refused", message: `cannot read: ${(e as Error).message}` };
+    } finally {
+      await fh.close();
+    }
+  },
+};
+
+function tooLarge(size: number, max: number): string {
+  return `file is ${size} bytes, over the limit of ${max} (FELIX_MANIFESTMAXFILEBYTES): skipped`;
+}

@@ -1,0 +1,119 @@
+// A manifest file's text → its documents as plain values, each with the line
+// it starts on. Three ways, fastest first:
+//   - `.json`: JSON.parse (one document);
+//   - plain YAML (no anchors, aliases, tags or directives, as manifests nearly
+//     always are): js-yaml's core schema, document by document (about 8× faster
+//     than `yaml` on the bench's 19 MB and far less garbage);
+//   - anything else, and every text the fast paths reject: the `yaml` package,
+//     the authority for what is valid and for error lines, with its alias limit.
+// Both YAML parsers use the YAML 1.2 core schema (no timestamps, no `<<`
+// merges), so a document reads the same whichever path takes it.
+
+import { CORE_SCHEMA, loadAll } from "js-yaml";
+import { LineCounter, parseAllDocuments } from "yaml";
+
+export interface ParsedDocument {
+  readonly value: unknown;
+  readonly line?: number;
+}
+
+export type DocumentsResult =
+  | { readonly ok: true; readonly docs: ParsedDocument[] }
+  | { readonly ok: false; readonly line?: number; readonly message: string };
+
+/** Per alias, at most this many nodes of expansion are accepted (the `yaml` package's limit). */
+const MAX_ALIAS_COUNT = 100;
+/** An anchor, alias, tag or directive anywhere: the text takes the exact path. */
+const NOT_PLAIN = /(^|[\s[{,])[&*!]|^%/m;
+/** A document marker line; content on the same line belongs to the document. */
+const DOC_START = /^---(?=[ \t\r]|$)/gm;
+
+export function parseDocuments(text: string, file: string): DocumentsResult {
+  if (file.toLowerCase().endsWith(".json")) {
+    try {
+      return { ok: true, docs: [{ value: JSON.parse(text), line: 1 }] };
+    } catch {
+      // Not strict JSON: YAML (JSON's superset) decides, and places the error.
+    }
+  }
+  if (!NOT_PLAIN.test(text)) {
+    const fast = plainYaml(text);
+    if (fast) return { ok: true, docs: fast };
+  }
+  return exactYaml(text, file);
+}
+
+/** js-yaml per document, so each document knows its line; undefined when it refuses (the exact path then reports). */
+function plainYaml(text: string): ParsedDocument[] | undefined {
+  const starts = [0];
+  for (const m of text.matchAll(DOC_START)) if (m.index > 0) starts.push(m.index);
+  const docs: ParsedDocument[] = [];
+  let line = 1;
+  let pos = 0;
+  for (let i = 0; i < starts.length; i++) {
+    line += countLines(text, pos, starts[i]);
+    pos = starts[i];
+    const piece = text.slice(starts[i], starts[i + 1] ?? text.length);
+    try {
+      const first = firstContentLine(piece);
+      loadAll(piece, (value) => docs.push({ value, line: line + first }), { schema: CORE_SCHEMA });
+    } catch {
+      return undefined;
+    }
+  }
+  return docs;
+}
+
+function exactYaml(text: string, file: string): DocumentsResult {
+  const lineCounter = new LineCounter();
+  const all = parseAllDocuments(text, { lineCounter, prettyErrors: false });
+  const list = Array.isArray(all) ? all : [all];
+  const what = file.toLowerCase().endsWith(".json") ? "JSON/YAML" : "YAML";
+  for (const doc of list) {
+    if (doc.errors.length > 0) {
+      const e = doc.errors[0];
+      return {
+        ok: false,
+        line: lineCounter.linePos(e.pos[0]).line,
+        message: `invalid ${what}: ${firstLine(e.message)}`,
+      };
+    }
+  }
+  const docs: ParsedDocument[] = [];
+  for (const doc of list) {
+    const start = doc.contents?.range?.[0] ?? doc.range?.[0];
+    const line = start === undefined ? undefined : lineCounter.linePos(start).line;
+    try {
+      docs.push({ value: doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }), line });
+    } catch (e) {
+      // Unresolved or excessive aliases: the file is unusable, like a syntax error.
+      return { ok: false, line, message: `invalid ${what}: ${firstLine((e as Error).message)}` };
+    }
+  }
+  return { ok: true, docs };
+}
+
+/** Lines before a piece's first content (blank, comment and marker lines), 0-based. */
+function firstContentLine(piece: string): number {
+  let n = 0;
+  let pos = 0;
+  while (pos < piece.length) {
+    const end = piece.indexOf("\n", pos);
+    const l = piece.slice(pos, end < 0 ? piece.length : end).trim();
+    if (l !== "" && !l.startsWith("#") && l !== "---") return n;
+    if (end < 0) break;
+    n++;
+    pos = end + 1;
+  }
+  return 0;
+}
+
+function countLines(text: string, from: number, to: number): number {
+  let n = 0;
+  for (let i = text.indexOf("\n", from); i >= 0 && i < to; i = text.indexOf("\n", i + 1)) n++;
+  return n;
+}
+
+function firstLine(s: string): string {
+  return s.split("\n")[0];
+}
