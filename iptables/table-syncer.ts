@@ -14,8 +14,9 @@
 //     and bottom (appends); if the block is off, our rules there are deleted
 //     by value and re-inserted, other rules keep their places (chainInsertMode
 //     Append is rendered as hooks that only append: rules/static.ts);
-//   - stale `cali-` chains are flushed in that transaction and deleted in a
-//     second one, once nothing of ours jumps to them.
+//   - stale `cali-` chains are flushed and deleted in that transaction once
+//     nothing of ours jumps to them; only if a rule we leave in place jumps
+//     to one (or such a transaction failed) are they deleted in a second one.
 // A failed restore is retried with backoff after re-reading the kernel (a
 // full resync), so a half-applied view never persists. The kernel applies a
 // restore atomically per table, so no chain is ever left half-written.
@@ -68,6 +69,8 @@ export class TableSyncer {
   private readonly onRetry?: (attempt: number, error: Error) => void;
   /** Restore failures since start, for metrics. */
   failures = 0;
+  /** Off after a restore with folded deletions failed: the retry deletes in a transaction of its own. */
+  private foldDeletes = true;
 
   constructor(
     readonly backend: IptablesBackend,
@@ -89,9 +92,12 @@ export class TableSyncer {
     let backoff = this.initialBackoffMs;
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.applyOnce(desired);
+        const r = await this.applyOnce(desired);
+        this.foldDeletes = true;
+        return r;
       } catch (e) {
         this.invalidate();
+        this.foldDeletes = false;
         if (!(e instanceof RestoreError)) throw e;
         this.failures++;
         if (attempt >= this.retries) throw e;
@@ -110,8 +116,18 @@ export class TableSyncer {
 
   private async applyOnce(desired: FamilyTables): Promise<SyncResult> {
     const plans = await this.planTables(desired);
-    const main = plans.map((p) => p.main).join("");
-    const deletes = plans.map((p) => p.deletes).join("");
+    // A table's stale chains are deleted in its main transaction (legacy rewrites the whole
+    // table per restore, so a second one doubles the cost) unless a rule we do not rewrite
+    // jumps to one: then -X would fail the whole transaction, so they go in a second one.
+    const folded = plans.map(
+      (p, i) =>
+        this.foldDeletes &&
+        p.removed.length > 0 &&
+        p.main !== "" &&
+        !outsideJumpTo(this.kernel?.get(TABLE_NAMES[i]), desired[TABLE_NAMES[i]], p.removed),
+    );
+    const main = plans.map((p, i) => (folded[i] ? withDeletes(p) : p.main)).join("");
+    const deletes = plans.map((p, i) => (folded[i] ? "" : p.deletes)).join("");
     let restoreMs = 0;
     const write = async (input: string) => {
       const t0 = performance.now();
@@ -130,7 +146,7 @@ export class TableSyncer {
         deletesApplied = false;
       }
     }
-    this.updateCache(desired, plans, deletesApplied);
+    this.updateCache(desired, plans, (i) => folded[i] || deletesApplied);
     this.applied = desired;
     // Counted while planning: scanning tens of megabytes of restore input with regexes costs ~100 ms at scale.
     const sum = (f: (p: TablePlan) => number) => plans.reduce((n, p) => n + f(p), 0);
@@ -149,14 +165,18 @@ export class TableSyncer {
    * cached view instead of re-reading it. Drift made by others is found by
    * the periodic refresh (`invalidate`), as in Felix.
    */
-  private updateCache(desired: FamilyTables, plans: readonly TablePlan[], deletesApplied: boolean): void {
+  private updateCache(
+    desired: FamilyTables,
+    plans: readonly TablePlan[],
+    deletesApplied: (table: number) => boolean,
+  ): void {
     if (!this.kernel) return;
     for (const [i, name] of TABLE_NAMES.entries()) {
       const want = desired[name];
       const have: SavedTable = this.kernel.get(name) ?? { name, chains: new Map() };
       this.kernel.set(name, have);
       for (const chain of plans[i].removed) {
-        if (deletesApplied) have.chains.delete(chain);
+        if (deletesApplied(i)) have.chains.delete(chain);
         else have.chains.set(chain, { name: chain, policy: "-", rules: [] });
       }
       for (const chain of plans[i].written) {
@@ -175,6 +195,32 @@ export class TableSyncer {
       }
     }
   }
+}
+
+/** A plan's main transaction that also deletes its stale chains (after the rules that jumped to them are gone). */
+function withDeletes(p: TablePlan): string {
+  return `${p.main.slice(0, -"COMMIT\n".length)}${p.removed.map((c) => `-X ${c}\n`).join("")}COMMIT\n`;
+}
+
+/**
+ * Whether a rule that stays after the plan (in the cached kernel view: one
+ * without our hash, in a chain that is neither desired nor removed) jumps to a
+ * removed chain. Desired chains and our hook rules are rewritten to the desired
+ * rules, which only jump to desired chains (if they did not, the transaction
+ * fails and the retry deletes in a second one, as before).
+ */
+export function outsideJumpTo(have: SavedTable | undefined, want: TableState, removed: readonly string[]): boolean {
+  if (!have) return false;
+  const gone = new Set(removed);
+  for (const c of have.chains.values()) {
+    if (gone.has(c.name) || chainOf(want, c.name)) continue;
+    for (const r of c.rules) {
+      if (r.hash !== undefined) continue;
+      const target = /(?:^|\s)-[jg]\s+(\S+)/.exec(r.text)?.[1];
+      if (target !== undefined && gone.has(target)) return true;
+    }
+  }
+  return false;
 }
 
 /** Ours: rules with our hash, or older rules of ours that jump to a cali- chain without one. */

@@ -126,12 +126,50 @@ describe("TableSyncer", () => {
     assert.ok(!after.chains.has(policyChain), "stale policy chain deleted");
     assert.equal(r.chainsDeleted, 1);
     // The db pod's ingress chain is edited in place (its policy jump and the
-    // return after it deleted); only the deleted chain is declared (flushed).
-    const main = k.restores.at(-2)!;
+    // return after it deleted); only the deleted chain is declared (flushed),
+    // and deleted in the same transaction (legacy rewrites the table per restore).
+    assert.equal(k.restores.length, 2, "the first apply and one transaction");
+    const main = k.restores.at(-1)!;
     assert.deepEqual(main.match(/^:(\S+)/gm), [`:${policyChain}`]);
+    assert.deepEqual(main.match(/^-X .*/gm), [`-X ${policyChain}`]);
     const edits = main.match(/^-[DI] (\S+) .*/gm)!;
     assert.ok(edits.length > 0 && edits.every((l) => l.includes(" cali-tw-")), edits.join("\n"));
   });
+
+  for (const known of [true, false]) {
+    test(`a stale chain another program jumps to is flushed and kept (its jump ${known ? "in" : "not in"} the cached view)`, async () => {
+      const k = fakeKernel();
+      const s = new TableSyncer(k, { sleep: noSleep });
+      await s.apply(desired());
+      const policyChain = [
+        ...parseSave(await k.save())
+          .get("filter")!
+          .chains.keys(),
+      ].find((c) => c.startsWith("cali-pi-"))!;
+      await k.restore(`*filter\n:FOREIGN - [0:0]\n-A FOREIGN -j ${policyChain}\nCOMMIT\n`);
+      if (known) s.invalidate();
+      await s.apply(desired([...cluster.slice(0, 3), deleted(cluster[3])]));
+      const after = parseSave(await k.save()).get("filter")!;
+      assert.deepEqual(after.chains.get(policyChain)?.rules, [], "flushed, not deleted");
+      assert.deepEqual(
+        after.chains.get("FOREIGN")?.rules.map((r) => r.text),
+        [`-j ${policyChain}`],
+      );
+      // Known: deleted in a transaction of its own; unknown: the folded transaction fails and the retry does so.
+      assert.equal(s.failures, known ? 0 : 1);
+      assert.ok(!k.restores.at(-2)!.includes("-X "), "the main transaction deletes nothing");
+      assert.equal(k.restores.at(-1), `*filter\n-X ${policyChain}\nCOMMIT\n`);
+      // Once the foreign jump is gone, the next full resync deletes the chain.
+      await k.restore(`*filter\n-F FOREIGN\nCOMMIT\n`);
+      s.invalidate();
+      await s.apply(desired([...cluster.slice(0, 3), deleted(cluster[3])]));
+      assert.ok(
+        !parseSave(await k.save())
+          .get("filter")!
+          .chains.has(policyChain),
+      );
+    });
+  }
 
   test("edits a chain in place with -D/-I and converges from any start (property)", async () => {
     // Repeated bodies on purpose: identical rules must still get distinct hashes.
