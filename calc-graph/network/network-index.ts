@@ -1,39 +1,27 @@
 // The graph node for Calico networking: keeps nodes, IP pools, block
 // affinities and the Felix configuration, and decides what the routes to
-// each node's blocks look like, which tunnel devices this node needs, the
-// neighbour/FDB entries for remote VTEPs and the natOutgoing IP sets.
+// each node's blocks look like, whether this node needs tunnel devices,
+// which remote VTEPs get neighbour/FDB entries (tunnel-devices.ts renders
+// them) and the natOutgoing IP sets.
 //
 // A pool, affinity or configuration change, or a change of this node, can
 // change the route to every block: it marks all nodes dirty. A change of
 // another node marks only that node.
 
 import type { TunnelDevice } from "../../ifaces/tunnel.js";
-import { DEFAULT_MTU_IFACE_PATTERN } from "../../ifaces/tunnel.js";
-import type { FdbEntry, NeighborEntry } from "../../routes/neighbor.js";
-import { fdbKey, neighborKey } from "../../routes/neighbor.js";
 import type { Route } from "../../routes/route.js";
 import { mergeConfigs } from "../config/fields.js";
 import type { IpVersion, NodeInfo, WorkloadEndpoint } from "../model.js";
 import { matches } from "../selector/selector.js";
 import { BlockClaims, type PoolPrefix } from "./block-claims.js";
-import {
-  type BlockRouteResult,
-  blockRoutes,
-  encapFor,
-  IPIP_DEVICE,
-  poolFor,
-  VXLAN_DEVICE,
-  VXLAN_V6_DEVICE,
-} from "./block-routes.js";
+import { type BlockRouteResult, blockRoutes, encapFor, poolFor } from "./block-routes.js";
 import type { BlockAffinity, FelixNetworkConfig, IpPool, NetworkUpdate } from "./model.js";
 import { Prefix } from "./prefix.js";
 import type { NetworkState } from "./state.js";
+import { ipipDevice, mtuSettings, vtepEntries, vxlanDevice } from "./tunnel-devices.js";
 import { nodeIpv4, type Vtep, vtepOf } from "./vtep.js";
 import { vtepConflicts } from "./vtep-claims.js";
 import { WorkloadAddresses } from "./workload-routes.js";
-
-export const DEFAULT_VXLAN_VNI = 4096;
-export const DEFAULT_VXLAN_PORT = 4789;
 
 export interface NetworkDirty {
   readonly all: boolean;
@@ -309,29 +297,6 @@ export class NetworkIndex {
     return false;
   }
 
-  /** A VXLAN device of a family, or a problem saying why there is none. */
-  private vxlanDevice(v: IpVersion, cfg: FelixNetworkConfig): TunnelDevice | string {
-    const local = this.nodes.get(this.nodeName);
-    const vtep = local && vtepOf(local, v);
-    if (!vtep) {
-      const need =
-        v === 4 ? "projectcalico.org/IPv4VXLANTunnelAddr" : "projectcalico.org/IPv6VXLANTunnelAddr and IPv6 address";
-      const dev = v === 4 ? VXLAN_DEVICE : VXLAN_V6_DEVICE;
-      return `VXLAN${v === 6 ? " (IPv6)" : ""} is in use but this node has no ${local ? need : "Node object"}: ${dev} is not created`;
-    }
-    const mtu = v === 4 ? cfg.vxlanMTU : cfg.vxlanMTUV6;
-    return {
-      name: v === 4 ? VXLAN_DEVICE : VXLAN_V6_DEVICE,
-      kind: "vxlan",
-      address: vtep.tunnelAddr,
-      ...(mtu ? { mtu } : {}),
-      vni: cfg.vxlanVNI ?? DEFAULT_VXLAN_VNI,
-      port: cfg.vxlanPort ?? DEFAULT_VXLAN_PORT,
-      localIp: vtep.nodeIp,
-      mac: vtep.mac,
-    };
-  }
-
   /** Remote VTEPs some route of this family goes through: a node reached without encapsulation needs no entries. */
   private routedVteps(v: IpVersion): Vtep[] {
     const local = this.nodes.get(this.nodeName);
@@ -357,62 +322,22 @@ export class NetworkIndex {
     const cfg = this.config();
     const problems = new Map<string, string>();
     const local = this.nodes.get(this.nodeName);
-    const ipip = this.encapInUse("ipip", cfg);
     const tunnels: Record<string, TunnelDevice> = {};
     const localKey = `Node//${this.nodeName}`;
     for (const v of [4, 6] as const) {
       if (!this.encapInUse("vxlan", cfg, v)) continue;
-      const dev = this.vxlanDevice(v, cfg);
+      const dev = vxlanDevice(local, v, cfg);
       if (typeof dev === "string") problems.set(`${localKey}/${v === 4 ? "vxlan" : "vxlan-v6"}`, dev);
       else tunnels[dev.name] = dev;
     }
-    if (ipip) {
-      if (local?.ipipTunnelAddr) {
-        tunnels[IPIP_DEVICE] = {
-          name: IPIP_DEVICE,
-          kind: "ipip",
-          address: local.ipipTunnelAddr,
-          ...(cfg.ipipMTU ? { mtu: cfg.ipipMTU } : {}),
-        };
-      } else {
-        problems.set(
-          `${localKey}/ipip`,
-          `IPIP is in use but this node has no projectcalico.org/IPv4IPIPTunnelAddr: ${IPIP_DEVICE} gets no address`,
-        );
-      }
+    if (this.encapInUse("ipip", cfg)) {
+      const dev = ipipDevice(local, cfg);
+      if (typeof dev === "string") problems.set(`${localKey}/ipip`, dev);
+      else tunnels[dev.name] = dev;
     }
-    const neighbors: Record<string, NeighborEntry> = {};
-    const fdb: Record<string, FdbEntry> = {};
-    for (const [v, dev] of [
-      [4, VXLAN_DEVICE],
-      [6, VXLAN_V6_DEVICE],
-    ] as const) {
-      if (!tunnels[dev]) continue;
-      for (const vtep of this.routedVteps(v)) {
-        const ne: NeighborEntry = { dev, ip: vtep.tunnelAddr, mac: vtep.mac, node: vtep.node };
-        const fe: FdbEntry = { dev, mac: vtep.mac, dst: vtep.nodeIp, node: vtep.node };
-        neighbors[neighborKey(ne)] = ne;
-        fdb[fdbKey(fe)] = fe;
-      }
-    }
-    return {
-      state: {
-        poolsInUse: this.pools.size > 0,
-        tunnels,
-        neighbors,
-        fdb,
-        mtu: {
-          vxlan: Boolean(tunnels[VXLAN_DEVICE]),
-          ipip: Boolean(tunnels[IPIP_DEVICE]),
-          ...(tunnels[VXLAN_V6_DEVICE] ? { vxlanV6: true } : {}),
-          ...(cfg.vxlanMTU ? { vxlanMtu: cfg.vxlanMTU } : {}),
-          ...(cfg.vxlanMTUV6 ? { vxlanMtuV6: cfg.vxlanMTUV6 } : {}),
-          ...(cfg.ipipMTU ? { ipipMtu: cfg.ipipMTU } : {}),
-          ifacePattern: cfg.mtuIfacePattern ?? DEFAULT_MTU_IFACE_PATTERN,
-        },
-      },
-      problems,
-    };
+    const { neighbors, fdb } = vtepEntries(tunnels, (v) => this.routedVteps(v));
+    const state = { poolsInUse: this.pools.size > 0, tunnels, neighbors, fdb, mtu: mtuSettings(tunnels, cfg) };
+    return { state, problems };
   }
 
   /** The other nodes' VTEP underlay addresses of a family, sorted: who may send us VXLAN. */
