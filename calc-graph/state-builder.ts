@@ -24,6 +24,7 @@ import { Ipv6Filter } from "./ipv6-support.js";
 import type { IpVersion, NodeInfo, PolicyRule, WorkloadEndpoint } from "./model.js";
 import type { FelixNetworkConfig } from "./network/model.js";
 import { NetworkIndex } from "./network/network-index.js";
+import { NodeRoutes } from "./network/node-routes.js";
 import { putNetwork } from "./network/render.js";
 import { DEFAULT_VXLAN_PORT } from "./network/tunnel-devices.js";
 import { plain } from "./plain.js";
@@ -82,18 +83,16 @@ export class StateBuilder {
   private readonly v6 = new Ipv6Filter();
   private readonly nodes = new Map<string, NodeInfo>();
   private dirtyNodes = new Set<string>();
-  /** Node → the block routes it contributed. */
-  private readonly nodeRoutes = new Map<string, string[]>();
   private problems = new Map<string, ResourceProblem | null>();
   private flushed = false;
-  /** Addresses whose local route the flush in progress removed. */
-  private readonly freed = new Set<string>();
   /** The chain writes of the flush in progress. */
   private writes: ChainWrites | undefined;
   /** The services part of each flush (set by the graph when a proxy mode is on). */
   services: ServiceStateRenderer | undefined;
   /** Calico networking: pools, affinities, configuration; decides block routes and tunnels. */
   readonly network: NetworkIndex;
+  /** Routes to other nodes' blocks and borrowed addresses (network/node-routes.ts). */
+  private readonly nodeRoutes: NodeRoutes;
   /** The effective FelixConfiguration/env settings the chains are rendered with, and their actions and marks. */
   private settings: RuleSettings;
   private actions: FilterActions;
@@ -115,10 +114,11 @@ export class StateBuilder {
       cfg.nodeName,
       mergeConfigs(cfg.networkEnv, action ? { defaultEndpointToHostAction: action } : undefined),
     );
+    this.nodeRoutes = new NodeRoutes(this.network);
     this.ifaces = new IfaceRenderer(cfg.nodeName, {
       putChain: (v, t, c, name) => this.putChain(v, t, c, name),
       putEndpoint: (d, key) => this.putEndpoint(d, this.active.endpoints.get(key)!),
-      deleteLocalRoute: (d, net) => this.deleteLocalRoute(d, net),
+      deleteLocalRoute: (d, net) => this.nodeRoutes.deleteLocalRoute(d, net),
     });
     this.settings = this.currentSettings();
     this.actions = filterActionsOf(this.settings);
@@ -242,12 +242,7 @@ export class StateBuilder {
       }
       for (const id of dirtySets) putIpSet(d, this.ipsets, id, this.stats);
       const net = this.network.takeDirty();
-      const routed = net.all
-        ? [...this.network.nodeNames(), ...this.nodeRoutes.keys()]
-        : [...dirtyNodes, ...net.nodes, ...net.routes];
-      for (const dst of this.freed) routed.push(...this.network.workloadNodesAt(dst));
-      this.freed.clear();
-      for (const name of new Set(routed)) this.putNodeRoutes(d, name);
+      this.nodeRoutes.flush(d, net, dirtyNodes);
       if (net.all || net.nodes.size > 0 || dirtyNodes.size > 0 || rerender) {
         putNetwork(
           d,
@@ -337,17 +332,11 @@ export class StateBuilder {
     for (const [k, val] of Object.entries(sysctls)) if (d.sysctls[k] !== val) d.sysctls[k] = val;
   }
 
-  /** A local workload's route goes: a remote workload's route for the address may be due (flush). */
-  private deleteLocalRoute(d: Draft<DesiredState>, net: string): void {
-    delete d.routes[net];
-    this.freed.add(net);
-  }
-
   /** Removes what `before` had and `ep` (the endpoint's new version, if any) no longer has (its chains: putIface). */
   private removeEndpoint(d: Draft<DesiredState>, before: EndpointState, ep: WorkloadEndpoint | undefined): void {
     const keep = new Set(ep ? [...ep.ipv4Nets, ...ep.ipv6Nets] : []);
     for (const net of [...before.ipv4Nets, ...before.ipv6Nets]) {
-      if (!keep.has(net) && d.routes[net]?.dev === before.iface) this.deleteLocalRoute(d, net);
+      if (!keep.has(net) && d.routes[net]?.dev === before.iface) this.nodeRoutes.deleteLocalRoute(d, net);
     }
     if (!ep) delete d.endpoints[before.key];
   }
@@ -380,24 +369,6 @@ export class StateBuilder {
     for (const v of FAMILIES) {
       this.putChain(v, "raw", rpfSkipChain(this.active.endpoints.values(), this.settings, v), RPF_SKIP_CHAIN);
     }
-  }
-
-  private putNodeRoutes(d: Draft<DesiredState>, name: string): void {
-    // Per pool and routing mode (network/block-routes.ts); with no pool, via the node's address.
-    const { routes: wanted, problem } = this.network.routesFor(name);
-    const problemKey = `Node//${name}/routes`;
-    if (problem) d.problems[problemKey] = { key: problemKey, message: problem };
-    else delete d.problems[problemKey];
-    for (const dst of this.nodeRoutes.get(name) ?? []) {
-      if (!wanted.has(dst) && d.routes[dst]?.node === name) delete d.routes[dst];
-    }
-    for (const [dst, route] of wanted) {
-      const old = d.routes[dst];
-      // A local workload's route wins over a remote one for the same address.
-      if (old?.kind === "local-workload") continue;
-      if (!old || JSON.stringify(old) !== JSON.stringify(route)) d.routes[dst] = route;
-    }
-    this.nodeRoutes.set(name, [...wanted.keys()]);
   }
 }
 
