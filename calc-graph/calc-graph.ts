@@ -26,7 +26,6 @@
 //   - anything missing fails closed (unknown profile → DROP, unknown interface → DROP);
 //   - a flush renders only what the batch made dirty.
 
-import { map, type Observable, type OperatorFunction } from "rxjs";
 import type { ResourceUpdate } from "../src/model/resource.js";
 import { ActiveRulesCalculator } from "./active-rules.js";
 import { ResourceConverter } from "./converter.js";
@@ -173,14 +172,6 @@ export class CalcGraph {
   get network(): NetworkIndex {
     return this.builder.network;
   }
-}
-
-/** The graph as an rxjs operator: batches of updates in, snapshots out. */
-export function calcGraph(cfg: GraphConfig): OperatorFunction<readonly ResourceUpdate[], DesiredState> {
-  return (batches: Observable<readonly ResourceUpdate[]>) => {
-    const graph = new CalcGraph(cfg);
-    return batches.pipe(map((batch) => graph.apply(batch)));
-  };
 }
 
 /** Runs the graph over one batch: what `felix-dump` and the golden tests use. */

@@ -38,9 +38,4 @@ export class IfaceOwners {
   claimants(iface: string): string[] {
     return [...(this.owners.get(iface) ?? [])].sort();
   }
-
-  /** Interfaces claimed by more than one endpoint. */
-  collisions(): string[] {
-    return [...this.owners].filter(([, s]) => s.size > 1).map(([i]) => i);
-  }
 }

@@ -70,10 +70,6 @@ export class LabelIndex {
     return this.matchesByItem.get(itemId) ?? EMPTY;
   }
 
-  effectiveLabels(itemId: string): Labels | undefined {
-    return this.items.get(itemId)?.effective;
-  }
-
   updateSelector(id: string, selector: Selector | null): void {
     const old = this.selectors.get(id);
     if (old) {

@@ -96,10 +96,6 @@ export class IpSetIndex {
     return d;
   }
 
-  has(id: string): boolean {
-    return this.sets.has(id);
-  }
-
   spec(id: string): IpSetSpec | undefined {
     return this.sets.get(id)?.spec;
   }

@@ -359,10 +359,4 @@ export class NetworkIndex {
     }
     return [...out].sort();
   }
-
-  /** The local node's underlay IPv4 address, if known. */
-  localIpv4(): string | undefined {
-    const n = this.nodes.get(this.nodeName);
-    return n && nodeIpv4(n);
-  }
 }

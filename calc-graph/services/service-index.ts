@@ -150,10 +150,6 @@ export class ServiceIndex {
     return out;
   }
 
-  serviceIds(): ServiceId[] {
-    return [...this.services.keys()].sort();
-  }
-
   /** Problems of the service's slices are reported by the converter; this is pure data. */
   ports(id: ServiceId): ServicePort[] {
     this.refusals.delete(id);
