@@ -190,6 +190,69 @@ describe("KubernetesDatastore", () => {
     }
   });
 
+  // The bench's suspected lost write: a write that lands after a kind's LIST
+  // but before its WATCH is open must still come through, because the watch
+  // starts from the LIST's resourceVersion (as client-go's reflector does) and
+  // the API server replays every event after it.
+  test("a write between a kind's LIST and its WATCH is not lost: the watch resumes from the LIST's resourceVersion", async () => {
+    server.create(ns("e"));
+    server.create(pod("e", "before", "10.65.1.9"));
+    const mark = server.mark();
+    // Pod WATCHes fail until the write is made: the informer has listed, its watch is not open.
+    // (Every Pod WATCH: an informer of an earlier, closed harness may still send one.)
+    server.injectFault({ method: "GET", path: "/api/v1/pods", watch: true, status: 500, times: Infinity });
+    const h = new Harness(server);
+    try {
+      const isPods = (r: { path: string }) => r.path === "/api/v1/pods";
+      await server.waitForRequest((r) => isPods(r) && !r.watch, { since: mark });
+      const listed = server.requests.findIndex((r, i) => i >= mark && isPods(r) && !r.watch);
+      const failed = await server.waitForRequest((r) => isPods(r) && r.watch && r.status === 500, { since: listed });
+      assert.equal(failed.status, 500);
+      server.create(pod("e", "between", "10.65.1.10"));
+      const written = server.resourceVersion;
+      server.clearFaults();
+      await h.until((s) => s.endpoints["e/between"] !== undefined, "the pod written between LIST and WATCH");
+      assert.ok(h.state.endpoints["e/before"]);
+      const resumed = server.requests.slice(listed).filter((r) => isPods(r) && r.watch && r.status === 200)[0];
+      assert.ok(
+        Number(resumed.query.resourceVersion) < written,
+        `the watch resumed from the list's resourceVersion (${resumed.query.resourceVersion}), before the write (${written})`,
+      );
+      assert.equal(
+        server.requests.slice(listed).filter((r) => isPods(r) && !r.watch).length,
+        1,
+        "no relist: the watch replayed the write",
+      );
+    } finally {
+      h.close();
+      server.clearFaults();
+    }
+  });
+
+  test("a write to a listed kind while another kind is still listing is in the first batch", async () => {
+    server.create(ns("f"));
+    const mark = server.mark();
+    // NetworkPolicy's LIST fails twice: the barrier holds while Pods are listed and watched.
+    server.injectFault({
+      method: "GET",
+      path: "/apis/networking.k8s.io/v1/networkpolicies",
+      watch: false,
+      status: 500,
+      times: 2,
+    });
+    const h = new Harness(server);
+    try {
+      await server.waitForWatch((w) => w.kind === "Pod");
+      await server.waitForRequest((r) => r.path.endsWith("/networkpolicies") && r.status === 500, { since: mark });
+      assert.equal(h.batches.length, 0, "not in sync yet");
+      server.create(pod("f", "late", "10.65.1.11"));
+      await h.until((s) => s.endpoints["f/late"] !== undefined, "the pod written before the in-sync point");
+    } finally {
+      h.close();
+      server.clearFaults();
+    }
+  });
+
   test("dropped watches and an API server that goes away and comes back end in the right state", async () => {
     server.create(ns("d"));
     const h = new Harness(server);
