@@ -136,6 +136,12 @@ async function once(ns: string, dir: string, o: AgentOptions): Promise<NonNullab
 class Agent {
   private readonly child: ChildProcess;
   private waiters: { since: number; resolve: (t: number) => void }[] = [];
+  /**
+   * Log times of programmed lines not yet claimed by a waiter. A Kubernetes write
+   * only returns once the fake API server has answered (over its stdio), and felix
+   * can program the change before that answer reaches us: the line must not be lost.
+   */
+  private seen: number[] = [];
   /** The apply time (ms) logged with each programmed line, by its log time. */
   readonly applyMs = new Map<number, number>();
   readonly t0 = Date.now();
@@ -162,12 +168,17 @@ class Agent {
       if (m.ms !== undefined) this.applyMs.set(t, m.ms);
       const due = this.waiters.filter((w) => t >= w.since);
       this.waiters = this.waiters.filter((w) => t < w.since);
+      if (due.length === 0) this.seen.push(t);
       for (const w of due) w.resolve(t);
     });
   }
 
   /** Resolves with the log time of the first programmed line at or after `since` (Date.now() ms). */
   programmed(since: number, timeoutMs = 120_000): Promise<number> {
+    // Changes are sequential: lines older than `since` belong to earlier ones.
+    this.seen = this.seen.filter((t) => t >= since);
+    const early = this.seen.shift();
+    if (early !== undefined) return Promise.resolve(early);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error("felix did not program within the timeout")), timeoutMs);
       this.waiters.push({
