@@ -78,7 +78,7 @@ async function main(rounds: number): Promise<void> {
       kind: "Namespace",
       metadata: { name: ns, labels: { ns } },
     }));
-    docs.push(...nodes.map(nodeManifest), ...pods.map((p) => podManifest(p)));
+    docs.push(...nodes.map((n) => nodeManifest(n)), ...pods.map((p) => podManifest(p)));
     writeFileSync(join(dir, "cluster.yaml"), docs.map((d) => stringify(d)).join("---\n"));
     const policies = join(dir, "policies.yaml");
 

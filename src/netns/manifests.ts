@@ -9,11 +9,12 @@ export interface ContainerPort {
   readonly protocol: "TCP" | "UDP" | "SCTP";
 }
 
-export function nodeManifest(n: TopoNode): object {
+/** The node, with Calico's node annotations when given (`projectcalico.org/IPv4Address`, tunnel addresses, …). */
+export function nodeManifest(n: TopoNode, annotations: Record<string, string> = {}): object {
   return {
     apiVersion: "v1",
     kind: "Node",
-    metadata: { name: n.name },
+    metadata: Object.keys(annotations).length > 0 ? { name: n.name, annotations } : { name: n.name },
     spec: { podCIDR: n.podCIDR },
     status: { addresses: [{ type: "InternalIP", address: n.underlayIp }] },
   };

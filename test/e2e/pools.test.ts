@@ -18,7 +18,17 @@ import {
   type TopoPod,
 } from "../../src/netns/topology.js";
 import { skipIf } from "../helpers/skip.js";
-import { eventually, FELIX_DUMP, felixDaemon, felixOnce, ManifestDir, podManifest, TCP80, UDP81 } from "./cluster.js";
+import {
+  eventually,
+  FELIX_DUMP,
+  felixDaemon,
+  felixOnce,
+  ManifestDir,
+  nodeManifest,
+  podManifest,
+  TCP80,
+  UDP81,
+} from "./cluster.js";
 
 const skip = requirementsMissing() ?? (hasTcpdump() ? undefined : "pools e2e needs tcpdump");
 
@@ -76,19 +86,12 @@ describe("IP pools and routing modes end to end", skipIf(skip), () => {
   function writeCluster(mode: Mode, natOutgoing = false): void {
     const docs: object[] = [{ apiVersion: "v1", kind: "Namespace", metadata: { name: "x" } }];
     for (const [i, n] of nodes.entries()) {
-      docs.push({
-        apiVersion: "v1",
-        kind: "Node",
-        metadata: {
-          name: n.name,
-          annotations: {
-            "projectcalico.org/IPv4Address": `${n.underlayIp}/${n.underlayPrefixLength}`,
-            "projectcalico.org/IPv4VXLANTunnelAddr": `10.65.${i + 1}.0`,
-          },
-        },
-        spec: { podCIDR: n.podCIDR },
-        status: { addresses: [{ type: "InternalIP", address: n.underlayIp }] },
-      });
+      docs.push(
+        nodeManifest(n, {
+          "projectcalico.org/IPv4Address": `${n.underlayIp}/${n.underlayPrefixLength}`,
+          "projectcalico.org/IPv4VXLANTunnelAddr": `10.65.${i + 1}.0`,
+        }),
+      );
     }
     for (const p of pods) docs.push(podManifest(p));
     dir.write("cluster.yaml", docs);

@@ -21,7 +21,7 @@ import {
   type TopoPod,
 } from "../../src/netns/topology.js";
 import { skipIf } from "../helpers/skip.js";
-import { eventually, felixDaemon, felixOnce, ManifestDir, podManifest } from "./cluster.js";
+import { eventually, felixDaemon, felixOnce, ManifestDir, nodeManifest, podManifest } from "./cluster.js";
 
 const skip = requirementsMissing();
 const VNI = 4096;
@@ -69,20 +69,13 @@ describe("Felix's protections end to end", skipIf(skip), () => {
   function writeCluster(encap: "vxlan" | "ipip" = "vxlan"): void {
     const docs: object[] = [{ apiVersion: "v1", kind: "Namespace", metadata: { name: "x" } }];
     for (const [i, n] of nodes.entries()) {
-      docs.push({
-        apiVersion: "v1",
-        kind: "Node",
-        metadata: {
-          name: n.name,
-          annotations: {
-            "projectcalico.org/IPv4Address": `${n.underlayIp}/${n.underlayPrefixLength}`,
-            "projectcalico.org/IPv4VXLANTunnelAddr": `10.65.${i + 1}.0`,
-            "projectcalico.org/IPv4IPIPTunnelAddr": `10.65.${i + 1}.1`,
-          },
-        },
-        spec: { podCIDR: n.podCIDR },
-        status: { addresses: [{ type: "InternalIP", address: n.underlayIp }] },
-      });
+      docs.push(
+        nodeManifest(n, {
+          "projectcalico.org/IPv4Address": `${n.underlayIp}/${n.underlayPrefixLength}`,
+          "projectcalico.org/IPv4VXLANTunnelAddr": `10.65.${i + 1}.0`,
+          "projectcalico.org/IPv4IPIPTunnelAddr": `10.65.${i + 1}.1`,
+        }),
+      );
     }
     for (const p of [mallory, trusted, victim]) docs.push(podManifest(p));
     // The victim admits only the trusted pod.
