@@ -19,13 +19,15 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { vethNameForWorkload } from "../calc-graph/conversion/pod.js";
+import { run } from "../iptables/exec.js";
 import type { KubeObject } from "../src/model/k8s.js";
 import { type ResourceUpdate, resourceKey } from "../src/model/resource.js";
 import { kubeconfigFor } from "../test/helpers/kubeconfig.js";
 import { RemoteApiServer } from "../test/helpers/remote-apiserver.js";
 import { ManifestDir } from "./manifest-dir.js";
 import { type Dist, dist } from "./measure.js";
-import { type ChangeKind, LOCAL_NODE, nodeInternalIp, type SyntheticCluster } from "./scale.js";
+import { nodeLinksScript } from "./node-links.js";
+import { type ChangeKind, LOCAL_NODE, type SyntheticCluster } from "./scale.js";
 
 /** FXBENCH_FELIX=<felix.js> times another build (e.g. an older commit's) on the same cluster and kernel. */
 const FELIX = process.env.FXBENCH_FELIX ?? fileURLToPath(new URL("../src/cli/felix.js", import.meta.url));
@@ -73,34 +75,13 @@ const progress = (msg: string) => process.stderr.write(`· ${msg}\n`);
 
 /** The node's links: the underlay and a veth per local pod, as the CNI plugin leaves them. */
 async function setUpLinks(ns: string, cluster: SyntheticCluster): Promise<void> {
-  const lines = [
-    "link set lo up",
-    "link add fxb-underlay type veth peer name fxb-underlay-p",
-    `addr add ${nodeInternalIp(0)}/12 dev fxb-underlay`,
-    "link set fxb-underlay-p up",
-    "link set fxb-underlay up",
-  ];
-  let i = 0;
+  const ifaces: string[] = [];
   for (const u of cluster.updates) {
     const pod = u.value as { spec?: { nodeName?: string } } | null;
-    if (u.kind !== "Pod" || pod?.spec?.nodeName !== LOCAL_NODE) continue;
-    const name = vethNameForWorkload(u.namespace, u.name);
-    lines.push(`link add ${name} type veth peer name fxb-p${i}`, `link set fxb-p${i} up`, `link set ${name} up`);
-    i++;
+    if (u.kind === "Pod" && pod?.spec?.nodeName === LOCAL_NODE) ifaces.push(vethNameForWorkload(u.namespace, u.name));
   }
-  await run("ip", ["-n", ns, "-batch", "-"], `${lines.join("\n")}\n`);
-}
-
-function run(cmd: string, args: string[], input?: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const c = spawn(cmd, args, { stdio: ["pipe", "pipe", "pipe"] });
-    let out = "";
-    let err = "";
-    c.stdout.on("data", (d) => (out += d));
-    c.stderr.on("data", (d) => (err += d));
-    c.on("close", (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} ${args.join(" ")}: ${err.trim()}`))));
-    c.stdin.end(input ?? "");
-  });
+  const r = await run("ip", ["-n", ns, "-batch", "-"], nodeLinksScript(ifaces));
+  if (r.code !== 0) throw new Error(`ip -n ${ns} -batch -: ${r.stderr.trim()}`);
 }
 
 function felixEnv(o: AgentOptions): NodeJS.ProcessEnv {

@@ -31,7 +31,8 @@ import type {
   StepTimes,
 } from "./kernel-protocol.js";
 import { dist } from "./measure.js";
-import { type ChangeKind, LOCAL_NODE, nodeInternalIp, SyntheticCluster } from "./scale.js";
+import { nodeLinksScript } from "./node-links.js";
+import { type ChangeKind, LOCAL_NODE, SyntheticCluster } from "./scale.js";
 
 const log = (msg: string) => process.stderr.write(`  [kernel-child ${process.pid}] ${msg}\n`);
 
@@ -55,17 +56,7 @@ function setUpLinks(state: DesiredState): number {
   const ifaces = Object.values(state.endpoints)
     .filter((e) => e.node === LOCAL_NODE)
     .map((e) => e.iface);
-  const lines = [
-    "link set lo up",
-    "link add fxb-underlay type veth peer name fxb-underlay-p",
-    `addr add ${nodeInternalIp(0)}/12 dev fxb-underlay`,
-    "link set fxb-underlay-p up",
-    "link set fxb-underlay up",
-  ];
-  ifaces.forEach((name, i) => {
-    lines.push(`link add ${name} type veth peer name fxb-p${i}`, `link set fxb-p${i} up`, `link set ${name} up`);
-  });
-  execFileSync("ip", ["-batch", "-"], { input: `${lines.join("\n")}\n`, stdio: ["pipe", "ignore", "inherit"] });
+  execFileSync("ip", ["-batch", "-"], { input: nodeLinksScript(ifaces), stdio: ["pipe", "ignore", "inherit"] });
   return ifaces.length;
 }
 
