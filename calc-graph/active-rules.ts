@@ -14,8 +14,18 @@
 import { type IpSetSpec, namedPortSet, selectorSet } from "./ipsets/ids.js";
 import type { IpSetIndex } from "./ipsets/ipset-index.js";
 import { LabelIndex } from "./label-index.js";
-import type { PeerMatch, Policy, PolicyRule, PortMatch, Profile, WorkloadEndpoint } from "./model.js";
+import {
+  isPortProtocol,
+  type PeerMatch,
+  type Policy,
+  type PolicyRule,
+  type PortMatch,
+  type Profile,
+  type Tier,
+  type WorkloadEndpoint,
+} from "./model.js";
 import { selectorText } from "./selector/selector.js";
+import { sortIntoTiers, type TierPolicies } from "./tiers.js";
 
 export interface DirtySet {
   endpoints: Set<string>;
@@ -28,6 +38,8 @@ export class ActiveRulesCalculator {
   readonly endpoints = new Map<string, WorkloadEndpoint>();
   readonly policies = new Map<string, Policy>();
   readonly profiles = new Map<string, Profile>();
+  /** Calico tiers by name (the converter supplies the implied `default` tier). */
+  readonly tiers = new Map<string, Tier>();
   private readonly profileRefs = new Map<string, number>();
   private readonly endpointPolicies = new Map<string, Set<string>>();
   private updatingPolicy: string | undefined;
@@ -56,14 +68,26 @@ export class ActiveRulesCalculator {
     return (this.profileRefs.get(id) ?? 0) > 0;
   }
 
-  /** Policies selecting the endpoint, in evaluation order: by order, then key. */
-  orderedPolicies(epKey: string, direction: "ingress" | "egress"): Policy[] {
+  /** Policies selecting the endpoint in this direction, by tier, in evaluation order (tiers.ts). */
+  orderedTiers(epKey: string, direction: "ingress" | "egress"): TierPolicies[] {
     const out: Policy[] = [];
     for (const k of this.endpointPolicies.get(epKey) ?? []) {
       const p = this.policies.get(k)!;
       if (direction === "ingress" ? p.ingress : p.egress) out.push(p);
     }
-    return out.sort((a, b) => a.order - b.order || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    return sortIntoTiers(out, this.tiers);
+  }
+
+  /** A tier's order or default action changes the chains of every endpoint its policies select. */
+  updateTier(name: string, tier: Tier | null): void {
+    const old = this.tiers.get(name);
+    if (tier) this.tiers.set(name, tier);
+    else this.tiers.delete(name);
+    if (JSON.stringify(old) === JSON.stringify(tier ?? undefined)) return;
+    for (const p of this.policies.values()) {
+      if (p.id.tier !== name) continue;
+      for (const ep of this.labels.itemsMatching(p.key)) this.dirty.endpoints.add(ep);
+    }
   }
 
   updatePolicy(key: string, policy: Policy | null): void {
@@ -84,7 +108,10 @@ export class ActiveRulesCalculator {
       old &&
       policy &&
       isActive &&
-      (old.ingress !== policy.ingress || old.egress !== policy.egress || old.order !== policy.order)
+      (old.ingress !== policy.ingress ||
+        old.egress !== policy.egress ||
+        old.order !== policy.order ||
+        old.id.tier !== policy.id.tier)
     ) {
       for (const ep of this.labels.itemsMatching(key)) this.dirty.endpoints.add(ep);
     }
@@ -169,10 +196,12 @@ export function rulesSets(...lists: (readonly PolicyRule[])[]): IpSetSpec[] {
   return out;
 }
 
-function ruleSets(r: PeerMatch & PortMatch, out: IpSetSpec[]): void {
+function ruleSets(r: PeerMatch & PortMatch & Pick<PolicyRule, "dstNotNamedPorts">, out: IpSetSpec[]): void {
   if (r.srcSelector) out.push(selectorSet(r.srcSelector));
+  if (r.srcNotSelector) out.push(selectorSet(r.srcNotSelector));
   if (r.dstSelector) out.push(selectorSet(r.dstSelector));
-  if (r.dstNamedPort !== undefined && r.protocol && r.namedPortSelector) {
-    out.push(namedPortSet(r.namedPortSelector, r.protocol, r.dstNamedPort));
-  }
+  if (r.dstNotSelector) out.push(selectorSet(r.dstNotSelector));
+  if (!isPortProtocol(r.protocol) || !r.namedPortSelector) return;
+  if (r.dstNamedPort !== undefined) out.push(namedPortSet(r.namedPortSelector, r.protocol, r.dstNamedPort));
+  for (const name of r.dstNotNamedPorts ?? []) out.push(namedPortSet(r.namedPortSelector, r.protocol, name));
 }

@@ -14,7 +14,7 @@ import type { ActiveRulesCalculator } from "./active-rules.js";
 import { ChainWrites } from "./chain-writer.js";
 import { ignoredFields, mergeConfigs } from "./config/fields.js";
 import { type RuleSettings, ruleSettings, sameSettings } from "./config/settings.js";
-import type { DesiredState, EndpointState } from "./desired-state.js";
+import type { DesiredState, EndpointState, EndpointTier } from "./desired-state.js";
 import { type ConfigState, familyKey } from "./desired-state.js";
 import { emptyState, mutatedCopy } from "./empty-state.js";
 import { IfaceRenderer } from "./iface-render.js";
@@ -38,6 +38,7 @@ import {
 } from "./rules/endpoint-mark-state.js";
 import { denyAction, type FilterActions, filterActionsOf } from "./rules/filter-actions.js";
 import { type Direction, endpointChainName, policyChainName, profileChainName } from "./rules/names.js";
+import { logPrefixFor } from "./rules/log-prefix.js";
 import { renderPolicyRules } from "./rules/policy.js";
 import { rpfSkipChain, spoofable } from "./rules/rpf-skip.js";
 import { RPF_SKIP_CHAIN, renderStaticTables, type StaticConfig } from "./rules/static.js";
@@ -209,7 +210,7 @@ export class StateBuilder {
         for (const dir of DIRECTIONS) {
           const wanted = live && (dir === "inbound" ? p.ingress : p.egress);
           const rules = wanted ? (dir === "inbound" ? p.inbound : p.outbound) : undefined;
-          this.putRuleChain(policyChainName(dir, key), rules);
+          this.putRuleChain(policyChainName(dir, key), rules, p && logPrefixFor(this.settings.logPrefix, p));
         }
       }
       for (const id of dirty.profiles) {
@@ -281,9 +282,9 @@ export class StateBuilder {
     return this.out;
   }
 
-  private putRuleChain(name: string, rules: readonly PolicyRule[] | undefined): void {
+  private putRuleChain(name: string, rules: readonly PolicyRule[] | undefined, logPrefix?: string): void {
     for (const v of FAMILIES) {
-      this.putChain(v, "filter", rules && { name, rules: renderPolicyRules(rules, v, this.actions) }, name);
+      this.putChain(v, "filter", rules && { name, rules: renderPolicyRules(rules, v, this.actions, logPrefix) }, name);
     }
   }
 
@@ -293,15 +294,28 @@ export class StateBuilder {
   }
 
   private putEndpoint(d: Draft<DesiredState>, ep: WorkloadEndpoint): void {
-    const ingress = this.active.orderedPolicies(ep.key, "ingress").map((p) => p.key);
-    const egress = this.active.orderedPolicies(ep.key, "egress").map((p) => p.key);
+    const tierStates = (dir: "ingress" | "egress"): EndpointTier[] =>
+      this.active.orderedTiers(ep.key, dir).map((t) => ({
+        name: t.name,
+        defaultAction: t.defaultAction,
+        exists: t.exists,
+        policies: t.policies.map((p) => p.key),
+      }));
+    const ingressTiers = tierStates("ingress");
+    const egressTiers = tierStates("egress");
+    const ingress = ingressTiers.flatMap((t) => t.policies);
+    const egress = egressTiers.flatMap((t) => t.policies);
     for (const v of FAMILIES) {
       for (const dir of DIRECTIONS) {
-        const policies = (dir === "inbound" ? ingress : egress).map((k) => policyChainName(dir, k));
+        const tiers = (dir === "inbound" ? ingressTiers : egressTiers).map((t) => ({
+          name: t.name,
+          defaultAction: t.defaultAction,
+          chains: t.policies.map((k) => policyChainName(dir, k)),
+        }));
         const profiles = ep.profileIds.map((id) => profileChainName(dir, id));
         const name = endpointChainName(dir, ep.iface);
         const encap = dir === "outbound" ? this.encapDrops : undefined;
-        const rules = renderEndpointRules(policies, profiles, this.actions, v, encap);
+        const rules = renderEndpointRules(tiers, profiles, this.actions, v, encap);
         this.putChain(v, "filter", { name, rules }, name);
       }
     }
@@ -316,6 +330,8 @@ export class StateBuilder {
       profiles: ep.profileIds,
       ingressPolicies: ingress,
       egressPolicies: egress,
+      ingressTiers,
+      egressTiers,
     };
     if (!sameEndpoint(d.endpoints[ep.key], state)) d.endpoints[ep.key] = castDraft(state);
     for (const net of [...ep.ipv4Nets, ...ep.ipv6Nets]) {

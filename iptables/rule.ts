@@ -46,8 +46,8 @@ export class MatchBuilder {
     this.outIf = `-o ${iface}`;
     return this;
   }
-  protocol(p: string): this {
-    this.proto = `-p ${p}`;
+  protocol(p: string, negate = false): this {
+    this.proto = `${negate ? "! " : ""}-p ${p}`;
     return this;
   }
   /** `src`, `dst`, or `dst,dst` for an ip,port set. */
@@ -55,8 +55,19 @@ export class MatchBuilder {
     this.rest.push(`-m set ${negate ? "! " : ""}--match-set ${name} ${flags}`);
     return this;
   }
-  destPorts(ports: string): this {
-    this.rest.push(`-m multiport --dports ${ports}`);
+  destPorts(ports: string, negate = false): this {
+    this.rest.push(`-m multiport ${negate ? "! " : ""}--dports ${ports}`);
+    return this;
+  }
+  sourcePorts(ports: string, negate = false): this {
+    this.rest.push(`-m multiport ${negate ? "! " : ""}--sports ${ports}`);
+    return this;
+  }
+  /** ICMP (v4) or ICMPv6 (v6) type, optionally with its code; needs the matching `protocol`. */
+  icmpType(v: 4 | 6, type: number, code?: number, negate = false): this {
+    const tc = code === undefined ? `${type}` : `${type}/${code}`;
+    const not = negate ? "! " : "";
+    this.rest.push(v === 4 ? `-m icmp ${not}--icmp-type ${tc}` : `-m icmp6 ${not}--icmpv6-type ${tc}`);
     return this;
   }
   mark(mark: number, mask: number): this {
@@ -95,6 +106,8 @@ export const Actions = {
   clearMark: (mask: number) => `-j MARK --set-xmark 0x0/${hex(mask)}`,
   /** Sets `mark` within `mask` (other bits of the mask cleared). */
   setMaskedMark: (mark: number, mask: number) => `-j MARK --set-xmark ${hex(mark)}/${hex(mask)}`,
+  /** Kernel log at level 5 (notice), as Felix logs; `prefix` must be checked safe (no quotes). */
+  log: (prefix: string) => `-j LOG --log-prefix "${prefix}: " --log-level 5`,
 } as const;
 
 export function rule(m: Match, action: string, comment?: string): Rule {
