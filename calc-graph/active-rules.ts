@@ -31,6 +31,8 @@ export interface DirtySet {
   endpoints: Set<string>;
   policies: Set<string>;
   profiles: Set<string>;
+  /** Tiers created, deleted, or whose first policy came or last went (missing-tier reports). */
+  tiers: Set<string>;
 }
 
 export class ActiveRulesCalculator {
@@ -43,7 +45,9 @@ export class ActiveRulesCalculator {
   private readonly profileRefs = new Map<string, number>();
   private readonly endpointPolicies = new Map<string, Set<string>>();
   private updatingPolicy: string | undefined;
-  private dirty: DirtySet = { endpoints: new Set(), policies: new Set(), profiles: new Set() };
+  /** Policies per tier name, existing or not. */
+  private readonly tierRefs = new Map<string, number>();
+  private dirty: DirtySet = { endpoints: new Set(), policies: new Set(), profiles: new Set(), tiers: new Set() };
 
   constructor(private readonly ipsets: IpSetIndex) {
     this.labels.matches$.subscribe(({ selectorId: policyKey, itemId: epKey, matched }) => {
@@ -84,14 +88,29 @@ export class ActiveRulesCalculator {
     if (tier) this.tiers.set(name, tier);
     else this.tiers.delete(name);
     if (JSON.stringify(old) === JSON.stringify(tier ?? undefined)) return;
+    this.dirty.tiers.add(name);
     for (const p of this.policies.values()) {
       if (p.id.tier !== name) continue;
       for (const ep of this.labels.itemsMatching(p.key)) this.dirty.endpoints.add(ep);
     }
   }
 
+  /** How many policies name the tier (whether it exists or not). */
+  tierPolicyCount(name: string): number {
+    return this.tierRefs.get(name) ?? 0;
+  }
+
+  private refTier(name: string, delta: 1 | -1): void {
+    const n = (this.tierRefs.get(name) ?? 0) + delta;
+    if (n > 0) this.tierRefs.set(name, n);
+    else this.tierRefs.delete(name);
+    this.dirty.tiers.add(name);
+  }
+
   updatePolicy(key: string, policy: Policy | null): void {
     const old = this.policies.get(key);
+    if (old) this.refTier(old.id.tier, -1);
+    if (policy) this.refTier(policy.id.tier, 1);
     const wasActive = this.isPolicyActive(key);
     this.updatingPolicy = key;
     if (policy) this.policies.set(key, policy);
@@ -150,7 +169,7 @@ export class ActiveRulesCalculator {
 
   takeDirty(): DirtySet {
     const d = this.dirty;
-    this.dirty = { endpoints: new Set(), policies: new Set(), profiles: new Set() };
+    this.dirty = { endpoints: new Set(), policies: new Set(), profiles: new Set(), tiers: new Set() };
     return d;
   }
 

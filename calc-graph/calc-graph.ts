@@ -7,7 +7,7 @@
 //                         │                 ├──────────────────────────────┐
 //                         │                 │ (local ones)                 │ (all)
 //                         │ profiles$ ──────┼──────────────┐               │
-//                         │ policies$ ──┐   ▼              ▼               ▼
+//                         │ policies$, tiers$ ▼            ▼               ▼
 //                         │           ActiveRulesCalculator ──refs──► IpSetIndex
 //                         │           (local LabelIndex:               (LabelIndex over
 //                         │            policy ↔ endpoint,               every endpoint:
@@ -123,6 +123,7 @@ export class CalcGraph {
       this.active.updateProfile(id, profile);
     });
     this.converter.policies$.subscribe(({ key, policy }) => this.active.updatePolicy(key, policy));
+    this.converter.tiers$.subscribe(({ name, tier }) => this.active.updateTier(name, tier));
     this.converter.nodes$.subscribe(({ name, node }) => {
       this.builder.updateNode(name, node);
       guard.updateNode(name, node);

@@ -37,8 +37,8 @@ import {
   putThisHostSet,
 } from "./rules/endpoint-mark-state.js";
 import { denyAction, type FilterActions, filterActionsOf } from "./rules/filter-actions.js";
-import { type Direction, endpointChainName, policyChainName, profileChainName } from "./rules/names.js";
 import { logPrefixFor } from "./rules/log-prefix.js";
+import { type Direction, endpointChainName, policyChainName, profileChainName } from "./rules/names.js";
 import { renderPolicyRules } from "./rules/policy.js";
 import { rpfSkipChain, spoofable } from "./rules/rpf-skip.js";
 import { RPF_SKIP_CHAIN, renderStaticTables, type StaticConfig } from "./rules/static.js";
@@ -270,6 +270,7 @@ export class StateBuilder {
         if (problem) d.problems[key] = problem;
         else delete d.problems[key];
       }
+      for (const name of dirty.tiers) this.putMissingTier(d, name);
     };
     // The first flush renders the whole cluster (start-up): it works on a
     // private copy of the small initial snapshot, without immer's per-object
@@ -280,6 +281,20 @@ export class StateBuilder {
     this.flushed = true;
     this.out = this.v6.view(this.state, this.settings.ipv6Support);
     return this.out;
+  }
+
+  /** A tier that policies name but that does not exist: reported (Felix enforces them in a last tier that denies). */
+  private putMissingTier(d: Draft<DesiredState>, name: string): void {
+    const key = `Tier//${name}/missing`;
+    const n = this.active.tierPolicyCount(name);
+    if (n === 0 || this.active.tiers.has(name)) {
+      delete d.problems[key];
+      return;
+    }
+    d.problems[key] = {
+      key,
+      message: `tier ${name} does not exist: its ${n} ${n === 1 ? "policy is" : "policies are"} enforced in a tier that runs after every other and denies at its end`,
+    };
   }
 
   private putRuleChain(name: string, rules: readonly PolicyRule[] | undefined, logPrefix?: string): void {

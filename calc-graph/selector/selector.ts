@@ -224,7 +224,8 @@ export function selectorText(sel: Selector): string {
       return `${keyText(sel.key)} not in ${setText(sel.values)}`;
     case "not":
       return sel.sel.op === "has" || sel.sel.op === "all" || sel.sel.op === "global"
-        ? `!${selectorText(sel.sel)}` : `!(${selectorText(sel.sel)})`;
+        ? `!${selectorText(sel.sel)}`
+        : `!(${selectorText(sel.sel)})`;
     case "and":
       return sel.sels.map(wrap).join(" && ");
     case "or":
