@@ -173,6 +173,15 @@ function parseRule(text: string, env: TraceEnv): Parsed {
             const port = Number(next());
             checks.push((s) => ((opt === "--dport" ? s.pkt.dport : s.pkt.sport) === port) !== pn);
           }
+        } else if (mod === "icmp" || mod === "icmp6") {
+          // The traced packets are TCP, UDP or SCTP: an ICMP type never matches (its `-p icmp` fails first anyway).
+          let inv = false;
+          if (t[i + 1] === "!") {
+            inv = true;
+            i++;
+          }
+          i += 2; // --icmp-type / --icmpv6-type and its value
+          checks.push(() => inv);
         } else if (mod === "multiport") {
           let pn = false;
           if (t[i + 1] === "!") {
@@ -380,6 +389,7 @@ export class Tracer {
           break;
         }
         case "NOTRACK":
+        case "LOG":
           live.push(...matched);
           break;
         default: {
