@@ -72,11 +72,16 @@ export class ActiveRulesCalculator {
     return (this.profileRefs.get(id) ?? 0) > 0;
   }
 
-  /** Policies selecting the endpoint in this direction, by tier, in evaluation order (tiers.ts). */
+  /**
+   * Policies selecting the workload in this direction, by tier, in evaluation
+   * order (tiers.ts). preDNAT and doNotTrack policies are host endpoints'
+   * only: Felix never applies them to a workload.
+   */
   orderedTiers(epKey: string, direction: "ingress" | "egress"): TierPolicies[] {
     const out: Policy[] = [];
     for (const k of this.endpointPolicies.get(epKey) ?? []) {
       const p = this.policies.get(k)!;
+      if (p.preDNAT || p.doNotTrack) continue;
       if (direction === "ingress" ? p.ingress : p.egress) out.push(p);
     }
     return sortIntoTiers(out, this.tiers);
@@ -130,7 +135,9 @@ export class ActiveRulesCalculator {
       (old.ingress !== policy.ingress ||
         old.egress !== policy.egress ||
         old.order !== policy.order ||
-        old.id.tier !== policy.id.tier)
+        old.id.tier !== policy.id.tier ||
+        old.preDNAT !== policy.preDNAT ||
+        old.doNotTrack !== policy.doNotTrack)
     ) {
       for (const ep of this.labels.itemsMatching(key)) this.dirty.endpoints.add(ep);
     }

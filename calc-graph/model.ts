@@ -154,6 +154,15 @@ export interface Policy {
   readonly egress: boolean;
   readonly inbound: readonly PolicyRule[];
   readonly outbound: readonly PolicyRule[];
+  /**
+   * GlobalNetworkPolicy's host-endpoint flags: a preDNAT or doNotTrack policy
+   * never applies to workload endpoints (Felix renders it only in the host
+   * endpoints' mangle / raw chains); applyOnForward extends a host endpoint's
+   * policy to forwarded traffic.
+   */
+  readonly preDNAT?: boolean;
+  readonly doNotTrack?: boolean;
+  readonly applyOnForward?: boolean;
 }
 
 export interface NodeInfo {

@@ -61,9 +61,7 @@ export function calicoPolicyToPolicy(obj: CalicoPolicy, kind: CalicoPolicyKind):
   const namespace = kind === "NetworkPolicy" ? obj.metadata?.namespace || "default" : "";
   const spec = obj.spec ?? {};
   if (typeof spec !== "object" || Array.isArray(spec)) throw new Error("spec must be an object");
-  if (spec.preDNAT === true || spec.doNotTrack === true) {
-    throw new Error("preDNAT and doNotTrack policies apply to host endpoints only");
-  }
+  const flags = hostEndpointFlags(kind, spec);
   const tier = spec.tier === undefined || spec.tier === null || spec.tier === "" ? DEFAULT_TIER_NAME : spec.tier;
   if (typeof tier !== "string" || !TIER_NAME.test(tier))
     throw new Error(`spec.tier ${JSON.stringify(tier)} is not valid`);
@@ -71,7 +69,8 @@ export function calicoPolicyToPolicy(obj: CalicoPolicy, kind: CalicoPolicyKind):
   const order = orderField(spec.order, "spec.order") ?? Number.POSITIVE_INFINITY;
   const { ingress, egress } = policyTypes(spec.types, spec.ingress, spec.egress);
   const id = { tier, namespace, name };
-  const base = { id, key: calicoPolicyKey(kind, namespace, name), kind, order, selector, ingress, egress };
+  if (flags.preDNAT && egress) throw new Error("a preDNAT policy has ingress rules only");
+  const base = { id, key: calicoPolicyKey(kind, namespace, name), kind, order, selector, ingress, egress, ...flags };
   try {
     const ctx = { namespace, policySelector: selector };
     const inbound = ingress ? rules(spec.ingress, "ingress", ctx) : [];
@@ -80,6 +79,28 @@ export function calicoPolicyToPolicy(obj: CalicoPolicy, kind: CalicoPolicyKind):
   } catch (e) {
     return { policy: { ...base, inbound: [], outbound: [] }, ruleError: (e as Error).message };
   }
+}
+
+/** Calico's validation of the host-endpoint flags (GlobalNetworkPolicy only). */
+function hostEndpointFlags(kind: CalicoPolicyKind, spec: NonNullable<CalicoPolicy["spec"]>) {
+  const flag = (v: unknown, what: string): boolean => {
+    if (v === undefined || v === null) return false;
+    if (typeof v !== "boolean") throw new Error(`spec.${what} must be true or false`);
+    if (v && kind === "NetworkPolicy") throw new Error(`spec.${what} is for GlobalNetworkPolicy only`);
+    return v;
+  };
+  const preDNAT = flag(spec.preDNAT, "preDNAT");
+  const doNotTrack = flag(spec.doNotTrack, "doNotTrack");
+  const applyOnForward = flag(spec.applyOnForward, "applyOnForward");
+  if (preDNAT && doNotTrack) throw new Error("spec.preDNAT and spec.doNotTrack cannot both be true");
+  if ((preDNAT || doNotTrack) && !applyOnForward) {
+    throw new Error("spec.applyOnForward must be true for a preDNAT or doNotTrack policy");
+  }
+  return {
+    ...(preDNAT ? { preDNAT } : {}),
+    ...(doNotTrack ? { doNotTrack } : {}),
+    ...(applyOnForward ? { applyOnForward } : {}),
+  };
 }
 
 function policySelector(kind: CalicoPolicyKind, namespace: string, spec: NonNullable<CalicoPolicy["spec"]>): Selector {

@@ -48,12 +48,15 @@ const policyArb = fc
     fc.constantFrom("all()", "app == 'web'", "app in {'web', 'db'}", "app starts with 'd'"),
     fc.array(ruleArb, { maxLength: 2 }),
     fc.boolean(),
+    fc.boolean(),
   )
-  .map(([kind, name, tier, order, selector, ingress, gone]): ResourceUpdate => {
+  .map(([kind, name, tier, order, selector, ingress, gone, preDNAT]): ResourceUpdate => {
     const ns = kind === "GlobalNetworkPolicy" ? "" : "prod";
     if (gone) return update(kind, ns, name, null);
     const metadata = ns ? { name, namespace: ns } : { name };
-    return update(kind, ns, name, { metadata, spec: { tier, selector, ingress, ...(order ? { order } : {}) } });
+    // A global policy may turn into a host-endpoint-only one and back.
+    const hep = preDNAT && !ns ? { preDNAT, applyOnForward: true } : {};
+    return update(kind, ns, name, { metadata, spec: { tier, selector, ingress, ...(order ? { order } : {}), ...hep } });
   });
 
 const podArb = fc

@@ -66,7 +66,10 @@ describe("Calico policy conversion: placement", () => {
     assert.throws(() => np({ order: "soon" }), /spec.order must be a number/);
     assert.throws(() => np({ tier: "Bad Tier" }), /spec.tier/);
     assert.throws(() => np({ namespaceSelector: "all()" }), /GlobalNetworkPolicy only/);
-    assert.throws(() => gnp({ preDNAT: true }), /host endpoints only/);
+    assert.throws(() => gnp({ preDNAT: true }), /applyOnForward must be true/);
+    assert.throws(() => gnp({ preDNAT: true, doNotTrack: true, applyOnForward: true }), /cannot both/);
+    assert.throws(() => gnp({ preDNAT: true, applyOnForward: true, types: ["Egress"] }), /ingress rules only/);
+    assert.throws(() => np({ applyOnForward: true }), /GlobalNetworkPolicy only/);
   });
 });
 
@@ -237,6 +240,21 @@ describe("the graph: tiers in the endpoint chains", () => {
         "End of tier nosuch",
       ],
     );
+  });
+
+  it("preDNAT and doNotTrack policies never apply to workloads (host endpoints only)", () => {
+    const flags = { selector: "all()", applyOnForward: true, ingress: [{ action: "Deny" }] };
+    assert.deepEqual(
+      comments([
+        calico("GlobalNetworkPolicy", "pre", { ...flags, preDNAT: true }),
+        calico("GlobalNetworkPolicy", "untracked", { ...flags, doNotTrack: true }),
+      ]),
+      [],
+    );
+    assert.deepEqual(comments([calico("GlobalNetworkPolicy", "fwd", flags)]), [
+      "Start of tier default",
+      "End of tier default",
+    ]);
   });
 
   it("a tier's policies that select nothing here add no tier to the chain", () => {
