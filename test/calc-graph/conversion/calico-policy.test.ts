@@ -257,6 +257,22 @@ describe("the graph: tiers in the endpoint chains", () => {
     ]);
   });
 
+  it("projectcalico.org/name in a namespaceSelector is the namespace's name; serviceAccounts.names the pod's account", () => {
+    const members = (source: object) => {
+      const s = computeDesiredState({ nodeName: "n1" }, [
+        ...base,
+        calico("GlobalNetworkPolicy", "p", { selector: "all()", ingress: [{ action: "Allow", source }] }),
+      ]);
+      return Object.values(s.ipsets)
+        .filter((x) => x.family === 4)
+        .map((x) => [...x.members]);
+    };
+    assert.deepEqual(members({ namespaceSelector: "projectcalico.org/name == 'prod'" }), [["10.1.0.2"]]);
+    assert.deepEqual(members({ namespaceSelector: "projectcalico.org/name == 'dev'" }), [[]]);
+    assert.deepEqual(members({ serviceAccounts: { names: ["default"] } }), [["10.1.0.2"]]);
+    assert.deepEqual(members({ serviceAccounts: { selector: "projectcalico.org/name == 'default'" } }), [["10.1.0.2"]]);
+  });
+
   it("a tier's policies that select nothing here add no tier to the chain", () => {
     assert.deepEqual(comments([calico("GlobalNetworkPolicy", "p", { selector: "app == 'other'" })]), []);
   });
