@@ -32,7 +32,7 @@ import { ResourceConverter } from "./converter.js";
 import type { DesiredState } from "./desired-state.js";
 import { EndpointGuard } from "./endpoint-guard.js";
 import { IpSetIndex } from "./ipsets/ipset-index.js";
-import type { NodeInfo } from "./model.js";
+import type { NodeInfo, Policy } from "./model.js";
 import type { FelixNetworkConfig } from "./network/model.js";
 import type { NetworkIndex } from "./network/network-index.js";
 import type { EndpointToHostAction } from "./rules/static.js";
@@ -122,7 +122,10 @@ export class CalcGraph {
       this.ipsets.updateParent(id, profile?.labels ?? null);
       this.active.updateProfile(id, profile);
     });
-    this.converter.policies$.subscribe(({ key, policy }) => this.active.updatePolicy(key, policy));
+    // preDNAT and doNotTrack policies are host endpoints' only (Felix never applies them to a workload):
+    // they get no chains or IP sets here.
+    const forWorkloads = (p: Policy | null) => (p && !p.preDNAT && !p.doNotTrack ? p : null);
+    this.converter.policies$.subscribe(({ key, policy }) => this.active.updatePolicy(key, forWorkloads(policy)));
     this.converter.tiers$.subscribe(({ name, tier }) => this.active.updateTier(name, tier));
     this.converter.nodes$.subscribe(({ name, node }) => {
       this.builder.updateNode(name, node);
