@@ -1,6 +1,6 @@
 // Calico's policy model in the kernel: tiers with Pass, a high-tier Deny
-// overriding a Kubernetes allow, a global default-deny with exceptions, and
-// staged policies having no effect, by real connections between pods on two
+// overriding a Kubernetes allow, a global default-deny with exceptions, a Log
+// rule that logs and goes on, and staged policies having no effect, by real connections between pods on two
 // node namespaces, each programmed by the real `felix --once` from
 // projectcalico.org/v3 manifests. Each step writes its policies, programs
 // both nodes and probes; the verdict is the kernel's.
@@ -11,7 +11,14 @@
 
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { requirementsMissing, Topology, type TopoNode, type TopoPod } from "../../src/netns/topology.js";
+import {
+  exec,
+  iptablesCmd,
+  requirementsMissing,
+  Topology,
+  type TopoNode,
+  type TopoPod,
+} from "../../src/netns/topology.js";
 import { skipIf } from "../helpers/skip.js";
 import { clusterManifests, felixOnce, ManifestDir } from "./cluster.js";
 
@@ -162,6 +169,35 @@ describe("Calico policy model, end to end", skipIf(skip), () => {
     assert.equal(await blocked("api", "web", 81), true, "not in the exception");
     assert.equal(await blocked("client", "db", 80), true, "default deny, ingress and egress");
     assert.equal(await blocked("web", "api", 80), true, "web's egress to api is not an exception");
+  });
+
+  test("a Log rule logs (its kernel counter counts the connection) and lets the next rule decide", async () => {
+    await program([
+      {
+        apiVersion: "projectcalico.org/v3",
+        kind: "NetworkPolicy",
+        metadata: { name: "log-then-allow", namespace: "prod" },
+        spec: {
+          selector: "app == 'web'",
+          ingress: [
+            { action: "Log", protocol: "TCP", destination: { ports: [81] } },
+            { action: "Allow", protocol: "TCP", destination: { ports: [81] } },
+          ],
+        },
+      },
+    ]);
+    const logCount = async () => {
+      const save = await exec(pods.web.node.netns, `${iptablesCmd()}-save`, "-c", "-t", "filter");
+      const line = save.split("\n").find((l) => l.includes('-j LOG --log-prefix "calico-packet: "'));
+      assert.ok(line, "the LOG rule is programmed");
+      return Number(/^\[(\d+):/.exec(line)?.[1]);
+    };
+    const before = await logCount();
+    assert.equal(await reaches("api", "web", 81), true, "logged, then allowed");
+    assert.equal(await blocked("api", "web", 80), true, "not logged, not allowed");
+    // The connection's first packet (a retransmitted SYN would count twice; established ones skip policy).
+    const after = await logCount();
+    assert.ok(after > before && after <= before + 2, `LOG counted ${after - before} packets`);
   });
 
   test("staged policies have no effect", async () => {
