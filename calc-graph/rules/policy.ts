@@ -89,6 +89,14 @@ export function renderPolicyRules(
 function renderOne(r: PolicyRule, v: IpVersion, actions: FilterActions, logPrefix: string): Rule[] {
   const { accept: MARK_ACCEPT, pass: MARK_PASS, scratch0: MARK_SCRATCH0, scratch1: MARK_SCRATCH1 } = actions.marks;
   if (!inFamily(r, v)) return [];
+  if (r.anyPeer) {
+    // One alternative left in this family: a plain rule (Felix's, for one net per side), no peer block.
+    const viable = r.anyPeer.filter((p) => peerMatch(match(), p, v) !== undefined);
+    if (viable.length === 1) {
+      const { anyPeer: _, ...own } = r;
+      return renderOne({ ...own, ...viable[0] }, v, actions, logPrefix);
+    }
+  }
   const out: Rule[] = [];
   const except = peerMatch(match(), r, v);
   if (except === undefined) return [];
@@ -162,6 +170,8 @@ function peerMatch(m: MatchBuilder, p: PeerMatch, v: IpVersion): MatchBuilder[] 
   const srcNets = onlyFamily(p.srcNets, v);
   const dstNets = onlyFamily(p.dstNets, v);
   if (srcNets?.length === 0 || dstNets?.length === 0) return undefined;
+  // Felix (FilterRuleToIPVersion): notNets all of the other family leave the rule out of this one.
+  if (onlyFamily(p.srcNotNets, v)?.length === 0 || onlyFamily(p.dstNotNets, v)?.length === 0) return undefined;
   // A /0 matches every address of the family; iptables-save omits it, so do we.
   if (srcNets && !isZeroPrefix(srcNets[0])) m.sourceNet(srcNets[0]);
   if (dstNets && !isZeroPrefix(dstNets[0])) m.destNet(dstNets[0]);
