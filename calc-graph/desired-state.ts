@@ -2,7 +2,7 @@
 // hold. Snapshots are immer-produced: a part that did not change keeps its
 // identity from the previous snapshot, so consumers find changes by reference.
 
-import type { IpSetState } from "../iptables/ipset.js";
+import type { IpSetState } from "../model/ipset.js";
 import type { FamilyTables } from "../model/tables.js";
 
 export type { IpSetState };

@@ -6,7 +6,7 @@
 // tunnel MASQUERADE in cali-POSTROUTING (network/tunnel-rules.ts).
 
 import { castDraft, type Draft } from "immer";
-import type { IpSetState } from "../../iptables/ipset.js";
+import type { IpSetState } from "../../model/ipset.js";
 import type { Chain } from "../../model/rule.js";
 import type { DesiredState } from "../desired-state.js";
 import { hashNetMembers } from "../ipsets/hash-net.js";

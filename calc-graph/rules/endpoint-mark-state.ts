@@ -3,7 +3,7 @@
 // host's addresses for cali-forward-check.
 
 import { castDraft, type Draft } from "immer";
-import type { IpSetState } from "../../iptables/ipset.js";
+import type { IpSetState } from "../../model/ipset.js";
 import type { Action, Chain } from "../../model/rule.js";
 import type { DesiredState } from "../desired-state.js";
 import type { IpVersion, NodeInfo } from "../model.js";

@@ -5,8 +5,8 @@
 // object (and so its identity): the dataplane skips it.
 
 import { castDraft, type Draft, isDraft, original } from "immer";
-import type { IpSetState } from "../../iptables/ipset.js";
 import { type ChainRenderer, sameRules } from "../../model/chain-render.js";
+import type { IpSetState } from "../../model/ipset.js";
 import type { RenderedRule, TableName } from "../../model/tables.js";
 import { type ChainStats, ChainWrites } from "../chain-writer.js";
 import { DEFAULT_CHAINS } from "../default-renderer.js";

@@ -26,7 +26,7 @@
 //   filter INPUT → cali-IPVS-FIREWALL: drop traffic to an LB IP:port with source
 //            ranges from outside them (filter INPUT runs before IPVS's LOCAL_IN hook)
 
-import type { IpSetState } from "../../iptables/ipset.js";
+import type { IpSetState } from "../../model/ipset.js";
 import { Actions, type Chain, match, NO_MATCH, type Rule, rule } from "../../model/rule.js";
 import { parseCidr } from "../conversion/cidr.js";
 import { hashNetMembers } from "../ipsets/hash-net.js";
