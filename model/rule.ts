@@ -94,7 +94,14 @@ export interface Chain {
   readonly rules: readonly Rule[];
 }
 
-export const NO_MATCH: Match = Object.freeze({ terms: Object.freeze([]) as readonly MatchTerm[] });
+export const NO_MATCH: Match = Object.freeze({
+  src: undefined,
+  dst: undefined,
+  inIface: undefined,
+  outIface: undefined,
+  protocol: undefined,
+  terms: Object.freeze([]) as readonly MatchTerm[],
+});
 
 const CT_STATES: readonly string[] = ["INVALID", "NEW", "RELATED", "ESTABLISHED", "UNTRACKED"];
 
@@ -177,20 +184,15 @@ export class MatchBuilder {
     return this.add({ kind: "rpfFailed" });
   }
   build(): Match {
-    const m: {
-      src?: NetMatch;
-      dst?: NetMatch;
-      inIface?: string;
-      outIface?: string;
-      protocol?: string;
-      terms: readonly MatchTerm[];
-    } = { terms: this.terms.length ? this.terms : NO_MATCH.terms };
-    if (this.src) m.src = this.src;
-    if (this.dst) m.dst = this.dst;
-    if (this.inIf !== undefined) m.inIface = this.inIf;
-    if (this.outIf !== undefined) m.outIface = this.outIf;
-    if (this.proto !== undefined) m.protocol = this.proto;
-    return m;
+    // One object shape for every match (absent parts undefined): the renderers' reads stay monomorphic.
+    return {
+      src: this.src,
+      dst: this.dst,
+      inIface: this.inIf,
+      outIface: this.outIf,
+      protocol: this.proto,
+      terms: this.terms.length ? this.terms : NO_MATCH.terms,
+    };
   }
   private add(t: MatchTerm): this {
     this.terms.push(t);
