@@ -58,7 +58,9 @@ function netText(cidr: string, ctx: RuleContext): string {
   if (cidr.includes(":") !== (ctx.family === 6)) {
     throw new NftUnsupportedError(`an IPv${ctx.family === 4 ? 6 : 4} address (${cidr}) in the ${ip(ctx)} table`);
   }
-  return cidr;
+  // A host is listed without its prefix length.
+  const host = ctx.family === 4 ? "/32" : "/128";
+  return cidr.endsWith(host) ? cidr.slice(0, -host.length) : cidr;
 }
 
 const TRANSPORT = new Set(["tcp", "udp", "sctp", "udplite", "dccp"]);
@@ -71,10 +73,24 @@ function matchParts(m: Match, ctx: RuleContext): string[] {
   if (m.outIface !== undefined) out.push(`oifname ${ifaceText(m.outIface)}`);
   if (m.protocol !== undefined) {
     if (!/^[a-z0-9-]+$/.test(m.protocol)) throw new NftUnsupportedError(`protocol ${JSON.stringify(m.protocol)}`);
-    out.push(`meta l4proto ${m.protocol}`);
+    if (!protocolImplied(m)) out.push(`meta l4proto ${m.protocol}`);
   }
   for (const t of m.terms) out.push(termText(t, m, ctx));
   return out;
+}
+
+/**
+ * Whether a later match already implies the protocol (`tcp dport`, an
+ * ip,port set keyed on `tcp dport`, `icmpv6 type`): nft adds the
+ * `meta l4proto` itself and lists the rule without it.
+ */
+function protocolImplied(m: Match): boolean {
+  const p = m.protocol;
+  if (p === "ipv6-icmp") return m.terms.some((t) => t.kind === "icmpv6Type");
+  if (p === undefined || !TRANSPORT.has(p)) return false;
+  return m.terms.some(
+    (t) => t.kind === "multiport" || t.kind === "port" || (t.kind === "ipSet" && t.dir.startsWith("dst,dst")),
+  );
 }
 
 /** `tcp dport` when the rule names a port protocol, else the transport header's `th dport`. */
@@ -94,20 +110,47 @@ function portsText(ports: readonly PortRange[]): string {
 /** nft lists conntrack states in the order of their bits. */
 const CT_ORDER: readonly CtState[] = ["INVALID", "ESTABLISHED", "RELATED", "NEW", "UNTRACKED"];
 
+/** ICMPv6 types by the names nft lists them with. */
+const ICMPV6_TYPES: Readonly<Record<number, string>> = {
+  1: "destination-unreachable",
+  2: "packet-too-big",
+  3: "time-exceeded",
+  4: "parameter-problem",
+  128: "echo-request",
+  129: "echo-reply",
+  130: "mld-listener-query",
+  131: "mld-listener-report",
+  132: "mld-listener-done",
+  133: "nd-router-solicit",
+  134: "nd-router-advert",
+  135: "nd-neighbor-solicit",
+  136: "nd-neighbor-advert",
+  137: "nd-redirect",
+};
+
+/** n when `mask` is n one bits followed by zeros, else 0. */
+function leadingOnes(mask: number): number {
+  const m = mask >>> 0;
+  const len = Math.clz32(~m);
+  return len > 0 && (len === 32 || m << len === 0) ? len : 0;
+}
+
 const hex8 = (n: number) => `0x${(n >>> 0).toString(16).padStart(8, "0")}`;
 
 function termText(t: MatchTerm, m: Match, ctx: RuleContext): string {
   const v = ip(ctx);
   switch (t.kind) {
     case "ipSet": {
+      // The port of an ip,port set is the rule protocol's when it has one (as nft lists it).
+      const port = m.protocol !== undefined && TRANSPORT.has(m.protocol) ? `${m.protocol} dport` : "th dport";
       const key =
         t.dir === "src"
           ? `${v} saddr`
           : t.dir === "dst"
             ? `${v} daddr`
             : t.dir === "dst,dst"
-              ? `${v} daddr . meta l4proto . th dport`
-              : `${v} daddr . meta l4proto . th dport . ${v} saddr`;
+              ? `${v} daddr . meta l4proto . ${port}`
+              : `${v} daddr . meta l4proto . ${port} . ${v} saddr`;
       return `${key} ${t.negate ? "!= " : ""}@${nftSetName(t.name)}`;
     }
     case "multiport":
@@ -115,8 +158,12 @@ function termText(t: MatchTerm, m: Match, ctx: RuleContext): string {
     case "port":
       if (m.protocol !== t.proto) throw new NftUnsupportedError(`a ${t.proto} port on a ${m.protocol ?? "any"} rule`);
       return `${t.proto} ${t.dir === "dst" ? "dport" : "sport"} ${t.port}`;
-    case "mark":
+    case "mark": {
+      // A mask of leading ones is listed as a prefix length.
+      const len = leadingOnes(t.mask);
+      if (len > 0 && len < 32) return `meta mark ${t.negate ? "!= " : ""}${hex8(t.mark)}/${len}`;
       return `meta mark & ${hex8(t.mask)} ${t.negate ? "!=" : "=="} ${hex8(t.mark)}`;
+    }
     case "ctState":
       return `ct state ${CT_ORDER.filter((s) => t.states.includes(s))
         .map((s) => s.toLowerCase())
@@ -127,7 +174,7 @@ function termText(t: MatchTerm, m: Match, ctx: RuleContext): string {
     }
     case "icmpv6Type":
       if (ctx.family !== 6) throw new NftUnsupportedError("an ICMPv6 type in the ip table");
-      return `icmpv6 type ${t.type}`;
+      return `icmpv6 type ${ICMPV6_TYPES[t.type] ?? t.type}`;
     case "random":
       // One packet in n: a uniform number below n that is 0.
       return `numgen random mod ${t.oneOf} 0`;
@@ -157,10 +204,11 @@ function actionText(a: Action, m: Match, ctx: RuleContext): string {
       return `goto ${ctx.table}-${a.chain}`;
     case "setMark": {
       // mark := (mark & ~mask) | value, as nft lists it.
+      // nft folds the value's bits into the AND mask when it lists it.
       const keep = ~a.mask >>> 0;
       if (a.value === a.mask) return `meta mark set meta mark | ${hex8(a.value)}`;
       if (a.value === 0) return `meta mark set meta mark & ${hex8(keep)}`;
-      return `meta mark set meta mark & ${hex8(keep)} | ${hex8(a.value)}`;
+      return `meta mark set meta mark & ${hex8((keep | a.value) >>> 0)} | ${hex8(a.value)}`;
     }
     case "reject":
       // The family's default: ICMP(v6) port unreachable, which nft lists as a bare `reject`.

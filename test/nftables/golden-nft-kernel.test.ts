@@ -2,7 +2,8 @@
 // real nft: each family's ruleset (our table, its sets, every chain and rule)
 // goes through `nft -c -f` in a throwaway network namespace, where the kernel
 // validates the whole transaction (expressions, jump targets, hooks) and then
-// aborts it. Rules nft cannot express must fail the graph with
+// aborts it; then it is loaded for real and `nft list` must print every rule
+// as we rendered it (found by its hash comment; counter values aside). Rules nft cannot express must fail the graph with
 // NftUnsupportedError, never render as something else: the cases that need
 // them are listed here with the reason.
 
@@ -14,6 +15,7 @@ import { basename, join } from "node:path";
 import { after, before, test } from "node:test";
 import { computeDesiredState, type GraphConfig } from "../../calc-graph/calc-graph.js";
 import type { ProxyMode } from "../../calc-graph/services/model.js";
+import { NFT_TABLE } from "../../nftables/names.js";
 import { NFT_RULES, NftUnsupportedError } from "../../nftables/render.js";
 import { graphConfigFromEnv } from "../../src/config.js";
 import { readManifestDir } from "../../src/datastore/manifests.js";
@@ -43,12 +45,27 @@ after(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-/** `nft -c -f` of a file in the namespace: exit status and stderr. */
-function nftCheck(text: string, name: string): { status: number | null; stderr: string } {
+/** `nft [-c] -f` of a file in the namespace: exit status and stderr. */
+function nftFile(text: string, name: string, check = true): { status: number | null; stderr: string } {
   const file = join(dir, `${name}.nft`);
   writeFileSync(file, text);
-  const r = spawnSync("ip", ["netns", "exec", ns, "nft", "-c", "-f", file], { encoding: "utf8" });
+  const r = spawnSync("ip", ["netns", "exec", ns, "nft", ...(check ? ["-c"] : []), "-f", file], { encoding: "utf8" });
   return { status: r.status, stderr: r.stderr };
+}
+const nftCheck = (text: string, name: string) => nftFile(text, name);
+
+const nft = (...args: string[]) => spawnSync("ip", ["netns", "exec", ns, "nft", ...args], { encoding: "utf8" });
+
+/** Our rules as `nft list` prints them back, by hash (counter values dropped). */
+function listedRules(family: "ip" | "ip6"): Map<string, string> {
+  const out = new Map<string, string>();
+  const listing = nft("list", "table", family, NFT_TABLE);
+  assert.equal(listing.status, 0, listing.stderr);
+  for (const line of listing.stdout.split("\n")) {
+    const m = / comment "cali:([A-Za-z0-9_-]+)"$/.exec(line);
+    if (m) out.set(m[1], line.trim().replace(/(^| )counter packets \d+ bytes \d+/, "$1counter"));
+  }
+  return out;
 }
 
 async function caseConfig(
@@ -105,6 +122,21 @@ for (const name of caseNames()) {
       }
       const r = nftCheck(text, `${name}-v${v}`);
       assert.equal(r.status, 0, `${name} IPv${v}: nft -c refused the ruleset:\n${r.stderr}`);
+
+      // For real, then read back: what nft lists is what we rendered.
+      const family = v === 4 ? "ip" : "ip6";
+      nft("delete", "table", family, NFT_TABLE);
+      const load = nftFile(text, `${name}-v${v}`, false);
+      assert.equal(load.status, 0, `${name} IPv${v}: nft -f refused the ruleset:\n${load.stderr}`);
+      const listed = listedRules(family);
+      const ours = text.split("\n").filter((l) => l.startsWith("add rule"));
+      assert.equal(listed.size, ours.length, `${name} IPv${v}: rules listed`);
+      for (const line of ours) {
+        const rule = line.split(" ").slice(5).join(" ");
+        const hash = / comment "cali:([A-Za-z0-9_-]+)"$/.exec(rule)![1];
+        assert.equal(listed.get(hash), rule, `${name} IPv${v}: nft lists the rule otherwise`);
+      }
+      nft("delete", "table", family, NFT_TABLE);
     }
   });
 }

@@ -44,16 +44,25 @@ describe("nft rule bodies", () => {
   it("ports: multiport lists and ranges, single ports, on the rule's protocol", () => {
     assert.equal(
       body(rule(match().protocol("tcp").destPorts("80,443:450").build(), Actions.accept)),
-      "meta l4proto tcp tcp dport { 80, 443-450 } accept",
+      "tcp dport { 80, 443-450 } accept",
     );
-    assert.equal(
-      body(rule(match().protocol("udp").destPorts("53").build(), Actions.accept)),
-      "meta l4proto udp udp dport 53 accept",
-    );
+    assert.equal(body(rule(match().protocol("udp").destPorts("53").build(), Actions.accept)), "udp dport 53 accept");
     assert.equal(
       body(rule(match().protocol("udp").destPort("udp", 4789).build(), Actions.notrack)),
-      "meta l4proto udp udp dport 4789 notrack",
+      "udp dport 4789 notrack",
     );
+  });
+
+  it("the forms nft lists: protocol implied by ports, hosts without /32, marks with a prefix mask", () => {
+    assert.equal(
+      body(rule(match().protocol("tcp").ipSet("cali40n:x", "dst,dst").build(), Actions.accept)),
+      "ip daddr . meta l4proto . tcp dport @cali40n.x accept",
+    );
+    assert.equal(body(rule(match().protocol("tcp").build(), Actions.accept)), "meta l4proto tcp accept");
+    assert.equal(body(rule(match().destNet("10.0.0.1/32").build(), Actions.drop)), "ip daddr 10.0.0.1 drop");
+    assert.equal(body(rule(match().destNet("::1/128", true).build(), Actions.drop), V6), "ip6 daddr != ::1 drop");
+    assert.equal(body(rule(match().mark(0xc7800000, 0xff800000).build(), Actions.drop)), "meta mark 0xc7800000/9 drop");
+    assert.equal(body(rule(match().mark(0, 0xff800000, true).build(), Actions.drop)), "meta mark != 0x00000000/9 drop");
   });
 
   it("marks, conntrack states in nft's order, addrtype, icmpv6, rpfilter, random", () => {
@@ -78,7 +87,7 @@ describe("nft rule bodies", () => {
     assert.equal(body(rule(match().destAddrTypeLocal().build(), Actions.accept)), "fib daddr type local accept");
     assert.equal(
       body(rule(match().protocol("ipv6-icmp").icmpv6Type(135).build(), Actions.accept), V6),
-      "meta l4proto ipv6-icmp icmpv6 type 135 accept",
+      "icmpv6 type nd-neighbor-solicit accept",
     );
     assert.equal(body(rule(match().rpfFailed().build(), Actions.drop)), "fib saddr . mark . iif oif 0 drop");
     assert.equal(
@@ -93,7 +102,7 @@ describe("nft rule bodies", () => {
     assert.equal(body(rule(NO_MATCH, Actions.clearMark(0x30000))), "meta mark set meta mark & 0xfffcffff");
     assert.equal(
       body(rule(NO_MATCH, Actions.setMaskedMark(0x800000, 0xff800000))),
-      "meta mark set meta mark & 0x007fffff | 0x00800000",
+      "meta mark set meta mark & 0x00ffffff | 0x00800000",
     );
     assert.equal(body(rule(NO_MATCH, Actions.reject(4))), "reject");
     assert.equal(
