@@ -5,9 +5,9 @@
 // each staged policy in place of the policy of the same name
 // (`stagedAction: Set`, the default) or that policy removed (`Delete`).
 
-import type { CalicoPolicy, StagedKubernetesNetworkPolicy } from "../src/model/calico.js";
-import type { NetworkPolicy } from "../src/model/k8s.js";
-import type { Kind, ResourceUpdate } from "../src/model/resource.js";
+import type { CalicoPolicy, StagedKubernetesNetworkPolicy } from "../model/calico.js";
+import type { NetworkPolicy } from "../model/k8s.js";
+import type { Kind, ResourceUpdate } from "../model/resource.js";
 import { calicoPolicyToPolicy } from "./conversion/calico-policy.js";
 import { networkPolicyToPolicy } from "./conversion/network-policy.js";
 import { validatePolicyRules } from "./conversion/validate.js";

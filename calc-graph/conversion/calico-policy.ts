@@ -15,7 +15,7 @@
 // last valid version stays in force. Rule errors leave the policy with no
 // rules, which isolates what it selects (fail closed).
 
-import type { CalicoPolicy, CalicoTier } from "../../src/model/calico.js";
+import type { CalicoPolicy, CalicoTier } from "../../model/calico.js";
 import type { Policy, PolicyKind, PolicyRule, Tier } from "../model.js";
 import { prefixSelector } from "../selector/prefix.js";
 import { ALL, and, eq, has, type Selector } from "../selector/selector.js";

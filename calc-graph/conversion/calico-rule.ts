@@ -11,7 +11,7 @@
 //     refused, which isolates what the policy selects).
 // Throws an Error naming the field on anything invalid.
 
-import type { CalicoEntityRule, CalicoRule } from "../../src/model/calico.js";
+import type { CalicoEntityRule, CalicoRule } from "../../model/calico.js";
 import type {
   IcmpMatch,
   IpVersion,

@@ -1,7 +1,7 @@
 // Chain names, as Felix names them.
 
 import { hash } from "node:crypto";
-import { lengthLimitedName, MAX_CHAIN_NAME_LENGTH } from "../../iptables/names.js";
+import { lengthLimitedName, MAX_CHAIN_NAME_LENGTH } from "../../model/names.js";
 
 export const POLICY_INBOUND_PREFIX = "cali-pi-";
 export const POLICY_OUTBOUND_PREFIX = "cali-po-";

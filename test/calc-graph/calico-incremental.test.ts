@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
 import { CalcGraph, computeDesiredState } from "../../calc-graph/calc-graph.js";
-import type { ResourceUpdate } from "../../src/model/resource.js";
+import type { ResourceUpdate } from "../../model/resource.js";
 import { namespace, node, pod, renderState, update } from "./fixtures.js";
 
 const base: ResourceUpdate[] = [

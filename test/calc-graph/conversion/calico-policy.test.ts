@@ -5,8 +5,8 @@ import { calicoPolicyToPolicy, tierFromObject } from "../../../calc-graph/conver
 import { matches, selectorText } from "../../../calc-graph/selector/selector.js";
 import { withStagedEnforced } from "../../../calc-graph/staged.js";
 import { chainList } from "../../../iptables/tables.js";
-import type { CalicoPolicySpec } from "../../../src/model/calico.js";
-import type { ResourceUpdate } from "../../../src/model/resource.js";
+import type { CalicoPolicySpec } from "../../../model/calico.js";
+import type { ResourceUpdate } from "../../../model/resource.js";
 
 const np = (spec: CalicoPolicySpec, ns = "prod", name = "p") =>
   calicoPolicyToPolicy({ metadata: { name, namespace: ns }, spec }, "NetworkPolicy");
