@@ -16,7 +16,7 @@ import { ChainWrites } from "./chain-writer.js";
 import { ignoredFields, mergeConfigs } from "./config/fields.js";
 import { type RuleSettings, ruleSettings, sameSettings } from "./config/settings.js";
 import { DEFAULT_CHAINS } from "./default-renderer.js";
-import type { DesiredState, EndpointState, EndpointTier } from "./desired-state.js";
+import type { DesiredState, EndpointState } from "./desired-state.js";
 import { type ConfigState, familyKey } from "./desired-state.js";
 import { emptyState, mutatedCopy } from "./empty-state.js";
 import { IfaceRenderer } from "./iface-render.js";
@@ -46,6 +46,7 @@ import { rpfSkipChain, spoofable } from "./rules/rpf-skip.js";
 import { RPF_SKIP_CHAIN, renderStaticTables, type StaticConfig } from "./rules/static.js";
 import { ServicePortWrites, type ServiceStateRenderer } from "./services/service-state.js";
 import { putStaticTables } from "./static-writes.js";
+import { endpointTiers, missingTierKey, missingTierProblem } from "./tiers.js";
 
 export { emptyState };
 
@@ -293,7 +294,11 @@ export class StateBuilder {
         if (problem) d.problems[key] = problem;
         else delete d.problems[key];
       }
-      for (const name of dirty.tiers) this.putMissingTier(d, name);
+      for (const name of dirty.tiers) {
+        const problem = missingTierProblem(name, this.active.tierPolicyCount(name), this.active.tiers.has(name));
+        if (problem) d.problems[problem.key] = problem;
+        else delete d.problems[missingTierKey(name)];
+      }
     };
     // The first flush renders the whole cluster (start-up): it works on a
     // private copy of the small initial snapshot, without immer's per-object
@@ -304,20 +309,6 @@ export class StateBuilder {
     this.flushed = true;
     this.out = this.v6.view(this.state, this.settings.ipv6Support);
     return this.out;
-  }
-
-  /** A tier that policies name but that does not exist: reported (Felix enforces them in a last tier that denies). */
-  private putMissingTier(d: Draft<DesiredState>, name: string): void {
-    const key = `Tier//${name}/missing`;
-    const n = this.active.tierPolicyCount(name);
-    if (n === 0 || this.active.tiers.has(name)) {
-      delete d.problems[key];
-      return;
-    }
-    d.problems[key] = {
-      key,
-      message: `tier ${name} does not exist: its ${n} ${n === 1 ? "policy is" : "policies are"} enforced in a tier that runs after every other and denies at its end`,
-    };
   }
 
   private putRuleChain(name: string, rules: readonly PolicyRule[] | undefined, logPrefix?: string): void {
@@ -332,15 +323,8 @@ export class StateBuilder {
   }
 
   private putEndpoint(d: Draft<DesiredState>, ep: WorkloadEndpoint): void {
-    const tierStates = (dir: "ingress" | "egress"): EndpointTier[] =>
-      this.active.orderedTiers(ep.key, dir).map((t) => ({
-        name: t.name,
-        defaultAction: t.defaultAction,
-        exists: t.exists,
-        policies: t.policies.map((p) => p.key),
-      }));
-    const ingressTiers = tierStates("ingress");
-    const egressTiers = tierStates("egress");
+    const ingressTiers = endpointTiers(this.active.orderedTiers(ep.key, "ingress"));
+    const egressTiers = endpointTiers(this.active.orderedTiers(ep.key, "egress"));
     const ingress = ingressTiers.flatMap((t) => t.policies);
     const egress = egressTiers.flatMap((t) => t.policies);
     for (const v of FAMILIES) {

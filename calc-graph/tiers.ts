@@ -4,6 +4,8 @@
 // then by `name/namespace/kind`. A policy whose tier does not exist is still
 // enforced (as in Felix), in a tier that sorts last and drops at its end.
 
+import type { ResourceProblem } from "../model/resource.js";
+import type { EndpointTier } from "./desired-state.js";
 import type { Policy, Tier } from "./model.js";
 
 export const DEFAULT_TIER_NAME = "default";
@@ -56,4 +58,26 @@ export function sortIntoTiers(policies: Iterable<Policy>, tiers: ReadonlyMap<str
     });
   }
   return out.sort(compareTiers).map(({ order: _, ...t }) => t);
+}
+
+/** An endpoint's tiers as the snapshot keeps them: policy keys, in order. */
+export function endpointTiers(tiers: readonly TierPolicies[]): EndpointTier[] {
+  return tiers.map((t) => ({
+    name: t.name,
+    defaultAction: t.defaultAction,
+    exists: t.exists,
+    policies: t.policies.map((p) => p.key),
+  }));
+}
+
+export const missingTierKey = (name: string) => `Tier//${name}/missing`;
+
+/** A tier that policies name but that does not exist is reported (Felix enforces them in a last tier that denies). */
+export function missingTierProblem(name: string, policies: number, exists: boolean): ResourceProblem | undefined {
+  if (policies === 0 || exists) return undefined;
+  const what = policies === 1 ? "policy is" : "policies are";
+  return {
+    key: missingTierKey(name),
+    message: `tier ${name} does not exist: its ${policies} ${what} enforced in a tier that runs after every other and denies at its end`,
+  };
 }
