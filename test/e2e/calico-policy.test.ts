@@ -20,7 +20,7 @@ import {
   type TopoPod,
 } from "../../src/netns/topology.js";
 import { skipIf } from "../helpers/skip.js";
-import { clusterManifests, felixOnce, ManifestDir } from "./cluster.js";
+import { clusterManifests, eventually, felixDaemon, felixOnce, ManifestDir } from "./cluster.js";
 
 const skip = requirementsMissing();
 /** Successful probes here take well under 100 ms; a blocked one times out. */
@@ -198,6 +198,61 @@ describe("Calico policy model, end to end", skipIf(skip), () => {
     // The connection's first packet (a retransmitted SYN would count twice; established ones skip policy).
     const after = await logCount();
     assert.ok(after > before && after <= before + 2, `LOG counted ${after - before} packets`);
+  });
+
+  test("the watching daemon applies tier changes as they are written: defaultAction, order, deletion", async () => {
+    dir.write("policies.yaml", [
+      {
+        apiVersion: "projectcalico.org/v3",
+        kind: "GlobalNetworkPolicy",
+        metadata: { name: "web-ingress" },
+        spec: {
+          tier: "security",
+          selector: "app == 'web'",
+          ingress: [{ action: "Allow", source: { selector: "app == 'api'" } }],
+        },
+      },
+      k8sAllowWeb,
+    ]);
+    dir.write("tier.yaml", [tier("security", 100, "Pass")]);
+    const daemons = nodes.map((n) => felixDaemon(topo, dir.path, n));
+    try {
+      for (const d of daemons) {
+        await eventually(
+          async () => d.output(),
+          (o) => /"msg":"dataplane (programmed|already in sync)/.test(o),
+        );
+      }
+      const until = (open: boolean) =>
+        eventually(
+          () => topo.probe(pods.client, pods.web, 80, "tcp", 300),
+          (ok) => ok === open,
+        ).catch((e: Error) => {
+          throw new Error(`${e.message}\nnode1 daemon:\n${daemons[0].output().slice(-3000)}`);
+        });
+      // Passed on by the security tier: the Kubernetes allow decides.
+      await until(true);
+      // defaultAction Deny: what the tier's policy does not allow ends there.
+      dir.write("tier.yaml", [tier("security", 100, "Deny")]);
+      const denied = await until(false);
+      assert.equal(await reaches("api", "web", 80), true, "allowed in the security tier");
+      // Ordered after the default tier: the Kubernetes allow there decides first.
+      dir.write("tier.yaml", [tier("security", 2_000_000, "Deny")]);
+      await until(true);
+      dir.write("tier.yaml", [tier("security", 100, "Deny")]);
+      await until(false);
+      // The tier deleted: its policy runs in a last tier (after default, which allows), and it is reported.
+      dir.remove("tier.yaml");
+      await until(true);
+      await eventually(
+        async () => daemons[0].output(),
+        (o) => o.includes("tier security does not exist"),
+      );
+      console.log(`# daemon: a tier's defaultAction change enforced in ${denied.ms.toFixed(0)} ms (including probes)`);
+    } finally {
+      for (const d of daemons) await d.kill();
+      dir.remove("tier.yaml");
+    }
   });
 
   test("staged policies have no effect", async () => {
