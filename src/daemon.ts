@@ -52,6 +52,7 @@ export function summary(r: ApplyResult) {
     routesRemoved: r.routes.removed,
     routesPending: r.routes.pending,
     sysctls: r.sysctlsWritten,
+    ...(r.udpFlowsDeleted ? { udpFlowsDeleted: r.udpFlowsDeleted } : {}),
   };
 }
 
