@@ -20,6 +20,7 @@ import { HealthAggregator, healthConfigFromEnv, startHealthServer } from "../../
 import type { HttpListener } from "../../status/http-server.js";
 import { Metrics } from "../../status/metrics.js";
 import { metricsConfigFromEnv, startMetricsServer } from "../../status/metrics-server.js";
+import { proxyHealthConfigFromEnv } from "../../status/proxy-health.js";
 import { AgentStatus, ignoredConfigMessage } from "../agent-status.js";
 import { agentConfigFromEnv, graphConfigFromEnv } from "../config.js";
 import { Daemon, summary } from "../daemon.js";
@@ -40,6 +41,7 @@ import {
 import { createLogger, type LogFormat } from "../log.js";
 import type { ResourceUpdate } from "../model/resource.js";
 import { preflight } from "../preflight.js";
+import { ServiceProxyStatus } from "../service-proxy-status.js";
 import { RuntimeError, runProgram, UsageError } from "./errors.js";
 
 /** Felix's exit code for "restart me with the new configuration". */
@@ -65,6 +67,7 @@ async function run(o: Options): Promise<void> {
   let healthCfg: ReturnType<typeof healthConfigFromEnv>;
   let metricsCfg: ReturnType<typeof metricsConfigFromEnv>;
   let statusCfg: ReturnType<typeof endpointStatusConfigFromEnv>;
+  let proxyHealthCfg: ReturnType<typeof proxyHealthConfigFromEnv>;
   let maxFileBytes: number;
   const nodeName = o.nodeName ?? process.env.NODENAME ?? process.env.FELIX_FELIXHOSTNAME;
   try {
@@ -76,6 +79,7 @@ async function run(o: Options): Promise<void> {
     healthCfg = healthConfigFromEnv(process.env);
     metricsCfg = metricsConfigFromEnv(process.env);
     statusCfg = endpointStatusConfigFromEnv(process.env);
+    proxyHealthCfg = proxyHealthConfigFromEnv(process.env);
     maxFileBytes = maxFileBytesFromEnv(process.env);
   } catch (e) {
     throw new UsageError((e as Error).message);
@@ -222,6 +226,12 @@ async function run(o: Options): Promise<void> {
     throw new RuntimeError(`cannot serve health/metrics: ${(e as Error).message}`);
   }
   for (const srv of servers) log.info({ host: srv.host, port: srv.port }, "serving status");
+  // As the service proxy: kube-proxy's /healthz and the services' health check node ports.
+  const proxyStatus =
+    graphCfg.proxyMode !== "off"
+      ? new ServiceProxyStatus(proxyHealthCfg, log.child({ component: "proxy-health" }))
+      : undefined;
+  await proxyStatus?.start();
 
   // New cali* interfaces get their routes and sysctls at once, not on a timer.
   const links = new NetlinkLinkMonitor();
@@ -262,9 +272,13 @@ async function run(o: Options): Promise<void> {
     dataplane: kernel.dataplane,
     log: log.child({ component: "dataplane" }),
     observer: {
-      batch: (state, secs, seenAt) => status.batch(state, secs, seenAt),
+      batch: (state, secs, seenAt) => {
+        status.batch(state, secs, seenAt);
+        proxyStatus?.batch(state);
+      },
       applied: (state, outcome, secs) => {
         status.applied(state, outcome, secs);
+        proxyStatus?.applied(state, outcome);
         if (!heapBounded && !(outcome instanceof Error)) {
           heapBounded = true;
           limitHeapGrowth(cfg.heapGrowthPercent ?? 0);
@@ -286,6 +300,7 @@ async function run(o: Options): Promise<void> {
         hostAddresses?.feed.stop();
         kernel.close();
         status.close();
+        await proxyStatus?.close();
         for (const srv of servers) await srv.close();
         resolve();
       });
