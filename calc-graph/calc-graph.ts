@@ -41,6 +41,7 @@ import type { IpvsOptions } from "./services/ipvs-desired.js";
 import type { ProxyMode } from "./services/model.js";
 import { ServiceIndex } from "./services/service-index.js";
 import { ServiceStateRenderer } from "./services/service-state.js";
+import { ZONE_LABEL } from "./services/topology.js";
 import { StateBuilder } from "./state-builder.js";
 
 export interface GraphConfig {
@@ -139,7 +140,10 @@ export class CalcGraph {
       this.converter.nodes$.subscribe(({ name, node }) => {
         this.services.updateNodeCIDRs(name, node?.podCIDRs ?? null);
         this.services.updateNodeIPs(name, node && nodeAddresses(node));
-        if (name === cfg.nodeName) this.services.setLocalNodeIPs(node?.internalIPs ?? []);
+        if (name === cfg.nodeName) {
+          this.services.setLocalNodeIPs(node?.internalIPs ?? []);
+          this.services.setLocalZone(node?.labels?.[ZONE_LABEL]);
+        }
       });
     }
     this.converter.problems$.subscribe(({ key, problem }) => this.builder.updateProblem(key, problem));

@@ -26,7 +26,7 @@ import ipaddr from "ipaddr.js";
 import { Actions, type Chain, type Match, match, NO_MATCH, type Rule, rule } from "../../iptables/rule.js";
 import { probabilityText } from "../../iptables/statistic.js";
 import type { IpVersion } from "../model.js";
-import { usable } from "../services/categorize.js";
+import { usable, usableForCluster } from "../services/categorize.js";
 import type { ServiceEndpoint, ServicePort } from "../services/model.js";
 import {
   endpointString,
@@ -83,7 +83,7 @@ export function renderServicePort(sp: ServicePort, ctx: ServiceRenderContext): S
   const proto = sp.protocol;
 
   // kube-proxy's CategorizeEndpoints, per policy.
-  const clusterEps = usable(sp.endpoints);
+  const clusterEps = usableForCluster(sp.endpoints);
   const localEps = usable(sp.endpoints.filter((e) => e.local));
   const hasEndpoints = clusterEps.length > 0;
   const externallyAccessible = sp.nodePort !== undefined || sp.externalIPs.length > 0 || sp.loadBalancerIPs.length > 0;

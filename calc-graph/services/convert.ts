@@ -18,7 +18,7 @@ import type { KubeObject } from "../../src/model/k8s.js";
 import { parseCidr, parseIp } from "../conversion/cidr.js";
 import type { IpVersion } from "../model.js";
 import { forbiddenServiceAddress } from "./forbidden-addresses.js";
-import type { ServicePort, ServiceProtocol } from "./model.js";
+import type { ServicePort, ServiceProtocol, TrafficDistribution } from "./model.js";
 import { servicePortKey } from "./model.js";
 
 export const SERVICE_NAME_LABEL = "kubernetes.io/service-name";
@@ -39,6 +39,9 @@ export interface ConvertedService {
 export interface SliceEndpoint {
   readonly ip: string;
   readonly nodeName?: string;
+  readonly zone?: string;
+  readonly zoneHints?: readonly string[];
+  readonly nodeHints?: readonly string[];
   readonly ready: boolean;
   readonly serving: boolean;
   readonly terminating: boolean;
@@ -75,6 +78,7 @@ interface RawServiceSpec {
   internalTrafficPolicy?: string;
   healthCheckNodePort?: number;
   loadBalancerSourceRanges?: string[];
+  trafficDistribution?: string;
 }
 
 interface RawService extends KubeObject {
@@ -216,6 +220,10 @@ export function convertService(svc: RawService): ConvertedService {
   const externallyAccessible = nodePortType || externalIPs.length > 0;
   const externalPolicyLocal = externallyAccessible && spec.externalTrafficPolicy === "Local";
   const internalPolicyLocal = spec.internalTrafficPolicy === "Local";
+  // Unknown values are ignored, as kube-proxy and the EndpointSlice controller ignore them.
+  const td = spec.trafficDistribution;
+  const trafficDistribution: TrafficDistribution | undefined =
+    td === "PreferClose" || td === "PreferSameZone" ? "PreferSameZone" : td === "PreferSameNode" ? td : undefined;
   const healthCheckNodePort =
     lbType && externalPolicyLocal ? optionalPort(spec.healthCheckNodePort, "spec.healthCheckNodePort") : undefined;
 
@@ -263,6 +271,7 @@ export function convertService(svc: RawService): ConvertedService {
         externalPolicyLocal,
         internalPolicyLocal,
         ...(healthCheckNodePort !== undefined ? { healthCheckNodePort } : {}),
+        ...(trafficDistribution ? { trafficDistribution } : {}),
       });
     }
   }
@@ -276,8 +285,16 @@ interface RawSlice extends KubeObject {
     addresses?: string[];
     conditions?: { ready?: boolean; serving?: boolean; terminating?: boolean };
     nodeName?: string;
+    zone?: string;
+    hints?: { forZones?: { name?: string }[]; forNodes?: { name?: string }[] };
     targetRef?: { kind?: string; name?: string; namespace?: string };
   }[];
+}
+
+/** Names of hint entries (forZones/forNodes); malformed entries are left out. */
+function hintNames(list: unknown): string[] {
+  if (!Array.isArray(list)) return [];
+  return [...new Set(list.map((h) => h?.name).filter((n): n is string => typeof n === "string" && n !== ""))].sort();
 }
 
 /** The slice's ports and endpoints; null when it is not for a service (no label) or is FQDN. */
@@ -332,9 +349,14 @@ export function convertEndpointSlice(s: RawSlice): ConvertedSlice | null {
     }
     const c = e.conditions ?? {};
     const ref = e.targetRef;
+    const zoneHints = hintNames(e.hints?.forZones);
+    const nodeHints = hintNames(e.hints?.forNodes);
     endpoints.push({
       ip: ip.text,
       ...(e.nodeName ? { nodeName: e.nodeName } : {}),
+      ...(typeof e.zone === "string" && e.zone ? { zone: e.zone } : {}),
+      ...(zoneHints.length ? { zoneHints } : {}),
+      ...(nodeHints.length ? { nodeHints } : {}),
       ready: c.ready !== false,
       serving: c.serving !== false,
       terminating: c.terminating === true,

@@ -22,7 +22,15 @@ export interface ServiceEndpoint {
   readonly terminating: boolean;
   /** `<namespace>/<pod>` from targetRef, when it names a Pod. */
   readonly pod?: string;
+  /** EndpointSlice hints (forZones, forNodes), or the controller's for the Service's trafficDistribution. */
+  readonly zoneHints?: readonly string[];
+  readonly nodeHints?: readonly string[];
+  /** Ready, but topology-aware routing keeps this node's cluster traffic away from it (topology.ts). */
+  readonly topologyExcluded?: true;
 }
+
+/** spec.trafficDistribution; PreferClose is PreferSameZone's older name. */
+export type TrafficDistribution = "PreferSameZone" | "PreferSameNode";
 
 /** kube-proxy's ServicePortName plus family: what one set of service chains / IPVS services is for. */
 export interface ServicePort {
@@ -48,6 +56,7 @@ export interface ServicePort {
   readonly externalPolicyLocal: boolean;
   readonly internalPolicyLocal: boolean;
   readonly healthCheckNodePort?: number;
+  readonly trafficDistribution?: TrafficDistribution;
   /** Every endpoint of every slice, deduplicated by ip:port, sorted by IP then port. */
   readonly endpoints: readonly ServiceEndpoint[];
 }

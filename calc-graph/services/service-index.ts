@@ -13,7 +13,8 @@ import { familyOf } from "../conversion/cidr.js";
 import type { IpVersion } from "../model.js";
 import { sameList, sameMembers } from "../same.js";
 import type { ConvertedService, ConvertedSlice } from "./convert.js";
-import type { ServiceEndpoint, ServicePort } from "./model.js";
+import type { ServiceEndpoint, ServicePort, TrafficDistribution } from "./model.js";
+import { applyTopology, hintsOf } from "./topology.js";
 
 /** `<namespace>/<service>`. */
 export type ServiceId = string;
@@ -36,6 +37,10 @@ export class ServiceIndex {
   private readonly withFrontends = new Set<ServiceId>();
   /** Why a service lost frontends to `claimedIPs`, per service (as of its last `ports`). */
   private readonly refusals = new Map<ServiceId, string>();
+  /** This node's topology.kubernetes.io/zone label. */
+  private zone: string | undefined;
+  /** Services whose endpoints carry topology hints (the only ones a zone change can move). */
+  private readonly withHints = new Set<ServiceId>();
 
   constructor(private readonly nodeName: string) {}
 
@@ -74,6 +79,13 @@ export class ServiceIndex {
     if (sameList(sorted, this.localIPs)) return;
     this.localIPs = sorted;
     this.localIPsDirty = true;
+  }
+
+  /** This node's topology.kubernetes.io/zone (undefined: no label). */
+  setLocalZone(zone: string | undefined): void {
+    if (zone === this.zone) return;
+    this.zone = zone;
+    for (const id of this.withHints) this.dirty.add(id);
   }
 
   localNodeIPs(): readonly string[] {
@@ -165,12 +177,19 @@ export class ServiceIndex {
       for (const ip of ips) if (this.claimedIPs.has(ip)) refused.add(ip);
       return ips.filter((ip) => !this.claimedIPs.has(ip));
     };
-    const out = svc.ports.map((t) => ({
-      ...t,
-      externalIPs: own(t.externalIPs),
-      loadBalancerIPs: own(t.loadBalancerIPs),
-      endpoints: this.endpointsFor(t, slices),
-    }));
+    let hinted = false;
+    const out = svc.ports.map((t) => {
+      const eps = this.endpointsFor(t, slices);
+      if (eps.some((e) => e.zoneHints || e.nodeHints)) hinted = true;
+      return {
+        ...t,
+        externalIPs: own(t.externalIPs),
+        loadBalancerIPs: own(t.loadBalancerIPs),
+        endpoints: applyTopology(eps, this.nodeName, this.zone),
+      };
+    });
+    if (hinted) this.withHints.add(id);
+    else this.withHints.delete(id);
     if (refused.size > 0) {
       const list = [...refused].sort().join(", ");
       const what =
@@ -181,7 +200,14 @@ export class ServiceIndex {
   }
 
   private endpointsFor(
-    t: { portName: string; protocol: string; family: IpVersion; namespace: string; service: string },
+    t: {
+      portName: string;
+      protocol: string;
+      family: IpVersion;
+      namespace: string;
+      service: string;
+      trafficDistribution?: TrafficDistribution;
+    },
     slices: readonly ConvertedSlice[],
   ): ServiceEndpoint[] {
     const byAddr = new Map<string, ServiceEndpoint>();
@@ -203,6 +229,7 @@ export class ServiceIndex {
             serving: e.serving,
             terminating: e.terminating,
             ...(e.pod ? { pod: e.pod } : {}),
+            ...hintsOf(e, t.trafficDistribution),
           });
         }
       }
