@@ -38,7 +38,7 @@ import type { NetworkIndex } from "./network/network-index.js";
 import type { EndpointToHostAction } from "./rules/static.js";
 import { IpvsStateBuilder } from "./services/ipvs-builder.js";
 import type { IpvsOptions } from "./services/ipvs-desired.js";
-import type { ProxyMode } from "./services/model.js";
+import { DEFAULT_KUBE_PROXY_OPTIONS, type KubeProxyOptions, type ProxyMode } from "./services/model.js";
 import { ServiceIndex } from "./services/service-index.js";
 import { ServiceStateRenderer } from "./services/service-state.js";
 import { ZONE_LABEL } from "./services/topology.js";
@@ -74,6 +74,8 @@ export interface GraphConfig {
   readonly masqFullyRandom?: boolean;
   /** This host's default-route gateways, when known: no Service may claim them as external or LB IPs. */
   readonly gatewayIPs?: readonly string[];
+  /** kube-proxy's flags for the iptables proxy mode (FELIX_KUBEPROXY*); default kube-proxy's defaults. */
+  readonly kubeProxy?: KubeProxyOptions;
 }
 
 export class CalcGraph {
@@ -97,6 +99,7 @@ export class CalcGraph {
         networkEnv: cfg.networkEnv,
         kubeIPVSSupport: cfg.kubeIPVSSupport ?? cfg.proxyMode === "ipvs",
         masqFullyRandom: cfg.masqFullyRandom ?? true,
+        kubeProxy: cfg.kubeProxy ?? DEFAULT_KUBE_PROXY_OPTIONS,
       },
       this.active,
       this.ipsets,
@@ -128,10 +131,16 @@ export class CalcGraph {
       this.builder.updateNode(name, node);
       guard.updateNode(name, node);
     });
-    this.services = new ServiceIndex(cfg.nodeName);
+    this.services = new ServiceIndex(cfg.nodeName, cfg.kubeProxy?.nodePortAddresses);
     if ((cfg.proxyMode ?? "off") !== "off") {
       const ipvs = cfg.proxyMode === "ipvs" ? new IpvsStateBuilder(cfg.ipvs, this.builder.stats) : undefined;
-      this.builder.services = new ServiceStateRenderer(this.services, cfg.proxyMode!, this.builder.stats, ipvs);
+      this.builder.services = new ServiceStateRenderer(
+        this.services,
+        cfg.proxyMode!,
+        this.builder.stats,
+        ipvs,
+        cfg.kubeProxy ?? DEFAULT_KUBE_PROXY_OPTIONS,
+      );
       this.converter.services$.subscribe((u) => {
         if (u.kind === "Service") this.services.updateService(u.key, u.service);
         else this.services.updateSlice(u.key, u.slice);
@@ -160,6 +169,7 @@ export class CalcGraph {
   /** This host's addresses as read from the kernel (IPVS support); takes effect with the next apply. */
   setHostAddresses(addrs: readonly string[]): void {
     this.builder.setHostAddresses(addrs);
+    this.services.setHostAddresses(addrs);
   }
 
   /** Applies one batch and returns the resulting snapshot. */

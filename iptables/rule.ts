@@ -63,8 +63,13 @@ export class MatchBuilder {
     this.rest.push(`-m mark --mark ${hex(mark)}/${hex(mask)}`);
     return this;
   }
-  ctState(states: string): this {
-    this.rest.push(`-m conntrack --ctstate ${states}`);
+  ctState(states: string, negate = false): this {
+    this.rest.push(`-m conntrack ${negate ? "! " : ""}--ctstate ${states}`);
+    return this;
+  }
+  /** `-m addrtype --src-type|--dst-type <type>` (e.g. LOCAL). */
+  addrType(dir: "src" | "dst", type: string, negate = false): this {
+    this.rest.push(`-m addrtype ${negate ? "! " : ""}--${dir}-type ${type}`);
     return this;
   }
   raw(fragment: string): this {

@@ -44,6 +44,8 @@ export interface ServiceRenderContext {
   readonly podCidrsKnown: boolean;
   /** This node's addresses: a source range holding one also admits the LB IPs as sources. */
   readonly nodeIPs?: readonly string[];
+  /** kube-proxy's --masquerade-all: every packet to the cluster IP is masqueraded. */
+  readonly masqueradeAll?: boolean;
 }
 
 /** One service port's chains, and its rules in the shared dispatch chains. */
@@ -161,15 +163,13 @@ export function renderServicePort(sp: ServicePort, ctx: ServiceRenderContext): S
     filterNodePorts.push(rule(m, Actions.accept, `${name} health check node port`));
   }
 
-  // Internal traffic: masquerade what comes from outside the cluster's pods.
-  if (hasInternal && ctx.podCidrsKnown) {
-    const m = match()
-      .destNet(hostCidr(sp.clusterIP))
-      .protocol(proto)
-      .ipSet(podSet, "src", true)
-      .raw(dport(proto, sp.port))
-      .build();
-    chain(internalChain).push(rule(m, Actions.jump(MARK_MASQ_CHAIN), `${name} cluster IP`));
+  // Internal traffic: masquerade what comes from outside the cluster's pods (everything with --masquerade-all).
+  if (hasInternal && (ctx.podCidrsKnown || ctx.masqueradeAll)) {
+    const m = match().destNet(hostCidr(sp.clusterIP)).protocol(proto);
+    if (!ctx.masqueradeAll) m.ipSet(podSet, "src", true);
+    chain(internalChain).push(
+      rule(m.raw(dport(proto, sp.port)).build(), Actions.jump(MARK_MASQ_CHAIN), `${name} cluster IP`),
+    );
   }
 
   if (usesExtChain) {

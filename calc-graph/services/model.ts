@@ -78,3 +78,27 @@ export const PROXY_MODES: readonly ProxyMode[] = ["iptables", "ipvs", "off"];
 export function servicePortId(sp: Pick<ServicePort, "key" | "family">): string {
   return `${sp.key}/v${sp.family}`;
 }
+
+/** kube-proxy's --nodeport-addresses: every local address (default), the node's primary IPs, or those in CIDRs. */
+export type NodePortAddresses =
+  | { readonly kind: "all" }
+  | { readonly kind: "primary" }
+  | { readonly kind: "cidrs"; readonly cidrs: readonly string[] };
+
+/** kube-proxy's settings that change the iptables proxy mode's rules (FELIX_KUBEPROXY*). */
+export interface KubeProxyOptions {
+  /** --iptables-localhost-nodeports (default true; IPv4 only): node ports answer on 127.0.0.1 too. */
+  readonly localhostNodePorts: boolean;
+  /** --masquerade-all: every packet to a cluster IP is masqueraded. */
+  readonly masqueradeAll: boolean;
+  readonly nodePortAddresses: NodePortAddresses;
+  /** net.netfilter.nf_conntrack_tcp_be_liberal is 1: kube-proxy then leaves out its INVALID drop. */
+  readonly conntrackTCPLiberal: boolean;
+}
+
+export const DEFAULT_KUBE_PROXY_OPTIONS: KubeProxyOptions = {
+  localhostNodePorts: true,
+  masqueradeAll: false,
+  nodePortAddresses: { kind: "all" },
+  conntrackTCPLiberal: false,
+};

@@ -13,7 +13,8 @@ import { familyOf } from "../conversion/cidr.js";
 import type { IpVersion } from "../model.js";
 import { sameList, sameMembers } from "../same.js";
 import type { ConvertedService, ConvertedSlice } from "./convert.js";
-import type { ServiceEndpoint, ServicePort, TrafficDistribution } from "./model.js";
+import type { NodePortAddresses, ServiceEndpoint, ServicePort, TrafficDistribution } from "./model.js";
+import { nodePortIPs } from "./node-port-addresses.js";
 import { applyTopology, hintsOf } from "./topology.js";
 
 /** `<namespace>/<service>`. */
@@ -42,7 +43,34 @@ export class ServiceIndex {
   /** Services whose endpoints carry topology hints (the only ones a zone change can move). */
   private readonly withHints = new Set<ServiceId>();
 
-  constructor(private readonly nodeName: string) {}
+  /** This node's InternalIPs in the Node's order (the first per family is its primary IP). */
+  private nodeIPsInOrder: readonly string[] = [];
+  /** This host's addresses, when read from the kernel. */
+  private hostAddrs: readonly string[] | undefined;
+  private nodePortIPsText = "";
+  private nodePortIPsDirty = false;
+
+  constructor(
+    private readonly nodeName: string,
+    private readonly nodePortAddresses: NodePortAddresses = { kind: "all" },
+  ) {}
+
+  /** This host's addresses (from the kernel): --nodeport-addresses CIDRs select among them. */
+  setHostAddresses(addrs: readonly string[]): void {
+    this.hostAddrs = [...addrs];
+    this.updateNodePortIPs();
+  }
+
+  /** The addresses node ports answer on, per family; undefined: every local address. */
+  nodePortIPs(v: IpVersion): readonly string[] | undefined {
+    return nodePortIPs(this.nodePortAddresses, v, this.nodeIPsInOrder, this.hostAddrs);
+  }
+
+  private updateNodePortIPs(): void {
+    const text = JSON.stringify([this.nodePortIPs(4), this.nodePortIPs(6)]);
+    if (text !== this.nodePortIPsText) this.nodePortIPsDirty = true;
+    this.nodePortIPsText = text;
+  }
 
   updateService(id: ServiceId, svc: ConvertedService | null): void {
     if (svc) this.services.set(id, svc);
@@ -75,6 +103,8 @@ export class ServiceIndex {
 
   /** This node's InternalIPs (LB source ranges that contain one also admit the LB IP as a source). */
   setLocalNodeIPs(ips: readonly string[]): void {
+    this.nodeIPsInOrder = [...ips];
+    this.updateNodePortIPs();
     const sorted = [...new Set(ips)].sort();
     if (sameList(sorted, this.localIPs)) return;
     this.localIPs = sorted;
@@ -154,8 +184,14 @@ export class ServiceIndex {
   }
 
   /** Services changed since the last call, and whether the pod CIDRs changed. */
-  takeDirty(): { services: Set<ServiceId>; podCIDRs: boolean; localIPs: boolean } {
-    const out = { services: this.dirty, podCIDRs: this.cidrsDirty, localIPs: this.localIPsDirty };
+  takeDirty(): { services: Set<ServiceId>; podCIDRs: boolean; localIPs: boolean; nodePortIPs: boolean } {
+    const out = {
+      services: this.dirty,
+      podCIDRs: this.cidrsDirty,
+      localIPs: this.localIPsDirty,
+      nodePortIPs: this.nodePortIPsDirty,
+    };
+    this.nodePortIPsDirty = false;
     this.dirty = new Set();
     this.cidrsDirty = false;
     this.localIPsDirty = false;

@@ -3,6 +3,7 @@
 // felix: the node agent. Reads cluster state, computes this node's dataplane
 // and programs the kernel of the current network namespace.
 
+import { readFileSync } from "node:fs";
 import { release } from "node:os";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { Command, Option } from "commander";
@@ -42,6 +43,18 @@ import { createLogger, type LogFormat } from "../log.js";
 import type { ResourceUpdate } from "../model/resource.js";
 import { preflight } from "../preflight.js";
 import { ServiceProxyStatus } from "../service-proxy-status.js";
+
+const TCP_BE_LIBERAL = "/proc/sys/net/netfilter/nf_conntrack_tcp_be_liberal";
+
+/** A /proc/sys value, or undefined when it cannot be read (module not loaded). */
+function readSysctl(path: string): string | undefined {
+  try {
+    return readFileSync(path, "utf8").trim();
+  } catch {
+    return undefined;
+  }
+}
+
 import { RuntimeError, runProgram, UsageError } from "./errors.js";
 
 /** Felix's exit code for "restart me with the new configuration". */
@@ -99,6 +112,10 @@ async function run(o: Options): Promise<void> {
     ...graphCfg,
     // What detection found; featureDetectOverride (FelixConfiguration or env) wins in the settings.
     masqFullyRandom: features.masqFullyRandom,
+    // kube-proxy keeps INVALID packets when the kernel is liberal about TCP windows.
+    ...(graphCfg.kubeProxy
+      ? { kubeProxy: { ...graphCfg.kubeProxy, conntrackTCPLiberal: readSysctl(TCP_BE_LIBERAL) === "1" } }
+      : {}),
     kubeIPVSSupport: graphCfg.kubeIPVSSupport || kubeIpvs,
   };
   log.info(
@@ -108,15 +125,18 @@ async function run(o: Options): Promise<void> {
   log.info({ module: SCTP_CONNTRACK_MODULE, outcome: await loadSctpConntrack() }, "SCTP conntrack");
   // IPVS support needs this host's own addresses (the this-host set), read from the kernel.
   const notHost = notHostInterface(graphCfg.interfacePrefix ?? "cali", IPVS_DEVICE);
-  const hostAddresses = graphCfg.kubeIPVSSupport
-    ? {
-        read: () => readHostAddresses(notHost),
-        feed: new HostAddressFeed(
-          () => readHostAddresses(notHost),
-          (e) => log.warn({ err: e.message }, "reading this host's addresses failed"),
-        ),
-      }
-    : undefined;
+  // --nodeport-addresses CIDRs select among this host's addresses too.
+  const nodePortCidrs = graphCfg.proxyMode === "iptables" && graphCfg.kubeProxy?.nodePortAddresses.kind === "cidrs";
+  const hostAddresses =
+    graphCfg.kubeIPVSSupport || nodePortCidrs
+      ? {
+          read: () => readHostAddresses(notHost),
+          feed: new HostAddressFeed(
+            () => readHostAddresses(notHost),
+            (e) => log.warn({ err: e.message }, "reading this host's addresses failed"),
+          ),
+        }
+      : undefined;
 
   const metrics = new Metrics();
   const kernel = await kernelDataplane(

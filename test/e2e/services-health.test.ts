@@ -2,8 +2,9 @@
 // LoadBalancer Service with externalTrafficPolicy Local has its one endpoint
 // on node1; a load balancer's probe (curl from the other node's namespace) of
 // each node's health check node port gets 200 from node1 and 503 from node2,
-// and both nodes' /healthz on 10256 answer 200. The port closes when the
-// Service goes.
+// and both nodes' /healthz on 10256 answer 200; its node port answers on
+// 127.0.0.1 of both nodes (kube-proxy's localhost node ports). The health
+// check port closes when the Service goes.
 
 import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
@@ -117,6 +118,20 @@ describe("health check node port and /healthz (iptables proxy mode)", skipIf(ski
         /^200 \{"lastUpdated": "[^"]+","currentTime": "[^"]+"\}$/,
       );
     }
+  });
+
+  test("localhost node ports: 127.0.0.1:<nodePort> from either node reaches the endpoint (route_localnet set)", async () => {
+    for (const n of [n1, n2]) {
+      const r = await topo.probeDetail(n, "127.0.0.1", 30080, "tcp", 1500);
+      assert.equal(r.ok ? r.reply?.trim() : `!${r.error}`, "svc/b1", `from ${n.name}`);
+    }
+    // node2 has no endpoint: the connection leaves it with 127.0.0.1 as source until masqueraded.
+    assert.equal((await exec(n2.netns, "sysctl", "-n", "net.ipv4.conf.all.route_localnet")).trim(), "1");
+    const rules = await exec(n2.netns, "iptables-legacy-save", "-t", "filter");
+    assert.match(
+      rules,
+      /-A cali-FIREWALL ! -s 127\.0\.0\.0\/8 -d 127\.0\.0\.0\/8 .*! --ctstate RELATED,ESTABLISHED,DNAT -j DROP/,
+    );
   });
 
   test("the Service goes: its health check port closes", async () => {
