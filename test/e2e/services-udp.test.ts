@@ -38,18 +38,23 @@ except Exception as e:
     print("!" + type(e).__name__)
 `;
 
-function manifests(backend: TopoPod): object[] {
+function manifests(
+  backend: TopoPod,
+  name = "dns",
+  clusterIP = CLUSTER_IP,
+  labels: Record<string, string> = {},
+): object[] {
   return [
     {
       apiVersion: "v1",
       kind: "Service",
-      metadata: { name: "dns", namespace: "svc" },
-      spec: { clusterIP: CLUSTER_IP, ports: [{ name: "dns", port: 53, targetPort: 80, protocol: "UDP" }] },
+      metadata: { name, namespace: "svc", labels },
+      spec: { clusterIP, ports: [{ name: "dns", port: 53, targetPort: 80, protocol: "UDP" }] },
     },
     {
       apiVersion: "discovery.k8s.io/v1",
       kind: "EndpointSlice",
-      metadata: { name: "dns-1", namespace: "svc", labels: { "kubernetes.io/service-name": "dns" } },
+      metadata: { name: `${name}-1`, namespace: "svc", labels: { ...labels, "kubernetes.io/service-name": name } },
       addressType: "IPv4",
       ports: [{ name: "dns", port: 80, protocol: "UDP" }],
       endpoints: [{ addresses: [backend.ip], nodeName: backend.node.name, conditions: { ready: true } }],
@@ -67,8 +72,8 @@ describe("stale UDP conntrack entries of a service (iptables proxy mode)", skipI
   let newEp: TopoPod;
   const daemons: Background[] = [];
 
-  const ask = async () =>
-    (await exec(client.netns, "python3", "-c", ASK, CLUSTER_IP, "53", String(SOURCE_PORT))).trim();
+  const ask = async (ip = CLUSTER_IP, sport = SOURCE_PORT) =>
+    (await exec(client.netns, "python3", "-c", ASK, ip, "53", String(sport))).trim();
 
   before(async () => {
     await Topology.cleanupStale("fx");
@@ -110,5 +115,26 @@ describe("stale UDP conntrack entries of a service (iptables proxy mode)", skipI
     assert.doesNotMatch(after, new RegExp(`src=${oldEp.ip.replace(/\./g, "\\.")} `), after);
     assert.match(daemons[0].output(), /"udpFlowsDeleted":1/);
     console.log(`# stale UDP flow moved to the new endpoint ${ms.toFixed(0)} ms after the slice was written (polled)`);
+  });
+
+  test("coexistence: a Service labelled service.kubernetes.io/service-proxy-name gets no rules until the label goes", async () => {
+    const OTHER_IP = "10.96.0.54";
+    dir.write(
+      "other.yaml",
+      manifests(newEp, "other", OTHER_IP, { "service.kubernetes.io/service-proxy-name": "other-proxy" }),
+    );
+    // The unlabelled control is programmed from the same batch on: wait for it, then look.
+    dir.write("control.yaml", manifests(newEp, "control", "10.96.0.55"));
+    await eventually(
+      () => ask("10.96.0.55", 40055),
+      (r) => r === newEp.key,
+    );
+    assert.equal(await ask(OTHER_IP, 40054), "!TimeoutError", "another proxy's service answered through felix's rules");
+    assert.doesNotMatch(await exec(n1.netns, "iptables-legacy-save", "-t", "nat"), /10\.96\.0\.54/);
+    dir.write("other.yaml", manifests(newEp, "other", OTHER_IP));
+    await eventually(
+      () => ask(OTHER_IP, 40056),
+      (r) => r === newEp.key,
+    );
   });
 });
