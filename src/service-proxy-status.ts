@@ -15,9 +15,10 @@ import type { Logger } from "pino";
 import type { DesiredState } from "../calc-graph/desired-state.js";
 import { serviceHealthChecks } from "../calc-graph/services/health-checks.js";
 import type { HttpListener } from "../status/http-server.js";
-import { ProxyHealth, type ProxyHealthConfig, startProxyHealthServer } from "../status/proxy-health.js";
+import { nodeEligible, ProxyHealth, type ProxyHealthConfig, startProxyHealthServer } from "../status/proxy-health.js";
 import { ServiceHealthServers } from "../status/service-health.js";
 import type { ApplyResult } from "./dataplane.js";
+import type { ResourceUpdate } from "./model/resource.js";
 
 const RETRY_MS = 5_000;
 
@@ -34,6 +35,7 @@ export class ServiceProxyStatus {
   constructor(
     private readonly cfg: ProxyHealthConfig,
     private readonly log: Logger,
+    private readonly nodeName?: string,
     health = new ProxyHealth(),
   ) {
     this.health = health;
@@ -64,7 +66,10 @@ export class ServiceProxyStatus {
     return this.server?.port;
   }
 
-  batch(state: DesiredState): void {
+  batch(state: DesiredState, updates: readonly ResourceUpdate[] = []): void {
+    for (const u of updates) {
+      if (u.kind === "Node" && u.name === this.nodeName) this.health.setNodeEligible(nodeEligible(u.value));
+    }
     this.latest = state.services;
     if (state.services !== this.programmed) this.health.queued();
   }

@@ -43,6 +43,8 @@ export class ProxyHealth {
   private lastUpdated: number | undefined;
   /** When the oldest change not yet programmed arrived. */
   private oldestPending: number | undefined;
+  /** /healthz only: this node is not being deleted (kube-proxy's nodeEligible; true until told otherwise). */
+  private eligible = true;
 
   constructor(
     private readonly timeoutMs = DEFAULT_PROXY_HEALTH_TIMEOUT_MS,
@@ -60,6 +62,10 @@ export class ProxyHealth {
     this.lastUpdated = this.now();
   }
 
+  setNodeEligible(eligible: boolean): void {
+    this.eligible = eligible;
+  }
+
   isHealthy(): boolean {
     return this.oldestPending === undefined || this.now() - this.oldestPending < this.timeoutMs;
   }
@@ -67,17 +73,29 @@ export class ProxyHealth {
   /** The answer to /healthz (withNode) or /livez. */
   answer(withNode: boolean): { status: number; body: string } {
     const now = this.now();
-    const healthy = this.isHealthy();
+    const proxyHealthy = this.isHealthy();
+    const healthy = proxyHealthy && (!withNode || this.eligible);
     // Healthy: "lastUpdated" is now, as kube-proxy keeps it for older clients.
     const last = healthy ? now : (this.lastUpdated ?? 0);
     const lastText = this.lastUpdated === undefined && !healthy ? "0001-01-01 00:00:00 +0000 UTC" : goTime(last);
-    const node = withNode ? `, "nodeEligible": true` : "";
+    const node = withNode ? `, "nodeEligible": ${this.eligible}` : "";
     return {
       status: healthy ? 200 : 503,
       body: `{"lastUpdated": ${JSON.stringify(lastText)},"currentTime": ${JSON.stringify(goTime(now))}${node}}`,
     };
   }
 }
+
+/** kube-proxy's SyncNode: a Node being deleted or tainted ToBeDeletedByClusterAutoscaler is not eligible; a missing one is. */
+export function nodeEligible(node: unknown): boolean {
+  const n = node as { metadata?: { deletionTimestamp?: unknown }; spec?: { taints?: unknown } } | null;
+  if (!n) return true;
+  if (n.metadata?.deletionTimestamp) return false;
+  const taints = Array.isArray(n.spec?.taints) ? n.spec.taints : [];
+  return !taints.some((t) => (t as { key?: unknown } | null)?.key === TO_BE_DELETED_TAINT);
+}
+
+export const TO_BE_DELETED_TAINT = "ToBeDeletedByClusterAutoscaler";
 
 /** The handler: /healthz and /livez; anything else 404, as Go's ServeMux. */
 export function proxyHealthHandler(h: ProxyHealth) {

@@ -249,7 +249,7 @@ async function run(o: Options): Promise<void> {
   // As the service proxy: kube-proxy's /healthz and the services' health check node ports.
   const proxyStatus =
     graphCfg.proxyMode !== "off"
-      ? new ServiceProxyStatus(proxyHealthCfg, log.child({ component: "proxy-health" }))
+      ? new ServiceProxyStatus(proxyHealthCfg, log.child({ component: "proxy-health" }), nodeName)
       : undefined;
   await proxyStatus?.start();
 
@@ -292,9 +292,9 @@ async function run(o: Options): Promise<void> {
     dataplane: kernel.dataplane,
     log: log.child({ component: "dataplane" }),
     observer: {
-      batch: (state, secs, seenAt) => {
+      batch: (state, secs, seenAt, batch) => {
         status.batch(state, secs, seenAt);
-        proxyStatus?.batch(state);
+        proxyStatus?.batch(state, batch);
       },
       applied: (state, outcome, secs) => {
         status.applied(state, outcome, secs);

@@ -8,7 +8,13 @@ import { createServer } from "node:net";
 import { describe, test } from "node:test";
 import type { ServiceHealthCheck } from "../../calc-graph/services/health-checks.js";
 import { listen } from "../../status/http-server.js";
-import { goTime, ProxyHealth, proxyHealthConfigFromEnv, startProxyHealthServer } from "../../status/proxy-health.js";
+import {
+  goTime,
+  nodeEligible,
+  ProxyHealth,
+  proxyHealthConfigFromEnv,
+  startProxyHealthServer,
+} from "../../status/proxy-health.js";
 import { ServiceHealthServers, serviceHealthBody } from "../../status/service-health.js";
 
 const HOST = "127.0.0.1";
@@ -149,6 +155,21 @@ describe("kube-proxy's proxy health server (/healthz, /livez)", () => {
     h.queued();
     now += 60_000;
     assert.equal(h.answer(false).body, `{"lastUpdated": "${goTime(programmed)}","currentTime": "${goTime(now)}"}`);
+  });
+
+  test("a node being deleted or tainted for deletion: /healthz 503 with nodeEligible false, /livez still 200", () => {
+    const h = new ProxyHealth(60_000, () => 0);
+    const taint = { spec: { taints: [{ key: "ToBeDeletedByClusterAutoscaler", effect: "NoSchedule" }] } };
+    assert.equal(nodeEligible(taint), false);
+    assert.equal(nodeEligible({ metadata: { deletionTimestamp: "2026-12-06T09:00:00Z" } }), false);
+    assert.equal(nodeEligible({ spec: { taints: [{ key: "other" }] } }), true);
+    assert.equal(nodeEligible(null), true);
+    h.setNodeEligible(nodeEligible(taint));
+    const healthz = h.answer(true);
+    assert.equal(healthz.status, 503);
+    assert.match(healthz.body, /"nodeEligible": false\}$/);
+    assert.equal(h.answer(false).status, 200);
+    assert.equal(h.isHealthy(), true, "what the service health checks report as serviceProxyHealthy");
   });
 
   test("Go's time format, without trailing zeros in the fraction", () => {
