@@ -98,6 +98,8 @@ export const Actions = {
   goto: (chain: string) => `-g ${chain}`,
   setMark: (mark: number) => `-j MARK --set-xmark ${hex(mark)}/${hex(mark)}`,
   clearMark: (mask: number) => `-j MARK --set-xmark 0x0/${hex(mask)}`,
+  /** REJECT with ICMP port unreachable (the kernel's default, written out as iptables-save prints it). */
+  reject: (v: 4 | 6) => `-j REJECT --reject-with ${v === 4 ? "icmp-port-unreachable" : "icmp6-port-unreachable"}`,
   /** Sets `mark` within `mask` (other bits of the mask cleared). */
   setMaskedMark: (mark: number, mask: number) => `-j MARK --set-xmark ${hex(mark)}/${hex(mask)}`,
 } as const;

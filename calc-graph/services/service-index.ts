@@ -49,6 +49,7 @@ export class ServiceIndex {
   private hostAddrs: readonly string[] | undefined;
   private nodePortIPsText = "";
   private nodePortIPsDirty = false;
+  private hostAddrsDirty = false;
 
   constructor(
     private readonly nodeName: string,
@@ -57,8 +58,25 @@ export class ServiceIndex {
 
   /** This host's addresses (from the kernel): --nodeport-addresses CIDRs select among them. */
   setHostAddresses(addrs: readonly string[]): void {
-    this.hostAddrs = [...addrs];
+    const next = [...new Set(addrs)].sort();
+    if (this.hostAddrs && sameList(next, this.hostAddrs)) return;
+    this.hostAddrs = next;
+    this.hostAddrsDirty = true;
     this.updateNodePortIPs();
+  }
+
+  /**
+   * Where the IPVS mode serves node ports: the --nodeport-addresses, else every
+   * local address but loopback and IPv6 link-local (kube-proxy's
+   * GetAllLocalAddresses); the Node's InternalIPs while the host's are unknown.
+   */
+  ipvsNodeAddresses(): string[] {
+    const local = this.hostAddrs
+      ? this.hostAddrs.filter((ip) => !/^127\./.test(ip) && ip !== "::1" && !/^fe[89ab][0-9a-f]:/i.test(ip))
+      : this.localIPs;
+    return ([4, 6] as const).flatMap((v) => [
+      ...(this.nodePortIPs(v) ?? local.filter((ip) => ip.includes(":") === (v === 6))),
+    ]);
   }
 
   /** The addresses node ports answer on, per family; undefined: every local address. */
@@ -184,14 +202,22 @@ export class ServiceIndex {
   }
 
   /** Services changed since the last call, and whether the pod CIDRs changed. */
-  takeDirty(): { services: Set<ServiceId>; podCIDRs: boolean; localIPs: boolean; nodePortIPs: boolean } {
+  takeDirty(): {
+    services: Set<ServiceId>;
+    podCIDRs: boolean;
+    localIPs: boolean;
+    nodePortIPs: boolean;
+    hostAddresses: boolean;
+  } {
     const out = {
       services: this.dirty,
       podCIDRs: this.cidrsDirty,
       localIPs: this.localIPsDirty,
       nodePortIPs: this.nodePortIPsDirty,
+      hostAddresses: this.hostAddrsDirty,
     };
     this.nodePortIPsDirty = false;
+    this.hostAddrsDirty = false;
     this.dirty = new Set();
     this.cidrsDirty = false;
     this.localIPsDirty = false;

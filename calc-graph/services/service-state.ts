@@ -108,7 +108,13 @@ export class ServiceStateRenderer {
         }
       }
     }
-    const ipvsInputsChanged = dirty.services.size > 0 || dirty.podCIDRs || dirty.localIPs || this.ipvsMarkChanged;
+    const ipvsInputsChanged =
+      dirty.services.size > 0 ||
+      dirty.podCIDRs ||
+      dirty.localIPs ||
+      dirty.hostAddresses ||
+      dirty.nodePortIPs ||
+      this.ipvsMarkChanged;
     this.ipvsMarkChanged = false;
     let dispatchChanged = false;
     for (const id of [...dirty.services].sort()) {
@@ -127,7 +133,8 @@ export class ServiceStateRenderer {
         d,
         {
           servicePorts,
-          nodeAddresses: this.index.localNodeIPs(),
+          nodeAddresses: this.index.ipvsNodeAddresses(),
+          nodeIPs: this.index.localNodeIPs(),
           podCidrs: this.index.podCIDRs(),
           ...(this.ipvsMasqMark !== undefined ? { masqMark: this.ipvsMasqMark } : {}),
         },

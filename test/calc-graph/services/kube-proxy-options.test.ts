@@ -156,3 +156,51 @@ describe("resolution helpers", () => {
     );
   });
 });
+
+describe("IPVS mode: node-port addresses and bound addresses", () => {
+  test("node ports on every local address but loopback and IPv6 link-local; nothing bound on loopback", () => {
+    const g = new CalcGraph({ nodeName: "node1", proxyMode: "ipvs" });
+    g.apply([
+      node("node1", "10.65.1.0/24", "172.18.0.1"),
+      svcUpdate("web", {
+        type: "NodePort",
+        clusterIP: "10.96.0.10",
+        externalIPs: ["127.0.0.1", "203.0.113.9"],
+        ports: [{ name: "http", port: 80, nodePort: 30080 }],
+      }),
+      sliceUpdate("web-1", "web", [{ ip: "10.65.1.10", node: "node1" }]),
+    ]);
+    const nodePortAddrs = () =>
+      Object.values(g.current.ipvs!.services)
+        .filter((v) => v.service.port === 30080)
+        .map((v) => v.service.address)
+        .sort();
+    assert.deepEqual(nodePortAddrs(), ["172.18.0.1"], "before the host's addresses are read: the Node's");
+    g.setHostAddresses(["127.0.0.1", "172.18.0.1", "192.168.9.9", "fe80::1", "::1"]);
+    g.apply([]);
+    assert.deepEqual(nodePortAddrs(), ["172.18.0.1", "192.168.9.9"]);
+    assert.deepEqual(g.current.ipvs!.boundAddresses, ["10.96.0.10", "203.0.113.9"]);
+    assert.match(g.current.problems["Service/demo/web"]?.message ?? "", /127\.0\.0\.1/);
+    // --nodeport-addresses narrows them.
+    const p = new CalcGraph({
+      nodeName: "node1",
+      proxyMode: "ipvs",
+      kubeProxy: { ...DEFAULT_KUBE_PROXY_OPTIONS, nodePortAddresses: { kind: "cidrs", cidrs: ["192.168.0.0/16"] } },
+    });
+    p.setHostAddresses(["127.0.0.1", "172.18.0.1", "192.168.9.9"]);
+    p.apply([
+      node("node1", "10.65.1.0/24", "172.18.0.1"),
+      svcUpdate("web", {
+        type: "NodePort",
+        clusterIP: "10.96.0.10",
+        ports: [{ name: "http", port: 80, nodePort: 30080 }],
+      }),
+    ]);
+    assert.deepEqual(
+      Object.values(p.current.ipvs!.services)
+        .filter((v) => v.service.port === 30080)
+        .map((v) => v.service.address),
+      ["192.168.9.9"],
+    );
+  });
+});
