@@ -42,7 +42,7 @@ export interface ServiceRenderContext {
   readonly family: IpVersion;
   /** Some pod CIDR of this family is known (the pod-CIDR IP set exists). */
   readonly podCidrsKnown: boolean;
-  /** This node's addresses: a source range holding one also admits the LB IPs as sources. */
+  /** This node's primary IPs: a source range holding one also admits the LB IPs as sources (kube-proxy's nodeIP). */
   readonly nodeIPs?: readonly string[];
   /** kube-proxy's --masquerade-all: every packet to the cluster IP is masqueraded. */
   readonly masqueradeAll?: boolean;

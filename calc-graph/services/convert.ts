@@ -23,7 +23,6 @@ import { servicePortKey } from "./model.js";
 
 export const SERVICE_NAME_LABEL = "kubernetes.io/service-name";
 export const DEFAULT_AFFINITY_TIMEOUT = 10800;
-const SOURCE_RANGES_ANNOTATION = "service.beta.kubernetes.io/load-balancer-source-ranges";
 
 /** A ServicePort without its endpoints: what the Service alone says. */
 export type ServicePortTemplate = Omit<ServicePort, "endpoints">;
@@ -183,21 +182,26 @@ export function convertService(svc: RawService): ConvertedService {
         problems,
       )
     : [];
-  const rangesRaw: string[] = lbType
-    ? (spec.loadBalancerSourceRanges ?? []).length > 0
-      ? (spec.loadBalancerSourceRanges ?? [])
-      : (svc.metadata?.annotations?.[SOURCE_RANGES_ANNOTATION] ?? "")
-          .split(",")
-          .map((s) => s.trim())
-          .filter(Boolean)
-    : [];
-  const ranges = rangesRaw.map((r) => {
+  // The spec only, as kube-proxy (the service.beta.kubernetes.io/load-balancer-source-ranges
+  // annotation is the cloud provider's). A bad range is left out and reported, as kube-proxy
+  // does; when every range is bad the service is refused: an empty list would admit anyone.
+  const rangesRaw: unknown[] = lbType ? (spec.loadBalancerSourceRanges ?? []) : [];
+  if (!Array.isArray(rangesRaw)) throw new Error("spec.loadBalancerSourceRanges must be a list");
+  const ranges: { version: IpVersion; text: string }[] = [];
+  for (const r of rangesRaw) {
     try {
-      return parseCidr(String(r));
+      ranges.push(parseCidr(String(r)));
     } catch (e) {
-      throw new Error(`spec.loadBalancerSourceRanges: ${(e as Error).message}`);
+      problems.push(`spec.loadBalancerSourceRanges: ${(e as Error).message} (skipped)`);
     }
-  });
+  }
+  if (rangesRaw.length > 0 && ranges.length === 0) {
+    const prefix = "spec.loadBalancerSourceRanges: ";
+    const bad = problems.filter((p) => p.startsWith(prefix)).map((p) => p.slice(prefix.length, -" (skipped)".length));
+    throw new Error(
+      `spec.loadBalancerSourceRanges: no valid range (${bad.join("; ")}): refused rather than open to every source`,
+    );
+  }
   let affinityTimeoutSeconds: number | undefined;
   if (spec.sessionAffinity === "ClientIP") {
     const t = spec.sessionAffinityConfig?.clientIP?.timeoutSeconds ?? DEFAULT_AFFINITY_TIMEOUT;

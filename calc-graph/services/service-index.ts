@@ -8,11 +8,11 @@
 // for masquerading: the enabled IP pools' CIDRs when any are given, else every
 // node's spec.podCIDRs.
 
-import { compareIps } from "../../ipvs/model.js";
 import { familyOf } from "../conversion/cidr.js";
 import type { IpVersion } from "../model.js";
 import { sameList, sameMembers } from "../same.js";
 import type { ConvertedService, ConvertedSlice } from "./convert.js";
+import { endpointString } from "./names.js";
 import type { NodePortAddresses, ServiceEndpoint, ServicePort, TrafficDistribution } from "./model.js";
 import { nodePortIPs } from "./node-port-addresses.js";
 import { applyTopology, hintsOf } from "./topology.js";
@@ -121,12 +121,25 @@ export class ServiceIndex {
 
   /** This node's InternalIPs (LB source ranges that contain one also admit the LB IP as a source). */
   setLocalNodeIPs(ips: readonly string[]): void {
+    const primaryBefore = this.primaryNodeIPs();
     this.nodeIPsInOrder = [...ips];
     this.updateNodePortIPs();
     const sorted = [...new Set(ips)].sort();
+    if (!sameList(primaryBefore, this.primaryNodeIPs())) this.localIPsDirty = true;
     if (sameList(sorted, this.localIPs)) return;
     this.localIPs = sorted;
     this.localIPsDirty = true;
+  }
+
+  /**
+   * This node's primary IP per family (the Node's first InternalIP of each), as
+   * kube-proxy's nodeIP: a source range holding it lets the node reach an LB IP.
+   */
+  primaryNodeIPs(): string[] {
+    return ([4, 6] as const).flatMap((v) => {
+      const ip = this.nodeIPsInOrder.find((a) => a.includes(":") === (v === 6));
+      return ip ? [ip] : [];
+    });
   }
 
   /** This node's topology.kubernetes.io/zone (undefined: no label). */
@@ -300,8 +313,13 @@ export class ServiceIndex {
   }
 }
 
-/** By IP (numerically, per family) then port. */
+/**
+ * kube-proxy's order: by the endpoint string `ip:port` (`[ip]:port` for IPv6),
+ * as text (its byEndpoint sort), so `10.0.0.10:80` comes before `10.0.0.9:80`
+ * and the SVC chain's probabilities go to the endpoints kube-proxy gives them.
+ */
 export function compareEndpoints(a: ServiceEndpoint, b: ServiceEndpoint): number {
-  const c = compareIps(a.ip, b.ip);
-  return c !== 0 ? c : a.port - b.port;
+  const x = endpointString(a);
+  const y = endpointString(b);
+  return x < y ? -1 : x > y ? 1 : 0;
 }

@@ -134,7 +134,7 @@ export class ServiceStateRenderer {
         {
           servicePorts,
           nodeAddresses: this.index.ipvsNodeAddresses(),
-          nodeIPs: this.index.localNodeIPs(),
+          nodeIPs: this.index.primaryNodeIPs(),
           podCidrs: this.index.podCIDRs(),
           ...(this.ipvsMasqMark !== undefined ? { masqMark: this.ipvsMasqMark } : {}),
         },
@@ -162,7 +162,7 @@ export class ServiceStateRenderer {
         const r = renderServicePort(sp, {
           family: sp.family,
           podCidrsKnown: this.cidrsKnown[sp.family],
-          nodeIPs: this.index.localNodeIPs(),
+          nodeIPs: this.index.primaryNodeIPs(),
           masqueradeAll: this.kubeProxy.masqueradeAll,
         });
         // Kept for the dispatch chains only: the service's own chains are in the snapshot already.

@@ -204,3 +204,50 @@ describe("IPVS mode: node-port addresses and bound addresses", () => {
     );
   });
 });
+
+describe("loadBalancerSourceRanges: the allow-from-node exemption follows the node's primary IP", () => {
+  const twoIPs = (first: string, second: string) => ({
+    kind: "Node" as const,
+    namespace: "",
+    name: "node1",
+    value: {
+      kind: "Node",
+      metadata: { name: "node1" },
+      spec: { podCIDR: "10.65.1.0/24" },
+      status: {
+        addresses: [
+          { type: "InternalIP", address: first },
+          { type: "InternalIP", address: second },
+        ],
+      },
+    } as never,
+  });
+  const lb = svcUpdate(
+    "lb",
+    {
+      type: "LoadBalancer",
+      clusterIP: "10.96.0.20",
+      loadBalancerSourceRanges: ["192.168.0.0/16"],
+      ports: [{ name: "http", port: 80, nodePort: 30090 }],
+    },
+    { status: { loadBalancer: { ingress: [{ ip: "198.51.100.9" }] } } },
+  );
+
+  test("primary in the range: admitted; primary outside it (the other InternalIP inside): not, as kube-proxy", () => {
+    const g = new CalcGraph({ nodeName: "node1", proxyMode: "iptables" });
+    g.apply([
+      twoIPs("192.168.1.1", "172.18.0.1"),
+      lb,
+      sliceUpdate("lb-1", "lb", [{ ip: "10.65.1.10", node: "node1" }]),
+    ]);
+    const fw = chainNamesOf(g.current).find((c) => c.startsWith("cali-FW-"));
+    assert.ok(fw);
+    assert.ok(rules(g.current, "nat", fw).some((r) => r.startsWith("-s 198.51.100.9/32")));
+    g.apply([twoIPs("172.18.0.1", "192.168.1.1")]);
+    assert.ok(!rules(g.current, "nat", fw).some((r) => r.startsWith("-s 198.51.100.9/32")));
+  });
+});
+
+function chainNamesOf(s: DesiredState): string[] {
+  return Object.values(s.iptables.ipv4.nat.shards).flatMap((x) => Object.keys(x));
+}
