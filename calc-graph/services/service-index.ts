@@ -12,8 +12,8 @@ import { familyOf } from "../conversion/cidr.js";
 import type { IpVersion } from "../model.js";
 import { sameList, sameMembers } from "../same.js";
 import type { ConvertedService, ConvertedSlice } from "./convert.js";
-import { endpointString } from "./names.js";
 import type { NodePortAddresses, ServiceEndpoint, ServicePort, TrafficDistribution } from "./model.js";
+import { endpointString } from "./names.js";
 import { nodePortIPs } from "./node-port-addresses.js";
 import { applyTopology, hintsOf } from "./topology.js";
 
