@@ -26,7 +26,8 @@
 //   - anything missing fails closed (unknown profile → DROP, unknown interface → DROP);
 //   - a flush renders only what the batch made dirty.
 
-import type { ResourceUpdate } from "../src/model/resource.js";
+import type { ResourceUpdate } from "../model/resource.js";
+import type { RuleRenderer } from "../model/rule-renderer.js";
 import { ActiveRulesCalculator } from "./active-rules.js";
 import { ResourceConverter } from "./converter.js";
 import type { DesiredState } from "./desired-state.js";
@@ -76,6 +77,8 @@ export interface GraphConfig {
   readonly gatewayIPs?: readonly string[];
   /** kube-proxy's flags for the iptables proxy mode (FELIX_KUBEPROXY*); default kube-proxy's defaults. */
   readonly kubeProxy?: KubeProxyOptions;
+  /** How rules become kernel text: iptables-save lines by default; the wiring picks nftables. */
+  readonly ruleRenderer?: RuleRenderer;
 }
 
 export class CalcGraph {
@@ -100,6 +103,7 @@ export class CalcGraph {
         kubeIPVSSupport: cfg.kubeIPVSSupport ?? cfg.proxyMode === "ipvs",
         masqFullyRandom: cfg.masqFullyRandom ?? true,
         kubeProxy: cfg.kubeProxy ?? DEFAULT_KUBE_PROXY_OPTIONS,
+        ...(cfg.ruleRenderer ? { ruleRenderer: cfg.ruleRenderer } : {}),
       },
       this.active,
       this.ipsets,
@@ -133,7 +137,8 @@ export class CalcGraph {
     });
     this.services = new ServiceIndex(cfg.nodeName, cfg.kubeProxy?.nodePortAddresses);
     if ((cfg.proxyMode ?? "off") !== "off") {
-      const ipvs = cfg.proxyMode === "ipvs" ? new IpvsStateBuilder(cfg.ipvs, this.builder.stats) : undefined;
+      const ipvs =
+        cfg.proxyMode === "ipvs" ? new IpvsStateBuilder(cfg.ipvs, this.builder.stats, this.builder.chains) : undefined;
       this.builder.services = new ServiceStateRenderer(
         this.services,
         cfg.proxyMode!,

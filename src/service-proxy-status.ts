@@ -14,11 +14,11 @@
 import type { Logger } from "pino";
 import type { DesiredState } from "../calc-graph/desired-state.js";
 import { serviceHealthChecks } from "../calc-graph/services/health-checks.js";
+import type { ResourceUpdate } from "../model/resource.js";
 import type { HttpListener } from "../status/http-server.js";
 import { nodeEligible, ProxyHealth, type ProxyHealthConfig, startProxyHealthServer } from "../status/proxy-health.js";
 import { ServiceHealthServers } from "../status/service-health.js";
 import type { ApplyResult } from "./dataplane.js";
-import type { ResourceUpdate } from "./model/resource.js";
 
 const RETRY_MS = 5_000;
 

@@ -26,8 +26,8 @@
 // Policy keeps applying after DNAT: nat PREROUTING rewrites the destination
 // before filter FORWARD, where cali-FORWARD polices the real endpoint.
 
-import { Actions, type Chain, hex, match, NO_MATCH, type Rule, rule } from "../../iptables/rule.js";
-import type { TableName } from "../../iptables/tables.js";
+import { Actions, type Chain, match, NO_MATCH, type Rule, rule } from "../../model/rule.js";
+import type { TableName } from "../../model/tables.js";
 import type { IpVersion } from "../model.js";
 import { DEFAULT_KUBE_PROXY_OPTIONS, type KubeProxyOptions } from "../services/model.js";
 import {
@@ -84,10 +84,10 @@ export function serviceDispatchChains(
   const toNodePorts: Rule[] = [];
   if (nodePorts.ips === undefined) {
     const m = localhost
-      ? match().addrType("dst", "LOCAL")
+      ? match().destAddrTypeLocal()
       : match()
           .destNet(v === 4 ? "127.0.0.0/8" : "::1/128", true)
-          .addrType("dst", "LOCAL");
+          .destAddrTypeLocal();
     toNodePorts.push(rule(m.build(), Actions.jump(NODEPORTS_CHAIN), last));
   } else {
     for (const ip of nodePorts.ips) {
@@ -134,9 +134,7 @@ export function withServiceTables(
     localhost,
     ...(kubeProxy.nodePortAddresses.kind === "all" ? {} : { ips: [] }),
   });
-  const masq = match()
-    .raw(`-m mark ! --mark ${hex(MARK_MASQ)}/${hex(MARK_MASQ)}`)
-    .build();
+  const masq = match().mark(MARK_MASQ, MARK_MASQ, true).build();
   const natChains: Chain[] = tables.nat.chains.map((c) =>
     c.name === "cali-POSTROUTING" ? { name: c.name, rules: [jump(MASQUERADE_CHAIN), ...c.rules] } : c,
   );
@@ -147,11 +145,7 @@ export function withServiceTables(
       rule(masq, Actions.return),
       // Cleared so a packet that goes through the stack again is not masqueraded twice.
       rule(NO_MATCH, Actions.clearMark(MARK_MASQ)),
-      rule(
-        NO_MATCH,
-        `-j MASQUERADE${randomFully ? " --random-fully" : ""}`,
-        "kubernetes service traffic requiring SNAT",
-      ),
+      rule(NO_MATCH, Actions.masquerade({ randomFully }), "kubernetes service traffic requiring SNAT"),
     ],
   });
   const portals = jump(SERVICES_CHAIN, "kubernetes service portals");

@@ -36,8 +36,8 @@
 //            and would otherwise reach every host port (kubernetes#72236)
 
 import ipaddr from "ipaddr.js";
-import type { IpSetState } from "../../iptables/ipset.js";
-import { Actions, type Chain, hex, match, NO_MATCH, type Rule, rule } from "../../iptables/rule.js";
+import type { IpSetState } from "../../model/ipset.js";
+import { Actions, type Chain, match, NO_MATCH, type Rule, rule } from "../../model/rule.js";
 import { parseCidr } from "../conversion/cidr.js";
 import { hashNetMembers } from "../ipsets/hash-net.js";
 import { ipSetName } from "../ipsets/ids.js";
@@ -231,17 +231,12 @@ export function ipvsTableRules(v: IpVersion, o: IpvsRuleOptions): IpvsTableRules
           rules: [
             rule(
               match().ipSet(s(IPVS_SET_IDS.loopBack), "dst,dst,src").build(),
-              "-j MASQUERADE",
+              Actions.masquerade(),
               "Hairpin: an endpoint reaching itself through a service",
             ),
-            rule(
-              match()
-                .raw(`-m mark ! --mark ${hex(mask)}/${hex(mask)}`)
-                .build(),
-              Actions.return,
-            ),
+            rule(match().mark(mask, mask, true).build(), Actions.return),
             rule(NO_MATCH, Actions.clearMark(mask)),
-            rule(NO_MATCH, "-j MASQUERADE", "IPVS service traffic requiring SNAT"),
+            rule(NO_MATCH, Actions.masquerade(), "IPVS service traffic requiring SNAT"),
           ],
         },
       ],

@@ -10,7 +10,7 @@
 // as deleted, so one gaining such a label loses its rules, whatever the
 // datastore.
 
-import type { ResourceUpdate } from "../../src/model/resource.js";
+import type { ResourceUpdate } from "../../model/resource.js";
 import { type ConvertedService, type ConvertedSlice, convertEndpointSlice, convertService } from "./convert.js";
 
 export type ServiceUpdate =
