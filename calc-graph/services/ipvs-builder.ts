@@ -38,6 +38,8 @@ export interface IpvsInputs {
   readonly podCidrs: readonly string[];
   /** The masquerade mark (from iptablesMarkMask). */
   readonly masqMark?: number;
+  /** kube-proxy's --masquerade-all. */
+  readonly masqueradeAll?: boolean;
 }
 
 const FAMILIES: readonly IpVersion[] = [4, 6];

@@ -86,6 +86,8 @@ export interface IpvsRuleOptions {
   readonly podCidrs: readonly string[];
   /** The masquerade mark (from iptablesMarkMask); default MARK_IPVS_MASQ. */
   readonly masqMark?: number;
+  /** kube-proxy's --masquerade-all: every packet to a cluster IP is masqueraded. */
+  readonly masqueradeAll?: boolean;
   /** Health check node ports (TCP): open on the bound addresses too, as kube-proxy's set. */
   readonly healthCheckNodePorts?: readonly number[];
 }
@@ -193,7 +195,11 @@ export function ipvsTableRules(v: IpVersion, o: IpvsRuleOptions): IpvsTableRules
   const toMasq = Actions.jump(IPVS_CHAINS.markMasq);
   const services: Rule[] = [];
   const hasPodCidrs = o.podCidrs.some((c) => c.includes(":") === (v === 6));
-  if (hasPodCidrs) {
+  if (o.masqueradeAll) {
+    services.push(
+      rule(match().ipSet(s(IPVS_SET_IDS.clusterIP), "dst,dst").build(), toMasq, "Masquerade all traffic to cluster IPs"),
+    );
+  } else if (hasPodCidrs) {
     services.push(
       rule(
         match().ipSet(s(IPVS_SET_IDS.clusterIP), "dst,dst").ipSet(s(IPVS_SET_IDS.podCidr), "src", true).build(),

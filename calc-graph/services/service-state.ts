@@ -136,6 +136,7 @@ export class ServiceStateRenderer {
           nodeAddresses: this.index.ipvsNodeAddresses(),
           nodeIPs: this.index.primaryNodeIPs(),
           podCidrs: this.index.podCIDRs(),
+          ...(this.kubeProxy.masqueradeAll ? { masqueradeAll: true } : {}),
           ...(this.ipvsMasqMark !== undefined ? { masqMark: this.ipvsMasqMark } : {}),
         },
         writes,

@@ -251,3 +251,15 @@ describe("loadBalancerSourceRanges: the allow-from-node exemption follows the no
 function chainNamesOf(s: DesiredState): string[] {
   return Object.values(s.iptables.ipv4.nat.shards).flatMap((x) => Object.keys(x));
 }
+
+describe("IPVS mode: --masquerade-all", () => {
+  test("every packet to a cluster IP is marked for masquerade, not only off-cluster ones", () => {
+    const s = graph({ masqueradeAll: true }, "ipvs").current;
+    assert.deepEqual(
+      rules(s, "nat", "cali-IPVS-SERVICES")[0],
+      '-m comment --comment "Masquerade all traffic to cluster IPs" -m set --match-set cali40ipvs-cluster-ip dst,dst -j cali-IPVS-MARK-MASQ',
+    );
+    const plain = graph({}, "ipvs").current;
+    assert.match(rules(plain, "nat", "cali-IPVS-SERVICES")[0], /! --match-set cali40ipvs-pod-cidr src/);
+  });
+});
