@@ -197,7 +197,11 @@ export function ipvsTableRules(v: IpVersion, o: IpvsRuleOptions): IpvsTableRules
   const hasPodCidrs = o.podCidrs.some((c) => c.includes(":") === (v === 6));
   if (o.masqueradeAll) {
     services.push(
-      rule(match().ipSet(s(IPVS_SET_IDS.clusterIP), "dst,dst").build(), toMasq, "Masquerade all traffic to cluster IPs"),
+      rule(
+        match().ipSet(s(IPVS_SET_IDS.clusterIP), "dst,dst").build(),
+        toMasq,
+        "Masquerade all traffic to cluster IPs",
+      ),
     );
   } else if (hasPodCidrs) {
     services.push(
