@@ -4,7 +4,8 @@
 //
 //   GET /healthz, /livez → 200 while the services are programmed, 503 when a
 //   change to them has waited longer than the timeout (kube-proxy's
-//   healthTimeout, 2 × its 30 s sync period) without being programmed; body
+//   healthTimeout, 2 × its 30 s sync period) without being programmed (never
+//   before the first programming: kube-proxy is healthy while starting); body
 //   `{"lastUpdated": "<t>","currentTime": "<t>"[, "nodeEligible": true]}` with
 //   Go's time format, as kube-proxy writes it.
 //
@@ -66,7 +67,9 @@ export class ProxyHealth {
     this.eligible = eligible;
   }
 
+  /** Healthy while starting up (nothing programmed yet, as kube-proxy), and while no change is late. */
   isHealthy(): boolean {
+    if (this.lastUpdated === undefined) return true;
     return this.oldestPending === undefined || this.now() - this.oldestPending < this.timeoutMs;
   }
 
@@ -76,8 +79,7 @@ export class ProxyHealth {
     const proxyHealthy = this.isHealthy();
     const healthy = proxyHealthy && (!withNode || this.eligible);
     // Healthy: "lastUpdated" is now, as kube-proxy keeps it for older clients.
-    const last = healthy ? now : (this.lastUpdated ?? 0);
-    const lastText = this.lastUpdated === undefined && !healthy ? "0001-01-01 00:00:00 +0000 UTC" : goTime(last);
+    const lastText = goTime(healthy ? now : (this.lastUpdated ?? now));
     const node = withNode ? `, "nodeEligible": ${this.eligible}` : "";
     return {
       status: healthy ? 200 : 503,

@@ -134,6 +134,11 @@ describe("kube-proxy's proxy health server (/healthz, /livez)", () => {
     const h = new ProxyHealth(60_000, () => now);
     assert.equal(h.isHealthy(), true, "healthy while starting up");
     h.queued();
+    now += 120_000;
+    assert.equal(h.isHealthy(), true, "still starting up: nothing programmed yet (kube-proxy's rule)");
+    h.updated();
+    const firstProgrammed = now;
+    h.queued();
     now += 59_999;
     assert.equal(h.isHealthy(), true, "pending, not late yet");
     h.queued(); // a later change does not move the oldest one
@@ -143,7 +148,7 @@ describe("kube-proxy's proxy health server (/healthz, /livez)", () => {
     assert.equal(stale.status, 503);
     assert.equal(
       stale.body,
-      `{"lastUpdated": "0001-01-01 00:00:00 +0000 UTC","currentTime": "${goTime(now)}", "nodeEligible": true}`,
+      `{"lastUpdated": "${goTime(firstProgrammed)}","currentTime": "${goTime(now)}", "nodeEligible": true}`,
     );
     h.updated();
     assert.equal(h.isHealthy(), true);
@@ -189,6 +194,7 @@ describe("kube-proxy's proxy health server (/healthz, /livez)", () => {
       assert.match(healthz.body, /^\{"lastUpdated": "[^"]+","currentTime": "[^"]+", "nodeEligible": true\}$/);
       const livez = await get(srv.port, "/livez");
       assert.match(livez.body, /^\{"lastUpdated": "[^"]+","currentTime": "[^"]+"\}$/);
+      h.updated();
       h.queued();
       now += 61_000;
       assert.equal((await get(srv.port, "/healthz")).status, 503);
