@@ -31,11 +31,14 @@ export class ServiceProxyStatus {
   /** The services last programmed, and last handed to the health checks. */
   private programmed: DesiredState["services"] | undefined;
   private latest: DesiredState["services"] | undefined;
+  private hostsText: string | undefined;
 
   constructor(
     private readonly cfg: ProxyHealthConfig,
     private readonly log: Logger,
     private readonly nodeName?: string,
+    /** The --nodeport-addresses to listen on (undefined: every address). */
+    private readonly listenHosts: () => readonly string[] | undefined = () => undefined,
     health = new ProxyHealth(),
   ) {
     this.health = health;
@@ -79,9 +82,12 @@ export class ServiceProxyStatus {
     this.health.updated();
     // A newer change arrived while this one was programmed: it waits from now on.
     if (this.latest !== undefined && state.services !== this.latest) this.health.queued();
-    if (state.services === this.programmed) return;
+    const hosts = this.listenHosts();
+    const hostsText = hosts?.join(",");
+    if (state.services === this.programmed && hostsText === this.hostsText) return;
     this.programmed = state.services;
-    void this.checks.sync(serviceHealthChecks(state.services));
+    this.hostsText = hostsText;
+    void this.checks.sync(serviceHealthChecks(state.services), hosts);
   }
 
   async close(): Promise<void> {

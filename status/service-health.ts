@@ -9,7 +9,9 @@
 //     {"service": {"namespace": …, "name": …}, "localEndpoints": n, "serviceProxyHealthy": bool}
 //
 // `sync` opens the servers of new services, closes those of services that went
-// or changed port, and updates the counts. A port that cannot be opened (taken
+// or changed port, and updates the counts. With --nodeport-addresses the
+// servers listen on those addresses only, as kube-proxy's (`hosts`), else on
+// every address. A port that cannot be opened (taken
 // by another program) is reported through `onError` once per service, port and
 // error, and tried again at the next sync; it never stops the agent.
 
@@ -22,7 +24,7 @@ export interface ServiceHealthOptions {
   readonly proxyHealthy: () => boolean;
   /** A port that could not be opened. */
   readonly onError: (check: ServiceHealthCheck, error: Error) => void;
-  /** Listen address; default every address. */
+  /** Listen address when `sync` is given none; default every address. */
   readonly host?: string;
 }
 
@@ -42,7 +44,9 @@ export function serviceHealthBody(namespace: string, name: string, localEndpoint
 
 interface Instance {
   check: ServiceHealthCheck;
-  listener: HttpListener;
+  listeners: HttpListener[];
+  /** The addresses listened on, as one text. */
+  hosts: string;
 }
 
 export class ServiceHealthServers {
@@ -55,12 +59,15 @@ export class ServiceHealthServers {
 
   /** The ports being served, by service. */
   ports(): Map<string, number> {
-    return new Map([...this.open].map(([id, i]) => [id, i.listener.port]));
+    return new Map([...this.open].map(([id, i]) => [id, i.check.port]));
   }
 
-  /** Makes the open servers match `checks` (calls run one after another). */
-  sync(checks: ReadonlyMap<string, ServiceHealthCheck>): Promise<void> {
-    this.queue = this.queue.then(() => this.syncNow(checks));
+  /**
+   * Makes the open servers match `checks` (calls run one after another);
+   * `hosts`: the addresses to listen on (undefined: every address).
+   */
+  sync(checks: ReadonlyMap<string, ServiceHealthCheck>, hosts?: readonly string[]): Promise<void> {
+    this.queue = this.queue.then(() => this.syncNow(checks, hosts ?? (this.o.host ? [this.o.host] : [""])));
     return this.queue;
   }
 
@@ -68,23 +75,27 @@ export class ServiceHealthServers {
     return this.sync(new Map());
   }
 
-  private async syncNow(checks: ReadonlyMap<string, ServiceHealthCheck>): Promise<void> {
+  private async syncNow(checks: ReadonlyMap<string, ServiceHealthCheck>, hosts: readonly string[]): Promise<void> {
+    const hostsText = hosts.join(",");
     for (const [id, inst] of [...this.open]) {
       const want = checks.get(id);
-      if (want && want.port === inst.check.port) {
+      if (want && want.port === inst.check.port && inst.hosts === hostsText) {
         inst.check = want; // the new count
         continue;
       }
       this.open.delete(id);
-      await inst.listener.close();
+      for (const l of inst.listeners) await l.close();
     }
     const failures = new Set<string>();
     for (const [id, check] of checks) {
       if (this.open.has(id)) continue;
+      const listeners: HttpListener[] = [];
       try {
-        const listener = await listen(this.handler(id), this.o.host, check.port);
-        this.open.set(id, { check, listener });
+        for (const host of hosts) listeners.push(await listen(this.handler(id), host, check.port));
+        this.open.set(id, { check, listeners, hosts: hostsText });
       } catch (e) {
+        // Whatever opened is closed again: the next sync retries the whole service.
+        for (const l of listeners) await l.close();
         const key = `${id} ${check.port} ${(e as Error).message}`;
         failures.add(key);
         if (!this.reported.has(key)) this.o.onError(check, e as Error);

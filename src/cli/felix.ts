@@ -249,7 +249,13 @@ async function run(o: Options): Promise<void> {
   // As the service proxy: kube-proxy's /healthz and the services' health check node ports.
   const proxyStatus =
     graphCfg.proxyMode !== "off"
-      ? new ServiceProxyStatus(proxyHealthCfg, log.child({ component: "proxy-health" }), nodeName)
+      ? new ServiceProxyStatus(proxyHealthCfg, log.child({ component: "proxy-health" }), nodeName, () => {
+          // kube-proxy's health check servers listen on the --nodeport-addresses when they are set.
+          const index = daemon?.graph.services;
+          const [v4, v6] = [index?.nodePortIPs(4), index?.nodePortIPs(6)];
+          if (v4 === undefined && v6 === undefined) return undefined;
+          return [...(v4 ?? ["0.0.0.0"]), ...(v6 ?? (kernel.ipv6 ? ["::"] : []))];
+        })
       : undefined;
   await proxyStatus?.start();
 

@@ -128,6 +128,31 @@ describe("service health check node ports", () => {
   });
 });
 
+describe("service health check ports on --nodeport-addresses", () => {
+  test("listens only on the given addresses; a change of addresses moves the servers", async () => {
+    const s = new ServiceHealthServers({ proxyHealthy: () => true, onError: () => {} });
+    const port = await freePort();
+    const at = async (host: string) => {
+      try {
+        return (await fetch(`http://${host}:${port}/`)).status;
+      } catch {
+        return "refused";
+      }
+    };
+    try {
+      await s.sync(new Map([["demo/web", check(port, 1)]]), ["127.0.0.2"]);
+      assert.equal(await at("127.0.0.2"), 200);
+      assert.equal(await at("127.0.0.1"), "refused");
+      await s.sync(new Map([["demo/web", check(port, 1)]]), ["127.0.0.1", "127.0.0.3"]);
+      assert.equal(await at("127.0.0.1"), 200);
+      assert.equal(await at("127.0.0.3"), 200);
+      assert.equal(await at("127.0.0.2"), "refused");
+    } finally {
+      await s.close();
+    }
+  });
+});
+
 describe("kube-proxy's proxy health server (/healthz, /livez)", () => {
   test("healthy until a change waits longer than the timeout; programmed again, healthy again", () => {
     let now = Date.UTC(2026, 11, 6, 9, 30, 0, 120);
