@@ -113,6 +113,14 @@ describe("felix-dump trace", () => {
     );
   });
 
+  test("felix-dump services says why topology keeps an endpoint from cluster traffic", async () => {
+    const { updates } = await readManifestDir(join(GOLDEN_DIR, "svc-topology-iptables"));
+    const state = computeDesiredState({ nodeName: "node1", proxyMode: "iptables" }, updates);
+    const text = servicesText(serviceViews(state, nodeAddresses(updates, "node1")));
+    assert.match(text, /10\.65\.2\.10:8080 .*topology: hinted for zone zone-b, not for this node/);
+    assert.match(text, /demo\/same-node:http tcp IPv4 {2}\(trafficDistribution PreferSameNode\)/);
+  });
+
   test("IPv6 destinations and parse errors", async () => {
     assert.deepEqual(parseTarget("[fd00:96::10]:80/TCP"), { ip: "fd00:96::10", port: 80, protocol: "tcp" });
     assert.throws(() => parseTarget("10.0.0.1/tcp"), /<ip>:<port>/);
