@@ -129,7 +129,8 @@ describe("stale UDP conntrack entries of a service (iptables proxy mode)", skipI
       () => ask("10.96.0.55", 40055),
       (r) => r === newEp.key,
     );
-    assert.equal(await ask(OTHER_IP, 40054), "!TimeoutError", "another proxy's service answered through felix's rules");
+    const unanswered = await ask(OTHER_IP, 40054);
+    assert.ok(unanswered.startsWith("!"), `another proxy's service answered through felix's rules: ${unanswered}`);
     assert.doesNotMatch(await exec(n1.netns, "iptables-legacy-save", "-t", "nat"), /10\.96\.0\.54/);
     dir.write("other.yaml", manifests(newEp, "other", OTHER_IP));
     await eventually(
