@@ -67,6 +67,8 @@ export interface BuilderConfig {
   readonly kubeIPVSSupport?: boolean;
   /** Feature detection: MASQUERADE --random-fully works (featureDetectOverride wins). */
   readonly masqFullyRandom?: boolean;
+  /** kube-proxy's flags for the iptables proxy mode. */
+  readonly kubeProxy?: StaticConfig["kubeProxy"];
   /** How rules become kernel text (iptables unless the wiring picks another backend). */
   readonly ruleRenderer?: RuleRenderer;
 }
@@ -166,7 +168,12 @@ export class StateBuilder {
   }
 
   private staticConfig(settings = this.settings): StaticConfig {
-    return { ...settings, proxyMode: this.cfg.proxyMode ?? "off", kubeIPVSSupport: this.cfg.kubeIPVSSupport === true };
+    return {
+      ...settings,
+      proxyMode: this.cfg.proxyMode ?? "off",
+      kubeIPVSSupport: this.cfg.kubeIPVSSupport === true,
+      ...(this.cfg.kubeProxy ? { kubeProxy: this.cfg.kubeProxy } : {}),
+    };
   }
 
   private currentSettings(): RuleSettings {

@@ -70,7 +70,7 @@ function termText(t: MatchTerm): string {
     case "mark":
       return `-m mark ${t.negate ? "! " : ""}--mark ${hex(t.mark)}/${hex(t.mask)}`;
     case "ctState":
-      return `-m conntrack --ctstate ${t.states.join(",")}`;
+      return `-m conntrack ${t.negate ? "! " : ""}--ctstate ${t.states.join(",")}`;
     case "addrType":
       return `-m addrtype ${t.negate ? "! " : ""}--${t.dir}-type ${t.type}${t.limitIfaceOut ? " --limit-iface-out" : ""}`;
     case "icmpv6Type":

@@ -7,7 +7,8 @@
 // and ranges), -m set [!] --match-set N src|dst (hash:net and hash:ip
 // members) or dst,dst (hash:ip,port members `ip,proto:port`), -m mark [!]
 // --mark v/m, -m addrtype [!] --src-type/--dst-type LOCAL [--limit-iface-out,
-// taken as any interface], -m conntrack --ctstate (the packet is NEW),
+// taken as any interface], -m conntrack [!] --ctstate (the packet is NEW, and
+// DNAT when the packet says it was DNATed),
 // -m comment (ignored).
 // Branches: -m statistic --mode random --probability p (both ways, weighted),
 // -m recent --rcheck (both ways: a returning client with an affinity entry, or
@@ -31,6 +32,8 @@ export interface TracePacket {
   readonly mark?: number;
   readonly inIface?: string;
   readonly outIface?: string;
+  /** nat DNATed this connection (conntrack's DNAT state, seen by filter rules). */
+  readonly dnated?: boolean;
 }
 
 export interface TraceEnv {
@@ -232,9 +235,14 @@ function parseRule(text: string, env: TraceEnv): Parsed {
           const field = opt === "--src-type" ? "src" : "dst";
           checks.push((s) => env.localAddresses.includes(s.pkt[field]) !== an);
         } else if (mod === "conntrack") {
+          let cn = false;
+          if (t[i + 1] === "!") {
+            cn = true;
+            i++;
+          }
           i++; // --ctstate
           const states = next().split(",");
-          checks.push(() => states.includes("NEW"));
+          checks.push((s) => (states.includes("NEW") || (states.includes("DNAT") && s.pkt.dnated === true)) !== cn);
         } else if (mod === "statistic") {
           i += 2; // --mode random
           i++; // --probability

@@ -12,7 +12,8 @@ export interface PortRange {
 /** The ipset `--match-set` flags we use: one per dimension of the set's type. */
 export type IpSetDirection = "src" | "dst" | "dst,dst" | "dst,dst,src";
 
-export type CtState = "INVALID" | "NEW" | "RELATED" | "ESTABLISHED" | "UNTRACKED";
+/** Conntrack states; DNAT is iptables' virtual state "the connection was destination-NATed". */
+export type CtState = "INVALID" | "NEW" | "RELATED" | "ESTABLISHED" | "UNTRACKED" | "DNAT";
 
 /** A transport protocol with ports (what `-m <proto> --dport` accepts). */
 export type PortProtocol = "tcp" | "udp" | "sctp" | "udplite" | "dccp";
@@ -29,7 +30,7 @@ export type MatchTerm =
     }
   | { readonly kind: "port"; readonly proto: PortProtocol; readonly dir: "src" | "dst"; readonly port: number }
   | { readonly kind: "mark"; readonly mark: number; readonly mask: number; readonly negate: boolean }
-  | { readonly kind: "ctState"; readonly states: readonly CtState[] }
+  | { readonly kind: "ctState"; readonly states: readonly CtState[]; readonly negate: boolean }
   | {
       readonly kind: "addrType";
       readonly dir: "src" | "dst";
@@ -122,7 +123,7 @@ export const NO_MATCH: Match = Object.freeze({
   terms: Object.freeze([]) as readonly MatchTerm[],
 });
 
-const CT_STATES: readonly string[] = ["INVALID", "NEW", "RELATED", "ESTABLISHED", "UNTRACKED"];
+const CT_STATES: readonly string[] = ["INVALID", "NEW", "RELATED", "ESTABLISHED", "UNTRACKED", "DNAT"];
 
 /** Builds a Match; call order of the terms is kept, the basic matches are canonical. */
 export class MatchBuilder {
@@ -176,11 +177,11 @@ export class MatchBuilder {
   mark(mark: number, mask: number, negate = false): this {
     return this.add({ kind: "mark", mark, mask, negate });
   }
-  /** Conntrack states, as a list or as iptables' comma-separated text. */
-  ctState(states: string | readonly CtState[]): this {
+  /** Conntrack states, as a list or as iptables' comma-separated text; `negate`: in none of them. */
+  ctState(states: string | readonly CtState[], negate = false): this {
     const list = typeof states === "string" ? states.split(",") : states;
     for (const s of list) if (!CT_STATES.includes(s)) throw new Error(`unknown conntrack state ${JSON.stringify(s)}`);
-    return this.add({ kind: "ctState", states: list as CtState[] });
+    return this.add({ kind: "ctState", states: list as CtState[], negate });
   }
   /** The source address is (or with `negate`, is not) local; `limitIfaceOut` looks only at the outgoing interface. */
   srcAddrTypeLocal(negate = false, limitIfaceOut = false): this {

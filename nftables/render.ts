@@ -218,10 +218,19 @@ function termText(t: MatchTerm, m: Match, ctx: RuleContext): string {
       if (len > 0 && len < 32) return `meta mark ${t.negate ? "!= " : ""}${hex8(t.mark)}/${len}`;
       return `meta mark & ${hex8(t.mask)} ${t.negate ? "!=" : "=="} ${hex8(t.mark)}`;
     }
-    case "ctState":
-      return `ct state ${CT_ORDER.filter((s) => t.states.includes(s))
+    case "ctState": {
+      const states = CT_ORDER.filter((s) => t.states.includes(s))
         .map((s) => s.toLowerCase())
-        .join(",")}`;
+        .join(",");
+      const dnat = t.states.includes("DNAT");
+      if (!t.negate) {
+        // "in one of these states, or DNATed" is no conjunction of nft expressions.
+        if (dnat) throw new NftUnsupportedError("the conntrack DNAT state among others");
+        return `ct state ${states}`;
+      }
+      // Neither in these states nor DNATed: bit tests, as nft lists them.
+      return [states ? `ct state ! ${states}` : "", dnat ? "ct status ! dnat" : ""].filter(Boolean).join(" ");
+    }
     case "addrType": {
       const key = t.dir === "src" ? (t.limitIfaceOut ? "fib saddr . oif" : "fib saddr") : "fib daddr";
       return `${key} type ${t.negate ? "!= " : ""}${t.type.toLowerCase()}`;
