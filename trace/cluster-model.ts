@@ -33,7 +33,13 @@ export function clusterModel(
   const node = (name: string): NodeView => {
     let v = views.get(name);
     if (!v) {
-      v = nodeView(cfgFor(name), updates, renderer, nodeAddresses.get(name) ?? [], views.size === 0 ? observe : undefined);
+      v = nodeView(
+        cfgFor(name),
+        updates,
+        renderer,
+        nodeAddresses.get(name) ?? [],
+        views.size === 0 ? observe : undefined,
+      );
       views.set(name, v);
     }
     return v;

@@ -6,12 +6,12 @@
 // outside the cluster (its packet enters the server's node from the
 // underlay); a client at a node's own address is that node's host.
 
-import { MARK_MASQ_CHAIN } from "../calc-graph/services/names.js";
 import type { WorkloadEndpoint } from "../calc-graph/model.js";
+import { MARK_MASQ_CHAIN } from "../calc-graph/services/names.js";
 import type { TableName } from "../model/tables.js";
 import type { NodeView } from "./node-view.js";
-import { inCidr, type NodeEnv, type PacketState, type TracePacket } from "./packet.js";
 import { type Origin, OriginMap } from "./origin.js";
+import { inCidr, type NodeEnv, type PacketState, type TracePacket } from "./packet.js";
 import { type Branch, type Step, type TableOutcome, walkTable } from "./walker.js";
 
 /** The underlay interface packets to and from other nodes use (it never matches a workload prefix). */
@@ -147,7 +147,8 @@ export class ClusterTracer {
     const goOn = (outs: TableOutcome[]): TableOutcome[] => {
       const live: TableOutcome[] = [];
       for (const o of outs) {
-        if (o.verdict === "drop" || o.verdict === "reject") ends.push({ b: o, denied: true, server: this.ownerOf(o.pkt.dst) });
+        if (o.verdict === "drop" || o.verdict === "reject")
+          ends.push({ b: o, denied: true, server: this.ownerOf(o.pkt.dst) });
         else live.push(o);
       }
       return live;
@@ -214,7 +215,9 @@ export class ClusterTracer {
         ? { dnat: { ip: dnatStep.rule.action.toAddress, port: dnatStep.rule.action.toPort } }
         : {}),
       masquerade: masqStep !== undefined,
-      ...(masqStep && why ? { masqueradeWhy: `${why.node} ${why.table} ${why.chain}#${why.index}: ${whyText(this.originOf(why, v))}` } : {}),
+      ...(masqStep && why
+        ? { masqueradeWhy: `${why.node} ${why.table} ${why.chain}#${why.index}: ${whyText(this.originOf(why, v))}` }
+        : {}),
       server: party(e.server),
       path,
     };

@@ -15,19 +15,25 @@ function stepLines(path: readonly TracedStep[], indent: string): string[] {
   const w = Math.max(0, ...path.map((s) => `${s.node} ${s.table} ${s.chain}#${s.rule}`.length));
   const a = Math.max(0, ...path.map((s) => s.action.length));
   return path.map(
-    (s) => `${indent}${`${s.node} ${s.table} ${s.chain}#${s.rule}`.padEnd(w)}  ${s.action.padEnd(a)}  ${whyText(s.origin)}`,
+    (s) =>
+      `${indent}${`${s.node} ${s.table} ${s.chain}#${s.rule}`.padEnd(w)}  ${s.action.padEnd(a)}  ${whyText(s.origin)}`,
   );
 }
 
 function branchHead(b: TraceBranchResult, i: number): string {
-  const share = b.conditions.some((c) => c.startsWith("the client has")) ? "returning client" : `p=${b.probability.toFixed(4)}`;
+  const share = b.conditions.some((c) => c.startsWith("the client has"))
+    ? "returning client"
+    : `p=${b.probability.toFixed(4)}`;
   const dnat = b.dnat ? `  DNAT to ${addr(b.dnat.ip)}:${b.dnat.port}` : "";
   return `  ${i + 1}. ${share}${dnat} → ${partyText(b.server)}: ${b.verdict}`;
 }
 
 export function traceResultText(r: TraceResult): string {
   const p = r.packet;
-  const share = r.verdict === "deny" && r.allowedShare > 0 ? ` (allowed for ${(r.allowedShare * 100).toFixed(1)}% of new connections)` : "";
+  const share =
+    r.verdict === "deny" && r.allowedShare > 0
+      ? ` (allowed for ${(r.allowedShare * 100).toFixed(1)}% of new connections)`
+      : "";
   const out = [`${p.src} → ${addr(p.dst)}:${p.dport}/${p.protocol}: ${r.verdict}${share}`];
   out.push(`  client ${partyText(r.client)}`);
   const single = r.branches.length === 1 && !r.branches[0].dnat;
@@ -44,6 +50,7 @@ export function traceResultText(r: TraceResult): string {
       if (b.dnat) out.push(`     masquerade: ${b.masquerade ? `yes; ${b.masqueradeWhy}` : "no"}`);
     });
   }
-  if (r.deniedBy) out.push(`  denied by: ${r.deniedBy.node} ${r.deniedBy.chain}#${r.deniedBy.rule}: ${whyText(r.deniedBy.origin)}`);
+  if (r.deniedBy)
+    out.push(`  denied by: ${r.deniedBy.node} ${r.deniedBy.chain}#${r.deniedBy.rule}: ${whyText(r.deniedBy.origin)}`);
   return `${out.join("\n")}\n`;
 }

@@ -6,11 +6,11 @@
 import { CalcGraph, type GraphConfig } from "../calc-graph/calc-graph.js";
 import { type DesiredState, type EndpointState, familyKey } from "../calc-graph/desired-state.js";
 import type { Policy, Profile } from "../calc-graph/model.js";
-import { chainOf, type TableState } from "../model/tables.js";
+import type { ResourceUpdate } from "../model/resource.js";
 import type { Rule } from "../model/rule.js";
 import type { RuleRenderer } from "../model/rule-renderer.js";
-import type { ResourceUpdate } from "../model/resource.js";
 import type { TableName } from "../model/tables.js";
+import { chainOf, type TableState } from "../model/tables.js";
 import type { NodeEnv } from "./packet.js";
 import { recordingRenderer } from "./recording-renderer.js";
 import type { ChainSource } from "./walker.js";
@@ -60,10 +60,12 @@ export function nodeView(
     return (name) => {
       if (memo.has(name)) return memo.get(name);
       const hook = t.hooks[name];
-      const c = hook ? typed([...hook.insert, ...hook.append]) : (() => {
-        const chain = chainOf(t, name);
-        return chain ? typed(chain.rules) : undefined;
-      })();
+      const c = hook
+        ? typed([...hook.insert, ...hook.append])
+        : (() => {
+            const chain = chainOf(t, name);
+            return chain ? typed(chain.rules) : undefined;
+          })();
       memo.set(name, c);
       return c;
     };

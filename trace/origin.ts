@@ -5,13 +5,13 @@
 // rule index, from how many kernel rules each policy rule renders to.
 
 import type { Policy, PolicyRule } from "../calc-graph/model.js";
-import { renderPolicyRules } from "../calc-graph/rules/policy.js";
 import {
   FROM_WORKLOAD_PREFIX,
   policyChainName,
   profileChainName,
   TO_WORKLOAD_PREFIX,
 } from "../calc-graph/rules/names.js";
+import { renderPolicyRules } from "../calc-graph/rules/policy.js";
 import { hex, type Rule } from "../model/rule.js";
 import type { NodeView } from "./node-view.js";
 import type { Step } from "./walker.js";
@@ -48,11 +48,13 @@ export class OriginMap {
 
   constructor(private readonly node: NodeView) {
     for (const p of node.policies.values()) {
-      for (const dir of ["inbound", "outbound"] as const) this.policyChains.set(policyChainName(dir, p.key), { policy: p, dir });
+      for (const dir of ["inbound", "outbound"] as const)
+        this.policyChains.set(policyChainName(dir, p.key), { policy: p, dir });
     }
     for (const ep of node.byIface.values()) {
       for (const id of ep.profiles) {
-        for (const dir of ["inbound", "outbound"] as const) this.profileChains.set(profileChainName(dir, id), { id, dir });
+        for (const dir of ["inbound", "outbound"] as const)
+          this.profileChains.set(profileChainName(dir, id), { id, dir });
       }
       for (const t of [...ep.ingressTiers, ...ep.egressTiers]) {
         for (const k of t.policies) {
@@ -95,7 +97,12 @@ export class OriginMap {
         workload: ep?.key ?? iface,
         direction: ingress ? "ingress" : "egress",
         ...(tier ? { tier } : {}),
-        why: endpointWhy(rule, target, this.policyChains.get(target ?? "")?.policy, this.profileChains.get(target ?? "")?.id),
+        why: endpointWhy(
+          rule,
+          target,
+          this.policyChains.get(target ?? "")?.policy,
+          this.profileChains.get(target ?? "")?.id,
+        ),
       };
     }
     if (/^cali-(SVC|SVL|SEP|EXT|FW|SERVICES|NODEPORTS|EXTERNAL-SERVICES|PROXY-|MARK-MASQ|MASQUERADE)/.test(chain)) {

@@ -9,8 +9,8 @@ import type { Command } from "commander";
 import type { GraphConfig } from "../../calc-graph/calc-graph.js";
 import { IPTABLES_RULES } from "../../iptables/rule-render.js";
 import type { ResourceUpdate } from "../../model/resource.js";
-import { ClusterTracer, type TraceResult } from "../../trace/cluster-trace.js";
 import { clusterModel } from "../../trace/cluster-model.js";
+import { ClusterTracer, type TraceResult } from "../../trace/cluster-trace.js";
 import { traceResultText } from "../../trace/format.js";
 import type { TracePacket } from "../../trace/packet.js";
 import { UsageError } from "../cli/errors.js";
@@ -67,9 +67,14 @@ export async function tracerFor(
     updates = parsed.updates;
   }
   const off = (base.proxyMode ?? "off") === "off";
-  const cfgFor = (node: string): GraphConfig => ({ ...base, nodeName: node, ...(off ? { proxyMode: "iptables" } : {}) });
+  const cfgFor = (node: string): GraphConfig => ({
+    ...base,
+    nodeName: node,
+    ...(off ? { proxyMode: "iptables" } : {}),
+  });
   const model = clusterModel(updates, cfgFor, base.ruleRenderer ?? IPTABLES_RULES);
-  if (o.nodeName && !model.nodeNames.includes(o.nodeName)) throw new UsageError(`no Node ${o.nodeName} in ${o.resources}`);
+  if (o.nodeName && !model.nodeNames.includes(o.nodeName))
+    throw new UsageError(`no Node ${o.nodeName} in ${o.resources}`);
   const note = off ? "# FELIX_PROXYMODE is off: services traced as the iptables proxy mode would program them\n" : "";
   return { tracer: new ClusterTracer(model, o.nodeName), note, updates };
 }
@@ -107,7 +112,9 @@ export function traceCommand(cmd: Command): Command {
         } catch (e) {
           bad++;
           const msg = (e as Error).message;
-          process.stdout.write(o.output === "json" ? `${JSON.stringify({ line, error: msg })}\n` : `${line}: error: ${msg}\n`);
+          process.stdout.write(
+            o.output === "json" ? `${JSON.stringify({ line, error: msg })}\n` : `${line}: error: ${msg}\n`,
+          );
         }
       }
       if (bad > 0) throw new UsageError(`${bad} line(s) could not be traced`);

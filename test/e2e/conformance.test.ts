@@ -49,6 +49,7 @@ import {
   UDP80,
   UDP81,
 } from "./conformance-cases.js";
+import { IP_POOL, LAYOUT, NODES } from "./conformance-layout.js";
 
 const skip = requirementsMissing();
 
@@ -57,26 +58,6 @@ const PROBE_TIMEOUT_MS = Number(process.env.FELIX_E2E_PROBE_TIMEOUT_MS ?? 400);
 const PROBE_CONCURRENCY = 24;
 /** A cell expected open that timed out is probed once more with this timeout, and counted as a flake if it then answers. */
 const RETRY_TIMEOUT_MS = 2000;
-
-/** Placement: pods a and c on node1, b on node2; IPs by namespace. */
-const LAYOUT: Record<string, { node: "node1" | "node2"; ip: string }> = {
-  "x/a": { node: "node1", ip: "10.66.1.10" },
-  "x/c": { node: "node1", ip: "10.66.1.11" },
-  "y/a": { node: "node1", ip: "10.66.1.20" },
-  "y/c": { node: "node1", ip: "10.66.1.21" },
-  "z/a": { node: "node1", ip: "10.66.1.30" },
-  "z/c": { node: "node1", ip: "10.66.1.31" },
-  "x/b": { node: "node2", ip: "10.66.2.10" },
-  "y/b": { node: "node2", ip: "10.66.2.20" },
-  "z/b": { node: "node2", ip: "10.66.2.30" },
-};
-
-const IP_POOL = {
-  apiVersion: "projectcalico.org/v3",
-  kind: "IPPool",
-  metadata: { name: "default-ipv4-ippool" },
-  spec: { cidr: "10.66.0.0/16", ipipMode: "Never", vxlanMode: "Never", natOutgoing: false },
-};
 
 interface Stats {
   felixMs: number[];
@@ -281,8 +262,8 @@ describe("NetworkPolicy conformance (upstream netpol cases, real felix, real ker
   before(async () => {
     await Topology.cleanupStale("fc");
     topo = await Topology.create({ stem: "fc", underlayCIDR: "172.31.251.0/24", gateway: "172.31.251.254" });
-    const n1 = await topo.addNode("node1", { underlayIp: "172.31.251.1", podCIDR: "10.66.1.0/24" });
-    const n2 = await topo.addNode("node2", { underlayIp: "172.31.251.2", podCIDR: "10.66.2.0/24" });
+    const n1 = await topo.addNode(NODES[0].name, { underlayIp: NODES[0].underlayIp, podCIDR: NODES[0].podCIDR });
+    const n2 = await topo.addNode(NODES[1].name, { underlayIp: NODES[1].underlayIp, podCIDR: NODES[1].podCIDR });
     nodes = [n1, n2];
     const byName = { node1: n1, node2: n2 };
     const created = await Promise.all(
