@@ -81,7 +81,7 @@ export class ClusterTracer {
 
   /** `only`: restrict the trace to this node (felix-dump's --node-name). */
   constructor(
-    private readonly cluster: ClusterModel,
+    readonly cluster: ClusterModel,
     private readonly only?: string,
   ) {
     for (const ep of cluster.endpoints.values()) {

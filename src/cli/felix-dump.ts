@@ -22,6 +22,7 @@ import { explainPolicies, policiesText } from "../dump/policies.js";
 import { servicesText, serviceViews } from "../dump/services.js";
 import { traceCommand } from "../dump/trace-command.js";
 import * as views from "../dump/views.js";
+import { whatIfCommand } from "../dump/whatif-command.js";
 import { ipvsOptionsFromEnv } from "../ipvs-config.js";
 import { createLogger, type LogFormat } from "../log.js";
 import { runProgram, SilentFailure, UsageError } from "./errors.js";
@@ -191,6 +192,15 @@ export function buildProgram(): Command {
       )
       .requiredOption("--resources <dir>", "directory of manifests (*.yaml, *.yml, *.json)")
       .option("--node-name <node>", "trace only on this node (default: the client's node, then the server's)")
+      .addOption(new Option("-o, --output <format>", "output format").choices(["text", "json"]).default("text"))
+      .option("--log-level <level>", "log level", "warn")
+      .addOption(new Option("--log-format <format>", "log format").choices(["json", "text"])),
+  );
+  whatIfCommand(
+    program
+      .command("whatif")
+      .description("the pod pairs whose reachability a policy change would change, traced before and after")
+      .requiredOption("--resources <dir>", "directory of manifests (*.yaml, *.yml, *.json)")
       .addOption(new Option("-o, --output <format>", "output format").choices(["text", "json"]).default("text"))
       .option("--log-level <level>", "log level", "warn")
       .addOption(new Option("--log-format <format>", "log format").choices(["json", "text"])),

@@ -32,6 +32,7 @@ import {
   type TopoPod,
 } from "../../src/netns/topology.js";
 import { skipIf } from "../helpers/skip.js";
+import { traceMatrix } from "../helpers/trace-matrix.js";
 import { FELIX_DUMP, type FelixRun, felixOnce, ManifestDir, nodeManifest, podManifest } from "./cluster.js";
 import {
   ALL_PODS,
@@ -66,6 +67,7 @@ interface Stats {
   maxOpenMs: number;
   flakes: string[];
   staleConntrack: string[];
+  traced: number;
 }
 
 describe("NetworkPolicy conformance (upstream netpol cases, real felix, real kernel)", skipIf(skip), () => {
@@ -74,7 +76,7 @@ describe("NetworkPolicy conformance (upstream netpol cases, real felix, real ker
   let nodes: TopoNode[];
   let pods: TopoPod[];
   let clusterText = "";
-  const stats: Stats = { felixMs: [], probeMs: [], probes: 0, maxOpenMs: 0, flakes: [], staleConntrack: [] };
+  const stats: Stats = { felixMs: [], probeMs: [], probes: 0, maxOpenMs: 0, flakes: [], staleConntrack: [], traced: 0 };
   const suiteStart = performance.now();
 
   /** The cluster: namespaces (label ns: <name> only), nodes, pods (label pod: <name>), an IPPool. */
@@ -233,6 +235,22 @@ describe("NetworkPolicy conformance (upstream netpol cases, real felix, real ker
           );
         }
     const stepName = `step ${stepNo + 1}/${c.steps.length}${step.note ? ` (${step.note})` : ""}`;
+    // The tracer over the same manifests must say what the kernel did, on every cell (one process per step).
+    const cells = ALL_PODS.flatMap((cl) =>
+      ALL_PODS.filter((sv) => sv !== cl).flatMap((sv) => ports.map((p) => ({ cl, sv, p }))),
+    );
+    const traced = await traceMatrix(
+      dir.path,
+      cells.map(({ cl, sv, p }) => ({ src: LAYOUT[cl]!.ip, dst: LAYOUT[sv]!.ip, port: p.port, protocol: p.protocol })),
+    );
+    stats.traced += cells.length;
+    const disagree = cells
+      .filter(({ cl, sv, p }, i) => (traced[i]!.verdict === "allow") !== got(cl, sv, p))
+      .map(
+        ({ cl, sv, p }) =>
+          `${cl} → ${sv} ${portName(p)}: kernel ${got(cl, sv, p) ? "connected" : "blocked"}, trace ${got(cl, sv, p) ? "deny" : "allow"}`,
+      );
+    assert.deepEqual(disagree, [], `${c.name}, ${stepName}: felix-dump trace disagrees with the kernel`);
     t.diagnostic(`${stepName}: ${ports.map(portName).join(", ")} probed in ${m.ms} ms`);
     if (mismatches.length === 0) return;
 
@@ -296,6 +314,7 @@ describe("NetworkPolicy conformance (upstream netpol cases, real felix, real ker
       `# UDP cells expected blocked whose first probe connected but a re-probe was blocked (stale conntrack entry): ${stats.staleConntrack.length}`,
     );
     for (const f of stats.staleConntrack) console.log(`#   stale conntrack: ${f}`);
+    console.log(`# felix-dump trace agreed with the kernel on ${stats.traced} probed cells`);
   });
 
   test("the manifests carry no kubernetes.io/metadata.name label and include an IPPool", () => {
