@@ -284,6 +284,8 @@ export function actionText(s: Step): string {
       return "NOTRACK";
     case "log":
       return `LOG ${a.prefix}`;
+    case "nflog":
+      return `NFLOG group ${a.group} ${a.prefix}`;
     case "none":
       return "count";
   }

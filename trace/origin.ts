@@ -5,6 +5,7 @@
 // rule index, from how many kernel rules each policy rule renders to.
 
 import type { Policy, PolicyRule } from "../calc-graph/model.js";
+import { DEFAULT_FILTER_ACTIONS, type FilterActions, filterActionsOf } from "../calc-graph/rules/filter-actions.js";
 import {
   FROM_WORKLOAD_PREFIX,
   policyChainName,
@@ -46,7 +47,12 @@ export class OriginMap {
   /** Per endpoint chain: policy chain → tier. */
   private readonly tierOf = new Map<string, string>();
 
+  /** The node's actions (drop logging adds rules to a policy's chain). */
+  private readonly actions: FilterActions;
+
   constructor(private readonly node: NodeView) {
+    const settings = node.state.config?.settings;
+    this.actions = settings ? filterActionsOf(settings) : DEFAULT_FILTER_ACTIONS;
     for (const p of node.policies.values()) {
       for (const dir of ["inbound", "outbound"] as const)
         this.policyChains.set(policyChainName(dir, p.key), { policy: p, dir });
@@ -71,7 +77,7 @@ export class OriginMap {
     if (pol) {
       const { policy, dir } = pol;
       const rules = dir === "inbound" ? policy.inbound : policy.outbound;
-      const i = ruleIndexAt(rules, index, v);
+      const i = ruleIndexAt(rules, index, v, this.actions);
       const ns = policy.id.namespace;
       return {
         kind: "policy",
@@ -113,10 +119,10 @@ export class OriginMap {
 }
 
 /** Which policy rule the `index`-th (1-based) kernel rule of its chain renders. */
-function ruleIndexAt(rules: readonly PolicyRule[], index: number, v: 4 | 6): number {
+function ruleIndexAt(rules: readonly PolicyRule[], index: number, v: 4 | 6, actions: FilterActions): number {
   let seen = 0;
   for (const [i, r] of rules.entries()) {
-    seen += renderPolicyRules([r], v).length;
+    seen += renderPolicyRules([r], v, actions).length;
     if (index <= seen) return i;
   }
   return rules.length - 1;

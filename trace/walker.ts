@@ -138,6 +138,7 @@ function act(
       return { goOn: matched, done: [] };
     case "notrack":
     case "log":
+    case "nflog":
     case "none":
       return { goOn: matched, done: [] };
     case "jump":

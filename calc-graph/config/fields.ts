@@ -54,6 +54,8 @@ export interface FelixConfig {
   readonly kubeNodePortRanges?: readonly PortRange[];
   /** Prefix of Log rules' kernel log lines (%t tier, %k kind, %n name, %p namespace/name). */
   readonly logPrefix?: string;
+  /** felix-ts's own: NFLOG group the drop paths copy dropped packets to (`felix-dump drops --live`); unset: off. */
+  readonly dropNflogGroup?: number;
   /** Overrides of feature detection, e.g. MASQFullyRandom=false. */
   readonly featureDetectOverride?: Readonly<Record<string, boolean>>;
   /** Set fields felix-ts does not implement: spec name → value as given. */
@@ -90,6 +92,7 @@ export const HONOURED: { readonly [K in Honoured]-?: Parser<NonNullable<FelixCon
   kubeNodePortRanges: portRangeList,
   featureDetectOverride: featureOverrides,
   logPrefix,
+  dropNflogGroup: int(1, 65535),
 };
 
 /** Felix's env names that are not the spec name upper-cased. */

@@ -41,6 +41,8 @@ export interface RuleSettings {
   readonly masqFullyRandom: boolean;
   /** FELIX_LOGPREFIX: Log rules' prefix template (Felix's default `calico-packet`). */
   readonly logPrefix: string;
+  /** NFLOG group of the drop reports (dropNflogGroup); undefined: no NFLOG rules. */
+  readonly dropNflogGroup?: number;
 }
 
 /** What the agent detected on this host (Felix's feature detection); tests default to a modern host. */
@@ -77,6 +79,7 @@ export function ruleSettings(cfg: FelixConfig, fallbackPrefix = "cali", detected
     kubeNodePortRange: nodePorts ? [nodePorts.min, nodePorts.max] : [30000, 32767],
     masqFullyRandom: cfg.featureDetectOverride?.MASQFullyRandom ?? detected.masqFullyRandom ?? true,
     logPrefix: cfg.logPrefix ?? "calico-packet",
+    ...(cfg.dropNflogGroup ? { dropNflogGroup: cfg.dropNflogGroup } : {}),
   };
 }
 
