@@ -5,6 +5,7 @@
 // rule index, from how many kernel rules each policy rule renders to.
 
 import type { Policy, PolicyRule } from "../calc-graph/model.js";
+import type { DropOrigin } from "../calc-graph/rules/drop-log.js";
 import { DEFAULT_FILTER_ACTIONS, type FilterActions, filterActionsOf } from "../calc-graph/rules/filter-actions.js";
 import {
   FROM_WORKLOAD_PREFIX,
@@ -69,6 +70,42 @@ export class OriginMap {
         }
       }
     }
+  }
+
+  /** A drop reported by NFLOG: its prefix names the chain and the rule or tier index. */
+  ofDrop(node: NodeView, d: DropOrigin): Origin {
+    const pol = this.policyChains.get(d.chain);
+    if (pol && d.owner === "P") {
+      const { policy, dir } = pol;
+      const rules = dir === "inbound" ? policy.inbound : policy.outbound;
+      return {
+        kind: "policy",
+        tier: policy.id.tier,
+        policyKind: policy.kind,
+        ...(policy.id.namespace ? { namespace: policy.id.namespace } : {}),
+        name: policy.id.name,
+        direction: dir === "inbound" ? "ingress" : "egress",
+        ruleIndex: d.index,
+        action: rules[d.index]?.action ?? "deny",
+      };
+    }
+    const prof = this.profileChains.get(d.chain);
+    if (prof) return { kind: "profile", profile: prof.id, direction: prof.dir === "inbound" ? "ingress" : "egress" };
+    const ingress = d.chain.startsWith(TO_WORKLOAD_PREFIX);
+    if (ingress || d.chain.startsWith(FROM_WORKLOAD_PREFIX)) {
+      const ep = node.byIface.get(d.chain.slice(TO_WORKLOAD_PREFIX.length));
+      const direction = ingress ? "ingress" : "egress";
+      const tiers = ep ? (ingress ? ep.ingressTiers : ep.egressTiers) : [];
+      const tier = d.owner === "T" ? tiers[d.index]?.name : undefined;
+      return {
+        kind: "endpoint",
+        workload: ep?.key ?? d.chain,
+        direction,
+        ...(tier ? { tier } : {}),
+        why: d.owner === "T" ? `End of tier ${tier ?? "?"}: no policy allowed it` : "no profile allowed it",
+      };
+    }
+    return { kind: "static", why: d.owner === "U" ? `Unknown interface (${d.chain})` : d.chain };
   }
 
   of(step: Step, v: 4 | 6): Origin {

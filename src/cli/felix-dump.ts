@@ -16,6 +16,7 @@ import { configJson, configText } from "../dump/config.js";
 import { ipvsJson, ipvsText } from "../dump/ipvs.js";
 import { liveDiff, liveDiffText } from "../dump/live-diff.js";
 import { liveDiffExtra } from "../dump/live-diff-kernel.js";
+import { livePolicyCommands } from "../dump/live-policy-commands.js";
 import { mtuCommand } from "../dump/mtu-command.js";
 import { nodeAddresses } from "../dump/node-addresses.js";
 import { explainPolicies, policiesText } from "../dump/policies.js";
@@ -205,6 +206,7 @@ export function buildProgram(): Command {
       .option("--log-level <level>", "log level", "warn")
       .addOption(new Option("--log-format <format>", "log format").choices(["json", "text"])),
   );
+  livePolicyCommands(program);
   common(program.command("routes").description("the desired routes")).action(async (o: CommonOptions) => {
     const s = await load(o);
     print(
