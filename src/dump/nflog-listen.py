@@ -14,6 +14,8 @@ NFULNL_MSG_PACKET = 0
 NFULNL_MSG_CONFIG = 1
 NFULA_CFG_CMD = 1
 NFULA_CFG_MODE = 2
+NFULA_CFG_TIMEOUT = 3
+NFULA_CFG_QTHRESH = 4
 CMD_BIND, CMD_PF_UNBIND, CMD_PF_BIND = 1, 4, 3
 COPY_PACKET = 2
 NLM_F_REQUEST, NLM_F_ACK = 1, 4
@@ -99,6 +101,9 @@ def main():
         sys.stderr.write("cannot bind NFLOG group %d: %s\n" % (group, __import__("os").strerror(err)))
         return 1
     config(sock, 4, socket.AF_INET, group, attr(NFULA_CFG_MODE, struct.pack(">IBB", 256, COPY_PACKET, 0)))
+    # Send each packet at once: by default the kernel batches up to 100 packets or 1 s.
+    config(sock, 5, socket.AF_INET, group, attr(NFULA_CFG_QTHRESH, struct.pack(">I", 1)))
+    config(sock, 6, socket.AF_INET, group, attr(NFULA_CFG_TIMEOUT, struct.pack(">I", 0)))
     sys.stdout.write(json.dumps({"listening": group}) + "\n")
     sys.stdout.flush()
     while True:
