@@ -107,7 +107,14 @@ function nestedTable(lines: string[], start: number, family: string, table: stri
         table,
         op: "add set",
         name,
-        ...setSpec(joined.replace(/elements = \{.*\}/s, ""), line),
+        // One property a line (`type …`, `flags …`): as the flat form's `type …; flags …;`.
+        ...setSpec(
+          body
+            .filter((b) => /^(type|flags) /.test(b.text))
+            .map((b) => `${b.text};`)
+            .join(" "),
+          line,
+        ),
       });
       if (elems) later.push({ line, family, table, op: "add element", name, elements: elementList(elems, line) });
       continue;
