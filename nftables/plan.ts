@@ -259,3 +259,8 @@ export function usesSet(text: string, name: string): boolean {
   }
   return false;
 }
+
+/** The view our table has once `want` is loaded (what a read-back must equal). */
+export function desiredView(family: NftFamily, want: NftDesired): NftView {
+  return coldPlan(family, want).after ?? { chains: new Map(), sets: new Map() };
+}
