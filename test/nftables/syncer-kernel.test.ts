@@ -61,9 +61,8 @@ async function kernelView(b: NftBackend) {
 }
 
 /** What a fresh load of `d` reads back as: the reference for "equals the desired". */
-async function desiredView(ns: string, family: NftFamily, d: ReturnType<typeof smallDesired>) {
-  const scratch = `${ns}-ref`;
-  spawnSync("ip", ["netns", "add", scratch]);
+async function desiredView(family: NftFamily, d: ReturnType<typeof smallDesired>) {
+  const scratch = createNetns("fxnftref");
   try {
     const b = new ExecNftBackend(family, ["ip", "netns", "exec", scratch]);
     await new NftTableSyncer(b).apply(d.tables, d.sets);
@@ -73,14 +72,18 @@ async function desiredView(ns: string, family: NftFamily, d: ReturnType<typeof s
   }
 }
 
-/** A listing with every `elements = { … }` block's elements sorted (hash sets list in hash order). */
+/**
+ * A listing with each `elements = { … }` block's elements sorted (a hash set
+ * lists in the kernel's hash order) but its line breaks kept where they were,
+ * so the wrapping is still compared.
+ */
 function sortedElements(text: string): string {
   return text.replace(/elements = \{ ([^}]*) \}/g, (_m, body: string) => {
-    const items = body
-      .split(",")
-      .map((e) => e.trim())
-      .sort();
-    return `elements = { ${items.join(", ")} }`;
+    const lines = body.split(/,\n\s*/).map((l) => l.split(", "));
+    const items = lines.flat().sort();
+    let at = 0;
+    const out = lines.map((l) => items.slice(at, (at += l.length)).join(", "));
+    return `elements = { ${out.join(",\n\t\t\t     ")} }`;
   });
 }
 
@@ -121,6 +124,43 @@ describe("nftables syncer on the real nft", { ...skipIf(skip), timeout: 120_000 
     assert.deepEqual(foreign(), before, "foreign tables untouched");
   });
 
+  test("every set type in both families lists exactly as rendered (types, flags, element wrapping)", async () => {
+    const all = {
+      "cali40s:n": set("cali40s:n", "hash:net", [
+        "10.0.0.1",
+        "10.0.3.0/24",
+        "192.168.0.0/16",
+        "10.0.0.9/32",
+        "10.0.0.7",
+      ]),
+      "cali40n:p": set("cali40n:p", "hash:ip,port", ["10.0.0.1,tcp:80", "10.0.0.2,udp:53", "10.0.0.3,sctp:9"]),
+      "cali40x:ipi": set("cali40x:ipi", "hash:ip,port,ip", ["10.0.0.1,tcp:80,10.0.0.1", "10.0.0.2,tcp:80,10.0.0.2"]),
+      "cali40x:ipn": set("cali40x:ipn", "hash:ip,port,net", [
+        "10.0.0.1,tcp:80,10.9.0.0/16",
+        "10.0.0.2,udp:53,10.8.0.0/16",
+      ]),
+      "cali60s:n": set("cali60s:n", "hash:net", ["fd00::1", "fd00:1::/64", "fd00::2/128", "fd00::3"], 6),
+      "cali60n:p": set("cali60n:p", "hash:ip,port", ["fd00::1,tcp:80", "fd00::2,udp:53"], 6),
+      "cali60x:ipn": set(
+        "cali60x:ipn",
+        "hash:ip,port,net",
+        ["fd00::1,tcp:80,fd09::/32", "fd00::2,tcp:80,fd08::/32"],
+        6,
+      ),
+    };
+    const empty = tables({});
+    for (const family of ["ip", "ip6"] as const) {
+      const scratch = createNetns("fxnftsets");
+      try {
+        await new NftTableSyncer(new ExecNftBackend(family, ["ip", "netns", "exec", scratch])).apply(empty, all);
+        const listed = nft(scratch, "-s", "list", "table", family, "calico");
+        assert.equal(sortedElements(listed), sortedElements(renderNftTable(family, empty, all)));
+      } finally {
+        deleteNetns(scratch);
+      }
+    }
+  });
+
   test("one element added, one chain changed: each transaction holds only that; the kernel reads back as desired", async () => {
     const b = new Recording("ip", ns);
     const syncer = new NftTableSyncer(b);
@@ -151,7 +191,7 @@ describe("nftables syncer on the real nft", { ...skipIf(skip), timeout: 120_000 
         "add rule ip calico filter-cali-fw-cali1234 drop",
       ],
     );
-    assert.deepEqual(await kernelView(b), await desiredView(ns, "ip", next));
+    assert.deepEqual(await kernelView(b), await desiredView("ip", next));
     assert.deepEqual(foreign(), before, "foreign tables untouched");
   });
 
@@ -167,12 +207,12 @@ describe("nftables syncer on the real nft", { ...skipIf(skip), timeout: 120_000 
     nft(ns, "delete", "rule", "ip", "calico", "filter-cali-fw-cali1234", "handle", String(handle));
     nft(ns, "delete", "element", "ip", "calico", "cali40s.frontend", "{ 10.0.2.0/24 }");
     nft(ns, "add", "rule", "ip", "calico", "filter-FORWARD", "counter");
-    assert.notDeepEqual(await kernelView(b), await desiredView(ns, "ip", d));
+    assert.notDeepEqual(await kernelView(b), await desiredView("ip", d));
     syncer.invalidate();
     const res = await syncer.apply(d.tables, d.sets);
     assert.equal(res.chainsWritten, 2);
     assert.equal(res.elementsAdded, 1);
-    assert.deepEqual(await kernelView(b), await desiredView(ns, "ip", d));
+    assert.deepEqual(await kernelView(b), await desiredView("ip", d));
   });
 
   test("the kernel's verdict follows the set: an element added drops, removed lets through", async () => {
@@ -216,7 +256,7 @@ describe("nftables syncer on the real nft", { ...skipIf(skip), timeout: 120_000 
       },
     });
     await new NftTableSyncer(b6).apply(six, d.sets);
-    assert.deepEqual(await kernelView(b6), await desiredView(ns, "ip6", { tables: six, sets: d.sets }));
+    assert.deepEqual(await kernelView(b6), await desiredView("ip6", { tables: six, sets: d.sets }));
     const before = foreign();
     const b4 = new ExecNftBackend("ip", ["ip", "netns", "exec", ns]);
     assert.deepEqual(await removeNftTables([b4, b6]), ["ip", "ip6"]);
