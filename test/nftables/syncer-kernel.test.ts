@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { after, before, describe, test } from "node:test";
 import { ExecNftBackend, type NftBackend, type NftFamily } from "../../nftables/backend.js";
+import { desiredView as loadedView } from "../../nftables/plan.js";
 import { removeNftTables } from "../../nftables/remove.js";
 import { renderNftTable } from "../../nftables/render.js";
 import { NftTableSyncer } from "../../nftables/table-syncer.js";
@@ -60,16 +61,9 @@ async function kernelView(b: NftBackend) {
   return plain(j === undefined ? null : parseNftJson(j));
 }
 
-/** What a fresh load of `d` reads back as: the reference for "equals the desired". */
+/** What our table must read back as once `d` is loaded. */
 async function desiredView(family: NftFamily, d: ReturnType<typeof smallDesired>) {
-  const scratch = createNetns("fxnftref");
-  try {
-    const b = new ExecNftBackend(family, ["ip", "netns", "exec", scratch]);
-    await new NftTableSyncer(b).apply(d.tables, d.sets);
-    return kernelView(b);
-  } finally {
-    deleteNetns(scratch);
-  }
+  return plain(loadedView(family, d));
 }
 
 /**
@@ -150,14 +144,12 @@ describe("nftables syncer on the real nft", { ...skipIf(skip), timeout: 120_000 
     };
     const empty = tables({});
     for (const family of ["ip", "ip6"] as const) {
-      const scratch = createNetns("fxnftsets");
-      try {
-        await new NftTableSyncer(new ExecNftBackend(family, ["ip", "netns", "exec", scratch])).apply(empty, all);
-        const listed = nft(scratch, "-s", "list", "table", family, "calico");
-        assert.equal(sortedElements(listed), sortedElements(renderNftTable(family, empty, all)));
-      } finally {
-        deleteNetns(scratch);
-      }
+      const b = new ExecNftBackend(family, ["ip", "netns", "exec", ns]);
+      await removeNftTables([b]);
+      await new NftTableSyncer(b).apply(empty, all);
+      const listed = nft(ns, "-s", "list", "table", family, "calico");
+      assert.equal(sortedElements(listed), sortedElements(renderNftTable(family, empty, all)));
+      await removeNftTables([b]);
     }
   });
 
@@ -166,6 +158,7 @@ describe("nftables syncer on the real nft", { ...skipIf(skip), timeout: 120_000 
     const syncer = new NftTableSyncer(b);
     const d = smallDesired();
     await syncer.apply(d.tables, d.sets);
+    b.scripts.length = 0;
     const before = foreign();
     const sets = {
       ...d.sets,
@@ -213,6 +206,23 @@ describe("nftables syncer on the real nft", { ...skipIf(skip), timeout: 120_000 
     assert.equal(res.chainsWritten, 2);
     assert.equal(res.elementsAdded, 1);
     assert.deepEqual(await kernelView(b), await desiredView("ip", d));
+  });
+
+  test("a big new set on a loaded table goes in chunks of one transaction; emptying it deletes in chunks too", async () => {
+    const b = new Recording("ip", ns);
+    const syncer = new NftTableSyncer(b);
+    const d = smallDesired();
+    await syncer.apply(d.tables, d.sets);
+    const members = Array.from({ length: 2500 }, (_, i) => `10.${100 + (i >> 8)}.${i & 255}.1`);
+    const big = { ...d.sets, "cali40s:big": set("cali40s:big", "hash:net", members) };
+    await syncer.apply(d.tables, big);
+    assert.equal(b.scripts.length, 1);
+    assert.equal(b.scripts[0].match(/^add element /gm)?.length, 3);
+    assert.deepEqual(await kernelView(b), await desiredView("ip", { tables: d.tables, sets: big }));
+    const emptied = { ...d.sets, "cali40s:big": set("cali40s:big", "hash:net", []) };
+    await syncer.apply(d.tables, emptied);
+    assert.equal(b.scripts[1].match(/^delete element /gm)?.length, 3);
+    assert.deepEqual(await kernelView(b), await desiredView("ip", { tables: d.tables, sets: emptied }));
   });
 
   test("the kernel's verdict follows the set: an element added drops, removed lets through", async () => {
