@@ -76,7 +76,11 @@ function sortedElements(text: string): string {
     const lines = body.split(/,\n\s*/).map((l) => l.split(", "));
     const items = lines.flat().sort();
     let at = 0;
-    const out = lines.map((l) => items.slice(at, (at += l.length)).join(", "));
+    const out = lines.map((l) => {
+      const part = items.slice(at, at + l.length);
+      at += l.length;
+      return part.join(", ");
+    });
     return `elements = { ${out.join(",\n\t\t\t     ")} }`;
   });
 }
