@@ -114,6 +114,29 @@ async function main() {
     await measure("one element added / removed", [{ tables: d.tables, sets: { ...d.sets, [s0.name]: plusOne } }, d]);
     const changed = tableState([...chainsOf(d), endpointChain(0, 1)], d.tables.filter.hooks);
     await measure("one chain changed / back", [{ tables: { ...d.tables, filter: changed }, sets: d.sets }, d]);
+    // A new endpoint: its chain and one more dispatch rule. The dispatch chain is one chain of
+    // CHAINS rules here (verdict maps are the renderer's answer), so it is flushed and refilled.
+    const n = CHAINS;
+    const dispatchPlus = {
+      name: "cali-to-wl-dispatch",
+      rules: [
+        ...[...Array(n + 1).keys()].map((i) => rule(`oifname "${iface(i)}" goto filter-cali-tw-${iface(i)}`, `d${i}`)),
+        rule("drop", "dz"),
+      ],
+    };
+    const withEndpoint = tableState(
+      [
+        ...chainsOf(d).filter((c) => c.name !== "cali-to-wl-dispatch"),
+        endpointChain(0),
+        endpointChain(n),
+        dispatchPlus,
+      ],
+      d.tables.filter.hooks,
+    );
+    await measure("new endpoint (chain + dispatch rule) / gone", [
+      { tables: { ...d.tables, filter: withEndpoint }, sets: d.sets },
+      d,
+    ]);
     const refresh: number[] = [];
     const restart: number[] = [];
     for (let i = 0; i < RUNS; i++) {

@@ -62,7 +62,10 @@ function desiredChain(tables: FamilyTables, name: string): NftChain | undefined 
   if (dash < 0 || !TABLE_NAMES.includes(table)) return undefined;
   const rest = name.slice(dash + 1);
   const hook = tables[table].hooks[rest];
-  if (hook && BUILTIN_CHAINS[table].includes(rest)) return hookChain(table, rest, hook.insert, hook.append);
+  if (hook) {
+    if (!BUILTIN_CHAINS[table].includes(rest)) throw new Error(`table ${table}: hook rules for unknown chain ${rest}`);
+    return hookChain(table, rest, hook.insert, hook.append);
+  }
   const c = chainOf(tables[table], rest);
   return c && { name, rules: c.rules };
 }
