@@ -50,6 +50,8 @@ export class FakeNftBackend implements NftBackend {
   readonly transactions: string[] = [];
   /** Refuse the next N transactions (to exercise retries). */
   failNext = 0;
+  /** Fail the next N listings (as nft does on a set it cannot decode). */
+  failListNext = 0;
   private handle = 1;
 
   constructor(
@@ -166,6 +168,10 @@ export class FakeNftBackend implements NftBackend {
   }
 
   async list(): Promise<string | undefined> {
+    if (this.failListNext > 0) {
+      this.failListNext--;
+      throw new NftError("injected listing failure");
+    }
     const t = this.tables.get(`${this.family} ${NFT_TABLE}`);
     if (!t) return undefined;
     const f = this.family;

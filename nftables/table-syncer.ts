@@ -10,10 +10,13 @@
 // successful transaction left, and only what changed since the desired state
 // applied last is compared and written. A refused transaction changed
 // nothing (nft applies all or nothing); it is retried with backoff after a
-// fresh read. Other tables (iptables-nft's `ip filter`, kube-proxy's
-// `ip kube-proxy`, a host firewall's) are never named in what we write.
+// fresh read, and the last retry replaces the whole table in one transaction
+// (never a change's way: only after the diffs failed). Other tables
+// (iptables-nft's `ip filter`, kube-proxy's `ip kube-proxy`, a host
+// firewall's) are never named in what we write.
 
 import { type NftBackend, NftError } from "./backend.js";
+import { NFT_TABLE } from "./names.js";
 import { type NftDesired, type NftPlanStats, planNft } from "./plan.js";
 import { type NftView, parseNftJson } from "./view.js";
 
@@ -68,7 +71,11 @@ export class NftTableSyncer {
     let backoff = this.initialBackoffMs;
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.applyOnce({ tables, sets });
+        // The last attempt replaces the table in one transaction without reading it, as
+        // Felix does after repeated failures: whatever in it (or in its listing) made the
+        // diffs fail goes with it, and packets see the old table or the new one.
+        const recreate = attempt > 0 && attempt === this.retries;
+        return await this.applyOnce({ tables, sets }, recreate);
       } catch (e) {
         this.invalidate();
         if (!(e instanceof NftError)) throw e;
@@ -85,23 +92,31 @@ export class NftTableSyncer {
   async read(): Promise<NftView | null> {
     if (this.view === undefined) {
       const json = await this.backend.list();
-      this.view = json === undefined ? null : parseNftJson(json);
+      try {
+        this.view = json === undefined ? null : parseNftJson(json);
+      } catch (e) {
+        throw new NftError(`cannot read our table's listing: ${(e as Error).message}`);
+      }
     }
     return this.view;
   }
 
-  private async applyOnce(desired: NftDesired): Promise<NftSyncResult> {
-    const view = await this.read();
-    const plan = planNft(this.backend.family, desired, view, this.applied);
+  private async applyOnce(desired: NftDesired, recreate: boolean): Promise<NftSyncResult> {
+    const family = this.backend.family;
+    const plan = recreate ? planNft(family, desired, null) : planNft(family, desired, await this.read(), this.applied);
+    // `add table` first: deleting a table that is not there would fail the transaction.
+    const script = recreate
+      ? `add table ${family} ${NFT_TABLE}\ndelete table ${family} ${NFT_TABLE}\n${plan.script}`
+      : plan.script;
     let restoreMs = 0;
-    if (plan.script) {
+    if (script) {
       const t0 = performance.now();
-      await this.backend.transact(plan.script);
+      await this.backend.transact(script);
       restoreMs = performance.now() - t0;
     }
     this.view = plan.after;
     this.applied = desired;
     const { script: _s, after: _a, ...stats } = plan;
-    return { ...stats, bytesWritten: Buffer.byteLength(plan.script), restoreMs };
+    return { ...stats, bytesWritten: Buffer.byteLength(script), restoreMs };
   }
 }

@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { after, before, describe, test } from "node:test";
-import { ExecNftBackend, type NftBackend, type NftFamily } from "../../nftables/backend.js";
+import { ExecNftBackend, type NftBackend, NftError, type NftFamily } from "../../nftables/backend.js";
 import { desiredView as loadedView } from "../../nftables/plan.js";
 import { removeNftTables } from "../../nftables/remove.js";
 import { renderNftTable } from "../../nftables/render.js";
@@ -258,6 +258,25 @@ describe("nftables syncer on the real nft", { ...skipIf(skip), timeout: 120_000 
     assert.notEqual(send(), 0, "in the set: dropped at output (sendto gets EPERM)");
     await syncer.apply(t, { ...d.sets, "cali40s:blocked": set("cali40s:blocked", "hash:net", ["127.0.1.0/24"]) });
     assert.equal(send(), 0, "out of the set again");
+  });
+
+  test("the last retry replaces a loaded table in one transaction (listing failing): nft accepts it, other tables stay", async () => {
+    const b = new Recording("ip", ns);
+    const d = smallDesired();
+    await new NftTableSyncer(b).apply(d.tables, d.sets);
+    const before = foreign();
+    let failing = 3;
+    const broken = Object.assign(Object.create(b) as Recording, {
+      list: async () => {
+        if (failing-- > 0) throw new NftError("listing refused");
+        return b.list();
+      },
+    });
+    const next = { ...d.sets, "cali40s:pools": set("cali40s:pools", "hash:net", ["10.3.0.0/16"]) };
+    await new NftTableSyncer(broken, { retries: 3, sleep: async () => {} }).apply(d.tables, next);
+    assert.match(b.scripts.at(-1)!, /^add table ip calico\ndelete table ip calico\ntable ip calico \{/);
+    assert.deepEqual(await kernelView(b), await desiredView("ip", { tables: d.tables, sets: next }));
+    assert.deepEqual(foreign(), before, "foreign tables untouched");
   });
 
   test("ip6: the IPv6 table with the IPv6 sets; removeNftTables removes both of ours and nothing else", async () => {

@@ -260,3 +260,24 @@ test("the ip6 syncer writes the ip6 table with the IPv6 sets only", async () => 
   );
   assert.ok(!nft.transactions[0].includes("cali40"));
 });
+
+test("when every diff fails, the last retry replaces our table in one transaction without reading it; other tables stay", async () => {
+  const { nft, d } = await started();
+  await nft.transact("add table ip filter\nadd chain ip filter FORWARD\nadd rule ip filter FORWARD accept\n");
+  const foreign = JSON.stringify([...nft.tables.get("ip filter")!.chains]);
+  nft.failListNext = 10;
+  const syncer = new NftTableSyncer(nft, { ...noSleep, retries: 3 });
+  const next = { ...d.sets, "cali40s:pools": set("cali40s:pools", "hash:net", ["10.3.0.0/16"]) };
+  await syncer.apply(d.tables, next);
+  assert.equal(syncer.failures, 3);
+  nft.failListNext = 0;
+  assert.equal(
+    nft.transactions.at(-1),
+    `add table ip calico\ndelete table ip calico\n${renderNftTable("ip", d.tables, next)}`,
+  );
+  assert.deepEqual(await viewOf(nft), await coldView({ tables: d.tables, sets: next }));
+  assert.equal(JSON.stringify([...nft.tables.get("ip filter")!.chains]), foreign);
+  // And the next change is a diff again.
+  await syncer.apply(d.tables, d.sets);
+  assert.match(nft.transactions.at(-1)!, /^delete element ip calico cali40s.pools/);
+});
