@@ -48,6 +48,10 @@ export function elementText(e: unknown): string {
   throw new Error(`unknown nft set element ${JSON.stringify(e)}`);
 }
 
+function typeText(t: unknown): string {
+  return Array.isArray(t) ? t.join(" . ") : String(t);
+}
+
 /** Parses `nft -j list table <family> <table>` output into our view. */
 export function parseNftJson(text: string): NftView {
   const doc = JSON.parse(text) as { nftables?: Json[] };
@@ -71,9 +75,17 @@ export function parseNftJson(text: string): NftView {
       const c = chains.get(name) ?? { hashes: [] };
       chains.set(name, c);
       c.hashes.push(commentHash(r.comment as string | undefined));
+    } else if (item.map) {
+      // No map is desired yet: one found in our table is stale (`delete set` removes a map too).
+      const m = item.map as Json;
+      sets.set(String(m.name), {
+        type: `${typeText(m.type)} : ${typeText(m.map)}`,
+        interval: false,
+        elements: new Set(),
+      });
     } else if (item.set) {
       const s = item.set as Json;
-      const type = Array.isArray(s.type) ? (s.type as string[]).join(" . ") : String(s.type);
+      const type = typeText(s.type);
       const flags = (Array.isArray(s.flags) ? s.flags : s.flags ? [s.flags] : []) as string[];
       const elements = new Set(((s.elem as unknown[]) ?? []).map(elementText));
       sets.set(String(s.name), { type, interval: flags.includes("interval"), elements });

@@ -192,7 +192,7 @@ describe("nftables syncer on the real nft", { ...skipIf(skip), timeout: 120_000 
     assert.deepEqual(foreign(), before, "foreign tables untouched");
   });
 
-  test("drift made with nft (a rule, an element, a whole chain deleted) is repaired on refresh", async () => {
+  test("drift made with nft (a rule and an element deleted, a rule, a chain and a map added) is repaired on refresh", async () => {
     const b = new Recording("ip", ns);
     const syncer = new NftTableSyncer(b);
     const d = smallDesired();
@@ -204,11 +204,15 @@ describe("nftables syncer on the real nft", { ...skipIf(skip), timeout: 120_000 
     nft(ns, "delete", "rule", "ip", "calico", "filter-cali-fw-cali1234", "handle", String(handle));
     nft(ns, "delete", "element", "ip", "calico", "cali40s.frontend", "{ 10.0.2.0/24 }");
     nft(ns, "add", "rule", "ip", "calico", "filter-FORWARD", "counter");
+    nft(ns, "add", "map", "ip", "calico", "stale", "{ type ifname : verdict; }");
+    nft(ns, "add", "chain", "ip", "calico", "filter-cali-stale");
     assert.notDeepEqual(await kernelView(b), await desiredView("ip", d));
     syncer.invalidate();
     const res = await syncer.apply(d.tables, d.sets);
     assert.equal(res.chainsWritten, 2);
     assert.equal(res.elementsAdded, 1);
+    assert.equal(res.chainsDeleted, 1);
+    assert.equal(res.setsDeleted, 1, "the map left in our table");
     assert.deepEqual(await kernelView(b), await desiredView("ip", d));
   });
 
