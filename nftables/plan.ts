@@ -18,11 +18,11 @@
 import type { IpSetState } from "../iptables/ipset.js";
 import type { FamilyTables } from "../iptables/tables.js";
 import { BUILTIN_CHAINS, chainNames, chainOf, changedChains, TABLE_NAMES, type TableName } from "../iptables/tables.js";
-import type { NftFamily } from "./backend.js";
+import { NftError, type NftFamily } from "./backend.js";
 import { type BaseChainSpec, baseChainLine, familyChains, hookChain, type NftChain, nftChainName } from "./chains.js";
 import { NFT_TABLE, nftSetName } from "./names.js";
 import { renderNftTable } from "./render.js";
-import { assertSafeNftName, assertSafeNftRule } from "./safe-text.js";
+import { assertSafeNftName, assertSafeNftRule, isSafeNftElement, isSafeNftName } from "./safe-text.js";
 import { type NftSetSpec, nftElements, nftSetSpec } from "./sets.js";
 import type { NftView, ViewChain, ViewSet } from "./view.js";
 
@@ -147,6 +147,7 @@ export function planNft(family: NftFamily, want: NftDesired, view: NftView | nul
     const have = view.sets.get(name);
     if (!s) {
       if (have) {
+        kernelName(name);
         deletes.push(`delete set ${t} ${name}`);
         after.sets.delete(name);
         setsDeleted++;
@@ -170,7 +171,7 @@ export function planNft(family: NftFamily, want: NftDesired, view: NftView | nul
       added += elems.size;
     } else {
       const dels: string[] = [];
-      for (const e of have.elements) if (!elems.has(e)) dels.push(e);
+      for (const e of have.elements) if (!elems.has(e)) dels.push(kernelElement(e, name));
       const adds: string[] = [];
       for (const e of elems) if (!have.elements.has(e)) adds.push(e);
       if (dels.length + adds.length === 0) continue;
@@ -188,6 +189,7 @@ export function planNft(family: NftFamily, want: NftDesired, view: NftView | nul
     const h = view.chains.get(name);
     if (!w) {
       if (!h) continue;
+      kernelName(name);
       flush.push(`flush chain ${t} ${name}`);
       deletes.push(`delete chain ${t} ${name}`);
       after.chains.delete(name);
@@ -248,6 +250,21 @@ function coldPlan(family: NftFamily, want: NftDesired): NftPlan {
     elementsRemoved: 0,
     linesWritten: lines,
   };
+}
+
+/**
+ * A stale name or element read from our table, checked before we write it
+ * back: something that could not be one token of a script (put there by
+ * someone else) fails the transaction, and the syncer's last retry replaces
+ * the table instead of splicing it in.
+ */
+function kernelName(name: string): void {
+  if (!isSafeNftName(name)) throw new NftError(`our table holds an object named ${JSON.stringify(name)}`);
+}
+
+function kernelElement(e: string, set: string): string {
+  if (!isSafeNftElement(e)) throw new NftError(`set ${set} holds an element ${JSON.stringify(e)} we will not write`);
+  return e;
 }
 
 export function setTypeText(spec: NftSetSpec): string {

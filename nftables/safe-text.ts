@@ -14,8 +14,17 @@ export class UnsafeNftTextError extends Error {
 /** nft's NFT_NAME_MAXLEN is 256 with the NUL; our names are short tokens. */
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$/;
 
+export function isSafeNftName(name: string): boolean {
+  return NAME.test(name);
+}
+
 export function assertSafeNftName(name: string): void {
   if (!NAME.test(name)) throw new UnsafeNftTextError(`name ${JSON.stringify(name)} is not one safe token`);
+}
+
+/** A set element read back from the kernel that we may write in a `delete element` (addresses, ports, protocols). */
+export function isSafeNftElement(e: string): boolean {
+  return /^[0-9A-Za-z:./-]+( \. [0-9A-Za-z:./-]+)*$/.test(e);
 }
 
 /**

@@ -281,3 +281,13 @@ test("when every diff fails, the last retry replaces our table in one transactio
   await syncer.apply(d.tables, d.sets);
   assert.match(nft.transactions.at(-1)!, /^delete element ip calico cali40s.pools/);
 });
+
+test("a chain in our table whose name is not one token is never written back: the last retry replaces the table", async () => {
+  const { nft, d } = await started();
+  await nft.transact("add chain ip calico x;flush\n"); // what nft's parser forbids, netlink allows
+  const syncer = new NftTableSyncer(nft, noSleep);
+  await syncer.apply(d.tables, d.sets);
+  assert.ok(!nft.transactions.slice(2).some((t) => t.includes("x;flush")), "the name was never spliced in");
+  assert.match(nft.transactions.at(-1)!, /^add table ip calico\ndelete table ip calico\n/);
+  assert.deepEqual(await viewOf(nft), await coldView(d));
+});
