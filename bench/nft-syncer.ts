@@ -2,6 +2,7 @@
 // The nftables kernel side at scale, on the real nft in a throwaway network
 // namespace (root): `node dist/bench/nft-syncer.js [--sets 200 --members 100
 // --chains 1000 --rules 10 --runs 5]`. Prints the median of each figure:
+// The sets hold pod addresses, and --cidr-sets of them also a CIDR (interval sets).
 //   floor         bare `nft -f` of the rendered table into an empty namespace
 //                 (the time nft needs to load that ruleset in one transaction);
 //   cold          the syncer's cold start (list: no table; render; one transaction);
@@ -27,9 +28,17 @@ const { values: o } = parseArgs({
     chains: { type: "string", default: "1000" },
     rules: { type: "string", default: "10" },
     runs: { type: "string", default: "5" },
+    "cidr-sets": { type: "string", default: "20" },
   },
 });
-const [SETS, MEMBERS, CHAINS, RULES, RUNS] = [o.sets, o.members, o.chains, o.rules, o.runs].map(Number);
+const [SETS, MEMBERS, CHAINS, RULES, RUNS, CIDR_SETS] = [
+  o.sets,
+  o.members,
+  o.chains,
+  o.rules,
+  o.runs,
+  o["cidr-sets"],
+].map(Number);
 
 const rule = (body: string, hash: string): RenderedRule => ({ text: `${body} comment "cali:${hash}"`, hash });
 const iface = (i: number) => `cali${i.toString(16).padStart(11, "0")}`;
@@ -57,6 +66,8 @@ function desired(): NftDesired {
   for (let s = 0; s < SETS; s++) {
     const members = new Set<string>();
     for (let m = 0; m < MEMBERS; m++) members.add(`10.${(s >> 8) & 255}.${s & 255}.${m}`);
+    // The last CIDR_SETS sets also hold a CIDR (network sets, ipBlocks): interval sets.
+    if (s >= SETS - CIDR_SETS) members.add(`172.${16 + (s & 15)}.${s & 255}.0/24`);
     sets[`cali40s:s${s}`] = { name: `cali40s:s${s}`, family: 4, type: "hash:net", members };
   }
   const empty = tableState();
@@ -75,7 +86,7 @@ async function main() {
     const text = renderNftTable("ip", d.tables, d.sets);
     const rules = CHAINS * RULES + CHAINS + 2;
     console.log(
-      `ruleset: ${SETS * MEMBERS} set elements in ${SETS} sets, ${CHAINS + 2} chains, ${rules} rules, ${(text.length / 1e6).toFixed(1)} MB`,
+      `ruleset: ${SETS * MEMBERS + CIDR_SETS} set elements in ${SETS} sets (${CIDR_SETS} with a CIDR: interval sets), ${CHAINS + 2} chains, ${rules} rules, ${(text.length / 1e6).toFixed(1)} MB`,
     );
     const clear = () => spawnSync("ip", ["netns", "exec", ns, "nft", "flush", "ruleset"]);
     const floor: number[] = [];

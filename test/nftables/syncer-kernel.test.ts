@@ -131,6 +131,8 @@ describe("nftables syncer on the real nft", { ...skipIf(skip), timeout: 120_000 
         "10.0.0.9/32",
         "10.0.0.7",
       ]),
+      "cali40s:pods": set("cali40s:pods", "hash:net", ["10.0.0.1", "10.0.0.2", "10.0.0.3/32", "10.0.0.4", "10.0.0.5"]),
+      "cali60s:pods": set("cali60s:pods", "hash:net", ["fd00::1", "fd00::2", "fd00::3"], 6),
       "cali40n:p": set("cali40n:p", "hash:ip,port", ["10.0.0.1,tcp:80", "10.0.0.2,udp:53", "10.0.0.3,sctp:9"]),
       "cali40x:ipi": set("cali40x:ipi", "hash:ip,port,ip", ["10.0.0.1,tcp:80,10.0.0.1", "10.0.0.2,tcp:80,10.0.0.2"]),
       "cali40x:ipn": set("cali40x:ipn", "hash:ip,port,net", [

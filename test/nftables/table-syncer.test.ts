@@ -256,7 +256,7 @@ test("the ip6 syncer writes the ip6 table with the IPv6 sets only", async () => 
   await new NftTableSyncer(nft).apply(six, d.sets);
   assert.match(
     nft.transactions[0],
-    /^table ip6 calico \{\n\tset cali60s.frontend \{\n\t\ttype ipv6_addr\n\t\tflags interval\n\t\telements = \{ fd00::1 \}/,
+    /^table ip6 calico \{\n\tset cali60s.frontend \{\n\t\ttype ipv6_addr\n\t\telements = \{ fd00::1 \}/,
   );
   assert.ok(!nft.transactions[0].includes("cali40"));
 });
@@ -290,4 +290,24 @@ test("a chain in our table whose name is not one token is never written back: th
   assert.ok(!nft.transactions.slice(2).some((t) => t.includes("x;flush")), "the name was never spliced in");
   assert.match(nft.transactions.at(-1)!, /^add table ip calico\ndelete table ip calico\n/);
   assert.deepEqual(await viewOf(nft), await coldView(d));
+});
+
+test("a selector set gaining its first CIDR becomes an interval set, its users rewritten after it, in one transaction; and back", async () => {
+  const { nft, syncer, d } = await started();
+  const plain = { ...d.sets, "cali40s:frontend": set("cali40s:frontend", "hash:net", ["10.0.1.1", "10.0.1.2"]) };
+  await syncer.apply(d.tables, plain);
+  const toPlain = nft.transactions.at(-1)!;
+  assert.match(toPlain, /^add set ip calico cali40s.frontend \{ type ipv4_addr; \}$/m);
+  const cidr = { ...d.sets, "cali40s:frontend": set("cali40s:frontend", "hash:net", ["10.0.1.1", "10.0.8.0/24"]) };
+  await syncer.apply(d.tables, cidr);
+  const s = nft.transactions.at(-1)!;
+  assert.ok(
+    s.indexOf("flush chain ip calico filter-cali-fw-cali1234") < s.indexOf("delete set ip calico cali40s.frontend"),
+  );
+  assert.ok(s.indexOf("add set ip calico cali40s.frontend { type ipv4_addr; flags interval; }") > 0);
+  assert.ok(s.indexOf("add set ip calico cali40s.frontend") < s.indexOf("add rule ip calico filter-cali-fw-cali1234"));
+  const touched = s.split("\n").map((l) => l.split(" ").slice(0, 5).join(" "));
+  assert.ok(!touched.some((l) => /filter-cali-from-wl-dispatch|nat-/.test(l)), s);
+  assert.equal(nft.transactions.length, 3, "one transaction each");
+  assert.deepEqual(await viewOf(nft), await coldView({ tables: d.tables, sets: cidr }));
 });
