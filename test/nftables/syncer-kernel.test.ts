@@ -12,7 +12,7 @@ import { after, before, describe, test } from "node:test";
 import { ExecNftBackend, type NftBackend, NftError, type NftFamily } from "../../nftables/backend.js";
 import { desiredView as loadedView } from "../../nftables/plan.js";
 import { removeNftTables } from "../../nftables/remove.js";
-import { renderNftTable } from "../../nftables/render.js";
+import { renderNftTable } from "../../nftables/table-text.js";
 import { NftTableSyncer } from "../../nftables/table-syncer.js";
 import { type NftView, parseNftJson } from "../../nftables/view.js";
 import { skipIf } from "../helpers/skip.js";
