@@ -18,8 +18,8 @@ import type { IpSetState } from "../iptables/ipset.js";
 import { type RenderedChain, type RenderedRule, tableState } from "../iptables/tables.js";
 import { ExecNftBackend } from "../nftables/backend.js";
 import type { NftDesired } from "../nftables/plan.js";
-import { renderNftTable } from "../nftables/table-text.js";
 import { NftTableSyncer } from "../nftables/table-syncer.js";
+import { renderNftTable } from "../nftables/table-text.js";
 
 const { values: o } = parseArgs({
   options: {

@@ -21,9 +21,9 @@ import { BUILTIN_CHAINS, chainNames, chainOf, changedChains, TABLE_NAMES, type T
 import { NftError, type NftFamily } from "./backend.js";
 import { type BaseChainSpec, baseChainLine, familyChains, hookChain, type NftChain, nftChainName } from "./chains.js";
 import { NFT_TABLE, nftSetName } from "./names.js";
-import { renderNftTable } from "./table-text.js";
 import { assertSafeNftName, assertSafeNftRule, isSafeNftElement, isSafeNftName } from "./safe-text.js";
 import { type NftSetSpec, nftElements, nftSetSpec } from "./sets.js";
+import { renderNftTable } from "./table-text.js";
 import type { NftView, ViewChain, ViewSet } from "./view.js";
 
 export interface NftDesired {

@@ -7,8 +7,8 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { NftError } from "../../nftables/backend.js";
 import { FakeNftBackend } from "../../nftables/fake-backend.js";
-import { renderNftTable } from "../../nftables/table-text.js";
 import { NftTableSyncer } from "../../nftables/table-syncer.js";
+import { renderNftTable } from "../../nftables/table-text.js";
 import { parseNftJson } from "../../nftables/view.js";
 import { chain, r, set, smallDesired, tables } from "./fixtures.js";
 
