@@ -311,3 +311,46 @@ test("a selector set gaining its first CIDR becomes an interval set, its users r
   assert.equal(nft.transactions.length, 3, "one transaction each");
   assert.deepEqual(await viewOf(nft), await coldView({ tables: d.tables, sets: cidr }));
 });
+
+test("a change reads only the chains and sets that changed: the others are not even looked at (O(change))", async () => {
+  const nft = new FakeNftBackend("ip");
+  const syncer = new NftTableSyncer(nft);
+  let armed = false;
+  /** A chain or set whose contents throw once armed: reading it would fail the apply. */
+  const tripwire = <T extends object>(o: T, key: keyof T): T => {
+    const value = o[key];
+    return Object.defineProperty({ ...o }, key, {
+      get: () => {
+        if (armed) throw new Error(`read ${String(key)} of an unchanged object`);
+        return value;
+      },
+      enumerable: true,
+    });
+  };
+  const many = Array.from({ length: 300 }, (_, i) => tripwire(chain(`cali-tw-x${i}`, r("drop", `x${i}`)), "rules"));
+  const sets0 = Object.fromEntries(
+    Array.from({ length: 100 }, (_, i) => {
+      const s = tripwire(set(`cali40s:x${i}`, "hash:net", [`10.1.${i}.1`]), "members");
+      return [s.name, s];
+    }),
+  );
+  const t0 = tables({ filter: { chains: [...many, chain("cali-pi-p", r("accept", "p1"))] } });
+  await syncer.apply(t0, sets0);
+  armed = true;
+  // The next snapshot shares every unchanged shard and set object, as immer's do.
+  const filter = { ...t0.filter, shards: { ...t0.filter.shards } };
+  const k = Object.keys(filter.shards).find((s) => "cali-pi-p" in filter.shards[s])!;
+  filter.shards[k] = { ...filter.shards[k], "cali-pi-p": chain("cali-pi-p", r("drop", "p2")) };
+  const extra = set("cali40s:new", "hash:net", ["10.9.0.1"]);
+  await syncer.apply({ ...t0, filter }, { ...sets0, [extra.name]: extra });
+  assert.equal(
+    nft.transactions.at(-1),
+    [
+      "flush chain ip calico filter-cali-pi-p",
+      "add set ip calico cali40s.new { type ipv4_addr; }",
+      "add element ip calico cali40s.new { 10.9.0.1 }",
+      'add rule ip calico filter-cali-pi-p drop comment "cali:p2"',
+      "",
+    ].join("\n"),
+  );
+});
