@@ -194,7 +194,7 @@ describe("nftables syncer on the real nft", { ...skipIf(skip), timeout: 120_000 
     assert.deepEqual(foreign(), before, "foreign tables untouched");
   });
 
-  test("drift made with nft (a rule and an element deleted, a rule, a chain and a map added) is repaired on refresh", async () => {
+  test("drift made with nft (a rule and an element deleted; a rule, a chain and a map added; a policy and a hook changed) is repaired on refresh", async () => {
     const b = new Recording("ip", ns);
     const syncer = new NftTableSyncer(b);
     const d = smallDesired();
@@ -207,11 +207,25 @@ describe("nftables syncer on the real nft", { ...skipIf(skip), timeout: 120_000 
     nft(ns, "delete", "element", "ip", "calico", "cali40s.frontend", "{ 10.0.2.0/24 }");
     nft(ns, "add", "rule", "ip", "calico", "filter-FORWARD", "counter");
     nft(ns, "add", "map", "ip", "calico", "stale", "{ type ifname : verdict; }");
+    // A base chain's policy turned to drop, another re-hooked at another priority.
+    nft(ns, "add", "chain", "ip", "calico", "filter-FORWARD", "{ type filter hook forward priority 0; policy drop; }");
+    nft(ns, "flush", "chain", "ip", "calico", "nat-POSTROUTING");
+    nft(ns, "delete", "chain", "ip", "calico", "nat-POSTROUTING");
+    nft(
+      ns,
+      "add",
+      "chain",
+      "ip",
+      "calico",
+      "nat-POSTROUTING",
+      "{ type nat hook postrouting priority 50; policy accept; }",
+    );
     nft(ns, "add", "chain", "ip", "calico", "filter-cali-stale");
     assert.notDeepEqual(await kernelView(b), await desiredView("ip", d));
     syncer.invalidate();
     const res = await syncer.apply(d.tables, d.sets);
-    assert.equal(res.chainsWritten, 2);
+    assert.equal(res.chainsWritten, 3);
+    assert.equal(res.hooksWritten, 2);
     assert.equal(res.elementsAdded, 1);
     assert.equal(res.chainsDeleted, 1);
     assert.equal(res.setsDeleted, 1, "the map left in our table");
