@@ -5,7 +5,8 @@
 // set still referenced by a rule cannot be deleted; a set cannot be re-added
 // with another type; an element must fit the set's type, must not overlap
 // another one in an interval set, and must exist to be deleted; a base
-// chain's hook cannot change. Both script forms are read: the flat commands
+// chain's hook cannot change; a jump may not close a loop that a base chain
+// reaches. Both script forms are read: the flat commands
 // the syncer writes and the nested `table … { … }` text of a cold load.
 
 import { type NftBackend, NftError, type NftFamily } from "./backend.js";
@@ -155,6 +156,8 @@ export class FakeNftBackend implements NftBackend {
         for (const [, set] of text.matchAll(SET_RE))
           if (!t.sets.has(set)) throw new Error(`No such file or directory: set ${set}`);
         ch.rules.push({ handle: this.handle++, text: c.text });
+        if (/\b(?:jump|goto)\s/.test(text) && loops(t))
+          throw new Error("Too many links: a jump loop a base chain reaches");
         return;
       }
       case "delete rule": {
@@ -201,6 +204,22 @@ export class FakeNftBackend implements NftBackend {
       ?.chains.get(chain)
       ?.rules.map((r) => r.text);
   }
+}
+
+/** Whether the jumps from some base chain lead around in a circle (the kernel refuses that: ELOOP). */
+function loops(t: FakeTable): boolean {
+  const state = new Map<string, "open" | "done">();
+  const visit = (name: string): boolean => {
+    if (state.get(name) === "done") return false;
+    if (state.get(name) === "open") return true;
+    state.set(name, "open");
+    for (const r of t.chains.get(name)?.rules ?? [])
+      for (const [, target] of unquoted(r.text).matchAll(JUMP_RE)) if (visit(target)) return true;
+    state.set(name, "done");
+    return false;
+  };
+  for (const [name, c] of t.chains) if (c.base && visit(name)) return true;
+  return false;
 }
 
 function referenced(t: FakeTable, re: RegExp, name: string): boolean {

@@ -35,6 +35,12 @@ const SCENARIOS: { name: string; script: string; ok: boolean }[] = [
     script: `add chain ${T} c\nadd rule ${T} c jump d\nadd chain ${T} d\n`,
     ok: false,
   },
+  { name: "a jump closing a loop that a base chain reaches", script: `add rule ${T} b jump a\n`, ok: false },
+  {
+    name: "a loop no base chain reaches",
+    script: `add chain ${T} x\nadd chain ${T} y\nadd rule ${T} x jump y\nadd rule ${T} y goto x\n`,
+    ok: true,
+  },
   { name: "rule using a missing set", script: `add rule ${T} b ip saddr @nope accept\n`, ok: false },
   { name: "delete a chain still jumped to", script: `delete chain ${T} b\n`, ok: false },
   { name: "delete a set still used", script: `delete set ${T} s\n`, ok: false },
