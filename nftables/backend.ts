@@ -2,7 +2,7 @@
 // the whole script or nothing) and the JSON listing of our table in one
 // family. The fake in fake-backend.ts implements the same interface in memory.
 
-import { run } from "../iptables/exec.js";
+import { CommandNotFoundError, run } from "../iptables/exec.js";
 import { NFT_TABLE } from "./names.js";
 
 /** The nft families of our tables: `ip` for IPv4, `ip6` for IPv6. */
@@ -60,5 +60,16 @@ export class ExecNftBackend implements NftBackend {
     if (r.code === 0) return r.stdout;
     if (/No such file or directory/.test(r.stderr)) return undefined;
     throw new NftError(`nft list table ${this.family} ${NFT_TABLE} failed: ${r.stderr.trim()}`);
+  }
+}
+
+/** Whether `nft` runs here and can talk to nf_tables (root, kernel support). */
+export async function nftAvailable(prefix: readonly string[] = []): Promise<boolean> {
+  try {
+    const [cmd, ...args] = [...prefix, "nft", "list", "tables"];
+    return (await run(cmd, args)).code === 0;
+  } catch (e) {
+    if (e instanceof CommandNotFoundError) return false;
+    throw e;
   }
 }

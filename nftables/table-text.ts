@@ -59,3 +59,15 @@ export function renderNftTable(
   for (const c of familyChains(tables)) blocks.push(chainBlock(c));
   return `table ${family} ${NFT_TABLE} {\n${blocks.join("\n")}}\n`;
 }
+
+/** Both families' tables, as `felix-dump nftables` prints them (IPv6 only when enabled). */
+export function renderNftRuleset(
+  state: {
+    readonly iptables: Readonly<Record<"ipv4" | "ipv6", FamilyTables>>;
+    readonly ipsets: Readonly<Record<string, IpSetState>>;
+  },
+  ipv6: boolean,
+): string {
+  const v4 = renderNftTable("ip", state.iptables.ipv4, state.ipsets);
+  return ipv6 ? `${v4}\n${renderNftTable("ip6", state.iptables.ipv6, state.ipsets)}` : v4;
+}

@@ -9,11 +9,11 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { after, before, describe, test } from "node:test";
-import { ExecNftBackend, type NftBackend, NftError, type NftFamily } from "../../nftables/backend.js";
+import { ExecNftBackend, type NftBackend, NftError, type NftFamily, nftAvailable } from "../../nftables/backend.js";
 import { desiredView as loadedView } from "../../nftables/plan.js";
 import { removeNftTables } from "../../nftables/remove.js";
 import { NftTableSyncer } from "../../nftables/table-syncer.js";
-import { renderNftTable } from "../../nftables/table-text.js";
+import { renderNftRuleset, renderNftTable } from "../../nftables/table-text.js";
 import { type NftView, parseNftJson } from "../../nftables/view.js";
 import { skipIf } from "../helpers/skip.js";
 import { createNetns, deleteNetns, netnsSkipReason } from "../routes/netns.js";
@@ -299,6 +299,22 @@ describe("nftables syncer on the real nft", { ...skipIf(skip), timeout: 120_000 
     assert.deepEqual(foreign(), before, "foreign tables untouched");
   });
 
+  test("felix-dump's ruleset text (both families) loads with one nft -f and reads back as desired; nftAvailable", async () => {
+    const d = smallDesired();
+    const six = tables({ filter: { chains: [chain("cali-x", r("ip6 saddr @cali60s.frontend accept", "x1"))] } });
+    const state = { iptables: { ipv4: d.tables, ipv6: six }, ipsets: d.sets };
+    assert.ok(!renderNftRuleset(state, false).includes("table ip6"));
+    const b4 = new ExecNftBackend("ip", ["ip", "netns", "exec", ns]);
+    const b6 = new ExecNftBackend("ip6", ["ip", "netns", "exec", ns]);
+    await removeNftTables([b4, b6]);
+    await b4.transact(renderNftRuleset(state, true));
+    assert.deepEqual(await kernelView(b4), await desiredView("ip", d));
+    assert.deepEqual(await kernelView(b6), await desiredView("ip6", { tables: six, sets: d.sets }));
+    await removeNftTables([b4, b6]);
+    assert.equal(await nftAvailable(["ip", "netns", "exec", ns]), true);
+    assert.equal(await nftAvailable(["/nonexistent/felix-nft"]), false);
+  });
+
   test("ip6: the IPv6 table with the IPv6 sets; removeNftTables removes both of ours and nothing else", async () => {
     const b6 = new ExecNftBackend("ip6", ["ip", "netns", "exec", ns]);
     const d = smallDesired();
@@ -312,6 +328,7 @@ describe("nftables syncer on the real nft", { ...skipIf(skip), timeout: 120_000 
     assert.deepEqual(await kernelView(b6), await desiredView("ip6", { tables: six, sets: d.sets }));
     const before = foreign();
     const b4 = new ExecNftBackend("ip", ["ip", "netns", "exec", ns]);
+    await new NftTableSyncer(b4).apply(d.tables, d.sets);
     assert.deepEqual(await removeNftTables([b4, b6]), ["ip", "ip6"]);
     assert.equal(await b4.list(), undefined);
     assert.equal(await b6.list(), undefined);
