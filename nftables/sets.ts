@@ -46,8 +46,13 @@ function specOf(s: IpSetState, hasPrefix: boolean): NftSetSpec {
   return { name: nftSetName(s.name), ...t };
 }
 
+const OCTET = "(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])";
+const CANONICAL_V4 = new RegExp(`^${OCTET}(?:\\.${OCTET}){3}$`);
+
 /** An address or CIDR of the family as nft prints it (`/32`, `/128` dropped); throws on anything else. */
 export function nftAddress(text: string, family: 4 | 6, prefixOk: boolean): string {
+  // Most members are dotted quads already in nft's form: no parse, no new string.
+  if (family === 4 && CANONICAL_V4.test(text)) return text;
   const [ip, len, extra] = text.split("/");
   const kind = family === 4 ? "ipv4" : "ipv6";
   if (extra !== undefined || !ipaddr.isValid(ip) || ipaddr.parse(ip).kind() !== kind) {

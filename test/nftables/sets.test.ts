@@ -5,7 +5,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
-import { NftElementError, nftElement, nftElements, nftSetSpec, sortElements } from "../../nftables/sets.js";
+import ipaddr from "ipaddr.js";
+import { NftElementError, nftAddress, nftElement, nftElements, nftSetSpec, sortElements } from "../../nftables/sets.js";
 import { set } from "./fixtures.js";
 
 test("types as nft prints them, interval where the ipset holds CIDRs", () => {
@@ -138,4 +139,17 @@ test("what is left out is exactly what another member covers (property)", () => 
 test("interval sets list by address, others by text", () => {
   assert.deepEqual(sortElements(["10.0.0.10", "10.0.0.9", "9.0.0.0/8"], true), ["9.0.0.0/8", "10.0.0.9", "10.0.0.10"]);
   assert.deepEqual(sortElements(["b", "a"], false), ["a", "b"]);
+});
+
+test("the dotted-quad fast path gives what the full parse gives", () => {
+  fc.assert(
+    fc.property(fc.array(fc.nat(255), { minLength: 4, maxLength: 4 }), fc.boolean(), (octets, slash32) => {
+      const ip = octets.join(".");
+      const expected = ipaddr.parse(ip).toString();
+      assert.equal(nftAddress(ip, 4, true), expected);
+      assert.equal(nftAddress(`${ip}${slash32 ? "/32" : ""}`, 4, false), expected);
+    }),
+    { numRuns: 500, seed: 18 },
+  );
+  assert.throws(() => nftAddress("256.0.0.1", 4, true), NftElementError);
 });
