@@ -3,8 +3,14 @@
 // of built-in chain B are the base chain `T-B`, hooked where iptables hooks
 // that table (so our rules run where the iptables dataplane's ran).
 
-import type { FamilyTables } from "../iptables/tables.js";
-import { BUILTIN_CHAINS, chainList, type RenderedRule, TABLE_NAMES, type TableName } from "../iptables/tables.js";
+import {
+  BUILTIN_CHAINS,
+  chainList,
+  type FamilyTables,
+  type RenderedRule,
+  TABLE_NAMES,
+  type TableName,
+} from "../iptables/tables.js";
 
 export interface BaseChainSpec {
   readonly type: "filter" | "nat" | "route";
@@ -54,7 +60,7 @@ export function baseChainLine(spec: BaseChainSpec): string {
   return `type ${spec.type} hook ${spec.hook} priority ${priorityText(spec)}; policy accept;`;
 }
 
-/** Names of the base chains of one iptables table's hooks, in built-in order. */
+/** Every chain of the family's table: per iptables table (raw, mangle, nat, filter) as tableChains orders them. */
 export function* familyChains(tables: FamilyTables): Generator<NftChain> {
   for (const table of TABLE_NAMES) {
     yield* tableChains(tables, table);
