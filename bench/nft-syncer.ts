@@ -14,8 +14,8 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { parseArgs } from "node:util";
-import type { IpSetState } from "../iptables/ipset.js";
-import { type RenderedChain, type RenderedRule, tableState } from "../iptables/tables.js";
+import type { IpSetState } from "../model/ipset.js";
+import { type RenderedChain, type RenderedRule, tableState } from "../model/tables.js";
 import { ExecNftBackend } from "../nftables/backend.js";
 import type { NftDesired } from "../nftables/plan.js";
 import { NftTableSyncer } from "../nftables/table-syncer.js";

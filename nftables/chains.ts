@@ -10,7 +10,7 @@ import {
   type RenderedRule,
   TABLE_NAMES,
   type TableName,
-} from "../iptables/tables.js";
+} from "../model/tables.js";
 
 export interface BaseChainSpec {
   readonly type: "filter" | "nat" | "route";

@@ -15,9 +15,9 @@
 // A changed chain is flushed and refilled in the same transaction, so no
 // packet ever sees it half written; the table itself is never flushed.
 
-import type { IpSetState } from "../iptables/ipset.js";
-import type { FamilyTables } from "../iptables/tables.js";
-import { BUILTIN_CHAINS, chainNames, chainOf, changedChains, TABLE_NAMES, type TableName } from "../iptables/tables.js";
+import type { IpSetState } from "../model/ipset.js";
+import type { FamilyTables } from "../model/tables.js";
+import { BUILTIN_CHAINS, chainNames, chainOf, changedChains, TABLE_NAMES, type TableName } from "../model/tables.js";
 import { NftError, type NftFamily } from "./backend.js";
 import { type BaseChainSpec, baseChainLine, familyChains, hookChain, type NftChain, nftChainName } from "./chains.js";
 import { NFT_TABLE, nftSetName } from "./names.js";

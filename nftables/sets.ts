@@ -15,7 +15,7 @@
 // addresses. The kept elements are what the kernel holds and what we diff.
 
 import ipaddr from "ipaddr.js";
-import type { IpSetState, IpSetType } from "../iptables/ipset.js";
+import type { IpSetState, IpSetType } from "../model/ipset.js";
 import { nftSetName } from "./names.js";
 
 export interface NftSetSpec {

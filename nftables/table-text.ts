@@ -4,8 +4,8 @@
 // before chains, each in creation order, which is this order; only a hash
 // set's elements come back in the kernel's hash order).
 
-import type { IpSetState } from "../iptables/ipset.js";
-import type { FamilyTables } from "../iptables/tables.js";
+import type { IpSetState } from "../model/ipset.js";
+import type { FamilyTables } from "../model/tables.js";
 import type { NftFamily } from "./backend.js";
 import { baseChainLine, familyChains, type NftChain } from "./chains.js";
 import { NFT_TABLE } from "./names.js";

@@ -1,7 +1,7 @@
 // Hand-written nft rule texts and desired states for the nftables kernel-side
 // tests (the renderer lands separately): every rule ends in its hash comment.
 
-import type { IpSetState } from "../../iptables/ipset.js";
+import type { IpSetState } from "../../model/ipset.js";
 import {
   type FamilyTables,
   type HookRules,
@@ -9,7 +9,7 @@ import {
   type RenderedRule,
   type TableName,
   tableState,
-} from "../../iptables/tables.js";
+} from "../../model/tables.js";
 
 export function r(body: string, hash: string): RenderedRule {
   return { text: `${body} comment "cali:${hash}"`, hash };
