@@ -41,6 +41,9 @@ export type Origin =
   | { readonly kind: "service"; readonly why: string }
   | { readonly kind: "static"; readonly why: string };
 
+/** What the origin mapping reads of a node: a NodeView, or the agent's own graph and state. */
+export type OriginSource = Pick<NodeView, "name" | "state" | "policies" | "byIface">;
+
 /** Built once per node: chain name → policy or profile. */
 export class OriginMap {
   private readonly policyChains = new Map<string, { policy: Policy; dir: "inbound" | "outbound" }>();
@@ -51,7 +54,7 @@ export class OriginMap {
   /** The node's actions (drop logging adds rules to a policy's chain). */
   private readonly actions: FilterActions;
 
-  constructor(private readonly node: NodeView) {
+  constructor(private readonly node: OriginSource) {
     const settings = node.state.config?.settings;
     this.actions = settings ? filterActionsOf(settings) : DEFAULT_FILTER_ACTIONS;
     for (const p of node.policies.values()) {
@@ -73,7 +76,8 @@ export class OriginMap {
   }
 
   /** A drop reported by NFLOG: its prefix names the chain and the rule or tier index. */
-  ofDrop(node: NodeView, d: DropOrigin): Origin {
+  ofDrop(d: DropOrigin): Origin {
+    const node = this.node;
     const pol = this.policyChains.get(d.chain);
     if (pol && d.owner === "P") {
       const { policy, dir } = pol;

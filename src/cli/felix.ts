@@ -16,6 +16,7 @@ import { OWNED_TUNNELS } from "../../ifaces/tunnel-reconciler.js";
 import { binary } from "../../iptables/backend.js";
 import { chooseBackend } from "../../iptables/detect.js";
 import type { ResourceUpdate } from "../../model/resource.js";
+import { DeniedPackets } from "../../status/denied-packets.js";
 import { EndpointStatusTracker } from "../../status/endpoint-status.js";
 import { EndpointStatusFile, endpointStatusConfigFromEnv } from "../../status/endpoint-status-file.js";
 import { HealthAggregator, healthConfigFromEnv, startHealthServer } from "../../status/health.js";
@@ -41,6 +42,7 @@ import {
   SCTP_CONNTRACK_MODULE,
 } from "../kernel-features.js";
 import { createLogger, type LogFormat } from "../log.js";
+import { readNflog } from "../nflog-reader.js";
 import { preflight } from "../preflight.js";
 import { ServiceProxyStatus } from "../service-proxy-status.js";
 
@@ -290,6 +292,10 @@ async function run(o: Options): Promise<void> {
     filter((e) => (isWorkload(e.name) && e.event !== "removed" && e.up) || OWNED_TUNNELS.includes(e.name)),
   );
 
+  // felix_denied_packets_total from the drop paths' NFLOG group, when dropNflogGroup is set.
+  const denied = metricsCfg.enabled
+    ? new DeniedPackets(metrics.registry, readNflog, (err) => log.warn({ err }, "drop reports unavailable"))
+    : undefined;
   // Heap growth is bounded once the first snapshot is programmed (src/heap.ts).
   let heapBounded = false;
   daemon = new Daemon({
@@ -305,6 +311,7 @@ async function run(o: Options): Promise<void> {
       applied: (state, outcome, secs) => {
         status.applied(state, outcome, secs);
         proxyStatus?.applied(state, outcome);
+        if (daemon && !(outcome instanceof Error)) denied?.applied(state, daemon.graph);
         if (!heapBounded && !(outcome instanceof Error)) {
           heapBounded = true;
           limitHeapGrowth(cfg.heapGrowthPercent ?? 0);
@@ -323,6 +330,7 @@ async function run(o: Options): Promise<void> {
       log.info({ signal }, "stopping; the programmed dataplane stays in place");
       void running.stop().then(async () => {
         links.stop();
+        denied?.stop();
         hostAddresses?.feed.stop();
         kernel.close();
         status.close();

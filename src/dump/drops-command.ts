@@ -5,16 +5,12 @@
 // naming the chain and rule; nflog-listen.py reads the group over netlink and
 // the prefix is mapped back through the graph this node's agent computes.
 
-import { spawn } from "node:child_process";
-import { existsSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
-import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
 import { type DropOrigin, parseDropPrefix } from "../../calc-graph/rules/drop-log.js";
 import { whyText } from "../../trace/cluster-trace.js";
 import type { NodeView } from "../../trace/node-view.js";
 import { type Origin, OriginMap } from "../../trace/origin.js";
 import { RuntimeError, UsageError } from "../cli/errors.js";
+import { type NflogPacket, readNflog } from "../nflog-reader.js";
 
 export interface DropReport {
   readonly time: string;
@@ -29,16 +25,9 @@ export interface DropReport {
   readonly origin?: Origin;
 }
 
-/** The listener script, beside this file in src/ or found from dist/. */
-export function nflogListener(): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  const found = [join(here, "nflog-listen.py"), resolve(here, "../../../src/dump/nflog-listen.py")].find(existsSync);
-  if (!found) throw new RuntimeError("src/dump/nflog-listen.py not found");
-  return found;
-}
-
 /** One listener line → a report (origin decoded when the prefix is ours). */
-export function dropReport(line: Record<string, unknown>, decode: (d: DropOrigin) => Origin, now: Date): DropReport {
+export function dropReport(packet: NflogPacket, decode: (d: DropOrigin) => Origin, now: Date): DropReport {
+  const line = packet as unknown as Record<string, unknown>;
   const prefix = String(line.prefix ?? "");
   const d = parseDropPrefix(prefix);
   const pick = <K extends keyof DropReport>(k: K) =>
@@ -73,26 +62,18 @@ export async function listenDrops(
   ready: () => void = () => {},
 ): Promise<void> {
   const map = new OriginMap(view);
-  const child = spawn("python3", [nflogListener(), String(group)], { stdio: ["ignore", "pipe", "pipe"] });
-  let err = "";
-  child.stderr.on("data", (d) => (err += d));
-  const stop = () => child.kill("SIGTERM");
-  process.once("SIGINT", stop);
-  process.once("SIGTERM", stop);
-  const exited = new Promise<number | null>((res) => child.on("close", res));
-  for await (const line of createInterface({ input: child.stdout })) {
-    let j: Record<string, unknown>;
-    try {
-      j = JSON.parse(line);
-    } catch {
-      continue;
-    }
-    if ("listening" in j) ready();
-    else emit(dropReport(j, (d) => map.ofDrop(view, d), new Date()));
+  let reader: ReturnType<typeof readNflog>;
+  try {
+    reader = readNflog(group, (p) => emit(dropReport(p, (d) => map.ofDrop(d), new Date())));
+  } catch (e) {
+    throw new RuntimeError((e as Error).message);
   }
-  const code = await exited;
+  process.once("SIGINT", () => reader.stop());
+  process.once("SIGTERM", () => reader.stop());
+  void reader.ready.then(ready, () => {});
+  const { code, stderr } = await reader.exited;
   if (code !== 0 && code !== null)
-    throw new RuntimeError(`cannot listen on NFLOG group ${group} (root needed): ${err.trim()}`);
+    throw new RuntimeError(`cannot listen on NFLOG group ${group} (root needed): ${stderr.trim()}`);
 }
 
 export function dropGroup(view: NodeView, flag: string | undefined): number {
