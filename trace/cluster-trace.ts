@@ -96,7 +96,8 @@ export class ClusterTracer {
     return {};
   }
 
-  trace(p: TracePacket): TraceResult {
+  /** `ingressOnly`: the packet arrives at the server's node from the underlay (its ingress alone decides). */
+  trace(p: TracePacket, o: { ingressOnly?: boolean } = {}): TraceResult {
     const v = p.dst.includes(":") ? 6 : 4;
     const client = this.ownerOf(p.src);
     const start: Branch = {
@@ -109,6 +110,10 @@ export class ClusterTracer {
     let from: "pod" | "host" | "uplink" = client.host ? "host" : client.ep ? "pod" : "uplink";
     if (this.only && entryNode !== this.only) {
       entryNode = this.only;
+      from = "uplink";
+    }
+    if (o.ingressOnly) {
+      entryNode = this.ownerOf(p.dst).node;
       from = "uplink";
     }
     if (!entryNode) {
