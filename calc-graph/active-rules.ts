@@ -11,14 +11,17 @@
 // A profile is active while a local endpoint names it; a named profile that
 // does not exist renders as DROP (fail closed).
 
+import { HOST_ENDPOINT_KEY_PREFIX } from "./conversion/host-endpoint.js";
 import { type IpSetSpec, namedPortSet, selectorSet } from "./ipsets/ids.js";
 import type { IpSetIndex } from "./ipsets/ipset-index.js";
 import { LabelIndex } from "./label-index.js";
-import type { PeerMatch, Policy, PolicyRule, PortMatch, Profile, WorkloadEndpoint } from "./model.js";
+import type { HostEndpoint, PeerMatch, Policy, PolicyRule, PortMatch, Profile, WorkloadEndpoint } from "./model.js";
 import { selectorText } from "./selector/selector.js";
 
 export interface DirtySet {
   endpoints: Set<string>;
+  /** Local host endpoints (`hep:<name>`) whose policies or profiles changed. */
+  hostEndpoints: Set<string>;
   policies: Set<string>;
   profiles: Set<string>;
 }
@@ -26,12 +29,19 @@ export interface DirtySet {
 export class ActiveRulesCalculator {
   readonly labels = new LabelIndex();
   readonly endpoints = new Map<string, WorkloadEndpoint>();
+  /** This node's host endpoints: items of the same label index, so policies select them too. */
+  readonly hostEndpoints = new Map<string, HostEndpoint>();
   readonly policies = new Map<string, Policy>();
   readonly profiles = new Map<string, Profile>();
   private readonly profileRefs = new Map<string, number>();
   private readonly endpointPolicies = new Map<string, Set<string>>();
   private updatingPolicy: string | undefined;
-  private dirty: DirtySet = { endpoints: new Set(), policies: new Set(), profiles: new Set() };
+  private dirty: DirtySet = {
+    endpoints: new Set(),
+    hostEndpoints: new Set(),
+    policies: new Set(),
+    profiles: new Set(),
+  };
 
   constructor(private readonly ipsets: IpSetIndex) {
     this.labels.matches$.subscribe(({ selectorId: policyKey, itemId: epKey, matched }) => {
@@ -39,7 +49,7 @@ export class ActiveRulesCalculator {
       if (matched) set.add(policyKey);
       else set.delete(policyKey);
       this.endpointPolicies.set(epKey, set);
-      this.dirty.endpoints.add(epKey);
+      this.markItemDirty(epKey);
       if (policyKey === this.updatingPolicy) return;
       const count = this.labels.itemsMatching(policyKey).size;
       const policy = this.policies.get(policyKey)!;
@@ -84,9 +94,14 @@ export class ActiveRulesCalculator {
       old &&
       policy &&
       isActive &&
-      (old.ingress !== policy.ingress || old.egress !== policy.egress || old.order !== policy.order)
+      (old.ingress !== policy.ingress ||
+        old.egress !== policy.egress ||
+        old.order !== policy.order ||
+        old.applyOnForward !== policy.applyOnForward ||
+        old.preDNAT !== policy.preDNAT ||
+        old.doNotTrack !== policy.doNotTrack)
     ) {
-      for (const ep of this.labels.itemsMatching(key)) this.dirty.endpoints.add(ep);
+      for (const ep of this.labels.itemsMatching(key)) this.markItemDirty(ep);
     }
   }
 
@@ -113,17 +128,35 @@ export class ActiveRulesCalculator {
     this.dirty.endpoints.add(key);
   }
 
+  /** A local host endpoint (null: gone or no longer local). */
+  updateHostEndpoint(key: string, hep: HostEndpoint | null): void {
+    const old = this.hostEndpoints.get(key);
+    if (hep) this.hostEndpoints.set(key, hep);
+    else this.hostEndpoints.delete(key);
+    for (const id of hep?.profileIds ?? []) this.refProfile(id, 1);
+    for (const id of old?.profileIds ?? []) this.refProfile(id, -1);
+    this.labels.updateItem(key, hep?.labels ?? null, hep?.profileIds);
+    if (!hep) this.endpointPolicies.delete(key);
+    this.dirty.hostEndpoints.add(key);
+  }
+
+  private markItemDirty(key: string): void {
+    if (key.startsWith(HOST_ENDPOINT_KEY_PREFIX)) this.dirty.hostEndpoints.add(key);
+    else this.dirty.endpoints.add(key);
+  }
+
   /** Every policy, profile and endpoint is re-rendered by the next flush (the rendering settings changed). */
   markAllDirty(): void {
     for (const k of this.policies.keys()) this.dirty.policies.add(k);
     for (const k of this.profiles.keys()) this.dirty.profiles.add(k);
     for (const k of this.profileRefs.keys()) this.dirty.profiles.add(k);
     for (const k of this.endpoints.keys()) this.dirty.endpoints.add(k);
+    for (const k of this.hostEndpoints.keys()) this.dirty.hostEndpoints.add(k);
   }
 
   takeDirty(): DirtySet {
     const d = this.dirty;
-    this.dirty = { endpoints: new Set(), policies: new Set(), profiles: new Set() };
+    this.dirty = { endpoints: new Set(), hostEndpoints: new Set(), policies: new Set(), profiles: new Set() };
     return d;
   }
 

@@ -12,6 +12,8 @@
 //                         │           (local LabelIndex:               (LabelIndex over
 //                         │            policy ↔ endpoint,               every endpoint:
 //                         │            ordered policies)                set members)
+//                         │ hostEndpoints$ ─► IpSetIndex (all) + ActiveRulesCalculator (this node's)
+//                         │ networkSets$ ──► IpSetIndex (labelled nets, never policed)
 //                         │ services$ ──► ServiceIndex (Service ⋈ EndpointSlice, pod CIDRs)
 //                         │                   │ dirty services ─► ServiceStateRenderer (in flush)
 //                         │ nodes$ ─────────┐   │ dirty                  │ dirty
@@ -123,6 +125,19 @@ export class CalcGraph {
       this.active.updateProfile(id, profile);
     });
     this.converter.policies$.subscribe(({ key, policy }) => this.active.updatePolicy(key, policy));
+    // Host endpoints: every one's expectedIPs feed IP sets; this node's are policed.
+    const localHeps = new Set<string>();
+    this.converter.hostEndpoints$.subscribe(({ key, hep }) => {
+      this.ipsets.updateEndpoint(key, hep);
+      if (hep && hep.node === cfg.nodeName) {
+        localHeps.add(key);
+        this.active.updateHostEndpoint(key, hep);
+      } else if (localHeps.delete(key)) {
+        this.active.updateHostEndpoint(key, null);
+      }
+    });
+    // Network sets only feed IP sets: no policy applies to them.
+    this.converter.networkSets$.subscribe(({ key, set }) => this.ipsets.updateEndpoint(key, set));
     this.converter.nodes$.subscribe(({ name, node }) => {
       this.builder.updateNode(name, node);
       guard.updateNode(name, node);
@@ -151,6 +166,11 @@ export class CalcGraph {
       this.services.setPoolCIDRs(pools);
     });
     this.converter.start();
+  }
+
+  /** This host's interfaces and their addresses (host endpoints placed by expectedIPs); next apply. */
+  setHostInterfaces(ifaces: ReadonlyMap<string, readonly string[]>): void {
+    this.builder.hosts.setHostInterfaces(ifaces);
   }
 
   /** This host's addresses as read from the kernel (IPVS support); takes effect with the next apply. */

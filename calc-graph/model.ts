@@ -109,6 +109,45 @@ export interface Policy {
   readonly egress: boolean;
   readonly inbound: readonly PolicyRule[];
   readonly outbound: readonly PolicyRule[];
+  /** Host endpoints: also police traffic forwarded through the interface (cali-thfw-/cali-fhfw-). */
+  readonly applyOnForward?: boolean;
+  /** Host endpoints: ingress policy before DNAT, in mangle PREROUTING (implies applyOnForward). */
+  readonly preDNAT?: boolean;
+  /** Host endpoints: untracked policy in the raw table; allowed packets skip conntrack. */
+  readonly doNotTrack?: boolean;
+}
+
+/**
+ * A Calico HostEndpoint: a host interface (by name, `*` for all of them, or
+ * by the addresses it carries) policed like a workload. Its expected IPs also
+ * feed the IP sets of rule selectors that match it, on every node.
+ */
+export interface HostEndpoint {
+  /** `hep:<name>`: never a workload key (namespaces hold no ':'). */
+  readonly key: string;
+  readonly name: string;
+  readonly node: string;
+  /** The interface, `*` for all, or "" when only expectedIPs place it. */
+  readonly interfaceName: string;
+  /** expectedIPs as host CIDRs (/32, /128). */
+  readonly ipv4Nets: readonly string[];
+  readonly ipv6Nets: readonly string[];
+  readonly labels: Readonly<Record<string, string>>;
+  readonly profileIds: readonly string[];
+  readonly ports: readonly NamedPort[];
+}
+
+/** A Calico NetworkSet (namespaced) or GlobalNetworkSet: labelled nets that rule selectors match. */
+export interface NetworkSet {
+  /** `ns:<namespace>/<name>` or `gns:<name>`. */
+  readonly key: string;
+  /** Canonical CIDRs per family. */
+  readonly ipv4Nets: readonly string[];
+  readonly ipv6Nets: readonly string[];
+  /** Own labels; a namespaced set also carries `projectcalico.org/namespace`. */
+  readonly labels: Readonly<Record<string, string>>;
+  /** `kns.<ns>` for a namespaced set (its namespace's labels), none for a global one. */
+  readonly profileIds: readonly string[];
 }
 
 export interface NodeInfo {

@@ -17,11 +17,12 @@ import { type RuleSettings, ruleSettings, sameSettings } from "./config/settings
 import type { DesiredState, EndpointState } from "./desired-state.js";
 import { type ConfigState, familyKey } from "./desired-state.js";
 import { emptyState, mutatedCopy } from "./empty-state.js";
+import { HostEndpointRenderer } from "./host-endpoints.js";
 import { IfaceRenderer } from "./iface-render.js";
 import type { IpSetIndex } from "./ipsets/ipset-index.js";
 import { putIpSet } from "./ipsets/put-ipset.js";
 import { Ipv6Filter } from "./ipv6-support.js";
-import type { IpVersion, NodeInfo, PolicyRule, WorkloadEndpoint } from "./model.js";
+import type { IpVersion, NodeInfo, Policy, PolicyRule, WorkloadEndpoint } from "./model.js";
 import type { FelixNetworkConfig } from "./network/model.js";
 import { NetworkIndex } from "./network/network-index.js";
 import { NodeRoutes } from "./network/node-routes.js";
@@ -103,6 +104,10 @@ export class StateBuilder {
   /** This host's addresses as the kernel lists them (IPVS support's this-host set), when the agent reads them. */
   private hostAddresses: readonly string[] = [];
   private hostAddressesDirty = false;
+  /** This node's host endpoints: which interfaces they police, their chains. */
+  readonly hosts = new HostEndpointRenderer();
+  /** Whether the static tables carry the host endpoint plumbing (a host endpoint is in force). */
+  private hostEndpointsOn = false;
 
   constructor(
     private readonly cfg: BuilderConfig,
@@ -141,8 +146,13 @@ export class StateBuilder {
     this.out = this.v6.view(this.state, this.settings.ipv6Support);
   }
 
-  private staticConfig(settings = this.settings): StaticConfig {
-    return { ...settings, proxyMode: this.cfg.proxyMode ?? "off", kubeIPVSSupport: this.cfg.kubeIPVSSupport === true };
+  private staticConfig(settings = this.settings, hostEndpoints = this.hostEndpointsOn): StaticConfig {
+    return {
+      ...settings,
+      proxyMode: this.cfg.proxyMode ?? "off",
+      kubeIPVSSupport: this.cfg.kubeIPVSSupport === true,
+      hostEndpoints,
+    };
   }
 
   private currentSettings(): RuleSettings {
@@ -188,6 +198,14 @@ export class StateBuilder {
       this.active.markAllDirty();
     }
     const dirty = this.active.takeDirty();
+    // Host endpoints: resolved again when one changed; the first one in force adds the static plumbing.
+    const hepDirty = dirty.hostEndpoints.size > 0 || rerender || this.hosts.takeIfacesDirty();
+    const hepRes = hepDirty
+      ? this.hosts.resolve(this.active.hostEndpoints.values(), this.settings.interfacePrefixes)
+      : undefined;
+    const hepsBefore = this.hostEndpointsOn;
+    if (hepRes) this.hostEndpointsOn = hepRes.byIface.size > 0;
+    const staticFlip = hepsBefore !== this.hostEndpointsOn;
     const dirtySets = this.ipsets.takeDirty();
     const dirtyNodes = this.dirtyNodes;
     this.dirtyNodes = new Set();
@@ -199,9 +217,10 @@ export class StateBuilder {
       // The first flush mutates a private plain copy: chains go straight into it.
       const writes = new ChainWrites(prev, this.flushed ? undefined : (d as DesiredState));
       this.writes = writes;
-      if (rerender) {
+      if (rerender || staticFlip) {
         const put = this.putChain.bind(this);
-        for (const v of FAMILIES) putStaticTables(d, v, this.staticConfig(), put, this.staticConfig(oldSettings));
+        const before = this.staticConfig(oldSettings, hepsBefore);
+        for (const v of FAMILIES) putStaticTables(d, v, this.staticConfig(), put, before);
       }
       for (const key of dirty.policies) {
         const p = this.active.policies.get(key);
@@ -209,7 +228,7 @@ export class StateBuilder {
         for (const dir of DIRECTIONS) {
           const wanted = live && (dir === "inbound" ? p.ingress : p.egress);
           const rules = wanted ? (dir === "inbound" ? p.inbound : p.outbound) : undefined;
-          this.putRuleChain(policyChainName(dir, key), rules);
+          this.putRuleChain(policyChainName(dir, key), rules, p && policyTable(p));
         }
       }
       for (const id of dirty.profiles) {
@@ -243,7 +262,7 @@ export class StateBuilder {
       for (const id of dirtySets) putIpSet(d, this.ipsets, id, this.stats);
       const net = this.network.takeDirty();
       this.nodeRoutes.flush(d, net, dirtyNodes);
-      if (net.all || net.nodes.size > 0 || dirtyNodes.size > 0 || rerender) {
+      if (net.all || net.nodes.size > 0 || dirtyNodes.size > 0 || rerender || staticFlip) {
         putNetwork(
           d,
           this.network,
@@ -258,6 +277,10 @@ export class StateBuilder {
       if (this.cfg.kubeIPVSSupport && (net.all || dirtyNodes.has(this.cfg.nodeName) || this.hostAddressesDirty)) {
         this.hostAddressesDirty = false;
         for (const v of FAMILIES) putThisHostSet(d, v, this.nodes.get(this.cfg.nodeName), this.hostAddresses);
+      }
+      if (hepRes) {
+        const put = this.putChain.bind(this);
+        this.hosts.render(d, hepRes, this.active, this.actions, this.settings.interfacePrefixes, put);
       }
       endpointMarkProblem(d, this.cfg.kubeIPVSSupport === true, this.settings.markMask, this.cfg.nodeName);
       this.services?.setIpvsMasqMark(this.actions.marks.ipvsMasq);
@@ -281,9 +304,15 @@ export class StateBuilder {
     return this.out;
   }
 
-  private putRuleChain(name: string, rules: readonly PolicyRule[] | undefined): void {
+  /** A policy or profile chain in its table (filter; raw for doNotTrack, mangle for preDNAT), gone from the others. */
+  private putRuleChain(name: string, rules: readonly PolicyRule[] | undefined, table: TableName = "filter"): void {
+    // REJECT exists only in the filter table.
+    const actions = table === "filter" ? this.actions : { ...this.actions, deny: "DROP" as const };
     for (const v of FAMILIES) {
-      this.putChain(v, "filter", rules && { name, rules: renderPolicyRules(rules, v, this.actions) }, name);
+      for (const t of POLICY_TABLES) {
+        const chain = rules && t === table ? { name, rules: renderPolicyRules(rules, v, actions) } : undefined;
+        this.putChain(v, t, chain, name);
+      }
     }
   }
 
@@ -370,6 +399,13 @@ export class StateBuilder {
       this.putChain(v, "raw", rpfSkipChain(this.active.endpoints.values(), this.settings, v), RPF_SKIP_CHAIN);
     }
   }
+}
+
+const POLICY_TABLES: readonly TableName[] = ["filter", "mangle", "raw"];
+
+/** Where Felix puts a policy's chains: untracked policy in raw, pre-DNAT policy in mangle. */
+function policyTable(p: Policy): TableName {
+  return p.doNotTrack ? "raw" : p.preDNAT ? "mangle" : "filter";
 }
 
 function isDispatchChild(name: string): boolean {

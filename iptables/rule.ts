@@ -59,12 +59,16 @@ export class MatchBuilder {
     this.rest.push(`-m multiport --dports ${ports}`);
     return this;
   }
+  sourcePorts(ports: string): this {
+    this.rest.push(`-m multiport --sports ${ports}`);
+    return this;
+  }
   mark(mark: number, mask: number): this {
     this.rest.push(`-m mark --mark ${hex(mark)}/${hex(mask)}`);
     return this;
   }
-  ctState(states: string): this {
-    this.rest.push(`-m conntrack --ctstate ${states}`);
+  ctState(states: string, negate = false): this {
+    this.rest.push(`-m conntrack ${negate ? "! " : ""}--ctstate ${states}`);
     return this;
   }
   raw(fragment: string): this {
@@ -93,6 +97,8 @@ export const Actions = {
   goto: (chain: string) => `-g ${chain}`,
   setMark: (mark: number) => `-j MARK --set-xmark ${hex(mark)}/${hex(mark)}`,
   clearMark: (mask: number) => `-j MARK --set-xmark 0x0/${hex(mask)}`,
+  /** raw table: the packet (and its replies) skip connection tracking. */
+  noTrack: "-j NOTRACK",
   /** Sets `mark` within `mask` (other bits of the mask cleared). */
   setMaskedMark: (mark: number, mask: number) => `-j MARK --set-xmark ${hex(mark)}/${hex(mask)}`,
 } as const;

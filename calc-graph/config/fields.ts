@@ -5,6 +5,7 @@
 // (log and /readiness), so nobody believes, say, pod traffic is encrypted
 // when it is not. Precedence, as in Felix: `default` < `node.<name>` < env.
 
+import { type ProtoPort, protoPortList } from "./failsafe.js";
 import {
   bool,
   featureOverrides,
@@ -51,6 +52,9 @@ export interface FelixConfig {
   readonly interfaceExclude?: readonly string[];
   /** IPVS support: NodePorts count as forwarded in cali-forward-check (the first range is used). */
   readonly kubeNodePortRanges?: readonly PortRange[];
+  /** Host endpoints: ports their policy never blocks (config/failsafe.ts). */
+  readonly failsafeInboundHostPorts?: readonly ProtoPort[];
+  readonly failsafeOutboundHostPorts?: readonly ProtoPort[];
   /** Overrides of feature detection, e.g. MASQFullyRandom=false. */
   readonly featureDetectOverride?: Readonly<Record<string, boolean>>;
   /** Set fields felix-ts does not implement: spec name → value as given. */
@@ -86,6 +90,8 @@ export const HONOURED: { readonly [K in Honoured]-?: Parser<NonNullable<FelixCon
   interfaceExclude: ifaceRegexpList,
   kubeNodePortRanges: portRangeList,
   featureDetectOverride: featureOverrides,
+  failsafeInboundHostPorts: protoPortList,
+  failsafeOutboundHostPorts: protoPortList,
 };
 
 /** Felix's env names that are not the spec name upper-cased. */

@@ -2,6 +2,7 @@
 // fields with Felix's defaults filled in. The state builder re-renders every
 // chain when these change (they change rarely; Felix restarts instead).
 
+import { DEFAULT_FAILSAFE_INBOUND, DEFAULT_FAILSAFE_OUTBOUND, type ProtoPort } from "./failsafe.js";
 import type { FelixConfig } from "./fields.js";
 import type { PortRange } from "./parse.js";
 
@@ -39,6 +40,9 @@ export interface RuleSettings {
   readonly kubeNodePortRange: readonly [number, number];
   /** MASQUERADE --random-fully: feature detection, unless featureDetectOverride says MASQFullyRandom. */
   readonly masqFullyRandom: boolean;
+  /** Host endpoints: inbound/outbound traffic their policy never blocks (Felix's defaults). */
+  readonly failsafeInboundHostPorts: readonly ProtoPort[];
+  readonly failsafeOutboundHostPorts: readonly ProtoPort[];
 }
 
 /** What the agent detected on this host (Felix's feature detection); tests default to a modern host. */
@@ -74,6 +78,8 @@ export function ruleSettings(cfg: FelixConfig, fallbackPrefix = "cali", detected
     interfaceExclude: cfg.interfaceExclude ?? ["^kube-ipvs0$"],
     kubeNodePortRange: nodePorts ? [nodePorts.min, nodePorts.max] : [30000, 32767],
     masqFullyRandom: cfg.featureDetectOverride?.MASQFullyRandom ?? detected.masqFullyRandom ?? true,
+    failsafeInboundHostPorts: cfg.failsafeInboundHostPorts ?? DEFAULT_FAILSAFE_INBOUND,
+    failsafeOutboundHostPorts: cfg.failsafeOutboundHostPorts ?? DEFAULT_FAILSAFE_OUTBOUND,
   };
 }
 

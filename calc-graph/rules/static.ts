@@ -32,6 +32,7 @@ import {
   THIS_HOST_SET_ID,
 } from "./endpoint-mark.js";
 import { allowAction, denyAction } from "./filter-actions.js";
+import { withHostEndpointTables } from "./host-static.js";
 import { allocateMarks } from "./marks.js";
 import { FROM_WORKLOAD_DISPATCH, TO_WORKLOAD_DISPATCH } from "./names.js";
 import { withServiceTables } from "./services-static.js";
@@ -44,6 +45,8 @@ export interface StaticConfig extends RuleSettings {
   readonly proxyMode?: ProxyMode;
   /** Felix's KubeIPVSSupportEnabled: our IPVS proxy mode, or kube-proxy's kube-ipvs0 present. */
   readonly kubeIPVSSupport?: boolean;
+  /** This node has a host endpoint: add the host endpoint plumbing (rules/host-static.ts). */
+  readonly hostEndpoints?: boolean;
 }
 
 /** `cali40this-host` / `cali60this-host`. */
@@ -178,7 +181,8 @@ export function renderStaticTables(cfg: StaticConfig, v: IpVersion): Record<Tabl
       },
     },
   };
-  const all = cfg.proxyMode === "iptables" ? withServiceTables(tables, v, marks.masq, cfg.masqFullyRandom) : tables;
+  const svc = cfg.proxyMode === "iptables" ? withServiceTables(tables, v, marks.masq, cfg.masqFullyRandom) : tables;
+  const all = cfg.hostEndpoints ? withHostEndpointTables(svc, cfg, marks, v) : svc;
   return cfg.chainInsertMode === "append" ? appendHooks(all) : all;
 }
 

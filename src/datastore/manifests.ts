@@ -9,7 +9,15 @@ import type { KubeObject } from "../model/k8s.js";
 import { isKind, type Kind, type ResourceUpdate, resourceKey } from "../model/resource.js";
 import { parseDocuments } from "./yaml-documents.js";
 
-const CLUSTER_SCOPED = new Set(["Namespace", "Node", "IPPool", "BlockAffinity", "FelixConfiguration"]);
+const CLUSTER_SCOPED = new Set([
+  "Namespace",
+  "Node",
+  "IPPool",
+  "BlockAffinity",
+  "FelixConfiguration",
+  "HostEndpoint",
+  "GlobalNetworkSet",
+]);
 const MANIFEST_FILE = /\.(ya?ml|json)$/i;
 
 /**
@@ -29,6 +37,9 @@ const API_VERSIONS: Readonly<Record<Kind, readonly string[]>> = {
   IPPool: ["projectcalico.org/v3", "crd.projectcalico.org/v1"],
   BlockAffinity: ["projectcalico.org/v3", "crd.projectcalico.org/v1"],
   FelixConfiguration: ["projectcalico.org/v3", "crd.projectcalico.org/v1"],
+  HostEndpoint: ["projectcalico.org/v3", "crd.projectcalico.org/v1"],
+  NetworkSet: ["projectcalico.org/v3", "crd.projectcalico.org/v1"],
+  GlobalNetworkSet: ["projectcalico.org/v3", "crd.projectcalico.org/v1"],
 };
 
 export interface ManifestProblem {

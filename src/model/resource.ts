@@ -15,6 +15,10 @@ export const KINDS = [
   "IPPool",
   "BlockAffinity",
   "FelixConfiguration",
+  // Calico's host protection and network sets.
+  "HostEndpoint",
+  "NetworkSet",
+  "GlobalNetworkSet",
 ] as const;
 
 export type Kind = (typeof KINDS)[number];

@@ -196,6 +196,16 @@ const RESOURCE_TYPES: ResourceType[] = [
       hasStatus: false,
     }),
   ),
+  ...(["HostEndpoint", "NetworkSet", "GlobalNetworkSet"] as const).map(
+    (kind): ResourceType => ({
+      kind,
+      listKind: `${kind}List`,
+      apiVersion: CALICO_CRD_GROUP_VERSION,
+      plural: `${kind.toLowerCase()}s`,
+      namespaced: kind === "NetworkSet",
+      hasStatus: false,
+    }),
+  ),
 ];
 
 /** Resolve "Pod", "pod", "pods" to a resource type. Throws for unknown kinds. */
