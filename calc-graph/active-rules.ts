@@ -50,6 +50,8 @@ export class ActiveRulesCalculator {
       else set.delete(policyKey);
       this.endpointPolicies.set(epKey, set);
       this.markItemDirty(epKey);
+      // A policy on a host endpoint also has a copy in mangle (cali-th- there jumps to it).
+      if (epKey.startsWith(HOST_ENDPOINT_KEY_PREFIX)) this.dirty.policies.add(policyKey);
       if (policyKey === this.updatingPolicy) return;
       const count = this.labels.itemsMatching(policyKey).size;
       const policy = this.policies.get(policyKey)!;
@@ -138,6 +140,19 @@ export class ActiveRulesCalculator {
     this.labels.updateItem(key, hep?.labels ?? null, hep?.profileIds);
     if (!hep) this.endpointPolicies.delete(key);
     this.dirty.hostEndpoints.add(key);
+    for (const id of [...(hep?.profileIds ?? []), ...(old?.profileIds ?? [])]) this.dirty.profiles.add(id);
+  }
+
+  /** Whether a local host endpoint is selected by the policy (its chains are then needed in mangle too). */
+  policyOnHostEndpoint(policyKey: string): boolean {
+    for (const k of this.hostEndpoints.keys()) if (this.labels.selectorsMatching(k).has(policyKey)) return true;
+    return false;
+  }
+
+  /** Whether a local host endpoint names the profile. */
+  profileOnHostEndpoint(id: string): boolean {
+    for (const h of this.hostEndpoints.values()) if (h.profileIds.includes(id)) return true;
+    return false;
   }
 
   private markItemDirty(key: string): void {

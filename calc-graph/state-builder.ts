@@ -228,7 +228,9 @@ export class StateBuilder {
         for (const dir of DIRECTIONS) {
           const wanted = live && (dir === "inbound" ? p.ingress : p.egress);
           const rules = wanted ? (dir === "inbound" ? p.inbound : p.outbound) : undefined;
-          this.putRuleChain(policyChainName(dir, key), rules, p && policyTable(p));
+          const table = p ? policyTable(p) : "filter";
+          const hep = table === "filter" && rules !== undefined && this.active.policyOnHostEndpoint(key);
+          this.putRuleChain(policyChainName(dir, key), rules, hep ? ["filter", "mangle"] : [table]);
         }
       }
       for (const id of dirty.profiles) {
@@ -238,7 +240,8 @@ export class StateBuilder {
           // A profile that does not exist fails closed.
           const missing: PolicyRule[] = [{ action: "deny" }];
           const rules = !live ? undefined : p ? (dir === "inbound" ? p.inbound : p.outbound) : missing;
-          this.putRuleChain(profileChainName(dir, id), rules);
+          const hep = rules !== undefined && this.active.profileOnHostEndpoint(id);
+          this.putRuleChain(profileChainName(dir, id), rules, hep ? ["filter", "mangle"] : ["filter"]);
         }
       }
       // Endpoints, then their interfaces: an interface is rendered from all
@@ -304,13 +307,18 @@ export class StateBuilder {
     return this.out;
   }
 
-  /** A policy or profile chain in its table (filter; raw for doNotTrack, mangle for preDNAT), gone from the others. */
-  private putRuleChain(name: string, rules: readonly PolicyRule[] | undefined, table: TableName = "filter"): void {
+  /**
+   * A policy or profile chain in the tables that jump to it (filter; raw for
+   * doNotTrack, mangle for preDNAT and for host endpoints' egress of DNAT'd
+   * traffic), gone from the others.
+   */
+  private putRuleChain(name: string, rules: readonly PolicyRule[] | undefined, tables: readonly TableName[]): void {
     // REJECT exists only in the filter table.
-    const actions = table === "filter" ? this.actions : { ...this.actions, deny: "DROP" as const };
+    const drop = { ...this.actions, deny: "DROP" as const };
     for (const v of FAMILIES) {
       for (const t of POLICY_TABLES) {
-        const chain = rules && t === table ? { name, rules: renderPolicyRules(rules, v, actions) } : undefined;
+        const actions = t === "filter" ? this.actions : drop;
+        const chain = rules && tables.includes(t) ? { name, rules: renderPolicyRules(rules, v, actions) } : undefined;
         this.putChain(v, t, chain, name);
       }
     }
