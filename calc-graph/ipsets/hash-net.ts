@@ -15,7 +15,8 @@ export function hashNetMembers(cidrs: Iterable<string>): string[] {
   for (const c of cidrs) {
     const halves = HALVES[c];
     if (halves) out.push(...halves);
-    else out.push(c.replace(/\/(32|128)$/, ""));
+    // Only the family's full length: an IPv6 /32 is a network, not a host.
+    else out.push(c.replace(c.includes(":") ? /\/128$/ : /\/32$/, ""));
   }
   return out;
 }

@@ -282,7 +282,7 @@ describe("KubernetesDatastore", () => {
   test("the file and Kubernetes datastores give the same whole DesiredState on every golden case", async () => {
     const names = caseNames();
     assert.ok(names.length > 0, "no golden cases");
-    const seen = { services: 0, problems: 0, network: 0 }; // cases where the comparison covered these
+    const seen = { services: 0, problems: 0, network: 0, hostEndpoints: 0 }; // cases where the comparison covered these
     for (const name of names) {
       const dir = join(GOLDEN_DIR, name);
       const spec = JSON.parse(readFileSync(join(dir, "case.json"), "utf8")) as { node: string; proxyMode?: ProxyMode };
@@ -305,6 +305,7 @@ describe("KubernetesDatastore", () => {
           if (Object.keys(fromDir.services).length > 0) seen.services++;
           if (Object.keys(fromDir.problems).length > 0) seen.problems++;
           if (fromDir.network.poolsInUse) seen.network++;
+          if (Object.keys(fromDir.hostEndpoints ?? {}).length > 0) seen.hostEndpoints++;
         } finally {
           h.close();
         }
