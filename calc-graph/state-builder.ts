@@ -37,7 +37,7 @@ import {
   isEndpointMarkChain,
   putThisHostSet,
 } from "./rules/endpoint-mark-state.js";
-import { denyAction, type FilterActions, filterActionsOf } from "./rules/filter-actions.js";
+import { allowAction, denyAction, type FilterActions, filterActionsOf } from "./rules/filter-actions.js";
 import { type Direction, endpointChainName, policyChainName, profileChainName } from "./rules/names.js";
 import { renderPolicyRules } from "./rules/policy.js";
 import { rpfSkipChain, spoofable } from "./rules/rpf-skip.js";
@@ -273,6 +273,8 @@ export class StateBuilder {
             put: (v, table, c) => this.putChain(v, table, c, c.name),
             staticChain: (v, table, name) =>
               renderStaticTables(this.staticConfig(), v)[table].chains.find((c) => c.name === name),
+            hostEndpoints: this.hostEndpointsOn,
+            allow: allowAction(this.actions),
           },
           this.settings,
         );

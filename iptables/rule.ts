@@ -67,6 +67,11 @@ export class MatchBuilder {
     this.rest.push(`-m mark --mark ${hex(mark)}/${hex(mask)}`);
     return this;
   }
+  /** `-m addrtype --src-type LOCAL` and the like. */
+  addrType(which: "src" | "dst", type: "LOCAL", negate = false): this {
+    this.rest.push(`-m addrtype ${negate ? "! " : ""}--${which}-type ${type}`);
+    return this;
+  }
   ctState(states: string, negate = false): this {
     this.rest.push(`-m conntrack ${negate ? "! " : ""}--ctstate ${states}`);
     return this;

@@ -28,14 +28,29 @@ describe("host endpoints and failsafes end to end", skipIf(skip), () => {
   let pod1: TopoPod;
   let pod2: TopoPod;
 
-  function write(hep: Record<string, unknown> | undefined): void {
+  function write(hep: Record<string, unknown> | undefined, vxlan = false): void {
+    const node = (n: TopoNode, i: number) =>
+      vxlan
+        ? nodeManifest(n, {
+            "projectcalico.org/IPv4Address": `${n.underlayIp}/${n.underlayPrefixLength}`,
+            "projectcalico.org/IPv4VXLANTunnelAddr": `10.65.${i}.0`,
+          })
+        : nodeManifest(n);
     const docs: object[] = [
       { apiVersion: "v1", kind: "Namespace", metadata: { name: "x" } },
-      nodeManifest(n1),
-      nodeManifest(n2),
+      node(n1, 1),
+      node(n2, 2),
       podManifest(pod1),
       podManifest(pod2),
     ];
+    if (vxlan) {
+      docs.push({
+        apiVersion: "projectcalico.org/v3",
+        kind: "IPPool",
+        metadata: { name: "default-ipv4-ippool" },
+        spec: { cidr: "10.65.0.0/16", blockSize: 24, vxlanMode: "Always" },
+      });
+    }
     if (hep) {
       docs.push({
         apiVersion: "projectcalico.org/v3",
@@ -153,6 +168,14 @@ describe("host endpoints and failsafes end to end", skipIf(skip), () => {
       { "tcp/80": true, "tcp/22": false },
     );
     assert.equal(await topo.probe(n1, n2.underlayIp, 53, "udp"), false, "no outbound failsafe: DNS out is dropped");
+  });
+
+  test("VXLAN overlay with the deny-all host endpoint on eth0: pod traffic between the nodes still flows (cali-OUTPUT accepts this host's VXLAN to the other VTEPs before the endpoint's egress policy)", async () => {
+    write({}, true);
+    await program();
+    assert.equal(await topo.probe(n2, n1.underlayIp, 80, "tcp"), false, "the host endpoint is in force");
+    assert.equal(await topo.probe(pod2, pod1, 80, "tcp"), true, "pod on node2 → pod on node1 over VXLAN");
+    assert.equal(await topo.probe(pod1, pod2, 80, "tcp"), true, "and the other way");
   });
 
   test("the host endpoint removed: the plumbing goes and everything connects", async () => {
