@@ -150,6 +150,13 @@ describe("host endpoints and failsafes end to end", skipIf(skip), () => {
     assert.equal(await topo.probe(pod1, pod2, 80, "tcp"), true, "and back out through eth0");
   });
 
+  test("placed by expectedIPs alone (no interfaceName): the interface carrying node1's address (eth0) is policed", async () => {
+    write({ interfaceName: "" });
+    await program();
+    assert.equal(await topo.probe(n2, n1.underlayIp, 80, "tcp"), false);
+    assert.equal(await topo.probe(n2, n1.underlayIp, 22, "tcp"), true);
+  });
+
   test("the endpoint with Calico's projectcalico-default-allow profile: everything connects again", async () => {
     write({ profiles: ["projectcalico-default-allow"] });
     await program();
