@@ -332,8 +332,10 @@ export class StateBuilder {
   }
 
   private putEndpoint(d: Draft<DesiredState>, ep: WorkloadEndpoint): void {
-    const ingress = this.active.orderedPolicies(ep.key, "ingress").map((p) => p.key);
-    const egress = this.active.orderedPolicies(ep.key, "egress").map((p) => p.key);
+    // preDNAT and doNotTrack policy is host endpoint policy only (its chains are in mangle/raw), as in Felix.
+    const normal = (p: Policy) => !p.preDNAT && !p.doNotTrack;
+    const ingress = this.active.orderedPolicies(ep.key, "ingress").filter(normal).map((p) => p.key);
+    const egress = this.active.orderedPolicies(ep.key, "egress").filter(normal).map((p) => p.key);
     for (const v of FAMILIES) {
       for (const dir of DIRECTIONS) {
         const policies = (dir === "inbound" ? ingress : egress).map((k) => policyChainName(dir, k));

@@ -65,8 +65,11 @@ test("each kind of policy on a host endpoint lands where Felix puts it", () => {
   assert.ok(raw.some((r) => r.endsWith("-j NOTRACK")));
   assert.ok(!raw.some((r) => r.includes("ctstate")), "untracked chains have no conntrack rules");
   assert.ok(has(s, "raw", pi(untracked)) && !has(s, "filter", pi(untracked)));
-  // The workload is selected by the normal policies only (preDNAT/doNotTrack are host policy).
-  assert.deepEqual(s.endpoints["a/web"].ingressPolicies, [forward.key, normal.key, preDNAT.key, untracked.key]);
+  // The workload selected by all four gets the normal ones only (preDNAT/doNotTrack are host policy):
+  // its filter chain never jumps to a chain that lives in mangle or raw.
+  assert.deepEqual(s.endpoints["a/web"].ingressPolicies, [forward.key, normal.key]);
+  const tw = rules(s, "filter", `cali-tw-${s.endpoints["a/web"].iface}`) ?? [];
+  assert.ok(!tw.some((r) => r.includes(pi(preDNAT)) || r.includes(pi(untracked))));
   assert.deepEqual(s.hostEndpoints?.["node1-eth0@eth0"]?.preDNATPolicies, [preDNAT.key]);
   assert.deepEqual(s.hostEndpoints?.["node1-eth0@eth0"]?.untrackedPolicies, [untracked.key]);
 });
