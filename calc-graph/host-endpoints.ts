@@ -62,12 +62,24 @@ export class HostEndpointRenderer {
   /** Problem keys reported by the last render. */
   private reported = new Set<string>();
 
+  /** A host endpoint is in force: the static tables carry the host endpoint plumbing. */
+  on = false;
+
+  /** Resolves again when host endpoints or this host's interfaces changed (undefined: nothing did). */
+  prepare(changed: boolean, heps: Iterable<HostEndpoint>, workloadPrefixes: readonly string[]): Resolution | undefined {
+    const ifaces = this.takeIfacesDirty();
+    if (!changed && !ifaces) return undefined;
+    const res = this.resolve(heps, workloadPrefixes);
+    this.on = res.byIface.size > 0;
+    return res;
+  }
+
   setHostInterfaces(ifaces: ReadonlyMap<string, readonly string[]>): void {
     this.hostIfaces = ifaces;
     this.ifacesDirty = true;
   }
 
-  takeIfacesDirty(): boolean {
+  private takeIfacesDirty(): boolean {
     const d = this.ifacesDirty;
     this.ifacesDirty = false;
     return d;

@@ -39,8 +39,8 @@ import {
 } from "./rules/endpoint-mark-state.js";
 import { allowAction, denyAction, type FilterActions, filterActionsOf } from "./rules/filter-actions.js";
 import { type Direction, endpointChainName, policyChainName, profileChainName } from "./rules/names.js";
-import { renderPolicyRules } from "./rules/policy.js";
 import { rpfSkipChain, spoofable } from "./rules/rpf-skip.js";
+import { policyTables, putRuleChain } from "./rules/rule-tables.js";
 import { RPF_SKIP_CHAIN, renderStaticTables, type StaticConfig } from "./rules/static.js";
 import { ServicePortWrites, type ServiceStateRenderer } from "./services/service-state.js";
 import { putStaticTables } from "./static-writes.js";
@@ -104,10 +104,8 @@ export class StateBuilder {
   /** This host's addresses as the kernel lists them (IPVS support's this-host set), when the agent reads them. */
   private hostAddresses: readonly string[] = [];
   private hostAddressesDirty = false;
-  /** This node's host endpoints: which interfaces they police, their chains. */
+  /** This node's host endpoints: which interfaces they police, their chains, whether the plumbing is on. */
   readonly hosts = new HostEndpointRenderer();
-  /** Whether the static tables carry the host endpoint plumbing (a host endpoint is in force). */
-  private hostEndpointsOn = false;
 
   constructor(
     private readonly cfg: BuilderConfig,
@@ -146,7 +144,7 @@ export class StateBuilder {
     this.out = this.v6.view(this.state, this.settings.ipv6Support);
   }
 
-  private staticConfig(settings = this.settings, hostEndpoints = this.hostEndpointsOn): StaticConfig {
+  private staticConfig(settings = this.settings, hostEndpoints = this.hosts.on): StaticConfig {
     return {
       ...settings,
       proxyMode: this.cfg.proxyMode ?? "off",
@@ -199,13 +197,10 @@ export class StateBuilder {
     }
     const dirty = this.active.takeDirty();
     // Host endpoints: resolved again when one changed; the first one in force adds the static plumbing.
-    const hepDirty = dirty.hostEndpoints.size > 0 || rerender || this.hosts.takeIfacesDirty();
-    const hepRes = hepDirty
-      ? this.hosts.resolve(this.active.hostEndpoints.values(), this.settings.interfacePrefixes)
-      : undefined;
-    const hepsBefore = this.hostEndpointsOn;
-    if (hepRes) this.hostEndpointsOn = hepRes.byIface.size > 0;
-    const staticFlip = hepsBefore !== this.hostEndpointsOn;
+    const hepsBefore = this.hosts.on;
+    const heps = this.active.hostEndpoints.values();
+    const hepRes = this.hosts.prepare(dirty.hostEndpoints.size > 0 || rerender, heps, this.settings.interfacePrefixes);
+    const staticFlip = hepsBefore !== this.hosts.on;
     const dirtySets = this.ipsets.takeDirty();
     const dirtyNodes = this.dirtyNodes;
     this.dirtyNodes = new Set();
@@ -228,9 +223,8 @@ export class StateBuilder {
         for (const dir of DIRECTIONS) {
           const wanted = live && (dir === "inbound" ? p.ingress : p.egress);
           const rules = wanted ? (dir === "inbound" ? p.inbound : p.outbound) : undefined;
-          const table = p ? policyTable(p) : "filter";
-          const hep = table === "filter" && rules !== undefined && this.active.policyOnHostEndpoint(key);
-          this.putRuleChain(policyChainName(dir, key), rules, hep ? ["filter", "mangle"] : [table]);
+          const onHep = rules !== undefined && this.active.policyOnHostEndpoint(key);
+          this.putRuleChain(policyChainName(dir, key), rules, policyTables(p, onHep));
         }
       }
       for (const id of dirty.profiles) {
@@ -240,8 +234,8 @@ export class StateBuilder {
           // A profile that does not exist fails closed.
           const missing: PolicyRule[] = [{ action: "deny" }];
           const rules = !live ? undefined : p ? (dir === "inbound" ? p.inbound : p.outbound) : missing;
-          const hep = rules !== undefined && this.active.profileOnHostEndpoint(id);
-          this.putRuleChain(profileChainName(dir, id), rules, hep ? ["filter", "mangle"] : ["filter"]);
+          const onHep = rules !== undefined && this.active.profileOnHostEndpoint(id);
+          this.putRuleChain(profileChainName(dir, id), rules, policyTables(undefined, onHep));
         }
       }
       // Endpoints, then their interfaces: an interface is rendered from all
@@ -273,7 +267,7 @@ export class StateBuilder {
             put: (v, table, c) => this.putChain(v, table, c, c.name),
             staticChain: (v, table, name) =>
               renderStaticTables(this.staticConfig(), v)[table].chains.find((c) => c.name === name),
-            hostEndpoints: this.hostEndpointsOn,
+            hostEndpoints: this.hosts.on,
             allow: allowAction(this.actions),
           },
           this.settings,
@@ -309,21 +303,8 @@ export class StateBuilder {
     return this.out;
   }
 
-  /**
-   * A policy or profile chain in the tables that jump to it (filter; raw for
-   * doNotTrack, mangle for preDNAT and for host endpoints' egress of DNAT'd
-   * traffic), gone from the others.
-   */
   private putRuleChain(name: string, rules: readonly PolicyRule[] | undefined, tables: readonly TableName[]): void {
-    // REJECT exists only in the filter table.
-    const drop = { ...this.actions, deny: "DROP" as const };
-    for (const v of FAMILIES) {
-      for (const t of POLICY_TABLES) {
-        const actions = t === "filter" ? this.actions : drop;
-        const chain = rules && tables.includes(t) ? { name, rules: renderPolicyRules(rules, v, actions) } : undefined;
-        this.putChain(v, t, chain, name);
-      }
-    }
+    putRuleChain((v, t, c) => this.putChain(v, t, c, name), this.actions, name, rules, tables);
   }
 
   /** Sets (or with `chain` undefined, deletes) one chain of the flush in progress, keeping identity when unchanged. */
@@ -334,8 +315,14 @@ export class StateBuilder {
   private putEndpoint(d: Draft<DesiredState>, ep: WorkloadEndpoint): void {
     // preDNAT and doNotTrack policy is host endpoint policy only (its chains are in mangle/raw), as in Felix.
     const normal = (p: Policy) => !p.preDNAT && !p.doNotTrack;
-    const ingress = this.active.orderedPolicies(ep.key, "ingress").filter(normal).map((p) => p.key);
-    const egress = this.active.orderedPolicies(ep.key, "egress").filter(normal).map((p) => p.key);
+    const ingress = this.active
+      .orderedPolicies(ep.key, "ingress")
+      .filter(normal)
+      .map((p) => p.key);
+    const egress = this.active
+      .orderedPolicies(ep.key, "egress")
+      .filter(normal)
+      .map((p) => p.key);
     for (const v of FAMILIES) {
       for (const dir of DIRECTIONS) {
         const policies = (dir === "inbound" ? ingress : egress).map((k) => policyChainName(dir, k));
@@ -411,13 +398,6 @@ export class StateBuilder {
       this.putChain(v, "raw", rpfSkipChain(this.active.endpoints.values(), this.settings, v), RPF_SKIP_CHAIN);
     }
   }
-}
-
-const POLICY_TABLES: readonly TableName[] = ["filter", "mangle", "raw"];
-
-/** Where Felix puts a policy's chains: untracked policy in raw, pre-DNAT policy in mangle. */
-function policyTable(p: Policy): TableName {
-  return p.doNotTrack ? "raw" : p.preDNAT ? "mangle" : "filter";
 }
 
 function isDispatchChild(name: string): boolean {
