@@ -13,8 +13,8 @@
 // a node has a handful of them.
 
 import { castDraft, type Draft } from "immer";
-import type { Chain } from "../iptables/rule.js";
-import type { TableName } from "../iptables/tables.js";
+import type { Chain } from "../model/rule.js";
+import type { TableName } from "../model/tables.js";
 import type { ActiveRulesCalculator } from "./active-rules.js";
 import { ALL_INTERFACES } from "./conversion/host-endpoint.js";
 import type { DesiredState } from "./desired-state.js";

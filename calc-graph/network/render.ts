@@ -6,8 +6,8 @@
 // tunnel MASQUERADE in cali-POSTROUTING (network/tunnel-rules.ts).
 
 import { castDraft, type Draft } from "immer";
-import type { IpSetState } from "../../iptables/ipset.js";
-import { Actions, type Chain } from "../../iptables/rule.js";
+import type { IpSetState } from "../../model/ipset.js";
+import { type Action, Actions, type Chain } from "../../model/rule.js";
 import type { DesiredState } from "../desired-state.js";
 import { hashNetMembers } from "../ipsets/hash-net.js";
 import type { IpVersion } from "../model.js";
@@ -46,8 +46,8 @@ export interface NetworkChains {
   staticChain(v: IpVersion, table: "raw" | "nat" | "filter", name: string): Chain | undefined;
   /** A host endpoint is in force: cali-OUTPUT ends in its egress policy (network/tunnel-output.ts). */
   readonly hostEndpoints?: boolean;
-  /** The filter allow action (`-j ACCEPT` or `-j RETURN`). */
-  readonly allow?: string;
+  /** The filter allow action (ACCEPT or RETURN). */
+  readonly allow?: Action;
 }
 
 function putSet(d: Draft<DesiredState>, name: string, members: readonly string[] | undefined, v: IpVersion = 4): void {

@@ -4,21 +4,21 @@
 // endpoint with a restrictive egress policy (or none: default deny) would
 // silently cut the overlay.
 
-import { match, type Rule, rule } from "../../iptables/rule.js";
+import { type Action, match, type Rule, rule } from "../../model/rule.js";
 import type { IpVersion } from "../model.js";
 import { ALL_HOSTS_SET } from "./tunnel-rules.js";
 import { ALL_VXLAN_SOURCES_SET, ALL_VXLAN_SOURCES_SET_V6 } from "./vxlan-input.js";
 
 /** `allow`: the filter allow action; `vxlanPort` undefined when VXLAN is not in use for the family. */
-export function tunnelOutputRules(v: IpVersion, ipip: boolean, vxlanPort: number | undefined, allow: string): Rule[] {
+export function tunnelOutputRules(v: IpVersion, ipip: boolean, vxlanPort: number | undefined, allow: Action): Rule[] {
   const out: Rule[] = [];
   if (ipip && v === 4) {
-    const m = match().protocol("ipencap").ipSet(ALL_HOSTS_SET, "dst").addrType("src", "LOCAL").build();
+    const m = match().protocol("ipencap").ipSet(ALL_HOSTS_SET, "dst").srcAddrTypeLocal().build();
     out.push(rule(m, allow, "Allow IPIP packets to other Calico hosts"));
   }
   if (vxlanPort !== undefined) {
     const set = v === 4 ? ALL_VXLAN_SOURCES_SET : ALL_VXLAN_SOURCES_SET_V6;
-    const m = match().protocol("udp").destPorts(String(vxlanPort)).addrType("src", "LOCAL").ipSet(set, "dst").build();
+    const m = match().protocol("udp").destPorts(String(vxlanPort)).srcAddrTypeLocal().ipSet(set, "dst").build();
     out.push(rule(m, allow, `Allow IPv${v} VXLAN packets to other allowed hosts`));
   }
   return out;

@@ -4,8 +4,8 @@
 // failsafe connections are accepted too, so untracked (doNotTrack) policy
 // cannot leave half a failsafe connection untracked.
 
-import { Actions, type Chain, match, type Rule, rule } from "../../iptables/rule.js";
-import type { TableName } from "../../iptables/tables.js";
+import { Actions, type Chain, match, type Rule, rule } from "../../model/rule.js";
+import type { TableName } from "../../model/tables.js";
 import type { ProtoPort } from "../config/failsafe.js";
 import type { RuleSettings } from "../config/settings.js";
 import { familyOf } from "../conversion/cidr.js";

@@ -11,8 +11,8 @@
 //           gets the `*` endpoint's egress policy
 //   raw     both directions: interfaces with doNotTrack policy (never `*`)
 
-import { Actions, type Chain, match, NO_MATCH, type Rule, rule } from "../../iptables/rule.js";
-import type { TableName } from "../../iptables/tables.js";
+import { Actions, type Chain, match, NO_MATCH, type Rule, rule } from "../../model/rule.js";
+import type { TableName } from "../../model/tables.js";
 import {
   DISPATCH_FROM_HOST_ENDPOINT,
   DISPATCH_FROM_HOST_ENDPOINT_FORWARD,
@@ -22,6 +22,7 @@ import {
   HOST_FROM_ENDPOINT_PREFIX,
   HOST_TO_ENDPOINT_FORWARD_PREFIX,
   HOST_TO_ENDPOINT_PREFIX,
+  hostChainName,
 } from "./host-endpoint-names.js";
 
 const ALL = "*";
@@ -37,13 +38,13 @@ function dispatch(
   for (const iface of ifaces) {
     if (iface === ALL) continue;
     const m = dir === "from" ? match().inInterface(iface) : match().outInterface(iface);
-    rules.push(rule(m.build(), Actions.goto(chainPrefix + iface)));
+    rules.push(rule(m.build(), Actions.goto(hostChainName(chainPrefix, iface))));
   }
   return { name, rules: [...rules, ...end] };
 }
 
 const toDefault = (ifaces: readonly string[], prefix: string): Rule[] =>
-  ifaces.includes(ALL) ? [rule(NO_MATCH, Actions.goto(prefix + ALL))] : [];
+  ifaces.includes(ALL) ? [rule(NO_MATCH, Actions.goto(hostChainName(prefix, ALL)))] : [];
 
 /**
  * The dispatch chains of one table. `ifaces`: every host endpoint interface

@@ -16,7 +16,7 @@
 // normal only: profiles, then "Drop if no profiles matched": a host endpoint
 // with neither policy nor profile denies everything but the failsafes.
 
-import { Actions, type Chain, match, NO_MATCH, type Rule, rule } from "../../iptables/rule.js";
+import { type Action, Actions, type Chain, match, NO_MATCH, type Rule, rule } from "../../model/rule.js";
 import type { IpVersion } from "../model.js";
 import { denyAction, type FilterActions } from "./filter-actions.js";
 import {
@@ -26,6 +26,7 @@ import {
   HOST_FROM_ENDPOINT_PREFIX,
   HOST_TO_ENDPOINT_FORWARD_PREFIX,
   HOST_TO_ENDPOINT_PREFIX,
+  hostChainName,
 } from "./host-endpoint-names.js";
 import { policyChainName, profileChainName } from "./names.js";
 
@@ -53,8 +54,8 @@ interface ChainSpec {
   readonly profiles: readonly string[];
   readonly type: HostChainType;
   readonly failsafe?: string;
-  readonly allow: string;
-  readonly deny: string;
+  readonly allow: Action;
+  readonly deny: Action;
 }
 
 function endpointChain(c: ChainSpec, actions: FilterActions): Chain {
@@ -75,7 +76,7 @@ function endpointChain(c: ChainSpec, actions: FilterActions): Chain {
     out.push(rule(NO_MATCH, Actions.clearMark(pass), `Start of tier ${tier.name}`));
     for (const key of keys) {
       out.push(rule(match().mark(0, pass).build(), Actions.jump(policyChainName(policyDir, key))));
-      if (c.type === "untracked") out.push(rule(match().mark(accept, accept).build(), Actions.noTrack));
+      if (c.type === "untracked") out.push(rule(match().mark(accept, accept).build(), Actions.notrack));
       out.push(rule(match().mark(accept, accept).build(), Actions.return, "Return if policy accepted"));
     }
     if (c.type === "normal" || c.type === "forward") {
@@ -115,11 +116,11 @@ export function hostEndpointChains(
   const deny = denyAction(actions, v);
   // REJECT exists only in the filter table.
   const drop = Actions.drop;
-  const allow = `-j ${actions.allow}`;
+  const allow = Actions.verdict(actions.allow);
   const filter = [
     endpointChain(
       {
-        name: HOST_TO_ENDPOINT_PREFIX + iface,
+        name: hostChainName(HOST_TO_ENDPOINT_PREFIX, iface),
         dir: "egress",
         tiers: p.normal,
         profiles,
@@ -132,7 +133,7 @@ export function hostEndpointChains(
     ),
     endpointChain(
       {
-        name: HOST_FROM_ENDPOINT_PREFIX + iface,
+        name: hostChainName(HOST_FROM_ENDPOINT_PREFIX, iface),
         dir: "ingress",
         tiers: p.normal,
         profiles,
@@ -145,7 +146,7 @@ export function hostEndpointChains(
     ),
     endpointChain(
       {
-        name: HOST_TO_ENDPOINT_FORWARD_PREFIX + iface,
+        name: hostChainName(HOST_TO_ENDPOINT_FORWARD_PREFIX, iface),
         dir: "egress",
         tiers: p.forward,
         profiles,
@@ -157,7 +158,7 @@ export function hostEndpointChains(
     ),
     endpointChain(
       {
-        name: HOST_FROM_ENDPOINT_FORWARD_PREFIX + iface,
+        name: hostChainName(HOST_FROM_ENDPOINT_FORWARD_PREFIX, iface),
         dir: "ingress",
         tiers: p.forward,
         profiles,
@@ -171,7 +172,7 @@ export function hostEndpointChains(
   const mangle = [
     endpointChain(
       {
-        name: HOST_TO_ENDPOINT_PREFIX + iface,
+        name: hostChainName(HOST_TO_ENDPOINT_PREFIX, iface),
         dir: "egress",
         tiers: p.normal,
         profiles,
@@ -187,7 +188,7 @@ export function hostEndpointChains(
     mangle.push(
       endpointChain(
         {
-          name: HOST_FROM_ENDPOINT_PREFIX + iface,
+          name: hostChainName(HOST_FROM_ENDPOINT_PREFIX, iface),
           dir: "ingress",
           tiers: p.preDNAT,
           profiles: [],
@@ -205,7 +206,7 @@ export function hostEndpointChains(
     raw.push(
       endpointChain(
         {
-          name: HOST_TO_ENDPOINT_PREFIX + iface,
+          name: hostChainName(HOST_TO_ENDPOINT_PREFIX, iface),
           dir: "egress",
           tiers: p.untracked,
           profiles: [],
@@ -218,7 +219,7 @@ export function hostEndpointChains(
       ),
       endpointChain(
         {
-          name: HOST_FROM_ENDPOINT_PREFIX + iface,
+          name: hostChainName(HOST_FROM_ENDPOINT_PREFIX, iface),
           dir: "ingress",
           tiers: p.untracked,
           profiles: [],

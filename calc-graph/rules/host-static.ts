@@ -19,8 +19,8 @@
 //                         before the workload dispatch, → cali-to-hep-forward after
 //   and cali-failsafe-in / cali-failsafe-out in raw, mangle and filter.
 
-import { Actions, type Chain, match, NO_MATCH, type Rule, rule } from "../../iptables/rule.js";
-import type { TableName } from "../../iptables/tables.js";
+import { Actions, type Chain, match, NO_MATCH, type Rule, rule } from "../../model/rule.js";
+import type { TableName } from "../../model/tables.js";
 import type { RuleSettings } from "../config/settings.js";
 import type { IpVersion } from "../model.js";
 import { failsafeChains } from "./failsafe.js";
@@ -79,7 +79,7 @@ export function withHostEndpointTables<T extends Table>(
       // Forwarded traffic (filter FORWARD set the mark) is not host traffic.
       rule(accepted, Actions.return),
       clear,
-      rule(match().ctState("DNAT").build(), Actions.jump(DISPATCH_TO_HOST_ENDPOINT)),
+      rule(match().ctDnat().build(), Actions.jump(DISPATCH_TO_HOST_ENDPOINT)),
       rule(accepted, Actions.return, ACCEPTED),
     ],
   };
@@ -100,7 +100,7 @@ export function withHostEndpointTables<T extends Table>(
           rules: [
             rule(accepted, allow),
             ...c.rules,
-            ...hepTail(DISPATCH_TO_HOST_ENDPOINT, match().ctState("DNAT", true).build()),
+            ...hepTail(DISPATCH_TO_HOST_ENDPOINT, match().ctDnat(true).build()),
           ],
         };
       case "cali-FORWARD":

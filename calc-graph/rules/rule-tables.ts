@@ -5,8 +5,8 @@
 // DNAT'd traffic. It is deleted from the other tables (a policy's kind can
 // change).
 
-import type { Chain } from "../../iptables/rule.js";
-import type { TableName } from "../../iptables/tables.js";
+import type { Chain } from "../../model/rule.js";
+import type { TableName } from "../../model/tables.js";
 import type { IpVersion, Policy, PolicyRule } from "../model.js";
 import type { FilterActions } from "./filter-actions.js";
 import { renderPolicyRules } from "./policy.js";

@@ -9,7 +9,7 @@ import {
 } from "../../../calc-graph/conversion/network-policy.js";
 import { expandRule, type PolicyRule, type PortRange, type Protocol } from "../../../calc-graph/model.js";
 import { ALL, type Selector, selectorText } from "../../../calc-graph/selector/selector.js";
-import type { NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort } from "../../../src/model/k8s.js";
+import type { NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort } from "../../../model/k8s.js";
 
 type Spec = NonNullable<NetworkPolicy["spec"]>;
 
@@ -166,7 +166,10 @@ describe("networkPolicyToPolicy: peers", () => {
 
   it("namespaceSelector → pcns.-prefixed, any namespace", () => {
     const [r] = inbound({ from: [{ namespaceSelector: { matchLabels: { team: "x" } } }] });
-    assert.equal(text(r.srcSelector), "has(projectcalico.org/namespace) && pcns.team == 'x' && projectcalico.org/orchestrator == 'k8s'");
+    assert.equal(
+      text(r.srcSelector),
+      "has(projectcalico.org/namespace) && pcns.team == 'x' && projectcalico.org/orchestrator == 'k8s'",
+    );
     const [all] = inbound({ from: [{ namespaceSelector: {} }] });
     assert.equal(text(all.srcSelector), "has(projectcalico.org/namespace) && projectcalico.org/orchestrator == 'k8s'");
   });
@@ -180,7 +183,10 @@ describe("networkPolicyToPolicy: peers", () => {
         },
       ],
     });
-    assert.equal(text(r.srcSelector), "has(projectcalico.org/namespace) && pcns.env != 'dev' && projectcalico.org/orchestrator == 'k8s' && role == 'db'");
+    assert.equal(
+      text(r.srcSelector),
+      "has(projectcalico.org/namespace) && pcns.env != 'dev' && projectcalico.org/orchestrator == 'k8s' && role == 'db'",
+    );
   });
 
   it("ipBlock → srcNets and srcNotNets, host bits masked, excepts sorted and deduped", () => {
