@@ -44,8 +44,8 @@ export interface HostEndpointState {
 export interface Resolution {
   /** Interface (or `*`) → the host endpoint policing it. */
   readonly byIface: ReadonlyMap<string, HostEndpoint>;
-  /** Host endpoint resource key → why it polices nothing (or null). */
-  readonly problems: ReadonlyMap<string, string | null>;
+  /** Host endpoint problem key → what is wrong with it (or null); the render adds policy problems. */
+  readonly problems: Map<string, string | null>;
 }
 
 const FAMILIES: readonly IpVersion[] = [4, 6];
@@ -150,6 +150,17 @@ export class HostEndpointRenderer {
         preDNATPolicies: keysOf(p.preDNAT, "ingress"),
         untrackedPolicies: [...new Set([...keysOf(p.untracked, "ingress"), ...keysOf(p.untracked, "egress")])],
       };
+    }
+    // As in Felix: untracked policy is not supported on the all-interfaces endpoint (it has no raw chains).
+    const all = res.byIface.get(ALL_INTERFACES);
+    if (all && policies.get(ALL_INTERFACES)!.untracked.length > 0) {
+      const key = problemKey(all.name);
+      if (!res.problems.get(key)) {
+        res.problems.set(
+          key,
+          'doNotTrack policy does not apply to an interfaceName "*" host endpoint (as in Felix): ignored there',
+        );
+      }
     }
     const ifaces = [...policies.keys()];
     const withPolicy = (k: keyof HostPolicies) => ifaces.filter((i) => policies.get(i)![k].length > 0);

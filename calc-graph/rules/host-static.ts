@@ -45,6 +45,7 @@ export function withHostEndpointTables<T extends Table>(
   s: RuleSettings,
   marks: Marks,
   v: IpVersion,
+  ipvs = false,
 ): Record<TableName, Table> {
   const allow = allowAction({ allow: s.filterAllowAction, deny: s.filterDenyAction, marks });
   const accepted = match().mark(marks.accept, marks.accept).build();
@@ -78,6 +79,8 @@ export function withHostEndpointTables<T extends Table>(
     rules: [
       // Forwarded traffic (filter FORWARD set the mark) is not host traffic.
       rule(accepted, Actions.return),
+      // Nor is IPVS-forwarded traffic (an endpoint mark from filter INPUT).
+      ...(ipvs && marks.endpoint !== 0 ? [rule(match().mark(0, marks.endpoint, true).build(), Actions.return)] : []),
       clear,
       rule(match().ctDnat().build(), Actions.jump(DISPATCH_TO_HOST_ENDPOINT)),
       rule(accepted, Actions.return, ACCEPTED),
@@ -103,6 +106,13 @@ export function withHostEndpointTables<T extends Table>(
             ...hepTail(DISPATCH_TO_HOST_ENDPOINT, match().ctDnat(true).build()),
           ],
         };
+      case "cali-forward-endpoint-mark": {
+        // IPVS-forwarded traffic leaving through a host endpoint gets its applyOnForward egress policy (Felix).
+        const found = c.rules.findIndex((r) => r.action.kind === "setMark" && r.action.value === 0);
+        const at = found < 0 ? c.rules.length : found;
+        const toHep = rule(NO_MATCH, Actions.jump(DISPATCH_TO_HOST_ENDPOINT_FORWARD));
+        return { name: c.name, rules: [...c.rules.slice(0, at), toHep, ...c.rules.slice(at)] };
+      }
       case "cali-FORWARD":
         return {
           name: c.name,

@@ -182,7 +182,7 @@ export function renderStaticTables(cfg: StaticConfig, v: IpVersion): Record<Tabl
     },
   };
   const svc = cfg.proxyMode === "iptables" ? withServiceTables(tables, v, marks.masq, cfg.masqFullyRandom) : tables;
-  const all = cfg.hostEndpoints ? withHostEndpointTables(svc, cfg, marks, v) : svc;
+  const all = cfg.hostEndpoints ? withHostEndpointTables(svc, cfg, marks, v, ipvs) : svc;
   return cfg.chainInsertMode === "append" ? appendHooks(all) : all;
 }
 

@@ -118,3 +118,12 @@ test("an invalid host endpoint update keeps the last valid version: the interfac
   assert.equal(rules(s, "filter", "cali-fh-eth0")?.at(-1)?.endsWith("-j DROP"), true);
   assert.match(s.problems["HostEndpoint//h"].message, /not an interface name.*last valid version/);
 });
+
+test("doNotTrack policy on the all-interfaces endpoint is not applied (as in Felix) and says so", () => {
+  const g = new CalcGraph({ nodeName: "node1" });
+  base(g, [untracked]);
+  const s = g.apply([hostEndpoint("all", { interfaceName: "*" }, { role: "node" })]);
+  assert.match(s.problems["HostEndpoint//all#interface"].message, /doNotTrack policy does not apply/);
+  assert.equal(Object.keys(s.iptables.ipv4.raw.shards).length > 0, true);
+  assert.ok(!has(s, "raw", "cali-fh-/all"));
+});
