@@ -143,6 +143,11 @@ export class ActiveRulesCalculator {
     for (const id of [...(hep?.profileIds ?? []), ...(old?.profileIds ?? [])]) this.dirty.profiles.add(id);
   }
 
+  /** Every policy selecting the item (a host endpoint: preDNAT and doNotTrack ones too), unordered. */
+  policiesOf(key: string): Policy[] {
+    return [...(this.endpointPolicies.get(key) ?? [])].map((k) => this.policies.get(k)!);
+  }
+
   /** Whether a local host endpoint is selected by the policy (its chains are then needed in mangle too). */
   policyOnHostEndpoint(policyKey: string): boolean {
     for (const k of this.hostEndpoints.keys()) if (this.labels.selectorsMatching(k).has(policyKey)) return true;

@@ -136,7 +136,11 @@ export class HostEndpointRenderer {
     const policies = new Map<string, HostPolicies>();
     const state: Record<string, HostEndpointState> = {};
     for (const [iface, hep] of [...res.byIface].sort(([a], [b]) => (a < b ? -1 : 1))) {
-      const p = splitPolicies(active.orderedPolicies(hep.key, "ingress"), active.orderedPolicies(hep.key, "egress"));
+      const ordered = hostPolicyOrder(active.policiesOf(hep.key));
+      const p = splitPolicies(
+        ordered.filter((x) => x.ingress),
+        ordered.filter((x) => x.egress),
+      );
       policies.set(iface, p);
       state[`${hep.name}@${iface}`] = {
         name: hep.name,
@@ -200,6 +204,16 @@ export class HostEndpointRenderer {
     for (const key of this.reported) if (!reported.has(key)) delete d.problems[key];
     this.reported = reported;
   }
+}
+
+/**
+ * A host endpoint's policies in evaluation order: by order, then key, as the
+ * workloads' (one tier). Kept apart from the workloads' ordering because a
+ * host endpoint also takes preDNAT and doNotTrack policy; with Calico tiers
+ * this sorts by tier first, as the workloads' does.
+ */
+export function hostPolicyOrder(policies: readonly Policy[]): Policy[] {
+  return [...policies].sort((a, b) => a.order - b.order || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
 }
 
 /** Felix's split of a host endpoint's policies: untracked, preDNAT, then normal (and forward with applyOnForward). */
