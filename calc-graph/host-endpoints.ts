@@ -22,6 +22,7 @@ import type { HostEndpoint, IpVersion, Policy } from "./model.js";
 import type { FilterActions } from "./rules/filter-actions.js";
 import { hostDispatchChains } from "./rules/host-dispatch.js";
 import { type HostPolicies, type HostTier, hostEndpointChains } from "./rules/host-endpoint.js";
+import { sortIntoTiers, type TierPolicies } from "./tiers.js";
 
 export type PutChain = (v: IpVersion, table: TableName, chain: Chain | undefined, name: string) => void;
 
@@ -136,11 +137,7 @@ export class HostEndpointRenderer {
     const policies = new Map<string, HostPolicies>();
     const state: Record<string, HostEndpointState> = {};
     for (const [iface, hep] of [...res.byIface].sort(([a], [b]) => (a < b ? -1 : 1))) {
-      const ordered = hostPolicyOrder(active.policiesOf(hep.key));
-      const p = splitPolicies(
-        ordered.filter((x) => x.ingress),
-        ordered.filter((x) => x.egress),
-      );
+      const p = splitPolicies(sortIntoTiers(active.policiesOf(hep.key), active.tiers));
       policies.set(iface, p);
       state[`${hep.name}@${iface}`] = {
         name: hep.name,
@@ -207,54 +204,28 @@ export class HostEndpointRenderer {
 }
 
 /**
- * A host endpoint's policies in evaluation order: by order, then key, as the
- * workloads' (one tier). Kept apart from the workloads' ordering because a
- * host endpoint also takes preDNAT and doNotTrack policy; with Calico tiers
- * this sorts by tier first, as the workloads' does.
+ * Felix's split of a host endpoint's policies (in tier order): doNotTrack ones
+ * are untracked policy, preDNAT ones (ingress only) pre-DNAT policy, the rest
+ * normal policy, and forward policy too with applyOnForward. Each kind keeps
+ * the tiers that hold some of its policies, with their default actions.
  */
-export function hostPolicyOrder(policies: readonly Policy[]): Policy[] {
-  return [...policies].sort((a, b) => a.order - b.order || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-}
-
-/** Felix's split of a host endpoint's policies: untracked, preDNAT, then normal (and forward with applyOnForward). */
-export function splitPolicies(ingress: readonly Policy[], egress: readonly Policy[]): HostPolicies {
-  const out = { normal: new Tiers(), forward: new Tiers(), preDNAT: new Tiers(), untracked: new Tiers() };
-  for (const [dir, list] of [
-    ["ingress", ingress],
-    ["egress", egress],
-  ] as const) {
-    for (const p of list) {
-      if (p.doNotTrack) out.untracked.add(p, dir);
-      else if (p.preDNAT) {
-        if (dir === "ingress") out.preDNAT.add(p, dir);
-      } else {
-        if (p.applyOnForward) out.forward.add(p, dir);
-        out.normal.add(p, dir);
-      }
-    }
-  }
-  return {
-    normal: out.normal.list(),
-    forward: out.forward.list(),
-    preDNAT: out.preDNAT.list(),
-    untracked: out.untracked.list(),
+export function splitPolicies(tiers: readonly TierPolicies[]): HostPolicies {
+  const kinds: Record<keyof HostPolicies, HostTier[]> = { normal: [], forward: [], preDNAT: [], untracked: [] };
+  const isKind: Record<keyof HostPolicies, (p: Policy, dir: "ingress" | "egress") => boolean> = {
+    untracked: (p) => p.doNotTrack === true,
+    preDNAT: (p, dir) => p.preDNAT === true && !p.doNotTrack && dir === "ingress",
+    normal: (p) => !p.doNotTrack && !p.preDNAT,
+    forward: (p) => !p.doNotTrack && !p.preDNAT && p.applyOnForward === true,
   };
-}
-
-/** Tiers in the order their first policy came, each with its policies per direction. */
-class Tiers {
-  private readonly tiers = new Map<string, { ingress: string[]; egress: string[] }>();
-  add(p: Policy, dir: "ingress" | "egress"): void {
-    let t = this.tiers.get(p.id.tier);
-    if (!t) {
-      t = { ingress: [], egress: [] };
-      this.tiers.set(p.id.tier, t);
+  for (const t of tiers) {
+    for (const kind of Object.keys(kinds) as (keyof HostPolicies)[]) {
+      const ingress = t.policies.filter((p) => p.ingress && isKind[kind](p, "ingress")).map((p) => p.key);
+      const egress = t.policies.filter((p) => p.egress && isKind[kind](p, "egress")).map((p) => p.key);
+      if (ingress.length + egress.length === 0) continue;
+      kinds[kind].push({ name: t.name, defaultAction: t.defaultAction, ingress, egress });
     }
-    t[dir].push(p.key);
   }
-  list(): HostTier[] {
-    return [...this.tiers].map(([name, t]) => ({ name, ingress: t.ingress, egress: t.egress }));
-  }
+  return kinds;
 }
 
 function keysOf(tiers: readonly HostTier[], dir: "ingress" | "egress"): string[] {

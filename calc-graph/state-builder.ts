@@ -24,7 +24,7 @@ import { IfaceRenderer } from "./iface-render.js";
 import type { IpSetIndex } from "./ipsets/ipset-index.js";
 import { putIpSet } from "./ipsets/put-ipset.js";
 import { Ipv6Filter } from "./ipv6-support.js";
-import type { IpVersion, NodeInfo, Policy, PolicyRule, WorkloadEndpoint } from "./model.js";
+import type { IpVersion, NodeInfo, PolicyRule, WorkloadEndpoint } from "./model.js";
 import type { FelixNetworkConfig } from "./network/model.js";
 import { NetworkIndex } from "./network/network-index.js";
 import { NodeRoutes } from "./network/node-routes.js";
@@ -40,12 +40,14 @@ import {
   putThisHostSet,
 } from "./rules/endpoint-mark-state.js";
 import { allowAction, denyAction, type FilterActions, filterActionsOf } from "./rules/filter-actions.js";
+import { logPrefixFor } from "./rules/log-prefix.js";
 import { type Direction, endpointChainName, policyChainName, profileChainName } from "./rules/names.js";
 import { rpfSkipChain, spoofable } from "./rules/rpf-skip.js";
 import { policyTables, putRuleChain } from "./rules/rule-tables.js";
 import { RPF_SKIP_CHAIN, renderStaticTables, type StaticConfig } from "./rules/static.js";
 import { ServicePortWrites, type ServiceStateRenderer } from "./services/service-state.js";
 import { putStaticTables } from "./static-writes.js";
+import { endpointTiers, missingTierKey, missingTierProblem } from "./tiers.js";
 
 export { emptyState };
 
@@ -66,6 +68,8 @@ export interface BuilderConfig {
   readonly kubeIPVSSupport?: boolean;
   /** Feature detection: MASQUERADE --random-fully works (featureDetectOverride wins). */
   readonly masqFullyRandom?: boolean;
+  /** kube-proxy's flags for the iptables proxy mode. */
+  readonly kubeProxy?: StaticConfig["kubeProxy"];
   /** How rules become kernel text (iptables unless the wiring picks another backend). */
   readonly ruleRenderer?: RuleRenderer;
 }
@@ -172,6 +176,7 @@ export class StateBuilder {
       proxyMode: this.cfg.proxyMode ?? "off",
       kubeIPVSSupport: this.cfg.kubeIPVSSupport === true,
       hostEndpoints,
+      ...(this.cfg.kubeProxy ? { kubeProxy: this.cfg.kubeProxy } : {}),
     };
   }
 
@@ -244,9 +249,12 @@ export class StateBuilder {
         const live = p && this.active.isPolicyActive(key);
         for (const dir of DIRECTIONS) {
           const wanted = live && (dir === "inbound" ? p.ingress : p.egress);
-          const rules = wanted ? (dir === "inbound" ? p.inbound : p.outbound) : undefined;
-          const onHep = rules !== undefined && this.active.policyOnHostEndpoint(key);
-          this.putRuleChain(policyChainName(dir, key), rules, policyTables(p, onHep));
+          const selected = wanted ? (dir === "inbound" ? p.inbound : p.outbound) : undefined;
+          const onHep = selected !== undefined && this.active.policyOnHostEndpoint(key);
+          // preDNAT and doNotTrack policy has chains only while a host endpoint here uses it.
+          const rules = p?.preDNAT || p?.doNotTrack ? (onHep ? selected : undefined) : selected;
+          const logPrefix = p && logPrefixFor(this.settings.logPrefix, p);
+          this.putRuleChain(policyChainName(dir, key), rules, policyTables(p, onHep), logPrefix);
         }
       }
       for (const id of dirty.profiles) {
@@ -313,6 +321,11 @@ export class StateBuilder {
         if (problem) d.problems[key] = problem;
         else delete d.problems[key];
       }
+      for (const name of dirty.tiers) {
+        const problem = missingTierProblem(name, this.active.tierPolicyCount(name), this.active.tiers.has(name));
+        if (problem) d.problems[problem.key] = problem;
+        else delete d.problems[missingTierKey(name)];
+      }
     };
     // The first flush renders the whole cluster (start-up): it works on a
     // private copy of the small initial snapshot, without immer's per-object
@@ -325,8 +338,13 @@ export class StateBuilder {
     return this.out;
   }
 
-  private putRuleChain(name: string, rules: readonly PolicyRule[] | undefined, tables: readonly TableName[]): void {
-    putRuleChain((v, t, c) => this.putChain(v, t, c, name), this.actions, name, rules, tables);
+  private putRuleChain(
+    name: string,
+    rules: readonly PolicyRule[] | undefined,
+    tables: readonly TableName[],
+    logPrefix?: string,
+  ): void {
+    putRuleChain((v, t, c) => this.putChain(v, t, c, name), this.actions, name, rules, tables, logPrefix);
   }
 
   /** Sets (or with `chain` undefined, deletes) one chain of the flush in progress, keeping identity when unchanged. */
@@ -335,23 +353,21 @@ export class StateBuilder {
   }
 
   private putEndpoint(d: Draft<DesiredState>, ep: WorkloadEndpoint): void {
-    // preDNAT and doNotTrack policy is host endpoint policy only (its chains are in mangle/raw), as in Felix.
-    const normal = (p: Policy) => !p.preDNAT && !p.doNotTrack;
-    const ingress = this.active
-      .orderedPolicies(ep.key, "ingress")
-      .filter(normal)
-      .map((p) => p.key);
-    const egress = this.active
-      .orderedPolicies(ep.key, "egress")
-      .filter(normal)
-      .map((p) => p.key);
+    const ingressTiers = endpointTiers(this.active.orderedTiers(ep.key, "ingress"));
+    const egressTiers = endpointTiers(this.active.orderedTiers(ep.key, "egress"));
+    const ingress = ingressTiers.flatMap((t) => t.policies);
+    const egress = egressTiers.flatMap((t) => t.policies);
     for (const v of FAMILIES) {
       for (const dir of DIRECTIONS) {
-        const policies = (dir === "inbound" ? ingress : egress).map((k) => policyChainName(dir, k));
+        const tiers = (dir === "inbound" ? ingressTiers : egressTiers).map((t) => ({
+          name: t.name,
+          defaultAction: t.defaultAction,
+          chains: t.policies.map((k) => policyChainName(dir, k)),
+        }));
         const profiles = ep.profileIds.map((id) => profileChainName(dir, id));
         const name = endpointChainName(dir, ep.iface);
         const encap = dir === "outbound" ? this.encapDrops : undefined;
-        const rules = renderEndpointRules(policies, profiles, this.actions, v, encap);
+        const rules = renderEndpointRules(tiers, profiles, this.actions, v, encap);
         this.putChain(v, "filter", { name, rules }, name);
       }
     }
@@ -366,6 +382,8 @@ export class StateBuilder {
       profiles: ep.profileIds,
       ingressPolicies: ingress,
       egressPolicies: egress,
+      ingressTiers,
+      egressTiers,
     };
     if (!sameEndpoint(d.endpoints[ep.key], state)) d.endpoints[ep.key] = castDraft(state);
     for (const net of [...ep.ipv4Nets, ...ep.ipv6Nets]) {

@@ -14,6 +14,7 @@ import {
   ifaceRegexpList,
   int,
   ipv4,
+  logPrefix,
   markMask,
   oneOf,
   type Parser,
@@ -52,6 +53,8 @@ export interface FelixConfig {
   readonly interfaceExclude?: readonly string[];
   /** IPVS support: NodePorts count as forwarded in cali-forward-check (the first range is used). */
   readonly kubeNodePortRanges?: readonly PortRange[];
+  /** Prefix of Log rules' kernel log lines (%t tier, %k kind, %n name, %p namespace/name). */
+  readonly logPrefix?: string;
   /** Host endpoints: ports their policy never blocks (config/failsafe.ts). */
   readonly failsafeInboundHostPorts?: readonly ProtoPort[];
   readonly failsafeOutboundHostPorts?: readonly ProtoPort[];
@@ -90,6 +93,7 @@ export const HONOURED: { readonly [K in Honoured]-?: Parser<NonNullable<FelixCon
   interfaceExclude: ifaceRegexpList,
   kubeNodePortRanges: portRangeList,
   featureDetectOverride: featureOverrides,
+  logPrefix,
   failsafeInboundHostPorts: protoPortList,
   failsafeOutboundHostPorts: protoPortList,
 };
@@ -129,7 +133,6 @@ const INERT: Readonly<Record<string, readonly string[]>> = {
   logSeverityFile: ["*"],
   logSeveritySys: ["*"],
   logFilePath: ["*"],
-  logPrefix: ["*"],
   logDebugFilenameRegex: ["*"],
   reportingInterval: ["*"],
   reportingTTL: ["*"],

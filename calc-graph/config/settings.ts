@@ -40,6 +40,8 @@ export interface RuleSettings {
   readonly kubeNodePortRange: readonly [number, number];
   /** MASQUERADE --random-fully: feature detection, unless featureDetectOverride says MASQFullyRandom. */
   readonly masqFullyRandom: boolean;
+  /** FELIX_LOGPREFIX: Log rules' prefix template (Felix's default `calico-packet`). */
+  readonly logPrefix: string;
   /** Host endpoints: inbound/outbound traffic their policy never blocks (Felix's defaults). */
   readonly failsafeInboundHostPorts: readonly ProtoPort[];
   readonly failsafeOutboundHostPorts: readonly ProtoPort[];
@@ -78,6 +80,7 @@ export function ruleSettings(cfg: FelixConfig, fallbackPrefix = "cali", detected
     interfaceExclude: cfg.interfaceExclude ?? ["^kube-ipvs0$"],
     kubeNodePortRange: nodePorts ? [nodePorts.min, nodePorts.max] : [30000, 32767],
     masqFullyRandom: cfg.featureDetectOverride?.MASQFullyRandom ?? detected.masqFullyRandom ?? true,
+    logPrefix: cfg.logPrefix ?? "calico-packet",
     failsafeInboundHostPorts: cfg.failsafeInboundHostPorts ?? DEFAULT_FAILSAFE_INBOUND,
     failsafeOutboundHostPorts: cfg.failsafeOutboundHostPorts ?? DEFAULT_FAILSAFE_OUTBOUND,
   };

@@ -167,6 +167,9 @@ const CLUSTER_SCOPED: ReadonlySet<Kind> = new Set([
   "IPPool",
   "BlockAffinity",
   "FelixConfiguration",
+  "Tier",
+  "GlobalNetworkPolicy",
+  "StagedGlobalNetworkPolicy",
   "HostEndpoint",
   "GlobalNetworkSet",
 ]);
@@ -192,6 +195,7 @@ function spec(kind: Kind, o: Record<string, unknown>): Problem {
     case "Pod":
       return pod(s);
     case "NetworkPolicy":
+    case "StagedKubernetesNetworkPolicy":
       return networkPolicyPlacement(s);
     case "Service":
       return portNames(s.ports, "spec.ports");

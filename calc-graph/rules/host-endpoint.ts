@@ -35,6 +35,8 @@ export type HostChainType = "normal" | "forward" | "preDNAT" | "untracked";
 /** One tier's policy keys per direction, in evaluation order. */
 export interface HostTier {
   readonly name: string;
+  /** Pass: traffic no policy of the tier decided goes on to the next tier (no end-of-tier drop). */
+  readonly defaultAction: "Deny" | "Pass";
   readonly ingress: readonly string[];
   readonly egress: readonly string[];
 }
@@ -79,7 +81,7 @@ function endpointChain(c: ChainSpec, actions: FilterActions): Chain {
       if (c.type === "untracked") out.push(rule(match().mark(accept, accept).build(), Actions.notrack));
       out.push(rule(match().mark(accept, accept).build(), Actions.return, "Return if policy accepted"));
     }
-    if (c.type === "normal" || c.type === "forward") {
+    if ((c.type === "normal" || c.type === "forward") && tier.defaultAction !== "Pass") {
       out.push(
         rule(match().mark(0, pass).build(), c.deny, `End of tier ${tier.name}. Drop if no policies passed packet`),
       );

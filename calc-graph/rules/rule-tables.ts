@@ -28,6 +28,7 @@ export function putRuleChain(
   name: string,
   rules: readonly PolicyRule[] | undefined,
   tables: readonly TableName[],
+  logPrefix?: string,
 ): void {
   // REJECT exists only in the filter table.
   const drop = { ...actions, deny: "DROP" as const };
@@ -35,7 +36,7 @@ export function putRuleChain(
     for (const t of POLICY_TABLES) {
       const chain =
         rules && tables.includes(t)
-          ? { name, rules: renderPolicyRules(rules, v, t === "filter" ? actions : drop) }
+          ? { name, rules: renderPolicyRules(rules, v, t === "filter" ? actions : drop, logPrefix) }
           : undefined;
       put(v, t, chain);
     }

@@ -23,7 +23,7 @@ import { Actions, type Chain, match, NO_MATCH, type Rule, rule } from "../../mod
 import type { TableName } from "../../model/tables.js";
 import type { EndpointToHostAction, RuleSettings } from "../config/settings.js";
 import type { IpVersion } from "../model.js";
-import type { ProxyMode } from "../services/model.js";
+import type { KubeProxyOptions, ProxyMode } from "../services/model.js";
 import {
   forwardCheckChain,
   forwardEndpointMarkChain,
@@ -45,6 +45,8 @@ export interface StaticConfig extends RuleSettings {
   readonly proxyMode?: ProxyMode;
   /** Felix's KubeIPVSSupportEnabled: our IPVS proxy mode, or kube-proxy's kube-ipvs0 present. */
   readonly kubeIPVSSupport?: boolean;
+  /** kube-proxy's flags for the iptables proxy mode. */
+  readonly kubeProxy?: KubeProxyOptions;
   /** This node has a host endpoint: add the host endpoint plumbing (rules/host-static.ts). */
   readonly hostEndpoints?: boolean;
 }
@@ -181,7 +183,10 @@ export function renderStaticTables(cfg: StaticConfig, v: IpVersion): Record<Tabl
       },
     },
   };
-  const svc = cfg.proxyMode === "iptables" ? withServiceTables(tables, v, marks.masq, cfg.masqFullyRandom) : tables;
+  const svc =
+    cfg.proxyMode === "iptables"
+      ? withServiceTables(tables, v, marks.masq, cfg.masqFullyRandom, cfg.kubeProxy)
+      : tables;
   const all = cfg.hostEndpoints ? withHostEndpointTables(svc, cfg, marks, v, ipvs) : svc;
   return cfg.chainInsertMode === "append" ? appendHooks(all) : all;
 }
