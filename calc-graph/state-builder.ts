@@ -43,7 +43,7 @@ import { allowAction, denyAction, type FilterActions, filterActionsOf } from "./
 import { logPrefixFor } from "./rules/log-prefix.js";
 import { type Direction, endpointChainName, policyChainName, profileChainName } from "./rules/names.js";
 import { rpfSkipChain, spoofable } from "./rules/rpf-skip.js";
-import { policyTables, putRuleChain } from "./rules/rule-tables.js";
+import { policyChainPlacement, profileTables, putRuleChain } from "./rules/rule-tables.js";
 import { RPF_SKIP_CHAIN, renderStaticTables, type StaticConfig } from "./rules/static.js";
 import { ServicePortWrites, type ServiceStateRenderer } from "./services/service-state.js";
 import { putStaticTables } from "./static-writes.js";
@@ -251,10 +251,9 @@ export class StateBuilder {
           const wanted = live && (dir === "inbound" ? p.ingress : p.egress);
           const selected = wanted ? (dir === "inbound" ? p.inbound : p.outbound) : undefined;
           const onHep = selected !== undefined && this.active.policyOnHostEndpoint(key);
-          // preDNAT and doNotTrack policy has chains only while a host endpoint here uses it.
-          const rules = p?.preDNAT || p?.doNotTrack ? (onHep ? selected : undefined) : selected;
+          const { rules, tables } = policyChainPlacement(p, dir, selected, onHep);
           const logPrefix = p && logPrefixFor(this.settings.logPrefix, p);
-          this.putRuleChain(policyChainName(dir, key), rules, policyTables(p, onHep), logPrefix);
+          this.putRuleChain(policyChainName(dir, key), rules, tables, logPrefix);
         }
       }
       for (const id of dirty.profiles) {
@@ -265,7 +264,7 @@ export class StateBuilder {
           const missing: PolicyRule[] = [{ action: "deny" }];
           const rules = !live ? undefined : p ? (dir === "inbound" ? p.inbound : p.outbound) : missing;
           const onHep = rules !== undefined && this.active.profileOnHostEndpoint(id);
-          this.putRuleChain(profileChainName(dir, id), rules, policyTables(undefined, onHep));
+          this.putRuleChain(profileChainName(dir, id), rules, profileTables(dir, onHep));
         }
       }
       // Endpoints, then their interfaces: an interface is rendered from all

@@ -9,16 +9,33 @@ import type { Chain } from "../../model/rule.js";
 import type { TableName } from "../../model/tables.js";
 import type { IpVersion, Policy, PolicyRule } from "../model.js";
 import type { FilterActions } from "./filter-actions.js";
+import type { Direction } from "./names.js";
 import { renderPolicyRules } from "./policy.js";
 
 const FAMILIES: readonly IpVersion[] = [4, 6];
 const POLICY_TABLES: readonly TableName[] = ["filter", "mangle", "raw"];
 
-/** `p` undefined: a profile (or a deleted policy). */
-export function policyTables(p: Policy | undefined, onHostEndpoint: boolean): TableName[] {
-  if (p?.doNotTrack) return ["raw"];
-  if (p?.preDNAT) return ["mangle"];
-  return onHostEndpoint ? ["filter", "mangle"] : ["filter"];
+/**
+ * Where one direction of a policy goes. preDNAT policy: mangle, doNotTrack
+ * policy: raw, and only while a host endpoint here uses it (a workload never
+ * jumps to them). Other policy: filter, and mangle too for the outbound
+ * chain of a host endpoint's policy (mangle cali-th- polices DNAT'd host
+ * traffic). `rules` undefined: no chain anywhere.
+ */
+export function policyChainPlacement(
+  p: Policy | undefined,
+  dir: Direction,
+  rules: readonly PolicyRule[] | undefined,
+  onHostEndpoint: boolean,
+): { rules?: readonly PolicyRule[]; tables: TableName[] } {
+  if (p?.doNotTrack) return onHostEndpoint ? { rules, tables: ["raw"] } : { tables: [] };
+  if (p?.preDNAT) return onHostEndpoint ? { rules, tables: ["mangle"] } : { tables: [] };
+  return { rules, tables: profileTables(dir, onHostEndpoint) };
+}
+
+/** A profile (or normal policy) chain: filter, and mangle too when outbound on a host endpoint. */
+export function profileTables(dir: Direction, onHostEndpoint: boolean): TableName[] {
+  return onHostEndpoint && dir === "outbound" ? ["filter", "mangle"] : ["filter"];
 }
 
 /** Writes the chain into `tables` (rules undefined: nowhere) and deletes it from the others. */
