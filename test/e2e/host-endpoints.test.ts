@@ -28,7 +28,7 @@ describe("host endpoints and failsafes end to end", skipIf(skip), () => {
   let pod1: TopoPod;
   let pod2: TopoPod;
 
-  function write(hep: Record<string, unknown> | undefined, vxlan = false): void {
+  function write(hep: Record<string, unknown> | undefined, vxlan = false, extra: object[] = []): void {
     const node = (n: TopoNode, i: number) =>
       vxlan
         ? nodeManifest(n, {
@@ -59,7 +59,7 @@ describe("host endpoints and failsafes end to end", skipIf(skip), () => {
         spec: { node: "node1", interfaceName: "eth0", expectedIPs: [n1.underlayIp], ...hep },
       });
     }
-    dir.write("cluster.yaml", docs);
+    dir.write("cluster.yaml", [...docs, ...extra]);
   }
 
   async function program(env: NodeJS.ProcessEnv = {}): Promise<void> {
@@ -82,7 +82,7 @@ describe("host endpoints and failsafes end to end", skipIf(skip), () => {
     n1 = await topo.addNode("node1", {
       underlayIp: "172.31.250.1",
       podCIDR: "10.65.1.0/24",
-      servers: { tcp: [22, 80, 179, 6443], udp: [68, 80] },
+      servers: { tcp: [22, 80, 81, 179, 6443], udp: [68, 80] },
     });
     n2 = await topo.addNode("node2", {
       underlayIp: "172.31.250.2",
@@ -183,6 +183,43 @@ describe("host endpoints and failsafes end to end", skipIf(skip), () => {
     assert.equal(await topo.probe(n2, n1.underlayIp, 80, "tcp"), false, "the host endpoint is in force");
     assert.equal(await topo.probe(pod2, pod1, 80, "tcp"), true, "pod on node2 → pod on node1 over VXLAN");
     assert.equal(await topo.probe(pod1, pod2, 80, "tcp"), true, "and the other way");
+  });
+
+  test("Calico GlobalNetworkPolicies on the endpoint, through the agent: a normal Allow of tcp/80-81 from node2, a preDNAT Deny of tcp/81 that wins over it, a doNotTrack Allow of udp/80 (and udp back), the rest dropped", async () => {
+    const gnp = (name: string, spec: object) => ({
+      apiVersion: "projectcalico.org/v3",
+      kind: "GlobalNetworkPolicy",
+      metadata: { name },
+      spec: { selector: "host-endpoint == 'ingress'", ...spec },
+    });
+    const node2 = { nets: [`${n2.underlayIp}/32`] };
+    write({}, false, [
+      gnp("host-allow", {
+        ingress: [{ action: "Allow", protocol: "TCP", source: node2, destination: { ports: ["80:81"] } }],
+      }),
+      gnp("host-prednat", {
+        applyOnForward: true,
+        preDNAT: true,
+        ingress: [{ action: "Deny", protocol: "TCP", destination: { ports: [81] } }],
+      }),
+      gnp("host-untracked", {
+        applyOnForward: true,
+        doNotTrack: true,
+        ingress: [{ action: "Allow", protocol: "UDP", source: node2, destination: { ports: [80] } }],
+        egress: [{ action: "Allow", protocol: "UDP", destination: node2 }],
+      }),
+    ]);
+    await program();
+    assert.deepEqual(
+      await reach(n2, n1.underlayIp, [
+        ["tcp", 22],
+        ["tcp", 80],
+        ["tcp", 81],
+        ["udp", 80],
+        ["tcp", 179],
+      ]),
+      { "tcp/22": true, "tcp/80": true, "tcp/81": false, "udp/80": true, "tcp/179": true },
+    );
   });
 
   test("the host endpoint removed: the plumbing goes and everything connects", async () => {
