@@ -37,7 +37,9 @@ export interface HostEndpointState {
   /** Policy keys in evaluation order, per kind of policy. */
   readonly ingressPolicies: readonly string[];
   readonly egressPolicies: readonly string[];
-  readonly forwardPolicies: readonly string[];
+  /** applyOnForward policy on traffic forwarded in through the interface, and out through it. */
+  readonly forwardIngressPolicies: readonly string[];
+  readonly forwardEgressPolicies: readonly string[];
   readonly preDNATPolicies: readonly string[];
   readonly untrackedPolicies: readonly string[];
 }
@@ -147,7 +149,8 @@ export class HostEndpointRenderer {
         profiles: hep.profileIds,
         ingressPolicies: keysOf(p.normal, "ingress"),
         egressPolicies: keysOf(p.normal, "egress"),
-        forwardPolicies: [...new Set([...keysOf(p.forward, "ingress"), ...keysOf(p.forward, "egress")])],
+        forwardIngressPolicies: keysOf(p.forward, "ingress"),
+        forwardEgressPolicies: keysOf(p.forward, "egress"),
         preDNATPolicies: keysOf(p.preDNAT, "ingress"),
         untrackedPolicies: [...new Set([...keysOf(p.untracked, "ingress"), ...keysOf(p.untracked, "egress")])],
       };

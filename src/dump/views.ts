@@ -49,7 +49,8 @@ function hostEndpointsText(s: DesiredState): string {
     const policies = [
       ...h.ingressPolicies.map((p) => `in:${p}`),
       ...h.egressPolicies.map((p) => `out:${p}`),
-      ...h.forwardPolicies.map((p) => `forward:${p}`),
+      ...h.forwardIngressPolicies.map((p) => `forward-in:${p}`),
+      ...h.forwardEgressPolicies.map((p) => `forward-out:${p}`),
       ...h.preDNATPolicies.map((p) => `preDNAT:${p}`),
       ...h.untrackedPolicies.map((p) => `doNotTrack:${p}`),
     ];
