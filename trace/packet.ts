@@ -99,6 +99,8 @@ function termResult(t: MatchTerm, p: PacketState, env: NodeEnv): MatchResult | b
       const inState = t.states.includes("NEW") || (t.states.includes("DNAT") && p.dnated);
       return inState !== t.negate;
     }
+    case "ctStatus":
+      return p.dnated !== t.negate;
     case "addrType":
       return env.localAddresses.has(canonical(t.dir === "src" ? p.src : p.dst)) !== t.negate;
     case "icmpv6Type":
