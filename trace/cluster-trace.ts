@@ -124,8 +124,9 @@ export class ClusterTracer {
     const ends = entryNode ? this.pass(entryNode, start, from, v, client, 0) : [outside(start)];
     const branches = ends.map((e) => this.result(e, v));
     // Shares of new clients (a returning client's affinity branch repeats a share already counted).
-    const fresh = branches.filter((b) => !b.conditions.some((c) => c.startsWith("the client has")));
-    const allowedShare = fresh.filter((b) => b.verdict === "allow").reduce((a, b) => a + b.probability, 0);
+    // (Summed before rounding: three thirds make one.)
+    const fresh = ends.filter((e) => !e.b.conditions.some((c) => c.startsWith("the client has")));
+    const allowedShare = fresh.filter((e) => !e.denied).reduce((a, e) => a + e.b.probability, 0);
     const denied = branches.find((b) => b.verdict === "deny");
     const shown = denied ?? branches[0];
     const verdict = denied ? "deny" : "allow";
