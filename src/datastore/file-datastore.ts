@@ -20,7 +20,7 @@ import { readdir, stat } from "node:fs/promises";
 import { join, relative, sep } from "node:path";
 import { Observable } from "rxjs";
 import { type ResourceUpdate, resourceKey } from "../model/resource.js";
-import { type FileSig, fsManifestReader, type ManifestReader, sameSig } from "./manifest-reader.js";
+import { type FileSig, fsManifestReader, type ManifestReader, type ReadResult, sameSig } from "./manifest-reader.js";
 import { type HeldObject, holdObject, ManifestState } from "./manifest-state.js";
 import { listManifestFiles, type ManifestProblem, parseManifestText } from "./manifests.js";
 
@@ -70,6 +70,18 @@ const UNSTABLE_RETRIES = 3;
  */
 const WIDENS_WHEN_GONE = new Set<string>(["NetworkPolicy", "FelixConfiguration"]);
 const UNSTABLE_WAIT_MS = 10;
+/**
+ * Files stat'ed and read ahead of their turn in a pass: the reads overlap
+ * (libuv's thread pool) while earlier files are parsed, one at a time and in
+ * order. Sequential awaits left the large preset's 1,149 files idle ~0.7 s.
+ */
+const READ_AHEAD = 8;
+
+/** A file's signature and, when that differs from the one known, its content: fetched ahead of its turn. */
+interface Fetched {
+  readonly sig: FileSig | undefined;
+  readonly read?: ReadResult;
+}
 
 export class FileDatastore {
   private readonly state: ManifestState;
@@ -222,7 +234,7 @@ export class FileDatastore {
       const files = await listManifestFiles(this.o.dir);
       const present = new Set(files);
       for (const f of [...this.state.knownFiles()]) if (!present.has(f)) this.state.removeFile(f);
-      for (const f of files) await this.check(f, retry);
+      await this.checkAll(files, retry);
     } else {
       for (const path of [...dirty].sort()) await this.checkPath(path, retry);
     }
@@ -250,7 +262,7 @@ export class FileDatastore {
       for (const d of await listDirectories(path).catch(() => [])) this.onDirectory(d, true);
       const files = new Set(await listManifestFiles(path).catch(() => []));
       for (const f of this.knownUnder(path)) if (!files.has(f)) this.state.removeFile(f);
-      for (const f of files) await this.check(f, retry);
+      await this.checkAll([...files], retry);
       return;
     }
     if (!s) {
@@ -271,9 +283,37 @@ export class FileDatastore {
     return [...this.state.knownFiles()].filter((f) => f.startsWith(prefix));
   }
 
-  /** Reads and parses one file if its signature changed. */
-  private async check(path: string, retry: Set<string>): Promise<void> {
-    const current = await this.reader.sig(path);
+  /**
+   * check() for each file in order, each fetched up to READ_AHEAD files ahead.
+   * Fetching ahead is safe: only a file's own check changes what its fetch
+   * looks at (its known signature, its pending drop).
+   */
+  private async checkAll(files: readonly string[], retry: Set<string>): Promise<void> {
+    const ahead: Promise<Fetched>[] = [];
+    let next = 0;
+    for (const f of files) {
+      while (next < files.length && ahead.length < READ_AHEAD) {
+        const p = this.fetch(files[next++]);
+        p.catch(() => {}); // a pass that stops early leaves no unhandled rejection behind
+        ahead.push(p);
+      }
+      await this.check(f, retry, ahead.shift());
+    }
+  }
+
+  /** The file's signature, and its content when there is something new to read. */
+  private async fetch(path: string): Promise<Fetched> {
+    const sig = await this.reader.sig(path);
+    const pending = this.pendingDrops.get(path);
+    if (pending && sameSig(pending.sig, sig)) return { sig };
+    const known = this.state.sig(path);
+    if (known && sameSig(known, sig)) return { sig };
+    return { sig, read: await this.reader.read(path, this.o.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES) };
+  }
+
+  /** Reads and parses one file if its signature changed (`fetched`: what fetch() found for it already). */
+  private async check(path: string, retry: Set<string>, fetched?: Promise<Fetched>): Promise<void> {
+    const { sig: current, read } = await (fetched ?? this.fetch(path));
     const pending = this.pendingDrops.get(path);
     if (pending && sameSig(pending.sig, current)) {
       if (performance.now() - pending.at >= this.confirmDropMs) {
@@ -284,9 +324,9 @@ export class FileDatastore {
     }
     this.pendingDrops.delete(path);
     const known = this.state.sig(path);
-    if (known && sameSig(known, current)) return;
+    if ((known && sameSig(known, current)) || read === undefined) return;
     const file = relative(process.cwd(), path) || path;
-    let r = await this.reader.read(path, this.o.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES);
+    let r = read;
     // A writer at work: give it a moment before putting the file off to the next pass.
     for (let i = 0; i < UNSTABLE_RETRIES && r.status === "unstable"; i++) {
       await new Promise((resolve) => setTimeout(resolve, UNSTABLE_WAIT_MS));

@@ -220,6 +220,38 @@ describe("FileDatastore: cost and safety", () => {
     assert.deepEqual(names(first), ["a"]);
   });
 
+  test("a pass reads files ahead of their turn, a bounded number at once, and takes them in path order", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "felix-fds-"));
+    const files = Array.from({ length: 30 }, (_, i) => `n${String(i).padStart(2, "0")}`);
+    // Written in reverse: the batch order must come from the paths, not from the order reads finish in.
+    for (const n of [...files].reverse()) writeFileSync(join(dir, `${n}.yaml`), ns(n));
+    let inFlight = 0;
+    let most = 0;
+    const held: (() => void)[] = [];
+    const reader: ManifestReader = {
+      sig: (p) => fsManifestReader.sig(p),
+      read: async (p, max) => {
+        inFlight++;
+        most = Math.max(most, inFlight);
+        // Each read waits until the next one has started (or nothing more can start): reads overlap only if
+        // the datastore starts them ahead of their turn, and the last ones are finished in reverse order.
+        await new Promise<void>((r) => {
+          held.push(r);
+          setImmediate(() => {
+            if (held.length > 1 || inFlight === held.length) for (const h of held.splice(0).reverse()) h();
+          });
+        });
+        inFlight--;
+        return fsManifestReader.read(p, max);
+      },
+    };
+    const first = await firstValueFrom(new FileDatastore({ dir, watch: false, reader }).updates());
+    rmSync(dir, { recursive: true, force: true });
+    assert.deepEqual(names(first), files);
+    assert.ok(most > 1, `reads overlapped (at most ${most} at once)`);
+    assert.ok(most <= 8, `at most 8 reads at once, not ${most}`);
+  });
+
   test("a file over the size limit is skipped with a clear error; one that grows over it keeps what it held", async () => {
     await withDatastore(
       { maxFileBytes: 2000 },
