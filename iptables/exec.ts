@@ -2,6 +2,7 @@
 // for a non-zero exit: callers decide what a failure means.
 
 import { spawn } from "node:child_process";
+import type { Writable } from "node:stream";
 
 export interface ExecResult {
   readonly code: number;
@@ -11,7 +12,14 @@ export interface ExecResult {
 
 export class CommandNotFoundError extends Error {}
 
-export function run(cmd: string, args: readonly string[], input?: string): Promise<ExecResult> {
+/**
+ * stdin as one string, or as parts whose concatenation is the text: parts are
+ * written in chunks as the program reads them, so a restore input of tens of
+ * megabytes is never built as one string (nor copied whole into the pipe).
+ */
+export type StdinText = string | readonly string[];
+
+export function run(cmd: string, args: readonly string[], input?: StdinText): Promise<ExecResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: ["pipe", "pipe", "pipe"] });
     const out: Buffer[] = [];
@@ -25,6 +33,63 @@ export function run(cmd: string, args: readonly string[], input?: string): Promi
       resolve({ code: code ?? 1, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() }),
     );
     child.stdin.on("error", () => {}); // the program may exit before reading all input
-    child.stdin.end(input ?? "");
+    if (typeof input === "string" || input === undefined) child.stdin.end(input ?? "");
+    else void writeParts(child.stdin, input);
   });
+}
+
+/** Bytes per write: large enough to keep the program busy, small enough to stay out of the old generation. */
+const CHUNK_CHARS = 256 * 1024;
+
+/** Writes the parts in chunks, each after the pipe has taken the last (or the program has gone). */
+async function writeParts(stdin: Writable, parts: readonly string[]): Promise<void> {
+  let gone = false;
+  const stop = () => {
+    gone = true;
+  };
+  stdin.once("error", stop);
+  stdin.once("close", stop);
+  let chunk: string[] = [];
+  let size = 0;
+  for (const p of parts) {
+    chunk.push(p);
+    size += p.length;
+    if (size < CHUNK_CHARS) continue;
+    if (gone) return;
+    const more = stdin.write(chunk.join(""));
+    chunk = [];
+    size = 0;
+    if (!more) await drained(stdin);
+  }
+  if (!gone) stdin.end(chunk.join(""));
+}
+
+function drained(stdin: Writable): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      stdin.off("drain", done);
+      stdin.off("close", done);
+      stdin.off("error", done);
+      resolve();
+    };
+    stdin.on("drain", done);
+    stdin.on("close", done);
+    stdin.on("error", done);
+  });
+}
+
+/** Line `n` (1-based) of text given as parts, without its newline; undefined past the end. */
+export function lineOfParts(parts: readonly string[], n: number): string | undefined {
+  let line = 1;
+  let current = "";
+  for (const p of parts) {
+    let from = 0;
+    for (let at = p.indexOf("\n"); at !== -1; at = p.indexOf("\n", from)) {
+      if (line === n) return current + p.slice(from, at);
+      line++;
+      from = at + 1;
+    }
+    if (line === n) current += p.slice(from);
+  }
+  return line === n && current !== "" ? current : undefined;
 }

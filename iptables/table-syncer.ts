@@ -123,22 +123,24 @@ export class TableSyncer {
       (p, i) =>
         this.foldDeletes &&
         p.removed.length > 0 &&
-        p.main !== "" &&
+        p.input.length > 0 &&
         !outsideJumpTo(this.kernel?.get(TABLE_NAMES[i]), desired[TABLE_NAMES[i]], p.removed),
     );
-    const main = plans.map((p, i) => (folded[i] ? withDeletes(p) : p.main)).join("");
+    // Parts, not one string: the restore input is streamed (tens of megabytes at a cold start).
+    const main = ([] as string[]).concat(...plans.map((p, i) => (folded[i] ? withDeletes(p) : p.input)));
     const deletes = plans.map((p, i) => (folded[i] ? "" : p.deletes)).join("");
     let restoreMs = 0;
-    const write = async (input: string) => {
+    const write = async (parts: readonly string[]) => {
       const t0 = performance.now();
-      await this.backend.restore(input);
+      if (this.backend.restoreParts) await this.backend.restoreParts(parts);
+      else await this.backend.restore(parts.join(""));
       restoreMs += performance.now() - t0;
     };
-    if (main) await write(main);
+    if (main.length > 0) await write(main);
     let deletesApplied = true;
     if (deletes) {
       try {
-        await write(deletes);
+        await write([deletes]);
       } catch (e) {
         // A chain someone else still jumps to cannot go yet; it stays flushed
         // (harmless) and the next resync tries again.
@@ -155,7 +157,7 @@ export class TableSyncer {
       chainsDeleted: sum((p) => p.removed.length),
       hooksWritten: sum((p) => p.hooksWritten),
       linesWritten: sum((p) => p.lines),
-      bytesWritten: Buffer.byteLength(main) + Buffer.byteLength(deletes),
+      bytesWritten: textBytes(main) + Buffer.byteLength(deletes),
       restoreMs,
     };
   }
@@ -198,8 +200,15 @@ export class TableSyncer {
 }
 
 /** A plan's main transaction that also deletes its stale chains (after the rules that jumped to them are gone). */
-function withDeletes(p: TablePlan): string {
-  return `${p.main.slice(0, -"COMMIT\n".length)}${p.removed.map((c) => `-X ${c}\n`).join("")}COMMIT\n`;
+function withDeletes(p: TablePlan): readonly string[] {
+  return [...p.input.slice(0, -1), p.removed.map((c) => `-X ${c}\n`).join(""), "COMMIT\n"];
+}
+
+/** UTF-8 bytes of text given as parts. */
+function textBytes(parts: readonly string[]): number {
+  let n = 0;
+  for (const p of parts) n += Buffer.byteLength(p);
+  return n;
 }
 
 /**
@@ -248,8 +257,11 @@ export function hooksInPlace(rules: readonly SavedRule[], hook: HookRules): bool
   );
 }
 
-/** One table's restore input ("" when nothing to do), its deletions, and the chains each touches. */
+/** One table's restore input (none when nothing to do), its deletions, and the chains each touches. */
 export interface TablePlan {
+  /** The main transaction as parts whose concatenation is the text (rules' texts are not copied); the last is `COMMIT\n`. */
+  readonly input: readonly string[];
+  /** `input` joined. */
   readonly main: string;
   readonly deletes: string;
   /** Chains (re)written or edited by `main`. */
@@ -333,10 +345,20 @@ export function planTable(
   }
   const del = deletes.length ? `*${name}\n${deletes.join("\n")}\nCOMMIT\n` : "";
   const counts = { declared: declare.length, hooksWritten, lines: declare.length + bodyLines + deletes.length };
-  if (declare.length === 0 && bodyLines === 0) return { main: "", deletes: del, written, removed, ...counts };
-  const main = `*${name}\n${declare.map((d) => `${d}\n`).join("")}${body.join("")}COMMIT\n`;
-  assertLineCount(main, declare.length + bodyLines + 2, name);
-  return { main, deletes: del, written, removed, ...counts };
+  if (declare.length === 0 && bodyLines === 0)
+    return { input: [], main: "", deletes: del, written, removed, ...counts };
+  const input = [`*${name}\n${declare.map((d) => `${d}\n`).join("")}`].concat(body, "COMMIT\n");
+  assertLineCount(input, declare.length + bodyLines + 2, name);
+  return {
+    input,
+    get main() {
+      return input.join("");
+    },
+    deletes: del,
+    written,
+    removed,
+    ...counts,
+  };
 }
 
 /**

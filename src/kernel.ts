@@ -119,10 +119,18 @@ export class CountingBackend implements IptablesBackend {
   save() {
     return this.inner.save();
   }
-  async restore(input: string) {
+  restore(input: string) {
+    return this.count(() => this.inner.restore(input));
+  }
+  restoreParts(parts: readonly string[]) {
+    return this.count(() =>
+      this.inner.restoreParts ? this.inner.restoreParts(parts) : this.inner.restore(parts.join("")),
+    );
+  }
+  private async count(f: () => Promise<void>): Promise<void> {
     this.metrics.restoreCalls.inc();
     try {
-      await this.inner.restore(input);
+      await f();
     } catch (e) {
       this.metrics.restoreErrors.inc();
       throw e;
