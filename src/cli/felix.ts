@@ -23,6 +23,7 @@ import { metricsConfigFromEnv, startMetricsServer } from "../../status/metrics-s
 import { AgentStatus, ignoredConfigMessage } from "../agent-status.js";
 import { agentConfigFromEnv, graphConfigFromEnv } from "../config.js";
 import { Daemon, summary } from "../daemon.js";
+import { isPartial } from "../datastore/batch.js";
 import { FileDatastore, maxFileBytesFromEnv } from "../datastore/file-datastore.js";
 import { demoCommand } from "../demo/command.js";
 import { readDefaultGateways } from "../gateways.js";
@@ -151,19 +152,24 @@ async function run(o: Options): Promise<void> {
       maxFileBytes,
       onProblem: (p) => log.warn({ component: "datastore", file: p.file, line: p.line }, p.message),
       onIgnored: (i) => log.debug({ component: "datastore", file: i.file, line: i.line }, `ignoring kind ${i.kind}`),
-    }).updates();
+    }).updates({ partial: true }); // the first batch in parts, one per file (datastore/batch.ts)
   }
 
   if (o.once) {
     const t0 = performance.now();
+    const graph = new CalcGraph(graphCfg);
+    if (hostAddresses) graph.setHostAddresses(await hostAddresses.read());
     let batch: ResourceUpdate[];
     try {
-      batch = await firstValueFrom(updates);
+      // Parts of the first batch go into the graph as they come: the parsed objects are never all held.
+      const ingestParts = (b: ResourceUpdate[]) => {
+        if (isPartial(b)) graph.ingest(b);
+        return !isPartial(b);
+      };
+      batch = await firstValueFrom(updates.pipe(filter(ingestParts)));
     } catch (e) {
       throw new RuntimeError(`cannot read the ${o.datastore} datastore: ${(e as Error).message}`);
     }
-    const graph = new CalcGraph(graphCfg);
-    if (hostAddresses) graph.setHostAddresses(await hostAddresses.read());
     const state = graph.apply(batch);
     batch = []; // the parsed objects are garbage now: not held through the restores (peak RSS)
     for (const p of Object.values(state.problems)) {

@@ -20,6 +20,7 @@ import { readdir, stat } from "node:fs/promises";
 import { join, relative, sep } from "node:path";
 import { Observable } from "rxjs";
 import { type ResourceUpdate, resourceKey } from "../model/resource.js";
+import { partialBatch, type UpdateBatch } from "./batch.js";
 import { type FileSig, fsManifestReader, type ManifestReader, type ReadResult, sameSig } from "./manifest-reader.js";
 import { type HeldObject, holdObject, ManifestState } from "./manifest-state.js";
 import { listManifestFiles, type ManifestProblem, parseManifestText } from "./manifests.js";
@@ -100,9 +101,13 @@ export class FileDatastore {
     this.state = new ManifestState((p) => o.onProblem?.(p));
   }
 
-  /** Batches of updates; errors only when the directory cannot be read at the start. */
-  updates(): Observable<ResourceUpdate[]> {
-    return new Observable<ResourceUpdate[]>((sub) => {
+  /**
+   * Batches of updates; errors only when the directory cannot be read at the
+   * start. With `partial`, the first batch comes in parts, one per file that
+   * held objects, each but the last marked partial (batch.ts).
+   */
+  updates(o: { readonly partial?: boolean } = {}): Observable<UpdateBatch> {
+    return new Observable<UpdateBatch>((sub) => {
       let quiet: NodeJS.Timeout | undefined;
       let deadline: NodeJS.Timeout | undefined;
       let rootTimer: NodeJS.Timeout | undefined;
@@ -202,7 +207,8 @@ export class FileDatastore {
             await startWatch();
           }
           this.dirty.add(ALL);
-          sub.next(await this.sync()); // even when empty: this is the in-sync point
+          const part = o.partial ? (b: ResourceUpdate[]) => sub.next(partialBatch(b)) : undefined;
+          sub.next(await this.sync(part)); // even when empty: this is the in-sync point
           if (!this.o.watch) sub.complete();
           else if (this.dirty.size > 0) schedule();
           if (this.o.watch && (this.o.rootCheckMs ?? 1000) > 0) {
@@ -225,8 +231,14 @@ export class FileDatastore {
     });
   }
 
-  /** Brings the state up to date with the dirty paths; returns what changed. */
-  private async sync(): Promise<ResourceUpdate[]> {
+  /**
+   * Brings the state up to date with the dirty paths; returns what changed.
+   * With `part`, a full pass hands over each file's objects as it goes and
+   * returns the rest: while nothing was known before (the first pass), a later
+   * file can only add objects or win over an earlier file's (its path sorts
+   * last), which downstream takes as one more update.
+   */
+  private async sync(part?: (b: ResourceUpdate[]) => void): Promise<ResourceUpdate[]> {
     const dirty = this.dirty;
     this.dirty = new Set();
     const retry = new Set<string>();
@@ -234,7 +246,7 @@ export class FileDatastore {
       const files = await listManifestFiles(this.o.dir);
       const present = new Set(files);
       for (const f of [...this.state.knownFiles()]) if (!present.has(f)) this.state.removeFile(f);
-      await this.checkAll(files, retry);
+      await this.checkAll(files, retry, part && this.state.knownFiles().next().done ? part : undefined);
     } else {
       for (const path of [...dirty].sort()) await this.checkPath(path, retry);
     }
@@ -288,7 +300,11 @@ export class FileDatastore {
    * Fetching ahead is safe: only a file's own check changes what its fetch
    * looks at (its known signature, its pending drop).
    */
-  private async checkAll(files: readonly string[], retry: Set<string>): Promise<void> {
+  private async checkAll(
+    files: readonly string[],
+    retry: Set<string>,
+    part?: (b: ResourceUpdate[]) => void,
+  ): Promise<void> {
     const ahead: Promise<Fetched>[] = [];
     let next = 0;
     for (const f of files) {
@@ -298,6 +314,10 @@ export class FileDatastore {
         ahead.push(p);
       }
       await this.check(f, retry, ahead.shift());
+      if (part && this.state.rereads.size === 0) {
+        const b = this.state.takeBatch();
+        if (b.length > 0) part(b);
+      }
     }
   }
 

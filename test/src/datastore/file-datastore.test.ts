@@ -15,6 +15,7 @@ import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { describe, test } from "node:test";
 import { firstValueFrom } from "rxjs";
+import { isPartial } from "../../../src/datastore/batch.js";
 import { FileDatastore, type FileDatastoreOptions } from "../../../src/datastore/file-datastore.js";
 import { fsManifestReader, type ManifestReader } from "../../../src/datastore/manifest-reader.js";
 import type { ManifestProblem } from "../../../src/datastore/manifests.js";
@@ -250,6 +251,34 @@ describe("FileDatastore: cost and safety", () => {
     assert.deepEqual(names(first), files);
     assert.ok(most > 1, `reads overlapped (at most ${most} at once)`);
     assert.ok(most <= 8, `at most 8 reads at once, not ${most}`);
+  });
+
+  test("with partial, the first batch comes in parts, one per file, and later batches whole", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "felix-fds-"));
+    writeFileSync(join(dir, "a.yaml"), `${ns("a1")}---\n${ns("dup", "first")}`);
+    writeFileSync(join(dir, "b.yaml"), ns("b1"));
+    writeFileSync(join(dir, "c.yaml"), `${ns("dup", "last")}---\n${ns("c1")}`);
+    const got: { names: string[]; partial: boolean }[] = [];
+    const sub = new FileDatastore({ dir, watch: true, debounceMs: 10 })
+      .updates({ partial: true })
+      .subscribe((b) => got.push({ names: names(b), partial: isPartial(b) }));
+    try {
+      await until(() => got.some((b) => !b.partial), "in sync");
+      // Each file's objects as it is read; the last part completes the batch. The duplicate comes twice:
+      // the later file's definition (its path sorts last) after the earlier one, as an update would.
+      assert.deepEqual(got, [
+        { names: ["a1", "dup"], partial: true },
+        { names: ["b1"], partial: true },
+        { names: ["dup", "c1"], partial: true },
+        { names: [], partial: false },
+      ]);
+      writeFileSync(join(dir, "b.yaml"), `${ns("b1", "changed")}---\n${ns("b2")}`);
+      await until(() => got.length === 5, "the change");
+      assert.deepEqual(got[4], { names: ["b1", "b2"], partial: false });
+    } finally {
+      sub.unsubscribe();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test("a file over the size limit is skipped with a clear error; one that grows over it keeps what it held", async () => {
