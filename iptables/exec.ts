@@ -19,7 +19,17 @@ export class CommandNotFoundError extends Error {}
  */
 export type StdinText = string | readonly string[];
 
-export function run(cmd: string, args: readonly string[], input?: StdinText): Promise<ExecResult> {
+/**
+ * Parts (by index) before which writing waits for `until`: the program reads
+ * everything up to there meanwhile. If `until` rejects, the program is killed
+ * before it reads further and run() rejects with that error.
+ */
+export interface HoldAt {
+  readonly indexes: ReadonlySet<number>;
+  readonly until: Promise<unknown>;
+}
+
+export function run(cmd: string, args: readonly string[], input?: StdinText, hold?: HoldAt): Promise<ExecResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: ["pipe", "pipe", "pipe"] });
     const out: Buffer[] = [];
@@ -29,12 +39,18 @@ export function run(cmd: string, args: readonly string[], input?: StdinText): Pr
     child.on("error", (e: NodeJS.ErrnoException) =>
       reject(e.code === "ENOENT" ? new CommandNotFoundError(`${cmd} not found`) : e),
     );
-    child.on("close", (code) =>
-      resolve({ code: code ?? 1, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() }),
-    );
+    let held: { error: unknown } | undefined;
+    child.on("close", (code) => {
+      if (held) reject(held.error);
+      else resolve({ code: code ?? 1, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() });
+    });
     child.stdin.on("error", () => {}); // the program may exit before reading all input
     if (typeof input === "string" || input === undefined) child.stdin.end(input ?? "");
-    else void writeParts(child.stdin, input);
+    else
+      void writeParts(child.stdin, input, hold).catch((error: unknown) => {
+        held = { error };
+        child.kill("SIGKILL");
+      });
   });
 }
 
@@ -46,7 +62,7 @@ export function run(cmd: string, args: readonly string[], input?: StdinText): Pr
 const CHUNK_CHARS = 32 * 1024;
 
 /** Writes the parts in chunks, each after the pipe has taken the last (or the program has gone). */
-async function writeParts(stdin: Writable, parts: readonly string[]): Promise<void> {
+async function writeParts(stdin: Writable, parts: readonly string[], hold?: HoldAt): Promise<void> {
   let gone = false;
   const stop = () => {
     gone = true;
@@ -55,15 +71,23 @@ async function writeParts(stdin: Writable, parts: readonly string[]): Promise<vo
   stdin.once("close", stop);
   let chunk: string[] = [];
   let size = 0;
-  for (const p of parts) {
-    chunk.push(p);
-    size += p.length;
-    if (size < CHUNK_CHARS) continue;
-    if (gone) return;
+  const flush = async () => {
     const more = stdin.write(chunk.join(""));
     chunk = [];
     size = 0;
     if (!more) await drained(stdin);
+  };
+  for (const [i, p] of parts.entries()) {
+    if (hold?.indexes.has(i)) {
+      if (gone) return;
+      await flush();
+      await hold.until; // a rejection: the caller kills the program before it reads on
+    }
+    chunk.push(p);
+    size += p.length;
+    if (size < CHUNK_CHARS) continue;
+    if (gone) return;
+    await flush();
   }
   if (!gone) stdin.end(chunk.join(""));
 }

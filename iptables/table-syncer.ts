@@ -23,6 +23,8 @@
 
 import type { IptablesBackend } from "./backend.js";
 import { RestoreError } from "./backend.js";
+import type { HoldAt } from "./exec.js";
+import { holdSetUsers, textBytes, withDeletes } from "./restore-input.js";
 import { assertLineCount, assertSafeChainName } from "./safe-text.js";
 import { parseSave, type SavedChain, type SavedRule, type SavedTable } from "./save-parser.js";
 import {
@@ -88,11 +90,16 @@ export class TableSyncer {
     this.applied = undefined;
   }
 
-  async apply(desired: FamilyTables): Promise<SyncResult> {
+  /**
+   * `setsReady`: IP set members still being written (IpsetSyncer.begin): the
+   * restore is loaded meanwhile, and each table whose rules use a set is
+   * committed only once it settles (not at all if it rejects).
+   */
+  async apply(desired: FamilyTables, setsReady?: Promise<unknown>): Promise<SyncResult> {
     let backoff = this.initialBackoffMs;
     for (let attempt = 0; ; attempt++) {
       try {
-        const r = await this.applyOnce(desired);
+        const r = await this.applyOnce(desired, setsReady);
         this.foldDeletes = true;
         return r;
       } catch (e) {
@@ -114,7 +121,7 @@ export class TableSyncer {
     return TABLE_NAMES.map((name) => planTable(name, desired[name], kernel.get(name), this.applied?.[name]));
   }
 
-  private async applyOnce(desired: FamilyTables): Promise<SyncResult> {
+  private async applyOnce(desired: FamilyTables, setsReady?: Promise<unknown>): Promise<SyncResult> {
     const plans = await this.planTables(desired);
     // A table's stale chains are deleted in its main transaction (legacy rewrites the whole
     // table per restore, so a second one doubles the cost) unless a rule we do not rewrite
@@ -127,16 +134,20 @@ export class TableSyncer {
         !outsideJumpTo(this.kernel?.get(TABLE_NAMES[i]), desired[TABLE_NAMES[i]], p.removed),
     );
     // Parts, not one string: the restore input is streamed (tens of megabytes at a cold start).
-    const main = ([] as string[]).concat(...plans.map((p, i) => (folded[i] ? withDeletes(p) : p.input)));
+    const inputs = plans.map((p, i) => (folded[i] ? withDeletes(p) : p.input));
+    const main = ([] as string[]).concat(...inputs);
     const deletes = plans.map((p, i) => (folded[i] ? "" : p.deletes)).join("");
     let restoreMs = 0;
-    const write = async (parts: readonly string[]) => {
+    const write = async (parts: readonly string[], hold?: HoldAt) => {
       const t0 = performance.now();
-      if (this.backend.restoreParts) await this.backend.restoreParts(parts);
-      else await this.backend.restore(parts.join(""));
+      if (this.backend.restoreParts) await this.backend.restoreParts(parts, hold);
+      else {
+        await hold?.until;
+        await this.backend.restore(parts.join(""));
+      }
       restoreMs += performance.now() - t0;
     };
-    if (main.length > 0) await write(main);
+    if (main.length > 0) await write(main, setsReady && holdSetUsers(inputs, setsReady));
     let deletesApplied = true;
     if (deletes) {
       try {
@@ -197,18 +208,6 @@ export class TableSyncer {
       }
     }
   }
-}
-
-/** A plan's main transaction that also deletes its stale chains (after the rules that jumped to them are gone). */
-function withDeletes(p: TablePlan): readonly string[] {
-  return [...p.input.slice(0, -1), p.removed.map((c) => `-X ${c}\n`).join(""), "COMMIT\n"];
-}
-
-/** UTF-8 bytes of text given as parts. */
-function textBytes(parts: readonly string[]): number {
-  let n = 0;
-  for (const p of parts) n += Buffer.byteLength(p);
-  return n;
 }
 
 /**
