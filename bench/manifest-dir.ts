@@ -8,8 +8,8 @@
 import { mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { dump } from "js-yaml";
-import type { KubeObject } from "../src/model/k8s.js";
-import { type ResourceUpdate, resourceKey } from "../src/model/resource.js";
+import type { KubeObject } from "../model/k8s.js";
+import { type ResourceUpdate, resourceKey } from "../model/resource.js";
 
 /** Objects per chunk file, by kind. */
 const CHUNK: Record<string, number> = { Pod: 25, NetworkPolicy: 25, Service: 10, EndpointSlice: 10 };

@@ -39,8 +39,8 @@ import type {
   Node,
   Pod,
   ServiceAccount,
-} from "../src/model/k8s.js";
-import type { Kind, ResourceUpdate } from "../src/model/resource.js";
+} from "../model/k8s.js";
+import type { Kind, ResourceUpdate } from "../model/resource.js";
 
 export type PresetName = "small" | "medium" | "large" | "xl";
 

@@ -20,7 +20,7 @@ import { ExecIpsetBackend, FakeIpsetBackend } from "../iptables/ipset-backend.js
 import { IpsetSyncer } from "../iptables/ipset-syncer.js";
 import { TableSyncer } from "../iptables/table-syncer.js";
 import { chainList } from "../iptables/tables.js";
-import type { ResourceUpdate } from "../src/model/resource.js";
+import type { ResourceUpdate } from "../model/resource.js";
 
 interface Args {
   services: number;

@@ -26,7 +26,8 @@
 //   - anything missing fails closed (unknown profile → DROP, unknown interface → DROP);
 //   - a flush renders only what the batch made dirty.
 
-import type { ResourceUpdate } from "../src/model/resource.js";
+import type { ResourceUpdate } from "../model/resource.js";
+import type { RuleRenderer } from "../model/rule-renderer.js";
 import { ActiveRulesCalculator } from "./active-rules.js";
 import { ResourceConverter } from "./converter.js";
 import type { DesiredState } from "./desired-state.js";
@@ -73,6 +74,8 @@ export interface GraphConfig {
   readonly masqFullyRandom?: boolean;
   /** This host's default-route gateways, when known: no Service may claim them as external or LB IPs. */
   readonly gatewayIPs?: readonly string[];
+  /** How rules become kernel text: iptables-save lines by default; the wiring picks nftables. */
+  readonly ruleRenderer?: RuleRenderer;
 }
 
 export class CalcGraph {
@@ -96,6 +99,7 @@ export class CalcGraph {
         networkEnv: cfg.networkEnv,
         kubeIPVSSupport: cfg.kubeIPVSSupport ?? cfg.proxyMode === "ipvs",
         masqFullyRandom: cfg.masqFullyRandom ?? true,
+        ...(cfg.ruleRenderer ? { ruleRenderer: cfg.ruleRenderer } : {}),
       },
       this.active,
       this.ipsets,
@@ -129,7 +133,8 @@ export class CalcGraph {
     });
     this.services = new ServiceIndex(cfg.nodeName);
     if ((cfg.proxyMode ?? "off") !== "off") {
-      const ipvs = cfg.proxyMode === "ipvs" ? new IpvsStateBuilder(cfg.ipvs, this.builder.stats) : undefined;
+      const ipvs =
+        cfg.proxyMode === "ipvs" ? new IpvsStateBuilder(cfg.ipvs, this.builder.stats, this.builder.chains) : undefined;
       this.builder.services = new ServiceStateRenderer(this.services, cfg.proxyMode!, this.builder.stats, ipvs);
       this.converter.services$.subscribe((u) => {
         if (u.kind === "Service") this.services.updateService(u.key, u.service);

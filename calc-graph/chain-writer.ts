@@ -9,9 +9,10 @@
 // benchmarks).
 
 import { castDraft, type Draft } from "immer";
-import { renderChain, sameRules } from "../iptables/render.js";
-import type { Chain } from "../iptables/rule.js";
-import { chainNames, chainOf, putChain, type RenderedChain, shardOf, type TableName } from "../iptables/tables.js";
+import { type ChainRenderer, sameRules } from "../model/chain-render.js";
+import type { Chain } from "../model/rule.js";
+import { chainNames, chainOf, putChain, type RenderedChain, shardOf, type TableName } from "../model/tables.js";
+import { DEFAULT_CHAINS } from "./default-renderer.js";
 import { type DesiredState, familyKey } from "./desired-state.js";
 import type { IpVersion } from "./model.js";
 
@@ -39,6 +40,8 @@ export class ChainWrites {
   constructor(
     private readonly base: DesiredState,
     private readonly direct?: DesiredState,
+    /** How rules become text (the graph's backend). */
+    readonly chains: ChainRenderer = DEFAULT_CHAINS,
   ) {}
 
   /** The chain as of now: written in this flush, else in the base snapshot. */
@@ -72,7 +75,7 @@ export class ChainWrites {
       return;
     }
     stats.chainsRendered++;
-    const rendered = renderChain(chain);
+    const rendered = this.chains.renderChain(chain, { family: v, table });
     if (old && sameRules(old.rules, rendered.rules)) return;
     this.put(v, table, shard, name, Object.freeze(rendered));
     stats.chainsChanged++;

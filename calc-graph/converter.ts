@@ -11,8 +11,8 @@
 // are implied unless a manifest gives them.
 
 import { Subject } from "rxjs";
-import type { NetworkPolicy, Node, Pod } from "../src/model/k8s.js";
-import { type ResourceProblem, type ResourceUpdate, resourceKey } from "../src/model/resource.js";
+import type { NetworkPolicy, Node, Pod } from "../model/k8s.js";
+import { type ResourceProblem, type ResourceUpdate, resourceKey } from "../model/resource.js";
 import { NAMESPACE_PROFILE_PREFIX, namespaceProfileId, serviceAccountProfileId } from "./conversion/labels.js";
 import { K8S_POLICY_PREFIX, networkPolicyToPolicy } from "./conversion/network-policy.js";
 import { nodeToNodeInfo } from "./conversion/node.js";

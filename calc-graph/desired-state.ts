@@ -2,13 +2,13 @@
 // hold. Snapshots are immer-produced: a part that did not change keeps its
 // identity from the previous snapshot, so consumers find changes by reference.
 
-import type { IpSetState } from "../iptables/ipset.js";
-import type { FamilyTables } from "../iptables/tables.js";
+import type { IpSetState } from "../model/ipset.js";
+import type { FamilyTables } from "../model/tables.js";
 
 export type { IpSetState };
 
+import type { ResourceProblem } from "../model/resource.js";
 import type { Route } from "../routes/route.js";
-import type { ResourceProblem } from "../src/model/resource.js";
 import type { RuleSettings } from "./config/settings.js";
 import type { IpVersion } from "./model.js";
 import type { NetworkState } from "./network/state.js";

@@ -2,7 +2,7 @@
 // mutates without immer's per-object draft and finalize work.
 
 import type { Draft } from "immer";
-import { type FamilyTables, TABLE_NAMES, type TableName, type TableState, tableState } from "../iptables/tables.js";
+import { type FamilyTables, TABLE_NAMES, type TableName, type TableState, tableState } from "../model/tables.js";
 import type { DesiredState } from "./desired-state.js";
 import { EMPTY_NETWORK } from "./network/state.js";
 

@@ -14,7 +14,7 @@
 //   nodes$, pools ───────────────┘             └► problems$
 
 import { Subject } from "rxjs";
-import type { ResourceProblem } from "../src/model/resource.js";
+import type { ResourceProblem } from "../model/resource.js";
 import type { NodeInfo, WorkloadEndpoint } from "./model.js";
 import { StringMultimap } from "./multimap.js";
 import { Prefix } from "./network/prefix.js";

@@ -4,8 +4,8 @@
 // gets a problem naming the other. Tracks which interfaces are in dispatch.
 
 import type { Draft } from "immer";
-import { Actions, type Chain, NO_MATCH, type Rule, rule } from "../iptables/rule.js";
-import type { TableName } from "../iptables/tables.js";
+import { Actions, type Chain, NO_MATCH, type Rule, rule } from "../model/rule.js";
+import type { TableName } from "../model/tables.js";
 import type { DesiredState } from "./desired-state.js";
 import { IfaceOwners } from "./iface-owners.js";
 import type { IpVersion } from "./model.js";

@@ -5,8 +5,8 @@
 // flush did not change keeps its (filtered) object: consumers still find
 // changes by reference.
 
-import type { FamilyTables } from "../iptables/tables.js";
-import { TABLE_NAMES, type TableName, type TableState, tableState } from "../iptables/tables.js";
+import type { FamilyTables } from "../model/tables.js";
+import { TABLE_NAMES, type TableName, type TableState, tableState } from "../model/tables.js";
 import type { DesiredState } from "./desired-state.js";
 
 const NO_TABLES: FamilyTables = Object.freeze(

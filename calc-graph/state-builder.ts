@@ -5,15 +5,17 @@
 
 import { castDraft, type Draft, enableMapSet, produce } from "immer";
 import { globalSysctls, interfaceSysctls } from "../ifaces/sysctls.js";
-import { renderChain } from "../iptables/render.js";
-import type { Chain } from "../iptables/rule.js";
-import { putChain, type TableName } from "../iptables/tables.js";
+import { type ChainRenderer, chainRenderer } from "../model/chain-render.js";
+import type { ResourceProblem } from "../model/resource.js";
+import type { Chain } from "../model/rule.js";
+import type { RuleRenderer } from "../model/rule-renderer.js";
+import { putChain, type TableName } from "../model/tables.js";
 import type { Route } from "../routes/route.js";
-import type { ResourceProblem } from "../src/model/resource.js";
 import type { ActiveRulesCalculator } from "./active-rules.js";
 import { ChainWrites } from "./chain-writer.js";
 import { ignoredFields, mergeConfigs } from "./config/fields.js";
 import { type RuleSettings, ruleSettings, sameSettings } from "./config/settings.js";
+import { DEFAULT_CHAINS } from "./default-renderer.js";
 import type { DesiredState, EndpointState } from "./desired-state.js";
 import { type ConfigState, familyKey } from "./desired-state.js";
 import { emptyState, mutatedCopy } from "./empty-state.js";
@@ -63,6 +65,8 @@ export interface BuilderConfig {
   readonly kubeIPVSSupport?: boolean;
   /** Feature detection: MASQUERADE --random-fully works (featureDetectOverride wins). */
   readonly masqFullyRandom?: boolean;
+  /** How rules become kernel text (iptables unless the wiring picks another backend). */
+  readonly ruleRenderer?: RuleRenderer;
 }
 
 const FAMILIES: readonly IpVersion[] = [4, 6];
@@ -98,6 +102,8 @@ export class StateBuilder {
   private actions: FilterActions;
   /** Local endpoints by the interface they claim; interfaces in dispatch; colliding claimants reported. */
   private readonly ifaces: IfaceRenderer;
+  /** The backend's rule rendering, with its memo of long chains. */
+  readonly chains: ChainRenderer;
   /** The encapsulation drops the egress chains were last rendered with (the VXLAN port can change). */
   private encapDrops: EncapDrops;
   /** This host's addresses as the kernel lists them (IPVS support's this-host set), when the agent reads them. */
@@ -109,6 +115,7 @@ export class StateBuilder {
     private readonly active: ActiveRulesCalculator,
     private readonly ipsets: IpSetIndex,
   ) {
+    this.chains = cfg.ruleRenderer ? chainRenderer(cfg.ruleRenderer) : DEFAULT_CHAINS;
     const action = cfg.endpointToHostAction;
     this.network = new NetworkIndex(
       cfg.nodeName,
@@ -125,15 +132,30 @@ export class StateBuilder {
     this.encapDrops = encapDropsOf(this.settings, this.network.config().vxlanPort ?? DEFAULT_VXLAN_PORT);
     this.state = produce(emptyState(cfg.nodeName), (d) => {
       for (const v of FAMILIES) {
-        putStaticTables(d, v, this.staticConfig(), (_v, t, c) => {
-          if (c) putChain(d.iptables[familyKey(v)][t], c.name, castDraft(renderChain(c)));
-        });
+        putStaticTables(
+          d,
+          v,
+          this.staticConfig(),
+          (_v, t, c) => {
+            if (c)
+              putChain(
+                d.iptables[familyKey(v)][t],
+                c.name,
+                castDraft(this.chains.renderChain(c, { family: v, table: t })),
+              );
+          },
+          this.chains,
+        );
         const deny = denyAction(this.actions, v);
         for (const c of [
           ...renderDispatchChains([], this.settings.interfacePrefixes, deny),
           ...this.markChains([], v),
         ]) {
-          putChain(d.iptables[familyKey(v)].filter, c.name, castDraft(renderChain(c)));
+          putChain(
+            d.iptables[familyKey(v)].filter,
+            c.name,
+            castDraft(this.chains.renderChain(c, { family: v, table: "filter" })),
+          );
         }
       }
       Object.assign(d.sysctls, globalSysctls({ ipv6: false }));
@@ -197,11 +219,12 @@ export class StateBuilder {
     const portWrites = new ServicePortWrites(prev.services);
     const recipe = (d: Draft<DesiredState>) => {
       // The first flush mutates a private plain copy: chains go straight into it.
-      const writes = new ChainWrites(prev, this.flushed ? undefined : (d as DesiredState));
+      const writes = new ChainWrites(prev, this.flushed ? undefined : (d as DesiredState), this.chains);
       this.writes = writes;
       if (rerender) {
         const put = this.putChain.bind(this);
-        for (const v of FAMILIES) putStaticTables(d, v, this.staticConfig(), put, this.staticConfig(oldSettings));
+        for (const v of FAMILIES)
+          putStaticTables(d, v, this.staticConfig(), put, this.chains, this.staticConfig(oldSettings));
       }
       for (const key of dirty.policies) {
         const p = this.active.policies.get(key);

@@ -5,9 +5,9 @@
 // reference.
 
 import { castDraft, type Draft } from "immer";
-import { renderHook, sameRules } from "../iptables/render.js";
-import type { Chain } from "../iptables/rule.js";
-import { TABLE_NAMES, type TableName } from "../iptables/tables.js";
+import { type ChainRenderer, sameRules } from "../model/chain-render.js";
+import type { Chain } from "../model/rule.js";
+import { TABLE_NAMES, type TableName } from "../model/tables.js";
 import { type DesiredState, familyKey } from "./desired-state.js";
 import type { IpVersion } from "./model.js";
 import { plain } from "./plain.js";
@@ -21,6 +21,7 @@ export function putStaticTables(
   v: IpVersion,
   now: StaticConfig,
   put: PutChain,
+  chains: ChainRenderer,
   before?: StaticConfig,
 ): void {
   const statics = renderStaticTables(now, v);
@@ -31,7 +32,7 @@ export function putStaticTables(
     for (const c of statics[t].chains) put(v, t, c, c.name);
     const table = d.iptables[familyKey(v)][t];
     for (const [builtin, h] of Object.entries(statics[t].hooks)) {
-      const hook = renderHook(builtin, h.insert, h.append);
+      const hook = chains.renderHook(builtin, h.insert, h.append, { family: v, table: t });
       const prev = plain(table.hooks[builtin]);
       if (!prev || !sameRules(prev.insert, hook.insert) || !sameRules(prev.append, hook.append)) {
         table.hooks[builtin] = castDraft(hook);

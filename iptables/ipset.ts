@@ -1,18 +1,8 @@
-// The IP set model and its `ipset restore` text.
+// The ipset restore text of the IP set model (model/ipset.ts).
 
-export type IpSetType = "hash:net" | "hash:ip,port" | "hash:ip,port,ip" | "hash:ip,port,net";
+import { type IpSetState, MAX_IPSET_SIZE } from "../model/ipset.js";
 
-export interface IpSetState {
-  /** Kernel name, `cali40…` / `cali60…`. */
-  readonly name: string;
-  readonly family: 4 | 6;
-  readonly type: IpSetType;
-  /** Members as `ipset list` prints them: IPs, or `ip,proto:port`. */
-  readonly members: ReadonlySet<string>;
-}
-
-/** Felix's MaxIpsetSize default. */
-export const MAX_IPSET_SIZE = 1048576;
+export { type IpSetState, type IpSetType, MAX_IPSET_SIZE } from "../model/ipset.js";
 
 export function createLine(s: IpSetState): string {
   return `create ${s.name} ${s.type} family ${s.family === 4 ? "inet" : "inet6"} hashsize 1024 maxelem ${MAX_IPSET_SIZE}`;

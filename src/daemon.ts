@@ -15,9 +15,9 @@ import type { Logger } from "pino";
 import type { Observable, Subscription } from "rxjs";
 import { CalcGraph, type GraphConfig } from "../calc-graph/calc-graph.js";
 import type { DesiredState } from "../calc-graph/desired-state.js";
+import type { ResourceUpdate } from "../model/resource.js";
 import type { ApplyResult, Dataplane } from "./dataplane.js";
 import { isPartial } from "./datastore/batch.js";
-import type { ResourceUpdate } from "./model/resource.js";
 
 export interface DaemonOptions {
   readonly graph: GraphConfig;

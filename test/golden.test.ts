@@ -22,12 +22,12 @@ import { test } from "node:test";
 import { computeDesiredState } from "../calc-graph/calc-graph.js";
 import type { DesiredState } from "../calc-graph/desired-state.js";
 import { PROXY_MODES, type ProxyMode } from "../calc-graph/services/model.js";
+import type { ResourceUpdate } from "../model/resource.js";
 import { graphConfigFromEnv } from "../src/config.js";
 import { readManifestDir } from "../src/datastore/manifests.js";
 import { ipvsText } from "../src/dump/ipvs.js";
 import { networkText } from "../src/dump/network.js";
 import { ipsetsText, iptablesText, routesText } from "../src/dump/views.js";
-import type { ResourceUpdate } from "../src/model/resource.js";
 import { caseNames, GOLDEN_DIR, goldenUpdate } from "./golden-cases.js";
 
 const UPDATE = goldenUpdate(process.env);

@@ -1,6 +1,6 @@
 // Kubernetes LabelSelector → Calico selector.
 
-import type { LabelSelector } from "../../src/model/k8s.js";
+import type { LabelSelector } from "../../model/k8s.js";
 import { ALL, and, eq, has, inSet, neq, not, notIn, type Selector, selectorText } from "../selector/selector.js";
 
 /**

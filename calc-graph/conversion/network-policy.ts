@@ -3,7 +3,7 @@
 // `knp.default.<name>`, one allow rule per (peer, protocol/port group), or,
 // with several of both, one rule with a peer block and a port block.
 
-import type { NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort } from "../../src/model/k8s.js";
+import type { NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort } from "../../model/k8s.js";
 import type { PeerMatch, Policy, PolicyRule, PortMatch, PortRange, Protocol } from "../model.js";
 import { policyKey } from "../model.js";
 import { and, eq, has, type Selector } from "../selector/selector.js";

@@ -2,7 +2,7 @@
 // Calico IPAM is in use), its labels, and the addresses calico-node records
 // in annotations (node address and subnet, tunnel addresses, VTEP MAC).
 
-import type { Node } from "../../src/model/k8s.js";
+import type { Node } from "../../model/k8s.js";
 import type { NodeInfo } from "../model.js";
 import { parseCidr, parseIp } from "./cidr.js";
 

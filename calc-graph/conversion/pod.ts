@@ -1,7 +1,7 @@
 // Pod → WorkloadEndpoint (libcalico-go's podToDefaultWorkloadEndpoint).
 
 import { hash } from "node:crypto";
-import type { Pod } from "../../src/model/k8s.js";
+import type { Pod } from "../../model/k8s.js";
 import type { NamedPort, Protocol, WorkloadEndpoint } from "../model.js";
 import { parseIp } from "./cidr.js";
 import {

@@ -1,6 +1,6 @@
 // Namespace → profile `kns.<ns>`; ServiceAccount → profile `ksa.<ns>.<sa>`.
 
-import type { Namespace, ServiceAccount } from "../../src/model/k8s.js";
+import type { Namespace, ServiceAccount } from "../../model/k8s.js";
 import type { Profile } from "../model.js";
 import {
   K8S_NAMESPACE_NAME_LABEL,

@@ -9,7 +9,7 @@
 // Returns the first problem found, or undefined when the object is valid.
 // Only fields the agent reads are checked; unknown fields are not our business.
 
-import type { Kind } from "../../src/model/resource.js";
+import type { Kind } from "../../model/resource.js";
 import { parseCidr } from "./cidr.js";
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;

@@ -1,7 +1,7 @@
 // A resource update of a networking kind → the NetworkUpdate the graph uses.
 
-import type { BlockAffinity, FelixConfiguration, IPPool } from "../../src/model/k8s.js";
-import type { ResourceUpdate } from "../../src/model/resource.js";
+import type { BlockAffinity, FelixConfiguration, IPPool } from "../../model/k8s.js";
+import type { ResourceUpdate } from "../../model/resource.js";
 import { blockAffinityToAffinity, felixConfigurationToConfig, ipPoolToPool } from "./convert.js";
 import type { NetworkUpdate } from "./model.js";
 

@@ -2,7 +2,7 @@
 // Calico's defaults (blockSize 26/122, modes Never, nodeSelector all()) and
 // validation; a bad object throws a clear Error (reported as a problem).
 
-import type { FelixConfiguration, IPPool, BlockAffinity as K8sBlockAffinity } from "../../src/model/k8s.js";
+import type { FelixConfiguration, IPPool, BlockAffinity as K8sBlockAffinity } from "../../model/k8s.js";
 import { felixConfigFromEnv, felixConfigFromSpec } from "../config/fields.js";
 import { parseCidr } from "../conversion/cidr.js";
 import { parseSelector } from "../selector/parse.js";

@@ -5,7 +5,7 @@
 // of MASQUERADE), natPortRange (TCP/UDP source ports) and
 // iptablesNATOutgoingInterfaceFilter (only traffic leaving that interface).
 
-import { Actions, match, type Rule, rule } from "../../iptables/rule.js";
+import { Actions, match, type Rule, type PortRange as RulePorts, rule } from "../../model/rule.js";
 import type { PortRange } from "../config/parse.js";
 import type { IpVersion } from "../model.js";
 
@@ -47,14 +47,14 @@ export function natOutgoingRules(active: boolean, v: IpVersion, o: NatOutgoingOp
     return m.build();
   };
   const address = v === 4 ? o.natOutgoingAddress : undefined;
-  const random = o.masqFullyRandom === false ? "" : " --random-fully";
-  const translate = (ports?: string) =>
+  const randomFully = o.masqFullyRandom !== false;
+  const translate = (toPorts?: RulePorts) =>
     address
-      ? `-j SNAT --to-source ${address}${ports ? `:${ports}` : ""}${random}`
-      : `${Actions.jump("MASQUERADE")}${ports ? ` --to-ports ${ports}` : ""}${random}`;
+      ? Actions.snat(address, toPorts ? { toPorts, randomFully } : { randomFully })
+      : Actions.masquerade(toPorts ? { toPorts, randomFully } : { randomFully });
   const r = o.natPortRange;
   if (!r) return [rule(on(), translate())];
-  const ports = `${r.min}-${r.max}`;
+  const ports: RulePorts = { first: r.min, last: r.max };
   return [
     rule(on("tcp"), translate(ports)),
     rule(on("tcp"), Actions.return),

@@ -6,8 +6,8 @@
 // tunnel MASQUERADE in cali-POSTROUTING (network/tunnel-rules.ts).
 
 import { castDraft, type Draft } from "immer";
-import type { IpSetState } from "../../iptables/ipset.js";
-import type { Chain } from "../../iptables/rule.js";
+import type { IpSetState } from "../../model/ipset.js";
+import type { Chain } from "../../model/rule.js";
 import type { DesiredState } from "../desired-state.js";
 import { hashNetMembers } from "../ipsets/hash-net.js";
 import type { IpVersion } from "../model.js";

@@ -12,7 +12,7 @@
 //                       UDP keeps clear of the VXLAN port, or its replies
 //                       would meet the VXLAN input guard
 
-import { Actions, match, type Rule, rule } from "../../iptables/rule.js";
+import { Actions, match, type PortRange, type Rule, rule } from "../../model/rule.js";
 import type { IpVersion } from "../model.js";
 
 /** Felix's IPSetIDAllHostNets: every Calico node's address. */
@@ -21,7 +21,7 @@ export const ALL_HOSTS_SET = "cali40all-hosts-net";
 export function ipipInputRules(): Rule[] {
   return [
     rule(
-      match().protocol("ipencap").ipSet(ALL_HOSTS_SET, "src").raw("-m addrtype --dst-type LOCAL").build(),
+      match().protocol("ipencap").ipSet(ALL_HOSTS_SET, "src").destAddrTypeLocal().build(),
       Actions.accept,
       "Allow IPIP packets from Calico hosts",
     ),
@@ -30,17 +30,17 @@ export function ipipInputRules(): Rule[] {
 }
 
 export function vxlanNotrackRule(port: number): Rule {
-  return rule(match().protocol("udp").raw(`-m udp --dport ${port}`).build(), "-j NOTRACK");
+  return rule(match().protocol("udp").destPort("udp", port).build(), Actions.notrack);
 }
 
 /**
  * The source-port range a UDP masquerade must keep to so that it never
  * picks the VXLAN port: the wider side of it, from 1024 up.
  */
-export function masqPortsExcluding(port: number): string {
+export function masqPortsExcluding(port: number): PortRange {
   const lo = 1024;
   const hi = 65535;
-  return port - lo >= hi - port ? `${lo}-${port - 1}` : `${port + 1}-${hi}`;
+  return port - lo >= hi - port ? { first: lo, last: port - 1 } : { first: port + 1, last: hi };
 }
 
 /**
@@ -49,14 +49,14 @@ export function masqPortsExcluding(port: number): string {
  * support it (Felix's MASQFullyRandom feature).
  */
 export function tunnelMasqueradeRules(device: string, vxlanPort: number | undefined, randomFully: boolean): Rule[] {
-  const m = () =>
-    match().outInterface(device).raw("-m addrtype ! --src-type LOCAL --limit-iface-out -m addrtype --src-type LOCAL");
-  const rf = randomFully ? " --random-fully" : "";
+  const m = () => match().outInterface(device).srcAddrTypeLocal(true, true).srcAddrTypeLocal();
   const out: Rule[] = [];
   if (vxlanPort !== undefined) {
-    out.push(rule(m().protocol("udp").build(), `-j MASQUERADE --to-ports ${masqPortsExcluding(vxlanPort)}${rf}`));
+    out.push(
+      rule(m().protocol("udp").build(), Actions.masquerade({ toPorts: masqPortsExcluding(vxlanPort), randomFully })),
+    );
   }
-  out.push(rule(m().build(), `-j MASQUERADE${rf}`));
+  out.push(rule(m().build(), Actions.masquerade({ randomFully })));
   return out;
 }
 

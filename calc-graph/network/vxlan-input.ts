@@ -4,7 +4,7 @@
 // and dropped from anywhere else, so that nobody can inject encapsulated
 // traffic past policy.
 
-import { Actions, match, type Rule, rule } from "../../iptables/rule.js";
+import { Actions, match, type Rule, rule } from "../../model/rule.js";
 
 export const ALL_VXLAN_SOURCES_SET = "cali40all-vxlan-net";
 export const ALL_VXLAN_SOURCES_SET_V6 = "cali60all-vxlan-net";
@@ -14,14 +14,10 @@ export function vxlanInputRules(port: number, v: 4 | 6 = 4): Rule[] {
   const set = v === 4 ? ALL_VXLAN_SOURCES_SET : ALL_VXLAN_SOURCES_SET_V6;
   return [
     rule(
-      vxlan().ipSet(set, "src").raw("-m addrtype --dst-type LOCAL").build(),
+      vxlan().ipSet(set, "src").destAddrTypeLocal().build(),
       Actions.accept,
       `Allow IPv${v} VXLAN packets from allowed hosts`,
     ),
-    rule(
-      vxlan().raw("-m addrtype --dst-type LOCAL").build(),
-      Actions.drop,
-      `Drop IPv${v} VXLAN packets from non-allowed hosts`,
-    ),
+    rule(vxlan().destAddrTypeLocal().build(), Actions.drop, `Drop IPv${v} VXLAN packets from non-allowed hosts`),
   ];
 }

@@ -5,8 +5,8 @@
 // interface" (the deny action) so a veth Felix has not programmed carries
 // nothing (fail closed).
 
-import type { Chain } from "../../iptables/rule.js";
-import { Actions, match, NO_MATCH, rule } from "../../iptables/rule.js";
+import type { Action, Chain } from "../../model/rule.js";
+import { Actions, match, NO_MATCH, rule } from "../../model/rule.js";
 import { endpointChainName, FROM_WORKLOAD_DISPATCH, TO_WORKLOAD_DISPATCH } from "./names.js";
 
 /** iptables' longest chain name. */
@@ -15,7 +15,7 @@ const MAX_CHAIN_NAME = 28;
 export function renderDispatchChains(
   ifaces: readonly string[],
   prefixes: string | readonly string[],
-  deny: string = Actions.drop,
+  deny: Action = Actions.drop,
 ): Chain[] {
   const list = typeof prefixes === "string" ? [prefixes] : prefixes;
   return [...dispatchFor("outbound", ifaces, list, deny), ...dispatchFor("inbound", ifaces, list, deny)];
@@ -25,7 +25,7 @@ function dispatchFor(
   dir: "inbound" | "outbound",
   ifaces: readonly string[],
   prefixes: readonly string[],
-  deny: string,
+  deny: Action,
 ): Chain[] {
   const root = dir === "outbound" ? FROM_WORKLOAD_DISPATCH : TO_WORKLOAD_DISPATCH;
   const ifMatch = (name: string) => (dir === "outbound" ? match().inInterface(name) : match().outInterface(name));

@@ -3,8 +3,8 @@
 // host's addresses for cali-forward-check.
 
 import { castDraft, type Draft } from "immer";
-import type { IpSetState } from "../../iptables/ipset.js";
-import type { Chain } from "../../iptables/rule.js";
+import type { IpSetState } from "../../model/ipset.js";
+import type { Action, Chain } from "../../model/rule.js";
 import type { DesiredState } from "../desired-state.js";
 import type { IpVersion, NodeInfo } from "../model.js";
 import { plain } from "../plain.js";
@@ -35,7 +35,7 @@ export function endpointMarkChains(
   ifaces: readonly string[],
   prefixes: readonly string[],
   marks: Marks,
-  deny: string,
+  deny: Action,
 ): EndpointMarkChains {
   const ifaceMarks = endpointMarks(ifaces, marks);
   return {

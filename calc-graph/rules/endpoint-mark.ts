@@ -12,7 +12,7 @@
 // interface name, probing upwards past taken values), over the interfaces in
 // sorted order, so the result depends only on the set of interfaces.
 
-import { Actions, type Chain, hex, match, NO_MATCH, type Rule, rule } from "../../iptables/rule.js";
+import { type Action, Actions, type Chain, match, NO_MATCH, type Rule, rule } from "../../model/rule.js";
 import { DEFAULT_MARKS, type Marks } from "./marks.js";
 import { endpointChainName, TO_WORKLOAD_DISPATCH } from "./names.js";
 
@@ -87,7 +87,7 @@ export function endpointMarkDispatchChains(
   ifaceMarks: ReadonlyMap<string, number>,
   prefixes: readonly string[],
   marks: Marks = DEFAULT_MARKS,
-  deny: string = Actions.drop,
+  deny: Action = Actions.drop,
 ): Chain[] {
   const ifaces = [...ifaceMarks.keys()].sort();
   const byLength = [...prefixes].sort((a, b) => b.length - a.length);
@@ -137,7 +137,7 @@ export function forwardCheckChain(
   thisHostSet: string,
   nodePorts: readonly [number, number],
   marks: Marks = DEFAULT_MARKS,
-  deny: string = Actions.drop,
+  deny: Action = Actions.drop,
 ): Chain {
   const ports = `${nodePorts[0]}:${nodePorts[1]}`;
   const usable = marks.endpoint !== 0;
@@ -167,12 +167,7 @@ export function forwardEndpointMarkChain(prefixes: readonly string[], marks: Mar
   return {
     name: FORWARD_ENDPOINT_MARK,
     rules: [
-      rule(
-        match()
-          .raw(`-m mark ! --mark ${hex(marks.endpointNonCali)}/${hex(marks.endpoint)}`)
-          .build(),
-        Actions.jump(FROM_ENDPOINT_MARK),
-      ),
+      rule(match().mark(marks.endpointNonCali, marks.endpoint, true).build(), Actions.jump(FROM_ENDPOINT_MARK)),
       ...prefixes.map((p) => rule(match().outInterface(`${p}+`).build(), Actions.jump(TO_WORKLOAD_DISPATCH))),
       // Cleared before the verdict: an encapsulated copy must not look forwarded.
       rule(NO_MATCH, Actions.clearMark(marks.endpoint)),
@@ -187,24 +182,12 @@ export function inputForwardCheckRules(marks: Marks = DEFAULT_MARKS): Rule[] {
   return [
     rule(NO_MATCH, Actions.clearMark(marks.endpoint)),
     rule(NO_MATCH, Actions.jump(FORWARD_CHECK)),
-    rule(
-      match()
-        .raw(`-m mark ! --mark 0x0/${hex(marks.endpoint)}`)
-        .build(),
-      Actions.return,
-    ),
+    rule(match().mark(0, marks.endpoint, true).build(), Actions.return),
   ];
 }
 
 /** cali-OUTPUT's IPVS rules: endpoint-marked packets take the forward path. */
 export function outputForwardRules(marks: Marks = DEFAULT_MARKS): Rule[] {
   if (marks.endpoint === 0) return [];
-  return [
-    rule(
-      match()
-        .raw(`-m mark ! --mark 0x0/${hex(marks.endpoint)}`)
-        .build(),
-      Actions.goto(FORWARD_ENDPOINT_MARK),
-    ),
-  ];
+  return [rule(match().mark(0, marks.endpoint, true).build(), Actions.goto(FORWARD_ENDPOINT_MARK))];
 }

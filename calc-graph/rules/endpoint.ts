@@ -12,7 +12,7 @@
 //   per profile: jump; RETURN if it accepted
 //   DROP: nothing accepted
 
-import { Actions, match, NO_MATCH, type Rule, rule } from "../../iptables/rule.js";
+import { Actions, match, NO_MATCH, type Rule, rule } from "../../model/rule.js";
 import type { RuleSettings } from "../config/settings.js";
 import type { IpVersion } from "../model.js";
 import { allowAction, DEFAULT_FILTER_ACTIONS, denyAction, type FilterActions } from "./filter-actions.js";

@@ -4,6 +4,7 @@
 // way iptables-save prints it back for each family; and the mark bits that
 // carry verdicts between chains (iptablesMarkMask).
 
+import { type Action, Actions } from "../../model/rule.js";
 import type { RuleSettings } from "../config/settings.js";
 import type { IpVersion } from "../model.js";
 import { allocateMarks, DEFAULT_MARKS, type Marks } from "./marks.js";
@@ -17,14 +18,13 @@ export interface FilterActions {
 export const DEFAULT_FILTER_ACTIONS: FilterActions = { allow: "ACCEPT", deny: "DROP", marks: DEFAULT_MARKS };
 
 /** The action of a rule that refuses a packet in the filter table. */
-export function denyAction(a: FilterActions, v: IpVersion): string {
-  if (a.deny === "DROP") return "-j DROP";
-  return `-j REJECT --reject-with ${v === 4 ? "icmp-port-unreachable" : "icmp6-port-unreachable"}`;
+export function denyAction(a: FilterActions, v: IpVersion): Action {
+  return a.deny === "DROP" ? Actions.drop : Actions.reject(v);
 }
 
 /** The action of a rule that lets a packet go (ACCEPT, or RETURN so later rules see it). */
-export function allowAction(a: FilterActions): string {
-  return `-j ${a.allow}`;
+export function allowAction(a: FilterActions): Action {
+  return Actions.verdict(a.allow);
 }
 
 /** The actions and marks of the settings in force. */

@@ -1,6 +1,6 @@
 // Chain names, as Felix names them.
 
-import { lengthLimitedName } from "../../iptables/names.js";
+import { lengthLimitedName } from "../../model/names.js";
 
 export const POLICY_INBOUND_PREFIX = "cali-pi-";
 export const POLICY_OUTBOUND_PREFIX = "cali-po-";

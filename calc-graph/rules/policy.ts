@@ -1,7 +1,7 @@
 // Policy and profile rules → iptables rules. A policy chain holds rules only;
 // its verdict travels in the accept mark, which the endpoint chain acts on.
 
-import { Actions, type MatchBuilder, match, type Rule, rule } from "../../iptables/rule.js";
+import { Actions, type MatchBuilder, match, type Rule, rule } from "../../model/rule.js";
 import { familyOf } from "../conversion/cidr.js";
 import { ipSetName, namedPortSet, selectorSet } from "../ipsets/ids.js";
 import type { IpVersion, PeerMatch, PolicyRule, PortMatch, PortRange } from "../model.js";

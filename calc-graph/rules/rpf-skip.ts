@@ -2,7 +2,7 @@
 // Any, a pod's `cni.projectcalico.org/allowedSourcePrefixes` are accepted
 // from its own interface before the strict reverse-path check drops them.
 
-import { Actions, type Chain, match, rule } from "../../iptables/rule.js";
+import { Actions, type Chain, match, rule } from "../../model/rule.js";
 import type { RuleSettings } from "../config/settings.js";
 import type { IpVersion, WorkloadEndpoint } from "../model.js";
 import { RPF_SKIP_CHAIN } from "./static.js";

@@ -18,8 +18,8 @@
 // Policy keeps applying after DNAT: nat PREROUTING rewrites the destination
 // before filter FORWARD, where cali-FORWARD polices the real endpoint.
 
-import { Actions, type Chain, hex, match, NO_MATCH, type Rule, rule } from "../../iptables/rule.js";
-import type { TableName } from "../../iptables/tables.js";
+import { Actions, type Chain, match, NO_MATCH, type Rule, rule } from "../../model/rule.js";
+import type { TableName } from "../../model/tables.js";
 import type { IpVersion } from "../model.js";
 import {
   EXTERNAL_SERVICES_CHAIN,
@@ -58,7 +58,7 @@ export function serviceDispatchChains(
   const all = (k: keyof typeof parts) => parts[k];
   const notLoopback = match()
     .destNet(v === 4 ? "127.0.0.0/8" : "::1/128", true)
-    .raw("-m addrtype --dst-type LOCAL")
+    .destAddrTypeLocal()
     .build();
   return {
     nat: [
@@ -94,9 +94,7 @@ export function withServiceTables(
   randomFully = true,
 ): Record<TableName, StaticTable> {
   const dispatch = serviceDispatchChains(v, []);
-  const masq = match()
-    .raw(`-m mark ! --mark ${hex(MARK_MASQ)}/${hex(MARK_MASQ)}`)
-    .build();
+  const masq = match().mark(MARK_MASQ, MARK_MASQ, true).build();
   const natChains: Chain[] = tables.nat.chains.map((c) =>
     c.name === "cali-POSTROUTING" ? { name: c.name, rules: [jump(MASQUERADE_CHAIN), ...c.rules] } : c,
   );
@@ -107,11 +105,7 @@ export function withServiceTables(
       rule(masq, Actions.return),
       // Cleared so a packet that goes through the stack again is not masqueraded twice.
       rule(NO_MATCH, Actions.clearMark(MARK_MASQ)),
-      rule(
-        NO_MATCH,
-        `-j MASQUERADE${randomFully ? " --random-fully" : ""}`,
-        "kubernetes service traffic requiring SNAT",
-      ),
+      rule(NO_MATCH, Actions.masquerade({ randomFully }), "kubernetes service traffic requiring SNAT"),
     ],
   });
   const portals = jump(SERVICES_CHAIN, "kubernetes service portals");

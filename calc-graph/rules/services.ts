@@ -23,8 +23,7 @@
 // these rules are left out (kube-proxy's no-op local detector).
 
 import ipaddr from "ipaddr.js";
-import { Actions, type Chain, type Match, match, NO_MATCH, type Rule, rule } from "../../iptables/rule.js";
-import { probabilityText } from "../../iptables/statistic.js";
+import { type Action, Actions, type Chain, type Match, match, NO_MATCH, type Rule, rule } from "../../model/rule.js";
 import type { IpVersion } from "../model.js";
 import { usable } from "../services/categorize.js";
 import type { ServiceEndpoint, ServicePort } from "../services/model.js";
@@ -67,14 +66,6 @@ function cidrContains(net: string, len: number, ip: string): boolean {
 
 export const hostCidr = (ip: string) => (ip.includes(":") ? `${ip}/128` : `${ip}/32`);
 
-const rejectAction = (v: IpVersion) =>
-  `-j REJECT --reject-with ${v === 4 ? "icmp-port-unreachable" : "icmp6-port-unreachable"}`;
-
-const recentMask = (v: IpVersion) => (v === 4 ? "255.255.255.255" : "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff");
-
-/** `-m tcp --dport 80` (also udp, sctp). */
-const dport = (proto: string, port: number) => `-m ${proto} --dport ${port}`;
-
 export function renderServicePort(sp: ServicePort, ctx: ServiceRenderContext): ServicePortRules {
   const v = ctx.family;
   const name = servicePortName(sp);
@@ -99,12 +90,12 @@ export function renderServicePort(sp: ServicePort, ctx: ServiceRenderContext): S
   const usesFwChain = hasEndpoints && sp.loadBalancerIPs.length > 0 && sp.loadBalancerSourceRanges.length > 0;
   const lbChain = usesFwChain ? chains.fw : chains.ext;
 
-  let internalVerdict = "";
+  let internalVerdict: Action = Actions.none;
   let internalComment = "";
-  let externalVerdict = "";
+  let externalVerdict: Action = Actions.none;
   let externalComment = "";
   if (!hasEndpoints) {
-    internalVerdict = externalVerdict = rejectAction(v);
+    internalVerdict = externalVerdict = Actions.reject(v);
     internalComment = externalComment = `${name} has no endpoints`;
   } else {
     if (!hasInternal) {
@@ -117,7 +108,7 @@ export function renderServicePort(sp: ServicePort, ctx: ServiceRenderContext): S
     }
   }
 
-  const toVip = (ip: string) => match().destNet(hostCidr(ip)).protocol(proto).raw(dport(proto, sp.port)).build();
+  const toVip = (ip: string) => match().destNet(hostCidr(ip)).protocol(proto).destPort(proto, sp.port).build();
 
   const natServices: Rule[] = [];
   const natNodePorts: Rule[] = [];
@@ -149,15 +140,15 @@ export function renderServicePort(sp: ServicePort, ctx: ServiceRenderContext): S
     for (const ip of sp.loadBalancerIPs) filterExternal.push(rule(toVip(ip), externalVerdict, externalComment));
   }
   if (sp.nodePort !== undefined) {
-    const m = match().protocol(proto).raw(dport(proto, sp.nodePort)).build();
+    const m = match().protocol(proto).destPort(proto, sp.nodePort).build();
     if (hasEndpoints) natNodePorts.push(rule(m, Actions.jump(chains.ext), name));
     if (!hasExternal) {
-      const local = match().protocol(proto).raw("-m addrtype --dst-type LOCAL").raw(dport(proto, sp.nodePort)).build();
+      const local = match().protocol(proto).destAddrTypeLocal().destPort(proto, sp.nodePort).build();
       filterExternal.push(rule(local, externalVerdict, externalComment));
     }
   }
   if (sp.healthCheckNodePort !== undefined) {
-    const m = match().protocol("tcp").raw(dport("tcp", sp.healthCheckNodePort)).build();
+    const m = match().protocol("tcp").destPort("tcp", sp.healthCheckNodePort).build();
     filterNodePorts.push(rule(m, Actions.accept, `${name} health check node port`));
   }
 
@@ -167,7 +158,7 @@ export function renderServicePort(sp: ServicePort, ctx: ServiceRenderContext): S
       .destNet(hostCidr(sp.clusterIP))
       .protocol(proto)
       .ipSet(podSet, "src", true)
-      .raw(dport(proto, sp.port))
+      .destPort(proto, sp.port)
       .build();
     chain(internalChain).push(rule(m, Actions.jump(MARK_MASQ_CHAIN), `${name} cluster IP`));
   }
@@ -184,7 +175,7 @@ export function renderServicePort(sp: ServicePort, ctx: ServiceRenderContext): S
         const fromPods = match().ipSet(podSet, "src").build();
         ext.push(rule(fromPods, Actions.jump(chains.svc), `pod traffic for ${name} external destinations`));
       }
-      const fromHost = match().raw("-m addrtype --src-type LOCAL").build();
+      const fromHost = match().srcAddrTypeLocal().build();
       ext.push(
         rule(fromHost, Actions.jump(MARK_MASQ_CHAIN), `masquerade LOCAL traffic for ${name} external destinations`),
       );
@@ -210,7 +201,7 @@ export function renderServicePort(sp: ServicePort, ctx: ServiceRenderContext): S
       }
     }
     // Whatever is left was not DNATed: cali-PROXY-FIREWALL drops it in filter.
-    fw.push(rule(NO_MATCH, "", `other traffic to ${name} will be dropped by ${PROXY_FIREWALL_CHAIN}`));
+    fw.push(rule(NO_MATCH, Actions.none, `other traffic to ${name} will be dropped by ${PROXY_FIREWALL_CHAIN}`));
   }
 
   // Each endpoint's SEP chain name and `ip:port`, computed once: the SVC and
@@ -231,11 +222,7 @@ export function renderServicePort(sp: ServicePort, ctx: ServiceRenderContext): S
     if (sp.affinityTimeoutSeconds !== undefined) {
       for (const ep of eps) {
         const { sep, addr } = sepOf(ep);
-        const m = match()
-          .raw(
-            `-m recent --rcheck --seconds ${sp.affinityTimeoutSeconds} --reap --name ${sep} --mask ${recentMask(v)} --rsource`,
-          )
-          .build();
+        const m = match().recentCheck(sep, sp.affinityTimeoutSeconds!, v).build();
         rs.push(rule(m, Actions.jump(sep), `${name} -> ${addr}`));
       }
     }
@@ -244,7 +231,7 @@ export function renderServicePort(sp: ServicePort, ctx: ServiceRenderContext): S
       const m =
         i < eps.length - 1
           ? match()
-              .raw(`-m statistic --mode random --probability ${probabilityText(eps.length - i)}`)
+              .randomOneOf(eps.length - i)
               .build()
           : NO_MATCH;
       rs.push(rule(m, Actions.jump(sep), `${name} -> ${addr}`));
@@ -253,20 +240,15 @@ export function renderServicePort(sp: ServicePort, ctx: ServiceRenderContext): S
   if (usesClusterChain) toEndpoints(chains.svc, clusterEps);
   if (usesLocalChain) toEndpoints(chains.svl, localEps);
 
-  const protoMatch: Match = { basic: `-p ${proto}`, rest: "" };
-  for (const [ep, { sep, addr }] of reachable) {
+  const protoMatch: Match = match().protocol(proto).build();
+  for (const [ep, { sep }] of reachable) {
     const rs = chain(sep);
     // Hairpin: an endpoint reaching itself through the service must see the
     // reply come from the node, not from itself.
-    rs.push(rule({ basic: `-s ${hostCidr(ep.ip)}`, rest: "" }, Actions.jump(MARK_MASQ_CHAIN), name));
+    rs.push(rule(match().sourceNet(hostCidr(ep.ip)).build(), Actions.jump(MARK_MASQ_CHAIN), name));
     const dnat =
-      sp.affinityTimeoutSeconds === undefined
-        ? protoMatch
-        : match()
-            .protocol(proto)
-            .raw(`-m recent --set --name ${sep} --mask ${recentMask(v)} --rsource`)
-            .build();
-    rs.push(rule(dnat, `-j DNAT --to-destination ${addr}`, name));
+      sp.affinityTimeoutSeconds === undefined ? protoMatch : match().protocol(proto).recentSet(sep, v).build();
+    rs.push(rule(dnat, Actions.dnat(ep.ip, ep.port), name));
   }
 
   return {

@@ -19,8 +19,8 @@
 // (appendHooks); the network rules (encapsulation guards,
 // VXLAN NOTRACK, tunnel MASQUERADE) are added in network/render.ts.
 
-import { Actions, type Chain, match, NO_MATCH, type Rule, rule } from "../../iptables/rule.js";
-import type { TableName } from "../../iptables/tables.js";
+import { Actions, type Chain, match, NO_MATCH, type Rule, rule } from "../../model/rule.js";
+import type { TableName } from "../../model/tables.js";
 import type { EndpointToHostAction, RuleSettings } from "../config/settings.js";
 import type { IpVersion } from "../model.js";
 import type { ProxyMode } from "../services/model.js";
@@ -75,11 +75,11 @@ export function renderStaticTables(cfg: StaticConfig, v: IpVersion): Record<Tabl
     // Router solicitation/advertisement and neighbour discovery must work
     // whatever the policy, or the workload loses its link.
     for (const type of [130, 131, 132, 133, 135, 136]) {
-      wlToHost.push(rule(match().protocol("ipv6-icmp").raw(`-m icmp6 --icmpv6-type ${type}`).build(), allow));
+      wlToHost.push(rule(match().protocol("ipv6-icmp").icmpv6Type(type).build(), allow));
     }
   }
   wlToHost.push(jump(FROM_WORKLOAD_DISPATCH));
-  wlToHost.push(rule(NO_MATCH, `-j ${cfg.endpointToHostAction}`, "Configured DefaultEndpointToHostAction"));
+  wlToHost.push(rule(NO_MATCH, Actions.verdict(cfg.endpointToHostAction), "Configured DefaultEndpointToHostAction"));
 
   const tables: Record<TableName, StaticTable> = {
     raw: {
@@ -93,7 +93,7 @@ export function renderStaticTables(cfg: StaticConfig, v: IpVersion): Record<Tabl
               ? [rule(match().mark(MARK_SCRATCH0, MARK_SCRATCH0).build(), Actions.jump(RPF_SKIP_CHAIN))]
               : []),
             rule(
-              match().mark(MARK_SCRATCH0, MARK_SCRATCH0).raw("-m rpfilter --validmark --invert").build(),
+              match().mark(MARK_SCRATCH0, MARK_SCRATCH0).rpfFailed().build(),
               Actions.drop,
               "Drop workload traffic with a spoofed source",
             ),

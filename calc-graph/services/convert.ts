@@ -14,7 +14,7 @@
 // address is skipped and reported through `problems`, and so is an address no
 // service may use (loopback, link-local, metadata: forbidden-addresses.ts).
 
-import type { KubeObject } from "../../src/model/k8s.js";
+import type { KubeObject } from "../../model/k8s.js";
 import { parseCidr, parseIp } from "../conversion/cidr.js";
 import type { IpVersion } from "../model.js";
 import { forbiddenServiceAddress } from "./forbidden-addresses.js";

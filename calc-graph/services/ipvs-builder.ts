@@ -5,10 +5,11 @@
 // object (and so its identity): the dataplane skips it.
 
 import { castDraft, type Draft, isDraft, original } from "immer";
-import type { IpSetState } from "../../iptables/ipset.js";
-import { renderRules, sameRules } from "../../iptables/render.js";
-import type { TableName } from "../../iptables/tables.js";
+import { type ChainRenderer, sameRules } from "../../model/chain-render.js";
+import type { IpSetState } from "../../model/ipset.js";
+import type { RenderedRule, TableName } from "../../model/tables.js";
 import { type ChainStats, ChainWrites } from "../chain-writer.js";
+import { DEFAULT_CHAINS } from "../default-renderer.js";
 import { type DesiredState, familyKey } from "../desired-state.js";
 import { countMember } from "../ipsets/member-count.js";
 import type { IpVersion } from "../model.js";
@@ -51,6 +52,7 @@ export class IpvsStateBuilder {
   constructor(
     private readonly opts: IpvsOptions = {},
     stats?: ChainStats,
+    private readonly chains: ChainRenderer = DEFAULT_CHAINS,
   ) {
     this.stats = stats ?? { chainsRendered: 0, chainsChanged: 0 };
   }
@@ -60,7 +62,7 @@ export class IpvsStateBuilder {
     // Compare with the base snapshot, not through the draft: reading a draft
     // proxies every nested object it touches, which costs more than the diff.
     const base = (isDraft(d) ? original(d) : d) as DesiredState;
-    const chains = writes ?? new ChainWrites(base);
+    const chains = writes ?? new ChainWrites(base, undefined, this.chains);
     const next = desiredIpvs(inputs.servicePorts, inputs.nodeAddresses, this.opts);
     // Frozen here so immer does not walk (and freeze) thousands of virtual services.
     if (!base.ipvs || !sameIpvs(base.ipvs, next)) d.ipvs = castDraft(Object.freeze(next));
@@ -72,7 +74,13 @@ export class IpvsStateBuilder {
       for (const t of ["nat", "filter"] as const) {
         for (const c of rules[t].chains) chains.write(v, t, c.name, c, this.stats);
         for (const [builtin, hookRules] of Object.entries(rules[t].hooks)) {
-          this.putHook(d, v, t, builtin, renderRules(hookSeed(builtin), hookRules));
+          this.putHook(
+            d,
+            v,
+            t,
+            builtin,
+            this.chains.renderRules(hookSeed(builtin), hookRules, { family: v, table: t }),
+          );
         }
       }
     }
@@ -86,7 +94,7 @@ export class IpvsStateBuilder {
     v: IpVersion,
     t: TableName,
     builtin: string,
-    mine: ReturnType<typeof renderRules>,
+    mine: readonly RenderedRule[],
   ): void {
     const key = `${familyKey(v)}/${t}/${builtin}`;
     const hooks = d.iptables[familyKey(v)][t].hooks;

@@ -26,8 +26,8 @@
 //   filter INPUT → cali-IPVS-FIREWALL: drop traffic to an LB IP:port with source
 //            ranges from outside them (filter INPUT runs before IPVS's LOCAL_IN hook)
 
-import type { IpSetState } from "../../iptables/ipset.js";
-import { Actions, type Chain, hex, match, NO_MATCH, type Rule, rule } from "../../iptables/rule.js";
+import type { IpSetState } from "../../model/ipset.js";
+import { Actions, type Chain, match, NO_MATCH, type Rule, rule } from "../../model/rule.js";
 import { parseCidr } from "../conversion/cidr.js";
 import { hashNetMembers } from "../ipsets/hash-net.js";
 import { ipSetName } from "../ipsets/ids.js";
@@ -188,17 +188,12 @@ export function ipvsTableRules(v: IpVersion, o: IpvsRuleOptions): IpvsTableRules
           rules: [
             rule(
               match().ipSet(s(IPVS_SET_IDS.loopBack), "dst,dst,src").build(),
-              "-j MASQUERADE",
+              Actions.masquerade(),
               "Hairpin: an endpoint reaching itself through a service",
             ),
-            rule(
-              match()
-                .raw(`-m mark ! --mark ${hex(mask)}/${hex(mask)}`)
-                .build(),
-              Actions.return,
-            ),
+            rule(match().mark(mask, mask, true).build(), Actions.return),
             rule(NO_MATCH, Actions.clearMark(mask)),
-            rule(NO_MATCH, "-j MASQUERADE", "IPVS service traffic requiring SNAT"),
+            rule(NO_MATCH, Actions.masquerade(), "IPVS service traffic requiring SNAT"),
           ],
         },
       ],

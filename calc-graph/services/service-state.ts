@@ -13,7 +13,7 @@
 // what changed.
 
 import { castDraft, type Draft } from "immer";
-import { bodyOf } from "../../iptables/render.js";
+import { sameRule } from "../../model/same-rule.js";
 import type { ChainWrites } from "../chain-writer.js";
 import type { DesiredState } from "../desired-state.js";
 import { hashNetMembers } from "../ipsets/hash-net.js";
@@ -252,7 +252,7 @@ function sameFragments(a: readonly ServicePortRules[], b: readonly ServicePortRu
       DISPATCH_PARTS.every((k) => {
         const x = fa[k];
         const y = b[i][k];
-        return x.length === y.length && x.every((r, j) => bodyOf(r) === bodyOf(y[j]));
+        return x.length === y.length && x.every((r, j) => sameRule(r, y[j]));
       }),
     )
   );

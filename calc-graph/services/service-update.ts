@@ -3,7 +3,7 @@
 // convert is withdrawn (its chains go: no access rather than stale access);
 // a slice that fails contributes no endpoints.
 
-import type { ResourceUpdate } from "../../src/model/resource.js";
+import type { ResourceUpdate } from "../../model/resource.js";
 import { type ConvertedService, type ConvertedSlice, convertEndpointSlice, convertService } from "./convert.js";
 
 export type ServiceUpdate =

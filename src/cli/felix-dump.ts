@@ -7,6 +7,7 @@ import { Command, Option } from "commander";
 import { computeDesiredState } from "../../calc-graph/calc-graph.js";
 import type { DesiredState } from "../../calc-graph/desired-state.js";
 import { chooseBackend } from "../../iptables/detect.js";
+import type { ResourceUpdate } from "../../model/resource.js";
 import { endpointStatusConfigFromEnv } from "../../status/endpoint-status-file.js";
 import { graphConfigFromEnv } from "../config.js";
 import { readManifestDir } from "../datastore/manifests.js";
@@ -22,7 +23,6 @@ import { parseTarget, traceService, traceText } from "../dump/trace.js";
 import * as views from "../dump/views.js";
 import { ipvsOptionsFromEnv } from "../ipvs-config.js";
 import { createLogger, type LogFormat } from "../log.js";
-import type { ResourceUpdate } from "../model/resource.js";
 import { runProgram, SilentFailure, UsageError } from "./errors.js";
 
 interface CommonOptions {

@@ -14,6 +14,7 @@ import { NetlinkLinkMonitor } from "../../ifaces/link-monitor.js";
 import { OWNED_TUNNELS } from "../../ifaces/tunnel-reconciler.js";
 import { binary } from "../../iptables/backend.js";
 import { chooseBackend } from "../../iptables/detect.js";
+import type { ResourceUpdate } from "../../model/resource.js";
 import { EndpointStatusTracker } from "../../status/endpoint-status.js";
 import { EndpointStatusFile, endpointStatusConfigFromEnv } from "../../status/endpoint-status-file.js";
 import { HealthAggregator, healthConfigFromEnv, startHealthServer } from "../../status/health.js";
@@ -39,7 +40,6 @@ import {
   SCTP_CONNTRACK_MODULE,
 } from "../kernel-features.js";
 import { createLogger, type LogFormat } from "../log.js";
-import type { ResourceUpdate } from "../model/resource.js";
 import { preflight } from "../preflight.js";
 import { RuntimeError, runProgram, UsageError } from "./errors.js";
 

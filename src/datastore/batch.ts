@@ -6,7 +6,7 @@
 // only at a complete batch. At the large preset, holding the whole parsed
 // directory through the graph's first flush cost ~120 MB of peak RSS.
 
-import type { ResourceUpdate } from "../model/resource.js";
+import type { ResourceUpdate } from "../../model/resource.js";
 
 export type UpdateBatch = ResourceUpdate[] & { readonly partial?: true };
 

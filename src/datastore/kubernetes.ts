@@ -21,8 +21,8 @@
 import * as k8s from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { Observable } from "rxjs";
-import type { KubeObject } from "../model/k8s.js";
-import { type Kind, type ResourceUpdate, resourceKey } from "../model/resource.js";
+import type { KubeObject } from "../../model/k8s.js";
+import { type Kind, type ResourceUpdate, resourceKey } from "../../model/resource.js";
 import { rawList } from "./raw-list.js";
 
 interface KindSpec {

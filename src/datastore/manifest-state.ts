@@ -14,7 +14,7 @@
 // the objects it held (fail closed: a policy never vanishes mid-edit).
 
 import { hash } from "node:crypto";
-import { type ResourceUpdate, resourceKey } from "../model/resource.js";
+import { type ResourceUpdate, resourceKey } from "../../model/resource.js";
 import type { FileSig } from "./manifest-reader.js";
 import type { ManifestProblem } from "./manifests.js";
 

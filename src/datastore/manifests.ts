@@ -5,8 +5,8 @@
 
 import { readdir, readFile } from "node:fs/promises";
 import { join, relative } from "node:path";
-import type { KubeObject } from "../model/k8s.js";
-import { isKind, type Kind, type ResourceUpdate, resourceKey } from "../model/resource.js";
+import type { KubeObject } from "../../model/k8s.js";
+import { isKind, type Kind, type ResourceUpdate, resourceKey } from "../../model/resource.js";
 import { parseDocuments } from "./yaml-documents.js";
 
 const CLUSTER_SCOPED = new Set(["Namespace", "Node", "IPPool", "BlockAffinity", "FelixConfiguration"]);

@@ -18,8 +18,8 @@ import {
   type WorkloadEndpoint,
 } from "../../calc-graph/model.js";
 import { matches } from "../../calc-graph/selector/selector.js";
+import type { ResourceUpdate } from "../../model/resource.js";
 import { type DirectionExplanation, explainPolicies } from "../dump/policies.js";
-import type { ResourceUpdate } from "../model/resource.js";
 import type { PortSpec } from "../netns/topology.js";
 import { portLabel } from "./matrix.js";
 

@@ -8,7 +8,7 @@
 // Pure: no I/O (demo-cluster.ts writes and probes).
 
 import { convertService } from "../../calc-graph/services/convert.js";
-import type { KubeObject } from "../model/k8s.js";
+import type { KubeObject } from "../../model/k8s.js";
 import type { PortSpec, Protocol } from "../netns/topology.js";
 import type { Cell } from "./matrix.js";
 import type { ScenarioPort } from "./scenario.js";

@@ -2,8 +2,8 @@
 // loopback: what `-m addrtype --dst-type LOCAL` matches, for the dump views.
 
 import { nodeToNodeInfo } from "../../calc-graph/conversion/node.js";
-import type { Node } from "../model/k8s.js";
-import type { ResourceUpdate } from "../model/resource.js";
+import type { Node } from "../../model/k8s.js";
+import type { ResourceUpdate } from "../../model/resource.js";
 
 export function nodeAddresses(updates: readonly ResourceUpdate[], nodeName: string): string[] {
   const u = updates.find((x) => x.kind === "Node" && x.name === nodeName && x.value);

@@ -3,8 +3,8 @@
 import type { DesiredState } from "../../calc-graph/desired-state.js";
 import { renderIpSets } from "../../iptables/ipset.js";
 import { renderTables } from "../../iptables/render.js";
-import type { NetworkPolicy, Pod } from "../../src/model/k8s.js";
-import type { Kind, ResourceUpdate } from "../../src/model/resource.js";
+import type { NetworkPolicy, Pod } from "../../model/k8s.js";
+import type { Kind, ResourceUpdate } from "../../model/resource.js";
 
 export function update(kind: Kind, namespace: string, name: string, value: object | null): ResourceUpdate {
   return { kind, namespace, name, value };

@@ -7,10 +7,10 @@ import { describe, it } from "node:test";
 import { stringify } from "yaml";
 import { CalcGraph } from "../../calc-graph/calc-graph.js";
 import type { DesiredState } from "../../calc-graph/desired-state.js";
+import type { LabelSelector } from "../../model/k8s.js";
+import type { ResourceUpdate } from "../../model/resource.js";
 import { parseManifestText } from "../../src/datastore/manifests.js";
 import { iptablesText } from "../../src/dump/views.js";
-import type { LabelSelector } from "../../src/model/k8s.js";
-import type { ResourceUpdate } from "../../src/model/resource.js";
 
 const NAMESPACES = 50;
 const CLIENTS = 200;

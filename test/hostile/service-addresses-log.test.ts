@@ -7,9 +7,9 @@ import { Writable } from "node:stream";
 import { test } from "node:test";
 import pino from "pino";
 import { Subject } from "rxjs";
+import type { ResourceUpdate } from "../../model/resource.js";
 import { Daemon } from "../../src/daemon.js";
 import type { Dataplane } from "../../src/dataplane.js";
-import type { ResourceUpdate } from "../../src/model/resource.js";
 import { node } from "../calc-graph/fixtures.js";
 import { sliceUpdate, svcUpdate } from "../calc-graph/services/fixtures.js";
 

@@ -8,10 +8,10 @@ import { spawnSync } from "node:child_process";
 import { test } from "node:test";
 import fc from "fast-check";
 import { renderChain } from "../../iptables/render.js";
-import { NO_MATCH, rule } from "../../iptables/rule.js";
 import { parseSave } from "../../iptables/save-parser.js";
 import { planTable } from "../../iptables/table-syncer.js";
 import { tableState } from "../../iptables/tables.js";
+import { Actions, match, NO_MATCH, type Rule, rule } from "../../model/rule.js";
 import { skipIf } from "../helpers/skip.js";
 import { createNetns, deleteNetns, netnsSkipReason } from "../routes/netns.js";
 
@@ -20,12 +20,13 @@ const missing = ["iptables-legacy-restore", "iptables-nft-restore"].find(
 );
 const skip = netnsSkipReason() ?? (missing && `needs ${missing}`);
 
-const BODIES = [
-  "-j ACCEPT",
-  "-j DROP",
-  "-m mark --mark 0x10000/0x10000 -j RETURN",
-  "-j RETURN",
-  "-j MARK --set-xmark 0x10000/0x10000",
+// -j ACCEPT, -j DROP, -m mark --mark 0x10000/0x10000 -j RETURN, -j RETURN, -j MARK --set-xmark 0x10000/0x10000
+const BODIES: readonly Rule[] = [
+  rule(NO_MATCH, Actions.accept),
+  rule(NO_MATCH, Actions.drop),
+  rule(match().mark(0x10000, 0x10000).build(), Actions.return),
+  rule(NO_MATCH, Actions.return),
+  rule(NO_MATCH, Actions.setMark(0x10000)),
 ];
 
 for (const mode of ["legacy", "nft"] as const) {
@@ -57,7 +58,7 @@ for (const mode of ["legacy", "nft"] as const) {
             if (op === "insert") next.splice(at % (next.length + 1), 0, body);
             else if (op === "delete" && next.length) next.splice(at % next.length, 1);
             else if (op === "replace") next.splice(0, next.length, ...fresh);
-            const want = renderChain({ name: "cali-test", rules: next.map((i) => rule(NO_MATCH, BODIES[i])) });
+            const want = renderChain({ name: "cali-test", rules: next.map((i) => BODIES[i]) });
             const have = parseSave(inNs(`iptables-${mode}-save`)).get("filter");
             const { main } = planTable("filter", tableState([want]), have);
             if (/^-[DI] /m.test(main)) edited++;

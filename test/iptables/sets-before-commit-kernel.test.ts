@@ -10,13 +10,13 @@ import { spawnSync } from "node:child_process";
 import { test } from "node:test";
 import { RestoreError } from "../../iptables/backend.js";
 import { type HoldAt, run } from "../../iptables/exec.js";
-import type { IpSetState } from "../../iptables/ipset.js";
 import { type IpsetBackend, IpsetError } from "../../iptables/ipset-backend.js";
 import { IpsetSyncer } from "../../iptables/ipset-syncer.js";
 import { renderChain } from "../../iptables/render.js";
-import { NO_MATCH, rule } from "../../iptables/rule.js";
 import { TableSyncer } from "../../iptables/table-syncer.js";
 import { type FamilyTables, tableState } from "../../iptables/tables.js";
+import type { IpSetState } from "../../model/ipset.js";
+import { Actions, match, NO_MATCH, rule } from "../../model/rule.js";
 import { skipIf } from "../helpers/skip.js";
 import { createNetns, deleteNetns, netnsSkipReason } from "../routes/netns.js";
 
@@ -65,11 +65,11 @@ const set = (name: string, members: string[]): IpSetState => ({
 
 function tables(tag: string, setName: string): FamilyTables {
   return {
-    raw: tableState([renderChain({ name: `cali-raw-${tag}`, rules: [rule(NO_MATCH, "-j ACCEPT")] })]),
+    raw: tableState([renderChain({ name: `cali-raw-${tag}`, rules: [rule(NO_MATCH, Actions.accept)] })]),
     mangle: tableState(),
     nat: tableState(),
     filter: tableState([
-      renderChain({ name: `cali-fw-${tag}`, rules: [rule(NO_MATCH, `-m set --match-set ${setName} src -j ACCEPT`)] }),
+      renderChain({ name: `cali-fw-${tag}`, rules: [rule(match().ipSet(setName, "src").build(), Actions.accept)] }),
     ]),
   };
 }

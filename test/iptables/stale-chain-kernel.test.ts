@@ -8,10 +8,10 @@ import { spawnSync } from "node:child_process";
 import { test } from "node:test";
 import { type IptablesBackend, RestoreError } from "../../iptables/backend.js";
 import { renderChain } from "../../iptables/render.js";
-import { NO_MATCH, rule } from "../../iptables/rule.js";
 import { parseSave } from "../../iptables/save-parser.js";
 import { TableSyncer } from "../../iptables/table-syncer.js";
 import { type FamilyTables, tableState } from "../../iptables/tables.js";
+import { Actions, NO_MATCH, rule } from "../../model/rule.js";
 import { skipIf } from "../helpers/skip.js";
 import { createNetns, deleteNetns, netnsSkipReason } from "../routes/netns.js";
 
@@ -44,10 +44,10 @@ function nsBackend(ns: string, mode: "legacy" | "nft"): IptablesBackend & { rest
 }
 
 function tables(withPolicy: boolean): FamilyTables {
-  const pol = renderChain({ name: "cali-pi-test", rules: [rule(NO_MATCH, "-j ACCEPT")] });
+  const pol = renderChain({ name: "cali-pi-test", rules: [rule(NO_MATCH, Actions.accept)] });
   const ep = renderChain({
     name: "cali-tw-test",
-    rules: [...(withPolicy ? [rule(NO_MATCH, "-j cali-pi-test")] : []), rule(NO_MATCH, "-j DROP")],
+    rules: [...(withPolicy ? [rule(NO_MATCH, Actions.jump("cali-pi-test"))] : []), rule(NO_MATCH, Actions.drop)],
   });
   const filter = tableState(withPolicy ? [pol, ep] : [ep]);
   return { raw: tableState([]), mangle: tableState([]), nat: tableState([]), filter };

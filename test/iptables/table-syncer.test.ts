@@ -6,10 +6,10 @@ import { FakeIptablesBackend } from "../../iptables/fake-backend.js";
 import { renderIpSets } from "../../iptables/ipset.js";
 import { FakeIpsetBackend } from "../../iptables/ipset-backend.js";
 import { renderChain } from "../../iptables/render.js";
-import { type Chain, NO_MATCH, rule } from "../../iptables/rule.js";
 import { parseSave } from "../../iptables/save-parser.js";
 import { TableSyncer } from "../../iptables/table-syncer.js";
 import { chainList, tableState } from "../../iptables/tables.js";
+import { Actions, type Chain, match, NO_MATCH, rule } from "../../model/rule.js";
 import { deleted, namespace, pod, policy } from "../calc-graph/fixtures.js";
 
 const cluster = [
@@ -173,10 +173,15 @@ describe("TableSyncer", () => {
 
   test("edits a chain in place with -D/-I and converges from any start (property)", async () => {
     // Repeated bodies on purpose: identical rules must still get distinct hashes.
-    const bodies = ["-j ACCEPT", "-j DROP", "-m mark --mark 0x10000/0x10000 -j RETURN", "-j RETURN"];
+    const bodies = [
+      rule(NO_MATCH, Actions.accept),
+      rule(NO_MATCH, Actions.drop),
+      rule(match().mark(0x10000, 0x10000).build(), Actions.return),
+      rule(NO_MATCH, Actions.return),
+    ];
     const chainOf = (picks: number[]): Chain => ({
       name: "cali-test",
-      rules: picks.map((i) => rule(NO_MATCH, bodies[i])),
+      rules: picks.map((i) => bodies[i]),
     });
     const base = desired();
     const tables = (picks: number[]) => ({

@@ -13,11 +13,11 @@ import { FakeIptablesBackend } from "../../iptables/fake-backend.js";
 import { FakeIpsetBackend } from "../../iptables/ipset-backend.js";
 import { IpsetSyncer } from "../../iptables/ipset-syncer.js";
 import { TableSyncer } from "../../iptables/table-syncer.js";
+import type { ResourceUpdate } from "../../model/resource.js";
 import { Daemon } from "../../src/daemon.js";
 import type { ApplyResult } from "../../src/dataplane.js";
 import { Dataplane } from "../../src/dataplane.js";
 import { partialBatch } from "../../src/datastore/batch.js";
-import type { ResourceUpdate } from "../../src/model/resource.js";
 import { namespace, pod, policy } from "../calc-graph/fixtures.js";
 
 /** Waits (polling) until `cond` holds; fails after a generous deadline. */

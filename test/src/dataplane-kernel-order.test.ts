@@ -14,8 +14,8 @@ import { FakeIptablesBackend } from "../../iptables/fake-backend.js";
 import { FakeIpsetBackend } from "../../iptables/ipset-backend.js";
 import { IpsetSyncer } from "../../iptables/ipset-syncer.js";
 import { TableSyncer } from "../../iptables/table-syncer.js";
+import type { ResourceUpdate } from "../../model/resource.js";
 import { Dataplane } from "../../src/dataplane.js";
-import type { ResourceUpdate } from "../../src/model/resource.js";
 import { namespace, pod, policy } from "../calc-graph/fixtures.js";
 
 function rig() {

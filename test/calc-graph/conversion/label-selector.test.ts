@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { convertLabelSelector } from "../../../calc-graph/conversion/label-selector.js";
 import { ALL, and, eq, has, inSet, matches, neq, not, selectorText } from "../../../calc-graph/selector/selector.js";
-import type { LabelSelector } from "../../../src/model/k8s.js";
+import type { LabelSelector } from "../../../model/k8s.js";
 
 const text = (sel: LabelSelector | undefined | null, prefix?: string) =>
   selectorText(convertLabelSelector(sel, prefix));

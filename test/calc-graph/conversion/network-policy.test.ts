@@ -9,7 +9,7 @@ import {
 } from "../../../calc-graph/conversion/network-policy.js";
 import { expandRule, type PolicyRule, type PortRange, type Protocol } from "../../../calc-graph/model.js";
 import { ALL, type Selector, selectorText } from "../../../calc-graph/selector/selector.js";
-import type { NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort } from "../../../src/model/k8s.js";
+import type { NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort } from "../../../model/k8s.js";
 
 type Spec = NonNullable<NetworkPolicy["spec"]>;
 

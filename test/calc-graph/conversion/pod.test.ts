@@ -7,7 +7,7 @@ import {
   podToWorkloadEndpoint,
   vethNameForWorkload,
 } from "../../../calc-graph/conversion/pod.js";
-import type { ContainerPort, Pod } from "../../../src/model/k8s.js";
+import type { ContainerPort, Pod } from "../../../model/k8s.js";
 
 interface PodOpts {
   ns?: string;

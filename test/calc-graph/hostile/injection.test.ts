@@ -9,10 +9,10 @@ import { describe, it } from "node:test";
 import { CalcGraph } from "../../../calc-graph/calc-graph.js";
 import { validateObject } from "../../../calc-graph/conversion/validate.js";
 import { renderChain, renderTable } from "../../../iptables/render.js";
-import { match, rule } from "../../../iptables/rule.js";
 import { UnsafeRestoreTextError } from "../../../iptables/safe-text.js";
 import { planTable } from "../../../iptables/table-syncer.js";
 import { tableState } from "../../../iptables/tables.js";
+import { Actions, match, rule } from "../../../model/rule.js";
 import { ipsetsText, iptablesText } from "../../../src/dump/views.js";
 import { namespace, pod, policy, update } from "../fixtures.js";
 
@@ -112,7 +112,7 @@ describe("the renderer refuses unsafe restore text (defence in depth)", () => {
   });
 
   it("a comment holding a newline", () => {
-    const c = renderChain({ name: "cali-x", rules: [rule(match().build(), "-j DROP", "svc\n-F INPUT")] });
+    const c = renderChain({ name: "cali-x", rules: [rule(match().build(), Actions.drop, "svc\n-F INPUT")] });
     const t = tableState([c]);
     assert.throws(() => renderTable("filter", t), /refusing restore input: table filter: 5 lines where 4/);
     assert.throws(() => planTable("filter", t, undefined), UnsafeRestoreTextError);
@@ -121,7 +121,7 @@ describe("the renderer refuses unsafe restore text (defence in depth)", () => {
   it("safe text passes unchanged", () => {
     const c = renderChain({
       name: "cali-x",
-      rules: [rule(match().build(), "-j DROP", "ns/svc:http has no endpoints")],
+      rules: [rule(match().build(), Actions.drop, "ns/svc:http has no endpoints")],
     });
     assert.match(renderTable("filter", tableState([c])), /--comment "ns\/svc:http has no endpoints" -j DROP/);
   });

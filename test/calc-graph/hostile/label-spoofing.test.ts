@@ -8,7 +8,7 @@ import { CalcGraph } from "../../../calc-graph/calc-graph.js";
 import { podToWorkloadEndpoint } from "../../../calc-graph/conversion/pod.js";
 import { LabelIndex } from "../../../calc-graph/label-index.js";
 import { eq } from "../../../calc-graph/selector/selector.js";
-import type { Pod } from "../../../src/model/k8s.js";
+import type { Pod } from "../../../model/k8s.js";
 import { namespace, node, pod, policy, update } from "../fixtures.js";
 
 const spoofer = (labels: Record<string, string>, sa?: string): Pod => ({

@@ -9,7 +9,7 @@ import { CalcGraph } from "../../../calc-graph/calc-graph.js";
 import { hashNetMembers } from "../../../calc-graph/ipsets/hash-net.js";
 import { derivedVtepMac } from "../../../calc-graph/network/vtep.js";
 import { ipvsIpSets } from "../../../calc-graph/services/ipvs-rules.js";
-import type { ResourceUpdate } from "../../../src/model/resource.js";
+import type { ResourceUpdate } from "../../../model/resource.js";
 import { namespace, pod, policy, update } from "../fixtures.js";
 import { ep, sp } from "../services/service-fixtures.js";
 

@@ -1,7 +1,7 @@
 // Service and EndpointSlice updates for the service tests.
 
-import type { KubeObject } from "../../../src/model/k8s.js";
-import type { ResourceUpdate } from "../../../src/model/resource.js";
+import type { KubeObject } from "../../../model/k8s.js";
+import type { ResourceUpdate } from "../../../model/resource.js";
 
 export function svcUpdate(
   name: string,

@@ -9,8 +9,8 @@ import type { DesiredState } from "../../../calc-graph/desired-state.js";
 import type { ProxyMode } from "../../../calc-graph/services/model.js";
 import { endpointChainName, serviceChainNames } from "../../../calc-graph/services/names.js";
 import { chainNames, chainOf, changedChains, TABLE_NAMES } from "../../../iptables/tables.js";
-import type { KubeObject } from "../../../src/model/k8s.js";
-import type { ResourceUpdate } from "../../../src/model/resource.js";
+import type { KubeObject } from "../../../model/k8s.js";
+import type { ResourceUpdate } from "../../../model/resource.js";
 import { node } from "../fixtures.js";
 import { sliceUpdate, svcUpdate } from "./fixtures.js";
 

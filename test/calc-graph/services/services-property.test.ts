@@ -8,7 +8,7 @@ import { test } from "node:test";
 import fc from "fast-check";
 import { CalcGraph } from "../../../calc-graph/calc-graph.js";
 import type { DesiredState } from "../../../calc-graph/desired-state.js";
-import { type ResourceUpdate, resourceKey } from "../../../src/model/resource.js";
+import { type ResourceUpdate, resourceKey } from "../../../model/resource.js";
 import { node } from "../fixtures.js";
 import { sliceUpdate, svcUpdate } from "./fixtures.js";
 

@@ -15,11 +15,11 @@ import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { describe, test } from "node:test";
 import { firstValueFrom } from "rxjs";
+import type { ResourceUpdate } from "../../../model/resource.js";
 import { isPartial } from "../../../src/datastore/batch.js";
 import { FileDatastore, type FileDatastoreOptions } from "../../../src/datastore/file-datastore.js";
 import { fsManifestReader, type ManifestReader } from "../../../src/datastore/manifest-reader.js";
 import type { ManifestProblem } from "../../../src/datastore/manifests.js";
-import type { ResourceUpdate } from "../../../src/model/resource.js";
 
 const ns = (name: string, team = "a") =>
   `apiVersion: v1\nkind: Namespace\nmetadata: {name: ${name}, labels: {team: ${team}}}\n`;

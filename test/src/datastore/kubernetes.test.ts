@@ -14,9 +14,9 @@ import { CalcGraph, type GraphConfig } from "../../../calc-graph/calc-graph.js";
 import type { DesiredState } from "../../../calc-graph/desired-state.js";
 import type { ProxyMode } from "../../../calc-graph/services/model.js";
 import { chainNames, chainOf } from "../../../iptables/tables.js";
+import type { ResourceUpdate } from "../../../model/resource.js";
 import { KubernetesDatastore } from "../../../src/datastore/kubernetes.js";
 import { readManifestDir } from "../../../src/datastore/manifests.js";
-import type { ResourceUpdate } from "../../../src/model/resource.js";
 import { caseNames, GOLDEN_DIR } from "../../golden-cases.js";
 import { type FakeApiServer, kubeConfigObject, startFakeApiServer } from "../../helpers/fake-apiserver.js";
 

@@ -1,0 +1,133 @@
+// Chains → rendered rules with hashes, through one backend's RuleRenderer.
+// Rules are immutable and long chains are often re-rendered almost unchanged
+// (a dispatch chain of thousands of rules when one service changes): their
+// renderings are reused while the chain seed, the predecessor's body and the
+// repeat count match. Short chains are rendered afresh: remembering each of
+// their (hundreds of thousands of) rules costs more at start-up than it saves.
+
+import { flat, ruleHash } from "./hash.js";
+import type { Chain, Rule } from "./rule.js";
+import type { RuleContext, RuleRenderer } from "./rule-renderer.js";
+import type { HookRules, RenderedChain, RenderedRule } from "./tables.js";
+
+/** A rule's rendering, kept with what its hash depends on besides the rule itself. */
+interface Memo {
+  readonly ctx: string;
+  readonly seed: string;
+  readonly prev: string;
+  readonly n: number;
+  readonly rendered: RenderedRule;
+}
+
+const MEMO_MIN_RULES = 64;
+
+export class ChainRenderer {
+  private readonly bodies = new WeakMap<Rule, string>();
+  /** Bodies of a context-dependent renderer, with the context they were rendered in. */
+  private readonly bodiesIn = new WeakMap<Rule, { readonly ctx: string; readonly body: string }>();
+  private readonly memos = new WeakMap<Rule, Memo>();
+
+  constructor(readonly rules: RuleRenderer) {}
+
+  /** The rule's body, remembered per (immutable) Rule object. */
+  bodyOf(r: Rule, ctx: RuleContext): string {
+    if (this.rules.contextFree) {
+      let b = this.bodies.get(r);
+      if (b === undefined) {
+        b = this.rules.body(r, ctx);
+        this.bodies.set(r, b);
+      }
+      return b;
+    }
+    const k = ctxKey(ctx);
+    const m = this.bodiesIn.get(r);
+    if (m && m.ctx === k) return m.body;
+    const body = this.rules.body(r, ctx);
+    this.bodiesIn.set(r, { ctx: k, body });
+    return body;
+  }
+
+  renderRules(hashSeed: string, rules: readonly Rule[], ctx: RuleContext): RenderedRule[] {
+    const out: RenderedRule[] = [];
+    const memo = rules.length >= MEMO_MIN_RULES;
+    const timesSeen = pairCounter(memo);
+    const k = this.rules.contextFree ? "" : ctxKey(ctx);
+    let prev = "";
+    for (const r of rules) {
+      const body = memo ? this.bodyOf(r, ctx) : this.rules.body(r, ctx);
+      const n = timesSeen(prev, body);
+      const m = memo ? this.memos.get(r) : undefined;
+      if (m && m.ctx === k && m.seed === hashSeed && m.prev === prev && m.n === n) {
+        out.push(m.rendered);
+      } else {
+        const rendered = this.rules.rendered(r, body, ruleHash(hashSeed, prev, body, n), ctx);
+        if (memo) this.memos.set(r, { ctx: k, seed: hashSeed, prev, n, rendered });
+        out.push(rendered);
+      }
+      prev = body;
+    }
+    return out;
+  }
+
+  renderChain(c: Chain, ctx: RuleContext): RenderedChain {
+    return { name: flat(c.name), rules: this.renderRules(c.name, c.rules, ctx) };
+  }
+
+  /** Appended rules hash from a seed of their own so inserts and appends stay independent. */
+  renderHook(builtin: string, insert: readonly Rule[], append: readonly Rule[], ctx: RuleContext): HookRules {
+    return {
+      insert: this.renderRules(builtin, insert, ctx),
+      append: this.renderRules(`${builtin}*appends*`, append, ctx),
+    };
+  }
+}
+
+const renderers = new WeakMap<RuleRenderer, ChainRenderer>();
+
+/** The one ChainRenderer (and memo) of a RuleRenderer. */
+export function chainRenderer(r: RuleRenderer): ChainRenderer {
+  let c = renderers.get(r);
+  if (!c) {
+    c = new ChainRenderer(r);
+    renderers.set(r, c);
+  }
+  return c;
+}
+
+const ctxKey = (ctx: RuleContext) => `${ctx.family}${ctx.table}`;
+
+/**
+ * How often a (predecessor body, body) pair came before in one chain: a map
+ * for long chains, a scan for the short ones (most chains; no maps to allocate).
+ */
+function pairCounter(long: boolean): (prev: string, body: string) => number {
+  if (long) {
+    const seen = new Map<string, Map<string, number>>();
+    return (prev, body) => {
+      let after = seen.get(prev);
+      if (!after) {
+        after = new Map();
+        seen.set(prev, after);
+      }
+      const n = after.get(body) ?? 0;
+      after.set(body, n + 1);
+      return n;
+    };
+  }
+  const prevs: string[] = [];
+  const bodies: string[] = [];
+  return (prev, body) => {
+    let n = 0;
+    for (let j = 0; j < bodies.length; j++) if (bodies[j] === body && prevs[j] === prev) n++;
+    prevs.push(prev);
+    bodies.push(body);
+    return n;
+  };
+}
+
+/** True when two rendered chains hold the same rules (hashes cover the text). */
+export function sameRules(a: readonly RenderedRule[], b: readonly RenderedRule[]): boolean {
+  return a.length === b.length && a.every((r, i) => r.hash === b[i].hash);
+}
+
+export const byName = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);

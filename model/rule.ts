@@ -1,0 +1,261 @@
+// The backend-neutral rule model: a rule is typed matches, a typed action and
+// an optional comment. The calc graph builds rules with `match()…build()`,
+// `rule(m, action, comment)` and `Actions.*`; iptables/ and nftables/ each
+// render them (a RuleRenderer), so no backend syntax is written here.
+
+/** Ports as Calico writes them: a single port is `first === last`. */
+export interface PortRange {
+  readonly first: number;
+  readonly last: number;
+}
+
+/** The ipset `--match-set` flags we use: one per dimension of the set's type. */
+export type IpSetDirection = "src" | "dst" | "dst,dst" | "dst,dst,src";
+
+export type CtState = "INVALID" | "NEW" | "RELATED" | "ESTABLISHED" | "UNTRACKED";
+
+/** A transport protocol with ports (what `-m <proto> --dport` accepts). */
+export type PortProtocol = "tcp" | "udp" | "sctp" | "udplite" | "dccp";
+
+/** Matches after the basic ones (source/dest, interfaces, protocol), in the order they were added. */
+export type MatchTerm =
+  | { readonly kind: "ipSet"; readonly name: string; readonly dir: IpSetDirection; readonly negate: boolean }
+  | { readonly kind: "multiport"; readonly dir: "src" | "dst"; readonly ports: readonly PortRange[] }
+  | { readonly kind: "port"; readonly proto: PortProtocol; readonly dir: "src" | "dst"; readonly port: number }
+  | { readonly kind: "mark"; readonly mark: number; readonly mask: number; readonly negate: boolean }
+  | { readonly kind: "ctState"; readonly states: readonly CtState[] }
+  | {
+      readonly kind: "addrType";
+      readonly dir: "src" | "dst";
+      readonly type: "LOCAL";
+      readonly negate: boolean;
+      /** Look the address up on the outgoing interface only (`--limit-iface-out`). */
+      readonly limitIfaceOut: boolean;
+    }
+  | { readonly kind: "icmpv6Type"; readonly type: number }
+  /** True for one packet in `oneOf` at random (kube-proxy's endpoint choice). */
+  | { readonly kind: "random"; readonly oneOf: number }
+  /** xt_recent: remember the source in list `name`, or check it was seen within `seconds` (session affinity). */
+  | {
+      readonly kind: "recent";
+      readonly op: "set" | "rcheck";
+      readonly name: string;
+      readonly seconds?: number;
+      readonly family: 4 | 6;
+    }
+  /** The source fails the reverse-path check (route lookup with the packet's mark). */
+  | { readonly kind: "rpfFailed" };
+
+export interface NetMatch {
+  readonly cidr: string;
+  readonly negate: boolean;
+}
+
+export interface Match {
+  readonly src?: NetMatch;
+  readonly dst?: NetMatch;
+  /** Interface name; a trailing `+` is a prefix wildcard (`cali+`). */
+  readonly inIface?: string;
+  readonly outIface?: string;
+  /** Protocol name (`tcp`, `ipv6-icmp`, `ipencap`) or number as text. */
+  readonly protocol?: string;
+  readonly terms: readonly MatchTerm[];
+}
+
+export type Verdict = "ACCEPT" | "DROP" | "RETURN";
+
+export type Action =
+  | { readonly kind: "verdict"; readonly verdict: Verdict }
+  | { readonly kind: "jump"; readonly chain: string }
+  | { readonly kind: "goto"; readonly chain: string }
+  /** mark := (mark & ~mask) | value; value lies within mask. */
+  | { readonly kind: "setMark"; readonly value: number; readonly mask: number }
+  | { readonly kind: "reject"; readonly with: "icmp-port-unreachable" | "icmp6-port-unreachable" }
+  | { readonly kind: "masquerade"; readonly toPorts?: PortRange; readonly randomFully: boolean }
+  | {
+      readonly kind: "snat";
+      readonly toAddress: string;
+      readonly toPorts?: PortRange;
+      readonly randomFully: boolean;
+    }
+  | { readonly kind: "dnat"; readonly toAddress: string; readonly toPort: number }
+  | { readonly kind: "notrack" }
+  /** No target: the rule only counts (and carries its comment). */
+  | { readonly kind: "none" };
+
+export interface Rule {
+  readonly match: Match;
+  readonly action: Action;
+  readonly comment?: string;
+}
+
+export interface Chain {
+  readonly name: string;
+  readonly rules: readonly Rule[];
+}
+
+export const NO_MATCH: Match = Object.freeze({
+  src: undefined,
+  dst: undefined,
+  inIface: undefined,
+  outIface: undefined,
+  protocol: undefined,
+  terms: Object.freeze([]) as readonly MatchTerm[],
+});
+
+const CT_STATES: readonly string[] = ["INVALID", "NEW", "RELATED", "ESTABLISHED", "UNTRACKED"];
+
+/** Builds a Match; call order of the terms is kept, the basic matches are canonical. */
+export class MatchBuilder {
+  private src?: NetMatch;
+  private dst?: NetMatch;
+  private inIf?: string;
+  private outIf?: string;
+  private proto?: string;
+  private readonly terms: MatchTerm[] = [];
+
+  sourceNet(cidr: string, negate = false): this {
+    this.src = { cidr, negate };
+    return this;
+  }
+  destNet(cidr: string, negate = false): this {
+    this.dst = { cidr, negate };
+    return this;
+  }
+  inInterface(iface: string): this {
+    this.inIf = iface;
+    return this;
+  }
+  outInterface(iface: string): this {
+    this.outIf = iface;
+    return this;
+  }
+  protocol(p: string): this {
+    this.proto = p;
+    return this;
+  }
+  /** `src`, `dst`, `dst,dst` for an ip,port set, `dst,dst,src` for ip,port,ip. */
+  ipSet(name: string, dir: IpSetDirection, negate = false): this {
+    return this.add({ kind: "ipSet", name, dir, negate });
+  }
+  /** Destination ports: a list of ranges, or multiport text (`80,8000:8080`). */
+  destPorts(ports: string | readonly PortRange[]): this {
+    return this.add({ kind: "multiport", dir: "dst", ports: typeof ports === "string" ? parsePorts(ports) : ports });
+  }
+  /** One destination port of `proto` (which the rule's protocol must match). */
+  destPort(proto: PortProtocol, port: number): this {
+    return this.add({ kind: "port", proto, dir: "dst", port: checkPort(port) });
+  }
+  mark(mark: number, mask: number, negate = false): this {
+    return this.add({ kind: "mark", mark, mask, negate });
+  }
+  /** Conntrack states, as a list or as iptables' comma-separated text. */
+  ctState(states: string | readonly CtState[]): this {
+    const list = typeof states === "string" ? states.split(",") : states;
+    for (const s of list) if (!CT_STATES.includes(s)) throw new Error(`unknown conntrack state ${JSON.stringify(s)}`);
+    return this.add({ kind: "ctState", states: list as CtState[] });
+  }
+  /** The source address is (or with `negate`, is not) local; `limitIfaceOut` looks only at the outgoing interface. */
+  srcAddrTypeLocal(negate = false, limitIfaceOut = false): this {
+    return this.add({ kind: "addrType", dir: "src", type: "LOCAL", negate, limitIfaceOut });
+  }
+  /** The destination address is (or with `negate`, is not) one of this host's. */
+  destAddrTypeLocal(negate = false): this {
+    return this.add({ kind: "addrType", dir: "dst", type: "LOCAL", negate, limitIfaceOut: false });
+  }
+  icmpv6Type(type: number): this {
+    return this.add({ kind: "icmpv6Type", type });
+  }
+  /** Matches one packet in `n` at random. */
+  randomOneOf(n: number): this {
+    if (!Number.isInteger(n) || n < 1) throw new Error(`randomOneOf: ${n} is not a positive integer`);
+    return this.add({ kind: "random", oneOf: n });
+  }
+  /** Session affinity: the source address was recorded in `name` within `seconds`. */
+  recentCheck(name: string, seconds: number, family: 4 | 6): this {
+    return this.add({ kind: "recent", op: "rcheck", name, seconds, family });
+  }
+  /** Session affinity: record the source address in `name`. */
+  recentSet(name: string, family: 4 | 6): this {
+    return this.add({ kind: "recent", op: "set", name, family });
+  }
+  /** The source fails the reverse-path check. */
+  rpfFailed(): this {
+    return this.add({ kind: "rpfFailed" });
+  }
+  build(): Match {
+    // One object shape for every match (absent parts undefined): the renderers' reads stay monomorphic.
+    return {
+      src: this.src,
+      dst: this.dst,
+      inIface: this.inIf,
+      outIface: this.outIf,
+      protocol: this.proto,
+      terms: this.terms.length ? this.terms : NO_MATCH.terms,
+    };
+  }
+  private add(t: MatchTerm): this {
+    this.terms.push(t);
+    return this;
+  }
+}
+
+export const match = () => new MatchBuilder();
+
+export function hex(n: number): string {
+  return `0x${n.toString(16)}`;
+}
+
+function checkPort(p: number): number {
+  if (!Number.isInteger(p) || p < 0 || p > 65535) throw new Error(`bad port ${p}`);
+  return p;
+}
+
+/** `80,8000:8080` → ranges; throws on anything else. */
+export function parsePorts(text: string): PortRange[] {
+  return text.split(",").map((part) => {
+    const m = /^(\d+)(?::(\d+))?$/.exec(part);
+    if (!m) throw new Error(`bad port list ${JSON.stringify(text)}`);
+    const first = checkPort(Number(m[1]));
+    return { first, last: m[2] === undefined ? first : checkPort(Number(m[2])) };
+  });
+}
+
+const ACCEPT: Action = Object.freeze({ kind: "verdict", verdict: "ACCEPT" });
+const DROP: Action = Object.freeze({ kind: "verdict", verdict: "DROP" });
+const RETURN: Action = Object.freeze({ kind: "verdict", verdict: "RETURN" });
+const VERDICTS: Readonly<Record<Verdict, Action>> = { ACCEPT, DROP, RETURN };
+
+export const Actions = {
+  accept: ACCEPT,
+  drop: DROP,
+  return: RETURN,
+  /** ACCEPT, DROP or RETURN by name (a configured action). */
+  verdict: (v: Verdict): Action => VERDICTS[v],
+  jump: (chain: string): Action => ({ kind: "jump", chain }),
+  goto: (chain: string): Action => ({ kind: "goto", chain }),
+  setMark: (mark: number): Action => ({ kind: "setMark", value: mark, mask: mark }),
+  clearMark: (mask: number): Action => ({ kind: "setMark", value: 0, mask }),
+  /** Sets `mark` within `mask` (other bits of the mask cleared). */
+  setMaskedMark: (mark: number, mask: number): Action => ({ kind: "setMark", value: mark, mask }),
+  /** The kernel's default ICMP port-unreachable of the family. */
+  reject: (v: 4 | 6): Action => ({
+    kind: "reject",
+    with: v === 4 ? "icmp-port-unreachable" : "icmp6-port-unreachable",
+  }),
+  masquerade: (o: { toPorts?: PortRange; randomFully?: boolean } = {}): Action =>
+    o.toPorts
+      ? { kind: "masquerade", toPorts: o.toPorts, randomFully: o.randomFully ?? false }
+      : { kind: "masquerade", randomFully: o.randomFully ?? false },
+  snat: (toAddress: string, o: { toPorts?: PortRange; randomFully?: boolean } = {}): Action =>
+    o.toPorts
+      ? { kind: "snat", toAddress, toPorts: o.toPorts, randomFully: o.randomFully ?? false }
+      : { kind: "snat", toAddress, randomFully: o.randomFully ?? false },
+  dnat: (toAddress: string, toPort: number): Action => ({ kind: "dnat", toAddress, toPort: checkPort(toPort) }),
+  notrack: Object.freeze({ kind: "notrack" }) as Action,
+  none: Object.freeze({ kind: "none" }) as Action,
+} as const;
+
+export function rule(m: Match, action: Action, comment?: string): Rule {
+  return comment === undefined ? { match: m, action } : { match: m, action, comment };
+}

@@ -1,0 +1,118 @@
+// The desired content of the kernel's tables, as the graph hands it over:
+// chains we own plus the rules we hook into the kernel's built-in chains.
+
+export type TableName = "raw" | "mangle" | "nat" | "filter";
+/** The order iptables-save prints tables in. */
+export const TABLE_NAMES: readonly TableName[] = ["raw", "mangle", "nat", "filter"];
+
+export const BUILTIN_CHAINS: Readonly<Record<TableName, readonly string[]>> = {
+  raw: ["PREROUTING", "OUTPUT"],
+  mangle: ["PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"],
+  nat: ["PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"],
+  filter: ["INPUT", "FORWARD", "OUTPUT"],
+};
+
+export interface RenderedRule {
+  /** Rule text as iptables-save prints it, without `-A <chain>`. */
+  readonly text: string;
+  readonly hash: string;
+}
+
+export interface RenderedChain {
+  readonly name: string;
+  readonly rules: readonly RenderedRule[];
+}
+
+/** Our rules in one built-in chain: `insert` go first, `append` go last. */
+export interface HookRules {
+  readonly insert: readonly RenderedRule[];
+  readonly append: readonly RenderedRule[];
+}
+
+type Shard = Readonly<Record<string, RenderedChain>>;
+
+export interface TableState {
+  /**
+   * Chains by name, in shards keyed by a hash of the name: a snapshot that
+   * changes one chain copies one small shard instead of a record of every
+   * chain (kube-proxy-style service chains reach tens of thousands at scale,
+   * and copying such a record costs tens of milliseconds). Read with
+   * chainOf / chainNames / chainList, write with putChain. Empty shards are
+   * removed, so equal tables have equal structure.
+   */
+  readonly shards: Readonly<Record<string, Shard>>;
+  readonly hooks: Readonly<Record<string, HookRules>>;
+}
+
+export type FamilyTables = Readonly<Record<TableName, TableState>>;
+
+// ~50 chains per shard with 55k chains: a batch touching hundreds of chains
+// copies hundreds of small shards (and the 1,024-entry index), not the table.
+const SHARDS = 1024;
+
+const SHARD_KEYS = Array.from({ length: SHARDS }, (_, i) => i.toString(16).padStart(3, "0"));
+
+/** The shard of a chain name: FNV-1a of the name, three hex digits. */
+export function shardOf(name: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
+  return SHARD_KEYS[(h >>> 0) % SHARDS];
+}
+
+/** `shard` may be given when the caller computed shardOf(name) already. */
+export function chainOf(t: TableState, name: string, shard = shardOf(name)): RenderedChain | undefined {
+  return t.shards[shard]?.[name];
+}
+
+/** Every chain name, unsorted. */
+export function chainNames(t: TableState): string[] {
+  return Object.values(t.shards).flatMap((s) => Object.keys(s));
+}
+
+/** Every chain, unsorted. */
+export function chainList(t: TableState): RenderedChain[] {
+  return Object.values(t.shards).flatMap((s) => Object.values(s));
+}
+
+/** Sets (or with `chain` undefined, deletes) one chain of a mutable table or an immer draft of one. */
+export function putChain(
+  t: { shards: Record<string, Record<string, RenderedChain>> },
+  name: string,
+  chain: RenderedChain | undefined,
+  k = shardOf(name),
+): void {
+  if (chain) {
+    const shard = t.shards[k];
+    if (shard) shard[name] = chain;
+    else t.shards[k] = { [name]: chain };
+    return;
+  }
+  const shard = t.shards[k];
+  if (!shard || !(name in shard)) return;
+  delete shard[name];
+  if (Object.keys(shard).length === 0) delete t.shards[k];
+}
+
+export function tableState(chains: Iterable<RenderedChain> = [], hooks: Record<string, HookRules> = {}): TableState {
+  const t = { shards: {} as Record<string, Record<string, RenderedChain>>, hooks };
+  for (const c of chains) putChain(t, c.name, c);
+  return t;
+}
+
+/**
+ * Names of the chains that differ between two versions of a table (added,
+ * removed or another object), looking only into shards that are not the
+ * same object: O(changes), not O(chains).
+ */
+export function changedChains(before: TableState, after: TableState): string[] {
+  const out: string[] = [];
+  for (const k of new Set([...Object.keys(before.shards), ...Object.keys(after.shards)])) {
+    const a = before.shards[k];
+    const b = after.shards[k];
+    if (a === b) continue;
+    for (const name of new Set([...Object.keys(a ?? {}), ...Object.keys(b ?? {})])) {
+      if (a?.[name] !== b?.[name]) out.push(name);
+    }
+  }
+  return out;
+}
