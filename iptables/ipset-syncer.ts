@@ -44,7 +44,12 @@ export interface IpsetSyncResult {
 /** IP sets being written by begin(): every set exists; `done` settles once their members are in. */
 export interface IpsetFill {
   readonly done: Promise<IpsetSyncResult>;
+  /** Members are still being written (false: `done` has settled, or settles without a kernel write). */
+  readonly pending: boolean;
 }
+
+/** Up to this many member lines, begin() writes the sets whole before it returns (see there). */
+export const FILL_BEHIND_LINES = 5000;
 
 /** Above this many member changes (and half the set), rebuild and swap instead. */
 export const SWAP_THRESHOLD = 1000;
@@ -149,7 +154,11 @@ export class IpsetSyncer {
         bytesWritten += Buffer.byteLength(text);
       }
     };
-    if (creates.length > 0) await restore(`${creates.join("\n")}\n`);
+    // A small write (a change, not a start-up) goes whole in one restore, before the
+    // rules: a second ipset process would cost more than the overlap saves.
+    const small = lines.length <= FILL_BEHIND_LINES;
+    const first = small ? creates.concat(lines) : creates;
+    if (first.length > 0) await restore(`${first.filter(Boolean).join("\n")}\n`);
     // One restore per re-typed set: a set still referenced fails its own destroy and nothing else.
     const blocked: string[] = [];
     for (const s of retyped) {
@@ -160,9 +169,9 @@ export class IpsetSyncer {
       }
     }
     const fill = async (): Promise<IpsetSyncResult> => {
-      const input = lines.filter(Boolean).join("\n");
+      const input = small ? "" : lines.filter(Boolean).join("\n");
       if (input) await restore(`${input}\n`);
-      if (creates.length > 0 || input || retyped.length > 0) {
+      if (first.length > 0 || input || retyped.length > 0) {
         for (const s of desired) {
           // The snapshot's set itself: snapshots are never modified, so no copy is needed.
           kernel.set(s.name, { type: s.type, family: s.family === 4 ? "inet" : "inet6", members: s.members });
@@ -186,9 +195,10 @@ export class IpsetSyncer {
         `IP sets of another type or family under our names could not be re-created (still referenced?): ${blocked.join("; ")}`,
       );
     }
+    if (small) return { done: Promise.resolve(await fill()), pending: false };
     const done = fill();
     done.catch(() => {}); // the caller awaits it; a failure never goes unhandled meanwhile
-    return { done };
+    return { done, pending: true };
   }
 
   /** Destroys our sets that are not desired; returns those that could not go yet. */

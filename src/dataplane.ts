@@ -159,11 +159,11 @@ export class Dataplane {
     try {
       v4 =
         last?.iptables.ipv4 !== state.iptables.ipv4
-          ? await this.o.ipv4.apply(state.iptables.ipv4, fill?.done)
+          ? await this.o.ipv4.apply(state.iptables.ipv4, fill?.pending ? fill.done : undefined)
           : NO_TABLES;
       v6 =
         this.o.ipv6 && last?.iptables.ipv6 !== state.iptables.ipv6
-          ? await this.o.ipv6.apply(state.iptables.ipv6, fill?.done)
+          ? await this.o.ipv6.apply(state.iptables.ipv6, fill?.pending ? fill.done : undefined)
           : NO_TABLES;
     } catch (e) {
       await fill?.done; // a failed IP set write is what stopped the commit: report that

@@ -11,7 +11,7 @@ import { test } from "node:test";
 import { RestoreError } from "../../iptables/backend.js";
 import { type HoldAt, run } from "../../iptables/exec.js";
 import { type IpsetBackend, IpsetError } from "../../iptables/ipset-backend.js";
-import { IpsetSyncer } from "../../iptables/ipset-syncer.js";
+import { FILL_BEHIND_LINES, IpsetSyncer } from "../../iptables/ipset-syncer.js";
 import { renderChain } from "../../iptables/render.js";
 import { TableSyncer } from "../../iptables/table-syncer.js";
 import { type FamilyTables, tableState } from "../../iptables/tables.js";
@@ -102,7 +102,10 @@ for (const mode of ["legacy", "nft"] as const) {
 
       let release = () => {};
       ipsets.gate = new Promise((r) => (release = r));
-      const fill = await sets.begin([set("cali40s:a", ["10.0.0.1", "10.0.0.2"])]);
+      // Enough members to be written behind the rules (a small write goes whole before them).
+      const many = Array.from({ length: FILL_BEHIND_LINES + 1 }, (_, i) => `10.1.${i >> 8}.${i & 255}`);
+      const fill = await sets.begin([set("cali40s:a", many)]);
+      assert.equal(fill.pending, true);
       assert.match(await ipsets.save(), /create cali40s:a hash:net/, "the set exists before the rules load");
       const applying = syncer.apply(tables("a", "cali40s:a"), fill.done);
       await until(() => ipt.has("raw", "cali-raw-a"), "the table without set matches committed");
@@ -111,15 +114,20 @@ for (const mode of ["legacy", "nft"] as const) {
       release();
       await applying;
       assert.equal(await ipt.has("filter", "cali-fw-a"), true);
-      assert.equal(await members("cali40s:a"), 2);
+      assert.equal(await members("cali40s:a"), many.length);
 
       ipsets.gate = Promise.reject(new IpsetError("ipset restore failed: injected"));
       ipsets.gate.catch(() => {});
-      const failing = await sets.begin([set("cali40s:b", ["10.0.0.3"])]);
+      const failing = await sets.begin([set("cali40s:b", many)]);
       await assert.rejects(syncer.apply(tables("b", "cali40s:b"), failing.done), /injected/);
       await assert.rejects(failing.done, /injected/);
       assert.equal(await ipt.has("filter", "cali-fw-b"), false, "never committed when the members failed");
       assert.equal(await ipt.has("filter", "cali-fw-a"), true, "what was there stays");
+
+      ipsets.gate = undefined;
+      const small = await sets.begin([set("cali40s:c", ["10.0.0.3"])]);
+      assert.equal(small.pending, false, "a small write is done before begin() returns");
+      assert.equal(await members("cali40s:c"), 1);
     } finally {
       deleteNetns(ns);
     }
