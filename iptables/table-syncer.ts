@@ -194,8 +194,9 @@ export class TableSyncer {
       }
       for (const chain of plans[i].written) {
         const c = chainOf(want, chain)!;
-        // Rendered rules are SavedRules already (text and hash): a copy of the list, not of each rule.
-        have.chains.set(chain, { name: chain, policy: "-", rules: [...c.rules] });
+        // Rendered rules are SavedRules already (text and hash), and only built-in chains are
+        // edited in this view (below): the snapshot's own list, not a copy (55k lists at scale).
+        have.chains.set(chain, { name: chain, policy: "-", rules: c.rules as SavedRule[] });
       }
       for (const c of [...have.chains.values()].filter((x) => x.policy !== "-")) {
         const hook = want.hooks[c.name] ?? { insert: [], append: [] };
