@@ -77,7 +77,8 @@ async function writeParts(stdin: Writable, parts: readonly string[], hold?: Hold
     size = 0;
     if (!more) await drained(stdin);
   };
-  for (const [i, p] of parts.entries()) {
+  for (let i = 0; i < parts.length; i++) {
+    const p = parts[i];
     if (hold?.indexes.has(i)) {
       if (gone) return;
       await flush();
