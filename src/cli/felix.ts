@@ -9,6 +9,7 @@ import { Command, Option } from "commander";
 import { collectDefaultMetrics } from "prom-client";
 import { filter, firstValueFrom, type Observable } from "rxjs";
 import { CalcGraph } from "../../calc-graph/calc-graph.js";
+import type { DesiredState } from "../../calc-graph/desired-state.js";
 import { IPVS_DEVICE } from "../../calc-graph/services/ipvs-desired.js";
 import { NetlinkLinkMonitor } from "../../ifaces/link-monitor.js";
 import { OWNED_TUNNELS } from "../../ifaces/tunnel-reconciler.js";
@@ -157,21 +158,9 @@ async function run(o: Options): Promise<void> {
 
   if (o.once) {
     const t0 = performance.now();
-    const graph = new CalcGraph(graphCfg);
-    if (hostAddresses) graph.setHostAddresses(await hostAddresses.read());
-    let batch: ResourceUpdate[];
-    try {
-      // Parts of the first batch go into the graph as they come: the parsed objects are never all held.
-      const ingestParts = (b: ResourceUpdate[]) => {
-        if (isPartial(b)) graph.ingest(b);
-        return !isPartial(b);
-      };
-      batch = await firstValueFrom(updates.pipe(filter(ingestParts)));
-    } catch (e) {
-      throw new RuntimeError(`cannot read the ${o.datastore} datastore: ${(e as Error).message}`);
-    }
-    const state = graph.apply(batch);
-    batch = []; // the parsed objects are garbage now: not held through the restores (peak RSS)
+    // The graph's indexes and the parsed objects are garbage once the snapshot is computed: only
+    // the snapshot is held through the kernel writes (peak RSS).
+    const state = await onceSnapshot(updates, new CalcGraph(graphCfg), await hostAddresses?.read(), o.datastore);
     for (const p of Object.values(state.problems)) {
       log.warn({ resource: p.key, file: p.source?.file, line: p.source?.line }, p.message);
     }
@@ -299,6 +288,27 @@ async function run(o: Options): Promise<void> {
     process.once("SIGTERM", () => stop("SIGTERM"));
     process.once("SIGINT", () => stop("SIGINT"));
   });
+}
+
+/** The snapshot of the datastore's first batch; parts of it go into the graph as they come (datastore/batch.ts). */
+async function onceSnapshot(
+  updates: Observable<ResourceUpdate[]>,
+  graph: CalcGraph,
+  hostAddresses: readonly string[] | undefined,
+  datastore: string,
+): Promise<DesiredState> {
+  if (hostAddresses) graph.setHostAddresses(hostAddresses);
+  const ingestParts = (b: ResourceUpdate[]) => {
+    if (isPartial(b)) graph.ingest(b);
+    return !isPartial(b);
+  };
+  let batch: ResourceUpdate[];
+  try {
+    batch = await firstValueFrom(updates.pipe(filter(ingestParts)));
+  } catch (e) {
+    throw new RuntimeError(`cannot read the ${datastore} datastore: ${(e as Error).message}`);
+  }
+  return graph.apply(batch);
 }
 
 export function main(argv: string[]): Promise<number> {
