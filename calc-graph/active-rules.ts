@@ -14,13 +14,25 @@
 import { type IpSetSpec, namedPortSet, selectorSet } from "./ipsets/ids.js";
 import type { IpSetIndex } from "./ipsets/ipset-index.js";
 import { LabelIndex } from "./label-index.js";
-import type { PeerMatch, Policy, PolicyRule, PortMatch, Profile, WorkloadEndpoint } from "./model.js";
+import {
+  isPortProtocol,
+  type PeerMatch,
+  type Policy,
+  type PolicyRule,
+  type PortMatch,
+  type Profile,
+  type Tier,
+  type WorkloadEndpoint,
+} from "./model.js";
 import { selectorText } from "./selector/selector.js";
+import { sortIntoTiers, type TierPolicies } from "./tiers.js";
 
 export interface DirtySet {
   endpoints: Set<string>;
   policies: Set<string>;
   profiles: Set<string>;
+  /** Tiers created, deleted, or whose first policy came or last went (missing-tier reports). */
+  tiers: Set<string>;
 }
 
 export class ActiveRulesCalculator {
@@ -28,10 +40,14 @@ export class ActiveRulesCalculator {
   readonly endpoints = new Map<string, WorkloadEndpoint>();
   readonly policies = new Map<string, Policy>();
   readonly profiles = new Map<string, Profile>();
+  /** Calico tiers by name (the converter supplies the implied `default` tier). */
+  readonly tiers = new Map<string, Tier>();
   private readonly profileRefs = new Map<string, number>();
   private readonly endpointPolicies = new Map<string, Set<string>>();
   private updatingPolicy: string | undefined;
-  private dirty: DirtySet = { endpoints: new Set(), policies: new Set(), profiles: new Set() };
+  /** Policies per tier name, existing or not. */
+  private readonly tierRefs = new Map<string, number>();
+  private dirty: DirtySet = { endpoints: new Set(), policies: new Set(), profiles: new Set(), tiers: new Set() };
 
   constructor(private readonly ipsets: IpSetIndex) {
     this.labels.matches$.subscribe(({ selectorId: policyKey, itemId: epKey, matched }) => {
@@ -56,18 +72,50 @@ export class ActiveRulesCalculator {
     return (this.profileRefs.get(id) ?? 0) > 0;
   }
 
-  /** Policies selecting the endpoint, in evaluation order: by order, then key. */
-  orderedPolicies(epKey: string, direction: "ingress" | "egress"): Policy[] {
+  /**
+   * Policies selecting the workload in this direction, by tier, in evaluation
+   * order (tiers.ts). preDNAT and doNotTrack policies are host endpoints'
+   * only: Felix never applies them to a workload.
+   */
+  orderedTiers(epKey: string, direction: "ingress" | "egress"): TierPolicies[] {
     const out: Policy[] = [];
     for (const k of this.endpointPolicies.get(epKey) ?? []) {
       const p = this.policies.get(k)!;
+      if (p.preDNAT || p.doNotTrack) continue;
       if (direction === "ingress" ? p.ingress : p.egress) out.push(p);
     }
-    return out.sort((a, b) => a.order - b.order || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    return sortIntoTiers(out, this.tiers);
+  }
+
+  /** A tier's order or default action changes the chains of every endpoint its policies select. */
+  updateTier(name: string, tier: Tier | null): void {
+    const old = this.tiers.get(name);
+    if (tier) this.tiers.set(name, tier);
+    else this.tiers.delete(name);
+    if (JSON.stringify(old) === JSON.stringify(tier ?? undefined)) return;
+    this.dirty.tiers.add(name);
+    for (const p of this.policies.values()) {
+      if (p.id.tier !== name) continue;
+      for (const ep of this.labels.itemsMatching(p.key)) this.dirty.endpoints.add(ep);
+    }
+  }
+
+  /** How many policies name the tier (whether it exists or not). */
+  tierPolicyCount(name: string): number {
+    return this.tierRefs.get(name) ?? 0;
+  }
+
+  private refTier(name: string, delta: 1 | -1): void {
+    const n = (this.tierRefs.get(name) ?? 0) + delta;
+    if (n > 0) this.tierRefs.set(name, n);
+    else this.tierRefs.delete(name);
+    this.dirty.tiers.add(name);
   }
 
   updatePolicy(key: string, policy: Policy | null): void {
     const old = this.policies.get(key);
+    if (old) this.refTier(old.id.tier, -1);
+    if (policy) this.refTier(policy.id.tier, 1);
     const wasActive = this.isPolicyActive(key);
     this.updatingPolicy = key;
     if (policy) this.policies.set(key, policy);
@@ -84,7 +132,12 @@ export class ActiveRulesCalculator {
       old &&
       policy &&
       isActive &&
-      (old.ingress !== policy.ingress || old.egress !== policy.egress || old.order !== policy.order)
+      (old.ingress !== policy.ingress ||
+        old.egress !== policy.egress ||
+        old.order !== policy.order ||
+        old.id.tier !== policy.id.tier ||
+        old.preDNAT !== policy.preDNAT ||
+        old.doNotTrack !== policy.doNotTrack)
     ) {
       for (const ep of this.labels.itemsMatching(key)) this.dirty.endpoints.add(ep);
     }
@@ -123,7 +176,7 @@ export class ActiveRulesCalculator {
 
   takeDirty(): DirtySet {
     const d = this.dirty;
-    this.dirty = { endpoints: new Set(), policies: new Set(), profiles: new Set() };
+    this.dirty = { endpoints: new Set(), policies: new Set(), profiles: new Set(), tiers: new Set() };
     return d;
   }
 
@@ -169,10 +222,12 @@ export function rulesSets(...lists: (readonly PolicyRule[])[]): IpSetSpec[] {
   return out;
 }
 
-function ruleSets(r: PeerMatch & PortMatch, out: IpSetSpec[]): void {
+function ruleSets(r: PeerMatch & PortMatch & Pick<PolicyRule, "dstNotNamedPorts">, out: IpSetSpec[]): void {
   if (r.srcSelector) out.push(selectorSet(r.srcSelector));
+  if (r.srcNotSelector) out.push(selectorSet(r.srcNotSelector));
   if (r.dstSelector) out.push(selectorSet(r.dstSelector));
-  if (r.dstNamedPort !== undefined && r.protocol && r.namedPortSelector) {
-    out.push(namedPortSet(r.namedPortSelector, r.protocol, r.dstNamedPort));
-  }
+  if (r.dstNotSelector) out.push(selectorSet(r.dstNotSelector));
+  if (!isPortProtocol(r.protocol) || !r.namedPortSelector) return;
+  if (r.dstNamedPort !== undefined) out.push(namedPortSet(r.namedPortSelector, r.protocol, r.dstNamedPort));
+  for (const name of r.dstNotNamedPorts ?? []) out.push(namedPortSet(r.namedPortSelector, r.protocol, name));
 }

@@ -7,7 +7,7 @@
 //                         │                 ├──────────────────────────────┐
 //                         │                 │ (local ones)                 │ (all)
 //                         │ profiles$ ──────┼──────────────┐               │
-//                         │ policies$ ──┐   ▼              ▼               ▼
+//                         │ policies$, tiers$ ▼            ▼               ▼
 //                         │           ActiveRulesCalculator ──refs──► IpSetIndex
 //                         │           (local LabelIndex:               (LabelIndex over
 //                         │            policy ↔ endpoint,               every endpoint:
@@ -33,15 +33,16 @@ import { ResourceConverter } from "./converter.js";
 import type { DesiredState } from "./desired-state.js";
 import { EndpointGuard } from "./endpoint-guard.js";
 import { IpSetIndex } from "./ipsets/ipset-index.js";
-import type { NodeInfo } from "./model.js";
+import type { NodeInfo, Policy } from "./model.js";
 import type { FelixNetworkConfig } from "./network/model.js";
 import type { NetworkIndex } from "./network/network-index.js";
 import type { EndpointToHostAction } from "./rules/static.js";
 import { IpvsStateBuilder } from "./services/ipvs-builder.js";
 import type { IpvsOptions } from "./services/ipvs-desired.js";
-import type { ProxyMode } from "./services/model.js";
+import { DEFAULT_KUBE_PROXY_OPTIONS, type KubeProxyOptions, type ProxyMode } from "./services/model.js";
 import { ServiceIndex } from "./services/service-index.js";
 import { ServiceStateRenderer } from "./services/service-state.js";
+import { ZONE_LABEL } from "./services/topology.js";
 import { StateBuilder } from "./state-builder.js";
 
 export interface GraphConfig {
@@ -74,6 +75,8 @@ export interface GraphConfig {
   readonly masqFullyRandom?: boolean;
   /** This host's default-route gateways, when known: no Service may claim them as external or LB IPs. */
   readonly gatewayIPs?: readonly string[];
+  /** kube-proxy's flags for the iptables proxy mode (FELIX_KUBEPROXY*); default kube-proxy's defaults. */
+  readonly kubeProxy?: KubeProxyOptions;
   /** How rules become kernel text: iptables-save lines by default; the wiring picks nftables. */
   readonly ruleRenderer?: RuleRenderer;
 }
@@ -99,6 +102,7 @@ export class CalcGraph {
         networkEnv: cfg.networkEnv,
         kubeIPVSSupport: cfg.kubeIPVSSupport ?? cfg.proxyMode === "ipvs",
         masqFullyRandom: cfg.masqFullyRandom ?? true,
+        kubeProxy: cfg.kubeProxy ?? DEFAULT_KUBE_PROXY_OPTIONS,
         ...(cfg.ruleRenderer ? { ruleRenderer: cfg.ruleRenderer } : {}),
       },
       this.active,
@@ -126,16 +130,26 @@ export class CalcGraph {
       this.ipsets.updateParent(id, profile?.labels ?? null);
       this.active.updateProfile(id, profile);
     });
-    this.converter.policies$.subscribe(({ key, policy }) => this.active.updatePolicy(key, policy));
+    // preDNAT and doNotTrack policies are host endpoints' only (Felix never applies them to a workload):
+    // they get no chains or IP sets here.
+    const forWorkloads = (p: Policy | null) => (p && !p.preDNAT && !p.doNotTrack ? p : null);
+    this.converter.policies$.subscribe(({ key, policy }) => this.active.updatePolicy(key, forWorkloads(policy)));
+    this.converter.tiers$.subscribe(({ name, tier }) => this.active.updateTier(name, tier));
     this.converter.nodes$.subscribe(({ name, node }) => {
       this.builder.updateNode(name, node);
       guard.updateNode(name, node);
     });
-    this.services = new ServiceIndex(cfg.nodeName);
+    this.services = new ServiceIndex(cfg.nodeName, cfg.kubeProxy?.nodePortAddresses);
     if ((cfg.proxyMode ?? "off") !== "off") {
       const ipvs =
         cfg.proxyMode === "ipvs" ? new IpvsStateBuilder(cfg.ipvs, this.builder.stats, this.builder.chains) : undefined;
-      this.builder.services = new ServiceStateRenderer(this.services, cfg.proxyMode!, this.builder.stats, ipvs);
+      this.builder.services = new ServiceStateRenderer(
+        this.services,
+        cfg.proxyMode!,
+        this.builder.stats,
+        ipvs,
+        cfg.kubeProxy ?? DEFAULT_KUBE_PROXY_OPTIONS,
+      );
       this.converter.services$.subscribe((u) => {
         if (u.kind === "Service") this.services.updateService(u.key, u.service);
         else this.services.updateSlice(u.key, u.slice);
@@ -144,7 +158,10 @@ export class CalcGraph {
       this.converter.nodes$.subscribe(({ name, node }) => {
         this.services.updateNodeCIDRs(name, node?.podCIDRs ?? null);
         this.services.updateNodeIPs(name, node && nodeAddresses(node));
-        if (name === cfg.nodeName) this.services.setLocalNodeIPs(node?.internalIPs ?? []);
+        if (name === cfg.nodeName) {
+          this.services.setLocalNodeIPs(node?.internalIPs ?? []);
+          this.services.setLocalZone(node?.labels?.[ZONE_LABEL]);
+        }
       });
     }
     this.converter.problems$.subscribe(({ key, problem }) => this.builder.updateProblem(key, problem));
@@ -161,6 +178,7 @@ export class CalcGraph {
   /** This host's addresses as read from the kernel (IPVS support); takes effect with the next apply. */
   setHostAddresses(addrs: readonly string[]): void {
     this.builder.setHostAddresses(addrs);
+    this.services.setHostAddresses(addrs);
   }
 
   /** Applies one batch and returns the resulting snapshot. */

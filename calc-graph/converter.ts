@@ -11,18 +11,22 @@
 // are implied unless a manifest gives them.
 
 import { Subject } from "rxjs";
+import type { CalicoPolicy, CalicoTier } from "../model/calico.js";
 import type { NetworkPolicy, Node, Pod } from "../model/k8s.js";
 import { type ResourceProblem, type ResourceUpdate, resourceKey } from "../model/resource.js";
+import { calicoPolicyKey, calicoPolicyToPolicy, tierFromObject } from "./conversion/calico-policy.js";
 import { NAMESPACE_PROFILE_PREFIX, namespaceProfileId, serviceAccountProfileId } from "./conversion/labels.js";
 import { K8S_POLICY_PREFIX, networkPolicyToPolicy } from "./conversion/network-policy.js";
 import { nodeToNodeInfo } from "./conversion/node.js";
 import { podToWorkloadEndpoint } from "./conversion/pod.js";
 import { namespaceToProfile, serviceAccountToProfile } from "./conversion/profile.js";
 import { validateObject, validatePolicyRules } from "./conversion/validate.js";
-import { type NodeInfo, type Policy, type Profile, policyKey, type WorkloadEndpoint } from "./model.js";
+import { type NodeInfo, type Policy, type Profile, policyKey, type Tier, type WorkloadEndpoint } from "./model.js";
 import { convertNetworkResource } from "./network/convert-update.js";
 import type { NetworkUpdate } from "./network/model.js";
 import { type ServiceUpdate, serviceUpdate } from "./services/service-update.js";
+import { checkStaged } from "./staged.js";
+import { DEFAULT_TIER, DEFAULT_TIER_NAME } from "./tiers.js";
 
 export const BUILTIN_NAMESPACES = ["default", "kube-node-lease", "kube-public", "kube-system"];
 
@@ -36,6 +40,8 @@ export class ResourceConverter {
   readonly endpoints$ = new Subject<{ key: string; ep: WorkloadEndpoint | null }>();
   readonly profiles$ = new Subject<{ id: string; profile: Profile | null }>();
   readonly policies$ = new Subject<{ key: string; policy: Policy | null }>();
+  /** Calico tiers; `default` is implied (Calico's order and Deny) unless a manifest gives it. */
+  readonly tiers$ = new Subject<{ name: string; tier: Tier | null }>();
   readonly nodes$ = new Subject<{ name: string; node: NodeInfo | null }>();
   readonly problems$ = new Subject<{ key: string; problem: ResourceProblem | null }>();
   readonly services$ = new Subject<ServiceUpdate>();
@@ -46,12 +52,15 @@ export class ResourceConverter {
   private readonly serviceAccounts = new Map<string, Profile>();
   private readonly emittedProfiles = new Map<string, Profile>();
   private readonly goodPolicies = new Set<string>();
+  /** Calico policies and tiers (by resource key) whose last valid version is in force. */
+  private readonly goodCalico = new Set<string>();
 
   constructor(private readonly cfg: ConverterConfig) {}
 
   /** Emits the implied profiles; call once before the first update. */
   start(): void {
     for (const ns of BUILTIN_NAMESPACES) this.refreshNamespace(ns);
+    this.tiers$.next({ name: DEFAULT_TIER_NAME, tier: DEFAULT_TIER });
   }
 
   apply(update: ResourceUpdate): void {
@@ -87,6 +96,19 @@ export class ResourceConverter {
           break;
         case "NetworkPolicy":
           this.applyPolicy(key, u);
+          break;
+        case "Tier":
+          this.applyTier(key, u);
+          break;
+        case "CalicoNetworkPolicy":
+        case "GlobalNetworkPolicy":
+          this.applyCalicoPolicy(key, u);
+          break;
+        case "StagedNetworkPolicy":
+        case "StagedGlobalNetworkPolicy":
+        case "StagedKubernetesNetworkPolicy":
+          // Validated and reported, never enforced (felix-dump policies shows what they would change).
+          this.problem(key, u, u.value ? checkStaged(u.kind, u.value) : undefined);
           break;
         case "Node":
           this.applyNode(key, u, invalid);
@@ -149,6 +171,55 @@ export class ResourceConverter {
     this.problem(key, u, ruleError && `${ruleError} (policy enforced with no rules: selected pods stay isolated)`);
   }
 
+  private applyTier(key: string, u: ResourceUpdate): void {
+    if (!u.value) {
+      this.goodCalico.delete(key);
+      this.tiers$.next({ name: u.name, tier: u.name === DEFAULT_TIER_NAME ? DEFAULT_TIER : null });
+      this.problem(key, u, undefined);
+      return;
+    }
+    let tier: Tier;
+    try {
+      tier = tierFromObject(u.value as CalicoTier);
+    } catch (e) {
+      const kept = this.goodCalico.has(key)
+        ? " (the last valid version stays in force)"
+        : u.name === DEFAULT_TIER_NAME
+          ? " (Calico's default tier stays in force)"
+          : missingTier;
+      this.problem(key, u, `${(e as Error).message}${kept}`);
+      return;
+    }
+    this.goodCalico.add(key);
+    this.tiers$.next({ name: u.name, tier });
+    this.problem(key, u, undefined);
+  }
+
+  /** Calico NetworkPolicy / GlobalNetworkPolicy: as applyPolicy, and a policy in a tier that does not exist is reported. */
+  private applyCalicoPolicy(key: string, u: ResourceUpdate): void {
+    const kind = u.kind === "CalicoNetworkPolicy" ? "NetworkPolicy" : "GlobalNetworkPolicy";
+    const pKey = calicoPolicyKey(kind, u.namespace || "default", u.name);
+    if (!u.value) {
+      this.goodCalico.delete(key);
+      this.policies$.next({ key: pKey, policy: null });
+      this.problem(key, u, undefined);
+      return;
+    }
+    let converted: ReturnType<typeof calicoPolicyToPolicy>;
+    try {
+      converted = calicoPolicyToPolicy(u.value as CalicoPolicy, kind);
+    } catch (e) {
+      const kept = this.goodCalico.has(key) ? " (the last valid version stays in force)" : " (not enforced)";
+      this.problem(key, u, `${(e as Error).message}${kept}`);
+      return;
+    }
+    this.goodCalico.add(key);
+    this.policies$.next({ key: pKey, policy: converted.policy });
+    const ruleError =
+      converted.ruleError && `${converted.ruleError} (policy enforced with no rules: what it selects stays isolated)`;
+    this.problem(key, u, ruleError);
+  }
+
   private applyNode(key: string, u: ResourceUpdate, invalid: string | undefined): void {
     let node: NodeInfo | null = null;
     let error: string | undefined = invalid && `${invalid} (node withdrawn)`;
@@ -207,6 +278,11 @@ export class ResourceConverter {
 
   /** An invalid policy, pool, affinity or configuration: its last valid version, if any, stays in force. */
   private rejected(key: string, u: ResourceUpdate, invalid: string): void {
+    if (CALICO_POLICY_KINDS.has(u.kind)) {
+      const kept = this.goodCalico.has(key) ? " (the last valid version stays in force)" : "";
+      this.problem(key, u, `${invalid}${kept}`);
+      return;
+    }
     const pKey = policyKey({ tier: "default", namespace: u.namespace || "default", name: K8S_POLICY_PREFIX + u.name });
     const kept =
       u.kind !== "NetworkPolicy"
@@ -218,8 +294,20 @@ export class ResourceConverter {
   }
 }
 
+const CALICO_POLICY_KINDS: ReadonlySet<string> = new Set([
+  "Tier",
+  "CalicoNetworkPolicy",
+  "GlobalNetworkPolicy",
+  "StagedNetworkPolicy",
+  "StagedGlobalNetworkPolicy",
+  "StagedKubernetesNetworkPolicy",
+]);
+
+const missingTier = " (its policies are enforced in a tier that runs last and denies at its end)";
+
 /** Kinds whose invalid update keeps the last valid version (withdrawing it could widen access). */
 const KEEP_LAST_VALID: ReadonlySet<string> = new Set([
+  ...CALICO_POLICY_KINDS,
   "NetworkPolicy",
   "IPPool",
   "BlockAffinity",

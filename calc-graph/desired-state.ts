@@ -28,6 +28,17 @@ export interface EndpointState {
   /** Policy keys (`<tier>/<namespace>/<name>`) in evaluation order. */
   readonly ingressPolicies: readonly string[];
   readonly egressPolicies: readonly string[];
+  /** The same policies by tier, tiers in evaluation order, each with what happens at its end. */
+  readonly ingressTiers: readonly EndpointTier[];
+  readonly egressTiers: readonly EndpointTier[];
+}
+
+export interface EndpointTier {
+  readonly name: string;
+  readonly defaultAction: "Deny" | "Pass";
+  /** False when no Tier of this name exists (it sorts last and denies at its end). */
+  readonly exists: boolean;
+  readonly policies: readonly string[];
 }
 
 export interface DesiredState {

@@ -5,6 +5,19 @@ import type { Selector } from "./selector/selector.js";
 
 export type Protocol = "tcp" | "udp" | "sctp";
 export type IpVersion = 4 | 6;
+/** A rule's protocol: a port protocol, another named one, or a number (1-255) iptables has no name for. */
+export type RuleProtocol = Protocol | "icmp" | "icmpv6" | "udplite" | number;
+/** Calico rule actions (`pass` is Calico's Pass/next-tier; `log` logs and carries on). */
+export type RuleAction = "allow" | "deny" | "pass" | "log";
+
+export const isPortProtocol = (p: RuleProtocol | undefined): p is Protocol =>
+  p === "tcp" || p === "udp" || p === "sctp";
+
+/** An ICMP type, optionally with a code. */
+export interface IcmpMatch {
+  readonly type: number;
+  readonly code?: number;
+}
 
 export interface NamedPort {
   readonly name: string;
@@ -46,11 +59,24 @@ export interface PortRange {
   readonly last: number;
 }
 
-/** One Calico rule: all of its fields must match (AND); actions are allow. */
+/** One Calico rule: all of its fields must match (AND). */
 export interface PolicyRule {
-  readonly action: "allow" | "deny";
-  readonly protocol?: Protocol;
+  readonly action: RuleAction;
+  readonly protocol?: RuleProtocol;
+  readonly notProtocol?: RuleProtocol;
+  /** Only this family renders the rule (Calico's ipVersion; implied by ICMP/ICMPv6). */
+  readonly ipVersion?: IpVersion;
+  readonly icmp?: IcmpMatch;
+  readonly notIcmp?: IcmpMatch;
+  readonly srcPorts?: readonly PortRange[];
+  readonly srcNotPorts?: readonly PortRange[];
+  readonly dstNotPorts?: readonly PortRange[];
+  /** Named ports the destination must not be on (each a negated `hash:ip,port` set over `namedPortSelector`). */
+  readonly dstNotNamedPorts?: readonly string[];
   readonly srcSelector?: Selector;
+  /** Calico's notSelector: the peer must not be in this set. */
+  readonly srcNotSelector?: Selector;
+  readonly dstNotSelector?: Selector;
   readonly srcNets?: readonly string[];
   readonly srcNotNets?: readonly string[];
   readonly dstSelector?: Selector;
@@ -77,7 +103,14 @@ export interface PolicyRule {
 /** One alternative of `PolicyRule.anyPeer`. */
 export type PeerMatch = Pick<
   PolicyRule,
-  "srcSelector" | "srcNets" | "srcNotNets" | "dstSelector" | "dstNets" | "dstNotNets"
+  | "srcSelector"
+  | "srcNets"
+  | "srcNotNets"
+  | "dstSelector"
+  | "dstNets"
+  | "dstNotNets"
+  | "srcNotSelector"
+  | "dstNotSelector"
 >;
 
 /** One alternative of `PolicyRule.anyPort`. */
@@ -98,17 +131,38 @@ export interface PolicyId {
   readonly name: string;
 }
 
+/** The policy kinds the graph enforces (staged kinds are never enforced: see calico/staged.ts). */
+export type PolicyKind = "KubernetesNetworkPolicy" | "NetworkPolicy" | "GlobalNetworkPolicy";
+
+/** A Calico tier: policies of lower-order tiers run first; `Pass` goes on to the next tier. */
+export interface Tier {
+  readonly name: string;
+  /** Unset: after every tier with an order (Felix: nil order sorts last). */
+  readonly order?: number;
+  readonly defaultAction: "Deny" | "Pass";
+}
+
 export interface Policy {
   readonly id: PolicyId;
-  /** `<tier>/<namespace>/<name>`: the chain-name id and sort key. */
+  /** The chain-name id: `<tier>/<namespace>/<name>` for Kubernetes policies, Felix's `np/<ns>/<name>`, `gnp/<name>` for Calico's. */
   readonly key: string;
-  readonly kind: "KubernetesNetworkPolicy";
+  readonly kind: PolicyKind;
+  /** Within its tier, lower first; unset is +Infinity (last). Ties go by name, namespace, kind (Felix). */
   readonly order: number;
   readonly selector: Selector;
   readonly ingress: boolean;
   readonly egress: boolean;
   readonly inbound: readonly PolicyRule[];
   readonly outbound: readonly PolicyRule[];
+  /**
+   * GlobalNetworkPolicy's host-endpoint flags: a preDNAT or doNotTrack policy
+   * never applies to workload endpoints (Felix renders it only in the host
+   * endpoints' mangle / raw chains); applyOnForward extends a host endpoint's
+   * policy to forwarded traffic.
+   */
+  readonly preDNAT?: boolean;
+  readonly doNotTrack?: boolean;
+  readonly applyOnForward?: boolean;
 }
 
 export interface NodeInfo {

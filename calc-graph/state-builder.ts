@@ -39,12 +39,14 @@ import {
   putThisHostSet,
 } from "./rules/endpoint-mark-state.js";
 import { denyAction, type FilterActions, filterActionsOf } from "./rules/filter-actions.js";
+import { logPrefixFor } from "./rules/log-prefix.js";
 import { type Direction, endpointChainName, policyChainName, profileChainName } from "./rules/names.js";
 import { renderPolicyRules } from "./rules/policy.js";
 import { rpfSkipChain, spoofable } from "./rules/rpf-skip.js";
 import { RPF_SKIP_CHAIN, renderStaticTables, type StaticConfig } from "./rules/static.js";
 import { ServicePortWrites, type ServiceStateRenderer } from "./services/service-state.js";
 import { putStaticTables } from "./static-writes.js";
+import { endpointTiers, missingTierKey, missingTierProblem } from "./tiers.js";
 
 export { emptyState };
 
@@ -65,6 +67,8 @@ export interface BuilderConfig {
   readonly kubeIPVSSupport?: boolean;
   /** Feature detection: MASQUERADE --random-fully works (featureDetectOverride wins). */
   readonly masqFullyRandom?: boolean;
+  /** kube-proxy's flags for the iptables proxy mode. */
+  readonly kubeProxy?: StaticConfig["kubeProxy"];
   /** How rules become kernel text (iptables unless the wiring picks another backend). */
   readonly ruleRenderer?: RuleRenderer;
 }
@@ -164,7 +168,12 @@ export class StateBuilder {
   }
 
   private staticConfig(settings = this.settings): StaticConfig {
-    return { ...settings, proxyMode: this.cfg.proxyMode ?? "off", kubeIPVSSupport: this.cfg.kubeIPVSSupport === true };
+    return {
+      ...settings,
+      proxyMode: this.cfg.proxyMode ?? "off",
+      kubeIPVSSupport: this.cfg.kubeIPVSSupport === true,
+      ...(this.cfg.kubeProxy ? { kubeProxy: this.cfg.kubeProxy } : {}),
+    };
   }
 
   private currentSettings(): RuleSettings {
@@ -232,7 +241,7 @@ export class StateBuilder {
         for (const dir of DIRECTIONS) {
           const wanted = live && (dir === "inbound" ? p.ingress : p.egress);
           const rules = wanted ? (dir === "inbound" ? p.inbound : p.outbound) : undefined;
-          this.putRuleChain(policyChainName(dir, key), rules);
+          this.putRuleChain(policyChainName(dir, key), rules, p && logPrefixFor(this.settings.logPrefix, p));
         }
       }
       for (const id of dirty.profiles) {
@@ -292,6 +301,11 @@ export class StateBuilder {
         if (problem) d.problems[key] = problem;
         else delete d.problems[key];
       }
+      for (const name of dirty.tiers) {
+        const problem = missingTierProblem(name, this.active.tierPolicyCount(name), this.active.tiers.has(name));
+        if (problem) d.problems[problem.key] = problem;
+        else delete d.problems[missingTierKey(name)];
+      }
     };
     // The first flush renders the whole cluster (start-up): it works on a
     // private copy of the small initial snapshot, without immer's per-object
@@ -304,9 +318,9 @@ export class StateBuilder {
     return this.out;
   }
 
-  private putRuleChain(name: string, rules: readonly PolicyRule[] | undefined): void {
+  private putRuleChain(name: string, rules: readonly PolicyRule[] | undefined, logPrefix?: string): void {
     for (const v of FAMILIES) {
-      this.putChain(v, "filter", rules && { name, rules: renderPolicyRules(rules, v, this.actions) }, name);
+      this.putChain(v, "filter", rules && { name, rules: renderPolicyRules(rules, v, this.actions, logPrefix) }, name);
     }
   }
 
@@ -316,15 +330,21 @@ export class StateBuilder {
   }
 
   private putEndpoint(d: Draft<DesiredState>, ep: WorkloadEndpoint): void {
-    const ingress = this.active.orderedPolicies(ep.key, "ingress").map((p) => p.key);
-    const egress = this.active.orderedPolicies(ep.key, "egress").map((p) => p.key);
+    const ingressTiers = endpointTiers(this.active.orderedTiers(ep.key, "ingress"));
+    const egressTiers = endpointTiers(this.active.orderedTiers(ep.key, "egress"));
+    const ingress = ingressTiers.flatMap((t) => t.policies);
+    const egress = egressTiers.flatMap((t) => t.policies);
     for (const v of FAMILIES) {
       for (const dir of DIRECTIONS) {
-        const policies = (dir === "inbound" ? ingress : egress).map((k) => policyChainName(dir, k));
+        const tiers = (dir === "inbound" ? ingressTiers : egressTiers).map((t) => ({
+          name: t.name,
+          defaultAction: t.defaultAction,
+          chains: t.policies.map((k) => policyChainName(dir, k)),
+        }));
         const profiles = ep.profileIds.map((id) => profileChainName(dir, id));
         const name = endpointChainName(dir, ep.iface);
         const encap = dir === "outbound" ? this.encapDrops : undefined;
-        const rules = renderEndpointRules(policies, profiles, this.actions, v, encap);
+        const rules = renderEndpointRules(tiers, profiles, this.actions, v, encap);
         this.putChain(v, "filter", { name, rules }, name);
       }
     }
@@ -339,6 +359,8 @@ export class StateBuilder {
       profiles: ep.profileIds,
       ingressPolicies: ingress,
       egressPolicies: egress,
+      ingressTiers,
+      egressTiers,
     };
     if (!sameEndpoint(d.endpoints[ep.key], state)) d.endpoints[ep.key] = castDraft(state);
     for (const net of [...ep.ipv4Nets, ...ep.ipv6Nets]) {

@@ -50,7 +50,7 @@ function basicOf(m: Match): string {
   if (m.dst) s = join(s, `${m.dst.negate ? "! " : ""}-d ${m.dst.cidr}`);
   if (m.inIface !== undefined) s = join(s, `-i ${m.inIface}`);
   if (m.outIface !== undefined) s = join(s, `-o ${m.outIface}`);
-  if (m.protocol !== undefined) s = join(s, `-p ${m.protocol}`);
+  if (m.protocol !== undefined) s = join(s, `${m.protocolNegate ? "! " : ""}-p ${m.protocol}`);
   return s;
 }
 
@@ -64,17 +64,22 @@ function termText(t: MatchTerm): string {
     case "ipSet":
       return `-m set ${t.negate ? "! " : ""}--match-set ${t.name} ${t.dir}`;
     case "multiport":
-      return `-m multiport --${t.dir === "dst" ? "dports" : "sports"} ${portsText(t.ports)}`;
+      return `-m multiport ${t.negate ? "! " : ""}--${t.dir === "dst" ? "dports" : "sports"} ${portsText(t.ports)}`;
     case "port":
       return `-m ${t.proto} --${t.dir === "dst" ? "dport" : "sport"} ${t.port}`;
     case "mark":
       return `-m mark ${t.negate ? "! " : ""}--mark ${hex(t.mark)}/${hex(t.mask)}`;
     case "ctState":
-      return `-m conntrack --ctstate ${t.states.join(",")}`;
+      return `-m conntrack ${t.negate ? "! " : ""}--ctstate ${t.states.join(",")}`;
     case "addrType":
       return `-m addrtype ${t.negate ? "! " : ""}--${t.dir}-type ${t.type}${t.limitIfaceOut ? " --limit-iface-out" : ""}`;
     case "icmpv6Type":
       return `-m icmp6 --icmpv6-type ${t.type}`;
+    case "icmpType": {
+      const tc = t.code === undefined ? `${t.type}` : `${t.type}/${t.code}`;
+      const not = t.negate ? "! " : "";
+      return t.family === 4 ? `-m icmp ${not}--icmp-type ${tc}` : `-m icmp6 ${not}--icmpv6-type ${tc}`;
+    }
     case "random":
       return `-m statistic --mode random --probability ${probabilityText(t.oneOf)}`;
     case "recent":
@@ -108,6 +113,8 @@ function actionText(a: Action): string {
       return `-j DNAT --to-destination ${a.toAddress.includes(":") ? `[${a.toAddress}]` : a.toAddress}:${a.toPort}`;
     case "notrack":
       return "-j NOTRACK";
+    case "log":
+      return `-j LOG --log-prefix ${quote(`${a.prefix}: `)} --log-level 5`;
     case "none":
       return "";
   }

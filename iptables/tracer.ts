@@ -7,7 +7,8 @@
 // and ranges), -m set [!] --match-set N src|dst (hash:net and hash:ip
 // members) or dst,dst (hash:ip,port members `ip,proto:port`), -m mark [!]
 // --mark v/m, -m addrtype [!] --src-type/--dst-type LOCAL [--limit-iface-out,
-// taken as any interface], -m conntrack --ctstate (the packet is NEW),
+// taken as any interface], -m conntrack [!] --ctstate (the packet is NEW, and
+// DNAT when the packet says it was DNATed),
 // -m comment (ignored).
 // Branches: -m statistic --mode random --probability p (both ways, weighted),
 // -m recent --rcheck (both ways: a returning client with an affinity entry, or
@@ -31,6 +32,8 @@ export interface TracePacket {
   readonly mark?: number;
   readonly inIface?: string;
   readonly outIface?: string;
+  /** nat DNATed this connection (conntrack's DNAT state, seen by filter rules). */
+  readonly dnated?: boolean;
 }
 
 export interface TraceEnv {
@@ -173,6 +176,15 @@ function parseRule(text: string, env: TraceEnv): Parsed {
             const port = Number(next());
             checks.push((s) => ((opt === "--dport" ? s.pkt.dport : s.pkt.sport) === port) !== pn);
           }
+        } else if (mod === "icmp" || mod === "icmp6") {
+          // The traced packets are TCP, UDP or SCTP: an ICMP type never matches (its `-p icmp` fails first anyway).
+          let inv = false;
+          if (t[i + 1] === "!") {
+            inv = true;
+            i++;
+          }
+          i += 2; // --icmp-type / --icmpv6-type and its value
+          checks.push(() => inv);
         } else if (mod === "multiport") {
           let pn = false;
           if (t[i + 1] === "!") {
@@ -223,9 +235,14 @@ function parseRule(text: string, env: TraceEnv): Parsed {
           const field = opt === "--src-type" ? "src" : "dst";
           checks.push((s) => env.localAddresses.includes(s.pkt[field]) !== an);
         } else if (mod === "conntrack") {
+          let cn = false;
+          if (t[i + 1] === "!") {
+            cn = true;
+            i++;
+          }
           i++; // --ctstate
           const states = next().split(",");
-          checks.push(() => states.includes("NEW"));
+          checks.push((s) => (states.includes("NEW") || (states.includes("DNAT") && s.pkt.dnated === true)) !== cn);
         } else if (mod === "statistic") {
           i += 2; // --mode random
           i++; // --probability
@@ -380,6 +397,7 @@ export class Tracer {
           break;
         }
         case "NOTRACK":
+        case "LOG":
           live.push(...matched);
           break;
         default: {

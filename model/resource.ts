@@ -15,6 +15,15 @@ export const KINDS = [
   "IPPool",
   "BlockAffinity",
   "FelixConfiguration",
+  // Calico's policy model (projectcalico.org/v3; crd.projectcalico.org/v1 in Kubernetes).
+  // CalicoNetworkPolicy is Calico's namespaced NetworkPolicy: a name of our own, so it is never confused with
+  // networking.k8s.io's (manifests.ts maps the apiVersion to it).
+  "Tier",
+  "CalicoNetworkPolicy",
+  "GlobalNetworkPolicy",
+  "StagedNetworkPolicy",
+  "StagedGlobalNetworkPolicy",
+  "StagedKubernetesNetworkPolicy",
 ] as const;
 
 export type Kind = (typeof KINDS)[number];

@@ -12,7 +12,8 @@ export interface PortRange {
 /** The ipset `--match-set` flags we use: one per dimension of the set's type. */
 export type IpSetDirection = "src" | "dst" | "dst,dst" | "dst,dst,src";
 
-export type CtState = "INVALID" | "NEW" | "RELATED" | "ESTABLISHED" | "UNTRACKED";
+/** Conntrack states; DNAT is iptables' virtual state "the connection was destination-NATed". */
+export type CtState = "INVALID" | "NEW" | "RELATED" | "ESTABLISHED" | "UNTRACKED" | "DNAT";
 
 /** A transport protocol with ports (what `-m <proto> --dport` accepts). */
 export type PortProtocol = "tcp" | "udp" | "sctp" | "udplite" | "dccp";
@@ -20,10 +21,16 @@ export type PortProtocol = "tcp" | "udp" | "sctp" | "udplite" | "dccp";
 /** Matches after the basic ones (source/dest, interfaces, protocol), in the order they were added. */
 export type MatchTerm =
   | { readonly kind: "ipSet"; readonly name: string; readonly dir: IpSetDirection; readonly negate: boolean }
-  | { readonly kind: "multiport"; readonly dir: "src" | "dst"; readonly ports: readonly PortRange[] }
+  | {
+      readonly kind: "multiport";
+      readonly dir: "src" | "dst";
+      readonly ports: readonly PortRange[];
+      /** Not one of these ports (Calico's notPorts). */
+      readonly negate: boolean;
+    }
   | { readonly kind: "port"; readonly proto: PortProtocol; readonly dir: "src" | "dst"; readonly port: number }
   | { readonly kind: "mark"; readonly mark: number; readonly mask: number; readonly negate: boolean }
-  | { readonly kind: "ctState"; readonly states: readonly CtState[] }
+  | { readonly kind: "ctState"; readonly states: readonly CtState[]; readonly negate: boolean }
   | {
       readonly kind: "addrType";
       readonly dir: "src" | "dst";
@@ -33,6 +40,14 @@ export type MatchTerm =
       readonly limitIfaceOut: boolean;
     }
   | { readonly kind: "icmpv6Type"; readonly type: number }
+  /** Calico's icmp / notICMP: an ICMP (family 4) or ICMPv6 (6) type, optionally with its code. */
+  | {
+      readonly kind: "icmpType";
+      readonly family: 4 | 6;
+      readonly type: number;
+      readonly code: number | undefined;
+      readonly negate: boolean;
+    }
   /** True for one packet in `oneOf` at random (kube-proxy's endpoint choice). */
   | { readonly kind: "random"; readonly oneOf: number }
   /** xt_recent: remember the source in list `name`, or check it was seen within `seconds` (session affinity). */
@@ -59,6 +74,8 @@ export interface Match {
   readonly outIface?: string;
   /** Protocol name (`tcp`, `ipv6-icmp`, `ipencap`) or number as text. */
   readonly protocol?: string;
+  /** Any protocol but `protocol` (Calico's notProtocol). */
+  readonly protocolNegate?: boolean;
   readonly terms: readonly MatchTerm[];
 }
 
@@ -80,6 +97,8 @@ export type Action =
     }
   | { readonly kind: "dnat"; readonly toAddress: string; readonly toPort: number }
   | { readonly kind: "notrack" }
+  /** Kernel log at level 5 (notice), as Felix logs Calico's Log rules; evaluation goes on. */
+  | { readonly kind: "log"; readonly prefix: string }
   /** No target: the rule only counts (and carries its comment). */
   | { readonly kind: "none" };
 
@@ -100,10 +119,11 @@ export const NO_MATCH: Match = Object.freeze({
   inIface: undefined,
   outIface: undefined,
   protocol: undefined,
+  protocolNegate: undefined,
   terms: Object.freeze([]) as readonly MatchTerm[],
 });
 
-const CT_STATES: readonly string[] = ["INVALID", "NEW", "RELATED", "ESTABLISHED", "UNTRACKED"];
+const CT_STATES: readonly string[] = ["INVALID", "NEW", "RELATED", "ESTABLISHED", "UNTRACKED", "DNAT"];
 
 /** Builds a Match; call order of the terms is kept, the basic matches are canonical. */
 export class MatchBuilder {
@@ -112,6 +132,7 @@ export class MatchBuilder {
   private inIf?: string;
   private outIf?: string;
   private proto?: string;
+  private protoNegate?: boolean;
   private readonly terms: MatchTerm[] = [];
 
   sourceNet(cidr: string, negate = false): this {
@@ -130,8 +151,9 @@ export class MatchBuilder {
     this.outIf = iface;
     return this;
   }
-  protocol(p: string): this {
+  protocol(p: string, negate = false): this {
     this.proto = p;
+    this.protoNegate = negate || undefined;
     return this;
   }
   /** `src`, `dst`, `dst,dst` for an ip,port set, `dst,dst,src` for ip,port,ip. */
@@ -139,8 +161,14 @@ export class MatchBuilder {
     return this.add({ kind: "ipSet", name, dir, negate });
   }
   /** Destination ports: a list of ranges, or multiport text (`80,8000:8080`). */
-  destPorts(ports: string | readonly PortRange[]): this {
-    return this.add({ kind: "multiport", dir: "dst", ports: typeof ports === "string" ? parsePorts(ports) : ports });
+  destPorts(ports: string | readonly PortRange[], negate = false): this {
+    const list = typeof ports === "string" ? parsePorts(ports) : ports;
+    return this.add({ kind: "multiport", dir: "dst", ports: list, negate });
+  }
+  /** Source ports: a list of ranges, or multiport text. */
+  sourcePorts(ports: string | readonly PortRange[], negate = false): this {
+    const list = typeof ports === "string" ? parsePorts(ports) : ports;
+    return this.add({ kind: "multiport", dir: "src", ports: list, negate });
   }
   /** One destination port of `proto` (which the rule's protocol must match). */
   destPort(proto: PortProtocol, port: number): this {
@@ -149,11 +177,11 @@ export class MatchBuilder {
   mark(mark: number, mask: number, negate = false): this {
     return this.add({ kind: "mark", mark, mask, negate });
   }
-  /** Conntrack states, as a list or as iptables' comma-separated text. */
-  ctState(states: string | readonly CtState[]): this {
+  /** Conntrack states, as a list or as iptables' comma-separated text; `negate`: in none of them. */
+  ctState(states: string | readonly CtState[], negate = false): this {
     const list = typeof states === "string" ? states.split(",") : states;
     for (const s of list) if (!CT_STATES.includes(s)) throw new Error(`unknown conntrack state ${JSON.stringify(s)}`);
-    return this.add({ kind: "ctState", states: list as CtState[] });
+    return this.add({ kind: "ctState", states: list as CtState[], negate });
   }
   /** The source address is (or with `negate`, is not) local; `limitIfaceOut` looks only at the outgoing interface. */
   srcAddrTypeLocal(negate = false, limitIfaceOut = false): this {
@@ -165,6 +193,10 @@ export class MatchBuilder {
   }
   icmpv6Type(type: number): this {
     return this.add({ kind: "icmpv6Type", type });
+  }
+  /** ICMP (family 4) or ICMPv6 (6) type, optionally with its code; the rule's protocol must be the family's ICMP. */
+  icmpType(family: 4 | 6, type: number, code?: number, negate = false): this {
+    return this.add({ kind: "icmpType", family, type, code, negate });
   }
   /** Matches one packet in `n` at random. */
   randomOneOf(n: number): this {
@@ -191,6 +223,7 @@ export class MatchBuilder {
       inIface: this.inIf,
       outIface: this.outIf,
       protocol: this.proto,
+      protocolNegate: this.protoNegate,
       terms: this.terms.length ? this.terms : NO_MATCH.terms,
     };
   }
@@ -253,6 +286,8 @@ export const Actions = {
       : { kind: "snat", toAddress, randomFully: o.randomFully ?? false },
   dnat: (toAddress: string, toPort: number): Action => ({ kind: "dnat", toAddress, toPort: checkPort(toPort) }),
   notrack: Object.freeze({ kind: "notrack" }) as Action,
+  /** `prefix` must be checked safe where it is configured (config/parse.ts logPrefix). */
+  log: (prefix: string): Action => ({ kind: "log", prefix }),
   none: Object.freeze({ kind: "none" }) as Action,
 } as const;
 

@@ -73,7 +73,8 @@ function matchParts(m: Match, ctx: RuleContext): string[] {
   if (m.outIface !== undefined) out.push(`oifname ${ifaceText(m.outIface)}`);
   if (m.protocol !== undefined) {
     if (!/^[a-z0-9-]+$/.test(m.protocol)) throw new NftUnsupportedError(`protocol ${JSON.stringify(m.protocol)}`);
-    if (!protocolImplied(m)) out.push(`meta l4proto ${m.protocol}`);
+    if (m.protocolNegate) out.push(`meta l4proto != ${m.protocol}`);
+    else if (!protocolImplied(m)) out.push(`meta l4proto ${m.protocol}`);
   }
   for (const t of m.terms) out.push(termText(t, m, ctx));
   return out;
@@ -86,7 +87,10 @@ function matchParts(m: Match, ctx: RuleContext): string[] {
  */
 function protocolImplied(m: Match): boolean {
   const p = m.protocol;
-  if (p === "ipv6-icmp") return m.terms.some((t) => t.kind === "icmpv6Type");
+  if (p === "ipv6-icmp") {
+    return m.terms.some((t) => t.kind === "icmpv6Type" || (t.kind === "icmpType" && t.family === 6));
+  }
+  if (p === "icmp") return m.terms.some((t) => t.kind === "icmpType" && t.family === 4);
   if (p === undefined || !TRANSPORT.has(p)) return false;
   return m.terms.some(
     (t) => t.kind === "multiport" || t.kind === "port" || (t.kind === "ipSet" && t.dir.startsWith("dst,dst")),
@@ -128,6 +132,56 @@ const ICMPV6_TYPES: Readonly<Record<number, string>> = {
   137: "nd-redirect",
 };
 
+/** ICMP types and codes by the names nft lists them with (others are numbers). */
+const ICMP_TYPES: Readonly<Record<number, string>> = {
+  0: "echo-reply",
+  3: "destination-unreachable",
+  4: "source-quench",
+  5: "redirect",
+  8: "echo-request",
+  9: "router-advertisement",
+  10: "router-solicitation",
+  11: "time-exceeded",
+  12: "parameter-problem",
+  13: "timestamp-request",
+  14: "timestamp-reply",
+  15: "info-request",
+  16: "info-reply",
+  17: "address-mask-request",
+  18: "address-mask-reply",
+};
+const ICMP_CODES: Readonly<Record<number, string>> = {
+  0: "net-unreachable",
+  1: "host-unreachable",
+  2: "prot-unreachable",
+  3: "port-unreachable",
+  4: "frag-needed",
+  9: "net-prohibited",
+  10: "host-prohibited",
+  13: "admin-prohibited",
+};
+const ICMPV6_CODES: Readonly<Record<number, string>> = {
+  0: "no-route",
+  1: "admin-prohibited",
+  3: "addr-unreachable",
+  4: "port-unreachable",
+  5: "policy-fail",
+  6: "reject-route",
+};
+
+/** `icmp type … [icmp code …]`; negated with a code, a concatenation against a one-element set (nft's form). */
+function icmpText(t: Extract<MatchTerm, { kind: "icmpType" }>, ctx: RuleContext): string {
+  if (ctx.family !== t.family)
+    throw new NftUnsupportedError(`an ICMPv${t.family === 4 ? 4 : 6} type in the ${ip(ctx)} table`);
+  const [proto, types, codes] =
+    t.family === 4 ? ["icmp", ICMP_TYPES, ICMP_CODES] : ["icmpv6", ICMPV6_TYPES, ICMPV6_CODES];
+  const type = types[t.type] ?? String(t.type);
+  if (t.code === undefined) return `${proto} type ${t.negate ? "!= " : ""}${type}`;
+  const code = codes[t.code] ?? String(t.code);
+  if (t.negate) return `${proto} type . ${proto} code != { ${type} . ${code} }`;
+  return `${proto} type ${type} ${proto} code ${code}`;
+}
+
 /** n when `mask` is n one bits followed by zeros, else 0. */
 function leadingOnes(mask: number): number {
   const m = mask >>> 0;
@@ -154,7 +208,7 @@ function termText(t: MatchTerm, m: Match, ctx: RuleContext): string {
       return `${key} ${t.negate ? "!= " : ""}@${nftSetName(t.name)}`;
     }
     case "multiport":
-      return `${portHeader(m, t.dir)} ${portsText(t.ports)}`;
+      return `${portHeader(m, t.dir)} ${t.negate ? "!= " : ""}${portsText(t.ports)}`;
     case "port":
       if (m.protocol !== t.proto) throw new NftUnsupportedError(`a ${t.proto} port on a ${m.protocol ?? "any"} rule`);
       return `${t.proto} ${t.dir === "dst" ? "dport" : "sport"} ${t.port}`;
@@ -164,10 +218,19 @@ function termText(t: MatchTerm, m: Match, ctx: RuleContext): string {
       if (len > 0 && len < 32) return `meta mark ${t.negate ? "!= " : ""}${hex8(t.mark)}/${len}`;
       return `meta mark & ${hex8(t.mask)} ${t.negate ? "!=" : "=="} ${hex8(t.mark)}`;
     }
-    case "ctState":
-      return `ct state ${CT_ORDER.filter((s) => t.states.includes(s))
+    case "ctState": {
+      const states = CT_ORDER.filter((s) => t.states.includes(s))
         .map((s) => s.toLowerCase())
-        .join(",")}`;
+        .join(",");
+      const dnat = t.states.includes("DNAT");
+      if (!t.negate) {
+        // "in one of these states, or DNATed" is no conjunction of nft expressions.
+        if (dnat) throw new NftUnsupportedError("the conntrack DNAT state among others");
+        return `ct state ${states}`;
+      }
+      // Neither in these states nor DNATed: bit tests, as nft lists them.
+      return [states ? `ct state ! ${states}` : "", dnat ? "ct status ! dnat" : ""].filter(Boolean).join(" ");
+    }
     case "addrType": {
       const key = t.dir === "src" ? (t.limitIfaceOut ? "fib saddr . oif" : "fib saddr") : "fib daddr";
       return `${key} type ${t.negate ? "!= " : ""}${t.type.toLowerCase()}`;
@@ -175,6 +238,8 @@ function termText(t: MatchTerm, m: Match, ctx: RuleContext): string {
     case "icmpv6Type":
       if (ctx.family !== 6) throw new NftUnsupportedError("an ICMPv6 type in the ip table");
       return `icmpv6 type ${ICMPV6_TYPES[t.type] ?? t.type}`;
+    case "icmpType":
+      return icmpText(t, ctx);
     case "random":
       // One packet in n: a uniform number below n that is 0.
       return `numgen random mod ${t.oneOf} 0`;
@@ -231,6 +296,11 @@ function actionText(a: Action, m: Match, ctx: RuleContext): string {
       return `dnat to ${hostPort(a.toAddress, String(a.toPort))}`;
     case "notrack":
       return "notrack";
+    case "log":
+      // Checked where it is configured; here too, as it goes inside nft's quotes.
+      if (!/^[A-Za-z0-9 :/_.%-]*$/.test(a.prefix))
+        throw new NftUnsupportedError(`log prefix ${JSON.stringify(a.prefix)}`);
+      return `log prefix "${a.prefix}: " level notice`;
     case "none":
       // A rule without a target only counts packets; nft needs a statement for that.
       return "counter";

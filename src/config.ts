@@ -5,6 +5,7 @@ import { felixNetworkConfigFromEnv } from "../calc-graph/network/convert.js";
 import { PROXY_MODES, type ProxyMode } from "../calc-graph/services/model.js";
 import { DEFAULT_HEAP_GROWTH_PERCENT } from "./heap.js";
 import { ipvsOptionsFromEnv } from "./ipvs-config.js";
+import { kubeProxyOptionsFromEnv } from "./kube-proxy-config.js";
 import { ruleRendererFor } from "./rule-renderers.js";
 
 export class ConfigError extends Error {}
@@ -33,6 +34,7 @@ export function graphConfigFromEnv(nodeName: string, env: NodeJS.ProcessEnv): Gr
     interfacePrefix: prefix,
     proxyMode: proxyMode as ProxyMode,
     ...(proxyMode === "ipvs" ? { ipvs: ipvsOptionsFromEnv(env) } : {}),
+    kubeProxy: kubeProxyOptionsFromEnv(env),
     networkEnv,
     // kube-proxy's kube-ipvs0 at start-up turns it on too (the agent checks).
     kubeIPVSSupport: proxyMode === "ipvs",

@@ -39,7 +39,7 @@ const MAX_BACKOFF_MS = 30_000;
 /** What the loop tells status reporting. */
 export interface DaemonObserver {
   /** A batch went through the graph; `seenAt` is when it arrived (performance.now()). */
-  batch(state: DesiredState, graphSeconds: number, seenAt: number): void;
+  batch(state: DesiredState, graphSeconds: number, seenAt: number, updates: readonly ResourceUpdate[]): void;
   /** An apply finished, with its result or error. */
   applied(state: DesiredState, outcome: ApplyResult | Error, seconds: number): void;
 }
@@ -54,6 +54,7 @@ export function summary(r: ApplyResult) {
     routesRemoved: r.routes.removed,
     routesPending: r.routes.pending,
     sysctls: r.sysctlsWritten,
+    ...(r.udpFlowsDeleted ? { udpFlowsDeleted: r.udpFlowsDeleted } : {}),
   };
 }
 
@@ -131,7 +132,7 @@ export class Daemon {
     const before = this.desired?.problems;
     this.desired = this.graph.apply(batch);
     const graphSecs = (performance.now() - t0) / 1000;
-    this.o.observer?.batch(this.desired, graphSecs, t0);
+    this.o.observer?.batch(this.desired, graphSecs, t0, batch);
     this.o.log.debug({ updates: batch.length, ms: +(graphSecs * 1000).toFixed(2) }, "calculation graph updated");
     const keys = new Set(this.partialKeys.concat(batch.map((u) => `${u.kind}/${u.namespace}/${u.name}`)));
     this.partialKeys = [];
@@ -141,11 +142,11 @@ export class Daemon {
     }
     // Problems the graph raises itself, when new: a node's routing (`Node//<name>/routes|vxlan|ipip`),
     // a pod whose interface name collides with another's (`Pod/<ns>/<pod>/iface`), a service's refused
-    // addresses (`Service/<ns>/<name>/addresses`).
+    // addresses (`Service/<ns>/<name>/addresses`), a tier policies name that does not exist (`Tier//<name>/missing`).
     if (this.desired.problems !== before) {
       for (const [key, p] of Object.entries(this.desired.problems)) {
         if (
-          /^(Node\/|Service\/[^/]+)\/[^/]+\/.|^Pod\/[^/]+\/[^/]+\/iface$/.test(key) &&
+          /^(Node\/|Service\/[^/]+)\/[^/]+\/.|^Pod\/[^/]+\/[^/]+\/iface$|^Tier\/\/[^/]+\/missing$/.test(key) &&
           before?.[key]?.message !== p.message
         )
           this.o.log.warn({ resource: key }, p.message);

@@ -13,6 +13,8 @@
 //   6. IPVS (proxy mode ipvs): service IPs on the dummy device, then the
 //      IPVS table; last, so a kernel without IPVS (a warning, retried on
 //      every apply) never holds up policy, routes or sysctls
+//   7. stale UDP conntrack entries of services (calc-graph/services/stale-udp.ts),
+//      once the rules that send new datagrams to the right endpoints are in
 //
 // Every step reads the kernel (or trusts its cache until `resync()`), diffs,
 // and writes the smallest change; a step whose part of the snapshot is the
@@ -22,6 +24,7 @@
 
 import type { DesiredState } from "../calc-graph/desired-state.js";
 import type { IpvsDesired } from "../calc-graph/services/ipvs-desired.js";
+import { changedUdpFrontends, staleUdpFlows } from "../calc-graph/services/stale-udp.js";
 import type { SysctlApplyResult } from "../ifaces/sysctl-writer.js";
 import type { IpSetState } from "../iptables/ipset.js";
 import type { IpsetSyncer } from "../iptables/ipset-syncer.js";
@@ -29,6 +32,7 @@ import type { TableSyncer } from "../iptables/table-syncer.js";
 import { type ConntrackTable, movedWorkloadAddresses } from "../routes/conntrack.js";
 import type { Route } from "../routes/route.js";
 import type { RouteApplyResult } from "../routes/route-reconciler.js";
+import type { ServiceConntrack } from "../routes/service-conntrack.js";
 import type { NeighborSync, NetworkSync } from "./dataplane-network.js";
 
 /** The route reconciler, as the driver uses it. */
@@ -67,6 +71,8 @@ export interface ApplyResult {
   readonly warnings: string[];
   /** IPVS kernel writes (virtual/real servers, dummy-device addresses); 0 when the step did not run. */
   readonly ipvsChanges?: number;
+  /** Stale UDP conntrack entries of services deleted. */
+  readonly udpFlowsDeleted?: number;
 }
 
 export interface DataplaneOptions {
@@ -83,6 +89,8 @@ export interface DataplaneOptions {
   readonly neighbors?: NeighborSync;
   /** Deletes the conntrack entries of workload addresses that left or moved. */
   readonly conntrack?: ConntrackTable;
+  /** Lists and deletes services' stale UDP conntrack entries. */
+  readonly serviceConntrack?: ServiceConntrack;
 }
 
 const NO_IPSETS = {
@@ -106,6 +114,8 @@ export class Dataplane {
   private ipvsFailed = false;
   /** The routes last handed to the route step (kept across resyncs): what moved since. */
   private lastRoutes: Readonly<Record<string, Route>> | undefined;
+  /** The services whose stale UDP entries were last cleaned (kept across resyncs). */
+  private lastServices: DesiredState["services"] | undefined;
 
   constructor(private readonly o: DataplaneOptions) {}
 
@@ -237,6 +247,7 @@ export class Dataplane {
         warnings.push(`IPVS: ${(e as Error).message}`);
       }
     }
+    const udpFlowsDeleted = await this.cleanStaleUdp(state, warnings);
     const iptLines = v4.linesWritten + v6.linesWritten;
     return {
       changes:
@@ -260,6 +271,25 @@ export class Dataplane {
       sysctlsWritten,
       warnings,
       ipvsChanges,
+      ...(udpFlowsDeleted > 0 ? { udpFlowsDeleted } : {}),
     };
+  }
+
+  /** Deletes services' stale UDP conntrack entries; a failure is a warning and the next apply tries again. */
+  private async cleanStaleUdp(state: DesiredState, warnings: string[]): Promise<number> {
+    const ct = this.o.serviceConntrack;
+    if (!ct || this.lastServices === state.services) return 0;
+    const frontends = changedUdpFrontends(this.lastServices, state.services);
+    let n = 0;
+    try {
+      for (const family of [...frontends.families].sort()) {
+        if (family === 6 && !this.o.ipv6) continue;
+        for (const f of staleUdpFlows(await ct.listUdp(family), frontends)) n += await ct.deleteUdp(f);
+      }
+      this.lastServices = state.services;
+    } catch (e) {
+      warnings.push(`stale UDP conntrack entries of services: ${(e as Error).message}`);
+    }
+    return n;
   }
 }

@@ -18,6 +18,7 @@ import { NeighborReconciler } from "../routes/neighbor-reconciler.js";
 import { KernelNetlinkNeighbors } from "../routes/netlink-neighbors.js";
 import { KernelNetlinkRoutes } from "../routes/netlink-routes.js";
 import { RouteReconciler } from "../routes/route-reconciler.js";
+import { ServiceConntrackCli } from "../routes/service-conntrack.js";
 import type { Metrics } from "../status/metrics.js";
 import type { AgentConfig } from "./config.js";
 import { Dataplane } from "./dataplane.js";
@@ -55,7 +56,7 @@ export async function kernelDataplane(
   const conntrack = findConntrack();
   if (!conntrack) {
     log.warn(
-      "conntrack (conntrack-tools) not found: flows of a deleted pod are not cleared when its address goes to a new pod",
+      "conntrack (conntrack-tools) not found: flows of a deleted pod are not cleared when its address goes to a new pod, nor UDP flows to a service endpoint that went away",
     );
   }
   if (cfg.ipv6Support && !ipv6) log.warn("IPv6 support is on but ip6tables is not usable here: programming IPv4 only");
@@ -70,6 +71,8 @@ export async function kernelDataplane(
     tunnels: new TunnelReconciler(new IpTunnelLinks(), { mtuFile: cfg.mtuFilePath ?? DEFAULT_MTU_FILE }),
     neighbors: new NeighborReconciler(neighbors, ["vxlan.calico", "vxlan-v6.calico"]),
     ...(conntrack ? { conntrack: new ConntrackCli(conntrack) } : {}),
+    // Stale UDP entries of services: only when this agent proxies them.
+    ...(conntrack && proxyMode !== "off" ? { serviceConntrack: new ServiceConntrackCli(conntrack) } : {}),
   });
   return {
     dataplane,

@@ -45,14 +45,24 @@ export function podProblems(state: DesiredState): Map<string, string> {
   }
   for (const ep of Object.values(state.endpoints)) {
     for (const policyKey of [...ep.ingressPolicies, ...ep.egressPolicies]) {
-      // Policy keys are `<tier>/<namespace>/knp.default.<name>`.
-      const [, ns, calicoName] = policyKey.split("/");
-      const problem = state.problems[`NetworkPolicy/${ns}/${calicoName.replace(/^knp\.default\./, "")}`];
-      if (problem)
-        out.set(ep.key, `NetworkPolicy ${ns}/${calicoName.replace(/^knp\.default\./, "")}: ${problem.message}`);
+      const resource = policyResource(policyKey);
+      const problem = state.problems[resource.key];
+      if (problem) out.set(ep.key, `${resource.shown}: ${problem.message}`);
     }
   }
   return out;
+}
+
+/**
+ * The resource a policy key comes from: `<tier>/<ns>/knp.default.<name>` (Kubernetes), `np/<ns>/<name>`
+ * (Calico NetworkPolicy), `gnp/<name>` (GlobalNetworkPolicy).
+ */
+function policyResource(policyKey: string): { key: string; shown: string } {
+  const [head, a, b] = policyKey.split("/");
+  if (head === "gnp") return { key: `GlobalNetworkPolicy//${a}`, shown: `GlobalNetworkPolicy ${a}` };
+  if (head === "np") return { key: `CalicoNetworkPolicy/${a}/${b}`, shown: `NetworkPolicy ${a}/${b}` };
+  const name = (b ?? "").replace(/^knp\.default\./, "");
+  return { key: `NetworkPolicy/${a}/${name}`, shown: `NetworkPolicy ${a}/${name}` };
 }
 
 export class NodeStatusReporter {

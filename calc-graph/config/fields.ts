@@ -13,6 +13,7 @@ import {
   ifaceRegexpList,
   int,
   ipv4,
+  logPrefix,
   markMask,
   oneOf,
   type Parser,
@@ -51,6 +52,8 @@ export interface FelixConfig {
   readonly interfaceExclude?: readonly string[];
   /** IPVS support: NodePorts count as forwarded in cali-forward-check (the first range is used). */
   readonly kubeNodePortRanges?: readonly PortRange[];
+  /** Prefix of Log rules' kernel log lines (%t tier, %k kind, %n name, %p namespace/name). */
+  readonly logPrefix?: string;
   /** Overrides of feature detection, e.g. MASQFullyRandom=false. */
   readonly featureDetectOverride?: Readonly<Record<string, boolean>>;
   /** Set fields felix-ts does not implement: spec name → value as given. */
@@ -86,6 +89,7 @@ export const HONOURED: { readonly [K in Honoured]-?: Parser<NonNullable<FelixCon
   interfaceExclude: ifaceRegexpList,
   kubeNodePortRanges: portRangeList,
   featureDetectOverride: featureOverrides,
+  logPrefix,
 };
 
 /** Felix's env names that are not the spec name upper-cased. */
@@ -123,7 +127,6 @@ const INERT: Readonly<Record<string, readonly string[]>> = {
   logSeverityFile: ["*"],
   logSeveritySys: ["*"],
   logFilePath: ["*"],
-  logPrefix: ["*"],
   logDebugFilenameRegex: ["*"],
   reportingInterval: ["*"],
   reportingTTL: ["*"],

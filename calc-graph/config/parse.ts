@@ -29,6 +29,16 @@ export function int(min: number, max: number): Parser<number> {
   };
 }
 
+/** FELIX_LOGPREFIX: Felix's character set (it goes inside a quoted iptables argument), at most 27 characters. */
+export const logPrefix: Parser<string> = (field, v) => {
+  if (unset(v)) return undefined;
+  const s = String(v);
+  if (!/^[A-Za-z0-9%: /_.-]{1,27}$/.test(s)) {
+    throw new Error(`${field} must be 1-27 of A-Z a-z 0-9 % : / _ . - and space, not ${JSON.stringify(v)}`);
+  }
+  return s;
+};
+
 /** One of `values`, matched case-insensitively, returned as spelled in `values`. */
 export function oneOf<T extends string>(...values: T[]): Parser<T> {
   return (field, v) => {

@@ -39,6 +39,8 @@ export interface RuleSettings {
   readonly kubeNodePortRange: readonly [number, number];
   /** MASQUERADE --random-fully: feature detection, unless featureDetectOverride says MASQFullyRandom. */
   readonly masqFullyRandom: boolean;
+  /** FELIX_LOGPREFIX: Log rules' prefix template (Felix's default `calico-packet`). */
+  readonly logPrefix: string;
 }
 
 /** What the agent detected on this host (Felix's feature detection); tests default to a modern host. */
@@ -74,6 +76,7 @@ export function ruleSettings(cfg: FelixConfig, fallbackPrefix = "cali", detected
     interfaceExclude: cfg.interfaceExclude ?? ["^kube-ipvs0$"],
     kubeNodePortRange: nodePorts ? [nodePorts.min, nodePorts.max] : [30000, 32767],
     masqFullyRandom: cfg.featureDetectOverride?.MASQFullyRandom ?? detected.masqFullyRandom ?? true,
+    logPrefix: cfg.logPrefix ?? "calico-packet",
   };
 }
 

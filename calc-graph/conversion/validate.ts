@@ -166,6 +166,9 @@ const CLUSTER_SCOPED: ReadonlySet<Kind> = new Set([
   "IPPool",
   "BlockAffinity",
   "FelixConfiguration",
+  "Tier",
+  "GlobalNetworkPolicy",
+  "StagedGlobalNetworkPolicy",
 ]);
 
 /** The first reason the API server would refuse `obj` of `kind`, or undefined. */
@@ -189,6 +192,7 @@ function spec(kind: Kind, o: Record<string, unknown>): Problem {
     case "Pod":
       return pod(s);
     case "NetworkPolicy":
+    case "StagedKubernetesNetworkPolicy":
       return networkPolicyPlacement(s);
     case "Service":
       return portNames(s.ports, "spec.ports");

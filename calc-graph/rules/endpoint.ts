@@ -6,9 +6,11 @@
 //   egress only: DROP VXLAN-port UDP and IP-in-IP the workload sends, unless
 //     allowed (FELIX_ALLOWVXLANPACKETSFROMWORKLOADS / …IPIP…): encapsulation
 //     would carry a packet with any source past the other node's policy
-//   tier "default" (only when a policy selects the endpoint in this direction):
+//   per tier with a policy selecting the endpoint in this direction, in order:
+//     clear the pass mark ("Start of tier")
 //     per policy: jump to its chain unless pass is set; RETURN if it accepted
-//     DROP unless a policy passed: this is Kubernetes' default-deny on selection
+//     DROP unless a policy passed (defaultAction Deny; Pass: on to the next
+//     tier): in tier default this is Kubernetes' default-deny on selection
 //   per profile: jump; RETURN if it accepted
 //   DROP: nothing accepted
 
@@ -18,6 +20,13 @@ import type { IpVersion } from "../model.js";
 import { allowAction, DEFAULT_FILTER_ACTIONS, denyAction, type FilterActions } from "./filter-actions.js";
 
 export const DEFAULT_TIER = "default";
+
+/** One tier's policy chains for an endpoint chain, in evaluation order. */
+export interface TierChains {
+  readonly name: string;
+  readonly defaultAction: "Deny" | "Pass";
+  readonly chains: readonly string[];
+}
 
 /** Encapsulated packets a workload's egress drops (Felix: always, whatever the pools, unless allowed). */
 export interface EncapDrops {
@@ -35,7 +44,7 @@ export function encapDropsOf(s: RuleSettings, vxlanPort: number): EncapDrops {
 }
 
 export function renderEndpointRules(
-  policyChains: readonly string[],
+  tiers: readonly TierChains[],
   profileChains: readonly string[],
   actions: FilterActions = DEFAULT_FILTER_ACTIONS,
   v: IpVersion = 4,
@@ -59,14 +68,16 @@ export function renderEndpointRules(
   if (encapDrops?.ipip) {
     out.push(rule(match().protocol("ipencap").build(), deny, "DROP IPinIP encapped packets originating in workloads"));
   }
-  if (policyChains.length > 0) {
-    out.push(rule(NO_MATCH, Actions.clearMark(MARK_PASS), `Start of tier ${DEFAULT_TIER}`));
-    for (const chain of policyChains) {
+  for (const tier of tiers) {
+    if (tier.chains.length === 0) continue;
+    out.push(rule(NO_MATCH, Actions.clearMark(MARK_PASS), `Start of tier ${tier.name}`));
+    for (const chain of tier.chains) {
       out.push(rule(match().mark(0, MARK_PASS).build(), Actions.jump(chain)));
       out.push(rule(match().mark(MARK_ACCEPT, MARK_ACCEPT).build(), Actions.return, "Return if policy accepted"));
     }
+    if (tier.defaultAction === "Pass") continue;
     out.push(
-      rule(match().mark(0, MARK_PASS).build(), deny, `End of tier ${DEFAULT_TIER}. Drop if no policies passed packet`),
+      rule(match().mark(0, MARK_PASS).build(), deny, `End of tier ${tier.name}. Drop if no policies passed packet`),
     );
   }
   for (const chain of profileChains) {

@@ -1,6 +1,7 @@
 // Chain names, as Felix names them.
 
-import { lengthLimitedName } from "../../model/names.js";
+import { hash } from "node:crypto";
+import { lengthLimitedName, MAX_CHAIN_NAME_LENGTH } from "../../model/names.js";
 
 export const POLICY_INBOUND_PREFIX = "cali-pi-";
 export const POLICY_OUTBOUND_PREFIX = "cali-po-";
@@ -13,8 +14,15 @@ export const TO_WORKLOAD_DISPATCH = "cali-to-wl-dispatch";
 
 export type Direction = "inbound" | "outbound";
 
-export const policyChainName = (dir: Direction, policyKey: string) =>
-  lengthLimitedName(dir === "inbound" ? POLICY_INBOUND_PREFIX : POLICY_OUTBOUND_PREFIX, policyKey);
+/** Characters a chain name may hold as they are; a key with others (`gnp/x`) is always hashed. */
+const SAFE_ID = /^[A-Za-z0-9_.:-]*$/;
+
+/** Felix's length-limited name over the policy key; one that would not be a safe token is hashed whatever its length. */
+export function policyChainName(dir: Direction, policyKey: string): string {
+  const prefix = dir === "inbound" ? POLICY_INBOUND_PREFIX : POLICY_OUTBOUND_PREFIX;
+  if (SAFE_ID.test(policyKey)) return lengthLimitedName(prefix, policyKey);
+  return `${prefix}_${hash("sha256", policyKey, "base64url")}`.slice(0, MAX_CHAIN_NAME_LENGTH);
+}
 
 export const profileChainName = (dir: Direction, profileId: string) =>
   lengthLimitedName(dir === "inbound" ? PROFILE_INBOUND_PREFIX : PROFILE_OUTBOUND_PREFIX, profileId);

@@ -4,7 +4,16 @@
 import { Actions, type MatchBuilder, match, type Rule, rule } from "../../model/rule.js";
 import { familyOf } from "../conversion/cidr.js";
 import { ipSetName, namedPortSet, selectorSet } from "../ipsets/ids.js";
-import type { IpVersion, PeerMatch, PolicyRule, PortMatch, PortRange } from "../model.js";
+import {
+  type IcmpMatch,
+  type IpVersion,
+  isPortProtocol,
+  type PeerMatch,
+  type PolicyRule,
+  type PortMatch,
+  type PortRange,
+  type RuleProtocol,
+} from "../model.js";
 import { DEFAULT_FILTER_ACTIONS, denyAction, type FilterActions } from "./filter-actions.js";
 
 const onlyFamily = (nets: readonly string[] | undefined, v: IpVersion) => nets?.filter((n) => familyOf(n) === v);
@@ -15,6 +24,53 @@ export function portsText(ports: readonly PortRange[]): string {
   return ports.map((p) => (p.first === p.last ? `${p.first}` : `${p.first}:${p.last}`)).join(",");
 }
 
+/** The default of FELIX_LOGPREFIX (Felix's). */
+export const DEFAULT_LOG_PREFIX = "calico-packet";
+
+/**
+ * Protocol numbers as iptables-save prints them back (the names of a stock
+ * /etc/protocols); others stay numbers. ICMPv6 is `ipv6-icmp`.
+ */
+const PROTOCOL_NAMES: Readonly<Record<number, string>> = {
+  1: "icmp",
+  2: "igmp",
+  4: "ipencap",
+  6: "tcp",
+  17: "udp",
+  41: "ipv6",
+  47: "gre",
+  50: "esp",
+  51: "ah",
+  58: "ipv6-icmp",
+  89: "ospf",
+  132: "sctp",
+  136: "udplite",
+};
+
+export function protocolText(p: RuleProtocol): string {
+  if (typeof p === "number") return PROTOCOL_NAMES[p] ?? String(p);
+  return p === "icmpv6" ? "ipv6-icmp" : p;
+}
+
+/** Port ranges in multiport-sized chunks (15 slots; a range takes two), as Felix splits them. */
+export function splitPorts(ranges: readonly PortRange[]): PortRange[][] {
+  const chunks: PortRange[][] = [];
+  let cur: PortRange[] = [];
+  let slots = 0;
+  for (const r of ranges) {
+    const cost = r.first === r.last ? 1 : 2;
+    if (slots + cost > 15) {
+      chunks.push(cur);
+      cur = [];
+      slots = 0;
+    }
+    cur.push(r);
+    slots += cost;
+  }
+  if (cur.length) chunks.push(cur);
+  return chunks;
+}
+
 /**
  * Renders Calico rules for one IP family. Rules whose CIDRs are all of the
  * other family are dropped, as they cannot match there.
@@ -23,14 +79,24 @@ export function renderPolicyRules(
   rules: readonly PolicyRule[],
   v: IpVersion,
   actions: FilterActions = DEFAULT_FILTER_ACTIONS,
+  logPrefix = DEFAULT_LOG_PREFIX,
 ): Rule[] {
   const out: Rule[] = [];
-  for (const r of rules) out.push(...renderOne(r, v, actions));
+  for (const r of rules) out.push(...renderOne(r, v, actions, logPrefix));
   return out;
 }
 
-function renderOne(r: PolicyRule, v: IpVersion, actions: FilterActions): Rule[] {
-  const { accept: MARK_ACCEPT, scratch0: MARK_SCRATCH0, scratch1: MARK_SCRATCH1 } = actions.marks;
+function renderOne(r: PolicyRule, v: IpVersion, actions: FilterActions, logPrefix: string): Rule[] {
+  const { accept: MARK_ACCEPT, pass: MARK_PASS, scratch0: MARK_SCRATCH0, scratch1: MARK_SCRATCH1 } = actions.marks;
+  if (!inFamily(r, v)) return [];
+  if (r.anyPeer) {
+    // One alternative left in this family: a plain rule (Felix's, for one net per side), no peer block.
+    const viable = r.anyPeer.filter((p) => peerMatch(match(), p, v) !== undefined);
+    if (viable.length === 1) {
+      const { anyPeer: _, ...own } = r;
+      return renderOne({ ...own, ...viable[0] }, v, actions, logPrefix);
+    }
+  }
   const out: Rule[] = [];
   const except = peerMatch(match(), r, v);
   if (except === undefined) return [];
@@ -47,18 +113,53 @@ function renderOne(r: PolicyRule, v: IpVersion, actions: FilterActions): Rule[] 
     for (const ex of except) out.push(rule(ex.build(), Actions.clearMark(MARK_SCRATCH0)));
   }
   const needsMark = r.anyPeer !== undefined || except.length > 0;
-  const action = r.action === "deny" ? denyAction(actions, v) : Actions.setMark(MARK_ACCEPT);
+  // Felix's verdicts: allow and pass set their mark and return; deny drops;
+  // log logs and lets the next rule see the packet.
+  const verdict = r.action === "allow" ? MARK_ACCEPT : r.action === "pass" ? MARK_PASS : undefined;
+  const action =
+    r.action === "deny"
+      ? denyAction(actions, v)
+      : r.action === "log"
+        ? Actions.log(logPrefix)
+        : Actions.setMark(verdict!);
   // The port block: one rule per alternative, each carrying the whole match.
   for (const port of r.anyPort ?? [undefined]) {
     const m = match();
     peerMatch(m, r, v);
     if (port) portMatch(m, port, v);
     portMatch(m, r, v);
+    negatedMatch(m, r, v);
     if (needsMark) m.mark(MARK_SCRATCH0, MARK_SCRATCH0);
     out.push(rule(m.build(), action));
   }
-  if (r.action !== "deny") out.push(rule(match().mark(MARK_ACCEPT, MARK_ACCEPT).build(), Actions.return));
+  if (verdict !== undefined) out.push(rule(match().mark(verdict, verdict).build(), Actions.return));
   return out;
+}
+
+/** Calico's ipVersion, and ICMP rules only in their own family. */
+function inFamily(r: PolicyRule, v: IpVersion): boolean {
+  if (r.ipVersion !== undefined && r.ipVersion !== v) return false;
+  const p = r.protocol;
+  if (p === "icmp" || p === 1) return v === 4;
+  if (p === "icmpv6" || p === 58) return v === 6;
+  return true;
+}
+
+/** The negated fields, after the positive ones (Felix's order). */
+function negatedMatch(m: MatchBuilder, r: PolicyRule, v: IpVersion): void {
+  if (r.notProtocol !== undefined) m.protocol(protocolText(r.notProtocol), true);
+  for (const chunk of r.srcNotPorts?.length ? splitPorts(r.srcNotPorts) : []) m.sourcePorts(portsText(chunk), true);
+  for (const chunk of r.dstNotPorts?.length ? splitPorts(r.dstNotPorts) : []) m.destPorts(portsText(chunk), true);
+  if (r.dstNotNamedPorts && isPortProtocol(r.protocol) && r.namedPortSelector) {
+    for (const name of r.dstNotNamedPorts) {
+      m.ipSet(ipSetName(namedPortSet(r.namedPortSelector, r.protocol, name).id, v), "dst,dst", true);
+    }
+  }
+  if (r.notIcmp) icmpMatch(m, r.notIcmp, v, true);
+}
+
+function icmpMatch(m: MatchBuilder, icmp: IcmpMatch, v: IpVersion, negate: boolean): void {
+  m.icmpType(v, icmp.type, icmp.code, negate);
 }
 
 /**
@@ -69,23 +170,29 @@ function peerMatch(m: MatchBuilder, p: PeerMatch, v: IpVersion): MatchBuilder[] 
   const srcNets = onlyFamily(p.srcNets, v);
   const dstNets = onlyFamily(p.dstNets, v);
   if (srcNets?.length === 0 || dstNets?.length === 0) return undefined;
+  // Felix (FilterRuleToIPVersion): notNets all of the other family leave the rule out of this one.
+  if (onlyFamily(p.srcNotNets, v)?.length === 0 || onlyFamily(p.dstNotNets, v)?.length === 0) return undefined;
   // A /0 matches every address of the family; iptables-save omits it, so do we.
   if (srcNets && !isZeroPrefix(srcNets[0])) m.sourceNet(srcNets[0]);
   if (dstNets && !isZeroPrefix(dstNets[0])) m.destNet(dstNets[0]);
   if (p.srcSelector) m.ipSet(ipSetName(selectorSet(p.srcSelector).id, v), "src");
+  if (p.srcNotSelector) m.ipSet(ipSetName(selectorSet(p.srcNotSelector).id, v), "src", true);
   if (p.dstSelector) m.ipSet(ipSetName(selectorSet(p.dstSelector).id, v), "dst");
+  if (p.dstNotSelector) m.ipSet(ipSetName(selectorSet(p.dstNotSelector).id, v), "dst", true);
   return [
     ...(onlyFamily(p.srcNotNets, v) ?? []).map((n) => match().sourceNet(n)),
     ...(onlyFamily(p.dstNotNets, v) ?? []).map((n) => match().destNet(n)),
   ];
 }
 
-function portMatch(m: MatchBuilder, p: PortMatch, v: IpVersion): void {
-  if (p.protocol) m.protocol(p.protocol);
-  if (p.dstNamedPort !== undefined && p.protocol && p.namedPortSelector) {
+function portMatch(m: MatchBuilder, p: PortMatch & Pick<PolicyRule, "srcPorts" | "icmp">, v: IpVersion): void {
+  if (p.protocol !== undefined) m.protocol(protocolText(p.protocol));
+  if (p.srcPorts?.length) m.sourcePorts(portsText(p.srcPorts));
+  if (p.dstNamedPort !== undefined && isPortProtocol(p.protocol) && p.namedPortSelector) {
     m.ipSet(ipSetName(namedPortSet(p.namedPortSelector, p.protocol, p.dstNamedPort).id, v), "dst,dst");
   }
   if (p.dstPorts?.length) m.destPorts(portsText(p.dstPorts));
+  if (p.icmp) icmpMatch(m, p.icmp, v, false);
 }
 
 /**

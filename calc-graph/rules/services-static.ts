@@ -14,6 +14,14 @@
 //                                          ports work under a DROP FORWARD policy);
 //                                          policy has already dropped what it denies
 //           OUTPUT  after cali-OUTPUT:  ─► cali-PROXY-FIREWALL, cali-SERVICES (new)
+//           INPUT, OUTPUT (IPv4, localhost node ports) ─► cali-FIREWALL: drop
+//                                          what reaches 127.0.0.0/8 from elsewhere
+//                                          without DNAT (kube-proxy's KUBE-FIREWALL,
+//                                          the route_localnet hole, CVE-2020-8558)
+//
+// Node ports: the last rule of nat cali-SERVICES sends traffic to a local
+// address (or to each --nodeport-addresses IP) to cali-NODEPORTS; 127.0.0.1
+// is one of them unless localhost node ports are off (never ::1).
 //
 // Policy keeps applying after DNAT: nat PREROUTING rewrites the destination
 // before filter FORWARD, where cali-FORWARD polices the real endpoint.
@@ -21,6 +29,7 @@
 import { Actions, type Chain, match, NO_MATCH, type Rule, rule } from "../../model/rule.js";
 import type { TableName } from "../../model/tables.js";
 import type { IpVersion } from "../model.js";
+import { DEFAULT_KUBE_PROXY_OPTIONS, type KubeProxyOptions } from "../services/model.js";
 import {
   EXTERNAL_SERVICES_CHAIN,
   MARK_MASQ_CHAIN,
@@ -30,6 +39,19 @@ import {
   PROXY_FORWARD_CHAIN,
   SERVICES_CHAIN,
 } from "../services/names.js";
+import { localhostNodePorts } from "../services/node-port-addresses.js";
+
+/** kube-proxy's KUBE-FIREWALL (filter; only the localnet rule, as kube-proxy writes it). */
+export const LOCALNET_FIREWALL_CHAIN = "cali-FIREWALL";
+
+/** How the node-port rule of nat cali-SERVICES matches its destinations. */
+export interface NodePortDispatch {
+  /** 127.0.0.1 answers node ports (IPv4). */
+  readonly localhost: boolean;
+  /** --nodeport-addresses resolved; undefined: every local address. */
+  readonly ips?: readonly string[];
+}
+
 import { MARK_MASQ as DEFAULT_MARK_MASQ } from "./marks.js";
 import type { ServicePortRules } from "./services.js";
 import type { StaticTable } from "./static.js";
@@ -43,6 +65,7 @@ const jumpNew = (chain: string) => rule(match().ctState("NEW").build(), Actions.
 export function serviceDispatchChains(
   v: IpVersion,
   fragments: readonly ServicePortRules[],
+  nodePorts: NodePortDispatch = { localhost: false },
 ): { nat: Chain[]; filter: Chain[] } {
   // One pass over every service's fragments (thousands at scale, on every service change).
   const parts = {
@@ -56,23 +79,34 @@ export function serviceDispatchChains(
   const kinds = Object.keys(parts) as (keyof typeof parts)[];
   for (const f of fragments) for (const k of kinds) for (const r of f[k]) parts[k].push(r);
   const all = (k: keyof typeof parts) => parts[k];
-  const notLoopback = match()
-    .destNet(v === 4 ? "127.0.0.0/8" : "::1/128", true)
-    .destAddrTypeLocal()
-    .build();
+  const last = "kubernetes service nodeports; NOTE: this must be the last rule in this chain";
+  const localhost = v === 4 && nodePorts.localhost;
+  const toNodePorts: Rule[] = [];
+  if (nodePorts.ips === undefined) {
+    const m = localhost
+      ? match().destAddrTypeLocal()
+      : match()
+          .destNet(v === 4 ? "127.0.0.0/8" : "::1/128", true)
+          .destAddrTypeLocal();
+    toNodePorts.push(rule(m.build(), Actions.jump(NODEPORTS_CHAIN), last));
+  } else {
+    for (const ip of nodePorts.ips) {
+      const loopback = v === 4 ? ip.startsWith("127.") : ip === "::1";
+      if (loopback && !localhost) continue;
+      toNodePorts.push(
+        rule(
+          match()
+            .destNet(v === 4 ? `${ip}/32` : `${ip}/128`)
+            .build(),
+          Actions.jump(NODEPORTS_CHAIN),
+          last,
+        ),
+      );
+    }
+  }
   return {
     nat: [
-      {
-        name: SERVICES_CHAIN,
-        rules: [
-          ...all("natServices"),
-          rule(
-            notLoopback,
-            Actions.jump(NODEPORTS_CHAIN),
-            "kubernetes service nodeports; NOTE: this must be the last rule in this chain",
-          ),
-        ],
-      },
+      { name: SERVICES_CHAIN, rules: [...all("natServices"), ...toNodePorts] },
       { name: NODEPORTS_CHAIN, rules: all("natNodePorts") },
     ],
     filter: [
@@ -92,8 +126,14 @@ export function withServiceTables(
   MARK_MASQ: number = DEFAULT_MARK_MASQ,
   /** MASQUERADE --random-fully works here (Felix's MASQFullyRandom feature). */
   randomFully = true,
+  kubeProxy: KubeProxyOptions = DEFAULT_KUBE_PROXY_OPTIONS,
 ): Record<TableName, StaticTable> {
-  const dispatch = serviceDispatchChains(v, []);
+  const localhost = v === 4 && localhostNodePorts(kubeProxy.localhostNodePorts, kubeProxy.nodePortAddresses);
+  // The node-port rule as it is before any node address is known; the services renderer rewrites it.
+  const dispatch = serviceDispatchChains(v, [], {
+    localhost,
+    ...(kubeProxy.nodePortAddresses.kind === "all" ? {} : { ips: [] }),
+  });
   const masq = match().mark(MARK_MASQ, MARK_MASQ, true).build();
   const natChains: Chain[] = tables.nat.chains.map((c) =>
     c.name === "cali-POSTROUTING" ? { name: c.name, rules: [jump(MASQUERADE_CHAIN), ...c.rules] } : c,
@@ -120,7 +160,9 @@ export function withServiceTables(
     const h = filterHooks[b] ?? { insert: [], append: [] };
     filterHooks[b] = { insert: [...h.insert.slice(0, 1), ...rules, ...h.insert.slice(1)], append: h.append };
   };
+  const localnet = localhost ? [jump(LOCALNET_FIREWALL_CHAIN)] : [];
   after("INPUT", [
+    ...localnet,
     jump(NODEPORTS_CHAIN, "kubernetes health check service ports"),
     jumpNew(PROXY_FIREWALL_CHAIN),
     jumpNew(EXTERNAL_SERVICES_CHAIN),
@@ -131,7 +173,27 @@ export function withServiceTables(
     jumpNew(EXTERNAL_SERVICES_CHAIN),
     jump(PROXY_FORWARD_CHAIN),
   ]);
-  after("OUTPUT", [jumpNew(PROXY_FIREWALL_CHAIN), jumpNew(SERVICES_CHAIN)]);
+  after("OUTPUT", [...localnet, jumpNew(PROXY_FIREWALL_CHAIN), jumpNew(SERVICES_CHAIN)]);
+  // With tcp_be_liberal the kernel marks fewer packets INVALID and kube-proxy keeps them.
+  const invalid = kubeProxy.conntrackTCPLiberal ? [] : [rule(match().ctState("INVALID").build(), Actions.drop)];
+  const localnetChain: Chain[] = localhost
+    ? [
+        {
+          name: LOCALNET_FIREWALL_CHAIN,
+          rules: [
+            rule(
+              match()
+                .sourceNet("127.0.0.0/8", true)
+                .destNet("127.0.0.0/8")
+                .ctState("RELATED,ESTABLISHED,DNAT", true)
+                .build(),
+              Actions.drop,
+              "block incoming localnet connections",
+            ),
+          ],
+        },
+      ]
+    : [];
 
   return {
     ...tables,
@@ -140,9 +202,11 @@ export function withServiceTables(
       chains: [
         ...tables.filter.chains,
         ...dispatch.filter,
+        ...localnetChain,
         {
           name: PROXY_FORWARD_CHAIN,
           rules: [
+            ...invalid,
             rule(match().mark(MARK_MASQ, MARK_MASQ).build(), Actions.accept, "kubernetes forwarding rules"),
             rule(
               match().ctState("RELATED,ESTABLISHED").build(),

@@ -25,7 +25,7 @@
 import ipaddr from "ipaddr.js";
 import { type Action, Actions, type Chain, type Match, match, NO_MATCH, type Rule, rule } from "../../model/rule.js";
 import type { IpVersion } from "../model.js";
-import { usable } from "../services/categorize.js";
+import { usable, usableForCluster } from "../services/categorize.js";
 import type { ServiceEndpoint, ServicePort } from "../services/model.js";
 import {
   endpointString,
@@ -41,8 +41,10 @@ export interface ServiceRenderContext {
   readonly family: IpVersion;
   /** Some pod CIDR of this family is known (the pod-CIDR IP set exists). */
   readonly podCidrsKnown: boolean;
-  /** This node's addresses: a source range holding one also admits the LB IPs as sources. */
+  /** This node's primary IPs: a source range holding one also admits the LB IPs as sources (kube-proxy's nodeIP). */
   readonly nodeIPs?: readonly string[];
+  /** kube-proxy's --masquerade-all: every packet to the cluster IP is masqueraded. */
+  readonly masqueradeAll?: boolean;
 }
 
 /** One service port's chains, and its rules in the shared dispatch chains. */
@@ -74,7 +76,7 @@ export function renderServicePort(sp: ServicePort, ctx: ServiceRenderContext): S
   const proto = sp.protocol;
 
   // kube-proxy's CategorizeEndpoints, per policy.
-  const clusterEps = usable(sp.endpoints);
+  const clusterEps = usableForCluster(sp.endpoints);
   const localEps = usable(sp.endpoints.filter((e) => e.local));
   const hasEndpoints = clusterEps.length > 0;
   const externallyAccessible = sp.nodePort !== undefined || sp.externalIPs.length > 0 || sp.loadBalancerIPs.length > 0;
@@ -152,15 +154,13 @@ export function renderServicePort(sp: ServicePort, ctx: ServiceRenderContext): S
     filterNodePorts.push(rule(m, Actions.accept, `${name} health check node port`));
   }
 
-  // Internal traffic: masquerade what comes from outside the cluster's pods.
-  if (hasInternal && ctx.podCidrsKnown) {
-    const m = match()
-      .destNet(hostCidr(sp.clusterIP))
-      .protocol(proto)
-      .ipSet(podSet, "src", true)
-      .destPort(proto, sp.port)
-      .build();
-    chain(internalChain).push(rule(m, Actions.jump(MARK_MASQ_CHAIN), `${name} cluster IP`));
+  // Internal traffic: masquerade what comes from outside the cluster's pods (everything with --masquerade-all).
+  if (hasInternal && (ctx.podCidrsKnown || ctx.masqueradeAll)) {
+    const m = match().destNet(hostCidr(sp.clusterIP)).protocol(proto);
+    if (!ctx.masqueradeAll) m.ipSet(podSet, "src", true);
+    chain(internalChain).push(
+      rule(m.destPort(proto, sp.port).build(), Actions.jump(MARK_MASQ_CHAIN), `${name} cluster IP`),
+    );
   }
 
   if (usesExtChain) {

@@ -23,7 +23,7 @@ import { Actions, type Chain, match, NO_MATCH, type Rule, rule } from "../../mod
 import type { TableName } from "../../model/tables.js";
 import type { EndpointToHostAction, RuleSettings } from "../config/settings.js";
 import type { IpVersion } from "../model.js";
-import type { ProxyMode } from "../services/model.js";
+import type { KubeProxyOptions, ProxyMode } from "../services/model.js";
 import {
   forwardCheckChain,
   forwardEndpointMarkChain,
@@ -44,6 +44,8 @@ export interface StaticConfig extends RuleSettings {
   readonly proxyMode?: ProxyMode;
   /** Felix's KubeIPVSSupportEnabled: our IPVS proxy mode, or kube-proxy's kube-ipvs0 present. */
   readonly kubeIPVSSupport?: boolean;
+  /** kube-proxy's flags for the iptables proxy mode. */
+  readonly kubeProxy?: KubeProxyOptions;
 }
 
 /** `cali40this-host` / `cali60this-host`. */
@@ -178,7 +180,10 @@ export function renderStaticTables(cfg: StaticConfig, v: IpVersion): Record<Tabl
       },
     },
   };
-  const all = cfg.proxyMode === "iptables" ? withServiceTables(tables, v, marks.masq, cfg.masqFullyRandom) : tables;
+  const all =
+    cfg.proxyMode === "iptables"
+      ? withServiceTables(tables, v, marks.masq, cfg.masqFullyRandom, cfg.kubeProxy)
+      : tables;
   return cfg.chainInsertMode === "append" ? appendHooks(all) : all;
 }
 

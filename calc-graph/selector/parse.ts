@@ -6,6 +6,8 @@
 //   primary := "(" or ")" | "all()" | "has(" key ")"
 //            | key ("==" | "!=") string
 //            | key ("in" | "not" "in") "{" [string ("," string)* [","]] "}"
+//            | key ("contains" | "starts" "with" | "ends" "with") string
+//            | "global()"
 //
 // As in Calico, `!` negates the whole following term, so `!a == 'x'` means
 // `!(a == 'x')`. Strings are '…' or "…" with no escapes. Whitespace may
@@ -19,7 +21,22 @@
 // Results are built with the constructors from selector.ts, so they come out
 // normalised (nested ANDs/ORs flattened, `all()` absorbed, sets sorted).
 
-import { ALL, and, eq, has, inSet, neq, not, notIn, or, type Selector } from "./selector.js";
+import {
+  ALL,
+  and,
+  contains,
+  endsWith,
+  eq,
+  GLOBAL,
+  has,
+  inSet,
+  neq,
+  not,
+  notIn,
+  or,
+  type Selector,
+  startsWith,
+} from "./selector.js";
 
 const KEY_CHAR = /[A-Za-z0-9._/-]/;
 const SPACE = /\s/;
@@ -125,7 +142,6 @@ export function parseSelector(text: string): Selector {
       return sel;
     }
     skipSpace();
-    const start = pos;
     const name = keyWord();
     const keyword = !escapedKey;
     if (name === "" && keyword) fail("a label key, 'has(', 'all()', '!' or '('");
@@ -138,10 +154,9 @@ export function parseSelector(text: string): Selector {
       expect(")");
       return has(k);
     }
-    if (keyword && name === "global" && peek("(")) {
-      // Calico's global() selects non-namespaced resources; it is not all().
-      pos = start;
-      fail("a label key, 'has(', 'all()', '!' or '(' (global() is not supported)");
+    if (keyword && name === "global" && accept("(")) {
+      expect(")");
+      return GLOBAL;
     }
     if (accept("==")) return eq(name, literal());
     if (accept("!=")) return neq(name, literal());
@@ -150,8 +165,11 @@ export function parseSelector(text: string): Selector {
     const op = word();
     if (op === "in") return inSet(name, stringSet());
     if (op === "not" && word() === "in") return notIn(name, stringSet());
+    if (op === "contains") return contains(name, literal());
+    if (op === "starts" && word() === "with") return startsWith(name, literal());
+    if (op === "ends" && word() === "with") return endsWith(name, literal());
     pos = opStart;
-    return fail("'==', '!=', 'in' or 'not in'");
+    return fail("'==', '!=', 'in', 'not in', 'contains', 'starts with' or 'ends with'");
   };
 
   skipSpace();

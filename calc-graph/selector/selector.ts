@@ -8,16 +8,22 @@ export type Labels = ReadonlyMap<string, string>;
 
 export type Selector =
   | { readonly op: "all" }
+  /** Calico's global(): true wherever it is evaluated; in a namespace selector it means "not namespaced". */
+  | { readonly op: "global" }
   | { readonly op: "has"; readonly key: string }
   | { readonly op: "eq"; readonly key: string; readonly value: string }
   | { readonly op: "neq"; readonly key: string; readonly value: string }
   | { readonly op: "in"; readonly key: string; readonly values: readonly string[] }
   | { readonly op: "notin"; readonly key: string; readonly values: readonly string[] }
+  | { readonly op: StringOp; readonly key: string; readonly value: string }
   | { readonly op: "not"; readonly sel: Selector }
   | { readonly op: "and"; readonly sels: readonly Selector[] }
   | { readonly op: "or"; readonly sels: readonly Selector[] };
 
+export type StringOp = "contains" | "startswith" | "endswith";
+
 export const ALL: Selector = { op: "all" };
+export const GLOBAL: Selector = { op: "global" };
 
 export const has = (key: string): Selector => ({ op: "has", key });
 export const eq = (key: string, value: string): Selector => ({ op: "eq", key, value });
@@ -33,6 +39,9 @@ export const notIn = (key: string, values: readonly string[]): Selector => ({
   values: [...new Set(values)].sort(),
 });
 export const not = (sel: Selector): Selector => ({ op: "not", sel });
+export const contains = (key: string, value: string): Selector => ({ op: "contains", key, value });
+export const startsWith = (key: string, value: string): Selector => ({ op: "startswith", key, value });
+export const endsWith = (key: string, value: string): Selector => ({ op: "endswith", key, value });
 
 /** AND of the given selectors; `all()` terms drop out, nested ANDs flatten. */
 export function and(...sels: Selector[]): Selector {
@@ -66,9 +75,16 @@ export function or(...sels: Selector[]): Selector {
 export function matches(sel: Selector, labels: Labels): boolean {
   switch (sel.op) {
     case "all":
+    case "global":
       return true;
     case "has":
       return labels.has(sel.key);
+    case "contains":
+      return labels.get(sel.key)?.includes(sel.value) ?? false;
+    case "startswith":
+      return labels.get(sel.key)?.startsWith(sel.value) ?? false;
+    case "endswith":
+      return labels.get(sel.key)?.endsWith(sel.value) ?? false;
     case "eq":
       return labels.get(sel.key) === sel.value;
     case "neq":
@@ -97,8 +113,12 @@ export function matches(sel: Selector, labels: Labels): boolean {
 export function mentionedKeys(sel: Selector, into: Set<string> = new Set()): Set<string> {
   switch (sel.op) {
     case "all":
+    case "global":
       break;
     case "has":
+    case "contains":
+    case "startswith":
+    case "endswith":
     case "eq":
     case "neq":
     case "in":
@@ -136,6 +156,9 @@ export function requiredLabel(sel: Selector): { key: string; value?: string } | 
     case "eq":
       return { key: sel.key, value: sel.value };
     case "has":
+    case "contains":
+    case "startswith":
+    case "endswith":
       return { key: sel.key };
     case "in":
       return sel.values.length === 1 ? { key: sel.key, value: sel.values[0] } : { key: sel.key };
@@ -181,6 +204,14 @@ export function selectorText(sel: Selector): string {
   switch (sel.op) {
     case "all":
       return "all()";
+    case "global":
+      return "global()";
+    case "contains":
+      return `${keyText(sel.key)} contains ${quote(sel.value)}`;
+    case "startswith":
+      return `${keyText(sel.key)} starts with ${quote(sel.value)}`;
+    case "endswith":
+      return `${keyText(sel.key)} ends with ${quote(sel.value)}`;
     case "has":
       return `has(${keyText(sel.key)})`;
     case "eq":
@@ -192,7 +223,9 @@ export function selectorText(sel: Selector): string {
     case "notin":
       return `${keyText(sel.key)} not in ${setText(sel.values)}`;
     case "not":
-      return sel.sel.op === "has" || sel.sel.op === "all" ? `!${selectorText(sel.sel)}` : `!(${selectorText(sel.sel)})`;
+      return sel.sel.op === "has" || sel.sel.op === "all" || sel.sel.op === "global"
+        ? `!${selectorText(sel.sel)}`
+        : `!(${selectorText(sel.sel)})`;
     case "and":
       return sel.sels.map(wrap).join(" && ");
     case "or":

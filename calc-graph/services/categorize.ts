@@ -1,7 +1,8 @@
 // Which endpoints receive which traffic, as kube-proxy's CategorizeEndpoints
-// decides it (topology hints aside):
-//   - cluster traffic goes to the ready endpoints; when none is ready, to the
-//     serving-and-terminating ones (graceful-termination fallback, KEP-1669);
+// decides it:
+//   - cluster traffic goes to the ready endpoints topology-aware routing keeps
+//     (topology.ts); when none is ready, to the serving-and-terminating ones
+//     (graceful-termination fallback, KEP-1669);
 //   - internalTrafficPolicy: Local restricts cluster traffic to local endpoints
 //     (same fallback, among the local ones);
 //   - externalTrafficPolicy: Local sends external traffic only to local
@@ -29,10 +30,17 @@ export function usable(eps: readonly ServiceEndpoint[]): ServiceEndpoint[] {
   return eps.filter((e) => e.serving && e.terminating);
 }
 
+/** Cluster traffic's endpoints: ready ones topology keeps; if none is ready, the serving-and-terminating ones. */
+export function usableForCluster(eps: readonly ServiceEndpoint[]): ServiceEndpoint[] {
+  const ready = eps.filter((e) => e.ready && !e.topologyExcluded);
+  if (ready.length > 0) return ready;
+  return eps.filter((e) => e.serving && e.terminating);
+}
+
 export function categorizeEndpoints(sp: ServicePort): CategorizedEndpoints {
   const local = usable(sp.endpoints.filter((e) => e.local));
-  const cluster = sp.internalPolicyLocal ? local : usable(sp.endpoints);
-  const external = sp.externalPolicyLocal ? local : usable(sp.endpoints);
+  const cluster = sp.internalPolicyLocal ? local : usableForCluster(sp.endpoints);
+  const external = sp.externalPolicyLocal ? local : usableForCluster(sp.endpoints);
   const seen = new Set<ServiceEndpoint>([...cluster, ...external]);
   const all = sp.endpoints.filter((e) => seen.has(e));
   return { cluster, external, local, all };

@@ -18,12 +18,11 @@ import type { KubeObject } from "../../model/k8s.js";
 import { parseCidr, parseIp } from "../conversion/cidr.js";
 import type { IpVersion } from "../model.js";
 import { forbiddenServiceAddress } from "./forbidden-addresses.js";
-import type { ServicePort, ServiceProtocol } from "./model.js";
+import type { ServicePort, ServiceProtocol, TrafficDistribution } from "./model.js";
 import { servicePortKey } from "./model.js";
 
 export const SERVICE_NAME_LABEL = "kubernetes.io/service-name";
 export const DEFAULT_AFFINITY_TIMEOUT = 10800;
-const SOURCE_RANGES_ANNOTATION = "service.beta.kubernetes.io/load-balancer-source-ranges";
 
 /** A ServicePort without its endpoints: what the Service alone says. */
 export type ServicePortTemplate = Omit<ServicePort, "endpoints">;
@@ -39,6 +38,9 @@ export interface ConvertedService {
 export interface SliceEndpoint {
   readonly ip: string;
   readonly nodeName?: string;
+  readonly zone?: string;
+  readonly zoneHints?: readonly string[];
+  readonly nodeHints?: readonly string[];
   readonly ready: boolean;
   readonly serving: boolean;
   readonly terminating: boolean;
@@ -75,6 +77,7 @@ interface RawServiceSpec {
   internalTrafficPolicy?: string;
   healthCheckNodePort?: number;
   loadBalancerSourceRanges?: string[];
+  trafficDistribution?: string;
 }
 
 interface RawService extends KubeObject {
@@ -179,21 +182,26 @@ export function convertService(svc: RawService): ConvertedService {
         problems,
       )
     : [];
-  const rangesRaw: string[] = lbType
-    ? (spec.loadBalancerSourceRanges ?? []).length > 0
-      ? (spec.loadBalancerSourceRanges ?? [])
-      : (svc.metadata?.annotations?.[SOURCE_RANGES_ANNOTATION] ?? "")
-          .split(",")
-          .map((s) => s.trim())
-          .filter(Boolean)
-    : [];
-  const ranges = rangesRaw.map((r) => {
+  // The spec only, as kube-proxy (the service.beta.kubernetes.io/load-balancer-source-ranges
+  // annotation is the cloud provider's). A bad range is left out and reported, as kube-proxy
+  // does; when every range is bad the service is refused: an empty list would admit anyone.
+  const rangesRaw: unknown[] = lbType ? (spec.loadBalancerSourceRanges ?? []) : [];
+  if (!Array.isArray(rangesRaw)) throw new Error("spec.loadBalancerSourceRanges must be a list");
+  const ranges: { version: IpVersion; text: string }[] = [];
+  for (const r of rangesRaw) {
     try {
-      return parseCidr(String(r));
+      ranges.push(parseCidr(String(r)));
     } catch (e) {
-      throw new Error(`spec.loadBalancerSourceRanges: ${(e as Error).message}`);
+      problems.push(`spec.loadBalancerSourceRanges: ${(e as Error).message} (skipped)`);
     }
-  });
+  }
+  if (rangesRaw.length > 0 && ranges.length === 0) {
+    const prefix = "spec.loadBalancerSourceRanges: ";
+    const bad = problems.filter((p) => p.startsWith(prefix)).map((p) => p.slice(prefix.length, -" (skipped)".length));
+    throw new Error(
+      `spec.loadBalancerSourceRanges: no valid range (${bad.join("; ")}): refused rather than open to every source`,
+    );
+  }
   let affinityTimeoutSeconds: number | undefined;
   if (spec.sessionAffinity === "ClientIP") {
     const t = spec.sessionAffinityConfig?.clientIP?.timeoutSeconds ?? DEFAULT_AFFINITY_TIMEOUT;
@@ -216,6 +224,10 @@ export function convertService(svc: RawService): ConvertedService {
   const externallyAccessible = nodePortType || externalIPs.length > 0;
   const externalPolicyLocal = externallyAccessible && spec.externalTrafficPolicy === "Local";
   const internalPolicyLocal = spec.internalTrafficPolicy === "Local";
+  // Unknown values are ignored, as kube-proxy and the EndpointSlice controller ignore them.
+  const td = spec.trafficDistribution;
+  const trafficDistribution: TrafficDistribution | undefined =
+    td === "PreferClose" || td === "PreferSameZone" ? "PreferSameZone" : td === "PreferSameNode" ? td : undefined;
   const healthCheckNodePort =
     lbType && externalPolicyLocal ? optionalPort(spec.healthCheckNodePort, "spec.healthCheckNodePort") : undefined;
 
@@ -263,6 +275,7 @@ export function convertService(svc: RawService): ConvertedService {
         externalPolicyLocal,
         internalPolicyLocal,
         ...(healthCheckNodePort !== undefined ? { healthCheckNodePort } : {}),
+        ...(trafficDistribution ? { trafficDistribution } : {}),
       });
     }
   }
@@ -276,8 +289,16 @@ interface RawSlice extends KubeObject {
     addresses?: string[];
     conditions?: { ready?: boolean; serving?: boolean; terminating?: boolean };
     nodeName?: string;
+    zone?: string;
+    hints?: { forZones?: { name?: string }[]; forNodes?: { name?: string }[] };
     targetRef?: { kind?: string; name?: string; namespace?: string };
   }[];
+}
+
+/** Names of hint entries (forZones/forNodes); malformed entries are left out. */
+function hintNames(list: unknown): string[] {
+  if (!Array.isArray(list)) return [];
+  return [...new Set(list.map((h) => h?.name).filter((n): n is string => typeof n === "string" && n !== ""))].sort();
 }
 
 /** The slice's ports and endpoints; null when it is not for a service (no label) or is FQDN. */
@@ -332,9 +353,14 @@ export function convertEndpointSlice(s: RawSlice): ConvertedSlice | null {
     }
     const c = e.conditions ?? {};
     const ref = e.targetRef;
+    const zoneHints = hintNames(e.hints?.forZones);
+    const nodeHints = hintNames(e.hints?.forNodes);
     endpoints.push({
       ip: ip.text,
       ...(e.nodeName ? { nodeName: e.nodeName } : {}),
+      ...(typeof e.zone === "string" && e.zone ? { zone: e.zone } : {}),
+      ...(zoneHints.length ? { zoneHints } : {}),
+      ...(nodeHints.length ? { nodeHints } : {}),
       ready: c.ready !== false,
       serving: c.serving !== false,
       terminating: c.terminating === true,

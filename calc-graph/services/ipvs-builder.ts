@@ -11,11 +11,14 @@ import type { RenderedRule, TableName } from "../../model/tables.js";
 import { type ChainStats, ChainWrites } from "../chain-writer.js";
 import { DEFAULT_CHAINS } from "../default-renderer.js";
 import { type DesiredState, familyKey } from "../desired-state.js";
+import { ipSetName } from "../ipsets/ids.js";
 import { countMember } from "../ipsets/member-count.js";
 import type { IpVersion } from "../model.js";
 import { sameList, sameMembers } from "../same.js";
 import { desiredIpvs, type IpvsDesired, type IpvsOptions } from "./ipvs-desired.js";
 import {
+  boundAddressMembers,
+  IPVS_SET_IDS,
   IPVS_SET_NAMES,
   IPVS_SYSCTLS,
   ipvsSet,
@@ -29,13 +32,18 @@ export interface IpvsInputs {
   readonly servicePorts: readonly ServicePort[];
   /** This node's addresses (NodePorts are served on them). */
   readonly nodeAddresses: readonly string[];
+  /** This node's own IPs (its InternalIPs), for the LB source ranges' allow-from-node entry; default nodeAddresses. */
+  readonly nodeIPs?: readonly string[];
   /** The cluster's pod CIDRs: cluster-IP traffic from elsewhere is masqueraded. */
   readonly podCidrs: readonly string[];
   /** The masquerade mark (from iptablesMarkMask). */
   readonly masqMark?: number;
+  /** kube-proxy's --masquerade-all. */
+  readonly masqueradeAll?: boolean;
 }
 
 const FAMILIES: readonly IpVersion[] = [4, 6];
+const BOUND_SET = IPVS_SET_IDS.ipvsIPs;
 
 /** Hook rules are hashed from a seed of their own, so they never collide with other inserts in that chain. */
 const hookSeed = (builtin: string) => `${builtin}*ipvs*`;
@@ -68,9 +76,16 @@ export class IpvsStateBuilder {
     if (!base.ipvs || !sameIpvs(base.ipvs, next)) d.ipvs = castDraft(Object.freeze(next));
     // A set missing from the base (a snapshot this builder did not write) is put whole.
     const missing = IPVS_SET_NAMES.filter((name) => !base.ipsets[name]);
-    for (const set of this.sets.update(inputs, missing)) putSet(d, base, set);
+    for (const set of this.sets.update(inputs, missing)) if (!set.name.endsWith(BOUND_SET)) putSet(d, base, set);
+    // The bound addresses come from the table, not from one ServicePort.
+    const bound = new Map<string, Set<string>>(FAMILIES.map((v) => [ipSetName(IPVS_SET_IDS.ipvsIPs, v), new Set()]));
+    for (const [name, ip] of boundAddressMembers(next.boundAddresses)) bound.get(name)!.add(ip);
+    for (const [name, members] of bound) putSet(d, base, ipvsSet(name, members));
+    const healthCheckNodePorts = inputs.servicePorts.flatMap((sp) =>
+      sp.healthCheckNodePort !== undefined ? [sp.healthCheckNodePort] : [],
+    );
     for (const v of FAMILIES) {
-      const rules = ipvsTableRules(v, inputs);
+      const rules = ipvsTableRules(v, { ...inputs, healthCheckNodePorts });
       for (const t of ["nat", "filter"] as const) {
         for (const c of rules[t].chains) chains.write(v, t, c.name, c, this.stats);
         for (const [builtin, hookRules] of Object.entries(rules[t].hooks)) {
@@ -131,7 +146,7 @@ class IpvsSetIndex {
   /** The sets whose members changed (every set the first time) and the `also` ones, as new IpSetStates. */
   update(inputs: IpvsInputs, also: readonly string[]): IpSetState[] {
     const dirty = new Set<string>(also);
-    const context = JSON.stringify([inputs.nodeAddresses, inputs.podCidrs]);
+    const context = JSON.stringify([inputs.nodeAddresses, inputs.nodeIPs, inputs.podCidrs]);
     if (context !== this.context) {
       this.context = context;
       for (const m of this.members.values()) m.clear();
@@ -147,7 +162,7 @@ class IpvsSetIndex {
     }
     for (const sp of inputs.servicePorts) {
       if (this.contributed.has(sp)) continue;
-      const members = servicePortSetMembers(sp, inputs.nodeAddresses);
+      const members = servicePortSetMembers(sp, inputs.nodeAddresses, inputs.nodeIPs);
       this.count(members, 1, dirty);
       this.contributed.set(sp, members);
     }

@@ -22,7 +22,15 @@ export interface ServiceEndpoint {
   readonly terminating: boolean;
   /** `<namespace>/<pod>` from targetRef, when it names a Pod. */
   readonly pod?: string;
+  /** EndpointSlice hints (forZones, forNodes), or the controller's for the Service's trafficDistribution. */
+  readonly zoneHints?: readonly string[];
+  readonly nodeHints?: readonly string[];
+  /** Ready, but topology-aware routing keeps this node's cluster traffic away from it (topology.ts). */
+  readonly topologyExcluded?: true;
 }
+
+/** spec.trafficDistribution; PreferClose is PreferSameZone's older name. */
+export type TrafficDistribution = "PreferSameZone" | "PreferSameNode";
 
 /** kube-proxy's ServicePortName plus family: what one set of service chains / IPVS services is for. */
 export interface ServicePort {
@@ -48,6 +56,7 @@ export interface ServicePort {
   readonly externalPolicyLocal: boolean;
   readonly internalPolicyLocal: boolean;
   readonly healthCheckNodePort?: number;
+  readonly trafficDistribution?: TrafficDistribution;
   /** Every endpoint of every slice, deduplicated by ip:port, sorted by IP then port. */
   readonly endpoints: readonly ServiceEndpoint[];
 }
@@ -69,3 +78,27 @@ export const PROXY_MODES: readonly ProxyMode[] = ["iptables", "ipvs", "off"];
 export function servicePortId(sp: Pick<ServicePort, "key" | "family">): string {
   return `${sp.key}/v${sp.family}`;
 }
+
+/** kube-proxy's --nodeport-addresses: every local address (default), the node's primary IPs, or those in CIDRs. */
+export type NodePortAddresses =
+  | { readonly kind: "all" }
+  | { readonly kind: "primary" }
+  | { readonly kind: "cidrs"; readonly cidrs: readonly string[] };
+
+/** kube-proxy's settings that change the iptables proxy mode's rules (FELIX_KUBEPROXY*). */
+export interface KubeProxyOptions {
+  /** --iptables-localhost-nodeports (default true; IPv4 only): node ports answer on 127.0.0.1 too. */
+  readonly localhostNodePorts: boolean;
+  /** --masquerade-all: every packet to a cluster IP is masqueraded. */
+  readonly masqueradeAll: boolean;
+  readonly nodePortAddresses: NodePortAddresses;
+  /** net.netfilter.nf_conntrack_tcp_be_liberal is 1: kube-proxy then leaves out its INVALID drop. */
+  readonly conntrackTCPLiberal: boolean;
+}
+
+export const DEFAULT_KUBE_PROXY_OPTIONS: KubeProxyOptions = {
+  localhostNodePorts: true,
+  masqueradeAll: false,
+  nodePortAddresses: { kind: "all" },
+  conntrackTCPLiberal: false,
+};

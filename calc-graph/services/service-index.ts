@@ -8,12 +8,14 @@
 // for masquerading: the enabled IP pools' CIDRs when any are given, else every
 // node's spec.podCIDRs.
 
-import { compareIps } from "../../ipvs/model.js";
 import { familyOf } from "../conversion/cidr.js";
 import type { IpVersion } from "../model.js";
 import { sameList, sameMembers } from "../same.js";
 import type { ConvertedService, ConvertedSlice } from "./convert.js";
-import type { ServiceEndpoint, ServicePort } from "./model.js";
+import type { NodePortAddresses, ServiceEndpoint, ServicePort, TrafficDistribution } from "./model.js";
+import { endpointString } from "./names.js";
+import { nodePortIPs } from "./node-port-addresses.js";
+import { applyTopology, hintsOf } from "./topology.js";
 
 /** `<namespace>/<service>`. */
 export type ServiceId = string;
@@ -36,8 +38,57 @@ export class ServiceIndex {
   private readonly withFrontends = new Set<ServiceId>();
   /** Why a service lost frontends to `claimedIPs`, per service (as of its last `ports`). */
   private readonly refusals = new Map<ServiceId, string>();
+  /** This node's topology.kubernetes.io/zone label. */
+  private zone: string | undefined;
+  /** Services whose endpoints carry topology hints (the only ones a zone change can move). */
+  private readonly withHints = new Set<ServiceId>();
 
-  constructor(private readonly nodeName: string) {}
+  /** This node's InternalIPs in the Node's order (the first per family is its primary IP). */
+  private nodeIPsInOrder: readonly string[] = [];
+  /** This host's addresses, when read from the kernel. */
+  private hostAddrs: readonly string[] | undefined;
+  private nodePortIPsText = "";
+  private nodePortIPsDirty = false;
+  private hostAddrsDirty = false;
+
+  constructor(
+    private readonly nodeName: string,
+    private readonly nodePortAddresses: NodePortAddresses = { kind: "all" },
+  ) {}
+
+  /** This host's addresses (from the kernel): --nodeport-addresses CIDRs select among them. */
+  setHostAddresses(addrs: readonly string[]): void {
+    const next = [...new Set(addrs)].sort();
+    if (this.hostAddrs && sameList(next, this.hostAddrs)) return;
+    this.hostAddrs = next;
+    this.hostAddrsDirty = true;
+    this.updateNodePortIPs();
+  }
+
+  /**
+   * Where the IPVS mode serves node ports: the --nodeport-addresses, else every
+   * local address but loopback and IPv6 link-local (kube-proxy's
+   * GetAllLocalAddresses); the Node's InternalIPs while the host's are unknown.
+   */
+  ipvsNodeAddresses(): string[] {
+    const local = this.hostAddrs
+      ? this.hostAddrs.filter((ip) => !/^127\./.test(ip) && ip !== "::1" && !/^fe[89ab][0-9a-f]:/i.test(ip))
+      : this.localIPs;
+    return ([4, 6] as const).flatMap((v) => [
+      ...(this.nodePortIPs(v) ?? local.filter((ip) => ip.includes(":") === (v === 6))),
+    ]);
+  }
+
+  /** The addresses node ports answer on, per family; undefined: every local address. */
+  nodePortIPs(v: IpVersion): readonly string[] | undefined {
+    return nodePortIPs(this.nodePortAddresses, v, this.nodeIPsInOrder, this.hostAddrs);
+  }
+
+  private updateNodePortIPs(): void {
+    const text = JSON.stringify([this.nodePortIPs(4), this.nodePortIPs(6)]);
+    if (text !== this.nodePortIPsText) this.nodePortIPsDirty = true;
+    this.nodePortIPsText = text;
+  }
 
   updateService(id: ServiceId, svc: ConvertedService | null): void {
     if (svc) this.services.set(id, svc);
@@ -70,10 +121,32 @@ export class ServiceIndex {
 
   /** This node's InternalIPs (LB source ranges that contain one also admit the LB IP as a source). */
   setLocalNodeIPs(ips: readonly string[]): void {
+    const primaryBefore = this.primaryNodeIPs();
+    this.nodeIPsInOrder = [...ips];
+    this.updateNodePortIPs();
     const sorted = [...new Set(ips)].sort();
+    if (!sameList(primaryBefore, this.primaryNodeIPs())) this.localIPsDirty = true;
     if (sameList(sorted, this.localIPs)) return;
     this.localIPs = sorted;
     this.localIPsDirty = true;
+  }
+
+  /**
+   * This node's primary IP per family (the Node's first InternalIP of each), as
+   * kube-proxy's nodeIP: a source range holding it lets the node reach an LB IP.
+   */
+  primaryNodeIPs(): string[] {
+    return ([4, 6] as const).flatMap((v) => {
+      const ip = this.nodeIPsInOrder.find((a) => a.includes(":") === (v === 6));
+      return ip ? [ip] : [];
+    });
+  }
+
+  /** This node's topology.kubernetes.io/zone (undefined: no label). */
+  setLocalZone(zone: string | undefined): void {
+    if (zone === this.zone) return;
+    this.zone = zone;
+    for (const id of this.withHints) this.dirty.add(id);
   }
 
   localNodeIPs(): readonly string[] {
@@ -142,8 +215,22 @@ export class ServiceIndex {
   }
 
   /** Services changed since the last call, and whether the pod CIDRs changed. */
-  takeDirty(): { services: Set<ServiceId>; podCIDRs: boolean; localIPs: boolean } {
-    const out = { services: this.dirty, podCIDRs: this.cidrsDirty, localIPs: this.localIPsDirty };
+  takeDirty(): {
+    services: Set<ServiceId>;
+    podCIDRs: boolean;
+    localIPs: boolean;
+    nodePortIPs: boolean;
+    hostAddresses: boolean;
+  } {
+    const out = {
+      services: this.dirty,
+      podCIDRs: this.cidrsDirty,
+      localIPs: this.localIPsDirty,
+      nodePortIPs: this.nodePortIPsDirty,
+      hostAddresses: this.hostAddrsDirty,
+    };
+    this.nodePortIPsDirty = false;
+    this.hostAddrsDirty = false;
     this.dirty = new Set();
     this.cidrsDirty = false;
     this.localIPsDirty = false;
@@ -165,12 +252,19 @@ export class ServiceIndex {
       for (const ip of ips) if (this.claimedIPs.has(ip)) refused.add(ip);
       return ips.filter((ip) => !this.claimedIPs.has(ip));
     };
-    const out = svc.ports.map((t) => ({
-      ...t,
-      externalIPs: own(t.externalIPs),
-      loadBalancerIPs: own(t.loadBalancerIPs),
-      endpoints: this.endpointsFor(t, slices),
-    }));
+    let hinted = false;
+    const out = svc.ports.map((t) => {
+      const eps = this.endpointsFor(t, slices);
+      if (eps.some((e) => e.zoneHints || e.nodeHints)) hinted = true;
+      return {
+        ...t,
+        externalIPs: own(t.externalIPs),
+        loadBalancerIPs: own(t.loadBalancerIPs),
+        endpoints: applyTopology(eps, this.nodeName, this.zone),
+      };
+    });
+    if (hinted) this.withHints.add(id);
+    else this.withHints.delete(id);
     if (refused.size > 0) {
       const list = [...refused].sort().join(", ");
       const what =
@@ -181,7 +275,14 @@ export class ServiceIndex {
   }
 
   private endpointsFor(
-    t: { portName: string; protocol: string; family: IpVersion; namespace: string; service: string },
+    t: {
+      portName: string;
+      protocol: string;
+      family: IpVersion;
+      namespace: string;
+      service: string;
+      trafficDistribution?: TrafficDistribution;
+    },
     slices: readonly ConvertedSlice[],
   ): ServiceEndpoint[] {
     const byAddr = new Map<string, ServiceEndpoint>();
@@ -203,6 +304,7 @@ export class ServiceIndex {
             serving: e.serving,
             terminating: e.terminating,
             ...(e.pod ? { pod: e.pod } : {}),
+            ...hintsOf(e, t.trafficDistribution),
           });
         }
       }
@@ -211,8 +313,13 @@ export class ServiceIndex {
   }
 }
 
-/** By IP (numerically, per family) then port. */
+/**
+ * kube-proxy's order: by the endpoint string `ip:port` (`[ip]:port` for IPv6),
+ * as text (its byEndpoint sort), so `10.0.0.10:80` comes before `10.0.0.9:80`
+ * and the SVC chain's probabilities go to the endpoints kube-proxy gives them.
+ */
 export function compareEndpoints(a: ServiceEndpoint, b: ServiceEndpoint): number {
-  const c = compareIps(a.ip, b.ip);
-  return c !== 0 ? c : a.port - b.port;
+  const x = endpointString(a);
+  const y = endpointString(b);
+  return x < y ? -1 : x > y ? 1 : 0;
 }

@@ -23,12 +23,19 @@ import { renderServicePort, type ServicePortRules } from "../rules/services.js";
 import { serviceDispatchChains } from "../rules/services-static.js";
 import { sameMembers } from "../same.js";
 import type { IpvsStateBuilder } from "./ipvs-builder.js";
-import type { ProxyMode, ServicePort } from "./model.js";
-import { servicePortId } from "./model.js";
+import {
+  DEFAULT_KUBE_PROXY_OPTIONS,
+  type KubeProxyOptions,
+  type ProxyMode,
+  type ServicePort,
+  servicePortId,
+} from "./model.js";
 import { podCidrSetName } from "./names.js";
+import { localhostNodePorts } from "./node-port-addresses.js";
 import type { ServiceId, ServiceIndex } from "./service-index.js";
 
 const FAMILIES: readonly IpVersion[] = [4, 6];
+const ROUTE_LOCALNET = "net/ipv4/conf/all/route_localnet";
 
 export interface ServiceRenderStats {
   chainsRendered: number;
@@ -60,7 +67,13 @@ export class ServiceStateRenderer {
     private readonly mode: ProxyMode,
     private readonly stats: ServiceRenderStats,
     private readonly ipvs?: IpvsStateBuilder,
+    private readonly kubeProxy: KubeProxyOptions = DEFAULT_KUBE_PROXY_OPTIONS,
   ) {}
+
+  /** IPv4 node ports on 127.0.0.1 (needs route_localnet on the way out). */
+  private get localhost(): boolean {
+    return localhostNodePorts(this.kubeProxy.localhostNodePorts, this.kubeProxy.nodePortAddresses);
+  }
 
   setIpvsMasqMark(mark: number): void {
     if (mark !== this.ipvsMasqMark) this.ipvsMarkChanged = this.ipvsMasqMark !== undefined;
@@ -95,7 +108,13 @@ export class ServiceStateRenderer {
         }
       }
     }
-    const ipvsInputsChanged = dirty.services.size > 0 || dirty.podCIDRs || dirty.localIPs || this.ipvsMarkChanged;
+    const ipvsInputsChanged =
+      dirty.services.size > 0 ||
+      dirty.podCIDRs ||
+      dirty.localIPs ||
+      dirty.hostAddresses ||
+      dirty.nodePortIPs ||
+      this.ipvsMarkChanged;
     this.ipvsMarkChanged = false;
     let dispatchChanged = false;
     for (const id of [...dirty.services].sort()) {
@@ -104,16 +123,20 @@ export class ServiceStateRenderer {
     }
     // An endpoint change rewrites the service's own chains only; the dispatch
     // chains (one rule per frontend, thousands at scale) change when a
-    // service's frontends do.
-    if (iptables && dispatchChanged) this.putDispatch(writes);
+    // service's frontends do, or the node-port addresses.
+    if (iptables && (dispatchChanged || dirty.nodePortIPs)) this.putDispatch(writes);
+    // kube-proxy sets it for localhost node ports: 127.0.0.1 as a source may leave the host after DNAT.
+    if (iptables && this.localhost && d.sysctls[ROUTE_LOCALNET] !== "1") d.sysctls[ROUTE_LOCALNET] = "1";
     if (this.ipvs && this.mode === "ipvs" && ipvsInputsChanged) {
       const servicePorts = [...this.ports.keys()].sort().flatMap((id) => this.ports.get(id)!);
       this.ipvs.put(
         d,
         {
           servicePorts,
-          nodeAddresses: this.index.localNodeIPs(),
+          nodeAddresses: this.index.ipvsNodeAddresses(),
+          nodeIPs: this.index.primaryNodeIPs(),
           podCidrs: this.index.podCIDRs(),
+          ...(this.kubeProxy.masqueradeAll ? { masqueradeAll: true } : {}),
           ...(this.ipvsMasqMark !== undefined ? { masqMark: this.ipvsMasqMark } : {}),
         },
         writes,
@@ -140,7 +163,8 @@ export class ServiceStateRenderer {
         const r = renderServicePort(sp, {
           family: sp.family,
           podCidrsKnown: this.cidrsKnown[sp.family],
-          nodeIPs: this.index.localNodeIPs(),
+          nodeIPs: this.index.primaryNodeIPs(),
+          masqueradeAll: this.kubeProxy.masqueradeAll,
         });
         // Kept for the dispatch chains only: the service's own chains are in the snapshot already.
         fragments[sp.family].push({ ...r, natChains: [] });
@@ -172,7 +196,11 @@ export class ServiceStateRenderer {
     for (const v of FAMILIES) {
       const fragments: ServicePortRules[] = [];
       for (const id of this.order) fragments.push(...this.rendered.get(id)!.fragments[v]);
-      const { nat, filter } = serviceDispatchChains(v, fragments);
+      const ips = this.index.nodePortIPs(v);
+      const { nat, filter } = serviceDispatchChains(v, fragments, {
+        localhost: this.localhost,
+        ...(ips !== undefined ? { ips } : {}),
+      });
       for (const c of nat) writes.write(v, "nat", c.name, c, this.stats);
       for (const c of filter) writes.write(v, "filter", c.name, c, this.stats);
     }

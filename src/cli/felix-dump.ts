@@ -6,6 +6,7 @@ import { readFile } from "node:fs/promises";
 import { Command, Option } from "commander";
 import { computeDesiredState } from "../../calc-graph/calc-graph.js";
 import type { DesiredState } from "../../calc-graph/desired-state.js";
+import { withStagedEnforced } from "../../calc-graph/staged.js";
 import { chooseBackend } from "../../iptables/detect.js";
 import type { ResourceUpdate } from "../../model/resource.js";
 import { endpointStatusConfigFromEnv } from "../../status/endpoint-status-file.js";
@@ -152,10 +153,14 @@ export function buildProgram(): Command {
   common(program.command("policies").description("the policies that apply to a local pod, in order"))
     .argument("<namespace/pod>", "the pod")
     .action(async (pod: string, o: CommonOptions) => {
-      const s = await load(o);
+      const { state: s, updates } = await loadWithInput(o);
+      // Staged policies: the same graph with them enforced, to show what they would change.
+      const staged = updates.some((u) => u.kind.startsWith("Staged"))
+        ? computeDesiredState(graphConfigFromEnv(o.nodeName, process.env), withStagedEnforced(updates))
+        : undefined;
       let e: ReturnType<typeof explainPolicies>;
       try {
-        e = explainPolicies(s, pod);
+        e = explainPolicies(s, pod, staged);
       } catch (err) {
         throw new UsageError((err as Error).message);
       }

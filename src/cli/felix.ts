@@ -3,6 +3,7 @@
 // felix: the node agent. Reads cluster state, computes this node's dataplane
 // and programs the kernel of the current network namespace.
 
+import { readFileSync } from "node:fs";
 import { release } from "node:os";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { Command, Option } from "commander";
@@ -22,6 +23,7 @@ import { HealthAggregator, healthConfigFromEnv, startHealthServer } from "../../
 import type { HttpListener } from "../../status/http-server.js";
 import { Metrics } from "../../status/metrics.js";
 import { metricsConfigFromEnv, startMetricsServer } from "../../status/metrics-server.js";
+import { proxyHealthConfigFromEnv } from "../../status/proxy-health.js";
 import { AgentStatus, ignoredConfigMessage } from "../agent-status.js";
 import { agentConfigFromEnv, graphConfigFromEnv } from "../config.js";
 import { Daemon, summary } from "../daemon.js";
@@ -42,6 +44,19 @@ import {
 } from "../kernel-features.js";
 import { createLogger, type LogFormat } from "../log.js";
 import { preflight } from "../preflight.js";
+import { ServiceProxyStatus } from "../service-proxy-status.js";
+
+const TCP_BE_LIBERAL = "/proc/sys/net/netfilter/nf_conntrack_tcp_be_liberal";
+
+/** A /proc/sys value, or undefined when it cannot be read (module not loaded). */
+function readSysctl(path: string): string | undefined {
+  try {
+    return readFileSync(path, "utf8").trim();
+  } catch {
+    return undefined;
+  }
+}
+
 import { RuntimeError, runProgram, UsageError } from "./errors.js";
 
 /** Felix's exit code for "restart me with the new configuration". */
@@ -67,6 +82,7 @@ async function run(o: Options): Promise<void> {
   let healthCfg: ReturnType<typeof healthConfigFromEnv>;
   let metricsCfg: ReturnType<typeof metricsConfigFromEnv>;
   let statusCfg: ReturnType<typeof endpointStatusConfigFromEnv>;
+  let proxyHealthCfg: ReturnType<typeof proxyHealthConfigFromEnv>;
   let maxFileBytes: number;
   const nodeName = o.nodeName ?? process.env.NODENAME ?? process.env.FELIX_FELIXHOSTNAME;
   try {
@@ -78,6 +94,7 @@ async function run(o: Options): Promise<void> {
     healthCfg = healthConfigFromEnv(process.env);
     metricsCfg = metricsConfigFromEnv(process.env);
     statusCfg = endpointStatusConfigFromEnv(process.env);
+    proxyHealthCfg = proxyHealthConfigFromEnv(process.env);
     maxFileBytes = maxFileBytesFromEnv(process.env);
   } catch (e) {
     throw new UsageError((e as Error).message);
@@ -97,6 +114,10 @@ async function run(o: Options): Promise<void> {
     ...graphCfg,
     // What detection found; featureDetectOverride (FelixConfiguration or env) wins in the settings.
     masqFullyRandom: features.masqFullyRandom,
+    // kube-proxy keeps INVALID packets when the kernel is liberal about TCP windows.
+    ...(graphCfg.kubeProxy
+      ? { kubeProxy: { ...graphCfg.kubeProxy, conntrackTCPLiberal: readSysctl(TCP_BE_LIBERAL) === "1" } }
+      : {}),
     kubeIPVSSupport: graphCfg.kubeIPVSSupport || kubeIpvs,
   };
   log.info(
@@ -106,15 +127,18 @@ async function run(o: Options): Promise<void> {
   log.info({ module: SCTP_CONNTRACK_MODULE, outcome: await loadSctpConntrack() }, "SCTP conntrack");
   // IPVS support needs this host's own addresses (the this-host set), read from the kernel.
   const notHost = notHostInterface(graphCfg.interfacePrefix ?? "cali", IPVS_DEVICE);
-  const hostAddresses = graphCfg.kubeIPVSSupport
-    ? {
-        read: () => readHostAddresses(notHost),
-        feed: new HostAddressFeed(
-          () => readHostAddresses(notHost),
-          (e) => log.warn({ err: e.message }, "reading this host's addresses failed"),
-        ),
-      }
-    : undefined;
+  // --nodeport-addresses CIDRs select among this host's addresses too.
+  const nodePortCidrs = graphCfg.proxyMode === "iptables" && graphCfg.kubeProxy?.nodePortAddresses.kind === "cidrs";
+  const hostAddresses =
+    graphCfg.kubeIPVSSupport || nodePortCidrs
+      ? {
+          read: () => readHostAddresses(notHost),
+          feed: new HostAddressFeed(
+            () => readHostAddresses(notHost),
+            (e) => log.warn({ err: e.message }, "reading this host's addresses failed"),
+          ),
+        }
+      : undefined;
 
   const metrics = new Metrics();
   const kernel = await kernelDataplane(
@@ -217,6 +241,18 @@ async function run(o: Options): Promise<void> {
     throw new RuntimeError(`cannot serve health/metrics: ${(e as Error).message}`);
   }
   for (const srv of servers) log.info({ host: srv.host, port: srv.port }, "serving status");
+  // As the service proxy: kube-proxy's /healthz and the services' health check node ports.
+  const proxyStatus =
+    graphCfg.proxyMode !== "off"
+      ? new ServiceProxyStatus(proxyHealthCfg, log.child({ component: "proxy-health" }), nodeName, () => {
+          // kube-proxy's health check servers listen on the --nodeport-addresses when they are set.
+          const index = daemon?.graph.services;
+          const [v4, v6] = [index?.nodePortIPs(4), index?.nodePortIPs(6)];
+          if (v4 === undefined && v6 === undefined) return undefined;
+          return [...(v4 ?? ["0.0.0.0"]), ...(v6 ?? (kernel.ipv6 ? ["::"] : []))];
+        })
+      : undefined;
+  await proxyStatus?.start();
 
   // New cali* interfaces get their routes and sysctls at once, not on a timer.
   const links = new NetlinkLinkMonitor();
@@ -257,9 +293,13 @@ async function run(o: Options): Promise<void> {
     dataplane: kernel.dataplane,
     log: log.child({ component: "dataplane" }),
     observer: {
-      batch: (state, secs, seenAt) => status.batch(state, secs, seenAt),
+      batch: (state, secs, seenAt, batch) => {
+        status.batch(state, secs, seenAt);
+        proxyStatus?.batch(state, batch);
+      },
       applied: (state, outcome, secs) => {
         status.applied(state, outcome, secs);
+        proxyStatus?.applied(state, outcome);
         if (!heapBounded && !(outcome instanceof Error)) {
           heapBounded = true;
           limitHeapGrowth(cfg.heapGrowthPercent ?? 0);
@@ -281,6 +321,7 @@ async function run(o: Options): Promise<void> {
         hostAddresses?.feed.stop();
         kernel.close();
         status.close();
+        await proxyStatus?.close();
         for (const srv of servers) await srv.close();
         resolve();
       });

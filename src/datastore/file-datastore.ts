@@ -69,7 +69,14 @@ const UNSTABLE_RETRIES = 3;
  * confirming read. Anything else withdrawn fails closed (a pod leaves the
  * sets that allow it, a namespace's pods lose its profile) and goes at once.
  */
-const WIDENS_WHEN_GONE = new Set<string>(["NetworkPolicy", "FelixConfiguration"]);
+const WIDENS_WHEN_GONE = new Set<string>([
+  "NetworkPolicy",
+  "FelixConfiguration",
+  // A Calico Deny gone, or a tier gone (its policies move to the last tier), can open traffic.
+  "CalicoNetworkPolicy",
+  "GlobalNetworkPolicy",
+  "Tier",
+]);
 const UNSTABLE_WAIT_MS = 10;
 /**
  * Files stat'ed and read ahead of their turn in a pass: the reads overlap

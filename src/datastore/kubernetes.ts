@@ -56,7 +56,26 @@ export const WATCHED: readonly KindSpec[] = [
     clusterScoped: true,
     optional: true,
   },
+  ...calicoPolicyKinds(),
 ];
+
+/** Calico's policy CRDs: optional like the other Calico kinds (a missing CRD is empty, looked for again). */
+function calicoPolicyKinds(): KindSpec[] {
+  const crd = (kind: Kind, plural: string, clusterScoped: boolean): KindSpec => ({
+    kind,
+    path: `/apis/crd.projectcalico.org/v1/${plural}`,
+    ...(clusterScoped ? { clusterScoped } : {}),
+    optional: true,
+  });
+  return [
+    crd("Tier", "tiers", true),
+    crd("CalicoNetworkPolicy", "networkpolicies", false),
+    crd("GlobalNetworkPolicy", "globalnetworkpolicies", true),
+    crd("StagedNetworkPolicy", "stagednetworkpolicies", false),
+    crd("StagedGlobalNetworkPolicy", "stagedglobalnetworkpolicies", true),
+    crd("StagedKubernetesNetworkPolicy", "stagedkubernetesnetworkpolicies", false),
+  ];
+}
 
 /** In-cluster config by default; a kubeconfig file when given (flag or KUBECONFIG). */
 export function loadKubeConfig(kubeconfig: string | undefined, env: NodeJS.ProcessEnv = process.env): k8s.KubeConfig {

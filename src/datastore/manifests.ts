@@ -9,7 +9,16 @@ import type { KubeObject } from "../../model/k8s.js";
 import { isKind, type Kind, type ResourceUpdate, resourceKey } from "../../model/resource.js";
 import { parseDocuments } from "./yaml-documents.js";
 
-const CLUSTER_SCOPED = new Set(["Namespace", "Node", "IPPool", "BlockAffinity", "FelixConfiguration"]);
+const CLUSTER_SCOPED = new Set([
+  "Namespace",
+  "Node",
+  "IPPool",
+  "BlockAffinity",
+  "FelixConfiguration",
+  "Tier",
+  "GlobalNetworkPolicy",
+  "StagedGlobalNetworkPolicy",
+]);
 const MANIFEST_FILE = /\.(ya?ml|json)$/i;
 
 /**
@@ -18,6 +27,8 @@ const MANIFEST_FILE = /\.(ya?ml|json)$/i;
  * has other semantics and is never read as ours. A manifest without
  * apiVersion is taken as the kind's only version (generated fixtures omit it).
  */
+const CALICO = ["projectcalico.org/v3", "crd.projectcalico.org/v1"];
+
 const API_VERSIONS: Readonly<Record<Kind, readonly string[]>> = {
   Namespace: ["v1"],
   Pod: ["v1"],
@@ -29,7 +40,20 @@ const API_VERSIONS: Readonly<Record<Kind, readonly string[]>> = {
   IPPool: ["projectcalico.org/v3", "crd.projectcalico.org/v1"],
   BlockAffinity: ["projectcalico.org/v3", "crd.projectcalico.org/v1"],
   FelixConfiguration: ["projectcalico.org/v3", "crd.projectcalico.org/v1"],
+  Tier: CALICO,
+  CalicoNetworkPolicy: CALICO,
+  GlobalNetworkPolicy: CALICO,
+  StagedNetworkPolicy: CALICO,
+  StagedGlobalNetworkPolicy: CALICO,
+  StagedKubernetesNetworkPolicy: CALICO,
 };
+
+/** Kinds the graph names differently from their manifests: Calico's NetworkPolicy (by apiVersion). */
+function internalKind(kind: string, apiVersion: unknown): string | undefined {
+  if (kind === "CalicoNetworkPolicy") return undefined; // our own name, never a manifest's kind
+  if (kind === "NetworkPolicy" && CALICO.includes(String(apiVersion))) return "CalicoNetworkPolicy";
+  return kind;
+}
 
 export interface ManifestProblem {
   readonly file: string;
@@ -71,15 +95,16 @@ function collect(value: unknown, file: string, line: number | undefined, out: Pa
     out.problems.push({ file, line, message: "manifest has no kind" });
     return;
   }
-  if (!isKind(obj.kind)) {
+  const kind = internalKind(obj.kind, obj.apiVersion);
+  if (!isKind(kind)) {
     out.ignored.push({ file, line, kind: obj.kind });
     return;
   }
-  if (obj.apiVersion !== undefined && !API_VERSIONS[obj.kind].includes(String(obj.apiVersion))) {
+  if (obj.apiVersion !== undefined && !API_VERSIONS[kind].includes(String(obj.apiVersion))) {
     out.problems.push({
       file,
       line,
-      message: `${obj.kind} of apiVersion ${JSON.stringify(obj.apiVersion)} is not implemented (only ${API_VERSIONS[obj.kind].join(", ")}): skipped`,
+      message: `${obj.kind} of apiVersion ${JSON.stringify(obj.apiVersion)} is not implemented (only ${API_VERSIONS[kind].join(", ")}): skipped`,
     });
     return;
   }
@@ -88,10 +113,10 @@ function collect(value: unknown, file: string, line: number | undefined, out: Pa
     out.problems.push({ file, line, message: `${obj.kind} has no metadata.name` });
     return;
   }
-  const namespace = CLUSTER_SCOPED.has(obj.kind) ? "" : String(obj.metadata?.namespace || "default");
+  const namespace = CLUSTER_SCOPED.has(kind) ? "" : String(obj.metadata?.namespace || "default");
   // Normalise the namespace into the object so conversion sees what we keyed.
-  const value2 = CLUSTER_SCOPED.has(obj.kind) ? obj : { ...obj, metadata: { ...obj.metadata, namespace } };
-  out.updates.push({ kind: obj.kind, namespace, name, value: value2, source: { file, line } });
+  const value2 = CLUSTER_SCOPED.has(kind) ? obj : { ...obj, metadata: { ...obj.metadata, namespace } };
+  out.updates.push({ kind, namespace, name, value: value2, source: { file, line } });
 }
 
 /** Every manifest file under `dir`, recursively, sorted for determinism. */

@@ -3,9 +3,10 @@
 // read; felix-dump's policy explanation (src/dump/policies.ts) gives, per
 // endpoint and direction, the ordered policies that select it. To tell which
 // direction refused a connection, the selecting policies' rules (the graph's
-// Calico model) are matched against the connection: a direction denies when it
-// is selected by policies none of whose rules allow the connection (the
-// end-of-tier drop).
+// Calico model) are matched against the connection tier by tier, as the
+// endpoint chain runs them: in each policy the first matching rule decides
+// (Allow, Deny, or Pass to the next tier; Log goes on); a tier whose policies
+// decide nothing drops at its end unless its default action is Pass.
 
 import ipaddr from "ipaddr.js";
 import { CalcGraph } from "../../calc-graph/calc-graph.js";
@@ -79,8 +80,10 @@ export class Explainer {
     const ingress = this.direction(dst, "ingress");
     const reasons: string[] = [];
     const conn: Conn = { src, dst, port };
-    if (egress && !this.allows(egress, "egress", conn)) reasons.push(denied(egress, `egress of ${client}`));
-    if (ingress && !this.allows(ingress, "ingress", conn)) reasons.push(denied(ingress, `ingress of ${server}`));
+    const egressDenial = egress && this.decide(egress, "egress", conn, `egress of ${client}`);
+    const ingressDenial = ingress && this.decide(ingress, "ingress", conn, `ingress of ${server}`);
+    if (egressDenial) reasons.push(egressDenial);
+    if (ingressDenial) reasons.push(ingressDenial);
     return reasons.length ? reasons.join("; and ") : undefined;
   }
 
@@ -91,15 +94,36 @@ export class Explainer {
     return d.policies.length > 0 ? d : undefined;
   }
 
-  private allows(d: DirectionExplanation, dir: "ingress" | "egress", c: Conn): boolean {
-    return d.policies.some((p) => {
-      const policy = this.e.policies.get(p.key);
-      if (!policy) return false;
-      for (const r of dir === "ingress" ? policy.inbound : policy.outbound) {
-        if (expandRule(r).some((x) => this.ruleMatches(x, c))) return r.action === "allow";
+  /** Why the direction drops the connection, tier by tier; undefined when it lets it through. */
+  private decide(d: DirectionExplanation, dir: "ingress" | "egress", c: Conn, what: string): string | undefined {
+    for (const tier of d.tiers) {
+      const inTier = d.policies.filter((p) => p.tier === tier.name);
+      let passed = false;
+      for (const p of inTier) {
+        const verdict = this.policyVerdict(p.key, dir, c);
+        if (verdict === "allow") return undefined;
+        if (verdict === "deny") return `denied by ${p.name} (${what}: a Deny rule)`;
+        if (verdict === "pass") {
+          passed = true;
+          break;
+        }
       }
-      return false;
-    });
+      if (passed || tier.defaultAction === "Pass") continue;
+      return denied(
+        inTier.map((p) => p.name),
+        tier.name === "default" ? what : `${what}, tier ${tier.name}`,
+      );
+    }
+    return undefined;
+  }
+
+  /** The action of the policy's first rule that matches the connection (Log rules go on). */
+  private policyVerdict(key: string, dir: "ingress" | "egress", c: Conn): "allow" | "deny" | "pass" | undefined {
+    const policy = this.e.policies.get(key);
+    for (const r of (dir === "ingress" ? policy?.inbound : policy?.outbound) ?? []) {
+      if (r.action !== "log" && expandRule(r).some((x) => this.ruleMatches(x, c))) return r.action;
+    }
+    return undefined;
   }
 
   private labels(ep: WorkloadEndpoint): Map<string, string> {
@@ -113,9 +137,18 @@ export class Explainer {
   private ruleMatches(r: PolicyRule, c: Conn): boolean {
     const srcIp = c.src.ipv4Nets[0]?.split("/")[0] ?? "";
     const dstIp = c.dst.ipv4Nets[0]?.split("/")[0] ?? "";
-    if (r.protocol && r.protocol !== c.port.protocol) return false;
+    if (r.protocol !== undefined && r.protocol !== c.port.protocol) return false;
+    if (r.notProtocol === c.port.protocol || r.ipVersion === 6 || r.icmp) return false;
+    // The client's port is an ephemeral one: a rule on source ports is taken not to match it.
+    if (r.srcPorts) return false;
     if (r.srcSelector && !matches(r.srcSelector, this.labels(c.src))) return false;
+    if (r.srcNotSelector && matches(r.srcNotSelector, this.labels(c.src))) return false;
     if (r.dstSelector && !matches(r.dstSelector, this.labels(c.dst))) return false;
+    if (r.dstNotSelector && matches(r.dstNotSelector, this.labels(c.dst))) return false;
+    if (r.dstNotPorts?.some((p) => c.port.port >= p.first && c.port.port <= p.last)) return false;
+    const onNamed = (name: string) =>
+      c.dst.ports.some((p) => p.name === name && p.protocol === c.port.protocol && p.port === c.port.port);
+    if (r.dstNotNamedPorts?.some(onNamed)) return false;
     if (r.srcNets && !r.srcNets.some((n) => inCidr(srcIp, n))) return false;
     if (r.srcNotNets?.some((n) => inCidr(srcIp, n))) return false;
     if (r.dstNets && !r.dstNets.some((n) => inCidr(dstIp, n))) return false;
@@ -123,10 +156,7 @@ export class Explainer {
     if (r.dstPorts?.length && !r.dstPorts.some((p) => c.port.port >= p.first && c.port.port <= p.last)) return false;
     if (r.dstNamedPort !== undefined) {
       if (r.namedPortSelector && !matches(r.namedPortSelector, this.labels(c.dst))) return false;
-      const named = c.dst.ports.some(
-        (p) => p.name === r.dstNamedPort && p.protocol === c.port.protocol && p.port === c.port.port,
-      );
-      if (!named) return false;
+      if (!onNamed(r.dstNamedPort)) return false;
     }
     return true;
   }
@@ -138,10 +168,9 @@ interface Conn {
   readonly port: PortSpec;
 }
 
-function denied(d: DirectionExplanation, what: string): string {
-  const names = d.policies.map((p) => p.name);
+/** The end of a tier: the policies selecting the pod there decide together. */
+function denied(names: readonly string[], what: string): string {
   if (names.length === 1) return `denied by ${names[0]} (${what})`;
-  // Kubernetes policies only allow: the selecting ones decide together (end-of-tier drop).
   return `denied by ${names.slice(0, -1).join(", ")} and ${names.at(-1)} (${what}: none allows it)`;
 }
 

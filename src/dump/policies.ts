@@ -1,5 +1,8 @@
 // `felix-dump policies <ns>/<pod>`: which policies apply to a local workload,
-// in order, per direction, and what happens when none does.
+// tier by tier in evaluation order, per direction, what each tier does at its
+// end, and what happens when no policy allows the traffic. With staged
+// policies in the input, also what they would change (the same explanation of
+// the graph run with them enforced).
 
 import { type DesiredState, type EndpointState, familyKey } from "../../calc-graph/desired-state.js";
 import {
@@ -26,6 +29,8 @@ export interface PolicyExplanation {
   readonly ingress: DirectionExplanation;
   readonly egress: DirectionExplanation;
   readonly profiles: readonly string[];
+  /** Staged policies that would change this workload's policies, as they would then be. */
+  readonly staged?: { readonly ingress: DirectionExplanation; readonly egress: DirectionExplanation };
   /** With IPVS support: how IPVS-forwarded traffic (INPUT → OUTPUT) reaches the same chains. */
   readonly ipvs?: IpvsPath;
 }
@@ -40,15 +45,36 @@ export interface IpvsPath {
 
 export interface DirectionExplanation {
   readonly chain: string;
-  /** Policy names as Calico shows them: `<namespace>/<name>`, in evaluation order. */
-  readonly policies: readonly { name: string; key: string; chain: string }[];
+  /** Policy names as Calico shows them: `<namespace>/<name>` (`<name>` for a global one), in evaluation order. */
+  readonly policies: readonly PolicyRef[];
+  /** The same policies by tier, tiers in evaluation order. */
+  readonly tiers: readonly TierExplanation[];
   /** What happens to traffic no policy allows. */
   readonly otherwise: string;
 }
 
+export interface PolicyRef {
+  readonly name: string;
+  readonly key: string;
+  readonly chain: string;
+  readonly kind: "KubernetesNetworkPolicy" | "NetworkPolicy" | "GlobalNetworkPolicy";
+  readonly tier: string;
+}
+
+export interface TierExplanation {
+  readonly name: string;
+  readonly defaultAction: "Deny" | "Pass";
+  /** False: no Tier of this name exists (its policies run last; the end of the tier denies). */
+  readonly exists: boolean;
+  readonly policies: readonly string[];
+  /** What the end of the tier does with traffic no policy in it allowed, denied or passed. */
+  readonly end: string;
+}
+
 export class NotLocalError extends Error {}
 
-export function explainPolicies(s: DesiredState, workload: string): PolicyExplanation {
+/** `staged`: the state computed with the staged policies enforced (calc-graph/staged.ts), when the input has any. */
+export function explainPolicies(s: DesiredState, workload: string, staged?: DesiredState): PolicyExplanation {
   const key = workload.includes("/") ? workload : `default/${workload}`;
   const ep = s.endpoints[key];
   const collision = s.problems[`Pod/${key}/iface`];
@@ -65,8 +91,27 @@ export function explainPolicies(s: DesiredState, workload: string): PolicyExplan
     ingress: direction(s, ep, "ingress"),
     egress: direction(s, ep, "egress"),
     profiles: ep.profiles,
+    ...stagedChanges(ep, staged),
     ...ipvsPath(s, ep),
   };
+}
+
+function stagedChanges(ep: EndpointState, staged: DesiredState | undefined): Pick<PolicyExplanation, "staged"> {
+  const after = staged?.endpoints[ep.key];
+  if (!staged || !after) return {};
+  const same = (a: EndpointState["ingressTiers"], b: EndpointState["ingressTiers"]) =>
+    JSON.stringify(a) === JSON.stringify(b);
+  if (same(ep.ingressTiers, after.ingressTiers) && same(ep.egressTiers, after.egressTiers)) return {};
+  return { staged: { ingress: direction(staged, after, "ingress"), egress: direction(staged, after, "egress") } };
+}
+
+/** How Calico shows a policy key: `<namespace>/<name>`, or the name of a global policy. */
+function policyRef(key: string, cdir: "inbound" | "outbound", tier: string): PolicyRef {
+  const [head, ...rest] = key.split("/");
+  const chain = policyChainName(cdir, key);
+  if (head === "np") return { name: rest.join("/"), key, chain, kind: "NetworkPolicy", tier };
+  if (head === "gnp") return { name: rest.join("/"), key, chain, kind: "GlobalNetworkPolicy", tier };
+  return { name: rest.join("/"), key, chain, kind: "KubernetesNetworkPolicy", tier };
 }
 
 function ipvsPath(s: DesiredState, ep: EndpointState): { ipvs?: IpvsPath } {
@@ -89,15 +134,21 @@ function ipvsPath(s: DesiredState, ep: EndpointState): { ipvs?: IpvsPath } {
 }
 
 function direction(s: DesiredState, ep: EndpointState, dir: "ingress" | "egress"): DirectionExplanation {
-  const keys = dir === "ingress" ? ep.ingressPolicies : ep.egressPolicies;
   const cdir = dir === "ingress" ? "inbound" : "outbound";
   const chain = endpointChainName(cdir, ep.iface);
-  const policies = keys.map((k) => ({
-    name: k.split("/").slice(1).join("/"),
-    key: k,
-    chain: policyChainName(cdir, k),
+  const epTiers = dir === "ingress" ? ep.ingressTiers : ep.egressTiers;
+  const policies = epTiers.flatMap((t) => t.policies.map((k) => policyRef(k, cdir, t.name)));
+  const tiers = epTiers.map((t) => ({
+    name: t.name,
+    defaultAction: t.defaultAction,
+    exists: t.exists,
+    policies: t.policies.map((k) => policyRef(k, cdir, t.name).name),
+    end:
+      t.defaultAction === "Pass"
+        ? "pass: what no policy in it allowed or denied goes on to the next tier"
+        : "deny: what no policy in it allowed or passed is dropped",
   }));
-  return { chain, policies, otherwise: otherwise(s, ep, chain, policies, dir) };
+  return { chain, policies, tiers, otherwise: otherwise(s, ep, chain, policies, dir) };
 }
 
 /**
@@ -142,7 +193,14 @@ function otherwise(
       ? "allowed by a profile (no policy in this direction ends its tier)"
       : `allowed by profile ${ep.profiles[0]} (no policy selects this pod for ${dir})`;
   }
-  if (policies.length > 0) return "denied (end of tier default: selected by a policy that did not allow it)";
+  if (policies.length > 0) {
+    // The end-of-tier rule that dropped it names its tier.
+    const tier = outcomes
+      .flatMap((o) => o.comments)
+      .map((c) => /^End of tier (\S+)\./.exec(c)?.[1])
+      .find((t) => t !== undefined);
+    return `denied (end of tier ${tier ?? "?"}: selected by a policy there, none of which allowed or passed it)`;
+  }
   // No policy, and still dropped: a profile fails closed (its namespace or service account is unknown).
   const dropper = ep.profiles.find((id) =>
     outcomes.some((o) =>
@@ -154,17 +212,29 @@ function otherwise(
 
 export function policiesText(e: PolicyExplanation): string {
   const lines = [`Workload ${e.workload} (interface ${e.interface}, node ${e.node})`];
-  for (const dir of ["ingress", "egress"] as const) {
-    const d = e[dir];
-    lines.push(`${dir === "ingress" ? "Ingress" : "Egress"} (${d.chain}):`);
-    for (const [i, p] of d.policies.entries()) lines.push(`  ${i + 1}. ${p.name}  [tier default, chain ${p.chain}]`);
-    lines.push(`  otherwise: ${d.otherwise}`);
-  }
+  for (const dir of ["ingress", "egress"] as const) directionLines(lines, e[dir], dir, "");
   lines.push(`Profiles: ${e.profiles.join(", ")}`);
+  if (e.staged) {
+    lines.push("Staged policies (not enforced) would change this to:");
+    for (const dir of ["ingress", "egress"] as const) directionLines(lines, e.staged[dir], dir, "  ");
+  }
   if (e.ipvs) {
     lines.push("IPVS-forwarded service traffic (INPUT → OUTPUT, not FORWARD), same policies:");
     lines.push(`  INPUT:  ${e.ipvs.input.join(" → ")} (endpoint mark ${e.ipvs.endpointMark})`);
     lines.push(`  OUTPUT: ${e.ipvs.output.join(", ")}`);
   }
   return `${lines.join("\n")}\n`;
+}
+
+function directionLines(lines: string[], d: DirectionExplanation, dir: "ingress" | "egress", indent: string): void {
+  lines.push(`${indent}${dir === "ingress" ? "Ingress" : "Egress"} (${d.chain}):`);
+  let n = 0;
+  for (const t of d.tiers) {
+    lines.push(`${indent}  tier ${t.name}${t.exists ? "" : " (does not exist: runs last)"}:`);
+    for (const p of d.policies.filter((x) => x.tier === t.name)) {
+      lines.push(`${indent}    ${++n}. ${p.name}  [${p.kind}, chain ${p.chain}]`);
+    }
+    lines.push(`${indent}    end of tier: ${t.end}`);
+  }
+  lines.push(`${indent}  otherwise: ${d.otherwise}`);
 }

@@ -71,6 +71,12 @@ function serviceView(sp: ServicePort, nodeAddresses: readonly string[]): Service
       why = readyPeers
         ? "terminating: ready endpoints exist"
         : "terminating, still serving: used as no endpoint is ready";
+    } else if (e.topologyExcluded) {
+      const hints = [
+        e.nodeHints?.length ? `node ${e.nodeHints.join(", ")}` : "",
+        e.zoneHints?.length ? `zone ${e.zoneHints.join(", ")}` : "",
+      ].filter(Boolean);
+      why = `topology: hinted for ${hints.join("; ")}, not for this node; cluster traffic stays near`;
     } else if (!e.local && (sp.internalPolicyLocal || sp.externalPolicyLocal)) {
       why = `on ${e.nodeName ?? "another node"}: ${[
         sp.internalPolicyLocal ? "internalTrafficPolicy Local" : "",
@@ -86,6 +92,7 @@ function serviceView(sp: ServicePort, nodeAddresses: readonly string[]): Service
   if (sp.internalPolicyLocal) settings.push("internalTrafficPolicy Local");
   if (sp.externalPolicyLocal) settings.push("externalTrafficPolicy Local");
   if (sp.healthCheckNodePort !== undefined) settings.push(`healthCheckNodePort ${sp.healthCheckNodePort}`);
+  if (sp.trafficDistribution) settings.push(`trafficDistribution ${sp.trafficDistribution}`);
   const verdicts: string[] = [];
   if (cat.all.length === 0 && !sp.endpoints.some((e) => e.ready || (e.serving && e.terminating))) {
     verdicts.push("no usable endpoint: connections are rejected");

@@ -1,7 +1,10 @@
 // `felix-dump trace <src-ip> <dst-ip>:<port>/<proto>`: the first packet of a
 // connection through the rendered service rules: nat PREROUTING (OUTPUT when
-// the source is this node), the service filter chains when nothing DNATed
-// it, then nat POSTROUTING for the masquerade decision. A probabilistic or
+// the source is this node), the service filter chains on its way (OUTPUT from
+// this node; INPUT to one of its addresses: the localnet firewall, the health
+// check node ports, the LB firewall, external services; FORWARD otherwise:
+// the LB firewall, services, external services, the proxy's forward chain),
+// then nat POSTROUTING for the masquerade decision. A probabilistic or
 // affinity jump yields every branch.
 
 import { type DesiredState, familyKey } from "../../calc-graph/desired-state.js";
@@ -53,10 +56,17 @@ export function traceService(s: DesiredState, packet: TracePacket, localAddresse
   const natTracer = new Tracer(nat, env);
   const fromHost = localAddresses.includes(packet.src);
   const entry = fromHost ? "OUTPUT" : "PREROUTING";
-  const filterEntry = ["cali-PROXY-FIREWALL", "cali-SERVICES", "cali-EXTERNAL-SERVICES"]
-    .filter((c) => chainOf(tables.filter, c))
-    .map((c) => `-j ${c}`);
-  const filterTracer = new Tracer(traceTable(tables.filter, { "<new connection>": filterEntry }), env);
+  const entries = (chains: string[]) => chains.filter((c) => chainOf(tables.filter, c)).map((c) => `-j ${c}`);
+  const filterTracer = new Tracer(
+    traceTable(tables.filter, {
+      "<output>": entries(["cali-FIREWALL", "cali-PROXY-FIREWALL", "cali-SERVICES"]),
+      "<input>": entries(["cali-FIREWALL", "cali-NODEPORTS", "cali-PROXY-FIREWALL", "cali-EXTERNAL-SERVICES"]),
+      "<forward>": entries(["cali-PROXY-FIREWALL", "cali-SERVICES", "cali-EXTERNAL-SERVICES", "cali-PROXY-FORWARD"]),
+    }),
+    env,
+  );
+  const filterPath = (p: TracePacket) =>
+    fromHost ? "<output>" : localAddresses.includes(p.dst) ? "<input>" : "<forward>";
 
   const branches: TraceBranch[] = [];
   for (const o of natTracer.trace(entry, packet)) {
@@ -65,10 +75,20 @@ export function traceService(s: DesiredState, packet: TracePacket, localAddresse
       result = `DNAT to ${o.dnat!.ip.includes(":") ? `[${o.dnat!.ip}]` : o.dnat!.ip}:${o.dnat!.port}`;
     else if (o.verdict !== "continue") result = o.verdict.toUpperCase();
     const conditions = [...o.conditions];
-    if (o.verdict === "continue") {
-      // Not DNATed: the filter chains may refuse it (no endpoints, source ranges).
-      const f = filterTracer.trace("<new connection>", o.packet).filter((x) => x.verdict !== "continue");
-      if (f.length > 0) result = `${f[0].verdict.toUpperCase()} (filter: ${f[0].comments.join("; ")})`;
+    const path = [...o.path];
+    const comments = [...o.comments];
+    if (o.verdict === "continue" || o.verdict === "dnat") {
+      // The filter chains on the way may refuse it (no endpoints, source ranges, the localnet
+      // firewall) or let it in (a health check node port, service traffic under a DROP policy).
+      const entry = filterPath(o.packet);
+      const pkt = { ...o.packet, mark: o.mark, dnated: o.verdict === "dnat" };
+      const f = filterTracer.trace(entry, pkt).filter((x) => x.verdict !== "continue");
+      if (f.length > 0) {
+        const verdict = `${f[0].verdict.toUpperCase()} (filter ${entry.slice(1, -1).toUpperCase()}: ${f[0].comments.join("; ")})`;
+        if (o.verdict === "continue") result = verdict;
+        else if (f[0].verdict !== "accept") result = `${result}, then ${verdict}`;
+        path.push(...f[0].path.map((step) => `filter ${step}`));
+      }
     }
     const post = natTracer.trace("POSTROUTING", { ...o.packet, mark: o.mark });
     const masquerade = post.some((p) => p.verdict === "masquerade");
@@ -88,8 +108,8 @@ export function traceService(s: DesiredState, packet: TracePacket, localAddresse
         : o.verdict === "dnat"
           ? "source kept (from the cluster's pods, no hairpin, no external-traffic masquerade)"
           : "",
-      path: o.path,
-      comments: o.comments,
+      path,
+      comments,
     });
   }
   return { packet, entry: `nat ${entry}${fromHost ? " (source is this node)" : ""}`, branches };

@@ -68,7 +68,12 @@ export interface ResourceType {
   namespaced: boolean;
   /** Whether the kind has a /status subresource (main-resource writes then keep the old status, and vice versa). */
   hasStatus: boolean;
+  /** A unique name when `kind` is shared with another group's kind (Calico's NetworkPolicy: "CalicoNetworkPolicy"). */
+  id?: string;
 }
+
+/** The store and history key of a resource type. */
+const typeId = (rt: ResourceType) => rt.id ?? rt.kind;
 
 export interface RecordedRequest {
   method: string;
@@ -196,12 +201,42 @@ const RESOURCE_TYPES: ResourceType[] = [
       hasStatus: false,
     }),
   ),
+  // Calico's policy CRDs (crd.projectcalico.org/v1).
+  ...(
+    [
+      ["Tier", "tiers", false],
+      ["NetworkPolicy", "networkpolicies", true],
+      ["GlobalNetworkPolicy", "globalnetworkpolicies", false],
+      ["StagedNetworkPolicy", "stagednetworkpolicies", true],
+      ["StagedGlobalNetworkPolicy", "stagedglobalnetworkpolicies", false],
+      ["StagedKubernetesNetworkPolicy", "stagedkubernetesnetworkpolicies", true],
+    ] as const
+  ).map(
+    ([kind, plural, namespaced]): ResourceType => ({
+      kind,
+      listKind: `${kind}List`,
+      apiVersion: CALICO_CRD_GROUP_VERSION,
+      plural,
+      namespaced,
+      hasStatus: false,
+      ...(kind === "NetworkPolicy" ? { id: "CalicoNetworkPolicy" } : {}),
+    }),
+  ),
 ];
 
+const CALICO_API_VERSIONS = ["projectcalico.org/v3", CALICO_CRD_GROUP_VERSION];
+
 /** Resolve "Pod", "pod", "pods" to a resource type. Throws for unknown kinds. */
-export function resourceType(kindOrPlural: string): ResourceType {
+export function resourceType(kindOrPlural: string, apiVersion?: string): ResourceType {
   const k = kindOrPlural.toLowerCase();
-  const rt = RESOURCE_TYPES.find((r) => r.kind.toLowerCase() === k || r.plural === k);
+  // A Calico apiVersion picks Calico's type of a shared kind (NetworkPolicy); "CalicoNetworkPolicy" names it too.
+  const calico = apiVersion !== undefined && CALICO_API_VERSIONS.includes(apiVersion);
+  const rt =
+    RESOURCE_TYPES.find((r) => r.id?.toLowerCase() === k) ??
+    (calico
+      ? RESOURCE_TYPES.find((r) => r.apiVersion === CALICO_CRD_GROUP_VERSION && r.kind.toLowerCase() === k)
+      : undefined) ??
+    RESOURCE_TYPES.find((r) => r.kind.toLowerCase() === k || r.plural === k);
   if (!rt) throw new Error(`fake-apiserver: unknown kind ${kindOrPlural}`);
   return rt;
 }
@@ -707,7 +742,7 @@ export class FakeApiServer {
     this.calicoCrds = this.opts.calicoCrds;
     this.rv = this.opts.initialResourceVersion;
     this.historyStart = this.rv;
-    for (const rt of RESOURCE_TYPES) this.store.set(rt.kind, new Map());
+    for (const rt of RESOURCE_TYPES) this.store.set(typeId(rt), new Map());
   }
 
   // ------------------------------------------------------------------------------------------------ lifecycle
@@ -793,7 +828,7 @@ export class FakeApiServer {
 
   /** Store a new object (kind required; namespaced kinds default to namespace "default"). Returns the stored copy. */
   create<T extends ObjectInput>(obj: T): T {
-    const rt = resourceType(String(obj.kind ?? ""));
+    const rt = resourceType(String(obj.kind ?? ""), obj.apiVersion);
     const o = clone(obj) as KObject;
     o.kind = rt.kind;
     o.apiVersion = rt.apiVersion;
@@ -802,7 +837,7 @@ export class FakeApiServer {
     if (!o.metadata.name) throw new Error("fake-apiserver: create() needs metadata.name");
     if (rt.namespaced) o.metadata.namespace = o.metadata.namespace || "default";
     else delete o.metadata.namespace;
-    const map = this.store.get(rt.kind)!;
+    const map = this.store.get(typeId(rt))!;
     const key = STORE_KEY(o.metadata.namespace, o.metadata.name);
     if (map.has(key)) {
       throw new ApiError(
@@ -818,7 +853,7 @@ export class FakeApiServer {
     o.metadata.resourceVersion = String(rv);
     if (rt.kind !== "Event" && o.metadata.generation === undefined) o.metadata.generation = 1;
     map.set(key, o);
-    this.record({ rv, type: "ADDED", kind: rt.kind, object: clone(o) });
+    this.record({ rv, type: "ADDED", kind: typeId(rt), object: clone(o) });
     return clone(o) as T;
   }
 
@@ -827,19 +862,21 @@ export class FakeApiServer {
    * uid and creationTimestamp are kept; generation is bumped when spec changes. Always bumps the resourceVersion.
    */
   update<T extends ObjectInput>(obj: T): T {
-    const rt = resourceType(String(obj.kind ?? ""));
+    const rt = resourceType(String(obj.kind ?? ""), obj.apiVersion);
     const ns = rt.namespaced ? obj.metadata?.namespace || "default" : undefined;
     const name = obj.metadata?.name ?? "";
-    const old = this.store.get(rt.kind)!.get(STORE_KEY(ns, name));
+    const old = this.store.get(typeId(rt))!.get(STORE_KEY(ns, name));
     if (!old) throw notFound(rt, name);
     return this.replace(rt, old, clone(obj) as KObject) as T;
   }
 
   /** create() or update(), whichever applies. */
   apply<T extends ObjectInput>(obj: T): T {
-    const rt = resourceType(String(obj.kind ?? ""));
+    const rt = resourceType(String(obj.kind ?? ""), obj.apiVersion);
     const ns = rt.namespaced ? obj.metadata?.namespace || "default" : undefined;
-    return this.store.get(rt.kind)!.has(STORE_KEY(ns, obj.metadata?.name ?? "")) ? this.update(obj) : this.create(obj);
+    return this.store.get(typeId(rt))!.has(STORE_KEY(ns, obj.metadata?.name ?? ""))
+      ? this.update(obj)
+      : this.create(obj);
   }
 
   /**
@@ -849,7 +886,7 @@ export class FakeApiServer {
   delete(kind: string, namespaceOrName: string | undefined, name?: string): KObject | undefined {
     const rt = resourceType(kind);
     const [ns, n] = this.nsName(rt, namespaceOrName, name);
-    const map = this.store.get(rt.kind)!;
+    const map = this.store.get(typeId(rt))!;
     const key = STORE_KEY(ns, n);
     const old = map.get(key);
     if (!old) return undefined;
@@ -857,7 +894,7 @@ export class FakeApiServer {
     const rv = ++this.rv;
     const gone = clone(old);
     gone.metadata!.resourceVersion = String(rv);
-    this.record({ rv, type: "DELETED", kind: rt.kind, object: clone(gone) });
+    this.record({ rv, type: "DELETED", kind: typeId(rt), object: clone(gone) });
     return gone;
   }
 
@@ -865,7 +902,7 @@ export class FakeApiServer {
   get<T extends KObject = KObject>(kind: string, namespaceOrName: string | undefined, name?: string): T | undefined {
     const rt = resourceType(kind);
     const [ns, n] = this.nsName(rt, namespaceOrName, name);
-    return clone(this.store.get(rt.kind)!.get(STORE_KEY(ns, n))) as T | undefined;
+    return clone(this.store.get(typeId(rt))!.get(STORE_KEY(ns, n))) as T | undefined;
   }
 
   /** Copies of all objects of a kind (optionally one namespace), sorted by namespace/name like etcd keys. */
@@ -986,7 +1023,9 @@ export class FakeApiServer {
   }
 
   private sorted(rt: ResourceType): KObject[] {
-    return [...this.store.get(rt.kind)!.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, o]) => o);
+    return [...this.store.get(typeId(rt))!.entries()]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([, o]) => o);
   }
 
   /** Store `next` in place of `old`, keeping identity fields; bumps RV and records MODIFIED. */
@@ -1004,8 +1043,8 @@ export class FakeApiServer {
     }
     const rv = ++this.rv;
     next.metadata.resourceVersion = String(rv);
-    this.store.get(rt.kind)!.set(STORE_KEY(next.metadata.namespace, next.metadata.name!), next);
-    this.record({ rv, type: "MODIFIED", kind: rt.kind, object: clone(next), prev: clone(old) });
+    this.store.get(typeId(rt))!.set(STORE_KEY(next.metadata.namespace, next.metadata.name!), next);
+    this.record({ rv, type: "MODIFIED", kind: typeId(rt), object: clone(next), prev: clone(old) });
     return clone(next);
   }
 
@@ -1021,7 +1060,7 @@ export class FakeApiServer {
 
   /** Translate a store event for one watch's filter (selector transitions become ADDED/DELETED) and send it. */
   private deliver(w: WatchConn, ev: HistoryEvent): void {
-    if (ev.kind !== w.rt.kind || w.closed) return;
+    if (ev.kind !== typeId(w.rt) || w.closed) return;
     const now = matches(w.filter, ev.object);
     if (ev.type === "MODIFIED") {
       const before = ev.prev ? matches(w.filter, ev.prev) : false;
@@ -1223,7 +1262,7 @@ export class FakeApiServer {
     }
     const status = p.subresource === "status";
     const key = STORE_KEY(p.namespace, p.name);
-    const current = this.store.get(rt.kind)!.get(key);
+    const current = this.store.get(typeId(rt))!.get(key);
     switch (method) {
       case "GET":
         if (!current) throw notFound(rt, p.name);

@@ -175,3 +175,45 @@ describe("what nft cannot express (or hostile text) throws, never renders", () =
     unsupported(rule(match().protocol("tcp").build(), Actions.dnat("10.0.0.1; drop", 80)), NAT4, /address/);
   });
 });
+
+describe("nft rule bodies: Calico's rule fields", () => {
+  it("notProtocol, negated and source port lists", () => {
+    assert.equal(body(rule(match().protocol("udp", true).build(), Actions.drop)), "meta l4proto != udp drop");
+    const ports = match().protocol("udp").sourcePorts("53,1000:2000").destPorts("100:110,120", true).build();
+    assert.equal(body(rule(ports, Actions.drop)), "udp sport { 53, 1000-2000 } udp dport != { 100-110, 120 } drop");
+  });
+
+  it("ICMP and ICMPv6 types and codes by nft's names; a negated type with code as a concatenation", () => {
+    const icmp = (family: 4 | 6, type: number, code?: number, negate = false) =>
+      body(
+        rule(
+          match()
+            .protocol(family === 4 ? "icmp" : "ipv6-icmp")
+            .icmpType(family, type, code, negate)
+            .build(),
+          Actions.accept,
+        ),
+        family === 4 ? V4 : V6,
+      );
+    assert.equal(icmp(4, 8, 0), "icmp type echo-request icmp code net-unreachable accept");
+    assert.equal(icmp(4, 3, undefined, true), "icmp type != destination-unreachable accept");
+    assert.equal(icmp(4, 200, 7), "icmp type 200 icmp code 7 accept");
+    assert.equal(
+      icmp(6, 1, 4, true),
+      "icmpv6 type . icmpv6 code != { destination-unreachable . port-unreachable } accept",
+    );
+    assert.throws(
+      () => body(rule(match().icmpType(6, 128).build(), Actions.accept), V4),
+      NftUnsupportedError,
+      "an ICMPv6 type in the ip table",
+    );
+  });
+
+  it("LOG as nft's log statement at level notice; a prefix nft's quotes cannot hold is refused", () => {
+    assert.equal(
+      body(rule(match().protocol("tcp").build(), Actions.log("calico-packet"))),
+      'meta l4proto tcp log prefix "calico-packet: " level notice',
+    );
+    assert.throws(() => body(rule(NO_MATCH, Actions.log('x" accept'))), NftUnsupportedError);
+  });
+});

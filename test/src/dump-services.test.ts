@@ -73,7 +73,7 @@ describe("felix-dump trace", () => {
     );
     assert.deepEqual(
       r.branches.map((b) => b.result),
-      ["REJECT (filter: demo/dead has no endpoints)"],
+      ["REJECT (filter FORWARD: demo/dead has no endpoints)"],
     );
     const lb = await load("svc-loadbalancer-source-ranges");
     const denied = traceService(
@@ -89,6 +89,36 @@ describe("felix-dump trace", () => {
     );
     assert.equal(allowed.branches.length, 2);
     assert.ok(allowed.branches.every((b) => b.result.startsWith("DNAT")));
+  });
+
+  test("the filter INPUT chains: a health check node port is accepted; 127.0.0.1 from elsewhere meets the localnet firewall", async () => {
+    const { state, addrs } = await load("svc-etp-local-with-local-endpoints");
+    const hc = traceService(state, { src: "203.0.113.5", dst: addrs[0], dport: 32000, protocol: "tcp" }, addrs);
+    assert.match(hc.branches[0].result, /^ACCEPT \(filter INPUT: .*health check node port\)$/);
+    assert.ok(hc.branches[0].path.some((step) => step.startsWith("filter cali-NODEPORTS#")));
+    // A packet for 127.0.0.1 that came from outside (route_localnet lets it be routed) and was not DNATed.
+    const lo = traceService(state, { src: "203.0.113.5", dst: "127.0.0.1", dport: 22, protocol: "tcp" }, [
+      ...addrs,
+      "127.0.0.1",
+    ]);
+    assert.equal(lo.branches[0].result, "DROP (filter INPUT: block incoming localnet connections)");
+    // The same port through the node port DNAT: not a localnet connection any more.
+    const np = traceService(state, { src: "203.0.113.5", dst: "127.0.0.1", dport: 30070, protocol: "tcp" }, [
+      ...addrs,
+      "127.0.0.1",
+    ]);
+    assert.ok(
+      np.branches.every((b) => b.result.startsWith("DNAT") && !b.result.includes("then")),
+      JSON.stringify(np),
+    );
+  });
+
+  test("felix-dump services says why topology keeps an endpoint from cluster traffic", async () => {
+    const { updates } = await readManifestDir(join(GOLDEN_DIR, "svc-topology-iptables"));
+    const state = computeDesiredState({ nodeName: "node1", proxyMode: "iptables" }, updates);
+    const text = servicesText(serviceViews(state, nodeAddresses(updates, "node1")));
+    assert.match(text, /10\.65\.2\.10:8080 .*topology: hinted for zone zone-b, not for this node/);
+    assert.match(text, /demo\/same-node:http tcp IPv4 {2}\(trafficDistribution PreferSameNode\)/);
   });
 
   test("IPv6 destinations and parse errors", async () => {

@@ -4,7 +4,7 @@ import type * as k8s from "@kubernetes/client-node";
 import { pino } from "pino";
 import { computeDesiredState } from "../../calc-graph/calc-graph.js";
 import { NodeStatusReporter, podProblems, type StatusApi } from "../../status/node-status.js";
-import { namespace, pod, policy } from "../calc-graph/fixtures.js";
+import { namespace, pod, policy, update } from "../calc-graph/fixtures.js";
 
 class FakeApi implements StatusApi {
   patches: { name: string; patch: object }[] = [];
@@ -25,6 +25,39 @@ const badPolicy = policy("prod", "bad", {
   ingress: [{ ports: [{ port: 0 }] }],
 });
 const base = [namespace("prod"), pod("prod", "web", { ip: "10.65.1.10", labels: { app: "web" } })];
+
+describe("podProblems with Calico policies", () => {
+  const calico = (kind: "GlobalNetworkPolicy" | "CalicoNetworkPolicy", name: string, ns: string, ingress: object[]) =>
+    update(kind, ns, name, {
+      metadata: { name, ...(ns ? { namespace: ns } : {}) },
+      spec: { selector: "app == 'web'", ingress },
+    });
+
+  test("a global or namespaced Calico policy selecting a local pod: fine when valid, named when its rules fail", () => {
+    const valid = [
+      calico("GlobalNetworkPolicy", "g", "", [{ action: "Allow" }]),
+      calico("CalicoNetworkPolicy", "n", "prod", []),
+    ];
+    assert.deepEqual([...podProblems(computeDesiredState({ nodeName: "node1" }, [...base, ...valid])).entries()], []);
+    const bad = [calico("GlobalNetworkPolicy", "g", "", [{ action: "Reject" }])];
+    assert.deepEqual(
+      [...podProblems(computeDesiredState({ nodeName: "node1" }, [...base, ...bad])).entries()].map(([k, m]) => [
+        k,
+        m.split(":")[0],
+      ]),
+      [["prod/web", "GlobalNetworkPolicy g"]],
+    );
+    const badNp = [
+      calico("CalicoNetworkPolicy", "n", "prod", [
+        { action: "Allow", protocol: "TCP", destination: { ports: [0, 70000] } },
+      ]),
+    ];
+    assert.match(
+      podProblems(computeDesiredState({ nodeName: "node1" }, [...base, ...badNp])).get("prod/web") ?? "",
+      /^NetworkPolicy prod\/n: /,
+    );
+  });
+});
 
 describe("NodeStatusReporter", () => {
   test("sets NetworkUnavailable=False once, retrying after a failure", async () => {

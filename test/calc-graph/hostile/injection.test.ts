@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { CalcGraph } from "../../../calc-graph/calc-graph.js";
+import { felixConfigFromEnv } from "../../../calc-graph/config/fields.js";
 import { validateObject } from "../../../calc-graph/conversion/validate.js";
 import { renderChain, renderTable } from "../../../iptables/render.js";
 import { UnsafeRestoreTextError } from "../../../iptables/safe-text.js";
@@ -124,5 +125,53 @@ describe("the renderer refuses unsafe restore text (defence in depth)", () => {
       rules: [rule(match().build(), Actions.drop, "ns/svc:http has no endpoints")],
     });
     assert.match(renderTable("filter", tableState([c])), /--comment "ns\/svc:http has no endpoints" -j DROP/);
+  });
+});
+
+describe("injection through Calico objects never reaches the restore text", () => {
+  const calico = (kind: "Tier" | "GlobalNetworkPolicy" | "CalicoNetworkPolicy", name: string, spec: object, ns = "") =>
+    update(kind, ns, name, { metadata: { name, ...(ns ? { namespace: ns } : {}) }, spec });
+  const attack = [
+    namespace("prod"),
+    pod("prod", "web", { ip: "10.0.1.10", labels: { app: "web" } }),
+    calico("Tier", INJECT, { order: 1 }),
+    calico("Tier", "ok", { order: 2 }),
+    calico("GlobalNetworkPolicy", INJECT, { selector: "all()", ingress: [{ action: "Deny" }] }),
+    calico("GlobalNetworkPolicy", "tier-ref", { tier: INJECT, selector: "all()" }),
+    // Selector text only ever names an IP set by its hash.
+    calico("GlobalNetworkPolicy", "selector-text", {
+      tier: "ok",
+      selector: "all()",
+      ingress: [{ action: "Allow", source: { selector: `app == '${INJECT}' || app == "x'y"` } }],
+      egress: [{ action: "Log" }],
+    }),
+    calico("CalicoNetworkPolicy", "np", { selector: `app == '${INJECT}'` }, "prod"),
+  ];
+
+  it("invalid names and tier references are refused; what is valid renders one command per line", () => {
+    const state = new CalcGraph({ nodeName: "node1" }).apply(attack);
+    const text = iptablesText(state, 4) + ipsetsText(state, 4);
+    assert.ok(!text.includes("-F INPUT"), text);
+    assert.match(state.problems["Tier//a\n-F INPUT"].message, /DNS-1123 subdomain/);
+    assert.match(state.problems["GlobalNetworkPolicy//a\n-F INPUT"].message, /DNS-1123 subdomain/);
+    assert.match(state.problems["GlobalNetworkPolicy//tier-ref"].message, /spec.tier/);
+    // The valid policy selecting web is in force (np's selector, valid, matches no label value a pod can have).
+    assert.deepEqual(
+      state.endpoints["prod/web"].ingressTiers.map((t) => t.name),
+      ["ok"],
+    );
+    for (const line of iptablesText(state, 4).split("\n").filter(Boolean)) {
+      assert.match(line, /^(\*[a-z]+|:[A-Za-z0-9_.:-]+ - \[0:0\]|-A [A-Za-z0-9_.:-]+ .+|COMMIT)$/);
+    }
+  });
+
+  it("FELIX_LOGPREFIX is refused unless it is plain text that fits", () => {
+    const graph = (prefix: string) =>
+      new CalcGraph({ nodeName: "node1", networkEnv: felixConfigFromEnv({ FELIX_LOGPREFIX: prefix }) });
+    assert.throws(() => graph('x" -j ACCEPT'), /FELIX_LOGPREFIX|logPrefix/);
+    assert.throws(() => graph("x\n-F INPUT"), /FELIX_LOGPREFIX|logPrefix/);
+    assert.throws(() => graph("x".repeat(28)), /FELIX_LOGPREFIX|logPrefix/);
+    const state = graph("ok %t").apply(attack);
+    assert.match(iptablesText(state, 4), /-j LOG --log-prefix "ok ok: " --log-level 5/);
   });
 });

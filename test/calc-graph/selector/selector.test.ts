@@ -5,7 +5,10 @@ import { parseSelector } from "../../../calc-graph/selector/parse.js";
 import {
   ALL,
   and,
+  contains,
+  endsWith,
   eq,
+  GLOBAL,
   has,
   inSet,
   type Labels,
@@ -18,6 +21,7 @@ import {
   requiredLabel,
   type Selector,
   selectorText,
+  startsWith,
 } from "../../../calc-graph/selector/selector.js";
 
 const labels = (obj: Record<string, string>): Labels => new Map(Object.entries(obj));
@@ -67,6 +71,41 @@ describe("matches", () => {
     assert.equal(matches(and(eq("app", "web"), eq("tier", "backend")), l), false);
     assert.equal(matches(or(eq("app", "db"), eq("tier", "frontend")), l), true);
     assert.equal(matches(or(eq("app", "db"), eq("tier", "backend")), l), false);
+  });
+});
+
+describe("Calico's string operators and global()", () => {
+  const l = new Map([
+    ["app", "frontend-v2"],
+    ["tier", "web"],
+  ]);
+  for (const [text, want] of [
+    ["app contains 'end-v'", true],
+    ["app contains 'backend'", false],
+    ["app starts with 'front'", true],
+    ["app starts with 'end'", false],
+    ["app ends with '-v2'", true],
+    ["app ends with 'front'", false],
+    ["missing contains ''", false],
+    ["missing starts with ''", false],
+    ["!has(missing) && has(app)", true],
+    ["!has(app)", false],
+    ["global()", true],
+    ["tier not in {'db', 'cache'}", true],
+    ["app in {'frontend-v2'} && tier == 'web'", true],
+    ["(app starts with 'x' || tier ends with 'eb') && !(tier contains 'x')", true],
+  ] as const) {
+    it(text, () => {
+      const sel = parseSelector(text);
+      assert.equal(matches(sel, l), want);
+      // The canonical text parses back to the same selector.
+      assert.deepEqual(parseSelector(selectorText(sel)), sel);
+    });
+  }
+  it("canonical texts", () => {
+    assert.equal(selectorText(parseSelector('a  starts   with "x"')), "a starts with 'x'");
+    assert.equal(selectorText(parseSelector("global() && a ends with 'y'")), "global() && a ends with 'y'");
+    assert.equal(selectorText(not(GLOBAL)), "!global()");
   });
 });
 
@@ -222,10 +261,10 @@ describe("parseSelector: syntax errors", () => {
     ["has(a", 5, "expected ')'"],
     ["has(a b)", 6, "expected ')'"],
     ["all(", 4, "expected ')'"],
-    ["a", 1, "expected '==', '!=', 'in' or 'not in'"],
-    ["a = 'b'", 2, "expected '==', '!=', 'in' or 'not in'"],
-    ["a notin {'b'}", 2, "expected '==', '!=', 'in' or 'not in'"],
-    ["a not {'b'}", 2, "expected '==', '!=', 'in' or 'not in'"],
+    ["a", 1, "expected '==', '!=', 'in', 'not in', 'contains', 'starts with' or 'ends with'"],
+    ["a = 'b'", 2, "expected '==', '!=', 'in', 'not in', 'contains', 'starts with' or 'ends with'"],
+    ["a notin {'b'}", 2, "expected '==', '!=', 'in', 'not in', 'contains', 'starts with' or 'ends with'"],
+    ["a not {'b'}", 2, "expected '==', '!=', 'in', 'not in', 'contains', 'starts with' or 'ends with'"],
     ["a == b", 5, "expected a quoted string"],
     ["a == ", 5, "expected a quoted string"],
     ["a == 'b", 7, "expected closing '"],
@@ -244,8 +283,10 @@ describe("parseSelector: syntax errors", () => {
     ["()", 1, "expected a label key"],
     ["!", 1, "expected a label key"],
     ["a == 'b' c", 9, "expected '&&', '||' or end of input"],
-    ["global()", 0, "global() is not supported"],
-    ["a contains 'b'", 2, "expected '==', '!=', 'in' or 'not in'"],
+    ["a starts 'b'", 2, "expected '==', '!=', 'in', 'not in', 'contains', 'starts with' or 'ends with'"],
+    ["a ends width 'b'", 2, "expected '==', '!=', 'in', 'not in', 'contains', 'starts with' or 'ends with'"],
+    ["a contains b", 11, "expected a quoted string"],
+    ["global(", 7, "expected ')'"],
   ];
   for (const [text, offset, expected] of cases) {
     it(JSON.stringify(text), () => {
@@ -268,7 +309,20 @@ describe("parseSelector: syntax errors", () => {
 // --- Property tests -------------------------------------------------------
 
 const keyArb = fc.oneof(
-  fc.constantFrom("a", "b", "app", "projectcalico.org/namespace", "in", "not", "has", "all", "global"),
+  fc.constantFrom(
+    "a",
+    "b",
+    "app",
+    "projectcalico.org/namespace",
+    "in",
+    "not",
+    "has",
+    "all",
+    "global",
+    "contains",
+    "starts",
+    "ends",
+  ),
   fc.stringMatching(/^[A-Za-z0-9._/-]{1,10}$/),
 );
 // Calico strings have no escapes, so a value cannot contain both quote kinds.
@@ -287,6 +341,10 @@ const selectorArb: fc.Arbitrary<Selector> = fc.letrec<{ sel: Selector }>((tie) =
     keyArb.map(has),
     fc.tuple(keyArb, valueArb).map(([k, v]) => eq(k, v)),
     fc.tuple(keyArb, valueArb).map(([k, v]) => neq(k, v)),
+    fc.tuple(keyArb, valueArb).map(([k, v]) => contains(k, v)),
+    fc.tuple(keyArb, valueArb).map(([k, v]) => startsWith(k, v)),
+    fc.tuple(keyArb, valueArb).map(([k, v]) => endsWith(k, v)),
+    fc.constant(GLOBAL),
     fc.tuple(keyArb, fc.array(valueArb, { maxLength: 3 })).map(([k, vs]) => inSet(k, vs)),
     fc.tuple(keyArb, fc.array(valueArb, { maxLength: 3 })).map(([k, vs]) => notIn(k, vs)),
     tie("sel").map(not),

@@ -80,10 +80,31 @@ describe("convertService", () => {
     assert.equal(c.ports.length, 1);
     assert.equal(c.problems.length, 2);
     assert.throws(() => svc({ clusterIP: "10.96.0.4", sessionAffinity: "Sticky" }), /sessionAffinity/);
+    // Every range bad: refused (an empty list would admit any source); one bad range of several: only it goes.
     assert.throws(
       () => svc({ type: "LoadBalancer", clusterIP: "10.96.0.4", loadBalancerSourceRanges: ["x"] }),
-      /invalid CIDR/,
+      /no valid range/,
     );
+    const some = svc({
+      type: "LoadBalancer",
+      clusterIP: "10.96.0.4",
+      loadBalancerSourceRanges: ["x", "10.0.0.0/8"],
+      ports: [{ port: 80 }],
+    });
+    assert.deepEqual(some.ports[0].loadBalancerSourceRanges, ["10.0.0.0/8"]);
+    assert.match(some.problems.join(), /loadBalancerSourceRanges: invalid CIDR "x" \(skipped\)/);
+    // The legacy annotation is the cloud provider's, not kube-proxy's.
+    const annotated = convertService({
+      apiVersion: "v1",
+      kind: "Service",
+      metadata: {
+        name: "lb",
+        namespace: "demo",
+        annotations: { "service.beta.kubernetes.io/load-balancer-source-ranges": "10.0.0.0/8" },
+      },
+      spec: { type: "LoadBalancer", clusterIP: "10.96.0.4", ports: [{ port: 80 }] },
+    } as never);
+    assert.deepEqual(annotated.ports[0].loadBalancerSourceRanges, []);
     assert.throws(() => svc({ clusterIP: "10.96.0.4", externalTrafficPolicy: "Nearby" }), /externalTrafficPolicy/);
     assert.match(svc({ ports: [{ port: 80 }] }).problems[0], /clusterIP is not set/);
   });

@@ -43,7 +43,7 @@ function members(sets: ReturnType<typeof ipvsIpSets>): Record<string, string[]> 
 describe("IPVS IP sets and rules", () => {
   test("sets name every frontend by kind; Local-policy frontends are in no masquerade set", () => {
     const sets = ipvsIpSets(SERVICES, ["192.168.1.10", "fd01::10"], { podCidrs: ["10.244.0.0/16", "fd10::/64"] });
-    assert.equal(sets.length, 14, "all seven sets in both families, empty ones too");
+    assert.equal(sets.length, 18, "all nine sets in both families, empty ones too");
     assert.deepEqual(members(sets), {
       "cali40ipvs-cluster-ip hash:ip,port": ["10.96.0.10,tcp:80", "10.96.0.11,tcp:80"],
       "cali40ipvs-external hash:ip,port": ["198.51.100.20,tcp:80", "203.0.113.7,tcp:80"],
@@ -56,6 +56,46 @@ describe("IPVS IP sets and rules", () => {
       "cali60ipvs-loop-back hash:ip,port,ip": ["fd10::5,udp:53,fd10::5"],
       "cali60ipvs-pod-cidr hash:net": ["fd10::/64"],
     });
+  });
+
+  test("kube-proxy's IPVS filter sets: Local-policy frontends, the bound addresses, the node's own LB source", () => {
+    const lb = sp({
+      service: "lb",
+      clusterIP: "10.96.0.12",
+      loadBalancerIPs: ["198.51.100.30"],
+      loadBalancerSourceRanges: ["192.168.0.0/16"],
+      externalPolicyLocal: true,
+      endpoints: [ep("10.244.1.6", { local: true })],
+    });
+    const sets = members(
+      ipvsIpSets([lb], ["192.168.1.10", "10.0.0.1"], {
+        podCidrs: [],
+        boundAddresses: ["10.96.0.12", "198.51.100.30", "fd00::a"],
+        nodeIPs: ["192.168.1.10"],
+      }),
+    );
+    assert.deepEqual(sets["cali40ipvs-external-local hash:ip,port"], ["198.51.100.30,tcp:80"]);
+    assert.equal(sets["cali40ipvs-external hash:ip,port"], undefined, "Local policy: no masquerade set");
+    assert.deepEqual(sets["cali40ipvs-ips hash:net"], ["10.96.0.12", "198.51.100.30"]);
+    assert.deepEqual(sets["cali60ipvs-ips hash:net"], ["fd00::a"]);
+    // The range holds the node's own IP: the node may reach the bound LB IP from it.
+    assert.deepEqual(sets["cali40ipvs-lb-src hash:ip,port,net"], [
+      "198.51.100.30,tcp:80,192.168.0.0/16",
+      "198.51.100.30,tcp:80,198.51.100.30",
+    ]);
+    const outside = members(ipvsIpSets([lb], [], { podCidrs: [], nodeIPs: ["172.16.0.1"] }));
+    assert.deepEqual(outside["cali40ipvs-lb-src hash:ip,port,net"], ["198.51.100.30,tcp:80,192.168.0.0/16"]);
+  });
+
+  test("health check node ports stay open on the bound addresses", () => {
+    const filter = ipvsTableRules(4, { podCidrs: [], healthCheckNodePorts: [32000, 31000, 32000] }).filter.chains.find(
+      (c) => c.name === "cali-IPVS-FILTER",
+    )!;
+    assert.ok(
+      renderChain(filter).rules.some(
+        (r) => r.text.startsWith("-p tcp ") && r.text.endsWith("-m multiport --dports 31000,32000 -j RETURN"),
+      ),
+    );
   });
 
   test("the masquerade mark is outside Felix's marks and inside its mask", () => {
@@ -82,12 +122,16 @@ describe("IPVS IP sets and rules", () => {
         "-A cali-IPVS-POSTROUTING -j MARK --set-xmark 0x0/0x400000",
         '-A cali-IPVS-POSTROUTING -m comment --comment "IPVS service traffic requiring SNAT" -j MASQUERADE',
         '-A cali-IPVS-FIREWALL -m comment --comment "Load-balancer traffic from outside loadBalancerSourceRanges" -m set --match-set cali40ipvs-lb-fw dst,dst -m set ! --match-set cali40ipvs-lb-src dst,dst,src -j DROP',
+        "-A cali-IPVS-FILTER -m set --match-set cali40ipvs-external dst,dst -j RETURN",
+        "-A cali-IPVS-FILTER -m set --match-set cali40ipvs-cluster-ip dst,dst -j RETURN",
+        "-A cali-IPVS-FILTER -m set --match-set cali40ipvs-external-local dst,dst -j RETURN",
+        "-A cali-IPVS-FILTER -m conntrack --ctstate NEW -m set --match-set cali40ipvs-ips dst -j REJECT --reject-with icmp-port-unreachable",
       ].join("\n"),
     );
-    assert.doesNotMatch(text({ podCidrs: [] }), /cluster-ip/);
+    assert.doesNotMatch(text({ podCidrs: [] }), /Masquerade off-cluster/);
     assert.doesNotMatch(
       text({ podCidrs: ["fd10::/64"] }),
-      /cluster-ip/,
+      /Masquerade off-cluster/,
       "an IPv6 pool says nothing about IPv4 sources",
     );
   });
@@ -124,7 +168,7 @@ describe("IpvsStateBuilder", () => {
     );
     assert.match(
       renderTables(s1.iptables.ipv4),
-      /-A INPUT -m comment --comment "cali:[^"]+" -j cali-IPVS-FIREWALL\n-A INPUT -m comment --comment "cali:[^"]+" -j cali-INPUT\n/,
+      /-A INPUT -m comment --comment "cali:[^"]+" -j cali-IPVS-FIREWALL\n-A INPUT -m comment --comment "cali:[^"]+" -m comment --comment "kubernetes ipvs access filter" -j cali-IPVS-FILTER\n-A INPUT -m comment --comment "cali:[^"]+" -j cali-INPUT\n/,
     );
     assert.equal(emptyState("n1").ipvs, undefined, "absent unless the IPVS mode puts it");
   });
@@ -166,7 +210,8 @@ describe("IpvsStateBuilder", () => {
           });
           const inputs = { servicePorts, nodeAddresses: st.nodeAddresses, podCidrs: st.podCidrs };
           s = produce(s, (d) => b.put(d, inputs));
-          for (const want of ipvsIpSets(servicePorts, st.nodeAddresses, inputs)) {
+          const bound = { ...inputs, boundAddresses: s.ipvs!.boundAddresses };
+          for (const want of ipvsIpSets(servicePorts, st.nodeAddresses, bound)) {
             assert.deepEqual([...s.ipsets[want.name].members].sort(), [...want.members].sort(), want.name);
             assert.equal(s.ipsets[want.name].type, want.type);
           }

@@ -36,7 +36,7 @@ const base = (): ResourceUpdate[] => [
 ];
 
 describe("service ports from Services and EndpointSlices", () => {
-  test("slices merge and dedupe (non-terminating preferred), named ports resolve per slice, local flag, IP order", () => {
+  test("slices merge and dedupe (non-terminating preferred), named ports resolve per slice, local flag, kube-proxy's endpoint-string order", () => {
     const g = graph("iptables", [
       ...base(),
       svcUpdate("web", { clusterIP: "10.96.0.1", ports: [{ name: "http", port: 80, targetPort: "web" }] }),
@@ -50,7 +50,8 @@ describe("service ports from Services and EndpointSlices", () => {
     const sp = g.current.services["demo/web:http/tcp/v4"];
     assert.deepEqual(
       sp.endpoints.map((e) => `${e.ip}:${e.port} ${e.local ? "local" : "remote"} ${e.terminating ? "term" : "ok"}`),
-      ["10.65.1.9:8080 local ok", "10.65.1.20:9090 local ok", "10.65.2.10:8080 remote ok"],
+      // As text, as kube-proxy sorts them: "10.65.1.20:9090" < "10.65.1.9:8080".
+      ["10.65.1.20:9090 local ok", "10.65.1.9:8080 local ok", "10.65.2.10:8080 remote ok"],
     );
   });
 

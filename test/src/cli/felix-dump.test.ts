@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url";
 
 // dist/test/src/cli/felix-dump.test.js → dist/src/cli/felix-dump.js
 const SCRIPT = fileURLToPath(new URL("../../../src/cli/felix-dump.js", import.meta.url));
+const GOLDEN = fileURLToPath(new URL("../../../../test/golden", import.meta.url));
 
 const MANIFESTS = `
 apiVersion: v1
@@ -166,7 +167,11 @@ describe("felix-dump policies", () => {
     const r = dump("policies", "prod/web");
     assertOk(r);
     assert.match(r.stdout, /^Workload prod\/web \(interface cali[0-9a-f]{11}, node node1\)$/m);
-    assert.match(r.stdout, /^Ingress \(.*\):\n {2}1\. prod\/knp\.default\.allow-web\s/m);
+    assert.match(
+      r.stdout,
+      /^Ingress \(.*\):\n {2}tier default:\n {4}1\. prod\/knp\.default\.allow-web {2}\[KubernetesNetworkPolicy, chain cali-pi-/m,
+    );
+    assert.match(r.stdout, /^ {4}end of tier: deny: what no policy in it allowed or passed is dropped$/m);
     assert.match(r.stdout, /allowed by profile kns\.prod \(no policy selects this pod for egress\)/);
     assert.match(r.stdout, /^Profiles: kns\.prod, ksa\.prod\.default$/m);
   });
@@ -185,6 +190,42 @@ describe("felix-dump policies", () => {
       [["prod/knp.default.allow-web", "default/prod/knp.default.allow-web"]],
     );
     assert.deepEqual(e.egress.policies, []);
+  });
+
+  it("lists Calico tiers in order, each with its policies and its end, and what staged policies would change", () => {
+    const r = run([
+      "policies",
+      "prod/web",
+      "--resources",
+      join(GOLDEN, "calico-tiers-pass-deny"),
+      "--node-name",
+      "node1",
+    ]);
+    assertOk(r);
+    const tiers = [...r.stdout.matchAll(/^ {2}tier (\S+):$/gm)].map((m) => m[1]);
+    assert.deepEqual(tiers.slice(0, 3), ["platform", "security", "default"], "ingress tiers in order");
+    assert.match(
+      r.stdout,
+      /tier security:\n {4}2\. prod\/security\.web-no-udp {2}\[NetworkPolicy, chain cali-pi-\S+\]\n {4}end of tier: pass: /,
+    );
+    assert.match(r.stdout, /1\. platform\.quarantine {2}\[GlobalNetworkPolicy, /);
+    assert.doesNotMatch(r.stdout, /Staged/);
+    const staged = run([
+      "policies",
+      "prod/web",
+      "--resources",
+      join(GOLDEN, "calico-staged-not-enforced"),
+      "--node-name",
+      "node1",
+    ]);
+    assertOk(staged);
+    const [now, after] = staged.stdout.split("Staged policies (not enforced) would change this to:\n");
+    assert.match(now, /1\. prod\/allow-web {2}\[NetworkPolicy/);
+    assert.doesNotMatch(now, /deny-all|isolate/, "staged policies are not in force");
+    assert.ok(after, "the staged section is there");
+    assert.match(after, /1\. prod\/knp\.default\.isolate {2}\[KubernetesNetworkPolicy/);
+    assert.match(after, /2\. deny-all {2}\[GlobalNetworkPolicy/);
+    assert.doesNotMatch(after, /allow-web/, "the staged Delete removes it");
   });
 
   it("a pod on another node is a usage error", () => {

@@ -143,3 +143,90 @@ test("Calico CRDs: FelixConfiguration default < node.<name> reaches the rules (d
     await server.close();
   }
 });
+
+const prodPod = {
+  apiVersion: "v1",
+  kind: "Pod",
+  metadata: { name: "web", namespace: "prod", labels: { app: "web" } },
+  spec: { nodeName: "node1" },
+  status: { phase: "Running", podIP: "10.244.1.5", podIPs: [{ ip: "10.244.1.5" }] },
+};
+const tiersOf = (s: DesiredState) => (s.endpoints["prod/web"]?.ingressTiers ?? []).map((t) => t.name);
+
+test("Calico policy CRDs: tiers, global and namespaced policies list-watched; a staged one never enforced", async () => {
+  const server = await startFakeApiServer();
+  server.create(node("node1", "10.244.1.0/24", "172.31.250.1"));
+  server.create({ apiVersion: "v1", kind: "Namespace", metadata: { name: "prod" } });
+  server.create(prodPod);
+  server.create({
+    apiVersion: "crd.projectcalico.org/v1",
+    kind: "Tier",
+    metadata: { name: "security" },
+    spec: { order: 100 },
+  });
+  server.create({
+    apiVersion: "crd.projectcalico.org/v1",
+    kind: "GlobalNetworkPolicy",
+    metadata: { name: "deny-quarantine" },
+    spec: { tier: "security", selector: "all()", ingress: [{ action: "Pass" }] },
+  });
+  server.create({
+    apiVersion: "crd.projectcalico.org/v1",
+    kind: "StagedNetworkPolicy",
+    metadata: { name: "staged", namespace: "prod" },
+    spec: { selector: "all()", ingress: [{ action: "Deny" }] },
+  });
+  const r = run(server);
+  try {
+    await r.until((s) => tiersOf(s).length === 1, "the security tier in the first batch");
+    assert.deepEqual(tiersOf(r.h.state), ["security"], "the staged policy is not in force");
+    // Calico's NetworkPolicy CRD: its own kind, never read as a Kubernetes NetworkPolicy.
+    server.create({
+      apiVersion: "crd.projectcalico.org/v1",
+      kind: "NetworkPolicy",
+      metadata: { name: "np", namespace: "prod" },
+      spec: { selector: "app == 'web'", ingress: [{ action: "Allow" }] },
+    });
+    await r.until((s) => tiersOf(s).length === 2, "the namespaced policy in tier default");
+    assert.deepEqual(r.h.state.endpoints["prod/web"].ingressPolicies, ["gnp/deny-quarantine", "np/prod/np"]);
+    server.update({
+      apiVersion: "crd.projectcalico.org/v1",
+      kind: "Tier",
+      metadata: { name: "security" },
+      spec: { order: 2_000_000 },
+    });
+    await r.until((s) => tiersOf(s)[0] === "default", "the tier's new order");
+  } finally {
+    r.close();
+    await server.close();
+  }
+});
+
+test("Calico policy CRDs not installed: in sync without them, a GlobalNetworkPolicy flows in once installed", async () => {
+  const server = await startFakeApiServer({ calicoCrds: false });
+  server.create(node("node1", "10.244.1.0/24", "172.31.250.1"));
+  server.create({ apiVersion: "v1", kind: "Namespace", metadata: { name: "prod" } });
+  server.create(prodPod);
+  const r = run(server);
+  try {
+    await r.until((s) => s.endpoints["prod/web"] !== undefined, "in sync without the CRDs");
+    for (const plural of ["tiers", "networkpolicies", "globalnetworkpolicies", "stagednetworkpolicies"]) {
+      const lists = server.requests.filter((q) => q.path === `/apis/crd.projectcalico.org/v1/${plural}` && !q.watch);
+      assert.ok(
+        lists.some((q) => q.status === 404),
+        `${plural} was answered 404`,
+      );
+    }
+    server.calicoCrds = true;
+    server.create({
+      apiVersion: "crd.projectcalico.org/v1",
+      kind: "GlobalNetworkPolicy",
+      metadata: { name: "isolate" },
+      spec: { selector: "all()" },
+    });
+    await r.until((s) => tiersOf(s).length === 1, "the policy after the CRDs appeared");
+  } finally {
+    r.close();
+    await server.close();
+  }
+});

@@ -184,23 +184,46 @@ describe("parseManifestText", () => {
     assert.deepEqual(r.problems, []);
   });
 
-  it("never reads a kind under an apiVersion it does not implement as ours (a Calico v3 NetworkPolicy)", () => {
+  it("reads each NetworkPolicy by its apiVersion and never one kind as another", () => {
     const text = [
       "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\nmetadata: {name: calico-np, namespace: prod}\nspec: {selector: all()}",
+      "apiVersion: crd.projectcalico.org/v1\nkind: NetworkPolicy\nmetadata: {name: crd-np, namespace: prod}\nspec: {selector: all()}",
       "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: k8s-np, namespace: prod}\nspec: {podSelector: {}}",
+      "apiVersion: projectcalico.org/v2\nkind: NetworkPolicy\nmetadata: {name: old-np, namespace: prod}\nspec: {}",
+      "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata: {name: gnp, namespace: ignored}\nspec: {}",
+      "apiVersion: networking.k8s.io/v1\nkind: GlobalNetworkPolicy\nmetadata: {name: wrong-group}\nspec: {}",
+      "apiVersion: projectcalico.org/v3\nkind: CalicoNetworkPolicy\nmetadata: {name: internal-name}\nspec: {}",
+      "apiVersion: projectcalico.org/v3\nkind: Tier\nmetadata: {name: t}\nspec: {order: 1}",
       "apiVersion: v2\nkind: Service\nmetadata: {name: s}",
       "apiVersion: crd.projectcalico.org/v1\nkind: IPPool\nmetadata: {name: p}\nspec: {cidr: 10.0.0.0/16}",
       "kind: Pod\nmetadata: {name: no-api-version}",
     ].join("\n---\n");
     const r = parseManifestText(text, "calico.yaml");
     assert.deepEqual(
-      r.updates.map((u) => `${u.kind}/${u.name}`),
-      ["NetworkPolicy/k8s-np", "IPPool/p", "Pod/no-api-version"],
+      r.updates.map((u) => `${u.kind}/${u.namespace}/${u.name}`),
+      [
+        "CalicoNetworkPolicy/prod/calico-np",
+        "CalicoNetworkPolicy/prod/crd-np",
+        "NetworkPolicy/prod/k8s-np",
+        "GlobalNetworkPolicy//gnp",
+        "Tier//t",
+        "IPPool//p",
+        "Pod/default/no-api-version",
+      ],
     );
-    assert.equal(r.problems.length, 2);
+    assert.deepEqual(
+      r.ignored.map((i) => i.kind),
+      ["CalicoNetworkPolicy"],
+      "our internal kind name is no manifest kind",
+    );
+    assert.equal(r.problems.length, 3);
     assert.equal(r.problems[0].file, "calico.yaml");
-    assert.match(r.problems[0].message, /^NetworkPolicy of apiVersion "projectcalico.org\/v3" is not implemented/);
-    assert.match(r.problems[1].message, /^Service of apiVersion "v2" is not implemented/);
+    assert.match(r.problems[0].message, /^NetworkPolicy of apiVersion "projectcalico.org\/v2" is not implemented/);
+    assert.match(
+      r.problems[1].message,
+      /^GlobalNetworkPolicy of apiVersion "networking.k8s.io\/v1" is not implemented/,
+    );
+    assert.match(r.problems[2].message, /^Service of apiVersion "v2" is not implemented/);
   });
 
   it("reports missing kind, missing name and non-objects as problems, keeping the rest", () => {

@@ -120,3 +120,38 @@ spec:
     assert.match(e.problems().join("\n"), /t\.yaml:\d+: NetworkPolicy\/x\/bad: (spec\S* )?invalid CIDR/);
   });
 });
+
+describe("Explainer with Calico tiers", () => {
+  const tiers = `
+apiVersion: projectcalico.org/v3
+kind: Tier
+metadata: {name: security}
+spec: {order: 100, defaultAction: Pass}
+---
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: no-y}
+spec:
+  tier: security
+  selector: all()
+  types: [Ingress]
+  ingress:
+  - {action: Deny, source: {namespaceSelector: "ns == 'y'"}}
+  - {action: Log}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: allow-all, namespace: x}
+spec: {podSelector: {}, ingress: [{}]}
+`;
+  it("a higher tier's Deny wins over a Kubernetes allow, and is named", () => {
+    const e = explainer(tiers);
+    assert.equal(e.denial("y/c", "x/a", TCP80), "denied by no-y (ingress of x/a: a Deny rule)");
+    assert.equal(e.denial("x/b", "x/a", TCP80), undefined, "passed by the tier's default action, then allowed");
+  });
+
+  it("a tier that denies at its end names its policies and the tier", () => {
+    const e = explainer(tiers.replace("defaultAction: Pass", "defaultAction: Deny"));
+    assert.equal(e.denial("x/b", "x/a", TCP80), "denied by no-y (ingress of x/a, tier security)");
+  });
+});
