@@ -40,6 +40,8 @@ const MAX_BACKOFF_MS = 30_000;
 export interface DaemonObserver {
   /** A batch went through the graph; `seenAt` is when it arrived (performance.now()). */
   batch(state: DesiredState, graphSeconds: number, seenAt: number, updates: readonly ResourceUpdate[]): void;
+  /** A partial part of a batch was ingested (no snapshot yet): its updates, which `batch` will not repeat. */
+  part?(updates: readonly ResourceUpdate[]): void;
   /** An apply finished, with its result or error. */
   applied(state: DesiredState, outcome: ApplyResult | Error, seconds: number): void;
 }
@@ -125,6 +127,7 @@ export class Daemon {
   private onBatch(batch: ResourceUpdate[]): void {
     if (isPartial(batch)) {
       this.graph.ingest(batch);
+      this.o.observer?.part?.(batch);
       for (const u of batch) this.partialKeys.push(`${u.kind}/${u.namespace}/${u.name}`);
       return;
     }

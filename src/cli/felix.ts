@@ -297,6 +297,7 @@ async function run(o: Options): Promise<void> {
         status.batch(state, secs, seenAt);
         proxyStatus?.batch(state, batch);
       },
+      part: (updates) => proxyStatus?.seen(updates),
       applied: (state, outcome, secs) => {
         status.applied(state, outcome, secs);
         proxyStatus?.applied(state, outcome);

@@ -45,10 +45,16 @@ function rig(refreshIntervalSecs = 0) {
   );
   const updates = new Subject<ResourceUpdate[]>();
   const links = new Subject<unknown>();
-  const seen: { batches: DesiredState[]; applied: (ApplyResult | Error)[]; states: DesiredState[] } = {
+  const seen: {
+    batches: DesiredState[];
+    applied: (ApplyResult | Error)[];
+    states: DesiredState[];
+    parts: (readonly ResourceUpdate[])[];
+  } = {
     batches: [],
     applied: [],
     states: [],
+    parts: [],
   };
   const daemon = new Daemon({
     graph: { nodeName: "node1" },
@@ -57,6 +63,7 @@ function rig(refreshIntervalSecs = 0) {
     log,
     observer: {
       batch: (s) => seen.batches.push(s),
+      part: (updates) => seen.parts.push(updates),
       applied: (s, outcome) => {
         seen.applied.push(outcome);
         seen.states.push(s);
@@ -109,6 +116,11 @@ describe("Daemon", () => {
     updates.next(partialBatch([pod("prod", "web", { ip: "10.65.1.10", labels: { app: "web" } })]));
     await new Promise((r) => setTimeout(r, 20));
     assert.equal(seen.batches.length, 0, "no snapshot before the batch is complete");
+    assert.deepEqual(
+      seen.parts.map((p) => p.map((u) => u.name)),
+      [["prod", "bad"], ["web"]],
+      "status reporting sees each part's updates",
+    );
     assert.equal(v4.restores.length, 0, "nothing programmed before the datastore is in sync");
     assert.ok(!lines.some((l) => l.msg === "datastore in sync"));
     updates.next([deny]);
