@@ -10,6 +10,7 @@ import { Command, Option } from "commander";
 import { collectDefaultMetrics } from "prom-client";
 import { filter, firstValueFrom, type Observable } from "rxjs";
 import { CalcGraph } from "../../calc-graph/calc-graph.js";
+import type { DesiredState } from "../../calc-graph/desired-state.js";
 import { IPVS_DEVICE } from "../../calc-graph/services/ipvs-desired.js";
 import { NetlinkLinkMonitor } from "../../ifaces/link-monitor.js";
 import { OWNED_TUNNELS } from "../../ifaces/tunnel-reconciler.js";
@@ -27,6 +28,7 @@ import { proxyHealthConfigFromEnv } from "../../status/proxy-health.js";
 import { AgentStatus, ignoredConfigMessage } from "../agent-status.js";
 import { agentConfigFromEnv, graphConfigFromEnv } from "../config.js";
 import { Daemon, summary } from "../daemon.js";
+import { isPartial } from "../datastore/batch.js";
 import { FileDatastore, maxFileBytesFromEnv } from "../datastore/file-datastore.js";
 import { demoCommand } from "../demo/command.js";
 import { readDefaultGateways } from "../gateways.js";
@@ -182,25 +184,19 @@ async function run(o: Options): Promise<void> {
       maxFileBytes,
       onProblem: (p) => log.warn({ component: "datastore", file: p.file, line: p.line }, p.message),
       onIgnored: (i) => log.debug({ component: "datastore", file: i.file, line: i.line }, `ignoring kind ${i.kind}`),
-    }).updates();
+    }).updates({ partial: true }); // the first batch in parts, one per file (datastore/batch.ts)
   }
 
   if (o.once) {
     const t0 = performance.now();
-    let batch: ResourceUpdate[];
-    try {
-      batch = await firstValueFrom(updates);
-    } catch (e) {
-      throw new RuntimeError(`cannot read the ${o.datastore} datastore: ${(e as Error).message}`);
-    }
+    // The graph's indexes and the parsed objects are garbage once the snapshot is computed: only
+    // the snapshot is held through the kernel writes (peak RSS).
     const graph = new CalcGraph(graphCfg);
-    if (hostAddresses) graph.setHostAddresses(await hostAddresses.read());
     await readHostInterfaces(notHost).then(
       (ifaces) => graph.setHostInterfaces(ifaces),
       (e: Error) => log.warn({ err: e.message }, "reading this host's interfaces failed"),
     );
-    const state = graph.apply(batch);
-    batch = []; // the parsed objects are garbage now: not held through the restores (peak RSS)
+    const state = await onceSnapshot(updates, graph, await hostAddresses?.read(), o.datastore);
     for (const p of Object.values(state.problems)) {
       log.warn({ resource: p.key, file: p.source?.file, line: p.source?.line }, p.message);
     }
@@ -318,6 +314,7 @@ async function run(o: Options): Promise<void> {
         status.batch(state, secs, seenAt);
         proxyStatus?.batch(state, batch);
       },
+      part: (updates) => proxyStatus?.seen(updates),
       applied: (state, outcome, secs) => {
         status.applied(state, outcome, secs);
         proxyStatus?.applied(state, outcome);
@@ -358,6 +355,27 @@ async function run(o: Options): Promise<void> {
     process.once("SIGTERM", () => stop("SIGTERM"));
     process.once("SIGINT", () => stop("SIGINT"));
   });
+}
+
+/** The snapshot of the datastore's first batch; parts of it go into the graph as they come (datastore/batch.ts). */
+async function onceSnapshot(
+  updates: Observable<ResourceUpdate[]>,
+  graph: CalcGraph,
+  hostAddresses: readonly string[] | undefined,
+  datastore: string,
+): Promise<DesiredState> {
+  if (hostAddresses) graph.setHostAddresses(hostAddresses);
+  const ingestParts = (b: ResourceUpdate[]) => {
+    if (isPartial(b)) graph.ingest(b);
+    return !isPartial(b);
+  };
+  let batch: ResourceUpdate[];
+  try {
+    batch = await firstValueFrom(updates.pipe(filter(ingestParts)));
+  } catch (e) {
+    throw new RuntimeError(`cannot read the ${datastore} datastore: ${(e as Error).message}`);
+  }
+  return graph.apply(batch);
 }
 
 export function main(argv: string[]): Promise<number> {
