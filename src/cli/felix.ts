@@ -191,12 +191,12 @@ async function run(o: Options): Promise<void> {
     const t0 = performance.now();
     // The graph's indexes and the parsed objects are garbage once the snapshot is computed: only
     // the snapshot is held through the kernel writes (peak RSS).
-    const graph = new CalcGraph(graphCfg);
-    await readHostInterfaces(notHost).then(
-      (ifaces) => graph.setHostInterfaces(ifaces),
-      (e: Error) => log.warn({ err: e.message }, "reading this host's interfaces failed"),
-    );
-    const state = await onceSnapshot(updates, graph, await hostAddresses?.read(), o.datastore);
+    const hostInterfaces = await readHostInterfaces(notHost).catch((e: Error) => {
+      log.warn({ err: e.message }, "reading this host's interfaces failed");
+      return undefined;
+    });
+    const host = { addresses: await hostAddresses?.read(), interfaces: hostInterfaces };
+    const state = await onceSnapshot(updates, new CalcGraph(graphCfg), host, o.datastore);
     for (const p of Object.values(state.problems)) {
       log.warn({ resource: p.key, file: p.source?.file, line: p.source?.line }, p.message);
     }
@@ -361,10 +361,11 @@ async function run(o: Options): Promise<void> {
 async function onceSnapshot(
   updates: Observable<ResourceUpdate[]>,
   graph: CalcGraph,
-  hostAddresses: readonly string[] | undefined,
+  host: { addresses?: readonly string[]; interfaces?: ReadonlyMap<string, readonly string[]> },
   datastore: string,
 ): Promise<DesiredState> {
-  if (hostAddresses) graph.setHostAddresses(hostAddresses);
+  if (host.addresses) graph.setHostAddresses(host.addresses);
+  if (host.interfaces) graph.setHostInterfaces(host.interfaces);
   const ingestParts = (b: ResourceUpdate[]) => {
     if (isPartial(b)) graph.ingest(b);
     return !isPartial(b);
