@@ -45,6 +45,7 @@ import { type Direction, endpointChainName, policyChainName, profileChainName } 
 import { rpfSkipChain, spoofable } from "./rules/rpf-skip.js";
 import { policyChainPlacement, profileTables, putRuleChain } from "./rules/rule-tables.js";
 import { RPF_SKIP_CHAIN, renderStaticTables, type StaticConfig } from "./rules/static.js";
+import { nodePortRangesOf } from "./services/service-index.js";
 import { ServicePortWrites, type ServiceStateRenderer } from "./services/service-state.js";
 import { putStaticTables } from "./static-writes.js";
 import { endpointTiers, missingTierKey, missingTierProblem } from "./tiers.js";
@@ -312,6 +313,7 @@ export class StateBuilder {
       }
       endpointMarkProblem(d, this.cfg.kubeIPVSSupport === true, this.settings.markMask, this.cfg.nodeName);
       this.services?.setIpvsMasqMark(this.actions.marks.ipvsMasq);
+      this.services?.setNodePortRanges(nodePortRangesOf(this.network.config().kubeNodePortRanges));
       this.services?.flush(d, writes, portWrites);
       writes.commit(d);
       const config: ConfigState = { settings: this.settings, ignored: ignoredFields(this.network.config()) };

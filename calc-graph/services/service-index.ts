@@ -17,6 +17,16 @@ import { endpointString } from "./names.js";
 import { nodePortIPs } from "./node-port-addresses.js";
 import { applyTopology, hintsOf } from "./topology.js";
 
+/** Felix's KubeNodePortRanges default (the API server's default service-node-port-range). */
+export const DEFAULT_NODE_PORT_RANGES: readonly (readonly [number, number])[] = [[30000, 32767]];
+
+/** FelixConfiguration's kubeNodePortRanges as [min, max] pairs; unset or empty: the default. */
+export function nodePortRangesOf(
+  ranges: readonly { min: number; max: number }[] | undefined,
+): readonly (readonly [number, number])[] {
+  return ranges?.length ? ranges.map((r) => [r.min, r.max] as const) : DEFAULT_NODE_PORT_RANGES;
+}
+
 /** `<namespace>/<service>`. */
 export type ServiceId = string;
 
@@ -38,6 +48,25 @@ export class ServiceIndex {
   private readonly withFrontends = new Set<ServiceId>();
   /** Why a service lost frontends to `claimedIPs`, per service (as of its last `ports`). */
   private readonly refusals = new Map<ServiceId, string>();
+  /**
+   * Felix's KubeNodePortRanges (the API server's service-node-port-range): a
+   * nodePort or healthCheckNodePort outside them would DNAT or bind a port
+   * another node daemon owns (22, 10250, 10256…), so it is left out and reported.
+   */
+  setNodePortRanges(ranges: readonly (readonly [number, number])[]): void {
+    const text = JSON.stringify(ranges);
+    if (text === this.nodePortRangesText) return;
+    this.nodePortRanges = ranges;
+    this.nodePortRangesText = text;
+    for (const [id, svc] of this.services) {
+      if (svc.ports.some((t) => t.nodePort !== undefined || t.healthCheckNodePort !== undefined)) this.dirty.add(id);
+    }
+  }
+
+  private inNodePortRange(port: number): boolean {
+    return this.nodePortRanges.some(([min, max]) => port >= min && port <= max);
+  }
+
   /** This node's topology.kubernetes.io/zone label. */
   private zone: string | undefined;
   /** Services whose endpoints carry topology hints (the only ones a zone change can move). */
@@ -50,6 +79,9 @@ export class ServiceIndex {
   private nodePortIPsText = "";
   private nodePortIPsDirty = false;
   private hostAddrsDirty = false;
+  /** KubeNodePortRanges: node ports and health check ports outside them are refused. */
+  private nodePortRanges: readonly (readonly [number, number])[] = DEFAULT_NODE_PORT_RANGES;
+  private nodePortRangesText = JSON.stringify(DEFAULT_NODE_PORT_RANGES);
 
   constructor(
     private readonly nodeName: string,
@@ -253,11 +285,20 @@ export class ServiceIndex {
       return ips.filter((ip) => !this.claimedIPs.has(ip));
     };
     let hinted = false;
+    const outOfRange = new Set<string>();
+    const inRange = (port: number | undefined, what: string) => {
+      if (port === undefined || this.inNodePortRange(port)) return true;
+      outOfRange.add(`${what} ${port}`);
+      return false;
+    };
     const out = svc.ports.map((t) => {
       const eps = this.endpointsFor(t, slices);
       if (eps.some((e) => e.zoneHints || e.nodeHints)) hinted = true;
+      const { nodePort, healthCheckNodePort, ...rest } = t;
       return {
-        ...t,
+        ...rest,
+        ...(inRange(nodePort, "nodePort") ? { nodePort } : {}),
+        ...(inRange(healthCheckNodePort, "healthCheckNodePort") ? { healthCheckNodePort } : {}),
         externalIPs: own(t.externalIPs),
         loadBalancerIPs: own(t.loadBalancerIPs),
         endpoints: applyTopology(eps, this.nodeName, this.zone),
@@ -270,6 +311,12 @@ export class ServiceIndex {
       const what =
         refused.size > 1 ? `IPs ${list} are node or gateway addresses` : `IP ${list} is a node or gateway address`;
       this.refusals.set(id, `service ${id}: external/load-balancer ${what} (refused)`);
+    }
+    if (outOfRange.size > 0) {
+      const ranges = this.nodePortRanges.map(([a, b]) => (a === b ? `${a}` : `${a}:${b}`)).join(", ");
+      const msg = `service ${id}: ${[...outOfRange].sort().join(", ")} outside kubeNodePortRanges (${ranges}) (refused)`;
+      const prior = this.refusals.get(id);
+      this.refusals.set(id, prior ? `${prior}; ${msg}` : msg);
     }
     return out;
   }

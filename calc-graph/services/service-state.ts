@@ -75,6 +75,10 @@ export class ServiceStateRenderer {
     return localhostNodePorts(this.kubeProxy.localhostNodePorts, this.kubeProxy.nodePortAddresses);
   }
 
+  setNodePortRanges(ranges: readonly (readonly [number, number])[]): void {
+    this.index.setNodePortRanges(ranges);
+  }
+
   setIpvsMasqMark(mark: number): void {
     if (mark !== this.ipvsMasqMark) this.ipvsMarkChanged = this.ipvsMasqMark !== undefined;
     this.ipvsMasqMark = mark;

@@ -12,7 +12,7 @@ import type { ApplyResult } from "../../src/dataplane.js";
 import { ServiceProxyStatus } from "../../src/service-proxy-status.js";
 import { listen } from "../../status/http-server.js";
 import { ProxyHealth } from "../../status/proxy-health.js";
-import { node } from "../calc-graph/fixtures.js";
+import { node, update } from "../calc-graph/fixtures.js";
 import { sliceUpdate, svcUpdate } from "../calc-graph/services/fixtures.js";
 
 const OK = { changes: 1 } as unknown as ApplyResult;
@@ -39,7 +39,10 @@ describe("ServiceProxyStatus", () => {
       ports: [{ name: "http", port: 80, nodePort: 30080 }],
     });
     try {
+      // The free port is an ephemeral one: the node-port range is widened to it (else refused).
+      const ranges = { kubeNodePortRanges: ["30000:32767", String(port)] };
       const s1 = g.apply([
+        update("FelixConfiguration", "", "default", { metadata: { name: "default" }, spec: ranges }),
         node("node1", "10.65.1.0/24", "172.18.0.1"),
         lb,
         sliceUpdate("web-1", "web", [{ ip: "10.65.1.10", node: "node1" }]),
