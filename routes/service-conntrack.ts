@@ -7,11 +7,14 @@
 import { spawn } from "node:child_process";
 import ipaddr from "ipaddr.js";
 import type { UdpFlow, UdpFlowFilter } from "../calc-graph/services/stale-udp.js";
+import { readHostAddresses } from "../src/host-addresses.js";
 
 export interface ServiceConntrack {
   listUdp(family: 4 | 6): Promise<UdpFlow[]>;
   /** Deletes the matching entries; resolves the number deleted. */
   deleteUdp(filter: UdpFlowFilter): Promise<number>;
+  /** This host's addresses (node ports answer there only). */
+  localAddresses(): Promise<ReadonlySet<string>>;
 }
 
 const canonical = (ip: string) => {
@@ -79,6 +82,10 @@ export class ServiceConntrackCli implements ServiceConntrack {
     return Number(/(\d+) flow entries have been deleted/.exec(stderr)?.[1] ?? 0);
   }
 
+  async localAddresses(): Promise<ReadonlySet<string>> {
+    return new Set((await readHostAddresses(() => false)).map(canonical));
+  }
+
   private run(args: string[]): Promise<{ stdout: string; stderr: string }> {
     return new Promise((resolve, reject) => {
       const child = spawn(this.command, args, { stdio: ["ignore", "pipe", "pipe"] });
@@ -104,6 +111,11 @@ export class ServiceConntrackCli implements ServiceConntrack {
 export class FakeServiceConntrack implements ServiceConntrack {
   flows: UdpFlow[] = [];
   readonly deletes: UdpFlowFilter[] = [];
+  local = new Set<string>();
+
+  async localAddresses(): Promise<ReadonlySet<string>> {
+    return this.local;
+  }
 
   async listUdp(family: 4 | 6): Promise<UdpFlow[]> {
     return this.flows.filter((f) => f.family === family);

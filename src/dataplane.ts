@@ -281,10 +281,14 @@ export class Dataplane {
     if (!ct || this.lastServices === state.services) return 0;
     const frontends = changedUdpFrontends(this.lastServices, state.services);
     let n = 0;
+    let local: ReadonlySet<string> | undefined;
     try {
       for (const family of [...frontends.families].sort()) {
         if (family === 6 && !this.o.ipv6) continue;
-        for (const f of staleUdpFlows(await ct.listUdp(family), frontends)) n += await ct.deleteUdp(f);
+        const flows = await ct.listUdp(family);
+        local ??= frontends.byNodePort.size > 0 ? await ct.localAddresses() : new Set();
+        const isLocal = (ip: string) => local!.has(ip);
+        for (const f of staleUdpFlows(flows, frontends, isLocal)) n += await ct.deleteUdp(f);
       }
       this.lastServices = state.services;
     } catch (e) {

@@ -9,7 +9,10 @@
 // entry whose original destination is one of its frontends (cluster IP,
 // external IP, LB IP, each with the service port; or any address with its node
 // port) and whose reply source (address and port) is not a serving endpoint
-// is stale: also one DNATed to an endpoint address whose port changed. Traffic
+// is stale: also one DNATed to an endpoint address whose port changed. A node
+// port entry must also be to one of this host's addresses (felix-ts narrows
+// kube-proxy's rule, which looks at the port alone and so reaches flows to any
+// remote host at that port). Traffic
 // policies, topology and terminating state do not count (serving is enough),
 // so a change of those leaves existing flows alone, as for TCP.
 //
@@ -86,9 +89,14 @@ export function changedUdpFrontends(before: Services | undefined, after: Service
   return { byAddress, byNodePort, families };
 }
 
-export function staleUdpFlows(flows: readonly UdpFlow[], frontends: UdpFrontends): UdpFlowFilter[] {
+/** `isLocal`: whether an address is this host's (node ports answer there only); none when not given. */
+export function staleUdpFlows(
+  flows: readonly UdpFlow[],
+  frontends: UdpFrontends,
+  isLocal: (ip: string) => boolean = () => false,
+): UdpFlowFilter[] {
   const out = new Map<string, UdpFlowFilter>();
-  const add = (f: UdpFlow, origDst: string | undefined) => {
+  const add = (f: UdpFlow, origDst: string) => {
     const filter = { family: f.family, origDport: f.origDport, replySrc: f.replySrc, replySport: f.replySport };
     out.set(`${f.family} ${origDst ?? "*"} ${f.origDport} ${f.replySrc} ${f.replySport}`, {
       ...filter,
@@ -99,8 +107,11 @@ export function staleUdpFlows(flows: readonly UdpFlow[], frontends: UdpFrontends
     const reply = `${f.replySrc} ${f.replySport}`;
     const svc = frontends.byAddress.get(`${f.origDst} ${f.origDport}`);
     if (svc && !svc.has(reply)) add(f, f.origDst);
+    // A node port is on this host's addresses only: a pod's own UDP flow to a
+    // remote host at that port is no service's, and the delete names the entry's
+    // destination rather than every address.
     const np = frontends.byNodePort.get(`${f.family} ${f.origDport}`);
-    if (np && !np.has(reply)) add(f, undefined);
+    if (np && !np.has(reply) && isLocal(f.origDst)) add(f, f.origDst);
   }
   return [...out.values()];
 }

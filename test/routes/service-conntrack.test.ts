@@ -39,6 +39,7 @@ describe("Dataplane: services' stale UDP conntrack entries", () => {
         return ct.listUdp(f);
       },
       deleteUdp: (f: Parameters<FakeServiceConntrack["deleteUdp"]>[0]) => ct.deleteUdp(f),
+      localAddresses: () => ct.localAddresses(),
     };
     const sets = new FakeIpsetBackend();
     const dp = new Dataplane({
@@ -81,5 +82,34 @@ describe("Dataplane: services' stale UDP conntrack entries", () => {
     setFail(false);
     await dp.apply(g.apply([node("node3", "10.65.3.0/24", "172.18.0.3")]));
     assert.equal(ct.flows.length, 0, "retried on the next apply");
+  });
+
+  test("attack: a tenant's UDP node port deletes entries to this host's addresses only, never a pod's flows to remote hosts at that port", async () => {
+    const { ct, dp, g } = setup();
+    const np = svcUpdate("np", {
+      type: "NodePort",
+      clusterIP: "10.96.0.20",
+      ports: [{ name: "dns", port: 53, protocol: "UDP", nodePort: 30053 }],
+    });
+    const npSlice = (ip: string) =>
+      sliceUpdate("np-1", "np", [{ ip, node: "node2" }], [{ name: "dns", port: 53, protocol: "UDP" }]);
+    await dp.apply(g.apply([np, npSlice("10.65.2.20")]));
+    ct.local = new Set(["172.18.0.1", "127.0.0.1"]);
+    const at = (origDst: string, replySrc: string, replySport: number) => ({
+      ...flowTo(replySrc),
+      origDst,
+      origDport: 30053,
+      replySport,
+    });
+    const remote = [at("8.8.8.8", "8.8.8.8", 30053), at("10.65.2.99", "10.65.2.99", 30053)];
+    const mine = [at("172.18.0.1", "10.65.2.20", 53), at("127.0.0.1", "127.0.0.1", 30053)];
+    ct.flows = [...remote, ...mine];
+    const r = await dp.apply(g.apply([npSlice("10.65.2.21")]));
+    assert.equal(r.udpFlowsDeleted, 2);
+    assert.deepEqual(ct.flows, remote, "flows to remote hosts at the node port stay");
+    assert.ok(
+      ct.deletes.every((d) => d.origDst !== undefined),
+      "no delete matches every destination",
+    );
   });
 });

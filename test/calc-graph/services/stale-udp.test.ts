@@ -73,11 +73,30 @@ describe("staleUdpFlows (kube-proxy's reconcile)", () => {
     const ct = new FakeServiceConntrack();
     ct.flows = [...flows];
     return (async () => {
-      for (const f of staleUdpFlows(await ct.listUdp(4), fronts)) await ct.deleteUdp(f);
+      for (const f of staleUdpFlows(await ct.listUdp(4), fronts, (ip) => ip === "172.18.0.1")) await ct.deleteUdp(f);
       const left = new Set(ct.flows);
       for (const f of flows) assert.equal(!left.has(f), expectGone.has(f), JSON.stringify(f));
       assert.equal(flows.length - ct.flows.length, expectGone.size);
     })();
+  });
+
+  test("attack: a tenant's UDP node port never deletes flows to other hosts at that port", async () => {
+    const fronts = changedUdpFrontends(undefined, services(udp()));
+    // A pod's (or the node's) own flows to remote hosts whose port equals the node port.
+    const foreign = ["8.8.8.8", "10.240.9.9"].map((ip) => flow(ip, NODE_PORT, ip, NODE_PORT));
+    foreign.push(flow("10.240.9.9", NODE_PORT, DELETED)); // even DNATed elsewhere: not to this host
+    const dnated = flow("172.18.0.1", NODE_PORT, DELETED);
+    const ct = new FakeServiceConntrack();
+    ct.flows = [...foreign, dnated];
+    const filters = staleUdpFlows(await ct.listUdp(4), fronts, (ip) => ip === "172.18.0.1");
+    assert.deepEqual(filters, [
+      { family: 4, origDst: "172.18.0.1", origDport: NODE_PORT, replySrc: DELETED, replySport: EP_PORT },
+    ]);
+    for (const f of filters) {
+      await ct.deleteUdp(f);
+      assert.ok(deleteArgs(f).includes("--orig-dst"), "every delete names its destination");
+    }
+    assert.deepEqual(ct.flows, foreign);
   });
 
   test("one filter per (frontend, reply source): many clients of one dead endpoint are one delete", () => {
@@ -127,10 +146,11 @@ describe("changedUdpFrontends (which service ports are looked at)", () => {
     const stale = staleUdpFlows(
       [flow(CLUSTER_IP, SVC_PORT, CLUSTER_IP, SVC_PORT), flow("172.18.0.1", NODE_PORT, "172.18.0.1", NODE_PORT)],
       f,
+      (ip) => ip === "172.18.0.1",
     );
     assert.deepEqual(
       stale.map((x) => `${x.origDst ?? "*"}:${x.origDport} ${x.replySrc}`),
-      [`${CLUSTER_IP}:${SVC_PORT} ${CLUSTER_IP}`, `*:${NODE_PORT} 172.18.0.1`],
+      [`${CLUSTER_IP}:${SVC_PORT} ${CLUSTER_IP}`, `172.18.0.1:${NODE_PORT} 172.18.0.1`],
     );
   });
 
