@@ -12,6 +12,7 @@ import { familyOf } from "../conversion/cidr.js";
 import type { IpVersion } from "../model.js";
 import { sameList, sameMembers } from "../same.js";
 import type { ConvertedService, ConvertedSlice } from "./convert.js";
+import { ClusterIpClaims, inCidrs } from "./frontend-claims.js";
 import type { NodePortAddresses, ServiceEndpoint, ServicePort, TrafficDistribution } from "./model.js";
 import { endpointString } from "./names.js";
 import { nodePortIPs } from "./node-port-addresses.js";
@@ -44,6 +45,7 @@ export class ServiceIndex {
   private readonly nodeIPs = new Map<string, readonly string[]>();
   private gatewayIPs: readonly string[] = [];
   private claimedIPs: ReadonlySet<string> = new Set();
+  private readonly clusterClaims = new ClusterIpClaims();
   /** Services with an external or LB IP (the only ones `claimedIPs` can change). */
   private readonly withFrontends = new Set<ServiceId>();
   /** Why a service lost frontends to `claimedIPs`, per service (as of its last `ports`). */
@@ -123,6 +125,11 @@ export class ServiceIndex {
   }
 
   updateService(id: ServiceId, svc: ConvertedService | null): void {
+    const addrs = (c: ConvertedService | null | undefined) => ({
+      cluster: c?.ports.map((t) => t.clusterIP) ?? [],
+      external: c?.ports.flatMap((t) => [...t.externalIPs, ...t.loadBalancerIPs]) ?? [],
+    });
+    for (const u of this.clusterClaims.update(id, addrs(this.services.get(id)), addrs(svc))) this.dirty.add(u);
     if (svc) this.services.set(id, svc);
     else this.services.delete(id);
     if (svc?.ports.some((t) => t.externalIPs.length > 0 || t.loadBalancerIPs.length > 0)) this.withFrontends.add(id);
@@ -221,7 +228,7 @@ export class ServiceIndex {
     const before = this.podCIDRs();
     if (cidrs && cidrs.length > 0) this.nodeCIDRs.set(node, cidrs);
     else this.nodeCIDRs.delete(node);
-    if (!sameList(before, this.podCIDRs())) this.cidrsDirty = true;
+    if (!sameList(before, this.podCIDRs())) this.podCidrsChanged();
   }
 
   /**
@@ -231,7 +238,13 @@ export class ServiceIndex {
   setPoolCIDRs(cidrs: readonly string[] | undefined): void {
     const before = this.podCIDRs();
     this.poolCIDRs = cidrs && cidrs.length > 0 ? [...new Set(cidrs)].sort() : undefined;
-    if (!sameList(before, this.podCIDRs())) this.cidrsDirty = true;
+    if (!sameList(before, this.podCIDRs())) this.podCidrsChanged();
+  }
+
+  /** External/LB IPs inside the pod CIDRs are refused: those services are looked at again. */
+  private podCidrsChanged(): void {
+    this.cidrsDirty = true;
+    for (const id of this.withFrontends) this.dirty.add(id);
   }
 
   /** The cluster's pod CIDRs, both families, sorted. */
@@ -279,10 +292,14 @@ export class ServiceIndex {
       .map((k) => this.slices.get(k)!)
       .filter(Boolean);
     const refused = new Set<string>();
+    const captured = new Set<string>();
+    const podCidrs = this.withFrontends.has(id) ? this.podCIDRs() : [];
+    const capturing = (ip: string) => this.clusterClaims.isClusterIP(ip) || inCidrs(ip, podCidrs);
     const own = (ips: readonly string[]) => {
-      if (!ips.some((ip) => this.claimedIPs.has(ip))) return ips;
+      if (!ips.some((ip) => this.claimedIPs.has(ip) || capturing(ip))) return ips;
       for (const ip of ips) if (this.claimedIPs.has(ip)) refused.add(ip);
-      return ips.filter((ip) => !this.claimedIPs.has(ip));
+      for (const ip of ips) if (!this.claimedIPs.has(ip) && capturing(ip)) captured.add(ip);
+      return ips.filter((ip) => !this.claimedIPs.has(ip) && !capturing(ip));
     };
     let hinted = false;
     const outOfRange = new Set<string>();
@@ -311,6 +328,12 @@ export class ServiceIndex {
       const what =
         refused.size > 1 ? `IPs ${list} are node or gateway addresses` : `IP ${list} is a node or gateway address`;
       this.refusals.set(id, `service ${id}: external/load-balancer ${what} (refused)`);
+    }
+    if (captured.size > 0) {
+      const list = [...captured].sort().join(", ");
+      const msg = `service ${id}: external/load-balancer IP ${list}: a Service's cluster IP or a pod address (refused)`;
+      const prior = this.refusals.get(id);
+      this.refusals.set(id, prior ? `${prior}; ${msg}` : msg);
     }
     if (outOfRange.size > 0) {
       const ranges = this.nodePortRanges.map(([a, b]) => (a === b ? `${a}` : `${a}:${b}`)).join(", ");

@@ -124,6 +124,66 @@ describe("hostile input: service addresses", () => {
       );
   });
 
+  test("attack: an external IP equal to another Service's cluster IP never captures it (either arrival order); it returns when that service goes", () => {
+    const api = svcUpdate("kubernetes", { clusterIP: "10.96.0.1", ports: [{ name: "https", port: 443 }] });
+    const evil = svcUpdate("aaa", {
+      clusterIP: "10.96.0.66",
+      externalIPs: ["10.96.0.1"],
+      ports: [{ name: "https", port: 443 }],
+    });
+    const slices = [
+      sliceUpdate("k-1", "kubernetes", [{ ip: "192.0.2.1" }], [{ name: "https", port: 6443 }]),
+      sliceUpdate("a-1", "aaa", [{ ip: "10.65.2.66" }], [{ name: "https", port: 443 }]),
+    ];
+    const toApi = (s: DesiredState) => iptablesText(s, 4).match(/^-A cali-SERVICES -d 10\.96\.0\.1\/32 .*$/gm) ?? [];
+    for (const order of [
+      [api, evil],
+      [evil, api],
+    ]) {
+      const g = graph();
+      g.apply([...nodes, ...slices, order[0]]);
+      const s = g.apply([order[1]]);
+      assert.equal(toApi(s).length, 1, "one rule for 10.96.0.1: the cluster IP's");
+      assert.match(toApi(s)[0] ?? "", /demo\/kubernetes:https cluster IP/);
+      assert.match(
+        s.problems["Service/demo/aaa/addresses"]?.message ?? "",
+        /service demo\/aaa: external\/load-balancer IP 10\.96\.0\.1: a Service's cluster IP or a pod address \(refused\)/,
+      );
+      const gone = g.apply([svcUpdate("kubernetes", null)]);
+      assert.match(toApi(gone)[0] ?? "", /demo\/aaa:https external IP/);
+      assert.equal(gone.problems["Service/demo/aaa/addresses"], undefined);
+    }
+  });
+
+  test("attack: an external or load-balancer IP inside the pod CIDRs (another tenant's pod) is refused, iptables and ipvs", () => {
+    for (const proxyMode of ["iptables", "ipvs"] as const) {
+      const s = graph({ proxyMode }).apply([
+        ...nodes,
+        svcUpdate(
+          "grab",
+          {
+            type: "LoadBalancer",
+            clusterIP: "10.96.0.30",
+            externalIPs: ["10.65.2.10", "192.0.2.10"],
+            ports: [{ name: "pg", port: 5432, nodePort: 30432 }],
+          },
+          { status: { loadBalancer: { ingress: [{ ip: "10.65.1.10" }] } } },
+        ),
+        sliceUpdate("grab-1", "grab", [{ ip: "10.65.2.66" }], [{ name: "pg", port: 5432 }]),
+      ]);
+      const addrs =
+        proxyMode === "ipvs"
+          ? [...new Set(Object.values(s.ipvs!.services).map((v) => v.service.address))].sort()
+          : frontends(s);
+      assert.ok(!addrs.includes("10.65.2.10") && !addrs.includes("10.65.1.10"), `${proxyMode}: ${addrs}`);
+      assert.ok(addrs.includes("192.0.2.10"), `${proxyMode}: ${addrs}`);
+      assert.match(
+        s.problems["Service/demo/grab/addresses"]?.message ?? "",
+        /IP 10\.65\.1\.10, 10\.65\.2\.10: a Service's/,
+      );
+    }
+  });
+
   test("default gateways from procfs text", () => {
     const v4 = [
       "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT",
