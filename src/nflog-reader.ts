@@ -58,7 +58,8 @@ export function readNflog(group: number, onPacket: (p: NflogPacket) => void): Nf
         continue;
       }
       if ("listening" in j) markReady();
-      else onPacket(j as unknown as NflogPacket);
+      else if (typeof j.prefix === "string") onPacket(j as unknown as NflogPacket);
+      // else {"overrun": true}: reports the kernel dropped under a flood; the listener goes on.
     }
   })();
   return { ready, exited, stop: () => void child.kill("SIGTERM") };

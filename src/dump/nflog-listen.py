@@ -2,7 +2,9 @@
 # Listens on one NFLOG group of the current network namespace (netlink,
 # NETLINK_NETFILTER) and prints each logged packet as one JSON line:
 # {"prefix", "family", "src", "dst", "protocol", "sport", "dport", "indev", "outdev"}.
+# After an overrun (reports the kernel could not deliver) a line {"overrun": true}.
 # Used by `felix-dump drops --live`; needs CAP_NET_ADMIN. Usage: nflog-listen.py <group>
+import errno
 import json
 import socket
 import struct
@@ -107,7 +109,16 @@ def main():
     sys.stdout.write(json.dumps({"listening": group}) + "\n")
     sys.stdout.flush()
     while True:
-        data = sock.recv(1 << 16)
+        try:
+            data = sock.recv(1 << 16)
+        except OSError as e:
+            # A flood of drops (any pod can send one) fills the socket: the kernel
+            # drops reports and says ENOBUFS once. Say so and go on listening.
+            if e.errno != errno.ENOBUFS:
+                raise
+            sys.stdout.write(json.dumps({"overrun": True}) + "\n")
+            sys.stdout.flush()
+            continue
         off = 0
         while off + 16 <= len(data):
             n, kind = struct.unpack_from("=IH", data, off)
