@@ -54,6 +54,8 @@ export interface FelixConfig {
   readonly kubeNodePortRanges?: readonly PortRange[];
   /** Prefix of Log rules' kernel log lines (%t tier, %k kind, %n name, %p namespace/name). */
   readonly logPrefix?: string;
+  /** Calico's nftables dataplane: Enabled, Disabled, or Auto (follow kube-proxy); the agent decides it at start (src/nftables-mode.ts). */
+  readonly nftablesMode?: "Enabled" | "Disabled" | "Auto";
   /** Overrides of feature detection, e.g. MASQFullyRandom=false. */
   readonly featureDetectOverride?: Readonly<Record<string, boolean>>;
   /** Set fields felix-ts does not implement: spec name → value as given. */
@@ -90,6 +92,7 @@ export const HONOURED: { readonly [K in Honoured]-?: Parser<NonNullable<FelixCon
   kubeNodePortRanges: portRangeList,
   featureDetectOverride: featureOverrides,
   logPrefix,
+  nftablesMode: oneOf("Enabled", "Disabled", "Auto"),
 };
 
 /** Felix's env names that are not the spec name upper-cased. */
@@ -117,7 +120,6 @@ const INERT: Readonly<Record<string, readonly string[]>> = {
   serviceLoopPrevention: ["disabled"],
   flowLogsFileEnabled: ["false"],
   awsSrcDstCheck: ["donothing"],
-  nftablesMode: ["disabled", "auto"],
   iptablesBackend: ["*"],
   iptablesRefreshInterval: ["*"],
   ipsetsRefreshInterval: ["*"],

@@ -5,10 +5,9 @@
 
 import { readFileSync } from "node:fs";
 import { release } from "node:os";
-import type { KubeConfig } from "@kubernetes/client-node";
 import { Command, Option } from "commander";
 import { collectDefaultMetrics } from "prom-client";
-import { filter, firstValueFrom, type Observable } from "rxjs";
+import { filter } from "rxjs";
 import { CalcGraph } from "../../calc-graph/calc-graph.js";
 import { IPVS_DEVICE } from "../../calc-graph/services/ipvs-desired.js";
 import { NetlinkLinkMonitor } from "../../ifaces/link-monitor.js";
@@ -26,7 +25,9 @@ import { proxyHealthConfigFromEnv } from "../../status/proxy-health.js";
 import { AgentStatus, ignoredConfigMessage } from "../agent-status.js";
 import { agentConfigFromEnv, graphConfigFromEnv } from "../config.js";
 import { Daemon, summary } from "../daemon.js";
-import { FileDatastore, maxFileBytesFromEnv } from "../datastore/file-datastore.js";
+import { maxFileBytesFromEnv } from "../datastore/file-datastore.js";
+import { openDatastore } from "../datastore/open.js";
+import { type FirstBatch, firstBatch } from "../first-batch.js";
 import { demoCommand } from "../demo/command.js";
 import { readDefaultGateways } from "../gateways.js";
 import { limitHeapGrowth } from "../heap.js";
@@ -41,7 +42,9 @@ import {
   SCTP_CONNTRACK_MODULE,
 } from "../kernel-features.js";
 import { createLogger, type LogFormat } from "../log.js";
+import { kubeProxyNftPresent, listNftTables, NftablesModeSetting, resolveNftablesMode } from "../nftables-mode.js";
 import { preflight } from "../preflight.js";
+import { ruleRendererFor } from "../rule-renderers.js";
 import { ServiceProxyStatus } from "../service-proxy-status.js";
 
 const TCP_BE_LIBERAL = "/proc/sys/net/netfilter/nf_conntrack_tcp_be_liberal";
@@ -82,9 +85,11 @@ async function run(o: Options): Promise<void> {
   let statusCfg: ReturnType<typeof endpointStatusConfigFromEnv>;
   let proxyHealthCfg: ReturnType<typeof proxyHealthConfigFromEnv>;
   let maxFileBytes: number;
+  let nftSetting: NftablesModeSetting;
   const nodeName = o.nodeName ?? process.env.NODENAME ?? process.env.FELIX_FELIXHOSTNAME;
   try {
     cfg = agentConfigFromEnv(process.env);
+    nftSetting = new NftablesModeSetting(nodeName ?? "", process.env);
     log = createLogger(o.logLevel ?? cfg.logLevel, o.logFormat);
     if (!nodeName) throw new Error("--node-name is required (or NODENAME)");
     if (o.datastore === "file" && !o.resources) throw new Error("--resources <dir> is required with --datastore file");
@@ -103,10 +108,28 @@ async function run(o: Options): Promise<void> {
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
-  const problems = await preflight(mode);
+  const metrics = new Metrics();
+  // The first batch holds the FelixConfigurations that choose the policy dataplane (nftablesMode).
+  const source = await openDatastore(o, log, metrics, maxFileBytes);
+  let first: FirstBatch<ResourceUpdate[]>;
+  try {
+    first = await firstBatch(source.updates);
+  } catch (e) {
+    throw new RuntimeError(`cannot read the ${o.datastore} datastore: ${(e as Error).message}`);
+  }
+  nftSetting.update(first.first);
+  const kubeProxyNft = kubeProxyNftPresent(await listNftTables());
+  const policy = resolveNftablesMode(nftSetting.value, kubeProxyNft);
+  log.info({ nftablesMode: nftSetting.value, kubeProxyNftables: kubeProxyNft, dataplane: policy }, "policy dataplane");
+  const problems = await preflight(mode, undefined, policy);
   if (problems.length) throw new RuntimeError(problems.join("\n"));
+  graphCfg = { ...graphCfg, ruleRenderer: ruleRendererFor(policy) };
   // Felix's start-up checks: what the kernel and iptables support, kube-proxy in IPVS mode, SCTP conntrack.
-  const features = detectFeatures(await commandVersion(binary(4, mode, "restore")), release());
+  // nft's `masquerade fully-random` needs only the kernel's support (iptables' needs 1.6.2 too).
+  const features = detectFeatures(
+    policy === "nftables" ? "v1.6.2" : await commandVersion(binary(4, mode, "restore")),
+    release(),
+  );
   const kubeIpvs = kubeIpvsPresent();
   graphCfg = {
     ...graphCfg,
@@ -138,54 +161,32 @@ async function run(o: Options): Promise<void> {
         }
       : undefined;
 
-  const metrics = new Metrics();
   const kernel = await kernelDataplane(
     cfg,
     mode,
-    log.child({ component: "iptables" }),
+    log.child({ component: policy }),
     metrics,
     graphCfg.proxyMode,
     graphCfg.interfacePrefix,
+    policy,
   );
   log.info(
-    { node: nodeName, datastore: o.datastore, backend: mode, ipv6: kernel.ipv6, once: Boolean(o.once) },
+    {
+      node: nodeName,
+      datastore: o.datastore,
+      dataplane: policy,
+      ...(policy === "iptables" ? { backend: mode } : {}),
+      ipv6: kernel.ipv6,
+      once: Boolean(o.once),
+    },
     "felix starting",
   );
-  let updates: Observable<ResourceUpdate[]>;
-  let kubeConfig: KubeConfig | undefined;
-  if (o.datastore === "kubernetes") {
-    // Loaded only here: @kubernetes/client-node costs about a second of start-up.
-    const { KubernetesDatastore, loadKubeConfig } = await import("../datastore/kubernetes.js");
-    try {
-      kubeConfig = loadKubeConfig(o.kubeconfig);
-    } catch (e) {
-      throw new UsageError(`kubernetes config: ${(e as Error).message}`);
-    }
-    updates = new KubernetesDatastore({
-      kubeConfig,
-      log: log.child({ component: "datastore" }),
-      onEvent: (e) => {
-        if (e.what === "restart") metrics.resyncsStarted.inc();
-      },
-    }).updates();
-  } else {
-    updates = new FileDatastore({
-      dir: o.resources!,
-      watch: !o.once,
-      maxFileBytes,
-      onProblem: (p) => log.warn({ component: "datastore", file: p.file, line: p.line }, p.message),
-      onIgnored: (i) => log.debug({ component: "datastore", file: i.file, line: i.line }, `ignoring kind ${i.kind}`),
-    }).updates();
-  }
-
+  const kubeConfig = source.kubeConfig;
+  const updates = first.rest;
   if (o.once) {
     const t0 = performance.now();
-    let batch: ResourceUpdate[];
-    try {
-      batch = await firstValueFrom(updates);
-    } catch (e) {
-      throw new RuntimeError(`cannot read the ${o.datastore} datastore: ${(e as Error).message}`);
-    }
+    let batch: ResourceUpdate[] = first.first;
+    first.stop();
     const graph = new CalcGraph(graphCfg);
     if (hostAddresses) graph.setHostAddresses(await hostAddresses.read());
     const state = graph.apply(batch);
@@ -299,6 +300,12 @@ async function run(o: Options): Promise<void> {
     log: log.child({ component: "dataplane" }),
     observer: {
       batch: (state, secs, seenAt, batch) => {
+        // Felix restarts when nftablesMode changes; so does felix-ts (exit 129), to start in the other mode.
+        if (nftSetting.update(batch) && resolveNftablesMode(nftSetting.value, kubeProxyNft) !== policy) {
+          log.warn({ nftablesMode: nftSetting.value }, "nftablesMode changed: exiting to restart with it");
+          restartRequested = true;
+          process.kill(process.pid, "SIGTERM");
+        }
         status.batch(state, secs, seenAt);
         proxyStatus?.batch(state, batch);
       },
