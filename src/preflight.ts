@@ -37,7 +37,9 @@ export async function preflight(
   if (policy === "nftables") {
     // nftables mode needs nft only (iptables and ipset, when present, are used to remove our old rules).
     if (!(await probes.exists("nft", ["--version"])))
-      problems.push("nft not found: install the nftables package (apt-get install nftables), or set FELIX_NFTABLESMODE=Disabled");
+      problems.push(
+        "nft not found: install the nftables package (apt-get install nftables), or set FELIX_NFTABLESMODE=Disabled",
+      );
     return problems;
   }
   for (const what of ["save", "restore"] as const) {
