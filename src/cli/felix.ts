@@ -120,7 +120,6 @@ async function run(o: Options): Promise<void> {
   nftSetting.update(first.first);
   const kubeProxyNft = kubeProxyNftPresent(await listNftTables());
   const policy = resolveNftablesMode(nftSetting.value, kubeProxyNft);
-  log.info({ nftablesMode: nftSetting.value, kubeProxyNftables: kubeProxyNft, dataplane: policy }, "policy dataplane");
   const problems = await preflight(mode, undefined, policy);
   if (problems.length) throw new RuntimeError(problems.join("\n"));
   graphCfg = { ...graphCfg, ruleRenderer: ruleRendererFor(policy) };
@@ -175,6 +174,8 @@ async function run(o: Options): Promise<void> {
       node: nodeName,
       datastore: o.datastore,
       dataplane: policy,
+      nftablesMode: nftSetting.value,
+      ...(nftSetting.value === "Auto" ? { kubeProxyNftables: kubeProxyNft } : {}),
       ...(policy === "iptables" ? { backend: mode } : {}),
       ipv6: kernel.ipv6,
       once: Boolean(o.once),
