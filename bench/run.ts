@@ -439,7 +439,9 @@ async function runPreset(preset: PresetName, o: Options): Promise<PresetResult> 
     if (skip) {
       cold.kernel = { skipped: skip };
     } else {
-      progress(`${preset}: kernel runs (${o.backend}) in throwaway network namespaces`);
+      progress(
+        `${preset}: kernel runs (${o.dataplane === "nftables" ? "nftables" : o.backend}) in throwaway network namespaces`,
+      );
       const k = await kernelRun(spec, o, phases.has("incremental"));
       cold.kernel = k.cold;
       for (const [kind, kr] of Object.entries(k.incremental) as [ChangeKind, KernelKindResult][]) {
