@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { exec, requirementsMissing, run, Topology, type TopoNode, type TopoPod } from "../../src/netns/topology.js";
 import { skipIf } from "../helpers/skip.js";
-import { FELIX_DUMP, felixOnce, ManifestDir, nodeManifest, podManifest } from "./cluster.js";
+import { eventually, FELIX_DUMP, felixDaemon, felixOnce, ManifestDir, nodeManifest, podManifest } from "./cluster.js";
 
 const skip = requirementsMissing();
 
@@ -103,5 +103,36 @@ describe("switching between the iptables and the nftables dataplane", skipIf(ski
     assert.deepEqual(await nftTables(), ["table ip foreign"], "our nft tables go, the foreign one stays");
     assert.ok((await ourIptables()) > 0);
     await assertPolicy("back in iptables mode");
+  });
+
+  test("FelixConfiguration nftablesMode: a change restarts the watching daemon (exit 129), which then starts in the new mode", async () => {
+    // No FELIX_NFTABLESMODE: the FelixConfiguration decides.
+    const env = { FELIX_NFTABLESMODE: "" };
+    const config = (mode: string) => ({
+      apiVersion: "projectcalico.org/v3",
+      kind: "FelixConfiguration",
+      metadata: { name: "default" },
+      spec: { nftablesMode: mode },
+    });
+    dir.write("felix-config.yaml", [config("Disabled")]);
+    const d = felixDaemon(topo, dir.path, n1, env);
+    try {
+      await eventually(
+        async () => d.output(),
+        (o) => /"msg":"dataplane (programmed|already in sync)/.test(o),
+      );
+      assert.match(d.output(), /"dataplane":"iptables"/);
+      dir.write("felix-config.yaml", [config("Enabled")]);
+      assert.equal(await d.exited, 129, d.output().slice(-2000));
+      assert.match(d.output(), /nftablesMode changed: exiting to restart with it/);
+    } finally {
+      await d.kill();
+    }
+    const [r] = await felixOnce(topo, dir.path, [n1], env);
+    assert.equal(r.code, 0, r.output);
+    assert.match(r.output, /"dataplane":"nftables","nftablesMode":"Enabled"/);
+    assert.equal(await ourIptables(), 0);
+    await assertPolicy("restarted in nftables mode by the FelixConfiguration");
+    dir.remove("felix-config.yaml");
   });
 });
