@@ -71,6 +71,8 @@ function termText(t: MatchTerm): string {
       return `-m mark ${t.negate ? "! " : ""}--mark ${hex(t.mark)}/${hex(t.mask)}`;
     case "ctState":
       return `-m conntrack ${t.negate ? "! " : ""}--ctstate ${t.states.join(",")}`;
+    case "ctStatus":
+      return `-m conntrack ${t.negate ? "! " : ""}--ctstate ${t.status}`;
     case "addrType":
       return `-m addrtype ${t.negate ? "! " : ""}--${t.dir}-type ${t.type}${t.limitIfaceOut ? " --limit-iface-out" : ""}`;
     case "icmpv6Type":
@@ -115,6 +117,8 @@ function actionText(a: Action): string {
       return "-j NOTRACK";
     case "log":
       return `-j LOG --log-prefix ${quote(`${a.prefix}: `)} --log-level 5`;
+    case "nflog":
+      return `-j NFLOG --nflog-prefix ${quote(a.prefix)} --nflog-group ${a.group}`;
     case "none":
       return "";
   }

@@ -24,6 +24,10 @@ export const KINDS = [
   "StagedNetworkPolicy",
   "StagedGlobalNetworkPolicy",
   "StagedKubernetesNetworkPolicy",
+  // Calico's host protection and network sets.
+  "HostEndpoint",
+  "NetworkSet",
+  "GlobalNetworkSet",
 ] as const;
 
 export type Kind = (typeof KINDS)[number];

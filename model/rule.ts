@@ -31,6 +31,8 @@ export type MatchTerm =
   | { readonly kind: "port"; readonly proto: PortProtocol; readonly dir: "src" | "dst"; readonly port: number }
   | { readonly kind: "mark"; readonly mark: number; readonly mask: number; readonly negate: boolean }
   | { readonly kind: "ctState"; readonly states: readonly CtState[]; readonly negate: boolean }
+  /** The connection was (or with `negate`, was not) destination-NATed (iptables' virtual state DNAT). */
+  | { readonly kind: "ctStatus"; readonly status: "DNAT"; readonly negate: boolean }
   | {
       readonly kind: "addrType";
       readonly dir: "src" | "dst";
@@ -99,6 +101,8 @@ export type Action =
   | { readonly kind: "notrack" }
   /** Kernel log at level 5 (notice), as Felix logs Calico's Log rules; evaluation goes on. */
   | { readonly kind: "log"; readonly prefix: string }
+  /** Copy to netlink log group `group` with `prefix` (the drop reports' origin); evaluation goes on. */
+  | { readonly kind: "nflog"; readonly group: number; readonly prefix: string }
   /** No target: the rule only counts (and carries its comment). */
   | { readonly kind: "none" };
 
@@ -182,6 +186,10 @@ export class MatchBuilder {
     const list = typeof states === "string" ? states.split(",") : states;
     for (const s of list) if (!CT_STATES.includes(s)) throw new Error(`unknown conntrack state ${JSON.stringify(s)}`);
     return this.add({ kind: "ctState", states: list as CtState[], negate });
+  }
+  /** The connection was (or with `negate`, was not) destination-NATed. */
+  ctDnat(negate = false): this {
+    return this.add({ kind: "ctStatus", status: "DNAT", negate });
   }
   /** The source address is (or with `negate`, is not) local; `limitIfaceOut` looks only at the outgoing interface. */
   srcAddrTypeLocal(negate = false, limitIfaceOut = false): this {
@@ -288,6 +296,8 @@ export const Actions = {
   notrack: Object.freeze({ kind: "notrack" }) as Action,
   /** `prefix` must be checked safe where it is configured (config/parse.ts logPrefix). */
   log: (prefix: string): Action => ({ kind: "log", prefix }),
+  /** `prefix`: at most 63 characters of the drop-origin alphabet (rules/drop-log.ts builds them). */
+  nflog: (group: number, prefix: string): Action => ({ kind: "nflog", group, prefix }),
   none: Object.freeze({ kind: "none" }) as Action,
 } as const;
 

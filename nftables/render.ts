@@ -231,6 +231,8 @@ function termText(t: MatchTerm, m: Match, ctx: RuleContext): string {
       // Neither in these states nor DNATed: bit tests, as nft lists them.
       return [states ? `ct state ! ${states}` : "", dnat ? "ct status ! dnat" : ""].filter(Boolean).join(" ");
     }
+    case "ctStatus":
+      return `ct status ${t.negate ? "! " : ""}${t.status.toLowerCase()}`;
     case "addrType": {
       const key = t.dir === "src" ? (t.limitIfaceOut ? "fib saddr . oif" : "fib saddr") : "fib daddr";
       return `${key} type ${t.negate ? "!= " : ""}${t.type.toLowerCase()}`;
@@ -296,6 +298,10 @@ function actionText(a: Action, m: Match, ctx: RuleContext): string {
       return `dnat to ${hostPort(a.toAddress, String(a.toPort))}`;
     case "notrack":
       return "notrack";
+    case "nflog":
+      if (!/^[A-Za-z0-9|:_.-]*$/.test(a.prefix))
+        throw new NftUnsupportedError(`nflog prefix ${JSON.stringify(a.prefix)}`);
+      return `log prefix "${a.prefix}" group ${a.group}`;
     case "log":
       // Checked where it is configured; here too, as it goes inside nft's quotes.
       if (!/^[A-Za-z0-9 :/_.%-]*$/.test(a.prefix))

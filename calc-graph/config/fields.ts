@@ -5,6 +5,7 @@
 // (log and /readiness), so nobody believes, say, pod traffic is encrypted
 // when it is not. Precedence, as in Felix: `default` < `node.<name>` < env.
 
+import { type ProtoPort, protoPortList } from "./failsafe.js";
 import {
   bool,
   featureOverrides,
@@ -56,6 +57,11 @@ export interface FelixConfig {
   readonly logPrefix?: string;
   /** Calico's nftables dataplane: Enabled, Disabled, or Auto (follow kube-proxy); the agent decides it at start (src/nftables-mode.ts). */
   readonly nftablesMode?: "Enabled" | "Disabled" | "Auto";
+  /** felix-ts's own: NFLOG group the drop paths copy dropped packets to (`felix-dump drops --live`); unset: off. */
+  readonly dropNflogGroup?: number;
+  /** Host endpoints: ports their policy never blocks (config/failsafe.ts). */
+  readonly failsafeInboundHostPorts?: readonly ProtoPort[];
+  readonly failsafeOutboundHostPorts?: readonly ProtoPort[];
   /** Overrides of feature detection, e.g. MASQFullyRandom=false. */
   readonly featureDetectOverride?: Readonly<Record<string, boolean>>;
   /** Set fields felix-ts does not implement: spec name → value as given. */
@@ -93,6 +99,9 @@ export const HONOURED: { readonly [K in Honoured]-?: Parser<NonNullable<FelixCon
   featureDetectOverride: featureOverrides,
   logPrefix,
   nftablesMode: oneOf("Enabled", "Disabled", "Auto"),
+  dropNflogGroup: int(1, 65535),
+  failsafeInboundHostPorts: protoPortList,
+  failsafeOutboundHostPorts: protoPortList,
 };
 
 /** Felix's env names that are not the spec name upper-cased. */

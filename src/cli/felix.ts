@@ -15,6 +15,7 @@ import { OWNED_TUNNELS } from "../../ifaces/tunnel-reconciler.js";
 import { binary } from "../../iptables/backend.js";
 import { chooseBackend } from "../../iptables/detect.js";
 import type { ResourceUpdate } from "../../model/resource.js";
+import { DeniedPackets } from "../../status/denied-packets.js";
 import { EndpointStatusTracker } from "../../status/endpoint-status.js";
 import { EndpointStatusFile, endpointStatusConfigFromEnv } from "../../status/endpoint-status-file.js";
 import { HealthAggregator, healthConfigFromEnv, startHealthServer } from "../../status/health.js";
@@ -31,7 +32,7 @@ import { demoCommand } from "../demo/command.js";
 import { type FirstBatch, firstBatch } from "../first-batch.js";
 import { readDefaultGateways } from "../gateways.js";
 import { limitHeapGrowth } from "../heap.js";
-import { HostAddressFeed, notHostInterface, readHostAddresses } from "../host-addresses.js";
+import { HostAddressFeed, notHostInterface, readHostAddresses, readHostInterfaces } from "../host-addresses.js";
 import { kernelDataplane } from "../kernel.js";
 import {
   commandVersion,
@@ -43,6 +44,7 @@ import {
 } from "../kernel-features.js";
 import { createLogger, type LogFormat } from "../log.js";
 import { kubeProxyNftPresent, listNftTables, NftablesModeSetting, resolveNftablesMode } from "../nftables-mode.js";
+import { readNflog } from "../nflog-reader.js";
 import { preflight } from "../preflight.js";
 import { ruleRendererFor } from "../rule-renderers.js";
 import { ServiceProxyStatus } from "../service-proxy-status.js";
@@ -159,6 +161,11 @@ async function run(o: Options): Promise<void> {
           ),
         }
       : undefined;
+  // Host endpoints placed by expectedIPs need to know which interface carries which address.
+  const hostInterfaces = new HostAddressFeed<Map<string, string[]>>(
+    () => readHostInterfaces(notHost),
+    (e) => log.warn({ err: e.message }, "reading this host's interfaces failed"),
+  );
 
   const kernel = await kernelDataplane(
     cfg,
@@ -190,6 +197,10 @@ async function run(o: Options): Promise<void> {
     first.stop();
     const graph = new CalcGraph(graphCfg);
     if (hostAddresses) graph.setHostAddresses(await hostAddresses.read());
+    await readHostInterfaces(notHost).then(
+      (ifaces) => graph.setHostInterfaces(ifaces),
+      (e: Error) => log.warn({ err: e.message }, "reading this host's interfaces failed"),
+    );
     const state = graph.apply(batch);
     batch = []; // the parsed objects are garbage now: not held through the restores (peak RSS)
     for (const p of Object.values(state.problems)) {
@@ -270,6 +281,7 @@ async function run(o: Options): Promise<void> {
     else present.add(e.name);
     status.interfaces(present);
     hostAddresses?.feed.poke();
+    hostInterfaces.poke();
     // kube-proxy switched to or from IPVS mode: restart (exit 129, as Felix does for a config change).
     if (e.name === KUBE_IPVS_DEVICE && graphCfg.proxyMode !== "ipvs" && present.has(e.name) !== kubeIpvs) {
       log.warn({ device: e.name, event: e.event }, "kube-proxy's IPVS mode changed: exiting to restart with it");
@@ -292,6 +304,10 @@ async function run(o: Options): Promise<void> {
     filter((e) => (isWorkload(e.name) && e.event !== "removed" && e.up) || OWNED_TUNNELS.includes(e.name)),
   );
 
+  // felix_denied_packets_total from the drop paths' NFLOG group, when dropNflogGroup is set.
+  const denied = metricsCfg.enabled
+    ? new DeniedPackets(metrics.registry, readNflog, (err) => log.warn({ err }, "drop reports unavailable"))
+    : undefined;
   // Heap growth is bounded once the first snapshot is programmed (src/heap.ts).
   let heapBounded = false;
   daemon = new Daemon({
@@ -313,6 +329,7 @@ async function run(o: Options): Promise<void> {
       applied: (state, outcome, secs) => {
         status.applied(state, outcome, secs);
         proxyStatus?.applied(state, outcome);
+        if (daemon && !(outcome instanceof Error)) denied?.applied(state, daemon.graph);
         if (!heapBounded && !(outcome instanceof Error)) {
           heapBounded = true;
           limitHeapGrowth(cfg.heapGrowthPercent ?? 0);
@@ -322,7 +339,12 @@ async function run(o: Options): Promise<void> {
     refreshIntervalSecs: cfg.iptablesRefreshInterval,
     linkEvents,
     ...(hostAddresses ? { hostAddresses: hostAddresses.feed.addresses } : {}),
+    hostInterfaces: hostInterfaces.addresses,
   });
+  await hostInterfaces.start(HOST_ADDRESS_POLL_MS).then(
+    (ifaces) => daemon?.graph.setHostInterfaces(ifaces),
+    (e: Error) => log.warn({ err: e.message }, "reading this host's interfaces failed"),
+  );
   if (hostAddresses) daemon.graph.setHostAddresses(await hostAddresses.feed.start(HOST_ADDRESS_POLL_MS));
   daemon.start();
   const running = daemon;
@@ -331,7 +353,9 @@ async function run(o: Options): Promise<void> {
       log.info({ signal }, "stopping; the programmed dataplane stays in place");
       void running.stop().then(async () => {
         links.stop();
+        denied?.stop();
         hostAddresses?.feed.stop();
+        hostInterfaces.stop();
         kernel.close();
         status.close();
         await proxyStatus?.close();

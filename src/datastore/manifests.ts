@@ -18,6 +18,8 @@ const CLUSTER_SCOPED = new Set([
   "Tier",
   "GlobalNetworkPolicy",
   "StagedGlobalNetworkPolicy",
+  "HostEndpoint",
+  "GlobalNetworkSet",
 ]);
 const MANIFEST_FILE = /\.(ya?ml|json)$/i;
 
@@ -46,6 +48,9 @@ const API_VERSIONS: Readonly<Record<Kind, readonly string[]>> = {
   StagedNetworkPolicy: CALICO,
   StagedGlobalNetworkPolicy: CALICO,
   StagedKubernetesNetworkPolicy: CALICO,
+  HostEndpoint: CALICO,
+  NetworkSet: CALICO,
+  GlobalNetworkSet: CALICO,
 };
 
 /** Kinds the graph names differently from their manifests: Calico's NetworkPolicy (by apiVersion). */
