@@ -43,8 +43,8 @@ import {
   SCTP_CONNTRACK_MODULE,
 } from "../kernel-features.js";
 import { createLogger, type LogFormat } from "../log.js";
-import { kubeProxyNftPresent, listNftTables, NftablesModeSetting, resolveNftablesMode } from "../nftables-mode.js";
 import { readNflog } from "../nflog-reader.js";
+import { kubeProxyNftPresent, listNftTables, NftablesModeSetting, resolveNftablesMode } from "../nftables-mode.js";
 import { preflight } from "../preflight.js";
 import { ruleRendererFor } from "../rule-renderers.js";
 import { ServiceProxyStatus } from "../service-proxy-status.js";
