@@ -1,20 +1,27 @@
 // Reads a datastore's first batch before the daemon subscribes, without
 // losing it or starting a second watch: the agent chooses its dataplane from
-// the FelixConfigurations in it (nftablesMode), then hands `rest` (the first
-// batch again, then everything after it) to the daemon.
+// the FelixConfigurations in it (nftablesMode), then hands `rest` (everything
+// read so far, then everything after it) to the graph. A datastore may hand
+// its first batch over in parts (datastore/batch.ts): `complete` tells the
+// item that completes it.
 
 import { Observable, type Subscription } from "rxjs";
 
 export interface FirstBatch<T> {
-  readonly first: T;
-  /** Replays what arrived so far (the first batch included), then follows the source. Subscribe once. */
+  /** The items up to and including the first complete one. */
+  readonly parts: readonly T[];
+  /** Replays what arrived so far, then follows the source. Subscribe once. */
   readonly rest: Observable<T>;
   /** Stops the source (when `rest` is never subscribed). */
   readonly stop: () => void;
 }
 
-export function firstBatch<T>(source: Observable<T>): Promise<FirstBatch<T>> {
+export function firstBatch<T>(
+  source: Observable<T>,
+  complete: (item: T) => boolean = () => true,
+): Promise<FirstBatch<T>> {
   return new Promise((resolve, reject) => {
+    // Released to `rest`'s subscriber when it subscribes.
     const buffered: T[] = [];
     let sink: { next(v: T): void; error(e: unknown): void; complete(): void } | undefined;
     let ended: { error?: unknown } | undefined;
@@ -34,9 +41,9 @@ export function firstBatch<T>(source: Observable<T>): Promise<FirstBatch<T>> {
       next: (v) => {
         if (sink) sink.next(v);
         else buffered.push(v);
-        if (!started) {
+        if (!started && complete(v)) {
           started = true;
-          resolve({ first: v, rest, stop: () => sub?.unsubscribe() });
+          resolve({ parts: [...buffered], rest, stop: () => sub?.unsubscribe() });
         }
       },
       error: (e) => {

@@ -64,6 +64,11 @@ export class NftablesModeSetting {
     return this.value !== before;
   }
 
+  /** FELIX_NFTABLESMODE is set: the FelixConfigurations do not matter. */
+  get fromEnv(): boolean {
+    return this.env !== undefined;
+  }
+
   /** The effective setting: env, else `node.<name>`, else `default`, else Auto. */
   get value(): NftablesMode {
     return this.env ?? this.levels.get(`node.${this.nodeName}`) ?? this.levels.get("default") ?? "Auto";

@@ -7,8 +7,9 @@ import { readFileSync } from "node:fs";
 import { release } from "node:os";
 import { Command, Option } from "commander";
 import { collectDefaultMetrics } from "prom-client";
-import { filter } from "rxjs";
+import { filter, firstValueFrom, type Observable } from "rxjs";
 import { CalcGraph } from "../../calc-graph/calc-graph.js";
+import type { DesiredState } from "../../calc-graph/desired-state.js";
 import { IPVS_DEVICE } from "../../calc-graph/services/ipvs-desired.js";
 import { NetlinkLinkMonitor } from "../../ifaces/link-monitor.js";
 import { OWNED_TUNNELS } from "../../ifaces/tunnel-reconciler.js";
@@ -26,6 +27,7 @@ import { proxyHealthConfigFromEnv } from "../../status/proxy-health.js";
 import { AgentStatus, ignoredConfigMessage } from "../agent-status.js";
 import { agentConfigFromEnv, graphConfigFromEnv } from "../config.js";
 import { Daemon, summary } from "../daemon.js";
+import { isPartial } from "../datastore/batch.js";
 import { maxFileBytesFromEnv } from "../datastore/file-datastore.js";
 import { openDatastore } from "../datastore/open.js";
 import { demoCommand } from "../demo/command.js";
@@ -111,15 +113,20 @@ async function run(o: Options): Promise<void> {
     throw new UsageError((e as Error).message);
   }
   const metrics = new Metrics();
-  // The first batch holds the FelixConfigurations that choose the policy dataplane (nftablesMode).
   const source = await openDatastore(o, log, metrics, maxFileBytes);
-  let first: FirstBatch<ResourceUpdate[]>;
-  try {
-    first = await firstBatch(source.updates);
-  } catch (e) {
-    throw new RuntimeError(`cannot read the ${o.datastore} datastore: ${(e as Error).message}`);
+  // Without FELIX_NFTABLESMODE the FelixConfigurations of the first complete batch choose the policy
+  // dataplane (nftablesMode): its parts are held until then (the graph's renderer depends on it).
+  let first: Pick<FirstBatch<ResourceUpdate[]>, "rest" | "stop"> | undefined;
+  if (!nftSetting.fromEnv) {
+    let peeked: FirstBatch<ResourceUpdate[]>;
+    try {
+      peeked = await firstBatch(source.updates, (b) => !isPartial(b));
+    } catch (e) {
+      throw new RuntimeError(`cannot read the ${o.datastore} datastore: ${(e as Error).message}`);
+    }
+    for (const part of peeked.parts) nftSetting.update(part);
+    first = { rest: peeked.rest, stop: peeked.stop };
   }
-  nftSetting.update(first.first);
   const kubeProxyNft = kubeProxyNftPresent(await listNftTables());
   const policy = resolveNftablesMode(nftSetting.value, kubeProxyNft);
   const problems = await preflight(mode, undefined, policy);
@@ -190,19 +197,18 @@ async function run(o: Options): Promise<void> {
     "felix starting",
   );
   const kubeConfig = source.kubeConfig;
-  const updates = first.rest;
+  const updates = first?.rest ?? source.updates;
   if (o.once) {
     const t0 = performance.now();
-    let batch: ResourceUpdate[] = first.first;
-    first.stop();
-    const graph = new CalcGraph(graphCfg);
-    if (hostAddresses) graph.setHostAddresses(await hostAddresses.read());
-    await readHostInterfaces(notHost).then(
-      (ifaces) => graph.setHostInterfaces(ifaces),
-      (e: Error) => log.warn({ err: e.message }, "reading this host's interfaces failed"),
-    );
-    const state = graph.apply(batch);
-    batch = []; // the parsed objects are garbage now: not held through the restores (peak RSS)
+    // The graph's indexes and the parsed objects are garbage once the snapshot is computed: only
+    // the snapshot is held through the kernel writes (peak RSS).
+    const hostInterfaces = await readHostInterfaces(notHost).catch((e: Error) => {
+      log.warn({ err: e.message }, "reading this host's interfaces failed");
+      return undefined;
+    });
+    const host = { addresses: await hostAddresses?.read(), interfaces: hostInterfaces };
+    const state = await onceSnapshot(updates, new CalcGraph(graphCfg), host, o.datastore);
+    first?.stop();
     for (const p of Object.values(state.problems)) {
       log.warn({ resource: p.key, file: p.source?.file, line: p.source?.line }, p.message);
     }
@@ -326,6 +332,7 @@ async function run(o: Options): Promise<void> {
         status.batch(state, secs, seenAt);
         proxyStatus?.batch(state, batch);
       },
+      part: (updates) => proxyStatus?.seen(updates),
       applied: (state, outcome, secs) => {
         status.applied(state, outcome, secs);
         proxyStatus?.applied(state, outcome);
@@ -366,6 +373,28 @@ async function run(o: Options): Promise<void> {
     process.once("SIGTERM", () => stop("SIGTERM"));
     process.once("SIGINT", () => stop("SIGINT"));
   });
+}
+
+/** The snapshot of the datastore's first batch; parts of it go into the graph as they come (datastore/batch.ts). */
+async function onceSnapshot(
+  updates: Observable<ResourceUpdate[]>,
+  graph: CalcGraph,
+  host: { addresses?: readonly string[]; interfaces?: ReadonlyMap<string, readonly string[]> },
+  datastore: string,
+): Promise<DesiredState> {
+  if (host.addresses) graph.setHostAddresses(host.addresses);
+  if (host.interfaces) graph.setHostInterfaces(host.interfaces);
+  const ingestParts = (b: ResourceUpdate[]) => {
+    if (isPartial(b)) graph.ingest(b);
+    return !isPartial(b);
+  };
+  let batch: ResourceUpdate[];
+  try {
+    batch = await firstValueFrom(updates.pipe(filter(ingestParts)));
+  } catch (e) {
+    throw new RuntimeError(`cannot read the ${datastore} datastore: ${(e as Error).message}`);
+  }
+  return graph.apply(batch);
 }
 
 export function main(argv: string[]): Promise<number> {

@@ -54,13 +54,27 @@ test("firstBatch: the first batch, then rest replays it and follows the source",
   const src = new Subject<number>();
   const p = firstBatch(src);
   src.next(1);
-  const { first, rest } = await p;
-  assert.equal(first, 1);
+  const { parts, rest } = await p;
+  assert.deepEqual(parts, [1]);
   src.next(2);
   const all = firstValueFrom(rest.pipe(toArray()));
   src.next(3);
   src.complete();
   assert.deepEqual(await all, [1, 2, 3]);
+});
+
+test("firstBatch: a first batch in parts resolves at the part that completes it", async () => {
+  const src = new Subject<number>();
+  const p = firstBatch(src, (n) => n >= 10);
+  src.next(1);
+  src.next(2);
+  src.next(10);
+  const { parts, rest } = await p;
+  assert.deepEqual(parts, [1, 2, 10]);
+  const all = firstValueFrom(rest.pipe(toArray()));
+  src.next(11);
+  src.complete();
+  assert.deepEqual(await all, [1, 2, 10, 11]);
 });
 
 test("firstBatch: a source that fails before its first batch rejects", async () => {
