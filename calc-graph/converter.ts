@@ -14,6 +14,7 @@ import { Subject } from "rxjs";
 import type { CalicoPolicy, CalicoTier } from "../model/calico.js";
 import type { NetworkPolicy, Node, Pod } from "../model/k8s.js";
 import { type ResourceProblem, type ResourceUpdate, resourceKey } from "../model/resource.js";
+import { ClusterPolicies } from "./cluster-policies.js";
 import { calicoPolicyKey, calicoPolicyToPolicy, tierFromObject } from "./conversion/calico-policy.js";
 import { NAMESPACE_PROFILE_PREFIX, namespaceProfileId, serviceAccountProfileId } from "./conversion/labels.js";
 import { K8S_POLICY_PREFIX, networkPolicyToPolicy } from "./conversion/network-policy.js";
@@ -26,7 +27,7 @@ import { convertNetworkResource } from "./network/convert-update.js";
 import type { NetworkUpdate } from "./network/model.js";
 import { type ServiceUpdate, serviceUpdate } from "./services/service-update.js";
 import { checkStaged } from "./staged.js";
-import { DEFAULT_TIER, DEFAULT_TIER_NAME } from "./tiers.js";
+import { STATIC_TIERS } from "./tiers.js";
 
 export const BUILTIN_NAMESPACES = ["default", "kube-node-lease", "kube-public", "kube-system"];
 
@@ -54,13 +55,17 @@ export class ResourceConverter {
   private readonly goodPolicies = new Set<string>();
   /** Calico policies and tiers (by resource key) whose last valid version is in force. */
   private readonly goodCalico = new Set<string>();
+  private readonly clusterPolicies = new ClusterPolicies(
+    (key, policy) => this.policies$.next({ key, policy }),
+    (key, u, message) => this.problem(key, u, message),
+  );
 
   constructor(private readonly cfg: ConverterConfig) {}
 
   /** Emits the implied profiles; call once before the first update. */
   start(): void {
     for (const ns of BUILTIN_NAMESPACES) this.refreshNamespace(ns);
-    this.tiers$.next({ name: DEFAULT_TIER_NAME, tier: DEFAULT_TIER });
+    for (const tier of STATIC_TIERS) this.tiers$.next({ name: tier.name, tier });
   }
 
   apply(update: ResourceUpdate): void {
@@ -103,6 +108,9 @@ export class ResourceConverter {
         case "CalicoNetworkPolicy":
         case "GlobalNetworkPolicy":
           this.applyCalicoPolicy(key, u);
+          break;
+        case "ClusterNetworkPolicy":
+          this.clusterPolicies.apply(key, u);
           break;
         case "StagedNetworkPolicy":
         case "StagedGlobalNetworkPolicy":
@@ -174,7 +182,7 @@ export class ResourceConverter {
   private applyTier(key: string, u: ResourceUpdate): void {
     if (!u.value) {
       this.goodCalico.delete(key);
-      this.tiers$.next({ name: u.name, tier: u.name === DEFAULT_TIER_NAME ? DEFAULT_TIER : null });
+      this.tiers$.next({ name: u.name, tier: STATIC_TIERS.find((t) => t.name === u.name) ?? null });
       this.problem(key, u, undefined);
       return;
     }
@@ -184,8 +192,8 @@ export class ResourceConverter {
     } catch (e) {
       const kept = this.goodCalico.has(key)
         ? " (the last valid version stays in force)"
-        : u.name === DEFAULT_TIER_NAME
-          ? " (Calico's default tier stays in force)"
+        : STATIC_TIERS.some((t) => t.name === u.name)
+          ? ` (Calico's ${u.name} tier stays in force)`
           : missingTier;
       this.problem(key, u, `${(e as Error).message}${kept}`);
       return;
@@ -231,6 +239,7 @@ export class ResourceConverter {
       }
     }
     this.nodes$.next({ name: u.name, node });
+    this.clusterPolicies.nodeChanged(u.name, node ? (u.value as Node) : null);
     this.problem(key, u, error);
   }
 
@@ -301,6 +310,7 @@ const CALICO_POLICY_KINDS: ReadonlySet<string> = new Set([
   "StagedNetworkPolicy",
   "StagedGlobalNetworkPolicy",
   "StagedKubernetesNetworkPolicy",
+  "ClusterNetworkPolicy",
 ]);
 
 const missingTier = " (its policies are enforced in a tier that runs last and denies at its end)";

@@ -24,6 +24,8 @@ export const KINDS = [
   "StagedNetworkPolicy",
   "StagedGlobalNetworkPolicy",
   "StagedKubernetesNetworkPolicy",
+  // policy.networking.k8s.io/v1alpha2: the cluster admin's tiers (Admin, Baseline).
+  "ClusterNetworkPolicy",
 ] as const;
 
 export type Kind = (typeof KINDS)[number];

@@ -75,6 +75,7 @@ const WIDENS_WHEN_GONE = new Set<string>([
   "CalicoNetworkPolicy",
   "GlobalNetworkPolicy",
   "Tier",
+  "ClusterNetworkPolicy",
 ]);
 const UNSTABLE_WAIT_MS = 10;
 

@@ -18,6 +18,7 @@ const CLUSTER_SCOPED = new Set([
   "Tier",
   "GlobalNetworkPolicy",
   "StagedGlobalNetworkPolicy",
+  "ClusterNetworkPolicy",
 ]);
 const MANIFEST_FILE = /\.(ya?ml|json)$/i;
 
@@ -46,6 +47,7 @@ const API_VERSIONS: Readonly<Record<Kind, readonly string[]>> = {
   StagedNetworkPolicy: CALICO,
   StagedGlobalNetworkPolicy: CALICO,
   StagedKubernetesNetworkPolicy: CALICO,
+  ClusterNetworkPolicy: ["policy.networking.k8s.io/v1alpha2"],
 };
 
 /** Kinds the graph names differently from their manifests: Calico's NetworkPolicy (by apiVersion). */
