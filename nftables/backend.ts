@@ -1,0 +1,75 @@
+// Kernel access for nftables: one `nft -f -` transaction (the kernel applies
+// the whole script or nothing) and the JSON listing of our table in one
+// family. The fake in fake-backend.ts implements the same interface in memory.
+
+import { CommandNotFoundError, run } from "../iptables/exec.js";
+import { NFT_TABLE } from "./names.js";
+
+/** The nft families of our tables: `ip` for IPv4, `ip6` for IPv6. */
+export type NftFamily = "ip" | "ip6";
+
+export function familyOf(ipVersion: 4 | 6): NftFamily {
+  return ipVersion === 4 ? "ip" : "ip6";
+}
+
+export interface NftBackend {
+  readonly family: NftFamily;
+  /** Runs `script` as one transaction; throws NftError, changing nothing, when nft refuses it. */
+  transact(script: string): Promise<void>;
+  /** `nft -j list table <family> calico`, or undefined when there is no such table. */
+  list(): Promise<string | undefined>;
+}
+
+/** A refused transaction or listing; `line` is the script line nft names, when it does. */
+export class NftError extends Error {
+  constructor(
+    message: string,
+    readonly lineNumber?: number,
+    readonly line?: string,
+  ) {
+    super(message);
+    this.name = "NftError";
+  }
+}
+
+export class ExecNftBackend implements NftBackend {
+  /** `prefix` runs nft through another program (`ip netns exec <ns>` in tests). */
+  constructor(
+    readonly family: NftFamily,
+    private readonly prefix: readonly string[] = [],
+  ) {}
+
+  private nft(args: string[], input?: string) {
+    const [cmd, ...rest] = [...this.prefix, "nft", ...args];
+    return run(cmd, rest, input);
+  }
+
+  async transact(script: string): Promise<void> {
+    const r = await this.nft(["-f", "-"], script);
+    if (r.code === 0) return;
+    const stderr = r.stderr.trim();
+    // nft names the place as `/dev/stdin:<line>:<from>-<to>: Error: …`.
+    const m = /^\/dev\/stdin:(\d+):/m.exec(stderr);
+    const lineNumber = m ? Number(m[1]) : undefined;
+    const line = lineNumber ? script.split("\n")[lineNumber - 1] : undefined;
+    throw new NftError(`nft -f failed: ${stderr.slice(0, 2000)}`, lineNumber, line);
+  }
+
+  async list(): Promise<string | undefined> {
+    const r = await this.nft(["-j", "list", "table", this.family, NFT_TABLE]);
+    if (r.code === 0) return r.stdout;
+    if (/No such file or directory/.test(r.stderr)) return undefined;
+    throw new NftError(`nft list table ${this.family} ${NFT_TABLE} failed: ${r.stderr.trim()}`);
+  }
+}
+
+/** Whether `nft` runs here and can talk to nf_tables (root, kernel support). */
+export async function nftAvailable(prefix: readonly string[] = []): Promise<boolean> {
+  try {
+    const [cmd, ...args] = [...prefix, "nft", "list", "tables"];
+    return (await run(cmd, args)).code === 0;
+  } catch (e) {
+    if (e instanceof CommandNotFoundError) return false;
+    throw e;
+  }
+}

@@ -1,0 +1,92 @@
+// The desired tables of one family (DesiredState's raw/mangle/nat/filter) as
+// the chains of our one nft table: chain X of table T is `T-X`; the hook rules
+// of built-in chain B are the base chain `T-B`, hooked where iptables hooks
+// that table (so our rules run where the iptables dataplane's ran).
+
+import {
+  BUILTIN_CHAINS,
+  chainList,
+  type FamilyTables,
+  type RenderedRule,
+  TABLE_NAMES,
+  type TableName,
+} from "../model/tables.js";
+
+export interface BaseChainSpec {
+  readonly type: "filter" | "nat" | "route";
+  readonly hook: "prerouting" | "input" | "forward" | "output" | "postrouting";
+  readonly priority: number;
+}
+
+export interface NftChain {
+  readonly name: string;
+  readonly base?: BaseChainSpec;
+  readonly rules: readonly RenderedRule[];
+}
+
+/** The nft chain holding chain `chain` of iptables table `table`. */
+export function nftChainName(table: TableName, chain: string): string {
+  return `${table}-${chain}`;
+}
+
+const PRIORITY: Record<TableName, number> = { raw: -300, mangle: -150, nat: -100, filter: 0 };
+
+/** Where the base chain for built-in chain `builtin` of `table` hooks, or undefined for an unknown built-in. */
+export function baseChainSpec(table: TableName, builtin: string): BaseChainSpec | undefined {
+  if (!BUILTIN_CHAINS[table].includes(builtin)) return undefined;
+  const hook = builtin.toLowerCase() as BaseChainSpec["hook"];
+  if (table === "nat") {
+    // Destination NAT before routing, source NAT after it (srcnat / dstnat).
+    const src = hook === "postrouting" || hook === "input";
+    return { type: "nat", hook, priority: src ? 100 : -100 };
+  }
+  // A mark set on output must re-route the packet: iptables-nft's mangle OUTPUT is a route chain too.
+  const type = table === "mangle" && hook === "output" ? "route" : "filter";
+  return { type, hook, priority: PRIORITY[table] };
+}
+
+/** The priority as `nft list` prints it: named where nft names it for that hook. */
+export function priorityText(spec: BaseChainSpec): string {
+  const p = spec.priority;
+  if (p === 0 && spec.type !== "nat") return "filter";
+  if (p === -300) return "raw";
+  if (p === -150) return "mangle";
+  if (p === -100 && spec.hook === "prerouting") return "dstnat";
+  if (p === 100 && spec.hook === "postrouting") return "srcnat";
+  return String(p);
+}
+
+export function baseChainLine(spec: BaseChainSpec): string {
+  return `type ${spec.type} hook ${spec.hook} priority ${priorityText(spec)}; policy accept;`;
+}
+
+/** Every chain of the family's table: per iptables table (raw, mangle, nat, filter) as tableChains orders them. */
+export function* familyChains(tables: FamilyTables): Generator<NftChain> {
+  for (const table of TABLE_NAMES) {
+    yield* tableChains(tables, table);
+  }
+}
+
+/** One table's chains: base chains in built-in order, then the others by name. */
+export function* tableChains(tables: FamilyTables, table: TableName): Generator<NftChain> {
+  const t = tables[table];
+  for (const builtin of BUILTIN_CHAINS[table]) {
+    const hook = t.hooks[builtin];
+    if (hook) yield hookChain(table, builtin, hook.insert, hook.append);
+  }
+  for (const b of Object.keys(t.hooks).sort()) {
+    if (!BUILTIN_CHAINS[table].includes(b)) throw new Error(`table ${table}: hook rules for unknown chain ${b}`);
+  }
+  const chains = chainList(t).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  for (const c of chains) yield { name: nftChainName(table, c.name), rules: c.rules };
+}
+
+export function hookChain(
+  table: TableName,
+  builtin: string,
+  insert: readonly RenderedRule[],
+  append: readonly RenderedRule[],
+): NftChain {
+  // Our table holds only our rules: the inserts and appends simply follow each other.
+  return { name: nftChainName(table, builtin), base: baseChainSpec(table, builtin), rules: [...insert, ...append] };
+}

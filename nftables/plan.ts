@@ -1,0 +1,286 @@
+// Plans one transaction bringing our table from what the kernel holds (the
+// view) to the desired one. Only candidates are compared: with `applied` (the
+// desired state the view was last brought to) the chains and sets that are
+// not the same object in both snapshots, so a change costs O(change); without
+// it (cold start, refresh) everything desired and everything in the kernel.
+//
+// The script, in an order that keeps every reference valid inside the one
+// transaction (nft checks each command as it comes):
+//   1. flush the chains that will be rewritten or deleted (their jumps and
+//      @set uses go first),
+//   2. delete stale chains, base chains hooked wrongly, stale and re-typed sets,
+//   3. add sets and their elements; delete then add elements of changed sets,
+//   4. declare new chains (base chains with their hook),
+//   5. add the rules of new and rewritten chains.
+// A changed chain is flushed and refilled in the same transaction, so no
+// packet ever sees it half written; the table itself is never flushed.
+
+import type { IpSetState } from "../model/ipset.js";
+import type { FamilyTables } from "../model/tables.js";
+import { BUILTIN_CHAINS, chainNames, chainOf, changedChains, TABLE_NAMES, type TableName } from "../model/tables.js";
+import { NftError, type NftFamily } from "./backend.js";
+import { type BaseChainSpec, baseChainLine, familyChains, hookChain, type NftChain, nftChainName } from "./chains.js";
+import { NFT_TABLE, nftSetName } from "./names.js";
+import { assertSafeNftName, assertSafeNftRule, isSafeNftElement, isSafeNftName } from "./safe-text.js";
+import { type NftSetSpec, nftElements, nftSetSpec } from "./sets.js";
+import { renderNftTable } from "./table-text.js";
+import type { NftView, ViewChain, ViewSet } from "./view.js";
+
+export interface NftDesired {
+  readonly tables: FamilyTables;
+  /** DesiredState's IP sets (both families: only this family's are used). */
+  readonly sets: Readonly<Record<string, IpSetState>>;
+}
+
+export interface NftPlanStats {
+  readonly chainsWritten: number;
+  readonly chainsDeleted: number;
+  /** Base chains (hook rules) among the chains written. */
+  readonly hooksWritten: number;
+  readonly setsWritten: number;
+  readonly setsDeleted: number;
+  readonly elementsAdded: number;
+  readonly elementsRemoved: number;
+  /** Commands in the script. */
+  readonly linesWritten: number;
+}
+
+export interface NftPlan extends NftPlanStats {
+  /** The transaction ("" when the kernel is in sync). */
+  readonly script: string;
+  /** The view after the script has been applied (null: still no table). */
+  readonly after: NftView | null;
+}
+
+/** Elements per `add element` command: big sets go in several commands of one transaction. */
+const ELEMENTS_PER_COMMAND = 1000;
+
+/** The desired chain named `name` (`<table>-<chain>`), or undefined. */
+function desiredChain(tables: FamilyTables, name: string): NftChain | undefined {
+  const dash = name.indexOf("-");
+  const table = name.slice(0, dash) as TableName;
+  if (dash < 0 || !TABLE_NAMES.includes(table)) return undefined;
+  const rest = name.slice(dash + 1);
+  const hook = tables[table].hooks[rest];
+  if (hook) {
+    if (!BUILTIN_CHAINS[table].includes(rest)) throw new Error(`table ${table}: hook rules for unknown chain ${rest}`);
+    return hookChain(table, rest, hook.insert, hook.append);
+  }
+  const c = chainOf(tables[table], rest);
+  return c && { name, rules: c.rules };
+}
+
+function candidateChains(want: FamilyTables, view: NftView, applied?: FamilyTables): Set<string> {
+  const out = new Set<string>();
+  for (const t of TABLE_NAMES) {
+    if (applied) {
+      for (const c of changedChains(applied[t], want[t])) out.add(nftChainName(t, c));
+      const [a, b] = [applied[t].hooks, want[t].hooks];
+      if (a !== b)
+        for (const h of new Set([...Object.keys(a), ...Object.keys(b)])) if (a[h] !== b[h]) out.add(nftChainName(t, h));
+    } else {
+      for (const c of chainNames(want[t])) out.add(nftChainName(t, c));
+      for (const h of Object.keys(want[t].hooks)) out.add(nftChainName(t, h));
+    }
+  }
+  if (!applied) for (const c of view.chains.keys()) out.add(c);
+  return out;
+}
+
+function candidateSets(family: NftFamily, want: NftDesired, view: NftView, applied?: NftDesired) {
+  const v = family === "ip" ? 4 : 6;
+  const out = new Map<string, IpSetState | undefined>();
+  const keys = applied
+    ? applied.sets === want.sets
+      ? []
+      : [...new Set([...Object.keys(applied.sets), ...Object.keys(want.sets)])].filter(
+          (k) => applied.sets[k] !== want.sets[k],
+        )
+    : Object.keys(want.sets);
+  for (const k of keys) {
+    const s = want.sets[k];
+    const old = applied?.sets[k];
+    if ((s ?? old)?.family !== v) continue;
+    out.set(nftSetName(k), s);
+  }
+  if (!applied) for (const n of view.sets.keys()) if (!out.has(n)) out.set(n, undefined);
+  return out;
+}
+
+const sameBase = (a?: BaseChainSpec, b?: BaseChainSpec) =>
+  a?.type === b?.type && a?.hook === b?.hook && a?.priority === b?.priority;
+
+function sameHashes(have: readonly (string | undefined)[], want: NftChain["rules"]): boolean {
+  if (have.length !== want.length) return false;
+  for (let i = 0; i < have.length; i++) if (have[i] !== want[i].hash) return false;
+  return true;
+}
+
+export function planNft(family: NftFamily, want: NftDesired, view: NftView | null, applied?: NftDesired): NftPlan {
+  if (view === null) return coldPlan(family, want);
+  const t = `${family} ${NFT_TABLE}`;
+  const flush: string[] = [];
+  const deletes: string[] = [];
+  const setCmds: string[] = [];
+  const declare: string[] = [];
+  const rules: string[] = [];
+  const after: NftView = { chains: new Map(view.chains), sets: new Map(view.sets) };
+  let [chainsWritten, chainsDeleted, hooksWritten, setsWritten, setsDeleted, added, removed] = [0, 0, 0, 0, 0, 0, 0];
+
+  const addElements = (name: string, elems: Iterable<string>, op = "add") => {
+    let batch: string[] = [];
+    const emit = () => {
+      if (batch.length) setCmds.push(`${op} element ${t} ${name} { ${batch.join(", ")} }`);
+    };
+    for (const e of elems) {
+      batch.push(e);
+      if (batch.length === ELEMENTS_PER_COMMAND) {
+        emit();
+        batch = [];
+      }
+    }
+    emit();
+  };
+  const rewrite = new Set<string>();
+
+  for (const [name, s] of [...candidateSets(family, want, view, applied)].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    const have = view.sets.get(name);
+    if (!s) {
+      if (have) {
+        kernelName(name);
+        deletes.push(`delete set ${t} ${name}`);
+        after.sets.delete(name);
+        setsDeleted++;
+      }
+      continue;
+    }
+    const spec = nftSetSpec(s);
+    const elems = nftElements(s);
+    assertSafeNftName(name);
+    const retyped = have && (have.type !== spec.type || have.interval !== spec.interval);
+    if (!have || retyped) {
+      if (retyped) {
+        deletes.push(`delete set ${t} ${name}`);
+        removed += have.elements.size;
+        // Rules using it go first, even in chains that did not change: re-added after the set.
+        for (const c of familyChains(want.tables)) if (c.rules.some((r) => usesSet(r.text, name))) rewrite.add(c.name);
+      }
+      setCmds.push(`add set ${t} ${name} { ${setTypeText(spec)} }`);
+      addElements(name, elems);
+      setsWritten++;
+      added += elems.size;
+    } else {
+      const dels: string[] = [];
+      for (const e of have.elements) if (!elems.has(e)) dels.push(kernelElement(e, name));
+      const adds: string[] = [];
+      for (const e of elems) if (!have.elements.has(e)) adds.push(e);
+      if (dels.length + adds.length === 0) continue;
+      // Deletes first: an interval set refuses a new element overlapping one still there.
+      addElements(name, dels, "delete");
+      addElements(name, adds);
+      removed += dels.length;
+      added += adds.length;
+    }
+    after.sets.set(name, { type: spec.type, interval: spec.interval, elements: elems } satisfies ViewSet);
+  }
+
+  for (const name of [...new Set([...candidateChains(want.tables, view, applied?.tables), ...rewrite])].sort()) {
+    const w = desiredChain(want.tables, name);
+    const h = view.chains.get(name);
+    if (!w) {
+      if (!h) continue;
+      kernelName(name);
+      flush.push(`flush chain ${t} ${name}`);
+      deletes.push(`delete chain ${t} ${name}`);
+      after.chains.delete(name);
+      chainsDeleted++;
+      continue;
+    }
+    const rehook = h && !sameBase(h.base, w.base);
+    const policy = h?.base && !rehook && h.base.policy !== "accept";
+    if (h && !rehook && !rewrite.has(name) && !policy && sameHashes(h.hashes, w.rules)) continue;
+    assertSafeNftName(name);
+    if (h) flush.push(`flush chain ${t} ${name}`);
+    if (rehook) deletes.push(`delete chain ${t} ${name}`);
+    if (!h || rehook || policy) declare.push(`add chain ${t} ${name}${w.base ? ` { ${baseChainLine(w.base)} }` : ""}`);
+    for (const r of w.rules) {
+      assertSafeNftRule(r.text);
+      rules.push(`add rule ${t} ${name} ${r.text}`);
+    }
+    const base = w.base && { ...w.base, policy: "accept" };
+    after.chains.set(name, { base, hashes: w.rules.map((r) => r.hash) } satisfies ViewChain);
+    chainsWritten++;
+    if (w.base) hooksWritten++;
+  }
+  const cmds = [...flush, ...deletes, ...setCmds, ...declare, ...rules];
+  const script = cmds.length ? `${cmds.join("\n")}\n` : "";
+  const stats = { chainsWritten, chainsDeleted, hooksWritten, setsWritten, setsDeleted };
+  return { script, after, ...stats, elementsAdded: added, elementsRemoved: removed, linesWritten: cmds.length };
+}
+
+/** No table yet: the whole table in one transaction, the very text felix-dump prints. */
+function coldPlan(family: NftFamily, want: NftDesired): NftPlan {
+  const after: NftView = { chains: new Map(), sets: new Map() };
+  let elementsAdded = 0;
+  let hooksWritten = 0;
+  for (const c of familyChains(want.tables)) {
+    after.chains.set(c.name, { base: c.base && { ...c.base, policy: "accept" }, hashes: c.rules.map((r) => r.hash) });
+    if (c.base) hooksWritten++;
+  }
+  const v = family === "ip" ? 4 : 6;
+  for (const s of Object.values(want.sets)) {
+    if (s.family !== v) continue;
+    const spec = nftSetSpec(s);
+    after.sets.set(spec.name, { type: spec.type, interval: spec.interval, elements: nftElements(s) });
+    elementsAdded += nftElements(s).size;
+  }
+  const empty = after.chains.size === 0 && after.sets.size === 0;
+  const script = empty ? "" : renderNftTable(family, want.tables, want.sets);
+  let lines = 0;
+  for (let at = script.indexOf("\n"); at !== -1; at = script.indexOf("\n", at + 1)) lines++;
+  return {
+    script,
+    after: empty ? null : after,
+    chainsWritten: after.chains.size,
+    chainsDeleted: 0,
+    hooksWritten,
+    setsWritten: after.sets.size,
+    setsDeleted: 0,
+    elementsAdded,
+    elementsRemoved: 0,
+    linesWritten: lines,
+  };
+}
+
+/**
+ * A stale name or element read from our table, checked before we write it
+ * back: something that could not be one token of a script (put there by
+ * someone else) fails the transaction, and the syncer's last retry replaces
+ * the table instead of splicing it in.
+ */
+function kernelName(name: string): void {
+  if (!isSafeNftName(name)) throw new NftError(`our table holds an object named ${JSON.stringify(name)}`);
+}
+
+function kernelElement(e: string, set: string): string {
+  if (!isSafeNftElement(e)) throw new NftError(`set ${set} holds an element ${JSON.stringify(e)} we will not write`);
+  return e;
+}
+
+export function setTypeText(spec: NftSetSpec): string {
+  return `type ${spec.type};${spec.interval ? " flags interval;" : ""}`;
+}
+
+/** Whether a rule text refers to set `name` (`@name` as a whole token). */
+export function usesSet(text: string, name: string): boolean {
+  for (let at = text.indexOf(`@${name}`); at !== -1; at = text.indexOf(`@${name}`, at + 1)) {
+    const next = text[at + name.length + 1];
+    if (next === undefined || !/[A-Za-z0-9_.-]/.test(next)) return true;
+  }
+  return false;
+}
+
+/** The view our table has once `want` is loaded (what a read-back must equal). */
+export function desiredView(family: NftFamily, want: NftDesired): NftView {
+  return coldPlan(family, want).after ?? { chains: new Map(), sets: new Map() };
+}

@@ -1,0 +1,73 @@
+// The desired table of one family as one `nft -f` text: what `felix-dump
+// nftables` prints, what a cold start loads in one transaction, and what
+// `nft -s list table <family> calico` prints once it is loaded (nft lists sets
+// before chains, each in creation order, which is this order; only a hash
+// set's elements come back in the kernel's hash order).
+
+import type { IpSetState } from "../model/ipset.js";
+import type { FamilyTables } from "../model/tables.js";
+import type { NftFamily } from "./backend.js";
+import { baseChainLine, familyChains, type NftChain } from "./chains.js";
+import { NFT_TABLE } from "./names.js";
+import { assertSafeNftName, assertSafeNftRule } from "./safe-text.js";
+import { type NftSetSpec, nftElements, nftSetSpec, sortElements } from "./sets.js";
+
+/** The family's desired sets, by nft name, sorted. */
+export function familySets(
+  sets: Readonly<Record<string, IpSetState>>,
+  family: NftFamily,
+): { spec: NftSetSpec; elements: ReadonlySet<string>; state: IpSetState }[] {
+  const v = family === "ip" ? 4 : 6;
+  return Object.values(sets)
+    .filter((s) => s.family === v)
+    .map((s) => ({ spec: nftSetSpec(s), elements: nftElements(s), state: s }))
+    .sort((a, b) => (a.spec.name < b.spec.name ? -1 : a.spec.name > b.spec.name ? 1 : 0));
+}
+
+/** The `elements = { … }` line(s) of a set as nft prints them (two 4-byte keys a line, else one). */
+export function elementsBlock(spec: NftSetSpec, elements: Iterable<string>, indent = "\t\t"): string {
+  const list = sortElements(elements, spec.interval);
+  if (list.length === 0) return "";
+  const perLine = spec.type === "ipv4_addr" ? 2 : 1;
+  const lines: string[] = [];
+  for (let i = 0; i < list.length; i += perLine) lines.push(list.slice(i, i + perLine).join(", "));
+  return `${indent}elements = { ${lines.join(`,\n${indent}\t     `)} }\n`;
+}
+
+export function setBlock(spec: NftSetSpec, elements: Iterable<string>): string {
+  assertSafeNftName(spec.name);
+  const flags = spec.interval ? "\t\tflags interval\n" : "";
+  return `\tset ${spec.name} {\n\t\ttype ${spec.type}\n${flags}${elementsBlock(spec, elements)}\t}\n`;
+}
+
+export function chainBlock(c: NftChain): string {
+  assertSafeNftName(c.name);
+  for (const r of c.rules) assertSafeNftRule(r.text);
+  const head = c.base ? `\t\t${baseChainLine(c.base)}\n` : "";
+  const rules = c.rules.map((r) => `\t\t${r.text}\n`).join("");
+  return `\tchain ${c.name} {\n${head}${rules}\t}\n`;
+}
+
+/** The whole table as `nft -f` input (and `nft -s list table` output). */
+export function renderNftTable(
+  family: NftFamily,
+  tables: FamilyTables,
+  sets: Readonly<Record<string, IpSetState>>,
+): string {
+  const blocks: string[] = [];
+  for (const s of familySets(sets, family)) blocks.push(setBlock(s.spec, s.elements));
+  for (const c of familyChains(tables)) blocks.push(chainBlock(c));
+  return `table ${family} ${NFT_TABLE} {\n${blocks.join("\n")}}\n`;
+}
+
+/** Both families' tables, as `felix-dump nftables` prints them (IPv6 only when enabled). */
+export function renderNftRuleset(
+  state: {
+    readonly iptables: Readonly<Record<"ipv4" | "ipv6", FamilyTables>>;
+    readonly ipsets: Readonly<Record<string, IpSetState>>;
+  },
+  ipv6: boolean,
+): string {
+  const v4 = renderNftTable("ip", state.iptables.ipv4, state.ipsets);
+  return ipv6 ? `${v4}\n${renderNftTable("ip6", state.iptables.ipv6, state.ipsets)}` : v4;
+}

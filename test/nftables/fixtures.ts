@@ -1,0 +1,70 @@
+// Hand-written nft rule texts and desired states for the nftables kernel-side
+// tests (the renderer lands separately): every rule ends in its hash comment.
+
+import type { IpSetState } from "../../model/ipset.js";
+import {
+  type FamilyTables,
+  type HookRules,
+  type RenderedChain,
+  type RenderedRule,
+  type TableName,
+  tableState,
+} from "../../model/tables.js";
+
+export function r(body: string, hash: string): RenderedRule {
+  return { text: `${body} comment "cali:${hash}"`, hash };
+}
+
+export function chain(name: string, ...rules: RenderedRule[]): RenderedChain {
+  return { name, rules };
+}
+
+export function tables(
+  parts: Partial<Record<TableName, { chains?: RenderedChain[]; hooks?: Record<string, HookRules> }>>,
+): FamilyTables {
+  const t = (n: TableName) => tableState(parts[n]?.chains ?? [], parts[n]?.hooks ?? {});
+  return { raw: t("raw"), mangle: t("mangle"), nat: t("nat"), filter: t("filter") };
+}
+
+export function set(name: string, type: IpSetState["type"], members: string[], family: 4 | 6 = 4): IpSetState {
+  return { name, family, type, members: new Set(members) };
+}
+
+export function sets(...list: IpSetState[]): Record<string, IpSetState> {
+  return Object.fromEntries(list.map((s) => [s.name, s]));
+}
+
+/** A small policy-shaped ruleset: a FORWARD hook, a dispatch chain, an endpoint chain using two sets. */
+export function smallDesired(): { tables: FamilyTables; sets: Record<string, IpSetState> } {
+  const fw = chain(
+    "cali-fw-cali1234",
+    r("ct state established,related accept", "fw1"),
+    r("ip saddr @cali40s.frontend tcp dport 80 accept", "fw2"),
+    r("ip daddr . meta l4proto . th dport @cali40n.web accept", "fw3"),
+    r("drop", "fw4"),
+  );
+  const dispatch = chain(
+    "cali-from-wl-dispatch",
+    r('iifname "cali1234" goto filter-cali-fw-cali1234', "d1"),
+    r("drop", "d2"),
+  );
+  const fwd = chain("cali-FORWARD", r('iifname "cali*" jump filter-cali-from-wl-dispatch', "f1"));
+  return {
+    tables: tables({
+      filter: {
+        chains: [fw, dispatch, fwd],
+        hooks: { FORWARD: { insert: [r("jump filter-cali-FORWARD", "h1")], append: [] } },
+      },
+      nat: {
+        chains: [chain("cali-nat-outgoing", r("ip saddr @cali40s.pools ip daddr != @cali40s.pools masquerade", "n1"))],
+        hooks: { POSTROUTING: { insert: [r("jump nat-cali-nat-outgoing", "h2")], append: [] } },
+      },
+    }),
+    sets: sets(
+      set("cali40s:frontend", "hash:net", ["10.0.1.1", "10.0.1.2/32", "10.0.2.0/24"]),
+      set("cali40n:web", "hash:ip,port", ["10.0.1.5,tcp:80", "10.0.1.6,tcp:8080"]),
+      set("cali40s:pools", "hash:net", ["10.0.0.0/16", "10.0.1.1"]),
+      set("cali60s:frontend", "hash:net", ["fd00::1"], 6),
+    ),
+  };
+}

@@ -1,0 +1,344 @@
+// The nftables table syncer on the real nft in a throwaway namespace: a cold
+// load is one transaction and reads back as desired (`nft -s list table`
+// prints the very text felix-dump renders, up to the kernel's order of a hash
+// set's elements); a change writes only itself; drift made with nft itself is
+// repaired after a refresh; other tables (iptables-nft's `ip filter`,
+// kube-proxy's `ip kube-proxy`) are never touched; and the kernel's verdict
+// follows a set element added or removed.
+
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { after, before, describe, test } from "node:test";
+import { ExecNftBackend, type NftBackend, NftError, type NftFamily, nftAvailable } from "../../nftables/backend.js";
+import { desiredView as loadedView } from "../../nftables/plan.js";
+import { removeNftTables } from "../../nftables/remove.js";
+import { NftTableSyncer } from "../../nftables/table-syncer.js";
+import { renderNftRuleset, renderNftTable } from "../../nftables/table-text.js";
+import { type NftView, parseNftJson } from "../../nftables/view.js";
+import { skipIf } from "../helpers/skip.js";
+import { createNetns, deleteNetns, netnsSkipReason } from "../routes/netns.js";
+import { chain, r, set, smallDesired, tables } from "./fixtures.js";
+
+const missing = ["nft", "iptables-nft", "python3"].find((t) => spawnSync("sh", ["-c", `command -v ${t}`]).status !== 0);
+const skip = netnsSkipReason() ?? (missing && `needs ${missing}`);
+
+/** ExecNftBackend inside the namespace, keeping every script it ran. */
+class Recording extends ExecNftBackend {
+  readonly scripts: string[] = [];
+  constructor(family: NftFamily, ns: string) {
+    super(family, ["ip", "netns", "exec", ns]);
+  }
+  override async transact(script: string) {
+    this.scripts.push(script);
+    await super.transact(script);
+  }
+}
+
+function sh(ns: string, cmd: string, args: string[], input?: string): { code: number; out: string } {
+  const p = spawnSync("ip", ["netns", "exec", ns, cmd, ...args], { input, encoding: "utf8" });
+  return { code: p.status ?? 1, out: p.stdout + p.stderr };
+}
+
+function nft(ns: string, ...args: string[]): string {
+  const p = sh(ns, "nft", args);
+  assert.equal(p.code, 0, p.out);
+  return p.out;
+}
+
+/** A view as plain data: chains by name, sets with sorted elements. */
+function plain(v: NftView | null) {
+  if (!v) return null;
+  return {
+    chains: Object.fromEntries([...v.chains].sort(([a], [b]) => (a < b ? -1 : 1))),
+    sets: Object.fromEntries(
+      [...v.sets].sort(([a], [b]) => (a < b ? -1 : 1)).map(([n, s]) => [n, { ...s, elements: [...s.elements].sort() }]),
+    ),
+  };
+}
+
+async function kernelView(b: NftBackend) {
+  const j = await b.list();
+  return plain(j === undefined ? null : parseNftJson(j));
+}
+
+/** What our table must read back as once `d` is loaded. */
+async function desiredView(family: NftFamily, d: ReturnType<typeof smallDesired>) {
+  return plain(loadedView(family, d));
+}
+
+/**
+ * A listing with each `elements = { … }` block's elements sorted (a hash set
+ * lists in the kernel's hash order) but its line breaks kept where they were,
+ * so the wrapping is still compared.
+ */
+function sortedElements(text: string): string {
+  return text.replace(/elements = \{ ([^}]*) \}/g, (_m, body: string) => {
+    const lines = body.split(/,\n\s*/).map((l) => l.split(", "));
+    const items = lines.flat().sort();
+    let at = 0;
+    const out = lines.map((l) => {
+      const part = items.slice(at, at + l.length);
+      at += l.length;
+      return part.join(", ");
+    });
+    return `elements = { ${out.join(",\n\t\t\t     ")} }`;
+  });
+}
+
+describe("nftables syncer on the real nft", { ...skipIf(skip), timeout: 120_000 }, () => {
+  let ns = "";
+  before(() => {
+    ns = createNetns("fxnft");
+    sh(ns, "ip", ["link", "set", "lo", "up"]);
+  });
+  after(() => deleteNetns(ns));
+
+  const foreign = () => ({
+    filter: nft(ns, "list", "table", "ip", "filter"),
+    kp: nft(ns, "list", "table", "ip", "kube-proxy"),
+  });
+
+  test("cold load in one transaction; nft lists the rendered text; a second apply writes nothing", async () => {
+    // Someone else's tables first: iptables-nft's and kube-proxy's.
+    assert.equal(sh(ns, "iptables-nft", ["-A", "FORWARD", "-s", "10.9.0.0/16", "-j", "DROP"]).code, 0);
+    nft(ns, "-f", "-");
+    const kp = sh(
+      ns,
+      "nft",
+      ["-f", "-"],
+      "table ip kube-proxy {\n\tchain services {\n\t\tip daddr 10.96.0.1 tcp dport 443 counter\n\t}\n}\n",
+    );
+    assert.equal(kp.code, 0, kp.out);
+    const before = foreign();
+
+    const b = new Recording("ip", ns);
+    const d = smallDesired();
+    const res = await new NftTableSyncer(b).apply(d.tables, d.sets);
+    assert.equal(b.scripts.length, 1);
+    assert.equal(res.chainsWritten, 6);
+    const listed = nft(ns, "-s", "list", "table", "ip", "calico");
+    assert.equal(sortedElements(listed), sortedElements(renderNftTable("ip", d.tables, d.sets)));
+    assert.equal((await new NftTableSyncer(b).apply(d.tables, d.sets)).linesWritten, 0, "read back equals desired");
+    assert.deepEqual(foreign(), before, "foreign tables untouched");
+  });
+
+  test("every set type in both families lists exactly as rendered (types, flags, element wrapping)", async () => {
+    const all = {
+      "cali40s:n": set("cali40s:n", "hash:net", [
+        "10.0.0.1",
+        "10.0.3.0/24",
+        "192.168.0.0/16",
+        "10.0.0.9/32",
+        "10.0.0.7",
+      ]),
+      "cali40s:pods": set("cali40s:pods", "hash:net", ["10.0.0.1", "10.0.0.2", "10.0.0.3/32", "10.0.0.4", "10.0.0.5"]),
+      "cali60s:pods": set("cali60s:pods", "hash:net", ["fd00::1", "fd00::2", "fd00::3"], 6),
+      "cali40n:p": set("cali40n:p", "hash:ip,port", ["10.0.0.1,tcp:80", "10.0.0.2,udp:53", "10.0.0.3,sctp:9"]),
+      "cali40x:ipi": set("cali40x:ipi", "hash:ip,port,ip", ["10.0.0.1,tcp:80,10.0.0.1", "10.0.0.2,tcp:80,10.0.0.2"]),
+      "cali40x:ipn": set("cali40x:ipn", "hash:ip,port,net", [
+        "10.0.0.1,tcp:80,10.9.0.0/16",
+        "10.0.0.2,udp:53,10.8.0.0/16",
+      ]),
+      "cali60s:n": set("cali60s:n", "hash:net", ["fd00::1", "fd00:1::/64", "fd00::2/128", "fd00::3"], 6),
+      "cali60n:p": set("cali60n:p", "hash:ip,port", ["fd00::1,tcp:80", "fd00::2,udp:53"], 6),
+      "cali60x:ipn": set(
+        "cali60x:ipn",
+        "hash:ip,port,net",
+        ["fd00::1,tcp:80,fd09::/32", "fd00::2,tcp:80,fd08::/32"],
+        6,
+      ),
+    };
+    const empty = tables({});
+    for (const family of ["ip", "ip6"] as const) {
+      const b = new ExecNftBackend(family, ["ip", "netns", "exec", ns]);
+      await removeNftTables([b]);
+      await new NftTableSyncer(b).apply(empty, all);
+      const listed = nft(ns, "-s", "list", "table", family, "calico");
+      assert.equal(sortedElements(listed), sortedElements(renderNftTable(family, empty, all)));
+      await removeNftTables([b]);
+    }
+  });
+
+  test("one element added, one chain changed: each transaction holds only that; the kernel reads back as desired", async () => {
+    const b = new Recording("ip", ns);
+    const syncer = new NftTableSyncer(b);
+    const d = smallDesired();
+    await syncer.apply(d.tables, d.sets);
+    b.scripts.length = 0;
+    const before = foreign();
+    const sets = {
+      ...d.sets,
+      "cali40n:web": set("cali40n:web", "hash:ip,port", ["10.0.1.5,tcp:80", "10.0.1.6,tcp:8080", "10.0.1.7,udp:53"]),
+    };
+    await syncer.apply(d.tables, sets);
+    assert.deepEqual(b.scripts, ["add element ip calico cali40n.web { 10.0.1.7 . udp . 53 }\n"]);
+
+    const fw = chain("cali-fw-cali1234", r("ct state established,related accept", "fw1"), r("drop", "fw9"));
+    const filter = tables({ filter: { chains: [fw, ...others(d)], hooks: d.tables.filter.hooks } }).filter;
+    const next = { tables: { ...d.tables, filter }, sets };
+    const res = await syncer.apply(next.tables, next.sets);
+    assert.equal(res.chainsWritten, 1);
+    assert.deepEqual(
+      b.scripts
+        .at(-1)!
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => l.split(" ").slice(0, 6).join(" ")),
+      [
+        "flush chain ip calico filter-cali-fw-cali1234",
+        "add rule ip calico filter-cali-fw-cali1234 ct",
+        "add rule ip calico filter-cali-fw-cali1234 drop",
+      ],
+    );
+    assert.deepEqual(await kernelView(b), await desiredView("ip", next));
+    assert.deepEqual(foreign(), before, "foreign tables untouched");
+  });
+
+  test("drift made with nft (a rule and an element deleted; a rule, a chain and a map added; a policy and a hook changed) is repaired on refresh", async () => {
+    const b = new Recording("ip", ns);
+    const syncer = new NftTableSyncer(b);
+    const d = smallDesired();
+    await syncer.apply(d.tables, d.sets);
+    const j = JSON.parse(nft(ns, "-j", "list", "table", "ip", "calico")) as {
+      nftables: { rule?: { comment?: string; handle: number } }[];
+    };
+    const handle = j.nftables.find((i) => i.rule?.comment === "cali:fw2")!.rule!.handle;
+    nft(ns, "delete", "rule", "ip", "calico", "filter-cali-fw-cali1234", "handle", String(handle));
+    nft(ns, "delete", "element", "ip", "calico", "cali40s.frontend", "{ 10.0.2.0/24 }");
+    nft(ns, "add", "rule", "ip", "calico", "filter-FORWARD", "counter");
+    nft(ns, "add", "map", "ip", "calico", "stale", "{ type ifname : verdict; }");
+    // A base chain's policy turned to drop, another re-hooked at another priority.
+    nft(ns, "add", "chain", "ip", "calico", "filter-FORWARD", "{ type filter hook forward priority 0; policy drop; }");
+    nft(ns, "flush", "chain", "ip", "calico", "nat-POSTROUTING");
+    nft(ns, "delete", "chain", "ip", "calico", "nat-POSTROUTING");
+    nft(
+      ns,
+      "add",
+      "chain",
+      "ip",
+      "calico",
+      "nat-POSTROUTING",
+      "{ type nat hook postrouting priority 50; policy accept; }",
+    );
+    nft(ns, "add", "chain", "ip", "calico", "filter-cali-stale");
+    assert.notDeepEqual(await kernelView(b), await desiredView("ip", d));
+    syncer.invalidate();
+    const res = await syncer.apply(d.tables, d.sets);
+    assert.equal(res.chainsWritten, 3);
+    assert.equal(res.hooksWritten, 2);
+    assert.equal(res.elementsAdded, 1);
+    assert.equal(res.chainsDeleted, 1);
+    assert.equal(res.setsDeleted, 1, "the map left in our table");
+    assert.deepEqual(await kernelView(b), await desiredView("ip", d));
+  });
+
+  test("a big new set on a loaded table goes in chunks of one transaction; emptying it deletes in chunks too", async () => {
+    const b = new Recording("ip", ns);
+    const syncer = new NftTableSyncer(b);
+    const d = smallDesired();
+    await syncer.apply(d.tables, d.sets);
+    const members = Array.from({ length: 2500 }, (_, i) => `10.${100 + (i >> 8)}.${i & 255}.1`);
+    const big = { ...d.sets, "cali40s:big": set("cali40s:big", "hash:net", members) };
+    await syncer.apply(d.tables, big);
+    assert.equal(b.scripts.length, 1);
+    assert.equal(b.scripts[0].match(/^add element /gm)?.length, 3);
+    assert.deepEqual(await kernelView(b), await desiredView("ip", { tables: d.tables, sets: big }));
+    const emptied = { ...d.sets, "cali40s:big": set("cali40s:big", "hash:net", []) };
+    await syncer.apply(d.tables, emptied);
+    assert.equal(b.scripts[1].match(/^delete element /gm)?.length, 3);
+    assert.deepEqual(await kernelView(b), await desiredView("ip", { tables: d.tables, sets: emptied }));
+  });
+
+  test("the kernel's verdict follows the set: an element added drops, removed lets through", async () => {
+    const b = new ExecNftBackend("ip", ["ip", "netns", "exec", ns]);
+    const syncer = new NftTableSyncer(b);
+    const d = smallDesired();
+    const out = tables({
+      filter: {
+        chains: [chain("cali-OUTPUT", r("ip daddr @cali40s.blocked drop", "o1"))],
+        hooks: { OUTPUT: { insert: [r("jump filter-cali-OUTPUT", "h3")], append: [] } },
+      },
+    }).filter;
+    const t = {
+      ...d.tables,
+      filter: {
+        ...out,
+        shards: { ...d.tables.filter.shards, ...out.shards },
+        hooks: { ...d.tables.filter.hooks, ...out.hooks },
+      },
+    };
+    const send = () =>
+      sh(ns, "python3", [
+        "-c",
+        "import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'x', ('127.0.0.5', 9))",
+      ]).code;
+    await syncer.apply(t, { ...d.sets, "cali40s:blocked": set("cali40s:blocked", "hash:net", []) });
+    assert.equal(send(), 0, "empty set: the packet goes out");
+    await syncer.apply(t, { ...d.sets, "cali40s:blocked": set("cali40s:blocked", "hash:net", ["127.0.0.0/24"]) });
+    assert.notEqual(send(), 0, "in the set: dropped at output (sendto gets EPERM)");
+    await syncer.apply(t, { ...d.sets, "cali40s:blocked": set("cali40s:blocked", "hash:net", ["127.0.1.0/24"]) });
+    assert.equal(send(), 0, "out of the set again");
+  });
+
+  test("the last retry replaces a loaded table in one transaction (listing failing): nft accepts it, other tables stay", async () => {
+    const b = new Recording("ip", ns);
+    const d = smallDesired();
+    await new NftTableSyncer(b).apply(d.tables, d.sets);
+    const before = foreign();
+    let failing = 3;
+    const broken = Object.assign(Object.create(b) as Recording, {
+      list: async () => {
+        if (failing-- > 0) throw new NftError("listing refused");
+        return b.list();
+      },
+    });
+    const next = { ...d.sets, "cali40s:pools": set("cali40s:pools", "hash:net", ["10.3.0.0/16"]) };
+    await new NftTableSyncer(broken, { retries: 3, sleep: async () => {} }).apply(d.tables, next);
+    assert.match(b.scripts.at(-1)!, /^add table ip calico\ndelete table ip calico\ntable ip calico \{/);
+    assert.deepEqual(await kernelView(b), await desiredView("ip", { tables: d.tables, sets: next }));
+    assert.deepEqual(foreign(), before, "foreign tables untouched");
+  });
+
+  test("felix-dump's ruleset text (both families) loads with one nft -f and reads back as desired; nftAvailable", async () => {
+    const d = smallDesired();
+    const six = tables({ filter: { chains: [chain("cali-x", r("ip6 saddr @cali60s.frontend accept", "x1"))] } });
+    const state = { iptables: { ipv4: d.tables, ipv6: six }, ipsets: d.sets };
+    assert.ok(!renderNftRuleset(state, false).includes("table ip6"));
+    const b4 = new ExecNftBackend("ip", ["ip", "netns", "exec", ns]);
+    const b6 = new ExecNftBackend("ip6", ["ip", "netns", "exec", ns]);
+    await removeNftTables([b4, b6]);
+    await b4.transact(renderNftRuleset(state, true));
+    assert.deepEqual(await kernelView(b4), await desiredView("ip", d));
+    assert.deepEqual(await kernelView(b6), await desiredView("ip6", { tables: six, sets: d.sets }));
+    await removeNftTables([b4, b6]);
+    assert.equal(await nftAvailable(["ip", "netns", "exec", ns]), true);
+    assert.equal(await nftAvailable(["/nonexistent/felix-nft"]), false);
+  });
+
+  test("ip6: the IPv6 table with the IPv6 sets; removeNftTables removes both of ours and nothing else", async () => {
+    const b6 = new ExecNftBackend("ip6", ["ip", "netns", "exec", ns]);
+    const d = smallDesired();
+    const six = tables({
+      filter: {
+        chains: [chain("cali-x", r("ip6 saddr @cali60s.frontend accept", "x1"))],
+        hooks: { FORWARD: { insert: [r("jump filter-cali-x", "h6")], append: [] } },
+      },
+    });
+    await new NftTableSyncer(b6).apply(six, d.sets);
+    assert.deepEqual(await kernelView(b6), await desiredView("ip6", { tables: six, sets: d.sets }));
+    const before = foreign();
+    const b4 = new ExecNftBackend("ip", ["ip", "netns", "exec", ns]);
+    await new NftTableSyncer(b4).apply(d.tables, d.sets);
+    assert.deepEqual(await removeNftTables([b4, b6]), ["ip", "ip6"]);
+    assert.equal(await b4.list(), undefined);
+    assert.equal(await b6.list(), undefined);
+    assert.deepEqual(foreign(), before, "foreign tables untouched");
+    assert.deepEqual(await removeNftTables([b4, b6]), [], "nothing left to remove");
+  });
+});
+
+function others(d: ReturnType<typeof smallDesired>) {
+  return Object.values(d.tables.filter.shards)
+    .flatMap((s) => Object.values(s))
+    .filter((c) => c.name !== "cali-fw-cali1234");
+}
