@@ -9,7 +9,7 @@ import type { ClusterNetworkPolicy } from "../model/cluster-network-policy.js";
 import type { Node } from "../model/k8s.js";
 import type { ResourceUpdate } from "../model/resource.js";
 import { parseIp } from "./conversion/cidr.js";
-import { clusterNetworkPolicyKey, clusterNetworkPolicyToPolicy } from "./conversion/cluster-network-policy.js";
+import { clusterNetworkPolicyToPolicy } from "./conversion/cluster-network-policy.js";
 import type { Policy } from "./model.js";
 import { matches, type Selector } from "./selector/selector.js";
 
@@ -23,8 +23,8 @@ export class ClusterPolicies {
   private readonly nodes = new Map<string, NodeAddrs>();
   /** CNPs with a nodes peer, by resource key: converted again when nodes change. */
   private readonly withNodes = new Map<string, ResourceUpdate>();
-  /** What was last emitted per resource key (JSON), so an unchanged result is not emitted again. */
-  private readonly emitted = new Map<string, string>();
+  /** What was last emitted per resource key: its policy key (it names the tier) and JSON, to emit only changes. */
+  private readonly emitted = new Map<string, { key: string; json: string }>();
 
   constructor(
     private readonly emit: (key: string, policy: Policy | null) => void,
@@ -32,11 +32,11 @@ export class ClusterPolicies {
   ) {}
 
   apply(key: string, u: ResourceUpdate): void {
-    const pKey = clusterNetworkPolicyKey(u.name);
+    const last = this.emitted.get(key);
     if (!u.value) {
       this.withNodes.delete(key);
       this.emitted.delete(key);
-      this.emit(pKey, null);
+      if (last) this.emit(last.key, null);
       this.report(key, u, undefined);
       return;
     }
@@ -45,16 +45,18 @@ export class ClusterPolicies {
       converted = clusterNetworkPolicyToPolicy(u.value as ClusterNetworkPolicy, (sel) => this.nodeNets(sel));
     } catch (e) {
       // Cannot be placed: the last valid version, if any, stays in force.
-      const kept = this.emitted.has(key) ? " (the last valid version stays in force)" : " (not enforced)";
+      const kept = last ? " (the last valid version stays in force)" : " (not enforced)";
       this.report(key, u, `${(e as Error).message}${kept}`);
       return;
     }
     if (converted.usesNodes) this.withNodes.set(key, u);
     else this.withNodes.delete(key);
-    const text = JSON.stringify(converted.policy);
-    if (this.emitted.get(key) !== text) {
-      this.emitted.set(key, text);
-      this.emit(pKey, converted.policy);
+    const next = { key: converted.policy.key, json: JSON.stringify(converted.policy) };
+    if (last?.json !== next.json) {
+      // Moved to the other tier: its id changes with it.
+      if (last && last.key !== next.key) this.emit(last.key, null);
+      this.emitted.set(key, next);
+      this.emit(next.key, converted.policy);
     }
     this.report(key, u, converted.problem);
   }

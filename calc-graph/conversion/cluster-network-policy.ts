@@ -38,9 +38,9 @@ const MAX_CIDR_TEXT = 43;
 const DOMAIN_NAME = /^(\*\.)?([a-zA-z0-9]([-a-zA-Z0-9_]*[a-zA-Z0-9])?\.)+[a-zA-z0-9]([-a-zA-Z0-9_]*[a-zA-Z0-9])?\.?$/;
 const PROTOCOLS: readonly Protocol[] = ["tcp", "udp", "sctp"];
 
-/** Felix-style chain key and Calico-style policy name of a CNP. */
-export const clusterNetworkPolicyKey = (name: string) => `kcnp/${name}`;
+/** Calico's policy name of a CNP (`kcnp.kube-admin.<name>`) and Felix's policy id, the chain-name key. */
 export const clusterNetworkPolicyName = (tier: string, name: string) => `kcnp.${tier}.${name}`;
+export const clusterNetworkPolicyKey = (tier: string, name: string) => `kcnp/${clusterNetworkPolicyName(tier, name)}`;
 
 /** Resolves an egress `nodes` peer: the addresses of the nodes whose labels match. */
 export type NodeAddresses = (nodeSelector: Selector) => readonly string[];
@@ -74,7 +74,7 @@ export function clusterNetworkPolicyToPolicy(
   if (!tier) throw new Error(`spec.tier must be Admin or Baseline, not ${show(spec.tier)}`);
   const selector = subjectSelector(spec.subject);
   const id = { tier, namespace: "", name: clusterNetworkPolicyName(tier, name) };
-  const base = { id, key: clusterNetworkPolicyKey(name), kind: "ClusterNetworkPolicy" as const, selector };
+  const base = { id, key: clusterNetworkPolicyKey(tier, name), kind: "ClusterNetworkPolicy" as const, selector };
   const ctx: Ctx = { policySelector: selector, nodeAddresses, notes: [], usesNodes: false };
   try {
     const order = priority(spec.priority);

@@ -22,7 +22,7 @@ describe("ClusterNetworkPolicy conversion", () => {
     const a = convert("x", { ingress: [{ action: "Deny", from: [ns("b")] }] }).policy;
     assert.deepEqual(
       [a.id.tier, a.order, a.kind, a.key, a.id.name],
-      [KUBE_ADMIN_TIER.name, 10, "ClusterNetworkPolicy", "kcnp/x", "kcnp.kube-admin.x"],
+      [KUBE_ADMIN_TIER.name, 10, "ClusterNetworkPolicy", "kcnp/kcnp.kube-admin.x", "kcnp.kube-admin.x"],
     );
     const b = convert("y", { tier: "Baseline", priority: 0 }).policy;
     assert.deepEqual([b.id.tier, b.order], [KUBE_BASELINE_TIER.name, 0]);
@@ -40,8 +40,12 @@ describe("ClusterNetworkPolicy conversion", () => {
     assert.deepEqual(
       tiers.map((t) => [t.name, t.defaultAction, t.policies.map((x) => x.key)]),
       [
-        ["kube-admin", "Pass", ["kcnp/first", "kcnp/alpha", "kcnp/zeta"]],
-        ["kube-baseline", "Pass", ["kcnp/base"]],
+        [
+          "kube-admin",
+          "Pass",
+          ["kcnp/kcnp.kube-admin.first", "kcnp/kcnp.kube-admin.alpha", "kcnp/kcnp.kube-admin.zeta"],
+        ],
+        ["kube-baseline", "Pass", ["kcnp/kcnp.kube-baseline.base"]],
       ],
     );
     assert.deepEqual(

@@ -74,7 +74,7 @@ test("ClusterNetworkPolicy CRD missing: in sync without it (404 is empty), its o
     assert.deepEqual(policiesOf(state), []);
     server.cnpCrd = true;
     server.create(cnp("Deny"));
-    await until(() => policiesOf(state).includes("kcnp/deny-b"), "the CNP after the CRD appeared");
+    await until(() => policiesOf(state).includes("kcnp/kcnp.kube-admin.deny-b"), "the CNP after the CRD appeared");
     const chain = () => chainList(state.iptables.ipv4.filter).find((c) => c.name.startsWith("cali-pi-"));
     assert.match(
       chain()

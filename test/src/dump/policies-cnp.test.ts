@@ -17,16 +17,28 @@ test("felix-dump policies lists kube-admin, default and kube-baseline with their
   assert.deepEqual(
     harry.ingress.tiers.map((t) => [t.name, t.defaultAction, t.policies]),
     [
-      ["kube-admin", "Pass", ["admin-deny-slytherin"]],
+      ["kube-admin", "Pass", ["kcnp.kube-admin.admin-deny-slytherin"]],
       ["default", "Deny", ["gryffindor/knp.default.allow-web"]],
-      ["kube-baseline", "Pass", ["baseline-default-deny"]],
+      ["kube-baseline", "Pass", ["kcnp.kube-baseline.baseline-default-deny"]],
     ],
   );
-  assert.ok(harry.ingress.policies.every((p) => p.kind !== "ClusterNetworkPolicy" || p.key.startsWith("kcnp/")));
+  assert.ok(
+    harry.ingress.policies.every((p) => p.kind !== "ClusterNetworkPolicy" || p.key.startsWith("kcnp/kcnp.kube-")),
+  );
   const draco = explainPolicies(s, "slytherin/draco");
   // Priority 1 first; a-tie and b-admin-same-priority share priority 10 and go by name.
-  assert.deepEqual(draco.egress.tiers[0]?.policies, ["admin-first", "a-tie", "b-admin-same-priority"]);
+  assert.deepEqual(draco.egress.tiers[0]?.policies, [
+    "kcnp.kube-admin.admin-first",
+    "kcnp.kube-admin.a-tie",
+    "kcnp.kube-admin.b-admin-same-priority",
+  ]);
   const text = policiesText(draco);
-  assert.match(text, /tier kube-admin:\n\s+1\. admin-first {2}\[ClusterNetworkPolicy, chain cali-po-/);
-  assert.match(text, /tier kube-baseline:\n\s+4\. baseline-default-deny {2}\[ClusterNetworkPolicy/);
+  assert.match(
+    text,
+    /tier kube-admin:\n\s+1\. kcnp\.kube-admin\.admin-first {2}\[ClusterNetworkPolicy, chain cali-po-/,
+  );
+  assert.match(
+    text,
+    /tier kube-baseline:\n\s+4\. kcnp\.kube-baseline\.baseline-default-deny {2}\[ClusterNetworkPolicy/,
+  );
 });
