@@ -19,9 +19,9 @@ import { after, before, describe, test } from "node:test";
 import { stringify } from "yaml";
 import { type Protocol, requirementsMissing, Topology, type TopoNode, type TopoPod } from "../../src/netns/topology.js";
 import { skipIf } from "../helpers/skip.js";
-import { felixOnce, ManifestDir, nodeManifest, podManifest } from "./cluster.js";
+import { eventually, felixDaemon, felixOnce, ManifestDir, nodeManifest, podManifest } from "./cluster.js";
 import { CNP_CONFORMANCE, type Mutation } from "./cnp-conformance-cases.js";
-import { byName, cnp, HNP, HOUSE_LABEL, type House, rule } from "./cnp-fixtures.js";
+import { byName, cnp, HNP, HOUSE_LABEL, type House, priorityFixture, rule } from "./cnp-fixtures.js";
 
 const skip = requirementsMissing();
 const OPEN_MS = 3000;
@@ -209,6 +209,45 @@ describe(
         const failures = (await Promise.all(pokes.map(poke))).filter((f): f is string => f !== undefined);
         assert.deepEqual(failures, []);
       } finally {
+        dir.remove("policies.yaml");
+      }
+    });
+
+    test("the watching daemons follow ClusterNetworkPolicy edits as they are written (priority, action, deletion)", async () => {
+      const docs = JSON.parse(JSON.stringify(priorityFixture())) as Obj[];
+      writeCluster({});
+      dir.write("policies.yaml", docs);
+      const daemons = nodes.map((n) => felixDaemon(topo, dir.path, n));
+      const until = (open: boolean) =>
+        eventually(
+          () => topo.probe(pod("draco-1"), pod("harry-0"), 80, "tcp", 300),
+          (ok) => ok === open,
+        ).catch((e: Error) => {
+          throw new Error(`${e.message}\nnode1 daemon:\n${daemons[0]!.output().slice(-3000)}`);
+        });
+      try {
+        for (const d of daemons) {
+          await eventually(
+            async () => d.output(),
+            (o) => /"msg":"dataplane (programmed|already in sync)/.test(o),
+          );
+        }
+        await until(false); // priority 50's Deny before priority 60's Pass
+        const spec = (name: string) => docs.find((d) => d.metadata.name === name)!.spec;
+        spec("old-priority-60-new-priority-40-example").priority = 40;
+        dir.write("policies.yaml", docs);
+        const passed = await until(true); // the Pass now runs first: the Baseline's Accept decides
+        (spec("default").ingress as Record<string, unknown>[])[0]!.action = "Deny";
+        dir.write("policies.yaml", docs);
+        const denied = await until(false);
+        dir.remove("policies.yaml");
+        const removed = await until(true);
+        console.log(
+          `# daemons: a CNP priority change enforced in ${passed.ms.toFixed(0)} ms, an action change in ` +
+            `${denied.ms.toFixed(0)} ms, the CNPs' removal in ${removed.ms.toFixed(0)} ms (probes included; a removal waits for the confirming read)`,
+        );
+      } finally {
+        for (const d of daemons) await d.kill();
         dir.remove("policies.yaml");
       }
     });
