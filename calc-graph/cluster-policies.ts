@@ -61,6 +61,11 @@ export class ClusterPolicies {
     this.report(key, u, converted.problem);
   }
 
+  /** Whether a version of this CNP (by resource key) is in force. */
+  inForce(key: string): boolean {
+    return this.emitted.has(key);
+  }
+
   /** A node added, changed or withdrawn (null). */
   nodeChanged(name: string, node: Node | null): void {
     const next = node ? nodeAddrs(node) : undefined;

@@ -288,7 +288,8 @@ export class ResourceConverter {
   /** An invalid policy, pool, affinity or configuration: its last valid version, if any, stays in force. */
   private rejected(key: string, u: ResourceUpdate, invalid: string): void {
     if (CALICO_POLICY_KINDS.has(u.kind)) {
-      const kept = this.goodCalico.has(key) ? " (the last valid version stays in force)" : "";
+      const inForce = this.goodCalico.has(key) || this.clusterPolicies.inForce(key);
+      const kept = inForce ? " (the last valid version stays in force)" : "";
       this.problem(key, u, `${invalid}${kept}`);
       return;
     }

@@ -122,3 +122,20 @@ test("a Tier may restate kube-admin / kube-baseline, not change them; deleting i
     /must have order 10000000 and defaultAction Pass.*stays in force/,
   );
 });
+
+test("an update the API server would refuse (bad label, no subject) keeps the CNP's last valid version in force", () => {
+  const cnp = (labels: Record<string, string>, subject: object | undefined) =>
+    update("ClusterNetworkPolicy", "", "guard", {
+      metadata: { name: "guard", labels },
+      spec: { tier: "Admin", priority: 1, subject, ingress: [{ action: "Deny", from: [{ namespaces: {} }] }] },
+    });
+  const g = new CalcGraph({ nodeName: "node1" });
+  g.apply([...base, pod("prod", "a", { ip: "10.65.1.5" }), cnp({}, { namespaces: {} })]);
+  const before = renderState(g.current);
+  assert.match(before, /-j DROP/);
+  for (const bad of [cnp({ "bad key!": "x" }, { namespaces: {} }), cnp({}, undefined)]) {
+    g.apply([bad]);
+    assert.equal(renderState(g.current), before);
+    assert.match(g.current.problems["ClusterNetworkPolicy//guard"]?.message ?? "", /last valid version stays in force/);
+  }
+});

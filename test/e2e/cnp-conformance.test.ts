@@ -244,7 +244,7 @@ describe(
         const removed = await until(true);
         console.log(
           `# daemons: a CNP priority change enforced in ${passed.ms.toFixed(0)} ms, an action change in ` +
-            `${denied.ms.toFixed(0)} ms, the CNPs' removal in ${removed.ms.toFixed(0)} ms (probes included; a removal waits for the confirming read)`,
+            `${denied.ms.toFixed(0)} ms, the policies file's removal in ${removed.ms.toFixed(0)} ms (probes included)`,
         );
       } finally {
         for (const d of daemons) await d.kill();
