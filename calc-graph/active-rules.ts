@@ -11,10 +11,12 @@
 // A profile is active while a local endpoint names it; a named profile that
 // does not exist renders as DROP (fail closed).
 
+import { HOST_ENDPOINT_KEY_PREFIX } from "./conversion/host-endpoint.js";
 import { type IpSetSpec, namedPortSet, selectorSet } from "./ipsets/ids.js";
 import type { IpSetIndex } from "./ipsets/ipset-index.js";
 import { LabelIndex } from "./label-index.js";
 import {
+  type HostEndpoint,
   isPortProtocol,
   type PeerMatch,
   type Policy,
@@ -29,6 +31,8 @@ import { sortIntoTiers, type TierPolicies } from "./tiers.js";
 
 export interface DirtySet {
   endpoints: Set<string>;
+  /** Local host endpoints (`hep:<name>`) whose policies or profiles changed. */
+  hostEndpoints: Set<string>;
   policies: Set<string>;
   profiles: Set<string>;
   /** Tiers created, deleted, or whose first policy came or last went (missing-tier reports). */
@@ -38,6 +42,8 @@ export interface DirtySet {
 export class ActiveRulesCalculator {
   readonly labels = new LabelIndex();
   readonly endpoints = new Map<string, WorkloadEndpoint>();
+  /** This node's host endpoints: items of the same label index, so policies select them too. */
+  readonly hostEndpoints = new Map<string, HostEndpoint>();
   readonly policies = new Map<string, Policy>();
   readonly profiles = new Map<string, Profile>();
   /** Calico tiers by name (the converter supplies the implied `default` tier). */
@@ -47,7 +53,13 @@ export class ActiveRulesCalculator {
   private updatingPolicy: string | undefined;
   /** Policies per tier name, existing or not. */
   private readonly tierRefs = new Map<string, number>();
-  private dirty: DirtySet = { endpoints: new Set(), policies: new Set(), profiles: new Set(), tiers: new Set() };
+  private dirty: DirtySet = {
+    endpoints: new Set(),
+    hostEndpoints: new Set(),
+    policies: new Set(),
+    profiles: new Set(),
+    tiers: new Set(),
+  };
 
   constructor(private readonly ipsets: IpSetIndex) {
     this.labels.matches$.subscribe(({ selectorId: policyKey, itemId: epKey, matched }) => {
@@ -55,7 +67,9 @@ export class ActiveRulesCalculator {
       if (matched) set.add(policyKey);
       else set.delete(policyKey);
       this.endpointPolicies.set(epKey, set);
-      this.dirty.endpoints.add(epKey);
+      this.markItemDirty(epKey);
+      // A policy on a host endpoint also has a copy in mangle (cali-th- there jumps to it).
+      if (epKey.startsWith(HOST_ENDPOINT_KEY_PREFIX)) this.dirty.policies.add(policyKey);
       if (policyKey === this.updatingPolicy) return;
       const count = this.labels.itemsMatching(policyKey).size;
       const policy = this.policies.get(policyKey)!;
@@ -96,7 +110,7 @@ export class ActiveRulesCalculator {
     this.dirty.tiers.add(name);
     for (const p of this.policies.values()) {
       if (p.id.tier !== name) continue;
-      for (const ep of this.labels.itemsMatching(p.key)) this.dirty.endpoints.add(ep);
+      for (const ep of this.labels.itemsMatching(p.key)) this.markItemDirty(ep);
     }
   }
 
@@ -136,10 +150,11 @@ export class ActiveRulesCalculator {
         old.egress !== policy.egress ||
         old.order !== policy.order ||
         old.id.tier !== policy.id.tier ||
+        old.applyOnForward !== policy.applyOnForward ||
         old.preDNAT !== policy.preDNAT ||
         old.doNotTrack !== policy.doNotTrack)
     ) {
-      for (const ep of this.labels.itemsMatching(key)) this.dirty.endpoints.add(ep);
+      for (const ep of this.labels.itemsMatching(key)) this.markItemDirty(ep);
     }
   }
 
@@ -166,17 +181,59 @@ export class ActiveRulesCalculator {
     this.dirty.endpoints.add(key);
   }
 
+  /** A local host endpoint (null: gone or no longer local). */
+  updateHostEndpoint(key: string, hep: HostEndpoint | null): void {
+    const old = this.hostEndpoints.get(key);
+    if (hep) this.hostEndpoints.set(key, hep);
+    else this.hostEndpoints.delete(key);
+    for (const id of hep?.profileIds ?? []) this.refProfile(id, 1);
+    for (const id of old?.profileIds ?? []) this.refProfile(id, -1);
+    this.labels.updateItem(key, hep?.labels ?? null, hep?.profileIds);
+    if (!hep) this.endpointPolicies.delete(key);
+    this.dirty.hostEndpoints.add(key);
+    for (const id of [...(hep?.profileIds ?? []), ...(old?.profileIds ?? [])]) this.dirty.profiles.add(id);
+  }
+
+  /** Every policy selecting the item (a host endpoint: preDNAT and doNotTrack ones too), unordered. */
+  policiesOf(key: string): Policy[] {
+    return [...(this.endpointPolicies.get(key) ?? [])].map((k) => this.policies.get(k)!);
+  }
+
+  /** Whether a local host endpoint is selected by the policy (its chains are then needed in mangle too). */
+  policyOnHostEndpoint(policyKey: string): boolean {
+    for (const k of this.hostEndpoints.keys()) if (this.labels.selectorsMatching(k).has(policyKey)) return true;
+    return false;
+  }
+
+  /** Whether a local host endpoint names the profile. */
+  profileOnHostEndpoint(id: string): boolean {
+    for (const h of this.hostEndpoints.values()) if (h.profileIds.includes(id)) return true;
+    return false;
+  }
+
+  private markItemDirty(key: string): void {
+    if (key.startsWith(HOST_ENDPOINT_KEY_PREFIX)) this.dirty.hostEndpoints.add(key);
+    else this.dirty.endpoints.add(key);
+  }
+
   /** Every policy, profile and endpoint is re-rendered by the next flush (the rendering settings changed). */
   markAllDirty(): void {
     for (const k of this.policies.keys()) this.dirty.policies.add(k);
     for (const k of this.profiles.keys()) this.dirty.profiles.add(k);
     for (const k of this.profileRefs.keys()) this.dirty.profiles.add(k);
     for (const k of this.endpoints.keys()) this.dirty.endpoints.add(k);
+    for (const k of this.hostEndpoints.keys()) this.dirty.hostEndpoints.add(k);
   }
 
   takeDirty(): DirtySet {
     const d = this.dirty;
-    this.dirty = { endpoints: new Set(), policies: new Set(), profiles: new Set(), tiers: new Set() };
+    this.dirty = {
+      endpoints: new Set(),
+      hostEndpoints: new Set(),
+      policies: new Set(),
+      profiles: new Set(),
+      tiers: new Set(),
+    };
     return d;
   }
 

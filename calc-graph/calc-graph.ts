@@ -12,6 +12,8 @@
 //                         │           (local LabelIndex:               (LabelIndex over
 //                         │            policy ↔ endpoint,               every endpoint:
 //                         │            ordered policies)                set members)
+//                         │ hostEndpoints$ ─► IpSetIndex (all) + ActiveRulesCalculator (this node's)
+//                         │ networkSets$ ──► IpSetIndex (labelled nets, never policed)
 //                         │ services$ ──► ServiceIndex (Service ⋈ EndpointSlice, pod CIDRs)
 //                         │                   │ dirty services ─► ServiceStateRenderer (in flush)
 //                         │ nodes$ ─────────┐   │ dirty                  │ dirty
@@ -33,7 +35,7 @@ import { ResourceConverter } from "./converter.js";
 import type { DesiredState } from "./desired-state.js";
 import { EndpointGuard } from "./endpoint-guard.js";
 import { IpSetIndex } from "./ipsets/ipset-index.js";
-import type { NodeInfo, Policy } from "./model.js";
+import type { NodeInfo } from "./model.js";
 import type { FelixNetworkConfig } from "./network/model.js";
 import type { NetworkIndex } from "./network/network-index.js";
 import type { EndpointToHostAction } from "./rules/static.js";
@@ -130,11 +132,23 @@ export class CalcGraph {
       this.ipsets.updateParent(id, profile?.labels ?? null);
       this.active.updateProfile(id, profile);
     });
-    // preDNAT and doNotTrack policies are host endpoints' only (Felix never applies them to a workload):
-    // they get no chains or IP sets here.
-    const forWorkloads = (p: Policy | null) => (p && !p.preDNAT && !p.doNotTrack ? p : null);
-    this.converter.policies$.subscribe(({ key, policy }) => this.active.updatePolicy(key, forWorkloads(policy)));
+    // preDNAT and doNotTrack policies reach the active rules too: host endpoints take them (host-endpoints.ts);
+    // a workload never does (ActiveRulesCalculator.orderedTiers skips them), as in Felix.
+    this.converter.policies$.subscribe(({ key, policy }) => this.active.updatePolicy(key, policy));
     this.converter.tiers$.subscribe(({ name, tier }) => this.active.updateTier(name, tier));
+    // Host endpoints: every one's expectedIPs feed IP sets; this node's are policed.
+    const localHeps = new Set<string>();
+    this.converter.hostEndpoints$.subscribe(({ key, hep }) => {
+      this.ipsets.updateEndpoint(key, hep);
+      if (hep && hep.node === cfg.nodeName) {
+        localHeps.add(key);
+        this.active.updateHostEndpoint(key, hep);
+      } else if (localHeps.delete(key)) {
+        this.active.updateHostEndpoint(key, null);
+      }
+    });
+    // Network sets only feed IP sets: no policy applies to them.
+    this.converter.networkSets$.subscribe(({ key, set }) => this.ipsets.updateEndpoint(key, set));
     this.converter.nodes$.subscribe(({ name, node }) => {
       this.builder.updateNode(name, node);
       guard.updateNode(name, node);
@@ -173,6 +187,11 @@ export class CalcGraph {
       this.services.setPoolCIDRs(pools);
     });
     this.converter.start();
+  }
+
+  /** This host's interfaces and their addresses (host endpoints placed by expectedIPs); next apply. */
+  setHostInterfaces(ifaces: ReadonlyMap<string, readonly string[]>): void {
+    this.builder.hosts.setHostInterfaces(ifaces);
   }
 
   /** This host's addresses as read from the kernel (IPVS support); takes effect with the next apply. */

@@ -16,13 +16,24 @@ import type { NetworkPolicy, Node, Pod } from "../model/k8s.js";
 import { type ResourceProblem, type ResourceUpdate, resourceKey } from "../model/resource.js";
 import { ClusterPolicies } from "./cluster-policies.js";
 import { calicoPolicyKey, calicoPolicyToPolicy, tierFromObject } from "./conversion/calico-policy.js";
+import { hostEndpointKey, hostEndpointToModel } from "./conversion/host-endpoint.js";
 import { NAMESPACE_PROFILE_PREFIX, namespaceProfileId, serviceAccountProfileId } from "./conversion/labels.js";
 import { K8S_POLICY_PREFIX, networkPolicyToPolicy } from "./conversion/network-policy.js";
+import { globalNetworkSetKey, networkSetKey, networkSetToModel } from "./conversion/network-set.js";
 import { nodeToNodeInfo } from "./conversion/node.js";
 import { podToWorkloadEndpoint } from "./conversion/pod.js";
 import { namespaceToProfile, serviceAccountToProfile } from "./conversion/profile.js";
 import { validateObject, validatePolicyRules } from "./conversion/validate.js";
-import { type NodeInfo, type Policy, type Profile, policyKey, type Tier, type WorkloadEndpoint } from "./model.js";
+import {
+  type HostEndpoint,
+  type NetworkSet,
+  type NodeInfo,
+  type Policy,
+  type Profile,
+  policyKey,
+  type Tier,
+  type WorkloadEndpoint,
+} from "./model.js";
 import { convertNetworkResource } from "./network/convert-update.js";
 import type { NetworkUpdate } from "./network/model.js";
 import { type ServiceUpdate, serviceUpdate } from "./services/service-update.js";
@@ -30,6 +41,8 @@ import { checkStaged } from "./staged.js";
 import { STATIC_TIERS } from "./tiers.js";
 
 export const BUILTIN_NAMESPACES = ["default", "kube-node-lease", "kube-public", "kube-system"];
+/** Calico's built-in allow-all profile (kube-controllers' automatic host endpoints name it). */
+export const DEFAULT_ALLOW_PROFILE = "projectcalico-default-allow";
 
 export interface ConverterConfig {
   readonly interfacePrefix: string;
@@ -48,6 +61,8 @@ export class ResourceConverter {
   readonly services$ = new Subject<ServiceUpdate>();
   /** IP pools, block affinities, FelixConfiguration. */
   readonly network$ = new Subject<NetworkUpdate>();
+  readonly hostEndpoints$ = new Subject<{ key: string; hep: HostEndpoint | null }>();
+  readonly networkSets$ = new Subject<{ key: string; set: NetworkSet | null }>();
 
   private readonly namespaces = new Map<string, Profile>();
   private readonly serviceAccounts = new Map<string, Profile>();
@@ -66,6 +81,13 @@ export class ResourceConverter {
   start(): void {
     for (const ns of BUILTIN_NAMESPACES) this.refreshNamespace(ns);
     for (const tier of STATIC_TIERS) this.tiers$.next({ name: tier.name, tier });
+    const allowAll = [{ action: "allow" as const }];
+    this.emitProfile(DEFAULT_ALLOW_PROFILE, {
+      id: DEFAULT_ALLOW_PROFILE,
+      labels: {},
+      inbound: allowAll,
+      outbound: allowAll,
+    });
   }
 
   apply(update: ResourceUpdate): void {
@@ -126,6 +148,18 @@ export class ResourceConverter {
         case "FelixConfiguration":
           this.applyNetwork(key, u);
           break;
+        case "HostEndpoint":
+          this.hostEndpoints$.next({ key: hostEndpointKey(u.name), hep: u.value && hostEndpointToModel(u.value) });
+          this.problem(key, u, undefined);
+          break;
+        case "NetworkSet":
+        case "GlobalNetworkSet": {
+          const ns = u.kind === "NetworkSet" ? u.namespace || "default" : undefined;
+          const setKey = ns === undefined ? globalNetworkSetKey(u.name) : networkSetKey(ns, u.name);
+          this.networkSets$.next({ key: setKey, set: u.value && networkSetToModel(u.value, ns) });
+          this.problem(key, u, undefined);
+          break;
+        }
         case "Service":
         case "EndpointSlice": {
           if (!this.cfg.services) break;
@@ -323,4 +357,8 @@ const KEEP_LAST_VALID: ReadonlySet<string> = new Set([
   "IPPool",
   "BlockAffinity",
   "FelixConfiguration",
+  // Withdrawing a host endpoint unprotects its interface; withdrawing a network set can lift a Deny.
+  "HostEndpoint",
+  "NetworkSet",
+  "GlobalNetworkSet",
 ]);

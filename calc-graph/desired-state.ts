@@ -10,6 +10,7 @@ export type { IpSetState };
 import type { ResourceProblem } from "../model/resource.js";
 import type { Route } from "../routes/route.js";
 import type { RuleSettings } from "./config/settings.js";
+import type { HostEndpointState } from "./host-endpoints.js";
 import type { IpVersion } from "./model.js";
 import type { NetworkState } from "./network/state.js";
 import type { IpvsDesired } from "./services/ipvs-desired.js";
@@ -62,6 +63,8 @@ export interface DesiredState {
   readonly network: NetworkState;
   /** The FelixConfiguration/env settings in force, and the set fields felix-ts ignores. */
   readonly config?: ConfigState;
+  /** This node's host endpoints in force, keyed `<name>@<interface>` (absent: none). */
+  readonly hostEndpoints?: Readonly<Record<string, HostEndpointState>>;
 }
 
 export interface ConfigState {

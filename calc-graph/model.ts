@@ -165,6 +165,39 @@ export interface Policy {
   readonly applyOnForward?: boolean;
 }
 
+/**
+ * A Calico HostEndpoint: a host interface (by name, `*` for all of them, or
+ * by the addresses it carries) policed like a workload. Its expected IPs also
+ * feed the IP sets of rule selectors that match it, on every node.
+ */
+export interface HostEndpoint {
+  /** `hep:<name>`: never a workload key (namespaces hold no ':'). */
+  readonly key: string;
+  readonly name: string;
+  readonly node: string;
+  /** The interface, `*` for all, or "" when only expectedIPs place it. */
+  readonly interfaceName: string;
+  /** expectedIPs as host CIDRs (/32, /128). */
+  readonly ipv4Nets: readonly string[];
+  readonly ipv6Nets: readonly string[];
+  readonly labels: Readonly<Record<string, string>>;
+  readonly profileIds: readonly string[];
+  readonly ports: readonly NamedPort[];
+}
+
+/** A Calico NetworkSet (namespaced) or GlobalNetworkSet: labelled nets that rule selectors match. */
+export interface NetworkSet {
+  /** `ns:<namespace>/<name>` or `gns:<name>`. */
+  readonly key: string;
+  /** Canonical CIDRs per family. */
+  readonly ipv4Nets: readonly string[];
+  readonly ipv6Nets: readonly string[];
+  /** Own labels; a namespaced set also carries `projectcalico.org/namespace`. */
+  readonly labels: Readonly<Record<string, string>>;
+  /** `kns.<ns>` for a namespaced set (its namespace's labels), none for a global one. */
+  readonly profileIds: readonly string[];
+}
+
 export interface NodeInfo {
   readonly name: string;
   readonly internalIPs: readonly string[];

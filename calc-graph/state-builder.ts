@@ -19,6 +19,7 @@ import { DEFAULT_CHAINS } from "./default-renderer.js";
 import type { DesiredState, EndpointState } from "./desired-state.js";
 import { type ConfigState, familyKey } from "./desired-state.js";
 import { emptyState, mutatedCopy } from "./empty-state.js";
+import { HostEndpointRenderer } from "./host-endpoints.js";
 import { IfaceRenderer } from "./iface-render.js";
 import type { IpSetIndex } from "./ipsets/ipset-index.js";
 import { putIpSet } from "./ipsets/put-ipset.js";
@@ -38,11 +39,11 @@ import {
   isEndpointMarkChain,
   putThisHostSet,
 } from "./rules/endpoint-mark-state.js";
-import { denyAction, type FilterActions, filterActionsOf } from "./rules/filter-actions.js";
+import { allowAction, denyAction, type FilterActions, filterActionsOf } from "./rules/filter-actions.js";
 import { logPrefixFor } from "./rules/log-prefix.js";
 import { type Direction, endpointChainName, policyChainName, profileChainName } from "./rules/names.js";
-import { renderPolicyRules } from "./rules/policy.js";
 import { rpfSkipChain, spoofable } from "./rules/rpf-skip.js";
+import { policyChainPlacement, profileTables, putRuleChain } from "./rules/rule-tables.js";
 import { RPF_SKIP_CHAIN, renderStaticTables, type StaticConfig } from "./rules/static.js";
 import { ServicePortWrites, type ServiceStateRenderer } from "./services/service-state.js";
 import { putStaticTables } from "./static-writes.js";
@@ -113,6 +114,8 @@ export class StateBuilder {
   /** This host's addresses as the kernel lists them (IPVS support's this-host set), when the agent reads them. */
   private hostAddresses: readonly string[] = [];
   private hostAddressesDirty = false;
+  /** This node's host endpoints: which interfaces they police, their chains, whether the plumbing is on. */
+  readonly hosts = new HostEndpointRenderer();
 
   constructor(
     private readonly cfg: BuilderConfig,
@@ -167,11 +170,12 @@ export class StateBuilder {
     this.out = this.v6.view(this.state, this.settings.ipv6Support);
   }
 
-  private staticConfig(settings = this.settings): StaticConfig {
+  private staticConfig(settings = this.settings, hostEndpoints = this.hosts.on): StaticConfig {
     return {
       ...settings,
       proxyMode: this.cfg.proxyMode ?? "off",
       kubeIPVSSupport: this.cfg.kubeIPVSSupport === true,
+      hostEndpoints,
       ...(this.cfg.kubeProxy ? { kubeProxy: this.cfg.kubeProxy } : {}),
     };
   }
@@ -219,6 +223,11 @@ export class StateBuilder {
       this.active.markAllDirty();
     }
     const dirty = this.active.takeDirty();
+    // Host endpoints: resolved again when one changed; the first one in force adds the static plumbing.
+    const hepsBefore = this.hosts.on;
+    const heps = this.active.hostEndpoints.values();
+    const hepRes = this.hosts.prepare(dirty.hostEndpoints.size > 0 || rerender, heps, this.settings.interfacePrefixes);
+    const staticFlip = hepsBefore !== this.hosts.on;
     const dirtySets = this.ipsets.takeDirty();
     const dirtyNodes = this.dirtyNodes;
     this.dirtyNodes = new Set();
@@ -230,18 +239,21 @@ export class StateBuilder {
       // The first flush mutates a private plain copy: chains go straight into it.
       const writes = new ChainWrites(prev, this.flushed ? undefined : (d as DesiredState), this.chains);
       this.writes = writes;
-      if (rerender) {
+      if (rerender || staticFlip) {
         const put = this.putChain.bind(this);
-        for (const v of FAMILIES)
-          putStaticTables(d, v, this.staticConfig(), put, this.chains, this.staticConfig(oldSettings));
+        const before = this.staticConfig(oldSettings, hepsBefore);
+        for (const v of FAMILIES) putStaticTables(d, v, this.staticConfig(), put, this.chains, before);
       }
       for (const key of dirty.policies) {
         const p = this.active.policies.get(key);
         const live = p && this.active.isPolicyActive(key);
         for (const dir of DIRECTIONS) {
           const wanted = live && (dir === "inbound" ? p.ingress : p.egress);
-          const rules = wanted ? (dir === "inbound" ? p.inbound : p.outbound) : undefined;
-          this.putRuleChain(policyChainName(dir, key), rules, p && logPrefixFor(this.settings.logPrefix, p));
+          const selected = wanted ? (dir === "inbound" ? p.inbound : p.outbound) : undefined;
+          const onHep = selected !== undefined && this.active.policyOnHostEndpoint(key);
+          const { rules, tables } = policyChainPlacement(p, dir, selected, onHep);
+          const logPrefix = p && logPrefixFor(this.settings.logPrefix, p);
+          this.putRuleChain(policyChainName(dir, key), rules, tables, logPrefix);
         }
       }
       for (const id of dirty.profiles) {
@@ -251,7 +263,8 @@ export class StateBuilder {
           // A profile that does not exist fails closed.
           const missing: PolicyRule[] = [{ action: "deny" }];
           const rules = !live ? undefined : p ? (dir === "inbound" ? p.inbound : p.outbound) : missing;
-          this.putRuleChain(profileChainName(dir, id), rules);
+          const onHep = rules !== undefined && this.active.profileOnHostEndpoint(id);
+          this.putRuleChain(profileChainName(dir, id), rules, profileTables(dir, onHep));
         }
       }
       // Endpoints, then their interfaces: an interface is rendered from all
@@ -275,7 +288,7 @@ export class StateBuilder {
       for (const id of dirtySets) putIpSet(d, this.ipsets, id, this.stats);
       const net = this.network.takeDirty();
       this.nodeRoutes.flush(d, net, dirtyNodes);
-      if (net.all || net.nodes.size > 0 || dirtyNodes.size > 0 || rerender) {
+      if (net.all || net.nodes.size > 0 || dirtyNodes.size > 0 || rerender || staticFlip) {
         putNetwork(
           d,
           this.network,
@@ -283,6 +296,8 @@ export class StateBuilder {
             put: (v, table, c) => this.putChain(v, table, c, c.name),
             staticChain: (v, table, name) =>
               renderStaticTables(this.staticConfig(), v)[table].chains.find((c) => c.name === name),
+            hostEndpoints: this.hosts.on,
+            allow: allowAction(this.actions),
           },
           this.settings,
         );
@@ -290,6 +305,10 @@ export class StateBuilder {
       if (this.cfg.kubeIPVSSupport && (net.all || dirtyNodes.has(this.cfg.nodeName) || this.hostAddressesDirty)) {
         this.hostAddressesDirty = false;
         for (const v of FAMILIES) putThisHostSet(d, v, this.nodes.get(this.cfg.nodeName), this.hostAddresses);
+      }
+      if (hepRes) {
+        const put = this.putChain.bind(this);
+        this.hosts.render(d, hepRes, this.active, this.actions, this.settings.interfacePrefixes, put);
       }
       endpointMarkProblem(d, this.cfg.kubeIPVSSupport === true, this.settings.markMask, this.cfg.nodeName);
       this.services?.setIpvsMasqMark(this.actions.marks.ipvsMasq);
@@ -318,10 +337,13 @@ export class StateBuilder {
     return this.out;
   }
 
-  private putRuleChain(name: string, rules: readonly PolicyRule[] | undefined, logPrefix?: string): void {
-    for (const v of FAMILIES) {
-      this.putChain(v, "filter", rules && { name, rules: renderPolicyRules(rules, v, this.actions, logPrefix) }, name);
-    }
+  private putRuleChain(
+    name: string,
+    rules: readonly PolicyRule[] | undefined,
+    tables: readonly TableName[],
+    logPrefix?: string,
+  ): void {
+    putRuleChain((v, t, c) => this.putChain(v, t, c, name), this.actions, name, rules, tables, logPrefix);
   }
 
   /** Sets (or with `chain` undefined, deletes) one chain of the flush in progress, keeping identity when unchanged. */

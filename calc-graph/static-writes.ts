@@ -31,6 +31,10 @@ export function putStaticTables(
     for (const c of old?.[t].chains ?? []) if (!names.has(c.name)) put(v, t, undefined, c.name);
     for (const c of statics[t].chains) put(v, t, c, c.name);
     const table = d.iptables[familyKey(v)][t];
+    // A hook the old settings had and the new do not (mangle POSTROUTING without host endpoints).
+    for (const builtin of Object.keys(old?.[t].hooks ?? {})) {
+      if (!(builtin in statics[t].hooks)) delete table.hooks[builtin];
+    }
     for (const [builtin, h] of Object.entries(statics[t].hooks)) {
       const hook = chains.renderHook(builtin, h.insert, h.append, { family: v, table: t });
       const prev = plain(table.hooks[builtin]);

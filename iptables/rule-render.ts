@@ -71,6 +71,8 @@ function termText(t: MatchTerm): string {
       return `-m mark ${t.negate ? "! " : ""}--mark ${hex(t.mark)}/${hex(t.mask)}`;
     case "ctState":
       return `-m conntrack ${t.negate ? "! " : ""}--ctstate ${t.states.join(",")}`;
+    case "ctStatus":
+      return `-m conntrack ${t.negate ? "! " : ""}--ctstate ${t.status}`;
     case "addrType":
       return `-m addrtype ${t.negate ? "! " : ""}--${t.dir}-type ${t.type}${t.limitIfaceOut ? " --limit-iface-out" : ""}`;
     case "icmpv6Type":

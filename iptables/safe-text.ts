@@ -8,7 +8,8 @@
 
 /** iptables' chain name limit (XT_EXTENSION_MAXNAMELEN 29 with the NUL). */
 const MAX_CHAIN_NAME = 28;
-const CHAIN_NAME = /^[A-Za-z0-9][A-Za-z0-9_.:-]*$/;
+// `/`: the all-interfaces host endpoint's chains (`cali-fh-/all`; Felix's `cali-fh-*` is no nft name).
+const CHAIN_NAME = /^[A-Za-z0-9][A-Za-z0-9_.:/-]*$/;
 
 export class UnsafeRestoreTextError extends Error {
   constructor(message: string) {

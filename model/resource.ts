@@ -26,6 +26,10 @@ export const KINDS = [
   "StagedKubernetesNetworkPolicy",
   // policy.networking.k8s.io/v1alpha2: the cluster admin's tiers (Admin, Baseline).
   "ClusterNetworkPolicy",
+  // Calico's host protection and network sets.
+  "HostEndpoint",
+  "NetworkSet",
+  "GlobalNetworkSet",
 ] as const;
 
 export type Kind = (typeof KINDS)[number];

@@ -31,6 +31,8 @@ export type MatchTerm =
   | { readonly kind: "port"; readonly proto: PortProtocol; readonly dir: "src" | "dst"; readonly port: number }
   | { readonly kind: "mark"; readonly mark: number; readonly mask: number; readonly negate: boolean }
   | { readonly kind: "ctState"; readonly states: readonly CtState[]; readonly negate: boolean }
+  /** The connection was (or with `negate`, was not) destination-NATed (iptables' virtual state DNAT). */
+  | { readonly kind: "ctStatus"; readonly status: "DNAT"; readonly negate: boolean }
   | {
       readonly kind: "addrType";
       readonly dir: "src" | "dst";
@@ -182,6 +184,10 @@ export class MatchBuilder {
     const list = typeof states === "string" ? states.split(",") : states;
     for (const s of list) if (!CT_STATES.includes(s)) throw new Error(`unknown conntrack state ${JSON.stringify(s)}`);
     return this.add({ kind: "ctState", states: list as CtState[], negate });
+  }
+  /** The connection was (or with `negate`, was not) destination-NATed. */
+  ctDnat(negate = false): this {
+    return this.add({ kind: "ctStatus", status: "DNAT", negate });
   }
   /** The source address is (or with `negate`, is not) local; `limitIfaceOut` looks only at the outgoing interface. */
   srcAddrTypeLocal(negate = false, limitIfaceOut = false): this {

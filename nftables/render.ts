@@ -231,6 +231,8 @@ function termText(t: MatchTerm, m: Match, ctx: RuleContext): string {
       // Neither in these states nor DNATed: bit tests, as nft lists them.
       return [states ? `ct state ! ${states}` : "", dnat ? "ct status ! dnat" : ""].filter(Boolean).join(" ");
     }
+    case "ctStatus":
+      return `ct status ${t.negate ? "! " : ""}${t.status.toLowerCase()}`;
     case "addrType": {
       const key = t.dir === "src" ? (t.limitIfaceOut ? "fib saddr . oif" : "fib saddr") : "fib daddr";
       return `${key} type ${t.negate ? "!= " : ""}${t.type.toLowerCase()}`;

@@ -11,8 +11,12 @@ export class UnsafeNftTextError extends Error {
   }
 }
 
-/** nft's NFT_NAME_MAXLEN is 256 with the NUL; our names are short tokens. */
-const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$/;
+/**
+ * nft's NFT_NAME_MAXLEN is 256 with the NUL; our names are short tokens. `/`
+ * is an nft identifier character: the all-interfaces host endpoint's chains
+ * (`filter-cali-fh-/all`) use it because no interface name can hold one.
+ */
+const NAME = /^[A-Za-z0-9][A-Za-z0-9_./-]{0,254}$/;
 
 export function isSafeNftName(name: string): boolean {
   return NAME.test(name);

@@ -30,6 +30,8 @@ export interface DaemonOptions {
   readonly linkEvents?: Observable<unknown>;
   /** This host's addresses when they change (IPVS support's this-host set): a graph input. */
   readonly hostAddresses?: Observable<readonly string[]>;
+  /** This host's interfaces and their addresses (host endpoints placed by expectedIPs). */
+  readonly hostInterfaces?: Observable<ReadonlyMap<string, readonly string[]>>;
 }
 
 const MAX_BACKOFF_MS = 30_000;
@@ -95,6 +97,15 @@ export class Daemon {
       this.subs.push(
         this.o.hostAddresses.subscribe((addrs) => {
           this.graph.setHostAddresses(addrs);
+          this.desired = this.graph.apply([]);
+          this.schedule();
+        }),
+      );
+    }
+    if (this.o.hostInterfaces) {
+      this.subs.push(
+        this.o.hostInterfaces.subscribe((ifaces) => {
+          this.graph.setHostInterfaces(ifaces);
           this.desired = this.graph.apply([]);
           this.schedule();
         }),

@@ -26,6 +26,22 @@ export function parseHostAddresses(json: string, excluded: (ifname: string) => b
   return [...out].sort();
 }
 
+/** Host interfaces and their addresses (host endpoints placed by expectedIPs), from `ip -j addr show`, sorted. */
+export function parseHostInterfaces(json: string, excluded: (ifname: string) => boolean): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const l of (JSON.parse(json) as AddrJson[]).sort((a, b) => (a.ifname < b.ifname ? -1 : 1))) {
+    if (excluded(l.ifname)) continue;
+    out.set(l.ifname, [...new Set((l.addr_info ?? []).flatMap((a) => (a.local ? [a.local] : [])))].sort());
+  }
+  return out;
+}
+
+export async function readHostInterfaces(excluded: (ifname: string) => boolean): Promise<Map<string, string[]>> {
+  const r = await run("ip", ["-j", "addr", "show"]);
+  if (r.code !== 0) throw new Error(`ip -j addr show: ${r.stderr.trim()}`);
+  return parseHostInterfaces(r.stdout, excluded);
+}
+
 /** Workload interfaces and IPVS devices hold no host address of ours. */
 export function notHostInterface(workloadPrefix: string, ipvsDevice: string): (ifname: string) => boolean {
   return (n) => n.startsWith(workloadPrefix) || n === KUBE_IPVS_DEVICE || n === ipvsDevice;
@@ -38,22 +54,22 @@ export async function readHostAddresses(excluded: (ifname: string) => boolean): 
 }
 
 /** A feed of the host's addresses: `poke()` re-reads them (link events); a timer does too. */
-export class HostAddressFeed {
-  private readonly subject = new Subject<string[]>();
-  readonly addresses: Observable<string[]> = this.subject.asObservable();
+export class HostAddressFeed<T = string[]> {
+  private readonly subject = new Subject<T>();
+  readonly addresses: Observable<T> = this.subject.asObservable();
   private last = "";
   private timer: NodeJS.Timeout | undefined;
   private reading: Promise<void> | undefined;
 
   constructor(
-    private readonly read: () => Promise<string[]>,
+    private readonly read: () => Promise<T>,
     private readonly onError: (e: Error) => void,
   ) {}
 
   /** Reads once (the start-up value) and then every `everyMs`. */
-  async start(everyMs: number): Promise<string[]> {
+  async start(everyMs: number): Promise<T> {
     const first = await this.read();
-    this.last = JSON.stringify(first);
+    this.last = JSON.stringify(first instanceof Map ? [...first] : first);
     this.timer = setInterval(() => this.poke(), everyMs);
     this.timer.unref();
     return first;
@@ -62,7 +78,7 @@ export class HostAddressFeed {
   poke(): void {
     this.reading ??= this.read()
       .then((addrs) => {
-        const key = JSON.stringify(addrs);
+        const key = JSON.stringify(addrs instanceof Map ? [...addrs] : addrs);
         if (key !== this.last) {
           this.last = key;
           this.subject.next(addrs);

@@ -5,6 +5,7 @@
 // (log and /readiness), so nobody believes, say, pod traffic is encrypted
 // when it is not. Precedence, as in Felix: `default` < `node.<name>` < env.
 
+import { type ProtoPort, protoPortList } from "./failsafe.js";
 import {
   bool,
   featureOverrides,
@@ -54,6 +55,9 @@ export interface FelixConfig {
   readonly kubeNodePortRanges?: readonly PortRange[];
   /** Prefix of Log rules' kernel log lines (%t tier, %k kind, %n name, %p namespace/name). */
   readonly logPrefix?: string;
+  /** Host endpoints: ports their policy never blocks (config/failsafe.ts). */
+  readonly failsafeInboundHostPorts?: readonly ProtoPort[];
+  readonly failsafeOutboundHostPorts?: readonly ProtoPort[];
   /** Overrides of feature detection, e.g. MASQFullyRandom=false. */
   readonly featureDetectOverride?: Readonly<Record<string, boolean>>;
   /** Set fields felix-ts does not implement: spec name → value as given. */
@@ -90,6 +94,8 @@ export const HONOURED: { readonly [K in Honoured]-?: Parser<NonNullable<FelixCon
   kubeNodePortRanges: portRangeList,
   featureDetectOverride: featureOverrides,
   logPrefix,
+  failsafeInboundHostPorts: protoPortList,
+  failsafeOutboundHostPorts: protoPortList,
 };
 
 /** Felix's env names that are not the spec name upper-cased. */

@@ -2,6 +2,7 @@
 // fields with Felix's defaults filled in. The state builder re-renders every
 // chain when these change (they change rarely; Felix restarts instead).
 
+import { DEFAULT_FAILSAFE_INBOUND, DEFAULT_FAILSAFE_OUTBOUND, type ProtoPort } from "./failsafe.js";
 import type { FelixConfig } from "./fields.js";
 import type { PortRange } from "./parse.js";
 
@@ -41,6 +42,9 @@ export interface RuleSettings {
   readonly masqFullyRandom: boolean;
   /** FELIX_LOGPREFIX: Log rules' prefix template (Felix's default `calico-packet`). */
   readonly logPrefix: string;
+  /** Host endpoints: inbound/outbound traffic their policy never blocks (Felix's defaults). */
+  readonly failsafeInboundHostPorts: readonly ProtoPort[];
+  readonly failsafeOutboundHostPorts: readonly ProtoPort[];
 }
 
 /** What the agent detected on this host (Felix's feature detection); tests default to a modern host. */
@@ -77,6 +81,8 @@ export function ruleSettings(cfg: FelixConfig, fallbackPrefix = "cali", detected
     kubeNodePortRange: nodePorts ? [nodePorts.min, nodePorts.max] : [30000, 32767],
     masqFullyRandom: cfg.featureDetectOverride?.MASQFullyRandom ?? detected.masqFullyRandom ?? true,
     logPrefix: cfg.logPrefix ?? "calico-packet",
+    failsafeInboundHostPorts: cfg.failsafeInboundHostPorts ?? DEFAULT_FAILSAFE_INBOUND,
+    failsafeOutboundHostPorts: cfg.failsafeOutboundHostPorts ?? DEFAULT_FAILSAFE_OUTBOUND,
   };
 }
 

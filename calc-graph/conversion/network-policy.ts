@@ -184,7 +184,9 @@ function convertPeer(peer: NetworkPolicyPeer, namespace: string, where: string):
     peer.namespaceSelector == null
       ? eq(NAMESPACE_LABEL, namespace)
       : and(has(NAMESPACE_LABEL), convertLabelSelector(peer.namespaceSelector, NAMESPACE_PREFIX));
-  return { selector: and(nsPart, convertLabelSelector(peer.podSelector)) };
+  // Pods only (libcalico-go's SelectorPod): a network set in a selected namespace is no pod, and
+  // without this a tenant's NetworkSet (any nets) would pass as a peer of another namespace's policy.
+  return { selector: and(nsPart, eq(ORCHESTRATOR_LABEL, "k8s"), convertLabelSelector(peer.podSelector)) };
 }
 
 function groupPorts(ports: NetworkPolicyPort[], where: string): PortGroup[] {

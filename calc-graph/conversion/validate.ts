@@ -11,6 +11,7 @@
 
 import type { Kind } from "../../model/resource.js";
 import { parseCidr } from "./cidr.js";
+import { hostEndpointSpec, networkSetSpec } from "./validate-hosts.js";
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -170,6 +171,8 @@ const CLUSTER_SCOPED: ReadonlySet<Kind> = new Set([
   "GlobalNetworkPolicy",
   "StagedGlobalNetworkPolicy",
   "ClusterNetworkPolicy",
+  "HostEndpoint",
+  "GlobalNetworkSet",
 ]);
 
 /** The first reason the API server would refuse `obj` of `kind`, or undefined. */
@@ -207,6 +210,11 @@ function spec(kind: Kind, o: Record<string, unknown>): Problem {
       }
       return s.podCIDR === undefined ? undefined : cidr(s.podCIDR, "spec.podCIDR");
     }
+    case "HostEndpoint":
+      return hostEndpointSpec(s);
+    case "NetworkSet":
+    case "GlobalNetworkSet":
+      return networkSetSpec(s);
     default:
       return undefined;
   }

@@ -4,7 +4,7 @@
 // the two halves /1 + /1 match exactly the same addresses. A full-length
 // prefix is written as the bare address, as `ipset list` prints it.
 
-const HALVES: Record<string, readonly string[]> = {
+const HALVES: Readonly<Record<string, readonly string[] | undefined>> = {
   "0.0.0.0/0": ["0.0.0.0/1", "128.0.0.0/1"],
   "::/0": ["::/1", "8000::/1"],
 };
@@ -14,8 +14,13 @@ export function hashNetMembers(cidrs: Iterable<string>): string[] {
   const out: string[] = [];
   for (const c of cidrs) {
     const halves = HALVES[c];
-    if (halves) out.push(...halves);
-    else out.push(c.replace(/\/(32|128)$/, ""));
+    if (halves) {
+      out.push(...halves);
+      continue;
+    }
+    // Only the family's full length: an IPv6 /32 is a network, not a host. (No regex: every pod goes through here.)
+    const host = c.includes(":") ? "/128" : "/32";
+    out.push(c.endsWith(host) ? c.slice(0, c.length - host.length) : c);
   }
   return out;
 }

@@ -8,6 +8,7 @@
 import { LabelIndex } from "../label-index.js";
 import type { IpVersion, WorkloadEndpoint } from "../model.js";
 import { sameList, sameMembers } from "../same.js";
+import { hashNetMembers } from "./hash-net.js";
 import type { IpSetSpec } from "./ids.js";
 import { countMember } from "./member-count.js";
 
@@ -17,6 +18,11 @@ interface SetState {
   /** Member → refcount, per IP family (index 0: IPv4, 1: IPv6). */
   readonly members: readonly [Map<string, number>, Map<string, number>];
 }
+
+/** What the index needs of a member: a workload, a host endpoint (expectedIPs) or a network set (nets). */
+export type SetMember = Pick<WorkloadEndpoint, "ipv4Nets" | "ipv6Nets" | "labels" | "profileIds"> & {
+  readonly ports?: WorkloadEndpoint["ports"];
+};
 
 /** What an endpoint contributes: its IPs (per family) and named ports. */
 interface Contribution {
@@ -68,10 +74,12 @@ export class IpSetIndex {
     this.labels.updateParent(id, labels);
   }
 
-  updateEndpoint(key: string, ep: WorkloadEndpoint | null): void {
+  /** Workloads, host endpoints and network sets alike (keys never collide: see their key functions). */
+  updateEndpoint(key: string, ep: SetMember | null): void {
     const old = this.contributions.get(key);
+    // A network set's /0 becomes two /1s: the kernel refuses /0 in a hash:net set.
     const next: Contribution | undefined = ep
-      ? { ips: [ep.ipv4Nets.map(stripHostPrefix), ep.ipv6Nets.map(stripHostPrefix)], ports: ep.ports }
+      ? { ips: [hashNetMembers(ep.ipv4Nets), hashNetMembers(ep.ipv6Nets)], ports: ep.ports ?? [] }
       : undefined;
     if (old && next && sameContribution(old, next)) {
       this.labels.updateItem(key, ep!.labels, ep!.profileIds);
@@ -135,10 +143,6 @@ function membersOf(spec: IpSetSpec, ips: readonly string[], ports: WorkloadEndpo
     for (const ip of ips) out.push(`${ip},${p.protocol}:${p.port}`);
   }
   return out;
-}
-
-function stripHostPrefix(net: string): string {
-  return net.replace(/\/(32|128)$/, "");
 }
 
 function sameContribution(a: Contribution, b: Contribution): boolean {

@@ -7,7 +7,7 @@
 
 import { castDraft, type Draft } from "immer";
 import type { IpSetState } from "../../model/ipset.js";
-import type { Chain } from "../../model/rule.js";
+import { type Action, Actions, type Chain } from "../../model/rule.js";
 import type { DesiredState } from "../desired-state.js";
 import { hashNetMembers } from "../ipsets/hash-net.js";
 import type { IpVersion } from "../model.js";
@@ -23,6 +23,7 @@ import {
 } from "./nat-outgoing.js";
 import type { NetworkIndex } from "./network-index.js";
 import type { NetworkState } from "./state.js";
+import { tunnelOutputRules, withTunnelOutput } from "./tunnel-output.js";
 import {
   ALL_HOSTS_SET,
   ipipInputRules,
@@ -43,6 +44,10 @@ export interface NetworkChains {
   put(v: IpVersion, table: "raw" | "nat" | "filter", chain: Chain): void;
   /** The static chain as rules/static.ts renders it (what the network rules go in front of). */
   staticChain(v: IpVersion, table: "raw" | "nat" | "filter", name: string): Chain | undefined;
+  /** A host endpoint is in force: cali-OUTPUT ends in its egress policy (network/tunnel-output.ts). */
+  readonly hostEndpoints?: boolean;
+  /** The filter allow action (ACCEPT or RETURN). */
+  readonly allow?: Action;
 }
 
 function putSet(d: Draft<DesiredState>, name: string, members: readonly string[] | undefined, v: IpVersion = 4): void {
@@ -118,6 +123,11 @@ export function putNetwork(
       ...(port !== undefined ? vxlanInputRules(port, v) : []),
     ];
     chains.put(v, "filter", { name: input.name, rules: [...guards, ...input.rules] });
+    const output = chains.hostEndpoints ? chains.staticChain(v, "filter", "cali-OUTPUT") : undefined;
+    if (output) {
+      const allow = tunnelOutputRules(v, ipip !== undefined, port, chains.allow ?? Actions.accept);
+      chains.put(v, "filter", { name: output.name, rules: withTunnelOutput(output.rules, allow) });
+    }
   }
   for (const v of FAMILIES) {
     const vxlanPort = portOf(v);

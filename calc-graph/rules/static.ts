@@ -32,6 +32,7 @@ import {
   THIS_HOST_SET_ID,
 } from "./endpoint-mark.js";
 import { allowAction, denyAction } from "./filter-actions.js";
+import { withHostEndpointTables } from "./host-static.js";
 import { allocateMarks } from "./marks.js";
 import { FROM_WORKLOAD_DISPATCH, TO_WORKLOAD_DISPATCH } from "./names.js";
 import { withServiceTables } from "./services-static.js";
@@ -46,6 +47,8 @@ export interface StaticConfig extends RuleSettings {
   readonly kubeIPVSSupport?: boolean;
   /** kube-proxy's flags for the iptables proxy mode. */
   readonly kubeProxy?: KubeProxyOptions;
+  /** This node has a host endpoint: add the host endpoint plumbing (rules/host-static.ts). */
+  readonly hostEndpoints?: boolean;
 }
 
 /** `cali40this-host` / `cali60this-host`. */
@@ -180,10 +183,11 @@ export function renderStaticTables(cfg: StaticConfig, v: IpVersion): Record<Tabl
       },
     },
   };
-  const all =
+  const svc =
     cfg.proxyMode === "iptables"
       ? withServiceTables(tables, v, marks.masq, cfg.masqFullyRandom, cfg.kubeProxy)
       : tables;
+  const all = cfg.hostEndpoints ? withHostEndpointTables(svc, cfg, marks, v, ipvs) : svc;
   return cfg.chainInsertMode === "append" ? appendHooks(all) : all;
 }
 

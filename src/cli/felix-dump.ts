@@ -123,7 +123,7 @@ export function buildProgram(): Command {
         () => views.ipsetsJson(s, family(o)),
       );
     });
-  common(program.command("endpoints").description("this node's workload endpoints"))
+  common(program.command("endpoints").description("this node's workload and host endpoints"))
     .option("--live", "also the running agent's per-endpoint status (from its status file)")
     .action(async (o: CommonOptions & { live?: boolean }) => {
       const s = await load(o);

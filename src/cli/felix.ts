@@ -30,7 +30,7 @@ import { FileDatastore, maxFileBytesFromEnv } from "../datastore/file-datastore.
 import { demoCommand } from "../demo/command.js";
 import { readDefaultGateways } from "../gateways.js";
 import { limitHeapGrowth } from "../heap.js";
-import { HostAddressFeed, notHostInterface, readHostAddresses } from "../host-addresses.js";
+import { HostAddressFeed, notHostInterface, readHostAddresses, readHostInterfaces } from "../host-addresses.js";
 import { kernelDataplane } from "../kernel.js";
 import {
   commandVersion,
@@ -137,6 +137,11 @@ async function run(o: Options): Promise<void> {
           ),
         }
       : undefined;
+  // Host endpoints placed by expectedIPs need to know which interface carries which address.
+  const hostInterfaces = new HostAddressFeed<Map<string, string[]>>(
+    () => readHostInterfaces(notHost),
+    (e) => log.warn({ err: e.message }, "reading this host's interfaces failed"),
+  );
 
   const metrics = new Metrics();
   const kernel = await kernelDataplane(
@@ -188,6 +193,10 @@ async function run(o: Options): Promise<void> {
     }
     const graph = new CalcGraph(graphCfg);
     if (hostAddresses) graph.setHostAddresses(await hostAddresses.read());
+    await readHostInterfaces(notHost).then(
+      (ifaces) => graph.setHostInterfaces(ifaces),
+      (e: Error) => log.warn({ err: e.message }, "reading this host's interfaces failed"),
+    );
     const state = graph.apply(batch);
     batch = []; // the parsed objects are garbage now: not held through the restores (peak RSS)
     for (const p of Object.values(state.problems)) {
@@ -268,6 +277,7 @@ async function run(o: Options): Promise<void> {
     else present.add(e.name);
     status.interfaces(present);
     hostAddresses?.feed.poke();
+    hostInterfaces.poke();
     // kube-proxy switched to or from IPVS mode: restart (exit 129, as Felix does for a config change).
     if (e.name === KUBE_IPVS_DEVICE && graphCfg.proxyMode !== "ipvs" && present.has(e.name) !== kubeIpvs) {
       log.warn({ device: e.name, event: e.event }, "kube-proxy's IPVS mode changed: exiting to restart with it");
@@ -314,7 +324,12 @@ async function run(o: Options): Promise<void> {
     refreshIntervalSecs: cfg.iptablesRefreshInterval,
     linkEvents,
     ...(hostAddresses ? { hostAddresses: hostAddresses.feed.addresses } : {}),
+    hostInterfaces: hostInterfaces.addresses,
   });
+  await hostInterfaces.start(HOST_ADDRESS_POLL_MS).then(
+    (ifaces) => daemon?.graph.setHostInterfaces(ifaces),
+    (e: Error) => log.warn({ err: e.message }, "reading this host's interfaces failed"),
+  );
   if (hostAddresses) daemon.graph.setHostAddresses(await hostAddresses.feed.start(HOST_ADDRESS_POLL_MS));
   daemon.start();
   const running = daemon;
@@ -324,6 +339,7 @@ async function run(o: Options): Promise<void> {
       void running.stop().then(async () => {
         links.stop();
         hostAddresses?.feed.stop();
+        hostInterfaces.stop();
         kernel.close();
         status.close();
         await proxyStatus?.close();

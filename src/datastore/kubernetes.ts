@@ -13,7 +13,8 @@
 //     backoff and jitter. It resumes from its last resourceVersion (or
 //     relists on 410), again emitting only the difference. A stop flag guards
 //     against restart loops after shutdown.
-//   - Calico's CRDs (IPPool, BlockAffinity, FelixConfiguration) are optional:
+//   - Calico's CRDs (IPPool, BlockAffinity, FelixConfiguration, HostEndpoint,
+//     NetworkSet, GlobalNetworkSet) are optional:
 //     a 404 on their LIST means "not installed", which counts as listed and
 //     empty for the barrier; they are looked for again every
 //     `crdRetryMs` and flow in as additions once installed.
@@ -57,6 +58,14 @@ export const WATCHED: readonly KindSpec[] = [
     optional: true,
   },
   ...calicoPolicyKinds(),
+  { kind: "HostEndpoint", path: "/apis/crd.projectcalico.org/v1/hostendpoints", clusterScoped: true, optional: true },
+  { kind: "NetworkSet", path: "/apis/crd.projectcalico.org/v1/networksets", optional: true },
+  {
+    kind: "GlobalNetworkSet",
+    path: "/apis/crd.projectcalico.org/v1/globalnetworksets",
+    clusterScoped: true,
+    optional: true,
+  },
   // network-policy-api's CRD: optional too (a cluster without it has no ClusterNetworkPolicies).
   {
     kind: "ClusterNetworkPolicy",

@@ -19,6 +19,8 @@ const CLUSTER_SCOPED = new Set([
   "GlobalNetworkPolicy",
   "StagedGlobalNetworkPolicy",
   "ClusterNetworkPolicy",
+  "HostEndpoint",
+  "GlobalNetworkSet",
 ]);
 const MANIFEST_FILE = /\.(ya?ml|json)$/i;
 
@@ -48,6 +50,9 @@ const API_VERSIONS: Readonly<Record<Kind, readonly string[]>> = {
   StagedGlobalNetworkPolicy: CALICO,
   StagedKubernetesNetworkPolicy: CALICO,
   ClusterNetworkPolicy: ["policy.networking.k8s.io/v1alpha2"],
+  HostEndpoint: CALICO,
+  NetworkSet: CALICO,
+  GlobalNetworkSet: CALICO,
 };
 
 /** Kinds the graph names differently from their manifests: Calico's NetworkPolicy (by apiVersion). */

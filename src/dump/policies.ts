@@ -149,7 +149,22 @@ function direction(s: DesiredState, ep: EndpointState, dir: "ingress" | "egress"
         ? "pass: what no policy in it allowed or denied goes on to the next tier"
         : "deny: what no policy in it allowed or passed is dropped",
   }));
-  return { chain, policies, tiers, otherwise: otherwise(s, ep, chain, policies, dir) };
+  return { chain, policies, tiers, otherwise: withHostEndpoints(s, dir, otherwise(s, ep, chain, policies, dir)) };
+}
+
+/**
+ * Traffic forwarded through a host endpoint's interface meets that endpoint's
+ * applyOnForward policy before the pod's own chains (cali-fhfw-/cali-thfw-),
+ * and that policy ends its tier with a drop: say so rather than "allowed".
+ */
+function withHostEndpoints(s: DesiredState, dir: "ingress" | "egress", pods: string): string {
+  const gates = Object.values(s.hostEndpoints ?? {})
+    .map((h) => ({ iface: h.iface, keys: dir === "ingress" ? h.forwardIngressPolicies : h.forwardEgressPolicies }))
+    .filter((g) => g.keys.length > 0);
+  if (gates.length === 0) return pods;
+  const through = gates.map((g) => `${g.iface} (${g.keys.join(", ")})`).join("; ");
+  const way = dir === "ingress" ? "in through" : "out through";
+  return `first, traffic forwarded ${way} host endpoint ${through} needs that applyOnForward policy to allow it (else dropped); then ${pods}`;
 }
 
 /**

@@ -35,6 +35,27 @@ export function endpointsText(s: DesiredState): string {
   for (const [, e] of byKey(s.endpoints)) {
     rows.push([e.key, e.node, [...e.ipv4Nets, ...e.ipv6Nets].join(","), e.iface]);
   }
+  const heps = hostEndpointsText(s);
+  return heps ? `${table(rows)}\n${heps}` : table(rows);
+}
+
+/** Like `calicoctl get hostendpoints`, for this node's host endpoints in force ("" when none). */
+function hostEndpointsText(s: DesiredState): string {
+  const heps = byKey(s.hostEndpoints ?? {});
+  if (heps.length === 0) return "";
+  const rows = [["HOSTENDPOINT", "NODE", "INTERFACE", "EXPECTED-IPS", "PROFILES", "POLICIES"]];
+  const list = (l: readonly string[]) => (l.length > 0 ? l.join(",") : "-");
+  for (const [, h] of heps) {
+    const policies = [
+      ...h.ingressPolicies.map((p) => `in:${p}`),
+      ...h.egressPolicies.map((p) => `out:${p}`),
+      ...h.forwardIngressPolicies.map((p) => `forward-in:${p}`),
+      ...h.forwardEgressPolicies.map((p) => `forward-out:${p}`),
+      ...h.preDNATPolicies.map((p) => `preDNAT:${p}`),
+      ...h.untrackedPolicies.map((p) => `doNotTrack:${p}`),
+    ];
+    rows.push([h.name, h.node, h.iface, list(h.expectedIPs), list(h.profiles), list(policies)]);
+  }
   return table(rows);
 }
 
@@ -60,8 +81,10 @@ export function endpointsLiveText(
   return table(rows);
 }
 
+/** Workload endpoints, then host endpoints (`kind: "HostEndpoint"`). */
 export function endpointsJson(s: DesiredState): unknown {
-  return byKey(s.endpoints).map(([, e]) => e);
+  const heps = byKey(s.hostEndpoints ?? {}).map(([, h]) => ({ kind: "HostEndpoint", ...h }));
+  return [...byKey(s.endpoints).map(([, e]) => e), ...heps];
 }
 
 export function routesText(s: DesiredState): string {

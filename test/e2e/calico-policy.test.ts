@@ -1,6 +1,6 @@
 // Calico's policy model in the kernel: tiers with Pass, a high-tier Deny
 // overriding a Kubernetes allow, a global default-deny with exceptions, a Log
-// rule that logs and goes on, and staged policies having no effect, by real connections between pods on two
+// rule that logs and goes on, network sets (global and namespaced), and staged policies having no effect, by real connections between pods on two
 // node namespaces, each programmed by the real `felix --once` from
 // projectcalico.org/v3 manifests. Each step writes its policies, programs
 // both nodes and probes; the verdict is the kernel's.
@@ -253,6 +253,51 @@ describe("Calico policy model, end to end", skipIf(skip), () => {
       for (const d of daemons) await d.kill();
       dir.remove("tier.yaml");
     }
+  });
+
+  test("network sets: a rule selector matches their nets; a namespaced set only serves its own namespace", async () => {
+    const netSet = (
+      kind: string,
+      name: string,
+      labels: Record<string, string>,
+      nets: string[],
+      namespace?: string,
+    ) => ({
+      apiVersion: "projectcalico.org/v3",
+      kind,
+      metadata: namespace === undefined ? { name, labels } : { name, namespace, labels },
+      spec: { nets },
+    });
+    const sets = [
+      netSet("GlobalNetworkSet", "trusted-hosts", { role: "trusted" }, [`${pods.api.ip}/32`]),
+      // A tenant in `other` labels bad's address "trusted" and "partner": it must widen nobody's access.
+      netSet("NetworkSet", "sneaky-trusted", { role: "trusted" }, [`${pods.bad.ip}/32`], "other"),
+      netSet("NetworkSet", "sneaky-partner", { role: "partner" }, [`${pods.bad.ip}/32`], "other"),
+      netSet("NetworkSet", "partners", { role: "partner" }, [`${pods.client.ip}/32`], "prod"),
+    ];
+    const webFromTrusted = {
+      apiVersion: "projectcalico.org/v3",
+      kind: "GlobalNetworkPolicy",
+      metadata: { name: "web-from-trusted" },
+      spec: {
+        selector: "app == 'web'",
+        types: ["Ingress"],
+        ingress: [{ action: "Allow", source: { selector: "role == 'trusted'", namespaceSelector: "global()" } }],
+      },
+    };
+    await program([...sets, webFromTrusted]);
+    assert.equal(await reaches("api", "web", 80), true, "api's address is in the global set");
+    assert.equal(await blocked("bad", "web", 80), true, "a namespaced set is not global()");
+    assert.equal(await blocked("client", "web", 80), true, "no set holds client yet for this policy");
+    const webFromPartners = {
+      apiVersion: "projectcalico.org/v3",
+      kind: "NetworkPolicy",
+      metadata: { name: "web-from-partners", namespace: "prod" },
+      spec: { selector: "app == 'web'", ingress: [{ action: "Allow", source: { selector: "role == 'partner'" } }] },
+    };
+    await program([...sets, webFromTrusted, webFromPartners]);
+    assert.equal(await reaches("client", "web", 81), true, "prod's own network set names client");
+    assert.equal(await blocked("bad", "web", 81), true, "other's set is outside prod's policy's scope");
   });
 
   test("staged policies have no effect", async () => {

@@ -226,6 +226,16 @@ const RESOURCE_TYPES: ResourceType[] = [
       ...(kind === "NetworkPolicy" ? { id: "CalicoNetworkPolicy" } : {}),
     }),
   ),
+  ...(["HostEndpoint", "NetworkSet", "GlobalNetworkSet"] as const).map(
+    (kind): ResourceType => ({
+      kind,
+      listKind: `${kind}List`,
+      apiVersion: CALICO_CRD_GROUP_VERSION,
+      plural: `${kind.toLowerCase()}s`,
+      namespaced: kind === "NetworkSet",
+      hasStatus: false,
+    }),
+  ),
   {
     kind: "ClusterNetworkPolicy",
     listKind: "ClusterNetworkPolicyList",

@@ -3,6 +3,8 @@
 // selectors, ports, CIDRs and addresses with newlines, quotes, restore-text
 // commands, huge and out-of-range values, mixed with ordinary ones so that
 // selectors do select. Nodes stay fixed (routing claims are another test's).
+// Tenants also write NetworkSets (any nets, spoofed Calico labels), and a
+// compromised writer HostEndpoints on node1 with hostile interface names.
 
 import fc from "fast-check";
 
@@ -262,8 +264,34 @@ function tenantObjects(o: HostileOptions) {
       },
     ),
   });
-  return { networkPolicy, pod, namespace, serviceAccount, service, endpointSlice };
+  // A tenant's network set claims any nets and labels, Calico's namespace label included: Kubernetes
+  // policy peers must never admit it (they are pods), so the selector sets stay pods only.
+  const networkSet = fc.record({
+    apiVersion: fc.constant("projectcalico.org/v3"),
+    kind: fc.constant("NetworkSet"),
+    metadata: fc.record({ name: objName, namespace: nsName, labels }),
+    spec: fc.record({ nets: fc.array(cidr, { maxLength: 3 }) }),
+  });
+  return { networkPolicy, pod, namespace, serviceAccount, service, endpointSlice, networkSet };
 }
+
+/** Admin data written by a compromised writer: host endpoints on this node with hostile interface names and IPs. */
+const hostEndpoint = fc.record({
+  apiVersion: fc.constant("projectcalico.org/v3"),
+  kind: fc.constant("HostEndpoint"),
+  metadata: fc.record({ name: fc.constantFrom("h1", "h2"), labels }),
+  spec: fc.record(
+    {
+      node: fc.constant("node1"),
+      interfaceName: fc.oneof(fc.constantFrom("eth0", "eth1", "*", "cali0123456789a", ""), hostile),
+      expectedIPs: fc.array(ip, { maxLength: 2 }),
+      profiles: fc.array(fc.oneof(fc.constantFrom("projectcalico-default-allow", "kns.prod"), hostile), {
+        maxLength: 2,
+      }),
+    },
+    { requiredKeys: ["node"] },
+  ),
+});
 
 const node = (n: number) => ({
   apiVersion: "v1",
@@ -284,6 +312,8 @@ export function hostileCluster(o: HostileOptions): fc.Arbitrary<Record<string, u
       fc.array(t.networkPolicy, { minLength: 1, maxLength: 3 }),
       fc.array(t.service, { maxLength: 2 }),
       fc.array(t.endpointSlice, { maxLength: 2 }),
+      fc.array(t.networkSet, { maxLength: 2 }),
+      fc.array(hostEndpoint, { maxLength: 2 }),
     )
     .map((parts) => [node(1), node(2), ...parts.flat()] as Record<string, unknown>[]);
 }

@@ -57,13 +57,17 @@ const nftCheck = (text: string, name: string) => nftFile(text, name);
 const nft = (...args: string[]) => spawnSync("ip", ["netns", "exec", ns, "nft", ...args], { encoding: "utf8" });
 
 /** Our rules as `nft list` prints them back, by hash (counter values dropped). */
+/** Listed rules by `<chain> <hash>`: hashes are per chain (the same chain in two tables hashes alike). */
 function listedRules(family: "ip" | "ip6"): Map<string, string> {
   const out = new Map<string, string>();
   const listing = nft("list", "table", family, NFT_TABLE);
   assert.equal(listing.status, 0, listing.stderr);
+  let chain = "";
   for (const line of listing.stdout.split("\n")) {
+    const c = /^\s*chain (\S+) \{$/.exec(line);
+    if (c) chain = c[1];
     const m = / comment "cali:([A-Za-z0-9_-]+)"$/.exec(line);
-    if (m) out.set(m[1], line.trim().replace(/(^| )counter packets \d+ bytes \d+/, "$1counter"));
+    if (m) out.set(`${chain} ${m[1]}`, line.trim().replace(/(^| )counter packets \d+ bytes \d+/, "$1counter"));
   }
   return out;
 }
@@ -134,7 +138,11 @@ for (const name of caseNames()) {
       for (const line of ours) {
         const rule = line.split(" ").slice(5).join(" ");
         const hash = / comment "cali:([A-Za-z0-9_-]+)"$/.exec(rule)![1];
-        assert.equal(listed.get(hash), rule, `${name} IPv${v}: nft lists the rule otherwise`);
+        assert.equal(
+          listed.get(`${line.split(" ")[4]} ${hash}`),
+          rule,
+          `${name} IPv${v}: nft lists the rule otherwise`,
+        );
       }
       nft("delete", "table", family, NFT_TABLE);
     }

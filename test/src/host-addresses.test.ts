@@ -2,7 +2,12 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { firstValueFrom, take, toArray } from "rxjs";
 import { CalcGraph, computeDesiredState } from "../../calc-graph/calc-graph.js";
-import { HostAddressFeed, notHostInterface, parseHostAddresses } from "../../src/host-addresses.js";
+import {
+  HostAddressFeed,
+  notHostInterface,
+  parseHostAddresses,
+  parseHostInterfaces,
+} from "../../src/host-addresses.js";
 
 const IP_JSON = JSON.stringify([
   {
@@ -24,6 +29,17 @@ const IP_JSON = JSON.stringify([
   { ifname: "cali-ipvs0", addr_info: [{ local: "10.96.0.11", scope: "global" }] },
   { ifname: "cali12345678901", addr_info: [{ local: "169.254.1.1", scope: "global" }] },
 ]);
+
+test("this host's interfaces with their addresses (host endpoints by expectedIPs): no workload or IPVS devices", () => {
+  assert.deepEqual(
+    [...parseHostInterfaces(IP_JSON, notHostInterface("cali", "cali-ipvs0"))],
+    [
+      ["eth0", ["172.31.250.1", "fe80::1"]],
+      ["lo", ["127.0.0.1", "::1"]],
+      ["nodelocaldns", ["169.254.20.10"]],
+    ],
+  );
+});
 
 test("this host's addresses: every interface but workload and IPVS devices, no link-local", () => {
   assert.deepEqual(parseHostAddresses(IP_JSON, notHostInterface("cali", "cali-ipvs0")), [

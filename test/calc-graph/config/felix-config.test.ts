@@ -302,17 +302,17 @@ describe("the fields table", () => {
       logSeverityScreen: "Info",
       floatingIPs: "Disabled",
       serviceLoopPrevention: "Drop",
-      failsafeInboundHostPorts: [{ protocol: "tcp", port: 22 }],
+      natOutgoingExclusions: "IPPoolsAndHostIPs",
     });
     assert.deepEqual(ignoredFields(d), [
-      'failsafeInboundHostPorts=[{"protocol":"tcp","port":22}]',
+      "natOutgoingExclusions=IPPoolsAndHostIPs",
       "serviceLoopPrevention=Drop",
       "wireguardEnabled=true",
     ]);
     const node = felixConfigFromSpec({ wireguardEnabled: false });
     assert.deepEqual(
       ignoredFields(mergeConfigs(d, node)),
-      ['failsafeInboundHostPorts=[{"protocol":"tcp","port":22}]', "serviceLoopPrevention=Drop"],
+      ["natOutgoingExclusions=IPPoolsAndHostIPs", "serviceLoopPrevention=Drop"],
       "node.<name> turning it off wins",
     );
     assert.deepEqual(ignoredFields(felixConfigFromEnv({ FELIX_WIREGUARDENABLED: "true" })), ["wireguardEnabled=true"]);

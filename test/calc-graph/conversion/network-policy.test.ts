@@ -155,20 +155,23 @@ describe("networkPolicyToPolicy: policyTypes", () => {
 describe("networkPolicyToPolicy: peers", () => {
   it("podSelector → a selector restricted to the policy's namespace", () => {
     const [r] = inbound({ from: [{ podSelector: { matchLabels: { app: "api" } } }] });
-    assert.equal(text(r.srcSelector), `${NS_SEL} && app == 'api'`);
+    assert.equal(text(r.srcSelector), `${POLICY_SEL} && app == 'api'`);
     assert.equal(r.dstSelector, undefined);
   });
 
   it("an empty podSelector → every pod of the namespace", () => {
     const [r] = inbound({ from: [{ podSelector: {} }] });
-    assert.equal(text(r.srcSelector), NS_SEL);
+    assert.equal(text(r.srcSelector), POLICY_SEL);
   });
 
   it("namespaceSelector → pcns.-prefixed, any namespace", () => {
     const [r] = inbound({ from: [{ namespaceSelector: { matchLabels: { team: "x" } } }] });
-    assert.equal(text(r.srcSelector), "has(projectcalico.org/namespace) && pcns.team == 'x'");
+    assert.equal(
+      text(r.srcSelector),
+      "has(projectcalico.org/namespace) && pcns.team == 'x' && projectcalico.org/orchestrator == 'k8s'",
+    );
     const [all] = inbound({ from: [{ namespaceSelector: {} }] });
-    assert.equal(text(all.srcSelector), "has(projectcalico.org/namespace)");
+    assert.equal(text(all.srcSelector), "has(projectcalico.org/namespace) && projectcalico.org/orchestrator == 'k8s'");
   });
 
   it("namespaceSelector with podSelector → both, ANDed", () => {
@@ -180,7 +183,10 @@ describe("networkPolicyToPolicy: peers", () => {
         },
       ],
     });
-    assert.equal(text(r.srcSelector), "has(projectcalico.org/namespace) && pcns.env != 'dev' && role == 'db'");
+    assert.equal(
+      text(r.srcSelector),
+      "has(projectcalico.org/namespace) && pcns.env != 'dev' && projectcalico.org/orchestrator == 'k8s' && role == 'db'",
+    );
   });
 
   it("ipBlock → srcNets and srcNotNets, host bits masked, excepts sorted and deduped", () => {
@@ -218,7 +224,7 @@ describe("networkPolicyToPolicy: peers", () => {
     assert.deepEqual(
       p.outbound.map((r) => ({ ...r, dstSelector: text(r.dstSelector) })),
       [
-        { action: "allow", dstSelector: `${NS_SEL} && app == 'db'` },
+        { action: "allow", dstSelector: `${POLICY_SEL} && app == 'db'` },
         { action: "allow", dstSelector: undefined, dstNets: ["192.168.1.0/24"], dstNotNets: ["192.168.1.128/25"] },
       ],
     );
@@ -349,7 +355,7 @@ describe("networkPolicyToPolicy: ports", () => {
     });
     assert.equal(p.outbound.length, 2);
     assert.equal(p.outbound[0].dstNamedPort, "dns");
-    assert.equal(text(p.outbound[0].namedPortSelector), `${NS_SEL} && app == 'dns'`);
+    assert.equal(text(p.outbound[0].namedPortSelector), `${POLICY_SEL} && app == 'dns'`);
     assert.equal(p.outbound[0].dstSelector, undefined);
     assert.equal(p.outbound[1].dstNamedPort, "http");
     assert.deepEqual(p.outbound[1].namedPortSelector, ALL);
@@ -365,9 +371,9 @@ describe("networkPolicyToPolicy: rules", () => {
     assert.deepEqual(
       rules.map((r) => [text(r.srcSelector), r.protocol, r.dstPorts?.[0]?.first ?? r.dstNamedPort]),
       [
-        [`${NS_SEL} && a == '1'`, "tcp", 80],
-        [`${NS_SEL} && a == '1'`, "tcp", "http"],
-        [`${NS_SEL} && a == '1'`, "udp", 53],
+        [`${POLICY_SEL} && a == '1'`, "tcp", 80],
+        [`${POLICY_SEL} && a == '1'`, "tcp", "http"],
+        [`${POLICY_SEL} && a == '1'`, "udp", 53],
       ],
     );
   });
@@ -385,7 +391,7 @@ describe("networkPolicyToPolicy: rules", () => {
     assert.deepEqual(
       r.anyPeer?.map((p) => [text(p.srcSelector) ?? p.srcNets?.[0], p.srcNotNets]),
       [
-        [`${NS_SEL} && a == '1'`, undefined],
+        [`${POLICY_SEL} && a == '1'`, undefined],
         ["10.0.0.0/8", ["10.1.0.0/16"]],
       ],
     );
@@ -415,7 +421,7 @@ describe("networkPolicyToPolicy: rules", () => {
     const r = p.outbound[0];
     assert.deepEqual(
       r.anyPeer?.map((x) => text(x.dstSelector)),
-      [`${NS_SEL} && a == '1'`, `${NS_SEL} && a == '2'`],
+      [`${POLICY_SEL} && a == '1'`, `${POLICY_SEL} && a == '2'`],
     );
     assert.deepEqual(r.anyPort?.[1], { protocol: "tcp", dstNamedPort: "http", namedPortSelector: ALL });
   });

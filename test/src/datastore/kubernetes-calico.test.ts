@@ -230,3 +230,35 @@ test("Calico policy CRDs not installed: in sync without them, a GlobalNetworkPol
     await server.close();
   }
 });
+
+test("Calico CRDs: HostEndpoints and NetworkSets list-watch (not installed is empty; picked up once installed; updates and deletes flow)", async () => {
+  const server = await startFakeApiServer({ calicoCrds: false });
+  server.create(node("node1", "10.244.1.0/24", "172.31.250.1"));
+  const hep = (iface: string) => ({
+    apiVersion: "crd.projectcalico.org/v1",
+    kind: "HostEndpoint",
+    metadata: { name: "node1-eth0" },
+    spec: { node: "node1", interfaceName: iface },
+  });
+  const r = run(server);
+  try {
+    await r.until((s) => s.nodeName === "node1" && r.h.batches > 0, "in sync without the CRDs");
+    assert.equal(r.h.state.hostEndpoints, undefined);
+    server.calicoCrds = true;
+    server.create(hep("eth0"));
+    server.create({
+      apiVersion: "crd.projectcalico.org/v1",
+      kind: "NetworkSet",
+      metadata: { name: "dbs", namespace: "prod" },
+      spec: { nets: ["10.9.0.0/16"] },
+    });
+    await r.until((s) => s.hostEndpoints?.["node1-eth0@eth0"] !== undefined, "the host endpoint once installed");
+    server.update(hep("eth1"));
+    await r.until((s) => s.hostEndpoints?.["node1-eth0@eth1"] !== undefined, "its new interface");
+    server.delete("HostEndpoint", "node1-eth0");
+    await r.until((s) => s.hostEndpoints === undefined, "gone");
+  } finally {
+    r.close();
+    await server.close();
+  }
+});

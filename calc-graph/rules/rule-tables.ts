@@ -1,0 +1,61 @@
+// Which tables a policy or profile chain goes in: where chains jump to it.
+// filter always, except that doNotTrack policy lives in raw and preDNAT
+// policy in mangle (Felix's policy manager); a normal policy or profile a
+// host endpoint uses is also in mangle, where cali-th- polices the host's
+// DNAT'd traffic. It is deleted from the other tables (a policy's kind can
+// change).
+
+import type { Chain } from "../../model/rule.js";
+import type { TableName } from "../../model/tables.js";
+import type { IpVersion, Policy, PolicyRule } from "../model.js";
+import type { FilterActions } from "./filter-actions.js";
+import type { Direction } from "./names.js";
+import { renderPolicyRules } from "./policy.js";
+
+const FAMILIES: readonly IpVersion[] = [4, 6];
+const POLICY_TABLES: readonly TableName[] = ["filter", "mangle", "raw"];
+
+/**
+ * Where one direction of a policy goes. preDNAT policy: mangle, doNotTrack
+ * policy: raw, and only while a host endpoint here uses it (a workload never
+ * jumps to them). Other policy: filter, and mangle too for the outbound
+ * chain of a host endpoint's policy (mangle cali-th- polices DNAT'd host
+ * traffic). `rules` undefined: no chain anywhere.
+ */
+export function policyChainPlacement(
+  p: Policy | undefined,
+  dir: Direction,
+  rules: readonly PolicyRule[] | undefined,
+  onHostEndpoint: boolean,
+): { rules?: readonly PolicyRule[]; tables: TableName[] } {
+  if (p?.doNotTrack) return onHostEndpoint ? { rules, tables: ["raw"] } : { tables: [] };
+  if (p?.preDNAT) return onHostEndpoint ? { rules, tables: ["mangle"] } : { tables: [] };
+  return { rules, tables: profileTables(dir, onHostEndpoint) };
+}
+
+/** A profile (or normal policy) chain: filter, and mangle too when outbound on a host endpoint. */
+export function profileTables(dir: Direction, onHostEndpoint: boolean): TableName[] {
+  return onHostEndpoint && dir === "outbound" ? ["filter", "mangle"] : ["filter"];
+}
+
+/** Writes the chain into `tables` (rules undefined: nowhere) and deletes it from the others. */
+export function putRuleChain(
+  put: (v: IpVersion, table: TableName, chain: Chain | undefined) => void,
+  actions: FilterActions,
+  name: string,
+  rules: readonly PolicyRule[] | undefined,
+  tables: readonly TableName[],
+  logPrefix?: string,
+): void {
+  // REJECT exists only in the filter table.
+  const drop = { ...actions, deny: "DROP" as const };
+  for (const v of FAMILIES) {
+    for (const t of POLICY_TABLES) {
+      const chain =
+        rules && tables.includes(t)
+          ? { name, rules: renderPolicyRules(rules, v, t === "filter" ? actions : drop, logPrefix) }
+          : undefined;
+      put(v, t, chain);
+    }
+  }
+}
