@@ -202,8 +202,16 @@ export class CalcGraph {
 
   /** Applies one batch and returns the resulting snapshot. */
   apply(batch: readonly ResourceUpdate[]): DesiredState {
-    for (const u of batch) this.converter.apply(u);
+    this.ingest(batch);
     return this.builder.flush();
+  }
+
+  /**
+   * Takes in updates without computing a snapshot: a batch handed over in
+   * parts is ingested part by part and applied with its last part.
+   */
+  ingest(batch: readonly ResourceUpdate[]): void {
+    for (const u of batch) this.converter.apply(u);
   }
 
   get current(): DesiredState {

@@ -155,7 +155,7 @@ export class StateBuilder {
         );
         const deny = denyAction(this.actions, v);
         for (const c of [
-          ...renderDispatchChains([], this.settings.interfacePrefixes, deny),
+          ...renderDispatchChains([], this.settings.interfacePrefixes, deny, this.actions.dropNflogGroup),
           ...this.markChains([], v),
         ]) {
           putChain(
@@ -366,7 +366,7 @@ export class StateBuilder {
         const profiles = ep.profileIds.map((id) => profileChainName(dir, id));
         const name = endpointChainName(dir, ep.iface);
         const encap = dir === "outbound" ? this.encapDrops : undefined;
-        const rules = renderEndpointRules(tiers, profiles, this.actions, v, encap);
+        const rules = renderEndpointRules(tiers, profiles, this.actions, v, encap, name);
         this.putChain(v, "filter", { name, rules }, name);
       }
     }
@@ -411,7 +411,12 @@ export class StateBuilder {
   private putDispatch(_d: Draft<DesiredState>): void {
     const ifaces = this.ifaces.ifaces();
     for (const v of FAMILIES) {
-      const chains = renderDispatchChains(ifaces, this.settings.interfacePrefixes, denyAction(this.actions, v));
+      const chains = renderDispatchChains(
+        ifaces,
+        this.settings.interfacePrefixes,
+        denyAction(this.actions, v),
+        this.actions.dropNflogGroup,
+      );
       chains.push(...this.markChains(ifaces, v));
       const names = new Set(chains.map((c) => c.name));
       for (const c of chains) this.putChain(v, "filter", c, c.name);

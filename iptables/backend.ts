@@ -2,7 +2,7 @@
 // and one backend (legacy or nft). The fake in fake-backend.ts implements the
 // same interface in memory.
 
-import { CommandNotFoundError, run } from "./exec.js";
+import { CommandNotFoundError, type HoldAt, lineOfParts, run } from "./exec.js";
 
 export type IptablesMode = "legacy" | "nft";
 
@@ -13,6 +13,14 @@ export interface IptablesBackend {
   save(): Promise<string>;
   /** iptables-restore --noflush of the input, atomically per table. */
   restore(input: string): Promise<void>;
+  /**
+   * The same, for input given as parts whose concatenation is the text,
+   * streamed to the program: a cold start's tens of megabytes are never one
+   * string. Backends without it are given the joined text. With `hold`, the
+   * parts at its indexes (a table's COMMIT) wait for `hold.until`; if that
+   * rejects, nothing past them is committed and restoreParts rejects with it.
+   */
+  restoreParts?(parts: readonly string[], hold?: HoldAt): Promise<void>;
 }
 
 /** A rejected restore, with the offending input line when the tool names it. */
@@ -48,15 +56,19 @@ export class ExecIptablesBackend implements IptablesBackend {
     return r.stdout;
   }
 
-  async restore(input: string): Promise<void> {
+  restore(input: string): Promise<void> {
+    return this.restoreParts([input]);
+  }
+
+  async restoreParts(parts: readonly string[], hold?: HoldAt): Promise<void> {
     const cmd = binary(this.family, this.mode, "restore");
     const args = ["--noflush", "--wait", String(LOCK_TIMEOUT_SECONDS), "--wait-interval", String(LOCK_PROBE_MICROS)];
-    const r = await run(cmd, args, input);
+    const r = await run(cmd, args, parts, hold);
     if (r.code === 0) return;
     const stderr = r.stderr.trim();
     const m = /(?:Error occurred at line|line):? (\d+)/.exec(stderr);
     const lineNumber = m ? Number(m[1]) : undefined;
-    const line = lineNumber ? input.split("\n")[lineNumber - 1] : undefined;
+    const line = lineNumber ? lineOfParts(parts, lineNumber) : undefined;
     const lock = /xtables lock|holding the lock/i.test(stderr);
     throw new RestoreError(`${cmd} failed: ${stderr}`, lineNumber, line, lock);
   }

@@ -2,6 +2,7 @@
 // for a non-zero exit: callers decide what a failure means.
 
 import { spawn } from "node:child_process";
+import type { Writable } from "node:stream";
 
 export interface ExecResult {
   readonly code: number;
@@ -11,7 +12,24 @@ export interface ExecResult {
 
 export class CommandNotFoundError extends Error {}
 
-export function run(cmd: string, args: readonly string[], input?: string): Promise<ExecResult> {
+/**
+ * stdin as one string, or as parts whose concatenation is the text: parts are
+ * written in chunks as the program reads them, so a restore input of tens of
+ * megabytes is never built as one string (nor copied whole into the pipe).
+ */
+export type StdinText = string | readonly string[];
+
+/**
+ * Parts (by index) before which writing waits for `until`: the program reads
+ * everything up to there meanwhile. If `until` rejects, the program is killed
+ * before it reads further and run() rejects with that error.
+ */
+export interface HoldAt {
+  readonly indexes: ReadonlySet<number>;
+  readonly until: Promise<unknown>;
+}
+
+export function run(cmd: string, args: readonly string[], input?: StdinText, hold?: HoldAt): Promise<ExecResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: ["pipe", "pipe", "pipe"] });
     const out: Buffer[] = [];
@@ -21,10 +39,86 @@ export function run(cmd: string, args: readonly string[], input?: string): Promi
     child.on("error", (e: NodeJS.ErrnoException) =>
       reject(e.code === "ENOENT" ? new CommandNotFoundError(`${cmd} not found`) : e),
     );
-    child.on("close", (code) =>
-      resolve({ code: code ?? 1, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() }),
-    );
+    let held: { error: unknown } | undefined;
+    child.on("close", (code) => {
+      if (held) reject(held.error);
+      else resolve({ code: code ?? 1, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() });
+    });
     child.stdin.on("error", () => {}); // the program may exit before reading all input
-    child.stdin.end(input ?? "");
+    if (typeof input === "string" || input === undefined) child.stdin.end(input ?? "");
+    else
+      void writeParts(child.stdin, input, hold).catch((error: unknown) => {
+        held = { error };
+        child.kill("SIGKILL");
+      });
   });
+}
+
+/**
+ * Characters per write: half a pipe buffer, and under V8's large-object size,
+ * so a chunk dies young (256 KiB chunks sat in large-object space until the
+ * next full collection: ~30 MB more peak RSS at a large cold start).
+ */
+const CHUNK_CHARS = 32 * 1024;
+
+/** Writes the parts in chunks, each after the pipe has taken the last (or the program has gone). */
+async function writeParts(stdin: Writable, parts: readonly string[], hold?: HoldAt): Promise<void> {
+  let gone = false;
+  const stop = () => {
+    gone = true;
+  };
+  stdin.once("error", stop);
+  stdin.once("close", stop);
+  let chunk: string[] = [];
+  let size = 0;
+  const flush = async () => {
+    const more = stdin.write(chunk.join(""));
+    chunk = [];
+    size = 0;
+    if (!more) await drained(stdin);
+  };
+  for (let i = 0; i < parts.length; i++) {
+    const p = parts[i];
+    if (hold?.indexes.has(i)) {
+      if (gone) return;
+      await flush();
+      await hold.until; // a rejection: the caller kills the program before it reads on
+    }
+    chunk.push(p);
+    size += p.length;
+    if (size < CHUNK_CHARS) continue;
+    if (gone) return;
+    await flush();
+  }
+  if (!gone) stdin.end(chunk.join(""));
+}
+
+function drained(stdin: Writable): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      stdin.off("drain", done);
+      stdin.off("close", done);
+      stdin.off("error", done);
+      resolve();
+    };
+    stdin.on("drain", done);
+    stdin.on("close", done);
+    stdin.on("error", done);
+  });
+}
+
+/** Line `n` (1-based) of text given as parts, without its newline; undefined past the end. */
+export function lineOfParts(parts: readonly string[], n: number): string | undefined {
+  let line = 1;
+  let current = "";
+  for (const p of parts) {
+    let from = 0;
+    for (let at = p.indexOf("\n"); at !== -1; at = p.indexOf("\n", from)) {
+      if (line === n) return current + p.slice(from, at);
+      line++;
+      from = at + 1;
+    }
+    if (line === n) current += p.slice(from);
+  }
+  return line === n && current !== "" ? current : undefined;
 }

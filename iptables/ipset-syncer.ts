@@ -4,7 +4,11 @@
 //                  change fill a temporary set and swap it in; a set whose
 //                  type or family changed cannot be swapped (the kernel refuses:
 //                  IPSET_ERR_TYPE_MISMATCH), so it is destroyed and re-created,
-//                  which the kernel allows only while no rule references it;
+//                  which the kernel allows only while no rule references it.
+//                  begin() does it in two steps: every set exists (created
+//                  empty, re-typed) before it returns, the members go in after,
+//                  so the rules that use the sets can be loaded meanwhile and
+//                  committed once the members are in;
 //   removeStale(): destroy sets no longer desired, after the rules that used
 //                  them are gone (a set still in use is left for later).
 // Set names carry their type (`s:` selector → hash:net, `n:` named port →
@@ -14,7 +18,7 @@
 // loaded against a set of the wrong type) rather than match the wrong thing.
 
 import { createHash } from "node:crypto";
-import { type IpSetState, renderIpSets } from "./ipset.js";
+import { createLine, type IpSetState, renderIpSets } from "./ipset.js";
 import { type IpsetBackend, IpsetError } from "./ipset-backend.js";
 
 const OURS = /^cali[46]/;
@@ -36,6 +40,16 @@ export interface IpsetSyncResult {
   readonly bytesWritten: number;
   readonly restoreMs: number;
 }
+
+/** IP sets being written by begin(): every set exists; `done` settles once their members are in. */
+export interface IpsetFill {
+  readonly done: Promise<IpsetSyncResult>;
+  /** Members are still being written (false: `done` has settled, or settles without a kernel write). */
+  readonly pending: boolean;
+}
+
+/** Up to this many member lines, begin() writes the sets whole before it returns (see there). */
+export const FILL_BEHIND_LINES = 5000;
 
 /** Above this many member changes (and half the set), rebuild and swap instead. */
 export const SWAP_THRESHOLD = 1000;
@@ -72,7 +86,18 @@ export class IpsetSyncer {
   }
 
   async addOrUpdate(desired: Iterable<IpSetState>): Promise<IpsetSyncResult> {
+    return (await this.begin(desired)).done;
+  }
+
+  /**
+   * addOrUpdate in two steps: resolves once every desired set exists with its
+   * type and family (new sets created empty, re-typed ones re-created); its
+   * `done` settles once the members are in (adds, deletions, swaps). Rules
+   * that use the sets may be loaded in between, not committed before `done`.
+   */
+  async begin(desired: Iterable<IpSetState>): Promise<IpsetFill> {
     const kernel = await this.load();
+    const creates: string[] = [];
     const lines: string[] = [];
     let setsCreated = 0;
     let setsSwapped = 0;
@@ -83,7 +108,8 @@ export class IpsetSyncer {
       const have = kernel.get(s.name);
       const family = s.family === 4 ? "inet" : "inet6";
       if (!have) {
-        lines.push(renderIpSets([s]).trimEnd());
+        creates.push(createLine(s));
+        for (const m of [...s.members].sort()) lines.push(`add ${s.name} ${m}`);
         setsCreated++;
         membersAdded += s.members.size;
         continue;
@@ -114,7 +140,6 @@ export class IpsetSyncer {
       membersAdded += adds.length;
       membersRemoved += dels.length;
     }
-    const input = lines.filter(Boolean).join("\n");
     let restoreMs = 0;
     let bytesWritten = 0;
     const restore = async (text: string) => {
@@ -129,9 +154,12 @@ export class IpsetSyncer {
         bytesWritten += Buffer.byteLength(text);
       }
     };
-    if (input) await restore(`${input}\n`);
-    // One restore per re-typed set, after the others: a set still referenced
-    // fails its own destroy and nothing else.
+    // A small write (a change, not a start-up) goes whole in one restore, before the
+    // rules: a second ipset process would cost more than the overlap saves.
+    const small = lines.length <= FILL_BEHIND_LINES;
+    const first = small ? creates.concat(lines) : creates;
+    if (first.length > 0) await restore(`${first.filter(Boolean).join("\n")}\n`);
+    // One restore per re-typed set: a set still referenced fails its own destroy and nothing else.
     const blocked: string[] = [];
     for (const s of retyped) {
       try {
@@ -140,27 +168,37 @@ export class IpsetSyncer {
         blocked.push(`${s.name}: ${(e as Error).message}`);
       }
     }
+    const fill = async (): Promise<IpsetSyncResult> => {
+      const input = small ? "" : lines.filter(Boolean).join("\n");
+      if (input) await restore(`${input}\n`);
+      if (first.length > 0 || input || retyped.length > 0) {
+        for (const s of desired) {
+          // The snapshot's set itself: snapshots are never modified, so no copy is needed.
+          kernel.set(s.name, { type: s.type, family: s.family === 4 ? "inet" : "inet6", members: s.members });
+        }
+      }
+      return {
+        setsCreated,
+        setsSwapped,
+        setsRecreated: retyped.length,
+        membersAdded,
+        membersRemoved,
+        setsDestroyed: 0,
+        bytesWritten,
+        restoreMs,
+      };
+    };
     if (blocked.length > 0) {
+      await fill(); // every other set is written before the apply fails
+      this.invalidate();
       throw new IpsetError(
         `IP sets of another type or family under our names could not be re-created (still referenced?): ${blocked.join("; ")}`,
       );
     }
-    if (input || retyped.length > 0) {
-      for (const s of desired) {
-        // The snapshot's set itself: snapshots are never modified, so no copy is needed.
-        kernel.set(s.name, { type: s.type, family: s.family === 4 ? "inet" : "inet6", members: s.members });
-      }
-    }
-    return {
-      setsCreated,
-      setsSwapped,
-      setsRecreated: retyped.length,
-      membersAdded,
-      membersRemoved,
-      setsDestroyed: 0,
-      bytesWritten,
-      restoreMs,
-    };
+    if (small) return { done: Promise.resolve(await fill()), pending: false };
+    const done = fill();
+    done.catch(() => {}); // the caller awaits it; a failure never goes unhandled meanwhile
+    return { done, pending: true };
   }
 
   /** Destroys our sets that are not desired; returns those that could not go yet. */

@@ -117,6 +117,8 @@ function actionText(a: Action): string {
       return "-j NOTRACK";
     case "log":
       return `-j LOG --log-prefix ${quote(`${a.prefix}: `)} --log-level 5`;
+    case "nflog":
+      return `-j NFLOG --nflog-prefix ${quote(a.prefix)} --nflog-group ${a.group}`;
     case "none":
       return "";
   }

@@ -25,14 +25,21 @@ export function assertSafeChainName(name: string): void {
   }
 }
 
-/** Throws unless `text` has exactly `lines` newline-terminated lines and no NUL. */
-export function assertLineCount(text: string, lines: number, table: string): void {
+/** Throws unless `text` (or its parts, concatenated) has exactly `lines` newline-terminated lines and no NUL. */
+export function assertLineCount(text: string | readonly string[], lines: number, table: string): void {
+  const parts = typeof text === "string" ? [text] : text;
   let n = 0;
-  for (let at = text.indexOf("\n"); at !== -1; at = text.indexOf("\n", at + 1)) n++;
-  if (n !== lines || !text.endsWith("\n")) {
+  let nul = false;
+  for (const p of parts) {
+    for (let at = p.indexOf("\n"); at !== -1; at = p.indexOf("\n", at + 1)) n++;
+    nul ||= p.includes("\0");
+  }
+  let last = parts.length - 1;
+  while (last > 0 && parts[last] === "") last--;
+  if (n !== lines || !parts[last]?.endsWith("\n")) {
     throw new UnsafeRestoreTextError(
       `table ${table}: ${n} lines where ${lines} commands were written (a name or comment holds a newline)`,
     );
   }
-  if (text.includes("\0")) throw new UnsafeRestoreTextError(`table ${table}: a NUL character`);
+  if (nul) throw new UnsafeRestoreTextError(`table ${table}: a NUL character`);
 }

@@ -23,6 +23,8 @@
 
 import type { IptablesBackend } from "./backend.js";
 import { RestoreError } from "./backend.js";
+import type { HoldAt } from "./exec.js";
+import { holdSetUsers, textBytes, withDeletes } from "./restore-input.js";
 import { assertLineCount, assertSafeChainName } from "./safe-text.js";
 import { parseSave, type SavedChain, type SavedRule, type SavedTable } from "./save-parser.js";
 import {
@@ -88,11 +90,16 @@ export class TableSyncer {
     this.applied = undefined;
   }
 
-  async apply(desired: FamilyTables): Promise<SyncResult> {
+  /**
+   * `setsReady`: IP set members still being written (IpsetSyncer.begin): the
+   * restore is loaded meanwhile, and each table whose rules use a set is
+   * committed only once it settles (not at all if it rejects).
+   */
+  async apply(desired: FamilyTables, setsReady?: Promise<unknown>): Promise<SyncResult> {
     let backoff = this.initialBackoffMs;
     for (let attempt = 0; ; attempt++) {
       try {
-        const r = await this.applyOnce(desired);
+        const r = await this.applyOnce(desired, setsReady);
         this.foldDeletes = true;
         return r;
       } catch (e) {
@@ -114,7 +121,7 @@ export class TableSyncer {
     return TABLE_NAMES.map((name) => planTable(name, desired[name], kernel.get(name), this.applied?.[name]));
   }
 
-  private async applyOnce(desired: FamilyTables): Promise<SyncResult> {
+  private async applyOnce(desired: FamilyTables, setsReady?: Promise<unknown>): Promise<SyncResult> {
     const plans = await this.planTables(desired);
     // A table's stale chains are deleted in its main transaction (legacy rewrites the whole
     // table per restore, so a second one doubles the cost) unless a rule we do not rewrite
@@ -123,22 +130,28 @@ export class TableSyncer {
       (p, i) =>
         this.foldDeletes &&
         p.removed.length > 0 &&
-        p.main !== "" &&
+        p.input.length > 0 &&
         !outsideJumpTo(this.kernel?.get(TABLE_NAMES[i]), desired[TABLE_NAMES[i]], p.removed),
     );
-    const main = plans.map((p, i) => (folded[i] ? withDeletes(p) : p.main)).join("");
+    // Parts, not one string: the restore input is streamed (tens of megabytes at a cold start).
+    const inputs = plans.map((p, i) => (folded[i] ? withDeletes(p) : p.input));
+    const main = ([] as string[]).concat(...inputs);
     const deletes = plans.map((p, i) => (folded[i] ? "" : p.deletes)).join("");
     let restoreMs = 0;
-    const write = async (input: string) => {
+    const write = async (parts: readonly string[], hold?: HoldAt) => {
       const t0 = performance.now();
-      await this.backend.restore(input);
+      if (this.backend.restoreParts) await this.backend.restoreParts(parts, hold);
+      else {
+        await hold?.until;
+        await this.backend.restore(parts.join(""));
+      }
       restoreMs += performance.now() - t0;
     };
-    if (main) await write(main);
+    if (main.length > 0) await write(main, setsReady && holdSetUsers(inputs, setsReady));
     let deletesApplied = true;
     if (deletes) {
       try {
-        await write(deletes);
+        await write([deletes]);
       } catch (e) {
         // A chain someone else still jumps to cannot go yet; it stays flushed
         // (harmless) and the next resync tries again.
@@ -155,7 +168,7 @@ export class TableSyncer {
       chainsDeleted: sum((p) => p.removed.length),
       hooksWritten: sum((p) => p.hooksWritten),
       linesWritten: sum((p) => p.lines),
-      bytesWritten: Buffer.byteLength(main) + Buffer.byteLength(deletes),
+      bytesWritten: textBytes(main) + Buffer.byteLength(deletes),
       restoreMs,
     };
   }
@@ -181,8 +194,9 @@ export class TableSyncer {
       }
       for (const chain of plans[i].written) {
         const c = chainOf(want, chain)!;
-        // Rendered rules are SavedRules already (text and hash): a copy of the list, not of each rule.
-        have.chains.set(chain, { name: chain, policy: "-", rules: [...c.rules] });
+        // Rendered rules are SavedRules already (text and hash), and only built-in chains are
+        // edited in this view (below): the snapshot's own list, not a copy (55k lists at scale).
+        have.chains.set(chain, { name: chain, policy: "-", rules: c.rules as SavedRule[] });
       }
       for (const c of [...have.chains.values()].filter((x) => x.policy !== "-")) {
         const hook = want.hooks[c.name] ?? { insert: [], append: [] };
@@ -195,11 +209,6 @@ export class TableSyncer {
       }
     }
   }
-}
-
-/** A plan's main transaction that also deletes its stale chains (after the rules that jumped to them are gone). */
-function withDeletes(p: TablePlan): string {
-  return `${p.main.slice(0, -"COMMIT\n".length)}${p.removed.map((c) => `-X ${c}\n`).join("")}COMMIT\n`;
 }
 
 /**
@@ -248,8 +257,11 @@ export function hooksInPlace(rules: readonly SavedRule[], hook: HookRules): bool
   );
 }
 
-/** One table's restore input ("" when nothing to do), its deletions, and the chains each touches. */
+/** One table's restore input (none when nothing to do), its deletions, and the chains each touches. */
 export interface TablePlan {
+  /** The main transaction as parts whose concatenation is the text (rules' texts are not copied); the last is `COMMIT\n`. */
+  readonly input: readonly string[];
+  /** `input` joined. */
   readonly main: string;
   readonly deletes: string;
   /** Chains (re)written or edited by `main`. */
@@ -333,10 +345,20 @@ export function planTable(
   }
   const del = deletes.length ? `*${name}\n${deletes.join("\n")}\nCOMMIT\n` : "";
   const counts = { declared: declare.length, hooksWritten, lines: declare.length + bodyLines + deletes.length };
-  if (declare.length === 0 && bodyLines === 0) return { main: "", deletes: del, written, removed, ...counts };
-  const main = `*${name}\n${declare.map((d) => `${d}\n`).join("")}${body.join("")}COMMIT\n`;
-  assertLineCount(main, declare.length + bodyLines + 2, name);
-  return { main, deletes: del, written, removed, ...counts };
+  if (declare.length === 0 && bodyLines === 0)
+    return { input: [], main: "", deletes: del, written, removed, ...counts };
+  const input = [`*${name}\n${declare.map((d) => `${d}\n`).join("")}`].concat(body, "COMMIT\n");
+  assertLineCount(input, declare.length + bodyLines + 2, name);
+  return {
+    input,
+    get main() {
+      return input.join("");
+    },
+    deletes: del,
+    written,
+    removed,
+    ...counts,
+  };
 }
 
 /**

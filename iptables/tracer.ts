@@ -398,6 +398,7 @@ export class Tracer {
         }
         case "NOTRACK":
         case "LOG":
+        case "NFLOG":
           live.push(...matched);
           break;
         default: {

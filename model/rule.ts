@@ -101,6 +101,8 @@ export type Action =
   | { readonly kind: "notrack" }
   /** Kernel log at level 5 (notice), as Felix logs Calico's Log rules; evaluation goes on. */
   | { readonly kind: "log"; readonly prefix: string }
+  /** Copy to netlink log group `group` with `prefix` (the drop reports' origin); evaluation goes on. */
+  | { readonly kind: "nflog"; readonly group: number; readonly prefix: string }
   /** No target: the rule only counts (and carries its comment). */
   | { readonly kind: "none" };
 
@@ -294,6 +296,8 @@ export const Actions = {
   notrack: Object.freeze({ kind: "notrack" }) as Action,
   /** `prefix` must be checked safe where it is configured (config/parse.ts logPrefix). */
   log: (prefix: string): Action => ({ kind: "log", prefix }),
+  /** `prefix`: at most 63 characters of the drop-origin alphabet (rules/drop-log.ts builds them). */
+  nflog: (group: number, prefix: string): Action => ({ kind: "nflog", group, prefix }),
   none: Object.freeze({ kind: "none" }) as Action,
 } as const;
 

@@ -298,6 +298,10 @@ function actionText(a: Action, m: Match, ctx: RuleContext): string {
       return `dnat to ${hostPort(a.toAddress, String(a.toPort))}`;
     case "notrack":
       return "notrack";
+    case "nflog":
+      if (!/^[A-Za-z0-9|:_.-]*$/.test(a.prefix))
+        throw new NftUnsupportedError(`nflog prefix ${JSON.stringify(a.prefix)}`);
+      return `log prefix "${a.prefix}" group ${a.group}`;
     case "log":
       // Checked where it is configured; here too, as it goes inside nft's quotes.
       if (!/^[A-Za-z0-9 :/_.%-]*$/.test(a.prefix))

@@ -1,6 +1,7 @@
 // The agent's main loop:
 //
 //   datastore batches ──► CalcGraph (pure) ──► latest DesiredState ──► Dataplane.apply()
+//   (partial parts are ingested; the part that completes a batch computes the snapshot)
 //   refresh timer ─────────────────────────────► resync + apply        (one at a time;
 //   link events (new cali* interface) ─────────► apply                  bursts coalesce)
 //
@@ -16,6 +17,7 @@ import { CalcGraph, type GraphConfig } from "../calc-graph/calc-graph.js";
 import type { DesiredState } from "../calc-graph/desired-state.js";
 import type { ResourceUpdate } from "../model/resource.js";
 import type { ApplyResult, Dataplane } from "./dataplane.js";
+import { isPartial } from "./datastore/batch.js";
 
 export interface DaemonOptions {
   readonly graph: GraphConfig;
@@ -40,6 +42,8 @@ const MAX_BACKOFF_MS = 30_000;
 export interface DaemonObserver {
   /** A batch went through the graph; `seenAt` is when it arrived (performance.now()). */
   batch(state: DesiredState, graphSeconds: number, seenAt: number, updates: readonly ResourceUpdate[]): void;
+  /** A partial part of a batch was ingested (no snapshot yet): its updates, which `batch` will not repeat. */
+  part?(updates: readonly ResourceUpdate[]): void;
   /** An apply finished, with its result or error. */
   applied(state: DesiredState, outcome: ApplyResult | Error, seconds: number): void;
 }
@@ -71,6 +75,8 @@ export class Daemon {
   private retryTimer: NodeJS.Timeout | undefined;
   private refreshTimer: NodeJS.Timeout | undefined;
   private readonly subs: Subscription[] = [];
+  /** Keys of the updates ingested from partial parts, whose problems are logged with the batch they complete. */
+  private partialKeys: string[] = [];
 
   constructor(private readonly o: DaemonOptions) {
     this.graph = new CalcGraph(o.graph);
@@ -130,14 +136,22 @@ export class Daemon {
   }
 
   private onBatch(batch: ResourceUpdate[]): void {
+    if (isPartial(batch)) {
+      this.graph.ingest(batch);
+      this.o.observer?.part?.(batch);
+      for (const u of batch) this.partialKeys.push(`${u.kind}/${u.namespace}/${u.name}`);
+      return;
+    }
     const t0 = performance.now();
     const before = this.desired?.problems;
     this.desired = this.graph.apply(batch);
     const graphSecs = (performance.now() - t0) / 1000;
     this.o.observer?.batch(this.desired, graphSecs, t0, batch);
     this.o.log.debug({ updates: batch.length, ms: +(graphSecs * 1000).toFixed(2) }, "calculation graph updated");
-    for (const u of batch) {
-      const p = this.desired.problems[`${u.kind}/${u.namespace}/${u.name}`];
+    const keys = new Set(this.partialKeys.concat(batch.map((u) => `${u.kind}/${u.namespace}/${u.name}`)));
+    this.partialKeys = [];
+    for (const key of keys) {
+      const p = this.desired.problems[key];
       if (p) this.o.log.warn({ resource: p.key, file: p.source?.file, line: p.source?.line }, p.message);
     }
     // Problems the graph raises itself, when new: a node's routing (`Node//<name>/routes|vxlan|ipip`),
@@ -154,7 +168,7 @@ export class Daemon {
     }
     if (!this.inSync) {
       this.inSync = true;
-      this.o.log.info({ resources: batch.length }, "datastore in sync");
+      this.o.log.info({ resources: keys.size }, "datastore in sync");
     }
     this.schedule();
   }

@@ -1,8 +1,10 @@
 // The dataplane driver: takes DesiredState snapshots and makes the kernel
 // match, in the order that keeps the node safe:
 //
-//   1. IP sets: create and fill (members exist before rules use them)
-//   2. iptables, IPv4 then IPv6 (a pod's chains exist before its route)
+//   1. IP sets: create (every set exists before a rule names it), then fill
+//   2. iptables, IPv4 then IPv6 (a pod's chains exist before its route), loaded
+//      while the sets fill; a table whose rules use a set commits only once
+//      the members are in (and not at all if that write fails)
 //   3. IP sets: destroy stale ones (after no rule references them)
 //   4. tunnel devices (IP pools), then routes, then the tunnels' neighbour/FDB entries;
 //      before the routes, the conntrack entries of workload addresses whose
@@ -159,12 +161,25 @@ export class Dataplane {
     const setsChanged = last?.ipsets !== state.ipsets;
     // Only sets whose object changed need a diff against the kernel.
     const changedSets = last ? sets.filter((s) => last.ipsets[s.name] !== s) : sets;
-    const ipsetUp = changedSets.length > 0 ? await this.o.ipsets.addOrUpdate(changedSets) : NO_IPSETS;
-    const v4 = last?.iptables.ipv4 !== state.iptables.ipv4 ? await this.o.ipv4.apply(state.iptables.ipv4) : NO_TABLES;
-    const v6 =
-      this.o.ipv6 && last?.iptables.ipv6 !== state.iptables.ipv6
-        ? await this.o.ipv6.apply(state.iptables.ipv6)
-        : NO_TABLES;
+    // Every set exists before the rules are loaded; their members go in meanwhile, and a
+    // table whose rules use a set commits only once they are in (IpsetSyncer.begin).
+    const fill = changedSets.length > 0 ? await this.o.ipsets.begin(changedSets) : undefined;
+    let v4: typeof NO_TABLES;
+    let v6: typeof NO_TABLES;
+    try {
+      v4 =
+        last?.iptables.ipv4 !== state.iptables.ipv4
+          ? await this.o.ipv4.apply(state.iptables.ipv4, fill?.pending ? fill.done : undefined)
+          : NO_TABLES;
+      v6 =
+        this.o.ipv6 && last?.iptables.ipv6 !== state.iptables.ipv6
+          ? await this.o.ipv6.apply(state.iptables.ipv6, fill?.pending ? fill.done : undefined)
+          : NO_TABLES;
+    } catch (e) {
+      await fill?.done; // a failed IP set write is what stopped the commit: report that
+      throw e;
+    }
+    const ipsetUp = fill ? await fill.done : NO_IPSETS;
     const setRemoved = !last || Object.keys(last.ipsets).some((name) => !state.ipsets[name]);
     const stale = setsChanged && setRemoved ? await this.o.ipsets.removeStale(sets) : NO_STALE;
     for (const name of stale.inUse) warnings.push(`IP set ${name} is still in use by another program; will retry`);

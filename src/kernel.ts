@@ -6,6 +6,7 @@ import { ProcSysctls, SysctlReconciler } from "../ifaces/sysctl-writer.js";
 import { IpTunnelLinks } from "../ifaces/tunnel-links.js";
 import { DEFAULT_MTU_FILE, TunnelReconciler } from "../ifaces/tunnel-reconciler.js";
 import { backendAvailable, ExecIptablesBackend, type IptablesBackend, type IptablesMode } from "../iptables/backend.js";
+import type { HoldAt } from "../iptables/exec.js";
 import { ExecIpsetBackend, type IpsetBackend } from "../iptables/ipset-backend.js";
 import { IpsetSyncer } from "../iptables/ipset-syncer.js";
 import { TableSyncer } from "../iptables/table-syncer.js";
@@ -122,10 +123,20 @@ export class CountingBackend implements IptablesBackend {
   save() {
     return this.inner.save();
   }
-  async restore(input: string) {
+  restore(input: string) {
+    return this.count(() => this.inner.restore(input));
+  }
+  restoreParts(parts: readonly string[], hold?: HoldAt) {
+    return this.count(async () => {
+      if (this.inner.restoreParts) return this.inner.restoreParts(parts, hold);
+      await hold?.until;
+      return this.inner.restore(parts.join(""));
+    });
+  }
+  private async count(f: () => Promise<void>): Promise<void> {
     this.metrics.restoreCalls.inc();
     try {
-      await this.inner.restore(input);
+      await f();
     } catch (e) {
       this.metrics.restoreErrors.inc();
       throw e;

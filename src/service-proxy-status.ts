@@ -70,11 +70,16 @@ export class ServiceProxyStatus {
   }
 
   batch(state: DesiredState, updates: readonly ResourceUpdate[] = []): void {
+    this.seen(updates);
+    this.latest = state.services;
+    if (state.services !== this.programmed) this.health.queued();
+  }
+
+  /** Updates that went into the graph (a batch, or a part of one): this node's Node object. */
+  seen(updates: readonly ResourceUpdate[]): void {
     for (const u of updates) {
       if (u.kind === "Node" && u.name === this.nodeName) this.health.setNodeEligible(nodeEligible(u.value));
     }
-    this.latest = state.services;
-    if (state.services !== this.programmed) this.health.queued();
   }
 
   applied(state: DesiredState, outcome: ApplyResult | Error): void {

@@ -55,6 +55,8 @@ export interface FelixConfig {
   readonly kubeNodePortRanges?: readonly PortRange[];
   /** Prefix of Log rules' kernel log lines (%t tier, %k kind, %n name, %p namespace/name). */
   readonly logPrefix?: string;
+  /** felix-ts's own: NFLOG group the drop paths copy dropped packets to (`felix-dump drops --live`); unset: off. */
+  readonly dropNflogGroup?: number;
   /** Host endpoints: ports their policy never blocks (config/failsafe.ts). */
   readonly failsafeInboundHostPorts?: readonly ProtoPort[];
   readonly failsafeOutboundHostPorts?: readonly ProtoPort[];
@@ -94,6 +96,7 @@ export const HONOURED: { readonly [K in Honoured]-?: Parser<NonNullable<FelixCon
   kubeNodePortRanges: portRangeList,
   featureDetectOverride: featureOverrides,
   logPrefix,
+  dropNflogGroup: int(1, 65535),
   failsafeInboundHostPorts: protoPortList,
   failsafeOutboundHostPorts: protoPortList,
 };

@@ -42,6 +42,8 @@ export interface RuleSettings {
   readonly masqFullyRandom: boolean;
   /** FELIX_LOGPREFIX: Log rules' prefix template (Felix's default `calico-packet`). */
   readonly logPrefix: string;
+  /** NFLOG group of the drop reports (dropNflogGroup); undefined: no NFLOG rules. */
+  readonly dropNflogGroup?: number;
   /** Host endpoints: inbound/outbound traffic their policy never blocks (Felix's defaults). */
   readonly failsafeInboundHostPorts: readonly ProtoPort[];
   readonly failsafeOutboundHostPorts: readonly ProtoPort[];
@@ -81,6 +83,7 @@ export function ruleSettings(cfg: FelixConfig, fallbackPrefix = "cali", detected
     kubeNodePortRange: nodePorts ? [nodePorts.min, nodePorts.max] : [30000, 32767],
     masqFullyRandom: cfg.featureDetectOverride?.MASQFullyRandom ?? detected.masqFullyRandom ?? true,
     logPrefix: cfg.logPrefix ?? "calico-packet",
+    ...(cfg.dropNflogGroup ? { dropNflogGroup: cfg.dropNflogGroup } : {}),
     failsafeInboundHostPorts: cfg.failsafeInboundHostPorts ?? DEFAULT_FAILSAFE_INBOUND,
     failsafeOutboundHostPorts: cfg.failsafeOutboundHostPorts ?? DEFAULT_FAILSAFE_OUTBOUND,
   };

@@ -5,8 +5,9 @@
 // interface" (the deny action) so a veth Felix has not programmed carries
 // nothing (fail closed).
 
-import type { Action, Chain } from "../../model/rule.js";
+import type { Action, Chain, Rule } from "../../model/rule.js";
 import { Actions, match, NO_MATCH, rule } from "../../model/rule.js";
+import { dropPrefix } from "./drop-log.js";
 import { endpointChainName, FROM_WORKLOAD_DISPATCH, TO_WORKLOAD_DISPATCH } from "./names.js";
 
 /** iptables' longest chain name. */
@@ -16,9 +17,14 @@ export function renderDispatchChains(
   ifaces: readonly string[],
   prefixes: string | readonly string[],
   deny: Action = Actions.drop,
+  /** dropNflogGroup: "Unknown interface" drops are logged first (drop-log.ts). */
+  nflogGroup?: number,
 ): Chain[] {
   const list = typeof prefixes === "string" ? [prefixes] : prefixes;
-  return [...dispatchFor("outbound", ifaces, list, deny), ...dispatchFor("inbound", ifaces, list, deny)];
+  return [
+    ...dispatchFor("outbound", ifaces, list, deny, nflogGroup),
+    ...dispatchFor("inbound", ifaces, list, deny, nflogGroup),
+  ];
 }
 
 function dispatchFor(
@@ -26,6 +32,7 @@ function dispatchFor(
   ifaces: readonly string[],
   prefixes: readonly string[],
   deny: Action,
+  nflogGroup: number | undefined,
 ): Chain[] {
   const root = dir === "outbound" ? FROM_WORKLOAD_DISPATCH : TO_WORKLOAD_DISPATCH;
   const ifMatch = (name: string) => (dir === "outbound" ? match().inInterface(name) : match().outInterface(name));
@@ -38,7 +45,14 @@ function dispatchFor(
     g.members.push(iface);
     groups.set(key, g);
   }
-  const drop = rule(NO_MATCH, deny, "Unknown interface");
+  const unknown = rule(NO_MATCH, deny, "Unknown interface");
+  // With drop logging the tail is NFLOG then DROP; the prefix names the chain it is in.
+  const dropIn = (chain: string): Rule[] => [
+    ...(nflogGroup
+      ? [rule(NO_MATCH, Actions.nflog(nflogGroup, dropPrefix({ owner: "U", dir: "-", index: 0, chain })))]
+      : []),
+    unknown,
+  ];
   const chains: Chain[] = [];
   const rootRules = [];
   for (const [key, { prefix, members }] of [...groups].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
@@ -51,9 +65,12 @@ function dispatchFor(
     rootRules.push(rule(ifMatch(`${key}+`).build(), Actions.goto(child)));
     chains.push({
       name: child,
-      rules: [...members.map((m) => rule(ifMatch(m).build(), Actions.goto(endpointChainName(dir, m)))), drop],
+      rules: [
+        ...members.map((m) => rule(ifMatch(m).build(), Actions.goto(endpointChainName(dir, m)))),
+        ...dropIn(child),
+      ],
     });
   }
-  chains.push({ name: root, rules: [...rootRules, drop] });
+  chains.push({ name: root, rules: [...rootRules, ...dropIn(root)] });
   return chains;
 }

@@ -17,6 +17,7 @@
 import { Actions, match, NO_MATCH, type Rule, rule } from "../../model/rule.js";
 import type { RuleSettings } from "../config/settings.js";
 import type { IpVersion } from "../model.js";
+import { chainDir, dropLogRules } from "./drop-log.js";
 import { allowAction, DEFAULT_FILTER_ACTIONS, denyAction, type FilterActions } from "./filter-actions.js";
 
 export const DEFAULT_TIER = "default";
@@ -49,6 +50,7 @@ export function renderEndpointRules(
   actions: FilterActions = DEFAULT_FILTER_ACTIONS,
   v: IpVersion = 4,
   encapDrops?: EncapDrops,
+  chain = "",
 ): Rule[] {
   const deny = denyAction(actions, v);
   const { accept: MARK_ACCEPT, pass: MARK_PASS } = actions.marks;
@@ -68,7 +70,8 @@ export function renderEndpointRules(
   if (encapDrops?.ipip) {
     out.push(rule(match().protocol("ipencap").build(), deny, "DROP IPinIP encapped packets originating in workloads"));
   }
-  for (const tier of tiers) {
+  const dir = chainDir(chain);
+  for (const [t, tier] of tiers.entries()) {
     if (tier.chains.length === 0) continue;
     out.push(rule(NO_MATCH, Actions.clearMark(MARK_PASS), `Start of tier ${tier.name}`));
     for (const chain of tier.chains) {
@@ -76,6 +79,8 @@ export function renderEndpointRules(
       out.push(rule(match().mark(MARK_ACCEPT, MARK_ACCEPT).build(), Actions.return, "Return if policy accepted"));
     }
     if (tier.defaultAction === "Pass") continue;
+    const notPassed = match().mark(0, MARK_PASS).build();
+    out.push(...dropLogRules(actions, notPassed, { owner: "T", dir, index: t, chain }));
     out.push(
       rule(match().mark(0, MARK_PASS).build(), deny, `End of tier ${tier.name}. Drop if no policies passed packet`),
     );
@@ -84,6 +89,7 @@ export function renderEndpointRules(
     out.push(rule(NO_MATCH, Actions.jump(chain)));
     out.push(rule(match().mark(MARK_ACCEPT, MARK_ACCEPT).build(), Actions.return, "Return if profile accepted"));
   }
+  out.push(...dropLogRules(actions, NO_MATCH, { owner: "R", dir, index: 0, chain }));
   out.push(rule(NO_MATCH, deny, "Drop if no profiles matched"));
   return out;
 }

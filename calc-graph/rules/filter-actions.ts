@@ -13,6 +13,8 @@ export interface FilterActions {
   readonly allow: "ACCEPT" | "RETURN";
   readonly deny: "DROP" | "REJECT";
   readonly marks: Marks;
+  /** NFLOG group the drop paths copy dropped packets to first (drop-log.ts); undefined: off. */
+  readonly dropNflogGroup?: number;
 }
 
 export const DEFAULT_FILTER_ACTIONS: FilterActions = { allow: "ACCEPT", deny: "DROP", marks: DEFAULT_MARKS };
@@ -29,5 +31,10 @@ export function allowAction(a: FilterActions): Action {
 
 /** The actions and marks of the settings in force. */
 export function filterActionsOf(s: RuleSettings): FilterActions {
-  return { allow: s.filterAllowAction, deny: s.filterDenyAction, marks: allocateMarks(s.markMask) };
+  return {
+    allow: s.filterAllowAction,
+    deny: s.filterDenyAction,
+    marks: allocateMarks(s.markMask),
+    ...(s.dropNflogGroup ? { dropNflogGroup: s.dropNflogGroup } : {}),
+  };
 }

@@ -14,6 +14,7 @@ import {
   type PortRange,
   type RuleProtocol,
 } from "../model.js";
+import { chainDir, dropLogRules } from "./drop-log.js";
 import { DEFAULT_FILTER_ACTIONS, denyAction, type FilterActions } from "./filter-actions.js";
 
 const onlyFamily = (nets: readonly string[] | undefined, v: IpVersion) => nets?.filter((n) => familyOf(n) === v);
@@ -80,13 +81,20 @@ export function renderPolicyRules(
   v: IpVersion,
   actions: FilterActions = DEFAULT_FILTER_ACTIONS,
   logPrefix = DEFAULT_LOG_PREFIX,
+  chain = "",
 ): Rule[] {
   const out: Rule[] = [];
-  for (const r of rules) out.push(...renderOne(r, v, actions, logPrefix));
+  for (const [i, r] of rules.entries()) out.push(...renderOne(r, v, actions, logPrefix, { chain, index: i }));
   return out;
 }
 
-function renderOne(r: PolicyRule, v: IpVersion, actions: FilterActions, logPrefix: string): Rule[] {
+/** Where a rule is (its chain, its index in the policy): the drop log's prefix. */
+interface RulePlace {
+  readonly chain: string;
+  readonly index: number;
+}
+
+function renderOne(r: PolicyRule, v: IpVersion, actions: FilterActions, logPrefix: string, at: RulePlace): Rule[] {
   const { accept: MARK_ACCEPT, pass: MARK_PASS, scratch0: MARK_SCRATCH0, scratch1: MARK_SCRATCH1 } = actions.marks;
   if (!inFamily(r, v)) return [];
   if (r.anyPeer) {
@@ -94,7 +102,7 @@ function renderOne(r: PolicyRule, v: IpVersion, actions: FilterActions, logPrefi
     const viable = r.anyPeer.filter((p) => peerMatch(match(), p, v) !== undefined);
     if (viable.length === 1) {
       const { anyPeer: _, ...own } = r;
-      return renderOne({ ...own, ...viable[0] }, v, actions, logPrefix);
+      return renderOne({ ...own, ...viable[0] }, v, actions, logPrefix, at);
     }
   }
   const out: Rule[] = [];
@@ -130,7 +138,12 @@ function renderOne(r: PolicyRule, v: IpVersion, actions: FilterActions, logPrefi
     portMatch(m, r, v);
     negatedMatch(m, r, v);
     if (needsMark) m.mark(MARK_SCRATCH0, MARK_SCRATCH0);
-    out.push(rule(m.build(), action));
+    const built = m.build();
+    if (r.action === "deny") {
+      const owner = at.chain.startsWith("cali-pr") ? "R" : "P";
+      out.push(...dropLogRules(actions, built, { owner, dir: chainDir(at.chain), index: at.index, chain: at.chain }));
+    }
+    out.push(rule(built, action));
   }
   if (verdict !== undefined) out.push(rule(match().mark(verdict, verdict).build(), Actions.return));
   return out;

@@ -53,7 +53,7 @@ export function putRuleChain(
     for (const t of POLICY_TABLES) {
       const chain =
         rules && tables.includes(t)
-          ? { name, rules: renderPolicyRules(rules, v, t === "filter" ? actions : drop, logPrefix) }
+          ? { name, rules: renderPolicyRules(rules, v, t === "filter" ? actions : drop, logPrefix, name) }
           : undefined;
       put(v, t, chain);
     }

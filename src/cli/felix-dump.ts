@@ -16,12 +16,14 @@ import { configJson, configText } from "../dump/config.js";
 import { ipvsJson, ipvsText } from "../dump/ipvs.js";
 import { liveDiff, liveDiffText } from "../dump/live-diff.js";
 import { liveDiffExtra } from "../dump/live-diff-kernel.js";
+import { livePolicyCommands } from "../dump/live-policy-commands.js";
 import { mtuCommand } from "../dump/mtu-command.js";
 import { nodeAddresses } from "../dump/node-addresses.js";
 import { explainPolicies, policiesText } from "../dump/policies.js";
 import { servicesText, serviceViews } from "../dump/services.js";
-import { parseTarget, traceService, traceText } from "../dump/trace.js";
+import { traceCommand } from "../dump/trace-command.js";
 import * as views from "../dump/views.js";
+import { whatIfCommand } from "../dump/whatif-command.js";
 import { ipvsOptionsFromEnv } from "../ipvs-config.js";
 import { createLogger, type LogFormat } from "../log.js";
 import { runProgram, SilentFailure, UsageError } from "./errors.js";
@@ -183,37 +185,28 @@ export function buildProgram(): Command {
       () => views,
     );
   });
-  common(
+  traceCommand(
     program
       .command("trace")
-      .description("trace a new connection through the rendered service rules: DNAT result(s) and masquerade"),
-  )
-    .argument("<src-ip>", "source address")
-    .argument("<dst>", "destination, <ip>:<port>/<tcp|udp|sctp>")
-    .action(async (src: string, dst: string, o: CommonOptions) => {
-      let target: ReturnType<typeof parseTarget>;
-      try {
-        target = parseTarget(dst);
-      } catch (e) {
-        throw new UsageError((e as Error).message);
-      }
-      const { state, updates, proxyModeOff } = await loadWithInput(o, "services");
-      let report: ReturnType<typeof traceService>;
-      try {
-        report = traceService(
-          state,
-          { src, dst: target.ip, dport: target.port, sport: 40000, protocol: target.protocol },
-          nodeAddresses(updates, o.nodeName),
-        );
-      } catch (e) {
-        throw new UsageError(`cannot trace: ${(e as Error).message}`);
-      }
-      print(
-        o,
-        () => offNote(proxyModeOff) + traceText(report),
-        () => report,
-      );
-    });
+      .description(
+        "trace a new connection through the rules felix-ts renders, across nodes: verdict, every rule hit and its origin, NAT",
+      )
+      .requiredOption("--resources <dir>", "directory of manifests (*.yaml, *.yml, *.json)")
+      .option("--node-name <node>", "trace only on this node (default: the client's node, then the server's)")
+      .addOption(new Option("-o, --output <format>", "output format").choices(["text", "json"]).default("text"))
+      .option("--log-level <level>", "log level", "warn")
+      .addOption(new Option("--log-format <format>", "log format").choices(["json", "text"])),
+  );
+  whatIfCommand(
+    program
+      .command("whatif")
+      .description("the pod pairs whose reachability a policy change would change, traced before and after")
+      .requiredOption("--resources <dir>", "directory of manifests (*.yaml, *.yml, *.json)")
+      .addOption(new Option("-o, --output <format>", "output format").choices(["text", "json"]).default("text"))
+      .option("--log-level <level>", "log level", "warn")
+      .addOption(new Option("--log-format <format>", "log format").choices(["json", "text"])),
+  );
+  livePolicyCommands(program);
   common(program.command("routes").description("the desired routes")).action(async (o: CommonOptions) => {
     const s = await load(o);
     print(

@@ -10,12 +10,14 @@ import { Command, Option } from "commander";
 import { collectDefaultMetrics } from "prom-client";
 import { filter, firstValueFrom, type Observable } from "rxjs";
 import { CalcGraph } from "../../calc-graph/calc-graph.js";
+import type { DesiredState } from "../../calc-graph/desired-state.js";
 import { IPVS_DEVICE } from "../../calc-graph/services/ipvs-desired.js";
 import { NetlinkLinkMonitor } from "../../ifaces/link-monitor.js";
 import { OWNED_TUNNELS } from "../../ifaces/tunnel-reconciler.js";
 import { binary } from "../../iptables/backend.js";
 import { chooseBackend } from "../../iptables/detect.js";
 import type { ResourceUpdate } from "../../model/resource.js";
+import { DeniedPackets } from "../../status/denied-packets.js";
 import { EndpointStatusTracker } from "../../status/endpoint-status.js";
 import { EndpointStatusFile, endpointStatusConfigFromEnv } from "../../status/endpoint-status-file.js";
 import { HealthAggregator, healthConfigFromEnv, startHealthServer } from "../../status/health.js";
@@ -26,6 +28,7 @@ import { proxyHealthConfigFromEnv } from "../../status/proxy-health.js";
 import { AgentStatus, ignoredConfigMessage } from "../agent-status.js";
 import { agentConfigFromEnv, graphConfigFromEnv } from "../config.js";
 import { Daemon, summary } from "../daemon.js";
+import { isPartial } from "../datastore/batch.js";
 import { FileDatastore, maxFileBytesFromEnv } from "../datastore/file-datastore.js";
 import { demoCommand } from "../demo/command.js";
 import { readDefaultGateways } from "../gateways.js";
@@ -41,6 +44,7 @@ import {
   SCTP_CONNTRACK_MODULE,
 } from "../kernel-features.js";
 import { createLogger, type LogFormat } from "../log.js";
+import { readNflog } from "../nflog-reader.js";
 import { preflight } from "../preflight.js";
 import { ServiceProxyStatus } from "../service-proxy-status.js";
 
@@ -180,25 +184,19 @@ async function run(o: Options): Promise<void> {
       maxFileBytes,
       onProblem: (p) => log.warn({ component: "datastore", file: p.file, line: p.line }, p.message),
       onIgnored: (i) => log.debug({ component: "datastore", file: i.file, line: i.line }, `ignoring kind ${i.kind}`),
-    }).updates();
+    }).updates({ partial: true }); // the first batch in parts, one per file (datastore/batch.ts)
   }
 
   if (o.once) {
     const t0 = performance.now();
-    let batch: ResourceUpdate[];
-    try {
-      batch = await firstValueFrom(updates);
-    } catch (e) {
-      throw new RuntimeError(`cannot read the ${o.datastore} datastore: ${(e as Error).message}`);
-    }
-    const graph = new CalcGraph(graphCfg);
-    if (hostAddresses) graph.setHostAddresses(await hostAddresses.read());
-    await readHostInterfaces(notHost).then(
-      (ifaces) => graph.setHostInterfaces(ifaces),
-      (e: Error) => log.warn({ err: e.message }, "reading this host's interfaces failed"),
-    );
-    const state = graph.apply(batch);
-    batch = []; // the parsed objects are garbage now: not held through the restores (peak RSS)
+    // The graph's indexes and the parsed objects are garbage once the snapshot is computed: only
+    // the snapshot is held through the kernel writes (peak RSS).
+    const hostInterfaces = await readHostInterfaces(notHost).catch((e: Error) => {
+      log.warn({ err: e.message }, "reading this host's interfaces failed");
+      return undefined;
+    });
+    const host = { addresses: await hostAddresses?.read(), interfaces: hostInterfaces };
+    const state = await onceSnapshot(updates, new CalcGraph(graphCfg), host, o.datastore);
     for (const p of Object.values(state.problems)) {
       log.warn({ resource: p.key, file: p.source?.file, line: p.source?.line }, p.message);
     }
@@ -300,6 +298,10 @@ async function run(o: Options): Promise<void> {
     filter((e) => (isWorkload(e.name) && e.event !== "removed" && e.up) || OWNED_TUNNELS.includes(e.name)),
   );
 
+  // felix_denied_packets_total from the drop paths' NFLOG group, when dropNflogGroup is set.
+  const denied = metricsCfg.enabled
+    ? new DeniedPackets(metrics.registry, readNflog, (err) => log.warn({ err }, "drop reports unavailable"))
+    : undefined;
   // Heap growth is bounded once the first snapshot is programmed (src/heap.ts).
   let heapBounded = false;
   daemon = new Daemon({
@@ -312,9 +314,11 @@ async function run(o: Options): Promise<void> {
         status.batch(state, secs, seenAt);
         proxyStatus?.batch(state, batch);
       },
+      part: (updates) => proxyStatus?.seen(updates),
       applied: (state, outcome, secs) => {
         status.applied(state, outcome, secs);
         proxyStatus?.applied(state, outcome);
+        if (daemon && !(outcome instanceof Error)) denied?.applied(state, daemon.graph);
         if (!heapBounded && !(outcome instanceof Error)) {
           heapBounded = true;
           limitHeapGrowth(cfg.heapGrowthPercent ?? 0);
@@ -338,6 +342,7 @@ async function run(o: Options): Promise<void> {
       log.info({ signal }, "stopping; the programmed dataplane stays in place");
       void running.stop().then(async () => {
         links.stop();
+        denied?.stop();
         hostAddresses?.feed.stop();
         hostInterfaces.stop();
         kernel.close();
@@ -350,6 +355,28 @@ async function run(o: Options): Promise<void> {
     process.once("SIGTERM", () => stop("SIGTERM"));
     process.once("SIGINT", () => stop("SIGINT"));
   });
+}
+
+/** The snapshot of the datastore's first batch; parts of it go into the graph as they come (datastore/batch.ts). */
+async function onceSnapshot(
+  updates: Observable<ResourceUpdate[]>,
+  graph: CalcGraph,
+  host: { addresses?: readonly string[]; interfaces?: ReadonlyMap<string, readonly string[]> },
+  datastore: string,
+): Promise<DesiredState> {
+  if (host.addresses) graph.setHostAddresses(host.addresses);
+  if (host.interfaces) graph.setHostInterfaces(host.interfaces);
+  const ingestParts = (b: ResourceUpdate[]) => {
+    if (isPartial(b)) graph.ingest(b);
+    return !isPartial(b);
+  };
+  let batch: ResourceUpdate[];
+  try {
+    batch = await firstValueFrom(updates.pipe(filter(ingestParts)));
+  } catch (e) {
+    throw new RuntimeError(`cannot read the ${datastore} datastore: ${(e as Error).message}`);
+  }
+  return graph.apply(batch);
 }
 
 export function main(argv: string[]): Promise<number> {

@@ -20,7 +20,8 @@ import { readdir, stat } from "node:fs/promises";
 import { join, relative, sep } from "node:path";
 import { Observable } from "rxjs";
 import { type ResourceUpdate, resourceKey } from "../../model/resource.js";
-import { type FileSig, fsManifestReader, type ManifestReader, sameSig } from "./manifest-reader.js";
+import { partialBatch, type UpdateBatch } from "./batch.js";
+import { type FileSig, fsManifestReader, type ManifestReader, type ReadResult, sameSig } from "./manifest-reader.js";
 import { type HeldObject, holdObject, ManifestState } from "./manifest-state.js";
 import { listManifestFiles, type ManifestProblem, parseManifestText } from "./manifests.js";
 
@@ -78,6 +79,14 @@ const WIDENS_WHEN_GONE = new Set<string>([
   "ClusterNetworkPolicy",
 ]);
 const UNSTABLE_WAIT_MS = 10;
+/** Files read ahead of their turn in a pass, while earlier ones are parsed in order (sequential reads idled ~0.7 s at large). */
+const READ_AHEAD = 8;
+
+/** A file's signature and, when that differs from the one known, its content: fetched ahead of its turn. */
+interface Fetched {
+  readonly sig: FileSig | undefined;
+  readonly read?: ReadResult;
+}
 
 export class FileDatastore {
   private readonly state: ManifestState;
@@ -96,9 +105,13 @@ export class FileDatastore {
     this.state = new ManifestState((p) => o.onProblem?.(p));
   }
 
-  /** Batches of updates; errors only when the directory cannot be read at the start. */
-  updates(): Observable<ResourceUpdate[]> {
-    return new Observable<ResourceUpdate[]>((sub) => {
+  /**
+   * Batches of updates; errors only when the directory cannot be read at the
+   * start. With `partial`, the first batch comes in parts, one per file that
+   * held objects, each but the last marked partial (batch.ts).
+   */
+  updates(o: { readonly partial?: boolean } = {}): Observable<UpdateBatch> {
+    return new Observable<UpdateBatch>((sub) => {
       let quiet: NodeJS.Timeout | undefined;
       let deadline: NodeJS.Timeout | undefined;
       let rootTimer: NodeJS.Timeout | undefined;
@@ -198,7 +211,8 @@ export class FileDatastore {
             await startWatch();
           }
           this.dirty.add(ALL);
-          sub.next(await this.sync()); // even when empty: this is the in-sync point
+          const part = o.partial ? (b: ResourceUpdate[]) => sub.next(partialBatch(b)) : undefined;
+          sub.next(await this.sync(part)); // even when empty: this is the in-sync point
           if (!this.o.watch) sub.complete();
           else if (this.dirty.size > 0) schedule();
           if (this.o.watch && (this.o.rootCheckMs ?? 1000) > 0) {
@@ -221,8 +235,14 @@ export class FileDatastore {
     });
   }
 
-  /** Brings the state up to date with the dirty paths; returns what changed. */
-  private async sync(): Promise<ResourceUpdate[]> {
+  /**
+   * Brings the state up to date with the dirty paths; returns what changed.
+   * With `part`, a full pass hands over each file's objects as it goes and
+   * returns the rest: while nothing was known before (the first pass), a later
+   * file can only add objects or win over an earlier file's (its path sorts
+   * last), which downstream takes as one more update.
+   */
+  private async sync(part?: (b: ResourceUpdate[]) => void): Promise<ResourceUpdate[]> {
     const dirty = this.dirty;
     this.dirty = new Set();
     const retry = new Set<string>();
@@ -230,7 +250,7 @@ export class FileDatastore {
       const files = await listManifestFiles(this.o.dir);
       const present = new Set(files);
       for (const f of [...this.state.knownFiles()]) if (!present.has(f)) this.state.removeFile(f);
-      for (const f of files) await this.check(f, retry);
+      await this.checkAll(files, retry, part && this.state.knownFiles().next().done ? part : undefined);
     } else {
       for (const path of [...dirty].sort()) await this.checkPath(path, retry);
     }
@@ -258,7 +278,7 @@ export class FileDatastore {
       for (const d of await listDirectories(path).catch(() => [])) this.onDirectory(d, true);
       const files = new Set(await listManifestFiles(path).catch(() => []));
       for (const f of this.knownUnder(path)) if (!files.has(f)) this.state.removeFile(f);
-      for (const f of files) await this.check(f, retry);
+      await this.checkAll([...files], retry);
       return;
     }
     if (!s) {
@@ -279,9 +299,41 @@ export class FileDatastore {
     return [...this.state.knownFiles()].filter((f) => f.startsWith(prefix));
   }
 
-  /** Reads and parses one file if its signature changed. */
-  private async check(path: string, retry: Set<string>): Promise<void> {
-    const current = await this.reader.sig(path);
+  /** check() for each file in order, fetched up to READ_AHEAD ahead: only a file's own check changes what its fetch reads. */
+  private async checkAll(
+    files: readonly string[],
+    retry: Set<string>,
+    part?: (b: ResourceUpdate[]) => void,
+  ): Promise<void> {
+    const ahead: Promise<Fetched>[] = [];
+    let next = 0;
+    for (const f of files) {
+      while (next < files.length && ahead.length < READ_AHEAD) {
+        const p = this.fetch(files[next++]);
+        p.catch(() => {}); // a pass that stops early leaves no unhandled rejection behind
+        ahead.push(p);
+      }
+      await this.check(f, retry, ahead.shift());
+      if (part && this.state.rereads.size === 0) {
+        const b = this.state.takeBatch();
+        if (b.length > 0) part(b);
+      }
+    }
+  }
+
+  /** The file's signature, and its content when there is something new to read. */
+  private async fetch(path: string): Promise<Fetched> {
+    const sig = await this.reader.sig(path);
+    const pending = this.pendingDrops.get(path);
+    if (pending && sameSig(pending.sig, sig)) return { sig };
+    const known = this.state.sig(path);
+    if (known && sameSig(known, sig)) return { sig };
+    return { sig, read: await this.reader.read(path, this.o.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES) };
+  }
+
+  /** Reads and parses one file if its signature changed (`fetched`: what fetch() found for it already). */
+  private async check(path: string, retry: Set<string>, fetched?: Promise<Fetched>): Promise<void> {
+    const { sig: current, read } = await (fetched ?? this.fetch(path));
     const pending = this.pendingDrops.get(path);
     if (pending && sameSig(pending.sig, current)) {
       if (performance.now() - pending.at >= this.confirmDropMs) {
@@ -292,9 +344,9 @@ export class FileDatastore {
     }
     this.pendingDrops.delete(path);
     const known = this.state.sig(path);
-    if (known && sameSig(known, current)) return;
+    if ((known && sameSig(known, current)) || read === undefined) return;
     const file = relative(process.cwd(), path) || path;
-    let r = await this.reader.read(path, this.o.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES);
+    let r = read;
     // A writer at work: give it a moment before putting the file off to the next pass.
     for (let i = 0; i < UNSTABLE_RETRIES && r.status === "unstable"; i++) {
       await new Promise((resolve) => setTimeout(resolve, UNSTABLE_WAIT_MS));

@@ -1,172 +1,108 @@
-// Why a cell of the matrix is blocked, from the engine itself: the calculation
-// graph computes each node's DesiredState from the same manifests the agents
-// read; felix-dump's policy explanation (src/dump/policies.ts) gives, per
-// endpoint and direction, the ordered policies that select it. To tell which
-// direction refused a connection, the selecting policies' rules (the graph's
-// Calico model) are matched against the connection tier by tier, as the
-// endpoint chain runs them: in each policy the first matching rule decides
-// (Allow, Deny, or Pass to the next tier; Log goes on); a tier whose policies
-// decide nothing drops at its end unless its default action is Pass.
+// Why a cell of the matrix is blocked, from the tracer (trace/): the same
+// manifests the agents read go through each node's graph, and the connection
+// is traced through the rules those graphs render, client's node then
+// server's. The rule that drops it names the policy (a Deny rule) or the end
+// of a tier (the policies selecting the pod there, none of which allowed it);
+// a connection the egress side drops is traced again at the server's node, so
+// that an ingress denial is named too. Each explanation comes with the
+// tracer's path: the chains and rules from the endpoint chain to the drop.
 
-import ipaddr from "ipaddr.js";
-import { CalcGraph } from "../../calc-graph/calc-graph.js";
 import type { DesiredState } from "../../calc-graph/desired-state.js";
-import {
-  expandRule,
-  type Policy,
-  type PolicyRule,
-  type Profile,
-  type WorkloadEndpoint,
-} from "../../calc-graph/model.js";
-import { matches } from "../../calc-graph/selector/selector.js";
+import { IPTABLES_RULES } from "../../iptables/rule-render.js";
 import type { ResourceUpdate } from "../../model/resource.js";
-import { type DirectionExplanation, explainPolicies } from "../dump/policies.js";
+import { clusterModel } from "../../trace/cluster-model.js";
+import { ClusterTracer, type TracedStep, type TraceResult } from "../../trace/cluster-trace.js";
 import type { PortSpec } from "../netns/topology.js";
 import { portLabel } from "./matrix.js";
 
-interface Engine {
-  readonly states: Map<string, DesiredState>;
-  readonly endpoints: Map<string, WorkloadEndpoint>;
-  readonly profiles: Map<string, Profile>;
-  readonly policies: Map<string, Policy>;
-}
-
 export class Explainer {
-  private readonly e: Engine;
+  private readonly tracer: ClusterTracer;
+  private readonly first: DesiredState;
 
-  /** One graph per node over the same updates (what each agent computes). */
+  /** One graph per node over the same updates (what each agent computes), run as a trace first reaches it. */
   constructor(updates: readonly ResourceUpdate[], nodes: readonly string[]) {
-    const e: Engine = { states: new Map(), endpoints: new Map(), profiles: new Map(), policies: new Map() };
-    for (const node of nodes) {
-      // Proxy mode as the agents run (agents.ts): Service problems are reported too.
-      const g = new CalcGraph({ nodeName: node, proxyMode: "iptables" });
-      if (e.states.size === 0) {
-        // The model is the same on every node: collect it from the first graph.
-        g.converter.endpoints$.subscribe(
-          ({ key, ep }) => void (ep ? e.endpoints.set(key, ep) : e.endpoints.delete(key)),
-        );
-        g.converter.profiles$.subscribe(
-          ({ id, profile }) => void (profile ? e.profiles.set(id, profile) : e.profiles.delete(id)),
-        );
-        g.converter.policies$.subscribe(
-          ({ key, policy }) => void (policy ? e.policies.set(key, policy) : e.policies.delete(key)),
-        );
-      }
-      e.states.set(node, g.apply(updates));
-    }
-    this.e = e;
+    // Proxy mode as the agents run (agents.ts): Service problems are reported too.
+    const cfg = (node: string) => ({ nodeName: node, proxyMode: "iptables" as const });
+    this.tracer = new ClusterTracer(clusterModel(updates, cfg, IPTABLES_RULES));
+    this.first = this.tracer.cluster.node(nodes[0] ?? this.tracer.cluster.nodeNames[0] ?? "").state;
   }
 
   /** Problems the graph reported for the input (invalid policies…), one line each. */
   problems(where: (file: string) => string = (f) => f): string[] {
-    const first = [...this.e.states.values()][0];
-    return Object.values(first?.problems ?? {}).map(
+    return Object.values(this.first.problems).map(
       (p) => `${p.source?.file ? `${where(p.source.file)}:${p.source.line}: ` : ""}${p.key}: ${p.message}`,
     );
   }
 
-  /** "x/b ← x/a tcp/80: denied by knp.default.deny (ingress of x/b)" */
+  /** "x/b ← x/a tcp/80: denied by knp.default.deny (ingress of x/b)", then the tracer's path. */
   explainBlocked(client: string, server: string, port: PortSpec): string {
     const head = `${server} ← ${client} ${portLabel(port)}`;
-    return `${head}: ${this.denial(client, server, port) ?? "blocked, although the policies allow it (no server on that port, or not programmed yet?)"}`;
+    const d = this.denials(client, server, port);
+    if (!d) return `${head}: blocked, although the policies allow it (no server on that port, or not programmed yet?)`;
+    return `${head}: ${d.text}\n${d.paths.map((p) => `    path: ${p}`).join("\n")}`;
   }
 
   /** Which policies deny client → server on port ("denied by … (ingress of …)"); undefined when they allow it. */
   denial(client: string, server: string, port: PortSpec): string | undefined {
-    const src = this.e.endpoints.get(client);
-    const dst = this.e.endpoints.get(server);
-    if (!src || !dst) return `blocked (no endpoint for ${src ? server : client})`;
-    const egress = this.direction(src, "egress");
-    const ingress = this.direction(dst, "ingress");
-    const reasons: string[] = [];
-    const conn: Conn = { src, dst, port };
-    const egressDenial = egress && this.decide(egress, "egress", conn, `egress of ${client}`);
-    const ingressDenial = ingress && this.decide(ingress, "ingress", conn, `ingress of ${server}`);
-    if (egressDenial) reasons.push(egressDenial);
-    if (ingressDenial) reasons.push(ingressDenial);
-    return reasons.length ? reasons.join("; and ") : undefined;
+    return this.denials(client, server, port)?.text;
   }
 
-  private direction(ep: WorkloadEndpoint, dir: "ingress" | "egress"): DirectionExplanation | undefined {
-    const state = this.e.states.get(ep.node);
-    if (!state?.endpoints[ep.key]) return undefined;
-    const d = explainPolicies(state, ep.key)[dir];
-    return d.policies.length > 0 ? d : undefined;
-  }
-
-  /** Why the direction drops the connection, tier by tier; undefined when it lets it through. */
-  private decide(d: DirectionExplanation, dir: "ingress" | "egress", c: Conn, what: string): string | undefined {
-    for (const tier of d.tiers) {
-      const inTier = d.policies.filter((p) => p.tier === tier.name);
-      let passed = false;
-      for (const p of inTier) {
-        const verdict = this.policyVerdict(p.key, dir, c);
-        if (verdict === "allow") return undefined;
-        if (verdict === "deny") return `denied by ${p.name} (${what}: a Deny rule)`;
-        if (verdict === "pass") {
-          passed = true;
-          break;
-        }
-      }
-      if (passed || tier.defaultAction === "Pass") continue;
-      return denied(
-        inTier.map((p) => p.name),
-        tier.name === "default" ? what : `${what}, tier ${tier.name}`,
-      );
+  private denials(client: string, server: string, port: PortSpec): { text: string; paths: string[] } | undefined {
+    const src = this.ipOf(client);
+    const dst = this.ipOf(server);
+    if (!src || !dst) return { text: `blocked (no endpoint for ${src ? server : client})`, paths: [] };
+    const pkt = { src, dst, sport: 40000, dport: port.port, protocol: port.protocol };
+    const first = this.tracer.trace(pkt);
+    if (first.verdict === "allow") return undefined;
+    const found = [first];
+    // Denied on the way out: would the server's ingress have let it in?
+    if (first.deniedBy && isEgress(first.deniedBy)) {
+      const ingress = this.tracer.trace(pkt, { ingressOnly: true });
+      if (ingress.verdict === "deny") found.push(ingress);
     }
-    return undefined;
+    return { text: found.map((r) => this.reason(r)).join("; and "), paths: found.map(pathText) };
   }
 
-  /** The action of the policy's first rule that matches the connection (Log rules go on). */
-  private policyVerdict(key: string, dir: "ingress" | "egress", c: Conn): "allow" | "deny" | "pass" | undefined {
-    const policy = this.e.policies.get(key);
-    for (const r of (dir === "ingress" ? policy?.inbound : policy?.outbound) ?? []) {
-      if (r.action !== "log" && expandRule(r).some((x) => this.ruleMatches(x, c))) return r.action;
+  private ipOf(key: string): string | undefined {
+    const ep = this.tracer.cluster.endpoints.get(key);
+    return ep?.ipv4Nets[0]?.split("/")[0];
+  }
+
+  private reason(r: TraceResult): string {
+    const o = r.deniedBy?.origin;
+    if (!o) return "denied";
+    if (o.kind === "policy") {
+      const what = `${o.direction} of ${this.workloadOf(r, o.direction)}`;
+      return `denied by ${o.namespace ? `${o.namespace}/` : ""}${o.name} (${what}: a Deny rule)`;
     }
-    return undefined;
-  }
-
-  private labels(ep: WorkloadEndpoint): Map<string, string> {
-    const out = new Map<string, string>();
-    for (const id of ep.profileIds)
-      for (const [k, v] of Object.entries(this.e.profiles.get(id)?.labels ?? {})) out.set(k, v);
-    for (const [k, v] of Object.entries(ep.labels)) out.set(k, v);
-    return out;
-  }
-
-  private ruleMatches(r: PolicyRule, c: Conn): boolean {
-    const srcIp = c.src.ipv4Nets[0]?.split("/")[0] ?? "";
-    const dstIp = c.dst.ipv4Nets[0]?.split("/")[0] ?? "";
-    if (r.protocol !== undefined && r.protocol !== c.port.protocol) return false;
-    if (r.notProtocol === c.port.protocol || r.ipVersion === 6 || r.icmp) return false;
-    // The client's port is an ephemeral one: a rule on source ports is taken not to match it.
-    if (r.srcPorts) return false;
-    if (r.srcSelector && !matches(r.srcSelector, this.labels(c.src))) return false;
-    if (r.srcNotSelector && matches(r.srcNotSelector, this.labels(c.src))) return false;
-    if (r.dstSelector && !matches(r.dstSelector, this.labels(c.dst))) return false;
-    if (r.dstNotSelector && matches(r.dstNotSelector, this.labels(c.dst))) return false;
-    if (r.dstNotPorts?.some((p) => c.port.port >= p.first && c.port.port <= p.last)) return false;
-    const onNamed = (name: string) =>
-      c.dst.ports.some((p) => p.name === name && p.protocol === c.port.protocol && p.port === c.port.port);
-    if (r.dstNotNamedPorts?.some(onNamed)) return false;
-    if (r.srcNets && !r.srcNets.some((n) => inCidr(srcIp, n))) return false;
-    if (r.srcNotNets?.some((n) => inCidr(srcIp, n))) return false;
-    if (r.dstNets && !r.dstNets.some((n) => inCidr(dstIp, n))) return false;
-    if (r.dstNotNets?.some((n) => inCidr(dstIp, n))) return false;
-    if (r.dstPorts?.length && !r.dstPorts.some((p) => c.port.port >= p.first && c.port.port <= p.last)) return false;
-    if (r.dstNamedPort !== undefined) {
-      if (r.namedPortSelector && !matches(r.namedPortSelector, this.labels(c.dst))) return false;
-      if (!onNamed(r.dstNamedPort)) return false;
+    if (o.kind === "endpoint" && o.tier) {
+      const what = `${o.direction} of ${o.workload}`;
+      const names = this.tierPolicies(r.deniedBy!.node, o.workload, o.direction, o.tier);
+      return denied(names, o.tier === "default" ? what : `${what}, tier ${o.tier}`);
     }
-    return true;
+    if (o.kind === "endpoint") return `denied: no profile allows it (${o.direction} of ${o.workload})`;
+    return `denied by ${r.deniedBy!.chain}: ${"why" in o ? o.why : o.kind}`;
+  }
+
+  private workloadOf(r: TraceResult, dir: "ingress" | "egress"): string {
+    return (dir === "egress" ? r.client.workload : r.branches[0]?.server.workload) ?? "?";
+  }
+
+  /** The policies selecting the workload in that tier, as Calico names them. */
+  private tierPolicies(node: string, workload: string, dir: "ingress" | "egress", tier: string): string[] {
+    const view = this.tracer.cluster.node(node);
+    const ep = view.state.endpoints[workload];
+    const keys = (dir === "ingress" ? ep?.ingressTiers : ep?.egressTiers)?.find((t) => t.name === tier)?.policies ?? [];
+    return keys.map((k) => {
+      const p = view.policies.get(k);
+      return p ? (p.id.namespace ? `${p.id.namespace}/${p.id.name}` : p.id.name) : k;
+    });
   }
 }
 
-interface Conn {
-  readonly src: WorkloadEndpoint;
-  readonly dst: WorkloadEndpoint;
-  readonly port: PortSpec;
-}
+const isEgress = (s: TracedStep) =>
+  (s.origin.kind === "policy" || s.origin.kind === "endpoint" || s.origin.kind === "profile") &&
+  s.origin.direction === "egress";
 
 /** The end of a tier: the policies selecting the pod there decide together. */
 function denied(names: readonly string[], what: string): string {
@@ -174,12 +110,15 @@ function denied(names: readonly string[], what: string): string {
   return `denied by ${names.slice(0, -1).join(", ")} and ${names.at(-1)} (${what}: none allows it)`;
 }
 
-function inCidr(ip: string, cidr: string): boolean {
-  try {
-    const a = ipaddr.parse(ip);
-    const [net, len] = ipaddr.parseCIDR(cidr);
-    return a.kind() === net.kind() && a.match(net, len);
-  } catch {
-    return false;
-  }
+/** The endpoint chain that dropped it, its jumps to policies and their rules hit, the drop: `node2 cali-tw-c1#5 (jump cali-pi-_x) → cali-pi-_x#1 DROP`. */
+function pathText(r: TraceResult): string {
+  const last = r.path[r.path.length - 1];
+  if (!last) return "";
+  const onNode = r.path.filter((s) => s.node === last.node && s.table === "filter");
+  const endpoint = [...onNode].reverse().find((s) => /^cali-[tf]w-/.test(s.chain))?.chain;
+  const steps = onNode
+    .slice(endpoint ? onNode.findIndex((s) => s.chain === endpoint) : 0)
+    .filter((s) => s === last || (!s.action.startsWith("MARK clear") && /^cali-(p|[tf]w-)/.test(s.chain)));
+  const step = (s: TracedStep) => `${s.chain}#${s.rule}${s.action.startsWith("jump ") ? ` (${s.action})` : ""}`;
+  return `${last.node} ${steps.map(step).join(" → ")} ${last.action}`;
 }

@@ -32,6 +32,7 @@ import {
   type TopoPod,
 } from "../../src/netns/topology.js";
 import { skipIf } from "../helpers/skip.js";
+import { traceMatrix } from "../helpers/trace-matrix.js";
 import { FELIX_DUMP, type FelixRun, felixOnce, ManifestDir, nodeManifest, podManifest } from "./cluster.js";
 import {
   ALL_PODS,
@@ -49,6 +50,7 @@ import {
   UDP80,
   UDP81,
 } from "./conformance-cases.js";
+import { IP_POOL, LAYOUT, NODES } from "./conformance-layout.js";
 
 const skip = requirementsMissing();
 
@@ -58,26 +60,6 @@ const PROBE_CONCURRENCY = 24;
 /** A cell expected open that timed out is probed once more with this timeout, and counted as a flake if it then answers. */
 const RETRY_TIMEOUT_MS = 2000;
 
-/** Placement: pods a and c on node1, b on node2; IPs by namespace. */
-const LAYOUT: Record<string, { node: "node1" | "node2"; ip: string }> = {
-  "x/a": { node: "node1", ip: "10.66.1.10" },
-  "x/c": { node: "node1", ip: "10.66.1.11" },
-  "y/a": { node: "node1", ip: "10.66.1.20" },
-  "y/c": { node: "node1", ip: "10.66.1.21" },
-  "z/a": { node: "node1", ip: "10.66.1.30" },
-  "z/c": { node: "node1", ip: "10.66.1.31" },
-  "x/b": { node: "node2", ip: "10.66.2.10" },
-  "y/b": { node: "node2", ip: "10.66.2.20" },
-  "z/b": { node: "node2", ip: "10.66.2.30" },
-};
-
-const IP_POOL = {
-  apiVersion: "projectcalico.org/v3",
-  kind: "IPPool",
-  metadata: { name: "default-ipv4-ippool" },
-  spec: { cidr: "10.66.0.0/16", ipipMode: "Never", vxlanMode: "Never", natOutgoing: false },
-};
-
 interface Stats {
   felixMs: number[];
   probeMs: number[];
@@ -85,6 +67,7 @@ interface Stats {
   maxOpenMs: number;
   flakes: string[];
   staleConntrack: string[];
+  traced: number;
 }
 
 describe("NetworkPolicy conformance (upstream netpol cases, real felix, real kernel)", skipIf(skip), () => {
@@ -93,7 +76,7 @@ describe("NetworkPolicy conformance (upstream netpol cases, real felix, real ker
   let nodes: TopoNode[];
   let pods: TopoPod[];
   let clusterText = "";
-  const stats: Stats = { felixMs: [], probeMs: [], probes: 0, maxOpenMs: 0, flakes: [], staleConntrack: [] };
+  const stats: Stats = { felixMs: [], probeMs: [], probes: 0, maxOpenMs: 0, flakes: [], staleConntrack: [], traced: 0 };
   const suiteStart = performance.now();
 
   /** The cluster: namespaces (label ns: <name> only), nodes, pods (label pod: <name>), an IPPool. */
@@ -252,6 +235,22 @@ describe("NetworkPolicy conformance (upstream netpol cases, real felix, real ker
           );
         }
     const stepName = `step ${stepNo + 1}/${c.steps.length}${step.note ? ` (${step.note})` : ""}`;
+    // The tracer over the same manifests must say what the kernel did, on every cell (one process per step).
+    const cells = ALL_PODS.flatMap((cl) =>
+      ALL_PODS.filter((sv) => sv !== cl).flatMap((sv) => ports.map((p) => ({ cl, sv, p }))),
+    );
+    const traced = await traceMatrix(
+      dir.path,
+      cells.map(({ cl, sv, p }) => ({ src: LAYOUT[cl]!.ip, dst: LAYOUT[sv]!.ip, port: p.port, protocol: p.protocol })),
+    );
+    stats.traced += cells.length;
+    const disagree = cells
+      .filter(({ cl, sv, p }, i) => (traced[i]!.verdict === "allow") !== got(cl, sv, p))
+      .map(
+        ({ cl, sv, p }) =>
+          `${cl} → ${sv} ${portName(p)}: kernel ${got(cl, sv, p) ? "connected" : "blocked"}, trace ${got(cl, sv, p) ? "deny" : "allow"}`,
+      );
+    assert.deepEqual(disagree, [], `${c.name}, ${stepName}: felix-dump trace disagrees with the kernel`);
     t.diagnostic(`${stepName}: ${ports.map(portName).join(", ")} probed in ${m.ms} ms`);
     if (mismatches.length === 0) return;
 
@@ -281,8 +280,8 @@ describe("NetworkPolicy conformance (upstream netpol cases, real felix, real ker
   before(async () => {
     await Topology.cleanupStale("fc");
     topo = await Topology.create({ stem: "fc", underlayCIDR: "172.31.251.0/24", gateway: "172.31.251.254" });
-    const n1 = await topo.addNode("node1", { underlayIp: "172.31.251.1", podCIDR: "10.66.1.0/24" });
-    const n2 = await topo.addNode("node2", { underlayIp: "172.31.251.2", podCIDR: "10.66.2.0/24" });
+    const n1 = await topo.addNode(NODES[0].name, { underlayIp: NODES[0].underlayIp, podCIDR: NODES[0].podCIDR });
+    const n2 = await topo.addNode(NODES[1].name, { underlayIp: NODES[1].underlayIp, podCIDR: NODES[1].podCIDR });
     nodes = [n1, n2];
     const byName = { node1: n1, node2: n2 };
     const created = await Promise.all(
@@ -315,6 +314,7 @@ describe("NetworkPolicy conformance (upstream netpol cases, real felix, real ker
       `# UDP cells expected blocked whose first probe connected but a re-probe was blocked (stale conntrack entry): ${stats.staleConntrack.length}`,
     );
     for (const f of stats.staleConntrack) console.log(`#   stale conntrack: ${f}`);
+    console.log(`# felix-dump trace agreed with the kernel on ${stats.traced} probed cells`);
   });
 
   test("the manifests carry no kubernetes.io/metadata.name label and include an IPPool", () => {

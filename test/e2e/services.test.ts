@@ -16,6 +16,7 @@ import {
   type TopoPod,
 } from "../../src/netns/topology.js";
 import { skipIf } from "../helpers/skip.js";
+import { traceMatrix } from "../helpers/trace-matrix.js";
 import { clusterManifests, eventually, felixDaemon, ManifestDir, statusDir } from "./cluster.js";
 
 const skip = requirementsMissing();
@@ -210,6 +211,32 @@ describe("services end to end (iptables proxy mode)", skipIf(skip), () => {
     // Directly, the same verdicts: the service path neither opens nor closes anything.
     assert.equal(await topo.probe(client, secret, 80, "tcp", 1000), true);
     assert.equal(await topo.probe(denied, secret, 80, "tcp", 600), false);
+  });
+
+  test("felix-dump trace says what the kernel did, through ClusterIPs and directly", async () => {
+    const probes = [
+      { from: client, dst: "10.96.0.12", port: 8080 },
+      { from: denied, dst: "10.96.0.12", port: 8080 },
+      { from: client, dst: secret.ip, port: 80 },
+      { from: denied, dst: secret.ip, port: 80 },
+      { from: denied, dst: "10.96.0.10", port: 8080 },
+      { from: client, dst: "10.96.0.10", port: 8080 },
+    ];
+    const kernel = await Promise.all(probes.map((p) => topo.probe(p.from, p.dst, p.port, "tcp", 1000)));
+    const traced = await traceMatrix(
+      dir.path,
+      probes.map((p) => ({ src: p.from.ip, dst: p.dst, port: p.port, protocol: "tcp" as const })),
+      ENV,
+    );
+    assert.deepEqual(
+      traced.map((t) => t.verdict === "allow"),
+      kernel,
+      probes
+        .map((p, i) => `${p.from.key} → ${p.dst}:${p.port}: kernel ${kernel[i]}, trace ${traced[i]!.verdict}`)
+        .join("\n"),
+    );
+    // The web service's three backends: every branch allowed, shares summing to one.
+    assert.equal(traced[5]!.allowedShare, 1);
   });
 
   test("endpoints that change mid-test are followed by the daemon", async () => {

@@ -17,6 +17,7 @@ import type { ResourceUpdate } from "../../model/resource.js";
 import { Daemon } from "../../src/daemon.js";
 import type { ApplyResult } from "../../src/dataplane.js";
 import { Dataplane } from "../../src/dataplane.js";
+import { partialBatch } from "../../src/datastore/batch.js";
 import { namespace, pod, policy } from "../calc-graph/fixtures.js";
 
 /** Waits (polling) until `cond` holds; fails after a generous deadline. */
@@ -44,10 +45,16 @@ function rig(refreshIntervalSecs = 0) {
   );
   const updates = new Subject<ResourceUpdate[]>();
   const links = new Subject<unknown>();
-  const seen: { batches: DesiredState[]; applied: (ApplyResult | Error)[]; states: DesiredState[] } = {
+  const seen: {
+    batches: DesiredState[];
+    applied: (ApplyResult | Error)[];
+    states: DesiredState[];
+    parts: (readonly ResourceUpdate[])[];
+  } = {
     batches: [],
     applied: [],
     states: [],
+    parts: [],
   };
   const daemon = new Daemon({
     graph: { nodeName: "node1" },
@@ -56,6 +63,7 @@ function rig(refreshIntervalSecs = 0) {
     log,
     observer: {
       batch: (s) => seen.batches.push(s),
+      part: (updates) => seen.parts.push(updates),
       applied: (s, outcome) => {
         seen.applied.push(outcome);
         seen.states.push(s);
@@ -95,6 +103,42 @@ describe("Daemon", () => {
       chains().some((c) => c.startsWith("cali-pi-")),
       "the deny policy's chain is programmed",
     );
+    await daemon.stop();
+  });
+
+  test("a batch in parts: nothing is computed or programmed before its last part; problems of every part are logged", async () => {
+    const { daemon, updates, seen, v4, chains, lines } = rig();
+    daemon.start();
+    const bad = policy("prod", "bad", {
+      podSelector: { matchExpressions: [{ key: "app", operator: "Bogus", values: ["x"] }] },
+    } as never);
+    updates.next(partialBatch([namespace("prod"), bad]));
+    updates.next(partialBatch([pod("prod", "web", { ip: "10.65.1.10", labels: { app: "web" } })]));
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(seen.batches.length, 0, "no snapshot before the batch is complete");
+    assert.deepEqual(
+      seen.parts.map((p) => p.map((u) => u.name)),
+      [["prod", "bad"], ["web"]],
+      "status reporting sees each part's updates",
+    );
+    assert.equal(v4.restores.length, 0, "nothing programmed before the datastore is in sync");
+    assert.ok(!lines.some((l) => l.msg === "datastore in sync"));
+    updates.next([deny]);
+    await until(() => seen.applied.length === 1, "the first apply");
+    assert.equal(seen.batches.length, 1);
+    // The parts' updates are in the snapshot: the pod's endpoint chains and the deny policy.
+    assert.ok(
+      chains().some((c) => c.startsWith("cali-tw-")),
+      "the pod from a partial part is programmed",
+    );
+    assert.ok(
+      chains().some((c) => c.startsWith("cali-pi-")),
+      "the policy of the last part is programmed",
+    );
+    const warned = lines.filter((l) => (l as { resource?: string }).resource === "NetworkPolicy/prod/bad");
+    assert.equal(warned.length, 1, "the invalid policy of the first part is reported once");
+    const inSync = lines.find((l) => l.msg === "datastore in sync") as { resources?: number } | undefined;
+    assert.equal(inSync?.resources, 4);
     await daemon.stop();
   });
 

@@ -16,6 +16,7 @@ import { join, relative } from "node:path";
 import { describe, test } from "node:test";
 import { firstValueFrom } from "rxjs";
 import type { ResourceUpdate } from "../../../model/resource.js";
+import { isPartial } from "../../../src/datastore/batch.js";
 import { FileDatastore, type FileDatastoreOptions } from "../../../src/datastore/file-datastore.js";
 import { fsManifestReader, type ManifestReader } from "../../../src/datastore/manifest-reader.js";
 import type { ManifestProblem } from "../../../src/datastore/manifests.js";
@@ -218,6 +219,66 @@ describe("FileDatastore: cost and safety", () => {
     const first = await firstValueFrom(new FileDatastore({ dir, watch: false, reader }).updates());
     rmSync(dir, { recursive: true, force: true });
     assert.deepEqual(names(first), ["a"]);
+  });
+
+  test("a pass reads files ahead of their turn, a bounded number at once, and takes them in path order", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "felix-fds-"));
+    const files = Array.from({ length: 30 }, (_, i) => `n${String(i).padStart(2, "0")}`);
+    // Written in reverse: the batch order must come from the paths, not from the order reads finish in.
+    for (const n of [...files].reverse()) writeFileSync(join(dir, `${n}.yaml`), ns(n));
+    let inFlight = 0;
+    let most = 0;
+    const held: (() => void)[] = [];
+    const reader: ManifestReader = {
+      sig: (p) => fsManifestReader.sig(p),
+      read: async (p, max) => {
+        inFlight++;
+        most = Math.max(most, inFlight);
+        // Each read waits until the next one has started (or nothing more can start): reads overlap only if
+        // the datastore starts them ahead of their turn, and the last ones are finished in reverse order.
+        await new Promise<void>((r) => {
+          held.push(r);
+          setImmediate(() => {
+            if (held.length > 1 || inFlight === held.length) for (const h of held.splice(0).reverse()) h();
+          });
+        });
+        inFlight--;
+        return fsManifestReader.read(p, max);
+      },
+    };
+    const first = await firstValueFrom(new FileDatastore({ dir, watch: false, reader }).updates());
+    rmSync(dir, { recursive: true, force: true });
+    assert.deepEqual(names(first), files);
+    assert.ok(most > 1, `reads overlapped (at most ${most} at once)`);
+    assert.ok(most <= 8, `at most 8 reads at once, not ${most}`);
+  });
+
+  test("with partial, the first batch comes in parts, one per file, and later batches whole", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "felix-fds-"));
+    writeFileSync(join(dir, "a.yaml"), `${ns("a1")}---\n${ns("dup", "first")}`);
+    writeFileSync(join(dir, "b.yaml"), ns("b1"));
+    writeFileSync(join(dir, "c.yaml"), `${ns("dup", "last")}---\n${ns("c1")}`);
+    const got: { names: string[]; partial: boolean }[] = [];
+    const sub = new FileDatastore({ dir, watch: true, debounceMs: 10 })
+      .updates({ partial: true })
+      .subscribe((b) => got.push({ names: names(b), partial: isPartial(b) }));
+    try {
+      await until(() => got.some((b) => !b.partial), "in sync");
+      // Each file's objects as it is read; the last part completes the batch. The duplicate comes twice:
+      // the later file's definition (its path sorts last) after the earlier one, as an update would.
+      assert.deepEqual(got, [
+        { names: ["a1", "dup"], partial: true },
+        { names: ["b1"], partial: true },
+        { names: ["dup", "c1"], partial: true },
+        { names: [], partial: false },
+      ]);
+      writeFileSync(join(dir, "b.yaml"), `${ns("b1", "changed")}---\n${ns("b2")}`);
+      await until(() => got.length === 5, "the change");
+      assert.deepEqual(got[4], { names: ["b1", "b2"], partial: false });
+    } finally {
+      sub.unsubscribe();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test("a file over the size limit is skipped with a clear error; one that grows over it keeps what it held", async () => {

@@ -41,6 +41,9 @@ spec: {nodeName: node2}
 status: {phase: Running, podIP: 10.65.2.11}
 `;
 
+/** The explanation's first line (the tracer's path follows on the next). */
+const reason = (text: string) => text.split("\n")[0];
+
 function explainer(policies: string): Explainer {
   const u = parseManifestText(`${CLUSTER}---\n${policies}`, "t.yaml");
   assert.deepEqual(u.problems, []);
@@ -66,17 +69,22 @@ spec:
   ingress: [{from: [{namespaceSelector: {matchLabels: {ns: y}}}], ports: [{port: http}]}]
 `);
     assert.equal(
-      e.explainBlocked("x/b", "x/a", TCP80),
+      reason(e.explainBlocked("x/b", "x/a", TCP80)),
       "x/a ← x/b tcp/80: denied by x/knp.default.default-deny (ingress of x/a)",
     );
     assert.equal(
-      e.explainBlocked("x/a", "x/b", TCP80),
+      reason(e.explainBlocked("x/a", "x/b", TCP80)),
       "x/b ← x/a tcp/80: denied by x/knp.default.allow-y and x/knp.default.default-deny (ingress of x/b: none allows it)",
     );
     // y/c → x/b on tcp/80 is allowed by the named port: a block there is not the policy's doing.
     assert.match(e.explainBlocked("y/c", "x/b", TCP80), /blocked, although the policies allow it/);
     assert.match(e.explainBlocked("y/c", "x/b", UDP80), /denied by x\/knp.default.allow-y and/);
     assert.deepEqual(e.problems(), []);
+    // The tracer's path: x/b's ingress chain on node2, its two policies, the end of the tier.
+    assert.match(
+      e.explainBlocked("x/a", "x/b", TCP80).split("\n")[1],
+      /^ {4}path: node2 cali-tw-cali\w+#\d+ \(jump cali-pi-\S+\) → cali-tw-cali\w+#\d+ \(jump cali-pi-\S+\) → cali-tw-cali\w+#\d+ DROP$/,
+    );
   });
 
   it("egress with ipBlock except, and both directions at once", () => {
@@ -95,15 +103,15 @@ metadata: {name: deny-c, namespace: y}
 spec: {podSelector: {}, policyTypes: [Ingress]}
 `);
     assert.equal(
-      e.explainBlocked("x/a", "x/b", TCP80),
+      reason(e.explainBlocked("x/a", "x/b", TCP80)),
       "x/b ← x/a tcp/80: denied by x/knp.default.egress (egress of x/a)",
     );
     assert.equal(
-      e.explainBlocked("x/a", "y/c", TCP80),
+      reason(e.explainBlocked("x/a", "y/c", TCP80)),
       "y/c ← x/a tcp/80: denied by x/knp.default.egress (egress of x/a); and denied by y/knp.default.deny-c (ingress of y/c)",
     );
     assert.equal(
-      e.explainBlocked("x/b", "y/c", UDP80),
+      reason(e.explainBlocked("x/b", "y/c", UDP80)),
       "y/c ← x/b udp/80: denied by y/knp.default.deny-c (ingress of y/c)",
     );
   });
