@@ -35,6 +35,8 @@ const PROGRAMMED = new Set(["dataplane programmed", "dataplane already in sync: 
 
 export interface AgentOptions {
   readonly backend: "legacy" | "nft";
+  /** The policy dataplane (FELIX_NFTABLESMODE Enabled for nftables, else Disabled). */
+  readonly dataplane?: "iptables" | "nftables";
   readonly proxyMode: string;
   readonly samples: number;
   readonly kinds: readonly ChangeKind[];
@@ -89,6 +91,7 @@ function felixEnv(o: AgentOptions): NodeJS.ProcessEnv {
     ...process.env,
     FELIX_PROXYMODE: o.proxyMode,
     FELIX_IPTABLESBACKEND: o.backend,
+    FELIX_NFTABLESMODE: o.dataplane === "nftables" ? "Enabled" : "Disabled",
     FELIX_IPTABLESREFRESHINTERVAL: "0",
     FELIX_HEALTHENABLED: "false",
     FELIX_LOGSEVERITYSCREEN: "info",

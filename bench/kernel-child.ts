@@ -9,17 +9,19 @@
 // Progress goes to stderr; the result is the last `RESULT {json}` line on stdout.
 
 import { execFileSync } from "node:child_process";
-import { CalcGraph } from "../calc-graph/calc-graph.js";
+import { CalcGraph, type GraphConfig } from "../calc-graph/calc-graph.js";
 import type { DesiredState } from "../calc-graph/desired-state.js";
 import { binary } from "../iptables/backend.js";
 import { run } from "../iptables/exec.js";
 import { renderIpSets } from "../iptables/ipset.js";
 import { renderTables } from "../iptables/render.js";
 import type { SyncResult } from "../iptables/table-syncer.js";
+import { renderNftTable } from "../nftables/table-text.js";
 import type { ApplyResult, DataplaneOptions } from "../src/dataplane.js";
 import { limitHeapGrowth } from "../src/heap.js";
 import { kernelDataplane } from "../src/kernel.js";
 import { createLogger } from "../src/log.js";
+import { ruleRendererFor } from "../src/rule-renderers.js";
 import { Metrics } from "../status/metrics.js";
 import type {
   ChildJob,
@@ -83,6 +85,9 @@ function instrument(options: DataplaneOptions): { take: () => StepTimes; takeByt
   wrap(options.ipv4, "apply", "iptablesV4", "v4");
   wrap(options.ipv6, "apply", "iptablesV6", "v6");
   wrap(options.ipsets, "removeStale", "ipsetsRemoveStale");
+  // nftables mode: each family's one transaction (sets and chains) in the iptables rows.
+  wrap(options.nft?.ipv4, "apply", "iptablesV4", "v4");
+  wrap(options.nft?.ipv6, "apply", "iptablesV6", "v6");
   wrap(options.routes, "apply", "routes");
   wrap(options.sysctls, "apply", "sysctls");
   return {
@@ -110,12 +115,14 @@ async function ours(job: ChildJob): Promise<OursResult> {
     createLogger("warn", "json"),
     new Metrics(),
     job.proxyMode,
+    "cali",
+    job.dataplane ?? "iptables",
   );
   const steps = instrument((kernel.dataplane as unknown as { o: DataplaneOptions }).o);
   try {
     // Cold start: graph, then the whole state into the empty namespace.
     const g0 = performance.now();
-    const graph = new CalcGraph({ nodeName: LOCAL_NODE, proxyMode: job.proxyMode });
+    const graph = new CalcGraph(graphConfig(job));
     const state = graph.apply(cluster.updates);
     const graphMs = performance.now() - g0;
     const links = setUpLinks(state);
@@ -132,7 +139,7 @@ async function ours(job: ChildJob): Promise<OursResult> {
       applyMs,
       totalMs: graphMs + applyMs,
       restoreMs: r.restoreMs,
-      iptablesBytes: r.iptablesBytes,
+      iptablesBytes: r.iptablesBytes + (r.nftBytes ?? 0),
       ipsetBytes: r.ipsetBytes,
       changes: r.changes,
       warnings: r.warnings.length,
@@ -169,7 +176,7 @@ async function ours(job: ChildJob): Promise<OursResult> {
         totalMs: dist(rows.map((x) => x.graphMs + x.applyMs)),
         restoreMs: dist(rows.map((x) => x.r.restoreMs)),
         oursMs: dist(rows.map((x) => x.graphMs + x.applyMs - x.r.restoreMs)),
-        iptablesBytes: dist(rows.map((x) => x.r.iptablesBytes)),
+        iptablesBytes: dist(rows.map((x) => x.r.iptablesBytes + (x.r.nftBytes ?? 0))),
         iptablesBytesV4: dist(rows.map((x) => x.bytes.v4)),
         iptablesBytesV6: dist(rows.map((x) => x.bytes.v6)),
         ipsetBytes: dist(rows.map((x) => x.r.ipsetBytes)),
@@ -177,16 +184,49 @@ async function ours(job: ChildJob): Promise<OursResult> {
       };
       log(`${kind}: total p50 ${incremental[kind]!.totalMs.p50.toFixed(1)} ms`);
     }
-    return { mode: "ours", ipv6: kernel.ipv6, backend: job.backend, links, cold, incremental };
+    const backend = job.dataplane === "nftables" ? "nftables" : job.backend;
+    return { mode: "ours", ipv6: kernel.ipv6, backend, links, cold, incremental };
   } finally {
     kernel.close();
   }
 }
 
+/** The graph as the agent configures it for the job's dataplane. */
+function graphConfig(job: ChildJob): GraphConfig {
+  return { nodeName: LOCAL_NODE, proxyMode: job.proxyMode, ruleRenderer: ruleRendererFor(job.dataplane ?? "iptables") };
+}
+
+/** nftables mode's floor: each family's whole table in one bare `nft -f` transaction. */
+async function nftFloor(state: DesiredState, ipv6: boolean): Promise<FloorResult> {
+  const v4 = renderNftTable("ip", state.iptables.ipv4, state.ipsets);
+  const v6 = ipv6 ? renderNftTable("ip6", state.iptables.ipv6, state.ipsets) : "";
+  const timed = async (input: string): Promise<number> => {
+    if (!input) return 0;
+    const t0 = performance.now();
+    const r = await run("nft", ["-f", "-"], input);
+    const ms = performance.now() - t0;
+    if (r.code !== 0) throw new Error(`nft -f failed: ${r.stderr.trim().slice(0, 500)}`);
+    return ms;
+  };
+  const iptablesV4Ms = await timed(v4);
+  const iptablesV6Ms = await timed(v6);
+  return {
+    tableChangeMs: {},
+    mode: "floor",
+    ipsetMs: 0,
+    iptablesV4Ms,
+    iptablesV6Ms,
+    totalMs: iptablesV4Ms + iptablesV6Ms,
+    ipsetBytes: 0,
+    iptablesBytes: Buffer.byteLength(v4) + Buffer.byteLength(v6),
+  };
+}
+
 async function floor(job: ChildJob): Promise<FloorResult> {
   const cluster = new SyntheticCluster(job.spec, job.seed);
-  const state = new CalcGraph({ nodeName: LOCAL_NODE, proxyMode: job.proxyMode }).apply(cluster.updates);
+  const state = new CalcGraph(graphConfig(job)).apply(cluster.updates);
   const ipv6 = job.ipv6 ?? true;
+  if (job.dataplane === "nftables") return nftFloor(state, ipv6);
   const sets = Object.values(state.ipsets).filter((s) => s.family === 4 || ipv6);
   const ipsetText = renderIpSets(sets);
   const v4 = renderTables(state.iptables.ipv4);

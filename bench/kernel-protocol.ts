@@ -22,6 +22,8 @@ export interface ChildJob {
   readonly kinds: readonly ChangeKind[];
   /** Floor only: whether ours programmed IPv6 too (so the floor does the same). */
   readonly ipv6?: boolean;
+  /** The policy dataplane (default iptables); nftables: our nft tables, and the floor is one `nft -f` per family. */
+  readonly dataplane?: "iptables" | "nftables";
 }
 
 /** Milliseconds per dataplane step, as the driver runs them. */
@@ -78,7 +80,8 @@ export interface KernelKindResult {
 export interface OursResult {
   readonly mode: "ours";
   readonly ipv6: boolean;
-  readonly backend: IptablesMode;
+  /** The iptables backend, or `nftables` in nftables mode. */
+  readonly backend: IptablesMode | "nftables";
   /** `cali…` veths made for the local pods (routes and sysctls need them). */
   readonly links: number;
   readonly cold: ColdKernel;

@@ -74,6 +74,7 @@ interface Options {
   kernel?: boolean;
   e2e?: boolean;
   backend: IptablesMode;
+  dataplane: "iptables" | "nftables";
   proxyMode: ProxyMode;
   only: Phase[];
   kinds: ChangeKind[];
@@ -121,6 +122,11 @@ function parseArgs(argv: string[]): Options {
     .option("--e2e", "also time the real `felix --once` on a two-node namespace cluster (root; bench/e2e-once.ts)")
     .addOption(
       new Option("--backend <mode>", "iptables backend for --kernel").choices(["legacy", "nft"]).default("legacy"),
+    )
+    .addOption(
+      new Option("--dataplane <dataplane>", "policy dataplane of --kernel and the agent runs (FELIX_NFTABLESMODE)")
+        .choices(["iptables", "nftables"])
+        .default("iptables"),
     )
     .addOption(
       new Option("--proxy-mode <mode>", "FELIX_PROXYMODE of the graph: the services are programmed unless off")
@@ -177,7 +183,7 @@ function parseArgs(argv: string[]): Options {
 // ─── results ─────────────────────────────────────────────────────────────────
 
 interface KernelCold {
-  readonly backend: IptablesMode;
+  readonly backend: IptablesMode | "nftables";
   readonly ipv6: boolean;
   readonly links: number;
   readonly ours: OursResult["cold"];
@@ -320,6 +326,7 @@ async function kernelRun(
     spec,
     seed: o.seed,
     backend: o.backend,
+    dataplane: o.dataplane,
     proxyMode: o.proxyMode,
     heapGrowthPercent: o.heapGrowthPercent,
     warmup: o.warmup,
@@ -363,6 +370,7 @@ async function agentPhases(preset: PresetName, o: Options): Promise<PresetResult
   const netns = { create: createNetns, remove: deleteNetns };
   const ao: AgentOptions = {
     backend: o.backend,
+    dataplane: o.dataplane,
     proxyMode: o.proxyMode,
     samples: o.agentSamples,
     onceRuns: o.onceRuns,
@@ -380,10 +388,19 @@ async function agentPhases(preset: PresetName, o: Options): Promise<PresetResult
   }
   const nsFloor = createNetns();
   try {
-    const base = { spec, seed: o.seed, backend: o.backend, proxyMode: o.proxyMode, warmup: 0, kinds: [] };
+    const base = {
+      spec,
+      seed: o.seed,
+      backend: o.backend,
+      dataplane: o.dataplane,
+      proxyMode: o.proxyMode,
+      warmup: 0,
+      kinds: [],
+    };
     const job = { ...base, heapGrowthPercent: o.heapGrowthPercent, mode: "floor" as const, samples: 0, ipv6: true };
     const floor = (await runChild(nsFloor, job)) as FloorResult;
-    return { figures, floorMs: floor.totalMs, backend: o.backend, tableChangeMs: floor.tableChangeMs };
+    const backend = o.dataplane === "nftables" ? "nftables" : o.backend;
+    return { figures, floorMs: floor.totalMs, backend, tableChangeMs: floor.tableChangeMs };
   } finally {
     deleteNetns(nsFloor);
   }
@@ -422,7 +439,9 @@ async function runPreset(preset: PresetName, o: Options): Promise<PresetResult> 
     if (skip) {
       cold.kernel = { skipped: skip };
     } else {
-      progress(`${preset}: kernel runs (${o.backend}) in throwaway network namespaces`);
+      progress(
+        `${preset}: kernel runs (${o.dataplane === "nftables" ? "nftables" : o.backend}) in throwaway network namespaces`,
+      );
       const k = await kernelRun(spec, o, phases.has("incremental"));
       cold.kernel = k.cold;
       for (const [kind, kr] of Object.entries(k.incremental) as [ChangeKind, KernelKindResult][]) {
@@ -668,12 +687,13 @@ function printPreset(r: PresetResult, previous: unknown): void {
       t.row(`    sysctls (${k.links} cali links)`, ms(k.ours.steps.sysctls, "cold.kernel.ours.steps.sysctls"));
       t.row("  inside restores (ApplyResult.restoreMs)", ms(k.ours.restoreMs, "cold.kernel.ours.restoreMs"));
       t.row("  floor: bare ipset restore", ms(k.floor.ipsetMs, "cold.kernel.floor.ipsetMs"));
+      const nft = k.backend === "nftables";
       t.row(
-        `  floor: bare iptables-${k.backend}-restore --noflush v4`,
+        nft ? "  floor: bare nft -f (ip table)" : `  floor: bare iptables-${k.backend}-restore --noflush v4`,
         ms(k.floor.iptablesV4Ms, "cold.kernel.floor.iptablesV4Ms"),
       );
       t.row(
-        `  floor: bare ip6tables-${k.backend}-restore --noflush v6`,
+        nft ? "  floor: bare nft -f (ip6 table)" : `  floor: bare ip6tables-${k.backend}-restore --noflush v6`,
         ms(k.floor.iptablesV6Ms, "cold.kernel.floor.iptablesV6Ms"),
       );
       t.row("  floor total", ms(k.floor.totalMs, "cold.kernel.floor.totalMs"));

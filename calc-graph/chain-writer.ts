@@ -75,7 +75,25 @@ export class ChainWrites {
       return;
     }
     stats.chainsRendered++;
-    const rendered = this.chains.renderChain(chain, { family: v, table });
+    this.putRendered(v, table, name, this.chains.renderChain(chain, { family: v, table }), stats);
+  }
+
+  /**
+   * Writes every chain of `chains` or, when the backend cannot express one
+   * (its renderer throws), none of them and rethrows: a service is in the
+   * dataplane whole or not at all.
+   */
+  writeAll(v: IpVersion, table: TableName, chains: readonly Chain[], stats: ChainStats): void {
+    const rendered = chains.map((c) => this.chains.renderChain(c, { family: v, table }));
+    for (const r of rendered) {
+      stats.chainsRendered++;
+      this.putRendered(v, table, r.name, r, stats);
+    }
+  }
+
+  private putRendered(v: IpVersion, table: TableName, name: string, rendered: RenderedChain, stats: ChainStats): void {
+    const shard = shardOf(name);
+    const old = this.current(v, table, name, shard);
     if (old && sameRules(old.rules, rendered.rules)) return;
     this.put(v, table, shard, name, Object.freeze(rendered));
     stats.chainsChanged++;

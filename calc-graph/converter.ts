@@ -14,6 +14,7 @@ import { Subject } from "rxjs";
 import type { CalicoPolicy, CalicoTier } from "../model/calico.js";
 import type { NetworkPolicy, Node, Pod } from "../model/k8s.js";
 import { type ResourceProblem, type ResourceUpdate, resourceKey } from "../model/resource.js";
+import { ClusterPolicies } from "./cluster-policies.js";
 import { calicoPolicyKey, calicoPolicyToPolicy, tierFromObject } from "./conversion/calico-policy.js";
 import { hostEndpointKey, hostEndpointToModel } from "./conversion/host-endpoint.js";
 import { NAMESPACE_PROFILE_PREFIX, namespaceProfileId, serviceAccountProfileId } from "./conversion/labels.js";
@@ -37,7 +38,7 @@ import { convertNetworkResource } from "./network/convert-update.js";
 import type { NetworkUpdate } from "./network/model.js";
 import { type ServiceUpdate, serviceUpdate } from "./services/service-update.js";
 import { checkStaged } from "./staged.js";
-import { DEFAULT_TIER, DEFAULT_TIER_NAME } from "./tiers.js";
+import { STATIC_TIERS } from "./tiers.js";
 
 export const BUILTIN_NAMESPACES = ["default", "kube-node-lease", "kube-public", "kube-system"];
 /** Calico's built-in allow-all profile (kube-controllers' automatic host endpoints name it). */
@@ -69,13 +70,17 @@ export class ResourceConverter {
   private readonly goodPolicies = new Set<string>();
   /** Calico policies and tiers (by resource key) whose last valid version is in force. */
   private readonly goodCalico = new Set<string>();
+  private readonly clusterPolicies = new ClusterPolicies(
+    (key, policy) => this.policies$.next({ key, policy }),
+    (key, u, message) => this.problem(key, u, message),
+  );
 
   constructor(private readonly cfg: ConverterConfig) {}
 
   /** Emits the implied profiles; call once before the first update. */
   start(): void {
     for (const ns of BUILTIN_NAMESPACES) this.refreshNamespace(ns);
-    this.tiers$.next({ name: DEFAULT_TIER_NAME, tier: DEFAULT_TIER });
+    for (const tier of STATIC_TIERS) this.tiers$.next({ name: tier.name, tier });
     const allowAll = [{ action: "allow" as const }];
     this.emitProfile(DEFAULT_ALLOW_PROFILE, {
       id: DEFAULT_ALLOW_PROFILE,
@@ -125,6 +130,9 @@ export class ResourceConverter {
         case "CalicoNetworkPolicy":
         case "GlobalNetworkPolicy":
           this.applyCalicoPolicy(key, u);
+          break;
+        case "ClusterNetworkPolicy":
+          this.clusterPolicies.apply(key, u);
           break;
         case "StagedNetworkPolicy":
         case "StagedGlobalNetworkPolicy":
@@ -208,7 +216,7 @@ export class ResourceConverter {
   private applyTier(key: string, u: ResourceUpdate): void {
     if (!u.value) {
       this.goodCalico.delete(key);
-      this.tiers$.next({ name: u.name, tier: u.name === DEFAULT_TIER_NAME ? DEFAULT_TIER : null });
+      this.tiers$.next({ name: u.name, tier: STATIC_TIERS.find((t) => t.name === u.name) ?? null });
       this.problem(key, u, undefined);
       return;
     }
@@ -218,8 +226,8 @@ export class ResourceConverter {
     } catch (e) {
       const kept = this.goodCalico.has(key)
         ? " (the last valid version stays in force)"
-        : u.name === DEFAULT_TIER_NAME
-          ? " (Calico's default tier stays in force)"
+        : STATIC_TIERS.some((t) => t.name === u.name)
+          ? ` (Calico's ${u.name} tier stays in force)`
           : missingTier;
       this.problem(key, u, `${(e as Error).message}${kept}`);
       return;
@@ -265,6 +273,7 @@ export class ResourceConverter {
       }
     }
     this.nodes$.next({ name: u.name, node });
+    this.clusterPolicies.nodeChanged(u.name, node ? (u.value as Node) : null);
     this.problem(key, u, error);
   }
 
@@ -313,7 +322,8 @@ export class ResourceConverter {
   /** An invalid policy, pool, affinity or configuration: its last valid version, if any, stays in force. */
   private rejected(key: string, u: ResourceUpdate, invalid: string): void {
     if (CALICO_POLICY_KINDS.has(u.kind)) {
-      const kept = this.goodCalico.has(key) ? " (the last valid version stays in force)" : "";
+      const inForce = this.goodCalico.has(key) || this.clusterPolicies.inForce(key);
+      const kept = inForce ? " (the last valid version stays in force)" : "";
       this.problem(key, u, `${invalid}${kept}`);
       return;
     }
@@ -335,6 +345,7 @@ const CALICO_POLICY_KINDS: ReadonlySet<string> = new Set([
   "StagedNetworkPolicy",
   "StagedGlobalNetworkPolicy",
   "StagedKubernetesNetworkPolicy",
+  "ClusterNetworkPolicy",
 ]);
 
 const missingTier = " (its policies are enforced in a tier that runs last and denies at its end)";

@@ -132,7 +132,7 @@ export interface PolicyId {
 }
 
 /** The policy kinds the graph enforces (staged kinds are never enforced: see calico/staged.ts). */
-export type PolicyKind = "KubernetesNetworkPolicy" | "NetworkPolicy" | "GlobalNetworkPolicy";
+export type PolicyKind = "KubernetesNetworkPolicy" | "NetworkPolicy" | "GlobalNetworkPolicy" | "ClusterNetworkPolicy";
 
 /** A Calico tier: policies of lower-order tiers run first; `Pass` goes on to the next tier. */
 export interface Tier {

@@ -12,6 +12,11 @@ export const DEFAULT_TIER_NAME = "default";
 /** Calico's order of the `default` tier (v3 DefaultTierOrder). */
 export const DEFAULT_TIER_ORDER = 1_000_000;
 export const DEFAULT_TIER: Tier = { name: DEFAULT_TIER_NAME, order: DEFAULT_TIER_ORDER, defaultAction: "Deny" };
+/** ClusterNetworkPolicy's tiers, as Calico 3.32 has them: Admin before every other tier, Baseline after default. */
+export const KUBE_ADMIN_TIER: Tier = { name: "kube-admin", order: 1_000, defaultAction: "Pass" };
+export const KUBE_BASELINE_TIER: Tier = { name: "kube-baseline", order: 10_000_000, defaultAction: "Pass" };
+/** Tiers that always exist, with the order and default action Calico's API enforces for them. */
+export const STATIC_TIERS: readonly Tier[] = [KUBE_ADMIN_TIER, DEFAULT_TIER, KUBE_BASELINE_TIER];
 
 /** One tier of an endpoint's policies in one direction, in evaluation order. */
 export interface TierPolicies {

@@ -24,6 +24,8 @@ export const KINDS = [
   "StagedNetworkPolicy",
   "StagedGlobalNetworkPolicy",
   "StagedKubernetesNetworkPolicy",
+  // policy.networking.k8s.io/v1alpha2: the cluster admin's tiers (Admin, Baseline).
+  "ClusterNetworkPolicy",
   // Calico's host protection and network sets.
   "HostEndpoint",
   "NetworkSet",

@@ -54,6 +54,7 @@ export function summary(r: ApplyResult) {
     changes: r.changes,
     iptablesBytes: r.iptablesBytes,
     ipsetBytes: r.ipsetBytes,
+    ...(r.nftBytes !== undefined ? { nftBytes: r.nftBytes } : {}),
     routesAdded: r.routes.added,
     routesRemoved: r.routes.removed,
     routesPending: r.routes.pending,

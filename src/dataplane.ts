@@ -6,6 +6,9 @@
 //      while the sets fill; a table whose rules use a set commits only once
 //      the members are in (and not at all if that write fails)
 //   3. IP sets: destroy stale ones (after no rule references them)
+//      (nftables mode: 1-3 are one `nft -f` transaction per family, sets and
+//      chains together, dataplane-nft.ts); then, once, the other mode's
+//      leftovers of ours go (mode switch: policy is in force before they do)
 //   4. tunnel devices (IP pools), then routes, then the tunnels' neighbour/FDB entries;
 //      before the routes, the conntrack entries of workload addresses whose
 //      local route goes away or moves (routes/conntrack.ts)
@@ -34,6 +37,8 @@ import type { Route } from "../routes/route.js";
 import type { RouteApplyResult } from "../routes/route-reconciler.js";
 import type { ServiceConntrack } from "../routes/service-conntrack.js";
 import type { NeighborSync, NetworkSync } from "./dataplane-network.js";
+import { applyNftPolicy, type NftPolicy } from "./dataplane-nft.js";
+import type { Leftovers } from "./mode-leftovers.js";
 
 /** The route reconciler, as the driver uses it. */
 export interface RouteSync {
@@ -63,7 +68,9 @@ export interface ApplyResult {
   readonly changes: number;
   readonly iptablesBytes: number;
   readonly ipsetBytes: number;
-  /** Time spent inside iptables-restore and ipset restore, ms: the kernel-write floor. */
+  /** nftables mode: bytes of the `nft -f` transactions (sets and chains). */
+  readonly nftBytes?: number;
+  /** Time spent inside iptables-restore and ipset restore (or nft -f), ms: the kernel-write floor. */
   readonly restoreMs: number;
   readonly routes: { added: number; removed: number; pending: number };
   readonly sysctlsWritten: number;
@@ -76,9 +83,14 @@ export interface ApplyResult {
 }
 
 export interface DataplaneOptions {
-  readonly ipsets: IpsetSyncer;
-  readonly ipv4: TableSyncer;
+  /** iptables mode: IP sets and both families' tables (absent in nftables mode). */
+  readonly ipsets?: IpsetSyncer;
+  readonly ipv4?: TableSyncer;
   readonly ipv6?: TableSyncer;
+  /** nftables mode: our `calico` table per family, sets included (instead of ipsets/ipv4/ipv6). */
+  readonly nft?: NftPolicy;
+  /** The other mode's state of ours, removed once after this mode's policy is in force. */
+  readonly leftovers?: Leftovers;
   readonly routes?: RouteSync;
   readonly sysctls?: SysctlSync;
   /** Only in proxy mode ipvs. */
@@ -91,6 +103,16 @@ export interface DataplaneOptions {
   readonly conntrack?: ConntrackTable;
   /** Lists and deletes services' stale UDP conntrack entries. */
   readonly serviceConntrack?: ServiceConntrack;
+}
+
+/** What the policy step (IP sets and tables, or the nft tables) wrote. */
+export interface PolicyResult {
+  readonly changes: number;
+  readonly iptablesBytes: number;
+  readonly ipsetBytes: number;
+  readonly nftBytes?: number;
+  readonly restoreMs: number;
+  readonly warnings: readonly string[];
 }
 
 const NO_IPSETS = {
@@ -117,13 +139,25 @@ export class Dataplane {
   /** The services whose stale UDP entries were last cleaned (kept across resyncs). */
   private lastServices: DesiredState["services"] | undefined;
 
-  constructor(private readonly o: DataplaneOptions) {}
+  /** The other mode's leftovers are gone (or there were none to remove). */
+  private leftoversDone = false;
+
+  constructor(private readonly o: DataplaneOptions) {
+    if (!o.nft && !(o.ipsets && o.ipv4)) throw new Error("Dataplane needs the iptables syncers or the nft ones");
+  }
+
+  /** True in nftables mode. */
+  get nftables(): boolean {
+    return this.o.nft !== undefined;
+  }
 
   /** Forget cached kernel views: the next apply re-reads everything (drift repair). */
   resync(): void {
-    this.o.ipv4.invalidate();
+    this.o.ipv4?.invalidate();
     this.o.ipv6?.invalidate();
-    this.o.ipsets.invalidate();
+    this.o.ipsets?.invalidate();
+    this.o.nft?.ipv4.invalidate();
+    this.o.nft?.ipv6?.invalidate();
     this.forceAll = true;
   }
 
@@ -156,33 +190,10 @@ export class Dataplane {
     linksChanged: boolean,
   ): Promise<ApplyResult> {
     let links = linksChanged;
-    const sets: IpSetState[] = Object.values(state.ipsets).filter((s) => s.family === 4 || this.o.ipv6);
     const warnings: string[] = [];
-    const setsChanged = last?.ipsets !== state.ipsets;
-    // Only sets whose object changed need a diff against the kernel.
-    const changedSets = last ? sets.filter((s) => last.ipsets[s.name] !== s) : sets;
-    // Every set exists before the rules are loaded; their members go in meanwhile, and a
-    // table whose rules use a set commits only once they are in (IpsetSyncer.begin).
-    const fill = changedSets.length > 0 ? await this.o.ipsets.begin(changedSets) : undefined;
-    let v4: typeof NO_TABLES;
-    let v6: typeof NO_TABLES;
-    try {
-      v4 =
-        last?.iptables.ipv4 !== state.iptables.ipv4
-          ? await this.o.ipv4.apply(state.iptables.ipv4, fill?.pending ? fill.done : undefined)
-          : NO_TABLES;
-      v6 =
-        this.o.ipv6 && last?.iptables.ipv6 !== state.iptables.ipv6
-          ? await this.o.ipv6.apply(state.iptables.ipv6, fill?.pending ? fill.done : undefined)
-          : NO_TABLES;
-    } catch (e) {
-      await fill?.done; // a failed IP set write is what stopped the commit: report that
-      throw e;
-    }
-    const ipsetUp = fill ? await fill.done : NO_IPSETS;
-    const setRemoved = !last || Object.keys(last.ipsets).some((name) => !state.ipsets[name]);
-    const stale = setsChanged && setRemoved ? await this.o.ipsets.removeStale(sets) : NO_STALE;
-    for (const name of stale.inUse) warnings.push(`IP set ${name} is still in use by another program; will retry`);
+    const policy = this.o.nft ? await applyNftPolicy(this.o.nft, state, last) : await this.applyIptables(state, last);
+    warnings.push(...policy.warnings);
+    const leftoverChanges = await this.removeLeftovers(warnings);
 
     // Tunnel devices before the routes that go through them; a re-created
     // device lost its routes and neighbours, so those are re-checked too.
@@ -248,31 +259,89 @@ export class Dataplane {
       }
     }
     const udpFlowsDeleted = await this.cleanStaleUdp(state, warnings);
-    const iptLines = v4.linesWritten + v6.linesWritten;
     return {
       changes:
-        iptLines +
-        ipsetUp.setsCreated +
-        ipsetUp.setsSwapped +
-        ipsetUp.setsRecreated +
-        ipsetUp.membersAdded +
-        ipsetUp.membersRemoved +
-        stale.destroyed +
+        policy.changes +
+        leftoverChanges +
         routes.added +
         routes.removed +
         sysctlsWritten +
         ipvsChanges +
         tunnelChanges +
         neighborChanges,
-      iptablesBytes: v4.bytesWritten + v6.bytesWritten,
-      ipsetBytes: ipsetUp.bytesWritten + stale.bytesWritten,
-      restoreMs: v4.restoreMs + v6.restoreMs + ipsetUp.restoreMs + stale.restoreMs,
+      iptablesBytes: policy.iptablesBytes,
+      ipsetBytes: policy.ipsetBytes,
+      ...(policy.nftBytes !== undefined ? { nftBytes: policy.nftBytes } : {}),
+      restoreMs: policy.restoreMs,
       routes,
       sysctlsWritten,
       warnings,
       ipvsChanges,
       ...(udpFlowsDeleted > 0 ? { udpFlowsDeleted } : {}),
     };
+  }
+
+  /** Steps 1-3 in iptables mode: IP sets, both families' tables, stale IP sets. */
+  private async applyIptables(state: DesiredState, last: DesiredState | undefined): Promise<PolicyResult> {
+    const ipsets = this.o.ipsets!;
+    const sets: IpSetState[] = Object.values(state.ipsets).filter((s) => s.family === 4 || this.o.ipv6);
+    const warnings: string[] = [];
+    const setsChanged = last?.ipsets !== state.ipsets;
+    // Only sets whose object changed need a diff against the kernel.
+    const changedSets = last ? sets.filter((s) => last.ipsets[s.name] !== s) : sets;
+    // Every set exists before the rules are loaded; their members go in meanwhile, and a
+    // table whose rules use a set commits only once they are in (IpsetSyncer.begin).
+    const fill = changedSets.length > 0 ? await ipsets.begin(changedSets) : undefined;
+    let v4: typeof NO_TABLES;
+    let v6: typeof NO_TABLES;
+    try {
+      v4 =
+        last?.iptables.ipv4 !== state.iptables.ipv4
+          ? await this.o.ipv4!.apply(state.iptables.ipv4, fill?.pending ? fill.done : undefined)
+          : NO_TABLES;
+      v6 =
+        this.o.ipv6 && last?.iptables.ipv6 !== state.iptables.ipv6
+          ? await this.o.ipv6.apply(state.iptables.ipv6, fill?.pending ? fill.done : undefined)
+          : NO_TABLES;
+    } catch (e) {
+      await fill?.done; // a failed IP set write is what stopped the commit: report that
+      throw e;
+    }
+    const ipsetUp = fill ? await fill.done : NO_IPSETS;
+    const setRemoved = !last || Object.keys(last.ipsets).some((name) => !state.ipsets[name]);
+    const stale = setsChanged && setRemoved ? await ipsets.removeStale(sets) : NO_STALE;
+    for (const name of stale.inUse) warnings.push(`IP set ${name} is still in use by another program; will retry`);
+    return {
+      changes:
+        v4.linesWritten +
+        v6.linesWritten +
+        ipsetUp.setsCreated +
+        ipsetUp.setsSwapped +
+        ipsetUp.setsRecreated +
+        ipsetUp.membersAdded +
+        ipsetUp.membersRemoved +
+        stale.destroyed,
+      iptablesBytes: v4.bytesWritten + v6.bytesWritten,
+      ipsetBytes: ipsetUp.bytesWritten + stale.bytesWritten,
+      restoreMs: v4.restoreMs + v6.restoreMs + ipsetUp.restoreMs + stale.restoreMs,
+      warnings,
+    };
+  }
+
+  /**
+   * The other mode's state of ours goes once this mode's policy is in the kernel (never
+   * before: the node is never without policy). A failure is a warning, retried next apply.
+   */
+  private async removeLeftovers(warnings: string[]): Promise<number> {
+    if (!this.o.leftovers || this.leftoversDone) return 0;
+    try {
+      const removed = await this.o.leftovers.remove();
+      this.leftoversDone = true;
+      return removed;
+    } catch (e) {
+      warnings.push(`removing the ${this.o.leftovers.what}: ${(e as Error).message}; will retry`);
+      return 0;
+    }
   }
 
   /** Deletes services' stale UDP conntrack entries; a failure is a warning and the next apply tries again. */

@@ -6,13 +6,15 @@ import { ProcSysctls, SysctlReconciler } from "../ifaces/sysctl-writer.js";
 import { IpTunnelLinks } from "../ifaces/tunnel-links.js";
 import { DEFAULT_MTU_FILE, TunnelReconciler } from "../ifaces/tunnel-reconciler.js";
 import { backendAvailable, ExecIptablesBackend, type IptablesBackend, type IptablesMode } from "../iptables/backend.js";
-import type { HoldAt } from "../iptables/exec.js";
+import { CommandNotFoundError, type HoldAt, run } from "../iptables/exec.js";
 import { ExecIpsetBackend, type IpsetBackend } from "../iptables/ipset-backend.js";
 import { IpsetSyncer } from "../iptables/ipset-syncer.js";
 import { TableSyncer } from "../iptables/table-syncer.js";
 import { IpvsSync } from "../ipvs/ipvs-sync.js";
 import { IpvsadmBackend } from "../ipvs/ipvsadm-backend.js";
 import { IpCommandDevice } from "../ipvs/service-device.js";
+import { ExecNftBackend, type NftBackend, nftAvailable } from "../nftables/backend.js";
+import { NftTableSyncer } from "../nftables/table-syncer.js";
 import { ConntrackCli, findConntrack } from "../routes/conntrack.js";
 import { NeighborReconciler } from "../routes/neighbor-reconciler.js";
 import { KernelNetlinkNeighbors } from "../routes/netlink-neighbors.js";
@@ -22,9 +24,13 @@ import { ServiceConntrackCli } from "../routes/service-conntrack.js";
 import type { Metrics } from "../status/metrics.js";
 import type { AgentConfig } from "./config.js";
 import { Dataplane } from "./dataplane.js";
+import type { NftPolicy } from "./dataplane-nft.js";
+import { IptablesLeftovers, type Leftovers, NftLeftovers } from "./mode-leftovers.js";
+import type { RuleDataplane } from "./rule-renderers.js";
 
 export interface KernelParts {
   readonly dataplane: Dataplane;
+  readonly policy: RuleDataplane;
   readonly mode: IptablesMode;
   readonly ipv6: boolean;
   /** Releases the netlink socket. */
@@ -39,6 +45,8 @@ export async function kernelDataplane(
   proxyMode: ProxyMode = "off",
   /** Workload interface prefix (FELIX_INTERFACEPREFIX): CNI routes on such interfaces are adopted. */
   interfacePrefix = "cali",
+  /** Which policy dataplane (src/nftables-mode.ts); the other one's state of ours is removed once this one is in. */
+  policy: RuleDataplane = "iptables",
 ): Promise<KernelParts> {
   const syncer = (family: 4 | 6) =>
     new TableSyncer(new CountingBackend(new ExecIptablesBackend(family, mode), metrics), {
@@ -52,7 +60,8 @@ export async function kernelDataplane(
     });
   const netlink = new KernelNetlinkRoutes();
   const neighbors = new KernelNetlinkNeighbors();
-  const ipv6 = cfg.ipv6Support && (await backendAvailable(6, mode));
+  const nft = policy === "nftables";
+  const ipv6 = cfg.ipv6Support && (nft || (await backendAvailable(6, mode)));
   const conntrack = findConntrack();
   if (!conntrack) {
     log.warn(
@@ -60,10 +69,24 @@ export async function kernelDataplane(
     );
   }
   if (cfg.ipv6Support && !ipv6) log.warn("IPv6 support is on but ip6tables is not usable here: programming IPv4 only");
+  const nftSyncer = (family: 4 | 6) =>
+    new NftTableSyncer(new CountingNftBackend(new ExecNftBackend(family === 4 ? "ip" : "ip6"), metrics), {
+      onRetry: (attempt, e) => {
+        const err = e as Error & { line?: string };
+        log.warn({ family, attempt, err: err.message, line: err.line }, "nft -f failed; resyncing and retrying");
+      },
+    });
+  const policySteps: { ipsets?: IpsetSyncer; ipv4?: TableSyncer; ipv6?: TableSyncer; nft?: NftPolicy } = nft
+    ? { nft: { ipv4: nftSyncer(4), ...(ipv6 ? { ipv6: nftSyncer(6) } : {}) } }
+    : {
+        ipsets: new IpsetSyncer(new CountingIpsetBackend(new ExecIpsetBackend(), metrics)),
+        ipv4: syncer(4),
+        ipv6: ipv6 ? syncer(6) : undefined,
+      };
+  const leftovers = nft ? await iptablesLeftovers() : await nftLeftovers();
   const dataplane = new Dataplane({
-    ipsets: new IpsetSyncer(new CountingIpsetBackend(new ExecIpsetBackend(), metrics)),
-    ipv4: syncer(4),
-    ipv6: ipv6 ? syncer(6) : undefined,
+    ...policySteps,
+    ...(leftovers ? { leftovers } : {}),
     routes: new RouteReconciler(netlink, { workloadPrefixes: [interfacePrefix] }),
     sysctls: new SysctlReconciler(new ProcSysctls()),
     // The real IPVS backend only in proxy mode ipvs (it reports a kernel without IPVS clearly).
@@ -76,6 +99,7 @@ export async function kernelDataplane(
   });
   return {
     dataplane,
+    policy,
     mode,
     ipv6,
     close: () => {
@@ -83,6 +107,56 @@ export async function kernelDataplane(
       neighbors.close();
     },
   };
+}
+
+/** nftables mode: our rules and IP sets in every iptables backend present here (both families). */
+async function iptablesLeftovers(): Promise<Leftovers | undefined> {
+  const tables: TableSyncer[] = [];
+  for (const mode of ["legacy", "nft"] as const) {
+    for (const family of [4, 6] as const) {
+      if (await backendAvailable(family, mode)) tables.push(new TableSyncer(new ExecIptablesBackend(family, mode)));
+    }
+  }
+  const ipsets = (await ipsetAvailable()) ? new IpsetSyncer(new ExecIpsetBackend()) : undefined;
+  return tables.length > 0 || ipsets ? new IptablesLeftovers(tables, ipsets) : undefined;
+}
+
+/** iptables mode: our `calico` nft tables, where nft runs. */
+async function nftLeftovers(): Promise<Leftovers | undefined> {
+  if (!(await nftAvailable())) return undefined;
+  return new NftLeftovers([new ExecNftBackend("ip"), new ExecNftBackend("ip6")]);
+}
+
+async function ipsetAvailable(): Promise<boolean> {
+  try {
+    return (await run("ipset", ["version"])).code === 0;
+  } catch (e) {
+    if (e instanceof CommandNotFoundError) return false;
+    throw e;
+  }
+}
+
+/** Counts nft transactions and refusals into the restore metrics. */
+export class CountingNftBackend implements NftBackend {
+  constructor(
+    private readonly inner: NftBackend,
+    private readonly metrics: Metrics,
+  ) {}
+  get family() {
+    return this.inner.family;
+  }
+  list() {
+    return this.inner.list();
+  }
+  async transact(script: string) {
+    this.metrics.restoreCalls.inc();
+    try {
+      await this.inner.transact(script);
+    } catch (e) {
+      this.metrics.restoreErrors.inc();
+      throw e;
+    }
+  }
 }
 
 /** Counts ipset calls and errors into the metrics. */

@@ -25,10 +25,22 @@ export interface PreflightProbes {
 const HOST: PreflightProbes = { uid: () => process.getuid?.(), exists };
 
 /** Problems that stop the agent; empty when it can run. */
-export async function preflight(mode: IptablesMode, probes: PreflightProbes = HOST): Promise<string[]> {
+export async function preflight(
+  mode: IptablesMode,
+  probes: PreflightProbes = HOST,
+  policy: "iptables" | "nftables" = "iptables",
+): Promise<string[]> {
   const problems: string[] = [];
   if (probes.uid() !== 0) {
     problems.push("felix needs root (CAP_NET_ADMIN) to program iptables, ipsets and routes: run it with sudo");
+  }
+  if (policy === "nftables") {
+    // nftables mode needs nft only (iptables and ipset, when present, are used to remove our old rules).
+    if (!(await probes.exists("nft", ["--version"])))
+      problems.push(
+        "nft not found: install the nftables package (apt-get install nftables), or set FELIX_NFTABLESMODE=Disabled",
+      );
+    return problems;
   }
   for (const what of ["save", "restore"] as const) {
     const cmd = binary(4, mode, what);

@@ -60,6 +60,10 @@ export function podProblems(state: DesiredState): Map<string, string> {
 function policyResource(policyKey: string): { key: string; shown: string } {
   const [head, a, b] = policyKey.split("/");
   if (head === "gnp") return { key: `GlobalNetworkPolicy//${a}`, shown: `GlobalNetworkPolicy ${a}` };
+  if (head === "kcnp") {
+    const name = (a ?? "").replace(/^kcnp\.kube-(admin|baseline)\./, "");
+    return { key: `ClusterNetworkPolicy//${name}`, shown: `ClusterNetworkPolicy ${name}` };
+  }
   if (head === "np") return { key: `CalicoNetworkPolicy/${a}/${b}`, shown: `NetworkPolicy ${a}/${b}` };
   const name = (b ?? "").replace(/^knp\.default\./, "");
   return { key: `NetworkPolicy/${a}/${name}`, shown: `NetworkPolicy ${a}/${name}` };

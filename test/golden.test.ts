@@ -6,6 +6,11 @@
 //   iptables-v6.txt, ipsets-v6.txt                  when the case involves IPv6
 //   problems.txt                                    when conversion reported problems
 //   network.txt                                     when IP pools exist (tunnel devices, MTU)
+//   nftables.txt                                    always: the same case in nftables mode (the nft
+//                                                   renderer), as `felix-dump nftables` prints it: the
+//                                                   ip table (and ip6 when the case involves IPv6),
+//                                                   after `#` lines naming what nftables mode reports
+//                                                   beyond the iptables mode's problems
 //
 // Expected files are generated, never written by hand:
 //
@@ -23,11 +28,13 @@ import { computeDesiredState } from "../calc-graph/calc-graph.js";
 import type { DesiredState } from "../calc-graph/desired-state.js";
 import { PROXY_MODES, type ProxyMode } from "../calc-graph/services/model.js";
 import type { ResourceUpdate } from "../model/resource.js";
+import { renderNftTable } from "../nftables/table-text.js";
 import { graphConfigFromEnv } from "../src/config.js";
 import { readManifestDir } from "../src/datastore/manifests.js";
 import { ipvsText } from "../src/dump/ipvs.js";
 import { networkText } from "../src/dump/network.js";
 import { ipsetsText, iptablesText, routesText } from "../src/dump/views.js";
+import { ruleRendererFor } from "../src/rule-renderers.js";
 import { caseNames, GOLDEN_DIR, goldenUpdate } from "./golden-cases.js";
 
 const UPDATE = goldenUpdate(process.env);
@@ -53,6 +60,7 @@ const OUTPUT_FILES = [
   "problems.txt",
   "network.txt",
   "ipvs.txt",
+  "nftables.txt",
 ] as const;
 type OutputFile = (typeof OUTPUT_FILES)[number];
 type Outputs = Partial<Record<OutputFile, string>>;
@@ -85,6 +93,17 @@ function problemsText(s: DesiredState): string {
     .map((p) => `${p.key}: ${p.message}\n`)
     .sort()
     .join("");
+}
+
+/** The case in nftables mode: our tables as nft -f input, after the problems only that mode has. */
+function nftablesText(s: DesiredState, n: DesiredState): string {
+  const extra = Object.values(n.problems)
+    .filter((p) => s.problems[p.key]?.message !== p.message)
+    .map((p) => `# ${p.key}: ${p.message}\n`)
+    .sort()
+    .join("");
+  const v4 = renderNftTable("ip", n.iptables.ipv4, n.ipsets);
+  return `${extra}${involvesV6(s) ? `${v4}\n${renderNftTable("ip6", n.iptables.ipv6, n.ipsets)}` : v4}`;
 }
 
 function render(s: DesiredState): Outputs {
@@ -170,6 +189,8 @@ for (const name of caseNames()) {
 
     const state = computeDesiredState(cfg, updates);
     const outputs = render(state);
+    const nft = computeDesiredState({ ...cfg, ruleRenderer: ruleRendererFor("nftables") }, updates);
+    outputs["nftables.txt"] = nftablesText(state, nft);
 
     // Determinism: the same input, computed again and in other orders.
     const all = renderAll(state);

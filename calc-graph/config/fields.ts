@@ -55,6 +55,8 @@ export interface FelixConfig {
   readonly kubeNodePortRanges?: readonly PortRange[];
   /** Prefix of Log rules' kernel log lines (%t tier, %k kind, %n name, %p namespace/name). */
   readonly logPrefix?: string;
+  /** Calico's nftables dataplane: Enabled, Disabled, or Auto (follow kube-proxy); the agent decides it at start (src/nftables-mode.ts). */
+  readonly nftablesMode?: "Enabled" | "Disabled" | "Auto";
   /** felix-ts's own: NFLOG group the drop paths copy dropped packets to (`felix-dump drops --live`); unset: off. */
   readonly dropNflogGroup?: number;
   /** Host endpoints: ports their policy never blocks (config/failsafe.ts). */
@@ -96,6 +98,7 @@ export const HONOURED: { readonly [K in Honoured]-?: Parser<NonNullable<FelixCon
   kubeNodePortRanges: portRangeList,
   featureDetectOverride: featureOverrides,
   logPrefix,
+  nftablesMode: oneOf("Enabled", "Disabled", "Auto"),
   dropNflogGroup: int(1, 65535),
   failsafeInboundHostPorts: protoPortList,
   failsafeOutboundHostPorts: protoPortList,
@@ -126,7 +129,6 @@ const INERT: Readonly<Record<string, readonly string[]>> = {
   serviceLoopPrevention: ["disabled"],
   flowLogsFileEnabled: ["false"],
   awsSrcDstCheck: ["donothing"],
-  nftablesMode: ["disabled", "auto"],
   iptablesBackend: ["*"],
   iptablesRefreshInterval: ["*"],
   ipsetsRefreshInterval: ["*"],

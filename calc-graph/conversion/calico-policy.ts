@@ -19,7 +19,7 @@ import type { CalicoPolicy, CalicoTier } from "../../model/calico.js";
 import type { Policy, PolicyKind, PolicyRule, Tier } from "../model.js";
 import { prefixSelector } from "../selector/prefix.js";
 import { ALL, and, eq, has, type Selector } from "../selector/selector.js";
-import { DEFAULT_TIER_NAME, DEFAULT_TIER_ORDER } from "../tiers.js";
+import { DEFAULT_TIER_NAME, STATIC_TIERS } from "../tiers.js";
 import { convertCalicoRule, selectorField } from "./calico-rule.js";
 import { NAMESPACE_LABEL, NAMESPACE_PREFIX, SERVICE_ACCOUNT_LABEL, SERVICE_ACCOUNT_PREFIX } from "./labels.js";
 
@@ -41,10 +41,12 @@ export function tierFromObject(obj: CalicoTier): Tier {
   if (action !== "Deny" && action !== "Pass") {
     throw new Error(`spec.defaultAction must be Deny or Pass, not ${JSON.stringify(action)}`);
   }
-  if (name === DEFAULT_TIER_NAME && (action !== "Deny" || (order !== undefined && order !== DEFAULT_TIER_ORDER))) {
-    throw new Error(`the default tier must have order ${DEFAULT_TIER_ORDER} and defaultAction Deny`);
+  // Calico's static tiers keep the order and default action its API enforces.
+  const fixed = STATIC_TIERS.find((t) => t.name === name);
+  if (fixed && (action !== fixed.defaultAction || (order !== undefined && order !== fixed.order))) {
+    throw new Error(`the ${name} tier must have order ${fixed.order} and defaultAction ${fixed.defaultAction}`);
   }
-  const o = name === DEFAULT_TIER_NAME ? DEFAULT_TIER_ORDER : order;
+  const o = fixed ? fixed.order : order;
   return { name, ...(o !== undefined ? { order: o } : {}), defaultAction: action };
 }
 

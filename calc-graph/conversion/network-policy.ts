@@ -243,7 +243,7 @@ export function mergeRanges(ranges: readonly PortRange[]): PortRange[] {
 }
 
 /** Splits a port list into chunks that fit one multiport match. */
-function chunkPorts(ranges: readonly PortRange[]): PortRange[][] {
+export function chunkPorts(ranges: readonly PortRange[]): PortRange[][] {
   const chunks: PortRange[][] = [];
   let cur: PortRange[] = [];
   let slots = 0;

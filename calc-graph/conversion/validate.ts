@@ -127,7 +127,7 @@ const sub =
   () =>
     `${at(w)}${tail}`;
 
-function labelSelector(s: unknown, what: Where): Problem {
+export function labelSelector(s: unknown, what: Where): Problem {
   if (s === undefined || s === null) return undefined;
   const sel = s as { matchLabels?: unknown; matchExpressions?: unknown };
   const p = labels(sel.matchLabels, sub(what, ".matchLabels"));
@@ -170,6 +170,7 @@ const CLUSTER_SCOPED: ReadonlySet<Kind> = new Set([
   "Tier",
   "GlobalNetworkPolicy",
   "StagedGlobalNetworkPolicy",
+  "ClusterNetworkPolicy",
   "HostEndpoint",
   "GlobalNetworkSet",
 ]);

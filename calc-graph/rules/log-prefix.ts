@@ -9,6 +9,7 @@ const KIND_SHORT: Readonly<Record<Policy["kind"], string>> = {
   KubernetesNetworkPolicy: "knp",
   NetworkPolicy: "np",
   GlobalNetworkPolicy: "gnp",
+  ClusterNetworkPolicy: "kcnp",
 };
 
 /** The longest prefix text before the ": " iptables appends (LOG's limit is 29). */

@@ -122,7 +122,7 @@ export class ServiceStateRenderer {
     this.ipvsMarkChanged = false;
     let dispatchChanged = false;
     for (const id of [...dirty.services].sort()) {
-      if (this.renderService(portWrites, writes, id, iptables)) dispatchChanged = true;
+      if (this.renderService(d, portWrites, writes, id, iptables)) dispatchChanged = true;
       putRefusal(d, id, this.index.refusal(id));
     }
     // An endpoint change rewrites the service's own chains only; the dispatch
@@ -149,7 +149,13 @@ export class ServiceStateRenderer {
   }
 
   /** Renders one service; true when its dispatch fragments changed. */
-  private renderService(portWrites: ServicePortWrites, writes: ChainWrites, id: ServiceId, iptables: boolean): boolean {
+  private renderService(
+    d: Draft<DesiredState>,
+    portWrites: ServicePortWrites,
+    writes: ChainWrites,
+    id: ServiceId,
+    iptables: boolean,
+  ): boolean {
     const before = this.rendered.get(id);
     const ports = this.index.ports(id).sort((a, b) => cmp(servicePortId(a), servicePortId(b)));
     const ids = ports.map(servicePortId);
@@ -162,6 +168,7 @@ export class ServiceStateRenderer {
     }
     const chains: Record<IpVersion, string[]> = { 4: [], 6: [] };
     const fragments: Record<IpVersion, ServicePortRules[]> = { 4: [], 6: [] };
+    const unsupported: string[] = [];
     if (iptables) {
       for (const sp of ports) {
         const r = renderServicePort(sp, {
@@ -170,12 +177,17 @@ export class ServiceStateRenderer {
           nodeIPs: this.index.primaryNodeIPs(),
           masqueradeAll: this.kubeProxy.masqueradeAll,
         });
+        try {
+          writes.writeAll(sp.family, "nat", r.natChains, this.stats);
+        } catch (e) {
+          // The backend cannot express it (nftables: session affinity): the port is left out
+          // whole (no frontend, so no half-programmed service) and reported.
+          unsupported.push(`${servicePortId(sp)}: ${(e as Error).message}`);
+          continue;
+        }
         // Kept for the dispatch chains only: the service's own chains are in the snapshot already.
         fragments[sp.family].push({ ...r, natChains: [] });
-        for (const c of r.natChains) {
-          chains[sp.family].push(c.name);
-          writes.write(sp.family, "nat", c.name, c, this.stats);
-        }
+        for (const c of r.natChains) chains[sp.family].push(c.name);
       }
       for (const v of FAMILIES) {
         for (const name of before?.chains[v] ?? []) {
@@ -183,6 +195,7 @@ export class ServiceStateRenderer {
         }
       }
     }
+    putUnsupported(d, id, unsupported.length > 0 ? `not programmed: ${unsupported.join("; ")}` : undefined);
     const changed = !before || FAMILIES.some((v) => !sameFragments(before.fragments[v], fragments[v]));
     if (ports.length === 0) {
       if (this.rendered.delete(id)) this.order = undefined;
@@ -230,8 +243,17 @@ export class ServiceStateRenderer {
 
 /** Reports (or clears) a service's refused frontends as `Service/<ns>/<name>/addresses`. */
 function putRefusal(d: Draft<DesiredState>, id: ServiceId, message: string | undefined): void {
+  putProblem(d, id, "addresses", message);
+}
+
+/** Reports (or clears) the ports the rule backend cannot express as `Service/<ns>/<name>/dataplane`. */
+function putUnsupported(d: Draft<DesiredState>, id: ServiceId, message: string | undefined): void {
+  putProblem(d, id, "dataplane", message);
+}
+
+function putProblem(d: Draft<DesiredState>, id: ServiceId, what: string, message: string | undefined): void {
   const [namespace, name] = id.split("/");
-  const key = `Service/${namespace}/${name}/addresses`;
+  const key = `Service/${namespace}/${name}/${what}`;
   if (plain(d.problems[key])?.message === message) return;
   if (message === undefined) delete d.problems[key];
   else d.problems[key] = { key, message };

@@ -9,6 +9,7 @@ import type { DesiredState } from "../../calc-graph/desired-state.js";
 import { withStagedEnforced } from "../../calc-graph/staged.js";
 import { chooseBackend } from "../../iptables/detect.js";
 import type { ResourceUpdate } from "../../model/resource.js";
+import { renderNftTable } from "../../nftables/table-text.js";
 import { endpointStatusConfigFromEnv } from "../../status/endpoint-status-file.js";
 import { graphConfigFromEnv } from "../config.js";
 import { readManifestDir } from "../datastore/manifests.js";
@@ -16,6 +17,7 @@ import { configJson, configText } from "../dump/config.js";
 import { ipvsJson, ipvsText } from "../dump/ipvs.js";
 import { liveDiff, liveDiffText } from "../dump/live-diff.js";
 import { liveDiffExtra } from "../dump/live-diff-kernel.js";
+import { liveDiffNft } from "../dump/live-diff-nft.js";
 import { livePolicyCommands } from "../dump/live-policy-commands.js";
 import { mtuCommand } from "../dump/mtu-command.js";
 import { nodeAddresses } from "../dump/node-addresses.js";
@@ -26,6 +28,8 @@ import * as views from "../dump/views.js";
 import { whatIfCommand } from "../dump/whatif-command.js";
 import { ipvsOptionsFromEnv } from "../ipvs-config.js";
 import { createLogger, type LogFormat } from "../log.js";
+import { kubeProxyNftPresent, listNftTables, NftablesModeSetting, resolveNftablesMode } from "../nftables-mode.js";
+import { type RuleDataplane, ruleRendererFor } from "../rule-renderers.js";
 import { runProgram, SilentFailure, UsageError } from "./errors.js";
 
 interface CommonOptions {
@@ -37,8 +41,8 @@ interface CommonOptions {
   logFormat?: LogFormat;
 }
 
-async function load(o: CommonOptions): Promise<DesiredState> {
-  return (await loadWithInput(o)).state;
+async function load(o: CommonOptions, dataplane: RuleDataplane = "iptables"): Promise<DesiredState> {
+  return (await loadWithInput(o, undefined, dataplane)).state;
 }
 
 /**
@@ -49,12 +53,13 @@ async function load(o: CommonOptions): Promise<DesiredState> {
 async function loadWithInput(
   o: CommonOptions,
   view?: "services" | "ipvs",
+  dataplane: RuleDataplane = "iptables",
 ): Promise<{ state: DesiredState; updates: ResourceUpdate[]; proxyModeOff: boolean }> {
   let log: ReturnType<typeof createLogger>;
   let cfg: ReturnType<typeof graphConfigFromEnv>;
   try {
     log = createLogger(o.logLevel, o.logFormat ?? "text");
-    cfg = graphConfigFromEnv(o.nodeName, process.env);
+    cfg = { ...graphConfigFromEnv(o.nodeName, process.env), ruleRenderer: ruleRendererFor(dataplane) };
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
@@ -85,6 +90,11 @@ async function loadWithInput(
   return { state, updates: parsed.updates, proxyModeOff };
 }
 
+/** FELIX_IPV6SUPPORT (default true): whether the agent programs IPv6. */
+function ipv6Enabled(): boolean {
+  return !/^(false|0|no|off)$/i.test(process.env.FELIX_IPV6SUPPORT ?? "");
+}
+
 function print(o: CommonOptions, text: () => string, json: () => unknown): void {
   process.stdout.write(o.output === "json" ? `${JSON.stringify(json(), null, 2)}\n` : text());
 }
@@ -113,6 +123,18 @@ export function buildProgram(): Command {
         o,
         () => views.iptablesText(s, family(o)),
         () => views.iptablesJson(s, family(o)),
+      );
+    });
+  common(program.command("nftables").description("the desired nftables dataplane as nft -f input (our calico tables)"))
+    .addOption(new Option("--family <family>", "only this family's table").choices(["ip", "ip6"]))
+    .action(async (o: CommonOptions & { family?: "ip" | "ip6" }) => {
+      const s = await load(o, "nftables");
+      const families = o.family ? [o.family] : ipv6Enabled() ? (["ip", "ip6"] as const) : (["ip"] as const);
+      const tables = families.map((f) => [f, renderNftTable(f, s.iptables[f === "ip" ? "ipv4" : "ipv6"], s.ipsets)]);
+      print(
+        o,
+        () => tables.map(([, t]) => t).join("\n"),
+        () => ({ tables: Object.fromEntries(tables) }),
       );
     });
   common(program.command("ipsets").description("the desired IP sets as ipset restore input"))
@@ -254,13 +276,34 @@ export function buildProgram(): Command {
   common(program.command("diff").description("compare with the kernel of this network namespace (needs root)"))
     .option("--live", "read the kernel (required)")
     .option("--iptables-backend <mode>", "legacy, nft or auto (default: $FELIX_IPTABLESBACKEND or auto)")
-    .action(async (o: CommonOptions & { live?: boolean; iptablesBackend?: string }) => {
+    .option("--nftables-mode <mode>", "Enabled, Disabled or Auto (default: $FELIX_NFTABLESMODE, else Auto)")
+    .action(async (o: CommonOptions & { live?: boolean; iptablesBackend?: string; nftablesMode?: string }) => {
       if (!o.live) throw new UsageError("diff compares with the kernel: pass --live");
-      const s = await load(o);
+      let setting: NftablesModeSetting;
+      try {
+        setting = new NftablesModeSetting(o.nodeName, {
+          FELIX_NFTABLESMODE: o.nftablesMode ?? process.env.FELIX_NFTABLESMODE,
+        });
+      } catch (e) {
+        throw new UsageError((e as Error).message);
+      }
+      const { state: s, updates } = await loadWithInput(o);
+      setting.update(updates);
+      // Auto: as the agent decides it, or the dataplane whose tables of ours are here (the agent's env may differ).
+      const tables = await listNftTables();
+      const dataplane = resolveNftablesMode(
+        setting.value,
+        kubeProxyNftPresent(tables) || /^table ip calico$/m.test(tables ?? ""),
+      );
       let diffs: Awaited<ReturnType<typeof liveDiff>>;
       try {
-        const mode = await chooseBackend(o.iptablesBackend ?? process.env.FELIX_IPTABLESBACKEND);
-        diffs = await liveDiff(s, { mode, extra: liveDiffExtra });
+        if (dataplane === "nftables") {
+          const n = await load(o, "nftables");
+          diffs = [...(await liveDiffNft(n, ipv6Enabled())), ...(await liveDiffExtra(n))];
+        } else {
+          const mode = await chooseBackend(o.iptablesBackend ?? process.env.FELIX_IPTABLESBACKEND);
+          diffs = await liveDiff(s, { mode, extra: liveDiffExtra });
+        }
       } catch (e) {
         throw new UsageError(`cannot read the kernel: ${(e as Error).message}`);
       }

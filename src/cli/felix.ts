@@ -5,7 +5,6 @@
 
 import { readFileSync } from "node:fs";
 import { release } from "node:os";
-import type { KubeConfig } from "@kubernetes/client-node";
 import { Command, Option } from "commander";
 import { collectDefaultMetrics } from "prom-client";
 import { filter, firstValueFrom, type Observable } from "rxjs";
@@ -29,8 +28,10 @@ import { AgentStatus, ignoredConfigMessage } from "../agent-status.js";
 import { agentConfigFromEnv, graphConfigFromEnv } from "../config.js";
 import { Daemon, summary } from "../daemon.js";
 import { isPartial } from "../datastore/batch.js";
-import { FileDatastore, maxFileBytesFromEnv } from "../datastore/file-datastore.js";
+import { maxFileBytesFromEnv } from "../datastore/file-datastore.js";
+import { openDatastore } from "../datastore/open.js";
 import { demoCommand } from "../demo/command.js";
+import { type FirstBatch, firstBatch } from "../first-batch.js";
 import { readDefaultGateways } from "../gateways.js";
 import { limitHeapGrowth } from "../heap.js";
 import { HostAddressFeed, notHostInterface, readHostAddresses, readHostInterfaces } from "../host-addresses.js";
@@ -45,7 +46,9 @@ import {
 } from "../kernel-features.js";
 import { createLogger, type LogFormat } from "../log.js";
 import { readNflog } from "../nflog-reader.js";
+import { kubeProxyNftPresent, listNftTables, NftablesModeSetting, resolveNftablesMode } from "../nftables-mode.js";
 import { preflight } from "../preflight.js";
+import { ruleRendererFor } from "../rule-renderers.js";
 import { ServiceProxyStatus } from "../service-proxy-status.js";
 
 const TCP_BE_LIBERAL = "/proc/sys/net/netfilter/nf_conntrack_tcp_be_liberal";
@@ -86,9 +89,11 @@ async function run(o: Options): Promise<void> {
   let statusCfg: ReturnType<typeof endpointStatusConfigFromEnv>;
   let proxyHealthCfg: ReturnType<typeof proxyHealthConfigFromEnv>;
   let maxFileBytes: number;
+  let nftSetting: NftablesModeSetting;
   const nodeName = o.nodeName ?? process.env.NODENAME ?? process.env.FELIX_FELIXHOSTNAME;
   try {
     cfg = agentConfigFromEnv(process.env);
+    nftSetting = new NftablesModeSetting(nodeName ?? "", process.env);
     log = createLogger(o.logLevel ?? cfg.logLevel, o.logFormat);
     if (!nodeName) throw new Error("--node-name is required (or NODENAME)");
     if (o.datastore === "file" && !o.resources) throw new Error("--resources <dir> is required with --datastore file");
@@ -107,10 +112,32 @@ async function run(o: Options): Promise<void> {
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
-  const problems = await preflight(mode);
+  const metrics = new Metrics();
+  const source = await openDatastore(o, log, metrics, maxFileBytes);
+  // Without FELIX_NFTABLESMODE the FelixConfigurations of the first complete batch choose the policy
+  // dataplane (nftablesMode): its parts are held until then (the graph's renderer depends on it).
+  let first: Pick<FirstBatch<ResourceUpdate[]>, "rest" | "stop"> | undefined;
+  if (!nftSetting.fromEnv) {
+    let peeked: FirstBatch<ResourceUpdate[]>;
+    try {
+      peeked = await firstBatch(source.updates, (b) => !isPartial(b));
+    } catch (e) {
+      throw new RuntimeError(`cannot read the ${o.datastore} datastore: ${(e as Error).message}`);
+    }
+    for (const part of peeked.parts) nftSetting.update(part);
+    first = { rest: peeked.rest, stop: peeked.stop };
+  }
+  const kubeProxyNft = kubeProxyNftPresent(await listNftTables());
+  const policy = resolveNftablesMode(nftSetting.value, kubeProxyNft);
+  const problems = await preflight(mode, undefined, policy);
   if (problems.length) throw new RuntimeError(problems.join("\n"));
+  graphCfg = { ...graphCfg, ruleRenderer: ruleRendererFor(policy) };
   // Felix's start-up checks: what the kernel and iptables support, kube-proxy in IPVS mode, SCTP conntrack.
-  const features = detectFeatures(await commandVersion(binary(4, mode, "restore")), release());
+  // nft's `masquerade fully-random` needs only the kernel's support (iptables' needs 1.6.2 too).
+  const features = detectFeatures(
+    policy === "nftables" ? "v1.6.2" : await commandVersion(binary(4, mode, "restore")),
+    release(),
+  );
   const kubeIpvs = kubeIpvsPresent();
   graphCfg = {
     ...graphCfg,
@@ -147,46 +174,30 @@ async function run(o: Options): Promise<void> {
     (e) => log.warn({ err: e.message }, "reading this host's interfaces failed"),
   );
 
-  const metrics = new Metrics();
   const kernel = await kernelDataplane(
     cfg,
     mode,
-    log.child({ component: "iptables" }),
+    log.child({ component: policy }),
     metrics,
     graphCfg.proxyMode,
     graphCfg.interfacePrefix,
+    policy,
   );
   log.info(
-    { node: nodeName, datastore: o.datastore, backend: mode, ipv6: kernel.ipv6, once: Boolean(o.once) },
+    {
+      node: nodeName,
+      datastore: o.datastore,
+      dataplane: policy,
+      nftablesMode: nftSetting.value,
+      ...(nftSetting.value === "Auto" ? { kubeProxyNftables: kubeProxyNft } : {}),
+      ...(policy === "iptables" ? { backend: mode } : {}),
+      ipv6: kernel.ipv6,
+      once: Boolean(o.once),
+    },
     "felix starting",
   );
-  let updates: Observable<ResourceUpdate[]>;
-  let kubeConfig: KubeConfig | undefined;
-  if (o.datastore === "kubernetes") {
-    // Loaded only here: @kubernetes/client-node costs about a second of start-up.
-    const { KubernetesDatastore, loadKubeConfig } = await import("../datastore/kubernetes.js");
-    try {
-      kubeConfig = loadKubeConfig(o.kubeconfig);
-    } catch (e) {
-      throw new UsageError(`kubernetes config: ${(e as Error).message}`);
-    }
-    updates = new KubernetesDatastore({
-      kubeConfig,
-      log: log.child({ component: "datastore" }),
-      onEvent: (e) => {
-        if (e.what === "restart") metrics.resyncsStarted.inc();
-      },
-    }).updates();
-  } else {
-    updates = new FileDatastore({
-      dir: o.resources!,
-      watch: !o.once,
-      maxFileBytes,
-      onProblem: (p) => log.warn({ component: "datastore", file: p.file, line: p.line }, p.message),
-      onIgnored: (i) => log.debug({ component: "datastore", file: i.file, line: i.line }, `ignoring kind ${i.kind}`),
-    }).updates({ partial: true }); // the first batch in parts, one per file (datastore/batch.ts)
-  }
-
+  const kubeConfig = source.kubeConfig;
+  const updates = first?.rest ?? source.updates;
   if (o.once) {
     const t0 = performance.now();
     // The graph's indexes and the parsed objects are garbage once the snapshot is computed: only
@@ -197,6 +208,7 @@ async function run(o: Options): Promise<void> {
     });
     const host = { addresses: await hostAddresses?.read(), interfaces: hostInterfaces };
     const state = await onceSnapshot(updates, new CalcGraph(graphCfg), host, o.datastore);
+    first?.stop();
     for (const p of Object.values(state.problems)) {
       log.warn({ resource: p.key, file: p.source?.file, line: p.source?.line }, p.message);
     }
@@ -311,6 +323,12 @@ async function run(o: Options): Promise<void> {
     log: log.child({ component: "dataplane" }),
     observer: {
       batch: (state, secs, seenAt, batch) => {
+        // Felix restarts when nftablesMode changes; so does felix-ts (exit 129), to start in the other mode.
+        if (nftSetting.update(batch) && resolveNftablesMode(nftSetting.value, kubeProxyNft) !== policy) {
+          log.warn({ nftablesMode: nftSetting.value }, "nftablesMode changed: exiting to restart with it");
+          restartRequested = true;
+          process.kill(process.pid, "SIGTERM");
+        }
         status.batch(state, secs, seenAt);
         proxyStatus?.batch(state, batch);
       },

@@ -76,6 +76,7 @@ const WIDENS_WHEN_GONE = new Set<string>([
   "CalicoNetworkPolicy",
   "GlobalNetworkPolicy",
   "Tier",
+  "ClusterNetworkPolicy",
 ]);
 const UNSTABLE_WAIT_MS = 10;
 /** Files read ahead of their turn in a pass, while earlier ones are parsed in order (sequential reads idled ~0.7 s at large). */

@@ -66,6 +66,13 @@ export const WATCHED: readonly KindSpec[] = [
     clusterScoped: true,
     optional: true,
   },
+  // network-policy-api's CRD: optional too (a cluster without it has no ClusterNetworkPolicies).
+  {
+    kind: "ClusterNetworkPolicy",
+    path: "/apis/policy.networking.k8s.io/v1alpha2/clusternetworkpolicies",
+    clusterScoped: true,
+    optional: true,
+  },
 ];
 
 /** Calico's policy CRDs: optional like the other Calico kinds (a missing CRD is empty, looked for again). */

@@ -18,6 +18,7 @@ const CLUSTER_SCOPED = new Set([
   "Tier",
   "GlobalNetworkPolicy",
   "StagedGlobalNetworkPolicy",
+  "ClusterNetworkPolicy",
   "HostEndpoint",
   "GlobalNetworkSet",
 ]);
@@ -48,6 +49,7 @@ const API_VERSIONS: Readonly<Record<Kind, readonly string[]>> = {
   StagedNetworkPolicy: CALICO,
   StagedGlobalNetworkPolicy: CALICO,
   StagedKubernetesNetworkPolicy: CALICO,
+  ClusterNetworkPolicy: ["policy.networking.k8s.io/v1alpha2"],
   HostEndpoint: CALICO,
   NetworkSet: CALICO,
   GlobalNetworkSet: CALICO,

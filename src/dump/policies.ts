@@ -57,7 +57,7 @@ export interface PolicyRef {
   readonly name: string;
   readonly key: string;
   readonly chain: string;
-  readonly kind: "KubernetesNetworkPolicy" | "NetworkPolicy" | "GlobalNetworkPolicy";
+  readonly kind: "KubernetesNetworkPolicy" | "NetworkPolicy" | "GlobalNetworkPolicy" | "ClusterNetworkPolicy";
   readonly tier: string;
 }
 
@@ -111,6 +111,7 @@ function policyRef(key: string, cdir: "inbound" | "outbound", tier: string): Pol
   const chain = policyChainName(cdir, key);
   if (head === "np") return { name: rest.join("/"), key, chain, kind: "NetworkPolicy", tier };
   if (head === "gnp") return { name: rest.join("/"), key, chain, kind: "GlobalNetworkPolicy", tier };
+  if (head === "kcnp") return { name: rest.join("/"), key, chain, kind: "ClusterNetworkPolicy", tier };
   return { name: rest.join("/"), key, chain, kind: "KubernetesNetworkPolicy", tier };
 }
 

@@ -3,17 +3,19 @@
 
 Run inside a pod's network namespace:
 
-    pod-server.py --name <ns/pod> [--tcp 80,81] [--udp 80,81] [--tell-peer]
+    pod-server.py --name <ns/pod> [--tcp 80,81] [--udp 80,81] [--sctp 9003] [--tell-peer]
 
 Servers (dual-stack where IPv6 is available):
   TCP: accept, write "<name>\\n", close.
   UDP: answer every datagram with "<name>\\n".
-  With --tell-peer both answer "<name> <peer address>\\n": the source address the
+  SCTP (IPv4): an INIT is answered with an INIT ACK naming the server, on raw
+  sockets (sctp_init.py: the kernel may have no SCTP stack).
+  With --tell-peer TCP and UDP answer "<name> <peer address>\\n": the source address the
   server saw (e.g. to check source NAT).
 
 Control protocol on stdin/stdout, one line each:
   -> after all servers are bound:      ready
-  <- probe <id> <tcp|udp> <host> <port> <timeoutMs>
+  <- probe <id> <tcp|udp|sctp> <host> <port> <timeoutMs>
   -> result <id> ok <reply>            (a reply from the server arrived)
   -> result <id> fail <reason>         (timeout, refused, unreachable, ...)
 The probes are real client connections from this namespace, run concurrently.
@@ -28,6 +30,8 @@ import socket
 import sys
 import threading
 import time
+
+import sctp_init
 
 out_lock = threading.Lock()
 
@@ -75,7 +79,9 @@ def probe(pid, proto, host, port, timeout_ms):
     try:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         addr = (host, port)
-        if proto == "tcp":
+        if proto == "sctp":
+            data = (sctp_init.probe(host, port, left()) + "\n").encode()
+        elif proto == "tcp":
             with socket.socket(family, socket.SOCK_STREAM) as s:
                 s.settimeout(left())
                 s.connect(addr)
@@ -133,6 +139,7 @@ def main():
     ap.add_argument("--name", required=True)
     ap.add_argument("--tcp", default="")
     ap.add_argument("--udp", default="")
+    ap.add_argument("--sctp", default="")
     ap.add_argument("--tell-peer", action="store_true")
     args = ap.parse_args()
     answer = (args.name + "\n").encode()
@@ -151,6 +158,10 @@ def main():
     for port in ports(args.udp):
         sel.register(listen(socket.SOCK_DGRAM, port), selectors.EVENT_READ, "udp")
 
+    if args.sctp:
+        log = lambda m: print("pod-server: %s" % m, file=sys.stderr, flush=True)  # noqa: E731
+        sctp_ports = set(ports(args.sctp))
+        threading.Thread(target=sctp_init.serve, args=(sctp_ports, args.name, log), daemon=True).start()
     threading.Thread(target=control, daemon=True).start()
     emit("ready")
 

@@ -60,7 +60,8 @@ import { fileURLToPath } from "node:url";
 
 // ───────────────────────────── types ─────────────────────────────
 
-export type Protocol = "tcp" | "udp";
+/** sctp: an INIT answered by an INIT ACK on raw sockets (pod-server.py), IPv4. */
+export type Protocol = "tcp" | "udp" | "sctp";
 
 export interface PortSpec {
   readonly port: number;
@@ -70,6 +71,7 @@ export interface PortSpec {
 export interface ServerSpec {
   readonly tcp?: readonly number[];
   readonly udp?: readonly number[];
+  readonly sctp?: readonly number[];
 }
 
 export const DEFAULT_SERVERS: ServerSpec = { tcp: [80, 81], udp: [80, 81] };
@@ -386,6 +388,7 @@ class Prober {
     const args = [serverScript()!, "--name", key, ...extraArgs];
     if (servers.tcp?.length) args.push("--tcp", servers.tcp.join(","));
     if (servers.udp?.length) args.push("--udp", servers.udp.join(","));
+    if (servers.sctp?.length) args.push("--sctp", servers.sctp.join(","));
     this.proc = background(ns, pythonPath() ?? "python3", ["-u", ...args]);
     const child = this.proc.child;
     let onReady: () => void = () => {};
@@ -728,7 +731,7 @@ export class Topology {
       );
     }
     await ipBatch(netns, lines);
-    if (o.servers && (o.servers.tcp?.length || o.servers.udp?.length)) {
+    if (o.servers && (o.servers.tcp?.length || o.servers.udp?.length || o.servers.sctp?.length)) {
       await this.proberFor(node, o.servers);
     }
     return node;

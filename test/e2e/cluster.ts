@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url";
 import { stringify } from "yaml";
 import { nodeManifest, podManifest } from "../../src/netns/manifests.js";
 import type { Background, PortSpec, Topology, TopoNode } from "../../src/netns/topology.js";
+import { TEST_DATAPLANE } from "./dataplane-mode.js"; // FELIX_TEST_DATAPLANE: the agents' policy dataplane
 
 // Moved to src/netns/manifests.ts (felix demo uses them too); re-exported for the tests.
 export { nodeManifest, podManifest };
@@ -60,7 +61,17 @@ export async function felixOnce(topo: Topology, dir: string, nodes: readonly Top
       },
     ),
   );
-  return Promise.all(runs.map(async (b): Promise<FelixRun> => ({ code: await b.exited, output: b.output() })));
+  const out = await Promise.all(
+    runs.map(async (b): Promise<FelixRun> => ({ code: await b.exited, output: b.output() })),
+  );
+  // A run that programmed anything must have done it in the dataplane under test (FELIX_TEST_DATAPLANE).
+  for (const r of out) {
+    const m = /"dataplane":"(iptables|nftables)"/.exec(r.output);
+    if (m && m[1] !== TEST_DATAPLANE && env.FELIX_NFTABLESMODE === undefined) {
+      throw new Error(`felix ran in ${m[1]} mode, not ${TEST_DATAPLANE}:\n${r.output}`);
+    }
+  }
+  return out;
 }
 
 /** Where a node's daemon writes its endpoint status file (one directory per node and topology). */

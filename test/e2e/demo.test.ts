@@ -13,6 +13,7 @@ import { compareMatrices, parseMatrix } from "../../src/demo/matrix.js";
 import { EXPECTED_FILE, listScenarios, resolveScenario } from "../../src/demo/scenario.js";
 import { isRoot, requirementsMissing, which } from "../../src/netns/topology.js";
 import { skipIf } from "../helpers/skip.js";
+import "./dataplane-mode.js"; // FELIX_TEST_DATAPLANE: the agents' policy dataplane
 
 const FELIX = resolve(dirname(fileURLToPath(import.meta.url)), "../../src/cli/felix.js");
 const skip = requirementsMissing();

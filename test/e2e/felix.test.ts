@@ -25,6 +25,9 @@ import {
   TCP80,
   UDP81,
 } from "./cluster.js";
+import { TEST_DATAPLANE } from "./dataplane-mode.js";
+
+const NFT = TEST_DATAPLANE === "nftables";
 
 const skip = requirementsMissing();
 const PORTS = [TCP80, UDP81];
@@ -156,6 +159,11 @@ describe("felix end to end", skipIf(skip), () => {
       const save = await exec(n.netns, "iptables-legacy-save");
       assert.doesNotMatch(save, /cali-p[io]-/);
       assert.doesNotMatch(await exec(n.netns, "ipset", "list", "-n"), /cali/);
+      if (NFT) {
+        const table = await exec(n.netns, "nft", "list", "table", "ip", "calico");
+        assert.doesNotMatch(table, /chain filter-cali-p[io]-/);
+        assert.doesNotMatch(table, /^\s*set /m, "no selector's set left");
+      }
     }
   });
 
@@ -164,8 +172,10 @@ describe("felix end to end", skipIf(skip), () => {
     assert.match(save, /^:FOREIGN /m);
     assert.match(save, /^-A FOREIGN -j RETURN$/m);
     const fwd = save.split("\n").filter((l) => l.startsWith("-A FORWARD "));
-    assert.match(fwd[0], /-j cali-FORWARD$/);
     assert.ok(fwd.includes("-A FORWARD -j FOREIGN"));
+    // nftables mode: nothing of ours in iptables at all (our hooks are base chains of `ip calico`).
+    if (NFT) assert.doesNotMatch(save, /cali/);
+    else assert.match(fwd[0], /-j cali-FORWARD$/);
   });
 
   test("felix-dump diff --live: 0 in sync, 1 with the differences after tampering", async () => {
@@ -174,11 +184,17 @@ describe("felix end to end", skipIf(skip), () => {
     const ok = dump(n1);
     assert.equal(await ok.exited, 0, ok.output());
     assert.match(ok.output(), /in sync/);
-    await exec(n1.netns, "iptables-legacy", "-F", "cali-wl-to-host");
+    if (NFT) await exec(n1.netns, "nft", "flush", "chain", "ip", "calico", "filter-cali-wl-to-host");
+    else await exec(n1.netns, "iptables-legacy", "-F", "cali-wl-to-host");
     await exec(n1.netns, "ip", "route", "del", "10.65.2.0/24");
     const bad = dump(n1);
     assert.equal(await bad.exited, 1, bad.output());
-    assert.match(bad.output(), /iptables v4 filter: cali-wl-to-host: differs/);
+    assert.match(
+      bad.output(),
+      NFT
+        ? /nftables ip calico: chain filter-cali-wl-to-host: rules differ/
+        : /iptables v4 filter: cali-wl-to-host: differs/,
+    );
     assert.match(bad.output(), /route: 10\.65\.2\.0\/24: missing/);
     await programBoth();
   });
@@ -269,11 +285,22 @@ describe("felix end to end", skipIf(skip), () => {
       dir.remove("broken.yaml");
 
       // Drift: someone deletes our jump from FORWARD; the refresh (1 s) restores it.
-      await exec(n1.netns, "iptables-legacy", "-D", "FORWARD", "1");
-      const repaired = await eventually(
-        () => exec(n1.netns, "iptables-legacy-save", "-t", "filter"),
-        (s) => /^-A FORWARD .*-j cali-FORWARD$/m.test(s.split("\n").find((l) => l.startsWith("-A FORWARD")) ?? ""),
-      );
+      const repaired = NFT
+        ? await (async () => {
+            await exec(n1.netns, "nft", "flush", "chain", "ip", "calico", "filter-FORWARD");
+            return eventually(
+              () => exec(n1.netns, "nft", "list", "chain", "ip", "calico", "filter-FORWARD"),
+              (s) => /jump filter-cali-FORWARD/.test(s),
+            );
+          })()
+        : await (async () => {
+            await exec(n1.netns, "iptables-legacy", "-D", "FORWARD", "1");
+            return eventually(
+              () => exec(n1.netns, "iptables-legacy-save", "-t", "filter"),
+              (s) =>
+                /^-A FORWARD .*-j cali-FORWARD$/m.test(s.split("\n").find((l) => l.startsWith("-A FORWARD")) ?? ""),
+            );
+          })();
       console.log(`# daemon: deleted hook rule repaired in ${repaired.ms.toFixed(0)} ms`);
 
       // Back to open; then y/b gets a deny-all ingress policy and, beside it, one
@@ -312,8 +339,11 @@ describe("felix end to end", skipIf(skip), () => {
         [n2, 2],
       ] as const) {
         await eventually(
-          () => exec(n.netns, "iptables-legacy-save", "-t", "filter"),
-          (save) => (save.match(/^:cali-pi-/gm) ?? []).length === chains,
+          () =>
+            NFT
+              ? exec(n.netns, "nft", "list", "table", "ip", "calico")
+              : exec(n.netns, "iptables-legacy-save", "-t", "filter"),
+          (save) => (save.match(NFT ? /^\s*chain filter-cali-pi-/gm : /^:cali-pi-/gm) ?? []).length === chains,
         );
       }
       await eventually(

@@ -12,6 +12,7 @@ import { after, before, describe, test } from "node:test";
 import {
   exec,
   requirementsMissing,
+  run,
   type TopoExternal,
   Topology,
   type TopoNode,
@@ -29,6 +30,7 @@ import {
   TCP80,
   UDP81,
 } from "./cluster.js";
+import { TEST_DATAPLANE } from "./dataplane-mode.js";
 
 const skip = requirementsMissing() ?? (hasTcpdump() ? undefined : "pools e2e needs tcpdump");
 
@@ -273,6 +275,39 @@ describe("IP pools and routing modes end to end", skipIf(skip), () => {
 
   test("VXLAN only from known VTEPs: a datagram to port 4789 from elsewhere is dropped at cali-INPUT", async () => {
     const n1 = nodes[0];
+    const send =
+      "import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.sendto(b'x' * 16, ('172.31.250.1', 4789))";
+    if (TEST_DATAPLANE === "nftables") {
+      // Our nft rules keep no counters: a foreign table counts datagrams to 4789 before our
+      // input chain (priority -10) and after it (10). The outsider's datagram is seen before
+      // and not after; node2's (a known VTEP), sent after it, is seen after.
+      const other = "udp dport 4789 ip saddr != 172.31.250.2 counter";
+      await run("ip", ["netns", "exec", n1.netns, "nft", "-f", "-"], {
+        input: [
+          "table ip vxlan-probe {",
+          `  chain before { type filter hook input priority -10; ${other}; }`,
+          `  chain after { type filter hook input priority 10; ${other}; udp dport 4789 ip saddr 172.31.250.2 counter; }`,
+          "}",
+        ].join("\n"),
+      });
+      try {
+        const counters = async () =>
+          [...(await exec(n1.netns, "nft", "list", "table", "ip", "vxlan-probe")).matchAll(/packets (\d+)/g)].map((m) =>
+            Number(m[1]),
+          );
+        await exec(ext.netns, "python3", "-c", send);
+        await exec(nodes[1].netns, "python3", "-c", send);
+        // [before: others, after: others, after: node2]
+        const { value } = await eventually(counters, (c) => c[0] > 0 && c[2] > 0, 3000, 50);
+        assert.equal(value[1], 0, `the outsider's datagram passed our input chain: ${value}`);
+      } finally {
+        await exec(n1.netns, "nft", "delete", "table", "ip", "vxlan-probe");
+      }
+      const set = await exec(n1.netns, "nft", "list", "set", "ip", "calico", "cali40all-vxlan-net");
+      assert.match(set, /172\.31\.250\.2/);
+      assert.match(set, /172\.31\.251\.3/);
+      return;
+    }
     const drops = async () => {
       const out = await exec(n1.netns, "iptables-legacy", "-t", "filter", "-L", "cali-INPUT", "-v", "-n", "-x");
       const line = out.split("\n").find((l) => l.includes("Drop IPv4 VXLAN packets from non-allowed hosts"));
@@ -280,8 +315,6 @@ describe("IP pools and routing modes end to end", skipIf(skip), () => {
       return Number(line.trim().split(/\s+/)[0]);
     };
     const before = await drops();
-    const send =
-      "import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.sendto(b'x' * 16, ('172.31.250.1', 4789))";
     await exec(ext.netns, "python3", "-c", send);
     await eventually(drops, (n) => n > before, 3000, 50);
     const ipsetList = await exec(n1.netns, "ipset", "list", "cali40all-vxlan-net");

@@ -18,6 +18,7 @@ import {
 import { skipIf } from "../helpers/skip.js";
 import { traceMatrix } from "../helpers/trace-matrix.js";
 import { clusterManifests, eventually, felixDaemon, ManifestDir, statusDir } from "./cluster.js";
+import { TEST_DATAPLANE } from "./dataplane-mode.js";
 
 const skip = requirementsMissing();
 const ENV = { FELIX_PROXYMODE: "iptables" };
@@ -180,7 +181,13 @@ describe("services end to end (iptables proxy mode)", skipIf(skip), () => {
       );
   });
 
-  test("with a DROP FORWARD policy, node-port traffic is still forwarded, also back out to the other node's pods", async () => {
+  // iptables mode only: a DROP policy of iptables' FORWARD chain drops what our nft table accepts (each
+  // netfilter hook runs every table; an accept in one does not skip the others), as with Felix's nftables mode.
+  const iptablesOnly =
+    TEST_DATAPLANE === "nftables" && "nftables mode: iptables' FORWARD policy drops what our nft table accepts";
+  test("with a DROP FORWARD policy, node-port traffic is still forwarded, also back out to the other node's pods", {
+    skip: iptablesOnly,
+  }, async () => {
     await exec(n1.netns, "iptables-legacy", "-P", "FORWARD", "DROP");
     try {
       const got = await replies(n2, n1.underlayIp, 30080, 24);
@@ -191,6 +198,15 @@ describe("services end to end (iptables proxy mode)", skipIf(skip), () => {
   });
 
   test("ClientIP affinity keeps one client on one backend", async () => {
+    if (TEST_DATAPLANE === "nftables") {
+      // Not in the nft renderer yet: the service is left out whole and reported, never half-programmed.
+      await eventually(
+        async () => daemons[0].output(),
+        (o) => /not programmed: svc\/sticky:\S*\/tcp\/v4: nftables: session affinity/.test(o),
+      );
+      assert.equal(await topo.probe(client, "10.96.0.11", 8080, "tcp", 600), false);
+      return;
+    }
     const got = await replies(client, "10.96.0.11", 8080, 12);
     assert.equal(new Set(got).size, 1, got.join(" "));
     assert.ok(

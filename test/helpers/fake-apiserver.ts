@@ -146,6 +146,8 @@ export interface FakeApiServerOptions {
   initialResourceVersion?: number;
   /** Whether Calico's CRDs (crd.projectcalico.org/v1) are installed (default true); false: their paths 404. */
   calicoCrds?: boolean;
+  /** Whether network-policy-api's ClusterNetworkPolicy CRD is installed (default true); false: its path 404s. */
+  cnpCrd?: boolean;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -153,6 +155,8 @@ export interface FakeApiServerOptions {
 
 /** Calico's CRD group as the API server serves it. */
 export const CALICO_CRD_GROUP_VERSION = "crd.projectcalico.org/v1";
+/** network-policy-api's group as the API server serves it. */
+export const CNP_GROUP_VERSION = "policy.networking.k8s.io/v1alpha2";
 
 const RESOURCE_TYPES: ResourceType[] = [
   {
@@ -232,6 +236,14 @@ const RESOURCE_TYPES: ResourceType[] = [
       hasStatus: false,
     }),
   ),
+  {
+    kind: "ClusterNetworkPolicy",
+    listKind: "ClusterNetworkPolicyList",
+    apiVersion: CNP_GROUP_VERSION,
+    plural: "clusternetworkpolicies",
+    namespaced: false,
+    hasStatus: true,
+  },
 ];
 
 const CALICO_API_VERSIONS = ["projectcalico.org/v3", CALICO_CRD_GROUP_VERSION];
@@ -717,6 +729,8 @@ export class FakeApiServer {
   bookmarksWithoutRequest: boolean;
   /** Whether Calico's CRDs are served (can be changed at any time: "installing" them later). */
   calicoCrds: boolean;
+  /** Whether the ClusterNetworkPolicy CRD is served (can be changed at any time). */
+  cnpCrd: boolean;
 
   private readonly opts: Required<Omit<FakeApiServerOptions, "requireToken">> & { requireToken?: string };
   private server?: http.Server;
@@ -746,10 +760,12 @@ export class FakeApiServer {
       requireToken: options.requireToken,
       initialResourceVersion: options.initialResourceVersion ?? 100,
       calicoCrds: options.calicoCrds ?? true,
+      cnpCrd: options.cnpCrd ?? true,
     };
     this.tooOldMode = this.opts.tooOldMode;
     this.bookmarksWithoutRequest = this.opts.bookmarksWithoutRequest;
     this.calicoCrds = this.opts.calicoCrds;
+    this.cnpCrd = this.opts.cnpCrd;
     this.rv = this.opts.initialResourceVersion;
     this.historyStart = this.rv;
     for (const rt of RESOURCE_TYPES) this.store.set(typeId(rt), new Map());
@@ -1207,6 +1223,7 @@ export class FakeApiServer {
     const rt = RESOURCE_TYPES.find((r) => r.apiVersion === groupVersion && r.plural === plural);
     if (!rt) return undefined;
     if (rt.apiVersion === CALICO_CRD_GROUP_VERSION && !this.calicoCrds) return undefined;
+    if (rt.apiVersion === CNP_GROUP_VERSION && !this.cnpCrd) return undefined;
     if (namespace !== undefined && !rt.namespaced) return undefined;
     return { rt, namespace, name: name === undefined ? undefined : decodeURIComponent(name), subresource, watch };
   }

@@ -59,6 +59,24 @@ describe("podProblems with Calico policies", () => {
   });
 });
 
+describe("podProblems with ClusterNetworkPolicies", () => {
+  test("an invalid CNP (fails closed) selecting a local pod is named on it; a valid one is not", () => {
+    const cnp = (priority: number) =>
+      update("ClusterNetworkPolicy", "", "guard", {
+        metadata: { name: "guard" },
+        spec: {
+          tier: "Baseline",
+          priority,
+          subject: { namespaces: {} },
+          ingress: [{ action: "Deny", from: [{ namespaces: {} }] }],
+        },
+      });
+    assert.deepEqual([...podProblems(computeDesiredState({ nodeName: "node1" }, [...base, cnp(5)])).keys()], []);
+    const msg = podProblems(computeDesiredState({ nodeName: "node1" }, [...base, cnp(5000)])).get("prod/web") ?? "";
+    assert.match(msg, /^ClusterNetworkPolicy guard: spec\.priority .*fails closed/);
+  });
+});
+
 describe("NodeStatusReporter", () => {
   test("sets NetworkUnavailable=False once, retrying after a failure", async () => {
     const api = new FakeApi();

@@ -282,8 +282,8 @@ describe("KubernetesDatastore", () => {
   test("the file and Kubernetes datastores give the same whole DesiredState on every golden case", async () => {
     const names = caseNames();
     assert.ok(names.length > 0, "no golden cases");
-    // Cases where the comparison covered these (calico: a Calico policy in force, read from its CRD).
-    const seen = { services: 0, problems: 0, network: 0, calico: 0, hostEndpoints: 0 };
+    // Cases where the comparison covered these (calico, cnp: a Calico policy or ClusterNetworkPolicy in force, read from its CRD).
+    const seen = { services: 0, problems: 0, network: 0, calico: 0, hostEndpoints: 0, cnp: 0 };
     for (const name of names) {
       const dir = join(GOLDEN_DIR, name);
       const spec = JSON.parse(readFileSync(join(dir, "case.json"), "utf8")) as { node: string; proxyMode?: ProxyMode };
@@ -311,6 +311,9 @@ describe("KubernetesDatastore", () => {
             seen.calico++;
           }
           if (Object.keys(fromDir.hostEndpoints ?? {}).length > 0) seen.hostEndpoints++;
+          if (Object.values(fromApi.endpoints).some((e) => e.ingressPolicies.some((k) => k.startsWith("kcnp/")))) {
+            seen.cnp++;
+          }
         } finally {
           h.close();
         }

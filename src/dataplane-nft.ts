@@ -1,0 +1,40 @@
+// Steps 1-3 of the dataplane in nftables mode: each family's `calico` table,
+// IP sets (as nft sets) and chains together, in one `nft -f` transaction
+// (nftables/table-syncer.ts orders it so references stay valid). A family's
+// transaction is due when its tables or the IP sets changed identity since
+// the state applied last.
+
+import type { DesiredState } from "../calc-graph/desired-state.js";
+import type { NftSyncResult, NftTableSyncer } from "../nftables/table-syncer.js";
+import type { PolicyResult } from "./dataplane.js";
+
+export interface NftPolicy {
+  readonly ipv4: NftTableSyncer;
+  /** Absent when IPv6 is off: no `ip6 calico` table. */
+  readonly ipv6?: NftTableSyncer;
+}
+
+export async function applyNftPolicy(
+  nft: NftPolicy,
+  state: DesiredState,
+  last: DesiredState | undefined,
+): Promise<PolicyResult> {
+  const setsChanged = last?.ipsets !== state.ipsets;
+  const results: NftSyncResult[] = [];
+  if (setsChanged || last?.iptables.ipv4 !== state.iptables.ipv4) {
+    results.push(await nft.ipv4.apply(state.iptables.ipv4, state.ipsets));
+  }
+  if (nft.ipv6 && (setsChanged || last?.iptables.ipv6 !== state.iptables.ipv6)) {
+    results.push(await nft.ipv6.apply(state.iptables.ipv6, state.ipsets));
+  }
+  let changes = 0;
+  let nftBytes = 0;
+  let restoreMs = 0;
+  for (const r of results) {
+    // Commands written: chain/set adds and deletes, rules, elements.
+    changes += r.linesWritten;
+    nftBytes += r.bytesWritten;
+    restoreMs += r.restoreMs;
+  }
+  return { changes, iptablesBytes: 0, ipsetBytes: 0, nftBytes, restoreMs, warnings: [] };
+}

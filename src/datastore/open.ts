@@ -1,0 +1,57 @@
+// The agent's datastore from its flags: the file datastore (watching unless
+// --once) or the Kubernetes API server.
+
+import type { KubeConfig } from "@kubernetes/client-node";
+import type { Logger } from "pino";
+import type { Observable } from "rxjs";
+import type { ResourceUpdate } from "../../model/resource.js";
+import type { Metrics } from "../../status/metrics.js";
+import { UsageError } from "../cli/errors.js";
+import { FileDatastore } from "./file-datastore.js";
+
+export interface DatastoreFlags {
+  readonly datastore: "file" | "kubernetes";
+  readonly resources?: string;
+  readonly kubeconfig?: string;
+  readonly once?: boolean;
+}
+
+export interface OpenDatastore {
+  readonly updates: Observable<ResourceUpdate[]>;
+  /** The Kubernetes datastore's config (node status reporting uses it too). */
+  readonly kubeConfig?: KubeConfig;
+}
+
+export async function openDatastore(
+  o: DatastoreFlags,
+  log: Logger,
+  metrics: Metrics,
+  maxFileBytes: number,
+): Promise<OpenDatastore> {
+  if (o.datastore === "kubernetes") {
+    // Loaded only here: @kubernetes/client-node costs about a second of start-up.
+    const { KubernetesDatastore, loadKubeConfig } = await import("./kubernetes.js");
+    let kubeConfig: KubeConfig;
+    try {
+      kubeConfig = loadKubeConfig(o.kubeconfig);
+    } catch (e) {
+      throw new UsageError(`kubernetes config: ${(e as Error).message}`);
+    }
+    const updates = new KubernetesDatastore({
+      kubeConfig,
+      log: log.child({ component: "datastore" }),
+      onEvent: (e) => {
+        if (e.what === "restart") metrics.resyncsStarted.inc();
+      },
+    }).updates();
+    return { updates, kubeConfig };
+  }
+  const updates = new FileDatastore({
+    dir: o.resources!,
+    watch: !o.once,
+    maxFileBytes,
+    onProblem: (p) => log.warn({ component: "datastore", file: p.file, line: p.line }, p.message),
+    onIgnored: (i) => log.debug({ component: "datastore", file: i.file, line: i.line }, `ignoring kind ${i.kind}`),
+  }).updates();
+  return { updates };
+}

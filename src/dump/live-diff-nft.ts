@@ -1,0 +1,84 @@
+// `felix-dump diff --live` in nftables mode: our `calico` table of each family
+// against the desired one (the nft renderer's), chain by chain (hook, rule
+// hashes in order) and set by set (type, elements), as the syncer compares them
+// after a read-back. Other tables are not looked at.
+
+import type { DesiredState } from "../../calc-graph/desired-state.js";
+import { ExecNftBackend, type NftFamily } from "../../nftables/backend.js";
+import { familyChains } from "../../nftables/chains.js";
+import { familySets } from "../../nftables/table-text.js";
+import { type NftView, parseNftJson } from "../../nftables/view.js";
+import type { LiveDifference } from "./live-diff.js";
+
+/** The differences of one family's table; `view` null: the table is missing. */
+export function diffNftTable(state: DesiredState, family: NftFamily, view: NftView | null): LiveDifference[] {
+  const area = `nftables ${family} calico`;
+  const tables = state.iptables[family === "ip" ? "ipv4" : "ipv6"];
+  const out: LiveDifference[] = [];
+  const chains = [...familyChains(tables)];
+  const sets = familySets(state.ipsets, family);
+  if (!view) {
+    if (chains.length > 0 || sets.length > 0) out.push({ area, item: "table", problem: "missing" });
+    return out;
+  }
+  for (const s of sets) {
+    const have = view.sets.get(s.spec.name);
+    if (!have) {
+      out.push({ area, item: `set ${s.spec.name}`, problem: "missing" });
+      continue;
+    }
+    if (have.type !== s.spec.type || have.interval !== s.spec.interval) {
+      const want = `${s.spec.type}${s.spec.interval ? " interval" : ""}`;
+      out.push({
+        area,
+        item: `set ${s.spec.name}`,
+        problem: `type ${have.type}${have.interval ? " interval" : ""}, want ${want}`,
+      });
+      continue;
+    }
+    const missing = [...s.elements].filter((e) => !have.elements.has(e)).length;
+    const extra = [...have.elements].filter((e) => !s.elements.has(e)).length;
+    if (missing || extra)
+      out.push({ area, item: `set ${s.spec.name}`, problem: `${missing} elements missing, ${extra} extra` });
+  }
+  const wantSets = new Set(sets.map((s) => s.spec.name));
+  for (const name of view.sets.keys())
+    if (!wantSets.has(name)) out.push({ area, item: `set ${name}`, problem: "stale" });
+  for (const c of chains) {
+    const have = view.chains.get(c.name);
+    if (!have) {
+      out.push({ area, item: `chain ${c.name}`, problem: "missing" });
+      continue;
+    }
+    const hook = (b?: { type: string; hook: string; priority: number }) =>
+      b ? `${b.type} ${b.hook} ${b.priority}` : "none";
+    if (hook(have.base) !== hook(c.base) || (have.base && have.base.policy !== "accept")) {
+      out.push({ area, item: `chain ${c.name}`, problem: `hook ${hook(have.base)}, want ${hook(c.base)}` });
+      continue;
+    }
+    const want = c.rules.map((r) => r.hash);
+    if (want.length !== have.hashes.length || want.some((h, i) => h !== have.hashes[i])) {
+      const missing = want.filter((h) => !have.hashes.includes(h)).length;
+      const extra = have.hashes.filter((h) => h === undefined || !want.includes(h)).length;
+      out.push({
+        area,
+        item: `chain ${c.name}`,
+        problem: `rules differ (${missing} missing, ${extra} extra or foreign${missing || extra ? "" : ", order"})`,
+      });
+    }
+  }
+  const wantChains = new Set(chains.map((c) => c.name));
+  for (const name of view.chains.keys())
+    if (!wantChains.has(name)) out.push({ area, item: `chain ${name}`, problem: "stale" });
+  return out;
+}
+
+/** Both families' tables from the kernel of this network namespace (IPv6 when `ipv6`). */
+export async function liveDiffNft(state: DesiredState, ipv6: boolean): Promise<LiveDifference[]> {
+  const out: LiveDifference[] = [];
+  for (const family of ipv6 ? (["ip", "ip6"] as const) : (["ip"] as const)) {
+    const json = await new ExecNftBackend(family).list();
+    out.push(...diffNftTable(state, family, json === undefined ? null : parseNftJson(json)));
+  }
+  return out;
+}

@@ -1,0 +1,83 @@
+// Which policy dataplane the agent programs: iptables (+ ipsets) or our own
+// nftables tables. FELIX_NFTABLESMODE / FelixConfiguration `nftablesMode`
+// (env > `node.<name>` > `default`, as every field): Enabled, Disabled, or
+// Auto (the default, as in Calico 3.32): nftables exactly when kube-proxy
+// runs in nftables mode on this node, which Calico tells by kube-proxy's own
+// tables (`table ip kube-proxy` / `table ip6 kube-proxy`). The choice is made
+// once at start; a later change of the setting restarts the agent (exit 129,
+// as Felix does for a configuration change), so one process never mixes them.
+
+import { felixConfigFromEnv, felixConfigFromSpec } from "../calc-graph/config/fields.js";
+import { CommandNotFoundError, run } from "../iptables/exec.js";
+import type { ResourceUpdate } from "../model/resource.js";
+import type { RuleDataplane } from "./rule-renderers.js";
+
+export type NftablesMode = "Enabled" | "Disabled" | "Auto";
+
+/** kube-proxy's nftables mode keeps its rules in tables named `kube-proxy` (pkg/proxy/nftables). */
+const KUBE_PROXY_TABLE = /^table (ip|ip6|inet) kube-proxy$/m;
+
+/** `nft list tables` output, or undefined where nft is missing or refuses (no nf_tables). */
+export async function listNftTables(prefix: readonly string[] = []): Promise<string | undefined> {
+  try {
+    const [cmd, ...args] = [...prefix, "nft", "list", "tables"];
+    const r = await run(cmd, args);
+    return r.code === 0 ? r.stdout : undefined;
+  } catch (e) {
+    if (e instanceof CommandNotFoundError) return undefined;
+    throw e;
+  }
+}
+
+/** Whether kube-proxy's nftables tables are in this network namespace. */
+export function kubeProxyNftPresent(tables: string | undefined): boolean {
+  return KUBE_PROXY_TABLE.test(tables ?? "");
+}
+
+/** The settings of the FelixConfigurations that apply to this node, by level, from updates. */
+export class NftablesModeSetting {
+  private readonly levels = new Map<string, NftablesMode | undefined>();
+  private readonly env: NftablesMode | undefined;
+
+  constructor(
+    private readonly nodeName: string,
+    env: Readonly<Record<string, string | undefined>>,
+  ) {
+    // Throws (a usage error) on a bad FELIX_NFTABLESMODE.
+    this.env = felixConfigFromEnv({ FELIX_NFTABLESMODE: env.FELIX_NFTABLESMODE }).nftablesMode;
+  }
+
+  /** Takes the FelixConfiguration updates of a batch; true when the effective setting changed. */
+  update(batch: readonly ResourceUpdate[]): boolean {
+    const before = this.value;
+    for (const u of batch) {
+      if (u.kind !== "FelixConfiguration" || (u.name !== "default" && u.name !== `node.${this.nodeName}`)) continue;
+      let v: NftablesMode | undefined;
+      try {
+        const spec = (u.value as { spec?: Record<string, unknown> } | null)?.spec;
+        v = spec ? felixConfigFromSpec({ nftablesMode: spec.nftablesMode }).nftablesMode : undefined;
+      } catch {
+        v = undefined; // the graph reports the bad value; it counts as unset
+      }
+      this.levels.set(u.name, v);
+    }
+    return this.value !== before;
+  }
+
+  /** FELIX_NFTABLESMODE is set: the FelixConfigurations do not matter. */
+  get fromEnv(): boolean {
+    return this.env !== undefined;
+  }
+
+  /** The effective setting: env, else `node.<name>`, else `default`, else Auto. */
+  get value(): NftablesMode {
+    return this.env ?? this.levels.get(`node.${this.nodeName}`) ?? this.levels.get("default") ?? "Auto";
+  }
+}
+
+/** The dataplane a setting means on a host where kube-proxy's nft tables are (or are not) present. */
+export function resolveNftablesMode(mode: NftablesMode, kubeProxyNft: boolean): RuleDataplane {
+  if (mode === "Enabled") return "nftables";
+  if (mode === "Disabled") return "iptables";
+  return kubeProxyNft ? "nftables" : "iptables";
+}

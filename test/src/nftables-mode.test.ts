@@ -1,0 +1,85 @@
+// Which dataplane the agent chooses: FELIX_NFTABLESMODE over FelixConfiguration
+// `node.<name>` over `default`, Auto following kube-proxy's nftables tables;
+// and the first datastore batch read without losing it.
+
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { firstValueFrom, Subject, toArray } from "rxjs";
+import type { ResourceUpdate } from "../../model/resource.js";
+import { firstBatch } from "../../src/first-batch.js";
+import { kubeProxyNftPresent, NftablesModeSetting, resolveNftablesMode } from "../../src/nftables-mode.js";
+
+const felixConfig = (name: string, nftablesMode?: string): ResourceUpdate => ({
+  kind: "FelixConfiguration",
+  namespace: "",
+  name,
+  value: {
+    apiVersion: "projectcalico.org/v3",
+    kind: "FelixConfiguration",
+    metadata: { name },
+    spec: nftablesMode === undefined ? {} : { nftablesMode },
+  } as ResourceUpdate["value"],
+});
+
+test("nftablesMode: env > node.<name> > default > Auto; other nodes' settings and bad values do not count", () => {
+  const s = new NftablesModeSetting("node1", {});
+  assert.equal(s.value, "Auto");
+  assert.equal(s.update([felixConfig("default", "Enabled")]), true);
+  assert.equal(s.value, "Enabled");
+  assert.equal(s.update([felixConfig("node.node2", "Disabled")]), false, "another node's");
+  assert.equal(s.update([felixConfig("node.node1", "disabled")]), true, "either spelling");
+  assert.equal(s.value, "Disabled");
+  s.update([felixConfig("node.node1", "Sometimes")]);
+  assert.equal(s.value, "Enabled", "a bad value counts as unset (the graph reports it)");
+  s.update([{ ...felixConfig("default"), value: null }]);
+  assert.equal(s.value, "Auto", "deleted");
+  const env = new NftablesModeSetting("node1", { FELIX_NFTABLESMODE: "Enabled" });
+  env.update([felixConfig("node.node1", "Disabled")]);
+  assert.equal(env.value, "Enabled");
+  assert.throws(() => new NftablesModeSetting("node1", { FELIX_NFTABLESMODE: "yes" }), /FELIX_NFTABLESMODE/);
+});
+
+test("Auto: nftables exactly when kube-proxy's nft tables are here", () => {
+  const withKubeProxy = "table ip filter\ntable ip kube-proxy\ntable ip6 kube-proxy\n";
+  assert.equal(kubeProxyNftPresent(withKubeProxy), true);
+  assert.equal(kubeProxyNftPresent("table ip filter\ntable ip kube-proxy-old\ntable ip calico\n"), false);
+  assert.equal(kubeProxyNftPresent(undefined), false);
+  assert.equal(resolveNftablesMode("Auto", true), "nftables");
+  assert.equal(resolveNftablesMode("Auto", false), "iptables");
+  assert.equal(resolveNftablesMode("Enabled", false), "nftables");
+  assert.equal(resolveNftablesMode("Disabled", true), "iptables");
+});
+
+test("firstBatch: the first batch, then rest replays it and follows the source", async () => {
+  const src = new Subject<number>();
+  const p = firstBatch(src);
+  src.next(1);
+  const { parts, rest } = await p;
+  assert.deepEqual(parts, [1]);
+  src.next(2);
+  const all = firstValueFrom(rest.pipe(toArray()));
+  src.next(3);
+  src.complete();
+  assert.deepEqual(await all, [1, 2, 3]);
+});
+
+test("firstBatch: a first batch in parts resolves at the part that completes it", async () => {
+  const src = new Subject<number>();
+  const p = firstBatch(src, (n) => n >= 10);
+  src.next(1);
+  src.next(2);
+  src.next(10);
+  const { parts, rest } = await p;
+  assert.deepEqual(parts, [1, 2, 10]);
+  const all = firstValueFrom(rest.pipe(toArray()));
+  src.next(11);
+  src.complete();
+  assert.deepEqual(await all, [1, 2, 10, 11]);
+});
+
+test("firstBatch: a source that fails before its first batch rejects", async () => {
+  const src = new Subject<number>();
+  const p = firstBatch(src);
+  src.error(new Error("no API server"));
+  await assert.rejects(p, /no API server/);
+});
