@@ -4,7 +4,7 @@
 
 import type { CalcGraph } from "../calc-graph/calc-graph.js";
 import type { DesiredState } from "../calc-graph/desired-state.js";
-import { chainList, changedChains, TABLE_NAMES } from "../iptables/tables.js";
+import { chainList, changedChains, TABLE_NAMES } from "../model/tables.js";
 import type { Change, ChangeKind, SyntheticCluster } from "./scale.js";
 
 /** Nearest-rank percentile of unsorted samples (NaN when there are none). */

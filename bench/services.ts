@@ -19,8 +19,8 @@ import { FakeIptablesBackend } from "../iptables/fake-backend.js";
 import { ExecIpsetBackend, FakeIpsetBackend } from "../iptables/ipset-backend.js";
 import { IpsetSyncer } from "../iptables/ipset-syncer.js";
 import { TableSyncer } from "../iptables/table-syncer.js";
-import { chainList } from "../iptables/tables.js";
 import type { ResourceUpdate } from "../model/resource.js";
+import { chainList } from "../model/tables.js";
 
 interface Args {
   services: number;

@@ -8,10 +8,10 @@
 // `--match-set` must name an existing set of the table's family (the sets of
 // the linked fake ipset, which then counts the rule as a reference).
 
+import { BUILTIN_CHAINS, TABLE_NAMES, type TableName } from "../model/tables.js";
 import type { IptablesBackend, IptablesMode } from "./backend.js";
 import { RestoreError } from "./backend.js";
 import type { FakeIpsetBackend, IpsetUser } from "./ipset-backend.js";
-import { BUILTIN_CHAINS, TABLE_NAMES, type TableName } from "./tables.js";
 
 type FakeTable = Map<string, { policy: string; rules: string[] }>;
 

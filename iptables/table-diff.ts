@@ -1,9 +1,9 @@
 // What the kernel has vs what it should have, per chain, for people
 // (`felix-dump diff --live`). Uses the same ownership rules as the syncer.
 
+import { chainNames, chainOf, type FamilyTables, TABLE_NAMES } from "../model/tables.js";
 import type { SavedChain, SavedTable } from "./save-parser.js";
 import { hooksInPlace, OUR_CHAIN_PREFIX, sameHashes } from "./table-syncer.js";
-import { chainNames, chainOf, type FamilyTables, TABLE_NAMES } from "./tables.js";
 
 export interface TableDifference {
   readonly table: string;

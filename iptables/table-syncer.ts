@@ -21,12 +21,6 @@
 // full resync), so a half-applied view never persists. The kernel applies a
 // restore atomically per table, so no chain is ever left half-written.
 
-import type { IptablesBackend } from "./backend.js";
-import { RestoreError } from "./backend.js";
-import type { HoldAt } from "./exec.js";
-import { holdSetUsers, textBytes, withDeletes } from "./restore-input.js";
-import { assertLineCount, assertSafeChainName } from "./safe-text.js";
-import { parseSave, type SavedChain, type SavedRule, type SavedTable } from "./save-parser.js";
 import {
   chainNames,
   chainOf,
@@ -36,7 +30,13 @@ import {
   TABLE_NAMES,
   type TableName,
   type TableState,
-} from "./tables.js";
+} from "../model/tables.js";
+import type { IptablesBackend } from "./backend.js";
+import { RestoreError } from "./backend.js";
+import type { HoldAt } from "./exec.js";
+import { holdSetUsers, textBytes, withDeletes } from "./restore-input.js";
+import { assertLineCount, assertSafeChainName } from "./safe-text.js";
+import { parseSave, type SavedChain, type SavedRule, type SavedTable } from "./save-parser.js";
 
 export const OUR_CHAIN_PREFIX = "cali-";
 

@@ -7,7 +7,7 @@
 
 import type { IpsetSyncer } from "../iptables/ipset-syncer.js";
 import type { TableSyncer } from "../iptables/table-syncer.js";
-import { type FamilyTables, tableState } from "../iptables/tables.js";
+import { type FamilyTables, tableState } from "../model/tables.js";
 import type { NftBackend } from "../nftables/backend.js";
 import { removeNftTables } from "../nftables/remove.js";
 

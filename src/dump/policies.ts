@@ -19,8 +19,8 @@ import {
   profileChainName,
   TO_WORKLOAD_DISPATCH,
 } from "../../calc-graph/rules/names.js";
-import { chainList, chainOf } from "../../iptables/tables.js";
 import { Tracer } from "../../iptables/tracer.js";
+import { chainList, chainOf } from "../../model/tables.js";
 
 export interface PolicyExplanation {
   readonly workload: string;

@@ -9,8 +9,8 @@
 
 import { type DesiredState, familyKey } from "../../calc-graph/desired-state.js";
 import { MARK_MASQ_CHAIN } from "../../calc-graph/services/names.js";
-import { chainList, chainOf, type FamilyTables, type TableState } from "../../iptables/tables.js";
 import { type TracePacket, Tracer, type TraceTable } from "../../iptables/tracer.js";
+import { chainList, chainOf, type FamilyTables, type TableState } from "../../model/tables.js";
 
 export interface TraceBranch {
   readonly probability: number;

@@ -6,8 +6,8 @@ import { describe, test } from "node:test";
 import fc from "fast-check";
 import { CalcGraph, computeDesiredState } from "../../calc-graph/calc-graph.js";
 import type { DesiredState } from "../../calc-graph/desired-state.js";
-import { chainList, chainOf, chainNames as tableChainNames } from "../../iptables/tables.js";
 import type { ResourceUpdate } from "../../model/resource.js";
+import { chainList, chainOf, chainNames as tableChainNames } from "../../model/tables.js";
 import { deleted, namespace, node, pod, policy, renderState } from "./fixtures.js";
 
 const render = renderState;

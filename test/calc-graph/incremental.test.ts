@@ -6,8 +6,8 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { CalcGraph } from "../../calc-graph/calc-graph.js";
 import type { DesiredState } from "../../calc-graph/desired-state.js";
-import { changedChains, TABLE_NAMES } from "../../iptables/tables.js";
 import type { ResourceUpdate } from "../../model/resource.js";
+import { changedChains, TABLE_NAMES } from "../../model/tables.js";
 import { namespace, node, pod, policy } from "./fixtures.js";
 
 /** Names of chains / sets / endpoints whose object differs between two snapshots. */

@@ -11,8 +11,8 @@ import { describe, test } from "node:test";
 import { computeDesiredState, type GraphConfig } from "../../calc-graph/calc-graph.js";
 import type { DesiredState } from "../../calc-graph/desired-state.js";
 import { MARK_ENDPOINT, MARK_NON_CALI_ENDPOINT } from "../../calc-graph/rules/marks.js";
-import { chainList } from "../../iptables/tables.js";
 import { type TraceOutcome, type TracePacket, Tracer, type TraceTable } from "../../iptables/tracer.js";
+import { chainList } from "../../model/tables.js";
 import { readManifestDir } from "../../src/datastore/manifests.js";
 import { GOLDEN_DIR } from "../golden-cases.js";
 

@@ -10,8 +10,8 @@ import fc from "fast-check";
 import { renderChain } from "../../iptables/render.js";
 import { parseSave } from "../../iptables/save-parser.js";
 import { planTable } from "../../iptables/table-syncer.js";
-import { tableState } from "../../iptables/tables.js";
 import { Actions, match, NO_MATCH, type Rule, rule } from "../../model/rule.js";
+import { tableState } from "../../model/tables.js";
 import { skipIf } from "../helpers/skip.js";
 import { createNetns, deleteNetns, netnsSkipReason } from "../routes/netns.js";
 

@@ -14,9 +14,9 @@ import { type IpsetBackend, IpsetError } from "../../iptables/ipset-backend.js";
 import { FILL_BEHIND_LINES, IpsetSyncer } from "../../iptables/ipset-syncer.js";
 import { renderChain } from "../../iptables/render.js";
 import { TableSyncer } from "../../iptables/table-syncer.js";
-import { type FamilyTables, tableState } from "../../iptables/tables.js";
 import type { IpSetState } from "../../model/ipset.js";
 import { Actions, match, NO_MATCH, rule } from "../../model/rule.js";
+import { type FamilyTables, tableState } from "../../model/tables.js";
 import { skipIf } from "../helpers/skip.js";
 import { createNetns, deleteNetns, netnsSkipReason } from "../routes/netns.js";
 

@@ -10,8 +10,8 @@ import { type IptablesBackend, RestoreError } from "../../iptables/backend.js";
 import { renderChain } from "../../iptables/render.js";
 import { parseSave } from "../../iptables/save-parser.js";
 import { TableSyncer } from "../../iptables/table-syncer.js";
-import { type FamilyTables, tableState } from "../../iptables/tables.js";
 import { Actions, NO_MATCH, rule } from "../../model/rule.js";
+import { type FamilyTables, tableState } from "../../model/tables.js";
 import { skipIf } from "../helpers/skip.js";
 import { createNetns, deleteNetns, netnsSkipReason } from "../routes/netns.js";
 

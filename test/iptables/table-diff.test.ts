@@ -11,7 +11,7 @@ import { FakeIpsetBackend } from "../../iptables/ipset-backend.js";
 import { parseSave } from "../../iptables/save-parser.js";
 import { diffTables } from "../../iptables/table-diff.js";
 import { TableSyncer } from "../../iptables/table-syncer.js";
-import { chainNames, TABLE_NAMES } from "../../iptables/tables.js";
+import { chainNames, TABLE_NAMES } from "../../model/tables.js";
 import { namespace, pod, policy } from "../calc-graph/fixtures.js";
 
 const state = computeDesiredState({ nodeName: "node1" }, [

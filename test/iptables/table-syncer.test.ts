@@ -8,8 +8,8 @@ import { FakeIpsetBackend } from "../../iptables/ipset-backend.js";
 import { renderChain } from "../../iptables/render.js";
 import { parseSave } from "../../iptables/save-parser.js";
 import { TableSyncer } from "../../iptables/table-syncer.js";
-import { chainList, tableState } from "../../iptables/tables.js";
 import { Actions, type Chain, match, NO_MATCH, rule } from "../../model/rule.js";
+import { chainList, tableState } from "../../model/tables.js";
 import { deleted, namespace, pod, policy } from "../calc-graph/fixtures.js";
 
 const cluster = [

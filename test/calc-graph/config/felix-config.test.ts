@@ -17,7 +17,7 @@ import {
 import type { DesiredState } from "../../../calc-graph/desired-state.js";
 import { felixNetworkConfigFromEnv } from "../../../calc-graph/network/convert.js";
 import { allocateMarks, DEFAULT_MARKS } from "../../../calc-graph/rules/marks.js";
-import { chainOf } from "../../../iptables/tables.js";
+import { chainOf } from "../../../model/tables.js";
 import { graphConfigFromEnv } from "../../../src/config.js";
 import { deleted, namespace, node, pod, policy, update } from "../fixtures.js";
 

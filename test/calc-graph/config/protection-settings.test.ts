@@ -10,7 +10,7 @@ import { CalcGraph } from "../../../calc-graph/calc-graph.js";
 import type { DesiredState } from "../../../calc-graph/desired-state.js";
 import { endpointMarks } from "../../../calc-graph/rules/endpoint-mark.js";
 import { allocateMarks, DEFAULT_MARKS } from "../../../calc-graph/rules/marks.js";
-import { chainOf } from "../../../iptables/tables.js";
+import { chainOf } from "../../../model/tables.js";
 import { iptablesText } from "../../../src/dump/views.js";
 import { namespace, node, pod, update } from "../fixtures.js";
 

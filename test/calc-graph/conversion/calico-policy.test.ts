@@ -4,9 +4,9 @@ import { computeDesiredState } from "../../../calc-graph/calc-graph.js";
 import { calicoPolicyToPolicy, tierFromObject } from "../../../calc-graph/conversion/calico-policy.js";
 import { matches, selectorText } from "../../../calc-graph/selector/selector.js";
 import { withStagedEnforced } from "../../../calc-graph/staged.js";
-import { chainList } from "../../../iptables/tables.js";
 import type { CalicoPolicySpec } from "../../../model/calico.js";
 import type { ResourceUpdate } from "../../../model/resource.js";
+import { chainList } from "../../../model/tables.js";
 
 const np = (spec: CalicoPolicySpec, ns = "prod", name = "p") =>
   calicoPolicyToPolicy({ metadata: { name, namespace: ns }, spec }, "NetworkPolicy");

@@ -12,8 +12,8 @@ import { validateObject } from "../../../calc-graph/conversion/validate.js";
 import { renderChain, renderTable } from "../../../iptables/render.js";
 import { UnsafeRestoreTextError } from "../../../iptables/safe-text.js";
 import { planTable } from "../../../iptables/table-syncer.js";
-import { tableState } from "../../../iptables/tables.js";
 import { Actions, match, rule } from "../../../model/rule.js";
+import { tableState } from "../../../model/tables.js";
 import { ipsetsText, iptablesText } from "../../../src/dump/views.js";
 import { namespace, pod, policy, update } from "../fixtures.js";
 

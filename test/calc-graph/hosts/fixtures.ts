@@ -5,7 +5,7 @@
 import { ipSetName, selectorSet } from "../../../calc-graph/ipsets/ids.js";
 import { type Policy, type PolicyRule, policyKey } from "../../../calc-graph/model.js";
 import type { Selector } from "../../../calc-graph/selector/selector.js";
-import type { ResourceUpdate } from "../../../src/model/resource.js";
+import type { ResourceUpdate } from "../../../model/resource.js";
 import { update } from "../fixtures.js";
 
 export function hostEndpoint(

@@ -10,7 +10,7 @@ import type { DesiredState } from "../../../calc-graph/desired-state.js";
 import type { Policy } from "../../../calc-graph/model.js";
 import { policyChainName } from "../../../calc-graph/rules/names.js";
 import { eq } from "../../../calc-graph/selector/selector.js";
-import { chainOf, type TableName } from "../../../iptables/tables.js";
+import { chainOf, type TableName } from "../../../model/tables.js";
 import { deleted, namespace, pod, renderState } from "../fixtures.js";
 import { globalPolicy, hostEndpoint } from "./fixtures.js";
 

@@ -7,7 +7,7 @@ import { CalcGraph } from "../../../calc-graph/calc-graph.js";
 import { felixNetworkConfigFromEnv, ipPoolToPool } from "../../../calc-graph/network/convert.js";
 import { derivedVtepMac, vtepOf } from "../../../calc-graph/network/vtep.js";
 import { resolveMtu } from "../../../ifaces/tunnel.js";
-import { chainList, chainOf } from "../../../iptables/tables.js";
+import { chainList, chainOf } from "../../../model/tables.js";
 import { routeText } from "../../../routes/route.js";
 import { update } from "../fixtures.js";
 

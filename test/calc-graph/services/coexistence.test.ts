@@ -7,8 +7,8 @@ import { describe, test } from "node:test";
 import { CalcGraph } from "../../../calc-graph/calc-graph.js";
 import type { DesiredState } from "../../../calc-graph/desired-state.js";
 import type { ProxyMode } from "../../../calc-graph/services/model.js";
-import { chainNames } from "../../../iptables/tables.js";
-import type { ResourceUpdate } from "../../../src/model/resource.js";
+import type { ResourceUpdate } from "../../../model/resource.js";
+import { chainNames } from "../../../model/tables.js";
 import { node } from "../fixtures.js";
 import { sliceUpdate, svcUpdate } from "./fixtures.js";
 

@@ -8,7 +8,7 @@ import { CalcGraph } from "../../../calc-graph/calc-graph.js";
 import type { DesiredState } from "../../../calc-graph/desired-state.js";
 import { DEFAULT_KUBE_PROXY_OPTIONS, type KubeProxyOptions } from "../../../calc-graph/services/model.js";
 import { localhostNodePorts, nodePortIPs } from "../../../calc-graph/services/node-port-addresses.js";
-import { chainOf } from "../../../iptables/tables.js";
+import { chainOf } from "../../../model/tables.js";
 import { kubeProxyOptionsFromEnv } from "../../../src/kube-proxy-config.js";
 import { node } from "../fixtures.js";
 import { sliceUpdate, svcUpdate } from "./fixtures.js";

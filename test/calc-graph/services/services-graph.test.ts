@@ -8,9 +8,9 @@ import { CalcGraph } from "../../../calc-graph/calc-graph.js";
 import type { DesiredState } from "../../../calc-graph/desired-state.js";
 import type { ProxyMode } from "../../../calc-graph/services/model.js";
 import { endpointChainName, serviceChainNames } from "../../../calc-graph/services/names.js";
-import { chainNames, chainOf, changedChains, TABLE_NAMES } from "../../../iptables/tables.js";
 import type { KubeObject } from "../../../model/k8s.js";
 import type { ResourceUpdate } from "../../../model/resource.js";
+import { chainNames, chainOf, changedChains, TABLE_NAMES } from "../../../model/tables.js";
 import { node } from "../fixtures.js";
 import { sliceUpdate, svcUpdate } from "./fixtures.js";
 

@@ -10,9 +10,9 @@ import { categorizeEndpoints } from "../../../calc-graph/services/categorize.js"
 import type { ServiceEndpoint, ServicePort } from "../../../calc-graph/services/model.js";
 import { serviceChainNames } from "../../../calc-graph/services/names.js";
 import { applyTopology, hintsOf, topologyMode } from "../../../calc-graph/services/topology.js";
-import { chainOf } from "../../../iptables/tables.js";
-import type { KubeObject } from "../../../src/model/k8s.js";
-import type { ResourceUpdate } from "../../../src/model/resource.js";
+import type { KubeObject } from "../../../model/k8s.js";
+import type { ResourceUpdate } from "../../../model/resource.js";
+import { chainOf } from "../../../model/tables.js";
 import { ep, sp } from "./service-fixtures.js";
 
 const NODE = "node1";

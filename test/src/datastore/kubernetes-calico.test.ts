@@ -8,7 +8,7 @@ import * as k8s from "@kubernetes/client-node";
 import { pino } from "pino";
 import { CalcGraph } from "../../../calc-graph/calc-graph.js";
 import type { DesiredState } from "../../../calc-graph/desired-state.js";
-import { chainOf } from "../../../iptables/tables.js";
+import { chainOf } from "../../../model/tables.js";
 import { KubernetesDatastore } from "../../../src/datastore/kubernetes.js";
 import { type FakeApiServer, kubeConfigObject, startFakeApiServer } from "../../helpers/fake-apiserver.js";
 

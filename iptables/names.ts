@@ -1,2 +1,0 @@
-// Moved to model/names.ts (backend-neutral); kept so existing imports compile.
-export * from "../model/names.js";
