@@ -34,6 +34,21 @@ export const KINDS = [
 
 export type Kind = (typeof KINDS)[number];
 
+/** Kinds without a namespace (their objects' namespace is ""). */
+export const CLUSTER_SCOPED_KINDS: ReadonlySet<Kind> = new Set<Kind>([
+  "Namespace",
+  "Node",
+  "IPPool",
+  "BlockAffinity",
+  "FelixConfiguration",
+  "Tier",
+  "GlobalNetworkPolicy",
+  "StagedGlobalNetworkPolicy",
+  "ClusterNetworkPolicy",
+  "HostEndpoint",
+  "GlobalNetworkSet",
+]);
+
 export function isKind(kind: unknown): kind is Kind {
   return typeof kind === "string" && (KINDS as readonly string[]).includes(kind);
 }

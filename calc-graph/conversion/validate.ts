@@ -9,7 +9,7 @@
 // Returns the first problem found, or undefined when the object is valid.
 // Only fields the agent reads are checked; unknown fields are not our business.
 
-import type { Kind } from "../../model/resource.js";
+import { CLUSTER_SCOPED_KINDS, type Kind } from "../../model/resource.js";
 import { parseCidr } from "./cidr.js";
 import { hostEndpointSpec, networkSetSpec } from "./validate-hosts.js";
 
@@ -161,20 +161,6 @@ function objectName(kind: Kind, name: unknown): Problem {
   }
 }
 
-const CLUSTER_SCOPED: ReadonlySet<Kind> = new Set([
-  "Namespace",
-  "Node",
-  "IPPool",
-  "BlockAffinity",
-  "FelixConfiguration",
-  "Tier",
-  "GlobalNetworkPolicy",
-  "StagedGlobalNetworkPolicy",
-  "ClusterNetworkPolicy",
-  "HostEndpoint",
-  "GlobalNetworkSet",
-]);
-
 /** The first reason the API server would refuse `obj` of `kind`, or undefined. */
 export function validateObject(kind: Kind, obj: unknown): Problem {
   if (typeof obj !== "object" || obj === null || Array.isArray(obj)) return `${kind} is not an object`;
@@ -182,7 +168,7 @@ export function validateObject(kind: Kind, obj: unknown): Problem {
   const m = o.metadata ?? {};
   return (
     objectName(kind, m.name) ??
-    (CLUSTER_SCOPED.has(kind) || m.namespace === undefined
+    (CLUSTER_SCOPED_KINDS.has(kind) || m.namespace === undefined
       ? undefined
       : dns1123Label(m.namespace, "metadata.namespace")) ??
     labels(m.labels, "metadata.labels") ??

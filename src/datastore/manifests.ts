@@ -6,22 +6,9 @@
 import { readdir, readFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import type { KubeObject } from "../../model/k8s.js";
-import { isKind, type Kind, type ResourceUpdate, resourceKey } from "../../model/resource.js";
+import { CLUSTER_SCOPED_KINDS, isKind, type Kind, type ResourceUpdate, resourceKey } from "../../model/resource.js";
 import { parseDocuments } from "./yaml-documents.js";
 
-const CLUSTER_SCOPED = new Set([
-  "Namespace",
-  "Node",
-  "IPPool",
-  "BlockAffinity",
-  "FelixConfiguration",
-  "Tier",
-  "GlobalNetworkPolicy",
-  "StagedGlobalNetworkPolicy",
-  "ClusterNetworkPolicy",
-  "HostEndpoint",
-  "GlobalNetworkSet",
-]);
 const MANIFEST_FILE = /\.(ya?ml|json)$/i;
 
 /**
@@ -120,9 +107,9 @@ function collect(value: unknown, file: string, line: number | undefined, out: Pa
     out.problems.push({ file, line, message: `${obj.kind} has no metadata.name` });
     return;
   }
-  const namespace = CLUSTER_SCOPED.has(kind) ? "" : String(obj.metadata?.namespace || "default");
+  const namespace = CLUSTER_SCOPED_KINDS.has(kind) ? "" : String(obj.metadata?.namespace || "default");
   // Normalise the namespace into the object so conversion sees what we keyed.
-  const value2 = CLUSTER_SCOPED.has(kind) ? obj : { ...obj, metadata: { ...obj.metadata, namespace } };
+  const value2 = CLUSTER_SCOPED_KINDS.has(kind) ? obj : { ...obj, metadata: { ...obj.metadata, namespace } };
   out.updates.push({ kind, namespace, name, value: value2, source: { file, line } });
 }
 
