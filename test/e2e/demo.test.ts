@@ -166,7 +166,13 @@ function demoOnTerminal(scenario: string) {
   child.stdout.setEncoding("utf8").on("data", (d: string) => {
     out += d;
   });
-  const exited = new Promise<number | null>((r) => child.on("close", (code) => r(code)));
+  let done = false;
+  const exited = new Promise<number | null>((r) =>
+    child.on("close", (code) => {
+      done = true;
+      r(code);
+    }),
+  );
   return {
     dir,
     output: () => out,
@@ -181,7 +187,15 @@ function demoOnTerminal(scenario: string) {
       assert.equal(await exited, 0, out);
       assert.deepEqual(traces(), []);
     },
-    remove: () => rmSync(dir, { recursive: true, force: true }),
+    /** After a failed step: asks the demo to quit, then ends script(1) (its pty hangs up on the demo), so the file never hangs. */
+    remove: async () => {
+      if (!done) {
+        child.stdin.write("q");
+        await Promise.race([exited, new Promise((r) => setTimeout(r, 15_000))]);
+        if (!done) child.kill("SIGKILL");
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
   };
 }
 
@@ -203,7 +217,7 @@ describe("felix demo on a terminal", skipIf(terminalSkip), () => {
       );
       await demo.quit();
     } finally {
-      demo.remove();
+      await demo.remove();
     }
   });
 
@@ -225,7 +239,7 @@ describe("felix demo on a terminal", skipIf(terminalSkip), () => {
       assert.equal(svcCell(after.slice(after.indexOf("\n"))), ".", after);
       await demo.quit();
     } finally {
-      demo.remove();
+      await demo.remove();
     }
   });
 });
