@@ -60,13 +60,15 @@ async function nftRules(
   }));
 }
 
-/** Every chain of a table holding our rules, by its iptables name. */
+/** Every chain of a table holding our rules, by its iptables name ([] when we have none). */
 export async function chainNames(ns: string, table: string, family: 4 | 6 = 4): Promise<string[]> {
   if (TEST_DATAPLANE === "iptables") {
     const save = await exec(ns, saveCmd(family), "-t", table);
     return [...save.matchAll(/^:(\S+)/gm)].map((m) => m[1]);
   }
-  const out = await exec(ns, "nft", "list", "table", family === 4 ? "ip" : "ip6", "calico");
+  const fam = family === 4 ? "ip" : "ip6";
+  if (!(await exec(ns, "nft", "list", "tables", fam)).includes(`table ${fam} calico\n`)) return []; // none of ours
+  const out = await exec(ns, "nft", "list", "table", fam, "calico");
   return [...out.matchAll(new RegExp(`^\\s*chain ${table}-(\\S+) \\{`, "gm"))].map((m) => m[1]);
 }
 

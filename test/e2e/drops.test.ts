@@ -10,6 +10,7 @@ import { after, before, describe, test } from "node:test";
 import { type Background, requirementsMissing, Topology, type TopoPod } from "../../src/netns/topology.js";
 import { skipIf } from "../helpers/skip.js";
 import { clusterManifests, FELIX_DUMP, felixOnce, ManifestDir } from "./cluster.js";
+import { TEST_DATAPLANE } from "./dataplane-mode.js";
 
 const skip = requirementsMissing();
 const GROUP = "7";
@@ -128,7 +129,11 @@ describe("felix-dump drops --live: NFLOG reports of policy drops", skipIf(skip),
     assert.equal(reports().filter((r) => r.dport === 80 && (r as { protocol?: string }).protocol === "udp").length, 0);
   });
 
-  test("hits --live counts the denying rule's packets against the policy", async () => {
+  // A product gap, not a test-reading one: hits --live reads iptables-save -c only.
+  const hitsGap =
+    TEST_DATAPLANE === "nftables" &&
+    "felix-dump hits --live reads only iptables counters; in nftables mode our rules carry no counter statement, so it has nothing to read (issue 18 gap)";
+  test("hits --live counts the denying rule's packets against the policy", skipIf(hitsGap), async () => {
     const b = topo.spawn(
       web.node,
       process.execPath,
