@@ -114,3 +114,16 @@ export async function ruleCounter(
   await exec(ns, "nft", "-j", JSON.stringify(script));
   return 0;
 }
+
+/** This mode's one of the two (a pattern in each mode's syntax, say). */
+export function byMode<T>(v: { iptables: T; nftables: T }): T {
+  return v[TEST_DATAPLANE];
+}
+
+/** One table of ours as text: iptables-save's, or all of table ip|ip6 calico (its chains are `<table>-…`). */
+export async function tableText(ns: string, table: string, family: 4 | 6 = 4): Promise<string> {
+  if (TEST_DATAPLANE === "iptables") return exec(ns, saveCmd(family), "-t", table);
+  const fam = family === 4 ? "ip" : "ip6";
+  if (!(await exec(ns, "nft", "list", "tables", fam)).includes(`table ${fam} calico\n`)) return "";
+  return exec(ns, "nft", "list", "table", fam, "calico");
+}
