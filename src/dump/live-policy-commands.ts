@@ -5,6 +5,7 @@ import { type Command, Option } from "commander";
 import { chooseBackend } from "../../iptables/detect.js";
 import type { NodeView } from "../../trace/node-view.js";
 import { UsageError } from "../cli/errors.js";
+import { listNftTables } from "../nftables-mode.js";
 import { dropGroup, dropText, listenDrops } from "./drops-command.js";
 import { hitsText, liveHits } from "./hits-command.js";
 import { type TraceOptions, tracerFor } from "./trace-command.js";
@@ -50,6 +51,13 @@ export function livePolicyCommands(program: Command): void {
     .option("--iptables-backend <mode>", "legacy, nft or auto (default: $FELIX_IPTABLESBACKEND or auto)")
     .action(async (o: LiveOptions) => {
       const view = await nodeOf(o);
+      // Our nft rules carry no counter statement: reading iptables here would print an empty list as if nothing hit.
+      const family = o.ipv6 ? "ip6" : "ip";
+      if (new RegExp(`^table ${family} calico$`, "m").test((await listNftTables()) ?? "")) {
+        throw new UsageError(
+          `hits --live reads iptables counters; this node's policy is in nftables (table ${family} calico), whose rules carry no counters`,
+        );
+      }
       const mode = await chooseBackend(o.iptablesBackend ?? process.env.FELIX_IPTABLESBACKEND);
       const hits = await liveHits(view, mode, o.ipv6 ? 6 : 4);
       process.stdout.write(o.output === "json" ? `${JSON.stringify(hits, null, 2)}\n` : hitsText(hits));

@@ -11,16 +11,10 @@
 
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import {
-  exec,
-  iptablesCmd,
-  requirementsMissing,
-  Topology,
-  type TopoNode,
-  type TopoPod,
-} from "../../src/netns/topology.js";
+import { requirementsMissing, Topology, type TopoNode, type TopoPod } from "../../src/netns/topology.js";
 import { skipIf } from "../helpers/skip.js";
 import { clusterManifests, eventually, felixDaemon, felixOnce, ManifestDir } from "./cluster.js";
+import { chainNames, chainRules, ruleCounter } from "./dataplane-mode.js";
 
 const skip = requirementsMissing();
 /** Successful probes here take well under 100 ms; a blocked one times out. */
@@ -186,12 +180,19 @@ describe("Calico policy model, end to end", skipIf(skip), () => {
         },
       },
     ]);
-    const logCount = async () => {
-      const save = await exec(pods.web.node.netns, `${iptablesCmd()}-save`, "-c", "-t", "filter");
-      const line = save.split("\n").find((l) => l.includes('-j LOG --log-prefix "calico-packet: "'));
-      assert.ok(line, "the LOG rule is programmed");
-      return Number(/^\[(\d+):/.exec(line)?.[1]);
-    };
+    const ns = pods.web.node.netns;
+    const logRule = { iptables: /-j LOG --log-prefix "calico-packet: "/, nftables: /log prefix "calico-packet: "/ };
+    let logChain: string | undefined;
+    for (const c of await chainNames(ns, "filter")) {
+      if (
+        c.startsWith("cali-pi-") &&
+        (await chainRules(ns, "filter", c)).some((r) => logRule.nftables.test(r) || logRule.iptables.test(r))
+      )
+        logChain = c;
+    }
+    assert.ok(logChain, "the LOG rule is programmed");
+    const chain = logChain;
+    const logCount = () => ruleCounter(ns, "filter", chain, logRule);
     const before = await logCount();
     assert.equal(await reaches("api", "web", 81), true, "logged, then allowed");
     assert.equal(await blocked("api", "web", 80), true, "not logged, not allowed");

@@ -4,6 +4,9 @@
 // Disabled, so a host where kube-proxy runs in nftables mode (Auto) does not
 // change what the suites test.
 
+import assert from "node:assert/strict";
+import { exec, iptablesCmd } from "../../src/netns/topology.js";
+
 export type TestDataplane = "iptables" | "nftables";
 
 export const TEST_DATAPLANE: TestDataplane = process.env.FELIX_TEST_DATAPLANE === "nftables" ? "nftables" : "iptables";
@@ -12,3 +15,115 @@ if (process.env.FELIX_TEST_DATAPLANE && !["iptables", "nftables"].includes(proce
   throw new Error(`FELIX_TEST_DATAPLANE must be iptables or nftables, not ${process.env.FELIX_TEST_DATAPLANE}`);
 }
 process.env.FELIX_NFTABLESMODE ??= TEST_DATAPLANE === "nftables" ? "Enabled" : "Disabled";
+
+// Reading our rules back from the kernel in either mode: chain X of iptables
+// table T is `T-X` in table `ip|ip6 calico` (nftables/README.md).
+
+const NFT_COUNTER = "e2e-counter";
+
+/** iptables-save of the backend the agent uses (legacy where installed). */
+function saveCmd(family: 4 | 6): string {
+  const ipt = iptablesCmd();
+  return `${family === 4 ? ipt : ipt.replace(/^iptables/, "ip6tables")}-save`;
+}
+
+function nftTarget(table: string, chain: string, family: 4 | 6): [string, string, string] {
+  return [family === 4 ? "ip" : "ip6", "calico", `${table}-${chain}`];
+}
+
+/**
+ * Our rules of a chain as text: iptables-save's `-A <chain> …` lines, or the
+ * rule lines `nft list chain` prints (the test's own counting rules left out).
+ */
+export async function chainRules(ns: string, table: string, chain: string, family: 4 | 6 = 4): Promise<string[]> {
+  if (TEST_DATAPLANE === "iptables") {
+    const save = await exec(ns, saveCmd(family), "-t", table);
+    return save.split("\n").filter((l) => l.startsWith(`-A ${chain} `));
+  }
+  return (await nftRules(ns, ...nftTarget(table, chain, family)))
+    .map((r) => r.text)
+    .filter((t) => !t.includes(NFT_COUNTER));
+}
+
+/** `nft -a list chain`'s rules, each with its handle (nft wraps long set literals over several lines). */
+async function nftRules(
+  ns: string,
+  fam: string,
+  table: string,
+  name: string,
+): Promise<{ text: string; handle: number }[]> {
+  const out = await exec(ns, "nft", "-a", "list", "chain", fam, table, name);
+  const body = out.slice(out.indexOf("{", out.indexOf(`chain ${name}`)) + 1).replace(/^[^\n]*\n/, "");
+  return [...body.matchAll(/([^#]*?)\s*# handle (\d+)/g)].map((m) => ({
+    text: m[1].replace(/\s+/g, " ").trim(),
+    handle: Number(m[2]),
+  }));
+}
+
+/** Every chain of a table holding our rules, by its iptables name ([] when we have none). */
+export async function chainNames(ns: string, table: string, family: 4 | 6 = 4): Promise<string[]> {
+  if (TEST_DATAPLANE === "iptables") {
+    const save = await exec(ns, saveCmd(family), "-t", table);
+    return [...save.matchAll(/^:(\S+)/gm)].map((m) => m[1]);
+  }
+  const fam = family === 4 ? "ip" : "ip6";
+  if (!(await exec(ns, "nft", "list", "tables", fam)).includes(`table ${fam} calico\n`)) return []; // none of ours
+  const out = await exec(ns, "nft", "list", "table", fam, "calico");
+  return [...out.matchAll(new RegExp(`^\\s*chain ${table}-(\\S+) \\{`, "gm"))].map((m) => m[1]);
+}
+
+/**
+ * Packets counted by the first rule of a chain matching the pattern of this
+ * mode (an iptables-save `-A` line, or an `nft list` rule line). nft rules
+ * carry no counter: the first read inserts, just before the rule, a rule with
+ * the same matches and only a counter (so it counts what reaches the rule and
+ * matches it) and returns 0. Felix rewriting the chain removes it: read
+ * before and after with no felix run in between.
+ */
+export async function ruleCounter(
+  ns: string,
+  table: string,
+  chain: string,
+  pattern: { iptables: RegExp; nftables: RegExp },
+  family: 4 | 6 = 4,
+): Promise<number> {
+  if (TEST_DATAPLANE === "iptables") {
+    const save = await exec(ns, saveCmd(family), "-c", "-t", table);
+    const line = save.split("\n").find((l) => l.includes(` -A ${chain} `) && pattern.iptables.test(l));
+    assert.ok(line, `no rule matching ${pattern.iptables} in ${table} ${chain}:\n${save}`);
+    return Number(/^\[(\d+):/.exec(line)?.[1]);
+  }
+  const [fam, , name] = nftTarget(table, chain, family);
+  const rules = await nftRules(ns, fam, "calico", name);
+  const at = rules.findIndex((r) => !r.text.includes(NFT_COUNTER) && pattern.nftables.test(r.text));
+  assert.ok(
+    at >= 0,
+    `no rule matching ${pattern.nftables} in ${fam} calico ${name}:\n${rules.map((r) => r.text).join("\n")}`,
+  );
+  const handle = rules[at].handle;
+  const mine = rules[at - 1]?.text.includes(`"${NFT_COUNTER} ${handle}"`) ? rules[at - 1].text : undefined;
+  if (mine) return Number(/counter packets (\d+)/.exec(mine)?.[1]);
+  const json = JSON.parse(await exec(ns, "nft", "-j", "list", "chain", fam, "calico", name)) as {
+    nftables: { rule?: { handle: number; expr: object[] } }[];
+  };
+  const rule = json.nftables.find((o) => o.rule?.handle === handle)?.rule;
+  assert.ok(rule, `rule ${handle} of ${name} in nft -j`);
+  const matches = rule.expr.filter((e) => "match" in e);
+  const insert = { family: fam, table: "calico", chain: name, handle, comment: `${NFT_COUNTER} ${handle}` };
+  const script = { nftables: [{ insert: { rule: { ...insert, expr: [...matches, { counter: null }] } } }] };
+  await exec(ns, "nft", "-j", JSON.stringify(script));
+  return 0;
+}
+
+/** This mode's one of the two (a pattern in each mode's syntax, say). */
+export function byMode<T>(v: { iptables: T; nftables: T }): T {
+  return v[TEST_DATAPLANE];
+}
+
+/** One table of ours as text: iptables-save's, or all of table ip|ip6 calico (its chains are `<table>-…`). */
+export async function tableText(ns: string, table: string, family: 4 | 6 = 4): Promise<string> {
+  if (TEST_DATAPLANE === "iptables") return exec(ns, saveCmd(family), "-t", table);
+  const fam = family === 4 ? "ip" : "ip6";
+  if (!(await exec(ns, "nft", "list", "tables", fam)).includes(`table ${fam} calico\n`)) return "";
+  return exec(ns, "nft", "list", "table", fam, "calico");
+}

@@ -10,6 +10,7 @@ import { after, before, describe, test } from "node:test";
 import { type Background, requirementsMissing, Topology, type TopoPod } from "../../src/netns/topology.js";
 import { skipIf } from "../helpers/skip.js";
 import { clusterManifests, FELIX_DUMP, felixOnce, ManifestDir } from "./cluster.js";
+import { TEST_DATAPLANE } from "./dataplane-mode.js";
 
 const skip = requirementsMissing();
 const GROUP = "7";
@@ -128,13 +129,20 @@ describe("felix-dump drops --live: NFLOG reports of policy drops", skipIf(skip),
     assert.equal(reports().filter((r) => r.dport === 80 && (r as { protocol?: string }).protocol === "udp").length, 0);
   });
 
-  test("hits --live counts the denying rule's packets against the policy", async () => {
+  // nftables mode: a product gap, not a test-reading one. Our nft rules carry no counter statement, so
+  // hits --live has nothing to read there; it says so rather than print an empty list.
+  test("hits --live counts the denying rule's packets against the policy (nftables mode: refuses, saying why)", async () => {
     const b = topo.spawn(
       web.node,
       process.execPath,
       [FELIX_DUMP, "hits", "--live", "--resources", dir.path, "--node-name", "node2", "-o", "json"],
       ENV,
     );
+    if (TEST_DATAPLANE === "nftables") {
+      assert.notEqual(await b.exited, 0, b.output());
+      assert.match(b.output(), /this node's policy is in nftables \(table ip calico\), whose rules carry no counters/);
+      return;
+    }
     assert.equal(await b.exited, 0, b.output());
     const hits = JSON.parse(b.output().slice(b.output().indexOf("["))) as {
       origin: Record<string, unknown>;

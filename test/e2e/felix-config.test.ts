@@ -16,6 +16,7 @@ import {
 } from "../../src/netns/topology.js";
 import { skipIf, skipNow } from "../helpers/skip.js";
 import { eventually, felixOnce, ManifestDir, nodeManifest, podManifest } from "./cluster.js";
+import { chainNames, TEST_DATAPLANE } from "./dataplane-mode.js";
 
 const skip = requirementsMissing();
 
@@ -181,11 +182,19 @@ for _ in range(3):
       return;
     }
     await program([]);
-    assert.match(await ip6save(), /:cali-FORWARD /, "IPv6 on (default): ip6tables has our chains");
+    assert.ok((await chainNames(n1.netns, "filter", 6)).includes("cali-FORWARD"), "IPv6 on (default): our IPv6 chains");
     await program([felixConfig("default", { ipv6Support: false })]);
     assert.doesNotMatch(await ip6save(), /cali-/, "ipv6Support false: none of ours left in ip6tables");
+    const v6 = await chainNames(n1.netns, "filter", 6);
+    assert.deepEqual(
+      v6.filter((c) => c.startsWith("cali-")),
+      [],
+      "ipv6Support false: no IPv6 chains of ours",
+    );
+    // nftables mode: table ip6 calico goes whole, base chains included.
+    if (TEST_DATAPLANE === "nftables") assert.deepEqual(v6, []);
     assert.doesNotMatch(await exec(n1.netns, "ipset", "list", "-n"), /^cali6/m, "no IPv6 sets");
-    assert.match(await exec(n1.netns, `${iptablesCmd()}-save`), /:cali-FORWARD /, "IPv4 untouched");
+    assert.ok((await chainNames(n1.netns, "filter")).includes("cali-FORWARD"), "IPv4 untouched");
     assert.equal(await topo.probe(web, client, 80, "tcp"), true, "IPv4 traffic still flows");
   });
 });

@@ -4,10 +4,11 @@
 
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { exec, iptablesCmd, requirementsMissing, Topology, type TopoPod } from "../../src/netns/topology.js";
+import { requirementsMissing, Topology, type TopoPod } from "../../src/netns/topology.js";
 import { skipIf } from "../helpers/skip.js";
 import { bigPolicy, expectedPolicyChainRules, spreadPorts } from "../hostile/big-policy.js";
 import { clusterManifests, felixOnce, ManifestDir } from "./cluster.js";
+import { chainNames, chainRules, TEST_DATAPLANE } from "./dataplane-mode.js";
 
 const skip = requirementsMissing();
 const PORTS = spreadPorts(200);
@@ -68,10 +69,9 @@ describe("hostile input: 200 peers × 200 ports in the kernel", skipIf(skip), ()
   });
 
   test("the kernel holds the policy chain with P + ceil(N/15) + 2 rules", async () => {
-    const save = await exec(web.node.netns, `${iptablesCmd()}-save`, "-t", "filter");
-    const chain = save.match(/^:(cali-pi-\S+)/m)?.[1];
+    const chain = (await chainNames(web.node.netns, "filter")).find((c) => c.startsWith("cali-pi-"));
     assert.ok(chain, "a policy chain");
-    const rules = save.split("\n").filter((l) => l.startsWith(`-A ${chain} `));
+    const rules = await chainRules(web.node.netns, "filter", chain);
     assert.equal(rules.length, expectedPolicyChainRules(OPTS));
   });
 
@@ -81,8 +81,16 @@ describe("hostile input: 200 peers × 200 ports in the kernel", skipIf(skip), ()
   });
 
   test("egress in block form: the named port of a peer pod is reached, a port only ingress allows is not", async () => {
-    const save = await exec(web.node.netns, `${iptablesCmd()}-save`, "-t", "filter");
-    assert.match(save, /^-A cali-po-\S+ .*--match-set cali40n:\S+ dst,dst -m mark --mark 0x80000\/0x80000/m);
+    const egress = (await chainNames(web.node.netns, "filter")).filter((c) => c.startsWith("cali-po-"));
+    const rules = (await Promise.all(egress.map((c) => chainRules(web.node.netns, "filter", c)))).flat();
+    const blockForm =
+      TEST_DATAPLANE === "iptables"
+        ? /--match-set cali40n:\S+ dst,dst -m mark --mark 0x80000\/0x80000/
+        : /^(?=.*ip daddr \. meta l4proto \. \S+ dport @cali40n\.)(?=.*meta mark & 0x00080000 == 0x00080000)/;
+    assert.ok(
+      rules.some((r) => blockForm.test(r)),
+      `an egress rule matching ${blockForm}:\n${rules.join("\n")}`,
+    );
     assert.equal(await topo.probe(clients.peer137, web, IN_LIST, "tcp", 1000), true);
     // web listens on PORTS[0] and its ingress allows every peer there (block3, without egress policy, gets in):
     // only peer137's egress stops it.

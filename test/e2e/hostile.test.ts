@@ -15,6 +15,7 @@ import { after, before, describe, test } from "node:test";
 import { exec, requirementsMissing, Topology, type TopoNode, type TopoPod } from "../../src/netns/topology.js";
 import { skipIf } from "../helpers/skip.js";
 import { eventually, felixDaemon, felixOnce, ManifestDir, nodeManifest, podManifest, statusDir } from "./cluster.js";
+import { byMode, chainRules, tableText } from "./dataplane-mode.js";
 
 const skip = requirementsMissing();
 const INJECT = "a\n-F INPUT";
@@ -129,11 +130,17 @@ describe("hostile input end to end", skipIf(skip), () => {
     assert.match(out, /DNS-1123 label/);
     const input = await exec(n1.netns, "iptables-legacy", "-S", "INPUT");
     assert.match(input, /-A INPUT -s 203\.0\.113\.7\/32 -j DROP/, input);
-    assert.match(input, /-j cali-INPUT/, input);
+    const hook = await chainRules(n1.netns, "filter", "INPUT");
+    const toOurs = byMode({ iptables: /-j cali-INPUT/, nftables: /jump filter-cali-INPUT/ });
+    assert.ok(
+      hook.some((r) => toOurs.test(r)),
+      hook.join("\n"),
+    );
     assert.match(out, /spec\.ports\[0\]\.name .*http.*-F INPUT.* is not a DNS-1123 label/);
     assert.ok(await topo.probe(client, server, 80, "tcp"), "blue/client reaches blue/server");
     assert.ok(await topo.probe(client, "10.96.0.10", 80, "tcp"), "and its service");
-    const nat = await exec(n1.netns, "iptables-legacy-save", "-t", "nat");
+    const nat = await tableText(n1.netns, "nat");
+    assert.ok(nat.includes("10.96.0.10"), "the other service is programmed (the read sees services)");
     assert.ok(!nat.includes("10.96.0.66"), "the service with the injected port name is not programmed");
     assert.ok(!(await topo.probe(client, victim, 80, "tcp")), "red's default-deny holds");
     dir.remove("inject.yaml");
@@ -143,8 +150,12 @@ describe("hostile input end to end", skipIf(skip), () => {
     writeCluster(true);
     const out = await once();
     assert.match(out, /interface cali65e9ac57649 is also the interface of pod red\/p4484179/);
-    const tw = await exec(n1.netns, "iptables-legacy", "-S", "cali-tw-cali65e9ac57649");
-    assert.match(tw, /-A cali-tw-cali65e9ac57649 .*-j DROP/);
+    const tw = await chainRules(n1.netns, "filter", "cali-tw-cali65e9ac57649");
+    const drop = byMode({ iptables: /-j DROP/, nftables: /\bdrop\b/ });
+    assert.ok(
+      tw.some((r) => drop.test(r)),
+      tw.join("\n"),
+    );
     assert.ok(!(await topo.probe(client, victim, 80, "tcp")), "nothing reaches the shared interface");
     assert.ok(!(await topo.probe(victim, client, 80, "tcp")), "nothing leaves the shared interface");
     const routes = await exec(n1.netns, "ip", "route", "show", "proto", "80");

@@ -19,6 +19,7 @@ import {
 } from "../../src/netns/topology.js";
 import { skipIf } from "../helpers/skip.js";
 import { eventually, felixDaemon, ManifestDir, nodeManifest, podManifest } from "./cluster.js";
+import { chainNames } from "./dataplane-mode.js";
 
 const skip = requirementsMissing() ?? (findConntrack() ? undefined : "IP reuse e2e needs conntrack (conntrack-tools)");
 const REUSED = "10.65.1.20";
@@ -105,8 +106,8 @@ describe("IP reuse end to end", skipIf(skip), () => {
         (r) => r.includes(fresh.hostIface),
       );
       await eventually(
-        () => exec(n1.netns, "iptables-legacy-save", "-t", "filter"),
-        (t) => t.includes(`-A cali-tw-${fresh.hostIface} `),
+        () => chainNames(n1.netns, "filter"),
+        (names) => names.includes(`cali-tw-${fresh.hostIface}`),
       );
       // The same 5-tuple again: without the cleanup it would be ESTABLISHED and reach the new pod.
       for (let i = 0; i < 3; i++) {

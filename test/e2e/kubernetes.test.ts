@@ -24,6 +24,7 @@ import { kubeConfigObject } from "../helpers/kubeconfig.js";
 import { RemoteApiServer } from "../helpers/remote-apiserver.js";
 import { skipIf } from "../helpers/skip.js";
 import { eventually, FELIX, FELIX_DUMP, podManifest } from "./cluster.js";
+import { chainNames, chainRules } from "./dataplane-mode.js";
 
 const skip = requirementsMissing();
 const HEALTH_PORT = 19099;
@@ -131,9 +132,8 @@ describe("felix with the Kubernetes datastore", skipIf(skip), () => {
     assert.equal(live, 200);
     const [status, body] = await httpGet(node, HEALTH_PORT, "/readiness");
     assert.equal(status, 503, body);
-    assert.doesNotMatch(
-      await exec(node.netns, "iptables-legacy-save", "-t", "filter"),
-      /cali-tw-/,
+    assert.ok(
+      !(await chainNames(node.netns, "filter")).some((c) => c.startsWith("cali-tw-")),
       "nothing programmed yet",
     );
 
@@ -143,7 +143,7 @@ describe("felix with the Kubernetes datastore", skipIf(skip), () => {
       ([s]) => s === 200,
       15_000,
     );
-    assert.match(await exec(node.netns, "iptables-legacy-save", "-t", "filter"), new RegExp(`cali-tw-${a.hostIface}`));
+    assert.ok((await chainNames(node.netns, "filter")).includes(`cali-tw-${a.hostIface}`));
     await eventually(
       () => topo.probe(b, a, 80, "tcp", 300),
       (ok) => ok,
@@ -222,12 +222,8 @@ describe("felix with the Kubernetes datastore", skipIf(skip), () => {
   });
 
   test("a pod label change pushed through WATCH reaches the kernel", async () => {
-    const before = await exec(node.netns, "iptables-legacy-save", "-t", "filter");
-    const chainOf = (save: string) =>
-      save
-        .split("\n")
-        .filter((l) => l.startsWith(`-A cali-tw-${a.hostIface} `))
-        .join("\n");
+    const chainOf = async () => (await chainRules(node.netns, "filter", `cali-tw-${a.hostIface}`)).join("\n");
+    const before = await chainOf();
     // Pushed, not re-listed: no LIST of pods between the update and the kernel's change. The
     // deadline is a hang guard, not a speed claim.
     const podLists = async () =>
@@ -236,12 +232,7 @@ describe("felix with the Kubernetes datastore", skipIf(skip), () => {
     assert.ok(listsBefore > 0, "the filter sees the first LIST of pods");
     const t0 = performance.now();
     await api.update(podManifest(a, { quarantine: "yes" }));
-    await eventually(
-      () => exec(node.netns, "iptables-legacy-save", "-t", "filter"),
-      (s) => chainOf(s) !== chainOf(before),
-      30_000,
-      2,
-    );
+    await eventually(chainOf, (s) => s !== before, 30_000, 2);
     console.log(
       `# kubernetes datastore: pod label change → kernel in ${(performance.now() - t0).toFixed(0)} ms (polled)`,
     );

@@ -12,6 +12,7 @@ import { after, before, describe, test } from "node:test";
 import { type Background, exec, requirementsMissing, Topology, type TopoNode } from "../../src/netns/topology.js";
 import { skipIf } from "../helpers/skip.js";
 import { clusterManifests, eventually, felixDaemon, ManifestDir, statusDir } from "./cluster.js";
+import { chainRules, TEST_DATAPLANE } from "./dataplane-mode.js";
 
 const skip = requirementsMissing();
 const HC_PORT = 32100;
@@ -127,10 +128,14 @@ describe("health check node port and /healthz (iptables proxy mode)", skipIf(ski
     }
     // node2 has no endpoint: the connection leaves it with 127.0.0.1 as source until masqueraded.
     assert.equal((await exec(n2.netns, "sysctl", "-n", "net.ipv4.conf.all.route_localnet")).trim(), "1");
-    const rules = await exec(n2.netns, "iptables-legacy-save", "-t", "filter");
-    assert.match(
-      rules,
-      /-A cali-FIREWALL ! -s 127\.0\.0\.0\/8 -d 127\.0\.0\.0\/8 .*! --ctstate RELATED,ESTABLISHED,DNAT -j DROP/,
+    const rules = await chainRules(n2.netns, "filter", "cali-FIREWALL");
+    const guard =
+      TEST_DATAPLANE === "iptables"
+        ? /! -s 127\.0\.0\.0\/8 -d 127\.0\.0\.0\/8 .*! --ctstate RELATED,ESTABLISHED,DNAT -j DROP/
+        : /ip saddr != 127\.0\.0\.0\/8 ip daddr 127\.0\.0\.0\/8 ct state ! established,related ct status ! dnat drop/;
+    assert.ok(
+      rules.some((r) => guard.test(r)),
+      `cali-FIREWALL drops 127/8 from elsewhere:\n${rules.join("\n")}`,
     );
   });
 

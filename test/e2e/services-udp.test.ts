@@ -19,6 +19,7 @@ import {
 } from "../../src/netns/topology.js";
 import { skipIf } from "../helpers/skip.js";
 import { clusterManifests, eventually, felixDaemon, ManifestDir, statusDir } from "./cluster.js";
+import { tableText } from "./dataplane-mode.js";
 
 const skip = requirementsMissing();
 const CLUSTER_IP = "10.96.0.53";
@@ -131,7 +132,9 @@ describe("stale UDP conntrack entries of a service (iptables proxy mode)", skipI
     );
     const unanswered = await ask(OTHER_IP, 40054);
     assert.ok(unanswered.startsWith("!"), `another proxy's service answered through felix's rules: ${unanswered}`);
-    assert.doesNotMatch(await exec(n1.netns, "iptables-legacy-save", "-t", "nat"), /10\.96\.0\.54/);
+    const nat = await tableText(n1.netns, "nat");
+    assert.match(nat, /10\.96\.0\.55/, "the control is programmed (the read sees services)");
+    assert.doesNotMatch(nat, /10\.96\.0\.54/);
     dir.write("other.yaml", manifests(newEp, "other", OTHER_IP));
     await eventually(
       () => ask(OTHER_IP, 40056),

@@ -11,6 +11,7 @@ import { after, before, describe, test } from "node:test";
 import { exec, requirementsMissing, Topology, type TopoNode, type TopoPod } from "../../src/netns/topology.js";
 import { skipIf } from "../helpers/skip.js";
 import { eventually, felixOnce, ManifestDir, podManifest } from "./cluster.js";
+import { ruleCounter } from "./dataplane-mode.js";
 
 const skip =
   requirementsMissing() ??
@@ -142,12 +143,14 @@ describe("IPv6 VXLAN end to end", skipIf(skip), () => {
   });
 
   test("the IPv6 VXLAN guard drops VXLAN to this node from a host that is no Calico node", async () => {
-    const drops = async () => {
-      const out = await exec(nodes[1].netns, "ip6tables-legacy", "-L", "cali-INPUT", "-v", "-x", "-n");
-      const line = out.split("\n").find((l) => l.includes("Drop IPv6 VXLAN packets from non-allowed hosts"));
-      assert.ok(line, out);
-      return Number(line.trim().split(/\s+/)[0]);
-    };
+    const drops = () =>
+      ruleCounter(
+        nodes[1].netns,
+        "filter",
+        "cali-INPUT",
+        { iptables: /Drop IPv6 VXLAN packets from non-allowed hosts/, nftables: /udp dport 4789 .*drop/ },
+        6,
+      );
     const before = await drops();
     // From the switch: an underlay host that is no Calico node (not in node2's cali60all-vxlan-net).
     await exec(
