@@ -81,17 +81,25 @@ export interface GraphConfig {
   readonly kubeProxy?: KubeProxyOptions;
   /** How rules become kernel text: iptables-save lines by default; the wiring picks nftables. */
   readonly ruleRenderer?: RuleRenderer;
+  /**
+   * FELIX_MAXIPSETSIZE (Felix's MaxIpsetSize, default 1048576): the most
+   * members one IP set may hold per family; a set over it is not programmed
+   * and the rules using it fail closed (rules/overfull-sets.ts).
+   */
+  readonly maxIpSetSize?: number;
 }
 
 export class CalcGraph {
   readonly converter: ResourceConverter;
-  readonly ipsets = new IpSetIndex();
-  readonly active = new ActiveRulesCalculator(this.ipsets);
+  readonly ipsets: IpSetIndex;
+  readonly active: ActiveRulesCalculator;
   readonly builder: StateBuilder;
   /** Services ⋈ EndpointSlices (fed only when a proxy mode is on). */
   readonly services: ServiceIndex;
 
   constructor(cfg: GraphConfig) {
+    this.ipsets = new IpSetIndex(cfg.maxIpSetSize);
+    this.active = new ActiveRulesCalculator(this.ipsets);
     const interfacePrefix = cfg.interfacePrefix ?? "cali";
     this.converter = new ResourceConverter({ interfacePrefix, services: (cfg.proxyMode ?? "off") !== "off" });
     this.builder = new StateBuilder(

@@ -22,6 +22,7 @@ import { emptyState, mutatedCopy } from "./empty-state.js";
 import { HostEndpointRenderer } from "./host-endpoints.js";
 import { IfaceRenderer } from "./iface-render.js";
 import type { IpSetIndex } from "./ipsets/ipset-index.js";
+import { putOverfullProblems } from "./ipsets/overfull-problem.js";
 import { putIpSet } from "./ipsets/put-ipset.js";
 import { Ipv6Filter } from "./ipv6-support.js";
 import type { IpVersion, NodeInfo, PolicyRule, WorkloadEndpoint } from "./model.js";
@@ -223,6 +224,9 @@ export class StateBuilder {
       this.encapDrops = encap;
       this.active.markAllDirty();
     }
+    // A set that went over the size bound (or came back) changes the rules of every policy using it.
+    const flips = this.ipsets.takeOverfullFlips();
+    if (flips.size > 0) this.active.markSetUsersDirty(flips);
     const dirty = this.active.takeDirty();
     // Host endpoints: resolved again when one changed; the first one in force adds the static plumbing.
     const hepsBefore = this.hosts.on;
@@ -286,7 +290,10 @@ export class StateBuilder {
         if (!v6) delete d.sysctls["net/ipv6/conf/all/forwarding"];
         Object.assign(d.sysctls, globalSysctls({ ipv6: v6 }));
       }
-      for (const id of dirtySets) putIpSet(d, this.ipsets, id, this.stats);
+      for (const id of dirtySets) {
+        putIpSet(d, this.ipsets, id, this.stats);
+        putOverfullProblems(d, this.ipsets, id);
+      }
       const net = this.network.takeDirty();
       this.nodeRoutes.flush(d, net, dirtyNodes);
       if (net.all || net.nodes.size > 0 || dirtyNodes.size > 0 || rerender || staticFlip) {
@@ -345,7 +352,9 @@ export class StateBuilder {
     tables: readonly TableName[],
     logPrefix?: string,
   ): void {
-    putRuleChain((v, t, c) => this.putChain(v, t, c, name), this.actions, name, rules, tables, logPrefix);
+    const sets = this.ipsets;
+    const overfull = sets.anyOverfull ? (id: string, v: IpVersion) => sets.isOverfull(id, v) : undefined;
+    putRuleChain((v, t, c) => this.putChain(v, t, c, name), this.actions, name, rules, tables, logPrefix, overfull);
   }
 
   /** Sets (or with `chain` undefined, deletes) one chain of the flush in progress, keeping identity when unchanged. */

@@ -3,6 +3,7 @@
 import type { GraphConfig } from "../calc-graph/calc-graph.js";
 import { felixNetworkConfigFromEnv } from "../calc-graph/network/convert.js";
 import { PROXY_MODES, type ProxyMode } from "../calc-graph/services/model.js";
+import { MAX_IPSET_SIZE } from "../model/ipset.js";
 import { DEFAULT_HEAP_GROWTH_PERCENT } from "./heap.js";
 import { ipvsOptionsFromEnv } from "./ipvs-config.js";
 import { kubeProxyOptionsFromEnv } from "./kube-proxy-config.js";
@@ -32,6 +33,7 @@ export function graphConfigFromEnv(nodeName: string, env: NodeJS.ProcessEnv): Gr
   return {
     nodeName,
     interfacePrefix: prefix,
+    maxIpSetSize: maxIpSetSize(env),
     proxyMode: proxyMode as ProxyMode,
     ...(proxyMode === "ipvs" ? { ipvs: ipvsOptionsFromEnv(env) } : {}),
     kubeProxy: kubeProxyOptionsFromEnv(env),
@@ -40,6 +42,21 @@ export function graphConfigFromEnv(nodeName: string, env: NodeJS.ProcessEnv): Gr
     kubeIPVSSupport: proxyMode === "ipvs",
     ruleRenderer: ruleRendererFor("iptables"),
   };
+}
+
+/**
+ * FELIX_MAXIPSETSIZE (Felix's MaxIpsetSize): the most members one IP set may
+ * hold, and the maxelem our sets are created with. Felix's default 1048576;
+ * ipset's maxelem is a 32-bit count.
+ */
+export function maxIpSetSize(env: NodeJS.ProcessEnv): number {
+  const v = env.FELIX_MAXIPSETSIZE;
+  if (v === undefined || v.trim() === "") return MAX_IPSET_SIZE;
+  const n = Number(v);
+  if (!/^\s*\d+\s*$/.test(v) || !Number.isSafeInteger(n) || n < 1 || n > 0xffffffff) {
+    throw new ConfigError(`FELIX_MAXIPSETSIZE must be a whole number from 1 to 4294967295, not ${JSON.stringify(v)}`);
+  }
+  return n;
 }
 
 export interface AgentConfig {
@@ -59,6 +76,8 @@ export interface AgentConfig {
    * V8's default (about 2× under churn).
    */
   readonly heapGrowthPercent?: number;
+  /** FELIX_MAXIPSETSIZE: the maxelem of our IP sets (the graph keeps every set within it). */
+  readonly maxIpSetSize?: number;
 }
 
 function bool(name: string, v: string | undefined, dflt: boolean): boolean {
@@ -93,5 +112,6 @@ export function agentConfigFromEnv(env: NodeJS.ProcessEnv): AgentConfig {
     logLevel: (env.FELIX_LOGSEVERITYSCREEN ?? "info").toLowerCase(),
     mtuFilePath: env.FELIX_MTUFILEPATH || "/var/lib/calico/mtu",
     heapGrowthPercent: percent("FELIX_HEAPGROWTHPERCENT", env.FELIX_HEAPGROWTHPERCENT, DEFAULT_HEAP_GROWTH_PERCENT),
+    maxIpSetSize: maxIpSetSize(env),
   };
 }

@@ -10,6 +10,7 @@ import type { TableName } from "../../model/tables.js";
 import type { IpVersion, Policy, PolicyRule } from "../model.js";
 import type { FilterActions } from "./filter-actions.js";
 import type { Direction } from "./names.js";
+import { failClosedRules, type OverfullSets } from "./overfull-sets.js";
 import { renderPolicyRules } from "./policy.js";
 
 const FAMILIES: readonly IpVersion[] = [4, 6];
@@ -38,7 +39,11 @@ export function profileTables(dir: Direction, onHostEndpoint: boolean): TableNam
   return onHostEndpoint && dir === "outbound" ? ["filter", "mangle"] : ["filter"];
 }
 
-/** Writes the chain into `tables` (rules undefined: nowhere) and deletes it from the others. */
+/**
+ * Writes the chain into `tables` (rules undefined: nowhere) and deletes it
+ * from the others. `overfull` (when some IP set is over the size bound): the
+ * rules using such a set fail closed first (overfull-sets.ts).
+ */
 export function putRuleChain(
   put: (v: IpVersion, table: TableName, chain: Chain | undefined) => void,
   actions: FilterActions,
@@ -46,14 +51,16 @@ export function putRuleChain(
   rules: readonly PolicyRule[] | undefined,
   tables: readonly TableName[],
   logPrefix?: string,
+  overfull?: OverfullSets,
 ): void {
   // REJECT exists only in the filter table.
   const drop = { ...actions, deny: "DROP" as const };
   for (const v of FAMILIES) {
+    const own = rules && overfull ? failClosedRules(rules, v, overfull) : rules;
     for (const t of POLICY_TABLES) {
       const chain =
-        rules && tables.includes(t)
-          ? { name, rules: renderPolicyRules(rules, v, t === "filter" ? actions : drop, logPrefix, name) }
+        own && tables.includes(t)
+          ? { name, rules: renderPolicyRules(own, v, t === "filter" ? actions : drop, logPrefix, name) }
           : undefined;
       put(v, t, chain);
     }
