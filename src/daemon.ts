@@ -162,7 +162,9 @@ export class Daemon {
     if (this.desired.problems !== before) {
       for (const [key, p] of Object.entries(this.desired.problems)) {
         if (
-          /^(Node\/|Service\/[^/]+)\/[^/]+\/.|^Pod\/[^/]+\/[^/]+\/iface$|^(Tier|IPSet)\/\/[^/]+\/(missing|size)$/.test(key) &&
+          /^(Node\/|Service\/[^/]+)\/[^/]+\/.|^Pod\/[^/]+\/[^/]+\/iface$|^(Tier|IPSet)\/\/[^/]+\/(missing|size)$/.test(
+            key,
+          ) &&
           before?.[key]?.message !== p.message
         )
           this.o.log.warn({ resource: key }, p.message);

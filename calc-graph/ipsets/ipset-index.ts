@@ -12,10 +12,10 @@
 // the rules that use it fail closed (rules/overfull-sets.ts). Its members are
 // still counted here, so it comes back once it shrinks.
 
+import { MAX_IPSET_SIZE } from "../../model/ipset.js";
 import { LabelIndex } from "../label-index.js";
 import type { IpVersion, WorkloadEndpoint } from "../model.js";
 import { sameList, sameMembers } from "../same.js";
-import { MAX_IPSET_SIZE } from "../../model/ipset.js";
 import { hashNetMembers } from "./hash-net.js";
 import type { IpSetSpec } from "./ids.js";
 import { countMember } from "./member-count.js";

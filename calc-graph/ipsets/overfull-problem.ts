@@ -31,7 +31,8 @@ export function putOverfullProblems(d: Draft<DesiredState>, ipsets: IpSetIndex, 
     // A selector is tenant text: cut, so a problem stays one short line.
     const sel = selectorText(spec.selector);
     const selText = sel.length > 200 ? `${sel.slice(0, 200)}…` : sel;
-    const what = spec.kind === "selector" ? `selector ${selText}` : `named port ${spec.protocol}/${spec.port} of ${selText}`;
+    const what =
+      spec.kind === "selector" ? `selector ${selText}` : `named port ${spec.protocol}/${spec.port} of ${selText}`;
     // No member count: the message (and so the warning) changes only when the set goes over, not with every member.
     const message =
       `IP set ${name} (${what}) would hold more than FELIX_MAXIPSETSIZE (${ipsets.maxSize}) members: ` +
