@@ -13,9 +13,12 @@ import { selectorSet } from "../../calc-graph/ipsets/ids.js";
 import type { PolicyRule } from "../../calc-graph/model.js";
 import { failClosedRule } from "../../calc-graph/rules/overfull-sets.js";
 import { parseSelector } from "../../calc-graph/selector/parse.js";
+import { IPTABLES_RULES } from "../../iptables/rule-render.js";
 import type { ResourceUpdate } from "../../model/resource.js";
 import { parseManifestText } from "../../src/datastore/manifests.js";
 import { iptablesText } from "../../src/dump/views.js";
+import { clusterModel } from "../../trace/cluster-model.js";
+import { ClusterTracer } from "../../trace/cluster-trace.js";
 
 function updates(docs: object[]): ResourceUpdate[] {
   const parsed = parseManifestText(docs.map((d) => stringify(d)).join("---\n"), "x.yaml");
@@ -139,6 +142,39 @@ describe("hostile input: an IP set over FELIX_MAXIPSETSIZE", () => {
     const over = Object.keys(s.problems).filter((k) => k.startsWith("IPSet//"));
     assert.equal(over.length, 1);
     assert.notEqual(over[0], `IPSet//${sets[0].name}/size`, "the problem names the other namespace's set");
+  });
+
+  it("a pass rule using it is no door: what the next tier denies stays denied", () => {
+    // security: web passes api on to the next tier, and allows everyone else; default: web denies api.
+    // Skipping the pass would let api hit the allow; it becomes a deny instead.
+    const gnp = (name: string, tier: string, ingress: object[]) => ({
+      apiVersion: "projectcalico.org/v3",
+      kind: "GlobalNetworkPolicy",
+      metadata: { name },
+      spec: { tier, order: 0, selector: "app == 'web'", types: ["Ingress"], ingress },
+    });
+    const docs = [
+      { apiVersion: "projectcalico.org/v3", kind: "Tier", metadata: { name: "security" }, spec: { order: 100 } },
+      { apiVersion: "v1", kind: "Node", metadata: { name: "node1" }, status: { addresses: [] } },
+      ns("a"),
+      pod("a", "web", "node1", "10.70.1.10", { app: "web" }),
+      ...[11, 12, 13].map((i) => pod("a", `api${i}`, "node1", `10.70.1.${i}`, { app: "api" })),
+      gnp("security.pass-api", "security", [
+        { action: "Pass", source: { selector: "app == 'api'" } },
+        { action: "Allow" },
+      ]),
+      gnp("deny-api", "default", [{ action: "Deny", source: { selector: "app == 'api'" } }]),
+    ];
+    const verdict = (maxIpSetSize: number) =>
+      new ClusterTracer(clusterModel(updates(docs), (nodeName) => ({ nodeName, maxIpSetSize }), IPTABLES_RULES)).trace({
+        src: "10.70.1.11",
+        dst: "10.70.1.10",
+        sport: 40000,
+        dport: 80,
+        protocol: "tcp",
+      }).verdict;
+    assert.equal(verdict(100), "deny");
+    assert.equal(verdict(2), "deny", "the api set (3 members) is over the bound of 2");
   });
 
   it("the default bound is Felix's 1048576; the bound is per family", () => {
