@@ -38,6 +38,7 @@ import { IpSetIndex } from "./ipsets/ipset-index.js";
 import type { NodeInfo } from "./model.js";
 import type { FelixNetworkConfig } from "./network/model.js";
 import type { NetworkIndex } from "./network/network-index.js";
+import { DEFAULT_MAX_POLICY_RULES } from "./rules/rule-bound.js";
 import type { EndpointToHostAction } from "./rules/static.js";
 import { IpvsStateBuilder } from "./services/ipvs-builder.js";
 import type { IpvsOptions } from "./services/ipvs-desired.js";
@@ -87,6 +88,12 @@ export interface GraphConfig {
    * and the rules using it fail closed (rules/overfull-sets.ts).
    */
   readonly maxIpSetSize?: number;
+  /**
+   * FELIX_POLICYMAXRULES (felix-ts's own, default 50000): the rules one
+   * policy chain may render per family; a policy over it fails closed whole
+   * (rules/rule-bound.ts).
+   */
+  readonly maxPolicyRules?: number;
 }
 
 export class CalcGraph {
@@ -114,6 +121,7 @@ export class CalcGraph {
         masqFullyRandom: cfg.masqFullyRandom ?? true,
         kubeProxy: cfg.kubeProxy ?? DEFAULT_KUBE_PROXY_OPTIONS,
         ...(cfg.ruleRenderer ? { ruleRenderer: cfg.ruleRenderer } : {}),
+        maxPolicyRules: cfg.maxPolicyRules ?? DEFAULT_MAX_POLICY_RULES,
       },
       this.active,
       this.ipsets,

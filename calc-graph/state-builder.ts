@@ -43,6 +43,7 @@ import {
 import { allowAction, denyAction, type FilterActions, filterActionsOf } from "./rules/filter-actions.js";
 import { logPrefixFor } from "./rules/log-prefix.js";
 import { type Direction, endpointChainName, policyChainName, profileChainName } from "./rules/names.js";
+import { putPolicySizeProblem } from "./rules/policy-size-problem.js";
 import { rpfSkipChain, spoofable } from "./rules/rpf-skip.js";
 import { policyChainPlacement, profileTables, putRuleChain } from "./rules/rule-tables.js";
 import { RPF_SKIP_CHAIN, renderStaticTables, type StaticConfig } from "./rules/static.js";
@@ -74,6 +75,8 @@ export interface BuilderConfig {
   readonly kubeProxy?: StaticConfig["kubeProxy"];
   /** How rules become kernel text (iptables unless the wiring picks another backend). */
   readonly ruleRenderer?: RuleRenderer;
+  /** FELIX_POLICYMAXRULES: rendered rules one policy chain may hold per family (rules/rule-bound.ts). */
+  readonly maxPolicyRules?: number;
 }
 
 const FAMILIES: readonly IpVersion[] = [4, 6];
@@ -252,14 +255,17 @@ export class StateBuilder {
       for (const key of dirty.policies) {
         const p = this.active.policies.get(key);
         const live = p && this.active.isPolicyActive(key);
+        const over: Direction[] = [];
         for (const dir of DIRECTIONS) {
           const wanted = live && (dir === "inbound" ? p.ingress : p.egress);
           const selected = wanted ? (dir === "inbound" ? p.inbound : p.outbound) : undefined;
           const onHep = selected !== undefined && this.active.policyOnHostEndpoint(key);
           const { rules, tables } = policyChainPlacement(p, dir, selected, onHep);
           const logPrefix = p && logPrefixFor(this.settings.logPrefix, p);
-          this.putRuleChain(policyChainName(dir, key), rules, tables, logPrefix);
+          const maxRules = this.cfg.maxPolicyRules;
+          if (this.putRuleChain(policyChainName(dir, key), rules, tables, { logPrefix, maxRules })) over.push(dir);
         }
+        putPolicySizeProblem(d, key, p, over, this.cfg.maxPolicyRules);
       }
       for (const id of dirty.profiles) {
         const live = this.active.isProfileActive(id);
@@ -346,15 +352,17 @@ export class StateBuilder {
     return this.out;
   }
 
+  /** `maxRules` (policies only): over it, the chain fails closed whole; returns whether it did. */
   private putRuleChain(
     name: string,
     rules: readonly PolicyRule[] | undefined,
     tables: readonly TableName[],
-    logPrefix?: string,
-  ): void {
+    o: { logPrefix?: string; maxRules?: number } = {},
+  ): boolean {
     const sets = this.ipsets;
     const overfull = sets.anyOverfull ? (id: string, v: IpVersion) => sets.isOverfull(id, v) : undefined;
-    putRuleChain((v, t, c) => this.putChain(v, t, c, name), this.actions, name, rules, tables, logPrefix, overfull);
+    const put = (v: IpVersion, t: TableName, c: Chain | undefined) => this.putChain(v, t, c, name);
+    return putRuleChain(put, this.actions, name, rules, tables, { ...o, overfull });
   }
 
   /** Sets (or with `chain` undefined, deletes) one chain of the flush in progress, keeping identity when unchanged. */

@@ -3,6 +3,7 @@
 import type { GraphConfig } from "../calc-graph/calc-graph.js";
 import { felixNetworkConfigFromEnv } from "../calc-graph/network/convert.js";
 import { PROXY_MODES, type ProxyMode } from "../calc-graph/services/model.js";
+import { DEFAULT_MAX_POLICY_RULES } from "../calc-graph/rules/rule-bound.js";
 import { MAX_IPSET_SIZE } from "../model/ipset.js";
 import { DEFAULT_HEAP_GROWTH_PERCENT } from "./heap.js";
 import { ipvsOptionsFromEnv } from "./ipvs-config.js";
@@ -34,6 +35,8 @@ export function graphConfigFromEnv(nodeName: string, env: NodeJS.ProcessEnv): Gr
     nodeName,
     interfacePrefix: prefix,
     maxIpSetSize: maxIpSetSize(env),
+    // felix-ts's own: rules one policy chain may render per family (calc-graph/rules/rule-bound.ts).
+    maxPolicyRules: count("FELIX_POLICYMAXRULES", env.FELIX_POLICYMAXRULES, DEFAULT_MAX_POLICY_RULES, 10_000_000),
     proxyMode: proxyMode as ProxyMode,
     ...(proxyMode === "ipvs" ? { ipvs: ipvsOptionsFromEnv(env) } : {}),
     kubeProxy: kubeProxyOptionsFromEnv(env),
@@ -44,19 +47,23 @@ export function graphConfigFromEnv(nodeName: string, env: NodeJS.ProcessEnv): Gr
   };
 }
 
+/** A whole number from 1 to `max` (unset or empty: `dflt`). */
+function count(name: string, v: string | undefined, dflt: number, max: number): number {
+  if (v === undefined || v.trim() === "") return dflt;
+  const n = Number(v);
+  if (!/^\s*\d+\s*$/.test(v) || !Number.isSafeInteger(n) || n < 1 || n > max) {
+    throw new ConfigError(`${name} must be a whole number from 1 to ${max}, not ${JSON.stringify(v)}`);
+  }
+  return n;
+}
+
 /**
  * FELIX_MAXIPSETSIZE (Felix's MaxIpsetSize): the most members one IP set may
  * hold, and the maxelem our sets are created with. Felix's default 1048576;
  * ipset's maxelem is a 32-bit count.
  */
 export function maxIpSetSize(env: NodeJS.ProcessEnv): number {
-  const v = env.FELIX_MAXIPSETSIZE;
-  if (v === undefined || v.trim() === "") return MAX_IPSET_SIZE;
-  const n = Number(v);
-  if (!/^\s*\d+\s*$/.test(v) || !Number.isSafeInteger(n) || n < 1 || n > 0xffffffff) {
-    throw new ConfigError(`FELIX_MAXIPSETSIZE must be a whole number from 1 to 4294967295, not ${JSON.stringify(v)}`);
-  }
-  return n;
+  return count("FELIX_MAXIPSETSIZE", env.FELIX_MAXIPSETSIZE, MAX_IPSET_SIZE, 0xffffffff);
 }
 
 export interface AgentConfig {

@@ -4,7 +4,9 @@
 // network sets are traced pod pair by pod pair with a bound so small that
 // many sets are over it, and without one; every connection the bounded
 // dataplane allows, the unbounded one allows too. The nftables rules trace
-// the same as the iptables ones under the bound.
+// the same as the iptables ones under the bound. The same holds for the bound
+// on a policy chain's rules (FELIX_POLICYMAXRULES), which fails whole
+// policies closed.
 
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
@@ -114,21 +116,24 @@ function manifests(c: Cluster) {
   return { docs, pods };
 }
 
-describe("hostile input: the IP set size bound never widens access", () => {
+describe("hostile input: the IP set size and policy rule bounds never widen access", () => {
   it("on random tiered Calico policies, every pod pair on tcp/80: bounded allow ⇒ unbounded allow", () => {
     let cells = 0;
     let allowedBounded = 0;
     let narrowed = 0;
+    let cutShort = 0;
     fc.assert(
       fc.property(cluster, (c) => {
         const { docs, pods } = manifests(c);
         const parsed = parseManifestText(docs.map((d) => stringify(d)).join("---\n"), "gen.yaml");
         assert.deepEqual(parsed.problems, []);
-        const tracer = (maxIpSetSize: number, rules = IPTABLES_RULES) =>
-          new ClusterTracer(clusterModel(parsed.updates, (node) => ({ nodeName: node, maxIpSetSize }), rules));
-        const open = tracer(1 << 20);
-        const bounded = tracer(2);
-        const boundedNft = tracer(2, NFT_RULES);
+        const tracer = (bounds: { maxIpSetSize?: number; maxPolicyRules?: number }, rules = IPTABLES_RULES) =>
+          new ClusterTracer(clusterModel(parsed.updates, (node) => ({ nodeName: node, ...bounds }), rules));
+        const open = tracer({});
+        const bounded = tracer({ maxIpSetSize: 2 });
+        const boundedNft = tracer({ maxIpSetSize: 2 }, NFT_RULES);
+        // A policy chain over 4 rules fails closed whole (FELIX_POLICYMAXRULES).
+        const short = tracer({ maxPolicyRules: 4 });
         for (const cl of pods)
           for (const sv of pods) {
             if (cl === sv) continue;
@@ -138,6 +143,9 @@ describe("hostile input: the IP set size bound never widens access", () => {
             const at = `${cl.ns}/${cl.name} → ${sv.ns}/${sv.name}`;
             if (got === "allow") assert.equal(want, "allow", `the bound allowed ${at}, which the policies deny`);
             assert.equal(boundedNft.trace(pkt).verdict, got, `nftables agrees: ${at}`);
+            const cut = short.trace(pkt).verdict;
+            if (cut === "allow") assert.equal(want, "allow", `the rule bound allowed ${at}, which the policies deny`);
+            if (cut !== want) cutShort++;
             cells++;
             if (got === "allow") allowedBounded++;
             if (got !== want) narrowed++;
@@ -148,5 +156,6 @@ describe("hostile input: the IP set size bound never widens access", () => {
     // Both outcomes exercised, and the bound did bite.
     assert.ok(allowedBounded > 30, `${allowedBounded} of ${cells} allowed under the bound`);
     assert.ok(narrowed > 10, `${narrowed} of ${cells} cells narrowed by the bound`);
+    assert.ok(cutShort > 10, `${cutShort} of ${cells} cells narrowed by the rule bound`);
   });
 });

@@ -16,3 +16,15 @@ test("FELIX_MAXIPSETSIZE: Felix's 1048576 by default, for the graph's bound and 
     );
   }
 });
+
+test("FELIX_POLICYMAXRULES (felix-ts's own): 50000 by default; a positive whole number", () => {
+  assert.equal(graphConfigFromEnv("n1", {}).maxPolicyRules, 50000);
+  assert.equal(graphConfigFromEnv("n1", { FELIX_POLICYMAXRULES: "300" }).maxPolicyRules, 300);
+  for (const bad of ["0", "-3", "2.5", "lots"]) {
+    assert.throws(
+      () => graphConfigFromEnv("n1", { FELIX_POLICYMAXRULES: bad }),
+      (e: Error) => e instanceof ConfigError && /FELIX_POLICYMAXRULES must be a whole number/.test(e.message),
+      bad,
+    );
+  }
+});
