@@ -27,18 +27,22 @@ import type { Selector } from "../selector/selector.js";
 /** Whether the set with this id is over the bound in family `v`. */
 export type OverfullSets = (id: string, v: IpVersion) => boolean;
 
-/** `rules` with every use of an over-full set failed closed; the same array when none uses one. */
+/**
+ * `rules` with every use of an over-full set failed closed, position for
+ * position (null: the rule matches nothing), so rule numbers stay Calico's;
+ * the same array when none uses one.
+ */
 export function failClosedRules(
   rules: readonly PolicyRule[],
   v: IpVersion,
   overfull: OverfullSets,
-): readonly PolicyRule[] {
-  let out: PolicyRule[] | undefined;
+): readonly (PolicyRule | null)[] {
+  let out: (PolicyRule | null)[] | undefined;
   for (const [i, r] of rules.entries()) {
     const next = failClosedRule(r, v, overfull);
     if (next === r && !out) continue;
     out ??= rules.slice(0, i);
-    if (next) out.push(next);
+    out.push(next);
   }
   return out ?? rules;
 }

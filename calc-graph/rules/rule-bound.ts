@@ -18,10 +18,12 @@ import type { PolicyRule } from "../model.js";
 /** Default FELIX_POLICYMAXRULES: rendered rules in one policy chain, per family. */
 export const DEFAULT_MAX_POLICY_RULES = 50_000;
 
-const DENY_ALL: readonly PolicyRule[] = [{ action: "deny" }];
-const NOTHING: readonly PolicyRule[] = [];
-
-/** What a policy over the bound keeps of `rules`. */
-export function failClosedPolicy(rules: readonly PolicyRule[]): readonly PolicyRule[] {
-  return rules.some((r) => r.action === "deny" || r.action === "pass") ? DENY_ALL : NOTHING;
+/**
+ * What a policy over the bound keeps of `rules`, position for position (null:
+ * the rule matches nothing): its first deny or pass rule as an unconditional
+ * deny, nothing else.
+ */
+export function failClosedPolicy(rules: readonly (PolicyRule | null)[]): (PolicyRule | null)[] {
+  const first = rules.findIndex((r) => r?.action === "deny" || r?.action === "pass");
+  return rules.map((_, i) => (i === first ? { action: "deny" } : null));
 }

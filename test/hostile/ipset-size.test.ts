@@ -165,16 +165,27 @@ describe("hostile input: an IP set over FELIX_MAXIPSETSIZE", () => {
       ]),
       gnp("deny-api", "default", [{ action: "Deny", source: { selector: "app == 'api'" } }]),
     ];
-    const verdict = (maxIpSetSize: number) =>
+    const trace = (maxIpSetSize: number) =>
       new ClusterTracer(clusterModel(updates(docs), (nodeName) => ({ nodeName, maxIpSetSize }), IPTABLES_RULES)).trace({
         src: "10.70.1.11",
         dst: "10.70.1.10",
         sport: 40000,
         dport: 80,
         protocol: "tcp",
-      }).verdict;
-    assert.equal(verdict(100), "deny");
-    assert.equal(verdict(2), "deny", "the api set (3 members) is over the bound of 2");
+      });
+    assert.equal(trace(100).verdict, "deny");
+    const bounded = trace(2);
+    assert.equal(bounded.verdict, "deny", "the api set (3 members) is over the bound of 2");
+    // The tracer names the rule as enforced: the security tier's rule 0, failed closed to a deny.
+    assert.deepEqual(bounded.deniedBy?.origin, {
+      kind: "policy",
+      tier: "security",
+      policyKind: "GlobalNetworkPolicy",
+      name: "security.pass-api",
+      direction: "ingress",
+      ruleIndex: 0,
+      action: "deny",
+    });
   });
 
   it("the default bound is Felix's 1048576; the bound is per family", () => {

@@ -7,8 +7,11 @@ import { describe, it } from "node:test";
 import { stringify } from "yaml";
 import { CalcGraph, computeDesiredState } from "../../calc-graph/calc-graph.js";
 import type { DesiredState } from "../../calc-graph/desired-state.js";
+import { IPTABLES_RULES } from "../../iptables/rule-render.js";
 import { parseManifestText } from "../../src/datastore/manifests.js";
 import { iptablesText } from "../../src/dump/views.js";
+import { clusterModel } from "../../trace/cluster-model.js";
+import { ClusterTracer } from "../../trace/cluster-trace.js";
 import { type BigPolicyOptions, bigPolicy, expectedPolicyChainRules, spreadPorts } from "./big-policy.js";
 
 const cluster = [
@@ -96,6 +99,7 @@ describe("hostile input: a policy over FELIX_POLICYMAXRULES fails closed whole",
     iptablesText(s, 4)
       .split("\n")
       .filter((l) => l.startsWith("-A cali-pi-"));
+  const parse = (docs: object[]) => parseManifestText(docs.map((d) => stringify(d)).join("---\n"), "big.yaml").updates;
   const sizeProblems = (s: DesiredState) => Object.keys(s.problems).filter((k) => /^Policy\/\/.*\/rules$/.test(k));
 
   it("the default (50000) leaves a 236-rule policy alone", () => {
@@ -140,12 +144,20 @@ describe("hostile input: a policy over FELIX_POLICYMAXRULES fails closed whole",
     assert.equal(rules.length, 1, rules.join("\n"));
     assert.match(rules[0], /^-A cali-pi-\S+ -m comment --comment "cali:[^"]+" -j DROP$/);
     assert.deepEqual(sizeProblems(s), ["Policy//np/prod/mixed/rules"]);
+    // Its drop-log number and the tracer's origin stay Calico's: rule 1, the deny.
+    const traced = new ClusterTracer(
+      clusterModel(parse([...cluster, calico]), (nodeName) => ({ nodeName, maxPolicyRules: 2 }), IPTABLES_RULES),
+      "node1",
+    ).trace({ src: "10.9.9.9", dst: "10.65.1.2", sport: 40000, dport: 80, protocol: "tcp" });
+    assert.equal(traced.verdict, "deny");
+    assert.deepEqual(
+      [traced.deniedBy?.origin.kind, "ruleIndex" in traced.deniedBy!.origin && traced.deniedBy!.origin.ruleIndex],
+      ["policy", 1],
+    );
   });
 
   it("the problem goes once the policy fits, or is deleted", () => {
     const g = new CalcGraph({ nodeName: "node1", maxPolicyRules: 100 });
-    const parse = (docs: object[]) =>
-      parseManifestText(docs.map((d) => stringify(d)).join("---\n"), "big.yaml").updates;
     let s = g.apply(parse([...cluster, bigPolicy(opts)]));
     assert.equal(sizeProblems(s).length, 1);
     s = g.apply(parse([bigPolicy({ ...opts, selectorPeers: 20, ipBlockPeers: 0, ports: [80] })]));
