@@ -17,6 +17,7 @@ import { NFT_RULES } from "../../nftables/render.js";
 import { parseManifestText } from "../../src/datastore/manifests.js";
 import { clusterModel } from "../../trace/cluster-model.js";
 import { ClusterTracer } from "../../trace/cluster-trace.js";
+import { twoNodes } from "../trace/nodes.js";
 
 const APPS = ["web", "db", "api"];
 const NAMESPACES = ["ns-a", "ns-b"];
@@ -84,15 +85,7 @@ function manifests(c: Cluster) {
     },
   ];
   for (const ns of NAMESPACES) docs.push({ apiVersion: "v1", kind: "Namespace", metadata: { name: ns } });
-  for (const n of [1, 2]) {
-    docs.push({
-      apiVersion: "v1",
-      kind: "Node",
-      metadata: { name: `node${n}` },
-      spec: { podCIDR: `10.70.${n}.0/24` },
-      status: { addresses: [{ type: "InternalIP", address: `172.31.9.${n}` }] },
-    });
-  }
+  docs.push(...twoNodes());
   const pods = c.pods.map((p, i) => ({ ns: NAMESPACES[p.ns], name: `pod${i}`, ip: `10.70.${p.node + 1}.${10 + i}` }));
   c.pods.forEach((p, i) => {
     const ports = p.app === "web" ? [{ name: "http", containerPort: 80, protocol: "TCP" }] : [];
