@@ -6,16 +6,21 @@
 
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { basename, join } from "node:path";
 import { test } from "node:test";
-import { computeDesiredState } from "../../calc-graph/calc-graph.js";
+import { computeDesiredState, type GraphConfig } from "../../calc-graph/calc-graph.js";
 import type { DesiredState } from "../../calc-graph/desired-state.js";
+import type { ProxyMode } from "../../calc-graph/services/model.js";
 import { ExecNftBackend, type NftBackend } from "../../nftables/backend.js";
 import { desiredView } from "../../nftables/plan.js";
 import { NFT_RULES } from "../../nftables/render.js";
 import { NftTableSyncer } from "../../nftables/table-syncer.js";
 import { renderNftTable } from "../../nftables/table-text.js";
 import { type NftView, parseNftJson } from "../../nftables/view.js";
-import { caseNames, loadGoldenCase } from "../golden-cases.js";
+import { graphConfigFromEnv } from "../../src/config.js";
+import { readManifestDir } from "../../src/datastore/manifests.js";
+import { caseNames, GOLDEN_DIR } from "../golden-cases.js";
 import { skipIf } from "../helpers/skip.js";
 import { createNetns, deleteNetns, netnsSkipReason } from "../routes/netns.js";
 
@@ -23,8 +28,25 @@ const skip = netnsSkipReason() ?? (spawnSync("sh", ["-c", "command -v nft"]).sta
 const INEXPRESSIBLE = new Set(["svc-ipv6", "svc-session-affinity"]);
 
 async function state(name: string): Promise<DesiredState> {
-  const { cfg, updates } = await loadGoldenCase(name);
-  return computeDesiredState({ ...cfg, ruleRenderer: NFT_RULES }, updates);
+  const d = join(GOLDEN_DIR, name);
+  const spec = JSON.parse(readFileSync(join(d, "case.json"), "utf8")) as {
+    node: string;
+    proxyMode?: ProxyMode;
+    env?: Record<string, string>;
+    kubeIPVSDevice?: boolean;
+  };
+  const parsed = await readManifestDir(d);
+  assert.deepEqual(
+    parsed.problems.filter((p) => basename(p.file) !== "case.json"),
+    [],
+  );
+  const base: GraphConfig = spec.env
+    ? graphConfigFromEnv(spec.node, { ...spec.env, ...(spec.proxyMode ? { FELIX_PROXYMODE: spec.proxyMode } : {}) })
+    : { nodeName: spec.node, proxyMode: spec.proxyMode };
+  return computeDesiredState(
+    { ...base, ...(spec.kubeIPVSDevice ? { kubeIPVSSupport: true } : {}), ruleRenderer: NFT_RULES },
+    parsed.updates,
+  );
 }
 
 function plain(v: NftView | null | undefined) {
