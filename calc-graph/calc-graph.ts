@@ -94,6 +94,11 @@ export interface GraphConfig {
    * (rules/rule-bound.ts).
    */
   readonly maxPolicyRules?: number;
+  /**
+   * FELIX_SERVICEMAXENDPOINTPORTS (felix-ts's own, default 100000): a Service
+   * with more (port, endpoint) pairs is left out whole and reported.
+   */
+  readonly maxServiceEndpointPorts?: number;
 }
 
 export class CalcGraph {
@@ -169,7 +174,7 @@ export class CalcGraph {
       this.builder.updateNode(name, node);
       guard.updateNode(name, node);
     });
-    this.services = new ServiceIndex(cfg.nodeName, cfg.kubeProxy?.nodePortAddresses);
+    this.services = new ServiceIndex(cfg.nodeName, cfg.kubeProxy?.nodePortAddresses, cfg.maxServiceEndpointPorts);
     if ((cfg.proxyMode ?? "off") !== "off") {
       const ipvs =
         cfg.proxyMode === "ipvs" ? new IpvsStateBuilder(cfg.ipvs, this.builder.stats, this.builder.chains) : undefined;

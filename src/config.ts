@@ -2,8 +2,9 @@
 
 import type { GraphConfig } from "../calc-graph/calc-graph.js";
 import { felixNetworkConfigFromEnv } from "../calc-graph/network/convert.js";
-import { PROXY_MODES, type ProxyMode } from "../calc-graph/services/model.js";
 import { DEFAULT_MAX_POLICY_RULES } from "../calc-graph/rules/rule-bound.js";
+import { PROXY_MODES, type ProxyMode } from "../calc-graph/services/model.js";
+import { DEFAULT_MAX_SERVICE_ENDPOINT_PORTS } from "../calc-graph/services/service-size.js";
 import { MAX_IPSET_SIZE } from "../model/ipset.js";
 import { DEFAULT_HEAP_GROWTH_PERCENT } from "./heap.js";
 import { ipvsOptionsFromEnv } from "./ipvs-config.js";
@@ -37,6 +38,13 @@ export function graphConfigFromEnv(nodeName: string, env: NodeJS.ProcessEnv): Gr
     maxIpSetSize: maxIpSetSize(env),
     // felix-ts's own: rules one policy chain may render per family (calc-graph/rules/rule-bound.ts).
     maxPolicyRules: count("FELIX_POLICYMAXRULES", env.FELIX_POLICYMAXRULES, DEFAULT_MAX_POLICY_RULES, 10_000_000),
+    // felix-ts's own: (port, endpoint) pairs of one Service (calc-graph/services/service-index.ts).
+    maxServiceEndpointPorts: count(
+      "FELIX_SERVICEMAXENDPOINTPORTS",
+      env.FELIX_SERVICEMAXENDPOINTPORTS,
+      DEFAULT_MAX_SERVICE_ENDPOINT_PORTS,
+      100_000_000,
+    ),
     proxyMode: proxyMode as ProxyMode,
     ...(proxyMode === "ipvs" ? { ipvs: ipvsOptionsFromEnv(env) } : {}),
     kubeProxy: kubeProxyOptionsFromEnv(env),

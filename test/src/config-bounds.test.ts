@@ -28,3 +28,12 @@ test("FELIX_POLICYMAXRULES (felix-ts's own): 50000 by default; a positive whole 
     );
   }
 });
+
+test("FELIX_SERVICEMAXENDPOINTPORTS (felix-ts's own): 100000 by default; a positive whole number", () => {
+  assert.equal(graphConfigFromEnv("n1", {}).maxServiceEndpointPorts, 100000);
+  assert.equal(graphConfigFromEnv("n1", { FELIX_SERVICEMAXENDPOINTPORTS: "5000" }).maxServiceEndpointPorts, 5000);
+  assert.throws(
+    () => graphConfigFromEnv("n1", { FELIX_SERVICEMAXENDPOINTPORTS: "0" }),
+    /FELIX_SERVICEMAXENDPOINTPORTS must be a whole number/,
+  );
+});
