@@ -58,10 +58,14 @@ export class OriginMap {
 
   /** The node's actions (drop logging adds rules to a policy's chain). */
   private readonly actions: FilterActions;
+  /** Whether the node reported an IP set over FELIX_MAXIPSETSIZE; and each policy chain's rules as enforced. */
+  private readonly anyOverfull: boolean;
+  private readonly enforcedRules = new Map<string, readonly (PolicyRule | null)[]>();
 
   constructor(private readonly node: OriginSource) {
     const settings = node.state.config?.settings;
     this.actions = settings ? filterActionsOf(settings) : DEFAULT_FILTER_ACTIONS;
+    this.anyOverfull = Object.keys(node.state.problems).some((k) => k.startsWith("IPSet//"));
     for (const p of node.policies.values()) {
       for (const dir of ["inbound", "outbound"] as const)
         this.policyChains.set(policyChainName(dir, p.key), { policy: p, dir });
@@ -86,12 +90,17 @@ export class OriginMap {
    * or the policy over FELIX_POLICYMAXRULES (the problems say so).
    */
   private enforced(policy: Policy, dir: "inbound" | "outbound", v: 4 | 6): readonly (PolicyRule | null)[] {
+    const cacheKey = `${v}${dir}${policy.key}`;
+    const cached = this.enforcedRules.get(cacheKey);
+    if (cached) return cached;
     const problems = this.node.state.problems;
     const own = dir === "inbound" ? policy.inbound : policy.outbound;
-    const sets = Object.keys(problems).some((k) => k.startsWith("IPSet//"))
+    const sets = this.anyOverfull
       ? failClosedRules(own, v, (id, fam) => overfullProblemKey(ipSetName(id, fam)) in problems)
       : own;
-    return policySizeProblemKey(policy.key) in problems ? failClosedPolicy(sets) : sets;
+    const out = policySizeProblemKey(policy.key) in problems ? failClosedPolicy(sets) : sets;
+    this.enforcedRules.set(cacheKey, out);
+    return out;
   }
 
   /** A drop reported by NFLOG: its prefix names the chain and the rule or tier index. */
