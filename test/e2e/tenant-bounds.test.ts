@@ -3,7 +3,8 @@
 // (no failed restore, no stalled applies): the allow rule using it fails
 // closed and the deny rule using it denies everyone, by real connections;
 // another namespace's policy change made meanwhile still lands; the set comes
-// back when the network set shrinks.
+// back when the network set shrinks. Then a policy over FELIX_POLICYMAXRULES
+// (30 here): it fails closed whole, and fits again once it shrinks.
 
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
@@ -14,6 +15,7 @@ import { TEST_DATAPLANE } from "./dataplane-mode.js";
 
 const skip = requirementsMissing();
 const MAX = 4;
+const MAX_RULES = 30;
 
 /** prod's partners: `n` nets next to the partner pod (1 + n members). */
 const partners = (n: number) => [
@@ -44,6 +46,27 @@ const prodPolicies = [
       selector: "pod == 'api'",
       types: ["Ingress"],
       ingress: [{ action: "Deny", source: { selector: "role == 'partner'" } }, { action: "Allow" }],
+    },
+  },
+];
+
+/** other/web2 from the client and `n` unrelated ipBlocks: 1 + n peer rules in one chain (plus a few). */
+const otherBigPolicy = (n: number) => [
+  {
+    apiVersion: "networking.k8s.io/v1",
+    kind: "NetworkPolicy",
+    metadata: { name: "web2", namespace: "other" },
+    spec: {
+      podSelector: { matchLabels: { pod: "web2" } },
+      policyTypes: ["Ingress"],
+      ingress: [
+        {
+          from: [
+            { podSelector: { matchLabels: { pod: "client" } } },
+            ...Array.from({ length: n }, (_, i) => ({ ipBlock: { cidr: `10.201.${i}.0/24` } })),
+          ],
+        },
+      ],
     },
   },
 ];
@@ -96,7 +119,10 @@ describe(`hostile input: an IP set over FELIX_MAXIPSETSIZE in the kernel (${TEST
     dir.write("prod.yaml", prodPolicies);
     dir.write("partners.yaml", partners(2));
     dir.write("other.yaml", otherPolicy(false));
-    daemon = felixDaemon(topo, dir.path, n1, { FELIX_MAXIPSETSIZE: String(MAX) });
+    daemon = felixDaemon(topo, dir.path, n1, {
+      FELIX_MAXIPSETSIZE: String(MAX),
+      FELIX_POLICYMAXRULES: String(MAX_RULES),
+    });
   });
 
   after(async () => {
@@ -138,5 +164,15 @@ describe(`hostile input: an IP set over FELIX_MAXIPSETSIZE in the kernel (${TEST
     await reaches("partner", "api", false);
     assert.match(await kernelSets(), /10\.200\.0\.0\/24/);
     assert.doesNotMatch(daemon.output(), /dataplane apply failed|restore failed|Hash is full/);
+  });
+
+  test("a policy over FELIX_POLICYMAXRULES fails closed whole; it fits again once it shrinks", async () => {
+    dir.write("other.yaml", otherBigPolicy(MAX_RULES + 10));
+    await reaches("client", "web2", false);
+    assert.match(daemon.output(), /knp\.default\.web2 .*more than FELIX_POLICYMAXRULES \(30\) rules/);
+    await reaches("partner", "web", true); // the rest of the node is untouched
+    dir.write("other.yaml", otherBigPolicy(5));
+    await reaches("client", "web2", true);
+    assert.doesNotMatch(daemon.output(), /dataplane apply failed|restore failed/);
   });
 });
