@@ -95,11 +95,6 @@ export class IpSetIndex {
     return this.over.size > 0;
   }
 
-  /** Members of one family now. */
-  memberCount(id: string, v: IpVersion): number {
-    return this.sets.get(id)?.members[v === 4 ? 0 : 1].size ?? 0;
-  }
-
   /** The ids of sets that went over maxSize or came back under since the last call. */
   takeOverfullFlips(): Set<string> {
     const flips = new Set<string>();
