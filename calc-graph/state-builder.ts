@@ -296,10 +296,9 @@ export class StateBuilder {
         if (!v6) delete d.sysctls["net/ipv6/conf/all/forwarding"];
         Object.assign(d.sysctls, globalSysctls({ ipv6: v6 }));
       }
-      for (const id of dirtySets) {
-        putIpSet(d, this.ipsets, id, this.stats);
-        putOverfullProblems(d, this.ipsets, id);
-      }
+      for (const id of dirtySets) putIpSet(d, this.ipsets, id, this.stats);
+      // Only a set that crossed the bound changes its problem (the message holds no count).
+      for (const id of flips) putOverfullProblems(d, this.ipsets, id);
       const net = this.network.takeDirty();
       this.nodeRoutes.flush(d, net, dirtyNodes);
       if (net.all || net.nodes.size > 0 || dirtyNodes.size > 0 || rerender || staticFlip) {

@@ -18,7 +18,7 @@ export function overfullProblemKey(name: string): string {
   return `IPSet//${name}/size`;
 }
 
-/** Sets or clears the set's problems to match whether it is over the bound now. */
+/** Sets or clears the set's problems to match whether it is over the bound now (called when it crossed it). */
 export function putOverfullProblems(d: Draft<DesiredState>, ipsets: IpSetIndex, id: string): void {
   for (const v of FAMILIES) {
     const name = ipSetName(id, v);
