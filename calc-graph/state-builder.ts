@@ -43,7 +43,7 @@ import {
 import { allowAction, denyAction, type FilterActions, filterActionsOf } from "./rules/filter-actions.js";
 import { logPrefixFor } from "./rules/log-prefix.js";
 import { type Direction, endpointChainName, policyChainName, profileChainName } from "./rules/names.js";
-import { putPolicySizeProblem } from "./rules/policy-size-problem.js";
+import { PolicySizeProblems } from "./rules/policy-size-problem.js";
 import { rpfSkipChain, spoofable } from "./rules/rpf-skip.js";
 import { policyChainPlacement, profileTables, putRuleChain } from "./rules/rule-tables.js";
 import { RPF_SKIP_CHAIN, renderStaticTables, type StaticConfig } from "./rules/static.js";
@@ -91,6 +91,7 @@ export interface BuilderStats {
 
 export class StateBuilder {
   readonly stats: BuilderStats = { chainsRendered: 0, chainsChanged: 0, ipsetsChanged: 0 };
+  private readonly policySizes: PolicySizeProblems;
   private state: DesiredState;
   /** What is handed out: `state`, or its IPv4-only view (ipv6Support false). */
   private out: DesiredState;
@@ -127,6 +128,7 @@ export class StateBuilder {
     private readonly active: ActiveRulesCalculator,
     private readonly ipsets: IpSetIndex,
   ) {
+    this.policySizes = new PolicySizeProblems(cfg.maxPolicyRules);
     this.chains = cfg.ruleRenderer ? chainRenderer(cfg.ruleRenderer) : DEFAULT_CHAINS;
     const action = cfg.endpointToHostAction;
     this.network = new NetworkIndex(
@@ -265,7 +267,7 @@ export class StateBuilder {
           const maxRules = this.cfg.maxPolicyRules;
           if (this.putRuleChain(policyChainName(dir, key), rules, tables, { logPrefix, maxRules })) over.push(dir);
         }
-        putPolicySizeProblem(d, key, p, over, this.cfg.maxPolicyRules);
+        this.policySizes.put(d, key, p, over);
       }
       for (const id of dirty.profiles) {
         const live = this.active.isProfileActive(id);
