@@ -66,7 +66,11 @@ const policyArb = fc
 
 test("IP sets and policies over their bounds and back: any history ends in the state of the final objects", () => {
   fc.assert(
-    historyEndsInFinalState(base, fc.oneof(networkSetArb, podArb, policyArb), { nodeName: "node1", maxIpSetSize: 3, maxPolicyRules: 4 }),
+    historyEndsInFinalState(base, fc.oneof(networkSetArb, podArb, policyArb), {
+      nodeName: "node1",
+      maxIpSetSize: 3,
+      maxPolicyRules: 4,
+    }),
     { numRuns: 300 },
   );
 });
