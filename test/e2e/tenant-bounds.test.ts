@@ -50,8 +50,11 @@ const prodPolicies = [
   },
 ];
 
-/** other/web2 from the client and `n` unrelated ipBlocks: 1 + n peer rules in one chain (plus a few). */
-const otherBigPolicy = (n: number) => [
+/**
+ * other/web2's ingress: none (`from` undefined: it denies all), or from the
+ * client and `blocks` unrelated ipBlocks (1 + blocks peer rules in one chain).
+ */
+const otherPolicy = (from?: { blocks: number }) => [
   {
     apiVersion: "networking.k8s.io/v1",
     kind: "NetworkPolicy",
@@ -59,27 +62,16 @@ const otherBigPolicy = (n: number) => [
     spec: {
       podSelector: { matchLabels: { pod: "web2" } },
       policyTypes: ["Ingress"],
-      ingress: [
-        {
-          from: [
-            { podSelector: { matchLabels: { pod: "client" } } },
-            ...Array.from({ length: n }, (_, i) => ({ ipBlock: { cidr: `10.201.${i}.0/24` } })),
-          ],
-        },
-      ],
-    },
-  },
-];
-
-const otherPolicy = (allow: boolean) => [
-  {
-    apiVersion: "networking.k8s.io/v1",
-    kind: "NetworkPolicy",
-    metadata: { name: "web2", namespace: "other" },
-    spec: {
-      podSelector: { matchLabels: { pod: "web2" } },
-      policyTypes: ["Ingress"],
-      ingress: allow ? [{ from: [{ podSelector: { matchLabels: { pod: "client" } } }] }] : [],
+      ingress: from
+        ? [
+            {
+              from: [
+                { podSelector: { matchLabels: { pod: "client" } } },
+                ...Array.from({ length: from.blocks }, (_, i) => ({ ipBlock: { cidr: `10.201.${i}.0/24` } })),
+              ],
+            },
+          ]
+        : [],
     },
   },
 ];
@@ -121,7 +113,7 @@ describe(
       dir.write("cluster.yaml", clusterManifests(topo));
       dir.write("prod.yaml", prodPolicies);
       dir.write("partners.yaml", partners(2));
-      dir.write("other.yaml", otherPolicy(false));
+      dir.write("other.yaml", otherPolicy());
       daemon = felixDaemon(topo, dir.path, n1, {
         FELIX_MAXIPSETSIZE: String(MAX),
         FELIX_POLICYMAXRULES: String(MAX_RULES),
@@ -152,7 +144,7 @@ describe(
       await reaches("plain", "api", false);
       await reaches("partner", "api", false);
       // other's policy change, made while prod's set is over the bound.
-      dir.write("other.yaml", otherPolicy(true));
+      dir.write("other.yaml", otherPolicy({ blocks: 0 }));
       await reaches("client", "web2", true);
       assert.doesNotMatch(await kernelSets(), /10\.200\./, "no set of ours holds the partners' nets");
       const out = daemon.output();
@@ -170,11 +162,11 @@ describe(
     });
 
     test("a policy over FELIX_POLICYMAXRULES fails closed whole; it fits again once it shrinks", async () => {
-      dir.write("other.yaml", otherBigPolicy(MAX_RULES + 10));
+      dir.write("other.yaml", otherPolicy({ blocks: MAX_RULES + 10 }));
       await reaches("client", "web2", false);
       assert.match(daemon.output(), /knp\.default\.web2 .*more than FELIX_POLICYMAXRULES \(30\) rules/);
       await reaches("partner", "web", true); // the rest of the node is untouched
-      dir.write("other.yaml", otherBigPolicy(5));
+      dir.write("other.yaml", otherPolicy({ blocks: 5 }));
       await reaches("client", "web2", true);
       assert.doesNotMatch(daemon.output(), /dataplane apply failed|restore failed/);
     });
