@@ -294,5 +294,11 @@ export function actionText(s: Step): string {
       return `NFLOG group ${a.group} ${a.prefix}`;
     case "none":
       return "count";
+    case "vmap":
+      return `vmap @${a.map}`;
+    case "randomGoto":
+      return `goto one of ${a.chains.join(", ")}`;
+    case "setUpdate":
+      return `update @${a.set}`;
   }
 }

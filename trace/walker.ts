@@ -141,6 +141,11 @@ function act(
     case "nflog":
     case "none":
       return { goOn: matched, done: [] };
+    case "vmap":
+    case "randomGoto":
+    case "setUpdate":
+      // kube-proxy's nftables layout: the tracer does not follow verdict maps or affinity sets yet.
+      throw new UntraceableRule(`${a.kind}: nft verdict maps and affinity sets are not traced`);
     case "jump":
     case "goto": {
       if (!c.chains(a.chain)) throw new UntraceableRule(`${a.kind} to missing chain ${a.chain}`);

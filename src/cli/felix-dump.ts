@@ -130,7 +130,10 @@ export function buildProgram(): Command {
     .action(async (o: CommonOptions & { family?: "ip" | "ip6" }) => {
       const s = await load(o, "nftables");
       const families = o.family ? [o.family] : ipv6Enabled() ? (["ip", "ip6"] as const) : (["ip"] as const);
-      const tables = families.map((f) => [f, renderNftTable(f, s.iptables[f === "ip" ? "ipv4" : "ipv6"], s.ipsets)]);
+      const tables = families.map((f) => [
+        f,
+        renderNftTable(f, s.iptables[f === "ip" ? "ipv4" : "ipv6"], s.ipsets, s.nftObjects),
+      ]);
       print(
         o,
         () => tables.map(([, t]) => t).join("\n"),
