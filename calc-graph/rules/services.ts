@@ -58,7 +58,7 @@ export interface ServicePortRules {
   readonly filterFirewall: readonly Rule[];
 }
 
-function cidrContains(net: string, len: number, ip: string): boolean {
+export function cidrContains(net: string, len: number, ip: string): boolean {
   try {
     return ipaddr.parse(ip).match(ipaddr.parse(net), len);
   } catch {

@@ -66,6 +66,12 @@ export async function tracerFor(
     for (const p of parsed.problems) log.warn({ file: p.file, line: p.line }, p.message);
     updates = parsed.updates;
   }
+  if (base.proxyMode === "nftables") {
+    // The tracer walks rules; it does not follow verdict maps or affinity sets yet. No answer beats a wrong one.
+    throw new UsageError(
+      "felix-dump trace does not follow kube-proxy's nftables layout (FELIX_PROXYMODE=nftables: verdict maps, affinity sets) yet; FELIX_PROXYMODE=iptables traces the same service behaviour",
+    );
+  }
   const off = (base.proxyMode ?? "off") === "off";
   const cfgFor = (node: string): GraphConfig => ({
     ...base,

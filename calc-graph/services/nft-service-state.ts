@@ -1,0 +1,187 @@
+// The nftables proxy mode's part of a flush (FELIX_PROXYMODE=nftables):
+// each dirty service's own chains (nat service/local/external/endpoint,
+// mangle firewall), its affinity sets, and its elements of kube-proxy's five
+// verdict maps. Element changes are gathered over the flush and put into
+// DesiredState.nftObjects once at its end, one new map object per changed
+// map: a service endpoint change is a few elements and a rewritten service
+// chain, never a rewritten dispatch chain. The dispatch chains change only
+// with the node-port addresses or a health-check port.
+
+import { castDraft, type Draft } from "immer";
+import { type MapVerdict, type NftObjectState, nftObjectKey, type VerdictMapState } from "../../model/nft-objects.js";
+import type { Rule } from "../../model/rule.js";
+import { sameRule } from "../../model/same-rule.js";
+import type { ChainStats, ChainWrites } from "../chain-writer.js";
+import type { DesiredState } from "../desired-state.js";
+import type { IpVersion } from "../model.js";
+import { plain } from "../plain.js";
+import type { ServiceRenderContext } from "../rules/services.js";
+import { type NftMapElement, renderNftServicePort } from "../rules/services-nft.js";
+import { emptyServiceMaps, nftServiceDispatchChains } from "../rules/services-nft-static.js";
+import { type ServicePort, servicePortId } from "./model.js";
+import type { ServiceId } from "./service-index.js";
+
+const FAMILIES: readonly IpVersion[] = [4, 6];
+
+interface Rendered {
+  /** Per family: chains owned, as `<table>/<name>`. */
+  readonly chains: Record<IpVersion, readonly string[]>;
+  readonly elements: Record<IpVersion, readonly NftMapElement[]>;
+  /** nftObjects keys of the affinity sets. */
+  readonly affinity: readonly string[];
+  readonly health: Record<IpVersion, readonly Rule[]>;
+  /** Some port has a firewall chain (depends on this node's addresses). */
+  readonly firewall: boolean;
+}
+
+const elementId = (v: IpVersion, e: Pick<NftMapElement, "map" | "key">) => `${v}/${e.map}/${e.key}`;
+
+export class NftServiceRenderer {
+  private readonly rendered = new Map<ServiceId, Rendered>();
+  private order: ServiceId[] | undefined;
+  /** Which service put each map element (`<v>/<map>/<key>`): a key two services claim stays the first's. */
+  private readonly owners = new Map<string, ServiceId>();
+  /** This flush's element changes per nftObjects map key: key → verdict, undefined to delete. */
+  private readonly pending = new Map<string, Map<string, MapVerdict | undefined>>();
+  private healthChanged = false;
+
+  constructor(private readonly stats: ChainStats & { ipsetsChanged: number }) {}
+
+  /** Services whose chains look at this node's addresses (the LB source-range allowance). */
+  withFirewall(): ServiceId[] {
+    return [...this.rendered].filter(([, r]) => r.firewall).map(([id]) => id);
+  }
+
+  /** Renders one service's ports (sorted); returns the ports that could not be rendered, with why. */
+  render(
+    d: Draft<DesiredState>,
+    writes: ChainWrites,
+    id: ServiceId,
+    ports: readonly ServicePort[],
+    ctxOf: (sp: ServicePort) => ServiceRenderContext,
+  ): string[] {
+    const before = this.rendered.get(id);
+    const chains: Record<IpVersion, string[]> = { 4: [], 6: [] };
+    const elements: Record<IpVersion, NftMapElement[]> = { 4: [], 6: [] };
+    const health: Record<IpVersion, Rule[]> = { 4: [], 6: [] };
+    const affinity: string[] = [];
+    const unsupported: string[] = [];
+    let firewall = false;
+    for (const sp of ports) {
+      const v = sp.family;
+      let r: ReturnType<typeof renderNftServicePort>;
+      try {
+        r = renderNftServicePort(sp, ctxOf(sp));
+        writes.writeAll(v, "nat", r.natChains, this.stats);
+        writes.writeAll(v, "mangle", r.mangleChains, this.stats);
+      } catch (e) {
+        // Left out whole (no map element, so no half-programmed service) and reported.
+        unsupported.push(`${servicePortId(sp)}: ${(e as Error).message}`);
+        continue;
+      }
+      for (const c of r.natChains) chains[v].push(`nat/${c.name}`);
+      for (const c of r.mangleChains) chains[v].push(`mangle/${c.name}`);
+      firewall ||= r.mangleChains.length > 0;
+      elements[v].push(...r.elements);
+      health[v].push(...r.filterHealthChecks);
+      for (const s of r.affinitySets) {
+        const key = nftObjectKey(s);
+        affinity.push(key);
+        const old = plain(d.nftObjects?.[key]);
+        if (old?.kind !== "affinitySet" || old.timeoutSeconds !== s.timeoutSeconds) this.putObject(d, key, s);
+      }
+    }
+    for (const v of FAMILIES) {
+      for (const c of before?.chains[v] ?? []) {
+        if (chains[v].includes(c)) continue;
+        const [table, name] = [c.slice(0, c.indexOf("/")), c.slice(c.indexOf("/") + 1)];
+        writes.write(v, table as "nat" | "mangle", name, undefined, this.stats);
+      }
+      this.updateElements(id, v, before?.elements[v] ?? [], elements[v]);
+      const a = before?.health[v] ?? [];
+      if (a.length !== health[v].length || a.some((r, i) => !sameRule(r, health[v][i]))) this.healthChanged = true;
+    }
+    for (const key of before?.affinity ?? []) if (!affinity.includes(key)) this.putObject(d, key, undefined);
+    if (ports.length === 0) {
+      if (this.rendered.delete(id)) this.order = undefined;
+    } else {
+      if (!this.rendered.has(id)) this.order = undefined;
+      this.rendered.set(id, { chains, elements, affinity, health, firewall });
+    }
+    return unsupported;
+  }
+
+  private updateElements(id: ServiceId, v: IpVersion, old: readonly NftMapElement[], now: readonly NftMapElement[]) {
+    const wanted = new Map(now.map((e) => [elementId(v, e), e]));
+    for (const e of old) {
+      const eid = elementId(v, e);
+      if (!wanted.has(eid) && this.owners.get(eid) === id) {
+        this.owners.delete(eid);
+        this.change(v, e.map, e.key, undefined);
+      }
+    }
+    for (const [eid, e] of wanted) {
+      const owner = this.owners.get(eid);
+      if (owner !== undefined && owner !== id) continue;
+      this.owners.set(eid, id);
+      this.change(v, e.map, e.key, e.verdict);
+    }
+  }
+
+  private change(v: IpVersion, map: string, key: string, verdict: MapVerdict | undefined): void {
+    const mk = nftObjectKey({ family: v, name: map });
+    let m = this.pending.get(mk);
+    if (!m) this.pending.set(mk, (m = new Map()));
+    m.set(key, verdict);
+  }
+
+  private putObject(d: Draft<DesiredState>, key: string, o: NftObjectState | undefined): void {
+    if (!d.nftObjects) d.nftObjects = {};
+    if (o) d.nftObjects[key] = castDraft(Object.freeze(o));
+    else delete d.nftObjects[key];
+    this.stats.ipsetsChanged++;
+  }
+
+  /**
+   * The end of a flush: the maps (declared even while empty: the fixed
+   * chains look them up) with this flush's element changes, and the
+   * dispatch chains when the node-port addresses or a health check changed.
+   */
+  commit(
+    d: Draft<DesiredState>,
+    writes: ChainWrites,
+    nodePortIPsChanged: boolean,
+    nodePortIPs: (v: IpVersion) => readonly string[] | undefined,
+  ): void {
+    for (const v of FAMILIES) {
+      for (const empty of emptyServiceMaps(v)) {
+        const key = nftObjectKey(empty);
+        const old = plain(d.nftObjects?.[key]) as VerdictMapState | undefined;
+        const changes = this.pending.get(key);
+        if (old && !changes) continue;
+        const elements = new Map(old?.elements ?? []);
+        let changed = !old;
+        for (const [k, verdict] of changes ?? []) {
+          const have = elements.get(k);
+          if (verdict === undefined) changed = elements.delete(k) || changed;
+          else if (!have || JSON.stringify(have) !== JSON.stringify(verdict)) {
+            elements.set(k, verdict);
+            changed = true;
+          }
+        }
+        if (changed) this.putObject(d, key, { ...empty, elements });
+      }
+    }
+    this.pending.clear();
+    if (!this.healthChanged && !nodePortIPsChanged) return;
+    this.healthChanged = false;
+    if (!this.order) this.order = [...this.rendered.keys()].sort();
+    for (const v of FAMILIES) {
+      const health: Rule[] = [];
+      for (const id of this.order) health.push(...this.rendered.get(id)!.health[v]);
+      const { nat, filter } = nftServiceDispatchChains(v, health, nodePortIPs(v));
+      for (const c of nat) writes.write(v, "nat", c.name, c, this.stats);
+      for (const c of filter) writes.write(v, "filter", c.name, c, this.stats);
+    }
+  }
+}
