@@ -153,7 +153,10 @@ export function renderNftServicePort(sp: ServicePort, ctx: ServiceRenderContext)
   const reachable = new Map<ServiceEndpoint, { chain: string; affinitySet: string }>();
   const namesOf = (ep: ServiceEndpoint) => {
     let r = reachable.get(ep);
-    if (!r) reachable.set(ep, (r = nftEndpointNames(sp, ep)));
+    if (!r) {
+      r = nftEndpointNames(sp, ep);
+      reachable.set(ep, r);
+    }
     return r;
   };
   const toEndpoints = (chainName: string, eps: readonly ServiceEndpoint[]) => {

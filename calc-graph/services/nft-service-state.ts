@@ -131,7 +131,10 @@ export class NftServiceRenderer {
   private change(v: IpVersion, map: string, key: string, verdict: MapVerdict | undefined): void {
     const mk = nftObjectKey({ family: v, name: map });
     let m = this.pending.get(mk);
-    if (!m) this.pending.set(mk, (m = new Map()));
+    if (!m) {
+      m = new Map();
+      this.pending.set(mk, m);
+    }
     m.set(key, verdict);
   }
 
