@@ -84,10 +84,12 @@ export function planObjects(
   };
   const desired = new Map(familyObjects(want, v).map((o) => [o.name, o]));
   const candidates = new Set<string>();
-  if (applied && want) {
-    for (const k of new Set([...Object.keys(applied), ...Object.keys(want)])) {
-      const o = want[k] ?? applied[k];
-      if (o.family === v && applied[k] !== want[k]) candidates.add(o.name);
+  if (applied) {
+    // Since the last apply: only what is not the same object (all of it when the objects went).
+    const now = want ?? {};
+    for (const k of new Set([...Object.keys(applied), ...Object.keys(now)])) {
+      const o = now[k] ?? applied[k];
+      if (o.family === v && applied[k] !== now[k]) candidates.add(o.name);
     }
   } else {
     for (const n of desired.keys()) candidates.add(n);
