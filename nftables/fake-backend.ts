@@ -106,9 +106,11 @@ export class FakeNftBackend implements NftBackend {
         return;
       case "add set": {
         const have = t.sets.get(c.name);
-        if (have && (have.type !== c.type || have.interval !== c.interval || have.timeout !== c.timeout))
+        if (have && (have.type !== c.type || have.interval !== c.interval))
           throw new Error(`File exists: set ${c.name}`);
         const timeout = c.timeout !== undefined ? { timeout: c.timeout } : {};
+        // As the kernel does, re-adding a timeout set with another timeout changes it in place.
+        if (have && have.timeout !== undefined && c.timeout !== undefined) have.timeout = c.timeout;
         if (!have) t.sets.set(c.name, { type: c.type, interval: c.interval, elements: new Set(), ...timeout });
         return;
       }

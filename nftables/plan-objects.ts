@@ -9,8 +9,9 @@
 //     chains are declared (an element naming a chain needs the chain).
 // A map diffs element by element like a set (one endpoint change: a few
 // elements). An affinity set's elements are the kernel's (`update` adds
-// them): never deleted, never drift; a changed timeout re-creates the set
-// with the chains using it.
+// them): never deleted, never drift; a changed timeout is re-declared in
+// place (the kernel takes it); another type re-creates the object with the
+// chains using it.
 
 import type { NftObjectState } from "../model/nft-objects.js";
 import type { NftFamily } from "./backend.js";
@@ -114,8 +115,13 @@ export function planObjects(
     const spec = nftObjectSpec(o);
     const elems = nftObjectElements(o);
     assertSafeNftName(name);
-    const retyped = have && (have.type !== spec.type || have.interval || have.timeout !== spec.timeout);
-    if (!have || retyped) {
+    // Re-adding a timeout set with another timeout changes it in place (its elements and users stay).
+    const retimed = have?.timeout !== undefined && spec.timeout !== undefined && have.timeout !== spec.timeout;
+    const retyped = have && !retimed && (have.type !== spec.type || have.interval || have.timeout !== spec.timeout);
+    if (retimed) {
+      out.declares.push(`add set ${t} ${name} { ${objectDeclText(spec)} }`);
+      out.setsWritten++;
+    } else if (!have || retyped) {
       if (retyped) {
         // `delete set` removes a map too; the declare below comes after it in the script.
         out.deletes.push(`delete set ${t} ${name}`);

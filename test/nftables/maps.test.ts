@@ -43,20 +43,37 @@ describe("nft syncer: kube-proxy's maps and affinity sets", () => {
     const { nft } = await setUp();
     assert.equal(nft.transactions.length, 1);
     const v = parseNftJson((await nft.list())!);
-    for (const m of ["service-ips", "service-nodeports", "no-endpoint-services", "no-endpoint-nodeports", "firewall-ips"])
+    for (const m of [
+      "service-ips",
+      "service-nodeports",
+      "no-endpoint-services",
+      "no-endpoint-nodeports",
+      "firewall-ips",
+    ])
       assert.ok(v.sets.get(m)?.type.endsWith(" : verdict"), m);
-    assert.deepEqual([...v.sets.get("service-ips")!.elements].map((e) => e.split(" : ")[0]), ["10.96.0.10 . tcp . 80"]);
+    assert.deepEqual(
+      [...v.sets.get("service-ips")!.elements].map((e) => e.split(" : ")[0]),
+      ["10.96.0.10 . tcp . 80"],
+    );
   });
 
   test("an endpoint added: its chain, the service chain and its affinity set; no map element, no dispatch chain", async () => {
     const { g, nft, apply } = await setUp();
     const r = await apply(
-      g.apply([sliceUpdate("web-1", "web", [{ ip: "10.65.1.5", node: "node1" }, { ip: "10.65.2.5", node: "node2" }])]),
+      g.apply([
+        sliceUpdate("web-1", "web", [
+          { ip: "10.65.1.5", node: "node1" },
+          { ip: "10.65.2.5", node: "node2" },
+        ]),
+      ]),
     );
     const script = last(nft);
     assert.doesNotMatch(script, /element/);
     assert.doesNotMatch(script, /nat-services|filter-endpoints-check/);
-    assert.match(script, /^add set ip calico affinity-\S+__10\.65\.2\.5\/8080 \{ type ipv4_addr; size 65535; flags dynamic,timeout; timeout 10800s; \}$/m);
+    assert.match(
+      script,
+      /^add set ip calico affinity-\S+__10\.65\.2\.5\/8080 \{ type ipv4_addr; size 65535; flags dynamic,timeout; timeout 10800s; \}$/m,
+    );
     assert.match(script, /^flush chain ip calico nat-service-\S+-demo\/web\/tcp\/http$/m);
     assert.equal(r.chainsWritten, 2);
   });
@@ -65,7 +82,9 @@ describe("nft syncer: kube-proxy's maps and affinity sets", () => {
     const { g, nft, apply } = await setUp();
     await apply(g.apply([other, sliceUpdate("other-1", "other", [{ ip: "10.65.2.9", node: "node2" }])]));
     let lines = last(nft).trim().split("\n");
-    const el = lines.findIndex((l) => /^add element ip calico service-ips \{ 10\.96\.0\.20 \. tcp \. 80 : goto nat-service-/.test(l));
+    const el = lines.findIndex((l) =>
+      /^add element ip calico service-ips \{ 10\.96\.0\.20 \. tcp \. 80 : goto nat-service-/.test(l),
+    );
     assert.ok(el > lines.findIndex((l) => /^add chain ip calico nat-service-\S+demo\/other/.test(l)), lines.join("\n"));
     assert.equal(lines.filter((l) => l.includes("element")).length, 1);
     assert.doesNotMatch(last(nft), /nat-services/);
@@ -81,26 +100,37 @@ describe("nft syncer: kube-proxy's maps and affinity sets", () => {
     await apply(g.apply([sliceUpdate("web-1", "web", null)]));
     const v = parseNftJson((await nft.list())!);
     assert.deepEqual([...v.sets.get("service-ips")!.elements], []);
-    assert.deepEqual([...v.sets.get("no-endpoint-services")!.elements], ["10.96.0.10 . tcp . 80 : goto filter-reject-chain"]);
+    assert.deepEqual(
+      [...v.sets.get("no-endpoint-services")!.elements],
+      ["10.96.0.10 . tcp . 80 : goto filter-reject-chain"],
+    );
     assert.deepEqual([...v.sets.get("no-endpoint-nodeports")!.elements], ["tcp . 30080 : goto filter-reject-chain"]);
     assert.deepEqual(await affinitySets(nft), []);
-    assert.deepEqual([...v.chains.keys()].filter((c) => c.includes("demo/web")), []);
+    assert.deepEqual(
+      [...v.chains.keys()].filter((c) => c.includes("demo/web")),
+      [],
+    );
   });
 
   test("the kernel's affinity elements are not drift: a refresh leaves them; a map element removed behind our back is put back alone", async () => {
     const { nft, syncer, apply, g } = await setUp();
     const [aff] = await affinitySets(nft);
-    await nft.transact(`add element ip calico ${aff} { 192.0.2.7 }\ndelete element ip calico service-nodeports { tcp . 30080 }\n`);
+    await nft.transact(
+      `add element ip calico ${aff} { 192.0.2.7 }\ndelete element ip calico service-nodeports { tcp . 30080 }\n`,
+    );
     syncer.invalidate();
     const r = await apply(g.apply([]));
-    assert.equal(last(nft), "add element ip calico service-nodeports { tcp . 30080 : goto nat-external-AXK6CI2C-demo/web/tcp/http }\n");
+    assert.equal(
+      last(nft),
+      "add element ip calico service-nodeports { tcp . 30080 : goto nat-external-AXK6CI2C-demo/web/tcp/http }\n",
+    );
     assert.equal(r.linesWritten, 1);
     assert.deepEqual([...parseNftJson((await nft.list())!).sets.get(aff)!.elements], ["192.0.2.7"]);
     syncer.invalidate();
     assert.equal((await apply(g.apply([]))).linesWritten, 0);
   });
 
-  test("a changed affinity timeout re-creates the sets with the chains using them (the fake refuses a set in use)", async () => {
+  test("a changed affinity timeout is re-declared in place: no set deleted, no chain rewritten", async () => {
     const { g, nft, apply } = await setUp();
     const web2 = svcUpdate("web", {
       type: "NodePort",
@@ -110,7 +140,12 @@ describe("nft syncer: kube-proxy's maps and affinity sets", () => {
       ports: [{ name: "http", port: 80, nodePort: 30080 }],
     });
     await apply(g.apply([web2]));
-    assert.match(last(nft), /^delete set ip calico affinity-/m);
-    assert.match(last(nft), /timeout 60s;/);
+    assert.doesNotMatch(last(nft), /delete set|chain/);
+    assert.match(
+      last(nft),
+      /^add set ip calico affinity-\S+ \{ type ipv4_addr; size 65535; flags dynamic,timeout; timeout 60s; \}$/m,
+    );
+    const [aff] = await affinitySets(nft);
+    assert.equal(parseNftJson((await nft.list())!).sets.get(aff)?.timeout, 60);
   });
 });

@@ -9,11 +9,11 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { CalcGraph } from "../../../calc-graph/calc-graph.js";
 import type { DesiredState } from "../../../calc-graph/desired-state.js";
+import { checkServicePortNames, nftEndpointNames } from "../../../calc-graph/services/nft-names.js";
+import { IPTABLES_RULES } from "../../../iptables/rule-render.js";
 import type { VerdictMapState } from "../../../model/nft-objects.js";
 import { chainNames, chainOf } from "../../../model/tables.js";
 import { NFT_RULES } from "../../../nftables/render.js";
-import { IPTABLES_RULES } from "../../../iptables/rule-render.js";
-import { checkServicePortNames, nftEndpointNames } from "../../../calc-graph/services/nft-names.js";
 import { deleted, node } from "../fixtures.js";
 import { sliceUpdate, svcUpdate } from "./fixtures.js";
 
@@ -33,7 +33,14 @@ const web = svcUpdate("web", {
 
 describe("nftables proxy mode in the graph", () => {
   test("cluster IP and node port in the maps, endpoints behind numgen vmap, affinity sets per endpoint", () => {
-    const s = graph().apply([...nodes, web, sliceUpdate("web-1", "web", [{ ip: "10.65.1.5", node: "node1" }, { ip: "10.65.2.5", node: "node2" }])]);
+    const s = graph().apply([
+      ...nodes,
+      web,
+      sliceUpdate("web-1", "web", [
+        { ip: "10.65.1.5", node: "node1" },
+        { ip: "10.65.2.5", node: "node2" },
+      ]),
+    ]);
     assert.deepEqual(keys(s, "service-ips"), ["10.96.0.10,tcp:80"]);
     assert.deepEqual(keys(s, "service-nodeports"), ["tcp:30080"]);
     assert.deepEqual(keys(s, "no-endpoint-services"), []);
@@ -45,7 +52,10 @@ describe("nftables proxy mode in the graph", () => {
     assert.equal(affinity.length, 2);
     for (const a of affinity) assert.equal(a.kind === "affinitySet" && a.timeoutSeconds, 10800);
     // No iptables-layout chain in this mode.
-    assert.deepEqual(natChains(s).filter((c) => c.startsWith("cali-SVC") || c.startsWith("cali-SEP")), []);
+    assert.deepEqual(
+      natChains(s).filter((c) => c.startsWith("cali-SVC") || c.startsWith("cali-SEP")),
+      [],
+    );
   });
 
   test("an endpoint change: that service's chains and map elements change, nothing else", () => {
@@ -58,12 +68,20 @@ describe("nftables proxy mode in the graph", () => {
       sliceUpdate("web-1", "web", [{ ip: "10.65.1.5", node: "node1" }]),
       sliceUpdate("other-1", "other", [{ ip: "10.65.2.9", node: "node2" }]),
     ]);
-    const s2 = g.apply([sliceUpdate("web-1", "web", [{ ip: "10.65.1.5", node: "node1" }, { ip: "10.65.2.5", node: "node2" }])]);
+    const s2 = g.apply([
+      sliceUpdate("web-1", "web", [
+        { ip: "10.65.1.5", node: "node1" },
+        { ip: "10.65.2.5", node: "node2" },
+      ]),
+    ]);
     // The fixed chains keep their objects; the other service's too.
     for (const c of ["services", "mark-for-masquerade", "masquerading"]) {
       assert.equal(chainOf(s2.iptables.ipv4.nat, c), chainOf(s1.iptables.ipv4.nat, c), c);
     }
-    assert.equal(chainOf(s2.iptables.ipv4.filter, "endpoints-check"), chainOf(s1.iptables.ipv4.filter, "endpoints-check"));
+    assert.equal(
+      chainOf(s2.iptables.ipv4.filter, "endpoints-check"),
+      chainOf(s1.iptables.ipv4.filter, "endpoints-check"),
+    );
     const otherSvc = natChains(s1).find((c) => c.includes("demo/other/"))!;
     assert.equal(chainOf(s2.iptables.ipv4.nat, otherSvc), chainOf(s1.iptables.ipv4.nat, otherSvc));
     // The maps' elements did not change (same frontends): same objects.
@@ -74,7 +92,10 @@ describe("nftables proxy mode in the graph", () => {
     const s3 = g.apply([sliceUpdate("web-1", "web", null)]);
     assert.deepEqual(keys(s3, "service-ips"), ["10.96.0.20,tcp:80"]);
     assert.deepEqual(keys(s3, "no-endpoint-services"), ["10.96.0.10,tcp:80"]);
-    assert.deepEqual(map(s3, "no-endpoint-services").elements.get("10.96.0.10,tcp:80"), { kind: "goto", chain: "reject-chain" });
+    assert.deepEqual(map(s3, "no-endpoint-services").elements.get("10.96.0.10,tcp:80"), {
+      kind: "goto",
+      chain: "reject-chain",
+    });
     assert.deepEqual(keys(s3, "no-endpoint-nodeports"), ["tcp:30080"]);
     assert.equal(natChains(s3).filter((c) => c.includes("demo/web/")).length, 0);
     assert.equal(Object.values(s3.nftObjects!).filter((o) => o.kind === "affinitySet").length, 0);
@@ -101,11 +122,18 @@ describe("nftables proxy mode in the graph", () => {
 
   test("attack: names that are not DNS labels never become chain names; the port is left out and reported", () => {
     const bad = { ...svcUpdate("web", { clusterIP: "10.96.0.10", ports: [{ name: "Http;flush", port: 80 }] }) };
-    const s = graph().apply([...nodes, bad, sliceUpdate("web-1", "web", [{ ip: "10.65.1.5" }], [{ name: "Http;flush", port: 8080 }])]);
+    const s = graph().apply([
+      ...nodes,
+      bad,
+      sliceUpdate("web-1", "web", [{ ip: "10.65.1.5" }], [{ name: "Http;flush", port: 8080 }]),
+    ]);
     assert.deepEqual(keys(s, "service-ips"), []);
     // Conversion refuses it first; nft-names.ts would refuse it again before any chain name.
     assert.match(s.problems["Service/demo/web"]?.message ?? "", /is not a DNS-1123 label/);
-    assert.deepEqual(natChains(s).filter((c) => c.includes("web")), []);
+    assert.deepEqual(
+      natChains(s).filter((c) => c.includes("web")),
+      [],
+    );
   });
 
   test("attack: nft-names.ts refuses whatever is not a DNS label, and hashes as kube-proxy does", () => {
@@ -115,11 +143,29 @@ describe("nftables proxy mode in the graph", () => {
     }
     assert.throws(() => checkServicePortNames({ namespace: "demo", service: "web", portName: "A" }), /DNS label/);
     checkServicePortNames({ namespace: "demo", service: "web", portName: "" });
-    const sp = { namespace: "ns1", service: "svc1", protocol: "tcp", portName: "p80" } as Parameters<typeof nftEndpointNames>[0];
+    const sp = { namespace: "ns1", service: "svc1", protocol: "tcp", portName: "p80" } as Parameters<
+      typeof nftEndpointNames
+    >[0];
     // kube-proxy's own example name (pkg/proxy/nftables: "5OJB2KTY-ns1/svc1/tcp/p80__10.180.0.1/80").
-    const n = nftEndpointNames(sp, { ip: "10.180.0.1", port: 80, local: false, ready: true, serving: true, terminating: false });
+    const n = nftEndpointNames(sp, {
+      ip: "10.180.0.1",
+      port: 80,
+      local: false,
+      ready: true,
+      serving: true,
+      terminating: false,
+    });
     assert.equal(n.chain, "endpoint-5OJB2KTY-ns1/svc1/tcp/p80__10.180.0.1/80");
-    assert.throws(() => nftEndpointNames(sp, { ip: "10.0.0.1 }", port: 80, local: false, ready: true, serving: true, terminating: false }));
+    assert.throws(() =>
+      nftEndpointNames(sp, {
+        ip: "10.0.0.1 }",
+        port: 80,
+        local: false,
+        ready: true,
+        serving: true,
+        terminating: false,
+      }),
+    );
   });
 
   test("attack: an external IP equal to another Service's cluster IP never captures it in this mode", () => {
@@ -140,7 +186,9 @@ describe("nftables proxy mode in the graph", () => {
         sliceUpdate("aaa-1", "aaa", [{ ip: "10.65.2.66" }], [{ name: "https", port: 443 }]),
       ]);
       const v = map(s, "service-ips").elements.get("10.96.0.1,tcp:443");
-      assert.ok(v?.kind === "goto" && v.chain.includes("default/kubernetes") === false && v.chain.includes("demo/kubernetes"));
+      assert.ok(
+        v?.kind === "goto" && v.chain.includes("default/kubernetes") === false && v.chain.includes("demo/kubernetes"),
+      );
       assert.equal([...map(s, "service-ips").elements.keys()].filter((k) => k.startsWith("10.96.0.1,")).length, 1);
     }
   });
