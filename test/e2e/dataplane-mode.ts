@@ -11,7 +11,8 @@ export type TestDataplane = "iptables" | "nftables";
 
 for (const v of ["FELIX_TEST_DATAPLANE", "FELIX_TEST_PROXYMODE"]) {
   const value = process.env[v];
-  if (value && !["iptables", "nftables"].includes(value)) throw new Error(`${v} must be iptables or nftables, not ${value}`);
+  if (value && !["iptables", "nftables"].includes(value))
+    throw new Error(`${v} must be iptables or nftables, not ${value}`);
 }
 
 /**
@@ -140,4 +141,18 @@ export async function tableText(ns: string, table: string, family: 4 | 6 = 4): P
   const fam = family === 4 ? "ip" : "ip6";
   if (!(await exec(ns, "nft", "list", "tables", fam)).includes(`table ${fam} calico\n`)) return "";
   return exec(ns, "nft", "list", "table", fam, "calico");
+}
+
+/** Fails unless the agent in `ns` programs services in the proxy layout under test (no silent fallback). */
+export async function assertProxyLayout(ns: string): Promise<void> {
+  if (TEST_PROXYMODE === "nftables") {
+    const m = await exec(ns, "nft", "list", "map", "ip", "calico", "service-ips");
+    assert.match(m, /type ipv4_addr \. inet_proto \. inet_service : verdict/);
+    assert.ok(
+      !(await chainNames(ns, "nat")).includes("cali-SERVICES"),
+      "an iptables-layout chain in nftables proxy mode",
+    );
+    return;
+  }
+  assert.ok((await chainNames(ns, "nat")).includes("cali-SERVICES"), "no cali-SERVICES chain in iptables proxy mode");
 }

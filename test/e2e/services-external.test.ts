@@ -23,7 +23,7 @@ import {
 } from "../../src/netns/topology.js";
 import { skipIf } from "../helpers/skip.js";
 import { clusterManifests, eventually, felixDaemon, ManifestDir, statusDir } from "./cluster.js";
-import { TEST_PROXYMODE } from "./dataplane-mode.js";
+import { assertProxyLayout, TEST_PROXYMODE } from "./dataplane-mode.js";
 
 const skip = requirementsMissing();
 const LB_IP = "192.0.2.50";
@@ -79,7 +79,12 @@ describe(`external traffic to services (${TEST_PROXYMODE} proxy mode)`, skipIf(s
     dir.write("cluster.yaml", clusterManifests(topo));
     const port = (nodePort: number) => [{ name: "http", port: 80, targetPort: 80, nodePort }];
     dir.write("services.yaml", [
-      service("local", { type: "NodePort", clusterIP: "10.96.0.81", externalTrafficPolicy: "Local", ports: port(30081) }),
+      service("local", {
+        type: "NodePort",
+        clusterIP: "10.96.0.81",
+        externalTrafficPolicy: "Local",
+        ports: port(30081),
+      }),
       slice("local", [b1]),
       service("cluster", { type: "NodePort", clusterIP: "10.96.0.82", ports: port(30082) }),
       slice("cluster", [b1]),
@@ -110,6 +115,10 @@ describe(`external traffic to services (${TEST_PROXYMODE} proxy mode)`, skipIf(s
     for (const n of [n1, n2]) if (n) rmSync(statusDir(topo, n), { recursive: true, force: true });
     await topo?.destroy();
     dir?.destroy();
+  });
+
+  test("the agents program services in the proxy layout under test", async () => {
+    for (const n of [n1, n2]) await assertProxyLayout(n.netns);
   });
 
   test("externalTrafficPolicy Local: the endpoint sees the client's address; a node without a local endpoint drops", async () => {

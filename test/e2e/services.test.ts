@@ -19,7 +19,7 @@ import {
 import { skipIf } from "../helpers/skip.js";
 import { traceMatrix } from "../helpers/trace-matrix.js";
 import { clusterManifests, eventually, felixDaemon, ManifestDir, statusDir } from "./cluster.js";
-import { TEST_DATAPLANE, TEST_PROXYMODE } from "./dataplane-mode.js";
+import { assertProxyLayout, TEST_DATAPLANE, TEST_PROXYMODE } from "./dataplane-mode.js";
 
 const skip = requirementsMissing();
 const ENV = { FELIX_PROXYMODE: TEST_PROXYMODE };
@@ -160,6 +160,10 @@ describe(`services end to end (${TEST_PROXYMODE} proxy mode)`, skipIf(skip), () 
     for (const n of [n1, n2]) if (n) rmSync(statusDir(topo, n), { recursive: true, force: true });
     await topo?.destroy();
     dir?.destroy();
+  });
+
+  test("the agents program services in the proxy layout under test", async () => {
+    for (const n of [n1, n2]) await assertProxyLayout(n.netns);
   });
 
   test("a pod reaches a ClusterIP and, over many connections, every backend answers", async () => {
