@@ -36,9 +36,8 @@ import {
   SERVICE_NODEPORTS_MAP,
 } from "../services/nft-names.js";
 import { MARK_MASQ as DEFAULT_MARK_MASQ } from "./marks.js";
+import { afterFirstHook, type Hooks, masqueradeChains, proxyForwardChain } from "./services-static.js";
 import type { StaticTable } from "./static.js";
-
-type Hooks = Record<string, { insert: readonly Rule[]; append: readonly Rule[] }>;
 
 /** The five verdict maps of a family, empty: their elements come from the service ports. */
 export function emptyServiceMaps(v: IpVersion): VerdictMapState[] {
@@ -134,16 +133,10 @@ export function withNftServiceTables(
   const natChains: Chain[] = tables.nat.chains.map((c) =>
     c.name === "cali-POSTROUTING" ? { name: c.name, rules: [jump(NFT_MASQUERADING_CHAIN), ...c.rules] } : c,
   );
-  natChains.push(...dispatch.nat, { name: NFT_MARK_MASQ_CHAIN, rules: [rule(NO_MATCH, Actions.setMark(MARK_MASQ))] });
-  natChains.push({
-    name: NFT_MASQUERADING_CHAIN,
-    rules: [
-      rule(match().mark(MARK_MASQ, MARK_MASQ, true).build(), Actions.return),
-      // Cleared so a packet that goes through the stack again is not masqueraded twice.
-      rule(NO_MATCH, Actions.clearMark(MARK_MASQ)),
-      rule(NO_MATCH, Actions.masquerade({ randomFully }), "kubernetes service traffic requiring SNAT"),
-    ],
-  });
+  natChains.push(
+    ...dispatch.nat,
+    ...masqueradeChains(NFT_MARK_MASQ_CHAIN, NFT_MASQUERADING_CHAIN, MARK_MASQ, randomFully),
+  );
   const natHooks: Hooks = { ...tables.nat.hooks };
   for (const b of ["PREROUTING", "OUTPUT"]) {
     const h = natHooks[b] ?? { insert: [], append: [] };
@@ -161,17 +154,13 @@ export function withNftServiceTables(
   };
 
   const filterHooks: Hooks = { ...tables.filter.hooks };
-  const after = (b: string, rules: Rule[]) => {
-    const h = filterHooks[b] ?? { insert: [], append: [] };
-    filterHooks[b] = { insert: [...h.insert.slice(0, 1), ...rules, ...h.insert.slice(1)], append: h.append };
-  };
+  const after = (b: string, rules: Rule[]) => afterFirstHook(filterHooks, b, rules);
   after("INPUT", [
     jump(NFT_HEALTH_CHECK_CHAIN, "kubernetes health check service ports"),
     jumpNew(NFT_ENDPOINTS_CHECK_CHAIN),
   ]);
   after("FORWARD", [jumpNew(NFT_ENDPOINTS_CHECK_CHAIN), jump(PROXY_FORWARD_CHAIN)]);
   after("OUTPUT", [jumpNew(NFT_ENDPOINTS_CHECK_CHAIN)]);
-  const invalid = kubeProxy.conntrackTCPLiberal ? [] : [rule(match().ctState("INVALID").build(), Actions.drop)];
   return {
     ...tables,
     mangle: { chains: [...tables.mangle.chains, firewallCheck], hooks: mangleHooks },
@@ -181,18 +170,7 @@ export function withNftServiceTables(
         ...tables.filter.chains,
         ...dispatch.filter,
         { name: NFT_REJECT_CHAIN, rules: [rule(NO_MATCH, Actions.reject(v))] },
-        {
-          name: PROXY_FORWARD_CHAIN,
-          rules: [
-            ...invalid,
-            rule(match().mark(MARK_MASQ, MARK_MASQ).build(), Actions.accept, "kubernetes forwarding rules"),
-            rule(
-              match().ctState("RELATED,ESTABLISHED").build(),
-              Actions.accept,
-              "kubernetes forwarding conntrack rule",
-            ),
-          ],
-        },
+        proxyForwardChain(MARK_MASQ, kubeProxy),
       ],
       hooks: filterHooks,
     },
