@@ -39,8 +39,8 @@ const elementId = (v: IpVersion, e: Pick<NftMapElement, "map" | "key">) => `${v}
 export class NftServiceRenderer {
   private readonly rendered = new Map<ServiceId, Rendered>();
   private order: ServiceId[] | undefined;
-  /** Which service put each map element (`<v>/<map>/<key>`): a key two services claim stays the first's. */
-  private readonly owners = new Map<string, ServiceId>();
+  /** Per map element (`<v>/<map>/<key>`), the services that want it and their verdicts. */
+  private readonly claims = new Map<string, Map<ServiceId, MapVerdict>>();
   /** This flush's element changes per nftObjects map key: key → verdict, undefined to delete. */
   private readonly pending = new Map<string, Map<string, MapVerdict | undefined>>();
   private healthChanged = false;
@@ -113,18 +113,28 @@ export class NftServiceRenderer {
 
   private updateElements(id: ServiceId, v: IpVersion, old: readonly NftMapElement[], now: readonly NftMapElement[]) {
     const wanted = new Map(now.map((e) => [elementId(v, e), e]));
+    const touched = new Map<string, NftMapElement>();
     for (const e of old) {
       const eid = elementId(v, e);
-      if (!wanted.has(eid) && this.owners.get(eid) === id) {
-        this.owners.delete(eid);
-        this.change(v, e.map, e.key, undefined);
-      }
+      if (wanted.has(eid)) continue;
+      this.claims.get(eid)?.delete(id);
+      touched.set(eid, e);
     }
     for (const [eid, e] of wanted) {
-      const owner = this.owners.get(eid);
-      if (owner !== undefined && owner !== id) continue;
-      this.owners.set(eid, id);
-      this.change(v, e.map, e.key, e.verdict);
+      let c = this.claims.get(eid);
+      if (!c) {
+        c = new Map();
+        this.claims.set(eid, c);
+      }
+      c.set(id, e.verdict);
+      touched.set(eid, e);
+    }
+    // A key two services claim is the first's by id (order-independent); when it goes, the next one's.
+    for (const [eid, e] of touched) {
+      const c = this.claims.get(eid);
+      const winner = c && c.size > 0 ? [...c.keys()].sort()[0] : undefined;
+      if (winner === undefined) this.claims.delete(eid);
+      this.change(v, e.map, e.key, winner === undefined ? undefined : c!.get(winner));
     }
   }
 

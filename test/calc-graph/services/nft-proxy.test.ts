@@ -120,6 +120,57 @@ describe("nftables proxy mode in the graph", () => {
     assert.deepEqual(keys(s, "service-ips"), ["10.96.0.30,tcp:80"]);
   });
 
+  test("terminating endpoints: used only while no endpoint is ready, as in the iptables mode", () => {
+    const g = graph();
+    const s1 = g.apply([
+      ...nodes,
+      web,
+      sliceUpdate("web-1", "web", [
+        { ip: "10.65.1.5", node: "node1", ready: false, serving: true, terminating: true },
+        { ip: "10.65.2.5", node: "node2", ready: false, serving: false, terminating: true },
+      ]),
+    ]);
+    assert.deepEqual(keys(s1, "service-ips"), ["10.96.0.10,tcp:80"]);
+    const eps = (s: DesiredState) => natChains(s).filter((c) => c.startsWith("endpoint-"));
+    assert.deepEqual(
+      eps(s1).map((c) => c.split("__")[1]),
+      ["10.65.1.5/8080"],
+    );
+    const s2 = g.apply([
+      sliceUpdate("web-1", "web", [
+        { ip: "10.65.1.5", node: "node1", ready: false, serving: true, terminating: true },
+        { ip: "10.65.2.6", node: "node2" },
+      ]),
+    ]);
+    assert.deepEqual(
+      eps(s2).map((c) => c.split("__")[1]),
+      ["10.65.2.6/8080"],
+    );
+  });
+
+  test("two Services claiming one node port: one map element, the first's by name; when it goes, the other's", () => {
+    const g = graph();
+    const twin = svcUpdate("twin", {
+      type: "NodePort",
+      clusterIP: "10.96.0.11",
+      ports: [{ name: "http", port: 80, nodePort: 30080 }],
+    });
+    const s1 = g.apply([
+      ...nodes,
+      web,
+      twin,
+      sliceUpdate("web-1", "web", [{ ip: "10.65.1.5", node: "node1" }]),
+      sliceUpdate("twin-1", "twin", [{ ip: "10.65.2.5", node: "node2" }]),
+    ]);
+    const owner = map(s1, "service-nodeports").elements.get("tcp:30080");
+    assert.ok(owner?.kind === "goto" && owner.chain.includes("demo/twin/"), JSON.stringify(owner));
+    const s2 = g.apply([deleted(web)]);
+    assert.deepEqual(map(s2, "service-nodeports").elements.get("tcp:30080"), owner);
+    const s3 = g.apply([web, deleted(twin)]);
+    const next = map(s3, "service-nodeports").elements.get("tcp:30080");
+    assert.ok(next?.kind === "goto" && next.chain.includes("demo/web/"), JSON.stringify(next));
+  });
+
   test("attack: names that are not DNS labels never become chain names; the port is left out and reported", () => {
     const bad = { ...svcUpdate("web", { clusterIP: "10.96.0.10", ports: [{ name: "Http;flush", port: 80 }] }) };
     const s = graph().apply([
