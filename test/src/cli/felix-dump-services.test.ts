@@ -41,4 +41,18 @@ describe("felix-dump services and trace", () => {
     assert.equal(bad.status, 2);
     assert.match(bad.stderr, /<ip>:<port>\/<tcp\|udp\|sctp>/);
   });
+
+  it("trace refuses FELIX_PROXYMODE=nftables (it does not follow verdict maps) rather than answer wrongly", () => {
+    const r = run(["trace", "10.65.2.9", "10.96.0.60:80/tcp"], { FELIX_PROXYMODE: "nftables" });
+    assert.equal(r.status, 2, r.stdout);
+    assert.match(r.stderr, /does not follow kube-proxy's nftables layout/);
+    assert.equal(r.stdout, "");
+  });
+
+  it("nftables prints kube-proxy's maps and affinity sets with FELIX_PROXYMODE=nftables", () => {
+    const r = run(["nftables"], { FELIX_PROXYMODE: "nftables", FELIX_NFTABLESMODE: "Enabled" });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /map service-ips \{\n\t\ttype ipv4_addr \. inet_proto \. inet_service : verdict\n/);
+    assert.match(r.stdout, /set affinity-[A-Z2-7]{8}-demo\/sticky\/tcp\/__10\.65\.1\.2\/8080 \{/);
+  });
 });
