@@ -51,7 +51,9 @@ async function main() {
       ruleRenderer: NFT_RULES,
     });
     let state: DesiredState = graph.apply(cluster.updates);
-    const texts = FAMILIES.map(({ family, v }) => renderNftTable(family, state.iptables[v], state.ipsets, state.nftObjects));
+    const texts = FAMILIES.map(({ family, v }) =>
+      renderNftTable(family, state.iptables[v], state.ipsets, state.nftObjects),
+    );
     const rules = texts.reduce((n, t) => n + (t.match(/comment "cali:/g)?.length ?? 0), 0);
     const elements = Object.values(state.ipsets).reduce((n, s) => n + s.members.size, 0);
     console.log(
@@ -71,7 +73,8 @@ async function main() {
       t0 = performance.now();
       let nftMs = 0;
       for (const [j, b] of backends.entries())
-        nftMs += (await new NftTableSyncer(b).apply(state.iptables[FAMILIES[j].v], state.ipsets, state.nftObjects)).restoreMs;
+        nftMs += (await new NftTableSyncer(b).apply(state.iptables[FAMILIES[j].v], state.ipsets, state.nftObjects))
+          .restoreMs;
       cold.push(performance.now() - t0);
       coldNft.push(nftMs);
     }
