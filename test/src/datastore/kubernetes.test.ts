@@ -15,6 +15,7 @@ import type { DesiredState } from "../../../calc-graph/desired-state.js";
 import type { ProxyMode } from "../../../calc-graph/services/model.js";
 import type { ResourceUpdate } from "../../../model/resource.js";
 import { chainNames, chainOf } from "../../../model/tables.js";
+import { NFT_RULES } from "../../../nftables/render.js";
 import { KubernetesDatastore } from "../../../src/datastore/kubernetes.js";
 import { readManifestDir } from "../../../src/datastore/manifests.js";
 import { caseNames, GOLDEN_DIR } from "../../golden-cases.js";
@@ -287,7 +288,9 @@ describe("KubernetesDatastore", () => {
     for (const name of names) {
       const dir = join(GOLDEN_DIR, name);
       const spec = JSON.parse(readFileSync(join(dir, "case.json"), "utf8")) as { node: string; proxyMode?: ProxyMode };
-      const cfg: GraphConfig = { nodeName: spec.node, proxyMode: spec.proxyMode };
+      // kube-proxy's nftables layout renders only as nft rules.
+      const renderer = spec.proxyMode === "nftables" ? { ruleRenderer: NFT_RULES } : {};
+      const cfg: GraphConfig = { nodeName: spec.node, proxyMode: spec.proxyMode, ...renderer };
       const parsed = await readManifestDir(join(dir));
       const fromFiles = new CalcGraph(cfg).apply(parsed.updates);
       const api = await startFakeApiServer();
