@@ -6,8 +6,9 @@
 //           cali-POSTROUTING (first)   ─► masquerading: masquerade what mark-for-masquerade marked
 //   mangle  PREROUTING, OUTPUT (first, ct state new) ─► firewall-check: `vmap @firewall-ips`
 //           (before DNAT, as kube-proxy's filter-prerouting at dstnat-10)
-//   filter  INPUT, FORWARD, OUTPUT after cali-*: ct state new ─► endpoints-check:
-//           `vmap @no-endpoint-services`, `vmap @no-endpoint-nodeports` (reject-chain or drop);
+//   filter  INPUT, FORWARD, OUTPUT after cali-*: ct state new ─► service-endpoints-check:
+//           `vmap @no-endpoint-services` (reject-chain or drop); INPUT also ─► nodeport-endpoints-check:
+//           `vmap @no-endpoint-nodeports` (a node port is always local delivery: INPUT, also from this host);
 //           INPUT ─► nodeport-health-checks (ours, as the iptables mode);
 //           FORWARD ─► cali-PROXY-FORWARD (the iptables mode's INVALID drop and accepts)
 //
@@ -23,12 +24,13 @@ import { DEFAULT_KUBE_PROXY_OPTIONS, type KubeProxyOptions } from "../services/m
 import { PROXY_FORWARD_CHAIN } from "../services/names.js";
 import {
   FIREWALL_IPS_MAP,
-  NFT_ENDPOINTS_CHECK_CHAIN,
   NFT_FIREWALL_CHECK_CHAIN,
   NFT_HEALTH_CHECK_CHAIN,
   NFT_MARK_MASQ_CHAIN,
   NFT_MASQUERADING_CHAIN,
+  NFT_NODEPORT_ENDPOINTS_CHECK_CHAIN,
   NFT_REJECT_CHAIN,
+  NFT_SERVICE_ENDPOINTS_CHECK_CHAIN,
   NFT_SERVICES_CHAIN,
   NO_ENDPOINT_NODEPORTS_MAP,
   NO_ENDPOINT_SERVICES_MAP,
@@ -106,12 +108,10 @@ export function nftServiceDispatchChains(
     ],
     filter: [
       {
-        name: NFT_ENDPOINTS_CHECK_CHAIN,
-        rules: [
-          rule(NO_MATCH, Actions.vmap("daddr.proto.dport", NO_ENDPOINT_SERVICES_MAP)),
-          ...toNodePorts(NO_ENDPOINT_NODEPORTS_MAP),
-        ],
+        name: NFT_SERVICE_ENDPOINTS_CHECK_CHAIN,
+        rules: [rule(NO_MATCH, Actions.vmap("daddr.proto.dport", NO_ENDPOINT_SERVICES_MAP))],
       },
+      { name: NFT_NODEPORT_ENDPOINTS_CHECK_CHAIN, rules: toNodePorts(NO_ENDPOINT_NODEPORTS_MAP) },
       { name: NFT_HEALTH_CHECK_CHAIN, rules: healthChecks },
     ],
   };
@@ -157,10 +157,11 @@ export function withNftServiceTables(
   const after = (b: string, rules: Rule[]) => afterFirstHook(filterHooks, b, rules);
   after("INPUT", [
     jump(NFT_HEALTH_CHECK_CHAIN, "kubernetes health check service ports"),
-    jumpNew(NFT_ENDPOINTS_CHECK_CHAIN),
+    jumpNew(NFT_SERVICE_ENDPOINTS_CHECK_CHAIN),
+    jumpNew(NFT_NODEPORT_ENDPOINTS_CHECK_CHAIN),
   ]);
-  after("FORWARD", [jumpNew(NFT_ENDPOINTS_CHECK_CHAIN), jump(PROXY_FORWARD_CHAIN)]);
-  after("OUTPUT", [jumpNew(NFT_ENDPOINTS_CHECK_CHAIN)]);
+  after("FORWARD", [jumpNew(NFT_SERVICE_ENDPOINTS_CHECK_CHAIN), jump(PROXY_FORWARD_CHAIN)]);
+  after("OUTPUT", [jumpNew(NFT_SERVICE_ENDPOINTS_CHECK_CHAIN)]);
   return {
     ...tables,
     mangle: { chains: [...tables.mangle.chains, firewallCheck], hooks: mangleHooks },

@@ -16,7 +16,8 @@ import { hash8 } from "./names.js";
 export const NFT_SERVICES_CHAIN = "services";
 export const NFT_MARK_MASQ_CHAIN = "mark-for-masquerade";
 export const NFT_MASQUERADING_CHAIN = "masquerading";
-export const NFT_ENDPOINTS_CHECK_CHAIN = "endpoints-check";
+export const NFT_SERVICE_ENDPOINTS_CHECK_CHAIN = "service-endpoints-check";
+export const NFT_NODEPORT_ENDPOINTS_CHECK_CHAIN = "nodeport-endpoints-check";
 export const NFT_FIREWALL_CHECK_CHAIN = "firewall-check";
 export const NFT_REJECT_CHAIN = "reject-chain";
 /** Ours: the health-check node ports accepted on INPUT (the iptables mode's filter cali-NODEPORTS). */

@@ -247,14 +247,6 @@ describe(`services end to end (${TEST_PROXYMODE} proxy mode)`, skipIf(skip), () 
   });
 
   test("felix-dump trace says what the kernel did, through ClusterIPs and directly", async () => {
-    if (TEST_PROXYMODE === "nftables") {
-      // The tracer does not follow verdict maps yet: it refuses rather than answer wrongly.
-      await assert.rejects(
-        traceMatrix(dir.path, [{ src: client.ip, dst: "10.96.0.10", port: 8080, protocol: "tcp" }], ENV),
-        /does not follow kube-proxy's nftables layout/,
-      );
-      return;
-    }
     const probes = [
       { from: client, dst: "10.96.0.12", port: 8080 },
       { from: denied, dst: "10.96.0.12", port: 8080 },

@@ -69,7 +69,7 @@ describe("nft syncer: kube-proxy's maps and affinity sets", () => {
     );
     const script = last(nft);
     assert.doesNotMatch(script, /element/);
-    assert.doesNotMatch(script, /nat-services|filter-endpoints-check/);
+    assert.doesNotMatch(script, /nat-services|endpoints-check/);
     assert.match(
       script,
       /^add set ip calico affinity-\S+__10\.65\.2\.5\/8080 \{ type ipv4_addr; size 65535; flags dynamic,timeout; timeout 10800s; \}$/m,

@@ -79,8 +79,8 @@ describe("nftables proxy mode in the graph", () => {
       assert.equal(chainOf(s2.iptables.ipv4.nat, c), chainOf(s1.iptables.ipv4.nat, c), c);
     }
     assert.equal(
-      chainOf(s2.iptables.ipv4.filter, "endpoints-check"),
-      chainOf(s1.iptables.ipv4.filter, "endpoints-check"),
+      chainOf(s2.iptables.ipv4.filter, "service-endpoints-check"),
+      chainOf(s1.iptables.ipv4.filter, "service-endpoints-check"),
     );
     const otherSvc = natChains(s1).find((c) => c.includes("demo/other/"))!;
     assert.equal(chainOf(s2.iptables.ipv4.nat, otherSvc), chainOf(s1.iptables.ipv4.nat, otherSvc));

@@ -42,11 +42,17 @@ describe("felix-dump services and trace", () => {
     assert.match(bad.stderr, /<ip>:<port>\/<tcp\|udp\|sctp>/);
   });
 
-  it("trace refuses FELIX_PROXYMODE=nftables (it does not follow verdict maps) rather than answer wrongly", () => {
+  it("trace follows kube-proxy's nftables layout (FELIX_PROXYMODE=nftables): verdict maps, numgen vmap, affinity sets", () => {
     const r = run(["trace", "10.65.2.9", "10.96.0.60:80/tcp"], { FELIX_PROXYMODE: "nftables" });
-    assert.equal(r.status, 2, r.stdout);
-    assert.match(r.stderr, /does not follow kube-proxy's nftables layout/);
-    assert.equal(r.stdout, "");
+    assert.equal(r.status, 0, r.stderr);
+    // The same branches as the iptables layout: two returning clients, two new ones at 0.5 each.
+    assert.equal((r.stdout.match(/DNAT to/g) ?? []).length, 4, r.stdout);
+    assert.match(r.stdout, /p=0\.5000 +DNAT to 10\.65\.1\.2:8080/);
+    assert.match(r.stdout, /nat services#1 +vmap @service-ips/);
+    assert.match(
+      r.stdout,
+      /if the client has an affinity entry in affinity-[A-Z2-7]{8}-demo\/sticky\/tcp\/__10\.65\.1\.2\/8080/,
+    );
   });
 
   it("nftables prints kube-proxy's maps and affinity sets with FELIX_PROXYMODE=nftables", () => {
