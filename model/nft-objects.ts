@@ -1,6 +1,6 @@
 // nft-only objects of our table that no iptables table or ipset has: the
-// verdict maps and the per-endpoint affinity sets of kube-proxy's nftables
-// layout (FELIX_PROXYMODE=nftables). The graph says what they hold; nftables/
+// verdict maps, the per-endpoint affinity sets and the cluster-IP set of
+// kube-proxy's nftables layout (FELIX_PROXYMODE=nftables). The graph says what they hold; nftables/
 // writes them (objects.ts) and keeps them in sync element by element.
 
 import type { TableName } from "./tables.js";
@@ -37,7 +37,15 @@ export interface AffinitySetState {
   readonly timeoutSeconds: number;
 }
 
-export type NftObjectState = VerdictMapState | AffinitySetState;
+/** A plain set of addresses of the family (kube-proxy's `cluster-ips`); `elements` are canonical addresses. */
+export interface AddressSetState {
+  readonly kind: "addressSet";
+  readonly name: string;
+  readonly family: 4 | 6;
+  readonly elements: ReadonlySet<string>;
+}
+
+export type NftObjectState = VerdictMapState | AffinitySetState | AddressSetState;
 
 /** DesiredState.nftObjects key: the same name lives in both families' tables. */
 export const nftObjectKey = (o: Pick<NftObjectState, "family" | "name">) => `${o.family}/${o.name}`;

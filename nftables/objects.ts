@@ -10,6 +10,7 @@ import { NftElementError, nftAddress } from "./sets.js";
 /** What the syncer compares an object by (with its elements, for a map). */
 export interface NftObjectSpec {
   readonly name: string;
+  readonly kind: "map" | "set";
   /** As `nft list` prints it: `ipv4_addr . inet_proto . inet_service : verdict`, `ipv4_addr`. */
   readonly type: string;
   /** An affinity set's timeout; undefined for a map. */
@@ -29,10 +30,11 @@ export function nftObjectSpec(o: NftObjectState): NftObjectSpec {
     if (!Number.isInteger(o.timeoutSeconds) || o.timeoutSeconds < 1) {
       throw new NftElementError(`affinity set ${o.name}: timeout ${o.timeoutSeconds}`);
     }
-    return { name: checkName(o.name), type: addr, timeout: o.timeoutSeconds };
+    return { name: checkName(o.name), kind: "set", type: addr, timeout: o.timeoutSeconds };
   }
+  if (o.kind === "addressSet") return { name: checkName(o.name), kind: "set", type: addr };
   const key = o.key === "daddr.proto.dport" ? `${addr} . inet_proto . inet_service` : "inet_proto . inet_service";
-  return { name: checkName(o.name), type: `${key} : verdict` };
+  return { name: checkName(o.name), kind: "map", type: `${key} : verdict` };
 }
 
 const PROTO_PORT = /^(tcp|udp|sctp):(\d{1,5})$/;
@@ -53,14 +55,17 @@ export function verdictText(v: MapVerdict, m: Pick<VerdictMapState, "table">): s
   return `${v.kind} ${checkName(`${m.table}-${v.chain}`)}`;
 }
 
-const cache = new WeakMap<VerdictMapState, ReadonlySet<string>>();
+const cache = new WeakMap<NftObjectState, ReadonlySet<string>>();
 
-/** A map's elements as `key : verdict` texts (cached per snapshot object); none for an affinity set. */
+/** A map's elements as `key : verdict` texts, an address set's addresses (cached per snapshot object); none for an affinity set. */
 export function nftObjectElements(o: NftObjectState): ReadonlySet<string> {
-  if (o.kind !== "vmap") return EMPTY;
+  if (o.kind === "affinitySet") return EMPTY;
   let out = cache.get(o);
   if (!out) {
-    out = new Set([...o.elements].map(([k, v]) => `${mapKeyText(k, o)} : ${verdictText(v, o)}`));
+    out =
+      o.kind === "vmap"
+        ? new Set([...o.elements].map(([k, v]) => `${mapKeyText(k, o)} : ${verdictText(v, o)}`))
+        : new Set([...o.elements].map((e) => nftAddress(e, o.family, false)));
     cache.set(o, out);
   }
   return out;
@@ -101,13 +106,16 @@ export function objectDeclText(spec: NftObjectSpec): string {
 
 /** The object as a block of `nft list`'s nested form. */
 export function objectBlock(spec: NftObjectSpec, elements: readonly string[]): string {
-  const kind = spec.timeout === undefined ? "map" : "set";
-  const head = `\t${kind} ${checkName(spec.name)} {\n\t\ttype ${spec.type}\n`;
+  const head = `\t${spec.kind} ${checkName(spec.name)} {\n\t\ttype ${spec.type}\n`;
   const extra =
     spec.timeout === undefined
       ? ""
       : `\t\tsize 65535\n\t\tflags dynamic,timeout\n\t\ttimeout ${nftDuration(spec.timeout)}\n`;
-  const elems = elements.length ? `\t\telements = { ${elements.join(",\n\t\t\t     ")} }\n` : "";
+  // As nft prints them: two IPv4 addresses a line, anything longer one a line.
+  const perLine = spec.type === "ipv4_addr" ? 2 : 1;
+  const lines: string[] = [];
+  for (let i = 0; i < elements.length; i += perLine) lines.push(elements.slice(i, i + perLine).join(", "));
+  const elems = lines.length ? `\t\telements = { ${lines.join(",\n\t\t\t     ")} }\n` : "";
   return `${head}${extra}${elems}\t}\n`;
 }
 

@@ -128,7 +128,7 @@ export function planObjects(
         out.recreated.push(name);
         out.elementsRemoved += spec.timeout === undefined ? have.elements.size : 0;
       }
-      out.declares.push(`add ${spec.timeout === undefined ? "map" : "set"} ${t} ${name} { ${objectDeclText(spec)} }`);
+      out.declares.push(`add ${spec.kind} ${t} ${name} { ${objectDeclText(spec)} }`);
       batch(out.elementAdds, "add", name, [...elems]);
       out.setsWritten++;
       out.elementsAdded += elems.size;

@@ -51,7 +51,8 @@ export function nodeView(
     for (const o of Object.values(state.nftObjects ?? {})) {
       if (o.family !== v) continue;
       if (o.kind === "vmap") maps.set(o.name, o);
-      else affinitySets.add(o.name);
+      else if (o.kind === "affinitySet") affinitySets.add(o.name);
+      else ipsets.set(o.name, o.elements);
     }
     return { localAddresses: new Set([...addresses, "127.0.0.1", "::1"]), ipsets, maps, affinitySets };
   };

@@ -9,6 +9,8 @@
 //   filter  INPUT, FORWARD, OUTPUT after cali-*: ct state new ─► service-endpoints-check:
 //           `vmap @no-endpoint-services` (reject-chain or drop); INPUT also ─► nodeport-endpoints-check:
 //           `vmap @no-endpoint-nodeports` (a node port is always local delivery: INPUT, also from this host);
+//           FORWARD, OUTPUT then ─► cluster-ips-check: `ip daddr @cluster-ips reject` (a cluster IP on a
+//           port no service has: after DNAT only such traffic still has a cluster IP as destination);
 //           INPUT ─► nodeport-health-checks (ours, as the iptables mode);
 //           FORWARD ─► cali-PROXY-FORWARD (the iptables mode's INVALID drop and accepts)
 //
@@ -23,7 +25,9 @@ import type { IpVersion } from "../model.js";
 import { DEFAULT_KUBE_PROXY_OPTIONS, type KubeProxyOptions } from "../services/model.js";
 import { PROXY_FORWARD_CHAIN } from "../services/names.js";
 import {
+  CLUSTER_IPS_SET,
   FIREWALL_IPS_MAP,
+  NFT_CLUSTER_IPS_CHECK_CHAIN,
   NFT_FIREWALL_CHECK_CHAIN,
   NFT_HEALTH_CHECK_CHAIN,
   NFT_MARK_MASQ_CHAIN,
@@ -160,8 +164,22 @@ export function withNftServiceTables(
     jumpNew(NFT_SERVICE_ENDPOINTS_CHECK_CHAIN),
     jumpNew(NFT_NODEPORT_ENDPOINTS_CHECK_CHAIN),
   ]);
-  after("FORWARD", [jumpNew(NFT_SERVICE_ENDPOINTS_CHECK_CHAIN), jump(PROXY_FORWARD_CHAIN)]);
-  after("OUTPUT", [jumpNew(NFT_SERVICE_ENDPOINTS_CHECK_CHAIN)]);
+  after("FORWARD", [
+    jumpNew(NFT_SERVICE_ENDPOINTS_CHECK_CHAIN),
+    jumpNew(NFT_CLUSTER_IPS_CHECK_CHAIN),
+    jump(PROXY_FORWARD_CHAIN),
+  ]);
+  after("OUTPUT", [jumpNew(NFT_SERVICE_ENDPOINTS_CHECK_CHAIN), jumpNew(NFT_CLUSTER_IPS_CHECK_CHAIN)]);
+  const clusterIPsCheck: Chain = {
+    name: NFT_CLUSTER_IPS_CHECK_CHAIN,
+    rules: [
+      rule(
+        match().ipSet(CLUSTER_IPS_SET, "dst").build(),
+        Actions.reject(v),
+        "Reject traffic to invalid ports of ClusterIPs",
+      ),
+    ],
+  };
   return {
     ...tables,
     mangle: { chains: [...tables.mangle.chains, firewallCheck], hooks: mangleHooks },
@@ -171,6 +189,7 @@ export function withNftServiceTables(
         ...tables.filter.chains,
         ...dispatch.filter,
         { name: NFT_REJECT_CHAIN, rules: [rule(NO_MATCH, Actions.reject(v))] },
+        clusterIPsCheck,
         proxyForwardChain(MARK_MASQ, kubeProxy),
       ],
       hooks: filterHooks,

@@ -28,6 +28,9 @@ export const SERVICE_NODEPORTS_MAP = "service-nodeports";
 export const NO_ENDPOINT_SERVICES_MAP = "no-endpoint-services";
 export const NO_ENDPOINT_NODEPORTS_MAP = "no-endpoint-nodeports";
 export const FIREWALL_IPS_MAP = "firewall-ips";
+/** Every cluster IP this node serves: what reaches one on another port is rejected (`cluster-ips-check`). */
+export const CLUSTER_IPS_SET = "cluster-ips";
+export const NFT_CLUSTER_IPS_CHECK_CHAIN = "cluster-ips-check";
 
 /** kube-proxy keeps a chain name's base within 240 characters (256 less a 16-character prefix). */
 const BASE_MAX = 240;

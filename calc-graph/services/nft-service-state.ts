@@ -8,7 +8,13 @@
 // with the node-port addresses or a health-check port.
 
 import { castDraft, type Draft } from "immer";
-import { type MapVerdict, type NftObjectState, nftObjectKey, type VerdictMapState } from "../../model/nft-objects.js";
+import {
+  type AddressSetState,
+  type MapVerdict,
+  type NftObjectState,
+  nftObjectKey,
+  type VerdictMapState,
+} from "../../model/nft-objects.js";
 import type { Rule } from "../../model/rule.js";
 import { sameRule } from "../../model/same-rule.js";
 import type { ChainStats, ChainWrites } from "../chain-writer.js";
@@ -19,11 +25,14 @@ import type { ServiceRenderContext } from "../rules/services.js";
 import { type NftMapElement, renderNftServicePort } from "../rules/services-nft.js";
 import { emptyServiceMaps, nftServiceDispatchChains } from "../rules/services-nft-static.js";
 import { type ServicePort, servicePortId } from "./model.js";
+import { CLUSTER_IPS_SET } from "./nft-names.js";
 import type { ServiceId } from "./service-index.js";
 
 const FAMILIES: readonly IpVersion[] = [4, 6];
 
 interface Rendered {
+  /** Per family: its ports' cluster IPs (the cluster-ips set). */
+  readonly clusterIPs: Record<IpVersion, readonly string[]>;
   /** Per family: chains owned, as `<table>/<name>`. */
   readonly chains: Record<IpVersion, readonly string[]>;
   readonly elements: Record<IpVersion, readonly NftMapElement[]>;
@@ -44,6 +53,10 @@ export class NftServiceRenderer {
   /** This flush's element changes per nftObjects map key: key → verdict, undefined to delete. */
   private readonly pending = new Map<string, Map<string, MapVerdict | undefined>>();
   private healthChanged = false;
+  /** Per cluster IP (`<v>/<ip>`), the services that have it: several ports share one. */
+  private readonly ipClaims = new Map<string, Set<ServiceId>>();
+  /** This flush's cluster IPs whose claims changed, per family. */
+  private readonly pendingIPs: Record<IpVersion, Set<string>> = { 4: new Set(), 6: new Set() };
 
   constructor(private readonly stats: ChainStats & { ipsetsChanged: number }) {}
 
@@ -65,6 +78,7 @@ export class NftServiceRenderer {
     const elements: Record<IpVersion, NftMapElement[]> = { 4: [], 6: [] };
     const health: Record<IpVersion, Rule[]> = { 4: [], 6: [] };
     const affinity: string[] = [];
+    const clusterIPs: Record<IpVersion, string[]> = { 4: [], 6: [] };
     const unsupported: string[] = [];
     let firewall = false;
     for (const sp of ports) {
@@ -82,6 +96,7 @@ export class NftServiceRenderer {
       for (const c of r.natChains) chains[v].push(`nat/${c.name}`);
       for (const c of r.mangleChains) chains[v].push(`mangle/${c.name}`);
       firewall ||= r.mangleChains.length > 0;
+      if (!clusterIPs[v].includes(sp.clusterIP)) clusterIPs[v].push(sp.clusterIP);
       elements[v].push(...r.elements);
       health[v].push(...r.filterHealthChecks);
       for (const s of r.affinitySets) {
@@ -98,6 +113,7 @@ export class NftServiceRenderer {
         writes.write(v, table as "nat" | "mangle", name, undefined, this.stats);
       }
       this.updateElements(id, v, before?.elements[v] ?? [], elements[v]);
+      this.updateClusterIPs(id, v, before?.clusterIPs[v] ?? [], clusterIPs[v]);
       const a = before?.health[v] ?? [];
       if (a.length !== health[v].length || a.some((r, i) => !sameRule(r, health[v][i]))) this.healthChanged = true;
     }
@@ -106,7 +122,7 @@ export class NftServiceRenderer {
       if (this.rendered.delete(id)) this.order = undefined;
     } else {
       if (!this.rendered.has(id)) this.order = undefined;
-      this.rendered.set(id, { chains, elements, affinity, health, firewall });
+      this.rendered.set(id, { clusterIPs, chains, elements, affinity, health, firewall });
     }
     return unsupported;
   }
@@ -138,6 +154,24 @@ export class NftServiceRenderer {
     }
   }
 
+  private updateClusterIPs(id: ServiceId, v: IpVersion, old: readonly string[], now: readonly string[]): void {
+    for (const ip of old) {
+      if (now.includes(ip)) continue;
+      this.ipClaims.get(`${v}/${ip}`)?.delete(id);
+      this.pendingIPs[v].add(ip);
+    }
+    for (const ip of now) {
+      const k = `${v}/${ip}`;
+      let c = this.ipClaims.get(k);
+      if (!c) {
+        c = new Set();
+        this.ipClaims.set(k, c);
+      }
+      if (!c.has(id)) this.pendingIPs[v].add(ip);
+      c.add(id);
+    }
+  }
+
   private change(v: IpVersion, map: string, key: string, verdict: MapVerdict | undefined): void {
     const mk = nftObjectKey({ family: v, name: map });
     let m = this.pending.get(mk);
@@ -153,6 +187,26 @@ export class NftServiceRenderer {
     if (o) d.nftObjects[key] = castDraft(Object.freeze(o));
     else delete d.nftObjects[key];
     this.stats.ipsetsChanged++;
+  }
+
+  /** The family's cluster-ips set with this flush's changes (declared even while empty: a chain uses it). */
+  private putClusterIPs(d: Draft<DesiredState>, v: IpVersion): void {
+    const key = nftObjectKey({ family: v, name: CLUSTER_IPS_SET });
+    const old = plain(d.nftObjects?.[key]) as AddressSetState | undefined;
+    const touched = this.pendingIPs[v];
+    if (old && touched.size === 0) return;
+    const elements = new Set(old?.elements ?? []);
+    for (const ip of touched) {
+      const claimed = (this.ipClaims.get(`${v}/${ip}`)?.size ?? 0) > 0;
+      if (claimed) elements.add(ip);
+      else {
+        elements.delete(ip);
+        this.ipClaims.delete(`${v}/${ip}`);
+      }
+    }
+    touched.clear();
+    if (old && old.elements.size === elements.size && [...elements].every((ip) => old.elements.has(ip))) return;
+    this.putObject(d, key, { kind: "addressSet", name: CLUSTER_IPS_SET, family: v, elements });
   }
 
   /**
@@ -186,6 +240,7 @@ export class NftServiceRenderer {
       }
     }
     this.pending.clear();
+    for (const v of FAMILIES) this.putClusterIPs(d, v);
     if (!this.healthChanged && !nodePortIPsChanged) return;
     this.healthChanged = false;
     if (!this.order) this.order = [...this.rendered.keys()].sort();

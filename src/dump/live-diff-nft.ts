@@ -91,7 +91,7 @@ function diffNftObjects(state: DesiredState, family: NftFamily, view: NftView): 
   const out: Omit<LiveDifference, "area">[] = [];
   for (const o of familyObjects(state.nftObjects, family === "ip" ? 4 : 6)) {
     const spec = nftObjectSpec(o);
-    const item = `${spec.timeout === undefined ? "map" : "set"} ${o.name}`;
+    const item = `${spec.kind} ${o.name}`;
     const have = view.sets.get(o.name);
     if (!have) {
       out.push({ item, problem: "missing" });

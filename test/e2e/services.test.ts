@@ -272,6 +272,13 @@ describe(`services end to end (${TEST_PROXYMODE} proxy mode)`, skipIf(skip), () 
     assert.equal(traced[5]!.allowedShare, 1);
   });
 
+  test("a cluster IP on a port no service has: nothing answers (rejected at once in kube-proxy's nftables layout)", async () => {
+    const r = await topo.probeDetail(client, "10.96.0.10", 9999, "tcp", 1000);
+    assert.equal(r.ok, false);
+    // nftables: cluster-ips-check rejects it; iptables: kube-proxy leaves it to routing (no such rule).
+    if (TEST_PROXYMODE === "nftables") assert.match(r.error ?? "", /refused/i);
+  });
+
   test("endpoints that change mid-test are followed by the daemon", async () => {
     const [b1, b2, b3] = backends;
     dir.write("changing.yaml", [service("changing", "10.96.0.13"), slice("changing", [b3])]);

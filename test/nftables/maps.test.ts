@@ -86,7 +86,13 @@ describe("nft syncer: kube-proxy's maps and affinity sets", () => {
       /^add element ip calico service-ips \{ 10\.96\.0\.20 \. tcp \. 80 : goto nat-service-/.test(l),
     );
     assert.ok(el > lines.findIndex((l) => /^add chain ip calico nat-service-\S+demo\/other/.test(l)), lines.join("\n"));
-    assert.equal(lines.filter((l) => l.includes("element")).length, 1);
+    // Its map element and its cluster IP in the cluster-ips set, nothing else.
+    assert.deepEqual(
+      lines.filter((l) => l.includes("element")).map((l) => l.split(" ")[4]),
+      ["cluster-ips", "service-ips"],
+      lines.join("\n"),
+    );
+    assert.ok(lines.includes("add element ip calico cluster-ips { 10.96.0.20 }"), lines.join("\n"));
     assert.doesNotMatch(last(nft), /nat-services/);
 
     await apply(g.apply([deleted(other)]));

@@ -47,7 +47,7 @@ export function nftRuleset(s: DesiredState, v: 4 | 6): { text: string; rules: nu
   // kube-proxy's maps and affinity sets (FELIX_PROXYMODE=nftables); map elements once the chains exist.
   for (const o of familyObjects(s.nftObjects, v)) {
     const spec = nftObjectSpec(o);
-    decl.push(`  ${spec.timeout === undefined ? "map" : "set"} ${o.name} { ${objectDeclText(spec)} }`);
+    decl.push(`  ${spec.kind} ${o.name} { ${objectDeclText(spec)} }`);
     const elems = [...nftObjectElements(o)];
     if (elems.length) adds.push(`add element ${fam} ${NFT_TABLE} ${o.name} { ${elems.join(", ")} }`);
   }
