@@ -9,6 +9,7 @@ import { describe, test } from "node:test";
 import { CalcGraph } from "../../calc-graph/calc-graph.js";
 import type { DesiredState } from "../../calc-graph/desired-state.js";
 import { FakeNftBackend } from "../../nftables/fake-backend.js";
+import { mapKeyText, nftObjectSpec, verdictText } from "../../nftables/objects.js";
 import { NFT_RULES } from "../../nftables/render.js";
 import { NftTableSyncer } from "../../nftables/table-syncer.js";
 import { parseNftJson } from "../../nftables/view.js";
@@ -153,5 +154,24 @@ describe("nft syncer: kube-proxy's maps and affinity sets", () => {
     );
     const [aff] = await affinitySets(nft);
     assert.equal(parseNftJson((await nft.list())!).sets.get(aff)?.timeout, 60);
+  });
+
+  test("attack: a map key, a verdict's chain or an object name that could leave its token is refused, never written", () => {
+    const m = { key: "daddr.proto.dport", family: 4, table: "nat" } as const;
+    for (const key of [
+      "10.0.0.1 }; flush ruleset",
+      "10.0.0.1,tcp:80 }",
+      "10.0.0.1,icmp:1",
+      "10.0.0.1,tcp:70000",
+      "tcp:80",
+    ])
+      assert.throws(() => mapKeyText(key, m), key);
+    assert.equal(mapKeyText("10.0.0.1,tcp:80", m), "10.0.0.1 . tcp . 80");
+    assert.throws(() => mapKeyText("10.0.0.1,tcp:80", { ...m, key: "proto.dport" }));
+    for (const chain of ["x }", "x; flush ruleset", "x\ny", "a b"])
+      assert.throws(() => verdictText({ kind: "goto", chain }, m), chain);
+    for (const name of ["affinity-x }", "a;b", "-a", ""])
+      assert.throws(() => nftObjectSpec({ kind: "affinitySet", name, family: 4, timeoutSeconds: 10 }), name);
+    assert.throws(() => nftObjectSpec({ kind: "affinitySet", name: "a", family: 4, timeoutSeconds: 0 }));
   });
 });
