@@ -55,6 +55,15 @@ describe("felix-dump services and trace", () => {
     );
   });
 
+  it("iptables refuses FELIX_PROXYMODE=nftables (that mode has no iptables form); services still shows the model", () => {
+    const r = run(["iptables"], { FELIX_PROXYMODE: "nftables" });
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /FELIX_PROXYMODE=nftables runs only in the nftables dataplane/);
+    const sv = run(["services"], { FELIX_PROXYMODE: "nftables" });
+    assert.equal(sv.status, 0, sv.stderr);
+    assert.match(sv.stdout, /demo\/sticky/);
+  });
+
   it("nftables prints kube-proxy's maps and affinity sets with FELIX_PROXYMODE=nftables", () => {
     const r = run(["nftables"], { FELIX_PROXYMODE: "nftables", FELIX_NFTABLESMODE: "Enabled" });
     assert.equal(r.status, 0, r.stderr);
