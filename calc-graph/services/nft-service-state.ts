@@ -83,13 +83,15 @@ export class NftServiceRenderer {
     let firewall = false;
     for (const sp of ports) {
       const v = sp.family;
-      let r: ReturnType<typeof renderNftServicePort>;
+      let r: ReturnType<typeof renderNftServicePort> | undefined;
       try {
         r = renderNftServicePort(sp, ctxOf(sp));
         writes.writeAll(v, "nat", r.natChains, this.stats);
         writes.writeAll(v, "mangle", r.mangleChains, this.stats);
       } catch (e) {
-        // Left out whole (no map element, so no half-programmed service) and reported.
+        // Left out whole (no map element, so no half-programmed service; no chain it wrote stays) and reported.
+        for (const c of r?.natChains ?? []) writes.write(v, "nat", c.name, undefined, this.stats);
+        for (const c of r?.mangleChains ?? []) writes.write(v, "mangle", c.name, undefined, this.stats);
         unsupported.push(`${servicePortId(sp)}: ${(e as Error).message}`);
         continue;
       }
