@@ -21,7 +21,7 @@
 
 import type { AffinitySetState, MapVerdict } from "../../model/nft-objects.js";
 import { Actions, type Chain, match, NO_MATCH, type Rule, rule } from "../../model/rule.js";
-import { usable, usableForCluster } from "../services/categorize.js";
+import { portTrafficPlan } from "../services/categorize.js";
 import type { ServiceEndpoint, ServicePort } from "../services/model.js";
 import { podCidrSetName, servicePortName } from "../services/names.js";
 import {
@@ -67,17 +67,19 @@ export function renderNftServicePort(sp: ServicePort, ctx: ServiceRenderContext)
   const name = servicePortName(sp);
   const chains = nftServiceChainNames(sp);
   const proto = sp.protocol;
-  const clusterEps = usableForCluster(sp.endpoints);
-  const localEps = usable(sp.endpoints.filter((e) => e.local));
-  const hasEndpoints = clusterEps.length > 0;
-  const externallyAccessible = sp.nodePort !== undefined || sp.externalIPs.length > 0 || sp.loadBalancerIPs.length > 0;
-  const usesClusterChain = hasEndpoints && (!sp.internalPolicyLocal || externallyAccessible);
-  const usesLocalChain = localEps.length > 0 && (sp.internalPolicyLocal || sp.externalPolicyLocal);
+  const {
+    clusterEps,
+    localEps,
+    hasEndpoints,
+    usesClusterChain,
+    usesLocalChain,
+    hasInternal,
+    hasExternal,
+    usesExtChain,
+  } = portTrafficPlan(sp);
   const internalChain = sp.internalPolicyLocal ? chains.local : chains.service;
-  const hasInternal = hasEndpoints && (!sp.internalPolicyLocal || localEps.length > 0);
   const externalPolicyChain = sp.externalPolicyLocal ? chains.local : chains.service;
-  const hasExternal = hasEndpoints && (!sp.externalPolicyLocal || localEps.length > 0);
-  const usesExtChain = hasEndpoints && externallyAccessible;
+  // kube-proxy's nftables mode filters LB sources whether or not the service has endpoints.
   const usesFwChain = sp.loadBalancerIPs.length > 0 && sp.loadBalancerSourceRanges.length > 0;
   const internalVerdict = hasEndpoints ? DROP : REJECT;
   const externalVerdict = hasEndpoints ? DROP : REJECT;
