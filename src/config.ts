@@ -24,7 +24,7 @@ export function graphConfigFromEnv(nodeName: string, env: NodeJS.ProcessEnv): Gr
   }
   const proxyMode = (env.FELIX_PROXYMODE ?? "off").trim() || "off";
   if (!(PROXY_MODES as readonly string[]).includes(proxyMode)) {
-    throw new ConfigError(`FELIX_PROXYMODE must be iptables, ipvs or off, not ${JSON.stringify(proxyMode)}`);
+    throw new ConfigError(`FELIX_PROXYMODE must be iptables, ipvs, nftables or off, not ${JSON.stringify(proxyMode)}`);
   }
   let networkEnv: ReturnType<typeof felixNetworkConfigFromEnv>;
   try {

@@ -10,6 +10,7 @@ import { PROXY_MODES, type ProxyMode } from "../calc-graph/services/model.js";
 import type { ResourceUpdate } from "../model/resource.js";
 import { graphConfigFromEnv } from "../src/config.js";
 import { readManifestDir } from "../src/datastore/manifests.js";
+import { ruleRendererFor } from "../src/rule-renderers.js";
 
 /** The repository root: the first ancestor of this file holding package.json (dist/ has none). */
 function repoRoot(): string {
@@ -62,7 +63,7 @@ export interface GoldenCase {
   readonly spec: GoldenCaseSpec;
   /** The manifests' updates; they parse cleanly (asserted). */
   readonly updates: ResourceUpdate[];
-  /** The graph config the case asks for (iptables rules: callers add another ruleRenderer). */
+  /** The graph config the case asks for (iptables rules unless the case is nft-only: callers add another ruleRenderer). */
   readonly cfg: GraphConfig;
 }
 
@@ -85,6 +86,8 @@ export async function loadGoldenCase(name: string): Promise<GoldenCase> {
   const base: GraphConfig = spec.env
     ? graphConfigFromEnv(spec.node, { ...spec.env, ...(spec.proxyMode ? { FELIX_PROXYMODE: spec.proxyMode } : {}) })
     : { nodeName: spec.node, proxyMode: spec.proxyMode };
-  const cfg = spec.kubeIPVSDevice ? { ...base, kubeIPVSSupport: true } : base;
+  const withIpvs = spec.kubeIPVSDevice ? { ...base, kubeIPVSSupport: true } : base;
+  // kube-proxy's nftables layout exists only as nft rules.
+  const cfg = spec.proxyMode === "nftables" ? { ...withIpvs, ruleRenderer: ruleRendererFor("nftables") } : withIpvs;
   return { name, dir, spec, updates: parsed.updates, cfg };
 }

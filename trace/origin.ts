@@ -180,7 +180,10 @@ export class OriginMap {
         ),
       };
     }
-    if (/^cali-(SVC|SVL|SEP|EXT|FW|SERVICES|NODEPORTS|EXTERNAL-SERVICES|PROXY-|MARK-MASQ|MASQUERADE)/.test(chain)) {
+    if (
+      /^cali-(SVC|SVL|SEP|EXT|FW|SERVICES|NODEPORTS|EXTERNAL-SERVICES|PROXY-|MARK-MASQ|MASQUERADE)/.test(chain) ||
+      NFT_SERVICE_CHAIN.test(chain)
+    ) {
       return { kind: "service", why: rule.comment ?? serviceWhy(chain) };
     }
     return { kind: "static", why: rule.comment ?? STATIC_WHY[chain] ?? `${chain} (Calico's fixed chain)` };
@@ -218,9 +221,13 @@ export function policyName(p: Policy): string {
   return `${kind}${p.id.namespace ? `${p.id.namespace}/` : ""}${p.id.name}`;
 }
 
+/** kube-proxy's nftables layout (FELIX_PROXYMODE=nftables): per-port and fixed chains. */
+const NFT_SERVICE_CHAIN =
+  /^((service|local|external|endpoint|firewall)-[A-Z2-7]{8}-|(services|service-endpoints-check|nodeport-endpoints-check|firewall-check|reject-chain|mark-for-masquerade|masquerading|nodeport-health-checks)$)/;
+
 function serviceWhy(chain: string): string {
-  if (chain.startsWith("cali-SVC-") || chain.startsWith("cali-SVL-")) return "the service's endpoint choice";
-  if (chain.startsWith("cali-SEP-")) return "DNAT to one endpoint";
+  if (/^(cali-SVC-|cali-SVL-|service-|local-)/.test(chain)) return "the service's endpoint choice";
+  if (/^(cali-SEP-|endpoint-)/.test(chain)) return "DNAT to one endpoint";
   return `${chain} (kube-proxy's service processing)`;
 }
 
