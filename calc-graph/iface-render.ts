@@ -18,8 +18,8 @@ export interface IfaceRenderIO {
   putChain(v: IpVersion, table: TableName, chain: Chain | undefined, name: string): void;
   /** Renders the interface's one endpoint (chains, state, routes, sysctls). */
   putEndpoint(d: Draft<DesiredState>, key: string): void;
-  /** Deletes a local workload route (a remote workload's route for the address may then be due). */
-  deleteLocalRoute(d: Draft<DesiredState>, net: string): void;
+  /** Withdraws an endpoint's claim on a local workload route (another claimant's may then be due). */
+  deleteLocalRoute(d: Draft<DesiredState>, net: string, key: string): void;
 }
 
 export class IfaceRenderer {
@@ -67,7 +67,7 @@ export class IfaceRenderer {
       return !was;
     }
     // A collision: neither pod is programmed; its traffic both ways is dropped.
-    for (const key of keys) this.withdraw(d, key, iface);
+    for (const key of keys) this.withdraw(d, key);
     for (const v of FAMILIES) {
       for (const dir of DIRECTIONS) {
         const name = endpointChainName(dir, iface);
@@ -85,11 +85,11 @@ export class IfaceRenderer {
   }
 
   /** Takes a colliding endpoint's state and routes out of the snapshot. */
-  private withdraw(d: Draft<DesiredState>, key: string, iface: string): void {
+  private withdraw(d: Draft<DesiredState>, key: string): void {
     const st = d.endpoints[key];
     if (!st) return;
     for (const net of [...st.ipv4Nets, ...st.ipv6Nets]) {
-      if (d.routes[net]?.dev === iface) this.io.deleteLocalRoute(d, net);
+      this.io.deleteLocalRoute(d, net, key);
     }
     delete d.endpoints[key];
   }

@@ -10,7 +10,6 @@ import type { ResourceProblem } from "../model/resource.js";
 import type { Chain } from "../model/rule.js";
 import type { RuleRenderer } from "../model/rule-renderer.js";
 import { putChain, type TableName } from "../model/tables.js";
-import type { Route } from "../routes/route.js";
 import type { ActiveRulesCalculator } from "./active-rules.js";
 import { ChainWrites } from "./chain-writer.js";
 import { ignoredFields, mergeConfigs } from "./config/fields.js";
@@ -139,7 +138,7 @@ export class StateBuilder {
     this.ifaces = new IfaceRenderer(cfg.nodeName, {
       putChain: (v, t, c, name) => this.putChain(v, t, c, name),
       putEndpoint: (d, key) => this.putEndpoint(d, this.active.endpoints.get(key)!),
-      deleteLocalRoute: (d, net) => this.nodeRoutes.deleteLocalRoute(d, net),
+      deleteLocalRoute: (d, net, key) => this.nodeRoutes.deleteLocalRoute(d, net, key),
     });
     this.settings = this.currentSettings();
     this.actions = filterActionsOf(this.settings);
@@ -405,11 +404,7 @@ export class StateBuilder {
       egressTiers,
     };
     if (!sameEndpoint(d.endpoints[ep.key], state)) d.endpoints[ep.key] = castDraft(state);
-    for (const net of [...ep.ipv4Nets, ...ep.ipv6Nets]) {
-      const route: Route = { dst: net, kind: "local-workload", type: "unicast", dev: ep.iface, scope: "link" };
-      const old = d.routes[net];
-      if (!old || old.dev !== route.dev || old.kind !== route.kind) d.routes[net] = route;
-    }
+    for (const net of [...ep.ipv4Nets, ...ep.ipv6Nets]) this.nodeRoutes.putLocalRoute(d, net, ep.key, ep.iface);
     const sysctls = interfaceSysctls(ep.iface, {
       ipv4: ep.ipv4Nets.length > 0,
       ipv6: ep.ipv6Nets.length > 0,
@@ -423,7 +418,7 @@ export class StateBuilder {
   private removeEndpoint(d: Draft<DesiredState>, before: EndpointState, ep: WorkloadEndpoint | undefined): void {
     const keep = new Set(ep ? [...ep.ipv4Nets, ...ep.ipv6Nets] : []);
     for (const net of [...before.ipv4Nets, ...before.ipv6Nets]) {
-      if (!keep.has(net) && d.routes[net]?.dev === before.iface) this.nodeRoutes.deleteLocalRoute(d, net);
+      if (!keep.has(net)) this.nodeRoutes.deleteLocalRoute(d, net, before.key);
     }
     if (!ep) delete d.endpoints[before.key];
   }

@@ -337,6 +337,48 @@ describe("hash:net sets never get a /0", () => {
   });
 });
 
+describe("one address, several local claimants (IP reuse)", () => {
+  const ifaceOf = (g: CalcGraph, name: string) => Object.values(g.current.endpoints).find((e) => e.pod === name)!.iface;
+  const fresh = (local: string, updates: ResourceUpdate[]) => {
+    const f = new CalcGraph({ nodeName: local });
+    f.apply(updates);
+    return f.current.routes;
+  };
+  const base = [pool({ vxlanMode: "Always" }), namespace("x"), ...three];
+
+  test("a and b share an address on this node, b moves away: a keeps its route (the property's seed 2025266642)", () => {
+    const a = pod("x", "a", { node: "node2", ip: "10.244.1.6" });
+    const bMoved = pod("x", "b", { node: "node1", ip: "10.244.1.5" });
+    const g = new CalcGraph({ nodeName: "node2" });
+    g.apply(base);
+    g.apply([a]);
+    g.apply([pod("x", "b", { node: "node2", ip: "10.244.1.6" })]);
+    g.apply([bMoved]);
+    assert.equal(g.current.routes["10.244.1.6/32"]?.dev, ifaceOf(g, "a"), "a's route is back");
+    assert.deepEqual(g.current.routes, fresh("node2", [...base, a, bMoved]));
+  });
+
+  test("the greatest interface name wins, in any order; when it goes the other takes over, then a remote pod", () => {
+    const a = pod("x", "a", { node: "node2", ip: "10.244.1.6" });
+    const b = pod("x", "b", { node: "node2", ip: "10.244.1.6" });
+    const remote = pod("x", "r", { node: "node3", ip: "10.244.1.6" });
+    const g = bothOrders("node2", [...base, a, b, remote]);
+    const [loser, winner] = [ifaceOf(g, "a"), ifaceOf(g, "b")].sort();
+    assert.equal(g.current.routes["10.244.1.6/32"].dev, winner);
+    const winnerPod = winner === ifaceOf(g, "a") ? a : b;
+    const loserPod = winnerPod === a ? b : a;
+    // The winner changes its address (not deleted): the other's route takes over.
+    const winnerElsewhere = pod("x", winnerPod === a ? "a" : "b", { node: "node2", ip: "10.244.2.40" });
+    g.apply([winnerElsewhere]);
+    assert.equal(g.current.routes["10.244.1.6/32"].dev, loser);
+    assert.deepEqual(g.current.routes, fresh("node2", [...base, loserPod, winnerElsewhere, remote]));
+    // The last local claimant goes: the remote pod's /32 (node1's block, borrowed by node3) comes back.
+    g.apply([{ ...loserPod, value: null }]);
+    assert.equal(g.current.routes["10.244.1.6/32"].node, "node3");
+    assert.deepEqual(g.current.routes, fresh("node2", [...base, winnerElsewhere, remote]));
+  });
+});
+
 describe("incremental routing equals a fresh graph", () => {
   test("property: any sequence of pod, node and affinity changes leaves the routes a fresh graph computes", () => {
     const nodes = ["node1", "node2", "node3"];
