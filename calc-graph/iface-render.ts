@@ -57,7 +57,7 @@ export class IfaceRenderer {
       for (const v of FAMILIES) {
         for (const dir of DIRECTIONS) this.io.putChain(v, "filter", undefined, endpointChainName(dir, iface));
       }
-      for (const k of Object.keys(d.sysctls)) if (k.includes(`/${iface}/`)) delete d.sysctls[k];
+      deleteSysctls(d, iface);
       this.dispatched.delete(iface);
       return was;
     }
@@ -66,8 +66,9 @@ export class IfaceRenderer {
       this.io.putEndpoint(d, keys[0]);
       return !was;
     }
-    // A collision: neither pod is programmed; its traffic both ways is dropped.
+    // A collision: neither pod is programmed (not even the sysctls the first one set); its traffic both ways is dropped.
     for (const key of keys) this.withdraw(d, key);
+    deleteSysctls(d, iface);
     for (const v of FAMILIES) {
       for (const dir of DIRECTIONS) {
         const name = endpointChainName(dir, iface);
@@ -93,6 +94,10 @@ export class IfaceRenderer {
     }
     delete d.endpoints[key];
   }
+}
+
+function deleteSysctls(d: Draft<DesiredState>, iface: string): void {
+  for (const k of Object.keys(d.sysctls)) if (k.includes(`/${iface}/`)) delete d.sysctls[k];
 }
 
 /** Where a pod's interface collision is reported: next to its own problems, so it becomes a Warning event. */
