@@ -412,6 +412,10 @@ export class StateBuilder {
       rpFilter: spoofable(ep, this.settings) ? "0" : this.cfg.rpFilter,
     });
     for (const [k, val] of Object.entries(sysctls)) if (d.sysctls[k] !== val) d.sysctls[k] = val;
+    // A family the endpoint no longer has: its sysctls go (the superset names every key it could have set).
+    for (const k of Object.keys(interfaceSysctls(ep.iface, { ipv4: true, ipv6: true, rpFilter: "" }))) {
+      if (!(k in sysctls) && k in d.sysctls) delete d.sysctls[k];
+    }
   }
 
   /** Removes what `before` had and `ep` (the endpoint's new version, if any) no longer has (its chains: putIface). */

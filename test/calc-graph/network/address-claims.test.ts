@@ -111,6 +111,28 @@ describe("incremental routing equals a fresh graph", () => {
 });
 
 describe("interface collisions and shared addresses", () => {
+  test("a collision withdraws the sysctls the first pod set on the interface (the property's seed -512448627)", () => {
+    const first = pod("red", "p2272271", { node: "node1", ip: "10.244.1.5" });
+    const second = pod("red", "p4484179", { node: "node1", ip: "10.244.2.5" });
+    const base = [pool({ vxlanMode: "Always" }), namespace("red"), ...three];
+    const iface = vethNameForWorkload("red", "p2272271");
+    const g = new CalcGraph({ nodeName: "node1" });
+    g.apply([...base, first]);
+    assert.equal(g.current.sysctls[`net/ipv4/conf/${iface}/proxy_arp`], "1");
+    g.apply([second]);
+    assert.deepEqual(
+      Object.keys(g.current.sysctls).filter((k) => k.includes(iface)),
+      [],
+      "neither pod is programmed",
+    );
+    const fresh = new CalcGraph({ nodeName: "node1" });
+    fresh.apply([...base, first, second]);
+    assert.deepEqual(g.current.sysctls, fresh.current.sysctls);
+    // The second goes: the first is programmed again, sysctls included.
+    g.apply([{ ...second, value: null }]);
+    assert.equal(g.current.sysctls[`net/ipv4/conf/${iface}/proxy_arp`], "1");
+  });
+
   test("property: pods with colliding interfaces and shared addresses, moved and deleted in any order", () => {
     // Two pods whose interface names collide (hostile/iface-collision.test.ts), and two that do not;
     // few addresses, so they share.
@@ -142,5 +164,22 @@ describe("interface collisions and shared addresses", () => {
       }),
       { numRuns: 100 },
     );
+  });
+});
+
+describe("a pod's addresses change family", () => {
+  test("from IPv6 to IPv4: the interface's IPv6 sysctls go (seed -383221424 of a wider property)", () => {
+    const base = [pool({ vxlanMode: "Always" }), namespace("x"), ...three];
+    const v4 = pod("x", "e", { node: "node2", ip: "10.244.9.9" });
+    const g = new CalcGraph({ nodeName: "node2" });
+    g.apply([...base, pod("x", "e", { node: "node2", ip: "fd00::5" })]);
+    const iface = Object.values(g.current.endpoints)[0].iface;
+    assert.equal(g.current.sysctls[`net/ipv6/conf/${iface}/proxy_ndp`], "1");
+    g.apply([v4]);
+    assert.equal(g.current.sysctls[`net/ipv6/conf/${iface}/proxy_ndp`], undefined);
+    assert.equal(g.current.sysctls[`net/ipv4/conf/${iface}/proxy_arp`], "1");
+    const fresh = new CalcGraph({ nodeName: "node2" });
+    fresh.apply([...base, v4]);
+    assert.deepEqual(g.current.sysctls, fresh.current.sysctls);
   });
 });
