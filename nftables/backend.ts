@@ -3,6 +3,7 @@
 // family. The fake in fake-backend.ts implements the same interface in memory.
 
 import { CommandNotFoundError, run } from "../iptables/exec.js";
+import type { NftCommand, NftSetKey } from "./commands.js";
 import { NFT_TABLE } from "./names.js";
 
 /** The nft families of our tables: `ip` for IPv4, `ip6` for IPv6. */
@@ -18,7 +19,16 @@ export interface NftBackend {
   transact(script: string): Promise<void>;
   /** `nft -j list table <family> calico`, or undefined when there is no such table. */
   list(): Promise<string | undefined>;
+  /**
+   * Writes the commands as one transaction without nft (netlink/backend.ts);
+   * `unsupported` when it cannot express one of them: nothing was written then,
+   * and the caller runs the same transaction through transact(). Throws
+   * NftError, changing nothing, when the kernel refuses it.
+   */
+  write?(commands: readonly NftCommand[], setKey: (name: string) => NftSetKey | undefined): Promise<NftWriteResult>;
 }
+
+export type NftWriteResult = { readonly bytes: number } | { readonly unsupported: string };
 
 /** A refused transaction or listing; `line` is the script line nft names, when it does. */
 export class NftError extends Error {

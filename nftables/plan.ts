@@ -19,10 +19,11 @@ import type { IpSetState } from "../model/ipset.js";
 import type { FamilyTables } from "../model/tables.js";
 import { BUILTIN_CHAINS, chainNames, chainOf, changedChains, TABLE_NAMES, type TableName } from "../model/tables.js";
 import { NftError, type NftFamily } from "./backend.js";
-import { type BaseChainSpec, baseChainLine, familyChains, hookChain, type NftChain, nftChainName } from "./chains.js";
-import { NFT_TABLE, nftSetName } from "./names.js";
+import { type BaseChainSpec, familyChains, hookChain, type NftChain, nftChainName } from "./chains.js";
+import { commandsScript, type NftCommand, type NftSetKey } from "./commands.js";
+import { nftSetName } from "./names.js";
 import { assertSafeNftName, assertSafeNftRule, isSafeNftElement, isSafeNftName } from "./safe-text.js";
-import { type NftSetSpec, nftElements, nftSetSpec } from "./sets.js";
+import { nftElements, nftSetSpec } from "./sets.js";
 import { renderNftTable } from "./table-text.js";
 import type { NftView, ViewChain, ViewSet } from "./view.js";
 
@@ -46,8 +47,10 @@ export interface NftPlanStats {
 }
 
 export interface NftPlan extends NftPlanStats {
-  /** The transaction ("" when the kernel is in sync). */
+  /** The transaction as `nft -f` text ("" when the kernel is in sync). */
   readonly script: string;
+  /** The same transaction as commands; undefined for a whole table (cold start: `nft -f` of the script). */
+  readonly commands?: readonly NftCommand[];
   /** The view after the script has been applied (null: still no table). */
   readonly after: NftView | null;
 }
@@ -118,19 +121,18 @@ function sameHashes(have: readonly (string | undefined)[], want: NftChain["rules
 
 export function planNft(family: NftFamily, want: NftDesired, view: NftView | null, applied?: NftDesired): NftPlan {
   if (view === null) return coldPlan(family, want);
-  const t = `${family} ${NFT_TABLE}`;
-  const flush: string[] = [];
-  const deletes: string[] = [];
-  const setCmds: string[] = [];
-  const declare: string[] = [];
-  const rules: string[] = [];
+  const flush: NftCommand[] = [];
+  const deletes: NftCommand[] = [];
+  const setCmds: NftCommand[] = [];
+  const declare: NftCommand[] = [];
+  const rules: NftCommand[] = [];
   const after: NftView = { chains: new Map(view.chains), sets: new Map(view.sets) };
   let [chainsWritten, chainsDeleted, hooksWritten, setsWritten, setsDeleted, added, removed] = [0, 0, 0, 0, 0, 0, 0];
 
-  const addElements = (name: string, elems: Iterable<string>, op = "add") => {
+  const addElements = (set: string, key: NftSetKey, elems: Iterable<string>, op: "add" | "delete" = "add") => {
     let batch: string[] = [];
     const emit = () => {
-      if (batch.length) setCmds.push(`${op} element ${t} ${name} { ${batch.join(", ")} }`);
+      if (batch.length) setCmds.push({ op: `${op} element`, set, key, elements: batch });
     };
     for (const e of elems) {
       batch.push(e);
@@ -148,7 +150,7 @@ export function planNft(family: NftFamily, want: NftDesired, view: NftView | nul
     if (!s) {
       if (have) {
         kernelName(name);
-        deletes.push(`delete set ${t} ${name}`);
+        deletes.push({ op: "delete set", set: name });
         after.sets.delete(name);
         setsDeleted++;
       }
@@ -160,13 +162,14 @@ export function planNft(family: NftFamily, want: NftDesired, view: NftView | nul
     const retyped = have && (have.type !== spec.type || have.interval !== spec.interval);
     if (!have || retyped) {
       if (retyped) {
-        deletes.push(`delete set ${t} ${name}`);
+        deletes.push({ op: "delete set", set: name });
         removed += have.elements.size;
         // Rules using it go first, even in chains that did not change: re-added after the set.
         for (const c of familyChains(want.tables)) if (c.rules.some((r) => usesSet(r.text, name))) rewrite.add(c.name);
       }
-      setCmds.push(`add set ${t} ${name} { ${setTypeText(spec)} }`);
-      addElements(name, elems);
+      const key = { type: spec.type, interval: spec.interval };
+      setCmds.push({ op: "add set", set: name, key });
+      addElements(name, key, elems);
       setsWritten++;
       added += elems.size;
     } else {
@@ -176,8 +179,8 @@ export function planNft(family: NftFamily, want: NftDesired, view: NftView | nul
       for (const e of elems) if (!have.elements.has(e)) adds.push(e);
       if (dels.length + adds.length === 0) continue;
       // Deletes first: an interval set refuses a new element overlapping one still there.
-      addElements(name, dels, "delete");
-      addElements(name, adds);
+      addElements(name, have, dels, "delete");
+      addElements(name, spec, adds);
       removed += dels.length;
       added += adds.length;
     }
@@ -190,8 +193,8 @@ export function planNft(family: NftFamily, want: NftDesired, view: NftView | nul
     if (!w) {
       if (!h) continue;
       kernelName(name);
-      flush.push(`flush chain ${t} ${name}`);
-      deletes.push(`delete chain ${t} ${name}`);
+      flush.push({ op: "flush chain", chain: name });
+      deletes.push({ op: "delete chain", chain: name });
       after.chains.delete(name);
       chainsDeleted++;
       continue;
@@ -200,22 +203,30 @@ export function planNft(family: NftFamily, want: NftDesired, view: NftView | nul
     const policy = h?.base && !rehook && h.base.policy !== "accept";
     if (h && !rehook && !rewrite.has(name) && !policy && sameHashes(h.hashes, w.rules)) continue;
     assertSafeNftName(name);
-    if (h) flush.push(`flush chain ${t} ${name}`);
-    if (rehook) deletes.push(`delete chain ${t} ${name}`);
-    if (!h || rehook || policy) declare.push(`add chain ${t} ${name}${w.base ? ` { ${baseChainLine(w.base)} }` : ""}`);
+    if (h) flush.push({ op: "flush chain", chain: name });
+    if (rehook) deletes.push({ op: "delete chain", chain: name });
+    if (!h || rehook || policy) declare.push({ op: "add chain", chain: name, base: w.base });
     for (const r of w.rules) {
       assertSafeNftRule(r.text);
-      rules.push(`add rule ${t} ${name} ${r.text}`);
+      rules.push({ op: "add rule", chain: name, rule: r.text });
     }
     const base = w.base && { ...w.base, policy: "accept" };
     after.chains.set(name, { base, hashes: w.rules.map((r) => r.hash) } satisfies ViewChain);
     chainsWritten++;
     if (w.base) hooksWritten++;
   }
-  const cmds = [...flush, ...deletes, ...setCmds, ...declare, ...rules];
-  const script = cmds.length ? `${cmds.join("\n")}\n` : "";
+  const commands = [...flush, ...deletes, ...setCmds, ...declare, ...rules];
+  const script = commandsScript(family, commands);
   const stats = { chainsWritten, chainsDeleted, hooksWritten, setsWritten, setsDeleted };
-  return { script, after, ...stats, elementsAdded: added, elementsRemoved: removed, linesWritten: cmds.length };
+  return {
+    script,
+    commands,
+    after,
+    ...stats,
+    elementsAdded: added,
+    elementsRemoved: removed,
+    linesWritten: commands.length,
+  };
 }
 
 /** No table yet: the whole table in one transaction, the very text felix-dump prints. */
@@ -265,10 +276,6 @@ function kernelName(name: string): void {
 function kernelElement(e: string, set: string): string {
   if (!isSafeNftElement(e)) throw new NftError(`set ${set} holds an element ${JSON.stringify(e)} we will not write`);
   return e;
-}
-
-export function setTypeText(spec: NftSetSpec): string {
-  return `type ${spec.type};${spec.interval ? " flags interval;" : ""}`;
 }
 
 /** Whether a rule text refers to set `name` (`@name` as a whole token). */

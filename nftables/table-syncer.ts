@@ -21,9 +21,14 @@ import { type NftDesired, type NftPlanStats, planNft } from "./plan.js";
 import { type NftView, parseNftJson } from "./view.js";
 
 export interface NftSyncResult extends NftPlanStats {
+  /** Bytes of the `nft -f` script, or of the netlink batch when it went that way. */
   readonly bytesWritten: number;
-  /** Time spent inside `nft -f`, ms. */
+  /** Time spent inside `nft -f` or the netlink batch, ms. */
   readonly restoreMs: number;
+  /** How the transaction went: none (in sync), netlink, or nft -f. */
+  readonly via: "none" | "netlink" | "nft";
+  /** Why a change the backend could write over netlink went through `nft -f`. */
+  readonly fallback?: string;
 }
 
 export interface NftSyncerOptions {
@@ -31,6 +36,8 @@ export interface NftSyncerOptions {
   readonly initialBackoffMs?: number;
   readonly sleep?: (ms: number) => Promise<void>;
   readonly onRetry?: (attempt: number, error: Error) => void;
+  /** A change went through `nft -f` because the netlink writer could not express it. */
+  readonly onFallback?: (reason: string) => void;
 }
 
 const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -44,8 +51,11 @@ export class NftTableSyncer {
   readonly initialBackoffMs: number;
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly onRetry?: (attempt: number, error: Error) => void;
+  private readonly onFallback?: (reason: string) => void;
   /** Refused transactions since start, for metrics. */
   failures = 0;
+  /** Changes that went through `nft -f` though the backend writes over netlink. */
+  fallbacks = 0;
 
   constructor(
     readonly backend: NftBackend,
@@ -55,6 +65,7 @@ export class NftTableSyncer {
     this.initialBackoffMs = o.initialBackoffMs ?? 50;
     this.sleep = o.sleep ?? defaultSleep;
     this.onRetry = o.onRetry;
+    this.onFallback = o.onFallback;
   }
 
   /** Forget the cached kernel view: the next apply reads the table and repairs any drift. */
@@ -109,14 +120,31 @@ export class NftTableSyncer {
       ? `add table ${family} ${NFT_TABLE}\ndelete table ${family} ${NFT_TABLE}\n${plan.script}`
       : plan.script;
     let restoreMs = 0;
+    let bytesWritten = Buffer.byteLength(script);
+    let via: NftSyncResult["via"] = script ? "nft" : "none";
+    let fallback: string | undefined;
     if (script) {
       const t0 = performance.now();
-      await this.backend.transact(script);
+      const w =
+        !recreate && plan.commands && this.backend.write
+          ? await this.backend.write(plan.commands, (n) => plan.after?.sets.get(n))
+          : undefined;
+      if (w && "bytes" in w) {
+        via = "netlink";
+        bytesWritten = w.bytes;
+      } else {
+        if (w) {
+          fallback = w.unsupported;
+          this.fallbacks++;
+          this.onFallback?.(fallback);
+        }
+        await this.backend.transact(script);
+      }
       restoreMs = performance.now() - t0;
     }
     this.view = plan.after;
     this.applied = desired;
-    const { script: _s, after: _a, ...stats } = plan;
-    return { ...stats, bytesWritten: Buffer.byteLength(script), restoreMs };
+    const { script: _s, after: _a, commands: _c, ...stats } = plan;
+    return { ...stats, bytesWritten, restoreMs, via, ...(fallback ? { fallback } : {}) };
   }
 }

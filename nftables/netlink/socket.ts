@@ -1,0 +1,166 @@
+// A NETLINK_NETFILTER connection: one batch (BATCH_BEGIN … BATCH_END, all or
+// nothing in the kernel) per transaction, and dumps for the read-back. The
+// kernel processes a batch inside sendmsg and queues its replies; only the
+// last message asks for an ACK, so the reply to it (or an error on the batch
+// header) marks the end of the replies, which carry an error per refused
+// message. The datagrams go through a NetlinkTransport: a socket of this
+// process's namespace, or a relay child inside another one (tests).
+
+import { RawNetlinkSocket } from "netlink";
+import {
+  encodeMessage,
+  NETLINK_NETFILTER,
+  NFNL_MSG_BATCH_BEGIN,
+  NFNL_MSG_BATCH_END,
+  NFNL_SUBSYS_NFTABLES,
+  type NfMessage,
+  NLM_F_ACK,
+  NLM_F_DUMP,
+  NLM_F_REQUEST,
+  NLMSG_DONE,
+  NLMSG_ERROR,
+  parseError,
+  type RawReply,
+  splitMessages,
+} from "./codec.js";
+
+export interface NetlinkTransport {
+  send(datagram: Buffer): Promise<void>;
+  /** Every datagram received. */
+  onDatagram(cb: (d: Buffer) => void): void;
+  close(): void;
+}
+
+/** The largest batch one sendmsg takes (SO_SNDBUF is raised to net.core.wmem_max, 4 MB here). */
+export const MAX_BATCH_BYTES = 2 * 1024 * 1024;
+
+export class SocketTransport implements NetlinkTransport {
+  private readonly sock: RawNetlinkSocket;
+
+  constructor() {
+    this.sock = new RawNetlinkSocket(NETLINK_NETFILTER, { recvBufferSize: 4 << 20, sendBufferSize: 4 << 20 });
+    this.sock.unref();
+  }
+  send(datagram: Buffer): Promise<void> {
+    return new Promise((res, rej) => this.sock.send(datagram, {}, (e) => (e ? rej(e) : res())));
+  }
+  onDatagram(cb: (d: Buffer) => void): void {
+    this.sock.on("message", (m) => cb(m));
+  }
+  close(): void {
+    this.sock.close();
+  }
+}
+
+/** A refused message of a batch: its errno and its index among the batch's messages. */
+export interface BatchFailure {
+  readonly errno: number;
+  /** Index into the messages passed to batch(); -1 for the batch as a whole. */
+  readonly index: number;
+}
+
+export class NfnlConnection {
+  private seq = Math.floor(Date.now() / 1000) & 0x7fffffff;
+  private waiter?: (r: RawReply) => void;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly transport: NetlinkTransport,
+    private readonly timeoutMs = 30_000,
+  ) {
+    transport.onDatagram((d) => {
+      let msgs: RawReply[];
+      try {
+        msgs = splitMessages(d);
+      } catch {
+        return; // a malformed datagram is nobody's reply
+      }
+      for (const m of msgs) this.waiter?.(m);
+    });
+  }
+
+  /** Runs exchanges one at a time: replies are matched by sequence number, not by request. */
+  private serial<T>(f: () => Promise<T>): Promise<T> {
+    const p = this.queue.then(f, f);
+    this.queue = p.catch(() => {});
+    return p;
+  }
+
+  private exchange(datagram: Buffer, take: (r: RawReply) => boolean): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiter = undefined;
+        reject(new Error(`no netlink reply within ${this.timeoutMs} ms`));
+      }, this.timeoutMs);
+      this.waiter = (r) => {
+        if (!take(r)) return;
+        clearTimeout(timer);
+        this.waiter = undefined;
+        resolve();
+      };
+      this.transport.send(datagram).catch((e) => {
+        clearTimeout(timer);
+        this.waiter = undefined;
+        reject(e);
+      });
+    });
+  }
+
+  /** Sends the messages as one batch; resolves with the refusals (none: committed). */
+  batch(messages: readonly NfMessage[]): Promise<{ failures: BatchFailure[]; bytes: number }> {
+    return this.serial(async () => {
+      const first = this.seq;
+      this.seq = (this.seq + messages.length + 2) & 0x7fffffff;
+      const frame = (type: number) => ({
+        type,
+        flags: NLM_F_REQUEST,
+        family: 0,
+        resId: NFNL_SUBSYS_NFTABLES,
+        attrs: [],
+      });
+      const parts = [encodeMessage(frame(NFNL_MSG_BATCH_BEGIN), first)];
+      messages.forEach((m, i) => {
+        const last = i === messages.length - 1;
+        parts.push(encodeMessage(last ? { ...m, flags: m.flags | NLM_F_ACK } : m, first + 1 + i));
+      });
+      parts.push(encodeMessage(frame(NFNL_MSG_BATCH_END), first + messages.length + 1));
+      const datagram = Buffer.concat(parts);
+      if (datagram.length > MAX_BATCH_BYTES) throw new Error(`batch of ${datagram.length} bytes is too large`);
+      const failures: BatchFailure[] = [];
+      const lastSeq = first + messages.length;
+      await this.exchange(datagram, (r) => {
+        if (r.type !== NLMSG_ERROR || r.seq < first || r.seq > lastSeq + 1) return false;
+        const { errno } = parseError(r.body);
+        if (errno !== 0) failures.push({ errno, index: r.seq === first ? -1 : r.seq - first - 1 });
+        return r.seq === lastSeq || (r.seq === first && errno !== 0);
+      });
+      return { failures, bytes: datagram.length };
+    });
+  }
+
+  /** A dump request (`type` with NLM_F_DUMP): every reply message until NLMSG_DONE; throws on an error reply. */
+  dump(m: NfMessage): Promise<RawReply[]> {
+    return this.serial(async () => {
+      const seq = this.seq;
+      this.seq = (this.seq + 1) & 0x7fffffff;
+      const out: RawReply[] = [];
+      let errno = 0;
+      await this.exchange(encodeMessage({ ...m, flags: NLM_F_REQUEST | NLM_F_DUMP }, seq), (r) => {
+        if (r.seq !== seq) return false;
+        if (r.type === NLMSG_DONE) return true;
+        if (r.type === NLMSG_ERROR) {
+          errno = parseError(r.body).errno;
+          return true;
+        }
+        out.push(r);
+        return false;
+      });
+      if (errno !== 0) throw Object.assign(new Error(`netlink dump refused: errno ${errno}`), { errno });
+      return out;
+    });
+  }
+
+  close(): void {
+    this.transport.close();
+  }
+}
