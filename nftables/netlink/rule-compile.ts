@@ -145,26 +145,33 @@ class Compiler {
       case "ip":
       case "ip6":
         if (t !== fam) throw unsupported(`${t} match in the ${fam} table`);
-        return this.address();
+        this.address();
+        return;
       case "iifname":
       case "oifname":
-        return this.ifname(t === "iifname" ? X.MetaKey.iifname : X.MetaKey.oifname);
+        this.ifname(t === "iifname" ? X.MetaKey.iifname : X.MetaKey.oifname);
+        return;
       case "meta":
-        return this.meta();
+        this.meta();
+        return;
       case "tcp":
       case "udp":
       case "sctp":
       case "udplite":
       case "dccp":
       case "th":
-        return this.ports(t);
+        this.ports(t);
+        return;
       case "ct":
-        return this.ct();
+        this.ct();
+        return;
       case "fib":
-        return this.fib();
+        this.fib();
+        return;
       case "icmp":
       case "icmpv6":
-        return this.icmp(t);
+        this.icmp(t);
+        return;
       case "numgen":
         this.expect("random");
         this.expect("mod");
@@ -190,7 +197,8 @@ class Compiler {
       case "masquerade":
       case "snat":
       case "dnat":
-        return this.nat(t);
+        this.nat(t);
+        return;
       case "notrack":
         this.out.push(X.notrack());
         return;
@@ -198,9 +206,11 @@ class Compiler {
         this.out.push(X.counter());
         return;
       case "log":
-        return this.log();
+        this.log();
+        return;
       case "comment":
-        return this.comment();
+        this.comment();
+        return;
       default:
         throw unsupported(`statement ${JSON.stringify(t)}`);
     }
@@ -210,7 +220,10 @@ class Compiler {
   private address(): void {
     const field = this.next();
     if (field !== "saddr" && field !== "daddr") throw unsupported(`ip ${field}`);
-    if (this.peek() === ".") return this.concat(field);
+    if (this.peek() === ".") {
+      this.concat(field);
+      return;
+    }
     const neq = this.negation();
     const v = this.next();
     const [off, len] = this.addrField(field);
@@ -310,7 +323,10 @@ class Compiler {
       return;
     }
     if (key !== "mark") throw unsupported(`meta ${key}`);
-    if (this.peek() === "set") return this.setMark();
+    if (this.peek() === "set") {
+      this.setMark();
+      return;
+    }
     this.out.push(X.metaLoad(X.MetaKey.mark));
     if (this.peek() === "&") {
       this.at++;
