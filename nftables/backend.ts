@@ -25,7 +25,15 @@ export interface NftBackend {
    * and the caller runs the same transaction through transact(). Throws
    * NftError, changing nothing, when the kernel refuses it.
    */
-  write?(commands: readonly NftCommand[], setKey: (name: string) => NftSetKey | undefined): Promise<NftWriteResult>;
+  write?(commands: readonly NftCommand[], ctx: NftWriteContext): Promise<NftWriteResult>;
+}
+
+/** What the netlink encoder needs to know of our sets beyond the commands. */
+export interface NftWriteContext {
+  /** A set's key once the transaction is in (lookups in rules). */
+  readonly setKey: (name: string) => NftSetKey | undefined;
+  /** The elements a set holds before the transaction (undefined: none, or no such set). */
+  readonly elementsBefore: (name: string) => ReadonlySet<string> | undefined;
 }
 
 export type NftWriteResult = { readonly bytes: number } | { readonly unsupported: string };

@@ -114,7 +114,8 @@ export class NftTableSyncer {
 
   private async applyOnce(desired: NftDesired, recreate: boolean): Promise<NftSyncResult> {
     const family = this.backend.family;
-    const plan = recreate ? planNft(family, desired, null) : planNft(family, desired, await this.read(), this.applied);
+    const before = recreate ? null : await this.read();
+    const plan = recreate ? planNft(family, desired, null) : planNft(family, desired, before, this.applied);
     // `add table` first: deleting a table that is not there would fail the transaction.
     const script = recreate
       ? `add table ${family} ${NFT_TABLE}\ndelete table ${family} ${NFT_TABLE}\n${plan.script}`
@@ -127,7 +128,10 @@ export class NftTableSyncer {
       const t0 = performance.now();
       const w =
         !recreate && plan.commands && this.backend.write
-          ? await this.backend.write(plan.commands, (n) => plan.after?.sets.get(n))
+          ? await this.backend.write(plan.commands, {
+              setKey: (n) => plan.after?.sets.get(n),
+              elementsBefore: (n) => before?.sets.get(n)?.elements,
+            })
           : undefined;
       if (w && "bytes" in w) {
         via = "netlink";

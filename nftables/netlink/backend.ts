@@ -7,8 +7,8 @@
 // table loads (cold start, the last retry's replace) and the listing.
 
 import { constants } from "node:os";
-import { type NftBackend, NftError, type NftFamily, type NftWriteResult } from "../backend.js";
-import { commandText, type NftCommand, type NftSetKey } from "../commands.js";
+import { type NftBackend, NftError, type NftFamily, type NftWriteContext, type NftWriteResult } from "../backend.js";
+import { commandText, type NftCommand } from "../commands.js";
 import { NetlinkUnsupported } from "./elements.js";
 import { encodeCommands } from "./messages.js";
 import { MAX_BATCH_BYTES, type NetlinkTransport, NfnlConnection, SocketTransport } from "./socket.js";
@@ -36,14 +36,11 @@ export class NetlinkNftBackend implements NftBackend {
     return this.inner.list();
   }
 
-  async write(
-    commands: readonly NftCommand[],
-    setKey: (name: string) => NftSetKey | undefined,
-  ): Promise<NftWriteResult> {
+  async write(commands: readonly NftCommand[], ctx: NftWriteContext): Promise<NftWriteResult> {
     if (commands.length === 0) return { bytes: 0 };
     let messages: ReturnType<typeof encodeCommands>;
     try {
-      messages = encodeCommands(this.family, commands, setKey);
+      messages = encodeCommands(this.family, commands, ctx);
     } catch (e) {
       if (e instanceof NetlinkUnsupported || e instanceof RangeError) return { unsupported: e.message };
       throw e;

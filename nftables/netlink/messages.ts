@@ -4,8 +4,8 @@
 // that transaction goes through `nft -f`), nor is anything else the encoder
 // does not know: encodeCommands throws NetlinkUnsupported before a byte is sent.
 
-import type { NftFamily } from "../backend.js";
-import type { NftCommand, NftSetKey } from "../commands.js";
+import type { NftFamily, NftWriteContext } from "../backend.js";
+import type { NftCommand } from "../commands.js";
 import { NFT_TABLE } from "../names.js";
 import {
   type Attr,
@@ -21,6 +21,7 @@ import {
 } from "./codec.js";
 import {
   elementAttr,
+  type KeyLayout,
   keyLayout,
   NetlinkUnsupported,
   NFT_SET_ANONYMOUS,
@@ -53,15 +54,12 @@ function checkName(kind: string, name: string): string {
   return name;
 }
 
-export function encodeCommands(
-  family: NftFamily,
-  cmds: readonly NftCommand[],
-  setKey: (name: string) => NftSetKey | undefined,
-): BatchMessage[] {
+export function encodeCommands(family: NftFamily, cmds: readonly NftCommand[], ctx: NftWriteContext): BatchMessage[] {
   const nfproto = family === "ip" ? NFPROTO_IPV4 : NFPROTO_IPV6;
   const out: BatchMessage[] = [];
   const table = str(1, NFT_TABLE);
   let nextId = 1;
+  const zeros = new ZeroMarkers(ctx);
   let command = 0;
   const push = (type: number, attrs: Attr[], flags = 0) =>
     out.push({ msg: { type: nftType(type), flags: NLM_F_REQUEST | flags, family: nfproto, attrs }, command });
@@ -93,8 +91,8 @@ export function encodeCommands(
         table,
         str(2, name),
         u32be(3, flags),
-        u32be(4, 13), // inet_service
-        u32be(5, 2),
+        u32be(4, def.keyType),
+        u32be(5, def.keyLen),
         u32be(10, id),
         attr(9, [u32be(1, def.elements.length)]),
         attr(13, def.udata),
@@ -115,6 +113,7 @@ export function encodeCommands(
         break;
       case "delete set":
         push(NftMsg.DELSET, [table, str(2, checkName("set", c.set))]);
+        zeros.reset(c.set);
         break;
       case "add set":
         push(
@@ -132,6 +131,8 @@ export function encodeCommands(
       case "delete element": {
         const k = keyLayout(c.key.type, c.key.interval);
         const wire = c.elements.flatMap((e) => wireElements(k, e));
+        if (c.op === "add element") zeros.onAdd(c.set, k, wire);
+        else zeros.onDelete(c.set, k, wire);
         const type = c.op === "add element" ? NftMsg.NEWSETELEM : NftMsg.DELSETELEM;
         elementMessages(type, str(2, checkName("set", c.set)), wire);
         break;
@@ -141,7 +142,7 @@ export function encodeCommands(
         push(NftMsg.NEWCHAIN, [table, str(3, checkName("chain", c.chain))], NLM_F_CREATE);
         break;
       case "add rule": {
-        const r = compileRule(c.rule, { family, setKey, anonSet });
+        const r = compileRule(c.rule, { family, setKey: ctx.setKey, anonSet });
         const attrs = [table, str(2, checkName("chain", c.chain)), attr(4, r.exprs)];
         if (r.userdata) attrs.push(attr(7, r.userdata));
         push(NftMsg.NEWRULE, attrs, NLM_F_CREATE | NLM_F_APPEND);
@@ -151,4 +152,39 @@ export function encodeCommands(
     command++;
   }
   return out;
+}
+
+/**
+ * nft's zero element: an add to a one-field interval set that holds nothing
+ * at key 0 (no marker yet, no interval starting there) and whose new intervals
+ * start above 0 also sends an interval end at 0 first. The kernel keeps it
+ * (listings hide it); sending it again is a no-op, so a set's marker is only
+ * tracked as well as the view allows and the kernel ends up as nft leaves it.
+ */
+class ZeroMarkers {
+  private readonly atZero = new Map<string, boolean>();
+  constructor(private readonly ctx: NftWriteContext) {}
+
+  private has(set: string, k: KeyLayout): boolean {
+    let v = this.atZero.get(set);
+    if (v === undefined) {
+      v = [...(this.ctx.elementsBefore(set) ?? [])].some((e) => wireElements(k, e)[0].key.every((b) => b === 0));
+      this.atZero.set(set, v);
+    }
+    return v;
+  }
+  reset(set: string): void {
+    this.atZero.set(set, false);
+  }
+  /** Puts the marker in front of `wire` when nft would. */
+  onAdd(set: string, k: KeyLayout, wire: WireElement[]): void {
+    if (!k.interval || k.fields.length !== 1 || wire.length === 0) return;
+    const startsAtZero = wire.some((w) => !w.flags && w.key.every((b) => b === 0));
+    if (!this.has(set, k) && !startsAtZero) wire.unshift({ key: Buffer.alloc(wire[0].key.length), flags: 1 });
+    this.atZero.set(set, true);
+  }
+  onDelete(set: string, k: KeyLayout, wire: readonly WireElement[]): void {
+    if (k.interval && k.fields.length === 1 && wire.some((w) => !w.flags && w.key.every((b) => b === 0)))
+      this.atZero.set(set, false);
+  }
 }

@@ -15,6 +15,9 @@ import { tokenize } from "./tokens.js";
 
 /** An anonymous port set (`tcp dport { 80, 443-450 }`), declared in the same batch. */
 export interface AnonSetDef {
+  /** nft's key type id and length (inet_service, 2; icmp_type . icmp_code, 8). */
+  readonly keyType: number;
+  readonly keyLen: number;
   readonly interval: boolean;
   readonly elements: readonly WireElement[];
   /** NFTA_SET_USERDATA as nft writes it (byte order, merge flag, typeof the key). */
@@ -316,8 +319,9 @@ class Compiler {
     const key = this.next();
     if (key === "l4proto") {
       const neq = this.negation();
-      const p = PROTOCOLS[this.next() ?? ""];
-      if (p === undefined) throw unsupported(`protocol ${this.toks[this.at - 1]}`);
+      const name = this.next() ?? "";
+      const p = PROTOCOLS[name] ?? (/^\d+$/.test(name) ? num(name, 255) : undefined);
+      if (p === undefined) throw unsupported(`protocol ${name}`);
       this.out.push(X.metaLoad(X.MetaKey.l4proto), X.cmp(neq ? X.CmpOp.neq : X.CmpOp.eq, Buffer.from([p])));
       if (!neq) this.l4 = p;
       return;
@@ -362,7 +366,8 @@ class Compiler {
       or = hexU32(this.next());
     }
     if (and === undefined && or === undefined) throw unsupported("meta mark set meta mark");
-    const mask = and ?? ~(or as number) >>> 0;
+    // nft lists `& K | V` for mask K & ~V, xor V (`|` once no mask bit is in V).
+    const mask = ((and ?? 0xffffffff) & ~(or ?? 0)) >>> 0;
     this.out.push(X.metaLoad(X.MetaKey.mark), X.bitwise(hostU32(mask), hostU32(or ?? 0)), X.metaSet(X.MetaKey.mark));
   }
 
@@ -412,7 +417,8 @@ class Compiler {
     const typeof_ = Buffer.from([3, 20, 0, 4, 7, 0, 0, 0, 1, 12, 0, 4, PROTO_DESC[proto], 0, 0, 0, 1, 4, 0, 0, 0, 0]);
     typeof_[18] = dir === "sport" ? 1 : 2;
     const head = interval ? [0, 4, 2, 0, 0, 0, 2, 4, 1, 0, 0, 0] : [0, 4, 2, 0, 0, 0];
-    return this.ctx.anonSet({ interval, elements, udata: Buffer.concat([Buffer.from(head), typeof_]) });
+    const udata = Buffer.concat([Buffer.from(head), typeof_]);
+    return this.ctx.anonSet({ keyType: 13, keyLen: 2, interval, elements, udata });
   }
 
   private ct(): void {
@@ -433,15 +439,16 @@ class Compiler {
   }
 
   private fib(): void {
-    const words: string[] = [];
-    while (this.peek() !== "type" && this.peek() !== "oif" && this.peek() !== undefined)
-      words.push(this.next() as string);
     const F = X.FibFlag;
     const flagOf: Record<string, number> = { saddr: F.saddr, daddr: F.daddr, mark: F.mark, iif: F.iif, oif: F.oif };
+    // The key: `saddr`, `saddr . oif`, `saddr . mark . iif`, …
     let flags = 0;
-    for (const [i, w] of words.entries()) {
-      if (i % 2 === 1 ? w !== "." : flagOf[w] === undefined) throw unsupported(`fib ${words.join(" ")}`);
-      if (i % 2 === 0) flags |= flagOf[w];
+    for (;;) {
+      const w = this.next() ?? "";
+      if (flagOf[w] === undefined) throw unsupported(`fib key ${w}`);
+      flags |= flagOf[w];
+      if (this.peek() !== ".") break;
+      this.at++;
     }
     const result = this.next();
     if (result === "type") {
@@ -458,9 +465,12 @@ class Compiler {
   private icmp(proto: "icmp" | "icmpv6"): void {
     if ((proto === "icmpv6") !== this.v6) throw unsupported(`${proto} in the ${this.ctx.family} table`);
     this.expect("type");
-    if (this.peek() === ".") throw unsupported("icmp type . code sets");
-    const neq = this.negation();
     const [types, codes] = proto === "icmp" ? [ICMP_TYPES, ICMP_CODES] : [ICMPV6_TYPES, ICMPV6_CODES];
+    if (this.peek() === ".") {
+      this.typeCodeSet(proto, types, codes);
+      return;
+    }
+    const neq = this.negation();
     const type = named(this.next(), types);
     this.dependency(proto === "icmp" ? 1 : 58);
     if (!neq && this.peek() === proto && this.peek(1) === "code") {
@@ -472,6 +482,34 @@ class Compiler {
     }
     this.out.push(X.payload(X.PayloadBase.transport, 0, 1));
     this.out.push(X.cmp(neq ? X.CmpOp.neq : X.CmpOp.eq, Buffer.from([type])));
+  }
+
+  /** `icmp type . icmp code [!=] { t . c, … }`: a constant set of two-field keys. */
+  private typeCodeSet(proto: "icmp" | "icmpv6", types: Names, codes: Names): void {
+    this.expect(".");
+    this.expect(proto);
+    this.expect("code");
+    const neq = this.negation();
+    this.expect("{");
+    const elements: WireElement[] = [];
+    for (;;) {
+      const key = Buffer.alloc(8);
+      key[0] = named(this.next(), types);
+      this.expect(".");
+      key[4] = named(this.next(), codes);
+      elements.push({ key });
+      const sep = this.next();
+      if (sep === "}") break;
+      if (sep !== ",") throw unsupported(`${sep} in a type . code set`);
+    }
+    const desc = proto === "icmp" ? 4 : 14;
+    const field = (n: number) => [1, 20, 0, 4, 7, 0, 0, 0, 1, 12, 0, 4, desc, 0, 0, 0, 1, 4, n, 0, 0, 0];
+    const udata = Buffer.from([0, 4, 0, 0, 0, 0, 3, 52, 0, 4, 13, 0, 0, 0, 1, 44, ...field(1), ...field(2)]);
+    const keyType = proto === "icmp" ? (14 << 6) | 32 : (29 << 6) | 33;
+    const set = this.ctx.anonSet({ keyType, keyLen: 8, interval: false, elements, udata });
+    this.dependency(proto === "icmp" ? 1 : 58);
+    this.out.push(X.payload(X.PayloadBase.transport, 0, 1), X.payload(X.PayloadBase.transport, 1, 1, X.reg32(1)));
+    this.out.push(X.lookup(set.name, X.REG_1, set.id, neq));
   }
 
   private nat(kind: "masquerade" | "snat" | "dnat"): void {
@@ -539,7 +577,9 @@ class Compiler {
   }
 }
 
-function named(t: string | undefined, names: Readonly<Record<number, string>>): number {
+type Names = Readonly<Record<number, string>>;
+
+function named(t: string | undefined, names: Names): number {
   for (const [k, v] of Object.entries(names)) if (v === t) return Number(k);
   return num(t, 255);
 }

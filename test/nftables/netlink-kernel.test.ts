@@ -94,7 +94,7 @@ function firstDifference(a: string, b: string): string {
   const [x, y] = [a.split("\n"), b.split("\n")];
   let i = 0;
   while (i < x.length && x[i] === y[i]) i++;
-  return `${x.slice(Math.max(0, i - 8), i).join("\n")}\nnetlink: ${x[i]}\nnft -f:  ${y[i]}`;
+  return `${x.slice(Math.max(0, i - 8), i).join("\n")}\nnetlink: ${x[i]}\nother:   ${y[i]}`;
 }
 
 /** Only the base chains, declared by nft -f, as the writer leaves them to it. */
@@ -126,11 +126,15 @@ for (const name of caseNames().filter((n) => !INEXPRESSIBLE.has(n))) {
       // The same transaction through nft -f, for the bytecode nft makes of it.
       nft(viaNft, ["-f", "-"], plan.script);
       const w = writers[family] as NetlinkNftBackend;
-      const r = await w.write(plan.commands as NftCommand[], (n) => plan.after?.sets.get(n));
+      const r = await w.write(plan.commands as NftCommand[], {
+        setKey: (n) => plan.after?.sets.get(n),
+        elementsBefore: () => undefined,
+      });
       assert.ok("bytes" in r, `${name} ${family}: not written over netlink: ${"unsupported" in r && r.unsupported}`);
 
       const listed = nft(viaNetlink, ["-s", "list", "table", family, "calico"]);
-      assert.equal(byName(listed), byName(text), `${name} ${family}: nft -s list`);
+      const [got, rendered] = [byName(listed), byName(text)];
+      assert.ok(got === rendered, `${name} ${family}: nft -s list differs:\n${firstDifference(got, rendered)}`);
       const [ours, theirs] = [bytecode(viaNetlink, family), bytecode(viaNft, family)];
       assert.ok(ours === theirs, `${name} ${family}: bytecode differs:\n${firstDifference(ours, theirs)}`);
     }
@@ -138,6 +142,7 @@ for (const name of caseNames().filter((n) => !INEXPRESSIBLE.has(n))) {
 }
 
 const key = { type: "ipv4_addr", interval: true };
+const onlyS = { setKey: (n: string) => (n === "s" ? key : undefined), elementsBefore: () => undefined };
 
 test("a batch refused in its middle changes nothing and names the refused command", skipIf(skip), async () => {
   nft(viaNetlink, ["flush", "ruleset"]);
@@ -154,7 +159,7 @@ test("a batch refused in its middle changes nothing and names the refused comman
   ];
   const w = writers.ip as NetlinkNftBackend;
   await assert.rejects(
-    w.write(cmds, (n) => (n === "s" ? key : undefined)),
+    w.write(cmds, onlyS),
     (e: Error) =>
       e instanceof NftError && e.lineNumber === 5 && /ENOENT/.test(e.message) && /filter-missing/.test(e.message),
   );
@@ -162,7 +167,7 @@ test("a batch refused in its middle changes nothing and names the refused comman
   // The same commands without the bad rule go in.
   const ok = await w.write(
     cmds.filter((_c, i) => i !== 5),
-    (n) => (n === "s" ? key : undefined),
+    onlyS,
   );
   assert.ok("bytes" in ok);
   assert.match(nft(viaNetlink, ["list", "chain", "ip", "calico", "filter-a"]), /ip saddr @s accept comment "cali:a"/);
@@ -189,7 +194,7 @@ test("what the writer cannot express is reported before anything is sent", skipI
     ],
   ];
   for (const c of cases) {
-    const r = await w.write(c, (n) => (n === "s" ? key : undefined));
+    const r = await w.write(c, onlyS);
     assert.ok("unsupported" in r, JSON.stringify(c).slice(0, 200));
   }
   assert.equal(nft(viaNetlink, ["list", "table", "ip", "calico"]), "table ip calico {\n}\n");
