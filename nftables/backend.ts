@@ -5,6 +5,7 @@
 import { CommandNotFoundError, run } from "../iptables/exec.js";
 import type { NftCommand, NftSetKey } from "./commands.js";
 import { NFT_TABLE } from "./names.js";
+import type { NftView } from "./view.js";
 
 /** The nft families of our tables: `ip` for IPv4, `ip6` for IPv6. */
 export type NftFamily = "ip" | "ip6";
@@ -26,6 +27,8 @@ export interface NftBackend {
    * NftError, changing nothing, when the kernel refuses it.
    */
   write?(commands: readonly NftCommand[], ctx: NftWriteContext): Promise<NftWriteResult>;
+  /** Our table read without nft (netlink/read.ts); null when there is none. Used instead of list(). */
+  readView?(): Promise<NftView | null>;
 }
 
 /** What the netlink encoder needs to know of our sets beyond the commands. */

@@ -4,7 +4,7 @@
 // here, so one transaction carries both, in an order that keeps references
 // valid (plan.ts).
 //
-// The kernel is read (`nft -j list table`) only when the cached view is not
+// The kernel is read (over netlink, else `nft -j list table`) only when the cached view is not
 // trusted: at start, after `invalidate()` (the refresh timer, drift repair)
 // and after a refused transaction. Otherwise the view is what the last
 // successful transaction left, and only what changed since the desired state
@@ -102,6 +102,14 @@ export class NftTableSyncer {
   /** The kernel's table as the syncer sees it (reads it when not cached). */
   async read(): Promise<NftView | null> {
     if (this.view === undefined) {
+      if (this.backend.readView) {
+        try {
+          this.view = await this.backend.readView();
+        } catch (e) {
+          throw new NftError(`cannot read our table over netlink: ${(e as Error).message}`);
+        }
+        return this.view;
+      }
       const json = await this.backend.list();
       try {
         this.view = json === undefined ? null : parseNftJson(json);

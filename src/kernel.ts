@@ -172,6 +172,7 @@ export class CountingNftBackend implements NftBackend {
     private readonly metrics: Metrics,
   ) {
     if (inner.write) this.write = this.countWrite.bind(this);
+    if (inner.readView) this.readView = inner.readView.bind(inner);
   }
   get family() {
     return this.inner.family;
@@ -189,6 +190,7 @@ export class CountingNftBackend implements NftBackend {
     }
   }
   readonly write?: NftBackend["write"];
+  readonly readView?: NftBackend["readView"];
   private async countWrite(...[commands, ctx]: Parameters<NonNullable<NftBackend["write"]>>): Promise<NftWriteResult> {
     try {
       const r = await (this.inner.write as NonNullable<NftBackend["write"]>).call(this.inner, commands, ctx);

@@ -9,8 +9,10 @@
 import { constants } from "node:os";
 import { type NftBackend, NftError, type NftFamily, type NftWriteContext, type NftWriteResult } from "../backend.js";
 import { commandText, type NftCommand } from "../commands.js";
+import type { NftView } from "../view.js";
 import { NetlinkUnsupported } from "./elements.js";
 import { encodeCommands } from "./messages.js";
+import { readNftView } from "./read.js";
 import { MAX_BATCH_BYTES, type NetlinkTransport, NfnlConnection, SocketTransport } from "./socket.js";
 
 const ERRNO_NAMES = new Map(Object.entries(constants.errno).map(([k, v]) => [v, k]));
@@ -34,6 +36,10 @@ export class NetlinkNftBackend implements NftBackend {
 
   list(): Promise<string | undefined> {
     return this.inner.list();
+  }
+
+  readView(): Promise<NftView | null> {
+    return readNftView(this.conn, this.family);
   }
 
   async write(commands: readonly NftCommand[], ctx: NftWriteContext): Promise<NftWriteResult> {

@@ -17,11 +17,11 @@ import { NetlinkNftBackend } from "../../nftables/netlink/backend.js";
 import { RelayTransport } from "../../nftables/netlink/relay.js";
 import { desiredView, planNft } from "../../nftables/plan.js";
 import { renderNftTable } from "../../nftables/table-text.js";
-import type { NftView } from "../../nftables/view.js";
+import { type NftView, parseNftJson } from "../../nftables/view.js";
 import { caseNames } from "../golden-cases.js";
 import { skipIf } from "../helpers/skip.js";
 import { createNetns, deleteNetns, netnsSkipReason } from "../routes/netns.js";
-import { goldenNftState, INEXPRESSIBLE, sortedElements } from "./golden-state.js";
+import { goldenNftState, INEXPRESSIBLE, plainView, sortedElements } from "./golden-state.js";
 
 const skip = netnsSkipReason() ?? (spawnSync("sh", ["-c", "command -v nft"]).status !== 0 && "needs nft");
 
@@ -135,6 +135,10 @@ for (const name of caseNames().filter((n) => !INEXPRESSIBLE.has(n))) {
       const listed = nft(viaNetlink, ["-s", "list", "table", family, "calico"]);
       const [got, rendered] = [byName(listed), byName(text)];
       assert.ok(got === rendered, `${name} ${family}: nft -s list differs:\n${firstDifference(got, rendered)}`);
+      // Read back over netlink: what nft -j lists, and the view the syncer expects.
+      const viaJson = parseNftJson((await w.list()) as string);
+      assert.deepEqual(plainView(await w.readView()), plainView(viaJson), `${name} ${family}: netlink read-back`);
+      assert.deepEqual(plainView(viaJson), plainView(desiredView(family, want)), `${name} ${family}: as desired`);
       const [ours, theirs] = [bytecode(viaNetlink, family), bytecode(viaNft, family)];
       assert.ok(ours === theirs, `${name} ${family}: bytecode differs:\n${firstDifference(ours, theirs)}`);
     }
