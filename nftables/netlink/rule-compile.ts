@@ -401,8 +401,8 @@ class Compiler {
     const interval = ranges.some(([a, b]) => a !== b);
     const sorted = [...ranges].sort((x, y) => x[0] - y[0]);
     for (let i = 1; i < sorted.length; i++) {
-      // nft would merge touching or overlapping ranges and list them merged.
-      if (sorted[i][0] <= sorted[i - 1][1] + 1) throw unsupported("touching ranges in a port set");
+      // nft would merge touching or overlapping intervals (and list them merged); a duplicate it would refuse.
+      if (sorted[i][0] <= sorted[i - 1][1] + (interval ? 1 : 0)) throw unsupported("touching ports in a port set");
     }
     const elements: WireElement[] = [];
     if (!interval) for (const [a] of ranges) elements.push({ key: be16(a) });
