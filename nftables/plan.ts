@@ -51,8 +51,33 @@ export interface NftPlan extends NftPlanStats {
   readonly script: string;
   /** The same transaction as commands; undefined for a whole table (cold start: `nft -f` of the script). */
   readonly commands?: readonly NftCommand[];
-  /** The view after the script has been applied (null: still no table). */
-  readonly after: NftView | null;
+  /**
+   * The view after the transaction: a whole table's (cold plan; null: still no
+   * table), or what changes in `before` (`delta`: a chain or set to its new
+   * state, null when deleted), so a change never copies the table's view.
+   */
+  readonly after?: NftView | null;
+  readonly delta?: NftViewDelta;
+}
+
+export interface NftViewDelta {
+  readonly chains: Map<string, ViewChain | null>;
+  readonly sets: Map<string, ViewSet | null>;
+}
+
+/** Brings `view` (the plan's input, owned by the caller) to the plan's outcome in place: O(change). */
+export function applyPlan(view: NftView | null, plan: NftPlan): NftView | null {
+  if (!plan.delta) return plan.after ?? null;
+  if (!view) throw new Error("a delta plan without a view");
+  for (const [k, v] of plan.delta.chains) v ? view.chains.set(k, v) : view.chains.delete(k);
+  for (const [k, v] of plan.delta.sets) v ? view.sets.set(k, v) : view.sets.delete(k);
+  return view;
+}
+
+/** A set's key once the plan is applied to `view`. */
+export function setAfter(view: NftView | null, plan: NftPlan, name: string): ViewSet | undefined {
+  if (plan.delta?.sets.has(name)) return plan.delta.sets.get(name) ?? undefined;
+  return (plan.after ?? view)?.sets.get(name);
 }
 
 /** Elements per `add element` command: big sets go in several commands of one transaction. */
@@ -126,7 +151,7 @@ export function planNft(family: NftFamily, want: NftDesired, view: NftView | nul
   const setCmds: NftCommand[] = [];
   const declare: NftCommand[] = [];
   const rules: NftCommand[] = [];
-  const after: NftView = { chains: new Map(view.chains), sets: new Map(view.sets) };
+  const delta: NftViewDelta = { chains: new Map(), sets: new Map() };
   let [chainsWritten, chainsDeleted, hooksWritten, setsWritten, setsDeleted, added, removed] = [0, 0, 0, 0, 0, 0, 0];
 
   const addElements = (set: string, key: NftSetKey, elems: Iterable<string>, op: "add" | "delete" = "add") => {
@@ -151,7 +176,7 @@ export function planNft(family: NftFamily, want: NftDesired, view: NftView | nul
       if (have) {
         kernelName(name);
         deletes.push({ op: "delete set", set: name });
-        after.sets.delete(name);
+        delta.sets.set(name, null);
         setsDeleted++;
       }
       continue;
@@ -184,7 +209,7 @@ export function planNft(family: NftFamily, want: NftDesired, view: NftView | nul
       removed += dels.length;
       added += adds.length;
     }
-    after.sets.set(name, { type: spec.type, interval: spec.interval, elements: elems } satisfies ViewSet);
+    delta.sets.set(name, { type: spec.type, interval: spec.interval, elements: elems } satisfies ViewSet);
   }
 
   for (const name of [...new Set([...candidateChains(want.tables, view, applied?.tables), ...rewrite])].sort()) {
@@ -195,7 +220,7 @@ export function planNft(family: NftFamily, want: NftDesired, view: NftView | nul
       kernelName(name);
       flush.push({ op: "flush chain", chain: name });
       deletes.push({ op: "delete chain", chain: name });
-      after.chains.delete(name);
+      delta.chains.set(name, null);
       chainsDeleted++;
       continue;
     }
@@ -211,7 +236,7 @@ export function planNft(family: NftFamily, want: NftDesired, view: NftView | nul
       rules.push({ op: "add rule", chain: name, rule: r.text });
     }
     const base = w.base && { ...w.base, policy: "accept" };
-    after.chains.set(name, { base, hashes: w.rules.map((r) => r.hash) } satisfies ViewChain);
+    delta.chains.set(name, { base, hashes: w.rules.map((r) => r.hash) } satisfies ViewChain);
     chainsWritten++;
     if (w.base) hooksWritten++;
   }
@@ -221,7 +246,7 @@ export function planNft(family: NftFamily, want: NftDesired, view: NftView | nul
   return {
     script,
     commands,
-    after,
+    delta,
     ...stats,
     elementsAdded: added,
     elementsRemoved: removed,

@@ -17,7 +17,7 @@
 
 import { type NftBackend, NftError } from "./backend.js";
 import { NFT_TABLE } from "./names.js";
-import { type NftDesired, type NftPlanStats, planNft } from "./plan.js";
+import { applyPlan, type NftDesired, type NftPlanStats, planNft, setAfter } from "./plan.js";
 import { type NftView, parseNftJson } from "./view.js";
 
 export interface NftSyncResult extends NftPlanStats {
@@ -137,7 +137,7 @@ export class NftTableSyncer {
       const w =
         !recreate && plan.commands && this.backend.write
           ? await this.backend.write(plan.commands, {
-              setKey: (n) => plan.after?.sets.get(n),
+              setKey: (n) => setAfter(before, plan, n),
               elementsBefore: (n) => before?.sets.get(n)?.elements,
             })
           : undefined;
@@ -154,9 +154,9 @@ export class NftTableSyncer {
       }
       restoreMs = performance.now() - t0;
     }
-    this.view = plan.after;
+    this.view = applyPlan(before, plan);
     this.applied = desired;
-    const { script: _s, after: _a, commands: _c, ...stats } = plan;
+    const { script: _s, after: _a, delta: _d, commands: _c, ...stats } = plan;
     return { ...stats, bytesWritten, restoreMs, via, ...(fallback ? { fallback } : {}) };
   }
 }

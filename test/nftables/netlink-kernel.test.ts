@@ -15,7 +15,7 @@ import { baseChainLine } from "../../nftables/chains.js";
 import type { NftCommand } from "../../nftables/commands.js";
 import { NetlinkNftBackend } from "../../nftables/netlink/backend.js";
 import { RelayTransport } from "../../nftables/netlink/relay.js";
-import { desiredView, planNft } from "../../nftables/plan.js";
+import { desiredView, planNft, setAfter } from "../../nftables/plan.js";
 import { renderNftTable } from "../../nftables/table-text.js";
 import { type NftView, parseNftJson } from "../../nftables/view.js";
 import { caseNames } from "../golden-cases.js";
@@ -127,7 +127,7 @@ for (const name of caseNames().filter((n) => !INEXPRESSIBLE.has(n))) {
       nft(viaNft, ["-f", "-"], plan.script);
       const w = writers[family] as NetlinkNftBackend;
       const r = await w.write(plan.commands as NftCommand[], {
-        setKey: (n) => plan.after?.sets.get(n),
+        setKey: (n) => setAfter(base.view, plan, n),
         elementsBefore: () => undefined,
       });
       assert.ok("bytes" in r, `${name} ${family}: not written over netlink: ${"unsupported" in r && r.unsupported}`);
