@@ -9,11 +9,11 @@
 import { constants } from "node:os";
 import { type NftBackend, NftError, type NftFamily, type NftWriteContext, type NftWriteResult } from "../backend.js";
 import { commandText, type NftCommand } from "../commands.js";
-import type { NftView } from "../view.js";
+import { type NftView, parseNftJson } from "../view.js";
 import { NetlinkUnsupported } from "./elements.js";
 import { encodeCommands } from "./messages.js";
 import { readNftView } from "./read.js";
-import { MAX_BATCH_BYTES, type NetlinkTransport, NfnlConnection, SocketTransport } from "./socket.js";
+import { type NetlinkTransport, NfnlConnection, SocketTransport } from "./socket.js";
 
 const ERRNO_NAMES = new Map(Object.entries(constants.errno).map(([k, v]) => [v, k]));
 
@@ -38,8 +38,14 @@ export class NetlinkNftBackend implements NftBackend {
     return this.inner.list();
   }
 
-  readView(): Promise<NftView | null> {
-    return readNftView(this.conn, this.family);
+  async readView(): Promise<NftView | null> {
+    try {
+      return await readNftView(this.conn, this.family);
+    } catch (e) {
+      if (!(e instanceof NetlinkUnsupported)) throw e;
+      const json = await this.inner.list();
+      return json === undefined ? null : parseNftJson(json);
+    }
   }
 
   async write(commands: readonly NftCommand[], ctx: NftWriteContext): Promise<NftWriteResult> {
@@ -51,15 +57,12 @@ export class NetlinkNftBackend implements NftBackend {
       if (e instanceof NetlinkUnsupported || e instanceof RangeError) return { unsupported: e.message };
       throw e;
     }
-    // A rough bound first: one sendmsg must carry the whole batch.
-    if (messages.length * 64 > MAX_BATCH_BYTES * 4) return { unsupported: `${messages.length} messages` };
     let r: Awaited<ReturnType<NfnlConnection["batch"]>>;
     try {
       r = await this.conn.batch(messages.map((m) => m.msg));
     } catch (e) {
-      const msg = (e as Error).message;
-      if (/too large/.test(msg)) return { unsupported: msg };
-      throw new NftError(`netlink batch failed: ${msg}`);
+      if (e instanceof NetlinkUnsupported) return { unsupported: e.message };
+      throw new NftError(`netlink batch failed: ${(e as Error).message}`);
     }
     if (r.failures.length === 0) return { bytes: r.bytes };
     // The first refusal names its command; later ones often follow from it.

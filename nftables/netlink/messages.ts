@@ -148,6 +148,9 @@ export function encodeCommands(family: NftFamily, cmds: readonly NftCommand[], c
         push(NftMsg.NEWRULE, attrs, NLM_F_CREATE | NLM_F_APPEND);
         break;
       }
+      default:
+        // A command this encoder does not know (maps, …): the whole transaction goes through nft -f.
+        throw new NetlinkUnsupported(`command ${(c as { op: string }).op}`);
     }
     command++;
   }

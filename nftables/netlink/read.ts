@@ -11,7 +11,7 @@ import type { BaseChainSpec } from "../chains.js";
 import { NFT_TABLE } from "../names.js";
 import { commentHash, type NftView, type ViewChain, type ViewSet } from "../view.js";
 import { attrString, NftMsg, nftType, parseAttrs, str } from "./codec.js";
-import { NFT_SET_ANONYMOUS, NFT_SET_INTERVAL } from "./elements.js";
+import { NetlinkUnsupported, NFT_SET_ANONYMOUS, NFT_SET_INTERVAL } from "./elements.js";
 import { NFPROTO_IPV4, NFPROTO_IPV6 } from "./messages.js";
 import type { NfnlConnection } from "./socket.js";
 
@@ -66,11 +66,8 @@ export async function readNftView(conn: NfnlConnection, family: NftFamily): Prom
     if (attrString(a.get(1)) !== NFT_TABLE || flags & NFT_SET_ANONYMOUS) continue;
     const name = attrString(a.get(2)) as string;
     const type = keyTypeText(a.get(4)?.readUInt32BE(0) ?? 0);
-    if (flags & NFT_SET_MAP) {
-      // No map is desired yet: one found in our table is stale (deleted as a set).
-      sets.set(name, { type: `${type} : map`, interval: false, elements: new Set() });
-      continue;
-    }
+    // A map's view (its data type and entries) is nft -j's to give: the caller reads that instead.
+    if (flags & NFT_SET_MAP) throw new NetlinkUnsupported(`map ${name} in our table`);
     const interval = (flags & NFT_SET_INTERVAL) !== 0;
     const elems = await conn.dump(req(NftMsg.GETSETELEM, 1, [str(2, name)]));
     sets.set(name, {

@@ -32,6 +32,8 @@ function frame(b: Buffer): Buffer {
 export class RelayTransport implements NetlinkTransport {
   private readonly child: ChildProcess;
   private cb?: (d: Buffer) => void;
+  /** What the relay's socket takes (its send buffer as the agent's asks for it, net.core.wmem_max allowing). */
+  readonly maxDatagram = 2 * 1024 * 1024;
 
   constructor(netns: string) {
     const script = fileURLToPath(import.meta.url);

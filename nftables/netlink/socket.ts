@@ -23,23 +23,29 @@ import {
   type RawReply,
   splitMessages,
 } from "./codec.js";
+import { NetlinkUnsupported } from "./elements.js";
 
 export interface NetlinkTransport {
+  /** The largest datagram one send takes (the socket's send buffer): a bigger batch goes through nft -f. */
+  readonly maxDatagram: number;
   send(datagram: Buffer): Promise<void>;
   /** Every datagram received. */
   onDatagram(cb: (d: Buffer) => void): void;
   close(): void;
 }
 
-/** The largest batch one sendmsg takes (SO_SNDBUF is raised to net.core.wmem_max, 4 MB here). */
-export const MAX_BATCH_BYTES = 2 * 1024 * 1024;
+/** Our largest batch: SO_SNDBUF is asked for 4 MB (the kernel caps it at twice net.core.wmem_max). */
+const MAX_BATCH_BYTES = 2 * 1024 * 1024;
 
 export class SocketTransport implements NetlinkTransport {
   private readonly sock: RawNetlinkSocket;
+  readonly maxDatagram: number;
 
   constructor() {
     this.sock = new RawNetlinkSocket(NETLINK_NETFILTER, { recvBufferSize: 4 << 20, sendBufferSize: 4 << 20 });
     this.sock.unref();
+    // netlink_sendmsg refuses a message longer than the send buffer less a little.
+    this.maxDatagram = Math.min(MAX_BATCH_BYTES, this.sock.getSendBufferSize() - 1024);
   }
   send(datagram: Buffer): Promise<void> {
     return new Promise((res, rej) => this.sock.send(datagram, {}, (e) => (e ? rej(e) : res())));
@@ -125,7 +131,9 @@ export class NfnlConnection {
       });
       parts.push(encodeMessage(frame(NFNL_MSG_BATCH_END), first + messages.length + 1));
       const datagram = Buffer.concat(parts);
-      if (datagram.length > MAX_BATCH_BYTES) throw new Error(`batch of ${datagram.length} bytes is too large`);
+      if (datagram.length > this.transport.maxDatagram) {
+        throw new NetlinkUnsupported(`a batch of ${datagram.length} bytes (more than one send takes)`);
+      }
       const failures: BatchFailure[] = [];
       const lastSeq = first + messages.length;
       await this.exchange(datagram, (r) => {

@@ -18,7 +18,8 @@ import { GOLDEN_DIR } from "../golden-cases.js";
 /** Cases whose rules nft cannot express yet (the graph leaves that service out). */
 export const INEXPRESSIBLE = new Set(["svc-ipv6", "svc-session-affinity"]);
 
-export async function goldenNftState(name: string): Promise<DesiredState> {
+/** A golden case's graph configuration (with the nft rule renderer) and its updates. */
+export async function goldenCaseConfig(name: string): Promise<{ cfg: GraphConfig; updates: ResourceUpdates }> {
   const d = join(GOLDEN_DIR, name);
   const spec = JSON.parse(readFileSync(join(d, "case.json"), "utf8")) as {
     node: string;
@@ -34,12 +35,18 @@ export async function goldenNftState(name: string): Promise<DesiredState> {
   const base: GraphConfig = spec.env
     ? graphConfigFromEnv(spec.node, { ...spec.env, ...(spec.proxyMode ? { FELIX_PROXYMODE: spec.proxyMode } : {}) })
     : { nodeName: spec.node, proxyMode: spec.proxyMode };
-  return computeDesiredState(
-    { ...base, ...(spec.kubeIPVSDevice ? { kubeIPVSSupport: true } : {}), ruleRenderer: NFT_RULES },
-    parsed.updates,
-  );
+  const cfg = { ...base, ...(spec.kubeIPVSDevice ? { kubeIPVSSupport: true } : {}), ruleRenderer: NFT_RULES };
+  return { cfg, updates: parsed.updates };
 }
 
+type ResourceUpdates = Awaited<ReturnType<typeof readManifestDir>>["updates"];
+
+export async function goldenNftState(name: string): Promise<DesiredState> {
+  const { cfg, updates } = await goldenCaseConfig(name);
+  return computeDesiredState(cfg, updates);
+}
+
+/** A view as plain data (deepEqual compares it): chains and sets by name, elements sorted. */
 export function plainView(v: NftView | null | undefined) {
   const view = v ?? { chains: new Map(), sets: new Map() };
   return {

@@ -21,10 +21,11 @@ import { NetlinkNftBackend } from "../../nftables/netlink/backend.js";
 import { RelayTransport } from "../../nftables/netlink/relay.js";
 import { desiredView, type NftDesired } from "../../nftables/plan.js";
 import { NftTableSyncer } from "../../nftables/table-syncer.js";
-import { type NftView, parseNftJson } from "../../nftables/view.js";
+import { parseNftJson } from "../../nftables/view.js";
 import { skipIf } from "../helpers/skip.js";
 import { createNetns, deleteNetns, netnsSkipReason } from "../routes/netns.js";
 import { tables } from "./fixtures.js";
+import { plainView } from "./golden-state.js";
 
 const skip = netnsSkipReason() ?? (spawnSync("sh", ["-c", "command -v nft"]).status !== 0 && "needs nft");
 
@@ -83,17 +84,7 @@ function desired(s: Step): NftDesired {
   return { tables: tables({ filter: { chains, hooks } }), sets };
 }
 
-function plain(v: NftView | null | undefined) {
-  const view = v ?? { chains: new Map(), sets: new Map() };
-  return {
-    chains: Object.fromEntries([...view.chains].sort(([a], [b]) => (a < b ? -1 : 1))),
-    sets: Object.fromEntries(
-      [...view.sets]
-        .sort(([a], [b]) => (a < b ? -1 : 1))
-        .map(([n, x]) => [n, { ...x, elements: [...x.elements].sort() }]),
-    ),
-  };
-}
+const plain = plainView;
 
 async function read(b: NftBackend) {
   const j = await b.list();
