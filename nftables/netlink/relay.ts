@@ -52,7 +52,7 @@ export class RelayTransport implements NetlinkTransport {
   send(datagram: Buffer): Promise<void> {
     return new Promise((res, rej) => this.child.stdin?.write(frame(datagram), (e) => (e ? rej(e) : res())));
   }
-  onDatagram(cb: (d: Buffer) => void): void {
+  onDatagram(cb: (d: Buffer, truncated?: boolean) => void): void {
     this.cb = cb;
   }
   close(): void {

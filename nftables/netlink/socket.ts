@@ -29,10 +29,18 @@ export interface NetlinkTransport {
   /** The largest datagram one send takes (the socket's send buffer): a bigger batch goes through nft -f. */
   readonly maxDatagram: number;
   send(datagram: Buffer): Promise<void>;
-  /** Every datagram received. */
-  onDatagram(cb: (d: Buffer) => void): void;
+  /** Every datagram received (`truncated`: it did not fit the receive buffer, its replies are lost). */
+  onDatagram(cb: (d: Buffer, truncated?: boolean) => void): void;
   close(): void;
 }
+
+/**
+ * recvmsg's buffer. The kernel sizes a dump's next datagram by the largest
+ * recvmsg seen (up to ~32 KB) and resumes each datagram by skipping what it
+ * dumped before (O(n²) over a table's rules): few big datagrams, not many
+ * small ones. An error echoes the refused message, so it is larger than any we send.
+ */
+const RECV_BUFFER = 64 * 1024;
 
 /** Our largest batch: SO_SNDBUF is asked for 4 MB (the kernel caps it at twice net.core.wmem_max). */
 const MAX_BATCH_BYTES = 2 * 1024 * 1024;
@@ -42,7 +50,12 @@ export class SocketTransport implements NetlinkTransport {
   readonly maxDatagram: number;
 
   constructor() {
-    this.sock = new RawNetlinkSocket(NETLINK_NETFILTER, { recvBufferSize: 4 << 20, sendBufferSize: 4 << 20 });
+    this.sock = new RawNetlinkSocket(NETLINK_NETFILTER, {
+      recvBufferSize: 4 << 20,
+      sendBufferSize: 4 << 20,
+      messagePeeking: false,
+      msgBufferSize: RECV_BUFFER,
+    });
     this.sock.unref();
     // netlink_sendmsg refuses a message longer than the send buffer less a little.
     this.maxDatagram = Math.min(MAX_BATCH_BYTES, this.sock.getSendBufferSize() - 1024);
@@ -50,8 +63,9 @@ export class SocketTransport implements NetlinkTransport {
   send(datagram: Buffer): Promise<void> {
     return new Promise((res, rej) => this.sock.send(datagram, {}, (e) => (e ? rej(e) : res())));
   }
-  onDatagram(cb: (d: Buffer) => void): void {
+  onDatagram(cb: (d: Buffer, truncated?: boolean) => void): void {
     this.sock.on("message", (m) => cb(m));
+    this.sock.on("truncatedMessage", (m) => cb(m, true));
   }
   close(): void {
     this.sock.close();
@@ -67,14 +81,19 @@ export interface BatchFailure {
 
 export class NfnlConnection {
   private seq = Math.floor(Date.now() / 1000) & 0x7fffffff;
-  private waiter?: (r: RawReply) => void;
+  private waiter?: (r: RawReply | Error) => void;
   private queue: Promise<unknown> = Promise.resolve();
 
+  /** `timeoutMs`: the longest wait for the next reply of an exchange. */
   constructor(
     private readonly transport: NetlinkTransport,
     private readonly timeoutMs = 30_000,
   ) {
-    transport.onDatagram((d) => {
+    transport.onDatagram((d, truncated) => {
+      if (truncated) {
+        this.waiter?.(new Error("a netlink reply did not fit the receive buffer"));
+        return;
+      }
       let msgs: RawReply[];
       try {
         msgs = splitMessages(d);
@@ -94,21 +113,27 @@ export class NfnlConnection {
 
   private exchange(datagram: Buffer, take: (r: RawReply) => boolean): Promise<void> {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
+      let timer: NodeJS.Timeout;
+      const fail = (e: Error) => {
+        clearTimeout(timer);
         this.waiter = undefined;
-        reject(new Error(`no netlink reply within ${this.timeoutMs} ms`));
-      }, this.timeoutMs);
+        reject(e);
+      };
+      // Restarted by every reply: a long dump is fine, a silent kernel is not.
+      const arm = () => {
+        clearTimeout(timer);
+        timer = setTimeout(() => fail(new Error(`no netlink reply within ${this.timeoutMs} ms`)), this.timeoutMs);
+      };
+      arm();
       this.waiter = (r) => {
+        if (r instanceof Error) return fail(r);
+        arm();
         if (!take(r)) return;
         clearTimeout(timer);
         this.waiter = undefined;
         resolve();
       };
-      this.transport.send(datagram).catch((e) => {
-        clearTimeout(timer);
-        this.waiter = undefined;
-        reject(e);
-      });
+      this.transport.send(datagram).catch(fail);
     });
   }
 
