@@ -137,7 +137,8 @@ function elementsOf(bodies: readonly Buffer[]): Elem[] {
 }
 
 function fieldText(type: string, b: Buffer): string {
-  if (type === "ipv4_addr" || type === "ipv6_addr") return ipaddr.fromByteArray([...b]).toString();
+  if (type === "ipv4_addr") return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
+  if (type === "ipv6_addr") return ipaddr.fromByteArray([...b]).toString();
   if (type === "inet_proto") return PROTO_NAMES[b[0]] ?? String(b[0]);
   if (type === "inet_service") return String(b.readUInt16BE(0));
   return b.toString("hex");

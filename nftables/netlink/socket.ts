@@ -113,21 +113,24 @@ export class NfnlConnection {
 
   private exchange(datagram: Buffer, take: (r: RawReply) => boolean): Promise<void> {
     return new Promise((resolve, reject) => {
+      // An inactivity timeout: a long dump is fine, a silent kernel is not. Replies only
+      // note the time (a dump has one per rule: re-arming a timer for each costs more).
+      let last = performance.now();
       let timer: NodeJS.Timeout;
       const fail = (e: Error) => {
         clearTimeout(timer);
         this.waiter = undefined;
         reject(e);
       };
-      // Restarted by every reply: a long dump is fine, a silent kernel is not.
-      const arm = () => {
-        clearTimeout(timer);
-        timer = setTimeout(() => fail(new Error(`no netlink reply within ${this.timeoutMs} ms`)), this.timeoutMs);
+      const check = () => {
+        const idle = performance.now() - last;
+        if (idle >= this.timeoutMs) fail(new Error(`no netlink reply within ${this.timeoutMs} ms`));
+        else timer = setTimeout(check, this.timeoutMs - idle);
       };
-      arm();
+      timer = setTimeout(check, this.timeoutMs);
       this.waiter = (r) => {
         if (r instanceof Error) return fail(r);
-        arm();
+        last = performance.now();
         if (!take(r)) return;
         clearTimeout(timer);
         this.waiter = undefined;
