@@ -26,7 +26,9 @@ export type NftCommand =
     }
   | { readonly op: "add chain"; readonly chain: string; readonly base?: BaseChainSpec }
   /** `rule` is one statement as render.ts writes it (ending in its `cali:` comment). */
-  | { readonly op: "add rule"; readonly chain: string; readonly rule: string };
+  | { readonly op: "add rule"; readonly chain: string; readonly rule: string }
+  /** A command only as nft text (maps, affinity sets: plan-objects.ts); netlink/ does not write these. */
+  | { readonly op: "text"; readonly text: string };
 
 export function setTypeText(key: NftSetKey): string {
   return `type ${key.type};${key.interval ? " flags interval;" : ""}`;
@@ -49,6 +51,8 @@ export function commandText(family: NftFamily, c: NftCommand): string {
       return `add chain ${t} ${c.chain}${c.base ? ` { ${baseChainLine(c.base)} }` : ""}`;
     case "add rule":
       return `add rule ${t} ${c.chain} ${c.rule}`;
+    case "text":
+      return c.text;
   }
 }
 

@@ -22,6 +22,8 @@ import { NftError, type NftFamily } from "./backend.js";
 import { type BaseChainSpec, familyChains, hookChain, type NftChain, nftChainName } from "./chains.js";
 import { commandsScript, type NftCommand, type NftSetKey } from "./commands.js";
 import { nftSetName } from "./names.js";
+import { familyObjects, nftObjectElements, nftObjectSpec } from "./objects.js";
+import { type NftObjects, objectNames, objectView, planObjects } from "./plan-objects.js";
 import { assertSafeNftName, assertSafeNftRule, isSafeNftElement, isSafeNftName } from "./safe-text.js";
 import { nftElements, nftSetSpec } from "./sets.js";
 import { renderNftTable } from "./table-text.js";
@@ -31,6 +33,8 @@ export interface NftDesired {
   readonly tables: FamilyTables;
   /** DesiredState's IP sets (both families: only this family's are used). */
   readonly sets: Readonly<Record<string, IpSetState>>;
+  /** DesiredState's nft-only objects (FELIX_PROXYMODE=nftables; both families). */
+  readonly objects?: NftObjects;
 }
 
 export interface NftPlanStats {
@@ -63,6 +67,21 @@ export interface NftPlan extends NftPlanStats {
 export interface NftViewDelta {
   readonly chains: Map<string, ViewChain | null>;
   readonly sets: Map<string, ViewSet | null>;
+}
+
+/** A Map the object planner writes into as into a view: a delete is recorded as null (the delta's form). */
+class DeltaSets extends Map<string, ViewSet> {
+  constructor(private readonly delta: Map<string, ViewSet | null>) {
+    super();
+  }
+  override set(k: string, v: ViewSet): this {
+    this.delta.set(k, v);
+    return this;
+  }
+  override delete(k: string): boolean {
+    this.delta.set(k, null);
+    return true;
+  }
 }
 
 /** Brings `view` (the plan's input, owned by the caller) to the plan's outcome in place: O(change). */
@@ -132,6 +151,8 @@ function candidateSets(family: NftFamily, want: NftDesired, view: NftView, appli
     out.set(nftSetName(k), s);
   }
   if (!applied) for (const n of view.sets.keys()) if (!out.has(n)) out.set(n, undefined);
+  // Maps and affinity sets are plan-objects.ts's; a stale one is deleted here like a stale set.
+  for (const n of objectNames(want.objects, family)) out.delete(n);
   return out;
 }
 
@@ -169,6 +190,18 @@ export function planNft(family: NftFamily, want: NftDesired, view: NftView | nul
     emit();
   };
   const rewrite = new Set<string>();
+  // The object planner writes its outcome into an NftView: here, into the delta.
+  const objs = planObjects(
+    family,
+    want.objects,
+    view,
+    { chains: new Map(), sets: new DeltaSets(delta.sets) },
+    applied?.objects,
+    [],
+  );
+  for (const name of objs.recreated) {
+    for (const c of familyChains(want.tables)) if (c.rules.some((r) => usesSet(r.text, name))) rewrite.add(c.name);
+  }
 
   for (const [name, s] of [...candidateSets(family, want, view, applied)].sort(([a], [b]) => (a < b ? -1 : 1))) {
     const have = view.sets.get(name);
@@ -240,8 +273,25 @@ export function planNft(family: NftFamily, want: NftDesired, view: NftView | nul
     chainsWritten++;
     if (w.base) hooksWritten++;
   }
-  const commands = [...flush, ...deletes, ...setCmds, ...declare, ...rules];
+  // Map elements name chains: deleted before any chain goes, added once the chains exist (plan-objects.ts).
+  // The object planner's commands are text: a transaction holding one goes through nft -f.
+  const text = (cmds: readonly string[]): NftCommand[] => cmds.map((t) => ({ op: "text", text: t }));
+  const commands: NftCommand[] = [
+    ...flush,
+    ...text(objs.elementDeletes),
+    ...deletes,
+    ...text(objs.deletes),
+    ...setCmds,
+    ...text(objs.declares),
+    ...declare,
+    ...text(objs.elementAdds),
+    ...rules,
+  ];
   const script = commandsScript(family, commands);
+  setsWritten += objs.setsWritten;
+  setsDeleted += objs.setsDeleted;
+  added += objs.elementsAdded;
+  removed += objs.elementsRemoved;
   const stats = { chainsWritten, chainsDeleted, hooksWritten, setsWritten, setsDeleted };
   return {
     script,
@@ -270,8 +320,13 @@ function coldPlan(family: NftFamily, want: NftDesired): NftPlan {
     after.sets.set(spec.name, { type: spec.type, interval: spec.interval, elements: nftElements(s) });
     elementsAdded += nftElements(s).size;
   }
+  for (const o of familyObjects(want.objects, v)) {
+    const elems = nftObjectElements(o);
+    after.sets.set(o.name, objectView(nftObjectSpec(o), elems));
+    elementsAdded += elems.size;
+  }
   const empty = after.chains.size === 0 && after.sets.size === 0;
-  const script = empty ? "" : renderNftTable(family, want.tables, want.sets);
+  const script = empty ? "" : renderNftTable(family, want.tables, want.sets, want.objects);
   let lines = 0;
   for (let at = script.indexOf("\n"); at !== -1; at = script.indexOf("\n", at + 1)) lines++;
   return {

@@ -25,6 +25,9 @@ const TYPE_NAMES: Readonly<Record<number, string>> = {
 const FIELD_LEN: Readonly<Record<string, number>> = { ipv4_addr: 4, ipv6_addr: 16, inet_proto: 1, inet_service: 2 };
 const PROTO_NAMES: Readonly<Record<number, string>> = { 6: "tcp", 17: "udp", 132: "sctp" };
 const NFT_SET_MAP = 0x8;
+const NFT_SET_TIMEOUT = 0x10;
+const NFT_SET_EVAL = 0x20;
+const NFT_SET_OBJECT = 0x40;
 const INTERVAL_END = 1;
 const ENOENT = 2;
 
@@ -66,8 +69,11 @@ export async function readNftView(conn: NfnlConnection, family: NftFamily): Prom
     if (attrString(a.get(1)) !== NFT_TABLE || flags & NFT_SET_ANONYMOUS) continue;
     const name = attrString(a.get(2)) as string;
     const type = keyTypeText(a.get(4)?.readUInt32BE(0) ?? 0);
-    // A map's view (its data type and entries) is nft -j's to give: the caller reads that instead.
-    if (flags & NFT_SET_MAP) throw new NetlinkUnsupported(`map ${name} in our table`);
+    // A map's or a timeout set's view (data type and entries, timeout: kube-proxy's affinity sets)
+    // is nft -j's to give (view.ts): the caller reads that instead.
+    if (flags & (NFT_SET_MAP | NFT_SET_TIMEOUT | NFT_SET_EVAL | NFT_SET_OBJECT)) {
+      throw new NetlinkUnsupported(`map or timeout set ${name} in our table`);
+    }
     const interval = (flags & NFT_SET_INTERVAL) !== 0;
     const elems = await conn.dump(req(NftMsg.GETSETELEM, 1, [str(2, name)]));
     sets.set(name, {

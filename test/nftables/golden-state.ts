@@ -3,43 +3,21 @@
 // deepEqual compares, and a listing with each set's elements sorted (a hash
 // set lists them in the kernel's order) keeping nft's line wrapping.
 
-import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
-import { basename, join } from "node:path";
 import { computeDesiredState, type GraphConfig } from "../../calc-graph/calc-graph.js";
 import type { DesiredState } from "../../calc-graph/desired-state.js";
-import type { ProxyMode } from "../../calc-graph/services/model.js";
+import type { ResourceUpdate } from "../../model/resource.js";
 import { NFT_RULES } from "../../nftables/render.js";
 import type { NftView } from "../../nftables/view.js";
-import { graphConfigFromEnv } from "../../src/config.js";
-import { readManifestDir } from "../../src/datastore/manifests.js";
-import { GOLDEN_DIR } from "../golden-cases.js";
+import { loadGoldenCase } from "../golden-cases.js";
 
 /** Cases whose rules nft cannot express yet (the graph leaves that service out). */
 export const INEXPRESSIBLE = new Set(["svc-ipv6", "svc-session-affinity"]);
 
 /** A golden case's graph configuration (with the nft rule renderer) and its updates. */
-export async function goldenCaseConfig(name: string): Promise<{ cfg: GraphConfig; updates: ResourceUpdates }> {
-  const d = join(GOLDEN_DIR, name);
-  const spec = JSON.parse(readFileSync(join(d, "case.json"), "utf8")) as {
-    node: string;
-    proxyMode?: ProxyMode;
-    env?: Record<string, string>;
-    kubeIPVSDevice?: boolean;
-  };
-  const parsed = await readManifestDir(d);
-  assert.deepEqual(
-    parsed.problems.filter((p) => basename(p.file) !== "case.json"),
-    [],
-  );
-  const base: GraphConfig = spec.env
-    ? graphConfigFromEnv(spec.node, { ...spec.env, ...(spec.proxyMode ? { FELIX_PROXYMODE: spec.proxyMode } : {}) })
-    : { nodeName: spec.node, proxyMode: spec.proxyMode };
-  const cfg = { ...base, ...(spec.kubeIPVSDevice ? { kubeIPVSSupport: true } : {}), ruleRenderer: NFT_RULES };
-  return { cfg, updates: parsed.updates };
+export async function goldenCaseConfig(name: string): Promise<{ cfg: GraphConfig; updates: ResourceUpdate[] }> {
+  const { cfg, updates } = await loadGoldenCase(name);
+  return { cfg: { ...cfg, ruleRenderer: NFT_RULES }, updates };
 }
-
-type ResourceUpdates = Awaited<ReturnType<typeof readManifestDir>>["updates"];
 
 export async function goldenNftState(name: string): Promise<DesiredState> {
   const { cfg, updates } = await goldenCaseConfig(name);
