@@ -5,138 +5,40 @@
 // it does not know throws NetlinkUnsupported and the transaction goes through
 // `nft -f` instead, so nothing is ever written as something else.
 
-import type { NftFamily } from "../backend.js";
-import type { NftSetKey } from "../commands.js";
 import { ICMP_CODES, ICMP_TYPES, ICMPV6_CODES, ICMPV6_TYPES } from "../render.js";
 import type { Attr } from "./codec.js";
-import { NetlinkUnsupported, plusOne, UDATA_INTERVAL_OPEN, type WireElement } from "./elements.js";
+import type { WireElement } from "./elements.js";
 import * as X from "./exprs.js";
+import { commentStatement, logStatement, natStatement } from "./rule-actions.js";
+import { type CompileContext, type CompiledRule, RuleStream } from "./rule-stream.js";
+import {
+  be16,
+  CT_STATE_BITS,
+  hexU32,
+  hostU32,
+  IFNAMSIZ,
+  IP_DPS_DNAT,
+  NAME_MAX,
+  type Names,
+  named,
+  num,
+  PROTO_DESC,
+  PROTOCOLS,
+  parseCidr,
+  portRange,
+  portSetDef,
+  quoted,
+  RTN_LOCAL,
+  setName,
+  typeCodeSetDef,
+  unsupported,
+} from "./rule-values.js";
 import { tokenize } from "./tokens.js";
 
-/** An anonymous port set (`tcp dport { 80, 443-450 }`), declared in the same batch. */
-export interface AnonSetDef {
-  /** nft's key type id and length (inet_service, 2; icmp_type . icmp_code, 8). */
-  readonly keyType: number;
-  readonly keyLen: number;
-  readonly interval: boolean;
-  readonly elements: readonly WireElement[];
-  /** NFTA_SET_USERDATA as nft writes it (byte order, merge flag, typeof the key). */
-  readonly udata: Buffer;
-}
+export type { AnonSetDef } from "./rule-values.js";
+export type { CompileContext, CompiledRule };
 
-export interface CompileContext {
-  readonly family: NftFamily;
-  /** Our named sets' keys (a lookup into an interval concatenation needs nft's byteorder step). */
-  readonly setKey: (name: string) => NftSetKey | undefined;
-  /** Declares an anonymous set; returns the name and batch id a lookup refers to it by. */
-  readonly anonSet: (def: AnonSetDef) => { readonly name: string; readonly id: number };
-}
-
-export interface CompiledRule {
-  readonly exprs: readonly Attr[];
-  /** NFTA_RULE_USERDATA: the comment, as nft stores it. */
-  readonly userdata?: Buffer;
-}
-
-/** Protocol names nft lists (its /etc/protocols), by number. */
-const PROTOCOLS: Readonly<Record<string, number>> = {
-  icmp: 1,
-  igmp: 2,
-  ipencap: 4,
-  tcp: 6,
-  udp: 17,
-  dccp: 33,
-  gre: 47,
-  esp: 50,
-  ah: 51,
-  "ipv6-icmp": 58,
-  sctp: 132,
-  udplite: 136,
-};
-/** nft's protocol descriptor ids (typeof user data of a port set). */
-const PROTO_DESC: Readonly<Record<string, number>> = { udp: 6, udplite: 7, tcp: 8, dccp: 9, sctp: 10, th: 11 };
-const CT_STATE_BITS: Readonly<Record<string, number>> = {
-  invalid: 1,
-  established: 2,
-  related: 4,
-  new: 8,
-  untracked: 64,
-};
-const IP_DPS_DNAT = 0x20;
-const RTN_LOCAL = 2;
-const NFPROTO = { ip: 2, ip6: 10 } as const;
-const NAME_MAX = 255;
-const COMMENT_MAX = 128;
-const IFNAMSIZ = 16;
-
-const hostU32 = (n: number) => {
-  const b = Buffer.alloc(4);
-  b.writeUInt32LE(n >>> 0); // registers hold marks and conntrack bits in host order (x86, arm64: little endian)
-  return b;
-};
-const be16 = (n: number) => {
-  const b = Buffer.alloc(2);
-  b.writeUInt16BE(n);
-  return b;
-};
-const unsupported = (what: string) => new NetlinkUnsupported(what);
-
-function num(t: string | undefined, max: number): number {
-  if (t === undefined || !/^\d+$/.test(t) || Number(t) > max) throw unsupported(`number ${JSON.stringify(t)}`);
-  return Number(t);
-}
-
-function hexU32(t: string | undefined): number {
-  if (t === undefined || !/^0x[0-9a-f]{8}$/.test(t)) throw unsupported(`mark ${JSON.stringify(t)}`);
-  return Number.parseInt(t.slice(2), 16);
-}
-
-function setName(t: string | undefined): string {
-  if (t === undefined || !t.startsWith("@") || t.length - 1 > NAME_MAX || !/^@[A-Za-z0-9_./-]+$/.test(t)) {
-    throw unsupported(`set reference ${JSON.stringify(t)}`);
-  }
-  return t.slice(1);
-}
-
-function quoted(t: string | undefined): string {
-  if (t === undefined || t.length < 2 || !t.startsWith('"') || !t.endsWith('"')) throw unsupported(`string ${t}`);
-  const s = t.slice(1, -1);
-  if (/["\\\0\n]/.test(s)) throw unsupported(`string ${t}`);
-  return s;
-}
-
-class Compiler {
-  private readonly out: Attr[] = [];
-  private at = 0;
-  /** The transport protocol an earlier match fixed (nft's dependency context). */
-  private l4: number | undefined;
-  private userdata?: Buffer;
-  private readonly v6: boolean;
-
-  constructor(
-    private readonly toks: readonly string[],
-    private readonly ctx: CompileContext,
-  ) {
-    this.v6 = ctx.family === "ip6";
-  }
-
-  private peek(k = 0): string | undefined {
-    return this.toks[this.at + k];
-  }
-  private next(): string | undefined {
-    return this.toks[this.at++];
-  }
-  private expect(t: string): void {
-    const got = this.next();
-    if (got !== t) throw unsupported(`${JSON.stringify(got)} where ${JSON.stringify(t)} belongs`);
-  }
-  /** `!=` (or `!` for bit tests) before a value: consumed, true. */
-  private negation(sign = "!="): boolean {
-    if (this.peek() !== sign) return false;
-    this.at++;
-    return true;
-  }
-
+class Compiler extends RuleStream {
   compile(): CompiledRule {
     while (this.at < this.toks.length) this.statement(this.next() as string);
     return { exprs: this.out, userdata: this.userdata };
@@ -200,7 +102,7 @@ class Compiler {
       case "masquerade":
       case "snat":
       case "dnat":
-        this.nat(t);
+        natStatement(this, t);
         return;
       case "notrack":
         this.out.push(X.notrack());
@@ -209,10 +111,10 @@ class Compiler {
         this.out.push(X.counter());
         return;
       case "log":
-        this.log();
+        logStatement(this);
         return;
       case "comment":
-        this.comment();
+        commentStatement(this);
         return;
       default:
         throw unsupported(`statement ${JSON.stringify(t)}`);
@@ -308,13 +210,6 @@ class Compiler {
     this.out.push(X.cmp(X.CmpOp.eq, value));
   }
 
-  /** Inserts `meta l4proto <p>` unless an earlier match fixed it (nft's protocol dependency). */
-  private dependency(proto: number): void {
-    if (this.l4 === proto) return;
-    this.out.push(X.metaLoad(X.MetaKey.l4proto), X.cmp(X.CmpOp.eq, Buffer.from([proto])));
-    this.l4 = proto;
-  }
-
   private meta(): void {
     const key = this.next();
     if (key === "l4proto") {
@@ -388,7 +283,7 @@ class Compiler {
     else this.out.push(X.cmp(X.CmpOp.gte, be16(a)), X.cmp(X.CmpOp.lte, be16(b)));
   }
 
-  /** `{ 80, 443-450 }` as nft builds it: a constant hash set, an interval set once a range is in it. */
+  /** `{ 80, 443-450 }`: an anonymous set in the same batch. */
   private anonPorts(proto: string, dir: string) {
     this.expect("{");
     const ranges: [number, number][] = [];
@@ -398,27 +293,7 @@ class Compiler {
       if (sep === "}") break;
       if (sep !== ",") throw unsupported(`${sep} in a port set`);
     }
-    const interval = ranges.some(([a, b]) => a !== b);
-    const sorted = [...ranges].sort((x, y) => x[0] - y[0]);
-    for (let i = 1; i < sorted.length; i++) {
-      // nft would merge touching or overlapping intervals (and list them merged); a duplicate it would refuse.
-      if (sorted[i][0] <= sorted[i - 1][1] + (interval ? 1 : 0)) throw unsupported("touching ports in a port set");
-    }
-    const elements: WireElement[] = [];
-    if (!interval) for (const [a] of ranges) elements.push({ key: be16(a) });
-    else {
-      if (sorted[0][0] !== 0) elements.push({ key: be16(0), flags: 1 });
-      for (const [a, b] of sorted) {
-        const end = plusOne(be16(b));
-        if (end) elements.push({ key: be16(a) }, { key: end, flags: 1 });
-        else elements.push({ key: be16(a), udata: UDATA_INTERVAL_OPEN });
-      }
-    }
-    const typeof_ = Buffer.from([3, 20, 0, 4, 7, 0, 0, 0, 1, 12, 0, 4, PROTO_DESC[proto], 0, 0, 0, 1, 4, 0, 0, 0, 0]);
-    typeof_[18] = dir === "sport" ? 1 : 2;
-    const head = interval ? [0, 4, 2, 0, 0, 0, 2, 4, 1, 0, 0, 0] : [0, 4, 2, 0, 0, 0];
-    const udata = Buffer.concat([Buffer.from(head), typeof_]);
-    return this.ctx.anonSet({ keyType: 13, keyLen: 2, interval, elements, udata });
+    return this.ctx.anonSet(portSetDef(proto, dir, ranges));
   }
 
   private ct(): void {
@@ -502,135 +377,11 @@ class Compiler {
       if (sep === "}") break;
       if (sep !== ",") throw unsupported(`${sep} in a type . code set`);
     }
-    const desc = proto === "icmp" ? 4 : 14;
-    const field = (n: number) => [1, 20, 0, 4, 7, 0, 0, 0, 1, 12, 0, 4, desc, 0, 0, 0, 1, 4, n, 0, 0, 0];
-    const udata = Buffer.from([0, 4, 0, 0, 0, 0, 3, 52, 0, 4, 13, 0, 0, 0, 1, 44, ...field(1), ...field(2)]);
-    const keyType = proto === "icmp" ? (14 << 6) | 32 : (29 << 6) | 33;
-    const set = this.ctx.anonSet({ keyType, keyLen: 8, interval: false, elements, udata });
+    const set = this.ctx.anonSet(typeCodeSetDef(proto, elements));
     this.dependency(proto === "icmp" ? 1 : 58);
     this.out.push(X.payload(X.PayloadBase.transport, 0, 1), X.payload(X.PayloadBase.transport, 1, 1, X.reg32(1)));
     this.out.push(X.lookup(set.name, X.REG_1, set.id, neq));
   }
-
-  private nat(kind: "masquerade" | "snat" | "dnat"): void {
-    let addr: Buffer | undefined;
-    let ports: [number, number] | undefined;
-    if (this.peek() === "to") {
-      this.at++;
-      const to = this.next() ?? "";
-      const m = /^(?:\[([0-9a-fA-F:.]+)\]|([0-9.]*))(?::(\d+(?:-\d+)?))?$/.exec(to);
-      if (!m) throw unsupported(`nat target ${to}`);
-      const host = m[1] ?? m[2];
-      if (host) addr = parseCidr(host, this.v6)[0];
-      if (m[3]) ports = portRange(m[3]);
-      if ((kind === "masquerade") !== (host === "") || (m[1] !== undefined) !== (this.v6 && !!host)) {
-        throw unsupported(`nat target ${to}`);
-      }
-    } else if (kind !== "masquerade") throw unsupported(`${kind} without a target`);
-    let flags = 0;
-    if (this.peek() === "fully-random") {
-      this.at++;
-      flags |= X.NatFlag.randomFully;
-    }
-    if (ports) flags |= X.NatFlag.protoSpecified;
-    // Values in registers: the address in the first, ports in the next ones (16 bytes apart, as nft does).
-    let reg = X.REG_1;
-    let addrReg: number | undefined;
-    if (addr) {
-      this.out.push(X.immediateData(addr, reg));
-      addrReg = reg++;
-    }
-    let protoMin: number | undefined;
-    let protoMax: number | undefined;
-    if (ports) {
-      this.out.push(X.immediateData(be16(ports[0]), reg));
-      protoMin = reg++;
-      if (ports[1] !== ports[0]) {
-        this.out.push(X.immediateData(be16(ports[1]), reg));
-        protoMax = reg++;
-      }
-    }
-    if (kind === "masquerade") this.out.push(X.masq(flags, protoMin, protoMax));
-    else
-      this.out.push(
-        X.nat(kind === "dnat", NFPROTO[this.ctx.family], { addrMin: addrReg as number, protoMin, protoMax }, flags),
-      );
-  }
-
-  private log(): void {
-    this.expect("prefix");
-    const prefix = quoted(this.next());
-    if (Buffer.byteLength(prefix) > 127) throw unsupported("log prefix longer than 127 bytes");
-    const what = this.next();
-    if (what === "group") this.out.push(X.logGroup(prefix, num(this.next(), 0xffff)));
-    else if (what === "level" && this.next() === "notice") this.out.push(X.logLevel(prefix, 5));
-    else throw unsupported(`log … ${what}`);
-  }
-
-  private comment(): void {
-    const c = quoted(this.next());
-    const bytes = Buffer.from(`${c}\0`);
-    if (bytes.length - 1 > COMMENT_MAX) throw unsupported(`comment of ${bytes.length - 1} bytes`);
-    // NFTNL_UDATA_RULE_COMMENT: type 0, length with the NUL.
-    this.userdata = Buffer.concat([Buffer.from([0, bytes.length]), bytes]);
-    if (this.at !== this.toks.length) throw unsupported("statements after the comment");
-  }
-}
-
-type Names = Readonly<Record<number, string>>;
-
-function named(t: string | undefined, names: Names): number {
-  for (const [k, v] of Object.entries(names)) if (v === t) return Number(k);
-  return num(t, 255);
-}
-
-function portRange(t: string | undefined): [number, number] {
-  const m = /^(\d{1,5})(?:-(\d{1,5}))?$/.exec(t ?? "");
-  if (!m) throw unsupported(`port ${JSON.stringify(t)}`);
-  const a = num(m[1], 65535);
-  const b = m[2] === undefined ? a : num(m[2], 65535);
-  if (b <= a && m[2] !== undefined) throw unsupported(`port range ${t}`);
-  return [a, b];
-}
-
-/** An address or prefix of the table's family: its bytes (host bits must be zero) and prefix length. */
-function parseCidr(t: string | undefined, v6: boolean): [Buffer, number] {
-  const [ip, len, extra] = (t ?? "").split("/");
-  let bytes: number[];
-  if (!v6) {
-    const parts = ip.split(".");
-    if (parts.length !== 4 || parts.some((p) => !/^(0|[1-9]\d{0,2})$/.test(p) || Number(p) > 255))
-      throw unsupported(`address ${t}`);
-    bytes = parts.map(Number);
-  } else {
-    bytes = parseV6(ip, t);
-  }
-  const full = bytes.length * 8;
-  const bits = len === undefined ? full : num(len, full);
-  if (extra !== undefined) throw unsupported(`address ${t}`);
-  for (let i = 0; i < bytes.length; i++) {
-    const keep = Math.max(0, Math.min(8, bits - i * 8));
-    if (bytes[i] & ~((0xff << (8 - keep)) & 0xff) & 0xff) throw unsupported(`address ${t} has host bits`);
-  }
-  return [Buffer.from(bytes), bits];
-}
-
-function parseV6(ip: string, t: string | undefined): number[] {
-  if (!/^[0-9a-fA-F:]+$/.test(ip) || ip.split("::").length > 2) throw unsupported(`address ${t}`);
-  const [head, tail] = ip.includes("::") ? ip.split("::") : [ip, undefined];
-  const groups = (s: string) => (s === "" ? [] : s.split(":"));
-  const h = groups(head);
-  const tl = tail === undefined ? [] : groups(tail);
-  const fill = 8 - h.length - tl.length;
-  if ((tail === undefined && fill !== 0) || (tail !== undefined && fill < 1)) throw unsupported(`address ${t}`);
-  const all = [...h, ...Array(tail === undefined ? 0 : fill).fill("0"), ...tl];
-  const out: number[] = [];
-  for (const g of all) {
-    if (!/^[0-9a-fA-F]{1,4}$/.test(g)) throw unsupported(`address ${t}`);
-    const n = Number.parseInt(g, 16);
-    out.push(n >> 8, n & 0xff);
-  }
-  return out;
 }
 
 export function compileRule(text: string, ctx: CompileContext): CompiledRule {
