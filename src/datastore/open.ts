@@ -43,7 +43,7 @@ export async function openDatastore(
       onEvent: (e) => {
         if (e.what === "restart") metrics.resyncsStarted.inc();
       },
-    }).updates();
+    }).updates({ partial: true }); // the first batch in parts, as the LIST pages come (datastore/batch.ts)
     return { updates, kubeConfig };
   }
   const updates = new FileDatastore({
@@ -52,6 +52,6 @@ export async function openDatastore(
     maxFileBytes,
     onProblem: (p) => log.warn({ component: "datastore", file: p.file, line: p.line }, p.message),
     onIgnored: (i) => log.debug({ component: "datastore", file: i.file, line: i.line }, `ignoring kind ${i.kind}`),
-  }).updates();
+  }).updates({ partial: true }); // the first batch in parts, one per file (datastore/batch.ts)
   return { updates };
 }

@@ -69,13 +69,23 @@ describe("hostile input: RBAC of the DaemonSet", () => {
     const clients = code.filter((s) => /makeApiClient\(/.test(s.text)).map((s) => s.file);
     assert.deepEqual(clients, [join("status", "node-status.ts")], "typed API clients");
     const informers = code.filter((s) => /makeInformer\(/.test(s.text)).map((s) => s.file);
-    assert.deepEqual(informers, [join("src", "datastore", "kubernetes.ts")], "informers");
+    assert.deepEqual(informers, [], "informers: the datastore's own list-watch (src/datastore/list-watch.ts)");
     const status = code.find((s) => s.file === join("status", "node-status.ts"))!.text;
     const calls = new Set([...status.matchAll(/\bcore\.(\w+)\(/g)].map((m) => m[1]));
     assert.deepEqual([...calls].sort(), Object.keys(STATUS_CALLS).sort());
-    // Raw HTTP: the paged LIST only.
+    // Raw HTTP: GET only (the paged LIST and the WATCH of the list-watch), of the WATCHED paths only.
     const methods = code.flatMap((s) => [...s.text.matchAll(/method: "(\w+)"/g)].map((m) => `${s.file} ${m[1]}`));
-    assert.deepEqual(methods, [`${join("src", "datastore", "raw-list.ts")} GET`]);
+    assert.deepEqual(methods, [`${join("src", "datastore", "kube-request.ts")} GET`]);
+    const requests = code.filter((s) => /\b(listPage|watchEvents)\(/.test(s.text)).map((s) => s.file);
+    assert.deepEqual(requests.sort(), [
+      join("src", "datastore", "kube-request.ts"),
+      join("src", "datastore", "list-watch.ts"),
+    ]);
+    const lw = code.find((s) => s.file === join("src", "datastore", "list-watch.ts"))!.text;
+    assert.ok(
+      /apiUrl\(this\.o\.kubeConfig, this\.spec\.path,/.test(lw),
+      "the list-watch requests its kind's WATCHED path",
+    );
   });
 
   test("the ClusterRole grants exactly what the code uses", () => {
