@@ -127,9 +127,8 @@ export class ListWatch {
       if (this.stopped) throw new Error("stopped");
       for (const item of page.items ?? []) {
         const [ns, name] = this.keyOf(item);
-        let names = seen.get(ns);
-        if (!names) seen.set(ns, (names = new Set()));
-        names.add(name);
+        const names = seen.get(ns) ?? new Set<string>();
+        seen.set(ns, names.add(name));
         this.handOn(ns, name, item);
       }
       cont = page.metadata?.continue || undefined;
@@ -210,10 +209,9 @@ export class ListWatch {
 
   private handOn(namespace: string, name: string, obj: KubeObject): void {
     const rv = String(obj.metadata?.resourceVersion ?? "");
-    let names = this.known.get(namespace);
-    if (this.stopped || (rv !== "" && names?.get(name) === rv)) return;
-    if (!names) this.known.set(namespace, (names = new Map()));
-    names.set(name, rv);
+    const names = this.known.get(namespace) ?? new Map<string, string>();
+    if (this.stopped || (rv !== "" && names.get(name) === rv)) return;
+    this.known.set(namespace, names.set(name, rv));
     this.emit({ kind: this.spec.kind, namespace, name, value: slim(this.spec.kind, obj) });
   }
 
