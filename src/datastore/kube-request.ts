@@ -1,6 +1,6 @@
-// The two requests the Kubernetes datastore makes, raw over node:http(s)
-// with the kubeconfig's TLS and credentials: a LIST page as JSON, and a WATCH
-// as a stream of events (one JSON object a line). Raw, because the generated
+// The requests the agent makes of the API server, raw over node:http(s) with
+// the kubeconfig's TLS and credentials: a LIST page as JSON, a WATCH as a
+// stream of events (one JSON object a line), and the status writes. Raw, because the generated
 // client's typed calls rename fields (a NetworkPolicy peer's `from` becomes
 // `_from`) and turn timestamps into Dates, while the file datastore reads what
 // the API server sends. Both stop at once when their signal aborts, and both
@@ -8,8 +8,8 @@
 
 import * as http from "node:http";
 import * as https from "node:https";
-import type { KubeConfig } from "@kubernetes/client-node";
 import type { KubeObject } from "../../model/k8s.js";
+import type { KubeAccess } from "./kube-config.js";
 
 /** One LIST page: far above any real page (500 objects of at most ~1.5 MB each, etcd's limit, are rare). */
 const MAX_PAGE_BYTES = 256 * 1024 * 1024;
@@ -36,7 +36,7 @@ export interface WatchEvent {
 }
 
 /** The collection URL on the current cluster. */
-export function apiUrl(kc: KubeConfig, path: string, query: Record<string, string>): URL {
+export function apiUrl(kc: KubeAccess, path: string, query: Record<string, string>): URL {
   const server = kc.getCurrentCluster()?.server;
   if (!server) throw new Error("no current cluster in the kubeconfig");
   const url = new URL(server.replace(/\/$/, "") + path);
@@ -44,9 +44,20 @@ export function apiUrl(kc: KubeConfig, path: string, query: Record<string, strin
   return url;
 }
 
-/** Opens a GET; resolves with the response once its head is in (any status). */
-async function get(kc: KubeConfig, url: URL, signal: AbortSignal): Promise<http.IncomingMessage> {
-  const opts: https.RequestOptions = { method: "GET", headers: { Accept: "application/json" }, signal };
+/** The verbs the agent uses: GET (LIST, WATCH), PATCH (its node's status), POST (events). */
+type Method = "GET" | "PATCH" | "POST";
+
+/** Sends a request; resolves with the response once its head is in (any status). */
+async function request(
+  kc: KubeAccess,
+  url: URL,
+  signal: AbortSignal,
+  method: Method = "GET",
+  body?: { contentType: string; data: string },
+): Promise<http.IncomingMessage> {
+  const headers: Record<string, string> = { Accept: "application/json" };
+  if (body) headers["Content-Type"] = body.contentType;
+  const opts: https.RequestOptions = { method, headers, signal };
   await kc.applyToHTTPSOptions(opts);
   signal.throwIfAborted();
   const mod = url.protocol === "http:" ? http : https;
@@ -55,8 +66,28 @@ async function get(kc: KubeConfig, url: URL, signal: AbortSignal): Promise<http.
     // A peer that vanishes without a FIN is noticed (a watch may be quiet for minutes).
     req.on("socket", (s) => s.setKeepAlive(true, 30_000));
     req.on("error", reject);
-    req.end();
+    req.end(body?.data);
   });
+}
+
+/** A write (PATCH or POST) with a JSON body; throws an ApiError unless the answer is 2xx. */
+export async function send(
+  kc: KubeAccess,
+  method: "PATCH" | "POST",
+  path: string,
+  body: object,
+  contentType = "application/json",
+  timeoutMs = 30_000,
+): Promise<void> {
+  const url = apiUrl(kc, path, {});
+  const what = `${method} ${url.pathname}`;
+  const res = await request(kc, url, AbortSignal.timeout(timeoutMs), method, {
+    contentType,
+    data: JSON.stringify(body),
+  });
+  const status = res.statusCode ?? 0;
+  if (status < 200 || status > 299) throw await failure(res, what);
+  res.resume();
 }
 
 /** The whole body as text, at most `max` bytes. */
@@ -84,9 +115,9 @@ async function failure(res: http.IncomingMessage, what: string): Promise<ApiErro
 }
 
 /** GET of one LIST page. */
-export async function listPage(kc: KubeConfig, url: URL, signal: AbortSignal): Promise<KubeList> {
+export async function listPage(kc: KubeAccess, url: URL, signal: AbortSignal): Promise<KubeList> {
   const what = `GET ${url.pathname}`;
-  const res = await get(kc, url, signal);
+  const res = await request(kc, url, signal);
   if (res.statusCode !== 200) throw await failure(res, what);
   const body = await readBody(res, what, MAX_PAGE_BYTES);
   try {
@@ -100,9 +131,9 @@ export async function listPage(kc: KubeConfig, url: URL, signal: AbortSignal): P
  * A WATCH's events, in order, until the server ends the stream or the signal
  * aborts (then it throws). A non-200 answer throws an ApiError with its status.
  */
-export async function* watchEvents(kc: KubeConfig, url: URL, signal: AbortSignal): AsyncGenerator<WatchEvent> {
+export async function* watchEvents(kc: KubeAccess, url: URL, signal: AbortSignal): AsyncGenerator<WatchEvent> {
   const what = `WATCH ${url.pathname}`;
-  const res = await get(kc, url, signal);
+  const res = await request(kc, url, signal);
   if (res.statusCode !== 200) throw await failure(res, what);
   res.setEncoding("utf8");
   let rest = "";

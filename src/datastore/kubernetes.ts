@@ -21,11 +21,11 @@
 //   - Nothing is cached but each object's resourceVersion: the graph converts
 //     what it is handed and keeps only its model.
 
-import * as k8s from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { Observable } from "rxjs";
 import { type Kind, type ResourceUpdate, resourceKey } from "../../model/resource.js";
 import { partialBatch, type UpdateBatch } from "./batch.js";
+import type { KubeAccess } from "./kube-config.js";
 import { type KindSpec, ListWatch } from "./list-watch.js";
 
 /** What is watched. */
@@ -86,19 +86,8 @@ function calicoPolicyKinds(): KindSpec[] {
   ];
 }
 
-/** In-cluster config by default; a kubeconfig file when given (flag or KUBECONFIG). */
-export function loadKubeConfig(kubeconfig: string | undefined, env: NodeJS.ProcessEnv = process.env): k8s.KubeConfig {
-  const kc = new k8s.KubeConfig();
-  const file = kubeconfig ?? env.KUBECONFIG;
-  if (file) kc.loadFromFile(file);
-  else kc.loadFromCluster();
-  if (!kc.getCurrentCluster())
-    throw new Error(`no cluster in ${file ? `kubeconfig ${file}` : "the in-cluster config"}`);
-  return kc;
-}
-
 export interface KubernetesDatastoreOptions {
-  readonly kubeConfig: k8s.KubeConfig;
+  readonly kubeConfig: KubeAccess;
   readonly log: Logger;
   /** Quiet time that closes a batch of watch events (default 5 ms). */
   readonly batchMs?: number;

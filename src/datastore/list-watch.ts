@@ -13,10 +13,10 @@
 //   - stop() aborts the request in flight and no request starts after it
 //     (client-node's informer could open a WATCH after being stopped mid-LIST).
 
-import type { KubeConfig } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import type { KubeObject } from "../../model/k8s.js";
 import type { Kind, ResourceUpdate } from "../../model/resource.js";
+import type { KubeAccess } from "./kube-config.js";
 import { ApiError, apiUrl, listPage, watchEvents } from "./kube-request.js";
 import { slim } from "./slim.js";
 
@@ -30,7 +30,7 @@ export interface KindSpec {
 }
 
 export interface ListWatchOptions {
-  readonly kubeConfig: KubeConfig;
+  readonly kubeConfig: KubeAccess;
   readonly log: Logger;
   readonly minBackoffMs?: number;
   readonly maxBackoffMs?: number;
