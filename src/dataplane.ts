@@ -2,9 +2,9 @@
 // match, in the order that keeps the node safe:
 //
 //   1. IP sets: create (every set exists before a rule names it), then fill
-//   2. iptables, IPv4 then IPv6 (a pod's chains exist before its route), loaded
-//      while the sets fill; a table whose rules use a set commits only once
-//      the members are in (and not at all if that write fails)
+//   2. iptables, both families at once (a pod's chains exist before its route),
+//      loaded while the sets fill; a table whose rules use a set commits only
+//      once the members are in (and not at all if that write fails)
 //   3. IP sets: destroy stale ones (after no rule references them)
 //      (nftables mode: 1-3 are one `nft -f` transaction per family, sets and
 //      chains together, dataplane-nft.ts); then, once, the other mode's
@@ -319,23 +319,25 @@ export class Dataplane {
     const steps = new Steps();
     const fill = changedSets.length > 0 ? await ipsets.begin(changedSets) : undefined;
     steps.mark("ipsets");
-    let v4: typeof NO_TABLES;
-    let v6: typeof NO_TABLES;
-    try {
-      v4 =
-        last?.iptables.ipv4 !== state.iptables.ipv4
-          ? await this.o.ipv4!.apply(state.iptables.ipv4, fill?.pending ? fill.done : undefined)
-          : NO_TABLES;
-      steps.mark("iptables4");
-      v6 =
-        this.o.ipv6 && last?.iptables.ipv6 !== state.iptables.ipv6
-          ? await this.o.ipv6.apply(state.iptables.ipv6, fill?.pending ? fill.done : undefined)
-          : NO_TABLES;
-      steps.mark("iptables6");
-    } catch (e) {
+    // The two families are independent tables: both restores run at once (legacy's lock still
+    // serialises their commits, but each one's start-up and our planning overlap the other's).
+    const setsReady = fill?.pending ? fill.done : undefined;
+    const family = async (f: 4 | 6): Promise<typeof NO_TABLES> => {
+      const syncer = f === 4 ? this.o.ipv4 : this.o.ipv6;
+      const tables = f === 4 ? state.iptables.ipv4 : state.iptables.ipv6;
+      if (!syncer || last?.iptables[f === 4 ? "ipv4" : "ipv6"] === tables) return NO_TABLES;
+      const t0 = performance.now();
+      const r = await syncer.apply(tables, setsReady);
+      steps.ms[`iptables${f}`] = +(performance.now() - t0).toFixed(1);
+      return r;
+    };
+    const [r4, r6] = await Promise.allSettled([family(4), family(6)]);
+    steps.mark("iptables");
+    if (r4.status === "rejected" || r6.status === "rejected") {
       await fill?.done; // a failed IP set write is what stopped the commit: report that
-      throw e;
+      throw r4.status === "rejected" ? r4.reason : (r6 as PromiseRejectedResult).reason;
     }
+    const [v4, v6] = [r4.value, r6.value];
     const ipsetUp = fill ? await fill.done : NO_IPSETS;
     steps.mark("ipsetFill");
     const setRemoved = !last || Object.keys(last.ipsets).some((name) => !state.ipsets[name]);

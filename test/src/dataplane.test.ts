@@ -69,6 +69,7 @@ describe("Dataplane", () => {
       "ipsetFill",
       "ipsets",
       "ipsetsStale",
+      "iptables",
       "iptables4",
       "iptables6",
       "policy",
