@@ -60,6 +60,7 @@ export function summary(r: ApplyResult) {
     routesPending: r.routes.pending,
     sysctls: r.sysctlsWritten,
     ...(r.udpFlowsDeleted ? { udpFlowsDeleted: r.udpFlowsDeleted } : {}),
+    ...(r.stepsMs ? { stepsMs: r.stepsMs } : {}),
   };
 }
 

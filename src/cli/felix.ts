@@ -216,6 +216,7 @@ async function run(o: Options): Promise<void> {
     });
     const host = { addresses: await hostAddresses?.read(), interfaces: hostInterfaces };
     const state = await onceSnapshot(updates, new CalcGraph(graphCfg), host, o.datastore);
+    const snapshotMs = +(performance.now() - t0).toFixed(1);
     first?.stop();
     for (const p of Object.values(state.problems)) {
       log.warn({ resource: p.key, file: p.source?.file, line: p.source?.line }, p.message);
@@ -233,7 +234,7 @@ async function run(o: Options): Promise<void> {
     }
     for (const w of r.warnings) log.warn(w);
     log.info(
-      { ...summary(r), ms: +(performance.now() - t0).toFixed(1) },
+      { ...summary(r), ms: +(performance.now() - t0).toFixed(1), snapshotMs },
       r.changes === 0 ? "dataplane already in sync: no changes" : "dataplane programmed",
     );
     kernel.close();
