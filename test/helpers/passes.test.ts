@@ -47,6 +47,11 @@ describe("test/run.ts", () => {
     assert.deepEqual(count(out, "skipped"), ["3"], out);
     assert.deepEqual(count(out, "fail"), ["0"], out);
     assert.match(out, /skip summary: 4 skipped/);
+    // Where the time went, by the file that registers the tests (pass-fixture.js for a and b).
+    const slowest = out.slice(out.indexOf("slowest test files"));
+    for (const f of ["pass-fixture.js", "pass-fixture-bound.js", "skip-fixture.js"]) {
+      assert.match(slowest, new RegExp(`^ +\\d+\\.\\d s  \\S*${f.replace(".", "\\.")}$`, "m"), f);
+    }
     // The machine-bound file runs in the second pass, after the others, though named first.
     assert.ok(out.indexOf("pass-fixture-bound: starts a process") > out.indexOf("a test that runs"), out);
   });

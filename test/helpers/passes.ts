@@ -10,6 +10,7 @@ import { PassThrough } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { run } from "node:test";
 import { spec } from "node:test/reporters";
+import { FileTimes } from "./file-times.js";
 
 export interface Pass {
   readonly files: readonly string[];
@@ -32,12 +33,14 @@ type Reporter = (source: AsyncIterable<TestEvent>) => AsyncIterable<string>;
 export async function runPasses(passes: readonly Pass[], reporterModule: string): Promise<boolean> {
   let failed = false;
   const totals = new Map<string, number>();
+  const times = new FileTimes();
   async function* events(): AsyncGenerator<TestEvent> {
     const t0 = performance.now();
     for (const p of passes) {
       if (p.files.length === 0) continue;
       for await (const ev of run({ files: [...p.files], concurrency: p.concurrency }) as AsyncIterable<TestEvent>) {
         if (ev.type === "test:fail" && (ev.data?.todo === undefined || ev.data.todo === false)) failed = true;
+        times.add(ev);
         const m = ev.type === "test:diagnostic" && ev.data?.nesting === 0 ? SUMMARY.exec(ev.data.message ?? "") : null;
         if (m) {
           totals.set(m[1]!, (totals.get(m[1]!) ?? 0) + Number(m[2]));
@@ -72,6 +75,6 @@ export async function runPasses(passes: readonly Pass[], reporterModule: string)
     for await (const s of reporter(toOther)) chunks.push(s);
   })();
   await Promise.all([feed, specDone, otherDone]);
-  process.stdout.write(chunks.join(""));
+  process.stdout.write(times.text(15) + chunks.join(""));
   return !failed && (process.exitCode === undefined || process.exitCode === 0);
 }
