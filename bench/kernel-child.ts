@@ -198,8 +198,8 @@ function graphConfig(job: ChildJob): GraphConfig {
 
 /** nftables mode's floor: each family's whole table in one bare `nft -f` transaction. */
 async function nftFloor(state: DesiredState, ipv6: boolean): Promise<FloorResult> {
-  const v4 = renderNftTable("ip", state.iptables.ipv4, state.ipsets);
-  const v6 = ipv6 ? renderNftTable("ip6", state.iptables.ipv6, state.ipsets) : "";
+  const v4 = renderNftTable("ip", state.iptables.ipv4, state.ipsets, state.nftObjects);
+  const v6 = ipv6 ? renderNftTable("ip6", state.iptables.ipv6, state.ipsets, state.nftObjects) : "";
   const timed = async (input: string): Promise<number> => {
     if (!input) return 0;
     const t0 = performance.now();

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The nftables kernel side on a synthetic cluster (bench/scale.ts), as root in
 // a throwaway network namespace: `node dist/bench/nft-preset.js [--preset
-// small|medium|large] [--samples 20] [--proxy-mode iptables|off]`. The graph
+// small|medium|large] [--samples 20] [--proxy-mode iptables|nftables|off]`. The graph
 // renders nft rules (NFT_RULES); the figures are the kernel side's only:
 //   floor     bare `nft -f` of the rendered tables (both families) into an empty namespace;
 //   cold      NftTableSyncer.apply for each family from no table (render, one transaction each);
@@ -51,7 +51,9 @@ async function main() {
       ruleRenderer: NFT_RULES,
     });
     let state: DesiredState = graph.apply(cluster.updates);
-    const texts = FAMILIES.map(({ family, v }) => renderNftTable(family, state.iptables[v], state.ipsets));
+    const texts = FAMILIES.map(({ family, v }) =>
+      renderNftTable(family, state.iptables[v], state.ipsets, state.nftObjects),
+    );
     const rules = texts.reduce((n, t) => n + (t.match(/comment "cali:/g)?.length ?? 0), 0);
     const elements = Object.values(state.ipsets).reduce((n, s) => n + s.members.size, 0);
     console.log(
@@ -71,7 +73,8 @@ async function main() {
       t0 = performance.now();
       let nftMs = 0;
       for (const [j, b] of backends.entries())
-        nftMs += (await new NftTableSyncer(b).apply(state.iptables[FAMILIES[j].v], state.ipsets)).restoreMs;
+        nftMs += (await new NftTableSyncer(b).apply(state.iptables[FAMILIES[j].v], state.ipsets, state.nftObjects))
+          .restoreMs;
       cold.push(performance.now() - t0);
       coldNft.push(nftMs);
     }
@@ -85,7 +88,7 @@ async function main() {
       let nft = 0;
       let bytes = 0;
       for (const [j, s] of syncers.entries()) {
-        const r = await s.apply(state.iptables[FAMILIES[j].v], state.ipsets);
+        const r = await s.apply(state.iptables[FAMILIES[j].v], state.ipsets, state.nftObjects);
         nft += r.restoreMs;
         bytes += r.bytesWritten;
       }

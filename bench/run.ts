@@ -28,6 +28,7 @@ import { CalcGraph, type GraphConfig } from "../calc-graph/calc-graph.js";
 import { PROXY_MODES, type ProxyMode } from "../calc-graph/services/model.js";
 import type { IptablesMode } from "../iptables/backend.js";
 import type { Kind } from "../model/resource.js";
+import { NFT_RULES } from "../nftables/render.js";
 import { DEFAULT_HEAP_GROWTH_PERCENT, limitHeapGrowth } from "../src/heap.js";
 import { runNodeInNetns } from "../src/netns/node-child.js";
 import { type AgentFigures, type AgentOptions, fileDatastoreRuns, kubernetesRuns } from "./agent.js";
@@ -478,7 +479,12 @@ function freshGraphHeap(
   into.freshOfFinalState = memFresh.heapUsedMB - memNone.heapUsedMB;
 }
 
-const graphConfig = (o: Options): GraphConfig => ({ nodeName: LOCAL_NODE, proxyMode: o.proxyMode });
+// kube-proxy's nftables layout exists only as nft rules.
+const graphConfig = (o: Options): GraphConfig => ({
+  nodeName: LOCAL_NODE,
+  proxyMode: o.proxyMode,
+  ...(o.proxyMode === "nftables" ? { ruleRenderer: NFT_RULES } : {}),
+});
 
 /**
  * The timed cold start, `new CalcGraph(...).apply(all updates)`, on a graph

@@ -225,6 +225,17 @@ export class ActiveRulesCalculator {
     for (const k of this.hostEndpoints.keys()) this.dirty.hostEndpoints.add(k);
   }
 
+  /** Re-renders the active policies and profiles whose rules use one of these IP sets (a set went over its bound or back). */
+  markSetUsersDirty(setIds: ReadonlySet<string>): void {
+    const uses = (specs: IpSetSpec[]) => specs.some((s) => setIds.has(s.id));
+    for (const [key, p] of this.policies)
+      if (this.isPolicyActive(key) && uses(policySets(p))) this.dirty.policies.add(key);
+    for (const id of this.profileRefs.keys()) {
+      const p = this.profiles.get(id);
+      if (p && uses(rulesSets(p.inbound, p.outbound))) this.dirty.profiles.add(id);
+    }
+  }
+
   takeDirty(): DirtySet {
     const d = this.dirty;
     this.dirty = {

@@ -38,6 +38,7 @@ import { IpSetIndex } from "./ipsets/ipset-index.js";
 import type { NodeInfo } from "./model.js";
 import type { FelixNetworkConfig } from "./network/model.js";
 import type { NetworkIndex } from "./network/network-index.js";
+import { DEFAULT_MAX_POLICY_RULES } from "./rules/rule-bound.js";
 import type { EndpointToHostAction } from "./rules/static.js";
 import { IpvsStateBuilder } from "./services/ipvs-builder.js";
 import type { IpvsOptions } from "./services/ipvs-desired.js";
@@ -81,17 +82,36 @@ export interface GraphConfig {
   readonly kubeProxy?: KubeProxyOptions;
   /** How rules become kernel text: iptables-save lines by default; the wiring picks nftables. */
   readonly ruleRenderer?: RuleRenderer;
+  /**
+   * FELIX_MAXIPSETSIZE (Felix's MaxIpsetSize, default 1048576): the most
+   * members one IP set may hold per family; a set over it is not programmed
+   * and the rules using it fail closed (rules/overfull-sets.ts).
+   */
+  readonly maxIpSetSize?: number;
+  /**
+   * FELIX_POLICYMAXRULES (felix-ts's own, default 50000): the rules one
+   * policy chain may render per family; a policy over it fails closed whole
+   * (rules/rule-bound.ts).
+   */
+  readonly maxPolicyRules?: number;
+  /**
+   * FELIX_SERVICEMAXENDPOINTPORTS (felix-ts's own, default 100000): a Service
+   * with more (port, endpoint) pairs is left out whole and reported.
+   */
+  readonly maxServiceEndpointPorts?: number;
 }
 
 export class CalcGraph {
   readonly converter: ResourceConverter;
-  readonly ipsets = new IpSetIndex();
-  readonly active = new ActiveRulesCalculator(this.ipsets);
+  readonly ipsets: IpSetIndex;
+  readonly active: ActiveRulesCalculator;
   readonly builder: StateBuilder;
   /** Services ⋈ EndpointSlices (fed only when a proxy mode is on). */
   readonly services: ServiceIndex;
 
   constructor(cfg: GraphConfig) {
+    this.ipsets = new IpSetIndex(cfg.maxIpSetSize);
+    this.active = new ActiveRulesCalculator(this.ipsets);
     const interfacePrefix = cfg.interfacePrefix ?? "cali";
     this.converter = new ResourceConverter({ interfacePrefix, services: (cfg.proxyMode ?? "off") !== "off" });
     this.builder = new StateBuilder(
@@ -106,6 +126,7 @@ export class CalcGraph {
         masqFullyRandom: cfg.masqFullyRandom ?? true,
         kubeProxy: cfg.kubeProxy ?? DEFAULT_KUBE_PROXY_OPTIONS,
         ...(cfg.ruleRenderer ? { ruleRenderer: cfg.ruleRenderer } : {}),
+        maxPolicyRules: cfg.maxPolicyRules ?? DEFAULT_MAX_POLICY_RULES,
       },
       this.active,
       this.ipsets,
@@ -153,7 +174,7 @@ export class CalcGraph {
       this.builder.updateNode(name, node);
       guard.updateNode(name, node);
     });
-    this.services = new ServiceIndex(cfg.nodeName, cfg.kubeProxy?.nodePortAddresses);
+    this.services = new ServiceIndex(cfg.nodeName, cfg.kubeProxy?.nodePortAddresses, cfg.maxServiceEndpointPorts);
     if ((cfg.proxyMode ?? "off") !== "off") {
       const ipvs =
         cfg.proxyMode === "ipvs" ? new IpvsStateBuilder(cfg.ipvs, this.builder.stats, this.builder.chains) : undefined;

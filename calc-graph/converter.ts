@@ -258,7 +258,8 @@ export class ResourceConverter {
     this.goodCalico.add(key);
     this.policies$.next({ key: pKey, policy: converted.policy });
     const ruleError =
-      converted.ruleError && `${converted.ruleError} (policy enforced with no rules: what it selects stays isolated)`;
+      converted.ruleError &&
+      `${converted.ruleError} (policy failed closed: its allow rules match nothing; with any other rule it denies everything it selects)`;
     this.problem(key, u, ruleError);
   }
 

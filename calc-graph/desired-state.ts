@@ -3,6 +3,7 @@
 // identity from the previous snapshot, so consumers find changes by reference.
 
 import type { IpSetState } from "../model/ipset.js";
+import type { NftObjectState } from "../model/nft-objects.js";
 import type { FamilyTables } from "../model/tables.js";
 
 export type { IpSetState };
@@ -57,6 +58,8 @@ export interface DesiredState {
   readonly services: Readonly<Record<string, ServicePort>>;
   /** Input objects that could not be used, keyed by resource key. */
   readonly problems: Readonly<Record<string, ResourceProblem>>;
+  /** nftables proxy mode only (FELIX_PROXYMODE=nftables): kube-proxy's verdict maps and affinity sets, keyed nftObjectKey. */
+  readonly nftObjects?: Readonly<Record<string, NftObjectState>>;
   /** IPVS proxy mode only (FELIX_PROXYMODE=ipvs): virtual services and the dummy interface's addresses. */
   readonly ipvs?: IpvsDesired;
   /** IP pools: tunnel devices, their neighbour/FDB entries, MTU settings. */

@@ -22,6 +22,7 @@ import { emptyState, mutatedCopy } from "./empty-state.js";
 import { HostEndpointRenderer } from "./host-endpoints.js";
 import { IfaceRenderer } from "./iface-render.js";
 import type { IpSetIndex } from "./ipsets/ipset-index.js";
+import { putOverfullProblems } from "./ipsets/overfull-problem.js";
 import { putIpSet } from "./ipsets/put-ipset.js";
 import { Ipv6Filter } from "./ipv6-support.js";
 import type { IpVersion, NodeInfo, PolicyRule, WorkloadEndpoint } from "./model.js";
@@ -42,6 +43,7 @@ import {
 import { allowAction, denyAction, type FilterActions, filterActionsOf } from "./rules/filter-actions.js";
 import { logPrefixFor } from "./rules/log-prefix.js";
 import { type Direction, endpointChainName, policyChainName, profileChainName } from "./rules/names.js";
+import { PolicySizeProblems } from "./rules/policy-size-problem.js";
 import { rpfSkipChain, spoofable } from "./rules/rpf-skip.js";
 import { policyChainPlacement, profileTables, putRuleChain } from "./rules/rule-tables.js";
 import { RPF_SKIP_CHAIN, renderStaticTables, type StaticConfig } from "./rules/static.js";
@@ -73,6 +75,8 @@ export interface BuilderConfig {
   readonly kubeProxy?: StaticConfig["kubeProxy"];
   /** How rules become kernel text (iptables unless the wiring picks another backend). */
   readonly ruleRenderer?: RuleRenderer;
+  /** FELIX_POLICYMAXRULES: rendered rules one policy chain may hold per family (rules/rule-bound.ts). */
+  readonly maxPolicyRules?: number;
 }
 
 const FAMILIES: readonly IpVersion[] = [4, 6];
@@ -87,6 +91,7 @@ export interface BuilderStats {
 
 export class StateBuilder {
   readonly stats: BuilderStats = { chainsRendered: 0, chainsChanged: 0, ipsetsChanged: 0 };
+  private readonly policySizes: PolicySizeProblems;
   private state: DesiredState;
   /** What is handed out: `state`, or its IPv4-only view (ipv6Support false). */
   private out: DesiredState;
@@ -123,6 +128,7 @@ export class StateBuilder {
     private readonly active: ActiveRulesCalculator,
     private readonly ipsets: IpSetIndex,
   ) {
+    this.policySizes = new PolicySizeProblems(cfg.maxPolicyRules);
     this.chains = cfg.ruleRenderer ? chainRenderer(cfg.ruleRenderer) : DEFAULT_CHAINS;
     const action = cfg.endpointToHostAction;
     this.network = new NetworkIndex(
@@ -223,6 +229,9 @@ export class StateBuilder {
       this.encapDrops = encap;
       this.active.markAllDirty();
     }
+    // A set that went over the size bound (or came back) changes the rules of every policy using it.
+    const flips = this.ipsets.takeOverfullFlips();
+    if (flips.size > 0) this.active.markSetUsersDirty(flips);
     const dirty = this.active.takeDirty();
     // Host endpoints: resolved again when one changed; the first one in force adds the static plumbing.
     const hepsBefore = this.hosts.on;
@@ -248,14 +257,17 @@ export class StateBuilder {
       for (const key of dirty.policies) {
         const p = this.active.policies.get(key);
         const live = p && this.active.isPolicyActive(key);
+        const over: Direction[] = [];
         for (const dir of DIRECTIONS) {
           const wanted = live && (dir === "inbound" ? p.ingress : p.egress);
           const selected = wanted ? (dir === "inbound" ? p.inbound : p.outbound) : undefined;
           const onHep = selected !== undefined && this.active.policyOnHostEndpoint(key);
           const { rules, tables } = policyChainPlacement(p, dir, selected, onHep);
           const logPrefix = p && logPrefixFor(this.settings.logPrefix, p);
-          this.putRuleChain(policyChainName(dir, key), rules, tables, logPrefix);
+          const maxRules = this.cfg.maxPolicyRules;
+          if (this.putRuleChain(policyChainName(dir, key), rules, tables, { logPrefix, maxRules })) over.push(dir);
         }
+        this.policySizes.put(d, key, p, over);
       }
       for (const id of dirty.profiles) {
         const live = this.active.isProfileActive(id);
@@ -287,6 +299,8 @@ export class StateBuilder {
         Object.assign(d.sysctls, globalSysctls({ ipv6: v6 }));
       }
       for (const id of dirtySets) putIpSet(d, this.ipsets, id, this.stats);
+      // Only a set that crossed the bound changes its problem (the message holds no count).
+      for (const id of flips) putOverfullProblems(d, this.ipsets, id);
       const net = this.network.takeDirty();
       this.nodeRoutes.flush(d, net, dirtyNodes);
       if (net.all || net.nodes.size > 0 || dirtyNodes.size > 0 || rerender || staticFlip) {
@@ -339,13 +353,17 @@ export class StateBuilder {
     return this.out;
   }
 
+  /** `maxRules` (policies only): over it, the chain fails closed whole; returns whether it did. */
   private putRuleChain(
     name: string,
     rules: readonly PolicyRule[] | undefined,
     tables: readonly TableName[],
-    logPrefix?: string,
-  ): void {
-    putRuleChain((v, t, c) => this.putChain(v, t, c, name), this.actions, name, rules, tables, logPrefix);
+    o: { logPrefix?: string; maxRules?: number } = {},
+  ): boolean {
+    const sets = this.ipsets;
+    const overfull = sets.anyOverfull ? (id: string, v: IpVersion) => sets.isOverfull(id, v) : undefined;
+    const put = (v: IpVersion, t: TableName, c: Chain | undefined) => this.putChain(v, t, c, name);
+    return putRuleChain(put, this.actions, name, rules, tables, { ...o, overfull });
   }
 
   /** Sets (or with `chain` undefined, deletes) one chain of the flush in progress, keeping identity when unchanged. */

@@ -100,7 +100,8 @@ export interface IpsetUser {
 /**
  * The kernel's rules, as `ipset restore -exist` meets them: names of at most
  * 31 characters; members of the set's form and family (a range on an IP
- * element, which ipset expands, is refused as not modelled); a create of an
+ * element, which ipset expands, is refused as not modelled), at most maxelem
+ * of them; a create of an
  * existing set passes only with the same header; swap needs the same type and
  * family (IPSET_ERR_TYPE_MISMATCH); a set referenced by a rule (a linked
  * fake iptables, or `inUse`) cannot be destroyed; lines before a failing one
@@ -154,6 +155,8 @@ export class FakeIpsetBackend implements IpsetBackend {
           if (!set) throw fail("The set with the given name does not exist");
           const problem = memberProblem(set.header, rest[0]);
           if (problem) throw fail(problem);
+          if (!set.members.has(rest[0]) && set.members.size >= Number(set.header.maxelem))
+            throw fail("Hash is full, cannot add more elements");
           set.members.add(rest[0]);
           break;
         }

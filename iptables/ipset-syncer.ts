@@ -18,7 +18,7 @@
 // loaded against a set of the wrong type) rather than match the wrong thing.
 
 import { createHash } from "node:crypto";
-import { createLine, type IpSetState, renderIpSets } from "./ipset.js";
+import { createLine, type IpSetState, MAX_IPSET_SIZE, renderIpSets } from "./ipset.js";
 import { type IpsetBackend, IpsetError } from "./ipset-backend.js";
 
 const OURS = /^cali[46]/;
@@ -26,6 +26,8 @@ const OURS = /^cali[46]/;
 interface KernelSet {
   type: string;
   family: string;
+  /** As `ipset save` prints it; undefined when unknown (the set was written by us with ours). */
+  maxelem?: number;
   members: ReadonlySet<string>;
 }
 
@@ -60,7 +62,13 @@ export function parseIpsetSave(text: string): Map<string, KernelSet> {
     const parts = line.trim().split(/\s+/);
     if (parts[0] === "create") {
       const fam = parts.indexOf("family");
-      sets.set(parts[1], { type: parts[2], family: fam > 0 ? parts[fam + 1] : "inet", members: new Set() });
+      const max = parts.indexOf("maxelem");
+      sets.set(parts[1], {
+        type: parts[2],
+        family: fam > 0 ? parts[fam + 1] : "inet",
+        maxelem: max > 0 ? Number(parts[max + 1]) : IPSET_DEFAULT_MAXELEM,
+        members: new Set(),
+      });
     } else if (parts[0] === "add") {
       sets.get(parts[1])?.members.add(parts[2]);
     }
@@ -68,10 +76,20 @@ export function parseIpsetSave(text: string): Map<string, KernelSet> {
   return sets;
 }
 
+/** ipset's own maxelem, when `create` gives none. */
+const IPSET_DEFAULT_MAXELEM = 65536;
+
 export class IpsetSyncer {
   private kernel: Map<string, KernelSet> | undefined;
+  /** The maxelem our sets are created with (FELIX_MAXIPSETSIZE). */
+  readonly maxelem: number;
 
-  constructor(readonly backend: IpsetBackend) {}
+  constructor(
+    readonly backend: IpsetBackend,
+    opts: { maxelem?: number } = {},
+  ) {
+    this.maxelem = opts.maxelem ?? MAX_IPSET_SIZE;
+  }
 
   invalidate(): void {
     this.kernel = undefined;
@@ -108,7 +126,7 @@ export class IpsetSyncer {
       const have = kernel.get(s.name);
       const family = s.family === 4 ? "inet" : "inet6";
       if (!have) {
-        creates.push(createLine(s));
+        creates.push(createLine(s, this.maxelem));
         for (const m of [...s.members].sort()) lines.push(`add ${s.name} ${m}`);
         setsCreated++;
         membersAdded += s.members.size;
@@ -126,10 +144,17 @@ export class IpsetSyncer {
         membersRemoved += have.members.size;
         continue;
       }
-      if (changes > SWAP_THRESHOLD && changes > s.members.size / 2) {
+      // Another maxelem (FELIX_MAXIPSETSIZE changed): a set cannot be resized, but a copy can be swapped in
+      // (swap needs only the same type and family), so the set is never missing while rules use it.
+      const resize = have.maxelem !== undefined && have.maxelem !== this.maxelem;
+      if (resize || (changes > SWAP_THRESHOLD && changes > s.members.size / 2)) {
         const tmp = `cali${s.family}t${createHash("sha1").update(s.name).digest("hex").slice(0, 20)}`;
         if (kernel.has(tmp)) lines.push(`destroy ${tmp}`);
-        lines.push(renderIpSets([{ ...s, name: tmp }]).trimEnd(), `swap ${tmp} ${s.name}`, `destroy ${tmp}`);
+        lines.push(
+          renderIpSets([{ ...s, name: tmp }], this.maxelem).trimEnd(),
+          `swap ${tmp} ${s.name}`,
+          `destroy ${tmp}`,
+        );
         setsSwapped++;
         membersAdded += adds.length;
         membersRemoved += dels.length;
@@ -163,7 +188,7 @@ export class IpsetSyncer {
     const blocked: string[] = [];
     for (const s of retyped) {
       try {
-        await restore(`destroy ${s.name}\n${renderIpSets([s])}`);
+        await restore(`destroy ${s.name}\n${renderIpSets([s], this.maxelem)}`);
       } catch (e) {
         blocked.push(`${s.name}: ${(e as Error).message}`);
       }
@@ -174,7 +199,8 @@ export class IpsetSyncer {
       if (first.length > 0 || input || retyped.length > 0) {
         for (const s of desired) {
           // The snapshot's set itself: snapshots are never modified, so no copy is needed.
-          kernel.set(s.name, { type: s.type, family: s.family === 4 ? "inet" : "inet6", members: s.members });
+          const family = s.family === 4 ? "inet" : "inet6";
+          kernel.set(s.name, { type: s.type, family, maxelem: this.maxelem, members: s.members });
         }
       }
       return {

@@ -121,6 +121,11 @@ function actionText(a: Action): string {
       return `-j NFLOG --nflog-prefix ${quote(a.prefix)} --nflog-group ${a.group}`;
     case "none":
       return "";
+    case "vmap":
+    case "randomGoto":
+    case "setUpdate":
+      // kube-proxy's nftables layout (FELIX_PROXYMODE=nftables) has no iptables form.
+      throw new Error(`iptables: ${a.kind} (an nft verdict map or dynamic set) has no iptables rendering`);
   }
 }
 

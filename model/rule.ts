@@ -104,7 +104,21 @@ export type Action =
   /** Copy to netlink log group `group` with `prefix` (the drop reports' origin); evaluation goes on. */
   | { readonly kind: "nflog"; readonly group: number; readonly prefix: string }
   /** No target: the rule only counts (and carries its comment). */
-  | { readonly kind: "none" };
+  | { readonly kind: "none" }
+  /**
+   * nft only (kube-proxy's nftables layout): look the packet up in verdict map
+   * `map` of our table by destination address, protocol and port
+   * (`daddr.proto.dport`) or by protocol and port (`proto.dport`), and take the
+   * element's verdict; no element: evaluation goes on.
+   */
+  | { readonly kind: "vmap"; readonly key: VmapKey; readonly map: string }
+  /** nft only: go to one of `chains` at random, each with the same chance (`numgen random mod N vmap`). */
+  | { readonly kind: "randomGoto"; readonly chains: readonly string[] }
+  /** nft only: add the source address to dynamic set `set` (or refresh its timeout); evaluation goes on. */
+  | { readonly kind: "setUpdate"; readonly set: string };
+
+/** What a verdict map is keyed on (VerdictMapState.key): destination address, protocol, port; or protocol, port. */
+export type VmapKey = "daddr.proto.dport" | "proto.dport";
 
 export interface Rule {
   readonly match: Match;
@@ -299,6 +313,15 @@ export const Actions = {
   /** `prefix`: at most 63 characters of the drop-origin alphabet (rules/drop-log.ts builds them). */
   nflog: (group: number, prefix: string): Action => ({ kind: "nflog", group, prefix }),
   none: Object.freeze({ kind: "none" }) as Action,
+  /** nft only: the verdict of map `map`'s element for the packet's key. */
+  vmap: (key: VmapKey, map: string): Action => ({ kind: "vmap", key, map }),
+  /** nft only: goto one of `chains`, chosen uniformly at random. */
+  randomGoto: (chains: readonly string[]): Action => {
+    if (chains.length === 0) throw new Error("randomGoto: no chains");
+    return { kind: "randomGoto", chains };
+  },
+  /** nft only: record the source address in dynamic set `set`. */
+  setUpdate: (set: string): Action => ({ kind: "setUpdate", set }),
 } as const;
 
 export function rule(m: Match, action: Action, comment?: string): Rule {

@@ -10,7 +10,14 @@
 // the syncer writes and the nested `table … { … }` text of a cold load.
 
 import { type NftBackend, NftError, type NftFamily } from "./backend.js";
-import { checkElement, type FakeSet, overlaps, toJsonElement } from "./fake-elements.js";
+import {
+  checkElement,
+  checkMapElement,
+  type FakeSet,
+  overlaps,
+  toJsonElement,
+  toJsonMapElement,
+} from "./fake-elements.js";
 import { parseScript, type ScriptCommand } from "./fake-script.js";
 import { NFT_TABLE } from "./names.js";
 
@@ -26,8 +33,9 @@ interface FakeTable {
   sets: Map<string, FakeSet>;
 }
 
-const JUMP_RE = /\b(?:jump|goto)\s+([A-Za-z0-9_.-]+)/g;
-const SET_RE = /@([A-Za-z0-9_.-]+)/g;
+const JUMP_RE = /\b(?:jump|goto)\s+([A-Za-z0-9_./-]+)/g;
+const SET_RE = /@([A-Za-z0-9_./-]+)/g;
+const isMap = (s: FakeSet) => s.type.endsWith(" : verdict");
 
 /** A rule's text without its quoted strings (comments may hold anything). */
 function unquoted(text: string): string {
@@ -100,7 +108,10 @@ export class FakeNftBackend implements NftBackend {
         const have = t.sets.get(c.name);
         if (have && (have.type !== c.type || have.interval !== c.interval))
           throw new Error(`File exists: set ${c.name}`);
-        if (!have) t.sets.set(c.name, { type: c.type, interval: c.interval, elements: new Set() });
+        const timeout = c.timeout !== undefined ? { timeout: c.timeout } : {};
+        // As the kernel does, re-adding a timeout set with another timeout changes it in place.
+        if (have && have.timeout !== undefined && c.timeout !== undefined) have.timeout = c.timeout;
+        if (!have) t.sets.set(c.name, { type: c.type, interval: c.interval, elements: new Set(), ...timeout });
         return;
       }
       case "delete set":
@@ -112,6 +123,10 @@ export class FakeNftBackend implements NftBackend {
       case "delete element": {
         const s = t.sets.get(c.name);
         if (!s) throw new Error(`No such file or directory: set ${c.name}`);
+        if (isMap(s)) {
+          mapElements(t, s, c.op, c.elements, c.family);
+          return;
+        }
         for (const raw of c.elements) {
           const e = checkElement(raw, s, c.family);
           if (c.op === "delete element") {
@@ -143,7 +158,8 @@ export class FakeNftBackend implements NftBackend {
         const ch = t.chains.get(c.name);
         if (!ch) throw new Error(`No such file or directory: chain ${c.name}`);
         if (c.op === "flush chain") ch.rules = [];
-        else if (referenced(t, JUMP_RE, c.name)) throw new Error(`Device or resource busy: chain ${c.name}`);
+        else if (referenced(t, JUMP_RE, c.name) || mapReferenced(t, c.name))
+          throw new Error(`Device or resource busy: chain ${c.name}`);
         else t.chains.delete(c.name);
         return;
       }
@@ -179,10 +195,18 @@ export class FakeNftBackend implements NftBackend {
     if (!t) return undefined;
     const f = this.family;
     const items: unknown[] = [{ metainfo: { json_schema_version: 1 } }, { table: { family: f, name: NFT_TABLE } }];
+    const typeJson = (type: string) => (type.includes(" . ") ? type.split(" . ") : type);
     for (const [name, s] of t.sets) {
-      const type = s.type.includes(" . ") ? s.type.split(" . ") : s.type;
+      if (isMap(s)) {
+        const type = typeJson(s.type.slice(0, -" : verdict".length));
+        const elem = [...s.elements].map(toJsonMapElement);
+        items.push({ map: { family: f, name, table: NFT_TABLE, type, map: "verdict", elem } });
+        continue;
+      }
       const elem = [...s.elements].map(toJsonElement);
-      items.push({ set: { family: f, name, table: NFT_TABLE, type, flags: s.interval ? ["interval"] : [], elem } });
+      const flags = s.interval ? ["interval"] : s.timeout !== undefined ? ["timeout"] : [];
+      const timeout = s.timeout !== undefined ? { timeout: s.timeout } : {};
+      items.push({ set: { family: f, name, table: NFT_TABLE, type: typeJson(s.type), flags, ...timeout, elem } });
     }
     for (const [name, c] of t.chains) {
       const b = c.base;
@@ -219,6 +243,36 @@ function loops(t: FakeTable): boolean {
     return false;
   };
   for (const [name, c] of t.chains) if (c.base && visit(name)) return true;
+  return false;
+}
+
+/** Adds or deletes map elements: a verdict's chain must exist; a delete names the key. */
+function mapElements(t: FakeTable, s: FakeSet, op: string, raws: readonly string[], family: string): void {
+  const byKey = new Map([...s.elements].map((e) => [e.slice(0, e.indexOf(" : ")), e]));
+  for (const raw of raws) {
+    const { key, verdict } = checkMapElement(raw, s, family);
+    const have = byKey.get(key);
+    if (op === "delete element") {
+      if (!have) throw new Error(`No such file or directory: element ${key}`);
+      s.elements.delete(have);
+      byKey.delete(key);
+      continue;
+    }
+    if (verdict === undefined) throw new Error(`map element ${key} without a verdict`);
+    const target = /^(?:goto|jump) (\S+)$/.exec(verdict)?.[1];
+    if (target !== undefined && !t.chains.has(target)) throw new Error(`No such file or directory: chain ${target}`);
+    if (have && have !== `${key} : ${verdict}`) throw new Error(`File exists: element ${key}`);
+    s.elements.add(`${key} : ${verdict}`);
+    byKey.set(key, `${key} : ${verdict}`);
+  }
+}
+
+/** Whether a map element goes to chain `name`. */
+function mapReferenced(t: FakeTable, name: string): boolean {
+  for (const s of t.sets.values()) {
+    if (!isMap(s)) continue;
+    for (const e of s.elements) if (/ : (?:goto|jump) (\S+)$/.exec(e)?.[1] === name) return true;
+  }
   return false;
 }
 

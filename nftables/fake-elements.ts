@@ -7,9 +7,25 @@ import ipaddr from "ipaddr.js";
 import { nftAddress } from "./sets.js";
 
 export interface FakeSet {
+  /** A map's ends in ` : verdict`; its elements are `key : verdict`. */
   type: string;
   interval: boolean;
   elements: Set<string>;
+  /** A dynamic set's timeout, seconds. */
+  timeout?: number;
+}
+
+const VERDICT = /^(?:(?:goto|jump) [A-Za-z0-9_./-]+|drop|accept|return|continue)$/;
+
+/** A map element's canonical `key : verdict`, or its key alone (a `delete element`). */
+export function checkMapElement(raw: string, s: FakeSet, family: string): { key: string; verdict?: string } {
+  const keyType = s.type.slice(0, -" : verdict".length);
+  const at = raw.indexOf(" : ");
+  const key = checkElement(at < 0 ? raw : raw.slice(0, at), { ...s, type: keyType }, family);
+  if (at < 0) return { key };
+  const verdict = raw.slice(at + 3).trim();
+  if (!VERDICT.test(verdict)) throw new Error(`Could not parse ${verdict} as a verdict`);
+  return { key, verdict };
 }
 
 const PROTOS = new Set(["tcp", "udp", "sctp", "icmp", "icmpv6"]);
@@ -73,4 +89,11 @@ export function toJsonElement(e: string): unknown {
   };
   const fields = e.split(" . ");
   return fields.length === 1 ? field(e) : { concat: fields.map(field) };
+}
+
+/** A map element `key : verdict` as `nft -j list` writes it. */
+export function toJsonMapElement(e: string): unknown {
+  const at = e.indexOf(" : ");
+  const [kind, target] = e.slice(at + 3).split(" ");
+  return [toJsonElement(e.slice(0, at)), { [kind]: target === undefined ? null : { target } }];
 }

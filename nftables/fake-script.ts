@@ -7,7 +7,8 @@
 
 export type ScriptCommand = { line: number; family: string; table: string } & (
   | { op: "add table" | "delete table" | "flush table" }
-  | { op: "add set"; name: string; type: string; interval: boolean }
+  /** `add map` too (its type ends in ` : verdict`); `timeout`: a dynamic set's, in seconds. */
+  | { op: "add set"; name: string; type: string; interval: boolean; timeout?: number }
   | { op: "delete set" | "flush chain" | "delete chain"; name: string }
   | { op: "add element" | "delete element"; name: string; elements: string[] }
   | { op: "add chain"; name: string; base?: { type: string; hook: string; priority: number; policy: string } }
@@ -30,10 +31,24 @@ function baseSpec(text: string, line: number) {
   return { type: m[1], hook: m[2], priority, policy: m[4] ?? "accept" };
 }
 
-function setSpec(body: string, line: number): { type: string; interval: boolean } {
+function setSpec(body: string, line: number): { type: string; interval: boolean; timeout?: number } {
   const type = /type ([^;]+?)\s*(;|$)/.exec(body)?.[1];
   if (!type) throw fail(line, "set without a type");
-  return { type, interval: /flags interval/.test(body) };
+  const t = /timeout ([0-9dhms]+)\s*(;|$)/.exec(body)?.[1];
+  const timeout = t === undefined ? undefined : seconds(t, line);
+  return { type, interval: /flags interval/.test(body), ...(timeout !== undefined ? { timeout } : {}) };
+}
+
+/** nft's time text (`10800s`, `3h`, `1m40s`) in seconds. */
+function seconds(text: string, line: number): number {
+  const units: Record<string, number> = { d: 86400, h: 3600, m: 60, s: 1 };
+  let total = 0;
+  const rest = text.replace(/(\d+)([dhms])/g, (_, n, u) => {
+    total += Number(n) * units[u];
+    return "";
+  });
+  if (rest !== "") throw fail(line, `bad time ${text}`);
+  return total;
 }
 
 function elementList(text: string, line: number): string[] {
@@ -57,10 +72,13 @@ export function parseScript(script: string): ScriptCommand[] {
       i = nestedTable(lines, i, table[1], table[2], out);
       continue;
     }
-    const m = /^(add|delete|flush) (table|set|element|chain|rule) (ip6?|inet) (\S+)(?: (\S+))?(?: (.*))?$/.exec(text);
+    const m = /^(add|delete|flush) (table|set|map|element|chain|rule) (ip6?|inet) (\S+)(?: (\S+))?(?: (.*))?$/.exec(
+      text,
+    );
     if (!m) throw fail(line, text.slice(0, 120));
     const [, verb, what, family, tbl, name = "", rest = ""] = m;
-    const op = `${verb} ${what}` as ScriptCommand["op"];
+    // A map is a set whose type ends in ` : verdict` (nft keeps both in one namespace).
+    const op = `${verb} ${what === "map" ? "set" : what}` as ScriptCommand["op"];
     const base = { line, family, table: tbl };
     if (what === "table") out.push({ ...base, op: op as "add table" });
     else if (op === "add set") out.push({ ...base, op, name, ...setSpec(rest, line) });
@@ -93,12 +111,12 @@ function nestedTable(lines: string[], start: number, family: string, table: stri
       out.push(...decls, ...later);
       return i;
     }
-    const block = /^(set|chain) (\S+) \{$/.exec(text);
+    const block = /^(set|map|chain) (\S+) \{$/.exec(text);
     if (!block) throw fail(line, `unexpected ${text.slice(0, 80)}`);
     const [, kind, name] = block;
     const body: { line: number; text: string }[] = [];
     for (i++; i < lines.length && lines[i].trim() !== "}"; i++) body.push({ line: i + 1, text: lines[i].trim() });
-    if (kind === "set") {
+    if (kind === "set" || kind === "map") {
       const joined = body.map((b) => b.text).join(" ");
       const elems = /elements = (\{.*\})/s.exec(joined)?.[1];
       decls.push({
@@ -110,7 +128,7 @@ function nestedTable(lines: string[], start: number, family: string, table: stri
         // One property a line (`type …`, `flags …`): as the flat form's `type …; flags …;`.
         ...setSpec(
           body
-            .filter((b) => /^(type|flags) /.test(b.text))
+            .filter((b) => /^(type|flags|timeout) /.test(b.text))
             .map((b) => `${b.text};`)
             .join(" "),
           line,

@@ -21,6 +21,8 @@ import { BUILTIN_CHAINS, chainNames, chainOf, changedChains, TABLE_NAMES, type T
 import { NftError, type NftFamily } from "./backend.js";
 import { type BaseChainSpec, baseChainLine, familyChains, hookChain, type NftChain, nftChainName } from "./chains.js";
 import { NFT_TABLE, nftSetName } from "./names.js";
+import { familyObjects, nftObjectElements, nftObjectSpec } from "./objects.js";
+import { type NftObjects, objectNames, objectView, planObjects } from "./plan-objects.js";
 import { assertSafeNftName, assertSafeNftRule, isSafeNftElement, isSafeNftName } from "./safe-text.js";
 import { type NftSetSpec, nftElements, nftSetSpec } from "./sets.js";
 import { renderNftTable } from "./table-text.js";
@@ -30,6 +32,8 @@ export interface NftDesired {
   readonly tables: FamilyTables;
   /** DesiredState's IP sets (both families: only this family's are used). */
   readonly sets: Readonly<Record<string, IpSetState>>;
+  /** DesiredState's nft-only objects (FELIX_PROXYMODE=nftables; both families). */
+  readonly objects?: NftObjects;
 }
 
 export interface NftPlanStats {
@@ -104,6 +108,8 @@ function candidateSets(family: NftFamily, want: NftDesired, view: NftView, appli
     out.set(nftSetName(k), s);
   }
   if (!applied) for (const n of view.sets.keys()) if (!out.has(n)) out.set(n, undefined);
+  // Maps and affinity sets are plan-objects.ts's; a stale one is deleted here like a stale set.
+  for (const n of objectNames(want.objects, family)) out.delete(n);
   return out;
 }
 
@@ -142,6 +148,10 @@ export function planNft(family: NftFamily, want: NftDesired, view: NftView | nul
     emit();
   };
   const rewrite = new Set<string>();
+  const objs = planObjects(family, want.objects, view, after, applied?.objects, []);
+  for (const name of objs.recreated) {
+    for (const c of familyChains(want.tables)) if (c.rules.some((r) => usesSet(r.text, name))) rewrite.add(c.name);
+  }
 
   for (const [name, s] of [...candidateSets(family, want, view, applied)].sort(([a], [b]) => (a < b ? -1 : 1))) {
     const have = view.sets.get(name);
@@ -212,8 +222,23 @@ export function planNft(family: NftFamily, want: NftDesired, view: NftView | nul
     chainsWritten++;
     if (w.base) hooksWritten++;
   }
-  const cmds = [...flush, ...deletes, ...setCmds, ...declare, ...rules];
+  // Map elements name chains: deleted before any chain goes, added once the chains exist (plan-objects.ts).
+  const cmds = [
+    ...flush,
+    ...objs.elementDeletes,
+    ...deletes,
+    ...objs.deletes,
+    ...setCmds,
+    ...objs.declares,
+    ...declare,
+    ...objs.elementAdds,
+    ...rules,
+  ];
   const script = cmds.length ? `${cmds.join("\n")}\n` : "";
+  setsWritten += objs.setsWritten;
+  setsDeleted += objs.setsDeleted;
+  added += objs.elementsAdded;
+  removed += objs.elementsRemoved;
   const stats = { chainsWritten, chainsDeleted, hooksWritten, setsWritten, setsDeleted };
   return { script, after, ...stats, elementsAdded: added, elementsRemoved: removed, linesWritten: cmds.length };
 }
@@ -234,8 +259,13 @@ function coldPlan(family: NftFamily, want: NftDesired): NftPlan {
     after.sets.set(spec.name, { type: spec.type, interval: spec.interval, elements: nftElements(s) });
     elementsAdded += nftElements(s).size;
   }
+  for (const o of familyObjects(want.objects, v)) {
+    const elems = nftObjectElements(o);
+    after.sets.set(o.name, objectView(nftObjectSpec(o), elems));
+    elementsAdded += elems.size;
+  }
   const empty = after.chains.size === 0 && after.sets.size === 0;
-  const script = empty ? "" : renderNftTable(family, want.tables, want.sets);
+  const script = empty ? "" : renderNftTable(family, want.tables, want.sets, want.objects);
   let lines = 0;
   for (let at = script.indexOf("\n"); at !== -1; at = script.indexOf("\n", at + 1)) lines++;
   return {

@@ -310,5 +310,24 @@ function actionText(a: Action, m: Match, ctx: RuleContext): string {
     case "none":
       // A rule without a target only counts packets; nft needs a statement for that.
       return "counter";
+    case "vmap": {
+      // kube-proxy's dispatch: one lookup instead of one rule per service.
+      const key =
+        a.key === "daddr.proto.dport" ? `${ip(ctx)} daddr . meta l4proto . th dport` : "meta l4proto . th dport";
+      return `${key} vmap @${nftObjectName(a.map)}`;
+    }
+    case "randomGoto": {
+      // As kube-proxy picks an endpoint: element i of a uniform number below N.
+      const arms = a.chains.map((c, i) => `${i} : goto ${ctx.table}-${c}`);
+      return `numgen random mod ${a.chains.length} vmap { ${arms.join(", ")} }`;
+    }
+    case "setUpdate":
+      return `update @${nftObjectName(a.set)} { ${ip(ctx)} saddr }`;
   }
+}
+
+/** A map or set name inside a rule: one token of nft's identifier alphabet, or no rendering. */
+function nftObjectName(name: string): string {
+  if (!/^[A-Za-z][A-Za-z0-9_./-]{0,254}$/.test(name)) throw new NftUnsupportedError(`set name ${JSON.stringify(name)}`);
+  return name;
 }

@@ -67,7 +67,11 @@ export class NftTableSyncer {
    * Brings the family's table to `tables` and this family's sets of `sets`
    * (DesiredState.iptables.ipv4 / ipv6 and DesiredState.ipsets).
    */
-  async apply(tables: NftDesired["tables"], sets: NftDesired["sets"]): Promise<NftSyncResult> {
+  async apply(
+    tables: NftDesired["tables"],
+    sets: NftDesired["sets"],
+    objects?: NftDesired["objects"],
+  ): Promise<NftSyncResult> {
     let backoff = this.initialBackoffMs;
     for (let attempt = 0; ; attempt++) {
       try {
@@ -75,7 +79,7 @@ export class NftTableSyncer {
         // Felix does after repeated failures: whatever in it (or in its listing) made the
         // diffs fail goes with it, and packets see the old table or the new one.
         const recreate = attempt > 0 && attempt === this.retries;
-        return await this.applyOnce({ tables, sets }, recreate);
+        return await this.applyOnce(objects ? { tables, sets, objects } : { tables, sets }, recreate);
       } catch (e) {
         this.invalidate();
         if (!(e instanceof NftError)) throw e;

@@ -5,10 +5,12 @@
 // set's elements come back in the kernel's hash order).
 
 import type { IpSetState } from "../model/ipset.js";
+import type { NftObjectState } from "../model/nft-objects.js";
 import type { FamilyTables } from "../model/tables.js";
 import type { NftFamily } from "./backend.js";
 import { baseChainLine, familyChains, type NftChain } from "./chains.js";
 import { NFT_TABLE } from "./names.js";
+import { familyObjects, nftObjectElements, nftObjectSpec, objectBlock } from "./objects.js";
 import { assertSafeNftName, assertSafeNftRule } from "./safe-text.js";
 import { type NftSetSpec, nftElements, nftSetSpec, sortElements } from "./sets.js";
 
@@ -53,9 +55,14 @@ export function renderNftTable(
   family: NftFamily,
   tables: FamilyTables,
   sets: Readonly<Record<string, IpSetState>>,
+  objects?: Readonly<Record<string, NftObjectState>>,
 ): string {
   const blocks: string[] = [];
   for (const s of familySets(sets, family)) blocks.push(setBlock(s.spec, s.elements));
+  // kube-proxy's maps and affinity sets (FELIX_PROXYMODE=nftables), after the IP sets.
+  for (const o of familyObjects(objects, family === "ip" ? 4 : 6)) {
+    blocks.push(objectBlock(nftObjectSpec(o), [...nftObjectElements(o)].sort()));
+  }
   for (const c of familyChains(tables)) blocks.push(chainBlock(c));
   return `table ${family} ${NFT_TABLE} {\n${blocks.join("\n")}}\n`;
 }
@@ -65,9 +72,10 @@ export function renderNftRuleset(
   state: {
     readonly iptables: Readonly<Record<"ipv4" | "ipv6", FamilyTables>>;
     readonly ipsets: Readonly<Record<string, IpSetState>>;
+    readonly nftObjects?: Readonly<Record<string, NftObjectState>>;
   },
   ipv6: boolean,
 ): string {
-  const v4 = renderNftTable("ip", state.iptables.ipv4, state.ipsets);
-  return ipv6 ? `${v4}\n${renderNftTable("ip6", state.iptables.ipv6, state.ipsets)}` : v4;
+  const v4 = renderNftTable("ip", state.iptables.ipv4, state.ipsets, state.nftObjects);
+  return ipv6 ? `${v4}\n${renderNftTable("ip6", state.iptables.ipv6, state.ipsets, state.nftObjects)}` : v4;
 }

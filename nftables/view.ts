@@ -15,7 +15,10 @@ export interface ViewChain {
 export interface ViewSet {
   readonly type: string;
   readonly interval: boolean;
+  /** A map's elements are `key : verdict` (objects.ts); an affinity set's are the kernel's. */
   readonly elements: ReadonlySet<string>;
+  /** A set with `flags timeout` (an affinity set): its timeout in seconds. */
+  readonly timeout?: number;
 }
 
 export interface NftView {
@@ -48,6 +51,15 @@ export function elementText(e: unknown): string {
   throw new Error(`unknown nft set element ${JSON.stringify(e)}`);
 }
 
+/** A map element `[key, verdict]` of `nft -j` as `key : verdict` (objects.ts's text). */
+function mapElementText(e: unknown): string {
+  if (!Array.isArray(e) || e.length !== 2) throw new Error(`unknown nft map element ${JSON.stringify(e)}`);
+  const v = e[1] as Json;
+  const [kind] = Object.keys(v ?? {});
+  const target = (v?.[kind] as Json | null)?.target;
+  return `${elementText(e[0])} : ${target === undefined ? kind : `${kind} ${String(target)}`}`;
+}
+
 function typeText(t: unknown): string {
   return Array.isArray(t) ? t.join(" . ") : String(t);
 }
@@ -76,19 +88,19 @@ export function parseNftJson(text: string): NftView {
       chains.set(name, c);
       c.hashes.push(commentHash(r.comment as string | undefined));
     } else if (item.map) {
-      // No map is desired yet: one found in our table is stale (`delete set` removes a map too).
       const m = item.map as Json;
       sets.set(String(m.name), {
         type: `${typeText(m.type)} : ${typeText(m.map)}`,
         interval: false,
-        elements: new Set(),
+        elements: new Set(((m.elem as unknown[]) ?? []).map(mapElementText)),
       });
     } else if (item.set) {
       const s = item.set as Json;
       const type = typeText(s.type);
       const flags = (Array.isArray(s.flags) ? s.flags : s.flags ? [s.flags] : []) as string[];
       const elements = new Set(((s.elem as unknown[]) ?? []).map(elementText));
-      sets.set(String(s.name), { type, interval: flags.includes("interval"), elements });
+      const timeout = flags.includes("timeout") && typeof s.timeout === "number" ? { timeout: s.timeout } : {};
+      sets.set(String(s.name), { type, interval: flags.includes("interval"), elements, ...timeout });
     }
   }
   return { chains, sets };

@@ -2,7 +2,10 @@
 
 import type { GraphConfig } from "../calc-graph/calc-graph.js";
 import { felixNetworkConfigFromEnv } from "../calc-graph/network/convert.js";
+import { DEFAULT_MAX_POLICY_RULES } from "../calc-graph/rules/rule-bound.js";
 import { PROXY_MODES, type ProxyMode } from "../calc-graph/services/model.js";
+import { DEFAULT_MAX_SERVICE_ENDPOINT_PORTS } from "../calc-graph/services/service-size.js";
+import { MAX_IPSET_SIZE } from "../model/ipset.js";
 import { DEFAULT_HEAP_GROWTH_PERCENT } from "./heap.js";
 import { ipvsOptionsFromEnv } from "./ipvs-config.js";
 import { kubeProxyOptionsFromEnv } from "./kube-proxy-config.js";
@@ -21,7 +24,7 @@ export function graphConfigFromEnv(nodeName: string, env: NodeJS.ProcessEnv): Gr
   }
   const proxyMode = (env.FELIX_PROXYMODE ?? "off").trim() || "off";
   if (!(PROXY_MODES as readonly string[]).includes(proxyMode)) {
-    throw new ConfigError(`FELIX_PROXYMODE must be iptables, ipvs or off, not ${JSON.stringify(proxyMode)}`);
+    throw new ConfigError(`FELIX_PROXYMODE must be iptables, ipvs, nftables or off, not ${JSON.stringify(proxyMode)}`);
   }
   let networkEnv: ReturnType<typeof felixNetworkConfigFromEnv>;
   try {
@@ -32,6 +35,16 @@ export function graphConfigFromEnv(nodeName: string, env: NodeJS.ProcessEnv): Gr
   return {
     nodeName,
     interfacePrefix: prefix,
+    maxIpSetSize: maxIpSetSize(env),
+    // felix-ts's own: rules one policy chain may render per family (calc-graph/rules/rule-bound.ts).
+    maxPolicyRules: count("FELIX_POLICYMAXRULES", env.FELIX_POLICYMAXRULES, DEFAULT_MAX_POLICY_RULES, 10_000_000),
+    // felix-ts's own: (port, endpoint) pairs of one Service (calc-graph/services/service-index.ts).
+    maxServiceEndpointPorts: count(
+      "FELIX_SERVICEMAXENDPOINTPORTS",
+      env.FELIX_SERVICEMAXENDPOINTPORTS,
+      DEFAULT_MAX_SERVICE_ENDPOINT_PORTS,
+      100_000_000,
+    ),
     proxyMode: proxyMode as ProxyMode,
     ...(proxyMode === "ipvs" ? { ipvs: ipvsOptionsFromEnv(env) } : {}),
     kubeProxy: kubeProxyOptionsFromEnv(env),
@@ -40,6 +53,25 @@ export function graphConfigFromEnv(nodeName: string, env: NodeJS.ProcessEnv): Gr
     kubeIPVSSupport: proxyMode === "ipvs",
     ruleRenderer: ruleRendererFor("iptables"),
   };
+}
+
+/** A whole number from 1 to `max` (unset or empty: `dflt`). */
+function count(name: string, v: string | undefined, dflt: number, max: number): number {
+  if (v === undefined || v.trim() === "") return dflt;
+  const n = Number(v);
+  if (!/^\s*\d+\s*$/.test(v) || !Number.isSafeInteger(n) || n < 1 || n > max) {
+    throw new ConfigError(`${name} must be a whole number from 1 to ${max}, not ${JSON.stringify(v)}`);
+  }
+  return n;
+}
+
+/**
+ * FELIX_MAXIPSETSIZE (Felix's MaxIpsetSize): the most members one IP set may
+ * hold, and the maxelem our sets are created with. Felix's default 1048576;
+ * ipset's maxelem is a 32-bit count.
+ */
+export function maxIpSetSize(env: NodeJS.ProcessEnv): number {
+  return count("FELIX_MAXIPSETSIZE", env.FELIX_MAXIPSETSIZE, MAX_IPSET_SIZE, 0xffffffff);
 }
 
 export interface AgentConfig {
@@ -59,6 +91,8 @@ export interface AgentConfig {
    * V8's default (about 2× under churn).
    */
   readonly heapGrowthPercent?: number;
+  /** FELIX_MAXIPSETSIZE: the maxelem of our IP sets (the graph keeps every set within it). */
+  readonly maxIpSetSize?: number;
 }
 
 function bool(name: string, v: string | undefined, dflt: boolean): boolean {
@@ -93,5 +127,6 @@ export function agentConfigFromEnv(env: NodeJS.ProcessEnv): AgentConfig {
     logLevel: (env.FELIX_LOGSEVERITYSCREEN ?? "info").toLowerCase(),
     mtuFilePath: env.FELIX_MTUFILEPATH || "/var/lib/calico/mtu",
     heapGrowthPercent: percent("FELIX_HEAPGROWTHPERCENT", env.FELIX_HEAPGROWTHPERCENT, DEFAULT_HEAP_GROWTH_PERCENT),
+    maxIpSetSize: maxIpSetSize(env),
   };
 }

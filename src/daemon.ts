@@ -157,11 +157,15 @@ export class Daemon {
     }
     // Problems the graph raises itself, when new: a node's routing (`Node//<name>/routes|vxlan|ipip`),
     // a pod whose interface name collides with another's (`Pod/<ns>/<pod>/iface`), a service's refused
-    // addresses (`Service/<ns>/<name>/addresses`), a tier policies name that does not exist (`Tier//<name>/missing`).
+    // addresses (`Service/<ns>/<name>/addresses`), a tier policies name that does not exist (`Tier//<name>/missing`),
+    // an IP set over FELIX_MAXIPSETSIZE (`IPSet//<set>/size`), a policy over FELIX_POLICYMAXRULES
+    // (`Policy//<policy key>/rules`).
     if (this.desired.problems !== before) {
       for (const [key, p] of Object.entries(this.desired.problems)) {
         if (
-          /^(Node\/|Service\/[^/]+)\/[^/]+\/.|^Pod\/[^/]+\/[^/]+\/iface$|^Tier\/\/[^/]+\/missing$/.test(key) &&
+          /^(Node\/|Service\/[^/]+)\/[^/]+\/.|^Pod\/[^/]+\/[^/]+\/iface$|^(Tier|IPSet)\/\/[^/]+\/(missing|size)$|^Policy\/\/.+\/rules$/.test(
+            key,
+          ) &&
           before?.[key]?.message !== p.message
         )
           this.o.log.warn({ resource: key }, p.message);

@@ -19,13 +19,14 @@ export async function applyNftPolicy(
   state: DesiredState,
   last: DesiredState | undefined,
 ): Promise<PolicyResult> {
-  const setsChanged = last?.ipsets !== state.ipsets;
+  // The nft-only objects (kube-proxy's maps, FELIX_PROXYMODE=nftables) count as sets.
+  const setsChanged = last?.ipsets !== state.ipsets || last?.nftObjects !== state.nftObjects;
   const results: NftSyncResult[] = [];
   if (setsChanged || last?.iptables.ipv4 !== state.iptables.ipv4) {
-    results.push(await nft.ipv4.apply(state.iptables.ipv4, state.ipsets));
+    results.push(await nft.ipv4.apply(state.iptables.ipv4, state.ipsets, state.nftObjects));
   }
   if (nft.ipv6 && (setsChanged || last?.iptables.ipv6 !== state.iptables.ipv6)) {
-    results.push(await nft.ipv6.apply(state.iptables.ipv6, state.ipsets));
+    results.push(await nft.ipv6.apply(state.iptables.ipv6, state.ipsets, state.nftObjects));
   }
   let changes = 0;
   let nftBytes = 0;

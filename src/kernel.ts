@@ -79,7 +79,9 @@ export async function kernelDataplane(
   const policySteps: { ipsets?: IpsetSyncer; ipv4?: TableSyncer; ipv6?: TableSyncer; nft?: NftPolicy } = nft
     ? { nft: { ipv4: nftSyncer(4), ...(ipv6 ? { ipv6: nftSyncer(6) } : {}) } }
     : {
-        ipsets: new IpsetSyncer(new CountingIpsetBackend(new ExecIpsetBackend(), metrics)),
+        ipsets: new IpsetSyncer(new CountingIpsetBackend(new ExecIpsetBackend(), metrics), {
+          maxelem: cfg.maxIpSetSize,
+        }),
         ipv4: syncer(4),
         ipv6: ipv6 ? syncer(6) : undefined,
       };

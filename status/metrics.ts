@@ -86,6 +86,11 @@ export class Metrics {
     help: "Number of Calico IP sets the dataplane should hold (both families).",
     registers: [this.registry],
   });
+  readonly ipsetsOverfull = new Gauge({
+    name: "felix_ipsets_overfull",
+    help: "IP sets (per family) over FELIX_MAXIPSETSIZE: not programmed, their rules fail closed.",
+    registers: [this.registry],
+  });
   readonly calcGraphUpdateTime = new Histogram({
     name: "felix_calc_graph_update_time_seconds",
     help: "Time to run one batch of datastore updates through the calculation graph.",
@@ -111,7 +116,9 @@ export class Metrics {
     this.activeEndpoints.set(endpoints.length);
     this.activeLocalPolicies.set(policies.size);
     this.ipsetsCalico.set(Object.keys(state.ipsets).length);
-    this.resourceProblems.set(Object.keys(state.problems).length);
+    const problems = Object.keys(state.problems);
+    this.resourceProblems.set(problems.length);
+    this.ipsetsOverfull.set(problems.filter((k) => k.startsWith("IPSet//")).length);
   }
 
   /** After a successful apply that took `seconds`. */

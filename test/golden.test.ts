@@ -22,34 +22,19 @@
 
 import assert from "node:assert/strict";
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { basename, join } from "node:path";
+import { join } from "node:path";
 import { test } from "node:test";
 import { computeDesiredState } from "../calc-graph/calc-graph.js";
 import type { DesiredState } from "../calc-graph/desired-state.js";
-import { PROXY_MODES, type ProxyMode } from "../calc-graph/services/model.js";
-import type { ResourceUpdate } from "../model/resource.js";
 import { renderNftTable } from "../nftables/table-text.js";
-import { graphConfigFromEnv } from "../src/config.js";
-import { readManifestDir } from "../src/datastore/manifests.js";
 import { ipvsText } from "../src/dump/ipvs.js";
 import { networkText } from "../src/dump/network.js";
 import { ipsetsText, iptablesText, routesText } from "../src/dump/views.js";
 import { ruleRendererFor } from "../src/rule-renderers.js";
-import { caseNames, GOLDEN_DIR, goldenUpdate } from "./golden-cases.js";
+import { caseNames, GOLDEN_DIR, goldenUpdate, loadGoldenCase } from "./golden-cases.js";
 
 const UPDATE = goldenUpdate(process.env);
 const MIN_CASES = 28;
-
-interface CaseSpec {
-  readonly node: string;
-  readonly description: string;
-  /** FELIX_PROXYMODE for the case (default off). */
-  readonly proxyMode?: ProxyMode;
-  /** Further FELIX_* settings, read as the agent reads its environment. */
-  readonly env?: Readonly<Record<string, string>>;
-  /** kube-proxy's kube-ipvs0 is present (the agent's start-up check). */
-  readonly kubeIPVSDevice?: boolean;
-}
 
 const OUTPUT_FILES = [
   "iptables-v4.txt",
@@ -64,17 +49,6 @@ const OUTPUT_FILES = [
 ] as const;
 type OutputFile = (typeof OUTPUT_FILES)[number];
 type Outputs = Partial<Record<OutputFile, string>>;
-
-function readCaseSpec(dir: string): CaseSpec {
-  const spec = JSON.parse(readFileSync(join(dir, "case.json"), "utf8")) as CaseSpec;
-  assert.equal(typeof spec.node, "string", `${dir}/case.json: "node" must be a string`);
-  assert.equal(typeof spec.description, "string", `${dir}/case.json: "description" must be a string`);
-  assert.ok(spec.description.length > 0, `${dir}/case.json: "description" is empty`);
-  if (spec.proxyMode !== undefined) {
-    assert.ok(PROXY_MODES.includes(spec.proxyMode), `${dir}/case.json: "proxyMode" must be one of ${PROXY_MODES}`);
-  }
-  return spec;
-}
 
 /** True when IPv6 shows anywhere in what the node programs. */
 function involvesV6(s: DesiredState): boolean {
@@ -102,8 +76,21 @@ function nftablesText(s: DesiredState, n: DesiredState): string {
     .map((p) => `# ${p.key}: ${p.message}\n`)
     .sort()
     .join("");
-  const v4 = renderNftTable("ip", n.iptables.ipv4, n.ipsets);
-  return `${extra}${involvesV6(s) ? `${v4}\n${renderNftTable("ip6", n.iptables.ipv6, n.ipsets)}` : v4}`;
+  const v4 = renderNftTable("ip", n.iptables.ipv4, n.ipsets, n.nftObjects);
+  const v6 = () => renderNftTable("ip6", n.iptables.ipv6, n.ipsets, n.nftObjects);
+  return `${extra}${involvesV6(s) ? `${v4}\n${v6()}` : v4}`;
+}
+
+/**
+ * FELIX_PROXYMODE=nftables exists only with the nftables dataplane: such a
+ * case has no iptables views, only nftables.txt (and routes, problems).
+ */
+function renderNftOnly(s: DesiredState): Outputs {
+  const out: Outputs = { "routes.txt": routesText(s) };
+  const problems = problemsText(s);
+  if (problems !== "") out["problems.txt"] = problems;
+  if (s.network.poolsInUse) out["network.txt"] = networkText(s);
+  return out;
 }
 
 function render(s: DesiredState): Outputs {
@@ -125,6 +112,16 @@ function render(s: DesiredState): Outputs {
 
 /** Every output, v6 included, for comparing runs of the graph. */
 function renderAll(s: DesiredState): Record<string, string> {
+  if (s.nftObjects) {
+    // nftables proxy mode: the chain names are nft's (longer than iptables allows).
+    return {
+      nft4: renderNftTable("ip", s.iptables.ipv4, s.ipsets, s.nftObjects),
+      nft6: renderNftTable("ip6", s.iptables.ipv6, s.ipsets, s.nftObjects),
+      routes: routesText(s),
+      problems: problemsText(s),
+      network: networkText(s),
+    };
+  }
   return {
     iptables4: iptablesText(s, 4),
     iptables6: iptablesText(s, 6),
@@ -150,16 +147,6 @@ function interleaved<T>(xs: readonly T[]): T[] {
   return [...odd, ...even];
 }
 
-async function loadCase(dir: string): Promise<ResourceUpdate[]> {
-  assert.ok(existsSync(join(dir, "input.yaml")), `${dir}: no input.yaml`);
-  const parsed = await readManifestDir(dir);
-  // case.json sits next to the manifests and is read as one; it has no kind.
-  const problems = parsed.problems.filter((p) => basename(p.file) !== "case.json");
-  assert.deepEqual(problems, [], `${dir}: input manifests do not parse cleanly`);
-  assert.ok(parsed.updates.length > 0, `${dir}: input.yaml holds no resources`);
-  return parsed.updates;
-}
-
 test(`golden: at least ${MIN_CASES} cases under test/golden/`, () => {
   const names = caseNames();
   assert.ok(names.length >= MIN_CASES, `only ${names.length} cases in ${GOLDEN_DIR}`);
@@ -180,16 +167,12 @@ test("golden: UPDATE_GOLDEN=1 rewrites the files, except when CI is set: then it
 for (const name of caseNames()) {
   const dir = join(GOLDEN_DIR, name);
   test(`golden: ${name}`, async () => {
-    const spec = readCaseSpec(dir);
-    const updates = await loadCase(dir);
-    const base = spec.env
-      ? graphConfigFromEnv(spec.node, { ...spec.env, ...(spec.proxyMode ? { FELIX_PROXYMODE: spec.proxyMode } : {}) })
-      : { nodeName: spec.node, proxyMode: spec.proxyMode };
-    const cfg = spec.kubeIPVSDevice ? { ...base, kubeIPVSSupport: true } : base;
+    const { updates, cfg, spec } = await loadGoldenCase(name);
+    const nftOnly = spec.proxyMode === "nftables";
 
     const state = computeDesiredState(cfg, updates);
-    const outputs = render(state);
-    const nft = computeDesiredState({ ...cfg, ruleRenderer: ruleRendererFor("nftables") }, updates);
+    const outputs = nftOnly ? renderNftOnly(state) : render(state);
+    const nft = nftOnly ? state : computeDesiredState({ ...cfg, ruleRenderer: ruleRendererFor("nftables") }, updates);
     outputs["nftables.txt"] = nftablesText(state, nft);
 
     // Determinism: the same input, computed again and in other orders.

@@ -8,6 +8,11 @@
 
 import type { WorkloadEndpoint } from "../calc-graph/model.js";
 import { MARK_MASQ_CHAIN } from "../calc-graph/services/names.js";
+import { NFT_MARK_MASQ_CHAIN } from "../calc-graph/services/nft-names.js";
+
+/** The chains whose jump marks a connection for masquerade (iptables and nftables proxy layouts). */
+const MASQ_MARKERS = new Set([MARK_MASQ_CHAIN, NFT_MARK_MASQ_CHAIN]);
+
 import type { TableName } from "../model/tables.js";
 import type { NodeView } from "./node-view.js";
 import { type Origin, OriginMap } from "./origin.js";
@@ -211,7 +216,7 @@ export class ClusterTracer {
     }));
     const dnatStep = e.b.steps.find((s) => s.rule.action.kind === "dnat");
     const masqStep = e.b.steps.find((s) => s.rule.action.kind === "masquerade" || s.rule.action.kind === "snat");
-    const marked = e.b.steps.find((s) => s.rule.action.kind === "jump" && s.rule.action.chain === MARK_MASQ_CHAIN);
+    const marked = e.b.steps.find((s) => s.rule.action.kind === "jump" && MASQ_MARKERS.has(s.rule.action.chain));
     const why = marked ?? masqStep;
     return {
       probability: Math.round(e.b.probability * 1e6) / 1e6,
@@ -294,5 +299,11 @@ export function actionText(s: Step): string {
       return `NFLOG group ${a.group} ${a.prefix}`;
     case "none":
       return "count";
+    case "vmap":
+      return `vmap @${a.map}`;
+    case "randomGoto":
+      return `goto one of ${a.chains.join(", ")}`;
+    case "setUpdate":
+      return `update @${a.set}`;
   }
 }

@@ -6,6 +6,7 @@
 import { CalcGraph, type GraphConfig } from "../calc-graph/calc-graph.js";
 import { type DesiredState, type EndpointState, familyKey } from "../calc-graph/desired-state.js";
 import type { Policy, Profile } from "../calc-graph/model.js";
+import type { VerdictMapState } from "../model/nft-objects.js";
 import type { ResourceUpdate } from "../model/resource.js";
 import type { Rule } from "../model/rule.js";
 import type { RuleRenderer } from "../model/rule-renderer.js";
@@ -44,7 +45,16 @@ export function nodeView(
   const envOf = (v: 4 | 6): NodeEnv => {
     const ipsets = new Map<string, ReadonlySet<string>>();
     for (const s of Object.values(state.ipsets)) if (s.family === v) ipsets.set(s.name, s.members);
-    return { localAddresses: new Set([...addresses, "127.0.0.1", "::1"]), ipsets };
+    // kube-proxy's nftables layout (FELIX_PROXYMODE=nftables): its maps and affinity sets.
+    const maps = new Map<string, VerdictMapState>();
+    const affinitySets = new Set<string>();
+    for (const o of Object.values(state.nftObjects ?? {})) {
+      if (o.family !== v) continue;
+      if (o.kind === "vmap") maps.set(o.name, o);
+      else if (o.kind === "affinitySet") affinitySets.add(o.name);
+      else ipsets.set(o.name, o.elements);
+    }
+    return { localAddresses: new Set([...addresses, "127.0.0.1", "::1"]), ipsets, maps, affinitySets };
   };
   const byIface = new Map<string, EndpointState>();
   for (const ep of Object.values(state.endpoints)) byIface.set(ep.iface, ep);

@@ -4,6 +4,8 @@
 // Mapped from the chain names the graph gives (Felix's names) and, for the
 // rule index, from how many kernel rules each policy rule renders to.
 
+import { ipSetName } from "../calc-graph/ipsets/ids.js";
+import { overfullProblemKey } from "../calc-graph/ipsets/overfull-problem.js";
 import type { Policy, PolicyRule } from "../calc-graph/model.js";
 import type { DropOrigin } from "../calc-graph/rules/drop-log.js";
 import { DEFAULT_FILTER_ACTIONS, type FilterActions, filterActionsOf } from "../calc-graph/rules/filter-actions.js";
@@ -13,7 +15,10 @@ import {
   profileChainName,
   TO_WORKLOAD_PREFIX,
 } from "../calc-graph/rules/names.js";
+import { failClosedRules } from "../calc-graph/rules/overfull-sets.js";
 import { renderPolicyRules } from "../calc-graph/rules/policy.js";
+import { policySizeProblemKey } from "../calc-graph/rules/policy-size-problem.js";
+import { failClosedPolicy } from "../calc-graph/rules/rule-bound.js";
 import { hex, type Rule } from "../model/rule.js";
 import type { NodeView } from "./node-view.js";
 import type { Step } from "./walker.js";
@@ -53,10 +58,14 @@ export class OriginMap {
 
   /** The node's actions (drop logging adds rules to a policy's chain). */
   private readonly actions: FilterActions;
+  /** Whether the node reported an IP set over FELIX_MAXIPSETSIZE; and each policy chain's rules as enforced. */
+  private readonly anyOverfull: boolean;
+  private readonly enforcedRules = new Map<string, readonly (PolicyRule | null)[]>();
 
   constructor(private readonly node: OriginSource) {
     const settings = node.state.config?.settings;
     this.actions = settings ? filterActionsOf(settings) : DEFAULT_FILTER_ACTIONS;
+    this.anyOverfull = Object.keys(node.state.problems).some((k) => k.startsWith("IPSet//"));
     for (const p of node.policies.values()) {
       for (const dir of ["inbound", "outbound"] as const)
         this.policyChains.set(policyChainName(dir, p.key), { policy: p, dir });
@@ -75,13 +84,31 @@ export class OriginMap {
     }
   }
 
+  /**
+   * The policy's rules as the graph enforced them in family `v`, position for
+   * position: failed closed where it reported an IP set over FELIX_MAXIPSETSIZE
+   * or the policy over FELIX_POLICYMAXRULES (the problems say so).
+   */
+  private enforced(policy: Policy, dir: "inbound" | "outbound", v: 4 | 6): readonly (PolicyRule | null)[] {
+    const cacheKey = `${v}${dir}${policy.key}`;
+    const cached = this.enforcedRules.get(cacheKey);
+    if (cached) return cached;
+    const problems = this.node.state.problems;
+    const own = dir === "inbound" ? policy.inbound : policy.outbound;
+    const sets = this.anyOverfull
+      ? failClosedRules(own, v, (id, fam) => overfullProblemKey(ipSetName(id, fam)) in problems)
+      : own;
+    const out = policySizeProblemKey(policy.key) in problems ? failClosedPolicy(sets) : sets;
+    this.enforcedRules.set(cacheKey, out);
+    return out;
+  }
+
   /** A drop reported by NFLOG: its prefix names the chain and the rule or tier index. */
   ofDrop(d: DropOrigin): Origin {
     const node = this.node;
     const pol = this.policyChains.get(d.chain);
     if (pol && d.owner === "P") {
       const { policy, dir } = pol;
-      const rules = dir === "inbound" ? policy.inbound : policy.outbound;
       return {
         kind: "policy",
         tier: policy.id.tier,
@@ -90,7 +117,8 @@ export class OriginMap {
         name: policy.id.name,
         direction: dir === "inbound" ? "ingress" : "egress",
         ruleIndex: d.index,
-        action: rules[d.index]?.action ?? "deny",
+        // Only deny rules log their drops (a pass failed closed is one: overfull-sets.ts).
+        action: "deny",
       };
     }
     const prof = this.profileChains.get(d.chain);
@@ -117,7 +145,7 @@ export class OriginMap {
     const pol = this.policyChains.get(chain);
     if (pol) {
       const { policy, dir } = pol;
-      const rules = dir === "inbound" ? policy.inbound : policy.outbound;
+      const rules = this.enforced(policy, dir, v);
       const i = ruleIndexAt(rules, index, v, this.actions);
       const ns = policy.id.namespace;
       return {
@@ -152,18 +180,21 @@ export class OriginMap {
         ),
       };
     }
-    if (/^cali-(SVC|SVL|SEP|EXT|FW|SERVICES|NODEPORTS|EXTERNAL-SERVICES|PROXY-|MARK-MASQ|MASQUERADE)/.test(chain)) {
+    if (
+      /^cali-(SVC|SVL|SEP|EXT|FW|SERVICES|NODEPORTS|EXTERNAL-SERVICES|PROXY-|MARK-MASQ|MASQUERADE)/.test(chain) ||
+      NFT_SERVICE_CHAIN.test(chain)
+    ) {
       return { kind: "service", why: rule.comment ?? serviceWhy(chain) };
     }
     return { kind: "static", why: rule.comment ?? STATIC_WHY[chain] ?? `${chain} (Calico's fixed chain)` };
   }
 }
 
-/** Which policy rule the `index`-th (1-based) kernel rule of its chain renders. */
-function ruleIndexAt(rules: readonly PolicyRule[], index: number, v: 4 | 6, actions: FilterActions): number {
+/** Which policy rule the `index`-th (1-based) kernel rule of its chain renders (a null renders none). */
+function ruleIndexAt(rules: readonly (PolicyRule | null)[], index: number, v: 4 | 6, actions: FilterActions): number {
   let seen = 0;
   for (const [i, r] of rules.entries()) {
-    seen += renderPolicyRules([r], v, actions).length;
+    seen += r ? renderPolicyRules([r], v, actions).length : 0;
     if (index <= seen) return i;
   }
   return rules.length - 1;
@@ -190,9 +221,13 @@ export function policyName(p: Policy): string {
   return `${kind}${p.id.namespace ? `${p.id.namespace}/` : ""}${p.id.name}`;
 }
 
+/** kube-proxy's nftables layout (FELIX_PROXYMODE=nftables): per-port and fixed chains. */
+const NFT_SERVICE_CHAIN =
+  /^((service|local|external|endpoint|firewall)-[A-Z2-7]{8}-|(services|service-endpoints-check|nodeport-endpoints-check|firewall-check|reject-chain|mark-for-masquerade|masquerading|nodeport-health-checks)$)/;
+
 function serviceWhy(chain: string): string {
-  if (chain.startsWith("cali-SVC-") || chain.startsWith("cali-SVL-")) return "the service's endpoint choice";
-  if (chain.startsWith("cali-SEP-")) return "DNAT to one endpoint";
+  if (/^(cali-SVC-|cali-SVL-|service-|local-)/.test(chain)) return "the service's endpoint choice";
+  if (/^(cali-SEP-|endpoint-)/.test(chain)) return "DNAT to one endpoint";
   return `${chain} (kube-proxy's service processing)`;
 }
 

@@ -5,6 +5,7 @@
 // reported to the walker, which follows both ways.
 
 import ipaddr from "ipaddr.js";
+import type { VerdictMapState } from "../model/nft-objects.js";
 import type { Match, MatchTerm } from "../model/rule.js";
 
 export type TraceProtocol = "tcp" | "udp" | "sctp";
@@ -31,6 +32,10 @@ export interface NodeEnv {
   readonly localAddresses: ReadonlySet<string>;
   /** IP set (kernel) name → members as `ipset list` prints them. */
   readonly ipsets: ReadonlyMap<string, ReadonlySet<string>>;
+  /** kube-proxy's nftables layout (FELIX_PROXYMODE=nftables): its verdict maps by name. */
+  readonly maps?: ReadonlyMap<string, VerdictMapState>;
+  /** Its affinity sets: what the kernel put there is history, so a match on one is a branch. */
+  readonly affinitySets?: ReadonlySet<string>;
 }
 
 /** What a match says: yes, no, or "a branch" (random share, affinity). */
@@ -63,7 +68,7 @@ export function ifaceMatches(pattern: string, iface: string | undefined): boolea
   return pattern.endsWith("+") ? iface.startsWith(pattern.slice(0, -1)) : iface === pattern;
 }
 
-function canonical(ip: string): string {
+export function canonical(ip: string): string {
   try {
     return ipaddr.parse(ip).toString();
   } catch {
@@ -86,6 +91,8 @@ function inSet(env: NodeEnv, name: string, dir: string, p: PacketState): boolean
 function termResult(t: MatchTerm, p: PacketState, env: NodeEnv): MatchResult | boolean {
   switch (t.kind) {
     case "ipSet":
+      // An affinity set holds the clients the kernel saw: like an xt_recent check.
+      if (env.affinitySets?.has(t.name) && !t.negate) return { kind: "affinity", list: t.name };
       return inSet(env, t.name, t.dir, p) !== t.negate;
     case "multiport": {
       const port = t.dir === "dst" ? p.dport : p.sport;

@@ -5,9 +5,9 @@
 // and REJECT end the packet. A random share or an affinity check splits the
 // packet into branches, each carrying its probability or condition.
 
-import type { Action, Rule } from "../model/rule.js";
+import type { Action, Rule, VmapKey } from "../model/rule.js";
 import type { TableName } from "../model/tables.js";
-import { evalMatch, type NodeEnv, type PacketState } from "./packet.js";
+import { canonical, evalMatch, type NodeEnv, type PacketState } from "./packet.js";
 
 export interface Step {
   readonly node: string;
@@ -141,18 +141,63 @@ function act(
     case "nflog":
     case "none":
       return { goOn: matched, done: [] };
-    case "jump":
-    case "goto": {
-      if (!c.chains(a.chain)) throw new UntraceableRule(`${a.kind} to missing chain ${a.chain}`);
-      const out = walk(c, a.chain, matched, depth + 1);
+    case "setUpdate":
+      // Records the client in an affinity set: no verdict.
+      return { goOn: matched, done: [] };
+    case "vmap":
+      return vmap(c, a.key, a.map, matched, depth);
+    case "randomGoto": {
+      // One branch per chain, each with an equal share.
       const goOn: Live[] = [];
       const done: { s: Live; verdict: TableVerdict | "return" }[] = [];
-      for (const o of out) {
-        // A jump that returns continues here; a goto's return is its caller's.
-        if (o.verdict === "return" && a.kind === "jump") goOn.push(o.s);
-        else done.push(o);
+      for (const s of matched) {
+        for (const chain of a.chains) {
+          const b = copy(s);
+          b.probability /= a.chains.length;
+          const r = follow(c, "goto", chain, [b], depth);
+          goOn.push(...r.goOn);
+          done.push(...r.done);
+        }
       }
       return { goOn, done };
     }
+    case "jump":
+    case "goto":
+      return follow(c, a.kind, a.chain, matched, depth);
   }
+}
+
+type Acted = { goOn: Live[]; done: { s: Live; verdict: TableVerdict | "return" }[] };
+
+function follow(c: Ctx, kind: "jump" | "goto", chain: string, matched: Live[], depth: number): Acted {
+  if (!c.chains(chain)) throw new UntraceableRule(`${kind} to missing chain ${chain}`);
+  const out = walk(c, chain, matched, depth + 1);
+  const goOn: Live[] = [];
+  const done: { s: Live; verdict: TableVerdict | "return" }[] = [];
+  for (const o of out) {
+    // A jump that returns continues here; a goto's return is its caller's.
+    if (o.verdict === "return" && kind === "jump") goOn.push(o.s);
+    else done.push(o);
+  }
+  return { goOn, done };
+}
+
+/** A verdict map lookup: the packet's element decides; no element, evaluation goes on. */
+function vmap(c: Ctx, key: VmapKey, name: string, matched: Live[], depth: number): Acted {
+  const map = c.env.maps?.get(name);
+  if (!map) throw new UntraceableRule(`vmap @${name}: no such map`);
+  if (map.table !== c.table) throw new UntraceableRule(`vmap @${name} names chains of ${map.table}, not ${c.table}`);
+  const acted: Acted = { goOn: [], done: [] };
+  for (const s of matched) {
+    const port = `${s.pkt.protocol}:${s.pkt.dport}`;
+    const v = map.elements.get(key === "proto.dport" ? port : `${canonical(s.pkt.dst)},${port}`);
+    if (!v) acted.goOn.push(s);
+    else if (v.kind === "drop") acted.done.push({ s, verdict: "drop" });
+    else {
+      const r = follow(c, v.kind, v.chain, [s], depth);
+      acted.goOn.push(...r.goOn);
+      acted.done.push(...r.done);
+    }
+  }
+  return acted;
 }

@@ -79,8 +79,25 @@ export function calicoPolicyToPolicy(obj: CalicoPolicy, kind: CalicoPolicyKind):
     const outbound = egress ? rules(spec.egress, "egress", ctx) : [];
     return { policy: { ...base, inbound, outbound } };
   } catch (e) {
-    return { policy: { ...base, inbound: [], outbound: [] }, ruleError: (e as Error).message };
+    const inbound = ingress ? failClosedRules(spec.ingress) : [];
+    const outbound = egress ? failClosedRules(spec.egress) : [];
+    return { policy: { ...base, inbound, outbound }, ruleError: (e as Error).message };
   }
+}
+
+/**
+ * A policy whose rules do not all convert fails closed, as one over
+ * FELIX_POLICYMAXRULES does (rules/rule-bound.ts): no rules when every rule
+ * is an allow or a log (skipping an allow never allows more), else one
+ * unconditional deny. No rules at all would not be safe then: a deny this
+ * policy holds would vanish, and a later policy of its tier could allow what
+ * it denied.
+ */
+function failClosedRules(raw: unknown): PolicyRule[] {
+  if (raw === undefined || raw === null) return [];
+  const list: unknown[] = Array.isArray(raw) ? raw : [raw];
+  const action = (r: unknown) => (r !== null && typeof r === "object" ? (r as { action?: unknown }).action : undefined);
+  return list.every((r) => action(r) === "Allow" || action(r) === "Log") ? [] : [{ action: "deny" }];
 }
 
 /** Calico's validation of the host-endpoint flags (GlobalNetworkPolicy only). */

@@ -4,7 +4,15 @@
 // holds `ip,proto:port` for the matching endpoints that have that port.
 // Members are refcounted, so two endpoints sharing an IP do not clash, and
 // each set records its net changes since the last flush.
+//
+// A set's size is bounded (FELIX_MAXIPSETSIZE, Felix's MaxIpsetSize): tenants
+// write network sets and pods, so one selector can gather more members than
+// ipset's maxelem, and a restore that overflows a set would fail and stall
+// every later apply on the node. A set over the bound is never programmed;
+// the rules that use it fail closed (rules/overfull-sets.ts). Its members are
+// still counted here, so it comes back once it shrinks.
 
+import { MAX_IPSET_SIZE } from "../../model/ipset.js";
 import { LabelIndex } from "../label-index.js";
 import type { IpVersion, WorkloadEndpoint } from "../model.js";
 import { sameList, sameMembers } from "../same.js";
@@ -32,6 +40,10 @@ interface Contribution {
 
 export class IpSetIndex {
   readonly labels = new LabelIndex();
+  /** Sets (`<family><id>`) holding more than maxSize members of one family, now. */
+  private readonly over = new Set<string>();
+  /** `over` as of the last takeOverfullFlips. */
+  private reportedOver = new Set<string>();
   private readonly sets = new Map<string, SetState>();
   private readonly contributions = new Map<string, Contribution>();
   /** Endpoint whose contribution is being replaced; match events skip it. */
@@ -39,7 +51,8 @@ export class IpSetIndex {
   /** Sets whose membership or existence changed since the last `takeDirty`. */
   private dirty = new Set<string>();
 
-  constructor() {
+  /** `maxSize`: the most members one set may hold per family. */
+  constructor(readonly maxSize: number = MAX_IPSET_SIZE) {
     this.labels.matches$.subscribe(({ selectorId, itemId, matched }) => {
       if (itemId === this.updating) return;
       const c = this.contributions.get(itemId);
@@ -67,7 +80,28 @@ export class IpSetIndex {
     if (--s.refs > 0) return;
     this.labels.updateSelector(id, null);
     this.sets.delete(id);
+    this.over.delete(`4${id}`);
+    this.over.delete(`6${id}`);
     this.dirty.add(id);
+  }
+
+  /** Whether the set holds more members of family `v` than maxSize (it is then not programmed). */
+  isOverfull(id: string, v: IpVersion): boolean {
+    return this.over.size > 0 && this.over.has(`${v}${id}`);
+  }
+
+  /** Whether any set is over maxSize (rules need checking only then). */
+  get anyOverfull(): boolean {
+    return this.over.size > 0;
+  }
+
+  /** The ids of sets that went over maxSize or came back under since the last call. */
+  takeOverfullFlips(): Set<string> {
+    const flips = new Set<string>();
+    for (const k of this.over) if (!this.reportedOver.has(k)) flips.add(k.slice(1));
+    for (const k of this.reportedOver) if (!this.over.has(k)) flips.add(k.slice(1));
+    if (flips.size > 0) this.reportedOver = new Set(this.over);
+    return flips;
   }
 
   updateParent(id: string, labels: Readonly<Record<string, string>> | null): void {
@@ -131,6 +165,9 @@ export class IpSetIndex {
       for (const m of membersOf(set.spec, c.ips[family], c.ports)) {
         if (countMember(members, m, delta)) this.dirty.add(set.spec.id);
       }
+      // No string is built for the common case: no set near the bound.
+      if (members.size > this.maxSize) this.over.add(`${family === 0 ? 4 : 6}${set.spec.id}`);
+      else if (this.over.size > 0) this.over.delete(`${family === 0 ? 4 : 6}${set.spec.id}`);
     }
   }
 }

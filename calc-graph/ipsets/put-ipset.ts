@@ -1,5 +1,6 @@
 // Puts one IP set (both families) into a snapshot draft from the index,
-// unless its members did not change; a set with no spec is deleted.
+// unless its members did not change; a set with no spec, or over the size
+// bound, is deleted.
 
 import { castDraft, type Draft } from "immer";
 import type { DesiredState, IpSetState } from "../desired-state.js";
@@ -20,6 +21,14 @@ export function putIpSet(
   for (const v of FAMILIES) {
     const name = ipSetName(id, v);
     if (!spec) {
+      if (d.ipsets[name]) {
+        delete d.ipsets[name];
+        stats.ipsetsChanged++;
+      }
+      continue;
+    }
+    // Over the size bound: never programmed (nor copied), its rules fail closed (rules/overfull-sets.ts).
+    if (ipsets.isOverfull(id, v)) {
       if (d.ipsets[name]) {
         delete d.ipsets[name];
         stats.ipsetsChanged++;

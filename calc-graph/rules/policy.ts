@@ -74,17 +74,18 @@ export function splitPorts(ranges: readonly PortRange[]): PortRange[][] {
 
 /**
  * Renders Calico rules for one IP family. Rules whose CIDRs are all of the
- * other family are dropped, as they cannot match there.
+ * other family are dropped, as they cannot match there; a null (a rule failed
+ * closed to match nothing) renders nothing but keeps its number.
  */
 export function renderPolicyRules(
-  rules: readonly PolicyRule[],
+  rules: readonly (PolicyRule | null)[],
   v: IpVersion,
   actions: FilterActions = DEFAULT_FILTER_ACTIONS,
   logPrefix = DEFAULT_LOG_PREFIX,
   chain = "",
 ): Rule[] {
   const out: Rule[] = [];
-  for (const [i, r] of rules.entries()) out.push(...renderOne(r, v, actions, logPrefix, { chain, index: i }));
+  for (const [i, r] of rules.entries()) if (r) out.push(...renderOne(r, v, actions, logPrefix, { chain, index: i }));
   return out;
 }
 

@@ -10,7 +10,9 @@ import type { TableName } from "../../model/tables.js";
 import type { IpVersion, Policy, PolicyRule } from "../model.js";
 import type { FilterActions } from "./filter-actions.js";
 import type { Direction } from "./names.js";
+import { failClosedRules, type OverfullSets } from "./overfull-sets.js";
 import { renderPolicyRules } from "./policy.js";
+import { failClosedPolicy } from "./rule-bound.js";
 
 const FAMILIES: readonly IpVersion[] = [4, 6];
 const POLICY_TABLES: readonly TableName[] = ["filter", "mangle", "raw"];
@@ -38,24 +40,47 @@ export function profileTables(dir: Direction, onHostEndpoint: boolean): TableNam
   return onHostEndpoint && dir === "outbound" ? ["filter", "mangle"] : ["filter"];
 }
 
-/** Writes the chain into `tables` (rules undefined: nowhere) and deletes it from the others. */
+/** How a policy or profile chain is rendered besides its rules. */
+export interface RuleChainOptions {
+  /** The prefix of Log rules (logPrefix). */
+  readonly logPrefix?: string;
+  /** Set when some IP set is over the size bound: the rules using such a set fail closed first (overfull-sets.ts). */
+  readonly overfull?: OverfullSets;
+  /** FELIX_POLICYMAXRULES: a chain that would render more rules in a family fails closed whole (rule-bound.ts). */
+  readonly maxRules?: number;
+}
+
+/**
+ * Writes the chain into `tables` (rules undefined: nowhere) and deletes it
+ * from the others. Returns whether the chain was over `maxRules` in a family
+ * (and so failed closed whole).
+ */
 export function putRuleChain(
   put: (v: IpVersion, table: TableName, chain: Chain | undefined) => void,
   actions: FilterActions,
   name: string,
   rules: readonly PolicyRule[] | undefined,
   tables: readonly TableName[],
-  logPrefix?: string,
-): void {
+  o: RuleChainOptions = {},
+): boolean {
   // REJECT exists only in the filter table.
   const drop = { ...actions, deny: "DROP" as const };
+  let over = false;
   for (const v of FAMILIES) {
+    let own = rules && o.overfull ? failClosedRules(rules, v, o.overfull) : rules;
+    const render = (t: TableName) => renderPolicyRules(own!, v, t === "filter" ? actions : drop, o.logPrefix, name);
+    // Every table renders the same number of rules: the first one the chain goes in decides.
+    const first = own && POLICY_TABLES.find((t) => tables.includes(t));
+    let firstRules = first && render(first);
+    if (own && firstRules && o.maxRules !== undefined && firstRules.length > o.maxRules) {
+      over = true;
+      own = failClosedPolicy(own);
+      firstRules = render(first!);
+    }
     for (const t of POLICY_TABLES) {
-      const chain =
-        rules && tables.includes(t)
-          ? { name, rules: renderPolicyRules(rules, v, t === "filter" ? actions : drop, logPrefix, name) }
-          : undefined;
+      const chain = own && tables.includes(t) ? { name, rules: t === first ? firstRules! : render(t) } : undefined;
       put(v, t, chain);
     }
   }
+  return over;
 }

@@ -56,7 +56,7 @@ import { MARK_MASQ as DEFAULT_MARK_MASQ } from "./marks.js";
 import type { ServicePortRules } from "./services.js";
 import type { StaticTable } from "./static.js";
 
-type Hooks = Record<string, { insert: readonly Rule[]; append: readonly Rule[] }>;
+export type Hooks = Record<string, { insert: readonly Rule[]; append: readonly Rule[] }>;
 
 const jump = (chain: string, comment?: string) => rule(NO_MATCH, Actions.jump(chain), comment);
 const jumpNew = (chain: string) => rule(match().ctState("NEW").build(), Actions.jump(chain));
@@ -118,6 +118,50 @@ export function serviceDispatchChains(
   };
 }
 
+/**
+ * The masquerade pair both rule-based proxy modes share: `markChain` sets the
+ * mark, `masqChain` (from cali-POSTROUTING, first) masquerades what carries it.
+ */
+export function masqueradeChains(
+  markChain: string,
+  masqChain: string,
+  MARK_MASQ: number,
+  randomFully: boolean,
+): Chain[] {
+  return [
+    { name: markChain, rules: [rule(NO_MATCH, Actions.setMark(MARK_MASQ))] },
+    {
+      name: masqChain,
+      rules: [
+        rule(match().mark(MARK_MASQ, MARK_MASQ, true).build(), Actions.return),
+        // Cleared so a packet that goes through the stack again is not masqueraded twice.
+        rule(NO_MATCH, Actions.clearMark(MARK_MASQ)),
+        rule(NO_MATCH, Actions.masquerade({ randomFully }), "kubernetes service traffic requiring SNAT"),
+      ],
+    },
+  ];
+}
+
+/** kube-proxy's KUBE-FORWARD, in both rule-based proxy modes: the INVALID drop, service traffic and its replies accepted. */
+export function proxyForwardChain(MARK_MASQ: number, kubeProxy: KubeProxyOptions): Chain {
+  // With tcp_be_liberal the kernel marks fewer packets INVALID and kube-proxy keeps them.
+  const invalid = kubeProxy.conntrackTCPLiberal ? [] : [rule(match().ctState("INVALID").build(), Actions.drop)];
+  return {
+    name: PROXY_FORWARD_CHAIN,
+    rules: [
+      ...invalid,
+      rule(match().mark(MARK_MASQ, MARK_MASQ).build(), Actions.accept, "kubernetes forwarding rules"),
+      rule(match().ctState("RELATED,ESTABLISHED").build(), Actions.accept, "kubernetes forwarding conntrack rule"),
+    ],
+  };
+}
+
+/** `rules` put right after the first of our hook rules of built-in `b` (our cali-INPUT / cali-FORWARD / cali-OUTPUT jump). */
+export function afterFirstHook(hooks: Hooks, b: string, rules: readonly Rule[]): void {
+  const h = hooks[b] ?? { insert: [], append: [] };
+  hooks[b] = { insert: [...h.insert.slice(0, 1), ...rules, ...h.insert.slice(1)], append: h.append };
+}
+
 /** `tables` (rules/static.ts's) plus the iptables proxy mode's chains and hooks. */
 export function withServiceTables(
   tables: Record<TableName, StaticTable>,
@@ -134,20 +178,10 @@ export function withServiceTables(
     localhost,
     ...(kubeProxy.nodePortAddresses.kind === "all" ? {} : { ips: [] }),
   });
-  const masq = match().mark(MARK_MASQ, MARK_MASQ, true).build();
   const natChains: Chain[] = tables.nat.chains.map((c) =>
     c.name === "cali-POSTROUTING" ? { name: c.name, rules: [jump(MASQUERADE_CHAIN), ...c.rules] } : c,
   );
-  natChains.push(...dispatch.nat, { name: MARK_MASQ_CHAIN, rules: [rule(NO_MATCH, Actions.setMark(MARK_MASQ))] });
-  natChains.push({
-    name: MASQUERADE_CHAIN,
-    rules: [
-      rule(masq, Actions.return),
-      // Cleared so a packet that goes through the stack again is not masqueraded twice.
-      rule(NO_MATCH, Actions.clearMark(MARK_MASQ)),
-      rule(NO_MATCH, Actions.masquerade({ randomFully }), "kubernetes service traffic requiring SNAT"),
-    ],
-  });
+  natChains.push(...dispatch.nat, ...masqueradeChains(MARK_MASQ_CHAIN, MASQUERADE_CHAIN, MARK_MASQ, randomFully));
   const portals = jump(SERVICES_CHAIN, "kubernetes service portals");
   const natHooks: Hooks = { ...tables.nat.hooks };
   for (const b of ["PREROUTING", "OUTPUT"]) {
@@ -156,10 +190,7 @@ export function withServiceTables(
   }
 
   const filterHooks: Hooks = { ...tables.filter.hooks };
-  const after = (b: string, rules: Rule[]) => {
-    const h = filterHooks[b] ?? { insert: [], append: [] };
-    filterHooks[b] = { insert: [...h.insert.slice(0, 1), ...rules, ...h.insert.slice(1)], append: h.append };
-  };
+  const after = (b: string, rules: Rule[]) => afterFirstHook(filterHooks, b, rules);
   const localnet = localhost ? [jump(LOCALNET_FIREWALL_CHAIN)] : [];
   after("INPUT", [
     ...localnet,
@@ -174,8 +205,6 @@ export function withServiceTables(
     jump(PROXY_FORWARD_CHAIN),
   ]);
   after("OUTPUT", [...localnet, jumpNew(PROXY_FIREWALL_CHAIN), jumpNew(SERVICES_CHAIN)]);
-  // With tcp_be_liberal the kernel marks fewer packets INVALID and kube-proxy keeps them.
-  const invalid = kubeProxy.conntrackTCPLiberal ? [] : [rule(match().ctState("INVALID").build(), Actions.drop)];
   const localnetChain: Chain[] = localhost
     ? [
         {
@@ -199,23 +228,7 @@ export function withServiceTables(
     ...tables,
     nat: { chains: natChains, hooks: natHooks },
     filter: {
-      chains: [
-        ...tables.filter.chains,
-        ...dispatch.filter,
-        ...localnetChain,
-        {
-          name: PROXY_FORWARD_CHAIN,
-          rules: [
-            ...invalid,
-            rule(match().mark(MARK_MASQ, MARK_MASQ).build(), Actions.accept, "kubernetes forwarding rules"),
-            rule(
-              match().ctState("RELATED,ESTABLISHED").build(),
-              Actions.accept,
-              "kubernetes forwarding conntrack rule",
-            ),
-          ],
-        },
-      ],
+      chains: [...tables.filter.chains, ...dispatch.filter, ...localnetChain, proxyForwardChain(MARK_MASQ, kubeProxy)],
       hooks: filterHooks,
     },
   };

@@ -25,7 +25,7 @@
 import ipaddr from "ipaddr.js";
 import { type Action, Actions, type Chain, type Match, match, NO_MATCH, type Rule, rule } from "../../model/rule.js";
 import type { IpVersion } from "../model.js";
-import { usable, usableForCluster } from "../services/categorize.js";
+import { portTrafficPlan } from "../services/categorize.js";
 import type { ServiceEndpoint, ServicePort } from "../services/model.js";
 import {
   endpointString,
@@ -58,7 +58,7 @@ export interface ServicePortRules {
   readonly filterFirewall: readonly Rule[];
 }
 
-function cidrContains(net: string, len: number, ip: string): boolean {
+export function cidrContains(net: string, len: number, ip: string): boolean {
   try {
     return ipaddr.parse(ip).match(ipaddr.parse(net), len);
   } catch {
@@ -76,19 +76,18 @@ export function renderServicePort(sp: ServicePort, ctx: ServiceRenderContext): S
   const proto = sp.protocol;
 
   // kube-proxy's CategorizeEndpoints, per policy.
-  const clusterEps = usableForCluster(sp.endpoints);
-  const localEps = usable(sp.endpoints.filter((e) => e.local));
-  const hasEndpoints = clusterEps.length > 0;
-  const externallyAccessible = sp.nodePort !== undefined || sp.externalIPs.length > 0 || sp.loadBalancerIPs.length > 0;
-  const usesClusterEndpoints = !sp.internalPolicyLocal || externallyAccessible;
-  const usesLocalEndpoints = sp.internalPolicyLocal || sp.externalPolicyLocal;
-  const usesClusterChain = clusterEps.length > 0 && usesClusterEndpoints;
-  const usesLocalChain = localEps.length > 0 && usesLocalEndpoints;
+  const {
+    clusterEps,
+    localEps,
+    hasEndpoints,
+    usesClusterChain,
+    usesLocalChain,
+    hasInternal,
+    hasExternal,
+    usesExtChain,
+  } = portTrafficPlan(sp);
   const internalChain = sp.internalPolicyLocal ? chains.svl : chains.svc;
-  const hasInternal = hasEndpoints && (!sp.internalPolicyLocal || localEps.length > 0);
   const externalPolicyChain = sp.externalPolicyLocal ? chains.svl : chains.svc;
-  const hasExternal = hasEndpoints && (!sp.externalPolicyLocal || localEps.length > 0);
-  const usesExtChain = hasEndpoints && externallyAccessible;
   const usesFwChain = hasEndpoints && sp.loadBalancerIPs.length > 0 && sp.loadBalancerSourceRanges.length > 0;
   const lbChain = usesFwChain ? chains.fw : chains.ext;
 

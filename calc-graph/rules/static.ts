@@ -35,6 +35,7 @@ import { allowAction, denyAction } from "./filter-actions.js";
 import { withHostEndpointTables } from "./host-static.js";
 import { allocateMarks } from "./marks.js";
 import { FROM_WORKLOAD_DISPATCH, TO_WORKLOAD_DISPATCH } from "./names.js";
+import { withNftServiceTables } from "./services-nft-static.js";
 import { withServiceTables } from "./services-static.js";
 
 export type { EndpointToHostAction };
@@ -186,7 +187,9 @@ export function renderStaticTables(cfg: StaticConfig, v: IpVersion): Record<Tabl
   const svc =
     cfg.proxyMode === "iptables"
       ? withServiceTables(tables, v, marks.masq, cfg.masqFullyRandom, cfg.kubeProxy)
-      : tables;
+      : cfg.proxyMode === "nftables"
+        ? withNftServiceTables(tables, v, marks.masq, cfg.masqFullyRandom, cfg.kubeProxy)
+        : tables;
   const all = cfg.hostEndpoints ? withHostEndpointTables(svc, cfg, marks, v, ipvs) : svc;
   return cfg.chainInsertMode === "append" ? appendHooks(all) : all;
 }

@@ -45,3 +45,43 @@ export function categorizeEndpoints(sp: ServicePort): CategorizedEndpoints {
   const all = sp.endpoints.filter((e) => seen.has(e));
   return { cluster, external, local, all };
 }
+
+/** kube-proxy's per-port decisions (syncProxyRules), the same in both rule-based proxy modes. */
+export interface PortTrafficPlan {
+  /** Cluster traffic's endpoints (topology, terminating fallback). */
+  readonly clusterEps: readonly ServiceEndpoint[];
+  /** This node's usable endpoints. */
+  readonly localEps: readonly ServiceEndpoint[];
+  /** Some usable endpoint anywhere: else REJECT. */
+  readonly hasEndpoints: boolean;
+  /** A node port, external IPs or LB IPs. */
+  readonly externallyAccessible: boolean;
+  /** The cluster-policy chain (SVC / service-) exists. */
+  readonly usesClusterChain: boolean;
+  /** The local-policy chain (SVL / local-) exists. */
+  readonly usesLocalChain: boolean;
+  /** Cluster IP traffic has endpoints (iTP Local: local ones), else DROP. */
+  readonly hasInternal: boolean;
+  /** External traffic has endpoints (eTP Local: local ones), else DROP. */
+  readonly hasExternal: boolean;
+  /** The external chain (EXT / external-) exists: the eTP Local short-circuits need it even without local endpoints. */
+  readonly usesExtChain: boolean;
+}
+
+export function portTrafficPlan(sp: ServicePort): PortTrafficPlan {
+  const clusterEps = usableForCluster(sp.endpoints);
+  const localEps = usable(sp.endpoints.filter((e) => e.local));
+  const hasEndpoints = clusterEps.length > 0;
+  const externallyAccessible = sp.nodePort !== undefined || sp.externalIPs.length > 0 || sp.loadBalancerIPs.length > 0;
+  return {
+    clusterEps,
+    localEps,
+    hasEndpoints,
+    externallyAccessible,
+    usesClusterChain: hasEndpoints && (!sp.internalPolicyLocal || externallyAccessible),
+    usesLocalChain: localEps.length > 0 && (sp.internalPolicyLocal || sp.externalPolicyLocal),
+    hasInternal: hasEndpoints && (!sp.internalPolicyLocal || localEps.length > 0),
+    hasExternal: hasEndpoints && (!sp.externalPolicyLocal || localEps.length > 0),
+    usesExtChain: hasEndpoints && externallyAccessible,
+  };
+}

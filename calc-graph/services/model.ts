@@ -70,9 +70,12 @@ export function servicePortKey(
   return `${namespace}/${service}:${portName}/${protocol}`;
 }
 
-/** FELIX_PROXYMODE: which dataplane proxies services (off: leave it to kube-proxy). */
-export type ProxyMode = "iptables" | "ipvs" | "off";
-export const PROXY_MODES: readonly ProxyMode[] = ["iptables", "ipvs", "off"];
+/**
+ * FELIX_PROXYMODE: which dataplane proxies services (off: leave it to kube-proxy);
+ * nftables (kube-proxy's nftables layout) only with the nftables dataplane.
+ */
+export type ProxyMode = "iptables" | "ipvs" | "nftables" | "off";
+export const PROXY_MODES: readonly ProxyMode[] = ["iptables", "ipvs", "nftables", "off"];
 
 /** Where a ServicePort sits in DesiredState.services: its key plus family, e.g. `ns/svc:http/tcp/v4`. */
 export function servicePortId(sp: Pick<ServicePort, "key" | "family">): string {

@@ -41,6 +41,9 @@ function base32(buf: Uint8Array): string {
 /** The first 16 base32 characters: the first 10 bytes (80 bits) of the digest. */
 const hash16 = (s: string) => base32(hash("sha256", s, "buffer").subarray(0, 10));
 
+/** The first 8 base32 characters (5 bytes) of the digest: kube-proxy's nftables chain hash. */
+export const hash8 = (s: string) => base32(hash("sha256", s, "buffer").subarray(0, 5));
+
 /** kube-proxy's ServicePortName.String(). */
 export function servicePortName(sp: Pick<ServicePort, "namespace" | "service" | "portName">): string {
   return `${sp.namespace}/${sp.service}${sp.portName ? `:${sp.portName}` : ""}`;

@@ -16,6 +16,7 @@ import { ClusterIpClaims, inCidrs } from "./frontend-claims.js";
 import type { NodePortAddresses, ServiceEndpoint, ServicePort, TrafficDistribution } from "./model.js";
 import { endpointString } from "./names.js";
 import { nodePortIPs } from "./node-port-addresses.js";
+import { DEFAULT_MAX_SERVICE_ENDPOINT_PORTS, oversize } from "./service-size.js";
 import { applyTopology, hintsOf } from "./topology.js";
 
 /** Felix's KubeNodePortRanges default (the API server's default service-node-port-range). */
@@ -88,6 +89,8 @@ export class ServiceIndex {
   constructor(
     private readonly nodeName: string,
     private readonly nodePortAddresses: NodePortAddresses = { kind: "all" },
+    /** FELIX_SERVICEMAXENDPOINTPORTS: a service with more (port, endpoint) pairs is left out whole. */
+    private readonly maxEndpointPorts = DEFAULT_MAX_SERVICE_ENDPOINT_PORTS,
   ) {}
 
   /** This host's addresses (from the kernel): --nodeport-addresses CIDRs select among them. */
@@ -341,7 +344,9 @@ export class ServiceIndex {
       const prior = this.refusals.get(id);
       this.refusals.set(id, prior ? `${prior}; ${msg}` : msg);
     }
-    return out;
+    const tooBig = oversize(id, out, this.maxEndpointPorts);
+    if (tooBig) this.refusals.set(id, [this.refusals.get(id), tooBig].filter(Boolean).join("; "));
+    return tooBig ? [] : out;
   }
 
   private endpointsFor(

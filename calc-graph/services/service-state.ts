@@ -31,6 +31,7 @@ import {
   servicePortId,
 } from "./model.js";
 import { podCidrSetName } from "./names.js";
+import { NftServiceRenderer } from "./nft-service-state.js";
 import { localhostNodePorts } from "./node-port-addresses.js";
 import type { ServiceId, ServiceIndex } from "./service-index.js";
 
@@ -61,6 +62,8 @@ export class ServiceStateRenderer {
   /** IPVS mode's masquerade mark (iptablesMarkMask); a change re-renders the IPVS chains. */
   private ipvsMasqMark: number | undefined;
   private ipvsMarkChanged = false;
+  /** nftables mode's part (kube-proxy's nftables layout). */
+  private readonly nft: NftServiceRenderer | undefined;
 
   constructor(
     private readonly index: ServiceIndex,
@@ -68,7 +71,9 @@ export class ServiceStateRenderer {
     private readonly stats: ServiceRenderStats,
     private readonly ipvs?: IpvsStateBuilder,
     private readonly kubeProxy: KubeProxyOptions = DEFAULT_KUBE_PROXY_OPTIONS,
-  ) {}
+  ) {
+    this.nft = mode === "nftables" ? new NftServiceRenderer(stats) : undefined;
+  }
 
   /** IPv4 node ports on 127.0.0.1 (needs route_localnet on the way out). */
   private get localhost(): boolean {
@@ -89,7 +94,9 @@ export class ServiceStateRenderer {
     const dirty = this.index.takeDirty();
     if (this.mode === "off") return;
     const iptables = this.mode === "iptables";
-    if (dirty.podCIDRs && iptables) {
+    // Both rule-based modes masquerade by the pod-CIDR set and look at this node's addresses.
+    const ruled = iptables || this.nft !== undefined;
+    if (dirty.podCIDRs && ruled) {
       for (const v of FAMILIES) {
         const cidrs = this.index.podCIDRsOf(v);
         const known = cidrs.length > 0;
@@ -101,6 +108,7 @@ export class ServiceStateRenderer {
         }
       }
     }
+    if (dirty.localIPs && this.nft) for (const id of this.nft.withFirewall()) dirty.services.add(id);
     if (dirty.localIPs && iptables) {
       // Only the source-range (FW) chains look at this node's addresses.
       for (const [id, r] of this.rendered) {
@@ -129,6 +137,7 @@ export class ServiceStateRenderer {
     // chains (one rule per frontend, thousands at scale) change when a
     // service's frontends do, or the node-port addresses.
     if (iptables && (dispatchChanged || dirty.nodePortIPs)) this.putDispatch(writes);
+    this.nft?.commit(d, writes, dirty.nodePortIPs, (v) => this.index.nodePortIPs(v));
     // kube-proxy sets it for localhost node ports: 127.0.0.1 as a source may leave the host after DNAT.
     if (iptables && this.localhost && d.sysctls[ROUTE_LOCALNET] !== "1") d.sysctls[ROUTE_LOCALNET] = "1";
     if (this.ipvs && this.mode === "ipvs" && ipvsInputsChanged) {
@@ -194,6 +203,15 @@ export class ServiceStateRenderer {
           if (!chains[v].includes(name)) writes.write(v, "nat", name, undefined, this.stats);
         }
       }
+    }
+    if (this.nft) {
+      const ctxOf = (sp: ServicePort) => ({
+        family: sp.family,
+        podCidrsKnown: this.cidrsKnown[sp.family],
+        nodeIPs: this.index.primaryNodeIPs(),
+        masqueradeAll: this.kubeProxy.masqueradeAll,
+      });
+      unsupported.push(...this.nft.render(d, writes, id, ports, ctxOf));
     }
     putUnsupported(d, id, unsupported.length > 0 ? `not programmed: ${unsupported.join("; ")}` : undefined);
     const changed = !before || FAMILIES.some((v) => !sameFragments(before.fragments[v], fragments[v]));

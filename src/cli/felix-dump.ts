@@ -57,7 +57,9 @@ async function loadWithInput(
   let cfg: ReturnType<typeof graphConfigFromEnv>;
   try {
     log = createLogger(o.logLevel, o.logFormat ?? "text");
-    cfg = { ...graphConfigFromEnv(o.nodeName, process.env), ruleRenderer: ruleRendererFor(dataplane) };
+    const base = graphConfigFromEnv(o.nodeName, process.env);
+    // kube-proxy's nftables layout exists only as nft rules: every view of that mode renders them.
+    cfg = { ...base, ruleRenderer: ruleRendererFor(base.proxyMode === "nftables" ? "nftables" : dataplane) };
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
@@ -116,6 +118,9 @@ export function buildProgram(): Command {
   common(program.command("iptables").description("the desired rules as iptables-restore input"))
     .option("--ipv6", "IPv6 (ip6tables) rules")
     .action(async (o: CommonOptions) => {
+      if (process.env.FELIX_PROXYMODE?.trim() === "nftables") {
+        throw new UsageError("FELIX_PROXYMODE=nftables runs only in the nftables dataplane: see felix-dump nftables");
+      }
       const s = await load(o);
       print(
         o,
@@ -128,7 +133,10 @@ export function buildProgram(): Command {
     .action(async (o: CommonOptions & { family?: "ip" | "ip6" }) => {
       const s = await load(o, "nftables");
       const families = o.family ? [o.family] : ipv6Enabled() ? (["ip", "ip6"] as const) : (["ip"] as const);
-      const tables = families.map((f) => [f, renderNftTable(f, s.iptables[f === "ip" ? "ipv4" : "ipv6"], s.ipsets)]);
+      const tables = families.map((f) => [
+        f,
+        renderNftTable(f, s.iptables[f === "ip" ? "ipv4" : "ipv6"], s.ipsets, s.nftObjects),
+      ]);
       print(
         o,
         () => tables.map(([, t]) => t).join("\n"),

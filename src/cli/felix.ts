@@ -129,6 +129,12 @@ async function run(o: Options): Promise<void> {
   }
   const kubeProxyNft = kubeProxyNftPresent(await listNftTables());
   const policy = resolveNftablesMode(nftSetting.value, kubeProxyNft);
+  if (graphCfg.proxyMode === "nftables" && policy !== "nftables") {
+    // kube-proxy's nftables layout lives in our nft table; kube-proxy's modes are exclusive, so no mixing.
+    throw new UsageError(
+      `FELIX_PROXYMODE=nftables needs the nftables dataplane, but FELIX_NFTABLESMODE=${nftSetting.value} chose iptables (set FELIX_NFTABLESMODE=Enabled, or FELIX_PROXYMODE=iptables)`,
+    );
+  }
   const problems = await preflight(mode, undefined, policy);
   if (problems.length) throw new RuntimeError(problems.join("\n"));
   graphCfg = { ...graphCfg, ruleRenderer: ruleRendererFor(policy) };
@@ -157,7 +163,9 @@ async function run(o: Options): Promise<void> {
   // IPVS support needs this host's own addresses (the this-host set), read from the kernel.
   const notHost = notHostInterface(graphCfg.interfacePrefix ?? "cali", IPVS_DEVICE);
   // --nodeport-addresses CIDRs select among this host's addresses too.
-  const nodePortCidrs = graphCfg.proxyMode === "iptables" && graphCfg.kubeProxy?.nodePortAddresses.kind === "cidrs";
+  const nodePortCidrs =
+    (graphCfg.proxyMode === "iptables" || graphCfg.proxyMode === "nftables") &&
+    graphCfg.kubeProxy?.nodePortAddresses.kind === "cidrs";
   const hostAddresses =
     graphCfg.kubeIPVSSupport || nodePortCidrs
       ? {

@@ -6,6 +6,7 @@
 import type { DesiredState } from "../../calc-graph/desired-state.js";
 import { ExecNftBackend, type NftFamily } from "../../nftables/backend.js";
 import { familyChains } from "../../nftables/chains.js";
+import { familyObjects, nftObjectElements, nftObjectSpec } from "../../nftables/objects.js";
 import { familySets } from "../../nftables/table-text.js";
 import { type NftView, parseNftJson } from "../../nftables/view.js";
 import type { LiveDifference } from "./live-diff.js";
@@ -42,6 +43,8 @@ export function diffNftTable(state: DesiredState, family: NftFamily, view: NftVi
       out.push({ area, item: `set ${s.spec.name}`, problem: `${missing} elements missing, ${extra} extra` });
   }
   const wantSets = new Set(sets.map((s) => s.spec.name));
+  for (const d of diffNftObjects(state, family, view)) out.push({ area, ...d });
+  for (const o of familyObjects(state.nftObjects, family === "ip" ? 4 : 6)) wantSets.add(o.name);
   for (const name of view.sets.keys())
     if (!wantSets.has(name)) out.push({ area, item: `set ${name}`, problem: "stale" });
   for (const c of chains) {
@@ -79,6 +82,31 @@ export async function liveDiffNft(state: DesiredState, ipv6: boolean): Promise<L
   for (const family of ipv6 ? (["ip", "ip6"] as const) : (["ip"] as const)) {
     const json = await new ExecNftBackend(family).list();
     out.push(...diffNftTable(state, family, json === undefined ? null : parseNftJson(json)));
+  }
+  return out;
+}
+
+/** kube-proxy's maps and affinity sets (FELIX_PROXYMODE=nftables): type, timeout, and a map's elements. */
+function diffNftObjects(state: DesiredState, family: NftFamily, view: NftView): Omit<LiveDifference, "area">[] {
+  const out: Omit<LiveDifference, "area">[] = [];
+  for (const o of familyObjects(state.nftObjects, family === "ip" ? 4 : 6)) {
+    const spec = nftObjectSpec(o);
+    const item = `${spec.kind} ${o.name}`;
+    const have = view.sets.get(o.name);
+    if (!have) {
+      out.push({ item, problem: "missing" });
+    } else if (have.type !== spec.type || have.timeout !== spec.timeout) {
+      out.push({
+        item,
+        problem: `type ${have.type} timeout ${have.timeout}, want ${spec.type} timeout ${spec.timeout}`,
+      });
+    } else if (spec.timeout === undefined) {
+      // An affinity set's elements are the kernel's; a map's are ours.
+      const want = nftObjectElements(o);
+      const missing = [...want].filter((e) => !have.elements.has(e)).length;
+      const extra = [...have.elements].filter((e) => !want.has(e)).length;
+      if (missing || extra) out.push({ item, problem: `${missing} elements missing, ${extra} extra` });
+    }
   }
   return out;
 }

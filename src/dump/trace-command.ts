@@ -9,6 +9,7 @@ import type { Command } from "commander";
 import type { GraphConfig } from "../../calc-graph/calc-graph.js";
 import { IPTABLES_RULES } from "../../iptables/rule-render.js";
 import type { ResourceUpdate } from "../../model/resource.js";
+import { NFT_RULES } from "../../nftables/render.js";
 import { clusterModel } from "../../trace/cluster-model.js";
 import { ClusterTracer, type TraceResult } from "../../trace/cluster-trace.js";
 import { traceResultText } from "../../trace/format.js";
@@ -72,7 +73,9 @@ export async function tracerFor(
     nodeName: node,
     ...(off ? { proxyMode: "iptables" } : {}),
   });
-  const model = clusterModel(updates, cfgFor, base.ruleRenderer ?? IPTABLES_RULES);
+  // kube-proxy's nftables layout exists only as nft rules (the trace is the same over either renderer).
+  const renderer = base.proxyMode === "nftables" ? NFT_RULES : (base.ruleRenderer ?? IPTABLES_RULES);
+  const model = clusterModel(updates, cfgFor, renderer);
   if (o.nodeName && !model.nodeNames.includes(o.nodeName))
     throw new UsageError(`no Node ${o.nodeName} in ${o.resources}`);
   const note = off ? "# FELIX_PROXYMODE is off: services traced as the iptables proxy mode would program them\n" : "";

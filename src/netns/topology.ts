@@ -828,7 +828,7 @@ export class Topology {
 
   /** A real connection from `from`'s netns to `to` (a pod/node or an address); true iff the server's reply arrived. */
   async probe(
-    from: Endpoint,
+    from: Endpoint | TopoExternal,
     to: Endpoint | string,
     port: number,
     protocol: Protocol,
@@ -838,7 +838,7 @@ export class Topology {
   }
 
   async probeDetail(
-    from: Endpoint,
+    from: Endpoint | TopoExternal,
     to: Endpoint | string,
     port: number,
     protocol: Protocol,
@@ -846,7 +846,8 @@ export class Topology {
   ): Promise<ProbeResult> {
     const host = typeof to === "string" ? to : to.kind === "pod" ? to.ip : to.underlayIp;
     if (!host) throw new Error("probe: no destination address");
-    const prober = await this.proberFor(from);
+    // An external host's prober starts with it (addExternal).
+    const prober = from.kind === "external" ? this.probers.get(from.netns)! : await this.proberFor(from);
     return prober.probe(host, port, protocol, timeoutMs);
   }
 

@@ -9,6 +9,7 @@ import type { DesiredState } from "../../calc-graph/desired-state.js";
 import type { ResourceUpdate } from "../../model/resource.js";
 import { chainList, chainOf, chainNames as tableChainNames } from "../../model/tables.js";
 import { deleted, namespace, node, pod, policy, renderState } from "./fixtures.js";
+import { applyInBatches } from "./history.js";
 
 const render = renderState;
 
@@ -123,8 +124,7 @@ describe("calc graph", () => {
         fc.array(fc.nat(base.length), { maxLength: 4 }),
         (order, cuts) => {
           const g = new CalcGraph({ nodeName: "node1" });
-          const points = [...new Set([0, ...cuts, order.length])].sort((a, b) => a - b);
-          for (let i = 0; i + 1 < points.length; i++) g.apply(order.slice(points[i], points[i + 1]));
+          applyInBatches(g, order, cuts);
           assert.equal(render(g.current), expected);
         },
       ),

@@ -11,6 +11,7 @@ import { CalcGraph } from "../../calc-graph/calc-graph.js";
 import { renderTables } from "../../iptables/render.js";
 import type { ResourceUpdate } from "../../model/resource.js";
 import { namespace, node, pod, update } from "./fixtures.js";
+import { finalObjects } from "./history.js";
 
 /**
  * Where a graph's history may legitimately show: a selector is filed under the
@@ -156,14 +157,14 @@ test("Calico tiers and policies: indexes hold exactly what a fresh graph holds a
   const base = [node("node1", "10.65.1.0/24", "192.168.0.1"), namespace("prod")];
   const graph = new CalcGraph({ nodeName: "node1" });
   graph.apply(base);
-  const last = new Map<string, ResourceUpdate>();
+  const history: ResourceUpdate[] = [];
   for (let i = 0; i < 100; i++) {
     const batch = Array.from({ length: 20 }, change);
-    for (const u of batch) last.set(`${u.kind}/${u.namespace}/${u.name}`, u);
+    history.push(...batch);
     graph.apply(batch);
   }
   const fresh = new CalcGraph({ nodeName: "node1" });
-  fresh.apply([...base, ...[...last.values()].filter((u) => u.value !== null)]);
+  fresh.apply([...base, ...finalObjects(history)]);
   const a = contents(graph);
   const b = contents(fresh);
   for (const [path, text] of a) assert.equal(text, b.get(path), `${path} holds other contents than a fresh graph's`);

@@ -9,10 +9,25 @@ import { exec, iptablesCmd } from "../../src/netns/topology.js";
 
 export type TestDataplane = "iptables" | "nftables";
 
-export const TEST_DATAPLANE: TestDataplane = process.env.FELIX_TEST_DATAPLANE === "nftables" ? "nftables" : "iptables";
+for (const v of ["FELIX_TEST_DATAPLANE", "FELIX_TEST_PROXYMODE"]) {
+  const value = process.env[v];
+  if (value && !["iptables", "nftables"].includes(value))
+    throw new Error(`${v} must be iptables or nftables, not ${value}`);
+}
 
-if (process.env.FELIX_TEST_DATAPLANE && !["iptables", "nftables"].includes(process.env.FELIX_TEST_DATAPLANE)) {
-  throw new Error(`FELIX_TEST_DATAPLANE must be iptables or nftables, not ${process.env.FELIX_TEST_DATAPLANE}`);
+/**
+ * FELIX_TEST_PROXYMODE=nftables runs the services suites with kube-proxy's
+ * nftables layout (FELIX_PROXYMODE=nftables for the agents they start); it
+ * implies the nftables dataplane (the only one that mode runs with).
+ */
+export const TEST_PROXYMODE: "iptables" | "nftables" =
+  process.env.FELIX_TEST_PROXYMODE === "nftables" ? "nftables" : "iptables";
+
+export const TEST_DATAPLANE: TestDataplane =
+  process.env.FELIX_TEST_DATAPLANE === "nftables" || TEST_PROXYMODE === "nftables" ? "nftables" : "iptables";
+
+if (TEST_PROXYMODE === "nftables" && process.env.FELIX_TEST_DATAPLANE === "iptables") {
+  throw new Error("FELIX_TEST_PROXYMODE=nftables needs the nftables dataplane, not FELIX_TEST_DATAPLANE=iptables");
 }
 process.env.FELIX_NFTABLESMODE ??= TEST_DATAPLANE === "nftables" ? "Enabled" : "Disabled";
 
@@ -126,4 +141,18 @@ export async function tableText(ns: string, table: string, family: 4 | 6 = 4): P
   const fam = family === 4 ? "ip" : "ip6";
   if (!(await exec(ns, "nft", "list", "tables", fam)).includes(`table ${fam} calico\n`)) return "";
   return exec(ns, "nft", "list", "table", fam, "calico");
+}
+
+/** Fails unless the agent in `ns` programs services in the proxy layout under test (no silent fallback). */
+export async function assertProxyLayout(ns: string): Promise<void> {
+  if (TEST_PROXYMODE === "nftables") {
+    const m = await exec(ns, "nft", "list", "map", "ip", "calico", "service-ips");
+    assert.match(m, /type ipv4_addr \. inet_proto \. inet_service : verdict/);
+    assert.ok(
+      !(await chainNames(ns, "nat")).includes("cali-SERVICES"),
+      "an iptables-layout chain in nftables proxy mode",
+    );
+    return;
+  }
+  assert.ok((await chainNames(ns, "nat")).includes("cali-SERVICES"), "no cali-SERVICES chain in iptables proxy mode");
 }

@@ -12,7 +12,7 @@ import { after, before, describe, test } from "node:test";
 import { type Background, exec, requirementsMissing, Topology, type TopoNode } from "../../src/netns/topology.js";
 import { skipIf } from "../helpers/skip.js";
 import { clusterManifests, eventually, felixDaemon, ManifestDir, statusDir } from "./cluster.js";
-import { chainRules, TEST_DATAPLANE } from "./dataplane-mode.js";
+import { chainNames, chainRules, TEST_DATAPLANE, TEST_PROXYMODE } from "./dataplane-mode.js";
 
 const skip = requirementsMissing();
 const HC_PORT = 32100;
@@ -30,7 +30,7 @@ const lbService = {
   },
 };
 
-describe("health check node port and /healthz (iptables proxy mode)", skipIf(skip), () => {
+describe(`health check node port and /healthz (${TEST_PROXYMODE} proxy mode)`, skipIf(skip), () => {
   let topo: Topology;
   let dir: ManifestDir;
   let n1: TopoNode;
@@ -76,7 +76,7 @@ describe("health check node port and /healthz (iptables proxy mode)", skipIf(ski
         endpoints: [{ addresses: [b1.ip], nodeName: "node1", conditions: { ready: true } }],
       },
     ]);
-    for (const n of [n1, n2]) daemons.push(felixDaemon(topo, dir.path, n, { FELIX_PROXYMODE: "iptables" }));
+    for (const n of [n1, n2]) daemons.push(felixDaemon(topo, dir.path, n, { FELIX_PROXYMODE: TEST_PROXYMODE }));
     await eventually(
       () => probe(n2, n1.underlayIp, HC_PORT),
       (r) => r.startsWith("200 "),
@@ -121,7 +121,17 @@ describe("health check node port and /healthz (iptables proxy mode)", skipIf(ski
     }
   });
 
-  test("localhost node ports: 127.0.0.1:<nodePort> from either node reaches the endpoint (route_localnet set)", async () => {
+  const localhostTitle =
+    TEST_PROXYMODE === "nftables"
+      ? "localhost node ports: none in kube-proxy's nftables layout (127.0.0.1:<nodePort> does not answer)"
+      : "localhost node ports: 127.0.0.1:<nodePort> from either node reaches the endpoint (route_localnet set)";
+  test(localhostTitle, async () => {
+    if (TEST_PROXYMODE === "nftables") {
+      // kube-proxy's nftables mode has no localhost node ports (`ip daddr != 127.0.0.0/8`), nor do we in it.
+      for (const n of [n1, n2]) assert.equal(await topo.probe(n, "127.0.0.1", 30080, "tcp", 800), false, n.name);
+      assert.ok(!(await chainNames(n2.netns, "filter")).includes("cali-FIREWALL"));
+      return;
+    }
     for (const n of [n1, n2]) {
       const r = await topo.probeDetail(n, "127.0.0.1", 30080, "tcp", 1500);
       assert.equal(r.ok ? r.reply?.trim() : `!${r.error}`, "svc/b1", `from ${n.name}`);

@@ -19,7 +19,7 @@ import {
 } from "../../src/netns/topology.js";
 import { skipIf } from "../helpers/skip.js";
 import { clusterManifests, eventually, felixDaemon, ManifestDir, statusDir } from "./cluster.js";
-import { tableText } from "./dataplane-mode.js";
+import { TEST_PROXYMODE, tableText } from "./dataplane-mode.js";
 
 const skip = requirementsMissing();
 const CLUSTER_IP = "10.96.0.53";
@@ -63,7 +63,7 @@ function manifests(
   ];
 }
 
-describe("stale UDP conntrack entries of a service (iptables proxy mode)", skipIf(skip), () => {
+describe(`stale UDP conntrack entries of a service (${TEST_PROXYMODE} proxy mode)`, skipIf(skip), () => {
   let topo: Topology;
   let dir: ManifestDir;
   let n1: TopoNode;
@@ -87,7 +87,7 @@ describe("stale UDP conntrack entries of a service (iptables proxy mode)", skipI
     dir = new ManifestDir();
     dir.write("cluster.yaml", clusterManifests(topo));
     dir.write("dns.yaml", manifests(oldEp));
-    for (const n of [n1, n2]) daemons.push(felixDaemon(topo, dir.path, n, { FELIX_PROXYMODE: "iptables" }));
+    for (const n of [n1, n2]) daemons.push(felixDaemon(topo, dir.path, n, { FELIX_PROXYMODE: TEST_PROXYMODE }));
     await eventually(ask, (r) => r === oldEp.key, 20_000).catch((e: Error) => {
       throw new Error(`${e.message}\nnode1 daemon:\n${daemons[0].output().slice(-4000)}`);
     });

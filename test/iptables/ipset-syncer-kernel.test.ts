@@ -2,7 +2,9 @@
 // the fake kernel and (as root) the real `ipset` in a throwaway namespace:
 // the kernel refuses to swap sets of different types, so a set whose type
 // changed is destroyed and re-created, and while a rule still holds it the
-// apply fails naming it, leaving the set as it was.
+// apply fails naming it, leaving the set as it was. A set created with
+// another maxelem (FELIX_MAXIPSETSIZE changed) is swapped for a copy with the
+// new one while a rule holds it; more members than maxelem are refused.
 
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -99,6 +101,33 @@ test("ipset syncer: type change and swap on the real ipset", { ...skipIf(skip), 
   const ns = createNetns("fxipset");
   try {
     await scenario(realEnv(ns));
+  } finally {
+    deleteNetns(ns);
+  }
+});
+
+async function maxelemScenario(env: Env): Promise<void> {
+  const three = ["10.0.0.1", "10.0.0.2", "10.0.0.3"];
+  await new IpsetSyncer(env.ipsets, { maxelem: 3 }).addOrUpdate([set("cali40s:m", "hash:net", three)]);
+  assert.equal((await env.sets())["cali40s:m"], `hash:net inet maxelem 3: ${three.join(" ")}`);
+  await env.iptables("*filter\n:cali-m - [0:0]\n-A cali-m -m set --match-set cali40s:m src -j ACCEPT\nCOMMIT\n");
+  // The kernel holds the bound: a fourth member is refused.
+  await assert.rejects(env.ipsets.restore("add cali40s:m 10.0.0.4\n"), /Hash is full/);
+  const five = [...three, "10.0.0.4", "10.0.0.5"];
+  const r = await new IpsetSyncer(env.ipsets, { maxelem: 10 }).addOrUpdate([set("cali40s:m", "hash:net", five)]);
+  assert.equal(r.setsSwapped, 1);
+  const after = await env.sets();
+  assert.deepEqual(Object.keys(after), ["cali40s:m"], "no temporary set left");
+  assert.equal(after["cali40s:m"], `hash:net inet maxelem 10: ${five.join(" ")}`);
+  await env.iptables("*filter\n-F cali-m\n-X cali-m\nCOMMIT\n");
+}
+
+test("ipset syncer: a new maxelem on the fake kernel", () => maxelemScenario(fakeEnv()));
+
+test("ipset syncer: a new maxelem on the real ipset", { ...skipIf(skip), timeout: 60_000 }, async () => {
+  const ns = createNetns("fxipsetm");
+  try {
+    await maxelemScenario(realEnv(ns));
   } finally {
     deleteNetns(ns);
   }

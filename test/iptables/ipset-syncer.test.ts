@@ -28,6 +28,33 @@ describe("IpsetSyncer", () => {
     assert.equal(again.bytesWritten, 0);
   });
 
+  test("creates sets with maxelem FELIX_MAXIPSETSIZE, and swaps in a copy when the setting changes", async () => {
+    const k = new FakeIpsetBackend();
+    await new IpsetSyncer(k, { maxelem: 3 }).addOrUpdate([set("cali40s:m", ["10.0.0.1", "10.0.0.2"])]);
+    assert.equal(k.header("cali40s:m"), "hash:net family inet hashsize 1024 maxelem 3");
+    // A restart with a larger bound: the set held by rules cannot be re-created, it is swapped.
+    k.inUse.add("cali40s:m");
+    const five = ["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5"];
+    const r = await new IpsetSyncer(k, { maxelem: 10 }).addOrUpdate([set("cali40s:m", five)]);
+    assert.equal(r.setsSwapped, 1);
+    assert.equal(k.header("cali40s:m"), "hash:net family inet hashsize 1024 maxelem 10");
+    assert.deepEqual((await kernelSets(k))["cali40s:m"], five);
+    // Unchanged from then on.
+    const again = await new IpsetSyncer(k, { maxelem: 10 }).addOrUpdate([set("cali40s:m", five)]);
+    assert.equal(again.bytesWritten, 0);
+    // The default is Felix's 1048576.
+    await new IpsetSyncer(k).addOrUpdate([set("cali40s:n", ["10.0.0.9"])]);
+    assert.match(k.header("cali40s:n")!, /maxelem 1048576$/);
+  });
+
+  test("the fake refuses more members than maxelem, as the kernel does", async () => {
+    const k = new FakeIpsetBackend();
+    await assert.rejects(
+      k.restore("create cali40s:x hash:net family inet maxelem 1\nadd cali40s:x 10.0.0.1\nadd cali40s:x 10.0.0.2\n"),
+      /Hash is full/,
+    );
+  });
+
   test("swaps in a rebuilt set of the same type for a large change", async () => {
     const k = new FakeIpsetBackend();
     const s = new IpsetSyncer(k);

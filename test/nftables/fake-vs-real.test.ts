@@ -25,6 +25,11 @@ const BASE = [
   `add rule ${T} a ip saddr @s jump b comment "cali:r1"`,
   `add chain ${T} f { type filter hook forward priority filter; policy accept; }`,
   `add rule ${T} f jump a comment "cali:r2"`,
+  // kube-proxy's objects (FELIX_PROXYMODE=nftables): a verdict map naming chain c, an affinity set.
+  `add chain ${T} c`,
+  `add map ${T} m { type ipv4_addr . inet_proto . inet_service : verdict; }`,
+  `add element ${T} m { 10.96.0.1 . tcp . 80 : goto c }`,
+  `add set ${T} aff { type ipv4_addr; size 65535; flags dynamic,timeout; timeout 600s; }`,
   "",
 ].join("\n");
 
@@ -76,6 +81,43 @@ const SCENARIOS: { name: string; script: string; ok: boolean }[] = [
     name: "change a base chain's hook",
     script: `add chain ${T} f { type filter hook input priority filter; policy accept; }\n`,
     ok: false,
+  },
+  {
+    name: "a map element to a missing chain",
+    script: `add element ${T} m { 10.96.0.2 . tcp . 80 : goto nowhere }\n`,
+    ok: false,
+  },
+  { name: "delete a chain a map element names", script: `delete chain ${T} c\n`, ok: false },
+  {
+    name: "delete the map element, then its chain",
+    script: `delete element ${T} m { 10.96.0.1 . tcp . 80 }\ndelete chain ${T} c\n`,
+    ok: true,
+  },
+  {
+    name: "a map key present with another verdict",
+    script: `add element ${T} m { 10.96.0.1 . tcp . 80 : drop }\n`,
+    ok: false,
+  },
+  {
+    name: "a map key's verdict replaced (delete, add)",
+    script: `delete element ${T} m { 10.96.0.1 . tcp . 80 }\nadd element ${T} m { 10.96.0.1 . tcp . 80 : drop }\n`,
+    ok: true,
+  },
+  {
+    name: "a vmap lookup of the map",
+    script: `add rule ${T} a ip daddr . meta l4proto . th dport vmap @m\n`,
+    ok: true,
+  },
+  {
+    name: "numgen vmap to a missing chain",
+    script: `add rule ${T} a numgen random mod 2 vmap { 0 : goto c, 1 : goto nowhere }\n`,
+    ok: false,
+  },
+  { name: "update of the affinity set", script: `add rule ${T} a update @aff { ip saddr }\n`, ok: true },
+  {
+    name: "the affinity set re-declared with another timeout",
+    script: `add set ${T} aff { type ipv4_addr; size 65535; flags dynamic,timeout; timeout 60s; }\n`,
+    ok: true,
   },
   {
     name: "a good command before a refused one changes nothing",

@@ -15,17 +15,15 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { basename, join } from "node:path";
+import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { computeDesiredState, type GraphConfig } from "../../calc-graph/calc-graph.js";
-import type { ProxyMode } from "../../calc-graph/services/model.js";
+import type { ResourceUpdate } from "../../model/resource.js";
 import { NFT_TABLE } from "../../nftables/names.js";
 import { NFT_RULES } from "../../nftables/render.js";
 import { parseNftJson } from "../../nftables/view.js";
-import { graphConfigFromEnv } from "../../src/config.js";
-import { readManifestDir } from "../../src/datastore/manifests.js";
 import { diffNftTable } from "../../src/dump/live-diff-nft.js";
-import { caseNames, GOLDEN_DIR } from "../golden-cases.js";
+import { caseNames, GOLDEN_DIR, loadGoldenCase } from "../golden-cases.js";
 import { skipIf } from "../helpers/skip.js";
 import { createNetns, deleteNetns, netnsSkipReason } from "../routes/netns.js";
 import { nftRuleset } from "./ruleset.js";
@@ -78,30 +76,9 @@ function listedRules(family: "ip" | "ip6"): Map<string, string> {
   return out;
 }
 
-async function caseConfig(
-  name: string,
-): Promise<{ cfg: GraphConfig; updates: Awaited<ReturnType<typeof readManifestDir>>["updates"] }> {
-  const d = join(GOLDEN_DIR, name);
-  const spec = JSON.parse(readFileSync(join(d, "case.json"), "utf8")) as {
-    node: string;
-    proxyMode?: ProxyMode;
-    env?: Record<string, string>;
-    kubeIPVSDevice?: boolean;
-  };
-  const parsed = await readManifestDir(d);
-  assert.deepEqual(
-    parsed.problems.filter((p) => basename(p.file) !== "case.json"),
-    [],
-  );
-  const base: GraphConfig = spec.env
-    ? graphConfigFromEnv(spec.node, { ...spec.env, ...(spec.proxyMode ? { FELIX_PROXYMODE: spec.proxyMode } : {}) })
-    : { nodeName: spec.node, proxyMode: spec.proxyMode };
-  const cfg: GraphConfig = {
-    ...base,
-    ...(spec.kubeIPVSDevice ? { kubeIPVSSupport: true } : {}),
-    ruleRenderer: NFT_RULES,
-  };
-  return { cfg, updates: parsed.updates };
+async function caseConfig(name: string): Promise<{ cfg: GraphConfig; updates: ResourceUpdate[] }> {
+  const { cfg, updates } = await loadGoldenCase(name);
+  return { cfg: { ...cfg, ruleRenderer: NFT_RULES }, updates };
 }
 
 test("nft check: a ruleset with a jump to a missing chain is refused (the check can fail)", skipIf(skip), async () => {

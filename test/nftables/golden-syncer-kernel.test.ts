@@ -99,22 +99,22 @@ test("every golden case: the syncer's cold load lists as rendered and reads back
           const tables = family === "ip" ? s.iptables.ipv4 : s.iptables.ipv6;
           const b = new ExecNftBackend(family, ["ip", "netns", "exec", cold]);
           spawnSync("ip", ["netns", "exec", cold, "nft", "flush", "ruleset"]);
-          await new NftTableSyncer(b).apply(tables, s.ipsets);
-          const want = plain(desiredView(family, { tables, sets: s.ipsets }));
+          await new NftTableSyncer(b).apply(tables, s.ipsets, s.nftObjects);
+          const want = plain(desiredView(family, { tables, sets: s.ipsets, objects: s.nftObjects }));
           assert.deepEqual(await read(b), want, `${name} ${family}: cold read-back`);
-          const text = renderNftTable(family, tables, s.ipsets);
+          const text = renderNftTable(family, tables, s.ipsets, s.nftObjects);
           const listed = spawnSync("ip", ["netns", "exec", cold, "nft", "-s", "list", "table", family, "calico"], {
             encoding: "utf8",
           }).stdout;
           if (Object.keys(want.chains).length + Object.keys(want.sets).length > 0)
             assert.equal(sortedElements(listed), sortedElements(text), `${name} ${family}: nft -s list`);
           assert.equal(
-            (await new NftTableSyncer(b).apply(tables, s.ipsets)).linesWritten,
+            (await new NftTableSyncer(b).apply(tables, s.ipsets, s.nftObjects)).linesWritten,
             0,
             `${name} ${family}: second apply`,
           );
           // Warm: from the previous case to this one.
-          await warm[family].apply(tables, s.ipsets);
+          await warm[family].apply(tables, s.ipsets, s.nftObjects);
           assert.deepEqual(await read(warm[family].backend), want, `${name} ${family}: warm read-back`);
         }
       }

@@ -7,6 +7,7 @@ import type { DesiredState } from "../../calc-graph/desired-state.js";
 import type { IpSetState } from "../../iptables/ipset.js";
 import { BUILTIN_CHAINS, chainList, TABLE_NAMES, type TableName } from "../../model/tables.js";
 import { NFT_TABLE, nftSetName } from "../../nftables/names.js";
+import { familyObjects, nftObjectElements, nftObjectSpec, objectDeclText } from "../../nftables/objects.js";
 
 /** Base chain type, hook and priority of an iptables built-in chain. */
 function baseChainSpec(table: TableName, builtin: string): string {
@@ -42,6 +43,13 @@ export function nftRuleset(s: DesiredState, v: 4 | 6): { text: string; rules: nu
   const adds: string[] = [];
   for (const set of Object.values(s.ipsets)) {
     if (set.family === v) decl.push(`  set ${nftSetName(set.name)} { ${setSpec(set)} }`);
+  }
+  // kube-proxy's maps and affinity sets (FELIX_PROXYMODE=nftables); map elements once the chains exist.
+  for (const o of familyObjects(s.nftObjects, v)) {
+    const spec = nftObjectSpec(o);
+    decl.push(`  ${spec.kind} ${o.name} { ${objectDeclText(spec)} }`);
+    const elems = [...nftObjectElements(o)];
+    if (elems.length) adds.push(`add element ${fam} ${NFT_TABLE} ${o.name} { ${elems.join(", ")} }`);
   }
   for (const t of TABLE_NAMES) {
     for (const b of BUILTIN_CHAINS[t]) {

@@ -48,6 +48,7 @@ const NAMES = [
   "felix_resyncs_started",
   "felix_active_local_policies",
   "felix_ipsets_calico",
+  "felix_ipsets_overfull",
   "felix_calc_graph_update_time_seconds",
   "felix_network_programming_duration_seconds",
 ];
@@ -75,6 +76,26 @@ describe("Metrics", () => {
     assert.ok(Object.keys(s.ipsets).length > 0);
     assert.equal(await value(m, "felix_resource_problems"), 1);
     assert.equal(await value(m, "felix_calc_graph_update_time_seconds_count"), 1);
+  });
+
+  test("felix_ipsets_overfull counts the IP sets (per family) over FELIX_MAXIPSETSIZE", async () => {
+    const m = new Metrics();
+    const docs = [
+      namespace("prod"),
+      pod("prod", "web", { ip: "10.65.1.10", labels: { app: "web" } }),
+      ...["10.65.1.11", "10.65.1.12", "10.65.1.13"].map((ip, i) =>
+        pod("prod", `db${i}`, { ip, labels: { app: "db" } }),
+      ),
+      policy("prod", "web-in", {
+        podSelector: { matchLabels: { app: "web" } },
+        ingress: [{ from: [{ podSelector: { matchLabels: { app: "db" } } }] }],
+      }),
+    ];
+    m.observeState(computeDesiredState({ nodeName: "node1" }, docs));
+    assert.equal(await value(m, "felix_ipsets_overfull"), 0);
+    m.observeState(computeDesiredState({ nodeName: "node1", maxIpSetSize: 2 }, docs));
+    assert.equal(await value(m, "felix_ipsets_overfull"), 1);
+    assert.equal(await value(m, "felix_resource_problems"), 1);
   });
 
   test("observeApply counts changes and routes and times the apply", async () => {

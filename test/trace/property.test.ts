@@ -16,6 +16,7 @@ import { parseManifestText } from "../../src/datastore/manifests.js";
 import { clusterModel } from "../../trace/cluster-model.js";
 import { ClusterTracer } from "../../trace/cluster-trace.js";
 import { K8sOracle, type K8sPolicy, type OraclePod, type Peer, type PolicyPort } from "./k8s-oracle.js";
+import { twoNodes } from "./nodes.js";
 
 const NAMESPACES = ["ns-a", "ns-b"];
 const APPS = ["web", "db", "api"];
@@ -95,15 +96,7 @@ function manifests(c: Cluster) {
     nsLabels[ns] = { team: c.teams[i] };
     docs.push({ apiVersion: "v1", kind: "Namespace", metadata: { name: ns, labels: nsLabels[ns] } });
   });
-  for (const n of [1, 2]) {
-    docs.push({
-      apiVersion: "v1",
-      kind: "Node",
-      metadata: { name: `node${n}` },
-      spec: { podCIDR: `10.70.${n}.0/24` },
-      status: { addresses: [{ type: "InternalIP", address: `172.31.9.${n}` }] },
-    });
-  }
+  docs.push(...twoNodes());
   const pods: OraclePod[] = c.pods.map((p, i) => ({
     namespace: NAMESPACES[p.ns],
     name: `pod${i}`,

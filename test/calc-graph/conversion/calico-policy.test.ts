@@ -154,13 +154,21 @@ describe("Calico policy conversion: rules", () => {
     ["named source ports", { action: "Allow", protocol: "TCP", source: { ports: ["http"] } }, /named source/],
   ];
   for (const [what, r, message] of bad) {
-    it(`${what}: the policy is kept with no rules (fail closed)`, () => {
+    // All Allow (or not even an action): no rules; an action that may have meant to deny: one deny.
+    const allowOnly = (r as { action?: string }).action === "Allow";
+    it(`${what}: the policy is kept failed closed (${allowOnly ? "no rules" : "one deny"})`, () => {
       const c = np({ selector: "app == 'web'", ingress: [{ action: "Allow" }, r as never] });
       assert.match(c.ruleError ?? "", message);
-      assert.deepEqual([c.policy.inbound, c.policy.ingress], [[], true]);
+      assert.deepEqual([c.policy.inbound, c.policy.ingress], [allowOnly ? [] : [{ action: "deny" }], true]);
       assert.equal(text(c.policy.selector), "app == 'web' && projectcalico.org/namespace == 'prod'");
     });
   }
+  it("a Deny or Pass next to a rule that does not convert: one deny, so the deny does not vanish", () => {
+    for (const action of ["Deny", "Pass"]) {
+      const c = np({ selector: "all()", ingress: [{ action }, { action: "Allow", source: { selector: "a ==" } }] });
+      assert.deepEqual(c.policy.inbound, [{ action: "deny" }], action);
+    }
+  });
 });
 
 describe("tiers", () => {

@@ -42,4 +42,33 @@ describe("felix-dump services and trace", () => {
     assert.equal(bad.status, 2);
     assert.match(bad.stderr, /<ip>:<port>\/<tcp\|udp\|sctp>/);
   });
+
+  it("trace follows kube-proxy's nftables layout (FELIX_PROXYMODE=nftables): verdict maps, numgen vmap, affinity sets", () => {
+    const r = run(["trace", "10.65.2.9", "10.96.0.60:80/tcp"], { FELIX_PROXYMODE: "nftables" });
+    assert.equal(r.status, 0, r.stderr);
+    // The same branches as the iptables layout: two returning clients, two new ones at 0.5 each.
+    assert.equal((r.stdout.match(/DNAT to/g) ?? []).length, 4, r.stdout);
+    assert.match(r.stdout, /p=0\.5000 +DNAT to 10\.65\.1\.2:8080/);
+    assert.match(r.stdout, /nat services#1 +vmap @service-ips/);
+    assert.match(
+      r.stdout,
+      /if the client has an affinity entry in affinity-[A-Z2-7]{8}-demo\/sticky\/tcp\/__10\.65\.1\.2\/8080/,
+    );
+  });
+
+  it("iptables refuses FELIX_PROXYMODE=nftables (that mode has no iptables form); services still shows the model", () => {
+    const r = run(["iptables"], { FELIX_PROXYMODE: "nftables" });
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /FELIX_PROXYMODE=nftables runs only in the nftables dataplane/);
+    const sv = run(["services"], { FELIX_PROXYMODE: "nftables" });
+    assert.equal(sv.status, 0, sv.stderr);
+    assert.match(sv.stdout, /demo\/sticky/);
+  });
+
+  it("nftables prints kube-proxy's maps and affinity sets with FELIX_PROXYMODE=nftables", () => {
+    const r = run(["nftables"], { FELIX_PROXYMODE: "nftables", FELIX_NFTABLESMODE: "Enabled" });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /map service-ips \{\n\t\ttype ipv4_addr \. inet_proto \. inet_service : verdict\n/);
+    assert.match(r.stdout, /set affinity-[A-Z2-7]{8}-demo\/sticky\/tcp\/__10\.65\.1\.2\/8080 \{/);
+  });
 });

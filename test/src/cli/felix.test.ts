@@ -57,6 +57,12 @@ describe("felix: bad flags and configuration exit 2 with one clear line", () => 
       /^felix: FELIX_IPTABLESBACKEND must be auto, legacy or nft, not iptables$/m,
     ],
     [
+      "FELIX_PROXYMODE=nftables with the iptables dataplane (kube-proxy's modes are exclusive)",
+      FILE,
+      { FELIX_PROXYMODE: "nftables", FELIX_NFTABLESMODE: "Disabled", FELIX_IPTABLESBACKEND: "legacy" },
+      /^felix: FELIX_PROXYMODE=nftables needs the nftables dataplane, but FELIX_NFTABLESMODE=Disabled chose iptables/m,
+    ],
+    [
       "a bad refresh interval",
       FILE,
       { FELIX_IPTABLESREFRESHINTERVAL: "soon" },

@@ -4,20 +4,16 @@
 // DesiredState as the file datastore for the same objects.
 
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import * as k8s from "@kubernetes/client-node";
 import { pino } from "pino";
 import type { Subscription } from "rxjs";
 import { CalcGraph, type GraphConfig } from "../../../calc-graph/calc-graph.js";
 import type { DesiredState } from "../../../calc-graph/desired-state.js";
-import type { ProxyMode } from "../../../calc-graph/services/model.js";
 import type { ResourceUpdate } from "../../../model/resource.js";
 import { chainNames, chainOf } from "../../../model/tables.js";
 import { KubernetesDatastore } from "../../../src/datastore/kubernetes.js";
-import { readManifestDir } from "../../../src/datastore/manifests.js";
-import { caseNames, GOLDEN_DIR } from "../../golden-cases.js";
+import { caseNames, loadGoldenCase } from "../../golden-cases.js";
 import { type FakeApiServer, kubeConfigObject, startFakeApiServer } from "../../helpers/fake-apiserver.js";
 
 const log = pino({ level: "silent" });
@@ -285,14 +281,11 @@ describe("KubernetesDatastore", () => {
     // Cases where the comparison covered these (calico, cnp: a Calico policy or ClusterNetworkPolicy in force, read from its CRD).
     const seen = { services: 0, problems: 0, network: 0, calico: 0, hostEndpoints: 0, cnp: 0 };
     for (const name of names) {
-      const dir = join(GOLDEN_DIR, name);
-      const spec = JSON.parse(readFileSync(join(dir, "case.json"), "utf8")) as { node: string; proxyMode?: ProxyMode };
-      const cfg: GraphConfig = { nodeName: spec.node, proxyMode: spec.proxyMode };
-      const parsed = await readManifestDir(join(dir));
-      const fromFiles = new CalcGraph(cfg).apply(parsed.updates);
+      const { cfg, updates } = await loadGoldenCase(name);
+      const fromFiles = new CalcGraph(cfg).apply(updates);
       const api = await startFakeApiServer();
       try {
-        for (const u of parsed.updates) api.create(u.value as object);
+        for (const u of updates) api.create(u.value as object);
         const h = new Harness(api, cfg);
         try {
           await h.until(() => h.batches.length > 0, `${name}: in sync`);

@@ -39,10 +39,12 @@ describe("felix-dump policies agrees with the rendered chains", () => {
       const dir = join(GOLDEN_DIR, name);
       const spec = (await import(join(dir, "case.json"), { with: { type: "json" } })).default as {
         node: string;
-        proxyMode?: "off" | "iptables" | "ipvs";
+        proxyMode?: "off" | "iptables" | "ipvs" | "nftables";
       };
       const { updates } = await readManifestDir(dir);
-      const s = computeDesiredState({ nodeName: spec.node, proxyMode: spec.proxyMode }, updates);
+      // Policy chains do not depend on the proxy mode; kube-proxy's nftables layout has no iptables form.
+      const proxyMode = spec.proxyMode === "nftables" ? "iptables" : spec.proxyMode;
+      const s = computeDesiredState({ nodeName: spec.node, proxyMode }, updates);
       for (const ep of Object.values(s.endpoints)) {
         const e = explainPolicies(s, ep.key);
         for (const v of [4, 6] as const) {
