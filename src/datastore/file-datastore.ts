@@ -18,8 +18,8 @@
 import { type FSWatcher, watch } from "node:fs";
 import { readdir, stat } from "node:fs/promises";
 import { join, relative, sep } from "node:path";
-import { Observable } from "rxjs";
 import { type ResourceUpdate, resourceKey } from "../../model/resource.js";
+import { Observable } from "../../model/rx.js";
 import { partialBatch, type UpdateBatch } from "./batch.js";
 import { type FileSig, fsManifestReader, type ManifestReader, type ReadResult, sameSig } from "./manifest-reader.js";
 import { type HeldObject, holdObject, ManifestState } from "./manifest-state.js";

@@ -1,3 +1,5 @@
+// test-runner: machine-free: its only process is mkfifo in a scratch directory.
+
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import {
