@@ -22,8 +22,8 @@
 //     what it is handed and keeps only its model.
 
 import type { Logger } from "pino";
-import { Observable } from "rxjs";
 import { type Kind, type ResourceUpdate, resourceKey } from "../../model/resource.js";
+import { Observable } from "../../model/rx.js";
 import { partialBatch, type UpdateBatch } from "./batch.js";
 import type { KubeAccess } from "./kube-config.js";
 import { type KindSpec, ListWatch } from "./list-watch.js";

@@ -2,8 +2,8 @@
 // --once) or the Kubernetes API server.
 
 import type { Logger } from "pino";
-import type { Observable } from "rxjs";
 import type { ResourceUpdate } from "../../model/resource.js";
+import type { Observable } from "../../model/rx.js";
 import type { Metrics } from "../../status/metrics.js";
 import { UsageError } from "../cli/errors.js";
 import { FileDatastore } from "./file-datastore.js";
