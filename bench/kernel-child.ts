@@ -109,11 +109,13 @@ async function ours(job: ChildJob): Promise<OursResult> {
   const cluster = new SyntheticCluster(job.spec, job.seed);
   const generateMs = performance.now() - t0;
 
+  const metrics = new Metrics();
+  const fallbacks = async () => (await metrics.nftNetlinkFallbacks.get()).values[0]?.value ?? 0;
   const kernel = await kernelDataplane(
     { iptablesRefreshInterval: 0, iptablesBackend: job.backend, ipv6Support: true, logLevel: "warn" },
     job.backend,
     createLogger("warn", "json"),
-    new Metrics(),
+    metrics,
     job.proxyMode,
     "cali",
     job.dataplane ?? "iptables",
@@ -151,6 +153,7 @@ async function ours(job: ChildJob): Promise<OursResult> {
     const incremental: Partial<Record<ChangeKind, KernelKindResult>> = {};
     for (const kind of job.samples > 0 ? job.kinds : []) {
       const rows: { graphMs: number; applyMs: number; r: ApplyResult; steps: StepTimes; bytes: FamilyBytes }[] = [];
+      let nftFallbacks = 0;
       for (let i = 0; i < job.warmup + job.samples; i++) {
         const change = cluster.change(kind);
         steps.take();
@@ -158,8 +161,10 @@ async function ours(job: ChildJob): Promise<OursResult> {
         const c0 = performance.now();
         const s = graph.apply(change.forward);
         const c1 = performance.now();
+        const f0 = await fallbacks();
         const res = await kernel.dataplane.apply(s);
         const c2 = performance.now();
+        if (i >= job.warmup) nftFallbacks += (await fallbacks()) - f0;
         const st = steps.take();
         const bytes = steps.takeBytes();
         if (i >= job.warmup) rows.push({ graphMs: c1 - c0, applyMs: c2 - c1, r: res, steps: st, bytes });
@@ -180,6 +185,7 @@ async function ours(job: ChildJob): Promise<OursResult> {
         iptablesBytesV4: dist(rows.map((x) => x.bytes.v4)),
         iptablesBytesV6: dist(rows.map((x) => x.bytes.v6)),
         ipsetBytes: dist(rows.map((x) => x.r.ipsetBytes)),
+        ...(job.dataplane === "nftables" ? { nftFallbacks } : {}),
         steps: meanSteps,
       };
       log(`${kind}: total p50 ${incremental[kind]!.totalMs.p50.toFixed(1)} ms`);

@@ -73,6 +73,8 @@ export interface KernelKindResult {
   readonly iptablesBytesV4?: Dist;
   readonly iptablesBytesV6?: Dist;
   readonly ipsetBytes: Dist;
+  /** nftables mode: sampled changes written with nft -f because the netlink writer could not express them. */
+  readonly nftFallbacks?: number;
   /** Mean time per dataplane step over the samples. */
   readonly steps: StepTimes;
 }

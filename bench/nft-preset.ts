@@ -1,12 +1,15 @@
 #!/usr/bin/env node
 // The nftables kernel side on a synthetic cluster (bench/scale.ts), as root in
 // a throwaway network namespace: `node dist/bench/nft-preset.js [--preset
-// small|medium|large] [--samples 20] [--proxy-mode iptables|nftables|off]`. The graph
-// renders nft rules (NFT_RULES); the figures are the kernel side's only:
+// small|medium|large] [--samples 20] [--proxy-mode iptables|nftables|off]
+// [--writer netlink|nft]`. The graph renders nft rules (NFT_RULES); changes
+// are written over netlink (through a relay child in the namespace) or with
+// nft -f; the figures are the kernel side's only:
 //   floor     bare `nft -f` of the rendered tables (both families) into an empty namespace;
 //   cold      NftTableSyncer.apply for each family from no table (render, one transaction each);
 //   per kind  graph.apply(change) → both families' apply, p50/p99 wall and nft time, bytes
-//             (each change reverted, untimed, before the next: the same baseline throughout).
+//             (each change reverted, untimed, before the next: the same baseline throughout);
+//   refresh   a read-back of both tables (netlink dumps, or nft -j list) and a diff that finds nothing.
 // The graph's own time is left out (bench/run.ts measures it).
 
 import { execFileSync, spawnSync } from "node:child_process";
@@ -15,7 +18,9 @@ import { parseArgs } from "node:util";
 import { CalcGraph } from "../calc-graph/calc-graph.js";
 import type { DesiredState } from "../calc-graph/desired-state.js";
 import type { ProxyMode } from "../calc-graph/services/model.js";
-import { ExecNftBackend, type NftFamily } from "../nftables/backend.js";
+import { ExecNftBackend, type NftBackend, type NftFamily } from "../nftables/backend.js";
+import { NetlinkNftBackend } from "../nftables/netlink/backend.js";
+import { RelayTransport } from "../nftables/netlink/relay.js";
 import { NFT_RULES } from "../nftables/render.js";
 import { NftTableSyncer } from "../nftables/table-syncer.js";
 import { renderNftTable } from "../nftables/table-text.js";
@@ -26,6 +31,7 @@ const { values: o } = parseArgs({
     preset: { type: "string", default: "medium" },
     samples: { type: "string", default: "20" },
     "proxy-mode": { type: "string", default: "iptables" },
+    writer: { type: "string", default: "netlink" },
   },
 });
 if (!isPresetName(o.preset)) throw new Error(`unknown preset ${o.preset}`);
@@ -60,7 +66,10 @@ async function main() {
       `${o.preset}: ${rules} rules, ${Object.keys(state.ipsets).length} sets / ${elements} members, ${(texts.join("").length / 1e6).toFixed(1)} MB of nft text`,
     );
     const flush = () => spawnSync("ip", ["netns", "exec", ns, "nft", "flush", "ruleset"]);
-    const backends = FAMILIES.map(({ family }) => new ExecNftBackend(family, prefix));
+    const backends: NftBackend[] = FAMILIES.map(({ family }) => {
+      const exec = new ExecNftBackend(family, prefix);
+      return o.writer === "netlink" ? new NetlinkNftBackend(exec, new RelayTransport(ns)) : exec;
+    });
     const floor: number[] = [];
     const cold: number[] = [];
     const coldNft: number[] = [];
@@ -84,6 +93,7 @@ async function main() {
       `cold: syncer, both families            ${ms(pct(cold, 0.5))} (nft ${ms(pct(coldNft, 0.5))}) = ${ratio} × floor`,
     );
     const syncers = backends.map((b) => new NftTableSyncer(b));
+    let fallbacks = 0;
     const applyAll = async () => {
       let nft = 0;
       let bytes = 0;
@@ -91,10 +101,21 @@ async function main() {
         const r = await s.apply(state.iptables[FAMILIES[j].v], state.ipsets, state.nftObjects);
         nft += r.restoreMs;
         bytes += r.bytesWritten;
+        if (r.fallback) fallbacks++;
       }
       return { nft, bytes };
     };
     await applyAll();
+    const refresh: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      for (const s of syncers) s.invalidate();
+      const t0 = performance.now();
+      const r = await applyAll();
+      refresh.push(performance.now() - t0);
+      if (r.bytes) throw new Error("a refresh found something to write");
+    }
+    const how = o.writer === "netlink" ? "netlink dumps" : "nft -j list";
+    console.log(`refresh (${how}), both families   ${ms(pct(refresh, 0.5))}`);
     console.log(
       `${"change".padEnd(24)} ${"p50".padStart(9)} ${"p99".padStart(9)} ${"nft p50".padStart(9)} ${"bytes p50".padStart(10)}`,
     );
@@ -117,6 +138,8 @@ async function main() {
         `${kind.padEnd(24)} ${ms(pct(wall, 0.5)).padStart(9)} ${ms(pct(wall, 0.99)).padStart(9)} ${ms(pct(nft, 0.5)).padStart(9)} ${String(pct(bytes, 0.5)).padStart(10)}`,
       );
     }
+    console.log(`changes written with nft -f instead of netlink: ${fallbacks}`);
+    for (const b of backends) (b as { close?: () => void }).close?.();
   } finally {
     spawnSync("ip", ["netns", "del", ns]);
   }

@@ -789,6 +789,11 @@ function printPreset(r: PresetResult, previous: unknown): void {
       t.row(...row);
     }
     out.push(t.render());
+    const fallbacks = CHANGE_KINDS.filter((k) => inc.kinds[k]?.kernel?.nftFallbacks !== undefined);
+    if (fallbacks.length) {
+      const f = fallbacks.map((k) => `${k} ${inc.kinds[k]?.kernel?.nftFallbacks}/${inc.kinds[k]?.kernel?.samples}`);
+      out.push(`  nftables changes written with nft -f (netlink writer fallbacks): ${f.join(", ")}`);
+    }
     if (withKernel) {
       out.push("  kernel: mean ms per dataplane step");
       const st = new Table(["change", "ipsets", "ipt v4", "ipt v6", "stale sets", "routes", "sysctls"], base, previous);

@@ -3,7 +3,9 @@
 // family. The fake in fake-backend.ts implements the same interface in memory.
 
 import { CommandNotFoundError, run } from "../iptables/exec.js";
+import type { NftCommand, NftSetKey } from "./commands.js";
 import { NFT_TABLE } from "./names.js";
+import type { NftView } from "./view.js";
 
 /** The nft families of our tables: `ip` for IPv4, `ip6` for IPv6. */
 export type NftFamily = "ip" | "ip6";
@@ -18,7 +20,26 @@ export interface NftBackend {
   transact(script: string): Promise<void>;
   /** `nft -j list table <family> calico`, or undefined when there is no such table. */
   list(): Promise<string | undefined>;
+  /**
+   * Writes the commands as one transaction without nft (netlink/backend.ts);
+   * `unsupported` when it cannot express one of them: nothing was written then,
+   * and the caller runs the same transaction through transact(). Throws
+   * NftError, changing nothing, when the kernel refuses it.
+   */
+  write?(commands: readonly NftCommand[], ctx: NftWriteContext): Promise<NftWriteResult>;
+  /** Our table read without nft (netlink/read.ts); null when there is none. Used instead of list(). */
+  readView?(): Promise<NftView | null>;
 }
+
+/** What the netlink encoder needs to know of our sets beyond the commands. */
+export interface NftWriteContext {
+  /** A set's key once the transaction is in (lookups in rules). */
+  readonly setKey: (name: string) => NftSetKey | undefined;
+  /** The elements a set holds before the transaction (undefined: none, or no such set). */
+  readonly elementsBefore: (name: string) => ReadonlySet<string> | undefined;
+}
+
+export type NftWriteResult = { readonly bytes: number } | { readonly unsupported: string };
 
 /** A refused transaction or listing; `line` is the script line nft names, when it does. */
 export class NftError extends Error {

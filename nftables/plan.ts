@@ -19,12 +19,13 @@ import type { IpSetState } from "../model/ipset.js";
 import type { FamilyTables } from "../model/tables.js";
 import { BUILTIN_CHAINS, chainNames, chainOf, changedChains, TABLE_NAMES, type TableName } from "../model/tables.js";
 import { NftError, type NftFamily } from "./backend.js";
-import { type BaseChainSpec, baseChainLine, familyChains, hookChain, type NftChain, nftChainName } from "./chains.js";
-import { NFT_TABLE, nftSetName } from "./names.js";
+import { type BaseChainSpec, familyChains, hookChain, type NftChain, nftChainName } from "./chains.js";
+import { commandsScript, type NftCommand, type NftSetKey } from "./commands.js";
+import { nftSetName } from "./names.js";
 import { familyObjects, nftObjectElements, nftObjectSpec } from "./objects.js";
 import { type NftObjects, objectNames, objectView, planObjects } from "./plan-objects.js";
 import { assertSafeNftName, assertSafeNftRule, isSafeNftElement, isSafeNftName } from "./safe-text.js";
-import { type NftSetSpec, nftElements, nftSetSpec } from "./sets.js";
+import { nftElements, nftSetSpec } from "./sets.js";
 import { renderNftTable } from "./table-text.js";
 import type { NftView, ViewChain, ViewSet } from "./view.js";
 
@@ -50,10 +51,52 @@ export interface NftPlanStats {
 }
 
 export interface NftPlan extends NftPlanStats {
-  /** The transaction ("" when the kernel is in sync). */
+  /** The transaction as `nft -f` text ("" when the kernel is in sync). */
   readonly script: string;
-  /** The view after the script has been applied (null: still no table). */
-  readonly after: NftView | null;
+  /** The same transaction as commands; undefined for a whole table (cold start: `nft -f` of the script). */
+  readonly commands?: readonly NftCommand[];
+  /**
+   * The view after the transaction: a whole table's (cold plan; null: still no
+   * table), or what changes in `before` (`delta`: a chain or set to its new
+   * state, null when deleted), so a change never copies the table's view.
+   */
+  readonly after?: NftView | null;
+  readonly delta?: NftViewDelta;
+}
+
+export interface NftViewDelta {
+  readonly chains: Map<string, ViewChain | null>;
+  readonly sets: Map<string, ViewSet | null>;
+}
+
+/** A Map the object planner writes into as into a view: a delete is recorded as null (the delta's form). */
+class DeltaSets extends Map<string, ViewSet> {
+  constructor(private readonly delta: Map<string, ViewSet | null>) {
+    super();
+  }
+  override set(k: string, v: ViewSet): this {
+    this.delta.set(k, v);
+    return this;
+  }
+  override delete(k: string): boolean {
+    this.delta.set(k, null);
+    return true;
+  }
+}
+
+/** Brings `view` (the plan's input, owned by the caller) to the plan's outcome in place: O(change). */
+export function applyPlan(view: NftView | null, plan: NftPlan): NftView | null {
+  if (!plan.delta) return plan.after ?? null;
+  if (!view) throw new Error("a delta plan without a view");
+  for (const [k, v] of plan.delta.chains) v ? view.chains.set(k, v) : view.chains.delete(k);
+  for (const [k, v] of plan.delta.sets) v ? view.sets.set(k, v) : view.sets.delete(k);
+  return view;
+}
+
+/** A set's key once the plan is applied to `view`. */
+export function setAfter(view: NftView | null, plan: NftPlan, name: string): ViewSet | undefined {
+  if (plan.delta?.sets.has(name)) return plan.delta.sets.get(name) ?? undefined;
+  return (plan.after ?? view)?.sets.get(name);
 }
 
 /** Elements per `add element` command: big sets go in several commands of one transaction. */
@@ -124,19 +167,18 @@ function sameHashes(have: readonly (string | undefined)[], want: NftChain["rules
 
 export function planNft(family: NftFamily, want: NftDesired, view: NftView | null, applied?: NftDesired): NftPlan {
   if (view === null) return coldPlan(family, want);
-  const t = `${family} ${NFT_TABLE}`;
-  const flush: string[] = [];
-  const deletes: string[] = [];
-  const setCmds: string[] = [];
-  const declare: string[] = [];
-  const rules: string[] = [];
-  const after: NftView = { chains: new Map(view.chains), sets: new Map(view.sets) };
+  const flush: NftCommand[] = [];
+  const deletes: NftCommand[] = [];
+  const setCmds: NftCommand[] = [];
+  const declare: NftCommand[] = [];
+  const rules: NftCommand[] = [];
+  const delta: NftViewDelta = { chains: new Map(), sets: new Map() };
   let [chainsWritten, chainsDeleted, hooksWritten, setsWritten, setsDeleted, added, removed] = [0, 0, 0, 0, 0, 0, 0];
 
-  const addElements = (name: string, elems: Iterable<string>, op = "add") => {
+  const addElements = (set: string, key: NftSetKey, elems: Iterable<string>, op: "add" | "delete" = "add") => {
     let batch: string[] = [];
     const emit = () => {
-      if (batch.length) setCmds.push(`${op} element ${t} ${name} { ${batch.join(", ")} }`);
+      if (batch.length) setCmds.push({ op: `${op} element`, set, key, elements: batch });
     };
     for (const e of elems) {
       batch.push(e);
@@ -148,7 +190,15 @@ export function planNft(family: NftFamily, want: NftDesired, view: NftView | nul
     emit();
   };
   const rewrite = new Set<string>();
-  const objs = planObjects(family, want.objects, view, after, applied?.objects, []);
+  // The object planner writes its outcome into an NftView: here, into the delta.
+  const objs = planObjects(
+    family,
+    want.objects,
+    view,
+    { chains: new Map(), sets: new DeltaSets(delta.sets) },
+    applied?.objects,
+    [],
+  );
   for (const name of objs.recreated) {
     for (const c of familyChains(want.tables)) if (c.rules.some((r) => usesSet(r.text, name))) rewrite.add(c.name);
   }
@@ -158,8 +208,8 @@ export function planNft(family: NftFamily, want: NftDesired, view: NftView | nul
     if (!s) {
       if (have) {
         kernelName(name);
-        deletes.push(`delete set ${t} ${name}`);
-        after.sets.delete(name);
+        deletes.push({ op: "delete set", set: name });
+        delta.sets.set(name, null);
         setsDeleted++;
       }
       continue;
@@ -170,13 +220,14 @@ export function planNft(family: NftFamily, want: NftDesired, view: NftView | nul
     const retyped = have && (have.type !== spec.type || have.interval !== spec.interval);
     if (!have || retyped) {
       if (retyped) {
-        deletes.push(`delete set ${t} ${name}`);
+        deletes.push({ op: "delete set", set: name });
         removed += have.elements.size;
         // Rules using it go first, even in chains that did not change: re-added after the set.
         for (const c of familyChains(want.tables)) if (c.rules.some((r) => usesSet(r.text, name))) rewrite.add(c.name);
       }
-      setCmds.push(`add set ${t} ${name} { ${setTypeText(spec)} }`);
-      addElements(name, elems);
+      const key = { type: spec.type, interval: spec.interval };
+      setCmds.push({ op: "add set", set: name, key });
+      addElements(name, key, elems);
       setsWritten++;
       added += elems.size;
     } else {
@@ -186,12 +237,12 @@ export function planNft(family: NftFamily, want: NftDesired, view: NftView | nul
       for (const e of elems) if (!have.elements.has(e)) adds.push(e);
       if (dels.length + adds.length === 0) continue;
       // Deletes first: an interval set refuses a new element overlapping one still there.
-      addElements(name, dels, "delete");
-      addElements(name, adds);
+      addElements(name, have, dels, "delete");
+      addElements(name, spec, adds);
       removed += dels.length;
       added += adds.length;
     }
-    after.sets.set(name, { type: spec.type, interval: spec.interval, elements: elems } satisfies ViewSet);
+    delta.sets.set(name, { type: spec.type, interval: spec.interval, elements: elems } satisfies ViewSet);
   }
 
   for (const name of [...new Set([...candidateChains(want.tables, view, applied?.tables), ...rewrite])].sort()) {
@@ -200,9 +251,9 @@ export function planNft(family: NftFamily, want: NftDesired, view: NftView | nul
     if (!w) {
       if (!h) continue;
       kernelName(name);
-      flush.push(`flush chain ${t} ${name}`);
-      deletes.push(`delete chain ${t} ${name}`);
-      after.chains.delete(name);
+      flush.push({ op: "flush chain", chain: name });
+      deletes.push({ op: "delete chain", chain: name });
+      delta.chains.set(name, null);
       chainsDeleted++;
       continue;
     }
@@ -210,37 +261,47 @@ export function planNft(family: NftFamily, want: NftDesired, view: NftView | nul
     const policy = h?.base && !rehook && h.base.policy !== "accept";
     if (h && !rehook && !rewrite.has(name) && !policy && sameHashes(h.hashes, w.rules)) continue;
     assertSafeNftName(name);
-    if (h) flush.push(`flush chain ${t} ${name}`);
-    if (rehook) deletes.push(`delete chain ${t} ${name}`);
-    if (!h || rehook || policy) declare.push(`add chain ${t} ${name}${w.base ? ` { ${baseChainLine(w.base)} }` : ""}`);
+    if (h) flush.push({ op: "flush chain", chain: name });
+    if (rehook) deletes.push({ op: "delete chain", chain: name });
+    if (!h || rehook || policy) declare.push({ op: "add chain", chain: name, base: w.base });
     for (const r of w.rules) {
       assertSafeNftRule(r.text);
-      rules.push(`add rule ${t} ${name} ${r.text}`);
+      rules.push({ op: "add rule", chain: name, rule: r.text });
     }
     const base = w.base && { ...w.base, policy: "accept" };
-    after.chains.set(name, { base, hashes: w.rules.map((r) => r.hash) } satisfies ViewChain);
+    delta.chains.set(name, { base, hashes: w.rules.map((r) => r.hash) } satisfies ViewChain);
     chainsWritten++;
     if (w.base) hooksWritten++;
   }
   // Map elements name chains: deleted before any chain goes, added once the chains exist (plan-objects.ts).
-  const cmds = [
+  // The object planner's commands are text: a transaction holding one goes through nft -f.
+  const text = (cmds: readonly string[]): NftCommand[] => cmds.map((t) => ({ op: "text", text: t }));
+  const commands: NftCommand[] = [
     ...flush,
-    ...objs.elementDeletes,
+    ...text(objs.elementDeletes),
     ...deletes,
-    ...objs.deletes,
+    ...text(objs.deletes),
     ...setCmds,
-    ...objs.declares,
+    ...text(objs.declares),
     ...declare,
-    ...objs.elementAdds,
+    ...text(objs.elementAdds),
     ...rules,
   ];
-  const script = cmds.length ? `${cmds.join("\n")}\n` : "";
+  const script = commandsScript(family, commands);
   setsWritten += objs.setsWritten;
   setsDeleted += objs.setsDeleted;
   added += objs.elementsAdded;
   removed += objs.elementsRemoved;
   const stats = { chainsWritten, chainsDeleted, hooksWritten, setsWritten, setsDeleted };
-  return { script, after, ...stats, elementsAdded: added, elementsRemoved: removed, linesWritten: cmds.length };
+  return {
+    script,
+    commands,
+    delta,
+    ...stats,
+    elementsAdded: added,
+    elementsRemoved: removed,
+    linesWritten: commands.length,
+  };
 }
 
 /** No table yet: the whole table in one transaction, the very text felix-dump prints. */
@@ -295,10 +356,6 @@ function kernelName(name: string): void {
 function kernelElement(e: string, set: string): string {
   if (!isSafeNftElement(e)) throw new NftError(`set ${set} holds an element ${JSON.stringify(e)} we will not write`);
   return e;
-}
-
-export function setTypeText(spec: NftSetSpec): string {
-  return `type ${spec.type};${spec.interval ? " flags interval;" : ""}`;
 }
 
 /** Whether a rule text refers to set `name` (`@name` as a whole token). */

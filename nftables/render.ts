@@ -115,7 +115,7 @@ function portsText(ports: readonly PortRange[]): string {
 const CT_ORDER: readonly CtState[] = ["INVALID", "ESTABLISHED", "RELATED", "NEW", "UNTRACKED"];
 
 /** ICMPv6 types by the names nft lists them with. */
-const ICMPV6_TYPES: Readonly<Record<number, string>> = {
+export const ICMPV6_TYPES: Readonly<Record<number, string>> = {
   1: "destination-unreachable",
   2: "packet-too-big",
   3: "time-exceeded",
@@ -133,7 +133,7 @@ const ICMPV6_TYPES: Readonly<Record<number, string>> = {
 };
 
 /** ICMP types and codes by the names nft lists them with (others are numbers). */
-const ICMP_TYPES: Readonly<Record<number, string>> = {
+export const ICMP_TYPES: Readonly<Record<number, string>> = {
   0: "echo-reply",
   3: "destination-unreachable",
   4: "source-quench",
@@ -150,7 +150,7 @@ const ICMP_TYPES: Readonly<Record<number, string>> = {
   17: "address-mask-request",
   18: "address-mask-reply",
 };
-const ICMP_CODES: Readonly<Record<number, string>> = {
+export const ICMP_CODES: Readonly<Record<number, string>> = {
   0: "net-unreachable",
   1: "host-unreachable",
   2: "prot-unreachable",
@@ -160,7 +160,7 @@ const ICMP_CODES: Readonly<Record<number, string>> = {
   10: "host-prohibited",
   13: "admin-prohibited",
 };
-const ICMPV6_CODES: Readonly<Record<number, string>> = {
+export const ICMPV6_CODES: Readonly<Record<number, string>> = {
   0: "no-route",
   1: "admin-prohibited",
   3: "addr-unreachable",

@@ -4,7 +4,7 @@
 // here, so one transaction carries both, in an order that keeps references
 // valid (plan.ts).
 //
-// The kernel is read (`nft -j list table`) only when the cached view is not
+// The kernel is read (over netlink, else `nft -j list table`) only when the cached view is not
 // trusted: at start, after `invalidate()` (the refresh timer, drift repair)
 // and after a refused transaction. Otherwise the view is what the last
 // successful transaction left, and only what changed since the desired state
@@ -17,13 +17,18 @@
 
 import { type NftBackend, NftError } from "./backend.js";
 import { NFT_TABLE } from "./names.js";
-import { type NftDesired, type NftPlanStats, planNft } from "./plan.js";
+import { applyPlan, type NftDesired, type NftPlanStats, planNft, setAfter } from "./plan.js";
 import { type NftView, parseNftJson } from "./view.js";
 
 export interface NftSyncResult extends NftPlanStats {
+  /** Bytes of the `nft -f` script, or of the netlink batch when it went that way. */
   readonly bytesWritten: number;
-  /** Time spent inside `nft -f`, ms. */
+  /** Time spent inside `nft -f` or the netlink batch, ms. */
   readonly restoreMs: number;
+  /** How the transaction went: none (in sync), netlink, or nft -f. */
+  readonly via: "none" | "netlink" | "nft";
+  /** Why a change the backend could write over netlink went through `nft -f`. */
+  readonly fallback?: string;
 }
 
 export interface NftSyncerOptions {
@@ -31,6 +36,8 @@ export interface NftSyncerOptions {
   readonly initialBackoffMs?: number;
   readonly sleep?: (ms: number) => Promise<void>;
   readonly onRetry?: (attempt: number, error: Error) => void;
+  /** A change went through `nft -f` because the netlink writer could not express it. */
+  readonly onFallback?: (reason: string) => void;
 }
 
 const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -44,8 +51,11 @@ export class NftTableSyncer {
   readonly initialBackoffMs: number;
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly onRetry?: (attempt: number, error: Error) => void;
+  private readonly onFallback?: (reason: string) => void;
   /** Refused transactions since start, for metrics. */
   failures = 0;
+  /** Changes that went through `nft -f` though the backend writes over netlink. */
+  fallbacks = 0;
 
   constructor(
     readonly backend: NftBackend,
@@ -55,6 +65,7 @@ export class NftTableSyncer {
     this.initialBackoffMs = o.initialBackoffMs ?? 50;
     this.sleep = o.sleep ?? defaultSleep;
     this.onRetry = o.onRetry;
+    this.onFallback = o.onFallback;
   }
 
   /** Forget the cached kernel view: the next apply reads the table and repairs any drift. */
@@ -95,6 +106,14 @@ export class NftTableSyncer {
   /** The kernel's table as the syncer sees it (reads it when not cached). */
   async read(): Promise<NftView | null> {
     if (this.view === undefined) {
+      if (this.backend.readView) {
+        try {
+          this.view = await this.backend.readView();
+        } catch (e) {
+          throw new NftError(`cannot read our table over netlink: ${(e as Error).message}`);
+        }
+        return this.view;
+      }
       const json = await this.backend.list();
       try {
         this.view = json === undefined ? null : parseNftJson(json);
@@ -107,20 +126,41 @@ export class NftTableSyncer {
 
   private async applyOnce(desired: NftDesired, recreate: boolean): Promise<NftSyncResult> {
     const family = this.backend.family;
-    const plan = recreate ? planNft(family, desired, null) : planNft(family, desired, await this.read(), this.applied);
+    const before = recreate ? null : await this.read();
+    const plan = recreate ? planNft(family, desired, null) : planNft(family, desired, before, this.applied);
     // `add table` first: deleting a table that is not there would fail the transaction.
     const script = recreate
       ? `add table ${family} ${NFT_TABLE}\ndelete table ${family} ${NFT_TABLE}\n${plan.script}`
       : plan.script;
     let restoreMs = 0;
+    let bytesWritten = Buffer.byteLength(script);
+    let via: NftSyncResult["via"] = script ? "nft" : "none";
+    let fallback: string | undefined;
     if (script) {
       const t0 = performance.now();
-      await this.backend.transact(script);
+      const w =
+        !recreate && plan.commands && this.backend.write
+          ? await this.backend.write(plan.commands, {
+              setKey: (n) => setAfter(before, plan, n),
+              elementsBefore: (n) => before?.sets.get(n)?.elements,
+            })
+          : undefined;
+      if (w && "bytes" in w) {
+        via = "netlink";
+        bytesWritten = w.bytes;
+      } else {
+        if (w) {
+          fallback = w.unsupported;
+          this.fallbacks++;
+          this.onFallback?.(fallback);
+        }
+        await this.backend.transact(script);
+      }
       restoreMs = performance.now() - t0;
     }
-    this.view = plan.after;
+    this.view = applyPlan(before, plan);
     this.applied = desired;
-    const { script: _s, after: _a, ...stats } = plan;
-    return { ...stats, bytesWritten: Buffer.byteLength(script), restoreMs };
+    const { script: _s, after: _a, delta: _d, commands: _c, ...stats } = plan;
+    return { ...stats, bytesWritten, restoreMs, via, ...(fallback ? { fallback } : {}) };
   }
 }

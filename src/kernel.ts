@@ -13,7 +13,14 @@ import { TableSyncer } from "../iptables/table-syncer.js";
 import { IpvsSync } from "../ipvs/ipvs-sync.js";
 import { IpvsadmBackend } from "../ipvs/ipvsadm-backend.js";
 import { IpCommandDevice } from "../ipvs/service-device.js";
-import { ExecNftBackend, type NftBackend, nftAvailable } from "../nftables/backend.js";
+import {
+  ExecNftBackend,
+  type NftBackend,
+  type NftFamily,
+  type NftWriteResult,
+  nftAvailable,
+} from "../nftables/backend.js";
+import { NetlinkNftBackend } from "../nftables/netlink/backend.js";
 import { NftTableSyncer } from "../nftables/table-syncer.js";
 import { ConntrackCli, findConntrack } from "../routes/conntrack.js";
 import { NeighborReconciler } from "../routes/neighbor-reconciler.js";
@@ -69,12 +76,17 @@ export async function kernelDataplane(
     );
   }
   if (cfg.ipv6Support && !ipv6) log.warn("IPv6 support is on but ip6tables is not usable here: programming IPv4 only");
+  const nftClose: (() => void)[] = [];
   const nftSyncer = (family: 4 | 6) =>
-    new NftTableSyncer(new CountingNftBackend(new ExecNftBackend(family === 4 ? "ip" : "ip6"), metrics), {
+    new NftTableSyncer(new CountingNftBackend(nftBackend(family === 4 ? "ip" : "ip6", nftClose, log), metrics), {
       onRetry: (attempt, e) => {
         const err = e as Error & { line?: string };
-        log.warn({ family, attempt, err: err.message, line: err.line }, "nft -f failed; resyncing and retrying");
+        log.warn(
+          { family, attempt, err: err.message, line: err.line },
+          "nft transaction failed; resyncing and retrying",
+        );
       },
+      onFallback: (reason) => log.info({ family, reason }, "nftables change written with nft -f"),
     });
   const policySteps: { ipsets?: IpsetSyncer; ipv4?: TableSyncer; ipv6?: TableSyncer; nft?: NftPolicy } = nft
     ? { nft: { ipv4: nftSyncer(4), ...(ipv6 ? { ipv6: nftSyncer(6) } : {}) } }
@@ -107,6 +119,7 @@ export async function kernelDataplane(
     close: () => {
       netlink.close();
       neighbors.close();
+      for (const c of nftClose) c();
     },
   };
 }
@@ -121,6 +134,22 @@ async function iptablesLeftovers(): Promise<Leftovers | undefined> {
   }
   const ipsets = (await ipsetAvailable()) ? new IpsetSyncer(new ExecIpsetBackend()) : undefined;
   return tables.length > 0 || ipsets ? new IptablesLeftovers(tables, ipsets) : undefined;
+}
+
+/**
+ * Our table's backend: changes over netlink (no nft cache fetch per change),
+ * whole-table loads and listings through nft; nft alone if no netlink socket opens.
+ */
+function nftBackend(family: NftFamily, closers: (() => void)[], log: Logger): NftBackend {
+  const exec = new ExecNftBackend(family);
+  try {
+    const b = new NetlinkNftBackend(exec);
+    closers.push(() => b.close());
+    return b;
+  } catch (e) {
+    log.warn({ family, err: (e as Error).message }, "no NETLINK_NETFILTER socket: nftables changes go through nft -f");
+    return exec;
+  }
 }
 
 /** iptables mode: our `calico` nft tables, where nft runs. */
@@ -143,7 +172,10 @@ export class CountingNftBackend implements NftBackend {
   constructor(
     private readonly inner: NftBackend,
     private readonly metrics: Metrics,
-  ) {}
+  ) {
+    if (inner.write) this.write = this.countWrite.bind(this);
+    if (inner.readView) this.readView = inner.readView.bind(inner);
+  }
   get family() {
     return this.inner.family;
   }
@@ -155,6 +187,20 @@ export class CountingNftBackend implements NftBackend {
     try {
       await this.inner.transact(script);
     } catch (e) {
+      this.metrics.restoreErrors.inc();
+      throw e;
+    }
+  }
+  readonly write?: NftBackend["write"];
+  readonly readView?: NftBackend["readView"];
+  private async countWrite(...[commands, ctx]: Parameters<NonNullable<NftBackend["write"]>>): Promise<NftWriteResult> {
+    try {
+      const r = await (this.inner.write as NonNullable<NftBackend["write"]>).call(this.inner, commands, ctx);
+      if ("bytes" in r) this.metrics.restoreCalls.inc();
+      else this.metrics.nftNetlinkFallbacks.inc();
+      return r;
+    } catch (e) {
+      this.metrics.restoreCalls.inc();
       this.metrics.restoreErrors.inc();
       throw e;
     }

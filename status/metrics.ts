@@ -19,6 +19,11 @@ export class Metrics {
     help: "Number of iptables-restore errors (each is retried after a full resync).",
     registers: [this.registry],
   });
+  readonly nftNetlinkFallbacks = new Counter({
+    name: "felix_nft_netlink_fallbacks",
+    help: "nftables changes written with nft -f because the netlink writer could not express them.",
+    registers: [this.registry],
+  });
   readonly applyTime = new Histogram({
     name: "felix_int_dataplane_apply_time_seconds",
     help: "Time to apply one DesiredState to the kernel.",

@@ -17,15 +17,14 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { computeDesiredState, type GraphConfig } from "../../calc-graph/calc-graph.js";
-import type { ResourceUpdate } from "../../model/resource.js";
+import { computeDesiredState } from "../../calc-graph/calc-graph.js";
 import { NFT_TABLE } from "../../nftables/names.js";
-import { NFT_RULES } from "../../nftables/render.js";
 import { parseNftJson } from "../../nftables/view.js";
 import { diffNftTable } from "../../src/dump/live-diff-nft.js";
-import { caseNames, GOLDEN_DIR, loadGoldenCase } from "../golden-cases.js";
+import { caseNames, GOLDEN_DIR } from "../golden-cases.js";
 import { skipIf } from "../helpers/skip.js";
 import { createNetns, deleteNetns, netnsSkipReason } from "../routes/netns.js";
+import { goldenCaseConfig } from "./golden-state.js";
 import { nftRuleset } from "./ruleset.js";
 
 const noNft = spawnSync("sh", ["-c", "command -v nft"]).status !== 0;
@@ -76,10 +75,7 @@ function listedRules(family: "ip" | "ip6"): Map<string, string> {
   return out;
 }
 
-async function caseConfig(name: string): Promise<{ cfg: GraphConfig; updates: ResourceUpdate[] }> {
-  const { cfg, updates } = await loadGoldenCase(name);
-  return { cfg: { ...cfg, ruleRenderer: NFT_RULES }, updates };
-}
+const caseConfig = goldenCaseConfig;
 
 test("nft check: a ruleset with a jump to a missing chain is refused (the check can fail)", skipIf(skip), async () => {
   const { cfg, updates } = await caseConfig("allow-all-ingress");

@@ -6,78 +6,22 @@
 
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
-import { basename, join } from "node:path";
 import { test } from "node:test";
-import { computeDesiredState, type GraphConfig } from "../../calc-graph/calc-graph.js";
-import type { DesiredState } from "../../calc-graph/desired-state.js";
-import type { ProxyMode } from "../../calc-graph/services/model.js";
 import { ExecNftBackend, type NftBackend } from "../../nftables/backend.js";
 import { desiredView } from "../../nftables/plan.js";
-import { NFT_RULES } from "../../nftables/render.js";
 import { NftTableSyncer } from "../../nftables/table-syncer.js";
 import { renderNftTable } from "../../nftables/table-text.js";
-import { type NftView, parseNftJson } from "../../nftables/view.js";
-import { graphConfigFromEnv } from "../../src/config.js";
-import { readManifestDir } from "../../src/datastore/manifests.js";
-import { caseNames, GOLDEN_DIR } from "../golden-cases.js";
+import { parseNftJson } from "../../nftables/view.js";
+import { caseNames } from "../golden-cases.js";
 import { skipIf } from "../helpers/skip.js";
 import { createNetns, deleteNetns, netnsSkipReason } from "../routes/netns.js";
+import { goldenNftState, INEXPRESSIBLE, plainView, sortedElements } from "./golden-state.js";
 
 const skip = netnsSkipReason() ?? (spawnSync("sh", ["-c", "command -v nft"]).status !== 0 && "needs nft");
-const INEXPRESSIBLE = new Set(["svc-ipv6", "svc-session-affinity"]);
-
-async function state(name: string): Promise<DesiredState> {
-  const d = join(GOLDEN_DIR, name);
-  const spec = JSON.parse(readFileSync(join(d, "case.json"), "utf8")) as {
-    node: string;
-    proxyMode?: ProxyMode;
-    env?: Record<string, string>;
-    kubeIPVSDevice?: boolean;
-  };
-  const parsed = await readManifestDir(d);
-  assert.deepEqual(
-    parsed.problems.filter((p) => basename(p.file) !== "case.json"),
-    [],
-  );
-  const base: GraphConfig = spec.env
-    ? graphConfigFromEnv(spec.node, { ...spec.env, ...(spec.proxyMode ? { FELIX_PROXYMODE: spec.proxyMode } : {}) })
-    : { nodeName: spec.node, proxyMode: spec.proxyMode };
-  return computeDesiredState(
-    { ...base, ...(spec.kubeIPVSDevice ? { kubeIPVSSupport: true } : {}), ruleRenderer: NFT_RULES },
-    parsed.updates,
-  );
-}
-
-function plain(v: NftView | null | undefined) {
-  const view = v ?? { chains: new Map(), sets: new Map() };
-  return {
-    chains: Object.fromEntries([...view.chains].sort(([a], [b]) => (a < b ? -1 : 1))),
-    sets: Object.fromEntries(
-      [...view.sets]
-        .sort(([a], [b]) => (a < b ? -1 : 1))
-        .map(([n, x]) => [n, { ...x, elements: [...x.elements].sort() }]),
-    ),
-  };
-}
 
 async function read(b: NftBackend) {
   const j = await b.list();
-  return plain(j === undefined ? undefined : parseNftJson(j));
-}
-
-function sortedElements(text: string): string {
-  return text.replace(/elements = \{ ([^}]*) \}/g, (_m, body: string) => {
-    const lines = body.split(/,\n\s*/).map((l) => l.split(", "));
-    const items = lines.flat().sort();
-    let at = 0;
-    const out = lines.map((l) => {
-      const part = items.slice(at, at + l.length);
-      at += l.length;
-      return part.join(", ");
-    });
-    return `elements = { ${out.join(",\n\t\t\t     ")} }`;
-  });
+  return plainView(j === undefined ? undefined : parseNftJson(j));
 }
 
 test("every golden case: the syncer's cold load lists as rendered and reads back as desired; warm moves between cases too", {
@@ -94,13 +38,13 @@ test("every golden case: the syncer's cold load lists as rendered and reads back
     const cold = createNetns("nftgcold");
     try {
       for (const name of names) {
-        const s = await state(name);
+        const s = await goldenNftState(name);
         for (const family of ["ip", "ip6"] as const) {
           const tables = family === "ip" ? s.iptables.ipv4 : s.iptables.ipv6;
           const b = new ExecNftBackend(family, ["ip", "netns", "exec", cold]);
           spawnSync("ip", ["netns", "exec", cold, "nft", "flush", "ruleset"]);
           await new NftTableSyncer(b).apply(tables, s.ipsets, s.nftObjects);
-          const want = plain(desiredView(family, { tables, sets: s.ipsets, objects: s.nftObjects }));
+          const want = plainView(desiredView(family, { tables, sets: s.ipsets, objects: s.nftObjects }));
           assert.deepEqual(await read(b), want, `${name} ${family}: cold read-back`);
           const text = renderNftTable(family, tables, s.ipsets, s.nftObjects);
           const listed = spawnSync("ip", ["netns", "exec", cold, "nft", "-s", "list", "table", family, "calico"], {

@@ -18,6 +18,7 @@ import { type NftView, parseNftJson } from "../../nftables/view.js";
 import { skipIf } from "../helpers/skip.js";
 import { createNetns, deleteNetns, netnsSkipReason } from "../routes/netns.js";
 import { chain, r, set, smallDesired, tables } from "./fixtures.js";
+import { plainView, sortedElements } from "./golden-state.js";
 
 const missing = ["nft", "iptables-nft", "python3"].find((t) => spawnSync("sh", ["-c", `command -v ${t}`]).status !== 0);
 const skip = netnsSkipReason() ?? (missing && `needs ${missing}`);
@@ -45,16 +46,8 @@ function nft(ns: string, ...args: string[]): string {
   return p.out;
 }
 
-/** A view as plain data: chains by name, sets with sorted elements. */
-function plain(v: NftView | null) {
-  if (!v) return null;
-  return {
-    chains: Object.fromEntries([...v.chains].sort(([a], [b]) => (a < b ? -1 : 1))),
-    sets: Object.fromEntries(
-      [...v.sets].sort(([a], [b]) => (a < b ? -1 : 1)).map(([n, s]) => [n, { ...s, elements: [...s.elements].sort() }]),
-    ),
-  };
-}
+/** A view as plain data (null: no table). */
+const plain = (v: NftView | null) => v && plainView(v);
 
 async function kernelView(b: NftBackend) {
   const j = await b.list();
@@ -64,25 +57,6 @@ async function kernelView(b: NftBackend) {
 /** What our table must read back as once `d` is loaded. */
 async function desiredView(family: NftFamily, d: ReturnType<typeof smallDesired>) {
   return plain(loadedView(family, d));
-}
-
-/**
- * A listing with each `elements = { … }` block's elements sorted (a hash set
- * lists in the kernel's hash order) but its line breaks kept where they were,
- * so the wrapping is still compared.
- */
-function sortedElements(text: string): string {
-  return text.replace(/elements = \{ ([^}]*) \}/g, (_m, body: string) => {
-    const lines = body.split(/,\n\s*/).map((l) => l.split(", "));
-    const items = lines.flat().sort();
-    let at = 0;
-    const out = lines.map((l) => {
-      const part = items.slice(at, at + l.length);
-      at += l.length;
-      return part.join(", ");
-    });
-    return `elements = { ${out.join(",\n\t\t\t     ")} }`;
-  });
 }
 
 describe("nftables syncer on the real nft", { ...skipIf(skip), timeout: 120_000 }, () => {

@@ -4,7 +4,9 @@
 // namespace and to the fake: nft must accept every transaction (so the order
 // inside each keeps references valid), and after each step both kernels must
 // read back exactly as the desired state. Some steps refresh first (the full
-// diff against a read-back instead of the O(change) one).
+// diff against a read-back instead of the O(change) one). A third syncer
+// writes the same steps over netlink (nftables/netlink/) into its own
+// namespace and must read back alike: the netlink writer agrees with nft -f.
 
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -15,12 +17,15 @@ import type { IpSetState } from "../../model/ipset.js";
 import type { HookRules, RenderedChain, RenderedRule } from "../../model/tables.js";
 import { ExecNftBackend, type NftBackend } from "../../nftables/backend.js";
 import { FakeNftBackend } from "../../nftables/fake-backend.js";
+import { NetlinkNftBackend } from "../../nftables/netlink/backend.js";
+import { RelayTransport } from "../../nftables/netlink/relay.js";
 import { desiredView, type NftDesired } from "../../nftables/plan.js";
 import { NftTableSyncer } from "../../nftables/table-syncer.js";
-import { type NftView, parseNftJson } from "../../nftables/view.js";
+import { parseNftJson } from "../../nftables/view.js";
 import { skipIf } from "../helpers/skip.js";
 import { createNetns, deleteNetns, netnsSkipReason } from "../routes/netns.js";
 import { tables } from "./fixtures.js";
+import { plainView } from "./golden-state.js";
 
 const skip = netnsSkipReason() ?? (spawnSync("sh", ["-c", "command -v nft"]).status !== 0 && "needs nft");
 
@@ -79,17 +84,7 @@ function desired(s: Step): NftDesired {
   return { tables: tables({ filter: { chains, hooks } }), sets };
 }
 
-function plain(v: NftView | null | undefined) {
-  const view = v ?? { chains: new Map(), sets: new Map() };
-  return {
-    chains: Object.fromEntries([...view.chains].sort(([a], [b]) => (a < b ? -1 : 1))),
-    sets: Object.fromEntries(
-      [...view.sets]
-        .sort(([a], [b]) => (a < b ? -1 : 1))
-        .map(([n, x]) => [n, { ...x, elements: [...x.elements].sort() }]),
-    ),
-  };
-}
+const plain = plainView;
 
 async function read(b: NftBackend) {
   const j = await b.list();
@@ -101,30 +96,43 @@ test("random transitions: nft accepts every transaction and both kernels read ba
   timeout: 300_000,
 }, async () => {
   const ns = createNetns("fxnftx");
+  const nlns = createNetns("fxnftnl");
+  const netlink = new NetlinkNftBackend(
+    new ExecNftBackend("ip", ["ip", "netns", "exec", nlns]),
+    new RelayTransport(nlns),
+  );
   try {
     let transactions = 0;
+    let overNetlink = 0;
     await fc.assert(
       fc.asyncProperty(fc.array(stepArb, { minLength: 1, maxLength: 6 }), async (steps) => {
-        spawnSync("ip", ["netns", "exec", ns, "nft", "flush", "ruleset"]);
+        for (const n of [ns, nlns]) spawnSync("ip", ["netns", "exec", n, "nft", "flush", "ruleset"]);
         const real = new ExecNftBackend("ip", ["ip", "netns", "exec", ns]);
         const fake = new FakeNftBackend("ip");
-        const syncers = [new NftTableSyncer(real, { retries: 0 }), new NftTableSyncer(fake, { retries: 0 })];
+        const syncers = [real, fake, netlink].map((b) => new NftTableSyncer(b, { retries: 0 }));
         for (const s of steps) {
           const d = desired(s);
           for (const syncer of syncers) {
             if (s.refresh) syncer.invalidate();
             const res = await syncer.apply(d.tables, d.sets);
-            if (res.linesWritten) transactions++;
+            if (res.linesWritten && syncer.backend === real) transactions++;
+            if (res.via === "netlink") overNetlink++;
+            // Only a new base chain (start-up) is left to nft -f.
+            if (res.fallback) assert.match(res.fallback, /base chain filter-FORWARD/);
           }
           const want = plain(desiredView("ip", d));
           assert.deepEqual(await read(real), want);
           assert.deepEqual(await read(fake), want);
+          assert.deepEqual(await read(netlink), want, "written over netlink");
         }
       }),
       { numRuns: 25, seed: 18 },
     );
     assert.ok(transactions > 50, `only ${transactions} transactions`);
+    assert.ok(overNetlink > 30, `only ${overNetlink} transactions over netlink`);
   } finally {
+    netlink.close();
+    deleteNetns(nlns);
     deleteNetns(ns);
   }
 });

@@ -1,0 +1,173 @@
+// The netlink encoder without a kernel: the wire format round-trips, element
+// keys are nft's, and hostile or unknown input is refused as NetlinkUnsupported
+// (so the transaction goes through nft -f, which has its own checks) — never
+// truncated, never encoded as something else, never another exception.
+// netlink-kernel.test.ts proves the encodings against the real kernel and nft.
+
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import fc from "fast-check";
+import type { NftCommand } from "../../nftables/commands.js";
+import { encodeMessage, parseAttrs, splitMessages, str, u32be } from "../../nftables/netlink/codec.js";
+import { keyLayout, NetlinkUnsupported, wireElements } from "../../nftables/netlink/elements.js";
+import { encodeCommands } from "../../nftables/netlink/messages.js";
+import { compileRule } from "../../nftables/netlink/rule-compile.js";
+
+const ctx = {
+  family: "ip" as const,
+  setKey: (n: string) => (n === "s" ? { type: "ipv4_addr", interval: false } : undefined),
+  anonSet: () => ({ name: "__set%d", id: 1 }),
+};
+const none = { setKey: () => undefined, elementsBefore: () => undefined };
+
+test("a message round-trips: header, nfgenmsg, nested attributes padded to 4 bytes", () => {
+  const m = encodeMessage({ type: 0xa06, flags: 5, family: 2, attrs: [str(1, "calico"), u32be(3, 7)] }, 42);
+  const [r] = splitMessages(m);
+  assert.equal(r.type, 0xa06);
+  assert.equal(r.seq, 42);
+  assert.equal(r.body[0], 2); // NFPROTO_IPV4
+  const a = parseAttrs(r.body.subarray(4));
+  assert.equal(a.get(1)?.toString(), "calico\0");
+  assert.equal(a.get(3)?.readUInt32BE(0), 7);
+  assert.equal(m.length % 4, 0);
+});
+
+test("elements: an interval is a start and an end one past it; the last key is open; concatenations carry KEY_END", () => {
+  const iv = keyLayout("ipv4_addr", true);
+  assert.deepEqual(
+    wireElements(iv, "10.0.0.0/24").map((w) => [w.key.toString("hex"), w.flags ?? 0]),
+    [
+      ["0a000000", 0],
+      ["0a000100", 1],
+    ],
+  );
+  const open = wireElements(iv, "255.255.255.0/24");
+  assert.equal(open.length, 1);
+  assert.ok(open[0].udata, "open interval flagged in user data");
+  const cat = wireElements(
+    keyLayout("ipv4_addr . inet_proto . inet_service . ipv4_addr", true),
+    "10.0.0.1 . tcp . 80 . 10.2.0.0/16",
+  );
+  assert.equal(cat[0].key.toString("hex"), "0a000001060000000050000" + "00a020000");
+  assert.equal(cat[0].keyEnd?.toString("hex"), "0a000001060000000050000" + "00a02ffff");
+});
+
+test("elements of the wrong family, host bits, ranges where none belong, bad ports are refused", () => {
+  const plain = keyLayout("ipv4_addr", false);
+  for (const [k, e] of [
+    [plain, "fd00::1"],
+    [plain, "10.0.0.0/24"],
+    [keyLayout("ipv4_addr", true), "10.0.0.1/24"],
+    [keyLayout("ipv4_addr . inet_proto . inet_service", false), "10.0.0.1 . tcp . 65536"],
+    [keyLayout("ipv4_addr . inet_proto . inet_service", false), "10.0.0.1 . icmp . 1"],
+    [plain, "10.0.0.1 . tcp"],
+  ] as const) {
+    assert.throws(() => wireElements(k, e), NetlinkUnsupported, e);
+  }
+  assert.throws(() => keyLayout("ipv4_addr . mark", false), NetlinkUnsupported);
+});
+
+test("hostile rule texts are refused, not encoded", () => {
+  const bad = [
+    'accept; flush ruleset comment "cali:x"',
+    "accept\nflush ruleset",
+    'iifname "eth0" accept comment "cali:x" accept',
+    'iifname "a\\" drop" accept',
+    'iifname "0123456789abcdef" accept',
+    "ip saddr 10.0.0.1/33 accept",
+    "ip saddr 10.0.0.1/24 accept",
+    "ip saddr fd00::1 accept",
+    "ip6 saddr fd00::1 accept",
+    `ip saddr @${"s".repeat(256)} accept`,
+    "ip saddr @s x accept",
+    `jump ${"c".repeat(256)}`,
+    "jump c;d",
+    "tcp dport 65536 accept",
+    "tcp dport { 80, 81-90 } accept",
+    "tcp dport { 80, 80 } accept",
+    "meta mark & 0x1 == 0x1 accept",
+    `accept comment "${"c".repeat(129)}"`,
+    `log prefix "${"p".repeat(128)}" group 1`,
+    "meta skuid 0 accept",
+    "snat to fd00::1",
+    "ip daddr . meta l4proto . th dport @unknown accept",
+  ];
+  for (const t of bad) assert.throws(() => compileRule(t, ctx), NetlinkUnsupported, t);
+});
+
+test("any text either compiles or is refused as NetlinkUnsupported (no other exception)", () => {
+  const words = fc.constantFrom(
+    "ip",
+    "saddr",
+    "daddr",
+    "10.0.0.0/8",
+    "!=",
+    "@s",
+    ".",
+    "meta",
+    "l4proto",
+    "mark",
+    "&",
+    "==",
+    "0x00010000",
+    "set",
+    "|",
+    "tcp",
+    "dport",
+    "{",
+    "}",
+    ",",
+    "80-90",
+    "ct",
+    "state",
+    "!",
+    "new,established",
+    "fib",
+    "type",
+    "local",
+    "oif",
+    "0",
+    "icmp",
+    "code",
+    "echo-request",
+    "masquerade",
+    "to",
+    ":1-2",
+    "fully-random",
+    "jump",
+    "accept",
+    '"x"',
+    "comment",
+    "log",
+    "prefix",
+    "group",
+  );
+  fc.assert(
+    fc.property(fc.array(words, { maxLength: 12 }), (ws) => {
+      try {
+        compileRule(ws.join(" "), ctx);
+      } catch (e) {
+        if (!(e instanceof NetlinkUnsupported)) throw e;
+      }
+    }),
+    { numRuns: 3000, seed: 18 },
+  );
+});
+
+test("names longer than nft's limit or holding a NUL are refused before anything is sent", () => {
+  const cmds: NftCommand[][] = [
+    [{ op: "add chain", chain: "c".repeat(256) }],
+    [{ op: "flush chain", chain: "a\0b" }],
+    [{ op: "delete set", set: "" }],
+  ];
+  for (const c of cmds) assert.throws(() => encodeCommands("ip", c, none), NetlinkUnsupported);
+  assert.equal(encodeCommands("ip", [{ op: "add chain", chain: "c".repeat(255) }], none).length, 1);
+});
+
+test("a big element command is split into messages whose attributes fit 16-bit lengths", () => {
+  const key = { type: "ipv6_addr", interval: true };
+  const elements = Array.from({ length: 3000 }, (_, i) => `fd00:${i.toString(16)}::/64`);
+  const msgs = encodeCommands("ip6", [{ op: "add element", set: "big", key, elements }], none);
+  assert.ok(msgs.length > 1);
+  for (const m of msgs) assert.ok(encodeMessage(m.msg, 1).length < 65_536);
+});

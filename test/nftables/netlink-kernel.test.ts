@@ -1,0 +1,212 @@
+// The netlink writer against the real kernel, in throwaway namespaces. Every
+// golden case is written over netlink (sets, elements, chains, rules, by the
+// planner's own commands; only the base chains are declared by nft -f first)
+// into one namespace and loaded by `nft -f` into another: `nft -s list` of the
+// netlink one prints what renderNftTable rendered, and `nft --debug=netlink
+// list` prints the same bytecode for both (so the expressions are nft's own,
+// not merely something that lists alike). A batch refused in its middle
+// changes nothing and names the refused command.
+
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { after, before, test } from "node:test";
+import { ExecNftBackend, NftError, type NftFamily } from "../../nftables/backend.js";
+import { baseChainLine } from "../../nftables/chains.js";
+import type { NftCommand } from "../../nftables/commands.js";
+import { NetlinkNftBackend } from "../../nftables/netlink/backend.js";
+import { RelayTransport } from "../../nftables/netlink/relay.js";
+import { desiredView, planNft, setAfter } from "../../nftables/plan.js";
+import { renderNftTable } from "../../nftables/table-text.js";
+import { type NftView, parseNftJson } from "../../nftables/view.js";
+import { caseNames } from "../golden-cases.js";
+import { skipIf } from "../helpers/skip.js";
+import { createNetns, deleteNetns, netnsSkipReason } from "../routes/netns.js";
+import { goldenNftState, INEXPRESSIBLE, plainView, sortedElements } from "./golden-state.js";
+
+const skip = netnsSkipReason() ?? (spawnSync("sh", ["-c", "command -v nft"]).status !== 0 && "needs nft");
+
+let viaNft = "";
+let viaNetlink = "";
+const writers: Partial<Record<NftFamily, NetlinkNftBackend>> = {};
+before(() => {
+  if (skip) return;
+  viaNft = createNetns("nlgold-nft");
+  viaNetlink = createNetns("nlgold-nl");
+  for (const f of ["ip", "ip6"] as const) {
+    writers[f] = new NetlinkNftBackend(
+      new ExecNftBackend(f, ["ip", "netns", "exec", viaNetlink]),
+      new RelayTransport(viaNetlink),
+    );
+  }
+});
+after(() => {
+  for (const w of Object.values(writers)) w?.close();
+  if (viaNft) deleteNetns(viaNft);
+  if (viaNetlink) deleteNetns(viaNetlink);
+});
+
+function nft(ns: string, args: string[], input?: string) {
+  const r = spawnSync("ip", ["netns", "exec", ns, "nft", ...args], { encoding: "utf8", input, maxBuffer: 1 << 28 });
+  assert.equal(r.status, 0, `nft ${args.join(" ")}: ${r.stderr}`);
+  return r.stdout;
+}
+
+/**
+ * `nft --debug=netlink list table`: handles dropped, each set's element lines
+ * sorted, and sets and chains in name order (the writer creates the regular
+ * chains after nft made the base chains; a listing follows creation order).
+ */
+function bytecode(ns: string, family: NftFamily): string {
+  const blocks: string[][] = [];
+  for (const line of nft(ns, ["--debug=netlink", "list", "table", family, "calico"]).split("\n")) {
+    if (line.startsWith("table ")) break; // the listing proper follows the bytecode
+    // `ip calico @<set>` heads a set's elements, `ip calico <chain> <handle> [<position>]` a rule.
+    const head = /^ip6? calico (\S+)( \d+)*$/.exec(line);
+    if (head || blocks.length === 0) blocks.push([head ? head[1] : line]);
+    else if (line.startsWith("\telement ")) blocks[blocks.length - 1].push(line);
+    else blocks[blocks.length - 1].push(line);
+  }
+  for (const b of blocks) if (b[0].startsWith("@")) b.splice(1, b.length - 1, ...b.slice(1).sort());
+  return stableByName(blocks);
+}
+
+/** Blocks (first line = name) sorted by name, order within one name kept. */
+function stableByName(blocks: string[][]): string {
+  return blocks
+    .map((b, i) => ({ b, i }))
+    .sort((x, y) => (x.b[0] < y.b[0] ? -1 : x.b[0] > y.b[0] ? 1 : x.i - y.i))
+    .map((x) => x.b.join("\n"))
+    .join("\n");
+}
+
+/** `nft list table` text with its set and chain blocks in name order. */
+function byName(listing: string): string {
+  const blocks: string[][] = [];
+  for (const line of sortedElements(listing).split("\n")) {
+    if (/^\t(set|chain) /.test(line) || blocks.length === 0) blocks.push([line]);
+    else blocks[blocks.length - 1].push(line);
+  }
+  return stableByName(blocks.map((b) => b.filter((l) => l !== "" && l !== "}")));
+}
+
+/** The first differing line of two listings, with the lines before it. */
+function firstDifference(a: string, b: string): string {
+  const [x, y] = [a.split("\n"), b.split("\n")];
+  let i = 0;
+  while (i < x.length && x[i] === y[i]) i++;
+  return `${x.slice(Math.max(0, i - 8), i).join("\n")}\nnetlink: ${x[i]}\nother:   ${y[i]}`;
+}
+
+/** Only the base chains, declared by nft -f, as the writer leaves them to it. */
+function baseChainsOnly(family: NftFamily, want: NftView): { script: string; view: NftView } {
+  const view: NftView = { chains: new Map(), sets: new Map() };
+  let script = `add table ${family} calico\n`;
+  for (const [name, c] of want.chains) {
+    if (!c.base) continue;
+    script += `add chain ${family} calico ${name} { ${baseChainLine(c.base)} }\n`;
+    view.chains.set(name, { base: c.base, hashes: [] });
+  }
+  return { script, view };
+}
+
+for (const name of caseNames().filter((n) => !INEXPRESSIBLE.has(n))) {
+  test(`netlink writer: golden case ${name} lists as rendered, with nft's bytecode`, skipIf(skip), async () => {
+    const s = await goldenNftState(name);
+    for (const family of ["ip", "ip6"] as const) {
+      const tables = family === "ip" ? s.iptables.ipv4 : s.iptables.ipv6;
+      const want = { tables, sets: s.ipsets, objects: s.nftObjects };
+      const text = renderNftTable(family, tables, s.ipsets, s.nftObjects);
+      if (!text) continue;
+      const base = baseChainsOnly(family, desiredView(family, want));
+      const plan = planNft(family, want, base.view);
+      for (const ns of [viaNft, viaNetlink]) {
+        nft(ns, ["flush", "ruleset"]);
+        nft(ns, ["-f", "-"], base.script);
+      }
+      // The same transaction through nft -f, for the bytecode nft makes of it.
+      nft(viaNft, ["-f", "-"], plan.script);
+      const w = writers[family] as NetlinkNftBackend;
+      const r = await w.write(plan.commands as NftCommand[], {
+        setKey: (n) => setAfter(base.view, plan, n),
+        elementsBefore: () => undefined,
+      });
+      // kube-proxy's maps and affinity sets (FELIX_PROXYMODE=nftables) are nft -f's: the syncer falls back.
+      const objects = (plan.commands ?? []).some((c) => c.op === "text");
+      if (objects) {
+        assert.ok("unsupported" in r, `${name} ${family}: a map written over netlink`);
+        nft(viaNetlink, ["-f", "-"], plan.script);
+      } else {
+        assert.ok("bytes" in r, `${name} ${family}: not written over netlink: ${"unsupported" in r && r.unsupported}`);
+      }
+
+      const listed = nft(viaNetlink, ["-s", "list", "table", family, "calico"]);
+      const [got, rendered] = [byName(listed), byName(text)];
+      assert.ok(got === rendered, `${name} ${family}: nft -s list differs:\n${firstDifference(got, rendered)}`);
+      // Read back over netlink: what nft -j lists, and the view the syncer expects.
+      const viaJson = parseNftJson((await w.list()) as string);
+      assert.deepEqual(plainView(await w.readView()), plainView(viaJson), `${name} ${family}: netlink read-back`);
+      assert.deepEqual(plainView(viaJson), plainView(desiredView(family, want)), `${name} ${family}: as desired`);
+      const [ours, theirs] = [bytecode(viaNetlink, family), bytecode(viaNft, family)];
+      assert.ok(ours === theirs, `${name} ${family}: bytecode differs:\n${firstDifference(ours, theirs)}`);
+    }
+  });
+}
+
+const key = { type: "ipv4_addr", interval: true };
+const onlyS = { setKey: (n: string) => (n === "s" ? key : undefined), elementsBefore: () => undefined };
+
+test("a batch refused in its middle changes nothing and names the refused command", skipIf(skip), async () => {
+  nft(viaNetlink, ["flush", "ruleset"]);
+  nft(viaNetlink, ["-f", "-"], "table ip calico {\n  chain filter-keep {\n    accept\n  }\n}\n");
+  const before = nft(viaNetlink, ["list", "ruleset"]);
+  const cmds: NftCommand[] = [
+    { op: "add set", set: "s", key },
+    { op: "add element", set: "s", key, elements: ["10.0.0.0/24"] },
+    { op: "flush chain", chain: "filter-keep" },
+    { op: "add chain", chain: "filter-a" },
+    { op: "add rule", chain: "filter-a", rule: 'ip saddr @s accept comment "cali:a"' },
+    { op: "add rule", chain: "filter-a", rule: 'jump filter-missing comment "cali:b"' },
+    { op: "add chain", chain: "filter-z" },
+  ];
+  const w = writers.ip as NetlinkNftBackend;
+  await assert.rejects(
+    w.write(cmds, onlyS),
+    (e: Error) =>
+      e instanceof NftError && e.lineNumber === 5 && /ENOENT/.test(e.message) && /filter-missing/.test(e.message),
+  );
+  assert.equal(nft(viaNetlink, ["list", "ruleset"]), before);
+  // The same commands without the bad rule go in.
+  const ok = await w.write(
+    cmds.filter((_c, i) => i !== 5),
+    onlyS,
+  );
+  assert.ok("bytes" in ok);
+  assert.match(nft(viaNetlink, ["list", "chain", "ip", "calico", "filter-a"]), /ip saddr @s accept comment "cali:a"/);
+});
+
+test("what the writer cannot express is reported before anything is sent", skipIf(skip), async () => {
+  nft(viaNetlink, ["flush", "ruleset"]);
+  nft(viaNetlink, ["add", "table", "ip", "calico"]);
+  const w = writers.ip as NetlinkNftBackend;
+  const cases: NftCommand[][] = [
+    [
+      { op: "add chain", chain: "filter-a" },
+      { op: "add rule", chain: "filter-a", rule: "meta skuid 0 accept" },
+    ],
+    [{ op: "add chain", chain: "x".repeat(256) }],
+    [{ op: "add chain", chain: "filter-b", base: { type: "filter", hook: "input", priority: 0 } }],
+    [
+      { op: "add set", set: "s", key },
+      { op: "add element", set: "s", key, elements: ["fd00::1"] },
+    ],
+    [
+      { op: "add chain", chain: "filter-c" },
+      { op: "add rule", chain: "filter-c", rule: `accept comment "${"c".repeat(129)}"` },
+    ],
+  ];
+  for (const c of cases) {
+    const r = await w.write(c, onlyS);
+    assert.ok("unsupported" in r, JSON.stringify(c).slice(0, 200));
+  }
+  assert.equal(nft(viaNetlink, ["list", "table", "ip", "calico"]), "table ip calico {\n}\n");
+});
