@@ -15,6 +15,11 @@ export class ClusterIpClaims {
   private readonly counts = new Map<string, number>();
   private readonly users = new Map<string, Set<ServiceId>>();
 
+  /** The addresses tracked: those the Services name now. */
+  get size(): number {
+    return this.counts.size + this.users.size;
+  }
+
   isClusterIP(ip: string): boolean {
     return this.counts.has(ip);
   }
@@ -28,7 +33,11 @@ export class ClusterIpClaims {
     before: { cluster: readonly string[]; external: readonly string[] },
     after: { cluster: readonly string[]; external: readonly string[] },
   ): Set<ServiceId> {
-    for (const ip of new Set(before.external)) this.users.get(ip)?.delete(id);
+    for (const ip of new Set(before.external)) {
+      const s = this.users.get(ip);
+      s?.delete(id);
+      if (s?.size === 0) this.users.delete(ip); // else every address a Service ever named stays
+    }
     for (const ip of new Set(after.external)) {
       const s = this.users.get(ip) ?? new Set();
       s.add(id);
@@ -49,10 +58,7 @@ export class ClusterIpClaims {
       if (n === 1) changed.push(ip);
     }
     const dirty = new Set<ServiceId>();
-    for (const ip of changed) {
-      for (const u of this.users.get(ip) ?? []) dirty.add(u);
-      if (this.users.get(ip)?.size === 0) this.users.delete(ip);
-    }
+    for (const ip of changed) for (const u of this.users.get(ip) ?? []) dirty.add(u);
     return dirty;
   }
 }

@@ -8,6 +8,7 @@ import { test } from "node:test";
 import fc from "fast-check";
 import { CalcGraph } from "../../../calc-graph/calc-graph.js";
 import type { DesiredState } from "../../../calc-graph/desired-state.js";
+import { ClusterIpClaims } from "../../../calc-graph/services/frontend-claims.js";
 import { type ResourceUpdate, resourceKey } from "../../../model/resource.js";
 import { node, update } from "../fixtures.js";
 import { svcUpdate } from "./fixtures.js";
@@ -77,4 +78,18 @@ test("frontend claims: incremental updates end where a fresh graph of the final 
     ),
     { numRuns: 150 },
   );
+});
+
+test("frontend claims hold only the addresses the Services name now (a Service cycling its external IPs)", () => {
+  const claims = new ClusterIpClaims();
+  let before = { cluster: ["10.96.0.1"], external: [] as string[] };
+  claims.update("demo/a", { cluster: [], external: [] }, before);
+  for (let i = 0; i < 1000; i++) {
+    const after = { cluster: ["10.96.0.1"], external: [`192.0.2.${i % 250}`, `198.51.100.${i % 250}`] };
+    claims.update("demo/a", before, after);
+    before = after;
+  }
+  assert.equal(claims.size, 3, "one cluster IP and the two external IPs in use");
+  claims.update("demo/a", before, { cluster: [], external: [] });
+  assert.equal(claims.size, 0);
 });
