@@ -15,6 +15,8 @@ export interface AnonSetDef {
   readonly elements: readonly WireElement[];
   /** NFTA_SET_USERDATA as nft writes it (byte order, merge flag, typeof the key). */
   readonly udata: Buffer;
+  /** A verdict map (numgen's `vmap { 0 : goto a, … }`): elements carry verdicts. */
+  readonly map?: boolean;
 }
 
 /** Protocol names nft lists (its /etc/protocols), by number. */

@@ -130,14 +130,8 @@ for (const name of caseNames().filter((n) => !INEXPRESSIBLE.has(n))) {
         setKey: (n) => setAfter(base.view, plan, n),
         elementsBefore: () => undefined,
       });
-      // kube-proxy's maps and affinity sets (FELIX_PROXYMODE=nftables) are nft -f's: the syncer falls back.
-      const objects = (plan.commands ?? []).some((c) => c.op === "text");
-      if (objects) {
-        assert.ok("unsupported" in r, `${name} ${family}: a map written over netlink`);
-        nft(viaNetlink, ["-f", "-"], plan.script);
-      } else {
-        assert.ok("bytes" in r, `${name} ${family}: not written over netlink: ${"unsupported" in r && r.unsupported}`);
-      }
+      // Every case, kube-proxy's maps and affinity sets (FELIX_PROXYMODE=nftables) included: no fallback.
+      assert.ok("bytes" in r, `${name} ${family}: not written over netlink: ${"unsupported" in r && r.unsupported}`);
 
       const listed = nft(viaNetlink, ["-s", "list", "table", family, "calico"]);
       const [got, rendered] = [byName(listed), byName(text)];
