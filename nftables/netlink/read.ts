@@ -86,7 +86,10 @@ export async function readNftView(conn: NfnlConnection, family: NftFamily): Prom
     }
     const map = (flags & NFT_SET_MAP) !== 0;
     // Other data than verdicts, stateful objects, sets `update` fills without timeouts: not ours, nft -j's to give.
-    if (flags & (NFT_SET_EVAL | NFT_SET_OBJECT) || (map && a.get(6)?.readUInt32BE(0) !== NFT_DATA_VERDICT)) {
+    if (
+      flags & (NFT_SET_EVAL | NFT_SET_OBJECT) ||
+      (map && (interval || a.get(6)?.readUInt32BE(0) !== NFT_DATA_VERDICT))
+    ) {
       throw new NetlinkUnsupported(`set ${name} of flags ${flags} in our table`);
     }
     const type = map ? `${key} : verdict` : key;
