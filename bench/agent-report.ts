@@ -15,6 +15,27 @@ const PREVIOUS: Record<string, { once?: string; rss?: string; change?: string; d
   medium: { once: "6.0 s (7.5× floor 0.8 s)", rss: "217 MB", change: "2.0–3.2 s", daemonRss: "445 MB" },
 };
 
+/**
+ * Figures before this session's work (main at 14f188c: the closing note of
+ * the last session, and this bench on that commit at load 1–5), by preset and
+ * row key (`<datastore>:<what>`).
+ */
+const LAST: Record<string, Record<string, string>> = {
+  large: {
+    "file:once": "3.0–3.6× floor (load 7–13)",
+    "file:onceRss": "341–395 MB",
+    "file:rss": "398–403 MB after 1,000",
+    "file:hwm": "398–415 MB",
+    "kubernetes:cold": "10.7 s (3.9× floor 2.7 s)",
+    "kubernetes:local-pod-labels": "164 / 182 / 182 ms",
+    "kubernetes:policy-added": "135 / 143 / 143 ms",
+    "kubernetes:policy-changed": "126 / 177 / 177 ms",
+    "kubernetes:service-endpoint-added": "1001 / 1122 / 1122 ms",
+    "kubernetes:rss": "489 / 460 MB",
+    "kubernetes:hwm": "471–566 MB",
+  },
+};
+
 const s = (ms: number | undefined) => (ms === undefined || Number.isNaN(ms) ? "–" : `${(ms / 1000).toFixed(2)} s`);
 const m = (ms: number | undefined) => (ms === undefined || Number.isNaN(ms) ? "–" : `${ms.toFixed(0)} ms`);
 const mb = (v: number | undefined) => (v === undefined || Number.isNaN(v) ? "–" : `${v.toFixed(0)} MB`);
@@ -27,24 +48,34 @@ export function renderAgentTable(
   tableChangeMs?: Record<string, number>,
 ): string {
   const prev = PREVIOUS[preset] ?? {};
+  const last = LAST[preset] ?? {};
   const rows: string[][] = [];
   const ratio = (ms: number | undefined) => (floorMs && ms ? ` (${(ms / floorMs).toFixed(2)}× floor)` : "");
-  rows.push(["kernel-write floor: ipset restore + iptables-restore of the same state", s(floorMs), "", ""]);
+  rows.push(["kernel-write floor: ipset restore + iptables-restore of the same state", s(floorMs), "", "", ""]);
   if (a.once) {
     rows.push([
       `file: felix --once, cold (spawn → exit)${(a.once.runs ?? 1) > 1 ? `, median of ${a.once.runs} (best)` : ""}`,
       `${s(a.once.ms)}${ratio(a.once.ms)}${(a.once.runs ?? 1) > 1 ? ` (${s(a.once.minMs)}${ratio(a.once.minMs)})` : ""}`,
       "≤ 1.5× floor",
+      last["file:once"] ?? "",
       prev.once ?? "",
     ]);
-    rows.push(["file: felix --once, peak RSS", mb(a.once.peakRssMB), "≤ 400 MB", prev.rss ?? ""]);
+    rows.push([
+      "file: felix --once, peak RSS",
+      mb(a.once.peakRssMB),
+      "≤ 400 MB",
+      last["file:onceRss"] ?? "",
+      prev.rss ?? "",
+    ]);
   }
-  const daemon = (what: string, d: DaemonFigures | undefined, from: string, extra?: number) => {
+  const daemon = (what: string, d: DaemonFigures | undefined, from: string, listMs?: number) => {
     if (!d) return;
+    const list = listMs === undefined ? "" : ` (${s(d.coldMs - listMs)} past the LIST${ratio(d.coldMs - listMs)})`;
     rows.push([
       `${what}: daemon cold (spawn → programmed)`,
-      `${s(d.coldMs)}${ratio(d.coldMs - (extra ?? 0))}`,
-      extra === undefined ? "" : "≤ 1.5× floor + LIST",
+      `${s(d.coldMs)}${listMs === undefined ? ratio(d.coldMs) : list}`,
+      listMs === undefined ? "" : "≤ 1.5× floor + LIST",
+      last[`${what}:cold`] ?? "",
       "",
     ]);
     for (const [kind, dd] of Object.entries(d.kinds) as [ChangeKind, Dist][]) {
@@ -53,6 +84,7 @@ export function renderAgentTable(
         `${what}: ${kind}, ${from} → programmed (p50 / p99 / max; apply p50)`,
         `${m(dd.p50)} / ${m(dd.p99)} / ${m(dd.max)}; ${m(ap?.p50)}`,
         kind.startsWith("service") ? `kernel's cost: ${m(tableChangeMs?.nat)} per nat change` : "p99 ≤ 100 ms",
+        last[`${what}:${kind}`] ?? "",
         what === "file" ? (prev.change ?? "") : "",
       ]);
     }
@@ -60,12 +92,14 @@ export function renderAgentTable(
       `${what}: daemon RSS cold / after ${d.churn} random changes`,
       `${mb(d.rssColdMB)} / ${mb(d.rssAfterChurnMB)}`,
       "≤ 400 MB",
+      last[`${what}:rss`] ?? "",
       "",
     ]);
     rows.push([
       `${what}: daemon peak RSS (VmHWM)`,
       mb(d.peakRssMB),
       "≤ 400 MB",
+      last[`${what}:hwm`] ?? "",
       what === "file" ? (prev.daemonRss ?? "") : "",
     ]);
   };
@@ -76,14 +110,16 @@ export function renderAgentTable(
       s(a.kubernetes.createMs),
       "",
       "",
+      "",
     ]);
-    daemon("kubernetes", a.kubernetes, "API write (WATCH event)", 0);
+    rows.push(["kubernetes: LIST of the whole cluster alone (bench/list-time.ts)", s(a.kubernetes.listMs), "", "", ""]);
+    daemon("kubernetes", a.kubernetes, "API write (WATCH event)", a.kubernetes.listMs ?? Number.NaN);
   }
   if (tableChangeMs) {
     const costs = Object.entries(tableChangeMs).map(([t, ms]) => `${t} ${m(ms)}`);
-    rows.push(["kernel's own cost of the smallest change per table (floor namespace)", costs.join(", "), "", ""]);
+    rows.push(["kernel's own cost of the smallest change per table (floor namespace)", costs.join(", "), "", "", ""]);
   }
-  const headers = ["", "measured", "target", "previous"];
+  const headers = ["", "measured", "target", "before this session (main 14f188c)", "before issue 15 (e81d2db)"];
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
   const line = (r: string[]) =>
     `  ${r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padEnd(widths[i]))).join("  ")}`;

@@ -65,7 +65,8 @@ export interface AgentFigures {
   /** Median of `runs` (and the best); the highest peak RSS. */
   readonly once?: { ms: number; minMs?: number; runs?: number; peakRssMB: number; exit: number | null };
   readonly daemon?: DaemonFigures;
-  readonly kubernetes?: DaemonFigures & { createMs: number };
+  /** `listMs`: the cluster's LIST alone (bench/list-time.ts), which the cold start's target allows for. */
+  readonly kubernetes?: DaemonFigures & { createMs: number; listMs?: number };
 }
 
 export interface Netns {
@@ -292,6 +293,14 @@ export async function fileDatastoreRuns(
   }
 }
 
+/** The time to LIST the whole cluster from the node's namespace (bench/list-time.ts), ms; NaN if it failed. */
+async function listTime(ns: string, kubeconfig: string): Promise<number> {
+  const script = fileURLToPath(new URL("./list-time.js", import.meta.url));
+  const r = await run("ip", ["netns", "exec", ns, process.execPath, script, kubeconfig], "");
+  if (r.code !== 0) progress(`list-time failed: ${r.stderr.trim().slice(-300)}`);
+  return r.code === 0 ? (JSON.parse(r.stdout) as { ms: number }).ms : Number.NaN;
+}
+
 /** The Kubernetes datastore against the fake API server, in the node's namespace. */
 export async function kubernetesRuns(
   makeCluster: () => SyntheticCluster,
@@ -326,13 +335,15 @@ export async function kubernetesRuns(
       for (let i = 0; i < cluster.updates.length; i += 500) await write(cluster.updates.slice(i, i + 500));
       const createMs = performance.now() - c0;
       const kubeconfig = kubeconfigFor({ url: api.url }, { dir: work });
+      const listMs = await listTime(ns, kubeconfig);
+      progress(`  LIST of the cluster alone: ${listMs.toFixed(0)} ms`);
       const agent = new Agent(
         ns,
         ["--datastore", "kubernetes", "--kubeconfig", kubeconfig, "--node-name", LOCAL_NODE],
         o,
       );
       try {
-        return { createMs, ...(await daemonRun(agent, cluster, o, write)) };
+        return { createMs, listMs, ...(await daemonRun(agent, cluster, o, write)) };
       } finally {
         await agent.stop();
       }

@@ -10,10 +10,10 @@
 // account in every namespace; manifests rarely list them, so their profiles
 // are implied unless a manifest gives them.
 
-import { Subject } from "rxjs";
 import type { CalicoPolicy, CalicoTier } from "../model/calico.js";
 import type { NetworkPolicy, Node, Pod } from "../model/k8s.js";
 import { type ResourceProblem, type ResourceUpdate, resourceKey } from "../model/resource.js";
+import { Subject } from "../model/rx.js";
 import { ClusterPolicies } from "./cluster-policies.js";
 import { calicoPolicyKey, calicoPolicyToPolicy, tierFromObject } from "./conversion/calico-policy.js";
 import { hostEndpointKey, hostEndpointToModel } from "./conversion/host-endpoint.js";

@@ -13,8 +13,8 @@
 //   endpoints$ (converter) ──► EndpointGuard ──► endpoints$ (IP sets, active rules, routes)
 //   nodes$, pools ───────────────┘             └► problems$
 
-import { Subject } from "rxjs";
 import type { ResourceProblem } from "../model/resource.js";
+import { Subject } from "../model/rx.js";
 import type { NodeInfo, WorkloadEndpoint } from "./model.js";
 import { StringMultimap } from "./multimap.js";
 import { Prefix } from "./network/prefix.js";

@@ -11,7 +11,7 @@
 //     filed under one of its labels, plus those with no required label;
 //   - a label change re-tests only the selectors that mention a changed key.
 
-import { Subject } from "rxjs";
+import { Subject } from "../model/rx.js";
 import { sameList } from "./same.js";
 import { type Labels, matches, mentionedKeys, requiredLabels, type Selector } from "./selector/selector.js";
 

@@ -4,7 +4,7 @@
 // namespace of the current process; `stop()` closes its sockets.
 
 import { createRtNetlink, type NetlinkMessage, type RtNetlinkSocket, rt } from "netlink";
-import { type Observable, Subject } from "rxjs";
+import { type Observable, Subject } from "../model/rx.js";
 
 export interface LinkState {
   readonly name: string;

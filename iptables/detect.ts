@@ -23,7 +23,15 @@ const saveOf: SaveOf = async (family, mode, table) => {
 const countRules = (save: string | undefined) =>
   save ? save.split("\n").filter((l) => l.startsWith("-A ")).length : 0;
 
-export async function detectBackend(save: SaveOf = saveOf): Promise<IptablesMode> {
+export async function detectBackend(probe: SaveOf = saveOf): Promise<IptablesMode> {
+  // Each save runs at most once: the tie-break asks again for saves the count already read.
+  const saves = new Map<string, Promise<string | undefined>>();
+  const save: SaveOf = (family, mode, table) => {
+    const key = `${family}-${mode}-${table ?? ""}`;
+    const p = saves.get(key) ?? probe(family, mode, table);
+    saves.set(key, p);
+    return p;
+  };
   for (const mode of ["nft", "legacy"] as const) {
     for (const family of [4, 6] as const) {
       if (KUBE_HINTS.test((await save(family, mode, "mangle")) ?? "")) return mode;

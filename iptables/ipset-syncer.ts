@@ -179,9 +179,11 @@ export class IpsetSyncer {
         bytesWritten += Buffer.byteLength(text);
       }
     };
-    // A small write (a change, not a start-up) goes whole in one restore, before the
-    // rules: a second ipset process would cost more than the overlap saves.
-    const small = lines.length <= FILL_BEHIND_LINES;
+    // A small write that creates sets goes whole in one restore, before the rules: a second
+    // ipset process would cost more than the overlap saves. One that only changes members
+    // (most changes) needs no set created first: it is written while the rules load.
+    const membersOnly = creates.length === 0 && retyped.length === 0 && lines.length > 0;
+    const small = lines.length <= FILL_BEHIND_LINES && !membersOnly;
     const first = small ? creates.concat(lines) : creates;
     if (first.length > 0) await restore(`${first.filter(Boolean).join("\n")}\n`);
     // One restore per re-typed set: a set still referenced fails its own destroy and nothing else.

@@ -13,8 +13,8 @@
 //              watchdog (Felix's DataplaneWatchdogTimeout, 90 s)
 
 import type { Logger } from "pino";
-import { auditTime, type Subscription } from "rxjs";
 import type { DesiredState } from "../calc-graph/desired-state.js";
+import { auditTime, type Subscription } from "../model/rx.js";
 import type { EndpointStatusTracker } from "../status/endpoint-status.js";
 import type { EndpointStatusFile } from "../status/endpoint-status-file.js";
 import type { HealthAggregator } from "../status/health.js";

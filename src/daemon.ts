@@ -12,10 +12,10 @@
 // so established connections survive a restart.
 
 import type { Logger } from "pino";
-import type { Observable, Subscription } from "rxjs";
 import { CalcGraph, type GraphConfig } from "../calc-graph/calc-graph.js";
 import type { DesiredState } from "../calc-graph/desired-state.js";
 import type { ResourceUpdate } from "../model/resource.js";
+import type { Observable, Subscription } from "../model/rx.js";
 import type { ApplyResult, Dataplane } from "./dataplane.js";
 import { isPartial } from "./datastore/batch.js";
 
@@ -60,6 +60,7 @@ export function summary(r: ApplyResult) {
     routesPending: r.routes.pending,
     sysctls: r.sysctlsWritten,
     ...(r.udpFlowsDeleted ? { udpFlowsDeleted: r.udpFlowsDeleted } : {}),
+    ...(r.stepsMs ? { stepsMs: r.stepsMs } : {}),
   };
 }
 

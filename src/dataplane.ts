@@ -2,9 +2,9 @@
 // match, in the order that keeps the node safe:
 //
 //   1. IP sets: create (every set exists before a rule names it), then fill
-//   2. iptables, IPv4 then IPv6 (a pod's chains exist before its route), loaded
-//      while the sets fill; a table whose rules use a set commits only once
-//      the members are in (and not at all if that write fails)
+//   2. iptables, both families at once (a pod's chains exist before its route),
+//      loaded while the sets fill; a table whose rules use a set commits only
+//      once the members are in (and not at all if that write fails)
 //   3. IP sets: destroy stale ones (after no rule references them)
 //      (nftables mode: 1-3 are one `nft -f` transaction per family, sets and
 //      chains together, dataplane-nft.ts); then, once, the other mode's
@@ -80,6 +80,8 @@ export interface ApplyResult {
   readonly ipvsChanges?: number;
   /** Stale UDP conntrack entries of services deleted. */
   readonly udpFlowsDeleted?: number;
+  /** Wall time of each step that ran, ms (where an apply's time goes; logged with it). */
+  readonly stepsMs?: Readonly<Record<string, number>>;
 }
 
 export interface DataplaneOptions {
@@ -113,6 +115,19 @@ export interface PolicyResult {
   readonly nftBytes?: number;
   readonly restoreMs: number;
   readonly warnings: readonly string[];
+  readonly stepsMs?: Readonly<Record<string, number>>;
+}
+
+/** Times the steps of one apply. */
+class Steps {
+  readonly ms: Record<string, number> = {};
+  private t = performance.now();
+  /** Closes the step that ran since the last mark. */
+  mark(step: string): void {
+    const now = performance.now();
+    this.ms[step] = +(now - this.t).toFixed(1);
+    this.t = now;
+  }
 }
 
 const NO_IPSETS = {
@@ -191,7 +206,10 @@ export class Dataplane {
   ): Promise<ApplyResult> {
     let links = linksChanged;
     const warnings: string[] = [];
+    const steps = new Steps();
     const policy = this.o.nft ? await applyNftPolicy(this.o.nft, state, last) : await this.applyIptables(state, last);
+    if (policy.stepsMs) Object.assign(steps.ms, policy.stepsMs);
+    steps.mark("policy");
     warnings.push(...policy.warnings);
     const leftoverChanges = await this.removeLeftovers(warnings);
 
@@ -205,6 +223,7 @@ export class Dataplane {
       const r = await this.o.tunnels.apply();
       tunnelChanges = r.changes;
       warnings.push(...r.warnings);
+      steps.mark("tunnels");
     }
     if (tunnelChanges > 0) links = true;
     let routes = { added: 0, removed: 0, pending: 0 };
@@ -229,6 +248,7 @@ export class Dataplane {
       };
       for (const f of r.failed) warnings.push(`route ${f.dst}: ${f.error}`);
       for (const p of r.pending) warnings.push(`route ${p.dst} waits: ${p.reason}${p.dev ? ` (${p.dev})` : ""}`);
+      steps.mark("routes");
     }
     let neighborChanges = 0;
     const neighborsChanged =
@@ -239,6 +259,7 @@ export class Dataplane {
       neighborChanges = r.written + r.removed;
       for (const f of r.failed) warnings.push(`${f.entry}: ${f.error}`);
       for (const dev of r.pendingDevices) warnings.push(`neighbour/FDB entries wait for ${dev}`);
+      steps.mark("neighbors");
     }
     let sysctlsWritten = 0;
     if (this.o.sysctls && (links || last?.sysctls !== state.sysctls || this.o.sysctls.missing.length > 0)) {
@@ -246,6 +267,7 @@ export class Dataplane {
       const r = await this.o.sysctls.apply();
       sysctlsWritten = r.written;
       for (const f of r.failed) warnings.push(`sysctl ${f.path}: ${f.error}`);
+      steps.mark("sysctls");
     }
     let ipvsChanges = 0;
     const ipvs = state.ipvs;
@@ -257,8 +279,10 @@ export class Dataplane {
         this.ipvsFailed = true;
         warnings.push(`IPVS: ${(e as Error).message}`);
       }
+      steps.mark("ipvs");
     }
     const udpFlowsDeleted = await this.cleanStaleUdp(state, warnings);
+    if (udpFlowsDeleted > 0) steps.mark("udpFlows");
     return {
       changes:
         policy.changes +
@@ -278,6 +302,7 @@ export class Dataplane {
       warnings,
       ipvsChanges,
       ...(udpFlowsDeleted > 0 ? { udpFlowsDeleted } : {}),
+      stepsMs: steps.ms,
     };
   }
 
@@ -291,25 +316,33 @@ export class Dataplane {
     const changedSets = last ? sets.filter((s) => last.ipsets[s.name] !== s) : sets;
     // Every set exists before the rules are loaded; their members go in meanwhile, and a
     // table whose rules use a set commits only once they are in (IpsetSyncer.begin).
+    const steps = new Steps();
     const fill = changedSets.length > 0 ? await ipsets.begin(changedSets) : undefined;
-    let v4: typeof NO_TABLES;
-    let v6: typeof NO_TABLES;
-    try {
-      v4 =
-        last?.iptables.ipv4 !== state.iptables.ipv4
-          ? await this.o.ipv4!.apply(state.iptables.ipv4, fill?.pending ? fill.done : undefined)
-          : NO_TABLES;
-      v6 =
-        this.o.ipv6 && last?.iptables.ipv6 !== state.iptables.ipv6
-          ? await this.o.ipv6.apply(state.iptables.ipv6, fill?.pending ? fill.done : undefined)
-          : NO_TABLES;
-    } catch (e) {
+    steps.mark("ipsets");
+    // The two families are independent tables: both restores run at once (legacy's lock still
+    // serialises their commits, but each one's start-up and our planning overlap the other's).
+    const setsReady = fill?.pending ? fill.done : undefined;
+    const family = async (f: 4 | 6): Promise<typeof NO_TABLES> => {
+      const syncer = f === 4 ? this.o.ipv4 : this.o.ipv6;
+      const tables = f === 4 ? state.iptables.ipv4 : state.iptables.ipv6;
+      if (!syncer || last?.iptables[f === 4 ? "ipv4" : "ipv6"] === tables) return NO_TABLES;
+      const t0 = performance.now();
+      const r = await syncer.apply(tables, setsReady);
+      steps.ms[`iptables${f}`] = +(performance.now() - t0).toFixed(1);
+      return r;
+    };
+    const [r4, r6] = await Promise.allSettled([family(4), family(6)]);
+    steps.mark("iptables");
+    if (r4.status === "rejected" || r6.status === "rejected") {
       await fill?.done; // a failed IP set write is what stopped the commit: report that
-      throw e;
+      throw r4.status === "rejected" ? r4.reason : (r6 as PromiseRejectedResult).reason;
     }
+    const [v4, v6] = [r4.value, r6.value];
     const ipsetUp = fill ? await fill.done : NO_IPSETS;
+    steps.mark("ipsetFill");
     const setRemoved = !last || Object.keys(last.ipsets).some((name) => !state.ipsets[name]);
     const stale = setsChanged && setRemoved ? await ipsets.removeStale(sets) : NO_STALE;
+    steps.mark("ipsetsStale");
     for (const name of stale.inUse) warnings.push(`IP set ${name} is still in use by another program; will retry`);
     return {
       changes:
@@ -325,6 +358,7 @@ export class Dataplane {
       ipsetBytes: ipsetUp.bytesWritten + stale.bytesWritten,
       restoreMs: v4.restoreMs + v6.restoreMs + ipsetUp.restoreMs + stale.restoreMs,
       warnings,
+      stepsMs: steps.ms,
     };
   }
 

@@ -5,7 +5,7 @@
 // its first batch over in parts (datastore/batch.ts): `complete` tells the
 // item that completes it.
 
-import { Observable, type Subscription } from "rxjs";
+import { Observable, type Subscription } from "../model/rx.js";
 
 export interface FirstBatch<T> {
   /** The items up to and including the first complete one. */

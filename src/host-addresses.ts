@@ -7,8 +7,8 @@
 // Node object. Read with `ip -j addr` at start-up, after link events and on a
 // timer (address changes raise no link event); emitted only when it changed.
 
-import { type Observable, Subject } from "rxjs";
 import { run } from "../iptables/exec.js";
+import { type Observable, Subject } from "../model/rx.js";
 import { KUBE_IPVS_DEVICE } from "./kernel-features.js";
 
 interface AddrJson {

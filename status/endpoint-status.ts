@@ -17,9 +17,9 @@
 // waiting for the pod learns why. Every change (new, changed status or
 // reason, removed) is emitted on `changes`.
 
-import { type Observable, Subject } from "rxjs";
 import { vethNameForWorkload } from "../calc-graph/conversion/pod.js";
 import type { DesiredState } from "../calc-graph/desired-state.js";
+import { type Observable, Subject } from "../model/rx.js";
 
 export type EndpointStatusValue = "up" | "down" | "error";
 

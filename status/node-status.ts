@@ -5,31 +5,45 @@
 //   - a Warning Event on each local Pod whose policy cannot be programmed
 //     (the pod itself or a policy selecting it is invalid), once per message.
 
-import * as k8s from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import type { DesiredState } from "../calc-graph/desired-state.js";
+import type { KubeAccess } from "../src/datastore/kube-config.js";
+import { send } from "../src/datastore/kube-request.js";
 
 export const CONDITION_REASON = "FelixTsIsUp";
 export const EVENT_REASON = "PolicyNotProgrammed";
 export const COMPONENT = "felix-ts";
 
+/** A core/v1 Event, as this reporter writes it. */
+export interface CoreEvent {
+  metadata: { generateName: string; namespace: string };
+  involvedObject: { kind: string; apiVersion: string; namespace: string; name: string };
+  reason: string;
+  message: string;
+  type: "Warning" | "Normal";
+  source: { component: string; host: string };
+  reportingComponent: string;
+  reportingInstance: string;
+  firstTimestamp: string;
+  lastTimestamp: string;
+  count: number;
+}
+
 /** The part of the Kubernetes API this reporter uses (a fake in tests). */
 export interface StatusApi {
   patchNodeStatus(name: string, patch: object): Promise<void>;
-  createEvent(namespace: string, event: k8s.CoreV1Event): Promise<void>;
+  createEvent(namespace: string, event: CoreEvent): Promise<void>;
 }
 
-export function kubernetesStatusApi(kc: k8s.KubeConfig): StatusApi {
-  const core = kc.makeApiClient(k8s.CoreV1Api);
+/** The two calls, raw (src/datastore/kube-request.ts); names are path segments, so they are escaped. */
+export function kubernetesStatusApi(kc: KubeAccess): StatusApi {
   return {
     async patchNodeStatus(name, body) {
-      await core.patchNodeStatus(
-        { name, body },
-        k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.StrategicMergePatch),
-      );
+      const type = "application/strategic-merge-patch+json";
+      await send(kc, "PATCH", `/api/v1/nodes/${encodeURIComponent(name)}/status`, body, type);
     },
     async createEvent(namespace, body) {
-      await core.createNamespacedEvent({ namespace, body });
+      await send(kc, "POST", `/api/v1/namespaces/${encodeURIComponent(namespace)}/events`, body);
     },
   };
 }
@@ -121,8 +135,8 @@ export class NodeStatusReporter {
           source: { component: COMPONENT, host: this.nodeName },
           reportingComponent: COMPONENT,
           reportingInstance: this.nodeName,
-          firstTimestamp: t as unknown as Date,
-          lastTimestamp: t as unknown as Date,
+          firstTimestamp: t,
+          lastTimestamp: t,
           count: 1,
         });
         this.reported.set(key, message);

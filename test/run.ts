@@ -6,11 +6,18 @@
 // files). FELIX_TEST_STRICT=1 makes any skip fail the run (test/helpers/skip.ts).
 // The file list comes from the sources, so a stale compiled test whose source
 // was deleted does not run.
+//
+// Two passes, one report (test/helpers/passes.ts): the files that need nothing
+// of the machine (no kernel, no processes, no sockets: test/helpers/file-kind.ts)
+// run as many at a time as there are cores, then the others one at a time, as
+// node --test runs everything on a 2-core machine. Any failed test fails the run.
 
-import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, statSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { fileKind } from "./helpers/file-kind.js";
+import { runPasses } from "./helpers/passes.js";
 
 const distTest = dirname(fileURLToPath(import.meta.url)); // <root>/dist/test
 const root = resolve(distTest, "../..");
@@ -46,18 +53,18 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     console.error(`not built (run tsc -p .): ${missing.join(", ")}`);
     process.exit(2);
   }
-  const reporter = join(distTest, "helpers", "skip-reporter.js");
-  const r = spawnSync(
-    process.execPath,
+  const kinds = new Map(files.map((f) => [f, fileKind(f, distTest)]));
+  // The files that start processes (felix-dump) are the long ones: first, so both slots end together.
+  const free = [...files.filter((f) => kinds.get(f) === "processes"), ...files.filter((f) => kinds.get(f) === "pure")];
+  const rest = files.filter((f) => kinds.get(f) === "machine");
+  // FELIX_TEST_CONCURRENCY overrides the first pass's width (1: everything one file at a time).
+  const width = Number(process.env.FELIX_TEST_CONCURRENCY ?? availableParallelism());
+  const ok = await runPasses(
     [
-      "--test",
-      "--test-reporter=spec",
-      "--test-reporter-destination=stdout",
-      `--test-reporter=${reporter}`,
-      "--test-reporter-destination=stdout",
-      ...files,
+      { files: free, concurrency: Math.max(1, width) },
+      { files: rest, concurrency: 1 },
     ],
-    { stdio: "inherit" },
+    join(distTest, "helpers", "skip-reporter.js"),
   );
-  process.exit(r.status ?? 1);
+  process.exit(ok ? 0 : 1);
 }

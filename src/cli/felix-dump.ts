@@ -15,9 +15,7 @@ import { graphConfigFromEnv } from "../config.js";
 import { readManifestDir } from "../datastore/manifests.js";
 import { configJson, configText } from "../dump/config.js";
 import { ipvsJson, ipvsText } from "../dump/ipvs.js";
-import { liveDiff, liveDiffText } from "../dump/live-diff.js";
-import { liveDiffExtra } from "../dump/live-diff-kernel.js";
-import { liveDiffNft } from "../dump/live-diff-nft.js";
+import type { LiveDifference } from "../dump/live-diff.js";
 import { livePolicyCommands } from "../dump/live-policy-commands.js";
 import { mtuCommand } from "../dump/mtu-command.js";
 import { nodeAddresses } from "../dump/node-addresses.js";
@@ -303,7 +301,13 @@ export function buildProgram(): Command {
         setting.value,
         kubeProxyNftPresent(tables) || /^table ip calico$/m.test(tables ?? ""),
       );
-      let diffs: Awaited<ReturnType<typeof liveDiff>>;
+      // The kernel readers (netlink among them) load here: no other command needs them.
+      const [{ liveDiff, liveDiffText }, { liveDiffExtra }, { liveDiffNft }] = await Promise.all([
+        import("../dump/live-diff.js"),
+        import("../dump/live-diff-kernel.js"),
+        import("../dump/live-diff-nft.js"),
+      ]);
+      let diffs: LiveDifference[];
       try {
         if (dataplane === "nftables") {
           const n = await load(o, "nftables");

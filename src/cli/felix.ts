@@ -7,7 +7,6 @@ import { readFileSync } from "node:fs";
 import { release } from "node:os";
 import { Command, Option } from "commander";
 import { collectDefaultMetrics } from "prom-client";
-import { filter, firstValueFrom, type Observable } from "rxjs";
 import { CalcGraph } from "../../calc-graph/calc-graph.js";
 import type { DesiredState } from "../../calc-graph/desired-state.js";
 import { IPVS_DEVICE } from "../../calc-graph/services/ipvs-desired.js";
@@ -16,6 +15,7 @@ import { OWNED_TUNNELS } from "../../ifaces/tunnel-reconciler.js";
 import { binary } from "../../iptables/backend.js";
 import { chooseBackend } from "../../iptables/detect.js";
 import type { ResourceUpdate } from "../../model/resource.js";
+import { filter, firstValueFrom, type Observable } from "../../model/rx.js";
 import { DeniedPackets } from "../../status/denied-packets.js";
 import { EndpointStatusTracker } from "../../status/endpoint-status.js";
 import { EndpointStatusFile, endpointStatusConfigFromEnv } from "../../status/endpoint-status-file.js";
@@ -216,6 +216,7 @@ async function run(o: Options): Promise<void> {
     });
     const host = { addresses: await hostAddresses?.read(), interfaces: hostInterfaces };
     const state = await onceSnapshot(updates, new CalcGraph(graphCfg), host, o.datastore);
+    const snapshotMs = +(performance.now() - t0).toFixed(1);
     first?.stop();
     for (const p of Object.values(state.problems)) {
       log.warn({ resource: p.key, file: p.source?.file, line: p.source?.line }, p.message);
@@ -233,7 +234,7 @@ async function run(o: Options): Promise<void> {
     }
     for (const w of r.warnings) log.warn(w);
     log.info(
-      { ...summary(r), ms: +(performance.now() - t0).toFixed(1) },
+      { ...summary(r), ms: +(performance.now() - t0).toFixed(1), snapshotMs },
       r.changes === 0 ? "dataplane already in sync: no changes" : "dataplane programmed",
     );
     kernel.close();

@@ -18,8 +18,8 @@
 import { type FSWatcher, watch } from "node:fs";
 import { readdir, stat } from "node:fs/promises";
 import { join, relative, sep } from "node:path";
-import { Observable } from "rxjs";
 import { type ResourceUpdate, resourceKey } from "../../model/resource.js";
+import { Observable } from "../../model/rx.js";
 import { partialBatch, type UpdateBatch } from "./batch.js";
 import { type FileSig, fsManifestReader, type ManifestReader, type ReadResult, sameSig } from "./manifest-reader.js";
 import { type HeldObject, holdObject, ManifestState } from "./manifest-state.js";
@@ -84,7 +84,8 @@ const READ_AHEAD = 8;
 
 /** A file's signature and, when that differs from the one known, its content: fetched ahead of its turn. */
 interface Fetched {
-  readonly sig: FileSig | undefined;
+  /** Undefined for a file read without a stat first (never read before): nothing to compare. */
+  readonly sig?: FileSig;
   readonly read?: ReadResult;
 }
 
@@ -323,12 +324,15 @@ export class FileDatastore {
 
   /** The file's signature, and its content when there is something new to read. */
   private async fetch(path: string): Promise<Fetched> {
+    const maxBytes = this.o.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
+    // A file never read (every file at start-up) is read at once: its stat could only say "read it".
+    if (!this.state.sig(path) && !this.pendingDrops.has(path)) return { read: await this.reader.read(path, maxBytes) };
     const sig = await this.reader.sig(path);
     const pending = this.pendingDrops.get(path);
     if (pending && sameSig(pending.sig, sig)) return { sig };
     const known = this.state.sig(path);
     if (known && sameSig(known, sig)) return { sig };
-    return { sig, read: await this.reader.read(path, this.o.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES) };
+    return { sig, read: await this.reader.read(path, maxBytes) };
   }
 
   /** Reads and parses one file if its signature changed (`fetched`: what fetch() found for it already). */

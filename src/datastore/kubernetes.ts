@@ -1,39 +1,32 @@
-// The Kubernetes datastore: list-watch of every kind the graph consumes, as
-// the same stream of resource-update batches the file datastore produces.
+// The Kubernetes datastore: a list-watch (list-watch.ts) of every kind the
+// graph consumes, as the same stream of resource-update batches the file
+// datastore produces.
 //
-//   - In-sync barrier (Felix's): nothing is emitted until every kind has
-//     completed its first LIST; the first batch is then the whole cluster.
+//   - In-sync barrier (Felix's): the first complete batch comes only once
+//     every kind has completed its first LIST; it is the whole cluster. With
+//     `partial`, it comes in parts as the pages arrive (batch.ts), the last
+//     part at the barrier, so the listed objects are never all held at once.
 //   - After that, watch events are coalesced (per object, last one wins) into
 //     small batches.
-//   - On 410 Gone the client's informer relists and diffs against its cache,
-//     so only real differences come out: no flapping, no window where policy
-//     disappears.
-//   - Any other failure (connection reset, API server down) stops the
-//     client's informer for good; we restart it ourselves with exponential
-//     backoff and jitter. It resumes from its last resourceVersion (or
-//     relists on 410), again emitting only the difference. A stop flag guards
-//     against restart loops after shutdown.
+//   - A relist (410 Gone) hands on only real differences: no flapping, no
+//     window where policy disappears. Any other failure (connection reset,
+//     API server down) is retried with exponential backoff and jitter,
+//     resuming from the last resourceVersion.
 //   - Calico's CRDs (IPPool, BlockAffinity, FelixConfiguration, HostEndpoint,
-//     NetworkSet, GlobalNetworkSet) are optional:
-//     a 404 on their LIST means "not installed", which counts as listed and
-//     empty for the barrier; they are looked for again every
-//     `crdRetryMs` and flow in as additions once installed.
+//     NetworkSet, GlobalNetworkSet, the policy kinds) and the
+//     ClusterNetworkPolicy CRD are optional: a 404 on their LIST means "not
+//     installed", which counts as listed and empty for the barrier; they are
+//     looked for again every `crdRetryMs` and flow in as additions once
+//     installed.
+//   - Nothing is cached but each object's resourceVersion: the graph converts
+//     what it is handed and keeps only its model.
 
-import * as k8s from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import { Observable } from "rxjs";
-import type { KubeObject } from "../../model/k8s.js";
 import { type Kind, type ResourceUpdate, resourceKey } from "../../model/resource.js";
-import { rawList } from "./raw-list.js";
-
-interface KindSpec {
-  readonly kind: Kind;
-  /** The collection path, for LIST and WATCH. */
-  readonly path: string;
-  readonly clusterScoped?: boolean;
-  /** A CRD that may not be installed (404): empty until it is. */
-  readonly optional?: boolean;
-}
+import { Observable } from "../../model/rx.js";
+import { partialBatch, type UpdateBatch } from "./batch.js";
+import type { KubeAccess } from "./kube-config.js";
+import { type KindSpec, ListWatch } from "./list-watch.js";
 
 /** What is watched. */
 export const WATCHED: readonly KindSpec[] = [
@@ -93,19 +86,8 @@ function calicoPolicyKinds(): KindSpec[] {
   ];
 }
 
-/** In-cluster config by default; a kubeconfig file when given (flag or KUBECONFIG). */
-export function loadKubeConfig(kubeconfig: string | undefined, env: NodeJS.ProcessEnv = process.env): k8s.KubeConfig {
-  const kc = new k8s.KubeConfig();
-  const file = kubeconfig ?? env.KUBECONFIG;
-  if (file) kc.loadFromFile(file);
-  else kc.loadFromCluster();
-  if (!kc.getCurrentCluster())
-    throw new Error(`no cluster in ${file ? `kubeconfig ${file}` : "the in-cluster config"}`);
-  return kc;
-}
-
 export interface KubernetesDatastoreOptions {
-  readonly kubeConfig: k8s.KubeConfig;
+  readonly kubeConfig: KubeAccess;
   readonly log: Logger;
   /** Quiet time that closes a batch of watch events (default 5 ms). */
   readonly batchMs?: number;
@@ -113,138 +95,25 @@ export interface KubernetesDatastoreOptions {
   readonly maxBackoffMs?: number;
   /** How often to look again for an optional CRD that was not installed (default 30 s). */
   readonly crdRetryMs?: number;
+  /** Objects per LIST page (default 500). */
+  readonly pageSize?: number;
   /** Called on every (re)start, error and resync, for metrics. */
   readonly onEvent?: (e: { kind: Kind; what: "restart" | "error" | "synced" }) => void;
 }
 
-/** Our own copy: the informer's cache must not share objects with the graph. */
-function plain(obj: k8s.KubernetesObject): KubeObject {
-  return structuredClone(obj) as KubeObject;
-}
-
-class KindWatcher {
-  readonly informer: k8s.Informer<k8s.KubernetesObject> & k8s.ObjectCache<k8s.KubernetesObject>;
-  synced = false;
-  /** An optional CRD found not installed (404). */
-  private absent = false;
-  private stopped = false;
-  private failed = false;
-  private backoff: number;
-  private timer: NodeJS.Timeout | undefined;
-
-  constructor(
-    readonly spec: KindSpec,
-    kc: k8s.KubeConfig,
-    private readonly o: KubernetesDatastoreOptions,
-    private readonly onSynced: () => void,
-    onChange: (u: ResourceUpdate) => void,
-  ) {
-    this.backoff = o.minBackoffMs ?? 200;
-    this.informer = k8s.makeInformer(kc, spec.path, () => rawList(kc, spec.path));
-    // The client's informer can deliver events after stop() (a watch it
-    // reopened by itself is not aborted): ignore everything once stopped.
-    const emit = (obj: k8s.KubernetesObject, deleted: boolean) => {
-      if (this.synced && !this.stopped) onChange(this.toUpdate(obj, deleted));
-    };
-    this.informer.on("add", (obj) => emit(obj, false));
-    this.informer.on("update", (obj) => emit(obj, false));
-    this.informer.on("delete", (obj) => emit(obj, true));
-    this.informer.on("error", (err: unknown) => {
-      if (this.stopped) return;
-      this.failed = true;
-      const e = err as { message?: string; code?: number | string; statusCode?: number };
-      if (this.notInstalled(e)) return;
-      this.o.log.warn(
-        { kind: spec.kind, err: e?.message ?? String(err), code: e?.code ?? e?.statusCode },
-        "watch failed; restarting",
-      );
-      this.o.onEvent?.({ kind: spec.kind, what: "error" });
-      this.scheduleRestart();
-    });
-  }
-
-  /** Starts (or restarts) the informer; a failure schedules another try. */
-  run(): void {
-    this.start().catch((e: Error) => {
-      if (this.stopped) return;
-      this.failed = true;
-      if (this.notInstalled(e as { statusCode?: number })) return;
-      this.o.log.warn({ kind: this.spec.kind, err: e.message }, "list-watch failed; retrying");
-      this.scheduleRestart();
-    });
-  }
-
-  toUpdate(obj: k8s.KubernetesObject, deleted: boolean): ResourceUpdate {
-    return {
-      kind: this.spec.kind,
-      namespace: this.spec.clusterScoped ? "" : (obj.metadata?.namespace ?? "default"),
-      name: obj.metadata?.name ?? "",
-      value: deleted ? null : plain(obj),
-    };
-  }
-
-  private async start(): Promise<void> {
-    if (this.stopped) return;
-    this.failed = false;
-    await this.informer.start();
-    // start() resolves even when the LIST failed (the error went to the
-    // error callback): only a listed informer with no error is in sync.
-    if (this.stopped || this.failed) return;
-    this.backoff = this.o.minBackoffMs ?? 200;
-    if (this.absent) {
-      this.absent = false;
-      this.o.log.info({ kind: this.spec.kind }, "CRD installed; watching it");
-    }
-    if (!this.synced) {
-      this.synced = true;
-      this.o.onEvent?.({ kind: this.spec.kind, what: "synced" });
-      this.onSynced();
-    }
-  }
-
-  /**
-   * An optional CRD answering 404 is not installed: that counts as listed
-   * (empty) for the in-sync barrier; look again later, quietly.
-   */
-  private notInstalled(e: { statusCode?: number; code?: number | string }): boolean {
-    if (!this.spec.optional || (e?.statusCode ?? e?.code) !== 404) return false;
-    if (!this.absent) this.o.log.info({ kind: this.spec.kind }, "CRD not installed; treating it as empty");
-    this.absent = true;
-    if (!this.synced) {
-      this.synced = true;
-      this.o.onEvent?.({ kind: this.spec.kind, what: "synced" });
-      this.onSynced();
-    }
-    this.scheduleRestart(this.o.crdRetryMs ?? 30_000);
-    return true;
-  }
-
-  private scheduleRestart(fixedDelay?: number): void {
-    if (this.timer || this.stopped) return;
-    const delay = fixedDelay ?? this.backoff * (0.8 + Math.random() * 0.4);
-    this.backoff = Math.min(this.backoff * 2, this.o.maxBackoffMs ?? 30_000);
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      if (!this.absent) this.o.onEvent?.({ kind: this.spec.kind, what: "restart" });
-      this.run();
-    }, delay);
-  }
-
-  async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    await this.informer.stop();
-  }
-}
+/** Listed updates handed on in parts of this many before the in-sync point (with `partial`). */
+const PART = 500;
 
 export class KubernetesDatastore {
   constructor(private readonly o: KubernetesDatastoreOptions) {}
 
-  updates(): Observable<ResourceUpdate[]> {
-    return new Observable<ResourceUpdate[]>((sub) => {
+  /** Batches of updates; with `partial`, the first batch comes in parts (batch.ts). */
+  updates(opts: { readonly partial?: boolean } = {}): Observable<UpdateBatch> {
+    return new Observable<UpdateBatch>((sub) => {
       const pending = new Map<string, ResourceUpdate>();
       let timer: NodeJS.Timeout | undefined;
       let inSync = false;
+      let total = 0;
       const flush = () => {
         timer = undefined;
         if (pending.size === 0) return;
@@ -254,24 +123,29 @@ export class KubernetesDatastore {
       };
       const onChange = (u: ResourceUpdate) => {
         pending.set(resourceKey(u), u);
-        if (inSync && !timer) timer = setTimeout(flush, this.o.batchMs ?? 5);
+        if (inSync) timer ??= setTimeout(flush, this.o.batchMs ?? 5);
+        else if (opts.partial && pending.size >= PART) {
+          total += pending.size;
+          const part = [...pending.values()];
+          pending.clear();
+          sub.next(partialBatch(part));
+        }
       };
-      const watchers: KindWatcher[] = [];
+      const watchers: ListWatch[] = [];
       const onSynced = () => {
         if (inSync || !watchers.every((w) => w.synced)) return;
         inSync = true;
-        // The first batch: the complete view, every kind listed.
-        const first: ResourceUpdate[] = [];
-        for (const w of watchers) for (const obj of w.informer.list()) first.push(w.toUpdate(obj, false));
+        // The first complete batch: the whole cluster (or its last part), every kind listed.
+        const first = [...pending.values()];
         pending.clear();
-        this.o.log.info({ objects: first.length }, "kubernetes datastore in sync");
+        this.o.log.info({ objects: total + first.length }, "kubernetes datastore in sync");
         sub.next(first);
       };
-      for (const spec of WATCHED) watchers.push(new KindWatcher(spec, this.o.kubeConfig, this.o, onSynced, onChange));
-      for (const w of watchers) w.run();
+      for (const spec of WATCHED) watchers.push(new ListWatch(spec, this.o, onChange, onSynced));
+      for (const w of watchers) w.start();
       return () => {
         clearTimeout(timer);
-        for (const w of watchers) void w.stop();
+        for (const w of watchers) w.stop();
       };
     });
   }

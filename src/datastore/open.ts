@@ -1,13 +1,13 @@
 // The agent's datastore from its flags: the file datastore (watching unless
 // --once) or the Kubernetes API server.
 
-import type { KubeConfig } from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import type { Observable } from "rxjs";
 import type { ResourceUpdate } from "../../model/resource.js";
+import type { Observable } from "../../model/rx.js";
 import type { Metrics } from "../../status/metrics.js";
 import { UsageError } from "../cli/errors.js";
 import { FileDatastore } from "./file-datastore.js";
+import type { KubeAccess } from "./kube-config.js";
 
 export interface DatastoreFlags {
   readonly datastore: "file" | "kubernetes";
@@ -19,7 +19,7 @@ export interface DatastoreFlags {
 export interface OpenDatastore {
   readonly updates: Observable<ResourceUpdate[]>;
   /** The Kubernetes datastore's config (node status reporting uses it too). */
-  readonly kubeConfig?: KubeConfig;
+  readonly kubeConfig?: KubeAccess;
 }
 
 export async function openDatastore(
@@ -29,11 +29,13 @@ export async function openDatastore(
   maxFileBytes: number,
 ): Promise<OpenDatastore> {
   if (o.datastore === "kubernetes") {
-    // Loaded only here: @kubernetes/client-node costs about a second of start-up.
-    const { KubernetesDatastore, loadKubeConfig } = await import("./kubernetes.js");
-    let kubeConfig: KubeConfig;
+    const [{ KubernetesDatastore }, { loadKubeAccess }] = await Promise.all([
+      import("./kubernetes.js"),
+      import("./kube-config.js"),
+    ]);
+    let kubeConfig: KubeAccess;
     try {
-      kubeConfig = loadKubeConfig(o.kubeconfig);
+      kubeConfig = await loadKubeAccess(o.kubeconfig);
     } catch (e) {
       throw new UsageError(`kubernetes config: ${(e as Error).message}`);
     }
@@ -43,7 +45,7 @@ export async function openDatastore(
       onEvent: (e) => {
         if (e.what === "restart") metrics.resyncsStarted.inc();
       },
-    }).updates();
+    }).updates({ partial: true }); // the first batch in parts, as the LIST pages come (datastore/batch.ts)
     return { updates, kubeConfig };
   }
   const updates = new FileDatastore({
@@ -52,6 +54,6 @@ export async function openDatastore(
     maxFileBytes,
     onProblem: (p) => log.warn({ component: "datastore", file: p.file, line: p.line }, p.message),
     onIgnored: (i) => log.debug({ component: "datastore", file: i.file, line: i.line }, `ignoring kind ${i.kind}`),
-  }).updates();
+  }).updates({ partial: true }); // the first batch in parts, one per file (datastore/batch.ts)
   return { updates };
 }

@@ -9,8 +9,15 @@
 // Both YAML parsers use the YAML 1.2 core schema (no timestamps, no `<<`
 // merges), so a document reads the same whichever path takes it.
 
+import { createRequire } from "node:module";
 import { CORE_SCHEMA, loadAll } from "js-yaml";
-import { LineCounter, parseAllDocuments } from "yaml";
+
+/**
+ * The `yaml` package (some 70 modules), loaded the first time a text takes the exact path: plain
+ * manifests, as felix --once and felix-dump mostly read, never need it.
+ */
+let exact: typeof import("yaml") | undefined;
+const yamlPackage = () => (exact ??= createRequire(import.meta.url)("yaml") as typeof import("yaml"));
 
 export interface ParsedDocument {
   readonly value: unknown;
@@ -65,6 +72,7 @@ function plainYaml(text: string): ParsedDocument[] | undefined {
 }
 
 function exactYaml(text: string, file: string): DocumentsResult {
+  const { LineCounter, parseAllDocuments } = yamlPackage();
   const lineCounter = new LineCounter();
   const all = parseAllDocuments(text, { lineCounter, prettyErrors: false });
   const list = Array.isArray(all) ? all : [all];

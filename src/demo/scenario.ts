@@ -8,10 +8,11 @@ import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parse } from "yaml";
 import type { PortSpec, Protocol } from "../netns/topology.js";
+import { DEFAULT_SCENARIO } from "./default-scenario.js";
 
 export const SCENARIO_FILE = "scenario.yaml";
 export const EXPECTED_FILE = "expected.txt";
-export const DEFAULT_SCENARIO = "default-deny";
+export { DEFAULT_SCENARIO };
 
 export interface ScenarioPort {
   readonly name?: string;

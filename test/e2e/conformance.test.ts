@@ -176,6 +176,16 @@ describe("NetworkPolicy conformance (upstream netpol cases, real felix, real ker
         ports.push(p);
       }
     }
+    // The tracer over the same manifests must say what the kernel did, on every cell (one process per
+    // step): it runs while the probes wait out their timeouts, and is compared with them below.
+    const cells = ALL_PODS.flatMap((cl) =>
+      ALL_PODS.filter((sv) => sv !== cl).flatMap((sv) => ports.map((p) => ({ cl, sv, p }))),
+    );
+    const tracing = traceMatrix(
+      dir.path,
+      cells.map(({ cl, sv, p }) => ({ src: LAYOUT[cl]!.ip, dst: LAYOUT[sv]!.ip, port: p.port, protocol: p.protocol })),
+    );
+    tracing.catch(() => {}); // awaited below; a probe failure first must not leave it unhandled
     const m = await topo.probeMatrix(pods, ports, { concurrency: PROBE_CONCURRENCY, timeoutMs: PROBE_TIMEOUT_MS });
     stats.probeMs.push(m.ms);
     stats.probes += pods.length * pods.length * ports.length;
@@ -245,14 +255,7 @@ describe("NetworkPolicy conformance (upstream netpol cases, real felix, real ker
           );
         }
     const stepName = `step ${stepNo + 1}/${c.steps.length}${step.note ? ` (${step.note})` : ""}`;
-    // The tracer over the same manifests must say what the kernel did, on every cell (one process per step).
-    const cells = ALL_PODS.flatMap((cl) =>
-      ALL_PODS.filter((sv) => sv !== cl).flatMap((sv) => ports.map((p) => ({ cl, sv, p }))),
-    );
-    const traced = await traceMatrix(
-      dir.path,
-      cells.map(({ cl, sv, p }) => ({ src: LAYOUT[cl]!.ip, dst: LAYOUT[sv]!.ip, port: p.port, protocol: p.protocol })),
-    );
+    const traced = await tracing;
     stats.traced += cells.length;
     const disagree = cells
       .filter(({ cl, sv, p }, i) => (traced[i]!.verdict === "allow") !== got(cl, sv, p))

@@ -23,10 +23,10 @@ function repoRoot(): string {
 }
 const ROOT = repoRoot();
 
-/** Every Kubernetes API call the agent makes outside the informers, as (group, resource, verb). */
+/** Every Kubernetes API write the agent makes (status/node-status.ts), by its raw request, as (group, resource, verb). */
 const STATUS_CALLS: Readonly<Record<string, readonly [string, string, string]>> = {
-  patchNodeStatus: ["", "nodes/status", "patch"],
-  createNamespacedEvent: ["", "events", "create"],
+  "PATCH /api/v1/nodes/*/status": ["", "nodes/status", "patch"],
+  "POST /api/v1/namespaces/*/events": ["", "events", "create"],
 };
 
 /** `group|resource|verb` from the code: informer paths (LIST + WATCH) and the status calls. */
@@ -66,16 +66,36 @@ const one = (kind: string) => {
 describe("hostile input: RBAC of the DaemonSet", () => {
   test("the code calls the API only where the table above says", () => {
     const code = [...sources("src"), ...sources("status")];
-    const clients = code.filter((s) => /makeApiClient\(/.test(s.text)).map((s) => s.file);
-    assert.deepEqual(clients, [join("status", "node-status.ts")], "typed API clients");
-    const informers = code.filter((s) => /makeInformer\(/.test(s.text)).map((s) => s.file);
-    assert.deepEqual(informers, [join("src", "datastore", "kubernetes.ts")], "informers");
-    const status = code.find((s) => s.file === join("status", "node-status.ts"))!.text;
-    const calls = new Set([...status.matchAll(/\bcore\.(\w+)\(/g)].map((m) => m[1]));
-    assert.deepEqual([...calls].sort(), Object.keys(STATUS_CALLS).sort());
-    // Raw HTTP: the paged LIST only.
-    const methods = code.flatMap((s) => [...s.text.matchAll(/method: "(\w+)"/g)].map((m) => `${s.file} ${m[1]}`));
-    assert.deepEqual(methods, [`${join("src", "datastore", "raw-list.ts")} GET`]);
+    // No client-node API client or informer: every request is raw, in src/datastore/kube-request.ts.
+    const clients = code.filter((s) => /makeApiClient\(|makeInformer\(/.test(s.text)).map((s) => s.file);
+    assert.deepEqual(clients, [], "typed API clients or informers");
+    const raw = code.filter((s) => /\b(https?\.)?request\(/.test(s.text) && /node:https?/.test(s.text));
+    assert.deepEqual(
+      raw.map((s) => s.file),
+      [join("src", "datastore", "kube-request.ts")],
+      "raw HTTP to the API server",
+    );
+    // Writes: send(kc, <verb>, <path>) in the status reporter only, the paths in the table.
+    const writes = code.flatMap((s) =>
+      [...s.text.matchAll(/\bsend\(kc, "(\w+)", `([^`]*)`/g)].map((m) => ({ file: s.file, call: `${m[1]} ${m[2]}` })),
+    );
+    assert.ok(
+      writes.every((w) => w.file === join("status", "node-status.ts")),
+      "writes only in node-status.ts",
+    );
+    const calls = writes.map((w) => w.call.replace(/\$\{[^}]*\}/g, "*"));
+    assert.deepEqual(calls.sort(), Object.keys(STATUS_CALLS).sort());
+    // Reads: the paged LIST and the WATCH of the list-watch, of the WATCHED paths only.
+    const requests = code.filter((s) => /\b(listPage|watchEvents)\(/.test(s.text)).map((s) => s.file);
+    assert.deepEqual(requests.sort(), [
+      join("src", "datastore", "kube-request.ts"),
+      join("src", "datastore", "list-watch.ts"),
+    ]);
+    const lw = code.find((s) => s.file === join("src", "datastore", "list-watch.ts"))!.text;
+    assert.ok(
+      /apiUrl\(this\.o\.kubeConfig, this\.spec\.path,/.test(lw),
+      "the list-watch requests its kind's WATCHED path",
+    );
   });
 
   test("the ClusterRole grants exactly what the code uses", () => {

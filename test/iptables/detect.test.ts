@@ -44,6 +44,21 @@ describe("iptables backend detection", () => {
     assert.equal(await detectBackend(saves({ "4-legacy": rules(0), "4-nft": rules(0) })), "legacy");
   });
 
+  test("each iptables-save runs at most once per detection (agent start-up runs it)", async () => {
+    const s = saves({ "4-nft": rules(0) });
+    assert.equal(await detectBackend(s), "nft");
+    assert.deepEqual(s.calls, [
+      "4-nft-mangle",
+      "6-nft-mangle",
+      "4-legacy-mangle",
+      "6-legacy-mangle",
+      "4-legacy",
+      "6-legacy",
+      "4-nft",
+      "6-nft",
+    ]);
+  });
+
   test("only the nft tools present: nft; no tools at all: legacy (preflight then says what is missing)", async () => {
     assert.equal(await detectBackend(saves({ "4-nft": rules(0) })), "nft");
     assert.equal(await detectBackend(saves({})), "legacy");

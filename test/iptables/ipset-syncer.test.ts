@@ -28,6 +28,37 @@ describe("IpsetSyncer", () => {
     assert.equal(again.bytesWritten, 0);
   });
 
+  test("begin(): a change that creates a set writes it whole first; a members-only change is written behind", async () => {
+    const k = new FakeIpsetBackend();
+    const s = new IpsetSyncer(k);
+    const created = await s.begin([set("cali40s:a", ["10.0.0.1"]), set("cali40s:b", ["10.0.0.9"])]);
+    assert.equal(created.pending, false, "the new sets and their members are in before the rules load");
+    assert.deepEqual(await kernelSets(k), { "cali40s:a": ["10.0.0.1"], "cali40s:b": ["10.0.0.9"] });
+    // A release lets the test see the members-only restore in flight.
+    let release = () => {};
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const restore = k.restore.bind(k);
+    k.restore = async (input: string) => {
+      await gate;
+      return restore(input);
+    };
+    const members = await s.begin([set("cali40s:a", ["10.0.0.1", "10.0.0.2"])]);
+    assert.equal(
+      members.pending,
+      true,
+      "members only: begin returns while they are written (the rules load meanwhile)",
+    );
+    assert.deepEqual((await kernelSets(k))["cali40s:a"], ["10.0.0.1"], "not in yet");
+    release();
+    const r = await members.done;
+    assert.equal(r.membersAdded, 1);
+    assert.deepEqual((await kernelSets(k))["cali40s:a"], ["10.0.0.1", "10.0.0.2"]);
+    const none = await s.begin([set("cali40s:a", ["10.0.0.1", "10.0.0.2"])]);
+    assert.equal(none.pending, false, "nothing to write: nothing to wait for");
+  });
+
   test("creates sets with maxelem FELIX_MAXIPSETSIZE, and swaps in a copy when the setting changes", async () => {
     const k = new FakeIpsetBackend();
     await new IpsetSyncer(k, { maxelem: 3 }).addOrUpdate([set("cali40s:m", ["10.0.0.1", "10.0.0.2"])]);

@@ -64,6 +64,18 @@ describe("Dataplane", () => {
     assert.ok(r1.changes > 0);
     assert.ok(v4.restores.length > 0 && sets.restores.length > 0);
     assert.ok(nl.ops.some((o) => o.includes("10.65.1.10/32")));
+    // Where the time went, by step (logged with the apply): every step that ran, and only those.
+    assert.deepEqual(Object.keys(r1.stepsMs ?? {}).sort(), [
+      "ipsetFill",
+      "ipsets",
+      "ipsetsStale",
+      "iptables",
+      "iptables4",
+      "iptables6",
+      "policy",
+      "routes",
+      "sysctls",
+    ]);
     const before = work();
     const r2 = await dp.apply(g.current);
     assert.equal(r2.changes, 0);
@@ -85,6 +97,7 @@ describe("Dataplane", () => {
     assert.equal(sets.restores.length, setsBefore + 1);
     assert.match(sets.restores.at(-1) ?? "", /^add cali40s:\S+ 10\.65\.2\.12$/m);
     assert.ok(work() > 0);
+    assert.equal(r.stepsMs?.routes, undefined, "the route step did not run");
   });
 
   test("resync() and linksChanged() make the next apply look at the kernel again", async () => {

@@ -1,20 +1,25 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import type * as k8s from "@kubernetes/client-node";
 import { pino } from "pino";
 import { computeDesiredState } from "../../calc-graph/calc-graph.js";
-import { NodeStatusReporter, podProblems, type StatusApi } from "../../status/node-status.js";
+import {
+  type CoreEvent,
+  kubernetesStatusApi,
+  NodeStatusReporter,
+  podProblems,
+  type StatusApi,
+} from "../../status/node-status.js";
 import { namespace, pod, policy, update } from "../calc-graph/fixtures.js";
 
 class FakeApi implements StatusApi {
   patches: { name: string; patch: object }[] = [];
-  events: { namespace: string; event: k8s.CoreV1Event }[] = [];
+  events: { namespace: string; event: CoreEvent }[] = [];
   failPatches = 0;
   async patchNodeStatus(name: string, patch: object) {
     if (this.failPatches-- > 0) throw new Error("connection refused");
     this.patches.push({ name, patch });
   }
-  async createEvent(namespace: string, event: k8s.CoreV1Event) {
+  async createEvent(namespace: string, event: CoreEvent) {
     this.events.push({ namespace, event });
   }
 }
@@ -146,5 +151,37 @@ describe("NodeStatusReporter", () => {
       pod("prod", "theirs", { node: "node2", ip: "10.65.2.300" }),
     ]);
     assert.deepEqual([...podProblems(s).keys()], ["prod/mine"]);
+  });
+});
+
+describe("kubernetesStatusApi against the fake API server (raw requests)", () => {
+  test("the strategic-merge PATCH keeps the other conditions; the event is created in the pod's namespace", async () => {
+    const { startFakeApiServer } = await import("../helpers/fake-apiserver.js");
+    const { kubeconfigFor } = await import("../helpers/kubeconfig.js");
+    const { loadKubeAccess } = await import("../../src/datastore/kube-config.js");
+    const server = await startFakeApiServer({ requireToken: "t0ken" });
+    try {
+      server.create({
+        apiVersion: "v1",
+        kind: "Node",
+        metadata: { name: "node1" },
+        status: { conditions: [{ type: "Ready", status: "True" }] },
+      });
+      const reporter = new NodeStatusReporter(
+        kubernetesStatusApi(await loadKubeAccess(kubeconfigFor(server, { token: "t0ken" }), {})),
+        "node1",
+        log,
+      );
+      await reporter.programmed(computeDesiredState({ nodeName: "node1" }, [...base, badPolicy]));
+      const node = server.get("Node", undefined, "node1") as { status: { conditions: { type: string }[] } };
+      assert.deepEqual(node.status.conditions.map((c) => c.type).sort(), ["NetworkUnavailable", "Ready"]);
+      const events = server.list("Event", "prod") as { reason?: string; involvedObject?: { name?: string } }[];
+      assert.deepEqual(
+        events.map((e) => [e.reason, e.involvedObject?.name]),
+        [["PolicyNotProgrammed", "web"]],
+      );
+    } finally {
+      await server.close();
+    }
   });
 });

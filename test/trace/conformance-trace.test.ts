@@ -5,6 +5,7 @@
 // manifest directory, every cell of every port traced through one
 // `felix-dump trace -` process per step, to pod IPs and via a ClusterIP in
 // front of each pod; the trace must equal the expected table on every cell.
+// test-runner: machine-free: its processes are felix-dump over manifests (no kernel, no root).
 
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";

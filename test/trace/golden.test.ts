@@ -2,6 +2,7 @@
 // nodes, Calico tiers with Pass and Deny, Kubernetes and Calico policies, a
 // ClusterIP): text and JSON output compared with golden files in
 // test/trace/golden/ (UPDATE_GOLDEN=1 rewrites them; review the diff).
+// test-runner: machine-free: its processes are felix-dump over manifests (no kernel, no root).
 
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";

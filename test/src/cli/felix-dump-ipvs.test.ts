@@ -1,6 +1,7 @@
 // felix-dump ipvs on a cluster it was not developed against: a NodePort
 // service with ClientIP affinity and a terminating endpoint → the exact
 // `ipvsadm -Ln` table proxy mode ipvs would program on node1.
+// test-runner: machine-free: its processes are felix-dump over manifests (no kernel, no root).
 
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";

@@ -1,4 +1,5 @@
 // felix-dump services / trace as a command: output, JSON, exit codes.
+// test-runner: machine-free: its processes are felix-dump over manifests (no kernel, no root).
 
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";

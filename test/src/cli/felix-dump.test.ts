@@ -1,3 +1,5 @@
+// test-runner: machine-free: its processes are felix-dump over manifests (no kernel, no root).
+
 import assert from "node:assert/strict";
 import { type SpawnSyncReturns, spawnSync } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";

@@ -1,6 +1,7 @@
 // `felix`'s exit codes and messages on bad flags and configuration (2) and
 // when it cannot run (1). Run with an empty PATH so no iptables or ipset can
 // be found: nothing here can reach the kernel, as root or not.
+// test-runner: machine-free: felix runs with an empty PATH and stops before the kernel.
 
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";

@@ -1,3 +1,5 @@
+// test-runner: machine-free: its only process is mkfifo in a scratch directory.
+
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import {
@@ -87,6 +89,7 @@ async function withDatastore(
     batches: ResourceUpdate[][];
     problems: ManifestProblem[];
     reads: string[];
+    sigs: string[];
   }) => Promise<void>,
 ) {
   const dir = mkdtempSync(join(tmpdir(), "felix-fds-"));
@@ -94,8 +97,12 @@ async function withDatastore(
   const batches: ResourceUpdate[][] = [];
   const problems: ManifestProblem[] = [];
   const reads: string[] = [];
+  const sigs: string[] = [];
   const reader: ManifestReader = {
-    sig: (p) => fsManifestReader.sig(p),
+    sig: (p) => {
+      sigs.push(relative(dir, p));
+      return fsManifestReader.sig(p);
+    },
     read: (p, max) => {
       reads.push(relative(dir, p));
       return fsManifestReader.read(p, max);
@@ -106,7 +113,7 @@ async function withDatastore(
     .subscribe((b) => batches.push(b));
   try {
     await until(() => batches.length > 0, "in sync");
-    await body({ dir, batches, problems, reads });
+    await body({ dir, batches, problems, reads, sigs });
   } finally {
     sub.unsubscribe();
     rmSync(dir, { recursive: true, force: true });
@@ -122,8 +129,9 @@ describe("FileDatastore: cost and safety", () => {
       (dir) => {
         for (let i = 0; i < 20; i++) writeFileSync(join(dir, `f${i}.yaml`), `${ns(`a${i}`)}---\n${ns(`b${i}`)}`);
       },
-      async ({ dir, batches, reads }) => {
+      async ({ dir, batches, reads, sigs }) => {
         assert.equal(reads.length, 20);
+        assert.deepEqual(sigs, [], "files never read are read at once, without a stat first");
         assert.equal(batches[0].length, 40);
         reads.length = 0;
         writeFileSync(join(dir, "f7.yaml"), `${ns("a7")}---\n${ns("b7", "changed")}`);

@@ -1,3 +1,5 @@
+// test-runner: machine-free: its processes are node reading manifests as nobody.
+
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";

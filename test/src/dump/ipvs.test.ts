@@ -1,3 +1,5 @@
+// test-runner: machine-free: its processes are felix-dump over manifests (no kernel, no root).
+
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";

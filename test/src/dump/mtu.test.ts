@@ -1,4 +1,5 @@
 // `felix-dump mtu` and the networking lines of `felix-dump routes`, through the real CLI.
+// test-runner: machine-free: its processes are felix-dump over manifests (no kernel, no root).
 
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";

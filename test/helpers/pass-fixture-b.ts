@@ -1,0 +1,4 @@
+// Not a test file: see pass-fixture.ts.
+import { registerFixture } from "./pass-fixture.js";
+
+registerFixture(import.meta.url);
