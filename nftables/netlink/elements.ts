@@ -7,7 +7,7 @@
 
 import ipaddr from "ipaddr.js";
 import { type Attr, attr, u32be } from "./codec.js";
-import { dataAttr } from "./exprs.js";
+import { dataAttr, verdictData } from "./exprs.js";
 
 /** The writer cannot express this: the transaction goes through `nft -f` instead. */
 export class NetlinkUnsupported extends Error {
@@ -29,7 +29,12 @@ type FieldType = keyof typeof FIELD;
 export const NFT_SET_ANONYMOUS = 0x1;
 export const NFT_SET_CONSTANT = 0x2;
 export const NFT_SET_INTERVAL = 0x4;
+export const NFT_SET_MAP = 0x8;
+export const NFT_SET_TIMEOUT = 0x10;
+export const NFT_SET_EVAL = 0x20;
 export const NFT_SET_CONCAT = 0x80;
+/** NFTA_SET_DATA_TYPE of a verdict map (NFT_DATA_VERDICT). */
+export const NFT_DATA_VERDICT = 0xffffff00;
 const NFT_SET_ELEM_INTERVAL_END = 1;
 
 /** NFTNL_UDATA_SET_KEYBYTEORDER = big endian: what nft stores for address and port keys. */
@@ -143,6 +148,8 @@ export function plusOne(b: Buffer): Buffer | undefined {
 
 export interface WireElement {
   readonly key: Buffer;
+  /** A map element's verdict (NFTA_SET_ELEM_DATA): NF_DROP 0, NFT_JUMP -3, NFT_GOTO -4 with its chain. */
+  readonly verdict?: { readonly code: number; readonly chain?: string };
   readonly keyEnd?: Buffer;
   readonly flags?: number;
   readonly udata?: Buffer;
@@ -178,6 +185,7 @@ export function elementAttr(e: WireElement): Attr {
   const a: Attr[] = [];
   if (e.flags) a.push(u32be(3, e.flags));
   a.push(dataAttr(1, e.key));
+  if (e.verdict) a.push(verdictData(2, e.verdict.code, e.verdict.chain));
   if (e.keyEnd) a.push(dataAttr(10, e.keyEnd));
   if (e.udata) a.push(attr(6, e.udata));
   return attr(1, a);

@@ -70,6 +70,18 @@ export function lookup(set: string, sreg: number, setId: number | undefined, inv
   return expr("lookup", a);
 }
 
+/** A verdict map lookup (`… vmap @map`, numgen's anonymous map): the element's verdict into the verdict register. */
+export function lookupVerdict(set: string, sreg: number, setId: number | undefined): Attr {
+  const a = [u32be(2, sreg), u32be(3, REG_VERDICT), str(1, set)];
+  if (setId !== undefined) a.push(u32be(4, setId));
+  return expr("lookup", a);
+}
+
+/** `update @set { key }`: NFT_DYNSET_OP_UPDATE, the set's own timeout (nft sends none). */
+export function dynsetUpdate(set: string, sreg: number): Attr {
+  return expr("dynset", [u32be(4, sreg), u32be(3, 1), str(1, set)]);
+}
+
 /** Network order of a register (interval concatenations' protocol byte, as nft does). */
 export function byteorderHton(reg: number, len: number, size: number): Attr {
   return expr("byteorder", [u32be(1, reg), u32be(2, reg), u32be(3, 1), u32be(4, len), u32be(5, size)]);
@@ -97,10 +109,15 @@ export function immediateData(value: Buffer, dreg: number): Attr {
 /** NF_DROP 0, NF_ACCEPT 1, NFT_JUMP -3, NFT_GOTO -4, NFT_RETURN -5. */
 export const Verdict = { drop: 0, accept: 1, jump: -3, goto: -4, return: -5 } as const;
 
-export function verdict(code: number, chain?: string): Attr {
+/** NFTA_DATA_VERDICT { code, chain } inside attribute `type` (an immediate's data, a map element's). */
+export function verdictData(type: number, code: number, chain?: string): Attr {
   const v = [u32be(1, code)];
   if (chain !== undefined) v.push(str(2, chain));
-  return expr("immediate", [u32be(1, REG_VERDICT), attr(2, [attr(NFTA_DATA_VERDICT, v)])]);
+  return attr(type, [attr(NFTA_DATA_VERDICT, v)]);
+}
+
+export function verdict(code: number, chain?: string): Attr {
+  return expr("immediate", [u32be(1, REG_VERDICT), verdictData(2, code, chain)]);
 }
 
 export function reject(icmpCode: number): Attr {

@@ -24,13 +24,16 @@ import {
   type KeyLayout,
   keyLayout,
   NetlinkUnsupported,
+  NFT_DATA_VERDICT,
   NFT_SET_ANONYMOUS,
   NFT_SET_CONSTANT,
   NFT_SET_INTERVAL,
+  NFT_SET_MAP,
   setAttrs,
   type WireElement,
   wireElements,
 } from "./elements.js";
+import { objectOp } from "./objects.js";
 import { type AnonSetDef, compileRule } from "./rule-compile.js";
 
 export const NFPROTO_IPV4 = 2;
@@ -76,6 +79,7 @@ export function encodeCommands(family: NftFamily, cmds: readonly NftCommand[], c
     for (const w of wire) {
       chunk.push(elementAttr(w));
       bytes += 48 + w.key.length + (w.keyEnd?.length ?? 0) + (w.udata?.length ?? 0);
+      if (w.verdict) bytes += 32 + Buffer.byteLength(w.verdict.chain ?? "");
       if (bytes >= ELEMENT_BYTES) flush();
     }
     flush();
@@ -84,23 +88,25 @@ export function encodeCommands(family: NftFamily, cmds: readonly NftCommand[], c
   const anonSet = (def: AnonSetDef) => {
     const id = nextId++;
     const name = "__set%d";
-    const flags = NFT_SET_ANONYMOUS | NFT_SET_CONSTANT | (def.interval ? NFT_SET_INTERVAL : 0);
+    const flags =
+      NFT_SET_ANONYMOUS | NFT_SET_CONSTANT | (def.interval ? NFT_SET_INTERVAL : 0) | (def.map ? NFT_SET_MAP : 0);
     push(
       NftMsg.NEWSET,
       [
         table,
-        str(2, name),
+        str(2, def.map ? "__map%d" : name),
         u32be(3, flags),
         u32be(4, def.keyType),
         u32be(5, def.keyLen),
+        ...(def.map ? [u32be(6, NFT_DATA_VERDICT), u32be(7, 0)] : []),
         u32be(10, id),
         attr(9, [u32be(1, def.elements.length)]),
         attr(13, def.udata),
       ],
       NLM_F_CREATE,
     );
-    elementMessages(NftMsg.NEWSETELEM, str(2, name), def.elements, [u32be(4, id)]);
-    return { name, id };
+    elementMessages(NftMsg.NEWSETELEM, str(2, def.map ? "__map%d" : name), def.elements, [u32be(4, id)]);
+    return { name: def.map ? "__map%d" : name, id };
   };
 
   for (const c of cmds) {
@@ -148,8 +154,17 @@ export function encodeCommands(family: NftFamily, cmds: readonly NftCommand[], c
         push(NftMsg.NEWRULE, attrs, NLM_F_CREATE | NLM_F_APPEND);
         break;
       }
+      case "text": {
+        // The object planner's maps and affinity sets (netlink/objects.ts reads its exact forms).
+        const o = objectOp(family, c.text, ctx, () => nextId++);
+        const set = str(2, checkName("set", o.set));
+        if (o.op === "delete set") push(NftMsg.DELSET, [table, set]);
+        else if (o.op === "add set") push(NftMsg.NEWSET, [table, set, ...o.attrs], NLM_F_CREATE);
+        else elementMessages(o.op === "add element" ? NftMsg.NEWSETELEM : NftMsg.DELSETELEM, set, o.wire);
+        break;
+      }
       default:
-        // A command this encoder does not know (maps, …): the whole transaction goes through nft -f.
+        // A command this encoder does not know: the whole transaction goes through nft -f.
         throw new NetlinkUnsupported(`command ${(c as { op: string }).op}`);
     }
     command++;

@@ -11,7 +11,15 @@ import type { BaseChainSpec } from "../chains.js";
 import { NFT_TABLE } from "../names.js";
 import { commentHash, type NftView, type ViewChain, type ViewSet } from "../view.js";
 import { attrString, NftMsg, nftType, parseAttrs, str } from "./codec.js";
-import { NetlinkUnsupported, NFT_SET_ANONYMOUS, NFT_SET_INTERVAL } from "./elements.js";
+import {
+  NetlinkUnsupported,
+  NFT_DATA_VERDICT,
+  NFT_SET_ANONYMOUS,
+  NFT_SET_EVAL,
+  NFT_SET_INTERVAL,
+  NFT_SET_MAP,
+  NFT_SET_TIMEOUT,
+} from "./elements.js";
 import { NFPROTO_IPV4, NFPROTO_IPV6 } from "./messages.js";
 import type { NfnlConnection } from "./socket.js";
 
@@ -24,9 +32,6 @@ const TYPE_NAMES: Readonly<Record<number, string>> = {
 };
 const FIELD_LEN: Readonly<Record<string, number>> = { ipv4_addr: 4, ipv6_addr: 16, inet_proto: 1, inet_service: 2 };
 const PROTO_NAMES: Readonly<Record<number, string>> = { 6: "tcp", 17: "udp", 132: "sctp" };
-const NFT_SET_MAP = 0x8;
-const NFT_SET_TIMEOUT = 0x10;
-const NFT_SET_EVAL = 0x20;
 const NFT_SET_OBJECT = 0x40;
 const INTERVAL_END = 1;
 const ENOENT = 2;
@@ -68,22 +73,32 @@ export async function readNftView(conn: NfnlConnection, family: NftFamily): Prom
     const flags = a.get(3)?.readUInt32BE(0) ?? 0;
     if (attrString(a.get(1)) !== NFT_TABLE || flags & NFT_SET_ANONYMOUS) continue;
     const name = attrString(a.get(2)) as string;
-    const type = keyTypeText(a.get(4)?.readUInt32BE(0) ?? 0);
-    // A map's or a timeout set's view (data type and entries, timeout: kube-proxy's affinity sets)
-    // is nft -j's to give (view.ts): the caller reads that instead.
-    if (flags & (NFT_SET_MAP | NFT_SET_TIMEOUT | NFT_SET_EVAL | NFT_SET_OBJECT)) {
-      throw new NetlinkUnsupported(`map or timeout set ${name} in our table`);
-    }
+    const key = keyTypeText(a.get(4)?.readUInt32BE(0) ?? 0);
     const interval = (flags & NFT_SET_INTERVAL) !== 0;
+    if (flags & NFT_SET_TIMEOUT) {
+      // An affinity set: its elements are the kernel's (never drift, view.ts), so they are not read.
+      const ms = a.get(11)?.readBigUInt64BE(0);
+      if (flags & (NFT_SET_MAP | NFT_SET_OBJECT) || interval || ms === undefined || ms % 1000n !== 0n) {
+        throw new NetlinkUnsupported(`timeout set ${name} of flags ${flags}`);
+      }
+      sets.set(name, { type: key, interval, elements: new Set(), timeout: Number(ms / 1000n) });
+      continue;
+    }
+    const map = (flags & NFT_SET_MAP) !== 0;
+    // Other data than verdicts, stateful objects, sets `update` fills without timeouts: not ours, nft -j's to give.
+    if (
+      flags & (NFT_SET_EVAL | NFT_SET_OBJECT) ||
+      (map && (interval || a.get(6)?.readUInt32BE(0) !== NFT_DATA_VERDICT))
+    ) {
+      throw new NetlinkUnsupported(`set ${name} of flags ${flags} in our table`);
+    }
+    const type = map ? `${key} : verdict` : key;
     const elems = await conn.dump(req(NftMsg.GETSETELEM, 1, [str(2, name)]));
+    const bodies = elems.map((e) => e.body.subarray(4));
     sets.set(name, {
       type,
       interval,
-      elements: elementTexts(
-        elems.map((e) => e.body.subarray(4)),
-        type,
-        interval,
-      ),
+      elements: map ? mapElementTexts(bodies, key) : elementTexts(bodies, key, interval),
     });
   }
   return { chains, sets };
@@ -124,6 +139,8 @@ interface Elem {
   readonly key: Buffer;
   readonly end?: Buffer;
   readonly flags: number;
+  /** A map element's NFTA_SET_ELEM_DATA. */
+  readonly data?: Buffer;
 }
 
 function elementsOf(bodies: readonly Buffer[]): Elem[] {
@@ -136,7 +153,7 @@ function elementsOf(bodies: readonly Buffer[]): Elem[] {
       const key = a.get(1) && parseAttrs(a.get(1) as Buffer).get(1);
       if (!key) continue;
       const end = a.get(10) && parseAttrs(a.get(10) as Buffer).get(1);
-      out.push({ key, end, flags: a.get(3)?.readUInt32BE(0) ?? 0 });
+      out.push({ key, end, flags: a.get(3)?.readUInt32BE(0) ?? 0, data: a.get(2) });
     }
   }
   return out;
@@ -169,9 +186,30 @@ function rangeText(type: string, first: Buffer, last: Buffer): string {
   return `${fieldText(type, first)}-${fieldText(type, last)}`;
 }
 
-function elementTexts(bodies: readonly Buffer[], type: string, interval: boolean): Set<string> {
+const VERDICTS: Readonly<Record<number, string>> = { 0: "drop", 1: "accept", [-3]: "jump", [-4]: "goto" };
+
+/** A verdict map's elements as objects.ts writes them: `key : goto <chain>`, `key : drop`. */
+function mapElementTexts(bodies: readonly Buffer[], keyType: string): Set<string> {
+  const out = new Set<string>();
+  for (const e of elementsOf(bodies)) {
+    const v = e.data && parseAttrs(e.data).get(2);
+    const va = v && parseAttrs(v);
+    const kind = VERDICTS[va?.get(1)?.readInt32BE(0) ?? Number.NaN];
+    if (!va || !kind) throw new NetlinkUnsupported("a map element without a verdict");
+    const chain = attrString(va.get(2));
+    const key = elementTexts([], keyType, false, [e]);
+    out.add(`${[...key][0]} : ${chain === undefined ? kind : `${kind} ${chain}`}`);
+  }
+  return out;
+}
+
+function elementTexts(
+  bodies: readonly Buffer[],
+  type: string,
+  interval: boolean,
+  elems: readonly Elem[] = elementsOf(bodies),
+): Set<string> {
   const fields = type.split(" . ");
-  const elems = elementsOf(bodies);
   const out = new Set<string>();
   if (fields.length > 1) {
     for (const e of elems) {

@@ -1,9 +1,65 @@
-// The statements of our rules that act (NAT, logging) and the comment, which
-// nft stores as the rule's user data (NFTNL_UDATA_RULE_COMMENT).
+// The statements of our rules that act (NAT, logging, kube-proxy's endpoint
+// choice and affinity update) and the comment, which nft stores as the rule's
+// user data (NFTNL_UDATA_RULE_COMMENT).
 
 import * as X from "./exprs.js";
 import type { RuleStream } from "./rule-stream.js";
-import { be16, COMMENT_MAX, NFPROTO, num, parseCidr, portRange, quoted, unsupported } from "./rule-values.js";
+import {
+  be16,
+  COMMENT_MAX,
+  hostU32,
+  NAME_MAX,
+  NFPROTO,
+  num,
+  parseCidr,
+  portRange,
+  quoted,
+  setName,
+  unsupported,
+} from "./rule-values.js";
+
+/** numgen's anonymous map: host-order integer keys, nft 1.0.6's user data for `typeof numgen … : verdict`. */
+const UDATA_NUMGEN_MAP = Buffer.from("00040100000001040000000004080004010000000100060400000000", "hex");
+
+/** A chain name as a verdict's target. */
+export function chainName(chain: string | undefined): string {
+  if (!chain || chain.length > NAME_MAX || !/^[A-Za-z0-9][A-Za-z0-9_./-]*$/.test(chain))
+    throw unsupported(`chain ${chain}`);
+  return chain;
+}
+
+/** After `numgen random mod N`: `vmap { 0 : goto a, 1 : goto b }`, an anonymous verdict map in the batch. */
+export function numgenMap(s: RuleStream): void {
+  s.expect("vmap");
+  s.expect("{");
+  const elements: { key: Buffer; verdict: { code: number; chain: string } }[] = [];
+  for (;;) {
+    const key = num(s.next(), 0xffffffff);
+    s.expect(":");
+    const kind = s.next();
+    if (kind !== "goto" && kind !== "jump") throw unsupported(`numgen map verdict ${kind}`);
+    if (elements.some((e) => e.key.equals(hostU32(key)))) throw unsupported(`numgen map key ${key} twice`);
+    elements.push({ key: hostU32(key), verdict: { code: X.Verdict[kind], chain: chainName(s.next()) } });
+    const sep = s.next();
+    if (sep === "}") break;
+    if (sep !== ",") throw unsupported(`${sep} in a numgen map`);
+  }
+  const set = s.ctx.anonSet({ keyType: 4, keyLen: 4, interval: false, elements, udata: UDATA_NUMGEN_MAP, map: true });
+  s.out.push(X.lookupVerdict(set.name, X.REG_1, set.id));
+}
+
+/** `update @set { ip saddr }`: the source address into the affinity set (its own timeout). */
+export function updateStatement(s: RuleStream): void {
+  const set = setName(s.next());
+  const key = s.ctx.setKey(set);
+  if (key?.type !== (s.v6 ? "ipv6_addr" : "ipv4_addr") || key.interval) throw unsupported(`update of set ${set}`);
+  s.expect("{");
+  s.expect(s.ctx.family);
+  s.expect("saddr");
+  s.expect("}");
+  s.out.push(X.payload(X.PayloadBase.network, s.v6 ? 8 : 12, s.v6 ? 16 : 4));
+  s.out.push(X.dynsetUpdate(set, X.REG_1));
+}
 
 export function natStatement(s: RuleStream, kind: "masquerade" | "snat" | "dnat"): void {
   let addr: Buffer | undefined;

@@ -9,7 +9,7 @@ import { ICMP_CODES, ICMP_TYPES, ICMPV6_CODES, ICMPV6_TYPES } from "../render.js
 import type { Attr } from "./codec.js";
 import type { WireElement } from "./elements.js";
 import * as X from "./exprs.js";
-import { commentStatement, logStatement, natStatement } from "./rule-actions.js";
+import { chainName, commentStatement, logStatement, natStatement, numgenMap, updateStatement } from "./rule-actions.js";
 import { type CompileContext, type CompiledRule, RuleStream } from "./rule-stream.js";
 import {
   be16,
@@ -18,7 +18,6 @@ import {
   hostU32,
   IFNAMSIZ,
   IP_DPS_DNAT,
-  NAME_MAX,
   type Names,
   named,
   num,
@@ -81,7 +80,11 @@ class Compiler extends RuleStream {
         this.expect("random");
         this.expect("mod");
         this.out.push(X.numgenRandom(num(this.next(), 0xffffffff)));
-        this.out.push(X.cmp(X.CmpOp.eq, hostU32(num(this.next(), 0xffffffff))));
+        if (this.peek() === "vmap") numgenMap(this);
+        else this.out.push(X.cmp(X.CmpOp.eq, hostU32(num(this.next(), 0xffffffff))));
+        return;
+      case "update":
+        updateStatement(this);
         return;
       case "accept":
       case "drop":
@@ -89,13 +92,9 @@ class Compiler extends RuleStream {
         this.out.push(X.verdict(X.Verdict[t]));
         return;
       case "jump":
-      case "goto": {
-        const chain = this.next();
-        if (!chain || chain.length > NAME_MAX || !/^[A-Za-z0-9][A-Za-z0-9_./-]*$/.test(chain))
-          throw unsupported(`chain ${chain}`);
-        this.out.push(X.verdict(X.Verdict[t], chain));
+      case "goto":
+        this.out.push(X.verdict(X.Verdict[t], chainName(this.next())));
         return;
-      }
       case "reject":
         this.out.push(X.reject(this.v6 ? 4 : 3)); // port unreachable
         return;
@@ -156,21 +155,26 @@ class Compiler extends RuleStream {
     return [field === "saddr" ? 12 : 16, 4];
   }
 
-  /** `ip daddr . meta l4proto . th dport [. ip saddr] [!=] @set`: registers side by side, one lookup. */
+  /**
+   * `ip daddr . meta l4proto . th dport [. ip saddr] [!=] @set` (or starting at `meta l4proto`):
+   * registers side by side, one lookup; `… vmap @map` looks up a verdict.
+   */
   private concat(first: string): void {
     const loads: { attr: () => Attr; len: number; proto?: boolean; dep?: number }[] = [];
     const addr = (f: string) => {
       const [off, len] = this.addrField(f);
       loads.push({ attr: () => X.payload(X.PayloadBase.network, off, len, reg), len });
     };
+    const l4proto = () => loads.push({ attr: () => X.metaLoad(X.MetaKey.l4proto, reg), len: 1, proto: true });
     let reg = X.REG_1;
-    addr(first);
+    if (first === "l4proto") l4proto();
+    else addr(first);
     while (this.peek() === ".") {
       this.at++;
       const t = this.next();
       if (t === "meta" && this.peek() === "l4proto") {
         this.at++;
-        loads.push({ attr: () => X.metaLoad(X.MetaKey.l4proto, reg), len: 1, proto: true });
+        l4proto();
       } else if (t === this.ctx.family) {
         addr(this.next() as string);
       } else if (t && t in PROTO_DESC && this.peek() === "dport") {
@@ -182,10 +186,13 @@ class Compiler extends RuleStream {
         });
       } else throw unsupported(`concatenation field ${t}`);
     }
-    const neq = this.negation();
+    const vmap = this.peek() === "vmap";
+    if (vmap) this.at++;
+    const neq = !vmap && this.negation();
     const name = setName(this.next());
     const key = this.ctx.setKey(name);
     if (!key) throw unsupported(`lookup in set ${name}, which the transaction does not know`);
+    if (vmap !== key.type.endsWith(" : verdict")) throw unsupported(`${vmap ? "vmap" : "lookup"} of ${name}`);
     for (const l of loads) if (l.dep !== undefined) this.dependency(l.dep);
     let word = 0;
     for (const l of loads) {
@@ -195,7 +202,7 @@ class Compiler extends RuleStream {
       if (l.proto && key.interval) this.out.push(X.byteorderHton(reg, 1, 2));
       word += Math.ceil(l.len / 4);
     }
-    this.out.push(X.lookup(name, X.REG_1, undefined, neq));
+    this.out.push(vmap ? X.lookupVerdict(name, X.REG_1, undefined) : X.lookup(name, X.REG_1, undefined, neq));
   }
 
   private ifname(key: number): void {
@@ -212,6 +219,10 @@ class Compiler extends RuleStream {
 
   private meta(): void {
     const key = this.next();
+    if (key === "l4proto" && this.peek() === ".") {
+      this.concat("l4proto");
+      return;
+    }
     if (key === "l4proto") {
       const neq = this.negation();
       const name = this.next() ?? "";

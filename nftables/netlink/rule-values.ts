@@ -15,6 +15,8 @@ export interface AnonSetDef {
   readonly elements: readonly WireElement[];
   /** NFTA_SET_USERDATA as nft writes it (byte order, merge flag, typeof the key). */
   readonly udata: Buffer;
+  /** A verdict map (numgen's `vmap { 0 : goto a, … }`): elements carry verdicts. */
+  readonly map?: boolean;
 }
 
 /** Protocol names nft lists (its /etc/protocols), by number. */
@@ -169,7 +171,8 @@ export function portSetDef(proto: string, dir: string, ranges: readonly [number,
 /** `icmp[v6] type . icmp[v6] code { t . c, … }`: icmp_type . icmp_code keys (4-byte slots), typeof both fields. */
 export function typeCodeSetDef(proto: "icmp" | "icmpv6", elements: readonly WireElement[]): AnonSetDef {
   const desc = proto === "icmp" ? 4 : 14;
-  const field = (n: number) => [1, 20, 0, 4, 7, 0, 0, 0, 1, 12, 0, 4, desc, 0, 0, 0, 1, 4, n, 0, 0, 0];
+  // Each field's typeof nest is numbered by its position (0, 1), as nft 1.0.6 writes it.
+  const field = (n: number) => [n - 1, 20, 0, 4, 7, 0, 0, 0, 1, 12, 0, 4, desc, 0, 0, 0, 1, 4, n, 0, 0, 0];
   const udata = Buffer.from([0, 4, 0, 0, 0, 0, 3, 52, 0, 4, 13, 0, 0, 0, 1, 44, ...field(1), ...field(2)]);
   const keyType = proto === "icmp" ? (14 << 6) | 32 : (29 << 6) | 33;
   return { keyType, keyLen: 8, interval: false, elements, udata };

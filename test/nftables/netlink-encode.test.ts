@@ -13,9 +13,16 @@ import { keyLayout, NetlinkUnsupported, wireElements } from "../../nftables/netl
 import { encodeCommands } from "../../nftables/netlink/messages.js";
 import { compileRule } from "../../nftables/netlink/rule-compile.js";
 
+/** Sets and maps the contexts know: a plain set, a verdict map, an affinity set. */
+const objectKeys: Record<string, { type: string; interval: boolean } | undefined> = {
+  s: { type: "ipv4_addr", interval: false },
+  m: { type: "ipv4_addr . inet_proto . inet_service : verdict", interval: false },
+  aff: { type: "ipv4_addr", interval: false },
+};
+
 const ctx = {
   family: "ip" as const,
-  setKey: (n: string) => (n === "s" ? { type: "ipv4_addr", interval: false } : undefined),
+  setKey: (n: string) => objectKeys[n],
   anonSet: () => ({ name: "__set%d", id: 1 }),
 };
 const none = { setKey: () => undefined, elementsBefore: () => undefined };
@@ -141,6 +148,15 @@ test("any text either compiles or is refused as NetlinkUnsupported (no other exc
     "log",
     "prefix",
     "group",
+    "vmap",
+    "@m",
+    "numgen",
+    "random",
+    "mod",
+    "2",
+    ":",
+    "goto",
+    "update",
   );
   fc.assert(
     fc.property(fc.array(words, { maxLength: 12 }), (ws) => {
@@ -170,4 +186,91 @@ test("a big element command is split into messages whose attributes fit 16-bit l
   const msgs = encodeCommands("ip6", [{ op: "add element", set: "big", key, elements }], none);
   assert.ok(msgs.length > 1);
   for (const m of msgs) assert.ok(encodeMessage(m.msg, 1).length < 65_536);
+});
+
+const objCtx = { setKey: (n: string) => objectKeys[n], elementsBefore: () => undefined };
+
+test("kube-proxy's objects: a map element carries its verdict, numgen's map is anonymous, update is a dynset", () => {
+  const msgs = encodeCommands(
+    "ip",
+    [
+      {
+        op: "text",
+        text: "add element ip calico m { 10.96.0.10 . udp . 53 : goto nat-a, 10.96.0.11 . tcp . 80 : drop }",
+      },
+    ],
+    objCtx,
+  );
+  assert.equal(msgs.length, 1);
+  const list = parseAttrs(
+    parseAttrs(
+      Buffer.concat(
+        msgs[0].msg.attrs.map((a) => encodeMessage({ type: 0, flags: 0, family: 2, attrs: [a] }, 1).subarray(20)),
+      ),
+    ).all[2].payload,
+  );
+  const [goto, drop] = list.all.map((e) => parseAttrs(e.payload));
+  assert.equal(
+    parseAttrs(goto.get(1) as Buffer)
+      .get(1)
+      ?.toString("hex"),
+    "0a60000a1100000000350000",
+  );
+  const verdict = (e: ReturnType<typeof parseAttrs>) => parseAttrs(parseAttrs(e.get(2) as Buffer).get(2) as Buffer);
+  assert.equal(verdict(goto).get(1)?.readInt32BE(0), -4);
+  assert.equal(verdict(goto).get(2)?.toString(), "nat-a\0");
+  assert.equal(verdict(drop).get(1)?.readInt32BE(0), 0);
+  assert.equal(verdict(drop).get(2), undefined);
+  const names: string[] = [];
+  const r = compileRule('numgen random mod 2 vmap { 0 : goto a, 1 : goto b } comment "cali:x"', {
+    ...ctx,
+    anonSet: (d) => {
+      assert.ok(d.map && d.elements.length === 2 && d.keyLen === 4);
+      names.push("__map%d");
+      return { name: "__map%d", id: 7 };
+    },
+  });
+  assert.deepEqual(names, ["__map%d"]);
+  assert.equal(r.exprs.length, 2);
+  const u = compileRule("update @aff { ip saddr }", ctx);
+  assert.equal(u.exprs.length, 2);
+});
+
+test("attack: object commands and statements outside our exact forms are refused, never encoded", () => {
+  const texts = [
+    "add element ip calico m { 10.96.0.10 . tcp . 80 : goto x; flush ruleset }",
+    "add element ip calico m { 10.96.0.10 . tcp . 80 : goto a\nflush ruleset }",
+    "add element ip calico m { 10.96.0.10 . tcp . 80 : accept }",
+    "add element ip calico m { 10.96.0.10 . tcp . 80 }",
+    "add element ip calico m { 10.96.0.10 . tcp . 80 : goto a b }",
+    "add element ip calico m { 10.96.0.10 . tcp . 80 : goto -a }",
+    "delete element ip calico m { 10.96.0.10 . tcp . 80 : goto a }",
+    "add element ip calico s { 10.0.0.1 : goto a }",
+    "add element ip calico unknown { 10.0.0.1 }",
+    "add element ip6 calico s { 10.0.0.1 }",
+    "add map ip calico m2 { type ipv4_addr : counter; }",
+    "add map ip calico m2 { type ipv4_addr; }",
+    "add set ip calico m2 { type inet_proto . inet_service : verdict; }",
+    "add set ip calico a2 { type ipv4_addr; size 65535; flags dynamic,timeout; timeout 0s; }",
+    "add set ip calico a2 { type ipv4_addr; flags interval; }",
+    "add set ip calico a2 { type ipv4_addr . inet_service; size 65535; flags dynamic,timeout; timeout 5s; }",
+    "add set ip calico a2 { type ipv4_addr; }\nflush ruleset",
+    "flush ruleset",
+    `delete set ip calico ${"x".repeat(256)}`,
+  ];
+  for (const text of texts) {
+    assert.throws(() => encodeCommands("ip", [{ op: "text", text }], objCtx), NetlinkUnsupported, text);
+  }
+  const rules = [
+    "numgen random mod 2 vmap { 0 : goto a, 0 : goto b }",
+    "numgen random mod 2 vmap { 0 : accept }",
+    "numgen random mod 2 vmap { 0 : goto a;b }",
+    "update @aff { ip daddr }",
+    "update @m { ip saddr }",
+    "update @aff { ip6 saddr }",
+    "ip daddr . meta l4proto . th dport vmap @aff",
+    "ip daddr . meta l4proto . th dport @m accept",
+    "meta l4proto . th dport vmap @unknown",
+  ];
+  for (const t of rules) assert.throws(() => compileRule(t, ctx), NetlinkUnsupported, t);
 });

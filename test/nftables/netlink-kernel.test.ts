@@ -14,7 +14,10 @@ import { ExecNftBackend, NftError, type NftFamily } from "../../nftables/backend
 import { baseChainLine } from "../../nftables/chains.js";
 import type { NftCommand } from "../../nftables/commands.js";
 import { NetlinkNftBackend } from "../../nftables/netlink/backend.js";
+import { attrString, NftMsg, nftType, parseAttrs, str } from "../../nftables/netlink/codec.js";
+import { NFPROTO_IPV4, NFPROTO_IPV6 } from "../../nftables/netlink/messages.js";
 import { RelayTransport } from "../../nftables/netlink/relay.js";
+import { NfnlConnection } from "../../nftables/netlink/socket.js";
 import { desiredView, planNft, setAfter } from "../../nftables/plan.js";
 import { renderNftTable } from "../../nftables/table-text.js";
 import { type NftView, parseNftJson } from "../../nftables/view.js";
@@ -79,6 +82,38 @@ function stableByName(blocks: string[][]): string {
     .join("\n");
 }
 
+const NFTA_SET_HANDLE = 16;
+
+/**
+ * Every set and map of our table (anonymous ones too) as the kernel holds it,
+ * attribute by attribute (flags, key and data types, size, timeout, nft's user
+ * data), the handle left out: what `nft --debug=netlink list` does not print.
+ */
+async function setDeclarations(ns: string, family: NftFamily): Promise<string> {
+  const conn = new NfnlConnection(new RelayTransport(ns));
+  try {
+    const nfproto = family === "ip" ? NFPROTO_IPV4 : NFPROTO_IPV6;
+    const replies = await conn.dump({
+      type: nftType(NftMsg.GETSET),
+      flags: 0,
+      family: nfproto,
+      attrs: [str(1, "calico")],
+    });
+    return replies
+      .map((m) => {
+        const a = parseAttrs(m.body.subarray(4));
+        const fields = a.all
+          .filter((x) => x.type !== NFTA_SET_HANDLE)
+          .map((x) => `${x.type}=${x.payload.toString("hex")}`);
+        return `${attrString(a.get(2))}: ${fields.join(" ")}`;
+      })
+      .sort()
+      .join("\n");
+  } finally {
+    conn.close();
+  }
+}
+
 /** `nft list table` text with its set and chain blocks in name order. */
 function byName(listing: string): string {
   const blocks: string[][] = [];
@@ -130,14 +165,8 @@ for (const name of caseNames().filter((n) => !INEXPRESSIBLE.has(n))) {
         setKey: (n) => setAfter(base.view, plan, n),
         elementsBefore: () => undefined,
       });
-      // kube-proxy's maps and affinity sets (FELIX_PROXYMODE=nftables) are nft -f's: the syncer falls back.
-      const objects = (plan.commands ?? []).some((c) => c.op === "text");
-      if (objects) {
-        assert.ok("unsupported" in r, `${name} ${family}: a map written over netlink`);
-        nft(viaNetlink, ["-f", "-"], plan.script);
-      } else {
-        assert.ok("bytes" in r, `${name} ${family}: not written over netlink: ${"unsupported" in r && r.unsupported}`);
-      }
+      // Every case, kube-proxy's maps and affinity sets (FELIX_PROXYMODE=nftables) included: no fallback.
+      assert.ok("bytes" in r, `${name} ${family}: not written over netlink: ${"unsupported" in r && r.unsupported}`);
 
       const listed = nft(viaNetlink, ["-s", "list", "table", family, "calico"]);
       const [got, rendered] = [byName(listed), byName(text)];
@@ -148,6 +177,8 @@ for (const name of caseNames().filter((n) => !INEXPRESSIBLE.has(n))) {
       assert.deepEqual(plainView(viaJson), plainView(desiredView(family, want)), `${name} ${family}: as desired`);
       const [ours, theirs] = [bytecode(viaNetlink, family), bytecode(viaNft, family)];
       assert.ok(ours === theirs, `${name} ${family}: bytecode differs:\n${firstDifference(ours, theirs)}`);
+      const [setsOurs, setsTheirs] = [await setDeclarations(viaNetlink, family), await setDeclarations(viaNft, family)];
+      assert.ok(setsOurs === setsTheirs, `${name} ${family}: sets differ:\n${firstDifference(setsOurs, setsTheirs)}`);
     }
   });
 }
