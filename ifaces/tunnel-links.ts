@@ -33,6 +33,8 @@ export interface VxlanSpec {
 
 export interface TunnelLinks {
   get(name: string): Promise<TunnelLinkState | undefined>;
+  /** The devices of these names that exist, by name, read in one dump (most are absent on most nodes). */
+  getMany(names: readonly string[]): Promise<Map<string, TunnelLinkState>>;
   /** Creates the VXLAN device (learning off), with its MAC and MTU, up. */
   addVxlan(spec: VxlanSpec): Promise<void>;
   /** Creates the IPIP device (EOPNOTSUPP where the kernel has no IPIP). */
@@ -68,6 +70,27 @@ interface IpLinkJson {
   addr_info?: { family: string; local: string; prefixlen: number; scope?: string }[];
 }
 
+/** A device as `ip -j -d addr show` prints it. */
+function stateOf(l: IpLinkJson): TunnelLinkState {
+  const d = l.linkinfo?.info_data ?? {};
+  return {
+    name: l.ifname,
+    kind: l.linkinfo?.info_kind ?? "",
+    up: (l.flags ?? []).includes("UP"),
+    mtu: l.mtu,
+    mac: l.address,
+    vni: typeof d.id === "number" ? d.id : undefined,
+    port: typeof d.port === "number" ? d.port : undefined,
+    local: typeof d.local === "string" ? d.local : undefined,
+    parent: typeof d.link === "string" ? d.link : undefined,
+    learning: typeof d.learning === "boolean" ? d.learning : undefined,
+    // The kernel's own IPv6 link-local address is not ours to manage.
+    addrs: (l.addr_info ?? [])
+      .filter((a) => a.family === "inet" || (a.family === "inet6" && a.scope !== "link"))
+      .map((a) => `${a.local}/${a.prefixlen}`),
+  };
+}
+
 /** iproute2 in the current network namespace. */
 export class IpTunnelLinks implements TunnelLinks {
   constructor(private readonly ip = "ip") {}
@@ -97,24 +120,13 @@ export class IpTunnelLinks implements TunnelLinks {
       throw e;
     }
     const l = (JSON.parse(out) as IpLinkJson[])[0];
-    if (!l) return undefined;
-    const d = l.linkinfo?.info_data ?? {};
-    return {
-      name: l.ifname,
-      kind: l.linkinfo?.info_kind ?? "",
-      up: (l.flags ?? []).includes("UP"),
-      mtu: l.mtu,
-      mac: l.address,
-      vni: typeof d.id === "number" ? d.id : undefined,
-      port: typeof d.port === "number" ? d.port : undefined,
-      local: typeof d.local === "string" ? d.local : undefined,
-      parent: typeof d.link === "string" ? d.link : undefined,
-      learning: typeof d.learning === "boolean" ? d.learning : undefined,
-      // The kernel's own IPv6 link-local address is not ours to manage.
-      addrs: (l.addr_info ?? [])
-        .filter((a) => a.family === "inet" || (a.family === "inet6" && a.scope !== "link"))
-        .map((a) => `${a.local}/${a.prefixlen}`),
-    };
+    return l && stateOf(l);
+  }
+
+  async getMany(names: readonly string[]): Promise<Map<string, TunnelLinkState>> {
+    const wanted = new Set(names);
+    const all = JSON.parse(await this.ipCmd(["-j", "-d", "addr", "show"])) as IpLinkJson[];
+    return new Map(all.filter((l) => wanted.has(l.ifname)).map((l) => [l.ifname, stateOf(l)]));
   }
 
   async addVxlan(s: VxlanSpec): Promise<void> {
@@ -183,6 +195,8 @@ interface FakeLink {
 export class FakeTunnelLinks implements TunnelLinks {
   readonly ops: string[] = [];
   readonly links = new Map<string, FakeLink>();
+  /** getMany calls: one device dump each. */
+  dumps = 0;
 
   constructor(private readonly o: { ipipSupported?: boolean } = {}) {}
 
@@ -200,6 +214,16 @@ export class FakeTunnelLinks implements TunnelLinks {
   async get(name: string): Promise<TunnelLinkState | undefined> {
     const l = this.links.get(name);
     return l && { name, ...l, addrs: [...l.addrs] };
+  }
+
+  async getMany(names: readonly string[]): Promise<Map<string, TunnelLinkState>> {
+    this.dumps++;
+    const found = new Map<string, TunnelLinkState>();
+    for (const name of names) {
+      const l = this.links.get(name);
+      if (l) found.set(name, { name, ...l, addrs: [...l.addrs] });
+    }
+    return found;
   }
 
   async addVxlan(s: VxlanSpec): Promise<void> {

@@ -89,12 +89,16 @@ export class TunnelReconciler {
       }
     };
 
+    // One dump for all our devices; if it fails, each is read on its own (and its error reported by name).
+    const present = await this.links.getMany(OWNED_TUNNELS).catch(() => undefined);
     for (const name of OWNED_TUNNELS) {
       const want = d.tunnels[name];
-      let have = await this.links.get(name).catch((e: Error) => {
-        warnings.push(`${name}: ${e.message}`);
-        return undefined;
-      });
+      let have = present
+        ? present.get(name)
+        : await this.links.get(name).catch((e: Error) => {
+            warnings.push(`${name}: ${e.message}`);
+            return undefined;
+          });
       if (!want) {
         if (have?.kind === "vxlan" && name !== "tunl0") await step(`delete ${name}`, () => this.links.delete(name));
         else if (have)

@@ -40,6 +40,10 @@ async function main(): Promise<void> {
   out.first = await tunnels.apply();
   out.second = await tunnels.apply();
   out.link = JSON.parse(ip("-j", "-d", "addr", "show", "dev", "vxlan.calico"))[0];
+  // One dump for all our devices reads what one read per device reads (the absent ones left out).
+  const links = new IpTunnelLinks();
+  const many = await links.getMany(["vxlan.calico", "vxlan-v6.calico", "tunl0"]);
+  out.many = { names: [...many.keys()], vxlan: many.get("vxlan.calico"), get: await links.get("vxlan.calico") };
   out.mtuFile = readFileSync(mtuFile, "utf8");
 
   const nl = new KernelNetlinkRoutes();

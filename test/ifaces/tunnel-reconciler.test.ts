@@ -80,6 +80,27 @@ describe("tunnel reconciler (fake links)", () => {
     assert.equal(readFileSync(mtuFile, "utf8"), "1500");
   });
 
+  test("one device dump per apply, not one read per tunnel device; a failed dump falls back to reads by name", async () => {
+    const links = new FakeTunnelLinks();
+    links.addHost("eth0", 1500, "172.31.250.1/24");
+    const r = new TunnelReconciler(links, {});
+    r.setDesired({ poolsInUse: true, tunnels: { "vxlan.calico": vxlan }, mtu: mtuOf({ vxlan: true }) });
+    let gets = 0;
+    const get = links.get.bind(links);
+    links.get = (name) => {
+      gets++;
+      return get(name);
+    };
+    await r.apply();
+    assert.deepEqual([links.dumps, gets], [1, 1], "one dump; one read of the device just created");
+    gets = 0;
+    assert.equal((await r.apply()).changes, 0);
+    assert.deepEqual([links.dumps, gets], [2, 0], "in sync: one dump, no reads by name");
+    links.getMany = () => Promise.reject(new Error("dump refused"));
+    const third = await r.apply();
+    assert.deepEqual([third.changes, third.warnings, gets], [0, [], 3], "each device read on its own, still in sync");
+  });
+
   test("the node address on no device: vxlan.calico waits with a warning", async () => {
     const links = new FakeTunnelLinks();
     links.addHost("eth0", 1500, "172.31.250.9/24");
@@ -187,6 +208,8 @@ test("real kernel: vxlan.calico, an onlink route through it, neighbour and FDB e
       r.link.addr_info.filter((a: { family: string }) => a.family === "inet").map((a: { local: string }) => a.local),
       ["10.244.1.0"],
     );
+    assert.deepEqual(r.many.names, ["vxlan.calico"], "the dump holds only our devices that exist");
+    assert.deepEqual(r.many.vxlan, r.many.get, "one dump reads what a read of the device reads");
     assert.equal(r.mtuFile, "1350", "pod MTU = eth0's 1400 - 50");
     assert.deepEqual(r.routes1.added, ["10.244.2.0/24"]);
     assert.equal(r.routes2.unchanged, 1);
