@@ -32,11 +32,18 @@ export async function detectBackend(probe: SaveOf = saveOf): Promise<IptablesMod
     saves.set(key, p);
     return p;
   };
-  for (const mode of ["nft", "legacy"] as const) {
-    for (const family of [4, 6] as const) {
-      if (KUBE_HINTS.test((await save(family, mode, "mangle")) ?? "")) return mode;
-    }
-  }
+  // The four mangle saves run at once (they do not depend on each other); the first hint in order decides.
+  const order = [
+    [4, "nft"],
+    [6, "nft"],
+    [4, "legacy"],
+    [6, "legacy"],
+  ] as const;
+  const mangles = order.map(([family, mode]) => save(family, mode, "mangle"));
+  for (const p of mangles) p.catch(() => {}); // one that is not awaited (a hint came first) must not go unhandled
+  for (const [i, [, mode]] of order.entries()) if (KUBE_HINTS.test((await mangles[i]) ?? "")) return mode;
+  // The four full saves also run at once; awaited below.
+  for (const [family, mode] of [...order.slice(2), ...order.slice(0, 2)]) save(family, mode).catch(() => {});
   const legacy = countRules(await save(4, "legacy")) + countRules(await save(6, "legacy"));
   const nft = countRules(await save(4, "nft")) + countRules(await save(6, "nft"));
   if (nft > legacy) return "nft";

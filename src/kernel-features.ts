@@ -9,6 +9,7 @@
 
 import { existsSync } from "node:fs";
 import { CommandNotFoundError, run } from "../iptables/exec.js";
+import { startProbe } from "./start-probes.js";
 
 export type Version = readonly [number, number, number];
 
@@ -34,10 +35,10 @@ export function detectFeatures(iptablesVersion: string, kernelRelease: string): 
   return { masqFullyRandom: !!ipt && !!ker && atLeast(ipt, [1, 6, 2]) && atLeast(ker, [3, 14, 0]) };
 }
 
-/** `<binary> --version`'s output, or "" when it cannot be run. */
+/** `<binary> --version`'s output, or "" when it cannot be run (asked once per process: preflight asks too). */
 export async function commandVersion(binary: string): Promise<string> {
   try {
-    const r = await run(binary, ["--version"]);
+    const r = await startProbe(binary, ["--version"]);
     return r.code === 0 ? r.stdout : "";
   } catch (e) {
     if (e instanceof CommandNotFoundError) return "";

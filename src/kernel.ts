@@ -6,20 +6,14 @@ import { ProcSysctls, SysctlReconciler } from "../ifaces/sysctl-writer.js";
 import { IpTunnelLinks } from "../ifaces/tunnel-links.js";
 import { DEFAULT_MTU_FILE, TunnelReconciler } from "../ifaces/tunnel-reconciler.js";
 import { backendAvailable, ExecIptablesBackend, type IptablesBackend, type IptablesMode } from "../iptables/backend.js";
-import { CommandNotFoundError, type HoldAt, run } from "../iptables/exec.js";
+import { CommandNotFoundError, type HoldAt } from "../iptables/exec.js";
 import { ExecIpsetBackend, type IpsetBackend } from "../iptables/ipset-backend.js";
 import { IpsetSyncer } from "../iptables/ipset-syncer.js";
 import { TableSyncer } from "../iptables/table-syncer.js";
 import { IpvsSync } from "../ipvs/ipvs-sync.js";
 import { IpvsadmBackend } from "../ipvs/ipvsadm-backend.js";
 import { IpCommandDevice } from "../ipvs/service-device.js";
-import {
-  ExecNftBackend,
-  type NftBackend,
-  type NftFamily,
-  type NftWriteResult,
-  nftAvailable,
-} from "../nftables/backend.js";
+import { ExecNftBackend, type NftBackend, type NftFamily, type NftWriteResult } from "../nftables/backend.js";
 import { NetlinkNftBackend } from "../nftables/netlink/backend.js";
 import { NftTableSyncer } from "../nftables/table-syncer.js";
 import { ConntrackCli, findConntrack } from "../routes/conntrack.js";
@@ -33,7 +27,9 @@ import type { AgentConfig } from "./config.js";
 import { Dataplane } from "./dataplane.js";
 import type { NftPolicy } from "./dataplane-nft.js";
 import { IptablesLeftovers, type Leftovers, NftLeftovers } from "./mode-leftovers.js";
+import { listNftTables } from "./nftables-mode.js";
 import type { RuleDataplane } from "./rule-renderers.js";
+import { startProbe } from "./start-probes.js";
 
 export interface KernelParts {
   readonly dataplane: Dataplane;
@@ -154,13 +150,14 @@ function nftBackend(family: NftFamily, closers: (() => void)[], log: Logger): Nf
 
 /** iptables mode: our `calico` nft tables, where nft runs. */
 async function nftLeftovers(): Promise<Leftovers | undefined> {
-  if (!(await nftAvailable())) return undefined;
+  // The table list felix read at start for nftablesMode Auto answers this too (one `nft list tables` per start).
+  if ((await listNftTables([], startProbe)) === undefined) return undefined;
   return new NftLeftovers([new ExecNftBackend("ip"), new ExecNftBackend("ip6")]);
 }
 
 async function ipsetAvailable(): Promise<boolean> {
   try {
-    return (await run("ipset", ["version"])).code === 0;
+    return (await startProbe("ipset", ["version"])).code === 0;
   } catch (e) {
     if (e instanceof CommandNotFoundError) return false;
     throw e;

@@ -8,7 +8,7 @@
 // as Felix does for a configuration change), so one process never mixes them.
 
 import { felixConfigFromEnv, felixConfigFromSpec } from "../calc-graph/config/fields.js";
-import { CommandNotFoundError, run } from "../iptables/exec.js";
+import { CommandNotFoundError, type ExecResult, run } from "../iptables/exec.js";
 import type { ResourceUpdate } from "../model/resource.js";
 import type { RuleDataplane } from "./rule-renderers.js";
 
@@ -18,10 +18,13 @@ export type NftablesMode = "Enabled" | "Disabled" | "Auto";
 const KUBE_PROXY_TABLE = /^table (ip|ip6|inet) kube-proxy$/m;
 
 /** `nft list tables` output, or undefined where nft is missing or refuses (no nf_tables). */
-export async function listNftTables(prefix: readonly string[] = []): Promise<string | undefined> {
+export async function listNftTables(
+  prefix: readonly string[] = [],
+  exec: (cmd: string, args: readonly string[]) => Promise<ExecResult> = run,
+): Promise<string | undefined> {
   try {
     const [cmd, ...args] = [...prefix, "nft", "list", "tables"];
-    const r = await run(cmd, args);
+    const r = await exec(cmd, args);
     return r.code === 0 ? r.stdout : undefined;
   } catch (e) {
     if (e instanceof CommandNotFoundError) return undefined;

@@ -2,11 +2,12 @@
 // what to do about it.
 
 import { binary, type IptablesMode } from "../iptables/backend.js";
-import { CommandNotFoundError, run } from "../iptables/exec.js";
+import { CommandNotFoundError } from "../iptables/exec.js";
+import { startProbe } from "./start-probes.js";
 
 async function exists(cmd: string, args: string[] = ["--version"]): Promise<boolean> {
   try {
-    await run(cmd, args);
+    await startProbe(cmd, args);
     return true;
   } catch (e) {
     if (e instanceof CommandNotFoundError) return false;
@@ -42,12 +43,11 @@ export async function preflight(
       );
     return problems;
   }
-  for (const what of ["save", "restore"] as const) {
-    const cmd = binary(4, mode, what);
-    if (!(await probes.exists(cmd)))
-      problems.push(`${cmd} not found: install the iptables package (apt-get install iptables)`);
-  }
-  if (!(await probes.exists("ipset", ["version"])))
-    problems.push("ipset not found: install the ipset package (apt-get install ipset)");
+  // The three tools are looked for at once (one process each; none waits for another).
+  const [save, restore] = [binary(4, mode, "save"), binary(4, mode, "restore")];
+  const found = await Promise.all([probes.exists(save), probes.exists(restore), probes.exists("ipset", ["version"])]);
+  for (const [i, cmd] of [save, restore].entries())
+    if (!found[i]) problems.push(`${cmd} not found: install the iptables package (apt-get install iptables)`);
+  if (!found[2]) problems.push("ipset not found: install the ipset package (apt-get install ipset)");
   return problems;
 }

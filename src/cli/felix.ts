@@ -50,6 +50,7 @@ import { kubeProxyNftPresent, listNftTables, NftablesModeSetting, resolveNftable
 import { preflight } from "../preflight.js";
 import { ruleRendererFor } from "../rule-renderers.js";
 import { ServiceProxyStatus } from "../service-proxy-status.js";
+import { startProbe } from "../start-probes.js";
 
 const TCP_BE_LIBERAL = "/proc/sys/net/netfilter/nf_conntrack_tcp_be_liberal";
 
@@ -127,7 +128,7 @@ async function run(o: Options): Promise<void> {
     for (const part of peeked.parts) nftSetting.update(part);
     first = { rest: peeked.rest, stop: peeked.stop };
   }
-  const kubeProxyNft = kubeProxyNftPresent(await listNftTables());
+  const kubeProxyNft = kubeProxyNftPresent(await listNftTables([], startProbe));
   const policy = resolveNftablesMode(nftSetting.value, kubeProxyNft);
   if (graphCfg.proxyMode === "nftables" && policy !== "nftables") {
     // kube-proxy's nftables layout lives in our nft table; kube-proxy's modes are exclusive, so no mixing.

@@ -59,6 +59,25 @@ describe("iptables backend detection", () => {
     ]);
   });
 
+  test("the saves run four at a time (mangle, then whole), and the hint of the first backend in order still decides", async () => {
+    let inFlight = 0;
+    const peaks: number[] = [];
+    const o: Outputs = { "4-nft": rules(9), "4-legacy": rules(1) };
+    const s = saves(o);
+    const slow: SaveOf = async (family, mode, table) => {
+      peaks.push(++inFlight);
+      // nft's own mangle answers last: a later backend's answer must not overtake it.
+      for (let i = 0; i < (mode === "nft" && table ? 3 : 1); i++) await new Promise(setImmediate);
+      inFlight--;
+      return s(family, mode, table);
+    };
+    assert.equal(await detectBackend(slow), "nft");
+    assert.deepEqual([Math.max(...peaks.slice(0, 4)), Math.max(...peaks.slice(4))], [4, 4]);
+    o["4-nft-mangle"] = hint;
+    o["6-legacy-mangle"] = canary;
+    assert.equal(await detectBackend(slow), "nft", "4-nft's hint is read first though it answers last");
+  });
+
   test("only the nft tools present: nft; no tools at all: legacy (preflight then says what is missing)", async () => {
     assert.equal(await detectBackend(saves({ "4-nft": rules(0) })), "nft");
     assert.equal(await detectBackend(saves({})), "legacy");
