@@ -4,12 +4,12 @@
 // back to the policy through the agent's own graph. The reader follows the
 // setting: started when a group is set, moved when it changes, stopped when unset.
 
-import { Counter, type Registry } from "prom-client";
 import type { CalcGraph } from "../calc-graph/calc-graph.js";
 import type { DesiredState, EndpointState } from "../calc-graph/desired-state.js";
 import { parseDropPrefix } from "../calc-graph/rules/drop-log.js";
 import type { NflogReader, readNflog } from "../src/nflog-reader.js";
 import { type Origin, OriginMap } from "../trace/origin.js";
+import { Counter, type Registry } from "./prom.js";
 
 export type ReadNflog = typeof readNflog;
 

@@ -3,9 +3,9 @@
 // The daemon feeds most of them through observeState() after each graph
 // update and observeApply() after each successful apply.
 
-import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { DesiredState } from "../calc-graph/desired-state.js";
 import type { ApplyResult } from "../src/dataplane.js";
+import { Counter, Gauge, Histogram, Registry } from "./prom.js";
 
 export class Metrics {
   readonly registry = new Registry();

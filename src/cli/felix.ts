@@ -6,7 +6,6 @@
 import { readFileSync } from "node:fs";
 import { release } from "node:os";
 import { Command, Option } from "commander";
-import { collectDefaultMetrics } from "prom-client";
 import { CalcGraph } from "../../calc-graph/calc-graph.js";
 import type { DesiredState } from "../../calc-graph/desired-state.js";
 import { IPVS_DEVICE } from "../../calc-graph/services/ipvs-desired.js";
@@ -267,7 +266,9 @@ async function run(o: Options): Promise<void> {
   try {
     if (healthCfg.enabled) servers.push(await startHealthServer({ ...healthCfg, aggregator: health }));
     if (metricsCfg.enabled) {
-      if (metricsCfg.processMetrics) collectDefaultMetrics({ register: metrics.registry });
+      // prom-client's index only here: `--once` serves no metrics (status/prom.ts).
+      if (metricsCfg.processMetrics)
+        (await import("prom-client")).collectDefaultMetrics({ register: metrics.registry });
       servers.push(await startMetricsServer({ ...metricsCfg, registry: metrics.registry }));
     }
   } catch (e) {
