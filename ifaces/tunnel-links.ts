@@ -33,8 +33,8 @@ export interface VxlanSpec {
 
 export interface TunnelLinks {
   get(name: string): Promise<TunnelLinkState | undefined>;
-  /** The devices of these names that exist, by name, read in one dump (most are absent on most nodes). */
-  getMany(names: readonly string[]): Promise<Map<string, TunnelLinkState>>;
+  /** Every device with its addresses, in one dump (answers the host MTU and all our tunnel devices at once). */
+  list(): Promise<TunnelLinkState[]>;
   /** Creates the VXLAN device (learning off), with its MAC and MTU, up. */
   addVxlan(spec: VxlanSpec): Promise<void>;
   /** Creates the IPIP device (EOPNOTSUPP where the kernel has no IPIP). */
@@ -91,6 +91,13 @@ function stateOf(l: IpLinkJson): TunnelLinkState {
   };
 }
 
+/** Felix's host MTU over a device list: the smallest MTU of the up devices matching `pattern`. */
+export function smallestUpMtu(devices: readonly { name: string; up: boolean; mtu: number }[], pattern: string) {
+  const re = new RegExp(pattern);
+  const mtus = devices.filter((l) => re.test(l.name) && l.up).map((l) => l.mtu);
+  return mtus.length ? Math.min(...mtus) : undefined;
+}
+
 /** iproute2 in the current network namespace. */
 export class IpTunnelLinks implements TunnelLinks {
   constructor(private readonly ip = "ip") {}
@@ -123,10 +130,8 @@ export class IpTunnelLinks implements TunnelLinks {
     return l && stateOf(l);
   }
 
-  async getMany(names: readonly string[]): Promise<Map<string, TunnelLinkState>> {
-    const wanted = new Set(names);
-    const all = JSON.parse(await this.ipCmd(["-j", "-d", "addr", "show"])) as IpLinkJson[];
-    return new Map(all.filter((l) => wanted.has(l.ifname)).map((l) => [l.ifname, stateOf(l)]));
+  async list(): Promise<TunnelLinkState[]> {
+    return (JSON.parse(await this.ipCmd(["-j", "-d", "addr", "show"])) as IpLinkJson[]).map(stateOf);
   }
 
   async addVxlan(s: VxlanSpec): Promise<void> {
@@ -171,10 +176,11 @@ export class IpTunnelLinks implements TunnelLinks {
   }
 
   async smallestMtu(pattern: string): Promise<number | undefined> {
-    const re = new RegExp(pattern);
     const all = JSON.parse(await this.ipCmd(["-j", "link", "show"])) as IpLinkJson[];
-    const mtus = all.filter((l) => re.test(l.ifname) && (l.flags ?? []).includes("UP")).map((l) => l.mtu);
-    return mtus.length ? Math.min(...mtus) : undefined;
+    return smallestUpMtu(
+      all.map((l) => ({ name: l.ifname, up: (l.flags ?? []).includes("UP"), mtu: l.mtu })),
+      pattern,
+    );
   }
 }
 
@@ -195,7 +201,7 @@ interface FakeLink {
 export class FakeTunnelLinks implements TunnelLinks {
   readonly ops: string[] = [];
   readonly links = new Map<string, FakeLink>();
-  /** getMany calls: one device dump each. */
+  /** list calls: one device dump each. */
   dumps = 0;
 
   constructor(private readonly o: { ipipSupported?: boolean } = {}) {}
@@ -216,14 +222,9 @@ export class FakeTunnelLinks implements TunnelLinks {
     return l && { name, ...l, addrs: [...l.addrs] };
   }
 
-  async getMany(names: readonly string[]): Promise<Map<string, TunnelLinkState>> {
+  async list(): Promise<TunnelLinkState[]> {
     this.dumps++;
-    const found = new Map<string, TunnelLinkState>();
-    for (const name of names) {
-      const l = this.links.get(name);
-      if (l) found.set(name, { name, ...l, addrs: [...l.addrs] });
-    }
-    return found;
+    return [...this.links].map(([name, l]) => ({ name, ...l, addrs: [...l.addrs] }));
   }
 
   async addVxlan(s: VxlanSpec): Promise<void> {
@@ -284,8 +285,9 @@ export class FakeTunnelLinks implements TunnelLinks {
   }
 
   async smallestMtu(pattern: string): Promise<number | undefined> {
-    const re = new RegExp(pattern);
-    const mtus = [...this.links].filter(([n, l]) => re.test(n) && l.up).map(([, l]) => l.mtu);
-    return mtus.length ? Math.min(...mtus) : undefined;
+    return smallestUpMtu(
+      [...this.links].map(([name, l]) => ({ name, ...l })),
+      pattern,
+    );
   }
 }

@@ -21,7 +21,7 @@ import {
   resolveMtu,
   type TunnelDevice,
 } from "./tunnel.js";
-import type { TunnelLinks } from "./tunnel-links.js";
+import { smallestUpMtu, type TunnelLinks } from "./tunnel-links.js";
 
 export const DEFAULT_MTU_FILE = "/var/lib/calico/mtu";
 export const OWNED_TUNNELS: readonly string[] = ["vxlan.calico", "vxlan-v6.calico", "tunl0"];
@@ -67,9 +67,11 @@ export class TunnelReconciler {
     let changes = 0;
     const d = this.desired;
     let hostMtu = DEFAULT_HOST_MTU;
+    // One dump answers the host MTU and our tunnel devices; if it fails, each is asked on its own.
+    const devices = await this.links.list().catch(() => undefined);
     try {
       const pattern = d.mtu.ifacePattern || "^$";
-      const found = await this.links.smallestMtu(pattern);
+      const found = devices ? smallestUpMtu(devices, pattern) : await this.links.smallestMtu(pattern);
       if (found === undefined && d.poolsInUse) {
         warnings.push(`no up interface matches mtuIfacePattern ${pattern}: host MTU defaults to ${DEFAULT_HOST_MTU}`);
       }
@@ -89,8 +91,7 @@ export class TunnelReconciler {
       }
     };
 
-    // One dump for all our devices; if it fails, each is read on its own (and its error reported by name).
-    const present = await this.links.getMany(OWNED_TUNNELS).catch(() => undefined);
+    const present = devices && new Map(devices.map((l) => [l.name, l]));
     for (const name of OWNED_TUNNELS) {
       const want = d.tunnels[name];
       let have = present
@@ -107,7 +108,10 @@ export class TunnelReconciler {
       }
       const devMtu = want.mtu ?? hostMtu - overheadOf(want);
       if (want.kind === "vxlan") {
-        const parent = await this.links.deviceWithAddress(want.localIp ?? "").catch(() => undefined);
+        const local = want.localIp ?? "";
+        const parent = present
+          ? devices?.find((l) => l.addrs.some((a) => a.slice(0, a.lastIndexOf("/")) === local))?.name
+          : await this.links.deviceWithAddress(local).catch(() => undefined);
         if (!parent) {
           warnings.push(`${name} waits: no device holds the node address ${want.localIp}`);
           continue;

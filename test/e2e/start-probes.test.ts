@@ -34,7 +34,7 @@ function wrappers(): { dir: string; log: string } {
 }
 
 const skip = netnsSkipReason() ?? (spawnSync("nft", ["--version"]).status !== 0 ? "needs nft" : undefined);
-test("one felix --once start: one `nft list tables`, one version probe per tool, one tunnel device dump", {
+test("one felix --once start: one `nft list tables`, one version probe per tool, one device dump for the tunnels", {
   ...skipIf(skip),
 }, () => {
   const ns = createNetns("fxprobe");
@@ -58,6 +58,7 @@ test("one felix --once start: one `nft list tables`, one version probe per tool,
     assert.equal(count(/^ipset version$/), 1);
     assert.equal(count(/^ip -j -d addr show$/), 1, "one dump for vxlan.calico, vxlan-v6.calico and tunl0");
     assert.equal(count(/^ip .*addr show dev /), 0, calls.join("\n"));
+    assert.equal(count(/^ip -j link show$/), 0, "the host MTU comes from the same dump");
     assert.ok(count(/^iptables-legacy-restore --noflush/) >= 1, "felix programmed the namespace through the wrappers");
   } finally {
     deleteNetns(ns);

@@ -6,7 +6,7 @@
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { IpTunnelLinks } from "../../ifaces/tunnel-links.js";
+import { IpTunnelLinks, smallestUpMtu } from "../../ifaces/tunnel-links.js";
 import { TunnelReconciler } from "../../ifaces/tunnel-reconciler.js";
 import { NeighborReconciler } from "../../routes/neighbor-reconciler.js";
 import { KernelNetlinkNeighbors } from "../../routes/netlink-neighbors.js";
@@ -42,8 +42,13 @@ async function main(): Promise<void> {
   out.link = JSON.parse(ip("-j", "-d", "addr", "show", "dev", "vxlan.calico"))[0];
   // One dump for all our devices reads what one read per device reads (the absent ones left out).
   const links = new IpTunnelLinks();
-  const many = await links.getMany(["vxlan.calico", "vxlan-v6.calico", "tunl0"]);
-  out.many = { names: [...many.keys()], vxlan: many.get("vxlan.calico"), get: await links.get("vxlan.calico") };
+  const all = await links.list();
+  out.many = {
+    names: all.map((l) => l.name).filter((n) => ["vxlan.calico", "vxlan-v6.calico", "tunl0"].includes(n)),
+    vxlan: all.find((l) => l.name === "vxlan.calico"),
+    get: await links.get("vxlan.calico"),
+    mtu: [smallestUpMtu(all, "^eth"), await links.smallestMtu("^eth")],
+  };
   out.mtuFile = readFileSync(mtuFile, "utf8");
 
   const nl = new KernelNetlinkRoutes();

@@ -80,25 +80,30 @@ describe("tunnel reconciler (fake links)", () => {
     assert.equal(readFileSync(mtuFile, "utf8"), "1500");
   });
 
-  test("one device dump per apply, not one read per tunnel device; a failed dump falls back to reads by name", async () => {
+  test("one device dump per apply answers the host MTU, the VXLAN parent and every tunnel device; a failed dump falls back to asking each", async () => {
     const links = new FakeTunnelLinks();
     links.addHost("eth0", 1500, "172.31.250.1/24");
     const r = new TunnelReconciler(links, {});
     r.setDesired({ poolsInUse: true, tunnels: { "vxlan.calico": vxlan }, mtu: mtuOf({ vxlan: true }) });
-    let gets = 0;
-    const get = links.get.bind(links);
-    links.get = (name) => {
-      gets++;
-      return get(name);
-    };
+    // Every question asked of the links on its own (not through the dump), by method.
+    const asked: string[] = [];
+    for (const m of ["get", "smallestMtu", "deviceWithAddress"] as const) {
+      const f = links[m].bind(links) as (a: string) => Promise<unknown>;
+      const spy = (a: string) => {
+        asked.push(m);
+        return f(a);
+      };
+      Object.assign(links, { [m]: spy });
+    }
     await r.apply();
-    assert.deepEqual([links.dumps, gets], [1, 1], "one dump; one read of the device just created");
-    gets = 0;
+    assert.deepEqual([links.dumps, asked], [1, ["get"]], "one dump; one read of the device just created");
+    asked.length = 0;
     assert.equal((await r.apply()).changes, 0);
-    assert.deepEqual([links.dumps, gets], [2, 0], "in sync: one dump, no reads by name");
-    links.getMany = () => Promise.reject(new Error("dump refused"));
+    assert.deepEqual([links.dumps, asked], [2, []], "in sync: one dump, nothing asked on its own");
+    links.list = () => Promise.reject(new Error("dump refused"));
     const third = await r.apply();
-    assert.deepEqual([third.changes, third.warnings, gets], [0, [], 3], "each device read on its own, still in sync");
+    assert.deepEqual([third.changes, third.warnings], [0, []], "still in sync");
+    assert.deepEqual(asked, ["smallestMtu", "get", "deviceWithAddress", "get", "get"], "each asked on its own");
   });
 
   test("the node address on no device: vxlan.calico waits with a warning", async () => {
@@ -210,6 +215,7 @@ test("real kernel: vxlan.calico, an onlink route through it, neighbour and FDB e
     );
     assert.deepEqual(r.many.names, ["vxlan.calico"], "the dump holds only our devices that exist");
     assert.deepEqual(r.many.vxlan, r.many.get, "one dump reads what a read of the device reads");
+    assert.deepEqual(r.many.mtu, [1400, 1400], "the dump gives the host MTU that `ip link` gives");
     assert.equal(r.mtuFile, "1350", "pod MTU = eth0's 1400 - 50");
     assert.deepEqual(r.routes1.added, ["10.244.2.0/24"]);
     assert.equal(r.routes2.unchanged, 1);

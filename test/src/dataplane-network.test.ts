@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { CalcGraph } from "../../calc-graph/calc-graph.js";
-import { FakeTunnelLinks, type VxlanSpec } from "../../ifaces/tunnel-links.js";
+import { FakeTunnelLinks, type TunnelLinkState, type VxlanSpec } from "../../ifaces/tunnel-links.js";
 import { TunnelReconciler } from "../../ifaces/tunnel-reconciler.js";
 import { FakeIptablesBackend } from "../../iptables/fake-backend.js";
 import { FakeIpsetBackend } from "../../iptables/ipset-backend.js";
@@ -29,9 +29,9 @@ class Kernel extends FakeTunnelLinks {
     this.routes.addAddress("eth0", "172.31.250.1/24");
   }
   reads = 0;
-  override async smallestMtu(pattern: string): Promise<number | undefined> {
+  override async list(): Promise<TunnelLinkState[]> {
     this.reads++;
-    return super.smallestMtu(pattern);
+    return super.list();
   }
   override async addVxlan(s: VxlanSpec): Promise<void> {
     await super.addVxlan(s);
