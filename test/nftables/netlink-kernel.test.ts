@@ -31,6 +31,8 @@ const skip = netnsSkipReason() ?? (spawnSync("sh", ["-c", "command -v nft"]).sta
 let viaNft = "";
 let viaNetlink = "";
 const writers: Partial<Record<NftFamily, NetlinkNftBackend>> = {};
+/** One netlink connection per namespace for the set dumps (a relay is a node process: one per case cost ~40 s). */
+const dumpers = new Map<string, NfnlConnection>();
 before(() => {
   if (skip) return;
   viaNft = createNetns("nlgold-nft");
@@ -41,9 +43,11 @@ before(() => {
       new RelayTransport(viaNetlink),
     );
   }
+  for (const ns of [viaNft, viaNetlink]) dumpers.set(ns, new NfnlConnection(new RelayTransport(ns)));
 });
 after(() => {
   for (const w of Object.values(writers)) w?.close();
+  for (const c of dumpers.values()) c.close();
   if (viaNft) deleteNetns(viaNft);
   if (viaNetlink) deleteNetns(viaNetlink);
 });
@@ -90,28 +94,24 @@ const NFTA_SET_HANDLE = 16;
  * data), the handle left out: what `nft --debug=netlink list` does not print.
  */
 async function setDeclarations(ns: string, family: NftFamily): Promise<string> {
-  const conn = new NfnlConnection(new RelayTransport(ns));
-  try {
-    const nfproto = family === "ip" ? NFPROTO_IPV4 : NFPROTO_IPV6;
-    const replies = await conn.dump({
-      type: nftType(NftMsg.GETSET),
-      flags: 0,
-      family: nfproto,
-      attrs: [str(1, "calico")],
-    });
-    return replies
-      .map((m) => {
-        const a = parseAttrs(m.body.subarray(4));
-        const fields = a.all
-          .filter((x) => x.type !== NFTA_SET_HANDLE)
-          .map((x) => `${x.type}=${x.payload.toString("hex")}`);
-        return `${attrString(a.get(2))}: ${fields.join(" ")}`;
-      })
-      .sort()
-      .join("\n");
-  } finally {
-    conn.close();
-  }
+  const conn = dumpers.get(ns) as NfnlConnection;
+  const nfproto = family === "ip" ? NFPROTO_IPV4 : NFPROTO_IPV6;
+  const replies = await conn.dump({
+    type: nftType(NftMsg.GETSET),
+    flags: 0,
+    family: nfproto,
+    attrs: [str(1, "calico")],
+  });
+  return replies
+    .map((m) => {
+      const a = parseAttrs(m.body.subarray(4));
+      const fields = a.all
+        .filter((x) => x.type !== NFTA_SET_HANDLE)
+        .map((x) => `${x.type}=${x.payload.toString("hex")}`);
+      return `${attrString(a.get(2))}: ${fields.join(" ")}`;
+    })
+    .sort()
+    .join("\n");
 }
 
 /** `nft list table` text with its set and chain blocks in name order. */
