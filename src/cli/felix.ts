@@ -31,7 +31,7 @@ import { isPartial } from "../datastore/batch.js";
 import { maxFileBytesFromEnv } from "../datastore/file-datastore.js";
 import { openDatastore } from "../datastore/open.js";
 import { demoCommand } from "../demo/command.js";
-import { type FirstBatch, firstBatch } from "../first-batch.js";
+import type { FirstBatch } from "../first-batch.js";
 import { readDefaultGateways } from "../gateways.js";
 import { limitHeapGrowth } from "../heap.js";
 import { HostAddressFeed, notHostInterface, readHostAddresses, readHostInterfaces } from "../host-addresses.js";
@@ -46,7 +46,13 @@ import {
 } from "../kernel-features.js";
 import { createLogger, type LogFormat } from "../log.js";
 import { readNflog } from "../nflog-reader.js";
-import { kubeProxyNftPresent, listNftTables, NftablesModeSetting, resolveNftablesMode } from "../nftables-mode.js";
+import {
+  kubeProxyNftPresent,
+  listNftTables,
+  NftablesModeSetting,
+  readNftablesSetting,
+  resolveNftablesMode,
+} from "../nftables-mode.js";
 import { preflight } from "../preflight.js";
 import { ruleRendererFor } from "../rule-renderers.js";
 import { ServiceProxyStatus } from "../service-proxy-status.js";
@@ -113,19 +119,17 @@ async function run(o: Options): Promise<void> {
     throw new UsageError((e as Error).message);
   }
   const metrics = new Metrics();
-  const source = await openDatastore(o, log, metrics, maxFileBytes);
-  // Without FELIX_NFTABLESMODE the FelixConfigurations of the first complete batch choose the policy
-  // dataplane (nftablesMode): its parts are held until then (the graph's renderer depends on it).
+  // Without FELIX_NFTABLESMODE the FelixConfigurations choose the policy dataplane (nftablesMode), and
+  // with it the graph's renderer: the Kubernetes datastore lists them first; the file datastore's first
+  // batch is held until it completes.
+  const source = await openDatastore({ ...o, configFirst: !nftSetting.fromEnv }, log, metrics, maxFileBytes);
   let first: Pick<FirstBatch<ResourceUpdate[]>, "rest" | "stop"> | undefined;
   if (!nftSetting.fromEnv) {
-    let peeked: FirstBatch<ResourceUpdate[]>;
     try {
-      peeked = await firstBatch(source.updates, (b) => !isPartial(b));
+      first = await readNftablesSetting(source.updates, nftSetting);
     } catch (e) {
       throw new RuntimeError(`cannot read the ${o.datastore} datastore: ${(e as Error).message}`);
     }
-    for (const part of peeked.parts) nftSetting.update(part);
-    first = { rest: peeked.rest, stop: peeked.stop };
   }
   const kubeProxyNft = kubeProxyNftPresent(await listNftTables());
   const policy = resolveNftablesMode(nftSetting.value, kubeProxyNft);
@@ -323,6 +327,14 @@ async function run(o: Options): Promise<void> {
   const denied = metricsCfg.enabled
     ? new DeniedPackets(metrics.registry, readNflog, (err) => log.warn({ err }, "drop reports unavailable"))
     : undefined;
+  // Felix restarts when nftablesMode changes; so does felix-ts (exit 129), to start in the other mode.
+  const nftablesModeChanged = (updates: readonly ResourceUpdate[]) => {
+    if (nftSetting.update(updates) && resolveNftablesMode(nftSetting.value, kubeProxyNft) !== policy) {
+      log.warn({ nftablesMode: nftSetting.value }, "nftablesMode changed: exiting to restart with it");
+      restartRequested = true;
+      process.kill(process.pid, "SIGTERM");
+    }
+  };
   // Heap growth is bounded once the first snapshot is programmed (src/heap.ts).
   let heapBounded = false;
   daemon = new Daemon({
@@ -332,16 +344,14 @@ async function run(o: Options): Promise<void> {
     log: log.child({ component: "dataplane" }),
     observer: {
       batch: (state, secs, seenAt, batch) => {
-        // Felix restarts when nftablesMode changes; so does felix-ts (exit 129), to start in the other mode.
-        if (nftSetting.update(batch) && resolveNftablesMode(nftSetting.value, kubeProxyNft) !== policy) {
-          log.warn({ nftablesMode: nftSetting.value }, "nftablesMode changed: exiting to restart with it");
-          restartRequested = true;
-          process.kill(process.pid, "SIGTERM");
-        }
+        nftablesModeChanged(batch);
         status.batch(state, secs, seenAt);
         proxyStatus?.batch(state, batch);
       },
-      part: (updates) => proxyStatus?.seen(updates),
+      part: (updates) => {
+        nftablesModeChanged(updates); // a FelixConfiguration written while the other kinds are listed
+        proxyStatus?.seen(updates);
+      },
       applied: (state, outcome, secs) => {
         status.applied(state, outcome, secs);
         proxyStatus?.applied(state, outcome);
