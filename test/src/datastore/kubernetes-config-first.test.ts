@@ -1,16 +1,17 @@
 // Without FELIX_NFTABLESMODE the FelixConfigurations choose the agent's dataplane, and so the graph's
 // rule renderer. The Kubernetes datastore lists them before any other kind (configFirst), so the agent
 // decides at once and the graph takes the rest of the first batch in parts as the LIST pages come,
-// instead of the whole cluster being held until the in-sync point.
+// instead of the whole cluster being held until the in-sync point (src/cli/felix.ts wires the same).
 
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import * as k8s from "@kubernetes/client-node";
 import { pino } from "pino";
-import { CalcGraph } from "../../../calc-graph/calc-graph.js";
-import type { DesiredState } from "../../../calc-graph/desired-state.js";
 import type { ResourceUpdate } from "../../../model/resource.js";
-import { chainList } from "../../../model/tables.js";
+import { FakeNftBackend } from "../../../nftables/fake-backend.js";
+import { NftTableSyncer } from "../../../nftables/table-syncer.js";
+import { Daemon } from "../../../src/daemon.js";
+import { type ApplyResult, Dataplane } from "../../../src/dataplane.js";
 import { isConfigListed, isPartial } from "../../../src/datastore/batch.js";
 import { KubernetesDatastore } from "../../../src/datastore/kubernetes.js";
 import { NftablesModeSetting, readNftablesSetting, resolveNftablesMode } from "../../../src/nftables-mode.js";
@@ -77,32 +78,43 @@ describe("Kubernetes datastore, FelixConfigurations first (FELIX_NFTABLESMODE un
       assert.equal(policy, "nftables");
       assert.deepEqual(lists(server), ["/apis/crd.projectcalico.org/v1/felixconfigurations"]);
 
-      // As the daemon does: parts are ingested as they come, the complete batch computes the snapshot.
-      const graph = new CalcGraph({ nodeName: "node1", ruleRenderer: ruleRendererFor(policy) });
-      const seen: { kinds: string[]; partial: boolean; configListed: boolean }[] = [];
-      const state = await new Promise<DesiredState>((resolve, reject) => {
-        read.rest.subscribe({
-          next: (b: ResourceUpdate[]) => {
-            seen.push({
-              kinds: [...new Set(b.map((u) => u.kind))],
-              partial: isPartial(b),
-              configListed: isConfigListed(b),
-            });
-            if (isPartial(b)) graph.ingest(b);
-            else resolve(graph.apply(b));
-          },
-          error: reject,
-        });
+      // The daemon, programming an in-memory nft kernel: parts are ingested as they come, the complete
+      // batch computes the snapshot.
+      const v4 = new FakeNftBackend("ip");
+      const dataplane = new Dataplane({
+        nft: { ipv4: new NftTableSyncer(v4, { retries: 0 }), ipv6: new NftTableSyncer(new FakeNftBackend("ip6", v4)) },
       });
-      assert.deepEqual(seen[0], { kinds: ["FelixConfiguration"], partial: true, configListed: true });
-      const complete = seen.findIndex((s) => !s.partial);
-      assert.equal(complete, seen.length - 1, "one complete batch, the last");
-      assert.ok(complete >= 3, `the pods came in parts before the in-sync point (${seen.length} batches)`);
-      assert.equal(Object.keys(state.endpoints).length, PODS);
-      // The rules are nft statements, not iptables-save text.
-      const rules = chainList(state.iptables.ipv4.filter).flatMap((c) => c.rules.map((r) => r.text));
-      assert.ok(rules.length > 0);
-      for (const r of rules) assert.doesNotMatch(r, /(^|\s)-[jmAI] /, r);
+      const parts: { kinds: string[]; configListed: boolean }[] = [];
+      let batches = 0;
+      let daemon: Daemon | undefined;
+      const applied = new Promise<ApplyResult | Error>((resolve) => {
+        daemon = new Daemon({
+          graph: { nodeName: "node1", ruleRenderer: ruleRendererFor(policy) },
+          updates: read.rest,
+          dataplane,
+          log,
+          observer: {
+            part: (b) => parts.push({ kinds: [...new Set(b.map((u) => u.kind))], configListed: isConfigListed(b) }),
+            batch: () => batches++,
+            applied: (_s, outcome) => resolve(outcome),
+          },
+          refreshIntervalSecs: 0,
+        });
+        daemon.start();
+      });
+      try {
+        const outcome = await applied;
+        assert.ok(!(outcome instanceof Error), String(outcome));
+        assert.deepEqual(parts[0], { kinds: ["FelixConfiguration"], configListed: true });
+        assert.ok(parts.length >= 3, `the pods came in parts before the in-sync point (${parts.length} parts)`);
+        assert.equal(batches, 1, "one complete batch");
+        assert.equal(Object.keys(daemon!.graph.current.endpoints).length, PODS);
+        // Written as nft statements into our nft table, nothing to iptables.
+        assert.ok((outcome.nftBytes ?? 0) > 0 && outcome.iptablesBytes === 0);
+        assert.match(v4.transactions.join("\n"), /chain filter-cali-pi-/);
+      } finally {
+        await daemon?.stop();
+      }
     } finally {
       read.stop();
       server.delete("FelixConfiguration", "", "default");
