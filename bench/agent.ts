@@ -77,7 +77,7 @@ export interface Netns {
 const progress = (msg: string) => process.stderr.write(`· ${msg}\n`);
 
 /** The node's links: the underlay and a veth per local pod, as the CNI plugin leaves them. */
-async function setUpLinks(ns: string, cluster: SyntheticCluster): Promise<void> {
+export async function setUpLinks(ns: string, cluster: SyntheticCluster): Promise<void> {
   const ifaces: string[] = [];
   for (const u of cluster.updates) {
     const pod = u.value as { spec?: { nodeName?: string } } | null;

@@ -10,6 +10,9 @@
 import { felixConfigFromEnv, felixConfigFromSpec } from "../calc-graph/config/fields.js";
 import { CommandNotFoundError, type ExecResult, run } from "../iptables/exec.js";
 import type { ResourceUpdate } from "../model/resource.js";
+import type { Observable } from "../model/rx.js";
+import { isConfigListed, isPartial } from "./datastore/batch.js";
+import { type FirstBatch, firstBatch } from "./first-batch.js";
 import type { RuleDataplane } from "./rule-renderers.js";
 
 export type NftablesMode = "Enabled" | "Disabled" | "Auto";
@@ -83,4 +86,19 @@ export function resolveNftablesMode(mode: NftablesMode, kubeProxyNft: boolean): 
   if (mode === "Enabled") return "nftables";
   if (mode === "Disabled") return "iptables";
   return kubeProxyNft ? "nftables" : "iptables";
+}
+
+/**
+ * Feeds `setting` the first batch's FelixConfigurations, reading its parts only up to the one
+ * after which none is to come: the Kubernetes datastore lists them first (`configListed`), so the
+ * graph then takes the other parts as they arrive; the file datastore's are known only at its end.
+ * Returns what to hand the graph: the parts read, then the rest of the stream.
+ */
+export async function readNftablesSetting(
+  updates: Observable<ResourceUpdate[]>,
+  setting: NftablesModeSetting,
+): Promise<Pick<FirstBatch<ResourceUpdate[]>, "rest" | "stop">> {
+  const read = await firstBatch(updates, (b) => !isPartial(b) || isConfigListed(b));
+  for (const part of read.parts) setting.update(part);
+  return { rest: read.rest, stop: read.stop };
 }

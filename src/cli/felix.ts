@@ -9,46 +9,43 @@ import { Command, Option } from "commander";
 import { CalcGraph } from "../../calc-graph/calc-graph.js";
 import type { DesiredState } from "../../calc-graph/desired-state.js";
 import { IPVS_DEVICE } from "../../calc-graph/services/ipvs-desired.js";
-import { NetlinkLinkMonitor } from "../../ifaces/link-monitor.js";
-import { OWNED_TUNNELS } from "../../ifaces/tunnel-reconciler.js";
 import { binary } from "../../iptables/backend.js";
 import { chooseBackend } from "../../iptables/detect.js";
 import type { ResourceUpdate } from "../../model/resource.js";
 import { filter, firstValueFrom, type Observable } from "../../model/rx.js";
-import { DeniedPackets } from "../../status/denied-packets.js";
-import { EndpointStatusTracker } from "../../status/endpoint-status.js";
-import { EndpointStatusFile, endpointStatusConfigFromEnv } from "../../status/endpoint-status-file.js";
-import { HealthAggregator, healthConfigFromEnv, startHealthServer } from "../../status/health.js";
-import type { HttpListener } from "../../status/http-server.js";
+import { endpointStatusConfigFromEnv } from "../../status/endpoint-status-file.js";
+import { healthConfigFromEnv } from "../../status/health.js";
 import { Metrics } from "../../status/metrics.js";
-import { metricsConfigFromEnv, startMetricsServer } from "../../status/metrics-server.js";
+import { metricsConfigFromEnv } from "../../status/metrics-server.js";
 import { proxyHealthConfigFromEnv } from "../../status/proxy-health.js";
-import { AgentStatus, ignoredConfigMessage } from "../agent-status.js";
+import { ignoredConfigMessage } from "../agent-status.js";
 import { agentConfigFromEnv, graphConfigFromEnv } from "../config.js";
-import { Daemon, summary } from "../daemon.js";
+import { summary } from "../daemon.js";
 import { isPartial } from "../datastore/batch.js";
 import { maxFileBytesFromEnv } from "../datastore/file-datastore.js";
 import { openDatastore } from "../datastore/open.js";
 import { demoCommand } from "../demo/command.js";
-import { type FirstBatch, firstBatch } from "../first-batch.js";
+import type { FirstBatch } from "../first-batch.js";
 import { readDefaultGateways } from "../gateways.js";
-import { limitHeapGrowth } from "../heap.js";
 import { HostAddressFeed, notHostInterface, readHostAddresses, readHostInterfaces } from "../host-addresses.js";
 import { kernelDataplane } from "../kernel.js";
 import {
   commandVersion,
   detectFeatures,
-  KUBE_IPVS_DEVICE,
   kubeIpvsPresent,
   loadSctpConntrack,
   SCTP_CONNTRACK_MODULE,
 } from "../kernel-features.js";
 import { createLogger, type LogFormat } from "../log.js";
-import { readNflog } from "../nflog-reader.js";
-import { kubeProxyNftPresent, listNftTables, NftablesModeSetting, resolveNftablesMode } from "../nftables-mode.js";
+import {
+  kubeProxyNftPresent,
+  listNftTables,
+  NftablesModeSetting,
+  readNftablesSetting,
+  resolveNftablesMode,
+} from "../nftables-mode.js";
 import { preflight } from "../preflight.js";
 import { ruleRendererFor } from "../rule-renderers.js";
-import { ServiceProxyStatus } from "../service-proxy-status.js";
 import { startProbe } from "../start-probes.js";
 
 const TCP_BE_LIBERAL = "/proc/sys/net/netfilter/nf_conntrack_tcp_be_liberal";
@@ -63,11 +60,10 @@ function readSysctl(path: string): string | undefined {
 }
 
 import { RuntimeError, runProgram, UsageError } from "./errors.js";
+import { runDaemon } from "./felix-daemon.js";
 
 /** Felix's exit code for "restart me with the new configuration". */
 const CONFIG_CHANGED_EXIT_CODE = 129;
-/** Address changes raise no link event: re-read this host's addresses this often (IPVS support only). */
-const HOST_ADDRESS_POLL_MS = 10_000;
 let restartRequested = false;
 
 interface Options {
@@ -113,19 +109,17 @@ async function run(o: Options): Promise<void> {
     throw new UsageError((e as Error).message);
   }
   const metrics = new Metrics();
-  const source = await openDatastore(o, log, metrics, maxFileBytes);
-  // Without FELIX_NFTABLESMODE the FelixConfigurations of the first complete batch choose the policy
-  // dataplane (nftablesMode): its parts are held until then (the graph's renderer depends on it).
+  // Without FELIX_NFTABLESMODE the FelixConfigurations choose the policy dataplane (nftablesMode), and
+  // with it the graph's renderer: the Kubernetes datastore lists them first; the file datastore's first
+  // batch is held until it completes.
+  const source = await openDatastore({ ...o, configFirst: !nftSetting.fromEnv }, log, metrics, maxFileBytes);
   let first: Pick<FirstBatch<ResourceUpdate[]>, "rest" | "stop"> | undefined;
   if (!nftSetting.fromEnv) {
-    let peeked: FirstBatch<ResourceUpdate[]>;
     try {
-      peeked = await firstBatch(source.updates, (b) => !isPartial(b));
+      first = await readNftablesSetting(source.updates, nftSetting);
     } catch (e) {
       throw new RuntimeError(`cannot read the ${o.datastore} datastore: ${(e as Error).message}`);
     }
-    for (const part of peeked.parts) nftSetting.update(part);
-    first = { rest: peeked.rest, stop: peeked.stop };
   }
   const kubeProxyNft = kubeProxyNftPresent(await listNftTables([], startProbe));
   const policy = resolveNftablesMode(nftSetting.value, kubeProxyNft);
@@ -241,148 +235,29 @@ async function run(o: Options): Promise<void> {
     return;
   }
 
-  // Status: health, metrics, endpoint status, node condition and events.
-  const health = new HealthAggregator();
-  const endpoints = new EndpointStatusTracker({ interfacePrefix: graphCfg.interfacePrefix });
-  let daemon: Daemon | undefined;
-  const nodeStatus = kubeConfig ? await import("../../status/node-status.js") : undefined;
-  const status = new AgentStatus({
+  await runDaemon({
+    cfg,
+    graphCfg,
+    log,
     metrics,
-    log: log.child({ component: "status" }),
-    health,
-    endpoints,
-    statusFile: new EndpointStatusFile(statusCfg.path),
-    nodeStatus:
-      kubeConfig && nodeStatus
-        ? new nodeStatus.NodeStatusReporter(
-            nodeStatus.kubernetesStatusApi(kubeConfig),
-            nodeName,
-            log.child({ component: "node-status" }),
-          )
-        : undefined,
-    applyingSince: () => daemon?.applyingSince,
-  });
-  const servers: HttpListener[] = [];
-  try {
-    if (healthCfg.enabled) servers.push(await startHealthServer({ ...healthCfg, aggregator: health }));
-    if (metricsCfg.enabled) {
-      // prom-client's index only here: `--once` serves no metrics (status/prom.ts).
-      if (metricsCfg.processMetrics)
-        (await import("prom-client")).collectDefaultMetrics({ register: metrics.registry });
-      servers.push(await startMetricsServer({ ...metricsCfg, registry: metrics.registry }));
-    }
-  } catch (e) {
-    for (const srv of servers) await srv.close();
-    throw new RuntimeError(`cannot serve health/metrics: ${(e as Error).message}`);
-  }
-  for (const srv of servers) log.info({ host: srv.host, port: srv.port }, "serving status");
-  // As the service proxy: kube-proxy's /healthz and the services' health check node ports.
-  const proxyStatus =
-    graphCfg.proxyMode !== "off"
-      ? new ServiceProxyStatus(proxyHealthCfg, log.child({ component: "proxy-health" }), nodeName, () => {
-          // kube-proxy's health check servers listen on the --nodeport-addresses when they are set.
-          const index = daemon?.graph.services;
-          const [v4, v6] = [index?.nodePortIPs(4), index?.nodePortIPs(6)];
-          if (v4 === undefined && v6 === undefined) return undefined;
-          return [...(v4 ?? ["0.0.0.0"]), ...(v6 ?? (kernel.ipv6 ? ["::"] : []))];
-        })
-      : undefined;
-  await proxyStatus?.start();
-
-  // New cali* interfaces get their routes and sysctls at once, not on a timer.
-  const links = new NetlinkLinkMonitor();
-  const present = new Set((await links.start()).map((l) => l.name));
-  status.interfaces(present);
-  links.events.subscribe((e) => {
-    if (e.event === "removed") present.delete(e.name);
-    else present.add(e.name);
-    status.interfaces(present);
-    hostAddresses?.feed.poke();
-    hostInterfaces.poke();
-    // kube-proxy switched to or from IPVS mode: restart (exit 129, as Felix does for a config change).
-    if (e.name === KUBE_IPVS_DEVICE && graphCfg.proxyMode !== "ipvs" && present.has(e.name) !== kubeIpvs) {
-      log.warn({ device: e.name, event: e.event }, "kube-proxy's IPVS mode changed: exiting to restart with it");
+    healthCfg,
+    metricsCfg,
+    statusCfg,
+    proxyHealthCfg,
+    kernel,
+    kubeConfig,
+    nodeName,
+    updates,
+    hostAddresses,
+    hostInterfaces,
+    kubeIpvs,
+    nftSetting,
+    kubeProxyNft,
+    policy,
+    requestRestart: () => {
       restartRequested = true;
       process.kill(process.pid, "SIGTERM");
-    }
-  });
-  const prefix = graphCfg.interfacePrefix ?? "cali";
-  // Workload interfaces by the prefixes in force (FelixConfiguration/env), less interfaceExclude, as Felix's monitor.
-  const isWorkload = (name: string) => {
-    const settings = daemon?.graph.current.config?.settings;
-    const prefixes = settings?.interfacePrefixes ?? [prefix];
-    return (
-      prefixes.some((p) => name.startsWith(p)) &&
-      !(settings?.interfaceExclude ?? []).some((re) => new RegExp(re).test(name))
-    );
-  };
-  // Our tunnel devices too, removal included: a deleted vxlan.calico is re-created at once.
-  const linkEvents = links.events.pipe(
-    filter((e) => (isWorkload(e.name) && e.event !== "removed" && e.up) || OWNED_TUNNELS.includes(e.name)),
-  );
-
-  // felix_denied_packets_total from the drop paths' NFLOG group, when dropNflogGroup is set.
-  const denied = metricsCfg.enabled
-    ? new DeniedPackets(metrics.registry, readNflog, (err) => log.warn({ err }, "drop reports unavailable"))
-    : undefined;
-  // Heap growth is bounded once the first snapshot is programmed (src/heap.ts).
-  let heapBounded = false;
-  daemon = new Daemon({
-    graph: graphCfg,
-    updates,
-    dataplane: kernel.dataplane,
-    log: log.child({ component: "dataplane" }),
-    observer: {
-      batch: (state, secs, seenAt, batch) => {
-        // Felix restarts when nftablesMode changes; so does felix-ts (exit 129), to start in the other mode.
-        if (nftSetting.update(batch) && resolveNftablesMode(nftSetting.value, kubeProxyNft) !== policy) {
-          log.warn({ nftablesMode: nftSetting.value }, "nftablesMode changed: exiting to restart with it");
-          restartRequested = true;
-          process.kill(process.pid, "SIGTERM");
-        }
-        status.batch(state, secs, seenAt);
-        proxyStatus?.batch(state, batch);
-      },
-      part: (updates) => proxyStatus?.seen(updates),
-      applied: (state, outcome, secs) => {
-        status.applied(state, outcome, secs);
-        proxyStatus?.applied(state, outcome);
-        if (daemon && !(outcome instanceof Error)) denied?.applied(state, daemon.graph);
-        if (!heapBounded && !(outcome instanceof Error)) {
-          heapBounded = true;
-          limitHeapGrowth(cfg.heapGrowthPercent ?? 0);
-        }
-      },
     },
-    refreshIntervalSecs: cfg.iptablesRefreshInterval,
-    linkEvents,
-    ...(hostAddresses ? { hostAddresses: hostAddresses.feed.addresses } : {}),
-    hostInterfaces: hostInterfaces.addresses,
-  });
-  await hostInterfaces.start(HOST_ADDRESS_POLL_MS).then(
-    (ifaces) => daemon?.graph.setHostInterfaces(ifaces),
-    (e: Error) => log.warn({ err: e.message }, "reading this host's interfaces failed"),
-  );
-  if (hostAddresses) daemon.graph.setHostAddresses(await hostAddresses.feed.start(HOST_ADDRESS_POLL_MS));
-  daemon.start();
-  const running = daemon;
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      log.info({ signal }, "stopping; the programmed dataplane stays in place");
-      void running.stop().then(async () => {
-        links.stop();
-        denied?.stop();
-        hostAddresses?.feed.stop();
-        hostInterfaces.stop();
-        kernel.close();
-        status.close();
-        await proxyStatus?.close();
-        for (const srv of servers) await srv.close();
-        resolve();
-      });
-    };
-    process.once("SIGTERM", () => stop("SIGTERM"));
-    process.once("SIGINT", () => stop("SIGINT"));
   });
 }
 

@@ -8,7 +8,7 @@
 
 import type { ResourceUpdate } from "../../model/resource.js";
 
-export type UpdateBatch = ResourceUpdate[] & { readonly partial?: true };
+export type UpdateBatch = ResourceUpdate[] & { readonly partial?: true; readonly configListed?: true };
 
 /** Marks updates as a part of a batch that more parts will complete. */
 export function partialBatch(updates: ResourceUpdate[]): UpdateBatch {
@@ -17,4 +17,17 @@ export function partialBatch(updates: ResourceUpdate[]): UpdateBatch {
 
 export function isPartial(batch: readonly ResourceUpdate[]): boolean {
   return (batch as UpdateBatch).partial === true;
+}
+
+/**
+ * Marks the part after which no FelixConfiguration of the first batch is still to come (the
+ * Kubernetes datastore lists them before any other kind): the agent can choose its dataplane
+ * there and let the graph ingest the rest as it comes, instead of holding the whole batch.
+ */
+export function configListedPart(updates: ResourceUpdate[]): UpdateBatch {
+  return Object.assign(updates, { partial: true as const, configListed: true as const });
+}
+
+export function isConfigListed(batch: readonly ResourceUpdate[]): boolean {
+  return (batch as UpdateBatch).configListed === true;
 }

@@ -24,7 +24,7 @@
 import type { Logger } from "pino";
 import { type Kind, type ResourceUpdate, resourceKey } from "../../model/resource.js";
 import { Observable } from "../../model/rx.js";
-import { partialBatch, type UpdateBatch } from "./batch.js";
+import { configListedPart, partialBatch, type UpdateBatch } from "./batch.js";
 import type { KubeAccess } from "./kube-config.js";
 import { type KindSpec, ListWatch } from "./list-watch.js";
 
@@ -107,8 +107,12 @@ const PART = 500;
 export class KubernetesDatastore {
   constructor(private readonly o: KubernetesDatastoreOptions) {}
 
-  /** Batches of updates; with `partial`, the first batch comes in parts (batch.ts). */
-  updates(opts: { readonly partial?: boolean } = {}): Observable<UpdateBatch> {
+  /**
+   * Batches of updates; with `partial`, the first batch comes in parts (batch.ts). With
+   * `configFirst` too, the FelixConfigurations are listed before any other kind and come as the
+   * first part, marked `configListed` (Felix too loads its configuration before its syncer starts).
+   */
+  updates(opts: { readonly partial?: boolean; readonly configFirst?: boolean } = {}): Observable<UpdateBatch> {
     return new Observable<UpdateBatch>((sub) => {
       const pending = new Map<string, ResourceUpdate>();
       let timer: NodeJS.Timeout | undefined;
@@ -132,7 +136,21 @@ export class KubernetesDatastore {
         }
       };
       const watchers: ListWatch[] = [];
+      const configFirst = opts.partial === true && opts.configFirst === true;
+      let started = !configFirst;
       const onSynced = () => {
+        if (!started) {
+          // The FelixConfigurations are listed (or their CRD is absent): hand them on, then list the rest.
+          if (!watchers.every((w) => w.synced)) return;
+          started = true;
+          const config = [...pending.values()];
+          pending.clear();
+          total += config.length;
+          sub.next(configListedPart(config));
+          if (sub.closed) return; // unsubscribed on seeing it: the teardown stopped `rest` already
+          watchers.push(...rest);
+          for (const w of rest) w.start();
+        }
         if (inSync || !watchers.every((w) => w.synced)) return;
         inSync = true;
         // The first complete batch: the whole cluster (or its last part), every kind listed.
@@ -141,11 +159,15 @@ export class KubernetesDatastore {
         this.o.log.info({ objects: total + first.length }, "kubernetes datastore in sync");
         sub.next(first);
       };
-      for (const spec of WATCHED) watchers.push(new ListWatch(spec, this.o, onChange, onSynced));
+      const isConfig = (s: KindSpec) => s.kind === "FelixConfiguration";
+      const specs = configFirst ? [...WATCHED.filter(isConfig), ...WATCHED.filter((s) => !isConfig(s))] : WATCHED;
+      for (const spec of specs) watchers.push(new ListWatch(spec, this.o, onChange, onSynced));
+      // With configFirst, only the FelixConfiguration watcher starts now (`watchers` is the barrier's set so far).
+      const rest = configFirst ? watchers.splice(1) : [];
       for (const w of watchers) w.start();
       return () => {
         clearTimeout(timer);
-        for (const w of watchers) w.stop();
+        for (const w of new Set([...watchers, ...rest])) w.stop();
       };
     });
   }

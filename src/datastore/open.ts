@@ -14,6 +14,8 @@ export interface DatastoreFlags {
   readonly resources?: string;
   readonly kubeconfig?: string;
   readonly once?: boolean;
+  /** The Kubernetes datastore lists the FelixConfigurations before the other kinds (KubernetesDatastore.updates). */
+  readonly configFirst?: boolean;
 }
 
 export interface OpenDatastore {
@@ -45,7 +47,7 @@ export async function openDatastore(
       onEvent: (e) => {
         if (e.what === "restart") metrics.resyncsStarted.inc();
       },
-    }).updates({ partial: true }); // the first batch in parts, as the LIST pages come (datastore/batch.ts)
+    }).updates({ partial: true, configFirst: o.configFirst }); // in parts, as the LIST pages come (batch.ts)
     return { updates, kubeConfig };
   }
   const updates = new FileDatastore({
