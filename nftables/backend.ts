@@ -2,7 +2,7 @@
 // the whole script or nothing) and the JSON listing of our table in one
 // family. The fake in fake-backend.ts implements the same interface in memory.
 
-import { CommandNotFoundError, run } from "../iptables/exec.js";
+import { run } from "../iptables/exec.js";
 import type { NftCommand, NftSetKey } from "./commands.js";
 import { NFT_TABLE } from "./names.js";
 import type { NftView } from "./view.js";
@@ -81,16 +81,5 @@ export class ExecNftBackend implements NftBackend {
     if (r.code === 0) return r.stdout;
     if (/No such file or directory/.test(r.stderr)) return undefined;
     throw new NftError(`nft list table ${this.family} ${NFT_TABLE} failed: ${r.stderr.trim()}`);
-  }
-}
-
-/** Whether `nft` runs here and can talk to nf_tables (root, kernel support). */
-export async function nftAvailable(prefix: readonly string[] = []): Promise<boolean> {
-  try {
-    const [cmd, ...args] = [...prefix, "nft", "list", "tables"];
-    return (await run(cmd, args)).code === 0;
-  } catch (e) {
-    if (e instanceof CommandNotFoundError) return false;
-    throw e;
   }
 }
