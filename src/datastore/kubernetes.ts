@@ -97,11 +97,12 @@ export interface KubernetesDatastoreOptions {
   readonly crdRetryMs?: number;
   /** Objects per LIST page (default 500). */
   readonly pageSize?: number;
+  /** Listed updates handed on per part before the in-sync point, with `partial` (default 500). */
+  readonly partSize?: number;
   /** Called on every (re)start, error and resync, for metrics. */
   readonly onEvent?: (e: { kind: Kind; what: "restart" | "error" | "synced" }) => void;
 }
 
-/** Listed updates handed on in parts of this many before the in-sync point (with `partial`). */
 const PART = 500;
 
 export class KubernetesDatastore {
@@ -128,7 +129,7 @@ export class KubernetesDatastore {
       const onChange = (u: ResourceUpdate) => {
         pending.set(resourceKey(u), u);
         if (inSync) timer ??= setTimeout(flush, this.o.batchMs ?? 5);
-        else if (opts.partial && pending.size >= PART) {
+        else if (opts.partial && pending.size >= (this.o.partSize ?? PART)) {
           total += pending.size;
           const part = [...pending.values()];
           pending.clear();
