@@ -68,3 +68,38 @@ export function smallDesired(): { tables: FamilyTables; sets: Record<string, IpS
     ),
   };
 }
+
+/**
+ * smallDesired plus an OUTPUT hook dropping what goes to `@cali40s.blocked`;
+ * `sets(...members)` is the desired sets with that set holding `members`.
+ * With SEND_UDP (to 127.0.0.5) a test sees the kernel follow the set.
+ */
+export function blockedOutputDesired(): {
+  tables: FamilyTables;
+  sets: (...members: string[]) => Record<string, IpSetState>;
+} {
+  const d = smallDesired();
+  const out = tables({
+    filter: {
+      chains: [chain("cali-OUTPUT", r("ip daddr @cali40s.blocked drop", "o1"))],
+      hooks: { OUTPUT: { insert: [r("jump filter-cali-OUTPUT", "h3")], append: [] } },
+    },
+  }).filter;
+  return {
+    tables: {
+      ...d.tables,
+      filter: {
+        ...out,
+        shards: { ...d.tables.filter.shards, ...out.shards },
+        hooks: { ...d.tables.filter.hooks, ...out.hooks },
+      },
+    },
+    sets: (...members) => ({ ...d.sets, "cali40s:blocked": set("cali40s:blocked", "hash:net", members) }),
+  };
+}
+
+/** python3 arguments sending one UDP datagram to 127.0.0.5 (EPERM when OUTPUT drops it). */
+export const SEND_UDP = [
+  "-c",
+  "import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'x', ('127.0.0.5', 9))",
+];

@@ -17,7 +17,7 @@ import { NftTableSyncer } from "../../nftables/table-syncer.js";
 import { parseNftJson } from "../../nftables/view.js";
 import { skipIf } from "../helpers/skip.js";
 import { createNetns, deleteNetns, netnsSkipReason } from "../routes/netns.js";
-import { chain, r, set, smallDesired, tables } from "./fixtures.js";
+import { blockedOutputDesired, SEND_UDP, smallDesired } from "./fixtures.js";
 import { plainView } from "./golden-state.js";
 
 const missing = ["nft", "python3"].find((t) => spawnSync("sh", ["-c", `command -v ${t}`]).status !== 0);
@@ -48,28 +48,8 @@ describe("the nft syncer writing and reading over netlink", { ...skipIf(skip), t
   test("packets follow a set changed over netlink: an element added drops, removed lets through", async () => {
     nft("flush", "ruleset");
     const syncer = new NftTableSyncer(b, { retries: 0 });
-    const d = smallDesired();
-    const out = tables({
-      filter: {
-        chains: [chain("cali-OUTPUT", r("ip daddr @cali40s.blocked drop", "o1"))],
-        hooks: { OUTPUT: { insert: [r("jump filter-cali-OUTPUT", "h3")], append: [] } },
-      },
-    }).filter;
-    const t = {
-      ...d.tables,
-      filter: {
-        ...out,
-        shards: { ...d.tables.filter.shards, ...out.shards },
-        hooks: { ...d.tables.filter.hooks, ...out.hooks },
-      },
-    };
-    const send = () =>
-      sh(
-        "python3",
-        "-c",
-        "import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'x', ('127.0.0.5', 9))",
-      ).status;
-    const blocked = (...m: string[]) => ({ ...d.sets, "cali40s:blocked": set("cali40s:blocked", "hash:net", m) });
+    const { tables: t, sets: blocked } = blockedOutputDesired();
+    const send = () => sh("python3", ...SEND_UDP).status;
     assert.equal((await syncer.apply(t, blocked("127.0.1.1"))).via, "nft", "the cold start is one nft -f");
     assert.equal(send(), 0, "not in the set: the packet goes out");
     const add = await syncer.apply(t, blocked("127.0.1.1", "127.0.0.5"));

@@ -17,7 +17,7 @@ import { renderNftRuleset, renderNftTable } from "../../nftables/table-text.js";
 import { type NftView, parseNftJson } from "../../nftables/view.js";
 import { skipIf } from "../helpers/skip.js";
 import { createNetns, deleteNetns, netnsSkipReason } from "../routes/netns.js";
-import { chain, r, set, smallDesired, tables } from "./fixtures.js";
+import { blockedOutputDesired, chain, r, SEND_UDP, set, smallDesired, tables } from "./fixtures.js";
 import { plainView, sortedElements } from "./golden-state.js";
 
 const missing = ["nft", "iptables-nft", "python3"].find((t) => spawnSync("sh", ["-c", `command -v ${t}`]).status !== 0);
@@ -226,31 +226,13 @@ describe("nftables syncer on the real nft", { ...skipIf(skip), timeout: 120_000 
   test("the kernel's verdict follows the set: an element added drops, removed lets through", async () => {
     const b = new ExecNftBackend("ip", ["ip", "netns", "exec", ns]);
     const syncer = new NftTableSyncer(b);
-    const d = smallDesired();
-    const out = tables({
-      filter: {
-        chains: [chain("cali-OUTPUT", r("ip daddr @cali40s.blocked drop", "o1"))],
-        hooks: { OUTPUT: { insert: [r("jump filter-cali-OUTPUT", "h3")], append: [] } },
-      },
-    }).filter;
-    const t = {
-      ...d.tables,
-      filter: {
-        ...out,
-        shards: { ...d.tables.filter.shards, ...out.shards },
-        hooks: { ...d.tables.filter.hooks, ...out.hooks },
-      },
-    };
-    const send = () =>
-      sh(ns, "python3", [
-        "-c",
-        "import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'x', ('127.0.0.5', 9))",
-      ]).code;
-    await syncer.apply(t, { ...d.sets, "cali40s:blocked": set("cali40s:blocked", "hash:net", []) });
+    const { tables: t, sets: blocked } = blockedOutputDesired();
+    const send = () => sh(ns, "python3", SEND_UDP).code;
+    await syncer.apply(t, blocked());
     assert.equal(send(), 0, "empty set: the packet goes out");
-    await syncer.apply(t, { ...d.sets, "cali40s:blocked": set("cali40s:blocked", "hash:net", ["127.0.0.0/24"]) });
+    await syncer.apply(t, blocked("127.0.0.0/24"));
     assert.notEqual(send(), 0, "in the set: dropped at output (sendto gets EPERM)");
-    await syncer.apply(t, { ...d.sets, "cali40s:blocked": set("cali40s:blocked", "hash:net", ["127.0.1.0/24"]) });
+    await syncer.apply(t, blocked("127.0.1.0/24"));
     assert.equal(send(), 0, "out of the set again");
   });
 
