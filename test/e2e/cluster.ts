@@ -112,6 +112,31 @@ export async function eventually<T>(
   }
 }
 
+/** Waits until the daemons have programmed what `check` sees; a timeout shows the first daemon's last output. */
+export async function daemonsReady<T>(
+  daemons: readonly Background[],
+  check: () => Promise<T>,
+  ok: (v: T) => boolean,
+  timeoutMs = 20_000,
+): Promise<void> {
+  await eventually(check, ok, timeoutMs).catch((e: Error) => {
+    throw new Error(`${e.message}\nnode1 daemon:\n${daemons[0]?.output().slice(-4000)}`);
+  });
+}
+
+/** Stops the daemons, then removes their status directories, the topology and the manifests (any may be missing after a failed set-up). */
+export async function stopDaemons(
+  daemons: readonly Background[],
+  topo: Topology | undefined,
+  nodes: readonly (TopoNode | undefined)[],
+  dir: ManifestDir | undefined,
+): Promise<void> {
+  for (const d of daemons) await d.kill();
+  for (const n of nodes) if (topo && n) rmSync(statusDir(topo, n), { recursive: true, force: true });
+  await topo?.destroy();
+  dir?.destroy();
+}
+
 export const TCP80: PortSpec = { port: 80, protocol: "tcp" };
 export const TCP81: PortSpec = { port: 81, protocol: "tcp" };
 export const UDP80: PortSpec = { port: 80, protocol: "udp" };

@@ -10,7 +10,6 @@
 //     the node port stays open to all, as in kube-proxy.
 
 import assert from "node:assert/strict";
-import { rmSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
 import {
   type Background,
@@ -22,7 +21,7 @@ import {
   type TopoPod,
 } from "../../src/netns/topology.js";
 import { skipIf } from "../helpers/skip.js";
-import { clusterManifests, eventually, felixDaemon, ManifestDir, statusDir } from "./cluster.js";
+import { clusterManifests, daemonsReady, eventually, felixDaemon, ManifestDir, stopDaemons } from "./cluster.js";
 import { assertProxyLayout, TEST_PROXYMODE } from "./dataplane-mode.js";
 
 const skip = requirementsMissing();
@@ -101,21 +100,14 @@ describe(`external traffic to services (${TEST_PROXYMODE} proxy mode)`, skipIf(s
       slice("lb", [b1]),
     ]);
     for (const n of [n1, n2]) daemons.push(felixDaemon(topo, dir.path, n, { FELIX_PROXYMODE: TEST_PROXYMODE }));
-    await eventually(
+    await daemonsReady(
+      daemons,
       () => reply(allowed, n1.underlayIp, 30082),
       (r) => r === b1.key,
-      20_000,
-    ).catch((e: Error) => {
-      throw new Error(`${e.message}\nnode1 daemon:\n${daemons[0].output().slice(-4000)}`);
-    });
+    );
   });
 
-  after(async () => {
-    for (const d of daemons) await d.kill();
-    for (const n of [n1, n2]) if (n) rmSync(statusDir(topo, n), { recursive: true, force: true });
-    await topo?.destroy();
-    dir?.destroy();
-  });
+  after(() => stopDaemons(daemons, topo, [n1, n2], dir));
 
   test("the agents program services in the proxy layout under test", async () => {
     for (const n of [n1, n2]) await assertProxyLayout(n.netns);

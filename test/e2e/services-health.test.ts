@@ -7,11 +7,10 @@
 // check port closes when the Service goes.
 
 import assert from "node:assert/strict";
-import { rmSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
 import { type Background, exec, requirementsMissing, Topology, type TopoNode } from "../../src/netns/topology.js";
 import { skipIf } from "../helpers/skip.js";
-import { clusterManifests, eventually, felixDaemon, ManifestDir, statusDir } from "./cluster.js";
+import { clusterManifests, daemonsReady, eventually, felixDaemon, ManifestDir, stopDaemons } from "./cluster.js";
 import { chainNames, chainRules, TEST_DATAPLANE, TEST_PROXYMODE } from "./dataplane-mode.js";
 
 const skip = requirementsMissing();
@@ -77,21 +76,14 @@ describe(`health check node port and /healthz (${TEST_PROXYMODE} proxy mode)`, s
       },
     ]);
     for (const n of [n1, n2]) daemons.push(felixDaemon(topo, dir.path, n, { FELIX_PROXYMODE: TEST_PROXYMODE }));
-    await eventually(
+    await daemonsReady(
+      daemons,
       () => probe(n2, n1.underlayIp, HC_PORT),
       (r) => r.startsWith("200 "),
-      20_000,
-    ).catch((e: Error) => {
-      throw new Error(`${e.message}\nnode1 daemon:\n${daemons[0].output().slice(-4000)}`);
-    });
+    );
   });
 
-  after(async () => {
-    for (const d of daemons) await d.kill();
-    for (const n of [n1, n2]) if (n) rmSync(statusDir(topo, n), { recursive: true, force: true });
-    await topo?.destroy();
-    dir?.destroy();
-  });
+  after(() => stopDaemons(daemons, topo, [n1, n2], dir));
 
   test("the node with the local endpoint answers 200, the other 503, with kube-proxy's body", async () => {
     assert.equal(

@@ -7,7 +7,6 @@
 // the client keeps talking.
 
 import assert from "node:assert/strict";
-import { rmSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
 import {
   type Background,
@@ -18,7 +17,7 @@ import {
   type TopoPod,
 } from "../../src/netns/topology.js";
 import { skipIf } from "../helpers/skip.js";
-import { clusterManifests, eventually, felixDaemon, ManifestDir, statusDir } from "./cluster.js";
+import { clusterManifests, daemonsReady, eventually, felixDaemon, ManifestDir, stopDaemons } from "./cluster.js";
 import { TEST_PROXYMODE, tableText } from "./dataplane-mode.js";
 
 const skip = requirementsMissing();
@@ -88,17 +87,10 @@ describe(`stale UDP conntrack entries of a service (${TEST_PROXYMODE} proxy mode
     dir.write("cluster.yaml", clusterManifests(topo));
     dir.write("dns.yaml", manifests(oldEp));
     for (const n of [n1, n2]) daemons.push(felixDaemon(topo, dir.path, n, { FELIX_PROXYMODE: TEST_PROXYMODE }));
-    await eventually(ask, (r) => r === oldEp.key, 20_000).catch((e: Error) => {
-      throw new Error(`${e.message}\nnode1 daemon:\n${daemons[0].output().slice(-4000)}`);
-    });
+    await daemonsReady(daemons, ask, (r) => r === oldEp.key);
   });
 
-  after(async () => {
-    for (const d of daemons) await d.kill();
-    for (const n of [n1, n2]) if (n) rmSync(statusDir(topo, n), { recursive: true, force: true });
-    await topo?.destroy();
-    dir?.destroy();
-  });
+  after(() => stopDaemons(daemons, topo, [n1, n2], dir));
 
   test("the endpoint is replaced while the client keeps talking: the new endpoint answers, the old entry is gone", async () => {
     // The flow is established and answered by the old endpoint.

@@ -5,7 +5,6 @@
 // say which endpoint the kernel's DNAT picked.
 
 import assert from "node:assert/strict";
-import { rmSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
 import { parse, stringify } from "yaml";
 import {
@@ -18,7 +17,7 @@ import {
 } from "../../src/netns/topology.js";
 import { skipIf } from "../helpers/skip.js";
 import { traceMatrix } from "../helpers/trace-matrix.js";
-import { clusterManifests, eventually, felixDaemon, ManifestDir, statusDir } from "./cluster.js";
+import { clusterManifests, daemonsReady, eventually, felixDaemon, ManifestDir, stopDaemons } from "./cluster.js";
 import { assertProxyLayout, TEST_DATAPLANE, TEST_PROXYMODE } from "./dataplane-mode.js";
 
 const skip = requirementsMissing();
@@ -146,21 +145,14 @@ describe(`services end to end (${TEST_PROXYMODE} proxy mode)`, skipIf(skip), () 
       },
     ]);
     for (const n of [n1, n2]) daemons.push(felixDaemon(topo, dir.path, n, ENV));
-    await eventually(
+    await daemonsReady(
+      daemons,
       () => topo.probeDetail(client, "10.96.0.10", 8080, "tcp", 500),
       (r) => r.ok,
-      20_000,
-    ).catch((e: Error) => {
-      throw new Error(`${e.message}\nnode1 daemon:\n${daemons[0].output().slice(-4000)}`);
-    });
+    );
   });
 
-  after(async () => {
-    for (const d of daemons) await d.kill();
-    for (const n of [n1, n2]) if (n) rmSync(statusDir(topo, n), { recursive: true, force: true });
-    await topo?.destroy();
-    dir?.destroy();
-  });
+  after(() => stopDaemons(daemons, topo, [n1, n2], dir));
 
   test("the agents program services in the proxy layout under test", async () => {
     for (const n of [n1, n2]) await assertProxyLayout(n.netns);
