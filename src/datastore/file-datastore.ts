@@ -178,8 +178,9 @@ export class FileDatastore {
         if (dir === this.o.dir) this.rootIno = undefined;
       };
       this.onDirectory = (dir, present) => (present ? watchDir(dir) : unwatchDir(dir));
-      const startWatch = async () => {
+      const startWatch = async (ino: number) => {
         unwatchDir(this.o.dir);
+        this.rootIno = ino; // after unwatchDir, which forgets it (else every root check found it new: a full pass a second)
         watchDir(this.o.dir);
         for (const d of await listDirectories(this.o.dir)) watchDir(d);
       };
@@ -197,8 +198,7 @@ export class FileDatastore {
         }
         if (ino === this.rootIno && watchers.has(this.o.dir)) return;
         this.rootMissing = false;
-        this.rootIno = ino;
-        await startWatch().catch(() => undefined);
+        await startWatch(ino).catch(() => undefined);
         this.dirty.add(ALL);
         schedule();
       };
@@ -208,8 +208,7 @@ export class FileDatastore {
       running = running.then(async () => {
         try {
           if (this.o.watch) {
-            this.rootIno = (await stat(this.o.dir)).ino;
-            await startWatch();
+            await startWatch((await stat(this.o.dir)).ino);
           }
           this.dirty.add(ALL);
           const part = o.partial ? (b: ResourceUpdate[]) => sub.next(partialBatch(b)) : undefined;

@@ -147,6 +147,27 @@ describe("FileDatastore: cost and safety", () => {
     );
   });
 
+  test("an idle directory is left alone: the root check stats the root, never the files", async () => {
+    await withDatastore(
+      { rootCheckMs: 5 },
+      (dir) => {
+        mkdirSync(join(dir, "sub"));
+        for (let i = 0; i < 5; i++) writeFileSync(join(dir, "sub", `f${i}.yaml`), ns(`a${i}`));
+      },
+      async ({ dir, batches, sigs, reads }) => {
+        // Twenty root-check periods (each found the root unchanged, so none may lead to a pass).
+        await new Promise((r) => setTimeout(r, 100));
+        assert.deepEqual(sigs, [], "no file was stat'ed: no full pass ran");
+        assert.equal(reads.length, 5);
+        assert.equal(batches.length, 1);
+        // And a change is still seen.
+        writeFileSync(join(dir, "sub", "f2.yaml"), ns("a2", "changed"));
+        await until(() => batches.length === 2, "the change");
+        assert.deepEqual(sigs, ["sub/f2.yaml"]);
+      },
+    );
+  });
+
   test("files replaced by rename, again and again, and new subdirectories are followed", async () => {
     await withDatastore(
       { confirmDropMs: 0 },
