@@ -68,6 +68,9 @@ export function renderAgentTable(
       prev.rss ?? "",
     ]);
   }
+  // A policy or endpoint change rewrites the filter table of both families (legacy: each whole).
+  const filters = (tableChangeMs?.filter ?? Number.NaN) + (tableChangeMs?.filter6 ?? 0);
+  const policyTarget = `p99 ≤ 100 ms${tableChangeMs?.filter === undefined ? "" : ` (kernel: ${m(filters)})`}`;
   const daemon = (what: string, d: DaemonFigures | undefined, from: string, listMs?: number) => {
     if (!d) return;
     const list = listMs === undefined ? "" : ` (${s(d.coldMs - listMs)} past the LIST${ratio(d.coldMs - listMs)})`;
@@ -83,7 +86,7 @@ export function renderAgentTable(
       rows.push([
         `${what}: ${kind}, ${from} → programmed (p50 / p99 / max; apply p50)`,
         `${m(dd.p50)} / ${m(dd.p99)} / ${m(dd.max)}; ${m(ap?.p50)}`,
-        kind.startsWith("service") ? `kernel's cost: ${m(tableChangeMs?.nat)} per nat change` : "p99 ≤ 100 ms",
+        kind.startsWith("service") ? `kernel's cost: ${m(tableChangeMs?.nat)} per nat change` : policyTarget,
         last[`${what}:${kind}`] ?? "",
         what === "file" ? (prev.change ?? "") : "",
       ]);

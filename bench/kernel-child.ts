@@ -250,14 +250,19 @@ async function floor(job: ChildJob): Promise<FloorResult> {
   const iptablesV4Ms = await timed(binary(4, job.backend, "restore"), ["--noflush"], v4);
   const iptablesV6Ms = await timed(binary(6, job.backend, "restore"), ["--noflush"], v6);
   const tableChangeMs: Record<string, number> = {};
-  for (const table of Object.keys(state.iptables.ipv4)) {
+  // Each IPv4 table, and IPv6's filter ("filter6"): a policy change rewrites both families' filter.
+  const probes = [
+    ...Object.keys(state.iptables.ipv4).map((t) => [t, 4] as const),
+    ...(ipv6 ? [["filter", 6] as const] : []),
+  ];
+  for (const [table, family] of probes) {
     const times: number[] = [];
     for (let i = 0; i < 5; i++) {
-      const restore = binary(4, job.backend, "restore");
+      const restore = binary(family, job.backend, "restore");
       times.push(await timed(restore, ["--noflush"], `*${table}\n:cali-bench-probe - [0:0]\nCOMMIT\n`));
       await timed(restore, ["--noflush"], `*${table}\n-X cali-bench-probe\nCOMMIT\n`);
     }
-    tableChangeMs[table] = dist(times).p50;
+    tableChangeMs[family === 4 ? table : `${table}6`] = dist(times).p50;
   }
   return {
     tableChangeMs,

@@ -20,8 +20,9 @@
 
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { readFileSync, writeFileSync } from "node:fs";
-import { cpus } from "node:os";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { CalcGraph, type GraphConfig } from "../calc-graph/calc-graph.js";
@@ -867,6 +868,20 @@ function printPreset(r: PresetResult, previous: unknown): void {
 
 // ─── main ────────────────────────────────────────────────────────────────────
 
+/**
+ * The xtables lock is one file for the whole machine, across network namespaces: another
+ * program's iptables run elsewhere (a test suite in its own namespace) would be timed as ours
+ * (waits of 1 s were seen). Every table the bench writes is in its own throwaway namespaces, so
+ * its processes (felix, the floor) share a lock of their own; FXBENCH_SHARED_XTABLES_LOCK=1 keeps
+ * the machine's. felix's own two families still serialise on it, as on a node.
+ */
+function isolateXtablesLock(): void {
+  if (process.env.XTABLES_LOCKFILE || process.env.FXBENCH_SHARED_XTABLES_LOCK === "1") return;
+  const file = join(tmpdir(), `fxbench-xtables-${process.pid}.lock`);
+  process.env.XTABLES_LOCKFILE = file;
+  process.on("exit", () => rmSync(file, { force: true }));
+}
+
 async function main(): Promise<void> {
   const o = parseArgs(process.argv);
   if (!hasGc()) {
@@ -885,6 +900,7 @@ async function main(): Promise<void> {
     process.exit(r.status ?? 1);
   }
   if (o.kernel) removeStaleNamespaces();
+  isolateXtablesLock();
   let previous: unknown;
   if (o.compare) {
     previous = JSON.parse(readFileSync(o.compare, "utf8"));
