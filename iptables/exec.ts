@@ -27,6 +27,15 @@ export type StdinText = string | readonly string[];
 export interface HoldAt {
   readonly indexes: ReadonlySet<number>;
   readonly until: Promise<unknown>;
+  /** Another hold, of other parts on another promise (a table's start on its sets existing, its COMMIT on their members). */
+  readonly next?: HoldAt;
+}
+
+/** Settles once every promise of a hold chain has resolved (for backends that take the input whole). */
+export function holdsSettled(hold: HoldAt | undefined): Promise<unknown> {
+  const all: Promise<unknown>[] = [];
+  for (let h = hold; h; h = h.next) all.push(h.until);
+  return Promise.all(all);
 }
 
 export function run(cmd: string, args: readonly string[], input?: StdinText, hold?: HoldAt): Promise<ExecResult> {
@@ -79,10 +88,11 @@ async function writeParts(stdin: Writable, parts: readonly string[], hold?: Hold
   };
   for (let i = 0; i < parts.length; i++) {
     const p = parts[i];
-    if (hold?.indexes.has(i)) {
+    for (let h = hold; h; h = h.next) {
+      if (!h.indexes.has(i)) continue;
       if (gone) return;
-      await flush();
-      await hold.until; // a rejection: the caller kills the program before it reads on
+      if (size > 0) await flush();
+      await h.until; // a rejection: the caller kills the program before it reads on
     }
     chunk.push(p);
     size += p.length;

@@ -6,8 +6,12 @@ import { run } from "./exec.js";
 
 export interface IpsetBackend {
   save(): Promise<string>;
-  /** `ipset restore -exist`: create/add/del tolerate what already is (or is not) there. */
-  restore(input: string): Promise<void>;
+  /**
+   * `ipset restore -exist`: create/add/del tolerate what already is (or is not) there. With
+   * `after`, the program may start at once but reads its input only once `after` resolves (if it
+   * rejects, nothing is written and restore rejects with its error).
+   */
+  restore(input: string, after?: Promise<unknown>): Promise<void>;
 }
 
 export class IpsetError extends Error {}
@@ -19,8 +23,9 @@ export class ExecIpsetBackend implements IpsetBackend {
     return r.stdout;
   }
 
-  async restore(input: string): Promise<void> {
-    const r = await run("ipset", ["restore", "-exist"], input);
+  async restore(input: string, after?: Promise<unknown>): Promise<void> {
+    // Started before `after` settles: the fork and exec are off the caller's critical path.
+    const r = await run("ipset", ["restore", "-exist"], [input], after && { indexes: new Set([0]), until: after });
     if (r.code !== 0) throw new IpsetError(`ipset restore failed: ${r.stderr.trim()}`);
   }
 }
@@ -134,7 +139,8 @@ export class FakeIpsetBackend implements IpsetBackend {
     return this.inUse.has(name) || this.users.some((u) => u.referencedSets().has(name));
   }
 
-  async restore(input: string): Promise<void> {
+  async restore(input: string, after?: Promise<unknown>): Promise<void> {
+    await after;
     this.restores.push(input);
     for (const [i, line] of input.split("\n").entries()) {
       if (!line.trim()) continue;

@@ -229,30 +229,50 @@ export class IpsetSyncer {
     return { done, pending: true };
   }
 
-  /** Destroys our sets that are not desired; returns those that could not go yet. */
+  /**
+   * Destroys our sets that are not desired; returns those that could not go yet. With `after`
+   * (the rules that named them being replaced), the ipset program starts at once and destroys
+   * once `after` resolves; if it rejects, nothing is destroyed and this rejects with its error.
+   */
   async removeStale(
     desired: Iterable<IpSetState>,
+    after?: Promise<unknown>,
   ): Promise<{ destroyed: number; inUse: string[]; bytesWritten: number; restoreMs: number }> {
     const kernel = await this.load();
     const want = new Set([...desired].map((s) => s.name));
     const stale = [...kernel.keys()].filter((n) => !want.has(n)).sort();
-    if (stale.length === 0) return { destroyed: 0, inUse: [], bytesWritten: 0, restoreMs: 0 };
+    if (stale.length === 0) {
+      await after;
+      return { destroyed: 0, inUse: [], bytesWritten: 0, restoreMs: 0 };
+    }
     const inUse: string[] = [];
     let bytesWritten = 0;
     let restoreMs = 0;
-    const restore = async (input: string) => {
+    const restore = async (input: string, hold?: Promise<unknown>) => {
       bytesWritten += input.length;
-      const t0 = performance.now();
+      let t0 = performance.now();
+      hold?.then(
+        () => (t0 = performance.now()),
+        () => {},
+      ); // the wait for `after` is not ipset's time
       try {
-        await this.backend.restore(input);
+        await this.backend.restore(input, hold);
       } finally {
         restoreMs += performance.now() - t0;
       }
     };
     try {
-      await restore(`${stale.map((n) => `destroy ${n}`).join("\n")}\n`);
+      await restore(`${stale.map((n) => `destroy ${n}`).join("\n")}\n`, after);
       for (const n of stale) kernel.delete(n);
-    } catch {
+    } catch (e) {
+      if (
+        after &&
+        (await after.then(
+          () => false,
+          () => true,
+        ))
+      )
+        throw e; // the rules were not replaced
       // One set still referenced (by someone else's rule) stops the batch:
       // go one by one so the others still go.
       this.invalidate();

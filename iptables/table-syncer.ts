@@ -33,7 +33,7 @@ import {
 } from "../model/tables.js";
 import type { IptablesBackend } from "./backend.js";
 import { RestoreError } from "./backend.js";
-import type { HoldAt } from "./exec.js";
+import { type HoldAt, holdsSettled } from "./exec.js";
 import { holdSetUsers, textBytes, withDeletes } from "./restore-input.js";
 import { assertLineCount, assertSafeChainName } from "./safe-text.js";
 import { parseSave, type SavedChain, type SavedRule, type SavedTable } from "./save-parser.js";
@@ -93,13 +93,15 @@ export class TableSyncer {
   /**
    * `setsReady`: IP set members still being written (IpsetSyncer.begin): the
    * restore is loaded meanwhile, and each table whose rules use a set is
-   * committed only once it settles (not at all if it rejects).
+   * committed only once it settles (not at all if it rejects). `setsExist`:
+   * the sets being created: the restore is planned and its program started
+   * meanwhile, and reads its input once they exist (none of it if that rejects).
    */
-  async apply(desired: FamilyTables, setsReady?: Promise<unknown>): Promise<SyncResult> {
+  async apply(desired: FamilyTables, setsReady?: Promise<unknown>, setsExist?: Promise<unknown>): Promise<SyncResult> {
     let backoff = this.initialBackoffMs;
     for (let attempt = 0; ; attempt++) {
       try {
-        const r = await this.applyOnce(desired, setsReady);
+        const r = await this.applyOnce(desired, setsReady, setsExist);
         this.foldDeletes = true;
         return r;
       } catch (e) {
@@ -121,7 +123,11 @@ export class TableSyncer {
     return TABLE_NAMES.map((name) => planTable(name, desired[name], kernel.get(name), this.applied?.[name]));
   }
 
-  private async applyOnce(desired: FamilyTables, setsReady?: Promise<unknown>): Promise<SyncResult> {
+  private async applyOnce(
+    desired: FamilyTables,
+    setsReady?: Promise<unknown>,
+    setsExist?: Promise<unknown>,
+  ): Promise<SyncResult> {
     const plans = await this.planTables(desired);
     // A table's stale chains are deleted in its main transaction (legacy rewrites the whole
     // table per restore, so a second one doubles the cost) unless a rule we do not rewrite
@@ -139,15 +145,21 @@ export class TableSyncer {
     const deletes = plans.map((p, i) => (folded[i] ? "" : p.deletes)).join("");
     let restoreMs = 0;
     const write = async (parts: readonly string[], hold?: HoldAt) => {
-      const t0 = performance.now();
+      let t0 = performance.now();
+      setsExist?.then(
+        () => (t0 = Math.max(t0, performance.now())),
+        () => {},
+      ); // waiting for the sets is not the restore's time
       if (this.backend.restoreParts) await this.backend.restoreParts(parts, hold);
       else {
-        await hold?.until;
+        await holdsSettled(hold);
         await this.backend.restore(parts.join(""));
       }
       restoreMs += performance.now() - t0;
     };
-    if (main.length > 0) await write(main, setsReady && holdSetUsers(inputs, setsReady));
+    const start = setsExist && { indexes: new Set([0]), until: setsExist };
+    const commits = setsReady && holdSetUsers(inputs, setsReady);
+    if (main.length > 0) await write(main, commits ? { ...commits, next: start } : start);
     let deletesApplied = true;
     if (deletes) {
       try {

@@ -315,33 +315,54 @@ export class Dataplane {
     // Only sets whose object changed need a diff against the kernel.
     const changedSets = last ? sets.filter((s) => last.ipsets[s.name] !== s) : sets;
     // Every set exists before the rules are loaded; their members go in meanwhile, and a
-    // table whose rules use a set commits only once they are in (IpsetSyncer.begin).
+    // table whose rules use a set commits only once they are in (IpsetSyncer.begin). The
+    // restores are planned and their programs started while the sets are created: each
+    // reads its input once they exist.
     const steps = new Steps();
-    const fill = changedSets.length > 0 ? await ipsets.begin(changedSets) : undefined;
-    steps.mark("ipsets");
+    const t0 = performance.now();
+    let ipsetsMs = 0;
+    const begun = changedSets.length > 0 ? ipsets.begin(changedSets) : undefined;
+    const setsExist = begun?.then((f) => {
+      ipsetsMs = +(performance.now() - t0).toFixed(1);
+      return f;
+    });
+    setsExist?.catch(() => {}); // awaited below, after the restores it stopped
     // The two families are independent tables: both restores run at once (legacy's lock still
     // serialises their commits, but each one's start-up and our planning overlap the other's).
-    const setsReady = fill?.pending ? fill.done : undefined;
+    const setsReady = setsExist?.then((f) => f.done);
+    setsReady?.catch(() => {}); // a family with nothing to write never awaits it
     const family = async (f: 4 | 6): Promise<typeof NO_TABLES> => {
       const syncer = f === 4 ? this.o.ipv4 : this.o.ipv6;
       const tables = f === 4 ? state.iptables.ipv4 : state.iptables.ipv6;
       if (!syncer || last?.iptables[f === 4 ? "ipv4" : "ipv6"] === tables) return NO_TABLES;
       const t0 = performance.now();
-      const r = await syncer.apply(tables, setsReady);
+      const r = await syncer.apply(tables, setsReady, setsExist);
       steps.ms[`iptables${f}`] = +(performance.now() - t0).toFixed(1);
       return r;
     };
-    const [r4, r6] = await Promise.allSettled([family(4), family(6)]);
+    const tables = [family(4), family(6)];
+    // Stale sets go once no rule names them: their ipset program starts now and destroys once
+    // both families' restores are in (none of it if one fails).
+    const setRemoved = !last || Object.keys(last.ipsets).some((name) => !state.ipsets[name]);
+    const tablesIn = Promise.all(tables);
+    tablesIn.catch(() => {}); // the families' own failures are reported below
+    const staleP =
+      setsChanged && setRemoved ? Promise.resolve(setsExist).then(() => ipsets.removeStale(sets, tablesIn)) : undefined;
+    staleP?.catch(() => {}); // its failure is the restores' (or the sets'): reported from them
+    const [r4, r6] = await Promise.allSettled(tables);
     steps.mark("iptables");
+    steps.ms.ipsets = ipsetsMs;
     if (r4.status === "rejected" || r6.status === "rejected") {
-      await fill?.done; // a failed IP set write is what stopped the commit: report that
+      // A failed IP set write is what stopped the commit: report that.
+      const fill = await setsExist;
+      await fill?.done;
       throw r4.status === "rejected" ? r4.reason : (r6 as PromiseRejectedResult).reason;
     }
     const [v4, v6] = [r4.value, r6.value];
+    const fill = await setsExist;
     const ipsetUp = fill ? await fill.done : NO_IPSETS;
     steps.mark("ipsetFill");
-    const setRemoved = !last || Object.keys(last.ipsets).some((name) => !state.ipsets[name]);
-    const stale = setsChanged && setRemoved ? await ipsets.removeStale(sets) : NO_STALE;
+    const stale = staleP ? await staleP : NO_STALE;
     steps.mark("ipsetsStale");
     for (const name of stale.inUse) warnings.push(`IP set ${name} is still in use by another program; will retry`);
     return {

@@ -6,7 +6,7 @@ import { ProcSysctls, SysctlReconciler } from "../ifaces/sysctl-writer.js";
 import { IpTunnelLinks } from "../ifaces/tunnel-links.js";
 import { DEFAULT_MTU_FILE, TunnelReconciler } from "../ifaces/tunnel-reconciler.js";
 import { backendAvailable, ExecIptablesBackend, type IptablesBackend, type IptablesMode } from "../iptables/backend.js";
-import { CommandNotFoundError, type HoldAt } from "../iptables/exec.js";
+import { CommandNotFoundError, type HoldAt, holdsSettled } from "../iptables/exec.js";
 import { ExecIpsetBackend, type IpsetBackend } from "../iptables/ipset-backend.js";
 import { IpsetSyncer } from "../iptables/ipset-syncer.js";
 import { TableSyncer } from "../iptables/table-syncer.js";
@@ -213,8 +213,8 @@ export class CountingIpsetBackend implements IpsetBackend {
   save() {
     return this.count(() => this.inner.save());
   }
-  restore(input: string) {
-    return this.count(() => this.inner.restore(input));
+  restore(input: string, after?: Promise<unknown>) {
+    return this.count(() => this.inner.restore(input, after));
   }
   private async count<T>(f: () => Promise<T>): Promise<T> {
     this.metrics.ipsetCalls.inc();
@@ -248,7 +248,7 @@ export class CountingBackend implements IptablesBackend {
   restoreParts(parts: readonly string[], hold?: HoldAt) {
     return this.count(async () => {
       if (this.inner.restoreParts) return this.inner.restoreParts(parts, hold);
-      await hold?.until;
+      await holdsSettled(hold);
       return this.inner.restore(parts.join(""));
     });
   }

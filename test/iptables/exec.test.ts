@@ -1,8 +1,12 @@
 // iptables/exec.ts: stdin given as parts is streamed in chunks and arrives
-// whole; a program that exits without reading it never hangs the caller; the
-// offending line of a parted input is found across part boundaries.
+// whole; a program that exits without reading it never hangs the caller; held
+// parts wait for their promises while the program already runs; the offending
+// line of a parted input is found across part boundaries.
 
 import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { test } from "node:test";
 import { lineOfParts, run } from "../../iptables/exec.js";
 
@@ -25,6 +29,44 @@ test("run: a program that exits without reading its parted stdin does not hang t
   assert.equal(r.code, 3);
   const half = await run("head", ["-c", "100000"], manyParts());
   assert.equal(half.stdout.length, 100_000);
+});
+
+test("run: a chain of holds: the program runs at once, each held part waits for its own promise", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "felix-exec-"));
+  try {
+    const started = join(dir, "started");
+    let openStart!: () => void;
+    let openCommit!: () => void;
+    const start = new Promise<void>((r) => (openStart = r));
+    const commit = new Promise<void>((r) => (openCommit = r));
+    const parts = ["*filter\n", "-A x\n", "COMMIT\n"];
+    const hold = { indexes: new Set([2]), until: commit, next: { indexes: new Set([0]), until: start } };
+    const out = join(dir, "out");
+    const running = run("sh", ["-c", `touch ${started}; cat > ${out}`], parts, hold);
+    for (let i = 0; i < 500 && !existsSync(started); i++) await new Promise((r) => setTimeout(r, 10));
+    assert.ok(existsSync(started), "the program started before any hold was released");
+    openCommit(); // the later part's promise first: the first part still waits for its own
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(readFileSync(out, "utf8"), "", "nothing read while the first part is held");
+    openStart();
+    assert.equal((await running).code, 0);
+    assert.equal(readFileSync(out, "utf8"), parts.join(""));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("run: a hold that rejects kills the program before it reads anything, and run rejects with its error", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "felix-exec-"));
+  try {
+    const out = join(dir, "out");
+    const refused = Promise.reject(new Error("the IP sets could not be created"));
+    const hold = { indexes: new Set([0]), until: refused };
+    await assert.rejects(run("sh", ["-c", `cat > ${out}`], ["*filter\n", "COMMIT\n"], hold), /could not be created/);
+    assert.equal(existsSync(out) ? readFileSync(out, "utf8") : "", "");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test("lineOfParts: a line split over parts, the first, the last, and past the end", () => {
