@@ -1,7 +1,8 @@
 // One kind's list-watch, as client-go's reflector does it, keeping only each
 // object's resourceVersion (never the object):
 //   - LIST in pages (`limit`/`continue`); each item is slimmed (slim.ts) and
-//     handed on at once, so a page is the most ever held;
+//     handed on at once; the next page is asked for before a page is handed
+//     on, so two pages are the most ever held;
 //   - then WATCH from the LIST's resourceVersion, with bookmarks, and again
 //     from the last one seen when the stream ends (the server's timeout) or
 //     breaks (backoff with jitter);
@@ -111,29 +112,38 @@ export class ListWatch {
   /** LISTs every page, handing on what differs from what is known; returns the list's resourceVersion. */
   private async list(): Promise<string> {
     const seen = new Map<string, Set<string>>();
-    let cont: string | undefined;
     let rv = "";
-    do {
+    type Page = Awaited<ReturnType<typeof listPage>>;
+    const fetchPage = (cont: string | undefined): Promise<Page> => {
       const query: Record<string, string> = { limit: String(this.o.pageSize ?? 500) };
       if (cont) query.continue = cont;
-      let page: Awaited<ReturnType<typeof listPage>>;
-      try {
-        page = await listPage(this.o.kubeConfig, apiUrl(this.o.kubeConfig, this.spec.path, query), this.abort.signal);
-      } catch (e) {
+      const page = listPage(
+        this.o.kubeConfig,
+        apiUrl(this.o.kubeConfig, this.spec.path, query),
+        this.abort.signal,
+      ).catch((e: unknown) => {
         // An expired continue token: start the LIST over.
-        if (statusOf(e) === 410 && cont) throw new Gone();
-        throw e;
-      }
+        throw statusOf(e) === 410 && cont ? new Gone() : e;
+      });
+      page.catch(() => {}); // awaited in turn; a LIST that stops early leaves no unhandled rejection
+      return page;
+    };
+    // The next page is asked for before this one is handed on: the server prepares it (and it
+    // travels) while the graph takes in this one. Two pages are the most ever held.
+    let next: Promise<Page> | undefined = fetchPage(undefined);
+    while (next) {
+      const page: Page = await next;
       if (this.stopped) throw new Error("stopped");
+      const cont: string | undefined = page.metadata?.continue || undefined;
+      next = cont ? fetchPage(cont) : undefined;
       for (const item of page.items ?? []) {
         const [ns, name] = this.keyOf(item);
         const names = seen.get(ns) ?? new Set<string>();
         seen.set(ns, names.add(name));
         this.handOn(ns, name, item);
       }
-      cont = page.metadata?.continue || undefined;
       rv = page.metadata?.resourceVersion ?? "";
-    } while (cont);
+    }
     for (const [ns, names] of [...this.known]) {
       for (const name of [...names.keys()]) if (!seen.get(ns)?.has(name)) this.deleted(ns, name);
     }
