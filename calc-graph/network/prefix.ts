@@ -20,7 +20,17 @@ export class Prefix {
     readonly length: number,
     private readonly base: number,
     private readonly v6?: ipaddr.IPv6,
-  ) {}
+  ) {
+    // IPv4: the whole octets every address inside starts with, as text ("10.65.1." for a /24 or
+    // /26): most addresses tested against a block are outside it, and fail on this alone.
+    const octets = family === 4 ? Math.min(3, Math.floor(length / 8)) : 0;
+    this.lead =
+      octets > 0
+        ? `${[base >>> 24, (base >>> 16) & 255, (base >>> 8) & 255, base & 255].slice(0, octets).join(".")}.`
+        : "";
+  }
+
+  private readonly lead: string;
 
   /** `cidr` in canonical form (`10.65.1.0/24`, a bare address as /32 or /128). */
   static parse(cidr: string): Prefix {
@@ -34,6 +44,7 @@ export class Prefix {
 
   /** True when the address or CIDR (canonical text) lies inside this prefix. */
   contains(ipOrCidr: string): boolean {
+    if (this.lead !== "" && !ipOrCidr.startsWith(this.lead)) return false;
     const [addr, len] = ipOrCidr.split("/");
     const l = len === undefined ? (addr.includes(":") ? 128 : 32) : Number(len);
     if (l < this.length) return false;
