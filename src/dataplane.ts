@@ -2,10 +2,13 @@
 // match, in the order that keeps the node safe:
 //
 //   1. IP sets: create (every set exists before a rule names it), then fill
-//   2. iptables, both families at once (a pod's chains exist before its route),
-//      loaded while the sets fill; a table whose rules use a set commits only
-//      once the members are in (and not at all if that write fails)
-//   3. IP sets: destroy stale ones (after no rule references them)
+//   2. iptables, both families at once (a pod's chains exist before its route):
+//      planned and their programs started while the sets are created, each
+//      reading its input once they exist, loaded while the sets fill; a table
+//      whose rules use a set commits only once the members are in (and not at
+//      all if that write fails)
+//   3. IP sets: destroy stale ones (after no rule references them: the program
+//      starts with the restores and destroys once both families are in)
 //      (nftables mode: 1-3 are one `nft -f` transaction per family, sets and
 //      chains together, dataplane-nft.ts); then, once, the other mode's
 //      leftovers of ours go (mode switch: policy is in force before they do)
