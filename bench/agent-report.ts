@@ -40,6 +40,9 @@ const s = (ms: number | undefined) => (ms === undefined || Number.isNaN(ms) ? "�
 const m = (ms: number | undefined) => (ms === undefined || Number.isNaN(ms) ? "–" : `${ms.toFixed(0)} ms`);
 const mb = (v: number | undefined) => (v === undefined || Number.isNaN(v) ? "–" : `${v.toFixed(0)} MB`);
 
+/** Kinds of change that rewrite both families' filter tables (the rest change IP set members). */
+const FILTER_KINDS: ReadonlySet<ChangeKind> = new Set(["local-pod-labels", "policy-added", "policy-changed"]);
+
 export function renderAgentTable(
   preset: string,
   a: AgentFigures,
@@ -68,9 +71,13 @@ export function renderAgentTable(
       prev.rss ?? "",
     ]);
   }
-  // A policy or endpoint change rewrites the filter table of both families (legacy: each whole).
+  // A policy or local endpoint change rewrites the filter table of both families (legacy: each
+  // whole); the other kinds change IP set members only.
   const filters = (tableChangeMs?.filter ?? Number.NaN) + (tableChangeMs?.filter6 ?? 0);
-  const policyTarget = `p99 ≤ 100 ms${tableChangeMs?.filter === undefined ? "" : ` (kernel: ${m(filters)})`}`;
+  const target = (kind: ChangeKind) =>
+    kind.startsWith("service")
+      ? `kernel's cost: ${m(tableChangeMs?.nat)} per nat change`
+      : `p99 ≤ 100 ms${tableChangeMs?.filter !== undefined && FILTER_KINDS.has(kind) ? ` (kernel: ${m(filters)})` : ""}`;
   const daemon = (what: string, d: DaemonFigures | undefined, from: string, listMs?: number) => {
     if (!d) return;
     const list = listMs === undefined ? "" : ` (${s(d.coldMs - listMs)} past the LIST${ratio(d.coldMs - listMs)})`;
@@ -86,7 +93,7 @@ export function renderAgentTable(
       rows.push([
         `${what}: ${kind}, ${from} → programmed (p50 / p99 / max; apply p50)`,
         `${m(dd.p50)} / ${m(dd.p99)} / ${m(dd.max)}; ${m(ap?.p50)}`,
-        kind.startsWith("service") ? `kernel's cost: ${m(tableChangeMs?.nat)} per nat change` : policyTarget,
+        target(kind),
         last[`${what}:${kind}`] ?? "",
         what === "file" ? (prev.change ?? "") : "",
       ]);
