@@ -65,6 +65,23 @@ describe("the nft syncer writing and reading over netlink", { ...skipIf(skip), t
     assert.deepEqual(await kernel(), plainView(desiredView("ip", { tables: t, sets: blocked("127.0.0.0/24") })));
   });
 
+  test("counter values are not drift: a refresh after traffic writes nothing, over netlink or nft -j", async () => {
+    nft("flush", "ruleset");
+    const { tables: t, sets: blocked } = blockedOutputDesired();
+    const want = blocked("127.0.0.5");
+    const syncer = new NftTableSyncer(b, { retries: 0 });
+    await syncer.apply(t, want);
+    for (let i = 0; i < 3; i++) assert.notEqual(sh("python3", ...SEND_UDP).status, 0, "dropped");
+    assert.match(nft("list", "table", "ip", "calico"), /@cali40s\.blocked counter packets 3 bytes \d+ drop/);
+    syncer.invalidate();
+    const viaNetlink = await syncer.apply(t, want);
+    assert.equal(viaNetlink.via, "none", "the netlink read-back saw no difference");
+    const exec = new NftTableSyncer(new ExecNftBackend("ip", ["ip", "netns", "exec", ns]), { retries: 0 });
+    const viaJson = await exec.apply(t, want);
+    assert.equal(viaJson.via, "none", "the nft -j read-back saw no difference");
+    assert.equal(viaJson.bytesWritten, 0);
+  });
+
   test("drift made with nft is repaired from the netlink read-back", async () => {
     nft("flush", "ruleset");
     nft("add", "table", "ip", "filter");
