@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { after, before, describe, test } from "node:test";
 import { ExecNftBackend } from "../../nftables/backend.js";
+import { countersFromJson } from "../../nftables/counters.js";
 import { NetlinkNftBackend } from "../../nftables/netlink/backend.js";
 import { RelayTransport } from "../../nftables/netlink/relay.js";
 import { desiredView } from "../../nftables/plan.js";
@@ -73,6 +74,14 @@ describe("the nft syncer writing and reading over netlink", { ...skipIf(skip), t
     await syncer.apply(t, want);
     for (let i = 0; i < 3; i++) assert.notEqual(sh("python3", ...SEND_UDP).status, 0, "dropped");
     assert.match(nft("list", "table", "ip", "calico"), /@cali40s\.blocked counter packets 3 bytes \d+ drop/);
+    // The counters as felix-dump hits reads them: over netlink, the same as nft -j gives.
+    const counters = await b.readCounters();
+    assert.deepEqual(counters, countersFromJson((await b.list()) as string));
+    assert.deepEqual(
+      counters?.find((c) => c.hash === "o1"),
+      { chain: "filter-cali-OUTPUT", hash: "o1", packets: 3, bytes: 3 * 29 },
+      "three 29-byte datagrams (20 IP + 8 UDP + 1)",
+    );
     syncer.invalidate();
     const viaNetlink = await syncer.apply(t, want);
     assert.equal(viaNetlink.via, "none", "the netlink read-back saw no difference");
