@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { after, before, describe, test } from "node:test";
+import type { DesiredState } from "../../calc-graph/desired-state.js";
 import { ExecNftBackend } from "../../nftables/backend.js";
 import { countersFromJson } from "../../nftables/counters.js";
 import { NetlinkNftBackend } from "../../nftables/netlink/backend.js";
@@ -16,6 +17,7 @@ import { RelayTransport } from "../../nftables/netlink/relay.js";
 import { desiredView } from "../../nftables/plan.js";
 import { NftTableSyncer } from "../../nftables/table-syncer.js";
 import { parseNftJson } from "../../nftables/view.js";
+import { diffNftTable } from "../../src/dump/live-diff-nft.js";
 import { skipIf } from "../helpers/skip.js";
 import { createNetns, deleteNetns, netnsSkipReason } from "../routes/netns.js";
 import { blockedOutputDesired, SEND_UDP, smallDesired } from "./fixtures.js";
@@ -110,6 +112,20 @@ describe("the nft syncer writing and reading over netlink", { ...skipIf(skip), t
     nft("add", "chain", "ip", "calico", "filter-cali-stale");
     const want = plainView(desiredView("ip", d));
     assert.notDeepEqual(plainView(await b.readView()), want);
+    // felix-dump diff --live reads over netlink now: the same differences as from nft -j.
+    const state = { iptables: { ipv4: d.tables }, ipsets: d.sets, nftObjects: {} } as unknown as DesiredState;
+    const drift = diffNftTable(state, "ip", await b.readView());
+    assert.deepEqual(
+      drift.map((x) => `${x.item}: ${x.problem}`),
+      [
+        "set cali40n.web: 0 elements missing, 1 extra",
+        "set cali40s.frontend: 1 elements missing, 0 extra",
+        "chain filter-FORWARD: hook filter forward 0, want filter forward 0",
+        "chain filter-cali-fw-cali1234: rules differ (1 missing, 0 extra or foreign)",
+        "chain filter-cali-stale: stale",
+      ],
+    );
+    assert.deepEqual(diffNftTable(state, "ip", parseNftJson((await b.list()) as string)), drift);
     syncer.invalidate();
     const res = await syncer.apply(d.tables, d.sets);
     assert.equal(res.chainsDeleted, 1);
@@ -118,6 +134,7 @@ describe("the nft syncer writing and reading over netlink", { ...skipIf(skip), t
     assert.equal(res.via, "nft", "a base chain's policy is re-declared by nft -f");
     assert.deepEqual(await kernel(), want);
     assert.deepEqual(plainView(await b.readView()), want, "the netlink read-back agrees");
+    assert.deepEqual(diffNftTable(state, "ip", await b.readView()), []);
     assert.match(nft("list", "table", "ip", "filter"), /chain theirs/, "a foreign table stays");
 
     // Without base chains in the drift, the repair goes over netlink.
