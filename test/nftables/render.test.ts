@@ -21,7 +21,10 @@ describe("nft rule bodies", () => {
       body(rule(m.protocol("tcp").build(), Actions.accept)),
       'ip saddr 10.0.0.0/8 ip daddr != 10.1.0.0/16 iifname "cali*" oifname "eth0" meta l4proto tcp counter accept',
     );
-    assert.equal(body(rule(match().sourceNet("fd00::/64").build(), Actions.drop), V6), "ip6 saddr fd00::/64 counter drop");
+    assert.equal(
+      body(rule(match().sourceNet("fd00::/64").build(), Actions.drop), V6),
+      "ip6 saddr fd00::/64 counter drop",
+    );
   });
 
   it("ip sets by direction, with negation, named port and ip,port,ip sets", () => {
@@ -46,7 +49,10 @@ describe("nft rule bodies", () => {
       body(rule(match().protocol("tcp").destPorts("80,443:450").build(), Actions.accept)),
       "tcp dport { 80, 443-450 } counter accept",
     );
-    assert.equal(body(rule(match().protocol("udp").destPorts("53").build(), Actions.accept)), "udp dport 53 counter accept");
+    assert.equal(
+      body(rule(match().protocol("udp").destPorts("53").build(), Actions.accept)),
+      "udp dport 53 counter accept",
+    );
     assert.equal(
       body(rule(match().protocol("udp").destPort("udp", 4789).build(), Actions.notrack)),
       "udp dport 4789 counter notrack",
@@ -60,9 +66,18 @@ describe("nft rule bodies", () => {
     );
     assert.equal(body(rule(match().protocol("tcp").build(), Actions.accept)), "meta l4proto tcp counter accept");
     assert.equal(body(rule(match().destNet("10.0.0.1/32").build(), Actions.drop)), "ip daddr 10.0.0.1 counter drop");
-    assert.equal(body(rule(match().destNet("::1/128", true).build(), Actions.drop), V6), "ip6 daddr != ::1 counter drop");
-    assert.equal(body(rule(match().mark(0xc7800000, 0xff800000).build(), Actions.drop)), "meta mark 0xc7800000/9 counter drop");
-    assert.equal(body(rule(match().mark(0, 0xff800000, true).build(), Actions.drop)), "meta mark != 0x00000000/9 counter drop");
+    assert.equal(
+      body(rule(match().destNet("::1/128", true).build(), Actions.drop), V6),
+      "ip6 daddr != ::1 counter drop",
+    );
+    assert.equal(
+      body(rule(match().mark(0xc7800000, 0xff800000).build(), Actions.drop)),
+      "meta mark 0xc7800000/9 counter drop",
+    );
+    assert.equal(
+      body(rule(match().mark(0, 0xff800000, true).build(), Actions.drop)),
+      "meta mark != 0x00000000/9 counter drop",
+    );
   });
 
   it("marks, conntrack states in nft's order, addrtype, icmpv6, rpfilter, random", () => {
@@ -84,7 +99,10 @@ describe("nft rule bodies", () => {
       ),
       'oifname "vxlan.calico" fib saddr . oif type != local fib saddr type local counter masquerade',
     );
-    assert.equal(body(rule(match().destAddrTypeLocal().build(), Actions.accept)), "fib daddr type local counter accept");
+    assert.equal(
+      body(rule(match().destAddrTypeLocal().build(), Actions.accept)),
+      "fib daddr type local counter accept",
+    );
     assert.equal(
       body(rule(match().protocol("ipv6-icmp").icmpv6Type(135).build(), Actions.accept), V6),
       "icmpv6 type nd-neighbor-solicit counter accept",
@@ -191,7 +209,10 @@ describe("nft rule bodies: Calico's rule fields", () => {
   it("notProtocol, negated and source port lists", () => {
     assert.equal(body(rule(match().protocol("udp", true).build(), Actions.drop)), "meta l4proto != udp counter drop");
     const ports = match().protocol("udp").sourcePorts("53,1000:2000").destPorts("100:110,120", true).build();
-    assert.equal(body(rule(ports, Actions.drop)), "udp sport { 53, 1000-2000 } udp dport != { 100-110, 120 } counter drop");
+    assert.equal(
+      body(rule(ports, Actions.drop)),
+      "udp sport { 53, 1000-2000 } udp dport != { 100-110, 120 } counter drop",
+    );
   });
 
   it("ICMP and ICMPv6 types and codes by nft's names; a negated type with code as a concatenation", () => {
