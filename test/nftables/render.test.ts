@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { Actions, match, NO_MATCH, type Rule, rule } from "../../model/rule.js";
+import { Actions, match, NO_MATCH, type Rule, rule, uncountedRule } from "../../model/rule.js";
 import type { RuleContext } from "../../model/rule-renderer.js";
 import { NFT_RULES, NftUnsupportedError, nftRenderedRule, nftRuleBody } from "../../nftables/render.js";
 
@@ -156,6 +156,11 @@ describe("nft rule bodies", () => {
       "numgen random mod 2 vmap { 0 : goto nat-a, 1 : goto nat-b }",
     );
     assert.equal(body(rule(NO_MATCH, Actions.setUpdate("affinity-x")), NAT4), "update @affinity-x { ip saddr }");
+    // And so do the rest of kube-proxy's rules (built with uncountedRule).
+    assert.equal(
+      body(uncountedRule(match().protocol("tcp").build(), Actions.dnat("10.0.0.1", 80)), NAT4),
+      "meta l4proto tcp dnat to 10.0.0.1:80",
+    );
   });
 });
 
