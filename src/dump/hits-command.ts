@@ -108,11 +108,17 @@ export async function liveHits(view: NodeView, mode: IptablesMode, v: 4 | 6): Pr
 export async function liveNftHits(view: NodeView, v: 4 | 6): Promise<HitCount[]> {
   // The netlink reader loads only here: felix-dump's other commands do not need it.
   const { readLiveNft } = await import("./live-nft.js");
-  const counters = await readLiveNft(
-    v === 4 ? "ip" : "ip6",
-    (b) => b.readCounters(),
-    (json) => (json === undefined ? null : countersFromJson(json)),
-  );
+  const family = v === 4 ? "ip" : "ip6";
+  let counters: RuleCounter[] | null;
+  try {
+    counters = await readLiveNft(
+      family,
+      (b) => b.readCounters(),
+      (json) => (json === undefined ? null : countersFromJson(json)),
+    );
+  } catch (e) {
+    throw new RuntimeError(`reading table ${family} calico failed (root needed): ${(e as Error).message}`);
+  }
   return countNftHits(view, counters ?? [], v);
 }
 
