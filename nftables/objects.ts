@@ -51,9 +51,14 @@ export function mapKeyText(key: string, m: Pick<VerdictMapState, "key" | "family
   return m.key === "proto.dport" ? tail : `${nftAddress(first, m.family, false)} . ${tail}`;
 }
 
+/** A map element's verdict naming its nft chain (chain X of table T is `T-X`), the name checked. */
+export function nftVerdict(v: MapVerdict, m: Pick<VerdictMapState, "table">): NftMapElement["verdict"] {
+  return v.kind === "drop" ? v : { kind: v.kind, chain: checkName(`${m.table}-${v.chain}`) };
+}
+
 export function verdictText(v: MapVerdict, m: Pick<VerdictMapState, "table">): string {
-  if (v.kind === "drop") return "drop";
-  return `${v.kind} ${checkName(`${m.table}-${v.chain}`)}`;
+  const x = nftVerdict(v, m);
+  return x.kind === "drop" ? "drop" : `${x.kind} ${x.chain}`;
 }
 
 const cache = new WeakMap<NftObjectState, ReadonlySet<string>>();
@@ -65,10 +70,7 @@ export function vmapElements(o: VerdictMapState): ReadonlyMap<string, NftMapElem
   if (!out) {
     const m = new Map<string, NftMapElement>();
     for (const [k, v] of o.elements) {
-      const e: NftMapElement = {
-        key: mapKeyText(k, o),
-        verdict: v.kind === "drop" ? v : { kind: v.kind, chain: verdictText(v, o).slice(v.kind.length + 1) },
-      };
+      const e: NftMapElement = { key: mapKeyText(k, o), verdict: nftVerdict(v, o) };
       m.set(mapElementText(e), e);
     }
     out = m;

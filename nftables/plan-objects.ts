@@ -151,9 +151,9 @@ export function planObjects(
       const dels: string[] = [];
       for (const e of have.elements) {
         if (elems.has(e)) continue;
-        const key = elementKey(e);
-        if (!isSafeNftElement(key)) throw new NftError(`map ${name} holds an element ${JSON.stringify(e)}`);
-        dels.push(key);
+        const k = elementKey(e);
+        if (!isSafeNftElement(k)) throw new NftError(`map ${name} holds an element ${JSON.stringify(e)}`);
+        dels.push(k);
       }
       const adds = [...elems].filter((e) => !have.elements.has(e));
       for (const c of chunks(dels)) out.elementDeletes.push({ op: "delete element", set: name, key, elements: c });
