@@ -263,7 +263,10 @@ describe("Felix's protections end to end", skipIf(skip), () => {
         iptables: /Allow IPIP packets from Calico hosts/,
         nftables: /ipencap ip saddr @\S+ .*accept/,
       };
-      const fromOthers = { iptables: /DROP IPIP packets from non-Calico hosts/, nftables: /l4proto ipencap counter drop/ };
+      const fromOthers = {
+        iptables: /DROP IPIP packets from non-Calico hosts/,
+        nftables: /l4proto ipencap counter drop/,
+      };
       const fw = () =>
         ruleCounter(ns, "filter", `cali-fw-${mallory.hostIface}`, {
           iptables: /DROP IPinIP encapped packets/,
