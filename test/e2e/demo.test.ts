@@ -1,6 +1,9 @@
 // `felix demo` end to end: the real CLI builds its namespace cluster, runs the
 // real felix in every node namespace and measures with real connections. Each
 // shipped scenario must print its expected matrix and leave nothing behind.
+//
+// test-runner: alone: a demo refuses to start beside another demo's namespaces,
+// and "leaves nothing" looks at every demo namespace and process of the machine.
 
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";

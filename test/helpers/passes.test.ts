@@ -5,18 +5,21 @@
 
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { fileKind } from "./file-kind.js";
+import { fileKind, runsAlone } from "./file-kind.js";
+import { extraModes, ModeWrappers } from "./modes.js";
 
 const here = dirname(fileURLToPath(import.meta.url)); // dist/test/helpers
 const RUN = resolve(here, "../run.js");
 const FREE = [join(here, "pass-fixture-a.js"), join(here, "pass-fixture-b.js")];
 const SKIPS = join(here, "skip-fixture.js"); // skips (machine-free too)
 const BOUND = join(here, "pass-fixture-bound.js"); // starts a process
+const TOGETHER = [join(here, "pass-fixture-bound-c.js"), join(here, "pass-fixture-bound-d.js")]; // machine-bound
+const ALONE = join(here, "pass-fixture-alone.js"); // machine-bound, marked to run alone
 
 function runRunner(files: readonly string[], env: Record<string, string> = {}) {
   const dir = mkdtempSync(join(tmpdir(), "felix-passes-"));
@@ -62,6 +65,19 @@ describe("test/run.ts", () => {
     assert.match(out, /did not start within 1500 ms: run one at a time/);
   });
 
+  test("machine-bound files run a few at a time, those marked to run alone after them", () => {
+    const { code, out } = runRunner([ALONE, ...TOGETHER]);
+    assert.equal(code, 0, out);
+    assert.deepEqual(count(out, "pass"), ["3"], out);
+    assert.ok(out.indexOf("pass-fixture-alone: runs after") > out.indexOf("pass-fixture-bound-d.js: runs at"), out);
+  });
+
+  test("FELIX_TEST_MACHINE_CONCURRENCY=1 runs machine-bound files one at a time (the rendezvous then fails)", () => {
+    const { code, out } = runRunner(TOGETHER, { FELIX_TEST_MACHINE_CONCURRENCY: "1", PASS_FIXTURE_WAIT_MS: "1500" });
+    assert.equal(code, 1, out);
+    assert.match(out, /did not start within 1500 ms: run one at a time/);
+  });
+
   test("a failed test fails the run, in either pass", () => {
     const { code, out } = runRunner([...FREE, BOUND], { PASS_FIXTURE_FAIL: "1" });
     assert.equal(code, 1, out);
@@ -103,5 +119,45 @@ describe("machine-free test files", () => {
     for (const f of ["model/chain-render.test.js", "iptables/detect.test.js", "calc-graph/calc-graph.test.js"]) {
       assert.equal(fileKind(join(dist, f), dist), "pure", f);
     }
+  });
+});
+
+describe("dataplane modes (FELIX_TEST_MODES=all)", () => {
+  const dist = resolve(here, "..");
+  test("e2e files the mode reaches run in nftables mode too, the services suites also in kube-proxy's layout", () => {
+    const modes = (f: string) => extraModes(join(dist, f), dist);
+    assert.deepEqual(modes("e2e/conformance.test.js"), ["nftables"]);
+    assert.deepEqual(modes("e2e/demo.test.js"), ["nftables"]); // a side-effect import of dataplane-mode
+    assert.deepEqual(modes("e2e/services-udp.test.js"), ["nftables", "proxy-nftables"]);
+    assert.deepEqual(modes("e2e/nftables-mode-switch.test.js"), []); // marked: its agents are given their mode
+    assert.deepEqual(modes("e2e/start-probes.test.js"), []); // the mode does not reach it
+    assert.deepEqual(modes("golden-kernel.test.js"), []); // not an e2e suite
+    assert.ok(runsAlone(join(dist, "e2e/demo.test.js")));
+    assert.ok(!runsAlone(join(dist, "e2e/conformance.test.js")));
+  });
+
+  test("a mode's wrapper runs the file with the mode's variable set, reported under the file's name", () => {
+    const fixture = join(here, "mode-fixture.js");
+    const w = new ModeWrappers(dist);
+    const path = w.wrap(fixture, "proxy-nftables");
+    try {
+      const env = { ...process.env };
+      delete env.NODE_TEST_CONTEXT;
+      delete env.FELIX_TEST_PROXYMODE;
+      const r = spawnSync(process.execPath, ["--test", path], { env, encoding: "utf8", timeout: 60_000 });
+      assert.equal(r.status, 0, r.stdout + r.stderr);
+      assert.match(r.stdout, /mode fixture: FELIX_TEST_DATAPLANE=\(unset\) FELIX_TEST_PROXYMODE=nftables/);
+      assert.equal(w.labels.get(path), `${fixture} [proxy-nftables]`);
+      assert.equal(w.source(path), fixture);
+    } finally {
+      w.remove();
+    }
+    assert.ok(!existsSync(path));
+  });
+
+  test("FELIX_TEST_MODES=all refuses a single mode's variables", () => {
+    const { code, out } = runRunner(FREE, { FELIX_TEST_MODES: "all", FELIX_TEST_DATAPLANE: "nftables" });
+    assert.notEqual(code, 0, out);
+    assert.match(out, /FELIX_TEST_MODES=all runs every mode: unset FELIX_TEST_DATAPLANE/);
   });
 });

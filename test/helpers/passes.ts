@@ -29,8 +29,15 @@ const SUMMARY_ORDER = ["tests", "suites", "pass", "fail", "cancelled", "skipped"
 
 type Reporter = (source: AsyncIterable<TestEvent>) => AsyncIterable<string>;
 
-/** Runs the passes in order; true when no test failed and no reporter set a failing exit code. */
-export async function runPasses(passes: readonly Pass[], reporterModule: string): Promise<boolean> {
+/**
+ * Runs the passes in order; true when no test failed and no reporter set a failing exit code.
+ * `labels` renames files in the report (a mode's wrapper module → the file it runs, with the mode).
+ */
+export async function runPasses(
+  passes: readonly Pass[],
+  reporterModule: string,
+  labels: ReadonlyMap<string, string> = new Map(),
+): Promise<boolean> {
   let failed = false;
   const totals = new Map<string, number>();
   const times = new FileTimes();
@@ -39,6 +46,8 @@ export async function runPasses(passes: readonly Pass[], reporterModule: string)
     for (const p of passes) {
       if (p.files.length === 0) continue;
       for await (const ev of run({ files: [...p.files], concurrency: p.concurrency }) as AsyncIterable<TestEvent>) {
+        const label = ev.data?.file === undefined ? undefined : labels.get(ev.data.file);
+        if (label !== undefined) ev.data!.file = label;
         if (ev.type === "test:fail" && (ev.data?.todo === undefined || ev.data.todo === false)) failed = true;
         times.add(ev);
         const m = ev.type === "test:diagnostic" && ev.data?.nesting === 0 ? SUMMARY.exec(ev.data.message ?? "") : null;
