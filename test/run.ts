@@ -82,7 +82,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
         { files: runs.filter(alone), concurrency: 1 },
       ],
       join(distTest, "helpers", "skip-reporter.js"),
-      wrappers.labels,
+      (ev) => wrappers.relabel(ev),
     );
   } finally {
     wrappers.remove();

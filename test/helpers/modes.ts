@@ -9,7 +9,11 @@
 //
 // node:test starts each file's process with the runner's environment, so a
 // file runs in another mode through a wrapper module that sets the variable
-// and then imports it; the wrappers live in a temporary directory.
+// and then imports it; the wrappers live in a temporary directory. node names
+// a test's file by where the test is defined (the wrapped file), so a wrapper
+// first announces its mode on stdout, which node tags with the wrapper's path;
+// node reports each file's events together, in the order of the files, so the
+// events that follow, of the wrapped file, are that mode's (`relabel`).
 
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -18,6 +22,7 @@ import { pathToFileURL } from "node:url";
 import { testModules } from "./file-kind.js";
 
 export const ONE_MODE_MARK = "test-runner: one dataplane mode";
+const ANNOUNCE = "felix-test-mode:";
 
 /** The extra modes and the variables each sets (dataplane-mode.ts reads them when imported). */
 export const EXTRA_MODES = {
@@ -54,10 +59,34 @@ export class ModeWrappers {
     const path = join(this.dir, mode, relative(this.testRoot, file).replace(/\.js$/, ".mjs"));
     mkdirSync(dirname(path), { recursive: true });
     const sets = Object.entries(EXTRA_MODES[mode]).map(([k, v]) => `process.env.${k} = ${JSON.stringify(v)};\n`);
-    writeFileSync(path, `${sets.join("")}await import(${JSON.stringify(pathToFileURL(file).href)});\n`);
+    const announce = `process.stdout.write(${JSON.stringify(`${ANNOUNCE}${mode}\n`)});\n`;
+    writeFileSync(path, `${announce}${sets.join("")}await import(${JSON.stringify(pathToFileURL(file).href)});\n`);
     this.labels.set(path, `${file} [${mode}]`);
     this.sources.set(path, file);
     return path;
+  }
+
+  private current: { file: string; mode: string } | undefined;
+
+  /**
+   * Marks a reported event with its mode: a wrapped file's events get the file's label and their
+   * top-level names the mode. False for a wrapper's announcement (not to be reported).
+   */
+  relabel(ev: { type: string; data?: { file?: string; name?: string; nesting?: number; message?: string } }): boolean {
+    const d = ev.data;
+    if (d?.file === undefined) return true;
+    const source = this.sources.get(d.file);
+    if (source !== undefined && ev.type === "test:stdout" && d.message?.startsWith(ANNOUNCE)) {
+      this.current = { file: source, mode: d.message.slice(ANNOUNCE.length).trim() };
+      return false;
+    }
+    if (source !== undefined)
+      d.file = this.labels.get(d.file); // the wrapper's own events (a crash, output)
+    else if (d.file === this.current?.file) {
+      d.file = `${d.file} [${this.current.mode}]`;
+      if (d.nesting === 0 && d.name !== undefined) d.name = `${d.name} [${this.current.mode}]`;
+    } else this.current = undefined;
+    return true;
   }
 
   /** The test file a wrapper runs (any other path: itself). */

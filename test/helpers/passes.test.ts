@@ -5,13 +5,13 @@
 
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { describe, test } from "node:test";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { fileKind, runsAlone } from "./file-kind.js";
-import { extraModes, ModeWrappers } from "./modes.js";
+import { extraModes } from "./modes.js";
 
 const here = dirname(fileURLToPath(import.meta.url)); // dist/test/helpers
 const RUN = resolve(here, "../run.js");
@@ -136,23 +136,42 @@ describe("dataplane modes (FELIX_TEST_MODES=all)", () => {
     assert.ok(!runsAlone(join(dist, "e2e/conformance.test.js")));
   });
 
-  test("a mode's wrapper runs the file with the mode's variable set, reported under the file's name", () => {
+  test("a mode's wrapper runs the file with the mode's variables, reported with the mode beside the plain run", () => {
     const fixture = join(here, "mode-fixture.js");
-    const w = new ModeWrappers(dist);
-    const path = w.wrap(fixture, "proxy-nftables");
-    try {
-      const env = { ...process.env };
-      delete env.NODE_TEST_CONTEXT;
-      delete env.FELIX_TEST_PROXYMODE;
-      const r = spawnSync(process.execPath, ["--test", path], { env, encoding: "utf8", timeout: 60_000 });
-      assert.equal(r.status, 0, r.stdout + r.stderr);
-      assert.match(r.stdout, /mode fixture: FELIX_TEST_DATAPLANE=\(unset\) FELIX_TEST_PROXYMODE=nftables/);
-      assert.equal(w.labels.get(path), `${fixture} [proxy-nftables]`);
-      assert.equal(w.source(path), fixture);
-    } finally {
+    const url = (f: string) => JSON.stringify(pathToFileURL(f).href);
+    // The runner's passes over the fixture and its two wrappers, three at a time, as test/run.ts does.
+    const script = `
+      import { ModeWrappers } from ${url(join(here, "modes.js"))};
+      import { runPasses } from ${url(join(here, "passes.js"))};
+      const w = new ModeWrappers(${JSON.stringify(dist)});
+      const f = ${JSON.stringify(fixture)};
+      const files = [f, w.wrap(f, "nftables"), w.wrap(f, "proxy-nftables")];
+      console.log("wrappers: " + files.slice(1).join(" "));
+      const ok = await runPasses([{ files, concurrency: 3 }], ${JSON.stringify(join(here, "skip-reporter.js"))}, (ev) => w.relabel(ev));
       w.remove();
+      process.exit(ok ? 0 : 1);`;
+    const env = { ...process.env };
+    delete env.NODE_TEST_CONTEXT;
+    for (const k of ["FELIX_TEST_DATAPLANE", "FELIX_TEST_PROXYMODE", "FELIX_TEST_STRICT"]) delete env[k];
+    const tmp = mkdtempSync(join(tmpdir(), "felix-modes-"));
+    writeFileSync(join(tmp, "run.mjs"), script); // a file: node:test's children get the runner's exec arguments
+    const r = spawnSync(process.execPath, [join(tmp, "run.mjs")], { env, encoding: "utf8", timeout: 60_000 });
+    rmSync(tmp, { recursive: true, force: true });
+    const out = r.stdout + r.stderr;
+    assert.equal(r.status, 0, out);
+    const u = "\\(unset\\)";
+    for (const line of [
+      `✔ mode fixture: FELIX_TEST_DATAPLANE=${u} FELIX_TEST_PROXYMODE=${u} \\(`,
+      `✔ mode fixture: FELIX_TEST_DATAPLANE=nftables FELIX_TEST_PROXYMODE=${u} \\[nftables\\] \\(`,
+      `✔ mode fixture: FELIX_TEST_DATAPLANE=${u} FELIX_TEST_PROXYMODE=nftables \\[proxy-nftables\\] \\(`,
+    ]) {
+      assert.match(out, new RegExp(`^${line}`, "m"), out);
     }
-    assert.ok(!existsSync(path));
+    assert.match(out, /^ +\d+\.\d s {2}\S*mode-fixture\.js \[proxy-nftables\]$/m, "the slowest files, by mode");
+    assert.doesNotMatch(out, /felix-test-mode:/, "the announcements are not reported");
+    const wrappers = /^wrappers: (.*)$/m.exec(out)?.[1]?.split(" ") ?? [];
+    assert.equal(wrappers.length, 2, out);
+    for (const w of wrappers) assert.ok(!existsSync(w), `${w} removed`);
   });
 
   test("FELIX_TEST_MODES=all refuses a single mode's variables", () => {

@@ -20,7 +20,7 @@ export interface Pass {
 
 interface TestEvent {
   type: string;
-  data?: { nesting?: number; file?: string; message?: string; todo?: string | boolean };
+  data?: { nesting?: number; file?: string; name?: string; message?: string; todo?: string | boolean };
 }
 
 /** The closing counts node:test reports at nesting 0 once per run, summed over the passes. */
@@ -31,12 +31,13 @@ type Reporter = (source: AsyncIterable<TestEvent>) => AsyncIterable<string>;
 
 /**
  * Runs the passes in order; true when no test failed and no reporter set a failing exit code.
- * `labels` renames files in the report (a mode's wrapper module → the file it runs, with the mode).
+ * `relabel` may rename an event's file and test (a dataplane mode's run: test/helpers/modes.ts), or
+ * drop it (false).
  */
 export async function runPasses(
   passes: readonly Pass[],
   reporterModule: string,
-  labels: ReadonlyMap<string, string> = new Map(),
+  relabel: (ev: TestEvent) => boolean = () => true,
 ): Promise<boolean> {
   let failed = false;
   const totals = new Map<string, number>();
@@ -46,8 +47,7 @@ export async function runPasses(
     for (const p of passes) {
       if (p.files.length === 0) continue;
       for await (const ev of run({ files: [...p.files], concurrency: p.concurrency }) as AsyncIterable<TestEvent>) {
-        const label = ev.data?.file === undefined ? undefined : labels.get(ev.data.file);
-        if (label !== undefined) ev.data!.file = label;
+        if (!relabel(ev)) continue;
         if (ev.type === "test:fail" && (ev.data?.todo === undefined || ev.data.todo === false)) failed = true;
         times.add(ev);
         const m = ev.type === "test:diagnostic" && ev.data?.nesting === 0 ? SUMMARY.exec(ev.data.message ?? "") : null;
