@@ -11,16 +11,17 @@
 // of the machine (no kernel, no processes, no sockets: test/helpers/file-kind.ts)
 // run as many at a time as there are cores; then the kernel and e2e files a
 // few at a time (FELIX_TEST_MACHINE_CONCURRENCY, default 3: they mostly wait on
-// probes, timeouts and the kernel; each builds its own network namespaces);
-// last, one at a time, the files marked to run alone. Any failed test fails
-// the run. FELIX_TEST_MODES=all also runs the kernel e2e files in the other
+// probes, timeouts and the kernel; each builds its own network namespaces,
+// with random names; they share the CPU and the xtables lock, which
+// iptables-legacy waits for; the demo's runs hold a lock of their own). Any
+// failed test fails the run. FELIX_TEST_MODES=all also runs the kernel e2e files in the other
 // dataplane modes, in the same pass (test/helpers/modes.ts).
 
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { fileKind, runsAlone } from "./helpers/file-kind.js";
+import { fileKind } from "./helpers/file-kind.js";
 import { extraModes, ModeWrappers } from "./helpers/modes.js";
 import { runPasses } from "./helpers/passes.js";
 
@@ -69,7 +70,6 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     ...machine.filter((f) => f.startsWith(join(distTest, "e2e", "/"))),
     ...machine.filter((f) => !f.startsWith(join(distTest, "e2e", "/"))),
   ].flatMap((f) => [f, ...(modes ? extraModes(f, distTest).map((m) => wrappers.wrap(f, m)) : [])]);
-  const alone = (f: string) => runsAlone(wrappers.source(f));
   // FELIX_TEST_CONCURRENCY overrides the first pass's width (1: everything one file at a time).
   const width = Number(process.env.FELIX_TEST_CONCURRENCY ?? availableParallelism());
   const machineWidth = Number(process.env.FELIX_TEST_MACHINE_CONCURRENCY ?? 3);
@@ -78,8 +78,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     ok = await runPasses(
       [
         { files: free, concurrency: Math.max(1, width) },
-        { files: runs.filter((f) => !alone(f)), concurrency: Math.max(1, machineWidth) },
-        { files: runs.filter(alone), concurrency: 1 },
+        { files: runs, concurrency: Math.max(1, machineWidth) },
       ],
       join(distTest, "helpers", "skip-reporter.js"),
       (ev) => wrappers.relabel(ev),

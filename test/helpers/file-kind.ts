@@ -18,13 +18,6 @@ const MACHINE =
 /** Child processes: next to another file only when the test file carries MACHINE_FREE_MARK. */
 const PROCESSES = /(?:from\s*|import\s*\(\s*)["'](?:node:)?child_process["']/;
 export const MACHINE_FREE_MARK = "test-runner: machine-free";
-/**
- * A machine-bound file that must not run beside any other says so with ALONE_MARK and a reason
- * (the demo: it refuses to start beside another demo's namespaces). The others run a few at a
- * time: each builds its own network namespaces (random prefixes), so they share only the CPU and
- * the xtables lock, which iptables-legacy waits for.
- */
-export const ALONE_MARK = "test-runner: alone";
 /** Relative imports of a compiled ES module (static, for side effects only, and dynamic). */
 const RELATIVE_IMPORT = /(?:from\s*|import\s*\(\s*|\bimport\s*)["'](\.{1,2}\/[^"']+)["']/g;
 
@@ -47,15 +40,6 @@ export function fileKind(file: string, testRoot: string): "machine" | "processes
     }
   }
   return processes ? "processes" : "pure";
-}
-
-/** Whether a compiled test file carries ALONE_MARK. */
-export function runsAlone(file: string): boolean {
-  try {
-    return readFileSync(file, "utf8").includes(ALONE_MARK);
-  } catch {
-    return false;
-  }
 }
 
 /**

@@ -89,11 +89,6 @@ export class ModeWrappers {
     return true;
   }
 
-  /** The test file a wrapper runs (any other path: itself). */
-  source(path: string): string {
-    return this.sources.get(path) ?? path;
-  }
-
   remove(): void {
     if (this.dir) rmSync(this.dir, { recursive: true, force: true });
   }

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { describe, test } from "node:test";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { fileKind, runsAlone } from "./file-kind.js";
+import { fileKind } from "./file-kind.js";
 import { extraModes } from "./modes.js";
 
 const here = dirname(fileURLToPath(import.meta.url)); // dist/test/helpers
@@ -19,7 +19,6 @@ const FREE = [join(here, "pass-fixture-a.js"), join(here, "pass-fixture-b.js")];
 const SKIPS = join(here, "skip-fixture.js"); // skips (machine-free too)
 const BOUND = join(here, "pass-fixture-bound.js"); // starts a process
 const TOGETHER = [join(here, "pass-fixture-bound-c.js"), join(here, "pass-fixture-bound-d.js")]; // machine-bound
-const ALONE = join(here, "pass-fixture-alone.js"); // machine-bound, marked to run alone
 
 function runRunner(files: readonly string[], env: Record<string, string> = {}) {
   const dir = mkdtempSync(join(tmpdir(), "felix-passes-"));
@@ -65,11 +64,10 @@ describe("test/run.ts", () => {
     assert.match(out, /did not start within 1500 ms: run one at a time/);
   });
 
-  test("machine-bound files run a few at a time, those marked to run alone after them", () => {
-    const { code, out } = runRunner([ALONE, ...TOGETHER]);
+  test("machine-bound files run a few at a time", () => {
+    const { code, out } = runRunner(TOGETHER);
     assert.equal(code, 0, out);
-    assert.deepEqual(count(out, "pass"), ["3"], out);
-    assert.ok(out.indexOf("pass-fixture-alone: runs after") > out.indexOf("pass-fixture-bound-d.js: runs at"), out);
+    assert.deepEqual(count(out, "pass"), ["2"], out);
   });
 
   test("FELIX_TEST_MACHINE_CONCURRENCY=1 runs machine-bound files one at a time (the rendezvous then fails)", () => {
@@ -132,8 +130,6 @@ describe("dataplane modes (FELIX_TEST_MODES=all)", () => {
     assert.deepEqual(modes("e2e/nftables-mode-switch.test.js"), []); // marked: its agents are given their mode
     assert.deepEqual(modes("e2e/start-probes.test.js"), []); // the mode does not reach it
     assert.deepEqual(modes("golden-kernel.test.js"), []); // not an e2e suite
-    assert.ok(runsAlone(join(dist, "e2e/demo.test.js")));
-    assert.ok(!runsAlone(join(dist, "e2e/conformance.test.js")));
   });
 
   test("a mode's wrapper runs the file with the mode's variables, reported with the mode beside the plain run", () => {
