@@ -65,11 +65,16 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const machine = files.filter((f) => kinds.get(f) === "machine");
   const wrappers = new ModeWrappers(distTest);
   const modes = allModes();
-  // Each machine file, then its runs in the other modes; the e2e suites (the long ones) first.
+  // The e2e suites (the long ones) first, then their runs in the other modes (a demo run in another mode
+  // starts well after the first, so it rarely waits for its lock), then the kernel unit files.
+  const e2e = machine.filter((f) => f.startsWith(join(distTest, "e2e", "/")));
   const runs = [
-    ...machine.filter((f) => f.startsWith(join(distTest, "e2e", "/"))),
-    ...machine.filter((f) => !f.startsWith(join(distTest, "e2e", "/"))),
-  ].flatMap((f) => [f, ...(modes ? extraModes(f, distTest).map((m) => wrappers.wrap(f, m)) : [])]);
+    ...e2e,
+    ...(modes ? (["nftables", "proxy-nftables"] as const) : []).flatMap((m) =>
+      e2e.filter((f) => extraModes(f, distTest).includes(m)).map((f) => wrappers.wrap(f, m)),
+    ),
+    ...machine.filter((f) => !e2e.includes(f)),
+  ];
   // FELIX_TEST_CONCURRENCY overrides the first pass's width (1: everything one file at a time).
   const width = Number(process.env.FELIX_TEST_CONCURRENCY ?? availableParallelism());
   const machineWidth = Number(process.env.FELIX_TEST_MACHINE_CONCURRENCY ?? 3);
