@@ -3,10 +3,11 @@
 // namespaces, the suite's houses as namespaces with two pods each (ordinal 0
 // on node1, 1 on node2; label conformance-house), servers on TCP 80/8080, UDP
 // 53/5353 and SCTP 9003/9005 (container ports `web` TCP 80 and `dns` UDP 53),
-// and the suite's host-network `centaur` servers in node1's namespace. Each
-// upstream test writes its manifests, runs `felix --once` on both nodes, then
-// its sub-tests in order: mutations are written and programmed, pokes are real
-// connections whose verdict is the kernel's. SCTP goes over raw sockets (an
+// and the suite's host-network `centaur` servers in node1's namespace, the
+// watching `felix` in both node namespaces (test/e2e/step-daemons.ts). Each
+// upstream test writes its manifests and waits until both nodes programmed
+// them, then runs its sub-tests in order: mutations are written and programmed,
+// pokes are real connections whose verdict is the kernel's. SCTP goes over raw sockets (an
 // INIT answered by an INIT ACK: pod-server.py), as this kernel has no SCTP.
 //
 // A poke expected to connect waits up to 3 s; one expected blocked 600 ms. A
@@ -19,9 +20,10 @@ import { after, before, describe, test } from "node:test";
 import { stringify } from "yaml";
 import { type Protocol, requirementsMissing, Topology, type TopoNode, type TopoPod } from "../../src/netns/topology.js";
 import { skipIf } from "../helpers/skip.js";
-import { eventually, felixDaemon, felixOnce, ManifestDir, nodeManifest, podManifest } from "./cluster.js";
+import { eventually, felixDaemon, ManifestDir, nodeManifest, podManifest } from "./cluster.js";
 import { CNP_CONFORMANCE, type Mutation } from "./cnp-conformance-cases.js";
 import { byName, cnp, HNP, HOUSE_LABEL, type House, priorityFixture, rule } from "./cnp-fixtures.js";
+import { StepDaemons } from "./step-daemons.js";
 
 const skip = requirementsMissing();
 const OPEN_MS = 3000;
@@ -62,11 +64,12 @@ describe(
     let nodes: TopoNode[];
     const pods = new Map<string, TopoPod>();
     let centaur: TopoNode;
-    let rounds = 0;
+    let steps: StepDaemons;
     let pokes = 0;
     const staleUdp: string[] = [];
 
-    function writeCluster(nsLabels: Record<string, string>): void {
+    /** The cluster: the pool, the houses' namespaces (with their label values), the nodes and the pods. */
+    function clusterDocs(nsLabels: Record<string, string>): object[] {
       const docs: object[] = [IP_POOL];
       for (const ns of NAMESPACES) {
         const labels = { [HOUSE_LABEL]: nsLabels[ns] ?? ns };
@@ -77,15 +80,12 @@ describe(
         docs.push({ ...m, metadata: { ...m.metadata, labels: { "kubernetes.io/os": "linux" } } });
       }
       for (const p of pods.values()) docs.push(podManifest(p, { [HOUSE_LABEL]: p.namespace }, PORTS));
-      dir.write("cluster.yaml", docs);
+      return docs;
     }
 
-    async function program(): Promise<void> {
-      rounds++;
-      const runs = await felixOnce(topo, dir.path, nodes);
-      runs.forEach((r, i) => {
-        assert.equal(r.code, 0, `felix --once on ${nodes[i]!.name}:\n${r.output}`);
-      });
+    /** Writes the cluster and the policies as one step; waits until both nodes programmed it. */
+    async function program(nsLabels: Record<string, string>, policies: readonly object[]): Promise<void> {
+      await steps.program([...clusterDocs(nsLabels), ...policies]);
     }
 
     function mutate(docs: Obj[], nsLabels: Record<string, string>, m: Mutation): Obj[] {
@@ -164,21 +164,25 @@ describe(
       }
       for (const p of await Promise.all(adds)) pods.set(p.key, p);
       dir = new ManifestDir();
+      // Step markers: 10.67.100-249.0/24 in the pool, routed via an unused underlay address.
+      steps = new StepDaemons(topo, dir, nodes, {
+        markerCIDR: (n) => `10.67.${100 + (n % 150)}.0/24`,
+        markerIp: "172.31.253.250",
+      });
     });
 
     after(async () => {
+      await steps?.stop();
       await topo?.destroy();
       dir?.destroy();
       console.log(
-        `# ClusterNetworkPolicy conformance: ${rounds} felix --once rounds (both nodes), ${pokes} pokes; ` +
+        `# ClusterNetworkPolicy conformance: ${steps?.stepMs.length} steps programmed by the watching agents (both nodes), ${pokes} pokes; ` +
           `UDP pokes expected blocked that first answered (an earlier flow's conntrack entry), then were blocked: ${staleUdp.length}`,
       );
     });
 
     test("without policies every pod reaches every other on TCP, UDP and SCTP, and node1's host-network servers", async () => {
-      writeCluster({});
-      dir.remove("policies.yaml");
-      await program();
+      await program({}, []);
       const failures: string[] = [];
       for (const c of ["harry-0", "draco-1"]) {
         for (const s of ["luna-0", "cedric-1"]) {
@@ -200,22 +204,17 @@ describe(
         ingress: [rule("ingress", "deny-all-in", "Deny", [{ namespaces: {} }])],
         egress: [rule("egress", "deny-all-out", "Deny", [{ namespaces: {} }, { networks: ["0.0.0.0/0"] }])],
       });
-      writeCluster({});
-      dir.write("policies.yaml", [denyAll]);
-      await program();
-      try {
-        const pokes = ["harry-0 > harry-0 tcp/80 +", "harry-1 > harry-1 udp/53 +", "harry-0 > harry-0 sctp/9003 +"];
-        pokes.push("luna-0 > harry-0 tcp/80 -", "harry-0 > luna-0 tcp/80 -", "harry-0 > harry-1 udp/53 -");
-        const failures = (await Promise.all(pokes.map(poke))).filter((f): f is string => f !== undefined);
-        assert.deepEqual(failures, []);
-      } finally {
-        dir.remove("policies.yaml");
-      }
+      await program({}, [denyAll]);
+      const pokes = ["harry-0 > harry-0 tcp/80 +", "harry-1 > harry-1 udp/53 +", "harry-0 > harry-0 sctp/9003 +"];
+      pokes.push("luna-0 > harry-0 tcp/80 -", "harry-0 > luna-0 tcp/80 -", "harry-0 > harry-1 udp/53 -");
+      const failures = (await Promise.all(pokes.map(poke))).filter((f): f is string => f !== undefined);
+      assert.deepEqual(failures, []);
     });
 
     test("the watching daemons follow ClusterNetworkPolicy edits as they are written (priority, action, deletion)", async () => {
       const docs = JSON.parse(JSON.stringify(priorityFixture())) as Obj[];
-      writeCluster({});
+      await steps.stop(); // this test's own daemons, on files edited in place; the next step starts them again
+      dir.write("cluster.yaml", clusterDocs({}));
       dir.write("policies.yaml", docs);
       const daemons = nodes.map((n) => felixDaemon(topo, dir.path, n));
       const until = (open: boolean) =>
@@ -249,6 +248,7 @@ describe(
       } finally {
         for (const d of daemons) await d.kill();
         dir.remove("policies.yaml");
+        dir.remove("cluster.yaml");
       }
     });
 
@@ -257,28 +257,20 @@ describe(
         // A JSON copy: no two documents share an object a mutation could change in both.
         let docs = JSON.parse(JSON.stringify(u.manifests())) as Obj[];
         const nsLabels: Record<string, string> = {};
-        writeCluster(nsLabels);
-        dir.write("policies.yaml", docs);
-        await program();
-        try {
-          for (const sub of u.subtests) {
-            await t.test(sub.name, async () => {
-              if (sub.mutations?.length) {
-                for (const m of sub.mutations) docs = mutate(docs, nsLabels, m);
-                writeCluster(nsLabels);
-                dir.write("policies.yaml", docs);
-                await program();
-              }
-              const failures = (await Promise.all(sub.pokes.map(poke))).filter((f): f is string => f !== undefined);
-              assert.deepEqual(
-                failures,
-                [],
-                `${failures.join("\n")}\n\npolicies:\n${docs.map((d) => stringify(d)).join("---\n")}`,
-              );
-            });
-          }
-        } finally {
-          dir.remove("policies.yaml");
+        await program(nsLabels, docs);
+        for (const sub of u.subtests) {
+          await t.test(sub.name, async () => {
+            if (sub.mutations?.length) {
+              for (const m of sub.mutations) docs = mutate(docs, nsLabels, m);
+              await program(nsLabels, docs);
+            }
+            const failures = (await Promise.all(sub.pokes.map(poke))).filter((f): f is string => f !== undefined);
+            assert.deepEqual(
+              failures,
+              [],
+              `${failures.join("\n")}\n\npolicies:\n${docs.map((d) => stringify(d)).join("---\n")}`,
+            );
+          });
         }
       });
     }

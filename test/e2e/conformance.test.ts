@@ -1,9 +1,10 @@
 // NetworkPolicy conformance, end to end, modelled on the upstream Kubernetes
 // netpol e2e suite (cases and truth tables in conformance-cases.ts). Two
 // namespace nodes, namespaces x/y/z × pods a/b/c (a and c on node1, b on
-// node2), real TCP/UDP servers on 80 and 81, the real `felix --once` in each
-// node; per case: write its policies, program both nodes, probe the 9×9 matrix
-// on the ports the case is about and compare with the expected table.
+// node2), real TCP/UDP servers on 80 and 81, the real watching `felix` in each
+// node (test/e2e/step-daemons.ts); per case step: write its policies and labels,
+// wait until both nodes programmed them, probe the 9×9 matrix on the ports the
+// case is about and compare with the expected table.
 // Self-connections are not judged (upstream ignores loopback).
 //
 // Probes: 24 at a time, 400 ms timeout (successful probes here take ≤ ~40 ms;
@@ -33,7 +34,7 @@ import {
 } from "../../src/netns/topology.js";
 import { skipIf } from "../helpers/skip.js";
 import { traceMatrix } from "../helpers/trace-matrix.js";
-import { FELIX_DUMP, type FelixRun, felixOnce, ManifestDir, nodeManifest, podManifest } from "./cluster.js";
+import { FELIX_DUMP, ManifestDir, nodeManifest, podManifest } from "./cluster.js";
 import {
   ALL_PODS,
   type Check,
@@ -51,15 +52,13 @@ import {
   UDP81,
 } from "./conformance-cases.js";
 import { IP_POOL, LAYOUT, NODES } from "./conformance-layout.js";
+import { StepDaemons } from "./step-daemons.js";
 
 const skip = requirementsMissing();
 
 /** Probe timeout and concurrency (FELIX_E2E_PROBE_TIMEOUT_MS overrides the timeout). */
 const PROBE_TIMEOUT_MS = Number(process.env.FELIX_E2E_PROBE_TIMEOUT_MS ?? 400);
-/**
- * FELIX_E2E_CONFORMANCE_SHARD=i/n registers only the cases whose index is i modulo n (the baseline
- * always runs): .ci/run uses it for the second, nftables-mode pass, to keep CI's time in bounds.
- */
+/** FELIX_E2E_CONFORMANCE_SHARD=i/n registers only the cases whose index is i modulo n (the baseline always runs). */
 const SHARD = ((text = process.env.FELIX_E2E_CONFORMANCE_SHARD ?? "0/1") => {
   const m = /^(\d+)\/(\d+)$/.exec(text);
   if (!m || Number(m[1]) >= Number(m[2]))
@@ -71,7 +70,6 @@ const PROBE_CONCURRENCY = 24;
 const RETRY_TIMEOUT_MS = 2000;
 
 interface Stats {
-  felixMs: number[];
   probeMs: number[];
   probes: number;
   maxOpenMs: number;
@@ -86,7 +84,8 @@ describe("NetworkPolicy conformance (upstream netpol cases, real felix, real ker
   let nodes: TopoNode[];
   let pods: TopoPod[];
   let clusterText = "";
-  const stats: Stats = { felixMs: [], probeMs: [], probes: 0, maxOpenMs: 0, flakes: [], staleConntrack: [], traced: 0 };
+  let steps: StepDaemons;
+  const stats: Stats = { probeMs: [], probes: 0, maxOpenMs: 0, flakes: [], staleConntrack: [], traced: 0 };
   const suiteStart = performance.now();
 
   /** The cluster: namespaces (label ns: <name> only), nodes, pods (label pod: <name>), an IPPool. */
@@ -105,29 +104,12 @@ describe("NetworkPolicy conformance (upstream netpol cases, real felix, real ker
     return docs;
   }
 
-  function writeCluster(labels?: LabelChanges): void {
-    const text = clusterDocs(labels)
+  /** Writes a step (the cluster with its label changes, and the policies) and waits until both nodes programmed it. */
+  async function program(policies: readonly object[], labels?: LabelChanges): Promise<void> {
+    clusterText = clusterDocs(labels)
       .map((d) => stringify(d))
       .join("---\n");
-    if (text !== clusterText) {
-      dir.write("cluster.yaml", text);
-      clusterText = text;
-    }
-  }
-
-  function writePolicies(policies: readonly object[]): void {
-    if (policies.length === 0) dir.remove("policies.yaml");
-    else dir.write("policies.yaml", [...policies]);
-  }
-
-  async function programBoth(): Promise<FelixRun[]> {
-    const t0 = performance.now();
-    const runs = await felixOnce(topo, dir.path, nodes);
-    stats.felixMs.push(performance.now() - t0);
-    runs.forEach((r, i) => {
-      assert.equal(r.code, 0, `felix --once on ${nodes[i]!.name} exited ${r.code}:\n${r.output}`);
-    });
-    return runs;
+    await steps.program([...clusterDocs(labels), ...policies]);
   }
 
   /**
@@ -307,18 +289,26 @@ describe("NetworkPolicy conformance (upstream netpol cases, real felix, real ker
     // Table order x/a, x/b, x/c, y/a, …
     pods = ALL_PODS.map((k) => created.find((p) => p.key === k)!);
     dir = new ManifestDir();
-    writeCluster();
+    clusterText = clusterDocs()
+      .map((d) => stringify(d))
+      .join("---\n");
+    // Step markers: 10.66.100-249.0/24 in the pool, routed via an unused underlay address.
+    steps = new StepDaemons(topo, dir, nodes, {
+      markerCIDR: (n) => `10.66.${100 + (n % 150)}.0/24`,
+      markerIp: "172.31.251.250",
+    });
   });
 
   after(async () => {
+    await steps?.stop();
     await topo?.destroy();
     dir?.destroy();
     const sum = (a: number[]) => a.reduce((x, y) => x + y, 0);
     const med = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)] ?? 0;
     console.log(
       `# conformance: ${((performance.now() - suiteStart) / 1000).toFixed(1)} s in all; ` +
-        `${stats.felixMs.length} felix --once rounds (both nodes) ${(sum(stats.felixMs) / 1000).toFixed(1)} s, ` +
-        `median ${med(stats.felixMs).toFixed(0)} ms; ${stats.probes} probes in ${(sum(stats.probeMs) / 1000).toFixed(1)} s ` +
+        `${steps?.stepMs.length} steps programmed by the watching agents (both nodes) in ${(sum(steps?.stepMs ?? []) / 1000).toFixed(1)} s, ` +
+        `median ${med(steps?.stepMs ?? []).toFixed(0)} ms; ${stats.probes} probes in ${(sum(stats.probeMs) / 1000).toFixed(1)} s ` +
         `(timeout ${PROBE_TIMEOUT_MS} ms, concurrency ${PROBE_CONCURRENCY}); slowest successful probe ${stats.maxOpenMs} ms; ` +
         `flakes (expected-open cells that timed out, then answered on a ${RETRY_TIMEOUT_MS} ms retry): ${stats.flakes.length}`,
     );
@@ -336,11 +326,10 @@ describe("NetworkPolicy conformance (upstream netpol cases, real felix, real ker
   });
 
   test("baseline: no policies (IPPool present), every pod reaches every pod on all four ports", async (t) => {
-    writePolicies([]);
-    const runs = await programBoth();
-    for (const r of runs) {
+    await program([]);
+    for (const output of steps.outputs()) {
       // The IPPool is ignored: never a warning or an error about it.
-      const bad = r.output.split("\n").filter((l) => /IPPool/.test(l) && /"level":(4|5|6)0/.test(l));
+      const bad = output.split("\n").filter((l) => /IPPool/.test(l) && /"level":(4|5|6)0/.test(l));
       assert.deepEqual(bad, [], `IPPool caused warnings:\n${bad.join("\n")}`);
     }
     const step: Step = { policies: [], checks: [{ ports: [TCP80, TCP81, UDP80, UDP81] }] };
@@ -351,9 +340,7 @@ describe("NetworkPolicy conformance (upstream netpol cases, real felix, real ker
     if (n % SHARD.of !== SHARD.index) continue;
     test(`[${c.origin}] ${c.name}`, async (t) => {
       for (const [i, step] of c.steps.entries()) {
-        writeCluster(step.labels);
-        writePolicies(step.policies);
-        await programBoth();
+        await program(step.policies, step.labels);
         await verify(t, c, i, step);
       }
     });

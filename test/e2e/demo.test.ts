@@ -1,17 +1,23 @@
 // `felix demo` end to end: the real CLI builds its namespace cluster, runs the
 // real felix in every node namespace and measures with real connections. Each
 // shipped scenario must print its expected matrix and leave nothing behind.
+//
+// A demo refuses to start beside another demo's namespaces, and "leaves
+// nothing" looks at every demo namespace and process of the machine: the file
+// holds a machine-wide lock (runs of it in other modes wait), and runs beside
+// the other e2e files, which make no demo objects.
 
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
-import { describe, test } from "node:test";
+import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { compareMatrices, parseMatrix } from "../../src/demo/matrix.js";
 import { EXPECTED_FILE, listScenarios, resolveScenario } from "../../src/demo/scenario.js";
 import { isRoot, requirementsMissing, which } from "../../src/netns/topology.js";
+import { machineLock } from "../helpers/machine-lock.js";
 import { skipIf } from "../helpers/skip.js";
 import "./dataplane-mode.js"; // FELIX_TEST_DATAPLANE: the agents' policy dataplane
 
@@ -87,6 +93,14 @@ function traces(): string[] {
     ...procs.map((p) => `process ${p}`),
   ];
 }
+
+let unlock: (() => Promise<void>) | undefined;
+before(async () => {
+  if (isRoot()) unlock = await machineLock("demo");
+});
+after(async () => {
+  await unlock?.();
+});
 
 describe("felix demo", skipIf(skip), () => {
   for (const name of listScenarios()) {

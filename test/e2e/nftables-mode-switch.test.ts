@@ -5,6 +5,8 @@
 // holds: the allowed client connects, the denied one does not. The moment in
 // between (both dataplanes' policy in the kernel, as during a switch, since the
 // new one goes in before the old one goes) is rebuilt and probed too.
+//
+// test-runner: one dataplane mode: each agent here is given its mode (FELIX_NFTABLESMODE).
 
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";

@@ -18,8 +18,8 @@ const MACHINE =
 /** Child processes: next to another file only when the test file carries MACHINE_FREE_MARK. */
 const PROCESSES = /(?:from\s*|import\s*\(\s*)["'](?:node:)?child_process["']/;
 export const MACHINE_FREE_MARK = "test-runner: machine-free";
-/** Relative imports of a compiled ES module (static and dynamic). */
-const RELATIVE_IMPORT = /(?:from\s*|import\s*\(\s*)["'](\.{1,2}\/[^"']+)["']/g;
+/** Relative imports of a compiled ES module (static, for side effects only, and dynamic). */
+const RELATIVE_IMPORT = /(?:from\s*|import\s*\(\s*|\bimport\s*)["'](\.{1,2}\/[^"']+)["']/g;
 
 /**
  * What a compiled test file needs, with the modules under `testRoot` (the compiled test/ directory)
@@ -30,6 +30,23 @@ export function fileKind(file: string, testRoot: string): "machine" | "processes
   if (file.split(sep).includes("e2e")) return "machine";
   let marked: boolean | undefined;
   let processes = false;
+  for (const [, text] of testModules(file, testRoot)) {
+    if (text === undefined) return "machine"; // unreadable: do not guess
+    marked ??= text.includes(MACHINE_FREE_MARK); // the test file's own say
+    if (MACHINE.test(text)) return "machine";
+    if (PROCESSES.test(text)) {
+      if (!marked) return "machine";
+      processes = true;
+    }
+  }
+  return processes ? "processes" : "pure";
+}
+
+/**
+ * A compiled test file and the modules under `testRoot` that it imports, directly or not (the file
+ * first), each with its text (undefined when unreadable).
+ */
+export function* testModules(file: string, testRoot: string): Generator<[string, string | undefined]> {
   const seen = new Set<string>();
   const todo = [file];
   while (todo.length > 0) {
@@ -40,19 +57,14 @@ export function fileKind(file: string, testRoot: string): "machine" | "processes
     try {
       text = readFileSync(f, "utf8");
     } catch {
-      return "machine"; // unreadable: do not guess
+      yield [f, undefined];
+      continue;
     }
-    marked ??= text.includes(MACHINE_FREE_MARK); // the test file's own say
-    if (MACHINE.test(text)) return "machine";
-    if (PROCESSES.test(text)) {
-      if (!marked) return "machine";
-      processes = true;
-    }
+    yield [f, text];
     for (const m of text.matchAll(RELATIVE_IMPORT)) {
       const dep = resolve(dirname(f), m[1]!);
       // Only the test tree's own modules: src/ is reached through the tests that drive it.
       if (dep.startsWith(resolve(testRoot) + sep)) todo.push(dep);
     }
   }
-  return processes ? "processes" : "pure";
 }

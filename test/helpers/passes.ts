@@ -20,7 +20,7 @@ export interface Pass {
 
 interface TestEvent {
   type: string;
-  data?: { nesting?: number; file?: string; message?: string; todo?: string | boolean };
+  data?: { nesting?: number; file?: string; name?: string; message?: string; todo?: string | boolean };
 }
 
 /** The closing counts node:test reports at nesting 0 once per run, summed over the passes. */
@@ -29,8 +29,16 @@ const SUMMARY_ORDER = ["tests", "suites", "pass", "fail", "cancelled", "skipped"
 
 type Reporter = (source: AsyncIterable<TestEvent>) => AsyncIterable<string>;
 
-/** Runs the passes in order; true when no test failed and no reporter set a failing exit code. */
-export async function runPasses(passes: readonly Pass[], reporterModule: string): Promise<boolean> {
+/**
+ * Runs the passes in order; true when no test failed and no reporter set a failing exit code.
+ * `relabel` may rename an event's file and test (a dataplane mode's run: test/helpers/modes.ts), or
+ * drop it (false).
+ */
+export async function runPasses(
+  passes: readonly Pass[],
+  reporterModule: string,
+  relabel: (ev: TestEvent) => boolean = () => true,
+): Promise<boolean> {
   let failed = false;
   const totals = new Map<string, number>();
   const times = new FileTimes();
@@ -39,6 +47,7 @@ export async function runPasses(passes: readonly Pass[], reporterModule: string)
     for (const p of passes) {
       if (p.files.length === 0) continue;
       for await (const ev of run({ files: [...p.files], concurrency: p.concurrency }) as AsyncIterable<TestEvent>) {
+        if (!relabel(ev)) continue;
         if (ev.type === "test:fail" && (ev.data?.todo === undefined || ev.data.todo === false)) failed = true;
         times.add(ev);
         const m = ev.type === "test:diagnostic" && ev.data?.nesting === 0 ? SUMMARY.exec(ev.data.message ?? "") : null;
