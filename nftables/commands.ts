@@ -14,7 +14,10 @@ export interface NftSetKey {
   readonly interval: boolean;
 }
 
-export type NftCommand =
+/** A command of one transaction; `table` is the table of ours it goes to (absent: `calico`). */
+export type NftCommand = NftTableCommand & { readonly table?: string };
+
+type NftTableCommand =
   | { readonly op: "flush chain" | "delete chain"; readonly chain: string }
   | { readonly op: "delete set"; readonly set: string }
   | { readonly op: "add set"; readonly set: string; readonly key: NftSetKey }
@@ -35,7 +38,7 @@ export function setTypeText(key: NftSetKey): string {
 }
 
 export function commandText(family: NftFamily, c: NftCommand): string {
-  const t = `${family} ${NFT_TABLE}`;
+  const t = `${family} ${c.table ?? NFT_TABLE}`;
   switch (c.op) {
     case "flush chain":
     case "delete chain":

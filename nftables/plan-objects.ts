@@ -69,8 +69,9 @@ export function planObjects(
   after: NftView,
   applied: NftObjects | undefined,
   staleCandidates: Iterable<string>,
+  table = NFT_TABLE,
 ): ObjectCommands {
-  const t = `${family} ${NFT_TABLE}`;
+  const t = `${family} ${table}`;
   const v = family === "ip" ? 4 : 6;
   const out: ObjectCommands = {
     elementDeletes: [],

@@ -97,15 +97,21 @@ function declAttrs(kind: string, body: string, id: number): Attr[] {
 }
 
 /** One of plan-objects.ts's text commands as what it does; `nextId` gives a new set's batch id. */
-export function objectOp(family: NftFamily, text: string, ctx: NftWriteContext, nextId: () => number): ObjectOp {
-  const t = `${family} ${NFT_TABLE} `;
+export function objectOp(
+  family: NftFamily,
+  text: string,
+  ctx: NftWriteContext,
+  nextId: () => number,
+  table = NFT_TABLE,
+): ObjectOp {
+  const t = `${family} ${table} `;
   let m = new RegExp(`^delete set ${t}${NAME}$`).exec(text);
   if (m) return { op: "delete set", set: m[1] };
   m = new RegExp(`^add (set|map) ${t}${NAME} \\{ (.*) \\}$`).exec(text);
   if (m) return { op: "add set", set: m[2], attrs: declAttrs(m[1], m[3], nextId()) };
   m = new RegExp(`^(add|delete) element ${t}${NAME} \\{ (.+) \\}$`).exec(text);
   if (m) {
-    const key = ctx.setKey(m[2]);
+    const key = ctx.setKey(m[2], table);
     if (!key || key.interval) throw new NetlinkUnsupported(`elements of ${m[2]}, which the transaction does not know`);
     const op = m[1] === "add" ? "add element" : "delete element";
     return { op, set: m[2], wire: elementsOf(key.type, m[3], op === "delete element") };

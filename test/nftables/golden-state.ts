@@ -6,6 +6,8 @@
 import { computeDesiredState, type GraphConfig } from "../../calc-graph/calc-graph.js";
 import type { DesiredState } from "../../calc-graph/desired-state.js";
 import type { ResourceUpdate } from "../../model/resource.js";
+import type { NftFamily } from "../../nftables/backend.js";
+import { type NftPart, splitDesired } from "../../nftables/parts.js";
 import { NFT_RULES } from "../../nftables/render.js";
 import type { NftView } from "../../nftables/view.js";
 import { loadGoldenCase } from "../golden-cases.js";
@@ -22,6 +24,12 @@ export async function goldenCaseConfig(name: string): Promise<{ cfg: GraphConfig
 export async function goldenNftState(name: string): Promise<DesiredState> {
   const { cfg, updates } = await goldenCaseConfig(name);
   return computeDesiredState(cfg, updates);
+}
+
+/** A family's desired state split into our tables, as the syncer splits it. */
+export function nftParts(state: DesiredState, family: NftFamily): NftPart[] {
+  const tables = state.iptables[family === "ip" ? "ipv4" : "ipv6"];
+  return splitDesired({ tables, sets: state.ipsets, ...(state.nftObjects ? { objects: state.nftObjects } : {}) });
 }
 
 /** A view as plain data (deepEqual compares it): chains and sets by name, elements sorted. */
