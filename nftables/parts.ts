@@ -8,9 +8,9 @@
 // counted change by change (O(change)), from the desired chains alone.
 
 import {
-  changedChains,
   chainList,
   chainOf,
+  changedChains,
   type FamilyTables,
   type HookRules,
   type RenderedRule,

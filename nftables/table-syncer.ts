@@ -142,7 +142,11 @@ export class NftTableSyncer {
     }
     // `add table` first: deleting a table that is not there would fail the transaction.
     const replace = (t: string) => `add table ${family} ${t}\ndelete table ${family} ${t}\n`;
-    const script = parts.map((p) => (recreate ? replace(p.table) : "") + p.plan.script).join("");
+    // A blank line between tables: a cold start loads what renderNftTable prints.
+    const script = parts
+      .map((p) => (recreate ? replace(p.table) : "") + p.plan.script)
+      .filter(Boolean)
+      .join("\n");
     const written = parts.filter((p) => p.plan.script);
     let restoreMs = 0;
     let bytesWritten = Buffer.byteLength(script);

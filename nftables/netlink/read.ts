@@ -37,11 +37,7 @@ const INTERVAL_END = 1;
 const ENOENT = 2;
 
 /** Our table `table` of `family` read over netlink; null when there is none. */
-export async function readNftView(
-  conn: NfnlConnection,
-  family: NftFamily,
-  table = NFT_TABLE,
-): Promise<NftView | null> {
+export async function readNftView(conn: NfnlConnection, family: NftFamily, table = NFT_TABLE): Promise<NftView | null> {
   const nfproto = family === "ip" ? NFPROTO_IPV4 : NFPROTO_IPV6;
   const req = (type: number, tableAttr: number, extra = [] as ReturnType<typeof str>[]) => ({
     type: nftType(type),

@@ -15,7 +15,12 @@ import { type NftView, parseNftJson } from "../../nftables/view.js";
 import type { LiveDifference } from "./live-diff.js";
 
 /** The differences of one of our tables (`want`: its part, parts.ts); `view` null: the table is missing. */
-export function diffNftTable(want: NftDesired, family: NftFamily, table: string, view: NftView | null): LiveDifference[] {
+export function diffNftTable(
+  want: NftDesired,
+  family: NftFamily,
+  table: string,
+  view: NftView | null,
+): LiveDifference[] {
   const area = `nftables ${family} ${table}`;
   const out: LiveDifference[] = [];
   const chains = [...familyChains(want.tables)];
