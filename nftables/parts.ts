@@ -55,11 +55,16 @@ export class SetRefs {
   /** Bumped when a name starts or stops being used by a table: the split sets must be rebuilt. */
   version = 0;
 
+  /** Per table, the names whose count this update touched, with whether they were used before it. */
+  private touched = new Map<string, Map<string, boolean>>();
+
   private add(table: string, rules: readonly RenderedRule[], by: 1 | -1): void {
     const m = this.counts.get(table) as Map<string, number>;
+    let seen = this.touched.get(table);
+    if (!seen) this.touched.set(table, (seen = new Map()));
     for (const name of refsOf(rules)) {
+      if (!seen.has(name)) seen.set(name, m.has(name));
       const n = (m.get(name) ?? 0) + by;
-      if (n === 0 || n === by) this.version++;
       if (n === 0) m.delete(name);
       else m.set(name, n);
     }
@@ -88,6 +93,12 @@ export class SetRefs {
         this.add(table, hookRules(b.hooks[h]), 1);
       }
     }
+    // Only a name that starts or stops being used somewhere moves a set between tables.
+    for (const [table, seen] of this.touched) {
+      const m = this.counts.get(table) as Map<string, number>;
+      for (const [name, was] of seen) if (m.has(name) !== was) this.version++;
+    }
+    this.touched.clear();
     this.tables = tables;
   }
 

@@ -258,6 +258,7 @@ describe("nftables syncer on the real nft", { ...skipIf(skip), timeout: 120_000 
     const body = (t: string) => t.slice(t.indexOf("{\n") + 2, t.lastIndexOf("}"));
     assert.equal(sh(ns, "nft", ["-f", "-"], `table ip calico {\n${body(policy)}\n${body(nat)}}\n`).code, 0);
     assert.ok((await b.list("calico"))?.includes("nat-POSTROUTING"));
+    b.scripts.length = 0;
     const res = await new NftTableSyncer(b).apply(d.tables, d.sets);
     assert.equal(b.scripts.length, 1, "one transaction: packets see the old layout or the new one");
     assert.equal(res.chainsDeleted, 2, "nat-POSTROUTING and nat-cali-nat-outgoing leave `calico`");
