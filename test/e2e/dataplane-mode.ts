@@ -5,6 +5,8 @@
 // change what the suites test.
 
 import assert from "node:assert/strict";
+import type { TableName } from "../../model/tables.js";
+import { nftTableOf } from "../../nftables/parts.js";
 import { exec, iptablesCmd } from "../../src/netns/topology.js";
 
 export type TestDataplane = "iptables" | "nftables";
@@ -32,7 +34,7 @@ if (TEST_PROXYMODE === "nftables" && process.env.FELIX_TEST_DATAPLANE === "iptab
 process.env.FELIX_NFTABLESMODE ??= TEST_DATAPLANE === "nftables" ? "Enabled" : "Disabled";
 
 // Reading our rules back from the kernel in either mode: chain X of iptables
-// table T is `T-X` in table `ip|ip6 calico` (nftables/README.md).
+// table T is `T-X` in table `ip|ip6 calico`, or `calico-nat` for nat (nftables/README.md).
 
 const NFT_COUNTER = "e2e-counter";
 
@@ -42,8 +44,11 @@ function saveCmd(family: 4 | 6): string {
   return `${family === 4 ? ipt : ipt.replace(/^iptables/, "ip6tables")}-save`;
 }
 
+/** Our nft table holding iptables table `table`'s chains (`calico`, or `calico-nat` for nat). */
+const nftTable = (table: string) => nftTableOf(table as TableName);
+
 function nftTarget(table: string, chain: string, family: 4 | 6): [string, string, string] {
-  return [family === 4 ? "ip" : "ip6", "calico", `${table}-${chain}`];
+  return [family === 4 ? "ip" : "ip6", nftTable(table), `${table}-${chain}`];
 }
 
 /**
@@ -82,8 +87,9 @@ export async function chainNames(ns: string, table: string, family: 4 | 6 = 4): 
     return [...save.matchAll(/^:(\S+)/gm)].map((m) => m[1]);
   }
   const fam = family === 4 ? "ip" : "ip6";
-  if (!(await exec(ns, "nft", "list", "tables", fam)).includes(`table ${fam} calico\n`)) return []; // none of ours
-  const out = await exec(ns, "nft", "list", "table", fam, "calico");
+  const t = nftTable(table);
+  if (!(await exec(ns, "nft", "list", "tables", fam)).includes(`table ${fam} ${t}\n`)) return []; // none of ours
+  const out = await exec(ns, "nft", "list", "table", fam, t);
   return [...out.matchAll(new RegExp(`^\\s*chain ${table}-(\\S+) \\{`, "gm"))].map((m) => m[1]);
 }
 
@@ -108,23 +114,23 @@ export async function ruleCounter(
     assert.ok(line, `no rule matching ${pattern.iptables} in ${table} ${chain}:\n${save}`);
     return Number(/^\[(\d+):/.exec(line)?.[1]);
   }
-  const [fam, , name] = nftTarget(table, chain, family);
-  const rules = await nftRules(ns, fam, "calico", name);
+  const [fam, t, name] = nftTarget(table, chain, family);
+  const rules = await nftRules(ns, fam, t, name);
   const at = rules.findIndex((r) => !r.text.includes(NFT_COUNTER) && pattern.nftables.test(r.text));
   assert.ok(
     at >= 0,
-    `no rule matching ${pattern.nftables} in ${fam} calico ${name}:\n${rules.map((r) => r.text).join("\n")}`,
+    `no rule matching ${pattern.nftables} in ${fam} ${t} ${name}:\n${rules.map((r) => r.text).join("\n")}`,
   );
   const handle = rules[at].handle;
   const mine = rules[at - 1]?.text.includes(`"${NFT_COUNTER} ${handle}"`) ? rules[at - 1].text : undefined;
   if (mine) return Number(/counter packets (\d+)/.exec(mine)?.[1]);
-  const json = JSON.parse(await exec(ns, "nft", "-j", "list", "chain", fam, "calico", name)) as {
+  const json = JSON.parse(await exec(ns, "nft", "-j", "list", "chain", fam, t, name)) as {
     nftables: { rule?: { handle: number; expr: object[] } }[];
   };
   const rule = json.nftables.find((o) => o.rule?.handle === handle)?.rule;
   assert.ok(rule, `rule ${handle} of ${name} in nft -j`);
   const matches = rule.expr.filter((e) => "match" in e);
-  const insert = { family: fam, table: "calico", chain: name, handle, comment: `${NFT_COUNTER} ${handle}` };
+  const insert = { family: fam, table: t, chain: name, handle, comment: `${NFT_COUNTER} ${handle}` };
   const script = { nftables: [{ insert: { rule: { ...insert, expr: [...matches, { counter: null }] } } }] };
   await exec(ns, "nft", "-j", JSON.stringify(script));
   return 0;
@@ -135,18 +141,19 @@ export function byMode<T>(v: { iptables: T; nftables: T }): T {
   return v[TEST_DATAPLANE];
 }
 
-/** One table of ours as text: iptables-save's, or all of table ip|ip6 calico (its chains are `<table>-…`). */
+/** One table of ours as text: iptables-save's, or all of our nft table holding it (its chains are `<table>-…`). */
 export async function tableText(ns: string, table: string, family: 4 | 6 = 4): Promise<string> {
   if (TEST_DATAPLANE === "iptables") return exec(ns, saveCmd(family), "-t", table);
   const fam = family === 4 ? "ip" : "ip6";
-  if (!(await exec(ns, "nft", "list", "tables", fam)).includes(`table ${fam} calico\n`)) return "";
-  return exec(ns, "nft", "list", "table", fam, "calico");
+  const t = nftTable(table);
+  if (!(await exec(ns, "nft", "list", "tables", fam)).includes(`table ${fam} ${t}\n`)) return "";
+  return exec(ns, "nft", "list", "table", fam, t);
 }
 
 /** Fails unless the agent in `ns` programs services in the proxy layout under test (no silent fallback). */
 export async function assertProxyLayout(ns: string): Promise<void> {
   if (TEST_PROXYMODE === "nftables") {
-    const m = await exec(ns, "nft", "list", "map", "ip", "calico", "service-ips");
+    const m = await exec(ns, "nft", "list", "map", "ip", "calico-nat", "service-ips");
     assert.match(m, /type ipv4_addr \. inet_proto \. inet_service : verdict/);
     assert.ok(
       !(await chainNames(ns, "nat")).includes("cali-SERVICES"),
