@@ -35,13 +35,23 @@ export function nftTableOf(t: TableName): string {
 
 const EMPTY: TableState = Object.freeze(tableState());
 
-/** The names a rule looks up (`@set`, `vmap @map`, `update @set`): our rule texts end a name at a space or brace. */
+/**
+ * The names a rule looks up (`@set`, `vmap @map`, `update @set`): our rule
+ * texts end a name at a space or brace; an `@` inside a quoted string (a log
+ * prefix, a comment) names nothing.
+ */
 function* refsOf(rules: readonly RenderedRule[]): Generator<string> {
   for (const r of rules) {
-    for (let at = r.text.indexOf("@"); at !== -1; at = r.text.indexOf("@", at + 1)) {
+    const t = r.text;
+    if (!t.includes("@")) continue;
+    let quoted = false;
+    for (let at = 0; at < t.length; at++) {
+      if (t[at] === '"') quoted = !quoted;
+      if (quoted || t[at] !== "@") continue;
       let end = at + 1;
-      while (end < r.text.length && !" \t{}".includes(r.text[end])) end++;
-      yield r.text.slice(at + 1, end);
+      while (end < t.length && !' \t{}"'.includes(t[end])) end++;
+      yield t.slice(at + 1, end);
+      at = end - 1;
     }
   }
 }

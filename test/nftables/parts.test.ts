@@ -43,6 +43,18 @@ test("each set goes where rules name it: filter only, nat only, both, or none (c
   assert.deepEqual(Object.keys(policy.desired.tables.nat.hooks), []);
 });
 
+test("an @ in a quoted string (a log prefix) names no set: a tenant's text cannot move a set", () => {
+  const want: NftDesired = {
+    tables: tables({
+      nat: { chains: [chain("cali-nat", r('log prefix "x @cali40s.a y"', "n1"))] },
+    }),
+    sets: SETS,
+  };
+  const [policy, nat] = splitDesired(want);
+  assert.deepEqual(setKeys(nat.desired), []);
+  assert.deepEqual(setKeys(policy.desired), ["cali40s:a", "cali40s:b", "cali40s:c", "cali40s:d"]);
+});
+
 test("a change in one part keeps the other part's tables and sets the same objects (the planner compares by identity)", () => {
   const split = new DesiredSplit();
   const nat = tables({ nat: { chains: [chain("cali-nat", r("ip saddr @cali40s.b masquerade", "n1"))] } }).nat;
