@@ -205,7 +205,6 @@ export function planNft(
     { chains: new Map(), sets: new DeltaSets(delta.sets) },
     applied?.objects,
     [],
-    table,
   );
   for (const name of objs.recreated) {
     for (const c of familyChains(want.tables)) if (c.rules.some((r) => usesSet(r.text, name))) rewrite.add(c.name);
@@ -282,17 +281,15 @@ export function planNft(
     if (w.base) hooksWritten++;
   }
   // Map elements name chains: deleted before any chain goes, added once the chains exist (plan-objects.ts).
-  // The object planner's commands are text: a transaction holding one goes through nft -f.
-  const text = (cmds: readonly string[]): NftCommand[] => cmds.map((t) => ({ op: "text", text: t }));
   const commands: NftCommand[] = [
     ...flush,
-    ...text(objs.elementDeletes),
+    ...objs.elementDeletes,
     ...deletes,
-    ...text(objs.deletes),
+    ...objs.deletes,
     ...setCmds,
-    ...text(objs.declares),
+    ...objs.declares,
     ...declare,
-    ...text(objs.elementAdds),
+    ...objs.elementAdds,
     ...rules,
   ].map((c) => ({ ...c, table }));
   const script = commandsScript(family, commands);

@@ -1,11 +1,12 @@
 // `felix-dump diff --live` in nftables mode: our tables of each family
 // (`calico`, `calico-nat`) against the desired ones (the nft renderer's, split
 // as the syncer splits them), chain by chain (hook, rule hashes in order) and
-// set by set (type, elements), as the syncer compares them after a read-back.
-// Other tables are not looked at.
+// set by set (type, elements), as the syncer compares them after a read-back
+// (over netlink, as the agent reads them; `nft -j list` only where no
+// NETLINK_NETFILTER socket opens). Other tables are not looked at.
 
 import type { DesiredState } from "../../calc-graph/desired-state.js";
-import { ExecNftBackend, type NftFamily } from "../../nftables/backend.js";
+import type { NftFamily } from "../../nftables/backend.js";
 import { familyChains } from "../../nftables/chains.js";
 import { familyObjects, nftObjectElements, nftObjectSpec } from "../../nftables/objects.js";
 import { splitDesired } from "../../nftables/parts.js";
@@ -13,6 +14,7 @@ import type { NftDesired } from "../../nftables/plan.js";
 import { familySets } from "../../nftables/table-text.js";
 import { type NftView, parseNftJson } from "../../nftables/view.js";
 import type { LiveDifference } from "./live-diff.js";
+import { readLiveNft } from "./live-nft.js";
 
 /** The differences of one of our tables (`want`: its part, parts.ts); `view` null: the table is missing. */
 export function diffNftTable(
@@ -83,14 +85,19 @@ export function diffNftTable(
   return out;
 }
 
-/** Both families' tables from the kernel of this network namespace (IPv6 when `ipv6`). */
+/** Both families' tables from the kernel of this network namespace (IPv6 when `ipv6`), read as the agent reads them. */
 export async function liveDiffNft(state: DesiredState, ipv6: boolean): Promise<LiveDifference[]> {
   const out: LiveDifference[] = [];
   for (const family of ipv6 ? (["ip", "ip6"] as const) : (["ip"] as const)) {
     const tables = state.iptables[family === "ip" ? "ipv4" : "ipv6"];
     for (const { table, desired } of splitDesired({ tables, sets: state.ipsets, objects: state.nftObjects })) {
-      const json = await new ExecNftBackend(family).list(table);
-      out.push(...diffNftTable(desired, family, table, json === undefined ? null : parseNftJson(json)));
+      const view = await readLiveNft(
+        family,
+        (b) => b.readView(table),
+        (json) => (json === undefined ? null : parseNftJson(json)),
+        table,
+      );
+      out.push(...diffNftTable(desired, family, table, view));
     }
   }
   return out;
