@@ -1,6 +1,6 @@
 // Kernel access for nftables: one `nft -f -` transaction (the kernel applies
-// the whole script or nothing) and the JSON listing of our table in one
-// family. The fake in fake-backend.ts implements the same interface in memory.
+// the whole script or nothing, across all the tables it names) and the JSON
+// listing of one of our tables in one family. The fake in fake-backend.ts implements the same interface in memory.
 
 import { run } from "../iptables/exec.js";
 import type { NftCommand, NftSetKey } from "./commands.js";
@@ -18,8 +18,8 @@ export interface NftBackend {
   readonly family: NftFamily;
   /** Runs `script` as one transaction; throws NftError, changing nothing, when nft refuses it. */
   transact(script: string): Promise<void>;
-  /** `nft -j list table <family> calico`, or undefined when there is no such table. */
-  list(): Promise<string | undefined>;
+  /** `nft -j list table <family> <table>` (default `calico`), or undefined when there is no such table. */
+  list(table?: string): Promise<string | undefined>;
   /**
    * Writes the commands as one transaction without nft (netlink/backend.ts);
    * `unsupported` when it cannot express one of them: nothing was written then,
@@ -27,16 +27,16 @@ export interface NftBackend {
    * NftError, changing nothing, when the kernel refuses it.
    */
   write?(commands: readonly NftCommand[], ctx: NftWriteContext): Promise<NftWriteResult>;
-  /** Our table read without nft (netlink/read.ts); null when there is none. Used instead of list(). */
-  readView?(): Promise<NftView | null>;
+  /** Our table `table` (default `calico`) read without nft (netlink/read.ts); null when there is none. Used instead of list(). */
+  readView?(table?: string): Promise<NftView | null>;
 }
 
 /** What the netlink encoder needs to know of our sets beyond the commands. */
 export interface NftWriteContext {
-  /** A set's key once the transaction is in (lookups in rules). */
-  readonly setKey: (name: string) => NftSetKey | undefined;
+  /** A set's key once the transaction is in (lookups in rules); `table` absent: `calico`. */
+  readonly setKey: (name: string, table?: string) => NftSetKey | undefined;
   /** The elements a set holds before the transaction (undefined: none, or no such set). */
-  readonly elementsBefore: (name: string) => ReadonlySet<string> | undefined;
+  readonly elementsBefore: (name: string, table?: string) => ReadonlySet<string> | undefined;
 }
 
 export type NftWriteResult = { readonly bytes: number } | { readonly unsupported: string };
@@ -76,10 +76,10 @@ export class ExecNftBackend implements NftBackend {
     throw new NftError(`nft -f failed: ${stderr.slice(0, 2000)}`, lineNumber, line);
   }
 
-  async list(): Promise<string | undefined> {
-    const r = await this.nft(["-j", "list", "table", this.family, NFT_TABLE]);
+  async list(table = NFT_TABLE): Promise<string | undefined> {
+    const r = await this.nft(["-j", "list", "table", this.family, table]);
     if (r.code === 0) return r.stdout;
     if (/No such file or directory/.test(r.stderr)) return undefined;
-    throw new NftError(`nft list table ${this.family} ${NFT_TABLE} failed: ${r.stderr.trim()}`);
+    throw new NftError(`nft list table ${this.family} ${table} failed: ${r.stderr.trim()}`);
   }
 }

@@ -20,7 +20,10 @@ export interface NftMapElement {
   readonly verdict: { readonly kind: "goto" | "jump"; readonly chain: string } | { readonly kind: "drop" };
 }
 
-export type NftCommand =
+/** A command of one transaction; `table` is the table of ours it goes to (absent: `calico`). */
+export type NftCommand = NftTableCommand & { readonly table?: string };
+
+type NftTableCommand =
   | { readonly op: "flush chain" | "delete chain"; readonly chain: string }
   /** Deletes a set or a map. */
   | { readonly op: "delete set"; readonly set: string }
@@ -60,7 +63,7 @@ export function mapElementText(e: NftMapElement): string {
 }
 
 export function commandText(family: NftFamily, c: NftCommand): string {
-  const t = `${family} ${NFT_TABLE}`;
+  const t = `${family} ${c.table ?? NFT_TABLE}`;
   switch (c.op) {
     case "flush chain":
     case "delete chain":

@@ -19,7 +19,7 @@ import {
   toJsonMapElement,
 } from "./fake-elements.js";
 import { parseScript, type ScriptCommand } from "./fake-script.js";
-import { NFT_TABLE } from "./names.js";
+import { NFT_TABLE, NFT_TABLES } from "./names.js";
 
 interface FakeChain {
   base?: { type: string; hook: string; priority: number; policy: string };
@@ -186,47 +186,48 @@ export class FakeNftBackend implements NftBackend {
     }
   }
 
-  async list(): Promise<string | undefined> {
+  async list(table = NFT_TABLE): Promise<string | undefined> {
     if (this.failListNext > 0) {
       this.failListNext--;
       throw new NftError("injected listing failure");
     }
-    const t = this.tables.get(`${this.family} ${NFT_TABLE}`);
+    const t = this.tables.get(`${this.family} ${table}`);
     if (!t) return undefined;
     const f = this.family;
-    const items: unknown[] = [{ metainfo: { json_schema_version: 1 } }, { table: { family: f, name: NFT_TABLE } }];
+    const items: unknown[] = [{ metainfo: { json_schema_version: 1 } }, { table: { family: f, name: table } }];
     const typeJson = (type: string) => (type.includes(" . ") ? type.split(" . ") : type);
     for (const [name, s] of t.sets) {
       if (isMap(s)) {
         const type = typeJson(s.type.slice(0, -" : verdict".length));
         const elem = [...s.elements].map(toJsonMapElement);
-        items.push({ map: { family: f, name, table: NFT_TABLE, type, map: "verdict", elem } });
+        items.push({ map: { family: f, name, table, type, map: "verdict", elem } });
         continue;
       }
       const elem = [...s.elements].map(toJsonElement);
       const flags = s.interval ? ["interval"] : s.timeout !== undefined ? ["timeout"] : [];
       const timeout = s.timeout !== undefined ? { timeout: s.timeout } : {};
-      items.push({ set: { family: f, name, table: NFT_TABLE, type: typeJson(s.type), flags, ...timeout, elem } });
+      items.push({ set: { family: f, name, table, type: typeJson(s.type), flags, ...timeout, elem } });
     }
     for (const [name, c] of t.chains) {
       const b = c.base;
       const hook = b ? { type: b.type, hook: b.hook, prio: b.priority, policy: b.policy } : {};
-      items.push({ chain: { family: f, table: NFT_TABLE, name, ...hook } });
+      items.push({ chain: { family: f, table, name, ...hook } });
     }
     for (const [name, c] of t.chains)
       for (const r of c.rules) {
         const comment = /comment "([^"]*)"\s*$/.exec(r.text)?.[1];
-        items.push({ rule: { family: f, table: NFT_TABLE, chain: name, handle: r.handle, comment, expr: [] } });
+        items.push({ rule: { family: f, table, chain: name, handle: r.handle, comment, expr: [] } });
       }
     return JSON.stringify({ nftables: items });
   }
 
-  /** The rules of a chain of our table, as texts (for assertions). */
+  /** The rules of a chain in one of our tables, as texts (for assertions). */
   rules(chain: string): string[] | undefined {
-    return this.tables
-      .get(`${this.family} ${NFT_TABLE}`)
-      ?.chains.get(chain)
-      ?.rules.map((r) => r.text);
+    for (const name of NFT_TABLES) {
+      const c = this.tables.get(`${this.family} ${name}`)?.chains.get(chain);
+      if (c) return c.rules.map((r) => r.text);
+    }
+    return undefined;
   }
 }
 

@@ -21,12 +21,12 @@ import { BUILTIN_CHAINS, chainNames, chainOf, changedChains, TABLE_NAMES, type T
 import { NftError, type NftFamily } from "./backend.js";
 import { type BaseChainSpec, familyChains, hookChain, type NftChain, nftChainName } from "./chains.js";
 import { commandsScript, type NftCommand, type NftSetKey } from "./commands.js";
-import { nftSetName } from "./names.js";
+import { NFT_TABLE, nftSetName } from "./names.js";
 import { familyObjects, nftObjectElements, nftObjectSpec } from "./objects.js";
 import { type NftObjects, objectNames, objectView, planObjects } from "./plan-objects.js";
 import { assertSafeNftName, assertSafeNftRule, isSafeNftElement, isSafeNftName } from "./safe-text.js";
 import { nftElements, nftSetSpec } from "./sets.js";
-import { renderNftTable } from "./table-text.js";
+import { renderOneTable } from "./table-text.js";
 import type { NftView, ViewChain, ViewSet } from "./view.js";
 
 export interface NftDesired {
@@ -165,8 +165,15 @@ function sameHashes(have: readonly (string | undefined)[], want: NftChain["rules
   return true;
 }
 
-export function planNft(family: NftFamily, want: NftDesired, view: NftView | null, applied?: NftDesired): NftPlan {
-  if (view === null) return coldPlan(family, want);
+/** `table`: which of our tables `want` is for (parts.ts splits a family's desired state). */
+export function planNft(
+  family: NftFamily,
+  want: NftDesired,
+  view: NftView | null,
+  applied?: NftDesired,
+  table = NFT_TABLE,
+): NftPlan {
+  if (view === null) return coldPlan(family, want, table);
   const flush: NftCommand[] = [];
   const deletes: NftCommand[] = [];
   const setCmds: NftCommand[] = [];
@@ -284,7 +291,7 @@ export function planNft(family: NftFamily, want: NftDesired, view: NftView | nul
     ...declare,
     ...objs.elementAdds,
     ...rules,
-  ];
+  ].map((c) => ({ ...c, table }));
   const script = commandsScript(family, commands);
   setsWritten += objs.setsWritten;
   setsDeleted += objs.setsDeleted;
@@ -303,7 +310,7 @@ export function planNft(family: NftFamily, want: NftDesired, view: NftView | nul
 }
 
 /** No table yet: the whole table in one transaction, the very text felix-dump prints. */
-function coldPlan(family: NftFamily, want: NftDesired): NftPlan {
+function coldPlan(family: NftFamily, want: NftDesired, table: string): NftPlan {
   const after: NftView = { chains: new Map(), sets: new Map() };
   let elementsAdded = 0;
   let hooksWritten = 0;
@@ -324,7 +331,7 @@ function coldPlan(family: NftFamily, want: NftDesired): NftPlan {
     elementsAdded += elems.size;
   }
   const empty = after.chains.size === 0 && after.sets.size === 0;
-  const script = empty ? "" : renderNftTable(family, want.tables, want.sets, want.objects);
+  const script = empty ? "" : renderOneTable(family, table, want);
   let lines = 0;
   for (let at = script.indexOf("\n"); at !== -1; at = script.indexOf("\n", at + 1)) lines++;
   return {
@@ -366,6 +373,6 @@ export function usesSet(text: string, name: string): boolean {
 }
 
 /** The view our table has once `want` is loaded (what a read-back must equal). */
-export function desiredView(family: NftFamily, want: NftDesired): NftView {
-  return coldPlan(family, want).after ?? { chains: new Map(), sets: new Map() };
+export function desiredView(family: NftFamily, want: NftDesired, table = NFT_TABLE): NftView {
+  return coldPlan(family, want, table).after ?? { chains: new Map(), sets: new Map() };
 }

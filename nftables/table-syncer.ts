@@ -1,23 +1,25 @@
-// Reconciles our nftables table of one family (`ip calico` or `ip6 calico`)
-// with the desired tables and IP sets, as iptables/table-syncer.ts and
-// ipset-syncer.ts do together for iptables: sets and chains live in one table
-// here, so one transaction carries both, in an order that keeps references
-// valid (plan.ts).
+// Reconciles our nftables tables of one family (`ip calico` and `ip
+// calico-nat`, or the ip6 ones: parts.ts splits the desired state between
+// them) with the desired tables and IP sets, as iptables/table-syncer.ts and
+// ipset-syncer.ts do together for iptables: sets and chains live in the same
+// tables here, so one transaction carries both, for every table of ours, in
+// an order that keeps references valid (plan.ts).
 //
-// The kernel is read (over netlink, else `nft -j list table`) only when the cached view is not
+// A table is read (over netlink, else `nft -j list table`) only when the cached view is not
 // trusted: at start, after `invalidate()` (the refresh timer, drift repair)
 // and after a refused transaction. Otherwise the view is what the last
 // successful transaction left, and only what changed since the desired state
 // applied last is compared and written. A refused transaction changed
 // nothing (nft applies all or nothing); it is retried with backoff after a
-// fresh read, and the last retry replaces the whole table in one transaction
+// fresh read, and the last retry replaces our tables in one transaction
 // (never a change's way: only after the diffs failed). Other tables
 // (iptables-nft's `ip filter`, kube-proxy's `ip kube-proxy`, a host
 // firewall's) are never named in what we write.
 
 import { type NftBackend, NftError } from "./backend.js";
 import { NFT_TABLE } from "./names.js";
-import { applyPlan, type NftDesired, type NftPlanStats, planNft, setAfter } from "./plan.js";
+import { DesiredSplit } from "./parts.js";
+import { applyPlan, type NftDesired, type NftPlan, type NftPlanStats, planNft, setAfter } from "./plan.js";
 import { type NftView, parseNftJson } from "./view.js";
 
 export interface NftSyncResult extends NftPlanStats {
@@ -43,10 +45,11 @@ export interface NftSyncerOptions {
 const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export class NftTableSyncer {
-  /** The kernel's table as last read or written; null: no table; undefined: read it first. */
-  private view: NftView | null | undefined;
-  /** The desired state the view was last brought to. */
-  private applied: NftDesired | undefined;
+  /** Per table of ours, the kernel's as last read or written; null: no table; absent: read it first. */
+  private readonly views = new Map<string, NftView | null>();
+  /** Per table, the desired part the view was last brought to. */
+  private readonly applied = new Map<string, NftDesired>();
+  private readonly split = new DesiredSplit();
   readonly retries: number;
   readonly initialBackoffMs: number;
   private readonly sleep: (ms: number) => Promise<void>;
@@ -68,14 +71,14 @@ export class NftTableSyncer {
     this.onFallback = o.onFallback;
   }
 
-  /** Forget the cached kernel view: the next apply reads the table and repairs any drift. */
+  /** Forget the cached kernel views: the next apply reads our tables and repairs any drift. */
   invalidate(): void {
-    this.view = undefined;
-    this.applied = undefined;
+    this.views.clear();
+    this.applied.clear();
   }
 
   /**
-   * Brings the family's table to `tables` and this family's sets of `sets`
+   * Brings the family's tables to `tables` and this family's sets of `sets`
    * (DesiredState.iptables.ipv4 / ipv6 and DesiredState.ipsets).
    */
   async apply(
@@ -86,9 +89,9 @@ export class NftTableSyncer {
     let backoff = this.initialBackoffMs;
     for (let attempt = 0; ; attempt++) {
       try {
-        // The last attempt replaces the table in one transaction without reading it, as
-        // Felix does after repeated failures: whatever in it (or in its listing) made the
-        // diffs fail goes with it, and packets see the old table or the new one.
+        // The last attempt replaces our tables in one transaction without reading them, as
+        // Felix does after repeated failures: whatever in them (or in their listing) made the
+        // diffs fail goes with it, and packets see the old tables or the new ones.
         const recreate = attempt > 0 && attempt === this.retries;
         return await this.applyOnce(objects ? { tables, sets, objects } : { tables, sets }, recreate);
       } catch (e) {
@@ -103,47 +106,67 @@ export class NftTableSyncer {
     }
   }
 
-  /** The kernel's table as the syncer sees it (reads it when not cached). */
-  async read(): Promise<NftView | null> {
-    if (this.view === undefined) {
-      if (this.backend.readView) {
-        try {
-          this.view = await this.backend.readView();
-        } catch (e) {
-          throw new NftError(`cannot read our table over netlink: ${(e as Error).message}`);
-        }
-        return this.view;
-      }
-      const json = await this.backend.list();
+  /** Our table `table` as the syncer sees it (reads it when not cached). */
+  async read(table = NFT_TABLE): Promise<NftView | null> {
+    const cached = this.views.get(table);
+    if (cached !== undefined) return cached;
+    let view: NftView | null;
+    if (this.backend.readView) {
       try {
-        this.view = json === undefined ? null : parseNftJson(json);
+        view = await this.backend.readView(table);
       } catch (e) {
-        throw new NftError(`cannot read our table's listing: ${(e as Error).message}`);
+        throw new NftError(`cannot read our table ${table} over netlink: ${(e as Error).message}`);
+      }
+    } else {
+      const json = await this.backend.list(table);
+      try {
+        view = json === undefined ? null : parseNftJson(json);
+      } catch (e) {
+        throw new NftError(`cannot read our table ${table}'s listing: ${(e as Error).message}`);
       }
     }
-    return this.view;
+    this.views.set(table, view);
+    return view;
   }
 
   private async applyOnce(desired: NftDesired, recreate: boolean): Promise<NftSyncResult> {
     const family = this.backend.family;
-    const before = recreate ? null : await this.read();
-    const plan = recreate ? planNft(family, desired, null) : planNft(family, desired, before, this.applied);
+    // One plan per table of ours, all in one transaction (nft -f and a netlink batch are all or nothing).
+    const parts: { table: string; want: NftDesired; before: NftView | null; plan: NftPlan }[] = [];
+    for (const { table, desired: want } of this.split.split(desired)) {
+      const before = recreate ? null : await this.read(table);
+      const plan = recreate
+        ? planNft(family, want, null, undefined, table)
+        : planNft(family, want, before, this.applied.get(table), table);
+      parts.push({ table, want, before, plan });
+    }
     // `add table` first: deleting a table that is not there would fail the transaction.
-    const script = recreate
-      ? `add table ${family} ${NFT_TABLE}\ndelete table ${family} ${NFT_TABLE}\n${plan.script}`
-      : plan.script;
+    const replace = (t: string) => `add table ${family} ${t}\ndelete table ${family} ${t}\n`;
+    // A blank line between tables: a cold start loads what renderNftTable prints.
+    const script = parts
+      .map((p) => (recreate ? replace(p.table) : "") + p.plan.script)
+      .filter(Boolean)
+      .join("\n");
+    const written = parts.filter((p) => p.plan.script);
     let restoreMs = 0;
     let bytesWritten = Buffer.byteLength(script);
     let via: NftSyncResult["via"] = script ? "nft" : "none";
     let fallback: string | undefined;
     if (script) {
       const t0 = performance.now();
+      const part = (t = NFT_TABLE) => parts.find((p) => p.table === t);
       const w =
-        !recreate && plan.commands && this.backend.write
-          ? await this.backend.write(plan.commands, {
-              setKey: (n) => setAfter(before, plan, n),
-              elementsBefore: (n) => before?.sets.get(n)?.elements,
-            })
+        !recreate && written.every((p) => p.plan.commands) && this.backend.write
+          ? await this.backend.write(
+              written.flatMap((p) => p.plan.commands ?? []),
+              {
+                setKey: (n, t) => {
+                  const p = part(t);
+                  return p && setAfter(p.before, p.plan, n);
+                },
+                elementsBefore: (n, t) => part(t)?.before?.sets.get(n)?.elements,
+              },
+            )
           : undefined;
       if (w && "bytes" in w) {
         via = "netlink";
@@ -158,9 +181,25 @@ export class NftTableSyncer {
       }
       restoreMs = performance.now() - t0;
     }
-    this.view = applyPlan(before, plan);
-    this.applied = desired;
-    const { script: _s, after: _a, delta: _d, commands: _c, ...stats } = plan;
-    return { ...stats, bytesWritten, restoreMs, via, ...(fallback ? { fallback } : {}) };
+    for (const p of parts) {
+      this.views.set(p.table, applyPlan(p.before, p.plan));
+      this.applied.set(p.table, p.want);
+    }
+    return { ...sumStats(parts.map((p) => p.plan)), bytesWritten, restoreMs, via, ...(fallback ? { fallback } : {}) };
   }
+}
+
+function sumStats(plans: readonly NftPlan[]): NftPlanStats {
+  const out = {
+    chainsWritten: 0,
+    chainsDeleted: 0,
+    hooksWritten: 0,
+    setsWritten: 0,
+    setsDeleted: 0,
+    elementsAdded: 0,
+    elementsRemoved: 0,
+    linesWritten: 0,
+  };
+  for (const p of plans) for (const k of Object.keys(out) as (keyof NftPlanStats)[]) out[k] += p[k];
+  return out;
 }

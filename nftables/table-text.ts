@@ -1,7 +1,7 @@
-// The desired table of one family as one `nft -f` text: what `felix-dump
-// nftables` prints, what a cold start loads in one transaction, and what
-// `nft -s list table <family> calico` prints once it is loaded (nft lists sets
-// before chains, each in creation order, which is this order; only a hash
+// The desired tables of one family as `nft -f` text: what `felix-dump
+// nftables` prints, what a cold start loads in one transaction, and per table
+// what `nft -s list table <family> <table>` prints once it is loaded (nft lists
+// sets before chains, each in creation order, which is this order; only a hash
 // set's elements come back in the kernel's hash order).
 
 import type { IpSetState } from "../model/ipset.js";
@@ -9,8 +9,9 @@ import type { NftObjectState } from "../model/nft-objects.js";
 import type { FamilyTables } from "../model/tables.js";
 import type { NftFamily } from "./backend.js";
 import { baseChainLine, familyChains, type NftChain } from "./chains.js";
-import { NFT_TABLE } from "./names.js";
 import { familyObjects, nftObjectElements, nftObjectSpec, objectBlock } from "./objects.js";
+import { splitDesired } from "./parts.js";
+import type { NftDesired } from "./plan.js";
 import { assertSafeNftName, assertSafeNftRule } from "./safe-text.js";
 import { type NftSetSpec, nftElements, nftSetSpec, sortElements } from "./sets.js";
 
@@ -50,21 +51,47 @@ export function chainBlock(c: NftChain): string {
   return `\tchain ${c.name} {\n${head}${rules}\t}\n`;
 }
 
-/** The whole table as `nft -f` input (and `nft -s list table` output). */
+/** One of our tables (`table`, holding `want`: a part of parts.ts) as `nft -f` input (and `nft -s list table` output). */
+export function renderOneTable(family: NftFamily, table: string, want: NftDesired): string {
+  const blocks: string[] = [];
+  for (const s of familySets(want.sets, family)) blocks.push(setBlock(s.spec, s.elements));
+  // kube-proxy's maps and affinity sets (FELIX_PROXYMODE=nftables), after the IP sets.
+  for (const o of familyObjects(want.objects, family === "ip" ? 4 : 6)) {
+    blocks.push(objectBlock(nftObjectSpec(o), [...nftObjectElements(o)].sort()));
+  }
+  for (const c of familyChains(want.tables)) blocks.push(chainBlock(c));
+  return `table ${family} ${table} {\n${blocks.join("\n")}}\n`;
+}
+
+/**
+ * The family's tables of ours (`calico`, then `calico-nat`; one without
+ * chains and sets is left out) as one `nft -f` input, a blank line between.
+ */
 export function renderNftTable(
   family: NftFamily,
   tables: FamilyTables,
   sets: Readonly<Record<string, IpSetState>>,
   objects?: Readonly<Record<string, NftObjectState>>,
 ): string {
-  const blocks: string[] = [];
-  for (const s of familySets(sets, family)) blocks.push(setBlock(s.spec, s.elements));
-  // kube-proxy's maps and affinity sets (FELIX_PROXYMODE=nftables), after the IP sets.
-  for (const o of familyObjects(objects, family === "ip" ? 4 : 6)) {
-    blocks.push(objectBlock(nftObjectSpec(o), [...nftObjectElements(o)].sort()));
-  }
-  for (const c of familyChains(tables)) blocks.push(chainBlock(c));
-  return `table ${family} ${NFT_TABLE} {\n${blocks.join("\n")}}\n`;
+  return renderedParts(family, tables, sets, objects)
+    .map((p) => p.text)
+    .join("\n");
+}
+
+/** Each of our tables with its text, as renderNftTable joins them (the tests load and list them one by one). */
+export function renderedParts(
+  family: NftFamily,
+  tables: FamilyTables,
+  sets: Readonly<Record<string, IpSetState>>,
+  objects?: Readonly<Record<string, NftObjectState>>,
+): { table: string; text: string }[] {
+  const v = family === "ip" ? 4 : 6;
+  return splitDesired(objects ? { tables, sets, objects } : { tables, sets })
+    .filter(({ desired: d }) => {
+      const anySet = Object.values(d.sets).some((s) => s.family === v);
+      return anySet || familyObjects(d.objects, v).length > 0 || !familyChains(d.tables).next().done;
+    })
+    .map(({ table, desired }) => ({ table, text: renderOneTable(family, table, desired) }));
 }
 
 /** Both families' tables, as `felix-dump nftables` prints them (IPv6 only when enabled). */

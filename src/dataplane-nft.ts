@@ -1,5 +1,5 @@
-// Steps 1-3 of the dataplane in nftables mode: each family's `calico` table,
-// IP sets (as nft sets) and chains together, in one `nft -f` transaction
+// Steps 1-3 of the dataplane in nftables mode: each family's tables of ours
+// (`calico`, `calico-nat`), IP sets (as nft sets) and chains together, in one transaction
 // (nftables/table-syncer.ts orders it so references stay valid). A family's
 // transaction is due when its tables or the IP sets changed identity since
 // the state applied last.
@@ -10,7 +10,7 @@ import type { PolicyResult } from "./dataplane.js";
 
 export interface NftPolicy {
   readonly ipv4: NftTableSyncer;
-  /** Absent when IPv6 is off: no `ip6 calico` table. */
+  /** Absent when IPv6 is off: no ip6 tables of ours. */
   readonly ipv6?: NftTableSyncer;
 }
 

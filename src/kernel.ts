@@ -148,7 +148,7 @@ function nftBackend(family: NftFamily, closers: (() => void)[], log: Logger): Nf
   }
 }
 
-/** iptables mode: our `calico` nft tables, where nft runs. */
+/** iptables mode: our nft tables (`calico`, `calico-nat`), where nft runs. */
 async function nftLeftovers(): Promise<Leftovers | undefined> {
   // The table list felix read at start for nftablesMode Auto answers this too (one `nft list tables` per start).
   if ((await listNftTables([], startProbe)) === undefined) return undefined;
@@ -176,8 +176,8 @@ export class CountingNftBackend implements NftBackend {
   get family() {
     return this.inner.family;
   }
-  list() {
-    return this.inner.list();
+  list(table?: string) {
+    return this.inner.list(table);
   }
   async transact(script: string) {
     this.metrics.restoreCalls.inc();

@@ -36,16 +36,16 @@ export class NetlinkNftBackend implements NftBackend {
     return this.inner.transact(script);
   }
 
-  list(): Promise<string | undefined> {
-    return this.inner.list();
+  list(table?: string): Promise<string | undefined> {
+    return this.inner.list(table);
   }
 
-  async readView(): Promise<NftView | null> {
+  async readView(table?: string): Promise<NftView | null> {
     try {
-      return await readNftView(this.conn, this.family);
+      return await readNftView(this.conn, this.family, table);
     } catch (e) {
       if (!(e instanceof NetlinkUnsupported)) throw e;
-      const json = await this.inner.list();
+      const json = await this.inner.list(table);
       return json === undefined ? null : parseNftJson(json);
     }
   }

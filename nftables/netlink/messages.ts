@@ -60,7 +60,10 @@ function checkName(kind: string, name: string): string {
 export function encodeCommands(family: NftFamily, cmds: readonly NftCommand[], ctx: NftWriteContext): BatchMessage[] {
   const nfproto = family === "ip" ? NFPROTO_IPV4 : NFPROTO_IPV6;
   const out: BatchMessage[] = [];
-  const table = str(1, NFT_TABLE);
+  // Each command names its table; a batch may write several of ours (all or nothing).
+  let table = str(1, NFT_TABLE);
+  let tableName = NFT_TABLE;
+  const setKey = (name: string) => ctx.setKey(name, tableName);
   let nextId = 1;
   const zeros = new ZeroMarkers(ctx);
   let command = 0;
@@ -110,6 +113,10 @@ export function encodeCommands(family: NftFamily, cmds: readonly NftCommand[], c
   };
 
   for (const c of cmds) {
+    if ((c.table ?? NFT_TABLE) !== tableName) {
+      tableName = checkName("table", c.table ?? NFT_TABLE);
+      table = str(1, tableName);
+    }
     switch (c.op) {
       case "flush chain":
         push(NftMsg.DELRULE, [table, str(2, checkName("chain", c.chain))]);
@@ -119,7 +126,7 @@ export function encodeCommands(family: NftFamily, cmds: readonly NftCommand[], c
         break;
       case "delete set":
         push(NftMsg.DELSET, [table, str(2, checkName("set", c.set))]);
-        zeros.reset(c.set);
+        zeros.reset(tableName, c.set);
         break;
       case "add set": {
         const k = keyLayout(c.key.type, c.key.interval);
@@ -145,8 +152,8 @@ export function encodeCommands(family: NftFamily, cmds: readonly NftCommand[], c
       case "delete element": {
         const k = keyLayout(c.key.type, c.key.interval);
         const wire = c.elements.flatMap((e) => wireElements(k, e));
-        if (c.op === "add element") zeros.onAdd(c.set, k, wire);
-        else zeros.onDelete(c.set, k, wire);
+        if (c.op === "add element") zeros.onAdd(tableName, c.set, k, wire);
+        else zeros.onDelete(tableName, c.set, k, wire);
         const type = c.op === "add element" ? NftMsg.NEWSETELEM : NftMsg.DELSETELEM;
         elementMessages(type, str(2, checkName("set", c.set)), wire);
         break;
@@ -156,7 +163,7 @@ export function encodeCommands(family: NftFamily, cmds: readonly NftCommand[], c
         push(NftMsg.NEWCHAIN, [table, str(3, checkName("chain", c.chain))], NLM_F_CREATE);
         break;
       case "add rule": {
-        const r = compileRule(c.rule, { family, setKey: ctx.setKey, anonSet });
+        const r = compileRule(c.rule, { family, setKey, anonSet });
         const attrs = [table, str(2, checkName("chain", c.chain)), attr(4, r.exprs)];
         if (r.userdata) attrs.push(attr(7, r.userdata));
         push(NftMsg.NEWRULE, attrs, NLM_F_CREATE | NLM_F_APPEND);
@@ -182,26 +189,27 @@ class ZeroMarkers {
   private readonly atZero = new Map<string, boolean>();
   constructor(private readonly ctx: NftWriteContext) {}
 
-  private has(set: string, k: KeyLayout): boolean {
-    let v = this.atZero.get(set);
+  private has(table: string, set: string, k: KeyLayout): boolean {
+    let v = this.atZero.get(`${table} ${set}`);
     if (v === undefined) {
-      v = [...(this.ctx.elementsBefore(set) ?? [])].some((e) => wireElements(k, e)[0].key.every((b) => b === 0));
-      this.atZero.set(set, v);
+      const before = this.ctx.elementsBefore(set, table) ?? [];
+      v = [...before].some((e) => wireElements(k, e)[0].key.every((b) => b === 0));
+      this.atZero.set(`${table} ${set}`, v);
     }
     return v;
   }
-  reset(set: string): void {
-    this.atZero.set(set, false);
+  reset(table: string, set: string): void {
+    this.atZero.set(`${table} ${set}`, false);
   }
   /** Puts the marker in front of `wire` when nft would. */
-  onAdd(set: string, k: KeyLayout, wire: WireElement[]): void {
+  onAdd(table: string, set: string, k: KeyLayout, wire: WireElement[]): void {
     if (!k.interval || k.fields.length !== 1 || wire.length === 0) return;
     const startsAtZero = wire.some((w) => !w.flags && w.key.every((b) => b === 0));
-    if (!this.has(set, k) && !startsAtZero) wire.unshift({ key: Buffer.alloc(wire[0].key.length), flags: 1 });
-    this.atZero.set(set, true);
+    if (!this.has(table, set, k) && !startsAtZero) wire.unshift({ key: Buffer.alloc(wire[0].key.length), flags: 1 });
+    this.atZero.set(`${table} ${set}`, true);
   }
-  onDelete(set: string, k: KeyLayout, wire: readonly WireElement[]): void {
+  onDelete(table: string, set: string, k: KeyLayout, wire: readonly WireElement[]): void {
     if (k.interval && k.fields.length === 1 && wire.some((w) => !w.flags && w.key.every((b) => b === 0)))
-      this.atZero.set(set, false);
+      this.atZero.set(`${table} ${set}`, false);
   }
 }

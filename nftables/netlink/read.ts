@@ -36,18 +36,18 @@ const NFT_SET_OBJECT = 0x40;
 const INTERVAL_END = 1;
 const ENOENT = 2;
 
-/** Our table of `family` read over netlink; null when there is none. */
-export async function readNftView(conn: NfnlConnection, family: NftFamily): Promise<NftView | null> {
+/** Our table `table` of `family` read over netlink; null when there is none. */
+export async function readNftView(conn: NfnlConnection, family: NftFamily, table = NFT_TABLE): Promise<NftView | null> {
   const nfproto = family === "ip" ? NFPROTO_IPV4 : NFPROTO_IPV6;
   const req = (type: number, tableAttr: number, extra = [] as ReturnType<typeof str>[]) => ({
     type: nftType(type),
     flags: 0,
     family: nfproto,
-    attrs: [str(tableAttr, NFT_TABLE), ...extra],
+    attrs: [str(tableAttr, table), ...extra],
   });
   try {
     const tables = await conn.dump(req(NftMsg.GETTABLE, 1));
-    if (!tables.some((t) => attrString(parseAttrs(t.body.subarray(4)).get(1)) === NFT_TABLE)) return null;
+    if (!tables.some((t) => attrString(parseAttrs(t.body.subarray(4)).get(1)) === table)) return null;
   } catch (e) {
     if ((e as { errno?: number }).errno === ENOENT) return null;
     throw e;
@@ -55,13 +55,13 @@ export async function readNftView(conn: NfnlConnection, family: NftFamily): Prom
   const chains = new Map<string, ViewChain & { hashes: (string | undefined)[] }>();
   for (const m of await conn.dump(req(NftMsg.GETCHAIN, 1))) {
     const a = parseAttrs(m.body.subarray(4));
-    if (attrString(a.get(1)) !== NFT_TABLE) continue;
+    if (attrString(a.get(1)) !== table) continue;
     const name = attrString(a.get(3)) as string;
     chains.set(name, { base: baseOf(a), hashes: [] });
   }
   for (const m of await conn.dump(req(NftMsg.GETRULE, 1))) {
     const a = parseAttrs(m.body.subarray(4));
-    if (attrString(a.get(1)) !== NFT_TABLE) continue;
+    if (attrString(a.get(1)) !== table) continue;
     const chain = attrString(a.get(2)) as string;
     const c = chains.get(chain) ?? { hashes: [] };
     chains.set(chain, c);
@@ -71,7 +71,7 @@ export async function readNftView(conn: NfnlConnection, family: NftFamily): Prom
   for (const m of await conn.dump(req(NftMsg.GETSET, 1))) {
     const a = parseAttrs(m.body.subarray(4));
     const flags = a.get(3)?.readUInt32BE(0) ?? 0;
-    if (attrString(a.get(1)) !== NFT_TABLE || flags & NFT_SET_ANONYMOUS) continue;
+    if (attrString(a.get(1)) !== table || flags & NFT_SET_ANONYMOUS) continue;
     const name = attrString(a.get(2)) as string;
     const key = keyTypeText(a.get(4)?.readUInt32BE(0) ?? 0);
     const interval = (flags & NFT_SET_INTERVAL) !== 0;

@@ -1,25 +1,32 @@
-// `felix-dump diff --live` in nftables mode: our `calico` table of each family
-// against the desired one (the nft renderer's), chain by chain (hook, rule
-// hashes in order) and set by set (type, elements), as the syncer compares them
-// after a read-back (over netlink, as the agent reads them; `nft -j list` only
-// where no NETLINK_NETFILTER socket opens). Other tables are not looked at.
+// `felix-dump diff --live` in nftables mode: our tables of each family
+// (`calico`, `calico-nat`) against the desired ones (the nft renderer's, split
+// as the syncer splits them), chain by chain (hook, rule hashes in order) and
+// set by set (type, elements), as the syncer compares them after a read-back
+// (over netlink, as the agent reads them; `nft -j list` only where no
+// NETLINK_NETFILTER socket opens). Other tables are not looked at.
 
 import type { DesiredState } from "../../calc-graph/desired-state.js";
 import type { NftFamily } from "../../nftables/backend.js";
 import { familyChains } from "../../nftables/chains.js";
 import { familyObjects, nftObjectElements, nftObjectSpec } from "../../nftables/objects.js";
+import { splitDesired } from "../../nftables/parts.js";
+import type { NftDesired } from "../../nftables/plan.js";
 import { familySets } from "../../nftables/table-text.js";
 import { type NftView, parseNftJson } from "../../nftables/view.js";
 import type { LiveDifference } from "./live-diff.js";
 import { readLiveNft } from "./live-nft.js";
 
-/** The differences of one family's table; `view` null: the table is missing. */
-export function diffNftTable(state: DesiredState, family: NftFamily, view: NftView | null): LiveDifference[] {
-  const area = `nftables ${family} calico`;
-  const tables = state.iptables[family === "ip" ? "ipv4" : "ipv6"];
+/** The differences of one of our tables (`want`: its part, parts.ts); `view` null: the table is missing. */
+export function diffNftTable(
+  want: NftDesired,
+  family: NftFamily,
+  table: string,
+  view: NftView | null,
+): LiveDifference[] {
+  const area = `nftables ${family} ${table}`;
   const out: LiveDifference[] = [];
-  const chains = [...familyChains(tables)];
-  const sets = familySets(state.ipsets, family);
+  const chains = [...familyChains(want.tables)];
+  const sets = familySets(want.sets, family);
   if (!view) {
     if (chains.length > 0 || sets.length > 0) out.push({ area, item: "table", problem: "missing" });
     return out;
@@ -45,8 +52,8 @@ export function diffNftTable(state: DesiredState, family: NftFamily, view: NftVi
       out.push({ area, item: `set ${s.spec.name}`, problem: `${missing} elements missing, ${extra} extra` });
   }
   const wantSets = new Set(sets.map((s) => s.spec.name));
-  for (const d of diffNftObjects(state, family, view)) out.push({ area, ...d });
-  for (const o of familyObjects(state.nftObjects, family === "ip" ? 4 : 6)) wantSets.add(o.name);
+  for (const d of diffNftObjects(want, family, view)) out.push({ area, ...d });
+  for (const o of familyObjects(want.objects, family === "ip" ? 4 : 6)) wantSets.add(o.name);
   for (const name of view.sets.keys())
     if (!wantSets.has(name)) out.push({ area, item: `set ${name}`, problem: "stale" });
   for (const c of chains) {
@@ -82,20 +89,24 @@ export function diffNftTable(state: DesiredState, family: NftFamily, view: NftVi
 export async function liveDiffNft(state: DesiredState, ipv6: boolean): Promise<LiveDifference[]> {
   const out: LiveDifference[] = [];
   for (const family of ipv6 ? (["ip", "ip6"] as const) : (["ip"] as const)) {
-    const view = await readLiveNft(
-      family,
-      (b) => b.readView(),
-      (json) => (json === undefined ? null : parseNftJson(json)),
-    );
-    out.push(...diffNftTable(state, family, view));
+    const tables = state.iptables[family === "ip" ? "ipv4" : "ipv6"];
+    for (const { table, desired } of splitDesired({ tables, sets: state.ipsets, objects: state.nftObjects })) {
+      const view = await readLiveNft(
+        family,
+        (b) => b.readView(table),
+        (json) => (json === undefined ? null : parseNftJson(json)),
+        table,
+      );
+      out.push(...diffNftTable(desired, family, table, view));
+    }
   }
   return out;
 }
 
 /** kube-proxy's maps and affinity sets (FELIX_PROXYMODE=nftables): type, timeout, and a map's elements. */
-function diffNftObjects(state: DesiredState, family: NftFamily, view: NftView): Omit<LiveDifference, "area">[] {
+function diffNftObjects(want: NftDesired, family: NftFamily, view: NftView): Omit<LiveDifference, "area">[] {
   const out: Omit<LiveDifference, "area">[] = [];
-  for (const o of familyObjects(state.nftObjects, family === "ip" ? 4 : 6)) {
+  for (const o of familyObjects(want.objects, family === "ip" ? 4 : 6)) {
     const spec = nftObjectSpec(o);
     const item = `${spec.kind} ${o.name}`;
     const have = view.sets.get(o.name);

@@ -5,17 +5,19 @@
 import { ExecNftBackend, type NftFamily } from "../../nftables/backend.js";
 import { NetlinkNftBackend } from "../../nftables/netlink/backend.js";
 
+/** `table`: which of our tables the `nft -j list` fallback lists (default `calico`). */
 export async function readLiveNft<T>(
   family: NftFamily,
   netlink: (b: NetlinkNftBackend) => Promise<T>,
   nft: (json: string | undefined) => T,
+  table?: string,
 ): Promise<T> {
   const exec = new ExecNftBackend(family);
   let b: NetlinkNftBackend;
   try {
     b = new NetlinkNftBackend(exec);
   } catch {
-    return nft(await exec.list());
+    return nft(await exec.list(table));
   }
   try {
     return await netlink(b);

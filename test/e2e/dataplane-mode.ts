@@ -5,6 +5,8 @@
 // change what the suites test.
 
 import assert from "node:assert/strict";
+import type { TableName } from "../../model/tables.js";
+import { nftTableOf } from "../../nftables/parts.js";
 import { exec, iptablesCmd } from "../../src/netns/topology.js";
 
 export type TestDataplane = "iptables" | "nftables";
@@ -32,7 +34,7 @@ if (TEST_PROXYMODE === "nftables" && process.env.FELIX_TEST_DATAPLANE === "iptab
 process.env.FELIX_NFTABLESMODE ??= TEST_DATAPLANE === "nftables" ? "Enabled" : "Disabled";
 
 // Reading our rules back from the kernel in either mode: chain X of iptables
-// table T is `T-X` in table `ip|ip6 calico` (nftables/README.md).
+// table T is `T-X` in table `ip|ip6 calico`, or `calico-nat` for nat (nftables/README.md).
 
 /** iptables-save of the backend the agent uses (legacy where installed). */
 function saveCmd(family: 4 | 6): string {
@@ -40,8 +42,11 @@ function saveCmd(family: 4 | 6): string {
   return `${family === 4 ? ipt : ipt.replace(/^iptables/, "ip6tables")}-save`;
 }
 
+/** Our nft table holding iptables table `table`'s chains (`calico`, or `calico-nat` for nat). */
+const nftTable = (table: string) => nftTableOf(table as TableName);
+
 function nftTarget(table: string, chain: string, family: 4 | 6): [string, string, string] {
-  return [family === 4 ? "ip" : "ip6", "calico", `${table}-${chain}`];
+  return [family === 4 ? "ip" : "ip6", nftTable(table), `${table}-${chain}`];
 }
 
 /**
@@ -82,8 +87,9 @@ export async function chainNames(ns: string, table: string, family: 4 | 6 = 4): 
     return [...save.matchAll(/^:(\S+)/gm)].map((m) => m[1]);
   }
   const fam = family === 4 ? "ip" : "ip6";
-  if (!(await exec(ns, "nft", "list", "tables", fam)).includes(`table ${fam} calico\n`)) return []; // none of ours
-  const out = await exec(ns, "nft", "list", "table", fam, "calico");
+  const t = nftTable(table);
+  if (!(await exec(ns, "nft", "list", "tables", fam)).includes(`table ${fam} ${t}\n`)) return []; // none of ours
+  const out = await exec(ns, "nft", "list", "table", fam, t);
   return [...out.matchAll(new RegExp(`^\\s*chain ${table}-(\\S+) \\{`, "gm"))].map((m) => m[1]);
 }
 
@@ -106,12 +112,12 @@ export async function ruleCounter(
     assert.ok(line, `no rule matching ${pattern.iptables} in ${table} ${chain}:\n${save}`);
     return Number(/^\[(\d+):/.exec(line)?.[1]);
   }
-  const [fam, , name] = nftTarget(table, chain, family);
-  const rules = await nftRules(ns, fam, "calico", name);
+  const [fam, t, name] = nftTarget(table, chain, family);
+  const rules = await nftRules(ns, fam, t, name);
   const rule = rules.find((r) => pattern.nftables.test(r.text));
   assert.ok(
     rule,
-    `no rule matching ${pattern.nftables} in ${fam} calico ${name}:\n${rules.map((r) => r.text).join("\n")}`,
+    `no rule matching ${pattern.nftables} in ${fam} ${t} ${name}:\n${rules.map((r) => r.text).join("\n")}`,
   );
   assert.ok(rule.packets !== undefined, `the rule has no counter: ${rule.text}`);
   return rule.packets;
@@ -122,18 +128,19 @@ export function byMode<T>(v: { iptables: T; nftables: T }): T {
   return v[TEST_DATAPLANE];
 }
 
-/** One table of ours as text: iptables-save's, or all of table ip|ip6 calico (its chains are `<table>-…`). */
+/** One table of ours as text: iptables-save's, or all of our nft table holding it (its chains are `<table>-…`). */
 export async function tableText(ns: string, table: string, family: 4 | 6 = 4): Promise<string> {
   if (TEST_DATAPLANE === "iptables") return exec(ns, saveCmd(family), "-t", table);
   const fam = family === 4 ? "ip" : "ip6";
-  if (!(await exec(ns, "nft", "list", "tables", fam)).includes(`table ${fam} calico\n`)) return "";
-  return exec(ns, "nft", "list", "table", fam, "calico");
+  const t = nftTable(table);
+  if (!(await exec(ns, "nft", "list", "tables", fam)).includes(`table ${fam} ${t}\n`)) return "";
+  return exec(ns, "nft", "list", "table", fam, t);
 }
 
 /** Fails unless the agent in `ns` programs services in the proxy layout under test (no silent fallback). */
 export async function assertProxyLayout(ns: string): Promise<void> {
   if (TEST_PROXYMODE === "nftables") {
-    const m = await exec(ns, "nft", "list", "map", "ip", "calico", "service-ips");
+    const m = await exec(ns, "nft", "list", "map", "ip", "calico-nat", "service-ips");
     assert.match(m, /type ipv4_addr \. inet_proto \. inet_service : verdict/);
     assert.ok(
       !(await chainNames(ns, "nat")).includes("cali-SERVICES"),

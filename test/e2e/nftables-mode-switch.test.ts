@@ -1,7 +1,7 @@
 // End to end, with the real kernel: switching the agent between the iptables
 // and the nftables dataplane (FELIX_NFTABLESMODE), both directions. After each
 // switch the other mode's state of ours is gone (our cali- chains, hook rules
-// and IP sets; or our `calico` nft tables), foreign rules stay, and the policy
+// and IP sets; or our `calico` and `calico-nat` nft tables), foreign rules stay, and the policy
 // holds: the allowed client connects, the denied one does not. The moment in
 // between (both dataplanes' policy in the kernel, as during a switch, since the
 // new one goes in before the old one goes) is rebuilt and probed too.
@@ -15,6 +15,14 @@ import { skipIf } from "../helpers/skip.js";
 import { eventually, FELIX_DUMP, felixDaemon, felixOnce, ManifestDir, nodeManifest, podManifest } from "./cluster.js";
 
 const skip = requirementsMissing();
+/** Our tables in both families (policy and NAT, nftables/names.ts), and the foreign one. */
+const OURS_AND_FOREIGN = [
+  "table ip calico",
+  "table ip calico-nat",
+  "table ip foreign",
+  "table ip6 calico",
+  "table ip6 calico-nat",
+];
 
 describe("switching between the iptables and the nftables dataplane", skipIf(skip), () => {
   let topo: Topology;
@@ -87,7 +95,7 @@ describe("switching between the iptables and the nftables dataplane", skipIf(ski
     // The moment in between: the nft tables loaded while the iptables rules are still there.
     const nft = (await run("node", [FELIX_DUMP, "nftables", "--resources", dir.path, "--node-name", "node1"])).stdout;
     await run("ip", ["netns", "exec", n1.netns, "nft", "-f", "-"], { input: nft });
-    assert.deepEqual(await nftTables(), ["table ip calico", "table ip foreign", "table ip6 calico"]);
+    assert.deepEqual(await nftTables(), OURS_AND_FOREIGN);
     await assertPolicy("both dataplanes in force");
 
     const toNft = await program("Enabled");
@@ -95,7 +103,7 @@ describe("switching between the iptables and the nftables dataplane", skipIf(ski
     assert.equal(await ourIptables(), 0, "no cali- chain or hook rule left in iptables");
     assert.equal(await ourIpsets(), 0, "no IP set of ours left");
     assert.match(await sh("iptables-legacy-save"), /-A FORWARD -j FOREIGN/, "foreign iptables rules stay");
-    assert.deepEqual(await nftTables(), ["table ip calico", "table ip foreign", "table ip6 calico"]);
+    assert.deepEqual(await nftTables(), OURS_AND_FOREIGN);
     await assertPolicy("nftables mode");
     const again = await program("Enabled");
     assert.match(again, /already in sync: no changes/, "a second --once in nftables mode writes nothing");

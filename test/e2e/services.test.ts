@@ -218,7 +218,7 @@ describe(`services end to end (${TEST_PROXYMODE} proxy mode)`, skipIf(skip), () 
       const names = [...sets.matchAll(/set (affinity-\S+-svc\/sticky\/tcp\/http__(\S+)\/80) \{/g)];
       assert.equal(names.length, backends.length, sets);
       for (const [, name, ip] of names) {
-        const elems = await exec(n1.netns, "nft", "list", "set", "ip", "calico", name);
+        const elems = await exec(n1.netns, "nft", "list", "set", "ip", "calico-nat", name);
         assert.equal(/elements = \{ 10\.65\.1\.2 /.test(elems), ip === chosen.ip, `${name}:\n${elems}`);
       }
       return;

@@ -47,6 +47,17 @@ const SCENARIOS: { name: string; script: string; ok: boolean }[] = [
     ok: true,
   },
   { name: "rule using a missing set", script: `add rule ${T} b ip saddr @nope accept\n`, ok: false },
+  // Our second table (calico-nat): a jump or a lookup never leaves its table.
+  {
+    name: "a jump into another table's chain",
+    script: "add table ip calico-nat\nadd chain ip calico-nat n\nadd rule ip calico-nat n jump a\n",
+    ok: false,
+  },
+  {
+    name: "a lookup of another table's set",
+    script: "add table ip calico-nat\nadd chain ip calico-nat n\nadd rule ip calico-nat n ip saddr @s accept\n",
+    ok: false,
+  },
   { name: "delete a chain still jumped to", script: `delete chain ${T} b\n`, ok: false },
   { name: "delete a set still used", script: `delete set ${T} s\n`, ok: false },
   {

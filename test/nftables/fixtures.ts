@@ -10,6 +10,9 @@ import {
   type TableName,
   tableState,
 } from "../../model/tables.js";
+import type { NftBackend } from "../../nftables/backend.js";
+import { NFT_TABLES } from "../../nftables/names.js";
+import { type NftView, parseNftJson } from "../../nftables/view.js";
 
 export function r(body: string, hash: string): RenderedRule {
   return { text: `${body} comment "cali:${hash}"`, hash };
@@ -103,3 +106,22 @@ export const SEND_UDP = [
   "-c",
   "import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'x', ('127.0.0.5', 9))",
 ];
+
+/**
+ * Our tables of a backend's family (`calico`, `calico-nat`) listed and parsed
+ * into one view: chain and set names do not clash across them (a set in both
+ * holds the same elements). Undefined when neither table exists.
+ */
+export async function ourView(b: NftBackend): Promise<NftView | undefined> {
+  const out: NftView = { chains: new Map(), sets: new Map() };
+  let any = false;
+  for (const t of NFT_TABLES) {
+    const json = await b.list(t);
+    if (json === undefined) continue;
+    any = true;
+    const v = parseNftJson(json);
+    for (const [k, c] of v.chains) out.chains.set(k, c);
+    for (const [k, s] of v.sets) out.sets.set(k, s);
+  }
+  return any ? out : undefined;
+}

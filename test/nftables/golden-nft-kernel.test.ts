@@ -7,9 +7,9 @@
 // NftUnsupportedError, never render as something else: the cases that need
 // them are listed here with the reason (the graph leaves such a service out and
 // reports it). The expected golden file of each case in nftables mode
-// (test/golden/<case>/nftables.txt) is loaded the same way, and its read-back
-// (`nft -j list table`) holds exactly the desired chains, rule hashes and set
-// elements.
+// (test/golden/<case>/nftables.txt, our tables `calico` and `calico-nat`) is
+// loaded the same way, and each table's read-back (`nft -j list table`) holds
+// exactly the desired chains, rule hashes and set elements of its part.
 
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -18,13 +18,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { computeDesiredState } from "../../calc-graph/calc-graph.js";
-import { NFT_TABLE } from "../../nftables/names.js";
+import { NFT_TABLE, NFT_TABLES } from "../../nftables/names.js";
 import { parseNftJson } from "../../nftables/view.js";
 import { diffNftTable } from "../../src/dump/live-diff-nft.js";
 import { caseNames, GOLDEN_DIR } from "../golden-cases.js";
 import { skipIf } from "../helpers/skip.js";
 import { createNetns, deleteNetns, netnsSkipReason } from "../routes/netns.js";
-import { goldenCaseConfig } from "./golden-state.js";
+import { goldenCaseConfig, nftParts } from "./golden-state.js";
 import { nftRuleset } from "./ruleset.js";
 
 const noNft = spawnSync("sh", ["-c", "command -v nft"]).status !== 0;
@@ -133,15 +133,17 @@ for (const name of caseNames()) {
     const state = computeDesiredState(cfg, updates);
     const check = nftCheck(text, `${name}-golden`);
     assert.equal(check.status, 0, `${name}: nft -c refused the golden file:\n${check.stderr}`);
-    const families = /^table ip6 calico \{/m.test(text) ? (["ip", "ip6"] as const) : (["ip"] as const);
-    for (const f of families) nft("delete", "table", f, NFT_TABLE);
+    const families = /^table ip6 calico(-nat)? \{/m.test(text) ? (["ip", "ip6"] as const) : (["ip"] as const);
+    for (const f of families) for (const t of NFT_TABLES) nft("delete", "table", f, t);
     const load = nftFile(text, `${name}-golden`, false);
     assert.equal(load.status, 0, `${name}: nft -f refused the golden file:\n${load.stderr}`);
     for (const f of families) {
-      const listing = nft("-j", "list", "table", f, NFT_TABLE);
-      assert.equal(listing.status, 0, listing.stderr);
-      assert.deepEqual(diffNftTable(state, f, parseNftJson(listing.stdout)), [], `${name} ${f}: read back otherwise`);
-      nft("delete", "table", f, NFT_TABLE);
+      for (const { table, desired } of nftParts(state, f)) {
+        const listing = nft("-j", "list", "table", f, table);
+        const view = listing.status === 0 ? parseNftJson(listing.stdout) : null;
+        assert.deepEqual(diffNftTable(desired, f, table, view), [], `${name} ${f} ${table}: read back otherwise`);
+        nft("delete", "table", f, table);
+      }
     }
   });
 }

@@ -12,9 +12,9 @@ import { FakeNftBackend } from "../../nftables/fake-backend.js";
 import { mapKeyText, nftObjectSpec, verdictText } from "../../nftables/objects.js";
 import { NFT_RULES } from "../../nftables/render.js";
 import { NftTableSyncer } from "../../nftables/table-syncer.js";
-import { parseNftJson } from "../../nftables/view.js";
 import { deleted, node } from "../calc-graph/fixtures.js";
 import { sliceUpdate, svcUpdate } from "../calc-graph/services/fixtures.js";
+import { ourView } from "./fixtures.js";
 
 const nodes = [node("node1", "10.65.1.0/24", "172.18.0.1"), node("node2", "10.65.2.0/24", "172.18.0.2")];
 const web = svcUpdate("web", {
@@ -37,13 +37,13 @@ async function setUp() {
 
 const last = (nft: FakeNftBackend) => nft.transactions.at(-1) ?? "";
 const affinitySets = async (nft: FakeNftBackend) =>
-  [...parseNftJson((await nft.list())!).sets.keys()].filter((n) => n.startsWith("affinity-"));
+  [...(await ourView(nft))!.sets.keys()].filter((n) => n.startsWith("affinity-"));
 
 describe("nft syncer: kube-proxy's maps and affinity sets", () => {
   test("cold start declares the five maps and loads their elements in one transaction", async () => {
     const { nft } = await setUp();
     assert.equal(nft.transactions.length, 1);
-    const v = parseNftJson((await nft.list())!);
+    const v = (await ourView(nft))!;
     for (const m of [
       "service-ips",
       "service-nodeports",
@@ -73,9 +73,9 @@ describe("nft syncer: kube-proxy's maps and affinity sets", () => {
     assert.doesNotMatch(script, /nat-services|endpoints-check/);
     assert.match(
       script,
-      /^add set ip calico affinity-\S+__10\.65\.2\.5\/8080 \{ type ipv4_addr; size 65535; flags dynamic,timeout; timeout 10800s; \}$/m,
+      /^add set ip calico-nat affinity-\S+__10\.65\.2\.5\/8080 \{ type ipv4_addr; size 65535; flags dynamic,timeout; timeout 10800s; \}$/m,
     );
-    assert.match(script, /^flush chain ip calico nat-service-\S+-demo\/web\/tcp\/http$/m);
+    assert.match(script, /^flush chain ip calico-nat nat-service-\S+-demo\/web\/tcp\/http$/m);
     assert.equal(r.chainsWritten, 2);
   });
 
@@ -84,9 +84,12 @@ describe("nft syncer: kube-proxy's maps and affinity sets", () => {
     await apply(g.apply([other, sliceUpdate("other-1", "other", [{ ip: "10.65.2.9", node: "node2" }])]));
     let lines = last(nft).trim().split("\n");
     const el = lines.findIndex((l) =>
-      /^add element ip calico service-ips \{ 10\.96\.0\.20 \. tcp \. 80 : goto nat-service-/.test(l),
+      /^add element ip calico-nat service-ips \{ 10\.96\.0\.20 \. tcp \. 80 : goto nat-service-/.test(l),
     );
-    assert.ok(el > lines.findIndex((l) => /^add chain ip calico nat-service-\S+demo\/other/.test(l)), lines.join("\n"));
+    assert.ok(
+      el > lines.findIndex((l) => /^add chain ip calico-nat nat-service-\S+demo\/other/.test(l)),
+      lines.join("\n"),
+    );
     // Its map element and its cluster IP in the cluster-ips set, nothing else.
     assert.deepEqual(
       lines.filter((l) => l.includes("element")).map((l) => l.split(" ")[4]),
@@ -98,14 +101,14 @@ describe("nft syncer: kube-proxy's maps and affinity sets", () => {
 
     await apply(g.apply([deleted(other)]));
     lines = last(nft).trim().split("\n");
-    const del = lines.findIndex((l) => l === "delete element ip calico service-ips { 10.96.0.20 . tcp . 80 }");
+    const del = lines.findIndex((l) => l === "delete element ip calico-nat service-ips { 10.96.0.20 . tcp . 80 }");
     assert.ok(del >= 0 && del < lines.findIndex((l) => l.startsWith("delete chain")), lines.join("\n"));
   });
 
   test("endpoints gone: the frontend moves from service-ips to no-endpoint-services (reject), chains and affinity sets go", async () => {
     const { g, nft, apply } = await setUp();
     await apply(g.apply([sliceUpdate("web-1", "web", null)]));
-    const v = parseNftJson((await nft.list())!);
+    const v = (await ourView(nft))!;
     assert.deepEqual([...v.sets.get("service-ips")!.elements], []);
     assert.deepEqual(
       [...v.sets.get("no-endpoint-services")!.elements],
@@ -123,16 +126,16 @@ describe("nft syncer: kube-proxy's maps and affinity sets", () => {
     const { nft, syncer, apply, g } = await setUp();
     const [aff] = await affinitySets(nft);
     await nft.transact(
-      `add element ip calico ${aff} { 192.0.2.7 }\ndelete element ip calico service-nodeports { tcp . 30080 }\n`,
+      `add element ip calico-nat ${aff} { 192.0.2.7 }\ndelete element ip calico-nat service-nodeports { tcp . 30080 }\n`,
     );
     syncer.invalidate();
     const r = await apply(g.apply([]));
     assert.equal(
       last(nft),
-      "add element ip calico service-nodeports { tcp . 30080 : goto nat-external-AXK6CI2C-demo/web/tcp/http }\n",
+      "add element ip calico-nat service-nodeports { tcp . 30080 : goto nat-external-AXK6CI2C-demo/web/tcp/http }\n",
     );
     assert.equal(r.linesWritten, 1);
-    assert.deepEqual([...parseNftJson((await nft.list())!).sets.get(aff)!.elements], ["192.0.2.7"]);
+    assert.deepEqual([...(await ourView(nft))!.sets.get(aff)!.elements], ["192.0.2.7"]);
     syncer.invalidate();
     assert.equal((await apply(g.apply([]))).linesWritten, 0);
   });
@@ -150,10 +153,10 @@ describe("nft syncer: kube-proxy's maps and affinity sets", () => {
     assert.doesNotMatch(last(nft), /delete set|chain/);
     assert.match(
       last(nft),
-      /^add set ip calico affinity-\S+ \{ type ipv4_addr; size 65535; flags dynamic,timeout; timeout 60s; \}$/m,
+      /^add set ip calico-nat affinity-\S+ \{ type ipv4_addr; size 65535; flags dynamic,timeout; timeout 60s; \}$/m,
     );
     const [aff] = await affinitySets(nft);
-    assert.equal(parseNftJson((await nft.list())!).sets.get(aff)?.timeout, 60);
+    assert.equal((await ourView(nft))!.sets.get(aff)?.timeout, 60);
   });
 
   test("attack: a map key, a verdict's chain or an object name that could leave its token is refused, never written", () => {

@@ -18,8 +18,9 @@ import { attrString, NftMsg, nftType, parseAttrs, str } from "../../nftables/net
 import { NFPROTO_IPV4, NFPROTO_IPV6 } from "../../nftables/netlink/messages.js";
 import { RelayTransport } from "../../nftables/netlink/relay.js";
 import { NfnlConnection } from "../../nftables/netlink/socket.js";
+import { splitDesired } from "../../nftables/parts.js";
 import { desiredView, planNft, setAfter } from "../../nftables/plan.js";
-import { renderNftTable } from "../../nftables/table-text.js";
+import { renderedParts } from "../../nftables/table-text.js";
 import { type NftView, parseNftJson } from "../../nftables/view.js";
 import { caseNames } from "../golden-cases.js";
 import { skipIf } from "../helpers/skip.js";
@@ -63,12 +64,13 @@ function nft(ns: string, args: string[], input?: string) {
  * sorted, and sets and chains in name order (the writer creates the regular
  * chains after nft made the base chains; a listing follows creation order).
  */
-function bytecode(ns: string, family: NftFamily): string {
+function bytecode(ns: string, family: NftFamily, table: string): string {
   const blocks: string[][] = [];
-  for (const line of nft(ns, ["--debug=netlink", "list", "table", family, "calico"]).split("\n")) {
+  const heads = new RegExp(`^ip6? ${table} (\\S+)( \\d+)*$`);
+  for (const line of nft(ns, ["--debug=netlink", "list", "table", family, table]).split("\n")) {
     if (line.startsWith("table ")) break; // the listing proper follows the bytecode
     // `ip calico @<set>` heads a set's elements, `ip calico <chain> <handle> [<position>]` a rule.
-    const head = /^ip6? calico (\S+)( \d+)*$/.exec(line);
+    const head = heads.exec(line);
     if (head || blocks.length === 0) blocks.push([head ? head[1] : line]);
     else if (line.startsWith("\telement ")) blocks[blocks.length - 1].push(line);
     else blocks[blocks.length - 1].push(line);
@@ -93,14 +95,14 @@ const NFTA_SET_HANDLE = 16;
  * attribute by attribute (flags, key and data types, size, timeout, nft's user
  * data), the handle left out: what `nft --debug=netlink list` does not print.
  */
-async function setDeclarations(ns: string, family: NftFamily): Promise<string> {
+async function setDeclarations(ns: string, family: NftFamily, table: string): Promise<string> {
   const conn = dumpers.get(ns) as NfnlConnection;
   const nfproto = family === "ip" ? NFPROTO_IPV4 : NFPROTO_IPV6;
   const replies = await conn.dump({
     type: nftType(NftMsg.GETSET),
     flags: 0,
     family: nfproto,
-    attrs: [str(1, "calico")],
+    attrs: [str(1, table)],
   });
   return replies
     .map((m) => {
@@ -133,12 +135,12 @@ function firstDifference(a: string, b: string): string {
 }
 
 /** Only the base chains, declared by nft -f, as the writer leaves them to it. */
-function baseChainsOnly(family: NftFamily, want: NftView): { script: string; view: NftView } {
+function baseChainsOnly(family: NftFamily, table: string, want: NftView): { script: string; view: NftView } {
   const view: NftView = { chains: new Map(), sets: new Map() };
-  let script = `add table ${family} calico\n`;
+  let script = `add table ${family} ${table}\n`;
   for (const [name, c] of want.chains) {
     if (!c.base) continue;
-    script += `add chain ${family} calico ${name} { ${baseChainLine(c.base)} }\n`;
+    script += `add chain ${family} ${table} ${name} { ${baseChainLine(c.base)} }\n`;
     view.chains.set(name, { base: c.base, hashes: [] });
   }
   return { script, view };
@@ -149,36 +151,53 @@ for (const name of caseNames().filter((n) => !INEXPRESSIBLE.has(n))) {
     const s = await goldenNftState(name);
     for (const family of ["ip", "ip6"] as const) {
       const tables = family === "ip" ? s.iptables.ipv4 : s.iptables.ipv6;
-      const want = { tables, sets: s.ipsets, objects: s.nftObjects };
-      const text = renderNftTable(family, tables, s.ipsets, s.nftObjects);
-      if (!text) continue;
-      const base = baseChainsOnly(family, desiredView(family, want));
-      const plan = planNft(family, want, base.view);
+      const rendered = new Map(renderedParts(family, tables, s.ipsets, s.nftObjects).map((p) => [p.table, p.text]));
+      if (rendered.size === 0) continue;
+      // Both tables of ours in one batch (and one nft -f transaction), as the syncer writes a change.
+      const parts = splitDesired({ tables, sets: s.ipsets, objects: s.nftObjects })
+        .filter((p) => rendered.has(p.table))
+        .map((p) => {
+          const base = baseChainsOnly(family, p.table, desiredView(family, p.desired, p.table));
+          return { ...p, base, plan: planNft(family, p.desired, base.view, undefined, p.table) };
+        });
       for (const ns of [viaNft, viaNetlink]) {
         nft(ns, ["flush", "ruleset"]);
-        nft(ns, ["-f", "-"], base.script);
+        nft(ns, ["-f", "-"], parts.map((p) => p.base.script).join(""));
       }
       // The same transaction through nft -f, for the bytecode nft makes of it.
-      nft(viaNft, ["-f", "-"], plan.script);
+      nft(viaNft, ["-f", "-"], parts.map((p) => p.plan.script).join(""));
       const w = writers[family] as NetlinkNftBackend;
-      const r = await w.write(plan.commands as NftCommand[], {
-        setKey: (n) => setAfter(base.view, plan, n),
-        elementsBefore: () => undefined,
-      });
+      const part = (t = "calico") => parts.find((p) => p.table === t);
+      const r = await w.write(
+        parts.flatMap((p) => p.plan.commands as NftCommand[]),
+        {
+          setKey: (n, t) => {
+            const p = part(t);
+            return p && setAfter(p.base.view, p.plan, n);
+          },
+          elementsBefore: () => undefined,
+        },
+      );
       // Every case, kube-proxy's maps and affinity sets (FELIX_PROXYMODE=nftables) included: no fallback.
       assert.ok("bytes" in r, `${name} ${family}: not written over netlink: ${"unsupported" in r && r.unsupported}`);
 
-      const listed = nft(viaNetlink, ["-s", "list", "table", family, "calico"]);
-      const [got, rendered] = [byName(listed), byName(text)];
-      assert.ok(got === rendered, `${name} ${family}: nft -s list differs:\n${firstDifference(got, rendered)}`);
-      // Read back over netlink: what nft -j lists, and the view the syncer expects.
-      const viaJson = parseNftJson((await w.list()) as string);
-      assert.deepEqual(plainView(await w.readView()), plainView(viaJson), `${name} ${family}: netlink read-back`);
-      assert.deepEqual(plainView(viaJson), plainView(desiredView(family, want)), `${name} ${family}: as desired`);
-      const [ours, theirs] = [bytecode(viaNetlink, family), bytecode(viaNft, family)];
-      assert.ok(ours === theirs, `${name} ${family}: bytecode differs:\n${firstDifference(ours, theirs)}`);
-      const [setsOurs, setsTheirs] = [await setDeclarations(viaNetlink, family), await setDeclarations(viaNft, family)];
-      assert.ok(setsOurs === setsTheirs, `${name} ${family}: sets differ:\n${firstDifference(setsOurs, setsTheirs)}`);
+      for (const { table, desired } of parts) {
+        const at = `${name} ${family} ${table}`;
+        const listed = nft(viaNetlink, ["-s", "list", "table", family, table]);
+        const [got, want] = [byName(listed), byName(rendered.get(table) as string)];
+        assert.ok(got === want, `${at}: nft -s list differs:\n${firstDifference(got, want)}`);
+        // Read back over netlink: what nft -j lists, and the view the syncer expects.
+        const viaJson = parseNftJson((await w.list(table)) as string);
+        assert.deepEqual(plainView(await w.readView(table)), plainView(viaJson), `${at}: netlink read-back`);
+        assert.deepEqual(plainView(viaJson), plainView(desiredView(family, desired, table)), `${at}: as desired`);
+        const [ours, theirs] = [bytecode(viaNetlink, family, table), bytecode(viaNft, family, table)];
+        assert.ok(ours === theirs, `${at}: bytecode differs:\n${firstDifference(ours, theirs)}`);
+        const [setsOurs, setsTheirs] = [
+          await setDeclarations(viaNetlink, family, table),
+          await setDeclarations(viaNft, family, table),
+        ];
+        assert.ok(setsOurs === setsTheirs, `${at}: sets differ:\n${firstDifference(setsOurs, setsTheirs)}`);
+      }
     }
   });
 }

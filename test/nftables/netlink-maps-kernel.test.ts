@@ -18,15 +18,13 @@ import type { ResourceUpdate } from "../../model/resource.js";
 import { ExecNftBackend } from "../../nftables/backend.js";
 import { NetlinkNftBackend } from "../../nftables/netlink/backend.js";
 import { RelayTransport } from "../../nftables/netlink/relay.js";
-import { desiredView } from "../../nftables/plan.js";
 import { NFT_RULES } from "../../nftables/render.js";
 import { NftTableSyncer } from "../../nftables/table-syncer.js";
-import { parseNftJson } from "../../nftables/view.js";
 import { deleted, node } from "../calc-graph/fixtures.js";
 import { sliceUpdate, svcUpdate } from "../calc-graph/services/fixtures.js";
 import { skipIf } from "../helpers/skip.js";
 import { createNetns, deleteNetns, netnsSkipReason } from "../routes/netns.js";
-import { plainView } from "./golden-state.js";
+import { desiredTables, readOurTables } from "./golden-state.js";
 
 const skip = netnsSkipReason() ?? (spawnSync("sh", ["-c", "command -v nft"]).status !== 0 && "needs nft");
 
@@ -72,7 +70,7 @@ function nft(ns: string, args: string[], input?: string) {
 }
 
 const want = (s: DesiredState) =>
-  plainView(desiredView("ip", { tables: s.iptables.ipv4, sets: s.ipsets, objects: s.nftObjects }));
+  desiredTables("ip", { tables: s.iptables.ipv4, sets: s.ipsets, objects: s.nftObjects });
 
 test("kube-proxy's maps over netlink: random service and endpoint changes, no fallback, both kernels as desired", {
   ...skipIf(skip),
@@ -105,10 +103,9 @@ test("kube-proxy's maps over netlink: random service and endpoint changes, no fa
           if (r.via === "netlink") overNetlink++;
           if (r.via === "netlink" && (r.elementsAdded || r.elementsRemoved)) mapChanges++;
           const desired = want(state);
-          const [a, b] = [parseNftJson(nft(nsNft, ["-j", "list", "table", "ip", "calico"])), await netlink.readView()];
-          assert.deepEqual(plainView(a), desired, `step ${i}: nft -f kernel`);
-          assert.deepEqual(plainView(b), desired, `step ${i}: netlink read-back`);
-          assert.deepEqual(plainView(parseNftJson((await netlink.list()) as string)), desired, `step ${i}: nft -j`);
+          assert.deepEqual(await readOurTables(viaNft.backend), desired, `step ${i}: nft -f kernel`);
+          assert.deepEqual(await readOurTables(netlink, "readView"), desired, `step ${i}: netlink read-back`);
+          assert.deepEqual(await readOurTables(netlink), desired, `step ${i}: nft -j`);
         }
         assert.equal(viaNl.fallbacks, 0);
       }),
@@ -137,12 +134,14 @@ test(
       const syncer = new NftTableSyncer(netlink, { retries: 0 });
       const state = g.apply([...nodes, web(10800), sliceUpdate("web-1", "web", [EPS[0]])]);
       await syncer.apply(state.iptables.ipv4, state.ipsets, state.nftObjects);
-      const aff = [...((await netlink.readView())?.sets.keys() ?? [])].find((n) => n.startsWith("affinity-"));
+      const aff = [...((await netlink.readView("calico-nat"))?.sets.keys() ?? [])].find((n) =>
+        n.startsWith("affinity-"),
+      );
       assert.ok(aff);
       // What an `update @set` would have added, and a map element deleted behind our back.
-      nft(ns, ["add", "element", "ip", "calico", aff, "{ 192.0.2.7 }"]);
-      nft(ns, ["delete", "element", "ip", "calico", "service-nodeports", "{ tcp . 30080 }"]);
-      const v = await netlink.readView();
+      nft(ns, ["add", "element", "ip", "calico-nat", aff, "{ 192.0.2.7 }"]);
+      nft(ns, ["delete", "element", "ip", "calico-nat", "service-nodeports", "{ tcp . 30080 }"]);
+      const v = await netlink.readView("calico-nat");
       assert.deepEqual([...(v?.sets.get(aff)?.elements ?? ["?"])], []);
       assert.equal(v?.sets.get(aff)?.timeout, 10800);
       syncer.invalidate();
@@ -150,8 +149,8 @@ test(
       assert.equal(r.via, "netlink");
       assert.equal(r.linesWritten, 1);
       assert.equal(r.elementsAdded, 1);
-      assert.match(nft(ns, ["list", "set", "ip", "calico", aff]), /192\.0\.2\.7/);
-      assert.deepEqual(plainView(await netlink.readView()), want(state));
+      assert.match(nft(ns, ["list", "set", "ip", "calico-nat", aff]), /192\.0\.2\.7/);
+      assert.deepEqual(await readOurTables(netlink, "readView"), want(state));
       syncer.invalidate();
       assert.equal((await syncer.apply(state.iptables.ipv4, state.ipsets, state.nftObjects)).linesWritten, 0);
     } finally {

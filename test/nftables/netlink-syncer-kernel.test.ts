@@ -9,19 +9,18 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { after, before, describe, test } from "node:test";
-import type { DesiredState } from "../../calc-graph/desired-state.js";
 import { ExecNftBackend } from "../../nftables/backend.js";
 import { countersFromJson } from "../../nftables/counters.js";
 import { NetlinkNftBackend } from "../../nftables/netlink/backend.js";
 import { RelayTransport } from "../../nftables/netlink/relay.js";
-import { desiredView } from "../../nftables/plan.js";
+import { splitDesired } from "../../nftables/parts.js";
 import { NftTableSyncer } from "../../nftables/table-syncer.js";
 import { parseNftJson } from "../../nftables/view.js";
 import { diffNftTable } from "../../src/dump/live-diff-nft.js";
 import { skipIf } from "../helpers/skip.js";
 import { createNetns, deleteNetns, netnsSkipReason } from "../routes/netns.js";
 import { blockedOutputDesired, SEND_UDP, smallDesired } from "./fixtures.js";
-import { plainView } from "./golden-state.js";
+import { desiredTables, readOurTables } from "./golden-state.js";
 
 const missing = ["nft", "python3"].find((t) => spawnSync("sh", ["-c", `command -v ${t}`]).status !== 0);
 const skip = netnsSkipReason() ?? (missing && `needs ${missing}`);
@@ -46,7 +45,7 @@ describe("the nft syncer writing and reading over netlink", { ...skipIf(skip), t
     assert.equal(p.status, 0, p.stderr);
     return p.stdout;
   };
-  const kernel = async () => plainView(parseNftJson((await b.list()) as string));
+  const kernel = () => readOurTables(b);
 
   test("packets follow a set changed over netlink: an element added drops, removed lets through", async () => {
     nft("flush", "ruleset");
@@ -65,7 +64,7 @@ describe("the nft syncer writing and reading over netlink", { ...skipIf(skip), t
     const cidr = await syncer.apply(t, blocked("127.0.0.0/24"));
     assert.equal(cidr.via, "netlink");
     assert.notEqual(send(), 0, "inside the CIDR: dropped");
-    assert.deepEqual(await kernel(), plainView(desiredView("ip", { tables: t, sets: blocked("127.0.0.0/24") })));
+    assert.deepEqual(await kernel(), desiredTables("ip", { tables: t, sets: blocked("127.0.0.0/24") }));
   });
 
   test("counter values are not drift: a refresh after traffic writes nothing, over netlink or nft -j", async () => {
@@ -110,11 +109,11 @@ describe("the nft syncer writing and reading over netlink", { ...skipIf(skip), t
     nft("add", "rule", "ip", "calico", "filter-FORWARD", "counter");
     nft("add", "chain", "ip", "calico", "filter-FORWARD", "{ type filter hook forward priority 0; policy drop; }");
     nft("add", "chain", "ip", "calico", "filter-cali-stale");
-    const want = plainView(desiredView("ip", d));
-    assert.notDeepEqual(plainView(await b.readView()), want);
-    // felix-dump diff --live reads over netlink now: the same differences as from nft -j.
-    const state = { iptables: { ipv4: d.tables }, ipsets: d.sets, nftObjects: {} } as unknown as DesiredState;
-    const drift = diffNftTable(state, "ip", await b.readView());
+    const want = desiredTables("ip", d);
+    assert.notDeepEqual(await readOurTables(b, "readView"), want);
+    // felix-dump diff --live reads over netlink now: the same differences as from nft -j (all in `calico`).
+    const [policy] = splitDesired(d);
+    const drift = diffNftTable(policy.desired, "ip", "calico", await b.readView("calico"));
     assert.deepEqual(
       drift.map((x) => `${x.item}: ${x.problem}`),
       [
@@ -125,7 +124,7 @@ describe("the nft syncer writing and reading over netlink", { ...skipIf(skip), t
         "chain filter-cali-stale: stale",
       ],
     );
-    assert.deepEqual(diffNftTable(state, "ip", parseNftJson((await b.list()) as string)), drift);
+    assert.deepEqual(diffNftTable(policy.desired, "ip", "calico", parseNftJson((await b.list()) as string)), drift);
     syncer.invalidate();
     const res = await syncer.apply(d.tables, d.sets);
     assert.equal(res.chainsDeleted, 1);
@@ -133,12 +132,12 @@ describe("the nft syncer writing and reading over netlink", { ...skipIf(skip), t
     assert.equal(res.elementsRemoved, 1);
     assert.equal(res.via, "nft", "a base chain's policy is re-declared by nft -f");
     assert.deepEqual(await kernel(), want);
-    assert.deepEqual(plainView(await b.readView()), want, "the netlink read-back agrees");
-    assert.deepEqual(diffNftTable(state, "ip", await b.readView()), []);
+    assert.deepEqual(await readOurTables(b, "readView"), want, "the netlink read-back agrees");
+    assert.deepEqual(diffNftTable(policy.desired, "ip", "calico", await b.readView("calico")), []);
     assert.match(nft("list", "table", "ip", "filter"), /chain theirs/, "a foreign table stays");
 
     // Without base chains in the drift, the repair goes over netlink.
-    nft("delete", "element", "ip", "calico", "cali40s.pools", "{ 10.0.0.0/16 }");
+    nft("delete", "element", "ip", "calico-nat", "cali40s.pools", "{ 10.0.0.0/16 }");
     nft("flush", "chain", "ip", "calico", "filter-cali-from-wl-dispatch");
     syncer.invalidate();
     const again = await syncer.apply(d.tables, d.sets);
@@ -163,7 +162,7 @@ describe("the nft syncer writing and reading over netlink", { ...skipIf(skip), t
     syncer.invalidate();
     const res = await syncer.apply(d.tables, d.sets);
     assert.equal(res.via, "nft", "replaced by nft -f");
-    assert.deepEqual(await kernel(), plainView(desiredView("ip", d)));
+    assert.deepEqual(await kernel(), desiredTables("ip", d));
     assert.doesNotMatch(nft("list", "table", "ip", "calico"), /evil/);
     assert.match(nft("list", "table", "ip", "filter"), /chain theirs/, "a foreign table stays");
     assert.ok(syncer.failures >= 1);

@@ -10,15 +10,14 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { after, before, describe, test } from "node:test";
 import { ExecNftBackend, type NftBackend, NftError, type NftFamily } from "../../nftables/backend.js";
-import { desiredView as loadedView } from "../../nftables/plan.js";
+import { NFT_TABLES } from "../../nftables/names.js";
 import { removeNftTables } from "../../nftables/remove.js";
 import { NftTableSyncer } from "../../nftables/table-syncer.js";
-import { renderNftRuleset, renderNftTable } from "../../nftables/table-text.js";
-import { type NftView, parseNftJson } from "../../nftables/view.js";
+import { renderedParts, renderNftRuleset, renderNftTable } from "../../nftables/table-text.js";
 import { skipIf } from "../helpers/skip.js";
 import { createNetns, deleteNetns, netnsSkipReason } from "../routes/netns.js";
 import { blockedOutputDesired, chain, r, SEND_UDP, set, smallDesired, tables } from "./fixtures.js";
-import { plainView, sortedElements } from "./golden-state.js";
+import { desiredTables, readOurTables, sortedElements } from "./golden-state.js";
 
 const missing = ["nft", "iptables-nft", "python3"].find((t) => spawnSync("sh", ["-c", `command -v ${t}`]).status !== 0);
 const skip = netnsSkipReason() ?? (missing && `needs ${missing}`);
@@ -46,17 +45,14 @@ function nft(ns: string, ...args: string[]): string {
   return p.out;
 }
 
-/** A view as plain data (null: no table). */
-const plain = (v: NftView | null) => v && plainView(v);
+/** Our tables as the kernel holds them, and what they must read back as once `d` is loaded. */
+const kernelView = (b: NftBackend) => readOurTables(b);
+const desiredView = async (family: NftFamily, d: ReturnType<typeof smallDesired>) => desiredTables(family, d);
 
-async function kernelView(b: NftBackend) {
-  const j = await b.list();
-  return plain(j === undefined ? null : parseNftJson(j));
-}
-
-/** What our table must read back as once `d` is loaded. */
-async function desiredView(family: NftFamily, d: ReturnType<typeof smallDesired>) {
-  return plain(loadedView(family, d));
+/** `nft -s list table` of each of our tables there is, as renderNftTable joins them. */
+function listOurs(ns: string, family: NftFamily): string {
+  const listings = NFT_TABLES.map((t) => sh(ns, "nft", ["-s", "list", "table", family, t])).filter((p) => p.code === 0);
+  return listings.map((p) => p.out).join("\n");
 }
 
 describe("nftables syncer on the real nft", { ...skipIf(skip), timeout: 120_000 }, () => {
@@ -90,8 +86,7 @@ describe("nftables syncer on the real nft", { ...skipIf(skip), timeout: 120_000 
     const res = await new NftTableSyncer(b).apply(d.tables, d.sets);
     assert.equal(b.scripts.length, 1);
     assert.equal(res.chainsWritten, 6);
-    const listed = nft(ns, "-s", "list", "table", "ip", "calico");
-    assert.equal(sortedElements(listed), sortedElements(renderNftTable("ip", d.tables, d.sets)));
+    assert.equal(sortedElements(listOurs(ns, "ip")), sortedElements(renderNftTable("ip", d.tables, d.sets)));
     assert.equal((await new NftTableSyncer(b).apply(d.tables, d.sets)).linesWritten, 0, "read back equals desired");
     assert.deepEqual(foreign(), before, "foreign tables untouched");
   });
@@ -127,8 +122,7 @@ describe("nftables syncer on the real nft", { ...skipIf(skip), timeout: 120_000 
       const b = new ExecNftBackend(family, ["ip", "netns", "exec", ns]);
       await removeNftTables([b]);
       await new NftTableSyncer(b).apply(empty, all);
-      const listed = nft(ns, "-s", "list", "table", family, "calico");
-      assert.equal(sortedElements(listed), sortedElements(renderNftTable(family, empty, all)));
+      assert.equal(sortedElements(listOurs(ns, family)), sortedElements(renderNftTable(family, empty, all)));
       await removeNftTables([b]);
     }
   });
@@ -183,14 +177,14 @@ describe("nftables syncer on the real nft", { ...skipIf(skip), timeout: 120_000 
     nft(ns, "add", "map", "ip", "calico", "stale", "{ type ifname : verdict; }");
     // A base chain's policy turned to drop, another re-hooked at another priority.
     nft(ns, "add", "chain", "ip", "calico", "filter-FORWARD", "{ type filter hook forward priority 0; policy drop; }");
-    nft(ns, "flush", "chain", "ip", "calico", "nat-POSTROUTING");
-    nft(ns, "delete", "chain", "ip", "calico", "nat-POSTROUTING");
+    nft(ns, "flush", "chain", "ip", "calico-nat", "nat-POSTROUTING");
+    nft(ns, "delete", "chain", "ip", "calico-nat", "nat-POSTROUTING");
     nft(
       ns,
       "add",
       "chain",
       "ip",
-      "calico",
+      "calico-nat",
       "nat-POSTROUTING",
       "{ type nat hook postrouting priority 50; policy accept; }",
     );
@@ -255,6 +249,25 @@ describe("nftables syncer on the real nft", { ...skipIf(skip), timeout: 120_000 
     assert.deepEqual(foreign(), before, "foreign tables untouched");
   });
 
+  test("upgrade from the one-table layout (nat chains in `calico`): one transaction moves them to `calico-nat`", async () => {
+    const d = smallDesired();
+    const b = new Recording("ip", ns);
+    await removeNftTables([b]);
+    // What an agent before the split loaded: every chain and set in `ip calico`.
+    const [policy, nat] = renderedParts("ip", d.tables, d.sets).map((p) => p.text);
+    const body = (t: string) => t.slice(t.indexOf("{\n") + 2, t.lastIndexOf("}"));
+    assert.equal(sh(ns, "nft", ["-f", "-"], `table ip calico {\n${body(policy)}\n${body(nat)}}\n`).code, 0);
+    assert.ok((await b.list("calico"))?.includes("nat-POSTROUTING"));
+    b.scripts.length = 0;
+    const res = await new NftTableSyncer(b).apply(d.tables, d.sets);
+    assert.equal(b.scripts.length, 1, "one transaction: packets see the old layout or the new one");
+    assert.equal(res.chainsDeleted, 2, "nat-POSTROUTING and nat-cali-nat-outgoing leave `calico`");
+    assert.equal(res.setsDeleted, 1, "the NAT pools set too: only `calico-nat` uses it");
+    assert.deepEqual(await kernelView(b), await desiredView("ip", d));
+    assert.equal((await new NftTableSyncer(b).apply(d.tables, d.sets)).linesWritten, 0);
+    await removeNftTables([b]);
+  });
+
   test("felix-dump's ruleset text (both families) loads with one nft -f and reads back as desired", async () => {
     const d = smallDesired();
     const six = tables({ filter: { chains: [chain("cali-x", r("ip6 saddr @cali60s.frontend accept", "x1"))] } });
@@ -284,8 +297,10 @@ describe("nftables syncer on the real nft", { ...skipIf(skip), timeout: 120_000 
     const b4 = new ExecNftBackend("ip", ["ip", "netns", "exec", ns]);
     await new NftTableSyncer(b4).apply(d.tables, d.sets);
     assert.deepEqual(await removeNftTables([b4, b6]), ["ip", "ip6"]);
-    assert.equal(await b4.list(), undefined);
-    assert.equal(await b6.list(), undefined);
+    for (const t of NFT_TABLES) {
+      assert.equal(await b4.list(t), undefined, t);
+      assert.equal(await b6.list(t), undefined, t);
+    }
     assert.deepEqual(foreign(), before, "foreign tables untouched");
     assert.deepEqual(await removeNftTables([b4, b6]), [], "nothing left to remove");
   });

@@ -8,9 +8,9 @@ import { test } from "node:test";
 import { NftError } from "../../nftables/backend.js";
 import { FakeNftBackend } from "../../nftables/fake-backend.js";
 import { NftTableSyncer } from "../../nftables/table-syncer.js";
-import { renderNftTable } from "../../nftables/table-text.js";
+import { renderedParts, renderNftTable } from "../../nftables/table-text.js";
 import { parseNftJson } from "../../nftables/view.js";
-import { chain, r, set, smallDesired, tables } from "./fixtures.js";
+import { chain, ourView, r, set, smallDesired, tables } from "./fixtures.js";
 
 const noSleep = { sleep: async () => {} };
 
@@ -24,7 +24,7 @@ async function started() {
 
 /** The fake's table as a view, for comparing with a fresh cold load. */
 async function viewOf(nft: FakeNftBackend) {
-  const v = parseNftJson((await nft.list())!);
+  const v = (await ourView(nft))!;
   return {
     chains: Object.fromEntries([...v.chains].sort(([a], [b]) => (a < b ? -1 : 1))),
     sets: Object.fromEntries([...v.sets].map(([n, s]) => [n, { ...s, elements: [...s.elements].sort() }])),
@@ -41,8 +41,17 @@ test("cold start: one transaction, the full table text, and only our family's se
   const { nft, d } = await started();
   assert.equal(nft.transactions.length, 1);
   assert.equal(nft.transactions[0], renderNftTable("ip", d.tables, d.sets));
-  const v = parseNftJson((await nft.list())!);
+  const v = (await ourView(nft))!;
   assert.deepEqual([...v.sets.keys()].sort(), ["cali40n.web", "cali40s.frontend", "cali40s.pools"]);
+  // Each set only in the table whose rules use it: the policy sets in `calico`, the NAT pools in `calico-nat`.
+  assert.deepEqual([...parseNftJson((await nft.list("calico"))!).sets.keys()].sort(), [
+    "cali40n.web",
+    "cali40s.frontend",
+  ]);
+  assert.deepEqual([...parseNftJson((await nft.list("calico-nat"))!).chains.keys()].sort(), [
+    "nat-POSTROUTING",
+    "nat-cali-nat-outgoing",
+  ]);
   // Covered members are left out of interval sets (the kernel refuses overlaps).
   assert.deepEqual([...v.sets.get("cali40s.pools")!.elements], ["10.0.0.0/16"]);
   assert.deepEqual(v.chains.get("filter-FORWARD")?.base, {
@@ -84,7 +93,7 @@ test("one element removed and another covering it: deletes come first", async ()
   await syncer.apply(d.tables, next);
   assert.equal(
     nft.transactions.at(-1),
-    "delete element ip calico cali40s.pools { 10.0.0.0/16 }\nadd element ip calico cali40s.pools { 10.0.1.1, 10.0.9.0/24 }\n",
+    "delete element ip calico-nat cali40s.pools { 10.0.0.0/16 }\nadd element ip calico-nat cali40s.pools { 10.0.1.1, 10.0.9.0/24 }\n",
   );
 });
 
@@ -227,9 +236,9 @@ test("a refused transaction is retried after a fresh read; retries give up with 
   assert.deepEqual(await viewOf(nft), await coldView({ tables: d.tables, sets: next }));
 });
 
-test("someone deleting our whole table: the next refresh loads it again in one transaction", async () => {
+test("someone deleting our tables: the next refresh loads them again in one transaction", async () => {
   const { nft, syncer, d } = await started();
-  await nft.transact("delete table ip calico\n");
+  await nft.transact("delete table ip calico\ndelete table ip calico-nat\n");
   syncer.invalidate();
   await syncer.apply(d.tables, d.sets);
   assert.equal(nft.transactions.at(-1), renderNftTable("ip", d.tables, d.sets));
@@ -271,15 +280,16 @@ test("when every diff fails, the last retry replaces our table in one transactio
   await syncer.apply(d.tables, next);
   assert.equal(syncer.failures, 3);
   nft.failListNext = 0;
+  const [policy, nat] = renderedParts("ip", d.tables, next).map((p) => p.text);
   assert.equal(
     nft.transactions.at(-1),
-    `add table ip calico\ndelete table ip calico\n${renderNftTable("ip", d.tables, next)}`,
+    `add table ip calico\ndelete table ip calico\n${policy}\nadd table ip calico-nat\ndelete table ip calico-nat\n${nat}`,
   );
   assert.deepEqual(await viewOf(nft), await coldView({ tables: d.tables, sets: next }));
   assert.equal(JSON.stringify([...nft.tables.get("ip filter")!.chains]), foreign);
   // And the next change is a diff again.
   await syncer.apply(d.tables, d.sets);
-  assert.match(nft.transactions.at(-1)!, /^delete element ip calico cali40s.pools/);
+  assert.match(nft.transactions.at(-1)!, /^delete element ip calico-nat cali40s.pools/);
 });
 
 test("a chain in our table whose name is not one token is never written back: the last retry replaces the table", async () => {

@@ -19,13 +19,12 @@ import { ExecNftBackend, type NftBackend } from "../../nftables/backend.js";
 import { FakeNftBackend } from "../../nftables/fake-backend.js";
 import { NetlinkNftBackend } from "../../nftables/netlink/backend.js";
 import { RelayTransport } from "../../nftables/netlink/relay.js";
-import { desiredView, type NftDesired } from "../../nftables/plan.js";
+import type { NftDesired } from "../../nftables/plan.js";
 import { NftTableSyncer } from "../../nftables/table-syncer.js";
-import { parseNftJson } from "../../nftables/view.js";
 import { skipIf } from "../helpers/skip.js";
 import { createNetns, deleteNetns, netnsSkipReason } from "../routes/netns.js";
 import { tables } from "./fixtures.js";
-import { plainView } from "./golden-state.js";
+import { desiredTables, readOurTables } from "./golden-state.js";
 
 const skip = netnsSkipReason() ?? (spawnSync("sh", ["-c", "command -v nft"]).status !== 0 && "needs nft");
 
@@ -84,12 +83,7 @@ function desired(s: Step): NftDesired {
   return { tables: tables({ filter: { chains, hooks } }), sets };
 }
 
-const plain = plainView;
-
-async function read(b: NftBackend) {
-  const j = await b.list();
-  return plain(j === undefined ? undefined : parseNftJson(j));
-}
+const read = (b: NftBackend) => readOurTables(b);
 
 test("random transitions: nft accepts every transaction and both kernels read back as desired", {
   ...skipIf(skip),
@@ -120,7 +114,7 @@ test("random transitions: nft accepts every transaction and both kernels read ba
             // Only a new base chain (start-up) is left to nft -f.
             if (res.fallback) assert.match(res.fallback, /base chain filter-FORWARD/);
           }
-          const want = plain(desiredView("ip", d));
+          const want = desiredTables("ip", d);
           assert.deepEqual(await read(real), want);
           assert.deepEqual(await read(fake), want);
           assert.deepEqual(await read(netlink), want, "written over netlink");
