@@ -53,8 +53,9 @@ function hits(ns: string, table: string, c: string): number {
   return Number(/packets (\d+)/.exec(line)?.[1]);
 }
 
-// Shard 0 and shard 1 at consecutive priorities, node ports after both, the
-// masquerade in the first table's srcnat chain. 10.96.0.20 is in both shards
+// Shards 0-3 at consecutive priorities (2 and 3 with kube-proxy's verdict map,
+// the same map name in each table), node ports after them, the masquerade in
+// a table of its own. 10.96.0.20 is in both shards
 // (a collision no real layout has) to show the first binding wins.
 const SHARD = (name: string, prio: number, svc: string) => `
 table ip ${name} {
@@ -66,24 +67,55 @@ table ip ${name} {
   chain OUTPUT { type nat hook output priority ${prio}; policy accept; jump services; }
 }`;
 const RULES = `
-${SHARD("calico-nat", -100, `ip daddr 10.96.0.20 udp dport 53 counter dnat to 10.65.1.20:53 comment "s0-dup"
+${SHARD(
+  "calico-nat",
+  -100,
+  `ip daddr 10.96.0.20 udp dport 53 counter dnat to 10.65.1.20:53 comment "s0-dup"
     ip daddr 10.96.0.30 udp dport 53 counter jump mark-for-masquerade comment "s0-mark"
-    ip daddr 10.96.0.30 udp dport 53 counter dnat to 10.65.1.30:53 comment "s0-masq"`)}
-${SHARD("calico-nat-1", -99, `ip daddr 10.96.0.10 udp dport 53 counter dnat to 10.65.1.10:5353 comment "s1-only"
-    ip daddr 10.96.0.20 udp dport 53 counter dnat to 10.65.2.20:53 comment "s1-dup"`)}
+    ip daddr 10.96.0.30 udp dport 53 counter dnat to 10.65.1.30:53 comment "s0-masq"`,
+)}
+${SHARD(
+  "calico-nat-1",
+  -99,
+  `ip daddr 10.96.0.10 udp dport 53 counter dnat to 10.65.1.10:5353 comment "s1-only"
+    ip daddr 10.96.0.20 udp dport 53 counter dnat to 10.65.2.20:53 comment "s1-dup"`,
+)}
 table ip calico-nat-nodeports {
   chain PREROUTING { type nat hook prerouting priority -90; policy accept; counter comment "np-reached";
     fib daddr type local udp dport 30053 counter dnat to 10.65.3.53:53 comment "np"; }
   chain OUTPUT { type nat hook output priority -90; policy accept; counter comment "np-out-reached";
     fib daddr type local udp dport 30053 counter dnat to 10.65.3.53:53 comment "np-out"; }
 }
+table ip calico-nat-2 {
+  map service-ips { type ipv4_addr . inet_proto . inet_service : verdict; }
+  chain service-a { meta l4proto udp counter dnat to 10.65.4.1:53 comment "m2-a"; }
+  chain services {
+    ip daddr . meta l4proto . th dport vmap @service-ips
+  }
+  chain PREROUTING { type nat hook prerouting priority -98; policy accept; jump services; }
+  chain OUTPUT { type nat hook output priority -98; policy accept; jump services; }
+}
+table ip calico-nat-3 {
+  map service-ips { type ipv4_addr . inet_proto . inet_service : verdict; }
+  chain service-b { meta l4proto udp counter dnat to 10.65.4.2:53 comment "m3-b"; }
+  chain services {
+    ip daddr . meta l4proto . th dport vmap @service-ips
+  }
+  chain PREROUTING { type nat hook prerouting priority -97; policy accept; jump services; }
+  chain OUTPUT { type nat hook output priority -97; policy accept; jump services; }
+}
+add element ip calico-nat-2 service-ips { 10.96.0.40 . udp . 53 : goto service-a }
+add element ip calico-nat-3 service-ips { 10.96.0.41 . udp . 53 : goto service-b }
 table ip calico-nat-post {
   chain POSTROUTING { type nat hook postrouting priority srcnat; policy accept;
     meta mark & 0x4000 == 0x4000 counter masquerade comment "masq"; }
 }
 `;
 
-describe("nat tables in priority order on the real kernel (shard semantics)", { ...skipIf(skip), timeout: 60_000 }, () => {
+describe("nat tables in priority order on the real kernel (shard semantics)", {
+  ...skipIf(skip),
+  timeout: 60_000,
+}, () => {
   let node = "";
   let pod = "";
   before(() => {
@@ -143,6 +175,18 @@ describe("nat tables in priority order on the real kernel (shard semantics)", { 
       sh(node, ["conntrack", "-D", "-p", "udp", "--orig-dst", dst]);
     });
   }
+
+  test("kube-proxy's layout: each table's own service-ips map dispatches its own services", () => {
+    for (const [dst, to, t, c] of [
+      ["10.96.0.40", "10.65.4.1", "calico-nat-2", "m2-a"],
+      ["10.96.0.41", "10.65.4.2", "calico-nat-3", "m3-b"],
+    ]) {
+      const n = hits(node, t, c);
+      sendUdp(pod, dst, 53);
+      assert.equal(binding(node, dst, 53).to, to);
+      assert.equal(hits(node, t, c), n + 1);
+    }
+  });
 
   test("a masquerade mark set in a shard is masqueraded by another table's srcnat chain", () => {
     const masq = hits(node, "calico-nat-post", "masq");
