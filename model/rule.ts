@@ -124,6 +124,8 @@ export interface Rule {
   readonly match: Match;
   readonly action: Action;
   readonly comment?: string;
+  /** nft: no `counter` before the action (kube-proxy's nftables layout renders none; Felix's rules all count). */
+  readonly uncounted?: true;
 }
 
 export interface Chain {
@@ -326,4 +328,9 @@ export const Actions = {
 
 export function rule(m: Match, action: Action, comment?: string): Rule {
   return comment === undefined ? { match: m, action } : { match: m, action, comment };
+}
+
+/** A rule of kube-proxy's nftables layout (FELIX_PROXYMODE=nftables): rendered without a `counter`, as kube-proxy's. */
+export function uncountedRule(m: Match, action: Action, comment?: string): Rule {
+  return { ...rule(m, action, comment), uncounted: true };
 }

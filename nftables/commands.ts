@@ -14,24 +14,49 @@ export interface NftSetKey {
   readonly interval: boolean;
 }
 
+/** A verdict map's element (kube-proxy's maps): its key as a set element's text, the verdict naming an nft chain. */
+export interface NftMapElement {
+  readonly key: string;
+  readonly verdict: { readonly kind: "goto" | "jump"; readonly chain: string } | { readonly kind: "drop" };
+}
+
 export type NftCommand =
   | { readonly op: "flush chain" | "delete chain"; readonly chain: string }
+  /** Deletes a set or a map. */
   | { readonly op: "delete set"; readonly set: string }
-  | { readonly op: "add set"; readonly set: string; readonly key: NftSetKey }
+  /** `timeout` (seconds): a set the kernel fills by `update` (kube-proxy's affinity sets). */
+  | { readonly op: "add set"; readonly set: string; readonly key: NftSetKey; readonly timeout?: number }
+  /** A set's elements, or (delete) a map's elements by their keys: `key` is the set's or the map's key. */
   | {
       readonly op: "add element" | "delete element";
       readonly set: string;
       readonly key: NftSetKey;
       readonly elements: readonly string[];
     }
+  /** A verdict map keyed by `key`. */
+  | { readonly op: "add map"; readonly map: string; readonly key: NftSetKey }
+  | {
+      readonly op: "add map element";
+      readonly map: string;
+      readonly key: NftSetKey;
+      readonly elements: readonly NftMapElement[];
+    }
   | { readonly op: "add chain"; readonly chain: string; readonly base?: BaseChainSpec }
   /** `rule` is one statement as render.ts writes it (ending in its `cali:` comment). */
-  | { readonly op: "add rule"; readonly chain: string; readonly rule: string }
-  /** A command only as nft text (maps, affinity sets: plan-objects.ts); netlink/ does not write these. */
-  | { readonly op: "text"; readonly text: string };
+  | { readonly op: "add rule"; readonly chain: string; readonly rule: string };
 
 export function setTypeText(key: NftSetKey): string {
   return `type ${key.type};${key.interval ? " flags interval;" : ""}`;
+}
+
+/** A set's declaration body; a timeout set as nft lists one `update` fills (its size 65535 declared). */
+export function setDeclText(key: NftSetKey, timeout?: number): string {
+  if (timeout === undefined) return setTypeText(key);
+  return `type ${key.type}; size 65535; flags dynamic,timeout; timeout ${timeout}s;`;
+}
+
+export function mapElementText(e: NftMapElement): string {
+  return `${e.key} : ${e.verdict.kind === "drop" ? "drop" : `${e.verdict.kind} ${e.verdict.chain}`}`;
 }
 
 export function commandText(family: NftFamily, c: NftCommand): string {
@@ -43,16 +68,18 @@ export function commandText(family: NftFamily, c: NftCommand): string {
     case "delete set":
       return `delete set ${t} ${c.set}`;
     case "add set":
-      return `add set ${t} ${c.set} { ${setTypeText(c.key)} }`;
+      return `add set ${t} ${c.set} { ${setDeclText(c.key, c.timeout)} }`;
     case "add element":
     case "delete element":
       return `${c.op} ${t} ${c.set} { ${c.elements.join(", ")} }`;
+    case "add map":
+      return `add map ${t} ${c.map} { type ${c.key.type} : verdict; }`;
+    case "add map element":
+      return `add element ${t} ${c.map} { ${c.elements.map(mapElementText).join(", ")} }`;
     case "add chain":
       return `add chain ${t} ${c.chain}${c.base ? ` { ${baseChainLine(c.base)} }` : ""}`;
     case "add rule":
       return `add rule ${t} ${c.chain} ${c.rule}`;
-    case "text":
-      return c.text;
   }
 }
 

@@ -5,6 +5,7 @@
 // same text, so a map diffs like a set: an endpoint change is a few elements.
 
 import type { MapVerdict, NftObjectState, VerdictMapState } from "../model/nft-objects.js";
+import { mapElementText, type NftMapElement, type NftSetKey, setDeclText } from "./commands.js";
 import { NftElementError, nftAddress } from "./sets.js";
 
 /** What the syncer compares an object by (with its elements, for a map). */
@@ -50,12 +51,33 @@ export function mapKeyText(key: string, m: Pick<VerdictMapState, "key" | "family
   return m.key === "proto.dport" ? tail : `${nftAddress(first, m.family, false)} . ${tail}`;
 }
 
+/** A map element's verdict naming its nft chain (chain X of table T is `T-X`), the name checked. */
+export function nftVerdict(v: MapVerdict, m: Pick<VerdictMapState, "table">): NftMapElement["verdict"] {
+  return v.kind === "drop" ? v : { kind: v.kind, chain: checkName(`${m.table}-${v.chain}`) };
+}
+
 export function verdictText(v: MapVerdict, m: Pick<VerdictMapState, "table">): string {
-  if (v.kind === "drop") return "drop";
-  return `${v.kind} ${checkName(`${m.table}-${v.chain}`)}`;
+  const x = nftVerdict(v, m);
+  return x.kind === "drop" ? "drop" : `${x.kind} ${x.chain}`;
 }
 
 const cache = new WeakMap<NftObjectState, ReadonlySet<string>>();
+const mapCache = new WeakMap<VerdictMapState, ReadonlyMap<string, NftMapElement>>();
+
+/** A map's elements by their `key : verdict` text (the view's), as commands write them (cached per snapshot object). */
+export function vmapElements(o: VerdictMapState): ReadonlyMap<string, NftMapElement> {
+  let out = mapCache.get(o);
+  if (!out) {
+    const m = new Map<string, NftMapElement>();
+    for (const [k, v] of o.elements) {
+      const e: NftMapElement = { key: mapKeyText(k, o), verdict: nftVerdict(v, o) };
+      m.set(mapElementText(e), e);
+    }
+    out = m;
+    mapCache.set(o, out);
+  }
+  return out;
+}
 
 /** A map's elements as `key : verdict` texts, an address set's addresses (cached per snapshot object); none for an affinity set. */
 export function nftObjectElements(o: NftObjectState): ReadonlySet<string> {
@@ -64,7 +86,7 @@ export function nftObjectElements(o: NftObjectState): ReadonlySet<string> {
   if (!out) {
     out =
       o.kind === "vmap"
-        ? new Set([...o.elements].map(([k, v]) => `${mapKeyText(k, o)} : ${verdictText(v, o)}`))
+        ? new Set(vmapElements(o).keys())
         : new Set([...o.elements].map((e) => nftAddress(e, o.family, false)));
     cache.set(o, out);
   }
@@ -97,11 +119,15 @@ export function nftDuration(seconds: number): string {
   return parts.join("");
 }
 
+/** A map's key (its type without ` : verdict`), or a set's. */
+export function objectKey(spec: NftObjectSpec): NftSetKey {
+  return { type: spec.kind === "map" ? spec.type.slice(0, -" : verdict".length) : spec.type, interval: false };
+}
+
 /** The declaration body of `add set|map … { … }` (flat form). */
 export function objectDeclText(spec: NftObjectSpec): string {
-  if (spec.timeout === undefined) return `type ${spec.type};`;
   // nft gives a set that an `update` statement fills a size of 65535 anyway: declared, it lists back the same.
-  return `type ${spec.type}; size 65535; flags dynamic,timeout; timeout ${spec.timeout}s;`;
+  return spec.kind === "map" ? `type ${spec.type};` : setDeclText(objectKey(spec), spec.timeout);
 }
 
 /** The object as a block of `nft list`'s nested form. */

@@ -16,14 +16,15 @@
 import type { NftObjectState } from "../model/nft-objects.js";
 import type { NftFamily } from "./backend.js";
 import { NftError } from "./backend.js";
-import { NFT_TABLE } from "./names.js";
+import type { NftCommand, NftMapElement, NftSetKey } from "./commands.js";
 import {
   elementKey,
   familyObjects,
   type NftObjectSpec,
   nftObjectElements,
   nftObjectSpec,
-  objectDeclText,
+  objectKey,
+  vmapElements,
 } from "./objects.js";
 import { assertSafeNftName, isSafeNftElement, isSafeNftName } from "./safe-text.js";
 import type { NftView, ViewSet } from "./view.js";
@@ -31,10 +32,10 @@ import type { NftView, ViewSet } from "./view.js";
 export type NftObjects = Readonly<Record<string, NftObjectState>>;
 
 export interface ObjectCommands {
-  readonly elementDeletes: string[];
-  readonly deletes: string[];
-  readonly declares: string[];
-  readonly elementAdds: string[];
+  readonly elementDeletes: NftCommand[];
+  readonly deletes: NftCommand[];
+  readonly declares: NftCommand[];
+  readonly elementAdds: NftCommand[];
   /** Objects re-created: the chains whose rules use them must be re-added after them. */
   readonly recreated: string[];
   setsWritten: number;
@@ -70,7 +71,6 @@ export function planObjects(
   applied: NftObjects | undefined,
   staleCandidates: Iterable<string>,
 ): ObjectCommands {
-  const t = `${family} ${NFT_TABLE}`;
   const v = family === "ip" ? 4 : 6;
   const out: ObjectCommands = {
     elementDeletes: [],
@@ -96,9 +96,19 @@ export function planObjects(
     for (const n of desired.keys()) candidates.add(n);
   }
   for (const n of staleCandidates) candidates.add(n);
-  const batch = (cmds: string[], op: string, name: string, elems: string[]) => {
-    for (let i = 0; i < elems.length; i += PER_COMMAND) {
-      cmds.push(`${op} element ${t} ${name} { ${elems.slice(i, i + PER_COMMAND).join(", ")} }`);
+  const chunks = <T>(xs: readonly T[]): T[][] => {
+    const out: T[][] = [];
+    for (let i = 0; i < xs.length; i += PER_COMMAND) out.push(xs.slice(i, i + PER_COMMAND));
+    return out;
+  };
+  /** Element commands: a map's elements (by their view text) with their verdicts, a set's as they are. */
+  const elementAdds = (o: NftObjectState, key: NftSetKey, texts: readonly string[]) => {
+    if (o.kind === "vmap") {
+      const byText = vmapElements(o);
+      const elems = texts.map((x) => byText.get(x) as NftMapElement);
+      for (const c of chunks(elems)) out.elementAdds.push({ op: "add map element", map: o.name, key, elements: c });
+    } else {
+      for (const c of chunks(texts)) out.elementAdds.push({ op: "add element", set: o.name, key, elements: c });
     }
   };
   for (const name of [...candidates].sort()) {
@@ -107,42 +117,47 @@ export function planObjects(
     if (!o) {
       if (!have) continue;
       if (!isSafeNftName(name)) throw new NftError(`our table holds an object named ${JSON.stringify(name)}`);
-      out.deletes.push(`delete set ${t} ${name}`);
+      out.deletes.push({ op: "delete set", set: name });
       after.sets.delete(name);
       out.setsDeleted++;
       continue;
     }
     const spec = nftObjectSpec(o);
+    const key = objectKey(spec);
     const elems = nftObjectElements(o);
     assertSafeNftName(name);
     // Re-adding a timeout set with another timeout changes it in place (its elements and users stay).
     const retimed = have?.timeout !== undefined && spec.timeout !== undefined && have.timeout !== spec.timeout;
     const retyped = have && !retimed && (have.type !== spec.type || have.interval || have.timeout !== spec.timeout);
     if (retimed) {
-      out.declares.push(`add set ${t} ${name} { ${objectDeclText(spec)} }`);
+      out.declares.push({ op: "add set", set: name, key, timeout: spec.timeout });
       out.setsWritten++;
     } else if (!have || retyped) {
       if (retyped) {
         // `delete set` removes a map too; the declare below comes after it in the script.
-        out.deletes.push(`delete set ${t} ${name}`);
+        out.deletes.push({ op: "delete set", set: name });
         out.recreated.push(name);
         out.elementsRemoved += spec.timeout === undefined ? have.elements.size : 0;
       }
-      out.declares.push(`add ${spec.kind} ${t} ${name} { ${objectDeclText(spec)} }`);
-      batch(out.elementAdds, "add", name, [...elems]);
+      out.declares.push(
+        spec.kind === "map"
+          ? { op: "add map", map: name, key }
+          : { op: "add set", set: name, key, timeout: spec.timeout },
+      );
+      elementAdds(o, key, [...elems]);
       out.setsWritten++;
       out.elementsAdded += elems.size;
     } else if (spec.timeout === undefined) {
       const dels: string[] = [];
       for (const e of have.elements) {
         if (elems.has(e)) continue;
-        const key = elementKey(e);
-        if (!isSafeNftElement(key)) throw new NftError(`map ${name} holds an element ${JSON.stringify(e)}`);
-        dels.push(key);
+        const k = elementKey(e);
+        if (!isSafeNftElement(k)) throw new NftError(`map ${name} holds an element ${JSON.stringify(e)}`);
+        dels.push(k);
       }
       const adds = [...elems].filter((e) => !have.elements.has(e));
-      batch(out.elementDeletes, "delete", name, dels);
-      batch(out.elementAdds, "add", name, adds);
+      for (const c of chunks(dels)) out.elementDeletes.push({ op: "delete element", set: name, key, elements: c });
+      elementAdds(o, key, adds);
       out.elementsRemoved += dels.length;
       out.elementsAdded += adds.length;
     }

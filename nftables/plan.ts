@@ -274,17 +274,15 @@ export function planNft(family: NftFamily, want: NftDesired, view: NftView | nul
     if (w.base) hooksWritten++;
   }
   // Map elements name chains: deleted before any chain goes, added once the chains exist (plan-objects.ts).
-  // The object planner's commands are text: a transaction holding one goes through nft -f.
-  const text = (cmds: readonly string[]): NftCommand[] => cmds.map((t) => ({ op: "text", text: t }));
   const commands: NftCommand[] = [
     ...flush,
-    ...text(objs.elementDeletes),
+    ...objs.elementDeletes,
     ...deletes,
-    ...text(objs.deletes),
+    ...objs.deletes,
     ...setCmds,
-    ...text(objs.declares),
+    ...objs.declares,
     ...declare,
-    ...text(objs.elementAdds),
+    ...objs.elementAdds,
     ...rules,
   ];
   const script = commandsScript(family, commands);

@@ -32,9 +32,21 @@ export const NFT_RULES: RuleRenderer = {
  */
 export function nftRuleBody(r: Rule, ctx: RuleContext): string {
   const parts = matchParts(r.match, ctx);
+  if (!r.uncounted && counted(r.action)) parts.push("counter");
   const a = actionText(r.action, r.match, ctx);
   if (a) parts.push(a);
   return parts.join(" ");
+}
+
+/**
+ * Felix's renderer puts a `counter` before every rule's action (what
+ * `felix-dump hits --live` reads); a rule without one is itself a `counter`.
+ * kube-proxy's rules (Rule.uncounted) and its dispatch statements
+ * (verdict-map lookups, numgen maps, affinity updates) carry none, as
+ * kube-proxy renders them.
+ */
+function counted(a: Action): boolean {
+  return a.kind !== "none" && a.kind !== "vmap" && a.kind !== "randomGoto" && a.kind !== "setUpdate";
 }
 
 export function nftRenderedRule(body: string, hash: string): RenderedRule {

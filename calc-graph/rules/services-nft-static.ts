@@ -19,7 +19,8 @@
 // The masquerade mark is Felix's (iptablesMarkMask), not kube-proxy's 0x4000.
 
 import type { VerdictMapState } from "../../model/nft-objects.js";
-import { Actions, type Chain, match, NO_MATCH, type Rule, rule } from "../../model/rule.js";
+// kube-proxy renders its nft rules without counters: every rule here is built uncounted.
+import { Actions, type Chain, match, NO_MATCH, type Rule, uncountedRule as rule } from "../../model/rule.js";
 import type { TableName } from "../../model/tables.js";
 import type { IpVersion } from "../model.js";
 import { DEFAULT_KUBE_PROXY_OPTIONS, type KubeProxyOptions } from "../services/model.js";
@@ -121,6 +122,8 @@ export function nftServiceDispatchChains(
   };
 }
 
+/** A chain the iptables proxy layout shares, as kube-proxy's nftables layout renders it: without counters. */
+const uncounted = (c: Chain): Chain => ({ name: c.name, rules: c.rules.map((r) => ({ ...r, uncounted: true })) });
 const jump = (chain: string, comment?: string) => rule(NO_MATCH, Actions.jump(chain), comment);
 const jumpNew = (chain: string) => rule(match().ctState("NEW").build(), Actions.jump(chain));
 
@@ -139,7 +142,7 @@ export function withNftServiceTables(
   );
   natChains.push(
     ...dispatch.nat,
-    ...masqueradeChains(NFT_MARK_MASQ_CHAIN, NFT_MASQUERADING_CHAIN, MARK_MASQ, randomFully),
+    ...masqueradeChains(NFT_MARK_MASQ_CHAIN, NFT_MASQUERADING_CHAIN, MARK_MASQ, randomFully).map(uncounted),
   );
   const natHooks: Hooks = { ...tables.nat.hooks };
   for (const b of ["PREROUTING", "OUTPUT"]) {
@@ -190,7 +193,7 @@ export function withNftServiceTables(
         ...dispatch.filter,
         { name: NFT_REJECT_CHAIN, rules: [rule(NO_MATCH, Actions.reject(v))] },
         clusterIPsCheck,
-        proxyForwardChain(MARK_MASQ, kubeProxy),
+        uncounted(proxyForwardChain(MARK_MASQ, kubeProxy)),
       ],
       hooks: filterHooks,
     },

@@ -20,7 +20,8 @@
 // the dispatch chains never change.
 
 import type { AffinitySetState, MapVerdict } from "../../model/nft-objects.js";
-import { Actions, type Chain, match, NO_MATCH, type Rule, rule } from "../../model/rule.js";
+// kube-proxy renders its nft rules without counters: every rule here is built uncounted.
+import { Actions, type Chain, match, NO_MATCH, type Rule, uncountedRule as rule } from "../../model/rule.js";
 import { portTrafficPlan } from "../services/categorize.js";
 import type { ServiceEndpoint, ServicePort } from "../services/model.js";
 import { podCidrSetName, servicePortName } from "../services/names.js";

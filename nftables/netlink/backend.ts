@@ -9,10 +9,12 @@
 import { constants } from "node:os";
 import { type NftBackend, NftError, type NftFamily, type NftWriteContext, type NftWriteResult } from "../backend.js";
 import { commandText, type NftCommand } from "../commands.js";
+import type { RuleCounter } from "../counters.js";
 import { type NftView, parseNftJson } from "../view.js";
 import { NetlinkUnsupported } from "./elements.js";
 import { encodeCommands } from "./messages.js";
 import { readNftView } from "./read.js";
+import { readRuleCounters } from "./read-counters.js";
 import { type NetlinkTransport, NfnlConnection, SocketTransport } from "./socket.js";
 
 const ERRNO_NAMES = new Map(Object.entries(constants.errno).map(([k, v]) => [v, k]));
@@ -46,6 +48,11 @@ export class NetlinkNftBackend implements NftBackend {
       const json = await this.inner.list();
       return json === undefined ? null : parseNftJson(json);
     }
+  }
+
+  /** Our rules' counters (`felix-dump hits --live`); null without our table. */
+  readCounters(): Promise<RuleCounter[] | null> {
+    return readRuleCounters(this.conn, this.family);
   }
 
   async write(commands: readonly NftCommand[], ctx: NftWriteContext): Promise<NftWriteResult> {

@@ -33,7 +33,7 @@ import {
   type WireElement,
   wireElements,
 } from "./elements.js";
-import { objectOp } from "./objects.js";
+import { mapAttrs, mapWireElements, timeoutSetAttrs } from "./objects.js";
 import { type AnonSetDef, compileRule } from "./rule-compile.js";
 
 export const NFPROTO_IPV4 = 2;
@@ -121,18 +121,26 @@ export function encodeCommands(family: NftFamily, cmds: readonly NftCommand[], c
         push(NftMsg.DELSET, [table, str(2, checkName("set", c.set))]);
         zeros.reset(c.set);
         break;
-      case "add set":
+      case "add set": {
+        const k = keyLayout(c.key.type, c.key.interval);
+        const rest =
+          c.timeout === undefined ? [...setAttrs(k), u32be(10, nextId++)] : timeoutSetAttrs(k, c.timeout, nextId++);
+        push(NftMsg.NEWSET, [table, str(2, checkName("set", c.set)), ...rest], NLM_F_CREATE);
+        break;
+      }
+      case "add map":
         push(
           NftMsg.NEWSET,
-          [
-            table,
-            str(2, checkName("set", c.set)),
-            ...setAttrs(keyLayout(c.key.type, c.key.interval)),
-            u32be(10, nextId++),
-          ],
+          [table, str(2, checkName("map", c.map)), ...mapAttrs(keyLayout(c.key.type, c.key.interval), nextId++)],
           NLM_F_CREATE,
         );
         break;
+      case "add map element": {
+        for (const e of c.elements) if (e.verdict.kind !== "drop") checkName("chain", e.verdict.chain);
+        const wire = mapWireElements(keyLayout(c.key.type, c.key.interval), c.elements);
+        elementMessages(NftMsg.NEWSETELEM, str(2, checkName("map", c.map)), wire);
+        break;
+      }
       case "add element":
       case "delete element": {
         const k = keyLayout(c.key.type, c.key.interval);
@@ -152,15 +160,6 @@ export function encodeCommands(family: NftFamily, cmds: readonly NftCommand[], c
         const attrs = [table, str(2, checkName("chain", c.chain)), attr(4, r.exprs)];
         if (r.userdata) attrs.push(attr(7, r.userdata));
         push(NftMsg.NEWRULE, attrs, NLM_F_CREATE | NLM_F_APPEND);
-        break;
-      }
-      case "text": {
-        // The object planner's maps and affinity sets (netlink/objects.ts reads its exact forms).
-        const o = objectOp(family, c.text, ctx, () => nextId++);
-        const set = str(2, checkName("set", o.set));
-        if (o.op === "delete set") push(NftMsg.DELSET, [table, set]);
-        else if (o.op === "add set") push(NftMsg.NEWSET, [table, set, ...o.attrs], NLM_F_CREATE);
-        else elementMessages(o.op === "add element" ? NftMsg.NEWSETELEM : NftMsg.DELSETELEM, set, o.wire);
         break;
       }
       default:

@@ -119,7 +119,7 @@ function baseOf(a: ReturnType<typeof parseAttrs>): ViewChain["base"] {
 }
 
 /** NFTNL_UDATA_RULE_COMMENT (type 0) of a rule's user data. */
-function ruleComment(udata: Buffer | undefined): string | undefined {
+export function ruleComment(udata: Buffer | undefined): string | undefined {
   let at = 0;
   while (udata && at + 2 <= udata.length) {
     const [type, len] = [udata[at], udata[at + 1]];

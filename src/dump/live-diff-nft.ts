@@ -1,15 +1,17 @@
 // `felix-dump diff --live` in nftables mode: our `calico` table of each family
 // against the desired one (the nft renderer's), chain by chain (hook, rule
 // hashes in order) and set by set (type, elements), as the syncer compares them
-// after a read-back. Other tables are not looked at.
+// after a read-back (over netlink, as the agent reads them; `nft -j list` only
+// where no NETLINK_NETFILTER socket opens). Other tables are not looked at.
 
 import type { DesiredState } from "../../calc-graph/desired-state.js";
-import { ExecNftBackend, type NftFamily } from "../../nftables/backend.js";
+import type { NftFamily } from "../../nftables/backend.js";
 import { familyChains } from "../../nftables/chains.js";
 import { familyObjects, nftObjectElements, nftObjectSpec } from "../../nftables/objects.js";
 import { familySets } from "../../nftables/table-text.js";
 import { type NftView, parseNftJson } from "../../nftables/view.js";
 import type { LiveDifference } from "./live-diff.js";
+import { readLiveNft } from "./live-nft.js";
 
 /** The differences of one family's table; `view` null: the table is missing. */
 export function diffNftTable(state: DesiredState, family: NftFamily, view: NftView | null): LiveDifference[] {
@@ -76,12 +78,16 @@ export function diffNftTable(state: DesiredState, family: NftFamily, view: NftVi
   return out;
 }
 
-/** Both families' tables from the kernel of this network namespace (IPv6 when `ipv6`). */
+/** Both families' tables from the kernel of this network namespace (IPv6 when `ipv6`), read as the agent reads them. */
 export async function liveDiffNft(state: DesiredState, ipv6: boolean): Promise<LiveDifference[]> {
   const out: LiveDifference[] = [];
   for (const family of ipv6 ? (["ip", "ip6"] as const) : (["ip"] as const)) {
-    const json = await new ExecNftBackend(family).list();
-    out.push(...diffNftTable(state, family, json === undefined ? null : parseNftJson(json)));
+    const view = await readLiveNft(
+      family,
+      (b) => b.readView(),
+      (json) => (json === undefined ? null : parseNftJson(json)),
+    );
+    out.push(...diffNftTable(state, family, view));
   }
   return out;
 }

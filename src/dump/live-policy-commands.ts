@@ -3,11 +3,13 @@
 
 import { type Command, Option } from "commander";
 import { chooseBackend } from "../../iptables/detect.js";
+import type { RuleRenderer } from "../../model/rule-renderer.js";
+import { NFT_RULES } from "../../nftables/render.js";
 import type { NodeView } from "../../trace/node-view.js";
 import { UsageError } from "../cli/errors.js";
 import { listNftTables } from "../nftables-mode.js";
 import { dropGroup, dropText, listenDrops } from "./drops-command.js";
-import { hitsText, liveHits } from "./hits-command.js";
+import { type HitCount, hitsText, liveHits, liveNftHits } from "./hits-command.js";
 import { type TraceOptions, tracerFor } from "./trace-command.js";
 
 interface LiveOptions extends TraceOptions {
@@ -17,10 +19,10 @@ interface LiveOptions extends TraceOptions {
   iptablesBackend?: string;
 }
 
-async function nodeOf(o: LiveOptions): Promise<NodeView> {
+async function nodeOf(o: LiveOptions, renderer?: RuleRenderer): Promise<NodeView> {
   if (!o.live) throw new UsageError("this view reads the kernel: pass --live");
   if (!o.nodeName) throw new UsageError("--node-name is required");
-  const { tracer } = await tracerFor(o);
+  const { tracer } = await tracerFor(o, undefined, renderer);
   return tracer.cluster.node(o.nodeName);
 }
 
@@ -47,19 +49,21 @@ export function livePolicyCommands(program: Command): void {
       );
     });
   options(program.command("hits").description("kernel packet/byte counters of the policy rules, per origin"))
-    .option("--ipv6", "IPv6 (ip6tables) counters")
+    .option("--ipv6", "IPv6 counters (ip6tables, or the ip6 calico table)")
     .option("--iptables-backend <mode>", "legacy, nft or auto (default: $FELIX_IPTABLESBACKEND or auto)")
     .action(async (o: LiveOptions) => {
-      const view = await nodeOf(o);
-      // Our nft rules carry no counter statement: reading iptables here would print an empty list as if nothing hit.
+      if (!o.live) throw new UsageError("this view reads the kernel: pass --live");
+      // nftables mode when our table of that family is here (the agent removes the other mode's state).
       const family = o.ipv6 ? "ip6" : "ip";
+      const v = o.ipv6 ? 6 : 4;
+      let hits: HitCount[];
       if (new RegExp(`^table ${family} calico$`, "m").test((await listNftTables()) ?? "")) {
-        throw new UsageError(
-          `hits --live reads iptables counters; this node's policy is in nftables (table ${family} calico), whose rules carry no counters`,
-        );
+        hits = await liveNftHits(await nodeOf(o, NFT_RULES), v);
+      } else {
+        const view = await nodeOf(o);
+        const mode = await chooseBackend(o.iptablesBackend ?? process.env.FELIX_IPTABLESBACKEND);
+        hits = await liveHits(view, mode, v);
       }
-      const mode = await chooseBackend(o.iptablesBackend ?? process.env.FELIX_IPTABLESBACKEND);
-      const hits = await liveHits(view, mode, o.ipv6 ? 6 : 4);
       process.stdout.write(o.output === "json" ? `${JSON.stringify(hits, null, 2)}\n` : hitsText(hits));
     });
 }

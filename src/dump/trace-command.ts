@@ -9,6 +9,7 @@ import type { Command } from "commander";
 import type { GraphConfig } from "../../calc-graph/calc-graph.js";
 import { IPTABLES_RULES } from "../../iptables/rule-render.js";
 import type { ResourceUpdate } from "../../model/resource.js";
+import type { RuleRenderer } from "../../model/rule-renderer.js";
 import { NFT_RULES } from "../../nftables/render.js";
 import { clusterModel } from "../../trace/cluster-model.js";
 import { ClusterTracer, type TraceResult } from "../../trace/cluster-trace.js";
@@ -47,6 +48,7 @@ export function parsePacket(src: string, dst: string): TracePacket {
 export async function tracerFor(
   o: TraceOptions,
   updatesOverride?: readonly ResourceUpdate[],
+  ruleRenderer?: RuleRenderer,
 ): Promise<{ tracer: ClusterTracer; note: string; updates: readonly ResourceUpdate[] }> {
   let log: ReturnType<typeof createLogger>;
   let base: GraphConfig;
@@ -74,7 +76,8 @@ export async function tracerFor(
     ...(off ? { proxyMode: "iptables" } : {}),
   });
   // kube-proxy's nftables layout exists only as nft rules (the trace is the same over either renderer).
-  const renderer = base.proxyMode === "nftables" ? NFT_RULES : (base.ruleRenderer ?? IPTABLES_RULES);
+  // `ruleRenderer`: the dataplane the kernel has (hits --live maps the kernel's rules by their hashes).
+  const renderer = base.proxyMode === "nftables" ? NFT_RULES : (ruleRenderer ?? base.ruleRenderer ?? IPTABLES_RULES);
   const model = clusterModel(updates, cfgFor, renderer);
   if (o.nodeName && !model.nodeNames.includes(o.nodeName))
     throw new UsageError(`no Node ${o.nodeName} in ${o.resources}`);

@@ -34,8 +34,6 @@ process.env.FELIX_NFTABLESMODE ??= TEST_DATAPLANE === "nftables" ? "Enabled" : "
 // Reading our rules back from the kernel in either mode: chain X of iptables
 // table T is `T-X` in table `ip|ip6 calico` (nftables/README.md).
 
-const NFT_COUNTER = "e2e-counter";
-
 /** iptables-save of the backend the agent uses (legacy where installed). */
 function saveCmd(family: 4 | 6): string {
   const ipt = iptablesCmd();
@@ -48,31 +46,33 @@ function nftTarget(table: string, chain: string, family: 4 | 6): [string, string
 
 /**
  * Our rules of a chain as text: iptables-save's `-A <chain> …` lines, or the
- * rule lines `nft list chain` prints (the test's own counting rules left out).
+ * rule lines `nft list chain` prints (each `counter` without its values, as rendered).
  */
 export async function chainRules(ns: string, table: string, chain: string, family: 4 | 6 = 4): Promise<string[]> {
   if (TEST_DATAPLANE === "iptables") {
     const save = await exec(ns, saveCmd(family), "-t", table);
     return save.split("\n").filter((l) => l.startsWith(`-A ${chain} `));
   }
-  return (await nftRules(ns, ...nftTarget(table, chain, family)))
-    .map((r) => r.text)
-    .filter((t) => !t.includes(NFT_COUNTER));
+  return (await nftRules(ns, ...nftTarget(table, chain, family))).map((r) => r.text);
 }
 
-/** `nft -a list chain`'s rules, each with its handle (nft wraps long set literals over several lines). */
+/** `nft list chain`'s rules, each with its counter's packets (nft wraps long set literals over several lines). */
 async function nftRules(
   ns: string,
   fam: string,
   table: string,
   name: string,
-): Promise<{ text: string; handle: number }[]> {
+): Promise<{ text: string; packets: number | undefined }[]> {
   const out = await exec(ns, "nft", "-a", "list", "chain", fam, table, name);
   const body = out.slice(out.indexOf("{", out.indexOf(`chain ${name}`)) + 1).replace(/^[^\n]*\n/, "");
-  return [...body.matchAll(/([^#]*?)\s*# handle (\d+)/g)].map((m) => ({
-    text: m[1].replace(/\s+/g, " ").trim(),
-    handle: Number(m[2]),
-  }));
+  return [...body.matchAll(/([^#]*?)\s*# handle (\d+)/g)].map((m) => {
+    const raw = m[1].replace(/\s+/g, " ").trim();
+    const c = /(^| )counter packets (\d+) bytes \d+/.exec(raw);
+    return {
+      text: raw.replace(/(^| )counter packets \d+ bytes \d+/, "$1counter"),
+      packets: c ? Number(c[2]) : undefined,
+    };
+  });
 }
 
 /** Every chain of a table holding our rules, by its iptables name ([] when we have none). */
@@ -89,10 +89,8 @@ export async function chainNames(ns: string, table: string, family: 4 | 6 = 4): 
 
 /**
  * Packets counted by the first rule of a chain matching the pattern of this
- * mode (an iptables-save `-A` line, or an `nft list` rule line). nft rules
- * carry no counter: the first read inserts, just before the rule, a rule with
- * the same matches and only a counter (so it counts what reaches the rule and
- * matches it) and returns 0. Felix rewriting the chain removes it: read
+ * mode (an iptables-save `-A` line, or an `nft list` rule line, whose own
+ * `counter` it reads). Felix rewriting the chain resets the counts: read
  * before and after with no felix run in between.
  */
 export async function ruleCounter(
@@ -110,24 +108,13 @@ export async function ruleCounter(
   }
   const [fam, , name] = nftTarget(table, chain, family);
   const rules = await nftRules(ns, fam, "calico", name);
-  const at = rules.findIndex((r) => !r.text.includes(NFT_COUNTER) && pattern.nftables.test(r.text));
+  const rule = rules.find((r) => pattern.nftables.test(r.text));
   assert.ok(
-    at >= 0,
+    rule,
     `no rule matching ${pattern.nftables} in ${fam} calico ${name}:\n${rules.map((r) => r.text).join("\n")}`,
   );
-  const handle = rules[at].handle;
-  const mine = rules[at - 1]?.text.includes(`"${NFT_COUNTER} ${handle}"`) ? rules[at - 1].text : undefined;
-  if (mine) return Number(/counter packets (\d+)/.exec(mine)?.[1]);
-  const json = JSON.parse(await exec(ns, "nft", "-j", "list", "chain", fam, "calico", name)) as {
-    nftables: { rule?: { handle: number; expr: object[] } }[];
-  };
-  const rule = json.nftables.find((o) => o.rule?.handle === handle)?.rule;
-  assert.ok(rule, `rule ${handle} of ${name} in nft -j`);
-  const matches = rule.expr.filter((e) => "match" in e);
-  const insert = { family: fam, table: "calico", chain: name, handle, comment: `${NFT_COUNTER} ${handle}` };
-  const script = { nftables: [{ insert: { rule: { ...insert, expr: [...matches, { counter: null }] } } }] };
-  await exec(ns, "nft", "-j", JSON.stringify(script));
-  return 0;
+  assert.ok(rule.packets !== undefined, `the rule has no counter: ${rule.text}`);
+  return rule.packets;
 }
 
 /** This mode's one of the two (a pattern in each mode's syntax, say). */

@@ -3,7 +3,10 @@
 // each node namespace. The verdict comes from real connections.
 
 import assert from "node:assert/strict";
-import { rmSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import {
   exec,
@@ -179,8 +182,22 @@ describe("felix end to end", skipIf(skip), () => {
   });
 
   test("felix-dump diff --live: 0 in sync, 1 with the differences after tampering", async () => {
+    // nftables mode: our tables are read over netlink, as the agent reads them: an nft that refuses `-j` is not asked.
+    const noJson = mkdtempSync(join(tmpdir(), "fx-nft-no-json-"));
+    const nftPath = execFileSync("sh", ["-c", "command -v nft"], { encoding: "utf8" }).trim();
+    writeFileSync(
+      join(noJson, "nft"),
+      `#!/bin/sh\nfor a in "$@"; do [ "$a" = -j ] && { echo "nft -j asked" >&2; exit 99; }; done\nexec ${nftPath} "$@"\n`,
+      { mode: 0o755 },
+    );
+    const env = { ...process.env, PATH: `${noJson}:${process.env.PATH}` };
     const dump = (n: TopoNode) =>
-      topo.spawn(n, process.execPath, [FELIX_DUMP, "diff", "--live", "--resources", dir.path, "--node-name", n.name]);
+      topo.spawn(
+        n,
+        process.execPath,
+        [FELIX_DUMP, "diff", "--live", "--resources", dir.path, "--node-name", n.name],
+        env,
+      );
     const ok = dump(n1);
     assert.equal(await ok.exited, 0, ok.output());
     assert.match(ok.output(), /in sync/);
@@ -196,6 +213,7 @@ describe("felix end to end", skipIf(skip), () => {
         : /iptables v4 filter: cali-wl-to-host: differs/,
     );
     assert.match(bad.output(), /route: 10\.65\.2\.0\/24: missing/);
+    rmSync(noJson, { recursive: true });
     await programBoth();
   });
 

@@ -167,7 +167,7 @@ describe("Felix's protections end to end", skipIf(skip), () => {
 
     const dropRule = {
       iptables: /DROP VXLAN encapped packets originating in workloads/,
-      nftables: /udp dport 4789 drop/,
+      nftables: /udp dport 4789 counter drop/,
     };
     const fwChain = `cali-fw-${mallory.hostIface}`;
     const dropsBefore = await ruleCounter(nodes[0].netns, "filter", fwChain, dropRule);
@@ -263,11 +263,14 @@ describe("Felix's protections end to end", skipIf(skip), () => {
         iptables: /Allow IPIP packets from Calico hosts/,
         nftables: /ipencap ip saddr @\S+ .*accept/,
       };
-      const fromOthers = { iptables: /DROP IPIP packets from non-Calico hosts/, nftables: /l4proto ipencap drop/ };
+      const fromOthers = {
+        iptables: /DROP IPIP packets from non-Calico hosts/,
+        nftables: /l4proto ipencap counter drop/,
+      };
       const fw = () =>
         ruleCounter(ns, "filter", `cali-fw-${mallory.hostIface}`, {
           iptables: /DROP IPinIP encapped packets/,
-          nftables: /l4proto ipencap drop/,
+          nftables: /l4proto ipencap counter drop/,
         });
       const [a0, d0, w0] = [await rule(fromCalico), await rule(fromOthers), await fw()];
       // An IP-in-IP packet: the kernel adds the outer header (protocol 4); the payload is an inner IPv4 header.

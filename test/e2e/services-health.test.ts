@@ -134,7 +134,7 @@ describe(`health check node port and /healthz (${TEST_PROXYMODE} proxy mode)`, s
     const guard =
       TEST_DATAPLANE === "iptables"
         ? /! -s 127\.0\.0\.0\/8 -d 127\.0\.0\.0\/8 .*! --ctstate RELATED,ESTABLISHED,DNAT -j DROP/
-        : /ip saddr != 127\.0\.0\.0\/8 ip daddr 127\.0\.0\.0\/8 ct state ! established,related ct status ! dnat drop/;
+        : /ip saddr != 127\.0\.0\.0\/8 ip daddr 127\.0\.0\.0\/8 ct state ! established,related ct status ! dnat counter drop/;
     assert.ok(
       rules.some((r) => guard.test(r)),
       `cali-FIREWALL drops 127/8 from elsewhere:\n${rules.join("\n")}`,

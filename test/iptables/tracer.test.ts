@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { Tracer, tokenize, UnsupportedRule } from "../../iptables/tracer.js";
+import { Tracer } from "../../iptables/tracer.js";
+import { tokenize, UnsupportedRule } from "../../iptables/tracer-rule.js";
 
 const env = { localAddresses: ["172.18.0.1"], ipsets: { pods: ["10.65.0.0/16"] } };
 const pkt = { src: "10.65.1.2", dst: "10.96.0.1", dport: 80, protocol: "tcp" as const };

@@ -81,8 +81,8 @@ export function blockedOutputDesired(): {
   const d = smallDesired();
   const out = tables({
     filter: {
-      chains: [chain("cali-OUTPUT", r("ip daddr @cali40s.blocked drop", "o1"))],
-      hooks: { OUTPUT: { insert: [r("jump filter-cali-OUTPUT", "h3")], append: [] } },
+      chains: [chain("cali-OUTPUT", r("ip daddr @cali40s.blocked counter drop", "o1"))],
+      hooks: { OUTPUT: { insert: [r("counter jump filter-cali-OUTPUT", "h3")], append: [] } },
     },
   }).filter;
   return {

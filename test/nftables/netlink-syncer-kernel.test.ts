@@ -9,12 +9,15 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { after, before, describe, test } from "node:test";
+import type { DesiredState } from "../../calc-graph/desired-state.js";
 import { ExecNftBackend } from "../../nftables/backend.js";
+import { countersFromJson } from "../../nftables/counters.js";
 import { NetlinkNftBackend } from "../../nftables/netlink/backend.js";
 import { RelayTransport } from "../../nftables/netlink/relay.js";
 import { desiredView } from "../../nftables/plan.js";
 import { NftTableSyncer } from "../../nftables/table-syncer.js";
 import { parseNftJson } from "../../nftables/view.js";
+import { diffNftTable } from "../../src/dump/live-diff-nft.js";
 import { skipIf } from "../helpers/skip.js";
 import { createNetns, deleteNetns, netnsSkipReason } from "../routes/netns.js";
 import { blockedOutputDesired, SEND_UDP, smallDesired } from "./fixtures.js";
@@ -65,6 +68,31 @@ describe("the nft syncer writing and reading over netlink", { ...skipIf(skip), t
     assert.deepEqual(await kernel(), plainView(desiredView("ip", { tables: t, sets: blocked("127.0.0.0/24") })));
   });
 
+  test("counter values are not drift: a refresh after traffic writes nothing, over netlink or nft -j", async () => {
+    nft("flush", "ruleset");
+    const { tables: t, sets: blocked } = blockedOutputDesired();
+    const want = blocked("127.0.0.5");
+    const syncer = new NftTableSyncer(b, { retries: 0 });
+    await syncer.apply(t, want);
+    for (let i = 0; i < 3; i++) assert.notEqual(sh("python3", ...SEND_UDP).status, 0, "dropped");
+    assert.match(nft("list", "table", "ip", "calico"), /@cali40s\.blocked counter packets 3 bytes \d+ drop/);
+    // The counters as felix-dump hits reads them: over netlink, the same as nft -j gives.
+    const counters = await b.readCounters();
+    assert.deepEqual(counters, countersFromJson((await b.list()) as string));
+    assert.deepEqual(
+      counters?.find((c) => c.hash === "o1"),
+      { chain: "filter-cali-OUTPUT", hash: "o1", packets: 3, bytes: 3 * 29 },
+      "three 29-byte datagrams (20 IP + 8 UDP + 1)",
+    );
+    syncer.invalidate();
+    const viaNetlink = await syncer.apply(t, want);
+    assert.equal(viaNetlink.via, "none", "the netlink read-back saw no difference");
+    const exec = new NftTableSyncer(new ExecNftBackend("ip", ["ip", "netns", "exec", ns]), { retries: 0 });
+    const viaJson = await exec.apply(t, want);
+    assert.equal(viaJson.via, "none", "the nft -j read-back saw no difference");
+    assert.equal(viaJson.bytesWritten, 0);
+  });
+
   test("drift made with nft is repaired from the netlink read-back", async () => {
     nft("flush", "ruleset");
     nft("add", "table", "ip", "filter");
@@ -84,6 +112,20 @@ describe("the nft syncer writing and reading over netlink", { ...skipIf(skip), t
     nft("add", "chain", "ip", "calico", "filter-cali-stale");
     const want = plainView(desiredView("ip", d));
     assert.notDeepEqual(plainView(await b.readView()), want);
+    // felix-dump diff --live reads over netlink now: the same differences as from nft -j.
+    const state = { iptables: { ipv4: d.tables }, ipsets: d.sets, nftObjects: {} } as unknown as DesiredState;
+    const drift = diffNftTable(state, "ip", await b.readView());
+    assert.deepEqual(
+      drift.map((x) => `${x.item}: ${x.problem}`),
+      [
+        "set cali40n.web: 0 elements missing, 1 extra",
+        "set cali40s.frontend: 1 elements missing, 0 extra",
+        "chain filter-FORWARD: hook filter forward 0, want filter forward 0",
+        "chain filter-cali-fw-cali1234: rules differ (1 missing, 0 extra or foreign)",
+        "chain filter-cali-stale: stale",
+      ],
+    );
+    assert.deepEqual(diffNftTable(state, "ip", parseNftJson((await b.list()) as string)), drift);
     syncer.invalidate();
     const res = await syncer.apply(d.tables, d.sets);
     assert.equal(res.chainsDeleted, 1);
@@ -92,6 +134,7 @@ describe("the nft syncer writing and reading over netlink", { ...skipIf(skip), t
     assert.equal(res.via, "nft", "a base chain's policy is re-declared by nft -f");
     assert.deepEqual(await kernel(), want);
     assert.deepEqual(plainView(await b.readView()), want, "the netlink read-back agrees");
+    assert.deepEqual(diffNftTable(state, "ip", await b.readView()), []);
     assert.match(nft("list", "table", "ip", "filter"), /chain theirs/, "a foreign table stays");
 
     // Without base chains in the drift, the repair goes over netlink.

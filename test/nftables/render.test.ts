@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { Actions, match, NO_MATCH, type Rule, rule } from "../../model/rule.js";
+import { Actions, match, NO_MATCH, type Rule, rule, uncountedRule } from "../../model/rule.js";
 import type { RuleContext } from "../../model/rule-renderer.js";
 import { NFT_RULES, NftUnsupportedError, nftRenderedRule, nftRuleBody } from "../../nftables/render.js";
 
@@ -19,9 +19,12 @@ describe("nft rule bodies", () => {
     const m = match().sourceNet("10.0.0.0/8").destNet("10.1.0.0/16", true).inInterface("cali+").outInterface("eth0");
     assert.equal(
       body(rule(m.protocol("tcp").build(), Actions.accept)),
-      'ip saddr 10.0.0.0/8 ip daddr != 10.1.0.0/16 iifname "cali*" oifname "eth0" meta l4proto tcp accept',
+      'ip saddr 10.0.0.0/8 ip daddr != 10.1.0.0/16 iifname "cali*" oifname "eth0" meta l4proto tcp counter accept',
     );
-    assert.equal(body(rule(match().sourceNet("fd00::/64").build(), Actions.drop), V6), "ip6 saddr fd00::/64 drop");
+    assert.equal(
+      body(rule(match().sourceNet("fd00::/64").build(), Actions.drop), V6),
+      "ip6 saddr fd00::/64 counter drop",
+    );
   });
 
   it("ip sets by direction, with negation, named port and ip,port,ip sets", () => {
@@ -37,32 +40,44 @@ describe("nft rule bodies", () => {
     assert.equal(
       body(r),
       "ip saddr @cali40s.abc ip daddr . meta l4proto . th dport @cali40n.def ip daddr != @cali40x " +
-        "ip daddr . meta l4proto . th dport . ip saddr @cali40lb return",
+        "ip daddr . meta l4proto . th dport . ip saddr @cali40lb counter return",
     );
   });
 
   it("ports: multiport lists and ranges, single ports, on the rule's protocol", () => {
     assert.equal(
       body(rule(match().protocol("tcp").destPorts("80,443:450").build(), Actions.accept)),
-      "tcp dport { 80, 443-450 } accept",
+      "tcp dport { 80, 443-450 } counter accept",
     );
-    assert.equal(body(rule(match().protocol("udp").destPorts("53").build(), Actions.accept)), "udp dport 53 accept");
+    assert.equal(
+      body(rule(match().protocol("udp").destPorts("53").build(), Actions.accept)),
+      "udp dport 53 counter accept",
+    );
     assert.equal(
       body(rule(match().protocol("udp").destPort("udp", 4789).build(), Actions.notrack)),
-      "udp dport 4789 notrack",
+      "udp dport 4789 counter notrack",
     );
   });
 
   it("the forms nft lists: protocol implied by ports, hosts without /32, marks with a prefix mask", () => {
     assert.equal(
       body(rule(match().protocol("tcp").ipSet("cali40n:x", "dst,dst").build(), Actions.accept)),
-      "ip daddr . meta l4proto . tcp dport @cali40n.x accept",
+      "ip daddr . meta l4proto . tcp dport @cali40n.x counter accept",
     );
-    assert.equal(body(rule(match().protocol("tcp").build(), Actions.accept)), "meta l4proto tcp accept");
-    assert.equal(body(rule(match().destNet("10.0.0.1/32").build(), Actions.drop)), "ip daddr 10.0.0.1 drop");
-    assert.equal(body(rule(match().destNet("::1/128", true).build(), Actions.drop), V6), "ip6 daddr != ::1 drop");
-    assert.equal(body(rule(match().mark(0xc7800000, 0xff800000).build(), Actions.drop)), "meta mark 0xc7800000/9 drop");
-    assert.equal(body(rule(match().mark(0, 0xff800000, true).build(), Actions.drop)), "meta mark != 0x00000000/9 drop");
+    assert.equal(body(rule(match().protocol("tcp").build(), Actions.accept)), "meta l4proto tcp counter accept");
+    assert.equal(body(rule(match().destNet("10.0.0.1/32").build(), Actions.drop)), "ip daddr 10.0.0.1 counter drop");
+    assert.equal(
+      body(rule(match().destNet("::1/128", true).build(), Actions.drop), V6),
+      "ip6 daddr != ::1 counter drop",
+    );
+    assert.equal(
+      body(rule(match().mark(0xc7800000, 0xff800000).build(), Actions.drop)),
+      "meta mark 0xc7800000/9 counter drop",
+    );
+    assert.equal(
+      body(rule(match().mark(0, 0xff800000, true).build(), Actions.drop)),
+      "meta mark != 0x00000000/9 counter drop",
+    );
   });
 
   it("marks, conntrack states in nft's order, addrtype, icmpv6, rpfilter, random", () => {
@@ -73,7 +88,7 @@ describe("nft rule bodies", () => {
           Actions.drop,
         ),
       ),
-      "meta mark & 0x00010000 == 0x00010000 meta mark & 0x00020000 != 0x00000000 ct state established,related drop",
+      "meta mark & 0x00010000 == 0x00010000 meta mark & 0x00020000 != 0x00000000 ct state established,related counter drop",
     );
     assert.equal(
       body(
@@ -82,29 +97,32 @@ describe("nft rule bodies", () => {
           Actions.masquerade(),
         ),
       ),
-      'oifname "vxlan.calico" fib saddr . oif type != local fib saddr type local masquerade',
+      'oifname "vxlan.calico" fib saddr . oif type != local fib saddr type local counter masquerade',
     );
-    assert.equal(body(rule(match().destAddrTypeLocal().build(), Actions.accept)), "fib daddr type local accept");
+    assert.equal(
+      body(rule(match().destAddrTypeLocal().build(), Actions.accept)),
+      "fib daddr type local counter accept",
+    );
     assert.equal(
       body(rule(match().protocol("ipv6-icmp").icmpv6Type(135).build(), Actions.accept), V6),
-      "icmpv6 type nd-neighbor-solicit accept",
+      "icmpv6 type nd-neighbor-solicit counter accept",
     );
-    assert.equal(body(rule(match().rpfFailed().build(), Actions.drop)), "fib saddr . mark . iif oif 0 drop");
+    assert.equal(body(rule(match().rpfFailed().build(), Actions.drop)), "fib saddr . mark . iif oif 0 counter drop");
     assert.equal(
       body(rule(match().randomOneOf(3).build(), Actions.jump("cali-SEP-X")), NAT4),
-      "numgen random mod 3 0 jump nat-cali-SEP-X",
+      "numgen random mod 3 0 counter jump nat-cali-SEP-X",
     );
   });
 
   it("actions: chains within the table, marks as mark arithmetic, reject, NAT, no target", () => {
-    assert.equal(body(rule(NO_MATCH, Actions.goto("cali-fw-x"))), "goto filter-cali-fw-x");
-    assert.equal(body(rule(NO_MATCH, Actions.setMark(0x10000))), "meta mark set meta mark | 0x00010000");
-    assert.equal(body(rule(NO_MATCH, Actions.clearMark(0x30000))), "meta mark set meta mark & 0xfffcffff");
+    assert.equal(body(rule(NO_MATCH, Actions.goto("cali-fw-x"))), "counter goto filter-cali-fw-x");
+    assert.equal(body(rule(NO_MATCH, Actions.setMark(0x10000))), "counter meta mark set meta mark | 0x00010000");
+    assert.equal(body(rule(NO_MATCH, Actions.clearMark(0x30000))), "counter meta mark set meta mark & 0xfffcffff");
     assert.equal(
       body(rule(NO_MATCH, Actions.setMaskedMark(0x800000, 0xff800000))),
-      "meta mark set meta mark & 0x00ffffff | 0x00800000",
+      "counter meta mark set meta mark & 0x00ffffff | 0x00800000",
     );
-    assert.equal(body(rule(NO_MATCH, Actions.reject(4))), "reject");
+    assert.equal(body(rule(NO_MATCH, Actions.reject(4))), "counter reject");
     assert.equal(
       body(
         rule(
@@ -113,20 +131,36 @@ describe("nft rule bodies", () => {
         ),
         NAT4,
       ),
-      "meta l4proto udp masquerade to :1024-4788 fully-random",
+      "meta l4proto udp counter masquerade to :1024-4788 fully-random",
     );
     assert.equal(
       body(
         rule(match().protocol("tcp").build(), Actions.snat("192.0.2.1", { toPorts: { first: 100, last: 200 } })),
         NAT4,
       ),
-      "meta l4proto tcp snat to 192.0.2.1:100-200",
+      "meta l4proto tcp counter snat to 192.0.2.1:100-200",
     );
     assert.equal(
       body(rule(match().protocol("tcp").build(), Actions.dnat("fd00::1", 8080)), { family: 6, table: "nat" }),
-      "meta l4proto tcp dnat to [fd00::1]:8080",
+      "meta l4proto tcp counter dnat to [fd00::1]:8080",
     );
+    // A rule without a target is only a counter; every other one counts before its action, as Felix renders it.
     assert.equal(body(rule(NO_MATCH, Actions.none)), "counter");
+    // kube-proxy's dispatch statements carry none, as kube-proxy renders them.
+    assert.equal(
+      body(rule(NO_MATCH, Actions.vmap("daddr.proto.dport", "service-ips")), NAT4),
+      "ip daddr . meta l4proto . th dport vmap @service-ips",
+    );
+    assert.equal(
+      body(rule(NO_MATCH, Actions.randomGoto(["a", "b"])), NAT4),
+      "numgen random mod 2 vmap { 0 : goto nat-a, 1 : goto nat-b }",
+    );
+    assert.equal(body(rule(NO_MATCH, Actions.setUpdate("affinity-x")), NAT4), "update @affinity-x { ip saddr }");
+    // And so do the rest of kube-proxy's rules (built with uncountedRule).
+    assert.equal(
+      body(uncountedRule(match().protocol("tcp").build(), Actions.dnat("10.0.0.1", 80)), NAT4),
+      "meta l4proto tcp dnat to 10.0.0.1:80",
+    );
   });
 });
 
@@ -135,7 +169,7 @@ describe("nft hash comment", () => {
     const r = rule(match().protocol("tcp").build(), Actions.accept, "a comment nft has no room for");
     const b = NFT_RULES.body(r, V4);
     const out = NFT_RULES.rendered(r, b, "abcdefghijklmnop", V4);
-    assert.equal(out.text, 'meta l4proto tcp accept comment "cali:abcdefghijklmnop"');
+    assert.equal(out.text, 'meta l4proto tcp counter accept comment "cali:abcdefghijklmnop"');
     assert.equal(out.hash, "abcdefghijklmnop");
     assert.equal(nftRenderedRule("", "abcdefghijklmnop").text, 'comment "cali:abcdefghijklmnop"');
   });
@@ -178,9 +212,12 @@ describe("what nft cannot express (or hostile text) throws, never renders", () =
 
 describe("nft rule bodies: Calico's rule fields", () => {
   it("notProtocol, negated and source port lists", () => {
-    assert.equal(body(rule(match().protocol("udp", true).build(), Actions.drop)), "meta l4proto != udp drop");
+    assert.equal(body(rule(match().protocol("udp", true).build(), Actions.drop)), "meta l4proto != udp counter drop");
     const ports = match().protocol("udp").sourcePorts("53,1000:2000").destPorts("100:110,120", true).build();
-    assert.equal(body(rule(ports, Actions.drop)), "udp sport { 53, 1000-2000 } udp dport != { 100-110, 120 } drop");
+    assert.equal(
+      body(rule(ports, Actions.drop)),
+      "udp sport { 53, 1000-2000 } udp dport != { 100-110, 120 } counter drop",
+    );
   });
 
   it("ICMP and ICMPv6 types and codes by nft's names; a negated type with code as a concatenation", () => {
@@ -195,12 +232,12 @@ describe("nft rule bodies: Calico's rule fields", () => {
         ),
         family === 4 ? V4 : V6,
       );
-    assert.equal(icmp(4, 8, 0), "icmp type echo-request icmp code net-unreachable accept");
-    assert.equal(icmp(4, 3, undefined, true), "icmp type != destination-unreachable accept");
-    assert.equal(icmp(4, 200, 7), "icmp type 200 icmp code 7 accept");
+    assert.equal(icmp(4, 8, 0), "icmp type echo-request icmp code net-unreachable counter accept");
+    assert.equal(icmp(4, 3, undefined, true), "icmp type != destination-unreachable counter accept");
+    assert.equal(icmp(4, 200, 7), "icmp type 200 icmp code 7 counter accept");
     assert.equal(
       icmp(6, 1, 4, true),
-      "icmpv6 type . icmpv6 code != { destination-unreachable . port-unreachable } accept",
+      "icmpv6 type . icmpv6 code != { destination-unreachable . port-unreachable } counter accept",
     );
     assert.throws(
       () => body(rule(match().icmpType(6, 128).build(), Actions.accept), V4),
@@ -212,7 +249,7 @@ describe("nft rule bodies: Calico's rule fields", () => {
   it("LOG as nft's log statement at level notice; a prefix nft's quotes cannot hold is refused", () => {
     assert.equal(
       body(rule(match().protocol("tcp").build(), Actions.log("calico-packet"))),
-      'meta l4proto tcp log prefix "calico-packet: " level notice',
+      'meta l4proto tcp counter log prefix "calico-packet: " level notice',
     );
     assert.throws(() => body(rule(NO_MATCH, Actions.log('x" accept'))), NftUnsupportedError);
   });

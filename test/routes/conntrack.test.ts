@@ -11,7 +11,7 @@ import { FakeIpsetBackend } from "../../iptables/ipset-backend.js";
 import { IpsetSyncer } from "../../iptables/ipset-syncer.js";
 import { TableSyncer } from "../../iptables/table-syncer.js";
 import { FakeConntrack, movedWorkloadAddresses } from "../../routes/conntrack.js";
-import { FakeNetlinkRoutes } from "../../routes/netlink-routes.js";
+import { FakeNetlinkRoutes } from "../../routes/fake-netlink-routes.js";
 import type { Route } from "../../routes/route.js";
 import { RouteReconciler } from "../../routes/route-reconciler.js";
 import { Dataplane } from "../../src/dataplane.js";

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { dirname, join } from "node:path";
 import { describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { FakeNetlinkRoutes } from "../../routes/netlink-routes.js";
+import { FakeNetlinkRoutes } from "../../routes/fake-netlink-routes.js";
 import type { Route } from "../../routes/route.js";
 import { RouteReconciler } from "../../routes/route-reconciler.js";
 import { skipIf } from "../helpers/skip.js";

@@ -10,7 +10,7 @@ import { FakeIptablesBackend } from "../../iptables/fake-backend.js";
 import { FakeIpsetBackend } from "../../iptables/ipset-backend.js";
 import { IpsetSyncer } from "../../iptables/ipset-syncer.js";
 import { TableSyncer } from "../../iptables/table-syncer.js";
-import { FakeNetlinkRoutes } from "../../routes/netlink-routes.js";
+import { FakeNetlinkRoutes } from "../../routes/fake-netlink-routes.js";
 import { RouteReconciler } from "../../routes/route-reconciler.js";
 import { Dataplane } from "../../src/dataplane.js";
 import { namespace, pod, policy } from "../calc-graph/fixtures.js";
