@@ -45,12 +45,33 @@ export interface AgentOptions {
   /** Random changes before the daemon's RSS is read again. */
   readonly churn: number;
   readonly kubernetes: boolean;
+  /** Another build's felix.js (default FXBENCH_FELIX, else this one). */
+  readonly felix?: string;
+  /** Node flags before felix.js (bench/agent-memory.ts compares V8 flags). */
+  readonly nodeArgs?: readonly string[];
+  /** More environment for felix. */
+  readonly env?: NodeJS.ProcessEnv;
+  /** Told the daemon's memory once programmed and after the churn. */
+  readonly onMemory?: (stage: "cold" | "churned", m: AgentMemory) => void;
+}
+
+/** A daemon's memory from /proc/<pid>/status, MB. */
+export interface AgentMemory {
+  readonly rssMB: number;
+  readonly hwmMB: number;
+  readonly anonMB: number;
+  readonly fileMB: number;
+  /** CPU time the process has used (user + system), s. */
+  readonly cpuS: number;
+  readonly pid: number;
 }
 
 export interface DaemonFigures {
   /** Spawn → first programmed. */
   readonly coldMs: number;
   readonly rssColdMB: number;
+  /** VmHWM when the first snapshot is programmed. */
+  readonly hwmColdMB?: number;
   readonly kinds: Partial<Record<ChangeKind, Dist>>;
   /** Of each change's latency, the dataplane apply (the rest: datastore, graph, logging). */
   readonly applyKinds: Partial<Record<ChangeKind, Dist>>;
@@ -63,7 +84,7 @@ export interface AgentFigures {
   readonly files: number;
   readonly bytes: number;
   /** Median of `runs` (and the best); the highest peak RSS. */
-  readonly once?: { ms: number; minMs?: number; runs?: number; peakRssMB: number; exit: number | null };
+  readonly once?: { ms: number; minMs?: number; runs?: number; peakRssMB: number; cpuS?: number; exit: number | null };
   readonly daemon?: DaemonFigures;
   /** `listMs`: the cluster's LIST alone (bench/list-time.ts), which the cold start's target allows for. */
   readonly kubernetes?: DaemonFigures & { createMs: number; listMs?: number };
@@ -96,6 +117,7 @@ function felixEnv(o: AgentOptions): NodeJS.ProcessEnv {
     FELIX_IPTABLESREFRESHINTERVAL: "0",
     FELIX_HEALTHENABLED: "false",
     FELIX_LOGSEVERITYSCREEN: "info",
+    ...o.env,
   };
 }
 
@@ -103,8 +125,9 @@ function felixEnv(o: AgentOptions): NodeJS.ProcessEnv {
 async function once(ns: string, dir: string, o: AgentOptions): Promise<NonNullable<AgentFigures["once"]>> {
   const wrapper =
     "import resource,subprocess,sys\nr=subprocess.run(sys.argv[1:])\n" +
-    "sys.stderr.write('MAXRSS %d\\n' % resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\nsys.exit(r.returncode)";
-  const args = ["netns", "exec", ns, "python3", "-c", wrapper, process.execPath, FELIX];
+    "u=resource.getrusage(resource.RUSAGE_CHILDREN)\n" +
+    "sys.stderr.write('MAXRSS %d CPU %.2f\\n' % (u.ru_maxrss, u.ru_utime + u.ru_stime))\nsys.exit(r.returncode)";
+  const args = ["netns", "exec", ns, "python3", "-c", wrapper, process.execPath, ...felixArgv(o)];
   args.push("--datastore", "file", "--resources", dir, "--node-name", LOCAL_NODE, "--once", "--log-format", "json");
   const t0 = performance.now();
   const c = spawn("ip", args, { env: felixEnv(o), stdio: ["ignore", "ignore", "pipe"] });
@@ -112,9 +135,14 @@ async function once(ns: string, dir: string, o: AgentOptions): Promise<NonNullab
   c.stderr.on("data", (d) => (err += d));
   const exit = await new Promise<number | null>((r) => c.on("close", r));
   const ms = performance.now() - t0;
-  const kb = Number(/MAXRSS (\d+)/.exec(err)?.[1] ?? Number.NaN);
+  const [, kb, cpuS] = /MAXRSS (\d+) CPU ([\d.]+)/.exec(err) ?? [];
   if (exit !== 0) progress(`felix --once exited ${exit}: ${err.slice(-500)}`);
-  return { ms, peakRssMB: kb / 1024, exit };
+  return { ms, peakRssMB: Number(kb ?? Number.NaN) / 1024, cpuS: Number(cpuS ?? Number.NaN), exit };
+}
+
+/** node's argv: the flags, then felix.js. */
+function felixArgv(o: AgentOptions): string[] {
+  return [...(o.nodeArgs ?? []), o.felix ?? FELIX];
 }
 
 /** A felix daemon and its log lines. */
@@ -133,10 +161,14 @@ class Agent {
   readonly exited: Promise<number | null>;
 
   constructor(ns: string, args: string[], o: AgentOptions) {
-    this.child = spawn("ip", ["netns", "exec", ns, process.execPath, FELIX, ...args, "--log-format", "json"], {
-      env: felixEnv(o),
-      stdio: ["ignore", "ignore", "pipe"], // the log goes to stderr
-    });
+    this.child = spawn(
+      "ip",
+      ["netns", "exec", ns, process.execPath, ...felixArgv(o), ...args, "--log-format", "json"],
+      {
+        env: felixEnv(o),
+        stdio: ["ignore", "ignore", "pipe"], // the log goes to stderr
+      },
+    );
     this.exited = new Promise((r) => this.child.on("close", r));
     const tee = process.env.FXBENCH_FELIX_LOG;
     createInterface({ input: this.child.stderr! }).on("line", (line) => {
@@ -176,11 +208,21 @@ class Agent {
     });
   }
 
-  /** VmRSS and VmHWM of the node process (`ip netns exec` execs it in place). */
-  rss(): { rssMB: number; hwmMB: number } {
+  /** VmRSS and VmHWM of the node process (`ip netns exec` execs it in place); RSS split anonymous / file. */
+  rss(): AgentMemory {
     const s = readFileSync(`/proc/${this.child.pid}/status`, "utf8");
-    const kb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(s)?.[1] ?? Number.NaN);
-    return { rssMB: kb("VmRSS") / 1024, hwmMB: kb("VmHWM") / 1024 };
+    const kb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(s)?.[1] ?? Number.NaN) / 1024;
+    // utime and stime: fields 14 and 15 of /proc/<pid>/stat, after the parenthesised command, in clock ticks (100/s).
+    const stat = readFileSync(`/proc/${this.child.pid}/stat`, "utf8").split(") ")[1].split(" ");
+    const cpuS = (Number(stat[11]) + Number(stat[12])) / 100;
+    return {
+      rssMB: kb("VmRSS"),
+      hwmMB: kb("VmHWM"),
+      anonMB: kb("RssAnon"),
+      fileMB: kb("RssFile"),
+      cpuS,
+      pid: this.child.pid!,
+    };
   }
 
   async stop(): Promise<void> {
@@ -221,7 +263,9 @@ async function sampleChanges(
     for (let j = 0; j < 10; j++) burst.push(...cluster.randomChange());
     await agent.programmed(await write(burst));
   }
-  return { kinds, applyKinds, churn: o.churn, rssAfterChurnMB: agent.rss().rssMB };
+  const m = agent.rss();
+  o.onMemory?.("churned", m);
+  return { kinds, applyKinds, churn: o.churn, rssAfterChurnMB: m.rssMB };
 }
 
 async function daemonRun(
@@ -232,10 +276,14 @@ async function daemonRun(
 ): Promise<DaemonFigures> {
   const first = await agent.programmed(0, 30 * 60_000);
   const coldMs = first - agent.t0;
-  const rssColdMB = agent.rss().rssMB;
-  progress(`  daemon programmed in ${coldMs.toFixed(0)} ms, RSS ${rssColdMB.toFixed(0)} MB`);
+  const m = agent.rss();
+  o.onMemory?.("cold", m);
+  const { rssMB: rssColdMB, hwmMB: hwmColdMB } = m;
+  progress(
+    `  daemon programmed in ${coldMs.toFixed(0)} ms, RSS ${rssColdMB.toFixed(0)} MB, VmHWM ${hwmColdMB.toFixed(0)} MB`,
+  );
   const changes = await sampleChanges(agent, cluster, o, write);
-  return { coldMs, rssColdMB, ...changes, peakRssMB: agent.rss().hwmMB };
+  return { coldMs, rssColdMB, hwmColdMB, ...changes, peakRssMB: agent.rss().hwmMB };
 }
 
 /** The file datastore: --once, then the daemon. */
@@ -267,6 +315,7 @@ export async function fileDatastoreRuns(
       minMs: Math.min(...runs.map((r) => r.ms)),
       runs: runs.length,
       peakRssMB: Math.max(...runs.map((r) => r.peakRssMB)),
+      cpuS: dist(runs.map((r) => r.cpuS ?? Number.NaN)).p50,
       exit: runs.find((r) => r.exit !== 0)?.exit ?? 0,
     };
     const ns = netns.create();

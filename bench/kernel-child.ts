@@ -122,7 +122,8 @@ async function ours(job: ChildJob): Promise<OursResult> {
   );
   const steps = instrument((kernel.dataplane as unknown as { o: DataplaneOptions }).o);
   try {
-    // Cold start: graph, then the whole state into the empty namespace.
+    // Cold start: graph, then the whole state into the empty namespace; the heap bounded as felix does (src/heap.ts).
+    limitHeapGrowth(job.heapGrowthPercent);
     const g0 = performance.now();
     const graph = new CalcGraph(graphConfig(job));
     const state = graph.apply(cluster.updates);
@@ -132,8 +133,6 @@ async function ours(job: ChildJob): Promise<OursResult> {
     const a0 = performance.now();
     const r = await kernel.dataplane.apply(state);
     const applyMs = performance.now() - a0;
-    // The daemon's heap setting from its first programmed snapshot on (src/heap.ts).
-    limitHeapGrowth(job.heapGrowthPercent);
     for (const w of r.warnings.slice(0, 3)) log(`warning: ${w}`);
     const cold: ColdKernel = {
       generateMs,

@@ -526,15 +526,14 @@ function coldBreakdown(o: Options, cluster: SyntheticCluster, timed: boolean) {
 function graphPhases(cluster: SyntheticCluster, o: Options, result: PresetResult): Mem | undefined {
   const phases = new Set(o.only);
   const preset = result.preset;
-  limitHeapGrowth(0);
+  // The agent's heap setting, from its start on (src/heap.ts; no kernel here).
+  limitHeapGrowth(o.heapGrowthPercent);
   result.cold = coldStart(o, cluster);
   progress(`${preset}: cold start ${result.cold.graphMs.toFixed(0)} ms`);
   // The inputs alone, now that the timed graph is garbage; then a second graph carries on.
   const memInputs = memory();
   const { graph, breakdown } = coldBreakdown(o, cluster, o.breakdown && phases.has("cold"));
   result.cold.breakdown = breakdown;
-  // The daemon's heap setting from its first programmed snapshot on (src/heap.ts; no kernel here).
-  limitHeapGrowth(o.heapGrowthPercent);
   const memCold = memory();
   result.memory = {
     inputs: memInputs,

@@ -10,9 +10,11 @@ export const DEFAULT_HEAP_GROWTH_PERCENT = 40;
 
 /**
  * Sets the growth percentage for every later heap limit (0: V8's own
- * heuristics). The agent sets it once its start-up snapshot is programmed:
- * start-up grows the heap from nothing, and bounding each step of that
- * growth would only add full collections to it.
+ * heuristics). The agent sets it as it starts, `--once` too: left to V8, the
+ * start-up let garbage reach ~100 MB over the ~200 MB live at the large
+ * preset, and the limit it reached carried into the first changes. Bounded
+ * from the start: the peak 20-30 MB lower for ~8% more CPU in the cold start
+ * (bench/agent-memory.ts).
  */
 export function limitHeapGrowth(percent: number): void {
   setFlagsFromString(`--heap-growing-percent=${percent}`);

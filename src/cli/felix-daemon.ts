@@ -20,7 +20,6 @@ import { AgentStatus } from "../agent-status.js";
 import type { AgentConfig } from "../config.js";
 import { Daemon } from "../daemon.js";
 import type { KubeAccess } from "../datastore/kube-config.js";
-import { limitHeapGrowth } from "../heap.js";
 import type { HostAddressFeed } from "../host-addresses.js";
 import type { kernelDataplane } from "../kernel.js";
 import { KUBE_IPVS_DEVICE } from "../kernel-features.js";
@@ -152,8 +151,6 @@ export async function runDaemon(c: DaemonContext): Promise<void> {
       c.requestRestart();
     }
   };
-  // Heap growth is bounded once the first snapshot is programmed (src/heap.ts).
-  let heapBounded = false;
   daemon = new Daemon({
     graph: graphCfg,
     updates,
@@ -173,10 +170,6 @@ export async function runDaemon(c: DaemonContext): Promise<void> {
         status.applied(state, outcome, secs);
         proxyStatus?.applied(state, outcome);
         if (daemon && !(outcome instanceof Error)) denied?.applied(state, daemon.graph);
-        if (!heapBounded && !(outcome instanceof Error)) {
-          heapBounded = true;
-          limitHeapGrowth(cfg.heapGrowthPercent ?? 0);
-        }
       },
     },
     refreshIntervalSecs: cfg.iptablesRefreshInterval,

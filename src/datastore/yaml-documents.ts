@@ -11,6 +11,7 @@
 
 import { createRequire } from "node:module";
 import { CORE_SCHEMA, loadAll } from "js-yaml";
+import { detachStrings } from "./detach-strings.js";
 
 /**
  * The `yaml` package (some 70 modules), loaded the first time a text takes the exact path: plain
@@ -50,7 +51,11 @@ export function parseDocuments(text: string, file: string): DocumentsResult {
   return exactYaml(text, file);
 }
 
-/** js-yaml per document, so each document knows its line; undefined when it refuses (the exact path then reports). */
+/**
+ * js-yaml per document, so each document knows its line; undefined when it refuses (the exact path then reports).
+ * Its strings are detached from the text (detach-strings.ts); a plain document has no aliases, so it is a tree.
+ * The exact path's rare documents may share nodes through aliases and keep their views.
+ */
 function plainYaml(text: string): ParsedDocument[] | undefined {
   const starts = [0];
   for (const m of text.matchAll(DOC_START)) if (m.index > 0) starts.push(m.index);
@@ -63,7 +68,9 @@ function plainYaml(text: string): ParsedDocument[] | undefined {
     const piece = text.slice(starts[i], starts[i + 1] ?? text.length);
     try {
       const first = firstContentLine(piece);
-      loadAll(piece, (value) => docs.push({ value, line: line + first }), { schema: CORE_SCHEMA });
+      loadAll(piece, (value) => docs.push({ value: detachStrings(value), line: line + first }), {
+        schema: CORE_SCHEMA,
+      });
     } catch {
       return undefined;
     }
