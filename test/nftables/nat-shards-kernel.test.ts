@@ -66,6 +66,18 @@ table ip ${name} {
   chain PREROUTING { type nat hook prerouting priority ${prio}; policy accept; jump services; }
   chain OUTPUT { type nat hook output priority ${prio}; policy accept; jump services; }
 }`;
+/** A shard in kube-proxy's layout: its own `service-ips` map sending one service IP to its chain. */
+const MAP_SHARD = (name: string, prio: number, vip: string, to: string, c: string) => `
+table ip ${name} {
+  map service-ips { type ipv4_addr . inet_proto . inet_service : verdict; }
+  chain service-${c} { meta l4proto udp counter dnat to ${to}:53 comment "${c}"; }
+  chain services {
+    ip daddr . meta l4proto . th dport vmap @service-ips
+  }
+  chain PREROUTING { type nat hook prerouting priority ${prio}; policy accept; jump services; }
+  chain OUTPUT { type nat hook output priority ${prio}; policy accept; jump services; }
+}
+add element ip ${name} service-ips { ${vip} . udp . 53 : goto service-${c} }`;
 const RULES = `
 ${SHARD(
   "calico-nat",
@@ -86,26 +98,8 @@ table ip calico-nat-nodeports {
   chain OUTPUT { type nat hook output priority -90; policy accept; counter comment "np-out-reached";
     fib daddr type local udp dport 30053 counter dnat to 10.65.3.53:53 comment "np-out"; }
 }
-table ip calico-nat-2 {
-  map service-ips { type ipv4_addr . inet_proto . inet_service : verdict; }
-  chain service-a { meta l4proto udp counter dnat to 10.65.4.1:53 comment "m2-a"; }
-  chain services {
-    ip daddr . meta l4proto . th dport vmap @service-ips
-  }
-  chain PREROUTING { type nat hook prerouting priority -98; policy accept; jump services; }
-  chain OUTPUT { type nat hook output priority -98; policy accept; jump services; }
-}
-table ip calico-nat-3 {
-  map service-ips { type ipv4_addr . inet_proto . inet_service : verdict; }
-  chain service-b { meta l4proto udp counter dnat to 10.65.4.2:53 comment "m3-b"; }
-  chain services {
-    ip daddr . meta l4proto . th dport vmap @service-ips
-  }
-  chain PREROUTING { type nat hook prerouting priority -97; policy accept; jump services; }
-  chain OUTPUT { type nat hook output priority -97; policy accept; jump services; }
-}
-add element ip calico-nat-2 service-ips { 10.96.0.40 . udp . 53 : goto service-a }
-add element ip calico-nat-3 service-ips { 10.96.0.41 . udp . 53 : goto service-b }
+${MAP_SHARD("calico-nat-2", -98, "10.96.0.40", "10.65.4.1", "m2-a")}
+${MAP_SHARD("calico-nat-3", -97, "10.96.0.41", "10.65.4.2", "m3-b")}
 table ip calico-nat-post {
   chain POSTROUTING { type nat hook postrouting priority srcnat; policy accept;
     meta mark & 0x4000 == 0x4000 counter masquerade comment "masq"; }
