@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { CalcGraph, computeDesiredState, type GraphConfig } from "../../calc-graph/calc-graph.js";
+import type { DesiredState } from "../../calc-graph/desired-state.js";
 import type { ResourceUpdate } from "../../model/resource.js";
 import { renderState } from "./fixtures.js";
 
@@ -44,4 +45,21 @@ export function historyEndsInFinalState(
       assert.deepEqual(g.current.problems, fresh.problems);
     },
   );
+}
+
+/**
+ * Applies `updates` one at a time and asserts that `view` of the result equals
+ * `view` of a fresh graph of the final objects (for properties that compare
+ * more, or less, than renderState).
+ */
+export function assertOneByOneEndsAsFresh(
+  updates: readonly ResourceUpdate[],
+  view: (s: DesiredState) => unknown,
+  cfg: GraphConfig,
+): void {
+  const g = new CalcGraph(cfg);
+  for (const u of updates) g.apply([u]);
+  const fresh = new CalcGraph(cfg);
+  fresh.apply(finalObjects(updates));
+  assert.deepEqual(view(g.current), view(fresh.current));
 }

@@ -6,11 +6,11 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
-import { CalcGraph } from "../../../calc-graph/calc-graph.js";
 import type { DesiredState } from "../../../calc-graph/desired-state.js";
 import { ClusterIpClaims } from "../../../calc-graph/services/frontend-claims.js";
-import { type ResourceUpdate, resourceKey } from "../../../model/resource.js";
+import type { ResourceUpdate } from "../../../model/resource.js";
 import { node, update } from "../fixtures.js";
+import { assertOneByOneEndsAsFresh } from "../history.js";
 import { svcUpdate } from "./fixtures.js";
 
 // Cluster IPs, a node's address, an address in node1's pod CIDR, an address in the pool, a free one.
@@ -64,17 +64,8 @@ const view = (s: DesiredState) =>
 
 test("frontend claims: incremental updates end where a fresh graph of the final objects starts", () => {
   fc.assert(
-    fc.property(
-      fc.array(fc.oneof(service, service, nodeUpdate, poolUpdate), { minLength: 1, maxLength: 25 }),
-      (ups) => {
-        const g = new CalcGraph({ nodeName: "node1", proxyMode: "iptables" });
-        for (const u of ups) g.apply([u]);
-        const last = new Map<string, ResourceUpdate>();
-        for (const u of ups) last.set(resourceKey(u), u);
-        const fresh = new CalcGraph({ nodeName: "node1", proxyMode: "iptables" });
-        fresh.apply([...last.values()].filter((u) => u.value !== null));
-        assert.deepEqual(view(g.current), view(fresh.current));
-      },
+    fc.property(fc.array(fc.oneof(service, service, nodeUpdate, poolUpdate), { minLength: 1, maxLength: 25 }), (ups) =>
+      assertOneByOneEndsAsFresh(ups, view, { nodeName: "node1", proxyMode: "iptables" }),
     ),
     { numRuns: 150 },
   );

@@ -3,13 +3,12 @@
 // only the final objects starts (no hysteresis in the index, the renderer or
 // the dispatch chains).
 
-import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
-import { CalcGraph } from "../../../calc-graph/calc-graph.js";
 import type { DesiredState } from "../../../calc-graph/desired-state.js";
-import { type ResourceUpdate, resourceKey } from "../../../model/resource.js";
+import type { ResourceUpdate } from "../../../model/resource.js";
 import { node } from "../fixtures.js";
+import { assertOneByOneEndsAsFresh } from "../history.js";
 import { sliceUpdate, svcUpdate } from "./fixtures.js";
 
 const SERVICES = ["a", "b", "c"];
@@ -105,15 +104,7 @@ test("services: incremental updates end where a fresh graph of the final objects
   fc.assert(
     fc.property(
       fc.array(fc.oneof(service, service, slice, slice, slice, nodeUpdate), { minLength: 1, maxLength: 25 }),
-      (ups) => {
-        const g = new CalcGraph({ nodeName: "node1", proxyMode: "iptables" });
-        for (const u of ups) g.apply([u]);
-        const last = new Map<string, ResourceUpdate>();
-        for (const u of ups) last.set(resourceKey(u), u);
-        const fresh = new CalcGraph({ nodeName: "node1", proxyMode: "iptables" });
-        fresh.apply([...last.values()].filter((u) => u.value !== null));
-        assert.deepEqual(view(g.current), view(fresh.current));
-      },
+      (ups) => assertOneByOneEndsAsFresh(ups, view, { nodeName: "node1", proxyMode: "iptables" }),
     ),
     { numRuns: 150 },
   );
