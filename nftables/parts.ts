@@ -71,7 +71,10 @@ export class SetRefs {
   private add(table: string, rules: readonly RenderedRule[], by: 1 | -1): void {
     const m = this.counts.get(table) as Map<string, number>;
     let seen = this.touched.get(table);
-    if (!seen) this.touched.set(table, (seen = new Map()));
+    if (!seen) {
+      seen = new Map();
+      this.touched.set(table, seen);
+    }
     for (const name of refsOf(rules)) {
       if (!seen.has(name)) seen.set(name, m.has(name));
       const n = (m.get(name) ?? 0) + by;

@@ -84,7 +84,8 @@ test("counted change by change, the split is always what a fresh count gives", (
         const parts: Parameters<typeof tables>[0] = {};
         for (const c of step) {
           const rules = c.uses.map((n, i) => r(`ip saddr @${n} accept`, `${c.name}-${i}`));
-          const p = (parts[c.table] ??= { chains: [], hooks: {} });
+          const p = parts[c.table] ?? { chains: [], hooks: {} };
+          parts[c.table] = p;
           if (c.hook) {
             const hook = c.table === "nat" ? "POSTROUTING" : c.table === "raw" ? "PREROUTING" : "FORWARD";
             p.hooks = { [hook]: { insert: rules, append: [] } };
