@@ -204,11 +204,13 @@ export class TableSyncer {
         if (deletesApplied(i)) have.chains.delete(chain);
         else have.chains.set(chain, { name: chain, policy: "-", rules: [] });
       }
-      for (const chain of plans[i].written) {
+      // Rendered rules are SavedRules already (text and hash), and only built-in chains are
+      // edited in this view (below): the snapshot's own list, not a copy (55k lists at scale).
+      // Chains found equal after a read take it too: their parsed rules hold the save output.
+      for (const chain of [...plans[i].written, ...plans[i].kept]) {
         const c = chainOf(want, chain)!;
-        // Rendered rules are SavedRules already (text and hash), and only built-in chains are
-        // edited in this view (below): the snapshot's own list, not a copy (55k lists at scale).
-        have.chains.set(chain, { name: chain, policy: "-", rules: c.rules as SavedRule[] });
+        if (have.chains.get(chain)?.rules !== c.rules)
+          have.chains.set(chain, { name: chain, policy: "-", rules: c.rules as SavedRule[] });
       }
       for (const c of [...have.chains.values()].filter((x) => x.policy !== "-")) {
         const hook = want.hooks[c.name] ?? { insert: [], append: [] };
@@ -280,6 +282,8 @@ export interface TablePlan {
   readonly written: readonly string[];
   /** Stale chains flushed by `main` and deleted by `deletes`. */
   readonly removed: readonly string[];
+  /** Chains compared and found equal to the desired ones (not written). */
+  readonly kept: readonly string[];
   /** Chains declared (flushed) by `main`: rewritten or removed. */
   readonly declared: number;
   /** Built-in chains whose hook rules `main` rewrites. */
@@ -311,6 +315,7 @@ export function planTable(
   const deletes: string[] = [];
   const written: string[] = [];
   const removed: string[] = [];
+  const kept: string[] = [];
   const haveChains: Map<string, SavedChain> = have?.chains ?? new Map();
 
   const candidates = applied ? changedChains(applied, want) : chainNames(want);
@@ -326,7 +331,10 @@ export function planTable(
       }
       continue;
     }
-    if (h && sameHashes(h.rules, w.rules)) continue;
+    if (h && sameHashes(h.rules, w.rules)) {
+      kept.push(chain);
+      continue;
+    }
     assertSafeChainName(chain);
     written.push(chain);
     const edits = h && chainEdits(chain, h.rules, w.rules);
@@ -358,7 +366,7 @@ export function planTable(
   const del = deletes.length ? `*${name}\n${deletes.join("\n")}\nCOMMIT\n` : "";
   const counts = { declared: declare.length, hooksWritten, lines: declare.length + bodyLines + deletes.length };
   if (declare.length === 0 && bodyLines === 0)
-    return { input: [], main: "", deletes: del, written, removed, ...counts };
+    return { input: [], main: "", deletes: del, written, removed, kept, ...counts };
   const input = [`*${name}\n${declare.map((d) => `${d}\n`).join("")}`].concat(body, "COMMIT\n");
   assertLineCount(input, declare.length + bodyLines + 2, name);
   return {
@@ -369,6 +377,7 @@ export function planTable(
     deletes: del,
     written,
     removed,
+    kept,
     ...counts,
   };
 }

@@ -6,8 +6,7 @@
 // each; 12 MB of YAML at the large preset, held until the object changed).
 // JSON.parse (the Kubernetes datastore) copies its strings already.
 
-/** V8 copies shorter substrings instead of making a view (SlicedString::kMinLength). */
-const MIN_VIEW = 13;
+import { ownString as detached, MIN_VIEW } from "../../model/own-string.js";
 
 /**
  * Replaces, in place, every string of `value` (plain objects and arrays, as
@@ -39,15 +38,4 @@ export function detachStrings<T>(value: T): T {
     }
   }
   return value;
-}
-
-/**
- * The string as a property name: V8 internalizes it, a flat copy shared by
- * every equal name (a namespace or label key repeated across objects is then
- * held once). A computed key is an own property, "__proto__" included.
- */
-function detached(s: string): string {
-  if (s.length < MIN_VIEW) return s;
-  for (const k in { [s]: 0 }) return k;
-  return s;
 }

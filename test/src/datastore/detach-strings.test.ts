@@ -1,15 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { setFlagsFromString } from "node:v8";
-import { runInNewContext } from "node:vm";
 import { detachStrings } from "../../../src/datastore/detach-strings.js";
 import { parseDocuments } from "../../../src/datastore/yaml-documents.js";
-
-/** A full collection, without starting node with --expose-gc. */
-function fullGc(): void {
-  setFlagsFromString("--expose-gc");
-  (runInNewContext("gc") as () => void)();
-}
+import { fullGc } from "../../helpers/live-heap.js";
 
 /** Parses `docs` documents of 20 KB each (the text dies with this frame) and keeps their names. */
 function parsedNames(docs: number): string[] {
