@@ -18,6 +18,7 @@
 // loaded against a set of the wrong type) rather than match the wrong thing.
 
 import { createHash } from "node:crypto";
+import { ownString } from "../model/own-string.js";
 import { createLine, type IpSetState, MAX_IPSET_SIZE, renderIpSets } from "./ipset.js";
 import { type IpsetBackend, IpsetError } from "./ipset-backend.js";
 
@@ -56,6 +57,11 @@ export const FILL_BEHIND_LINES = 5000;
 /** Above this many member changes (and half the set), rebuild and swap instead. */
 export const SWAP_THRESHOLD = 1000;
 
+/**
+ * Names are copies of their own (a view would keep the whole text alive as a
+ * key of the syncer's view); members stay views of it until the syncer's next
+ * apply puts the snapshot's set in their place.
+ */
 export function parseIpsetSave(text: string): Map<string, KernelSet> {
   const sets = new Map<string, KernelSet & { members: Set<string> }>();
   for (const line of text.split("\n")) {
@@ -63,7 +69,7 @@ export function parseIpsetSave(text: string): Map<string, KernelSet> {
     if (parts[0] === "create") {
       const fam = parts.indexOf("family");
       const max = parts.indexOf("maxelem");
-      sets.set(parts[1], {
+      sets.set(ownString(parts[1]), {
         type: parts[2],
         family: fam > 0 ? parts[fam + 1] : "inet",
         maxelem: max > 0 ? Number(parts[max + 1]) : IPSET_DEFAULT_MAXELEM,
@@ -138,7 +144,10 @@ export class IpsetSyncer {
       const dels: string[] = [];
       for (const m of have.members) if (!s.members.has(m)) dels.push(m);
       const changes = adds.length + dels.length;
-      if (have.type !== s.type || have.family !== family) {
+      const sameSet = have.type === s.type && have.family === family;
+      // Equal after a read: the view takes the snapshot's members (the parsed ones hold the save output).
+      if (sameSet && changes === 0 && have.members !== s.members) kernel.set(s.name, { ...have, members: s.members });
+      if (!sameSet) {
         retyped.push(s);
         membersAdded += s.members.size;
         membersRemoved += have.members.size;
