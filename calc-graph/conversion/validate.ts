@@ -11,6 +11,7 @@
 
 import { CLUSTER_SCOPED_KINDS, type Kind } from "../../model/resource.js";
 import { parseCidr } from "./cidr.js";
+import { ValidMemo } from "./valid-memo.js";
 import { hostEndpointSpec, networkSetSpec } from "./validate-hosts.js";
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -31,26 +32,10 @@ type Where = string | (() => string);
 const show = (v: unknown) => JSON.stringify(v);
 const at = (w: Where) => (typeof w === "string" ? w : w());
 
-/**
- * Strings already found valid, per rule: label keys and values, node and
- * namespace names repeat across thousands of objects. Bounded, so unique
- * hostile strings cannot grow it without end (past the bound: no memo).
- */
-class Valid {
-  private readonly seen = new Set<string>();
-  constructor(private readonly test: (s: string) => boolean) {}
-  has(s: string): boolean {
-    if (this.seen.has(s)) return true;
-    if (!this.test(s)) return false;
-    if (this.seen.size < 50_000) this.seen.add(s);
-    return true;
-  }
-}
-
-const LABELS = new Valid((v) => v.length <= 63 && DNS1123_LABEL.test(v));
-const SUBDOMAINS = new Valid((v) => v.length <= 253 && DNS1123_SUBDOMAIN.test(v));
-const LABEL_VALUES = new Valid((v) => v === "" || (v.length <= 63 && LABEL_NAME.test(v)));
-const LABEL_KEYS = new Valid((k) => {
+const LABELS = new ValidMemo((v) => v.length <= 63 && DNS1123_LABEL.test(v));
+const SUBDOMAINS = new ValidMemo((v) => v.length <= 253 && DNS1123_SUBDOMAIN.test(v));
+const LABEL_VALUES = new ValidMemo((v) => v === "" || (v.length <= 63 && LABEL_NAME.test(v)));
+const LABEL_KEYS = new ValidMemo((k) => {
   const slash = k.indexOf("/");
   const name = slash < 0 ? k : k.slice(slash + 1);
   return (slash < 0 || SUBDOMAINS.has(k.slice(0, slash))) && name.length <= 63 && LABEL_NAME.test(name);
