@@ -344,7 +344,11 @@ export class StateBuilder {
     // The first flush renders the whole cluster (start-up): it works on a
     // private copy of the small initial snapshot, without immer's per-object
     // draft and finalize work. Later flushes copy only the parts they change.
-    this.state = this.flushed ? produce(prev, recipe) : mutatedCopy(prev, recipe);
+    try {
+      this.state = this.flushed ? produce(prev, recipe) : mutatedCopy(prev, recipe);
+    } finally {
+      this.writes = undefined; // it holds the previous snapshot: not kept past its flush
+    }
     const services = portWrites.next();
     if (services) this.state = { ...this.state, services };
     this.flushed = true;
