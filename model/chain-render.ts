@@ -48,21 +48,23 @@ export class ChainRenderer {
   }
 
   renderRules(hashSeed: string, rules: readonly Rule[], ctx: RuleContext): RenderedRule[] {
-    const out: RenderedRule[] = [];
+    // Sized up front: an array grown by push keeps room for 17 or more (~58k chains at scale).
+    const out = new Array<RenderedRule>(rules.length);
     const memo = rules.length >= MEMO_MIN_RULES;
     const timesSeen = pairCounter(memo);
     const k = this.rules.contextFree ? "" : ctxKey(ctx);
     let prev = "";
-    for (const r of rules) {
+    for (let i = 0; i < rules.length; i++) {
+      const r = rules[i];
       const body = memo ? this.bodyOf(r, ctx) : this.rules.body(r, ctx);
       const n = timesSeen(prev, body);
       const m = memo ? this.memos.get(r) : undefined;
       if (m && m.ctx === k && m.seed === hashSeed && m.prev === prev && m.n === n) {
-        out.push(m.rendered);
+        out[i] = m.rendered;
       } else {
         const rendered = this.rules.rendered(r, body, ruleHash(hashSeed, prev, body, n), ctx);
         if (memo) this.memos.set(r, { ctx: k, seed: hashSeed, prev, n, rendered });
-        out.push(rendered);
+        out[i] = rendered;
       }
       prev = body;
     }

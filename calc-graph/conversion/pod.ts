@@ -126,7 +126,7 @@ export function podToWorkloadEndpoint(pod: Pod, interfacePrefix = "cali"): Workl
     ipv6Nets: ipv6Nets.sort(),
     labels,
     profileIds: [namespaceProfileId(namespace), serviceAccountProfileId(namespace, sa)],
-    ports,
+    ports: ports.length > 0 ? ports.slice() : ports, // exact size: a pushed-to array keeps room for 17
     ...(spoofable.length > 0 ? { allowSpoofedSourcePrefixes: spoofable } : {}),
   };
 }

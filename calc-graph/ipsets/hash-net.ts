@@ -22,5 +22,5 @@ export function hashNetMembers(cidrs: Iterable<string>): string[] {
     const host = c.includes(":") ? "/128" : "/32";
     out.push(c.endsWith(host) ? c.slice(0, c.length - host.length) : c);
   }
-  return out;
+  return out.length > 0 ? out.slice() : out; // exact size: kept per endpoint, and a pushed-to array keeps room for 17
 }
