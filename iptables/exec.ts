@@ -38,9 +38,15 @@ export function holdsSettled(hold: HoldAt | undefined): Promise<unknown> {
   return Promise.all(all);
 }
 
-export function run(cmd: string, args: readonly string[], input?: StdinText, hold?: HoldAt): Promise<ExecResult> {
+export function run(
+  cmd: string,
+  args: readonly string[],
+  input?: StdinText,
+  hold?: HoldAt,
+  env?: NodeJS.ProcessEnv,
+): Promise<ExecResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ["pipe", "pipe", "pipe"] });
+    const child = spawn(cmd, args, { stdio: ["pipe", "pipe", "pipe"], ...(env ? { env } : {}) });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on("data", (b: Buffer) => out.push(b));
