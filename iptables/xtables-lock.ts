@@ -99,8 +99,13 @@ export class FlockLockFile implements LockFile {
 
   private start(): ChildProcess {
     const c = spawn("sh", ["-c", SCRIPT, "felix-xtables-lock", this.path, String(this.timeoutSeconds)], {
-      stdio: ["pipe", "pipe", "inherit"],
+      stdio: ["pipe", "pipe", "pipe"],
     });
+    let said = ""; // the shell's complaint (a lock file it cannot open), for the error
+    c.stderr?.on("data", (d: Buffer) => {
+      said = (said + d.toString()).slice(-500);
+    });
+    (c.stderr as Readable & { unref(): void }).unref();
     this.child = c;
     c.unref(); // an idle helper never keeps the agent running
     const out = c.stdout as Readable & { unref(): void };
@@ -123,7 +128,7 @@ export class FlockLockFile implements LockFile {
       for (const r of waiting) r.reject(new XtablesLockError(`xtables lock helper ${why}`));
     };
     c.on("error", (e) => gone(`failed: ${e.message}`));
-    c.on("exit", (code, signal) => gone(`exited (${signal ?? code})`));
+    c.on("close", (code, signal) => gone(`exited (${signal ?? code})${said ? `: ${said.trim()}` : ""}`));
     return c;
   }
 }

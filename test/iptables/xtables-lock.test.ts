@@ -2,17 +2,24 @@
 // in-memory lock file that records what reached it: holds that overlap lock
 // once; a hold after the last release locks again (after the unlock); a failed
 // lock fails its waiting holds and unlocks nothing; releases are idempotent.
+// And the real lock file (flock(1) in a shell) against another process's flock.
 
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { test } from "node:test";
 import {
   DEFAULT_XTABLES_LOCK,
+  FlockLockFile,
   type LockFile,
   lockFileFor,
   machineLockFile,
   XtablesLock,
   XtablesLockError,
 } from "../../iptables/xtables-lock.js";
+import { skipIf } from "../helpers/skip.js";
 
 /** A lock file whose lock and unlock complete when the test says so (or at once). */
 class MemoryLockFile implements LockFile {
@@ -114,3 +121,47 @@ test("the machine lock file is iptables' choice: XTABLES_LOCKFILE unless unset o
   assert.notEqual(lockFileFor("/run/xtables.lock", 4), lockFileFor("/run/xtables.lock", 6));
   assert.notEqual(lockFileFor("/run/xtables.lock", 4), "/run/xtables.lock");
 });
+
+const noFlock = spawnSync("sh", ["-c", "command -v flock"]).status === 0 ? undefined : "needs flock (util-linux)";
+/** Whether another process could take the lock on `path` right now (flock -n). */
+const free = (path: string) => spawnSync("flock", ["-n", path, "true"]).status === 0;
+
+test(
+  "FlockLockFile locks the file against other processes until unlocked, and closing it frees it",
+  skipIf(noFlock),
+  async () => {
+    const dir = mkdtempSync(join(tmpdir(), "fxlockfile-"));
+    const path = join(dir, "xtables.lock");
+    const f = new FlockLockFile(path, 5);
+    try {
+      await f.lock();
+      assert.equal(free(path), false, "held");
+      await f.unlock();
+      assert.equal(free(path), true, "released");
+      await f.lock();
+      f.close();
+      await until(() => free(path), "the helper's exit frees it");
+    } finally {
+      f.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);
+
+test(
+  "a lock file that cannot be opened fails lock() with the shell's reason, never hangs",
+  skipIf(noFlock),
+  async () => {
+    const f = new FlockLockFile("/nonexistent-felix-dir/xtables.lock", 5);
+    await assert.rejects(
+      f.lock(),
+      (e: Error) => e instanceof XtablesLockError && /nonexistent-felix-dir/.test(e.message),
+    );
+    f.close();
+  },
+);
+
+async function until(ok: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 500 && !ok(); i++) await new Promise((r) => setTimeout(r, 10));
+  assert.ok(ok(), what);
+}
