@@ -15,6 +15,7 @@ import {
 import { CommandNotFoundError, type HoldAt, holdsSettled } from "../iptables/exec.js";
 import { ExecIpsetBackend, type IpsetBackend } from "../iptables/ipset-backend.js";
 import { IpsetSyncer } from "../iptables/ipset-syncer.js";
+import { SpawnHelper } from "../iptables/spawner.js";
 import { TableSyncer } from "../iptables/table-syncer.js";
 import { FlockLockFile, machineLockFile, XtablesLock } from "../iptables/xtables-lock.js";
 import { IpvsSync } from "../ipvs/ipvs-sync.js";
@@ -60,8 +61,11 @@ export async function kernelDataplane(
 ): Promise<KernelParts> {
   const nft = policy === "nftables";
   const xtablesLock = !nft && mode === "legacy" ? await heldXtablesLock(log) : undefined;
+  // The per-change restores and ipset runs are started by a small helper process, not forked from ours.
+  const spawner = nft ? undefined : new SpawnHelper();
+  void spawner?.open(); // programs started before it is up are forked from ours
   const syncer = (family: 4 | 6) =>
-    new TableSyncer(new CountingBackend(new ExecIptablesBackend(family, mode, xtablesLock), metrics), {
+    new TableSyncer(new CountingBackend(new ExecIptablesBackend(family, mode, xtablesLock, spawner?.spawn), metrics), {
       onRetry: (attempt, e) => {
         const err = e as Error & { line?: string };
         log.warn(
@@ -95,7 +99,7 @@ export async function kernelDataplane(
   const policySteps: { ipsets?: IpsetSyncer; ipv4?: TableSyncer; ipv6?: TableSyncer; nft?: NftPolicy } = nft
     ? { nft: { ipv4: nftSyncer(4), ...(ipv6 ? { ipv6: nftSyncer(6) } : {}) } }
     : {
-        ipsets: new IpsetSyncer(new CountingIpsetBackend(new ExecIpsetBackend(), metrics), {
+        ipsets: new IpsetSyncer(new CountingIpsetBackend(new ExecIpsetBackend(spawner?.spawn), metrics), {
           maxelem: cfg.maxIpSetSize,
         }),
         ipv4: syncer(4),
@@ -125,6 +129,7 @@ export async function kernelDataplane(
       neighbors.close();
       for (const c of nftClose) c();
       xtablesLock?.close();
+      spawner?.close();
     },
   };
 }
