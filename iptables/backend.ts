@@ -3,6 +3,7 @@
 // same interface in memory.
 
 import { CommandNotFoundError, type ExecResult, type HoldAt, lineOfParts, run, type Spawn } from "./exec.js";
+import { spawnFor } from "./spawner.js";
 import { lockFileFor, type XtablesLock, XtablesLockError } from "./xtables-lock.js";
 
 export type IptablesMode = "legacy" | "nft";
@@ -75,8 +76,8 @@ export class ExecIptablesBackend implements IptablesBackend {
     const args = ["--noflush", "--wait", String(LOCK_TIMEOUT_SECONDS), "--wait-interval", String(LOCK_PROBE_MICROS)];
     const r =
       this.lock && this.mode === "legacy"
-        ? await underLock(this.lock, this.family, cmd, args, parts, hold, this.spawn)
-        : await run(cmd, args, parts, hold, { spawn: this.spawn });
+        ? await underLock(this.lock, this.family, cmd, args, parts, hold, spawnFor(this.spawn, parts))
+        : await run(cmd, args, parts, hold, { spawn: spawnFor(this.spawn, parts) });
     if (r.code === 0) return;
     const stderr = r.stderr.trim();
     const m = /(?:Error occurred at line|line):? (\d+)/.exec(stderr);

@@ -3,6 +3,7 @@
 
 import { isIP } from "node:net";
 import { run, type Spawn } from "./exec.js";
+import { spawnFor } from "./spawner.js";
 
 export interface IpsetBackend {
   save(): Promise<string>;
@@ -29,7 +30,7 @@ export class ExecIpsetBackend implements IpsetBackend {
   async restore(input: string, after?: Promise<unknown>): Promise<void> {
     // Started before `after` settles: the fork and exec are off the caller's critical path.
     const hold = after && { indexes: new Set([0]), until: after };
-    const r = await run("ipset", ["restore", "-exist"], [input], hold, { spawn: this.spawn });
+    const r = await run("ipset", ["restore", "-exist"], [input], hold, { spawn: spawnFor(this.spawn, [input]) });
     if (r.code !== 0) throw new IpsetError(`ipset restore failed: ${r.stderr.trim()}`);
   }
 }

@@ -18,6 +18,24 @@ import type { FromHelper, ToHelper } from "./spawner-protocol.js";
 
 const CHILD = fileURLToPath(new URL("./spawner-child.js", import.meta.url));
 
+/**
+ * Inputs (characters) above this go to a program forked from the agent: a cold start's tens of
+ * megabytes relayed through the helper raised its RSS from ~40 to ~70 MB, and one fork per
+ * family at a cold start costs nothing next to the restore.
+ */
+export const HELPER_MAX_INPUT = 1 << 20;
+
+/** `spawn` for an input of these parts: the helper's for a small one, else undefined (forked from ours). */
+export function spawnFor(spawn: Spawn | undefined, parts: readonly string[]): Spawn | undefined {
+  if (!spawn) return undefined;
+  let n = 0;
+  for (const p of parts) {
+    n += p.length;
+    if (n > HELPER_MAX_INPUT) return undefined;
+  }
+  return spawn;
+}
+
 export class SpawnHelper {
   private proc: ChildProcess | undefined;
   private readonly programs = new Map<number, HelperProgram>();

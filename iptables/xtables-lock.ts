@@ -92,7 +92,9 @@ export class FlockLockFile implements LockFile {
   private ask(op: string): Promise<string> {
     const c = this.child ?? this.start();
     const p = new Promise<string>((resolve, reject) => this.replies.push({ resolve, reject }));
-    (c.stdout as Readable & { ref(): void }).ref(); // a reply is awaited: keep the agent alive for it
+    // A reply is awaited: keep the agent alive for it (or for the shell's exit).
+    c.ref();
+    (c.stdout as Readable & { ref(): void }).ref();
     (c.stdin as Writable).write(`${op}\n`);
     return p;
   }
@@ -118,7 +120,9 @@ export class FlockLockFile implements LockFile {
         this.buffered = this.buffered.slice(at + 1);
         this.replies.shift()?.resolve(line);
       }
-      if (this.replies.length === 0) out.unref();
+      if (this.replies.length > 0) return;
+      out.unref();
+      c.unref();
     });
     (c.stdin as Writable).on("error", () => {}); // a dead shell: its exit handler answers
     const gone = (why: string) => {
