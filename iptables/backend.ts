@@ -121,8 +121,9 @@ async function underLock(
     if (e instanceof XtablesLockError) throw new RestoreError(`${cmd}: ${e.message}`, undefined, undefined, true);
     throw e;
   } finally {
-    // Stopped before the lock came (another hold failed): released when it comes, not awaited.
-    if (release) await release();
+    // Not awaited: the unlock (a flock(1) run) is off the change's path; the next hold waits for it.
+    // Stopped before the lock came (another hold failed): released when it comes.
+    if (release) void release();
     else
       void held.then(
         () => release?.(),
