@@ -248,6 +248,8 @@ export class NftServiceRenderer {
   ): void {
     // Sharded: the shards that gained their first service or lost their last (or all: node-port addresses).
     const due = shards.sharded ? shards.take() : [];
+    // A shard's table of a family is there while a service of the shard has a port in it.
+    const present = (ids: readonly ServiceId[], v: IpVersion) => ids.some((id) => this.rendered.get(id)?.chains[v].length);
     for (const v of FAMILIES) {
       // Every map of this family that is declared or has element changes; a shard's while it has services.
       const gone = new Set<string>();
@@ -261,7 +263,7 @@ export class NftServiceRenderer {
       for (const { shard, ids } of due) {
         if (shard === 0) continue;
         for (const m of shardServiceMaps(v, shard)) {
-          if (ids.length > 0) maps.set(nftObjectKey(m), m);
+          if (present(ids, v)) maps.set(nftObjectKey(m), m);
           else gone.add(nftObjectKey(m));
         }
       }
@@ -274,7 +276,7 @@ export class NftServiceRenderer {
     for (const v of FAMILIES) this.putClusterIPs(d, v);
     for (const v of FAMILIES) {
       for (const { shard, ids } of due) {
-        const remove = shard > 0 && ids.length === 0;
+        const remove = shard > 0 && !present(ids, v);
         putShardDispatch(d, writes, v, nftShardNatDispatch(v, shard, nodePortIPs(v)), remove, this.stats);
       }
     }

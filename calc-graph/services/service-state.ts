@@ -224,7 +224,8 @@ export class ServiceStateRenderer {
     }
     putUnsupported(d, id, unsupported.length > 0 ? `not programmed: ${unsupported.join("; ")}` : undefined);
     const changed = !before || FAMILIES.some((v) => !sameFragments(before.fragments[v], fragments[v]));
-    if (changed || ports.length === 0) shards.touch(id, ports.length > 0);
+    // kube-proxy's layout: the shard's dispatch is a few fixed rules, but whether it is there depends on families.
+    if (changed || ports.length === 0 || this.nft) shards.touch(id, ports.length > 0);
     if (ports.length === 0) {
       if (this.rendered.delete(id)) this.order = undefined;
       this.ports.delete(id);
@@ -251,7 +252,8 @@ export class ServiceStateRenderer {
       // Sharded: only the shards whose services changed (or all, for new node-port addresses).
       for (const { shard, ids } of due) {
         const frags = ids.flatMap((id) => this.rendered.get(id)!.fragments[v]);
-        const remove = shard > 0 && ids.length === 0;
+        // A shard's table of a family is there while a service of the shard has a frontend in it.
+        const remove = shard > 0 && frags.length === 0;
         putShardDispatch(d, writes, v, shardNatDispatch(v, shard, frags, nodePorts), remove, this.stats);
       }
     }
