@@ -39,7 +39,12 @@ const PRIORITY: Record<TableName, number> = { raw: -300, mangle: -150, nat: -100
  */
 export function baseChainSpec(table: TableName, builtin: string): BaseChainSpec | undefined {
   const stage = table === "nat" ? parseNatStage(builtin) : undefined;
-  if (stage) return { type: "nat", hook: stage.builtin === "OUTPUT" ? "output" : "prerouting", priority: natStagePriority(stage) };
+  if (stage)
+    return {
+      type: "nat",
+      hook: stage.builtin === "OUTPUT" ? "output" : "prerouting",
+      priority: natStagePriority(stage),
+    };
   if (!BUILTIN_CHAINS[table].includes(builtin)) return undefined;
   const hook = builtin.toLowerCase() as BaseChainSpec["hook"];
   if (table === "nat") {

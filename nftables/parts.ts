@@ -116,7 +116,9 @@ export class SetRefs {
   /** Whether set or map `name` belongs in our table `table`. */
   holds(table: string, name: string): boolean {
     if (table !== NFT_TABLE) return this.counts.get(table)?.has(name) ?? false;
-    return (this.counts.get(NFT_TABLE)?.has(name) ?? false) || !NFT_NAT_TABLES.some((t) => this.counts.get(t)?.has(name));
+    return (
+      (this.counts.get(NFT_TABLE)?.has(name) ?? false) || !NFT_NAT_TABLES.some((t) => this.counts.get(t)?.has(name))
+    );
   }
 }
 
@@ -143,7 +145,7 @@ export class DesiredSplit {
       const reuse = prev && TABLE_NAMES.every((t) => prev[t] === tables[t]);
       return reuse ? prev : tables;
     });
-    NFT_TABLES.forEach((table, i) => this.refs.update(table, tablesOf[i]));
+    for (const [i, table] of NFT_TABLES.entries()) this.refs.update(table, tablesOf[i]);
     const v = this.refs.version;
     const parts = NFT_TABLES.map((table, i): NftPart => {
       const prev = last?.parts[i].desired;

@@ -161,7 +161,9 @@ export class ClusterTracer {
       const stages = natStagesOf(natHooks, builtin);
       const from = (i: number, x: Branch): TableOutcome[] =>
         run("nat", stages[i], [x]).flatMap((o) =>
-          i + 1 < stages.length && o.verdict !== "drop" && o.verdict !== "reject" && !o.pkt.dnated ? from(i + 1, o) : [o],
+          i + 1 < stages.length && o.verdict !== "drop" && o.verdict !== "reject" && !o.pkt.dnated
+            ? from(i + 1, o)
+            : [o],
         );
       return stages.length > 1 ? xs.flatMap((x) => from(0, x)) : run("nat", builtin, xs);
     };

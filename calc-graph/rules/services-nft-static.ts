@@ -43,8 +43,8 @@ import {
   SERVICE_NODEPORTS_MAP,
 } from "../services/nft-names.js";
 import { MARK_MASQ as DEFAULT_MARK_MASQ } from "./marks.js";
-import { afterFirstHook, type Hooks, masqueradeChains, proxyForwardChain } from "./services-static.js";
 import { nftShardNatDispatch } from "./services-shards.js";
+import { afterFirstHook, type Hooks, masqueradeChains, proxyForwardChain } from "./services-static.js";
 import type { StaticTable } from "./static.js";
 
 /** The five verdict maps of a family, empty: their elements come from the service ports. */

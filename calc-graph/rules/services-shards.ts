@@ -34,7 +34,8 @@ export interface ShardDispatch {
 function shardHooks(shard: number, services: Rule | undefined, nodePorts: readonly Rule[]): Hooks {
   const hooks: Hooks = {};
   for (const builtin of BUILTINS) {
-    if (shard > 0 && services) hooks[natStageHook({ builtin, shard, nodePorts: false })] = { insert: [services], append: [] };
+    if (shard > 0 && services)
+      hooks[natStageHook({ builtin, shard, nodePorts: false })] = { insert: [services], append: [] };
     hooks[natStageHook({ builtin, shard, nodePorts: true })] = { insert: nodePorts, append: [] };
   }
   return hooks;

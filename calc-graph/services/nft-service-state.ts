@@ -8,6 +8,7 @@
 // with the node-port addresses or a health-check port.
 
 import { castDraft, type Draft } from "immer";
+import { natShardName } from "../../model/nat-shards.js";
 import {
   type AddressSetState,
   type MapVerdict,
@@ -15,7 +16,6 @@ import {
   nftObjectKey,
   type VerdictMapState,
 } from "../../model/nft-objects.js";
-import { natShardName } from "../../model/nat-shards.js";
 import type { Rule } from "../../model/rule.js";
 import { sameRule } from "../../model/same-rule.js";
 import type { ChainStats, ChainWrites } from "../chain-writer.js";
@@ -249,7 +249,8 @@ export class NftServiceRenderer {
     // Sharded: the shards that gained their first service or lost their last (or all: node-port addresses).
     const due = shards.sharded ? shards.take() : [];
     // A shard's table of a family is there while a service of the shard has a port in it.
-    const present = (ids: readonly ServiceId[], v: IpVersion) => ids.some((id) => this.rendered.get(id)?.chains[v].length);
+    const present = (ids: readonly ServiceId[], v: IpVersion) =>
+      ids.some((id) => this.rendered.get(id)?.chains[v].length);
     for (const v of FAMILIES) {
       // Every map of this family that is declared or has element changes; a shard's while it has services.
       const gone = new Set<string>();

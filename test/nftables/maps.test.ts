@@ -117,7 +117,9 @@ describe("nft syncer: kube-proxy's maps and affinity sets", () => {
 
     await apply(g.apply([deleted(blog)]));
     lines = last(nft).trim().split("\n");
-    const del = lines.findIndex((l) => l === `delete element ip ${WEB} ${webMap("service-ips")} { 10.96.0.20 . tcp . 80 }`);
+    const del = lines.findIndex(
+      (l) => l === `delete element ip ${WEB} ${webMap("service-ips")} { 10.96.0.20 . tcp . 80 }`,
+    );
     assert.ok(del >= 0 && del < lines.findIndex((l) => l.startsWith("delete chain")), lines.join("\n"));
   });
 
@@ -128,9 +130,18 @@ describe("nft syncer: kube-proxy's maps and affinity sets", () => {
     const script = last(nft);
     assert.match(script, new RegExp(`^table ip ${OTHER} \\{$`, "m"));
     const k = natShardOf("demo/other");
-    assert.match(script, new RegExp(`chain nat-PREROUTING-${k} \\{\\n\\t\\ttype nat hook prerouting priority dstnat \\+ ${k};`));
-    assert.match(script, new RegExp(`chain nat-OUTPUT-NODEPORTS-${k} \\{\\n\\t\\ttype nat hook output priority ${-100 + 8 + k};`));
-    assert.match(script, new RegExp(`${otherIPs} \\{[^}]*elements = \\{ 10\\.96\\.0\\.30 \\. tcp \\. 80 : goto nat-service-`));
+    assert.match(
+      script,
+      new RegExp(`chain nat-PREROUTING-${k} \\{\\n\\t\\ttype nat hook prerouting priority dstnat \\+ ${k};`),
+    );
+    assert.match(
+      script,
+      new RegExp(`chain nat-OUTPUT-NODEPORTS-${k} \\{\\n\\t\\ttype nat hook output priority ${-100 + 8 + k};`),
+    );
+    assert.match(
+      script,
+      new RegExp(`${otherIPs} \\{[^}]*elements = \\{ 10\\.96\\.0\\.30 \\. tcp \\. 80 : goto nat-service-`),
+    );
     // The mark chain its endpoint chains jump to is copied in (a jump cannot leave its table).
     assert.match(script, /chain nat-mark-for-masquerade \{/);
     assert.doesNotMatch(script, /^add element ip calico-nat /m);
@@ -187,7 +198,10 @@ describe("nft syncer: kube-proxy's maps and affinity sets", () => {
     assert.doesNotMatch(last(nft), /delete set|chain/);
     assert.match(
       last(nft),
-      new RegExp(`^add set ip ${WEB} affinity-\\S+ \\{ type ipv4_addr; size 65535; flags dynamic,timeout; timeout 60s; \\}$`, "m"),
+      new RegExp(
+        `^add set ip ${WEB} affinity-\\S+ \\{ type ipv4_addr; size 65535; flags dynamic,timeout; timeout 60s; \\}$`,
+        "m",
+      ),
     );
     const [aff] = await affinitySets(nft);
     assert.equal((await ourView(nft))!.sets.get(aff)?.timeout, 60);

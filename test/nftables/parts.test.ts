@@ -9,8 +9,8 @@ import { test } from "node:test";
 import fc from "fast-check";
 import { EVERY_NAT_SHARD, NAT_SHARDS, type NatShard } from "../../model/nat-shards.js";
 import { chainList, type RenderedChain, type TableState } from "../../model/tables.js";
-import { NatSplit } from "../../nftables/nat-split.js";
 import { NFT_NAT_TABLE, NFT_NAT_TABLES, NFT_TABLE, natTableName } from "../../nftables/names.js";
+import { NatSplit } from "../../nftables/nat-split.js";
 import { DesiredSplit, splitDesired } from "../../nftables/parts.js";
 import type { NftDesired } from "../../nftables/plan.js";
 import { chain, r, set, sets, tables } from "./fixtures.js";
@@ -130,7 +130,10 @@ test("nat shards: each chain in its shard's table, a copy of an every-shard chai
     [NFT_TABLE, ...NFT_NAT_TABLES],
   );
   const natOf = (k: number) => parts.find((p) => p.table === natTableName(k))!.desired;
-  const names = (k: number) => chainList(natOf(k).tables.nat).map((c) => c.name).sort();
+  const names = (k: number) =>
+    chainList(natOf(k).tables.nat)
+      .map((c) => c.name)
+      .sort();
   assert.deepEqual(names(0), ["cali-nat", "mark"]);
   assert.deepEqual(names(3), ["mark", "svc-a", "svc-b"]);
   assert.deepEqual(Object.keys(natOf(3).tables.nat.hooks).sort(), ["OUTPUT-NODEPORTS-3", "PREROUTING-3"]);
@@ -174,10 +177,13 @@ function freshNat(nat: TableState): { chains: string[]; hooks: string[] }[] {
 test("nat shards, change by change (objects kept between steps as the graph keeps them): always what a fresh split gives", () => {
   fc.assert(
     fc.property(
-      fc.array(fc.record({ chains: fc.array(natChainArb, { maxLength: 6 }), hooks: fc.array(hookArb, { maxLength: 3 }) }), {
-        minLength: 1,
-        maxLength: 10,
-      }),
+      fc.array(
+        fc.record({ chains: fc.array(natChainArb, { maxLength: 6 }), hooks: fc.array(hookArb, { maxLength: 3 }) }),
+        {
+          minLength: 1,
+          maxLength: 10,
+        },
+      ),
       (steps) => {
         const split = new NatSplit();
         // One object per distinct chain, as the graph keeps an unchanged chain's object.

@@ -6,8 +6,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { NftError } from "../../nftables/backend.js";
-import { NFT_NAT_TABLES } from "../../nftables/names.js";
 import { FakeNftBackend } from "../../nftables/fake-backend.js";
+import { NFT_NAT_TABLES } from "../../nftables/names.js";
 import { NftTableSyncer } from "../../nftables/table-syncer.js";
 import { renderedParts, renderNftTable } from "../../nftables/table-text.js";
 import { parseNftJson } from "../../nftables/view.js";

@@ -23,7 +23,10 @@ const nodes = [node("node1", "10.65.1.0/24", "172.18.0.1"), node("node2", "10.65
 
 /** The nat maps are per nat shard (model/nat-shards.ts): `service-ips`, `service-ips-1`, …; undefined where a shard has none. */
 const shardMaps = (s: DesiredState, name: string) =>
-  Array.from({ length: NAT_SHARDS }, (_, k) => s.nftObjects?.[`4/${natShardName(name, k)}`] as VerdictMapState | undefined);
+  Array.from(
+    { length: NAT_SHARDS },
+    (_, k) => s.nftObjects?.[`4/${natShardName(name, k)}`] as VerdictMapState | undefined,
+  );
 /** A map by name; a nat map's elements over every shard. */
 const map = (s: DesiredState, name: string): VerdictMapState => {
   const maps = shardMaps(s, name);
