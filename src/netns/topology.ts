@@ -12,7 +12,6 @@
 //   await topo.waitForProbe(a, b, 80, "tcp", { expect: false, withinMs: 5000 }); await topo.waitForMatrix(pods, ports, fn)
 //   await topo.removePod(a)                            // like CNI DEL: host veth and netns go
 //   topo.spawn(n1, "node", ["dist/src/cli/felix.js", ...])   // tracked background process in a netns, killed by destroy()
-//   await topo.wireLikeAgentForSelfTest()             // ONLY for topology.test.ts: does what the agent would
 //   await Topology.cleanupStale("fx")                 // removes leftovers of killed runs (owner pid dead)
 //   await Topology.cleanupStale("demo", { dryRun: true }); Topology.ownerAlive(prefix); await topo.detach()
 //                                                      // felix demo: report leftovers; --keep lets go of the namespaces
@@ -43,517 +42,39 @@
 // requirementsMissing() (reason string or undefined; use as test(..., { skip })),
 // pythonPath(), iptablesCmd(), renderTruthTable().
 
-import { type ChildProcess, execFileSync, spawn as spawnChild } from "node:child_process";
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
+import { claim, cleanupStale, listNetnsSync, ownerAlive, release, removeNetnsSync } from "./owners.js";
+import { endpointKey, probeMatrix } from "./probe-matrix.js";
+import { type Background, background, Prober } from "./prober.js";
+import { hostSide, ipBatch, ipn, run, sysctls } from "./shell.js";
 import {
-  accessSync,
-  constants,
-  existsSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
-import { delimiter, dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+  DEFAULT_SERVERS,
+  type Endpoint,
+  type ExternalOptions,
+  type NodeOptions,
+  type PodOptions,
+  type PortSpec,
+  type ProbeMatrix,
+  type ProbeMatrixOptions,
+  type ProbeResult,
+  type Protocol,
+  type ServerSpec,
+  type TopoExternal,
+  type TopoNode,
+  type TopoPod,
+} from "./types.js";
+import { wireNode, wirePod } from "./wiring.js";
 
-// ───────────────────────────── types ─────────────────────────────
-
-/** sctp: an INIT answered by an INIT ACK on raw sockets (pod-server.py), IPv4. */
-export type Protocol = "tcp" | "udp" | "sctp";
-
-export interface PortSpec {
-  readonly port: number;
-  readonly protocol: Protocol;
-}
-
-export interface ServerSpec {
-  readonly tcp?: readonly number[];
-  readonly udp?: readonly number[];
-  readonly sctp?: readonly number[];
-}
-
-export const DEFAULT_SERVERS: ServerSpec = { tcp: [80, 81], udp: [80, 81] };
-
-export interface NodeOptions {
-  /** Underlay address without prefix length, e.g. "172.31.250.1". */
-  readonly underlayIp: string;
-  /** Optional IPv6 underlay address (in TopologyOptions.underlayCIDRv6), e.g. "fd00:fe11::1". */
-  readonly underlayIpv6?: string;
-  /** This node's pod CIDR (informational: used by wireLikeAgentForSelfTest and by tests). */
-  readonly podCIDR: string;
-  readonly podCIDRv6?: string;
-  /** Host-networked servers in the node netns (default: none). */
-  readonly servers?: ServerSpec;
-  /**
-   * On the second underlay subnet (TopologyOptions.secondUnderlayCIDR, bridge br1 in
-   * the switch netns), which the switch routes to and from the first one.
-   */
-  readonly secondSubnet?: boolean;
-}
-
-export interface ExternalOptions {
-  /** Default "203.0.113.10", on its own /24 behind the switch (gateway .254). */
-  readonly ip?: string;
-  /** Default TCP and UDP on 80. */
-  readonly servers?: ServerSpec;
-  /** Servers answer "<ns>/<name> <peer address>" (default true). */
-  readonly tellPeer?: boolean;
-}
-
-/** A host outside the cluster, routed by the switch; the switch has no route to pod CIDRs. */
-export interface TopoExternal {
-  readonly kind: "external";
-  readonly name: string;
-  readonly netns: string;
-  readonly ip: string;
-}
-
-export interface PodOptions {
-  readonly namespace: string;
-  readonly name: string;
-  readonly ip: string;
-  readonly ipv6?: string;
-  /** Default DEFAULT_SERVERS (TCP and UDP on 80 and 81); { } for none. */
-  readonly servers?: ServerSpec;
-  /** Free-form, for tests that build manifests from the topology. */
-  readonly labels?: Readonly<Record<string, string>>;
-}
-
-export interface TopoNode {
-  readonly kind: "node";
-  readonly name: string;
-  readonly netns: string;
-  readonly underlayIp: string;
-  readonly underlayIpv6?: string;
-  readonly podCIDR: string;
-  readonly podCIDRv6?: string;
-  /** Interface of this node's underlay veth inside the switch netns. */
-  readonly switchPort: string;
-  /** Its underlay gateway and prefix length (the second subnet's for secondSubnet nodes). */
-  readonly gateway?: string;
-  readonly underlayPrefixLength?: number;
-  readonly pods: TopoPod[];
-}
-
-export interface TopoPod {
-  readonly kind: "pod";
-  readonly namespace: string;
-  readonly name: string;
-  /** "<namespace>/<name>": also what its servers answer. */
-  readonly key: string;
-  readonly node: TopoNode;
-  readonly netns: string;
-  readonly ip: string;
-  readonly ipv6?: string;
-  /** Host-side veth in the node netns ("cali…"). */
-  readonly hostIface: string;
-  readonly servers: ServerSpec;
-  readonly labels: Readonly<Record<string, string>>;
-}
-
-export type Endpoint = TopoPod | TopoNode;
-
-export interface ProbeResult {
-  readonly ok: boolean;
-  /** The server's reply (its "<namespace>/<name>") when ok. */
-  readonly reply?: string;
-  /** Why not, e.g. "timeout", "ConnectionRefusedError:Connection_refused". */
-  readonly error?: string;
-  readonly ms: number;
-}
-
-export interface ProbeMatrixOptions {
-  readonly concurrency?: number;
-  readonly timeoutMs?: number;
-  /** Clients (default: the pods). */
-  readonly clients?: readonly Endpoint[];
-  /** Probe the servers' IPv6 addresses. */
-  readonly ipv6?: boolean;
-}
-
-export interface ProbeMatrix {
-  readonly clients: readonly string[];
-  readonly servers: readonly string[];
-  readonly ports: readonly PortSpec[];
-  /** results[client][server]["tcp/80"] */
-  readonly results: Readonly<Record<string, Readonly<Record<string, Readonly<Record<string, ProbeResult>>>>>>;
-  /** One truth table per port: header row of servers, one row per client, "." connected, "X" blocked. */
-  readonly text: string;
-  readonly ms: number;
-  get(client: Endpoint | string, server: Endpoint | string, port: number, protocol: Protocol): boolean;
-  /** Compare with expectations; text is the Kubernetes e2e-style comparison (". " agrees, "X" differs). */
-  compare(expected: (client: string, server: string, port: PortSpec) => boolean): {
-    ok: boolean;
-    mismatches: string[];
-    text: string;
-  };
-}
-
-// ───────────────────────────── host helpers ─────────────────────────────
-
-export interface RunResult {
-  readonly stdout: string;
-  readonly stderr: string;
-  readonly code: number;
-}
-
-export interface RunOptions {
-  readonly input?: string;
-  /** Resolve instead of throwing on a non-zero exit. */
-  readonly allowFail?: boolean;
-  readonly timeoutMs?: number;
-}
-
-/** Runs a program to completion (no shell). Throws with stderr on failure unless allowFail. */
-export function run(cmd: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
-  return new Promise((resolveRun, reject) => {
-    const child = spawnChild(cmd, args as string[], { stdio: ["pipe", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    let timer: NodeJS.Timeout | undefined;
-    if (opts.timeoutMs) timer = setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs);
-    child.stdout.setEncoding("utf8").on("data", (d: string) => {
-      stdout += d;
-    });
-    child.stderr.setEncoding("utf8").on("data", (d: string) => {
-      stderr += d;
-    });
-    child.on("error", (e) => {
-      if (timer) clearTimeout(timer);
-      reject(e);
-    });
-    child.on("close", (code, signal) => {
-      if (timer) clearTimeout(timer);
-      const c = code ?? (signal ? 128 : 1);
-      if (c !== 0 && !opts.allowFail) {
-        reject(new Error(`${cmd} ${args.join(" ")} → exit ${code ?? signal}: ${stderr.trim() || stdout.trim()}`));
-      } else resolveRun({ stdout, stderr, code: c });
-    });
-    child.stdin.on("error", () => {});
-    child.stdin.end(opts.input ?? "");
-  });
-}
-
-/** `ip netns exec <ns> <cmd> <args…>`; resolves to stdout, throws on failure. */
-export async function exec(ns: string, cmd: string, ...args: string[]): Promise<string> {
-  return (await run("ip", ["netns", "exec", ns, cmd, ...args])).stdout;
-}
-
-/** `ip -n <ns> <args…>` (cheaper than `ip netns exec` for iproute2 itself). */
-export async function ipn(ns: string, ...args: string[]): Promise<string> {
-  return (await run("ip", ["-n", ns, ...args])).stdout;
-}
-
-/** Several `ip` commands in one process: `ip -n <ns> -batch -`. */
-export async function ipBatch(ns: string, lines: readonly string[]): Promise<void> {
-  if (lines.length) await run("ip", ["-n", ns, "-batch", "-"], { input: `${lines.join("\n")}\n` });
-}
-
-/** Sets sysctls in a netns; keys in dotted or slashed form ("net.ipv4.ip_forward", "net/ipv4/conf/x/rp_filter"). */
-export async function sysctls(ns: string, values: Readonly<Record<string, string | number>>): Promise<void> {
-  const args = Object.entries(values).map(([k, v]) => `${k}=${v}`);
-  if (args.length) await exec(ns, "sysctl", "-q", "-w", ...args);
-}
-
-/** Calico's host-side interface name for a pod: "cali" + first 11 hex chars of sha1("<namespace>.<name>"). */
-export function hostSide(pod: { readonly namespace: string; readonly name: string } | string, name?: string): string {
-  const [ns, n] = typeof pod === "string" ? [pod, name ?? ""] : [pod.namespace, pod.name];
-  return `cali${createHash("sha1").update(`${ns}.${n}`).digest("hex").slice(0, 11)}`;
-}
-
-export function netnsOf(e: Endpoint): string {
-  return e.netns;
-}
-
-export function isRoot(): boolean {
-  return typeof process.getuid === "function" && process.getuid() === 0;
-}
-
-/** The path of an executable on PATH or in the sbin directories (root's tools), if any. */
-export function which(cmd: string, path = process.env.PATH ?? ""): string | undefined {
-  const dirs = path.split(delimiter).concat(["/usr/sbin", "/sbin", "/usr/local/sbin"]);
-  for (const d of dirs) {
-    const p = join(d, cmd);
-    try {
-      accessSync(p, constants.X_OK);
-      return p;
-    } catch {}
-  }
-  return undefined;
-}
-
-let python: string | null | undefined;
-/**
- * The real python3 binary (not a pyenv shim: those are shell scripts that cost
- * tens of ms per start). FELIX_E2E_PYTHON overrides. undefined if there is none.
- */
-export function pythonPath(): string | undefined {
-  if (python === undefined) {
-    python = process.env.FELIX_E2E_PYTHON ?? null;
-    if (!python && which("python3")) {
-      try {
-        python =
-          execFileSync("python3", ["-c", "import sys; print(sys.executable)"], { encoding: "utf8" }).trim() || null;
-      } catch {
-        python = null;
-      }
-    }
-  }
-  return python ?? undefined;
-}
-
-/** The iptables binary matching the agent's backend: iptables-legacy when present. */
-export function iptablesCmd(): string {
-  return which("iptables-legacy") ? "iptables-legacy" : "iptables";
-}
-
-/** Why kernel end-to-end tests cannot run here, or undefined when they can. */
-export function requirementsMissing(): string | undefined {
-  if (process.platform !== "linux") return "kernel tests need Linux";
-  if (!isRoot()) return "kernel tests need root (network namespaces, iptables)";
-  const missing = ["ip", "ipset", "iptables-legacy-restore", "sysctl"].filter((c) => !which(c));
-  if (!pythonPath()) missing.push("python3");
-  if (missing.length) return `kernel tests need: ${missing.join(", ")}`;
-  if (!serverScript()) return "src/netns/pod-server.py not found";
-  return undefined;
-}
-
-function serverScript(): string | undefined {
-  const here = dirname(fileURLToPath(import.meta.url));
-  // From source (src/netns/) or compiled (dist/src/netns/ → ../../../src/netns/).
-  return [join(here, "pod-server.py"), resolve(here, "../../../src/netns/pod-server.py")].find((p) => existsSync(p));
-}
-
-// ───────────────────────────── background processes ─────────────────────────────
-
-/** A tracked background process; output is kept (last 256 KiB) so its pipes never block. */
-export interface Background {
-  readonly child: ChildProcess;
-  readonly netns: string;
-  output(): string;
-  /** Resolves with the exit code (or signal name) when it has exited. */
-  readonly exited: Promise<number | string>;
-  kill(signal?: NodeJS.Signals): Promise<void>;
-}
-
-const OUTPUT_KEEP = 256 * 1024;
-
-function background(ns: string, cmd: string, args: readonly string[], env?: NodeJS.ProcessEnv): Background {
-  const child = spawnChild("ip", ["netns", "exec", ns, cmd, ...args], {
-    stdio: ["pipe", "pipe", "pipe"],
-    env: env ?? process.env,
-  });
-  let out = "";
-  const keep = (d: string) => {
-    out += d;
-    if (out.length > OUTPUT_KEEP * 2) out = out.slice(-OUTPUT_KEEP);
-  };
-  child.stdout!.setEncoding("utf8").on("data", keep);
-  child.stderr!.setEncoding("utf8").on("data", keep);
-  child.stdin!.on("error", () => {});
-  const exited = new Promise<number | string>((r) => {
-    child.on("close", (code, signal) => r(code ?? signal ?? -1));
-    child.on("error", (e) => {
-      keep(`spawn error: ${e.message}\n`);
-      r(-1);
-    });
-  });
-  return {
-    child,
-    netns: ns,
-    output: () => out,
-    exited,
-    async kill(signal: NodeJS.Signals = "SIGTERM") {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill(signal);
-      const t = setTimeout(() => child.kill("SIGKILL"), 1000);
-      await exited;
-      clearTimeout(t);
-    },
-  };
-}
-
-/** The pod-server.py process of one pod (or node): servers plus prober. */
-class Prober {
-  private readonly pending = new Map<number, (line: string) => void>();
-  private nextId = 1;
-  private buf = "";
-  private stderr = "";
-  readonly proc: Background;
-  readonly ready: Promise<void>;
-
-  constructor(ns: string, key: string, servers: ServerSpec, extraArgs: readonly string[] = []) {
-    const args = [serverScript()!, "--name", key, ...extraArgs];
-    if (servers.tcp?.length) args.push("--tcp", servers.tcp.join(","));
-    if (servers.udp?.length) args.push("--udp", servers.udp.join(","));
-    if (servers.sctp?.length) args.push("--sctp", servers.sctp.join(","));
-    this.proc = background(ns, pythonPath() ?? "python3", ["-u", ...args]);
-    const child = this.proc.child;
-    let onReady: () => void = () => {};
-    let onFail: (e: Error) => void = () => {};
-    this.ready = new Promise<void>((res, rej) => {
-      onReady = res;
-      onFail = rej;
-    });
-    child.stderr!.on("data", (d: string) => {
-      this.stderr = (this.stderr + d).slice(-4096);
-    });
-    child.stdout!.on("data", (d: string) => {
-      this.buf += d;
-      let i = this.buf.indexOf("\n");
-      while (i >= 0) {
-        const line = this.buf.slice(0, i);
-        this.buf = this.buf.slice(i + 1);
-        if (line === "ready") onReady();
-        else if (line.startsWith("result ")) {
-          const id = Number(line.split(" ", 3)[1]);
-          const cb = this.pending.get(id);
-          this.pending.delete(id);
-          cb?.(line);
-        }
-        i = this.buf.indexOf("\n");
-      }
-    });
-    const timer = setTimeout(
-      () => onFail(new Error(`pod-server for ${key} not ready after 10 s: ${this.stderr}`)),
-      10_000,
-    );
-    this.ready.then(
-      () => clearTimeout(timer),
-      () => clearTimeout(timer),
-    );
-    void this.proc.exited.then((code) => {
-      onFail(new Error(`pod-server for ${key} in ${ns} exited (${code}): ${this.stderr.trim()}`));
-      for (const [id, cb] of this.pending) {
-        this.pending.delete(id);
-        cb(`result ${id} fail server-exited`);
-      }
-    });
-  }
-
-  async probe(host: string, port: number, protocol: Protocol, timeoutMs: number): Promise<ProbeResult> {
-    await this.ready;
-    const id = this.nextId++;
-    const t0 = performance.now();
-    const line = await new Promise<string>((res) => {
-      const guard = setTimeout(() => {
-        this.pending.delete(id);
-        res(`result ${id} fail prober-did-not-answer`);
-      }, timeoutMs + 5000);
-      this.pending.set(id, (l) => {
-        clearTimeout(guard);
-        res(l);
-      });
-      this.proc.child.stdin!.write(`probe ${id} ${protocol} ${host} ${port} ${Math.max(1, Math.round(timeoutMs))}\n`);
-    });
-    const ms = Math.round(performance.now() - t0);
-    const m = /^result \d+ (ok|fail) ?(.*)$/.exec(line);
-    if (m?.[1] === "ok") return { ok: true, reply: m[2], ms };
-    return { ok: false, error: m?.[2] || line, ms };
-  }
-}
-
-// ───────────────────────────── stale-run bookkeeping ─────────────────────────────
-
-const OWNER_DIR = "/run/felix-ts-e2e";
-const live = new Set<Topology>();
-let hooksInstalled = false;
-
-/** "<pid> <start time>" of a process, or undefined when it is gone or a zombie. */
-function processIdentity(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return f[0] === "Z" || f[0] === "X" ? undefined : `${pid} ${f[19]}`; // state; starttime (field 22)
-  } catch {
-    return undefined;
-  }
-}
-
-function listNetnsSync(): string[] {
-  try {
-    return readdirSync("/run/netns");
-  } catch {
-    return [];
-  }
-}
-
-/** Best-effort synchronous teardown, for process exit and signals. */
-function removeNetnsSync(names: readonly string[]): void {
-  for (const ns of names) {
-    try {
-      const pids = execFileSync("ip", ["netns", "pids", ns], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
-      for (const p of pids.split(/\s+/).filter(Boolean)) {
-        try {
-          process.kill(Number(p), "SIGKILL");
-        } catch {}
-      }
-    } catch {}
-    try {
-      execFileSync("ip", ["netns", "del", ns], { stdio: "ignore" });
-    } catch {}
-  }
-}
-
-function installHooks(): void {
-  if (hooksInstalled) return;
-  hooksInstalled = true;
-  process.on("exit", () => {
-    for (const t of live) t.destroySync();
-  });
-  for (const sig of ["SIGINT", "SIGTERM"] as const) {
-    process.once(sig, () => {
-      for (const t of live) t.destroySync();
-      process.kill(process.pid, sig);
-    });
-  }
-}
+export { renderTruthTable } from "./probe-matrix.js";
+export type { Background } from "./prober.js";
+export * from "./shell.js";
+export * from "./types.js";
 
 function cidrPrefixLength(cidr: string): number {
   const m = /\/(\d+)$/.exec(cidr);
   if (!m) throw new Error(`not a CIDR: ${cidr}`);
   return Number(m[1]);
 }
-
-function portKey(p: PortSpec): string {
-  return `${p.protocol}/${p.port}`;
-}
-
-function endpointKey(e: Endpoint | string): string {
-  return typeof e === "string" ? e : e.kind === "pod" ? e.key : `node/${e.name}`;
-}
-
-/**
- * Kubernetes e2e-style truth table: a header row of servers, one row per client,
- * tab-separated, with `.` where cell() is true and `X` where false.
- */
-export function renderTruthTable(
-  clients: readonly string[],
-  servers: readonly string[],
-  cell: (client: string, server: string) => boolean,
-): string {
-  const rows = [["-", ...servers].join("\t")];
-  for (const c of clients) rows.push([c, ...servers.map((s) => (cell(c, s) ? "." : "X"))].join("\t"));
-  return rows.join("\n");
-}
-
-/** Runs fns with at most `limit` in flight; results in order. */
-async function pool<T>(limit: number, fns: readonly (() => Promise<T>)[]): Promise<T[]> {
-  const out: T[] = new Array(fns.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < fns.length) {
-      const i = next++;
-      out[i] = await fns[i]!();
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, fns.length)) }, worker));
-  return out;
-}
-
-// ───────────────────────────── the topology ─────────────────────────────
 
 export interface TopologyOptions {
   /** Name stem; the prefix is stem + 4 random hex digits. Default "fx". */
@@ -659,12 +180,7 @@ export class Topology {
     do prefix = stem + randomBytes(2).toString("hex");
     while (existing.some((n) => n.startsWith(`${prefix}-`)));
     const t = new Topology(prefix, o);
-    installHooks();
-    live.add(t);
-    try {
-      mkdirSync(OWNER_DIR, { recursive: true });
-      writeFileSync(join(OWNER_DIR, prefix), `${processIdentity(process.pid)}\n`);
-    } catch {}
+    claim(prefix, t);
     await t.addNetns(t.switchNs);
     await ipBatch(t.switchNs, [
       "link set lo up",
@@ -705,32 +221,7 @@ export class Topology {
     };
     this.nodes.set(name, node);
     await this.addNetns(netns);
-    // Created directly in the two namespaces: nothing ever appears in the root netns.
-    await ipn(netns, "link", "add", "eth0", "type", "veth", "peer", "name", switchPort, "netns", this.switchNs);
-    await ipBatch(this.switchNs, [
-      `link set ${switchPort} master ${second ? "br1" : "br0"}`,
-      `link set ${switchPort} up`,
-    ]);
-    if (o.underlayIpv6) {
-      // No DAD on eth0's link-local address: until DAD ends (1-2 s) the kernel sends
-      // no neighbour solicitation for *forwarded* IPv6 packets (ndisc_send_ns wants a
-      // non-tentative link-local source), so pod-to-pod IPv6 across nodes would fail
-      // for the first seconds although host-originated IPv6 traffic works.
-      await sysctls(netns, { "net/ipv6/conf/eth0/accept_dad": 0 });
-    }
-    const lines = [
-      "link set lo up",
-      `addr add ${o.underlayIp}/${prefixLength} dev eth0`,
-      "link set eth0 up",
-      `route add default via ${gateway} dev eth0`,
-    ];
-    if (o.underlayIpv6) {
-      lines.push(
-        `addr add ${o.underlayIpv6}/${this.underlayPrefixLengthV6} dev eth0 nodad`,
-        `route add ::/0 via ${this.gatewayV6} dev eth0`,
-      );
-    }
-    await ipBatch(netns, lines);
+    await wireNode(node, this.switchNs, second ? "br1" : "br0", this.gatewayV6, this.underlayPrefixLengthV6);
     if (o.servers && (o.servers.tcp?.length || o.servers.udp?.length || o.servers.sctp?.length)) {
       await this.proberFor(node, o.servers);
     }
@@ -759,26 +250,7 @@ export class Topology {
     this.pods.set(key, pod);
     node.pods.push(pod);
     await this.addNetns(pod.netns);
-    const cali = pod.hostIface;
-    await ipn(node.netns, "link", "add", cali, "type", "veth", "peer", "name", "eth0", "netns", pod.netns);
-    if (o.ipv6) {
-      // The pod's IPv6 default route goes via the host side's link-local address;
-      // skip DAD so that it answers at once, and so that the node can solicit the
-      // pod's address for forwarded packets right away (see addNode).
-      await sysctls(node.netns, { [`net/ipv6/conf/${cali}/accept_dad`]: 0 });
-    }
-    await ipBatch(node.netns, [`link set ${cali} address ee:ee:ee:ee:ee:ee`, `link set ${cali} up`]);
-    const lines = [
-      "link set lo up",
-      `addr add ${o.ip}/32 dev eth0`,
-      "link set eth0 up",
-      "route add 169.254.1.1 dev eth0 scope link",
-      "route add default via 169.254.1.1 dev eth0",
-    ];
-    if (o.ipv6) {
-      lines.push(`addr add ${o.ipv6}/128 dev eth0 nodad`, "route add ::/0 via fe80::ecee:eeff:feee:eeee dev eth0");
-    }
-    await ipBatch(pod.netns, lines);
+    await wirePod(pod);
     await this.proberFor(pod, pod.servers);
     return pod;
   }
@@ -860,65 +332,7 @@ export class Topology {
     ],
     o: ProbeMatrixOptions = {},
   ): Promise<ProbeMatrix> {
-    const clients = o.clients ?? servers;
-    const timeoutMs = o.timeoutMs ?? 1000;
-    const t0 = performance.now();
-    const results: Record<string, Record<string, Record<string, ProbeResult>>> = {};
-    const jobs: (() => Promise<void>)[] = [];
-    for (const c of clients) {
-      const ck = endpointKey(c);
-      results[ck] = {};
-      for (const s of servers) {
-        const row: Record<string, ProbeResult> = {};
-        results[ck]![s.key] = row;
-        const dst = o.ipv6 ? s.ipv6 : s.ip;
-        for (const p of ports) {
-          jobs.push(async () => {
-            row[portKey(p)] = dst
-              ? await this.probeDetail(c, dst, p.port, p.protocol, timeoutMs)
-              : { ok: false, error: "no-ipv6-address", ms: 0 };
-          });
-        }
-      }
-    }
-    await pool(o.concurrency ?? 8, jobs);
-    const ms = Math.round(performance.now() - t0);
-    const clientKeys = clients.map(endpointKey);
-    const serverKeys = servers.map((s) => s.key);
-    const got = (c: string, s: string, p: PortSpec) => results[c]?.[s]?.[portKey(p)]?.ok ?? false;
-    const tables = (cell: (c: string, s: string, p: PortSpec) => boolean, title: string) =>
-      ports
-        .map((p) => `${title} ${portKey(p)}:\n${renderTruthTable(clientKeys, serverKeys, (c, s) => cell(c, s, p))}`)
-        .join("\n\n");
-    return {
-      clients: clientKeys,
-      servers: serverKeys,
-      ports,
-      results,
-      ms,
-      text: tables(got, "reachability"),
-      get: (c, s, port, protocol) => got(endpointKey(c), endpointKey(s), { port, protocol }),
-      compare(expected) {
-        const mismatches: string[] = [];
-        for (const c of clientKeys)
-          for (const s of serverKeys)
-            for (const p of ports) {
-              const want = expected(c, s, p);
-              const r = results[c]![s]![portKey(p)]!;
-              if (r.ok !== want)
-                mismatches.push(
-                  `${c} → ${s} ${portKey(p)}: expected ${want ? "connected" : "blocked"}, got ${
-                    r.ok ? `connected (${r.reply})` : `blocked (${r.error})`
-                  }`,
-                );
-            }
-        return {
-          ok: mismatches.length === 0,
-          mismatches,
-          text: `${tables((c, s, p) => got(c, s, p) === expected(c, s, p), "comparison (. = as expected, X = differs)")}\n\n${tables(got, "actual")}`,
-        };
-      },
-    };
+    return probeMatrix((c, host, port, protocol, t) => this.probeDetail(c, host, port, protocol, t), servers, ports, o);
   }
 
   /**
@@ -958,46 +372,6 @@ export class Topology {
     }
   }
 
-  /**
-   * FOR topology.test.ts ONLY — does what the agent under test is responsible for, so
-   * the topology can be checked on its own: ip_forward=1; per pod veth forwarding,
-   * proxy_arp=1, proxy_delay=0, rp_filter=1 and "<ip> dev caliX scope link" (+ IPv6
-   * equivalents); per other node "<podCIDR> via <underlayIp>". Never use it in agent tests.
-   */
-  async wireLikeAgentForSelfTest(only?: readonly TopoNode[]): Promise<void> {
-    const nodes = only ?? [...this.nodes.values()];
-    await Promise.all(
-      nodes.map(async (n) => {
-        const values: Record<string, number> = { "net.ipv4.ip_forward": 1 };
-        const lines: string[] = [];
-        const anyV6 = n.pods.some((p) => p.ipv6);
-        if (anyV6) values["net.ipv6.conf.all.forwarding"] = 1;
-        for (const p of n.pods) {
-          const i = p.hostIface;
-          Object.assign(values, {
-            [`net/ipv4/conf/${i}/forwarding`]: 1,
-            [`net/ipv4/conf/${i}/proxy_arp`]: 1,
-            [`net/ipv4/neigh/${i}/proxy_delay`]: 0,
-            [`net/ipv4/conf/${i}/rp_filter`]: 1,
-          });
-          lines.push(`route replace ${p.ip} dev ${i} scope link proto 80`);
-          if (p.ipv6) {
-            values[`net/ipv6/conf/${i}/proxy_ndp`] = 1;
-            lines.push(`route replace ${p.ipv6} dev ${i} proto 80`);
-          }
-        }
-        for (const other of this.nodes.values()) {
-          if (other === n) continue;
-          lines.push(`route replace ${other.podCIDR} via ${other.underlayIp} dev eth0 proto 80`);
-          if (anyV6 && other.podCIDRv6 && other.underlayIpv6)
-            lines.push(`route replace ${other.podCIDRv6} via ${other.underlayIpv6} dev eth0 proto 80`);
-        }
-        await sysctls(n.netns, values);
-        await ipBatch(n.netns, lines);
-      }),
-    );
-  }
-
   /** The namespaces this topology created, in creation order. */
   netnsNames(): readonly string[] {
     return [...this.namespaces];
@@ -1022,8 +396,7 @@ export class Topology {
     }
     await Promise.all(order.map((ns) => run("ip", ["netns", "del", ns], { allowFail: true })));
     this.namespaces.length = 0;
-    live.delete(this);
-    rmSync(join(OWNER_DIR, this.prefix), { force: true });
+    release(this.prefix, this, true);
   }
 
   /**
@@ -1037,16 +410,12 @@ export class Topology {
     await Promise.all([...this.procs].map((p) => p.kill()));
     this.procs.clear();
     this.probers.clear();
-    live.delete(this);
+    release(this.prefix, this, false);
   }
 
   /** Whether the process that created the topology with this prefix is still running. */
   static ownerAlive(prefix: string): boolean {
-    let owner = "";
-    try {
-      owner = readFileSync(join(OWNER_DIR, prefix), "utf8").trim();
-    } catch {}
-    return owner !== "" && processIdentity(Number(owner.split(" ")[0])) === owner;
+    return ownerAlive(prefix);
   }
 
   /** Synchronous last-resort variant of destroy() (process exit, signals). */
@@ -1059,8 +428,7 @@ export class Topology {
       } catch {}
     }
     removeNetnsSync([...this.namespaces].reverse());
-    live.delete(this);
-    rmSync(join(OWNER_DIR, this.prefix), { force: true });
+    release(this.prefix, this, true);
   }
 
   /**
@@ -1074,36 +442,6 @@ export class Topology {
     pattern: string | RegExp = "fx",
     o: { force?: boolean; dryRun?: boolean } = {},
   ): Promise<string[]> {
-    let re: RegExp;
-    if (typeof pattern !== "string") re = pattern;
-    else {
-      const p = pattern.replace(/[^a-z0-9]/gi, "");
-      // A stem ("fx") matches "fx<4 hex>-…"; a full prefix ("fx3a9c") also matches itself.
-      re = new RegExp(/[0-9a-f]{4}$/.test(p) && p.length > 4 ? `^${p}(?:[0-9a-f]{4})?-` : `^${p}[0-9a-f]{4}-`);
-    }
-    const owners = new Map<string, boolean>(); // prefix → owner alive
-    const doomed: string[] = [];
-    for (const ns of listNetnsSync()) {
-      if (!re.test(ns)) continue;
-      const prefix = ns.slice(0, ns.indexOf("-"));
-      let alive = owners.get(prefix);
-      if (alive === undefined) {
-        // The owner file holds "<pid> <start time>": a pid reused since, or a zombie
-        // owner (nobody reaps orphans in some containers), counts as dead.
-        let owner = "";
-        try {
-          owner = readFileSync(join(OWNER_DIR, prefix), "utf8").trim();
-        } catch {}
-        alive = !o.force && owner !== "" && processIdentity(Number(owner.split(" ")[0])) === owner;
-        owners.set(prefix, alive);
-      }
-      if (!alive) doomed.push(ns);
-    }
-    // Pods and nodes before switches, so veth peers vanish with their first end.
-    doomed.sort((a, b) => Number(a.endsWith("-sw")) - Number(b.endsWith("-sw")));
-    if (o.dryRun) return doomed; // only report (felix demo's leftover check)
-    removeNetnsSync(doomed);
-    for (const [prefix, alive] of owners) if (!alive) rmSync(join(OWNER_DIR, prefix), { force: true });
-    return doomed;
+    return cleanupStale(pattern, o);
   }
 }

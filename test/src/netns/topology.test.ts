@@ -18,6 +18,7 @@ import {
   type TopoPod,
 } from "../../../src/netns/topology.js";
 import { skipIf } from "../../helpers/skip.js";
+import { wireLikeAgentForSelfTest } from "./wire-like-agent.js";
 
 const skip = requirementsMissing();
 
@@ -124,7 +125,7 @@ describe("e2e topology", { ...skipIf(skip), timeout: 30_000 }, () => {
 
   it("connects all pods, TCP and UDP, within and across nodes, once wired", async () => {
     let t = performance.now();
-    await topo.wireLikeAgentForSelfTest();
+    await wireLikeAgentForSelfTest(topo);
     lap("wireLikeAgentForSelfTest", t);
     t = performance.now();
     const pods = [xa, xb, ya, yb];
