@@ -13,7 +13,6 @@ import type { DesiredState } from "../../calc-graph/desired-state.js";
 import type { ProxyMode } from "../../calc-graph/services/model.js";
 import { NAT_SHARDS } from "../../model/nat-shards.js";
 import { chainNames } from "../../model/tables.js";
-import { ExecNftBackend, type NftFamily } from "../../nftables/backend.js";
 import { NFT_NAT_TABLE, NFT_NAT_TABLES } from "../../nftables/names.js";
 import { removeNftTables } from "../../nftables/remove.js";
 import { NFT_RULES } from "../../nftables/render.js";
@@ -23,21 +22,11 @@ import { node } from "../calc-graph/fixtures.js";
 import { sliceUpdate, svcUpdate } from "../calc-graph/services/fixtures.js";
 import { skipIf } from "../helpers/skip.js";
 import { createNetns, deleteNetns, netnsSkipReason } from "../routes/netns.js";
+import { Recording } from "./fixtures.js";
 import { desiredTables, readOurTables } from "./golden-state.js";
 
 const missing = spawnSync("sh", ["-c", "command -v nft"]).status !== 0 ? "needs nft" : undefined;
 const skip = netnsSkipReason() ?? missing;
-
-class Recording extends ExecNftBackend {
-  readonly scripts: string[] = [];
-  constructor(family: NftFamily, ns: string) {
-    super(family, ["ip", "netns", "exec", ns]);
-  }
-  override async transact(script: string) {
-    this.scripts.push(script);
-    await super.transact(script);
-  }
-}
 
 const SERVICES = 40;
 
