@@ -33,7 +33,7 @@ if (TEST_PROXYMODE === "nftables" && process.env.FELIX_TEST_DATAPLANE === "iptab
 process.env.FELIX_NFTABLESMODE ??= TEST_DATAPLANE === "nftables" ? "Enabled" : "Disabled";
 
 // Reading our rules back from the kernel in either mode: chain X of iptables
-// table T is `T-X` in table `ip|ip6 calico`, or `calico-nat` for nat (nftables/README.md).
+// table T is `T-X` in table `ip|ip6 calico`, or in one of the nat tables for nat (nftables/README.md).
 
 /** iptables-save of the backend the agent uses (legacy where installed). */
 function saveCmd(family: 4 | 6): string {

@@ -35,7 +35,11 @@ const map = (s: DesiredState, name: string): VerdictMapState => {
   return { ...(maps[0] as VerdictMapState), elements };
 };
 const NAT_MAPS = ["service-ips", "service-nodeports"];
-const keys = (s: DesiredState, name: string) => [...(map(s, name)?.elements.keys() ?? [])].sort();
+/** A map's keys over every shard, not deduplicated: a key in two shards' maps would show twice. */
+const keys = (s: DesiredState, name: string) =>
+  shardMaps(s, name)
+    .flatMap((m) => [...(m?.elements.keys() ?? [])])
+    .sort();
 const natChains = (s: DesiredState) => chainNames(s.iptables.ipv4.nat).sort();
 
 const web = svcUpdate("web", {
