@@ -109,6 +109,7 @@ export function tableState(chains: Iterable<RenderedChain> = [], hooks: Record<s
  * same object: O(changes), not O(chains).
  */
 export function changedChains(before: TableState, after: TableState): string[] {
+  if (before.shards === after.shards) return [];
   const out: string[] = [];
   for (const k of new Set([...Object.keys(before.shards), ...Object.keys(after.shards)])) {
     const a = before.shards[k];

@@ -33,7 +33,12 @@ const EMPTY: TableState = Object.freeze(tableState());
 
 /** Whether a part holds nothing of family `v` (its sets and objects are both families'): its table need not exist. */
 export function emptyPart(d: NftDesired, v: 4 | 6): boolean {
-  const none = (t: TableState) => Object.keys(t.shards).length === 0 && Object.keys(t.hooks).length === 0;
+  // Without listing the keys: a nat table has a thousand shard records.
+  const empty = (r: object) => {
+    for (const _ in r) return false;
+    return true;
+  };
+  const none = (t: TableState) => empty(t.shards) && empty(t.hooks);
   return (
     TABLE_NAMES.every((t) => none(d.tables[t])) &&
     !Object.values(d.sets).some((s) => s.family === v) &&
@@ -147,15 +152,22 @@ export class DesiredSplit {
     });
     for (const [i, table] of NFT_TABLES.entries()) this.refs.update(table, tablesOf[i]);
     const v = this.refs.version;
+    // With the placement unchanged, only the sets (objects) that are not the same object are placed again.
+    const same = last?.version === v;
+    const setKeys = same && last ? changedKeys(last.want.sets, want.sets) : undefined;
+    const objectKeys =
+      same && last?.want.objects && want.objects ? changedKeys(last.want.objects, want.objects) : undefined;
     const parts = NFT_TABLES.map((table, i): NftPart => {
       const prev = last?.parts[i].desired;
-      const same = last?.version === v;
       const sets =
-        same && last?.want.sets === want.sets && prev ? prev.sets : this.pick(table, want.sets, (k) => nftSetName(k));
+        prev && setKeys
+          ? this.repick(table, prev.sets, want.sets, setKeys, (k) => nftSetName(k))
+          : this.pick(table, want.sets, (k) => nftSetName(k));
       const objects =
-        same && last?.want.objects === want.objects && prev
-          ? prev.objects
-          : want.objects && this.pick(table, want.objects, (_k, o) => o.name);
+        want.objects &&
+        (prev?.objects && objectKeys
+          ? this.repick(table, prev.objects, want.objects, objectKeys, (_k, o) => o.name)
+          : this.pick(table, want.objects, (_k, o) => o.name));
       return { table, desired: { tables: tablesOf[i], sets, ...(objects ? { objects } : {}) } };
     });
     this.last = { want, version: v, parts };
@@ -168,12 +180,41 @@ export class DesiredSplit {
     return out;
   }
 
+  /** `prev` (this table's record) with the `keys` that changed in `all`; `prev` itself when none is this table's. */
+  private repick<T>(
+    table: string,
+    prev: Readonly<Record<string, T>>,
+    all: Readonly<Record<string, T>>,
+    keys: readonly string[],
+    name: (k: string, v: T) => string,
+  ): Readonly<Record<string, T>> {
+    let out: Record<string, T> | undefined;
+    for (const k of keys) {
+      const v = all[k];
+      const held = v !== undefined && this.refs.holds(table, name(k, v));
+      if (!held && !(k in prev)) continue;
+      out ??= { ...prev };
+      if (held) out[k] = v;
+      else delete out[k];
+    }
+    return out ?? prev;
+  }
+
   /** Forget what was split: the next split counts every rule again. */
   reset(): void {
     this.last = undefined;
     this.refs = new SetRefs();
     this.nat = new NatSplit();
   }
+}
+
+/** The keys whose value is not the same object in `a` and `b` (added, removed or replaced). */
+function changedKeys<T>(a: Readonly<Record<string, T>>, b: Readonly<Record<string, T>>): string[] {
+  if (a === b) return [];
+  const out: string[] = [];
+  for (const k in b) if (a[k] !== b[k]) out.push(k);
+  for (const k in a) if (!(k in b)) out.push(k);
+  return out;
 }
 
 /** The parts of a desired state without history (felix-dump, the cold render, tests). */
