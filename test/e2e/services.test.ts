@@ -152,6 +152,12 @@ describe(`services end to end (${TEST_PROXYMODE} proxy mode)`, skipIf(skip), () 
       () => topo.probeDetail(client, "10.96.0.10", 8080, "tcp", 500),
       (r) => r.ok,
     );
+    // node2's agent too (the probe above may have gone to node1's backend): its own node port answers.
+    await daemonsReady(
+      daemons,
+      () => topo.probeDetail(n1, n2.underlayIp, 30080, "tcp", 500),
+      (r) => r.ok,
+    );
   });
 
   after(() => stopDaemons(daemons, topo, [n1, n2], dir));
