@@ -73,7 +73,9 @@ export function renderAgentTable(
   }
   // A policy or local endpoint change rewrites the filter table of both families (legacy: each
   // whole); the other kinds change IP set members only.
-  const filters = (tableChangeMs?.filter ?? Number.NaN) + (tableChangeMs?.filter6 ?? 0);
+  // Legacy: the agent writes both at once under the xtables lock it holds (iptables/xtables-lock.ts).
+  const filters =
+    tableChangeMs?.["filters at once"] ?? (tableChangeMs?.filter ?? Number.NaN) + (tableChangeMs?.filter6 ?? 0);
   const target = (kind: ChangeKind) =>
     kind.startsWith("service")
       ? `kernel's cost: ${m(tableChangeMs?.nat)} per nat change`

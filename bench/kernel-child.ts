@@ -11,11 +11,12 @@
 import { execFileSync } from "node:child_process";
 import { CalcGraph, type GraphConfig } from "../calc-graph/calc-graph.js";
 import type { DesiredState } from "../calc-graph/desired-state.js";
-import { binary } from "../iptables/backend.js";
+import { binary, ExecIptablesBackend } from "../iptables/backend.js";
 import { run } from "../iptables/exec.js";
 import { renderIpSets } from "../iptables/ipset.js";
 import { renderTables } from "../iptables/render.js";
 import type { SyncResult } from "../iptables/table-syncer.js";
+import { FlockLockFile, machineLockFile, XtablesLock } from "../iptables/xtables-lock.js";
 import { renderNftTable } from "../nftables/table-text.js";
 import type { ApplyResult, DataplaneOptions } from "../src/dataplane.js";
 import { limitHeapGrowth } from "../src/heap.js";
@@ -263,6 +264,7 @@ async function floor(job: ChildJob): Promise<FloorResult> {
     }
     tableChangeMs[family === 4 ? table : `${table}6`] = dist(times).p50;
   }
+  if (ipv6 && job.backend === "legacy") Object.assign(tableChangeMs, await bothFilters());
   return {
     tableChangeMs,
     mode: "floor",
@@ -273,6 +275,34 @@ async function floor(job: ChildJob): Promise<FloorResult> {
     ipsetBytes: Buffer.byteLength(ipsetText),
     iptablesBytes: Buffer.byteLength(v4) + Buffer.byteLength(v6),
   };
+}
+
+/**
+ * Legacy: the smallest change to both families' filter tables, as a policy change makes it, one
+ * after the other (each restore takes the xtables lock: "filters") and at once under the lock the
+ * agent holds (iptables/xtables-lock.ts: "filters at once"), alternating, p50 of 7 each.
+ */
+async function bothFilters(): Promise<Record<string, number>> {
+  const lock = new XtablesLock(new FlockLockFile(machineLockFile(), 10));
+  const probe = (b: ExecIptablesBackend, what: string) => b.restore(`*filter\n${what}\nCOMMIT\n`);
+  const serial = [4, 6].map((f) => new ExecIptablesBackend(f as 4 | 6, "legacy"));
+  const atOnce = [4, 6].map((f) => new ExecIptablesBackend(f as 4 | 6, "legacy", lock));
+  const times = { filters: [] as number[], "filters at once": [] as number[] };
+  try {
+    for (let i = 0; i < 7; i++) {
+      let t0 = performance.now();
+      for (const b of serial) await probe(b, ":cali-bench-probe - [0:0]");
+      times.filters.push(performance.now() - t0);
+      await Promise.all(serial.map((b) => probe(b, "-X cali-bench-probe")));
+      t0 = performance.now();
+      await Promise.all(atOnce.map((b) => probe(b, ":cali-bench-probe - [0:0]")));
+      times["filters at once"].push(performance.now() - t0);
+      await Promise.all(atOnce.map((b) => probe(b, "-X cali-bench-probe")));
+    }
+  } finally {
+    lock.close();
+  }
+  return { filters: dist(times.filters).p50, "filters at once": dist(times["filters at once"]).p50 };
 }
 
 async function main(): Promise<void> {

@@ -28,6 +28,7 @@ import { Command, InvalidArgumentError, Option } from "commander";
 import { CalcGraph, type GraphConfig } from "../calc-graph/calc-graph.js";
 import { PROXY_MODES, type ProxyMode } from "../calc-graph/services/model.js";
 import type { IptablesMode } from "../iptables/backend.js";
+import { lockFileFor } from "../iptables/xtables-lock.js";
 import type { Kind } from "../model/resource.js";
 import { NFT_RULES } from "../nftables/render.js";
 import { DEFAULT_HEAP_GROWTH_PERCENT, limitHeapGrowth } from "../src/heap.js";
@@ -872,13 +873,15 @@ function printPreset(r: PresetResult, previous: unknown): void {
  * program's iptables run elsewhere (a test suite in its own namespace) would be timed as ours
  * (waits of 1 s were seen). Every table the bench writes is in its own throwaway namespaces, so
  * its processes (felix, the floor) share a lock of their own; FXBENCH_SHARED_XTABLES_LOCK=1 keeps
- * the machine's. felix's own two families still serialise on it, as on a node.
+ * the machine's. felix holds it over both families' restores, as on a node (iptables/xtables-lock.ts).
  */
 function isolateXtablesLock(): void {
   if (process.env.XTABLES_LOCKFILE || process.env.FXBENCH_SHARED_XTABLES_LOCK === "1") return;
   const file = join(tmpdir(), `fxbench-xtables-${process.pid}.lock`);
   process.env.XTABLES_LOCKFILE = file;
-  process.on("exit", () => rmSync(file, { force: true }));
+  process.on("exit", () => {
+    for (const f of [file, lockFileFor(file, 4), lockFileFor(file, 6)]) rmSync(f, { force: true });
+  });
 }
 
 async function main(): Promise<void> {

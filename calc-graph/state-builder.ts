@@ -180,6 +180,7 @@ export class StateBuilder {
     return {
       ...settings,
       proxyMode: this.cfg.proxyMode ?? "off",
+      natShards: this.chains.rules.natShards ?? 1,
       kubeIPVSSupport: this.cfg.kubeIPVSSupport === true,
       hostEndpoints,
       ...(this.cfg.kubeProxy ? { kubeProxy: this.cfg.kubeProxy } : {}),

@@ -2,7 +2,9 @@
 // and one backend (legacy or nft). The fake in fake-backend.ts implements the
 // same interface in memory.
 
-import { CommandNotFoundError, type HoldAt, lineOfParts, run } from "./exec.js";
+import { CommandNotFoundError, type ExecResult, type HoldAt, lineOfParts, run, type Spawn } from "./exec.js";
+import { spawnFor } from "./spawner.js";
+import { lockFileFor, type XtablesLock, XtablesLockError } from "./xtables-lock.js";
 
 export type IptablesMode = "legacy" | "nft";
 
@@ -48,6 +50,15 @@ export class ExecIptablesBackend implements IptablesBackend {
   constructor(
     readonly family: 4 | 6,
     readonly mode: IptablesMode,
+    /**
+     * Legacy only: the machine's xtables lock, held by us over each restore, which
+     * then takes its family's private lock file instead: the families' restores
+     * overlap and other programs still wait (xtables-lock.ts). Without it, each
+     * restore takes the machine lock itself, one after the other.
+     */
+    private readonly lock?: XtablesLock,
+    /** How restores are started (spawner.ts; default: forked from this process). */
+    private readonly spawn?: Spawn,
   ) {}
 
   async save(): Promise<string> {
@@ -63,7 +74,10 @@ export class ExecIptablesBackend implements IptablesBackend {
   async restoreParts(parts: readonly string[], hold?: HoldAt): Promise<void> {
     const cmd = binary(this.family, this.mode, "restore");
     const args = ["--noflush", "--wait", String(LOCK_TIMEOUT_SECONDS), "--wait-interval", String(LOCK_PROBE_MICROS)];
-    const r = await run(cmd, args, parts, hold);
+    const r =
+      this.lock && this.mode === "legacy"
+        ? await underLock(this.lock, this.family, cmd, args, parts, hold, spawnFor(this.spawn, parts))
+        : await run(cmd, args, parts, hold, { spawn: spawnFor(this.spawn, parts) });
     if (r.code === 0) return;
     const stderr = r.stderr.trim();
     const m = /(?:Error occurred at line|line):? (\d+)/.exec(stderr);
@@ -72,6 +86,64 @@ export class ExecIptablesBackend implements IptablesBackend {
     const lock = /xtables lock|holding the lock/i.test(stderr);
     throw new RestoreError(`${cmd} failed: ${stderr}`, lineNumber, line, lock);
   }
+}
+
+/**
+ * The restore under the machine lock: the program starts at once and reads
+ * its input (reaches its first `*table`) only once the lock is had; the lock
+ * is released however the program ends. Not had: a lock-contention failure,
+ * retried by the syncer as iptables' own would be.
+ */
+async function underLock(
+  lock: XtablesLock,
+  family: 4 | 6,
+  cmd: string,
+  args: readonly string[],
+  parts: readonly string[],
+  hold: HoldAt | undefined,
+  spawn: Spawn | undefined,
+): Promise<ExecResult> {
+  let release: (() => Promise<void>) | undefined;
+  const held = lock.hold().then((r) => {
+    release = r;
+  });
+  held.catch(() => {}); // its rejection reaches run() through the hold
+  const env = lockEnv(lock.file.path, family);
+  try {
+    return await run(
+      cmd,
+      args,
+      parts,
+      { indexes: FIRST, until: held, ...(hold ? { next: hold } : {}) },
+      { env, spawn },
+    );
+  } catch (e) {
+    if (e instanceof XtablesLockError) throw new RestoreError(`${cmd}: ${e.message}`, undefined, undefined, true);
+    throw e;
+  } finally {
+    // Not awaited: the unlock (a flock(1) run) is off the change's path; the next hold waits for it.
+    // Stopped before the lock came (another hold failed): released when it comes.
+    if (release) void release();
+    else
+      void held.then(
+        () => release?.(),
+        () => {},
+      );
+  }
+}
+
+const FIRST: ReadonlySet<number> = new Set([0]);
+
+/** Our environment with the family's private lock file, built once (copying process.env took ~2 ms per restore under load). */
+const lockEnvs = new Map<string, NodeJS.ProcessEnv>();
+function lockEnv(machine: string, family: 4 | 6): NodeJS.ProcessEnv {
+  const file = lockFileFor(machine, family);
+  let env = lockEnvs.get(file);
+  if (!env) {
+    env = { ...process.env, XTABLES_LOCKFILE: file };
+    lockEnvs.set(file, env);
+  }
+  return env;
 }
 
 /** Whether the family's binaries for a mode exist on this machine. */

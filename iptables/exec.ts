@@ -38,9 +38,39 @@ export function holdsSettled(hold: HoldAt | undefined): Promise<unknown> {
   return Promise.all(all);
 }
 
-export function run(cmd: string, args: readonly string[], input?: StdinText, hold?: HoldAt): Promise<ExecResult> {
+/** What run() needs of a started program: node's ChildProcess, or one started by the spawn helper (spawner.ts). */
+export interface Started {
+  readonly stdin: Writable;
+  readonly stdout: { on(event: "data", f: (b: Buffer) => void): unknown };
+  readonly stderr: { on(event: "data", f: (b: Buffer) => void): unknown };
+  on(event: "error", f: (e: NodeJS.ErrnoException) => void): unknown;
+  on(event: "close", f: (code: number | null) => void): unknown;
+  kill(signal: NodeJS.Signals): unknown;
+}
+
+/** Starts a program with piped stdio. */
+export type Spawn = (cmd: string, args: readonly string[], env?: NodeJS.ProcessEnv) => Started;
+
+/** A program forked from this process. */
+export const forkSpawn: Spawn = (cmd, args, env) =>
+  spawn(cmd, args, { stdio: ["pipe", "pipe", "pipe"], ...(env ? { env } : {}) });
+
+export interface RunOptions {
+  /** The program's environment (default: ours). */
+  readonly env?: NodeJS.ProcessEnv;
+  /** How it is started (default: forked from this process). */
+  readonly spawn?: Spawn;
+}
+
+export function run(
+  cmd: string,
+  args: readonly string[],
+  input?: StdinText,
+  hold?: HoldAt,
+  o: RunOptions = {},
+): Promise<ExecResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ["pipe", "pipe", "pipe"] });
+    const child = (o.spawn ?? forkSpawn)(cmd, args, o.env);
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on("data", (b: Buffer) => out.push(b));

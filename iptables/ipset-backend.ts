@@ -2,7 +2,8 @@
 // in-memory fake with the same semantics for unit tests.
 
 import { isIP } from "node:net";
-import { run } from "./exec.js";
+import { run, type Spawn } from "./exec.js";
+import { spawnFor } from "./spawner.js";
 
 export interface IpsetBackend {
   save(): Promise<string>;
@@ -17,6 +18,9 @@ export interface IpsetBackend {
 export class IpsetError extends Error {}
 
 export class ExecIpsetBackend implements IpsetBackend {
+  /** `spawn`: how restores are started (spawner.ts; default: forked from this process). */
+  constructor(private readonly spawn?: Spawn) {}
+
   async save(): Promise<string> {
     const r = await run("ipset", ["save"]);
     if (r.code !== 0) throw new IpsetError(`ipset save failed: ${r.stderr.trim()}`);
@@ -25,7 +29,8 @@ export class ExecIpsetBackend implements IpsetBackend {
 
   async restore(input: string, after?: Promise<unknown>): Promise<void> {
     // Started before `after` settles: the fork and exec are off the caller's critical path.
-    const r = await run("ipset", ["restore", "-exist"], [input], after && { indexes: new Set([0]), until: after });
+    const hold = after && { indexes: new Set([0]), until: after };
+    const r = await run("ipset", ["restore", "-exist"], [input], hold, { spawn: spawnFor(this.spawn, [input]) });
     if (r.code !== 0) throw new IpsetError(`ipset restore failed: ${r.stderr.trim()}`);
   }
 }

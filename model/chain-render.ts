@@ -72,7 +72,10 @@ export class ChainRenderer {
   }
 
   renderChain(c: Chain, ctx: RuleContext): RenderedChain {
-    return { name: flat(c.name), rules: this.renderRules(c.name, c.rules, ctx) };
+    const rules = this.renderRules(c.name, c.rules, ctx);
+    return c.natShard === undefined
+      ? { name: flat(c.name), rules }
+      : { name: flat(c.name), rules, natShard: c.natShard };
   }
 
   /** Appended rules hash from a seed of their own so inserts and appends stay independent. */

@@ -16,6 +16,8 @@ export interface RuleRenderer {
   readonly name: string;
   /** True when `body` ignores the context (then a rule's body can be remembered per rule). */
   readonly contextFree: boolean;
+  /** Nat tables the dataplane spreads the services over (model/nat-shards.ts); absent: one. */
+  readonly natShards?: number;
   /** The rule's text without its hash comment: what the hash covers. Throws when the backend cannot express it. */
   body(r: Rule, ctx: RuleContext): string;
   /** The rule as the kernel lists it, with the hash comment, as one flat string; `hash` is a slice of it. */

@@ -3,6 +3,8 @@
 // `rule(m, action, comment)` and `Actions.*`; iptables/ and nftables/ each
 // render them (a RuleRenderer), so no backend syntax is written here.
 
+import type { NatShard } from "./nat-shards.js";
+
 /** Ports as Calico writes them: a single port is `first === last`. */
 export interface PortRange {
   readonly first: number;
@@ -131,6 +133,8 @@ export interface Rule {
 export interface Chain {
   readonly name: string;
   readonly rules: readonly Rule[];
+  /** The nat table it goes to where the dataplane shards nat (model/nat-shards.ts); absent: the first. */
+  readonly natShard?: NatShard;
 }
 
 export const NO_MATCH: Match = Object.freeze({

@@ -1,6 +1,8 @@
 // The desired content of the kernel's tables, as the graph hands it over:
 // chains we own plus the rules we hook into the kernel's built-in chains.
 
+import type { NatShard } from "./nat-shards.js";
+
 export type TableName = "raw" | "mangle" | "nat" | "filter";
 /** The order iptables-save prints tables in. */
 export const TABLE_NAMES: readonly TableName[] = ["raw", "mangle", "nat", "filter"];
@@ -21,6 +23,8 @@ export interface RenderedRule {
 export interface RenderedChain {
   readonly name: string;
   readonly rules: readonly RenderedRule[];
+  /** Chain.natShard: the nat table of the nftables dataplane it goes to; absent: the first. */
+  readonly natShard?: NatShard;
 }
 
 /** Our rules in one built-in chain: `insert` go first, `append` go last. */
@@ -105,6 +109,7 @@ export function tableState(chains: Iterable<RenderedChain> = [], hooks: Record<s
  * same object: O(changes), not O(chains).
  */
 export function changedChains(before: TableState, after: TableState): string[] {
+  if (before.shards === after.shards) return [];
   const out: string[] = [];
   for (const k of new Set([...Object.keys(before.shards), ...Object.keys(after.shards)])) {
     const a = before.shards[k];

@@ -3,6 +3,7 @@
 // of built-in chain B are the base chain `T-B`, hooked where iptables hooks
 // that table (so our rules run where the iptables dataplane's ran).
 
+import { natStagePriority, natStagesOf, parseNatStage } from "../model/nat-shards.js";
 import {
   BUILTIN_CHAINS,
   chainList,
@@ -31,8 +32,19 @@ export function nftChainName(table: TableName, chain: string): string {
 
 const PRIORITY: Record<TableName, number> = { raw: -300, mangle: -150, nat: -100, filter: 0 };
 
-/** Where the base chain for built-in chain `builtin` of `table` hooks, or undefined for an unknown built-in. */
+/**
+ * Where the base chain for built-in chain `builtin` of `table` hooks (or for a
+ * nat stage of the sharded services, model/nat-shards.ts), or undefined for
+ * an unknown built-in.
+ */
 export function baseChainSpec(table: TableName, builtin: string): BaseChainSpec | undefined {
+  const stage = table === "nat" ? parseNatStage(builtin) : undefined;
+  if (stage)
+    return {
+      type: "nat",
+      hook: stage.builtin === "OUTPUT" ? "output" : "prerouting",
+      priority: natStagePriority(stage),
+    };
   if (!BUILTIN_CHAINS[table].includes(builtin)) return undefined;
   const hook = builtin.toLowerCase() as BaseChainSpec["hook"];
   if (table === "nat") {
@@ -51,7 +63,10 @@ export function priorityText(spec: BaseChainSpec): string {
   if (p === 0 && spec.type !== "nat") return "filter";
   if (p === -300) return "raw";
   if (p === -150) return "mangle";
-  if (p === -100 && spec.hook === "prerouting") return "dstnat";
+  // nft names a prerouting priority within 10 of dstnat by its offset (the shards' stages).
+  if (spec.hook === "prerouting" && spec.type === "nat" && Math.abs(p + 100) <= 10) {
+    return p === -100 ? "dstnat" : p > -100 ? `dstnat + ${p + 100}` : `dstnat - ${-100 - p}`;
+  }
   if (p === 100 && spec.hook === "postrouting") return "srcnat";
   return String(p);
 }
@@ -71,11 +86,18 @@ export function* familyChains(tables: FamilyTables): Generator<NftChain> {
 export function* tableChains(tables: FamilyTables, table: TableName): Generator<NftChain> {
   const t = tables[table];
   for (const builtin of BUILTIN_CHAINS[table]) {
-    const hook = t.hooks[builtin];
-    if (hook) yield hookChain(table, builtin, hook.insert, hook.append);
+    // The nat stages of a built-in (sharded services) in the kernel's order, the built-in first.
+    const keys = table === "nat" ? natStagesOf(t.hooks, builtin) : [builtin];
+    if (!keys.includes(builtin) && t.hooks[builtin]) keys.unshift(builtin);
+    for (const key of keys) {
+      const hook = t.hooks[key];
+      if (hook) yield hookChain(table, key, hook.insert, hook.append);
+    }
   }
   for (const b of Object.keys(t.hooks).sort()) {
-    if (!BUILTIN_CHAINS[table].includes(b)) throw new Error(`table ${table}: hook rules for unknown chain ${b}`);
+    if (!BUILTIN_CHAINS[table].includes(b) && !(table === "nat" && parseNatStage(b))) {
+      throw new Error(`table ${table}: hook rules for unknown chain ${b}`);
+    }
   }
   const chains = chainList(t).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   for (const c of chains) yield { name: nftChainName(table, c.name), rules: c.rules };

@@ -24,11 +24,13 @@ function fail(line: number, msg: string): Error {
 
 /** `type filter hook forward priority filter; policy accept;` */
 function baseSpec(text: string, line: number) {
-  const m = /^type (\w+) hook (\w+) priority (-?\w+);(?: policy (\w+);)?$/.exec(text.trim());
+  const m = /^type (\w+) hook (\w+) priority (-?\w+)(?: ([+-]) (\d+))?;(?: policy (\w+);)?$/.exec(text.trim());
   if (!m) throw fail(line, `bad chain spec ${text}`);
-  const priority = m[3] in PRIORITIES ? PRIORITIES[m[3]] : Number(m[3]);
+  // A named priority with an offset (`dstnat + 3`), as nft prints one within 10 of the name.
+  const offset = m[4] === undefined ? 0 : (m[4] === "-" ? -1 : 1) * Number(m[5]);
+  const priority = (m[3] in PRIORITIES ? PRIORITIES[m[3]] : Number(m[3])) + offset;
   if (!Number.isInteger(priority)) throw fail(line, `bad priority ${m[3]}`);
-  return { type: m[1], hook: m[2], priority, policy: m[4] ?? "accept" };
+  return { type: m[1], hook: m[2], priority, policy: m[6] ?? "accept" };
 }
 
 function setSpec(body: string, line: number): { type: string; interval: boolean; timeout?: number } {

@@ -1,11 +1,12 @@
 // The desired state of one family split into our tables (names.ts says why):
-// the nat chains go to `calico-nat`, raw, mangle and filter to `calico`. A
-// jump cannot leave its table, and neither can a lookup, so each set or map
-// goes where rules name it (`@name`): into `calico-nat` when a nat rule does,
-// into `calico` when a raw/mangle/filter rule does or no rule does (so an
-// unused set is still somewhere felix-dump shows it). A set both use is in
-// both, written in the same transaction. Which rules name which sets is
-// counted change by change (O(change)), from the desired chains alone.
+// raw, mangle and filter go to `calico`, the nat chains to the nat tables by
+// their shard (nat-split.ts). A jump cannot leave its table, and neither can a
+// lookup, so each set or map goes where rules name it (`@name`): into each nat
+// table whose rules do, into `calico` when a raw/mangle/filter rule does or
+// no rule does (so an unused set is still somewhere felix-dump shows it). A
+// set several tables use is in each, written in the same transaction. Which
+// rules name which sets is counted change by change (O(change)), per table,
+// from its part of the desired chains.
 
 import {
   chainList,
@@ -15,11 +16,11 @@ import {
   type HookRules,
   type RenderedRule,
   TABLE_NAMES,
-  type TableName,
   type TableState,
   tableState,
 } from "../model/tables.js";
-import { NFT_NAT_TABLE, NFT_TABLE, NFT_TABLES, nftSetName } from "./names.js";
+import { NFT_NAT_TABLES, NFT_TABLE, NFT_TABLES, nftSetName } from "./names.js";
+import { NatSplit } from "./nat-split.js";
 import type { NftDesired } from "./plan.js";
 
 /** One of our tables and what it should hold. */
@@ -28,12 +29,22 @@ export interface NftPart {
   readonly desired: NftDesired;
 }
 
-/** The nft table holding the chains of iptables table `t`. */
-export function nftTableOf(t: TableName): string {
-  return t === "nat" ? NFT_NAT_TABLE : NFT_TABLE;
-}
-
 const EMPTY: TableState = Object.freeze(tableState());
+
+/** Whether a part holds nothing of family `v` (its sets and objects are both families'): its table need not exist. */
+export function emptyPart(d: NftDesired, v: 4 | 6): boolean {
+  // Without listing the keys: a nat table has a thousand shard records.
+  const empty = (r: object) => {
+    for (const _ in r) return false;
+    return true;
+  };
+  const none = (t: TableState) => empty(t.shards) && empty(t.hooks);
+  return (
+    TABLE_NAMES.every((t) => none(d.tables[t])) &&
+    !Object.values(d.sets).some((s) => s.family === v) &&
+    !Object.values(d.objects ?? {}).some((o) => o.family === v)
+  );
+}
 
 /**
  * The names a rule looks up (`@set`, `vmap @map`, `update @set`): our rule
@@ -61,64 +72,58 @@ const hookRules = (h: HookRules | undefined) => (h ? [...h.insert, ...h.append] 
 /** Per table of ours, how many rules name each set or map. */
 export class SetRefs {
   private readonly counts = new Map<string, Map<string, number>>(NFT_TABLES.map((t) => [t, new Map()]));
-  private tables?: FamilyTables;
+  /** Per table of ours, its part of the desired tables as last counted. */
+  private readonly tables = new Map<string, FamilyTables>();
   /** Bumped when a name starts or stops being used by a table: the split sets must be rebuilt. */
   version = 0;
 
-  /** Per table, the names whose count this update touched, with whether they were used before it. */
-  private touched = new Map<string, Map<string, boolean>>();
+  /** The names whose count this update touched, with whether they were used before it. */
+  private touched = new Map<string, boolean>();
 
-  private add(table: string, rules: readonly RenderedRule[], by: 1 | -1): void {
-    const m = this.counts.get(table) as Map<string, number>;
-    let seen = this.touched.get(table);
-    if (!seen) {
-      seen = new Map();
-      this.touched.set(table, seen);
-    }
+  private add(m: Map<string, number>, rules: readonly RenderedRule[], by: 1 | -1): void {
     for (const name of refsOf(rules)) {
-      if (!seen.has(name)) seen.set(name, m.has(name));
+      if (!this.touched.has(name)) this.touched.set(name, m.has(name));
       const n = (m.get(name) ?? 0) + by;
       if (n === 0) m.delete(name);
       else m.set(name, n);
     }
   }
 
-  /** Brings the counts to `tables` (from the tables last given, when there were some). */
-  update(tables: FamilyTables): void {
-    const before = this.tables;
+  /** Brings the counts of our table `table` to its part `tables` (from the part last given, when there was one). */
+  update(table: string, tables: FamilyTables): void {
+    const before = this.tables.get(table);
     if (before === tables) return;
+    const m = this.counts.get(table) as Map<string, number>;
     if (!before) {
-      for (const m of this.counts.values()) m.clear();
+      m.clear();
       this.version++;
     }
     for (const t of TABLE_NAMES) {
       const [a, b] = [before?.[t] ?? EMPTY, tables[t]];
       if (a === b) continue;
-      const table = nftTableOf(t);
       for (const name of before ? changedChains(a, b) : chainList(b).map((c) => c.name)) {
-        this.add(table, chainOf(a, name)?.rules ?? [], -1);
-        this.add(table, chainOf(b, name)?.rules ?? [], 1);
+        this.add(m, chainOf(a, name)?.rules ?? [], -1);
+        this.add(m, chainOf(b, name)?.rules ?? [], 1);
       }
       if (a.hooks === b.hooks) continue;
       for (const h of new Set([...Object.keys(a.hooks), ...Object.keys(b.hooks)])) {
         if (a.hooks[h] === b.hooks[h]) continue;
-        this.add(table, hookRules(a.hooks[h]), -1);
-        this.add(table, hookRules(b.hooks[h]), 1);
+        this.add(m, hookRules(a.hooks[h]), -1);
+        this.add(m, hookRules(b.hooks[h]), 1);
       }
     }
     // Only a name that starts or stops being used somewhere moves a set between tables.
-    for (const [table, seen] of this.touched) {
-      const m = this.counts.get(table) as Map<string, number>;
-      for (const [name, was] of seen) if (m.has(name) !== was) this.version++;
-    }
+    for (const [name, was] of this.touched) if (m.has(name) !== was) this.version++;
     this.touched.clear();
-    this.tables = tables;
+    this.tables.set(table, tables);
   }
 
   /** Whether set or map `name` belongs in our table `table`. */
   holds(table: string, name: string): boolean {
-    const nat = this.counts.get(NFT_NAT_TABLE)?.has(name) ?? false;
-    return table === NFT_NAT_TABLE ? nat : (this.counts.get(table)?.has(name) ?? false) || !nat;
+    if (table !== NFT_TABLE) return this.counts.get(table)?.has(name) ?? false;
+    return (
+      (this.counts.get(NFT_TABLE)?.has(name) ?? false) || !NFT_NAT_TABLES.some((t) => this.counts.get(t)?.has(name))
+    );
   }
 }
 
@@ -130,25 +135,40 @@ export class SetRefs {
  */
 export class DesiredSplit {
   private refs = new SetRefs();
+  private nat = new NatSplit();
   private last?: { want: NftDesired; version: number; parts: NftPart[] };
 
   split(want: NftDesired): NftPart[] {
-    this.refs.update(want.tables);
     const last = this.last;
+    const nat = this.nat.split(want.tables.nat);
+    const tablesOf = NFT_TABLES.map((table, i): FamilyTables => {
+      const prev = last?.parts[i].desired.tables;
+      const tables: FamilyTables =
+        table === NFT_TABLE
+          ? { ...want.tables, nat: EMPTY }
+          : { raw: EMPTY, mangle: EMPTY, nat: nat[NFT_NAT_TABLES.indexOf(table)], filter: EMPTY };
+      const reuse = prev && TABLE_NAMES.every((t) => prev[t] === tables[t]);
+      return reuse ? prev : tables;
+    });
+    for (const [i, table] of NFT_TABLES.entries()) this.refs.update(table, tablesOf[i]);
     const v = this.refs.version;
+    // With the placement unchanged, only the sets (objects) that are not the same object are placed again.
+    const same = last?.version === v;
+    const setKeys = same && last ? changedKeys(last.want.sets, want.sets) : undefined;
+    const objectKeys =
+      same && last?.want.objects && want.objects ? changedKeys(last.want.objects, want.objects) : undefined;
     const parts = NFT_TABLES.map((table, i): NftPart => {
       const prev = last?.parts[i].desired;
-      const tables = { ...want.tables };
-      for (const t of TABLE_NAMES) if (nftTableOf(t) !== table) tables[t] = EMPTY;
-      const same = last?.version === v;
       const sets =
-        same && last?.want.sets === want.sets && prev ? prev.sets : this.pick(table, want.sets, (k) => nftSetName(k));
+        prev && setKeys
+          ? this.repick(table, prev.sets, want.sets, setKeys, (k) => nftSetName(k))
+          : this.pick(table, want.sets, (k) => nftSetName(k));
       const objects =
-        same && last?.want.objects === want.objects && prev
-          ? prev.objects
-          : want.objects && this.pick(table, want.objects, (_k, o) => o.name);
-      const reuse = prev && TABLE_NAMES.every((t) => prev.tables[t] === tables[t]);
-      return { table, desired: { tables: reuse ? prev.tables : tables, sets, ...(objects ? { objects } : {}) } };
+        want.objects &&
+        (prev?.objects && objectKeys
+          ? this.repick(table, prev.objects, want.objects, objectKeys, (_k, o) => o.name)
+          : this.pick(table, want.objects, (_k, o) => o.name));
+      return { table, desired: { tables: tablesOf[i], sets, ...(objects ? { objects } : {}) } };
     });
     this.last = { want, version: v, parts };
     return parts;
@@ -160,11 +180,41 @@ export class DesiredSplit {
     return out;
   }
 
+  /** `prev` (this table's record) with the `keys` that changed in `all`; `prev` itself when none is this table's. */
+  private repick<T>(
+    table: string,
+    prev: Readonly<Record<string, T>>,
+    all: Readonly<Record<string, T>>,
+    keys: readonly string[],
+    name: (k: string, v: T) => string,
+  ): Readonly<Record<string, T>> {
+    let out: Record<string, T> | undefined;
+    for (const k of keys) {
+      const v = all[k];
+      const held = v !== undefined && this.refs.holds(table, name(k, v));
+      if (!held && !(k in prev)) continue;
+      out ??= { ...prev };
+      if (held) out[k] = v;
+      else delete out[k];
+    }
+    return out ?? prev;
+  }
+
   /** Forget what was split: the next split counts every rule again. */
   reset(): void {
     this.last = undefined;
     this.refs = new SetRefs();
+    this.nat = new NatSplit();
   }
+}
+
+/** The keys whose value is not the same object in `a` and `b` (added, removed or replaced). */
+function changedKeys<T>(a: Readonly<Record<string, T>>, b: Readonly<Record<string, T>>): string[] {
+  if (a === b) return [];
+  const out: string[] = [];
+  for (const k in b) if (a[k] !== b[k]) out.push(k);
+  for (const k in a) if (!(k in b)) out.push(k);
+  return out;
 }
 
 /** The parts of a desired state without history (felix-dump, the cold render, tests). */

@@ -16,6 +16,7 @@
 // packet ever sees it half written; the table itself is never flushed.
 
 import type { IpSetState } from "../model/ipset.js";
+import { parseNatStage } from "../model/nat-shards.js";
 import type { FamilyTables } from "../model/tables.js";
 import { BUILTIN_CHAINS, chainNames, chainOf, changedChains, TABLE_NAMES, type TableName } from "../model/tables.js";
 import { NftError, type NftFamily } from "./backend.js";
@@ -110,7 +111,9 @@ function desiredChain(tables: FamilyTables, name: string): NftChain | undefined 
   const rest = name.slice(dash + 1);
   const hook = tables[table].hooks[rest];
   if (hook) {
-    if (!BUILTIN_CHAINS[table].includes(rest)) throw new Error(`table ${table}: hook rules for unknown chain ${rest}`);
+    if (!BUILTIN_CHAINS[table].includes(rest) && !(table === "nat" && parseNatStage(rest))) {
+      throw new Error(`table ${table}: hook rules for unknown chain ${rest}`);
+    }
     return hookChain(table, rest, hook.insert, hook.append);
   }
   const c = chainOf(tables[table], rest);

@@ -6,6 +6,7 @@
 // NftUnsupportedError instead of being rendered as something else.
 
 import { flat, HASH_PREFIX } from "../model/hash.js";
+import { NAT_SHARDS } from "../model/nat-shards.js";
 import type { Action, CtState, Match, MatchTerm, PortRange, Rule } from "../model/rule.js";
 import type { RuleContext, RuleRenderer } from "../model/rule-renderer.js";
 import type { RenderedRule } from "../model/tables.js";
@@ -21,6 +22,7 @@ export class NftUnsupportedError extends Error {
 export const NFT_RULES: RuleRenderer = {
   name: "nftables",
   contextFree: false,
+  natShards: NAT_SHARDS,
   body: (r, ctx) => nftRuleBody(r, ctx),
   rendered: (_r, body, hash) => nftRenderedRule(body, hash),
 };

@@ -17,8 +17,8 @@
 // firewall's) are never named in what we write.
 
 import { type NftBackend, NftError } from "./backend.js";
-import { NFT_TABLE } from "./names.js";
-import { DesiredSplit } from "./parts.js";
+import { NFT_NAT_TABLES, NFT_TABLE } from "./names.js";
+import { DesiredSplit, emptyPart } from "./parts.js";
 import { applyPlan, type NftDesired, type NftPlan, type NftPlanStats, planNft, setAfter } from "./plan.js";
 import { type NftView, parseNftJson } from "./view.js";
 
@@ -135,6 +135,11 @@ export class NftTableSyncer {
     const parts: { table: string; want: NftDesired; before: NftView | null; plan: NftPlan }[] = [];
     for (const { table, desired: want } of this.split.split(desired)) {
       const before = recreate ? null : await this.read(table);
+      if (NFT_NAT_TABLES.indexOf(table) > 0 && emptyPart(want, family === "ip" ? 4 : 6)) {
+        // A nat shard without services: no table (one that is there goes, through `nft -f`).
+        parts.push({ table, want, before, plan: tableGone(family, table, before !== null) });
+        continue;
+      }
       const plan = recreate
         ? planNft(family, want, null, undefined, table)
         : planNft(family, want, before, this.applied.get(table), table);
@@ -187,6 +192,12 @@ export class NftTableSyncer {
     }
     return { ...sumStats(parts.map((p) => p.plan)), bytesWritten, restoreMs, via, ...(fallback ? { fallback } : {}) };
   }
+}
+
+/** The plan of a table that should not be there: deleted when it is. */
+function tableGone(family: string, table: string, there: boolean): NftPlan {
+  const script = there ? `delete table ${family} ${table}\n` : "";
+  return { ...sumStats([]), linesWritten: there ? 1 : 0, script, after: null };
 }
 
 function sumStats(plans: readonly NftPlan[]): NftPlanStats {

@@ -10,7 +10,7 @@ import type { FamilyTables } from "../model/tables.js";
 import type { NftFamily } from "./backend.js";
 import { baseChainLine, familyChains, type NftChain } from "./chains.js";
 import { familyObjects, nftObjectElements, nftObjectSpec, objectBlock } from "./objects.js";
-import { splitDesired } from "./parts.js";
+import { emptyPart, splitDesired } from "./parts.js";
 import type { NftDesired } from "./plan.js";
 import { assertSafeNftName, assertSafeNftRule } from "./safe-text.js";
 import { type NftSetSpec, nftElements, nftSetSpec, sortElements } from "./sets.js";
@@ -64,8 +64,8 @@ export function renderOneTable(family: NftFamily, table: string, want: NftDesire
 }
 
 /**
- * The family's tables of ours (`calico`, then `calico-nat`; one without
- * chains and sets is left out) as one `nft -f` input, a blank line between.
+ * The family's tables of ours (`calico`, then the nat tables in shard
+ * order; one without chains and sets is left out) as one `nft -f` input, a blank line between.
  */
 export function renderNftTable(
   family: NftFamily,
@@ -87,10 +87,7 @@ export function renderedParts(
 ): { table: string; text: string }[] {
   const v = family === "ip" ? 4 : 6;
   return splitDesired(objects ? { tables, sets, objects } : { tables, sets })
-    .filter(({ desired: d }) => {
-      const anySet = Object.values(d.sets).some((s) => s.family === v);
-      return anySet || familyObjects(d.objects, v).length > 0 || !familyChains(d.tables).next().done;
-    })
+    .filter(({ desired: d }) => !emptyPart(d, v))
     .map(({ table, desired }) => ({ table, text: renderOneTable(family, table, desired) }));
 }
 

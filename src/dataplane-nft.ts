@@ -1,5 +1,5 @@
 // Steps 1-3 of the dataplane in nftables mode: each family's tables of ours
-// (`calico`, `calico-nat`), IP sets (as nft sets) and chains together, in one transaction
+// (`calico` and the nat tables), IP sets (as nft sets) and chains together, in one transaction
 // (nftables/table-syncer.ts orders it so references stay valid). A family's
 // transaction is due when its tables or the IP sets changed identity since
 // the state applied last.

@@ -5,11 +5,19 @@ import type { ProxyMode } from "../calc-graph/services/model.js";
 import { ProcSysctls, SysctlReconciler } from "../ifaces/sysctl-writer.js";
 import { IpTunnelLinks } from "../ifaces/tunnel-links.js";
 import { DEFAULT_MTU_FILE, TunnelReconciler } from "../ifaces/tunnel-reconciler.js";
-import { backendAvailable, ExecIptablesBackend, type IptablesBackend, type IptablesMode } from "../iptables/backend.js";
+import {
+  backendAvailable,
+  ExecIptablesBackend,
+  type IptablesBackend,
+  type IptablesMode,
+  LOCK_TIMEOUT_SECONDS,
+} from "../iptables/backend.js";
 import { CommandNotFoundError, type HoldAt, holdsSettled } from "../iptables/exec.js";
 import { ExecIpsetBackend, type IpsetBackend } from "../iptables/ipset-backend.js";
 import { IpsetSyncer } from "../iptables/ipset-syncer.js";
+import { SpawnHelper } from "../iptables/spawner.js";
 import { TableSyncer } from "../iptables/table-syncer.js";
+import { FlockLockFile, machineLockFile, XtablesLock } from "../iptables/xtables-lock.js";
 import { IpvsSync } from "../ipvs/ipvs-sync.js";
 import { IpvsadmBackend } from "../ipvs/ipvsadm-backend.js";
 import { IpCommandDevice } from "../ipvs/service-device.js";
@@ -51,8 +59,13 @@ export async function kernelDataplane(
   /** Which policy dataplane (src/nftables-mode.ts); the other one's state of ours is removed once this one is in. */
   policy: RuleDataplane = "iptables",
 ): Promise<KernelParts> {
+  const nft = policy === "nftables";
+  const xtablesLock = !nft && mode === "legacy" ? await heldXtablesLock(log) : undefined;
+  // The per-change restores and ipset runs are started by a small helper process, not forked from ours.
+  const spawner = nft ? undefined : new SpawnHelper();
+  void spawner?.open(); // programs started before it is up are forked from ours
   const syncer = (family: 4 | 6) =>
-    new TableSyncer(new CountingBackend(new ExecIptablesBackend(family, mode), metrics), {
+    new TableSyncer(new CountingBackend(new ExecIptablesBackend(family, mode, xtablesLock, spawner?.spawn), metrics), {
       onRetry: (attempt, e) => {
         const err = e as Error & { line?: string };
         log.warn(
@@ -63,7 +76,6 @@ export async function kernelDataplane(
     });
   const netlink = new KernelNetlinkRoutes();
   const neighbors = new KernelNetlinkNeighbors();
-  const nft = policy === "nftables";
   const ipv6 = cfg.ipv6Support && (nft || (await backendAvailable(6, mode)));
   const conntrack = findConntrack();
   if (!conntrack) {
@@ -87,7 +99,7 @@ export async function kernelDataplane(
   const policySteps: { ipsets?: IpsetSyncer; ipv4?: TableSyncer; ipv6?: TableSyncer; nft?: NftPolicy } = nft
     ? { nft: { ipv4: nftSyncer(4), ...(ipv6 ? { ipv6: nftSyncer(6) } : {}) } }
     : {
-        ipsets: new IpsetSyncer(new CountingIpsetBackend(new ExecIpsetBackend(), metrics), {
+        ipsets: new IpsetSyncer(new CountingIpsetBackend(new ExecIpsetBackend(spawner?.spawn), metrics), {
           maxelem: cfg.maxIpSetSize,
         }),
         ipv4: syncer(4),
@@ -116,8 +128,29 @@ export async function kernelDataplane(
       netlink.close();
       neighbors.close();
       for (const c of nftClose) c();
+      xtablesLock?.close();
+      spawner?.close();
     },
   };
+}
+
+/**
+ * Legacy iptables: the machine's xtables lock, held by the agent over its restores so that
+ * both families' run at once (iptables/xtables-lock.ts); without flock(1), each restore
+ * takes the lock itself, as before.
+ */
+async function heldXtablesLock(log: Logger): Promise<XtablesLock | undefined> {
+  const found = await startProbe("flock", ["--version"]).then(
+    (r) => r.code === 0,
+    () => false,
+  );
+  if (!found) {
+    log.info("flock (util-linux) not found: the IPv4 and IPv6 restores take the xtables lock one after the other");
+    return undefined;
+  }
+  const file = new FlockLockFile(machineLockFile(), LOCK_TIMEOUT_SECONDS);
+  file.open();
+  return new XtablesLock(file);
 }
 
 /** nftables mode: our rules and IP sets in every iptables backend present here (both families). */
@@ -148,7 +181,7 @@ function nftBackend(family: NftFamily, closers: (() => void)[], log: Logger): Nf
   }
 }
 
-/** iptables mode: our nft tables (`calico`, `calico-nat`), where nft runs. */
+/** iptables mode: our nft tables (`calico`, the `calico-nat*` ones), where nft runs. */
 async function nftLeftovers(): Promise<Leftovers | undefined> {
   // The table list felix read at start for nftablesMode Auto answers this too (one `nft list tables` per start).
   if ((await listNftTables([], startProbe)) === undefined) return undefined;

@@ -52,7 +52,7 @@ export class IptablesLeftovers implements Leftovers {
   }
 }
 
-/** Entering iptables mode: our nft tables (`calico`, `calico-nat`, both families), once the iptables rules are in. */
+/** Entering iptables mode: our nft tables (`calico`, the `calico-nat*` ones, both families), once the iptables rules are in. */
 export class NftLeftovers implements Leftovers {
   readonly what = "nftables tables of the nftables dataplane";
   constructor(private readonly backends: readonly NftBackend[]) {}

@@ -13,6 +13,7 @@ import { NFT_MARK_MASQ_CHAIN } from "../calc-graph/services/nft-names.js";
 /** The chains whose jump marks a connection for masquerade (iptables and nftables proxy layouts). */
 const MASQ_MARKERS = new Set([MARK_MASQ_CHAIN, NFT_MARK_MASQ_CHAIN]);
 
+import { natStagesOf } from "../model/nat-shards.js";
 import type { TableName } from "../model/tables.js";
 import type { NodeView } from "./node-view.js";
 import { type Origin, OriginMap } from "./origin.js";
@@ -154,6 +155,18 @@ export class ClusterTracer {
     const inIface = from === "pod" ? client.ep?.iface : from === "uplink" ? UPLINK : undefined;
     const run = (table: TableName, chain: string, xs: Branch[]): TableOutcome[] =>
       xs.flatMap((x) => walkTable(node, table, view.chains(v, table), env, x, chain));
+    // Sharded nat (nftables dataplane): each stage's base chain in priority order, until one DNATs.
+    const natHooks = view.state.iptables[v === 4 ? "ipv4" : "ipv6"].nat.hooks;
+    const runNat = (builtin: string, xs: Branch[]): TableOutcome[] => {
+      const stages = natStagesOf(natHooks, builtin);
+      const from = (i: number, x: Branch): TableOutcome[] =>
+        run("nat", stages[i], [x]).flatMap((o) =>
+          i + 1 < stages.length && o.verdict !== "drop" && o.verdict !== "reject" && !o.pkt.dnated
+            ? from(i + 1, o)
+            : [o],
+        );
+      return stages.length > 1 ? xs.flatMap((x) => from(0, x)) : run("nat", builtin, xs);
+    };
     const ends: End[] = [];
     const goOn = (outs: TableOutcome[]): TableOutcome[] => {
       const live: TableOutcome[] = [];
@@ -168,7 +181,7 @@ export class ClusterTracer {
     let xs: Branch[] = [{ ...b, pkt: { ...b.pkt, inIface, outIface: undefined } }];
     xs = goOn(run("raw", pre, xs));
     xs = goOn(run("mangle", pre, xs));
-    xs = goOn(run("nat", pre, xs));
+    xs = goOn(runNat(pre, xs));
     const out: TableOutcome[] = [];
     for (const x of xs) {
       const server = this.ownerOf(x.pkt.dst);

@@ -223,7 +223,7 @@ export function policyName(p: Policy): string {
 
 /** kube-proxy's nftables layout (FELIX_PROXYMODE=nftables): per-port and fixed chains. */
 const NFT_SERVICE_CHAIN =
-  /^((service|local|external|endpoint|firewall)-[A-Z2-7]{8}-|(services|service-endpoints-check|nodeport-endpoints-check|firewall-check|reject-chain|mark-for-masquerade|masquerading|nodeport-health-checks)$)/;
+  /^((service|local|external|endpoint|firewall)-[A-Z2-7]{8}-|(services(-[1-9])?|service-endpoints-check|nodeport-endpoints-check|firewall-check|reject-chain|mark-for-masquerade|masquerading|nodeport-health-checks)$)/;
 
 function serviceWhy(chain: string): string {
   if (/^(cali-SVC-|cali-SVL-|service-|local-)/.test(chain)) return "the service's endpoint choice";

@@ -19,6 +19,7 @@ export function recordingRenderer(inner: RuleRenderer): RecordingRenderer {
   const renderer: RuleRenderer = {
     name: inner.name,
     contextFree: inner.contextFree,
+    ...(inner.natShards !== undefined ? { natShards: inner.natShards } : {}),
     body: (r, ctx) => inner.body(r, ctx),
     rendered: (r, body, hash, ctx) => {
       const out = inner.rendered(r, body, hash, ctx);

@@ -43,6 +43,7 @@ import {
   SERVICE_NODEPORTS_MAP,
 } from "../services/nft-names.js";
 import { MARK_MASQ as DEFAULT_MARK_MASQ } from "./marks.js";
+import { nftShardNatDispatch } from "./services-shards.js";
 import { afterFirstHook, type Hooks, masqueradeChains, proxyForwardChain } from "./services-static.js";
 import type { StaticTable } from "./static.js";
 
@@ -80,27 +81,7 @@ export function nftServiceDispatchChains(
   healthChecks: readonly Rule[],
   nodePortIPs: readonly string[] | undefined,
 ): { nat: Chain[]; filter: Chain[] } {
-  const toNodePorts = (map: string): Rule[] => {
-    const lookup = Actions.vmap("proto.dport", map);
-    if (nodePortIPs === undefined) {
-      const m = match()
-        .destNet(v === 4 ? "127.0.0.0/8" : "::1/128", true)
-        .destAddrTypeLocal()
-        .build();
-      return [rule(m, lookup, "kubernetes service nodeports")];
-    }
-    return nodePortIPs
-      .filter((ip) => !(v === 4 ? ip.startsWith("127.") : ip === "::1"))
-      .map((ip) =>
-        rule(
-          match()
-            .destNet(v === 4 ? `${ip}/32` : `${ip}/128`)
-            .build(),
-          lookup,
-          "kubernetes service nodeports",
-        ),
-      );
-  };
+  const toNodePorts = (map: string) => nftNodePortLookups(v, nodePortIPs, map);
   return {
     nat: [
       {
@@ -122,8 +103,31 @@ export function nftServiceDispatchChains(
   };
 }
 
+/** The node-port lookups of `map` (`meta l4proto . th dport vmap @map`) for traffic to a node-port address. */
+export function nftNodePortLookups(v: IpVersion, nodePortIPs: readonly string[] | undefined, map: string): Rule[] {
+  const lookup = Actions.vmap("proto.dport", map);
+  if (nodePortIPs === undefined) {
+    const m = match()
+      .destNet(v === 4 ? "127.0.0.0/8" : "::1/128", true)
+      .destAddrTypeLocal()
+      .build();
+    return [rule(m, lookup, "kubernetes service nodeports")];
+  }
+  return nodePortIPs
+    .filter((ip) => !(v === 4 ? ip.startsWith("127.") : ip === "::1"))
+    .map((ip) =>
+      rule(
+        match()
+          .destNet(v === 4 ? `${ip}/32` : `${ip}/128`)
+          .build(),
+        lookup,
+        "kubernetes service nodeports",
+      ),
+    );
+}
+
 /** A chain the iptables proxy layout shares, as kube-proxy's nftables layout renders it: without counters. */
-const uncounted = (c: Chain): Chain => ({ name: c.name, rules: c.rules.map((r) => ({ ...r, uncounted: true })) });
+const uncounted = (c: Chain): Chain => ({ ...c, rules: c.rules.map((r) => ({ ...r, uncounted: true })) });
 const jump = (chain: string, comment?: string) => rule(NO_MATCH, Actions.jump(chain), comment);
 const jumpNew = (chain: string) => rule(match().ctState("NEW").build(), Actions.jump(chain));
 
@@ -134,17 +138,24 @@ export function withNftServiceTables(
   MARK_MASQ: number = DEFAULT_MARK_MASQ,
   randomFully = true,
   kubeProxy: KubeProxyOptions = DEFAULT_KUBE_PROXY_OPTIONS,
+  /** Nat tables the dataplane spreads the services over (model/nat-shards.ts). */
+  natShards = 1,
 ): Record<TableName, StaticTable> {
   // Before any node address is known; the services renderer rewrites these chains.
-  const dispatch = nftServiceDispatchChains(v, [], kubeProxy.nodePortAddresses.kind === "all" ? undefined : []);
+  const ips = kubeProxy.nodePortAddresses.kind === "all" ? undefined : [];
+  const dispatch = nftServiceDispatchChains(v, [], ips);
+  // Sharded: shard 0's dispatch, its node ports in a later hook; the others come with their services.
+  const shard0 = natShards > 1 ? nftShardNatDispatch(v, 0, ips) : undefined;
   const natChains: Chain[] = tables.nat.chains.map((c) =>
     c.name === "cali-POSTROUTING" ? { name: c.name, rules: [jump(NFT_MASQUERADING_CHAIN), ...c.rules] } : c,
   );
   natChains.push(
-    ...dispatch.nat,
-    ...masqueradeChains(NFT_MARK_MASQ_CHAIN, NFT_MASQUERADING_CHAIN, MARK_MASQ, randomFully).map(uncounted),
+    ...(shard0?.chains ?? dispatch.nat),
+    ...masqueradeChains(NFT_MARK_MASQ_CHAIN, NFT_MASQUERADING_CHAIN, MARK_MASQ, randomFully, natShards > 1).map(
+      uncounted,
+    ),
   );
-  const natHooks: Hooks = { ...tables.nat.hooks };
+  const natHooks: Hooks = { ...tables.nat.hooks, ...shard0?.hooks };
   for (const b of ["PREROUTING", "OUTPUT"]) {
     const h = natHooks[b] ?? { insert: [], append: [] };
     natHooks[b] = { insert: [jump(NFT_SERVICES_CHAIN, "kubernetes service portals"), ...h.insert], append: h.append };

@@ -26,6 +26,7 @@
 // Policy keeps applying after DNAT: nat PREROUTING rewrites the destination
 // before filter FORWARD, where cali-FORWARD polices the real endpoint.
 
+import { EVERY_NAT_SHARD } from "../../model/nat-shards.js";
 import { Actions, type Chain, match, NO_MATCH, type Rule, rule } from "../../model/rule.js";
 import type { TableName } from "../../model/tables.js";
 import type { IpVersion } from "../model.js";
@@ -54,6 +55,7 @@ export interface NodePortDispatch {
 
 import { MARK_MASQ as DEFAULT_MARK_MASQ } from "./marks.js";
 import type { ServicePortRules } from "./services.js";
+import { shardNatDispatch } from "./services-shards.js";
 import type { StaticTable } from "./static.js";
 
 export type Hooks = Record<string, { insert: readonly Rule[]; append: readonly Rule[] }>;
@@ -79,31 +81,7 @@ export function serviceDispatchChains(
   const kinds = Object.keys(parts) as (keyof typeof parts)[];
   for (const f of fragments) for (const k of kinds) for (const r of f[k]) parts[k].push(r);
   const all = (k: keyof typeof parts) => parts[k];
-  const last = "kubernetes service nodeports; NOTE: this must be the last rule in this chain";
-  const localhost = v === 4 && nodePorts.localhost;
-  const toNodePorts: Rule[] = [];
-  if (nodePorts.ips === undefined) {
-    const m = localhost
-      ? match().destAddrTypeLocal()
-      : match()
-          .destNet(v === 4 ? "127.0.0.0/8" : "::1/128", true)
-          .destAddrTypeLocal();
-    toNodePorts.push(rule(m.build(), Actions.jump(NODEPORTS_CHAIN), last));
-  } else {
-    for (const ip of nodePorts.ips) {
-      const loopback = v === 4 ? ip.startsWith("127.") : ip === "::1";
-      if (loopback && !localhost) continue;
-      toNodePorts.push(
-        rule(
-          match()
-            .destNet(v === 4 ? `${ip}/32` : `${ip}/128`)
-            .build(),
-          Actions.jump(NODEPORTS_CHAIN),
-          last,
-        ),
-      );
-    }
-  }
+  const toNodePorts = nodePortJumps(v, nodePorts, NODEPORTS_CHAIN);
   return {
     nat: [
       { name: SERVICES_CHAIN, rules: [...all("natServices"), ...toNodePorts] },
@@ -118,6 +96,36 @@ export function serviceDispatchChains(
   };
 }
 
+/** The rules sending traffic to a node-port address on to `chain` (the last of nat cali-SERVICES, unsharded). */
+export function nodePortJumps(v: IpVersion, nodePorts: NodePortDispatch, chain: string): Rule[] {
+  const last = "kubernetes service nodeports; NOTE: this must be the last rule in this chain";
+  const localhost = v === 4 && nodePorts.localhost;
+  const out: Rule[] = [];
+  if (nodePorts.ips === undefined) {
+    const m = localhost
+      ? match().destAddrTypeLocal()
+      : match()
+          .destNet(v === 4 ? "127.0.0.0/8" : "::1/128", true)
+          .destAddrTypeLocal();
+    out.push(rule(m.build(), Actions.jump(chain), last));
+  } else {
+    for (const ip of nodePorts.ips) {
+      const loopback = v === 4 ? ip.startsWith("127.") : ip === "::1";
+      if (loopback && !localhost) continue;
+      out.push(
+        rule(
+          match()
+            .destNet(v === 4 ? `${ip}/32` : `${ip}/128`)
+            .build(),
+          Actions.jump(chain),
+          last,
+        ),
+      );
+    }
+  }
+  return out;
+}
+
 /**
  * The masquerade pair both rule-based proxy modes share: `markChain` sets the
  * mark, `masqChain` (from cali-POSTROUTING, first) masquerades what carries it.
@@ -127,9 +135,12 @@ export function masqueradeChains(
   masqChain: string,
   MARK_MASQ: number,
   randomFully: boolean,
+  /** The nat tables are sharded: every one needs the mark chain (a jump cannot leave its table). */
+  sharded = false,
 ): Chain[] {
+  const mark: Chain = { name: markChain, rules: [rule(NO_MATCH, Actions.setMark(MARK_MASQ))] };
   return [
-    { name: markChain, rules: [rule(NO_MATCH, Actions.setMark(MARK_MASQ))] },
+    sharded ? { ...mark, natShard: EVERY_NAT_SHARD } : mark,
     {
       name: masqChain,
       rules: [
@@ -171,19 +182,27 @@ export function withServiceTables(
   /** MASQUERADE --random-fully works here (Felix's MASQFullyRandom feature). */
   randomFully = true,
   kubeProxy: KubeProxyOptions = DEFAULT_KUBE_PROXY_OPTIONS,
+  /** Nat tables the dataplane spreads the services over (model/nat-shards.ts). */
+  natShards = 1,
 ): Record<TableName, StaticTable> {
   const localhost = v === 4 && localhostNodePorts(kubeProxy.localhostNodePorts, kubeProxy.nodePortAddresses);
   // The node-port rule as it is before any node address is known; the services renderer rewrites it.
-  const dispatch = serviceDispatchChains(v, [], {
+  const nodePorts: NodePortDispatch = {
     localhost,
     ...(kubeProxy.nodePortAddresses.kind === "all" ? {} : { ips: [] }),
-  });
+  };
+  const dispatch = serviceDispatchChains(v, [], nodePorts);
+  // Sharded: shard 0's dispatch, its node ports in a later hook; the others come with their services.
+  const shard0 = natShards > 1 ? shardNatDispatch(v, 0, [], nodePorts) : undefined;
   const natChains: Chain[] = tables.nat.chains.map((c) =>
     c.name === "cali-POSTROUTING" ? { name: c.name, rules: [jump(MASQUERADE_CHAIN), ...c.rules] } : c,
   );
-  natChains.push(...dispatch.nat, ...masqueradeChains(MARK_MASQ_CHAIN, MASQUERADE_CHAIN, MARK_MASQ, randomFully));
+  natChains.push(
+    ...(shard0?.chains ?? dispatch.nat),
+    ...masqueradeChains(MARK_MASQ_CHAIN, MASQUERADE_CHAIN, MARK_MASQ, randomFully, natShards > 1),
+  );
   const portals = jump(SERVICES_CHAIN, "kubernetes service portals");
-  const natHooks: Hooks = { ...tables.nat.hooks };
+  const natHooks: Hooks = { ...tables.nat.hooks, ...shard0?.hooks };
   for (const b of ["PREROUTING", "OUTPUT"]) {
     const h = natHooks[b] ?? { insert: [], append: [] };
     natHooks[b] = { insert: [portals, ...h.insert], append: h.append };

@@ -48,6 +48,8 @@ export interface StaticConfig extends RuleSettings {
   readonly kubeIPVSSupport?: boolean;
   /** kube-proxy's flags for the iptables proxy mode. */
   readonly kubeProxy?: KubeProxyOptions;
+  /** Nat tables the rule backend spreads the services over (the nftables dataplane's: model/nat-shards.ts). */
+  readonly natShards?: number;
   /** This node has a host endpoint: add the host endpoint plumbing (rules/host-static.ts). */
   readonly hostEndpoints?: boolean;
 }
@@ -186,9 +188,9 @@ export function renderStaticTables(cfg: StaticConfig, v: IpVersion): Record<Tabl
   };
   const svc =
     cfg.proxyMode === "iptables"
-      ? withServiceTables(tables, v, marks.masq, cfg.masqFullyRandom, cfg.kubeProxy)
+      ? withServiceTables(tables, v, marks.masq, cfg.masqFullyRandom, cfg.kubeProxy, cfg.natShards)
       : cfg.proxyMode === "nftables"
-        ? withNftServiceTables(tables, v, marks.masq, cfg.masqFullyRandom, cfg.kubeProxy)
+        ? withNftServiceTables(tables, v, marks.masq, cfg.masqFullyRandom, cfg.kubeProxy, cfg.natShards)
         : tables;
   const all = cfg.hostEndpoints ? withHostEndpointTables(svc, cfg, marks, v, ipvs) : svc;
   return cfg.chainInsertMode === "append" ? appendHooks(all) : all;

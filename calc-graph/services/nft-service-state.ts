@@ -8,6 +8,7 @@
 // with the node-port addresses or a health-check port.
 
 import { castDraft, type Draft } from "immer";
+import { natShardName } from "../../model/nat-shards.js";
 import {
   type AddressSetState,
   type MapVerdict,
@@ -23,10 +24,12 @@ import type { IpVersion } from "../model.js";
 import { plain } from "../plain.js";
 import type { ServiceRenderContext } from "../rules/services.js";
 import { type NftMapElement, renderNftServicePort } from "../rules/services-nft.js";
-import { emptyServiceMaps, nftServiceDispatchChains } from "../rules/services-nft-static.js";
+import { emptyServiceMaps, nftServiceDispatchChains, SERVICE_MAP_TABLES } from "../rules/services-nft-static.js";
+import { nftShardNatDispatch, shardServiceMaps } from "../rules/services-shards.js";
 import { type ServicePort, servicePortId } from "./model.js";
 import { CLUSTER_IPS_SET } from "./nft-names.js";
 import type { ServiceId } from "./service-index.js";
+import { NatShardTracker, putShardDispatch } from "./shard-dispatch.js";
 
 const FAMILIES: readonly IpVersion[] = [4, 6];
 
@@ -50,6 +53,9 @@ export class NftServiceRenderer {
   private order: ServiceId[] | undefined;
   /** Per map element (`<v>/<map>/<key>`), the services that want it and their verdicts. */
   private readonly claims = new Map<string, Map<ServiceId, MapVerdict>>();
+  /** Per map element, the map it is in: a nat map's is its winner's shard's (rules/services-shards.ts). */
+  private readonly placed = new Map<string, string>();
+  private shards = new NatShardTracker(1);
   /** This flush's element changes per nftObjects map key: key → verdict, undefined to delete. */
   private readonly pending = new Map<string, Map<string, MapVerdict | undefined>>();
   private healthChanged = false;
@@ -72,7 +78,10 @@ export class NftServiceRenderer {
     id: ServiceId,
     ports: readonly ServicePort[],
     ctxOf: (sp: ServicePort) => ServiceRenderContext,
+    shards: NatShardTracker,
   ): string[] {
+    this.shards = shards;
+    const shard = shards.shardOf(id);
     const before = this.rendered.get(id);
     const chains: Record<IpVersion, string[]> = { 4: [], 6: [] };
     const elements: Record<IpVersion, NftMapElement[]> = { 4: [], 6: [] };
@@ -86,7 +95,8 @@ export class NftServiceRenderer {
       let r: ReturnType<typeof renderNftServicePort> | undefined;
       try {
         r = renderNftServicePort(sp, ctxOf(sp));
-        writes.writeAll(v, "nat", r.natChains, this.stats);
+        const nat = shard === 0 ? r.natChains : r.natChains.map((c) => ({ ...c, natShard: shard }));
+        writes.writeAll(v, "nat", nat, this.stats);
         writes.writeAll(v, "mangle", r.mangleChains, this.stats);
       } catch (e) {
         // Left out whole (no map element, so no half-programmed service; no chain it wrote stays) and reported.
@@ -151,9 +161,22 @@ export class NftServiceRenderer {
     for (const [eid, e] of touched) {
       const c = this.claims.get(eid);
       const winner = c && c.size > 0 ? [...c.keys()].sort()[0] : undefined;
-      if (winner === undefined) this.claims.delete(eid);
-      this.change(v, e.map, e.key, winner === undefined ? undefined : c!.get(winner));
+      const map = winner === undefined ? undefined : this.mapOf(e.map, winner);
+      const was = this.placed.get(eid) ?? e.map;
+      if (was !== map) this.change(v, was, e.key, undefined);
+      if (winner === undefined || map === undefined) {
+        this.claims.delete(eid);
+        this.placed.delete(eid);
+      } else {
+        this.placed.set(eid, map);
+        this.change(v, map, e.key, c!.get(winner));
+      }
     }
+  }
+
+  /** The map an element of `map` claimed by service `id` is in. */
+  private mapOf(map: string, id: ServiceId): string {
+    return SERVICE_MAP_TABLES[map] === "nat" ? natShardName(map, this.shards.shardOf(id)) : map;
   }
 
   private updateClusterIPs(id: ServiceId, v: IpVersion, old: readonly string[], now: readonly string[]): void {
@@ -221,28 +244,43 @@ export class NftServiceRenderer {
     writes: ChainWrites,
     nodePortIPsChanged: boolean,
     nodePortIPs: (v: IpVersion) => readonly string[] | undefined,
+    shards: NatShardTracker,
   ): void {
+    // Sharded: the shards that gained their first service or lost their last (or all: node-port addresses).
+    const due = shards.sharded ? shards.take() : [];
+    // A shard's table of a family is there while a service of the shard has a port in it.
+    const present = (ids: readonly ServiceId[], v: IpVersion) =>
+      ids.some((id) => this.rendered.get(id)?.chains[v].length);
     for (const v of FAMILIES) {
-      for (const empty of emptyServiceMaps(v)) {
-        const key = nftObjectKey(empty);
-        const old = plain(d.nftObjects?.[key]) as VerdictMapState | undefined;
-        const changes = this.pending.get(key);
-        if (old && !changes) continue;
-        const elements = new Map(old?.elements ?? []);
-        let changed = !old;
-        for (const [k, verdict] of changes ?? []) {
-          const have = elements.get(k);
-          if (verdict === undefined) changed = elements.delete(k) || changed;
-          else if (!have || JSON.stringify(have) !== JSON.stringify(verdict)) {
-            elements.set(k, verdict);
-            changed = true;
-          }
+      // Every map of this family that is declared or has element changes; a shard's while it has services.
+      const gone = new Set<string>();
+      const maps = new Map(emptyServiceMaps(v).map((m) => [nftObjectKey(m), m]));
+      for (let shard = 1; shard < shards.shards; shard++) {
+        for (const m of shardServiceMaps(v, shard)) {
+          const key = nftObjectKey(m);
+          if (d.nftObjects?.[key] || this.pending.has(key)) maps.set(key, m);
         }
-        if (changed) this.putObject(d, key, { ...empty, elements });
+      }
+      for (const { shard, ids } of due) {
+        if (shard === 0) continue;
+        for (const m of shardServiceMaps(v, shard)) {
+          if (present(ids, v)) maps.set(nftObjectKey(m), m);
+          else gone.add(nftObjectKey(m));
+        }
+      }
+      for (const [key, m] of maps) {
+        if (!gone.has(key)) this.putMap(d, m);
+        else if (d.nftObjects?.[key]) this.putObject(d, key, undefined);
       }
     }
     this.pending.clear();
     for (const v of FAMILIES) this.putClusterIPs(d, v);
+    for (const v of FAMILIES) {
+      for (const { shard, ids } of due) {
+        const remove = shard > 0 && !present(ids, v);
+        putShardDispatch(d, writes, v, nftShardNatDispatch(v, shard, nodePortIPs(v)), remove, this.stats);
+      }
+    }
     if (!this.healthChanged && !nodePortIPsChanged) return;
     this.healthChanged = false;
     if (!this.order) this.order = [...this.rendered.keys()].sort();
@@ -250,8 +288,27 @@ export class NftServiceRenderer {
       const health: Rule[] = [];
       for (const id of this.order) health.push(...this.rendered.get(id)!.health[v]);
       const { nat, filter } = nftServiceDispatchChains(v, health, nodePortIPs(v));
-      for (const c of nat) writes.write(v, "nat", c.name, c, this.stats);
+      if (!shards.sharded) for (const c of nat) writes.write(v, "nat", c.name, c, this.stats);
       for (const c of filter) writes.write(v, "filter", c.name, c, this.stats);
     }
+  }
+
+  /** A map (declared even while empty: the fixed chains look it up) with this flush's element changes. */
+  private putMap(d: Draft<DesiredState>, empty: VerdictMapState): void {
+    const key = nftObjectKey(empty);
+    const old = plain(d.nftObjects?.[key]) as VerdictMapState | undefined;
+    const changes = this.pending.get(key);
+    if (old && !changes) return;
+    const elements = new Map(old?.elements ?? []);
+    let changed = !old;
+    for (const [k, verdict] of changes ?? []) {
+      const have = elements.get(k);
+      if (verdict === undefined) changed = elements.delete(k) || changed;
+      else if (!have || JSON.stringify(have) !== JSON.stringify(verdict)) {
+        elements.set(k, verdict);
+        changed = true;
+      }
+    }
+    if (changed) this.putObject(d, key, { ...empty, elements });
   }
 }

@@ -20,6 +20,7 @@ import { hashNetMembers } from "../ipsets/hash-net.js";
 import type { IpVersion } from "../model.js";
 import { plain } from "../plain.js";
 import { renderServicePort, type ServicePortRules } from "../rules/services.js";
+import { shardNatDispatch } from "../rules/services-shards.js";
 import { serviceDispatchChains } from "../rules/services-static.js";
 import { sameMembers } from "../same.js";
 import type { IpvsStateBuilder } from "./ipvs-builder.js";
@@ -34,6 +35,7 @@ import { podCidrSetName } from "./names.js";
 import { NftServiceRenderer } from "./nft-service-state.js";
 import { localhostNodePorts } from "./node-port-addresses.js";
 import type { ServiceId, ServiceIndex } from "./service-index.js";
+import { NatShardTracker, putShardDispatch } from "./shard-dispatch.js";
 
 const FAMILIES: readonly IpVersion[] = [4, 6];
 const ROUTE_LOCALNET = "net/ipv4/conf/all/route_localnet";
@@ -64,6 +66,8 @@ export class ServiceStateRenderer {
   private ipvsMarkChanged = false;
   /** nftables mode's part (kube-proxy's nftables layout). */
   private readonly nft: NftServiceRenderer | undefined;
+  /** The services per nat shard (the nftables dataplane's; set at the first flush, from the rule backend). */
+  private shards: NatShardTracker | undefined;
 
   constructor(
     private readonly index: ServiceIndex,
@@ -93,6 +97,7 @@ export class ServiceStateRenderer {
   flush(d: Draft<DesiredState>, writes: ChainWrites, portWrites: ServicePortWrites): void {
     const dirty = this.index.takeDirty();
     if (this.mode === "off") return;
+    this.shards ??= new NatShardTracker(writes.chains.rules.natShards ?? 1);
     const iptables = this.mode === "iptables";
     // Both rule-based modes masquerade by the pod-CIDR set and look at this node's addresses.
     const ruled = iptables || this.nft !== undefined;
@@ -130,14 +135,15 @@ export class ServiceStateRenderer {
     this.ipvsMarkChanged = false;
     let dispatchChanged = false;
     for (const id of [...dirty.services].sort()) {
-      if (this.renderService(d, portWrites, writes, id, iptables)) dispatchChanged = true;
+      if (this.renderService(d, portWrites, writes, id, iptables, this.shards)) dispatchChanged = true;
       putRefusal(d, id, this.index.refusal(id));
     }
     // An endpoint change rewrites the service's own chains only; the dispatch
     // chains (one rule per frontend, thousands at scale) change when a
     // service's frontends do, or the node-port addresses.
-    if (iptables && (dispatchChanged || dirty.nodePortIPs)) this.putDispatch(writes);
-    this.nft?.commit(d, writes, dirty.nodePortIPs, (v) => this.index.nodePortIPs(v));
+    if (dirty.nodePortIPs) this.shards.touchAll();
+    if (iptables && (dispatchChanged || dirty.nodePortIPs)) this.putDispatch(d, writes, this.shards);
+    this.nft?.commit(d, writes, dirty.nodePortIPs, (v) => this.index.nodePortIPs(v), this.shards);
     // kube-proxy sets it for localhost node ports: 127.0.0.1 as a source may leave the host after DNAT.
     if (iptables && this.localhost && d.sysctls[ROUTE_LOCALNET] !== "1") d.sysctls[ROUTE_LOCALNET] = "1";
     if (this.ipvs && this.mode === "ipvs" && ipvsInputsChanged) {
@@ -164,6 +170,7 @@ export class ServiceStateRenderer {
     writes: ChainWrites,
     id: ServiceId,
     iptables: boolean,
+    shards: NatShardTracker,
   ): boolean {
     const before = this.rendered.get(id);
     const ports = this.index.ports(id).sort((a, b) => cmp(servicePortId(a), servicePortId(b)));
@@ -178,6 +185,7 @@ export class ServiceStateRenderer {
     const chains: Record<IpVersion, string[]> = { 4: [], 6: [] };
     const fragments: Record<IpVersion, ServicePortRules[]> = { 4: [], 6: [] };
     const unsupported: string[] = [];
+    const shard = shards.shardOf(id);
     if (iptables) {
       for (const sp of ports) {
         const r = renderServicePort(sp, {
@@ -187,7 +195,8 @@ export class ServiceStateRenderer {
           masqueradeAll: this.kubeProxy.masqueradeAll,
         });
         try {
-          writes.writeAll(sp.family, "nat", r.natChains, this.stats);
+          const nat = shard === 0 ? r.natChains : r.natChains.map((c) => ({ ...c, natShard: shard }));
+          writes.writeAll(sp.family, "nat", nat, this.stats);
         } catch (e) {
           // The backend cannot express it (nftables: session affinity): the port is left out
           // whole (no frontend, so no half-programmed service) and reported.
@@ -211,10 +220,12 @@ export class ServiceStateRenderer {
         nodeIPs: this.index.primaryNodeIPs(),
         masqueradeAll: this.kubeProxy.masqueradeAll,
       });
-      unsupported.push(...this.nft.render(d, writes, id, ports, ctxOf));
+      unsupported.push(...this.nft.render(d, writes, id, ports, ctxOf, shards));
     }
     putUnsupported(d, id, unsupported.length > 0 ? `not programmed: ${unsupported.join("; ")}` : undefined);
     const changed = !before || FAMILIES.some((v) => !sameFragments(before.fragments[v], fragments[v]));
+    // kube-proxy's layout: the shard's dispatch is a few fixed rules, but whether it is there depends on families.
+    if (changed || ports.length === 0 || this.nft) shards.touch(id, ports.length > 0);
     if (ports.length === 0) {
       if (this.rendered.delete(id)) this.order = undefined;
       this.ports.delete(id);
@@ -226,18 +237,25 @@ export class ServiceStateRenderer {
     return changed;
   }
 
-  private putDispatch(writes: ChainWrites): void {
+  private putDispatch(d: Draft<DesiredState>, writes: ChainWrites, shards: NatShardTracker): void {
     if (!this.order) this.order = [...this.rendered.keys()].sort();
+    const due = shards.sharded ? shards.take() : [];
     for (const v of FAMILIES) {
+      // The filter dispatch is one set of chains in the policy table, sharded or not.
       const fragments: ServicePortRules[] = [];
       for (const id of this.order) fragments.push(...this.rendered.get(id)!.fragments[v]);
       const ips = this.index.nodePortIPs(v);
-      const { nat, filter } = serviceDispatchChains(v, fragments, {
-        localhost: this.localhost,
-        ...(ips !== undefined ? { ips } : {}),
-      });
-      for (const c of nat) writes.write(v, "nat", c.name, c, this.stats);
+      const nodePorts = { localhost: this.localhost, ...(ips !== undefined ? { ips } : {}) };
+      const { nat, filter } = serviceDispatchChains(v, fragments, nodePorts);
+      if (!shards.sharded) for (const c of nat) writes.write(v, "nat", c.name, c, this.stats);
       for (const c of filter) writes.write(v, "filter", c.name, c, this.stats);
+      // Sharded: only the shards whose services changed (or all, for new node-port addresses).
+      for (const { shard, ids } of due) {
+        const frags = ids.flatMap((id) => this.rendered.get(id)!.fragments[v]);
+        // A shard's table of a family is there while a service of the shard has a frontend in it.
+        const remove = shard > 0 && frags.length === 0;
+        putShardDispatch(d, writes, v, shardNatDispatch(v, shard, frags, nodePorts), remove, this.stats);
+      }
     }
   }
 

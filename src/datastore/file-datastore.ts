@@ -21,6 +21,7 @@ import { join, relative, sep } from "node:path";
 import { type ResourceUpdate, resourceKey } from "../../model/resource.js";
 import { Observable } from "../../model/rx.js";
 import { partialBatch, type UpdateBatch } from "./batch.js";
+import { BurstTimer } from "./burst-timer.js";
 import { type FileSig, fsManifestReader, type ManifestReader, type ReadResult, sameSig } from "./manifest-reader.js";
 import { type HeldObject, holdObject, ManifestState } from "./manifest-state.js";
 import { listManifestFiles, type ManifestProblem, parseManifestText } from "./manifests.js";
@@ -44,6 +45,8 @@ export interface FileDatastoreOptions {
   readonly watch: boolean;
   /** Quiet period that closes a burst of file events into one batch (default 20 ms). */
   readonly debounceMs?: number;
+  /** A lone write's shorter quiet period (default 2 ms; burst-timer.ts). */
+  readonly loneMs?: number;
   /** A burst never delays a batch longer than this (default 1 s). */
   readonly maxDelayMs?: number;
   /**
@@ -113,18 +116,11 @@ export class FileDatastore {
    */
   updates(o: { readonly partial?: boolean } = {}): Observable<UpdateBatch> {
     return new Observable<UpdateBatch>((sub) => {
-      let quiet: NodeJS.Timeout | undefined;
-      let deadline: NodeJS.Timeout | undefined;
       let rootTimer: NodeJS.Timeout | undefined;
       let confirmTimer: NodeJS.Timeout | undefined;
       let running: Promise<void> = Promise.resolve();
       let closed = false;
-      const debounceMs = this.o.debounceMs ?? 20;
-
       const pass = () => {
-        clearTimeout(quiet);
-        clearTimeout(deadline);
-        quiet = deadline = undefined;
         running = running.then(async () => {
           if (closed) return;
           try {
@@ -145,11 +141,13 @@ export class FileDatastore {
           }
         });
       };
-      const schedule = () => {
-        clearTimeout(quiet);
-        quiet = setTimeout(pass, debounceMs);
-        deadline ??= setTimeout(pass, this.o.maxDelayMs ?? 1000);
-      };
+      const timer = new BurstTimer(pass, {
+        quietMs: this.o.debounceMs ?? 20,
+        loneMs: this.o.loneMs ?? 2,
+        maxDelayMs: this.o.maxDelayMs ?? 1000,
+        isManifest: (p) => MANIFEST_NAME.test(p),
+      });
+      const schedule = () => timer.schedule();
       // One non-recursive watch per directory: inotify names every entry that
       // changes, a file renamed over another included (Node 20's recursive
       // watch loses a file's events once it has been replaced by a rename).
@@ -158,8 +156,9 @@ export class FileDatastore {
         if (watchers.has(dir) || closed) return;
         try {
           const w = watch(dir, (_e, name) => {
-            this.dirty.add(name ? join(dir, name.toString()) : ALL);
-            schedule();
+            const path = name ? join(dir, name.toString()) : undefined;
+            this.dirty.add(path ?? ALL);
+            timer.event(path);
           });
           // A directory gone: its watch ends; the root check covers the root.
           w.on("error", () => unwatchDir(dir));
@@ -225,8 +224,7 @@ export class FileDatastore {
 
       return () => {
         closed = true;
-        clearTimeout(quiet);
-        clearTimeout(deadline);
+        timer.stop();
         clearInterval(rootTimer);
         clearTimeout(confirmTimer);
         for (const w of watchers.values()) w.close();

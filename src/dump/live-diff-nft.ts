@@ -1,5 +1,5 @@
 // `felix-dump diff --live` in nftables mode: our tables of each family
-// (`calico`, `calico-nat`) against the desired ones (the nft renderer's, split
+// (`calico` and the nat tables) against the desired ones (the nft renderer's, split
 // as the syncer splits them), chain by chain (hook, rule hashes in order) and
 // set by set (type, elements), as the syncer compares them after a read-back
 // (over netlink, as the agent reads them; `nft -j list` only where no

@@ -5,8 +5,7 @@
 // change what the suites test.
 
 import assert from "node:assert/strict";
-import type { TableName } from "../../model/tables.js";
-import { nftTableOf } from "../../nftables/parts.js";
+import { NFT_NAT_TABLES, NFT_TABLE } from "../../nftables/names.js";
 import { exec, iptablesCmd } from "../../src/netns/topology.js";
 
 export type TestDataplane = "iptables" | "nftables";
@@ -34,7 +33,7 @@ if (TEST_PROXYMODE === "nftables" && process.env.FELIX_TEST_DATAPLANE === "iptab
 process.env.FELIX_NFTABLESMODE ??= TEST_DATAPLANE === "nftables" ? "Enabled" : "Disabled";
 
 // Reading our rules back from the kernel in either mode: chain X of iptables
-// table T is `T-X` in table `ip|ip6 calico`, or `calico-nat` for nat (nftables/README.md).
+// table T is `T-X` in table `ip|ip6 calico`, or in one of the nat tables for nat (nftables/README.md).
 
 /** iptables-save of the backend the agent uses (legacy where installed). */
 function saveCmd(family: 4 | 6): string {
@@ -42,11 +41,21 @@ function saveCmd(family: 4 | 6): string {
   return `${family === 4 ? ipt : ipt.replace(/^iptables/, "ip6tables")}-save`;
 }
 
-/** Our nft table holding iptables table `table`'s chains (`calico`, or `calico-nat` for nat). */
-const nftTable = (table: string) => nftTableOf(table as TableName);
+/** Our nft tables holding iptables table `table`'s chains (`calico`; for nat, those of our nat tables present). */
+async function nftTables(ns: string, table: string, fam: string): Promise<string[]> {
+  const listed = await exec(ns, "nft", "list", "tables", fam);
+  const ours = table === "nat" ? NFT_NAT_TABLES : [NFT_TABLE];
+  return ours.filter((t) => listed.includes(`table ${fam} ${t}\n`));
+}
 
-function nftTarget(table: string, chain: string, family: 4 | 6): [string, string, string] {
-  return [family === 4 ? "ip" : "ip6", nftTable(table), `${table}-${chain}`];
+/** The nft table, family and chain of chain `chain` of iptables table `table` (a nat chain: the nat table holding it). */
+async function nftTarget(ns: string, table: string, chain: string, family: 4 | 6): Promise<[string, string, string]> {
+  const fam = family === 4 ? "ip" : "ip6";
+  const name = `${table}-${chain}`;
+  for (const t of await nftTables(ns, table, fam)) {
+    if ((await exec(ns, "nft", "list", "table", fam, t)).includes(`\tchain ${name} {`)) return [fam, t, name];
+  }
+  return [fam, table === "nat" ? NFT_NAT_TABLES[0] : NFT_TABLE, name];
 }
 
 /**
@@ -58,7 +67,7 @@ export async function chainRules(ns: string, table: string, chain: string, famil
     const save = await exec(ns, saveCmd(family), "-t", table);
     return save.split("\n").filter((l) => l.startsWith(`-A ${chain} `));
   }
-  return (await nftRules(ns, ...nftTarget(table, chain, family))).map((r) => r.text);
+  return (await nftRules(ns, ...(await nftTarget(ns, table, chain, family)))).map((r) => r.text);
 }
 
 /** `nft list chain`'s rules, each with its counter's packets (nft wraps long set literals over several lines). */
@@ -87,10 +96,12 @@ export async function chainNames(ns: string, table: string, family: 4 | 6 = 4): 
     return [...save.matchAll(/^:(\S+)/gm)].map((m) => m[1]);
   }
   const fam = family === 4 ? "ip" : "ip6";
-  const t = nftTable(table);
-  if (!(await exec(ns, "nft", "list", "tables", fam)).includes(`table ${fam} ${t}\n`)) return []; // none of ours
-  const out = await exec(ns, "nft", "list", "table", fam, t);
-  return [...out.matchAll(new RegExp(`^\\s*chain ${table}-(\\S+) \\{`, "gm"))].map((m) => m[1]);
+  const out: string[] = [];
+  for (const t of await nftTables(ns, table, fam)) {
+    const text = await exec(ns, "nft", "list", "table", fam, t);
+    out.push(...[...text.matchAll(new RegExp(`^\\s*chain ${table}-(\\S+) \\{`, "gm"))].map((m) => m[1]));
+  }
+  return out;
 }
 
 /**
@@ -112,7 +123,7 @@ export async function ruleCounter(
     assert.ok(line, `no rule matching ${pattern.iptables} in ${table} ${chain}:\n${save}`);
     return Number(/^\[(\d+):/.exec(line)?.[1]);
   }
-  const [fam, t, name] = nftTarget(table, chain, family);
+  const [fam, t, name] = await nftTarget(ns, table, chain, family);
   const rules = await nftRules(ns, fam, t, name);
   const rule = rules.find((r) => pattern.nftables.test(r.text));
   assert.ok(
@@ -128,13 +139,13 @@ export function byMode<T>(v: { iptables: T; nftables: T }): T {
   return v[TEST_DATAPLANE];
 }
 
-/** One table of ours as text: iptables-save's, or all of our nft table holding it (its chains are `<table>-…`). */
+/** One table of ours as text: iptables-save's, or all of our nft tables holding it (its chains are `<table>-…`). */
 export async function tableText(ns: string, table: string, family: 4 | 6 = 4): Promise<string> {
   if (TEST_DATAPLANE === "iptables") return exec(ns, saveCmd(family), "-t", table);
   const fam = family === 4 ? "ip" : "ip6";
-  const t = nftTable(table);
-  if (!(await exec(ns, "nft", "list", "tables", fam)).includes(`table ${fam} ${t}\n`)) return "";
-  return exec(ns, "nft", "list", "table", fam, t);
+  const out: string[] = [];
+  for (const t of await nftTables(ns, table, fam)) out.push(await exec(ns, "nft", "list", "table", fam, t));
+  return out.join("");
 }
 
 /** Fails unless the agent in `ns` programs services in the proxy layout under test (no silent fallback). */

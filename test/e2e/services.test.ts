@@ -7,6 +7,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { parse, stringify } from "yaml";
+import { natShardOf } from "../../model/nat-shards.js";
+import { natTableName } from "../../nftables/names.js";
 import {
   type Background,
   exec,
@@ -150,6 +152,12 @@ describe(`services end to end (${TEST_PROXYMODE} proxy mode)`, skipIf(skip), () 
       () => topo.probeDetail(client, "10.96.0.10", 8080, "tcp", 500),
       (r) => r.ok,
     );
+    // node2's agent too (the probe above may have gone to node1's backend): its own node port answers.
+    await daemonsReady(
+      daemons,
+      () => topo.probeDetail(n1, n2.underlayIp, 30080, "tcp", 500),
+      (r) => r.ok,
+    );
   });
 
   after(() => stopDaemons(daemons, topo, [n1, n2], dir));
@@ -218,7 +226,8 @@ describe(`services end to end (${TEST_PROXYMODE} proxy mode)`, skipIf(skip), () 
       const names = [...sets.matchAll(/set (affinity-\S+-svc\/sticky\/tcp\/http__(\S+)\/80) \{/g)];
       assert.equal(names.length, backends.length, sets);
       for (const [, name, ip] of names) {
-        const elems = await exec(n1.netns, "nft", "list", "set", "ip", "calico-nat", name);
+        const table = natTableName(natShardOf("svc/sticky")); // the service's nat shard
+        const elems = await exec(n1.netns, "nft", "list", "set", "ip", table, name);
         assert.equal(/elements = \{ 10\.65\.1\.2 /.test(elems), ip === chosen.ip, `${name}:\n${elems}`);
       }
       return;

@@ -10,7 +10,7 @@ import {
   type TableName,
   tableState,
 } from "../../model/tables.js";
-import type { NftBackend } from "../../nftables/backend.js";
+import { ExecNftBackend, type NftBackend, type NftFamily } from "../../nftables/backend.js";
 import { NFT_TABLES } from "../../nftables/names.js";
 import { type NftView, parseNftJson } from "../../nftables/view.js";
 
@@ -124,4 +124,16 @@ export async function ourView(b: NftBackend): Promise<NftView | undefined> {
     for (const [k, s] of v.sets) out.sets.set(k, s);
   }
   return any ? out : undefined;
+}
+
+/** ExecNftBackend inside network namespace `ns`, keeping every script it ran. */
+export class Recording extends ExecNftBackend {
+  readonly scripts: string[] = [];
+  constructor(family: NftFamily, ns: string) {
+    super(family, ["ip", "netns", "exec", ns]);
+  }
+  override async transact(script: string) {
+    this.scripts.push(script);
+    await super.transact(script);
+  }
 }

@@ -8,7 +8,9 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { CalcGraph } from "../../calc-graph/calc-graph.js";
 import type { DesiredState } from "../../calc-graph/desired-state.js";
+import { natShardName, natShardOf } from "../../model/nat-shards.js";
 import { FakeNftBackend } from "../../nftables/fake-backend.js";
+import { natTableName } from "../../nftables/names.js";
 import { mapKeyText, nftObjectSpec, verdictText } from "../../nftables/objects.js";
 import { NFT_RULES } from "../../nftables/render.js";
 import { NftTableSyncer } from "../../nftables/table-syncer.js";
@@ -23,7 +25,9 @@ const web = svcUpdate("web", {
   sessionAffinity: "ClientIP",
   ports: [{ name: "http", port: 80, nodePort: 30080 }],
 });
-const other = svcUpdate("other", { clusterIP: "10.96.0.20", ports: [{ name: "http", port: 80 }] });
+// In web's nat shard (3): a change there is O(change); "other" hashes to a shard of its own (7).
+const blog = svcUpdate("blog", { clusterIP: "10.96.0.20", ports: [{ name: "http", port: 80 }] });
+const other = svcUpdate("other", { clusterIP: "10.96.0.30", ports: [{ name: "http", port: 80 }] });
 
 async function setUp() {
   const g = new CalcGraph({ nodeName: "node1", proxyMode: "nftables", ruleRenderer: NFT_RULES });
@@ -35,12 +39,18 @@ async function setUp() {
   return { g, nft, syncer, apply };
 }
 
+// Each service's chains, map elements and affinity sets are in its nat shard's table (model/nat-shards.ts).
+const WEB = natTableName(natShardOf("demo/web"));
+const OTHER = natTableName(natShardOf("demo/other"));
+const otherIPs = natShardName("service-ips", natShardOf("demo/other"));
+const webMap = (m: string) => natShardName(m, natShardOf("demo/web"));
+
 const last = (nft: FakeNftBackend) => nft.transactions.at(-1) ?? "";
 const affinitySets = async (nft: FakeNftBackend) =>
   [...(await ourView(nft))!.sets.keys()].filter((n) => n.startsWith("affinity-"));
 
 describe("nft syncer: kube-proxy's maps and affinity sets", () => {
-  test("cold start declares the five maps and loads their elements in one transaction", async () => {
+  test("cold start declares the five maps (and the service's shard's pair) and loads their elements in one transaction", async () => {
     const { nft } = await setUp();
     assert.equal(nft.transactions.length, 1);
     const v = (await ourView(nft))!;
@@ -50,12 +60,15 @@ describe("nft syncer: kube-proxy's maps and affinity sets", () => {
       "no-endpoint-services",
       "no-endpoint-nodeports",
       "firewall-ips",
+      webMap("service-ips"),
+      webMap("service-nodeports"),
     ])
       assert.ok(v.sets.get(m)?.type.endsWith(" : verdict"), m);
     assert.deepEqual(
-      [...v.sets.get("service-ips")!.elements].map((e) => e.split(" : ")[0]),
+      [...v.sets.get(webMap("service-ips"))!.elements].map((e) => e.split(" : ")[0]),
       ["10.96.0.10 . tcp . 80"],
     );
+    assert.deepEqual([...v.sets.get("service-ips")!.elements], []);
   });
 
   test("an endpoint added: its chain, the service chain and its affinity set; no map element, no dispatch chain", async () => {
@@ -73,43 +86,75 @@ describe("nft syncer: kube-proxy's maps and affinity sets", () => {
     assert.doesNotMatch(script, /nat-services|endpoints-check/);
     assert.match(
       script,
-      /^add set ip calico-nat affinity-\S+__10\.65\.2\.5\/8080 \{ type ipv4_addr; size 65535; flags dynamic,timeout; timeout 10800s; \}$/m,
+      new RegExp(
+        `^add set ip ${WEB} affinity-\\S+__10\\.65\\.2\\.5\\/8080 \\{ type ipv4_addr; size 65535; flags dynamic,timeout; timeout 10800s; \\}$`,
+        "m",
+      ),
     );
-    assert.match(script, /^flush chain ip calico-nat nat-service-\S+-demo\/web\/tcp\/http$/m);
+    assert.match(script, new RegExp(`^flush chain ip ${WEB} nat-service-\\S+-demo\\/web\\/tcp\\/http$`, "m"));
     assert.equal(r.chainsWritten, 2);
   });
 
   test("a new service: one map element after its chains; removed: the element goes before its chains", async () => {
     const { g, nft, apply } = await setUp();
-    await apply(g.apply([other, sliceUpdate("other-1", "other", [{ ip: "10.65.2.9", node: "node2" }])]));
+    await apply(g.apply([blog, sliceUpdate("blog-1", "blog", [{ ip: "10.65.2.9", node: "node2" }])]));
     let lines = last(nft).trim().split("\n");
     const el = lines.findIndex((l) =>
-      /^add element ip calico-nat service-ips \{ 10\.96\.0\.20 \. tcp \. 80 : goto nat-service-/.test(l),
+      l.startsWith(`add element ip ${WEB} ${webMap("service-ips")} { 10.96.0.20 . tcp . 80 : goto nat-service-`),
     );
     assert.ok(
-      el > lines.findIndex((l) => /^add chain ip calico-nat nat-service-\S+demo\/other/.test(l)),
+      el > lines.findIndex((l) => l.startsWith(`add chain ip ${WEB} nat-service-`) && l.includes("demo/blog")),
       lines.join("\n"),
     );
     // Its map element and its cluster IP in the cluster-ips set, nothing else.
     assert.deepEqual(
       lines.filter((l) => l.includes("element")).map((l) => l.split(" ")[4]),
-      ["cluster-ips", "service-ips"],
+      ["cluster-ips", webMap("service-ips")],
       lines.join("\n"),
     );
     assert.ok(lines.includes("add element ip calico cluster-ips { 10.96.0.20 }"), lines.join("\n"));
     assert.doesNotMatch(last(nft), /nat-services/);
 
-    await apply(g.apply([deleted(other)]));
+    await apply(g.apply([deleted(blog)]));
     lines = last(nft).trim().split("\n");
-    const del = lines.findIndex((l) => l === "delete element ip calico-nat service-ips { 10.96.0.20 . tcp . 80 }");
+    const del = lines.indexOf(`delete element ip ${WEB} ${webMap("service-ips")} { 10.96.0.20 . tcp . 80 }`);
     assert.ok(del >= 0 && del < lines.findIndex((l) => l.startsWith("delete chain")), lines.join("\n"));
+  });
+
+  test("a service alone in its nat shard: the shard's table comes whole with it (base chains after shard 0's) and goes with it", async () => {
+    const { g, nft, apply } = await setUp();
+    assert.equal(await nft.list(OTHER), undefined);
+    await apply(g.apply([other, sliceUpdate("other-1", "other", [{ ip: "10.65.2.9", node: "node2" }])]));
+    const script = last(nft);
+    assert.match(script, new RegExp(`^table ip ${OTHER} \\{$`, "m"));
+    const k = natShardOf("demo/other");
+    assert.match(
+      script,
+      new RegExp(`chain nat-PREROUTING-${k} \\{\\n\\t\\ttype nat hook prerouting priority dstnat \\+ ${k};`),
+    );
+    assert.match(
+      script,
+      new RegExp(`chain nat-OUTPUT-NODEPORTS-${k} \\{\\n\\t\\ttype nat hook output priority ${-100 + 8 + k};`),
+    );
+    assert.match(
+      script,
+      new RegExp(`${otherIPs} \\{[^}]*elements = \\{ 10\\.96\\.0\\.30 \\. tcp \\. 80 : goto nat-service-`),
+    );
+    // The mark chain its endpoint chains jump to is copied in (a jump cannot leave its table).
+    assert.match(script, /chain nat-mark-for-masquerade \{/);
+    assert.doesNotMatch(script, /^add element ip calico-nat /m);
+    await apply(g.apply([deleted(other)]));
+    assert.match(last(nft), new RegExp(`^delete table ip ${OTHER}$`, "m"));
+    assert.equal(await nft.list(OTHER), undefined);
   });
 
   test("endpoints gone: the frontend moves from service-ips to no-endpoint-services (reject), chains and affinity sets go", async () => {
     const { g, nft, apply } = await setUp();
     await apply(g.apply([sliceUpdate("web-1", "web", null)]));
     const v = (await ourView(nft))!;
-    assert.deepEqual([...v.sets.get("service-ips")!.elements], []);
+    // Web was its shard's only service with a nat chain: the shard's table (and its maps) went with them.
+    assert.equal(v.sets.get(webMap("service-ips")), undefined);
+    assert.equal(await nft.list(WEB), undefined);
     assert.deepEqual(
       [...v.sets.get("no-endpoint-services")!.elements],
       ["10.96.0.10 . tcp . 80 : goto filter-reject-chain"],
@@ -126,13 +171,13 @@ describe("nft syncer: kube-proxy's maps and affinity sets", () => {
     const { nft, syncer, apply, g } = await setUp();
     const [aff] = await affinitySets(nft);
     await nft.transact(
-      `add element ip calico-nat ${aff} { 192.0.2.7 }\ndelete element ip calico-nat service-nodeports { tcp . 30080 }\n`,
+      `add element ip ${WEB} ${aff} { 192.0.2.7 }\ndelete element ip ${WEB} ${webMap("service-nodeports")} { tcp . 30080 }\n`,
     );
     syncer.invalidate();
     const r = await apply(g.apply([]));
     assert.equal(
       last(nft),
-      "add element ip calico-nat service-nodeports { tcp . 30080 : goto nat-external-AXK6CI2C-demo/web/tcp/http }\n",
+      `add element ip ${WEB} ${webMap("service-nodeports")} { tcp . 30080 : goto nat-external-AXK6CI2C-demo/web/tcp/http }\n`,
     );
     assert.equal(r.linesWritten, 1);
     assert.deepEqual([...(await ourView(nft))!.sets.get(aff)!.elements], ["192.0.2.7"]);
@@ -153,7 +198,10 @@ describe("nft syncer: kube-proxy's maps and affinity sets", () => {
     assert.doesNotMatch(last(nft), /delete set|chain/);
     assert.match(
       last(nft),
-      /^add set ip calico-nat affinity-\S+ \{ type ipv4_addr; size 65535; flags dynamic,timeout; timeout 60s; \}$/m,
+      new RegExp(
+        `^add set ip ${WEB} affinity-\\S+ \\{ type ipv4_addr; size 65535; flags dynamic,timeout; timeout 60s; \\}$`,
+        "m",
+      ),
     );
     const [aff] = await affinitySets(nft);
     assert.equal((await ourView(nft))!.sets.get(aff)?.timeout, 60);

@@ -14,8 +14,10 @@ import { test } from "node:test";
 import fc from "fast-check";
 import { CalcGraph } from "../../calc-graph/calc-graph.js";
 import type { DesiredState } from "../../calc-graph/desired-state.js";
+import { natShardName, natShardOf } from "../../model/nat-shards.js";
 import type { ResourceUpdate } from "../../model/resource.js";
 import { ExecNftBackend } from "../../nftables/backend.js";
+import { natTableName } from "../../nftables/names.js";
 import { NetlinkNftBackend } from "../../nftables/netlink/backend.js";
 import { RelayTransport } from "../../nftables/netlink/relay.js";
 import { NFT_RULES } from "../../nftables/render.js";
@@ -43,7 +45,15 @@ const web = (timeoutSeconds: number) =>
     sessionAffinityConfig: { clientIP: { timeoutSeconds } },
     ports: [{ name: "http", port: 80, nodePort: 30080 }],
   });
-const other = svcUpdate("other", { clusterIP: "10.96.0.20", ports: [{ name: "http", port: 80 }] });
+// In web's nat shard: its comings and goings are element and chain changes of that table (a service
+// alone in a shard brings the shard's table whole, through nft -f: maps.test.ts, nat-shards-upgrade-kernel).
+const other = svcUpdate("blog", { clusterIP: "10.96.0.20", ports: [{ name: "http", port: 80 }] });
+const WEB = natTableName(natShardOf("demo/web"));
+// Keeps web's shard's table there whatever web and blog do (a service with no endpoint has no nat chain).
+const anchor = [
+  svcUpdate("search", { clusterIP: "10.96.0.30", ports: [{ name: "http", port: 80 }] }),
+  sliceUpdate("search-1", "search", [EPS[0]]),
+];
 
 const stepArb = fc.record({
   webEps: fc.option(fc.subarray(EPS), { nil: undefined }),
@@ -58,8 +68,8 @@ function updates(s: Step): ResourceUpdate[] {
     web(s.webTimeout),
     sliceUpdate("web-1", "web", s.webEps ?? null),
     ...(s.other
-      ? [other, sliceUpdate("other-1", "other", s.other)]
-      : [deleted(other), sliceUpdate("other-1", "other", null)]),
+      ? [other, sliceUpdate("blog-1", "blog", s.other)]
+      : [deleted(other), sliceUpdate("blog-1", "blog", null)]),
   ];
 }
 
@@ -91,7 +101,7 @@ test("kube-proxy's maps over netlink: random service and endpoint changes, no fa
         const g = new CalcGraph({ nodeName: "node1", proxyMode: "nftables", ruleRenderer: NFT_RULES });
         const viaNft = new NftTableSyncer(new ExecNftBackend("ip", ["ip", "netns", "exec", nsNft]), { retries: 0 });
         const viaNl = new NftTableSyncer(netlink, { retries: 0 });
-        g.apply(nodes);
+        g.apply([...nodes, ...anchor]);
         for (const [i, s] of steps.entries()) {
           const state = g.apply(updates(s));
           if (s.refresh) viaNl.invalidate();
@@ -134,14 +144,13 @@ test(
       const syncer = new NftTableSyncer(netlink, { retries: 0 });
       const state = g.apply([...nodes, web(10800), sliceUpdate("web-1", "web", [EPS[0]])]);
       await syncer.apply(state.iptables.ipv4, state.ipsets, state.nftObjects);
-      const aff = [...((await netlink.readView("calico-nat"))?.sets.keys() ?? [])].find((n) =>
-        n.startsWith("affinity-"),
-      );
+      const aff = [...((await netlink.readView(WEB))?.sets.keys() ?? [])].find((n) => n.startsWith("affinity-"));
       assert.ok(aff);
       // What an `update @set` would have added, and a map element deleted behind our back.
-      nft(ns, ["add", "element", "ip", "calico-nat", aff, "{ 192.0.2.7 }"]);
-      nft(ns, ["delete", "element", "ip", "calico-nat", "service-nodeports", "{ tcp . 30080 }"]);
-      const v = await netlink.readView("calico-nat");
+      nft(ns, ["add", "element", "ip", WEB, aff, "{ 192.0.2.7 }"]);
+      const nodePorts = natShardName("service-nodeports", natShardOf("demo/web"));
+      nft(ns, ["delete", "element", "ip", WEB, nodePorts, "{ tcp . 30080 }"]);
+      const v = await netlink.readView(WEB);
       assert.deepEqual([...(v?.sets.get(aff)?.elements ?? ["?"])], []);
       assert.equal(v?.sets.get(aff)?.timeout, 10800);
       syncer.invalidate();
@@ -149,7 +158,7 @@ test(
       assert.equal(r.via, "netlink");
       assert.equal(r.linesWritten, 1);
       assert.equal(r.elementsAdded, 1);
-      assert.match(nft(ns, ["list", "set", "ip", "calico-nat", aff]), /192\.0\.2\.7/);
+      assert.match(nft(ns, ["list", "set", "ip", WEB, aff]), /192\.0\.2\.7/);
       assert.deepEqual(await readOurTables(netlink, "readView"), want(state));
       syncer.invalidate();
       assert.equal((await syncer.apply(state.iptables.ipv4, state.ipsets, state.nftObjects)).linesWritten, 0);

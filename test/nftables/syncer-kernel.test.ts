@@ -16,23 +16,11 @@ import { NftTableSyncer } from "../../nftables/table-syncer.js";
 import { renderedParts, renderNftRuleset, renderNftTable } from "../../nftables/table-text.js";
 import { skipIf } from "../helpers/skip.js";
 import { createNetns, deleteNetns, netnsSkipReason } from "../routes/netns.js";
-import { blockedOutputDesired, chain, r, SEND_UDP, set, smallDesired, tables } from "./fixtures.js";
+import { blockedOutputDesired, chain, Recording, r, SEND_UDP, set, smallDesired, tables } from "./fixtures.js";
 import { desiredTables, readOurTables, sortedElements } from "./golden-state.js";
 
 const missing = ["nft", "iptables-nft", "python3"].find((t) => spawnSync("sh", ["-c", `command -v ${t}`]).status !== 0);
 const skip = netnsSkipReason() ?? (missing && `needs ${missing}`);
-
-/** ExecNftBackend inside the namespace, keeping every script it ran. */
-class Recording extends ExecNftBackend {
-  readonly scripts: string[] = [];
-  constructor(family: NftFamily, ns: string) {
-    super(family, ["ip", "netns", "exec", ns]);
-  }
-  override async transact(script: string) {
-    this.scripts.push(script);
-    await super.transact(script);
-  }
-}
 
 function sh(ns: string, cmd: string, args: string[], input?: string): { code: number; out: string } {
   const p = spawnSync("ip", ["netns", "exec", ns, cmd, ...args], { input, encoding: "utf8" });

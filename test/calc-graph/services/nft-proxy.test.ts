@@ -11,6 +11,7 @@ import { CalcGraph } from "../../../calc-graph/calc-graph.js";
 import type { DesiredState } from "../../../calc-graph/desired-state.js";
 import { checkServicePortNames, nftEndpointNames } from "../../../calc-graph/services/nft-names.js";
 import { IPTABLES_RULES } from "../../../iptables/rule-render.js";
+import { NAT_SHARDS, natShardName } from "../../../model/nat-shards.js";
 import type { VerdictMapState } from "../../../model/nft-objects.js";
 import { chainNames, chainOf } from "../../../model/tables.js";
 import { NFT_RULES } from "../../../nftables/render.js";
@@ -20,8 +21,25 @@ import { sliceUpdate, svcUpdate } from "./fixtures.js";
 const graph = () => new CalcGraph({ nodeName: "node1", proxyMode: "nftables", ruleRenderer: NFT_RULES });
 const nodes = [node("node1", "10.65.1.0/24", "172.18.0.1"), node("node2", "10.65.2.0/24", "172.18.0.2")];
 
-const map = (s: DesiredState, name: string) => s.nftObjects?.[`4/${name}`] as VerdictMapState;
-const keys = (s: DesiredState, name: string) => [...(map(s, name)?.elements.keys() ?? [])].sort();
+/** The nat maps are per nat shard (model/nat-shards.ts): `service-ips`, `service-ips-1`, …; undefined where a shard has none. */
+const shardMaps = (s: DesiredState, name: string) =>
+  Array.from(
+    { length: NAT_SHARDS },
+    (_, k) => s.nftObjects?.[`4/${natShardName(name, k)}`] as VerdictMapState | undefined,
+  );
+/** A map by name; a nat map's elements over every shard. */
+const map = (s: DesiredState, name: string): VerdictMapState => {
+  const maps = shardMaps(s, name);
+  if (!NAT_MAPS.includes(name)) return maps[0] as VerdictMapState;
+  const elements = new Map(maps.flatMap((m) => [...(m?.elements ?? [])]));
+  return { ...(maps[0] as VerdictMapState), elements };
+};
+const NAT_MAPS = ["service-ips", "service-nodeports"];
+/** A map's keys over every shard, not deduplicated: a key in two shards' maps would show twice. */
+const keys = (s: DesiredState, name: string) =>
+  shardMaps(s, name)
+    .flatMap((m) => [...(m?.elements.keys() ?? [])])
+    .sort();
 const natChains = (s: DesiredState) => chainNames(s.iptables.ipv4.nat).sort();
 
 const web = svcUpdate("web", {
@@ -85,7 +103,7 @@ describe("nftables proxy mode in the graph", () => {
     const otherSvc = natChains(s1).find((c) => c.includes("demo/other/"))!;
     assert.equal(chainOf(s2.iptables.ipv4.nat, otherSvc), chainOf(s1.iptables.ipv4.nat, otherSvc));
     // The maps' elements did not change (same frontends): same objects.
-    assert.equal(map(s2, "service-ips"), map(s1, "service-ips"));
+    assert.ok(shardMaps(s2, "service-ips").every((m, k) => m === shardMaps(s1, "service-ips")[k]));
     // One endpoint chain and one affinity set more.
     assert.equal(natChains(s2).filter((c) => c.startsWith("endpoint-")).length, 3);
     // Endpoints gone: reject (no-endpoint-services), the chains and sets go.

@@ -1,0 +1,103 @@
+// The spawn helper (iptables/spawner.ts) behind run(): programs started by it
+// behave as forked ones (stdin streamed in parts with holds and back-pressure,
+// stdout/stderr, exit codes, a missing program, a hold that rejects kills the
+// program before it reads on); a helper that dies fails its programs and the
+// next program starts a new one; an agent killed however leaves no program of
+// its helper behind.
+
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { after, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { CommandNotFoundError, run } from "../../iptables/exec.js";
+import { SpawnHelper } from "../../iptables/spawner.js";
+
+const helper = new SpawnHelper();
+after(() => helper.close());
+const via = { spawn: helper.spawn };
+
+test("once up, the helper starts the programs: their parent is not this process", async () => {
+  await helper.open();
+  const parent = Number((await run("sh", ["-c", "echo $PPID"], "", undefined, via)).stdout);
+  assert.notEqual(parent, process.pid);
+  assert.equal(readFileSync(`/proc/${parent}/cmdline`, "utf8").includes("spawner-child.js"), true);
+});
+
+test("a program's stdin, streamed in parts past the pipe's buffer, comes back whole on its stdout", async () => {
+  const parts: string[] = [];
+  for (let i = 0; i < 20_000; i++) parts.push(`line ${i} `, "x".repeat(50), "\n");
+  const r = await run("cat", [], parts, undefined, via);
+  assert.equal(r.code, 0);
+  assert.equal(r.stdout, parts.join(""));
+});
+
+test("exit codes, stderr and the environment given come through", async () => {
+  const r = await run("sh", ["-c", 'echo "$FXT_VAR" >&2; exit 3'], "", undefined, {
+    ...via,
+    env: { ...process.env, FXT_VAR: "from-env" },
+  });
+  assert.equal(r.code, 3);
+  assert.equal(r.stderr, "from-env\n");
+});
+
+test("a missing program is a CommandNotFoundError", async () => {
+  await assert.rejects(run("felix-no-such-program", [], "", undefined, via), CommandNotFoundError);
+});
+
+test("a hold that rejects kills the program before it reads the held part", async () => {
+  const failed = Promise.reject(new Error("sets failed"));
+  failed.catch(() => {});
+  // The program prints what it read once its input ends: killed first, it prints nothing.
+  const r = run("sh", ["-c", "cat; echo done"], ["first\n", "second\n"], { indexes: new Set([1]), until: failed }, via);
+  await assert.rejects(r, /sets failed/);
+});
+
+test("a helper that dies fails its running programs; the next program starts a new helper", async () => {
+  const own = new SpawnHelper();
+  await own.open();
+  try {
+    const running = run("sh", ["-c", "echo $PPID; exec sleep 600"], "", undefined, { spawn: own.spawn });
+    // The sleep's parent is the helper: kill the helper.
+    const pidOfHelper = await firstLine(run("sh", ["-c", "echo $PPID"], "", undefined, { spawn: own.spawn }));
+    process.kill(Number(pidOfHelper), "SIGKILL");
+    await assert.rejects(running, /spawn helper exited/);
+    // Until the new helper is up, programs are forked from this process; then the helper starts them again.
+    const r = await run("echo", ["again"], "", undefined, { spawn: own.spawn });
+    assert.equal(r.stdout, "again\n");
+    await own.open();
+    assert.notEqual(
+      await firstLine(run("sh", ["-c", "echo $PPID"], "", undefined, { spawn: own.spawn })),
+      String(process.pid),
+    );
+  } finally {
+    own.close();
+  }
+});
+
+test("an agent killed while its helper runs a program leaves no program behind", async () => {
+  const child = spawn(process.execPath, [fileURLToPath(new URL("./spawner-agent-child.js", import.meta.url))], {
+    env: { ...process.env, FELIX_NETNS_CHILD: "spawner-agent" },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const pid = Number(
+    await new Promise<string>((resolve) => child.stdout.once("data", (d: Buffer) => resolve(d.toString().trim()))),
+  );
+  assert.ok(alive(pid), "the helper's program runs");
+  child.kill("SIGKILL");
+  for (let i = 0; i < 500 && alive(pid); i++) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(alive(pid), false, "the program went with the agent");
+});
+
+async function firstLine(r: ReturnType<typeof run>): Promise<string> {
+  return (await r).stdout.split("\n")[0];
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
