@@ -74,8 +74,10 @@ export class SetRefs {
   private readonly counts = new Map<string, Map<string, number>>(NFT_TABLES.map((t) => [t, new Map()]));
   /** Per table of ours, its part of the desired tables as last counted. */
   private readonly tables = new Map<string, FamilyTables>();
-  /** Bumped when a name starts or stops being used by a table: the split sets must be rebuilt. */
+  /** Bumped when a table is counted from scratch: every split set must be placed again. */
   version = 0;
+  /** Names that started or stopped being used by some table since takeMoved(): only their sets move. */
+  private moved = new Set<string>();
 
   /** The names whose count this update touched, with whether they were used before it. */
   private touched = new Map<string, boolean>();
@@ -113,9 +115,16 @@ export class SetRefs {
       }
     }
     // Only a name that starts or stops being used somewhere moves a set between tables.
-    for (const [name, was] of this.touched) if (m.has(name) !== was) this.version++;
+    for (const [name, was] of this.touched) if (m.has(name) !== was) this.moved.add(name);
     this.touched.clear();
     this.tables.set(table, tables);
+  }
+
+  /** The names whose placement may have changed since the last call. */
+  takeMoved(): ReadonlySet<string> {
+    const moved = this.moved;
+    this.moved = new Set();
+    return moved;
   }
 
   /** Whether set or map `name` belongs in our table `table`. */
@@ -136,6 +145,9 @@ export class SetRefs {
 export class DesiredSplit {
   private refs = new SetRefs();
   private nat = new NatSplit();
+  /** nft name → key of the desired sets (objects) last split: a moved name finds its record. */
+  private readonly setKeyOf = new Map<string, string>();
+  private readonly objectKeyOf = new Map<string, string>();
   private last?: { want: NftDesired; version: number; parts: NftPart[] };
 
   split(want: NftDesired): NftPart[] {
@@ -152,11 +164,18 @@ export class DesiredSplit {
     });
     for (const [i, table] of NFT_TABLES.entries()) this.refs.update(table, tablesOf[i]);
     const v = this.refs.version;
-    // With the placement unchanged, only the sets (objects) that are not the same object are placed again.
+    const moved = this.refs.takeMoved();
+    // Unless a table was counted from scratch, only the sets (objects) that are not the same object, or
+    // whose name started or stopped being used somewhere, are placed again.
     const same = last?.version === v;
-    const setKeys = same && last ? changedKeys(last.want.sets, want.sets) : undefined;
+    const setKeys =
+      same && last ? this.withMoved(changedKeys(last.want.sets, want.sets), moved, this.setKeyOf) : undefined;
     const objectKeys =
-      same && last?.want.objects && want.objects ? changedKeys(last.want.objects, want.objects) : undefined;
+      same && last?.want.objects && want.objects
+        ? this.withMoved(changedKeys(last.want.objects, want.objects), moved, this.objectKeyOf)
+        : undefined;
+    this.index(this.setKeyOf, last?.want.sets, want.sets, setKeys, (k) => nftSetName(k));
+    this.index(this.objectKeyOf, last?.want.objects, want.objects, objectKeys, (_k, o) => o.name);
     const parts = NFT_TABLES.map((table, i): NftPart => {
       const prev = last?.parts[i].desired;
       const sets =
@@ -172,6 +191,36 @@ export class DesiredSplit {
     });
     this.last = { want, version: v, parts };
     return parts;
+  }
+
+  /** `keys` plus the keys of the moved names (by the name → key index of the last split). */
+  private withMoved(keys: string[], moved: ReadonlySet<string>, keyOf: Map<string, string>): string[] {
+    for (const name of moved) {
+      const k = keyOf.get(name);
+      if (k !== undefined) keys.push(k);
+    }
+    return keys;
+  }
+
+  /** Keeps `keyOf` (nft name → record key) true for `all`: from scratch, or by the changed `keys`. */
+  private index<T>(
+    keyOf: Map<string, string>,
+    prev: Readonly<Record<string, T>> | undefined,
+    all: Readonly<Record<string, T>> | undefined,
+    keys: readonly string[] | undefined,
+    name: (k: string, v: T) => string,
+  ): void {
+    if (!all) return keyOf.clear();
+    if (!keys || !prev) {
+      keyOf.clear();
+      for (const [k, v] of Object.entries(all)) keyOf.set(name(k, v), k);
+      return;
+    }
+    for (const k of keys) {
+      const [was, now] = [prev[k], all[k]];
+      if (was !== undefined) keyOf.delete(name(k, was));
+      if (now !== undefined) keyOf.set(name(k, now), k);
+    }
   }
 
   private pick<T>(table: string, all: Readonly<Record<string, T>>, name: (k: string, v: T) => string) {
@@ -203,6 +252,8 @@ export class DesiredSplit {
   /** Forget what was split: the next split counts every rule again. */
   reset(): void {
     this.last = undefined;
+    this.setKeyOf.clear();
+    this.objectKeyOf.clear();
     this.refs = new SetRefs();
     this.nat = new NatSplit();
   }
