@@ -210,7 +210,10 @@ export class DesiredSplit {
     keys: readonly string[] | undefined,
     name: (k: string, v: T) => string,
   ): void {
-    if (!all) return keyOf.clear();
+    if (!all) {
+      keyOf.clear();
+      return;
+    }
     if (!keys || !prev) {
       keyOf.clear();
       for (const [k, v] of Object.entries(all)) keyOf.set(name(k, v), k);
