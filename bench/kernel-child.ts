@@ -11,7 +11,7 @@
 import { execFileSync } from "node:child_process";
 import { CalcGraph, type GraphConfig } from "../calc-graph/calc-graph.js";
 import type { DesiredState } from "../calc-graph/desired-state.js";
-import { binary, ExecIptablesBackend } from "../iptables/backend.js";
+import { binary, ExecIptablesBackend, LOCK_TIMEOUT_SECONDS } from "../iptables/backend.js";
 import { run } from "../iptables/exec.js";
 import { renderIpSets } from "../iptables/ipset.js";
 import { renderTables } from "../iptables/render.js";
@@ -283,7 +283,7 @@ async function floor(job: ChildJob): Promise<FloorResult> {
  * agent holds (iptables/xtables-lock.ts: "filters at once"), alternating, p50 of 7 each.
  */
 async function bothFilters(): Promise<Record<string, number>> {
-  const lock = new XtablesLock(new FlockLockFile(machineLockFile(), 10));
+  const lock = new XtablesLock(new FlockLockFile(machineLockFile(), LOCK_TIMEOUT_SECONDS));
   const probe = (b: ExecIptablesBackend, what: string) => b.restore(`*filter\n${what}\nCOMMIT\n`);
   const serial = [4, 6].map((f) => new ExecIptablesBackend(f as 4 | 6, "legacy"));
   const atOnce = [4, 6].map((f) => new ExecIptablesBackend(f as 4 | 6, "legacy", lock));
