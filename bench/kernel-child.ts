@@ -8,6 +8,7 @@
 //            the rendered state, the least any agent has to pay.
 // Progress goes to stderr; the result is the last `RESULT {json}` line on stdout.
 
+import { startAllocSampling } from "./alloc-sampling.js";
 import { execFileSync } from "node:child_process";
 import { CalcGraph, type GraphConfig } from "../calc-graph/calc-graph.js";
 import type { DesiredState } from "../calc-graph/desired-state.js";
@@ -150,6 +151,7 @@ async function ours(job: ChildJob): Promise<OursResult> {
     log(`cold start: graph ${graphMs.toFixed(0)} ms, apply ${applyMs.toFixed(0)} ms`);
 
     // Incremental: each change timed through graph and dataplane, then reverted (untimed).
+    const sampling = await startAllocSampling();
     const incremental: Partial<Record<ChangeKind, KernelKindResult>> = {};
     for (const kind of job.samples > 0 ? job.kinds : []) {
       const rows: { graphMs: number; applyMs: number; r: ApplyResult; steps: StepTimes; bytes: FamilyBytes }[] = [];
@@ -190,6 +192,7 @@ async function ours(job: ChildJob): Promise<OursResult> {
       };
       log(`${kind}: total p50 ${incremental[kind]!.totalMs.p50.toFixed(1)} ms`);
     }
+    await sampling.stop();
     const backend = job.dataplane === "nftables" ? "nftables" : job.backend;
     return { mode: "ours", ipv6: kernel.ipv6, backend, links, cold, incremental };
   } finally {

@@ -5,6 +5,7 @@
 // flush did not change keeps its (filtered) object: consumers still find
 // changes by reference.
 
+import { dictFrom } from "../model/dict.js";
 import type { FamilyTables } from "../model/tables.js";
 import { TABLE_NAMES, type TableName, type TableState, tableState } from "../model/tables.js";
 import type { DesiredState } from "./desired-state.js";
@@ -31,7 +32,7 @@ export class Ipv6Filter {
   private filtered<V>(part: string, rec: Readonly<Record<string, V>>, keep: (k: string, v: V) => boolean) {
     const m = this.memo.get(part);
     if (m && m.in === rec) return m.out as Readonly<Record<string, V>>;
-    const out = Object.freeze(Object.fromEntries(Object.entries(rec).filter(([k, v]) => keep(k, v))));
+    const out = Object.freeze(dictFrom(Object.entries(rec).filter(([k, v]) => keep(k, v))));
     this.memo.set(part, { in: rec, out });
     return out;
   }

@@ -160,7 +160,7 @@ export class SysctlReconciler {
   }
 
   /** Replaces the desired set (path relative to /proc/sys -> value). Nothing is ever reset to a default. */
-  setDesired(record: Record<string, string>): void {
+  setDesired(record: Readonly<Record<string, string>>): void {
     this.desired = new Map(Object.entries(record).map(([k, v]) => [k.replace(/^\/+/, ""), String(v)]));
     for (const p of [...this.missingPaths]) if (!this.desired.has(p)) this.missingPaths.delete(p);
   }

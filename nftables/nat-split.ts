@@ -10,6 +10,7 @@
 // untouched shard keeps its TableState, and a touched one shares every
 // chain record the change did not touch.
 
+import { copyDict } from "../model/dict.js";
 import { EVERY_NAT_SHARD, NAT_SHARDS, parseNatStage } from "../model/nat-shards.js";
 import {
   chainList,
@@ -42,7 +43,7 @@ class TableEdit {
 
   put(name: string, chain: RenderedChain | undefined): void {
     const k = shardOf(name);
-    this.shards ??= { ...this.base.shards };
+    this.shards ??= copyDict(this.base.shards);
     if (!this.copied.has(k)) {
       this.copied.add(k);
       if (this.shards[k]) this.shards[k] = { ...this.shards[k] };

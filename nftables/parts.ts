@@ -8,6 +8,7 @@
 // rules name which sets is counted change by change (O(change)), per table,
 // from its part of the desired chains.
 
+import { copyDict, dict } from "../model/dict.js";
 import {
   chainList,
   chainOf,
@@ -227,7 +228,7 @@ export class DesiredSplit {
   }
 
   private pick<T>(table: string, all: Readonly<Record<string, T>>, name: (k: string, v: T) => string) {
-    const out: Record<string, T> = {};
+    const out = dict<T>();
     for (const [k, v] of Object.entries(all)) if (this.refs.holds(table, name(k, v))) out[k] = v;
     return out;
   }
@@ -245,7 +246,7 @@ export class DesiredSplit {
       const v = all[k];
       const held = v !== undefined && this.refs.holds(table, name(k, v));
       if (!held && !(k in prev)) continue;
-      out ??= { ...prev };
+      out ??= copyDict(prev);
       if (held) out[k] = v;
       else delete out[k];
     }

@@ -77,7 +77,7 @@ export class RouteReconciler {
   }
 
   /** Replaces the desired set (keyed by anything; identity is the canonical dst). */
-  setDesired(routes: Record<string, Route>): void {
+  setDesired(routes: Readonly<Record<string, Route>>): void {
     const desired = new Map<string, Route>();
     const invalid: RouteFailure[] = [];
     for (const r of Object.values(routes)) {

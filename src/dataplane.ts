@@ -46,7 +46,7 @@ import type { Leftovers } from "./mode-leftovers.js";
 
 /** The route reconciler, as the driver uses it. */
 export interface RouteSync {
-  setDesired(routes: Record<string, Route>): void;
+  setDesired(routes: Readonly<Record<string, Route>>): void;
   apply(): Promise<RouteApplyResult>;
   /** Routes waiting for a device or gateway since the last apply. */
   readonly pending: readonly unknown[];
@@ -54,7 +54,7 @@ export interface RouteSync {
 
 /** The sysctl reconciler, as the driver uses it. */
 export interface SysctlSync {
-  setDesired(values: Record<string, string>): void;
+  setDesired(values: Readonly<Record<string, string>>): void;
   apply(): Promise<SysctlApplyResult>;
   /** Paths missing at the last apply (an interface not there yet). */
   readonly missing: readonly string[];
@@ -221,7 +221,7 @@ export class Dataplane {
         }
       }
       this.lastRoutes = state.routes;
-      this.o.routes.setDesired({ ...state.routes });
+      this.o.routes.setDesired(state.routes);
       const r = await this.o.routes.apply();
       routes = {
         added: r.added.length + r.replaced.length + (r.adopted?.length ?? 0),
@@ -245,7 +245,7 @@ export class Dataplane {
     }
     let sysctlsWritten = 0;
     if (this.o.sysctls && (links || last?.sysctls !== state.sysctls || this.o.sysctls.missing.length > 0)) {
-      this.o.sysctls.setDesired({ ...state.sysctls });
+      this.o.sysctls.setDesired(state.sysctls);
       const r = await this.o.sysctls.apply();
       sysctlsWritten = r.written;
       for (const f of r.failed) warnings.push(`sysctl ${f.path}: ${f.error}`);

@@ -8,6 +8,7 @@
 // with the node-port addresses or a health-check port.
 
 import { castDraft, type Draft } from "immer";
+import { dict } from "../../model/dict.js";
 import { natShardName } from "../../model/nat-shards.js";
 import {
   type AddressSetState,
@@ -208,7 +209,7 @@ export class NftServiceRenderer {
   }
 
   private putObject(d: Draft<DesiredState>, key: string, o: NftObjectState | undefined): void {
-    if (!d.nftObjects) d.nftObjects = {};
+    if (!d.nftObjects) d.nftObjects = dict();
     if (o) d.nftObjects[key] = castDraft(Object.freeze(o));
     else delete d.nftObjects[key];
     this.stats.ipsetsChanged++;

@@ -25,10 +25,19 @@ export interface NodeChildOptions {
   readonly inheritStderr?: boolean;
 }
 
+/**
+ * Node options for the child (FELIX_NODE_CHILD_ARGS, space-separated): the child is a new process, not a fork, so it
+ * does not inherit the parent's exec arguments, and `--cpu-prof` is refused in NODE_OPTIONS. For profiling kernel
+ * children: `FELIX_NODE_CHILD_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"`.
+ */
+function childNodeArgs(): string[] {
+  return (process.env.FELIX_NODE_CHILD_ARGS ?? "").split(" ").filter((a) => a !== "");
+}
+
 export function runNodeInNetns(ns: string, script: string, o: NodeChildOptions): Promise<NodeChildRun> {
   const t0 = performance.now();
   return new Promise((resolve, reject) => {
-    const child = spawn("ip", ["netns", "exec", ns, process.execPath, script, ...(o.args ?? [])], {
+    const child = spawn("ip", ["netns", "exec", ns, process.execPath, ...childNodeArgs(), script, ...(o.args ?? [])], {
       env: o.env ?? process.env,
       stdio: ["ignore", "pipe", o.inheritStderr ? "inherit" : "pipe"],
     });

@@ -1,0 +1,31 @@
+// Allocation sampling for a bench phase (FXBENCH_ALLOC_PROFILE=<file>): V8's
+// sampling heap profiler, counting objects the garbage collector has freed
+// since, so it shows who makes the garbage of a phase, not only what is live
+// at its end. Write the profile with `stop`, read it with
+// `node dist/bench/profile-summary.js <file> --alloc`.
+
+import { writeFileSync } from "node:fs";
+import { Session } from "node:inspector/promises";
+
+export interface AllocSampling {
+  stop(): Promise<void>;
+}
+
+/** Starts sampling when FXBENCH_ALLOC_PROFILE names a file, else does nothing. */
+export async function startAllocSampling(file = process.env.FXBENCH_ALLOC_PROFILE): Promise<AllocSampling> {
+  if (!file) return { stop: async () => {} };
+  const session = new Session();
+  session.connect();
+  await session.post("HeapProfiler.startSampling", {
+    samplingInterval: 16 * 1024,
+    includeObjectsCollectedByMajorGC: true,
+    includeObjectsCollectedByMinorGC: true,
+  });
+  return {
+    stop: async () => {
+      const { profile } = await session.post("HeapProfiler.stopSampling");
+      writeFileSync(file, JSON.stringify(profile));
+      session.disconnect();
+    },
+  };
+}

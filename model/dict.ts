@@ -1,0 +1,26 @@
+// Records that hold many keys (a table's 1,024-shard index, the snapshot's
+// IP sets, routes, sysctls, services). V8 keeps a big object built key by key
+// as a hash table, but a copy of it made by spread or Object.assign into `{}`
+// comes out with fast properties: a new hidden-class chain, one map and
+// descriptor array per key. At the large preset one copy of the 815-shard
+// filter index allocated ~3 MB and took tens of ms, on every change (immer
+// copies a record on the first write through a draft). An object without a
+// prototype stays a hash table, and so does its copy: immer copies such an
+// object with Object.create(null) + Object.assign, and so does copyDict.
+
+/** An empty record for many keys (no prototype: read it with `in`, Object.keys, indexing; not with its methods). */
+export function dict<T>(): Record<string, T> {
+  return Object.create(null) as Record<string, T>;
+}
+
+/** A copy of a record for many keys that stays a hash table (see above). */
+export function copyDict<T>(r: Readonly<Record<string, T>> | undefined): Record<string, T> {
+  return Object.assign(dict<T>(), r);
+}
+
+/** A record for many keys from entries. */
+export function dictFrom<T>(entries: Iterable<readonly [string, T]>): Record<string, T> {
+  const out = dict<T>();
+  for (const [k, v] of entries) out[k] = v;
+  return out;
+}
