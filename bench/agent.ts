@@ -10,7 +10,8 @@
 //     sends the WATCH event to the programmed line.
 // Peak RSS: the kernel's VmHWM of the felix process (ru_maxrss for --once).
 // FXBENCH_FELIX_LOG=<file> keeps the daemons' log lines; FXBENCH_WRITE=in-place
-// writes manifests in place instead of temp file + rename.
+// writes manifests in place instead of temp file + rename; FXBENCH_FELIX_NODE_ARGS
+// (space-separated) adds node flags, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`.
 
 import { type ChildProcess, spawn } from "node:child_process";
 import { appendFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -142,7 +143,8 @@ async function once(ns: string, dir: string, o: AgentOptions): Promise<NonNullab
 
 /** node's argv: the flags, then felix.js. */
 function felixArgv(o: AgentOptions): string[] {
-  return [...(o.nodeArgs ?? []), o.felix ?? FELIX];
+  const extra = process.env.FXBENCH_FELIX_NODE_ARGS?.split(" ").filter((a) => a !== "") ?? [];
+  return [...extra, ...(o.nodeArgs ?? []), o.felix ?? FELIX];
 }
 
 /** A felix daemon and its log lines. */
