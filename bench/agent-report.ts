@@ -101,7 +101,13 @@ export function renderAgentTable(
       ]);
     }
     if (d.cpuMsPerWrite !== undefined)
-      rows.push([`${what}: agent CPU per sampled write (change or revert)`, `${d.cpuMsPerWrite.toFixed(1)} ms`, "", "", ""]);
+      rows.push([
+        `${what}: agent CPU per sampled write (change or revert)`,
+        `${d.cpuMsPerWrite.toFixed(1)} ms`,
+        "",
+        "",
+        "",
+      ]);
     rows.push([
       `${what}: daemon RSS cold / after ${d.churn} random changes`,
       `${mb(d.rssColdMB)} / ${mb(d.rssAfterChurnMB)}`,
