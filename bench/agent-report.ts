@@ -100,6 +100,14 @@ export function renderAgentTable(
         what === "file" ? (prev.change ?? "") : "",
       ]);
     }
+    if (d.cpuMsPerWrite !== undefined)
+      rows.push([
+        `${what}: agent CPU per sampled write (change or revert)`,
+        `${d.cpuMsPerWrite.toFixed(1)} ms`,
+        "",
+        "",
+        "",
+      ]);
     rows.push([
       `${what}: daemon RSS cold / after ${d.churn} random changes`,
       `${mb(d.rssColdMB)} / ${mb(d.rssAfterChurnMB)}`,

@@ -10,7 +10,8 @@
 //     sends the WATCH event to the programmed line.
 // Peak RSS: the kernel's VmHWM of the felix process (ru_maxrss for --once).
 // FXBENCH_FELIX_LOG=<file> keeps the daemons' log lines; FXBENCH_WRITE=in-place
-// writes manifests in place instead of temp file + rename.
+// writes manifests in place instead of temp file + rename; FXBENCH_FELIX_NODE_ARGS
+// (space-separated) adds node flags, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`.
 
 import { type ChildProcess, spawn } from "node:child_process";
 import { appendFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -76,6 +77,8 @@ export interface DaemonFigures {
   /** Of each change's latency, the dataplane apply (the rest: datastore, graph, logging). */
   readonly applyKinds: Partial<Record<ChangeKind, Dist>>;
   readonly churn: number;
+  /** The agent's own CPU (/proc) per sampled write (change or revert), ms: what load hides in latencies. */
+  readonly cpuMsPerWrite?: number;
   readonly rssAfterChurnMB: number;
   readonly peakRssMB: number;
 }
@@ -142,7 +145,8 @@ async function once(ns: string, dir: string, o: AgentOptions): Promise<NonNullab
 
 /** node's argv: the flags, then felix.js. */
 function felixArgv(o: AgentOptions): string[] {
-  return [...(o.nodeArgs ?? []), o.felix ?? FELIX];
+  const extra = process.env.FXBENCH_FELIX_NODE_ARGS?.split(" ").filter((a) => a !== "") ?? [];
+  return [...extra, ...(o.nodeArgs ?? []), o.felix ?? FELIX];
 }
 
 /** A felix daemon and its log lines. */
@@ -237,9 +241,11 @@ async function sampleChanges(
   cluster: SyntheticCluster,
   o: AgentOptions,
   write: (u: readonly ResourceUpdate[]) => Promise<number>,
-): Promise<Pick<DaemonFigures, "kinds" | "applyKinds" | "churn" | "rssAfterChurnMB">> {
+): Promise<Pick<DaemonFigures, "kinds" | "applyKinds" | "churn" | "rssAfterChurnMB" | "cpuMsPerWrite">> {
   const kinds: Partial<Record<ChangeKind, Dist>> = {};
   const applyKinds: Partial<Record<ChangeKind, Dist>> = {};
+  const cpu0 = agent.rss().cpuS;
+  let writes = 0;
   for (const kind of o.samples > 0 ? o.kinds : []) {
     const ms: number[] = [];
     const apply: number[] = [];
@@ -252,11 +258,14 @@ async function sampleChanges(
         apply.push(agent.applyMs.get(t1) ?? Number.NaN);
       }
       await agent.programmed(await write(change.revert));
+      writes += 2;
     }
     kinds[kind] = dist(ms);
     applyKinds[kind] = dist(apply);
     progress(`  ${kind}: p50 ${kinds[kind]!.p50.toFixed(0)} ms, max ${kinds[kind]!.max.toFixed(0)} ms`);
   }
+  const cpuMsPerWrite = writes > 0 ? ((agent.rss().cpuS - cpu0) * 1000) / writes : undefined;
+  if (cpuMsPerWrite !== undefined) progress(`  agent CPU per write: ${cpuMsPerWrite.toFixed(1)} ms`);
   // Churn: random changes committed, ten per write, each burst programmed before the next.
   for (let i = 0; i < o.churn; i += 10) {
     const burst: ResourceUpdate[] = [];
@@ -265,7 +274,7 @@ async function sampleChanges(
   }
   const m = agent.rss();
   o.onMemory?.("churned", m);
-  return { kinds, applyKinds, churn: o.churn, rssAfterChurnMB: m.rssMB };
+  return { kinds, applyKinds, churn: o.churn, rssAfterChurnMB: m.rssMB, cpuMsPerWrite };
 }
 
 async function daemonRun(

@@ -5,7 +5,10 @@
 // whose stack passes through one function.
 //
 //   node dist/bench/profile-summary.js <file.cpuprofile> [--top 10] [--inclusive]
-//        [--focus <functionName>[@<url substring>]]
+//        [--focus <functionName>[@<url substring>]] [--from <ms>]
+//
+// `--from` counts only samples taken that long after the profile started: a
+// daemon's per-change phase without its cold start.
 //
 // Locations are mapped back to the TypeScript sources through the .js.map
 // files next to the compiled code, when there are any.
@@ -86,7 +89,7 @@ export interface Summary {
   readonly inclusive: Row[];
 }
 
-export function summarize(profile: CpuProfile, top = 10, focus?: { fn: string; url?: string }): Summary {
+export function summarize(profile: CpuProfile, top = 10, focus?: { fn: string; url?: string }, fromMs = 0): Summary {
   const byId = new Map<number, ProfileNode>();
   const parent = new Map<number, number>();
   for (const n of profile.nodes) {
@@ -97,6 +100,9 @@ export function summarize(profile: CpuProfile, top = 10, focus?: { fn: string; u
   const deltas = profile.timeDeltas ?? [];
   // As DevTools does: a sample lasts until the next one.
   const durations = samples.map((_, i) => (i + 1 < deltas.length ? deltas[i + 1] : 0) / 1000);
+  // Each sample's time since the profile started, ms.
+  let at = 0;
+  const times = deltas.map((d) => (at += d / 1000));
   const keyOf = (f: CallFrame) => `${f.functionName || "(anonymous)"}\u0000${location(f)}`;
 
   const selfMs = new Map<string, number>();
@@ -119,6 +125,7 @@ export function summarize(profile: CpuProfile, top = 10, focus?: { fn: string; u
     return s;
   };
   samples.forEach((id, i) => {
+    if ((times[i] ?? 0) < fromMs) return;
     const d = durations[i];
     totalMs += d;
     const st = stackOf(id);
@@ -167,15 +174,16 @@ function main(): void {
     )
     .option("--inclusive", "also list the top functions by inclusive (total) time")
     .option("--focus <fn[@url]>", "count only samples whose stack passes through this function")
+    .option("--from <ms>", "count only samples taken this long after the profile started", Number, 0)
     .parse(process.argv);
-  const o = program.opts<{ top: number; inclusive?: boolean; focus?: string }>();
+  const o = program.opts<{ top: number; inclusive?: boolean; focus?: string; from: number }>();
   const file = program.args[0];
   const profile = JSON.parse(readFileSync(file, "utf8")) as CpuProfile;
   const focus = o.focus ? { fn: o.focus.split("@")[0], url: o.focus.split("@")[1] } : undefined;
-  const s = summarize(profile, o.top, focus);
+  const s = summarize(profile, o.top, focus, o.from);
   const out = [
     `${file}: ${s.totalMs.toFixed(0)} ms sampled` +
-      (focus ? `, ${s.countedMs.toFixed(0)} ms under ${o.focus}` : "") +
+      (focus || o.from ? `, ${s.countedMs.toFixed(0)} ms counted` : "") +
       ` (wall ${((profile.endTime - profile.startTime) / 1000).toFixed(0)} ms)`,
     "",
     table(`top ${o.top} by self time`, s.self),

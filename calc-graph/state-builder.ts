@@ -30,7 +30,7 @@ import { NetworkIndex } from "./network/network-index.js";
 import { NodeRoutes } from "./network/node-routes.js";
 import { putNetwork } from "./network/render.js";
 import { DEFAULT_VXLAN_PORT } from "./network/tunnel-devices.js";
-import { plain } from "./plain.js";
+import { latest, peek, plain } from "./plain.js";
 import { renderDispatchChains } from "./rules/dispatch.js";
 import { type EncapDrops, encapDropsOf, renderEndpointRules } from "./rules/endpoint.js";
 import {
@@ -294,7 +294,7 @@ export class StateBuilder {
       if (ifacesChanged || rerender) this.putDispatch(d);
       if (dirty.endpoints.size > 0 || rerender) this.putRpfSkip();
       if (dirty.endpoints.size > 0) {
-        const v6 = Object.values(d.endpoints).some((e) => e.ipv6Nets.length > 0);
+        const v6 = Object.values(latest(d.endpoints) as DesiredState["endpoints"]).some((e) => e.ipv6Nets.length > 0);
         if (!v6) delete d.sysctls["net/ipv6/conf/all/forwarding"];
         Object.assign(d.sysctls, globalSysctls({ ipv6: v6 }));
       }
@@ -408,7 +408,7 @@ export class StateBuilder {
       ingressTiers,
       egressTiers,
     };
-    if (!sameEndpoint(d.endpoints[ep.key], state)) d.endpoints[ep.key] = castDraft(state);
+    if (!sameEndpoint(peek(d.endpoints, ep.key), state)) d.endpoints[ep.key] = castDraft(state);
     for (const net of [...ep.ipv4Nets, ...ep.ipv6Nets]) this.nodeRoutes.putLocalRoute(d, net, ep.key, ep.iface);
     const sysctls = interfaceSysctls(ep.iface, {
       ipv4: ep.ipv4Nets.length > 0,

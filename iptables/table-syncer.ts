@@ -37,6 +37,7 @@ import { type HoldAt, holdsSettled } from "./exec.js";
 import { holdSetUsers, textBytes, withDeletes } from "./restore-input.js";
 import { assertLineCount, assertSafeChainName } from "./safe-text.js";
 import { parseSave, type SavedChain, type SavedRule, type SavedTable } from "./save-parser.js";
+import { builtinChains, outsideJumpTo } from "./saved-view.js";
 
 export const OUR_CHAIN_PREFIX = "cali-";
 
@@ -212,7 +213,7 @@ export class TableSyncer {
         if (have.chains.get(chain)?.rules !== c.rules)
           have.chains.set(chain, { name: chain, policy: "-", rules: c.rules as SavedRule[] });
       }
-      for (const c of [...have.chains.values()].filter((x) => x.policy !== "-")) {
+      for (const c of builtinChains(have.chains)) {
         const hook = want.hooks[c.name] ?? { insert: [], append: [] };
         const foreign = c.rules.filter((r) => !isOurs(r));
         c.rules.splice(0, c.rules.length, ...hook.insert, ...foreign, ...hook.append);
@@ -223,27 +224,6 @@ export class TableSyncer {
       }
     }
   }
-}
-
-/**
- * Whether a rule that stays after the plan (in the cached kernel view: one
- * without our hash, in a chain that is neither desired nor removed) jumps to a
- * removed chain. Desired chains and our hook rules are rewritten to the desired
- * rules, which only jump to desired chains (if they did not, the transaction
- * fails and the retry deletes in a second one, as before).
- */
-export function outsideJumpTo(have: SavedTable | undefined, want: TableState, removed: readonly string[]): boolean {
-  if (!have) return false;
-  const gone = new Set(removed);
-  for (const c of have.chains.values()) {
-    if (gone.has(c.name) || chainOf(want, c.name)) continue;
-    for (const r of c.rules) {
-      if (r.hash !== undefined) continue;
-      const target = /(?:^|\s)-[jg]\s+(\S+)/.exec(r.text)?.[1];
-      if (target !== undefined && gone.has(target)) return true;
-    }
-  }
-  return false;
 }
 
 /** Ours: rules with our hash, or older rules of ours that jump to a cali- chain without one. */
@@ -349,10 +329,7 @@ export function planTable(
       bodyLines++;
     }
   }
-  const builtins = new Set([
-    ...Object.keys(want.hooks),
-    ...[...haveChains.values()].filter((c) => c.policy !== "-").map((c) => c.name),
-  ]);
+  const builtins = new Set([...Object.keys(want.hooks), ...builtinChains(haveChains).map((c) => c.name)]);
   let hooksWritten = 0;
   for (const b of [...builtins].sort()) {
     const hook = want.hooks[b] ?? { insert: [], append: [] };

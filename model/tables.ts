@@ -55,9 +55,12 @@ export type FamilyTables = Readonly<Record<TableName, TableState>>;
 // copies hundreds of small shards (and the 1,024-entry index), not the table.
 const SHARDS = 1024;
 
-const SHARD_KEYS = Array.from({ length: SHARDS }, (_, i) => i.toString(16).padStart(3, "0"));
+// Keys are array indexes ("0" … "1023"): V8 keeps them as the record's elements, which a copy
+// (every snapshot that changes a chain copies the record) clones several times faster than as many
+// named properties (three hex digits were: the record was a hash table, ~1 ms a copy under load).
+const SHARD_KEYS = Array.from({ length: SHARDS }, (_, i) => String(i));
 
-/** The shard of a chain name: FNV-1a of the name, three hex digits. */
+/** The shard of a chain name: FNV-1a of the name, as a decimal index. */
 export function shardOf(name: string): string {
   let h = 0x811c9dc5;
   for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);

@@ -6,8 +6,13 @@
 // workload-to-host policy, so the set comes from the kernel, not only from the
 // Node object. Read with `ip -j addr` at start-up, after link events and on a
 // timer (address changes raise no link event); emitted only when it changed.
+//
+// The daemon reads through the spawn helper (iptables/spawner.ts): forking the
+// ~330 MB agent for `ip` every 10 s blocked its event loop for tens of ms under
+// load (a CPU profile of the per-change phase), delaying the change that came
+// in meanwhile. An output equal to the last one is not parsed again.
 
-import { run } from "../iptables/exec.js";
+import { run, type Spawn } from "../iptables/exec.js";
 import { type Observable, Subject } from "../model/rx.js";
 import { KUBE_IPVS_DEVICE } from "./kernel-features.js";
 
@@ -36,10 +41,31 @@ export function parseHostInterfaces(json: string, excluded: (ifname: string) => 
   return out;
 }
 
-export async function readHostInterfaces(excluded: (ifname: string) => boolean): Promise<Map<string, string[]>> {
-  const r = await run("ip", ["-j", "addr", "show"]);
+/** `ip -j addr show`'s output (through `spawn` when given). */
+async function ipAddrShow(spawn?: Spawn): Promise<string> {
+  const r = await run("ip", ["-j", "addr", "show"], undefined, undefined, spawn ? { spawn } : {});
   if (r.code !== 0) throw new Error(`ip -j addr show: ${r.stderr.trim()}`);
-  return parseHostInterfaces(r.stdout, excluded);
+  return r.stdout;
+}
+
+export async function readHostInterfaces(
+  excluded: (ifname: string) => boolean,
+  spawn?: Spawn,
+): Promise<Map<string, string[]>> {
+  return parseHostInterfaces(await ipAddrShow(spawn), excluded);
+}
+
+/**
+ * A reader for a feed: `ip -j addr show` through `spawn`, parsed with `parse`
+ * unless the output is the one last parsed (then the last value is returned).
+ */
+export function addrReader<T>(parse: (json: string) => T, spawn?: Spawn): () => Promise<T> {
+  let last: { text: string; value: T } | undefined;
+  return async () => {
+    const text = await ipAddrShow(spawn);
+    if (last?.text !== text) last = { text, value: parse(text) };
+    return last.value;
+  };
 }
 
 /** Workload interfaces and IPVS devices hold no host address of ours. */
@@ -47,10 +73,8 @@ export function notHostInterface(workloadPrefix: string, ipvsDevice: string): (i
   return (n) => n.startsWith(workloadPrefix) || n === KUBE_IPVS_DEVICE || n === ipvsDevice;
 }
 
-export async function readHostAddresses(excluded: (ifname: string) => boolean): Promise<string[]> {
-  const r = await run("ip", ["-j", "addr", "show"]);
-  if (r.code !== 0) throw new Error(`ip -j addr show: ${r.stderr.trim()}`);
-  return parseHostAddresses(r.stdout, excluded);
+export async function readHostAddresses(excluded: (ifname: string) => boolean, spawn?: Spawn): Promise<string[]> {
+  return parseHostAddresses(await ipAddrShow(spawn), excluded);
 }
 
 /** A feed of the host's addresses: `poke()` re-reads them (link events); a timer does too. */

@@ -12,7 +12,7 @@ import {
   type IptablesMode,
   LOCK_TIMEOUT_SECONDS,
 } from "../iptables/backend.js";
-import { CommandNotFoundError, type HoldAt, holdsSettled } from "../iptables/exec.js";
+import { CommandNotFoundError, type HoldAt, holdsSettled, type Spawn } from "../iptables/exec.js";
 import { ExecIpsetBackend, type IpsetBackend } from "../iptables/ipset-backend.js";
 import { IpsetSyncer } from "../iptables/ipset-syncer.js";
 import { SpawnHelper } from "../iptables/spawner.js";
@@ -44,6 +44,8 @@ export interface KernelParts {
   readonly policy: RuleDataplane;
   readonly mode: IptablesMode;
   readonly ipv6: boolean;
+  /** Starts small programs through the spawn helper (iptables mode; else undefined: forked from ours). */
+  readonly spawn?: Spawn;
   /** Releases the netlink socket. */
   readonly close: () => void;
 }
@@ -124,6 +126,7 @@ export async function kernelDataplane(
     policy,
     mode,
     ipv6,
+    ...(spawner ? { spawn: spawner.spawn } : {}),
     close: () => {
       netlink.close();
       neighbors.close();

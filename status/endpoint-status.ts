@@ -60,6 +60,10 @@ export class EndpointStatusTracker {
   private ifaces: ReadonlySet<string> | undefined;
   private readonly prefix: string;
   private readonly now: () => Date;
+  /** The endpoints `programmed` was made of. */
+  private programmedFrom: DesiredState["endpoints"] | undefined;
+  /** The inputs of the last compute: equal ones (by reference) give equal statuses, so it is skipped. */
+  private computedFrom: readonly unknown[] = [];
 
   constructor(o: EndpointStatusTrackerOptions = {}) {
     this.prefix = o.interfacePrefix ?? "cali";
@@ -78,7 +82,10 @@ export class EndpointStatusTracker {
       this.lastError = outcome;
     } else {
       this.lastError = undefined;
-      this.programmed = new Set(Object.keys(state.endpoints));
+      if (state.endpoints !== this.programmedFrom) {
+        this.programmedFrom = state.endpoints;
+        this.programmed = new Set(Object.keys(state.endpoints));
+      }
     }
     this.recompute();
   }
@@ -145,6 +152,17 @@ export class EndpointStatusTracker {
   }
 
   private recompute(): void {
+    // A batch or an apply that left these alone (most, at scale) costs no pass over the node's endpoints.
+    const from = [
+      this.desired?.endpoints,
+      this.desired?.problems,
+      this.desired?.nodeName,
+      this.lastError,
+      this.ifaces,
+      this.programmed,
+    ];
+    if (from.every((x, i) => x === this.computedFrom[i])) return;
+    this.computedFrom = from;
     const next = this.compute();
     const since = this.now().toISOString();
     const changes: EndpointStatusChange[] = [];

@@ -109,21 +109,32 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  /** After a calc-graph update: the gauges derived from the new state, and its duration when given. */
+  /** The parts of the state the gauges were last derived from. */
+  private observed: Partial<Pick<DesiredState, "endpoints" | "ipsets" | "problems">> = {};
+
+  /**
+   * After a calc-graph update: the gauges derived from the new state, and its duration when given.
+   * A part that kept its identity keeps its gauges (no pass over every endpoint, set and problem per batch).
+   */
   observeState(state: DesiredState, seconds?: number): void {
     if (seconds !== undefined) this.calcGraphUpdateTime.observe(seconds);
-    const endpoints = Object.values(state.endpoints);
-    const policies = new Set<string>();
-    for (const ep of endpoints) {
-      for (const p of ep.ingressPolicies) policies.add(p);
-      for (const p of ep.egressPolicies) policies.add(p);
+    if (state.endpoints !== this.observed.endpoints) {
+      const endpoints = Object.values(state.endpoints);
+      const policies = new Set<string>();
+      for (const ep of endpoints) {
+        for (const p of ep.ingressPolicies) policies.add(p);
+        for (const p of ep.egressPolicies) policies.add(p);
+      }
+      this.activeEndpoints.set(endpoints.length);
+      this.activeLocalPolicies.set(policies.size);
     }
-    this.activeEndpoints.set(endpoints.length);
-    this.activeLocalPolicies.set(policies.size);
-    this.ipsetsCalico.set(Object.keys(state.ipsets).length);
-    const problems = Object.keys(state.problems);
-    this.resourceProblems.set(problems.length);
-    this.ipsetsOverfull.set(problems.filter((k) => k.startsWith("IPSet//")).length);
+    if (state.ipsets !== this.observed.ipsets) this.ipsetsCalico.set(Object.keys(state.ipsets).length);
+    if (state.problems !== this.observed.problems) {
+      const problems = Object.keys(state.problems);
+      this.resourceProblems.set(problems.length);
+      this.ipsetsOverfull.set(problems.filter((k) => k.startsWith("IPSet//")).length);
+    }
+    this.observed = { endpoints: state.endpoints, ipsets: state.ipsets, problems: state.problems };
   }
 
   /** After a successful apply that took `seconds`. */

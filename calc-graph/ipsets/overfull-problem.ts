@@ -6,7 +6,7 @@
 import type { Draft } from "immer";
 import type { DesiredState } from "../desired-state.js";
 import type { IpVersion } from "../model.js";
-import { plain } from "../plain.js";
+import { peek } from "../plain.js";
 import { selectorText } from "../selector/selector.js";
 import { ipSetName } from "./ids.js";
 import type { IpSetIndex } from "./ipset-index.js";
@@ -38,6 +38,6 @@ export function putOverfullProblems(d: Draft<DesiredState>, ipsets: IpSetIndex, 
       `IP set ${name} (${what}) would hold more than FELIX_MAXIPSETSIZE (${ipsets.maxSize}) members: ` +
       "it is not programmed, and the rules using it fail closed " +
       "(an allow or log rule skips what needs it; a deny or pass rule denies regardless of it)";
-    if (plain(d.problems[key])?.message !== message) d.problems[key] = { key, message };
+    if (peek(d.problems, key)?.message !== message) d.problems[key] = { key, message };
   }
 }

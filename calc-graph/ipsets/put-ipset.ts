@@ -5,7 +5,7 @@
 import { castDraft, type Draft } from "immer";
 import type { DesiredState, IpSetState } from "../desired-state.js";
 import type { IpVersion } from "../model.js";
-import { plain } from "../plain.js";
+import { peek } from "../plain.js";
 import { ipSetName, ipSetType } from "./ids.js";
 import type { IpSetIndex } from "./ipset-index.js";
 
@@ -36,7 +36,7 @@ export function putIpSet(
       continue;
     }
     // Compare with the plain set: iterating a draft Set makes immer copy it.
-    const old = plain(d.ipsets[name]);
+    const old = peek(d.ipsets, name);
     if (old && ipsets.hasExactly(id, v, old.members)) continue;
     // Frozen here so immer does not walk (and freeze) thousands of members.
     const set: IpSetState = { name, family: v, type: ipSetType(spec), members: ipsets.memberSet(id, v) };

@@ -13,6 +13,7 @@
 import type { Draft } from "immer";
 import type { Route } from "../../routes/route.js";
 import type { DesiredState } from "../desired-state.js";
+import { peek } from "../plain.js";
 import type { NetworkDirty, NetworkIndex } from "./network-index.js";
 
 export class NodeRoutes {
@@ -47,7 +48,7 @@ export class NodeRoutes {
   private renderLocal(d: Draft<DesiredState>, net: string): void {
     let dev: string | undefined;
     for (const iface of this.local.get(net)?.values() ?? []) if (dev === undefined || iface > dev) dev = iface;
-    const old = d.routes[net];
+    const old = peek(d.routes, net);
     if (dev === undefined) {
       if (old?.kind === "local-workload") {
         delete d.routes[net];
@@ -79,7 +80,7 @@ export class NodeRoutes {
       if (!wanted.has(dst) && d.routes[dst]?.node === name) delete d.routes[dst];
     }
     for (const [dst, route] of wanted) {
-      const old = d.routes[dst];
+      const old = peek(d.routes, dst);
       // A local workload's route wins over a remote one for the same address.
       if (old?.kind === "local-workload") continue;
       if (!old || JSON.stringify(old) !== JSON.stringify(route)) d.routes[dst] = route;

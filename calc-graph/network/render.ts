@@ -11,7 +11,7 @@ import { type Action, Actions, type Chain } from "../../model/rule.js";
 import type { DesiredState } from "../desired-state.js";
 import { hashNetMembers } from "../ipsets/hash-net.js";
 import type { IpVersion } from "../model.js";
-import { plain } from "../plain.js";
+import { peek } from "../plain.js";
 import { NAT_OUTGOING_CHAIN } from "../rules/static.js";
 import { IPIP_DEVICE, VXLAN_DEVICE, VXLAN_V6_DEVICE } from "./block-routes.js";
 import {
@@ -55,7 +55,7 @@ function putSet(d: Draft<DesiredState>, name: string, members: readonly string[]
     delete d.ipsets[name];
     return;
   }
-  const old = plain(d.ipsets[name]);
+  const old = peek(d.ipsets, name);
   if (old && same([...old.members].sort(), members)) return;
   const set: IpSetState = { name, family: v, type: "hash:net", members: new Set(members) };
   d.ipsets[name] = castDraft(set);
@@ -94,7 +94,7 @@ export function putNetwork(
         delete d.ipsets[name];
         continue;
       }
-      const old = plain(d.ipsets[name]);
+      const old = peek(d.ipsets, name);
       if (old && same([...old.members].sort(), members)) continue;
       const set: IpSetState = { name, family: v, type: "hash:net", members: new Set(hashNetMembers(members)) };
       d.ipsets[name] = castDraft(set);

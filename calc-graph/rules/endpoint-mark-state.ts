@@ -7,7 +7,7 @@ import type { IpSetState } from "../../model/ipset.js";
 import type { Action, Chain } from "../../model/rule.js";
 import type { DesiredState } from "../desired-state.js";
 import type { IpVersion, NodeInfo } from "../model.js";
-import { plain } from "../plain.js";
+import { peek } from "../plain.js";
 import {
   endpointMarkDispatchChains,
   endpointMarks,
@@ -86,7 +86,7 @@ export function putThisHostSet(
   kernelAddresses: readonly string[],
 ): void {
   const set = thisHostSet(thisHostSetName(v), v, node, kernelAddresses);
-  const old = plain(d.ipsets[set.name]);
+  const old = peek(d.ipsets, set.name);
   if (!old || JSON.stringify([...old.members].sort()) !== JSON.stringify([...set.members].sort()))
     d.ipsets[set.name] = castDraft(set);
 }

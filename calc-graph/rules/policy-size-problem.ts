@@ -6,7 +6,7 @@
 import type { Draft } from "immer";
 import type { DesiredState } from "../desired-state.js";
 import type { Policy } from "../model.js";
-import { plain } from "../plain.js";
+import { peek } from "../plain.js";
 import type { Direction } from "./names.js";
 
 /** The problem's key for the policy with this key (`default/<ns>/knp.default.<name>`, `np/<ns>/<name>`, `gnp/<name>`…). */
@@ -38,6 +38,6 @@ export class PolicySizeProblems {
       `${p.kind} ${where}${p.id.name} (tier ${p.id.tier}) would render more than FELIX_POLICYMAXRULES ` +
       `(${this.maxRules}) rules in one chain (${over.join(", ")}): it fails closed (its allow rules match nothing; ` +
       "with a deny or pass rule it denies everything it selects). Large CIDR lists belong in a (Global)NetworkSet";
-    if (plain(d.problems[problemKey])?.message !== message) d.problems[problemKey] = { key: problemKey, message };
+    if (peek(d.problems, problemKey)?.message !== message) d.problems[problemKey] = { key: problemKey, message };
   }
 }

@@ -22,7 +22,7 @@ import { sameRule } from "../../model/same-rule.js";
 import type { ChainStats, ChainWrites } from "../chain-writer.js";
 import type { DesiredState } from "../desired-state.js";
 import type { IpVersion } from "../model.js";
-import { plain } from "../plain.js";
+import { peek } from "../plain.js";
 import type { ServiceRenderContext } from "../rules/services.js";
 import { type NftMapElement, renderNftServicePort } from "../rules/services-nft.js";
 import { emptyServiceMaps, nftServiceDispatchChains, SERVICE_MAP_TABLES } from "../rules/services-nft-static.js";
@@ -115,7 +115,7 @@ export class NftServiceRenderer {
       for (const s of r.affinitySets) {
         const key = nftObjectKey(s);
         affinity.push(key);
-        const old = plain(d.nftObjects?.[key]);
+        const old = peek(d.nftObjects, key);
         if (old?.kind !== "affinitySet" || old.timeoutSeconds !== s.timeoutSeconds) this.putObject(d, key, s);
       }
     }
@@ -218,7 +218,7 @@ export class NftServiceRenderer {
   /** The family's cluster-ips set with this flush's changes (declared even while empty: a chain uses it). */
   private putClusterIPs(d: Draft<DesiredState>, v: IpVersion): void {
     const key = nftObjectKey({ family: v, name: CLUSTER_IPS_SET });
-    const old = plain(d.nftObjects?.[key]) as AddressSetState | undefined;
+    const old = peek(d.nftObjects, key) as AddressSetState | undefined;
     const touched = this.pendingIPs[v];
     if (old && touched.size === 0) return;
     const elements = new Set(old?.elements ?? []);
@@ -297,7 +297,7 @@ export class NftServiceRenderer {
   /** A map (declared even while empty: the fixed chains look it up) with this flush's element changes. */
   private putMap(d: Draft<DesiredState>, empty: VerdictMapState): void {
     const key = nftObjectKey(empty);
-    const old = plain(d.nftObjects?.[key]) as VerdictMapState | undefined;
+    const old = peek(d.nftObjects, key) as VerdictMapState | undefined;
     const changes = this.pending.get(key);
     if (old && !changes) return;
     const elements = new Map(old?.elements ?? []);

@@ -18,7 +18,7 @@ import type { ChainWrites } from "../chain-writer.js";
 import type { DesiredState } from "../desired-state.js";
 import { hashNetMembers } from "../ipsets/hash-net.js";
 import type { IpVersion } from "../model.js";
-import { plain } from "../plain.js";
+import { peek } from "../plain.js";
 import { renderServicePort, type ServicePortRules } from "../rules/services.js";
 import { shardNatDispatch } from "../rules/services-shards.js";
 import { serviceDispatchChains } from "../rules/services-static.js";
@@ -270,7 +270,7 @@ export class ServiceStateRenderer {
     }
     // ipset lists a full-length prefix as a bare address.
     const members = new Set(hashNetMembers(cidrs));
-    const old = plain(d.ipsets[name]);
+    const old = peek(d.ipsets, name);
     if (old && sameMembers(old.members, members)) return;
     d.ipsets[name] = castDraft({ name, family: v, type: "hash:net" as const, members });
     this.stats.ipsetsChanged++;
@@ -290,7 +290,7 @@ function putUnsupported(d: Draft<DesiredState>, id: ServiceId, message: string |
 function putProblem(d: Draft<DesiredState>, id: ServiceId, what: string, message: string | undefined): void {
   const [namespace, name] = id.split("/");
   const key = `Service/${namespace}/${name}/${what}`;
-  if (plain(d.problems[key])?.message === message) return;
+  if (peek(d.problems, key)?.message === message) return;
   if (message === undefined) delete d.problems[key];
   else d.problems[key] = { key, message };
 }

@@ -28,7 +28,15 @@ import { demoCommand } from "../demo/command.js";
 import type { FirstBatch } from "../first-batch.js";
 import { readDefaultGateways } from "../gateways.js";
 import { limitHeapGrowth } from "../heap.js";
-import { HostAddressFeed, notHostInterface, readHostAddresses, readHostInterfaces } from "../host-addresses.js";
+import {
+  addrReader,
+  HostAddressFeed,
+  notHostInterface,
+  parseHostAddresses,
+  parseHostInterfaces,
+  readHostAddresses,
+  readHostInterfaces,
+} from "../host-addresses.js";
 import { kernelDataplane } from "../kernel.js";
 import {
   commandVersion,
@@ -162,22 +170,6 @@ async function run(o: Options): Promise<void> {
   const nodePortCidrs =
     (graphCfg.proxyMode === "iptables" || graphCfg.proxyMode === "nftables") &&
     graphCfg.kubeProxy?.nodePortAddresses.kind === "cidrs";
-  const hostAddresses =
-    graphCfg.kubeIPVSSupport || nodePortCidrs
-      ? {
-          read: () => readHostAddresses(notHost),
-          feed: new HostAddressFeed(
-            () => readHostAddresses(notHost),
-            (e) => log.warn({ err: e.message }, "reading this host's addresses failed"),
-          ),
-        }
-      : undefined;
-  // Host endpoints placed by expectedIPs need to know which interface carries which address.
-  const hostInterfaces = new HostAddressFeed<Map<string, string[]>>(
-    () => readHostInterfaces(notHost),
-    (e) => log.warn({ err: e.message }, "reading this host's interfaces failed"),
-  );
-
   const kernel = await kernelDataplane(
     cfg,
     mode,
@@ -187,6 +179,22 @@ async function run(o: Options): Promise<void> {
     graphCfg.interfacePrefix,
     policy,
   );
+  const hostAddresses =
+    graphCfg.kubeIPVSSupport || nodePortCidrs
+      ? {
+          read: () => readHostAddresses(notHost, kernel.spawn),
+          feed: new HostAddressFeed(
+            addrReader((json) => parseHostAddresses(json, notHost), kernel.spawn),
+            (e) => log.warn({ err: e.message }, "reading this host's addresses failed"),
+          ),
+        }
+      : undefined;
+  // Host endpoints placed by expectedIPs need to know which interface carries which address.
+  const hostInterfaces = new HostAddressFeed<Map<string, string[]>>(
+    addrReader((json) => parseHostInterfaces(json, notHost), kernel.spawn),
+    (e) => log.warn({ err: e.message }, "reading this host's interfaces failed"),
+  );
+
   log.info(
     {
       node: nodeName,
@@ -206,7 +214,7 @@ async function run(o: Options): Promise<void> {
     const t0 = performance.now();
     // The graph's indexes and the parsed objects are garbage once the snapshot is computed: only
     // the snapshot is held through the kernel writes (peak RSS).
-    const hostInterfaces = await readHostInterfaces(notHost).catch((e: Error) => {
+    const hostInterfaces = await readHostInterfaces(notHost, kernel.spawn).catch((e: Error) => {
       log.warn({ err: e.message }, "reading this host's interfaces failed");
       return undefined;
     });

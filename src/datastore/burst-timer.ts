@@ -58,7 +58,10 @@ export class BurstTimer {
   }
 
   private arm(): void {
-    const lone = !this.full && !this.cut && this.named.size <= 1 && [...this.named].every(this.o.isManifest);
+    // Only a burst that names its one manifest file is cut short: a writer's hidden temp file alone
+    // (written, not yet renamed) gives nothing to read, and cutting there spent the burst's short cut
+    // on an empty pass, so the rename that followed waited the full quiet period.
+    const lone = !this.full && !this.cut && this.named.size === 1 && [...this.named].every(this.o.isManifest);
     clearTimeout(this.quiet);
     this.quiet = setTimeout(() => this.fire(lone), lone ? Math.min(this.o.loneMs, this.o.quietMs) : this.o.quietMs);
     this.deadline ??= setTimeout(() => this.fire(false), this.o.maxDelayMs);

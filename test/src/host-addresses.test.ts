@@ -2,7 +2,9 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { firstValueFrom, take, toArray } from "rxjs";
 import { CalcGraph, computeDesiredState } from "../../calc-graph/calc-graph.js";
+import { forkSpawn, type Spawn } from "../../iptables/exec.js";
 import {
+  addrReader,
   HostAddressFeed,
   notHostInterface,
   parseHostAddresses,
@@ -85,4 +87,25 @@ test("the address feed emits only changes", async () => {
   feed.poke(); // changed
   assert.deepEqual(await seen, [["10.0.0.1", "10.0.0.2"]]);
   feed.stop();
+});
+
+test("the feed's reader runs `ip` through the given spawn (the daemon's helper) and parses only an output that changed", async () => {
+  const outputs = [IP_JSON, IP_JSON, JSON.stringify([{ ifname: "eth0", addr_info: [{ local: "10.0.0.9" }] }])];
+  const started: string[] = [];
+  // A stand-in for `ip -j addr show`: printf of the next output, so the text really goes through a program.
+  const spawn: Spawn = (cmd, args) => {
+    started.push([cmd, ...args].join(" "));
+    return forkSpawn("printf", ["%s", outputs.shift() ?? "[]"]);
+  };
+  let parses = 0;
+  const read = addrReader((json) => {
+    parses++;
+    return parseHostAddresses(json, notHostInterface("cali", "cali-ipvs0"));
+  }, spawn);
+  const first = await read();
+  assert.deepEqual(first, ["127.0.0.1", "169.254.20.10", "172.31.250.1", "::1"]);
+  assert.equal(await read(), first, "the same output: the last value, not parsed again");
+  assert.deepEqual(await read(), ["10.0.0.9"]);
+  assert.equal(parses, 2);
+  assert.deepEqual(started, ["ip -j addr show", "ip -j addr show", "ip -j addr show"]);
 });

@@ -47,6 +47,24 @@ test("a lone write (its hidden temp file, then the rename) goes after the short 
   assert.deepEqual(passes, [LONE]);
 });
 
+test("a temp file written for longer than the short quiet: the rename is still cut short (the temp file alone cuts nothing)", () => {
+  event("/d/.123.tmp");
+  tick(LONE + 3);
+  event("/d/.123.tmp");
+  tick(LONE + 3);
+  assert.deepEqual(passes, [], "nothing to read yet");
+  const t = now;
+  event("/d/pods.yaml");
+  tick(LONE);
+  assert.deepEqual(passes, [t + LONE]);
+});
+
+test("a hidden file alone (a temp file never renamed) passes after the full quiet", () => {
+  event("/d/.123.tmp");
+  tick(QUIET + 5);
+  assert.deepEqual(passes, [QUIET]);
+});
+
 test("a burst naming two files waits for the full quiet period, as one pass", () => {
   event("/d/a.yaml");
   event("/d/b.yaml");
