@@ -8,7 +8,6 @@
 //            the rendered state, the least any agent has to pay.
 // Progress goes to stderr; the result is the last `RESULT {json}` line on stdout.
 
-import { startAllocSampling } from "./alloc-sampling.js";
 import { execFileSync } from "node:child_process";
 import { CalcGraph, type GraphConfig } from "../calc-graph/calc-graph.js";
 import type { DesiredState } from "../calc-graph/desired-state.js";
@@ -25,6 +24,7 @@ import { kernelDataplane } from "../src/kernel.js";
 import { createLogger } from "../src/log.js";
 import { ruleRendererFor } from "../src/rule-renderers.js";
 import { Metrics } from "../status/metrics.js";
+import { startAllocSampling } from "./alloc-sampling.js";
 import type {
   ChildJob,
   ColdKernel,

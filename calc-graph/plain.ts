@@ -9,6 +9,7 @@
 // written. `peek` reads the record's current entry without that.
 
 import { type Draft, isDraft, original } from "immer";
+import { copyDict } from "../model/dict.js";
 
 /** The plain object behind a draft value read from a draft; other values as they are. */
 export function plain<T>(value: T): T {
@@ -38,5 +39,5 @@ export function peek<T>(record: Readonly<Record<string, T>> | undefined, key: st
 }
 
 function current<T extends object>(record: T): T {
-  return { ...record };
+  return copyDict(record as Record<string, unknown>) as T;
 }

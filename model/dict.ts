@@ -1,12 +1,14 @@
-// Records that hold many keys (a table's 1,024-shard index, the snapshot's
-// IP sets, routes, sysctls, services). V8 keeps a big object built key by key
-// as a hash table, but a copy of it made by spread or Object.assign into `{}`
-// comes out with fast properties: a new hidden-class chain, one map and
-// descriptor array per key. At the large preset one copy of the 815-shard
-// filter index allocated ~3 MB and took tens of ms, on every change (immer
-// copies a record on the first write through a draft). An object without a
-// prototype stays a hash table, and so does its copy: immer copies such an
-// object with Object.create(null) + Object.assign, and so does copyDict.
+// Records that hold many named keys (the snapshot's IP sets, routes, sysctls,
+// services, endpoints; a nat-split table's set records). V8 keeps a big object
+// built key by key as a hash table, but a copy of it made by spread or
+// Object.assign into `{}` comes out with fast properties: a new hidden-class
+// chain, one map and descriptor array per key. At the large preset one such
+// copy of the then hex-keyed 815-shard filter index allocated ~3 MB and took
+// tens of ms, on every change (immer copies a record on the first write
+// through a draft). An object without a prototype stays a hash table, and so
+// does its copy: immer copies such an object with Object.create(null) +
+// Object.assign, and so does copyDict. (The shard index now has array-index
+// keys, which V8 copies as elements: model/tables.ts.)
 
 /** An empty record for many keys (no prototype: read it with `in`, Object.keys, indexing; not with its methods). */
 export function dict<T>(): Record<string, T> {

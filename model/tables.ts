@@ -1,7 +1,6 @@
 // The desired content of the kernel's tables, as the graph hands it over:
 // chains we own plus the rules we hook into the kernel's built-in chains.
 
-import { dict } from "./dict.js";
 import type { NatShard } from "./nat-shards.js";
 
 export type TableName = "raw" | "mangle" | "nat" | "filter";
@@ -102,7 +101,7 @@ export function putChain(
 }
 
 export function tableState(chains: Iterable<RenderedChain> = [], hooks: Record<string, HookRules> = {}): TableState {
-  const t = { shards: dict<Record<string, RenderedChain>>(), hooks };
+  const t = { shards: {} as Record<string, Record<string, RenderedChain>>, hooks };
   for (const c of chains) putChain(t, c.name, c);
   return t;
 }

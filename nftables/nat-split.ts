@@ -10,7 +10,6 @@
 // untouched shard keeps its TableState, and a touched one shares every
 // chain record the change did not touch.
 
-import { copyDict } from "../model/dict.js";
 import { EVERY_NAT_SHARD, NAT_SHARDS, parseNatStage } from "../model/nat-shards.js";
 import {
   chainList,
@@ -43,7 +42,7 @@ class TableEdit {
 
   put(name: string, chain: RenderedChain | undefined): void {
     const k = shardOf(name);
-    this.shards ??= copyDict(this.base.shards);
+    this.shards ??= { ...this.base.shards };
     if (!this.copied.has(k)) {
       this.copied.add(k);
       if (this.shards[k]) this.shards[k] = { ...this.shards[k] };
