@@ -26,3 +26,15 @@ export function dictFrom<T>(entries: Iterable<readonly [string, T]>): Record<str
   for (const [k, v] of entries) out[k] = v;
   return out;
 }
+
+/**
+ * The keys whose value is not the same object in `a` and `b` (added, removed or replaced), without building
+ * key arrays or sets of either (own keys only: a `{}` record's "toString" is not one of its keys).
+ */
+export function changedKeys<T>(a: Readonly<Record<string, T>>, b: Readonly<Record<string, T>>): string[] {
+  if (a === b) return [];
+  const out: string[] = [];
+  for (const k in b) if (!Object.hasOwn(a, k) || a[k] !== b[k]) out.push(k);
+  for (const k in a) if (!Object.hasOwn(b, k)) out.push(k);
+  return out;
+}

@@ -1,6 +1,7 @@
 // The desired content of the kernel's tables, as the graph hands it over:
 // chains we own plus the rules we hook into the kernel's built-in chains.
 
+import { changedKeys } from "./dict.js";
 import type { NatShard } from "./nat-shards.js";
 
 export type TableName = "raw" | "mangle" | "nat" | "filter";
@@ -114,13 +115,7 @@ export function tableState(chains: Iterable<RenderedChain> = [], hooks: Record<s
 export function changedChains(before: TableState, after: TableState): string[] {
   if (before.shards === after.shards) return [];
   const out: string[] = [];
-  for (const k of new Set([...Object.keys(before.shards), ...Object.keys(after.shards)])) {
-    const a = before.shards[k];
-    const b = after.shards[k];
-    if (a === b) continue;
-    for (const name of new Set([...Object.keys(a ?? {}), ...Object.keys(b ?? {})])) {
-      if (a?.[name] !== b?.[name]) out.push(name);
-    }
-  }
+  for (const k of changedKeys(before.shards, after.shards))
+    out.push(...changedKeys(before.shards[k] ?? {}, after.shards[k] ?? {}));
   return out;
 }

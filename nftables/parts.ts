@@ -8,7 +8,7 @@
 // rules name which sets is counted change by change (O(change)), per table,
 // from its part of the desired chains.
 
-import { copyDict, dict } from "../model/dict.js";
+import { changedKeys, copyDict, dict } from "../model/dict.js";
 import {
   chainList,
   chainOf,
@@ -261,15 +261,6 @@ export class DesiredSplit {
     this.refs = new SetRefs();
     this.nat = new NatSplit();
   }
-}
-
-/** The keys whose value is not the same object in `a` and `b` (added, removed or replaced). */
-function changedKeys<T>(a: Readonly<Record<string, T>>, b: Readonly<Record<string, T>>): string[] {
-  if (a === b) return [];
-  const out: string[] = [];
-  for (const k in b) if (a[k] !== b[k]) out.push(k);
-  for (const k in a) if (!(k in b)) out.push(k);
-  return out;
 }
 
 /** The parts of a desired state without history (felix-dump, the cold render, tests). */

@@ -15,6 +15,7 @@
 // A changed chain is flushed and refilled in the same transaction, so no
 // packet ever sees it half written; the table itself is never flushed.
 
+import { changedKeys } from "../model/dict.js";
 import type { IpSetState } from "../model/ipset.js";
 import { parseNatStage } from "../model/nat-shards.js";
 import type { FamilyTables } from "../model/tables.js";
@@ -140,13 +141,7 @@ function candidateChains(want: FamilyTables, view: NftView, applied?: FamilyTabl
 function candidateSets(family: NftFamily, want: NftDesired, view: NftView, applied?: NftDesired) {
   const v = family === "ip" ? 4 : 6;
   const out = new Map<string, IpSetState | undefined>();
-  const keys = applied
-    ? applied.sets === want.sets
-      ? []
-      : [...new Set([...Object.keys(applied.sets), ...Object.keys(want.sets)])].filter(
-          (k) => applied.sets[k] !== want.sets[k],
-        )
-    : Object.keys(want.sets);
+  const keys = applied ? changedKeys(applied.sets, want.sets) : Object.keys(want.sets);
   for (const k of keys) {
     const s = want.sets[k];
     const old = applied?.sets[k];
