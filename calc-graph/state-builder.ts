@@ -4,7 +4,7 @@
 // its previous object, so "changed" is exactly "different by reference".
 
 import { castDraft, type Draft, enableMapSet, produce } from "immer";
-import { globalSysctls, interfaceSysctls } from "../ifaces/sysctls.js";
+import { globalSysctls } from "../ifaces/sysctls.js";
 import { type ChainRenderer, chainRenderer } from "../model/chain-render.js";
 import type { ResourceProblem } from "../model/resource.js";
 import type { Chain } from "../model/rule.js";
@@ -15,24 +15,25 @@ import { ChainWrites } from "./chain-writer.js";
 import { ignoredFields, mergeConfigs } from "./config/fields.js";
 import { type RuleSettings, ruleSettings, sameSettings } from "./config/settings.js";
 import { DEFAULT_CHAINS } from "./default-renderer.js";
-import type { DesiredState, EndpointState } from "./desired-state.js";
+import type { DesiredState } from "./desired-state.js";
 import { type ConfigState, familyKey } from "./desired-state.js";
 import { emptyState, mutatedCopy } from "./empty-state.js";
+import { type EndpointContext, putEndpoint, removeEndpoint } from "./endpoint-render.js";
 import { HostEndpointRenderer } from "./host-endpoints.js";
 import { IfaceRenderer } from "./iface-render.js";
 import type { IpSetIndex } from "./ipsets/ipset-index.js";
 import { putOverfullProblems } from "./ipsets/overfull-problem.js";
 import { putIpSet } from "./ipsets/put-ipset.js";
 import { Ipv6Filter } from "./ipv6-support.js";
-import type { IpVersion, NodeInfo, PolicyRule, WorkloadEndpoint } from "./model.js";
+import type { IpVersion, NodeInfo, PolicyRule } from "./model.js";
 import type { FelixNetworkConfig } from "./network/model.js";
 import { NetworkIndex } from "./network/network-index.js";
 import { NodeRoutes } from "./network/node-routes.js";
 import { putNetwork } from "./network/render.js";
 import { DEFAULT_VXLAN_PORT } from "./network/tunnel-devices.js";
-import { latest, peek, plain } from "./plain.js";
+import { latest, plain } from "./plain.js";
 import { renderDispatchChains } from "./rules/dispatch.js";
-import { type EncapDrops, encapDropsOf, renderEndpointRules } from "./rules/endpoint.js";
+import { type EncapDrops, encapDropsOf } from "./rules/endpoint.js";
 import {
   endpointMarkChains,
   endpointMarkProblem,
@@ -41,15 +42,15 @@ import {
 } from "./rules/endpoint-mark-state.js";
 import { allowAction, denyAction, type FilterActions, filterActionsOf } from "./rules/filter-actions.js";
 import { logPrefixFor } from "./rules/log-prefix.js";
-import { type Direction, endpointChainName, policyChainName, profileChainName } from "./rules/names.js";
+import { type Direction, policyChainName, profileChainName } from "./rules/names.js";
 import { PolicySizeProblems } from "./rules/policy-size-problem.js";
-import { rpfSkipChain, spoofable } from "./rules/rpf-skip.js";
+import { rpfSkipChain } from "./rules/rpf-skip.js";
 import { policyChainPlacement, profileTables, putRuleChain } from "./rules/rule-tables.js";
 import { RPF_SKIP_CHAIN, renderStaticTables, type StaticConfig } from "./rules/static.js";
 import { nodePortRangesOf } from "./services/service-index.js";
 import { ServicePortWrites, type ServiceStateRenderer } from "./services/service-state.js";
 import { putStaticTables } from "./static-writes.js";
-import { endpointTiers, missingTierKey, missingTierProblem } from "./tiers.js";
+import { missingTierKey, missingTierProblem } from "./tiers.js";
 
 export { emptyState };
 
@@ -137,7 +138,7 @@ export class StateBuilder {
     this.nodeRoutes = new NodeRoutes(this.network);
     this.ifaces = new IfaceRenderer(cfg.nodeName, {
       putChain: (v, t, c, name) => this.putChain(v, t, c, name),
-      putEndpoint: (d, key) => this.putEndpoint(d, this.active.endpoints.get(key)!),
+      putEndpoint: (d, key) => putEndpoint(d, this.active.endpoints.get(key)!, this.endpointContext()),
       deleteLocalRoute: (d, net, key) => this.nodeRoutes.deleteLocalRoute(d, net, key),
     });
     this.settings = this.currentSettings();
@@ -286,7 +287,7 @@ export class StateBuilder {
       for (const key of dirty.endpoints) {
         const before = prev.endpoints[key];
         const ep = this.active.endpoints.get(key);
-        if (before) this.removeEndpoint(d, before, ep);
+        if (before) removeEndpoint(d, before, ep, this.nodeRoutes);
         for (const iface of this.ifaces.move(key, ep?.iface)) touched.add(iface);
       }
       let ifacesChanged = false;
@@ -375,61 +376,16 @@ export class StateBuilder {
     this.writes!.write(v, table, name, chain, this.stats);
   }
 
-  private putEndpoint(d: Draft<DesiredState>, ep: WorkloadEndpoint): void {
-    const ingressTiers = endpointTiers(this.active.orderedTiers(ep.key, "ingress"));
-    const egressTiers = endpointTiers(this.active.orderedTiers(ep.key, "egress"));
-    const ingress = ingressTiers.flatMap((t) => t.policies);
-    const egress = egressTiers.flatMap((t) => t.policies);
-    for (const v of FAMILIES) {
-      for (const dir of DIRECTIONS) {
-        const tiers = (dir === "inbound" ? ingressTiers : egressTiers).map((t) => ({
-          name: t.name,
-          defaultAction: t.defaultAction,
-          chains: t.policies.map((k) => policyChainName(dir, k)),
-        }));
-        const profiles = ep.profileIds.map((id) => profileChainName(dir, id));
-        const name = endpointChainName(dir, ep.iface);
-        const encap = dir === "outbound" ? this.encapDrops : undefined;
-        const rules = renderEndpointRules(tiers, profiles, this.actions, v, encap, name);
-        this.putChain(v, "filter", { name, rules }, name);
-      }
-    }
-    const state: EndpointState = {
-      key: ep.key,
-      namespace: ep.namespace,
-      pod: ep.pod,
-      node: ep.node,
-      iface: ep.iface,
-      ipv4Nets: ep.ipv4Nets,
-      ipv6Nets: ep.ipv6Nets,
-      profiles: ep.profileIds,
-      ingressPolicies: ingress,
-      egressPolicies: egress,
-      ingressTiers,
-      egressTiers,
+  private endpointContext(): EndpointContext {
+    return {
+      active: this.active,
+      settings: this.settings,
+      actions: this.actions,
+      encapDrops: this.encapDrops,
+      rpFilter: this.cfg.rpFilter,
+      nodeRoutes: this.nodeRoutes,
+      putChain: (v, t, c, name) => this.putChain(v, t, c, name),
     };
-    if (!sameEndpoint(peek(d.endpoints, ep.key), state)) d.endpoints[ep.key] = castDraft(state);
-    for (const net of [...ep.ipv4Nets, ...ep.ipv6Nets]) this.nodeRoutes.putLocalRoute(d, net, ep.key, ep.iface);
-    const sysctls = interfaceSysctls(ep.iface, {
-      ipv4: ep.ipv4Nets.length > 0,
-      ipv6: ep.ipv6Nets.length > 0,
-      // The kernel's own check would drop the allowed spoofed sources: off for such interfaces, as in Felix.
-      rpFilter: spoofable(ep, this.settings) ? "0" : this.cfg.rpFilter,
-    });
-    for (const [k, val] of Object.entries(sysctls)) if (d.sysctls[k] !== val) d.sysctls[k] = val;
-    // A family the endpoint no longer has: its sysctls go (the superset names every key it could have set).
-    for (const k of Object.keys(interfaceSysctls(ep.iface, { ipv4: true, ipv6: true, rpFilter: "" }))) {
-      if (!(k in sysctls) && k in d.sysctls) delete d.sysctls[k];
-    }
-  }
-
-  /** Removes what `before` had and `ep` (the endpoint's new version, if any) no longer has (its chains: putIface). */
-  private removeEndpoint(d: Draft<DesiredState>, before: EndpointState, ep: WorkloadEndpoint | undefined): void {
-    const keep = new Set(ep ? [...ep.ipv4Nets, ...ep.ipv6Nets] : []);
-    for (const net of [...before.ipv4Nets, ...before.ipv6Nets]) {
-      if (!keep.has(net)) this.nodeRoutes.deleteLocalRoute(d, net, before.key);
-    }
-    if (!ep) delete d.endpoints[before.key];
   }
 
   private putDispatch(_d: Draft<DesiredState>): void {
@@ -470,8 +426,4 @@ export class StateBuilder {
 
 function isDispatchChild(name: string): boolean {
   return /^cali-(from|to)-wl-dispatch-/.test(name);
-}
-
-function sameEndpoint(a: EndpointState | undefined, b: EndpointState): boolean {
-  return a !== undefined && JSON.stringify(a) === JSON.stringify(b);
 }
