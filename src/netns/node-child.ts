@@ -23,12 +23,14 @@ export interface NodeChildOptions {
   readonly timeoutMs: number;
   /** Pass the child's stderr through (progress lines) instead of collecting it. */
   readonly inheritStderr?: boolean;
+  /** Node options for the child (`--cpu-prof`, …): it does not inherit the parent's exec args. */
+  readonly nodeArgs?: readonly string[];
 }
 
 export function runNodeInNetns(ns: string, script: string, o: NodeChildOptions): Promise<NodeChildRun> {
   const t0 = performance.now();
   return new Promise((resolve, reject) => {
-    const child = spawn("ip", ["netns", "exec", ns, process.execPath, script, ...(o.args ?? [])], {
+    const child = spawn("ip", ["netns", "exec", ns, process.execPath, ...(o.nodeArgs ?? []), script, ...(o.args ?? [])], {
       env: o.env ?? process.env,
       stdio: ["ignore", "pipe", o.inheritStderr ? "inherit" : "pipe"],
     });
