@@ -30,10 +30,14 @@ export interface NodeChildOptions {
 export function runNodeInNetns(ns: string, script: string, o: NodeChildOptions): Promise<NodeChildRun> {
   const t0 = performance.now();
   return new Promise((resolve, reject) => {
-    const child = spawn("ip", ["netns", "exec", ns, process.execPath, ...(o.nodeArgs ?? []), script, ...(o.args ?? [])], {
-      env: o.env ?? process.env,
-      stdio: ["ignore", "pipe", o.inheritStderr ? "inherit" : "pipe"],
-    });
+    const child = spawn(
+      "ip",
+      ["netns", "exec", ns, process.execPath, ...(o.nodeArgs ?? []), script, ...(o.args ?? [])],
+      {
+        env: o.env ?? process.env,
+        stdio: ["ignore", "pipe", o.inheritStderr ? "inherit" : "pipe"],
+      },
+    );
     let stdout = "";
     let stderr = "";
     let timedOut = false;
