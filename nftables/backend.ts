@@ -22,7 +22,7 @@ export interface NftBackend {
    * transact() of a text given as parts that are rendered only as nft reads them (a cold load of
    * tens of MB: nft parses what came while the rest renders); `onSent` once nft has all of it.
    * A part that throws kills nft before it has its whole input, so nothing is written, and the
-   * error is thrown. Without it the caller joins the parts for transact().
+   * error is thrown. Without it, the syncer renders whole tables first and hands them to transact().
    */
   transactParts?(parts: Iterable<string>, onSent?: () => void): Promise<void>;
   /** `nft -j list table <family> <table>` (default `calico`), or undefined when there is no such table. */
