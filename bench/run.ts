@@ -313,7 +313,14 @@ function kernelSkipReason(backend: IptablesMode): string | undefined {
 const CHILD_SCRIPT = fileURLToPath(new URL("./kernel-child.js", import.meta.url));
 
 async function runChild(ns: string, job: ChildJob, timeoutMs = 30 * 60_000): Promise<ChildResult> {
-  const r = await runNodeInNetns(ns, CHILD_SCRIPT, { args: [JSON.stringify(job)], timeoutMs, inheritStderr: true });
+  // A profiled run (`node --cpu-prof … run.js`) profiles the kernel child too: that is where the dataplane runs.
+  const nodeArgs = process.execArgv.filter((a) => a.startsWith("--cpu-prof"));
+  const r = await runNodeInNetns(ns, CHILD_SCRIPT, {
+    args: [JSON.stringify(job)],
+    nodeArgs,
+    timeoutMs,
+    inheritStderr: true,
+  });
   if (r.code !== 0 || r.result === undefined) {
     throw new Error(`kernel child (${job.mode}) failed: exit ${r.code ?? r.signal}`);
   }

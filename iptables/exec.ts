@@ -15,9 +15,12 @@ export class CommandNotFoundError extends Error {}
 /**
  * stdin as one string, or as parts whose concatenation is the text: parts are
  * written in chunks as the program reads them, so a restore input of tens of
- * megabytes is never built as one string (nor copied whole into the pipe).
+ * megabytes is never built as one string (nor copied whole into the pipe). A
+ * lazy iterable (a generator) renders each part only when the pipe wants more,
+ * so the program parses what came while the rest is rendered; one that throws
+ * kills the program before it has read its whole input, as a rejected hold does.
  */
-export type StdinText = string | readonly string[];
+export type StdinText = string | Iterable<string>;
 
 /**
  * Parts (by index) before which writing waits for `until`: the program reads
@@ -60,6 +63,8 @@ export interface RunOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** How it is started (default: forked from this process). */
   readonly spawn?: Spawn;
+  /** Called once the program's pipe has taken the whole input (not when it was cut short). */
+  readonly onInputSent?: () => void;
 }
 
 export function run(
@@ -84,6 +89,7 @@ export function run(
       else resolve({ code: code ?? 1, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() });
     });
     child.stdin.on("error", () => {}); // the program may exit before reading all input
+    if (o.onInputSent) child.stdin.once("finish", o.onInputSent);
     if (typeof input === "string" || input === undefined) child.stdin.end(input ?? "");
     else
       void writeParts(child.stdin, input, hold).catch((error: unknown) => {
@@ -101,7 +107,7 @@ export function run(
 const CHUNK_CHARS = 32 * 1024;
 
 /** Writes the parts in chunks, each after the pipe has taken the last (or the program has gone). */
-async function writeParts(stdin: Writable, parts: readonly string[], hold?: HoldAt): Promise<void> {
+async function writeParts(stdin: Writable, parts: Iterable<string>, hold?: HoldAt): Promise<void> {
   let gone = false;
   const stop = () => {
     gone = true;
@@ -116,8 +122,9 @@ async function writeParts(stdin: Writable, parts: readonly string[], hold?: Hold
     size = 0;
     if (!more) await drained(stdin);
   };
-  for (let i = 0; i < parts.length; i++) {
-    const p = parts[i];
+  let i = -1;
+  for (const p of parts) {
+    i++;
     for (let h = hold; h; h = h.next) {
       if (!h.indexes.has(i)) continue;
       if (gone) return;

@@ -2,7 +2,7 @@
 // the whole script or nothing, across all the tables it names) and the JSON
 // listing of one of our tables in one family. The fake in fake-backend.ts implements the same interface in memory.
 
-import { run } from "../iptables/exec.js";
+import { lineOfParts, run } from "../iptables/exec.js";
 import type { NftCommand, NftSetKey } from "./commands.js";
 import { NFT_TABLE } from "./names.js";
 import type { NftView } from "./view.js";
@@ -18,6 +18,13 @@ export interface NftBackend {
   readonly family: NftFamily;
   /** Runs `script` as one transaction; throws NftError, changing nothing, when nft refuses it. */
   transact(script: string): Promise<void>;
+  /**
+   * transact() of a text given as parts that are rendered only as nft reads them (a cold load of
+   * tens of MB: nft parses what came while the rest renders); `onSent` once nft has all of it.
+   * A part that throws kills nft before it has its whole input, so nothing is written, and the
+   * error is thrown. Without it, the syncer renders whole tables first and hands them to transact().
+   */
+  transactParts?(parts: Iterable<string>, onSent?: () => void): Promise<void>;
   /** `nft -j list table <family> <table>` (default `calico`), or undefined when there is no such table. */
   list(table?: string): Promise<string | undefined>;
   /**
@@ -60,19 +67,29 @@ export class ExecNftBackend implements NftBackend {
     private readonly prefix: readonly string[] = [],
   ) {}
 
-  private nft(args: string[], input?: string) {
+  private nft(args: string[], input?: string | Iterable<string>, onInputSent?: () => void) {
     const [cmd, ...rest] = [...this.prefix, "nft", ...args];
-    return run(cmd, rest, input);
+    return run(cmd, rest, input, undefined, onInputSent ? { onInputSent } : {});
   }
 
-  async transact(script: string): Promise<void> {
-    const r = await this.nft(["-f", "-"], script);
+  transact(script: string): Promise<void> {
+    return this.load([script]);
+  }
+
+  transactParts(parts: Iterable<string>, onSent?: () => void): Promise<void> {
+    return this.load(parts, onSent);
+  }
+
+  private async load(parts: Iterable<string>, onSent?: () => void): Promise<void> {
+    // What nft was sent, kept to quote the line it refuses.
+    const sent: string[] = [];
+    const r = await this.nft(["-f", "-"], tee(parts, sent), onSent);
     if (r.code === 0) return;
     const stderr = r.stderr.trim();
     // nft names the place as `/dev/stdin:<line>:<from>-<to>: Error: …`.
     const m = /^\/dev\/stdin:(\d+):/m.exec(stderr);
     const lineNumber = m ? Number(m[1]) : undefined;
-    const line = lineNumber ? script.split("\n")[lineNumber - 1] : undefined;
+    const line = lineNumber ? lineOfParts(sent, lineNumber) : undefined;
     throw new NftError(`nft -f failed: ${stderr.slice(0, 2000)}`, lineNumber, line);
   }
 
@@ -81,5 +98,12 @@ export class ExecNftBackend implements NftBackend {
     if (r.code === 0) return r.stdout;
     if (/No such file or directory/.test(r.stderr)) return undefined;
     throw new NftError(`nft list table ${this.family} ${table} failed: ${r.stderr.trim()}`);
+  }
+}
+
+function* tee(parts: Iterable<string>, into: string[]): Generator<string> {
+  for (const p of parts) {
+    into.push(p);
+    yield p;
   }
 }

@@ -309,6 +309,18 @@ export function planNft(
 
 /** No table yet: the whole table in one transaction, the very text felix-dump prints. */
 function coldPlan(family: NftFamily, want: NftDesired, table: string): NftPlan {
+  const plan = coldView(family, want);
+  const script = plan.after === null ? "" : renderOneTable(family, table, want);
+  let lines = 0;
+  for (let at = script.indexOf("\n"); at !== -1; at = script.indexOf("\n", at + 1)) lines++;
+  return { ...plan, script, linesWritten: lines };
+}
+
+/**
+ * coldPlan without its text: the view once `want` is loaded into no table (null: nothing to
+ * load) and the counts; a cold load streams the text (cold-load.ts) and builds this meanwhile.
+ */
+export function coldView(family: NftFamily, want: NftDesired): Omit<NftPlan, "script" | "linesWritten"> {
   const after: NftView = { chains: new Map(), sets: new Map() };
   let elementsAdded = 0;
   let hooksWritten = 0;
@@ -329,11 +341,7 @@ function coldPlan(family: NftFamily, want: NftDesired, table: string): NftPlan {
     elementsAdded += elems.size;
   }
   const empty = after.chains.size === 0 && after.sets.size === 0;
-  const script = empty ? "" : renderOneTable(family, table, want);
-  let lines = 0;
-  for (let at = script.indexOf("\n"); at !== -1; at = script.indexOf("\n", at + 1)) lines++;
   return {
-    script,
     after: empty ? null : after,
     chainsWritten: after.chains.size,
     chainsDeleted: 0,
@@ -342,7 +350,6 @@ function coldPlan(family: NftFamily, want: NftDesired, table: string): NftPlan {
     setsDeleted: 0,
     elementsAdded,
     elementsRemoved: 0,
-    linesWritten: lines,
   };
 }
 

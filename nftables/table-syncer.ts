@@ -17,6 +17,7 @@
 // firewall's) are never named in what we write.
 
 import { type NftBackend, NftError } from "./backend.js";
+import { loadWhole } from "./cold-load.js";
 import { NFT_NAT_TABLES, NFT_TABLE } from "./names.js";
 import { DesiredSplit, emptyPart } from "./parts.js";
 import { applyPlan, type NftDesired, type NftPlan, type NftPlanStats, planNft, setAfter } from "./plan.js";
@@ -132,9 +133,22 @@ export class NftTableSyncer {
   private async applyOnce(desired: NftDesired, recreate: boolean): Promise<NftSyncResult> {
     const family = this.backend.family;
     // One plan per table of ours, all in one transaction (nft -f and a netlink batch are all or nothing).
-    const parts: { table: string; want: NftDesired; before: NftView | null; plan: NftPlan }[] = [];
+    const tables: { table: string; want: NftDesired; before: NftView | null }[] = [];
     for (const { table, desired: want } of this.split.split(desired)) {
-      const before = recreate ? null : await this.read(table);
+      tables.push({ table, want, before: recreate ? null : await this.read(table) });
+    }
+    // None of our tables there (the start; the last retry replaces them): nft reads the text as it renders.
+    if (this.backend.transactParts && tables.every((t) => t.before === null)) {
+      const r = await loadWhole(family, tables, recreate, this.backend.transactParts.bind(this.backend));
+      tables.forEach((t, i) => {
+        this.views.set(t.table, r.plans[i].after ?? null);
+        this.applied.set(t.table, t.want);
+      });
+      const via = r.bytesWritten > 0 ? "nft" : "none";
+      return { ...sumStats(r.plans), bytesWritten: r.bytesWritten, restoreMs: via === "nft" ? r.restoreMs : 0, via };
+    }
+    const parts: { table: string; want: NftDesired; before: NftView | null; plan: NftPlan }[] = [];
+    for (const { table, want, before } of tables) {
       if (NFT_NAT_TABLES.indexOf(table) > 0 && emptyPart(want, family === "ip" ? 4 : 6)) {
         // A nat shard without services: no table (one that is there goes, through `nft -f`).
         parts.push({ table, want, before, plan: tableGone(family, table, before !== null) });

@@ -53,14 +53,31 @@ export function chainBlock(c: NftChain): string {
 
 /** One of our tables (`table`, holding `want`: a part of parts.ts) as `nft -f` input (and `nft -s list table` output). */
 export function renderOneTable(family: NftFamily, table: string, want: NftDesired): string {
-  const blocks: string[] = [];
-  for (const s of familySets(want.sets, family)) blocks.push(setBlock(s.spec, s.elements));
+  return [...tableTextParts(family, table, want)].join("");
+}
+
+/**
+ * renderOneTable's text, block by block as it is rendered: a cold load writes each block to
+ * nft while nft parses the ones before (nftables/cold-load.ts). Throws, like renderOneTable,
+ * at the first name or rule that could not be one token or one command.
+ */
+export function* tableTextParts(family: NftFamily, table: string, want: NftDesired): Generator<string> {
+  yield `table ${family} ${table} {\n`;
+  let sep = "";
+  for (const s of familySets(want.sets, family)) {
+    yield sep + setBlock(s.spec, s.elements);
+    sep = "\n";
+  }
   // kube-proxy's maps and affinity sets (FELIX_PROXYMODE=nftables), after the IP sets.
   for (const o of familyObjects(want.objects, family === "ip" ? 4 : 6)) {
-    blocks.push(objectBlock(nftObjectSpec(o), [...nftObjectElements(o)].sort()));
+    yield sep + objectBlock(nftObjectSpec(o), [...nftObjectElements(o)].sort());
+    sep = "\n";
   }
-  for (const c of familyChains(want.tables)) blocks.push(chainBlock(c));
-  return `table ${family} ${table} {\n${blocks.join("\n")}}\n`;
+  for (const c of familyChains(want.tables)) {
+    yield sep + chainBlock(c);
+    sep = "\n";
+  }
+  yield "}\n";
 }
 
 /**

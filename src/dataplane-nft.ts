@@ -2,7 +2,7 @@
 // (`calico` and the nat tables), IP sets (as nft sets) and chains together, in one transaction
 // (nftables/table-syncer.ts orders it so references stay valid). A family's
 // transaction is due when its tables or the IP sets changed identity since
-// the state applied last.
+// the state applied last. Both families' transactions run at once.
 
 import type { DesiredState } from "../calc-graph/desired-state.js";
 import type { NftSyncResult, NftTableSyncer } from "../nftables/table-syncer.js";
@@ -21,13 +21,22 @@ export async function applyNftPolicy(
 ): Promise<PolicyResult> {
   // The nft-only objects (kube-proxy's maps, FELIX_PROXYMODE=nftables) count as sets.
   const setsChanged = last?.ipsets !== state.ipsets || last?.nftObjects !== state.nftObjects;
-  const results: NftSyncResult[] = [];
-  if (setsChanged || last?.iptables.ipv4 !== state.iptables.ipv4) {
-    results.push(await nft.ipv4.apply(state.iptables.ipv4, state.ipsets, state.nftObjects));
-  }
-  if (nft.ipv6 && (setsChanged || last?.iptables.ipv6 !== state.iptables.ipv6)) {
-    results.push(await nft.ipv6.apply(state.iptables.ipv6, state.ipsets, state.nftObjects));
-  }
+  // The families are independent tables (a packet meets ip or ip6 ones, and each has its
+  // own sets), so both transactions run at once, as iptables mode's restores do: at a cold
+  // start the ip6 load hides under the ip one's. A family refused after its retries leaves
+  // the other one's transaction in: the driver re-applies, and that one has nothing left to write.
+  const due = [
+    setsChanged || last?.iptables.ipv4 !== state.iptables.ipv4
+      ? nft.ipv4.apply(state.iptables.ipv4, state.ipsets, state.nftObjects)
+      : undefined,
+    nft.ipv6 && (setsChanged || last?.iptables.ipv6 !== state.iptables.ipv6)
+      ? nft.ipv6.apply(state.iptables.ipv6, state.ipsets, state.nftObjects)
+      : undefined,
+  ].filter((p) => p !== undefined);
+  const settled = await Promise.allSettled(due);
+  const refused = settled.find((r) => r.status === "rejected");
+  if (refused) throw refused.reason;
+  const results = settled.map((r) => (r as PromiseFulfilledResult<NftSyncResult>).value);
   let changes = 0;
   let nftBytes = 0;
   let restoreMs = 0;

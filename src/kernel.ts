@@ -208,6 +208,7 @@ export class CountingNftBackend implements NftBackend {
   ) {
     if (inner.write) this.write = this.countWrite.bind(this);
     if (inner.readView) this.readView = inner.readView.bind(inner);
+    if (inner.transactParts) this.transactParts = this.countParts.bind(this);
   }
   get family() {
     return this.inner.family;
@@ -226,6 +227,16 @@ export class CountingNftBackend implements NftBackend {
   }
   readonly write?: NftBackend["write"];
   readonly readView?: NftBackend["readView"];
+  readonly transactParts?: NftBackend["transactParts"];
+  private async countParts(...[parts, onSent]: Parameters<NonNullable<NftBackend["transactParts"]>>) {
+    this.metrics.restoreCalls.inc();
+    try {
+      await (this.inner.transactParts as NonNullable<NftBackend["transactParts"]>).call(this.inner, parts, onSent);
+    } catch (e) {
+      this.metrics.restoreErrors.inc();
+      throw e;
+    }
+  }
   private async countWrite(...[commands, ctx]: Parameters<NonNullable<NftBackend["write"]>>): Promise<NftWriteResult> {
     try {
       const r = await (this.inner.write as NonNullable<NftBackend["write"]>).call(this.inner, commands, ctx);

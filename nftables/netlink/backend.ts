@@ -30,11 +30,15 @@ export class NetlinkNftBackend implements NftBackend {
   ) {
     this.family = inner.family;
     this.conn = new NfnlConnection(transport);
+    if (inner.transactParts) this.transactParts = inner.transactParts.bind(inner);
   }
 
   transact(script: string): Promise<void> {
     return this.inner.transact(script);
   }
+
+  /** Whole-table loads stream through nft (the inner backend), as transact() goes. */
+  readonly transactParts?: NftBackend["transactParts"];
 
   list(table?: string): Promise<string | undefined> {
     return this.inner.list(table);

@@ -23,24 +23,21 @@ export interface NodeChildOptions {
   readonly timeoutMs: number;
   /** Pass the child's stderr through (progress lines) instead of collecting it. */
   readonly inheritStderr?: boolean;
-}
-
-/**
- * Node options for the child (FELIX_NODE_CHILD_ARGS, space-separated): the child is a new process, not a fork, so it
- * does not inherit the parent's exec arguments, and `--cpu-prof` is refused in NODE_OPTIONS. For profiling kernel
- * children: `FELIX_NODE_CHILD_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"`.
- */
-function childNodeArgs(): string[] {
-  return (process.env.FELIX_NODE_CHILD_ARGS ?? "").split(" ").filter((a) => a !== "");
+  /** Node options for the child (`--cpu-prof`, …): it does not inherit the parent's exec args. */
+  readonly nodeArgs?: readonly string[];
 }
 
 export function runNodeInNetns(ns: string, script: string, o: NodeChildOptions): Promise<NodeChildRun> {
   const t0 = performance.now();
   return new Promise((resolve, reject) => {
-    const child = spawn("ip", ["netns", "exec", ns, process.execPath, ...childNodeArgs(), script, ...(o.args ?? [])], {
-      env: o.env ?? process.env,
-      stdio: ["ignore", "pipe", o.inheritStderr ? "inherit" : "pipe"],
-    });
+    const child = spawn(
+      "ip",
+      ["netns", "exec", ns, process.execPath, ...(o.nodeArgs ?? []), script, ...(o.args ?? [])],
+      {
+        env: o.env ?? process.env,
+        stdio: ["ignore", "pipe", o.inheritStderr ? "inherit" : "pipe"],
+      },
+    );
     let stdout = "";
     let stderr = "";
     let timedOut = false;

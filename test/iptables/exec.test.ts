@@ -1,7 +1,9 @@
 // iptables/exec.ts: stdin given as parts is streamed in chunks and arrives
 // whole; a program that exits without reading it never hangs the caller; held
 // parts wait for their promises while the program already runs; the offending
-// line of a parted input is found across part boundaries.
+// line of a parted input is found across part boundaries; lazy parts (a
+// generator) are rendered as the program reads, and one that throws stops the
+// program before it has its whole input.
 
 import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -22,6 +24,43 @@ test("run: parts reach the program's stdin whole and in order", async () => {
   const r = await run("cat", [], parts);
   assert.equal(r.code, 0);
   assert.equal(r.stdout, parts.join(""));
+});
+
+test("run: lazy parts are produced as the pipe takes them, and onInputSent fires once all are in", async () => {
+  const parts = manyParts();
+  let produced = 0;
+  let producedWhenSent = -1;
+  function* lazy(): Generator<string> {
+    for (const p of parts) {
+      produced++;
+      yield p;
+    }
+  }
+  const r = await run("cat", [], lazy(), undefined, { onInputSent: () => (producedWhenSent = produced) });
+  assert.equal(r.code, 0);
+  assert.equal(r.stdout, parts.join(""));
+  assert.equal(producedWhenSent, parts.length);
+});
+
+test("run: lazy parts that throw kill the program before it sees the end of its input", async () => {
+  // `cat > out; touch eof`: the second file appears only if cat saw EOF (a partial input taken as whole).
+  const dir = mkdtempSync(join(tmpdir(), "felix-exec-"));
+  try {
+    const [out, eof] = [join(dir, "out"), join(dir, "eof")];
+    let sent = false;
+    function* lazy(): Generator<string> {
+      yield "table ip calico {\n}\n";
+      throw new Error("a rule that is not one command");
+    }
+    const running = run("sh", ["-c", `cat > ${out}; touch ${eof}`], lazy(), undefined, {
+      onInputSent: () => (sent = true),
+    });
+    await assert.rejects(running, /not one command/);
+    assert.equal(existsSync(eof), false, "the program never read an end of input");
+    assert.equal(sent, false);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test("run: a program that exits without reading its parted stdin does not hang the caller", async () => {

@@ -136,4 +136,16 @@ export class Recording extends ExecNftBackend {
     this.scripts.push(script);
     await super.transact(script);
   }
+  /** A whole-table load, streamed: kept as the text nft was given. */
+  override async transactParts(parts: Iterable<string>, onSent?: () => void) {
+    const sent: string[] = [];
+    function* keep() {
+      for (const p of parts) yield sent[sent.push(p) - 1];
+    }
+    try {
+      await super.transactParts(keep(), onSent);
+    } finally {
+      this.scripts.push(sent.join(""));
+    }
+  }
 }

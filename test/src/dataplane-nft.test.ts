@@ -1,6 +1,6 @@
 // The dataplane driver in nftables mode with a fake nft: the graph's nft
 // rendering goes into our tables (sets and chains in one transaction per
-// family), an unchanged snapshot costs nothing, and the other mode's
+// family, both families at once), an unchanged snapshot costs nothing, and the other mode's
 // leftovers go only after this mode's policy is in the kernel (never when
 // it failed), in either direction.
 
@@ -88,8 +88,33 @@ describe("Dataplane in nftables mode", () => {
     v4.failNext = 1;
     await assert.rejects(dp.apply(state));
     assert.ok(!log.includes("leftovers"), "the old dataplane stays while ours is not in");
+    // The families load at once: IPv6's went in, and the retry has nothing left to write there.
+    assert.deepEqual(log, ["nft ip6"]);
     await dp.apply(state);
-    assert.deepEqual(log, ["nft ip", "nft ip6", "leftovers"]);
+    assert.deepEqual(log, ["nft ip6", "nft ip", "leftovers"]);
+  });
+
+  test("the families' transactions run at once: IPv6's starts before IPv4's has finished", async () => {
+    const { dp, v4, v6, state } = nftRig();
+    const order: string[] = [];
+    let release = () => {};
+    const held = new Promise<void>((r) => {
+      release = r;
+    });
+    const [t4, t6] = [v4.transact.bind(v4), v6.transact.bind(v6)];
+    v4.transact = async (s: string) => {
+      order.push("ip start");
+      await held;
+      await t4(s);
+      order.push("ip done");
+    };
+    v6.transact = async (s: string) => {
+      order.push("ip6 start");
+      await t6(s);
+      release();
+    };
+    await dp.apply(state);
+    assert.deepEqual(order, ["ip start", "ip6 start", "ip done"]);
   });
 
   test("iptables mode removes our nft tables only after its rules are in", async () => {
