@@ -1,15 +1,19 @@
 // Every golden case computed with the nft rule renderer and checked by the
-// real nft: each family's ruleset (our table, its sets, every chain and rule)
-// goes through `nft -c -f` in a throwaway network namespace, where the kernel
-// validates the whole transaction (expressions, jump targets, hooks) and then
-// aborts it; then it is loaded for real and `nft list` must print every rule
-// as we rendered it (found by its hash comment; counter values aside). Rules nft cannot express must fail the graph with
+// real nft: both families' rulesets (our table, its sets, every chain and
+// rule) go through `nft -c -f` in a throwaway network namespace, where the
+// kernel validates the whole transaction (expressions, jump targets, hooks)
+// and then aborts it; then they are loaded for real and `nft list` must print
+// every rule as we rendered it (found by its hash comment; counter values
+// aside). Rules nft cannot express must fail the graph with
 // NftUnsupportedError, never render as something else: the cases that need
 // them are listed here with the reason (the graph leaves such a service out and
 // reports it). The expected golden file of each case in nftables mode
-// (test/golden/<case>/nftables.txt, our tables `calico` and `calico-nat`) is
-// loaded the same way, and each table's read-back (`nft -j list table`) holds
-// exactly the desired chains, rule hashes and set elements of its part.
+// (test/golden/<case>/nftables.txt, our policy table `calico` and the nat
+// tables `calico-nat`…) is loaded the same way, and each table's read-back
+// (`nft -j list ruleset`, cut by table) holds exactly the desired chains, rule
+// hashes and set elements of its part. One namespace serves every case: each
+// load flushes the ruleset in its own transaction, so a case never sees the
+// one before; per case that is three nft processes, not one per table.
 
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -18,14 +22,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { computeDesiredState } from "../../calc-graph/calc-graph.js";
-import { NFT_TABLE, NFT_TABLES } from "../../nftables/names.js";
+import type { DesiredState } from "../../calc-graph/desired-state.js";
+import { NFT_TABLES } from "../../nftables/names.js";
 import { parseNftJson } from "../../nftables/view.js";
 import { diffNftTable } from "../../src/dump/live-diff-nft.js";
 import { caseNames, GOLDEN_DIR } from "../golden-cases.js";
 import { skipIf } from "../helpers/skip.js";
-import { createNetns, deleteNetns, netnsSkipReason } from "../routes/netns.js";
+import { createNetns, deleteNetns, inNetns, netnsSkipReason } from "../routes/netns.js";
 import { goldenCaseConfig, nftParts } from "./golden-state.js";
 import { nftRuleset } from "./ruleset.js";
+import { jsonTables, nftOut, textTables } from "./ruleset-listing.js";
 
 const noNft = spawnSync("sh", ["-c", "command -v nft"]).status !== 0;
 const skip = netnsSkipReason() ?? (noNft && "needs nft (nftables)");
@@ -37,10 +43,12 @@ const INEXPRESSIBLE: Readonly<Record<string, RegExp>> = {
 };
 
 let ns = "";
+let prefix: string[] = [];
 let dir = "";
 before(() => {
   if (skip) return;
   ns = createNetns("nftgold");
+  prefix = inNetns(ns);
   dir = mkdtempSync(join(tmpdir(), "nftgold-"));
 });
 after(() => {
@@ -48,80 +56,98 @@ after(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-/** `nft [-c] -f` of a file in the namespace: exit status and stderr. */
+/**
+ * `nft [-c] -f` of `text` in the namespace after `flush ruleset` in the same transaction: what a case
+ * before left is not there for the check or the load (the namespace is ours and holds nothing else).
+ * Exit status and stderr.
+ */
 function nftFile(text: string, name: string, check = true): { status: number | null; stderr: string } {
   const file = join(dir, `${name}.nft`);
-  writeFileSync(file, text);
-  const r = spawnSync("ip", ["netns", "exec", ns, "nft", ...(check ? ["-c"] : []), "-f", file], { encoding: "utf8" });
+  writeFileSync(file, `flush ruleset\n${text}`);
+  const [cmd, ...rest] = [...prefix, "nft", ...(check ? ["-c"] : []), "-f", file];
+  const r = spawnSync(cmd!, rest, { encoding: "utf8" });
   return { status: r.status, stderr: r.stderr };
 }
 const nftCheck = (text: string, name: string) => nftFile(text, name);
+const nftLoad = (text: string, name: string) => nftFile(text, name, false);
 
-const nft = (...args: string[]) => spawnSync("ip", ["netns", "exec", ns, "nft", ...args], { encoding: "utf8" });
-
-/** Our rules as `nft list` prints them back, by hash (counter values dropped). */
-/** Listed rules by `<chain> <hash>`: hashes are per chain (the same chain in two tables hashes alike). */
-function listedRules(family: "ip" | "ip6"): Map<string, string> {
+/**
+ * Rules as `nft list ruleset` prints them back, by `<family> <table> <chain> <hash>`: hashes are
+ * per chain (the same chain in two tables hashes alike). Counter values dropped.
+ */
+function listedRules(): Map<string, string> {
   const out = new Map<string, string>();
-  const listing = nft("list", "table", family, NFT_TABLE);
-  assert.equal(listing.status, 0, listing.stderr);
-  let chain = "";
-  for (const line of listing.stdout.split("\n")) {
-    const c = /^\s*chain (\S+) \{$/.exec(line);
-    if (c) chain = c[1];
-    const m = / comment "cali:([A-Za-z0-9_-]+)"$/.exec(line);
-    if (m) out.set(`${chain} ${m[1]}`, line.trim().replace(/(^| )counter packets \d+ bytes \d+/, "$1counter"));
+  for (const [table, text] of textTables(nftOut(prefix, ["list", "ruleset"]))) {
+    let chain = "";
+    for (const line of text.split("\n")) {
+      const c = /^\s*chain (\S+) \{$/.exec(line);
+      if (c) chain = c[1]!;
+      const m = / comment "cali:([A-Za-z0-9_-]+)"$/.exec(line);
+      if (m) {
+        const rule = line.trim().replace(/(^| )counter packets \d+ bytes \d+/, "$1counter");
+        out.set(`${table} ${chain} ${m[1]}`, rule);
+      }
+    }
   }
   return out;
 }
 
-const caseConfig = goldenCaseConfig;
+/** A case's desired state, computed once for both of its tests (the graph is pure). */
+const states = new Map<string, DesiredState>();
+async function caseState(name: string): Promise<DesiredState> {
+  let s = states.get(name);
+  if (!s) {
+    const { cfg, updates } = await goldenCaseConfig(name);
+    s = computeDesiredState(cfg, updates);
+    states.set(name, s);
+  }
+  return s;
+}
 
 test("nft check: a ruleset with a jump to a missing chain is refused (the check can fail)", skipIf(skip), async () => {
-  const { cfg, updates } = await caseConfig("allow-all-ingress");
-  const { text } = nftRuleset(computeDesiredState(cfg, updates), 4);
+  const { text } = nftRuleset(await caseState("allow-all-ingress"), 4);
   const broken = text.replace(/jump filter-cali-([^ ]+)/, "jump filter-cali-missing-chain");
   assert.notEqual(broken, text);
   assert.notEqual(nftCheck(broken, "broken").status, 0);
 });
 
+// Each case: one `nft -c -f` and one `nft -f` holding both families, one listing of the ruleset.
 for (const name of caseNames()) {
   test(`nft check: golden case ${name}`, skipIf(skip), async () => {
-    const { cfg, updates } = await caseConfig(name);
     const unsupported = INEXPRESSIBLE[name];
-    const state = computeDesiredState(cfg, updates);
+    const state = await caseState(name);
     if (unsupported) {
       // The service is left out whole and reported; the rest of the case is checked as any other.
       const p = Object.values(state.problems).find((x) => x.key.endsWith("/dataplane"));
       assert.ok(p && unsupported.test(p.message), `${name}: no dataplane problem names it`);
     }
+    const texts: string[] = [];
+    const ours: string[] = [];
     for (const v of [4, 6] as const) {
       const { text, rules } = nftRuleset(state, v);
       if (v === 4) assert.ok(rules > 0, `${name}: no IPv4 rules`);
       for (const line of text.split("\n").filter((l) => l.startsWith("add rule"))) {
         assert.match(line, / comment "cali:[A-Za-z0-9_-]{16}"$/, `${name}: a rule without its hash comment: ${line}`);
+        ours.push(line);
       }
-      const r = nftCheck(text, `${name}-v${v}`);
-      assert.equal(r.status, 0, `${name} IPv${v}: nft -c refused the ruleset:\n${r.stderr}`);
+      texts.push(text);
+    }
+    const text = texts.join("");
+    const r = nftCheck(text, name);
+    assert.equal(r.status, 0, `${name}: nft -c refused the ruleset:\n${r.stderr}`);
 
-      // For real, then read back: what nft lists is what we rendered.
-      const family = v === 4 ? "ip" : "ip6";
-      nft("delete", "table", family, NFT_TABLE);
-      const load = nftFile(text, `${name}-v${v}`, false);
-      assert.equal(load.status, 0, `${name} IPv${v}: nft -f refused the ruleset:\n${load.stderr}`);
-      const listed = listedRules(family);
-      const ours = text.split("\n").filter((l) => l.startsWith("add rule"));
-      assert.equal(listed.size, ours.length, `${name} IPv${v}: rules listed`);
-      for (const line of ours) {
-        const rule = line.split(" ").slice(5).join(" ");
-        const hash = / comment "cali:([A-Za-z0-9_-]+)"$/.exec(rule)![1];
-        assert.equal(
-          listed.get(`${line.split(" ")[4]} ${hash}`),
-          rule,
-          `${name} IPv${v}: nft lists the rule otherwise`,
-        );
-      }
-      nft("delete", "table", family, NFT_TABLE);
+    // For real, then read back: what nft lists is what we rendered.
+    const load = nftLoad(text, name);
+    assert.equal(load.status, 0, `${name}: nft -f refused the ruleset:\n${load.stderr}`);
+    const listed = listedRules();
+    assert.equal(listed.size, ours.length, `${name}: rules listed`);
+    for (const line of ours) {
+      // add rule <family> <table> <chain> <rule…>
+      const words = line.split(" ");
+      const rule = words.slice(5).join(" ");
+      const hash = / comment "cali:([A-Za-z0-9_-]+)"$/.exec(rule)![1];
+      const where = `${words[2]} ${words[3]} ${words[4]}`;
+      assert.equal(listed.get(`${where} ${hash}`), rule, `${name} ${where}: nft lists the rule otherwise`);
     }
   });
 }
@@ -129,20 +155,21 @@ for (const name of caseNames()) {
 for (const name of caseNames()) {
   test(`nft -f: golden file ${name}/nftables.txt loads and reads back as desired`, skipIf(skip), async () => {
     const text = readFileSync(join(GOLDEN_DIR, name, "nftables.txt"), "utf8");
-    const { cfg, updates } = await caseConfig(name);
-    const state = computeDesiredState(cfg, updates);
+    const state = await caseState(name);
     const check = nftCheck(text, `${name}-golden`);
     assert.equal(check.status, 0, `${name}: nft -c refused the golden file:\n${check.stderr}`);
-    const families = /^table ip6 calico(-nat)? \{/m.test(text) ? (["ip", "ip6"] as const) : (["ip"] as const);
-    for (const f of families) for (const t of NFT_TABLES) nft("delete", "table", f, t);
-    const load = nftFile(text, `${name}-golden`, false);
+    const load = nftLoad(text, `${name}-golden`);
     assert.equal(load.status, 0, `${name}: nft -f refused the golden file:\n${load.stderr}`);
+    const listed = jsonTables(nftOut(prefix, ["-j", "list", "ruleset"]));
+    const families = /^table ip6 calico(-nat)? \{/m.test(text) ? (["ip", "ip6"] as const) : (["ip"] as const);
+    // Nothing but our tables of the families the file holds.
+    const expected = new Set(families.flatMap((f) => NFT_TABLES.map((t) => `${f} ${t}`)));
+    for (const t of listed.keys()) assert.ok(expected.has(t), `${name}: the golden file made table ${t}`);
     for (const f of families) {
       for (const { table, desired } of nftParts(state, f)) {
-        const listing = nft("-j", "list", "table", f, table);
-        const view = listing.status === 0 ? parseNftJson(listing.stdout) : null;
+        const listing = listed.get(`${f} ${table}`);
+        const view = listing === undefined ? null : parseNftJson(listing);
         assert.deepEqual(diffNftTable(desired, f, table, view), [], `${name} ${f} ${table}: read back otherwise`);
-        nft("delete", "table", f, table);
       }
     }
   });

@@ -24,8 +24,9 @@ import { renderedParts } from "../../nftables/table-text.js";
 import { type NftView, parseNftJson } from "../../nftables/view.js";
 import { caseNames } from "../golden-cases.js";
 import { skipIf } from "../helpers/skip.js";
-import { createNetns, deleteNetns, netnsSkipReason } from "../routes/netns.js";
+import { createNetns, deleteNetns, inNetns, netnsSkipReason } from "../routes/netns.js";
 import { goldenNftState, INEXPRESSIBLE, plainView, sortedElements } from "./golden-state.js";
+import { textTables } from "./ruleset-listing.js";
 
 const skip = netnsSkipReason() ?? (spawnSync("sh", ["-c", "command -v nft"]).status !== 0 && "needs nft");
 
@@ -39,10 +40,7 @@ before(() => {
   viaNft = createNetns("nlgold-nft");
   viaNetlink = createNetns("nlgold-nl");
   for (const f of ["ip", "ip6"] as const) {
-    writers[f] = new NetlinkNftBackend(
-      new ExecNftBackend(f, ["ip", "netns", "exec", viaNetlink]),
-      new RelayTransport(viaNetlink),
-    );
+    writers[f] = new NetlinkNftBackend(new ExecNftBackend(f, inNetns(viaNetlink)), new RelayTransport(viaNetlink));
   }
   for (const ns of [viaNft, viaNetlink]) dumpers.set(ns, new NfnlConnection(new RelayTransport(ns)));
 });
@@ -54,7 +52,8 @@ after(() => {
 });
 
 function nft(ns: string, args: string[], input?: string) {
-  const r = spawnSync("ip", ["netns", "exec", ns, "nft", ...args], { encoding: "utf8", input, maxBuffer: 1 << 28 });
+  const [cmd, ...rest] = [...inNetns(ns), "nft", ...args];
+  const r = spawnSync(cmd!, rest, { encoding: "utf8", input, maxBuffer: 1 << 28 });
   assert.equal(r.status, 0, `nft ${args.join(" ")}: ${r.stderr}`);
   return r.stdout;
 }
@@ -160,9 +159,9 @@ for (const name of caseNames().filter((n) => !INEXPRESSIBLE.has(n))) {
           const base = baseChainsOnly(family, p.table, desiredView(family, p.desired, p.table));
           return { ...p, base, plan: planNft(family, p.desired, base.view, undefined, p.table) };
         });
+      // What the case before left goes in the transaction that declares the base chains.
       for (const ns of [viaNft, viaNetlink]) {
-        nft(ns, ["flush", "ruleset"]);
-        nft(ns, ["-f", "-"], parts.map((p) => p.base.script).join(""));
+        nft(ns, ["-f", "-"], `flush ruleset\n${parts.map((p) => p.base.script).join("")}`);
       }
       // The same transaction through nft -f, for the bytecode nft makes of it.
       nft(viaNft, ["-f", "-"], parts.map((p) => p.plan.script).join(""));
@@ -181,9 +180,11 @@ for (const name of caseNames().filter((n) => !INEXPRESSIBLE.has(n))) {
       // Every case, kube-proxy's maps and affinity sets (FELIX_PROXYMODE=nftables) included: no fallback.
       assert.ok("bytes" in r, `${name} ${family}: not written over netlink: ${"unsupported" in r && r.unsupported}`);
 
+      // One listing of the family, cut by table (what `nft -s list table` prints of each).
+      const listing = textTables(nft(viaNetlink, ["-s", "list", "ruleset", family]));
       for (const { table, desired } of parts) {
         const at = `${name} ${family} ${table}`;
-        const listed = nft(viaNetlink, ["-s", "list", "table", family, table]);
+        const listed = listing.get(`${family} ${table}`) ?? "";
         const [got, want] = [byName(listed), byName(rendered.get(table) as string)];
         assert.ok(got === want, `${at}: nft -s list differs:\n${firstDifference(got, want)}`);
         // Read back over netlink: what nft -j lists, and the view the syncer expects.

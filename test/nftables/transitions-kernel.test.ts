@@ -15,16 +15,17 @@ import { test } from "node:test";
 import fc from "fast-check";
 import type { IpSetState } from "../../model/ipset.js";
 import type { HookRules, RenderedChain, RenderedRule } from "../../model/tables.js";
-import { ExecNftBackend, type NftBackend } from "../../nftables/backend.js";
+import { ExecNftBackend } from "../../nftables/backend.js";
 import { FakeNftBackend } from "../../nftables/fake-backend.js";
 import { NetlinkNftBackend } from "../../nftables/netlink/backend.js";
 import { RelayTransport } from "../../nftables/netlink/relay.js";
 import type { NftDesired } from "../../nftables/plan.js";
 import { NftTableSyncer } from "../../nftables/table-syncer.js";
 import { skipIf } from "../helpers/skip.js";
-import { createNetns, deleteNetns, netnsSkipReason } from "../routes/netns.js";
+import { createNetns, deleteNetns, inNetns, netnsSkipReason } from "../routes/netns.js";
 import { tables } from "./fixtures.js";
 import { desiredTables, readOurTables } from "./golden-state.js";
+import { jsonTables, ListedNftBackend, nftOut, ourTables } from "./ruleset-listing.js";
 
 const skip = netnsSkipReason() ?? (spawnSync("sh", ["-c", "command -v nft"]).status !== 0 && "needs nft");
 
@@ -83,25 +84,21 @@ function desired(s: Step): NftDesired {
   return { tables: tables({ filter: { chains, hooks } }), sets };
 }
 
-const read = (b: NftBackend) => readOurTables(b);
-
 test("random transitions: nft accepts every transaction and both kernels read back as desired", {
   ...skipIf(skip),
   timeout: 300_000,
 }, async () => {
   const ns = createNetns("fxnftx");
   const nlns = createNetns("fxnftnl");
-  const netlink = new NetlinkNftBackend(
-    new ExecNftBackend("ip", ["ip", "netns", "exec", nlns]),
-    new RelayTransport(nlns),
-  );
+  const netlink = new NetlinkNftBackend(new ExecNftBackend("ip", inNetns(nlns)), new RelayTransport(nlns));
   try {
     let transactions = 0;
     let overNetlink = 0;
     await fc.assert(
       fc.asyncProperty(fc.array(stepArb, { minLength: 1, maxLength: 6 }), async (steps) => {
-        for (const n of [ns, nlns]) spawnSync("ip", ["netns", "exec", n, "nft", "flush", "ruleset"]);
-        const real = new ExecNftBackend("ip", ["ip", "netns", "exec", ns]);
+        for (const n of [ns, nlns]) nftOut(inNetns(n), ["flush", "ruleset"]);
+        // nft -f for the transactions; its reads (and ours) list the ruleset once, not table by table.
+        const real = new ListedNftBackend("ip", inNetns(ns));
         const fake = new FakeNftBackend("ip");
         const syncers = [real, fake, netlink].map((b) => new NftTableSyncer(b, { retries: 0 }));
         for (const s of steps) {
@@ -115,9 +112,10 @@ test("random transitions: nft accepts every transaction and both kernels read ba
             if (res.fallback) assert.match(res.fallback, /base chain filter-FORWARD/);
           }
           const want = desiredTables("ip", d);
-          assert.deepEqual(await read(real), want);
-          assert.deepEqual(await read(fake), want);
-          assert.deepEqual(await read(netlink), want, "written over netlink");
+          assert.deepEqual(ourTables(real.refresh(), "ip"), want);
+          assert.deepEqual(await readOurTables(fake), want);
+          const viaNetlink = jsonTables(nftOut(inNetns(nlns), ["-j", "list", "ruleset", "ip"]));
+          assert.deepEqual(ourTables(viaNetlink, "ip"), want, "written over netlink");
         }
       }),
       { numRuns: 25, seed: 18 },

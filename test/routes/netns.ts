@@ -24,6 +24,17 @@ export function createNetns(prefix: string): string {
   return name;
 }
 
+/**
+ * The prefix that runs a command in the namespace's network only: `nsenter
+ * --net`, about half the time per process of `ip netns exec`, which also
+ * unshares a mount namespace and remounts /sys. For nft, iptables and ipset
+ * (netlink and /proc/net, both per network namespace), not for what reads
+ * /sys/class/net.
+ */
+export function inNetns(name: string): string[] {
+  return ["nsenter", `--net=/run/netns/${name}`];
+}
+
 export function deleteNetns(name: string): void {
   spawnSync("ip", ["netns", "del", name]);
 }
