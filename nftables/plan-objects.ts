@@ -3,8 +3,9 @@
 // names a chain, so its commands sit around the chain commands:
 //   - element deletes right after the flushes, before any `delete chain`
 //     (a chain a map element still names cannot be deleted);
-//   - stale maps/sets deleted with the stale sets (after the flushes of the
-//     chains whose rules use them);
+//   - stale maps/sets deleted after the flushes of the chains whose rules
+//     use them and before any `delete chain` (a stale map's elements may
+//     still name a stale chain);
 //   - new maps/sets declared with the sets, their elements added after the
 //     chains are declared (an element naming a chain needs the chain).
 // A map diffs element by element like a set (one endpoint change: a few

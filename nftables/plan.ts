@@ -8,7 +8,8 @@
 // transaction (nft checks each command as it comes):
 //   1. flush the chains that will be rewritten or deleted (their jumps and
 //      @set uses go first),
-//   2. delete stale chains, base chains hooked wrongly, stale and re-typed sets,
+//   2. delete stale maps (their elements may name a stale chain), then stale chains, base chains hooked
+//      wrongly, stale and re-typed sets,
 //   3. add sets and their elements; delete then add elements of changed sets,
 //   4. declare new chains (base chains with their hook),
 //   5. add the rules of new and rewritten chains.
@@ -279,11 +280,13 @@ export function planNft(
     if (w.base) hooksWritten++;
   }
   // Map elements name chains: deleted before any chain goes, added once the chains exist (plan-objects.ts).
+  // A stale map goes whole before the chains too: its elements may name one of them (the kernel refuses
+  // to delete a chain a map still jumps to); the rules that used the map were flushed above.
   const commands: NftCommand[] = [
     ...flush,
     ...objs.elementDeletes,
-    ...deletes,
     ...objs.deletes,
+    ...deletes,
     ...setCmds,
     ...objs.declares,
     ...declare,

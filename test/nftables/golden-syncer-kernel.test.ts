@@ -56,8 +56,9 @@ test("every golden case: the syncer's cold load lists as rendered and reads back
             0,
             `${name} ${family}: second apply`,
           );
-          // Warm: from the previous case to this one.
+          // Warm: from the previous case to this one, in one transaction the kernel takes (no retry).
           await warm[family].apply(tables, s.ipsets, s.nftObjects);
+          assert.equal(warm[family].failures, 0, `${name} ${family}: warm move refused by the kernel`);
           assert.deepEqual(
             ourTables(warmBackends[family].refresh(), family),
             want,
