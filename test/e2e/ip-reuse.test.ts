@@ -152,7 +152,11 @@ describe("IP reuse end to end", skipIf(skip), () => {
         () => entriesOf(n1, gone.ip),
         (e) => e.length === 0,
       );
-      assert.equal(await exec(n1.netns, "ip", "route", "show", gone.ip), "", "and its route");
+      // The flows go just before the route, in the same apply (src/dataplane.ts): wait for the route too.
+      await eventually(
+        () => exec(n1.netns, "ip", "route", "show", gone.ip),
+        (r) => r === "",
+      );
       assert.equal(await udpFrom(client, gone.ip), undefined, "nothing reaches it any more");
       await topo.removePod(gone);
     } finally {
