@@ -46,7 +46,8 @@ export async function interactive(c: DemoCluster, first: string): Promise<void> 
           return;
         }
         out.write("\nmeasuring…\n");
-        const applied = changed ? await c.waitProgrammed(before, 3000) : true;
+        // Up to 10 s: on a loaded machine an apply can take seconds, and a matrix measured before it is wrong.
+        const applied = changed ? await c.waitProgrammed(before, 10_000) : true;
         const t1 = performance.now();
         const m = await c.measure();
         if (quitting) return;
