@@ -165,7 +165,10 @@ describe("hostile input end to end", skipIf(skip), () => {
     writeCluster(false);
     await once(); // exits 0: no restore jumps to a missing chain
     assert.ok(!(await topo.probe(client, victim, 80, "tcp")), "the victim's own default-deny");
-    assert.ok(await topo.probe(victim, client, 80, "tcp"), "the victim's egress is open again");
+    // The victim's failed sends left its neighbour entry for 169.254.1.1 unresolved (its
+    // interface had no proxy_arp); the kernel re-ARPs within ~1 s, so probe until then.
+    const egress = await topo.waitForProbe(victim, client, 80, "tcp", { withinMs: 3000 });
+    assert.ok(egress.ok, `the victim's egress is open again: ${JSON.stringify(egress)}`);
     assert.match(await exec(n1.netns, "ip", "route", "show", "proto", "80"), /10\.65\.1\.2 dev cali65e9ac57649/);
     const input = await exec(n1.netns, "iptables-legacy", "-S", "INPUT");
     assert.match(input, /-A INPUT -s 203\.0\.113\.7\/32 -j DROP/);
