@@ -25,6 +25,7 @@ import { createLogger } from "../src/log.js";
 import { ruleRendererFor } from "../src/rule-renderers.js";
 import { Metrics } from "../status/metrics.js";
 import { startAllocSampling } from "./alloc-sampling.js";
+import { startSampleTrace, usage } from "./sample-trace.js";
 import type {
   ChildJob,
   ColdKernel,
@@ -152,6 +153,7 @@ async function ours(job: ChildJob): Promise<OursResult> {
 
     // Incremental: each change timed through graph and dataplane, then reverted (untimed).
     const sampling = await startAllocSampling();
+    const trace = startSampleTrace();
     const incremental: Partial<Record<ChangeKind, KernelKindResult>> = {};
     for (const kind of job.samples > 0 ? job.kinds : []) {
       const rows: { graphMs: number; applyMs: number; r: ApplyResult; steps: StepTimes; bytes: FamilyBytes }[] = [];
@@ -160,16 +162,23 @@ async function ours(job: ChildJob): Promise<OursResult> {
         const change = cluster.change(kind);
         steps.take();
         steps.takeBytes();
+        const u0 = usage();
         const c0 = performance.now();
         const s = graph.apply(change.forward);
         const c1 = performance.now();
         const f0 = await fallbacks();
         const res = await kernel.dataplane.apply(s);
         const c2 = performance.now();
+        const u1 = usage();
         if (i >= job.warmup) nftFallbacks += (await fallbacks()) - f0;
         const st = steps.take();
         const bytes = steps.takeBytes();
         if (i >= job.warmup) rows.push({ graphMs: c1 - c0, applyMs: c2 - c1, r: res, steps: st, bytes });
+        const stepText = Object.entries(st)
+          .filter(([, ms]) => ms > 0)
+          .map(([k, ms]) => `${k} ${ms.toFixed(1)}`)
+          .join(", ");
+        trace.sample(`${kind} #${i}`, c0, c2, `graph ${(c1 - c0).toFixed(1)}, ${stepText}`, u0, u1);
         await kernel.dataplane.apply(graph.apply(change.revert));
       }
       const meanSteps = zeroSteps();
@@ -191,7 +200,9 @@ async function ours(job: ChildJob): Promise<OursResult> {
         steps: meanSteps,
       };
       log(`${kind}: total p50 ${incremental[kind]!.totalMs.p50.toFixed(1)} ms`);
+      await trace.flush(log);
     }
+    trace.stop();
     await sampling.stop();
     const backend = job.dataplane === "nftables" ? "nftables" : job.backend;
     return { mode: "ours", ipv6: kernel.ipv6, backend, links, cold, incremental };

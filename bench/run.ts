@@ -314,7 +314,11 @@ const CHILD_SCRIPT = fileURLToPath(new URL("./kernel-child.js", import.meta.url)
 
 async function runChild(ns: string, job: ChildJob, timeoutMs = 30 * 60_000): Promise<ChildResult> {
   // A profiled run (`node --cpu-prof … run.js`) profiles the kernel child too: that is where the dataplane runs.
-  const nodeArgs = process.execArgv.filter((a) => a.startsWith("--cpu-prof"));
+  // FXBENCH_KERNEL_NODE_ARGS adds node flags to it (space-separated), as FXBENCH_FELIX_NODE_ARGS to felix.
+  const nodeArgs = [
+    ...process.execArgv.filter((a) => a.startsWith("--cpu-prof")),
+    ...(process.env.FXBENCH_KERNEL_NODE_ARGS ?? "").split(" ").filter(Boolean),
+  ];
   const r = await runNodeInNetns(ns, CHILD_SCRIPT, {
     args: [JSON.stringify(job)],
     nodeArgs,

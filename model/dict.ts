@@ -27,14 +27,26 @@ export function dictFrom<T>(entries: Iterable<readonly [string, T]>): Record<str
   return out;
 }
 
+// The last changedKeys answer per record: the planner asks again for pairs the split (or the other
+// family) already compared, and a copy made by changing known keys can say so (noteChangedKeys).
+const known = new WeakMap<object, { readonly to: object; readonly keys: readonly string[] }>();
+
+/** Records that `b` is a copy of `a` with exactly `keys` written or deleted (changedKeys(a, b) then needs no scan). */
+export function noteChangedKeys(a: object, b: object, keys: readonly string[]): void {
+  known.set(a, { to: b, keys });
+}
+
 /**
  * The keys whose value is not the same object in `a` and `b` (added, removed or replaced), without building
  * key arrays or sets of either (own keys only: a `{}` record's "toString" is not one of its keys).
  */
 export function changedKeys<T>(a: Readonly<Record<string, T>>, b: Readonly<Record<string, T>>): string[] {
   if (a === b) return [];
+  const k = known.get(a);
+  if (k?.to === b) return [...k.keys];
   const out: string[] = [];
   for (const k in b) if (!Object.hasOwn(a, k) || a[k] !== b[k]) out.push(k);
   for (const k in a) if (!Object.hasOwn(b, k)) out.push(k);
+  known.set(a, { to: b, keys: out.slice() });
   return out;
 }

@@ -8,7 +8,7 @@
 // rules name which sets is counted change by change (O(change)), per table,
 // from its part of the desired chains.
 
-import { changedKeys, copyDict, dict } from "../model/dict.js";
+import { changedKeys, copyDict, dict, noteChangedKeys } from "../model/dict.js";
 import {
   chainList,
   chainOf,
@@ -242,15 +242,19 @@ export class DesiredSplit {
     name: (k: string, v: T) => string,
   ): Readonly<Record<string, T>> {
     let out: Record<string, T> | undefined;
+    const written: string[] = [];
     for (const k of keys) {
       const v = all[k];
       const held = v !== undefined && this.refs.holds(table, name(k, v));
-      if (!held && !(k in prev)) continue;
+      if (held ? prev[k] === v : !(k in prev)) continue;
       out ??= copyDict(prev);
       if (held) out[k] = v;
       else delete out[k];
+      written.push(k);
     }
-    return out ?? prev;
+    if (!out) return prev;
+    noteChangedKeys(prev, out, written);
+    return out;
   }
 
   /** Forget what was split: the next split counts every rule again. */

@@ -293,14 +293,18 @@ export function planNft(
     ...objs.elementAdds,
     ...rules,
   ].map((c) => ({ ...c, table }));
-  const script = commandsScript(family, commands);
+  // The text is for `nft -f` (a fallback, felix-dump): not built for a netlink write.
+  let script: string | undefined;
   setsWritten += objs.setsWritten;
   setsDeleted += objs.setsDeleted;
   added += objs.elementsAdded;
   removed += objs.elementsRemoved;
   const stats = { chainsWritten, chainsDeleted, hooksWritten, setsWritten, setsDeleted };
   return {
-    script,
+    get script() {
+      script ??= commandsScript(family, commands);
+      return script;
+    },
     commands,
     delta,
     ...stats,

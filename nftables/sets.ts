@@ -93,6 +93,11 @@ const cache = new WeakMap<IpSetState, { spec: NftSetSpec; elements: ReadonlySet<
  */
 function converted(s: IpSetState): { spec: NftSetSpec; elements: ReadonlySet<string> } {
   let out = cache.get(s);
+  if (!out && s.type === "hash:net" && s.family === 4 && allCanonicalV4(s.members)) {
+    // Most sets hold pod addresses only, already as nft writes them: the members are the elements.
+    out = { spec: specOf(s, false), elements: s.members };
+    cache.set(s, out);
+  }
   if (!out) {
     const elems = [...s.members].map((m) => nftElement(m, s));
     const spec = specOf(s, s.type === "hash:net" && elems.some((e) => e.includes("/")));
@@ -100,6 +105,11 @@ function converted(s: IpSetState): { spec: NftSetSpec; elements: ReadonlySet<str
     cache.set(s, out);
   }
   return out;
+}
+
+function allCanonicalV4(members: ReadonlySet<string>): boolean {
+  for (const m of members) if (!CANONICAL_V4.test(m)) return false;
+  return true;
 }
 
 export function nftElements(s: IpSetState): ReadonlySet<string> {

@@ -162,16 +162,18 @@ export class NftTableSyncer {
     // `add table` first: deleting a table that is not there would fail the transaction.
     const replace = (t: string) => `add table ${family} ${t}\ndelete table ${family} ${t}\n`;
     // A blank line between tables: a cold start loads what renderNftTable prints.
-    const script = parts
-      .map((p) => (recreate ? replace(p.table) : "") + p.plan.script)
-      .filter(Boolean)
-      .join("\n");
-    const written = parts.filter((p) => p.plan.script);
+    // The `nft -f` text only when it is written that way (a plan's commands go over netlink).
+    const scriptText = () =>
+      parts
+        .map((p) => (recreate ? replace(p.table) : "") + p.plan.script)
+        .filter(Boolean)
+        .join("\n");
+    const written = parts.filter((p) => (p.plan.commands ? p.plan.commands.length > 0 : p.plan.script !== ""));
     let restoreMs = 0;
-    let bytesWritten = Buffer.byteLength(script);
-    let via: NftSyncResult["via"] = script ? "nft" : "none";
+    let bytesWritten = 0;
+    let via: NftSyncResult["via"] = recreate || written.length > 0 ? "nft" : "none";
     let fallback: string | undefined;
-    if (script) {
+    if (via === "nft") {
       const t0 = performance.now();
       const part = (t = NFT_TABLE) => parts.find((p) => p.table === t);
       const w =
@@ -196,6 +198,8 @@ export class NftTableSyncer {
           this.fallbacks++;
           this.onFallback?.(fallback);
         }
+        const script = scriptText();
+        bytesWritten = Buffer.byteLength(script);
         await this.backend.transact(script);
       }
       restoreMs = performance.now() - t0;

@@ -66,27 +66,28 @@ export function str(type: number, s: string): Attr {
   return attr(type, Buffer.from(`${s}\0`, "utf8"));
 }
 
-function attrSize(a: Attr): number {
-  const len = Buffer.isBuffer(a.payload) ? a.payload.length : attrsSize(a.payload);
-  return align4(4 + len);
-}
-
 function attrsSize(list: readonly Attr[]): number {
   let n = 0;
-  for (const a of list) n += attrSize(a);
+  for (const a of list) n += align4(4 + (Buffer.isBuffer(a.payload) ? a.payload.length : attrsSize(a.payload)));
   return n;
 }
 
+/** Writes the attributes from `at`; returns the end. A nested length is patched in once its payload is written (one pass). */
 function writeAttrs(buf: Buffer, at: number, list: readonly Attr[]): number {
   for (const a of list) {
-    const nested = !Buffer.isBuffer(a.payload);
-    const len = nested ? attrsSize(a.payload as readonly Attr[]) : (a.payload as Buffer).length;
+    const start = at;
+    let len: number;
+    if (Buffer.isBuffer(a.payload)) {
+      len = a.payload.length;
+      a.payload.copy(buf, at + 4);
+      buf.writeUInt16LE(a.type, at + 2);
+    } else {
+      len = writeAttrs(buf, at + 4, a.payload) - (at + 4); // nested attributes end aligned: no padding inside
+      buf.writeUInt16LE(a.type | NLA_F_NESTED, at + 2);
+    }
     if (4 + len > 0xffff) throw new RangeError(`netlink attribute ${a.type} too long (${len} bytes)`);
-    buf.writeUInt16LE(4 + len, at);
-    buf.writeUInt16LE(a.type | (nested ? NLA_F_NESTED : 0), at + 2);
-    if (nested) writeAttrs(buf, at + 4, a.payload as readonly Attr[]);
-    else (a.payload as Buffer).copy(buf, at + 4);
-    at += align4(4 + len);
+    buf.writeUInt16LE(4 + len, start);
+    at = start + align4(4 + len);
   }
   return at;
 }
