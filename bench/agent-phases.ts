@@ -9,7 +9,8 @@ import { runChild } from "./kernel-run.js";
 import type { PresetResult } from "./preset-result.js";
 import { progress } from "./progress.js";
 import type { RunOptions } from "./run-options.js";
-import { PRESETS, type PresetName, SyntheticCluster } from "./scale.js";
+import { SyntheticCluster } from "./scale.js";
+import { PRESETS, type PresetName } from "./scale-spec.js";
 import { createNetns, deleteNetns, kernelSkipReason } from "./throwaway-netns.js";
 
 /** The real felix process over the file and Kubernetes datastores, and the floor, each in fresh namespaces. */

@@ -28,7 +28,8 @@ import { RemoteApiServer } from "../test/helpers/remote-apiserver.js";
 import { ManifestDir } from "./manifest-dir.js";
 import { type Dist, dist } from "./measure.js";
 import { nodeLinksScript } from "./node-links.js";
-import { type ChangeKind, LOCAL_NODE, type SyntheticCluster } from "./scale.js";
+import type { ChangeKind, SyntheticCluster } from "./scale.js";
+import { LOCAL_NODE } from "./scale-spec.js";
 
 /** FXBENCH_FELIX=<felix.js> times another build (e.g. an older commit's) on the same cluster and kernel. */
 const FELIX = process.env.FXBENCH_FELIX ?? fileURLToPath(new URL("../src/cli/felix.js", import.meta.url));

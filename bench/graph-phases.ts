@@ -10,7 +10,8 @@ import { dist, evaluations, type Mem, memory, sampleGraph, stateSize } from "./m
 import type { PresetResult } from "./preset-result.js";
 import { progress } from "./progress.js";
 import type { RunOptions } from "./run-options.js";
-import { LOCAL_NODE, type SyntheticCluster } from "./scale.js";
+import type { SyntheticCluster } from "./scale.js";
+import { LOCAL_NODE } from "./scale-spec.js";
 
 /**
  * Does the graph hold more after the changes than a graph built from scratch

@@ -36,7 +36,8 @@ import type {
 } from "./kernel-protocol.js";
 import { dist } from "./measure.js";
 import { nodeLinksScript } from "./node-links.js";
-import { type ChangeKind, LOCAL_NODE, SyntheticCluster } from "./scale.js";
+import { type ChangeKind, SyntheticCluster } from "./scale.js";
+import { LOCAL_NODE } from "./scale-spec.js";
 
 const log = (msg: string) => process.stderr.write(`  [kernel-child ${process.pid}] ${msg}\n`);
 

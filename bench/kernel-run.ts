@@ -7,7 +7,7 @@ import { runNodeInNetns } from "../src/netns/node-child.js";
 import type { ChildJob, ChildResult, FloorResult, OursResult } from "./kernel-protocol.js";
 import type { KernelCold } from "./preset-result.js";
 import type { RunOptions } from "./run-options.js";
-import type { ScaleSpec } from "./scale.js";
+import type { ScaleSpec } from "./scale-spec.js";
 import { createNetns, deleteNetns } from "./throwaway-netns.js";
 
 const CHILD_SCRIPT = fileURLToPath(new URL("./kernel-child.js", import.meta.url));

@@ -7,7 +7,8 @@ import type { Kind } from "../model/resource.js";
 import type { AgentFigures } from "./agent.js";
 import type { FloorResult, KernelKindResult, OursResult } from "./kernel-protocol.js";
 import type { Dist, KindResult, Mem, StateSize } from "./measure.js";
-import type { ChangeKind, PresetName, ScaleSpec } from "./scale.js";
+import type { ChangeKind } from "./scale.js";
+import type { PresetName, ScaleSpec } from "./scale-spec.js";
 
 export interface KernelCold {
   readonly backend: IptablesMode | "nftables";

@@ -5,7 +5,8 @@ import { Command, InvalidArgumentError, Option } from "commander";
 import { PROXY_MODES, type ProxyMode } from "../calc-graph/services/model.js";
 import type { IptablesMode } from "../iptables/backend.js";
 import { DEFAULT_HEAP_GROWTH_PERCENT } from "../src/heap.js";
-import { CHANGE_KINDS, type ChangeKind, isPresetName, type PresetName } from "./scale.js";
+import { CHANGE_KINDS, type ChangeKind } from "./scale.js";
+import { isPresetName, type PresetName } from "./scale-spec.js";
 
 export const PHASES = ["agent", "kubernetes", "cold", "incremental", "memory", "throughput"] as const;
 export type Phase = (typeof PHASES)[number];

@@ -38,7 +38,8 @@ import { printPreset } from "./preset-report.js";
 import type { BenchJson, PresetResult } from "./preset-result.js";
 import { progress } from "./progress.js";
 import { parseArgs, type RunOptions } from "./run-options.js";
-import { type ChangeKind, PRESETS, type PresetName, SyntheticCluster } from "./scale.js";
+import { type ChangeKind, SyntheticCluster } from "./scale.js";
+import { PRESETS, type PresetName } from "./scale-spec.js";
 import { kernelSkipReason, removeStaleNamespaces } from "./throwaway-netns.js";
 
 // ─── one preset ──────────────────────────────────────────────────────────────
