@@ -19,7 +19,8 @@ import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type AgentMemory, type AgentOptions, type DaemonFigures, fileDatastoreRuns, kubernetesRuns } from "./agent.js";
+import { type AgentOptions, type DaemonFigures, fileDatastoreRuns, kubernetesRuns } from "./agent.js";
+import type { AgentMemory } from "./agent-process.js";
 import { CHANGE_KINDS, SyntheticCluster } from "./scale.js";
 import { isPresetName, PRESETS } from "./scale-spec.js";
 
