@@ -5,7 +5,7 @@
 import { spawnSync } from "node:child_process";
 import { type AgentFigures, type AgentOptions, fileDatastoreRuns, kubernetesRuns } from "./agent.js";
 import type { FloorResult } from "./kernel-protocol.js";
-import { runChild } from "./kernel-run.js";
+import { jobBase, runChild } from "./kernel-run.js";
 import type { PresetResult } from "./preset-result.js";
 import { progress } from "./progress.js";
 import type { RunOptions } from "./run-options.js";
@@ -39,16 +39,7 @@ export async function agentPhases(preset: PresetName, o: RunOptions): Promise<Pr
   }
   const nsFloor = createNetns();
   try {
-    const base = {
-      spec,
-      seed: o.seed,
-      backend: o.backend,
-      dataplane: o.dataplane,
-      proxyMode: o.proxyMode,
-      warmup: 0,
-      kinds: [],
-    };
-    const job = { ...base, heapGrowthPercent: o.heapGrowthPercent, mode: "floor" as const, samples: 0, ipv6: true };
+    const job = { ...jobBase(spec, o), warmup: 0, kinds: [], mode: "floor" as const, samples: 0, ipv6: true };
     const floor = (await runChild(nsFloor, job)) as FloorResult;
     const backend = o.dataplane === "nftables" ? "nftables" : o.backend;
     return { figures, floorMs: floor.totalMs, backend, tableChangeMs: floor.tableChangeMs };

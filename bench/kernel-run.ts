@@ -27,21 +27,24 @@ export async function runChild(ns: string, job: ChildJob, timeoutMs = 30 * 60_00
   return r.result as ChildResult;
 }
 
-export async function kernelRun(
-  spec: ScaleSpec,
-  o: RunOptions,
-  withIncremental: boolean,
-): Promise<{ cold: KernelCold; incremental: OursResult["incremental"] }> {
-  const base = {
+/** What every child job of a run holds: the cluster and how it is programmed. */
+export function jobBase(spec: ScaleSpec, o: RunOptions) {
+  return {
     spec,
     seed: o.seed,
     backend: o.backend,
     dataplane: o.dataplane,
     proxyMode: o.proxyMode,
     heapGrowthPercent: o.heapGrowthPercent,
-    warmup: o.warmup,
-    kinds: o.kinds,
   };
+}
+
+export async function kernelRun(
+  spec: ScaleSpec,
+  o: RunOptions,
+  withIncremental: boolean,
+): Promise<{ cold: KernelCold; incremental: OursResult["incremental"] }> {
+  const base = { ...jobBase(spec, o), warmup: o.warmup, kinds: o.kinds };
   const nsOurs = createNetns();
   let ours: OursResult;
   try {

@@ -41,6 +41,16 @@ const positiveInt = (name: string) => (v: string) => {
   return n;
 };
 
+/** A comma-separated list of known names (commander's argParser); an unknown one is an error naming it. */
+const listOf =
+  <T extends string>(what: string, known: (s: string) => s is T) =>
+  (v: string): T[] =>
+    v.split(",").map((p) => {
+      const name = p.trim();
+      if (!known(name)) throw new InvalidArgumentError(`unknown ${what} ${JSON.stringify(name)}`);
+      return name;
+    });
+
 export function parseArgs(argv: string[]): RunOptions {
   const program = new Command()
     .name("bench")
@@ -48,13 +58,7 @@ export function parseArgs(argv: string[]): RunOptions {
     .addOption(
       new Option("--preset <names>", "presets to run, comma-separated: small, large, xl")
         .default(["small"], "small")
-        .argParser((v) =>
-          v.split(",").map((p) => {
-            const name = p.trim();
-            if (!isPresetName(name)) throw new InvalidArgumentError(`unknown preset ${JSON.stringify(name)}`);
-            return name;
-          }),
-        ),
+        .argParser(listOf("preset", isPresetName)),
     )
     .option("--seed <n>", "PRNG seed of the synthetic cluster", positiveInt("--seed"), 1)
     .option("--samples <n>", "incremental samples per kind of change", positiveInt("--samples"), 50)
@@ -86,24 +90,12 @@ export function parseArgs(argv: string[]): RunOptions {
     .addOption(
       new Option("--only <phases>", `phases to run, comma-separated: ${PHASES.join(", ")}`)
         .default([...PHASES], PHASES.join(","))
-        .argParser((v) =>
-          v.split(",").map((p) => {
-            const name = p.trim() as Phase;
-            if (!PHASES.includes(name)) throw new InvalidArgumentError(`unknown phase ${JSON.stringify(name)}`);
-            return name;
-          }),
-        ),
+        .argParser(listOf("phase", (s): s is Phase => PHASES.includes(s as Phase))),
     )
     .addOption(
       new Option("--kinds <kinds>", `kinds of change to sample, comma-separated: ${CHANGE_KINDS.join(", ")}`)
         .default([...CHANGE_KINDS], "all")
-        .argParser((v) =>
-          v.split(",").map((p) => {
-            const name = p.trim() as ChangeKind;
-            if (!CHANGE_KINDS.includes(name)) throw new InvalidArgumentError(`unknown kind ${JSON.stringify(name)}`);
-            return name;
-          }),
-        ),
+        .argParser(listOf("kind", (s): s is ChangeKind => CHANGE_KINDS.includes(s as ChangeKind))),
     )
     .option(
       "--agent-samples <n>",
