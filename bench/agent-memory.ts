@@ -19,8 +19,10 @@ import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type AgentMemory, type AgentOptions, type DaemonFigures, fileDatastoreRuns, kubernetesRuns } from "./agent.js";
-import { CHANGE_KINDS, isPresetName, PRESETS, SyntheticCluster } from "./scale.js";
+import { type AgentOptions, type DaemonFigures, fileDatastoreRuns, kubernetesRuns } from "./agent.js";
+import type { AgentMemory } from "./agent-process.js";
+import { CHANGE_KINDS, SyntheticCluster } from "./scale.js";
+import { isPresetName, PRESETS } from "./scale-spec.js";
 
 const argv = process.argv.slice(2);
 const arg = (name: string, dflt: string) => {

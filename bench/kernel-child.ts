@@ -25,7 +25,6 @@ import { createLogger } from "../src/log.js";
 import { ruleRendererFor } from "../src/rule-renderers.js";
 import { Metrics } from "../status/metrics.js";
 import { startAllocSampling } from "./alloc-sampling.js";
-import { startSampleTrace, usage } from "./sample-trace.js";
 import type {
   ChildJob,
   ColdKernel,
@@ -37,7 +36,9 @@ import type {
 } from "./kernel-protocol.js";
 import { dist } from "./measure.js";
 import { nodeLinksScript } from "./node-links.js";
-import { type ChangeKind, LOCAL_NODE, SyntheticCluster } from "./scale.js";
+import { startSampleTrace, usage } from "./sample-trace.js";
+import { type ChangeKind, SyntheticCluster } from "./scale.js";
+import { LOCAL_NODE } from "./scale-spec.js";
 
 const log = (msg: string) => process.stderr.write(`  [kernel-child ${process.pid}] ${msg}\n`);
 

@@ -5,7 +5,8 @@
 import type { ProxyMode } from "../calc-graph/services/model.js";
 import type { IptablesMode } from "../iptables/backend.js";
 import type { Dist } from "./measure.js";
-import type { ChangeKind, ScaleSpec } from "./scale.js";
+import type { ChangeKind } from "./scale.js";
+import type { ScaleSpec } from "./scale-spec.js";
 
 export interface ChildJob {
   /** `ours`: graph + the real dataplane; `floor`: bare restores of the rendered state. */

@@ -18,7 +18,8 @@ import type { KubeObject } from "../model/k8s.js";
 import { kubeconfigFor } from "../test/helpers/kubeconfig.js";
 import { RemoteApiServer } from "../test/helpers/remote-apiserver.js";
 import { setUpLinks } from "./agent.js";
-import { generateCluster, isPresetName, LOCAL_NODE } from "./scale.js";
+import { generateCluster } from "./scale.js";
+import { isPresetName, LOCAL_NODE } from "./scale-spec.js";
 
 const arg = (name: string, dflt: string) => {
   const i = process.argv.indexOf(name);

@@ -17,7 +17,8 @@ import { NetlinkNftBackend } from "../nftables/netlink/backend.js";
 import { RelayTransport } from "../nftables/netlink/relay.js";
 import { NFT_RULES } from "../nftables/render.js";
 import { renderNftTable } from "../nftables/table-text.js";
-import { generateCluster, isPresetName, LOCAL_NODE } from "./scale.js";
+import { generateCluster } from "./scale.js";
+import { isPresetName, LOCAL_NODE } from "./scale-spec.js";
 
 const { values: o } = parseArgs({ options: { preset: { type: "string", default: "large" } } });
 if (!isPresetName(o.preset)) throw new Error(`unknown preset ${o.preset}`);

@@ -18,7 +18,8 @@ import type { ResourceUpdate } from "../model/resource.js";
 import { ExecNftBackend } from "../nftables/backend.js";
 import { NFT_RULES } from "../nftables/render.js";
 import { NftTableSyncer } from "../nftables/table-syncer.js";
-import { generateCluster, isPresetName, LOCAL_NODE } from "./scale.js";
+import { generateCluster } from "./scale.js";
+import { isPresetName, LOCAL_NODE } from "./scale-spec.js";
 
 const { values: o } = parseArgs({
   options: { preset: { type: "string", default: "medium" }, samples: { type: "string", default: "10" } },

@@ -22,7 +22,8 @@ import { RelayTransport } from "../nftables/netlink/relay.js";
 import { NFT_RULES } from "../nftables/render.js";
 import { NftTableSyncer } from "../nftables/table-syncer.js";
 import { renderNftTable } from "../nftables/table-text.js";
-import { generateCluster, isPresetName, LOCAL_NODE } from "./scale.js";
+import { generateCluster } from "./scale.js";
+import { isPresetName, LOCAL_NODE } from "./scale-spec.js";
 
 const { values: o } = parseArgs({
   options: {

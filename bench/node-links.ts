@@ -2,7 +2,7 @@
 // one veth per local pod, as an `ip -batch` script. The kernel child and the
 // agent bench build the same node from it.
 
-import { nodeInternalIp } from "./scale.js";
+import { nodeInternalIp } from "./scale-addresses.js";
 
 export function nodeLinksScript(ifaces: readonly string[]): string {
   const lines = [

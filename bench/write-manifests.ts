@@ -4,7 +4,8 @@
 // `felix --once` or `felix-dump` by hand on the bench's cluster).
 
 import { ManifestDir } from "./manifest-dir.js";
-import { isPresetName, PRESETS, SyntheticCluster } from "./scale.js";
+import { SyntheticCluster } from "./scale.js";
+import { isPresetName, PRESETS } from "./scale-spec.js";
 
 const [preset, dir, seed] = process.argv.slice(2);
 if (!preset || !dir || !isPresetName(preset)) {

@@ -1,10 +1,12 @@
 // Stale-run bookkeeping of the kernel test topology: which process owns a prefix
-// (/run/felix-ts-e2e/<prefix> holds "<pid> <start time>"), teardown on exit, and
-// removing what a killed run left behind.
+// (/run/felix-ts-e2e/<prefix> holds "<pid> <start time>"), teardown on exit,
+// deleting namespaces with the processes left in them, and removing what a killed
+// run left behind.
 
 import { execFileSync } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { run } from "./shell.js";
 
 const OWNER_DIR = "/run/felix-ts-e2e";
 
@@ -32,6 +34,19 @@ export function listNetnsSync(): string[] {
   } catch {
     return [];
   }
+}
+
+/** Kills the processes left in the namespaces, then deletes them (at once); failures are ignored. */
+export async function removeNetns(names: readonly string[]): Promise<void> {
+  for (const ns of names) {
+    const pids = await run("ip", ["netns", "pids", ns], { allowFail: true });
+    for (const p of pids.stdout.split(/\s+/).filter(Boolean)) {
+      try {
+        process.kill(Number(p), "SIGKILL");
+      } catch {}
+    }
+  }
+  await Promise.all(names.map((ns) => run("ip", ["netns", "del", ns], { allowFail: true })));
 }
 
 /** Best-effort synchronous teardown, for process exit and signals. */

@@ -43,10 +43,10 @@
 // pythonPath(), iptablesCmd(), renderTruthTable().
 
 import { randomBytes } from "node:crypto";
-import { claim, cleanupStale, listNetnsSync, ownerAlive, release, removeNetnsSync } from "./owners.js";
+import { claim, cleanupStale, listNetnsSync, ownerAlive, release, removeNetns, removeNetnsSync } from "./owners.js";
 import { endpointKey, probeMatrix } from "./probe-matrix.js";
 import { type Background, background, Prober } from "./prober.js";
-import { hostSide, ipBatch, ipn, run, sysctls } from "./shell.js";
+import { hostSide, ipn, run, sysctls } from "./shell.js";
 import {
   DEFAULT_SERVERS,
   type Endpoint,
@@ -60,10 +60,11 @@ import {
   type Protocol,
   type ServerSpec,
   type TopoExternal,
+  type TopologyOptions,
   type TopoNode,
   type TopoPod,
 } from "./types.js";
-import { wireNode, wirePod } from "./wiring.js";
+import { wireExternal, wireNode, wirePod, wireSecondBridge, wireSwitch } from "./wiring.js";
 
 export { renderTruthTable } from "./probe-matrix.js";
 export type { Background } from "./prober.js";
@@ -74,21 +75,6 @@ function cidrPrefixLength(cidr: string): number {
   const m = /\/(\d+)$/.exec(cidr);
   if (!m) throw new Error(`not a CIDR: ${cidr}`);
   return Number(m[1]);
-}
-
-export interface TopologyOptions {
-  /** Name stem; the prefix is stem + 4 random hex digits. Default "fx". */
-  readonly stem?: string;
-  /** Underlay subnet; default "172.31.250.0/24". */
-  readonly underlayCIDR?: string;
-  /** Gateway address on the bridge in the switch netns; default "172.31.250.254". */
-  readonly gateway?: string;
-  /** IPv6 underlay subnet (used by nodes given underlayIpv6); default "fd00:fe11::/64". */
-  readonly underlayCIDRv6?: string;
-  /** IPv6 gateway on the bridge; default "fd00:fe11::fe". */
-  readonly gatewayV6?: string;
-  /** The second underlay subnet (nodes with secondSubnet); default "172.31.251.0/24", gateway .254. */
-  readonly secondUnderlayCIDR?: string;
 }
 
 export class Topology {
@@ -132,11 +118,7 @@ export class Topology {
       const [net, lenText] = this.secondCIDR.split("/");
       const gateway = net.replace(/\.\d+$/, ".254");
       const len = Number(lenText);
-      await ipBatch(this.switchNs, [
-        "link add br1 type bridge forward_delay 0 stp_state 0 mcast_snooping 0",
-        `addr add ${gateway}/${len} dev br1`,
-        "link set br1 up",
-      ]);
+      await wireSecondBridge(this.switchNs, gateway, len);
       await this.routing();
       return { gateway, len };
     })();
@@ -154,14 +136,7 @@ export class Topology {
     const port = `ext${this.externals++}`;
     await this.addNetns(netns);
     await this.routing();
-    await ipn(netns, "link", "add", "eth0", "type", "veth", "peer", "name", port, "netns", this.switchNs);
-    await ipBatch(this.switchNs, [`addr add ${gw}/24 dev ${port}`, `link set ${port} up`]);
-    await ipBatch(netns, [
-      "link set lo up",
-      `addr add ${ip}/24 dev eth0`,
-      "link set eth0 up",
-      `route add default via ${gw}`,
-    ]);
+    await wireExternal(netns, this.switchNs, port, ip, gw);
     const ext: TopoExternal = { kind: "external", name, netns, ip };
     const servers = o.servers ?? { tcp: [80], udp: [80] };
     const p = new Prober(netns, `ext/${name}`, servers, o.tellPeer === false ? [] : ["--tell-peer"]);
@@ -182,13 +157,7 @@ export class Topology {
     const t = new Topology(prefix, o);
     claim(prefix, t);
     await t.addNetns(t.switchNs);
-    await ipBatch(t.switchNs, [
-      "link set lo up",
-      "link add br0 type bridge forward_delay 0 stp_state 0 mcast_snooping 0",
-      `addr add ${t.gateway}/${t.underlayPrefixLength} dev br0`,
-      `addr add ${t.gatewayV6}/${t.underlayPrefixLengthV6} dev br0 nodad`,
-      "link set br0 up",
-    ]);
+    await wireSwitch(t);
     return t;
   }
 
@@ -385,16 +354,7 @@ export class Topology {
     this.procs.clear();
     this.probers.clear();
     // Pods first, then nodes, then the switch: each deletion takes its veths along.
-    const order = [...this.namespaces].reverse();
-    for (const ns of order) {
-      const pids = await run("ip", ["netns", "pids", ns], { allowFail: true });
-      for (const p of pids.stdout.split(/\s+/).filter(Boolean)) {
-        try {
-          process.kill(Number(p), "SIGKILL");
-        } catch {}
-      }
-    }
-    await Promise.all(order.map((ns) => run("ip", ["netns", "del", ns], { allowFail: true })));
+    await removeNetns([...this.namespaces].reverse());
     this.namespaces.length = 0;
     release(this.prefix, this, true);
   }

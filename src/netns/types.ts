@@ -1,4 +1,4 @@
-// The kernel test topology's data types: endpoints, servers, probes (see topology.ts).
+// The kernel test topology's data types: its options, endpoints, servers, probes (see topology.ts).
 
 /** sctp: an INIT answered by an INIT ACK on raw sockets (pod-server.py), IPv4. */
 export type Protocol = "tcp" | "udp" | "sctp";
@@ -15,6 +15,21 @@ export interface ServerSpec {
 }
 
 export const DEFAULT_SERVERS: ServerSpec = { tcp: [80, 81], udp: [80, 81] };
+
+export interface TopologyOptions {
+  /** Name stem; the prefix is stem + 4 random hex digits. Default "fx". */
+  readonly stem?: string;
+  /** Underlay subnet; default "172.31.250.0/24". */
+  readonly underlayCIDR?: string;
+  /** Gateway address on the bridge in the switch netns; default "172.31.250.254". */
+  readonly gateway?: string;
+  /** IPv6 underlay subnet (used by nodes given underlayIpv6); default "fd00:fe11::/64". */
+  readonly underlayCIDRv6?: string;
+  /** IPv6 gateway on the bridge; default "fd00:fe11::fe". */
+  readonly gatewayV6?: string;
+  /** The second underlay subnet (nodes with secondSubnet); default "172.31.251.0/24", gateway .254. */
+  readonly secondUnderlayCIDR?: string;
+}
 
 export interface NodeOptions {
   /** Underlay address without prefix length, e.g. "172.31.250.1". */

@@ -1,8 +1,53 @@
-// The links of the kernel test topology, wired as a node's underlay and Calico's CNI
-// wire them (the layout is described at the top of topology.ts).
+// The links of the kernel test topology: the switch's bridges, a node's underlay, a
+// pod's veth pair as Calico's CNI wires it, an external host's link (the layout is
+// described at the top of topology.ts).
 
 import { ipBatch, ipn, sysctls } from "./shell.js";
 import type { TopoNode, TopoPod } from "./types.js";
+
+/** The switch netns: bridge br0 holding the underlay gateways (IPv4 and IPv6). */
+export async function wireSwitch(s: {
+  readonly switchNs: string;
+  readonly gateway: string;
+  readonly underlayPrefixLength: number;
+  readonly gatewayV6: string;
+  readonly underlayPrefixLengthV6: number;
+}): Promise<void> {
+  await ipBatch(s.switchNs, [
+    "link set lo up",
+    "link add br0 type bridge forward_delay 0 stp_state 0 mcast_snooping 0",
+    `addr add ${s.gateway}/${s.underlayPrefixLength} dev br0`,
+    `addr add ${s.gatewayV6}/${s.underlayPrefixLengthV6} dev br0 nodad`,
+    "link set br0 up",
+  ]);
+}
+
+/** Bridge br1 in the switch netns, with the second underlay subnet's gateway. */
+export async function wireSecondBridge(switchNs: string, gateway: string, len: number): Promise<void> {
+  await ipBatch(switchNs, [
+    "link add br1 type bridge forward_delay 0 stp_state 0 mcast_snooping 0",
+    `addr add ${gateway}/${len} dev br1`,
+    "link set br1 up",
+  ]);
+}
+
+/** An external host's eth0: a veth to switch port `port`, which holds its /24's gateway `gw`. */
+export async function wireExternal(
+  netns: string,
+  switchNs: string,
+  port: string,
+  ip: string,
+  gw: string,
+): Promise<void> {
+  await ipn(netns, "link", "add", "eth0", "type", "veth", "peer", "name", port, "netns", switchNs);
+  await ipBatch(switchNs, [`addr add ${gw}/24 dev ${port}`, `link set ${port} up`]);
+  await ipBatch(netns, [
+    "link set lo up",
+    `addr add ${ip}/24 dev eth0`,
+    "link set eth0 up",
+    `route add default via ${gw}`,
+  ]);
+}
 
 /** A node's eth0: a veth to `bridge` in the switch netns, its underlay addresses and default routes. */
 export async function wireNode(
