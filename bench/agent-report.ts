@@ -54,7 +54,9 @@ export function renderAgentTable(
   const last = LAST[preset] ?? {};
   const rows: string[][] = [];
   const ratio = (ms: number | undefined) => (floorMs && ms ? ` (${(ms / floorMs).toFixed(2)}× floor)` : "");
-  rows.push(["kernel-write floor: ipset restore + iptables-restore of the same state", s(floorMs), "", "", ""]);
+  const floorWhat =
+    backend === "nftables" ? "nft -f of the same ruleset" : "ipset restore + iptables-restore of the same state";
+  rows.push([`kernel-write floor: ${floorWhat}`, s(floorMs), "", "", ""]);
   if (a.once) {
     rows.push([
       `file: felix --once, cold (spawn → exit)${(a.once.runs ?? 1) > 1 ? `, median of ${a.once.runs} (best)` : ""}`,
@@ -64,7 +66,8 @@ export function renderAgentTable(
       prev.once ?? "",
     ]);
     rows.push([
-      "file: felix --once, peak RSS",
+      // ru_maxrss of the children: felix, or a process it ran (nftables: the cold start's `nft -f`).
+      `file: felix --once, peak RSS${backend === "nftables" ? " (largest of felix and its nft -f)" : ""}`,
       mb(a.once.peakRssMB),
       "≤ 400 MB",
       last["file:onceRss"] ?? "",
