@@ -50,6 +50,8 @@ export class NetworkIndex {
   private dirtyAll = true;
   private dirtyNodes = new Set<string>();
   private dirtyRoutes = new Set<string>();
+  /** Blocks that changed hands since takeDirty: the nodes with workloads inside get their routes again. */
+  private changedBlocks = new Set<string>();
 
   constructor(
     private readonly nodeName: string,
@@ -116,11 +118,8 @@ export class NetworkIndex {
     for (const n of affected) this.dirtyNodes.add(n);
     if (affected.has(this.nodeName)) this.dirtyAll = true;
     // A block changed hands: the borrowed-address routes inside it may change.
-    if (before.join() !== after.join()) {
-      for (const b of new Set([...before, ...after])) {
-        for (const n of this.workloads.nodesWithin(Prefix.parse(b))) this.dirtyRoutes.add(n);
-      }
-    }
+    // Resolved at takeDirty in one pass over the addresses: at start-up every Node changes hands.
+    if (before.join() !== after.join()) for (const b of [...before, ...after]) this.changedBlocks.add(b);
   }
 
   private poolPrefixes(): PoolPrefix[] {
@@ -171,6 +170,11 @@ export class NetworkIndex {
         if (next.get(n) !== this.vtepRefused.get(n)) this.dirtyNodes.add(n);
       }
       this.vtepRefused = next;
+    }
+    if (this.changedBlocks.size > 0) {
+      const blocks = [...this.changedBlocks].map((b) => Prefix.parse(b));
+      for (const n of this.workloads.nodesWithin(blocks)) this.dirtyRoutes.add(n);
+      this.changedBlocks = new Set();
     }
     this.heldCache.clear(); // a batch's cache: kept longer, it would hold every node
     const d = { all: this.dirtyAll, nodes: this.dirtyNodes, routes: this.dirtyRoutes };

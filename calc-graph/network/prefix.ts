@@ -30,7 +30,8 @@ export class Prefix {
         : "";
   }
 
-  private readonly lead: string;
+  /** IPv4: the whole leading octets every address inside starts with (`10.65.1.`); "" otherwise. */
+  readonly lead: string;
 
   /** `cidr` in canonical form (`10.65.1.0/24`, a bare address as /32 or /128). */
   static parse(cidr: string): Prefix {

@@ -75,11 +75,18 @@ export class WorkloadAddresses {
     return out;
   }
 
-  /** The nodes with a workload inside `prefix` (a block whose holder changed). */
-  nodesWithin(prefix: Prefix): Set<string> {
+  /** The nodes with a workload inside any of `prefixes` (blocks whose holder changed), in one pass. */
+  nodesWithin(prefixes: readonly Prefix[]): Set<string> {
+    // IPv4 blocks by their whole leading octets: an address is tested only against the blocks it can be in.
+    const byLead = new Map<string, Prefix[]>();
+    const others: Prefix[] = [];
+    for (const p of prefixes) {
+      if (p.lead === "") others.push(p);
+      else byLead.set(p.lead, [...(byLead.get(p.lead) ?? []), p]);
+    }
     const out = new Set<string>();
     for (const [net, keys] of this.keysAt.entries()) {
-      if (!prefix.contains(net)) continue;
+      if (!within(net, byLead, others)) continue;
       for (const k of keys) {
         const ep = this.byKey.get(k);
         if (ep) out.add(ep.node);
@@ -105,4 +112,13 @@ export class WorkloadAddresses {
     }
     return [...out].sort();
   }
+}
+
+function within(net: string, byLead: ReadonlyMap<string, readonly Prefix[]>, others: readonly Prefix[]): boolean {
+  if (others.some((p) => p.contains(net))) return true;
+  if (net.includes(":")) return false;
+  for (let at = net.indexOf("."), n = 0; at >= 0 && n < 3; at = net.indexOf(".", at + 1), n++) {
+    if (byLead.get(net.slice(0, at + 1))?.some((p) => p.contains(net))) return true;
+  }
+  return false;
 }
