@@ -24,7 +24,6 @@ export async function agentPhases(preset: PresetName, o: RunOptions): Promise<Pr
     dataplane: o.dataplane,
     proxyMode: o.proxyMode,
     samples: o.agentSamples,
-    gapMs: o.agentGapMs,
     onceRuns: o.onceRuns,
     kinds: o.kinds,
     churn: o.churn,

@@ -35,11 +35,6 @@ import { LOCAL_NODE } from "./scale-spec.js";
 /** What the runs are given: how felix runs (agent-process.ts), then what to sample. */
 export interface AgentOptions extends FelixRunOptions {
   readonly samples: number;
-  /**
-   * Idle time before each sampled change: "one change" is a change into an idle agent, which has
-   * collected its garbage meanwhile (src/idle-gc.ts); back to back (0), each pays for the ones before.
-   */
-  readonly gapMs?: number;
   readonly kinds: readonly ChangeKind[];
   /** Cold `--once` runs, each in a fresh namespace (the machine is shared: the median and the best are reported). */
   readonly onceRuns: number;
@@ -108,7 +103,6 @@ async function sampleChanges(
     const apply: number[] = [];
     for (let i = 0; i < o.samples + 1; i++) {
       const change = cluster.change(kind);
-      if (o.gapMs) await new Promise((r) => setTimeout(r, o.gapMs));
       const t0 = await write(change.forward);
       const t1 = await agent.programmed(t0);
       if (i > 0) {

@@ -31,7 +31,6 @@ export interface RunOptions {
   breakdown: boolean;
   heapGrowthPercent: number;
   agentSamples: number;
-  agentGapMs: number;
   onceRuns: number;
   churn: number;
 }
@@ -103,12 +102,6 @@ export function parseArgs(argv: string[]): RunOptions {
       "per kind of change, samples through the real felix daemon",
       positiveInt("--agent-samples"),
       20,
-    )
-    .option(
-      "--agent-gap-ms <ms>",
-      "idle time before each sampled change (a change into an idle agent; 0: back to back)",
-      positiveInt("--agent-gap-ms"),
-      500,
     )
     .option("--once-runs <n>", "cold felix --once runs (median and best reported)", positiveInt("--once-runs"), 1)
     .option(
