@@ -93,11 +93,6 @@ export interface AgentConfig {
   readonly heapGrowthPercent?: number;
   /** FELIX_MAXIPSETSIZE: the maxelem of our IP sets (the graph keeps every set within it). */
   readonly maxIpSetSize?: number;
-  /**
-   * FELIX_IDLEGCMS (felix-ts's own): how long the daemon is idle after an apply
-   * before it collects garbage (src/idle-gc.ts); 0 leaves it all to V8. Default 250.
-   */
-  readonly idleGcMs?: number;
 }
 
 function bool(name: string, v: string | undefined, dflt: boolean): boolean {
@@ -112,15 +107,6 @@ function seconds(name: string, v: string | undefined, dflt: number): number {
   const n = Number(v);
   if (!Number.isFinite(n) || n < 0)
     throw new ConfigError(`${name} must be a number of seconds, not ${JSON.stringify(v)}`);
-  return n;
-}
-
-function milliseconds(name: string, v: string | undefined, dflt: number): number {
-  if (v === undefined || v === "") return dflt;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0 || n > 3_600_000) {
-    throw new ConfigError(`${name} must be a whole number of milliseconds, not ${JSON.stringify(v)}`);
-  }
   return n;
 }
 
@@ -142,6 +128,5 @@ export function agentConfigFromEnv(env: NodeJS.ProcessEnv): AgentConfig {
     mtuFilePath: env.FELIX_MTUFILEPATH || "/var/lib/calico/mtu",
     heapGrowthPercent: percent("FELIX_HEAPGROWTHPERCENT", env.FELIX_HEAPGROWTHPERCENT, DEFAULT_HEAP_GROWTH_PERCENT),
     maxIpSetSize: maxIpSetSize(env),
-    idleGcMs: milliseconds("FELIX_IDLEGCMS", env.FELIX_IDLEGCMS, 250),
   };
 }

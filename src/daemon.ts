@@ -34,8 +34,6 @@ export interface DaemonOptions {
   readonly hostAddresses?: Observable<readonly string[]>;
   /** This host's interfaces and their addresses (host endpoints placed by expectedIPs). */
   readonly hostInterfaces?: Observable<ReadonlyMap<string, readonly string[]>>;
-  /** Told when work arrives and when the loop goes idle (garbage collection between changes). */
-  readonly idle?: { busy(): void; idle(): void };
 }
 
 const MAX_BACKOFF_MS = 30_000;
@@ -140,7 +138,6 @@ export class Daemon {
   }
 
   private onBatch(batch: ResourceUpdate[]): void {
-    this.o.idle?.busy();
     if (isPartial(batch)) {
       this.graph.ingest(batch);
       this.o.observer?.part?.(batch);
@@ -187,10 +184,8 @@ export class Daemon {
     if (this.stopped || !this.inSync) return;
     this.dirty = true;
     if (this.applying) return;
-    this.o.idle?.busy();
     this.applying = this.loop().finally(() => {
       this.applying = undefined;
-      if (!this.stopped) this.o.idle?.idle();
     });
   }
 

@@ -21,7 +21,6 @@ import type { AgentConfig } from "../config.js";
 import { Daemon } from "../daemon.js";
 import type { KubeAccess } from "../datastore/kube-config.js";
 import type { HostAddressFeed } from "../host-addresses.js";
-import { IdleCollector } from "../idle-gc.js";
 import type { kernelDataplane } from "../kernel.js";
 import { KUBE_IPVS_DEVICE } from "../kernel-features.js";
 import { readNflog } from "../nflog-reader.js";
@@ -152,10 +151,6 @@ export async function runDaemon(c: DaemonContext): Promise<void> {
       c.requestRestart();
     }
   };
-  const idle = new IdleCollector({
-    idleMs: cfg.idleGcMs ?? 0,
-    onCollected: (ms, freed) => log.debug({ ms: +ms.toFixed(1), freedMB: +(freed / 2 ** 20).toFixed(1) }, "idle gc"),
-  });
   daemon = new Daemon({
     graph: graphCfg,
     updates,
@@ -178,7 +173,6 @@ export async function runDaemon(c: DaemonContext): Promise<void> {
       },
     },
     refreshIntervalSecs: cfg.iptablesRefreshInterval,
-    idle,
     linkEvents,
     ...(hostAddresses ? { hostAddresses: hostAddresses.feed.addresses } : {}),
     hostInterfaces: hostInterfaces.addresses,
@@ -194,7 +188,6 @@ export async function runDaemon(c: DaemonContext): Promise<void> {
     const stop = (signal: string) => {
       log.info({ signal }, "stopping; the programmed dataplane stays in place");
       void running.stop().then(async () => {
-        idle.stop();
         links.stop();
         denied?.stop();
         hostAddresses?.feed.stop();

@@ -29,7 +29,7 @@ async function until(cond: () => boolean, what: string): Promise<void> {
   }
 }
 
-function rig(refreshIntervalSecs = 0, idle?: { busy(): void; idle(): void }) {
+function rig(refreshIntervalSecs = 0) {
   const sets = new FakeIpsetBackend();
   const v4 = new FakeIptablesBackend(4, "legacy", sets);
   const dataplane = new Dataplane({ ipsets: new IpsetSyncer(sets), ipv4: new TableSyncer(v4) });
@@ -71,7 +71,6 @@ function rig(refreshIntervalSecs = 0, idle?: { busy(): void; idle(): void }) {
     },
     refreshIntervalSecs,
     linkEvents: links,
-    ...(idle ? { idle } : {}),
   });
   const chains = () => [...(v4.tables.get("filter")?.keys() ?? [])].filter((c) => c.startsWith("cali-"));
   return { sets, v4, daemon, updates, links, seen, lines, chains };
@@ -85,20 +84,6 @@ const fromWeb = policy("prod", "from-web", {
 });
 
 describe("Daemon", () => {
-  test("tells the idle collector when work arrives and when the loop goes idle after an apply", async () => {
-    const calls: string[] = [];
-    const { daemon, updates, seen } = rig(0, { busy: () => calls.push("busy"), idle: () => calls.push("idle") });
-    daemon.start();
-    updates.next(base);
-    await until(() => seen.applied.length === 1 && calls.at(-1) === "idle", "the first apply, then idle");
-    assert.equal(calls[0], "busy", calls.join());
-    calls.length = 0;
-    updates.next([deny]);
-    await until(() => calls.at(-1) === "idle", "idle after the second apply");
-    assert.ok(calls.indexOf("busy") < calls.indexOf("idle"), calls.join());
-    await daemon.stop();
-  });
-
   test("programs only after the first batch, then follows the latest state", async () => {
     const { daemon, updates, seen, v4, chains, lines } = rig();
     daemon.start();
