@@ -1,12 +1,16 @@
 // The desired state of one family split into our tables (names.ts says why):
 // raw, mangle and filter go to `calico`, the nat chains to the nat tables by
 // their shard (nat-split.ts). A jump cannot leave its table, and neither can a
-// lookup, so each set or map goes where rules name it (`@name`): into each nat
-// table whose rules do, into `calico` when a raw/mangle/filter rule does or
-// no rule does (so an unused set is still somewhere felix-dump shows it). A
-// set several tables use is in each, written in the same transaction. Which
-// rules name which sets is counted change by change (O(change)), per table,
-// from its part of the desired chains.
+// lookup, so a set or map must be where rules name it (`@name`). Every IP set
+// is in `calico`, as in Felix's one table (the part's record is the desired
+// record itself, so a change copies no record of ~1,500 sets; at `large` one
+// set, the service pod CIDRs, is used by nat rules alone), and also in each
+// nat table whose rules name it. A map (or affinity set) goes into each nat
+// table whose rules name it, into `calico` when a raw/mangle/filter rule does
+// or none does: its elements name chains of the table it is in. What is in
+// several tables is written to each in the same transaction. Which rules name
+// which sets is counted change by change (O(change)), per table, from its
+// part of the desired chains.
 
 import { changedKeys, copyDict, dict, noteChangedKeys } from "../model/dict.js";
 import {
@@ -179,10 +183,13 @@ export class DesiredSplit {
     this.index(this.objectKeyOf, last?.want.objects, want.objects, objectKeys, (_k, o) => o.name);
     const parts = NFT_TABLES.map((table, i): NftPart => {
       const prev = last?.parts[i].desired;
+      // `calico` holds every set (the record itself: nothing copied for a change); a nat table its own.
       const sets =
-        prev && setKeys
-          ? this.repick(table, prev.sets, want.sets, setKeys, (k) => nftSetName(k))
-          : this.pick(table, want.sets, (k) => nftSetName(k));
+        table === NFT_TABLE
+          ? want.sets
+          : prev && setKeys
+            ? this.repick(table, prev.sets, want.sets, setKeys, (k) => nftSetName(k))
+            : this.pick(table, want.sets, (k) => nftSetName(k));
       const objects =
         want.objects &&
         (prev?.objects && objectKeys

@@ -38,17 +38,19 @@ async function coldView(d: ReturnType<typeof smallDesired>) {
   return viewOf(fresh);
 }
 
-test("cold start: one transaction, the full table text, and only our family's sets", async () => {
+test("cold start: one transaction, the full table text, and only our family's sets (every one in calico)", async () => {
   const { nft, d } = await started();
   assert.equal(nft.transactions.length, 1);
   assert.equal(nft.transactions[0], renderNftTable("ip", d.tables, d.sets));
   const v = (await ourView(nft))!;
   assert.deepEqual([...v.sets.keys()].sort(), ["cali40n.web", "cali40s.frontend", "cali40s.pools"]);
-  // Each set only in the table whose rules use it: the policy sets in `calico`, the NAT pools in `calico-nat`.
+  // Every set in `calico`; the NAT pools also in `calico-nat`, whose rules use them; the IPv6 ones in neither.
   assert.deepEqual([...parseNftJson((await nft.list("calico"))!).sets.keys()].sort(), [
     "cali40n.web",
     "cali40s.frontend",
+    "cali40s.pools",
   ]);
+  assert.deepEqual([...parseNftJson((await nft.list("calico-nat"))!).sets.keys()], ["cali40s.pools"]);
   assert.deepEqual([...parseNftJson((await nft.list("calico-nat"))!).chains.keys()].sort(), [
     "nat-POSTROUTING",
     "nat-cali-nat-outgoing",
@@ -92,10 +94,10 @@ test("one element removed and another covering it: deletes come first", async ()
   const { nft, syncer, d } = await started();
   const next = { ...d.sets, "cali40s:pools": set("cali40s:pools", "hash:net", ["10.0.1.1", "10.0.9.0/24"]) };
   await syncer.apply(d.tables, next);
-  assert.equal(
-    nft.transactions.at(-1),
-    "delete element ip calico-nat cali40s.pools { 10.0.0.0/16 }\nadd element ip calico-nat cali40s.pools { 10.0.1.1, 10.0.9.0/24 }\n",
-  );
+  // In each table that holds the set, in one transaction.
+  const each = (t: string) =>
+    `delete element ip ${t} cali40s.pools { 10.0.0.0/16 }\nadd element ip ${t} cali40s.pools { 10.0.1.1, 10.0.9.0/24 }\n`;
+  assert.equal(nft.transactions.at(-1), `${each("calico")}\n${each("calico-nat")}`);
 });
 
 test("one chain changed: only that chain is flushed and refilled", async () => {
@@ -292,7 +294,7 @@ test("when every diff fails, the last retry replaces our table in one transactio
   assert.equal(JSON.stringify([...nft.tables.get("ip filter")!.chains]), foreign);
   // And the next change is a diff again.
   await syncer.apply(d.tables, d.sets);
-  assert.match(nft.transactions.at(-1)!, /^delete element ip calico-nat cali40s.pools/);
+  assert.match(nft.transactions.at(-1)!, /^delete element ip calico cali40s.pools[^]*delete element ip calico-nat cali40s.pools/);
 });
 
 test("a chain in our table whose name is not one token is never written back: the last retry replaces the table", async () => {
