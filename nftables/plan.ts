@@ -237,10 +237,8 @@ export function planNft(
       setsWritten++;
       added += elems.size;
     } else {
-      const dels: string[] = [];
-      for (const e of have.elements) if (!elems.has(e)) dels.push(kernelElement(e, name));
-      const adds: string[] = [];
-      for (const e of elems) if (!have.elements.has(e)) adds.push(e);
+      const dels = missingFrom(elems, have.elements).map((e) => kernelElement(e, name));
+      const adds = missingFrom(have.elements, elems);
       if (dels.length + adds.length === 0) continue;
       // Deletes first: an interval set refuses a new element overlapping one still there.
       addElements(name, have, dels, "delete");
@@ -312,6 +310,16 @@ export function planNft(
     elementsRemoved: removed,
     linesWritten: commands.length,
   };
+}
+
+/** The elements of `from` that `of` lacks (forEach: no iterator result per element of sets thousands long). */
+function missingFrom(of: ReadonlySet<string>, from: ReadonlySet<string>): string[] {
+  const out: string[] = [];
+  if (of === from) return out;
+  from.forEach((e) => {
+    if (!of.has(e)) out.push(e);
+  });
+  return out;
 }
 
 /** No table yet: the whole table in one transaction, the very text felix-dump prints. */

@@ -49,14 +49,16 @@ export interface Attr {
 
 export const attr = (type: number, payload: Buffer | readonly Attr[]): Attr => ({ type, payload });
 
+// Small payloads come from Node's shared pool (allocUnsafe, every byte written): a change encodes
+// thousands, and a Buffer.alloc each was an ArrayBuffer each for the collector.
 export function u32be(type: number, v: number): Attr {
-  const b = Buffer.alloc(4);
+  const b = Buffer.allocUnsafe(4);
   b.writeUInt32BE(v >>> 0);
   return attr(type, b);
 }
 
 export function u64be(type: number, v: bigint): Attr {
-  const b = Buffer.alloc(8);
+  const b = Buffer.allocUnsafe(8);
   b.writeBigUInt64BE(v);
   return attr(type, b);
 }

@@ -128,7 +128,7 @@ function fieldRange(f: FieldType, text: string, rangeOk: boolean): [Buffer, Buff
     return [Buffer.from([p]), Buffer.from([p])];
   }
   if (!/^\d{1,5}$/.test(text) || Number(text) > 65535) throw new NetlinkUnsupported(`port ${JSON.stringify(text)}`);
-  const b = Buffer.alloc(2);
+  const b = Buffer.allocUnsafe(2);
   b.writeUInt16BE(Number(text));
   return [b, b];
 }

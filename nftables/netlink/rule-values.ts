@@ -51,12 +51,12 @@ export const COMMENT_MAX = 128;
 export const IFNAMSIZ = 16;
 
 export const hostU32 = (n: number) => {
-  const b = Buffer.alloc(4);
+  const b = Buffer.allocUnsafe(4); // every byte written (codec.ts: small payloads from the pool)
   b.writeUInt32LE(n >>> 0); // registers hold marks and conntrack bits in host order (x86, arm64: little endian)
   return b;
 };
 export const be16 = (n: number) => {
-  const b = Buffer.alloc(2);
+  const b = Buffer.allocUnsafe(2);
   b.writeUInt16BE(n);
   return b;
 };
