@@ -250,7 +250,11 @@ describe("nftables syncer on the real nft", { ...skipIf(skip), timeout: 120_000 
     const res = await new NftTableSyncer(b).apply(d.tables, d.sets);
     assert.equal(b.scripts.length, 1, "one transaction: packets see the old layout or the new one");
     assert.equal(res.chainsDeleted, 2, "nat-POSTROUTING and nat-cali-nat-outgoing leave `calico`");
-    assert.equal(res.setsDeleted, 0, "the NAT pools set stays in `calico` (every set is there), and goes into `calico-nat`");
+    assert.equal(
+      res.setsDeleted,
+      0,
+      "the NAT pools set stays in `calico` (every set is there), and goes into `calico-nat`",
+    );
     assert.deepEqual(await kernelView(b), await desiredView("ip", d));
     assert.equal((await new NftTableSyncer(b).apply(d.tables, d.sets)).linesWritten, 0);
     await removeNftTables([b]);
