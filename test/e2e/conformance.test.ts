@@ -33,7 +33,7 @@ import {
   type TopoPod,
 } from "../../src/netns/topology.js";
 import { skipIf } from "../helpers/skip.js";
-import { traceMatrix } from "../helpers/trace-matrix.js";
+import { TraceWorker } from "../helpers/trace-worker.js";
 import { FELIX_DUMP, ManifestDir, nodeManifest, podManifest } from "./cluster.js";
 import {
   ALL_PODS,
@@ -85,6 +85,7 @@ describe("NetworkPolicy conformance (upstream netpol cases, real felix, real ker
   let pods: TopoPod[];
   let clusterText = "";
   let steps: StepDaemons;
+  const tracer = new TraceWorker();
   const stats: Stats = { probeMs: [], probes: 0, maxOpenMs: 0, flakes: [], staleConntrack: [], traced: 0 };
   const suiteStart = performance.now();
 
@@ -158,12 +159,13 @@ describe("NetworkPolicy conformance (upstream netpol cases, real felix, real ker
         ports.push(p);
       }
     }
-    // The tracer over the same manifests must say what the kernel did, on every cell (one process per
-    // step): it runs while the probes wait out their timeouts, and is compared with them below.
+    // The tracer over the same manifests must say what the kernel did, on every cell (`felix-dump
+    // trace`'s tracer, in a worker that stays up: test/helpers/trace-worker.ts): it runs while the
+    // probes wait out their timeouts, and is compared with them below.
     const cells = ALL_PODS.flatMap((cl) =>
       ALL_PODS.filter((sv) => sv !== cl).flatMap((sv) => ports.map((p) => ({ cl, sv, p }))),
     );
-    const tracing = traceMatrix(
+    const tracing = tracer.matrix(
       dir.path,
       cells.map(({ cl, sv, p }) => ({ src: LAYOUT[cl]!.ip, dst: LAYOUT[sv]!.ip, port: p.port, protocol: p.protocol })),
     );
@@ -300,6 +302,7 @@ describe("NetworkPolicy conformance (upstream netpol cases, real felix, real ker
   });
 
   after(async () => {
+    await tracer.stop();
     await steps?.stop();
     await topo?.destroy();
     dir?.destroy();

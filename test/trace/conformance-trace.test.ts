@@ -2,9 +2,13 @@
 // every case and step of test/e2e/conformance-cases.ts (whose tables the
 // kernel e2e proves the kernel meets, and where root is available the e2e
 // also compares the trace with every probe), its cluster written to a
-// manifest directory, every cell of every port traced through one
-// `felix-dump trace -` process per step, to pod IPs and via a ClusterIP in
-// front of each pod; the trace must equal the expected table on every cell.
+// manifest directory, every cell of every port traced to pod IPs and via a
+// ClusterIP in front of each pod; the trace must equal the expected table on
+// every cell. The steps are traced by `felix-dump trace`'s tracer in a worker
+// that stays up (test/helpers/trace-worker.ts: the modules load once, not per
+// step); the first test runs the CLI itself, one `felix-dump trace -` process,
+// on steps with and without policies, and requires its every JSON line to
+// equal the worker's.
 // test-runner: machine-free: its processes are felix-dump over manifests (no kernel, no root).
 
 import assert from "node:assert/strict";
@@ -31,6 +35,7 @@ import {
 } from "../e2e/conformance-cases.js";
 import { IP_POOL, LAYOUT, NODES } from "../e2e/conformance-layout.js";
 import { type TraceProbe, traceMatrix } from "../helpers/trace-matrix.js";
+import { TraceWorker } from "../helpers/trace-worker.js";
 
 const PORTS = [TCP80, TCP81, UDP80, UDP81];
 
@@ -92,7 +97,9 @@ function clusterDocs(labels: LabelChanges = {}): object[] {
 }
 
 const dirs: string[] = [];
-after(() => {
+const tracer = new TraceWorker();
+after(async () => {
+  await tracer.stop();
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
@@ -113,12 +120,14 @@ function writeStep(step: Step): string {
 let cells = 0;
 let denied = 0;
 
-async function checkStep(name: string, stepNo: number, step: Step): Promise<void> {
+type Probe = TraceProbe & { cl: string; sv: string; via: string; want: boolean; spec: (typeof PORTS)[number] };
+
+/** Every judged cell of a step, to the pod IP and via the ClusterIP, with its expected verdict. */
+function stepProbes(step: Step): Probe[] {
   const expected: { port: (typeof PORTS)[number]; table: Reachability }[] = [];
   for (const check of step.checks as Check[])
     for (const p of check.ports) expected.push({ port: p, table: expectedFor(check) });
-  const probes: (TraceProbe & { cl: string; sv: string; via: string; want: boolean; spec: (typeof PORTS)[number] })[] =
-    [];
+  const probes: Probe[] = [];
   for (const { port, table } of expected)
     for (const cl of ALL_PODS)
       for (const sv of ALL_PODS) {
@@ -128,7 +137,12 @@ async function checkStep(name: string, stepNo: number, step: Step): Promise<void
         probes.push({ ...base, dst: LAYOUT[sv].ip, via: "pod IP" });
         probes.push({ ...base, dst: clusterIP(sv), via: `ClusterIP ${clusterIP(sv)}` });
       }
-  const got = await traceMatrix(writeStep(step), probes);
+  return probes;
+}
+
+async function checkStep(name: string, stepNo: number, step: Step): Promise<void> {
+  const probes = stepProbes(step);
+  const got = await tracer.matrix(writeStep(step), probes);
   const wrong: string[] = [];
   probes.forEach((p, i) => {
     const allowed = got[i].verdict === "allow";
@@ -143,6 +157,16 @@ async function checkStep(name: string, stepNo: number, step: Step): Promise<void
 }
 
 describe("felix-dump trace agrees with every cell of the NetworkPolicy conformance matrices", () => {
+  test("the CLI (`felix-dump trace -`) prints, line for line, what the tracer below gives", async () => {
+    const withPolicies = conformanceCases((key) => LAYOUT[key].ip).find((c) => c.steps[0]!.policies.length > 0)!;
+    for (const step of [{ policies: [], checks: [{ ports: PORTS }] }, withPolicies.steps[0]!]) {
+      const dir = writeStep(step);
+      const probes = stepProbes(step);
+      const [cli, worker] = await Promise.all([traceMatrix(dir, probes), tracer.matrix(dir, probes)]);
+      assert.equal(cli.length, probes.length);
+      assert.deepEqual(cli, worker);
+    }
+  });
   test("baseline: no policies, every pod reaches every pod on all four ports", async () => {
     await checkStep("baseline", 0, { policies: [], checks: [{ ports: PORTS }] });
   });
