@@ -175,11 +175,7 @@ async function ours(job: ChildJob): Promise<OursResult> {
         const st = steps.take();
         const bytes = steps.takeBytes();
         if (i >= job.warmup) rows.push({ graphMs: c1 - c0, applyMs: c2 - c1, r: res, steps: st, bytes });
-        const stepText = Object.entries(st)
-          .filter(([, ms]) => ms > 0)
-          .map(([k, ms]) => `${k} ${ms.toFixed(1)}`)
-          .join(", ");
-        trace.sample(`${kind} #${i}`, c0, c2, `graph ${(c1 - c0).toFixed(1)}, ${stepText}`, u0, u1);
+        trace.sample(`${kind} #${i}`, c0, c2, c1 - c0, { ...st }, u0, u1);
         await kernel.dataplane.apply(graph.apply(change.revert));
       }
       const meanSteps = zeroSteps();

@@ -4,7 +4,7 @@
 // perf_hooks' gc entries, which arrive after the fact), one stderr line each.
 // For p99 outliers: tells a collector's pause from the kernel's or our own work.
 
-import { type PerformanceEntry, PerformanceObserver } from "node:perf_hooks";
+import { constants, type PerformanceEntry, PerformanceObserver } from "node:perf_hooks";
 
 interface Window {
   readonly label: string;
@@ -23,11 +23,24 @@ function usageText(a: Usage, b: Usage): string {
   return `cpu ${cpu.toFixed(1)} (sys ${sys.toFixed(1)}), minflt ${b.minorPageFault - a.minorPageFault}, ctxsw ${b.voluntaryContextSwitches - a.voluntaryContextSwitches}/${b.involuntaryContextSwitches - a.involuntaryContextSwitches}`;
 }
 
-// perf_hooks' gc kinds (NODE_PERFORMANCE_GC_*).
-const KIND: Record<number, string> = { 1: "minor", 2: "major", 4: "incremental", 8: "weakcb" };
+const KIND: Record<number, string> = {
+  [constants.NODE_PERFORMANCE_GC_MINOR]: "minor",
+  [constants.NODE_PERFORMANCE_GC_MAJOR]: "major",
+  [constants.NODE_PERFORMANCE_GC_INCREMENTAL]: "incremental",
+  [constants.NODE_PERFORMANCE_GC_WEAKCB]: "weakcb",
+};
 
 export interface SampleTrace {
-  sample(label: string, from: number, to: number, detail: string, before: Usage, after: Usage): void;
+  /** `steps`: the dataplane's step times (ms) of the sample, those above 0 printed. */
+  sample(
+    label: string,
+    from: number,
+    to: number,
+    graphMs: number,
+    steps: Readonly<Record<string, number>>,
+    before: Usage,
+    after: Usage,
+  ): void;
   /** Writes the lines of the samples so far (after a tick, so their gc entries have arrived). */
   flush(write: (line: string) => void): Promise<void>;
   stop(): void;
@@ -40,7 +53,11 @@ export function startSampleTrace(on = process.env.FXBENCH_SAMPLE_TRACE === "1"):
   obs.observe({ entryTypes: ["gc"] });
   let windows: Window[] = [];
   return {
-    sample(label, from, to, detail, before, after) {
+    sample(label, from, to, graphMs, steps, before, after) {
+      const stepText = Object.entries(steps)
+        .filter(([, ms]) => ms > 0)
+        .map(([k, ms]) => `${k} ${ms.toFixed(1)}`);
+      const detail = [`graph ${graphMs.toFixed(1)}`, ...stepText].join(", ");
       windows.push({ label, from, to, detail, usage: usageText(before, after) });
     },
     async flush(write) {
@@ -54,6 +71,7 @@ export function startSampleTrace(on = process.env.FXBENCH_SAMPLE_TRACE === "1"):
         write(`${w.label} ${(w.to - w.from).toFixed(1)} ms: ${w.detail}; ${w.usage}; gc [${gc.join(", ")}]`);
       }
       windows = [];
+      gcs.length = 0; // the next samples start after these
     },
     stop() {
       obs.disconnect();
