@@ -2,7 +2,7 @@
 // sampling heap profiler, counting objects the garbage collector has freed
 // since, so it shows who makes the garbage of a phase, not only what is live
 // at its end. Write the profile with `stop`, read it with
-// `node dist/bench/profile-summary.js <file> --alloc`.
+// `node dist/bench/alloc-summary.js <file> --applies <n>` (alloc-summary.ts).
 
 import { writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";

@@ -26,8 +26,12 @@ export function matchesLabelSelector(
   labels: Readonly<Record<string, string>>,
 ): boolean {
   if (!sel) return true;
-  for (const [k, v] of Object.entries(sel.matchLabels ?? {})) if (labels[k] !== v) return false;
-  for (const e of sel.matchExpressions ?? []) {
+  // No entry arrays or iterators: the generator runs between timed changes, and its garbage is collected inside them.
+  const ml = sel.matchLabels;
+  if (ml) for (const k in ml) if (Object.hasOwn(ml, k) && labels[k] !== ml[k]) return false;
+  const exprs = sel.matchExpressions ?? [];
+  for (let i = 0; i < exprs.length; i++) {
+    const e = exprs[i];
     const v = e.key === undefined ? undefined : labels[e.key];
     const values = e.values ?? [];
     switch (e.operator) {
@@ -137,6 +141,6 @@ export function setMoves(sets: readonly SetEstimate[], before: Pod, after: Pod):
   const a = view(before);
   const b = view(after);
   let n = 0;
-  for (const s of sets) if (s.member(a) !== s.member(b)) n++;
+  for (let i = 0; i < sets.length; i++) if (sets[i].member(a) !== sets[i].member(b)) n++;
   return n;
 }

@@ -62,7 +62,7 @@ export class ActiveRulesCalculator {
   };
 
   constructor(private readonly ipsets: IpSetIndex) {
-    this.labels.matches$.subscribe(({ selectorId: policyKey, itemId: epKey, matched }) => {
+    this.labels.onMatch((policyKey, epKey, matched) => {
       const set = this.endpointPolicies.get(epKey) ?? new Set<string>();
       if (matched) set.add(policyKey);
       else set.delete(policyKey);

@@ -19,6 +19,7 @@ import type { ActiveRulesCalculator } from "./active-rules.js";
 import { ALL_INTERFACES } from "./conversion/host-endpoint.js";
 import type { DesiredState } from "./desired-state.js";
 import type { HostEndpoint, IpVersion, Policy } from "./model.js";
+import { peek } from "./plain.js";
 import type { FilterActions } from "./rules/filter-actions.js";
 import { hostDispatchChains } from "./rules/host-dispatch.js";
 import { type HostPolicies, type HostTier, hostEndpointChains } from "./rules/host-endpoint.js";
@@ -199,7 +200,7 @@ export class HostEndpointRenderer {
     for (const [key, problem] of res.problems) {
       if (!problem) continue;
       reported.add(key);
-      if (d.problems[key]?.message !== problem) d.problems[key] = { key, message: problem };
+      if (peek(d.problems, key)?.message !== problem) d.problems[key] = { key, message: problem };
     }
     for (const key of this.reported) if (!reported.has(key)) delete d.problems[key];
     this.reported = reported;

@@ -9,6 +9,7 @@ import type { TableName } from "../model/tables.js";
 import type { DesiredState } from "./desired-state.js";
 import { IfaceOwners } from "./iface-owners.js";
 import type { IpVersion } from "./model.js";
+import { peek } from "./plain.js";
 import { type Direction, endpointChainName } from "./rules/names.js";
 
 const FAMILIES: readonly IpVersion[] = [4, 6];
@@ -87,7 +88,7 @@ export class IfaceRenderer {
 
   /** Takes a colliding endpoint's state and routes out of the snapshot. */
   private withdraw(d: Draft<DesiredState>, key: string): void {
-    const st = d.endpoints[key];
+    const st = peek(d.endpoints, key);
     if (!st) return;
     for (const net of [...st.ipv4Nets, ...st.ipv6Nets]) {
       this.io.deleteLocalRoute(d, net, key);

@@ -2,7 +2,7 @@
 // inherit those of their parents (profiles `kns.`/`ksa.`, which supply the
 // `pcns.*`/`pcsa.*` labels); own labels win. Selectors registered here are
 // kept matched against the items, and every change of a (selector, item)
-// match is emitted on `matches$`.
+// match is told to the `onMatch` listeners (in the order they were added).
 //
 // Cost of an update is kept proportional to what it can affect:
 //   - a new selector is tested only against items carrying its required
@@ -11,15 +11,11 @@
 //     filed under one of its labels, plus those with no required label;
 //   - a label change re-tests only the selectors that mention a changed key.
 
-import { Subject } from "../model/rx.js";
 import { sameList } from "./same.js";
 import { type Labels, matches, mentionedKeys, requiredLabels, type Selector } from "./selector/selector.js";
 
-export interface MatchEvent {
-  readonly selectorId: string;
-  readonly itemId: string;
-  readonly matched: boolean;
-}
+/** A (selector, item) match began (`matched`) or ended. */
+export type MatchListener = (selectorId: string, itemId: string, matched: boolean) => void;
 
 interface Item {
   own: Readonly<Record<string, string>>;
@@ -44,7 +40,9 @@ interface AnchorLabel {
 const anchorKey = (key: string, value?: string) => (value === undefined ? `${key}` : `${key}=${value}`);
 
 export class LabelIndex {
-  readonly matches$ = new Subject<MatchEvent>();
+  // A plain list, not an rxjs Subject: a namespace label change tells one match per pod and set,
+  // and Subject.next made a closure, an iterator and an event object for each.
+  private readonly listeners: MatchListener[] = [];
   /** How many selector evaluations ran: the cost measure tests and benchmarks read. */
   evaluations = 0;
 
@@ -59,6 +57,11 @@ export class LabelIndex {
   private readonly itemsByLabel = new Map<string, Set<string>>();
   private readonly matchesBySelector = new Map<string, Set<string>>();
   private readonly matchesByItem = new Map<string, Set<string>>();
+
+  /** Calls `listener` on every later change of a (selector, item) match. */
+  onMatch(listener: MatchListener): void {
+    this.listeners.push(listener);
+  }
 
   /** Items the selector currently matches. */
   itemsMatching(selectorId: string): ReadonlySet<string> {
@@ -200,7 +203,7 @@ export class LabelIndex {
       deleteFrom(this.matchesBySelector, selectorId, itemId);
       deleteFrom(this.matchesByItem, itemId, selectorId);
     }
-    this.matches$.next({ selectorId, itemId, matched });
+    for (let i = 0; i < this.listeners.length; i++) this.listeners[i](selectorId, itemId, matched);
   }
 
   private fileSelector(id: string, e: SelectorEntry): void {
@@ -259,16 +262,24 @@ function computeEffective(
   parents: readonly string[],
   parentLabels: ReadonlyMap<string, Readonly<Record<string, string>>>,
 ): Map<string, string> {
+  // No entry arrays: a namespace label change recomputes every pod of the namespace.
   const m = new Map<string, string>();
-  for (const p of parents) for (const [k, v] of Object.entries(parentLabels.get(p) ?? {})) m.set(k, v);
-  for (const [k, v] of Object.entries(own)) m.set(k, v);
+  for (const p of parents) {
+    const labels = parentLabels.get(p);
+    if (labels) for (const k in labels) if (Object.hasOwn(labels, k)) m.set(k, labels[k]);
+  }
+  for (const k in own) if (Object.hasOwn(own, k)) m.set(k, own[k]);
   return m;
 }
 
 function changedKeys(a: Labels, b: Labels): string[] {
   const out: string[] = [];
-  for (const [k, v] of a) if (b.get(k) !== v) out.push(k);
-  for (const k of b.keys()) if (!a.has(k)) out.push(k);
+  a.forEach((v, k) => {
+    if (b.get(k) !== v) out.push(k);
+  });
+  b.forEach((_, k) => {
+    if (!a.has(k)) out.push(k);
+  });
   return out;
 }
 

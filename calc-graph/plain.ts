@@ -38,6 +38,17 @@ export function peek<T>(record: Readonly<Record<string, T>> | undefined, key: st
   return Object.hasOwn(now, key) ? plain(now[key]) : undefined;
 }
 
+/**
+ * `delete record[key]` when the record holds the key; returns whether it did. immer's delete copies a
+ * draft record even for a key it does not hold: clearing an absent problem or sysctl copied the
+ * node's whole record of them, every flush.
+ */
+export function deleteKey<T>(record: Record<string, T>, key: string): boolean {
+  if (!Object.hasOwn(latest(record), key)) return false;
+  delete record[key];
+  return true;
+}
+
 function current<T extends object>(record: T): T {
   return copyDict(record as Record<string, unknown>) as T;
 }

@@ -31,7 +31,7 @@ import { NetworkIndex } from "./network/network-index.js";
 import { NodeRoutes } from "./network/node-routes.js";
 import { putNetwork } from "./network/render.js";
 import { DEFAULT_VXLAN_PORT } from "./network/tunnel-devices.js";
-import { latest, plain } from "./plain.js";
+import { deleteKey, latest, plain } from "./plain.js";
 import { renderDispatchChains } from "./rules/dispatch.js";
 import { type EncapDrops, encapDropsOf } from "./rules/endpoint.js";
 import {
@@ -295,8 +295,15 @@ export class StateBuilder {
       if (ifacesChanged || rerender) this.putDispatch(d);
       if (dirty.endpoints.size > 0 || rerender) this.putRpfSkip();
       if (dirty.endpoints.size > 0) {
-        const v6 = Object.values(latest(d.endpoints) as DesiredState["endpoints"]).some((e) => e.ipv6Nets.length > 0);
-        if (!v6) delete d.sysctls["net/ipv6/conf/all/forwarding"];
+        const eps = latest(d.endpoints) as DesiredState["endpoints"];
+        let v6 = false;
+        for (const k in eps) {
+          if (eps[k].ipv6Nets.length > 0) {
+            v6 = true;
+            break;
+          }
+        }
+        if (!v6) deleteKey(d.sysctls, "net/ipv6/conf/all/forwarding");
         Object.assign(d.sysctls, globalSysctls({ ipv6: v6 }));
       }
       for (const id of dirtySets) putIpSet(d, this.ipsets, id, this.stats);
@@ -335,12 +342,12 @@ export class StateBuilder {
       if (JSON.stringify(plain(d.config)) !== JSON.stringify(config)) d.config = castDraft(config);
       for (const [key, problem] of problems) {
         if (problem) d.problems[key] = problem;
-        else delete d.problems[key];
+        else deleteKey(d.problems, key);
       }
       for (const name of dirty.tiers) {
         const problem = missingTierProblem(name, this.active.tierPolicyCount(name), this.active.tiers.has(name));
         if (problem) d.problems[problem.key] = problem;
-        else delete d.problems[missingTierKey(name)];
+        else deleteKey(d.problems, missingTierKey(name));
       }
     };
     // The first flush renders the whole cluster (start-up): it works on a

@@ -138,11 +138,16 @@ export class IpsetSyncer {
         membersAdded += s.members.size;
         continue;
       }
-      // Only the differences are collected: a changed set of thousands differs by a few.
+      // Only the differences are collected: a changed set of thousands differs by a few
+      // (forEach: no iterator result per member).
       const adds: string[] = [];
-      for (const m of s.members) if (!have.members.has(m)) adds.push(m);
+      s.members.forEach((m) => {
+        if (!have.members.has(m)) adds.push(m);
+      });
       const dels: string[] = [];
-      for (const m of have.members) if (!s.members.has(m)) dels.push(m);
+      have.members.forEach((m) => {
+        if (!s.members.has(m)) dels.push(m);
+      });
       const changes = adds.length + dels.length;
       const sameSet = have.type === s.type && have.family === family;
       // Equal after a read: the view takes the snapshot's members (the parsed ones hold the save output).

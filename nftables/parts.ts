@@ -38,17 +38,46 @@ const EMPTY: TableState = Object.freeze(tableState());
 
 /** Whether a part holds nothing of family `v` (its sets and objects are both families'): its table need not exist. */
 export function emptyPart(d: NftDesired, v: 4 | 6): boolean {
-  // Without listing the keys: a nat table has a thousand shard records.
-  const empty = (r: object) => {
-    for (const _ in r) return false;
-    return true;
-  };
-  const none = (t: TableState) => empty(t.shards) && empty(t.hooks);
-  return (
-    TABLE_NAMES.every((t) => none(d.tables[t])) &&
-    !Object.values(d.sets).some((s) => s.family === v) &&
-    !Object.values(d.objects ?? {}).some((o) => o.family === v)
-  );
+  const none = (t: TableState) => isEmpty(t.shards) && isEmpty(t.hooks);
+  return TABLE_NAMES.every((t) => none(d.tables[t])) && !hasFamily(d.sets, v) && !hasFamily(d.objects, v);
+}
+
+// Snapshot records never change, so what was found of one holds as long as it lives: each nat
+// table asks on every apply, and even `for…in` lists all keys first (a shard index has a
+// thousand, the sets record ~1,500).
+const emptiness = new WeakMap<object, boolean>();
+const families = new WeakMap<object, { 4?: boolean; 6?: boolean }>();
+
+function isEmpty(r: object): boolean {
+  let e = emptiness.get(r);
+  if (e === undefined) {
+    e = true;
+    for (const _ in r) {
+      e = false;
+      break;
+    }
+    emptiness.set(r, e);
+  }
+  return e;
+}
+
+function hasFamily(r: Readonly<Record<string, { readonly family: number }>> | undefined, v: 4 | 6): boolean {
+  if (!r) return false;
+  let f = families.get(r);
+  if (!f) {
+    f = {};
+    families.set(r, f);
+  }
+  if (f[v] === undefined) {
+    f[v] = false;
+    for (const k in r) {
+      if (Object.hasOwn(r, k) && r[k].family === v) {
+        f[v] = true;
+        break;
+      }
+    }
+  }
+  return f[v];
 }
 
 /**

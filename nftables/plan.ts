@@ -290,7 +290,9 @@ export function planNft(
     ...declare,
     ...objs.elementAdds,
     ...rules,
-  ].map((c) => ({ ...c, table }));
+  ];
+  // Each command is a new object of this plan's: its table set in place, not by a copy of each (a rewritten chain is hundreds of rules).
+  for (const c of commands) (c as { table?: string }).table = table;
   // The text is for `nft -f` (a fallback, felix-dump): not built for a netlink write.
   let script: string | undefined;
   setsWritten += objs.setsWritten;

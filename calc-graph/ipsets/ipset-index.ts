@@ -53,7 +53,7 @@ export class IpSetIndex {
 
   /** `maxSize`: the most members one set may hold per family. */
   constructor(readonly maxSize: number = MAX_IPSET_SIZE) {
-    this.labels.matches$.subscribe(({ selectorId, itemId, matched }) => {
+    this.labels.onMatch((selectorId, itemId, matched) => {
       if (itemId === this.updating) return;
       const c = this.contributions.get(itemId);
       const set = this.sets.get(selectorId);

@@ -5,7 +5,7 @@
 import { castDraft, type Draft } from "immer";
 import type { DesiredState, IpSetState } from "../desired-state.js";
 import type { IpVersion } from "../model.js";
-import { peek } from "../plain.js";
+import { deleteKey, peek } from "../plain.js";
 import { ipSetName, ipSetType } from "./ids.js";
 import type { IpSetIndex } from "./ipset-index.js";
 
@@ -20,19 +20,14 @@ export function putIpSet(
   const spec = ipsets.spec(id);
   for (const v of FAMILIES) {
     const name = ipSetName(id, v);
+    // Not `if (d.ipsets[name]) delete …`: a set read through the draft makes immer scan the whole record when it finishes.
     if (!spec) {
-      if (d.ipsets[name]) {
-        delete d.ipsets[name];
-        stats.ipsetsChanged++;
-      }
+      if (deleteKey(d.ipsets, name)) stats.ipsetsChanged++;
       continue;
     }
     // Over the size bound: never programmed (nor copied), its rules fail closed (rules/overfull-sets.ts).
     if (ipsets.isOverfull(id, v)) {
-      if (d.ipsets[name]) {
-        delete d.ipsets[name];
-        stats.ipsetsChanged++;
-      }
+      if (deleteKey(d.ipsets, name)) stats.ipsetsChanged++;
       continue;
     }
     // Compare with the plain set: iterating a draft Set makes immer copy it.

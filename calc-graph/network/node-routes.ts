@@ -13,7 +13,7 @@
 import type { Draft } from "immer";
 import type { Route } from "../../routes/route.js";
 import type { DesiredState } from "../desired-state.js";
-import { peek } from "../plain.js";
+import { deleteKey, peek } from "../plain.js";
 import type { NetworkDirty, NetworkIndex } from "./network-index.js";
 
 export class NodeRoutes {
@@ -75,9 +75,9 @@ export class NodeRoutes {
     const { routes: wanted, problem } = this.network.routesFor(name);
     const problemKey = `Node//${name}/routes`;
     if (problem) d.problems[problemKey] = { key: problemKey, message: problem };
-    else delete d.problems[problemKey];
+    else deleteKey(d.problems, problemKey);
     for (const dst of this.byNode.get(name) ?? []) {
-      if (!wanted.has(dst) && d.routes[dst]?.node === name) delete d.routes[dst];
+      if (!wanted.has(dst) && peek(d.routes, dst)?.node === name) delete d.routes[dst];
     }
     for (const [dst, route] of wanted) {
       const old = peek(d.routes, dst);

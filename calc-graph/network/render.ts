@@ -11,7 +11,7 @@ import { type Action, Actions, type Chain } from "../../model/rule.js";
 import type { DesiredState } from "../desired-state.js";
 import { hashNetMembers } from "../ipsets/hash-net.js";
 import type { IpVersion } from "../model.js";
-import { peek } from "../plain.js";
+import { deleteKey, peek } from "../plain.js";
 import { NAT_OUTGOING_CHAIN } from "../rules/static.js";
 import { IPIP_DEVICE, VXLAN_DEVICE, VXLAN_V6_DEVICE } from "./block-routes.js";
 import {
@@ -52,7 +52,7 @@ export interface NetworkChains {
 
 function putSet(d: Draft<DesiredState>, name: string, members: readonly string[] | undefined, v: IpVersion = 4): void {
   if (!members) {
-    delete d.ipsets[name];
+    deleteKey(d.ipsets, name);
     return;
   }
   const old = peek(d.ipsets, name);
@@ -79,7 +79,7 @@ export function putNetwork(
   }
   for (const key of Object.keys(d.problems)) if (OWN_PROBLEM.test(key) && !problems.has(key)) delete d.problems[key];
   for (const [key, message] of problems) {
-    if (d.problems[key]?.message !== message) d.problems[key] = { key, message };
+    if (peek(d.problems, key)?.message !== message) d.problems[key] = { key, message };
   }
 
   // Felix keeps both sets while pools exist; with no pool at all there is nothing to match.
@@ -91,7 +91,7 @@ export function putNetwork(
     ] as const) {
       const name = natOutgoingSetName(id, v);
       if (!state.poolsInUse) {
-        delete d.ipsets[name];
+        deleteKey(d.ipsets, name);
         continue;
       }
       const old = peek(d.ipsets, name);

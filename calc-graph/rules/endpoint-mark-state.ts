@@ -7,7 +7,7 @@ import type { IpSetState } from "../../model/ipset.js";
 import type { Action, Chain } from "../../model/rule.js";
 import type { DesiredState } from "../desired-state.js";
 import type { IpVersion, NodeInfo } from "../model.js";
-import { peek } from "../plain.js";
+import { deleteKey, peek } from "../plain.js";
 import {
   endpointMarkDispatchChains,
   endpointMarks,
@@ -100,6 +100,6 @@ export function endpointMarkProblem(d: Draft<DesiredState>, ipvsSupport: boolean
   const key = `Node//${node}/endpoint-marks`;
   if (ipvsSupport && allocateMarks(mask).endpoint === 0) {
     const message = `iptablesMarkMask 0x${mask.toString(16)} leaves no bits for IPVS endpoint marks: IPVS-forwarded traffic is dropped; give the mask more bits`;
-    if (d.problems[key]?.message !== message) d.problems[key] = { key, message, node };
-  } else if (d.problems[key]) delete d.problems[key];
+    if (peek(d.problems, key)?.message !== message) d.problems[key] = { key, message, node };
+  } else deleteKey(d.problems, key);
 }

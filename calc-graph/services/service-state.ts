@@ -18,7 +18,7 @@ import type { ChainWrites } from "../chain-writer.js";
 import type { DesiredState } from "../desired-state.js";
 import { hashNetMembers } from "../ipsets/hash-net.js";
 import type { IpVersion } from "../model.js";
-import { peek } from "../plain.js";
+import { deleteKey, peek } from "../plain.js";
 import { renderServicePort, type ServicePortRules } from "../rules/services.js";
 import { shardNatDispatch } from "../rules/services-shards.js";
 import { serviceDispatchChains } from "../rules/services-static.js";
@@ -262,10 +262,7 @@ export class ServiceStateRenderer {
   private putPodCidrSet(d: Draft<DesiredState>, v: IpVersion, cidrs: readonly string[]): void {
     const name = podCidrSetName(v);
     if (cidrs.length === 0) {
-      if (d.ipsets[name]) {
-        delete d.ipsets[name];
-        this.stats.ipsetsChanged++;
-      }
+      if (deleteKey(d.ipsets, name)) this.stats.ipsetsChanged++;
       return;
     }
     // ipset lists a full-length prefix as a bare address.

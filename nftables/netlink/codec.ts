@@ -51,7 +51,21 @@ export const attr = (type: number, payload: Buffer | readonly Attr[]): Attr => (
 
 // Small payloads come from Node's shared pool (allocUnsafe, every byte written): a change encodes
 // thousands, and a Buffer.alloc each was an ArrayBuffer each for the collector.
+// Registers, operators, keys and lengths are small and recur in every rule: one shared attribute
+// each (attributes are never written after they are made; encodeMessage only copies them).
+const SMALL_U32: Attr[] = [];
+
 export function u32be(type: number, v: number): Attr {
+  if (v >= 0 && v < 256 && type >= 0 && type < 64 && Number.isInteger(v)) {
+    const k = (type << 8) | v;
+    let a = SMALL_U32[k];
+    if (!a) {
+      const b = Buffer.alloc(4);
+      b.writeUInt32BE(v);
+      a = SMALL_U32[k] = Object.freeze(attr(type, b));
+    }
+    return a;
+  }
   const b = Buffer.allocUnsafe(4);
   b.writeUInt32BE(v >>> 0);
   return attr(type, b);

@@ -14,11 +14,16 @@ const NFTA_DATA_VERDICT = 2;
 /** A data attribute (NFTA_DATA_VALUE inside `type`). */
 export const dataAttr = (type: number, value: Buffer): Attr => attr(type, [attr(NFTA_DATA_VALUE, value)]);
 
+/** The NFTA_EXPR_NAME attribute of each expression name, made once (every rule has several). */
+const names = new Map<string, Attr>();
+
 function expr(name: string, data: readonly Attr[]): Attr {
-  return attr(
-    NFTA_LIST_ELEM,
-    data.length ? [str(NFTA_EXPR_NAME, name), attr(NFTA_EXPR_DATA, data)] : [str(NFTA_EXPR_NAME, name)],
-  );
+  let n = names.get(name);
+  if (!n) {
+    n = str(NFTA_EXPR_NAME, name);
+    names.set(name, n);
+  }
+  return attr(NFTA_LIST_ELEM, data.length ? [n, attr(NFTA_EXPR_DATA, data)] : [n]);
 }
 
 /** Registers: 0 is the verdict, 1-4 the 16-byte ones, 8-23 the 4-byte ones (what nft puts on the wire). */
