@@ -62,7 +62,12 @@ export async function kernelDataplane(
   policy: RuleDataplane = "iptables",
 ): Promise<KernelParts> {
   const nft = policy === "nftables";
-  const xtablesLock = !nft && mode === "legacy" ? await heldXtablesLock(log) : undefined;
+  // The start-up probes below wait for programs only: at once.
+  const [xtablesLock, ipv6Usable, leftovers] = await Promise.all([
+    !nft && mode === "legacy" ? heldXtablesLock(log) : undefined,
+    cfg.ipv6Support && (nft || backendAvailable(6, mode)),
+    nft ? iptablesLeftovers() : nftLeftovers(),
+  ]);
   // The per-change restores and ipset runs are started by a small helper process, not forked from ours.
   const spawner = nft ? undefined : new SpawnHelper();
   void spawner?.open(); // programs started before it is up are forked from ours
@@ -78,7 +83,7 @@ export async function kernelDataplane(
     });
   const netlink = new KernelNetlinkRoutes();
   const neighbors = new KernelNetlinkNeighbors();
-  const ipv6 = cfg.ipv6Support && (nft || (await backendAvailable(6, mode)));
+  const ipv6 = ipv6Usable === true;
   const conntrack = findConntrack();
   if (!conntrack) {
     log.warn(
@@ -107,7 +112,6 @@ export async function kernelDataplane(
         ipv4: syncer(4),
         ipv6: ipv6 ? syncer(6) : undefined,
       };
-  const leftovers = nft ? await iptablesLeftovers() : await nftLeftovers();
   const dataplane = new Dataplane({
     ...policySteps,
     ...(leftovers ? { leftovers } : {}),
@@ -158,13 +162,17 @@ async function heldXtablesLock(log: Logger): Promise<XtablesLock | undefined> {
 
 /** nftables mode: our rules and IP sets in every iptables backend present here (both families). */
 async function iptablesLeftovers(): Promise<Leftovers | undefined> {
-  const tables: TableSyncer[] = [];
-  for (const mode of ["legacy", "nft"] as const) {
-    for (const family of [4, 6] as const) {
-      if (await backendAvailable(family, mode)) tables.push(new TableSyncer(new ExecIptablesBackend(family, mode)));
-    }
-  }
-  const ipsets = (await ipsetAvailable()) ? new IpsetSyncer(new ExecIpsetBackend()) : undefined;
+  const backends = (["legacy", "nft"] as const).flatMap((mode) =>
+    ([4, 6] as const).map((family) => ({ family, mode })),
+  );
+  const [usable, ipsetUsable] = await Promise.all([
+    Promise.all(backends.map((b) => backendAvailable(b.family, b.mode))),
+    ipsetAvailable(),
+  ]);
+  const tables = backends
+    .filter((_, i) => usable[i])
+    .map((b) => new TableSyncer(new ExecIptablesBackend(b.family, b.mode)));
+  const ipsets = ipsetUsable ? new IpsetSyncer(new ExecIpsetBackend()) : undefined;
   return tables.length > 0 || ipsets ? new IptablesLeftovers(tables, ipsets) : undefined;
 }
 

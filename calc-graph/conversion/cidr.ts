@@ -16,6 +16,8 @@ export function parseCidr(text: string): Cidr {
     throw new Error(`invalid CIDR ${JSON.stringify(text)}: empty`);
   }
   const t = text.trim();
+  const v4 = canonicalV4Cidr(t);
+  if (v4) return v4;
   const addrPart = t.split("/")[0];
   if (!addrPart.includes(":") && !ipaddr.IPv4.isValidFourPartDecimal(addrPart)) {
     throw new Error(`invalid CIDR ${JSON.stringify(text)}`);
@@ -46,6 +48,24 @@ export function parseCidr(text: string): Cidr {
 }
 
 const CANONICAL_V4 = /^(0|[1-9]\d{0,2})(\.(0|[1-9]\d{0,2})){3}$/;
+const CANONICAL_V4_CIDR = /^((?:0|[1-9]\d{0,2})(?:\.(?:0|[1-9]\d{0,2})){3})\/(0|[1-9]\d?)$/;
+
+/**
+ * `a.b.c.d/len` in canonical form, masked with integer arithmetic: ipaddr.js's parseCIDR tries
+ * IPv6 first and throws for every IPv4 CIDR (thousands of policy peers at start-up). Anything
+ * else (a bare IP, IPv6, leading zeros, out of range) is left to the general path.
+ */
+function canonicalV4Cidr(t: string): Cidr | undefined {
+  const m = CANONICAL_V4_CIDR.exec(t);
+  if (!m || !octetsInRange(m[1])) return undefined;
+  const len = Number(m[2]);
+  if (len > 32) return undefined;
+  let n = 0;
+  for (const o of m[1].split(".")) n = n * 256 + Number(o);
+  const masked = len === 0 ? 0 : n - (n % 2 ** (32 - len));
+  const octets = [masked >>> 24, (masked >>> 16) & 255, (masked >>> 8) & 255, masked & 255];
+  return { version: 4, text: `${octets.join(".")}/${len}` };
+}
 
 /** Every octet of a CANONICAL_V4 match is at most 255 (read in place: no split). */
 function octetsInRange(t: string): boolean {

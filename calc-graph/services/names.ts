@@ -20,29 +20,24 @@ export const podCidrSetName = (v: 4 | 6) => `cali${v}0svc-pod-cidrs`;
 
 const B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 
-function base32(buf: Uint8Array): string {
-  // Character codes first, one string at the end (a name per endpoint at start-up).
-  const codes: number[] = [];
-  let bits = 0;
-  let value = 0;
-  for (const byte of buf) {
-    value = (value << 8) | byte;
-    bits += 8;
-    while (bits >= 5) {
-      codes.push(B32.charCodeAt((value >>> (bits - 5)) & 31));
-      bits -= 5;
-    }
-    value &= (1 << bits) - 1;
+/**
+ * RFC 4648 base32 of the digest's first `groups` × 20 bits, read from its hex text: five hex
+ * digits are four base32 characters (no Buffer per name: a name per endpoint at start-up).
+ */
+function base32Hex(hex: string, groups: number): string {
+  let out = "";
+  for (let i = 0; i < groups * 5; i += 5) {
+    const v = Number.parseInt(hex.slice(i, i + 5), 16);
+    out += B32[v >>> 15] + B32[(v >>> 10) & 31] + B32[(v >>> 5) & 31] + B32[v & 31];
   }
-  if (bits > 0) codes.push(B32.charCodeAt((value << (5 - bits)) & 31));
-  return String.fromCharCode(...codes);
+  return out;
 }
 
 /** The first 16 base32 characters: the first 10 bytes (80 bits) of the digest. */
-const hash16 = (s: string) => base32(hash("sha256", s, "buffer").subarray(0, 10));
+const hash16 = (s: string) => base32Hex(hash("sha256", s, "hex"), 4);
 
 /** The first 8 base32 characters (5 bytes) of the digest: kube-proxy's nftables chain hash. */
-export const hash8 = (s: string) => base32(hash("sha256", s, "buffer").subarray(0, 5));
+export const hash8 = (s: string) => base32Hex(hash("sha256", s, "hex"), 2);
 
 /** kube-proxy's ServicePortName.String(). */
 export function servicePortName(sp: Pick<ServicePort, "namespace" | "service" | "portName">): string {

@@ -177,11 +177,14 @@ export async function runDaemon(c: DaemonContext): Promise<void> {
     ...(hostAddresses ? { hostAddresses: hostAddresses.feed.addresses } : {}),
     hostInterfaces: hostInterfaces.addresses,
   });
-  await hostInterfaces.start(HOST_ADDRESS_POLL_MS).then(
-    (ifaces) => daemon?.graph.setHostInterfaces(ifaces),
-    (e: Error) => log.warn({ err: e.message }, "reading this host's interfaces failed"),
-  );
-  if (hostAddresses) daemon.graph.setHostAddresses(await hostAddresses.feed.start(HOST_ADDRESS_POLL_MS));
+  const [, addresses] = await Promise.all([
+    hostInterfaces.start(HOST_ADDRESS_POLL_MS).then(
+      (ifaces) => daemon?.graph.setHostInterfaces(ifaces),
+      (e: Error) => log.warn({ err: e.message }, "reading this host's interfaces failed"),
+    ),
+    hostAddresses?.feed.start(HOST_ADDRESS_POLL_MS),
+  ]);
+  if (addresses) daemon.graph.setHostAddresses(addresses);
   daemon.start();
   const running = daemon;
   await new Promise<void>((resolve) => {

@@ -25,7 +25,7 @@ import { isPartial } from "../datastore/batch.js";
 import { maxFileBytesFromEnv } from "../datastore/file-datastore.js";
 import { openDatastore } from "../datastore/open.js";
 import { demoCommand } from "../demo/command.js";
-import type { FirstBatch } from "../first-batch.js";
+import { type FirstBatch, readFromNow } from "../first-batch.js";
 import { readDefaultGateways } from "../gateways.js";
 import { limitHeapGrowth } from "../heap.js";
 import {
@@ -112,26 +112,31 @@ async function run(o: Options): Promise<void> {
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
-  let mode: Awaited<ReturnType<typeof chooseBackend>>;
-  try {
-    mode = await chooseBackend(cfg.iptablesBackend);
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
+  const modeP = chooseBackend(cfg.iptablesBackend).catch((e: Error) => {
+    throw new UsageError(e.message);
+  });
+  modeP.catch(() => {}); // awaited below, after the datastore is open
   const metrics = new Metrics();
   // Without FELIX_NFTABLESMODE the FelixConfigurations choose the policy dataplane (nftablesMode), and
   // with it the graph's renderer: the Kubernetes datastore lists them first; the file datastore's first
   // batch is held until it completes.
   const source = await openDatastore({ ...o, configFirst: !nftSetting.fromEnv }, log, metrics, maxFileBytes);
-  let first: Pick<FirstBatch<ResourceUpdate[]>, "rest" | "stop"> | undefined;
-  if (!nftSetting.fromEnv) {
+  // The datastore is read from here on (files parsed, LIST pages fetched) while the start-up probes below
+  // wait for their programs; what it sends meanwhile is kept for the graph.
+  const early = nftSetting.fromEnv ? readFromNow(source.updates) : undefined;
+  const firstP = nftSetting.fromEnv ? undefined : readNftablesSetting(source.updates, nftSetting);
+  firstP?.catch(() => {}); // awaited below
+  // Probes that depend on nothing else, at once.
+  const [mode, nftTables, sctp] = await Promise.all([modeP, listNftTables([], startProbe), loadSctpConntrack()]);
+  let first: Pick<FirstBatch<ResourceUpdate[]>, "rest" | "stop"> | undefined = early;
+  if (firstP) {
     try {
-      first = await readNftablesSetting(source.updates, nftSetting);
+      first = await firstP;
     } catch (e) {
       throw new RuntimeError(`cannot read the ${o.datastore} datastore: ${(e as Error).message}`);
     }
   }
-  const kubeProxyNft = kubeProxyNftPresent(await listNftTables([], startProbe));
+  const kubeProxyNft = kubeProxyNftPresent(nftTables);
   const policy = resolveNftablesMode(nftSetting.value, kubeProxyNft);
   if (graphCfg.proxyMode === "nftables" && policy !== "nftables") {
     // kube-proxy's nftables layout lives in our nft table; kube-proxy's modes are exclusive, so no mixing.
@@ -139,15 +144,15 @@ async function run(o: Options): Promise<void> {
       `FELIX_PROXYMODE=nftables needs the nftables dataplane, but FELIX_NFTABLESMODE=${nftSetting.value} chose iptables (set FELIX_NFTABLESMODE=Enabled, or FELIX_PROXYMODE=iptables)`,
     );
   }
-  const problems = await preflight(mode, undefined, policy);
+  // nft's `masquerade fully-random` needs only the kernel's support (iptables' needs 1.6.2 too).
+  const [problems, restoreVersion] = await Promise.all([
+    preflight(mode, undefined, policy),
+    policy === "nftables" ? "v1.6.2" : commandVersion(binary(4, mode, "restore")).catch(() => ""),
+  ]);
   if (problems.length) throw new RuntimeError(problems.join("\n"));
   graphCfg = { ...graphCfg, ruleRenderer: ruleRendererFor(policy) };
   // Felix's start-up checks: what the kernel and iptables support, kube-proxy in IPVS mode, SCTP conntrack.
-  // nft's `masquerade fully-random` needs only the kernel's support (iptables' needs 1.6.2 too).
-  const features = detectFeatures(
-    policy === "nftables" ? "v1.6.2" : await commandVersion(binary(4, mode, "restore")),
-    release(),
-  );
+  const features = detectFeatures(restoreVersion, release());
   const kubeIpvs = kubeIpvsPresent();
   graphCfg = {
     ...graphCfg,
@@ -163,7 +168,7 @@ async function run(o: Options): Promise<void> {
     { masqFullyRandom: features.masqFullyRandom, kubeIPVSSupport: graphCfg.kubeIPVSSupport, kubeIpvsDevice: kubeIpvs },
     "kernel features",
   );
-  log.info({ module: SCTP_CONNTRACK_MODULE, outcome: await loadSctpConntrack() }, "SCTP conntrack");
+  log.info({ module: SCTP_CONNTRACK_MODULE, outcome: sctp }, "SCTP conntrack");
   // IPVS support needs this host's own addresses (the this-host set), read from the kernel.
   const notHost = notHostInterface(graphCfg.interfacePrefix ?? "cali", IPVS_DEVICE);
   // --nodeport-addresses CIDRs select among this host's addresses too.
@@ -214,11 +219,14 @@ async function run(o: Options): Promise<void> {
     const t0 = performance.now();
     // The graph's indexes and the parsed objects are garbage once the snapshot is computed: only
     // the snapshot is held through the kernel writes (peak RSS).
-    const hostInterfaces = await readHostInterfaces(notHost, kernel.spawn).catch((e: Error) => {
-      log.warn({ err: e.message }, "reading this host's interfaces failed");
-      return undefined;
-    });
-    const host = { addresses: await hostAddresses?.read(), interfaces: hostInterfaces };
+    const [addresses, interfaces] = await Promise.all([
+      hostAddresses?.read(),
+      readHostInterfaces(notHost, kernel.spawn).catch((e: Error) => {
+        log.warn({ err: e.message }, "reading this host's interfaces failed");
+        return undefined;
+      }),
+    ]);
+    const host = { addresses, interfaces };
     const state = await onceSnapshot(updates, new CalcGraph(graphCfg), host, o.datastore);
     const snapshotMs = +(performance.now() - t0).toFixed(1);
     first?.stop();

@@ -5,6 +5,8 @@
 
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import fc from "fast-check";
+import ipaddr from "ipaddr.js";
 import { CalcGraph, type GraphConfig } from "../../calc-graph/calc-graph.js";
 import type { DesiredState } from "../../calc-graph/desired-state.js";
 import { forbiddenServiceAddress } from "../../calc-graph/services/forbidden-addresses.js";
@@ -31,6 +33,18 @@ describe("hostile input: service addresses", () => {
       assert.ok(forbiddenServiceAddress(ip), ip);
     for (const ip of ["10.65.2.7", "192.0.2.10", "fd00:65::7", "2001:db8::1", "100.64.0.1"])
       assert.equal(forbiddenServiceAddress(ip), undefined, ip);
+  });
+
+  test("canonical IPv4: the fast path classifies as ipaddr.js does", () => {
+    fc.assert(
+      fc.property(fc.ipV4(), fc.constantFrom(0, 127, 169, 224, 239, 240, 255), fc.boolean(), (ip, lead, force) => {
+        const t = force ? `${lead}.${lead === 169 ? 254 : 255}${ip.slice(ip.indexOf(".", ip.indexOf(".") + 1))}` : ip;
+        const classes = ["unspecified", "loopback", "linkLocal", "multicast", "broadcast"];
+        const want = t === "169.254.169.254" || classes.includes(ipaddr.parse(t).range());
+        assert.equal(forbiddenServiceAddress(t) !== undefined, want, t);
+      }),
+      { numRuns: 5000 },
+    );
   });
 
   test("endpoints at loopback, link-local and metadata addresses are never DNAT targets; each is reported", () => {

@@ -4,9 +4,9 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { firstValueFrom, Subject, toArray } from "rxjs";
+import { firstValueFrom, Observable, of, Subject, toArray } from "rxjs";
 import type { ResourceUpdate } from "../../model/resource.js";
-import { firstBatch } from "../../src/first-batch.js";
+import { firstBatch, readFromNow } from "../../src/first-batch.js";
 import { kubeProxyNftPresent, NftablesModeSetting, resolveNftablesMode } from "../../src/nftables-mode.js";
 
 const felixConfig = (name: string, nftablesMode?: string): ResourceUpdate => ({
@@ -82,4 +82,41 @@ test("firstBatch: a source that fails before its first batch rejects", async () 
   const p = firstBatch(src);
   src.error(new Error("no API server"));
   await assert.rejects(p, /no API server/);
+});
+
+test("readFromNow: the source is subscribed at once; rest replays what came meanwhile, in order, then follows", async () => {
+  let subscribed = 0;
+  const src = new Subject<number>();
+  const counted = new Observable<number>((s) => {
+    subscribed++;
+    return src.subscribe(s);
+  });
+  const read = readFromNow(counted);
+  assert.equal(subscribed, 1, "reading starts before anyone takes the updates");
+  src.next(1);
+  src.next(2);
+  const all = firstValueFrom(read.rest.pipe(toArray()));
+  src.next(3);
+  src.complete();
+  assert.deepEqual(await all, [1, 2, 3]);
+  assert.equal(subscribed, 1, "one subscription to the source");
+  await assert.rejects(firstValueFrom(read.rest), /subscribed once/);
+});
+
+test("readFromNow: an error or end before rest is subscribed reaches rest after what came first", async () => {
+  const failing = new Subject<number>();
+  const r1 = readFromNow(failing);
+  failing.next(1);
+  failing.error(new Error("watch closed"));
+  const got: number[] = [];
+  await assert.rejects(
+    new Promise<void>((resolve, reject) =>
+      r1.rest.subscribe({ next: (v: number) => got.push(v), error: reject, complete: () => resolve() }),
+    ),
+    /watch closed/,
+  );
+  assert.deepEqual(got, [1]);
+  // A source that sends while being subscribed to (synchronously) loses nothing.
+  assert.deepEqual(await firstValueFrom(readFromNow(of(1, 2)).rest.pipe(toArray())), [1, 2]);
+  assert.deepEqual((await firstBatch(of(7, 8))).parts, [7]);
 });

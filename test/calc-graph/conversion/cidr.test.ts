@@ -62,6 +62,29 @@ describe("parseCidr", () => {
   it("rejects IPv4-mapped IPv6", () => {
     assert.throws(() => parseCidr("::ffff:10.0.0.1/128"), /IPv4-mapped/);
   });
+
+  it("IPv4 CIDRs: the fast path agrees with ipaddr.js on any four numbers and length, leading zeros included", () => {
+    const octet = fc.oneof(fc.integer({ min: 0, max: 300 }).map(String), fc.constantFrom("00", "01", "010", "0255"));
+    const len = fc.oneof(fc.integer({ min: 0, max: 40 }).map(String), fc.constantFrom("00", "08", "-1", ""));
+    fc.assert(
+      fc.property(fc.array(octet, { minLength: 4, maxLength: 4 }), len, (parts, l) => {
+        const t = `${parts.join(".")}/${l}`;
+        let want: string | undefined;
+        try {
+          if (!ipaddr.IPv4.isValidFourPartDecimal(parts.join("."))) throw new Error("not four-part decimal");
+          const [addr, bits] = ipaddr.parseCIDR(t);
+          const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
+          const n = (addr.toByteArray().reduce((a, b) => a * 256 + b, 0) & mask) >>> 0;
+          want = `${[n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join(".")}/${bits}`;
+        } catch {
+          want = undefined;
+        }
+        if (want === undefined) assert.throws(() => parseCidr(t), /invalid CIDR/, t);
+        else assert.deepEqual(parseCidr(t), { version: 4, text: want }, t);
+      }),
+      { numRuns: 3000 },
+    );
+  });
 });
 
 describe("parseIp", () => {
