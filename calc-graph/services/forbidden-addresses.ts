@@ -18,7 +18,8 @@ const CLASSES: Readonly<Record<string, string>> = {
 };
 
 /** Canonical dotted quads (no leading zeros, octets ≤ 255); anything else goes through ipaddr.js. */
-const V4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){2}$/;
+const V4 =
+  /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){2}$/;
 
 /**
  * The CLASSES ranges of a canonical IPv4 address (ipaddr.js's names), from its leading octets:
