@@ -10,6 +10,7 @@
 
 import { castDraft, type Draft } from "immer";
 import { type ChainRenderer, sameRules } from "../model/chain-render.js";
+import { copyDict } from "../model/dict.js";
 import type { Chain } from "../model/rule.js";
 import {
   chainNames,
@@ -116,7 +117,9 @@ export class ChainWrites {
     const tables = new Map<string, { v: IpVersion; table: TableName; shards: Map<string, Shard | undefined> }>();
     for (const w of this.pending.values()) {
       const baseShard = this.base.iptables[familyKey(w.v)][w.table].shards[w.shard];
-      const next: Record<string, RenderedChain> = { ...baseShard };
+      // A copy that stays a hash table: a spread made a hidden-class chain of its chain names, one map
+      // and descriptor array per chain, allocated in the old generation on every change (model/dict.ts).
+      const next = copyDict(baseShard);
       let changed = false;
       for (const [name, c] of w.chains) {
         const was = baseShard?.[name];

@@ -1,7 +1,7 @@
 // The desired content of the kernel's tables, as the graph hands it over:
 // chains we own plus the rules we hook into the kernel's built-in chains.
 
-import { changedKeys } from "./dict.js";
+import { changedKeys, dict } from "./dict.js";
 import type { NatShard } from "./nat-shards.js";
 
 export type TableName = "raw" | "mangle" | "nat" | "filter";
@@ -90,9 +90,14 @@ export function putChain(
   k = shardOf(name),
 ): void {
   if (chain) {
-    const shard = t.shards[k];
-    if (shard) shard[name] = chain;
-    else t.shards[k] = { [name]: chain };
+    // A shard is a record keyed by chain names: a hash table (dict.ts), so
+    // neither it nor its copies make hidden classes named after chains.
+    let shard = t.shards[k];
+    if (!shard) {
+      shard = dict();
+      t.shards[k] = shard;
+    }
+    shard[name] = chain;
     return;
   }
   const shard = t.shards[k];
