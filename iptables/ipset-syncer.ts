@@ -18,6 +18,7 @@
 // loaded against a set of the wrong type) rather than match the wrong thing.
 
 import { createHash } from "node:crypto";
+import { missingFrom } from "../model/ipset.js";
 import { ownString } from "../model/own-string.js";
 import { createLine, type IpSetState, MAX_IPSET_SIZE, renderIpSets } from "./ipset.js";
 import { type IpsetBackend, IpsetError } from "./ipset-backend.js";
@@ -138,16 +139,9 @@ export class IpsetSyncer {
         membersAdded += s.members.size;
         continue;
       }
-      // Only the differences are collected: a changed set of thousands differs by a few
-      // (forEach: no iterator result per member).
-      const adds: string[] = [];
-      s.members.forEach((m) => {
-        if (!have.members.has(m)) adds.push(m);
-      });
-      const dels: string[] = [];
-      have.members.forEach((m) => {
-        if (!s.members.has(m)) dels.push(m);
-      });
+      // Only the differences are collected: a changed set of thousands differs by a few.
+      const adds = missingFrom(have.members, s.members);
+      const dels = missingFrom(s.members, have.members);
       const changes = adds.length + dels.length;
       const sameSet = have.type === s.type && have.family === family;
       // Equal after a read: the view takes the snapshot's members (the parsed ones hold the save output).

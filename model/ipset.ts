@@ -14,3 +14,13 @@ export interface IpSetState {
 
 /** Felix's MaxIpsetSize default. */
 export const MAX_IPSET_SIZE = 1048576;
+
+/** The members of `from` that `of` lacks (forEach: no iterator result per member of sets thousands long). */
+export function missingFrom(of: ReadonlySet<string>, from: ReadonlySet<string>): string[] {
+  const out: string[] = [];
+  if (of === from) return out;
+  from.forEach((m) => {
+    if (!of.has(m)) out.push(m);
+  });
+  return out;
+}

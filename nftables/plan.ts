@@ -17,7 +17,7 @@
 // packet ever sees it half written; the table itself is never flushed.
 
 import { changedKeys } from "../model/dict.js";
-import type { IpSetState } from "../model/ipset.js";
+import { type IpSetState, missingFrom } from "../model/ipset.js";
 import { parseNatStage } from "../model/nat-shards.js";
 import type { FamilyTables } from "../model/tables.js";
 import { BUILTIN_CHAINS, chainNames, chainOf, changedChains, TABLE_NAMES, type TableName } from "../model/tables.js";
@@ -312,16 +312,6 @@ export function planNft(
     elementsRemoved: removed,
     linesWritten: commands.length,
   };
-}
-
-/** The elements of `from` that `of` lacks (forEach: no iterator result per element of sets thousands long). */
-function missingFrom(of: ReadonlySet<string>, from: ReadonlySet<string>): string[] {
-  const out: string[] = [];
-  if (of === from) return out;
-  from.forEach((e) => {
-    if (!of.has(e)) out.push(e);
-  });
-  return out;
 }
 
 /** No table yet: the whole table in one transaction, the very text felix-dump prints. */
