@@ -80,11 +80,16 @@ function octetsInRange(t: string): boolean {
   return true;
 }
 
+/** A dotted quad in canonical form (decimal, no leading zeros, octets ≤ 255), as parseIp returns it. */
+export function isCanonicalV4(t: string): boolean {
+  return CANONICAL_V4.test(t) && octetsInRange(t);
+}
+
 /** Parses a single IP address into canonical text; throws a clear Error. */
 export function parseIp(text: string): { version: IpVersion; text: string } {
   const t = typeof text === "string" ? text.trim() : "";
   // Canonical dotted quads (every pod and endpoint address, tens of thousands at start-up) need no parser.
-  if (CANONICAL_V4.test(t) && octetsInRange(t)) return { version: 4, text: t };
+  if (isCanonicalV4(t)) return { version: 4, text: t };
   if (!(t.includes(":") ? ipaddr.IPv6.isValid(t) : ipaddr.IPv4.isValidFourPartDecimal(t))) {
     throw new Error(`invalid IP address ${JSON.stringify(text)}`);
   }

@@ -5,6 +5,7 @@
 // file datastore and a compromised writer need not.
 
 import ipaddr from "ipaddr.js";
+import { isCanonicalV4 } from "../conversion/cidr.js";
 
 /** Cloud metadata services (AWS, GCP, Azure, OpenStack: 169.254.169.254; AWS IPv6: fd00:ec2::254). */
 const METADATA = new Set(["169.254.169.254", "fd00:ec2::254"]);
@@ -16,10 +17,6 @@ const CLASSES: Readonly<Record<string, string>> = {
   multicast: "a multicast address",
   broadcast: "a broadcast address",
 };
-
-/** Canonical dotted quads (no leading zeros, octets ≤ 255); anything else goes through ipaddr.js. */
-const V4 =
-  /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){2}$/;
 
 /**
  * The CLASSES ranges of a canonical IPv4 address (ipaddr.js's names), from its leading octets:
@@ -40,9 +37,9 @@ function v4Range(a: number, b: number, ip: string): string | undefined {
  */
 export function forbiddenServiceAddress(ip: string): string | undefined {
   if (METADATA.has(ip)) return "a cloud metadata address";
-  const v4 = V4.exec(ip);
-  if (v4) {
-    const range = v4Range(Number(v4[1]), Number(v4[2]), ip);
+  if (isCanonicalV4(ip)) {
+    const [a, b] = ip.split(".", 2);
+    const range = v4Range(Number(a), Number(b), ip);
     return range && CLASSES[range];
   }
   if (!ipaddr.isValid(ip)) return undefined;
