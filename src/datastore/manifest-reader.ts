@@ -6,7 +6,10 @@
 //   - refused when larger than the size limit, and never read past it (a file
 //     that grows while being read is cut at the limit and refused);
 //   - stat'ed again after reading: a file that changed meanwhile (a writer
-//     still at work) is reported unstable, to be read again once quiet.
+//     still at work) is reported unstable, to be read again once quiet;
+//   - four trips through libuv's thread pool (open, fstat, read, fstat; the
+//     close goes on after): while V8's collector threads hold both cores of a
+//     small node, each trip waits for one (8 ms each were seen at `large`).
 
 import { constants } from "node:fs";
 import { open, stat } from "node:fs/promises";
@@ -83,7 +86,8 @@ export const fsManifestReader: ManifestReader = {
         const { bytesRead } = await fh.read(buf, n, buf.length - n, n);
         if (bytesRead === 0) break;
         n += bytesRead;
-        if (n === buf.length) break;
+        // Every byte fstat counted: no read to meet the end, the second fstat tells a file that changed.
+        if (n === buf.length || n === before.size) break;
       }
       const after = await fh.stat();
       if (n > maxBytes) return { status: "refused", message: tooLarge(after.size, maxBytes), sig: toSig(after) };
@@ -92,7 +96,8 @@ export const fsManifestReader: ManifestReader = {
     } catch (e) {
       return { status: "refused", message: `cannot read: ${(e as Error).message}` };
     } finally {
-      await fh.close();
+      // Not awaited: the text is complete, the pass goes on while the descriptor closes.
+      fh.close().catch(() => {});
     }
   },
 };
