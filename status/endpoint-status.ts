@@ -19,6 +19,7 @@
 
 import { vethNameForWorkload } from "../calc-graph/conversion/pod.js";
 import type { DesiredState } from "../calc-graph/desired-state.js";
+import { changedKeys } from "../model/dict.js";
 import { type Observable, Subject } from "../model/rx.js";
 
 export type EndpointStatusValue = "up" | "down" | "error";
@@ -54,14 +55,12 @@ export class EndpointStatusTracker {
   readonly changes: Observable<EndpointStatusChange> = this.subject.asObservable();
   private readonly current = new Map<string, EndpointStatus>();
   private desired: DesiredState | undefined;
-  /** Endpoint keys of the last successfully applied state. */
-  private programmed = new Set<string>();
   private lastError: Error | undefined;
   private ifaces: ReadonlySet<string> | undefined;
   private readonly prefix: string;
   private readonly now: () => Date;
-  /** The endpoints `programmed` was made of. */
-  private programmedFrom: DesiredState["endpoints"] | undefined;
+  /** The endpoints of the last successfully applied state. */
+  private programmed: DesiredState["endpoints"] | undefined;
   /** The inputs of the last compute: equal ones (by reference) give equal statuses, so it is skipped. */
   private computedFrom: readonly unknown[] = [];
 
@@ -82,10 +81,7 @@ export class EndpointStatusTracker {
       this.lastError = outcome;
     } else {
       this.lastError = undefined;
-      if (state.endpoints !== this.programmedFrom) {
-        this.programmedFrom = state.endpoints;
-        this.programmed = new Set(Object.keys(state.endpoints));
-      }
+      this.programmed = state.endpoints;
     }
     this.recompute();
   }
@@ -110,11 +106,15 @@ export class EndpointStatusTracker {
     this.subject.complete();
   }
 
-  private compute(): Map<string, { iface: string; status: EndpointStatusValue; reason: string }> {
+  /** The statuses of every workload, or of `only` (a workload absent from the result has none). */
+  private compute(
+    only?: ReadonlySet<string>,
+  ): Map<string, { iface: string; status: EndpointStatusValue; reason: string }> {
     const out = new Map<string, { iface: string; status: EndpointStatusValue; reason: string }>();
     const s = this.desired;
     if (!s) return out;
-    for (const ep of Object.values(s.endpoints)) {
+    const endpoints = only ? [...only].flatMap((w) => s.endpoints[w] ?? []) : Object.values(s.endpoints);
+    for (const ep of endpoints) {
       // A refused address (calc-graph/endpoint-guard.ts) leaves the endpoint up with the others: still an error.
       const problem =
         s.problems[`Pod/${ep.namespace}/${ep.pod}`] ?? s.problems[`Pod/${ep.namespace}/${ep.pod}/addresses`];
@@ -129,7 +129,7 @@ export class EndpointStatusTracker {
       } else if (!this.ifaces?.has(ep.iface)) {
         status = "down";
         reason = this.ifaces ? `interface ${ep.iface} not present` : "interfaces not listed yet";
-      } else if (!this.programmed.has(ep.key)) {
+      } else if (!this.programmed || !Object.hasOwn(this.programmed, ep.key)) {
         status = "down";
         reason = "policy not programmed yet";
       } else {
@@ -139,7 +139,8 @@ export class EndpointStatusTracker {
       out.set(ep.key, { iface: ep.iface, status, reason });
     }
     // Pods rejected outright have no endpoint; report the ones scheduled here.
-    for (const p of Object.values(s.problems)) {
+    const problems = only ? [...only].flatMap((w) => s.problems[`Pod/${w}`] ?? []) : Object.values(s.problems);
+    for (const p of problems) {
       const [kind, ns, pod] = p.key.split("/");
       if (kind !== "Pod" || p.node !== s.nodeName || out.has(`${ns}/${pod}`)) continue;
       out.set(`${ns}/${pod}`, {
@@ -147,6 +148,22 @@ export class EndpointStatusTracker {
         status: "error",
         reason: `pod manifest: ${p.message}`,
       });
+    }
+    return out;
+  }
+
+  /**
+   * The workloads whose status may differ between two inputs that differ only in the endpoints, the
+   * problems or what was programmed (a change at scale touches a few of the node's endpoints): those
+   * the changed keys name.
+   */
+  private touched(before: readonly unknown[], after: readonly unknown[]): Set<string> {
+    type Rec = Readonly<Record<string, unknown>>;
+    const keys = (i: number) => changedKeys((before[i] ?? {}) as Rec, (after[i] ?? {}) as Rec);
+    const out = new Set([...keys(0), ...keys(5)]);
+    for (const k of keys(1)) {
+      const [kind, ns, pod] = k.split("/");
+      if (kind === "Pod" && pod !== undefined) out.add(`${ns}/${pod}`);
     }
     return out;
   }
@@ -161,9 +178,13 @@ export class EndpointStatusTracker {
       this.ifaces,
       this.programmed,
     ];
-    if (from.every((x, i) => x === this.computedFrom[i])) return;
+    const before = this.computedFrom;
+    if (from.every((x, i) => x === before[i])) return;
     this.computedFrom = from;
-    const next = this.compute();
+    // The node, the last error and the interfaces as before: only the workloads the changes name are looked at.
+    const only =
+      before.length > 0 && [2, 3, 4].every((i) => from[i] === before[i]) ? this.touched(before, from) : undefined;
+    const next = this.compute(only);
     const since = this.now().toISOString();
     const changes: EndpointStatusChange[] = [];
     for (const [workload, n] of next) {
@@ -179,8 +200,9 @@ export class EndpointStatusTracker {
       this.current.set(workload, cur);
       changes.push({ workload, ...(prev ? { previous: prev } : {}), current: cur });
     }
-    for (const [workload, prev] of this.current) {
-      if (next.has(workload)) continue;
+    for (const workload of only ?? [...this.current.keys()]) {
+      const prev = this.current.get(workload);
+      if (!prev || next.has(workload)) continue;
       this.current.delete(workload);
       changes.push({ workload, previous: prev });
     }

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import fc from "fast-check";
 import { CalcGraph } from "../../calc-graph/calc-graph.js";
 import { vethNameForWorkload } from "../../calc-graph/conversion/pod.js";
 import type { ApplyResult } from "../../src/dataplane.js";
@@ -183,5 +184,57 @@ describe("EndpointStatusTracker", () => {
     assert.deepEqual(dbRow.slice(0, 2), ["prod/db", "error"]);
     assert.match(String(dbRow[2]), /172\.31\.0\.2 is node node2's address/);
     assert.deepEqual(webRow.slice(0, 2), ["prod/web", "error"]);
+  });
+});
+
+describe("EndpointStatusTracker, incremental", () => {
+  // A change looks only at the workloads its endpoints, problems or programmed state name: after any
+  // sequence of inputs, the statuses are those a fresh tracker computes from the final inputs at once.
+  test("any sequence of inputs ends in the statuses of the final inputs", () => {
+    const names = ["a", "b", "c", "d"];
+    const op = fc.oneof(
+      fc.record({
+        kind: fc.constant("pod" as const),
+        name: fc.constantFrom(...names),
+        node: fc.constantFrom("node1", "node2"),
+        ip: fc.constantFrom("10.65.1.10", "10.65.1.11", "10.65.1.12", "999.1.1.1", "999.1.1.2", undefined),
+        label: fc.constantFrom("x", "y"),
+        gone: fc.boolean(),
+      }),
+      fc.record({ kind: fc.constant("applied" as const), ok: fc.boolean() }),
+      fc.record({ kind: fc.constant("ifaces" as const), present: fc.subarray(names) }),
+    );
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 30 }), (ops) => {
+        const graph = new CalcGraph({ nodeName: "node1" });
+        const tracker = new EndpointStatusTracker();
+        let desired = graph.apply([namespace("prod")]);
+        let lastOk: typeof desired | undefined;
+        let lastError: Error | undefined;
+        let ifaces: string[] | undefined;
+        for (const o of ops) {
+          if (o.kind === "pod") {
+            const u = pod("prod", o.name, { node: o.node, ip: o.ip, labels: { l: o.label } });
+            desired = graph.apply([o.gone ? deleted(u) : u]);
+            tracker.setDesired(desired);
+          } else if (o.kind === "applied") {
+            lastError = o.ok ? undefined : new Error("refused");
+            if (o.ok) lastOk = desired;
+            tracker.applied(desired, lastError ?? ok);
+          } else {
+            ifaces = o.present.map((n) => vethNameForWorkload("prod", n));
+            tracker.setInterfaces(ifaces);
+          }
+        }
+        const fresh = new EndpointStatusTracker();
+        if (lastOk) fresh.applied(lastOk, ok);
+        if (lastError) fresh.applied(desired, lastError);
+        if (ifaces) fresh.setInterfaces(ifaces);
+        if (ops.some((o) => o.kind === "pod")) fresh.setDesired(desired);
+        const brief = (t: EndpointStatusTracker) => t.statuses().map((s) => [s.workload, s.iface, s.status, s.reason]);
+        assert.deepEqual(brief(tracker), brief(fresh));
+      }),
+      { numRuns: 300 },
+    );
   });
 });
