@@ -34,6 +34,8 @@ export interface DaemonOptions {
   readonly hostAddresses?: Observable<readonly string[]>;
   /** This host's interfaces and their addresses (host endpoints placed by expectedIPs). */
   readonly hostInterfaces?: Observable<ReadonlyMap<string, readonly string[]>>;
+  /** Called once the applies are done and nothing waits (src/heap.ts IdleScavenger). */
+  readonly onIdle?: () => void;
 }
 
 const MAX_BACKOFF_MS = 30_000;
@@ -190,6 +192,15 @@ export class Daemon {
   }
 
   private async loop(): Promise<void> {
+    await this.applyWhileDirty();
+    // After the I/O that came meanwhile: a batch it brings goes first.
+    if (this.o.onIdle && !this.stopped)
+      setImmediate(() => {
+        if (!this.applying && !this.dirty && !this.stopped) this.o.onIdle?.();
+      });
+  }
+
+  private async applyWhileDirty(): Promise<void> {
     while (this.dirty && !this.stopped && this.desired) {
       this.dirty = false;
       const state = this.desired;

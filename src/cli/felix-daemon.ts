@@ -20,6 +20,7 @@ import { AgentStatus } from "../agent-status.js";
 import type { AgentConfig } from "../config.js";
 import { Daemon } from "../daemon.js";
 import type { KubeAccess } from "../datastore/kube-config.js";
+import { IdleScavenger } from "../heap.js";
 import type { HostAddressFeed } from "../host-addresses.js";
 import type { kernelDataplane } from "../kernel.js";
 import { KUBE_IPVS_DEVICE } from "../kernel-features.js";
@@ -151,7 +152,9 @@ export async function runDaemon(c: DaemonContext): Promise<void> {
       c.requestRestart();
     }
   };
+  const scavenger = new IdleScavenger();
   daemon = new Daemon({
+    onIdle: () => scavenger.idle(),
     graph: graphCfg,
     updates,
     dataplane: kernel.dataplane,

@@ -29,7 +29,7 @@ async function until(cond: () => boolean, what: string): Promise<void> {
   }
 }
 
-function rig(refreshIntervalSecs = 0) {
+function rig(refreshIntervalSecs = 0, onIdle?: () => void) {
   const sets = new FakeIpsetBackend();
   const v4 = new FakeIptablesBackend(4, "legacy", sets);
   const dataplane = new Dataplane({ ipsets: new IpsetSyncer(sets), ipv4: new TableSyncer(v4) });
@@ -71,9 +71,10 @@ function rig(refreshIntervalSecs = 0) {
     },
     refreshIntervalSecs,
     linkEvents: links,
+    onIdle,
   });
   const chains = () => [...(v4.tables.get("filter")?.keys() ?? [])].filter((c) => c.startsWith("cali-"));
-  return { sets, v4, daemon, updates, links, seen, lines, chains };
+  return { sets, v4, dataplane, daemon, updates, links, seen, lines, chains };
 }
 
 const base = [namespace("prod"), pod("prod", "web", { ip: "10.65.1.10", labels: { app: "web" } })];
@@ -104,6 +105,46 @@ describe("Daemon", () => {
       "the deny policy's chain is programmed",
     );
     await daemon.stop();
+  });
+
+  test("onIdle: once the applies of a burst are done, never while one runs", async () => {
+    let idle = 0;
+    let applying = false;
+    let idleDuringApply = false;
+    const r = rig(0, () => {
+      idle++;
+      if (applying) idleDuringApply = true;
+    });
+    // The first apply waits until released: the batches that come meanwhile make a second one.
+    let release = () => {};
+    const gate = new Promise<void>((res) => {
+      release = res;
+    });
+    const apply = r.dataplane.apply.bind(r.dataplane);
+    r.dataplane.apply = async (s) => {
+      applying = true;
+      try {
+        await gate;
+        return await apply(s);
+      } finally {
+        applying = false;
+      }
+    };
+    r.daemon.start();
+    r.updates.next(base);
+    await until(() => applying, "the first apply");
+    r.updates.next([deny]);
+    r.updates.next([pod("prod", "db", { ip: "10.65.1.11" })]);
+    await new Promise((res) => setTimeout(res, 10));
+    assert.equal(idle, 0, "not idle while an apply waits");
+    release();
+    await until(() => idle > 0, "the idle call");
+    assert.equal(r.seen.applied.length, 2, "two applies: the first and the burst's");
+    assert.equal(r.seen.states.at(-1), r.daemon.graph.current, "idle once the latest state is applied");
+    await new Promise((res) => setTimeout(res, 20));
+    assert.equal(idle, 1, "one idle call after the burst");
+    assert.ok(!idleDuringApply);
+    await r.daemon.stop();
   });
 
   test("a batch in parts: nothing is computed or programmed before its last part; problems of every part are logged", async () => {
