@@ -19,7 +19,7 @@ import type { SyncResult } from "../iptables/table-syncer.js";
 import { FlockLockFile, machineLockFile, XtablesLock } from "../iptables/xtables-lock.js";
 import { renderNftTable } from "../nftables/table-text.js";
 import type { ApplyResult, DataplaneOptions } from "../src/dataplane.js";
-import { limitHeapGrowth } from "../src/heap.js";
+import { IdleScavenger, limitHeapGrowth } from "../src/heap.js";
 import { kernelDataplane } from "../src/kernel.js";
 import { createLogger } from "../src/log.js";
 import { ruleRendererFor } from "../src/rule-renderers.js";
@@ -153,6 +153,8 @@ async function ours(job: ChildJob): Promise<OursResult> {
     log(`cold start: graph ${graphMs.toFixed(0)} ms, apply ${applyMs.toFixed(0)} ms`);
 
     // Incremental: each change timed through graph and dataplane, then reverted (untimed).
+    const scavenger = new IdleScavenger();
+    scavenger.idle();
     const sampling = await startAllocSampling();
     const trace = startSampleTrace();
     const incremental: Partial<Record<ChangeKind, KernelKindResult>> = {};
@@ -177,6 +179,7 @@ async function ours(job: ChildJob): Promise<OursResult> {
         if (i >= job.warmup) rows.push({ graphMs: c1 - c0, applyMs: c2 - c1, r: res, steps: st, bytes });
         trace.sample(`${kind} #${i}`, c0, c2, c1 - c0, { ...st }, u0, u1);
         await kernel.dataplane.apply(graph.apply(change.revert));
+        scavenger.idle(); // as the daemon does once its applies are done (src/daemon.ts onIdle)
       }
       const meanSteps = zeroSteps();
       for (const row of rows) {

@@ -38,9 +38,10 @@ function exposedGc(): Gc {
 /**
  * A scavenge when the daemon has nothing left to do (an apply done, no batch waiting): the next
  * change starts with an empty young generation and, making 1-3 MB at the large preset, finishes
- * before filling it. Without it a scavenge fell inside every few changes and took 4-42 ms of one
- * (bench/sample-trace.ts). What survives a scavenge is the new snapshot's fresh parts, which are
- * copied once here instead of at the next scavenge: ~1 ms, off the change's path.
+ * before filling it. Without it a collection fell inside one sampled change in four (4-18 ms each,
+ * up to 42 on a loaded machine); with it, in one of 80 (bench/sample-trace.ts, nftables, four
+ * kinds × 20). What survives is the new snapshot's fresh parts, copied here instead of at the
+ * next scavenge: ~1 ms, off the change's path.
  */
 export class IdleScavenger {
   private gc: Gc | undefined;
