@@ -49,6 +49,16 @@ export interface EndpointStatusTrackerOptions {
   readonly now?: () => Date;
 }
 
+/** What the statuses are computed from, compared by reference. */
+type Inputs = readonly [
+  endpoints: DesiredState["endpoints"] | undefined,
+  problems: DesiredState["problems"] | undefined,
+  nodeName: string | undefined,
+  lastError: Error | undefined,
+  ifaces: ReadonlySet<string> | undefined,
+  programmed: DesiredState["endpoints"] | undefined,
+];
+
 export class EndpointStatusTracker {
   private readonly subject = new Subject<EndpointStatusChange>();
   /** Every change, after it is applied to `statuses()`. */
@@ -62,7 +72,7 @@ export class EndpointStatusTracker {
   /** The endpoints of the last successfully applied state. */
   private programmed: DesiredState["endpoints"] | undefined;
   /** The inputs of the last compute: equal ones (by reference) give equal statuses, so it is skipped. */
-  private computedFrom: readonly unknown[] = [];
+  private computedFrom: Inputs = [undefined, undefined, undefined, undefined, undefined, undefined];
 
   constructor(o: EndpointStatusTrackerOptions = {}) {
     this.prefix = o.interfacePrefix ?? "cali";
@@ -157,11 +167,12 @@ export class EndpointStatusTracker {
    * problems or what was programmed (a change at scale touches a few of the node's endpoints): those
    * the changed keys name.
    */
-  private touched(before: readonly unknown[], after: readonly unknown[]): Set<string> {
-    type Rec = Readonly<Record<string, unknown>>;
-    const keys = (i: number) => changedKeys((before[i] ?? {}) as Rec, (after[i] ?? {}) as Rec);
-    const out = new Set([...keys(0), ...keys(5)]);
-    for (const k of keys(1)) {
+  private touched([endpoints0, problems0, , , , programmed0]: Inputs, [endpoints, problems, , , , programmed]: Inputs) {
+    const out = new Set([
+      ...changedKeys(endpoints0 ?? {}, endpoints ?? {}),
+      ...changedKeys(programmed0 ?? {}, programmed ?? {}),
+    ]);
+    for (const k of changedKeys(problems0 ?? {}, problems ?? {})) {
       const [kind, ns, pod] = k.split("/");
       if (kind === "Pod" && pod !== undefined) out.add(`${ns}/${pod}`);
     }
@@ -170,7 +181,7 @@ export class EndpointStatusTracker {
 
   private recompute(): void {
     // A batch or an apply that left these alone (most, at scale) costs no pass over the node's endpoints.
-    const from = [
+    const from: Inputs = [
       this.desired?.endpoints,
       this.desired?.problems,
       this.desired?.nodeName,
@@ -182,8 +193,7 @@ export class EndpointStatusTracker {
     if (from.every((x, i) => x === before[i])) return;
     this.computedFrom = from;
     // The node, the last error and the interfaces as before: only the workloads the changes name are looked at.
-    const only =
-      before.length > 0 && [2, 3, 4].every((i) => from[i] === before[i]) ? this.touched(before, from) : undefined;
+    const only = [2, 3, 4].every((i) => from[i] === before[i]) ? this.touched(before, from) : undefined;
     const next = this.compute(only);
     const since = this.now().toISOString();
     const changes: EndpointStatusChange[] = [];
