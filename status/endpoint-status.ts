@@ -149,12 +149,12 @@ export class EndpointStatusTracker {
       out.set(ep.key, { iface: ep.iface, status, reason });
     }
     // Pods rejected outright have no endpoint; report the ones scheduled here.
-    const problems = only ? [...only].flatMap((w) => s.problems[`Pod/${w}`] ?? []) : Object.values(s.problems);
-    for (const p of problems) {
-      const [kind, ns, pod] = p.key.split("/");
-      if (kind !== "Pod" || p.node !== s.nodeName || out.has(`${ns}/${pod}`)) continue;
-      out.set(`${ns}/${pod}`, {
-        iface: vethNameForWorkload(ns, pod, this.prefix),
+    // All of them, also for `only`: a workload's problem may be under a longer key (`…/iface`), and there are few.
+    for (const p of Object.values(s.problems)) {
+      const w = problemWorkload(p.key);
+      if (!w || (only && !only.has(w.key)) || p.node !== s.nodeName || out.has(w.key)) continue;
+      out.set(w.key, {
+        iface: vethNameForWorkload(w.ns, w.pod, this.prefix),
         status: "error",
         reason: `pod manifest: ${p.message}`,
       });
@@ -173,8 +173,8 @@ export class EndpointStatusTracker {
       ...changedKeys(programmed0 ?? {}, programmed ?? {}),
     ]);
     for (const k of changedKeys(problems0 ?? {}, problems ?? {})) {
-      const [kind, ns, pod] = k.split("/");
-      if (kind === "Pod" && pod !== undefined) out.add(`${ns}/${pod}`);
+      const w = problemWorkload(k);
+      if (w) out.add(w.key);
     }
     return out;
   }
@@ -218,6 +218,12 @@ export class EndpointStatusTracker {
     }
     for (const c of changes) this.subject.next(c);
   }
+}
+
+/** The workload a pod's problem key names (`Pod/<ns>/<pod>`, or with a suffix such as `/iface`). */
+function problemWorkload(key: string): { key: string; ns: string; pod: string } | undefined {
+  const [kind, ns, pod] = key.split("/");
+  return kind === "Pod" && pod !== undefined ? { key: `${ns}/${pod}`, ns, pod } : undefined;
 }
 
 export { EndpointStatusFile, endpointStatusConfigFromEnv } from "./endpoint-status-file.js";

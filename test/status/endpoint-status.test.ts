@@ -191,7 +191,7 @@ describe("EndpointStatusTracker, incremental", () => {
   // A change looks only at the workloads its endpoints, problems or programmed state name: after any
   // sequence of inputs, the statuses are those a fresh tracker computes from the final inputs at once.
   test("any sequence of inputs ends in the statuses of the final inputs", () => {
-    const names = ["a", "b", "c", "d"];
+    const names = ["a", "b", "c", "d", "a/x"]; // "a/x": refused (not a DNS name), its problem key starts like a's
     const op = fc.oneof(
       fc.record({
         kind: fc.constant("pod" as const),
@@ -236,5 +236,42 @@ describe("EndpointStatusTracker, incremental", () => {
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+describe("EndpointStatusTracker, incremental, colliding interfaces", () => {
+  // red/p2272271 and red/p4484179 hash to one interface (test/golden/hostile-iface-collision): both are
+  // withdrawn and reported as `Pod/<ns>/<pod>/iface`, a problem key with a suffix.
+  test("a collision that appears or goes after the first compute gives the statuses a fresh tracker gives", () => {
+    const graph = new CalcGraph({ nodeName: "node1" });
+    const tracker = new EndpointStatusTracker();
+    const first = pod("red", "p2272271", { ip: "10.65.1.10" });
+    const second = pod("red", "p4484179", { ip: "10.65.1.11" });
+    const iface = vethNameForWorkload("red", "p2272271");
+    assert.equal(vethNameForWorkload("red", "p4484179"), iface);
+    tracker.setInterfaces([iface]);
+    const brief = (t: EndpointStatusTracker) => t.statuses().map((s) => [s.workload, s.status, s.reason]);
+    const fresh = (s: ReturnType<typeof graph.apply>) => {
+      const f = new EndpointStatusTracker();
+      f.setInterfaces([iface]);
+      f.applied(s, ok);
+      f.setDesired(s);
+      return brief(f);
+    };
+    let s = graph.apply([namespace("red"), first]);
+    tracker.setDesired(s);
+    tracker.applied(s, ok);
+    assert.deepEqual(brief(tracker), [["red/p2272271", "up", "programmed"]]);
+    s = graph.apply([second]);
+    tracker.setDesired(s);
+    tracker.applied(s, ok);
+    assert.equal(brief(tracker).length, 2);
+    assert.ok(brief(tracker).every(([, status]) => status === "error"));
+    assert.deepEqual(brief(tracker), fresh(s));
+    s = graph.apply([deleted(second)]);
+    tracker.setDesired(s);
+    tracker.applied(s, ok);
+    assert.deepEqual(brief(tracker), fresh(s));
+    assert.deepEqual(brief(tracker), [["red/p2272271", "up", "programmed"]]);
   });
 });
