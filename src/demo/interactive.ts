@@ -16,7 +16,6 @@ export async function interactive(c: DemoCluster, first: string): Promise<void> 
   const clear = "\x1b[2J\x1b[H";
   const footer = (note = "") =>
     `\n${note ? `${note}\n` : ""}\x1b[2mwatching ${c.scenario.dir}: edit or add a policy there and the matrix follows · r measure again · q quit\x1b[0m\n`;
-  out.write(clear + first + footer());
 
   const scenarioMtime = () => {
     try {
@@ -67,14 +66,19 @@ export async function interactive(c: DemoCluster, first: string): Promise<void> 
 
   let timer: NodeJS.Timeout | undefined;
   let watcher: FSWatcher | undefined;
+  let watchNote = "";
   try {
     watcher = watch(c.scenario.dir, { recursive: true }, () => {
       clearTimeout(timer);
       timer = setTimeout(() => remeasure(false), 100);
     });
   } catch (e) {
-    out.write(`cannot watch ${c.scenario.dir}: ${(e as Error).message}\n`);
+    watchNote = `cannot watch ${c.scenario.dir}: ${(e as Error).message} (r measures again)`;
   }
+  // Watching before the footer says so, and one look for edits made while the
+  // first matrix was measured: an edit right after the footer is never missed.
+  out.write(clear + first + footer(watchNote));
+  remeasure(false);
 
   await new Promise<void>((resolve) => {
     const stdin = process.stdin;
