@@ -9,12 +9,12 @@
 import { RawNetlinkSocket } from "netlink";
 import {
   encodeMessage,
+  encodeMessages,
   NETLINK_NETFILTER,
   NFNL_MSG_BATCH_BEGIN,
   NFNL_MSG_BATCH_END,
   NFNL_SUBSYS_NFTABLES,
   type NfMessage,
-  NLM_F_ACK,
   NLM_F_DUMP,
   NLM_F_REQUEST,
   NLMSG_DONE,
@@ -152,13 +152,12 @@ export class NfnlConnection {
         resId: NFNL_SUBSYS_NFTABLES,
         attrs: [],
       });
-      const parts = [encodeMessage(frame(NFNL_MSG_BATCH_BEGIN), first)];
-      messages.forEach((m, i) => {
-        const last = i === messages.length - 1;
-        parts.push(encodeMessage(last ? { ...m, flags: m.flags | NLM_F_ACK } : m, first + 1 + i));
-      });
-      parts.push(encodeMessage(frame(NFNL_MSG_BATCH_END), first + messages.length + 1));
-      const datagram = Buffer.concat(parts);
+      // One buffer for the batch: BATCH_BEGIN, the messages (the last asks for the ACK), BATCH_END.
+      const datagram = encodeMessages(
+        [frame(NFNL_MSG_BATCH_BEGIN), ...messages, frame(NFNL_MSG_BATCH_END)],
+        first,
+        messages.length, // the last of the messages (BATCH_BEGIN is index 0)
+      );
       if (datagram.length > this.transport.maxDatagram) {
         throw new NetlinkUnsupported(`a batch of ${datagram.length} bytes (more than one send takes)`);
       }

@@ -9,7 +9,17 @@ import { test } from "node:test";
 import fc from "fast-check";
 import ipaddr from "ipaddr.js";
 import type { NftCommand, NftMapElement } from "../../nftables/commands.js";
-import { encodeMessage, parseAttrs, splitMessages, str, u32be } from "../../nftables/netlink/codec.js";
+import {
+  type Attr,
+  attr,
+  encodeMessage,
+  encodeMessages,
+  type NfMessage,
+  parseAttrs,
+  splitMessages,
+  str,
+  u32be,
+} from "../../nftables/netlink/codec.js";
 import { keyLayout, NetlinkUnsupported, wireElements } from "../../nftables/netlink/elements.js";
 import { encodeCommands } from "../../nftables/netlink/messages.js";
 import { compileRule } from "../../nftables/netlink/rule-compile.js";
@@ -38,6 +48,62 @@ test("a message round-trips: header, nfgenmsg, nested attributes padded to 4 byt
   assert.equal(a.get(1)?.toString(), "calico\0");
   assert.equal(a.get(3)?.readUInt32BE(0), 7);
   assert.equal(m.length % 4, 0);
+});
+
+/** The wire format spelled out with Buffer's own writers, zero-filled: what the serializer must produce. */
+function reference(m: NfMessage, seq: number, flags = m.flags): Buffer {
+  const attrs = (list: readonly Attr[]): Buffer =>
+    Buffer.concat(
+      list.map((a) => {
+        const nested = Array.isArray(a.payload);
+        const body = nested ? attrs(a.payload as readonly Attr[]) : (a.payload as Buffer);
+        const out = Buffer.alloc((4 + body.length + 3) & ~3);
+        out.writeUInt16LE(4 + body.length, 0);
+        out.writeUInt16LE(nested ? a.type | 0x8000 : a.type, 2);
+        body.copy(out, 4);
+        return out;
+      }),
+    );
+  const body = attrs(m.attrs);
+  const h = Buffer.alloc(20);
+  h.writeUInt32LE(20 + body.length, 0);
+  h.writeUInt16LE(m.type, 4);
+  h.writeUInt16LE(flags, 6);
+  h.writeUInt32LE(seq, 8);
+  h.writeUInt8(m.family, 16);
+  h.writeUInt16BE(m.resId ?? 0, 18);
+  return Buffer.concat([h, body]);
+}
+
+test("a batch is its messages back to back, numbered in order, the ACK on the one asked, every pad byte zero", () => {
+  // Leave the shared pool dirty: the serializer takes unfilled memory and must write every byte.
+  Buffer.allocUnsafe(4096).fill(0xff);
+  const big = Buffer.alloc(45, 7); // copied whole, not byte by byte
+  const msgs: NfMessage[] = [
+    { type: 0x10, flags: 1, family: 0, resId: 10, attrs: [] },
+    {
+      type: 0xa06,
+      flags: 0x401,
+      family: 2,
+      attrs: [str(1, "calico"), str(2, "odd"), attr(4, [u32be(1, -3), attr(2, big)])],
+    },
+    {
+      type: 0xa0c,
+      flags: 1,
+      family: 10,
+      attrs: [str(1, "calico-nat-3"), attr(3, [attr(1, [attr(1, Buffer.from([1, 2, 3]))])])],
+    },
+    { type: 0x11, flags: 1, family: 0, resId: 10, attrs: [] },
+  ];
+  for (const seq of [1, 0x7ffffffe]) {
+    const got = encodeMessages(msgs, seq, 2);
+    const want = Buffer.concat(msgs.map((m, i) => reference(m, seq + i, i === 2 ? m.flags | 4 : m.flags)));
+    assert.deepEqual(got, want);
+    assert.deepEqual(encodeMessage(msgs[1], 9), reference(msgs[1], 9));
+  }
+  // A verdict code is negative: written as its 32-bit two's complement, as the kernel reads it.
+  assert.equal(u32be(1, -3).payload.toString("hex"), "fffffffd");
+  assert.equal(u32be(1, 2 ** 32 - 3), u32be(1, -3));
 });
 
 test("elements: an interval is a start and an end one past it; the last key is open; concatenations carry KEY_END", () => {
