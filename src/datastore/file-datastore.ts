@@ -40,10 +40,13 @@ export function maxFileBytesFromEnv(env: NodeJS.ProcessEnv): number {
 
 const MANIFEST_NAME = /\.(ya?ml|json)$/i;
 
+/** The quiet period that closes a burst of file events, by default. */
+export const DEFAULT_DEBOUNCE_MS = 20;
+
 export interface FileDatastoreOptions {
   readonly dir: string;
   readonly watch: boolean;
-  /** Quiet period that closes a burst of file events into one batch (default 20 ms). */
+  /** Quiet period that closes a burst of file events into one batch (default DEFAULT_DEBOUNCE_MS). */
   readonly debounceMs?: number;
   /** A lone write's shorter quiet period (default 2 ms; burst-timer.ts). */
   readonly loneMs?: number;
@@ -142,7 +145,7 @@ export class FileDatastore {
         });
       };
       const timer = new BurstTimer(pass, {
-        quietMs: this.o.debounceMs ?? 20,
+        quietMs: this.o.debounceMs ?? DEFAULT_DEBOUNCE_MS,
         loneMs: this.o.loneMs ?? 2,
         maxDelayMs: this.o.maxDelayMs ?? 1000,
         isManifest: (p) => MANIFEST_NAME.test(p),
