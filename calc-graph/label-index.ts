@@ -11,6 +11,7 @@
 //     filed under one of its labels, plus those with no required label;
 //   - a label change re-tests only the selectors that mention a changed key.
 
+import { LabelFile } from "./label-file.js";
 import { sameList } from "./same.js";
 import { type Labels, matches, mentionedKeys, requiredLabels, type Selector } from "./selector/selector.js";
 
@@ -26,8 +27,7 @@ interface Item {
 interface SelectorEntry {
   readonly selector: Selector;
   readonly keys: ReadonlySet<string>;
-  readonly anchor: string | undefined;
-  /** The anchor's label, split (relabel checks it for every selector mentioning a changed key). */
+  /** The label it is filed under (relabel checks it for every selector mentioning a changed key). */
   readonly anchorLabel: AnchorLabel | undefined;
 }
 
@@ -36,8 +36,6 @@ interface AnchorLabel {
   /** Undefined: the anchor is "has key". */
   readonly value: string | undefined;
 }
-
-const anchorKey = (key: string, value?: string) => (value === undefined ? `${key}` : `${key}=${value}`);
 
 export class LabelIndex {
   // A plain list, not an rxjs Subject: a namespace label change tells one match per pod and set,
@@ -51,10 +49,10 @@ export class LabelIndex {
   private readonly itemsByParent = new Map<string, Set<string>>();
   private readonly selectors = new Map<string, SelectorEntry>();
   private readonly selectorsByKey = new Map<string, Set<string>>();
-  private readonly selectorsByAnchor = new Map<string, Set<string>>();
+  private readonly selectorsByAnchor = new LabelFile();
   private readonly unanchored = new Set<string>();
   /** `k=v` and `k` → items whose effective labels carry them. */
-  private readonly itemsByLabel = new Map<string, Set<string>>();
+  private readonly itemsByLabel = new LabelFile();
   private readonly matchesBySelector = new Map<string, Set<string>>();
   private readonly matchesByItem = new Map<string, Set<string>>();
 
@@ -85,15 +83,13 @@ export class LabelIndex {
       return;
     }
     const anchorLabel = this.bestAnchor(selector);
-    const entry: SelectorEntry = {
-      selector,
-      keys: mentionedKeys(selector),
-      anchor: anchorLabel && anchorKey(anchorLabel.key, anchorLabel.value),
-      anchorLabel,
-    };
+    const entry: SelectorEntry = { selector, keys: mentionedKeys(selector), anchorLabel };
     this.selectors.set(id, entry);
     this.fileSelector(id, entry);
-    const candidates = entry.anchor === undefined ? this.items.keys() : (this.itemsByLabel.get(entry.anchor) ?? EMPTY);
+    const candidates =
+      anchorLabel === undefined
+        ? this.items.keys()
+        : (this.itemsByLabel.get(anchorLabel.key, anchorLabel.value) ?? EMPTY);
     const now = new Set<string>();
     for (const itemId of candidates) {
       this.evaluations++;
@@ -108,7 +104,7 @@ export class LabelIndex {
     let best: AnchorLabel | undefined;
     let bestSize = Number.POSITIVE_INFINITY;
     for (const r of requiredLabels(selector)) {
-      const size = this.itemsByLabel.get(anchorKey(r.key, r.value))?.size ?? 0;
+      const size = this.itemsByLabel.get(r.key, r.value)?.size ?? 0;
       if (size < bestSize) {
         best = { key: r.key, value: r.value };
         bestSize = size;
@@ -163,10 +159,10 @@ export class LabelIndex {
     for (const k of changed) {
       const was = before.get(k);
       const now = effective.get(k);
-      if (was !== undefined) deleteFrom(this.itemsByLabel, anchorKey(k, was), id);
-      if (now !== undefined) getOrCreate(this.itemsByLabel, anchorKey(k, now)).add(id);
-      if (was === undefined) getOrCreate(this.itemsByLabel, anchorKey(k)).add(id);
-      else if (now === undefined) deleteFrom(this.itemsByLabel, anchorKey(k), id);
+      if (was !== undefined) this.itemsByLabel.delete(k, was, id);
+      if (now !== undefined) this.itemsByLabel.add(k, now, id);
+      if (was === undefined) this.itemsByLabel.add(k, undefined, id);
+      else if (now === undefined) this.itemsByLabel.delete(k, undefined, id);
     }
     item.effective = effective;
     const toCheck = new Set<string>();
@@ -187,8 +183,8 @@ export class LabelIndex {
   private candidateSelectors(labels: Labels): string[] {
     const out = [...this.unanchored];
     for (const [k, v] of labels) {
-      for (const id of this.selectorsByAnchor.get(anchorKey(k, v)) ?? EMPTY) out.push(id);
-      for (const id of this.selectorsByAnchor.get(anchorKey(k)) ?? EMPTY) out.push(id);
+      for (const id of this.selectorsByAnchor.get(k, v) ?? EMPTY) out.push(id);
+      for (const id of this.selectorsByAnchor.get(k, undefined) ?? EMPTY) out.push(id);
     }
     return out;
   }
@@ -208,14 +204,14 @@ export class LabelIndex {
 
   private fileSelector(id: string, e: SelectorEntry): void {
     for (const k of e.keys) getOrCreate(this.selectorsByKey, k).add(id);
-    if (e.anchor === undefined) this.unanchored.add(id);
-    else getOrCreate(this.selectorsByAnchor, e.anchor).add(id);
+    if (e.anchorLabel === undefined) this.unanchored.add(id);
+    else this.selectorsByAnchor.add(e.anchorLabel.key, e.anchorLabel.value, id);
   }
 
   private unfileSelector(id: string, e: SelectorEntry): void {
     for (const k of e.keys) deleteFrom(this.selectorsByKey, k, id);
-    if (e.anchor === undefined) this.unanchored.delete(id);
-    else deleteFrom(this.selectorsByAnchor, e.anchor, id);
+    if (e.anchorLabel === undefined) this.unanchored.delete(id);
+    else this.selectorsByAnchor.delete(e.anchorLabel.key, e.anchorLabel.value, id);
   }
 
   private fileItem(id: string, item: Item): void {
@@ -238,15 +234,15 @@ export class LabelIndex {
 
   private fileLabels(id: string, labels: Labels): void {
     for (const [k, v] of labels) {
-      getOrCreate(this.itemsByLabel, anchorKey(k, v)).add(id);
-      getOrCreate(this.itemsByLabel, anchorKey(k)).add(id);
+      this.itemsByLabel.add(k, v, id);
+      this.itemsByLabel.add(k, undefined, id);
     }
   }
 
   private unfileLabels(id: string, labels: Labels): void {
     for (const [k, v] of labels) {
-      deleteFrom(this.itemsByLabel, anchorKey(k, v), id);
-      deleteFrom(this.itemsByLabel, anchorKey(k), id);
+      this.itemsByLabel.delete(k, v, id);
+      this.itemsByLabel.delete(k, undefined, id);
     }
   }
 }
