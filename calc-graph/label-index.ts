@@ -33,8 +33,8 @@ interface SelectorEntry {
 
 interface AnchorLabel {
   readonly key: string;
-  /** Undefined: the anchor is "has key". */
-  readonly value: string | undefined;
+  /** The key with one of these values (`k == v`: one; `k in {…}`: several); undefined: "has key". */
+  readonly values: readonly string[] | undefined;
 }
 
 export class LabelIndex {
@@ -86,15 +86,17 @@ export class LabelIndex {
     const entry: SelectorEntry = { selector, keys: mentionedKeys(selector), anchorLabel };
     this.selectors.set(id, entry);
     this.fileSelector(id, entry);
-    const candidates =
-      anchorLabel === undefined
-        ? this.items.keys()
-        : (this.itemsByLabel.get(anchorLabel.key, anchorLabel.value) ?? EMPTY);
     const now = new Set<string>();
-    for (const itemId of candidates) {
-      this.evaluations++;
-      if (matches(selector, this.items.get(itemId)!.effective)) now.add(itemId);
-    }
+    const test = (candidates: Iterable<string>) => {
+      for (const itemId of candidates) {
+        this.evaluations++;
+        if (matches(selector, this.items.get(itemId)!.effective)) now.add(itemId);
+      }
+    };
+    if (anchorLabel === undefined) test(this.items.keys());
+    else if (anchorLabel.values === undefined) test(this.itemsByLabel.get(anchorLabel.key, undefined) ?? EMPTY);
+    // An item has one value per key: the values' sets are disjoint.
+    else for (const v of anchorLabel.values) test(this.itemsByLabel.get(anchorLabel.key, v) ?? EMPTY);
     for (const itemId of [...this.itemsMatching(id)]) if (!now.has(itemId)) this.setMatch(id, itemId, false);
     for (const itemId of now) this.setMatch(id, itemId, true);
   }
@@ -104,9 +106,11 @@ export class LabelIndex {
     let best: AnchorLabel | undefined;
     let bestSize = Number.POSITIVE_INFINITY;
     for (const r of requiredLabels(selector)) {
-      const size = this.itemsByLabel.get(r.key, r.value)?.size ?? 0;
+      let size = 0;
+      if (r.values === undefined) size = this.itemsByLabel.get(r.key, undefined)?.size ?? 0;
+      else for (const v of r.values) size += this.itemsByLabel.get(r.key, v)?.size ?? 0;
       if (size < bestSize) {
-        best = { key: r.key, value: r.value };
+        best = { key: r.key, values: r.values };
         bestSize = size;
       }
     }
@@ -204,14 +208,18 @@ export class LabelIndex {
 
   private fileSelector(id: string, e: SelectorEntry): void {
     for (const k of e.keys) getOrCreate(this.selectorsByKey, k).add(id);
-    if (e.anchorLabel === undefined) this.unanchored.add(id);
-    else this.selectorsByAnchor.add(e.anchorLabel.key, e.anchorLabel.value, id);
+    const a = e.anchorLabel;
+    if (a === undefined) this.unanchored.add(id);
+    else if (a.values === undefined) this.selectorsByAnchor.add(a.key, undefined, id);
+    else for (const v of a.values) this.selectorsByAnchor.add(a.key, v, id);
   }
 
   private unfileSelector(id: string, e: SelectorEntry): void {
     for (const k of e.keys) deleteFrom(this.selectorsByKey, k, id);
-    if (e.anchorLabel === undefined) this.unanchored.delete(id);
-    else this.selectorsByAnchor.delete(e.anchorLabel.key, e.anchorLabel.value, id);
+    const a = e.anchorLabel;
+    if (a === undefined) this.unanchored.delete(id);
+    else if (a.values === undefined) this.selectorsByAnchor.delete(a.key, undefined, id);
+    else for (const v of a.values) this.selectorsByAnchor.delete(a.key, v, id);
   }
 
   private fileItem(id: string, item: Item): void {
@@ -250,7 +258,9 @@ export class LabelIndex {
 const EMPTY: ReadonlySet<string> = new Set();
 
 function carries(labels: Labels, anchor: AnchorLabel): boolean {
-  return anchor.value === undefined ? labels.has(anchor.key) : labels.get(anchor.key) === anchor.value;
+  if (anchor.values === undefined) return labels.has(anchor.key);
+  const v = labels.get(anchor.key);
+  return v !== undefined && anchor.values.includes(v);
 }
 
 function computeEffective(
