@@ -52,15 +52,12 @@ export class ChainRenderer {
     const out = new Array<RenderedRule>(rules.length);
     const memo = rules.length >= MEMO_MIN_RULES;
     const seen = memo ? new Map<string, Map<string, number>>() : undefined;
-    // A short chain's bodies so far, in a scratch array (renderRules does not nest): most chains are short.
-    const bodies = SHORT_BODIES;
-    bodies.length = 0;
     const k = this.rules.contextFree ? "" : ctxKey(ctx);
     let prev = "";
     for (let i = 0; i < rules.length; i++) {
       const r = rules[i];
       const body = memo ? this.bodyOf(r, ctx) : this.rules.body(r, ctx);
-      const n = seen ? timesSeenLong(seen, prev, body) : timesSeenShort(bodies, prev, body);
+      const n = seen ? timesSeenLong(seen, prev, body) : timesSeenShort(i, prev, body);
       const m = memo ? this.memos.get(r) : undefined;
       if (m && m.ctx === k && m.seed === hashSeed && m.prev === prev && m.n === n) {
         out[i] = m.rendered;
@@ -71,7 +68,6 @@ export class ChainRenderer {
       }
       prev = body;
     }
-    bodies.length = 0;
     return out;
   }
 
@@ -120,13 +116,18 @@ function timesSeenLong(seen: Map<string, Map<string, number>>, prev: string, bod
   return n;
 }
 
+/**
+ * A short chain's bodies so far, by rule index: one scratch array for every chain (renderRules does
+ * not nest), written over rather than emptied (emptying frees its store); entries past the current
+ * chain's rule are never read.
+ */
 const SHORT_BODIES: string[] = [];
 
-/** The scan: body j's predecessor is body j - 1 (the first rule's is ""). Appends `body`. */
-function timesSeenShort(bodies: string[], prev: string, body: string): number {
+/** The scan for rule i: body j's predecessor is body j - 1 (the first rule's is ""). Records rule i's body. */
+function timesSeenShort(i: number, prev: string, body: string): number {
   let n = 0;
-  for (let j = 0; j < bodies.length; j++) if (bodies[j] === body && (j === 0 ? "" : bodies[j - 1]) === prev) n++;
-  bodies.push(body);
+  for (let j = 0; j < i; j++) if (SHORT_BODIES[j] === body && (j === 0 ? "" : SHORT_BODIES[j - 1]) === prev) n++;
+  SHORT_BODIES[i] = body;
   return n;
 }
 

@@ -21,27 +21,28 @@ export const podCidrSetName = (v: 4 | 6) => `cali${v}0svc-pod-cidrs`;
 const B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 
 /**
- * RFC 4648 base32 of the digest's first `groups` × 5 bytes (40 bits, eight characters each), read
- * from its "binary" (latin1) text, one character per byte: no hex text, slices or Buffer per name (a name
- * per endpoint at start-up).
+ * RFC 4648 base32 of the digest's first `groups` × 20 bits, read from its hex text: five hex
+ * digits are four base32 characters (no Buffer, slice or parseInt per name: a name per endpoint
+ * at start-up).
  */
-function base32(digest: string, groups: number): string {
+function base32Hex(hex: string, groups: number): string {
   let out = "";
   for (let i = 0; i < groups * 5; i += 5) {
-    // Two 20-bit halves: JS bit operations are 32-bit.
-    const hi = (digest.charCodeAt(i) << 12) | (digest.charCodeAt(i + 1) << 4) | (digest.charCodeAt(i + 2) >>> 4);
-    const lo = ((digest.charCodeAt(i + 2) & 15) << 16) | (digest.charCodeAt(i + 3) << 8) | digest.charCodeAt(i + 4);
-    out += B32[hi >>> 15] + B32[(hi >>> 10) & 31] + B32[(hi >>> 5) & 31] + B32[hi & 31];
-    out += B32[lo >>> 15] + B32[(lo >>> 10) & 31] + B32[(lo >>> 5) & 31] + B32[lo & 31];
+    let v = 0;
+    for (let j = i; j < i + 5; j++) v = (v << 4) | hexDigit(hex.charCodeAt(j));
+    out += B32[v >>> 15] + B32[(v >>> 10) & 31] + B32[(v >>> 5) & 31] + B32[v & 31];
   }
   return out;
 }
 
+/** A lowercase hex digit's value (digest text: 0-9, a-f). */
+const hexDigit = (c: number) => (c <= 57 ? c - 48 : c - 87);
+
 /** The first 16 base32 characters: the first 10 bytes (80 bits) of the digest. */
-const hash16 = (s: string) => base32(hash("sha256", s, "binary"), 2);
+const hash16 = (s: string) => base32Hex(hash("sha256", s, "hex"), 4);
 
 /** The first 8 base32 characters (5 bytes) of the digest: kube-proxy's nftables chain hash. */
-export const hash8 = (s: string) => base32(hash("sha256", s, "binary"), 1);
+export const hash8 = (s: string) => base32Hex(hash("sha256", s, "hex"), 2);
 
 /** kube-proxy's ServicePortName.String(). */
 export function servicePortName(sp: Pick<ServicePort, "namespace" | "service" | "portName">): string {

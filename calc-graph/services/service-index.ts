@@ -371,23 +371,17 @@ export class ServiceIndex {
           // An address in two slices (moving between them, or a reused pod IP):
           // kube-proxy prefers the one that is not terminating.
           if (byAddr.has(k) && e.terminating) continue;
-          // Built field by field, in the order the spreads gave (no object per absent field): one per endpoint at start-up.
-          const ep: { -readonly [F in keyof ServiceEndpoint]: ServiceEndpoint[F] } = {
+          byAddr.set(k, {
             ip: e.ip,
             port: p.port,
-          } as ServiceEndpoint;
-          if (e.nodeName) ep.nodeName = e.nodeName;
-          ep.local = e.nodeName === this.nodeName;
-          ep.ready = e.ready;
-          ep.serving = e.serving;
-          ep.terminating = e.terminating;
-          if (e.pod) ep.pod = e.pod;
-          if (t.trafficDistribution || e.zoneHints?.length || e.nodeHints?.length) {
-            const h = hintsOf(e, t.trafficDistribution);
-            if (h.zoneHints) ep.zoneHints = h.zoneHints;
-            if (h.nodeHints) ep.nodeHints = h.nodeHints;
-          }
-          byAddr.set(k, ep);
+            ...(e.nodeName ? { nodeName: e.nodeName } : {}),
+            local: e.nodeName === this.nodeName,
+            ready: e.ready,
+            serving: e.serving,
+            terminating: e.terminating,
+            ...(e.pod ? { pod: e.pod } : {}),
+            ...hintsOf(e, t.trafficDistribution),
+          });
         }
       }
     }
