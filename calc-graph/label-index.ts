@@ -11,6 +11,7 @@
 //     filed under one of its labels, plus those with no required label;
 //   - a label change re-tests only the selectors that mention a changed key.
 
+import { LabelFile } from "./label-file.js";
 import { sameList } from "./same.js";
 import { type Labels, matches, mentionedKeys, requiredLabels, type Selector } from "./selector/selector.js";
 
@@ -26,18 +27,15 @@ interface Item {
 interface SelectorEntry {
   readonly selector: Selector;
   readonly keys: ReadonlySet<string>;
-  readonly anchor: string | undefined;
-  /** The anchor's label, split (relabel checks it for every selector mentioning a changed key). */
+  /** The label it is filed under (relabel checks it for every selector mentioning a changed key). */
   readonly anchorLabel: AnchorLabel | undefined;
 }
 
 interface AnchorLabel {
   readonly key: string;
-  /** Undefined: the anchor is "has key". */
-  readonly value: string | undefined;
+  /** The key with one of these values (`k == v`: one; `k in {…}`: several); undefined: "has key". */
+  readonly values: readonly string[] | undefined;
 }
-
-const anchorKey = (key: string, value?: string) => (value === undefined ? `${key}` : `${key}=${value}`);
 
 export class LabelIndex {
   // A plain list, not an rxjs Subject: a namespace label change tells one match per pod and set,
@@ -51,10 +49,10 @@ export class LabelIndex {
   private readonly itemsByParent = new Map<string, Set<string>>();
   private readonly selectors = new Map<string, SelectorEntry>();
   private readonly selectorsByKey = new Map<string, Set<string>>();
-  private readonly selectorsByAnchor = new Map<string, Set<string>>();
+  private readonly selectorsByAnchor = new LabelFile();
   private readonly unanchored = new Set<string>();
   /** `k=v` and `k` → items whose effective labels carry them. */
-  private readonly itemsByLabel = new Map<string, Set<string>>();
+  private readonly itemsByLabel = new LabelFile();
   private readonly matchesBySelector = new Map<string, Set<string>>();
   private readonly matchesByItem = new Map<string, Set<string>>();
 
@@ -85,20 +83,20 @@ export class LabelIndex {
       return;
     }
     const anchorLabel = this.bestAnchor(selector);
-    const entry: SelectorEntry = {
-      selector,
-      keys: mentionedKeys(selector),
-      anchor: anchorLabel && anchorKey(anchorLabel.key, anchorLabel.value),
-      anchorLabel,
-    };
+    const entry: SelectorEntry = { selector, keys: mentionedKeys(selector), anchorLabel };
     this.selectors.set(id, entry);
     this.fileSelector(id, entry);
-    const candidates = entry.anchor === undefined ? this.items.keys() : (this.itemsByLabel.get(entry.anchor) ?? EMPTY);
     const now = new Set<string>();
-    for (const itemId of candidates) {
-      this.evaluations++;
-      if (matches(selector, this.items.get(itemId)!.effective)) now.add(itemId);
-    }
+    const test = (candidates: Iterable<string>) => {
+      for (const itemId of candidates) {
+        this.evaluations++;
+        if (matches(selector, this.items.get(itemId)!.effective)) now.add(itemId);
+      }
+    };
+    if (anchorLabel === undefined) test(this.items.keys());
+    else if (anchorLabel.values === undefined) test(this.itemsByLabel.get(anchorLabel.key, undefined) ?? EMPTY);
+    // An item has one value per key: the values' sets are disjoint.
+    else for (const v of anchorLabel.values) test(this.itemsByLabel.get(anchorLabel.key, v) ?? EMPTY);
     for (const itemId of [...this.itemsMatching(id)]) if (!now.has(itemId)) this.setMatch(id, itemId, false);
     for (const itemId of now) this.setMatch(id, itemId, true);
   }
@@ -108,9 +106,11 @@ export class LabelIndex {
     let best: AnchorLabel | undefined;
     let bestSize = Number.POSITIVE_INFINITY;
     for (const r of requiredLabels(selector)) {
-      const size = this.itemsByLabel.get(anchorKey(r.key, r.value))?.size ?? 0;
+      let size = 0;
+      if (r.values === undefined) size = this.itemsByLabel.get(r.key, undefined)?.size ?? 0;
+      else for (const v of r.values) size += this.itemsByLabel.get(r.key, v)?.size ?? 0;
       if (size < bestSize) {
-        best = { key: r.key, value: r.value };
+        best = { key: r.key, values: r.values };
         bestSize = size;
       }
     }
@@ -163,10 +163,10 @@ export class LabelIndex {
     for (const k of changed) {
       const was = before.get(k);
       const now = effective.get(k);
-      if (was !== undefined) deleteFrom(this.itemsByLabel, anchorKey(k, was), id);
-      if (now !== undefined) getOrCreate(this.itemsByLabel, anchorKey(k, now)).add(id);
-      if (was === undefined) getOrCreate(this.itemsByLabel, anchorKey(k)).add(id);
-      else if (now === undefined) deleteFrom(this.itemsByLabel, anchorKey(k), id);
+      if (was !== undefined) this.itemsByLabel.delete(k, was, id);
+      if (now !== undefined) this.itemsByLabel.add(k, now, id);
+      if (was === undefined) this.itemsByLabel.add(k, undefined, id);
+      else if (now === undefined) this.itemsByLabel.delete(k, undefined, id);
     }
     item.effective = effective;
     const toCheck = new Set<string>();
@@ -187,8 +187,8 @@ export class LabelIndex {
   private candidateSelectors(labels: Labels): string[] {
     const out = [...this.unanchored];
     for (const [k, v] of labels) {
-      for (const id of this.selectorsByAnchor.get(anchorKey(k, v)) ?? EMPTY) out.push(id);
-      for (const id of this.selectorsByAnchor.get(anchorKey(k)) ?? EMPTY) out.push(id);
+      for (const id of this.selectorsByAnchor.get(k, v) ?? EMPTY) out.push(id);
+      for (const id of this.selectorsByAnchor.get(k, undefined) ?? EMPTY) out.push(id);
     }
     return out;
   }
@@ -208,14 +208,18 @@ export class LabelIndex {
 
   private fileSelector(id: string, e: SelectorEntry): void {
     for (const k of e.keys) getOrCreate(this.selectorsByKey, k).add(id);
-    if (e.anchor === undefined) this.unanchored.add(id);
-    else getOrCreate(this.selectorsByAnchor, e.anchor).add(id);
+    const a = e.anchorLabel;
+    if (a === undefined) this.unanchored.add(id);
+    else if (a.values === undefined) this.selectorsByAnchor.add(a.key, undefined, id);
+    else for (const v of a.values) this.selectorsByAnchor.add(a.key, v, id);
   }
 
   private unfileSelector(id: string, e: SelectorEntry): void {
     for (const k of e.keys) deleteFrom(this.selectorsByKey, k, id);
-    if (e.anchor === undefined) this.unanchored.delete(id);
-    else deleteFrom(this.selectorsByAnchor, e.anchor, id);
+    const a = e.anchorLabel;
+    if (a === undefined) this.unanchored.delete(id);
+    else if (a.values === undefined) this.selectorsByAnchor.delete(a.key, undefined, id);
+    else for (const v of a.values) this.selectorsByAnchor.delete(a.key, v, id);
   }
 
   private fileItem(id: string, item: Item): void {
@@ -238,15 +242,15 @@ export class LabelIndex {
 
   private fileLabels(id: string, labels: Labels): void {
     for (const [k, v] of labels) {
-      getOrCreate(this.itemsByLabel, anchorKey(k, v)).add(id);
-      getOrCreate(this.itemsByLabel, anchorKey(k)).add(id);
+      this.itemsByLabel.add(k, v, id);
+      this.itemsByLabel.add(k, undefined, id);
     }
   }
 
   private unfileLabels(id: string, labels: Labels): void {
     for (const [k, v] of labels) {
-      deleteFrom(this.itemsByLabel, anchorKey(k, v), id);
-      deleteFrom(this.itemsByLabel, anchorKey(k), id);
+      this.itemsByLabel.delete(k, v, id);
+      this.itemsByLabel.delete(k, undefined, id);
     }
   }
 }
@@ -254,7 +258,9 @@ export class LabelIndex {
 const EMPTY: ReadonlySet<string> = new Set();
 
 function carries(labels: Labels, anchor: AnchorLabel): boolean {
-  return anchor.value === undefined ? labels.has(anchor.key) : labels.get(anchor.key) === anchor.value;
+  if (anchor.values === undefined) return labels.has(anchor.key);
+  const v = labels.get(anchor.key);
+  return v !== undefined && anchor.values.includes(v);
 }
 
 function computeEffective(

@@ -43,14 +43,23 @@ const HASH_COMMENT = `-m comment --comment "${HASH_PREFIX}`;
 
 const join = (a: string, b: string) => (!b ? a : a ? `${a} ${b}` : b);
 
+// The last match's basic text: renderedRule follows ruleBody on the same rule
+// (ChainRenderer.renderRules), and a service's rules share matches. Matches
+// are immutable, so the identity decides.
+let lastMatch: Match | undefined;
+let lastBasic = "";
+
 /** `-s -d -i -o -p`, in iptables-save's order. */
 function basicOf(m: Match): string {
+  if (m === lastMatch) return lastBasic;
   let s = "";
   if (m.src) s = `${m.src.negate ? "! " : ""}-s ${m.src.cidr}`;
   if (m.dst) s = join(s, `${m.dst.negate ? "! " : ""}-d ${m.dst.cidr}`);
   if (m.inIface !== undefined) s = join(s, `-i ${m.inIface}`);
   if (m.outIface !== undefined) s = join(s, `-o ${m.outIface}`);
   if (m.protocol !== undefined) s = join(s, `${m.protocolNegate ? "! " : ""}-p ${m.protocol}`);
+  lastMatch = m;
+  lastBasic = s;
   return s;
 }
 
@@ -131,6 +140,17 @@ function actionText(a: Action): string {
 
 /** Quotes as iptables-save does: bare when alphanumeric, else in double quotes. */
 export function quote(s: string): string {
+  // A service's rules (tens per port at start-up) carry one comment: the last quoting is kept.
+  if (s === lastQuoted) return lastQuote;
+  lastQuoted = s;
+  lastQuote = quoteText(s);
+  return lastQuote;
+}
+
+let lastQuoted: string | undefined;
+let lastQuote = "";
+
+function quoteText(s: string): string {
   if (ALNUM.test(s)) return s;
   if (!s.includes('"') && !s.includes("\\")) return `"${s}"`;
   return `"${s.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`;

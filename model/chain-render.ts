@@ -51,13 +51,13 @@ export class ChainRenderer {
     // Sized up front: an array grown by push keeps room for 17 or more (~58k chains at scale).
     const out = new Array<RenderedRule>(rules.length);
     const memo = rules.length >= MEMO_MIN_RULES;
-    const timesSeen = pairCounter(memo);
+    const seen = memo ? new Map<string, Map<string, number>>() : undefined;
     const k = this.rules.contextFree ? "" : ctxKey(ctx);
     let prev = "";
     for (let i = 0; i < rules.length; i++) {
       const r = rules[i];
       const body = memo ? this.bodyOf(r, ctx) : this.rules.body(r, ctx);
-      const n = timesSeen(prev, body);
+      const n = seen ? timesSeenLong(seen, prev, body) : timesSeenShort(i, prev, body);
       const m = memo ? this.memos.get(r) : undefined;
       if (m && m.ctx === k && m.seed === hashSeed && m.prev === prev && m.n === n) {
         out[i] = m.rendered;
@@ -105,29 +105,30 @@ const ctxKey = (ctx: RuleContext) => `${ctx.family}${ctx.table}`;
  * How often a (predecessor body, body) pair came before in one chain: a map
  * for long chains, a scan for the short ones (most chains; no maps to allocate).
  */
-function pairCounter(long: boolean): (prev: string, body: string) => number {
-  if (long) {
-    const seen = new Map<string, Map<string, number>>();
-    return (prev, body) => {
-      let after = seen.get(prev);
-      if (!after) {
-        after = new Map();
-        seen.set(prev, after);
-      }
-      const n = after.get(body) ?? 0;
-      after.set(body, n + 1);
-      return n;
-    };
+function timesSeenLong(seen: Map<string, Map<string, number>>, prev: string, body: string): number {
+  let after = seen.get(prev);
+  if (!after) {
+    after = new Map();
+    seen.set(prev, after);
   }
-  const prevs: string[] = [];
-  const bodies: string[] = [];
-  return (prev, body) => {
-    let n = 0;
-    for (let j = 0; j < bodies.length; j++) if (bodies[j] === body && prevs[j] === prev) n++;
-    prevs.push(prev);
-    bodies.push(body);
-    return n;
-  };
+  const n = after.get(body) ?? 0;
+  after.set(body, n + 1);
+  return n;
+}
+
+/**
+ * A short chain's bodies so far, by rule index: one scratch array for every chain (renderRules does
+ * not nest), written over rather than emptied (emptying frees its store); entries past the current
+ * chain's rule are never read.
+ */
+const SHORT_BODIES: string[] = [];
+
+/** The scan for rule i: body j's predecessor is body j - 1 (the first rule's is ""). Records rule i's body. */
+function timesSeenShort(i: number, prev: string, body: string): number {
+  let n = 0;
+  for (let j = 0; j < i; j++) if (SHORT_BODIES[j] === body && (j === 0 ? "" : SHORT_BODIES[j - 1]) === prev) n++;
+  SHORT_BODIES[i] = body;
+  return n;
 }
 
 /** True when two rendered chains hold the same rules (hashes cover the text). */

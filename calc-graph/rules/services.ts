@@ -66,6 +66,12 @@ export function cidrContains(net: string, len: number, ip: string): boolean {
   }
 }
 
+// `-m statistic --mode random --probability 1/n` for the small n every service uses, built once
+// (matches are immutable): an SVC chain has one per endpoint but its last.
+const ONE_OF: readonly Match[] = Array.from({ length: 65 }, (_, n) => match().randomOneOf(Math.max(n, 1)).build());
+const oneOf = (n: number): Match =>
+  Number.isInteger(n) && n >= 1 && n < ONE_OF.length ? ONE_OF[n] : match().randomOneOf(n).build();
+
 export const hostCidr = (ip: string) => (ip.includes(":") ? `${ip}/128` : `${ip}/32`);
 
 export function renderServicePort(sp: ServicePort, ctx: ServiceRenderContext): ServicePortRules {
@@ -227,12 +233,7 @@ export function renderServicePort(sp: ServicePort, ctx: ServiceRenderContext): S
     }
     eps.forEach((ep, i) => {
       const { sep, addr } = sepOf(ep);
-      const m =
-        i < eps.length - 1
-          ? match()
-              .randomOneOf(eps.length - i)
-              .build()
-          : NO_MATCH;
+      const m = i < eps.length - 1 ? oneOf(eps.length - i) : NO_MATCH;
       rs.push(rule(m, Actions.jump(sep), `${name} -> ${addr}`));
     });
   };

@@ -137,13 +137,17 @@ export function mentionedKeys(sel: Selector, into: Set<string> = new Set()): Set
 }
 
 /**
- * Every single label a match must carry (`key=value` or `key`), for the label
- * index to choose the most selective one.
+ * Every label a match must carry, for the label index to choose the most
+ * selective one: `key` with one of `values` (`k == v`, `k in {…}`), or with
+ * any value (values undefined).
  */
-export function requiredLabels(sel: Selector): { key: string; value?: string }[] {
+export function requiredLabels(sel: Selector): { key: string; values?: readonly string[] }[] {
   if (sel.op === "and") return sel.sels.flatMap(requiredLabels);
+  // `k in {a, b}`: its values' items, never more than every item carrying k.
+  if (sel.op === "in" && sel.values.length > 1) return [{ key: sel.key, values: sel.values }];
   const r = requiredLabel(sel);
-  return r ? [r] : [];
+  if (!r) return [];
+  return r.value === undefined ? [{ key: r.key }] : [{ key: r.key, values: [r.value] }];
 }
 
 /**

@@ -22,16 +22,21 @@ const B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 
 /**
  * RFC 4648 base32 of the digest's first `groups` × 20 bits, read from its hex text: five hex
- * digits are four base32 characters (no Buffer per name: a name per endpoint at start-up).
+ * digits are four base32 characters (no Buffer, slice or parseInt per name: a name per endpoint
+ * at start-up).
  */
 function base32Hex(hex: string, groups: number): string {
   let out = "";
   for (let i = 0; i < groups * 5; i += 5) {
-    const v = Number.parseInt(hex.slice(i, i + 5), 16);
+    let v = 0;
+    for (let j = i; j < i + 5; j++) v = (v << 4) | hexDigit(hex.charCodeAt(j));
     out += B32[v >>> 15] + B32[(v >>> 10) & 31] + B32[(v >>> 5) & 31] + B32[v & 31];
   }
   return out;
 }
+
+/** A lowercase hex digit's value (digest text: 0-9, a-f). */
+const hexDigit = (c: number) => (c <= 57 ? c - 48 : c - 87);
 
 /** The first 16 base32 characters: the first 10 bytes (80 bits) of the digest. */
 const hash16 = (s: string) => base32Hex(hash("sha256", s, "hex"), 4);

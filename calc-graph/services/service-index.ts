@@ -366,7 +366,8 @@ export class ServiceIndex {
       for (const p of s.ports) {
         if (p.name !== t.portName || p.protocol !== t.protocol) continue;
         for (const e of s.endpoints) {
-          const k = `${e.ip}|${p.port}`;
+          // The endpoint string: one per (ip, port) for canonical IPs, and the sort key below.
+          const k = endpointString({ ip: e.ip, port: p.port });
           // An address in two slices (moving between them, or a reused pod IP):
           // kube-proxy prefers the one that is not terminating.
           if (byAddr.has(k) && e.terminating) continue;
@@ -384,7 +385,7 @@ export class ServiceIndex {
         }
       }
     }
-    return [...byAddr.values()].sort(compareEndpoints);
+    return byEndpointString(byAddr);
   }
 }
 
@@ -392,9 +393,8 @@ export class ServiceIndex {
  * kube-proxy's order: by the endpoint string `ip:port` (`[ip]:port` for IPv6),
  * as text (its byEndpoint sort), so `10.0.0.10:80` comes before `10.0.0.9:80`
  * and the SVC chain's probabilities go to the endpoints kube-proxy gives them.
+ * `byString` is keyed by each endpoint's string (made once, not twice per comparison).
  */
-export function compareEndpoints(a: ServiceEndpoint, b: ServiceEndpoint): number {
-  const x = endpointString(a);
-  const y = endpointString(b);
-  return x < y ? -1 : x > y ? 1 : 0;
+function byEndpointString(byString: ReadonlyMap<string, ServiceEndpoint>): ServiceEndpoint[] {
+  return [...byString.keys()].sort().map((k) => byString.get(k)!);
 }

@@ -68,6 +68,8 @@ export class ServiceStateRenderer {
   private readonly nft: NftServiceRenderer | undefined;
   /** The services per nat shard (the nftables dataplane's; set at the first flush, from the rule backend). */
   private shards: NatShardTracker | undefined;
+  /** index.primaryNodeIPs() as of this flush: read once, not per service port. */
+  private nodeIPs: readonly string[] = [];
 
   constructor(
     private readonly index: ServiceIndex,
@@ -97,6 +99,7 @@ export class ServiceStateRenderer {
   flush(d: Draft<DesiredState>, writes: ChainWrites, portWrites: ServicePortWrites): void {
     const dirty = this.index.takeDirty();
     if (this.mode === "off") return;
+    this.nodeIPs = this.index.primaryNodeIPs();
     this.shards ??= new NatShardTracker(writes.chains.rules.natShards ?? 1);
     const iptables = this.mode === "iptables";
     // Both rule-based modes masquerade by the pod-CIDR set and look at this node's addresses.
@@ -191,7 +194,7 @@ export class ServiceStateRenderer {
         const r = renderServicePort(sp, {
           family: sp.family,
           podCidrsKnown: this.cidrsKnown[sp.family],
-          nodeIPs: this.index.primaryNodeIPs(),
+          nodeIPs: this.nodeIPs,
           masqueradeAll: this.kubeProxy.masqueradeAll,
         });
         try {
@@ -217,7 +220,7 @@ export class ServiceStateRenderer {
       const ctxOf = (sp: ServicePort) => ({
         family: sp.family,
         podCidrsKnown: this.cidrsKnown[sp.family],
-        nodeIPs: this.index.primaryNodeIPs(),
+        nodeIPs: this.nodeIPs,
         masqueradeAll: this.kubeProxy.masqueradeAll,
       });
       unsupported.push(...this.nft.render(d, writes, id, ports, ctxOf, shards));

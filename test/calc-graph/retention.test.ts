@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { generateCluster } from "../../bench/scale.js";
 import { CalcGraph } from "../../calc-graph/calc-graph.js";
+import { LabelFile } from "../../calc-graph/label-file.js";
 import { renderTables } from "../../iptables/render.js";
 import type { ResourceUpdate } from "../../model/resource.js";
 import { namespace, node, pod, update } from "./fixtures.js";
@@ -53,12 +54,14 @@ function contents(root: object, sizesOnly = false): Map<string, string> {
   const out = new Map<string, string>();
   const walk = (o: unknown, path: string, depth: number) => {
     if (o === null || typeof o !== "object" || Array.isArray(o) || depth > 4) return;
+    if (path.endsWith(BY_ANCHOR) && o instanceof LabelFile) {
+      const filed = [...o.members()];
+      out.set(path, sizesOnly ? String(filed.length) : canon(new Set(filed)));
+      return;
+    }
     if (o instanceof Map || o instanceof Set) {
       if (sizesOnly) out.set(path, String(o.size));
-      else if (path.endsWith(BY_ANCHOR)) {
-        const filed = [...(o as Map<string, Set<string>>).values()].flatMap((ids) => [...ids]);
-        out.set(path, canon(new Set(filed)));
-      } else out.set(path, canon(o));
+      else out.set(path, canon(o));
       return;
     }
     for (const [k, v] of Object.entries(o)) {
