@@ -50,5 +50,6 @@ RUN chmod 0755 /usr/local/bin/felix-ts-cleanup dist/src/cli/felix.js dist/src/cl
  && ln -s /app/dist/src/cli/felix.js /usr/local/bin/felix \
  && ln -s /app/dist/src/cli/felix-dump.js /usr/local/bin/felix-dump
 
-ENTRYPOINT ["node", "/app/dist/src/cli/felix.js"]
+# The bin itself: its shebang carries the agent's node flags (src/cli/node-flags.ts).
+ENTRYPOINT ["/app/dist/src/cli/felix.js"]
 CMD ["--datastore", "kubernetes"]

@@ -9,6 +9,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { appendFileSync, readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
+import { shebangNodeFlags } from "../src/cli/node-flags.js";
 import { progress } from "./progress.js";
 import { LOCAL_NODE } from "./scale-spec.js";
 
@@ -81,10 +82,11 @@ export async function once(ns: string, dir: string, o: FelixRunOptions): Promise
   return { ms, peakRssMB: Number(kb ?? Number.NaN) / 1024, cpuS: Number(cpuS ?? Number.NaN), exit };
 }
 
-/** node's argv: the flags, then felix.js. */
+/** node's argv: the flags (those of felix.js's shebang first, as users run it), then felix.js. */
 function felixArgv(o: FelixRunOptions): string[] {
   const extra = process.env.FXBENCH_FELIX_NODE_ARGS?.split(" ").filter((a) => a !== "") ?? [];
-  return [...extra, ...(o.nodeArgs ?? []), o.felix ?? FELIX];
+  const felix = o.felix ?? FELIX;
+  return [...shebangNodeFlags(felix), ...extra, ...(o.nodeArgs ?? []), felix];
 }
 
 /** A felix daemon and its log lines. */

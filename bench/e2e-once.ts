@@ -13,6 +13,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { stringify } from "yaml";
+import { shebangNodeFlags } from "../src/cli/node-flags.js";
 import { nodeManifest, podManifest } from "../src/netns/manifests.js";
 import { requirementsMissing, Topology, type TopoNode } from "../src/netns/topology.js";
 
@@ -119,6 +120,7 @@ async function main(rounds: number): Promise<void> {
 async function once(topo: Topology, dir: string, nodes: readonly TopoNode[]): Promise<string[]> {
   const runs = nodes.map((n) =>
     topo.spawn(n, process.execPath, [
+      ...shebangNodeFlags(FELIX),
       FELIX,
       "--datastore",
       "file",

@@ -15,6 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { KubeObject } from "../model/k8s.js";
+import { shebangNodeFlags } from "../src/cli/node-flags.js";
 import { kubeconfigFor } from "../test/helpers/kubeconfig.js";
 import { RemoteApiServer } from "../test/helpers/remote-apiserver.js";
 import { setUpLinks } from "./agent.js";
@@ -47,7 +48,8 @@ async function runFelix(ns: string, felix: string, kubeconfig: string, nftEnv: s
   const env: NodeJS.ProcessEnv = { ...process.env, FELIX_PROXYMODE: "iptables", FELIX_IPTABLESBACKEND: "legacy" };
   delete env.FELIX_NFTABLESMODE;
   if (nftEnv) env.FELIX_NFTABLESMODE = nftEnv;
-  const args = ["netns", "exec", ns, "/usr/bin/time", "-v", process.execPath, felix, "--datastore", "kubernetes"];
+  const node = [process.execPath, ...shebangNodeFlags(felix), felix];
+  const args = ["netns", "exec", ns, "/usr/bin/time", "-v", ...node, "--datastore", "kubernetes"];
   args.push("--kubeconfig", kubeconfig, "--node-name", LOCAL_NODE, "--log-format", "json");
   if (!asDaemon) args.push("--once");
   const c = spawn("ip", args, { env, stdio: ["ignore", "ignore", "pipe"] }); // the log goes to stderr

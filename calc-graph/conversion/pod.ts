@@ -19,9 +19,12 @@ export function vethNameForWorkload(namespace: string, pod: string, prefix = "ca
   return prefix + hash("sha1", `${namespace}.${pod}`, "hex").slice(0, 11);
 }
 
+/** Constants, not `toLowerCase()`: that made a copy per port (20,000 of "tcp" at the large preset). */
+const PROTOCOLS: Readonly<Record<string, Protocol>> = { TCP: "tcp", UDP: "udp", SCTP: "sctp" };
+
 export function parseProtocol(p: unknown, what: string): Protocol {
   const s = p === undefined || p === null ? "TCP" : String(p).toUpperCase();
-  if (s === "TCP" || s === "UDP" || s === "SCTP") return s.toLowerCase() as Protocol;
+  if (Object.hasOwn(PROTOCOLS, s)) return PROTOCOLS[s];
   throw new Error(`${what}: unsupported protocol ${JSON.stringify(p)}`);
 }
 

@@ -3,6 +3,7 @@
 // service merged and the target port resolved per endpoint. Both proxy modes
 // (iptables and IPVS) and `felix-dump services` read this and nothing else.
 
+import { internalized } from "../../model/own-string.js";
 import type { IpVersion } from "../model.js";
 
 export type ServiceProtocol = "tcp" | "udp" | "sctp";
@@ -67,7 +68,7 @@ export function servicePortKey(
   portName: string,
   protocol: ServiceProtocol,
 ): string {
-  return `${namespace}/${service}:${portName}/${protocol}`;
+  return internalized(`${namespace}/${service}:${portName}/${protocol}`); // flat: kept by several indexes
 }
 
 /**

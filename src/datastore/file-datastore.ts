@@ -381,7 +381,7 @@ export class FileDatastore {
     const now = new Set(parsed.updates.map(resourceKey));
     const dropped =
       held && this.confirmDropMs > 0
-        ? [...held].filter(([k, h]) => !now.has(k) && WIDENS_WHEN_GONE.has(h.update.kind)).map(([, h]) => h)
+        ? [...held].filter(([k, h]) => !now.has(k) && WIDENS_WHEN_GONE.has(h.kind)).map(([, h]) => h)
         : [];
     if (dropped.length > 0) {
       // Keep the dropped objects until a later read confirms them gone.

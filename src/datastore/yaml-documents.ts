@@ -11,7 +11,7 @@
 
 import { createRequire } from "node:module";
 import { CORE_SCHEMA, loadAll } from "js-yaml";
-import { detachStrings } from "./detach-strings.js";
+import { detachStrings, type StringPool } from "./detach-strings.js";
 
 /**
  * The `yaml` package (some 70 modules), loaded the first time a text takes the exact path: plain
@@ -62,13 +62,14 @@ function plainYaml(text: string): ParsedDocument[] | undefined {
   const docs: ParsedDocument[] = [];
   let line = 1;
   let pos = 0;
+  const pool: StringPool = new Map();
   for (let i = 0; i < starts.length; i++) {
     line += countLines(text, pos, starts[i]);
     pos = starts[i];
     const piece = text.slice(starts[i], starts[i + 1] ?? text.length);
     try {
       const first = firstContentLine(piece);
-      loadAll(piece, (value) => docs.push({ value: detachStrings(value), line: line + first }), {
+      loadAll(piece, (value) => docs.push({ value: detachStrings(value, pool), line: line + first }), {
         schema: CORE_SCHEMA,
       });
     } catch {

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { convertEndpointSlice, convertService } from "../../../calc-graph/services/convert.js";
+import type { KubeObject } from "../../../model/k8s.js";
+import { liveHeap } from "../../helpers/live-heap.js";
 import { sliceUpdate, svcUpdate } from "./fixtures.js";
 
 const svc = (spec: Record<string, unknown>, extra: Record<string, unknown> = {}) =>
@@ -111,6 +113,32 @@ describe("convertService", () => {
 });
 
 describe("convertEndpointSlice", () => {
+  test("an endpoint's pod is one flat string, shared by every slice naming the pod", () => {
+    // 20 slices of the same 1,000 pods: 20,000 ropes of the namespace, a slash and the name kept 2.1 MB; shared, 0.5 MB.
+    const slice = (i: number): KubeObject =>
+      ({
+        apiVersion: "discovery.k8s.io/v1",
+        kind: "EndpointSlice",
+        metadata: { name: `s-${i}`, namespace: "demo", labels: { "kubernetes.io/service-name": "s" } },
+        addressType: "IPv4",
+        ports: [{ name: "http", port: 8080, protocol: "TCP" }],
+        endpoints: Array.from({ length: 1000 }, (_, j) => ({
+          addresses: [`10.1.${j >> 8}.${j & 255}`],
+          targetRef: { kind: "Pod", name: `pod-number-${j}` },
+        })),
+      }) as KubeObject;
+    let pods: (string | undefined)[] | undefined = Array.from(
+      { length: 20 },
+      (_, i) => convertEndpointSlice(slice(i))!,
+    ).flatMap((s) => s.endpoints.map((e) => e.pod));
+    assert.equal(pods.length, 20_000);
+    assert.equal(pods[1001], "demo/pod-number-1");
+    const withPods = liveHeap();
+    pods = undefined; // what the names alone hold: the conversion's memos stay in both figures
+    const bytes = withPods - liveHeap();
+    assert.ok(bytes < 1_000_000, `${bytes} bytes for 20,000 pod names`);
+  });
+
   test("condition defaults as kube-proxy reads them; only the first address", () => {
     const s = convertEndpointSlice(
       sliceUpdate("a", "s", [
