@@ -98,8 +98,11 @@ export function summarize(profile: CpuProfile, top = 10, focus?: { fn: string; u
   }
   const samples = profile.samples ?? [];
   const deltas = profile.timeDeltas ?? [];
-  // As DevTools does: a sample lasts until the next one.
-  const durations = samples.map((_, i) => (i + 1 < deltas.length ? deltas[i + 1] : 0) / 1000);
+  // A sample stands for the time since the one before it (not, as DevTools counts, until the next
+  // one): a sample due during a long system call is taken when the call returns, inside it, and
+  // DevTools' way charged a netlink batch's sendmsg (the kernel's commit) to whatever ran just
+  // before it (the batch's encoder, ~20x its own time).
+  const durations = samples.map((_, i) => (deltas[i] ?? 0) / 1000);
   // Each sample's time since the profile started, ms.
   let at = 0;
   const times = deltas.map((d) => (at += d / 1000));
