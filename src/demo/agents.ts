@@ -4,6 +4,7 @@
 
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { shebangNodeFlags } from "../cli/node-flags.js";
 import type { Background, Topology, TopoNode } from "../netns/topology.js";
 
 /** dist/src/cli/felix.js (this file is dist/src/demo/agents.js). */
@@ -29,7 +30,19 @@ export class Agent {
     this.proc = topo.spawn(
       node,
       process.execPath,
-      [FELIX_BIN, "--datastore", "file", "--resources", resources, "--node-name", node.name, "--log-format", "json"],
+      // The bin's own node flags (its shebang), as `npx felix` would start it.
+      [
+        ...shebangNodeFlags(FELIX_BIN),
+        FELIX_BIN,
+        "--datastore",
+        "file",
+        "--resources",
+        resources,
+        "--node-name",
+        node.name,
+        "--log-format",
+        "json",
+      ],
       {
         ...process.env,
         FELIX_ENDPOINTSTATUSPATHPREFIX: statusDir,

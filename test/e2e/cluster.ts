@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { stringify } from "yaml";
+import { shebangNodeFlags } from "../../src/cli/node-flags.js";
 import { nodeManifest, podManifest } from "../../src/netns/manifests.js";
 import type { Background, PortSpec, Topology, TopoNode } from "../../src/netns/topology.js";
 import { TEST_DATAPLANE } from "./dataplane-mode.js"; // FELIX_TEST_DATAPLANE: the agents' policy dataplane
@@ -14,6 +15,8 @@ import { TEST_DATAPLANE } from "./dataplane-mode.js"; // FELIX_TEST_DATAPLANE: t
 export { nodeManifest, podManifest };
 
 export const FELIX = resolve(dirname(fileURLToPath(import.meta.url)), "../../src/cli/felix.js");
+/** node's arguments before felix's own: the bin's shebang flags, as users start it. */
+const FELIX_ARGV = [...shebangNodeFlags(FELIX), FELIX];
 export const FELIX_DUMP = resolve(dirname(fileURLToPath(import.meta.url)), "../../src/cli/felix-dump.js");
 
 /** Pod labels `pod: <name>`, namespace labels `ns: <name>` (plus the API server's metadata.name). */
@@ -54,7 +57,7 @@ export async function felixOnce(topo: Topology, dir: string, nodes: readonly Top
     topo.spawn(
       n,
       process.execPath,
-      [FELIX, "--datastore", "file", "--resources", dir, "--node-name", n.name, "--once"],
+      [...FELIX_ARGV, "--datastore", "file", "--resources", dir, "--node-name", n.name, "--once"],
       {
         ...process.env,
         ...env,
@@ -84,7 +87,7 @@ export function felixDaemon(topo: Topology, dir: string, node: TopoNode, env: No
   return topo.spawn(
     node,
     process.execPath,
-    [FELIX, "--resources", dir, "--node-name", node.name, "--log-format", "json"],
+    [...FELIX_ARGV, "--resources", dir, "--node-name", node.name, "--log-format", "json"],
     {
       ...process.env,
       FELIX_IPTABLESREFRESHINTERVAL: "1",
