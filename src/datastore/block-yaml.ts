@@ -40,13 +40,13 @@ const HASH = 0x23;
 const COLON = 0x3a;
 const DASH = 0x2d;
 
-interface Frame {
-  readonly seq: boolean;
-  readonly indent: number;
-  readonly node: unknown[] | Record<string, unknown>;
-  /** A sequence at its key's indentation: ends at the next line of that indentation that is not an item. */
-  readonly atKeyIndent: boolean;
-}
+type Collection = unknown[] | Record<string, unknown>;
+
+/** The kinds of an open collection. */
+const MAP = 0;
+const SEQ = 1;
+/** A sequence at its key's indentation: ends at the next line of that indentation that is not an item. */
+const SEQ_AT_KEY = 2;
 
 /**
  * The documents (none or one) js-yaml's loadAll reads from `text[start, end)`, a piece that is a whole
@@ -59,9 +59,12 @@ export function readBlockDocument(text: string, start: number, end: number, pool
 }
 
 class Reader {
-  private readonly stack: Frame[] = [];
-  /** The collection whose last entry (key `pendingKey`, or last item) waits for a value on a later line. */
-  private pending: Frame | undefined;
+  /** The open collections, innermost last, as parallel arrays (no object per collection). */
+  private readonly nodes: Collection[] = [];
+  private readonly indents: number[] = [];
+  private readonly kinds: number[] = [];
+  /** Whether the innermost collection's last entry (key `pendingKey`, or last item) waits for a value on a later line. */
+  private pending = false;
   private pendingKey = "";
   /** Where the current line starts. */
   private bol = 0;
@@ -81,16 +84,16 @@ class Reader {
       for (let i = start + 3; i < eol; i++) if (t.charCodeAt(i) !== SPACE) return undefined;
       pos = eol + 1;
     }
-    let root: unknown;
+    let root: Collection | undefined;
     while (pos < end) {
       const eol = lineEnd(t, pos, end);
       let i = pos;
       while (i < eol && t.charCodeAt(i) === SPACE) i++;
       if (i < eol && t.charCodeAt(i) !== HASH) {
         if (i === pos && (t.startsWith("---", i) || t.startsWith("...", i))) return undefined;
-        if (this.stack.length === 0) {
+        if (this.nodes.length === 0) {
           if (root !== undefined) return undefined;
-          root = this.open(i - pos, isDash(t, i, eol), false);
+          root = this.open(i - pos, isDash(t, i, eol) ? SEQ : MAP);
         }
         this.bol = pos;
         if (!this.line(i, i - pos, eol)) return undefined;
@@ -107,48 +110,48 @@ class Reader {
 
   /** One content line, its first character at `i`, `indent` columns in. */
   private line(i: number, indent: number, eol: number): boolean {
-    const t = this.text;
-    const dash = isDash(t, i, eol);
-    const p = this.pending;
-    if (p !== undefined) {
-      this.pending = undefined;
-      if (indent > p.indent || (dash && !p.seq && indent === p.indent)) {
-        const child = this.open(indent, dash, indent === p.indent);
+    const dash = isDash(this.text, i, eol);
+    const { nodes, indents, kinds } = this;
+    if (this.pending) {
+      this.pending = false;
+      const top = nodes.length - 1;
+      const seq = kinds[top] !== MAP;
+      if (indent > indents[top] || (dash && !seq && indent === indents[top])) {
+        const child = this.open(indent, !dash ? MAP : indent === indents[top] ? SEQ_AT_KEY : SEQ);
         if (child === undefined) return false;
-        if (p.seq) (p.node as unknown[])[(p.node as unknown[]).length - 1] = child;
-        else setProperty(p.node as Record<string, unknown>, this.pendingKey, child);
+        const node = nodes[top];
+        if (seq) (node as unknown[])[(node as unknown[]).length - 1] = child;
+        else setProperty(node as Record<string, unknown>, this.pendingKey, child);
       }
     }
-    const stack = this.stack;
-    while (stack.length > 0 && stack[stack.length - 1].indent > indent) stack.pop();
-    let top = stack.at(-1);
-    if (top?.atKeyIndent && top.indent === indent && !dash) {
-      stack.pop();
-      top = stack.at(-1);
+    let n = nodes.length;
+    while (n > 0 && (indents[n - 1] > indent || (indents[n - 1] === indent && kinds[n - 1] === SEQ_AT_KEY && !dash))) {
+      nodes.pop();
+      indents.pop();
+      kinds.pop();
+      n--;
     }
-    if (top === undefined || top.indent !== indent || top.seq !== dash) return false;
+    if (n === 0 || indents[n - 1] !== indent || (kinds[n - 1] !== MAP) !== dash) return false;
     return this.entries(i, eol);
   }
 
   /** The entries that start at `i` in the innermost collection: one, or more with `- - x` and `- key: v`. */
   private entries(i: number, eol: number): boolean {
     const t = this.text;
-    let top = this.stack[this.stack.length - 1];
-    while (top.seq) {
-      const items = top.node as unknown[];
+    while (this.kinds[this.kinds.length - 1] !== MAP) {
+      const items = this.nodes[this.nodes.length - 1] as unknown[];
       let j = i + 1;
       while (j < eol && t.charCodeAt(j) === SPACE) j++;
       if (j === eol || t.charCodeAt(j) === HASH) {
         items.push(null);
-        this.pending = top;
+        this.pending = true;
         return true;
       }
       const at = j - this.bol;
       if (isDash(t, j, eol)) {
-        const child = this.open(at, true, false);
+        const child = this.open(at, SEQ);
         if (child === undefined) return false;
         items.push(child);
-        top = this.stack[this.stack.length - 1];
         i = j;
         continue;
       }
@@ -171,7 +174,7 @@ class Reader {
         items.push(v);
         return true;
       }
-      const child = this.open(at, false, false);
+      const child = this.open(at, MAP);
       if (child === undefined) return false;
       items.push(child);
       return this.pair(key as string, eol);
@@ -183,15 +186,14 @@ class Reader {
   /** The value of `key` (read up to this.to) into the innermost mapping. */
   private pair(key: string, eol: number): boolean {
     const t = this.text;
-    const top = this.stack[this.stack.length - 1];
-    const map = top.node as Record<string, unknown>;
+    const map = this.nodes[this.nodes.length - 1] as Record<string, unknown>;
     // js-yaml throws on a duplicate key: the exact path reports it.
     if (Object.hasOwn(map, key)) return false;
     let j = this.to;
     while (j < eol && t.charCodeAt(j) === SPACE) j++;
     if (j === eol || (t.charCodeAt(j) === HASH && j > this.to)) {
       setProperty(map, key, null);
-      this.pending = top;
+      this.pending = true;
       this.pendingKey = key;
       return true;
     }
@@ -201,11 +203,13 @@ class Reader {
     return true;
   }
 
-  /** A new collection at `indent`, pushed; undefined past MAX_DEPTH. */
-  private open(indent: number, seq: boolean, atKeyIndent: boolean): Frame["node"] | undefined {
-    if (this.stack.length >= MAX_DEPTH) return undefined;
-    const node = seq ? [] : {};
-    this.stack.push({ seq, indent, node, atKeyIndent });
+  /** A new collection at `indent`, made the innermost; undefined past MAX_DEPTH. */
+  private open(indent: number, kind: number): Collection | undefined {
+    if (this.nodes.length >= MAX_DEPTH) return undefined;
+    const node = kind === MAP ? {} : [];
+    this.nodes.push(node);
+    this.indents.push(indent);
+    this.kinds.push(kind);
     return node;
   }
 
@@ -232,7 +236,7 @@ class Reader {
   private plainKey(i: number, colon: number): string {
     this.to = colon + 1;
     const s = this.slice(i, plainEnd, plainHash);
-    return mayResolve(this.text.charCodeAt(i)) ? String(resolvePlain(s)) : s;
+    return mayResolve(this.text.charCodeAt(i), s.length) ? String(resolvePlain(s)) : s;
   }
 
   /** A value that fills the rest of the line from `i` (a comment may follow). */
@@ -293,7 +297,7 @@ class Reader {
   /** A plain scalar `text[i, end)`, typed as js-yaml types it; a string comes out internalized. */
   private plain(i: number, end: number): unknown {
     const s = this.slice(i, end, plainHash);
-    return mayResolve(this.text.charCodeAt(i)) ? resolvePlain(s) : s;
+    return mayResolve(this.text.charCodeAt(i), s.length) ? resolvePlain(s) : s;
   }
 
   /**
@@ -413,12 +417,14 @@ function resolvePlain(s: string): unknown {
 }
 
 /**
- * Whether a plain scalar starting with `c` could be other than a string: all but a letter, and the
- * letters that start null and bool words (`null`, `true`, `False`…). The tests prove the rest.
+ * Whether a plain scalar of `length` starting with `c` could be other than a string: all that do not
+ * start with a letter, and the null and bool words (`null`, `True`, `FALSE`…: 4 or 5 letters, the
+ * first one of n, t, f in either case). The tests prove the rest are strings.
  */
-function mayResolve(c: number): boolean {
+function mayResolve(c: number, length: number): boolean {
   const l = c | 0x20;
-  return l < 0x61 || l > 0x7a || l === 0x6e || l === 0x74 || l === 0x66;
+  if (l < 0x61 || l > 0x7a) return true;
+  return (length === 4 || length === 5) && (l === 0x6e || l === 0x74 || l === 0x66);
 }
 
 function lineEnd(t: string, pos: number, end: number): number {

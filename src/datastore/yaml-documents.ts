@@ -37,6 +37,8 @@ export type DocumentsResult =
 const MAX_ALIAS_COUNT = 100;
 /** An anchor, alias, tag or directive anywhere: the text takes the exact path. */
 const NOT_PLAIN = /(^|[\s[{,])[&*!]|^%/m;
+/** NOT_PLAIN's characters: a text without any (most) skips its slower scan. */
+const MAYBE_NOT_PLAIN = /[&*!%]/;
 /** A document marker line; content on the same line belongs to the document. */
 const DOC_START = /^---(?=[ \t\r]|$)/gm;
 
@@ -48,7 +50,7 @@ export function parseDocuments(text: string, file: string): DocumentsResult {
       // Not strict JSON: YAML (JSON's superset) decides, and places the error.
     }
   }
-  if (!NOT_PLAIN.test(text)) {
+  if (!MAYBE_NOT_PLAIN.test(text) || !NOT_PLAIN.test(text)) {
     const fast = plainYaml(text);
     if (fast) return { ok: true, docs: fast };
   }

@@ -299,7 +299,7 @@ describe("readBlockDocument", () => {
     const { types } = jsYaml as unknown as { types: Record<string, Type> };
     assert.deepEqual(implicit, [types.null, types.bool, types.int, types.float]);
     const words = new Set(["null", "Null", "NULL", "true", "True", "TRUE", "false", "False", "FALSE"]);
-    for (const w of words) assert.match(w, /^[nNtTfF]/);
+    for (const w of words) assert.match(w, /^[nNtTfF][a-zA-Z]{3,4}$/);
     fc.assert(
       fc.property(
         fc.constantFrom(..."abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"),
