@@ -39,13 +39,14 @@ import {
   singleQuoted,
 } from "./block-yaml-scalars.js";
 import type { StringPool } from "./detach-strings.js";
+
 /** Collections open at once; js-yaml's own limit (maxDepth 100) stays far away. */
 export const MAX_DEPTH = 64;
 /**
  * Any character outside printable BMP text and `\n` (so also tab, `\r`, NEL, the
  * Unicode line separators, BOM, surrogates): a text holding one is not read here.
  */
-export const UNSAFE_CHAR = /[^\n\x20-\x7E\u00A0-\u2027\u202A-\uD7FF\uE000-\uFEFE\uFF00-\uFFFD]/;
+const UNSAFE_CHAR = /[^\n\x20-\x7E\u00A0-\u2027\u202A-\uD7FF\uE000-\uFEFE\uFF00-\uFFFD]/;
 
 type Read = unknown | typeof FAIL;
 

@@ -9,8 +9,9 @@
 //     less garbage), its strings detached after;
 //   - anything else, and every text the fast paths reject: the `yaml` package,
 //     the authority for what is valid and for error lines, with its alias limit.
-// block-yaml.ts reads exactly what js-yaml reads, or nothing. Both YAML parsers use the YAML 1.2 core schema (no timestamps, no `<<`
-// merges), so a document reads the same whichever path takes it.
+// block-yaml.ts reads exactly what js-yaml reads, or nothing. Both YAML
+// parsers use the YAML 1.2 core schema (no timestamps, no `<<` merges), so a
+// document reads the same whichever path takes it.
 
 import { createRequire } from "node:module";
 import { CORE_SCHEMA, loadAll } from "js-yaml";
