@@ -312,7 +312,7 @@ class Reader {
   }
 
   /**
-   * `text[i, end)` internalized, `hash` its scanHash: a short one from RECENT when it is there (no
+   * `text[i, end)` internalized, `hash` as the scan left it: a short one from RECENT when it is there (no
    * slice made, no lookup by content), else through the pool.
    */
   private slice(i: number, end: number, hash: number): string {
