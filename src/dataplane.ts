@@ -40,6 +40,7 @@ import type { RouteApplyResult } from "../routes/route-reconciler.js";
 import type { ServiceConntrack } from "../routes/service-conntrack.js";
 import { Steps } from "./apply-steps.js";
 import { applyIptablesPolicy, type IptablesPolicy } from "./dataplane-iptables.js";
+import { applyNatFirst, type NatFirstResult } from "./dataplane-nat-first.js";
 import type { NeighborSync, NetworkSync } from "./dataplane-network.js";
 import { applyNftPolicy, type NftPolicy } from "./dataplane-nft.js";
 import type { Leftovers } from "./mode-leftovers.js";
@@ -136,6 +137,8 @@ export class Dataplane {
 
   /** The other mode's leftovers are gone (or there were none to remove). */
   private leftoversDone = false;
+  /** A stage-1 write in progress (natFirst): the next apply waits for it. */
+  private early: Promise<unknown> | undefined;
 
   constructor(private readonly o: DataplaneOptions) {
     if (!o.nft && !(o.ipsets && o.ipv4)) throw new Error("Dataplane needs the iptables syncers or the nft ones");
@@ -161,7 +164,30 @@ export class Dataplane {
     this.forceLinks = true;
   }
 
+  /**
+   * Stage 1 of a cold start (src/nat-first.ts): both families' nat tables and the IP sets
+   * their rules use, written in the background; nothing else, and nothing deleted. Undefined
+   * in nftables mode. `started`: the writes have their whole input, so the caller may keep the
+   * main thread busy; `done`: they ended, with their result or error (never rejects: after a
+   * failure the kernel is re-read and the next apply writes everything, as without stage 1).
+   * The next apply waits for it.
+   */
+  natFirst(state: DesiredState): { started: Promise<void>; done: Promise<NatFirstResult | Error> } | undefined {
+    if (this.o.nft || this.early) return undefined;
+    let started = () => {};
+    const startedP = new Promise<void>((r) => (started = r));
+    const done = applyNatFirst(this.iptablesPolicy(), state, started).catch((e: Error) => {
+      this.resync();
+      return e;
+    });
+    this.early = done.finally(() => {
+      this.early = undefined;
+    });
+    return { started: Promise.race([startedP, done.then(() => {})]), done };
+  }
+
   async apply(state: DesiredState): Promise<ApplyResult> {
+    await this.early;
     // Snapshots share unchanged parts by identity: a part equal to what was
     // last applied (and not invalidated since) is already in the kernel.
     const last = this.forceAll ? undefined : this.last;
