@@ -46,6 +46,8 @@ export async function applyNatFirst(
   p: IptablesPolicy,
   state: DesiredState,
   onStarted: () => void,
+  /** Called once the sets are written (before the restores): IpsetSyncer is free again. */
+  onSetsDone: () => void = () => {},
 ): Promise<NatFirstResult> {
   const families = [
     { syncer: p.ipv4, tables: state.iptables.ipv4 },
@@ -57,6 +59,7 @@ export async function applyNatFirst(
     .map((n) => state.ipsets[n])
     .filter((s): s is IpSetState => s !== undefined && (s.family === 4 || p.ipv6 !== undefined));
   const fill = sets.length > 0 ? await (await p.ipsets.begin(sets)).done : undefined;
+  onSetsDone();
   const started: Promise<unknown>[] = [];
   const written = families.map((f) => {
     let start = () => {};

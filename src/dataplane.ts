@@ -137,8 +137,11 @@ export class Dataplane {
 
   /** The other mode's leftovers are gone (or there were none to remove). */
   private leftoversDone = false;
-  /** A stage-1 write in progress (natFirst): the next apply waits for it. */
-  private early: Promise<unknown> | undefined;
+  /**
+   * A stage-1 write in progress (natFirst): the next apply waits for its IP sets before its own,
+   * and for its tables before its own restores (its sets fill meanwhile).
+   */
+  private early: { sets: Promise<unknown>; done: Promise<unknown> } | undefined;
 
   constructor(private readonly o: DataplaneOptions) {
     if (!o.nft && !(o.ipsets && o.ipv4)) throw new Error("Dataplane needs the iptables syncers or the nft ones");
@@ -176,18 +179,25 @@ export class Dataplane {
     if (this.o.nft || this.early) return undefined;
     let started = () => {};
     const startedP = new Promise<void>((r) => (started = r));
-    const done = applyNatFirst(this.iptablesPolicy(), state, started).catch((e: Error) => {
+    let setsDone = () => {};
+    const sets = new Promise<void>((r) => (setsDone = r));
+    const done = applyNatFirst(this.iptablesPolicy(), state, started, setsDone).catch((e: Error) => {
       this.resync();
       return e;
     });
-    this.early = done.finally(() => {
-      this.early = undefined;
-    });
+    const early = {
+      sets: Promise.race([sets, done]),
+      done: done.finally(() => {
+        if (this.early === early) this.early = undefined;
+      }),
+    };
+    this.early = early;
     return { started: Promise.race([startedP, done.then(() => {})]), done };
   }
 
   async apply(state: DesiredState): Promise<ApplyResult> {
-    await this.early;
+    const early = this.early;
+    await early?.sets;
     // Snapshots share unchanged parts by identity: a part equal to what was
     // last applied (and not invalidated since) is already in the kernel.
     const last = this.forceAll ? undefined : this.last;
@@ -196,7 +206,7 @@ export class Dataplane {
     this.forceAll = false;
     this.forceLinks = false;
     try {
-      const r = await this.applyChanged(state, last, links);
+      const r = await this.applyChanged(state, last, links, early?.done);
       this.last = state;
       return r;
     } catch (e) {
@@ -209,13 +219,15 @@ export class Dataplane {
     state: DesiredState,
     last: DesiredState | undefined,
     linksChanged: boolean,
+    /** Stage 1's write, still in progress: the restores wait for it. */
+    tablesAfter?: Promise<unknown>,
   ): Promise<ApplyResult> {
     let links = linksChanged;
     const warnings: string[] = [];
     const steps = new Steps();
     const policy = this.o.nft
       ? await applyNftPolicy(this.o.nft, state, last)
-      : await applyIptablesPolicy(this.iptablesPolicy(), state, last);
+      : await applyIptablesPolicy(this.iptablesPolicy(), state, last, tablesAfter);
     if (policy.stepsMs) Object.assign(steps.ms, policy.stepsMs);
     steps.mark("policy");
     warnings.push(...policy.warnings);

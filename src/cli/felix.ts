@@ -243,7 +243,8 @@ async function run(o: Options): Promise<void> {
     );
     const snapshotMs = +(performance.now() - t0).toFixed(1);
     first?.stop();
-    if (early) logNatFirst(log, await early.done, t0);
+    // Logged when it ends; the apply below starts now (it waits for stage 1 only where it must).
+    const natLogged = early?.done.then((r) => logNatFirst(log, r, t0));
     for (const p of Object.values(state.problems)) {
       log.warn({ resource: p.key, file: p.source?.file, line: p.source?.line }, p.message);
     }
@@ -258,6 +259,7 @@ async function run(o: Options): Promise<void> {
         `programming the kernel failed: ${err.message}${err.line ? `\noffending line: ${err.line}` : ""}`,
       );
     }
+    await natLogged;
     for (const w of r.warnings) log.warn(w);
     log.info(
       { ...summary(r), ms: +(performance.now() - t0).toFixed(1), snapshotMs },
