@@ -26,19 +26,29 @@ const tables = (o: Partial<Record<keyof FamilyTables, TableState>>): FamilyTable
 });
 const natHook = { POSTROUTING: { insert: [], append: chain("x", "cali-POSTROUTING").rules } };
 
-function kernel(): FakeIptablesBackend {
-  const k = new FakeIptablesBackend(4, "legacy");
-  k.restore(
-    '*filter\n:cali-FORWARD - [0:0]\n-A cali-FORWARD -m comment --comment "cali:kept" -j ACCEPT\n-A FORWARD -m comment --comment "cali:hook" -j cali-FORWARD\nCOMMIT\n' +
-      '*nat\n:cali-stale - [0:0]\n-A cali-stale -m comment --comment "cali:old" -j RETURN\nCOMMIT\n',
-  );
-  k.restores.length = 0;
-  return k;
+/** Ours already there: a filter chain with its FORWARD hook, and a nat chain no longer desired. */
+const BEFORE = [
+  "*filter",
+  ":cali-FORWARD - [0:0]",
+  '-A cali-FORWARD -m comment --comment "cali:kept" -j ACCEPT',
+  '-A FORWARD -m comment --comment "cali:hook" -j cali-FORWARD',
+  "COMMIT",
+  "*nat",
+  ":cali-stale - [0:0]",
+  '-A cali-stale -m comment --comment "cali:old" -j RETURN',
+  "COMMIT",
+];
+
+async function kernel(): Promise<FakeIptablesBackend> {
+  const fake = new FakeIptablesBackend(4, "legacy");
+  await fake.restore(`${BEFORE.join("\n")}\n`);
+  fake.restores.splice(0);
+  return fake;
 }
 
 describe("TableSyncer: a write of some tables", () => {
   test("writes only the nat table, deletes nothing; the next full apply removes the stale chain", async () => {
-    const k = kernel();
+    const k = await kernel();
     const s = new TableSyncer(k);
     // Desired filter is empty here: a full apply would remove cali-FORWARD and the FORWARD hook.
     const natOnly = tables({ nat: tableState([chain("cali-POSTROUTING", "RETURN")], natHook) });
@@ -72,7 +82,7 @@ describe("TableSyncer: a write of some tables", () => {
   });
 
   test("nothing to write: started at once, no program run", async () => {
-    const k = kernel();
+    const k = await kernel();
     const s = new TableSyncer(k);
     let started = 0;
     await s.apply(tables({}), undefined, undefined, { tables: ["nat"], restore: { onStarted: () => started++ } });
@@ -81,7 +91,7 @@ describe("TableSyncer: a write of some tables", () => {
   });
 
   test("retries: 0 fails at once", async () => {
-    const k = kernel();
+    const k = await kernel();
     k.failNext = 1;
     const s = new TableSyncer(k, { sleep: async () => assert.fail("no retry") });
     const natOnly = tables({ nat: tableState([chain("cali-POSTROUTING", "RETURN")], natHook) });

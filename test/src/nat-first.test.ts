@@ -5,9 +5,7 @@
 // their turn; other modes keep one stage.
 
 import assert from "node:assert/strict";
-import { Writable } from "node:stream";
 import { describe, test } from "node:test";
-import pino from "pino";
 import { Subject } from "rxjs";
 import { CalcGraph } from "../../calc-graph/calc-graph.js";
 import { FakeIptablesBackend } from "../../iptables/fake-backend.js";
@@ -24,6 +22,7 @@ import { NAT_KINDS, natFirstFits } from "../../src/nat-first.js";
 import { namespace, pod, policy } from "../calc-graph/fixtures.js";
 import { node, pool } from "../calc-graph/network/routing-fixtures.js";
 import { sliceUpdate, svcUpdate } from "../calc-graph/services/fixtures.js";
+import { capturedLog } from "../helpers/json-log.js";
 
 async function until(cond: () => boolean, what: string): Promise<void> {
   const deadline = Date.now() + 20_000;
@@ -50,16 +49,7 @@ function rig(natFirst: boolean) {
     ipv4: new TableSyncer(v4),
     ipv6: new TableSyncer(v6),
   });
-  const lines: { level: number; msg: string; err?: string }[] = [];
-  const log = pino(
-    { level: "debug" },
-    new Writable({
-      write(chunk, _enc, done) {
-        lines.push(JSON.parse(String(chunk)));
-        done();
-      },
-    }),
-  );
+  const { log, lines } = capturedLog();
   const updates = new Subject<ResourceUpdate[]>();
   const seen = { batches: 0, applied: [] as unknown[], states: [] as unknown[] };
   const daemon = new Daemon({
