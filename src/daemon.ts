@@ -198,6 +198,7 @@ export class Daemon {
     const stage1Ms = performance.now() - t0;
     const early = this.o.dataplane.natFirst(stage1);
     const rest = () => {
+      this.applyingSince = undefined;
       this.natFirst = undefined;
       const queued = this.queued ?? [];
       this.queued = undefined;
@@ -211,6 +212,8 @@ export class Daemon {
       return;
     }
     this.queued = [];
+    // A stage-1 write that hangs before it has started is a hung apply to the liveness watchdog.
+    this.applyingSince = t0;
     this.early = early.done.then((r) => logNatFirst(this.o.log, r, t0));
     void early.started.then(rest);
   }
