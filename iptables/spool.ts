@@ -32,10 +32,13 @@ export function spoolToFile(parts: Iterable<string>, dir = tmpdir()): number {
     if (w !== undefined) closeSync(w);
     throw e;
   } finally {
+    // Gone from the file system before a byte is written.
     try {
       unlinkSync(path);
     } catch {}
-    rmdirSync(tmp);
+    try {
+      rmdirSync(tmp);
+    } catch {}
   }
   try {
     let chunk: string[] = [];
