@@ -2,8 +2,17 @@
 // and one backend (legacy or nft). The fake in fake-backend.ts implements the
 // same interface in memory.
 
-import { CommandNotFoundError, type ExecResult, type HoldAt, lineOfParts, run, type Spawn } from "./exec.js";
+import {
+  CommandNotFoundError,
+  type ExecResult,
+  type HoldAt,
+  lineOfParts,
+  type RunOptions,
+  run,
+  type Spawn,
+} from "./exec.js";
 import { spawnFor } from "./spawner.js";
+import { runSpooled } from "./spool.js";
 import { lockFileFor, type XtablesLock, XtablesLockError } from "./xtables-lock.js";
 
 export type IptablesMode = "legacy" | "nft";
@@ -22,7 +31,18 @@ export interface IptablesBackend {
    * parts at its indexes (a table's COMMIT) wait for `hold.until`; if that
    * rejects, nothing past them is committed and restoreParts rejects with it.
    */
-  restoreParts?(parts: readonly string[], hold?: HoldAt): Promise<void>;
+  restoreParts?(parts: readonly string[], hold?: HoldAt, o?: RestoreOptions): Promise<void>;
+}
+
+/** How a restore's program gets its input (restoreParts). */
+export interface RestoreOptions {
+  /**
+   * Spooled to a file the program reads on its own (spool.ts), once the holds have settled:
+   * for a large write started before a long synchronous task of ours, which a pipe would wait for.
+   */
+  readonly spool?: boolean;
+  /** Called once the program has its whole input (nothing of ours is needed until it ends). */
+  readonly onStarted?: () => void;
 }
 
 /** A rejected restore, with the offending input line when the tool names it. */
@@ -71,13 +91,13 @@ export class ExecIptablesBackend implements IptablesBackend {
     return this.restoreParts([input]);
   }
 
-  async restoreParts(parts: readonly string[], hold?: HoldAt): Promise<void> {
+  async restoreParts(parts: readonly string[], hold?: HoldAt, o: RestoreOptions = {}): Promise<void> {
     const cmd = binary(this.family, this.mode, "restore");
     const args = ["--noflush", "--wait", String(LOCK_TIMEOUT_SECONDS), "--wait-interval", String(LOCK_PROBE_MICROS)];
     const r =
       this.lock && this.mode === "legacy"
-        ? await underLock(this.lock, this.family, cmd, args, parts, hold, spawnFor(this.spawn, parts))
-        : await run(cmd, args, parts, hold, { spawn: spawnFor(this.spawn, parts) });
+        ? await underLock(this.lock, this.family, cmd, args, parts, hold, spawnFor(this.spawn, parts), o)
+        : await start(cmd, args, parts, hold, { spawn: spawnFor(this.spawn, parts) }, o);
     if (r.code === 0) return;
     const stderr = r.stderr.trim();
     const m = /(?:Error occurred at line|line):? (\d+)/.exec(stderr);
@@ -102,6 +122,7 @@ async function underLock(
   parts: readonly string[],
   hold: HoldAt | undefined,
   spawn: Spawn | undefined,
+  o: RestoreOptions,
 ): Promise<ExecResult> {
   let release: (() => Promise<void>) | undefined;
   const held = lock.hold().then((r) => {
@@ -110,12 +131,13 @@ async function underLock(
   held.catch(() => {}); // its rejection reaches run() through the hold
   const env = lockEnv(lock.file.path, family);
   try {
-    return await run(
+    return await start(
       cmd,
       args,
       parts,
       { indexes: FIRST, until: held, ...(hold ? { next: hold } : {}) },
       { env, spawn },
+      o,
     );
   } catch (e) {
     if (e instanceof XtablesLockError) throw new RestoreError(`${cmd}: ${e.message}`, undefined, undefined, true);
@@ -133,6 +155,21 @@ async function underLock(
 }
 
 const FIRST: ReadonlySet<number> = new Set([0]);
+
+/** run(), or with `o.spool` runSpooled() (piped after all when the input cannot be spooled). */
+async function start(
+  cmd: string,
+  args: readonly string[],
+  parts: readonly string[],
+  hold: HoldAt | undefined,
+  ro: RunOptions,
+  o: RestoreOptions,
+): Promise<ExecResult> {
+  const spooled = o.spool
+    ? await runSpooled(cmd, args, parts, hold, { env: ro.env, onStarted: o.onStarted })
+    : undefined;
+  return spooled ?? run(cmd, args, parts, hold, { ...ro, ...(o.onStarted ? { onInputSent: o.onStarted } : {}) });
+}
 
 /** Our environment with the family's private lock file, built once (copying process.env took ~2 ms per restore under load). */
 const lockEnvs = new Map<string, NodeJS.ProcessEnv>();

@@ -21,25 +21,37 @@
 // full resync), so a half-applied view never persists. The kernel applies a
 // restore atomically per table, so no chain is ever left half-written.
 
-import {
-  chainNames,
-  chainOf,
-  changedChains,
-  type FamilyTables,
-  type HookRules,
-  TABLE_NAMES,
-  type TableName,
-  type TableState,
-} from "../model/tables.js";
-import type { IptablesBackend } from "./backend.js";
+import { chainOf, type FamilyTables, TABLE_NAMES, type TableName, type TableState } from "../model/tables.js";
+import type { IptablesBackend, RestoreOptions } from "./backend.js";
 import { RestoreError } from "./backend.js";
 import { type HoldAt, holdsSettled } from "./exec.js";
 import { holdSetUsers, textBytes, withDeletes } from "./restore-input.js";
-import { assertLineCount, assertSafeChainName } from "./safe-text.js";
-import { parseSave, type SavedChain, type SavedRule, type SavedTable } from "./save-parser.js";
+import { parseSave, type SavedRule, type SavedTable } from "./save-parser.js";
 import { builtinChains, outsideJumpTo } from "./saved-view.js";
+import { isOurs, NO_PLAN, planTable, type TablePlan } from "./table-plan.js";
 
-export const OUR_CHAIN_PREFIX = "cali-";
+export {
+  chainEdits,
+  hooksInPlace,
+  isOurs,
+  OUR_CHAIN_PREFIX,
+  planTable,
+  sameHashes,
+  type TablePlan,
+} from "./table-plan.js";
+
+/**
+ * A write of some tables only (src/nat-first.ts): the others are neither planned nor touched,
+ * whatever `desired` holds for them, and nothing is deleted: stale chains of ours stay until
+ * the next full apply finds them.
+ */
+export interface SomeTables {
+  readonly tables: readonly TableName[];
+  /** How the program gets its input. */
+  readonly restore?: RestoreOptions;
+  /** Instead of the syncer's own: a write that is only a head start need not insist. */
+  readonly retries?: number;
+}
 
 export interface SyncResult {
   /** Chains created or rewritten. */
@@ -65,7 +77,9 @@ const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 export class TableSyncer {
   private kernel: Map<string, SavedTable> | undefined;
   /** The desired tables the cached kernel view was last brought to. */
-  private applied: FamilyTables | undefined;
+  private applied: Partial<Record<TableName, TableState>> | undefined;
+  /** Tables last written by a SomeTables apply, whose stale chains the next full one looks for. */
+  private readonly staleKept = new Set<TableName>();
   readonly retries: number;
   readonly initialBackoffMs: number;
   private readonly sleep: (ms: number) => Promise<void>;
@@ -89,6 +103,7 @@ export class TableSyncer {
   invalidate(): void {
     this.kernel = undefined;
     this.applied = undefined;
+    this.staleKept.clear();
   }
 
   /**
@@ -98,11 +113,16 @@ export class TableSyncer {
    * the sets being created: the restore is planned and its program started
    * meanwhile, and reads its input once they exist (none of it if that rejects).
    */
-  async apply(desired: FamilyTables, setsReady?: Promise<unknown>, setsExist?: Promise<unknown>): Promise<SyncResult> {
+  async apply(
+    desired: FamilyTables,
+    setsReady?: Promise<unknown>,
+    setsExist?: Promise<unknown>,
+    some?: SomeTables,
+  ): Promise<SyncResult> {
     let backoff = this.initialBackoffMs;
     for (let attempt = 0; ; attempt++) {
       try {
-        const r = await this.applyOnce(desired, setsReady, setsExist);
+        const r = await this.applyOnce(desired, setsReady, setsExist, some);
         this.foldDeletes = true;
         return r;
       } catch (e) {
@@ -110,7 +130,7 @@ export class TableSyncer {
         this.foldDeletes = false;
         if (!(e instanceof RestoreError)) throw e;
         this.failures++;
-        if (attempt >= this.retries) throw e;
+        if (attempt >= (some?.retries ?? this.retries)) throw e;
         this.onRetry?.(attempt + 1, e);
         await this.sleep(backoff);
         backoff *= 2;
@@ -118,18 +138,26 @@ export class TableSyncer {
     }
   }
 
-  private async planTables(desired: FamilyTables): Promise<TablePlan[]> {
+  private async planTables(desired: FamilyTables, some?: SomeTables): Promise<TablePlan[]> {
     if (!this.kernel) this.kernel = parseSave(await this.backend.save());
     const kernel = this.kernel;
-    return TABLE_NAMES.map((name) => planTable(name, desired[name], kernel.get(name), this.applied?.[name]));
+    return TABLE_NAMES.map((name) =>
+      some && !some.tables.includes(name)
+        ? NO_PLAN
+        : planTable(name, desired[name], kernel.get(name), this.applied?.[name], {
+            keepStale: some !== undefined,
+            findStale: this.staleKept.has(name),
+          }),
+    );
   }
 
   private async applyOnce(
     desired: FamilyTables,
     setsReady?: Promise<unknown>,
     setsExist?: Promise<unknown>,
+    some?: SomeTables,
   ): Promise<SyncResult> {
-    const plans = await this.planTables(desired);
+    const plans = await this.planTables(desired, some);
     // A table's stale chains are deleted in its main transaction (legacy rewrites the whole
     // table per restore, so a second one doubles the cost) unless a rule we do not rewrite
     // jumps to one: then -X would fail the whole transaction, so they go in a second one.
@@ -151,10 +179,11 @@ export class TableSyncer {
         () => (t0 = Math.max(t0, performance.now())),
         () => {},
       ); // waiting for the sets is not the restore's time
-      if (this.backend.restoreParts) await this.backend.restoreParts(parts, hold);
+      if (this.backend.restoreParts) await this.backend.restoreParts(parts, hold, some?.restore);
       else {
         await holdsSettled(hold);
         await this.backend.restore(parts.join(""));
+        some?.restore?.onStarted?.();
       }
       restoreMs += performance.now() - t0;
     };
@@ -172,8 +201,15 @@ export class TableSyncer {
         deletesApplied = false;
       }
     }
-    this.updateCache(desired, plans, (i) => folded[i] || deletesApplied);
-    this.applied = desired;
+    const written = some?.tables ?? TABLE_NAMES;
+    this.updateCache(desired, plans, (i) => folded[i] || deletesApplied, written);
+    this.applied = { ...this.applied };
+    for (const name of written) {
+      this.applied[name] = desired[name];
+      if (some) this.staleKept.add(name);
+      else this.staleKept.delete(name);
+    }
+    if (main.length === 0) some?.restore?.onStarted?.();
     // Counted while planning: scanning tens of megabytes of restore input with regexes costs ~100 ms at scale.
     const sum = (f: (p: TablePlan) => number) => plans.reduce((n, p) => n + f(p), 0);
     return {
@@ -195,9 +231,11 @@ export class TableSyncer {
     desired: FamilyTables,
     plans: readonly TablePlan[],
     deletesApplied: (table: number) => boolean,
+    written: readonly TableName[],
   ): void {
     if (!this.kernel) return;
     for (const [i, name] of TABLE_NAMES.entries()) {
+      if (!written.includes(name)) continue;
       const want = desired[name];
       const have: SavedTable = this.kernel.get(name) ?? { name, chains: new Map() };
       this.kernel.set(name, have);
@@ -224,171 +262,4 @@ export class TableSyncer {
       }
     }
   }
-}
-
-/** Ours: rules with our hash, or older rules of ours that jump to a cali- chain without one. */
-export function isOurs(r: { text: string; hash?: string }): boolean {
-  return r.hash !== undefined || /-[jg] cali-/.test(r.text);
-}
-
-function hashesOf(rules: readonly { hash?: string }[]): string {
-  return rules.map((r) => r.hash ?? "?").join(",");
-}
-
-/** Whether a kernel chain holds exactly the desired rules (by hash). */
-export function sameHashes(have: readonly { hash?: string }[], want: readonly { hash?: string }[]): boolean {
-  return hashesOf(have) === hashesOf(want);
-}
-
-/** Whether our rules in a built-in chain are exactly the desired inserts on top and appends at the bottom. */
-export function hooksInPlace(rules: readonly SavedRule[], hook: HookRules): boolean {
-  const ours = rules.filter(isOurs);
-  const tail = hook.append.length ? rules.slice(-hook.append.length) : [];
-  return (
-    ours.length === hook.insert.length + hook.append.length &&
-    sameHashes(rules.slice(0, hook.insert.length), hook.insert) &&
-    sameHashes(tail, hook.append)
-  );
-}
-
-/** One table's restore input (none when nothing to do), its deletions, and the chains each touches. */
-export interface TablePlan {
-  /** The main transaction as parts whose concatenation is the text (rules' texts are not copied); the last is `COMMIT\n`. */
-  readonly input: readonly string[];
-  /** `input` joined. */
-  readonly main: string;
-  readonly deletes: string;
-  /** Chains (re)written or edited by `main`. */
-  readonly written: readonly string[];
-  /** Stale chains flushed by `main` and deleted by `deletes`. */
-  readonly removed: readonly string[];
-  /** Chains compared and found equal to the desired ones (not written). */
-  readonly kept: readonly string[];
-  /** Chains declared (flushed) by `main`: rewritten or removed. */
-  readonly declared: number;
-  /** Built-in chains whose hook rules `main` rewrites. */
-  readonly hooksWritten: number;
-  /** Lines of `main` and `deletes` (declarations and rule commands). */
-  readonly lines: number;
-}
-
-/**
- * Plans one table. `applied` is what `have` was last brought to: only chains
- * that are not the same object there are compared (snapshots share unchanged
- * chains and shards), so a small change costs O(change), not O(table).
- */
-export function planTable(
-  name: TableName,
-  want: TableState,
-  have: SavedTable | undefined,
-  applied?: TableState,
-): TablePlan {
-  const declare: string[] = [];
-  // Lines as parts, joined once: a rewritten chain contributes its `-A <chain> `
-  // prefix and each rule's text, not a new string per line (179k at scale).
-  const body: string[] = [];
-  let bodyLines = 0;
-  const line = (...parts: string[]) => {
-    body.push(...parts, "\n");
-    bodyLines++;
-  };
-  const deletes: string[] = [];
-  const written: string[] = [];
-  const removed: string[] = [];
-  const kept: string[] = [];
-  const haveChains: Map<string, SavedChain> = have?.chains ?? new Map();
-
-  const candidates = applied ? changedChains(applied, want) : chainNames(want);
-  if (!applied) for (const chain of haveChains.keys()) if (!chainOf(want, chain)) candidates.push(chain);
-  for (const chain of candidates.sort()) {
-    const w = chainOf(want, chain);
-    const h = haveChains.get(chain);
-    if (!w) {
-      if (h && chain.startsWith(OUR_CHAIN_PREFIX)) {
-        declare.push(`:${chain} - [0:0]`);
-        deletes.push(`-X ${chain}`);
-        removed.push(chain);
-      }
-      continue;
-    }
-    if (h && sameHashes(h.rules, w.rules)) {
-      kept.push(chain);
-      continue;
-    }
-    assertSafeChainName(chain);
-    written.push(chain);
-    const edits = h && chainEdits(chain, h.rules, w.rules);
-    if (edits) {
-      for (const e of edits) line(e);
-      continue;
-    }
-    declare.push(`:${chain} - [0:0]`);
-    const prefix = `-A ${chain} `;
-    for (const r of w.rules) {
-      body.push(prefix, r.text, "\n");
-      bodyLines++;
-    }
-  }
-  const builtins = new Set([...Object.keys(want.hooks), ...builtinChains(haveChains).map((c) => c.name)]);
-  let hooksWritten = 0;
-  for (const b of [...builtins].sort()) {
-    const hook = want.hooks[b] ?? { insert: [], append: [] };
-    const rules = haveChains.get(b)?.rules ?? [];
-    if (hooksInPlace(rules, hook)) continue;
-    hooksWritten++;
-    for (const r of rules.filter(isOurs)) line(`-D ${b} `, r.text);
-    for (const [i, r] of hook.insert.entries()) line(`-I ${b} ${i + 1} `, r.text);
-    for (const r of hook.append) line(`-A ${b} `, r.text);
-  }
-  const del = deletes.length ? `*${name}\n${deletes.join("\n")}\nCOMMIT\n` : "";
-  const counts = { declared: declare.length, hooksWritten, lines: declare.length + bodyLines + deletes.length };
-  if (declare.length === 0 && bodyLines === 0)
-    return { input: [], main: "", deletes: del, written, removed, kept, ...counts };
-  const input = [`*${name}\n${declare.map((d) => `${d}\n`).join("")}`].concat(body, "COMMIT\n");
-  assertLineCount(input, declare.length + bodyLines + 2, name);
-  return {
-    input,
-    get main() {
-      return input.join("");
-    },
-    deletes: del,
-    written,
-    removed,
-    kept,
-    ...counts,
-  };
-}
-
-/**
- * The -D/-I lines turning `have` into `want` in place, or undefined when a
- * rewrite is as small or the surviving rules changed order. Rule hashes are
- * unique within a chain, so a rule is kept exactly when its hash is wanted.
- */
-export function chainEdits(
-  chain: string,
-  have: readonly { hash?: string }[],
-  want: readonly { text: string; hash: string }[],
-): string[] | undefined {
-  const wantAt = new Map(want.map((r, i) => [r.hash, i]));
-  const kept = new Set<string>();
-  const deletes: number[] = [];
-  let last = -1;
-  for (const [i, r] of have.entries()) {
-    const at = r.hash === undefined ? undefined : wantAt.get(r.hash);
-    if (at === undefined || kept.has(r.hash!)) {
-      deletes.push(i);
-      continue;
-    }
-    if (at < last) return undefined; // reordered
-    last = at;
-    kept.add(r.hash!);
-  }
-  const inserts = want.flatMap((r, i) => (kept.has(r.hash) ? [] : [i]));
-  if (deletes.length + inserts.length >= want.length) return undefined;
-  // Deleting bottom-up keeps the remaining numbers valid; inserting top-down
-  // puts each rule at its final position, since all rules above it are final.
-  return [
-    ...deletes.reverse().map((i) => `-D ${chain} ${i + 1}`),
-    ...inserts.map((i) => `-I ${chain} ${i + 1} ${want[i].text}`),
-  ];
 }

@@ -17,7 +17,9 @@ import type { DesiredState } from "../calc-graph/desired-state.js";
 import type { ResourceUpdate } from "../model/resource.js";
 import type { Observable, Subscription } from "../model/rx.js";
 import type { ApplyResult, Dataplane } from "./dataplane.js";
+import type { NatFirstResult } from "./dataplane-nat-first.js";
 import { isPartial } from "./datastore/batch.js";
+import { NatFirstBatch } from "./nat-first.js";
 
 export interface DaemonOptions {
   readonly graph: GraphConfig;
@@ -36,6 +38,11 @@ export interface DaemonOptions {
   readonly hostInterfaces?: Observable<ReadonlyMap<string, readonly string[]>>;
   /** Called once the applies are done and nothing waits (src/heap.ts IdleScavenger). */
   readonly onIdle?: () => void;
+  /**
+   * The first batch in two stages, the nat table written ahead while the other kinds go into
+   * the graph (src/nat-first.ts; the caller checks natFirstFits).
+   */
+  readonly natFirst?: boolean;
 }
 
 const MAX_BACKOFF_MS = 30_000;
@@ -48,6 +55,14 @@ export interface DaemonObserver {
   part?(updates: readonly ResourceUpdate[]): void;
   /** An apply finished, with its result or error. */
   applied(state: DesiredState, outcome: ApplyResult | Error, seconds: number): void;
+}
+
+/** Logs how stage 1 of a cold start ended (src/nat-first.ts). */
+export function logNatFirst(log: Logger, r: NatFirstResult | Error, t0: number): void {
+  const ms = +(performance.now() - t0).toFixed(1);
+  if (r instanceof Error)
+    log.warn({ err: r.message, ms }, "nat table ahead of the first apply failed: the first apply writes it");
+  else log.info({ ...r, ms }, "nat table programmed ahead of the first apply");
 }
 
 /** The log fields describing one apply. */
@@ -81,9 +96,16 @@ export class Daemon {
   private readonly subs: Subscription[] = [];
   /** Keys of the updates ingested from partial parts, whose problems are logged with the batch they complete. */
   private partialKeys: string[] = [];
+  /** Until the first batch is complete: its nat kinds go into the graph first (src/nat-first.ts). */
+  private natFirst: NatFirstBatch | undefined;
+  /** Batches that came while stage 1 started: taken once the first batch is in. */
+  private queued: ResourceUpdate[][] | undefined;
+  /** The stage-1 write, awaited by stop(). */
+  private early: Promise<unknown> | undefined;
 
   constructor(private readonly o: DaemonOptions) {
     this.graph = new CalcGraph(o.graph);
+    if (o.natFirst) this.natFirst = new NatFirstBatch(this.graph);
   }
 
   start(): void {
@@ -136,10 +158,19 @@ export class Daemon {
     for (const s of this.subs) s.unsubscribe();
     clearInterval(this.refreshTimer);
     clearTimeout(this.retryTimer);
+    await this.early;
     await this.applying;
   }
 
   private onBatch(batch: ResourceUpdate[]): void {
+    if (this.queued) {
+      this.queued.push(batch);
+      return;
+    }
+    if (this.natFirst) {
+      this.stageFirst(this.natFirst, batch);
+      return;
+    }
     if (isPartial(batch)) {
       this.graph.ingest(batch);
       this.o.observer?.part?.(batch);
@@ -147,9 +178,51 @@ export class Daemon {
       return;
     }
     const t0 = performance.now();
+    this.completed(batch, this.graph.apply(batch), t0);
+  }
+
+  /**
+   * A part of the first batch in two stages: once it is complete, the nat kinds' snapshot goes
+   * to the dataplane's stage 1, and once that write has its input, the held kinds go into the
+   * graph (seconds of main-thread work while the kernel takes the nat table).
+   */
+  private stageFirst(stager: NatFirstBatch, batch: ResourceUpdate[]): void {
+    for (const u of batch) this.partialKeys.push(`${u.kind}/${u.namespace}/${u.name}`);
+    stager.take(batch);
+    if (isPartial(batch)) {
+      this.o.observer?.part?.(batch);
+      return;
+    }
+    const t0 = performance.now();
+    const stage1 = stager.snapshot();
+    const stage1Ms = performance.now() - t0;
+    const early = this.o.dataplane.natFirst(stage1);
+    const rest = () => {
+      this.applyingSince = undefined;
+      this.natFirst = undefined;
+      const queued = this.queued ?? [];
+      this.queued = undefined;
+      const t1 = performance.now();
+      const state = stager.release();
+      this.completed(batch, state, t0, stage1Ms + performance.now() - t1);
+      for (const b of queued) this.onBatch(b);
+    };
+    if (!early) {
+      rest();
+      return;
+    }
+    this.queued = [];
+    // A stage-1 write that hangs before it has started is a hung apply to the liveness watchdog.
+    this.applyingSince = t0;
+    this.early = early.done.then((r) => logNatFirst(this.o.log, r, t0));
+    void early.started.then(rest);
+  }
+
+  /** The first batch or a later one is in the graph: `state` is its snapshot; the apply follows. */
+  private completed(batch: readonly ResourceUpdate[], state: DesiredState, t0: number, graphMs?: number): void {
     const before = this.desired?.problems;
-    this.desired = this.graph.apply(batch);
-    const graphSecs = (performance.now() - t0) / 1000;
+    this.desired = state;
+    const graphSecs = (graphMs ?? performance.now() - t0) / 1000;
     this.o.observer?.batch(this.desired, graphSecs, t0, batch);
     this.o.log.debug({ updates: batch.length, ms: +(graphSecs * 1000).toFixed(2) }, "calculation graph updated");
     const keys = new Set(this.partialKeys.concat(batch.map((u) => `${u.kind}/${u.namespace}/${u.name}`)));

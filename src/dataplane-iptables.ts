@@ -34,6 +34,11 @@ export async function applyIptablesPolicy(
   p: IptablesPolicy,
   state: DesiredState,
   last: DesiredState | undefined,
+  /**
+   * A stage-1 write of the tables still in progress (Dataplane.natFirst): the restores start
+   * after it; the IP sets are written meanwhile.
+   */
+  tablesAfter?: Promise<unknown>,
 ): Promise<PolicyResult> {
   const ipsets = p.ipsets;
   const ours = (s: IpSetState | undefined): s is IpSetState =>
@@ -66,6 +71,7 @@ export async function applyIptablesPolicy(
     const syncer = f === 4 ? p.ipv4 : p.ipv6;
     const tables = f === 4 ? state.iptables.ipv4 : state.iptables.ipv6;
     if (!syncer || last?.iptables[f === 4 ? "ipv4" : "ipv6"] === tables) return NO_TABLES;
+    await tablesAfter;
     const t0 = performance.now();
     const r = await syncer.apply(tables, setsReady, setsExist);
     steps.ms[`iptables${f}`] = +(performance.now() - t0).toFixed(1);

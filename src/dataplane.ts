@@ -40,6 +40,7 @@ import type { RouteApplyResult } from "../routes/route-reconciler.js";
 import type { ServiceConntrack } from "../routes/service-conntrack.js";
 import { Steps } from "./apply-steps.js";
 import { applyIptablesPolicy, type IptablesPolicy } from "./dataplane-iptables.js";
+import { applyNatFirst, type NatFirstResult } from "./dataplane-nat-first.js";
 import type { NeighborSync, NetworkSync } from "./dataplane-network.js";
 import { applyNftPolicy, type NftPolicy } from "./dataplane-nft.js";
 import type { Leftovers } from "./mode-leftovers.js";
@@ -136,6 +137,11 @@ export class Dataplane {
 
   /** The other mode's leftovers are gone (or there were none to remove). */
   private leftoversDone = false;
+  /**
+   * A stage-1 write in progress (natFirst): the next apply waits for its IP sets before its own,
+   * and for its tables before its own restores (its sets fill meanwhile).
+   */
+  private early: { sets: Promise<unknown>; done: Promise<unknown> } | undefined;
 
   constructor(private readonly o: DataplaneOptions) {
     if (!o.nft && !(o.ipsets && o.ipv4)) throw new Error("Dataplane needs the iptables syncers or the nft ones");
@@ -161,7 +167,37 @@ export class Dataplane {
     this.forceLinks = true;
   }
 
+  /**
+   * Stage 1 of a cold start (src/nat-first.ts): both families' nat tables and the IP sets
+   * their rules use, written in the background; nothing else, and nothing deleted. Undefined
+   * in nftables mode. `started`: the writes have their whole input, so the caller may keep the
+   * main thread busy; `done`: they ended, with their result or error (never rejects: after a
+   * failure the kernel is re-read and the next apply writes everything, as without stage 1).
+   * The next apply waits for it.
+   */
+  natFirst(state: DesiredState): { started: Promise<void>; done: Promise<NatFirstResult | Error> } | undefined {
+    if (this.o.nft || this.early) return undefined;
+    let started = () => {};
+    const startedP = new Promise<void>((r) => (started = r));
+    let setsDone = () => {};
+    const sets = new Promise<void>((r) => (setsDone = r));
+    const done = applyNatFirst(this.iptablesPolicy(), state, started, setsDone).catch((e: Error) => {
+      this.resync();
+      return e;
+    });
+    const early = {
+      sets: Promise.race([sets, done]),
+      done: done.finally(() => {
+        if (this.early === early) this.early = undefined;
+      }),
+    };
+    this.early = early;
+    return { started: Promise.race([startedP, done.then(() => {})]), done };
+  }
+
   async apply(state: DesiredState): Promise<ApplyResult> {
+    const early = this.early;
+    await early?.sets;
     // Snapshots share unchanged parts by identity: a part equal to what was
     // last applied (and not invalidated since) is already in the kernel.
     const last = this.forceAll ? undefined : this.last;
@@ -170,7 +206,7 @@ export class Dataplane {
     this.forceAll = false;
     this.forceLinks = false;
     try {
-      const r = await this.applyChanged(state, last, links);
+      const r = await this.applyChanged(state, last, links, early?.done);
       this.last = state;
       return r;
     } catch (e) {
@@ -183,13 +219,15 @@ export class Dataplane {
     state: DesiredState,
     last: DesiredState | undefined,
     linksChanged: boolean,
+    /** Stage 1's write, still in progress: the restores wait for it. */
+    tablesAfter?: Promise<unknown>,
   ): Promise<ApplyResult> {
     let links = linksChanged;
     const warnings: string[] = [];
     const steps = new Steps();
     const policy = this.o.nft
       ? await applyNftPolicy(this.o.nft, state, last)
-      : await applyIptablesPolicy(this.iptablesPolicy(), state, last);
+      : await applyIptablesPolicy(this.iptablesPolicy(), state, last, tablesAfter);
     if (policy.stepsMs) Object.assign(steps.ms, policy.stepsMs);
     steps.mark("policy");
     warnings.push(...policy.warnings);

@@ -11,6 +11,7 @@ import {
   type IptablesBackend,
   type IptablesMode,
   LOCK_TIMEOUT_SECONDS,
+  type RestoreOptions,
 } from "../iptables/backend.js";
 import { CommandNotFoundError, type HoldAt, holdsSettled, type Spawn } from "../iptables/exec.js";
 import { ExecIpsetBackend, type IpsetBackend } from "../iptables/ipset-backend.js";
@@ -300,11 +301,12 @@ export class CountingBackend implements IptablesBackend {
   restore(input: string) {
     return this.count(() => this.inner.restore(input));
   }
-  restoreParts(parts: readonly string[], hold?: HoldAt) {
+  restoreParts(parts: readonly string[], hold?: HoldAt, o?: RestoreOptions) {
     return this.count(async () => {
-      if (this.inner.restoreParts) return this.inner.restoreParts(parts, hold);
+      if (this.inner.restoreParts) return this.inner.restoreParts(parts, hold, o);
       await holdsSettled(hold);
-      return this.inner.restore(parts.join(""));
+      await this.inner.restore(parts.join(""));
+      o?.onStarted?.();
     });
   }
   private async count(f: () => Promise<void>): Promise<void> {

@@ -24,6 +24,7 @@ import { IdleScavenger, limitHeapGrowth } from "../heap.js";
 import type { HostAddressFeed } from "../host-addresses.js";
 import type { kernelDataplane } from "../kernel.js";
 import { KUBE_IPVS_DEVICE } from "../kernel-features.js";
+import { natFirstFits } from "../nat-first.js";
 import { readNflog } from "../nflog-reader.js";
 import { type NftablesModeSetting, resolveNftablesMode } from "../nftables-mode.js";
 import type { RuleDataplane } from "../rule-renderers.js";
@@ -178,6 +179,7 @@ export async function runDaemon(c: DaemonContext): Promise<void> {
     },
     refreshIntervalSecs: cfg.iptablesRefreshInterval,
     linkEvents,
+    natFirst: natFirstFits(graphCfg, kernel.dataplane),
     ...(hostAddresses ? { hostAddresses: hostAddresses.feed.addresses } : {}),
     hostInterfaces: hostInterfaces.addresses,
   });

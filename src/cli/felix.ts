@@ -23,7 +23,8 @@ import { metricsConfigFromEnv } from "../../status/metrics-server.js";
 import { proxyHealthConfigFromEnv } from "../../status/proxy-health.js";
 import { ignoredConfigMessage } from "../agent-status.js";
 import { agentConfigFromEnv, graphConfigFromEnv } from "../config.js";
-import { summary } from "../daemon.js";
+import { logNatFirst, summary } from "../daemon.js";
+import type { Dataplane } from "../dataplane.js";
 import { isPartial } from "../datastore/batch.js";
 import { maxFileBytesFromEnv } from "../datastore/file-datastore.js";
 import { openDatastore } from "../datastore/open.js";
@@ -48,6 +49,7 @@ import {
   SCTP_CONNTRACK_MODULE,
 } from "../kernel-features.js";
 import { createLogger, type LogFormat } from "../log.js";
+import { NatFirstBatch, natFirstFits } from "../nat-first.js";
 import {
   kubeProxyNftPresent,
   listNftTables,
@@ -228,9 +230,19 @@ async function run(o: Options): Promise<void> {
       }),
     ]);
     const host = { addresses, interfaces };
-    const state = await onceSnapshot(updates, new CalcGraph(graphCfg), host, o.datastore);
+    // In two stages where it pays (src/nat-first.ts): the nat table is written while the other kinds go in.
+    const twoStages = natFirstFits(graphCfg, kernel.dataplane);
+    const { state, early } = await onceSnapshot(
+      updates,
+      new CalcGraph(graphCfg),
+      host,
+      o.datastore,
+      twoStages && kernel.dataplane,
+    );
     const snapshotMs = +(performance.now() - t0).toFixed(1);
     first?.stop();
+    // Logged when it ends; the apply below starts now (it waits for stage 1 only where it must).
+    const natLogged = early?.done.then((r) => logNatFirst(log, r, t0));
     for (const p of Object.values(state.problems)) {
       log.warn({ resource: p.key, file: p.source?.file, line: p.source?.line }, p.message);
     }
@@ -245,6 +257,7 @@ async function run(o: Options): Promise<void> {
         `programming the kernel failed: ${err.message}${err.line ? `\noffending line: ${err.line}` : ""}`,
       );
     }
+    await natLogged;
     for (const w of r.warnings) log.warn(w);
     log.info(
       { ...summary(r), ms: +(performance.now() - t0).toFixed(1), snapshotMs },
@@ -286,11 +299,17 @@ async function onceSnapshot(
   graph: CalcGraph,
   host: { addresses?: readonly string[]; interfaces?: ReadonlyMap<string, readonly string[]> },
   datastore: string,
-): Promise<DesiredState> {
+  /** The first batch in two stages: its nat kinds' snapshot goes to this dataplane's stage 1 first. */
+  natFirst: Pick<Dataplane, "natFirst"> | false,
+): Promise<{ state: DesiredState; early?: ReturnType<Dataplane["natFirst"]> }> {
+  const stager = natFirst ? new NatFirstBatch(graph) : undefined;
   if (host.addresses) graph.setHostAddresses(host.addresses);
   if (host.interfaces) graph.setHostInterfaces(host.interfaces);
   const ingestParts = (b: ResourceUpdate[]) => {
-    if (isPartial(b)) graph.ingest(b);
+    if (isPartial(b)) {
+      if (stager) stager.take(b);
+      else graph.ingest(b);
+    }
     return !isPartial(b);
   };
   let batch: ResourceUpdate[];
@@ -299,7 +318,11 @@ async function onceSnapshot(
   } catch (e) {
     throw new RuntimeError(`cannot read the ${datastore} datastore: ${(e as Error).message}`);
   }
-  return graph.apply(batch);
+  if (!stager || !natFirst) return { state: graph.apply(batch) };
+  stager.take(batch);
+  const early = natFirst.natFirst(stager.snapshot());
+  await early?.started;
+  return { state: stager.release(), early };
 }
 
 export function main(argv: string[]): Promise<number> {

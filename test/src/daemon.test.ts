@@ -4,9 +4,7 @@
 // re-apply, a datastore error does not stop it, and stop() ends it.
 
 import assert from "node:assert/strict";
-import { Writable } from "node:stream";
 import { describe, test } from "node:test";
-import pino from "pino";
 import { Subject } from "rxjs";
 import type { DesiredState } from "../../calc-graph/desired-state.js";
 import { FakeIptablesBackend } from "../../iptables/fake-backend.js";
@@ -19,6 +17,7 @@ import type { ApplyResult } from "../../src/dataplane.js";
 import { Dataplane } from "../../src/dataplane.js";
 import { partialBatch } from "../../src/datastore/batch.js";
 import { namespace, pod, policy } from "../calc-graph/fixtures.js";
+import { capturedLog } from "../helpers/json-log.js";
 
 /** Waits (polling) until `cond` holds; fails after a generous deadline. */
 async function until(cond: () => boolean, what: string): Promise<void> {
@@ -33,16 +32,7 @@ function rig(refreshIntervalSecs = 0, onIdle?: () => void) {
   const sets = new FakeIpsetBackend();
   const v4 = new FakeIptablesBackend(4, "legacy", sets);
   const dataplane = new Dataplane({ ipsets: new IpsetSyncer(sets), ipv4: new TableSyncer(v4) });
-  const lines: { level: number; msg: string; err?: string }[] = [];
-  const log = pino(
-    { level: "debug" },
-    new Writable({
-      write(chunk, _enc, done) {
-        lines.push(JSON.parse(String(chunk)));
-        done();
-      },
-    }),
-  );
+  const { log, lines } = capturedLog();
   const updates = new Subject<ResourceUpdate[]>();
   const links = new Subject<unknown>();
   const seen: {

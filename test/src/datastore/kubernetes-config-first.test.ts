@@ -2,12 +2,20 @@
 // rule renderer. The Kubernetes datastore lists them before any other kind (configFirst), so the agent
 // decides at once and the graph takes the rest of the first batch in parts as the LIST pages come,
 // instead of the whole cluster being held until the in-sync point (src/cli/felix.ts wires the same).
+// And the two-stage cold start (src/nat-first.ts) on this datastore: every other kind is LISTed at
+// once, the pages come interleaved in parts; the nat kinds go into the graph as they come, the pods
+// and policies wait; the first kernel write, once every LIST is done, is the nat table alone.
 
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import * as k8s from "@kubernetes/client-node";
 import { pino } from "pino";
+import { FakeIptablesBackend } from "../../../iptables/fake-backend.js";
+import { FakeIpsetBackend } from "../../../iptables/ipset-backend.js";
+import { IpsetSyncer } from "../../../iptables/ipset-syncer.js";
+import { TableSyncer } from "../../../iptables/table-syncer.js";
 import type { ResourceUpdate } from "../../../model/resource.js";
+import { chainNames } from "../../../model/tables.js";
 import { FakeNftBackend } from "../../../nftables/fake-backend.js";
 import { NftTableSyncer } from "../../../nftables/table-syncer.js";
 import { Daemon } from "../../../src/daemon.js";
@@ -152,6 +160,64 @@ describe("Kubernetes datastore, FelixConfigurations first (FELIX_NFTABLESMODE un
       assert.equal(lists(server)[0], "/apis/crd.projectcalico.org/v1/felixconfigurations");
     } finally {
       read.stop();
+    }
+  });
+
+  test("two stages (iptables proxy mode): the first write is the nat table; the end state has every kind", async () => {
+    const SERVICES = 30;
+    const svc = (i: number) => ({
+      apiVersion: "v1",
+      kind: "Service",
+      metadata: { name: `s${i}`, namespace: "a" },
+      spec: { clusterIP: `10.96.0.${i + 10}`, ports: [{ name: "http", port: 80, protocol: "TCP" }] },
+    });
+    const slice = (i: number) => ({
+      apiVersion: "discovery.k8s.io/v1",
+      kind: "EndpointSlice",
+      metadata: { name: `s${i}-1`, namespace: "a", labels: { "kubernetes.io/service-name": `s${i}` } },
+      addressType: "IPv4",
+      ports: [{ name: "http", port: 80, protocol: "TCP" }],
+      endpoints: [{ addresses: [`10.65.0.${i + 2}`], nodeName: "node1", conditions: { ready: true } }],
+    });
+    for (let i = 0; i < SERVICES; i++) {
+      server.create(svc(i));
+      server.create(slice(i));
+    }
+    const sets = new FakeIpsetBackend();
+    const v4 = new FakeIptablesBackend(4, "legacy", sets);
+    const dataplane = new Dataplane({ ipsets: new IpsetSyncer(sets), ipv4: new TableSyncer(v4) });
+    let parts = 0;
+    let daemon: Daemon | undefined;
+    const applied = new Promise<ApplyResult | Error>((resolve) => {
+      daemon = new Daemon({
+        graph: { nodeName: "node1", proxyMode: "iptables" },
+        updates: datastore(server).updates({ partial: true }),
+        dataplane,
+        log,
+        observer: { part: () => parts++, batch: () => {}, applied: (_s, outcome) => resolve(outcome) },
+        refreshIntervalSecs: 0,
+        natFirst: true,
+      });
+      daemon.start();
+    });
+    try {
+      const outcome = await applied;
+      assert.ok(!(outcome instanceof Error), String(outcome));
+      assert.ok(parts >= 3, `the first batch came in parts (${parts})`);
+      const tables = v4.restores.map((r) => [...r.matchAll(/^\*(\w+)$/gm)].map((m) => m[1]));
+      assert.deepEqual(tables[0], ["nat"]);
+      assert.ok(tables.slice(1).some((t) => t.includes("filter")));
+      const state = daemon!.graph.current;
+      assert.equal(Object.keys(state.endpoints).length, PODS);
+      assert.equal(chainNames(state.iptables.ipv4.nat).filter((c) => c.startsWith("cali-SVC-")).length, SERVICES);
+      assert.ok(chainNames(state.iptables.ipv4.filter).some((c) => c.startsWith("cali-pi-")));
+      assert.equal([...v4.tables.get("nat")!.keys()].filter((c) => c.startsWith("cali-SVC-")).length, SERVICES);
+    } finally {
+      await daemon?.stop();
+      for (let i = 0; i < SERVICES; i++) {
+        server.delete("EndpointSlice", "a", `s${i}-1`);
+        server.delete("Service", "a", `s${i}`);
+      }
     }
   });
 });

@@ -1,0 +1,106 @@
+// A program's input spooled to a file it reads as its stdin, instead of a
+// pipe we feed: it reads at its own pace while our main thread is busy. A piped
+// input moves only when our event loop turns (64 KB of pipe at a time), so a
+// restore of tens of megabytes started before seconds of synchronous graph
+// work would wait for all of it (src/nat-first.ts starts the nat table's
+// restore that way, then ingests the rest of the first batch).
+//
+// The file is private: created in a fresh 0700 directory under the temporary
+// directory (mkdtemp: a name no one can take first), opened for reading, and
+// unlinked with its directory before anything is written to it, so nothing
+// is left behind however the agent ends.
+
+import { spawn } from "node:child_process";
+import { closeSync, mkdtempSync, openSync, rmdirSync, unlinkSync, writeSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { CommandNotFoundError, type ExecResult, type HoldAt, holdsSettled } from "./exec.js";
+
+/** Characters converted and written at a time (a 32 MB input is never one string or buffer). */
+const WRITE_CHARS = 1 << 20;
+
+/** Writes the parts to an unlinked private file; returns a descriptor that reads it from the start. */
+export function spoolToFile(parts: Iterable<string>, dir = tmpdir()): number {
+  const tmp = mkdtempSync(join(dir, "felix-input-"));
+  const path = join(tmp, "input");
+  let w: number | undefined;
+  let r: number | undefined;
+  try {
+    w = openSync(path, "wx", 0o600);
+    r = openSync(path, "r");
+  } catch (e) {
+    if (w !== undefined) closeSync(w);
+    throw e;
+  } finally {
+    // Gone from the file system before a byte is written.
+    try {
+      unlinkSync(path);
+    } catch {}
+    try {
+      rmdirSync(tmp);
+    } catch {}
+  }
+  try {
+    let chunk: string[] = [];
+    let size = 0;
+    const flush = () => {
+      const buf = Buffer.from(chunk.join(""));
+      for (let off = 0; off < buf.length; ) off += writeSync(w!, buf, off);
+      chunk = [];
+      size = 0;
+    };
+    for (const p of parts) {
+      chunk.push(p);
+      size += p.length;
+      if (size >= WRITE_CHARS) flush();
+    }
+    flush();
+  } catch (e) {
+    closeSync(r);
+    throw e;
+  } finally {
+    closeSync(w);
+  }
+  return r;
+}
+
+/**
+ * Runs `cmd` on the spooled parts, once every hold has settled (it reads its whole input at
+ * once: a hold cannot stop it part way). `onStarted`: called once it runs with its whole input,
+ * so nothing of ours is needed until it ends. Never throws for a non-zero exit. Undefined when
+ * the input could not be spooled (no writable temporary directory): the caller pipes it instead.
+ */
+export async function runSpooled(
+  cmd: string,
+  args: readonly string[],
+  parts: Iterable<string>,
+  hold: HoldAt | undefined,
+  o: { env?: NodeJS.ProcessEnv; onStarted?: () => void; dir?: string } = {},
+): Promise<ExecResult | undefined> {
+  await holdsSettled(hold);
+  let fd: number;
+  try {
+    fd = spoolToFile(parts, o.dir);
+  } catch {
+    return undefined;
+  }
+  return new Promise((resolve, reject) => {
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let child: ReturnType<typeof spawn>;
+    try {
+      child = spawn(cmd, args, { stdio: [fd, "pipe", "pipe"], ...(o.env ? { env: o.env } : {}) });
+    } finally {
+      closeSync(fd); // the program has its own copy
+    }
+    child.stdout!.on("data", (b: Buffer) => out.push(b));
+    child.stderr!.on("data", (b: Buffer) => err.push(b));
+    child.on("error", (e: NodeJS.ErrnoException) =>
+      reject(e.code === "ENOENT" ? new CommandNotFoundError(`${cmd} not found`) : e),
+    );
+    child.on("close", (code) =>
+      resolve({ code: code ?? 1, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() }),
+    );
+    o.onStarted?.();
+  });
+}

@@ -1,0 +1,201 @@
+// Planning one table's write (table-syncer.ts): which of our chains to
+// declare and fill, edit in place, keep, or delete, and our hook rules in the
+// kernel's built-in chains, from the desired table and the kernel's view.
+
+import {
+  chainNames,
+  chainOf,
+  changedChains,
+  type HookRules,
+  type TableName,
+  type TableState,
+} from "../model/tables.js";
+import { assertLineCount, assertSafeChainName } from "./safe-text.js";
+import type { SavedChain, SavedRule, SavedTable } from "./save-parser.js";
+import { builtinChains } from "./saved-view.js";
+
+export const OUR_CHAIN_PREFIX = "cali-";
+
+/** Ours: rules with our hash, or older rules of ours that jump to a cali- chain without one. */
+export function isOurs(r: { text: string; hash?: string }): boolean {
+  return r.hash !== undefined || /-[jg] cali-/.test(r.text);
+}
+
+function hashesOf(rules: readonly { hash?: string }[]): string {
+  return rules.map((r) => r.hash ?? "?").join(",");
+}
+
+/** Whether a kernel chain holds exactly the desired rules (by hash). */
+export function sameHashes(have: readonly { hash?: string }[], want: readonly { hash?: string }[]): boolean {
+  return hashesOf(have) === hashesOf(want);
+}
+
+/** Whether our rules in a built-in chain are exactly the desired inserts on top and appends at the bottom. */
+export function hooksInPlace(rules: readonly SavedRule[], hook: HookRules): boolean {
+  const ours = rules.filter(isOurs);
+  const tail = hook.append.length ? rules.slice(-hook.append.length) : [];
+  return (
+    ours.length === hook.insert.length + hook.append.length &&
+    sameHashes(rules.slice(0, hook.insert.length), hook.insert) &&
+    sameHashes(tail, hook.append)
+  );
+}
+
+/** One table's restore input (none when nothing to do), its deletions, and the chains each touches. */
+export interface TablePlan {
+  /** The main transaction as parts whose concatenation is the text (rules' texts are not copied); the last is `COMMIT\n`. */
+  readonly input: readonly string[];
+  /** `input` joined. */
+  readonly main: string;
+  readonly deletes: string;
+  /** Chains (re)written or edited by `main`. */
+  readonly written: readonly string[];
+  /** Stale chains flushed by `main` and deleted by `deletes`. */
+  readonly removed: readonly string[];
+  /** Chains compared and found equal to the desired ones (not written). */
+  readonly kept: readonly string[];
+  /** Chains declared (flushed) by `main`: rewritten or removed. */
+  readonly declared: number;
+  /** Built-in chains whose hook rules `main` rewrites. */
+  readonly hooksWritten: number;
+  /** Lines of `main` and `deletes` (declarations and rule commands). */
+  readonly lines: number;
+}
+
+/** The plan of a table left alone. */
+export const NO_PLAN: TablePlan = {
+  input: [],
+  main: "",
+  deletes: "",
+  written: [],
+  removed: [],
+  kept: [],
+  declared: 0,
+  hooksWritten: 0,
+  lines: 0,
+};
+
+/**
+ * Plans one table. `applied` is what `have` was last brought to: only chains
+ * that are not the same object there are compared (snapshots share unchanged
+ * chains and shards), so a small change costs O(change), not O(table).
+ */
+export function planTable(
+  name: TableName,
+  want: TableState,
+  have: SavedTable | undefined,
+  applied?: TableState,
+  /** keepStale: delete no chain of ours (SomeTables); findStale: look for stale ones even with `applied`. */
+  stale: { keepStale?: boolean; findStale?: boolean } = {},
+): TablePlan {
+  const declare: string[] = [];
+  // Lines as parts, joined once: a rewritten chain contributes its `-A <chain> `
+  // prefix and each rule's text, not a new string per line (179k at scale).
+  const body: string[] = [];
+  let bodyLines = 0;
+  const line = (...parts: string[]) => {
+    body.push(...parts, "\n");
+    bodyLines++;
+  };
+  const deletes: string[] = [];
+  const written: string[] = [];
+  const removed: string[] = [];
+  const kept: string[] = [];
+  const haveChains: Map<string, SavedChain> = have?.chains ?? new Map();
+
+  const candidates = applied ? changedChains(applied, want) : chainNames(want);
+  if ((!applied || stale.findStale) && !stale.keepStale)
+    for (const chain of haveChains.keys()) if (!chainOf(want, chain)) candidates.push(chain);
+  // A chain can be both changed and stale (findStale): planned once.
+  for (const chain of [...new Set(candidates)].sort()) {
+    const w = chainOf(want, chain);
+    const h = haveChains.get(chain);
+    if (!w) {
+      if (h && chain.startsWith(OUR_CHAIN_PREFIX) && !stale.keepStale) {
+        declare.push(`:${chain} - [0:0]`);
+        deletes.push(`-X ${chain}`);
+        removed.push(chain);
+      }
+      continue;
+    }
+    if (h && sameHashes(h.rules, w.rules)) {
+      kept.push(chain);
+      continue;
+    }
+    assertSafeChainName(chain);
+    written.push(chain);
+    const edits = h && chainEdits(chain, h.rules, w.rules);
+    if (edits) {
+      for (const e of edits) line(e);
+      continue;
+    }
+    declare.push(`:${chain} - [0:0]`);
+    const prefix = `-A ${chain} `;
+    for (const r of w.rules) {
+      body.push(prefix, r.text, "\n");
+      bodyLines++;
+    }
+  }
+  const builtins = new Set([...Object.keys(want.hooks), ...builtinChains(haveChains).map((c) => c.name)]);
+  let hooksWritten = 0;
+  for (const b of [...builtins].sort()) {
+    const hook = want.hooks[b] ?? { insert: [], append: [] };
+    const rules = haveChains.get(b)?.rules ?? [];
+    if (hooksInPlace(rules, hook)) continue;
+    hooksWritten++;
+    for (const r of rules.filter(isOurs)) line(`-D ${b} `, r.text);
+    for (const [i, r] of hook.insert.entries()) line(`-I ${b} ${i + 1} `, r.text);
+    for (const r of hook.append) line(`-A ${b} `, r.text);
+  }
+  const del = deletes.length ? `*${name}\n${deletes.join("\n")}\nCOMMIT\n` : "";
+  const counts = { declared: declare.length, hooksWritten, lines: declare.length + bodyLines + deletes.length };
+  if (declare.length === 0 && bodyLines === 0)
+    return { input: [], main: "", deletes: del, written, removed, kept, ...counts };
+  const input = [`*${name}\n${declare.map((d) => `${d}\n`).join("")}`].concat(body, "COMMIT\n");
+  assertLineCount(input, declare.length + bodyLines + 2, name);
+  return {
+    input,
+    get main() {
+      return input.join("");
+    },
+    deletes: del,
+    written,
+    removed,
+    kept,
+    ...counts,
+  };
+}
+
+/**
+ * The -D/-I lines turning `have` into `want` in place, or undefined when a
+ * rewrite is as small or the surviving rules changed order. Rule hashes are
+ * unique within a chain, so a rule is kept exactly when its hash is wanted.
+ */
+export function chainEdits(
+  chain: string,
+  have: readonly { hash?: string }[],
+  want: readonly { text: string; hash: string }[],
+): string[] | undefined {
+  const wantAt = new Map(want.map((r, i) => [r.hash, i]));
+  const kept = new Set<string>();
+  const deletes: number[] = [];
+  let last = -1;
+  for (const [i, r] of have.entries()) {
+    const at = r.hash === undefined ? undefined : wantAt.get(r.hash);
+    if (at === undefined || kept.has(r.hash!)) {
+      deletes.push(i);
+      continue;
+    }
+    if (at < last) return undefined; // reordered
+    last = at;
+    kept.add(r.hash!);
+  }
+  const inserts = want.flatMap((r, i) => (kept.has(r.hash) ? [] : [i]));
+  if (deletes.length + inserts.length >= want.length) return undefined;
+  // Deleting bottom-up keeps the remaining numbers valid; inserting top-down
+  // puts each rule at its final position, since all rules above it are final.
+  return [
+    ...deletes.reverse().map((i) => `-D ${chain} ${i + 1}`),
+    ...inserts.map((i) => `-I ${chain} ${i + 1} ${want[i].text}`),
+  ];
+}

@@ -1,0 +1,88 @@
+// A cold start in two stages (iptables dataplane, proxy mode iptables only):
+//
+//   first batch's parts ──► nat kinds: into the graph at once
+//                       └─► other kinds: held, in arrival order
+//   batch complete ──► snapshot of the nat kinds alone ──► Dataplane.natFirst(): both
+//                      families' nat tables and the IP sets their rules use,
+//                      written in the background (the programs read spooled input)
+//                  ──► held updates into the graph ──► full snapshot ──► the usual
+//                      apply (it waits for stage 1, finds the nat table in place)
+//
+// At a large cold start the kernel's nat restore (kube-proxy-style KUBE-SVC/KUBE-SEP
+// chains: most of the restore's lines) then runs on the second core while the main
+// thread ingests pods and policies and renders their chains.
+//
+// What the nat table depends on (checked in the graph): services' chains and hooks
+// (calc-graph/services, rules/services*.ts) on Services and EndpointSlices, and on the
+// Nodes (every node's podCIDRs for the pod-CIDR set and its addresses for refused
+// external IPs, this node's name and zone labels for local endpoints and topology);
+// cali-nat-outgoing and cali-POSTROUTING (network/render.ts) on IP pools, block
+// affinities, Nodes (tunnel addresses) and FelixConfiguration; the static chains on
+// the configuration. Nothing there reads pods, namespaces, service accounts,
+// policies, tiers, network sets or host endpoints (host endpoints have no nat
+// chains: host-endpoints.ts). If that ever stops being true, the full apply writes
+// the difference: stage 1 only comes early, it is never the last word.
+//
+// Stage 1 touches no other table, no routes or sysctls, and deletes nothing (no chain,
+// no IP set); nothing reports in sync or ready before the full apply. A stage-1 failure is
+// logged and forgotten: the full apply does the whole job, as without stage 1.
+// nftables mode, proxy modes ipvs and off keep the single stage: there the nat part is
+// small or not ours to split.
+
+import type { CalcGraph, GraphConfig } from "../calc-graph/calc-graph.js";
+import type { DesiredState } from "../calc-graph/desired-state.js";
+import type { Kind, ResourceUpdate } from "../model/resource.js";
+
+/** The kinds the nat table depends on (see above). */
+export const NAT_KINDS: ReadonlySet<Kind> = new Set<Kind>([
+  "Service",
+  "EndpointSlice",
+  "Node",
+  "IPPool",
+  "BlockAffinity",
+  "FelixConfiguration",
+]);
+
+/** Whether a cold start goes in two stages: iptables dataplane with proxy mode iptables. */
+export function natFirstFits(
+  graph: Pick<GraphConfig, "proxyMode">,
+  dataplane: { readonly nftables: boolean },
+): boolean {
+  return graph.proxyMode === "iptables" && !dataplane.nftables;
+}
+
+/** The graph side of stage 1: the first batch's nat kinds ingested first, the others held. */
+export class NatFirstBatch {
+  /** Parts of the other kinds, in arrival order, until release(). */
+  private held: (readonly ResourceUpdate[])[] = [];
+  private released = false;
+
+  constructor(private readonly graph: CalcGraph) {}
+
+  /** A part of the first batch (or the last): its nat kinds into the graph now, the others held. */
+  take(part: readonly ResourceUpdate[]): void {
+    const now: ResourceUpdate[] = [];
+    const later: ResourceUpdate[] = [];
+    for (const u of part) (NAT_KINDS.has(u.kind) ? now : later).push(u);
+    this.graph.ingest(now);
+    this.hold(later);
+  }
+
+  /** Updates that must wait for the held ones (a batch after the first, while stage 1 starts). */
+  hold(updates: readonly ResourceUpdate[]): void {
+    if (this.released) throw new Error("NatFirstBatch: updates after release");
+    if (updates.length > 0) this.held.push(updates);
+  }
+
+  /** The snapshot of what the graph holds so far: the nat kinds' (stage 1). */
+  snapshot(): DesiredState {
+    return this.graph.apply([]);
+  }
+
+  /** Ingests the held updates in their order, letting go of each part as it goes; the full snapshot. */
+  release(): DesiredState {
+    this.released = true;
+    for (let part = this.held.shift(); part; part = this.held.shift()) this.graph.ingest(part);
+    return this.graph.apply([]);
+  }
+}
