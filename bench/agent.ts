@@ -124,7 +124,9 @@ async function sampleChanges(
     }
     kinds[kind] = dist(ms);
     applyKinds[kind] = dist(apply);
-    progress(`  ${kind}: p50 ${kinds[kind]!.p50.toFixed(0)} ms, max ${kinds[kind]!.max.toFixed(0)} ms`);
+    progress(
+      `  ${kind}: p50 ${kinds[kind]!.p50.toFixed(0)} ms, max ${kinds[kind]!.max.toFixed(0)} ms; VmHWM ${agent.rss().hwmMB.toFixed(0)} MB`,
+    );
   }
   const cpuMsPerWrite = writes > 0 ? ((agent.rss().cpuS - cpu0) * 1000) / writes : undefined;
   if (cpuMsPerWrite !== undefined) progress(`  agent CPU per write: ${cpuMsPerWrite.toFixed(1)} ms`);

@@ -126,7 +126,8 @@ async function ours(job: ChildJob): Promise<OursResult> {
   );
   const steps = instrument((kernel.dataplane as unknown as { o: DataplaneOptions }).o);
   try {
-    // Cold start: graph, then the whole state into the empty namespace, with V8's own heap growth as the daemon's.
+    // Cold start: graph, then the whole state into the empty namespace; the heap bounded as felix does (src/heap.ts).
+    limitHeapGrowth(job.heapGrowthPercent);
     const g0 = performance.now();
     const graph = new CalcGraph(graphConfig(job));
     const state = graph.apply(cluster.updates);
@@ -152,8 +153,7 @@ async function ours(job: ChildJob): Promise<OursResult> {
     log(`cold start: graph ${graphMs.toFixed(0)} ms, apply ${applyMs.toFixed(0)} ms`);
 
     // Incremental: each change timed through graph and dataplane, then reverted (untimed).
-    // The daemon's first idle moment: the heap bound from then on, one full collection (src/heap.ts).
-    const scavenger = new IdleScavenger(undefined, () => limitHeapGrowth(job.heapGrowthPercent));
+    const scavenger = new IdleScavenger();
     scavenger.idle();
     const sampling = await startAllocSampling();
     const trace = startSampleTrace();

@@ -87,8 +87,8 @@ export interface AgentConfig {
   readonly mtuFilePath?: string;
   /**
    * FELIX_HEAPGROWTHPERCENT (felix-ts's own, Felix's goGCThreshold for V8):
-   * how far the heap may grow past the live heap before a full GC, once the
-   * daemon's cold start is programmed; 0 keeps V8's default (about 2× under churn).
+   * how far the heap may grow past the live heap before a full GC; 0 keeps
+   * V8's default (about 2× under churn).
    */
   readonly heapGrowthPercent?: number;
   /** FELIX_MAXIPSETSIZE: the maxelem of our IP sets (the graph keeps every set within it). */

@@ -16,11 +16,17 @@ import { runInNewContext } from "node:vm";
 export const DEFAULT_HEAP_GROWTH_PERCENT = 20;
 
 /**
- * Sets the growth percentage for every later heap limit (0: V8's own heuristics). The daemon sets
- * it once its cold start is programmed (IdleScavenger's `afterStart`); `--once` never does. Bounded
- * from the start, the large preset's `felix --once` used 9.1-9.7 s of user CPU against 8.2-8.3 s
- * with V8's own growth (three alternating pairs; the collector marking a heap that grows from
- * nothing to ~250 MB again and again), for a peak RSS within 1-6 MB (306 against 306-312 MB).
+ * Sets the growth percentage for every later heap limit (0: V8's own
+ * heuristics). The daemon sets it as it starts: left to V8, the start-up let
+ * garbage reach ~100 MB over the ~200 MB live at the large preset, and the
+ * limit it reached carried into the first changes. Bounded from the start: the
+ * peak 20-30 MB lower for ~8% more CPU in the cold start (bench/agent-memory.ts).
+ * Set only once the cold start was programmed (then one full collection), the
+ * daemon's VmHWM still climbed from 339 to 451 MB over the bench's 330 sampled
+ * writes (the pages V8 took during the start-up stay). `--once` never sets it:
+ * it exits after one apply, and bounded it used 9.1-9.7 s of user CPU at the
+ * large preset against 8.2-8.3 s unbounded (3 alternating pairs), for a peak
+ * RSS within 1-6 MB.
  */
 export function limitHeapGrowth(percent: number): void {
   setFlagsFromString(`--heap-growing-percent=${percent}`);
@@ -45,25 +51,10 @@ function exposedGc(): Gc {
 export class IdleScavenger {
   private gc: Gc | undefined;
 
-  /**
-   * `afterStart` runs at the first idle call (the cold start programmed), followed by one full
-   * collection instead of the scavenge: the limit V8 set during the start-up (about twice the
-   * live heap) is recomputed under the bound at once, not carried into the first changes.
-   */
-  constructor(
-    private readonly collect: () => Gc = exposedGc,
-    private afterStart?: () => void,
-  ) {}
+  constructor(private readonly collect: () => Gc = exposedGc) {}
 
   idle(): void {
     this.gc ??= this.collect();
-    const started = this.afterStart;
-    if (started) {
-      this.afterStart = undefined;
-      started();
-      this.gc({ type: "major" });
-      return;
-    }
     this.gc({ type: "minor" });
   }
 }

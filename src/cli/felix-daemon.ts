@@ -20,7 +20,7 @@ import { AgentStatus } from "../agent-status.js";
 import type { AgentConfig } from "../config.js";
 import { Daemon } from "../daemon.js";
 import type { KubeAccess } from "../datastore/kube-config.js";
-import { IdleScavenger, limitHeapGrowth } from "../heap.js";
+import { IdleScavenger } from "../heap.js";
 import type { HostAddressFeed } from "../host-addresses.js";
 import type { kernelDataplane } from "../kernel.js";
 import { KUBE_IPVS_DEVICE } from "../kernel-features.js";
@@ -153,8 +153,7 @@ export async function runDaemon(c: DaemonContext): Promise<void> {
       c.requestRestart();
     }
   };
-  // The cold start runs with V8's own heap growth; the bound holds from its first idle moment on.
-  const scavenger = new IdleScavenger(undefined, () => limitHeapGrowth(cfg.heapGrowthPercent ?? 0));
+  const scavenger = new IdleScavenger();
   daemon = new Daemon({
     onIdle: () => scavenger.idle(),
     graph: graphCfg,

@@ -31,6 +31,7 @@ import { openDatastore } from "../datastore/open.js";
 import { demoCommand } from "../demo/command.js";
 import { type FirstBatch, readFromNow } from "../first-batch.js";
 import { readDefaultGateways } from "../gateways.js";
+import { limitHeapGrowth } from "../heap.js";
 import {
   addrReader,
   HostAddressFeed,
@@ -102,6 +103,9 @@ async function run(o: Options): Promise<void> {
   const nodeName = o.nodeName ?? process.env.NODENAME ?? process.env.FELIX_FELIXHOSTNAME;
   try {
     cfg = agentConfigFromEnv(process.env);
+    // The daemon bounds its heap from the start; `--once` exits after one apply and keeps V8's own
+    // growth (src/heap.ts).
+    if (!o.once) limitHeapGrowth(cfg.heapGrowthPercent ?? 0);
     nftSetting = new NftablesModeSetting(nodeName ?? "", process.env);
     log = createLogger(o.logLevel ?? cfg.logLevel, o.logFormat);
     if (!nodeName) throw new Error("--node-name is required (or NODENAME)");

@@ -25,19 +25,3 @@ test("IdleScavenger: each idle call is one scavenge, with V8's gc() exposed at r
   s.idle();
   assert.deepEqual(calls, [{ type: "minor" }, { type: "minor" }]);
 });
-
-test("IdleScavenger: the first idle call after the start sets the bound, then collects fully; scavenges after", () => {
-  const calls: unknown[] = [];
-  let bounded = 0;
-  const s = new IdleScavenger(
-    () => (o) => calls.push(o),
-    () => bounded++,
-  );
-  s.idle();
-  assert.equal(bounded, 1);
-  assert.deepEqual(calls, [{ type: "major" }]);
-  s.idle();
-  s.idle();
-  assert.equal(bounded, 1);
-  assert.deepEqual(calls, [{ type: "major" }, { type: "minor" }, { type: "minor" }]);
-});
