@@ -49,6 +49,7 @@ export function renderAgentTable(
   floorMs: number | undefined,
   backend: string,
   tableChangeMs?: Record<string, number>,
+  floorRunsMs?: readonly number[],
 ): string {
   const prev = PREVIOUS[preset] ?? {};
   const last = LAST[preset] ?? {};
@@ -56,7 +57,9 @@ export function renderAgentTable(
   const ratio = (ms: number | undefined) => (floorMs && ms ? ` (${(ms / floorMs).toFixed(2)}× floor)` : "");
   const floorWhat =
     backend === "nftables" ? "nft -f of the same ruleset" : "ipset restore + iptables-restore of the same state";
-  rows.push([`kernel-write floor: ${floorWhat}`, s(floorMs), "", "", ""]);
+  const floorRuns =
+    floorRunsMs && floorRunsMs.length > 1 ? ` (median of ${floorRunsMs.map((ms) => s(ms)).join(", ")})` : "";
+  rows.push([`kernel-write floor: ${floorWhat}`, `${s(floorMs)}${floorRuns}`, "", "", ""]);
   if (a.once) {
     rows.push([
       `file: felix --once, cold (spawn → exit)${(a.once.runs ?? 1) > 1 ? `, median of ${a.once.runs} (best)` : ""}`,

@@ -265,10 +265,10 @@ async function floor(job: ChildJob): Promise<FloorResult> {
   const iptablesV6Ms = await timed(binary(6, job.backend, "restore"), ["--noflush"], v6);
   const tableChangeMs: Record<string, number> = {};
   // Each IPv4 table, and IPv6's filter ("filter6"): a policy change rewrites both families' filter.
-  const probes = [
-    ...Object.keys(state.iptables.ipv4).map((t) => [t, 4] as const),
-    ...(ipv6 ? [["filter", 6] as const] : []),
-  ];
+  const probes =
+    job.tableProbes === false
+      ? []
+      : [...Object.keys(state.iptables.ipv4).map((t) => [t, 4] as const), ...(ipv6 ? [["filter", 6] as const] : [])];
   for (const [table, family] of probes) {
     const times: number[] = [];
     for (let i = 0; i < 5; i++) {
@@ -278,7 +278,7 @@ async function floor(job: ChildJob): Promise<FloorResult> {
     }
     tableChangeMs[family === 4 ? table : `${table}6`] = dist(times).p50;
   }
-  if (ipv6 && job.backend === "legacy") Object.assign(tableChangeMs, await bothFilters());
+  if (ipv6 && job.backend === "legacy" && job.tableProbes !== false) Object.assign(tableChangeMs, await bothFilters());
   return {
     tableChangeMs,
     mode: "floor",

@@ -25,6 +25,8 @@ export interface ChildJob {
   readonly ipv6?: boolean;
   /** The policy dataplane (default iptables); nftables: our nft tables, and the floor is one `nft -f` per family. */
   readonly dataplane?: "iptables" | "nftables";
+  /** Floor only: false skips the per-table change probes (a repeat of the cold floor alone). */
+  readonly tableProbes?: boolean;
 }
 
 /** Milliseconds per dataplane step, as the driver runs them. */

@@ -15,7 +15,9 @@ export function printPreset(r: PresetResult, previous: unknown): void {
   const out: string[] = [];
   const ag = r.agent;
   const agentTable =
-    ag && !("skipped" in ag) ? renderAgentTable(r.preset, ag.figures, ag.floorMs, ag.backend, ag.tableChangeMs) : "";
+    ag && !("skipped" in ag)
+      ? renderAgentTable(r.preset, ag.figures, ag.floorMs, ag.backend, ag.tableChangeMs, ag.floorRunsMs)
+      : "";
   out.push(
     `\n== ${r.preset} (seed ${r.seed}, proxy mode ${r.proxyMode ?? "off"}, heap growth ${heapGrowth(r.heapGrowthPercent)}): ${fmt(s.pods, 0)} pods (${s.localPods} on node-0), ${s.nodes} nodes, ` +
       `${s.namespaces} namespaces, ${fmt(s.serviceAccounts, 0)} service accounts, ${fmt(s.policies, 0)} policies, ` +

@@ -24,7 +24,14 @@ export interface KernelCold {
 
 export interface PresetResult {
   agent?:
-    | { figures: AgentFigures; floorMs?: number; backend: string; tableChangeMs?: Record<string, number> }
+    | {
+        figures: AgentFigures;
+        floorMs?: number;
+        /** Each cold floor run; floorMs is their median. */
+        floorRunsMs?: number[];
+        backend: string;
+        tableChangeMs?: Record<string, number>;
+      }
     | { skipped: string };
   readonly preset: PresetName;
   readonly seed: number;
