@@ -91,7 +91,8 @@ export function planTable(
   const declare: string[] = [];
   // Lines as parts, joined once: a rewritten chain contributes its `-A <chain> `
   // prefix and each rule's text, not a new string per line (179k at scale).
-  const body: string[] = [];
+  // Part 0 is kept for the header (the input is this array: no copy of its ~500k parts).
+  const body: string[] = [""];
   let bodyLines = 0;
   const line = (...parts: string[]) => {
     body.push(...parts, "\n");
@@ -106,8 +107,10 @@ export function planTable(
   const candidates = applied ? changedChains(applied, want) : chainNames(want);
   if ((!applied || stale.findStale) && !stale.keepStale)
     for (const chain of haveChains.keys()) if (!chainOf(want, chain)) candidates.push(chain);
-  // A chain can be both changed and stale (findStale): planned once.
-  for (const chain of [...new Set(candidates)].sort()) {
+  // A chain can be both changed and stale (findStale): planned once. Without `applied` the names
+  // are distinct already (the table's, and kernel chains not among them): no set of 55k at a cold start.
+  const order = applied ? [...new Set(candidates)] : candidates;
+  for (const chain of order.sort()) {
     const w = chainOf(want, chain);
     const h = haveChains.get(chain);
     if (!w) {
@@ -151,7 +154,9 @@ export function planTable(
   const counts = { declared: declare.length, hooksWritten, lines: declare.length + bodyLines + deletes.length };
   if (declare.length === 0 && bodyLines === 0)
     return { input: [], main: "", deletes: del, written, removed, kept, ...counts };
-  const input = [`*${name}\n${declare.map((d) => `${d}\n`).join("")}`].concat(body, "COMMIT\n");
+  body[0] = declare.length > 0 ? `*${name}\n${declare.join("\n")}\n` : `*${name}\n`;
+  body.push("COMMIT\n");
+  const input = body;
   assertLineCount(input, declare.length + bodyLines + 2, name);
   return {
     input,
