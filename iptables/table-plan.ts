@@ -7,6 +7,7 @@ import {
   chainOf,
   changedChains,
   type HookRules,
+  type RenderedChain,
   type TableName,
   type TableState,
 } from "../model/tables.js";
@@ -54,6 +55,8 @@ export interface TablePlan {
   readonly removed: readonly string[];
   /** Chains compared and found equal to the desired ones (not written). */
   readonly kept: readonly string[];
+  /** The desired chains of `written` and `kept`, in their order (the cache takes them without a lookup). */
+  readonly wanted: readonly RenderedChain[];
   /** Chains declared (flushed) by `main`: rewritten or removed. */
   readonly declared: number;
   /** Built-in chains whose hook rules `main` rewrites. */
@@ -70,6 +73,7 @@ export const NO_PLAN: TablePlan = {
   written: [],
   removed: [],
   kept: [],
+  wanted: [],
   declared: 0,
   hooksWritten: 0,
   lines: 0,
@@ -102,6 +106,8 @@ export function planTable(
   const written: string[] = [];
   const removed: string[] = [];
   const kept: string[] = [];
+  const keptChains: RenderedChain[] = [];
+  const writtenChains: RenderedChain[] = [];
   const haveChains: Map<string, SavedChain> = have?.chains ?? new Map();
 
   const candidates = applied ? changedChains(applied, want) : chainNames(want);
@@ -123,10 +129,12 @@ export function planTable(
     }
     if (h && sameHashes(h.rules, w.rules)) {
       kept.push(chain);
+      keptChains.push(w);
       continue;
     }
     assertSafeChainName(chain);
     written.push(chain);
+    writtenChains.push(w);
     const edits = h && chainEdits(chain, h.rules, w.rules);
     if (edits) {
       for (const e of edits) line(e);
@@ -151,7 +159,12 @@ export function planTable(
     for (const r of hook.append) line(`-A ${b} `, r.text);
   }
   const del = deletes.length ? `*${name}\n${deletes.join("\n")}\nCOMMIT\n` : "";
-  const counts = { declared: declare.length, hooksWritten, lines: declare.length + bodyLines + deletes.length };
+  const counts = {
+    wanted: writtenChains.concat(keptChains),
+    declared: declare.length,
+    hooksWritten,
+    lines: declare.length + bodyLines + deletes.length,
+  };
   if (declare.length === 0 && bodyLines === 0)
     return { input: [], main: "", deletes: del, written, removed, kept, ...counts };
   body[0] = declare.length > 0 ? `*${name}\n${declare.join("\n")}\n` : `*${name}\n`;
