@@ -176,25 +176,18 @@ describe("convertEndpointSlice", () => {
 // The endpoint objects are built key by key (not by spreads: 50,000 of each at a large cold
 // start); their keys keep one order, which `felix-dump services -o json` prints.
 describe("endpoint objects: keys in one order, optional ones only when set", () => {
-  const full = {
-    apiVersion: "discovery.k8s.io/v1",
-    kind: "EndpointSlice",
-    metadata: { name: "s-1", namespace: "demo", labels: { "kubernetes.io/service-name": "s" } },
-    addressType: "IPv4",
-    ports: [{ name: "http", port: 8080, protocol: "TCP" }],
-    endpoints: [
-      {
-        addresses: ["10.0.0.1"],
-        nodeName: "node1",
-        zone: "zone-a",
-        hints: { forZones: [{ name: "zone-a" }], forNodes: [{ name: "node1" }] },
-        conditions: { ready: true },
-        targetRef: { kind: "Pod", name: "p1", namespace: "demo" },
-      },
-      { addresses: ["10.0.0.2"], nodeName: "node2", zone: "zone-b" },
-      { addresses: ["10.0.0.3"] },
-    ],
-  } as KubeObject;
+  const update = sliceUpdate("s-1", "s", [
+    { ip: "10.0.0.1", node: "node1", ready: true },
+    { ip: "10.0.0.2", node: "node2" },
+    { ip: "10.0.0.3" },
+  ]);
+  const full = update.value as KubeObject & { endpoints: Record<string, unknown>[] };
+  Object.assign(full.endpoints[0], {
+    zone: "zone-a",
+    hints: { forZones: [{ name: "zone-a" }], forNodes: [{ name: "node1" }] },
+    targetRef: { kind: "Pod", name: "p1", namespace: "demo" },
+  });
+  full.endpoints[1].zone = "zone-b";
 
   test("a slice's endpoints", () => {
     const s = convertEndpointSlice(full)!;
@@ -220,7 +213,7 @@ describe("endpoint objects: keys in one order, optional ones only when set", () 
       const g = new CalcGraph({ nodeName: "node1", proxyMode: "iptables" });
       const state = g.apply([
         svcUpdate("s", { clusterIP: "10.96.0.1", ports: [{ name: "http", port: 80 }], ...spec }),
-        { kind: "EndpointSlice", namespace: "demo", name: "s-1", value: full },
+        update,
       ]);
       return Object.values(state.services)[0].endpoints;
     };
