@@ -7,6 +7,7 @@ import {
   chainOf,
   changedChains,
   type HookRules,
+  type RenderedChain,
   type TableName,
   type TableState,
 } from "../model/tables.js";
@@ -54,6 +55,8 @@ export interface TablePlan {
   readonly removed: readonly string[];
   /** Chains compared and found equal to the desired ones (not written). */
   readonly kept: readonly string[];
+  /** The desired chains of `written` and `kept`, in their order (the cache takes them without a lookup). */
+  readonly wanted: readonly RenderedChain[];
   /** Chains declared (flushed) by `main`: rewritten or removed. */
   readonly declared: number;
   /** Built-in chains whose hook rules `main` rewrites. */
@@ -70,6 +73,7 @@ export const NO_PLAN: TablePlan = {
   written: [],
   removed: [],
   kept: [],
+  wanted: [],
   declared: 0,
   hooksWritten: 0,
   lines: 0,
@@ -91,7 +95,8 @@ export function planTable(
   const declare: string[] = [];
   // Lines as parts, joined once: a rewritten chain contributes its `-A <chain> `
   // prefix and each rule's text, not a new string per line (179k at scale).
-  const body: string[] = [];
+  // Part 0 is kept for the header (the input is this array: no copy of its ~500k parts).
+  const body: string[] = [""];
   let bodyLines = 0;
   const line = (...parts: string[]) => {
     body.push(...parts, "\n");
@@ -101,13 +106,17 @@ export function planTable(
   const written: string[] = [];
   const removed: string[] = [];
   const kept: string[] = [];
+  const keptChains: RenderedChain[] = [];
+  const writtenChains: RenderedChain[] = [];
   const haveChains: Map<string, SavedChain> = have?.chains ?? new Map();
 
   const candidates = applied ? changedChains(applied, want) : chainNames(want);
   if ((!applied || stale.findStale) && !stale.keepStale)
     for (const chain of haveChains.keys()) if (!chainOf(want, chain)) candidates.push(chain);
-  // A chain can be both changed and stale (findStale): planned once.
-  for (const chain of [...new Set(candidates)].sort()) {
+  // A chain can be both changed and stale (findStale): planned once. Without `applied` the names
+  // are distinct already (the table's, and kernel chains not among them): no set of 55k at a cold start.
+  const order = applied ? [...new Set(candidates)] : candidates;
+  for (const chain of order.sort()) {
     const w = chainOf(want, chain);
     const h = haveChains.get(chain);
     if (!w) {
@@ -120,10 +129,12 @@ export function planTable(
     }
     if (h && sameHashes(h.rules, w.rules)) {
       kept.push(chain);
+      keptChains.push(w);
       continue;
     }
     assertSafeChainName(chain);
     written.push(chain);
+    writtenChains.push(w);
     const edits = h && chainEdits(chain, h.rules, w.rules);
     if (edits) {
       for (const e of edits) line(e);
@@ -148,10 +159,17 @@ export function planTable(
     for (const r of hook.append) line(`-A ${b} `, r.text);
   }
   const del = deletes.length ? `*${name}\n${deletes.join("\n")}\nCOMMIT\n` : "";
-  const counts = { declared: declare.length, hooksWritten, lines: declare.length + bodyLines + deletes.length };
+  const counts = {
+    wanted: writtenChains.concat(keptChains),
+    declared: declare.length,
+    hooksWritten,
+    lines: declare.length + bodyLines + deletes.length,
+  };
   if (declare.length === 0 && bodyLines === 0)
     return { input: [], main: "", deletes: del, written, removed, kept, ...counts };
-  const input = [`*${name}\n${declare.map((d) => `${d}\n`).join("")}`].concat(body, "COMMIT\n");
+  body[0] = declare.length > 0 ? `*${name}\n${declare.join("\n")}\n` : `*${name}\n`;
+  body.push("COMMIT\n");
+  const input = body;
   assertLineCount(input, declare.length + bodyLines + 2, name);
   return {
     input,

@@ -21,7 +21,7 @@
 // full resync), so a half-applied view never persists. The kernel applies a
 // restore atomically per table, so no chain is ever left half-written.
 
-import { chainOf, type FamilyTables, TABLE_NAMES, type TableName, type TableState } from "../model/tables.js";
+import { type FamilyTables, TABLE_NAMES, type TableName, type TableState } from "../model/tables.js";
 import type { IptablesBackend, RestoreOptions } from "./backend.js";
 import { RestoreError } from "./backend.js";
 import { type HoldAt, holdsSettled } from "./exec.js";
@@ -170,7 +170,9 @@ export class TableSyncer {
     );
     // Parts, not one string: the restore input is streamed (tens of megabytes at a cold start).
     const inputs = plans.map((p, i) => (folded[i] ? withDeletes(p) : p.input));
-    const main = ([] as string[]).concat(...inputs);
+    // One table written (nat-first, most changes): its parts as they are, not a copy (~500k at a cold start).
+    const nonEmpty = inputs.filter((parts) => parts.length > 0);
+    const main = nonEmpty.length === 1 ? nonEmpty[0] : ([] as string[]).concat(...inputs);
     const deletes = plans.map((p, i) => (folded[i] ? "" : p.deletes)).join("");
     let restoreMs = 0;
     const write = async (parts: readonly string[], hold?: HoldAt) => {
@@ -246,10 +248,13 @@ export class TableSyncer {
       // Rendered rules are SavedRules already (text and hash), and only built-in chains are
       // edited in this view (below): the snapshot's own list, not a copy (55k lists at scale).
       // Chains found equal after a read take it too: their parsed rules hold the save output.
-      for (const chain of [...plans[i].written, ...plans[i].kept]) {
-        const c = chainOf(want, chain)!;
-        if (have.chains.get(chain)?.rules !== c.rules)
-          have.chains.set(chain, { name: chain, policy: "-", rules: c.rules as SavedRule[] });
+      // The planned chains as planned (a lookup by name each was ~40% of this at a cold start).
+      const p = plans[i];
+      for (let j = 0; j < p.wanted.length; j++) {
+        const chain = j < p.written.length ? p.written[j] : p.kept[j - p.written.length];
+        const rules = p.wanted[j].rules;
+        if (have.chains.get(chain)?.rules !== rules)
+          have.chains.set(chain, { name: chain, policy: "-", rules: rules as SavedRule[] });
       }
       for (const c of builtinChains(have.chains)) {
         const hook = want.hooks[c.name] ?? { insert: [], append: [] };

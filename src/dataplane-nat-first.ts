@@ -8,7 +8,7 @@
 
 import type { DesiredState } from "../calc-graph/desired-state.js";
 import type { IpSetState } from "../iptables/ipset.js";
-import { chainList, type TableState } from "../model/tables.js";
+import type { TableState } from "../model/tables.js";
 import type { IptablesPolicy } from "./dataplane-iptables.js";
 
 export interface NatFirstResult {
@@ -30,7 +30,13 @@ export function setsNamedBy(t: TableState, into = new Set<string>()): Set<string
       for (const m of r.text.matchAll(MATCH_SET)) into.add(m[1]);
     }
   };
-  for (const c of chainList(t)) scan(c.rules);
+  // Shard by shard, by for…in: a list of every chain first (chainList: 55k at scale) made the
+  // scan ~30% slower. (Shards have no prototype; the index's own keys only.)
+  for (const k in t.shards) {
+    if (!Object.hasOwn(t.shards, k)) continue;
+    const shard = t.shards[k];
+    for (const name in shard) scan(shard[name].rules);
+  }
   for (const h of Object.values(t.hooks)) {
     scan(h.insert);
     scan(h.append);

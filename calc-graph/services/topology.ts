@@ -34,17 +34,23 @@ export function hintsOf(
   e: EndpointTopology,
   distribution: TrafficDistribution | undefined,
 ): Pick<ServiceEndpoint, "zoneHints" | "nodeHints"> {
+  const out: Hints = {};
+  putHints(out, e, distribution);
+  return out;
+}
+
+type Hints = { -readonly [K in "zoneHints" | "nodeHints"]?: ServiceEndpoint[K] };
+
+/** hintsOf's keys set on `into` (an endpoint being built), zoneHints first; none without hints. */
+export function putHints(into: Hints, e: EndpointTopology, distribution: TrafficDistribution | undefined): void {
   if (e.zoneHints?.length || e.nodeHints?.length) {
-    return {
-      ...(e.zoneHints?.length ? { zoneHints: e.zoneHints } : {}),
-      ...(e.nodeHints?.length ? { nodeHints: e.nodeHints } : {}),
-    };
+    if (e.zoneHints?.length) into.zoneHints = e.zoneHints;
+    if (e.nodeHints?.length) into.nodeHints = e.nodeHints;
+    return;
   }
-  if (!distribution) return {};
-  return {
-    ...(e.zone ? { zoneHints: [e.zone] } : {}),
-    ...(distribution === "PreferSameNode" && e.nodeName ? { nodeHints: [e.nodeName] } : {}),
-  };
+  if (!distribution) return;
+  if (e.zone) into.zoneHints = [e.zone];
+  if (distribution === "PreferSameNode" && e.nodeName) into.nodeHints = [e.nodeName];
 }
 
 export function topologyMode(

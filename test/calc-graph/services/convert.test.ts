@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { CalcGraph } from "../../../calc-graph/calc-graph.js";
 import { convertEndpointSlice, convertService } from "../../../calc-graph/services/convert.js";
 import type { KubeObject } from "../../../model/k8s.js";
 import { liveHeap } from "../../helpers/live-heap.js";
@@ -169,5 +170,72 @@ describe("convertEndpointSlice", () => {
     );
     assert.equal(v6.problems.length, 1);
     assert.throws(() => convertEndpointSlice(sliceUpdate("a", "s", [], [], "IPv5").value!), /addressType/);
+  });
+});
+
+// The endpoint objects are built key by key (not by spreads: 50,000 of each at a large cold
+// start); their keys keep one order, which `felix-dump services -o json` prints.
+describe("endpoint objects: keys in one order, optional ones only when set", () => {
+  const update = sliceUpdate("s-1", "s", [
+    { ip: "10.0.0.1", node: "node1", ready: true },
+    { ip: "10.0.0.2", node: "node2" },
+    { ip: "10.0.0.3" },
+  ]);
+  const full = update.value as KubeObject & { endpoints: Record<string, unknown>[] };
+  Object.assign(full.endpoints[0], {
+    zone: "zone-a",
+    hints: { forZones: [{ name: "zone-a" }], forNodes: [{ name: "node1" }] },
+    targetRef: { kind: "Pod", name: "p1", namespace: "demo" },
+  });
+  full.endpoints[1].zone = "zone-b";
+
+  test("a slice's endpoints", () => {
+    const s = convertEndpointSlice(full)!;
+    assert.deepEqual(Object.keys(s.endpoints[0]), [
+      "ip",
+      "nodeName",
+      "zone",
+      "zoneHints",
+      "nodeHints",
+      "ready",
+      "serving",
+      "terminating",
+      "pod",
+    ]);
+    assert.deepEqual(Object.keys(s.endpoints[1]), ["ip", "nodeName", "zone", "ready", "serving", "terminating"]);
+    assert.deepEqual(Object.keys(s.endpoints[2]), ["ip", "ready", "serving", "terminating"]);
+    assert.deepEqual(s.endpoints[0].zoneHints, ["zone-a"]);
+    assert.equal(s.endpoints[0].pod, "demo/p1");
+  });
+
+  test("a service port's endpoints, with the slice's hints or the ones trafficDistribution derives", () => {
+    const run = (spec: Record<string, unknown>) => {
+      const g = new CalcGraph({ nodeName: "node1", proxyMode: "iptables" });
+      const state = g.apply([
+        svcUpdate("s", { clusterIP: "10.96.0.1", ports: [{ name: "http", port: 80 }], ...spec }),
+        update,
+      ]);
+      return Object.values(state.services)[0].endpoints;
+    };
+    const eps = run({});
+    assert.deepEqual(Object.keys(eps[0]), [
+      "ip",
+      "port",
+      "nodeName",
+      "local",
+      "ready",
+      "serving",
+      "terminating",
+      "pod",
+      "zoneHints",
+      "nodeHints",
+    ]);
+    assert.deepEqual(Object.keys(eps[1]), ["ip", "port", "nodeName", "local", "ready", "serving", "terminating"]);
+    assert.deepEqual(Object.keys(eps[2]), ["ip", "port", "local", "ready", "serving", "terminating"]);
+    assert.equal(eps[0].local, true);
+    const derived = run({ trafficDistribution: "PreferSameNode" });
+    assert.deepEqual(Object.keys(derived[1]).slice(-2), ["zoneHints", "nodeHints"]);
+    assert.deepEqual([derived[1].zoneHints, derived[1].nodeHints], [["zone-b"], ["node2"]]);
+    assert.deepEqual(Object.keys(derived[2]), Object.keys(eps[2]));
   });
 });
