@@ -11,13 +11,14 @@
 import { familyOf } from "../conversion/cidr.js";
 import type { IpVersion } from "../model.js";
 import { sameList, sameMembers } from "../same.js";
-import type { ConvertedService, ConvertedSlice, SliceEndpoint } from "./convert.js";
+import type { ConvertedService, ConvertedSlice } from "./convert.js";
 import { ClusterIpClaims, inCidrs } from "./frontend-claims.js";
 import type { NodePortAddresses, ServiceEndpoint, ServicePort, TrafficDistribution } from "./model.js";
 import { endpointString } from "./names.js";
 import { nodePortIPs } from "./node-port-addresses.js";
+import { serviceEndpoint } from "./service-endpoint.js";
 import { DEFAULT_MAX_SERVICE_ENDPOINT_PORTS, oversize } from "./service-size.js";
-import { applyTopology, putHints } from "./topology.js";
+import { applyTopology } from "./topology.js";
 
 /** Felix's KubeNodePortRanges default (the API server's default service-node-port-range). */
 export const DEFAULT_NODE_PORT_RANGES: readonly (readonly [number, number])[] = [[30000, 32767]];
@@ -377,28 +378,6 @@ export class ServiceIndex {
     }
     return byEndpointString(byAddr);
   }
-}
-
-/**
- * One endpoint of a service port, its keys set one by one in this order (ip, port, nodeName?,
- * local, ready, serving, terminating, pod?, zoneHints?, nodeHints?): object spreads made it ~3×
- * as slow, 50,000 times at a large cold start.
- */
-function serviceEndpoint(
-  e: SliceEndpoint,
-  port: number,
-  nodeName: string,
-  distribution: TrafficDistribution | undefined,
-): ServiceEndpoint {
-  const ep: { -readonly [K in keyof ServiceEndpoint]: ServiceEndpoint[K] } = { ip: e.ip, port } as ServiceEndpoint;
-  if (e.nodeName) ep.nodeName = e.nodeName;
-  ep.local = e.nodeName === nodeName;
-  ep.ready = e.ready;
-  ep.serving = e.serving;
-  ep.terminating = e.terminating;
-  if (e.pod) ep.pod = e.pod;
-  putHints(ep, e, distribution);
-  return ep;
 }
 
 /**
