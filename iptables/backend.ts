@@ -6,6 +6,7 @@ import {
   CommandNotFoundError,
   type ExecResult,
   type HoldAt,
+  holdsSettled,
   lineOfParts,
   type RunOptions,
   run,
@@ -43,6 +44,19 @@ export interface RestoreOptions {
   readonly spool?: boolean;
   /** Called once the program has its whole input (nothing of ours is needed until it ends). */
   readonly onStarted?: () => void;
+}
+
+/** `b.restoreParts`, or for a backend without it, the input whole once the holds have settled. */
+export async function restorePartsOf(
+  b: IptablesBackend,
+  parts: readonly string[],
+  hold?: HoldAt,
+  o?: RestoreOptions,
+): Promise<void> {
+  if (b.restoreParts) return b.restoreParts(parts, hold, o);
+  await holdsSettled(hold);
+  await b.restore(parts.join(""));
+  o?.onStarted?.();
 }
 
 /** A rejected restore, with the offending input line when the tool names it. */

@@ -74,8 +74,36 @@ export function run(
   hold?: HoldAt,
   o: RunOptions = {},
 ): Promise<ExecResult> {
+  let child: Started;
+  try {
+    child = (o.spawn ?? forkSpawn)(cmd, args, o.env);
+  } catch (e) {
+    return Promise.reject(e);
+  }
+  let held: { error: unknown } | undefined;
+  const result = collect(cmd, child, () => held);
+  child.stdin.on("error", () => {}); // the program may exit before reading all input
+  if (o.onInputSent) child.stdin.once("finish", o.onInputSent);
+  if (typeof input === "string" || input === undefined) child.stdin.end(input ?? "");
+  else
+    void writeParts(child.stdin, input, hold).catch((error: unknown) => {
+      held = { error };
+      child.kill("SIGKILL");
+    });
+  return result;
+}
+
+/**
+ * A started program's exit code and output once it closes (a non-zero exit is no rejection).
+ * Rejects when it cannot start (CommandNotFoundError when there is no such program), or with
+ * the error `cutShort` names at its close (its input was stopped part way).
+ */
+export function collect(
+  cmd: string,
+  child: Pick<Started, "stdout" | "stderr" | "on">,
+  cutShort: () => { error: unknown } | undefined = () => undefined,
+): Promise<ExecResult> {
   return new Promise((resolve, reject) => {
-    const child = (o.spawn ?? forkSpawn)(cmd, args, o.env);
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on("data", (b: Buffer) => out.push(b));
@@ -83,19 +111,11 @@ export function run(
     child.on("error", (e: NodeJS.ErrnoException) =>
       reject(e.code === "ENOENT" ? new CommandNotFoundError(`${cmd} not found`) : e),
     );
-    let held: { error: unknown } | undefined;
     child.on("close", (code) => {
+      const held = cutShort();
       if (held) reject(held.error);
       else resolve({ code: code ?? 1, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() });
     });
-    child.stdin.on("error", () => {}); // the program may exit before reading all input
-    if (o.onInputSent) child.stdin.once("finish", o.onInputSent);
-    if (typeof input === "string" || input === undefined) child.stdin.end(input ?? "");
-    else
-      void writeParts(child.stdin, input, hold).catch((error: unknown) => {
-        held = { error };
-        child.kill("SIGKILL");
-      });
   });
 }
 

@@ -14,7 +14,7 @@ import { spawn } from "node:child_process";
 import { closeSync, mkdtempSync, openSync, rmdirSync, unlinkSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CommandNotFoundError, type ExecResult, type HoldAt, holdsSettled } from "./exec.js";
+import { collect, type ExecResult, type HoldAt, holdsSettled } from "./exec.js";
 
 /** Characters converted and written at a time (a 32 MB input is never one string or buffer). */
 const WRITE_CHARS = 1 << 20;
@@ -84,23 +84,13 @@ export async function runSpooled(
   } catch {
     return undefined;
   }
-  return new Promise((resolve, reject) => {
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    let child: ReturnType<typeof spawn>;
-    try {
-      child = spawn(cmd, args, { stdio: [fd, "pipe", "pipe"], ...(o.env ? { env: o.env } : {}) });
-    } finally {
-      closeSync(fd); // the program has its own copy
-    }
-    child.stdout!.on("data", (b: Buffer) => out.push(b));
-    child.stderr!.on("data", (b: Buffer) => err.push(b));
-    child.on("error", (e: NodeJS.ErrnoException) =>
-      reject(e.code === "ENOENT" ? new CommandNotFoundError(`${cmd} not found`) : e),
-    );
-    child.on("close", (code) =>
-      resolve({ code: code ?? 1, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() }),
-    );
-    o.onStarted?.();
-  });
+  let child: ReturnType<typeof spawn>;
+  try {
+    child = spawn(cmd, args, { stdio: [fd, "pipe", "pipe"], ...(o.env ? { env: o.env } : {}) });
+  } finally {
+    closeSync(fd); // the program has its own copy
+  }
+  const result = collect(cmd, { stdout: child.stdout!, stderr: child.stderr!, on: child.on.bind(child) });
+  o.onStarted?.();
+  return result;
 }

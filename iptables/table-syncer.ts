@@ -23,8 +23,8 @@
 
 import { type FamilyTables, TABLE_NAMES, type TableName, type TableState } from "../model/tables.js";
 import type { IptablesBackend, RestoreOptions } from "./backend.js";
-import { RestoreError } from "./backend.js";
-import { type HoldAt, holdsSettled } from "./exec.js";
+import { RestoreError, restorePartsOf } from "./backend.js";
+import type { HoldAt } from "./exec.js";
 import { holdSetUsers, textBytes, withDeletes } from "./restore-input.js";
 import { parseSave, type SavedRule, type SavedTable } from "./save-parser.js";
 import { builtinChains, outsideJumpTo } from "./saved-view.js";
@@ -181,12 +181,7 @@ export class TableSyncer {
         () => (t0 = Math.max(t0, performance.now())),
         () => {},
       ); // waiting for the sets is not the restore's time
-      if (this.backend.restoreParts) await this.backend.restoreParts(parts, hold, some?.restore);
-      else {
-        await holdsSettled(hold);
-        await this.backend.restore(parts.join(""));
-        some?.restore?.onStarted?.();
-      }
+      await restorePartsOf(this.backend, parts, hold, some?.restore);
       restoreMs += performance.now() - t0;
     };
     const start = setsExist && { indexes: new Set([0]), until: setsExist };

@@ -12,8 +12,9 @@ import {
   type IptablesMode,
   LOCK_TIMEOUT_SECONDS,
   type RestoreOptions,
+  restorePartsOf,
 } from "../iptables/backend.js";
-import { CommandNotFoundError, type HoldAt, holdsSettled, type Spawn } from "../iptables/exec.js";
+import { CommandNotFoundError, type HoldAt, type Spawn } from "../iptables/exec.js";
 import { ExecIpsetBackend, type IpsetBackend } from "../iptables/ipset-backend.js";
 import { IpsetSyncer } from "../iptables/ipset-syncer.js";
 import { SpawnHelper } from "../iptables/spawner.js";
@@ -302,12 +303,7 @@ export class CountingBackend implements IptablesBackend {
     return this.count(() => this.inner.restore(input));
   }
   restoreParts(parts: readonly string[], hold?: HoldAt, o?: RestoreOptions) {
-    return this.count(async () => {
-      if (this.inner.restoreParts) return this.inner.restoreParts(parts, hold, o);
-      await holdsSettled(hold);
-      await this.inner.restore(parts.join(""));
-      o?.onStarted?.();
-    });
+    return this.count(() => restorePartsOf(this.inner, parts, hold, o));
   }
   private async count(f: () => Promise<void>): Promise<void> {
     this.metrics.restoreCalls.inc();
