@@ -19,7 +19,6 @@
 // bounded number of times, no backtracking regex: a hostile file costs
 // linear time and no stack.
 
-import { internalized } from "../../model/own-string.js";
 import {
   COLON,
   doubleQuoted,
@@ -38,7 +37,7 @@ import {
   scanPlain,
   singleQuoted,
 } from "./block-yaml-scalars.js";
-import type { StringPool } from "./detach-strings.js";
+import { pooled, type StringPool } from "./detach-strings.js";
 
 /** Collections open at once; js-yaml's own limit (maxDepth 100) stays far away. */
 export const MAX_DEPTH = 64;
@@ -256,7 +255,7 @@ class Reader {
     let v: Read;
     if (c === 0x22 || c === 0x27) {
       v = c === 0x22 ? doubleQuoted(t, i, eol) : singleQuoted(t, i, eol);
-      if (v !== FAIL) v = this.own(v as string);
+      if (v !== FAIL) v = pooled(this.pool, v as string);
       this.to = scan.end;
     } else if (c === 0x5b || c === 0x7b) {
       v = this.flow(i, eol);
@@ -285,7 +284,7 @@ class Reader {
       if (c === 0x22 || c === 0x27) {
         const s = c === 0x22 ? doubleQuoted(t, j, eol) : singleQuoted(t, j, eol);
         if (s === FAIL) return FAIL;
-        items.push(this.own(s));
+        items.push(pooled(this.pool, s));
         j = scan.end;
       } else {
         const k = flowPlainEnd(t, j, eol);
@@ -316,17 +315,7 @@ class Reader {
    * slice made, no lookup by content), else through the pool.
    */
   private slice(i: number, end: number, hash: number): string {
-    return recentString(this.text, i, end, hash) ?? this.own(this.text.slice(i, end));
-  }
-
-  /** V8's one copy of `s` (see detach-strings.ts), through the per-text pool. */
-  private own(s: string): string {
-    let o = this.pool.get(s);
-    if (o === undefined) {
-      o = internalized(s);
-      this.pool.set(o, o);
-    }
-    return o;
+    return recentString(this.text, i, end, hash) ?? pooled(this.pool, this.text.slice(i, end));
   }
 }
 

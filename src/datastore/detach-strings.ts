@@ -20,20 +20,23 @@ import { internalized } from "../../model/own-string.js";
  */
 export type StringPool = Map<string, string>;
 
+/** V8's one copy of `s`, through the pool. */
+export function pooled(pool: StringPool, s: string): string {
+  let o = pool.get(s);
+  if (o === undefined) {
+    o = internalized(s);
+    pool.set(o, o);
+  }
+  return o;
+}
+
 /**
  * Replaces, in place, every string of `value` (plain objects and arrays, as
  * a parser builds them) by its internalized copy. Iterative: a deeply nested
  * document cannot overflow the stack.
  */
 export function detachStrings<T>(value: T, pool: StringPool = new Map()): T {
-  const own = (s: string): string => {
-    let o = pool.get(s);
-    if (o === undefined) {
-      o = internalized(s);
-      pool.set(o, o);
-    }
-    return o;
-  };
+  const own = (s: string): string => pooled(pool, s);
   const pending: unknown[] = [value];
   while (pending.length > 0) {
     const next = pending.pop();
