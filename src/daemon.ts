@@ -14,7 +14,7 @@
 import type { Logger } from "pino";
 import { CalcGraph, type GraphConfig } from "../calc-graph/calc-graph.js";
 import type { DesiredState } from "../calc-graph/desired-state.js";
-import type { ResourceUpdate } from "../model/resource.js";
+import { type ResourceUpdate, resourceKey } from "../model/resource.js";
 import type { Observable, Subscription } from "../model/rx.js";
 import type { ApplyResult, Dataplane } from "./dataplane.js";
 import type { NatFirstResult } from "./dataplane-nat-first.js";
@@ -174,7 +174,7 @@ export class Daemon {
     if (isPartial(batch)) {
       this.graph.ingest(batch);
       this.o.observer?.part?.(batch);
-      for (const u of batch) this.partialKeys.push(`${u.kind}/${u.namespace}/${u.name}`);
+      for (const u of batch) this.partialKeys.push(resourceKey(u));
       return;
     }
     const t0 = performance.now();
@@ -187,10 +187,10 @@ export class Daemon {
    * graph (seconds of main-thread work while the kernel takes the nat table).
    */
   private stageFirst(stager: NatFirstBatch, batch: ResourceUpdate[]): void {
-    for (const u of batch) this.partialKeys.push(`${u.kind}/${u.namespace}/${u.name}`);
     stager.take(batch);
     if (isPartial(batch)) {
       this.o.observer?.part?.(batch);
+      for (const u of batch) this.partialKeys.push(resourceKey(u));
       return;
     }
     const t0 = performance.now();
@@ -225,7 +225,7 @@ export class Daemon {
     const graphSecs = (graphMs ?? performance.now() - t0) / 1000;
     this.o.observer?.batch(this.desired, graphSecs, t0, batch);
     this.o.log.debug({ updates: batch.length, ms: +(graphSecs * 1000).toFixed(2) }, "calculation graph updated");
-    const keys = new Set(this.partialKeys.concat(batch.map((u) => `${u.kind}/${u.namespace}/${u.name}`)));
+    const keys = new Set(this.partialKeys.concat(batch.map(resourceKey)));
     this.partialKeys = [];
     for (const key of keys) {
       const p = this.desired.problems[key];

@@ -68,8 +68,8 @@ export class NatFirstBatch {
     this.hold(later);
   }
 
-  /** Updates that must wait for the held ones (a batch after the first, while stage 1 starts). */
-  hold(updates: readonly ResourceUpdate[]): void {
+  /** Holds updates of the other kinds until release(); none may come after it. */
+  private hold(updates: readonly ResourceUpdate[]): void {
     if (this.released) throw new Error("NatFirstBatch: updates after release");
     if (updates.length > 0) this.held.push(updates);
   }
