@@ -29,19 +29,12 @@ export interface EndpointTopology {
   readonly nodeHints?: readonly string[];
 }
 
-/** The hints an endpoint carries: the slice's, or the controller's for trafficDistribution. */
-export function hintsOf(
-  e: EndpointTopology,
-  distribution: TrafficDistribution | undefined,
-): Pick<ServiceEndpoint, "zoneHints" | "nodeHints"> {
-  const out: Hints = {};
-  putHints(out, e, distribution);
-  return out;
-}
+export type Hints = { -readonly [K in "zoneHints" | "nodeHints"]?: ServiceEndpoint[K] };
 
-type Hints = { -readonly [K in "zoneHints" | "nodeHints"]?: ServiceEndpoint[K] };
-
-/** hintsOf's keys set on `into` (an endpoint being built), zoneHints first; none without hints. */
+/**
+ * The hints an endpoint carries, set on `into` (an endpoint being built), zoneHints first: the
+ * slice's, or the controller's for trafficDistribution; none without either.
+ */
 export function putHints(into: Hints, e: EndpointTopology, distribution: TrafficDistribution | undefined): void {
   if (e.zoneHints?.length || e.nodeHints?.length) {
     if (e.zoneHints?.length) into.zoneHints = e.zoneHints;

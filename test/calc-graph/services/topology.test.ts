@@ -7,9 +7,15 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { CalcGraph } from "../../../calc-graph/calc-graph.js";
 import { categorizeEndpoints } from "../../../calc-graph/services/categorize.js";
-import type { ServiceEndpoint, ServicePort } from "../../../calc-graph/services/model.js";
+import type { ServiceEndpoint, ServicePort, TrafficDistribution } from "../../../calc-graph/services/model.js";
 import { serviceChainNames } from "../../../calc-graph/services/names.js";
-import { applyTopology, hintsOf, topologyMode } from "../../../calc-graph/services/topology.js";
+import {
+  applyTopology,
+  type EndpointTopology,
+  type Hints,
+  putHints,
+  topologyMode,
+} from "../../../calc-graph/services/topology.js";
 import type { KubeObject } from "../../../model/k8s.js";
 import type { ResourceUpdate } from "../../../model/resource.js";
 import { chainOf } from "../../../model/tables.js";
@@ -117,6 +123,13 @@ describe("topology: kube-proxy's CategorizeEndpoints cases", () => {
     assert.deepEqual(categorize("zone-a", elsewhere).cluster, ["10.0.0.2:80"]);
   });
 });
+
+/** The hints putHints sets on an empty endpoint. */
+function hintsOf(e: EndpointTopology, distribution: TrafficDistribution | undefined): Hints {
+  const out: Hints = {};
+  putHints(out, e, distribution);
+  return out;
+}
 
 describe("hints from trafficDistribution (the EndpointSlice controller's)", () => {
   test("PreferSameZone: the endpoint's zone; PreferSameNode: its node and zone; the slice's own hints win", () => {
