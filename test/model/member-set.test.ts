@@ -42,7 +42,9 @@ describe("MemberSet", () => {
             assert.deepEqual([...set].sort(), [...ref].sort());
             for (const [i] of round) assert.equal(set.has(ip(i)), ref.has(ip(i)));
             let n = 0;
-            set.forEach(() => n++);
+            set.forEach(() => {
+              n++;
+            });
             assert.equal(n, ref.size);
             // The same layout as a set built fresh: they compare bucket by bucket.
             assert.deepEqual(missingFrom(MemberSet.of(ref), set), []);
