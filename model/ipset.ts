@@ -1,6 +1,8 @@
 // The IP set model: what the graph wants a set to hold. iptables/ writes it
 // as `ipset restore` input; nftables/ as an nft set (nftSetName).
 
+import { MemberSet } from "./member-set.js";
+
 export type IpSetType = "hash:net" | "hash:ip,port" | "hash:ip,port,ip" | "hash:ip,port,net";
 
 export interface IpSetState {
@@ -19,6 +21,8 @@ export const MAX_IPSET_SIZE = 1048576;
 export function missingFrom(of: ReadonlySet<string>, from: ReadonlySet<string>): string[] {
   const out: string[] = [];
   if (of === from) return out;
+  const shared = MemberSet.missing(of, from);
+  if (shared) return shared;
   from.forEach((m) => {
     if (!of.has(m)) out.push(m);
   });

@@ -13,6 +13,7 @@
 // still counted here, so it comes back once it shrinks.
 
 import { MAX_IPSET_SIZE } from "../../model/ipset.js";
+import { MemberSet } from "../../model/member-set.js";
 import { LabelIndex } from "../label-index.js";
 import type { IpVersion, WorkloadEndpoint } from "../model.js";
 import { sameList, sameMembers } from "../same.js";
@@ -25,6 +26,9 @@ interface SetState {
   refs: number;
   /** Member → refcount, per IP family (index 0: IPv4, 1: IPv6). */
   readonly members: readonly [Map<string, number>, Map<string, number>];
+  /** Per family, the members last handed out (`members()`), and those that came or went since. */
+  readonly taken: [MemberSet | undefined, MemberSet | undefined];
+  readonly toggled: [Set<string>, Set<string>];
 }
 
 /** What the index needs of a member: a workload, a host endpoint (expectedIPs) or a network set (nets). */
@@ -68,7 +72,13 @@ export class IpSetIndex {
       existing.refs++;
       return;
     }
-    this.sets.set(spec.id, { spec, refs: 1, members: [new Map(), new Map()] });
+    this.sets.set(spec.id, {
+      spec,
+      refs: 1,
+      members: [new Map(), new Map()],
+      taken: [undefined, undefined],
+      toggled: [new Set(), new Set()],
+    });
     this.dirty.add(spec.id);
     this.labels.updateSelector(spec.id, spec.selector);
   }
@@ -142,17 +152,33 @@ export class IpSetIndex {
     return this.sets.get(id)?.spec;
   }
 
-  /** Current members of one family, as a new Set. */
-  memberSet(id: string, v: IpVersion): Set<string> {
+  /**
+   * The current members of one family. `old` (the snapshot's members of the set) comes back as it
+   * is when it holds exactly those; when it is what this index last handed out, the new set is
+   * made from the members that came or went since and shares old's untouched buckets.
+   */
+  members(id: string, v: IpVersion, old?: ReadonlySet<string>): ReadonlySet<string> {
     const s = this.sets.get(id);
-    // From an array: V8 builds a Set from an array without an iterator step per member.
-    return new Set(s ? [...s.members[v === 4 ? 0 : 1].keys()] : []);
+    if (!s) return old?.size === 0 ? old : MemberSet.EMPTY;
+    const f = v === 4 ? 0 : 1;
+    const counts = s.members[f];
+    const taken = s.taken[f];
+    let next: ReadonlySet<string>;
+    if (old !== undefined && old === taken) next = taken.with(s.toggled[f], (m) => counts.has(m));
+    else if (old !== undefined && sameMembers(counts, old)) next = old;
+    else next = MemberSet.of(counts.keys());
+    // A set made elsewhere (a test's, or an older build's) is kept, but the next change rebuilds it.
+    s.taken[f] = next instanceof MemberSet ? next : undefined;
+    s.toggled[f].clear();
+    return next;
   }
 
-  /** Whether `members` is exactly the set's current membership of one family (no copy made). */
-  hasExactly(id: string, v: IpVersion, members: ReadonlySet<string>): boolean {
-    const now = this.sets.get(id)?.members[v === 4 ? 0 : 1];
-    return now ? sameMembers(now, members) : members.size === 0;
+  /** The snapshot no longer holds the set's members of one family (over the bound): keep no changes for them. */
+  release(id: string, v: IpVersion): void {
+    const s = this.sets.get(id);
+    if (!s) return;
+    s.taken[v === 4 ? 0 : 1] = undefined;
+    s.toggled[v === 4 ? 0 : 1].clear();
   }
 
   get activeSetIds(): IterableIterator<string> {
@@ -163,7 +189,9 @@ export class IpSetIndex {
     for (const family of [0, 1] as const) {
       const members = set.members[family];
       for (const m of membersOf(set.spec, c.ips[family], c.ports)) {
-        if (countMember(members, m, delta)) this.dirty.add(set.spec.id);
+        if (!countMember(members, m, delta)) continue;
+        this.dirty.add(set.spec.id);
+        if (set.taken[family]) set.toggled[family].add(m);
       }
       // No string is built for the common case: no set near the bound.
       if (members.size > this.maxSize) this.over.add(`${family === 0 ? 4 : 6}${set.spec.id}`);

@@ -27,14 +27,16 @@ export function putIpSet(
     }
     // Over the size bound: never programmed (nor copied), its rules fail closed (rules/overfull-sets.ts).
     if (ipsets.isOverfull(id, v)) {
+      ipsets.release(id, v);
       if (deleteKey(d.ipsets, name)) stats.ipsetsChanged++;
       continue;
     }
     // Compare with the plain set: iterating a draft Set makes immer copy it.
     const old = peek(d.ipsets, name);
-    if (old && ipsets.hasExactly(id, v, old.members)) continue;
+    const members = ipsets.members(id, v, old?.members);
+    if (old && members === old.members) continue;
     // Frozen here so immer does not walk (and freeze) thousands of members.
-    const set: IpSetState = { name, family: v, type: ipSetType(spec), members: ipsets.memberSet(id, v) };
+    const set: IpSetState = { name, family: v, type: ipSetType(spec), members };
     d.ipsets[name] = castDraft(Object.freeze(set));
     stats.ipsetsChanged++;
   }

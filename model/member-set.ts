@@ -1,0 +1,134 @@
+// An IP set's members as a snapshot keeps them: immutable, and split into
+// buckets by a hash of the member, so the next snapshot's set shares every
+// bucket a change did not touch. A set of thousands changed by one member then
+// costs one bucket's copy instead of a copy of all, which matters twice: the
+// copy is live state that V8 promotes to the old generation, and the old one
+// becomes old-generation garbage that brings the next full collection closer
+// (at the large preset the copies were ~45% of what the daemon promoted per
+// change). Diffs between two generations of one set skip the shared buckets.
+//
+// The layout is a function of the size alone (one bucket below LAYOUT_MIN
+// members, BUCKETS above), so a set built fresh and one reached by changes
+// have the same layout and compare bucket by bucket.
+
+/** From this many members, a set is split into BUCKETS buckets. */
+const LAYOUT_MIN = 256;
+const BUCKETS = 64;
+
+const NONE: ReadonlySet<string> = new Set();
+
+function bucketCount(size: number): number {
+  return size < LAYOUT_MIN ? 1 : BUCKETS;
+}
+
+/** FNV-1a over the UTF-16 code units, folded to the bucket count (a power of two). */
+function bucketOf(m: string, k: number): number {
+  if (k === 1) return 0;
+  let h = 0x811c9dc5;
+  for (let i = 0; i < m.length; i++) h = Math.imul(h ^ m.charCodeAt(i), 0x01000193);
+  return (h ^ (h >>> 16)) & (k - 1);
+}
+
+export class MemberSet implements ReadonlySet<string> {
+  static readonly EMPTY = new MemberSet([NONE], 0);
+
+  private constructor(
+    /** Never changed once built; a bucket may be shared with other generations. */
+    private readonly buckets: readonly ReadonlySet<string>[],
+    readonly size: number,
+  ) {}
+
+  static of(members: Iterable<string>): MemberSet {
+    const all = members instanceof Set ? members : new Set(members);
+    if (all.size === 0) return MemberSet.EMPTY;
+    const k = bucketCount(all.size);
+    if (k === 1) return new MemberSet([new Set(all)], all.size);
+    const buckets: Set<string>[] = Array.from({ length: k }, () => new Set<string>());
+    for (const m of all) buckets[bucketOf(m, k)]!.add(m);
+    return new MemberSet(buckets, all.size);
+  }
+
+  /**
+   * This set with each of `toggled` present or not as `present(m)` says, sharing the untouched
+   * buckets; this very object when nothing changes.
+   */
+  with(toggled: Iterable<string>, present: (m: string) => boolean): MemberSet {
+    const k = this.buckets.length;
+    let copies: Map<number, Set<string>> | undefined;
+    let size = this.size;
+    for (const m of toggled) {
+      const b = bucketOf(m, k);
+      const now = copies?.get(b) ?? this.buckets[b]!;
+      const want = present(m);
+      if (now.has(m) === want) continue;
+      copies ??= new Map();
+      let copy = copies.get(b);
+      if (!copy) {
+        copy = new Set(now);
+        copies.set(b, copy);
+      }
+      if (want) copy.add(m);
+      else copy.delete(m);
+      size += want ? 1 : -1;
+    }
+    if (!copies) return this;
+    if (size === 0) return MemberSet.EMPTY;
+    const buckets = [...this.buckets];
+    for (const [b, copy] of copies) buckets[b] = copy;
+    if (bucketCount(size) !== k) return MemberSet.of(flatten(buckets));
+    return new MemberSet(buckets, size);
+  }
+
+  has(m: string): boolean {
+    return this.buckets[bucketOf(m, this.buckets.length)]!.has(m);
+  }
+
+  forEach(fn: (value: string, key: string, set: ReadonlySet<string>) => void, thisArg?: unknown): void {
+    for (const b of this.buckets) for (const m of b) fn.call(thisArg, m, m, this);
+  }
+
+  *[Symbol.iterator](): SetIterator<string> {
+    for (const b of this.buckets) yield* b;
+  }
+
+  keys(): SetIterator<string> {
+    return this[Symbol.iterator]();
+  }
+
+  values(): SetIterator<string> {
+    return this[Symbol.iterator]();
+  }
+
+  *entries(): SetIterator<[string, string]> {
+    for (const m of this) yield [m, m];
+  }
+
+  /** How many buckets two sets share (the same object): what a change left untouched. */
+  static sharedBuckets(a: MemberSet, b: MemberSet): number {
+    if (a.buckets.length !== b.buckets.length) return 0;
+    return a.buckets.filter((x, i) => x === b.buckets[i]).length;
+  }
+
+  /**
+   * The members of `from` that `of` lacks, in O(the buckets they do not share) when both are
+   * MemberSets of one layout; undefined otherwise (the caller compares member by member).
+   */
+  static missing(of: ReadonlySet<string>, from: ReadonlySet<string>): string[] | undefined {
+    if (!(of instanceof MemberSet) || !(from instanceof MemberSet)) return undefined;
+    if (of.buckets.length !== from.buckets.length) return undefined;
+    const out: string[] = [];
+    for (let i = 0; i < from.buckets.length; i++) {
+      const a = of.buckets[i]!;
+      const b = from.buckets[i]!;
+      if (a === b) continue;
+      for (const m of b) if (!a.has(m)) out.push(m);
+    }
+    return out;
+  }
+}
+
+function flatten(buckets: readonly ReadonlySet<string>[]): Set<string> {
+  const all = new Set<string>();
+  for (const b of buckets) for (const m of b) all.add(m);
+  return all;
+}
