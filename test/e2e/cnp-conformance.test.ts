@@ -10,10 +10,11 @@
 // pokes are real connections whose verdict is the kernel's. SCTP goes over raw sockets (an
 // INIT answered by an INIT ACK: pod-server.py), as this kernel has no SCTP.
 //
-// A poke expected to connect waits up to 3 s; one expected blocked 600 ms. A
-// UDP poke expected blocked that answered is tried twice more (its random
-// source port may have met an earlier allowed flow's conntrack entry); a TCP
-// or SCTP one is not (a new handshake is a new flow).
+// A poke expected to connect waits up to 3 s; one expected blocked 600 ms. The
+// pokes of a sub-test, and of the sub-tests after it that change nothing, run
+// at the same time. A UDP poke expected blocked that answered is tried twice
+// more (its random source port may have met an earlier allowed flow's conntrack
+// entry); a TCP or SCTP one is not (a new handshake is a new flow).
 
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
@@ -183,19 +184,16 @@ describe(
 
     test("without policies every pod reaches every other on TCP, UDP and SCTP, and node1's host-network servers", async () => {
       await program({}, []);
-      const failures: string[] = [];
+      const specs: string[] = [];
       for (const c of ["harry-0", "draco-1"]) {
         for (const s of ["luna-0", "cedric-1"]) {
           for (const p of ["tcp/80", "tcp/8080", "udp/53", "udp/5353", "sctp/9003", "sctp/9005"]) {
-            const f = await poke(`${c} > ${s} ${p} +`);
-            if (f) failures.push(f);
+            specs.push(`${c} > ${s} ${p} +`);
           }
         }
-        for (const p of [`tcp/${HNP[0]}`, `udp/${HNP[2]}`, `sctp/${HNP[6]}`]) {
-          const f = await poke(`${c} > centaur ${p} +`);
-          if (f) failures.push(f);
-        }
+        for (const p of [`tcp/${HNP[0]}`, `udp/${HNP[2]}`, `sctp/${HNP[6]}`]) specs.push(`${c} > centaur ${p} +`);
       }
+      const failures = (await Promise.all(specs.map(poke))).filter((f): f is string => f !== undefined);
       assert.deepEqual(failures, []);
     });
 
@@ -226,9 +224,11 @@ describe(
         });
       try {
         for (const d of daemons) {
+          // A start and a first apply: up to 30 s on a loaded machine, as for StepDaemons' steps.
           await eventually(
             async () => d.output(),
             (o) => /"msg":"dataplane (programmed|already in sync)/.test(o),
+            30_000,
           );
         }
         await until(false); // priority 50's Deny before priority 60's Pass
@@ -258,13 +258,25 @@ describe(
         let docs = JSON.parse(JSON.stringify(u.manifests())) as Obj[];
         const nsLabels: Record<string, string> = {};
         await program(nsLabels, docs);
-        for (const sub of u.subtests) {
+        // A sub-test without mutations pokes the state the one before it left: its pokes start with that
+        // one's, at the same time (a blocked poke waits out its timeout; they need not wait in turn).
+        const started = new Map<(typeof u.subtests)[number], Promise<(string | undefined)[]>>();
+        const startPokes = (i: number) => {
+          for (let j = i; j < u.subtests.length && (j === i || !u.subtests[j]!.mutations?.length); j++) {
+            const sub = u.subtests[j]!;
+            const p = Promise.all(sub.pokes.map(poke));
+            p.catch(() => {}); // awaited by its own sub-test
+            started.set(sub, p);
+          }
+        };
+        for (const [i, sub] of u.subtests.entries()) {
           await t.test(sub.name, async () => {
             if (sub.mutations?.length) {
               for (const m of sub.mutations) docs = mutate(docs, nsLabels, m);
               await program(nsLabels, docs);
             }
-            const failures = (await Promise.all(sub.pokes.map(poke))).filter((f): f is string => f !== undefined);
+            if (!started.has(sub)) startPokes(i);
+            const failures = (await started.get(sub)!).filter((f): f is string => f !== undefined);
             assert.deepEqual(
               failures,
               [],

@@ -63,11 +63,10 @@ describe("host endpoints and failsafes end to end", skipIf(skip), () => {
     }
   }
 
-  /** Which of these connections to `to` succeed, as `proto/port` → boolean. */
+  /** Which of these connections to `to` succeed, as `proto/port` → boolean (all at once: a blocked one waits 1 s). */
   async function reach(from: TopoNode | TopoPod, to: string, ports: [string, number][]) {
-    const out: Record<string, boolean> = {};
-    for (const [proto, port] of ports) out[`${proto}/${port}`] = await topo.probe(from, to, port, proto as "tcp");
-    return out;
+    const ok = await Promise.all(ports.map(([proto, port]) => topo.probe(from, to, port, proto as "tcp")));
+    return Object.fromEntries(ports.map(([proto, port], i) => [`${proto}/${port}`, ok[i]!]));
   }
 
   before(async () => {
