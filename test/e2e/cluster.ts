@@ -97,11 +97,15 @@ export function felixDaemon(topo: Topology, dir: string, node: TopoNode, env: No
   );
 }
 
-/** Waits until `check` holds, polling; returns the time it took, or throws with the last failure. */
+/**
+ * Waits until `check` holds, polling; returns the time it took, or throws with the last failure. The
+ * default deadline (30 s, as StepDaemons' steps) is for a loaded machine: an agent started under a load
+ * of 20 on two cores took over 10 s to print its first line; a wait that holds returns as soon as it does.
+ */
 export async function eventually<T>(
   check: () => Promise<T>,
   ok: (v: T) => boolean,
-  timeoutMs = 10_000,
+  timeoutMs = 30_000,
   everyMs = 100,
 ): Promise<{ value: T; ms: number }> {
   const t0 = performance.now();
@@ -120,7 +124,7 @@ export async function daemonsReady<T>(
   daemons: readonly Background[],
   check: () => Promise<T>,
   ok: (v: T) => boolean,
-  timeoutMs = 20_000,
+  timeoutMs = 30_000,
 ): Promise<void> {
   await eventually(check, ok, timeoutMs).catch((e: Error) => {
     throw new Error(`${e.message}\nnode1 daemon:\n${daemons[0]?.output().slice(-4000)}`);

@@ -224,11 +224,9 @@ describe(
         });
       try {
         for (const d of daemons) {
-          // A start and a first apply: up to 30 s on a loaded machine, as for StepDaemons' steps.
           await eventually(
             async () => d.output(),
             (o) => /"msg":"dataplane (programmed|already in sync)/.test(o),
-            30_000,
           );
         }
         await until(false); // priority 50's Deny before priority 60's Pass
