@@ -282,6 +282,29 @@ describe("FileDatastore: cost and safety", () => {
     assert.ok(most <= 8, `at most 8 reads at once, not ${most}`);
   });
 
+  test("without watching (--once), a duplicate is the definition whose path sorts last, whole or in parts", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "felix-fds-"));
+    writeFileSync(join(dir, "a.yaml"), ns("dup", "first"));
+    writeFileSync(join(dir, "c.yaml"), ns("dup", "last"));
+    try {
+      for (const partial of [false, true]) {
+        const got: ResourceUpdate[] = [];
+        await new Promise<void>((complete) =>
+          new FileDatastore({ dir, watch: false }).updates({ partial }).subscribe({
+            next: (b) => got.push(...b),
+            complete,
+          }),
+        );
+        // Downstream takes the updates in order: the last one for the key is what it holds.
+        const last = got.filter((u) => u.name === "dup").at(-1);
+        const labels = (last?.value as { metadata?: { labels?: Record<string, string> } } | null)?.metadata?.labels;
+        assert.equal(labels?.team, "last", `partial: ${partial}`);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test("with partial, the first batch comes in parts, one per file, and later batches whole", async () => {
     const dir = mkdtempSync(join(tmpdir(), "felix-fds-"));
     writeFileSync(join(dir, "a.yaml"), `${ns("a1")}---\n${ns("dup", "first")}`);
