@@ -8,7 +8,11 @@
 
 import type { ResourceUpdate } from "../../model/resource.js";
 
-export type UpdateBatch = ResourceUpdate[] & { readonly partial?: true; readonly configListed?: true };
+export type UpdateBatch = ResourceUpdate[] & {
+  readonly partial?: true;
+  readonly configListed?: true;
+  readonly aheadDone?: true;
+};
 
 /** Marks updates as a part of a batch that more parts will complete. */
 export function partialBatch(updates: ResourceUpdate[]): UpdateBatch {
@@ -30,4 +34,17 @@ export function configListedPart(updates: ResourceUpdate[]): UpdateBatch {
 
 export function isConfigListed(batch: readonly ResourceUpdate[]): boolean {
   return (batch as UpdateBatch).configListed === true;
+}
+
+/**
+ * Marks the part after which the files that hold only the kinds read ahead are in (the file
+ * datastore's `ahead`): a hint for the order of work, not a promise that no such kind follows
+ * (a file of mixed kinds comes later, whole).
+ */
+export function aheadDonePart(updates: ResourceUpdate[]): UpdateBatch {
+  return Object.assign(updates, { partial: true as const, aheadDone: true as const });
+}
+
+export function isAheadDone(batch: readonly ResourceUpdate[]): boolean {
+  return (batch as UpdateBatch).aheadDone === true;
 }
