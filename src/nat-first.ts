@@ -9,10 +9,11 @@
 //   batch complete ──► held updates into the graph ──► full snapshot ──► the usual
 //                      apply (it waits for stage 1, finds the nat table in place)
 //
-// The file datastore parses the files of nat kinds first when asked (natKindsAhead):
-// stage 1 then starts before the other files are parsed. Parts after that point go
-// in as before (nat kinds at once, the others held), so a nat object in a file of
-// mixed kinds is in the full snapshot, not in stage 1's.
+// The file datastore parses the files that may hold nat kinds first when asked
+// (natKindsAhead): stage 1 then starts before the files that provably hold none are
+// parsed, with the same nat kinds as at the complete batch (on a restart, a stage 1
+// with fewer would rewrite the kernel's nat chains with less until the full apply).
+// Parts after that point still go in as before (nat kinds at once, the others held).
 //
 // At a large cold start the kernel's nat restore (kube-proxy-style KUBE-SVC/KUBE-SEP
 // chains: most of the restore's lines) then runs on the second core while the main

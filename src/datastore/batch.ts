@@ -37,9 +37,8 @@ export function isConfigListed(batch: readonly ResourceUpdate[]): boolean {
 }
 
 /**
- * Marks the part after which the files that hold only the kinds read ahead are in (the file
- * datastore's `ahead`): a hint for the order of work, not a promise that no such kind follows
- * (a file of mixed kinds comes later, whole).
+ * Marks the part after which no update of the kinds read ahead follows in the first batch (the file
+ * datastore's `ahead`: the files left provably hold none, kinds-ahead.ts).
  */
 export function aheadDonePart(updates: ResourceUpdate[]): UpdateBatch {
   return Object.assign(updates, { partial: true as const, aheadDone: true as const });

@@ -22,7 +22,7 @@ import { type ResourceUpdate, resourceKey } from "../../model/resource.js";
 import { Observable } from "../../model/rx.js";
 import { aheadDonePart, partialBatch, type UpdateBatch } from "./batch.js";
 import { BurstTimer } from "./burst-timer.js";
-import { holdsOnlyKinds } from "./kinds-ahead.js";
+import { holdsNoneOfKinds } from "./kinds-ahead.js";
 import {
   DEFAULT_MAX_FILE_BYTES,
   type FileSig,
@@ -112,9 +112,10 @@ export class FileDatastore {
    * Batches of updates; errors only when the directory cannot be read at the
    * start. With `partial`, the first batch comes in parts, one per file that
    * held objects, each but the last marked partial (batch.ts). With `ahead`
-   * too, the files that look like they hold only those kinds (kinds-ahead.ts)
-   * come first, then an empty part marked `aheadDone`, then the other files:
-   * each group in path order, the same objects and winners as without.
+   * too, the files that may hold those kinds come first, then an empty part
+   * marked `aheadDone`, then the files that provably hold none of them
+   * (kinds-ahead.ts): each group in path order, the same objects and winners
+   * as without.
    */
   updates(o: { readonly partial?: boolean; readonly ahead?: ReadonlySet<string> } = {}): Observable<UpdateBatch> {
     return new Observable<UpdateBatch>((sub) => {
@@ -302,8 +303,8 @@ export class FileDatastore {
 
   /**
    * check() for each file in order, fetched up to READ_AHEAD ahead: only a file's own check changes
-   * what its fetch reads. With `kinds` (the first pass, in parts): the files that hold only those
-   * kinds first, the others kept fetched until then (see updates()).
+   * what its fetch reads. With `kinds` (the first pass, in parts): the files that provably hold none
+   * of those kinds are kept fetched until the others are in (see updates()).
    */
   private async checkAll(
     files: readonly string[],
@@ -329,7 +330,7 @@ export class FileDatastore {
       }
       const fetched = ahead.shift();
       const read = kinds && (await fetched)?.read;
-      if (kinds && !(read?.status === "ok" && holdsOnlyKinds(f, read.text, kinds))) later.push([f, fetched!]);
+      if (kinds && read?.status === "ok" && holdsNoneOfKinds(f, read.text, kinds)) later.push([f, fetched!]);
       else await checked(f, fetched);
     }
     const marked = later.length > 0 && later.length < files.length;

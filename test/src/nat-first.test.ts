@@ -213,7 +213,7 @@ describe("cold start in two stages (nat table first)", () => {
     assert.deepEqual(r.writes[0].tables, ["nat"]);
     assert.deepEqual(r.writes[0].ingested, ["Service", "Node", "Node"], "the parts before the mark alone");
     assert.equal(r.seen.batches, 0, "nothing in sync");
-    // The rest of the batch, a nat kind among the others (a file of mixed kinds): in the full apply.
+    // The rest of the batch, a nat kind among the others (the file datastore sends none after the mark): in the full apply.
     r.updates.next(partialBatch([namespace("prod"), localPod, deny, webSlice, remotePod]));
     r.updates.next([pool({ natOutgoing: true })]);
     await until(() => r.seen.applied.length > 0, "the first apply");

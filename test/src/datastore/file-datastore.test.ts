@@ -305,17 +305,17 @@ describe("FileDatastore: cost and safety", () => {
     }
   });
 
-  test("with ahead, the files of those kinds come first, then a mark, then the rest: the same objects", async () => {
+  test("with ahead, the files that provably hold none of those kinds wait for a mark: no such kind after it", async () => {
     const dir = mkdtempSync(join(tmpdir(), "felix-fds-"));
     const svc = (name: string, ip: string) =>
       `apiVersion: v1\nkind: Service\nmetadata: {name: ${name}, namespace: a}\nspec: {clusterIP: ${ip}, ports: [{port: 80}]}\n`;
     writeFileSync(join(dir, "a.yaml"), `${ns("a1")}---\n${svc("mixed", "10.96.0.1")}`);
     writeFileSync(join(dir, "b.yaml"), `${svc("dup", "10.96.0.2")}---\n${svc("s1", "10.96.0.3")}`);
-    writeFileSync(join(dir, "c.yaml"), `kind: Namespace\napiVersion: v1\nmetadata: {name: c1}\n`);
-    // Looks like services alone (a `kind:` line inside a quoted flow scalar), holds a namespace: read early, as it is.
+    writeFileSync(join(dir, "c.yaml"), `# namespaces\n---\nkind: Namespace\napiVersion: v1\nmetadata: {name: c1}\n`);
+    // Block documents that name another kind, then a flow document that is a Service: read ahead.
     writeFileSync(
       join(dir, "d.yaml"),
-      `{apiVersion: v1, kind: Namespace, metadata: {name: d1, annotations: {note: "x\nkind: Service\ny"}}}\n`,
+      `${ns("d1")}---\n{apiVersion: v1, kind: Service, metadata: {name: d2, namespace: a}}\n`,
     );
     writeFileSync(
       join(dir, "e.json"),
@@ -347,13 +347,13 @@ describe("FileDatastore: cost and safety", () => {
       const plain = await read();
       const ahead = await read(new Set(["Service"]));
       assert.deepEqual(ahead.got, [
+        { names: ["a1", "mixed"], partial: true, mark: false },
         { names: ["dup", "s1"], partial: true, mark: false },
-        { names: ["d1"], partial: true, mark: false },
+        { names: ["d1", "d2"], partial: true, mark: false },
+        { names: ["j1"], partial: true, mark: false },
         { names: ["dup"], partial: true, mark: false },
         { names: [], partial: true, mark: true },
-        { names: ["a1", "mixed"], partial: true, mark: false },
         { names: ["c1"], partial: true, mark: false },
-        { names: ["j1"], partial: true, mark: false },
         { names: [], partial: false, mark: false },
       ]);
       assert.deepEqual(ahead.held, plain.held);

@@ -2,21 +2,32 @@
 
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { holdsOnlyKinds } from "../../../src/datastore/kinds-ahead.js";
+import { holdsNoneOfKinds } from "../../../src/datastore/kinds-ahead.js";
 
 const NAT = new Set(["Service", "EndpointSlice"]);
+const none = (text: string, path = "f.yaml") => holdsNoneOfKinds(path, text, NAT);
 
-describe("holdsOnlyKinds", () => {
-  test("block YAML whose every top-level kind is one of the kinds", () => {
-    assert.ok(holdsOnlyKinds("s.yaml", "apiVersion: v1\nkind: Service\n---\nkind: EndpointSlice\n", NAT));
-    assert.ok(holdsOnlyKinds("s.YML", "kind: 'Service'  # quoted, a comment\r\nmetadata: {}\r\n", NAT));
+describe("holdsNoneOfKinds", () => {
+  test("block YAML whose every document names another kind on a root line", () => {
+    assert.ok(none("apiVersion: v1\nkind: Pod\nmetadata:\n  name: a\n---\nkind: 'Namespace'  # quoted\n"));
+    assert.ok(none("# c\n---\r\nkind: Pod\r\nspec:\r\n  x: 1\r\n...\n", "f.YML"));
+    assert.ok(none(""), "an empty file holds nothing");
   });
 
-  test("anything else is read after: another kind, a List, no kind, JSON, a kind spelt another way", () => {
-    assert.ok(!holdsOnlyKinds("m.yaml", "kind: Service\n---\nkind: Pod\n", NAT));
-    assert.ok(!holdsOnlyKinds("l.yaml", "kind: List\nitems:\n- kind: Service\n", NAT));
-    assert.ok(!holdsOnlyKinds("e.yaml", "", NAT));
-    assert.ok(!holdsOnlyKinds("j.json", '{"kind": "Service"}', NAT));
-    assert.ok(!holdsOnlyKinds("f.yaml", "kind: Service\n---\n{kind: Pod,\nkind: Pod}\nkind: Pod,\n", NAT));
+  test("anything that could hold one of the kinds is not proven: read ahead", () => {
+    assert.ok(!none("kind: Pod\n---\nkind: Service\n"), "one of the kinds");
+    assert.ok(!none("kind: PodList\nitems:\n- kind: Service\n"), "a List");
+    assert.ok(!none('{"kind": "Pod"}', "f.json"), "JSON");
+    assert.ok(!none("kind: Pod\n---\n{kind: Service}\n"), "a flow document");
+    assert.ok(!none("kind: Pod\n--- {kind: Service}\n"), "content after a marker");
+    assert.ok(!none('"kind": Service\nkind: Pod\n'), "a quoted key");
+    assert.ok(!none("kind: Pod\n---\n  kind: Service\n"), "an indented root mapping");
+    assert.ok(!none("kind: Pod\nkind: Service\n"), "two kind lines in a document");
+    assert.ok(!none('kind: Pod\nnote: "x\nkind: Pod\ny"\n'), "a kind line inside a quoted scalar");
+    assert.ok(!none("kind:\n  Service\n"), "the kind on the next line");
+    assert.ok(!none("kind: !!str Service\n"), "a tag");
+    assert.ok(!none("%YAML 1.2\n---\nkind: Pod\n"), "a directive");
+    assert.ok(!none("apiVersion: v1\nmetadata: {}\n"), "a document without a kind");
+    assert.ok(!none("kind: Pod\n\tkind: Service\n"), "a tab at column 0");
   });
 });
