@@ -27,25 +27,24 @@ export function holdsNoneOfKinds(path: string, text: string, kinds: ReadonlySet<
   for (let at = 0; at < text.length; ) {
     let end = text.indexOf("\n", at);
     if (end === -1) end = text.length;
-    const c = text.charCodeAt(at);
-    if (c === SPACE) {
+    const c = text[at];
+    if (c === " ") {
       // Indented: content unless blank or a comment (looked at only while the document has none yet).
       if (!content) {
         let i = at;
-        while (i < end && text.charCodeAt(i) === SPACE) i++;
-        const f = text.charCodeAt(i);
-        content = i < end && f !== HASH && f !== CR;
+        while (i < end && text[i] === " ") i++;
+        content = i < end && text[i] !== "#" && text[i] !== "\r";
       }
-    } else if (at < end && !(c === CR && end === at + 1)) {
-      const line = text.slice(at, text.charCodeAt(end - 1) === CR ? end - 1 : end);
+    } else if (at < end && !(c === "\r" && end === at + 1)) {
+      const line = text.slice(at, text[end - 1] === "\r" ? end - 1 : end);
       if (!SAFE_LINE.test(line)) return false;
-      if (c === DASH || c === DOT) {
+      if (c === "-" || c === ".") {
         if (!done()) return false;
         kindLines = 0;
         content = false;
-      } else if (c !== HASH) {
+      } else if (c !== "#") {
         content = true;
-        if (c === K && line.startsWith("kind:")) {
+        if (c === "k" && line.startsWith("kind:")) {
           const m = KIND_LINE.exec(line);
           if (!m || kinds.has(m[2]) || m[2].endsWith("List")) return false;
           kindLines++;
@@ -56,10 +55,3 @@ export function holdsNoneOfKinds(path: string, text: string, kinds: ReadonlySet<
   }
   return done();
 }
-
-const SPACE = 32;
-const HASH = 35;
-const CR = 13;
-const DASH = 45;
-const DOT = 46;
-const K = 107;
