@@ -65,16 +65,23 @@ export function logNatFirst(log: Logger, r: NatFirstResult | Error, t0: number):
   else log.info({ ...r, ms }, "nat table programmed ahead of the first apply");
 }
 
-/** Logs when stage 1's restores have their whole input (the kernel's part begins), unless it failed first. */
+/**
+ * Logs when stage 1's restores have their whole input (the kernel's part begins), unless it failed
+ * first. Called as stage 1 begins: its reaction comes before the caller's own wait on `started`,
+ * which is followed by seconds of synchronous work.
+ */
 export function logNatStarted(
   log: Logger,
   w: { readonly started: Promise<void>; readonly done: Promise<unknown> },
   t0: number,
 ): void {
-  const started = w.started.then(() => true);
-  void Promise.race([started, w.done.then((r) => !(r instanceof Error))]).then((ok) => {
+  let failed = false;
+  void w.done.then((r) => {
+    failed = r instanceof Error;
+  });
+  void w.started.then(() => {
     const now = performance.now();
-    if (ok) log.info({ ms: +(now - t0).toFixed(1), sinceStartMs: Math.round(now) }, "nat table restore started");
+    if (!failed) log.info({ ms: +(now - t0).toFixed(1), sinceStartMs: Math.round(now) }, "nat table restore started");
   });
 }
 
