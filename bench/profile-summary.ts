@@ -5,10 +5,11 @@
 // whose stack passes through one function.
 //
 //   node dist/bench/profile-summary.js <file.cpuprofile> [--top 10] [--inclusive]
-//        [--focus <functionName>[@<url substring>]] [--from <ms>]
+//        [--focus <functionName>[@<url substring>]] [--from <ms>] [--to <ms>]
 //
 // `--from` counts only samples taken that long after the profile started: a
-// daemon's per-change phase without its cold start.
+// daemon's per-change phase without its cold start; `--to`, only those before
+// that point (one phase of a cold start).
 //
 // Locations are mapped back to the TypeScript sources through the .js.map
 // files next to the compiled code, when there are any.
@@ -89,7 +90,13 @@ export interface Summary {
   readonly inclusive: Row[];
 }
 
-export function summarize(profile: CpuProfile, top = 10, focus?: { fn: string; url?: string }, fromMs = 0): Summary {
+export function summarize(
+  profile: CpuProfile,
+  top = 10,
+  focus?: { fn: string; url?: string },
+  fromMs = 0,
+  toMs = Number.POSITIVE_INFINITY,
+): Summary {
   const byId = new Map<number, ProfileNode>();
   const parent = new Map<number, number>();
   for (const n of profile.nodes) {
@@ -128,7 +135,8 @@ export function summarize(profile: CpuProfile, top = 10, focus?: { fn: string; u
     return s;
   };
   samples.forEach((id, i) => {
-    if ((times[i] ?? 0) < fromMs) return;
+    const t = times[i] ?? 0;
+    if (t < fromMs || t >= toMs) return;
     const d = durations[i];
     totalMs += d;
     const st = stackOf(id);
@@ -178,15 +186,16 @@ function main(): void {
     .option("--inclusive", "also list the top functions by inclusive (total) time")
     .option("--focus <fn[@url]>", "count only samples whose stack passes through this function")
     .option("--from <ms>", "count only samples taken this long after the profile started", Number, 0)
+    .option("--to <ms>", "count only samples taken before this long after the profile started", Number)
     .parse(process.argv);
-  const o = program.opts<{ top: number; inclusive?: boolean; focus?: string; from: number }>();
+  const o = program.opts<{ top: number; inclusive?: boolean; focus?: string; from: number; to?: number }>();
   const file = program.args[0];
   const profile = JSON.parse(readFileSync(file, "utf8")) as CpuProfile;
   const focus = o.focus ? { fn: o.focus.split("@")[0], url: o.focus.split("@")[1] } : undefined;
-  const s = summarize(profile, o.top, focus, o.from);
+  const s = summarize(profile, o.top, focus, o.from, o.to);
   const out = [
     `${file}: ${s.totalMs.toFixed(0)} ms sampled` +
-      (focus || o.from ? `, ${s.countedMs.toFixed(0)} ms counted` : "") +
+      (focus || o.from || o.to !== undefined ? `, ${s.countedMs.toFixed(0)} ms counted` : "") +
       ` (wall ${((profile.endTime - profile.startTime) / 1000).toFixed(0)} ms)`,
     "",
     table(`top ${o.top} by self time`, s.self),

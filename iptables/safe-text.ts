@@ -31,6 +31,11 @@ export function assertLineCount(text: string | readonly string[], lines: number,
   let n = 0;
   let nul = false;
   for (const p of parts) {
+    // A line's own end, a third of a restore's parts (table-plan.ts): counted without a scan.
+    if (p === "\n") {
+      n++;
+      continue;
+    }
     for (let at = p.indexOf("\n"); at !== -1; at = p.indexOf("\n", at + 1)) n++;
     nul ||= p.includes("\0");
   }

@@ -19,7 +19,7 @@ import type { Observable, Subscription } from "../model/rx.js";
 import type { ApplyResult, Dataplane } from "./dataplane.js";
 import type { NatFirstResult } from "./dataplane-nat-first.js";
 import { isPartial } from "./datastore/batch.js";
-import { NatFirstBatch } from "./nat-first.js";
+import { NatFirstBatch, natFirstAfter } from "./nat-first.js";
 
 export interface DaemonOptions {
   readonly graph: GraphConfig;
@@ -65,6 +65,26 @@ export function logNatFirst(log: Logger, r: NatFirstResult | Error, t0: number):
   else log.info({ ...r, ms }, "nat table programmed ahead of the first apply");
 }
 
+/**
+ * Logs when stage 1's restores have their whole input (the kernel's part begins), unless it failed
+ * first. Called as stage 1 begins: its reaction comes before the caller's own wait on `started`,
+ * which is followed by seconds of synchronous work.
+ */
+export function logNatStarted(
+  log: Logger,
+  w: { readonly started: Promise<void>; readonly done: Promise<unknown> },
+  t0: number,
+): void {
+  let failed = false;
+  void w.done.then((r) => {
+    failed = r instanceof Error;
+  });
+  void w.started.then(() => {
+    const now = performance.now();
+    if (!failed) log.info({ ms: +(now - t0).toFixed(1), sinceStartMs: Math.round(now) }, "nat table restore started");
+  });
+}
+
 /** The log fields describing one apply. */
 export function summary(r: ApplyResult) {
   return {
@@ -102,6 +122,8 @@ export class Daemon {
   private queued: ResourceUpdate[][] | undefined;
   /** The stage-1 write, awaited by stop(). */
   private early: Promise<unknown> | undefined;
+  /** Stage 1 once started: its write (undefined: the dataplane took none) and its snapshot's time. */
+  private stage1: { write: ReturnType<Dataplane["natFirst"]>; ms: number } | undefined;
 
   constructor(private readonly o: DaemonOptions) {
     this.graph = new CalcGraph(o.graph);
@@ -182,21 +204,32 @@ export class Daemon {
   }
 
   /**
-   * A part of the first batch in two stages: once it is complete, the nat kinds' snapshot goes
-   * to the dataplane's stage 1, and once that write has its input, the held kinds go into the
-   * graph (seconds of main-thread work while the kernel takes the nat table).
+   * A part of the first batch in two stages: once it is complete (or its files of nat kinds are
+   * in), the nat kinds' snapshot goes to the dataplane's stage 1, and once the batch is complete and
+   * that write has its input, the held kinds go into the graph (seconds of main-thread work while
+   * the kernel takes the nat table).
    */
   private stageFirst(stager: NatFirstBatch, batch: ResourceUpdate[]): void {
     stager.take(batch);
+    // Stage 1 starts at the complete batch, or earlier once the files of nat kinds are in.
+    if (!this.stage1 && natFirstAfter(batch)) {
+      const t0 = performance.now();
+      const state = stager.snapshot();
+      const ms = performance.now() - t0;
+      const write = this.o.dataplane.natFirst(state);
+      if (write) {
+        logNatStarted(this.o.log, write, t0);
+        this.early = write.done.then((r) => logNatFirst(this.o.log, r, t0));
+      }
+      this.stage1 = { write, ms };
+    }
     if (isPartial(batch)) {
       this.o.observer?.part?.(batch);
       for (const u of batch) this.partialKeys.push(resourceKey(u));
       return;
     }
     const t0 = performance.now();
-    const stage1 = stager.snapshot();
-    const stage1Ms = performance.now() - t0;
-    const early = this.o.dataplane.natFirst(stage1);
+    const { write: early, ms: stage1Ms } = this.stage1!;
     const rest = () => {
       this.applyingSince = undefined;
       this.natFirst = undefined;
@@ -214,7 +247,6 @@ export class Daemon {
     this.queued = [];
     // A stage-1 write that hangs before it has started is a hung apply to the liveness watchdog.
     this.applyingSince = t0;
-    this.early = early.done.then((r) => logNatFirst(this.o.log, r, t0));
     void early.started.then(rest);
   }
 

@@ -2,11 +2,18 @@
 //
 //   first batch's parts ──► nat kinds: into the graph at once
 //                       └─► other kinds: held, in arrival order
-//   batch complete ──► snapshot of the nat kinds alone ──► Dataplane.natFirst(): both
+//   batch complete (or the file datastore's files of nat kinds in: batch.ts aheadDone)
+//                  ──► snapshot of the nat kinds alone ──► Dataplane.natFirst(): both
 //                      families' nat tables and the IP sets their rules use,
 //                      written in the background (the programs read spooled input)
-//                  ──► held updates into the graph ──► full snapshot ──► the usual
+//   batch complete ──► held updates into the graph ──► full snapshot ──► the usual
 //                      apply (it waits for stage 1, finds the nat table in place)
+//
+// The file datastore parses the files that may hold nat kinds first when asked
+// (natKindsAhead): stage 1 then starts before the files that provably hold none are
+// parsed, with the same nat kinds as at the complete batch (on a restart, a stage 1
+// with fewer would rewrite the kernel's nat chains with less until the full apply).
+// Parts after that point still go in as before (nat kinds at once, the others held).
 //
 // At a large cold start the kernel's nat restore (kube-proxy-style KUBE-SVC/KUBE-SEP
 // chains: most of the restore's lines) then runs on the second core while the main
@@ -32,6 +39,7 @@
 import type { CalcGraph, GraphConfig } from "../calc-graph/calc-graph.js";
 import type { DesiredState } from "../calc-graph/desired-state.js";
 import type { Kind, ResourceUpdate } from "../model/resource.js";
+import { isAheadDone, isPartial } from "./datastore/batch.js";
 
 /** The kinds the nat table depends on (see above). */
 export const NAT_KINDS: ReadonlySet<Kind> = new Set<Kind>([
@@ -49,6 +57,16 @@ export function natFirstFits(
   dataplane: { readonly nftables: boolean },
 ): boolean {
   return graph.proxyMode === "iptables" && !dataplane.nftables;
+}
+
+/** The kinds the file datastore parses first (its `ahead`): the nat kinds where stage 1 may run. */
+export function natKindsAhead(graph: Pick<GraphConfig, "proxyMode">): ReadonlySet<Kind> | undefined {
+  return graph.proxyMode === "iptables" ? NAT_KINDS : undefined;
+}
+
+/** Whether stage 1 may start once `part` is taken: it completes the first batch, or the files of nat kinds are in. */
+export function natFirstAfter(part: readonly ResourceUpdate[]): boolean {
+  return !isPartial(part) || isAheadDone(part);
 }
 
 /** The graph side of stage 1: the first batch's nat kinds ingested first, the others held. */

@@ -23,10 +23,10 @@ import { metricsConfigFromEnv } from "../../status/metrics-server.js";
 import { proxyHealthConfigFromEnv } from "../../status/proxy-health.js";
 import { ignoredConfigMessage } from "../agent-status.js";
 import { agentConfigFromEnv, graphConfigFromEnv } from "../config.js";
-import { logNatFirst, summary } from "../daemon.js";
+import { logNatFirst, logNatStarted, summary } from "../daemon.js";
 import type { Dataplane } from "../dataplane.js";
 import { isPartial } from "../datastore/batch.js";
-import { maxFileBytesFromEnv } from "../datastore/file-datastore.js";
+import { maxFileBytesFromEnv } from "../datastore/manifest-reader.js";
 import { openDatastore } from "../datastore/open.js";
 import { demoCommand } from "../demo/command.js";
 import { type FirstBatch, readFromNow } from "../first-batch.js";
@@ -50,7 +50,7 @@ import {
   SCTP_CONNTRACK_MODULE,
 } from "../kernel-features.js";
 import { createLogger, type LogFormat } from "../log.js";
-import { NatFirstBatch, natFirstFits } from "../nat-first.js";
+import { NatFirstBatch, natFirstAfter, natFirstFits, natKindsAhead } from "../nat-first.js";
 import {
   kubeProxyNftPresent,
   listNftTables,
@@ -127,7 +127,12 @@ async function run(o: Options): Promise<void> {
   // Without FELIX_NFTABLESMODE the FelixConfigurations choose the policy dataplane (nftablesMode), and
   // with it the graph's renderer: the Kubernetes datastore lists them first; the file datastore's first
   // batch is held until it completes.
-  const source = await openDatastore({ ...o, configFirst: !nftSetting.fromEnv }, log, metrics, maxFileBytes);
+  const source = await openDatastore(
+    { ...o, configFirst: !nftSetting.fromEnv, ahead: natKindsAhead(graphCfg) },
+    log,
+    metrics,
+    maxFileBytes,
+  );
   // The datastore is read from here on (files parsed, LIST pages fetched) while the start-up probes below
   // wait for their programs; what it sends meanwhile is kept for the graph.
   const early = nftSetting.fromEnv ? readFromNow(source.updates) : undefined;
@@ -242,6 +247,7 @@ async function run(o: Options): Promise<void> {
       host,
       o.datastore,
       twoStages && kernel.dataplane,
+      (w) => logNatStarted(log, w, t0),
     );
     const snapshotMs = +(performance.now() - t0).toFixed(1);
     first?.stop();
@@ -305,16 +311,28 @@ async function onceSnapshot(
   datastore: string,
   /** The first batch in two stages: its nat kinds' snapshot goes to this dataplane's stage 1 first. */
   natFirst: Pick<Dataplane, "natFirst"> | false,
+  /** Told of stage 1's write when it begins. */
+  onStage1: (w: NonNullable<ReturnType<Dataplane["natFirst"]>>) => void,
 ): Promise<{ state: DesiredState; early?: ReturnType<Dataplane["natFirst"]> }> {
   const stager = natFirst ? new NatFirstBatch(graph) : undefined;
   if (host.addresses) graph.setHostAddresses(host.addresses);
   if (host.interfaces) graph.setHostInterfaces(host.interfaces);
+  // Stage 1 starts at the part after which it may (natFirstAfter); the parts after it go on coming.
+  let early: ReturnType<Dataplane["natFirst"]>;
+  let staged = false;
+  const stage1 = (s: NatFirstBatch, d: Pick<Dataplane, "natFirst">) => {
+    staged = true;
+    early = d.natFirst(s.snapshot());
+    if (early) onStage1(early);
+  };
   const ingestParts = (b: ResourceUpdate[]) => {
-    if (isPartial(b)) {
-      if (stager) stager.take(b);
-      else graph.ingest(b);
+    if (!isPartial(b)) return true;
+    if (!stager || !natFirst) graph.ingest(b);
+    else {
+      stager.take(b);
+      if (!staged && natFirstAfter(b)) stage1(stager, natFirst);
     }
-    return !isPartial(b);
+    return false;
   };
   let batch: ResourceUpdate[];
   try {
@@ -324,7 +342,7 @@ async function onceSnapshot(
   }
   if (!stager || !natFirst) return { state: graph.apply(batch) };
   stager.take(batch);
-  const early = natFirst.natFirst(stager.snapshot());
+  if (!staged) stage1(stager, natFirst);
   await early?.started;
   return { state: stager.release(), early };
 }

@@ -8,7 +8,11 @@
 
 import type { ResourceUpdate } from "../../model/resource.js";
 
-export type UpdateBatch = ResourceUpdate[] & { readonly partial?: true; readonly configListed?: true };
+export type UpdateBatch = ResourceUpdate[] & {
+  readonly partial?: true;
+  readonly configListed?: true;
+  readonly aheadDone?: true;
+};
 
 /** Marks updates as a part of a batch that more parts will complete. */
 export function partialBatch(updates: ResourceUpdate[]): UpdateBatch {
@@ -30,4 +34,16 @@ export function configListedPart(updates: ResourceUpdate[]): UpdateBatch {
 
 export function isConfigListed(batch: readonly ResourceUpdate[]): boolean {
   return (batch as UpdateBatch).configListed === true;
+}
+
+/**
+ * Marks the part after which no update of the kinds read ahead follows in the first batch (the file
+ * datastore's `ahead`: the files left provably hold none, kinds-ahead.ts).
+ */
+export function aheadDonePart(updates: ResourceUpdate[]): UpdateBatch {
+  return Object.assign(updates, { partial: true as const, aheadDone: true as const });
+}
+
+export function isAheadDone(batch: readonly ResourceUpdate[]): boolean {
+  return (batch as UpdateBatch).aheadDone === true;
 }

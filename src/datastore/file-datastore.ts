@@ -20,23 +20,19 @@ import { readdir, stat } from "node:fs/promises";
 import { join, relative, sep } from "node:path";
 import { type ResourceUpdate, resourceKey } from "../../model/resource.js";
 import { Observable } from "../../model/rx.js";
-import { partialBatch, type UpdateBatch } from "./batch.js";
+import { aheadDonePart, partialBatch, type UpdateBatch } from "./batch.js";
 import { BurstTimer } from "./burst-timer.js";
-import { type FileSig, fsManifestReader, type ManifestReader, type ReadResult, sameSig } from "./manifest-reader.js";
+import { holdsNoneOfKinds } from "./kinds-ahead.js";
+import {
+  DEFAULT_MAX_FILE_BYTES,
+  type FileSig,
+  fsManifestReader,
+  type ManifestReader,
+  type ReadResult,
+  sameSig,
+} from "./manifest-reader.js";
 import { type HeldObject, holdObject, ManifestState } from "./manifest-state.js";
 import { listManifestFiles, type ManifestProblem, parseManifestText } from "./manifests.js";
-
-/** Default per-file size limit: 16 MiB (FELIX_MANIFESTMAXFILEBYTES). */
-export const DEFAULT_MAX_FILE_BYTES = 16 * 1024 * 1024;
-/** FELIX_MANIFESTMAXFILEBYTES (felix-ts's own): the per-file size limit in bytes. */
-export function maxFileBytesFromEnv(env: NodeJS.ProcessEnv): number {
-  const v = env.FELIX_MANIFESTMAXFILEBYTES;
-  if (v === undefined || v === "") return DEFAULT_MAX_FILE_BYTES;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0)
-    throw new Error(`FELIX_MANIFESTMAXFILEBYTES must be a positive whole number, not ${v}`);
-  return n;
-}
 
 const MANIFEST_NAME = /\.(ya?ml|json)$/i;
 
@@ -115,9 +111,13 @@ export class FileDatastore {
   /**
    * Batches of updates; errors only when the directory cannot be read at the
    * start. With `partial`, the first batch comes in parts, one per file that
-   * held objects, each but the last marked partial (batch.ts).
+   * held objects, each but the last marked partial (batch.ts). With `ahead`
+   * too, the files that may hold those kinds come first, then an empty part
+   * marked `aheadDone`, then the files that provably hold none of them
+   * (kinds-ahead.ts): each group in path order, the same objects and winners
+   * as without.
    */
-  updates(o: { readonly partial?: boolean } = {}): Observable<UpdateBatch> {
+  updates(o: { readonly partial?: boolean; readonly ahead?: ReadonlySet<string> } = {}): Observable<UpdateBatch> {
     return new Observable<UpdateBatch>((sub) => {
       let rootTimer: NodeJS.Timeout | undefined;
       let confirmTimer: NodeJS.Timeout | undefined;
@@ -214,7 +214,7 @@ export class FileDatastore {
           }
           this.dirty.add(ALL);
           const part = o.partial ? (b: ResourceUpdate[]) => sub.next(partialBatch(b)) : undefined;
-          sub.next(await this.sync(part)); // even when empty: this is the in-sync point
+          sub.next(await this.sync(part, o.ahead)); // even when empty: this is the in-sync point
           if (!this.o.watch) sub.complete();
           else if (this.dirty.size > 0) schedule();
           if (this.o.watch && (this.o.rootCheckMs ?? 1000) > 0) {
@@ -243,7 +243,7 @@ export class FileDatastore {
    * file can only add objects or win over an earlier file's (its path sorts
    * last), which downstream takes as one more update.
    */
-  private async sync(part?: (b: ResourceUpdate[]) => void): Promise<ResourceUpdate[]> {
+  private async sync(part?: (b: ResourceUpdate[]) => void, ahead?: ReadonlySet<string>): Promise<ResourceUpdate[]> {
     const dirty = this.dirty;
     this.dirty = new Set();
     const retry = new Set<string>();
@@ -251,7 +251,8 @@ export class FileDatastore {
       const files = await listManifestFiles(this.o.dir);
       const present = new Set(files);
       for (const f of [...this.state.knownFiles()]) if (!present.has(f)) this.state.removeFile(f);
-      await this.checkAll(files, retry, part && this.state.knownFiles().next().done ? part : undefined);
+      const first = part && this.state.knownFiles().next().done;
+      await this.checkAll(files, retry, first ? part : undefined, first ? ahead : undefined);
     } else {
       for (const path of [...dirty].sort()) await this.checkPath(path, retry);
     }
@@ -300,25 +301,46 @@ export class FileDatastore {
     return [...this.state.knownFiles()].filter((f) => f.startsWith(prefix));
   }
 
-  /** check() for each file in order, fetched up to READ_AHEAD ahead: only a file's own check changes what its fetch reads. */
+  /**
+   * check() for each file in order, fetched up to READ_AHEAD ahead: only a file's own check changes
+   * what its fetch reads. With `kinds` (the first pass, in parts): the files that provably hold none
+   * of those kinds are kept fetched until the others are in (see updates()).
+   */
   private async checkAll(
     files: readonly string[],
     retry: Set<string>,
     part?: (b: ResourceUpdate[]) => void,
+    kinds?: ReadonlySet<string>,
   ): Promise<void> {
     const ahead: Promise<Fetched>[] = [];
+    const later: [string, Promise<Fetched>][] = [];
     let next = 0;
+    const checked = async (f: string, fetched: Promise<Fetched> | undefined) => {
+      await this.check(f, retry, fetched);
+      if (part && this.state.rereads.size === 0) {
+        const b = this.state.takeBatch();
+        if (b.length > 0) part(b);
+      }
+    };
     for (const f of files) {
       while (next < files.length && ahead.length < READ_AHEAD) {
         const p = this.fetch(files[next++]);
         p.catch(() => {}); // a pass that stops early leaves no unhandled rejection behind
         ahead.push(p);
       }
-      await this.check(f, retry, ahead.shift());
-      if (part && this.state.rereads.size === 0) {
-        const b = this.state.takeBatch();
-        if (b.length > 0) part(b);
-      }
+      const fetched = ahead.shift();
+      const read = kinds && (await fetched)?.read;
+      if (kinds && read?.status === "ok" && holdsNoneOfKinds(f, read.text, kinds)) later.push([f, fetched!]);
+      else await checked(f, fetched);
+    }
+    const marked = later.length > 0 && later.length < files.length;
+    if (marked) part?.(aheadDonePart([]));
+    // Each text let go once parsed.
+    for (let l = later.shift(); l; l = later.shift()) {
+      // Fetched already, the checks would run as one chain of microtasks: let I/O in between (the
+      // consumer may be writing to the kernel what the files read ahead held).
+      if (marked) await new Promise((resolve) => setImmediate(resolve));
+      await checked(l[0], l[1]);
     }
   }
 

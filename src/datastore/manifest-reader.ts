@@ -14,6 +14,18 @@
 import { constants } from "node:fs";
 import { open, stat } from "node:fs/promises";
 
+/** Default per-file size limit: 16 MiB (FELIX_MANIFESTMAXFILEBYTES). */
+export const DEFAULT_MAX_FILE_BYTES = 16 * 1024 * 1024;
+/** FELIX_MANIFESTMAXFILEBYTES (felix-ts's own): the per-file size limit in bytes. */
+export function maxFileBytesFromEnv(env: NodeJS.ProcessEnv): number {
+  const v = env.FELIX_MANIFESTMAXFILEBYTES;
+  if (v === undefined || v === "") return DEFAULT_MAX_FILE_BYTES;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0)
+    throw new Error(`FELIX_MANIFESTMAXFILEBYTES must be a positive whole number, not ${v}`);
+  return n;
+}
+
 /** What identifies a version of a file without reading it. */
 export interface FileSig {
   readonly dev: number;

@@ -146,7 +146,9 @@ export class ManifestState {
       const h = winner === undefined ? undefined : this.files.get(winner)?.objects.get(key);
       const prev = this.emitted.get(key);
       if (h) {
-        if (!prev || prev.digest !== h.digest) {
+        // Without digests (holdObject's `digest: false`, `--once`) another held object is another value:
+        // two empty digests compared equal, and a duplicate's later file lost to the earlier one.
+        if (!prev || (h.digest === "" ? prev !== h : prev.digest !== h.digest)) {
           if (h.value === undefined) {
             this.rereads.add(winner!);
             stillTouched.add(key);

@@ -16,6 +16,8 @@ export interface DatastoreFlags {
   readonly once?: boolean;
   /** The Kubernetes datastore lists the FelixConfigurations before the other kinds (KubernetesDatastore.updates). */
   readonly configFirst?: boolean;
+  /** The file datastore parses the files of these kinds first (src/nat-first.ts). */
+  readonly ahead?: ReadonlySet<string>;
 }
 
 export interface OpenDatastore {
@@ -56,6 +58,6 @@ export async function openDatastore(
     maxFileBytes,
     onProblem: (p) => log.warn({ component: "datastore", file: p.file, line: p.line }, p.message),
     onIgnored: (i) => log.debug({ component: "datastore", file: i.file, line: i.line }, `ignoring kind ${i.kind}`),
-  }).updates({ partial: true }); // the first batch in parts, one per file (datastore/batch.ts)
+  }).updates({ partial: true, ahead: o.ahead }); // the first batch in parts, one per file (datastore/batch.ts)
   return { updates };
 }

@@ -126,7 +126,10 @@ describe("felix end to end", skipIf(skip), () => {
       assert.equal(r.code, 0, r.output);
       // Two stages only in the iptables dataplane (nftables mode keeps one).
       if (NFT) assert.doesNotMatch(r.output, /nat table programmed ahead/);
-      else assert.match(r.output, /"msg":"nat table programmed ahead of the first apply"/);
+      else {
+        assert.match(r.output, /"msg":"nat table programmed ahead of the first apply"/);
+        assert.match(r.output, /"msg":"nat table restore started"/);
+      }
     }
     // The kernel is what the graph computes in one pass over the directory (felix-dump), tables, sets and routes.
     const dump = topo.spawn(

@@ -17,7 +17,7 @@ import { FakeNftBackend } from "../../nftables/fake-backend.js";
 import { NftTableSyncer } from "../../nftables/table-syncer.js";
 import { Daemon } from "../../src/daemon.js";
 import { Dataplane } from "../../src/dataplane.js";
-import { partialBatch } from "../../src/datastore/batch.js";
+import { aheadDonePart, partialBatch } from "../../src/datastore/batch.js";
 import { NAT_KINDS, natFirstFits } from "../../src/nat-first.js";
 import { namespace, pod, policy } from "../calc-graph/fixtures.js";
 import { node, pool } from "../calc-graph/network/routing-fixtures.js";
@@ -199,6 +199,29 @@ describe("cold start in two stages (nat table first)", () => {
     await until(() => r.seen.batches === 3, "the three batches");
     await until(() => r.seen.states.at(-1) === r.daemon.graph.current, "the latest state applied");
     assert.equal(r.kernel(), one.kernel());
+    await r.daemon.stop();
+    await one.daemon.stop();
+  });
+
+  test("with the files of nat kinds read ahead, stage 1 starts at their end, before the batch is complete", async () => {
+    const one = await coldStart(false);
+    const r = rig(true);
+    r.daemon.start();
+    r.updates.next(partialBatch([web, node("node1", 1), node("node2", 2)]));
+    r.updates.next(aheadDonePart([]));
+    await until(() => r.writes.length > 0, "stage 1's write");
+    assert.deepEqual(r.writes[0].tables, ["nat"]);
+    assert.deepEqual(r.writes[0].ingested, ["Service", "Node", "Node"], "the parts before the mark alone");
+    assert.equal(r.seen.batches, 0, "nothing in sync");
+    // The rest of the batch, a nat kind among the others (the file datastore sends none after the mark): in the full apply.
+    r.updates.next(partialBatch([namespace("prod"), localPod, deny, webSlice, remotePod]));
+    r.updates.next([pool({ natOutgoing: true })]);
+    await until(() => r.seen.applied.length > 0, "the first apply");
+    assert.ok(!(r.seen.applied[0] instanceof Error), String(r.seen.applied[0]));
+    assert.equal(r.kernel(), one.kernel());
+    const msgs = r.lines.map((l) => l.msg);
+    assert.ok(msgs.indexOf("nat table restore started") >= 0, msgs.join("\n"));
+    assert.ok(msgs.indexOf("nat table restore started") < msgs.indexOf("dataplane programmed"));
     await r.daemon.stop();
     await one.daemon.stop();
   });

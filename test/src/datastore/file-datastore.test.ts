@@ -18,7 +18,7 @@ import { join, relative } from "node:path";
 import { describe, test } from "node:test";
 import { firstValueFrom } from "rxjs";
 import type { ResourceUpdate } from "../../../model/resource.js";
-import { isPartial } from "../../../src/datastore/batch.js";
+import { isAheadDone, isPartial } from "../../../src/datastore/batch.js";
 import { FileDatastore, type FileDatastoreOptions } from "../../../src/datastore/file-datastore.js";
 import { fsManifestReader, type ManifestReader } from "../../../src/datastore/manifest-reader.js";
 import type { ManifestProblem } from "../../../src/datastore/manifests.js";
@@ -280,6 +280,90 @@ describe("FileDatastore: cost and safety", () => {
     assert.deepEqual(names(first), files);
     assert.ok(most > 1, `reads overlapped (at most ${most} at once)`);
     assert.ok(most <= 8, `at most 8 reads at once, not ${most}`);
+  });
+
+  test("without watching (--once), a duplicate is the definition whose path sorts last, whole or in parts", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "felix-fds-"));
+    writeFileSync(join(dir, "a.yaml"), ns("dup", "first"));
+    writeFileSync(join(dir, "c.yaml"), ns("dup", "last"));
+    try {
+      for (const partial of [false, true]) {
+        const got: ResourceUpdate[] = [];
+        await new Promise<void>((complete) =>
+          new FileDatastore({ dir, watch: false }).updates({ partial }).subscribe({
+            next: (b) => got.push(...b),
+            complete,
+          }),
+        );
+        // Downstream takes the updates in order: the last one for the key is what it holds.
+        const last = got.filter((u) => u.name === "dup").at(-1);
+        const labels = (last?.value as { metadata?: { labels?: Record<string, string> } } | null)?.metadata?.labels;
+        assert.equal(labels?.team, "last", `partial: ${partial}`);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("with ahead, the files that provably hold none of those kinds wait for a mark: no such kind after it", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "felix-fds-"));
+    const svc = (name: string, ip: string) =>
+      `apiVersion: v1\nkind: Service\nmetadata: {name: ${name}, namespace: a}\nspec: {clusterIP: ${ip}, ports: [{port: 80}]}\n`;
+    writeFileSync(join(dir, "a.yaml"), `${ns("a1")}---\n${svc("mixed", "10.96.0.1")}`);
+    writeFileSync(join(dir, "b.yaml"), `${svc("dup", "10.96.0.2")}---\n${svc("s1", "10.96.0.3")}`);
+    writeFileSync(join(dir, "c.yaml"), `# namespaces\n---\nkind: Namespace\napiVersion: v1\nmetadata: {name: c1}\n`);
+    // Block documents that name another kind, then a flow document that is a Service: read ahead.
+    writeFileSync(
+      join(dir, "d.yaml"),
+      `${ns("d1")}---\n{apiVersion: v1, kind: Service, metadata: {name: d2, namespace: a}}\n`,
+    );
+    writeFileSync(
+      join(dir, "e.json"),
+      JSON.stringify({
+        apiVersion: "v1",
+        kind: "Service",
+        metadata: { name: "j1", namespace: "a" },
+        spec: { clusterIP: "10.96.0.5", ports: [{ port: 80 }] },
+      }),
+    );
+    writeFileSync(join(dir, "f.yaml"), svc("dup", "10.96.0.9"));
+    const read = async (ahead?: ReadonlySet<string>) => {
+      const got: { names: string[]; partial: boolean; mark: boolean }[] = [];
+      const all: ResourceUpdate[] = [];
+      await new Promise<void>((complete) =>
+        new FileDatastore({ dir, watch: false }).updates({ partial: true, ahead }).subscribe({
+          next: (b) => {
+            got.push({ names: names(b), partial: isPartial(b), mark: isAheadDone(b) });
+            all.push(...b);
+          },
+          complete,
+        }),
+      );
+      // What downstream ends up holding: the last update of each key.
+      const held = new Map(all.map((u) => [`${u.kind}/${u.name}`, JSON.stringify(u.value)]));
+      return { got, held: [...held].sort() };
+    };
+    try {
+      const plain = await read();
+      const ahead = await read(new Set(["Service"]));
+      assert.deepEqual(ahead.got, [
+        { names: ["a1", "mixed"], partial: true, mark: false },
+        { names: ["dup", "s1"], partial: true, mark: false },
+        { names: ["d1", "d2"], partial: true, mark: false },
+        { names: ["j1"], partial: true, mark: false },
+        { names: ["dup"], partial: true, mark: false },
+        { names: [], partial: true, mark: true },
+        { names: ["c1"], partial: true, mark: false },
+        { names: [], partial: false, mark: false },
+      ]);
+      assert.deepEqual(ahead.held, plain.held);
+      assert.ok(
+        plain.got.every((b) => !b.mark),
+        "no mark without ahead",
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test("with partial, the first batch comes in parts, one per file, and later batches whole", async () => {
