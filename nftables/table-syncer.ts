@@ -17,7 +17,7 @@
 // firewall's) are never named in what we write.
 
 import { type NftBackend, NftError } from "./backend.js";
-import { COLD_LOADS, ColdSlots, loadWhole, renderWhole, type WholeLoad } from "./cold-load.js";
+import { COLD_LOADS, ColdSlots, loadWhole, renderWhole, type WholeLoad, type WholeTable } from "./cold-load.js";
 import { NFT_NAT_TABLES, NFT_TABLE } from "./names.js";
 import { DesiredSplit, emptyPart } from "./parts.js";
 import { applyPlan, type NftDesired, type NftPlan, type NftPlanStats, planNft, setAfter } from "./plan.js";
@@ -237,44 +237,63 @@ export class NftTableSyncer {
 
   /**
    * Stage 1 of a cold start (src/nat-first.ts): the nat tables of `desired` that are not there,
-   * each loaded whole (rendered now, so `onStarted` — nothing of ours is needed until they end —
-   * comes before the kernel's work; at most ColdSlots' number at once). Their views become the
-   * syncer's, so the next apply writes only what differs. A nat table that is there is left to
-   * the next apply (read now, so it is not read again); nothing is deleted; `calico` is not
-   * touched. Throws on a refusal: the caller invalidates, and the next apply writes everything.
+   * loaded whole in COLD_LOADS transactions at most (tables dealt in turn), all started at once
+   * with their text spooled to a file (nft then needs nothing of ours: the main thread ingests
+   * the rest of the first batch meanwhile, for seconds without a turn of the event loop, so a
+   * piped text or a load waiting for a slot would wait for it). `onStarted`: every nft has its
+   * text. Their views become the syncer's, so the next apply reads none of them and writes only
+   * what differs. A nat table that is there is left to the next apply (read now: not read
+   * again); nothing is deleted; `calico` is not touched. Throws on a refusal: the caller
+   * invalidates, and the next apply writes everything after a fresh read.
    */
   async loadNatFirst(desired: NftDesired, onStarted: () => void): Promise<NftSyncResult> {
     const family = this.backend.family;
     const v = family === "ip" ? 4 : 6;
-    const loads: { table: string; want: NftDesired; script: string; after: NftView | null; stats: NftPlan }[] = [];
+    const groups: WholeTable[][] = [];
+    const loads: Promise<{ bytes: number; plans: NftPlanStats[] }>[] = [];
+    const started: Promise<void>[] = [];
     try {
+      const absent: WholeTable[] = [];
       for (const { table, desired: want } of this.split.split(desired)) {
         if (table === NFT_TABLE || emptyPart(want, v) || (await this.read(table)) !== null) continue;
-        const { script, plans } = renderWhole(family, [{ table, want }]);
-        loads.push({ table, want, script, after: plans[0].after ?? null, stats: plans[0] });
+        absent.push({ table, want });
+      }
+      absent.forEach((t, i) => {
+        const g = i % Math.min(this.slots.n, absent.length);
+        groups[g] = [...(groups[g] ?? []), t];
+      });
+      // Rendered before any starts: a name or rule the renderer refuses leaves nothing running.
+      const texts = groups.map((group) => ({ group, ...renderWhole(family, group) }));
+      for (const { group, script, plans } of texts) {
+        let start = () => {};
+        started.push(new Promise<void>((r) => (start = r)));
+        const load = this.backend.transactSpooled
+          ? this.backend.transactSpooled(script, start)
+          : this.backend.transact(script).finally(start);
+        loads.push(
+          load.then(() => {
+            group.forEach((t, i) => {
+              this.views.set(t.table, plans[i].after ?? null);
+              this.applied.set(t.table, t.want);
+              this.whole.add(t.table);
+            });
+            return { bytes: Buffer.byteLength(script), plans };
+          }),
+        );
+        load.then(start, start);
       }
     } finally {
-      onStarted();
+      void Promise.all(started).then(onStarted);
     }
     const t0 = performance.now();
-    await Promise.all(
-      loads.map((l) =>
-        this.slots.run(async () => {
-          await this.backend.transact(l.script);
-          this.views.set(l.table, l.after);
-          this.applied.set(l.table, l.want);
-          this.whole.add(l.table);
-        }),
-      ),
-    );
-    const bytesWritten = loads.reduce((n, l) => n + Buffer.byteLength(l.script), 0);
+    const settled = await Promise.allSettled(loads);
+    const refused = settled.find((r) => r.status === "rejected");
+    if (refused) throw refused.reason;
+    const done = settled.map((r) => (r as PromiseFulfilledResult<{ bytes: number; plans: NftPlanStats[] }>).value);
+    const bytesWritten = done.reduce((n, l) => n + l.bytes, 0);
     const via = bytesWritten > 0 ? "nft" : "none";
-    return {
-      ...sumStats(loads.map((l) => l.stats)),
-      bytesWritten,
-      restoreMs: via === "nft" ? performance.now() - t0 : 0,
-      via,
-    };
+    const stats = sumStats(done.flatMap((l) => l.plans));
+    return { ...stats, bytesWritten, restoreMs: via === "nft" ? performance.now() - t0 : 0, via };
   }
 
   /** `tables` brought to what they should hold in one transaction (a table not there planned from nothing). */

@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { after, before, describe, test } from "node:test";
 import type { FamilyTables } from "../../model/tables.js";
-import { ExecNftBackend } from "../../nftables/backend.js";
+import { ExecNftBackend, type NftError } from "../../nftables/backend.js";
 import { loadWhole, type WholeTable } from "../../nftables/cold-load.js";
 import { splitDesired } from "../../nftables/parts.js";
 import { desiredView, type NftDesired } from "../../nftables/plan.js";
@@ -89,5 +89,19 @@ describe("a cold load on the real nft", { ...skipIf(skip), timeout: 60_000 }, ()
     const listed = spawnSync("ip", ["netns", "exec", ns, "nft", "list", "tables"], { encoding: "utf8" });
     assert.equal(listed.status, 0, listed.stderr);
     assert.equal(listed.stdout, "table ip calico\n", "calico-nat's nft never read an end of input: not committed");
+  });
+
+  test("transactSpooled: nft reads the text from a file on its own; a refusal names the line", async () => {
+    const b = new ExecNftBackend("ip", ["ip", "netns", "exec", ns]);
+    let started = false;
+    await b.transactSpooled("table ip spooled {\n\tchain c {\n\t\tcounter\n\t}\n}\n", () => {
+      started = true;
+    });
+    assert.ok(started);
+    assert.ok(await b.list("spooled"));
+    const bad = "table ip spooled2 {\n\tchain c {\n\t\tjump nowhere\n\t}\n}\n";
+    await assert.rejects(b.transactSpooled(bad, () => {}), (e: NftError) => e.line === "\t\tjump nowhere");
+    assert.equal(await b.list("spooled2"), undefined);
+    await b.transact("delete table ip spooled\n");
   });
 });
