@@ -100,7 +100,10 @@ describe("a cold load on the real nft", { ...skipIf(skip), timeout: 60_000 }, ()
     assert.ok(started);
     assert.ok(await b.list("spooled"));
     const bad = "table ip spooled2 {\n\tchain c {\n\t\tjump nowhere\n\t}\n}\n";
-    await assert.rejects(b.transactSpooled(bad, () => {}), (e: NftError) => e.line === "\t\tjump nowhere");
+    await assert.rejects(
+      b.transactSpooled(bad, () => {}),
+      (e: NftError) => e.line === "\t\tjump nowhere",
+    );
     assert.equal(await b.list("spooled2"), undefined);
     await b.transact("delete table ip spooled\n");
   });
