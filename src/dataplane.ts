@@ -9,8 +9,8 @@
 //      all if that write fails)
 //   3. IP sets: destroy stale ones (after no rule references them: the program
 //      starts with the restores and destroys once both families are in)
-//      (nftables mode: 1-3 are one `nft -f` transaction per family, sets and
-//      chains together, dataplane-nft.ts); then, once, the other mode's
+//      (nftables mode: 1-3 are one transaction per family, sets and chains
+//      together — at a start one per table —, dataplane-nft.ts); then, once, the other mode's
 //      leftovers of ours go (mode switch: policy is in force before they do)
 //   4. tunnel devices (IP pools), then routes, then the tunnels' neighbour/FDB entries;
 //      before the routes, the conntrack entries of workload addresses whose
