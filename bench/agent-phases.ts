@@ -51,11 +51,19 @@ export async function agentPhases(preset: PresetName, o: RunOptions): Promise<Pr
   }
   const backend = o.dataplane === "nftables" ? "nftables" : o.backend;
   const floorRunsMs = runs.map((r) => r.totalMs);
-  const floorMs = [...floorRunsMs].sort((a, b) => a - b)[Math.floor(floorRunsMs.length / 2)];
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const floorMs = median(floorRunsMs);
   progress(
     `kernel-write floor: ${floorRunsMs.map((ms) => ms.toFixed(0)).join(", ")} ms (median ${floorMs.toFixed(0)})`,
   );
-  return { figures, floorMs, floorRunsMs, backend, tableChangeMs: runs[0].tableChangeMs };
+  const perTable = runs.flatMap((r) => (r.perTableMs === undefined ? [] : [r.perTableMs]));
+  const floorPerTableMs = perTable.length > 0 ? median(perTable) : undefined;
+  if (floorPerTableMs !== undefined)
+    progress(
+      `per-table floor: ${perTable.map((ms) => ms.toFixed(0)).join(", ")} ms (median ${floorPerTableMs.toFixed(0)})`,
+    );
+  const perTableFloor = floorPerTableMs === undefined ? {} : { floorPerTableMs };
+  return { figures, floorMs, floorRunsMs, ...perTableFloor, backend, tableChangeMs: runs[0].tableChangeMs };
 }
 
 /** Cold floor measurements, each in a fresh namespace; the median is the floor. */

@@ -1,6 +1,7 @@
 // The headline table: the real agent against the kernel-write floor, with the
 // issue's targets and the figures before this work for comparison.
 
+import { COLD_LOADS } from "../nftables/cold-load.js";
 import { type AgentFigures, type DaemonFigures, SAMPLE_GAP_MS } from "./agent.js";
 import type { Dist } from "./measure.js";
 import type { ChangeKind } from "./scale.js";
@@ -50,16 +51,29 @@ export function renderAgentTable(
   backend: string,
   tableChangeMs?: Record<string, number>,
   floorRunsMs?: readonly number[],
+  /** nftables: the same tables each in its own `nft -f` (FloorResult.perTableMs). */
+  floorPerTableMs?: number,
 ): string {
   const prev = PREVIOUS[preset] ?? {};
   const last = LAST[preset] ?? {};
   const rows: string[][] = [];
-  const ratio = (ms: number | undefined) => (floorMs && ms ? ` (${(ms / floorMs).toFixed(2)}× floor)` : "");
+  const perTable = (ms: number | undefined) =>
+    floorPerTableMs && ms ? `, ${(ms / floorPerTableMs).toFixed(2)}× per-table floor` : "";
+  const ratio = (ms: number | undefined) =>
+    floorMs && ms ? ` (${(ms / floorMs).toFixed(2)}× floor${perTable(ms)})` : "";
   const floorWhat =
     backend === "nftables" ? "nft -f of the same ruleset" : "ipset restore + iptables-restore of the same state";
   const floorRuns =
     floorRunsMs && floorRunsMs.length > 1 ? ` (median of ${floorRunsMs.map((ms) => s(ms)).join(", ")})` : "";
   rows.push([`kernel-write floor: ${floorWhat}`, `${s(floorMs)}${floorRuns}`, "", "", ""]);
+  if (floorPerTableMs !== undefined)
+    rows.push([
+      `kernel-write floor per table: one nft -f a table, ${COLD_LOADS} at once`,
+      `${s(floorPerTableMs)}${floorMs ? ` (${(floorPerTableMs / floorMs).toFixed(2)}× floor)` : ""}`,
+      "",
+      "",
+      "",
+    ]);
   if (a.once) {
     rows.push([
       `file: felix --once, cold (spawn → exit)${(a.once.runs ?? 1) > 1 ? `, median of ${a.once.runs} (best)` : ""}`,

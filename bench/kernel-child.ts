@@ -17,7 +17,9 @@ import { renderIpSets } from "../iptables/ipset.js";
 import { renderTables } from "../iptables/render.js";
 import type { SyncResult } from "../iptables/table-syncer.js";
 import { FlockLockFile, machineLockFile, XtablesLock } from "../iptables/xtables-lock.js";
-import { renderNftTable } from "../nftables/table-text.js";
+import { COLD_LOADS, ColdSlots } from "../nftables/cold-load.js";
+import { NFT_TABLE } from "../nftables/names.js";
+import { renderedParts, renderNftTable } from "../nftables/table-text.js";
 import type { ApplyResult, DataplaneOptions } from "../src/dataplane.js";
 import { IdleScavenger, limitHeapGrowth } from "../src/heap.js";
 import { kernelDataplane } from "../src/kernel.js";
@@ -216,7 +218,10 @@ function graphConfig(job: ChildJob): GraphConfig {
   return { nodeName: LOCAL_NODE, proxyMode: job.proxyMode, ruleRenderer: ruleRendererFor(job.dataplane ?? "iptables") };
 }
 
-/** nftables mode's floor: each family's whole table in one bare `nft -f` transaction. */
+/**
+ * nftables mode's floor: each family's tables of ours in one bare `nft -f` transaction (issue
+ * 18's floor); then, once they are deleted, the same tables each in its own (`perTableMs`).
+ */
 async function nftFloor(state: DesiredState, ipv6: boolean): Promise<FloorResult> {
   const v4 = renderNftTable("ip", state.iptables.ipv4, state.ipsets, state.nftObjects);
   const v6 = ipv6 ? renderNftTable("ip6", state.iptables.ipv6, state.ipsets, state.nftObjects) : "";
@@ -230,8 +235,22 @@ async function nftFloor(state: DesiredState, ipv6: boolean): Promise<FloorResult
   };
   const iptablesV4Ms = await timed(v4);
   const iptablesV6Ms = await timed(v6);
+  const families = ipv6 ? (["ip", "ip6"] as const) : (["ip"] as const);
+  const parts = families.flatMap((f) => {
+    const t = renderedParts(f, state.iptables[f === "ip" ? "ipv4" : "ipv6"], state.ipsets, state.nftObjects);
+    return t.map((p) => ({ family: f, ...p }));
+  });
+  // As the agent orders them: the nat tables first, `calico` last.
+  parts.sort((a, b) => Number(a.table === NFT_TABLE) - Number(b.table === NFT_TABLE));
+  const gone = parts.map((p) => `delete table ${p.family} ${p.table}\n`).join("");
+  if ((await run("nft", ["-f", "-"], gone)).code !== 0) throw new Error("nft: deleting the floor's tables failed");
+  const slots = new ColdSlots(COLD_LOADS);
+  const t0 = performance.now();
+  await Promise.all(parts.map((p) => slots.run(() => timed(p.text))));
+  const perTableMs = performance.now() - t0;
   return {
     tableChangeMs: {},
+    perTableMs,
     mode: "floor",
     ipsetMs: 0,
     iptablesV4Ms,

@@ -107,6 +107,11 @@ export interface FloorResult {
    * agent pays per change to that table (legacy iptables replaces a table whole).
    */
   readonly tableChangeMs?: Record<string, number>;
+  /**
+   * nftables: the same tables each in its own bare `nft -f`, at most COLD_LOADS at once (both
+   * families), the nat tables first: what the agent's per-table cold start is up against.
+   */
+  readonly perTableMs?: number;
 }
 
 export type ChildResult = OursResult | FloorResult;

@@ -16,7 +16,15 @@ export function printPreset(r: PresetResult, previous: unknown): void {
   const ag = r.agent;
   const agentTable =
     ag && !("skipped" in ag)
-      ? renderAgentTable(r.preset, ag.figures, ag.floorMs, ag.backend, ag.tableChangeMs, ag.floorRunsMs)
+      ? renderAgentTable(
+          r.preset,
+          ag.figures,
+          ag.floorMs,
+          ag.backend,
+          ag.tableChangeMs,
+          ag.floorRunsMs,
+          ag.floorPerTableMs,
+        )
       : "";
   out.push(
     `\n== ${r.preset} (seed ${r.seed}, proxy mode ${r.proxyMode ?? "off"}, heap growth ${heapGrowth(r.heapGrowthPercent)}): ${fmt(s.pods, 0)} pods (${s.localPods} on node-0), ${s.nodes} nodes, ` +

@@ -29,6 +29,8 @@ export interface PresetResult {
         floorMs?: number;
         /** Each cold floor run; floorMs is their median. */
         floorRunsMs?: number[];
+        /** nftables: the median of the runs' per-table floors (FloorResult.perTableMs). */
+        floorPerTableMs?: number;
         backend: string;
         tableChangeMs?: Record<string, number>;
       }

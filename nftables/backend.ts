@@ -2,7 +2,8 @@
 // the whole script or nothing, across all the tables it names) and the JSON
 // listing of one of our tables in one family. The fake in fake-backend.ts implements the same interface in memory.
 
-import { lineOfParts, run } from "../iptables/exec.js";
+import { type ExecResult, lineOfParts, run } from "../iptables/exec.js";
+import { runSpooled } from "../iptables/spool.js";
 import type { NftCommand, NftSetKey } from "./commands.js";
 import { NFT_TABLE } from "./names.js";
 import type { NftView } from "./view.js";
@@ -25,6 +26,12 @@ export interface NftBackend {
    * error is thrown. Without it, the syncer renders whole tables first and hands them to transact().
    */
   transactParts?(parts: Iterable<string>, onSent?: () => void): Promise<void>;
+  /**
+   * transact() with the script spooled to a file nft reads on its own (iptables/spool.ts): once
+   * `onStarted` is called, nft needs nothing of ours (no turn of our event loop) until it ends.
+   * Stage 1 of a cold start loads the nat tables so while the main thread ingests the rest.
+   */
+  transactSpooled?(script: string, onStarted: () => void): Promise<void>;
   /** `nft -j list table <family> <table>` (default `calico`), or undefined when there is no such table. */
   list(table?: string): Promise<string | undefined>;
   /**
@@ -80,10 +87,22 @@ export class ExecNftBackend implements NftBackend {
     return this.load(parts, onSent);
   }
 
+  async transactSpooled(script: string, onStarted: () => void): Promise<void> {
+    const [cmd, ...rest] = [...this.prefix, "nft", "-f", "-"];
+    const r = await runSpooled(cmd, rest, [script], undefined, { onStarted });
+    // No writable temporary directory: piped after all.
+    if (!r) return this.load([script], onStarted);
+    this.check(r, [script]);
+  }
+
   private async load(parts: Iterable<string>, onSent?: () => void): Promise<void> {
     // What nft was sent, kept to quote the line it refuses.
     const sent: string[] = [];
-    const r = await this.nft(["-f", "-"], tee(parts, sent), onSent);
+    this.check(await this.nft(["-f", "-"], tee(parts, sent), onSent), sent);
+  }
+
+  /** Throws NftError for nft's refusal of `sent`, naming its line. */
+  private check(r: ExecResult, sent: readonly string[]): void {
     if (r.code === 0) return;
     const stderr = r.stderr.trim();
     // nft names the place as `/dev/stdin:<line>:<from>-<to>: Error: …`.

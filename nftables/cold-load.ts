@@ -1,10 +1,18 @@
-// A family's tables of ours loaded whole, when none of them is in the kernel (the start, or
-// the syncer's last retry, which replaces them), in one `nft -f` transaction whose text is
-// rendered block by block as nft reads it: at `large` nft parses ~20 MB before it can
-// evaluate and commit, and our rendering of it runs meanwhile instead of before. The views
-// the syncer keeps of the loaded tables are built once nft has the whole text, while it
-// evaluates and commits. The text is the very one table-text.ts renders (felix-dump, the
-// floor), tables joined by a blank line, a table without sets, maps or chains left out.
+// Tables of ours loaded whole, when they are not in the kernel (the start, a table that
+// is new, or the syncer's last retry, which replaces them), each in its own `nft -f`
+// transaction whose text is rendered block by block as nft reads it: at `large` nft parses
+// ~2 MB a table before it can evaluate and commit, and our rendering of it runs meanwhile
+// instead of before. The views the syncer keeps of the loaded tables are built once nft has
+// the whole text, while it evaluates and commits. The text is the very one table-text.ts
+// renders (felix-dump, the floor), tables joined by a blank line, a table without sets, maps
+// or chains left out.
+//
+// Why a transaction per table (the syncer's cold path): the kernel's cost of a transaction
+// grows faster than its size (at `large`, the whole text in one transaction 5.1-5.6 s of
+// system time, one transaction per table 3.7 s: nftables/README.md), and a table refused
+// leaves the others in. Tables are
+// independent (a jump or a lookup cannot leave its table), so no order is needed for nft;
+// ColdSlots bounds how many nft processes run at once, both families together.
 
 import type { NftBackend } from "./backend.js";
 import { emptyPart } from "./parts.js";
@@ -26,8 +34,76 @@ export interface WholeLoad {
 
 type TransactParts = NonNullable<NftBackend["transactParts"]>;
 
+/** At most `n` cold loads at once, started in the order asked (one instance for both families). */
+export class ColdSlots {
+  private free: number;
+  private readonly waiting: (() => void)[] = [];
+  /** The most that ran at once (tests). */
+  peak = 0;
+
+  constructor(readonly n: number) {
+    this.free = Math.max(1, n);
+  }
+
+  async run<T>(f: () => Promise<T>): Promise<T> {
+    if (this.free > 0) this.free--;
+    else await new Promise<void>((r) => this.waiting.push(r));
+    this.peak = Math.max(this.peak, this.n - this.free);
+    try {
+      return await f();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.free++;
+    }
+  }
+}
+
+/** The nft processes a cold start runs at once (both families): on two cores, two (nftables/README.md). */
+export const COLD_LOADS = 2;
+
+/** The whole text of `tables` (see above), rendered as it is read; `counts` fills as it goes. */
+function* wholeText(
+  family: NftBackend["family"],
+  tables: readonly WholeTable[],
+  recreate: boolean,
+  counts: { bytes: number; lines: number },
+): Generator<string> {
+  const count = (part: string) => {
+    counts.bytes += Buffer.byteLength(part);
+    for (let at = part.indexOf("\n"); at !== -1; at = part.indexOf("\n", at + 1)) counts.lines++;
+    return part;
+  };
+  let between = "";
+  for (const { table, want } of tables) {
+    const replace = recreate ? `add table ${family} ${table}\ndelete table ${family} ${table}\n` : "";
+    // `table … {`, its blocks (each starts with a tab or a newline), then "}\n".
+    const parts = tableTextParts(family, table, want);
+    const head = parts.next();
+    const second = parts.next();
+    if (head.done || second.done) continue;
+    const empty = second.value === "}\n"; // no set, map or chain: not written (its replacement is)
+    const opening = replace + (empty ? "" : head.value + second.value);
+    if (!opening) continue;
+    counts.bytes += Buffer.byteLength(between) + Buffer.byteLength(replace);
+    if (!empty) count(head.value + second.value);
+    yield between + opening;
+    between = "\n";
+    if (!empty) for (const part of parts) yield count(part);
+  }
+}
+
+/** Nothing to load: no table of `tables` holds anything, and none is to be replaced. */
+function nothingToLoad(family: NftBackend["family"], tables: readonly WholeTable[], recreate: boolean): boolean {
+  const v = family === "ip" ? 4 : 6;
+  return !recreate && tables.every((t) => emptyPart(t.want, v));
+}
+
+const views = (family: NftBackend["family"], tables: readonly WholeTable[]) =>
+  tables.map(({ want }) => ({ ...coldView(family, want), script: "", linesWritten: 0 }));
+
 /**
- * Loads `tables` (each a part of parts.ts) into the family's empty kernel in one transaction;
+ * Loads `tables` (each a part of parts.ts) into the family's kernel in one transaction;
  * `recreate`: each is first replaced (`add table; delete table`), so what is there goes.
  * Throws what the transaction (or a name or rule the renderer refuses) throws; nft is then
  * stopped before it has the whole text, or refuses it: nothing was written.
@@ -38,51 +114,38 @@ export async function loadWhole(
   recreate: boolean,
   transactParts: TransactParts,
 ): Promise<WholeLoad> {
-  let bytesWritten = 0;
-  let lines = 0;
-  const count = (part: string) => {
-    bytesWritten += Buffer.byteLength(part);
-    for (let at = part.indexOf("\n"); at !== -1; at = part.indexOf("\n", at + 1)) lines++;
-    return part;
-  };
-  function* text(): Generator<string> {
-    let between = "";
-    for (const { table, want } of tables) {
-      const replace = recreate ? `add table ${family} ${table}\ndelete table ${family} ${table}\n` : "";
-      // `table … {`, its blocks (each starts with a tab or a newline), then "}\n".
-      const parts = tableTextParts(family, table, want);
-      const head = parts.next();
-      const second = parts.next();
-      if (head.done || second.done) continue;
-      const empty = second.value === "}\n"; // no set, map or chain: not written (its replacement is)
-      const opening = replace + (empty ? "" : head.value + second.value);
-      if (!opening) continue;
-      bytesWritten += Buffer.byteLength(between) + Buffer.byteLength(replace);
-      if (!empty) count(head.value + second.value);
-      yield between + opening;
-      between = "\n";
-      if (!empty) for (const part of parts) yield count(part);
-    }
-  }
-  const v = family === "ip" ? 4 : 6;
-  if (!recreate && tables.every((t) => emptyPart(t.want, v))) {
+  if (nothingToLoad(family, tables, recreate)) {
     // Nothing to load (no nft started): still no tables.
-    return {
-      plans: tables.map(({ want }) => ({ ...coldView(family, want), script: "", linesWritten: 0 })),
-      bytesWritten: 0,
-      restoreMs: 0,
-    };
+    return { plans: views(family, tables), bytesWritten: 0, restoreMs: 0 };
   }
+  const counts = { bytes: 0, lines: 0 };
   const t0 = performance.now();
   let sent = () => {};
   const allSent = new Promise<void>((r) => {
     sent = r;
   });
-  const done = transactParts(text(), sent);
+  const done = transactParts(wholeText(family, tables, recreate, counts), sent);
   // Once nft has the text (or has stopped), the views are built while it evaluates and commits.
   await Promise.race([allSent, done.catch(() => {})]);
-  const plans = tables.map(({ want }) => ({ ...coldView(family, want), script: "", linesWritten: 0 }));
+  const plans = views(family, tables);
   await done;
-  if (plans.length > 0) plans[0].linesWritten = lines;
-  return { plans, bytesWritten, restoreMs: performance.now() - t0 };
+  if (plans.length > 0) plans[0].linesWritten = counts.lines;
+  return { plans, bytesWritten: counts.bytes, restoreMs: performance.now() - t0 };
+}
+
+/**
+ * loadWhole's text and views rendered now (stage 1 of a cold start: the main thread is then
+ * free while nft loads it); `script` empty when there is nothing to load. Throws what the
+ * renderer refuses, before anything is written.
+ */
+export function renderWhole(
+  family: NftBackend["family"],
+  tables: readonly WholeTable[],
+): { script: string; plans: ReturnType<typeof views> } {
+  const plans = views(family, tables);
+  if (nothingToLoad(family, tables, false)) return { script: "", plans };
+  const counts = { bytes: 0, lines: 0 };
+  const script = [...wholeText(family, tables, false, counts)].join("");
+  if (plans.length > 0) plans[0].linesWritten = counts.lines;
+  return { script, plans };
 }

@@ -17,7 +17,7 @@
 // firewall's) are never named in what we write.
 
 import { type NftBackend, NftError } from "./backend.js";
-import { loadWhole } from "./cold-load.js";
+import { COLD_LOADS, ColdSlots, loadWhole, renderWhole, type WholeLoad, type WholeTable } from "./cold-load.js";
 import { NFT_NAT_TABLES, NFT_TABLE } from "./names.js";
 import { DesiredSplit, emptyPart } from "./parts.js";
 import { applyPlan, type NftDesired, type NftPlan, type NftPlanStats, planNft, setAfter } from "./plan.js";
@@ -41,7 +41,12 @@ export interface NftSyncerOptions {
   readonly onRetry?: (attempt: number, error: Error) => void;
   /** A change went through `nft -f` because the netlink writer could not express it. */
   readonly onFallback?: (reason: string) => void;
+  /** Bounds the whole-table loads running at once; share one between the families (default: COLD_LOADS of its own). */
+  readonly coldSlots?: ColdSlots;
 }
+
+type TransactParts = NonNullable<NftBackend["transactParts"]>;
+type Table = { readonly table: string; readonly want: NftDesired; readonly before: NftView | null };
 
 const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -51,6 +56,15 @@ export class NftTableSyncer {
   /** Per table, the desired part the view was last brought to. */
   private readonly applied = new Map<string, NftDesired>();
   private readonly split = new DesiredSplit();
+  /**
+   * Tables a whole load put in (a cold load of the apply in progress, or stage 1) and not
+   * written since: while every other table of ours is absent, the start goes on table by
+   * table, and a retry neither reads nor replaces them.
+   */
+  private readonly whole = new Set<string>();
+  private readonly slots: ColdSlots;
+  /** The last read found no table of ours but what a whole load put in. */
+  private atStart = false;
   readonly retries: number;
   readonly initialBackoffMs: number;
   private readonly sleep: (ms: number) => Promise<void>;
@@ -70,12 +84,14 @@ export class NftTableSyncer {
     this.sleep = o.sleep ?? defaultSleep;
     this.onRetry = o.onRetry;
     this.onFallback = o.onFallback;
+    this.slots = o.coldSlots ?? new ColdSlots(COLD_LOADS);
   }
 
   /** Forget the cached kernel views: the next apply reads our tables and repairs any drift. */
   invalidate(): void {
     this.views.clear();
     this.applied.clear();
+    this.whole.clear();
   }
 
   /**
@@ -94,12 +110,25 @@ export class NftTableSyncer {
         // Felix does after repeated failures: whatever in them (or in their listing) made the
         // diffs fail goes with it, and packets see the old tables or the new ones.
         const recreate = attempt > 0 && attempt === this.retries;
-        return await this.applyOnce(objects ? { tables, sets, objects } : { tables, sets }, recreate);
+        const r = await this.applyOnce(objects ? { tables, sets, objects } : { tables, sets }, recreate);
+        this.whole.clear();
+        return r;
       } catch (e) {
+        // What was loaded whole is still trusted (nft committed it); the rest is read again.
+        const kept = [...this.whole].map((t) => [t, this.views.get(t), this.applied.get(t)] as const);
         this.invalidate();
+        for (const [t, view, applied] of kept) {
+          if (view === undefined || applied === undefined) continue;
+          this.views.set(t, view);
+          this.applied.set(t, applied);
+          this.whole.add(t);
+        }
         if (!(e instanceof NftError)) throw e;
         this.failures++;
-        if (attempt >= this.retries) throw e;
+        if (attempt >= this.retries) {
+          this.invalidate();
+          throw e;
+        }
         this.onRetry?.(attempt + 1, e);
         await this.sleep(backoff);
         backoff *= 2;
@@ -131,22 +160,145 @@ export class NftTableSyncer {
   }
 
   private async applyOnce(desired: NftDesired, recreate: boolean): Promise<NftSyncResult> {
-    const family = this.backend.family;
-    // One plan per table of ours, all in one transaction (nft -f and a netlink batch are all or nothing).
-    const tables: { table: string; want: NftDesired; before: NftView | null }[] = [];
+    const v = this.backend.family === "ip" ? 4 : 6;
+    // One plan per table of ours. The last retry replaces them all, but for those a whole load
+    // put in (a table refused has its own retries; the others stay).
+    const tables: Table[] = [];
     for (const { table, desired: want } of this.split.split(desired)) {
-      tables.push({ table, want, before: recreate ? null : await this.read(table) });
+      tables.push({ table, want, before: recreate && !this.whole.has(table) ? null : await this.read(table) });
     }
-    // None of our tables there (the start; the last retry replaces them): nft reads the text as it renders.
-    if (this.backend.transactParts && tables.every((t) => t.before === null)) {
-      const r = await loadWhole(family, tables, recreate, this.backend.transactParts.bind(this.backend));
-      tables.forEach((t, i) => {
-        this.views.set(t.table, r.plans[i].after ?? null);
-        this.applied.set(t.table, t.want);
+    // At the start (no table of ours there but what a whole load just put in), a table not there
+    // is loaded whole, each in its own transaction, nft reading the text as it renders
+    // (cold-load.ts; its last retry replaces each so), and the rest is one transaction.
+    // Otherwise everything is one transaction, a new table or the last retry's replacement
+    // included: packets see the old layout or the new one. (The last retry reads nothing: it
+    // goes the way the attempt before it found.)
+    if (!recreate) this.atStart = tables.every((t) => t.before === null || this.whole.has(t.table));
+    if (!this.backend.transactParts || !this.atStart) return this.writeDiff(tables, recreate);
+    const cold = tables.filter((t) => t.before === null && (recreate || !emptyPart(t.want, v)));
+    const absent = tables.filter((t) => t.before === null && !cold.includes(t));
+    for (const t of absent) {
+      this.views.set(t.table, null);
+      this.applied.set(t.table, t.want);
+    }
+    const loaded = cold.length > 0 ? await this.loadCold(cold, recreate) : undefined;
+    const rest = await this.writeDiff(
+      tables.filter((t) => t.before !== null),
+      false,
+    );
+    if (!loaded) return rest;
+    const stats = sumStats([rest, loaded]);
+    const via = loaded.bytesWritten > 0 ? "nft" : rest.via;
+    return {
+      ...rest,
+      ...stats,
+      bytesWritten: rest.bytesWritten + loaded.bytesWritten,
+      restoreMs: rest.restoreMs + loaded.restoreMs,
+      via,
+    };
+  }
+
+  /**
+   * Each table of `cold` loaded whole in its own transaction, at most ColdSlots' number at once
+   * (both families share them), the nat tables first and `calico` last: at a cold start nothing
+   * reports ready, nor has a route, before every table is in. A table refused throws once the
+   * others have ended; those stay (`whole`: the retries do not load or replace them again).
+   */
+  private async loadCold(
+    cold: readonly Table[],
+    recreate: boolean,
+  ): Promise<{ bytesWritten: number; restoreMs: number } & NftPlanStats> {
+    const family = this.backend.family;
+    const transactParts = (this.backend.transactParts as TransactParts).bind(this.backend);
+    const ordered = [...cold].sort((a, b) => Number(a.table === NFT_TABLE) - Number(b.table === NFT_TABLE));
+    const t0 = performance.now();
+    const settled = await Promise.allSettled(
+      ordered.map((t) =>
+        this.slots.run(async () => {
+          const r = await loadWhole(family, [t], recreate, transactParts);
+          this.views.set(t.table, r.plans[0].after ?? null);
+          this.applied.set(t.table, t.want);
+          this.whole.add(t.table);
+          return r;
+        }),
+      ),
+    );
+    const refused = settled.find((r) => r.status === "rejected");
+    if (refused) throw refused.reason;
+    const loads = settled.map((r) => (r as PromiseFulfilledResult<WholeLoad>).value);
+    const bytesWritten = loads.reduce((n, r) => n + r.bytesWritten, 0);
+    // Wall time: the loads overlap.
+    return {
+      ...sumStats(loads.flatMap((r) => r.plans)),
+      bytesWritten,
+      restoreMs: bytesWritten > 0 ? performance.now() - t0 : 0,
+    };
+  }
+
+  /**
+   * Stage 1 of a cold start (src/nat-first.ts): the nat tables of `desired` that are not there,
+   * loaded whole in COLD_LOADS transactions at most (tables dealt in turn), all started at once
+   * with their text spooled to a file (nft then needs nothing of ours: the main thread ingests
+   * the rest of the first batch meanwhile, for seconds without a turn of the event loop, so a
+   * piped text or a load waiting for a slot would wait for it). `onStarted`: every nft has its
+   * text. Their views become the syncer's, so the next apply reads none of them and writes only
+   * what differs. A nat table that is there is left to the next apply (read now: not read
+   * again); nothing is deleted; `calico` is not touched. Throws on a refusal: the caller
+   * invalidates, and the next apply writes everything after a fresh read.
+   */
+  async loadNatFirst(desired: NftDesired, onStarted: () => void): Promise<NftSyncResult> {
+    const family = this.backend.family;
+    const v = family === "ip" ? 4 : 6;
+    const groups: WholeTable[][] = [];
+    const loads: Promise<{ bytes: number; plans: NftPlanStats[] }>[] = [];
+    const started: Promise<void>[] = [];
+    try {
+      const absent: WholeTable[] = [];
+      for (const { table, desired: want } of this.split.split(desired)) {
+        if (table === NFT_TABLE || emptyPart(want, v) || (await this.read(table)) !== null) continue;
+        absent.push({ table, want });
+      }
+      absent.forEach((t, i) => {
+        const g = i % Math.min(this.slots.n, absent.length);
+        groups[g] = [...(groups[g] ?? []), t];
       });
-      const via = r.bytesWritten > 0 ? "nft" : "none";
-      return { ...sumStats(r.plans), bytesWritten: r.bytesWritten, restoreMs: via === "nft" ? r.restoreMs : 0, via };
+      // Rendered before any starts: a name or rule the renderer refuses leaves nothing running.
+      const texts = groups.map((group) => ({ group, ...renderWhole(family, group) }));
+      for (const { group, script, plans } of texts) {
+        let start = () => {};
+        started.push(new Promise<void>((r) => (start = r)));
+        const load = this.backend.transactSpooled
+          ? this.backend.transactSpooled(script, start)
+          : this.backend.transact(script).finally(start);
+        loads.push(
+          load.then(() => {
+            group.forEach((t, i) => {
+              this.views.set(t.table, plans[i].after ?? null);
+              this.applied.set(t.table, t.want);
+              this.whole.add(t.table);
+            });
+            return { bytes: Buffer.byteLength(script), plans };
+          }),
+        );
+        load.then(start, start);
+      }
+    } finally {
+      void Promise.all(started).then(onStarted);
     }
+    const t0 = performance.now();
+    const settled = await Promise.allSettled(loads);
+    const refused = settled.find((r) => r.status === "rejected");
+    if (refused) throw refused.reason;
+    const done = settled.map((r) => (r as PromiseFulfilledResult<{ bytes: number; plans: NftPlanStats[] }>).value);
+    const bytesWritten = done.reduce((n, l) => n + l.bytes, 0);
+    const via = bytesWritten > 0 ? "nft" : "none";
+    const stats = sumStats(done.flatMap((l) => l.plans));
+    return { ...stats, bytesWritten, restoreMs: via === "nft" ? performance.now() - t0 : 0, via };
+  }
+
+  /** `tables` brought to what they should hold in one transaction (a table not there planned from nothing). */
+  private async writeDiff(tables: readonly Table[], recreate: boolean): Promise<NftSyncResult> {
+    const family = this.backend.family;
     const parts: { table: string; want: NftDesired; before: NftView | null; plan: NftPlan }[] = [];
     for (const { table, want, before } of tables) {
       if (NFT_NAT_TABLES.indexOf(table) > 0 && emptyPart(want, family === "ip" ? 4 : 6)) {
@@ -218,7 +370,7 @@ function tableGone(family: string, table: string, there: boolean): NftPlan {
   return { ...sumStats([]), linesWritten: there ? 1 : 0, script, after: null };
 }
 
-function sumStats(plans: readonly NftPlan[]): NftPlanStats {
+function sumStats(plans: readonly NftPlanStats[]): NftPlanStats {
   const out = {
     chainsWritten: 0,
     chainsDeleted: 0,

@@ -16,6 +16,8 @@ export interface NatFirstResult {
   readonly changes: number;
   readonly iptablesBytes: number;
   readonly ipsetBytes: number;
+  /** nftables mode: bytes of the nat tables' `nft -f` texts. */
+  readonly nftBytes?: number;
   /** Time inside ipset and iptables-restore, ms. */
   readonly restoreMs: number;
 }

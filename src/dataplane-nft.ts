@@ -7,6 +7,7 @@
 import type { DesiredState } from "../calc-graph/desired-state.js";
 import type { NftSyncResult, NftTableSyncer } from "../nftables/table-syncer.js";
 import type { PolicyResult } from "./dataplane.js";
+import type { NatFirstResult } from "./dataplane-nat-first.js";
 
 export interface NftPolicy {
   readonly ipv4: NftTableSyncer;
@@ -47,4 +48,49 @@ export async function applyNftPolicy(
     restoreMs += r.restoreMs;
   }
   return { changes, iptablesBytes: 0, ipsetBytes: 0, nftBytes, restoreMs, warnings: [] };
+}
+
+/**
+ * Stage 1 of a cold start (src/nat-first.ts) in nftables mode: both families' nat tables that
+ * are not there, each loaded whole (NftTableSyncer.loadNatFirst); `onStarted` once both have
+ * rendered their text. The syncers keep the loaded tables' views: the full apply writes only
+ * what differs there, and `calico`.
+ */
+export async function applyNftNatFirst(
+  nft: NftPolicy,
+  state: DesiredState,
+  onStarted: () => void,
+): Promise<NatFirstResult> {
+  const families = [
+    { syncer: nft.ipv4, tables: state.iptables.ipv4 },
+    ...(nft.ipv6 ? [{ syncer: nft.ipv6, tables: state.iptables.ipv6 }] : []),
+  ];
+  let rendering = families.length;
+  const rendered = () => {
+    if (--rendering === 0) onStarted();
+  };
+  const want = (tables: DesiredState["iptables"]["ipv4"]) =>
+    state.nftObjects ? { tables, sets: state.ipsets, objects: state.nftObjects } : { tables, sets: state.ipsets };
+  // One after the other to render (the main thread), at once to load (the syncers share the slots).
+  const loads: Promise<NftSyncResult>[] = [];
+  for (const f of families) {
+    let started = () => {};
+    const ready = new Promise<void>((r) => (started = r));
+    const load = f.syncer.loadNatFirst(want(f.tables), started);
+    loads.push(load);
+    await Promise.race([ready, load.catch(() => {})]);
+    rendered();
+  }
+  const settled = await Promise.allSettled(loads);
+  const refused = settled.find((r) => r.status === "rejected");
+  if (refused) throw refused.reason;
+  const results = settled.map((r) => (r as PromiseFulfilledResult<NftSyncResult>).value);
+  const sum = (f: (r: NftSyncResult) => number) => results.reduce((n, r) => n + f(r), 0);
+  return {
+    changes: sum((r) => r.linesWritten),
+    iptablesBytes: 0,
+    ipsetBytes: 0,
+    nftBytes: sum((r) => r.bytesWritten),
+    restoreMs: sum((r) => r.restoreMs),
+  };
 }

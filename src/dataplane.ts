@@ -9,8 +9,8 @@
 //      all if that write fails)
 //   3. IP sets: destroy stale ones (after no rule references them: the program
 //      starts with the restores and destroys once both families are in)
-//      (nftables mode: 1-3 are one `nft -f` transaction per family, sets and
-//      chains together, dataplane-nft.ts); then, once, the other mode's
+//      (nftables mode: 1-3 are one transaction per family, sets and chains
+//      together — at a start one per table —, dataplane-nft.ts); then, once, the other mode's
 //      leftovers of ours go (mode switch: policy is in force before they do)
 //   4. tunnel devices (IP pools), then routes, then the tunnels' neighbour/FDB entries;
 //      before the routes, the conntrack entries of workload addresses whose
@@ -42,7 +42,7 @@ import { Steps } from "./apply-steps.js";
 import { applyIptablesPolicy, type IptablesPolicy } from "./dataplane-iptables.js";
 import { applyNatFirst, type NatFirstResult } from "./dataplane-nat-first.js";
 import type { NeighborSync, NetworkSync } from "./dataplane-network.js";
-import { applyNftPolicy, type NftPolicy } from "./dataplane-nft.js";
+import { applyNftNatFirst, applyNftPolicy, type NftPolicy } from "./dataplane-nft.js";
 import type { Leftovers } from "./mode-leftovers.js";
 
 /** The route reconciler, as the driver uses it. */
@@ -169,24 +169,28 @@ export class Dataplane {
 
   /**
    * Stage 1 of a cold start (src/nat-first.ts): both families' nat tables and the IP sets
-   * their rules use, written in the background; nothing else, and nothing deleted. Undefined
-   * in nftables mode. `started`: the writes have their whole input, so the caller may keep the
-   * main thread busy; `done`: they ended, with their result or error (never rejects: after a
-   * failure the kernel is re-read and the next apply writes everything, as without stage 1).
-   * The next apply waits for it.
+   * their rules use, written in the background; nothing else, and nothing deleted (nftables
+   * mode: the nat tables not there, each loaded whole, sets included). `started`: the writes
+   * have their whole input, so the caller may keep the main thread busy; `done`: they ended,
+   * with their result or error (never rejects: after a failure the kernel is re-read and the
+   * next apply writes everything, as without stage 1). The next apply waits for it (nftables
+   * mode: wholly, as the same syncers write both).
    */
   natFirst(state: DesiredState): { started: Promise<void>; done: Promise<NatFirstResult | Error> } | undefined {
-    if (this.o.nft || this.early) return undefined;
+    if (this.early) return undefined;
     let started = () => {};
     const startedP = new Promise<void>((r) => (started = r));
     let setsDone = () => {};
     const sets = new Promise<void>((r) => (setsDone = r));
-    const done = applyNatFirst(this.iptablesPolicy(), state, started, setsDone).catch((e: Error) => {
+    const write = this.o.nft
+      ? applyNftNatFirst(this.o.nft, state, started)
+      : applyNatFirst(this.iptablesPolicy(), state, started, setsDone);
+    const done = write.catch((e: Error) => {
       this.resync();
       return e;
     });
     const early = {
-      sets: Promise.race([sets, done]),
+      sets: this.o.nft ? done : Promise.race([sets, done]),
       done: done.finally(() => {
         if (this.early === early) this.early = undefined;
       }),

@@ -24,6 +24,7 @@ import { IpvsSync } from "../ipvs/ipvs-sync.js";
 import { IpvsadmBackend } from "../ipvs/ipvsadm-backend.js";
 import { IpCommandDevice } from "../ipvs/service-device.js";
 import { ExecNftBackend, type NftBackend, type NftFamily, type NftWriteResult } from "../nftables/backend.js";
+import { COLD_LOADS, ColdSlots } from "../nftables/cold-load.js";
 import { NetlinkNftBackend } from "../nftables/netlink/backend.js";
 import { NftTableSyncer } from "../nftables/table-syncer.js";
 import { ConntrackCli, findConntrack } from "../routes/conntrack.js";
@@ -94,6 +95,8 @@ export async function kernelDataplane(
   }
   if (cfg.ipv6Support && !ipv6) log.warn("IPv6 support is on but ip6tables is not usable here: programming IPv4 only");
   const nftClose: (() => void)[] = [];
+  // Whole-table loads (the cold start) of both families share the slots: nft processes at once.
+  const coldSlots = new ColdSlots(COLD_LOADS);
   const nftSyncer = (family: 4 | 6) =>
     new NftTableSyncer(new CountingNftBackend(nftBackend(family === 4 ? "ip" : "ip6", nftClose, log), metrics), {
       onRetry: (attempt, e) => {
@@ -104,6 +107,7 @@ export async function kernelDataplane(
         );
       },
       onFallback: (reason) => log.info({ family, reason }, "nftables change written with nft -f"),
+      coldSlots,
     });
   const policySteps: { ipsets?: IpsetSyncer; ipv4?: TableSyncer; ipv6?: TableSyncer; nft?: NftPolicy } = nft
     ? { nft: { ipv4: nftSyncer(4), ...(ipv6 ? { ipv6: nftSyncer(6) } : {}) } }
@@ -219,6 +223,7 @@ export class CountingNftBackend implements NftBackend {
     if (inner.write) this.write = this.countWrite.bind(this);
     if (inner.readView) this.readView = inner.readView.bind(inner);
     if (inner.transactParts) this.transactParts = this.countParts.bind(this);
+    if (inner.transactSpooled) this.transactSpooled = this.countSpooled.bind(this);
   }
   get family() {
     return this.inner.family;
@@ -242,6 +247,20 @@ export class CountingNftBackend implements NftBackend {
     this.metrics.restoreCalls.inc();
     try {
       await (this.inner.transactParts as NonNullable<NftBackend["transactParts"]>).call(this.inner, parts, onSent);
+    } catch (e) {
+      this.metrics.restoreErrors.inc();
+      throw e;
+    }
+  }
+  readonly transactSpooled?: NftBackend["transactSpooled"];
+  private async countSpooled(...[script, onStarted]: Parameters<NonNullable<NftBackend["transactSpooled"]>>) {
+    this.metrics.restoreCalls.inc();
+    try {
+      await (this.inner.transactSpooled as NonNullable<NftBackend["transactSpooled"]>).call(
+        this.inner,
+        script,
+        onStarted,
+      );
     } catch (e) {
       this.metrics.restoreErrors.inc();
       throw e;

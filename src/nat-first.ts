@@ -1,4 +1,4 @@
-// A cold start in two stages (iptables dataplane, proxy mode iptables only):
+// A cold start in two stages (proxy modes iptables and nftables, either dataplane):
 //
 //   first batch's parts ──► nat kinds: into the graph at once
 //                       └─► other kinds: held, in arrival order
@@ -33,8 +33,10 @@
 // Stage 1 touches no other table, no routes or sysctls, and deletes nothing (no chain,
 // no IP set); nothing reports in sync or ready before the full apply. A stage-1 failure is
 // logged and forgotten: the full apply does the whole job, as without stage 1.
-// nftables mode, proxy modes ipvs and off keep the single stage: there the nat part is
-// small or not ours to split.
+// In nftables mode the nat tables (`calico-nat`, `-1` … `-7`) not there are each loaded whole,
+// their sets in them, and the full apply's syncers keep their views (no read-back: seconds at
+// `large`), writing only the difference there and the `calico` table (NftTableSyncer.loadNatFirst).
+// Proxy modes ipvs and off keep the single stage: there the nat part is small or not ours to split.
 
 import type { CalcGraph, GraphConfig } from "../calc-graph/calc-graph.js";
 import type { DesiredState } from "../calc-graph/desired-state.js";
@@ -51,12 +53,12 @@ export const NAT_KINDS: ReadonlySet<Kind> = new Set<Kind>([
   "FelixConfiguration",
 ]);
 
-/** Whether a cold start goes in two stages: iptables dataplane with proxy mode iptables. */
+/** Whether a cold start goes in two stages: proxy mode iptables, or nftables (its dataplane's). */
 export function natFirstFits(
   graph: Pick<GraphConfig, "proxyMode">,
   dataplane: { readonly nftables: boolean },
 ): boolean {
-  return graph.proxyMode === "iptables" && !dataplane.nftables;
+  return graph.proxyMode === "iptables" || (graph.proxyMode === "nftables" && dataplane.nftables);
 }
 
 /** The kinds the file datastore parses first (its `ahead`): the nat kinds where stage 1 may run. */

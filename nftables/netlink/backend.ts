@@ -31,6 +31,7 @@ export class NetlinkNftBackend implements NftBackend {
     this.family = inner.family;
     this.conn = new NfnlConnection(transport);
     if (inner.transactParts) this.transactParts = inner.transactParts.bind(inner);
+    if (inner.transactSpooled) this.transactSpooled = inner.transactSpooled.bind(inner);
   }
 
   transact(script: string): Promise<void> {
@@ -39,6 +40,7 @@ export class NetlinkNftBackend implements NftBackend {
 
   /** Whole-table loads stream through nft (the inner backend), as transact() goes. */
   readonly transactParts?: NftBackend["transactParts"];
+  readonly transactSpooled?: NftBackend["transactSpooled"];
 
   list(table?: string): Promise<string | undefined> {
     return this.inner.list(table);

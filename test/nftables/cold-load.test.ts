@@ -3,13 +3,14 @@
 // first), its views are what a read-back must equal, nothing starts nft when there is
 // nothing to load; and on the real nft a rule the renderer refuses, met after a whole
 // table has been streamed, reaches the caller and leaves the kernel without any table of
-// ours (that nft is killed rather than given an end of input: test/iptables/exec.test.ts).
+// ours but the others, each loaded in its own transaction (that nft is killed rather than
+// given an end of input: test/iptables/exec.test.ts).
 
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { after, before, describe, test } from "node:test";
 import type { FamilyTables } from "../../model/tables.js";
-import { ExecNftBackend } from "../../nftables/backend.js";
+import { ExecNftBackend, type NftError } from "../../nftables/backend.js";
 import { loadWhole, type WholeTable } from "../../nftables/cold-load.js";
 import { splitDesired } from "../../nftables/parts.js";
 import { desiredView, type NftDesired } from "../../nftables/plan.js";
@@ -76,10 +77,10 @@ describe("a cold load on the real nft", { ...skipIf(skip), timeout: 60_000 }, ()
   });
   after(() => deleteNetns(ns));
 
-  test("a refused rule in the second table, after the first was streamed whole: no table of ours", async () => {
+  test("a rule the renderer refuses in a nat table: that table's nft never reads an end of input; calico stays", async () => {
     const d = smallDesired();
-    // calico-nat's one chain is the base chain holding this rule: the renderer refuses it
-    // at that table's first block, when nft has read the whole `calico` table.
+    // calico-nat's one chain is the base chain holding this rule: the renderer refuses it at
+    // that table's first block, in its own transaction (one per table); `calico` is loaded in its own.
     const injected = { text: "counter\nadd table ip injected", hash: "x1" };
     const evil = tables({ filter: {}, nat: { hooks: { POSTROUTING: { insert: [injected], append: [] } } } });
     const t: FamilyTables = { ...d.tables, nat: evil.nat };
@@ -87,6 +88,23 @@ describe("a cold load on the real nft", { ...skipIf(skip), timeout: 60_000 }, ()
     await assert.rejects(syncer.apply(t, d.sets));
     const listed = spawnSync("ip", ["netns", "exec", ns, "nft", "list", "tables"], { encoding: "utf8" });
     assert.equal(listed.status, 0, listed.stderr);
-    assert.equal(listed.stdout, "", "nft never read an end of input: nothing committed");
+    assert.equal(listed.stdout, "table ip calico\n", "calico-nat's nft never read an end of input: not committed");
+  });
+
+  test("transactSpooled: nft reads the text from a file on its own; a refusal names the line", async () => {
+    const b = new ExecNftBackend("ip", ["ip", "netns", "exec", ns]);
+    let started = false;
+    await b.transactSpooled("table ip spooled {\n\tchain c {\n\t\tcounter\n\t}\n}\n", () => {
+      started = true;
+    });
+    assert.ok(started);
+    assert.ok(await b.list("spooled"));
+    const bad = "table ip spooled2 {\n\tchain c {\n\t\tjump nowhere\n\t}\n}\n";
+    await assert.rejects(
+      b.transactSpooled(bad, () => {}),
+      (e: NftError) => e.line === "\t\tjump nowhere",
+    );
+    assert.equal(await b.list("spooled2"), undefined);
+    await b.transact("delete table ip spooled\n");
   });
 });

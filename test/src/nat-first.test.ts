@@ -23,14 +23,7 @@ import { namespace, pod, policy } from "../calc-graph/fixtures.js";
 import { node, pool } from "../calc-graph/network/routing-fixtures.js";
 import { sliceUpdate, svcUpdate } from "../calc-graph/services/fixtures.js";
 import { capturedLog } from "../helpers/json-log.js";
-
-async function until(cond: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while (!cond()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
+import { until } from "../helpers/until.js";
 
 /** One kernel write: its tables, and what the graph and the status had seen by then. */
 interface Write {
@@ -226,12 +219,15 @@ describe("cold start in two stages (nat table first)", () => {
     await one.daemon.stop();
   });
 
-  test("only the iptables dataplane in proxy mode iptables goes in two stages", () => {
+  test("proxy mode iptables goes in two stages, and proxy mode nftables in its dataplane", () => {
     assert.equal(natFirstFits({ proxyMode: "iptables" }, { nftables: false }), true);
+    assert.equal(natFirstFits({ proxyMode: "iptables" }, { nftables: true }), true);
+    assert.equal(natFirstFits({ proxyMode: "nftables" }, { nftables: true }), true);
     for (const proxyMode of ["ipvs", "off", "nftables", undefined] as const)
       assert.equal(natFirstFits({ proxyMode }, { nftables: false }), false, String(proxyMode));
-    assert.equal(natFirstFits({ proxyMode: "iptables" }, { nftables: true }), false);
+    for (const proxyMode of ["ipvs", "off", undefined] as const)
+      assert.equal(natFirstFits({ proxyMode }, { nftables: true }), false, String(proxyMode));
     const nft = new Dataplane({ nft: { ipv4: new NftTableSyncer(new FakeNftBackend("ip")) } });
-    assert.equal(nft.natFirst(new CalcGraph({ nodeName: "node1", proxyMode: "iptables" }).current), undefined);
+    assert.ok(nft.natFirst(new CalcGraph({ nodeName: "node1", proxyMode: "iptables" }).current));
   });
 });
