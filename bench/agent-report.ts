@@ -17,23 +17,32 @@ const PREVIOUS: Record<string, { once?: string; rss?: string; change?: string; d
 };
 
 /**
- * Figures before this session's work (main at 14f188c: the closing note of
- * the last session, and this bench on that commit at load 1–5), by preset and
- * row key (`<datastore>:<what>`).
+ * Figures before this session's work (main at 8fc0a7e: session 14's closing
+ * note, its final bench runs, the machine ~1.4× slower than in the morning), by
+ * preset, dataplane (`legacy`, `nftables`) and row key (`<datastore>:<what>`).
  */
 const LAST: Record<string, Record<string, string>> = {
-  large: {
-    "file:once": "3.0–3.6× floor (load 7–13)",
-    "file:onceRss": "341–395 MB",
-    "file:rss": "398–403 MB after 1,000",
-    "file:hwm": "398–415 MB",
-    "kubernetes:cold": "10.7 s (3.9× floor 2.7 s)",
-    "kubernetes:local-pod-labels": "164 / 182 / 182 ms",
-    "kubernetes:policy-added": "135 / 143 / 143 ms",
-    "kubernetes:policy-changed": "126 / 177 / 177 ms",
-    "kubernetes:service-endpoint-added": "1001 / 1122 / 1122 ms",
-    "kubernetes:rss": "489 / 460 MB",
-    "kubernetes:hwm": "471–566 MB",
+  "large:legacy": {
+    "file:once": "10.80 s (2.02× floor 5.34 s)",
+    "file:onceRss": "305–342 MB",
+    "file:cold": "12.15 s (2.28× floor)",
+    "file:local-pod-labels": "140 / 291 / 291 ms",
+    "file:namespace-labels": "44 / 157 / 157 ms",
+    "file:policy-added": "141 / 161 / 161 ms",
+    "file:policy-changed": "130 / 156 / 156 ms",
+    "file:service-endpoint-added": "1905 / 2159 / 2159 ms",
+    "file:hwm": "306 MB",
+    "kubernetes:cold": "10.85 s (9.56 s past the LIST, 1.79× floor)",
+    "kubernetes:hwm": "308 MB",
+  },
+  "large:nftables": {
+    "file:once": "14.16 s (2.05× floor 6.90 s)",
+    "file:cold": "15.53 s",
+    "file:pod-labels": "19 / 142 / 142 ms",
+    "file:local-pod-labels": "43 / 123 / 123 ms",
+    "file:namespace-labels": "28 / 106 / 106 ms",
+    "file:service-endpoint-added": "44 / 72 / 72 ms",
+    "file:hwm": "298 MB",
   },
 };
 
@@ -55,7 +64,7 @@ export function renderAgentTable(
   floorPerTableMs?: number,
 ): string {
   const prev = PREVIOUS[preset] ?? {};
-  const last = LAST[preset] ?? {};
+  const last = LAST[`${preset}:${backend === "nftables" ? "nftables" : "legacy"}`] ?? {};
   const rows: string[][] = [];
   const perTable = (ms: number | undefined) =>
     floorPerTableMs && ms ? `, ${(ms / floorPerTableMs).toFixed(2)}× per-table floor` : "";
@@ -99,7 +108,7 @@ export function renderAgentTable(
   const target = (kind: ChangeKind) =>
     kind.startsWith("service")
       ? `kernel's cost: ${m(tableChangeMs?.nat)} per nat change`
-      : `p99 ≤ 100 ms${tableChangeMs?.filter !== undefined && FILTER_KINDS.has(kind) ? ` (kernel: ${m(filters)})` : ""}`;
+      : `p99 ≤ ${backend === "nftables" ? 50 : 100} ms${tableChangeMs?.filter !== undefined && FILTER_KINDS.has(kind) ? ` (kernel: ${m(filters)})` : ""}`;
   const daemon = (what: string, d: DaemonFigures | undefined, from: string, listMs?: number) => {
     if (!d) return;
     const list = listMs === undefined ? "" : ` (${s(d.coldMs - listMs)} past the LIST${ratio(d.coldMs - listMs)})`;
@@ -159,7 +168,7 @@ export function renderAgentTable(
     const costs = Object.entries(tableChangeMs).map(([t, ms]) => `${t} ${m(ms)}`);
     rows.push(["kernel's own cost of the smallest change per table (floor namespace)", costs.join(", "), "", "", ""]);
   }
-  const headers = ["", "measured", "target", "before this session (main 14f188c)", "before issue 15 (e81d2db)"];
+  const headers = ["", "measured", "target", "before this session (main 8fc0a7e)", "before issue 15 (e81d2db)"];
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
   const line = (r: string[]) =>
     `  ${r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padEnd(widths[i]))).join("  ")}`;
