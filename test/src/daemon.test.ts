@@ -18,15 +18,9 @@ import { Dataplane } from "../../src/dataplane.js";
 import { partialBatch } from "../../src/datastore/batch.js";
 import { namespace, pod, policy } from "../calc-graph/fixtures.js";
 import { capturedLog } from "../helpers/json-log.js";
+import { until } from "../helpers/until.js";
 
 /** Waits (polling) until `cond` holds; fails after a generous deadline. */
-async function until(cond: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while (!cond()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 function rig(refreshIntervalSecs = 0, onIdle?: () => void) {
   const sets = new FakeIpsetBackend();

@@ -22,17 +22,10 @@ import { isAheadDone, isPartial } from "../../../src/datastore/batch.js";
 import { FileDatastore, type FileDatastoreOptions } from "../../../src/datastore/file-datastore.js";
 import { fsManifestReader, type ManifestReader } from "../../../src/datastore/manifest-reader.js";
 import type { ManifestProblem } from "../../../src/datastore/manifests.js";
+import { until } from "../../helpers/until.js";
 
 const ns = (name: string, team = "a") =>
   `apiVersion: v1\nkind: Namespace\nmetadata: {name: ${name}, labels: {team: ${team}}}\n`;
-
-async function until(pred: () => boolean, what: string, ms = 3000) {
-  const t0 = Date.now();
-  while (!pred()) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 describe("FileDatastore", () => {
   test("the first batch is the directory; later batches hold only what changed", async () => {
@@ -231,7 +224,7 @@ describe("FileDatastore: cost and safety", () => {
         assert.equal(batches.length, 2);
         // A real removal from a file that stays is confirmed by a later read, then withdrawn.
         writeFileSync(join(dir, "pol.yaml"), policy("p1", 5433));
-        await until(() => batches.length === 3, "the confirmed removal", 5000);
+        await until(() => batches.length === 3, "the confirmed removal");
         assert.deepEqual(names(batches[2]), ["p2 (deleted)"]);
       },
     );

@@ -14,6 +14,7 @@ import type { ResourceUpdate } from "../../../model/resource.js";
 import { isPartial } from "../../../src/datastore/batch.js";
 import { KubernetesDatastore, WATCHED } from "../../../src/datastore/kubernetes.js";
 import { type FakeApiServer, kubeConfigObject, startFakeApiServer } from "../../helpers/fake-apiserver.js";
+import { until } from "../../helpers/until.js";
 
 const log = pino({ level: "silent" });
 
@@ -22,14 +23,6 @@ const kubeConfig = (url: string) => {
   kc.loadFromOptions(kubeConfigObject({ url }));
   return kc;
 };
-
-async function until(pred: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const t0 = Date.now();
-  while (!pred()) {
-    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 interface Seen {
   path: string;
