@@ -17,10 +17,11 @@
 // firewall's) are never named in what we write.
 
 import { type NftBackend, NftError } from "./backend.js";
-import { COLD_LOADS, ColdSlots, loadWhole, renderWhole, type WholeLoad, type WholeTable } from "./cold-load.js";
+import { COLD_LOADS, ColdSlots, loadWhole, renderWhole, type WholeTable } from "./cold-load.js";
 import { NFT_NAT_TABLES, NFT_TABLE } from "./names.js";
 import { DesiredSplit, emptyPart } from "./parts.js";
 import { applyPlan, type NftDesired, type NftPlan, type NftPlanStats, planNft, setAfter } from "./plan.js";
+import { allSettledOrThrow } from "./settled.js";
 import { type NftView, parseNftJson } from "./view.js";
 
 export interface NftSyncResult extends NftPlanStats {
@@ -212,7 +213,7 @@ export class NftTableSyncer {
     const transactParts = (this.backend.transactParts as TransactParts).bind(this.backend);
     const ordered = [...cold].sort((a, b) => Number(a.table === NFT_TABLE) - Number(b.table === NFT_TABLE));
     const t0 = performance.now();
-    const settled = await Promise.allSettled(
+    const loads = await allSettledOrThrow(
       ordered.map((t) =>
         this.slots.run(async () => {
           const r = await loadWhole(family, [t], recreate, transactParts);
@@ -223,9 +224,6 @@ export class NftTableSyncer {
         }),
       ),
     );
-    const refused = settled.find((r) => r.status === "rejected");
-    if (refused) throw refused.reason;
-    const loads = settled.map((r) => (r as PromiseFulfilledResult<WholeLoad>).value);
     const bytesWritten = loads.reduce((n, r) => n + r.bytesWritten, 0);
     // Wall time: the loads overlap.
     return {
@@ -286,10 +284,7 @@ export class NftTableSyncer {
       void Promise.all(started).then(onStarted);
     }
     const t0 = performance.now();
-    const settled = await Promise.allSettled(loads);
-    const refused = settled.find((r) => r.status === "rejected");
-    if (refused) throw refused.reason;
-    const done = settled.map((r) => (r as PromiseFulfilledResult<{ bytes: number; plans: NftPlanStats[] }>).value);
+    const done = await allSettledOrThrow(loads);
     const bytesWritten = done.reduce((n, l) => n + l.bytes, 0);
     const via = bytesWritten > 0 ? "nft" : "none";
     const stats = sumStats(done.flatMap((l) => l.plans));

@@ -5,6 +5,7 @@
 // the state applied last. Both families' transactions run at once.
 
 import type { DesiredState } from "../calc-graph/desired-state.js";
+import { allSettledOrThrow } from "../nftables/settled.js";
 import type { NftSyncResult, NftTableSyncer } from "../nftables/table-syncer.js";
 import type { PolicyResult } from "./dataplane.js";
 import type { NatFirstResult } from "./dataplane-nat-first.js";
@@ -34,20 +35,20 @@ export async function applyNftPolicy(
       ? nft.ipv6.apply(state.iptables.ipv6, state.ipsets, state.nftObjects)
       : undefined,
   ].filter((p) => p !== undefined);
-  const settled = await Promise.allSettled(due);
-  const refused = settled.find((r) => r.status === "rejected");
-  if (refused) throw refused.reason;
-  const results = settled.map((r) => (r as PromiseFulfilledResult<NftSyncResult>).value);
+  return { ...written(await allSettledOrThrow(due)), warnings: [] };
+}
+
+/** What the families' transactions wrote, together: commands (chain/set adds and deletes, rules, elements), bytes, time. */
+function written(results: readonly NftSyncResult[]): Required<NatFirstResult> {
   let changes = 0;
   let nftBytes = 0;
   let restoreMs = 0;
   for (const r of results) {
-    // Commands written: chain/set adds and deletes, rules, elements.
     changes += r.linesWritten;
     nftBytes += r.bytesWritten;
     restoreMs += r.restoreMs;
   }
-  return { changes, iptablesBytes: 0, ipsetBytes: 0, nftBytes, restoreMs, warnings: [] };
+  return { changes, iptablesBytes: 0, ipsetBytes: 0, nftBytes, restoreMs };
 }
 
 /**
@@ -65,10 +66,6 @@ export async function applyNftNatFirst(
     { syncer: nft.ipv4, tables: state.iptables.ipv4 },
     ...(nft.ipv6 ? [{ syncer: nft.ipv6, tables: state.iptables.ipv6 }] : []),
   ];
-  let rendering = families.length;
-  const rendered = () => {
-    if (--rendering === 0) onStarted();
-  };
   const want = (tables: DesiredState["iptables"]["ipv4"]) =>
     state.nftObjects ? { tables, sets: state.ipsets, objects: state.nftObjects } : { tables, sets: state.ipsets };
   // One after the other to render (the main thread), at once to load (the syncers share the slots).
@@ -79,18 +76,7 @@ export async function applyNftNatFirst(
     const load = f.syncer.loadNatFirst(want(f.tables), started);
     loads.push(load);
     await Promise.race([ready, load.catch(() => {})]);
-    rendered();
   }
-  const settled = await Promise.allSettled(loads);
-  const refused = settled.find((r) => r.status === "rejected");
-  if (refused) throw refused.reason;
-  const results = settled.map((r) => (r as PromiseFulfilledResult<NftSyncResult>).value);
-  const sum = (f: (r: NftSyncResult) => number) => results.reduce((n, r) => n + f(r), 0);
-  return {
-    changes: sum((r) => r.linesWritten),
-    iptablesBytes: 0,
-    ipsetBytes: 0,
-    nftBytes: sum((r) => r.bytesWritten),
-    restoreMs: sum((r) => r.restoreMs),
-  };
+  onStarted(); // every family has rendered its text
+  return written(await allSettledOrThrow(loads));
 }

@@ -214,6 +214,17 @@ async function ipsetAvailable(): Promise<boolean> {
   }
 }
 
+/** One restore or nft transaction into restoreCalls, and into restoreErrors when refused. */
+async function counted(metrics: Metrics, f: () => Promise<void>): Promise<void> {
+  metrics.restoreCalls.inc();
+  try {
+    await f();
+  } catch (e) {
+    metrics.restoreErrors.inc();
+    throw e;
+  }
+}
+
 /** Counts nft transactions and refusals into the restore metrics. */
 export class CountingNftBackend implements NftBackend {
   constructor(
@@ -231,40 +242,23 @@ export class CountingNftBackend implements NftBackend {
   list(table?: string) {
     return this.inner.list(table);
   }
-  async transact(script: string) {
-    this.metrics.restoreCalls.inc();
-    try {
-      await this.inner.transact(script);
-    } catch (e) {
-      this.metrics.restoreErrors.inc();
-      throw e;
-    }
+  transact(script: string) {
+    return this.count(() => this.inner.transact(script));
   }
   readonly write?: NftBackend["write"];
   readonly readView?: NftBackend["readView"];
   readonly transactParts?: NftBackend["transactParts"];
-  private async countParts(...[parts, onSent]: Parameters<NonNullable<NftBackend["transactParts"]>>) {
-    this.metrics.restoreCalls.inc();
-    try {
-      await (this.inner.transactParts as NonNullable<NftBackend["transactParts"]>).call(this.inner, parts, onSent);
-    } catch (e) {
-      this.metrics.restoreErrors.inc();
-      throw e;
-    }
+  private countParts(...[parts, onSent]: Parameters<NonNullable<NftBackend["transactParts"]>>) {
+    const inner = this.inner.transactParts as NonNullable<NftBackend["transactParts"]>;
+    return this.count(() => inner.call(this.inner, parts, onSent));
   }
   readonly transactSpooled?: NftBackend["transactSpooled"];
-  private async countSpooled(...[script, onStarted]: Parameters<NonNullable<NftBackend["transactSpooled"]>>) {
-    this.metrics.restoreCalls.inc();
-    try {
-      await (this.inner.transactSpooled as NonNullable<NftBackend["transactSpooled"]>).call(
-        this.inner,
-        script,
-        onStarted,
-      );
-    } catch (e) {
-      this.metrics.restoreErrors.inc();
-      throw e;
-    }
+  private countSpooled(...[script, onStarted]: Parameters<NonNullable<NftBackend["transactSpooled"]>>) {
+    const inner = this.inner.transactSpooled as NonNullable<NftBackend["transactSpooled"]>;
+    return this.count(() => inner.call(this.inner, script, onStarted));
+  }
+  private count(f: () => Promise<void>): Promise<void> {
+    return counted(this.metrics, f);
   }
   private async countWrite(...[commands, ctx]: Parameters<NonNullable<NftBackend["write"]>>): Promise<NftWriteResult> {
     try {
@@ -324,13 +318,7 @@ export class CountingBackend implements IptablesBackend {
   restoreParts(parts: readonly string[], hold?: HoldAt, o?: RestoreOptions) {
     return this.count(() => restorePartsOf(this.inner, parts, hold, o));
   }
-  private async count(f: () => Promise<void>): Promise<void> {
-    this.metrics.restoreCalls.inc();
-    try {
-      await f();
-    } catch (e) {
-      this.metrics.restoreErrors.inc();
-      throw e;
-    }
+  private count(f: () => Promise<void>): Promise<void> {
+    return counted(this.metrics, f);
   }
 }
