@@ -39,10 +39,14 @@ export class MemberSet implements ReadonlySet<string> {
   ) {}
 
   static of(members: Iterable<string>): MemberSet {
-    const all = members instanceof Set ? members : new Set(members);
+    return MemberSet.owning(new Set(members));
+  }
+
+  /** A set of `all`'s members that keeps `all` itself as its one bucket when small (no one else may change it). */
+  private static owning(all: Set<string>): MemberSet {
     if (all.size === 0) return MemberSet.EMPTY;
     const k = bucketCount(all.size);
-    if (k === 1) return new MemberSet([new Set(all)], all.size);
+    if (k === 1) return new MemberSet([all], all.size);
     const buckets: Set<string>[] = Array.from({ length: k }, () => new Set<string>());
     for (const m of all) buckets[bucketOf(m, k)]!.add(m);
     return new MemberSet(buckets, all.size);
@@ -75,7 +79,7 @@ export class MemberSet implements ReadonlySet<string> {
     if (size === 0) return MemberSet.EMPTY;
     const buckets = [...this.buckets];
     for (const [b, copy] of copies) buckets[b] = copy;
-    if (bucketCount(size) !== k) return MemberSet.of(flatten(buckets));
+    if (bucketCount(size) !== k) return MemberSet.owning(flatten(buckets));
     return new MemberSet(buckets, size);
   }
 

@@ -177,8 +177,9 @@ export class IpSetIndex {
   release(id: string, v: IpVersion): void {
     const s = this.sets.get(id);
     if (!s) return;
-    s.taken[v === 4 ? 0 : 1] = undefined;
-    s.toggled[v === 4 ? 0 : 1].clear();
+    const f = v === 4 ? 0 : 1;
+    s.taken[f] = undefined;
+    s.toggled[f].clear();
   }
 
   get activeSetIds(): IterableIterator<string> {
