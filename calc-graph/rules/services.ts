@@ -45,7 +45,17 @@ export interface ServiceRenderContext {
   readonly nodeIPs?: readonly string[];
   /** kube-proxy's --masquerade-all: every packet to the cluster IP is masqueraded. */
   readonly masqueradeAll?: boolean;
+  /**
+   * kube-proxy's large cluster mode (more than LARGE_CLUSTER_ENDPOINTS endpoints in the family):
+   * the per-endpoint rules (SVC/SVL → SEP, and the SEP chains) carry no comment. At 50,000
+   * endpoints that is a quarter of the nat table's restore text, and one 256-byte comment
+   * match per rule less in the kernel's table.
+   */
+  readonly largeCluster?: boolean;
 }
+
+/** kube-proxy's largeClusterEndpointsThreshold: above it, per-endpoint rules lose their comments. */
+export const LARGE_CLUSTER_ENDPOINTS = 1000;
 
 /** One service port's chains, and its rules in the shared dispatch chains. */
 export interface ServicePortRules {
@@ -222,19 +232,20 @@ export function renderServicePort(sp: ServicePort, ctx: ServiceRenderContext): S
     }
     return r;
   };
+  const epComment = (text: string) => (ctx.largeCluster ? undefined : text);
   const toEndpoints = (chainName: string, eps: readonly ServiceEndpoint[]) => {
     const rs = chain(chainName);
     if (sp.affinityTimeoutSeconds !== undefined) {
       for (const ep of eps) {
         const { sep, addr } = sepOf(ep);
         const m = match().recentCheck(sep, sp.affinityTimeoutSeconds!, v).build();
-        rs.push(rule(m, Actions.jump(sep), `${name} -> ${addr}`));
+        rs.push(rule(m, Actions.jump(sep), epComment(`${name} -> ${addr}`)));
       }
     }
     eps.forEach((ep, i) => {
       const { sep, addr } = sepOf(ep);
       const m = i < eps.length - 1 ? oneOf(eps.length - i) : NO_MATCH;
-      rs.push(rule(m, Actions.jump(sep), `${name} -> ${addr}`));
+      rs.push(rule(m, Actions.jump(sep), epComment(`${name} -> ${addr}`)));
     });
   };
   if (usesClusterChain) toEndpoints(chains.svc, clusterEps);
@@ -245,10 +256,10 @@ export function renderServicePort(sp: ServicePort, ctx: ServiceRenderContext): S
     const rs = chain(sep);
     // Hairpin: an endpoint reaching itself through the service must see the
     // reply come from the node, not from itself.
-    rs.push(rule(match().sourceNet(hostCidr(ep.ip)).build(), Actions.jump(MARK_MASQ_CHAIN), name));
+    rs.push(rule(match().sourceNet(hostCidr(ep.ip)).build(), Actions.jump(MARK_MASQ_CHAIN), epComment(name)));
     const dnat =
       sp.affinityTimeoutSeconds === undefined ? protoMatch : match().protocol(proto).recentSet(sep, v).build();
-    rs.push(rule(dnat, Actions.dnat(ep.ip, ep.port), name));
+    rs.push(rule(dnat, Actions.dnat(ep.ip, ep.port), epComment(name)));
   }
 
   return {

@@ -19,7 +19,7 @@ import type { DesiredState } from "../desired-state.js";
 import { hashNetMembers } from "../ipsets/hash-net.js";
 import type { IpVersion } from "../model.js";
 import { deleteKey, peek } from "../plain.js";
-import { renderServicePort, type ServicePortRules } from "../rules/services.js";
+import { LARGE_CLUSTER_ENDPOINTS, renderServicePort, type ServicePortRules } from "../rules/services.js";
 import { shardNatDispatch } from "../rules/services-shards.js";
 import { serviceDispatchChains } from "../rules/services-static.js";
 import { sameMembers } from "../same.js";
@@ -70,6 +70,10 @@ export class ServiceStateRenderer {
   private shards: NatShardTracker | undefined;
   /** index.primaryNodeIPs() as of this flush: read once, not per service port. */
   private nodeIPs: readonly string[] = [];
+  /** Per service, its ports' endpoints per family; their sums; kube-proxy's large cluster mode per family. */
+  private readonly endpointCounts = new Map<ServiceId, Record<IpVersion, number>>();
+  private readonly totalEndpoints: Record<IpVersion, number> = { 4: 0, 6: 0 };
+  private readonly largeCluster: Record<IpVersion, boolean> = { 4: false, 6: false };
 
   constructor(
     private readonly index: ServiceIndex,
@@ -137,8 +141,10 @@ export class ServiceStateRenderer {
       this.ipvsMarkChanged;
     this.ipvsMarkChanged = false;
     let dispatchChanged = false;
+    const portsOf = iptables ? this.countEndpoints(dirty.services) : new Map<ServiceId, ServicePort[]>();
     for (const id of [...dirty.services].sort()) {
-      if (this.renderService(d, portWrites, writes, id, iptables, this.shards)) dispatchChanged = true;
+      const ports = portsOf.get(id) ?? this.index.ports(id);
+      if (this.renderService(d, portWrites, writes, id, ports, iptables, this.shards)) dispatchChanged = true;
       putRefusal(d, id, this.index.refusal(id));
     }
     // An endpoint change rewrites the service's own chains only; the dispatch
@@ -166,17 +172,45 @@ export class ServiceStateRenderer {
     }
   }
 
+  /**
+   * kube-proxy's large cluster mode, decided as its proxier does before it renders: the
+   * endpoints of every service port of the family, more than LARGE_CLUSTER_ENDPOINTS. The
+   * dirty services' ports are read here (and returned, for their rendering); a family
+   * crossing the threshold either way re-renders every service.
+   */
+  private countEndpoints(dirty: Set<ServiceId>): Map<ServiceId, ServicePort[]> {
+    const portsOf = new Map<ServiceId, ServicePort[]>();
+    for (const id of dirty) {
+      const ports = this.index.ports(id);
+      portsOf.set(id, ports);
+      const was = this.endpointCounts.get(id);
+      const now: Record<IpVersion, number> = { 4: 0, 6: 0 };
+      for (const sp of ports) now[sp.family] += sp.endpoints.length;
+      for (const v of FAMILIES) this.totalEndpoints[v] += now[v] - (was?.[v] ?? 0);
+      if (ports.length > 0) this.endpointCounts.set(id, now);
+      else this.endpointCounts.delete(id);
+    }
+    for (const v of FAMILIES) {
+      const large = this.totalEndpoints[v] > LARGE_CLUSTER_ENDPOINTS;
+      if (large === this.largeCluster[v]) continue;
+      this.largeCluster[v] = large;
+      for (const id of this.rendered.keys()) dirty.add(id);
+    }
+    return portsOf;
+  }
+
   /** Renders one service; true when its dispatch fragments changed. */
   private renderService(
     d: Draft<DesiredState>,
     portWrites: ServicePortWrites,
     writes: ChainWrites,
     id: ServiceId,
+    unsorted: ServicePort[],
     iptables: boolean,
     shards: NatShardTracker,
   ): boolean {
     const before = this.rendered.get(id);
-    const ports = this.index.ports(id).sort((a, b) => cmp(servicePortId(a), servicePortId(b)));
+    const ports = unsorted.sort((a, b) => cmp(servicePortId(a), servicePortId(b)));
     const ids = ports.map(servicePortId);
     for (const old of before?.ports ?? []) if (!ids.includes(old)) portWrites.set(old, undefined);
     for (const sp of ports) {
@@ -196,6 +230,7 @@ export class ServiceStateRenderer {
           podCidrsKnown: this.cidrsKnown[sp.family],
           nodeIPs: this.nodeIPs,
           masqueradeAll: this.kubeProxy.masqueradeAll,
+          largeCluster: this.largeCluster[sp.family],
         });
         try {
           const nat = shard === 0 ? r.natChains : r.natChains.map((c) => ({ ...c, natShard: shard }));

@@ -286,3 +286,66 @@ describe("load balancer source ranges and this node's address", () => {
     assert.match(fw(), /-s 172\.18\.0\.0\/24 /);
   });
 });
+
+describe("kube-proxy's large cluster mode", () => {
+  // One service of two endpoints; a second one brings the family past 1,000 endpoints.
+  const web = () => [
+    ...base(),
+    svcUpdate("web", { clusterIP: "10.96.0.1", ports: [{ name: "http", port: 80 }] }),
+    sliceUpdate("web-1", "web", [{ ip: "10.65.2.10" }, { ip: "10.65.2.11" }]),
+    svcUpdate("big", { clusterIP: "10.96.0.2", ports: [{ name: "http", port: 80 }] }),
+  ];
+  const bigSlice = (n: number) =>
+    sliceUpdate(
+      "big-1",
+      "big",
+      Array.from({ length: n }, (_, i) => ({ ip: `10.65.${3 + (i >> 8)}.${i & 255}` })),
+    );
+  const comments = (s: DesiredState) => {
+    const sp = s.services["demo/web:http/tcp/v4"];
+    const nat = s.iptables.ipv4.nat;
+    // kube-proxy's comment: the one that is not our rule id (cali:<hash>).
+    const comment = (text: string) =>
+      [...text.matchAll(/--comment ("[^"]*"|\S+)/g)]
+        .map((m) => m[1].replace(/^"|"$/g, ""))
+        .find((c) => !c.startsWith("cali:")) ?? "-";
+    const of = (c: string) => chainOf(nat, c)!.rules.map((r) => comment(r.text));
+    return {
+      svc: of(serviceChainNames(sp).svc),
+      sep: sp.endpoints.flatMap((e) => of(endpointChainName(sp, e))),
+    };
+  };
+
+  test("past 1,000 endpoints in the family, the per-endpoint rules lose their comments; back under, they regain them", () => {
+    const g = graph("iptables", [...web(), bigSlice(998)]); // 1,000: not past it
+    const small = comments(g.current);
+    assert.deepEqual(small.sep, Array(4).fill("demo/web:http"));
+    assert.deepEqual(small.svc.slice(1), ["demo/web:http -> 10.65.2.10:8080", "demo/web:http -> 10.65.2.11:8080"]);
+
+    g.apply([bigSlice(999)]); // 1,001: a clean service (web) is re-rendered too
+    const large = comments(g.current);
+    assert.deepEqual(large.sep, Array(4).fill("-"));
+    assert.deepEqual(large.svc, ["demo/web:http cluster IP", "-", "-"]); // the masquerade rule keeps its comment
+    // Only the comments differ: web's chains hold the same rules otherwise.
+    const bare = (s: DesiredState) => {
+      const sp = s.services["demo/web:http/tcp/v4"];
+      const names = [serviceChainNames(sp).svc, ...sp.endpoints.map((e) => endpointChainName(sp, e))];
+      return names.map((c) =>
+        chainOf(s.iptables.ipv4.nat, c)!.rules.map((r) => r.text.replace(/(^| )-m comment --comment ("[^"]*"|\S+)/g, "")),
+      );
+    };
+    assert.deepEqual(bare(g.current), bare(graph("iptables", [...web(), bigSlice(998)]).current));
+
+    g.apply([sliceUpdate("big-1", "big", null)]);
+    assert.deepEqual(comments(g.current), small);
+  });
+
+  test("the mode is the same whichever order the services came in", () => {
+    const u = [...web(), bigSlice(999)];
+    const once = graph("iptables", u).current;
+    const g = new CalcGraph({ nodeName: "node1", proxyMode: "iptables" });
+    for (const x of [...u].reverse()) g.apply([x]);
+    assert.deepEqual(comments(g.current), comments(once));
+    assert.deepEqual(JSON.parse(JSON.stringify(g.current.iptables)), JSON.parse(JSON.stringify(once.iptables)));
+  });
+});
