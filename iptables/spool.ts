@@ -16,8 +16,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { collect, type ExecResult, type HoldAt, holdsSettled } from "./exec.js";
 
-/** Characters converted and written at a time (a 32 MB input is never one string or buffer). */
-const WRITE_CHARS = 1 << 20;
+/** Bytes encoded and written at a time (a 32 MB input is never one string or buffer). */
+const WRITE_BYTES = 1 << 20;
 
 /** Writes the parts to an unlinked private file; returns a descriptor that reads it from the start. */
 export function spoolToFile(parts: Iterable<string>, dir = tmpdir()): number {
@@ -41,20 +41,28 @@ export function spoolToFile(parts: Iterable<string>, dir = tmpdir()): number {
     } catch {}
   }
   try {
-    let chunk: string[] = [];
-    let size = 0;
-    const flush = () => {
-      const buf = Buffer.from(chunk.join(""));
-      for (let off = 0; off < buf.length; ) off += writeSync(w!, buf, off);
-      chunk = [];
-      size = 0;
+    // Each part encoded into one buffer, written when full: no joined string and no new buffer per
+    // write (at `large`, 480k parts and 30 MB: half the CPU of join + Buffer.from, and no 30 MB of
+    // array buffers for the collector to account).
+    const buf = Buffer.allocUnsafe(WRITE_BYTES);
+    let used = 0;
+    const write = (b: Buffer, end: number) => {
+      for (let off = 0; off < end; ) off += writeSync(w!, b, off, end - off);
     };
     for (const p of parts) {
-      chunk.push(p);
-      size += p.length;
-      if (size >= WRITE_CHARS) flush();
+      // UTF-8 takes at most 3 bytes per UTF-16 unit: a part that might not fit goes after a flush, or alone.
+      if (p.length * 3 > WRITE_BYTES - used) {
+        write(buf, used);
+        used = 0;
+        if (p.length * 3 > WRITE_BYTES) {
+          const whole = Buffer.from(p);
+          write(whole, whole.length);
+          continue;
+        }
+      }
+      used += buf.write(p, used);
     }
-    flush();
+    write(buf, used);
   } catch (e) {
     closeSync(r);
     throw e;

@@ -28,7 +28,10 @@ const MATCH_SET = /--match-set (\S+)/g;
 export function setsNamedBy(t: TableState, into = new Set<string>()): Set<string> {
   const scan = (rules: readonly { text: string }[]) => {
     for (const r of rules) {
-      if (!r.text.includes("--match-set ")) continue;
+      // "set " first (in every text that holds "--match-set "): V8 scans for a pattern under 7 characters
+      // by its first character; a longer one, in a text of many "-" near-misses, switches to Boyer-Moore
+      // and builds its tables per call (~4× the time over the 160k nat rules at `large`).
+      if (!r.text.includes("set ") || !r.text.includes("--match-set ")) continue;
       for (const m of r.text.matchAll(MATCH_SET)) into.add(m[1]);
     }
   };

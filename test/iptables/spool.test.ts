@@ -55,6 +55,23 @@ describe("spool", () => {
     }
   });
 
+  test("parts of many-byte characters across the write buffer's ends come out as their UTF-8, whole", () => {
+    const dir = mkdtempSync(join(tmpdir(), "spool-test-"));
+    try {
+      // ~2.6 MB in parts of 1 to 3 bytes per character (and a 4-byte one as a pair): the 1 MB
+      // buffer fills at every kind of boundary; one part of 400k characters may not fit at 3 bytes each.
+      const parts = Array.from(
+        { length: 60_000 },
+        (_, i) => `-A cali-é${i} -m comment --comment "€ ${"x".repeat(i % 23)} 😀"\n`,
+      );
+      parts.splice(30_000, 0, "ü".repeat(400_000));
+      const fd = spoolToFile(parts, dir);
+      assert.ok(readFileSync(fd).equals(Buffer.from(parts.join(""))));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test("no writable directory: undefined (the caller pipes the input instead)", async () => {
     const r = await runSpooled("cat", [], ["x"], undefined, { dir: "/nonexistent/felix" });
     assert.equal(r, undefined);
