@@ -212,6 +212,18 @@ test("ipv6Support false: no ip6tables rules, IPv6 sets, routes or sysctls; true 
     assert.deepEqual(Object.keys(table.shards), []);
   }
   assert.ok(ipSetList(off.ipsets).every((s) => s.family === 4));
+  assert.deepEqual(
+    ipSetList(off.ipsets)
+      .map((s) => s.name)
+      .sort(),
+    ipSetList(on.ipsets)
+      .filter((s) => s.family === 4)
+      .map((s) => s.name)
+      .sort(),
+    "every IPv4 set stays",
+  );
+  const offAgain = g.apply([felixConfig("default", { ipv6Support: false })]);
+  assert.equal(offAgain.ipsets, off.ipsets, "a flush that changed no set keeps the filtered sets (by reference)");
   assert.ok(!Object.keys(off.routes).some((d) => d.includes(":")));
   assert.ok(!Object.keys(off.sysctls).some((k) => k.startsWith("net/ipv6/")));
   assert.equal(off.iptables.ipv4, on.iptables.ipv4, "IPv4 untouched (same object)");
