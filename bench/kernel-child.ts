@@ -17,6 +17,7 @@ import { renderIpSets } from "../iptables/ipset.js";
 import { renderTables } from "../iptables/render.js";
 import type { SyncResult } from "../iptables/table-syncer.js";
 import { FlockLockFile, machineLockFile, XtablesLock } from "../iptables/xtables-lock.js";
+import { ipSetList } from "../model/ipset-shards.js";
 import { COLD_LOADS, ColdSlots } from "../nftables/cold-load.js";
 import { NFT_TABLE } from "../nftables/names.js";
 import { renderedParts, renderNftTable } from "../nftables/table-text.js";
@@ -266,7 +267,7 @@ async function floor(job: ChildJob): Promise<FloorResult> {
   const state = new CalcGraph(graphConfig(job)).apply(cluster.updates);
   const ipv6 = job.ipv6 ?? true;
   if (job.dataplane === "nftables") return nftFloor(state, ipv6);
-  const sets = Object.values(state.ipsets).filter((s) => s.family === 4 || ipv6);
+  const sets = ipSetList(state.ipsets).filter((s) => s.family === 4 || ipv6);
   const ipsetText = renderIpSets(sets);
   const v4 = renderTables(state.iptables.ipv4);
   const v6 = ipv6 ? renderTables(state.iptables.ipv6) : "";

@@ -4,6 +4,7 @@
 
 import type { CalcGraph } from "../calc-graph/calc-graph.js";
 import type { DesiredState } from "../calc-graph/desired-state.js";
+import { changedIpSets, ipSetCount, ipSetList } from "../model/ipset-shards.js";
 import { chainList, changedChains, TABLE_NAMES } from "../model/tables.js";
 import type { Change, ChangeKind, SyntheticCluster } from "./scale.js";
 
@@ -55,7 +56,7 @@ export function diffSnapshots(a: DesiredState, b: DesiredState): SnapshotDiff {
   }
   return {
     chains,
-    ipsets: diffKeys(a.ipsets, b.ipsets),
+    ipsets: changedIpSets(a.ipsets, b.ipsets).length,
     endpoints: diffKeys(a.endpoints, b.endpoints),
     routes: diffKeys(a.routes, b.routes),
   };
@@ -84,11 +85,11 @@ export function stateSize(s: DesiredState): StateSize {
     }
   }
   let ipsetMembers = 0;
-  for (const set of Object.values(s.ipsets)) ipsetMembers += set.members.size;
+  for (const set of ipSetList(s.ipsets)) ipsetMembers += set.members.size;
   return {
     chains,
     rules,
-    ipsets: Object.keys(s.ipsets).length,
+    ipsets: ipSetCount(s.ipsets),
     ipsetMembers,
     endpoints: Object.keys(s.endpoints).length,
     routes: Object.keys(s.routes).length,

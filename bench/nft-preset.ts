@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+
 // The nftables kernel side on a synthetic cluster (bench/scale.ts), as root in
 // a throwaway network namespace: `node dist/bench/nft-preset.js [--preset
 // small|medium|large] [--samples 20] [--proxy-mode iptables|nftables|off]
@@ -18,6 +19,7 @@ import { parseArgs } from "node:util";
 import { CalcGraph } from "../calc-graph/calc-graph.js";
 import type { DesiredState } from "../calc-graph/desired-state.js";
 import type { ProxyMode } from "../calc-graph/services/model.js";
+import { ipSetCount, ipSetList } from "../model/ipset-shards.js";
 import { ExecNftBackend, type NftBackend, type NftFamily } from "../nftables/backend.js";
 import { NetlinkNftBackend } from "../nftables/netlink/backend.js";
 import { RelayTransport } from "../nftables/netlink/relay.js";
@@ -62,9 +64,9 @@ async function main() {
       renderNftTable(family, state.iptables[v], state.ipsets, state.nftObjects),
     );
     const rules = texts.reduce((n, t) => n + (t.match(/comment "cali:/g)?.length ?? 0), 0);
-    const elements = Object.values(state.ipsets).reduce((n, s) => n + s.members.size, 0);
+    const elements = ipSetList(state.ipsets).reduce((n, s) => n + s.members.size, 0);
     console.log(
-      `${o.preset}: ${rules} rules, ${Object.keys(state.ipsets).length} sets / ${elements} members, ${(texts.join("").length / 1e6).toFixed(1)} MB of nft text`,
+      `${o.preset}: ${rules} rules, ${ipSetCount(state.ipsets)} sets / ${elements} members, ${(texts.join("").length / 1e6).toFixed(1)} MB of nft text`,
     );
     const flush = () => spawnSync("ip", ["netns", "exec", ns, "nft", "flush", "ruleset"]);
     const backends: NftBackend[] = FAMILIES.map(({ family }) => {

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+
 // The nftables kernel side at scale, on the real nft in a throwaway network
 // namespace (root): `node dist/bench/nft-syncer.js [--sets 200 --members 100
 // --chains 1000 --rules 10 --runs 5]`. Prints the median of each figure:
@@ -15,6 +16,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { parseArgs } from "node:util";
 import type { IpSetState } from "../model/ipset.js";
+import { ipSetOf, ipSetsOf, withIpSets } from "../model/ipset-shards.js";
 import { type RenderedChain, type RenderedRule, tableState } from "../model/tables.js";
 import { ExecNftBackend } from "../nftables/backend.js";
 import type { NftDesired } from "../nftables/plan.js";
@@ -62,16 +64,16 @@ function desired(): NftDesired {
   chains.push({ name: "cali-to-wl-dispatch", rules: [...dispatch, rule("drop", "dz")] });
   chains.push({ name: "cali-FORWARD", rules: [rule('oifname "cali*" jump filter-cali-to-wl-dispatch', "f1")] });
   const hooks = { FORWARD: { insert: [rule("jump filter-cali-FORWARD", "h1")], append: [] } };
-  const sets: Record<string, IpSetState> = {};
+  const sets: IpSetState[] = [];
   for (let s = 0; s < SETS; s++) {
     const members = new Set<string>();
     for (let m = 0; m < MEMBERS; m++) members.add(`10.${(s >> 8) & 255}.${s & 255}.${m}`);
     // The last CIDR_SETS sets also hold a CIDR (network sets, ipBlocks): interval sets.
     if (s >= SETS - CIDR_SETS) members.add(`172.${16 + (s & 15)}.${s & 255}.0/24`);
-    sets[`cali40s:s${s}`] = { name: `cali40s:s${s}`, family: 4, type: "hash:net", members };
+    sets.push({ name: `cali40s:s${s}`, family: 4, type: "hash:net", members });
   }
   const empty = tableState();
-  return { tables: { raw: empty, mangle: empty, nat: empty, filter: tableState(chains, hooks) }, sets };
+  return { tables: { raw: empty, mangle: empty, nat: empty, filter: tableState(chains, hooks) }, sets: ipSetsOf(sets) };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -120,9 +122,12 @@ async function main() {
         }
       figures.push([label, wall, nft, bytes]);
     };
-    const s0 = d.sets["cali40s:s0"];
+    const s0 = ipSetOf(d.sets, "cali40s:s0")!;
     const plusOne = { ...s0, members: new Set([...s0.members, "10.200.0.1"]) };
-    await measure("one element added / removed", [{ tables: d.tables, sets: { ...d.sets, [s0.name]: plusOne } }, d]);
+    await measure("one element added / removed", [
+      { tables: d.tables, sets: withIpSets(d.sets, [[s0.name, plusOne]]) },
+      d,
+    ]);
     const changed = tableState([...chainsOf(d), endpointChain(0, 1)], d.tables.filter.hooks);
     await measure("one chain changed / back", [{ tables: { ...d.tables, filter: changed }, sets: d.sets }, d]);
     // A new endpoint: its chain and one more dispatch rule. The dispatch chain is one chain of

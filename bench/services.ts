@@ -19,6 +19,7 @@ import { FakeIptablesBackend } from "../iptables/fake-backend.js";
 import { ExecIpsetBackend, FakeIpsetBackend } from "../iptables/ipset-backend.js";
 import { IpsetSyncer } from "../iptables/ipset-syncer.js";
 import { TableSyncer } from "../iptables/table-syncer.js";
+import { ipSetList } from "../model/ipset-shards.js";
 import type { ResourceUpdate } from "../model/resource.js";
 import { chainList } from "../model/tables.js";
 
@@ -125,7 +126,7 @@ async function measure(a: Args, kernel: boolean): Promise<Record<string, number 
   const fullGraphMs = performance.now() - t0;
   const natRules = chainList(full.iptables.ipv4.nat).reduce((n, c) => n + c.rules.length, 0);
   t0 = performance.now();
-  await sets.addOrUpdate(Object.values(full.ipsets).filter((s) => s.family === 4));
+  await sets.addOrUpdate(ipSetList(full.ipsets).filter((s) => s.family === 4));
   const fullSync = await tables.apply(full.iptables.ipv4);
   const fullSyncMs = performance.now() - t0;
 

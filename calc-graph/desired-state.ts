@@ -3,6 +3,7 @@
 // identity from the previous snapshot, so consumers find changes by reference.
 
 import type { IpSetState } from "../model/ipset.js";
+import type { IpSets } from "../model/ipset-shards.js";
 import type { NftObjectState } from "../model/nft-objects.js";
 import type { FamilyTables } from "../model/tables.js";
 
@@ -46,8 +47,8 @@ export interface EndpointTier {
 export interface DesiredState {
   readonly nodeName: string;
   readonly iptables: Readonly<Record<"ipv4" | "ipv6", FamilyTables>>;
-  /** Keyed by kernel name. */
-  readonly ipsets: Readonly<Record<string, IpSetState>>;
+  /** Keyed by kernel name, in shards (model/ipset-shards.ts: ipSetOf, ipSetList, changedIpSets). */
+  readonly ipsets: IpSets;
   /** Local workload endpoints, keyed by `<namespace>/<pod>`. */
   readonly endpoints: Readonly<Record<string, EndpointState>>;
   /** Keyed by destination CIDR. */

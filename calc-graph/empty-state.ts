@@ -3,6 +3,7 @@
 
 import type { Draft } from "immer";
 import { dict } from "../model/dict.js";
+import { emptyIpSets } from "../model/ipset-shards.js";
 import { type FamilyTables, TABLE_NAMES, type TableName, type TableState, tableState } from "../model/tables.js";
 import type { DesiredState } from "./desired-state.js";
 import { EMPTY_NETWORK } from "./network/state.js";
@@ -17,7 +18,7 @@ export function emptyState(nodeName: string): DesiredState {
   return {
     nodeName,
     iptables: { ipv4: emptyTables(), ipv6: emptyTables() },
-    ipsets: dict(),
+    ipsets: emptyIpSets(),
     endpoints: dict(),
     routes: dict(),
     sysctls: dict(),

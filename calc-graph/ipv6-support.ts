@@ -6,6 +6,7 @@
 // changes by reference.
 
 import { dictFrom } from "../model/dict.js";
+import type { IpSets } from "../model/ipset-shards.js";
 import type { FamilyTables } from "../model/tables.js";
 import { TABLE_NAMES, type TableName, type TableState, tableState } from "../model/tables.js";
 import type { DesiredState } from "./desired-state.js";
@@ -16,6 +17,7 @@ const NO_TABLES: FamilyTables = Object.freeze(
 
 export class Ipv6Filter {
   private readonly memo = new Map<string, { in: object; out: object }>();
+  private sets?: { in: IpSets; out: IpSets };
 
   /** `s` itself when IPv6 is supported, else its IPv4-only view. */
   view(s: DesiredState, ipv6Support: boolean): DesiredState {
@@ -23,10 +25,18 @@ export class Ipv6Filter {
     return {
       ...s,
       iptables: { ipv4: s.iptables.ipv4, ipv6: NO_TABLES },
-      ipsets: this.filtered("ipsets", s.ipsets, (_k, set) => set.family === 4),
+      ipsets: this.v4Sets(s.ipsets),
       routes: this.filtered("routes", s.routes, (dst) => !dst.includes(":")),
       sysctls: this.filtered("sysctls", s.sysctls, (k) => !k.startsWith("net/ipv6/")),
     };
+  }
+
+  /** The IPv4 sets: a shard is filtered again only when it is not the one filtered last time (filtered's memo). */
+  private v4Sets(sets: IpSets): IpSets {
+    if (this.sets?.in === sets) return this.sets.out;
+    const out = sets.map((shard, i) => this.filtered(`ipsets/${i}`, shard, (_k, set) => set.family === 4));
+    this.sets = { in: sets, out };
+    return out;
   }
 
   private filtered<V>(part: string, rec: Readonly<Record<string, V>>, keep: (k: string, v: V) => boolean) {

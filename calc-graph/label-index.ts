@@ -155,31 +155,45 @@ export class LabelIndex {
     this.relabel(id, old, effective);
   }
 
-  private relabel(id: string, item: Item, effective: Map<string, string>): void {
-    const changed = changedKeys(item.effective, effective);
+  /**
+   * Brings the item's effective labels to `next` in place: the item's Map lives as long as the
+   * item, and a new one per relabel was old-generation garbage (a namespace label change
+   * relabels every pod in it); `next` is left to the next scavenge.
+   */
+  private relabel(id: string, item: Item, next: Map<string, string>): void {
+    const changed = changedKeys(item.effective, next);
     if (changed.length === 0) return;
-    const before = item.effective;
+    const labels = item.effective;
+    const before = new Map<string, string | undefined>();
     // Refile only the changed keys: a namespace label change relabels every pod in it.
     for (const k of changed) {
-      const was = before.get(k);
-      const now = effective.get(k);
+      const was = labels.get(k);
+      const now = next.get(k);
+      before.set(k, was);
       if (was !== undefined) this.itemsByLabel.delete(k, was, id);
       if (now !== undefined) this.itemsByLabel.add(k, now, id);
       if (was === undefined) this.itemsByLabel.add(k, undefined, id);
       else if (now === undefined) this.itemsByLabel.delete(k, undefined, id);
+      if (now === undefined) labels.delete(k);
+      else labels.set(k, now);
     }
-    item.effective = effective;
+    // What the item carried before: the old value of a changed key, else what it carries now.
+    const carriedBefore = (a: AnchorLabel) => {
+      if (!before.has(a.key)) return carries(labels, a);
+      const was = before.get(a.key);
+      return was !== undefined && (a.values === undefined || a.values.includes(was));
+    };
     const toCheck = new Set<string>();
     for (const k of changed) {
       for (const selId of this.selectorsByKey.get(k) ?? EMPTY) {
         // A selector whose required label is on neither version cannot match either.
         const anchor = this.selectors.get(selId)!.anchorLabel;
-        if (anchor === undefined || carries(before, anchor) || carries(effective, anchor)) toCheck.add(selId);
+        if (anchor === undefined || carriedBefore(anchor) || carries(labels, anchor)) toCheck.add(selId);
       }
     }
     for (const selId of toCheck) {
       this.evaluations++;
-      this.setMatch(selId, id, matches(this.selectors.get(selId)!.selector, effective));
+      this.setMatch(selId, id, matches(this.selectors.get(selId)!.selector, labels));
     }
   }
 

@@ -12,7 +12,10 @@
 // which sets is counted change by change (O(change)), per table, from its
 // part of the desired chains.
 
-import { changedKeys, copyDict, dict, noteChangedKeys } from "../model/dict.js";
+import { changedKeys, copyDict, dictFrom, noteChangedKeys } from "../model/dict.js";
+import type { IpSetState } from "../model/ipset.js";
+import { changedIpSets, type IpSets, ipSetList, ipSetOf, ipSetsOf, withIpSets } from "../model/ipset-shards.js";
+import type { NftObjectState } from "../model/nft-objects.js";
 import {
   chainList,
   chainOf,
@@ -39,12 +42,16 @@ const EMPTY: TableState = Object.freeze(tableState());
 /** Whether a part holds nothing of family `v` (its sets and objects are both families'): its table need not exist. */
 export function emptyPart(d: NftDesired, v: 4 | 6): boolean {
   const none = (t: TableState) => isEmpty(t.shards) && isEmpty(t.hooks);
-  return TABLE_NAMES.every((t) => none(d.tables[t])) && !hasFamily(d.sets, v) && !hasFamily(d.objects, v);
+  return (
+    TABLE_NAMES.every((t) => none(d.tables[t])) &&
+    !d.sets.some((shard) => hasFamily(shard, v)) &&
+    !hasFamily(d.objects, v)
+  );
 }
 
 // Snapshot records never change, so what was found of one holds as long as it lives: each nat
 // table asks on every apply, and even `for…in` lists all keys first (a shard index has a
-// thousand, the sets record ~1,500).
+// thousand, the sets ~1,500 in 64 shards).
 const emptiness = new WeakMap<object, boolean>();
 const families = new WeakMap<object, { 4?: boolean; 6?: boolean }>();
 
@@ -203,13 +210,13 @@ export class DesiredSplit {
     // whose name started or stopped being used somewhere, are placed again.
     const same = last?.version === v;
     const setKeys =
-      same && last ? this.withMoved(changedKeys(last.want.sets, want.sets), moved, this.setKeyOf) : undefined;
+      same && last ? this.withMoved(changedIpSets(last.want.sets, want.sets), moved, this.setKeyOf) : undefined;
     const objectKeys =
       same && last?.want.objects && want.objects
         ? this.withMoved(changedKeys(last.want.objects, want.objects), moved, this.objectKeyOf)
         : undefined;
-    this.index(this.setKeyOf, last?.want.sets, want.sets, setKeys, (k) => nftSetName(k));
-    this.index(this.objectKeyOf, last?.want.objects, want.objects, objectKeys, (_k, o) => o.name);
+    this.index(SETS, this.setKeyOf, last?.want.sets, want.sets, setKeys);
+    this.index(OBJECTS, this.objectKeyOf, last?.want.objects, want.objects, objectKeys);
     const parts = NFT_TABLES.map((table, i): NftPart => {
       const prev = last?.parts[i].desired;
       // `calico` holds every set (the record itself: nothing copied for a change); a nat table its own.
@@ -217,13 +224,13 @@ export class DesiredSplit {
         table === NFT_TABLE
           ? want.sets
           : prev && setKeys
-            ? this.repick(table, prev.sets, want.sets, setKeys, (k) => nftSetName(k))
-            : this.pick(table, want.sets, (k) => nftSetName(k));
+            ? this.repick(SETS, table, prev.sets, want.sets, setKeys)
+            : this.pick(SETS, table, want.sets);
       const objects =
         want.objects &&
         (prev?.objects && objectKeys
-          ? this.repick(table, prev.objects, want.objects, objectKeys, (_k, o) => o.name)
-          : this.pick(table, want.objects, (_k, o) => o.name));
+          ? this.repick(OBJECTS, table, prev.objects, want.objects, objectKeys)
+          : this.pick(OBJECTS, table, want.objects));
       return { table, desired: { tables: tablesOf[i], sets, ...(objects ? { objects } : {}) } };
     });
     this.last = { want, version: v, parts };
@@ -240,12 +247,12 @@ export class DesiredSplit {
   }
 
   /** Keeps `keyOf` (nft name → record key) true for `all`: from scratch, or by the changed `keys`. */
-  private index<T>(
+  private index<R, T>(
+    r: Keyed<R, T>,
     keyOf: Map<string, string>,
-    prev: Readonly<Record<string, T>> | undefined,
-    all: Readonly<Record<string, T>> | undefined,
+    prev: R | undefined,
+    all: R | undefined,
     keys: readonly string[] | undefined,
-    name: (k: string, v: T) => string,
   ): void {
     if (!all) {
       keyOf.clear();
@@ -253,44 +260,32 @@ export class DesiredSplit {
     }
     if (!keys || !prev) {
       keyOf.clear();
-      for (const [k, v] of Object.entries(all)) keyOf.set(name(k, v), k);
+      for (const [k, v] of r.entries(all)) keyOf.set(r.name(k, v), k);
       return;
     }
     for (const k of keys) {
-      const [was, now] = [prev[k], all[k]];
-      if (was !== undefined) keyOf.delete(name(k, was));
-      if (now !== undefined) keyOf.set(name(k, now), k);
+      const [was, now] = [r.get(prev, k), r.get(all, k)];
+      if (was !== undefined) keyOf.delete(r.name(k, was));
+      if (now !== undefined) keyOf.set(r.name(k, now), k);
     }
   }
 
-  private pick<T>(table: string, all: Readonly<Record<string, T>>, name: (k: string, v: T) => string) {
-    const out = dict<T>();
-    for (const [k, v] of Object.entries(all)) if (this.refs.holds(table, name(k, v))) out[k] = v;
-    return out;
+  private pick<R, T>(r: Keyed<R, T>, table: string, all: R): R {
+    const held: [string, T][] = [];
+    for (const [k, v] of r.entries(all)) if (this.refs.holds(table, r.name(k, v))) held.push([k, v]);
+    return r.from(held);
   }
 
-  /** `prev` (this table's record) with the `keys` that changed in `all`; `prev` itself when none is this table's. */
-  private repick<T>(
-    table: string,
-    prev: Readonly<Record<string, T>>,
-    all: Readonly<Record<string, T>>,
-    keys: readonly string[],
-    name: (k: string, v: T) => string,
-  ): Readonly<Record<string, T>> {
-    let out: Record<string, T> | undefined;
-    const written: string[] = [];
+  /** `prev` (this table's part) with the `keys` that changed in `all`; `prev` itself when none is this table's. */
+  private repick<R, T>(r: Keyed<R, T>, table: string, prev: R, all: R, keys: readonly string[]): R {
+    const writes: [string, T | undefined][] = [];
     for (const k of keys) {
-      const v = all[k];
-      const held = v !== undefined && this.refs.holds(table, name(k, v));
-      if (held ? prev[k] === v : !(k in prev)) continue;
-      out ??= copyDict(prev);
-      if (held) out[k] = v;
-      else delete out[k];
-      written.push(k);
+      const v = r.get(all, k);
+      const held = v !== undefined && this.refs.holds(table, r.name(k, v));
+      if (held ? r.get(prev, k) === v : r.get(prev, k) === undefined) continue;
+      writes.push([k, held ? v : undefined]);
     }
-    if (!out) return prev;
-    noteChangedKeys(prev, out, written);
-    return out;
+    return writes.length === 0 ? prev : r.with(prev, writes);
   }
 
   /** Forget what was split: the next split counts every rule again. */
@@ -307,3 +302,43 @@ export class DesiredSplit {
 export function splitDesired(want: NftDesired): NftPart[] {
   return new DesiredSplit().split(want);
 }
+
+/** How a split reads and writes the desired sets (sharded: model/ipset-shards.ts) and nft objects (a record). */
+interface Keyed<R, T> {
+  entries(r: R): Iterable<readonly [string, T]>;
+  get(r: R, k: string): T | undefined;
+  /** The nft name of the entry at `k`. */
+  name(k: string, v: T): string;
+  from(entries: readonly (readonly [string, T])[]): R;
+  /** `prev` with `writes` (undefined: delete). */
+  with(prev: R, writes: readonly (readonly [string, T | undefined])[]): R;
+}
+
+const SETS: Keyed<IpSets, IpSetState> = {
+  entries: (r) => ipSetList(r).map((s) => [s.name, s] as const),
+  get: ipSetOf,
+  name: (k) => nftSetName(k),
+  from: (entries) => ipSetsOf(entries.map(([, s]) => s)),
+  with: withIpSets,
+};
+
+type Objects = Readonly<Record<string, NftObjectState>>;
+const OBJECTS: Keyed<Objects, NftObjectState> = {
+  entries: (r) => Object.entries(r),
+  get: (r, k) => (Object.hasOwn(r, k) ? r[k] : undefined),
+  name: (_k, o) => o.name,
+  from: (entries) => dictFrom(entries),
+  with: (prev, writes) => {
+    const out = copyDict(prev);
+    for (const [k, v] of writes) {
+      if (v) out[k] = v;
+      else delete out[k];
+    }
+    noteChangedKeys(
+      prev,
+      out,
+      writes.map(([k]) => k),
+    );
+    return out;
+  },
+};

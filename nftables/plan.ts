@@ -16,8 +16,8 @@
 // A changed chain is flushed and refilled in the same transaction, so no
 // packet ever sees it half written; the table itself is never flushed.
 
-import { changedKeys } from "../model/dict.js";
 import { type IpSetState, missingFrom } from "../model/ipset.js";
+import { changedIpSets, type IpSets, ipSetList, ipSetNames, ipSetOf } from "../model/ipset-shards.js";
 import { parseNatStage } from "../model/nat-shards.js";
 import type { FamilyTables } from "../model/tables.js";
 import { BUILTIN_CHAINS, chainNames, chainOf, changedChains, TABLE_NAMES, type TableName } from "../model/tables.js";
@@ -35,7 +35,7 @@ import type { NftView, ViewChain, ViewSet } from "./view.js";
 export interface NftDesired {
   readonly tables: FamilyTables;
   /** DesiredState's IP sets (both families: only this family's are used). */
-  readonly sets: Readonly<Record<string, IpSetState>>;
+  readonly sets: IpSets;
   /** DesiredState's nft-only objects (FELIX_PROXYMODE=nftables; both families). */
   readonly objects?: NftObjects;
 }
@@ -142,10 +142,10 @@ function candidateChains(want: FamilyTables, view: NftView, applied?: FamilyTabl
 function candidateSets(family: NftFamily, want: NftDesired, view: NftView, applied?: NftDesired) {
   const v = family === "ip" ? 4 : 6;
   const out = new Map<string, IpSetState | undefined>();
-  const keys = applied ? changedKeys(applied.sets, want.sets) : Object.keys(want.sets);
+  const keys = applied ? changedIpSets(applied.sets, want.sets) : ipSetNames(want.sets);
   for (const k of keys) {
-    const s = want.sets[k];
-    const old = applied?.sets[k];
+    const s = ipSetOf(want.sets, k);
+    const old = applied && ipSetOf(applied.sets, k);
     if ((s ?? old)?.family !== v) continue;
     out.set(nftSetName(k), s);
   }
@@ -336,7 +336,7 @@ export function coldView(family: NftFamily, want: NftDesired): Omit<NftPlan, "sc
     if (c.base) hooksWritten++;
   }
   const v = family === "ip" ? 4 : 6;
-  for (const s of Object.values(want.sets)) {
+  for (const s of ipSetList(want.sets)) {
     if (s.family !== v) continue;
     const spec = nftSetSpec(s);
     after.sets.set(spec.name, { type: spec.type, interval: spec.interval, elements: nftElements(s) });

@@ -5,6 +5,7 @@
 // set's elements come back in the kernel's hash order).
 
 import type { IpSetState } from "../model/ipset.js";
+import { type IpSets, ipSetList } from "../model/ipset-shards.js";
 import type { NftObjectState } from "../model/nft-objects.js";
 import type { FamilyTables } from "../model/tables.js";
 import type { NftFamily } from "./backend.js";
@@ -17,11 +18,11 @@ import { type NftSetSpec, nftElements, nftSetSpec, sortElements } from "./sets.j
 
 /** The family's desired sets, by nft name, sorted. */
 export function familySets(
-  sets: Readonly<Record<string, IpSetState>>,
+  sets: IpSets,
   family: NftFamily,
 ): { spec: NftSetSpec; elements: ReadonlySet<string>; state: IpSetState }[] {
   const v = family === "ip" ? 4 : 6;
-  return Object.values(sets)
+  return ipSetList(sets)
     .filter((s) => s.family === v)
     .map((s) => ({ spec: nftSetSpec(s), elements: nftElements(s), state: s }))
     .sort((a, b) => (a.spec.name < b.spec.name ? -1 : a.spec.name > b.spec.name ? 1 : 0));
@@ -87,7 +88,7 @@ export function* tableTextParts(family: NftFamily, table: string, want: NftDesir
 export function renderNftTable(
   family: NftFamily,
   tables: FamilyTables,
-  sets: Readonly<Record<string, IpSetState>>,
+  sets: IpSets,
   objects?: Readonly<Record<string, NftObjectState>>,
 ): string {
   return renderedParts(family, tables, sets, objects)
@@ -99,7 +100,7 @@ export function renderNftTable(
 export function renderedParts(
   family: NftFamily,
   tables: FamilyTables,
-  sets: Readonly<Record<string, IpSetState>>,
+  sets: IpSets,
   objects?: Readonly<Record<string, NftObjectState>>,
 ): { table: string; text: string }[] {
   const v = family === "ip" ? 4 : 6;
@@ -112,7 +113,7 @@ export function renderedParts(
 export function renderNftRuleset(
   state: {
     readonly iptables: Readonly<Record<"ipv4" | "ipv6", FamilyTables>>;
-    readonly ipsets: Readonly<Record<string, IpSetState>>;
+    readonly ipsets: IpSets;
     readonly nftObjects?: Readonly<Record<string, NftObjectState>>;
   },
   ipv6: boolean,

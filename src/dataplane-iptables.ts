@@ -6,7 +6,7 @@ import type { DesiredState } from "../calc-graph/desired-state.js";
 import type { IpSetState } from "../iptables/ipset.js";
 import type { IpsetSyncer } from "../iptables/ipset-syncer.js";
 import type { TableSyncer } from "../iptables/table-syncer.js";
-import { changedKeys } from "../model/dict.js";
+import { changedIpSets, ipSetList, ipSetOf } from "../model/ipset-shards.js";
 import { Steps } from "./apply-steps.js";
 import type { PolicyResult } from "./dataplane.js";
 
@@ -43,13 +43,13 @@ export async function applyIptablesPolicy(
   const ipsets = p.ipsets;
   const ours = (s: IpSetState | undefined): s is IpSetState =>
     s !== undefined && (s.family === 4 || p.ipv6 !== undefined);
-  const sets = () => Object.values(state.ipsets).filter(ours);
+  const sets = () => ipSetList(state.ipsets).filter(ours);
   const warnings: string[] = [];
   const setsChanged = last?.ipsets !== state.ipsets;
   // Only sets whose object changed need a diff against the kernel: found by the changed keys, not by
   // listing ~1,500 sets twice on every apply.
-  const changed = last ? changedKeys(last.ipsets, state.ipsets) : undefined;
-  const changedSets = changed ? changed.map((k) => state.ipsets[k]).filter(ours) : sets();
+  const changed = last ? changedIpSets(last.ipsets, state.ipsets) : undefined;
+  const changedSets = changed ? changed.map((k) => ipSetOf(state.ipsets, k)).filter(ours) : sets();
   // Every set exists before the rules are loaded; their members go in meanwhile, and a
   // table whose rules use a set commits only once they are in (IpsetSyncer.begin). The
   // restores are planned and their programs started while the sets are created: each
@@ -80,7 +80,7 @@ export async function applyIptablesPolicy(
   const tables = [family(4), family(6)];
   // Stale sets go once no rule names them: their ipset program starts now and destroys once
   // both families' restores are in (none of it if one fails).
-  const setRemoved = !changed || changed.some((name) => !state.ipsets[name]);
+  const setRemoved = !changed || changed.some((name) => !ipSetOf(state.ipsets, name));
   const tablesIn = Promise.all(tables);
   tablesIn.catch(() => {}); // the families' own failures are reported below
   const staleP =

@@ -8,6 +8,7 @@
 
 import type { DesiredState } from "../calc-graph/desired-state.js";
 import type { IpSetState } from "../iptables/ipset.js";
+import { ipSetOf } from "../model/ipset-shards.js";
 import type { TableState } from "../model/tables.js";
 import type { IptablesPolicy } from "./dataplane-iptables.js";
 
@@ -67,7 +68,7 @@ export async function applyNatFirst(
   const names = new Set<string>();
   for (const f of families) setsNamedBy(f.tables.nat, names);
   const sets = [...names]
-    .map((n) => state.ipsets[n])
+    .map((n) => ipSetOf(state.ipsets, n))
     .filter((s): s is IpSetState => s !== undefined && (s.family === 4 || p.ipv6 !== undefined));
   const fill = sets.length > 0 ? await (await p.ipsets.begin(sets)).done : undefined;
   onSetsDone();

@@ -4,6 +4,7 @@
 // update and observeApply() after each successful apply.
 
 import type { DesiredState } from "../calc-graph/desired-state.js";
+import { ipSetCount } from "../model/ipset-shards.js";
 import type { ApplyResult } from "../src/dataplane.js";
 import { Counter, Gauge, Histogram, Registry } from "./prom.js";
 
@@ -128,7 +129,7 @@ export class Metrics {
       this.activeEndpoints.set(endpoints.length);
       this.activeLocalPolicies.set(policies.size);
     }
-    if (state.ipsets !== this.observed.ipsets) this.ipsetsCalico.set(Object.keys(state.ipsets).length);
+    if (state.ipsets !== this.observed.ipsets) this.ipsetsCalico.set(ipSetCount(state.ipsets));
     if (state.problems !== this.observed.problems) {
       const problems = Object.keys(state.problems);
       this.resourceProblems.set(problems.length);

@@ -26,6 +26,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { computeDesiredState } from "../calc-graph/calc-graph.js";
 import type { DesiredState } from "../calc-graph/desired-state.js";
+import { ipSetList } from "../model/ipset-shards.js";
 import { renderNftTable } from "../nftables/table-text.js";
 import { ipvsText } from "../src/dump/ipvs.js";
 import { networkText } from "../src/dump/network.js";
@@ -53,7 +54,7 @@ type Outputs = Partial<Record<OutputFile, string>>;
 /** True when IPv6 shows anywhere in what the node programs. */
 function involvesV6(s: DesiredState): boolean {
   if (Object.values(s.endpoints).some((e) => e.ipv6Nets.length > 0)) return true;
-  if (Object.values(s.ipsets).some((x) => x.family === 6 && x.members.size > 0)) return true;
+  if (ipSetList(s.ipsets).some((x) => x.family === 6 && x.members.size > 0)) return true;
   if (Object.keys(s.routes).some((dst) => dst.includes(":"))) return true;
   return /(^| )(! )?-[sd] [0-9a-f]*:/m.test(iptablesText(s, 6));
 }

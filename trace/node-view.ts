@@ -6,6 +6,7 @@
 import { CalcGraph, type GraphConfig } from "../calc-graph/calc-graph.js";
 import { type DesiredState, type EndpointState, familyKey } from "../calc-graph/desired-state.js";
 import type { Policy, Profile } from "../calc-graph/model.js";
+import { ipSetList } from "../model/ipset-shards.js";
 import type { VerdictMapState } from "../model/nft-objects.js";
 import type { ResourceUpdate } from "../model/resource.js";
 import type { Rule } from "../model/rule.js";
@@ -44,7 +45,7 @@ export function nodeView(
   const state = g.apply(updates);
   const envOf = (v: 4 | 6): NodeEnv => {
     const ipsets = new Map<string, ReadonlySet<string>>();
-    for (const s of Object.values(state.ipsets)) if (s.family === v) ipsets.set(s.name, s.members);
+    for (const s of ipSetList(state.ipsets)) if (s.family === v) ipsets.set(s.name, s.members);
     // kube-proxy's nftables layout (FELIX_PROXYMODE=nftables): its maps and affinity sets.
     const maps = new Map<string, VerdictMapState>();
     const affinitySets = new Set<string>();

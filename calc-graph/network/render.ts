@@ -9,9 +9,10 @@ import { castDraft, type Draft } from "immer";
 import type { IpSetState } from "../../model/ipset.js";
 import { type Action, Actions, type Chain } from "../../model/rule.js";
 import type { DesiredState } from "../desired-state.js";
+import { peekIpSet, writeIpSet } from "../ipsets/draft-ipset.js";
 import { hashNetMembers } from "../ipsets/hash-net.js";
 import type { IpVersion } from "../model.js";
-import { deleteKey, peek } from "../plain.js";
+import { peek } from "../plain.js";
 import { NAT_OUTGOING_CHAIN } from "../rules/static.js";
 import { IPIP_DEVICE, VXLAN_DEVICE, VXLAN_V6_DEVICE } from "./block-routes.js";
 import {
@@ -52,13 +53,13 @@ export interface NetworkChains {
 
 function putSet(d: Draft<DesiredState>, name: string, members: readonly string[] | undefined, v: IpVersion = 4): void {
   if (!members) {
-    deleteKey(d.ipsets, name);
+    writeIpSet(d, name, undefined);
     return;
   }
-  const old = peek(d.ipsets, name);
+  const old = peekIpSet(d, name);
   if (old && same([...old.members].sort(), members)) return;
   const set: IpSetState = { name, family: v, type: "hash:net", members: new Set(members) };
-  d.ipsets[name] = castDraft(set);
+  writeIpSet(d, name, set);
 }
 
 export function putNetwork(
@@ -91,13 +92,13 @@ export function putNetwork(
     ] as const) {
       const name = natOutgoingSetName(id, v);
       if (!state.poolsInUse) {
-        deleteKey(d.ipsets, name);
+        writeIpSet(d, name, undefined);
         continue;
       }
-      const old = peek(d.ipsets, name);
+      const old = peekIpSet(d, name);
       if (old && same([...old.members].sort(), members)) continue;
       const set: IpSetState = { name, family: v, type: "hash:net", members: new Set(hashNetMembers(members)) };
-      d.ipsets[name] = castDraft(set);
+      writeIpSet(d, name, set);
     }
     chains.put(v, "nat", { name: NAT_OUTGOING_CHAIN, rules: natOutgoingRules(sets.masq.length > 0, v, nat) });
   }

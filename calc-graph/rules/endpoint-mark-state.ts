@@ -2,10 +2,11 @@
 // endpoint-mark chains for the current set of local interfaces, and this
 // host's addresses for cali-forward-check.
 
-import { castDraft, type Draft } from "immer";
+import type { Draft } from "immer";
 import type { IpSetState } from "../../model/ipset.js";
 import type { Action, Chain } from "../../model/rule.js";
 import type { DesiredState } from "../desired-state.js";
+import { peekIpSet, writeIpSet } from "../ipsets/draft-ipset.js";
 import type { IpVersion, NodeInfo } from "../model.js";
 import { deleteKey, peek } from "../plain.js";
 import {
@@ -86,9 +87,9 @@ export function putThisHostSet(
   kernelAddresses: readonly string[],
 ): void {
   const set = thisHostSet(thisHostSetName(v), v, node, kernelAddresses);
-  const old = peek(d.ipsets, set.name);
+  const old = peekIpSet(d, set.name);
   if (!old || JSON.stringify([...old.members].sort()) !== JSON.stringify([...set.members].sort()))
-    d.ipsets[set.name] = castDraft(set);
+    writeIpSet(d, set.name, set);
 }
 
 /**

@@ -7,10 +7,12 @@
 import { castDraft, type Draft, isDraft, original } from "immer";
 import { type ChainRenderer, sameRules } from "../../model/chain-render.js";
 import type { IpSetState } from "../../model/ipset.js";
+import { ipSetOf } from "../../model/ipset-shards.js";
 import type { RenderedRule, TableName } from "../../model/tables.js";
 import { type ChainStats, ChainWrites } from "../chain-writer.js";
 import { DEFAULT_CHAINS } from "../default-renderer.js";
 import { type DesiredState, familyKey } from "../desired-state.js";
+import { writeIpSet } from "../ipsets/draft-ipset.js";
 import { ipSetName } from "../ipsets/ids.js";
 import { countMember } from "../ipsets/member-count.js";
 import type { IpVersion } from "../model.js";
@@ -75,7 +77,7 @@ export class IpvsStateBuilder {
     // Frozen here so immer does not walk (and freeze) thousands of virtual services.
     if (!base.ipvs || !sameIpvs(base.ipvs, next)) d.ipvs = castDraft(Object.freeze(next));
     // A set missing from the base (a snapshot this builder did not write) is put whole.
-    const missing = IPVS_SET_NAMES.filter((name) => !base.ipsets[name]);
+    const missing = IPVS_SET_NAMES.filter((name) => !ipSetOf(base.ipsets, name));
     for (const set of this.sets.update(inputs, missing)) if (!set.name.endsWith(BOUND_SET)) putSet(d, base, set);
     // The bound addresses come from the table, not from one ServicePort.
     const bound = new Map<string, Set<string>>(FAMILIES.map((v) => [ipSetName(IPVS_SET_IDS.ipvsIPs, v), new Set()]));
@@ -127,9 +129,9 @@ export class IpvsStateBuilder {
 }
 
 function putSet(d: Draft<DesiredState>, base: DesiredState, set: IpSetState): void {
-  const old = base.ipsets[set.name];
+  const old = ipSetOf(base.ipsets, set.name);
   if (old && old.type === set.type && sameMembers(old.members, set.members)) return;
-  d.ipsets[set.name] = castDraft(Object.freeze(set));
+  writeIpSet(d, set.name, Object.freeze(set));
 }
 
 /**

@@ -12,13 +12,14 @@
 // rendered to the same rules keeps its object, so the dataplane writes only
 // what changed.
 
-import { castDraft, type Draft } from "immer";
+import type { Draft } from "immer";
 import { sameRule } from "../../model/same-rule.js";
 import type { ChainWrites } from "../chain-writer.js";
 import type { DesiredState } from "../desired-state.js";
+import { peekIpSet, writeIpSet } from "../ipsets/draft-ipset.js";
 import { hashNetMembers } from "../ipsets/hash-net.js";
 import type { IpVersion } from "../model.js";
-import { deleteKey, peek } from "../plain.js";
+import { peek } from "../plain.js";
 import { LARGE_CLUSTER_ENDPOINTS, renderServicePort, type ServicePortRules } from "../rules/services.js";
 import { shardNatDispatch } from "../rules/services-shards.js";
 import { serviceDispatchChains } from "../rules/services-static.js";
@@ -300,14 +301,14 @@ export class ServiceStateRenderer {
   private putPodCidrSet(d: Draft<DesiredState>, v: IpVersion, cidrs: readonly string[]): void {
     const name = podCidrSetName(v);
     if (cidrs.length === 0) {
-      if (deleteKey(d.ipsets, name)) this.stats.ipsetsChanged++;
+      if (writeIpSet(d, name, undefined)) this.stats.ipsetsChanged++;
       return;
     }
     // ipset lists a full-length prefix as a bare address.
     const members = new Set(hashNetMembers(cidrs));
-    const old = peek(d.ipsets, name);
+    const old = peekIpSet(d, name);
     if (old && sameMembers(old.members, members)) return;
-    d.ipsets[name] = castDraft({ name, family: v, type: "hash:net" as const, members });
+    writeIpSet(d, name, { name, family: v, type: "hash:net" as const, members });
     this.stats.ipsetsChanged++;
   }
 }

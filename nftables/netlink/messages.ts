@@ -15,6 +15,7 @@ import {
   NLM_F_APPEND,
   NLM_F_CREATE,
   NLM_F_REQUEST,
+  nestedBytes,
   nftType,
   str,
   u32be,
@@ -75,7 +76,7 @@ export function encodeCommands(family: NftFamily, cmds: readonly NftCommand[], c
     let bytes = 0;
     const flush = () => {
       if (chunk.length)
-        push(type, [table, set, ...extra, attr(3, chunk)], type === NftMsg.NEWSETELEM ? NLM_F_CREATE : 0);
+        push(type, [table, set, ...extra, nestedBytes(3, chunk)], type === NftMsg.NEWSETELEM ? NLM_F_CREATE : 0);
       chunk = [];
       bytes = 0;
     };

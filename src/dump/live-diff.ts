@@ -7,6 +7,7 @@ import { ExecIpsetBackend } from "../../iptables/ipset-backend.js";
 import { parseIpsetSave } from "../../iptables/ipset-syncer.js";
 import { parseSave } from "../../iptables/save-parser.js";
 import { diffTables } from "../../iptables/table-diff.js";
+import { ipSetList, ipSetOf } from "../../model/ipset-shards.js";
 
 export interface LiveDifference {
   /** `iptables v4 filter`, `ipset`, `route`, `sysctl` */
@@ -37,7 +38,7 @@ export async function liveDiff(state: DesiredState, src: LiveDiffSources): Promi
     }
   }
   const sets = parseIpsetSave(await new ExecIpsetBackend().save());
-  for (const want of Object.values(state.ipsets).filter((x) => x.family === 4 || v6)) {
+  for (const want of ipSetList(state.ipsets).filter((x) => x.family === 4 || v6)) {
     const have = sets.get(want.name);
     if (!have) {
       out.push({ area: "ipset", item: want.name, problem: "missing" });
@@ -51,7 +52,8 @@ export async function liveDiff(state: DesiredState, src: LiveDiffSources): Promi
       out.push({ area: "ipset", item: want.name, problem: `${missing} members missing, ${extra} extra` });
   }
   for (const name of sets.keys()) {
-    if (/^cali[46]/.test(name) && !state.ipsets[name]) out.push({ area: "ipset", item: name, problem: "stale" });
+    if (/^cali[46]/.test(name) && !ipSetOf(state.ipsets, name))
+      out.push({ area: "ipset", item: name, problem: "stale" });
   }
   if (src.extra) out.push(...(await src.extra(state)));
   return out;

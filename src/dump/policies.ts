@@ -20,6 +20,7 @@ import {
   TO_WORKLOAD_DISPATCH,
 } from "../../calc-graph/rules/names.js";
 import { Tracer } from "../../iptables/tracer.js";
+import { ipSetList } from "../../model/ipset-shards.js";
 import { chainList, chainOf } from "../../model/tables.js";
 
 export interface PolicyExplanation {
@@ -186,7 +187,7 @@ function otherwise(
   for (const c of chainList(filter)) chains[c.name] = c.rules.map((r) => r.text);
   for (const p of policies) chains[p.chain] = [];
   const ipsets: Record<string, Iterable<string>> = {};
-  for (const set of Object.values(s.ipsets)) ipsets[set.name] = set.members;
+  for (const set of ipSetList(s.ipsets)) ipsets[set.name] = set.members;
   const own = (ep.ipv4Nets[0] ?? ep.ipv6Nets[0] ?? "").split("/")[0];
   const other = v === 4 ? "192.0.2.1" : "2001:db8::1";
   const pkt = {

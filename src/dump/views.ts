@@ -3,6 +3,7 @@
 import { type DesiredState, familyKey } from "../../calc-graph/desired-state.js";
 import { renderIpSets } from "../../iptables/ipset.js";
 import { renderTables } from "../../iptables/render.js";
+import { ipSetList } from "../../model/ipset-shards.js";
 import { routeText } from "../../routes/route.js";
 import { networkRoutesJson, networkRoutesText } from "./network.js";
 
@@ -20,13 +21,14 @@ export function iptablesJson(s: DesiredState, v: Family): unknown {
 }
 
 export function ipsetsText(s: DesiredState, v: Family): string {
-  return renderIpSets(Object.values(s.ipsets).filter((x) => x.family === v));
+  return renderIpSets(ipSetList(s.ipsets).filter((x) => x.family === v));
 }
 
 export function ipsetsJson(s: DesiredState, v: Family): unknown {
-  return byKey(s.ipsets)
-    .filter(([, x]) => x.family === v)
-    .map(([, x]) => ({ ...x, members: [...x.members].sort() }));
+  return ipSetList(s.ipsets)
+    .filter((x) => x.family === v)
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+    .map((x) => ({ ...x, members: [...x.members].sort() }));
 }
 
 /** Like `calicoctl get workloadendpoints`: local endpoints of this node. */

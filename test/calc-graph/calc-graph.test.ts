@@ -6,6 +6,7 @@ import { describe, test } from "node:test";
 import fc from "fast-check";
 import { CalcGraph, computeDesiredState } from "../../calc-graph/calc-graph.js";
 import type { DesiredState } from "../../calc-graph/desired-state.js";
+import { ipSetList, ipSetNames } from "../../model/ipset-shards.js";
 import type { ResourceUpdate } from "../../model/resource.js";
 import { chainList, chainOf, chainNames as tableChainNames } from "../../model/tables.js";
 import { deleted, namespace, node, pod, policy, renderState } from "./fixtures.js";
@@ -36,7 +37,7 @@ describe("calc graph", () => {
     assert.equal(chainNames(s1).filter((c) => c.startsWith("cali-pi-")).length, 1);
     const s2 = g.apply([deleted(base[5])]);
     assert.equal(chainNames(s2).filter((c) => c.startsWith("cali-pi-")).length, 0);
-    assert.equal(Object.keys(s2.ipsets).length, 0, "the rule's sets go with the policy");
+    assert.equal(ipSetNames(s2.ipsets).length, 0, "the rule's sets go with the policy");
     const s3 = g.apply([base[5]]);
     assert.equal(render(s3), render(s1));
   });
@@ -67,7 +68,7 @@ describe("calc graph", () => {
     });
     assert.ok(!Object.keys(s2.sysctls).some((k) => k.includes(iface)));
     // Still a peer of the policy: its IP stays in the web set.
-    const members = Object.values(s2.ipsets).flatMap((x) => [...x.members]);
+    const members = ipSetList(s2.ipsets).flatMap((x) => [...x.members]);
     assert.ok(members.includes("10.65.1.10"));
   });
 

@@ -3,6 +3,7 @@
 import type { DesiredState } from "../../calc-graph/desired-state.js";
 import { renderIpSets } from "../../iptables/ipset.js";
 import { renderTables } from "../../iptables/render.js";
+import { ipSetList } from "../../model/ipset-shards.js";
 import type { NetworkPolicy, Pod } from "../../model/k8s.js";
 import type { Kind, ResourceUpdate } from "../../model/resource.js";
 
@@ -63,7 +64,7 @@ export function renderState(s: DesiredState): string {
   return [
     renderTables(s.iptables.ipv4),
     renderTables(s.iptables.ipv6),
-    renderIpSets(Object.values(s.ipsets)),
+    renderIpSets(ipSetList(s.ipsets)),
     JSON.stringify(Object.entries(s.routes).sort()),
     JSON.stringify(Object.entries(s.sysctls).sort()),
     JSON.stringify(Object.entries(s.endpoints).sort()),

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { CalcGraph } from "../../calc-graph/calc-graph.js";
 import type { DesiredState } from "../../calc-graph/desired-state.js";
+import { changedIpSets, ipSetOf, ipSetShard } from "../../model/ipset-shards.js";
 import type { ResourceUpdate } from "../../model/resource.js";
 import { changedChains, TABLE_NAMES } from "../../model/tables.js";
 import { namespace, node, pod, policy } from "./fixtures.js";
@@ -22,7 +23,7 @@ function changed(a: DesiredState, b: DesiredState) {
   }
   return {
     chains,
-    ipsets: diffKeys(a.ipsets, b.ipsets),
+    ipsets: changedIpSets(a.ipsets, b.ipsets).sort(),
     endpoints: diffKeys(a.endpoints, b.endpoints),
     routes: diffKeys(a.routes, b.routes),
   };
@@ -95,8 +96,8 @@ describe("incremental calc graph", () => {
     // Only the v4 sets that held or now hold 10.65.1.2 changed (v6 sets are empty either way).
     assert.ok(d.ipsets.length >= 2 && d.ipsets.length <= 4, `ipsets changed: ${d.ipsets}`);
     for (const name of d.ipsets) {
-      const before = s1.ipsets[name]?.members ?? new Set();
-      const after = s2.ipsets[name]?.members ?? new Set();
+      const before = ipSetOf(s1.ipsets, name)?.members ?? new Set();
+      const after = ipSetOf(s2.ipsets, name)?.members ?? new Set();
       assert.ok(
         [...before, ...after].some((m) => m.startsWith("10.65.1.2")),
         `${name} does not involve the pod`,
@@ -125,6 +126,9 @@ describe("incremental calc graph", () => {
     assert.deepEqual(d.chains, []);
     assert.deepEqual(d.endpoints, []);
     assert.ok(d.ipsets.length > 0 && d.ipsets.length <= 4, `ipsets changed: ${d.ipsets}`);
+    // Only the shards of the changed sets are new objects: the snapshot copies no record of every set.
+    const shards = new Set(d.ipsets.map(ipSetShard));
+    for (const [i, shard] of s2.ipsets.entries()) assert.equal(shard === s1.ipsets[i], !shards.has(i), `shard ${i}`);
   });
 
   test("a batch that changes nothing yields the very same snapshot", () => {
@@ -151,7 +155,7 @@ describe("incremental calc graph", () => {
     const d = changed(s1, s2);
     assert.deepEqual(d.chains, []);
     assert.equal(d.ipsets.filter((n) => n.startsWith("cali40")).length, 1, `${d.ipsets}`);
-    const set = s2.ipsets[d.ipsets.find((n) => n.startsWith("cali40"))!];
+    const set = ipSetOf(s2.ipsets, d.ipsets.find((n) => n.startsWith("cali40"))!)!;
     assert.equal(set.members.size, 80, "shop and bank pods now match env=prod");
   });
 });

@@ -12,6 +12,7 @@ import { computeDesiredState, type GraphConfig } from "../../calc-graph/calc-gra
 import type { DesiredState } from "../../calc-graph/desired-state.js";
 import { MARK_ENDPOINT, MARK_NON_CALI_ENDPOINT } from "../../calc-graph/rules/marks.js";
 import { type TraceOutcome, type TracePacket, Tracer, type TraceTable } from "../../iptables/tracer.js";
+import { ipSetList } from "../../model/ipset-shards.js";
 import { chainList } from "../../model/tables.js";
 import { readManifestDir } from "../../src/datastore/manifests.js";
 import { GOLDEN_DIR } from "../golden-cases.js";
@@ -33,7 +34,7 @@ function tracer(s: DesiredState): Tracer {
   for (const c of chainList(t)) chains[c.name] = c.rules.map((r) => r.text);
   for (const [name, h] of Object.entries(t.hooks)) chains[name] = [...h.insert, ...h.append].map((r) => r.text);
   const ipsets: Record<string, string[]> = {};
-  for (const set of Object.values(s.ipsets)) ipsets[set.name] = [...set.members];
+  for (const set of ipSetList(s.ipsets)) ipsets[set.name] = [...set.members];
   // IPVS binds service addresses to its dummy device: to the kernel they are local.
   return new Tracer({ chains } as TraceTable, { localAddresses: [NODE_IP, CLUSTER_IP], ipsets });
 }

@@ -16,6 +16,7 @@ import { CalcGraph } from "../../calc-graph/calc-graph.js";
 import type { DesiredState } from "../../calc-graph/desired-state.js";
 import { ipSetName } from "../../calc-graph/ipsets/ids.js";
 import { forbiddenServiceAddress } from "../../calc-graph/services/forbidden-addresses.js";
+import { ipSetList, ipSetOf } from "../../model/ipset-shards.js";
 import { parseManifestText } from "../../src/datastore/manifests.js";
 import { ipsetsText, iptablesText } from "../../src/dump/views.js";
 import { iptablesCmd, requirementsMissing } from "../../src/netns/topology.js";
@@ -39,7 +40,7 @@ function run(docs: Record<string, unknown>[]) {
 function check({ g, state, docs }: ReturnType<typeof run>): void {
   for (const v of [4, 6] as const) {
     const sets = new Set(
-      Object.values(state.ipsets)
+      ipSetList(state.ipsets)
         .filter((s) => s.family === v)
         .map((s) => s.name),
     );
@@ -50,7 +51,7 @@ function check({ g, state, docs }: ReturnType<typeof run>): void {
     }
     for (const id of g.ipsets.activeSetIds) {
       const spec = g.ipsets.spec(id)!;
-      const members = state.ipsets[ipSetName(id, v)]?.members ?? new Set<string>();
+      const members = ipSetOf(state.ipsets, ipSetName(id, v))?.members ?? new Set<string>();
       const allowed = allowedMembers(spec, v, docs);
       const extra = [...members].filter((m) => !allowed.has(m));
       assert.deepEqual(extra, [], `set ${ipSetName(id, v)} (${spec.kind}) holds members its selector does not allow`);
@@ -125,7 +126,7 @@ function spoofedLabelsRefused(): boolean {
   ]);
   const ids = [...g.ipsets.activeSetIds];
   assert.ok(ids.length > 0, "the probe policy is active");
-  return ids.every((id) => (state.ipsets[ipSetName(id, 4)]?.members.size ?? 0) === 0);
+  return ids.every((id) => (ipSetOf(state.ipsets, ipSetName(id, 4))?.members.size ?? 0) === 0);
 }
 
 describe("hostile input: fuzzing manifests → graph → restore text", () => {

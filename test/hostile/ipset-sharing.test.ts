@@ -7,6 +7,7 @@ import { describe, it } from "node:test";
 import { stringify } from "yaml";
 import { CalcGraph } from "../../calc-graph/calc-graph.js";
 import type { DesiredState } from "../../calc-graph/desired-state.js";
+import { ipSetList } from "../../model/ipset-shards.js";
 import type { LabelSelector } from "../../model/k8s.js";
 import type { ResourceUpdate } from "../../model/resource.js";
 import { parseManifestText } from "../../src/datastore/manifests.js";
@@ -56,7 +57,7 @@ const policy = (ns: string, i: number) => ({
   spec: { podSelector: {}, ingress: [{ from: [PEERS[i % PEERS.length]], ports: [{ port: 9100 }] }] },
 });
 
-const selectorSets = (s: DesiredState) => Object.values(s.ipsets).filter((x) => x.name.startsWith("cali40s:"));
+const selectorSets = (s: DesiredState) => ipSetList(s.ipsets).filter((x) => x.name.startsWith("cali40s:"));
 
 describe("hostile input: IP sets shared between equal selectors", () => {
   it(`${NAMESPACES} policies × ${CLIENTS} peer pods: one set of ${CLIENTS} members, alive until the last policy goes`, () => {

@@ -14,6 +14,7 @@ import type { PolicyRule } from "../../calc-graph/model.js";
 import { failClosedRule } from "../../calc-graph/rules/overfull-sets.js";
 import { parseSelector } from "../../calc-graph/selector/parse.js";
 import { IPTABLES_RULES } from "../../iptables/rule-render.js";
+import { ipSetList, ipSetNames, ipSetOf } from "../../model/ipset-shards.js";
 import type { ResourceUpdate } from "../../model/resource.js";
 import { parseManifestText } from "../../src/datastore/manifests.js";
 import { iptablesText } from "../../src/dump/views.js";
@@ -69,7 +70,7 @@ describe("hostile input: an IP set over FELIX_MAXIPSETSIZE", () => {
   it("is not programmed, an allow rule using it matches nothing, and a problem names it", () => {
     const g = new CalcGraph({ nodeName: "node1", maxIpSetSize: 5 });
     const s = g.apply(updates([...base, networkSet("prod", "many", nets(6)), fromPartners("prod", "Allow")]));
-    const sets = Object.keys(s.ipsets);
+    const sets = ipSetNames(s.ipsets);
     assert.deepEqual(
       sets.map((n) => n.slice(0, 8)),
       ["cali60s:"],
@@ -90,16 +91,16 @@ describe("hostile input: an IP set over FELIX_MAXIPSETSIZE", () => {
     const g = new CalcGraph({ nodeName: "node1", maxIpSetSize: 5 });
     g.apply(updates([...base, networkSet("prod", "many", nets(6)), fromPartners("prod", "Allow")]));
     let s = g.apply(updates([networkSet("prod", "many", nets(5))]));
-    const name = Object.keys(s.ipsets).find((n) => n.startsWith("cali40"))!;
-    assert.ok(name?.startsWith("cali40s:"), Object.keys(s.ipsets).join());
-    assert.equal(s.ipsets[name].members.size, 5);
+    const name = ipSetNames(s.ipsets).find((n) => n.startsWith("cali40"))!;
+    assert.ok(name?.startsWith("cali40s:"), ipSetNames(s.ipsets).join());
+    assert.equal(ipSetOf(s.ipsets, name)!.members.size, 5);
     assert.match(iptablesText(s, 4), new RegExp(`--match-set ${name} src`));
     assert.deepEqual(
       Object.keys(s.problems).filter((k) => k.startsWith("IPSet//")),
       [],
     );
     s = g.apply(updates([networkSet("prod", "more", nets(1, 50))]));
-    assert.deepEqual(Object.keys(s.ipsets), [name.replace("cali40", "cali60")]);
+    assert.deepEqual(ipSetNames(s.ipsets), [name.replace("cali40", "cali60")]);
     assert.doesNotMatch(iptablesText(s, 4), /--match-set/);
     // The result does not depend on history: a fresh graph of the same input agrees.
     const fresh = new CalcGraph({ nodeName: "node1", maxIpSetSize: 5 }).apply(
@@ -135,8 +136,8 @@ describe("hostile input: an IP set over FELIX_MAXIPSETSIZE", () => {
         fromPartners("other", "Allow"),
       ]),
     );
-    const sets = Object.values(s.ipsets).filter((x) => x.family === 4);
-    assert.equal(sets.length, 1, Object.keys(s.ipsets).join());
+    const sets = ipSetList(s.ipsets).filter((x) => x.family === 4);
+    assert.equal(sets.length, 1, ipSetNames(s.ipsets).join());
     assert.deepEqual([...sets[0].members].sort(), ["10.200.100.0/24", "10.200.101.0/24"]);
     assert.match(iptablesText(s, 4), new RegExp(`--match-set ${sets[0].name} src`));
     const over = Object.keys(s.problems).filter((k) => k.startsWith("IPSet//"));
@@ -196,7 +197,7 @@ describe("hostile input: an IP set over FELIX_MAXIPSETSIZE", () => {
       updates([...base, networkSet("prod", "mixed", [...nets(3), ...v6]), fromPartners("prod", "Allow")]),
     );
     assert.deepEqual(
-      Object.values(s.ipsets).map((x) => [x.family, x.members.size]),
+      ipSetList(s.ipsets).map((x) => [x.family, x.members.size]),
       [[6, 2]],
     );
     assert.deepEqual(Object.keys(s.problems).filter((k) => k.startsWith("IPSet//")).length, 1);

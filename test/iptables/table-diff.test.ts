@@ -11,6 +11,7 @@ import { FakeIpsetBackend } from "../../iptables/ipset-backend.js";
 import { parseSave } from "../../iptables/save-parser.js";
 import { diffTables } from "../../iptables/table-diff.js";
 import { TableSyncer } from "../../iptables/table-syncer.js";
+import { ipSetList } from "../../model/ipset-shards.js";
 import { chainNames, TABLE_NAMES } from "../../model/tables.js";
 import { namespace, pod, policy } from "../calc-graph/fixtures.js";
 
@@ -27,7 +28,7 @@ const want = state.iptables.ipv4;
 
 async function programmed() {
   const sets = new FakeIpsetBackend();
-  await sets.restore(renderIpSets(Object.values(state.ipsets)));
+  await sets.restore(renderIpSets(ipSetList(state.ipsets)));
   const k = new FakeIptablesBackend(4, "legacy", sets);
   await new TableSyncer(k).apply(want);
   const diff = async () => diffTables(want, parseSave(await k.save()));

@@ -8,6 +8,7 @@ import { FakeIpsetBackend } from "../../iptables/ipset-backend.js";
 import { renderChain } from "../../iptables/render.js";
 import { parseSave } from "../../iptables/save-parser.js";
 import { TableSyncer } from "../../iptables/table-syncer.js";
+import { ipSetList } from "../../model/ipset-shards.js";
 import { Actions, type Chain, match, NO_MATCH, rule } from "../../model/rule.js";
 import { chainList, tableState } from "../../model/tables.js";
 import { deleted, namespace, pod, policy } from "../calc-graph/fixtures.js";
@@ -31,7 +32,7 @@ const noSleep = async () => {};
 function fakeKernel(): FakeIptablesBackend {
   const sets = new FakeIpsetBackend();
   const state = computeDesiredState({ nodeName: "node1" }, cluster);
-  sets.restore(renderIpSets(Object.values(state.ipsets)));
+  sets.restore(renderIpSets(ipSetList(state.ipsets)));
   return new FakeIptablesBackend(4, "legacy", sets);
 }
 

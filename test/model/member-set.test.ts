@@ -63,10 +63,26 @@ describe("MemberSet", () => {
     const b = a.with([ip(7)], () => false);
     assert.equal(b.size, 4999);
     assert.equal(b.has(ip(7)), false);
-    assert.equal(MemberSet.sharedBuckets(a, b), 63);
+    const buckets = MemberSet.sharedBuckets(a, a);
+    assert.ok(buckets >= 256, `${buckets} buckets`);
+    assert.equal(MemberSet.sharedBuckets(a, b), buckets - 1);
     const c = b.with([ip(99999)], () => true);
     assert.equal(c.has(ip(99999)), true);
-    assert.ok(MemberSet.sharedBuckets(b, c) >= 63);
+    assert.ok(MemberSet.sharedBuckets(b, c) >= buckets - 1);
+  });
+
+  it("a change of many members copies about as many small buckets, not the set", () => {
+    const a = MemberSet.of(Array.from({ length: 1500 }, (_, i) => ip(i)));
+    const buckets = MemberSet.sharedBuckets(a, a);
+    // A namespace label change at large: ~60 pods join a set of 1,500.
+    const b = a.with(
+      Array.from({ length: 60 }, (_, i) => ip(5000 + i)),
+      () => true,
+    );
+    assert.equal(b.size, 1560);
+    assert.equal(MemberSet.sharedBuckets(b, b), buckets, "the same layout");
+    assert.ok(buckets - MemberSet.sharedBuckets(a, b) <= 60, "at most a bucket per member");
+    assert.ok(MemberSet.sharedBuckets(a, b) >= buckets / 2, `${MemberSet.sharedBuckets(a, b)} of ${buckets} shared`);
   });
 
   it("is the very same object when the toggled members did not change", () => {

@@ -18,7 +18,7 @@ import { NftTableSyncer } from "../../nftables/table-syncer.js";
 import { renderNftTable } from "../../nftables/table-text.js";
 import { skipIf } from "../helpers/skip.js";
 import { createNetns, deleteNetns, netnsSkipReason } from "../routes/netns.js";
-import { smallDesired, tables } from "./fixtures.js";
+import { sets, smallDesired, tables } from "./fixtures.js";
 
 const parts = (d: NftDesired): WholeTable[] => splitDesired(d).map((p) => ({ table: p.table, want: p.desired }));
 
@@ -62,7 +62,7 @@ test("recreating: every table of ours is replaced, an empty one deleted without 
 });
 
 test("nothing to load: no transaction is started", async () => {
-  const { r, calls } = await streamed("ip", { tables: tables({}), sets: {} });
+  const { r, calls } = await streamed("ip", { tables: tables({}), sets: sets() });
   assert.equal(calls, 0);
   assert.equal(r.bytesWritten, 0);
   assert.ok(r.plans.every((p) => p.after === null));

@@ -2,6 +2,7 @@
 // tests (the renderer lands separately): every rule ends in its hash comment.
 
 import type { IpSetState } from "../../model/ipset.js";
+import { type IpSets, ipSetsOf, withIpSets } from "../../model/ipset-shards.js";
 import {
   type FamilyTables,
   type HookRules,
@@ -33,12 +34,12 @@ export function set(name: string, type: IpSetState["type"], members: string[], f
   return { name, family, type, members: new Set(members) };
 }
 
-export function sets(...list: IpSetState[]): Record<string, IpSetState> {
-  return Object.fromEntries(list.map((s) => [s.name, s]));
+export function sets(...list: IpSetState[]): IpSets {
+  return ipSetsOf(list);
 }
 
 /** A small policy-shaped ruleset: a FORWARD hook, a dispatch chain, an endpoint chain using two sets. */
-export function smallDesired(): { tables: FamilyTables; sets: Record<string, IpSetState> } {
+export function smallDesired(): { tables: FamilyTables; sets: IpSets } {
   const fw = chain(
     "cali-fw-cali1234",
     r("ct state established,related accept", "fw1"),
@@ -79,7 +80,7 @@ export function smallDesired(): { tables: FamilyTables; sets: Record<string, IpS
  */
 export function blockedOutputDesired(): {
   tables: FamilyTables;
-  sets: (...members: string[]) => Record<string, IpSetState>;
+  sets: (...members: string[]) => IpSets;
 } {
   const d = smallDesired();
   const out = tables({
@@ -97,7 +98,7 @@ export function blockedOutputDesired(): {
         hooks: { ...d.tables.filter.hooks, ...out.hooks },
       },
     },
-    sets: (...members) => ({ ...d.sets, "cali40s:blocked": set("cali40s:blocked", "hash:net", members) }),
+    sets: (...members) => withIpSets(d.sets, [["cali40s:blocked", set("cali40s:blocked", "hash:net", members)]]),
   };
 }
 

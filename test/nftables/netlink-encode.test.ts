@@ -15,6 +15,7 @@ import {
   encodeMessage,
   encodeMessages,
   type NfMessage,
+  nestedBytes,
   parseAttrs,
   splitMessages,
   str,
@@ -391,4 +392,25 @@ test("attack: object commands and statements outside our exact forms are refused
     "meta l4proto . th dport vmap @unknown",
   ];
   for (const t of rules) assert.throws(() => compileRule(t, ctx), NetlinkUnsupported, t);
+});
+
+test("a set's elements are bytes once their message is built (the same bytes as nested attributes): no element objects wait for the batch", () => {
+  const elements = Array.from({ length: 1500 }, (_, i) => `10.${i >> 8}.${i & 255}.1`);
+  const msgs = encodeCommands(
+    "ip",
+    [{ op: "add element", set: "s", key: { type: "ipv4_addr", interval: false }, elements }],
+    objCtx,
+  );
+  assert.ok(msgs.length > 1, "split into messages under the 16-bit attribute length");
+  let n = 0;
+  for (const { msg } of msgs) {
+    const list = msg.attrs.at(-1)!;
+    assert.ok(Buffer.isBuffer(list.payload), "the element list is encoded");
+    n += parseAttrs(list.payload as Buffer).all.length;
+  }
+  assert.equal(n, elements.length);
+  const nested = attr(3, [attr(1, [u32be(3, 1)]), attr(1, [str(1, "x")])]);
+  const bytes = nestedBytes(3, nested.payload as readonly Attr[]);
+  const wire = (a: Attr) => encodeMessage({ type: 0, flags: 0, family: 2, attrs: [a] }, 1);
+  assert.deepEqual(wire(bytes), wire(nested));
 });

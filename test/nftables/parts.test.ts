@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
+import { ipSetNames, ipSetOf, ipSetsOf } from "../../model/ipset-shards.js";
 import { EVERY_NAT_SHARD, NAT_SHARDS, type NatShard } from "../../model/nat-shards.js";
 import { chainList, type RenderedChain, type TableState } from "../../model/tables.js";
 import { NFT_NAT_TABLE, NFT_NAT_TABLES, NFT_TABLE, natTableName } from "../../nftables/names.js";
@@ -22,7 +23,7 @@ const SETS = sets(
   set("cali40s:d", "hash:net", ["10.0.0.4"]),
 );
 
-const setKeys = (d: NftDesired) => Object.keys(d.sets).sort();
+const setKeys = (d: NftDesired) => ipSetNames(d.sets).sort();
 
 test("every set is in calico (the desired record itself), and in each nat table whose rules name it", () => {
   const want: NftDesired = {
@@ -81,7 +82,7 @@ const chainArb = fc.record({
 });
 
 test("counted change by change, the split is always what a fresh count gives", () => {
-  const SET_KEYS = Object.keys(SETS);
+  const SET_KEYS = ipSetNames(SETS);
   const stepArb = fc.record({
     // null: the tables stay the same objects (only the sets change: they are placed again one by one).
     chains: fc.option(fc.array(chainArb, { maxLength: 5 }), { nil: null }),
@@ -108,8 +109,11 @@ test("counted change by change, the split is always what a fresh count gives", (
           t = tables(parts);
         }
         // A set kept is the same object unless `fresh` names it (its members changed).
-        const sets = Object.fromEntries(
-          step.sets.map((k) => [k, step.fresh.includes(k) ? { ...SETS[k] } : (want?.sets[k] ?? SETS[k])]),
+        const sets = ipSetsOf(
+          step.sets.map((k) => {
+            const s = ipSetOf(SETS, k)!;
+            return step.fresh.includes(k) ? { ...s } : ((want && ipSetOf(want.sets, k)) ?? s);
+          }),
         );
         want = { tables: t, sets };
         const got = split.split(want).map((p) => [p.table, setKeys(p.desired)]);

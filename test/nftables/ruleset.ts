@@ -5,6 +5,7 @@
 
 import type { DesiredState } from "../../calc-graph/desired-state.js";
 import type { IpSetState } from "../../iptables/ipset.js";
+import { ipSetList } from "../../model/ipset-shards.js";
 import { BUILTIN_CHAINS, chainList, TABLE_NAMES, type TableName } from "../../model/tables.js";
 import { NFT_TABLE, nftSetName } from "../../nftables/names.js";
 import { familyObjects, nftObjectElements, nftObjectSpec, objectDeclText } from "../../nftables/objects.js";
@@ -41,7 +42,7 @@ export function nftRuleset(s: DesiredState, v: 4 | 6): { text: string; rules: nu
   const tables = v === 4 ? s.iptables.ipv4 : s.iptables.ipv6;
   const decl: string[] = [`table ${fam} ${NFT_TABLE} {`];
   const adds: string[] = [];
-  for (const set of Object.values(s.ipsets)) {
+  for (const set of ipSetList(s.ipsets)) {
     if (set.family === v) decl.push(`  set ${nftSetName(set.name)} { ${setSpec(set)} }`);
   }
   // kube-proxy's maps and affinity sets (FELIX_PROXYMODE=nftables); map elements once the chains exist.

@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { after, before, describe, test } from "node:test";
+import { withIpSets } from "../../model/ipset-shards.js";
 import { ExecNftBackend, type NftBackend, NftError, type NftFamily } from "../../nftables/backend.js";
 import { NFT_TABLES } from "../../nftables/names.js";
 import { removeNftTables } from "../../nftables/remove.js";
@@ -16,7 +17,7 @@ import { NftTableSyncer } from "../../nftables/table-syncer.js";
 import { renderedParts, renderNftRuleset, renderNftTable } from "../../nftables/table-text.js";
 import { skipIf } from "../helpers/skip.js";
 import { createNetns, deleteNetns, netnsSkipReason } from "../routes/netns.js";
-import { blockedOutputDesired, chain, Recording, r, SEND_UDP, set, smallDesired, tables } from "./fixtures.js";
+import { blockedOutputDesired, chain, Recording, r, SEND_UDP, set, sets, smallDesired, tables } from "./fixtures.js";
 import { desiredTables, readOurTables, sortedElements } from "./golden-state.js";
 
 const missing = ["nft", "iptables-nft", "python3"].find((t) => spawnSync("sh", ["-c", `command -v ${t}`]).status !== 0);
@@ -80,31 +81,17 @@ describe("nftables syncer on the real nft", { ...skipIf(skip), timeout: 120_000 
   });
 
   test("every set type in both families lists exactly as rendered (types, flags, element wrapping)", async () => {
-    const all = {
-      "cali40s:n": set("cali40s:n", "hash:net", [
-        "10.0.0.1",
-        "10.0.3.0/24",
-        "192.168.0.0/16",
-        "10.0.0.9/32",
-        "10.0.0.7",
-      ]),
-      "cali40s:pods": set("cali40s:pods", "hash:net", ["10.0.0.1", "10.0.0.2", "10.0.0.3/32", "10.0.0.4", "10.0.0.5"]),
-      "cali60s:pods": set("cali60s:pods", "hash:net", ["fd00::1", "fd00::2", "fd00::3"], 6),
-      "cali40n:p": set("cali40n:p", "hash:ip,port", ["10.0.0.1,tcp:80", "10.0.0.2,udp:53", "10.0.0.3,sctp:9"]),
-      "cali40x:ipi": set("cali40x:ipi", "hash:ip,port,ip", ["10.0.0.1,tcp:80,10.0.0.1", "10.0.0.2,tcp:80,10.0.0.2"]),
-      "cali40x:ipn": set("cali40x:ipn", "hash:ip,port,net", [
-        "10.0.0.1,tcp:80,10.9.0.0/16",
-        "10.0.0.2,udp:53,10.8.0.0/16",
-      ]),
-      "cali60s:n": set("cali60s:n", "hash:net", ["fd00::1", "fd00:1::/64", "fd00::2/128", "fd00::3"], 6),
-      "cali60n:p": set("cali60n:p", "hash:ip,port", ["fd00::1,tcp:80", "fd00::2,udp:53"], 6),
-      "cali60x:ipn": set(
-        "cali60x:ipn",
-        "hash:ip,port,net",
-        ["fd00::1,tcp:80,fd09::/32", "fd00::2,tcp:80,fd08::/32"],
-        6,
-      ),
-    };
+    const all = sets(
+      set("cali40s:n", "hash:net", ["10.0.0.1", "10.0.3.0/24", "192.168.0.0/16", "10.0.0.9/32", "10.0.0.7"]),
+      set("cali40s:pods", "hash:net", ["10.0.0.1", "10.0.0.2", "10.0.0.3/32", "10.0.0.4", "10.0.0.5"]),
+      set("cali60s:pods", "hash:net", ["fd00::1", "fd00::2", "fd00::3"], 6),
+      set("cali40n:p", "hash:ip,port", ["10.0.0.1,tcp:80", "10.0.0.2,udp:53", "10.0.0.3,sctp:9"]),
+      set("cali40x:ipi", "hash:ip,port,ip", ["10.0.0.1,tcp:80,10.0.0.1", "10.0.0.2,tcp:80,10.0.0.2"]),
+      set("cali40x:ipn", "hash:ip,port,net", ["10.0.0.1,tcp:80,10.9.0.0/16", "10.0.0.2,udp:53,10.8.0.0/16"]),
+      set("cali60s:n", "hash:net", ["fd00::1", "fd00:1::/64", "fd00::2/128", "fd00::3"], 6),
+      set("cali60n:p", "hash:ip,port", ["fd00::1,tcp:80", "fd00::2,udp:53"], 6),
+      set("cali60x:ipn", "hash:ip,port,net", ["fd00::1,tcp:80,fd09::/32", "fd00::2,tcp:80,fd08::/32"], 6),
+    );
     const empty = tables({});
     for (const family of ["ip", "ip6"] as const) {
       const b = new ExecNftBackend(family, ["ip", "netns", "exec", ns]);
@@ -122,10 +109,9 @@ describe("nftables syncer on the real nft", { ...skipIf(skip), timeout: 120_000 
     await syncer.apply(d.tables, d.sets);
     b.scripts.length = 0;
     const before = foreign();
-    const sets = {
-      ...d.sets,
-      "cali40n:web": set("cali40n:web", "hash:ip,port", ["10.0.1.5,tcp:80", "10.0.1.6,tcp:8080", "10.0.1.7,udp:53"]),
-    };
+    const sets = withIpSets(d.sets, [
+      ["cali40n:web", set("cali40n:web", "hash:ip,port", ["10.0.1.5,tcp:80", "10.0.1.6,tcp:8080", "10.0.1.7,udp:53"])],
+    ]);
     await syncer.apply(d.tables, sets);
     assert.deepEqual(b.scripts, ["add element ip calico cali40n.web { 10.0.1.7 . udp . 53 }\n"]);
 
@@ -194,12 +180,12 @@ describe("nftables syncer on the real nft", { ...skipIf(skip), timeout: 120_000 
     const d = smallDesired();
     await syncer.apply(d.tables, d.sets);
     const members = Array.from({ length: 2500 }, (_, i) => `10.${100 + (i >> 8)}.${i & 255}.1`);
-    const big = { ...d.sets, "cali40s:big": set("cali40s:big", "hash:net", members) };
+    const big = withIpSets(d.sets, [["cali40s:big", set("cali40s:big", "hash:net", members)]]);
     await syncer.apply(d.tables, big);
     assert.equal(b.scripts.length, 1);
     assert.equal(b.scripts[0].match(/^add element /gm)?.length, 3);
     assert.deepEqual(await kernelView(b), await desiredView("ip", { tables: d.tables, sets: big }));
-    const emptied = { ...d.sets, "cali40s:big": set("cali40s:big", "hash:net", []) };
+    const emptied = withIpSets(d.sets, [["cali40s:big", set("cali40s:big", "hash:net", [])]]);
     await syncer.apply(d.tables, emptied);
     assert.equal(b.scripts[1].match(/^delete element /gm)?.length, 3);
     assert.deepEqual(await kernelView(b), await desiredView("ip", { tables: d.tables, sets: emptied }));
@@ -230,7 +216,7 @@ describe("nftables syncer on the real nft", { ...skipIf(skip), timeout: 120_000 
         return b.list();
       },
     });
-    const next = { ...d.sets, "cali40s:pools": set("cali40s:pools", "hash:net", ["10.3.0.0/16"]) };
+    const next = withIpSets(d.sets, [["cali40s:pools", set("cali40s:pools", "hash:net", ["10.3.0.0/16"])]]);
     await new NftTableSyncer(broken, { retries: 3, sleep: async () => {} }).apply(d.tables, next);
     assert.match(b.scripts.at(-1)!, /^add table ip calico\ndelete table ip calico\ntable ip calico \{/);
     assert.deepEqual(await kernelView(b), await desiredView("ip", { tables: d.tables, sets: next }));

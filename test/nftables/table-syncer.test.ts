@@ -5,6 +5,7 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { ipSetOf, ipSetsOf, withIpSets } from "../../model/ipset-shards.js";
 import { NftError } from "../../nftables/backend.js";
 import { FakeNftBackend } from "../../nftables/fake-backend.js";
 import { NFT_NAT_TABLES } from "../../nftables/names.js";
@@ -82,8 +83,8 @@ test("the same desired state again writes nothing; a second syncer reading the k
 
 test("one element added: the transaction holds only that element", async () => {
   const { nft, syncer, d } = await started();
-  const web = d.sets["cali40n:web"];
-  const next = { ...d.sets, [web.name]: set(web.name, web.type, [...web.members, "10.0.1.7,udp:53"]) };
+  const web = ipSetOf(d.sets, "cali40n:web")!;
+  const next = withIpSets(d.sets, [[web.name, set(web.name, web.type, [...web.members, "10.0.1.7,udp:53"])]]);
   const res = await syncer.apply(d.tables, next);
   assert.equal(nft.transactions.at(-1), "add element ip calico cali40n.web { 10.0.1.7 . udp . 53 }\n");
   assert.equal(res.elementsAdded, 1);
@@ -92,7 +93,7 @@ test("one element added: the transaction holds only that element", async () => {
 
 test("one element removed and another covering it: deletes come first", async () => {
   const { nft, syncer, d } = await started();
-  const next = { ...d.sets, "cali40s:pools": set("cali40s:pools", "hash:net", ["10.0.1.1", "10.0.9.0/24"]) };
+  const next = withIpSets(d.sets, [["cali40s:pools", set("cali40s:pools", "hash:net", ["10.0.1.1", "10.0.9.0/24"])]]);
   await syncer.apply(d.tables, next);
   // In each table that holds the set, in one transaction.
   const each = (t: string) =>
@@ -141,7 +142,7 @@ test("a new chain, its jump and its new set come in one transaction in an order 
     ...d.tables,
     filter: tables({ filter: { chains: [...chainsOf(d), pi, fwd], hooks: d.tables.filter.hooks } }).filter,
   };
-  await syncer.apply(with_, { ...d.sets, [extra.name]: extra });
+  await syncer.apply(with_, withIpSets(d.sets, [[extra.name, extra]]));
   const script = nft.transactions.at(-1)!;
   const at = (s: string) => script.indexOf(s);
   assert.ok(at("add set ip calico cali40s.db") < at("add chain ip calico filter-cali-pi-db"));
@@ -206,7 +207,7 @@ test("a stale chain and set left by an earlier run are removed at start", async 
         },
       }).filter,
     },
-    { ...d.sets, "cali40s:old": set("cali40s:old", "hash:net", ["10.9.0.0/16"]) },
+    withIpSets(d.sets, [["cali40s:old", set("cali40s:old", "hash:net", ["10.9.0.0/16"])]]),
   );
   await new NftTableSyncer(nft).apply(d.tables, d.sets);
   assert.deepEqual(await viewOf(nft), await coldView(d));
@@ -214,7 +215,9 @@ test("a stale chain and set left by an earlier run are removed at start", async 
 
 test("a set whose type changed is re-created, its users re-added after it", async () => {
   const { nft, syncer, d } = await started();
-  const next = { ...d.sets, "cali40n:web": set("cali40n:web", "hash:ip,port,ip", ["10.0.1.5,tcp:80,10.0.0.1"]) };
+  const next = withIpSets(d.sets, [
+    ["cali40n:web", set("cali40n:web", "hash:ip,port,ip", ["10.0.1.5,tcp:80,10.0.0.1"])],
+  ]);
   await syncer.apply(d.tables, next);
   const s = nft.transactions.at(-1)!;
   assert.ok(s.indexOf("flush chain ip calico filter-cali-fw-cali1234") < s.indexOf("delete set ip calico cali40n.web"));
@@ -226,11 +229,13 @@ test("a refused transaction is retried after a fresh read; retries give up with 
   nft.failNext = 2;
   const retried: number[] = [];
   const s2 = new NftTableSyncer(nft, { ...noSleep, onRetry: (n) => retried.push(n) });
-  const next = { ...d.sets, "cali40s:pools": set("cali40s:pools", "hash:net", ["10.0.0.0/16", "10.7.0.0/16"]) };
+  const next = withIpSets(d.sets, [
+    ["cali40s:pools", set("cali40s:pools", "hash:net", ["10.0.0.0/16", "10.7.0.0/16"])],
+  ]);
   await s2.apply(d.tables, next);
   assert.deepEqual(retried, [1, 2]);
   assert.equal(s2.failures, 2);
-  const third = { ...next, "cali40s:db": set("cali40s:db", "hash:net", ["10.5.0.0/16"]) };
+  const third = withIpSets(next, [["cali40s:db", set("cali40s:db", "hash:net", ["10.5.0.0/16"])]]);
   nft.failNext = 10;
   await assert.rejects(syncer.apply(d.tables, third), NftError);
   assert.equal(syncer.failures, 6, "the first try and five retries");
@@ -279,7 +284,7 @@ test("when every diff fails, the last retry replaces our table in one transactio
   const foreign = JSON.stringify([...nft.tables.get("ip filter")!.chains]);
   nft.failListNext = 10;
   const syncer = new NftTableSyncer(nft, { ...noSleep, retries: 3 });
-  const next = { ...d.sets, "cali40s:pools": set("cali40s:pools", "hash:net", ["10.3.0.0/16"]) };
+  const next = withIpSets(d.sets, [["cali40s:pools", set("cali40s:pools", "hash:net", ["10.3.0.0/16"])]]);
   await syncer.apply(d.tables, next);
   assert.equal(syncer.failures, 3);
   nft.failListNext = 0;
@@ -312,11 +317,15 @@ test("a chain in our table whose name is not one token is never written back: th
 
 test("a selector set gaining its first CIDR becomes an interval set, its users rewritten after it, in one transaction; and back", async () => {
   const { nft, syncer, d } = await started();
-  const plain = { ...d.sets, "cali40s:frontend": set("cali40s:frontend", "hash:net", ["10.0.1.1", "10.0.1.2"]) };
+  const plain = withIpSets(d.sets, [
+    ["cali40s:frontend", set("cali40s:frontend", "hash:net", ["10.0.1.1", "10.0.1.2"])],
+  ]);
   await syncer.apply(d.tables, plain);
   const toPlain = nft.transactions.at(-1)!;
   assert.match(toPlain, /^add set ip calico cali40s.frontend \{ type ipv4_addr; \}$/m);
-  const cidr = { ...d.sets, "cali40s:frontend": set("cali40s:frontend", "hash:net", ["10.0.1.1", "10.0.8.0/24"]) };
+  const cidr = withIpSets(d.sets, [
+    ["cali40s:frontend", set("cali40s:frontend", "hash:net", ["10.0.1.1", "10.0.8.0/24"])],
+  ]);
   await syncer.apply(d.tables, cidr);
   const s = nft.transactions.at(-1)!;
   assert.ok(
@@ -346,11 +355,8 @@ test("a change reads only the chains and sets that changed: the others are not e
     });
   };
   const many = Array.from({ length: 300 }, (_, i) => tripwire(chain(`cali-tw-x${i}`, r("drop", `x${i}`)), "rules"));
-  const sets0 = Object.fromEntries(
-    Array.from({ length: 100 }, (_, i) => {
-      const s = tripwire(set(`cali40s:x${i}`, "hash:net", [`10.1.${i}.1`]), "members");
-      return [s.name, s];
-    }),
+  const sets0 = ipSetsOf(
+    Array.from({ length: 100 }, (_, i) => tripwire(set(`cali40s:x${i}`, "hash:net", [`10.1.${i}.1`]), "members")),
   );
   const t0 = tables({ filter: { chains: [...many, chain("cali-pi-p", r("accept", "p1"))] } });
   await syncer.apply(t0, sets0);
@@ -360,7 +366,7 @@ test("a change reads only the chains and sets that changed: the others are not e
   const k = Object.keys(filter.shards).find((s) => "cali-pi-p" in filter.shards[s])!;
   filter.shards[k] = { ...filter.shards[k], "cali-pi-p": chain("cali-pi-p", r("drop", "p2")) };
   const extra = set("cali40s:new", "hash:net", ["10.9.0.1"]);
-  await syncer.apply({ ...t0, filter }, { ...sets0, [extra.name]: extra });
+  await syncer.apply({ ...t0, filter }, withIpSets(sets0, [[extra.name, extra]]));
   assert.equal(
     nft.transactions.at(-1),
     [

@@ -14,6 +14,7 @@ import { createHash } from "node:crypto";
 import { test } from "node:test";
 import fc from "fast-check";
 import type { IpSetState } from "../../model/ipset.js";
+import { ipSetsOf } from "../../model/ipset-shards.js";
 import type { HookRules, RenderedChain, RenderedRule } from "../../model/tables.js";
 import { ExecNftBackend } from "../../nftables/backend.js";
 import { FakeNftBackend } from "../../nftables/fake-backend.js";
@@ -81,7 +82,7 @@ function desired(s: Step): NftDesired {
   const first = present.indexOf(true);
   const hooks: Record<string, HookRules> = {};
   if (s.hook && first >= 0) hooks.FORWARD = { insert: [rule("FORWARD", 0, `jump filter-cali-c${first}`)], append: [] };
-  return { tables: tables({ filter: { chains, hooks } }), sets };
+  return { tables: tables({ filter: { chains, hooks } }), sets: ipSetsOf(Object.values(sets)) };
 }
 
 test("random transitions: nft accepts every transaction and both kernels read back as desired", {

@@ -14,6 +14,7 @@ import { FakeIptablesBackend } from "../../iptables/fake-backend.js";
 import { FakeIpsetBackend } from "../../iptables/ipset-backend.js";
 import { IpsetSyncer } from "../../iptables/ipset-syncer.js";
 import { TableSyncer } from "../../iptables/table-syncer.js";
+import { ipSetList } from "../../model/ipset-shards.js";
 import type { ResourceUpdate } from "../../model/resource.js";
 import { Dataplane } from "../../src/dataplane.js";
 import { namespace, pod, policy } from "../calc-graph/fixtures.js";
@@ -45,7 +46,7 @@ function fromScratch(history: ResourceUpdate[]): Record<string, string[]> {
   for (const u of history) latest.set(`${u.kind}/${u.namespace}/${u.name}`, u);
   const now = [...latest.values()].filter((u) => u.value !== null);
   return Object.fromEntries(
-    Object.values(computeDesiredState({ nodeName: "node1" }, now).ipsets).map((s) => [s.name, [...s.members].sort()]),
+    ipSetList(computeDesiredState({ nodeName: "node1" }, now).ipsets).map((s) => [s.name, [...s.members].sort()]),
   );
 }
 

@@ -3,6 +3,7 @@ import { test } from "node:test";
 import { firstValueFrom, take, toArray } from "rxjs";
 import { CalcGraph, computeDesiredState } from "../../calc-graph/calc-graph.js";
 import { forkSpawn, type Spawn } from "../../iptables/exec.js";
+import { ipSetOf } from "../../model/ipset-shards.js";
 import {
   addrReader,
   HostAddressFeed,
@@ -60,18 +61,22 @@ test("IPVS support: the kernel's host addresses join this-host (a graph input; a
     value: { metadata: { name: "node1" }, status: { addresses: [{ type: "InternalIP", address: "172.31.250.1" }] } },
   };
   const before = computeDesiredState({ nodeName: "node1", kubeIPVSSupport: true }, [node]);
-  assert.deepEqual([...before.ipsets["cali40this-host"].members].sort(), ["127.0.0.1", "172.31.250.1"]);
+  assert.deepEqual([...ipSetOf(before.ipsets, "cali40this-host")!.members].sort(), ["127.0.0.1", "172.31.250.1"]);
   const g = new CalcGraph({ nodeName: "node1", kubeIPVSSupport: true });
   g.setHostAddresses(["169.254.20.10", "172.31.250.1", "fd00:fe11::1"]);
   const s1 = g.apply([node]);
-  assert.deepEqual([...s1.ipsets["cali40this-host"].members].sort(), ["127.0.0.1", "169.254.20.10", "172.31.250.1"]);
-  assert.deepEqual([...s1.ipsets["cali60this-host"].members].sort(), ["::1", "fd00:fe11::1"]);
+  assert.deepEqual([...ipSetOf(s1.ipsets, "cali40this-host")!.members].sort(), [
+    "127.0.0.1",
+    "169.254.20.10",
+    "172.31.250.1",
+  ]);
+  assert.deepEqual([...ipSetOf(s1.ipsets, "cali60this-host")!.members].sort(), ["::1", "fd00:fe11::1"]);
   g.setHostAddresses(["172.31.250.1"]);
   const s2 = g.apply([]);
-  assert.deepEqual([...s2.ipsets["cali40this-host"].members].sort(), ["127.0.0.1", "172.31.250.1"]);
+  assert.deepEqual([...ipSetOf(s2.ipsets, "cali40this-host")!.members].sort(), ["127.0.0.1", "172.31.250.1"]);
   assert.equal(s2.iptables, s1.iptables, "no rule changes");
   // Without IPVS support there is no such set.
-  assert.equal(computeDesiredState({ nodeName: "node1" }, [node]).ipsets["cali40this-host"], undefined);
+  assert.equal(ipSetOf(computeDesiredState({ nodeName: "node1" }, [node]).ipsets, "cali40this-host"), undefined);
 });
 
 test("the address feed emits only changes", async () => {

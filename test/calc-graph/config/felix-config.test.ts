@@ -17,6 +17,7 @@ import {
 import type { DesiredState } from "../../../calc-graph/desired-state.js";
 import { felixNetworkConfigFromEnv } from "../../../calc-graph/network/convert.js";
 import { allocateMarks, DEFAULT_MARKS } from "../../../calc-graph/rules/marks.js";
+import { ipSetList } from "../../../model/ipset-shards.js";
 import { chainOf } from "../../../model/tables.js";
 import { graphConfigFromEnv } from "../../../src/config.js";
 import { deleted, namespace, node, pod, policy, update } from "../fixtures.js";
@@ -210,7 +211,19 @@ test("ipv6Support false: no ip6tables rules, IPv6 sets, routes or sysctls; true 
     assert.deepEqual(table.hooks, {});
     assert.deepEqual(Object.keys(table.shards), []);
   }
-  assert.ok(Object.values(off.ipsets).every((s) => s.family === 4));
+  assert.ok(ipSetList(off.ipsets).every((s) => s.family === 4));
+  assert.deepEqual(
+    ipSetList(off.ipsets)
+      .map((s) => s.name)
+      .sort(),
+    ipSetList(on.ipsets)
+      .filter((s) => s.family === 4)
+      .map((s) => s.name)
+      .sort(),
+    "every IPv4 set stays",
+  );
+  const offAgain = g.apply([felixConfig("default", { ipv6Support: false })]);
+  assert.equal(offAgain.ipsets, off.ipsets, "a flush that changed no set keeps the filtered sets (by reference)");
   assert.ok(!Object.keys(off.routes).some((d) => d.includes(":")));
   assert.ok(!Object.keys(off.sysctls).some((k) => k.startsWith("net/ipv6/")));
   assert.equal(off.iptables.ipv4, on.iptables.ipv4, "IPv4 untouched (same object)");

@@ -5,6 +5,7 @@ import { calicoPolicyToPolicy, tierFromObject } from "../../../calc-graph/conver
 import { matches, selectorText } from "../../../calc-graph/selector/selector.js";
 import { withStagedEnforced } from "../../../calc-graph/staged.js";
 import type { CalicoPolicySpec } from "../../../model/calico.js";
+import { ipSetList } from "../../../model/ipset-shards.js";
 import type { ResourceUpdate } from "../../../model/resource.js";
 import { chainList } from "../../../model/tables.js";
 
@@ -271,7 +272,7 @@ describe("the graph: tiers in the endpoint chains", () => {
         ...base,
         calico("GlobalNetworkPolicy", "p", { selector: "all()", ingress: [{ action: "Allow", source }] }),
       ]);
-      return Object.values(s.ipsets)
+      return ipSetList(s.ipsets)
         .filter((x) => x.family === 4)
         .map((x) => [...x.members]);
     };

@@ -8,6 +8,7 @@ import { CalcGraph } from "../../../calc-graph/calc-graph.js";
 import { podToWorkloadEndpoint } from "../../../calc-graph/conversion/pod.js";
 import { LabelIndex } from "../../../calc-graph/label-index.js";
 import { eq } from "../../../calc-graph/selector/selector.js";
+import { ipSetList } from "../../../model/ipset-shards.js";
 import type { Pod } from "../../../model/k8s.js";
 import { namespace, node, pod, policy, update } from "../fixtures.js";
 
@@ -79,7 +80,7 @@ describe("label spoofing: reserved label keys on a pod", () => {
         ingress: [{ from: [{ namespaceSelector: { matchLabels: { purpose: "monitoring" } } }] }],
       }),
     ]);
-    const members = Object.values(state.ipsets).flatMap((s) => [...s.members]);
+    const members = ipSetList(state.ipsets).flatMap((s) => [...s.members]);
     assert.ok(members.includes("10.0.2.30"), "the monitoring pod is allowed");
     assert.ok(!members.includes("10.0.2.66"), "the spoofing pod is in no set");
   });

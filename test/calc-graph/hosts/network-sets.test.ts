@@ -7,10 +7,11 @@ import { test } from "node:test";
 import { CalcGraph } from "../../../calc-graph/calc-graph.js";
 import type { DesiredState } from "../../../calc-graph/desired-state.js";
 import { and, eq, has } from "../../../calc-graph/selector/selector.js";
+import { ipSetList, ipSetOf } from "../../../model/ipset-shards.js";
 import { deleted, namespace, pod, policy } from "../fixtures.js";
 import { globalNetworkSet, globalPolicy, networkSet, setOf } from "./fixtures.js";
 
-const members = (s: DesiredState, name: string) => [...(s.ipsets[name]?.members ?? [])].sort();
+const members = (s: DesiredState, name: string) => [...(ipSetOf(s.ipsets, name)?.members ?? [])].sort();
 
 /** A graph with one local pod and an internal policy whose ingress rule allows `peer`. */
 function graphWith(peer: ReturnType<typeof eq>) {
@@ -32,7 +33,7 @@ test("a GlobalNetworkSet's nets join the IP set of a matching rule selector (a /
   let s = g.apply([gns]);
   assert.deepEqual(members(s, setOf(peer)), ["0.0.0.0/1", "128.0.0.0/1", "198.51.100.0/24", "203.0.113.7"]);
   assert.deepEqual(members(s, setOf(peer, 6)), ["2001:db8::/32"]);
-  assert.equal(s.ipsets[setOf(peer)].type, "hash:net");
+  assert.equal(ipSetOf(s.ipsets, setOf(peer))!.type, "hash:net");
   s = g.apply([globalNetworkSet("ext", ["198.51.100.0/24"], { role: "internal" })]);
   assert.deepEqual(members(s, setOf(peer)), [], "relabelled: no longer matched");
   s = g.apply([globalNetworkSet("ext", ["198.51.100.0/24"], { role: "external" })]);
@@ -86,7 +87,7 @@ test("a Kubernetes NetworkPolicy never admits a network set: its peers are pods 
       ingress: [{ from: [{ podSelector: { matchLabels: { app: "web" } } }] }],
     }),
   ]);
-  const all = Object.values(s.ipsets).flatMap((x) => [...x.members]);
+  const all = ipSetList(s.ipsets).flatMap((x) => [...x.members]);
   assert.ok(all.includes("10.65.1.9"), "the pod in the other namespace is a peer");
   for (const net of ["0.0.0.0/1", "128.0.0.0/1", "192.0.2.0/24"]) assert.ok(!all.includes(net), `${net} in no set`);
 });

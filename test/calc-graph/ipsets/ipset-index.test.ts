@@ -34,7 +34,7 @@ describe("IpSetIndex.members", () => {
     assert.equal(second.size, 2999);
     assert.equal(second.has(ip(17)), false);
     assert.ok(first instanceof MemberSet && second instanceof MemberSet);
-    assert.equal(MemberSet.sharedBuckets(first, second), 63);
+    assert.equal(MemberSet.sharedBuckets(first, second), MemberSet.sharedBuckets(first, first) - 1);
     // Unchanged since: the very same object.
     assert.equal(index.members(id, 4, second), second);
   });

@@ -7,6 +7,7 @@ import { CalcGraph } from "../../../calc-graph/calc-graph.js";
 import { felixNetworkConfigFromEnv, ipPoolToPool } from "../../../calc-graph/network/convert.js";
 import { derivedVtepMac, vtepOf } from "../../../calc-graph/network/vtep.js";
 import { resolveMtu } from "../../../ifaces/tunnel.js";
+import { ipSetOf } from "../../../model/ipset-shards.js";
 import { chainList, chainOf } from "../../../model/tables.js";
 import { routeText } from "../../../routes/route.js";
 import { update } from "../fixtures.js";
@@ -57,7 +58,7 @@ test("switching a pool's mode rewrites the block routes and the tunnel, and noth
     assert.equal(chain, chainOf(before.iptables.ipv4.filter, chain.name), `${chain.name} keeps its object`);
   }
   assert.match(chainOf(after.iptables.ipv4.filter, "cali-INPUT")!.rules[0].text, /cali40all-vxlan-net src .*-j ACCEPT/);
-  assert.deepEqual([...after.ipsets["cali40all-vxlan-net"].members].sort(), ["172.31.250.2", "172.31.251.3"]);
+  assert.deepEqual([...ipSetOf(after.ipsets, "cali40all-vxlan-net")!.members].sort(), ["172.31.250.2", "172.31.251.3"]);
   assert.equal(after.routes["10.244.2.0/24"], before.routes["10.244.2.0/24"], "an unchanged route keeps its object");
   assert.deepEqual(Object.keys(after.network.fdb), [`vxlan.calico ${derivedVtepMac("node3")}`]);
   g.apply([pool({ vxlanMode: "Always" })]);
@@ -65,7 +66,7 @@ test("switching a pool's mode rewrites the block routes and the tunnel, and noth
   g.apply([{ ...pool({}), value: null }]);
   assert.deepEqual(g.current.network.tunnels, {}, "no pool: no tunnel");
   assert.equal(g.current.network.poolsInUse, false);
-  assert.equal(g.current.ipsets["cali40all-ipam-pools"], undefined);
+  assert.equal(ipSetOf(g.current.ipsets, "cali40all-ipam-pools"), undefined);
 });
 
 test("a remote node change re-renders only that node's routes", () => {

@@ -8,6 +8,7 @@ import { CalcGraph } from "../../../calc-graph/calc-graph.js";
 import { hashNetMembers } from "../../../calc-graph/ipsets/hash-net.js";
 import { derivedVtepMac } from "../../../calc-graph/network/vtep.js";
 import { ipvsIpSets } from "../../../calc-graph/services/ipvs-rules.js";
+import { ipSetList, ipSetOf } from "../../../model/ipset-shards.js";
 import { namespace, pod, policy, update } from "../fixtures.js";
 import { ep, sp } from "../services/service-fixtures.js";
 import { affinity, bothOrders, node, pool, three } from "./routing-fixtures.js";
@@ -126,7 +127,7 @@ describe("pod addresses", () => {
     podSelector: {},
     ingress: [{ from: [{ podSelector: { matchLabels: { role: "web" } } }] }],
   });
-  const members = (g: CalcGraph) => Object.values(g.current.ipsets).flatMap((s) => [...s.members]);
+  const members = (g: CalcGraph) => ipSetList(g.current.ipsets).flatMap((s) => [...s.members]);
 
   test("a pod claiming a node's address gets no route and joins no allow set", () => {
     const g = new CalcGraph({ nodeName: "node1" });
@@ -293,6 +294,9 @@ describe("hash:net sets never get a /0", () => {
   test("a pool of 0.0.0.0/0 reaches the natOutgoing sets as two halves", () => {
     const g = new CalcGraph({ nodeName: "node1" });
     g.apply([node("node1", 1), pool({ cidr: "0.0.0.0/0", natOutgoing: true })]);
-    assert.deepEqual([...g.current.ipsets["cali40masq-ipam-pools"].members].sort(), ["0.0.0.0/1", "128.0.0.0/1"]);
+    assert.deepEqual([...ipSetOf(g.current.ipsets, "cali40masq-ipam-pools")!.members].sort(), [
+      "0.0.0.0/1",
+      "128.0.0.0/1",
+    ]);
   });
 });

@@ -7,6 +7,7 @@ import { IpvsStateBuilder } from "../../../calc-graph/services/ipvs-builder.js";
 import { ipvsIpSets, ipvsTableRules, MARK_IPVS_MASQ } from "../../../calc-graph/services/ipvs-rules.js";
 import { emptyState, StateBuilder } from "../../../calc-graph/state-builder.js";
 import { renderChain, renderTables } from "../../../iptables/render.js";
+import { ipSetNames, ipSetOf } from "../../../model/ipset-shards.js";
 import { ep, sp } from "./service-fixtures.js";
 
 const SERVICES = [
@@ -153,7 +154,7 @@ describe("IpvsStateBuilder", () => {
     const s1 = produce(s0, (d) => b.put(d, inputs));
     assert.deepEqual(s1.ipvs!.boundAddresses, ["10.96.0.10", "10.96.0.11", "198.51.100.20", "203.0.113.7", "fd00::a"]);
     assert.equal(Object.keys(s1.ipvs!.services).length, 7);
-    assert.ok(s1.ipsets["cali40ipvs-cluster-ip"]);
+    assert.ok(ipSetOf(s1.ipsets, "cali40ipvs-cluster-ip"));
     assert.equal(s1.sysctls["net/ipv4/vs/conntrack"], "1");
     const nat = renderTables(s1.iptables.ipv4).split("*nat")[1].split("COMMIT")[0];
     const hookLines = nat.split("\n").filter((l) => /^-A (PREROUTING|OUTPUT|POSTROUTING) /.test(l));
@@ -183,7 +184,7 @@ describe("IpvsStateBuilder", () => {
     assert.notEqual(s3.ipvs, s1.ipvs);
     assert.equal(s3.iptables, s1.iptables);
     assert.equal(s3.sysctls, s1.sysctls);
-    const changedSets = Object.keys(s3.ipsets).filter((k) => s3.ipsets[k] !== s1.ipsets[k]);
+    const changedSets = ipSetNames(s3.ipsets).filter((k) => ipSetOf(s3.ipsets, k) !== ipSetOf(s1.ipsets, k));
     assert.deepEqual(changedSets, ["cali40ipvs-loop-back"]);
   });
 
@@ -212,8 +213,8 @@ describe("IpvsStateBuilder", () => {
           s = produce(s, (d) => b.put(d, inputs));
           const bound = { ...inputs, boundAddresses: s.ipvs!.boundAddresses };
           for (const want of ipvsIpSets(servicePorts, st.nodeAddresses, bound)) {
-            assert.deepEqual([...s.ipsets[want.name].members].sort(), [...want.members].sort(), want.name);
-            assert.equal(s.ipsets[want.name].type, want.type);
+            assert.deepEqual([...ipSetOf(s.ipsets, want.name)!.members].sort(), [...want.members].sort(), want.name);
+            assert.equal(ipSetOf(s.ipsets, want.name)!.type, want.type);
           }
         }
       }),

@@ -8,6 +8,7 @@ import { CalcGraph } from "../../../calc-graph/calc-graph.js";
 import type { DesiredState } from "../../../calc-graph/desired-state.js";
 import type { ProxyMode } from "../../../calc-graph/services/model.js";
 import { endpointChainName, serviceChainNames } from "../../../calc-graph/services/names.js";
+import { ipSetOf } from "../../../model/ipset-shards.js";
 import type { KubeObject } from "../../../model/k8s.js";
 import type { ResourceUpdate } from "../../../model/resource.js";
 import { chainNames, chainOf, changedChains, TABLE_NAMES } from "../../../model/tables.js";
@@ -128,16 +129,16 @@ describe("cluster pod CIDRs", () => {
       svcUpdate("web", { clusterIP: "10.96.0.1", ports: [{ port: 80 }] }),
       sliceUpdate("web-1", "web", [{ ip: "10.65.2.10" }], [{ port: 80 }]),
     ]);
-    const members = () => [...(g.current.ipsets["cali40svc-pod-cidrs"]?.members ?? [])].sort();
+    const members = () => [...(ipSetOf(g.current.ipsets, "cali40svc-pod-cidrs")?.members ?? [])].sort();
     assert.deepEqual(members(), ["10.65.1.0/24", "10.65.2.0/24"]);
     g.services.setPoolCIDRs(["10.64.0.0/14", "fd00:64::/48"]);
     g.apply([]);
     assert.deepEqual(members(), ["10.64.0.0/14"]);
-    assert.deepEqual([...g.current.ipsets["cali60svc-pod-cidrs"].members], ["fd00:64::/48"]);
+    assert.deepEqual([...ipSetOf(g.current.ipsets, "cali60svc-pod-cidrs")!.members], ["fd00:64::/48"]);
     g.services.setPoolCIDRs(undefined);
     g.apply([]);
     assert.deepEqual(members(), ["10.65.1.0/24", "10.65.2.0/24"]);
-    assert.equal(g.current.ipsets["cali60svc-pod-cidrs"], undefined);
+    assert.equal(ipSetOf(g.current.ipsets, "cali60svc-pod-cidrs"), undefined);
   });
 
   test("an IPPool manifest feeds them: its CIDR replaces the nodes' podCIDRs; a disabled pool does not count", () => {
@@ -159,9 +160,12 @@ describe("cluster pod CIDRs", () => {
       pool("default-ipv4-ippool", "10.244.0.0/16"),
       pool("old", "10.99.0.0/16", true),
     ]);
-    assert.deepEqual([...g.current.ipsets["cali40svc-pod-cidrs"].members], ["10.244.0.0/16"]);
+    assert.deepEqual([...ipSetOf(g.current.ipsets, "cali40svc-pod-cidrs")!.members], ["10.244.0.0/16"]);
     g.apply([{ ...pool("default-ipv4-ippool", "10.244.0.0/16"), value: null }]);
-    assert.deepEqual([...g.current.ipsets["cali40svc-pod-cidrs"].members].sort(), ["10.65.1.0/24", "10.65.2.0/24"]);
+    assert.deepEqual([...ipSetOf(g.current.ipsets, "cali40svc-pod-cidrs")!.members].sort(), [
+      "10.65.1.0/24",
+      "10.65.2.0/24",
+    ]);
   });
 
   test("without any pod CIDR the off-cluster masquerade rule is left out, and comes back with one", () => {

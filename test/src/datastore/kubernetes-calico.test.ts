@@ -8,6 +8,7 @@ import * as k8s from "@kubernetes/client-node";
 import { pino } from "pino";
 import { CalcGraph } from "../../../calc-graph/calc-graph.js";
 import type { DesiredState } from "../../../calc-graph/desired-state.js";
+import { ipSetOf } from "../../../model/ipset-shards.js";
 import { chainOf } from "../../../model/tables.js";
 import { KubernetesDatastore } from "../../../src/datastore/kubernetes.js";
 import { type FakeApiServer, kubeConfigObject, startFakeApiServer } from "../../helpers/fake-apiserver.js";
@@ -80,12 +81,12 @@ test("Calico CRDs: an IPPool and its mode changes reach the routes, tunnels and 
     await r.until((s) => remoteRoute(s)?.dev === "vxlan.calico", "a VXLAN route");
     assert.equal(r.h.batches, 1, "the pool was in the first (in-sync) batch");
     assert.ok(r.h.state.network.tunnels["vxlan.calico"]);
-    assert.deepEqual([...r.h.state.ipsets["cali40masq-ipam-pools"].members], ["10.244.0.0/16"]);
+    assert.deepEqual([...ipSetOf(r.h.state.ipsets, "cali40masq-ipam-pools")!.members], ["10.244.0.0/16"]);
     server.update(pool("Never"));
     await r.until((s) => remoteRoute(s)?.dev === undefined && remoteRoute(s)?.gateway === "172.31.250.2", "no-encap");
     assert.deepEqual(r.h.state.network.tunnels, {});
     server.delete("IPPool", "default-ipv4-ippool");
-    await r.until((s) => !s.ipsets["cali40all-ipam-pools"], "the pool sets gone with the last pool");
+    await r.until((s) => !ipSetOf(s.ipsets, "cali40all-ipam-pools"), "the pool sets gone with the last pool");
   } finally {
     r.close();
     await server.close();

@@ -9,6 +9,7 @@ import { describe, it } from "node:test";
 import { computeDesiredState } from "../../../calc-graph/calc-graph.js";
 import { type DesiredState, familyKey } from "../../../calc-graph/desired-state.js";
 import { type TracePacket, Tracer } from "../../../iptables/tracer.js";
+import { ipSetList } from "../../../model/ipset-shards.js";
 import { chainList } from "../../../model/tables.js";
 import { readManifestDir } from "../../../src/datastore/manifests.js";
 import { explainPolicies } from "../../../src/dump/policies.js";
@@ -20,7 +21,7 @@ function forwardTracer(s: DesiredState, v: 4 | 6): Tracer {
   for (const c of chainList(filter)) chains[c.name] = c.rules.map((r) => r.text);
   for (const [name, h] of Object.entries(filter.hooks)) chains[name] = [...h.insert, ...h.append].map((r) => r.text);
   const ipsets: Record<string, Iterable<string>> = {};
-  for (const set of Object.values(s.ipsets)) ipsets[set.name] = set.members;
+  for (const set of ipSetList(s.ipsets)) ipsets[set.name] = set.members;
   return new Tracer({ chains }, { localAddresses: [], ipsets });
 }
 
