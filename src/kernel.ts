@@ -200,7 +200,7 @@ function nftBackend(family: NftFamily, closers: (() => void)[], log: Logger): Nf
 
 /** iptables mode: our nft tables (`calico`, the `calico-nat*` ones), where nft runs. */
 async function nftLeftovers(): Promise<Leftovers | undefined> {
-  // The table list felix read at start for nftablesMode Auto answers this too (one `nft list tables` per start).
+  // The table list felix read at start for nftablesMode Auto answers this too (one `nft list flowtables` per start).
   if ((await listNftTables([], startProbe)) === undefined) return undefined;
   return new NftLeftovers([new ExecNftBackend("ip"), new ExecNftBackend("ip6")]);
 }
