@@ -134,18 +134,24 @@ export async function loadWhole(
 }
 
 /**
- * loadWhole's text and views rendered now (stage 1 of a cold start: the main thread is then
- * free while nft loads it); `script` empty when there is nothing to load. Throws what the
- * renderer refuses, before anything is written.
+ * loadWhole's text rendered now (stage 1 of a cold start: the main thread is then free while nft
+ * loads it); `script` empty when there is nothing to load. Throws what the renderer refuses, before
+ * anything is written. `views()` gives the tables' views once loaded: built after the text, so a
+ * caller can start nft first (the views are not needed before nft is done).
  */
 export function renderWhole(
   family: NftBackend["family"],
   tables: readonly WholeTable[],
-): { script: string; plans: ReturnType<typeof views> } {
-  const plans = views(family, tables);
-  if (nothingToLoad(family, tables, false)) return { script: "", plans };
+): { script: string; bytes: number; views: () => NftPlan[] } {
   const counts = { bytes: 0, lines: 0 };
-  const script = [...wholeText(family, tables, false, counts)].join("");
-  if (plans.length > 0) plans[0].linesWritten = counts.lines;
-  return { script, plans };
+  const script = nothingToLoad(family, tables, false) ? "" : [...wholeText(family, tables, false, counts)].join("");
+  return {
+    script,
+    bytes: counts.bytes,
+    views: () => {
+      const plans = views(family, tables);
+      if (plans.length > 0 && script !== "") plans[0].linesWritten = counts.lines;
+      return plans;
+    },
+  };
 }
