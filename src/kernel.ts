@@ -179,7 +179,11 @@ async function iptablesLeftovers(): Promise<Leftovers | undefined> {
     .filter((_, i) => usable[i])
     .map((b) => new TableSyncer(new ExecIptablesBackend(b.family, b.mode)));
   const ipsets = ipsetUsable ? new IpsetSyncer(new ExecIpsetBackend()) : undefined;
-  return tables.length > 0 || ipsets ? new IptablesLeftovers(tables, ipsets) : undefined;
+  if (tables.length === 0 && !ipsets) return undefined;
+  const leftovers = new IptablesLeftovers(tables, ipsets);
+  // Read now, while our nft tables are not loaded (a save that fails is read again at the removal).
+  await leftovers.prime().catch(() => {});
+  return leftovers;
 }
 
 /**
