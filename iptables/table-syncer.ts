@@ -99,6 +99,11 @@ export class TableSyncer {
     this.onRetry = o.onRetry;
   }
 
+  /** Reads the kernel's tables now, unless a view is cached: the next apply plans against it. */
+  async read(): Promise<void> {
+    if (!this.kernel) this.kernel = parseSave(await this.backend.save());
+  }
+
   /** Forget the cached kernel view: the next apply re-reads it (refresh timer, drift). */
   invalidate(): void {
     this.kernel = undefined;
@@ -139,8 +144,8 @@ export class TableSyncer {
   }
 
   private async planTables(desired: FamilyTables, some?: SomeTables): Promise<TablePlan[]> {
-    if (!this.kernel) this.kernel = parseSave(await this.backend.save());
-    const kernel = this.kernel;
+    await this.read();
+    const kernel = this.kernel as Map<string, SavedTable>;
     return TABLE_NAMES.map((name) =>
       some && !some.tables.includes(name)
         ? NO_PLAN

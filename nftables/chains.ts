@@ -8,9 +8,11 @@ import {
   BUILTIN_CHAINS,
   chainList,
   type FamilyTables,
+  type RenderedChain,
   type RenderedRule,
   TABLE_NAMES,
   type TableName,
+  type TableState,
 } from "../model/tables.js";
 
 export interface BaseChainSpec {
@@ -99,8 +101,22 @@ export function* tableChains(tables: FamilyTables, table: TableName): Generator<
       throw new Error(`table ${table}: hook rules for unknown chain ${b}`);
     }
   }
-  const chains = chainList(t).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  for (const c of chains) yield { name: nftChainName(table, c.name), rules: c.rules };
+  for (const c of sortedChains(t)) yield { name: nftChainName(table, c.name), rules: c.rules };
+}
+
+// A snapshot's shard index never changes once handed out (parts.ts keeps what it found of one the
+// same way), so its chains sorted hold as long as it lives: a cold load renders a table's text and
+// builds its view from the same chains (two sorts of ~7k names a nat table), felix-dump once.
+const sorted = new WeakMap<object, readonly RenderedChain[]>();
+
+/** The table's chains by name. */
+function sortedChains(t: TableState): readonly RenderedChain[] {
+  let list = sorted.get(t.shards);
+  if (list === undefined) {
+    list = chainList(t).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    sorted.set(t.shards, list);
+  }
+  return list;
 }
 
 export function hookChain(

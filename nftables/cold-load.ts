@@ -62,14 +62,20 @@ export class ColdSlots {
 /** The nft processes a cold start runs at once (both families): on two cores, two (nftables/README.md). */
 export const COLD_LOADS = 2;
 
-/** The whole text of `tables` (see above), rendered as it is read; `counts` fills as it goes. */
+/**
+ * The whole text of `tables` (see above), rendered as it is read; `written.tables` counts the
+ * tables written. `counts` (when given) fills as it goes: every byte, and the newlines of the
+ * tables' texts (neither the blank line between two nor a replacement's two lines).
+ */
 function* wholeText(
   family: NftBackend["family"],
   tables: readonly WholeTable[],
   recreate: boolean,
-  counts: { bytes: number; lines: number },
+  written: { tables: number },
+  counts?: { bytes: number; lines: number },
 ): Generator<string> {
   const count = (part: string) => {
+    if (!counts) return part;
     counts.bytes += Buffer.byteLength(part);
     for (let at = part.indexOf("\n"); at !== -1; at = part.indexOf("\n", at + 1)) counts.lines++;
     return part;
@@ -85,8 +91,9 @@ function* wholeText(
     const empty = second.value === "}\n"; // no set, map or chain: not written (its replacement is)
     const opening = replace + (empty ? "" : head.value + second.value);
     if (!opening) continue;
-    counts.bytes += Buffer.byteLength(between) + Buffer.byteLength(replace);
+    if (counts) counts.bytes += Buffer.byteLength(between) + Buffer.byteLength(replace);
     if (!empty) count(head.value + second.value);
+    written.tables++;
     yield between + opening;
     between = "\n";
     if (!empty) for (const part of parts) yield count(part);
@@ -124,7 +131,7 @@ export async function loadWhole(
   const allSent = new Promise<void>((r) => {
     sent = r;
   });
-  const done = transactParts(wholeText(family, tables, recreate, counts), sent);
+  const done = transactParts(wholeText(family, tables, recreate, { tables: 0 }, counts), sent);
   // Once nft has the text (or has stopped), the views are built while it evaluates and commits.
   await Promise.race([allSent, done.catch(() => {})]);
   const plans = views(family, tables);
@@ -134,18 +141,28 @@ export async function loadWhole(
 }
 
 /**
- * loadWhole's text and views rendered now (stage 1 of a cold start: the main thread is then
- * free while nft loads it); `script` empty when there is nothing to load. Throws what the
- * renderer refuses, before anything is written.
+ * loadWhole's text rendered now (stage 1 of a cold start: the main thread is then free while nft
+ * loads it); `script` empty when there is nothing to load. Throws what the renderer refuses, before
+ * anything is written. `views()` gives the tables' views once loaded: built after the text, so a
+ * caller can start nft first (the views are not needed before nft is done).
  */
 export function renderWhole(
   family: NftBackend["family"],
   tables: readonly WholeTable[],
-): { script: string; plans: ReturnType<typeof views> } {
-  const plans = views(family, tables);
-  if (nothingToLoad(family, tables, false)) return { script: "", plans };
-  const counts = { bytes: 0, lines: 0 };
-  const script = [...wholeText(family, tables, false, counts)].join("");
-  if (plans.length > 0) plans[0].linesWritten = counts.lines;
-  return { script, plans };
+): { script: string; bytes: number; views: () => NftPlan[] } {
+  const written = { tables: 0 };
+  const script = nothingToLoad(family, tables, false) ? "" : [...wholeText(family, tables, false, written)].join("");
+  // Counted once on the whole text (not part by part: each part's count made V8 flatten it first).
+  let lines = 0;
+  for (let at = script.indexOf("\n"); at !== -1; at = script.indexOf("\n", at + 1)) lines++;
+  lines -= Math.max(0, written.tables - 1); // the blank lines between tables
+  return {
+    script,
+    bytes: Buffer.byteLength(script),
+    views: () => {
+      const plans = views(family, tables);
+      if (plans.length > 0 && script !== "") plans[0].linesWritten = lines;
+      return plans;
+    },
+  };
 }

@@ -12,7 +12,6 @@
 
 import { EVERY_NAT_SHARD, NAT_SHARDS, parseNatStage } from "../model/nat-shards.js";
 import {
-  chainList,
   chainOf,
   changedChains,
   type HookRules,
@@ -89,12 +88,18 @@ export class NatSplit {
       this.own[s] += put ? 1 : -1;
       edit(s).put(name, put);
     };
-    const names = before ? changedChains(before, nat) : chainList(nat).map((c) => c.name);
-    for (const name of names) {
-      const a = before && chainOf(before, name);
-      const b = chainOf(nat, name);
-      if (a) place(name, a, undefined);
-      if (b) place(name, b, b);
+    if (before) {
+      for (const name of changedChains(before, nat)) {
+        const a = chainOf(before, name);
+        const b = chainOf(nat, name);
+        if (a) place(name, a, undefined);
+        if (b) place(name, b, b);
+      }
+    } else {
+      // From scratch: every chain, without looking each up again by name.
+      for (const s of Object.values(nat.shards)) {
+        for (const name in s) place(name, s[name], s[name]);
+      }
     }
     const hooks = before?.hooks === nat.hooks ? this.parts.map((t) => t.hooks) : this.splitHooks(nat.hooks);
     for (let k = 0; k < NAT_SHARDS; k++) {

@@ -262,12 +262,19 @@ export class NftTableSyncer {
       });
       // Rendered before any starts: a name or rule the renderer refuses leaves nothing running.
       const texts = groups.map((group) => ({ group, ...renderWhole(family, group) }));
-      for (const { group, script, plans } of texts) {
+      const running = texts.map(({ group, script, bytes, views }) => {
         let start = () => {};
         started.push(new Promise<void>((r) => (start = r)));
         const load = this.backend.transactSpooled
           ? this.backend.transactSpooled(script, start)
           : this.backend.transact(script).finally(start);
+        load.then(start, start);
+        return { group, bytes, views, load };
+      });
+      // The views (at `large` ~55k chains' rule hashes) built once every nft runs with its text.
+      await Promise.all(started);
+      for (const { group, bytes, views, load } of running) {
+        const plans = views();
         loads.push(
           load.then(() => {
             group.forEach((t, i) => {
@@ -275,10 +282,9 @@ export class NftTableSyncer {
               this.applied.set(t.table, t.want);
               this.whole.add(t.table);
             });
-            return { bytes: Buffer.byteLength(script), plans };
+            return { bytes, plans };
           }),
         );
-        load.then(start, start);
       }
     } finally {
       void Promise.all(started).then(onStarted);

@@ -179,7 +179,11 @@ async function iptablesLeftovers(): Promise<Leftovers | undefined> {
     .filter((_, i) => usable[i])
     .map((b) => new TableSyncer(new ExecIptablesBackend(b.family, b.mode)));
   const ipsets = ipsetUsable ? new IpsetSyncer(new ExecIpsetBackend()) : undefined;
-  return tables.length > 0 || ipsets ? new IptablesLeftovers(tables, ipsets) : undefined;
+  if (tables.length === 0 && !ipsets) return undefined;
+  const leftovers = new IptablesLeftovers(tables, ipsets);
+  // Read now, while our nft tables are not loaded (a save that fails is read again at the removal).
+  await leftovers.prime().catch(() => {});
+  return leftovers;
 }
 
 /**
@@ -200,7 +204,7 @@ function nftBackend(family: NftFamily, closers: (() => void)[], log: Logger): Nf
 
 /** iptables mode: our nft tables (`calico`, the `calico-nat*` ones), where nft runs. */
 async function nftLeftovers(): Promise<Leftovers | undefined> {
-  // The table list felix read at start for nftablesMode Auto answers this too (one `nft list tables` per start).
+  // The table list felix read at start for nftablesMode Auto answers this too (one `nft list flowtables` per start).
   if ((await listNftTables([], startProbe)) === undefined) return undefined;
   return new NftLeftovers([new ExecNftBackend("ip"), new ExecNftBackend("ip6")]);
 }

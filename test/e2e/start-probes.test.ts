@@ -34,7 +34,7 @@ function wrappers(): { dir: string; log: string } {
 }
 
 const skip = netnsSkipReason() ?? (spawnSync("nft", ["--version"]).status !== 0 ? "needs nft" : undefined);
-test("one felix --once start: one `nft list tables`, one version probe per tool, one device dump for the tunnels", {
+test("one felix --once start: one `nft list flowtables`, one version probe per tool, one device dump for the tunnels", {
   ...skipIf(skip),
 }, () => {
   const ns = createNetns("fxprobe");
@@ -53,7 +53,7 @@ test("one felix --once start: one `nft list tables`, one version probe per tool,
     const calls = readFileSync(w.log, "utf8").trim().split("\n");
     const count = (re: RegExp) => calls.filter((c) => re.test(c)).length;
     // nftablesMode Auto reads the table list, and iptables mode's clean-up of our nft tables asks if nft works.
-    assert.equal(count(/^nft list tables$/), 1, calls.join("\n"));
+    assert.equal(count(/^nft list flowtables$/), 1, calls.join("\n"));
     assert.equal(count(/^iptables-legacy-restore --version$/), 1, "preflight and feature detection share one");
     assert.equal(count(/^ipset version$/), 1);
     assert.equal(count(/^ip -j -d addr show$/), 1, "one dump for vxlan.calico, vxlan-v6.calico and tunl0");

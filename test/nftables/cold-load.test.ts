@@ -11,7 +11,7 @@ import { spawnSync } from "node:child_process";
 import { after, before, describe, test } from "node:test";
 import type { FamilyTables } from "../../model/tables.js";
 import { ExecNftBackend, type NftError } from "../../nftables/backend.js";
-import { loadWhole, type WholeTable } from "../../nftables/cold-load.js";
+import { loadWhole, renderWhole, type WholeTable } from "../../nftables/cold-load.js";
 import { splitDesired } from "../../nftables/parts.js";
 import { desiredView, type NftDesired } from "../../nftables/plan.js";
 import { NftTableSyncer } from "../../nftables/table-syncer.js";
@@ -48,6 +48,23 @@ test("the streamed text is renderNftTable's, for both families; views as a read-
       const want = desiredView(family, p.want, p.table);
       assert.deepEqual(r.plans[i].after ?? { chains: new Map(), sets: new Map() }, want, p.table);
     });
+  }
+});
+
+test("renderWhole (stage 1) renders loadWhole's text, bytes, line count and views", async () => {
+  const d = smallDesired();
+  for (const family of ["ip", "ip6"] as const) {
+    const { r, text } = await streamed(family, d);
+    const w = renderWhole(family, parts(d));
+    assert.equal(w.script, text);
+    assert.equal(w.bytes, r.bytesWritten);
+    const plans = w.views();
+    assert.equal(plans[0].linesWritten, r.plans[0].linesWritten, family);
+    assert.ok(plans[0].linesWritten > 0);
+    assert.deepEqual(
+      plans.map((p) => p.after),
+      r.plans.map((p) => p.after),
+    );
   }
 });
 

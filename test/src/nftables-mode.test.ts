@@ -7,7 +7,12 @@ import { test } from "node:test";
 import { firstValueFrom, Observable, of, Subject, toArray } from "rxjs";
 import type { ResourceUpdate } from "../../model/resource.js";
 import { firstBatch, readFromNow } from "../../src/first-batch.js";
-import { kubeProxyNftPresent, NftablesModeSetting, resolveNftablesMode } from "../../src/nftables-mode.js";
+import {
+  kubeProxyNftPresent,
+  listNftTables,
+  NftablesModeSetting,
+  resolveNftablesMode,
+} from "../../src/nftables-mode.js";
 
 const felixConfig = (name: string, nftablesMode?: string): ResourceUpdate => ({
   kind: "FelixConfiguration",
@@ -48,6 +53,33 @@ test("Auto: nftables exactly when kube-proxy's nft tables are here", () => {
   assert.equal(resolveNftablesMode("Auto", false), "iptables");
   assert.equal(resolveNftablesMode("Enabled", false), "nftables");
   assert.equal(resolveNftablesMode("Disabled", true), "iptables");
+});
+
+test("listNftTables: asks `nft list flowtables` (not `list tables`, which dumps every rule) and gives the table lines", async () => {
+  const calls: string[] = [];
+  // nft 1.0.6's listing: each table with its flowtables only, a flowtable's lines indented.
+  const listing = [
+    "table ip filter {",
+    "}",
+    "table inet fw {",
+    "\tflowtable ft {",
+    "\t\thook ingress priority filter",
+    '\t\tdevices = { "lo" }',
+    "\t}",
+    "}",
+    "table ip kube-proxy {",
+    "}",
+    "",
+  ].join("\n");
+  const tables = await listNftTables(["ip", "netns", "exec", "x"], async (cmd, args) => {
+    calls.push([cmd, ...args].join(" "));
+    return { code: 0, stdout: listing, stderr: "" };
+  });
+  assert.deepEqual(calls, ["ip netns exec x nft list flowtables"]);
+  assert.equal(tables, "table ip filter\ntable inet fw\ntable ip kube-proxy\n");
+  assert.equal(kubeProxyNftPresent(tables), true);
+  const refused = async () => ({ code: 1, stdout: "", stderr: "Error: Could not process rule" });
+  assert.equal(await listNftTables([], refused), undefined);
 });
 
 test("firstBatch: the first batch, then rest replays it and follows the source", async () => {
