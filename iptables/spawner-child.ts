@@ -7,7 +7,8 @@ import { type ChildProcess, spawn } from "node:child_process";
 import type { FromHelper, ToHelper } from "./spawner-protocol.js";
 
 const programs = new Map<number, ChildProcess>();
-const send = (m: FromHelper) => process.send?.(m);
+// Not after the agent has gone (its channel closed): that send would throw ERR_IPC_CHANNEL_CLOSED.
+const send = (m: FromHelper) => process.connected && process.send?.(m);
 
 function start(m: Extract<ToHelper, { op: "spawn" }>): void {
   const c = spawn(m.cmd, m.args, { stdio: ["pipe", "pipe", "pipe"], ...(m.env ? { env: m.env } : {}) });
@@ -31,9 +32,11 @@ process.on("message", (m: ToHelper) => {
   else if (m.op === "kill") c.kill(m.signal);
 });
 
-send({ op: "ready", id: 0 });
-
-process.on("disconnect", () => {
+const exit = () => {
   for (const c of programs.values()) c.kill("SIGKILL");
   process.exit(0);
-});
+};
+process.on("disconnect", exit);
+// An agent done before this helper was up (a `--once` with nothing to change) has closed the channel already.
+if (process.connected) send({ op: "ready", id: 0 });
+else exit();

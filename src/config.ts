@@ -5,11 +5,11 @@ import { felixNetworkConfigFromEnv } from "../calc-graph/network/convert.js";
 import { DEFAULT_MAX_POLICY_RULES } from "../calc-graph/rules/rule-bound.js";
 import { PROXY_MODES, type ProxyMode } from "../calc-graph/services/model.js";
 import { DEFAULT_MAX_SERVICE_ENDPOINT_PORTS } from "../calc-graph/services/service-size.js";
+import { IPTABLES_RULES } from "../iptables/rule-render.js";
 import { MAX_IPSET_SIZE } from "../model/ipset.js";
 import { DEFAULT_HEAP_GROWTH_PERCENT } from "./heap.js";
 import { ipvsOptionsFromEnv } from "./ipvs-config.js";
 import { kubeProxyOptionsFromEnv } from "./kube-proxy-config.js";
-import { ruleRendererFor } from "./rule-renderers.js";
 
 export class ConfigError extends Error {}
 
@@ -51,7 +51,7 @@ export function graphConfigFromEnv(nodeName: string, env: NodeJS.ProcessEnv): Gr
     networkEnv,
     // kube-proxy's kube-ipvs0 at start-up turns it on too (the agent checks).
     kubeIPVSSupport: proxyMode === "ipvs",
-    ruleRenderer: ruleRendererFor("iptables"),
+    ruleRenderer: IPTABLES_RULES,
   };
 }
 

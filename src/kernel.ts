@@ -20,13 +20,7 @@ import { IpsetSyncer } from "../iptables/ipset-syncer.js";
 import { SpawnHelper } from "../iptables/spawner.js";
 import { TableSyncer } from "../iptables/table-syncer.js";
 import { FlockLockFile, machineLockFile, XtablesLock } from "../iptables/xtables-lock.js";
-import { IpvsSync } from "../ipvs/ipvs-sync.js";
-import { IpvsadmBackend } from "../ipvs/ipvsadm-backend.js";
-import { IpCommandDevice } from "../ipvs/service-device.js";
-import { ExecNftBackend, type NftBackend, type NftFamily, type NftWriteResult } from "../nftables/backend.js";
-import { COLD_LOADS, ColdSlots } from "../nftables/cold-load.js";
-import { NetlinkNftBackend } from "../nftables/netlink/backend.js";
-import { NftTableSyncer } from "../nftables/table-syncer.js";
+import { NFT_TABLES } from "../nftables/names.js";
 import { ConntrackCli, findConntrack } from "../routes/conntrack.js";
 import { NeighborReconciler } from "../routes/neighbor-reconciler.js";
 import { KernelNetlinkNeighbors } from "../routes/netlink-neighbors.js";
@@ -63,6 +57,11 @@ export async function kernelDataplane(
   interfacePrefix = "cali",
   /** Which policy dataplane (src/nftables-mode.ts); the other one's state of ours is removed once this one is in. */
   policy: RuleDataplane = "iptables",
+  /**
+   * The daemon's per-change programs through the spawn helper (iptables/spawner.ts). `felix --once`
+   * forks its few from ours: the helper, a second node process, cost it more CPU than it saved.
+   */
+  spawnHelper = true,
 ): Promise<KernelParts> {
   const nft = policy === "nftables";
   // The start-up probes below wait for programs only: at once.
@@ -72,7 +71,7 @@ export async function kernelDataplane(
     nft ? iptablesLeftovers() : nftLeftovers(),
   ]);
   // The per-change restores and ipset runs are started by a small helper process, not forked from ours.
-  const spawner = nft ? undefined : new SpawnHelper();
+  const spawner = nft || !spawnHelper ? undefined : new SpawnHelper();
   void spawner?.open(); // programs started before it is up are forked from ours
   const syncer = (family: 4 | 6) =>
     new TableSyncer(new CountingBackend(new ExecIptablesBackend(family, mode, xtablesLock, spawner?.spawn), metrics), {
@@ -95,22 +94,9 @@ export async function kernelDataplane(
   }
   if (cfg.ipv6Support && !ipv6) log.warn("IPv6 support is on but ip6tables is not usable here: programming IPv4 only");
   const nftClose: (() => void)[] = [];
-  // Whole-table loads (the cold start) of both families share the slots: nft processes at once.
-  const coldSlots = new ColdSlots(COLD_LOADS);
-  const nftSyncer = (family: 4 | 6) =>
-    new NftTableSyncer(new CountingNftBackend(nftBackend(family === 4 ? "ip" : "ip6", nftClose, log), metrics), {
-      onRetry: (attempt, e) => {
-        const err = e as Error & { line?: string };
-        log.warn(
-          { family, attempt, err: err.message, line: err.line },
-          "nft transaction failed; resyncing and retrying",
-        );
-      },
-      onFallback: (reason) => log.info({ family, reason }, "nftables change written with nft -f"),
-      coldSlots,
-    });
+  // Each mode's own modules are loaded by it only (src/kernel-nft.ts; IPVS in proxy mode ipvs only).
   const policySteps: { ipsets?: IpsetSyncer; ipv4?: TableSyncer; ipv6?: TableSyncer; nft?: NftPolicy } = nft
-    ? { nft: { ipv4: nftSyncer(4), ...(ipv6 ? { ipv6: nftSyncer(6) } : {}) } }
+    ? { nft: (await import("./kernel-nft.js")).nftPolicy(ipv6, metrics, log, nftClose) }
     : {
         ipsets: new IpsetSyncer(new CountingIpsetBackend(new ExecIpsetBackend(spawner?.spawn), metrics), {
           maxelem: cfg.maxIpSetSize,
@@ -124,7 +110,7 @@ export async function kernelDataplane(
     routes: new RouteReconciler(netlink, { workloadPrefixes: [interfacePrefix] }),
     sysctls: new SysctlReconciler(new ProcSysctls()),
     // The real IPVS backend only in proxy mode ipvs (it reports a kernel without IPVS clearly).
-    ipvs: proxyMode === "ipvs" ? new IpvsSync(new IpvsadmBackend(), new IpCommandDevice()) : undefined,
+    ipvs: proxyMode === "ipvs" ? await ipvsSync() : undefined,
     tunnels: new TunnelReconciler(new IpTunnelLinks(), { mtuFile: cfg.mtuFilePath ?? DEFAULT_MTU_FILE }),
     neighbors: new NeighborReconciler(neighbors, ["vxlan.calico", "vxlan-v6.calico"]),
     ...(conntrack ? { conntrack: new ConntrackCli(conntrack) } : {}),
@@ -186,27 +172,32 @@ async function iptablesLeftovers(): Promise<Leftovers | undefined> {
   return leftovers;
 }
 
-/**
- * Our table's backend: changes over netlink (no nft cache fetch per change),
- * whole-table loads and listings through nft; nft alone if no netlink socket opens.
- */
-function nftBackend(family: NftFamily, closers: (() => void)[], log: Logger): NftBackend {
-  const exec = new ExecNftBackend(family);
-  try {
-    const b = new NetlinkNftBackend(exec);
-    closers.push(() => b.close());
-    return b;
-  } catch (e) {
-    log.warn({ family, err: (e as Error).message }, "no NETLINK_NETFILTER socket: nftables changes go through nft -f");
-    return exec;
-  }
+/** iptables mode: our nft tables (`calico`, the `calico-nat*` ones), where nft runs and lists one of them. */
+async function nftLeftovers(): Promise<Leftovers | undefined> {
+  // The table list felix read at start for nftablesMode Auto answers this too (one listing per start,
+  // src/nftables-mode.ts): without a table of ours in it, nothing is to go, and nft is not asked for each (18 runs).
+  if (!ourNftTablesIn(await listNftTables([], startProbe))) return undefined;
+  const { ExecNftBackend } = await import("../nftables/backend.js");
+  return new NftLeftovers([new ExecNftBackend("ip"), new ExecNftBackend("ip6")]);
 }
 
-/** iptables mode: our nft tables (`calico`, the `calico-nat*` ones), where nft runs. */
-async function nftLeftovers(): Promise<Leftovers | undefined> {
-  // The table list felix read at start for nftablesMode Auto answers this too (one `nft list flowtables` per start).
-  if ((await listNftTables([], startProbe)) === undefined) return undefined;
-  return new NftLeftovers([new ExecNftBackend("ip"), new ExecNftBackend("ip6")]);
+/** Whether `nft list tables` output names a table of ours in either family. */
+export function ourNftTablesIn(tables: string | undefined): boolean {
+  const ours = new Set(NFT_TABLES);
+  return (tables ?? "").split("\n").some((l) => {
+    const m = /^table (ip|ip6) (\S+)$/.exec(l.trim());
+    return m !== null && ours.has(m[2] as string);
+  });
+}
+
+/** The IPVS reconciler (proxy mode ipvs only; it reports a kernel without IPVS clearly). */
+async function ipvsSync() {
+  const [{ IpvsSync }, { IpvsadmBackend }, { IpCommandDevice }] = await Promise.all([
+    import("../ipvs/ipvs-sync.js"),
+    import("../ipvs/ipvsadm-backend.js"),
+    import("../ipvs/service-device.js"),
+  ]);
+  return new IpvsSync(new IpvsadmBackend(), new IpCommandDevice());
 }
 
 async function ipsetAvailable(): Promise<boolean> {
@@ -219,62 +210,13 @@ async function ipsetAvailable(): Promise<boolean> {
 }
 
 /** One restore or nft transaction into restoreCalls, and into restoreErrors when refused. */
-async function counted(metrics: Metrics, f: () => Promise<void>): Promise<void> {
+export async function counted(metrics: Metrics, f: () => Promise<void>): Promise<void> {
   metrics.restoreCalls.inc();
   try {
     await f();
   } catch (e) {
     metrics.restoreErrors.inc();
     throw e;
-  }
-}
-
-/** Counts nft transactions and refusals into the restore metrics. */
-export class CountingNftBackend implements NftBackend {
-  constructor(
-    private readonly inner: NftBackend,
-    private readonly metrics: Metrics,
-  ) {
-    if (inner.write) this.write = this.countWrite.bind(this);
-    if (inner.readView) this.readView = inner.readView.bind(inner);
-    if (inner.transactParts) this.transactParts = this.countParts.bind(this);
-    if (inner.transactSpooled) this.transactSpooled = this.countSpooled.bind(this);
-  }
-  get family() {
-    return this.inner.family;
-  }
-  list(table?: string) {
-    return this.inner.list(table);
-  }
-  transact(script: string) {
-    return this.count(() => this.inner.transact(script));
-  }
-  readonly write?: NftBackend["write"];
-  readonly readView?: NftBackend["readView"];
-  readonly transactParts?: NftBackend["transactParts"];
-  private countParts(...[parts, onSent]: Parameters<NonNullable<NftBackend["transactParts"]>>) {
-    const inner = this.inner.transactParts as NonNullable<NftBackend["transactParts"]>;
-    return this.count(() => inner.call(this.inner, parts, onSent));
-  }
-  readonly transactSpooled?: NftBackend["transactSpooled"];
-  private countSpooled(...[script, onStarted]: Parameters<NonNullable<NftBackend["transactSpooled"]>>) {
-    const inner = this.inner.transactSpooled as NonNullable<NftBackend["transactSpooled"]>;
-    return this.count(() => inner.call(this.inner, script, onStarted));
-  }
-  private count(f: () => Promise<void>): Promise<void> {
-    return counted(this.metrics, f);
-  }
-  private async countWrite(...[commands, ctx]: Parameters<NonNullable<NftBackend["write"]>>): Promise<NftWriteResult> {
-    try {
-      const r = await (this.inner.write as NonNullable<NftBackend["write"]>).call(this.inner, commands, ctx);
-      if ("bytes" in r) this.metrics.restoreCalls.inc();
-      else this.metrics.nftNetlinkFallbacks.inc();
-      return r;
-    } catch (e) {
-      this.metrics.restoreCalls.inc();
-      this.metrics.restoreErrors.inc();
-      throw e;
-    }
   }
 }
 

@@ -9,7 +9,6 @@ import type { IpsetSyncer } from "../iptables/ipset-syncer.js";
 import type { TableSyncer } from "../iptables/table-syncer.js";
 import { type FamilyTables, tableState } from "../model/tables.js";
 import type { NftBackend } from "../nftables/backend.js";
-import { removeNftTables } from "../nftables/remove.js";
 
 export interface Leftovers {
   /** What goes, for messages. */
@@ -73,6 +72,8 @@ export class NftLeftovers implements Leftovers {
   constructor(private readonly backends: readonly NftBackend[]) {}
 
   async remove(): Promise<number> {
+    // Loaded here: an iptables-mode start without such tables never needs it.
+    const { removeNftTables } = await import("../nftables/remove.js");
     return (await removeNftTables(this.backends)).length;
   }
 }

@@ -27,7 +27,8 @@ import { whatIfCommand } from "../dump/whatif-command.js";
 import { ipvsOptionsFromEnv } from "../ipvs-config.js";
 import { createLogger, type LogFormat } from "../log.js";
 import { kubeProxyNftPresent, listNftTables, NftablesModeSetting, resolveNftablesMode } from "../nftables-mode.js";
-import { type RuleDataplane, ruleRendererFor } from "../rule-renderers.js";
+import { loadRuleRenderer } from "../rule-renderer-load.js";
+import type { RuleDataplane } from "../rule-renderers.js";
 import { runProgram, SilentFailure, UsageError } from "./errors.js";
 
 interface CommonOptions {
@@ -59,7 +60,7 @@ async function loadWithInput(
     log = createLogger(o.logLevel, o.logFormat ?? "text");
     const base = graphConfigFromEnv(o.nodeName, process.env);
     // kube-proxy's nftables layout exists only as nft rules: every view of that mode renders them.
-    cfg = { ...base, ruleRenderer: ruleRendererFor(base.proxyMode === "nftables" ? "nftables" : dataplane) };
+    cfg = { ...base, ruleRenderer: await loadRuleRenderer(base.proxyMode === "nftables" ? "nftables" : dataplane) };
   } catch (e) {
     throw new UsageError((e as Error).message);
   }

@@ -59,7 +59,7 @@ import {
   resolveNftablesMode,
 } from "../nftables-mode.js";
 import { preflight } from "../preflight.js";
-import { ruleRendererFor } from "../rule-renderers.js";
+import { loadRuleRenderer } from "../rule-renderer-load.js";
 import { startProbe } from "../start-probes.js";
 
 const TCP_BE_LIBERAL = "/proc/sys/net/netfilter/nf_conntrack_tcp_be_liberal";
@@ -74,7 +74,6 @@ function readSysctl(path: string): string | undefined {
 }
 
 import { RuntimeError, runProgram, UsageError } from "./errors.js";
-import { runDaemon } from "./felix-daemon.js";
 
 /** Felix's exit code for "restart me with the new configuration". */
 const CONFIG_CHANGED_EXIT_CODE = 129;
@@ -162,7 +161,7 @@ async function run(o: Options): Promise<void> {
     policy === "nftables" ? "v1.6.2" : commandVersion(binary(4, mode, "restore")).catch(() => ""),
   ]);
   if (problems.length) throw new RuntimeError(problems.join("\n"));
-  graphCfg = { ...graphCfg, ruleRenderer: ruleRendererFor(policy) };
+  graphCfg = { ...graphCfg, ruleRenderer: await loadRuleRenderer(policy) };
   // Felix's start-up checks: what the kernel and iptables support, kube-proxy in IPVS mode, SCTP conntrack.
   const features = detectFeatures(restoreVersion, release());
   const kubeIpvs = kubeIpvsPresent();
@@ -195,6 +194,7 @@ async function run(o: Options): Promise<void> {
     graphCfg.proxyMode,
     graphCfg.interfacePrefix,
     policy,
+    !o.once,
   );
   const hostAddresses =
     graphCfg.kubeIPVSSupport || nodePortCidrs
@@ -277,6 +277,8 @@ async function run(o: Options): Promise<void> {
     return;
   }
 
+  // Loaded here: `--once` needs none of the daemon's status servers, link monitor and NFLOG reader.
+  const { runDaemon } = await import("./felix-daemon.js");
   await runDaemon({
     cfg,
     graphCfg,

@@ -105,6 +105,12 @@ describe(`external traffic to services (${TEST_PROXYMODE} proxy mode)`, skipIf(s
       () => reply(allowed, n1.underlayIp, 30082),
       (r) => r === b1.key,
     );
+    // node2's agent too (services.test.ts does the same): under load it may still be programming.
+    await daemonsReady(
+      daemons.slice(1),
+      () => reply(allowed, n2.underlayIp, 30082),
+      (r) => r === b1.key,
+    );
   });
 
   after(() => stopDaemons(daemons, topo, [n1, n2], dir));

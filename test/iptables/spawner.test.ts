@@ -6,7 +6,7 @@
 // its helper behind.
 
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { fork, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { after, test } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -87,6 +87,25 @@ test("an agent killed while its helper runs a program leaves no program behind",
   child.kill("SIGKILL");
   for (let i = 0; i < 500 && alive(pid); i++) await new Promise((r) => setTimeout(r, 10));
   assert.equal(alive(pid), false, "the program went with the agent");
+});
+
+test("an agent gone before its helper is up: the helper exits 0 and prints nothing (no ERR_IPC_CHANNEL_CLOSED)", async () => {
+  // A `--once` with nothing to change closes the helper while it is still loading.
+  const child = fork(fileURLToPath(new URL("../../iptables/spawner-child.js", import.meta.url)), [], {
+    serialization: "advanced",
+    stdio: ["ignore", "ignore", "pipe", "ipc"],
+  });
+  let stderr = "";
+  child.stderr?.on("data", (d: Buffer) => {
+    stderr += d.toString();
+  });
+  const ended = new Promise((resolve) => child.stderr?.once("end", resolve));
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  child.disconnect();
+  const keep = setInterval(() => {}, 1000); // the disconnected child alone does not keep this process running
+  const [code] = await Promise.all([exited, ended]).finally(() => clearInterval(keep));
+  assert.equal(stderr, "");
+  assert.equal(code, 0);
 });
 
 async function firstLine(r: ReturnType<typeof run>): Promise<string> {

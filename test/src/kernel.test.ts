@@ -9,7 +9,7 @@ import { backendAvailable } from "../../iptables/backend.js";
 import { FakeIptablesBackend } from "../../iptables/fake-backend.js";
 import { FakeIpsetBackend } from "../../iptables/ipset-backend.js";
 import { agentConfigFromEnv } from "../../src/config.js";
-import { CountingBackend, CountingIpsetBackend, kernelDataplane } from "../../src/kernel.js";
+import { CountingBackend, CountingIpsetBackend, kernelDataplane, ourNftTablesIn } from "../../src/kernel.js";
 import { Metrics } from "../../status/metrics.js";
 
 async function value(m: Metrics, name: string): Promise<number> {
@@ -64,4 +64,26 @@ test("kernel: with IPv6 asked for, it is on exactly when ip6tables works here, a
   } finally {
     k.close();
   }
+});
+
+test("kernel: iptables mode starts the spawn helper for the daemon only (`felix --once` forks its programs)", async () => {
+  const cfg = { ...agentConfigFromEnv({}), ipv6Support: false };
+  const log = pino({ level: "silent" });
+  const daemon = await kernelDataplane(cfg, "legacy", log, new Metrics(), "off", "cali", "iptables");
+  const once = await kernelDataplane(cfg, "legacy", log, new Metrics(), "off", "cali", "iptables", false);
+  try {
+    assert.equal(typeof daemon.spawn, "function");
+    assert.equal(once.spawn, undefined);
+  } finally {
+    daemon.close();
+    once.close();
+  }
+});
+
+test("kernel: the nft leftovers of the nftables dataplane are looked for only when `nft list tables` names one of ours", () => {
+  assert.equal(ourNftTablesIn(undefined), false, "no nft");
+  assert.equal(ourNftTablesIn(""), false);
+  assert.equal(ourNftTablesIn("table ip kube-proxy\ntable inet filter\ntable ip calicoX\ntable inet calico\n"), false);
+  assert.equal(ourNftTablesIn("table ip filter\ntable ip calico\n"), true);
+  assert.equal(ourNftTablesIn("table ip6 calico-nat-3\n"), true);
 });

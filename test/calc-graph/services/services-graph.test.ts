@@ -335,7 +335,9 @@ describe("kube-proxy's large cluster mode", () => {
       const sp = s.services["demo/web:http/tcp/v4"];
       const names = [serviceChainNames(sp).svc, ...sp.endpoints.map((e) => endpointChainName(sp, e))];
       return names.map((c) =>
-        chainOf(s.iptables.ipv4.nat, c)!.rules.map((r) => r.text.replace(/(^| )-m comment --comment ("[^"]*"|\S+)/g, "")),
+        chainOf(s.iptables.ipv4.nat, c)!.rules.map((r) =>
+          r.text.replace(/(^| )-m comment --comment ("[^"]*"|\S+)/g, ""),
+        ),
       );
     };
     assert.deepEqual(bare(g.current), bare(graph("iptables", [...web(), bigSlice(998)]).current));
