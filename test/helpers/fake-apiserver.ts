@@ -54,21 +54,8 @@ import {
 export { jsonMergePatch, jsonPatch, strategicMerge } from "./fake-apiserver/patch.js";
 export { parseFieldSelector, parseLabelSelector } from "./fake-apiserver/selectors.js";
 export type { StatusObject } from "./fake-apiserver/status.js";
-export {
-  CALICO_CRD_GROUP_VERSION,
-  CNP_GROUP_VERSION,
-  type FakeApiServerOptions,
-  type Fault,
-  type KObject,
-  type ObjectInput,
-  type OpenWatchInfo,
-  type RecordedRequest,
-  type ResourceType,
-  resourceType,
-  resourceTypes,
-  type WatchEvent,
-  type WatchEventType,
-} from "./fake-apiserver/types.js";
+// The types and the resource registry, as this file exported them before they moved.
+export * from "./fake-apiserver/types.js";
 
 // ---------------------------------------------------------------------------------------------------------------
 // Server
