@@ -17,32 +17,33 @@ const PREVIOUS: Record<string, { once?: string; rss?: string; change?: string; d
 };
 
 /**
- * Figures before this session's work (main at 8fc0a7e: session 14's closing
- * note, its final bench runs, the machine ~1.4× slower than in the morning), by
- * preset, dataplane (`legacy`, `nftables`) and row key (`<datastore>:<what>`).
+ * Figures before this session's work (main at 9a2248f: session 15's closing
+ * note, its quiet bench; session 16's machine ran the same floors 25-46%
+ * slower, so compare ratios), by preset, dataplane (`legacy`, `nftables`) and
+ * row key (`<datastore>:<what>`).
  */
 const LAST: Record<string, Record<string, string>> = {
   "large:legacy": {
-    "file:once": "10.80 s (2.02× floor 5.34 s)",
-    "file:onceRss": "305–342 MB",
-    "file:cold": "12.15 s (2.28× floor)",
-    "file:local-pod-labels": "140 / 291 / 291 ms",
-    "file:namespace-labels": "44 / 157 / 157 ms",
-    "file:policy-added": "141 / 161 / 161 ms",
-    "file:policy-changed": "130 / 156 / 156 ms",
-    "file:service-endpoint-added": "1905 / 2159 / 2159 ms",
-    "file:hwm": "306 MB",
-    "kubernetes:cold": "10.85 s (9.56 s past the LIST, 1.79× floor)",
-    "kubernetes:hwm": "308 MB",
+    "file:once": "7.89 s (2.06× floor 3.82 s)",
+    "file:onceRss": "328 MB",
+    "file:cold": "8.36 s (2.19× floor)",
+    "file:local-pod-labels": "108 / 125 / 125 ms",
+    "file:namespace-labels": "31 / 67 / 67 ms",
+    "file:policy-added": "104 / 118 / 118 ms",
+    "file:policy-changed": "99 / 132 / 132 ms",
+    "file:service-endpoint-added": "1293 / 1596 / 1596 ms",
+    "file:hwm": "299 MB",
+    "kubernetes:cold": "8.35 s (7.35 s past the LIST, 1.92× floor)",
+    "kubernetes:hwm": "300 MB",
   },
   "large:nftables": {
-    "file:once": "14.16 s (2.05× floor 6.90 s)",
-    "file:cold": "15.53 s",
-    "file:pod-labels": "19 / 142 / 142 ms",
-    "file:local-pod-labels": "43 / 123 / 123 ms",
-    "file:namespace-labels": "28 / 106 / 106 ms",
-    "file:service-endpoint-added": "44 / 72 / 72 ms",
-    "file:hwm": "298 MB",
+    "file:once": "9.10 s (1.70× floor 5.36 s, 2.19× per-table floor 4.16 s)",
+    "file:cold": "9.24 s (1.72× floor)",
+    "file:pod-labels": "15 / 93 / 93 ms",
+    "file:local-pod-labels": "33 / 46 / 46 ms",
+    "file:namespace-labels": "27 / 120 / 120 ms",
+    "file:service-endpoint-added": "34 / 43 / 43 ms",
+    "file:hwm": "322 MB",
   },
 };
 
@@ -168,7 +169,7 @@ export function renderAgentTable(
     const costs = Object.entries(tableChangeMs).map(([t, ms]) => `${t} ${m(ms)}`);
     rows.push(["kernel's own cost of the smallest change per table (floor namespace)", costs.join(", "), "", "", ""]);
   }
-  const headers = ["", "measured", "target", "before this session (main 8fc0a7e)", "before issue 15 (e81d2db)"];
+  const headers = ["", "measured", "target", "before this session (main 9a2248f)", "before issue 15 (e81d2db)"];
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
   const line = (r: string[]) =>
     `  ${r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padEnd(widths[i]))).join("  ")}`;
