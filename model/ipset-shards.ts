@@ -9,6 +9,7 @@
 // withIpSets, or the graph's immer draft).
 
 import { changedKeys, dict } from "./dict.js";
+import { fnv1a } from "./fnv.js";
 import type { IpSetState } from "./ipset.js";
 
 export type IpSetShard = Readonly<Record<string, IpSetState>>;
@@ -19,9 +20,7 @@ export const IPSET_SHARDS = 64;
 
 /** The shard of a set name: FNV-1a of the name. */
 export function ipSetShard(name: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
-  return (h >>> 0) % IPSET_SHARDS;
+  return fnv1a(name) % IPSET_SHARDS;
 }
 
 export function ipSetOf(s: IpSets, name: string): IpSetState | undefined {

@@ -16,6 +16,8 @@
 // 200-350, and 64 buckets (one below 256 members) copied most of each set.
 // A change across a size 8 × 2^n rebuilds the set, as a copy would.
 
+import { fnv1a } from "./fnv.js";
+
 /** From this many members, a set is split into buckets. */
 const LAYOUT_MIN = 64;
 const MEMBERS_PER_BUCKET = 8;
@@ -30,11 +32,10 @@ function bucketCount(size: number): number {
   return k;
 }
 
-/** FNV-1a over the UTF-16 code units, folded to the bucket count (a power of two). */
+/** FNV-1a of the member, folded to the bucket count (a power of two). */
 function bucketOf(m: string, k: number): number {
   if (k === 1) return 0;
-  let h = 0x811c9dc5;
-  for (let i = 0; i < m.length; i++) h = Math.imul(h ^ m.charCodeAt(i), 0x01000193);
+  const h = fnv1a(m);
   return (h ^ (h >>> 16)) & (k - 1);
 }
 

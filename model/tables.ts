@@ -2,6 +2,7 @@
 // chains we own plus the rules we hook into the kernel's built-in chains.
 
 import { changedKeys, dict } from "./dict.js";
+import { fnv1a } from "./fnv.js";
 import type { NatShard } from "./nat-shards.js";
 
 export type TableName = "raw" | "mangle" | "nat" | "filter";
@@ -62,9 +63,7 @@ const SHARD_KEYS = Array.from({ length: SHARDS }, (_, i) => String(i));
 
 /** The shard of a chain name: FNV-1a of the name, as a decimal index. */
 export function shardOf(name: string): string {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
-  return SHARD_KEYS[(h >>> 0) % SHARDS];
+  return SHARD_KEYS[fnv1a(name) % SHARDS];
 }
 
 /** `shard` may be given when the caller computed shardOf(name) already. */
