@@ -25,7 +25,7 @@ import type { ApplyResult, DataplaneOptions } from "../src/dataplane.js";
 import { IdleScavenger, limitHeapGrowth } from "../src/heap.js";
 import { kernelDataplane } from "../src/kernel.js";
 import { createLogger } from "../src/log.js";
-import { ruleRendererFor } from "../src/rule-renderers.js";
+import { loadRuleRenderer } from "../src/rule-renderers.js";
 import { Metrics } from "../status/metrics.js";
 import { startAllocSampling } from "./alloc-sampling.js";
 import type {
@@ -132,7 +132,7 @@ async function ours(job: ChildJob): Promise<OursResult> {
     // Cold start: graph, then the whole state into the empty namespace; the heap bounded as felix does (src/heap.ts).
     limitHeapGrowth(job.heapGrowthPercent);
     const g0 = performance.now();
-    const graph = new CalcGraph(graphConfig(job));
+    const graph = new CalcGraph(await graphConfig(job));
     const state = graph.apply(cluster.updates);
     const graphMs = performance.now() - g0;
     const links = setUpLinks(state);
@@ -215,8 +215,12 @@ async function ours(job: ChildJob): Promise<OursResult> {
 }
 
 /** The graph as the agent configures it for the job's dataplane. */
-function graphConfig(job: ChildJob): GraphConfig {
-  return { nodeName: LOCAL_NODE, proxyMode: job.proxyMode, ruleRenderer: ruleRendererFor(job.dataplane ?? "iptables") };
+async function graphConfig(job: ChildJob): Promise<GraphConfig> {
+  return {
+    nodeName: LOCAL_NODE,
+    proxyMode: job.proxyMode,
+    ruleRenderer: await loadRuleRenderer(job.dataplane ?? "iptables"),
+  };
 }
 
 /**
@@ -264,7 +268,7 @@ async function nftFloor(state: DesiredState, ipv6: boolean): Promise<FloorResult
 
 async function floor(job: ChildJob): Promise<FloorResult> {
   const cluster = new SyntheticCluster(job.spec, job.seed);
-  const state = new CalcGraph(graphConfig(job)).apply(cluster.updates);
+  const state = new CalcGraph(await graphConfig(job)).apply(cluster.updates);
   const ipv6 = job.ipv6 ?? true;
   if (job.dataplane === "nftables") return nftFloor(state, ipv6);
   const sets = ipSetList(state.ipsets).filter((s) => s.family === 4 || ipv6);

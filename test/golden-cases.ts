@@ -8,9 +8,9 @@ import { fileURLToPath } from "node:url";
 import type { GraphConfig } from "../calc-graph/calc-graph.js";
 import { PROXY_MODES, type ProxyMode } from "../calc-graph/services/model.js";
 import type { ResourceUpdate } from "../model/resource.js";
+import { NFT_RULES } from "../nftables/render.js";
 import { graphConfigFromEnv } from "../src/config.js";
 import { readManifestDir } from "../src/datastore/manifests.js";
-import { ruleRendererFor } from "../src/rule-renderers.js";
 
 /** The repository root: the first ancestor of this file holding package.json (dist/ has none). */
 function repoRoot(): string {
@@ -88,6 +88,6 @@ export async function loadGoldenCase(name: string): Promise<GoldenCase> {
     : { nodeName: spec.node, proxyMode: spec.proxyMode };
   const withIpvs = spec.kubeIPVSDevice ? { ...base, kubeIPVSSupport: true } : base;
   // kube-proxy's nftables layout exists only as nft rules.
-  const cfg = spec.proxyMode === "nftables" ? { ...withIpvs, ruleRenderer: ruleRendererFor("nftables") } : withIpvs;
+  const cfg = spec.proxyMode === "nftables" ? { ...withIpvs, ruleRenderer: NFT_RULES } : withIpvs;
   return { name, dir, spec, updates: parsed.updates, cfg };
 }

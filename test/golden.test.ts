@@ -27,11 +27,11 @@ import { test } from "node:test";
 import { computeDesiredState } from "../calc-graph/calc-graph.js";
 import type { DesiredState } from "../calc-graph/desired-state.js";
 import { ipSetList } from "../model/ipset-shards.js";
+import { NFT_RULES } from "../nftables/render.js";
 import { renderNftTable } from "../nftables/table-text.js";
 import { ipvsText } from "../src/dump/ipvs.js";
 import { networkText } from "../src/dump/network.js";
 import { ipsetsText, iptablesText, routesText } from "../src/dump/views.js";
-import { ruleRendererFor } from "../src/rule-renderers.js";
 import { caseNames, GOLDEN_DIR, goldenUpdate, loadGoldenCase } from "./golden-cases.js";
 
 const UPDATE = goldenUpdate(process.env);
@@ -173,7 +173,7 @@ for (const name of caseNames()) {
 
     const state = computeDesiredState(cfg, updates);
     const outputs = nftOnly ? renderNftOnly(state) : render(state);
-    const nft = nftOnly ? state : computeDesiredState({ ...cfg, ruleRenderer: ruleRendererFor("nftables") }, updates);
+    const nft = nftOnly ? state : computeDesiredState({ ...cfg, ruleRenderer: NFT_RULES }, updates);
     outputs["nftables.txt"] = nftablesText(state, nft);
 
     // Determinism: the same input, computed again and in other orders.

@@ -27,8 +27,7 @@ import { whatIfCommand } from "../dump/whatif-command.js";
 import { ipvsOptionsFromEnv } from "../ipvs-config.js";
 import { createLogger, type LogFormat } from "../log.js";
 import { kubeProxyNftPresent, listNftTables, NftablesModeSetting, resolveNftablesMode } from "../nftables-mode.js";
-import { loadRuleRenderer } from "../rule-renderer-load.js";
-import type { RuleDataplane } from "../rule-renderers.js";
+import { loadRuleRenderer, type RuleDataplane } from "../rule-renderers.js";
 import { runProgram, SilentFailure, UsageError } from "./errors.js";
 
 interface CommonOptions {

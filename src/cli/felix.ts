@@ -59,7 +59,7 @@ import {
   resolveNftablesMode,
 } from "../nftables-mode.js";
 import { preflight } from "../preflight.js";
-import { loadRuleRenderer } from "../rule-renderer-load.js";
+import { loadRuleRenderer } from "../rule-renderers.js";
 import { startProbe } from "../start-probes.js";
 
 const TCP_BE_LIBERAL = "/proc/sys/net/netfilter/nf_conntrack_tcp_be_liberal";

@@ -12,10 +12,10 @@ import { FakeIpsetBackend } from "../../iptables/ipset-backend.js";
 import { IpsetSyncer } from "../../iptables/ipset-syncer.js";
 import { TableSyncer } from "../../iptables/table-syncer.js";
 import { FakeNftBackend } from "../../nftables/fake-backend.js";
+import { NFT_RULES } from "../../nftables/render.js";
 import { NftTableSyncer } from "../../nftables/table-syncer.js";
 import { Dataplane } from "../../src/dataplane.js";
 import { type Leftovers, NftLeftovers } from "../../src/mode-leftovers.js";
-import { ruleRendererFor } from "../../src/rule-renderers.js";
 import { namespace, pod, policy } from "../calc-graph/fixtures.js";
 
 const updates = [
@@ -56,7 +56,7 @@ function nftRig() {
     nft: { ipv4: new NftTableSyncer(v4, { retries: 0 }), ipv6: new NftTableSyncer(v6, { retries: 0 }) },
     leftovers,
   });
-  const g = new CalcGraph({ nodeName: "node1", ruleRenderer: ruleRendererFor("nftables") });
+  const g = new CalcGraph({ nodeName: "node1", ruleRenderer: NFT_RULES });
   return { dp, v4, v6, log, leftovers, state: g.apply(updates) };
 }
 

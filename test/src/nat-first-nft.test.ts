@@ -11,12 +11,12 @@ import { Subject } from "rxjs";
 import type { Kind, ResourceUpdate } from "../../model/resource.js";
 import { FakeNftBackend } from "../../nftables/fake-backend.js";
 import { NFT_NAT_TABLES, NFT_TABLES } from "../../nftables/names.js";
+import { NFT_RULES } from "../../nftables/render.js";
 import { NftTableSyncer } from "../../nftables/table-syncer.js";
 import { Daemon } from "../../src/daemon.js";
 import { Dataplane } from "../../src/dataplane.js";
 import { partialBatch } from "../../src/datastore/batch.js";
 import { NAT_KINDS, natFirstFits } from "../../src/nat-first.js";
-import { ruleRendererFor } from "../../src/rule-renderers.js";
 import { namespace, pod, policy } from "../calc-graph/fixtures.js";
 import { node, pool } from "../calc-graph/network/routing-fixtures.js";
 import { sliceUpdate, svcUpdate } from "../calc-graph/services/fixtures.js";
@@ -41,7 +41,7 @@ function rig(proxyMode: ProxyMode, natFirst: boolean) {
   const dataplane = new Dataplane({
     nft: { ipv4: new NftTableSyncer(v4, noSleep), ipv6: new NftTableSyncer(v6, noSleep) },
   });
-  const graphCfg = { nodeName: "node1", proxyMode, ruleRenderer: ruleRendererFor("nftables") } as const;
+  const graphCfg = { nodeName: "node1", proxyMode, ruleRenderer: NFT_RULES } as const;
   assert.equal(natFirstFits(graphCfg, dataplane), true);
   const { log, lines } = capturedLog();
   const updates = new Subject<ResourceUpdate[]>();

@@ -1,4 +1,4 @@
-// What a start of `felix` loads before it knows its mode (src/kernel-nft.ts, src/rule-renderer-load.ts):
+// What a start of `felix` loads before it knows its mode (src/kernel-nft.ts, src/rule-renderers.ts):
 // none of the nftables dataplane's modules, the IPVS reconciler or the daemon's (the dynamic imports
 // load them where they are used). Each module is CPU at every start; e2e tests start felix hundreds of times.
 

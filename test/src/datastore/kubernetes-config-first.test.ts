@@ -17,13 +17,13 @@ import { TableSyncer } from "../../../iptables/table-syncer.js";
 import type { ResourceUpdate } from "../../../model/resource.js";
 import { chainNames } from "../../../model/tables.js";
 import { FakeNftBackend } from "../../../nftables/fake-backend.js";
+import { NFT_RULES } from "../../../nftables/render.js";
 import { NftTableSyncer } from "../../../nftables/table-syncer.js";
 import { Daemon } from "../../../src/daemon.js";
 import { type ApplyResult, Dataplane } from "../../../src/dataplane.js";
 import { isConfigListed, isPartial } from "../../../src/datastore/batch.js";
 import { KubernetesDatastore } from "../../../src/datastore/kubernetes.js";
 import { NftablesModeSetting, readNftablesSetting, resolveNftablesMode } from "../../../src/nftables-mode.js";
-import { ruleRendererFor } from "../../../src/rule-renderers.js";
 import { type FakeApiServer, kubeConfigObject, startFakeApiServer } from "../../helpers/fake-apiserver.js";
 
 const log = pino({ level: "silent" });
@@ -108,7 +108,7 @@ describe("Kubernetes datastore, FelixConfigurations first (FELIX_NFTABLESMODE un
       let daemon: Daemon | undefined;
       const applied = new Promise<ApplyResult | Error>((resolve) => {
         daemon = new Daemon({
-          graph: { nodeName: "node1", ruleRenderer: ruleRendererFor(policy) },
+          graph: { nodeName: "node1", ruleRenderer: NFT_RULES },
           updates: read.rest,
           dataplane,
           log,
