@@ -19,7 +19,7 @@ import type { Observable, Subscription } from "../model/rx.js";
 import type { ApplyResult, Dataplane } from "./dataplane.js";
 import type { NatFirstResult } from "./dataplane-nat-first.js";
 import { isPartial } from "./datastore/batch.js";
-import { NatFirstBatch, natFirstAfter } from "./nat-first.js";
+import { NatFirstBatch } from "./nat-first.js";
 
 export interface DaemonOptions {
   readonly graph: GraphConfig;
@@ -122,8 +122,6 @@ export class Daemon {
   private queued: ResourceUpdate[][] | undefined;
   /** The stage-1 write, awaited by stop(). */
   private early: Promise<unknown> | undefined;
-  /** Stage 1 once started: its write (undefined: the dataplane took none) and its snapshot's time. */
-  private stage1: { write: ReturnType<Dataplane["natFirst"]>; ms: number } | undefined;
 
   constructor(private readonly o: DaemonOptions) {
     this.graph = new CalcGraph(o.graph);
@@ -210,18 +208,12 @@ export class Daemon {
    * the kernel takes the nat table).
    */
   private stageFirst(stager: NatFirstBatch, batch: ResourceUpdate[]): void {
-    stager.take(batch);
-    // Stage 1 starts at the complete batch, or earlier once the files of nat kinds are in.
-    if (!this.stage1 && natFirstAfter(batch)) {
-      const t0 = performance.now();
-      const state = stager.snapshot();
-      const ms = performance.now() - t0;
-      const write = this.o.dataplane.natFirst(state);
-      if (write) {
-        logNatStarted(this.o.log, write, t0);
-        this.early = write.done.then((r) => logNatFirst(this.o.log, r, t0));
-      }
-      this.stage1 = { write, ms };
+    // Stage 1 begins at the complete batch, or earlier once the files of nat kinds are in.
+    const begun = stager.takeAndStage(batch, this.o.dataplane);
+    if (begun?.write) {
+      const { write, t0 } = begun;
+      logNatStarted(this.o.log, write, t0);
+      this.early = write.done.then((r) => logNatFirst(this.o.log, r, t0));
     }
     if (isPartial(batch)) {
       this.o.observer?.part?.(batch);
@@ -229,7 +221,7 @@ export class Daemon {
       return;
     }
     const t0 = performance.now();
-    const { write: early, ms: stage1Ms } = this.stage1!;
+    const { write: early, snapshotMs: stage1Ms } = stager.stage1!;
     const rest = () => {
       this.applyingSince = undefined;
       this.natFirst = undefined;

@@ -41,6 +41,7 @@
 import type { CalcGraph, GraphConfig } from "../calc-graph/calc-graph.js";
 import type { DesiredState } from "../calc-graph/desired-state.js";
 import type { Kind, ResourceUpdate } from "../model/resource.js";
+import type { Dataplane } from "./dataplane.js";
 import { isAheadDone, isPartial } from "./datastore/batch.js";
 
 /** The kinds the nat table depends on (see above). */
@@ -67,8 +68,15 @@ export function natKindsAhead(graph: Pick<GraphConfig, "proxyMode">): ReadonlySe
 }
 
 /** Whether stage 1 may start once `part` is taken: it completes the first batch, or the files of nat kinds are in. */
-export function natFirstAfter(part: readonly ResourceUpdate[]): boolean {
+function natFirstAfter(part: readonly ResourceUpdate[]): boolean {
   return !isPartial(part) || isAheadDone(part);
+}
+
+/** Stage 1 as begun: the dataplane's write (undefined: it took none), when it began, its snapshot's time. */
+export interface Stage1 {
+  readonly write: ReturnType<Dataplane["natFirst"]>;
+  readonly t0: number;
+  readonly snapshotMs: number;
 }
 
 /** The graph side of stage 1: the first batch's nat kinds ingested first, the others held. */
@@ -76,11 +84,28 @@ export class NatFirstBatch {
   /** Parts of the other kinds, in arrival order, until release(). */
   private held: (readonly ResourceUpdate[])[] = [];
   private released = false;
+  /** Stage 1, once begun. */
+  stage1: Stage1 | undefined;
 
   constructor(private readonly graph: CalcGraph) {}
 
+  /**
+   * take(), then stage 1 if this part lets it begin (it completes the first batch, or the files of
+   * nat kinds are in) and it has not: the nat kinds' snapshot goes to the dataplane. Returns stage 1
+   * when it began with this part.
+   */
+  takeAndStage(part: readonly ResourceUpdate[], dataplane: Pick<Dataplane, "natFirst">): Stage1 | undefined {
+    this.take(part);
+    if (this.stage1 || !natFirstAfter(part)) return undefined;
+    const t0 = performance.now();
+    const state = this.snapshot();
+    const snapshotMs = performance.now() - t0;
+    this.stage1 = { write: dataplane.natFirst(state), t0, snapshotMs };
+    return this.stage1;
+  }
+
   /** A part of the first batch (or the last): its nat kinds into the graph now, the others held. */
-  take(part: readonly ResourceUpdate[]): void {
+  private take(part: readonly ResourceUpdate[]): void {
     const now: ResourceUpdate[] = [];
     const later: ResourceUpdate[] = [];
     for (const u of part) (NAT_KINDS.has(u.kind) ? now : later).push(u);
@@ -95,7 +120,7 @@ export class NatFirstBatch {
   }
 
   /** The snapshot of what the graph holds so far: the nat kinds' (stage 1). */
-  snapshot(): DesiredState {
+  private snapshot(): DesiredState {
     return this.graph.apply([]);
   }
 

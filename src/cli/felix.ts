@@ -50,7 +50,7 @@ import {
   SCTP_CONNTRACK_MODULE,
 } from "../kernel-features.js";
 import { createLogger, type LogFormat } from "../log.js";
-import { NatFirstBatch, natFirstAfter, natFirstFits, natKindsAhead } from "../nat-first.js";
+import { NatFirstBatch, natFirstFits, natKindsAhead } from "../nat-first.js";
 import {
   kubeProxyNftPresent,
   listNftTables,
@@ -319,21 +319,15 @@ async function onceSnapshot(
   const stager = natFirst ? new NatFirstBatch(graph) : undefined;
   if (host.addresses) graph.setHostAddresses(host.addresses);
   if (host.interfaces) graph.setHostInterfaces(host.interfaces);
-  // Stage 1 starts at the part after which it may (natFirstAfter); the parts after it go on coming.
-  let early: ReturnType<Dataplane["natFirst"]>;
-  let staged = false;
-  const stage1 = (s: NatFirstBatch, d: Pick<Dataplane, "natFirst">) => {
-    staged = true;
-    early = d.natFirst(s.snapshot());
-    if (early) onStage1(early);
+  // Stage 1 begins at the part after which it may (NatFirstBatch.takeAndStage); the parts after it go on coming.
+  const take = (s: NatFirstBatch, d: Pick<Dataplane, "natFirst">, part: readonly ResourceUpdate[]) => {
+    const write = s.takeAndStage(part, d)?.write;
+    if (write) onStage1(write);
   };
   const ingestParts = (b: ResourceUpdate[]) => {
     if (!isPartial(b)) return true;
-    if (!stager || !natFirst) graph.ingest(b);
-    else {
-      stager.take(b);
-      if (!staged && natFirstAfter(b)) stage1(stager, natFirst);
-    }
+    if (stager && natFirst) take(stager, natFirst, b);
+    else graph.ingest(b);
     return false;
   };
   let batch: ResourceUpdate[];
@@ -343,8 +337,8 @@ async function onceSnapshot(
     throw new RuntimeError(`cannot read the ${datastore} datastore: ${(e as Error).message}`);
   }
   if (!stager || !natFirst) return { state: graph.apply(batch) };
-  stager.take(batch);
-  if (!staged) stage1(stager, natFirst);
+  take(stager, natFirst, batch);
+  const early = stager.stage1?.write;
   await early?.started;
   return { state: stager.release(), early };
 }
