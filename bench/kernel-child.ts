@@ -273,8 +273,9 @@ async function floor(job: ChildJob): Promise<FloorResult> {
   if (job.dataplane === "nftables") return nftFloor(state, ipv6);
   const sets = ipSetList(state.ipsets).filter((s) => s.family === 4 || ipv6);
   const ipsetText = renderIpSets(sets);
-  const v4 = renderTables(state.iptables.ipv4);
-  const v6 = ipv6 ? renderTables(state.iptables.ipv6) : "";
+  // Declared as the agent declares them (iptables/table-plan.ts): the floor is the fastest write.
+  const v4 = renderTables(state.iptables.ipv4, { restoreOrder: true });
+  const v6 = ipv6 ? renderTables(state.iptables.ipv6, { restoreOrder: true }) : "";
   const timed = async (cmd: string, args: string[], input: string): Promise<number> => {
     if (!input) return 0;
     const t0 = performance.now();

@@ -17,6 +17,7 @@ import {
 } from "../model/tables.js";
 import { IPTABLES_RULES } from "./rule-render.js";
 import { assertLineCount, assertSafeChainName } from "./safe-text.js";
+import { restoreDeclarationOrder } from "./table-plan.js";
 
 export { byName, sameRules };
 
@@ -34,14 +35,19 @@ export const renderChain = (c: Chain): RenderedChain => IPTABLES_CHAINS.renderCh
 export const renderHook = (builtin: string, insert: readonly Rule[], append: readonly Rule[]): HookRules =>
   IPTABLES_CHAINS.renderHook(builtin, insert, append, ANY);
 
-/** One table as iptables-restore input, or "" when it holds nothing of ours. */
-export function renderTable(name: string, t: TableState): string {
+/**
+ * One table as iptables-restore input, or "" when it holds nothing of ours. Chains are declared
+ * in name order (felix-dump, goldens), or as the table syncer declares them (`restoreOrder`:
+ * the bench's floor writes what the agent would).
+ */
+export function renderTable(name: string, t: TableState, o: { restoreOrder?: boolean } = {}): string {
   const names = chainNames(t).sort(byName);
   const builtins = (BUILTIN_CHAINS as Record<string, readonly string[]>)[name] ?? [];
   const hooked = builtins.filter((b) => t.hooks[b] && (t.hooks[b].insert.length || t.hooks[b].append.length));
   if (names.length === 0 && hooked.length === 0) return "";
   const lines = [`*${name}`];
-  for (const c of names) lines.push(`:${c} - [0:0]`);
+  const declared = o.restoreOrder ? restoreDeclarationOrder([...names]) : names;
+  for (const c of declared) lines.push(`:${c} - [0:0]`);
   for (const b of hooked) {
     for (const r of [...t.hooks[b].insert, ...t.hooks[b].append]) lines.push(`-A ${b} ${r.text}`);
   }
@@ -54,6 +60,6 @@ export function renderTable(name: string, t: TableState): string {
 }
 
 /** All tables of one family, in iptables-save's table order. */
-export function renderTables(tables: FamilyTables): string {
-  return TABLE_NAMES.map((n) => renderTable(n, tables[n])).join("");
+export function renderTables(tables: FamilyTables, o: { restoreOrder?: boolean } = {}): string {
+  return TABLE_NAMES.map((n) => renderTable(n, tables[n], o)).join("");
 }

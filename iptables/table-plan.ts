@@ -167,7 +167,7 @@ export function planTable(
   };
   if (declare.length === 0 && bodyLines === 0)
     return { input: [], main: "", deletes: del, written, removed, kept, ...counts };
-  body[0] = declare.length > 0 ? `*${name}\n${declare.join("\n")}\n` : `*${name}\n`;
+  body[0] = declare.length > 0 ? `*${name}\n${restoreDeclarationOrder(declare).join("\n")}\n` : `*${name}\n`;
   body.push("COMMIT\n");
   const input = body;
   assertLineCount(input, declare.length + bodyLines + 2, name);
@@ -182,6 +182,19 @@ export function planTable(
     kept,
     ...counts,
   };
+}
+
+/**
+ * Chain declarations of a restore input in the order iptables-legacy-restore creates them
+ * fastest: descending. libiptc keeps user chains in one sorted linked list with a sparse index
+ * (rebuilt only every few hundred new chains) and looks each declared name up and inserts it by
+ * walking that list with strcmp; names arriving in ascending order each walk to the list's end.
+ * Measured at `large`, a cold nat restore of 56k chains: user time 2.6-2.7 → 1.8-2.1 s
+ * (iptables-nft-restore 57 → 51 s). Only declarations (which create or flush) move; rules keep
+ * ascending chain order. `names` comes sorted ascending and is reversed in place.
+ */
+export function restoreDeclarationOrder<T>(names: T[]): T[] {
+  return names.reverse();
 }
 
 /**
