@@ -11,6 +11,7 @@ import { probabilityText } from "./statistic.js";
 export const IPTABLES_RULES: RuleRenderer = {
   name: "iptables",
   contextFree: true,
+  bodiesListed: true,
   body: (r) => ruleBody(r),
   rendered: (r, body, hash) => renderedRule(r, body, hash),
 };

@@ -2,6 +2,7 @@
 // declare and fill, edit in place, keep, or delete, and our hook rules in the
 // kernel's built-in chains, from the desired table and the kernel's view.
 
+import { isFollowerHash } from "../model/hash.js";
 import {
   chainNames,
   chainOf,
@@ -26,8 +27,21 @@ function hashesOf(rules: readonly { hash?: string }[]): string {
   return rules.map((r) => r.hash ?? "?").join(",");
 }
 
-/** Whether a kernel chain holds exactly the desired rules (by hash). */
+/**
+ * Whether a kernel chain holds exactly the desired rules (by hash). A one-id chain (Chain.oneId:
+ * its rules after the first have follower hashes) matches a kernel chain of as many rules whose
+ * first has its id and whose others have none (as written) or the same followers (the syncer's
+ * own view). What that cannot see: someone replacing a later rule by one without an id, keeping
+ * the count; kube-proxy's large cluster mode rules carry no id at all.
+ */
 export function sameHashes(have: readonly { hash?: string }[], want: readonly { hash?: string }[]): boolean {
+  if (want.length > 1 && isFollowerHash(want[1].hash)) {
+    return (
+      have.length === want.length &&
+      have[0].hash === want[0].hash &&
+      have.every((r, i) => i === 0 || r.hash === undefined || r.hash === want[i].hash)
+    );
+  }
   return hashesOf(have) === hashesOf(want);
 }
 

@@ -5,7 +5,7 @@
 // repeat count match. Short chains are rendered afresh: remembering each of
 // their (hundreds of thousands of) rules costs more at start-up than it saves.
 
-import { flat, ruleHash } from "./hash.js";
+import { chainHash, flat, followerHash, ruleHash } from "./hash.js";
 import type { Chain, Rule } from "./rule.js";
 import type { RuleContext, RuleRenderer } from "./rule-renderer.js";
 import type { HookRules, RenderedChain, RenderedRule } from "./tables.js";
@@ -71,8 +71,20 @@ export class ChainRenderer {
     return out;
   }
 
+  /** A one-id chain's rules (Chain.oneId): the first with the chain's hash, the others bare. */
+  private renderOneId(seed: string, rules: readonly Rule[], ctx: RuleContext): RenderedRule[] {
+    const memo = rules.length >= MEMO_MIN_RULES;
+    const bodies = rules.map((r) => flat(memo ? this.bodyOf(r, ctx) : this.rules.body(r, ctx)));
+    if (bodies.length === 0) return [];
+    const first = this.rules.rendered(rules[0], bodies[0], chainHash(seed, bodies), ctx);
+    return bodies.map((text, i) => (i === 0 ? first : { text, hash: followerHash(first.hash, i) }));
+  }
+
   renderChain(c: Chain, ctx: RuleContext): RenderedChain {
-    const rules = this.renderRules(c.name, c.rules, ctx);
+    const rules =
+      c.oneId && this.rules.bodiesListed
+        ? this.renderOneId(c.name, c.rules, ctx)
+        : this.renderRules(c.name, c.rules, ctx);
     return c.natShard === undefined
       ? { name: flat(c.name), rules }
       : { name: flat(c.name), rules, natShard: c.natShard };

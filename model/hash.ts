@@ -18,6 +18,23 @@ export function ruleHash(seed: string, prevBody: string, body: string, n: number
   return hash("sha224", `${seed}\0${prevBody}\n${body}\0${n}`, "base64url").slice(0, HASH_LENGTH);
 }
 
+/**
+ * A chain with one id (Chain.oneId): its first rule's hash covers the chain's name and every
+ * rule's body, in order, so any change to the chain renames it.
+ */
+export function chainHash(seed: string, bodies: readonly string[]): string {
+  return hash("sha224", `${seed}\0${bodies.join("\n")}`, "base64url").slice(0, HASH_LENGTH);
+}
+
+/**
+ * The hash the syncer keeps for rule `i` (> 0) of a one-id chain, which carries no comment in
+ * the kernel: unique in the chain and derived from the first rule's, never written anywhere.
+ */
+export const followerHash = (first: string, i: number): string => `${first}~${i}`;
+
+/** Whether a rendered rule's hash is a follower's (no `~` in base64url). */
+export const isFollowerHash = (h: string | undefined): boolean => h?.includes("~") === true;
+
 /** The same string, flattened in place (a character read makes V8 flatten a rope; GC then drops the rope). */
 export function flat(s: string): string {
   s.charCodeAt(0);

@@ -18,6 +18,11 @@ export interface RuleRenderer {
   readonly contextFree: boolean;
   /** Nat tables the dataplane spreads the services over (model/nat-shards.ts); absent: one. */
   readonly natShards?: number;
+  /**
+   * True when a rule's body is also a text the kernel lists as it is (iptables): a one-id chain's
+   * rules after the first are written as their bodies (Chain.oneId). Otherwise every rule has its id.
+   */
+  readonly bodiesListed?: boolean;
   /** The rule's text without its hash comment: what the hash covers. Throws when the backend cannot express it. */
   body(r: Rule, ctx: RuleContext): string;
   /** The rule as the kernel lists it, with the hash comment, as one flat string; `hash` is a slice of it. */

@@ -135,6 +135,12 @@ export interface Chain {
   readonly rules: readonly Rule[];
   /** The nat table it goes to where the dataplane shards nat (model/nat-shards.ts); absent: the first. */
   readonly natShard?: NatShard;
+  /**
+   * One rule id for the chain (where the renderer allows it: iptables): the first rule's
+   * `cali:<hash>` covers every rule, the others carry no comment (kube-proxy's large cluster
+   * mode: calc-graph/rules/services.ts).
+   */
+  readonly oneId?: boolean;
 }
 
 export const NO_MATCH: Match = Object.freeze({

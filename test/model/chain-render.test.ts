@@ -50,6 +50,24 @@ describe("ChainRenderer", () => {
     assert.equal(new Set(nft.map((r) => r.hash)).size, 3);
     assert.notEqual(ipt[0].hash, nft[0].hash);
   });
+
+  it("a one-id chain: the first rule's id covers every rule, the others are bare (iptables; nft keeps ids per rule)", () => {
+    const ctx = { family: 4, table: "nat" } as const;
+    const rules = [rule(NO_MATCH, Actions.accept), rule(NO_MATCH, Actions.accept), rule(NO_MATCH, Actions.return)];
+    const one = (rs: readonly Rule[]) =>
+      chainRenderer(IPTABLES_RULES).renderChain({ name: "c", rules: rs, oneId: true }, ctx);
+    const a = one(rules);
+    assert.deepEqual(
+      a.rules.map((r) => r.text),
+      [`-m comment --comment "cali:${a.rules[0].hash}" -j ACCEPT`, "-j ACCEPT", "-j RETURN"],
+    );
+    assert.equal(new Set(a.rules.map((r) => r.hash)).size, 3, "unique hashes (in-place edits rely on it)");
+    // The last rule changed: the first rule's id changes with it.
+    const b = one([...rules.slice(0, 2), rule(NO_MATCH, Actions.accept)]);
+    assert.notEqual(b.rules[0].hash, a.rules[0].hash);
+    const nft = chainRenderer(NFT_RULES).renderChain({ name: "c", rules, oneId: true }, ctx);
+    assert.ok(nft.rules.every((r) => r.text.includes("comment")));
+  });
 });
 
 describe("rule model", () => {

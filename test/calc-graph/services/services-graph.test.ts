@@ -336,11 +336,22 @@ describe("kube-proxy's large cluster mode", () => {
       const names = [serviceChainNames(sp).svc, ...sp.endpoints.map((e) => endpointChainName(sp, e))];
       return names.map((c) =>
         chainOf(s.iptables.ipv4.nat, c)!.rules.map((r) =>
-          r.text.replace(/(^| )-m comment --comment ("[^"]*"|\S+)/g, ""),
+          r.text.replace(/(^| )-m comment --comment ("[^"]*"|\S+)/g, "").trim(),
         ),
       );
     };
     assert.deepEqual(bare(g.current), bare(graph("iptables", [...web(), bigSlice(998)]).current));
+    // And one rule id per per-endpoint chain, on its first rule (Chain.oneId); the others have none.
+    const ids = (s: DesiredState) => {
+      const sp = s.services["demo/web:http/tcp/v4"];
+      const names = [serviceChainNames(sp).svc, ...sp.endpoints.map((e) => endpointChainName(sp, e))];
+      return names.map((c) => chainOf(s.iptables.ipv4.nat, c)!.rules.map((r) => r.text.includes('"cali:')));
+    };
+    assert.deepEqual(ids(g.current), [
+      [true, false, false],
+      [true, false],
+      [true, false],
+    ]);
 
     g.apply([sliceUpdate("big-1", "big", null)]);
     assert.deepEqual(comments(g.current), small);
