@@ -104,6 +104,11 @@ export class TableSyncer {
     if (!this.kernel) this.kernel = parseSave(await this.backend.save());
   }
 
+  /** A save of the kernel's tables read just now by someone else (the start's detection): the view, unless one is cached. */
+  adopt(save: string): void {
+    this.kernel ??= parseSave(save);
+  }
+
   /** Forget the cached kernel view: the next apply re-reads it (refresh timer, drift). */
   invalidate(): void {
     this.kernel = undefined;

@@ -14,6 +14,7 @@ import {
   type RestoreOptions,
   restorePartsOf,
 } from "../iptables/backend.js";
+import type { StartSaves } from "../iptables/detect.js";
 import { CommandNotFoundError, type HoldAt, type Spawn } from "../iptables/exec.js";
 import { ExecIpsetBackend, type IpsetBackend } from "../iptables/ipset-backend.js";
 import { IpsetSyncer } from "../iptables/ipset-syncer.js";
@@ -62,14 +63,17 @@ export async function kernelDataplane(
    * forks its few from ours: the helper, a second node process, cost it more CPU than it saved.
    */
   spawnHelper = true,
+  /** The start's saves (backend detection's): some answer the nftables mode's leftover probes. Cleared here. */
+  starts?: StartSaves,
 ): Promise<KernelParts> {
   const nft = policy === "nftables";
   // The start-up probes below wait for programs only: at once.
   const [xtablesLock, ipv6Usable, leftovers] = await Promise.all([
     !nft && mode === "legacy" ? heldXtablesLock(log) : undefined,
     cfg.ipv6Support && (nft || backendAvailable(6, mode)),
-    nft ? iptablesLeftovers() : nftLeftovers(),
+    nft ? iptablesLeftovers(starts) : nftLeftovers(),
   ]);
+  starts?.clear();
   // The per-change restores and ipset runs are started by a small helper process, not forked from ours.
   const spawner = nft || !spawnHelper ? undefined : new SpawnHelper();
   void spawner?.open(); // programs started before it is up are forked from ours
@@ -153,17 +157,25 @@ async function heldXtablesLock(log: Logger): Promise<XtablesLock | undefined> {
 }
 
 /** nftables mode: our rules and IP sets in every iptables backend present here (both families). */
-async function iptablesLeftovers(): Promise<Leftovers | undefined> {
+async function iptablesLeftovers(starts?: StartSaves): Promise<Leftovers | undefined> {
   const backends = (["legacy", "nft"] as const).flatMap((mode) =>
     ([4, 6] as const).map((family) => ({ family, mode })),
   );
-  const [usable, ipsetUsable] = await Promise.all([
-    Promise.all(backends.map((b) => backendAvailable(b.family, b.mode))),
-    ipsetAvailable(),
-  ]);
-  const tables = backends
-    .filter((_, i) => usable[i])
-    .map((b) => new TableSyncer(new ExecIptablesBackend(b.family, b.mode)));
+  // Backend detection's full saves (when it ran them) answer both whether a backend works and
+  // what the first read would: no `-t filter` probe and no second save of each.
+  const found = (b: (typeof backends)[number]) => {
+    const run = starts?.take(b.family, b.mode);
+    return run
+      ? run.then((text) => ({ usable: text !== undefined, text }))
+      : backendAvailable(b.family, b.mode).then((usable) => ({ usable, text: undefined }));
+  };
+  const [usable, ipsetUsable] = await Promise.all([Promise.all(backends.map(found)), ipsetAvailable()]);
+  const tables = backends.flatMap((b, i) => {
+    if (!usable[i].usable) return [];
+    const t = new TableSyncer(new ExecIptablesBackend(b.family, b.mode));
+    if (usable[i].text !== undefined) t.adopt(usable[i].text);
+    return [t];
+  });
   const ipsets = ipsetUsable ? new IpsetSyncer(new ExecIpsetBackend()) : undefined;
   if (tables.length === 0 && !ipsets) return undefined;
   const leftovers = new IptablesLeftovers(tables, ipsets);

@@ -13,7 +13,7 @@ import { CalcGraph } from "../../calc-graph/calc-graph.js";
 import type { DesiredState } from "../../calc-graph/desired-state.js";
 import { IPVS_DEVICE } from "../../calc-graph/services/ipvs-desired.js";
 import { binary } from "../../iptables/backend.js";
-import { chooseBackend } from "../../iptables/detect.js";
+import { chooseBackend, StartSaves } from "../../iptables/detect.js";
 import type { ResourceUpdate } from "../../model/resource.js";
 import { filter, firstValueFrom, type Observable } from "../../model/rx.js";
 import { endpointStatusConfigFromEnv } from "../../status/endpoint-status-file.js";
@@ -118,7 +118,9 @@ async function run(o: Options): Promise<void> {
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
-  const modeP = chooseBackend(cfg.iptablesBackend).catch((e: Error) => {
+  // Detection's saves are kept for the nftables mode's start probes (src/kernel.ts).
+  const starts = new StartSaves();
+  const modeP = chooseBackend(cfg.iptablesBackend, starts.save).catch((e: Error) => {
     throw new UsageError(e.message);
   });
   modeP.catch(() => {}); // awaited below, after the datastore is open
@@ -195,6 +197,7 @@ async function run(o: Options): Promise<void> {
     graphCfg.interfacePrefix,
     policy,
     !o.once,
+    starts,
   );
   const hostAddresses =
     graphCfg.kubeIPVSSupport || nodePortCidrs

@@ -33,10 +33,8 @@ function wrappers(): { dir: string; log: string } {
   return { dir, log };
 }
 
-const skip = netnsSkipReason() ?? (spawnSync("nft", ["--version"]).status !== 0 ? "needs nft" : undefined);
-test("one felix --once start: one `nft list flowtables`, one version probe per tool, one device dump for the tunnels", {
-  ...skipIf(skip),
-}, () => {
+/** The tools one `felix --once` of the quickstart ran in a fresh namespace (FELIX_NFTABLESMODE as given). */
+function callsOfOnce(nftablesMode: string): string[] {
   const ns = createNetns("fxprobe");
   const w = wrappers();
   try {
@@ -45,12 +43,24 @@ test("one felix --once start: one `nft list flowtables`, one version probe per t
       ["netns", "exec", ns, process.execPath, FELIX, "--resources", EXAMPLE, "--node-name", "node1", "--once"],
       {
         encoding: "utf8",
-        env: { ...process.env, PATH: `${w.dir}:${process.env.PATH}`, FELIX_NFTABLESMODE: "" },
+        env: { ...process.env, PATH: `${w.dir}:${process.env.PATH}`, FELIX_NFTABLESMODE: nftablesMode },
         timeout: 120_000,
       },
     );
     assert.equal(r.status, 0, r.stderr);
-    const calls = readFileSync(w.log, "utf8").trim().split("\n");
+    return readFileSync(w.log, "utf8").trim().split("\n");
+  } finally {
+    deleteNetns(ns);
+    rmSync(w.dir, { recursive: true, force: true });
+  }
+}
+
+const skip = netnsSkipReason() ?? (spawnSync("nft", ["--version"]).status !== 0 ? "needs nft" : undefined);
+test("one felix --once start: one `nft list flowtables`, one version probe per tool, one device dump for the tunnels", {
+  ...skipIf(skip),
+}, () => {
+  {
+    const calls = callsOfOnce("");
     const count = (re: RegExp) => calls.filter((c) => re.test(c)).length;
     // nftablesMode Auto reads the table list, and iptables mode's clean-up of our nft tables asks if nft works.
     assert.equal(count(/^nft list flowtables$/), 1, calls.join("\n"));
@@ -60,8 +70,19 @@ test("one felix --once start: one `nft list flowtables`, one version probe per t
     assert.equal(count(/^ip .*addr show dev /), 0, calls.join("\n"));
     assert.equal(count(/^ip -j link show$/), 0, "the host MTU comes from the same dump");
     assert.ok(count(/^iptables-legacy-restore --noflush/) >= 1, "felix programmed the namespace through the wrappers");
-  } finally {
-    deleteNetns(ns);
-    rmSync(w.dir, { recursive: true, force: true });
+  }
+});
+
+test("an nftables-mode start reads each iptables backend once: detection's save is the leftovers' first read", {
+  ...skipIf(skip),
+}, () => {
+  const calls = callsOfOnce("Enabled");
+  const count = (re: RegExp) => calls.filter((c) => re.test(c)).length;
+  assert.ok(count(/^nft -f/) >= 1, "felix programmed the namespace through the wrappers");
+  for (const t of ["iptables", "ip6tables"]) {
+    for (const m of ["legacy", "nft"]) {
+      assert.equal(count(new RegExp(`^${t}-${m}-save ?$`)), 1, `${t}-${m}-save: ${calls.join("\n")}`);
+      assert.equal(count(new RegExp(`^${t}-${m}-save -t filter$`)), 0, "no availability probe of its own");
+    }
   }
 });

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import type { IptablesMode } from "../../iptables/backend.js";
-import { chooseBackend, detectBackend, type SaveOf } from "../../iptables/detect.js";
+import { chooseBackend, detectBackend, type SaveOf, StartSaves } from "../../iptables/detect.js";
 
 type Outputs = Partial<Record<`${4 | 6}-${IptablesMode}${"" | "-mangle"}`, string>>;
 
@@ -95,4 +95,18 @@ describe("iptables backend detection", () => {
       /FELIX_IPTABLESBACKEND must be auto, legacy or nft, not iptables/,
     );
   });
+});
+
+test("the start's saves run once each; a full save is handed over once, then the rest are forgotten", async () => {
+  const s = saves({ "4-legacy": rules(2), "4-nft": rules(3) });
+  const starts = new StartSaves(s);
+  assert.equal(await chooseBackend(undefined, starts.save), "nft");
+  const ran = s.calls.length;
+  assert.equal(await detectBackend(starts.save), "nft");
+  assert.equal(s.calls.length, ran, "a second detection runs nothing");
+  assert.equal(await starts.take(4, "nft"), rules(3));
+  assert.equal(starts.take(4, "nft"), undefined, "handed over once");
+  assert.equal(await starts.take(6, "legacy"), undefined, "ran and failed: no text");
+  starts.clear();
+  assert.equal(starts.take(4, "legacy"), undefined);
 });
