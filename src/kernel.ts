@@ -63,14 +63,19 @@ export async function kernelDataplane(
    * forks its few from ours: the helper, a second node process, cost it more CPU than it saved.
    */
   spawnHelper = true,
-  /** The start's saves (backend detection's): some answer the nftables mode's leftover probes. Cleared here. */
+  /** The start's saves (backend detection's): they answer availability probes, and in nftables mode the leftovers' first reads. Cleared here. */
   starts?: StartSaves,
 ): Promise<KernelParts> {
   const nft = policy === "nftables";
+  // iptables mode: backend detection's full save of ip6tables (when it ran one: FELIX_IPTABLESBACKEND auto,
+  // no kube-proxy hint) tells whether it works. It is not the table syncers' first read: a view from
+  // seconds before the first apply would miss a flush made meanwhile (a host firewall starting with us)
+  // and leave the node without our rules until the next refresh.
+  const ran6 = nft ? undefined : starts?.take(6, mode);
   // The start-up probes below wait for programs only: at once.
   const [xtablesLock, ipv6Usable, leftovers] = await Promise.all([
     !nft && mode === "legacy" ? heldXtablesLock(log) : undefined,
-    cfg.ipv6Support && (nft || backendAvailable(6, mode)),
+    cfg.ipv6Support && (nft || (ran6 ? ran6.then((t) => t !== undefined) : backendAvailable(6, mode))),
     nft ? iptablesLeftovers(starts) : nftLeftovers(),
   ]);
   starts?.clear();

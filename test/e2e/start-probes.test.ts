@@ -70,6 +70,8 @@ test("one felix --once start: one `nft list flowtables`, one version probe per t
     assert.equal(count(/^ip .*addr show dev /), 0, calls.join("\n"));
     assert.equal(count(/^ip -j link show$/), 0, "the host MTU comes from the same dump");
     assert.ok(count(/^iptables-legacy-restore --noflush/) >= 1, "felix programmed the namespace through the wrappers");
+    // Backend detection's save of ip6tables answers whether it works.
+    assert.equal(count(/^ip6tables-legacy-save -t filter$/), 0, calls.join("\n"));
   }
 });
 
