@@ -14,7 +14,7 @@ import {
   type RestoreOptions,
   restorePartsOf,
 } from "../iptables/backend.js";
-import type { StartSaves } from "../iptables/detect.js";
+import { StartSaves } from "../iptables/detect.js";
 import { CommandNotFoundError, type HoldAt, type Spawn } from "../iptables/exec.js";
 import { ExecIpsetBackend, type IpsetBackend } from "../iptables/ipset-backend.js";
 import { IpsetSyncer } from "../iptables/ipset-syncer.js";
@@ -162,31 +162,26 @@ async function heldXtablesLock(log: Logger): Promise<XtablesLock | undefined> {
 }
 
 /** nftables mode: our rules and IP sets in every iptables backend present here (both families). */
-async function iptablesLeftovers(starts?: StartSaves): Promise<Leftovers | undefined> {
+async function iptablesLeftovers(starts = new StartSaves()): Promise<Leftovers | undefined> {
   const backends = (["legacy", "nft"] as const).flatMap((mode) =>
     ([4, 6] as const).map((family) => ({ family, mode })),
   );
-  // Backend detection's full saves (when it ran them) answer both whether a backend works and
-  // what the first read would: no `-t filter` probe and no second save of each.
-  const found = (b: (typeof backends)[number]) => {
-    const run = starts?.take(b.family, b.mode);
-    return run
-      ? run.then((text) => ({ usable: text !== undefined, text }))
-      : backendAvailable(b.family, b.mode).then((usable) => ({ usable, text: undefined }));
-  };
-  const [usable, ipsetUsable] = await Promise.all([Promise.all(backends.map(found)), ipsetAvailable()]);
+  // One full save of each backend (backend detection's, when it ran them) tells whether it works and is
+  // the first read, taken now, while our nft tables are not loaded: no `-t filter` probe, no second save.
+  const [saved, ipsetUsable] = await Promise.all([
+    Promise.all(backends.map((b) => starts.save(b.family, b.mode).catch(() => undefined))),
+    ipsetAvailable(),
+  ]);
   const tables = backends.flatMap((b, i) => {
-    if (!usable[i].usable) return [];
+    const text = saved[i];
+    if (text === undefined) return [];
     const t = new TableSyncer(new ExecIptablesBackend(b.family, b.mode));
-    if (usable[i].text !== undefined) t.adopt(usable[i].text);
+    t.adopt(text);
     return [t];
   });
   const ipsets = ipsetUsable ? new IpsetSyncer(new ExecIpsetBackend()) : undefined;
   if (tables.length === 0 && !ipsets) return undefined;
-  const leftovers = new IptablesLeftovers(tables, ipsets);
-  // Read now, while our nft tables are not loaded (a save that fails is read again at the removal).
-  await leftovers.prime().catch(() => {});
-  return leftovers;
+  return new IptablesLeftovers(tables, ipsets);
 }
 
 /** iptables mode: our nft tables (`calico`, the `calico-nat*` ones), where nft runs and lists one of them. */

@@ -30,30 +30,25 @@ const EMPTY: FamilyTables = {
  */
 export class IptablesLeftovers implements Leftovers {
   readonly what = "iptables rules and IP sets of the iptables dataplane";
-  /** The tables' views read by prime() and not yet used: the first remove() plans against them. */
-  private primed = false;
+  /** The first removal plans against the syncers' views read at start (TableSyncer.adopt); later ones read again. */
+  private first = true;
+  /**
+   * `tables`: each backend's syncer, with the view read at start (src/kernel.ts), before this
+   * mode's nft tables are loaded: a save of iptables-nft dumps every chain of the family, ours too
+   * (at `large` 55k, 0.4 s of iptables-nft-save after the load against ~0 before it, on the way
+   * to the first "programmed").
+   */
   constructor(
     private readonly tables: readonly TableSyncer[],
     private readonly ipsets?: IpsetSyncer,
   ) {}
 
-  /**
-   * Reads the iptables tables at start, before this mode's nft tables are loaded: a save of
-   * iptables-nft dumps every chain of the family, ours too (at `large` 55k, 0.4 s of
-   * iptables-nft-save after the load against ~0 before it, on the way to the first
-   * "programmed"). The first remove() plans against these views; any later one (a retry) reads again.
-   */
-  async prime(): Promise<void> {
-    await Promise.all(this.tables.map((t) => t.read()));
-    this.primed = true;
-  }
-
   async remove(): Promise<number> {
-    const primed = this.primed;
-    this.primed = false;
+    const first = this.first;
+    this.first = false;
     let n = 0;
     for (const t of this.tables) {
-      if (!primed) t.invalidate();
+      if (!first) t.invalidate();
       const r = await t.apply(EMPTY);
       n += r.chainsDeleted + r.hooksWritten;
     }

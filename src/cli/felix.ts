@@ -12,7 +12,7 @@ import { Command, Option } from "commander";
 import { CalcGraph } from "../../calc-graph/calc-graph.js";
 import type { DesiredState } from "../../calc-graph/desired-state.js";
 import { IPVS_DEVICE } from "../../calc-graph/services/ipvs-desired.js";
-import { binary } from "../../iptables/backend.js";
+import { binary, type IptablesMode } from "../../iptables/backend.js";
 import { chooseBackend, StartSaves } from "../../iptables/detect.js";
 import type { ResourceUpdate } from "../../model/resource.js";
 import { filter, firstValueFrom, type Observable } from "../../model/rx.js";
@@ -118,9 +118,14 @@ async function run(o: Options): Promise<void> {
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
-  // Detection's saves are kept for the nftables mode's start probes (src/kernel.ts).
+  // Detection's saves are kept for the start's probes (src/kernel.ts). With FELIX_NFTABLESMODE=Enabled
+  // no iptables backend is used (only read for leftovers of ours): none is chosen.
   const starts = new StartSaves();
-  const modeP = chooseBackend(cfg.iptablesBackend, starts.save).catch((e: Error) => {
+  const modeP = (
+    nftSetting.value === "Enabled" && nftSetting.fromEnv
+      ? Promise.resolve<IptablesMode>("legacy")
+      : chooseBackend(cfg.iptablesBackend, starts.save)
+  ).catch((e: Error) => {
     throw new UsageError(e.message);
   });
   modeP.catch(() => {}); // awaited below, after the datastore is open

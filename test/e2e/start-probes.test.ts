@@ -75,7 +75,7 @@ test("one felix --once start: one `nft list flowtables`, one version probe per t
   }
 });
 
-test("an nftables-mode start reads each iptables backend once: detection's save is the leftovers' first read", {
+test("an nftables-mode start reads each iptables backend once, for the leftovers, and chooses no backend", {
   ...skipIf(skip),
 }, () => {
   const calls = callsOfOnce("Enabled");
@@ -85,6 +85,7 @@ test("an nftables-mode start reads each iptables backend once: detection's save 
     for (const m of ["legacy", "nft"]) {
       assert.equal(count(new RegExp(`^${t}-${m}-save ?$`)), 1, `${t}-${m}-save: ${calls.join("\n")}`);
       assert.equal(count(new RegExp(`^${t}-${m}-save -t filter$`)), 0, "no availability probe of its own");
+      assert.equal(count(new RegExp(`^${t}-${m}-save -t mangle$`)), 0, "FELIX_NFTABLESMODE=Enabled: no backend chosen");
     }
   }
 });

@@ -1,6 +1,6 @@
-// IptablesLeftovers.prime(): the iptables tables are read at start (before this mode's nft tables
-// are loaded, when a save of iptables-nft is cheap), the first removal plans against that read and
-// saves nothing more, and a removal after it (a retry) reads again.
+// IptablesLeftovers: the iptables tables are read at start (before this mode's nft tables are
+// loaded, when a save of iptables-nft is cheap; src/kernel.ts hands the syncers that read), the
+// first removal plans against it and saves nothing more, and a removal after it (a retry) reads again.
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -16,11 +16,12 @@ class CountingSaves extends FakeIptablesBackend {
   }
 }
 
-test("IptablesLeftovers: primed at start, the first removal saves nothing more; a later one reads again", async () => {
+test("IptablesLeftovers: read at start, the first removal saves nothing more; a later one reads again", async () => {
   const b = new CountingSaves(4, "nft");
   b.tables.get("filter")?.set("cali-FORWARD", { policy: "-", rules: ["-j ACCEPT"] });
-  const leftovers = new IptablesLeftovers([new TableSyncer(b)]);
-  await leftovers.prime();
+  const t = new TableSyncer(b);
+  t.adopt(await b.save());
+  const leftovers = new IptablesLeftovers([t]);
   assert.equal(b.saves, 1);
   assert.equal(await leftovers.remove(), 1);
   assert.equal(b.saves, 1, "the removal used the view read at start");
