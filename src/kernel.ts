@@ -169,7 +169,7 @@ async function iptablesLeftovers(starts = new StartSaves()): Promise<Leftovers |
   // One full save of each backend (backend detection's, when it ran them) tells whether it works and is
   // the first read, taken now, while our nft tables are not loaded: no `-t filter` probe, no second save.
   const [saved, ipsetUsable] = await Promise.all([
-    Promise.all(backends.map((b) => starts.save(b.family, b.mode).catch(() => undefined))),
+    Promise.all(backends.map((b) => starts.save(b.family, b.mode))),
     ipsetAvailable(),
   ]);
   const tables = backends.flatMap((b, i) => {
