@@ -22,8 +22,8 @@ const saveOf: SaveOf = async (family, mode, table) => {
 
 /**
  * The start's saves, each run at most once: backend detection's (`save`), whose full saves then
- * answer, in nftables mode, whether a backend works and what the iptables leftovers' first read
- * would (src/kernel.ts): four programs fewer per start. `take` hands a full save over once.
+ * answer whether a backend works and, in nftables mode, are the iptables leftovers' first reads
+ * (src/kernel.ts). `take` hands a full save over once.
  */
 export class StartSaves {
   private readonly runs = new Map<string, Promise<string | undefined>>();
