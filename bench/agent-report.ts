@@ -123,7 +123,7 @@ export function renderAgentTable(
     for (const [kind, dd] of Object.entries(d.kinds) as [ChangeKind, Dist][]) {
       const ap = d.applyKinds?.[kind];
       rows.push([
-        `${what}: ${kind}, ${from} → programmed (p50 / p99 / max; apply p50)`,
+        `${what}: ${kind}, ${from} → programmed (p50 / p99 / max${dd.n === undefined ? "" : ` of ${dd.n}`}; apply p50)`,
         `${m(dd.p50)} / ${m(dd.p99)} / ${m(dd.max)}; ${m(ap?.p50)}`,
         target(kind),
         last[`${what}:${kind}`] ?? "",

@@ -21,6 +21,8 @@ export interface Dist {
   readonly p99: number;
   readonly max: number;
   readonly mean: number;
+  /** Samples (under 100, p99 is the maximum). */
+  readonly n?: number;
 }
 
 export function dist(xs: readonly number[]): Dist {
@@ -29,6 +31,7 @@ export function dist(xs: readonly number[]): Dist {
     p99: percentile(xs, 99),
     max: xs.length ? Math.max(...xs) : Number.NaN,
     mean: xs.length ? xs.reduce((s, x) => s + x, 0) / xs.length : Number.NaN,
+    n: xs.length,
   };
 }
 
