@@ -23,7 +23,17 @@
 // these rules are left out (kube-proxy's no-op local detector).
 
 import ipaddr from "ipaddr.js";
-import { type Action, Actions, type Chain, type Match, match, NO_MATCH, type Rule, rule } from "../../model/rule.js";
+import {
+  type Action,
+  Actions,
+  type Chain,
+  type Match,
+  match,
+  NO_MATCH,
+  type Rule,
+  rule,
+  uncountedRule,
+} from "../../model/rule.js";
 import type { IpVersion } from "../model.js";
 import { portTrafficPlan } from "../services/categorize.js";
 import type { ServiceEndpoint, ServicePort } from "../services/model.js";
@@ -56,6 +66,15 @@ export interface ServiceRenderContext {
    */
   readonly largeCluster?: boolean;
 }
+
+/**
+ * A rule of the nat side (cali-SERVICES, cali-NODEPORTS, the SVC/SVL/EXT/FW/SEP chains). In the
+ * nftables dataplane it carries no `counter`, as kube-proxy's nftables rules carry none: at `large`
+ * ~170k counters, each a per-CPU allocation in the kernel (16 bytes per CPU per rule) and ~25% of
+ * the nat tables' load in system time. iptables counts every rule anyway (Rule.uncounted is
+ * nft's). The filter side keeps Felix's counters.
+ */
+const natRule = uncountedRule;
 
 /** kube-proxy's largeClusterEndpointsThreshold: above it, per-endpoint rules lose their comments. */
 export const LARGE_CLUSTER_ENDPOINTS = 1000;
@@ -143,15 +162,15 @@ export function renderServicePort(sp: ServicePort, ctx: ServiceRenderContext): S
     return rs;
   };
 
-  if (hasInternal) natServices.push(rule(toVip(sp.clusterIP), Actions.jump(internalChain), `${name} cluster IP`));
+  if (hasInternal) natServices.push(natRule(toVip(sp.clusterIP), Actions.jump(internalChain), `${name} cluster IP`));
   else filterServices.push(rule(toVip(sp.clusterIP), internalVerdict, internalComment));
 
   for (const ip of sp.externalIPs) {
-    if (hasEndpoints) natServices.push(rule(toVip(ip), Actions.jump(chains.ext), `${name} external IP`));
+    if (hasEndpoints) natServices.push(natRule(toVip(ip), Actions.jump(chains.ext), `${name} external IP`));
     if (!hasExternal) filterExternal.push(rule(toVip(ip), externalVerdict, externalComment));
   }
   for (const ip of sp.loadBalancerIPs) {
-    if (hasEndpoints) natServices.push(rule(toVip(ip), Actions.jump(lbChain), `${name} loadbalancer IP`));
+    if (hasEndpoints) natServices.push(natRule(toVip(ip), Actions.jump(lbChain), `${name} loadbalancer IP`));
     if (usesFwChain) {
       filterFirewall.push(rule(toVip(ip), Actions.drop, `${name} traffic not accepted by ${chains.fw}`));
     }
@@ -161,7 +180,7 @@ export function renderServicePort(sp: ServicePort, ctx: ServiceRenderContext): S
   }
   if (sp.nodePort !== undefined) {
     const m = match().protocol(proto).destPort(proto, sp.nodePort).build();
-    if (hasEndpoints) natNodePorts.push(rule(m, Actions.jump(chains.ext), name));
+    if (hasEndpoints) natNodePorts.push(natRule(m, Actions.jump(chains.ext), name));
     if (!hasExternal) {
       const local = match().protocol(proto).destAddrTypeLocal().destPort(proto, sp.nodePort).build();
       filterExternal.push(rule(local, externalVerdict, externalComment));
@@ -177,7 +196,7 @@ export function renderServicePort(sp: ServicePort, ctx: ServiceRenderContext): S
     const m = match().destNet(hostCidr(sp.clusterIP)).protocol(proto);
     if (!ctx.masqueradeAll) m.ipSet(podSet, "src", true);
     chain(internalChain).push(
-      rule(m.destPort(proto, sp.port).build(), Actions.jump(MARK_MASQ_CHAIN), `${name} cluster IP`),
+      natRule(m.destPort(proto, sp.port).build(), Actions.jump(MARK_MASQ_CHAIN), `${name} cluster IP`),
     );
   }
 
@@ -185,27 +204,29 @@ export function renderServicePort(sp: ServicePort, ctx: ServiceRenderContext): S
     const ext = chain(chains.ext);
     if (!sp.externalPolicyLocal) {
       // Endpoints may be on other nodes: masquerade so replies come back here.
-      ext.push(rule(NO_MATCH, Actions.jump(MARK_MASQ_CHAIN), `masquerade traffic for ${name} external destinations`));
+      ext.push(
+        natRule(NO_MATCH, Actions.jump(MARK_MASQ_CHAIN), `masquerade traffic for ${name} external destinations`),
+      );
     } else {
       if (ctx.podCidrsKnown) {
         // Pods reaching an external address are treated as if they had gone
         // out to the load balancer and come back: any endpoint, source kept.
         const fromPods = match().ipSet(podSet, "src").build();
-        ext.push(rule(fromPods, Actions.jump(chains.svc), `pod traffic for ${name} external destinations`));
+        ext.push(natRule(fromPods, Actions.jump(chains.svc), `pod traffic for ${name} external destinations`));
       }
       const fromHost = match().srcAddrTypeLocal().build();
       ext.push(
-        rule(fromHost, Actions.jump(MARK_MASQ_CHAIN), `masquerade LOCAL traffic for ${name} external destinations`),
+        natRule(fromHost, Actions.jump(MARK_MASQ_CHAIN), `masquerade LOCAL traffic for ${name} external destinations`),
       );
-      ext.push(rule(fromHost, Actions.jump(chains.svc), `route LOCAL traffic for ${name} external destinations`));
+      ext.push(natRule(fromHost, Actions.jump(chains.svc), `route LOCAL traffic for ${name} external destinations`));
     }
-    if (hasExternal) ext.push(rule(NO_MATCH, Actions.jump(externalPolicyChain)));
+    if (hasExternal) ext.push(natRule(NO_MATCH, Actions.jump(externalPolicyChain)));
   }
 
   if (usesFwChain) {
     const fw = chain(chains.fw);
     for (const cidr of sp.loadBalancerSourceRanges) {
-      fw.push(rule(match().sourceNet(cidr).build(), Actions.jump(chains.ext), `${name} loadbalancer IP`));
+      fw.push(natRule(match().sourceNet(cidr).build(), Actions.jump(chains.ext), `${name} loadbalancer IP`));
     }
     // A VIP-style LB IP bound on this node loops this node's own requests back
     // with the LB IP as source: admit it when the ranges admit this node.
@@ -215,11 +236,11 @@ export function renderServicePort(sp: ServicePort, ctx: ServiceRenderContext): S
     );
     if (admitsNode) {
       for (const ip of sp.loadBalancerIPs) {
-        fw.push(rule(match().sourceNet(hostCidr(ip)).build(), Actions.jump(chains.ext), `${name} loadbalancer IP`));
+        fw.push(natRule(match().sourceNet(hostCidr(ip)).build(), Actions.jump(chains.ext), `${name} loadbalancer IP`));
       }
     }
     // Whatever is left was not DNATed: cali-PROXY-FIREWALL drops it in filter.
-    fw.push(rule(NO_MATCH, Actions.none, `other traffic to ${name} will be dropped by ${PROXY_FIREWALL_CHAIN}`));
+    fw.push(natRule(NO_MATCH, Actions.none, `other traffic to ${name} will be dropped by ${PROXY_FIREWALL_CHAIN}`));
   }
 
   // Each endpoint's SEP chain name and `ip:port`, computed once: the SVC and
@@ -242,13 +263,13 @@ export function renderServicePort(sp: ServicePort, ctx: ServiceRenderContext): S
       for (const ep of eps) {
         const { sep, addr } = sepOf(ep);
         const m = match().recentCheck(sep, sp.affinityTimeoutSeconds!, v).build();
-        rs.push(rule(m, Actions.jump(sep), epComment(`${name} -> ${addr}`)));
+        rs.push(natRule(m, Actions.jump(sep), epComment(`${name} -> ${addr}`)));
       }
     }
     eps.forEach((ep, i) => {
       const { sep, addr } = sepOf(ep);
       const m = i < eps.length - 1 ? oneOf(eps.length - i) : NO_MATCH;
-      rs.push(rule(m, Actions.jump(sep), epComment(`${name} -> ${addr}`)));
+      rs.push(natRule(m, Actions.jump(sep), epComment(`${name} -> ${addr}`)));
     });
   };
   // The chains of per-endpoint rules: one rule id each in the large cluster mode.
@@ -264,10 +285,10 @@ export function renderServicePort(sp: ServicePort, ctx: ServiceRenderContext): S
     const rs = chain(sep);
     // Hairpin: an endpoint reaching itself through the service must see the
     // reply come from the node, not from itself.
-    rs.push(rule(match().sourceNet(hostCidr(ep.ip)).build(), Actions.jump(MARK_MASQ_CHAIN), epComment(name)));
+    rs.push(natRule(match().sourceNet(hostCidr(ep.ip)).build(), Actions.jump(MARK_MASQ_CHAIN), epComment(name)));
     const dnat =
       sp.affinityTimeoutSeconds === undefined ? protoMatch : match().protocol(proto).recentSet(sep, v).build();
-    rs.push(rule(dnat, Actions.dnat(ep.ip, ep.port), epComment(name)));
+    rs.push(natRule(dnat, Actions.dnat(ep.ip, ep.port), epComment(name)));
   }
 
   return {

@@ -104,4 +104,20 @@ describe("nat shards in the graph (iptables proxy layout, nftables rule backend)
     assert.deepEqual(Object.keys(nat(s).hooks).sort(), ["OUTPUT", "POSTROUTING", "PREROUTING"]);
     assert.equal(chainOf(nat(s), "cali-SERVICES")?.rules.length, 4, "three services and the node-port rule");
   });
+
+  test("kube-proxy's rules carry no nft counter on the nat side (as in kube-proxy's nftables mode); the filter side keeps Felix's", () => {
+    const g = new CalcGraph({ nodeName: "node1", proxyMode: "iptables", ruleRenderer: NFT_RULES });
+    // web: endpoints, a node port; none: no endpoints (its filter rule rejects).
+    const none = svcUpdate("none", { clusterIP: "10.96.0.20", ports: [{ name: "http", port: 80 }] });
+    const s = g.apply([...nodes, ...svc("web", 10, 30010), none]);
+    const texts = (t: "nat" | "filter", re: RegExp) =>
+      chainList(s.iptables.ipv4[t])
+        .filter((c) => re.test(c.name))
+        .flatMap((c) => c.rules.map((r) => r.text));
+    const natRules = texts("nat", /^cali-(SVC|SEP|EXT|SERVICES|NODEPORTS)/);
+    assert.ok(natRules.length >= 6, natRules.join("\n"));
+    for (const r of natRules) assert.doesNotMatch(r, /\bcounter\b/, r);
+    const filterRules = texts("filter", /^cali-SERVICES$/);
+    assert.ok(filterRules.length > 0 && filterRules.every((r) => /\bcounter reject\b/.test(r)), filterRules.join("\n"));
+  });
 });
