@@ -59,17 +59,19 @@ function nft(ns: string, args: string[], input?: string) {
 }
 
 /**
- * `nft --debug=netlink list ruleset <family>`, cut by table (one nft process
- * per namespace and family, not one per table): handles dropped, each set's
- * element lines sorted, and sets and chains in name order (the writer creates
- * the regular chains after nft made the base chains; a listing follows
- * creation order). Every table of the listing proper is in the map, with no
- * bytecode when it has no sets or rules.
+ * `nft -s --debug=netlink list ruleset <family>` (one nft process per
+ * namespace and family, not one per table): its bytecode cut by table, handles
+ * dropped, each set's element lines sorted, and sets and chains in name order
+ * (the writer creates the regular chains after nft made the base chains; a
+ * listing follows creation order), every table of the listing proper in the
+ * map, with no bytecode when it has no sets or rules; and the listing proper,
+ * which is what `nft -s list ruleset <family>` prints (-s leaves the bytecode
+ * as it is).
  */
-function bytecodes(ns: string, family: NftFamily): Map<string, string> {
+function bytecodes(ns: string, family: NftFamily): { codes: Map<string, string>; listing: string } {
   const tables = new Map<string, string[][]>();
   let blocks: string[][] | undefined;
-  const listing = nft(ns, ["--debug=netlink", "list", "ruleset", family]).split("\n");
+  const listing = nft(ns, ["-s", "--debug=netlink", "list", "ruleset", family]).split("\n");
   const proper = listing.findIndex((l) => l.startsWith("table ")); // the listing proper follows the bytecode
   assert.ok(proper >= 0, `${ns} ${family}: no table listed`);
   for (const line of listing.slice(0, proper)) {
@@ -91,7 +93,7 @@ function bytecodes(ns: string, family: NftFamily): Map<string, string> {
     for (const b of bs) if (b[0].startsWith("@")) b.splice(1, b.length - 1, ...b.slice(1).sort());
     out.set(table, stableByName(bs));
   }
-  return out;
+  return { codes: out, listing: listing.slice(proper).join("\n") };
 }
 
 /** Blocks (first line = name) sorted by name, order within one name kept. */
@@ -197,8 +199,8 @@ for (const name of caseNames().filter((n) => !INEXPRESSIBLE.has(n))) {
       assert.ok("bytes" in r, `${name} ${family}: not written over netlink: ${"unsupported" in r && r.unsupported}`);
 
       // One listing of the family, cut by table (what `nft -s list table` prints of each).
-      const listing = textTables(nft(viaNetlink, ["-s", "list", "ruleset", family]));
-      const [codesOurs, codesTheirs] = [bytecodes(viaNetlink, family), bytecodes(viaNft, family)];
+      const [ours, theirs] = [bytecodes(viaNetlink, family), bytecodes(viaNft, family)];
+      const listing = textTables(ours.listing);
       for (const { table, desired } of parts) {
         const at = `${name} ${family} ${table}`;
         const listed = listing.get(`${family} ${table}`) ?? "";
@@ -208,9 +210,9 @@ for (const name of caseNames().filter((n) => !INEXPRESSIBLE.has(n))) {
         const viaJson = parseNftJson((await w.list(table)) as string);
         assert.deepEqual(plainView(await w.readView(table)), plainView(viaJson), `${at}: netlink read-back`);
         assert.deepEqual(plainView(viaJson), plainView(desiredView(family, desired, table)), `${at}: as desired`);
-        const [ours, theirs] = [codesOurs.get(table), codesTheirs.get(table)];
-        assert.ok(ours !== undefined && theirs !== undefined, `${at}: not listed`);
-        assert.ok(ours === theirs, `${at}: bytecode differs:\n${firstDifference(ours, theirs)}`);
+        const [codeOurs, codeTheirs] = [ours.codes.get(table), theirs.codes.get(table)];
+        assert.ok(codeOurs !== undefined && codeTheirs !== undefined, `${at}: not listed`);
+        assert.ok(codeOurs === codeTheirs, `${at}: bytecode differs:\n${firstDifference(codeOurs, codeTheirs)}`);
         const [setsOurs, setsTheirs] = [
           await setDeclarations(viaNetlink, family, table),
           await setDeclarations(viaNft, family, table),
