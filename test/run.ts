@@ -21,6 +21,7 @@ import { existsSync, readdirSync, statSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { pythonPath } from "../src/netns/shell.js";
 import { fileKind } from "./helpers/file-kind.js";
 import { extraModes, ModeWrappers } from "./helpers/modes.js";
 import { runPasses } from "./helpers/passes.js";
@@ -59,6 +60,10 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     console.error(`not built (run tsc -p .): ${missing.join(", ")}`);
     process.exit(2);
   }
+  // The pod servers' python3, looked up once for every file and demo process it starts (through a
+  // pyenv shim, each lookup costs ~0.15 s of CPU).
+  const python = pythonPath();
+  if (python) process.env.FELIX_E2E_PYTHON = python;
   const kinds = new Map(files.map((f) => [f, fileKind(f, distTest)]));
   // The files that start processes (felix-dump) are the long ones: first, so both slots end together.
   const free = [...files.filter((f) => kinds.get(f) === "processes"), ...files.filter((f) => kinds.get(f) === "pure")];

@@ -50,16 +50,39 @@ const NO: MatchResult = { kind: "no" };
 
 const PROTOCOL_NUMBERS: Readonly<Record<TraceProtocol, string>> = { tcp: "6", udp: "17", sctp: "132" };
 
-export function inCidr(ip: string, cidrOrIp: string): boolean {
-  try {
-    const addr = ipaddr.parse(ip);
-    const [net, len] = cidrOrIp.includes("/")
-      ? ipaddr.parseCIDR(cidrOrIp)
-      : [ipaddr.parse(cidrOrIp), addr.kind() === "ipv6" ? 128 : 32];
-    return addr.kind() === net.kind() && addr.match(net, len);
-  } catch {
-    return false;
+type Addr = ipaddr.IPv4 | ipaddr.IPv6;
+
+// A trace evaluates the same few addresses and CIDRs (rule matches, IP set members)
+// for every rule and every packet, and ipaddr's parseCIDR tries IPv6 first, failing
+// with an exception on every IPv4 CIDR: parsed once, remembered here. Bounded, so a
+// long-lived caller's memory does not grow with every address it ever traced.
+const MEMO_LIMIT = 50_000;
+const addrs = new Map<string, Addr | null>();
+const nets = new Map<string, readonly [Addr, number] | null>();
+
+function memo<T>(m: Map<string, T | null>, key: string, parse: (s: string) => T): T | null {
+  let v = m.get(key);
+  if (v === undefined) {
+    try {
+      v = parse(key);
+    } catch {
+      v = null;
+    }
+    if (m.size >= MEMO_LIMIT) m.clear();
+    m.set(key, v);
   }
+  return v;
+}
+
+export function inCidr(ip: string, cidrOrIp: string): boolean {
+  const addr = memo(addrs, ip, ipaddr.parse);
+  if (addr === null) return false;
+  if (!cidrOrIp.includes("/")) {
+    const other = memo(addrs, cidrOrIp, ipaddr.parse);
+    return other !== null && addr.kind() === other.kind() && addr.match(other, addr.kind() === "ipv6" ? 128 : 32);
+  }
+  const net = memo(nets, cidrOrIp, ipaddr.parseCIDR);
+  return net !== null && addr.kind() === net[0].kind() && addr.match(net[0], net[1]);
 }
 
 /** `cali+` matches any interface starting with `cali`; no interface matches nothing. */
@@ -69,11 +92,7 @@ export function ifaceMatches(pattern: string, iface: string | undefined): boolea
 }
 
 export function canonical(ip: string): string {
-  try {
-    return ipaddr.parse(ip).toString();
-  } catch {
-    return ip;
-  }
+  return memo(addrs, ip, ipaddr.parse)?.toString() ?? ip;
 }
 
 function inSet(env: NodeEnv, name: string, dir: string, p: PacketState): boolean {

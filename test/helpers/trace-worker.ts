@@ -12,17 +12,26 @@ import type { TraceReply, TraceRequest } from "./trace-worker-thread.js";
 export class TraceWorker {
   private worker: Worker | undefined;
   private nextId = 1;
-  private readonly pending = new Map<number, { resolve: (l: TraceLine[]) => void; reject: (e: Error) => void }>();
+  private readonly pending = new Map<number, { resolve: (l: unknown[]) => void; reject: (e: Error) => void }>();
 
-  /** The verdicts of `probes`, in order, over the cluster of manifest directory `dir` (read now). */
+  /** The results of `probes`, in order, as `felix-dump trace -o json -` prints them, over the cluster of manifest directory `dir` (read now). */
   matrix(dir: string, probes: readonly TraceProbe[]): Promise<TraceLine[]> {
+    return this.request(dir, probes, false) as Promise<TraceLine[]>;
+  }
+
+  /** Only the verdicts of `probes`, in order: the same traces, without the paths (most of a result) to serialise and copy. */
+  verdicts(dir: string, probes: readonly TraceProbe[]): Promise<TraceLine["verdict"][]> {
+    return this.request(dir, probes, true) as Promise<TraceLine["verdict"][]>;
+  }
+
+  private request(dir: string, probes: readonly TraceProbe[], verdicts: boolean): Promise<unknown[]> {
     this.worker ??= this.start();
     const w = this.worker;
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       w.ref(); // a request waits: the file's process stays up for the answer
-      w.postMessage({ id, dir, probes } satisfies TraceRequest);
+      w.postMessage({ id, dir, probes, verdicts } satisfies TraceRequest);
     });
   }
 
@@ -42,7 +51,7 @@ export class TraceWorker {
       this.pending.delete(r.id);
       if (this.pending.size === 0) w.unref();
       if ("error" in r) p?.reject(new Error(`trace failed: ${r.error}`));
-      else p?.resolve(r.lines as TraceLine[]);
+      else p?.resolve(r.lines);
     });
     const failAll = (e: Error) => {
       for (const p of this.pending.values()) p.reject(e);

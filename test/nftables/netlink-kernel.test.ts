@@ -59,23 +59,41 @@ function nft(ns: string, args: string[], input?: string) {
 }
 
 /**
- * `nft --debug=netlink list table`: handles dropped, each set's element lines
- * sorted, and sets and chains in name order (the writer creates the regular
- * chains after nft made the base chains; a listing follows creation order).
+ * `nft -s --debug=netlink list ruleset <family>` (one nft process per
+ * namespace and family, not one per table): its bytecode cut by table, handles
+ * dropped, each set's element lines sorted, and sets and chains in name order
+ * (the writer creates the regular chains after nft made the base chains; a
+ * listing follows creation order), every table of the listing proper in the
+ * map, with no bytecode when it has no sets or rules; and the listing proper,
+ * which is what `nft -s list ruleset <family>` prints (-s leaves the bytecode
+ * as it is).
  */
-function bytecode(ns: string, family: NftFamily, table: string): string {
-  const blocks: string[][] = [];
-  const heads = new RegExp(`^ip6? ${table} (\\S+)( \\d+)*$`);
-  for (const line of nft(ns, ["--debug=netlink", "list", "table", family, table]).split("\n")) {
-    if (line.startsWith("table ")) break; // the listing proper follows the bytecode
+function bytecodes(ns: string, family: NftFamily): { codes: Map<string, string>; listing: string } {
+  const tables = new Map<string, string[][]>();
+  let blocks: string[][] | undefined;
+  const listing = nft(ns, ["-s", "--debug=netlink", "list", "ruleset", family]).split("\n");
+  const proper = listing.findIndex((l) => l.startsWith("table ")); // the listing proper follows the bytecode
+  assert.ok(proper >= 0, `${ns} ${family}: no table listed`);
+  for (const line of listing.slice(0, proper)) {
     // `ip calico @<set>` heads a set's elements, `ip calico <chain> <handle> [<position>]` a rule.
-    const head = heads.exec(line);
-    if (head || blocks.length === 0) blocks.push([head ? head[1] : line]);
-    else if (line.startsWith("\telement ")) blocks[blocks.length - 1].push(line);
-    else blocks[blocks.length - 1].push(line);
+    const head = /^ip6? (\S+) (\S+)( \d+)*$/.exec(line);
+    if (head) {
+      blocks = tables.get(head[1]) ?? [];
+      tables.set(head[1], blocks);
+      blocks.push([head[2]]);
+    } else if (blocks) blocks[blocks.length - 1].push(line);
+    else assert.fail(`${ns} ${family}: bytecode before the first table's: ${line}`);
   }
-  for (const b of blocks) if (b[0].startsWith("@")) b.splice(1, b.length - 1, ...b.slice(1).sort());
-  return stableByName(blocks);
+  for (const line of listing.slice(proper)) {
+    const table = /^table ip6? (\S+) \{$/.exec(line)?.[1];
+    if (table && !tables.has(table)) tables.set(table, []);
+  }
+  const out = new Map<string, string>();
+  for (const [table, bs] of tables) {
+    for (const b of bs) if (b[0].startsWith("@")) b.splice(1, b.length - 1, ...b.slice(1).sort());
+    out.set(table, stableByName(bs));
+  }
+  return { codes: out, listing: listing.slice(proper).join("\n") };
 }
 
 /** Blocks (first line = name) sorted by name, order within one name kept. */
@@ -181,7 +199,8 @@ for (const name of caseNames().filter((n) => !INEXPRESSIBLE.has(n))) {
       assert.ok("bytes" in r, `${name} ${family}: not written over netlink: ${"unsupported" in r && r.unsupported}`);
 
       // One listing of the family, cut by table (what `nft -s list table` prints of each).
-      const listing = textTables(nft(viaNetlink, ["-s", "list", "ruleset", family]));
+      const [ours, theirs] = [bytecodes(viaNetlink, family), bytecodes(viaNft, family)];
+      const listing = textTables(ours.listing);
       for (const { table, desired } of parts) {
         const at = `${name} ${family} ${table}`;
         const listed = listing.get(`${family} ${table}`) ?? "";
@@ -191,8 +210,9 @@ for (const name of caseNames().filter((n) => !INEXPRESSIBLE.has(n))) {
         const viaJson = parseNftJson((await w.list(table)) as string);
         assert.deepEqual(plainView(await w.readView(table)), plainView(viaJson), `${at}: netlink read-back`);
         assert.deepEqual(plainView(viaJson), plainView(desiredView(family, desired, table)), `${at}: as desired`);
-        const [ours, theirs] = [bytecode(viaNetlink, family, table), bytecode(viaNft, family, table)];
-        assert.ok(ours === theirs, `${at}: bytecode differs:\n${firstDifference(ours, theirs)}`);
+        const [codeOurs, codeTheirs] = [ours.codes.get(table), theirs.codes.get(table)];
+        assert.ok(codeOurs !== undefined && codeTheirs !== undefined, `${at}: not listed`);
+        assert.ok(codeOurs === codeTheirs, `${at}: bytecode differs:\n${firstDifference(codeOurs, codeTheirs)}`);
         const [setsOurs, setsTheirs] = [
           await setDeclarations(viaNetlink, family, table),
           await setDeclarations(viaNft, family, table),

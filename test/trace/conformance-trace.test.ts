@@ -142,13 +142,13 @@ function stepProbes(step: Step): Probe[] {
 
 async function checkStep(name: string, stepNo: number, step: Step): Promise<void> {
   const probes = stepProbes(step);
-  const got = await tracer.matrix(writeStep(step), probes);
+  const got = await tracer.verdicts(writeStep(step), probes);
   const wrong: string[] = [];
   probes.forEach((p, i) => {
-    const allowed = got[i].verdict === "allow";
+    const allowed = got[i] === "allow";
     if (allowed !== p.want)
       wrong.push(
-        `${p.cl} → ${p.sv} ${portName(p.spec)} via ${p.via}: expected ${p.want ? "allow" : "deny"}, traced ${got[i].verdict}`,
+        `${p.cl} → ${p.sv} ${portName(p.spec)} via ${p.via}: expected ${p.want ? "allow" : "deny"}, traced ${got[i]}`,
       );
   });
   cells += probes.length;
