@@ -14,6 +14,7 @@ import { hashNetMembers } from "../ipsets/hash-net.js";
 import type { IpVersion } from "../model.js";
 import { peek } from "../plain.js";
 import { NAT_OUTGOING_CHAIN } from "../rules/static.js";
+import { sameMembers } from "../same.js";
 import { IPIP_DEVICE, VXLAN_DEVICE, VXLAN_V6_DEVICE } from "./block-routes.js";
 import {
   NAT_OUTGOING_ALL_SET,
@@ -51,14 +52,16 @@ export interface NetworkChains {
   readonly allow?: Action;
 }
 
+/** A `hash:net` set of ours (undefined members: none), written only when its members changed. */
 function putSet(d: Draft<DesiredState>, name: string, members: readonly string[] | undefined, v: IpVersion = 4): void {
   if (!members) {
     writeIpSet(d, name, undefined);
     return;
   }
+  const want = new Set(members);
   const old = peekIpSet(d, name);
-  if (old && same([...old.members].sort(), members)) return;
-  const set: IpSetState = { name, family: v, type: "hash:net", members: new Set(members) };
+  if (old && sameMembers(old.members, want)) return;
+  const set: IpSetState = { name, family: v, type: "hash:net", members: want };
   writeIpSet(d, name, set);
 }
 
@@ -90,15 +93,7 @@ export function putNetwork(
       [NAT_OUTGOING_ALL_SET, sets.all],
       [NAT_OUTGOING_MASQ_SET, sets.masq],
     ] as const) {
-      const name = natOutgoingSetName(id, v);
-      if (!state.poolsInUse) {
-        writeIpSet(d, name, undefined);
-        continue;
-      }
-      const old = peekIpSet(d, name);
-      if (old && same([...old.members].sort(), members)) continue;
-      const set: IpSetState = { name, family: v, type: "hash:net", members: new Set(hashNetMembers(members)) };
-      writeIpSet(d, name, set);
+      putSet(d, natOutgoingSetName(id, v), state.poolsInUse ? hashNetMembers(members) : undefined, v);
     }
     chains.put(v, "nat", { name: NAT_OUTGOING_CHAIN, rules: natOutgoingRules(sets.masq.length > 0, v, nat) });
   }

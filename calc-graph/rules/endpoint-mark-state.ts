@@ -9,6 +9,7 @@ import type { DesiredState } from "../desired-state.js";
 import { peekIpSet, writeIpSet } from "../ipsets/draft-ipset.js";
 import type { IpVersion, NodeInfo } from "../model.js";
 import { deleteKey, peek } from "../plain.js";
+import { sameMembers } from "../same.js";
 import {
   endpointMarkDispatchChains,
   endpointMarks,
@@ -88,8 +89,7 @@ export function putThisHostSet(
 ): void {
   const set = thisHostSet(thisHostSetName(v), v, node, kernelAddresses);
   const old = peekIpSet(d, set.name);
-  if (!old || JSON.stringify([...old.members].sort()) !== JSON.stringify([...set.members].sort()))
-    writeIpSet(d, set.name, set);
+  if (!old || !sameMembers(old.members, set.members)) writeIpSet(d, set.name, set);
 }
 
 /**
