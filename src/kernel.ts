@@ -21,7 +21,6 @@ import { IpsetSyncer } from "../iptables/ipset-syncer.js";
 import { SpawnHelper } from "../iptables/spawner.js";
 import { TableSyncer } from "../iptables/table-syncer.js";
 import { FlockLockFile, machineLockFile, XtablesLock } from "../iptables/xtables-lock.js";
-import { NFT_TABLES } from "../nftables/names.js";
 import { ConntrackCli, findConntrack } from "../routes/conntrack.js";
 import { NeighborReconciler } from "../routes/neighbor-reconciler.js";
 import { KernelNetlinkNeighbors } from "../routes/netlink-neighbors.js";
@@ -33,7 +32,7 @@ import type { AgentConfig } from "./config.js";
 import { Dataplane } from "./dataplane.js";
 import type { NftPolicy } from "./dataplane-nft.js";
 import { IptablesLeftovers, type Leftovers, NftLeftovers } from "./mode-leftovers.js";
-import { listNftTables } from "./nftables-mode.js";
+import { listNftTables, ourNftTablesIn } from "./nftables-mode.js";
 import type { RuleDataplane } from "./rule-renderers.js";
 import { startProbe } from "./start-probes.js";
 
@@ -191,15 +190,6 @@ async function nftLeftovers(): Promise<Leftovers | undefined> {
   if (!ourNftTablesIn(await listNftTables([], startProbe))) return undefined;
   const { ExecNftBackend } = await import("../nftables/backend.js");
   return new NftLeftovers([new ExecNftBackend("ip"), new ExecNftBackend("ip6")]);
-}
-
-/** Whether `nft list tables` output names a table of ours in either family. */
-export function ourNftTablesIn(tables: string | undefined): boolean {
-  const ours = new Set(NFT_TABLES);
-  return (tables ?? "").split("\n").some((l) => {
-    const m = /^table (ip|ip6) (\S+)$/.exec(l.trim());
-    return m !== null && ours.has(m[2] as string);
-  });
 }
 
 /** The IPVS reconciler (proxy mode ipvs only; it reports a kernel without IPVS clearly). */

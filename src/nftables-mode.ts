@@ -11,6 +11,7 @@ import { felixConfigFromEnv, felixConfigFromSpec } from "../calc-graph/config/fi
 import { CommandNotFoundError, type ExecResult, run } from "../iptables/exec.js";
 import type { ResourceUpdate } from "../model/resource.js";
 import type { Observable } from "../model/rx.js";
+import { NFT_TABLES } from "../nftables/names.js";
 import { isConfigListed, isPartial } from "./datastore/batch.js";
 import { type FirstBatch, firstBatch } from "./first-batch.js";
 import type { RuleDataplane } from "./rule-renderers.js";
@@ -54,6 +55,15 @@ export function tableLines(listing: string): string {
 /** Whether kube-proxy's nftables tables are in this network namespace. */
 export function kubeProxyNftPresent(tables: string | undefined): boolean {
   return KUBE_PROXY_TABLE.test(tables ?? "");
+}
+
+/** Whether a table listing (listNftTables) names a table of ours in either family. */
+export function ourNftTablesIn(tables: string | undefined): boolean {
+  const ours = new Set(NFT_TABLES);
+  return (tables ?? "").split("\n").some((l) => {
+    const m = /^table (ip|ip6) (\S+)$/.exec(l.trim());
+    return m !== null && ours.has(m[2] as string);
+  });
 }
 
 /** The settings of the FelixConfigurations that apply to this node, by level, from updates. */

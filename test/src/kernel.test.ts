@@ -9,7 +9,8 @@ import { backendAvailable } from "../../iptables/backend.js";
 import { FakeIptablesBackend } from "../../iptables/fake-backend.js";
 import { FakeIpsetBackend } from "../../iptables/ipset-backend.js";
 import { agentConfigFromEnv } from "../../src/config.js";
-import { CountingBackend, CountingIpsetBackend, kernelDataplane, ourNftTablesIn } from "../../src/kernel.js";
+import { CountingBackend, CountingIpsetBackend, kernelDataplane } from "../../src/kernel.js";
+import { ourNftTablesIn } from "../../src/nftables-mode.js";
 import { Metrics } from "../../status/metrics.js";
 
 async function value(m: Metrics, name: string): Promise<number> {
