@@ -6,6 +6,8 @@ import type { Logger } from "pino";
 import { ExecNftBackend, type NftBackend, type NftFamily, type NftWriteResult } from "../nftables/backend.js";
 import { COLD_LOADS, ColdSlots } from "../nftables/cold-load.js";
 import { NetlinkNftBackend } from "../nftables/netlink/backend.js";
+import { JointBatches } from "../nftables/netlink/joint.js";
+import { NfnlConnection, SocketTransport } from "../nftables/netlink/socket.js";
 import { NftTableSyncer } from "../nftables/table-syncer.js";
 import type { Metrics } from "../status/metrics.js";
 import type { NftPolicy } from "./dataplane-nft.js";
@@ -15,8 +17,10 @@ import { counted } from "./kernel.js";
 export function nftPolicy(ipv6: boolean, metrics: Metrics, log: Logger, closers: (() => void)[]): NftPolicy {
   // Whole-table loads (the cold start) of both families share the slots: nft processes at once.
   const coldSlots = new ColdSlots(COLD_LOADS);
+  // One netlink connection for both families: a change's two transactions are one commit.
+  const link = netlinkLink(closers, log);
   const nftSyncer = (family: 4 | 6) =>
-    new NftTableSyncer(new CountingNftBackend(nftBackend(family === 4 ? "ip" : "ip6", closers, log), metrics), {
+    new NftTableSyncer(new CountingNftBackend(nftBackend(family === 4 ? "ip" : "ip6", link), metrics), {
       onRetry: (attempt, e) => {
         const err = e as Error & { line?: string };
         log.warn(
@@ -30,20 +34,25 @@ export function nftPolicy(ipv6: boolean, metrics: Metrics, log: Logger, closers:
   return { ipv4: nftSyncer(4), ...(ipv6 ? { ipv6: nftSyncer(6) } : {}) };
 }
 
+/** The families' shared netlink connection (joint.ts); undefined if no NETLINK_NETFILTER socket opens. */
+function netlinkLink(closers: (() => void)[], log: Logger): JointBatches | undefined {
+  try {
+    const link = new JointBatches(new NfnlConnection(new SocketTransport()));
+    closers.push(() => link.close());
+    return link;
+  } catch (e) {
+    log.warn({ err: (e as Error).message }, "no NETLINK_NETFILTER socket: nftables changes go through nft -f");
+    return undefined;
+  }
+}
+
 /**
  * Our table's backend: changes over netlink (no nft cache fetch per change),
- * whole-table loads and listings through nft; nft alone if no netlink socket opens.
+ * whole-table loads and listings through nft; nft alone without a netlink connection.
  */
-function nftBackend(family: NftFamily, closers: (() => void)[], log: Logger): NftBackend {
+function nftBackend(family: NftFamily, link: JointBatches | undefined): NftBackend {
   const exec = new ExecNftBackend(family);
-  try {
-    const b = new NetlinkNftBackend(exec);
-    closers.push(() => b.close());
-    return b;
-  } catch (e) {
-    log.warn({ family, err: (e as Error).message }, "no NETLINK_NETFILTER socket: nftables changes go through nft -f");
-    return exec;
-  }
+  return link ? new NetlinkNftBackend(exec, link) : exec;
 }
 
 /** Counts nft transactions and refusals into the restore metrics. */

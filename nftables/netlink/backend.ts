@@ -15,21 +15,24 @@ import { NetlinkUnsupported } from "./elements.js";
 import { encodeCommands } from "./messages.js";
 import { readNftView } from "./read.js";
 import { readRuleCounters } from "./read-counters.js";
-import { type NetlinkTransport, NfnlConnection, SocketTransport } from "./socket.js";
+import { type NetlinkTransport, NfnlConnection, type NfnlLink, SocketTransport } from "./socket.js";
 
 const ERRNO_NAMES = new Map(Object.entries(constants.errno).map(([k, v]) => [v, k]));
 
 export class NetlinkNftBackend implements NftBackend {
   readonly family: NftFamily;
-  private readonly conn: NfnlConnection;
+  private readonly conn: NfnlLink;
 
-  /** `transport`: a socket in this namespace by default (RelayTransport for another one). */
+  /**
+   * `via`: a socket in this namespace by default (RelayTransport for another one), or a
+   * connection of its own that both families share (JointBatches: the agent).
+   */
   constructor(
     private readonly inner: NftBackend,
-    transport: NetlinkTransport = new SocketTransport(),
+    via: NetlinkTransport | NfnlLink = new SocketTransport(),
   ) {
     this.family = inner.family;
-    this.conn = new NfnlConnection(transport);
+    this.conn = "batch" in via ? via : new NfnlConnection(via);
     if (inner.transactParts) this.transactParts = inner.transactParts.bind(inner);
     if (inner.transactSpooled) this.transactSpooled = inner.transactSpooled.bind(inner);
   }

@@ -183,7 +183,8 @@ export interface NfMessage {
   readonly attrs: readonly Attr[];
 }
 
-const messageSize = (m: NfMessage) => 16 + 4 + attrsSize(m.attrs);
+/** The bytes `m` takes in a datagram (header, nfgenmsg, attributes). */
+export const messageSize = (m: NfMessage) => 16 + 4 + attrsSize(m.attrs);
 
 /** Writes one message (netlink and nfgenmsg headers, attributes) at `at`; returns the end. */
 function writeMessage(buf: Buffer, at: number, m: NfMessage, seq: number, flags: number): number {

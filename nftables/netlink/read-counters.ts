@@ -10,7 +10,7 @@ import { commentHash } from "../view.js";
 import { attrString, NftMsg, nftType, parseAttrs, str } from "./codec.js";
 import { NFPROTO_IPV4, NFPROTO_IPV6 } from "./messages.js";
 import { ruleComment } from "./read.js";
-import type { NfnlConnection } from "./socket.js";
+import type { NfnlLink } from "./socket.js";
 
 const NFTA_RULE_TABLE = 1;
 const NFTA_RULE_CHAIN = 2;
@@ -23,8 +23,8 @@ const NFTA_COUNTER_PACKETS = 2;
 const ENOENT = 2;
 
 /** Every rule of our `family` table with its counter, in dump order (per chain: the rules' order); null without the table. */
-export async function readRuleCounters(conn: NfnlConnection, family: NftFamily): Promise<RuleCounter[] | null> {
-  let replies: Awaited<ReturnType<NfnlConnection["dump"]>>;
+export async function readRuleCounters(conn: NfnlLink, family: NftFamily): Promise<RuleCounter[] | null> {
+  let replies: Awaited<ReturnType<NfnlLink["dump"]>>;
   try {
     replies = await conn.dump({
       type: nftType(NftMsg.GETRULE),

@@ -21,7 +21,7 @@ import {
   NFT_SET_TIMEOUT,
 } from "./elements.js";
 import { NFPROTO_IPV4, NFPROTO_IPV6 } from "./messages.js";
-import type { NfnlConnection } from "./socket.js";
+import type { NfnlLink } from "./socket.js";
 
 const HOOKS: readonly BaseChainSpec["hook"][] = ["prerouting", "input", "forward", "output", "postrouting"];
 const TYPE_NAMES: Readonly<Record<number, string>> = {
@@ -37,7 +37,7 @@ const INTERVAL_END = 1;
 const ENOENT = 2;
 
 /** Our table `table` of `family` read over netlink; null when there is none. */
-export async function readNftView(conn: NfnlConnection, family: NftFamily, table = NFT_TABLE): Promise<NftView | null> {
+export async function readNftView(conn: NfnlLink, family: NftFamily, table = NFT_TABLE): Promise<NftView | null> {
   const nfproto = family === "ip" ? NFPROTO_IPV4 : NFPROTO_IPV6;
   const req = (type: number, tableAttr: number, extra = [] as ReturnType<typeof str>[]) => ({
     type: nftType(type),

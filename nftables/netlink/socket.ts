@@ -79,7 +79,14 @@ export interface BatchFailure {
   readonly index: number;
 }
 
-export class NfnlConnection {
+/** What a backend needs of a connection: batches, dumps, closing. NfnlConnection, or JointBatches (joint.ts) around one. */
+export interface NfnlLink {
+  batch(messages: readonly NfMessage[]): Promise<{ failures: BatchFailure[]; bytes: number }>;
+  dump(m: NfMessage): Promise<RawReply[]>;
+  close(): void;
+}
+
+export class NfnlConnection implements NfnlLink {
   private seq = Math.floor(Date.now() / 1000) & 0x7fffffff;
   private waiter?: (r: RawReply | Error) => void;
   private queue: Promise<unknown> = Promise.resolve();
