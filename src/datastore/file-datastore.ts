@@ -15,7 +15,7 @@
 // A root directory that is replaced (moved away, re-created) is watched again
 // and re-read; while it is missing the last state stays in force.
 
-import { type FSWatcher, watch } from "node:fs";
+import { type FSWatcher, type Stats, statSync, watch } from "node:fs";
 import { readdir, stat } from "node:fs/promises";
 import { join, relative, sep } from "node:path";
 import { type ResourceUpdate, resourceKey } from "../../model/resource.js";
@@ -83,6 +83,8 @@ const WIDENS_WHEN_GONE = new Set<string>([
 const UNSTABLE_WAIT_MS = 10;
 /** Files read ahead of their turn in a pass, while earlier ones are parsed in order (sequential reads idled ~0.7 s at large). */
 const READ_AHEAD = 8;
+/** A pass over at most this many named paths reads on the main thread (ManifestReader.now). */
+const NAMED_NOW_MAX = 8;
 
 /** A file's signature and, when that differs from the one known, its content: fetched ahead of its turn. */
 interface Fetched {
@@ -94,6 +96,8 @@ interface Fetched {
 export class FileDatastore {
   private readonly state: ManifestState;
   private readonly reader: ManifestReader;
+  /** This pass's reader: `reader`, or its `now` for a pass over a few named paths. */
+  private io: ManifestReader;
   /** Paths (absolute) named by events since the last pass; ALL for a full pass. */
   private dirty = new Set<string>();
   /** Files whose last read dropped objects, held until confirmed: the read's signature, objects and time. */
@@ -105,6 +109,7 @@ export class FileDatastore {
 
   constructor(private readonly o: FileDatastoreOptions) {
     this.reader = o.reader ?? fsManifestReader;
+    this.io = this.reader;
     this.state = new ManifestState((p) => o.onProblem?.(p));
   }
 
@@ -247,6 +252,8 @@ export class FileDatastore {
     const dirty = this.dirty;
     this.dirty = new Set();
     const retry = new Set<string>();
+    // A write or two: no thread-pool trips to wait for. A full pass reads ahead on the pool.
+    this.io = !dirty.has(ALL) && dirty.size <= NAMED_NOW_MAX ? (this.reader.now ?? this.reader) : this.reader;
     if (dirty.has(ALL)) {
       const files = await listManifestFiles(this.o.dir);
       const present = new Set(files);
@@ -274,7 +281,7 @@ export class FileDatastore {
 
   /** A path an event named: a manifest file, or a directory (created, moved, removed) to compare as a subtree. */
   private async checkPath(path: string, retry: Set<string>): Promise<void> {
-    const s = await stat(path).catch(() => undefined);
+    const s = this.io === this.reader ? await stat(path).catch(() => undefined) : statOrUndefined(path);
     if (s?.isDirectory()) {
       this.onDirectory(path, true);
       for (const d of await listDirectories(path).catch(() => [])) this.onDirectory(d, true);
@@ -348,13 +355,13 @@ export class FileDatastore {
   private async fetch(path: string): Promise<Fetched> {
     const maxBytes = this.o.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
     // A file never read (every file at start-up) is read at once: its stat could only say "read it".
-    if (!this.state.sig(path) && !this.pendingDrops.has(path)) return { read: await this.reader.read(path, maxBytes) };
-    const sig = await this.reader.sig(path);
+    if (!this.state.sig(path) && !this.pendingDrops.has(path)) return { read: await this.io.read(path, maxBytes) };
+    const sig = await this.io.sig(path);
     const pending = this.pendingDrops.get(path);
     if (pending && sameSig(pending.sig, sig)) return { sig };
     const known = this.state.sig(path);
     if (known && sameSig(known, sig)) return { sig };
-    return { sig, read: await this.reader.read(path, maxBytes) };
+    return { sig, read: await this.io.read(path, maxBytes) };
   }
 
   /** Reads and parses one file if its signature changed (`fetched`: what fetch() found for it already). */
@@ -376,7 +383,7 @@ export class FileDatastore {
     // A writer at work: give it a moment before putting the file off to the next pass.
     for (let i = 0; i < UNSTABLE_RETRIES && r.status === "unstable"; i++) {
       await new Promise((resolve) => setTimeout(resolve, UNSTABLE_WAIT_MS));
-      r = await this.reader.read(path, this.o.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES);
+      r = await this.io.read(path, this.o.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES);
     }
     switch (r.status) {
       case "missing":
@@ -422,3 +429,11 @@ async function listDirectories(dir: string): Promise<string[]> {
 }
 
 const missingMessage = "the manifest directory is gone: keeping the last state until it is back";
+
+function statOrUndefined(path: string): Stats | undefined {
+  try {
+    return statSync(path);
+  } catch {
+    return undefined;
+  }
+}

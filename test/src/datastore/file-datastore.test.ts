@@ -83,6 +83,8 @@ async function withDatastore(
     problems: ManifestProblem[];
     reads: string[];
     sigs: string[];
+    /** The reads and stats made through the reader's `now` (main thread), also in reads and sigs. */
+    now: string[];
   }) => Promise<void>,
 ) {
   const dir = mkdtempSync(join(tmpdir(), "felix-fds-"));
@@ -91,22 +93,29 @@ async function withDatastore(
   const problems: ManifestProblem[] = [];
   const reads: string[] = [];
   const sigs: string[] = [];
-  const reader: ManifestReader = {
+  const now: string[] = [];
+  const counting = (inner: ManifestReader, also?: string[]): ManifestReader => ({
     sig: (p) => {
       sigs.push(relative(dir, p));
-      return fsManifestReader.sig(p);
+      also?.push(`sig ${relative(dir, p)}`);
+      return inner.sig(p);
     },
     read: (p, max) => {
       reads.push(relative(dir, p));
-      return fsManifestReader.read(p, max);
+      also?.push(`read ${relative(dir, p)}`);
+      return inner.read(p, max);
     },
+  });
+  const reader: ManifestReader = {
+    ...counting(fsManifestReader),
+    now: counting(fsManifestReader.now as ManifestReader, now),
   };
   const sub = new FileDatastore({ dir, watch: true, debounceMs: 30, reader, onProblem: (p) => problems.push(p), ...o })
     .updates()
     .subscribe((b) => batches.push(b));
   try {
     await until(() => batches.length > 0, "in sync");
-    await body({ dir, batches, problems, reads, sigs });
+    await body({ dir, batches, problems, reads, sigs, now });
   } finally {
     sub.unsubscribe();
     rmSync(dir, { recursive: true, force: true });
@@ -122,14 +131,16 @@ describe("FileDatastore: cost and safety", () => {
       (dir) => {
         for (let i = 0; i < 20; i++) writeFileSync(join(dir, `f${i}.yaml`), `${ns(`a${i}`)}---\n${ns(`b${i}`)}`);
       },
-      async ({ dir, batches, reads, sigs }) => {
+      async ({ dir, batches, reads, sigs, now }) => {
         assert.equal(reads.length, 20);
         assert.deepEqual(sigs, [], "files never read are read at once, without a stat first");
+        assert.deepEqual(now, [], "the first pass reads on the thread pool, ahead of its turn");
         assert.equal(batches[0].length, 40);
         reads.length = 0;
         writeFileSync(join(dir, "f7.yaml"), `${ns("a7")}---\n${ns("b7", "changed")}`);
         await until(() => batches.length === 2, "the change");
         assert.deepEqual(reads, ["f7.yaml"]);
+        assert.deepEqual(now, ["sig f7.yaml", "read f7.yaml"], "a named file is stat'ed and read on the main thread");
         assert.deepEqual(names(batches[1]), ["b7"]);
         // Touching a file without changing its objects emits nothing.
         writeFileSync(join(dir, "f3.yaml"), `${ns("a3")}---\n${ns("b3")}`);
