@@ -117,14 +117,6 @@ export class MemberSet implements ReadonlySet<string> {
     for (const m of this) yield [m, m];
   }
 
-  /**
-   * The set's buckets, each never changed once built and shared by the generations a change left
-   * it in (a set that is not a MemberSet is its own one bucket): what a per-bucket memo keys on.
-   */
-  static bucketsOf(s: ReadonlySet<string>): readonly ReadonlySet<string>[] {
-    return s instanceof MemberSet ? s.buckets : [s];
-  }
-
   /** How many buckets two sets share (the same object): what a change left untouched. */
   static sharedBuckets(a: MemberSet, b: MemberSet): number {
     if (a.buckets.length !== b.buckets.length) return 0;

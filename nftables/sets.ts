@@ -16,7 +16,6 @@
 
 import ipaddr from "ipaddr.js";
 import type { IpSetState, IpSetType } from "../model/ipset.js";
-import { MemberSet } from "../model/member-set.js";
 import { nftSetName } from "./names.js";
 
 export interface NftSetSpec {
@@ -108,37 +107,10 @@ function converted(s: IpSetState): { spec: NftSetSpec; elements: ReadonlySet<str
   return out;
 }
 
-/** Per bucket of a set's members (model/member-set.ts): whether all are dotted quads as nft prints them. */
-const canonicalBuckets = new WeakMap<ReadonlySet<string>, boolean>();
-let bucketsTested = 0;
-
-/**
- * Every member already in nft's form, tested per bucket and remembered: a changed set shares
- * every bucket its change did not touch, so a set of thousands changed by a few members costs
- * those buckets, not the whole set (at `large` a namespace label change re-tested ~30k members,
- * ~3 ms a write).
- */
 function allCanonicalV4(members: ReadonlySet<string>): boolean {
-  for (const bucket of MemberSet.bucketsOf(members)) {
-    let all = canonicalBuckets.get(bucket);
-    if (all === undefined) {
-      bucketsTested++;
-      all = true;
-      for (const m of bucket) {
-        if (!CANONICAL_V4.test(m)) {
-          all = false;
-          break;
-        }
-      }
-      canonicalBuckets.set(bucket, all);
-    }
-    if (!all) return false;
-  }
+  for (const m of members) if (!CANONICAL_V4.test(m)) return false;
   return true;
 }
-
-/** Buckets tested for canonical members so far (tests: O(change)). */
-export const canonicalBucketsTested = (): number => bucketsTested;
 
 export function nftElements(s: IpSetState): ReadonlySet<string> {
   return converted(s).elements;
