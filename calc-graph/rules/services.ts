@@ -257,7 +257,10 @@ export function renderServicePort(sp: ServicePort, ctx: ServiceRenderContext): S
     return r;
   };
   const epComment = (text: string) => (ctx.largeCluster ? undefined : text);
+  // The chains of per-endpoint rules (SVC, SVL, SEP): one rule id each in the large cluster mode.
+  const perEndpoint = new Set<string>();
   const toEndpoints = (chainName: string, eps: readonly ServiceEndpoint[]) => {
+    perEndpoint.add(chainName);
     const rs = chain(chainName);
     if (sp.affinityTimeoutSeconds !== undefined) {
       for (const ep of eps) {
@@ -272,10 +275,6 @@ export function renderServicePort(sp: ServicePort, ctx: ServiceRenderContext): S
       rs.push(natRule(m, Actions.jump(sep), epComment(`${name} -> ${addr}`)));
     });
   };
-  // The chains of per-endpoint rules: one rule id each in the large cluster mode.
-  const perEndpoint = new Set<string>();
-  if (usesClusterChain) perEndpoint.add(chains.svc);
-  if (usesLocalChain) perEndpoint.add(chains.svl);
   if (usesClusterChain) toEndpoints(chains.svc, clusterEps);
   if (usesLocalChain) toEndpoints(chains.svl, localEps);
 
