@@ -11,10 +11,12 @@
 // Peak RSS: the kernel's VmHWM of the felix process (ru_maxrss for --once).
 // FXBENCH_FELIX_LOG=<file> keeps the daemons' log lines; FXBENCH_WRITE=in-place
 // writes manifests in place instead of temp file + rename; FXBENCH_FELIX_NODE_ARGS
-// (space-separated) adds node flags, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`.
+// (space-separated) adds node flags, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`;
+// FXBENCH_AGENT_SAMPLES=<file> appends each timed change (kind, write and programmed
+// times) as a JSON line, to match with the log (gc-log-preload.ts) by time.
 // The felix process itself (spawn, log lines, /proc) is in agent-process.ts.
 
-import { mkdtempSync, rmSync } from "node:fs";
+import { appendFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -113,6 +115,9 @@ async function sampleChanges(
       if (i > 0) {
         ms.push(t1 - t0); // the first is a warm-up
         apply.push(agent.applyMs.get(t1) ?? Number.NaN);
+        const out = process.env.FXBENCH_AGENT_SAMPLES;
+        if (out)
+          appendFileSync(out, `${JSON.stringify({ kind, i, written: t0, programmed: t1, applyMs: apply.at(-1) })}\n`);
       }
       await agent.programmed(await write(change.revert));
       writes += 2;

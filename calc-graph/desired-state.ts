@@ -16,7 +16,7 @@ import type { HostEndpointState } from "./host-endpoints.js";
 import type { IpVersion } from "./model.js";
 import type { NetworkState } from "./network/state.js";
 import type { IpvsDesired } from "./services/ipvs-desired.js";
-import type { ServicePort } from "./services/model.js";
+import type { ServicePorts } from "./services/port-shards.js";
 
 export interface EndpointState {
   /** `<namespace>/<pod>` */
@@ -55,8 +55,8 @@ export interface DesiredState {
   readonly routes: Readonly<Record<string, Route>>;
   /** /proc/sys-relative path → value. */
   readonly sysctls: Readonly<Record<string, string>>;
-  /** Service ports this node proxies (any FELIX_PROXYMODE but off), keyed by servicePortId. */
-  readonly services: Readonly<Record<string, ServicePort>>;
+  /** Service ports this node proxies (any FELIX_PROXYMODE but off), by servicePortId, sharded (services/port-shards.ts). */
+  readonly services: ServicePorts;
   /** Input objects that could not be used, keyed by resource key. */
   readonly problems: Readonly<Record<string, ResourceProblem>>;
   /** nftables proxy mode only (FELIX_PROXYMODE=nftables): kube-proxy's verdict maps and affinity sets, keyed nftObjectKey. */

@@ -7,6 +7,7 @@ import { emptyIpSets } from "../model/ipset-shards.js";
 import { type FamilyTables, TABLE_NAMES, type TableName, type TableState, tableState } from "../model/tables.js";
 import type { DesiredState } from "./desired-state.js";
 import { EMPTY_NETWORK } from "./network/state.js";
+import { noServicePorts } from "./services/port-shards.js";
 
 function emptyTables(): FamilyTables {
   const t = {} as Record<TableName, TableState>;
@@ -22,7 +23,7 @@ export function emptyState(nodeName: string): DesiredState {
     endpoints: dict(),
     routes: dict(),
     sysctls: dict(),
-    services: dict(),
+    services: noServicePorts(),
     problems: dict(),
     network: EMPTY_NETWORK,
   };

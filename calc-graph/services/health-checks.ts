@@ -6,7 +6,7 @@
 // each address counted once over the service's ports and families;
 // terminating ones do not count, so a load balancer drains the node).
 
-import type { ServicePort } from "./model.js";
+import { type ServicePorts, servicePortList } from "./port-shards.js";
 
 export interface ServiceHealthCheck {
   readonly namespace: string;
@@ -15,10 +15,10 @@ export interface ServiceHealthCheck {
   readonly localEndpoints: number;
 }
 
-export function serviceHealthChecks(services: Readonly<Record<string, ServicePort>>): Map<string, ServiceHealthCheck> {
+export function serviceHealthChecks(services: ServicePorts): Map<string, ServiceHealthCheck> {
   const ports = new Map<string, number>();
   const local = new Map<string, Set<string>>();
-  for (const sp of Object.values(services)) {
+  for (const sp of servicePortList(services)) {
     if (sp.healthCheckNodePort === undefined) continue;
     const id = `${sp.namespace}/${sp.service}`;
     ports.set(id, sp.healthCheckNodePort);

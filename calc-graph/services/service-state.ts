@@ -35,6 +35,7 @@ import {
 import { podCidrSetName } from "./names.js";
 import { NftServiceRenderer } from "./nft-service-state.js";
 import { localhostNodePorts } from "./node-port-addresses.js";
+import { servicePortOf, withServicePorts } from "./port-shards.js";
 import type { ServiceId, ServiceIndex } from "./service-index.js";
 import { NatShardTracker, putShardDispatch } from "./shard-dispatch.js";
 
@@ -217,7 +218,7 @@ export class ServiceStateRenderer {
     for (const sp of ports) {
       const pid = servicePortId(sp);
       // A new port needs no comparison.
-      const old = portWrites.base[pid];
+      const old = servicePortOf(portWrites.base, pid);
       if (!old || JSON.stringify(old) !== JSON.stringify(sp)) portWrites.set(pid, sp);
     }
     const chains: Record<IpVersion, string[]> = { 4: [], 6: [] };
@@ -335,10 +336,8 @@ const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 /**
  * DesiredState.services changes of one flush. The builder puts them into the
- * snapshot after immer is done with it, as a new frozen record: through a
- * draft, immer would copy the record of (at xl) 40,000 service ports and then
- * walk every port and its endpoints. (Immer still checks that the record is
- * frozen, which V8 does key by key: a few ms at xl.)
+ * snapshot after immer is done with it, as new frozen shards: through a draft,
+ * immer would copy the shards' array and walk every new port and its endpoints.
  */
 export class ServicePortWrites {
   private readonly changes = new Map<string, ServicePort | undefined>();
@@ -349,15 +348,10 @@ export class ServicePortWrites {
     this.changes.set(id, sp);
   }
 
-  /** The new record, or undefined when nothing changed. */
+  /** The new shards, or undefined when nothing changed. */
   next(): DesiredState["services"] | undefined {
-    if (this.changes.size === 0) return undefined;
-    const next: Record<string, ServicePort> = { ...this.base };
-    for (const [id, sp] of this.changes) {
-      if (sp) next[id] = sp;
-      else delete next[id];
-    }
-    return Object.freeze(next);
+    const next = withServicePorts(this.base, this.changes);
+    return next === this.base ? undefined : next;
   }
 }
 

@@ -24,6 +24,7 @@
 
 import type { IpVersion } from "../model.js";
 import type { ServicePort } from "./model.js";
+import { changedServicePorts, type ServicePorts, servicePortIds, servicePortOf } from "./port-shards.js";
 
 /** One UDP conntrack entry, as `conntrack -L` shows it. */
 export interface UdpFlow {
@@ -55,8 +56,6 @@ export interface UdpFrontends {
   readonly families: ReadonlySet<IpVersion>;
 }
 
-type Services = Readonly<Record<string, ServicePort>>;
-
 const serving = (sp: ServicePort) =>
   [...new Set(sp.endpoints.filter((e) => e.serving).map((e) => `${e.ip} ${e.port}`))].sort();
 
@@ -71,14 +70,14 @@ function changed(old: ServicePort | undefined, sp: ServicePort): boolean {
   return frontendsOf(old) !== frontendsOf(sp) || serving(old).join(",") !== serving(sp).join(",");
 }
 
-export function changedUdpFrontends(before: Services | undefined, after: Services): UdpFrontends {
+export function changedUdpFrontends(before: ServicePorts | undefined, after: ServicePorts): UdpFrontends {
   const byAddress = new Map<string, ReadonlySet<string>>();
   const byNodePort = new Map<string, ReadonlySet<string>>();
   const families = new Set<IpVersion>();
-  // for…in, not Object.entries: no pair per port (tens of thousands at scale, on every services change).
-  for (const id in after) {
-    const sp = after[id];
-    if (sp.protocol !== "udp" || !changed(before?.[id], sp)) continue;
+  // Only the ports in changed shards: not every port (tens of thousands at scale) on every services change.
+  for (const id of before ? changedServicePorts(before, after) : servicePortIds(after)) {
+    const sp = servicePortOf(after, id);
+    if (sp?.protocol !== "udp" || !changed(before && servicePortOf(before, id), sp)) continue;
     const eps = new Set(serving(sp));
     // Without a serving endpoint nothing is cleaned: the entries wait for the first one.
     if (eps.size === 0) continue;

@@ -7,6 +7,7 @@ import { categorizeEndpoints } from "../../calc-graph/services/categorize.js";
 import type { ServiceEndpoint, ServicePort } from "../../calc-graph/services/model.js";
 import { servicePortId } from "../../calc-graph/services/model.js";
 import { endpointString, servicePortName } from "../../calc-graph/services/names.js";
+import { servicePortIds, servicePortOf } from "../../calc-graph/services/port-shards.js";
 
 export interface Frontend {
   readonly kind: "cluster IP" | "node port" | "external IP" | "load balancer IP";
@@ -37,9 +38,9 @@ export interface ServiceView {
 const hostPort = (ip: string, port: number) => (ip.includes(":") ? `[${ip}]:${port}` : `${ip}:${port}`);
 
 export function serviceViews(s: DesiredState, nodeAddresses: readonly string[]): ServiceView[] {
-  return Object.keys(s.services)
+  return servicePortIds(s.services)
     .sort()
-    .map((id) => serviceView(s.services[id], nodeAddresses));
+    .map((id) => serviceView(servicePortOf(s.services, id)!, nodeAddresses));
 }
 
 function serviceView(sp: ServicePort, nodeAddresses: readonly string[]): ServiceView {

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { CalcGraph } from "../../calc-graph/calc-graph.js";
 import type { DesiredState } from "../../calc-graph/desired-state.js";
+import { servicePortList } from "../../calc-graph/services/port-shards.js";
 import type { KubeObject } from "../../model/k8s.js";
 import type { ResourceUpdate } from "../../model/resource.js";
 import { iptablesText } from "../../src/dump/views.js";
@@ -42,7 +43,7 @@ const slice = (ns: string, name: string, service: string, ip: string, labels: Re
 
 const dnat = (s: DesiredState) => [...iptablesText(s, 4).matchAll(/--to-destination (\S+)/g)].map((m) => m[1]).sort();
 const ports = (s: DesiredState) =>
-  Object.values(s.services)
+  servicePortList(s.services)
     .map((p) => `${p.namespace}/${p.service}`)
     .sort();
 
@@ -67,7 +68,7 @@ describe("hostile input: coexistence labels", () => {
     const own = g.apply([svc("tenant", "web", "10.96.0.11")]);
     assert.deepEqual(ports(own), ["tenant/web", "victim/web"]);
     assert.deepEqual(dnat(own), ["10.65.1.10:8080", "10.65.1.67:8080"]);
-    const victim = Object.values(own.services).find((p) => p.namespace === "victim")!;
+    const victim = servicePortList(own.services).find((p) => p.namespace === "victim")!;
     assert.deepEqual(
       victim.endpoints.map((e) => e.ip),
       ["10.65.1.10"],

@@ -14,6 +14,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import type { GraphConfig } from "../../calc-graph/calc-graph.js";
 import type { ProxyMode } from "../../calc-graph/services/model.js";
+import { servicePortList } from "../../calc-graph/services/port-shards.js";
 import { IPTABLES_RULES } from "../../iptables/rule-render.js";
 import type { ResourceUpdate } from "../../model/resource.js";
 import type { RuleRenderer } from "../../model/rule-renderer.js";
@@ -70,7 +71,7 @@ async function agreement(
     const nodes = ipt.cluster.nodeNames;
     if (nodes.length === 0) continue;
     cases++;
-    const services = Object.values(ipt.cluster.node(nodes[0]).state.services);
+    const services = servicePortList(ipt.cluster.node(nodes[0]).state.services);
     const clients = [
       ...[...ipt.cluster.endpoints.values()].flatMap((e) => [...e.ipv4Nets, ...e.ipv6Nets].map((n) => n.split("/")[0])),
       ...[...ipt.cluster.nodeAddresses.values()].flat(),

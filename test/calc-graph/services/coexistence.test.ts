@@ -7,6 +7,7 @@ import { describe, test } from "node:test";
 import { CalcGraph } from "../../../calc-graph/calc-graph.js";
 import type { DesiredState } from "../../../calc-graph/desired-state.js";
 import type { ProxyMode } from "../../../calc-graph/services/model.js";
+import { servicePortIds, servicePortOf } from "../../../calc-graph/services/port-shards.js";
 import type { ResourceUpdate } from "../../../model/resource.js";
 import { chainNames } from "../../../model/tables.js";
 import { node } from "../fixtures.js";
@@ -21,7 +22,7 @@ const labelled = (labels: Record<string, string> | undefined): ResourceUpdate =>
 
 /** The service's traces in the state: its model entry, iptables chains (mode iptables) or IPVS services. */
 function traces(s: DesiredState): string[] {
-  const out = Object.keys(s.services);
+  const out = servicePortIds(s.services);
   for (const c of chainNames(s.iptables.ipv4.nat)) if (/^cali-(SVC|SEP)-/.test(c)) out.push(c);
   for (const v of Object.values(s.ipvs?.services ?? {})) out.push(`ipvs ${v.service.address}:${v.service.port}`);
   return out;
@@ -73,7 +74,7 @@ for (const mode of ["iptables", "ipvs"] as ProxyMode[]) {
       const v = slice.value as { metadata: { labels: Record<string, string> } };
       v.metadata.labels["service.kubernetes.io/headless"] = "";
       g.apply([slice]);
-      assert.deepEqual(g.current.services["demo/dns:dns/udp/v4"].endpoints, []);
+      assert.deepEqual(servicePortOf(g.current.services, "demo/dns:dns/udp/v4")!.endpoints, []);
     });
 
     test("malformed labels do not crash the graph: the service is reported, not proxied", () => {

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { CalcGraph } from "../../../calc-graph/calc-graph.js";
 import { convertEndpointSlice, convertService } from "../../../calc-graph/services/convert.js";
+import { servicePortList } from "../../../calc-graph/services/port-shards.js";
 import type { KubeObject } from "../../../model/k8s.js";
 import { liveHeap } from "../../helpers/live-heap.js";
 import { sliceUpdate, svcUpdate } from "./fixtures.js";
@@ -215,7 +216,7 @@ describe("endpoint objects: keys in one order, optional ones only when set", () 
         svcUpdate("s", { clusterIP: "10.96.0.1", ports: [{ name: "http", port: 80 }], ...spec }),
         update,
       ]);
-      return Object.values(state.services)[0].endpoints;
+      return servicePortList(state.services)[0].endpoints;
     };
     const eps = run({});
     assert.deepEqual(Object.keys(eps[0]), [

@@ -9,6 +9,7 @@ import { describe, test } from "node:test";
 import { CalcGraph } from "../../../calc-graph/calc-graph.js";
 import type { DesiredState } from "../../../calc-graph/desired-state.js";
 import { serviceHealthChecks } from "../../../calc-graph/services/health-checks.js";
+import { servicePortList } from "../../../calc-graph/services/port-shards.js";
 import { iptablesText } from "../../../src/dump/views.js";
 import { node, update } from "../fixtures.js";
 import { sliceUpdate, svcUpdate } from "./fixtures.js";
@@ -52,7 +53,7 @@ describe("node ports outside kubeNodePortRanges", () => {
         [32000],
         "only the in-range health check is served",
       );
-      for (const sp of Object.values(s.services)) {
+      for (const sp of servicePortList(s.services)) {
         if (sp.service === "fine") assert.equal(sp.nodePort, 30080);
         else assert.equal(sp.nodePort, undefined, `${sp.service}: no node port`);
       }
@@ -76,13 +77,13 @@ describe("node ports outside kubeNodePortRanges", () => {
         [...serviceHealthChecks(g.current.services).values()].map((c) => c.port),
         [32000],
       );
-      assert.equal(Object.values(g.current.services).find((sp) => sp.service === "metrics")?.nodePort, 9099);
+      assert.equal(servicePortList(g.current.services).find((sp) => sp.service === "metrics")?.nodePort, 9099);
       assert.deepEqual(problems(g.current), [
         "service demo/metrics: healthCheckNodePort 10256 outside kubeNodePortRanges (30000:32767, 9000:9999) (refused)",
         "service demo/ssh: healthCheckNodePort 10250, nodePort 22 outside kubeNodePortRanges (30000:32767, 9000:9999) (refused)",
       ]);
       g.apply([felixConfig({})]);
-      assert.equal(Object.values(g.current.services).find((sp) => sp.service === "metrics")?.nodePort, undefined);
+      assert.equal(servicePortList(g.current.services).find((sp) => sp.service === "metrics")?.nodePort, undefined);
       assert.equal(problems(g.current).length, 2);
     });
   }

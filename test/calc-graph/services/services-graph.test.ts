@@ -6,11 +6,13 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { CalcGraph } from "../../../calc-graph/calc-graph.js";
 import type { DesiredState } from "../../../calc-graph/desired-state.js";
-import type { ProxyMode } from "../../../calc-graph/services/model.js";
+import { type ProxyMode, servicePortId } from "../../../calc-graph/services/model.js";
 import { endpointChainName, serviceChainNames } from "../../../calc-graph/services/names.js";
+import { servicePortIds, servicePortList, servicePortOf } from "../../../calc-graph/services/port-shards.js";
 import { ipSetOf } from "../../../model/ipset-shards.js";
 import type { KubeObject } from "../../../model/k8s.js";
 import type { ResourceUpdate } from "../../../model/resource.js";
+import { shardIndex } from "../../../model/sharded-record.js";
 import { chainNames, chainOf, changedChains, TABLE_NAMES } from "../../../model/tables.js";
 import { node } from "../fixtures.js";
 import { sliceUpdate, svcUpdate } from "./fixtures.js";
@@ -48,7 +50,7 @@ describe("service ports from Services and EndpointSlices", () => {
       sliceUpdate("web-b", "web", [{ ip: "10.65.1.9", node: "node1" }], [{ name: "http", port: 8080 }]),
       sliceUpdate("web-c", "web", [{ ip: "10.65.1.20", node: "node1" }], [{ name: "http", port: 9090 }]),
     ]);
-    const sp = g.current.services["demo/web:http/tcp/v4"];
+    const sp = servicePortOf(g.current.services, "demo/web:http/tcp/v4")!;
     assert.deepEqual(
       sp.endpoints.map((e) => `${e.ip}:${e.port} ${e.local ? "local" : "remote"} ${e.terminating ? "term" : "ok"}`),
       // As text, as kube-proxy sorts them: "10.65.1.20:9090" < "10.65.1.9:8080".
@@ -63,10 +65,10 @@ describe("service ports from Services and EndpointSlices", () => {
       svcUpdate("b", { clusterIP: "10.96.0.2", ports: [{ name: "http", port: 80 }] }),
       sliceUpdate("s", "a", [{ ip: "10.65.2.10" }]),
     ]);
-    assert.equal(g.current.services["demo/a:http/tcp/v4"].endpoints.length, 1);
+    assert.equal(servicePortOf(g.current.services, "demo/a:http/tcp/v4")!.endpoints.length, 1);
     g.apply([sliceUpdate("s", "b", [{ ip: "10.65.2.10" }])]);
-    assert.equal(g.current.services["demo/a:http/tcp/v4"].endpoints.length, 0);
-    assert.equal(g.current.services["demo/b:http/tcp/v4"].endpoints.length, 1);
+    assert.equal(servicePortOf(g.current.services, "demo/a:http/tcp/v4")!.endpoints.length, 0);
+    assert.equal(servicePortOf(g.current.services, "demo/b:http/tcp/v4")!.endpoints.length, 1);
   });
 });
 
@@ -80,7 +82,7 @@ describe("proxy modes", () => {
 
   test("off: no service model, no chains, no hooks", () => {
     const s = graph("off", input()).current;
-    assert.deepEqual(Object.keys(s.services), []);
+    assert.deepEqual(servicePortIds(s.services), []);
     assert.deepEqual(natChains(s), ["cali-POSTROUTING", "cali-nat-outgoing"]);
     assert.deepEqual(Object.keys(s.iptables.ipv4.nat.hooks), ["POSTROUTING"]);
   });
@@ -88,7 +90,7 @@ describe("proxy modes", () => {
   test("ipvs: the service model and the IPVS table, the IPVS chains but no iptables-mode service chains", () => {
     const g = graph("ipvs", input());
     const s = g.current;
-    assert.deepEqual(Object.keys(s.services), ["demo/web:http/tcp/v4"]);
+    assert.deepEqual(servicePortIds(s.services), ["demo/web:http/tcp/v4"]);
     assert.deepEqual(natChains(s), [
       "cali-IPVS-MARK-MASQ",
       "cali-IPVS-POSTROUTING",
@@ -114,7 +116,7 @@ describe("proxy modes", () => {
 
   test("iptables: the chains and the nat hooks", () => {
     const s = graph("iptables", input()).current;
-    const sp = s.services["demo/web:http/tcp/v4"];
+    const sp = servicePortOf(s.services, "demo/web:http/tcp/v4")!;
     const n = serviceChainNames(sp);
     assert.ok(natChains(s).includes(n.svc));
     assert.ok(natChains(s).includes(endpointChainName(sp, sp.endpoints[0])));
@@ -174,7 +176,7 @@ describe("cluster pod CIDRs", () => {
       sliceUpdate("web-1", "web", [{ ip: "10.65.2.10" }], [{ port: 80 }]),
     ]);
     const svcChain = () => {
-      const sp = g.current.services["demo/web:/tcp/v4"];
+      const sp = servicePortOf(g.current.services, "demo/web:/tcp/v4")!;
       return chainOf(g.current.iptables.ipv4.nat, serviceChainNames(sp).svc)!
         .rules.map((r) => r.text)
         .join("\n");
@@ -216,8 +218,8 @@ describe("incremental", () => {
         { ip: "10.65.2.99", node: "node2" },
       ]),
     ]);
-    const sp = g.current.services["demo/s7:http/tcp/v4"];
-    const old = before.services["demo/s7:http/tcp/v4"];
+    const sp = servicePortOf(g.current.services, "demo/s7:http/tcp/v4")!;
+    const old = servicePortOf(before.services, "demo/s7:http/tcp/v4")!;
     const n = serviceChainNames(sp);
     const seps = (x: typeof sp) => x.endpoints.map((e) => `ipv4/nat/${endpointChainName(x, e)}`);
     const expected = [
@@ -230,8 +232,12 @@ describe("incremental", () => {
     // Work done: this service's chains plus the six dispatch chains per family.
     assert.ok(g.builder.stats.chainsRendered - rendered0 <= 6 + 2 * 6, `${g.builder.stats.chainsRendered - rendered0}`);
     // Other services keep their ServicePort objects.
-    for (const [k, v] of Object.entries(before.services))
-      if (!k.startsWith("demo/s7:")) assert.equal(g.current.services[k], v);
+    for (const v of servicePortList(before.services))
+      if (v.service !== "s7") assert.equal(servicePortOf(g.current.services, servicePortId(v)), v);
+    // Only that port's shard is copied (the snapshot copied its record of every port per change), frozen.
+    const shard = shardIndex("demo/s7:http/tcp/v4");
+    g.current.services.forEach((x, i) => assert.equal(x === before.services[i], i !== shard, `shard ${i}`));
+    assert.ok(Object.isFrozen(g.current.services) && Object.isFrozen(g.current.services[shard]));
   });
 
   test("a Service change (node port) touches its EXT-side dispatch only; deleting it removes its chains", () => {
@@ -245,12 +251,12 @@ describe("incremental", () => {
       }),
     ]);
     assert.deepEqual(changedChainsOf(before, g.current), ["ipv4/nat/cali-NODEPORTS"]);
-    const sp = g.current.services["demo/s3:http/tcp/v4"];
+    const sp = servicePortOf(g.current.services, "demo/s3:http/tcp/v4")!;
     const mine = chainNames(g.current.iptables.ipv4.nat).filter((c) => c.endsWith(serviceChainNames(sp).svc.slice(9)));
     assert.equal(mine.length, 2); // SVC and EXT
     g.apply([svcUpdate("s3", null)]);
     for (const c of mine) assert.equal(chainOf(g.current.iptables.ipv4.nat, c), undefined);
-    assert.equal(g.current.services["demo/s3:http/tcp/v4"], undefined);
+    assert.equal(servicePortOf(g.current.services, "demo/s3:http/tcp/v4"), undefined);
     for (const e of sp.endpoints)
       assert.equal(chainOf(g.current.iptables.ipv4.nat, endpointChainName(sp, e)), undefined);
   });
@@ -279,7 +285,7 @@ describe("load balancer source ranges and this node's address", () => {
     );
     const g = graph("iptables", [...base(), lb, sliceUpdate("lb-1", "lb", [{ ip: "10.65.2.10" }], [{ port: 80 }])]);
     const fw = () => {
-      const sp = g.current.services["demo/lb:/tcp/v4"];
+      const sp = servicePortOf(g.current.services, "demo/lb:/tcp/v4")!;
       return chainOf(g.current.iptables.ipv4.nat, serviceChainNames(sp).fw)!
         .rules.map((r) => r.text)
         .join("\n");
@@ -306,7 +312,7 @@ describe("kube-proxy's large cluster mode", () => {
       Array.from({ length: n }, (_, i) => ({ ip: `10.65.${3 + (i >> 8)}.${i & 255}` })),
     );
   const comments = (s: DesiredState) => {
-    const sp = s.services["demo/web:http/tcp/v4"];
+    const sp = servicePortOf(s.services, "demo/web:http/tcp/v4")!;
     const nat = s.iptables.ipv4.nat;
     // kube-proxy's comment: the one that is not our rule id (cali:<hash>).
     const comment = (text: string) =>
@@ -332,7 +338,7 @@ describe("kube-proxy's large cluster mode", () => {
     assert.deepEqual(large.svc, ["demo/web:http cluster IP", "-", "-"]); // the masquerade rule keeps its comment
     // Only the comments differ: web's chains hold the same rules otherwise.
     const bare = (s: DesiredState) => {
-      const sp = s.services["demo/web:http/tcp/v4"];
+      const sp = servicePortOf(s.services, "demo/web:http/tcp/v4")!;
       const names = [serviceChainNames(sp).svc, ...sp.endpoints.map((e) => endpointChainName(sp, e))];
       return names.map((c) =>
         chainOf(s.iptables.ipv4.nat, c)!.rules.map((r) =>
@@ -343,7 +349,7 @@ describe("kube-proxy's large cluster mode", () => {
     assert.deepEqual(bare(g.current), bare(graph("iptables", [...web(), bigSlice(998)]).current));
     // And one rule id per per-endpoint chain, on its first rule (Chain.oneId); the others have none.
     const ids = (s: DesiredState) => {
-      const sp = s.services["demo/web:http/tcp/v4"];
+      const sp = servicePortOf(s.services, "demo/web:http/tcp/v4")!;
       const names = [serviceChainNames(sp).svc, ...sp.endpoints.map((e) => endpointChainName(sp, e))];
       return names.map((c) => chainOf(s.iptables.ipv4.nat, c)!.rules.map((r) => r.text.includes('"cali:')));
     };

@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import type { ServicePort } from "../../../calc-graph/services/model.js";
+import { servicePortIds, servicePortOf, servicePortsOf } from "../../../calc-graph/services/port-shards.js";
 import { changedUdpFrontends, staleUdpFlows, type UdpFlow } from "../../../calc-graph/services/stale-udp.js";
 import { deleteArgs, FakeServiceConntrack, parseUdpFlows } from "../../../routes/service-conntrack.js";
 import { ep, sp } from "./service-fixtures.js";
@@ -45,7 +46,7 @@ const flow = (origDst: string, origDport: number, replySrc: string, replySport =
   replySport,
 });
 
-const services = (...sps: ServicePort[]) => Object.fromEntries(sps.map((s) => [`${s.key}/v4`, s]));
+const services = (...sps: ServicePort[]) => servicePortsOf(Object.fromEntries(sps.map((s) => [`${s.key}/v4`, s])));
 
 describe("staleUdpFlows (kube-proxy's reconcile)", () => {
   test("entries to a frontend or the node port not DNATed to a serving endpoint go; the rest stay", () => {
@@ -120,7 +121,7 @@ describe("staleUdpFlows (kube-proxy's reconcile)", () => {
 
 describe("changedUdpFrontends (which service ports are looked at)", () => {
   const before = services(udp({ endpoints: [ep("10.240.0.1", { port: EP_PORT }), ep(DELETED, { port: EP_PORT })] }));
-  const key = Object.keys(before)[0];
+  const key = servicePortIds(before)[0];
 
   test("an endpoint went away: the service port is looked at, with the endpoints left", () => {
     const after = services(udp({ endpoints: [ep("10.240.0.1", { port: EP_PORT })] }));
@@ -156,7 +157,7 @@ describe("changedUdpFrontends (which service ports are looked at)", () => {
 
   test("the same object, a ready-only change or a terminating endpoint that still serves: nothing looked at", () => {
     assert.equal(changedUdpFrontends(before, before).byAddress.size, 0);
-    const eps = before[key].endpoints;
+    const eps = servicePortOf(before, key)!.endpoints;
     const terminating = services(
       udp({ endpoints: [eps[0], { ...eps[1], ready: false, serving: true, terminating: true }] }),
     );

@@ -9,6 +9,7 @@ import { CalcGraph } from "../../../calc-graph/calc-graph.js";
 import { categorizeEndpoints } from "../../../calc-graph/services/categorize.js";
 import type { ServiceEndpoint, ServicePort, TrafficDistribution } from "../../../calc-graph/services/model.js";
 import { serviceChainNames } from "../../../calc-graph/services/names.js";
+import { servicePortOf } from "../../../calc-graph/services/port-shards.js";
 import {
   applyTopology,
   type EndpointTopology,
@@ -184,7 +185,7 @@ const slice = (hints: boolean) =>
 
 describe("topology in the graph", () => {
   const clusterTargets = (g: CalcGraph) => {
-    const spt = g.current.services["demo/web:http/tcp/v4"];
+    const spt = servicePortOf(g.current.services, "demo/web:http/tcp/v4")!;
     const svc = chainOf(g.current.iptables.ipv4.nat, serviceChainNames(spt).svc);
     return (svc?.rules ?? []).map((r) => /-> (\S+?)"/.exec(r.text)?.[1]).filter((t) => t !== undefined);
   };

@@ -9,6 +9,7 @@ import { pino } from "pino";
 import { CalcGraph } from "../../../calc-graph/calc-graph.js";
 import type { DesiredState } from "../../../calc-graph/desired-state.js";
 import type { ProxyMode } from "../../../calc-graph/services/model.js";
+import { servicePortOf } from "../../../calc-graph/services/port-shards.js";
 import { KubernetesDatastore } from "../../../src/datastore/kubernetes.js";
 import { type FakeApiServer, kubeConfigObject, startFakeApiServer } from "../../helpers/fake-apiserver.js";
 
@@ -48,7 +49,7 @@ describe("coexistence with another service proxy (Kubernetes datastore)", () => 
         .subscribe((b) => {
           state = graph.apply(b);
         });
-      const ours = (s: DesiredState) => s.services["kube-system/dns:dns/udp/v4"] !== undefined;
+      const ours = (s: DesiredState) => servicePortOf(s.services, "kube-system/dns:dns/udp/v4") !== undefined;
       try {
         await until(() => state, ours, "the service");
         server.update(service({ "k8s-app": "kube-dns", "service.kubernetes.io/service-proxy-name": "other" }));
