@@ -15,6 +15,14 @@
 // members in each of a dozen sets of 1,000-1,700 and a few in ~25 sets of
 // 200-350, and 64 buckets (one below 256 members) copied most of each set.
 // A change across a size 8 × 2^n rebuilds the set, as a copy would.
+//
+// A bucket is a sorted array, not a Set: a bucket of 8-16 members is ~150
+// bytes as an array against ~380 as a Set (its hash table), and each change
+// copies a bucket per member it toggles (a namespace label change at large:
+// ~2,400 members, the largest part of what the daemon promoted to the old
+// generation per change). Looking a member up scans at most ~16 (one bucket
+// below LAYOUT_MIN: at most 63). A bucket is sorted, so equal sets have equal
+// structure (deepStrictEqual, a fresh snapshot against one reached by changes).
 
 import { fnv1a } from "./fnv.js";
 
@@ -23,7 +31,8 @@ const LAYOUT_MIN = 64;
 const MEMBERS_PER_BUCKET = 8;
 const MAX_BUCKETS = 1024;
 
-const NONE: ReadonlySet<string> = new Set();
+type Bucket = readonly string[];
+const NONE: Bucket = Object.freeze([]);
 
 function bucketCount(size: number): number {
   if (size < LAYOUT_MIN) return 1;
@@ -44,21 +53,22 @@ export class MemberSet implements ReadonlySet<string> {
 
   private constructor(
     /** Never changed once built; a bucket may be shared with other generations. */
-    private readonly buckets: readonly ReadonlySet<string>[],
+    private readonly buckets: readonly Bucket[],
     readonly size: number,
   ) {}
 
   static of(members: Iterable<string>): MemberSet {
-    return MemberSet.owning(new Set(members));
+    return MemberSet.from(new Set(members));
   }
 
-  /** A set of `all`'s members that keeps `all` itself as its one bucket when small (no one else may change it). */
-  private static owning(all: Set<string>): MemberSet {
+  /** A set of `all`'s distinct members. */
+  private static from(all: ReadonlySet<string>): MemberSet {
     if (all.size === 0) return MemberSet.EMPTY;
     const k = bucketCount(all.size);
-    if (k === 1) return new MemberSet([all], all.size);
-    const buckets: Set<string>[] = Array.from({ length: k }, () => new Set<string>());
-    for (const m of all) buckets[bucketOf(m, k)]!.add(m);
+    if (k === 1) return new MemberSet([[...all].sort()], all.size);
+    const buckets: string[][] = Array.from({ length: k }, () => []);
+    for (const m of all) buckets[bucketOf(m, k)]!.push(m);
+    for (const b of buckets) b.sort();
     return new MemberSet(buckets, all.size);
   }
 
@@ -68,33 +78,30 @@ export class MemberSet implements ReadonlySet<string> {
    */
   with(toggled: Iterable<string>, present: (m: string) => boolean): MemberSet {
     const k = this.buckets.length;
-    let copies: Map<number, Set<string>> | undefined;
+    // Per changed bucket, its members that flip (true: to be added), each bucket then made once.
+    let flips: Map<number, Map<string, boolean>> | undefined;
     let size = this.size;
     for (const m of toggled) {
       const b = bucketOf(m, k);
-      const now = copies?.get(b) ?? this.buckets[b]!;
+      if (flips?.get(b)?.has(m)) continue;
       const want = present(m);
-      if (now.has(m) === want) continue;
-      copies ??= new Map();
-      let copy = copies.get(b);
-      if (!copy) {
-        copy = new Set(now);
-        copies.set(b, copy);
-      }
-      if (want) copy.add(m);
-      else copy.delete(m);
+      if (this.buckets[b]!.includes(m) === want) continue;
+      flips ??= new Map();
+      let f = flips.get(b);
+      if (!f) flips.set(b, (f = new Map()));
+      f.set(m, want);
       size += want ? 1 : -1;
     }
-    if (!copies) return this;
+    if (!flips) return this;
     if (size === 0) return MemberSet.EMPTY;
-    const buckets = [...this.buckets];
-    for (const [b, copy] of copies) buckets[b] = copy;
-    if (bucketCount(size) !== k) return MemberSet.owning(flatten(buckets));
+    const buckets: Bucket[] = [...this.buckets];
+    for (const [b, f] of flips) buckets[b] = flipped(buckets[b]!, f);
+    if (bucketCount(size) !== k) return MemberSet.from(flatten(buckets));
     return new MemberSet(buckets, size);
   }
 
   has(m: string): boolean {
-    return this.buckets[bucketOf(m, this.buckets.length)]!.has(m);
+    return this.buckets[bucketOf(m, this.buckets.length)]!.includes(m);
   }
 
   forEach(fn: (value: string, key: string, set: ReadonlySet<string>) => void, thisArg?: unknown): void {
@@ -135,13 +142,24 @@ export class MemberSet implements ReadonlySet<string> {
       const a = of.buckets[i]!;
       const b = from.buckets[i]!;
       if (a === b) continue;
-      for (const m of b) if (!a.has(m)) out.push(m);
+      for (const m of b) if (!a.includes(m)) out.push(m);
     }
     return out;
   }
 }
 
-function flatten(buckets: readonly ReadonlySet<string>[]): Set<string> {
+/** `bucket` with `flips` applied, sorted, allocated at its exact size (a push or splice leaves V8's growth slack). */
+function flipped(bucket: Bucket, flips: ReadonlyMap<string, boolean>): Bucket {
+  let n = bucket.length;
+  for (const add of flips.values()) n += add ? 1 : -1;
+  const out = new Array<string>(n);
+  let j = 0;
+  for (const m of bucket) if (!flips.has(m)) out[j++] = m;
+  for (const [m, add] of flips) if (add) out[j++] = m;
+  return out.sort();
+}
+
+function flatten(buckets: readonly Bucket[]): Set<string> {
   const all = new Set<string>();
   for (const b of buckets) for (const m of b) all.add(m);
   return all;

@@ -46,7 +46,8 @@ describe("MemberSet", () => {
               n++;
             });
             assert.equal(n, ref.size);
-            // The same layout as a set built fresh: they compare bucket by bucket.
+            // The same layout as a set built fresh: they compare bucket by bucket, and are structurally equal.
+            assert.deepStrictEqual(set, MemberSet.of(ref));
             assert.deepEqual(missingFrom(MemberSet.of(ref), set), []);
             assert.deepEqual(missingFrom(set, MemberSet.of(ref)), []);
             assert.deepEqual(missingFrom(before, set).sort(), naiveMissing(beforeRef, ref));
