@@ -165,7 +165,9 @@ export function encodeCommands(family: NftFamily, cmds: readonly NftCommand[], c
         break;
       case "add rule": {
         const r = compileRule(c.rule, { family, setKey, anonSet });
-        const attrs = [table, str(2, checkName("chain", c.chain)), attr(4, r.exprs)];
+        // The expressions as bytes now (nestedBytes): their objects, a dozen or more a rule, die at
+        // once instead of living until the batch is encoded, through the scavenges a change makes.
+        const attrs = [table, str(2, checkName("chain", c.chain)), nestedBytes(4, r.exprs)];
         if (r.userdata) attrs.push(attr(7, r.userdata));
         push(NftMsg.NEWRULE, attrs, NLM_F_CREATE | NLM_F_APPEND);
         break;
