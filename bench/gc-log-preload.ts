@@ -7,19 +7,13 @@
 // Scavenges are left out unless FXBENCH_GC_LOG_MINOR=1 (the daemon makes one
 // after every apply: src/heap.ts).
 
-import { constants, PerformanceObserver, performance } from "node:perf_hooks";
-
-const KIND: Record<number, string> = {
-  [constants.NODE_PERFORMANCE_GC_MINOR]: "minor",
-  [constants.NODE_PERFORMANCE_GC_MAJOR]: "major",
-  [constants.NODE_PERFORMANCE_GC_INCREMENTAL]: "incremental",
-  [constants.NODE_PERFORMANCE_GC_WEAKCB]: "weakcb",
-};
+import { PerformanceObserver, performance } from "node:perf_hooks";
+import { GC_KINDS } from "./sample-trace.js";
 
 const minor = process.env.FXBENCH_GC_LOG_MINOR === "1";
 new PerformanceObserver((list) => {
   for (const e of list.getEntries()) {
-    const kind = KIND[(e as { detail?: { kind?: number } }).detail?.kind ?? -1] ?? "other";
+    const kind = GC_KINDS[(e as { detail?: { kind?: number } }).detail?.kind ?? -1] ?? "other";
     if (kind === "minor" && !minor) continue;
     const time = performance.timeOrigin + e.startTime;
     process.stderr.write(`${JSON.stringify({ gc: kind, time: Math.round(time * 10) / 10, ms: e.duration })}\n`);

@@ -23,7 +23,8 @@ function usageText(a: Usage, b: Usage): string {
   return `cpu ${cpu.toFixed(1)} (sys ${sys.toFixed(1)}), minflt ${b.minorPageFault - a.minorPageFault}, ctxsw ${b.voluntaryContextSwitches - a.voluntaryContextSwitches}/${b.involuntaryContextSwitches - a.involuntaryContextSwitches}`;
 }
 
-const KIND: Record<number, string> = {
+/** perf_hooks' gc entry kinds by name (gc-log-preload.ts too). */
+export const GC_KINDS: Record<number, string> = {
   [constants.NODE_PERFORMANCE_GC_MINOR]: "minor",
   [constants.NODE_PERFORMANCE_GC_MAJOR]: "major",
   [constants.NODE_PERFORMANCE_GC_INCREMENTAL]: "incremental",
@@ -65,7 +66,7 @@ export function startSampleTrace(on = process.env.FXBENCH_SAMPLE_TRACE === "1"):
       for (const w of windows) {
         const inside = gcs.filter((g) => g.startTime < w.to && g.startTime + g.duration > w.from);
         const gc = inside.map((g) => {
-          const kind = KIND[(g as { detail?: { kind?: number } }).detail?.kind ?? 0] ?? "?";
+          const kind = GC_KINDS[(g as { detail?: { kind?: number } }).detail?.kind ?? 0] ?? "?";
           return `${kind} ${g.duration.toFixed(1)}`;
         });
         write(`${w.label} ${(w.to - w.from).toFixed(1)} ms: ${w.detail}; ${w.usage}; gc [${gc.join(", ")}]`);

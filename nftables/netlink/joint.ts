@@ -24,8 +24,8 @@ interface Part {
   readonly reject: (e: unknown) => void;
 }
 
-/** BATCH_BEGIN and BATCH_END around a batch's messages. */
-const FRAMING_BYTES = 2 * 20;
+/** BATCH_BEGIN and BATCH_END around a batch's messages: two messages without attributes. */
+const FRAMING_BYTES = 2 * messageSize({ type: 0, flags: 0, family: 0, attrs: [] });
 
 export class JointBatches implements NfnlLink {
   private pending: Part[] = [];
